@@ -1,0 +1,30 @@
+"""The ``dualbus`` command line: one entry point, one sub-command per job."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dualbus",
+    help="Keep Dynamics 365 F&O and Dataverse in step through Azure Service Bus.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print dualbus's version.
+
+    Example: dualbus version
+    """
+    from dualbus import __version__  # noqa: PLC0415 - keeps start-up of other commands light
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

@@ -1,0 +1,1 @@
+"""Sources of entity changes (F&O, Dataverse), the publisher, checkpoints and the initial sync."""

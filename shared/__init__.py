@@ -1,0 +1,1 @@
+"""What producers and consumers both speak: envelope, topology, maps, settings, errors, telemetry."""

@@ -1,0 +1,94 @@
+"""The one exception root of dualbus's pipeline and the tree under it.
+
+::
+
+    DualbusError
+    ├── ConfigError(ValueError)           settings or a definition file is wrong
+    │   ├── TopologyError                 the topology breaks a rule or a Service Bus limit
+    │   └── MapDefinitionError            a table map file is malformed
+    ├── EnvelopeError(ValueError)         a message is not a valid envelope (permanent)
+    ├── TransformError(ValueError)        a record cannot be mapped (permanent); names map and field
+    │   └── LookupUnresolvedError         a lookup points at nothing
+    ├── TransientError                    worth retrying: timeouts, 429, 5xx, connection errors
+    │   └── ThrottledError                the target asked us to wait (carries retry_after)
+    ├── PermanentError                    retrying cannot help: dead-letter with a reason
+    └── BusError                          Service Bus failed in a way the caller must handle
+
+Library errors (``azure.*``, ``httpx.*``) are translated into this tree at the module that wraps the library.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "ConfigError",
+    "DualbusError",
+    "EnvelopeError",
+    "LookupUnresolvedError",
+    "MapDefinitionError",
+    "PermanentError",
+    "ThrottledError",
+    "TopologyError",
+    "TransformError",
+    "TransientError",
+]
+
+
+class DualbusError(Exception):
+    """Root of every error dualbus raises on purpose."""
+
+
+class ConfigError(DualbusError, ValueError):
+    """Settings or a definition file is wrong; fix the configuration."""
+
+
+class TopologyError(ConfigError):
+    """The topology breaks one of its own rules or a Service Bus limit."""
+
+
+class MapDefinitionError(ConfigError):
+    """A table map file is malformed or inconsistent."""
+
+
+class EnvelopeError(DualbusError, ValueError):
+    """A message or payload is not a valid event envelope."""
+
+
+class TransformError(DualbusError, ValueError):
+    """A record cannot be transformed by its table map."""
+
+    def __init__(self, message: str, *, map_name: str = "", field: str = "") -> None:
+        prefix = f"map {map_name!r}" if map_name else ""
+        if field:
+            prefix = f"{prefix}, field {field!r}" if prefix else f"field {field!r}"
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.map_name = map_name
+        self.field = field
+
+
+class LookupUnresolvedError(TransformError):
+    """A lookup (company, currency, group, ...) points at a row that does not exist."""
+
+
+class TransientError(DualbusError):
+    """A failure worth retrying after a pause: timeout, connection error, 429, 5xx."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ThrottledError(TransientError):
+    """The target throttled us and said how long to wait."""
+
+
+class PermanentError(DualbusError):
+    """A failure that retrying cannot fix; the message is dead-lettered with ``reason``."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BusError(DualbusError):
+    """Service Bus failed in a way the caller has to handle."""

@@ -1,0 +1,43 @@
+"""The sandbox identity provider issues and checks tokens as Entra ID's client-credentials flow does."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.errors import SandboxAuthError
+from sandbox.identity import TokenIssuer, user_id_for
+
+
+@pytest.fixture
+def issuer() -> TokenIssuer:
+    return TokenIssuer(signing_key="k" * 32, clients={"app": "secret"})
+
+
+def test_issued_token_verifies_for_its_audience(issuer: TokenIssuer) -> None:
+    """A token issued for a scope verifies for that scope's resource and names the calling app."""
+    body = issuer.issue(client_id="app", client_secret="secret", scope="https://org.crm/.default")
+    caller = issuer.verify(body["access_token"], audience="https://org.crm")
+    assert body["token_type"] == "Bearer"
+    assert caller.client_id == "app"
+    assert caller.user_id == user_id_for("app")
+
+
+def test_wrong_secret_is_refused(issuer: TokenIssuer) -> None:
+    """A wrong client secret gets no token."""
+    with pytest.raises(SandboxAuthError, match="invalid client secret"):
+        issuer.issue(client_id="app", client_secret="nope", scope="https://org.crm/.default")
+
+
+def test_token_for_another_audience_is_refused(issuer: TokenIssuer) -> None:
+    """A token for one resource does not open another."""
+    body = issuer.issue(client_id="app", client_secret="secret", scope="https://fo/.default")
+    with pytest.raises(SandboxAuthError, match="audience"):
+        issuer.verify(body["access_token"], audience="https://org.crm")
+
+
+def test_expired_token_is_refused() -> None:
+    """A token past its expiry is refused."""
+    issuer = TokenIssuer(signing_key="k" * 32, clients={"app": "s"}, lifetime_seconds=-10)
+    body = issuer.issue(client_id="app", client_secret="s", scope="https://org.crm/.default")
+    with pytest.raises(SandboxAuthError, match="expired"):
+        issuer.verify(body["access_token"], audience="https://org.crm")
