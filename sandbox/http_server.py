@@ -1,0 +1,66 @@
+"""Runs an ASGI app (a twin) on a loopback port in a background thread, for tests, benchmarks and the demo."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from sandbox.errors import SandboxError
+
+__all__ = ["ServerHandle", "serve_in_thread"]
+
+_START_TIMEOUT_SECONDS = 10.0
+
+
+class ServerHandle:
+    """A running uvicorn server; ``url`` is where it listens, ``stop()`` ends it."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int) -> None:
+        self._server = server
+        self._thread = thread
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321``."""
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Ask the server to finish its requests and exit, then wait for its thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout=_START_TIMEOUT_SECONDS)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
+    """Start ``app`` on ``host:port`` (0 picks a free port) and return once it accepts connections."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    # Access logs off: a twin serving thousands of requests a second must not spend its time printing.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="twin-server")
+    thread.start()
+    deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise SandboxError(f"the server on {host}:{port} did not start")
+        time.sleep(0.01)
+    return ServerHandle(server, thread, host, sock.getsockname()[1])
