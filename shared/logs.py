@@ -1,0 +1,93 @@
+"""Structured logging (one JSON object per line) that redacts secrets wherever they appear.
+
+Redaction covers values registered with :func:`register_secret` (every SecretStr in the settings) and the
+shapes secrets take in text: SAS keys and signatures, bearer tokens, client secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+from pydantic import SecretStr
+
+__all__ = ["JsonFormatter", "RedactingFilter", "redact", "register_secret", "setup_logging"]
+
+_MASK = "***"
+_PATTERNS = (
+    re.compile(r"(SharedAccessKey=)[^;\s\"']+", re.IGNORECASE),
+    re.compile(r"(sig=)[^&;\s\"']+", re.IGNORECASE),
+    re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE),
+    re.compile(r"(client_secret[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE),
+)
+_MIN_SECRET_LENGTH = 4
+
+
+class _Secrets:
+    values: ClassVar[set[str]] = set()
+
+
+def register_secret(secret: SecretStr | str | None) -> None:
+    """Make sure a secret's value never appears in a log line."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+    # Very short values would mask ordinary words; they are not credentials anyway.
+    if value and len(value) >= _MIN_SECRET_LENGTH:
+        _Secrets.values.add(value)
+
+
+def redact(text: str) -> str:
+    """The text with every known secret and secret-shaped value masked."""
+    for value in _Secrets.values:
+        text = text.replace(value, _MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda match: match.group(1) + _MASK, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message and exception text before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, extra fields, exception."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Serialise one record."""
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        return redact(orjson.dumps(payload, default=str).decode())
+
+
+def setup_logging(level: str = "INFO", *, json: bool = True) -> None:
+    """Configure the root logger to write redacted lines to stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,113 @@
+"""Envelope ↔ Service Bus message: ids, ordering buckets, routing properties and trace context.
+
+This module knows the azure-servicebus message types but never talks to the bus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
+from opentelemetry import propagate
+
+from shared.envelope import CONTENT_TYPE, Envelope, KeyValue
+from shared.errors import EnvelopeError
+
+__all__ = [
+    "ROUTING_PROPERTIES",
+    "TRACE_PROPERTIES",
+    "application_properties",
+    "envelope_from_message",
+    "ordering_bucket",
+    "routing_properties",
+    "to_message",
+    "trace_context",
+]
+
+# Copied to application properties so that subscription rules filter without reading bodies.
+ROUTING_PROPERTIES = ("area", "entity", "company", "operation", "origin", "source_version")
+# W3C trace context (https://www.w3.org/TR/trace-context/), as the OpenTelemetry propagator writes it.
+TRACE_PROPERTIES = ("traceparent", "tracestate")
+_DEFAULT_BUCKETS = 32
+
+
+def ordering_bucket(area: str, key: Mapping[str, KeyValue], buckets: int = _DEFAULT_BUCKETS) -> str:
+    """The session id of a record: changes to one record share it, so they are applied in order.
+
+    A stable hash (not Python's salted ``hash``) spreads records over ``buckets`` sessions per area, which
+    bounds how many consumers can work on an area at once while keeping each record's changes in order.
+    """
+    canonical = orjson.dumps([area, dict(key)], option=orjson.OPT_SORT_KEYS)
+    digest = int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big")
+    return f"{area}-{digest % buckets:04d}"
+
+
+def to_message(
+    envelope: Envelope, *, buckets: int = _DEFAULT_BUCKETS, message_id: str | None = None
+) -> ServiceBusMessage:
+    """The Service Bus message of an envelope; the current trace context travels with it."""
+    properties: dict[str | bytes, Any] = {}
+    properties.update(routing_properties(envelope))
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    properties.update({name: carrier[name] for name in TRACE_PROPERTIES if name in carrier})
+    return ServiceBusMessage(
+        envelope.to_json(),
+        message_id=message_id or envelope.id,
+        session_id=ordering_bucket(envelope.area, envelope.key, buckets),
+        content_type=CONTENT_TYPE,
+        subject=f"{envelope.entity}.{envelope.operation.value}",
+        application_properties=properties,
+    )
+
+
+def routing_properties(envelope: Envelope) -> dict[str, str | int]:
+    """The envelope's routing fields, as application properties."""
+    values: dict[str, str | int | None] = {
+        "area": envelope.area,
+        "entity": envelope.entity,
+        "company": envelope.company,
+        "operation": envelope.operation.value,
+        "origin": envelope.origin.value,
+        "source_version": envelope.source_version,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def application_properties(message: ServiceBusMessage) -> dict[str, Any]:
+    """A message's application properties with text keys and values (received ones may carry bytes)."""
+    raw = message.application_properties or {}
+    return {_text(name): _text(value) if isinstance(value, bytes) else value for name, value in raw.items()}
+
+
+def trace_context(message: ServiceBusMessage) -> dict[str, str]:
+    """The W3C trace context a message carries, ready for ``opentelemetry.propagate.extract``."""
+    properties = application_properties(message)
+    return {name: str(properties[name]) for name in TRACE_PROPERTIES if name in properties}
+
+
+def envelope_from_message(message: ServiceBusMessage | ServiceBusReceivedMessage) -> Envelope:
+    """Decode and validate a message's envelope; raise EnvelopeError saying what is wrong."""
+    body = _body_bytes(message.body)
+    if not body:
+        raise EnvelopeError("the message has an empty body")
+    return Envelope.from_json(body)
+
+
+def _body_bytes(body: object) -> bytes:
+    if isinstance(body, bytes | bytearray | memoryview):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, Iterable):
+        parts = list(body)
+        if all(isinstance(part, bytes | bytearray | memoryview) for part in parts):
+            return b"".join(bytes(part) for part in parts)
+    raise EnvelopeError(f"the message body is a {type(body).__name__}, not data bytes")
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

@@ -1,0 +1,194 @@
+"""The Service Bus topology, one typed definition: areas, topics, subscriptions, rules and their settings.
+
+The emulator's Config.json, the Bicep parameters and the KEDA scale rules are rendered from it (see
+``shared.render``). Limits checked here are Azure's, from
+https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas and the entity naming rules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.envelope import Origin, format_validation_error
+from shared.errors import TopologyError
+
+__all__ = [
+    "AREAS",
+    "Direction",
+    "SubscriptionSpec",
+    "TopicSpec",
+    "Topology",
+    "default_topology",
+]
+
+AREAS = ("company", "currency", "organisation", "customer", "vendor", "product")
+
+_TOPIC_NAME_MAX = 260
+_SUBSCRIPTION_NAME_MAX = 50
+# Letters, digits, periods, hyphens and underscores; starts and ends with a letter or digit.
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_MAX_LOCK = timedelta(minutes=5)
+_MIN_DEDUP_WINDOW = timedelta(seconds=20)
+_MAX_DEDUP_WINDOW = timedelta(days=7)
+
+
+class Direction(StrEnum):
+    """Which way a subscription carries changes; its value is the subscription's name."""
+
+    TO_DATAVERSE = "to-dataverse"
+    TO_FO = "to-fo"
+
+    @property
+    def origin(self) -> Origin:
+        """The origin of the changes this direction applies."""
+        return Origin.FO if self is Direction.TO_DATAVERSE else Origin.DATAVERSE
+
+    @property
+    def target(self) -> Origin:
+        """The system this direction writes to."""
+        return self.origin.other
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SubscriptionSpec(_Strict):
+    """One subscription of an area topic: the consumers of one direction read it."""
+
+    direction: Direction
+    requires_session: bool = True
+    lock_duration: timedelta = timedelta(seconds=60)
+    max_delivery_count: Annotated[int, Field(ge=1, le=2000)] = 10
+    default_message_time_to_live: timedelta = timedelta(days=14)
+    dead_lettering_on_message_expiration: bool = True
+
+    @property
+    def name(self) -> str:
+        """The subscription's name on the bus."""
+        return self.direction.value
+
+    @property
+    def rule_name(self) -> str:
+        """The name of the subscription's one rule."""
+        return f"from-{self.direction.origin.value}"
+
+    @property
+    def rule_properties(self) -> dict[str, str]:
+        """The application properties the rule's correlation filter matches: changes from the other side."""
+        return {"origin": self.direction.origin.value}
+
+    @model_validator(mode="after")
+    def _check_lock(self) -> Self:
+        if not timedelta(seconds=5) <= self.lock_duration <= _MAX_LOCK:
+            raise ValueError(
+                f"lock_duration must be between 5 seconds and 5 minutes, not {self.lock_duration}"
+            )
+        return self
+
+
+class TopicSpec(_Strict):
+    """The topic of one area, with the subscriptions of the directions that area syncs."""
+
+    area: str
+    subscriptions: Annotated[tuple[SubscriptionSpec, ...], Field(min_length=1)]
+    duplicate_detection_window: timedelta = timedelta(minutes=10)
+    default_message_time_to_live: timedelta = timedelta(days=14)
+    ordering_buckets: Annotated[int, Field(ge=1, le=1024)] = 32
+
+    @property
+    def name(self) -> str:
+        """The topic's name on the bus."""
+        return f"dualbus.{self.area}"
+
+    def subscription(self, direction: Direction) -> SubscriptionSpec:
+        """The subscription of one direction; TopologyError if this area does not sync that way."""
+        for subscription in self.subscriptions:
+            if subscription.direction is direction:
+                return subscription
+        raise TopologyError(f"area {self.area!r} has no {direction.value} subscription")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.area not in AREAS:
+            raise ValueError(f"unknown area {self.area!r}; known areas: {', '.join(AREAS)}")
+        directions = [s.direction for s in self.subscriptions]
+        if len(set(directions)) != len(directions):
+            raise ValueError(f"area {self.area!r} has two subscriptions for one direction")
+        if not _MIN_DEDUP_WINDOW <= self.duplicate_detection_window <= _MAX_DEDUP_WINDOW:
+            raise ValueError("duplicate_detection_window must be between 20 seconds and 7 days")
+        _check_name(self.name, _TOPIC_NAME_MAX, "topic")
+        for subscription in self.subscriptions:
+            _check_name(subscription.name, _SUBSCRIPTION_NAME_MAX, "subscription")
+            _check_name(subscription.rule_name, _SUBSCRIPTION_NAME_MAX, "rule")
+        return self
+
+
+class Topology(_Strict):
+    """Every area topic of one namespace."""
+
+    namespace: str = "sbemulatorns"
+    topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        areas = [topic.area for topic in self.topics]
+        duplicates = sorted({area for area in areas if areas.count(area) > 1})
+        if duplicates:
+            raise ValueError(f"areas defined twice: {', '.join(duplicates)}")
+        return self
+
+    @classmethod
+    def parse(cls, raw: object) -> Topology:
+        """Validate a topology from parsed JSON; TopologyError names what is wrong."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise TopologyError(f"invalid topology: {format_validation_error(exc)}") from exc
+
+    def topic(self, area: str) -> TopicSpec:
+        """The topic of one area; TopologyError if the area is unknown."""
+        for topic in self.topics:
+            if topic.area == area:
+                return topic
+        raise TopologyError(f"unknown area {area!r}; this topology has: {', '.join(self.areas)}")
+
+    @property
+    def areas(self) -> tuple[str, ...]:
+        """The areas, in definition order."""
+        return tuple(topic.area for topic in self.topics)
+
+    def routes(self) -> list[tuple[TopicSpec, SubscriptionSpec]]:
+        """Every (topic, subscription) pair: one consumer deployment each."""
+        return [(topic, sub) for topic in self.topics for sub in topic.subscriptions]
+
+
+def _check_name(name: str, limit: int, kind: str) -> None:
+    if len(name) > limit:
+        raise ValueError(f"{kind} name {name!r} is longer than Service Bus's {limit} characters")
+    if not _NAME_PATTERN.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} may hold only letters, digits, '.', '-', '_', "
+            "and must start and end with a letter or digit"
+        )
+
+
+def default_topology() -> Topology:
+    """dualbus's topology: two-way areas have both directions; organisation and product go one way."""
+    both = (SubscriptionSpec(direction=Direction.TO_DATAVERSE), SubscriptionSpec(direction=Direction.TO_FO))
+    one_way = (SubscriptionSpec(direction=Direction.TO_DATAVERSE),)
+    return Topology(
+        topics=(
+            TopicSpec(area="company", subscriptions=both),
+            TopicSpec(area="currency", subscriptions=both),
+            TopicSpec(area="organisation", subscriptions=one_way),
+            TopicSpec(area="customer", subscriptions=both),
+            TopicSpec(area="vendor", subscriptions=both),
+            TopicSpec(area="product", subscriptions=one_way),
+        )
+    )
