@@ -1,0 +1,463 @@
+"""The official Service Bus emulator's ``Config.json``, read into typed and validated entity definitions.
+
+The format is Microsoft's, so a file written for that emulator loads here unchanged:
+https://learn.microsoft.com/azure/service-bus-messaging/test-locally-with-service-bus-emulator and the
+JSON schema in Azure/azure-service-bus-emulator-installer (``ServiceBus-Emulator/Schema/Config-schema.json``).
+Defaults are that schema's. Limits are Azure's
+(https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas), not the official emulator's
+narrower ones (one namespace, 50 entities, a one-hour TTL), which this emulator lifts. Keys outside the
+schema are refused: a misspelt ``RequiresSesion`` silently ignored would be a worse surprise. Every error
+names the JSON path of the bad value, e.g. ``UserConfig.Namespaces[0].Queues[1].Properties.LockDuration``.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from sandbox.errors import SandboxConfigError
+
+__all__ = [
+    "CorrelationFilterConfig",
+    "EmulatorConfig",
+    "NamespaceConfig",
+    "QueueConfig",
+    "RuleConfig",
+    "SqlFilterConfig",
+    "SubscriptionConfig",
+    "TopicConfig",
+    "default_config",
+    "load_config",
+    "parse_duration",
+]
+
+DEFAULT_NAMESPACE = "sbemulatorns"
+
+# Azure's naming rules: queues and topics up to 260 characters and may hold "/", subscriptions and rules
+# up to 50 and may not; all start and end with a letter or digit. Namespaces: 6-50, letters, digits, "-".
+_ENTITY_NAME = re.compile(r"[A-Za-z0-9](?:[\w.\-/]*[A-Za-z0-9])?", re.ASCII)
+_LEAF_NAME = re.compile(r"[A-Za-z0-9](?:[\w.\-]*[A-Za-z0-9])?", re.ASCII)
+_NAMESPACE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]{4,48}[A-Za-z0-9]", re.ASCII)
+_DURATION = re.compile(
+    r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?",
+    re.ASCII,
+)
+_MAX_ENTITIES = 10_000
+_MAX_SUBSCRIPTIONS = 2_000
+_MAX_SQL_LENGTH = 1_024
+_LOCK_RANGE = (timedelta(seconds=5), timedelta(minutes=5))
+# The official emulator's schema allows 5 s, below Azure's 20 s; 7 days is Azure's maximum.
+_DEDUP_RANGE = (timedelta(seconds=5), timedelta(days=7))
+
+_QUEUE_KEYS = frozenset(
+    {
+        "DeadLetteringOnMessageExpiration",
+        "DefaultMessageTimeToLive",
+        "DuplicateDetectionHistoryTimeWindow",
+        "ForwardDeadLetteredMessagesTo",
+        "ForwardTo",
+        "LockDuration",
+        "MaxDeliveryCount",
+        "RequiresDuplicateDetection",
+        "RequiresSession",
+    }
+)
+_TOPIC_KEYS = frozenset(
+    {"DefaultMessageTimeToLive", "DuplicateDetectionHistoryTimeWindow", "RequiresDuplicateDetection"}
+)
+_SUBSCRIPTION_KEYS = _QUEUE_KEYS - {"DuplicateDetectionHistoryTimeWindow", "RequiresDuplicateDetection"}
+_CORRELATION_KEYS = {
+    "ContentType": "content_type",
+    "CorrelationId": "correlation_id",
+    "Label": "label",
+    "MessageId": "message_id",
+    "ReplyTo": "reply_to",
+    "ReplyToSessionId": "reply_to_session_id",
+    "SessionId": "session_id",
+    "To": "to",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorrelationFilterConfig:
+    """Matches when every given system property equals its value and every user property too."""
+
+    content_type: str | None = None
+    correlation_id: str | None = None
+    label: str | None = None
+    message_id: str | None = None
+    reply_to: str | None = None
+    reply_to_session_id: str | None = None
+    session_id: str | None = None
+    to: str | None = None
+    properties: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqlFilterConfig:
+    """A SQL filter expression, already checked to lie in the supported subset."""
+
+    expression: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleConfig:
+    """A subscription rule: a filter and an optional SQL action (``SET``/``REMOVE``) text."""
+
+    name: str
+    filter: CorrelationFilterConfig | SqlFilterConfig
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConfig:
+    """A queue and the properties the emulator honours."""
+
+    name: str
+    lock_duration: timedelta = timedelta(minutes=1)
+    max_delivery_count: int = 3
+    requires_session: bool = False
+    default_message_time_to_live: timedelta = timedelta(hours=1)
+    dead_lettering_on_message_expiration: bool = False
+    requires_duplicate_detection: bool = False
+    duplicate_detection_history_time_window: timedelta = timedelta(seconds=20)
+    forward_to: str | None = None
+    forward_dead_lettered_messages_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionConfig:
+    """A topic subscription; no rules means the ``$Default`` rule that matches every message."""
+
+    name: str
+    lock_duration: timedelta = timedelta(minutes=1)
+    max_delivery_count: int = 3
+    requires_session: bool = False
+    default_message_time_to_live: timedelta = timedelta(hours=1)
+    dead_lettering_on_message_expiration: bool = False
+    forward_to: str | None = None
+    forward_dead_lettered_messages_to: str | None = None
+    rules: list[RuleConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicConfig:
+    """A topic and its subscriptions."""
+
+    name: str
+    default_message_time_to_live: timedelta = timedelta(hours=1)
+    requires_duplicate_detection: bool = False
+    duplicate_detection_history_time_window: timedelta = timedelta(seconds=20)
+    subscriptions: list[SubscriptionConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamespaceConfig:
+    """One namespace: its queues and topics."""
+
+    name: str
+    queues: list[QueueConfig] = field(default_factory=list)
+    topics: list[TopicConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatorConfig:
+    """The whole emulator configuration."""
+
+    namespaces: list[NamespaceConfig]
+
+
+def default_config() -> EmulatorConfig:
+    """The configuration used when none is given: the official emulator's namespace, no entities."""
+    return EmulatorConfig(namespaces=[NamespaceConfig(name=DEFAULT_NAMESPACE)])
+
+
+def load_config(source: pathlib.Path | str | Mapping[str, Any]) -> EmulatorConfig:
+    """Read and validate a Config.json (a path, or the already-parsed JSON); raise SandboxConfigError."""
+    document = source if isinstance(source, Mapping) else _read_json(pathlib.Path(source))
+    if not isinstance(document, Mapping) or "UserConfig" not in document:
+        _fail("UserConfig", "required: the document is a JSON object with a UserConfig key")
+    for key in document:
+        if key not in {"UserConfig", "$schema"}:  # editors add "$schema"; it carries no configuration
+            _fail(key, "unknown key; expected UserConfig")
+    user = _object(document["UserConfig"], "UserConfig", {"Namespaces", "Logging"})
+    if "Logging" in user:
+        _object(user["Logging"], "UserConfig.Logging", {"Type"})
+    items = _array(user, "Namespaces", "UserConfig", required=True)
+    if not items:
+        _fail("UserConfig.Namespaces", "at least one namespace is required")
+    namespaces = [_namespace(item, f"UserConfig.Namespaces[{i}]") for i, item in enumerate(items)]
+    _unique([ns.name for ns in namespaces], "UserConfig.Namespaces", "namespace")
+    return EmulatorConfig(namespaces=namespaces)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse an ISO 8601 duration such as ``PT1M`` or ``P14D`` (a year is 365 days, a month 30, as .NET's)."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration such as PT1M or P14D")
+    years, months, weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    try:
+        return timedelta(
+            days=years * 365 + months * 30 + weeks * 7 + days, hours=hours, minutes=minutes, seconds=seconds
+        )
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is too long a duration") from exc
+
+
+def _read_json(path: pathlib.Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SandboxConfigError(f"{path}: cannot read the file: {exc.strerror}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SandboxConfigError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def _namespace(value: object, path: str) -> NamespaceConfig:
+    node = _object(value, path, {"Name", "Queues", "Topics"})
+    name = _name(node, path, _NAMESPACE_NAME, 50)
+    queues = [_queue(q, f"{path}.Queues[{i}]") for i, q in enumerate(_array(node, "Queues", path))]
+    topics = [_topic(t, f"{path}.Topics[{i}]") for i, t in enumerate(_array(node, "Topics", path))]
+    entity_names = [q.name for q in queues] + [t.name for t in topics]
+    if len(entity_names) > _MAX_ENTITIES:
+        _fail(path, f"{len(entity_names)} queues and topics, Azure allows {_MAX_ENTITIES} per namespace")
+    _unique(entity_names, path, "queue or topic")
+    _check_forwarding(queues, topics, path)
+    return NamespaceConfig(name=name, queues=queues, topics=topics)
+
+
+def _queue(value: object, path: str) -> QueueConfig:
+    node = _object(value, path, {"Name", "Properties"})
+    props, at = _properties(node, path, _QUEUE_KEYS)
+    return QueueConfig(
+        name=_name(node, path, _ENTITY_NAME, 260),
+        requires_duplicate_detection=_bool(props, "RequiresDuplicateDetection", at, default=False),
+        duplicate_detection_history_time_window=_duration(
+            props, "DuplicateDetectionHistoryTimeWindow", at, "PT20S", _DEDUP_RANGE
+        ),
+        **_receiver_properties(props, at),
+    )
+
+
+def _topic(value: object, path: str) -> TopicConfig:
+    node = _object(value, path, {"Name", "Properties", "Subscriptions"})
+    props, at = _properties(node, path, _TOPIC_KEYS)
+    items = _array(node, "Subscriptions", path)
+    if len(items) > _MAX_SUBSCRIPTIONS:
+        _fail(f"{path}.Subscriptions", f"{len(items)} subscriptions, Azure allows {_MAX_SUBSCRIPTIONS}")
+    subscriptions = [_subscription(s, f"{path}.Subscriptions[{i}]") for i, s in enumerate(items)]
+    _unique([s.name for s in subscriptions], f"{path}.Subscriptions", "subscription")
+    return TopicConfig(
+        name=_name(node, path, _ENTITY_NAME, 260),
+        default_message_time_to_live=_duration(props, "DefaultMessageTimeToLive", at, "PT1H", None),
+        requires_duplicate_detection=_bool(props, "RequiresDuplicateDetection", at, default=False),
+        duplicate_detection_history_time_window=_duration(
+            props, "DuplicateDetectionHistoryTimeWindow", at, "PT20S", _DEDUP_RANGE
+        ),
+        subscriptions=subscriptions,
+    )
+
+
+def _subscription(value: object, path: str) -> SubscriptionConfig:
+    node = _object(value, path, {"Name", "Properties", "Rules"})
+    props, at = _properties(node, path, _SUBSCRIPTION_KEYS)
+    rules = [_rule(r, f"{path}.Rules[{i}]") for i, r in enumerate(_array(node, "Rules", path))]
+    _unique([r.name for r in rules], f"{path}.Rules", "rule")
+    return SubscriptionConfig(
+        name=_name(node, path, _LEAF_NAME, 50), rules=rules, **_receiver_properties(props, at)
+    )
+
+
+def _receiver_properties(props: Mapping[str, Any], at: str) -> dict[str, Any]:
+    """The properties queues and subscriptions share, as keyword arguments."""
+    return {
+        "lock_duration": _duration(props, "LockDuration", at, "PT1M", _LOCK_RANGE),
+        "max_delivery_count": _int(props, "MaxDeliveryCount", at, default=3, minimum=1),
+        "requires_session": _bool(props, "RequiresSession", at, default=False),
+        "default_message_time_to_live": _duration(props, "DefaultMessageTimeToLive", at, "PT1H", None),
+        "dead_lettering_on_message_expiration": _bool(
+            props, "DeadLetteringOnMessageExpiration", at, default=False
+        ),
+        "forward_to": _optional_str(props, "ForwardTo", at),
+        "forward_dead_lettered_messages_to": _optional_str(props, "ForwardDeadLetteredMessagesTo", at),
+    }
+
+
+def _rule(value: object, path: str) -> RuleConfig:
+    node = _object(value, path, {"Name", "Properties"})
+    name = node.get("Name")
+    if name != "$Default":  # Azure's reserved name for the match-all rule is allowed as is
+        name = _name(node, path, _LEAF_NAME, 50)
+    at = f"{path}.Properties"
+    props = _object(
+        _require(node, "Properties", path), at, {"FilterType", "CorrelationFilter", "SqlFilter", "Action"}
+    )
+    kind = _require(props, "FilterType", at)
+    if kind == "Correlation":
+        rule_filter: CorrelationFilterConfig | SqlFilterConfig = _correlation(props, at)
+    elif kind == "Sql":
+        rule_filter = _sql_filter(props, at)
+    else:
+        _fail(f"{at}.FilterType", f"expected 'Correlation' or 'Sql', got {kind!r}")
+    return RuleConfig(name=name, filter=rule_filter, action=_action(props, at))
+
+
+def _correlation(props: Mapping[str, Any], at: str) -> CorrelationFilterConfig:
+    path = f"{at}.CorrelationFilter"
+    node = _object(_require(props, "CorrelationFilter", at), path, {*_CORRELATION_KEYS, "Properties"})
+    if not node:
+        _fail(path, "a correlation filter needs at least one property to match")
+    fields = {
+        attr: _optional_str(node, key, path, keep_empty=True) for key, attr in _CORRELATION_KEYS.items()
+    }
+    user = _object(node.get("Properties", {}), f"{path}.Properties", None)
+    for key, item in user.items():
+        if isinstance(item, dict | list) or item is None:
+            _fail(f"{path}.Properties.{key}", f"expected a string, number or boolean, got {item!r}")
+    return CorrelationFilterConfig(properties=dict(user), **fields)
+
+
+def _sql_filter(props: Mapping[str, Any], at: str) -> SqlFilterConfig:
+    path = f"{at}.SqlFilter"
+    node = _object(_require(props, "SqlFilter", at), path, {"SqlExpression"})
+    return SqlFilterConfig(expression=_sql_text(node, path))
+
+
+def _action(props: Mapping[str, Any], at: str) -> str | None:
+    if "Action" not in props:
+        return None
+    path = f"{at}.Action"
+    return _sql_text(_object(props["Action"], path, {"SqlExpression"}), path)
+
+
+def _sql_text(node: Mapping[str, Any], path: str) -> str:
+    expression = _require(node, "SqlExpression", path)
+    if not isinstance(expression, str) or not expression.strip():
+        _fail(f"{path}.SqlExpression", f"expected a SQL expression, got {expression!r}")
+    if len(expression) > _MAX_SQL_LENGTH:
+        _fail(f"{path}.SqlExpression", f"{len(expression)} characters, Azure allows {_MAX_SQL_LENGTH}")
+    return expression
+
+
+def _check_forwarding(queues: list[QueueConfig], topics: list[TopicConfig], path: str) -> None:
+    """Azure refuses a forward to an entity that does not exist, or to the entity itself."""
+    targets = {name.casefold() for name in [q.name for q in queues] + [t.name for t in topics]}
+    sources: list[tuple[str, str, QueueConfig | SubscriptionConfig]] = [
+        (f"{path}.Queues[{i}]", q.name, q) for i, q in enumerate(queues)
+    ]
+    for i, topic in enumerate(topics):
+        sources += [
+            (f"{path}.Topics[{i}].Subscriptions[{j}]", "", s) for j, s in enumerate(topic.subscriptions)
+        ]
+    for at, own, entity in sources:
+        for key, target in (
+            ("ForwardTo", entity.forward_to),
+            ("ForwardDeadLetteredMessagesTo", entity.forward_dead_lettered_messages_to),
+        ):
+            if target is not None and target.casefold() not in targets:
+                _fail(f"{at}.Properties.{key}", f"no queue or topic named {target!r} in this namespace")
+            if target is not None and target.casefold() == own.casefold():
+                _fail(f"{at}.Properties.{key}", "an entity cannot forward to itself")
+
+
+# -- typed readers: each names the JSON path of what it rejects ---------------------------------------
+
+
+def _fail(path: str, message: str) -> NoReturn:
+    raise SandboxConfigError(f"{path}: {message}")
+
+
+def _object(value: object, path: str, allowed: set[str] | frozenset[str] | None) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        _fail(path, f"expected a JSON object, got {type(value).__name__}")
+    if allowed is not None:
+        for key in value:
+            if key not in allowed:
+                _fail(f"{path}.{key}", f"unknown key; expected one of {', '.join(sorted(allowed))}")
+    return dict(value)
+
+
+def _require(node: Mapping[str, Any], key: str, path: str) -> object:
+    if key not in node:
+        _fail(f"{path}.{key}", "required")
+    return node[key]
+
+
+def _array(node: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
+    value = _require(node, key, path) if required else node.get(key, [])
+    if not isinstance(value, list):
+        _fail(f"{path}.{key}", f"expected a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _properties(node: Mapping[str, Any], path: str, allowed: frozenset[str]) -> tuple[dict[str, Any], str]:
+    at = f"{path}.Properties"
+    return _object(node.get("Properties", {}), at, allowed), at
+
+
+def _name(node: Mapping[str, Any], path: str, pattern: re.Pattern[str], limit: int) -> str:
+    value = _require(node, "Name", path)
+    if not isinstance(value, str) or not pattern.fullmatch(value) or len(value) > limit:
+        _fail(
+            f"{path}.Name",
+            f"{value!r} is not a valid name (at most {limit} letters, digits, '.', '-', '_', "
+            "starting and ending with a letter or digit)",
+        )
+    return value
+
+
+def _bool(props: Mapping[str, Any], key: str, at: str, *, default: bool) -> bool:
+    value = props.get(key, default)
+    if not isinstance(value, bool):
+        _fail(f"{at}.{key}", f"expected true or false, got {value!r}")
+    return value
+
+
+def _int(props: Mapping[str, Any], key: str, at: str, *, default: int, minimum: int) -> int:
+    value = props.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(f"{at}.{key}", f"expected an integer, got {value!r}")
+    if value < minimum:
+        _fail(f"{at}.{key}", f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _optional_str(props: Mapping[str, Any], key: str, at: str, *, keep_empty: bool = False) -> str | None:
+    """A string property; the schema writes "not set" as an empty string where the value is a name."""
+    value = props.get(key)
+    if value is not None and not isinstance(value, str):
+        _fail(f"{at}.{key}", f"expected a string, got {value!r}")
+    if value == "" and not keep_empty:
+        return None
+    return value
+
+
+def _duration(
+    props: Mapping[str, Any], key: str, at: str, default: str, bounds: tuple[timedelta, timedelta] | None
+) -> timedelta:
+    value = props.get(key, default)
+    if not isinstance(value, str):
+        _fail(f"{at}.{key}", f"expected an ISO 8601 duration string, got {value!r}")
+    try:
+        duration = parse_duration(value)
+    except ValueError as exc:
+        _fail(f"{at}.{key}", str(exc))
+    low, high = bounds or (timedelta(seconds=1), timedelta.max)
+    if not low <= duration <= high:
+        _fail(f"{at}.{key}", f"{value} is outside Azure's range {low} .. {high}")
+    return duration
+
+
+def _unique(names: list[str], path: str, kind: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name.casefold() in seen:
+            _fail(path, f"{kind} name {name!r} is used twice (names are case-insensitive)")
+        seen.add(name.casefold())
