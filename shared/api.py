@@ -1,0 +1,175 @@
+"""An OData client for F&O and Dataverse: bearer tokens, timeouts, httpx errors translated at the boundary.
+
+Status codes map onto dualbus's error tree here, in one place: 429 → ThrottledError (with Retry-After),
+5xx / timeouts / connection errors → TransientError, 401 → one token refresh then TransientError (a
+credential problem is fixed by an operator, so messages must wait rather than be dead-lettered). Other
+statuses are returned to the caller, who knows what a 404 or a 412 means for its request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from shared.errors import ThrottledError, TransientError
+from shared.settings import ApiSettings
+
+__all__ = [
+    "ApiClient",
+    "ClientCredentialsTokens",
+    "TokenProvider",
+    "error_message",
+    "parse_retry_after",
+]
+
+_EXPIRY_MARGIN_SECONDS = 120.0
+_UNAUTHORIZED = 401
+_TOO_MANY_REQUESTS = 429
+_SERVER_ERROR = 500
+
+
+class TokenProvider(Protocol):
+    """Gives a bearer token for one API; ``refresh`` forces a new one."""
+
+    async def token(self, *, refresh: bool = False) -> str:
+        """A valid access token."""
+        ...
+
+
+class ClientCredentialsTokens:
+    """OAuth2 client-credentials tokens (Entra ID or the sandbox's endpoint), cached until near expiry."""
+
+    def __init__(self, settings: ApiSettings, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._http = http
+        self._token = ""
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def token(self, *, refresh: bool = False) -> str:
+        """A cached token, or a new one when it is close to expiry or ``refresh`` is set."""
+        async with self._lock:
+            if refresh or time.monotonic() >= self._expires_at:
+                await self._fetch()
+            return self._token
+
+    async def _fetch(self) -> None:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._settings.client_id,
+            "client_secret": self._settings.client_secret.get_secret_value(),
+            "scope": self._settings.scope,
+        }
+        try:
+            response = await self._http.post(self._settings.resolved_token_url, data=form)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"the token endpoint is unreachable: {type(exc).__name__}") from exc
+        if response.status_code != httpx.codes.OK:
+            # The endpoint's error text never contains the secret; it says what is wrong with the request.
+            raise TransientError(f"the token endpoint refused the credentials: {error_message(response)}")
+        body = response.json()
+        self._token = str(body["access_token"])
+        self._expires_at = time.monotonic() + float(body.get("expires_in", 3600)) - _EXPIRY_MARGIN_SECONDS
+
+
+class ApiClient:
+    """Authenticated requests against one OData API, relative to its base URL."""
+
+    def __init__(self, base_url: str, tokens: TokenProvider, http: httpx.AsyncClient) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._tokens = tokens
+        self._http = http
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,  # noqa: ANN401 - any JSON value
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request; raise TransientError/ThrottledError for what a retry can fix."""
+        body = orjson.dumps(json) if json is not None else content
+        merged = {"Accept": "application/json", **(headers or {})}
+        if json is not None:
+            merged.setdefault("Content-Type", "application/json")
+        response = await self._send(method, path, body, merged, params, refresh=False)
+        if response.status_code == _UNAUTHORIZED:
+            response = await self._send(method, path, body, merged, params, refresh=True)
+        _raise_for_transient(response)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+        *,
+        refresh: bool,
+    ) -> httpx.Response:
+        token = await self._tokens.token(refresh=refresh)
+        url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        try:
+            return await self._http.request(
+                method,
+                url,
+                content=body,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+                params=params,
+            )
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{method} {path} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _raise_for_transient(response: httpx.Response) -> None:
+    status = response.status_code
+    what = f"{response.request.method} {response.request.url.path}"
+    if status == _TOO_MANY_REQUESTS:
+        raise ThrottledError(
+            f"{what} was throttled: {error_message(response)}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status >= _SERVER_ERROR:
+        raise TransientError(
+            f"{what} failed with {status}: {error_message(response)}",
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status == _UNAUTHORIZED:
+        raise TransientError(f"{what} was refused (401) even with a fresh token: check the credentials")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent/invalid."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The OData error's code and message (``{"error": {"code", "message"}}``), else the status line."""
+    try:
+        error = response.json().get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    if isinstance(error, dict) and error.get("message"):
+        code = error.get("code")
+        return f"{code}: {error['message']}" if code else str(error["message"])
+    return f"HTTP {response.status_code} {response.reason_phrase}".strip()

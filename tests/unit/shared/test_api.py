@@ -1,0 +1,138 @@
+"""The OData client authenticates, refreshes tokens, and translates failures into dualbus's error tree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from shared.api import ApiClient, ClientCredentialsTokens, error_message, parse_retry_after
+from shared.errors import ThrottledError, TransientError
+from shared.settings import ApiSettings
+
+SETTINGS = ApiSettings(
+    url="https://org.example",
+    client_id="app",
+    client_secret=SecretStr("s3cret"),
+    token_url="https://login.example/t/oauth2/v2.0/token",
+)
+
+
+class FakeApi:
+    """Answers token requests and API requests with scripted statuses, recording what it saw."""
+
+    def __init__(self, statuses: list[int], headers: dict[str, str] | None = None) -> None:
+        self.statuses = statuses
+        self.headers = headers or {}
+        self.tokens_issued = 0
+        self.authorizations: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            self.tokens_issued += 1
+            return httpx.Response(200, json={"access_token": f"t{self.tokens_issued}", "expires_in": 3600})
+        self.authorizations.append(request.headers["Authorization"])
+        status = self.statuses.pop(0)
+        body = (
+            {"error": {"code": "0x80072322", "message": "Number of requests exceeded"}}
+            if status >= 400
+            else {}
+        )
+        return httpx.Response(status, json=body, headers=self.headers)
+
+
+def _client(api: FakeApi) -> ApiClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(api))
+    return ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http)
+
+
+@pytest.mark.asyncio
+async def test_token_is_cached_between_requests() -> None:
+    """Two requests use one token."""
+    api = FakeApi([200, 200])
+    client = _client(api)
+    await client.request("GET", "/api/data/v9.2/accounts")
+    await client.request("GET", "/api/data/v9.2/accounts")
+    assert api.tokens_issued == 1
+    assert api.authorizations == ["Bearer t1", "Bearer t1"]
+
+
+@pytest.mark.asyncio
+async def test_401_refreshes_the_token_once() -> None:
+    """A 401 fetches a fresh token and retries the request once."""
+    api = FakeApi([401, 200])
+    response = await _client(api).request("GET", "/x")
+    assert response.status_code == 200
+    assert api.authorizations == ["Bearer t1", "Bearer t2"]
+
+
+@pytest.mark.asyncio
+async def test_429_is_throttled_with_retry_after() -> None:
+    """A 429 becomes ThrottledError carrying the server's Retry-After and its error text."""
+    api = FakeApi([429], headers={"Retry-After": "7"})
+    with pytest.raises(ThrottledError, match="Number of requests exceeded") as caught:
+        await _client(api).request("POST", "/x", json={"a": 1})
+    assert caught.value.retry_after == 7.0
+
+
+@pytest.mark.asyncio
+async def test_5xx_is_transient() -> None:
+    """A server error is transient."""
+    with pytest.raises(TransientError, match="503"):
+        await _client(FakeApi([503])).request("GET", "/x")
+
+
+@pytest.mark.asyncio
+async def test_4xx_is_returned_to_the_caller() -> None:
+    """A 412 or 404 is the caller's to interpret, not an exception."""
+    response = await _client(FakeApi([412])).request("PATCH", "/x", json={})
+    assert response.status_code == 412
+
+
+@pytest.mark.asyncio
+async def test_connection_error_is_transient_and_hides_nothing_secret() -> None:
+    """A connection failure is transient and its message carries no credential."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        raise httpx.ConnectError("connection refused", request=request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    client = ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http)
+    with pytest.raises(TransientError, match="ConnectError") as caught:
+        await client.request("GET", "/x")
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_refused_credentials_are_transient() -> None:
+    """Wrong credentials make messages wait for an operator, not get dead-lettered."""
+
+    def deny(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "invalid_client", "error_description": "bad secret"})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(deny))
+    with pytest.raises(TransientError, match="refused the credentials"):
+        await ClientCredentialsTokens(SETTINGS, http).token()
+
+
+def test_retry_after_parses_seconds_and_dates() -> None:
+    """Retry-After may be seconds or an HTTP date; garbage reads as absent."""
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    parsed = parse_retry_after(later)
+    assert parsed is not None
+    assert 25 <= parsed <= 31
+
+
+def test_error_message_reads_odata_errors() -> None:
+    """The OData error body's code and message are what an operator sees."""
+    response = httpx.Response(400, json={"error": {"code": "0x80040217", "message": "Row not found"}})
+    assert error_message(response) == "0x80040217: Row not found"
+    assert error_message(httpx.Response(502, text="<html>")) == "HTTP 502 Bad Gateway"
