@@ -1,6 +1,8 @@
-"""The ``dualbus`` command line: one entry point, one sub-command per job."""
+"""The ``dualbus`` command line: one entry point, one command group per job."""
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import typer
 
@@ -13,6 +15,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
+# Each module registers its commands; add a line here for a new group.
+_COMMAND_MODULES = ("dualbus.commands.topology",)
+
 
 @app.command()
 def version() -> None:
@@ -23,6 +28,10 @@ def version() -> None:
     from dualbus import __version__  # noqa: PLC0415 - keeps start-up of other commands light
 
     typer.echo(__version__)
+
+
+for _module in _COMMAND_MODULES:
+    import_module(_module).register(app)
 
 
 def main() -> None:

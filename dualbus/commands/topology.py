@@ -1,0 +1,65 @@
+"""``dualbus topology``: show and render the one topology definition."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from shared.render import render_emulator_config
+from shared.topology import default_topology
+
+__all__ = ["register"]
+
+
+class RenderFormat(enum.StrEnum):
+    """Formats the topology renders into."""
+
+    EMULATOR_CONFIG = "emulator-config"
+
+
+_RENDERERS = {RenderFormat.EMULATOR_CONFIG: render_emulator_config}
+
+topology_app = typer.Typer(help="Show and render the Service Bus topology.", no_args_is_help=True)
+
+
+@topology_app.command("render")
+def render(
+    fmt: Annotated[
+        RenderFormat, typer.Option("--format", help="What to render.")
+    ] = RenderFormat.EMULATOR_CONFIG,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Render the topology, e.g. as the Service Bus emulator's Config.json.
+
+    Example: dualbus topology render --format emulator-config -o Config.json
+    """
+    document = _RENDERERS[fmt](default_topology())
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@topology_app.command("show")
+def show() -> None:
+    """List every area topic and its subscriptions.
+
+    Example: dualbus topology show
+    """
+    for topic, subscription in default_topology().routes():
+        lock = int(subscription.lock_duration.total_seconds())
+        typer.echo(
+            f"{topic.name}/{subscription.name}  sessions={subscription.requires_session}  lock={lock}s"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``topology`` group to the CLI."""
+    app.add_typer(topology_app, name="topology")
