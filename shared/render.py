@@ -70,10 +70,7 @@ def _subscription(sub: SubscriptionSpec) -> dict[str, Any]:
         "Rules": [
             {
                 "Name": sub.rule_name,
-                "Properties": {
-                    "FilterType": "Correlation",
-                    "CorrelationFilter": {"Properties": sub.rule_properties},
-                },
+                "Properties": {"FilterType": "Sql", "SqlFilter": {"SqlExpression": sub.rule_sql}},
             }
         ],
     }

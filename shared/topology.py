@@ -19,6 +19,7 @@ from shared.errors import TopologyError
 
 __all__ = [
     "AREAS",
+    "REPLAY_TARGET_PROPERTY",
     "Direction",
     "SubscriptionSpec",
     "TopicSpec",
@@ -28,6 +29,9 @@ __all__ = [
 
 AREAS = ("company", "currency", "organisation", "customer", "vendor", "product")
 
+# A replayed message names the one subscription it is for, so that it reaches no other subscription of
+# the topic (an analytics or audit subscription added later would otherwise receive it twice).
+REPLAY_TARGET_PROPERTY = "dualbus_replay_to"
 _TOPIC_NAME_MAX = 260
 _SUBSCRIPTION_NAME_MAX = 50
 # Letters, digits, periods, hyphens and underscores; starts and ends with a letter or digit.
@@ -79,9 +83,12 @@ class SubscriptionSpec(_Strict):
         return f"from-{self.direction.origin.value}"
 
     @property
-    def rule_properties(self) -> dict[str, str]:
-        """The application properties the rule's correlation filter matches: changes from the other side."""
-        return {"origin": self.direction.origin.value}
+    def rule_sql(self) -> str:
+        """The rule's SQL filter: changes from the other side, and replays addressed to this subscription."""
+        return (
+            f"origin = '{self.direction.origin.value}' AND "
+            f"({REPLAY_TARGET_PROPERTY} IS NULL OR {REPLAY_TARGET_PROPERTY} = '{self.name}')"
+        )
 
     @model_validator(mode="after")
     def _check_lock(self) -> Self:

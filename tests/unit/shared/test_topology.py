@@ -22,9 +22,10 @@ def test_default_topology_has_both_directions_for_two_way_areas() -> None:
 
 
 def test_subscription_rule_selects_changes_from_the_other_side() -> None:
-    """The to-fo subscription takes Dataverse's changes and the to-dataverse one takes F&O's."""
-    assert SubscriptionSpec(direction=Direction.TO_FO).rule_properties == {"origin": "dataverse"}
-    assert SubscriptionSpec(direction=Direction.TO_DATAVERSE).rule_properties == {"origin": "fo"}
+    """The to-fo subscription takes Dataverse's changes (and its own replays); to-dataverse takes F&O's."""
+    to_fo = SubscriptionSpec(direction=Direction.TO_FO).rule_sql
+    assert to_fo == "origin = 'dataverse' AND (dualbus_replay_to IS NULL OR dualbus_replay_to = 'to-fo')"
+    assert SubscriptionSpec(direction=Direction.TO_DATAVERSE).rule_sql.startswith("origin = 'fo' AND")
 
 
 def test_unknown_area_is_refused() -> None:
@@ -105,6 +106,9 @@ def test_emulator_config_has_every_topic_subscription_and_rule() -> None:
     subscriptions = {s["Name"]: s for s in customer["Subscriptions"]}
     assert set(subscriptions) == {"to-dataverse", "to-fo"}
     rule = subscriptions["to-fo"]["Rules"][0]["Properties"]
-    assert rule == {"FilterType": "Correlation", "CorrelationFilter": {"Properties": {"origin": "dataverse"}}}
+    assert rule == {
+        "FilterType": "Sql",
+        "SqlFilter": {"SqlExpression": SubscriptionSpec(direction=Direction.TO_FO).rule_sql},
+    }
     assert subscriptions["to-fo"]["Properties"]["RequiresSession"] is True
     assert subscriptions["to-fo"]["Properties"]["LockDuration"] == "PT1M"
