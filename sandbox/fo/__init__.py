@@ -1,0 +1,30 @@
+"""A twin of Dynamics 365 Finance and Operations' OData data entities and data events, on loopback HTTP."""
+
+from sandbox.fo.app import FoTwin, create_app
+from sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
+from sandbox.fo.entities import ENTITIES, EntityDef
+from sandbox.fo.events import DeliveryError, EventEndpoint, EventPublisher, data_event_payload
+from sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, FoHandle, start_fo
+from sandbox.fo.store import Change, FoStore
+from sandbox.fo.throttling import Priority, ThrottlingConfig
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEFAULT_CLIENTS",
+    "ENTITIES",
+    "Change",
+    "DeliveryError",
+    "EntityDef",
+    "EventEndpoint",
+    "EventPublisher",
+    "FoHandle",
+    "FoStore",
+    "FoTwin",
+    "Priority",
+    "ServiceBusEndpoint",
+    "ThrottlingConfig",
+    "WebhookEndpoint",
+    "create_app",
+    "data_event_payload",
+    "start_fo",
+]

@@ -1,0 +1,138 @@
+"""The F&O twin's starlette app: ``/data/...`` OData, ``/data/$batch``, and a token endpoint beside them.
+
+Every ``/data`` request needs a bearer token for the twin's audience (401 otherwise), as the real
+environment's Microsoft Entra ID protection does.
+See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/services-home-page
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.fo.batch import parse_batch, run_batch
+from sandbox.fo.endpoints import WebhookEndpoint
+from sandbox.fo.errors import ODataError, ThrottledError
+from sandbox.fo.events import EventEndpoint, EventPublisher
+from sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
+from sandbox.fo.store import FoStore
+from sandbox.fo.throttling import Throttle, ThrottlingConfig
+from sandbox.identity import BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+
+__all__ = ["FoTwin", "create_app"]
+
+
+@dataclass(slots=True)
+class FoTwin:
+    """The twin's moving parts, reachable from the app as ``app.state.fo``."""
+
+    store: FoStore
+    service: ODataService
+    throttle: Throttle
+    events: EventPublisher
+    _closed: bool = field(default=False, repr=False)
+
+    def add_webhook(self, url: str, entities: Iterable[str]) -> WebhookEndpoint:
+        """Activate data events of ``entities`` towards an HTTP(S) webhook."""
+        endpoint = WebhookEndpoint(url)
+        self.events.add_endpoint(endpoint, entities)
+        return endpoint
+
+    def close(self) -> None:
+        """Stop event delivery and close the store."""
+        if not self._closed:
+            self._closed = True
+            self.events.close()
+            self.store.close()
+
+
+def create_app(
+    *,
+    issuer: TokenIssuer,
+    audience: str,
+    database: Path | None = None,
+    page_size: int = 10_000,
+    default_company: str = "USMF",
+    companies: Mapping[str, str] | None = None,
+    throttling: ThrottlingConfig | None = None,
+    event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
+    event_backoff_seconds: float = 0.5,
+) -> Starlette:
+    """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else)."""
+    store = FoStore(database)
+    twin = FoTwin(
+        store=store,
+        service=ODataService(store, page_size, default_company, dict(companies or {})),
+        throttle=Throttle(throttling or ThrottlingConfig()),
+        events=EventPublisher(store, backoff_seconds=event_backoff_seconds),
+    )
+    for endpoint, entities in event_endpoints:
+        twin.events.add_endpoint(endpoint, entities)
+    routes = [
+        Route("/{tenant}/oauth2/v2.0/token", token_endpoint(issuer), methods=["POST"]),
+        Route("/data/$batch", _batch, methods=["POST"]),
+        Route("/data/{resource:path}", _data, methods=["GET", "POST", "PATCH", "DELETE"]),
+    ]
+    middleware = [
+        Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix="/data")
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.fo = twin
+    return app
+
+
+def _twin(request: Request) -> FoTwin:
+    twin: FoTwin = request.app.state.fo
+    return twin
+
+
+def _caller(request: Request) -> str:
+    caller: Caller = request.state.caller
+    return caller.client_id
+
+
+def _http(reply: Reply) -> Response:
+    return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
+
+
+def _throttled(exc: ThrottledError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after), "Content-Type": "application/json"}
+    return Response(error_body(exc), status_code=429, headers=headers)
+
+
+async def _data(request: Request) -> Response:
+    twin, caller = _twin(request), _caller(request)
+    try:
+        twin.throttle.admit(caller)
+    except ThrottledError as exc:
+        return _throttled(exc)
+    base = str(request.base_url).rstrip("/")
+    body = await request.body()
+    params = dict(request.query_params)
+    resource = request.path_params["resource"]
+    return _http(twin.service.execute(ODataRequest(request.method, resource, params, body, caller, base)))
+
+
+async def _batch(request: Request) -> Response:
+    twin, caller = _twin(request), _caller(request)
+    try:
+        twin.throttle.admit(caller)
+        items = parse_batch(await request.body(), request.headers.get("content-type", ""))
+    except ThrottledError as exc:
+        return _throttled(exc)
+    except ODataError as exc:
+        return Response(error_body(exc), status_code=exc.status, headers={"Content-Type": "application/json"})
+    base = str(request.base_url).rstrip("/")
+
+    def execute(method: str, resource: str, params: dict[str, str], body: bytes) -> Reply:
+        return twin.service.execute(ODataRequest(method.upper(), resource, params, body, caller, base))
+
+    body, content_type = run_batch(twin.store, items, execute)
+    return Response(body, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})

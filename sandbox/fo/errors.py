@@ -1,0 +1,51 @@
+"""Errors the F&O twin answers with, each carrying its HTTP status.
+
+::
+
+    SandboxError
+    └── ODataError                 a request the twin refuses; ``status`` is the HTTP status
+        ├── BadRequestError        a malformed query, key or body, or a value breaking a column rule (400)
+        ├── NotFoundError          no such entity set or row (404)
+        ├── ConflictError          a create for a key that already exists (409)
+        └── ThrottledError         the caller crossed the throttling threshold (429, ``retry_after``)
+"""
+
+from __future__ import annotations
+
+from sandbox.errors import SandboxError
+
+__all__ = ["BadRequestError", "ConflictError", "NotFoundError", "ODataError", "ThrottledError"]
+
+
+class ODataError(SandboxError):
+    """A request the twin refuses, answered with ``status`` and an OData error body."""
+
+    status = 500
+
+
+class BadRequestError(ODataError, ValueError):
+    """The query, key or body is malformed, or a value breaks a column rule."""
+
+    status = 400
+
+
+class NotFoundError(ODataError, LookupError):
+    """The entity set or row does not exist."""
+
+    status = 404
+
+
+class ConflictError(ODataError):
+    """A row with the same key already exists."""
+
+    status = 409
+
+
+class ThrottledError(ODataError):
+    """The caller must wait ``retry_after`` seconds before its next request."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

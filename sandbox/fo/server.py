@@ -1,0 +1,114 @@
+"""Start the F&O twin on a loopback port, with a token issuer and credentials ready for clients."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from sandbox.errors import SandboxError
+from sandbox.fo.app import FoTwin, create_app
+from sandbox.fo.events import EventEndpoint
+from sandbox.fo.throttling import ThrottlingConfig
+from sandbox.http_server import ServerHandle, serve_in_thread
+from sandbox.identity import TokenIssuer
+
+__all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
+
+DEFAULT_AUDIENCE = "https://fo.sandbox.dualbus.local"
+DEFAULT_TENANT = "sandbox"
+# Two applications, as in a real setup: the pipeline and a person's (or the workload's) other client.
+DEFAULT_CLIENTS: Mapping[str, str] = {"dualbus": "dualbus-secret", "workload": "workload-secret"}
+
+
+@dataclass(slots=True)
+class FoHandle:
+    """A running F&O twin: where it listens, how to get a token, and its parts for tests."""
+
+    server: ServerHandle
+    twin: FoTwin
+    issuer: TokenIssuer
+    audience: str
+    clients: Mapping[str, str]
+    tenant: str = DEFAULT_TENANT
+
+    @property
+    def url(self) -> str:
+        """The environment URL; OData lives under ``{url}/data``."""
+        return self.server.url
+
+    @property
+    def token_url(self) -> str:
+        """The client-credentials token endpoint."""
+        return f"{self.url}/{self.tenant}/oauth2/v2.0/token"
+
+    @property
+    def scope(self) -> str:
+        """The scope to ask tokens for."""
+        return f"{self.audience}/.default"
+
+    def token(self, client_id: str = "dualbus") -> str:
+        """A bearer token for one of the registered clients, issued directly (no HTTP round trip)."""
+        body = self.issuer.issue(client_id=client_id, client_secret=self.clients[client_id], scope=self.scope)
+        return str(body["access_token"])
+
+    def client(self, client_id: str = "dualbus", **kwargs: object) -> httpx.Client:
+        """An httpx client with ``base_url`` set and a bearer token for ``client_id``."""
+        headers = {"Authorization": f"Bearer {self.token(client_id)}"}
+        return httpx.Client(base_url=self.url, headers=headers, **kwargs)  # type: ignore[arg-type]  # pass-through options
+
+    def stop(self) -> None:
+        """Stop serving, deliver or drop what events are queued, close the store."""
+        self.server.stop()
+        self.twin.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_fo(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    database: Path | None = None,
+    clients: Mapping[str, str] | None = None,
+    audience: str = DEFAULT_AUDIENCE,
+    signing_key: str | None = None,
+    page_size: int = 10_000,
+    default_company: str = "USMF",
+    companies: Mapping[str, str] | None = None,
+    throttling: ThrottlingConfig | None = None,
+    event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
+    event_backoff_seconds: float = 0.5,
+) -> FoHandle:
+    """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread."""
+    registered = dict(clients if clients is not None else DEFAULT_CLIENTS)
+    issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=registered)
+    app = create_app(
+        issuer=issuer,
+        audience=audience,
+        database=database,
+        page_size=page_size,
+        default_company=default_company,
+        companies=companies,
+        throttling=throttling,
+        event_endpoints=event_endpoints,
+        event_backoff_seconds=event_backoff_seconds,
+    )
+    twin: FoTwin = app.state.fo
+    try:
+        server = serve_in_thread(app, host=host, port=port)
+    except SandboxError:
+        twin.close()
+        raise
+    return FoHandle(server=server, twin=twin, issuer=issuer, audience=audience, clients=registered)

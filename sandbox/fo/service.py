@@ -1,0 +1,186 @@
+"""The F&O twin's OData operations, independent of HTTP framing so that ``$batch`` reuses them.
+
+Company scoping follows F&O: a query of a company-specific entity returns only the caller's default company
+unless ``cross-company=true`` is in the query string; rows of other companies are then addressable too.
+Server-driven paging answers at most ``page_size`` rows (10,000 on F&O) with an ``@odata.nextLink``.
+See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from sandbox.fo.entities import ENTITIES, EntityDef
+from sandbox.fo.errors import BadRequestError, NotFoundError, ODataError
+from sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
+from sandbox.fo.store import FoStore, Row
+
+__all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
+
+_RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$", re.DOTALL)
+_LINK_SAFE = "$',()="
+_JSON = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
+
+
+@dataclass(frozen=True, slots=True)
+class ODataRequest:
+    """One OData request, as a route or a ``$batch`` part carries it; ``resource`` follows ``/data/``."""
+
+    method: str
+    resource: str
+    params: Mapping[str, str]
+    body: bytes
+    caller: str
+    base: str
+
+    @property
+    def cross_company(self) -> bool:
+        """True when the query string asks for all companies."""
+        return self.params.get("cross-company", "").lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An OData response before HTTP framing."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def error_body(exc: ODataError) -> bytes:
+    """The OData JSON error body F&O answers with."""
+    inner = {"message": str(exc), "type": type(exc).__name__, "stacktrace": ""}
+    return orjson.dumps({"error": {"code": "", "message": str(exc), "innererror": inner}})
+
+
+@dataclass(slots=True)
+class ODataService:
+    """Executes one OData request against the store on behalf of a calling application."""
+
+    store: FoStore
+    page_size: int = 10_000
+    default_company: str = "USMF"
+    companies: Mapping[str, str] = field(default_factory=dict)
+
+    def execute(self, request: ODataRequest) -> Reply:
+        """Run one request; refusals become OData error replies."""
+        try:
+            return self._dispatch(request)
+        except ODataError as exc:
+            return Reply(exc.status, error_body(exc), _JSON)
+
+    def company_of(self, caller: str) -> str:
+        """The caller's default company (lower case, as F&O answers ``dataAreaId``)."""
+        return self.companies.get(caller, self.default_company).lower()
+
+    def _dispatch(self, request: ODataRequest) -> Reply:
+        match = _RESOURCE.match(request.resource)
+        definition = ENTITIES.get(match.group("set")) if match else None
+        if match is None or definition is None:
+            raise NotFoundError(f"no entity set at {request.resource!r}")
+        if match.group("key") is None:
+            return self._on_collection(definition, request)
+        key = parse_key(match.group("key"), definition.keys)
+        self._check_company(definition, key, request)
+        if request.method == "GET":
+            row = self.store.get(definition.name, key)
+            context = f"{request.base}/data/$metadata#{definition.name}/$entity"
+            return _json_reply(200, {"@odata.context": context, **row})
+        if request.method == "PATCH":
+            self.store.update(definition.name, key, _json(request.body), modified_by=request.caller)
+            return Reply(204)
+        if request.method == "DELETE":
+            self.store.delete(definition.name, key, modified_by=request.caller)
+            return Reply(204)
+        raise BadRequestError(f"{request.method} is not supported on a single {definition.name} row")
+
+    def _on_collection(self, definition: EntityDef, request: ODataRequest) -> Reply:
+        if request.method == "GET":
+            return self._query(definition, request)
+        if request.method == "POST":
+            return self._create(definition, _json(request.body), request)
+        raise BadRequestError(f"{request.method} needs a key: {definition.name}(...)")
+
+    def _check_company(self, definition: EntityDef, key: tuple[Any, ...], request: ODataRequest) -> None:
+        # Without cross-company=true, rows of another company are invisible, as in F&O.
+        company = self.company_of(request.caller)
+        if definition.company_specific and not request.cross_company and str(key[0]).lower() != company:
+            raise NotFoundError(f"no {definition.name} row with key {key} in company {company}")
+
+    def _query(self, definition: EntityDef, request: ODataRequest) -> Reply:
+        params, base = request.params, request.base
+        rows = self.store.rows(definition.name)
+        if definition.company_specific and not request.cross_company:
+            company = self.company_of(request.caller)
+            rows = [r for r in rows if str(r.get("dataAreaId", "")).lower() == company]
+        predicate = parse_filter(params.get("$filter"))
+        if predicate is not None:
+            rows = [r for r in rows if predicate(r)]
+        rows = sort_rows(rows, parse_orderby(params.get("$orderby")))
+        total = len(rows)
+        skip, top = _int_param(params, "$skip") or 0, _int_param(params, "$top")
+        wanted = rows[skip:] if top is None else rows[skip : skip + top]
+        page = wanted[: self.page_size]
+        body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.name}"}
+        if params.get("$count", "").lower() == "true":
+            body["@odata.count"] = total
+        body["value"] = _project(page, parse_select(params.get("$select")))
+        if len(wanted) > len(page):
+            remaining = None if top is None else top - len(page)
+            collection = f"{base}/data/{definition.name}"
+            body["@odata.nextLink"] = _next_link(collection, params, skip + len(page), remaining)
+        return _json_reply(200, body)
+
+    def _create(self, definition: EntityDef, values: dict[str, Any], request: ODataRequest) -> Reply:
+        base = request.base
+        if definition.company_specific and not values.get("dataAreaId"):
+            values = {**values, "dataAreaId": self.company_of(request.caller)}
+        row = self.store.insert(definition.name, values, modified_by=request.caller)
+        key = ",".join(f"{k}='{quote(str(row[k]).replace(chr(39), chr(39) * 2))}'" for k in definition.keys)
+        location = f"{base}/data/{definition.name}({key})"
+        payload = {"@odata.context": f"{base}/data/$metadata#{definition.name}/$entity", **row}
+        return _json_reply(201, payload, {"Location": location})
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"the body is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return value
+
+
+def _json_reply(status: int, payload: dict[str, Any], extra: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, orjson.dumps(payload), {**_JSON, **(extra or {})})
+
+
+def _int_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadRequestError(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+def _project(rows: list[Row], select: list[str] | None) -> list[Row]:
+    if select is None:
+        return rows
+    return [{name: row.get(name) for name in select} for row in rows]
+
+
+def _next_link(collection: str, params: Mapping[str, str], skip: int, top: int | None) -> str:
+    following = {k: v for k, v in params.items() if k not in ("$skip", "$top")}
+    if top is not None:
+        following["$top"] = str(top)
+    following["$skip"] = str(skip)
+    return f"{collection}?{urlencode(following, safe=_LINK_SAFE)}"
