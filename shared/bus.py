@@ -1,0 +1,161 @@
+"""Service Bus clients from settings, and the one place where ``azure.*`` errors become dualbus errors.
+
+A client comes from a connection string (SAS, or the emulator's ``UseDevelopmentEmulator=true``) or from a
+namespace with Entra ID (``DefaultAzureCredential``). Every call that can fail runs inside
+:func:`bus_errors`, so no ``azure.*`` exception escapes to the pipeline:
+
+::
+
+    azure error                                  dualbus error
+    connection, communication, timeout,          TransientError   (retry after a pause)
+    server busy, session cannot be locked,
+    entity disabled
+    message or session lock lost                 LockLostError    (a BusError: the message comes back)
+    anything else (auth, not found, quota, ...)  BusError
+
+Error classes: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.exceptions
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from azure.core.exceptions import AzureError
+from azure.identity import DefaultAzureCredential
+from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
+from azure.servicebus import ServiceBusClient
+from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
+from azure.servicebus.exceptions import (
+    MessageAlreadySettled,
+    MessageLockLostError,
+    MessagingEntityDisabledError,
+    OperationTimeoutError,
+    ServiceBusCommunicationError,
+    ServiceBusConnectionError,
+    ServiceBusServerBusyError,
+    SessionCannotBeLockedError,
+    SessionLockLostError,
+)
+
+from shared.errors import BusError, ConfigError, DualbusError, TransientError
+from shared.settings import ServiceBusSettings
+
+__all__ = [
+    "LockLostError",
+    "async_bus_client",
+    "bus_client",
+    "bus_errors",
+    "translate_bus_error",
+]
+
+# Worth another try after a pause: the namespace or the network is briefly unavailable.
+_TRANSIENT = (
+    ServiceBusConnectionError,
+    ServiceBusCommunicationError,
+    OperationTimeoutError,
+    ServiceBusServerBusyError,
+    SessionCannotBeLockedError,
+    MessagingEntityDisabledError,
+)
+_LOCK_LOST = (MessageLockLostError, SessionLockLostError)
+
+
+class LockLostError(BusError):
+    """A message or session lock expired: settling is no longer possible, the message will be redelivered."""
+
+
+def translate_bus_error(exc: BaseException) -> DualbusError:
+    """The dualbus error for an ``azure.*`` exception (or MessageAlreadySettled); others pass unchanged."""
+    if isinstance(exc, DualbusError):
+        return exc
+    name = type(exc).__name__
+    if isinstance(exc, _TRANSIENT):
+        return TransientError(f"Service Bus is unavailable: {name}: {exc}")
+    if isinstance(exc, _LOCK_LOST):
+        return LockLostError(f"the lock was lost: {name}: {exc}")
+    if isinstance(exc, MessageAlreadySettled):
+        return BusError(f"the message was already settled: {exc}")
+    # Authentication, authorisation, missing entities, quotas: an operator has to act.
+    return BusError(f"Service Bus failed: {name}: {exc}")
+
+
+@contextmanager
+def bus_errors() -> Iterator[None]:
+    """Run a block (sync, or awaiting inside) with ``azure.*`` errors translated into dualbus errors."""
+    try:
+        yield
+    except (AzureError, MessageAlreadySettled) as exc:
+        raise translate_bus_error(exc) from exc
+
+
+@asynccontextmanager
+async def async_bus_client(
+    settings: ServiceBusSettings,
+    **options: Any,  # noqa: ANN401 - passed through to the SDK as its own options
+) -> AsyncIterator[AsyncServiceBusClient]:
+    """An open ``azure.servicebus.aio.ServiceBusClient``; closes it (and its credential) on exit.
+
+    ``options`` pass to the SDK client, e.g. ``retry_total`` or ``retry_backoff_factor``.
+    """
+    credential: AsyncDefaultAzureCredential | None = None
+    with bus_errors():
+        if settings.connection_string is not None:
+            client = AsyncServiceBusClient.from_connection_string(
+                settings.connection_string.get_secret_value(), **options
+            )
+        else:
+            credential = _async_credential()
+            client = AsyncServiceBusClient(_namespace(settings), credential, **options)
+    try:
+        yield client
+    finally:
+        with bus_errors():
+            await client.close()
+            if credential is not None:
+                await credential.close()
+
+
+@contextmanager
+def bus_client(
+    settings: ServiceBusSettings,
+    **options: Any,  # noqa: ANN401 - passed through to the SDK as its own options
+) -> Iterator[ServiceBusClient]:
+    """An open synchronous ``azure.servicebus.ServiceBusClient``; closes it (and its credential) on exit."""
+    credential: DefaultAzureCredential | None = None
+    with bus_errors():
+        if settings.connection_string is not None:
+            client = ServiceBusClient.from_connection_string(
+                settings.connection_string.get_secret_value(), **options
+            )
+        else:
+            credential = DefaultAzureCredential()
+            client = ServiceBusClient(_namespace(settings), credential, **options)
+    try:
+        yield client
+    finally:
+        with bus_errors():
+            client.close()
+            if credential is not None:
+                credential.close()
+
+
+def _async_credential() -> AsyncDefaultAzureCredential:
+    # azure-identity's aio credentials need aiohttp, which only Entra ID deployments have to install.
+    try:
+        return AsyncDefaultAzureCredential()
+    except ImportError as exc:
+        raise ConfigError(
+            "a Service Bus namespace with Entra ID needs aiohttp for azure-identity: pip install aiohttp"
+        ) from exc
+
+
+def _namespace(settings: ServiceBusSettings) -> str:
+    # The settings validator guarantees one of the two is set; a namespace is checked here for its shape.
+    namespace = settings.namespace or ""
+    if not namespace or "/" in namespace:
+        raise BusError(
+            f"namespace must be a host name like contoso.servicebus.windows.net, not {namespace!r}"
+        )
+    return namespace
