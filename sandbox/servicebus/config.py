@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from sandbox.errors import SandboxConfigError
+from sandbox.servicebus import _sql
 
 __all__ = [
     "CorrelationFilterConfig",
@@ -303,10 +304,10 @@ def _rule(value: object, path: str) -> RuleConfig:
     if kind == "Correlation":
         rule_filter: CorrelationFilterConfig | SqlFilterConfig = _correlation(props, at)
     elif kind == "Sql":
-        rule_filter = _sql_filter(props, at)
+        rule_filter = _sql_filter(props, at, name)
     else:
         _fail(f"{at}.FilterType", f"expected 'Correlation' or 'Sql', got {kind!r}")
-    return RuleConfig(name=name, filter=rule_filter, action=_action(props, at))
+    return RuleConfig(name=name, filter=rule_filter, action=_action(props, at, name))
 
 
 def _correlation(props: Mapping[str, Any], at: str) -> CorrelationFilterConfig:
@@ -324,17 +325,29 @@ def _correlation(props: Mapping[str, Any], at: str) -> CorrelationFilterConfig:
     return CorrelationFilterConfig(properties=dict(user), **fields)
 
 
-def _sql_filter(props: Mapping[str, Any], at: str) -> SqlFilterConfig:
+def _sql_filter(props: Mapping[str, Any], at: str, rule: str) -> SqlFilterConfig:
     path = f"{at}.SqlFilter"
     node = _object(_require(props, "SqlFilter", at), path, {"SqlExpression"})
-    return SqlFilterConfig(expression=_sql_text(node, path))
+    expression = _sql_text(node, path)
+    _check_sql(_sql.parse_filter, expression, f"{path}.SqlExpression", rule)
+    return SqlFilterConfig(expression=expression)
 
 
-def _action(props: Mapping[str, Any], at: str) -> str | None:
+def _action(props: Mapping[str, Any], at: str, rule: str) -> str | None:
     if "Action" not in props:
         return None
     path = f"{at}.Action"
-    return _sql_text(_object(props["Action"], path, {"SqlExpression"}), path)
+    expression = _sql_text(_object(props["Action"], path, {"SqlExpression"}), path)
+    _check_sql(_sql.parse_action, expression, f"{path}.SqlExpression", rule)
+    return expression
+
+
+def _check_sql(parse: Callable[[str], object], expression: str, path: str, rule: str) -> None:
+    """Refuse, at load time, SQL outside the supported subset, naming the rule and the construct."""
+    try:
+        parse(expression)
+    except SandboxConfigError as exc:
+        _fail(path, f"rule {rule!r}: {exc}")
 
 
 def _sql_text(node: Mapping[str, Any], path: str) -> str:
