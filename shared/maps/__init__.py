@@ -1,0 +1,59 @@
+"""Table maps as data and the pure transform engine between F&O rows and Dataverse rows.
+
+A map (one JSON file in ``data/``) pairs one F&O data entity with one Dataverse table, in the spirit of
+dual-write's table maps: per field a direction, value maps for enums, defaults and constants, lookups bound by
+the target's alternate key, and source filters. ``load_maps()`` returns every shipped map, checked together;
+``to_dataverse`` / ``to_fo`` turn a source row into a change for the other side; ``area_order`` gives the
+initial-sync order of areas, derived from the lookups.
+"""
+
+from __future__ import annotations
+
+from shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
+from shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
+from shared.maps._fields import (
+    Condition,
+    Direction,
+    FieldMap,
+    FieldType,
+    LookupMap,
+    Scalar,
+    Side,
+    SourceFilter,
+    ValuePair,
+)
+from shared.maps._loader import load_map_file, load_maps, parse_map
+from shared.maps._order import area_dependencies, area_order, map_order, table_dependencies
+from shared.maps._registry import MapSet
+from shared.maps._table import AREAS, Area, TableMap
+
+__all__ = [
+    "AREAS",
+    "Area",
+    "Condition",
+    "DataverseChange",
+    "Direction",
+    "FieldMap",
+    "FieldType",
+    "FoChange",
+    "LookupBinding",
+    "LookupMap",
+    "MapSet",
+    "Scalar",
+    "Side",
+    "SourceFilter",
+    "TableMap",
+    "ValuePair",
+    "area_dependencies",
+    "area_order",
+    "load_map_file",
+    "load_maps",
+    "map_order",
+    "natural_key",
+    "odata_literal",
+    "parse_map",
+    "passes_source_filter",
+    "table_dependencies",
+    "to_dataverse",
+    "to_fo",
+]

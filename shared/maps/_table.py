@@ -1,0 +1,130 @@
+"""A table map: one F&O data entity and one Dataverse table, with the rules that need the whole map."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.maps._fields import Direction, FieldMap, LookupMap, Side, SourceFilter, rule_error
+
+__all__ = ["AREAS", "Area", "TableMap"]
+
+Area = Literal["company", "currency", "organisation", "customer", "vendor", "product"]
+AREAS: tuple[Area, ...] = ("company", "currency", "organisation", "customer", "vendor", "product")
+MapName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+KeyPart = Annotated[str, Field(min_length=1)]
+
+
+class TableMap(BaseModel):
+    """How rows of one F&O entity and one Dataverse table correspond, field by field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: MapName
+    area: Area
+    description: str = Field(min_length=1)
+    docs: tuple[str, ...] = ()
+    notes: str = ""
+    direction: Direction
+    fo_entity: str = Field(min_length=1)
+    dataverse_table: str = Field(min_length=1)
+    fo_key: tuple[KeyPart, ...] = Field(min_length=1)
+    dataverse_key: tuple[KeyPart, ...] = Field(min_length=1)
+    fields: tuple[FieldMap, ...] = Field(min_length=1)
+    lookups: tuple[LookupMap, ...] = ()
+    source_filter: SourceFilter = SourceFilter()
+
+    def carries(self, target: Side) -> bool:
+        """Whether this map writes changes to ``target``."""
+        return self.direction.carries(target)
+
+    def table_on(self, side: Side) -> str:
+        """The entity set (Dataverse) or public collection (F&O) on one side."""
+        return self.fo_entity if side == "fo" else self.dataverse_table
+
+    def key_on(self, side: Side) -> tuple[str, ...]:
+        """The natural key's field names on one side."""
+        return self.fo_key if side == "fo" else self.dataverse_key
+
+    def fields_towards(self, target: Side) -> tuple[FieldMap, ...]:
+        """The fields written when a change goes to ``target``."""
+        return tuple(f for f in self.fields if f.direction.carries(target) and f.name_on(target))
+
+    def lookups_towards(self, target: Side) -> tuple[LookupMap, ...]:
+        """The lookups carried when a change goes to ``target``."""
+        return tuple(lookup for lookup in self.lookups if lookup.direction.carries(target))
+
+    def lookup(self, navigation: str) -> LookupMap | None:
+        """The lookup bound through a Dataverse navigation property, if any."""
+        return next((lookup for lookup in self.lookups if lookup.dataverse == navigation), None)
+
+    def field_named(self, side: Side, name: str) -> FieldMap | None:
+        """The field called ``name`` on ``side``, if any."""
+        return next((f for f in self.fields if f.name_on(side) == name), None)
+
+    @model_validator(mode="after")
+    def _check(self) -> TableMap:
+        self._check_directions()
+        self._check_unique_targets()
+        if len(self.fo_key) != len(self.dataverse_key):
+            raise rule_error(".dataverse_key", "the two natural keys must have as many parts")
+        for side in ("fo", "dataverse"):
+            for index, part in enumerate(self.key_on(side)):
+                self._check_key_part(side, index, part)
+        return self
+
+    def _check_directions(self) -> None:
+        parts: list[tuple[str, FieldMap | LookupMap]] = [
+            *((f".fields[{i}]", f) for i, f in enumerate(self.fields)),
+            *((f".lookups[{i}]", lookup) for i, lookup in enumerate(self.lookups)),
+        ]
+        for path, part in parts:
+            if not part.direction.within(self.direction):
+                raise rule_error(
+                    f"{path}.direction",
+                    f"{part.label()!r} goes {part.direction.value} in a map that goes {self.direction.value}",
+                )
+
+    def _check_unique_targets(self) -> None:
+        for target in ("fo", "dataverse"):
+            seen: dict[str, str] = {}
+            for index, field in enumerate(self.fields):
+                name = field.name_on(target)
+                if name and field.direction.carries(target):
+                    _claim(seen, name, f".fields[{index}].{target}", target)
+            for index, lookup in enumerate(self.lookups):
+                if not lookup.direction.carries(target):
+                    continue
+                names = [lookup.dataverse] if target == "dataverse" else list(lookup.key.values())
+                for name in names:
+                    # Lookups may share an F&O field (dataAreaId feeds company and group): the engine
+                    # checks at run time that they agree.
+                    _claim(seen, name, f".lookups[{index}]", target, shared_ok=target == "fo")
+
+    def _check_key_part(self, side: Side, index: int, part: str) -> None:
+        path = f".{side}_key[{index}]"
+        for target in ("fo", "dataverse"):
+            if self.carries(target) and not self._writes(target, side, part):
+                raise rule_error(path, f"key part {part!r} is not carried by any field or lookup to {target}")
+        if side == "dataverse" and (lookup := self.lookup(part)) is not None and len(lookup.key) != 1:
+            raise rule_error(path, f"key part {part!r} is a lookup to a table with a composite key")
+
+    def _writes(self, target: Side, side: Side, part: str) -> bool:
+        """Whether a change towards ``target`` carries ``part`` (a name on ``side``)."""
+        for field in self.fields:
+            if field.name_on(side) == part and field.constant is None and field.direction.carries(target):
+                return True
+        for lookup in self.lookups_towards(target):
+            names = (lookup.dataverse,) if side == "dataverse" else tuple(lookup.key.values())
+            if part in names:
+                return True
+        return False
+
+
+def _claim(seen: dict[str, str], name: str, path: str, target: str, *, shared_ok: bool = False) -> None:
+    """Record that ``path`` writes ``name`` on ``target``; two writers of one name are an error."""
+    owner = seen.get(name)
+    if owner is not None and not (shared_ok and owner.startswith(".lookups") and path.startswith(".lookups")):
+        raise rule_error(path, f"{target} field {name!r} is already written by {owner}")
+    seen.setdefault(name, path)
