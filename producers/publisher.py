@@ -1,0 +1,176 @@
+"""Publishing envelopes to the area topics: batches sized to the entity, one span per change, metrics.
+
+Each envelope becomes a message with its deterministic id as ``message_id`` (duplicate detection absorbs a
+re-publish after a crash), its ordering bucket as ``session_id`` and its routing fields as application
+properties (``shared.messages.to_message``). Messages go out in ``ServiceBusMessageBatch`` es from
+``create_message_batch()``, whose default size is the sending link's maximum message size, i.e. the
+entity's limit (256 KB on Standard, up to 100 MB on Premium).
+See https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.aio.servicebussender
+and https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
+from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.exceptions import MessageSizeExceededError
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, SpanKind
+
+from shared.bus import bus_errors
+from shared.envelope import Envelope
+from shared.errors import BusError
+from shared.messages import to_message
+from shared.topology import Topology
+
+__all__ = ["ProducerMetrics", "Publisher"]
+
+_tracer = trace.get_tracer("dualbus.producers")
+
+
+class ProducerMetrics:
+    """The producer's instruments: changes published, echoes skipped, publish latency."""
+
+    def __init__(self, meter: metrics.Meter | None = None) -> None:
+        meter = meter or metrics.get_meter("dualbus.producers")
+        self.published = meter.create_counter(
+            "dualbus.producer.published", unit="{change}", description="Changes published to Service Bus"
+        )
+        self.skipped_echo = meter.create_counter(
+            "dualbus.producer.skipped_echo",
+            unit="{change}",
+            description="Changes not published because dualbus itself wrote them",
+        )
+        self.publish_latency = meter.create_histogram(
+            "dualbus.producer.publish.duration", unit="s", description="Time to send one batch of changes"
+        )
+
+
+class Publisher:
+    """Sends envelopes to their area's topic in entity-sized batches; one sender per topic, kept open."""
+
+    def __init__(
+        self,
+        client: ServiceBusClient,
+        topology: Topology,
+        *,
+        max_batch_bytes: int | None = None,
+        instruments: ProducerMetrics | None = None,
+    ) -> None:
+        self._client = client
+        self._topology = topology
+        self._max_batch_bytes = max_batch_bytes
+        self._senders: dict[str, ServiceBusSender] = {}
+        self.metrics = instruments or ProducerMetrics()
+        self.published = 0
+        self.batches = 0
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> int:
+        """Send every envelope, area by area in the given order; returns how many were sent.
+
+        Raises TransientError (worth retrying: the same ids make a retry harmless) or BusError.
+        """
+        by_area: dict[str, list[Envelope]] = {}
+        for envelope in envelopes:
+            by_area.setdefault(envelope.area, []).append(envelope)
+        for area, group in by_area.items():
+            await self._publish_area(area, group)
+        return len(envelopes)
+
+    async def close(self) -> None:
+        """Close every sender."""
+        senders, self._senders = list(self._senders.values()), {}
+        with bus_errors():
+            for sender in senders:
+                await sender.close()
+
+    async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
+        topic = self._topology.topic(area)
+        sender = self._sender(topic.name)
+        batch = await self._new_batch(sender)
+        with ExitStack() as spans:
+            pending: list[Span] = []
+            for envelope in envelopes:
+                span = spans.enter_context(_change_span(envelope, topic.name))
+                message = _message(envelope, span, topic.ordering_buckets)
+                if not _try_add(batch, message):
+                    await self._send(sender, batch, area, pending)
+                    batch = await self._new_batch(sender)
+                    if not _try_add(batch, message):
+                        raise BusError(
+                            f"event {envelope.id} is larger than one message may be on {topic.name}"
+                        )
+                pending.append(span)
+            if len(batch):
+                await self._send(sender, batch, area, pending)
+
+    async def _send(
+        self, sender: ServiceBusSender, batch: ServiceBusMessageBatch, area: str, spans: list[Span]
+    ) -> None:
+        started = time.perf_counter()
+        with bus_errors():
+            await sender.send_messages(batch)
+        elapsed = time.perf_counter() - started
+        count = len(batch)
+        self.published += count
+        self.batches += 1
+        self.metrics.published.add(count, {"area": area})
+        self.metrics.publish_latency.record(elapsed, {"area": area})
+        for span in spans:
+            span.set_attribute("messaging.batch.message_count", count)
+        spans.clear()
+
+    async def _new_batch(self, sender: ServiceBusSender) -> ServiceBusMessageBatch:
+        with bus_errors():
+            return await sender.create_message_batch(max_size_in_bytes=self._max_batch_bytes)
+
+    def _sender(self, topic: str) -> ServiceBusSender:
+        sender = self._senders.get(topic)
+        if sender is None:
+            with bus_errors():
+                sender = self._client.get_topic_sender(topic_name=topic)
+            self._senders[topic] = sender
+        return sender
+
+
+class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
+    """A producer span for one change, current while its message is built so the trace context travels."""
+
+    def __init__(self, envelope: Envelope, topic: str) -> None:
+        attributes: dict[str, Any] = {
+            "messaging.system": "servicebus",
+            "messaging.destination.name": topic,
+            "messaging.message.id": envelope.id,
+            "dualbus.area": envelope.area,
+            "dualbus.entity": envelope.entity,
+            "dualbus.operation": envelope.operation.value,
+            "dualbus.origin": envelope.origin.value,
+        }
+        self._span = _tracer.start_span(
+            f"publish {envelope.entity}", kind=SpanKind.PRODUCER, attributes=attributes
+        )
+
+    def __enter__(self) -> Span:
+        return self._span
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Ended only when the batch holding the change was sent (or the publish failed).
+        self._span.end()
+
+
+def _message(envelope: Envelope, span: Span, buckets: int) -> ServiceBusMessage:
+    with trace.use_span(span, end_on_exit=False):
+        return to_message(envelope, buckets=buckets)
+
+
+def _try_add(batch: ServiceBusMessageBatch, message: ServiceBusMessage) -> bool:
+    try:
+        batch.add_message(message)
+    except MessageSizeExceededError:
+        return False
+    return True

@@ -1,0 +1,103 @@
+"""What a producer reads from one source table, derived from a table map.
+
+A producer needs less than the map: which entity or table to read, the natural key in the source's names,
+which fields the event's ``data`` carries (the full mapped state, in the source's field names), which
+company a row belongs to, and which rows the map takes at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shared.envelope import Origin
+from shared.errors import ConfigError
+from shared.maps import Side, TableMap, map_order, natural_key, passes_source_filter
+
+__all__ = ["SourceTable", "source_tables"]
+
+# The company column of company-specific rows on each side (an F&O field, a Dataverse lookup).
+_COMPANY_FIELD = {Origin.FO: "dataAreaId", Origin.DATAVERSE: "msdyn_company"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTable:
+    """One map seen from its source: the table, its key, the carried fields and the row filter."""
+
+    table_map: TableMap
+    origin: Origin
+
+    @property
+    def side(self) -> Side:
+        """The source side's name as the maps spell it."""
+        return "fo" if self.origin is Origin.FO else "dataverse"
+
+    @property
+    def area(self) -> str:
+        """The area (and so the topic) the map's events go to."""
+        return self.table_map.area
+
+    @property
+    def name(self) -> str:
+        """The F&O public collection or the Dataverse entity set read."""
+        return self.table_map.table_on(self.side)
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        """The natural key's fields in the source's names."""
+        return self.table_map.key_on(self.side)
+
+    @property
+    def company_specific(self) -> bool:
+        """Whether rows belong to one company (the key holds the company field)."""
+        return _COMPANY_FIELD[self.origin] in self.key_fields
+
+    @property
+    def carried_fields(self) -> tuple[str, ...]:
+        """Every source field the map reads towards the other side: the event's full state."""
+        target: Side = "dataverse" if self.origin is Origin.FO else "fo"
+        names = [f.name_on(self.side) for f in self.table_map.fields_towards(target) if f.constant is None]
+        for lookup in self.table_map.lookups_towards(target):
+            names.extend(lookup.key.values() if self.origin is Origin.FO else (lookup.dataverse,))
+        ordered = dict.fromkeys([*self.key_fields, *(n for n in names if n)])
+        return tuple(ordered)
+
+    def takes(self, row: Mapping[str, object]) -> bool:
+        """Whether the map takes this row at all (its source filter, e.g. organisations only)."""
+        return passes_source_filter(self.table_map, self.side, row)
+
+    def key_of(self, row: Mapping[str, object]) -> dict[str, str | int]:
+        """The row's natural key, e.g. ``{"dataAreaId": "usmf", "CustomerAccount": "C-1"}``."""
+        key = natural_key(self.table_map, self.side, row)
+        # Floats and bools are no keys in either system; the envelope's key takes text and integers.
+        return {
+            name: value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+            for name, value in key.items()
+        }
+
+    def company_of(self, key: Mapping[str, object]) -> str | None:
+        """The company of a row from its natural key (upper case, as F&O's legal entity ids), or None."""
+        value = key.get(_COMPANY_FIELD[self.origin])
+        return str(value).upper() if value is not None else None
+
+    def data_of(self, row: Mapping[str, object]) -> dict[str, object]:
+        """The carried fields of a row (absent ones left out, so the consumer does not clear them)."""
+        return {name: row[name] for name in self.carried_fields if name in row}
+
+
+def source_tables(
+    maps: Iterable[TableMap], origin: Origin, areas: Iterable[str] | None = None
+) -> list[SourceTable]:
+    """The maps that read from ``origin``, in initial-sync order, limited to ``areas`` when given."""
+    target: Side = "dataverse" if origin is Origin.FO else "fo"
+    ordered = map_order(maps)
+    wanted = set(areas) if areas is not None else None
+    if wanted is not None:
+        unknown = wanted - {m.area for m in ordered}
+        if unknown:
+            raise ConfigError(f"unknown area(s): {', '.join(sorted(unknown))}")
+    return [
+        SourceTable(table_map=m, origin=origin)
+        for m in ordered
+        if m.carries(target) and (wanted is None or m.area in wanted)
+    ]
