@@ -1,0 +1,246 @@
+"""Dead-lettered messages as plain records: what failed, why, and the message to send when replaying it.
+
+Pure: nothing here talks to the bus (see ``dualbus.ops.dlq`` for that).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
+
+from shared.errors import ConfigError
+from shared.messages import application_properties
+from shared.topology import REPLAY_TARGET_PROPERTY
+
+__all__ = [
+    "ORIGINAL_ID_PROPERTY",
+    "REPLAY_COUNT_PROPERTY",
+    "DeadLetter",
+    "DeadLetterFilter",
+    "ReasonGroup",
+    "apply_edits",
+    "group_by_reason",
+    "parse_edits",
+    "replay_message",
+]
+
+REPLAY_COUNT_PROPERTY = "dualbus_replay_count"
+ORIGINAL_ID_PROPERTY = "dualbus_original_message_id"
+# Service Bus adds these to a dead-lettered message; a replayed copy must not carry the old verdict.
+_DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead-lettered message of one area's subscription."""
+
+    area: str
+    topic: str
+    subscription: str
+    sequence_number: int
+    message_id: str
+    reason: str
+    description: str
+    enqueued_time: datetime | None
+    delivery_count: int
+    session_id: str | None
+    subject: str | None
+    content_type: str | None
+    body: bytes
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_message(
+        cls, message: ServiceBusReceivedMessage, *, area: str, topic: str, subscription: str
+    ) -> DeadLetter:
+        """Read a received dead-letter message into a record (body copied, properties decoded)."""
+        body = message.body
+        raw = body if isinstance(body, bytes) else b"".join(bytes(part) for part in body)
+        return cls(
+            area=area,
+            topic=topic,
+            subscription=subscription,
+            sequence_number=message.sequence_number or 0,
+            message_id=str(message.message_id or ""),
+            reason=message.dead_letter_reason or "(none)",
+            description=message.dead_letter_error_description or "",
+            enqueued_time=message.enqueued_time_utc,
+            delivery_count=message.delivery_count or 0,
+            session_id=message.session_id,
+            subject=message.subject,
+            content_type=message.content_type,
+            body=raw,
+            properties=application_properties(message),
+        )
+
+    @property
+    def replay_count(self) -> int:
+        """How many times this message was replayed before."""
+        return int(self.properties.get(REPLAY_COUNT_PROPERTY, 0))
+
+    @property
+    def original_message_id(self) -> str:
+        """The message id of the first publish, before any replay."""
+        return str(self.properties.get(ORIGINAL_ID_PROPERTY, self.message_id))
+
+    def age(self, now: datetime) -> timedelta:
+        """How long ago the message was first enqueued (zero when unknown)."""
+        return now - self.enqueued_time if self.enqueued_time else timedelta(0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as one JSON object of an export (the body inline when it is JSON)."""
+        try:
+            body: Any = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            body = self.body.decode("utf-8", errors="replace")
+        return {
+            "area": self.area,
+            "subscription": self.subscription,
+            "sequence_number": self.sequence_number,
+            "message_id": self.message_id,
+            "original_message_id": self.original_message_id,
+            "reason": self.reason,
+            "description": self.description,
+            "enqueued_time": self.enqueued_time.isoformat() if self.enqueued_time else None,
+            "delivery_count": self.delivery_count,
+            "replay_count": self.replay_count,
+            "session_id": self.session_id,
+            "properties": dict(self.properties),
+            "body": body,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead-letters an operation applies to; an empty filter matches nothing unless ``everything``."""
+
+    ids: frozenset[str] = frozenset()
+    reasons: frozenset[str] = frozenset()
+    areas: frozenset[str] = frozenset()
+    subscriptions: frozenset[str] = frozenset()
+    older_than: timedelta | None = None
+    everything: bool = False
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no criterion was given and ``everything`` is off: an operation must refuse to run."""
+        return not (self.everything or self.ids or self.reasons or self.areas or self.older_than)
+
+    def matches(self, letter: DeadLetter, now: datetime) -> bool:
+        """Whether ``letter`` is selected; every given criterion must hold."""
+        if self.is_empty:
+            return False
+        checks = (
+            not self.ids or bool({letter.message_id, str(letter.sequence_number)} & self.ids),
+            not self.reasons or letter.reason in self.reasons,
+            not self.areas or letter.area in self.areas,
+            not self.subscriptions or letter.subscription in self.subscriptions,
+            self.older_than is None or letter.age(now) >= self.older_than,
+        )
+        return all(checks)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonGroup:
+    """Dead-letters of one area's subscription that share a reason."""
+
+    area: str
+    subscription: str
+    reason: str
+    count: int
+    oldest: timedelta
+    newest: timedelta
+    example_description: str
+
+
+def group_by_reason(letters: Iterable[DeadLetter], now: datetime) -> list[ReasonGroup]:
+    """Group dead-letters by (area, subscription, reason), largest groups first."""
+    groups: dict[tuple[str, str, str], list[DeadLetter]] = defaultdict(list)
+    for letter in letters:
+        groups[(letter.area, letter.subscription, letter.reason)].append(letter)
+    result = [
+        ReasonGroup(
+            area=area,
+            subscription=subscription,
+            reason=reason,
+            count=len(members),
+            oldest=max(member.age(now) for member in members),
+            newest=min(member.age(now) for member in members),
+            example_description=Counter(m.description for m in members).most_common(1)[0][0],
+        )
+        for (area, subscription, reason), members in groups.items()
+    ]
+    return sorted(result, key=lambda g: (-g.count, g.area, g.subscription, g.reason))
+
+
+def parse_edits(assignments: Sequence[str]) -> dict[str, Any]:
+    """``field=value`` pairs (a dotted path into the envelope, e.g. ``data.SalesCurrencyCode=USD``).
+
+    A value that reads as JSON (``12``, ``true``, ``null``, ``"x"``) is taken as that JSON value; anything
+    else is a string.
+    """
+    edits: dict[str, Any] = {}
+    for assignment in assignments:
+        path, separator, raw = assignment.partition("=")
+        if not separator or not path.strip():
+            raise ConfigError(f"an edit must look like field=value, not {assignment!r}")
+        try:
+            value: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            value = raw
+        edits[path.strip()] = value
+    return edits
+
+
+def apply_edits(body: bytes, edits: Mapping[str, Any]) -> bytes:
+    """The JSON body with each dotted path set to its new value; ConfigError if the body is not an object."""
+    if not edits:
+        return body
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError("the message body is not JSON, so it cannot be edited field by field") from exc
+    if not isinstance(document, dict):
+        raise ConfigError("the message body is not a JSON object, so it cannot be edited field by field")
+    for path, value in edits.items():
+        _set_path(document, path.split("."), value)
+    return orjson.dumps(document)
+
+
+def _set_path(document: dict[str, Any], parts: list[str], value: Any) -> None:  # noqa: ANN401 - JSON value
+    node = document
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {'.'.join(parts)}: {part} is not an object")
+        node = child
+    node[parts[-1]] = value
+
+
+def replay_message(letter: DeadLetter, *, body: bytes | None = None) -> ServiceBusMessage:
+    """The message that replays ``letter`` to the one subscription it was dead-lettered from.
+
+    Its id is derived from the original id and the replay count, so re-running a replay that crashed after
+    sending (but before completing the dead-letter) sends a duplicate that duplicate detection absorbs.
+    """
+    count = letter.replay_count + 1
+    properties: dict[str | bytes, Any] = {
+        name: value for name, value in letter.properties.items() if name not in _DEAD_LETTER_PROPERTIES
+    }
+    properties[REPLAY_COUNT_PROPERTY] = count
+    properties[ORIGINAL_ID_PROPERTY] = letter.original_message_id
+    properties[REPLAY_TARGET_PROPERTY] = letter.subscription
+    return ServiceBusMessage(
+        letter.body if body is None else body,
+        message_id=f"{letter.original_message_id}.replay-{count}",
+        session_id=letter.session_id,
+        subject=letter.subject,
+        content_type=letter.content_type,
+        application_properties=properties,
+    )

@@ -1,0 +1,193 @@
+"""Dead-letter operations against the bus: peek, replay and purge, per area subscription.
+
+Replay sends first and completes the dead-letter copy after, so a crash in between leaves a duplicate
+(absorbed by duplicate detection and the consumers' stale guard), never a loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.servicebus import (
+    ServiceBusClient,
+    ServiceBusReceivedMessage,
+    ServiceBusReceiver,
+    ServiceBusSubQueue,
+)
+
+from dualbus.ops.audit import AuditLog
+from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, apply_edits, replay_message
+from shared.bus import bus_errors
+from shared.errors import BusError, ConfigError, DualbusError
+from shared.topology import Topology
+
+__all__ = ["OperationReport", "Route", "peek_dead_letters", "purge", "replay", "select_routes"]
+
+_PEEK_PAGE = 250
+_RECEIVE_PAGE = 100
+_RECEIVE_WAIT_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One area's subscription: where dead-letters live and where replays go back to."""
+
+    area: str
+    topic: str
+    subscription: str
+
+
+@dataclass(slots=True)
+class OperationReport:
+    """What a replay or purge did, per message id."""
+
+    done: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    matched: int = 0
+
+
+def select_routes(
+    topology: Topology, areas: frozenset[str] = frozenset(), subscriptions: frozenset[str] = frozenset()
+) -> list[Route]:
+    """The routes to look at; ConfigError for an unknown area."""
+    for area in areas:
+        topology.topic(area)  # raises TopologyError naming the known areas
+    return [
+        Route(area=topic.area, topic=topic.name, subscription=sub.name)
+        for topic, sub in topology.routes()
+        if (not areas or topic.area in areas) and (not subscriptions or sub.name in subscriptions)
+    ]
+
+
+def peek_dead_letters(client: ServiceBusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
+    """Every dead-letter of one route (up to ``limit``), without locking or removing any."""
+    letters: list[DeadLetter] = []
+    with bus_errors(), _dead_letter_receiver(client, route) as receiver:
+        next_sequence = 0
+        while len(letters) < limit:
+            page = receiver.peek_messages(
+                max_message_count=min(_PEEK_PAGE, limit - len(letters)), sequence_number=next_sequence
+            )
+            if not page:
+                break
+            letters.extend(_letter(message, route) for message in page)
+            next_sequence = (page[-1].sequence_number or 0) + 1
+    return letters
+
+
+def replay(
+    client: ServiceBusClient,
+    route: Route,
+    selection: DeadLetterFilter,
+    *,
+    audit: AuditLog,
+    edits: Mapping[str, Any] | None = None,
+    bodies: Mapping[int, bytes] | None = None,
+) -> OperationReport:
+    """Send each selected dead-letter back to its own subscription (edited if asked), then complete it.
+
+    ``bodies`` replaces the body of a message by sequence number (from an edited export file).
+    """
+    now = datetime.now(UTC)
+    report = OperationReport()
+    with bus_errors(), client.get_topic_sender(route.topic) as sender:
+
+        def resend(letter: DeadLetter) -> None:
+            body = (bodies or {}).get(letter.sequence_number, letter.body)
+            outgoing = replay_message(letter, body=apply_edits(body, edits or {}))
+            sender.send_messages(outgoing)
+            audit.record(
+                "dlq.replay",
+                "sent",
+                area=route.area,
+                subscription=route.subscription,
+                message_id=letter.message_id,
+                replay_message_id=outgoing.message_id,
+                reason=letter.reason,
+                edits=dict(edits or {}),
+            )
+
+        _for_each_selected(client, route, selection=selection, now=now, report=report, action=resend)
+    return report
+
+
+def purge(
+    client: ServiceBusClient, route: Route, selection: DeadLetterFilter, *, audit: AuditLog
+) -> OperationReport:
+    """Remove each selected dead-letter for good, recording each in the audit log."""
+    report = OperationReport()
+
+    def forget(letter: DeadLetter) -> None:
+        audit.record(
+            "dlq.purge",
+            "removed",
+            area=route.area,
+            subscription=route.subscription,
+            message_id=letter.message_id,
+            reason=letter.reason,
+        )
+
+    with bus_errors():
+        _for_each_selected(
+            client, route, selection=selection, now=datetime.now(UTC), report=report, action=forget
+        )
+    return report
+
+
+def _for_each_selected(
+    client: ServiceBusClient,
+    route: Route,
+    *,
+    selection: DeadLetterFilter,
+    now: datetime,
+    report: OperationReport,
+    action: Callable[[DeadLetter], None],
+) -> None:
+    """Lock every dead-letter in turn; run ``action`` then complete the selected ones, release the rest."""
+    if selection.is_empty:
+        raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
+    held: list[ServiceBusReceivedMessage] = []
+    with _dead_letter_receiver(client, route) as receiver:
+        while batch := receiver.receive_messages(
+            max_message_count=_RECEIVE_PAGE, max_wait_time=_RECEIVE_WAIT_SECONDS
+        ):
+            for message in batch:
+                letter = _letter(message, route)
+                if not selection.matches(letter, now):
+                    held.append(message)
+                    continue
+                report.matched += 1
+                try:
+                    action(letter)
+                except DualbusError as exc:
+                    report.failed[letter.message_id] = str(exc)
+                    held.append(message)
+                    continue
+                receiver.complete_message(message)
+                report.done.append(letter.message_id)
+        # Held messages were locked only so that one pass sees each message once; give them back.
+        _release(receiver, held)
+
+
+def _release(receiver: ServiceBusReceiver, held: list[ServiceBusReceivedMessage]) -> None:
+    for message in held:
+        try:
+            with bus_errors():
+                receiver.abandon_message(message)
+        except BusError:
+            continue  # an expired lock releases the message just the same
+
+
+def _dead_letter_receiver(client: ServiceBusClient, route: Route) -> ServiceBusReceiver:
+    return client.get_subscription_receiver(
+        route.topic, route.subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
+    )
+
+
+def _letter(message: ServiceBusReceivedMessage, route: Route) -> DeadLetter:
+    return DeadLetter.from_message(
+        message, area=route.area, topic=route.topic, subscription=route.subscription
+    )
