@@ -1,0 +1,25 @@
+"""A twin of the Dataverse Web API subset dualbus uses, served over real HTTP.
+
+Start one with :func:`start_dataverse`, or mount :func:`create_app` yourself. Tables are declared in
+:data:`TABLES`; requests are authenticated with sandbox bearer tokens and throttled per user by the
+documented service protection limits unless ``limits=None``.
+"""
+
+from __future__ import annotations
+
+from sandbox.dataverse.app import create_app
+from sandbox.dataverse.errors import DataverseApiError
+from sandbox.dataverse.limits import ServiceProtectionLimits
+from sandbox.dataverse.server import DEFAULT_AUDIENCE, RunningDataverse, start_dataverse
+from sandbox.dataverse.tables import TABLES, TableDef
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "TABLES",
+    "DataverseApiError",
+    "RunningDataverse",
+    "ServiceProtectionLimits",
+    "TableDef",
+    "create_app",
+    "start_dataverse",
+]

@@ -1,0 +1,99 @@
+"""The Dataverse twin as a starlette app: the Web API subset under ``/api/data/v9.2/`` and a token endpoint.
+
+Every API request needs a bearer token for the app's audience (401 otherwise, from BearerAuthMiddleware); the
+caller's user id (the token's ``oid``) is whom the service protection limits count and whom
+``_modifiedby_value`` names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.dataverse.batch import run_batch
+from sandbox.dataverse.errors import DataverseApiError
+from sandbox.dataverse.limits import ServiceProtection, ServiceProtectionLimits
+from sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
+from sandbox.dataverse.service import DataverseService
+from sandbox.dataverse.store import Store
+from sandbox.dataverse.tables import TABLES, TableDef
+from sandbox.identity import BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+
+__all__ = ["create_app"]
+
+_SEVEN_DAYS = 7 * 24 * 3600.0
+_METHODS = ["GET", "POST", "PATCH", "DELETE"]
+
+
+def create_app(
+    *,
+    issuer: TokenIssuer,
+    audience: str,
+    limits: ServiceProtectionLimits | None,
+    database: Path | None = None,
+    tables: Mapping[str, TableDef] = TABLES,
+    change_retention_seconds: float = _SEVEN_DAYS,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """Build the twin; ``limits=None`` switches service protection off, ``database`` keeps data on disk.
+
+    ``app.state.store`` is the twin's store (``close()`` it after the server stops when a database is used).
+    """
+    store = Store(tables, database=database, change_retention_seconds=change_retention_seconds, clock=clock)
+    service = DataverseService(tables=tables, store=store, clock=clock)
+    protection = ServiceProtection(limits) if limits is not None else None
+
+    async def api(request: Request) -> Response:
+        caller: Caller = request.state.caller
+        if protection is None:
+            return await _serve(service, request, caller)
+        try:
+            protection.admit(caller.user_id)
+        except DataverseApiError as exc:
+            return _to_starlette(error_response(exc))
+        started = time.perf_counter()
+        try:
+            return await _serve(service, request, caller)
+        finally:
+            protection.release(caller.user_id, time.perf_counter() - started)
+
+    app = Starlette(
+        routes=[
+            Route("/{tenant}/oauth2/v2.0/token", token_endpoint(issuer), methods=["POST"]),
+            Route("/api/data/v9.2/{path:path}", api, methods=_METHODS),
+        ],
+        middleware=[
+            Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix="/api/data/")
+        ],
+    )
+    app.state.store = store
+    return app
+
+
+async def _serve(service: DataverseService, request: Request, caller: Caller) -> Response:
+    api_request = ApiRequest(
+        method=request.method,
+        path=request.path_params["path"],
+        query=dict(request.query_params),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=await request.body(),
+        user_id=caller.user_id,
+    )
+    context = service.context(str(request.base_url).rstrip("/"))
+    if api_request.path == "$batch" and api_request.method == "POST":
+        try:
+            return _to_starlette(run_batch(service, context, api_request))
+        except DataverseApiError as exc:
+            return _to_starlette(error_response(exc))
+    return _to_starlette(service.handle(context, api_request))
+
+
+def _to_starlette(response: ApiResponse) -> Response:
+    return Response(content=response.body, status_code=response.status, headers=response.headers)

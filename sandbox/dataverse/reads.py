@@ -1,0 +1,148 @@
+"""GET: one row, a queried and paged collection, and change tracking with delta links.
+
+- Query options and paging (``Prefer: odata.maxpagesize``, ``@odata.nextLink``):
+  https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+- Change tracking (``Prefer: odata.track-changes``, ``@odata.deltaLink``, ``$deletedEntity``):
+  https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tracking-synchronize-data-external-systems
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+from sandbox.dataverse.errors import bad_request, expired_delta_token
+from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response, representation
+from sandbox.dataverse.odata import EntityRef
+from sandbox.dataverse.query import QueryOptions, parse_query_options
+from sandbox.dataverse.store import Row
+from sandbox.dataverse.tables import TableDef
+from sandbox.dataverse.writes import require
+
+__all__ = ["get"]
+
+# Dataverse returns at most 5,000 rows a page unless the client asks for fewer.
+_DEFAULT_PAGE_SIZE = 5000
+_UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
+
+
+def get(context: Context, request: ApiRequest, table: TableDef, ref: EntityRef) -> ApiResponse:
+    """Answer a GET on an entity set or on one row."""
+    options = parse_query_options(request.query)
+    if not ref.is_collection:
+        row = require(context, table, ref)
+        body = representation(table, row, options.select)
+        body["@odata.context"] = context.api_url(f"$metadata#{_context_name(table, options)}/$entity")
+        return json_response(200, body)
+    if "$deltatoken" in request.query:
+        return _delta(context, request, table, options)
+    if "odata.track-changes" in request.prefer():
+        return _track(context, request, table, options)
+    return _page(context, request, table, options)
+
+
+def _context_name(table: TableDef, options: QueryOptions) -> str:
+    return f"{table.entity_set}({','.join(options.select)})" if options.select else table.entity_set
+
+
+def _select_query(options: QueryOptions) -> dict[str, str]:
+    return {"$select": ",".join(options.select)} if options.select else {}
+
+
+def _page(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+    rows = context.store.rows(table.entity_set)
+    if options.predicate is not None:
+        rows = [row for row in rows if options.predicate(row)]
+    for column, descending in reversed(options.orderby):
+        rows.sort(key=_column_sort_key(column), reverse=descending)
+    if options.top is not None:
+        rows = rows[: options.top]
+    requested = request.prefer().get("odata.maxpagesize")
+    page_size = int(requested) if requested and requested.isdigit() and int(requested) > 0 else None
+    offset = _read_skip_token(request.query.get("$skiptoken"))
+    size = page_size or _DEFAULT_PAGE_SIZE
+    page = rows[offset : offset + size]
+    body: dict[str, Any] = {
+        "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
+        "value": [representation(table, row, options.select) for row in page],
+    }
+    if request.query.get("$count") == "true":
+        body["@odata.count"] = len(rows)
+    if offset + size < len(rows):
+        query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+        query["$skiptoken"] = _skip_token(offset + size)
+        body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
+    headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if page_size else {}
+    return json_response(200, body, headers)
+
+
+def _column_sort_key(column: str) -> Callable[[Row], tuple[int, Any]]:
+    return lambda row: _sort_key(row.get(column))
+
+
+def _sort_key(value: object) -> tuple[int, Any]:
+    # Nulls first in ascending order, as SQL Server sorts them; strings without regard to case.
+    if value is None:
+        return (0, "")
+    return (1, value.casefold() if isinstance(value, str) else value)
+
+
+def _skip_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def _read_skip_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "offset" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    raise bad_request("The $skiptoken is not one this service issued.")
+
+
+def _track(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+    for option in _UNSUPPORTED_WITH_TRACKING:
+        if option in request.query:
+            raise bad_request(
+                f'The "{option}" query parameter isn\'t supported when Change Tracking is enabled.'
+            )
+    rows = context.store.rows(table.entity_set)
+    body = {
+        "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
+        "@odata.deltaLink": _delta_link(context, table, options),
+        "value": [representation(table, row, options.select) for row in rows],
+    }
+    return json_response(200, body, {"Preference-Applied": "odata.track-changes"})
+
+
+def _delta(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+    version = _read_delta_token(request.query["$deltatoken"])
+    if version is None or not context.store.token_is_valid(table.entity_set, version):
+        raise expired_delta_token()
+    changed, deleted = context.store.changes_since(table.entity_set, version)
+    deleted_context = context.api_url(f"$metadata#{table.entity_set}/$deletedEntity")
+    value: list[dict[str, Any]] = [representation(table, row, options.select) for row in changed]
+    value.extend({"@odata.context": deleted_context, "id": row_id, "reason": "deleted"} for row_id in deleted)
+    body = {
+        "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}/$delta"),
+        "@odata.deltaLink": _delta_link(context, table, options),
+        "value": value,
+    }
+    return json_response(200, body)
+
+
+def _delta_link(context: Context, table: TableDef, options: QueryOptions) -> str:
+    # Shaped like Dataverse's own tokens, "<version>!<timestamp>"; clients treat it as opaque.
+    query = {**_select_query(options), "$deltatoken": f"{context.store.version}!{context.now()}"}
+    return context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
+
+
+def _read_delta_token(token: str) -> int | None:
+    version, _, _ = unquote(token).partition("!")
+    return int(version) if version.isdigit() else None

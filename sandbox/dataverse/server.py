@@ -1,0 +1,85 @@
+"""Start the Dataverse twin and its token endpoint on a loopback port, for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from sandbox.dataverse.app import create_app
+from sandbox.dataverse.limits import ServiceProtectionLimits
+from sandbox.dataverse.odata import API_PREFIX
+from sandbox.dataverse.store import Store
+from sandbox.http_server import ServerHandle, serve_in_thread
+from sandbox.identity import TokenIssuer
+
+__all__ = ["DEFAULT_AUDIENCE", "RunningDataverse", "start_dataverse"]
+
+DEFAULT_AUDIENCE = "https://dataverse.sandbox.local"
+_DEFAULT_LIMITS = ServiceProtectionLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDataverse:
+    """A running twin: where it listens, how to get a token for it, and how to stop it."""
+
+    handle: ServerHandle
+    issuer: TokenIssuer
+    audience: str
+    tenant: str
+    store: Store
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (what a real org URL would be)."""
+        return self.handle.url
+
+    @property
+    def api_url(self) -> str:
+        """The Web API root, ending in ``/api/data/v9.2/``."""
+        return f"{self.handle.url}{API_PREFIX}"
+
+    @property
+    def token_url(self) -> str:
+        """The client-credentials token endpoint."""
+        return f"{self.handle.url}/{self.tenant}/oauth2/v2.0/token"
+
+    @property
+    def scope(self) -> str:
+        """The scope a client asks a token for."""
+        return f"{self.audience}/.default"
+
+    def stop(self) -> None:
+        """Stop the server, then close the store's database."""
+        self.handle.stop()
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_dataverse(
+    *,
+    clients: Mapping[str, str],
+    port: int = 0,
+    host: str = "127.0.0.1",
+    limits: ServiceProtectionLimits | None = _DEFAULT_LIMITS,
+    database: Path | None = None,
+    audience: str = DEFAULT_AUDIENCE,
+    tenant: str = "sandbox",
+    signing_key: str | None = None,
+) -> RunningDataverse:
+    """Serve the twin; ``clients`` maps client ids to secrets, ``limits=None`` turns throttling off."""
+    issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=dict(clients))
+    app = create_app(issuer=issuer, audience=audience, limits=limits, database=database)
+    store: Store = app.state.store
+    handle = serve_in_thread(app, host=host, port=port)
+    return RunningDataverse(handle=handle, issuer=issuer, audience=audience, tenant=tenant, store=store)

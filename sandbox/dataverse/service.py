@@ -1,0 +1,61 @@
+"""Routes one Web API operation to its read or write inside a unit of work; refusals become responses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from sandbox.dataverse import reads, writes
+from sandbox.dataverse.errors import DataverseApiError, resource_not_found
+from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response
+from sandbox.dataverse.odata import format_datetime, parse_entity_path
+from sandbox.dataverse.store import Store, UnitOfWork
+from sandbox.dataverse.tables import TableDef
+
+__all__ = ["DataverseService"]
+
+
+class DataverseService:
+    """The Web API's table operations over one store, independent of how requests arrive (HTTP or batch)."""
+
+    def __init__(
+        self, *, tables: Mapping[str, TableDef], store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.tables = tables
+        self.store = store
+        self._clock = clock
+
+    def context(self, base_url: str) -> Context:
+        """The context operations run in, for clients that reach the twin at ``base_url``."""
+        return Context(tables=self.tables, store=self.store, now=self._now, base_url=base_url)
+
+    def handle(self, context: Context, request: ApiRequest) -> ApiResponse:
+        """Run one operation in its own unit of work; a refusal becomes its error response."""
+        try:
+            with self.store.transaction() as work:
+                return self.execute(context, request, work)
+        except DataverseApiError as exc:
+            return error_response(exc)
+
+    def execute(self, context: Context, request: ApiRequest, work: UnitOfWork) -> ApiResponse:
+        """Run one operation inside ``work``; raises DataverseApiError so that a change set can roll back."""
+        ref = parse_entity_path(request.path)
+        table = self.tables.get(ref.entity_set)
+        if table is None:
+            raise resource_not_found(ref.entity_set)
+        method = request.method
+        if method == "GET":
+            return reads.get(context, request, table, ref)
+        if method == "POST" and ref.is_collection:
+            return writes.create(context, request, work, table)
+        if method == "PATCH" and not ref.is_collection:
+            return writes.upsert(context, request, work, table, ref)
+        if method == "DELETE" and not ref.is_collection:
+            return writes.delete(context, request, work, table, ref)
+        raise DataverseApiError(
+            405, "0x80060888", f"The requested resource does not support http method '{method}'."
+        )
+
+    def _now(self) -> str:
+        return format_datetime(datetime.fromtimestamp(self._clock(), UTC))

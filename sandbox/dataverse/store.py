@@ -1,0 +1,258 @@
+"""The twin's rows, alternate-key indexes, versions and change log, in memory and optionally in SQLite.
+
+Memory is the working copy (reads never touch the disk); with a database path every committed unit of work
+is written through in one SQLite transaction, and a restart loads it all back. A unit of work keeps an undo
+log, so a failing ``$batch`` change set is rolled back entirely.
+
+The change log is the rows' own ``versionnumber`` (one counter for all tables, as SQL's rowversion) plus a
+tombstone per deleted row, kept for ``change_retention_seconds`` (Dataverse's default is 7 days).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sandbox.dataverse.errors import duplicate_record
+from sandbox.dataverse.tables import TableDef
+
+__all__ = ["Row", "Store", "UnitOfWork"]
+
+Row = dict[str, Any]
+_SEVEN_DAYS = 7 * 24 * 3600.0
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS rows (entity_set TEXT, id TEXT, data BLOB, PRIMARY KEY (entity_set, id))",
+    (
+        "CREATE TABLE IF NOT EXISTS tombstones (entity_set TEXT, id TEXT, version INTEGER, deleted_at REAL, "
+        "PRIMARY KEY (entity_set, id))"
+    ),
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER)",
+)
+
+
+@dataclass(slots=True)
+class _Table:
+    definition: TableDef
+    rows: dict[str, Row] = field(default_factory=dict)
+    key_index: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    tombstones: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # Changes at or below this version may have been forgotten: older delta tokens are expired.
+    forgotten_below: int = 0
+
+    def key_of(self, row: Row) -> tuple[Any, ...] | None:
+        values = tuple(row.get(column) for column in self.definition.key_columns())
+        if not values or any(value is None for value in values):
+            return None
+        # Alternate keys match without regard to case, as SQL Server's default collation does.
+        return tuple(v.casefold() if isinstance(v, str) else v for v in values)
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    """The rows touched by one request or change set: their state before, for rollback and write-through."""
+
+    undo: dict[tuple[str, str], tuple[Row | None, tuple[int, float] | None]] = field(default_factory=dict)
+
+
+class Store:
+    """All tables of one twin; every mutation goes through a unit of work from ``transaction()``."""
+
+    def __init__(
+        self,
+        tables: Mapping[str, TableDef],
+        *,
+        database: Path | None = None,
+        change_retention_seconds: float = _SEVEN_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tables = {name: _Table(definition) for name, definition in tables.items()}
+        self._retention = change_retention_seconds
+        self._clock = clock
+        self.version = 0
+        self._db: sqlite3.Connection | None = None
+        if database is not None:
+            self._open(database)
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    def get(self, entity_set: str, row_id: str) -> Row | None:
+        """The row with that primary id, or None."""
+        return self._tables[entity_set].rows.get(row_id)
+
+    def find_id(self, entity_set: str, key: Mapping[str, Any]) -> str | None:
+        """The id of the row whose alternate-key columns hold ``key`` (stored column -> value), or None."""
+        table = self._tables[entity_set]
+        return table.key_index.get(table.key_of(dict(key)) or ())
+
+    def rows(self, entity_set: str) -> list[Row]:
+        """Every row of a table, in primary-id order (a stable order for paging)."""
+        rows = self._tables[entity_set].rows
+        return [rows[row_id] for row_id in sorted(rows)]
+
+    def changes_since(self, entity_set: str, version: int) -> tuple[list[Row], list[str]]:
+        """Rows created or updated after ``version`` (newest state) and ids deleted after it."""
+        table = self._tables[entity_set]
+        self._forget_old_tombstones(table)
+        changed = sorted((r for r in table.rows.values() if r["versionnumber"] > version), key=_version)
+        deleted = sorted(
+            (i for i, (v, _) in table.tombstones.items() if v > version), key=lambda i: table.tombstones[i][0]
+        )
+        return changed, deleted
+
+    def token_is_valid(self, entity_set: str, version: int) -> bool:
+        """False when changes after ``version`` may have been forgotten, or the version was never issued."""
+        table = self._tables[entity_set]
+        self._forget_old_tombstones(table)
+        return table.forgotten_below <= version <= self.version
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[UnitOfWork]:
+        """A unit of work: committed (and written through) on success, undone entirely on any exception."""
+        work = UnitOfWork()
+        try:
+            yield work
+        except BaseException:
+            self._rollback(work)
+            raise
+        self._commit(work)
+
+    def put(self, work: UnitOfWork, entity_set: str, row: Row) -> Row:
+        """Insert or replace a row under a new version; refuse a second row with the same alternate key."""
+        table = self._tables[entity_set]
+        row_id = row[table.definition.primary_id]
+        key = table.key_of(row)
+        holder = table.key_index.get(key) if key is not None else None
+        if holder is not None and holder != row_id:
+            raise duplicate_record()
+        self._remember(work, table, row_id)
+        old = table.rows.get(row_id)
+        old_key = table.key_of(old) if old is not None else None
+        if old_key is not None and old_key != key:
+            del table.key_index[old_key]
+        self.version += 1
+        row["versionnumber"] = self.version
+        table.rows[row_id] = row
+        table.tombstones.pop(row_id, None)
+        if key is not None:
+            table.key_index[key] = row_id
+        return row
+
+    def delete(self, work: UnitOfWork, entity_set: str, row_id: str) -> None:
+        """Remove a row and log its deletion for change tracking."""
+        table = self._tables[entity_set]
+        self._remember(work, table, row_id)
+        old = table.rows.pop(row_id)
+        old_key = table.key_of(old)
+        if old_key is not None:
+            table.key_index.pop(old_key, None)
+        self.version += 1
+        table.tombstones[row_id] = (self.version, self._clock())
+
+    def close(self) -> None:
+        """Close the database, if any."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _remember(self, work: UnitOfWork, table: _Table, row_id: str) -> None:
+        slot = (table.definition.entity_set, row_id)
+        if slot not in work.undo:
+            work.undo[slot] = (table.rows.get(row_id), table.tombstones.get(row_id))
+
+    def _rollback(self, work: UnitOfWork) -> None:
+        for (entity_set, row_id), (row, tombstone) in reversed(work.undo.items()):
+            table = self._tables[entity_set]
+            current = table.rows.pop(row_id, None)
+            current_key = table.key_of(current) if current is not None else None
+            if current_key is not None:
+                table.key_index.pop(current_key, None)
+            table.tombstones.pop(row_id, None)
+            if row is not None:
+                table.rows[row_id] = row
+                key = table.key_of(row)
+                if key is not None:
+                    table.key_index[key] = row_id
+            if tombstone is not None:
+                table.tombstones[row_id] = tombstone
+
+    def _commit(self, work: UnitOfWork) -> None:
+        if self._db is None or not work.undo:
+            return
+        upserts, removals, tombs, untombs = [], [], [], []
+        for entity_set, row_id in work.undo:
+            table = self._tables[entity_set]
+            row = table.rows.get(row_id)
+            if row is None:
+                removals.append((entity_set, row_id))
+            else:
+                upserts.append((entity_set, row_id, orjson.dumps(row)))
+            tombstone = table.tombstones.get(row_id)
+            if tombstone is None:
+                untombs.append((entity_set, row_id))
+            else:
+                tombs.append((entity_set, row_id, *tombstone))
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?)", upserts)
+            self._db.executemany("DELETE FROM rows WHERE entity_set = ? AND id = ?", removals)
+            self._db.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)", tombs)
+            self._db.executemany("DELETE FROM tombstones WHERE entity_set = ? AND id = ?", untombs)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (self.version,))
+
+    def _forget_old_tombstones(self, table: _Table) -> None:
+        horizon = self._clock() - self._retention
+        expired = [row_id for row_id, (_, deleted_at) in table.tombstones.items() if deleted_at < horizon]
+        for row_id in expired:
+            version, _ = table.tombstones.pop(row_id)
+            table.forgotten_below = max(table.forgotten_below, version)
+        if expired and self._db is not None:
+            with self._db:
+                self._db.executemany(
+                    "DELETE FROM tombstones WHERE entity_set = ? AND id = ?",
+                    [(table.definition.entity_set, row_id) for row_id in expired],
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                    (f"forgotten:{table.definition.entity_set}", table.forgotten_below),
+                )
+
+    def _open(self, database: Path) -> None:
+        # One connection, used from the server's event-loop thread after this constructor has loaded it.
+        self._db = sqlite3.connect(database, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        self._load(self._db)
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        for entity_set, row_id, data in db.execute("SELECT entity_set, id, data FROM rows"):
+            table = self._tables.get(entity_set)
+            if table is not None:
+                row = orjson.loads(data)
+                table.rows[row_id] = row
+                key = table.key_of(row)
+                if key is not None:
+                    table.key_index[key] = row_id
+        for entity_set, row_id, version, deleted_at in db.execute("SELECT * FROM tombstones"):
+            if entity_set in self._tables:
+                self._tables[entity_set].tombstones[row_id] = (version, deleted_at)
+        for name, value in db.execute("SELECT name, value FROM meta"):
+            if name == "version":
+                self.version = int(value)
+            elif name.startswith("forgotten:") and name[len("forgotten:") :] in self._tables:
+                self._tables[name[len("forgotten:") :]].forgotten_below = int(value)
+
+
+def _version(row: Row) -> int:
+    return int(row["versionnumber"])
