@@ -1,0 +1,62 @@
+"""``$batch`` in OData v4's multipart/mixed form: change sets are atomic, plain requests run one by one.
+
+https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part1-protocol.html#sec_BatchRequests
+"""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from tests.twins.fo.conftest import customer
+
+
+def _change_set(bodies: list[dict[str, object]], boundary: str = "changeset_1") -> str:
+    parts = [
+        f"--{boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+        f"Content-ID: {i}\r\n\r\nPOST CustomersV3 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+        f"{orjson.dumps(body).decode()}\r\n"
+        for i, body in enumerate(bodies, start=1)
+    ]
+    return (
+        f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n" + "".join(parts) + f"--{boundary}--\r\n"
+    )
+
+
+def _batch(client: httpx.Client, *sections: str) -> httpx.Response:
+    body = "".join(f"--batch_x\r\n{section}" for section in sections) + "--batch_x--\r\n"
+    headers = {"Content-Type": "multipart/mixed; boundary=batch_x"}
+    return client.post("/data/$batch", content=body.encode(), headers=headers)
+
+
+GET_PART = (
+    "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+    "GET /data/CustomersV3?$select=CustomerAccount HTTP/1.1\r\nAccept: application/json\r\n\r\n"
+)
+
+
+def test_change_set_creates_all_and_get_sees_them(client: httpx.Client) -> None:
+    """A change set of two creates commits both; a later GET in the same batch reads them."""
+    response = _batch(client, _change_set([customer("US-001"), customer("US-002")]), GET_PART)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("multipart/mixed; boundary=batchresponse_")
+    text = response.text
+    assert text.count("HTTP/1.1 201 Created") == 2
+    assert "Content-ID: 2" in text
+    assert '"CustomerAccount":"US-002"' in text.split("HTTP/1.1 200 OK", 1)[1]
+
+
+def test_failing_change_set_is_rolled_back(client: httpx.Client) -> None:
+    """When the second create of a change set fails, the first is undone and the failure is answered."""
+    bad = customer("US-002", OrganizationName="x" * 200)
+    response = _batch(client, _change_set([customer("US-001"), bad]))
+    assert response.status_code == 200
+    assert "HTTP/1.1 400 Bad Request" in response.text
+    assert "201 Created" not in response.text
+    assert client.get("/data/CustomersV3").json()["value"] == []
+
+
+def test_malformed_batch_is_a_400(client: httpx.Client) -> None:
+    """A $batch body that is not multipart/mixed is refused with 400."""
+    response = client.post("/data/$batch", content=b"{}", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400

@@ -1,0 +1,149 @@
+"""The F&O twin's OData surface over real HTTP: keys with dataAreaId, company scope, paging, writes.
+
+Behaviour as documented for finance and operations OData (default company, ``cross-company=true``,
+server-driven paging with ``@odata.nextLink``):
+https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from sandbox.fo import FoHandle
+from tests.twins.fo.conftest import PAGE_SIZE, customer
+
+KEY = "CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"
+
+
+def _seed(client: httpx.Client, accounts: list[tuple[str, str]]) -> None:
+    for company, account in accounts:
+        response = client.post("/data/CustomersV3", json=customer(account, company))
+        assert response.status_code == 201, response.text
+
+
+def test_post_then_get_by_key_with_data_area_id(client: httpx.Client) -> None:
+    """A created customer is read back by its two-part key, company id answered in lower case."""
+    created = client.post("/data/CustomersV3", json=customer("US-001", "USMF"))
+    assert created.status_code == 201
+    assert created.headers["Location"].endswith(KEY)
+    row = client.get(f"/data/{KEY}").json()
+    assert row["CustomerAccount"] == "US-001"
+    assert row["dataAreaId"] == "usmf"
+    assert row["@odata.context"].endswith("$metadata#CustomersV3/$entity")
+
+
+def test_default_company_only_without_cross_company(client: httpx.Client) -> None:
+    """A query sees the caller's default company; cross-company=true sees every company."""
+    _seed(client, [("usmf", "US-001"), ("demf", "DE-001"), ("usmf", "US-002")])
+    own = client.get("/data/CustomersV3").json()["value"]
+    everything = client.get("/data/CustomersV3", params={"cross-company": "true"}).json()["value"]
+    assert {r["CustomerAccount"] for r in own} == {"US-001", "US-002"}
+    assert {r["dataAreaId"] for r in everything} == {"usmf", "demf"}
+
+
+def test_other_company_row_needs_cross_company(client: httpx.Client) -> None:
+    """A key in another company is not found unless the request says cross-company=true."""
+    _seed(client, [("demf", "DE-001")])
+    path = "/data/CustomersV3(dataAreaId='demf',CustomerAccount='DE-001')"
+    assert client.get(path).status_code == 404
+    assert client.get(path, params={"cross-company": "true"}).json()["CustomerAccount"] == "DE-001"
+
+
+def test_configured_default_company_per_client(fo: FoHandle) -> None:
+    """A client mapped to DEMF sees DEMF rows by default and creates into DEMF without a dataAreaId."""
+    with fo.client("workload") as workload:
+        body = customer("DE-009")
+        del body["dataAreaId"]
+        assert workload.post("/data/CustomersV3", json=body).json()["dataAreaId"] == "demf"
+        assert [r["CustomerAccount"] for r in workload.get("/data/CustomersV3").json()["value"]] == ["DE-009"]
+
+
+def test_paging_follows_next_link_to_the_end(client: httpx.Client) -> None:
+    """More rows than a page are served in pages linked by @odata.nextLink, none lost or repeated."""
+    _seed(client, [("usmf", f"US-{i:03}") for i in range(PAGE_SIZE * 2 + 1)])
+    seen: list[str] = []
+    url: str | None = "/data/CustomersV3"
+    pages = 0
+    while url:
+        body = client.get(url).json()
+        seen += [r["CustomerAccount"] for r in body["value"]]
+        url, pages = body.get("@odata.nextLink"), pages + 1
+    assert pages == 3
+    assert seen == sorted(f"US-{i:03}" for i in range(PAGE_SIZE * 2 + 1))
+
+
+def test_filter_select_orderby_top_skip(client: httpx.Client) -> None:
+    """$filter with and/or and ranges, $select, $orderby desc, $top and $skip combine as in OData."""
+    _seed(client, [("usmf", f"US-{i:03}") for i in range(6)])
+    params = {
+        "$filter": "(CustomerAccount ge 'US-001' and CustomerAccount le 'US-004')"
+        " or CustomerAccount eq 'US-005'",
+        "$select": "CustomerAccount,dataAreaId",
+        "$orderby": "CustomerAccount desc",
+        "$top": "2",
+        "$skip": "1",
+    }
+    rows = client.get("/data/CustomersV3", params=params).json()["value"]
+    assert rows == [
+        {"CustomerAccount": "US-004", "dataAreaId": "usmf"},
+        {"CustomerAccount": "US-003", "dataAreaId": "usmf"},
+    ]
+
+
+def test_filter_on_data_area_and_modified_watermark(client: httpx.Client) -> None:
+    """Filtering on dataAreaId and on ModifiedDateTime gt a watermark returns only later changes."""
+    _seed(client, [("usmf", "US-001"), ("demf", "DE-001")])
+    first = client.get(f"/data/{KEY}").json()["ModifiedDateTime"]
+    _seed(client, [("usmf", "US-002")])
+    params = {"cross-company": "true", "$filter": f"dataAreaId eq 'usmf' and ModifiedDateTime gt {first}"}
+    rows = client.get("/data/CustomersV3", params=params).json()["value"]
+    assert [r["CustomerAccount"] for r in rows] == ["US-002"]
+
+
+def test_patch_records_modified_by_and_time(fo: FoHandle, client: httpx.Client) -> None:
+    """A PATCH changes the fields, moves ModifiedDateTime forward and records the calling application."""
+    _seed(client, [("usmf", "US-001")])
+    before = client.get(f"/data/{KEY}").json()
+    with fo.client("workload") as other:
+        response = other.patch(f"/data/{KEY}", json={"CreditLimit": 5000}, params={"cross-company": "true"})
+    assert response.status_code == 204
+    after = client.get(f"/data/{KEY}").json()
+    assert before["ModifiedBy"] == "dualbus"
+    assert after["ModifiedBy"] == "workload"
+    assert after["CreditLimit"] == 5000
+    assert after["ModifiedDateTime"] > before["ModifiedDateTime"]
+
+
+def test_delete_by_key(client: httpx.Client) -> None:
+    """A deleted row is gone; deleting it again answers 404."""
+    _seed(client, [("usmf", "US-001")])
+    assert client.delete(f"/data/{KEY}").status_code == 204
+    assert client.get(f"/data/{KEY}").status_code == 404
+    assert client.delete(f"/data/{KEY}").status_code == 404
+
+
+def test_column_rules_are_enforced(client: httpx.Client) -> None:
+    """A name over its declared length, an unknown enum value and a duplicate key are refused."""
+    too_long = client.post("/data/CustomersV3", json=customer("US-001", OrganizationName="x" * 101))
+    bad_enum = client.post("/data/CustomersV3", json=customer("US-001", OnHoldStatus="Sometimes"))
+    assert too_long.status_code == 400
+    assert "longer than 100" in too_long.json()["error"]["message"]
+    assert bad_enum.status_code == 400
+    _seed(client, [("usmf", "US-001")])
+    assert client.post("/data/CustomersV3", json=customer("US-001")).status_code == 409
+
+
+def test_key_fields_cannot_change_and_unknown_sets_are_404(client: httpx.Client) -> None:
+    """A PATCH that moves a key is refused, and an unknown entity set answers 404."""
+    _seed(client, [("usmf", "US-001")])
+    assert client.patch(f"/data/{KEY}", json={"CustomerAccount": "US-999"}).status_code == 400
+    assert client.get("/data/NoSuchEntities").status_code == 404
+
+
+def test_enum_literal_in_filter(client: httpx.Client) -> None:
+    """An F&O enum literal (Namespace.Type'Value') filters by the value's name."""
+    _seed(client, [("usmf", "US-001")])
+    client.post("/data/CustomersV3", json=customer("US-002", PartyType="Person"))
+    flt = "PartyType eq Microsoft.Dynamics.DataEntities.DirPartyBaseType'Person'"
+    rows = client.get("/data/CustomersV3", params={"$filter": flt}).json()["value"]
+    assert [r["CustomerAccount"] for r in rows] == ["US-002"]
