@@ -16,7 +16,10 @@ app = typer.Typer(
 )
 
 # Each module registers its commands; add a line here for a new group.
-_COMMAND_MODULES = ("dualbus.commands.topology",)
+_COMMAND_MODULES = (
+    "dualbus.commands.topology",
+    "dualbus.commands.dlq",
+)
 
 
 @app.command()
