@@ -224,3 +224,40 @@ def test_a_document_without_user_config_is_refused():
         load_config({})
     with pytest.raises(SandboxConfigError, match=r"^Extra: unknown key"):
         load_config({**sample(), "Extra": 1})
+
+
+def test_a_sql_filter_outside_the_subset_is_refused_naming_path_and_rule():
+    """load_config refuses an unsupported SQL filter, naming its JSON path, the rule and the construct."""
+    document = _mutated([*_RULE_PROPS], {"FilterType": "Sql", "SqlFilter": {"SqlExpression": "a + 1 = 2"}})
+    with pytest.raises(
+        SandboxConfigError,
+        match=r"Rules\[0\]\.Properties\.SqlFilter\.SqlExpression: rule 'app-prop-filter-1': "
+        r"unsupported arithmetic operator '\+' at position 3",
+    ):
+        load_config(document)
+
+
+def test_an_unsupported_action_is_refused_naming_path_and_rule():
+    """load_config refuses an action outside SET/REMOVE, naming its JSON path and the rule."""
+    rule_props = ["UserConfig", "Namespaces", 0, "Topics", 0, "Subscriptions", 3, "Rules", 0, "Properties"]
+    document = _mutated([*rule_props, "Action"], {"SqlExpression": "SET sys.SequenceNumber = 1"})
+    with pytest.raises(
+        SandboxConfigError,
+        match=r"Subscriptions\[3\]\.Rules\[0\]\.Properties\.Action\.SqlExpression: rule 'sql-filter-1': "
+        r"unsupported SET of the system property sys.SequenceNumber",
+    ):
+        load_config(document)
+
+
+def test_a_sql_filter_without_its_expression_is_refused():
+    """A Sql rule needs SqlFilter.SqlExpression; its absence is named by path."""
+    document = _mutated([*_RULE_PROPS], {"FilterType": "Sql", "SqlFilter": {}})
+    with pytest.raises(SandboxConfigError, match=r"Properties\.SqlFilter\.SqlExpression: required"):
+        load_config(document)
+
+
+def test_the_reserved_default_rule_name_and_a_schema_key_are_accepted():
+    """A rule named $Default and a root "$schema" key, both seen in real files, load."""
+    document = _mutated([*_SUB0, "Rules", 0, "Name"], "$Default")
+    document["$schema"] = "https://example.invalid/schema.json"
+    assert load_config(document).namespaces[0].topics[0].subscriptions[0].rules[0].name == "$Default"
