@@ -102,6 +102,12 @@ class CheckpointStore:
         ref: RowRef = orjson.loads(row[0])
         return ref
 
+    def row_ids(self, entity: str) -> list[str]:
+        """Every row id the index holds for ``entity``."""
+        with self._lock:
+            rows = self._db.execute("SELECT row_id FROM row_index WHERE entity = ?", (entity,)).fetchall()
+        return [str(row[0]) for row in rows]
+
     def close(self) -> None:
         """Close the file."""
         with self._lock:

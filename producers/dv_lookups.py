@@ -1,0 +1,91 @@
+"""Reading Dataverse rows the way the maps expect them: columns to select, ids, lookups as natural keys.
+
+A lookup reads as ``_x_value`` (the target row's GUID). Change tracking supports ``$select`` only, so the
+GUID is resolved here to the target's alternate-key columns (``{"cdm_companycode": "USMF"}``), once per
+GUID: companies, currencies and groups are few, and their alternate keys do not change.
+See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api#lookup-property-data
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from producers.errors import SourceError
+from producers.tables import SourceTable
+from shared.api import ApiClient, error_message
+from shared.maps import LookupMap, TableMap
+
+__all__ = ["LookupResolver", "lookup_column", "primary_id_column", "select_columns"]
+
+_SYSTEM_COLUMNS = ("versionnumber", "modifiedon", "_modifiedby_value")
+_OK = 200
+_NOT_FOUND = 404
+
+
+def lookup_column(navigation: str) -> str:
+    """The read-only column a lookup's GUID is read from, e.g. ``_msdyn_company_value``."""
+    return f"_{navigation}_value"
+
+
+def primary_id_column(entity_set: str) -> str:
+    """The primary id column of a table from its entity set name (``accounts`` → ``accountid``).
+
+    Dataverse names the primary id after the table's logical name, which is the entity set name in the
+    singular for every table dualbus syncs (``cdm_companies`` → ``cdm_companyid``).
+    """
+    if entity_set.endswith("ies"):
+        return f"{entity_set[:-3]}yid"
+    return f"{entity_set.removesuffix('s')}id"
+
+
+def select_columns(table: SourceTable) -> list[str]:
+    """The ``$select`` list of a table: carried fields, filter fields, id, version and modifier."""
+    navigations = {lookup.dataverse for lookup in table.table_map.lookups}
+    carried = [lookup_column(name) if name in navigations else name for name in table.carried_fields]
+    filters = [condition.field for condition in table.table_map.source_filter.dataverse]
+    wanted = [*carried, *filters, primary_id_column(table.name), *_SYSTEM_COLUMNS]
+    return list(dict.fromkeys(wanted))
+
+
+class LookupResolver:
+    """Turns lookup GUIDs into the target rows' natural keys, asking Dataverse once per GUID."""
+
+    def __init__(self, api: ApiClient, maps: Iterable[TableMap]) -> None:
+        self._api = api
+        self._maps = {m.dataverse_table: m for m in maps}
+        self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+    async def expand(self, table_map: TableMap, row: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``row`` where each lookup's navigation property holds its target's natural key."""
+        expanded = dict(row)
+        for lookup in table_map.lookups:
+            column = lookup_column(lookup.dataverse)
+            if column not in row:
+                continue
+            guid = row[column]
+            expanded[lookup.dataverse] = None if guid is None else await self.resolve(lookup, str(guid))
+        return expanded
+
+    async def resolve(self, lookup: LookupMap, guid: str) -> dict[str, Any] | None:
+        """The natural-key columns of the row a lookup points at, or None when that row is gone."""
+        cached = (lookup.target_table, guid)
+        if cached not in self._cache:
+            self._cache[cached] = await self._read(lookup, guid)
+        return self._cache[cached]
+
+    async def _read(self, lookup: LookupMap, guid: str) -> dict[str, Any] | None:
+        columns = self._plain_key_columns(lookup)
+        path = f"{lookup.target_table}({guid})"
+        response = await self._api.request("GET", path, params={"$select": ",".join(columns)})
+        if response.status_code == _NOT_FOUND:
+            return None
+        if response.status_code != _OK:
+            raise SourceError(f"cannot read {path}: {error_message(response)}")
+        body = response.json()
+        return {column: body.get(column) for column in columns}
+
+    def _plain_key_columns(self, lookup: LookupMap) -> list[str]:
+        # A key column that is itself a lookup (a group's company) is left out: the maps skip it.
+        target = self._maps.get(lookup.target_table)
+        return [c for c in lookup.key if target is None or target.lookup(c) is None]
