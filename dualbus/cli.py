@@ -19,6 +19,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "dualbus.commands.topology",
     "dualbus.commands.dlq",
+    "dualbus.commands.control",
 )
 
 

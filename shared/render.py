@@ -34,12 +34,29 @@ def render_emulator_config(topology: Topology) -> dict[str, Any]:
             "Namespaces": [
                 {
                     "Name": topology.namespace,
-                    "Queues": [],
+                    "Queues": [_control_queue(topology.control_queue)],
                     "Topics": [_topic(topic) for topic in topology.topics],
                 }
             ],
             "Logging": {"Type": "File"},
         }
+    }
+
+
+def _control_queue(name: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Properties": {
+            "DeadLetteringOnMessageExpiration": False,
+            "DefaultMessageTimeToLive": iso_duration(timedelta(days=365)),
+            "DuplicateDetectionHistoryTimeWindow": iso_duration(timedelta(minutes=10)),
+            "ForwardDeadLetteredMessagesTo": "",
+            "ForwardTo": "",
+            "LockDuration": iso_duration(timedelta(minutes=1)),
+            "MaxDeliveryCount": 10,
+            "RequiresDuplicateDetection": False,
+            "RequiresSession": False,
+        },
     }
 
 

@@ -140,6 +140,8 @@ class Topology(_Strict):
     """Every area topic of one namespace."""
 
     namespace: str = "sbemulatorns"
+    # Operator commands to consumers (pause, resume) travel on this queue; see shared.control.
+    control_queue: str = "dualbus.control"
     topics: Annotated[tuple[TopicSpec, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -148,6 +150,9 @@ class Topology(_Strict):
         duplicates = sorted({area for area in areas if areas.count(area) > 1})
         if duplicates:
             raise ValueError(f"areas defined twice: {', '.join(duplicates)}")
+        _check_name(self.control_queue, _TOPIC_NAME_MAX, "queue")
+        if self.control_queue in {topic.name for topic in self.topics}:
+            raise ValueError(f"the control queue {self.control_queue!r} has a topic's name")
         return self
 
     @classmethod
