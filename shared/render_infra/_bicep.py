@@ -1,0 +1,88 @@
+"""The topology as the parameters file ``infra/main.bicep`` loops over.
+
+The lists are flat (topics, subscriptions, consumers, producers) because a Bicep loop cannot nest inside
+another one; a subscription names its topic by index so that Bicep can set ``parent`` to that topic.
+Property names are those of the ARM resources ``Microsoft.ServiceBus/namespaces/topics`` and
+``.../subscriptions`` and ``.../rules`` (API 2021-11-01):
+https://learn.microsoft.com/azure/templates/microsoft.servicebus/2021-11-01/namespaces/topics/subscriptions/rules
+Parameters file format:
+https://learn.microsoft.com/azure/azure-resource-manager/templates/parameter-files
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.render import iso_duration
+from shared.render_infra._apps import ConsumerApp, ProducerApp, consumer_apps, producer_apps
+from shared.topology import SubscriptionSpec, TopicSpec, Topology
+
+__all__ = ["PARAMETERS_SCHEMA", "render_bicep_parameters"]
+
+PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
+
+
+def render_bicep_parameters(topology: Topology) -> dict[str, Any]:
+    """The deployment parameters file for ``infra/main.bicep``: every part that depends on the topology."""
+    subscriptions = [(topic, sub) for topic, sub in topology.routes()]
+    consumers = consumer_apps(topology)
+    return {
+        "$schema": PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "topics": {"value": [_topic(topic) for topic in topology.topics]},
+            "subscriptions": {"value": [_subscription(topology, t, s) for t, s in subscriptions]},
+            "consumers": {"value": [_consumer(app, subscriptions) for app in consumers]},
+            "producers": {"value": [_producer(app) for app in producer_apps()]},
+        },
+    }
+
+
+def _topic(topic: TopicSpec) -> dict[str, Any]:
+    return {
+        "name": topic.name,
+        "area": topic.area,
+        "properties": {
+            "defaultMessageTimeToLive": iso_duration(topic.default_message_time_to_live),
+            "duplicateDetectionHistoryTimeWindow": iso_duration(topic.duplicate_detection_window),
+            "requiresDuplicateDetection": True,
+        },
+    }
+
+
+def _subscription(topology: Topology, topic: TopicSpec, sub: SubscriptionSpec) -> dict[str, Any]:
+    return {
+        "topicIndex": topology.areas.index(topic.area),
+        "topic": topic.name,
+        "name": sub.name,
+        "properties": {
+            "deadLetteringOnMessageExpiration": sub.dead_lettering_on_message_expiration,
+            "defaultMessageTimeToLive": iso_duration(sub.default_message_time_to_live),
+            "lockDuration": iso_duration(sub.lock_duration),
+            "maxDeliveryCount": sub.max_delivery_count,
+            "requiresSession": sub.requires_session,
+        },
+        "rule": {
+            "name": sub.rule_name,
+            "properties": {"filterType": "SqlFilter", "sqlFilter": {"sqlExpression": sub.rule_sql}},
+        },
+    }
+
+
+def _consumer(app: ConsumerApp, routes: list[tuple[TopicSpec, SubscriptionSpec]]) -> dict[str, Any]:
+    metadata = app.scale_metadata(namespace="")
+    # The namespace's name is chosen at deployment time; main.bicep adds it to the metadata.
+    del metadata["namespace"]
+    return {
+        "name": app.name,
+        "area": app.area,
+        "target": app.target.value,
+        "subscriptionIndex": routes.index((app.topic, app.subscription)),
+        "args": list(app.args),
+        "maxReplicas": app.max_replicas,
+        "scaleMetadata": metadata,
+    }
+
+
+def _producer(app: ProducerApp) -> dict[str, Any]:
+    return {"name": app.name, "origin": app.origin.value, "args": list(app.args)}
