@@ -12,7 +12,6 @@ case-insensitive, precedence from loosest: OR, AND, NOT, then the conditions::
                           | [NOT] LIKE string [ESCAPE string] )
     operand    := string | [+|-] number | TRUE | FALSE | NULL | property | "(" operand ")"
     property   := [sys. | user.] (name | [delimited] | "quoted")
-    action     := (SET property "=" operand | REMOVE property) (";" ...)* [";"]
 
 Arithmetic, functions (newid(), property(), p()) and @parameters are outside the subset: each is refused
 with its name and position. Parsing yields closures, so a message is matched without walking a tree.
@@ -20,17 +19,14 @@ with its name and position. Parsing yields closures, so a message is matched wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import NoReturn, TypeAlias
+from typing import NoReturn
 
 from sandbox.errors import SandboxConfigError
 from sandbox.servicebus import _sql_eval as sem
 from sandbox.servicebus._sql_lexer import Token, TokenKind, tokenize
 
-__all__ = ["Action", "parse_action", "parse_filter"]
-
-Action: TypeAlias = Callable[[MutableMapping[str, object], MutableMapping[str, object]], None]
+__all__ = ["Operand", "Parser", "describe", "parse_filter"]
 
 _COMPARISONS = ("=", "<>", "!=", "<", "<=", ">", ">=")
 _ARITHMETIC = ("+", "-", "*", "/", "%")
@@ -38,16 +34,11 @@ _ARITHMETIC = ("+", "-", "*", "/", "%")
 
 def parse_filter(source: str) -> sem.Predicate:
     """Compile a SQL filter into a three-valued predicate; raise SandboxConfigError naming what is wrong."""
-    return _Parser(source).filter()
-
-
-def parse_action(source: str) -> Action:
-    """Compile a rule action (``SET`` / ``REMOVE`` statements) into a function that edits the properties."""
-    return _Parser(source).action()
+    return Parser(source).filter()
 
 
 @dataclass(frozen=True, slots=True)
-class _Operand:
+class Operand:
     """A constant or a property, with what error messages and actions need to know about it."""
 
     get: sem.Getter
@@ -59,28 +50,28 @@ class _Operand:
     name: str = ""
 
 
-def _constant(value: object, token: Token) -> _Operand:
+def _constant(value: object, token: Token) -> Operand:
     def get(_system: sem.Properties, _user: sem.Properties) -> object:
         return value
 
-    return _Operand(get, token.text, token.position, is_constant=True, value=value)
+    return Operand(get, token.text, token.position, is_constant=True, value=value)
 
 
-def _system_property(name: str, token: Token) -> _Operand:
+def _system_property(name: str, token: Token) -> Operand:
     def get(system: sem.Properties, _user: sem.Properties) -> object:
         return system.get(name)
 
-    return _Operand(get, f"sys.{name}", token.position, scope="sys", name=name)
+    return Operand(get, f"sys.{name}", token.position, scope="sys", name=name)
 
 
-def _user_property(name: str, token: Token) -> _Operand:
+def _user_property(name: str, token: Token) -> Operand:
     def get(_system: sem.Properties, user: sem.Properties) -> object:
         return user[name] if name in user else sem.lookup_user(user, name)[1]
 
-    return _Operand(get, name, token.position, scope="user", name=name)
+    return Operand(get, name, token.position, scope="user", name=name)
 
 
-def _presence(operand: _Operand) -> sem.Predicate:
+def _presence(operand: Operand) -> sem.Predicate:
     """EXISTS: a user property exists when its key does; a system property when it has a value."""
     name, is_system = operand.name, operand.scope == "sys"
 
@@ -97,8 +88,8 @@ def _always(result: bool | None) -> sem.Predicate:
     return evaluate
 
 
-class _Parser:
-    """One pass over the tokens of one expression."""
+class Parser:
+    """One pass over the tokens of one filter expression; the action parser extends it."""
 
     def __init__(self, source: str) -> None:
         self._tokens = tokenize(source)
@@ -123,16 +114,17 @@ class _Parser:
     def _expect(self, symbol: str, where: str) -> None:
         token = self._next()
         if not token.is_symbol(symbol):
-            self._fail(token, f"expected {symbol!r} {where}, found {_describe(token)}")
+            self._fail(token, f"expected {symbol!r} {where}, found {describe(token)}")
 
     def _fail(self, token: Token, message: str) -> NoReturn:
         raise SandboxConfigError(f"{message} at position {token.position}")
 
-    def _end(self) -> None:
+    def end(self) -> None:
+        """Refuse anything left after a complete expression."""
         token = self._peek()
         if token.kind is not TokenKind.END:
             self._refuse_unsupported(token)
-            self._fail(token, f"unexpected {_describe(token)}")
+            self._fail(token, f"unexpected {describe(token)}")
 
     def _refuse_unsupported(self, token: Token) -> None:
         if token.kind is TokenKind.SYMBOL and token.value in _ARITHMETIC:
@@ -144,7 +136,7 @@ class _Parser:
 
     def filter(self) -> sem.Predicate:
         predicate = self._or()
-        self._end()
+        self.end()
         return predicate
 
     def _or(self) -> sem.Predicate:
@@ -182,13 +174,13 @@ class _Parser:
             return _always(token.value == "TRUE")
         return self._test(self._operand())
 
-    def _test(self, left: _Operand) -> sem.Predicate:
+    def _test(self, left: Operand) -> sem.Predicate:
         token = self._peek()
         if self._keyword("IS"):
             return self._is_null(left, token)
         if self._keyword("NOT"):
             if not self._peek().is_keyword("IN", "LIKE"):
-                self._fail(self._peek(), f"expected IN or LIKE after NOT, found {_describe(self._peek())}")
+                self._fail(self._peek(), f"expected IN or LIKE after NOT, found {describe(self._peek())}")
             return sem.negate(self._test(left))
         if self._keyword("IN"):
             return self._in(left)
@@ -199,13 +191,13 @@ class _Parser:
             return self._comparison(str(token.value), left, self._operand())
         self._refuse_unsupported(token)
         return self._fail(
-            token, f"expected a comparison, IS, IN or LIKE after {left.text}, found {_describe(token)}"
+            token, f"expected a comparison, IS, IN or LIKE after {left.text}, found {describe(token)}"
         )
 
-    def _is_null(self, left: _Operand, token: Token) -> sem.Predicate:
+    def _is_null(self, left: Operand, token: Token) -> sem.Predicate:
         negated = self._keyword("NOT")
         if not self._keyword("NULL"):
-            self._fail(self._peek(), f"expected NULL after IS, found {_describe(self._peek())}")
+            self._fail(self._peek(), f"expected NULL after IS, found {describe(self._peek())}")
         if left.is_constant:
             self._fail(token, f"IS NULL needs a property, not the constant {left.text}")
         get = left.get
@@ -215,7 +207,7 @@ class _Parser:
 
         return evaluate
 
-    def _comparison(self, symbol: str, left: _Operand, right: _Operand) -> sem.Predicate:
+    def _comparison(self, symbol: str, left: Operand, right: Operand) -> sem.Predicate:
         if left.is_constant and right.is_constant:  # e.g. the match-all 1=1: decide once
             return _always(sem.compare(symbol, left.value, right.value))
         get_left, get_right = left.get, right.get
@@ -225,7 +217,7 @@ class _Parser:
 
         return evaluate
 
-    def _in(self, left: _Operand) -> sem.Predicate:
+    def _in(self, left: Operand) -> sem.Predicate:
         self._expect("(", "after IN")
         items = [self._operand()]
         while self._peek().is_symbol(","):
@@ -249,15 +241,15 @@ class _Parser:
 
         return evaluate
 
-    def _like(self, left: _Operand) -> sem.Predicate:
+    def _like(self, left: Operand) -> sem.Predicate:
         pattern = self._next()
         if pattern.kind is not TokenKind.STRING:
-            self._fail(pattern, f"unsupported LIKE pattern {_describe(pattern)}: only a string constant")
+            self._fail(pattern, f"unsupported LIKE pattern {describe(pattern)}: only a string constant")
         escape: str | None = None
         if self._keyword("ESCAPE"):
             token = self._next()
             if token.kind is not TokenKind.STRING or len(str(token.value)) != 1:
-                self._fail(token, f"ESCAPE needs a one-character string, found {_describe(token)}")
+                self._fail(token, f"ESCAPE needs a one-character string, found {describe(token)}")
             escape = str(token.value)
         regex = sem.like_regex(str(pattern.value), escape, pattern.position)
         get = left.get
@@ -270,12 +262,12 @@ class _Parser:
 
     # -- operands ------------------------------------------------------------------------------------
 
-    def _operand(self) -> _Operand:
+    def _operand(self) -> Operand:
         operand = self._value(self._next())
         self._refuse_unsupported(self._peek())
         return operand
 
-    def _value(self, token: Token) -> _Operand:
+    def _value(self, token: Token) -> Operand:
         if token.kind in (TokenKind.STRING, TokenKind.NUMBER):
             return _constant(token.value, token)
         if token.is_keyword("TRUE", "FALSE", "NULL"):
@@ -291,9 +283,9 @@ class _Parser:
         if token.kind in (TokenKind.NAME, TokenKind.DELIMITED):
             return self._property(token)
         self._refuse_unsupported(token)
-        return self._fail(token, f"expected a value or a property, found {_describe(token)}")
+        return self._fail(token, f"expected a value or a property, found {describe(token)}")
 
-    def _property(self, token: Token) -> _Operand:
+    def _property(self, token: Token) -> Operand:
         if token.kind is TokenKind.NAME and self._peek().is_symbol("("):
             self._fail(token, f"unsupported function {token.text}()")
         scope = ""
@@ -304,62 +296,11 @@ class _Parser:
         if token.kind not in (TokenKind.NAME, TokenKind.DELIMITED):
             if token.kind is TokenKind.KEYWORD:
                 self._fail(token, f"{token.text} is a reserved keyword; write [{token.text}] for a property")
-            self._fail(token, f"expected a property name, found {_describe(token)}")
+            self._fail(token, f"expected a property name, found {describe(token)}")
         if scope == "sys":
             return _system_property(sem.system_name(str(token.value), token.position), token)
         return _user_property(str(token.value), token)
 
-    # -- actions -------------------------------------------------------------------------------------
 
-    def action(self) -> Action:
-        statements = [self._statement()]
-        while self._peek().is_symbol(";"):
-            self._next()
-            if self._peek().kind is TokenKind.END:
-                break
-            statements.append(self._statement())
-        self._end()
-
-        def run(system: MutableMapping[str, object], user: MutableMapping[str, object]) -> None:
-            for statement in statements:
-                statement(system, user)
-
-        return run
-
-    def _statement(self) -> Action:
-        token = self._next()
-        if not token.is_keyword("SET", "REMOVE"):
-            self._fail(token, f"expected SET or REMOVE, found {_describe(token)}")
-        target = self._property(self._next())
-        if target.scope == "sys" and (token.value == "REMOVE" or target.name in sem.READ_ONLY_SYSTEM):
-            self._fail(token, f"unsupported {token.value} of the system property {target.text}")
-        if token.value == "REMOVE":
-            return _remover(target.name)
-        self._expect("=", f"after SET {target.text}")
-        return _setter(target, self._operand().get)
-
-
-def _remover(name: str) -> Action:
-    def run(_system: MutableMapping[str, object], user: MutableMapping[str, object]) -> None:
-        key = sem.user_key(user, name)
-        if key is not None:
-            del user[key]
-
-    return run
-
-
-def _setter(target: _Operand, get: sem.Getter) -> Action:
-    name, is_system = target.name, target.scope == "sys"
-
-    def run(system: MutableMapping[str, object], user: MutableMapping[str, object]) -> None:
-        value = get(system, user)
-        if is_system:
-            system[name] = value
-        else:
-            sem.set_user(user, name, value)
-
-    return run
-
-
-def _describe(token: Token) -> str:
+def describe(token: Token) -> str:
     return "the end of the text" if token.kind is TokenKind.END else f"{token.kind.value} {token.text!r}"

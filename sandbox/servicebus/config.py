@@ -18,10 +18,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from sandbox.errors import SandboxConfigError
-from sandbox.servicebus import _sql
+from sandbox.servicebus import _sql, _sql_action
 
 __all__ = [
     "CorrelationFilterConfig",
@@ -56,23 +56,9 @@ _LOCK_RANGE = (timedelta(seconds=5), timedelta(minutes=5))
 # The official emulator's schema allows 5 s, below Azure's 20 s; 7 days is Azure's maximum.
 _DEDUP_RANGE = (timedelta(seconds=5), timedelta(days=7))
 
-_QUEUE_KEYS = frozenset(
-    {
-        "DeadLetteringOnMessageExpiration",
-        "DefaultMessageTimeToLive",
-        "DuplicateDetectionHistoryTimeWindow",
-        "ForwardDeadLetteredMessagesTo",
-        "ForwardTo",
-        "LockDuration",
-        "MaxDeliveryCount",
-        "RequiresDuplicateDetection",
-        "RequiresSession",
-    }
-)
-_TOPIC_KEYS = frozenset(
-    {"DefaultMessageTimeToLive", "DuplicateDetectionHistoryTimeWindow", "RequiresDuplicateDetection"}
-)
-_SUBSCRIPTION_KEYS = _QUEUE_KEYS - {"DuplicateDetectionHistoryTimeWindow", "RequiresDuplicateDetection"}
+_ONE_SECOND = timedelta(seconds=1)
+_Reader: TypeAlias = Callable[[object, str], Any]
+_Field: TypeAlias = tuple[str, _Reader]  # the dataclass attribute and the reader of its JSON value
 _CORRELATION_KEYS = {
     "ContentType": "content_type",
     "CorrelationId": "correlation_id",
@@ -236,20 +222,11 @@ def _namespace(value: object, path: str) -> NamespaceConfig:
 
 def _queue(value: object, path: str) -> QueueConfig:
     node = _object(value, path, {"Name", "Properties"})
-    props, at = _properties(node, path, _QUEUE_KEYS)
-    return QueueConfig(
-        name=_name(node, path, _ENTITY_NAME, 260),
-        requires_duplicate_detection=_bool(props, "RequiresDuplicateDetection", at, default=False),
-        duplicate_detection_history_time_window=_duration(
-            props, "DuplicateDetectionHistoryTimeWindow", at, "PT20S", _DEDUP_RANGE
-        ),
-        **_receiver_properties(props, at),
-    )
+    return QueueConfig(name=_name(node, path, _ENTITY_NAME, 260), **_properties(node, path, _QUEUE))
 
 
 def _topic(value: object, path: str) -> TopicConfig:
     node = _object(value, path, {"Name", "Properties", "Subscriptions"})
-    props, at = _properties(node, path, _TOPIC_KEYS)
     items = _array(node, "Subscriptions", path)
     if len(items) > _MAX_SUBSCRIPTIONS:
         _fail(f"{path}.Subscriptions", f"{len(items)} subscriptions, Azure allows {_MAX_SUBSCRIPTIONS}")
@@ -257,38 +234,18 @@ def _topic(value: object, path: str) -> TopicConfig:
     _unique([s.name for s in subscriptions], f"{path}.Subscriptions", "subscription")
     return TopicConfig(
         name=_name(node, path, _ENTITY_NAME, 260),
-        default_message_time_to_live=_duration(props, "DefaultMessageTimeToLive", at, "PT1H", None),
-        requires_duplicate_detection=_bool(props, "RequiresDuplicateDetection", at, default=False),
-        duplicate_detection_history_time_window=_duration(
-            props, "DuplicateDetectionHistoryTimeWindow", at, "PT20S", _DEDUP_RANGE
-        ),
         subscriptions=subscriptions,
+        **_properties(node, path, _TOPIC),
     )
 
 
 def _subscription(value: object, path: str) -> SubscriptionConfig:
     node = _object(value, path, {"Name", "Properties", "Rules"})
-    props, at = _properties(node, path, _SUBSCRIPTION_KEYS)
     rules = [_rule(r, f"{path}.Rules[{i}]") for i, r in enumerate(_array(node, "Rules", path))]
     _unique([r.name for r in rules], f"{path}.Rules", "rule")
     return SubscriptionConfig(
-        name=_name(node, path, _LEAF_NAME, 50), rules=rules, **_receiver_properties(props, at)
+        name=_name(node, path, _LEAF_NAME, 50), rules=rules, **_properties(node, path, _SUBSCRIPTION)
     )
-
-
-def _receiver_properties(props: Mapping[str, Any], at: str) -> dict[str, Any]:
-    """The properties queues and subscriptions share, as keyword arguments."""
-    return {
-        "lock_duration": _duration(props, "LockDuration", at, "PT1M", _LOCK_RANGE),
-        "max_delivery_count": _int(props, "MaxDeliveryCount", at, default=3, minimum=1),
-        "requires_session": _bool(props, "RequiresSession", at, default=False),
-        "default_message_time_to_live": _duration(props, "DefaultMessageTimeToLive", at, "PT1H", None),
-        "dead_lettering_on_message_expiration": _bool(
-            props, "DeadLetteringOnMessageExpiration", at, default=False
-        ),
-        "forward_to": _optional_str(props, "ForwardTo", at),
-        "forward_dead_lettered_messages_to": _optional_str(props, "ForwardDeadLetteredMessagesTo", at),
-    }
 
 
 def _rule(value: object, path: str) -> RuleConfig:
@@ -316,7 +273,7 @@ def _correlation(props: Mapping[str, Any], at: str) -> CorrelationFilterConfig:
     if not node:
         _fail(path, "a correlation filter needs at least one property to match")
     fields = {
-        attr: _optional_str(node, key, path, keep_empty=True) for key, attr in _CORRELATION_KEYS.items()
+        attr: _string(node[key], f"{path}.{key}") for key, attr in _CORRELATION_KEYS.items() if key in node
     }
     user = _object(node.get("Properties", {}), f"{path}.Properties", None)
     for key, item in user.items():
@@ -338,7 +295,7 @@ def _action(props: Mapping[str, Any], at: str, rule: str) -> str | None:
         return None
     path = f"{at}.Action"
     expression = _sql_text(_object(props["Action"], path, {"SqlExpression"}), path)
-    _check_sql(_sql.parse_action, expression, f"{path}.SqlExpression", rule)
+    _check_sql(_sql_action.parse_action, expression, f"{path}.SqlExpression", rule)
     return expression
 
 
@@ -410,11 +367,6 @@ def _array(node: Mapping[str, Any], key: str, path: str, *, required: bool = Fal
     return value
 
 
-def _properties(node: Mapping[str, Any], path: str, allowed: frozenset[str]) -> tuple[dict[str, Any], str]:
-    at = f"{path}.Properties"
-    return _object(node.get("Properties", {}), at, allowed), at
-
-
 def _name(node: Mapping[str, Any], path: str, pattern: re.Pattern[str], limit: int) -> str:
     value = _require(node, "Name", path)
     if not isinstance(value, str) or not pattern.fullmatch(value) or len(value) > limit:
@@ -426,46 +378,51 @@ def _name(node: Mapping[str, Any], path: str, pattern: re.Pattern[str], limit: i
     return value
 
 
-def _bool(props: Mapping[str, Any], key: str, at: str, *, default: bool) -> bool:
-    value = props.get(key, default)
+def _properties(node: Mapping[str, Any], path: str, spec: Mapping[str, _Field]) -> dict[str, Any]:
+    """Read an entity's Properties by its table; absent keys keep the dataclass (schema) defaults."""
+    at = f"{path}.Properties"
+    props = _object(node.get("Properties", {}), at, frozenset(spec))
+    return {spec[key][0]: spec[key][1](value, f"{at}.{key}") for key, value in props.items()}
+
+
+def _boolean(value: object, path: str) -> bool:
     if not isinstance(value, bool):
-        _fail(f"{at}.{key}", f"expected true or false, got {value!r}")
+        _fail(path, f"expected true or false, got {value!r}")
     return value
 
 
-def _int(props: Mapping[str, Any], key: str, at: str, *, default: int, minimum: int) -> int:
-    value = props.get(key, default)
+def _count(value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(f"{at}.{key}", f"expected an integer, got {value!r}")
-    if value < minimum:
-        _fail(f"{at}.{key}", f"must be at least {minimum}, got {value}")
+        _fail(path, f"expected an integer, got {value!r}")
+    if value < 1:
+        _fail(path, f"must be at least 1, got {value}")
     return value
 
 
-def _optional_str(props: Mapping[str, Any], key: str, at: str, *, keep_empty: bool = False) -> str | None:
-    """A string property; the schema writes "not set" as an empty string where the value is a name."""
-    value = props.get(key)
-    if value is not None and not isinstance(value, str):
-        _fail(f"{at}.{key}", f"expected a string, got {value!r}")
-    if value == "" and not keep_empty:
-        return None
-    return value
-
-
-def _duration(
-    props: Mapping[str, Any], key: str, at: str, default: str, bounds: tuple[timedelta, timedelta] | None
-) -> timedelta:
-    value = props.get(key, default)
+def _string(value: object, path: str) -> str:
     if not isinstance(value, str):
-        _fail(f"{at}.{key}", f"expected an ISO 8601 duration string, got {value!r}")
-    try:
-        duration = parse_duration(value)
-    except ValueError as exc:
-        _fail(f"{at}.{key}", str(exc))
-    low, high = bounds or (timedelta(seconds=1), timedelta.max)
-    if not low <= duration <= high:
-        _fail(f"{at}.{key}", f"{value} is outside Azure's range {low} .. {high}")
-    return duration
+        _fail(path, f"expected a string, got {value!r}")
+    return value
+
+
+def _entity_ref(value: object, path: str) -> str | None:
+    """A forwarding target; the schema writes "none" as an empty string."""
+    return _string(value, path) or None
+
+
+def _span(low: timedelta, high: timedelta) -> _Reader:
+    """A reader of ISO 8601 durations within Azure's bounds."""
+
+    def read(value: object, path: str) -> timedelta:
+        try:
+            duration = parse_duration(_string(value, path))
+        except ValueError as exc:
+            _fail(path, str(exc))
+        if not low <= duration <= high:
+            _fail(path, f"{value} is outside Azure's range {low} .. {high}")
+        return duration
+
+    return read
 
 
 def _unique(names: list[str], path: str, kind: str) -> None:
@@ -474,3 +431,24 @@ def _unique(names: list[str], path: str, kind: str) -> None:
         if name.casefold() in seen:
             _fail(path, f"{kind} name {name!r} is used twice (names are case-insensitive)")
         seen.add(name.casefold())
+
+
+# The Properties each entity kind accepts (the official schema's keys) and how each is read.
+_TTL: dict[str, _Field] = {
+    "DefaultMessageTimeToLive": ("default_message_time_to_live", _span(_ONE_SECOND, timedelta.max)),
+}
+_DEDUPLICATION: dict[str, _Field] = {
+    "RequiresDuplicateDetection": ("requires_duplicate_detection", _boolean),
+    "DuplicateDetectionHistoryTimeWindow": ("duplicate_detection_history_time_window", _span(*_DEDUP_RANGE)),
+}
+_RECEIVER: dict[str, _Field] = {
+    "LockDuration": ("lock_duration", _span(*_LOCK_RANGE)),
+    "MaxDeliveryCount": ("max_delivery_count", _count),
+    "RequiresSession": ("requires_session", _boolean),
+    "DeadLetteringOnMessageExpiration": ("dead_lettering_on_message_expiration", _boolean),
+    "ForwardTo": ("forward_to", _entity_ref),
+    "ForwardDeadLetteredMessagesTo": ("forward_dead_lettered_messages_to", _entity_ref),
+}
+_QUEUE = _TTL | _DEDUPLICATION | _RECEIVER
+_TOPIC = _TTL | _DEDUPLICATION
+_SUBSCRIPTION = _TTL | _RECEIVER

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
 from sandbox.errors import SandboxConfigError
-from sandbox.servicebus import _sql, _sql_eval
+from sandbox.servicebus import _sql, _sql_action, _sql_eval
 from sandbox.servicebus.config import CorrelationFilterConfig, RuleConfig, SqlFilterConfig
 
 __all__ = [
@@ -98,7 +98,7 @@ def compile_action(rule: RuleConfig) -> RuleAction | None:
     if rule.action is None:
         return None
     try:
-        return _sql.parse_action(rule.action)
+        return _sql_action.parse_action(rule.action)
     except SandboxConfigError as exc:
         raise SandboxConfigError(f"rule {rule.name!r}: action: {exc}") from exc
 

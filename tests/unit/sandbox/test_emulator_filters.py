@@ -392,6 +392,16 @@ def test_actions_set_and_remove_properties():
     assert user["area"] == "x"
 
 
+def test_action_statements_need_no_semicolon_between_them():
+    """Semicolons between statements are optional, as the action grammar has it."""
+    rule = RuleConfig(name="a", filter=SqlFilterConfig(expression="1=1"), action="SET a = 1 SET b = 'x'")
+    action = compile_action(rule)
+    assert action is not None
+    user: dict[str, object] = {}
+    action({}, user)
+    assert user == {"a": 1, "b": "x"}
+
+
 def test_a_rule_without_an_action_has_none():
     """compile_action returns None for a rule with no action."""
     assert compile_action(RuleConfig(name="n", filter=SqlFilterConfig(expression="1=1"))) is None
@@ -405,6 +415,7 @@ def test_a_rule_without_an_action_has_none():
         ("SET a = b + 1", r"unsupported arithmetic operator '\+' at position 11"),
         ("UPDATE a = 1", r"expected SET or REMOVE, found name 'UPDATE' at position 1"),
         ("SET a 1", r"expected '=' after SET a, found number '1' at position 7"),
+        ("SET a = 1;;", r"unexpected symbol ';' at position 11"),
     ],
 )
 def test_unsupported_actions_are_refused_naming_the_rule(action, message):
