@@ -48,10 +48,12 @@ class MapSet:
         """The maps of one area."""
         return tuple(m for m in self if m.area == area)
 
-    def for_source(self, side: Side, name: str) -> tuple[TableMap, ...]:
-        """The maps that read ``name`` (an F&O entity or a Dataverse table) as their source on ``side``."""
+    def for_source(self, side: Side, name: str, *, area: str | None = None) -> tuple[TableMap, ...]:
+        """The maps (of ``area``, if given) that read ``name`` as their source on ``side``."""
         target: Side = "dataverse" if side == "fo" else "fo"
-        return tuple(m for m in self if m.table_on(side) == name and m.carries(target))
+        return tuple(
+            m for m in self if m.table_on(side) == name and m.carries(target) and area in (None, m.area)
+        )
 
 
 def check_map_set(maps: Sequence[TableMap], sources: Mapping[str, str]) -> None:

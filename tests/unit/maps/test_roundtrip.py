@@ -36,7 +36,7 @@ def test_there_are_two_way_maps_to_round_trip() -> None:
 
 
 @pytest.mark.parametrize("table_map", TWO_WAY, ids=lambda m: m.name)
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fo_to_dataverse_to_fo_is_identity(table_map: TableMap, data: st.DataObject) -> None:
     """A generated F&O row survives the trip to Dataverse and back unchanged on its two-way fields."""

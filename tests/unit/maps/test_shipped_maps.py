@@ -16,6 +16,8 @@ from shared.maps import (
     to_dataverse,
     to_fo,
 )
+from shared.topology import Direction as TopologyDirection
+from shared.topology import default_topology
 from tests.unit.maps.strategies import other_side, source_record
 
 MAPS = load_maps()
@@ -74,7 +76,7 @@ def test_every_map_is_in_a_known_area_with_the_right_direction() -> None:
 
 
 @pytest.mark.parametrize(("table_map", "source"), SIDES_OF, ids=lambda v: getattr(v, "name", v))
-@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_map_carries_generated_rows(table_map: TableMap, source: str, data: st.DataObject) -> None:
     """A row built from a map's own field definitions transforms and the change is keyed as the map says."""
@@ -243,3 +245,24 @@ def test_map_set_lookups() -> None:
     assert "customers" in MAPS
     with pytest.raises(KeyError, match="no map named 'nope'"):
         MAPS["nope"]
+
+
+def test_for_source_narrows_by_area() -> None:
+    """Legal entities feed one map per area: the company map and the organisation map."""
+    assert [m.name for m in MAPS.for_source("fo", "LegalEntities", area="organisation")] == [
+        "organisation_legal_entities"
+    ]
+    assert [m.name for m in MAPS.for_source("fo", "LegalEntities", area="company")] == ["company"]
+
+
+def test_maps_agree_with_the_topology() -> None:
+    """Every topology area has maps, and an area's maps go exactly the ways its subscriptions do."""
+    topology = default_topology()
+    assert set(topology.areas) == {m.area for m in MAPS}
+    for table_map in MAPS:
+        topic = topology.topic(table_map.area)
+        subscribed = {s.direction for s in topic.subscriptions}
+        expected = {TopologyDirection.TO_DATAVERSE}
+        if table_map.carries("fo"):
+            expected.add(TopologyDirection.TO_FO)
+        assert subscribed == expected, table_map.name
