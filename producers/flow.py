@@ -49,14 +49,17 @@ class Outbox:
 
 async def publish_then_checkpoint(
     publisher: Publisher,
-    store: CheckpointStore,
+    store: CheckpointStore | None,
     envelopes: Sequence[Envelope],
     checkpoints: Mapping[str, Any],
     *,
     index: Iterable[tuple[str, str, RowRef | None]] = (),
     backoff: Backoff | None = None,
 ) -> None:
-    """Publish ``envelopes`` (retrying transient failures), then write ``checkpoints`` and ``index``."""
+    """Publish ``envelopes`` (retrying transient failures), then write ``checkpoints`` and ``index``.
+
+    Without a store (data events, whose acknowledgement is their checkpoint) only the publish happens.
+    """
     policy = backoff or Backoff()
     for attempt in range(1, policy.attempts + 1):
         try:
@@ -69,4 +72,5 @@ async def publish_then_checkpoint(
             wait = policy.delay(attempt, exc.retry_after)
             _log.warning("publish failed (attempt %d), retrying in %.1fs: %s", attempt, wait, exc)
             await asyncio.sleep(wait)
-    store.put_many(checkpoints, index=index)
+    if store is not None:
+        store.put_many(checkpoints, index=index)
