@@ -26,7 +26,8 @@ def _names(response: httpx.Response) -> list[str]:
     return [row["name"] for row in response.json()["value"]]
 
 
-def test_filter_compares_numbers_and_combines_with_and_or(client: httpx.Client, accounts: str) -> None:
+@pytest.mark.usefixtures("accounts")
+def test_filter_compares_numbers_and_combines_with_and_or(client: httpx.Client) -> None:
     """gt/le combined with and/or, and parentheses, select the matching rows only."""
     response = client.get(
         "accounts",
@@ -46,7 +47,8 @@ def test_filter_on_lookup_value_column_and_null(client: httpx.Client, accounts: 
     assert len(_names(without_phone)) == 4
 
 
-def test_select_orderby_and_top(client: httpx.Client, accounts: str) -> None:
+@pytest.mark.usefixtures("accounts")
+def test_select_orderby_and_top(client: httpx.Client) -> None:
     """$select limits the columns (plus id and ETag), $orderby desc sorts, $top cuts the result."""
     response = client.get("accounts", params={"$select": "name", "$orderby": "creditlimit desc", "$top": "2"})
     rows = response.json()["value"]
@@ -55,7 +57,8 @@ def test_select_orderby_and_top(client: httpx.Client, accounts: str) -> None:
     assert response.json()["@odata.context"].endswith("$metadata#accounts(name)")
 
 
-def test_paging_follows_next_links(client: httpx.Client, accounts: str) -> None:
+@pytest.mark.usefixtures("accounts")
+def test_paging_follows_next_links(client: httpx.Client) -> None:
     """With Prefer: odata.maxpagesize=2 the rows come in pages of two chained by @odata.nextLink."""
     seen: list[str] = []
     url: str | None = "accounts?$select=name&$orderby=name"
@@ -72,13 +75,15 @@ def test_paging_follows_next_links(client: httpx.Client, accounts: str) -> None:
     assert seen == ["A Ltd", "B Ltd", "C Ltd", "D Ltd", "E Ltd"]
 
 
-def test_string_functions_filter(client: httpx.Client, accounts: str) -> None:
+@pytest.mark.usefixtures("accounts")
+def test_string_functions_filter(client: httpx.Client) -> None:
     """startswith/contains filter strings without regard to case."""
     assert _names(client.get("accounts", params={"$filter": "startswith(name,'c')"})) == ["C Ltd"]
     assert len(_names(client.get("accounts", params={"$filter": "contains(name,'LTD')"}))) == 5
 
 
-def test_malformed_filter_is_400(client: httpx.Client, accounts: str) -> None:
+@pytest.mark.usefixtures("accounts")
+def test_malformed_filter_is_400(client: httpx.Client) -> None:
     """A $filter the twin cannot parse answers 400 in the Web API error shape."""
     response = client.get("accounts", params={"$filter": "name eq"})
     assert response.status_code == 400

@@ -1,0 +1,94 @@
+"""Change tracking: a snapshot with a delta link, then only what changed since, deletes included.
+
+See https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tracking-synchronize-data-external-systems
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from sandbox.dataverse import create_app
+from sandbox.http_server import serve_in_thread
+from sandbox.identity import TokenIssuer
+from tests.twins.dataverse.support import CLIENTS
+
+
+def _track(client: httpx.Client) -> httpx.Response:
+    return client.get(
+        "transactioncurrencies",
+        params={"$select": "isocurrencycode"},
+        headers={"Prefer": "odata.track-changes"},
+    )
+
+
+def test_delta_link_returns_changes_and_deletes_since_the_token(client: httpx.Client) -> None:
+    """Following the delta link yields created/updated rows in their newest state and deleted rows' ids."""
+    for code in ("EUR", "USD", "GBP"):
+        client.patch(f"transactioncurrencies(isocurrencycode='{code}')", json={"currencyname": code})
+    snapshot = _track(client)
+    assert snapshot.headers["Preference-Applied"] == "odata.track-changes"
+    assert len(snapshot.json()["value"]) == 3
+    gbp = client.get("transactioncurrencies(isocurrencycode='GBP')").json()["transactioncurrencyid"]
+
+    client.patch("transactioncurrencies(isocurrencycode='EUR')", json={"currencyname": "Euro"})
+    client.patch("transactioncurrencies(isocurrencycode='EUR')", json={"currencyname": "Euro!"})
+    client.patch("transactioncurrencies(isocurrencycode='CHF')", json={"currencyname": "Franc"})
+    client.delete(f"transactioncurrencies({gbp})")
+
+    delta = client.get(snapshot.json()["@odata.deltaLink"]).json()
+    changed = {row["isocurrencycode"] for row in delta["value"] if "reason" not in row}
+    deleted = [row for row in delta["value"] if row.get("reason") == "deleted"]
+    assert changed == {"EUR", "CHF"}
+    assert [row["id"] for row in deleted] == [gbp]
+    assert deleted[0]["@odata.context"].endswith("$metadata#transactioncurrencies/$deletedEntity")
+    assert delta["@odata.context"].endswith("/$delta")
+
+    # The next link starts from here: nothing has changed since.
+    assert client.get(delta["@odata.deltaLink"]).json()["value"] == []
+
+
+def test_unknown_delta_token_asks_for_a_full_sync(client: httpx.Client) -> None:
+    """A delta token the twin never issued is refused with ExpiredVersionStamp, so the client re-snapshots."""
+    response = client.get("transactioncurrencies", params={"$deltatoken": "999999!2020-01-01T00:00:00Z"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "0x80044352"
+
+
+def test_filter_is_refused_with_track_changes(client: httpx.Client) -> None:
+    """$filter is not supported together with Prefer: odata.track-changes, as documented."""
+    response = client.get(
+        "transactioncurrencies",
+        params={"$filter": "currencyname eq 'x'"},
+        headers={"Prefer": "odata.track-changes"},
+    )
+    assert response.status_code == 400
+    assert "isn't supported when Change Tracking is enabled" in response.json()["error"]["message"]
+
+
+def test_expired_delta_token_after_retention() -> None:
+    """Once deletions older than the retention are forgotten, a token from before them is expired."""
+    now = [1_000_000.0]
+    issuer = TokenIssuer(signing_key="k" * 32, clients=CLIENTS)
+    app = create_app(
+        issuer=issuer,
+        audience="https://dv.test",
+        limits=None,
+        change_retention_seconds=60,
+        clock=lambda: now[0],
+    )
+    with serve_in_thread(app) as handle:
+        token = issuer.issue(
+            client_id="dualbus", client_secret=CLIENTS["dualbus"], scope="https://dv.test/.default"
+        )
+        with httpx.Client(
+            base_url=f"{handle.url}/api/data/v9.2/",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        ) as client:
+            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
+            link = _track(client).json()["@odata.deltaLink"]
+            client.delete("transactioncurrencies(isocurrencycode='EUR')")
+            assert client.get(link).status_code == 200  # still within the retention
+            now[0] += 120
+            expired = client.get(link)
+    assert expired.status_code == 400
+    assert expired.json()["error"]["code"] == "0x80044352"
