@@ -1,4 +1,4 @@
-"""A recursive-descent parser for the supported subset of Service Bus SQL filters and rule actions.
+"""A recursive-descent parser for the supported subset of Service Bus SQL filters (actions extend it).
 
 Grammar (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-messaging-sql-filter), keywords
 case-insensitive, precedence from loosest: OR, AND, NOT, then the conditions::
@@ -159,10 +159,7 @@ class Parser:
     def _condition(self) -> sem.Predicate:
         token = self._peek()
         if token.is_symbol("("):
-            self._next()
-            inner = self._or()
-            self._expect(")", "to close the parenthesis")
-            return inner
+            return self._group()
         if token.is_keyword("EXISTS"):
             self._next()
             self._expect("(", "after EXISTS")
@@ -173,6 +170,21 @@ class Parser:
             self._next()
             return _always(token.value == "TRUE")
         return self._test(self._operand())
+
+    def _group(self) -> sem.Predicate:
+        """A parenthesised condition, or else a parenthesised value such as ``(a) = 1``."""
+        start = self._index
+        try:
+            self._next()
+            inner = self._or()
+            self._expect(")", "to close the parenthesis")
+        except SandboxConfigError as as_condition:
+            self._index = start
+            try:
+                return self._test(self._operand())
+            except SandboxConfigError:
+                raise as_condition from None  # the condition reading explains the mistake better
+        return inner
 
     def _test(self, left: Operand) -> sem.Predicate:
         token = self._peek()
