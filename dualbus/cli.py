@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.topology",
     "dualbus.commands.dlq",
     "dualbus.commands.control",
+    "dualbus.commands.alerts",
 )
 
 

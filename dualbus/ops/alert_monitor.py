@@ -1,0 +1,82 @@
+"""The alert monitor's loop: peek dead-letter queues, evaluate the rules, act (webhook, pause)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from azure.servicebus import ServiceBusClient
+
+from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
+from dualbus.ops.audit import AuditLog
+from dualbus.ops.dlq import Route, peek_dead_letters
+from shared.control import route_name, send_command
+from shared.errors import TransientError
+
+__all__ = ["AlertMonitor"]
+
+_WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+class AlertMonitor:
+    """Polls the dead-letter queues of ``routes`` and fires ``rules``; bounded by the caller's loop."""
+
+    def __init__(
+        self,
+        client: ServiceBusClient,
+        rules: AlertRules,
+        routes: list[Route],
+        *,
+        control_queue: str,
+        audit: AuditLog,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._client = client
+        self._rules = rules
+        self._routes = routes
+        self._control_queue = control_queue
+        self._audit = audit
+        self._http = http or httpx.Client(timeout=_WEBHOOK_TIMEOUT_SECONDS)
+        horizon = max((rule.window for rule in rules.rules), default=timedelta(minutes=5))
+        self._window = DeadLetterWindow(horizon=horizon)
+        self._last_fired: dict[str, datetime] = {}
+        self.actions = AlertActions(webhook=self._post, pause=self._pause)
+
+    def poll(self, now: datetime | None = None) -> list[Firing]:
+        """One round: peek, evaluate, act. Returns what fired."""
+        moment = now or datetime.now(UTC)
+        for route in self._routes:
+            self._window.observe(peek_dead_letters(self._client, route), moment)
+        firings = evaluate(self._rules.rules, self._window, moment, self._last_fired)
+        for firing in firings:
+            self.actions.run(firing)
+            self._audit.record("alert", "fired", **firing.summary())
+        return firings
+
+    def run(self, *, interval: float, until: Callable[[], bool]) -> int:
+        """Poll every ``interval`` seconds until ``until()`` is true; returns how many alerts fired."""
+        fired = 0
+        while not until():
+            fired += len(self.poll())
+            time.sleep(interval)
+        return fired
+
+    def _post(self, url: str, summary: dict[str, object]) -> None:
+        try:
+            response = self._http.post(url, json=summary)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"the alert webhook is unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= httpx.codes.BAD_REQUEST:
+            raise TransientError(f"the alert webhook answered {response.status_code}")
+
+    def _pause(self, area: str, subscription: str, reason: str) -> None:
+        send_command(
+            self._client,
+            self._control_queue,
+            route=route_name(area, subscription),
+            paused=True,
+            by="dualbus-alerts",
+            reason=reason,
+        )

@@ -1,0 +1,121 @@
+"""Alert rules count dead-letters in a sliding window, fire once per window, and run their actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dualbus.ops.alerts import (
+    Action,
+    AlertActions,
+    AlertRule,
+    DeadLetterWindow,
+    Firing,
+    evaluate,
+    load_rules,
+)
+from dualbus.ops.deadletters import DeadLetter
+from shared.errors import ConfigError
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _letter(sequence: int, reason: str = "UnresolvedLookup", area: str = "customer") -> DeadLetter:
+    return DeadLetter(
+        area=area,
+        topic=f"dualbus.{area}",
+        subscription="to-dataverse",
+        sequence_number=sequence,
+        message_id=f"m-{sequence}",
+        reason=reason,
+        description="",
+        enqueued_time=T0,
+        delivery_count=1,
+        session_id=None,
+        subject=None,
+        content_type=None,
+        body=b"{}",
+    )
+
+
+RULE = AlertRule(name="lookups", threshold=3, window_minutes=5, reason="UnresolvedLookup")
+
+
+def test_rule_fires_at_threshold_within_window() -> None:
+    """Three matching dead-letters within five minutes fire the rule; two do not."""
+    window = DeadLetterWindow(horizon=RULE.window)
+    window.observe([_letter(1), _letter(2)], T0)
+    assert evaluate([RULE], window, T0, {}) == []
+    window.observe([_letter(1), _letter(2), _letter(3)], T0 + timedelta(minutes=1))
+    (firing,) = evaluate([RULE], window, T0 + timedelta(minutes=1), {})
+    assert firing.count == 3
+    assert firing.routes == (("customer", "to-dataverse"),)
+
+
+def test_other_reasons_and_old_letters_do_not_count() -> None:
+    """Letters of another reason, or first seen before the window, are not counted."""
+    window = DeadLetterWindow(horizon=timedelta(minutes=30))
+    window.observe([_letter(1), _letter(2)], T0)
+    window.observe([_letter(3), _letter(4, reason="TargetRejected")], T0 + timedelta(minutes=10))
+    assert evaluate([RULE], window, T0 + timedelta(minutes=10), {}) == []
+
+
+def test_letter_seen_again_keeps_its_first_seen_time() -> None:
+    """Seeing the same dead-letter in later polls does not count it again or make it younger."""
+    window = DeadLetterWindow(horizon=timedelta(minutes=30))
+    window.observe([_letter(1)], T0)
+    window.observe([_letter(1)], T0 + timedelta(minutes=10))
+    assert window.within(timedelta(minutes=5), T0 + timedelta(minutes=10)) == []
+
+
+def test_rule_stays_quiet_for_one_window_after_firing() -> None:
+    """A storm fires once per window, not once per poll."""
+    window = DeadLetterWindow(horizon=RULE.window)
+    last: dict[str, datetime] = {}
+    window.observe([_letter(n) for n in range(5)], T0)
+    assert len(evaluate([RULE], window, T0, last)) == 1
+    window.observe([_letter(n) for n in range(5, 10)], T0 + timedelta(minutes=1))
+    assert evaluate([RULE], window, T0 + timedelta(minutes=1), last) == []
+    window.observe([_letter(n) for n in range(10, 15)], T0 + timedelta(minutes=6))
+    assert len(evaluate([RULE], window, T0 + timedelta(minutes=6), last)) == 1
+
+
+def test_actions_run_and_a_failing_one_does_not_stop_the_rest() -> None:
+    """Webhook and pause both run; a failing webhook is reported and the pause still happens."""
+    paused: list[tuple[str, str]] = []
+
+    def broken_webhook(url: str, _body: dict[str, object]) -> None:
+        raise RuntimeError(f"cannot reach {url}")
+
+    rule = AlertRule(
+        name="r",
+        threshold=1,
+        window_minutes=1,
+        actions=(Action.WEBHOOK, Action.PAUSE),
+        webhook_url="http://127.0.0.1:9/hook",
+    )
+    actions = AlertActions(webhook=broken_webhook, pause=lambda a, s, _: paused.append((a, s)))
+    actions.run(Firing(rule=rule, count=1, routes=(("vendor", "to-fo"),), at=T0))
+    assert paused == [("vendor", "to-fo")]
+    assert actions.errors == ["r: webhook: cannot reach http://127.0.0.1:9/hook"]
+
+
+def test_webhook_rule_without_url_is_refused(tmp_path: Path) -> None:
+    """A rules file whose webhook rule lacks a URL is refused, naming the file and the rule."""
+    path = tmp_path / "alerts.json"
+    path.write_text('{"rules": [{"name": "x", "threshold": 1, "window_minutes": 1, "actions": ["webhook"]}]}')
+    with pytest.raises(ConfigError, match=r"alerts\.json.*rule 'x' calls a webhook but has no webhook_url"):
+        load_rules(path)
+
+
+def test_malformed_rules_file_names_the_problem(tmp_path: Path) -> None:
+    """Bad JSON and bad values are clear errors."""
+    path = tmp_path / "alerts.json"
+    path.write_text("{nope")
+    with pytest.raises(ConfigError, match="not JSON"):
+        load_rules(path)
+    path.write_text('{"rules": [{"name": "x", "threshold": 0, "window_minutes": 1}]}')
+    with pytest.raises(ConfigError, match="threshold"):
+        load_rules(path)
