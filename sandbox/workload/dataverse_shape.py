@@ -1,0 +1,80 @@
+"""The same master data in Dataverse's shape: entity sets, column names and ``@odata.bind`` lookups.
+
+Tables and keys as in docs/entities.md. Lookups are bound by alternate key, which the Web API allows
+(``"msdyn_company@odata.bind": "/cdm_companies(cdm_companycode='USMF')"``).
+See https://learn.microsoft.com/power-apps/developer/data-platform/use-alternate-key-reference-record
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox.workload.generate import Dataset
+
+__all__ = ["account_from_customer", "company_bind", "currency_bind", "dataverse_reference"]
+
+Row = dict[str, Any]
+
+
+def company_bind(company_id: str) -> str:
+    """The bind path of a company row by its code."""
+    return f"/cdm_companies(cdm_companycode='{company_id.upper()}')"
+
+
+def currency_bind(code: str) -> str:
+    """The bind path of a currency row by its ISO code."""
+    return f"/transactioncurrencies(isocurrencycode='{code}')"
+
+
+def dataverse_reference(dataset: Dataset) -> dict[str, list[Row]]:
+    """Companies, currencies and customer/vendor groups as Dataverse rows, in load order."""
+    rows = dataset.rows
+    return {
+        "cdm_companies": [
+            {"cdm_companycode": r["LegalEntityId"], "cdm_name": r["Name"]} for r in rows["LegalEntities"]
+        ],
+        "transactioncurrencies": [
+            {
+                "isocurrencycode": r["CurrencyCode"],
+                "currencyname": r["Name"],
+                "currencysymbol": r["Symbol"],
+                "currencyprecision": r["RoundingPrecision"],
+                "exchangerate": 1,
+            }
+            for r in rows["Currencies"]
+        ],
+        "msdyn_customergroups": [
+            {
+                "msdyn_groupid": r["CustomerGroupId"],
+                "msdyn_description": r["Description"],
+                "msdyn_company@odata.bind": company_bind(r["dataAreaId"]),
+            }
+            for r in rows["CustomerGroups"]
+        ],
+        "msdyn_vendorgroups": [
+            {
+                "msdyn_vendorgroup": r["VendorGroupId"],
+                "msdyn_description": r["Description"],
+                "msdyn_company@odata.bind": company_bind(r["dataAreaId"]),
+            }
+            for r in rows["VendorGroups"]
+        ],
+    }
+
+
+def account_from_customer(customer: Mapping[str, Any]) -> Row:
+    """A CustomersV3 row as a Dataverse account, without the customer group (its key needs a GUID)."""
+    return {
+        "accountnumber": customer["CustomerAccount"],
+        "name": customer["OrganizationName"],
+        "creditlimit": customer.get("CreditLimit"),
+        "address1_line1": customer.get("AddressStreet"),
+        "address1_city": customer.get("AddressCity"),
+        "address1_postalcode": customer.get("AddressZipCode"),
+        "address1_country": customer.get("AddressCountryRegionId"),
+        "telephone1": customer.get("PrimaryContactPhone"),
+        "emailaddress1": customer.get("PrimaryContactEmail"),
+        "msdyn_company@odata.bind": company_bind(str(customer["dataAreaId"])),
+        "transactioncurrencyid@odata.bind": currency_bind(str(customer["SalesCurrencyCode"])),
+    }
