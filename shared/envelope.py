@@ -87,6 +87,9 @@ class Envelope(BaseModel):
     origin: Origin
     source_version: Annotated[int, Field(ge=0)]
     data: dict[str, Any] = Field(default_factory=dict)
+    # Set by `dualbus reconcile --repair`: re-apply the source's state even when the target already holds
+    # this version (it drifted after), but never over a newer one.
+    repair: bool = False
 
     @classmethod
     def for_change(
@@ -102,12 +105,18 @@ class Envelope(BaseModel):
         data: dict[str, Any] | None = None,
         company: str | None = None,
         source: str | None = None,
+        repair_run: str | None = None,
     ) -> Envelope:
-        """Build the envelope of a source change, with its deterministic id, type and subject."""
+        """Build the envelope of a source change, with its deterministic id, type and subject.
+
+        ``repair_run`` names a reconcile run: its repairs get ids of their own, so that duplicate detection
+        does not take a repair for a re-publish of the original change.
+        """
+        base_id = event_id(
+            origin=origin, entity=entity, key=key, source_version=source_version, operation=operation
+        )
         return cls(
-            id=event_id(
-                origin=origin, entity=entity, key=key, source_version=source_version, operation=operation
-            ),
+            id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{base_id}/repair/{repair_run}")) if repair_run else base_id,
             source=source or f"/{origin.value}/{entity}",
             type=f"dualbus.{area}.{operation.value}",
             time=time,
@@ -120,6 +129,7 @@ class Envelope(BaseModel):
             origin=origin,
             source_version=source_version,
             data=data or {},
+            repair=repair_run is not None,
         )
 
     def to_json(self) -> bytes:

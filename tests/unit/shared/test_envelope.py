@@ -146,3 +146,14 @@ def test_origin_other_is_the_opposite_system() -> None:
     """Changes from one system are applied to the other."""
     assert Origin.FO.other is Origin.DATAVERSE
     assert Origin.DATAVERSE.other is Origin.FO
+
+
+def test_repair_has_its_own_id_and_flag() -> None:
+    """A repair of a change is not a duplicate of the change, and two runs' repairs differ too."""
+    original = _envelope()
+    repair = _envelope(repair_run="run-1")
+    assert repair.repair
+    assert not original.repair
+    assert repair.id != original.id
+    assert repair.id == _envelope(repair_run="run-1").id
+    assert repair.id != _envelope(repair_run="run-2").id
