@@ -1,0 +1,35 @@
+"""Entry points shared by ``python -m producers`` and the ``dualbus`` CLI: settings, logging, telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from producers.runner import run_producer
+from producers.settings import load_producer_settings
+from shared.envelope import Origin
+from shared.logs import register_secret, setup_logging
+from shared.settings import Settings, load_settings
+from shared.telemetry import setup_telemetry
+
+__all__ = ["configured", "produce"]
+
+
+def configured(service: str) -> Settings:
+    """Load settings, register their secrets for redaction, and set up logging and telemetry."""
+    settings = load_settings()
+    for api in (settings.fo, settings.dataverse):
+        if api is not None:
+            register_secret(api.client_secret)
+    if settings.servicebus is not None:
+        register_secret(settings.servicebus.connection_string)
+    setup_logging(settings.log_level, json=settings.log_format == "json")
+    setup_telemetry(service)
+    return settings
+
+
+def produce(origin: Origin, *, areas: Sequence[str] | None = None) -> None:
+    """Run the producer of ``origin`` until SIGTERM or SIGINT."""
+    settings = configured(f"dualbus-producer-{origin.value}")
+    options = load_producer_settings()
+    asyncio.run(run_producer(origin, settings, options, areas=areas))

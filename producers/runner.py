@@ -1,0 +1,174 @@
+"""Composition of one producer process: clients from settings, the sources of one origin, the run loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from azure.servicebus.aio import ServiceBusClient
+
+from producers.checkpoints import CheckpointStore
+from producers.dataverse import DataverseSource
+from producers.events import EchoFilter
+from producers.fo_events import FoEventHandler
+from producers.fo_poller import FoPoller
+from producers.fo_queue import EventSource, FoQueueIntake
+from producers.fo_reader import FoReader
+from producers.fo_webhook import webhook_app
+from producers.publisher import Publisher
+from producers.settings import FoEvents, ProducerOptions
+from producers.tables import SourceTable, source_tables
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.bus import async_bus_client
+from shared.envelope import Origin
+from shared.errors import ConfigError, TransientError
+from shared.maps import load_maps
+from shared.settings import ApiSettings, Settings
+from shared.topology import default_topology
+
+__all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_producer"]
+
+_log = logging.getLogger(__name__)
+_Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+DATAVERSE_API_PATH = "/api/data/v9.2"
+
+
+@dataclass(slots=True)
+class ProducerContext:
+    """Everything a source needs, opened together and closed together."""
+
+    origin: Origin
+    api: ApiClient
+    publisher: Publisher
+    store: CheckpointStore
+    echo: EchoFilter
+    tables: list[SourceTable]
+    bus: ServiceBusClient
+
+
+def api_settings(settings: Settings, origin: Origin) -> ApiSettings:
+    """The API settings of one origin; ConfigError when they are missing."""
+    found = settings.fo if origin is Origin.FO else settings.dataverse
+    if found is None:
+        raise ConfigError(f"DUALBUS_{origin.value.upper()}__URL and its credentials are not set")
+    return found
+
+
+@asynccontextmanager
+async def open_context(
+    origin: Origin, settings: Settings, options: ProducerOptions, *, areas: Iterable[str] | None = None
+) -> AsyncIterator[ProducerContext]:
+    """Open the API client, the Service Bus client, the publisher and the checkpoint store of one origin."""
+    if settings.servicebus is None:
+        raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE is not set")
+    source = api_settings(settings, origin)
+    base = source.url.rstrip("/") + (DATAVERSE_API_PATH if origin is Origin.DATAVERSE else "")
+    tables = source_tables(load_maps(), origin, areas)
+    store = CheckpointStore.in_state_dir(settings.state_dir, origin.value)
+    async with (
+        httpx.AsyncClient(timeout=source.timeout_seconds) as http,
+        async_bus_client(settings.servicebus) as bus,
+    ):
+        api = ApiClient(base, ClientCredentialsTokens(source, http), http)
+        publisher = Publisher(bus, default_topology(), max_batch_bytes=options.max_batch_bytes)
+        echo = EchoFilter.of(source.client_id, *options.own_users)
+        try:
+            yield ProducerContext(origin, api, publisher, store, echo, tables, bus)
+        finally:
+            await publisher.close()
+            store.close()
+
+
+async def run_producer(
+    origin: Origin,
+    settings: Settings,
+    options: ProducerOptions,
+    *,
+    areas: Iterable[str] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run one origin's producer until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    stop = stop or _stop_on_signals()
+    async with open_context(origin, settings, options, areas=areas) as context:
+        tasks = (
+            _dataverse_tasks(context, options) if origin is Origin.DATAVERSE else _fo_tasks(context, options)
+        )
+        _log.info(
+            "producer started", extra={"origin": origin.value, "tables": [t.name for t in context.tables]}
+        )
+        async with asyncio.TaskGroup() as group:
+            for task in tasks:
+                group.create_task(task(stop))
+
+
+def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
+    source = DataverseSource(context.api, context.tables, context.publisher, context.store, context.echo)
+    return [lambda stop: _every(options.poll_interval_seconds, source.poll_once, stop)]
+
+
+def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
+    reader = FoReader(context.api)
+    tasks: list[_Task] = []
+    polled = _polled_tables(context.tables, options)
+    if polled:
+        poller = FoPoller(
+            reader, polled, context.publisher, context.store, context.echo, page_size=options.page_size
+        )
+        tasks.append(lambda stop: _every(options.poll_interval_seconds, poller.poll_once, stop))
+    if options.fo_events is FoEvents.NONE:
+        return tasks
+    handler = FoEventHandler(reader, context.tables, context.publisher, context.echo)
+    if options.fo_events is FoEvents.WEBHOOK:
+        tasks.append(lambda stop: _serve_webhook(handler, options, stop))
+    else:
+        source = EventSource(options.events_queue, options.events_topic, options.events_subscription)
+        intake = FoQueueIntake(context.bus, source, handler)
+        tasks.append(intake.run)
+    return tasks
+
+
+def _polled_tables(tables: list[SourceTable], options: ProducerOptions) -> list[SourceTable]:
+    if options.fo_poll_entities is None:
+        return tables if options.fo_events is FoEvents.NONE else []
+    wanted = set(options.fo_poll_entities)
+    return [table for table in tables if table.name in wanted]
+
+
+async def _every(interval: float, step: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
+    """Run ``step`` every ``interval`` seconds until ``stop``; a transient failure waits and retries."""
+    while not stop.is_set():
+        try:
+            await step()
+        except TransientError as exc:
+            _log.warning("poll failed, retrying: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+async def _serve_webhook(handler: FoEventHandler, options: ProducerOptions, stop: asyncio.Event) -> None:
+    app = webhook_app(handler, path=options.webhook_path)
+    config = uvicorn.Config(
+        app, host=options.webhook_host, port=options.webhook_port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    # uvicorn installs no signal handlers when served as a task; stopping goes through ``stop``.
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

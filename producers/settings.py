@@ -1,0 +1,65 @@
+"""The producers' own settings, from ``DUALBUS_PRODUCER__*`` variables beside the shared ``Settings``.
+
+Example: ``DUALBUS_PRODUCER__OWN_USERS='["dualbus","6f1c...-..."]'`` names dualbus's application user as
+F&O records it (``ModifiedBy``) and as Dataverse and data events do (a user or object id).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.envelope import format_validation_error
+from shared.errors import ConfigError
+
+__all__ = ["FoEvents", "ProducerOptions", "ProducerSettings", "load_producer_settings"]
+
+
+class FoEvents(StrEnum):
+    """How F&O data events reach the producer."""
+
+    NONE = "none"
+    WEBHOOK = "webhook"
+    SERVICEBUS = "servicebus"
+
+
+class ProducerOptions(BaseModel):
+    """Intervals, batch sizes, the echo users and the F&O event intake."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    own_users: tuple[str, ...] = ()
+    poll_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
+    page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    max_batch_bytes: Annotated[int, Field(ge=1024)] | None = None
+    fo_events: FoEvents = FoEvents.NONE
+    # Entities polled on F&O; None polls every entity when events are off and none when they are on.
+    fo_poll_entities: tuple[str, ...] | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: Annotated[int, Field(ge=0, le=65535)] = 8085
+    webhook_path: str = "/fo/events"
+    events_queue: str | None = None
+    events_topic: str | None = None
+    events_subscription: str | None = None
+
+
+class ProducerSettings(BaseSettings):
+    """``DUALBUS_PRODUCER__...`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DUALBUS_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    producer: ProducerOptions = ProducerOptions()
+
+
+def load_producer_settings(**overrides: object) -> ProducerOptions:
+    """Read the producer options from the environment; ConfigError names what is wrong."""
+    try:
+        settings = ProducerSettings(**overrides)  # type: ignore[arg-type]  # validated by pydantic
+    except ValidationError as exc:
+        raise ConfigError(f"invalid producer settings: {format_validation_error(exc)}") from exc
+    return settings.producer
