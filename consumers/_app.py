@@ -1,0 +1,109 @@
+"""Build a consumer from settings and run it until SIGTERM/SIGINT: the deployable's composition."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from consumers._dataverse import DataverseSink
+from consumers._fo import FoSink
+from consumers._limit import AdaptiveLimit
+from consumers._metrics import ConsumerMetrics
+from consumers._process import MessageProcessor
+from consumers._retry import RetryPolicy
+from consumers._runtime import Consumer, RuntimeOptions
+from consumers._sink import Sink
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.bus import async_bus_client
+from shared.errors import ConfigError
+from shared.maps import MapSet, load_maps
+from shared.settings import ApiSettings, Settings
+from shared.topology import Direction, Topology, default_topology
+
+__all__ = ["open_sink", "run_consumer"]
+
+
+@asynccontextmanager
+async def open_sink(settings: Settings, direction: Direction) -> AsyncIterator[Sink]:
+    """The sink of ``direction``'s target, with its own HTTP client, closed on exit."""
+    api_settings = _api_settings(settings, direction)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=api_settings.timeout_seconds, limits=limits) as http:
+        api = ApiClient(api_settings.url, ClientCredentialsTokens(api_settings, http), http)
+        sink: Sink
+        if direction is Direction.TO_DATAVERSE:
+            dataverse = DataverseSink(api)
+            await dataverse.whoami()
+            sink = dataverse
+        else:
+            # F&O records the calling application as ModifiedBy.
+            sink = FoSink(api, writer_id=api_settings.client_id)
+        try:
+            yield sink
+        finally:
+            await sink.aclose()
+
+
+async def run_consumer(
+    settings: Settings,
+    area: str,
+    direction: Direction,
+    *,
+    concurrency: int = 4,
+    stop: asyncio.Event | None = None,
+    topology: Topology | None = None,
+    maps: MapSet | None = None,
+    retry: RetryPolicy | None = None,
+    options: RuntimeOptions | None = None,
+) -> ConsumerMetrics:
+    """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    if settings.servicebus is None:
+        raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE must be set")
+    topic = (topology or default_topology()).topic(area)
+    subscription = topic.subscription(direction)
+    stop = stop or asyncio.Event()
+    metrics = ConsumerMetrics(area=area, direction=direction.value)
+    runtime = options or RuntimeOptions(concurrency=concurrency)
+    async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
+        processor = MessageProcessor(
+            area=area,
+            direction=direction,
+            maps=maps or load_maps(),
+            sink=sink,
+            limit=AdaptiveLimit(runtime.concurrency),
+            retry=retry or RetryPolicy(),
+            metrics=metrics,
+        )
+        consumer = Consumer(client, processor, topic=topic, subscription=subscription, options=runtime)
+        with _stop_on_signals(stop):
+            await consumer.run(stop)
+    return metrics
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Only the main thread may install handlers; elsewhere (tests, embedding) the caller sets ``stop``.
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:
+    chosen = settings.dataverse if direction is Direction.TO_DATAVERSE else settings.fo
+    if chosen is None:
+        group = "DATAVERSE" if direction is Direction.TO_DATAVERSE else "FO"
+        raise ConfigError(f"DUALBUS_{group}__URL, __CLIENT_ID and __CLIENT_SECRET must be set")
+    return chosen

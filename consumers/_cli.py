@@ -1,0 +1,54 @@
+"""The consumer's command line, shared by ``python -m consumers`` and ``dualbus consume``."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Annotated
+
+import typer
+
+from consumers._app import run_consumer
+from shared.errors import DualbusError
+from shared.logs import register_secret, setup_logging
+from shared.settings import load_settings
+from shared.telemetry import setup_telemetry
+from shared.topology import Direction
+
+__all__ = ["Target", "consume"]
+
+
+class Target(enum.StrEnum):
+    """The system a consumer writes to."""
+
+    DATAVERSE = "dataverse"
+    FO = "fo"
+
+    @property
+    def direction(self) -> Direction:
+        """The subscription direction that carries changes to this target."""
+        return Direction.TO_DATAVERSE if self is Target.DATAVERSE else Direction.TO_FO
+
+
+def consume(
+    area: Annotated[str, typer.Argument(help="The area to consume: company, customer, vendor, ...")],
+    to: Annotated[Target, typer.Option("--to", help="The system to apply changes to.")],
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Sessions processed at once.")] = 4,
+) -> None:
+    """Apply an area's changes to one target until SIGTERM; settings come from DUALBUS_* variables.
+
+    Example: dualbus consume customer --to dataverse --concurrency 8
+    """
+    try:
+        settings = load_settings()
+        for secret_holder in (settings.fo, settings.dataverse):
+            if secret_holder is not None:
+                register_secret(secret_holder.client_secret)
+        if settings.servicebus is not None:
+            register_secret(settings.servicebus.connection_string)
+        setup_logging(settings.log_level, json=settings.log_format == "json")
+        setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
+        asyncio.run(run_consumer(settings, area, to.direction, concurrency=concurrency))
+    except DualbusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

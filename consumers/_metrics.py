@@ -1,0 +1,53 @@
+"""The consumer's telemetry: one span per message and the counters and histograms operators watch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from opentelemetry import metrics, trace
+
+__all__ = ["ConsumerMetrics"]
+
+_METER = "dualbus.consumer"
+
+
+@dataclass
+class ConsumerMetrics:
+    """Counts outcomes (also kept in-process, for tests and benchmarks) and records latencies."""
+
+    area: str
+    direction: str
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        meter = metrics.get_meter(_METER)
+        self.tracer = trace.get_tracer(_METER)
+        self._outcomes = meter.create_counter(
+            "dualbus.consumer.messages", description="Messages by outcome: applied, skipped-stale, ..."
+        )
+        self._apply = meter.create_histogram(
+            "dualbus.consumer.apply_latency", unit="s", description="Time to apply one event to the target"
+        )
+        self._end_to_end = meter.create_histogram(
+            "dualbus.consumer.end_to_end_latency",
+            unit="s",
+            description="From the source change to the change applied on the target",
+        )
+
+    @property
+    def _attributes(self) -> dict[str, str]:
+        return {"area": self.area, "direction": self.direction}
+
+    def outcome(self, name: str, reason: str | None = None) -> None:
+        """Count one message outcome: applied, skipped-stale, skipped-conflict, retried, dead-lettered, ..."""
+        self.counts[name] += 1
+        attributes = self._attributes | ({"reason": reason} if reason else {})
+        self._outcomes.add(1, {"outcome": name, **attributes})
+
+    def applied(self, seconds: float, source_time: datetime) -> None:
+        """Record how long an apply took and how long since the change happened at its source."""
+        self._apply.record(seconds, self._attributes)
+        lag = (datetime.now(UTC) - source_time).total_seconds()
+        self._end_to_end.record(max(lag, 0.0), self._attributes)

@@ -1,0 +1,134 @@
+"""One message, end to end: decode, transform, apply (retrying in-process), then settle exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Protocol
+
+from azure.servicebus import ServiceBusReceivedMessage
+from opentelemetry import propagate, trace
+
+from consumers._changes import target_changes
+from consumers._limit import AdaptiveLimit
+from consumers._metrics import ConsumerMetrics
+from consumers._retry import RetryPolicy
+from consumers._settlement import Action, Reason, Verdict, verdict
+from consumers._sink import ApplyResult, Sink
+from shared.bus import LockLostError, bus_errors
+from shared.errors import BusError, ThrottledError
+from shared.maps import MapSet
+from shared.messages import envelope_from_message, trace_context
+from shared.topology import Direction
+
+__all__ = ["MessageProcessor", "Settler"]
+
+_log = logging.getLogger("dualbus.consumer")
+
+
+class Settler(Protocol):
+    """The settlement calls of an aio receiver that processing needs."""
+
+    async def complete_message(self, message: ServiceBusReceivedMessage) -> None: ...
+
+    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None: ...
+
+    async def dead_letter_message(
+        self,
+        message: ServiceBusReceivedMessage,
+        reason: str | None = None,
+        error_description: str | None = None,
+    ) -> None: ...
+
+
+class MessageProcessor:
+    """Turns one received message into target writes and one settlement."""
+
+    def __init__(
+        self,
+        *,
+        area: str,
+        direction: Direction,
+        maps: MapSet,
+        sink: Sink,
+        limit: AdaptiveLimit,
+        retry: RetryPolicy,
+        metrics: ConsumerMetrics,
+    ) -> None:
+        self.area, self.direction, self.maps, self.sink = area, direction, maps, sink
+        self.limit, self.retry, self.metrics = limit, retry, metrics
+
+    async def process(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+        """Handle and settle one message; returns the outcome counted for it."""
+        parent = propagate.extract(trace_context(message))
+        name = f"dualbus.consume {self.area} {self.direction.value}"
+        with self.metrics.tracer.start_as_current_span(
+            name, context=parent, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.message.id", str(message.message_id))
+            try:
+                outcome = await self._attempts(message, settler)
+            except asyncio.CancelledError:
+                # Shutdown ran out of time: give the message back before leaving.
+                await asyncio.shield(self._settle(settler.abandon_message(message), "abandoned"))
+                raise
+            span.set_attribute("dualbus.outcome", outcome)
+            return outcome
+
+    async def _attempts(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+        state = self.retry.start()
+        while True:
+            try:
+                outcome = await self._handle(message)
+            except Exception as exc:  # noqa: BLE001 - every failure is settled by verdict(), none escapes
+                decided = verdict(exc)
+                if decided.action is Action.DEAD_LETTER or state.spent:
+                    return await self._give_up(message, settler, decided)
+                _log.warning("retrying message %s: %s", message.message_id, decided.description)
+                if isinstance(exc, ThrottledError):
+                    await self.limit.throttled()
+                self.metrics.outcome("retried")
+                await state.pause(decided.retry_after)
+                continue
+            return await self._settle(settler.complete_message(message), outcome)
+
+    async def _handle(self, message: ServiceBusReceivedMessage) -> str:
+        envelope = envelope_from_message(message)
+        changes = target_changes(envelope, area=self.area, direction=self.direction, maps=self.maps)
+        outcome = ApplyResult.UNCHANGED.value if not changes else ApplyResult.APPLIED.value
+        for change in changes:
+            async with self.limit.slot():
+                started = time.perf_counter()
+                result = await self.sink.apply(change)
+            await self.limit.succeeded()
+            if result is ApplyResult.APPLIED:
+                self.metrics.applied(time.perf_counter() - started, envelope.time)
+            # A message counts as its least complete change (a stale one among applied ones shows).
+            if result is not ApplyResult.APPLIED:
+                outcome = result.value
+        return outcome
+
+    async def _give_up(self, message: ServiceBusReceivedMessage, settler: Settler, decided: Verdict) -> str:
+        if decided.action is Action.RETRY and not decided.dead_letter_when_spent:
+            _log.warning("abandoning message %s after retries: %s", message.message_id, decided.description)
+            return await self._settle(settler.abandon_message(message), "abandoned")
+        reason = (decided.reason or Reason.UNEXPECTED_ERROR).value
+        _log.error("dead-lettering message %s (%s): %s", message.message_id, reason, decided.description)
+        dead = settler.dead_letter_message(message, reason=reason, error_description=decided.description)
+        return await self._settle(dead, "dead-lettered", reason)
+
+    async def _settle(self, call: Awaitable[None], outcome: str, reason: str | None = None) -> str:
+        try:
+            with bus_errors():
+                await call
+        except LockLostError as exc:
+            # The message comes back to this or another consumer; applying it again has no effect.
+            _log.warning("lock lost before settling (%s): %s", outcome, exc)
+            outcome, reason = "lock-lost", None
+        except BusError as exc:
+            _log.warning("settling failed (%s): %s", outcome, exc)
+            outcome, reason = "settle-failed", None
+        self.metrics.outcome(outcome, reason)
+        return outcome

@@ -1,0 +1,132 @@
+"""The consumer runtime: up to ``concurrency`` sessions at once, each in order, and a clean shutdown.
+
+Each worker accepts the next available session of the area's subscription, keeps its lock renewed
+(``AutoLockRenewer``), processes its messages one after another and lets the session go when it runs dry,
+so every session gets its turn. On stop, workers finish the message in hand within the deadline, abandon
+what they received but did not start, and close. Sessions:
+https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
+from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver
+
+from consumers._process import MessageProcessor
+from shared.bus import bus_errors
+from shared.errors import BusError, TransientError
+from shared.topology import SubscriptionSpec, TopicSpec
+
+__all__ = ["Consumer", "RuntimeOptions"]
+
+_log = logging.getLogger("dualbus.consumer")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeOptions:
+    """How a consumer receives: sessions at once, batch size, waits and the shutdown deadline."""
+
+    concurrency: int = 4
+    batch_size: int = 50
+    # How long to wait for a free session, and for more messages before letting a session go.
+    session_wait: float = 5.0
+    idle_wait: float = 1.0
+    shutdown_deadline: float = 20.0
+    # Longer than the retry budget, so a long outage never costs the session lock.
+    lock_renewal_seconds: float = 3600.0
+    # Pause after a Service Bus failure before reconnecting.
+    reconnect_wait: float = 2.0
+
+
+class Consumer:
+    """Receives one area's subscription for one direction and feeds every message to the processor."""
+
+    def __init__(
+        self,
+        client: ServiceBusClient,
+        processor: MessageProcessor,
+        *,
+        topic: TopicSpec,
+        subscription: SubscriptionSpec,
+        options: RuntimeOptions | None = None,
+    ) -> None:
+        self._client = client
+        self._processor = processor
+        self._topic = topic
+        self._subscription = subscription
+        self.options = options or RuntimeOptions()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
+        renewer = AutoLockRenewer(max_lock_renewal_duration=self.options.lock_renewal_seconds)
+        workers = [
+            asyncio.create_task(self._worker(stop, renewer), name=f"session-worker-{n}")
+            for n in range(self.options.concurrency)
+        ]
+        try:
+            await stop.wait()
+            _, pending = await asyncio.wait(workers, timeout=self.options.shutdown_deadline)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            with contextlib.suppress(Exception), bus_errors():
+                await renewer.close()
+
+    async def _worker(self, stop: asyncio.Event, renewer: AutoLockRenewer) -> None:
+        while not stop.is_set():
+            try:
+                with bus_errors():
+                    async with self._receiver() as receiver:
+                        if self._subscription.requires_session:
+                            renewer.register(receiver, receiver.session)
+                        await self._drain(receiver, stop, renewer)
+            except TransientError:
+                # No session free within the wait, or a passing network fault: look again.
+                continue
+            except BusError as exc:
+                _log.warning("Service Bus failed, reconnecting: %s", exc)
+                await _sleep_unless(stop, self.options.reconnect_wait)
+
+    def _receiver(self) -> ServiceBusReceiver:
+        options: dict[str, Any] = {"max_wait_time": self.options.session_wait}
+        if self._subscription.requires_session:
+            options["session_id"] = NEXT_AVAILABLE_SESSION
+        return self._client.get_subscription_receiver(self._topic.name, self._subscription.name, **options)
+
+    async def _drain(
+        self, receiver: ServiceBusReceiver, stop: asyncio.Event, renewer: AutoLockRenewer
+    ) -> None:
+        while not stop.is_set():
+            messages = await receiver.receive_messages(
+                max_message_count=self.options.batch_size, max_wait_time=self.options.idle_wait
+            )
+            if not messages:
+                return  # the session ran dry: let it go so that others get their turn
+            for index, message in enumerate(messages):
+                if stop.is_set():
+                    await _abandon_all(receiver, messages[index:])
+                    return
+                if not self._subscription.requires_session:
+                    renewer.register(receiver, message)
+                await self._processor.process(message, receiver)
+
+
+async def _abandon_all(receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]) -> None:
+    for message in messages:
+        with contextlib.suppress(BusError), bus_errors():
+            await receiver.abandon_message(message)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
