@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.control",
     "dualbus.commands.alerts",
     "dualbus.commands.infra",
+    "dualbus.commands.consume",
 )
 
 
