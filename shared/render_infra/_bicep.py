@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.render import iso_duration
+from shared.render import iso_duration, render_emulator_config
 from shared.render_infra._apps import ConsumerApp, ProducerApp, consumer_apps, producer_apps
 from shared.topology import SubscriptionSpec, TopicSpec, Topology
 
@@ -32,6 +32,7 @@ def render_bicep_parameters(topology: Topology) -> dict[str, Any]:
         "parameters": {
             "topics": {"value": [_topic(topic) for topic in topology.topics]},
             "subscriptions": {"value": [_subscription(topology, t, s) for t, s in subscriptions]},
+            "controlQueue": {"value": _control_queue(topology)},
             "consumers": {"value": [_consumer(app, subscriptions) for app in consumers]},
             "producers": {"value": [_producer(app) for app in producer_apps()]},
         },
@@ -67,6 +68,20 @@ def _subscription(topology: Topology, topic: TopicSpec, sub: SubscriptionSpec) -
             "properties": {"filterType": "SqlFilter", "sqlFilter": {"sqlExpression": sub.rule_sql}},
         },
     }
+
+
+def _control_queue(topology: Topology) -> dict[str, Any]:
+    # The queue's settings are defined once, in the emulator's Config.json rendering; ARM spells the same
+    # properties in camelCase and has no use for the emulator's empty forwarding addresses.
+    (queue,) = render_emulator_config(topology)["UserConfig"]["Namespaces"][0]["Queues"]
+    properties = {
+        key[0].lower() + key[1:]: value for key, value in queue["Properties"].items() if value != ""
+    }
+    return {"name": queue["Name"], "properties": properties}
+
+
+def _camel(pascal: str) -> str:
+    return pascal[:1].lower() + pascal[1:]
 
 
 def _consumer(app: ConsumerApp, routes: list[tuple[TopicSpec, SubscriptionSpec]]) -> dict[str, Any]:
