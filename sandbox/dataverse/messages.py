@@ -25,6 +25,8 @@ __all__ = [
     "representation",
 ]
 
+# "Error identified in Payload provided by the user for Entity": the Web API's code for an unreadable body.
+_PAYLOAD_ERROR = "0x80048d19"
 _JSON_HEADERS = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
 
 
@@ -44,9 +46,11 @@ class ApiRequest:
         try:
             payload = orjson.loads(self.body or b"{}")
         except orjson.JSONDecodeError as exc:
-            raise DataverseApiError(400, "0x80040333", f"The request body is not valid JSON: {exc}") from exc
+            raise DataverseApiError(
+                400, _PAYLOAD_ERROR, f"The request body is not valid JSON: {exc}"
+            ) from exc
         if not isinstance(payload, dict):
-            raise DataverseApiError(400, "0x80040333", "The request body must be a JSON object.")
+            raise DataverseApiError(400, _PAYLOAD_ERROR, "The request body must be a JSON object.")
         return payload
 
     def prefer(self) -> dict[str, str]:

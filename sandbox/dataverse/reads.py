@@ -27,6 +27,7 @@ __all__ = ["get"]
 # Dataverse returns at most 5,000 rows a page unless the client asks for fewer.
 _DEFAULT_PAGE_SIZE = 5000
 _UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
+_TOKEN_FIELDS = 2
 
 
 def get(context: Context, request: ApiRequest, table: TableDef, ref: EntityRef) -> ApiResponse:
@@ -39,7 +40,8 @@ def get(context: Context, request: ApiRequest, table: TableDef, ref: EntityRef) 
         return json_response(200, body)
     if "$deltatoken" in request.query:
         return _delta(context, request, table, options)
-    if "odata.track-changes" in request.prefer():
+    _, pinned = _read_skip_token(request.query.get("$skiptoken"))
+    if "odata.track-changes" in request.prefer() or pinned is not None:
         return _track(context, request, table, options)
     return _page(context, request, table, options)
 
@@ -60,9 +62,8 @@ def _page(context: Context, request: ApiRequest, table: TableDef, options: Query
         rows.sort(key=_column_sort_key(column), reverse=descending)
     if options.top is not None:
         rows = rows[: options.top]
-    requested = request.prefer().get("odata.maxpagesize")
-    page_size = int(requested) if requested and requested.isdigit() and int(requested) > 0 else None
-    offset = _read_skip_token(request.query.get("$skiptoken"))
+    page_size = _page_size(request)
+    offset, _ = _read_skip_token(request.query.get("$skiptoken"))
     size = page_size or _DEFAULT_PAGE_SIZE
     page = rows[offset : offset + size]
     body: dict[str, Any] = {
@@ -83,6 +84,11 @@ def _column_sort_key(column: str) -> Callable[[Row], tuple[int, Any]]:
     return lambda row: _sort_key(row.get(column))
 
 
+def _page_size(request: ApiRequest) -> int | None:
+    requested = request.prefer().get("odata.maxpagesize")
+    return int(requested) if requested and requested.isdigit() and int(requested) > 0 else None
+
+
 def _sort_key(value: object) -> tuple[int, Any]:
     # Nulls first in ascending order, as SQL Server sorts them; strings without regard to case.
     if value is None:
@@ -90,19 +96,21 @@ def _sort_key(value: object) -> tuple[int, Any]:
     return (1, value.casefold() if isinstance(value, str) else value)
 
 
-def _skip_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+def _skip_token(offset: int, version: int | None = None) -> str:
+    """An opaque paging token: the next offset, plus the snapshot's version when paging a tracked snapshot."""
+    text = f"offset:{offset}" if version is None else f"offset:{offset}:{version}"
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
-def _read_skip_token(token: str | None) -> int:
+def _read_skip_token(token: str | None) -> tuple[int, int | None]:
     if not token:
-        return 0
+        return 0, None
     try:
-        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "offset" and number.isdigit():
-            return int(number)
+        kind, *numbers = base64.urlsafe_b64decode(token.encode()).decode().split(":")
     except (binascii.Error, UnicodeDecodeError):
-        pass
+        numbers, kind = [], ""
+    if kind == "offset" and numbers and all(n.isdigit() for n in numbers) and len(numbers) <= _TOKEN_FIELDS:
+        return int(numbers[0]), int(numbers[1]) if len(numbers) == _TOKEN_FIELDS else None
     raise bad_request("The $skiptoken is not one this service issued.")
 
 
@@ -112,12 +120,21 @@ def _track(context: Context, request: ApiRequest, table: TableDef, options: Quer
             raise bad_request(
                 f'The "{option}" query parameter isn\'t supported when Change Tracking is enabled.'
             )
+    # The snapshot is pinned to the version it started at: whatever changes while it is paged through
+    # comes again through the delta link, so a client misses nothing.
+    offset, pinned = _read_skip_token(request.query.get("$skiptoken"))
+    version = context.store.version if pinned is None else pinned
     rows = context.store.rows(table.entity_set)
-    body = {
+    size = _page_size(request) or _DEFAULT_PAGE_SIZE
+    body: dict[str, Any] = {
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
-        "@odata.deltaLink": _delta_link(context, table, options),
-        "value": [representation(table, row, options.select) for row in rows],
+        "value": [representation(table, row, options.select) for row in rows[offset : offset + size]],
     }
+    if offset + size < len(rows):
+        query = {**_select_query(options), "$skiptoken": _skip_token(offset + size, version)}
+        body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
+    else:
+        body["@odata.deltaLink"] = _delta_link(context, table, options, version)
     return json_response(200, body, {"Preference-Applied": "odata.track-changes"})
 
 
@@ -131,15 +148,15 @@ def _delta(context: Context, request: ApiRequest, table: TableDef, options: Quer
     value.extend({"@odata.context": deleted_context, "id": row_id, "reason": "deleted"} for row_id in deleted)
     body = {
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}/$delta"),
-        "@odata.deltaLink": _delta_link(context, table, options),
+        "@odata.deltaLink": _delta_link(context, table, options, context.store.version),
         "value": value,
     }
     return json_response(200, body)
 
 
-def _delta_link(context: Context, table: TableDef, options: QueryOptions) -> str:
+def _delta_link(context: Context, table: TableDef, options: QueryOptions, version: int) -> str:
     # Shaped like Dataverse's own tokens, "<version>!<timestamp>"; clients treat it as opaque.
-    query = {**_select_query(options), "$deltatoken": f"{context.store.version}!{context.now()}"}
+    query = {**_select_query(options), "$deltatoken": f"{version}!{context.now()}"}
     return context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
 
 

@@ -91,8 +91,8 @@ def upsert(
         if if_match:
             require(context, table, ref)  # If-Match forbids the create: the documented 404
         row = _new_row(context, table, ref.row_id or str(uuid.uuid4()), request.user_id)
-        _apply_key(context, table, row, ref)
         _apply(context, table, row, payload)
+        _apply_key(context, table, row, ref)  # the URL's key wins over key columns in the body
         return _written(context, request, table, _insert(context, work, table, row), created_status=200)
     if request.headers.get("if-none-match") == "*":
         raise duplicate_record()

@@ -92,3 +92,19 @@ def test_expired_delta_token_after_retention() -> None:
             expired = client.get(link)
     assert expired.status_code == 400
     assert expired.json()["error"]["code"] == "0x80044352"
+
+
+def test_tracked_snapshot_pages_then_gives_the_delta_link(client: httpx.Client) -> None:
+    """A tracked snapshot honours odata.maxpagesize; only its last page carries the delta link."""
+    for code in ("AAA", "BBB", "CCC"):
+        client.patch(f"transactioncurrencies(isocurrencycode='{code}')", json={})
+    headers = {"Prefer": "odata.track-changes, odata.maxpagesize=2"}
+    first = client.get("transactioncurrencies", headers=headers).json()
+    client.patch("transactioncurrencies(isocurrencycode='DDD')", json={})  # written while paging
+    second = client.get(first["@odata.nextLink"], headers=headers).json()
+    assert "@odata.deltaLink" not in first
+    assert len(first["value"]) == 2
+    assert "@odata.nextLink" not in second
+    delta = client.get(second["@odata.deltaLink"]).json()["value"]
+    # The row written during paging comes through the delta link, pinned to the snapshot's start.
+    assert "DDD" in {row["isocurrencycode"] for row in delta}
