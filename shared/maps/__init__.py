@@ -24,6 +24,15 @@ from shared.maps._fields import (
 )
 from shared.maps._loader import load_map_file, load_maps, parse_map
 from shared.maps._order import area_dependencies, area_order, map_order, table_dependencies
+from shared.maps._references import (
+    Fetcher,
+    Resolver,
+    bind_reference,
+    entity_path,
+    expand_lookups,
+    key_segment,
+    resolved_body,
+)
 from shared.maps._registry import MapSet
 from shared.maps._table import AREAS, Area, TableMap
 
@@ -33,12 +42,14 @@ __all__ = [
     "Condition",
     "DataverseChange",
     "Direction",
+    "Fetcher",
     "FieldMap",
     "FieldType",
     "FoChange",
     "LookupBinding",
     "LookupMap",
     "MapSet",
+    "Resolver",
     "Scalar",
     "Side",
     "SourceFilter",
@@ -46,6 +57,10 @@ __all__ = [
     "ValuePair",
     "area_dependencies",
     "area_order",
+    "bind_reference",
+    "entity_path",
+    "expand_lookups",
+    "key_segment",
     "load_map_file",
     "load_maps",
     "map_order",
@@ -53,6 +68,7 @@ __all__ = [
     "odata_literal",
     "parse_map",
     "passes_source_filter",
+    "resolved_body",
     "table_dependencies",
     "to_dataverse",
     "to_fo",

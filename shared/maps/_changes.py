@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from shared.maps._fields import Scalar
 
-__all__ = ["DataverseChange", "FoChange", "LookupBinding", "odata_literal"]
+__all__ = ["DataverseChange", "FoChange", "LookupBinding", "key_text", "odata_literal"]
 
 _KEEP = "'=,"  # OData key syntax; everything else that is not URL-safe gets percent-encoded
+
+
+def key_text(parts: Iterable[tuple[str, str]]) -> str:
+    """A key segment ``(column=literal,...)``, percent-encoding what would break the URL (spaces, '/')."""
+    return f"({quote(','.join(f'{column}={literal}' for column, literal in parts), safe=_KEEP)})"
 
 
 def odata_literal(value: Scalar) -> str:
@@ -35,9 +40,7 @@ class LookupBinding:
         """The ``@odata.bind`` reference, e.g. ``/cdm_companies(cdm_companycode='USMF')``."""
         if self.key is None:
             return None
-        parts = ",".join(f"{column}={odata_literal(value)}" for column, value in self.key.items())
-        # Percent-encode what would break the URL (spaces, '/', '#', non-ASCII); quotes and '=' stay.
-        return f"/{self.table}({quote(parts, safe=_KEEP)})"
+        return f"/{self.table}{key_text((c, odata_literal(v)) for c, v in self.key.items())}"
 
     def natural_value(self) -> Scalar | None:
         """The single key value of a lookup to a table with a one-column key (company, currency)."""

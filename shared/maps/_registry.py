@@ -44,6 +44,10 @@ class MapSet:
         """Every map's name, in load order."""
         return tuple(self._by_name)
 
+    def table_map(self, table: str) -> TableMap | None:
+        """A map whose Dataverse side is ``table`` (maps of one table share its key), or None."""
+        return next((m for m in self if m.dataverse_table == table), None)
+
     def in_area(self, area: str) -> tuple[TableMap, ...]:
         """The maps of one area."""
         return tuple(m for m in self if m.area == area)

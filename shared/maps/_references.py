@@ -1,0 +1,101 @@
+"""Dataverse references by alternate key, where a key part that is itself a lookup needs the row's GUID.
+
+``accounts`` is keyed by ``msdyn_company`` (a lookup to ``cdm_companies``) and ``accountnumber``. Dataverse
+addresses such a key with the company row's id: ``accounts(msdyn_company=<guid>,accountnumber='A')``. The
+engine knows only the natural value (``USMF``); these helpers take a ``resolve`` callback, supplied by the
+caller that can reach Dataverse, which turns ``("cdm_companies", {"cdm_companycode": "USMF"})`` into that
+id. Without one, natural values are written as literals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from shared.errors import LookupUnresolvedError
+from shared.maps._changes import DataverseChange, LookupBinding, key_text, odata_literal
+from shared.maps._fields import Scalar
+from shared.maps._registry import MapSet
+from shared.maps._table import TableMap
+
+__all__ = [
+    "Fetcher",
+    "Resolver",
+    "bind_reference",
+    "entity_path",
+    "expand_lookups",
+    "key_segment",
+    "resolved_body",
+]
+
+# (target table, its alternate-key values) -> the row's primary id (a GUID).
+Resolver = Callable[[str, Mapping[str, Scalar]], str]
+# (target table, a row's primary id) -> that row, or None when there is none.
+Fetcher = Callable[[str, str], Mapping[str, object] | None]
+
+
+def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Resolver | None = None) -> str:
+    """The ``(k1=v1,k2=v2)`` segment that addresses a row of ``table`` by its alternate key."""
+    table_map = maps.table_map(table)
+    parts: list[tuple[str, str]] = []
+    for column, value in key.items():
+        lookup = table_map.lookup(column) if table_map is not None else None
+        if lookup is None or resolve is None:
+            parts.append((column, odata_literal(value)))
+            continue
+        # Validation guarantees a lookup inside a key has a one-column target key.
+        row_id = resolve(lookup.target_table, {next(iter(lookup.key)): value})
+        if not row_id:
+            name = table_map.name if table_map is not None else ""
+            raise LookupUnresolvedError(
+                f"no {lookup.target_table} row for {value!r}", map_name=name, field=column
+            )
+        parts.append((column, row_id))
+    return key_text(parts)
+
+
+def bind_reference(maps: MapSet, binding: LookupBinding, resolve: Resolver | None = None) -> str | None:
+    """The ``@odata.bind`` value of a lookup, key parts that are lookups resolved; None clears it."""
+    if binding.key is None:
+        return None
+    return f"/{binding.table}{key_segment(maps, binding.table, binding.key, resolve)}"
+
+
+def entity_path(maps: MapSet, change: DataverseChange, resolve: Resolver | None = None) -> str:
+    """The path that upserts a change by its alternate key, e.g. ``accounts(msdyn_company=<id>,...)``."""
+    return f"{change.target}{key_segment(maps, change.target, change.key, resolve)}"
+
+
+def resolved_body(
+    maps: MapSet, change: DataverseChange, resolve: Resolver | None = None
+) -> dict[str, object]:
+    """The Web API body of a change with every ``@odata.bind`` built by ``bind_reference``."""
+    body: dict[str, object] = dict(change.payload)
+    for binding in change.lookups:
+        body[f"{binding.navigation}@odata.bind"] = bind_reference(maps, binding, resolve)
+    return body
+
+
+def expand_lookups(table_map: TableMap, record: Mapping[str, object], fetch: Fetcher) -> dict[str, object]:
+    """A Dataverse row whose lookup ids (``_msdyn_company_value``) are replaced by the targets' key columns.
+
+    The Web API returns a lookup as the referenced row's id; ``to_fo`` needs the natural values. Where the
+    service can ``$expand``, the row already has them; otherwise ``fetch`` reads each referenced row.
+    """
+    expanded = dict(record)
+    for lookup in table_map.lookups:
+        id_column = f"_{lookup.dataverse}_value"
+        if lookup.dataverse in record or id_column not in record:
+            continue
+        row_id = record[id_column]
+        if row_id is None:
+            expanded[lookup.dataverse] = None
+            continue
+        row = fetch(lookup.target_table, str(row_id))
+        if row is None:
+            raise LookupUnresolvedError(
+                f"no {lookup.target_table} row with id {row_id}",
+                map_name=table_map.name,
+                field=lookup.dataverse,
+            )
+        expanded[lookup.dataverse] = {column: row[column] for column in lookup.key if column in row}
+    return expanded
