@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from shared.errors import ConfigError
+from shared.metrics_file import JsonFileMetricExporter
 
 __all__ = ["setup_telemetry"]
 
@@ -39,7 +41,7 @@ def setup_telemetry(service_name: str, *, environ: dict[str, str] | None = None)
     if span_exporter is not None:
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(tracer_provider)
-    metric_exporter = _metric_exporter(env.get("OTEL_METRICS_EXPORTER", "none"))
+    metric_exporter = _metric_exporter(env.get("OTEL_METRICS_EXPORTER", "none"), env)
     readers: list[MetricReader] = (
         [PeriodicExportingMetricReader(metric_exporter)] if metric_exporter is not None else []
     )
@@ -62,19 +64,24 @@ def _span_exporter(name: str) -> SpanExporter | None:
             raise ConfigError(f"OTEL_TRACES_EXPORTER={other!r} is not one of: console, otlp, none")
 
 
-def _metric_exporter(name: str) -> MetricExporter | None:
+def _metric_exporter(name: str, env: dict[str, str]) -> MetricExporter | None:
     match name.strip().lower():
         case "none" | "":
             return None
         case "console":
             return ConsoleMetricExporter()
+        case "jsonfile":
+            path = env.get("DUALBUS_METRICS_FILE")
+            if not path:
+                raise ConfigError("OTEL_METRICS_EXPORTER=jsonfile needs DUALBUS_METRICS_FILE")
+            return JsonFileMetricExporter(Path(path))
         case "otlp":
             exporter: MetricExporter = _otlp(
                 "opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter"
             )
             return exporter
         case other:
-            raise ConfigError(f"OTEL_METRICS_EXPORTER={other!r} is not one of: console, otlp, none")
+            raise ConfigError(f"OTEL_METRICS_EXPORTER={other!r} is not one of: console, jsonfile, otlp, none")
 
 
 def _otlp(module: str, name: str) -> Any:  # noqa: ANN401 - the exporter classes are optional imports
