@@ -1,0 +1,378 @@
+"""Proton engine events turned into broker operations: CBS, entity links, transfers, dispositions, management.
+
+The server loop feeds every connection's events here, then commits the journal and runs ``after_commit``:
+sends are accepted and settlements confirmed only once they are durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from proton import Condition, Delivery, Event, Link, symbol
+
+from sandbox.errors import SandboxAuthError
+from sandbox.servicebus.entity import Entity
+from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.links import (
+    LinkConsumer,
+    close_link,
+    entity_address,
+    open_echo,
+    reply,
+    session_properties,
+)
+from sandbox.servicebus.management import Management, error_properties
+from sandbox.servicebus.message import Envelope, amqp_value, parse_message, split_batch
+from sandbox.servicebus.sas import Grant, KeyRing
+from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, RELEASE, ServiceBus
+
+__all__ = ["AmqpHandler"]
+
+_LOG = logging.getLogger(__name__)
+_CREDIT = 1000
+_MGMT = "/$management"
+_SESSION_FILTER = symbol("com.microsoft:session-filter")
+_SIZE_EXCEEDED = "amqp:link:message-size-exceeded"
+_UNAUTHORIZED = "amqp:unauthorized-access"
+_DEFAULT_SESSION_WAIT_MS = 60_000
+
+
+@dataclass(eq=False)
+class _ConnectionState:
+    grants: list[Grant] = field(default_factory=list)
+    consumers: list[LinkConsumer] = field(default_factory=list)
+
+
+class AmqpHandler:
+    """Handles the proton events of every connection for one broker."""
+
+    def __init__(self, bus: ServiceBus, keys: KeyRing) -> None:
+        self.bus = bus
+        self.keys = keys
+        self.management = Management(bus)
+        self.after_commit: list[Callable[[], None]] = []
+        self._handlers: dict[Any, Callable[[Event], None]] = {
+            Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
+            Event.SESSION_REMOTE_OPEN: lambda e: e.session.open(),
+            Event.LINK_REMOTE_OPEN: self._on_link_open,
+            Event.LINK_FLOW: self._on_flow,
+            Event.DELIVERY: self._on_delivery,
+            Event.LINK_REMOTE_CLOSE: self._on_link_close,
+            Event.LINK_REMOTE_DETACH: self._on_link_close,
+            Event.SESSION_REMOTE_CLOSE: lambda e: e.session.close(),
+            Event.CONNECTION_REMOTE_CLOSE: self._on_connection_close,
+            Event.TRANSPORT_CLOSED: self._on_transport_closed,
+        }
+
+    def handle(self, event: Event) -> None:
+        """Dispatch one proton event."""
+        handler = self._handlers.get(event.type)
+        if handler is not None:
+            handler(event)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _on_connection_open(self, event: Event) -> None:
+        connection = event.connection
+        connection.sb_state = _ConnectionState()
+        connection.container = "dualbus-servicebus-emulator"
+        connection.open()
+
+    def _on_connection_close(self, event: Event) -> None:
+        self._forget_connection(event.connection)
+        event.connection.close()
+
+    def _on_transport_closed(self, event: Event) -> None:
+        if event.connection is not None:
+            self._forget_connection(event.connection)
+
+    def _forget_connection(self, connection: Any) -> None:
+        state: _ConnectionState | None = getattr(connection, "sb_state", None)
+        if state is None:
+            return
+        for consumer in list(state.consumers):
+            self._detach_consumer(consumer)
+        state.consumers.clear()
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def _on_link_open(self, event: Event) -> None:
+        link: Link = event.link
+        address = link.remote_target.address if link.is_receiver else link.remote_source.address
+        path = entity_address(address)
+        if path == "$cbs":
+            self._open_request_link(link)
+            return
+        node = path.removesuffix(_MGMT) if path.endswith(_MGMT) else None
+        try:
+            entity = self.bus.entity(node if node is not None else path)
+            self._authorize(link, entity.path)
+        except BrokerError as exc:
+            close_link(link, exc.condition, exc.description)
+            return
+        if node is not None:
+            link.sb_entity = entity
+            self._open_request_link(link)
+        elif link.is_receiver:
+            link.sb_entity = entity
+            self._open_request_link(link)
+        else:
+            self._attach_consumer(link, entity)
+
+    def _authorize(self, link: Link, path: str) -> None:
+        state: _ConnectionState = link.connection.sb_state
+        now = self.bus.clock()
+        if not any(grant.covers(path, now) for grant in state.grants):
+            raise BrokerError(_UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.")
+
+    def _open_request_link(self, link: Link) -> None:
+        open_echo(link)
+        if link.is_receiver:
+            link.flow(_CREDIT)
+            return
+        # Replies go out on the client's receiving link for the same node in the same session.
+        replies: dict[str, Link] | None = getattr(link.session, "sb_replies", None)
+        if replies is None:
+            replies = {}
+            link.session.sb_replies = replies
+        replies[entity_address(link.remote_source.address)] = link
+
+    def _attach_consumer(self, link: Link, entity: Entity) -> None:
+        peek_lock = link.remote_snd_settle_mode != Link.SND_SETTLED
+        filters = link.remote_source.filter.get_object() if link.remote_source.filter else None
+        wants_session = isinstance(filters, dict) and _SESSION_FILTER in filters
+        if entity.sessionful != wants_session:
+            kind = "requires" if entity.sessionful else "does not support"
+            close_link(link, "amqp:not-allowed", f"The entity '{entity.path}' {kind} sessions.")
+            return
+        consumer = LinkConsumer(link, entity, peek_lock=peek_lock)
+        link.sb_consumer = consumer
+        if not wants_session:
+            open_echo(link)
+            self._register(link, consumer)
+            return
+        requested = filters.get(_SESSION_FILTER) if isinstance(filters, dict) else None
+        if requested is not None:
+            self._open_session(consumer, str(requested))
+            return
+        timeout = _remote_timeout_ms(link)
+        deadline = self.bus.now_ms() + timeout
+
+        def assigned(session_id: str | None, until_ms: int) -> None:
+            if session_id is None:
+                close_link(link, "com.microsoft:timeout", "No session became available in time.")
+                return
+            consumer.session_id = session_id
+            self._finish_session_open(consumer, until_ms)
+
+        self.bus.wait_for_session(entity, consumer, deadline, assigned)
+
+    def _open_session(self, consumer: LinkConsumer, session_id: str) -> None:
+        try:
+            until = self.bus.accept_session(consumer.entity, consumer, session_id)
+        except BrokerError as exc:
+            close_link(consumer.link, exc.condition, exc.description)
+            return
+        consumer.session_id = session_id
+        self._finish_session_open(consumer, until)
+
+    def _finish_session_open(self, consumer: LinkConsumer, until_ms: int) -> None:
+        link = consumer.link
+        link.source.copy(link.remote_source)
+        link.target.copy(link.remote_target)
+        link.snd_settle_mode = link.remote_snd_settle_mode
+        link.rcv_settle_mode = link.remote_rcv_settle_mode
+        # The SDK learns which session it got from the filter we send back.
+        link.source.filter.clear()
+        link.source.filter.put_map()
+        link.source.filter.enter()
+        link.source.filter.put_symbol(_SESSION_FILTER)
+        link.source.filter.put_string(consumer.session_id or "")
+        link.source.filter.exit()
+        link.properties = {symbol(k): v for k, v in session_properties(until_ms).items()}
+        link.open()
+        self._register(link, consumer)
+
+    def _register(self, link: Link, consumer: LinkConsumer) -> None:
+        link.connection.sb_state.consumers.append(consumer)
+        consumer.entity.consumers.append(consumer)
+        self.bus.dispatch(consumer.entity, consumer.session_id)
+
+    def _on_link_close(self, event: Event) -> None:
+        link: Link = event.link
+        consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
+        if consumer is not None:
+            self._detach_consumer(consumer)
+            state: _ConnectionState | None = getattr(link.connection, "sb_state", None)
+            if state is not None and consumer in state.consumers:
+                state.consumers.remove(consumer)
+        if link.state & Link.LOCAL_ACTIVE:
+            link.close()
+
+    def _detach_consumer(self, consumer: LinkConsumer) -> None:
+        if consumer.closed:
+            return
+        consumer.closed = True
+        entity = consumer.entity
+        if consumer in entity.consumers:
+            entity.consumers.remove(consumer)
+        self.bus.cancel_wait(consumer)
+        if entity.sessionful:
+            self.bus.release_session(entity, consumer)
+
+    def _on_flow(self, event: Event) -> None:
+        consumer: LinkConsumer | None = getattr(event.link, "sb_consumer", None)
+        if consumer is not None and not consumer.closed and event.link.is_sender:
+            self.bus.dispatch(consumer.entity, consumer.session_id)
+
+    # -- deliveries ----------------------------------------------------------------------------
+
+    def _on_delivery(self, event: Event) -> None:
+        delivery: Delivery = event.delivery
+        if event.link.is_receiver:
+            self._on_transfer(event.link, delivery)
+        elif delivery.updated:
+            self._on_disposition(event.link, delivery)
+
+    def _on_transfer(self, link: Link, delivery: Delivery) -> None:
+        buffer: bytearray | None = getattr(delivery, "sb_buffer", None)
+        if buffer is None:
+            buffer = bytearray()
+            delivery.sb_buffer = buffer
+        while delivery.pending > 0:
+            chunk = link.recv(delivery.pending)
+            if not chunk:
+                break
+            buffer += chunk
+        if delivery.partial:
+            return
+        link.advance()
+        payload = bytes(buffer)
+        delivery.sb_buffer = None
+        if link.credit < _CREDIT // 2:
+            link.flow(_CREDIT - link.credit)
+        path = entity_address(link.remote_target.address)
+        if path == "$cbs":
+            self._on_cbs(link, payload)
+            _settle(delivery, Delivery.ACCEPTED)
+        elif path.endswith(_MGMT):
+            self._on_management(link, payload)
+            _settle(delivery, Delivery.ACCEPTED)
+        else:
+            self._on_send(link, delivery, payload)
+
+    def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
+        entity: Entity = link.sb_entity
+        try:
+            if len(payload) > self.bus.max_message_bytes:
+                raise BrokerError(_SIZE_EXCEEDED, f"The message size exceeds {self.bus.max_message_bytes} bytes.")
+            parts = split_batch(payload)
+            for raw in parts if parts is not None else [payload]:
+                self.bus.send(entity.path, parse_message(raw))
+        except (BrokerError, AmqpDecodeError) as exc:
+            condition = exc.condition if isinstance(exc, BrokerError) else "amqp:decode-error"
+            _reject(delivery, condition, str(exc))
+            return
+        self.after_commit.append(lambda: _settle(delivery, Delivery.ACCEPTED))
+
+    def _on_disposition(self, link: Link, delivery: Delivery) -> None:
+        token: bytes | None = getattr(delivery, "sb_token", None)
+        consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
+        if token is None or consumer is None:
+            delivery.settle()
+            return
+        state = delivery.remote_state
+        outcome, reason, description = _outcome(delivery)
+        try:
+            self.bus.settle(
+                consumer.entity, token, outcome, owner=consumer, reason=reason, description=description
+            )
+        except BrokerError as exc:
+            _reject(delivery, exc.condition, exc.description)
+            return
+        self.after_commit.append(lambda: _settle(delivery, state))
+
+    # -- request-response nodes ----------------------------------------------------------------
+
+    def _on_cbs(self, link: Link, payload: bytes) -> None:
+        request = parse_message(payload)
+        props = request.application_properties()
+        audience = str(props.get("name", ""))
+        try:
+            grant = self.keys.verify(str(amqp_value(request) or ""), audience)
+        except SandboxAuthError as exc:
+            status, text = 401, str(exc)
+        else:
+            link.connection.sb_state.grants.append(grant)
+            status, text = 202, "Accepted"
+        self._reply(link, "$cbs", request, {"status-code": status, "status-description": text})
+
+    def _on_management(self, link: Link, payload: bytes) -> None:
+        entity: Entity = link.sb_entity
+        try:
+            request = parse_message(payload)
+        except AmqpDecodeError:
+            _LOG.warning("dropped an undecodable management request on %s", entity.path)
+            return
+        operation = str(request.application_properties().get("operation", ""))
+        body = amqp_value(request)
+        try:
+            status, result = self.management.execute(entity, operation, _text_keys(body))
+            props: dict[str, Any] = {"statusCode": status, "statusDescription": "OK"}
+        except BrokerError as exc:
+            props, result = error_properties(exc), None
+        node = entity.path + _MGMT
+        self.after_commit.append(lambda: self._reply(link, node, request, props, result))
+
+    def _reply(
+        self, link: Link, node: str, request: Envelope, props: dict[str, Any], body: object = None
+    ) -> None:
+        replies: dict[str, Link] = getattr(link.session, "sb_replies", None) or {}
+        target = replies.get(node)
+        if target is None or not target.state & Link.LOCAL_ACTIVE:
+            _LOG.warning("no reply link for %s; the response was dropped", node)
+            return
+        reply(target, request.properties[0], props, body)
+
+
+def _outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
+    state = delivery.remote_state
+    if state == Delivery.ACCEPTED:
+        return COMPLETE, None, None
+    if state == Delivery.REJECTED:
+        info = delivery.remote.condition.info if delivery.remote.condition else None
+        found = {str(k): v for k, v in (info or {}).items()}
+        return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
+    if state == Delivery.MODIFIED and delivery.remote.failed:
+        return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
+    return RELEASE, None, None
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _settle(delivery: Delivery, state: Any) -> None:
+    if not delivery.settled:
+        delivery.update(state)
+    delivery.settle()
+
+
+def _reject(delivery: Delivery, condition: str, description: str) -> None:
+    delivery.local.condition = Condition(condition, description)
+    delivery.update(Delivery.REJECTED)
+    delivery.settle()
+
+
+def _text_keys(body: object) -> dict[str, Any]:
+    return {str(k): v for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def _remote_timeout_ms(link: Link) -> int:
+    props = link.remote_properties or {}
+    value = props.get(symbol("com.microsoft:timeout"))
+    return int(value) if value else _DEFAULT_SESSION_WAIT_MS
+

@@ -1,0 +1,111 @@
+"""Proton links as the broker sees them: a receiving client's link is a Consumer; replies go out here too.
+
+Proton's Python ``Delivery.tag`` decodes the tag as UTF-8 and fails on binary lock tokens, so the token is
+kept as an attribute on the delivery (proton keeps wrapper attributes with the C object).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from proton import Condition, Delivery, Link, symbol
+
+from sandbox.servicebus.codec import Described, encode
+from sandbox.servicebus.entity import Entity, StoredMessage
+
+__all__ = [
+    "LinkConsumer",
+    "close_link",
+    "entity_address",
+    "open_echo",
+    "reply",
+    "send_settled",
+]
+
+# .NET ticks at the Unix epoch: the SDK reads com.microsoft:locked-until-utc in ticks.
+_EPOCH_TICKS = 621355968000000000
+_tags = itertools.count(1)
+
+
+def entity_address(address: str | None) -> str:
+    """The entity path of a link address (``amqps://host:port/Queue`` or ``queue``), lower case."""
+    text = (address or "").strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+        text = text.split("/", 1)[1] if "/" in text else ""
+    return text.strip("/").lower()
+
+
+def open_echo(link: Link, properties: Mapping[str, Any] | None = None) -> None:
+    """Open a link echoing the client's termini and settle modes, as the SDK requires."""
+    link.source.copy(link.remote_source)
+    link.target.copy(link.remote_target)
+    link.snd_settle_mode = link.remote_snd_settle_mode
+    link.rcv_settle_mode = link.remote_rcv_settle_mode
+    if properties:
+        link.properties = {symbol(k): v for k, v in properties.items()}
+    link.open()
+
+
+def close_link(link: Link, condition: str, description: str) -> None:
+    """Refuse or end a link with an AMQP error the SDK maps to its exception."""
+    if not link.state & Link.LOCAL_ACTIVE:
+        open_echo(link)
+    link.condition = Condition(condition, description)
+    link.close()
+
+
+def session_properties(until_ms: int) -> dict[str, Any]:
+    """The link property telling a session receiver when its session lock ends."""
+    return {"com.microsoft:locked-until-utc": _EPOCH_TICKS + until_ms * 10_000}
+
+
+def send_settled(link: Link, payload: bytes) -> None:
+    """Send one pre-settled message (replies and receive-and-delete deliveries)."""
+    delivery = link.delivery(next(_tags).to_bytes(8, "big"))
+    link.stream(payload)
+    link.advance()
+    delivery.settle()
+
+
+def reply(
+    link: Link,
+    correlation_id: object,
+    application_properties: Mapping[str, Any],
+    body: object = None,
+) -> None:
+    """Send a request-response reply (CBS or ``$management``) correlated to the request."""
+    payload = (
+        encode(Described(0x73, [None, None, None, None, None, correlation_id]))
+        + encode(Described(0x74, dict(application_properties)))
+        + encode(Described(0x77, body))
+    )
+    send_settled(link, payload)
+
+
+class LinkConsumer:
+    """A client's receiving link on one entity (and, for sessions, one session)."""
+
+    def __init__(self, link: Link, entity: Entity, *, peek_lock: bool, session_id: str | None = None) -> None:
+        self.link = link
+        self.entity = entity
+        self.peek_lock = peek_lock
+        self.session_id = session_id
+        self.closed = False
+
+    def credit(self) -> int:
+        """Credit the client granted and we have not used."""
+        return 0 if self.closed else int(self.link.credit)
+
+    def deliver(self, message: StoredMessage, payload: bytes, lock_token: bytes | None) -> None:
+        """Send a message; a peek-lock delivery's tag is its lock token, as the SDK expects."""
+        del message  # the payload already carries everything the client sees
+        if lock_token is None:
+            send_settled(self.link, payload)
+            return
+        delivery: Delivery = self.link.delivery(lock_token)
+        self.link.stream(payload)
+        self.link.advance()
+        delivery.sb_token = lock_token

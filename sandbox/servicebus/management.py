@@ -1,0 +1,151 @@
+"""The ``$management`` node of each entity: the request-response operations the SDK calls.
+
+Operation names, request keys and reply shapes are the SDK's (``azure/servicebus/_common/constants.py``
+and ``mgmt_handlers.py``); replies carry ``statusCode``/``statusDescription`` and, on failure,
+``errorCondition``, which the SDK maps to its exception types.
+See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-request-response
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sandbox.servicebus.codec import Symbol, Timestamp
+from sandbox.servicebus.entity import Entity
+from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.message import parse_message
+from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
+
+__all__ = ["Management", "Reply"]
+
+Reply = tuple[int, Any]
+_PREFIX = "com.microsoft:"
+_DISPOSITIONS = {"completed": COMPLETE, "abandoned": ABANDON, "suspended": DEAD_LETTER, "defered": DEFER}
+
+
+class Management:
+    """Runs one management request against an entity and returns (status code, reply body)."""
+
+    def __init__(self, bus: ServiceBus) -> None:
+        self.bus = bus
+        self._ops: dict[str, Callable[[Entity, Mapping[str, Any]], Reply]] = {
+            "renew-lock": self._renew_lock,
+            "update-disposition": self._update_disposition,
+            "receive-by-sequence-number": self._receive_deferred,
+            "peek-message": self._peek,
+            "schedule-message": self._schedule,
+            "cancel-scheduled-message": self._cancel,
+            "renew-session-lock": self._renew_session,
+            "get-session-state": self._get_state,
+            "set-session-state": self._set_state,
+            "get-message-sessions": self._sessions,
+        }
+
+    def execute(self, entity: Entity, operation: str, body: Mapping[str, Any]) -> Reply:
+        """Run ``operation``; BrokerError for Service Bus failures, amqp:not-implemented for the rest."""
+        handler = self._ops.get(operation.removeprefix(_PREFIX))
+        if handler is None:
+            raise BrokerError("amqp:not-implemented", f"The operation {operation!r} is not supported.", status=501)
+        try:
+            return handler(entity, body)
+        except (KeyError, TypeError, ValueError, AmqpDecodeError) as exc:
+            if isinstance(exc, BrokerError):
+                raise
+            raise BrokerError("com.microsoft:argument-error", f"Malformed {operation} request: {exc}") from exc
+
+    def _renew_lock(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        expirations = [Timestamp(self.bus.renew(entity, _token(t))) for t in body["lock-tokens"]]
+        return 200, {"expirations": expirations}
+
+    def _update_disposition(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        outcome = _DISPOSITIONS[str(body["disposition-status"])]
+        for raw in body["lock-tokens"]:
+            self.bus.settle(
+                entity,
+                _token(raw),
+                outcome,
+                reason=_text(body.get("deadletter-reason")),
+                description=_text(body.get("deadletter-description")),
+            )
+        return 200, None
+
+    def _receive_deferred(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        peek_lock = int(body.get("receiver-settle-mode", 1)) == 1
+        found = self.bus.receive_deferred(
+            entity,
+            [int(n) for n in body["sequence-numbers"]],
+            peek_lock=peek_lock,
+            session_id=_text(body.get("session-id")),
+        )
+        messages = []
+        for payload, token in found:
+            item: dict[str, Any] = {"message": payload}
+            if token is not None:
+                item["lock-token"] = uuid.UUID(bytes_le=token)
+            messages.append(item)
+        return 200, {"messages": messages}
+
+    def _peek(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        payloads = self.bus.peek(
+            entity,
+            int(body.get("from-sequence-number", 0)),
+            int(body.get("message-count", 1)),
+            _text(body.get("session-id")),
+        )
+        if not payloads:
+            return 204, None
+        return 200, {"messages": [{"message": p} for p in payloads]}
+
+    def _schedule(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        envs = [parse_message(bytes(item["message"])) for item in body["messages"]]
+        return 200, {"sequence-numbers": self.bus.schedule(entity.path, envs)}
+
+    def _cancel(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        self.bus.cancel_scheduled(entity.path, [int(n) for n in body["sequence-numbers"]])
+        return 200, None
+
+    def _renew_session(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        until = self.bus.renew_session(entity, str(body["session-id"]))
+        return 200, {"expiration": Timestamp(until)}
+
+    def _get_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        return 200, {"session-state": self.bus.get_state(entity, str(body["session-id"]))}
+
+    def _set_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        state = body.get("session-state")
+        self.bus.set_state(entity, str(body["session-id"]), None if state is None else bytes(state))
+        return 200, None
+
+    def _sessions(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        skip = int(body.get("skip", 0))
+        top = int(body.get("top", 100))
+        ids = sorted({m.env.session_id for m in entity.messages.values() if m.env.session_id is not None})
+        page = ids[skip : skip + top]
+        if not page:
+            return 204, None
+        return 200, {"skip": skip + len(page), "sessions-ids": page}
+
+
+def _token(raw: object) -> bytes:
+    if isinstance(raw, uuid.UUID):
+        return raw.bytes_le
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw)
+    return uuid.UUID(str(raw)).bytes_le
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def error_properties(error: BrokerError) -> dict[str, Any]:
+    """The application properties of a failed management reply."""
+    return {
+        "statusCode": error.status,
+        "statusDescription": error.description,
+        "errorCondition": Symbol(error.condition),
+    }

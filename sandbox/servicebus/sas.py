@@ -1,0 +1,133 @@
+"""Shared Access Signature tokens: the keys the emulator accepts and the check of a token against them.
+
+A token is ``SharedAccessSignature sr=<url-encoded resource>&sig=<signature>&se=<expiry>&skn=<key name>``;
+the signature is the Base64 HMAC-SHA256, under the key, of the url-encoded resource, a newline and the
+expiry. See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, quote_plus, urlparse
+
+from pydantic import SecretStr
+
+from sandbox.errors import SandboxAuthError, SandboxConfigError
+
+__all__ = [
+    "DEFAULT_KEY_NAME",
+    "DEFAULT_KEY_VALUE",
+    "KEYS_ENV_VAR",
+    "Grant",
+    "KeyRing",
+    "keys_from_env",
+    "make_token",
+    "resource_path",
+]
+
+# The pair Microsoft's own emulator documents, so its connection strings work here unchanged:
+# https://learn.microsoft.com/azure/service-bus-messaging/test-locally-with-service-bus-emulator
+DEFAULT_KEY_NAME = "RootManageSharedAccessKey"
+DEFAULT_KEY_VALUE = "SAS_KEY_VALUE"  # noqa: S105 - a documented, public development key
+KEYS_ENV_VAR = "SERVICEBUS_EMULATOR_KEYS"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a verified token allows: entities under ``path`` (lower case, no leading slash) until ``expiry``."""
+
+    path: str
+    expiry: float
+
+    def covers(self, entity_path: str, now: float) -> bool:
+        """True if this grant is current and its resource contains ``entity_path``."""
+        if now >= self.expiry:
+            return False
+        if not self.path:
+            return True
+        target = entity_path.lower().strip("/")
+        return target == self.path or target.startswith(self.path + "/")
+
+
+def resource_path(uri: str) -> str:
+    """The entity part of an ``sb://host[:port]/path`` or ``amqps://...`` resource, lower case."""
+    parsed = urlparse(uri)
+    path = parsed.path if parsed.scheme else uri
+    return path.lower().strip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """The named keys tokens are checked against."""
+
+    keys: Mapping[str, SecretStr] = field(
+        default_factory=lambda: {DEFAULT_KEY_NAME: SecretStr(DEFAULT_KEY_VALUE)}
+    )
+    clock: Callable[[], float] = time.time
+
+    def verify(self, token: str, audience: str) -> Grant:
+        """Check ``token`` for ``audience``; return what it grants or raise SandboxAuthError."""
+        fields = _parse(token)
+        resource, signature, expiry_text = fields.get("sr"), fields.get("sig"), fields.get("se")
+        name = fields.get("skn")
+        if not (resource and signature and expiry_text and name):
+            raise SandboxAuthError("the token lacks one of sr, sig, se, skn")
+        key = self.keys.get(name)
+        if key is None:
+            raise SandboxAuthError(f"unknown shared access key name {name!r}")
+        try:
+            expiry = int(expiry_text)
+        except ValueError as exc:
+            raise SandboxAuthError("the token's expiry is not a number") from exc
+        expected = _signature(resource, expiry, key.get_secret_value())
+        if not hmac.compare_digest(expected, signature):
+            raise SandboxAuthError("the token's signature does not match the key")
+        if expiry <= self.clock():
+            raise SandboxAuthError("the token has expired")
+        granted = resource_path(resource)
+        wanted = resource_path(audience)
+        if granted and not (wanted == granted or wanted.startswith(granted + "/")):
+            raise SandboxAuthError(f"the token is for {resource!r}, not {audience!r}")
+        return Grant(path=granted, expiry=float(expiry))
+
+
+def _parse(token: str) -> dict[str, str]:
+    prefix = "SharedAccessSignature "
+    if not token.startswith(prefix):
+        raise SandboxAuthError("not a SharedAccessSignature token")
+    parsed = parse_qs(token[len(prefix) :], keep_blank_values=True)
+    return {k: v[0] for k, v in parsed.items()}
+
+
+def _signature(resource: str, expiry: int, key: str) -> str:
+    text = f"{quote_plus(resource)}\n{expiry}".encode()
+    digest = hmac.new(key.encode(), text, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def make_token(resource: str, key_name: str, key: str, expiry: int) -> str:
+    """A SAS token for ``resource``, as an SDK would make it (for tests and other clients)."""
+    signature = _signature(resource, expiry, key)
+    return "SharedAccessSignature " + "&".join(
+        [f"sr={quote_plus(resource)}", f"sig={quote_plus(signature)}", f"se={expiry}", f"skn={key_name}"]
+    )
+
+
+def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, SecretStr]:
+    """Keys from ``SERVICEBUS_EMULATOR_KEYS`` (``name=value;name=value``), or the default pair."""
+    raw = (os.environ if environ is None else environ).get(KEYS_ENV_VAR, "")
+    if not raw.strip():
+        return {DEFAULT_KEY_NAME: SecretStr(DEFAULT_KEY_VALUE)}
+    keys: dict[str, SecretStr] = {}
+    for item in filter(None, (part.strip() for part in raw.split(";"))):
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise SandboxConfigError(f"{KEYS_ENV_VAR}: expected name=value, got an entry without '='")
+        keys[name.strip()] = SecretStr(value.strip())
+    return keys

@@ -1,0 +1,246 @@
+"""The emulator's network loop: one thread, non-blocking sockets, proton's engine without its reactor.
+
+Each pass reads what the sockets have, lets proton turn the bytes into events, runs the broker on them,
+commits the journal once for the whole pass, confirms what was committed, and writes proton's output.
+One commit per pass is what keeps persistence fast: a burst of sends or completions is one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proton import Collector, Connection, Transport
+from pydantic import SecretStr
+
+from sandbox.servicebus.amqp import AmqpHandler
+from sandbox.servicebus.config import EmulatorConfig, default_config
+from sandbox.servicebus.errors import EmulatorStartError
+from sandbox.servicebus.sas import KeyRing, keys_from_env
+from sandbox.servicebus.settlement import ServiceBus
+from sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
+from sandbox.servicebus.topology import build_topology
+
+__all__ = ["EmulatorServer"]
+
+_LOG = logging.getLogger(__name__)
+_READ_CHUNK = 256 * 1024
+_MAX_WAIT_S = 1.0
+
+
+@dataclass(eq=False)
+class _Client:
+    sock: socket.socket
+    transport: Transport
+    connection: Connection
+    want_write: bool = False
+
+
+class EmulatorServer:
+    """A Service Bus emulator bound to ``host:port`` (port 0 picks a free one) until ``close``."""
+
+    def __init__(
+        self,
+        *,
+        config: EmulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: pathlib.Path | None = None,
+        keys: Mapping[str, SecretStr] | None = None,
+        max_message_bytes: int = 256 * 1024,
+    ) -> None:
+        self.keys = dict(keys) if keys is not None else keys_from_env()
+        topology = build_topology(config or default_config())
+        self.journal: Journal = SqliteJournal(data_dir) if data_dir is not None else MemoryJournal()
+        self.bus = ServiceBus(topology.entities, topology.routes, self.journal, max_message_bytes=max_message_bytes)
+        self._restore()
+        self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
+        self._collector = Collector()
+        self._selector = selectors.DefaultSelector()
+        self._clients: dict[socket.socket, _Client] = {}
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        try:
+            self._listener = socket.create_server((host, port), backlog=128)
+        except OSError as exc:
+            self.journal.close()
+            raise EmulatorStartError(f"cannot listen on {host}:{port}: {exc}") from exc
+        self._listener.setblocking(False)
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._selector.register(self._listener, selectors.EVENT_READ, "listen")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+
+    @property
+    def connection_string(self) -> str:
+        """What a Service Bus SDK needs to reach this emulator (the first configured key)."""
+        name, key = next(iter(self.keys.items()))
+        return (
+            f"Endpoint=sb://{self.host}:{self.port};SharedAccessKeyName={name};"
+            f"SharedAccessKey={key.get_secret_value()};UseDevelopmentEmulator=true"
+        )
+
+    def _restore(self) -> None:
+        state = self.journal.load()
+        self.bus.next_seq = state.next_seq
+        for path, message in state.messages:
+            self.bus.restore(path, message)
+        now = self.bus.now_ms()
+        for path, message_id, expires in state.dedup:
+            if expires > now:
+                self.bus.remember_dedup(path, message_id, expires)
+        for path, session_id, blob in state.session_state:
+            entity = self.bus.entities.get(path)
+            if entity is not None:
+                entity.session_state[session_id] = blob
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Run until ``stop`` is called (from any thread or a signal handler)."""
+        try:
+            while not self._stopping.is_set():
+                self._pass()
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its pass, commit and close; safe from other threads."""
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass  # already closed: the loop is gone
+
+    def _shutdown(self) -> None:
+        self.journal.close()
+        for client in list(self._clients.values()):
+            self._drop(client)
+        self._selector.close()
+        self._listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def _pass(self) -> None:
+        for key, events in self._selector.select(self._wait_seconds()):
+            if key.data == "listen":
+                self._accept()
+            elif key.data == "wake":
+                self._drain_wake()
+            else:
+                client: _Client = key.data
+                if events & selectors.EVENT_READ:
+                    self._read(client)
+        self._process()
+        now_ms = self.bus.now_ms()
+        deadline = self.bus.next_deadline_ms()
+        if deadline is not None and deadline <= now_ms:
+            self.bus.timers(now_ms)
+            self._process()
+        self.journal.flush()
+        callbacks, self.handler.after_commit = self.handler.after_commit, []
+        for callback in callbacks:
+            callback()
+        self._process()
+        for client in list(self._clients.values()):
+            self._write(client)
+
+    def _wait_seconds(self) -> float:
+        now = time.time()
+        wait = _MAX_WAIT_S
+        deadline = self.bus.next_deadline_ms()
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline / 1000 - now))
+        for client in self._clients.values():
+            tick = client.transport.tick(now)
+            if tick:
+                wait = min(wait, max(0.0, tick - now))
+        return wait
+
+    def _process(self) -> None:
+        collector = self._collector
+        while (event := collector.peek()) is not None:
+            try:
+                self.handler.handle(event)
+            except Exception:  # a bug on one frame must not take the emulator down  # noqa: BLE001
+                _LOG.exception("failed to handle %s", event.type)
+            collector.pop()
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = Connection()
+        connection.collect(self._collector)
+        transport = Transport(Transport.SERVER)
+        # The SDK offers SASL ANONYMOUS and authenticates afterwards with CBS tokens.
+        transport.sasl().allowed_mechs("ANONYMOUS")
+        transport.bind(connection)
+        client = _Client(sock, transport, connection)
+        self._clients[sock] = client
+        self._selector.register(sock, selectors.EVENT_READ, client)
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(64):
+                pass
+        except BlockingIOError:
+            return
+
+    def _read(self, client: _Client) -> None:
+        capacity = client.transport.capacity()
+        if capacity <= 0:
+            return
+        try:
+            data = client.sock.recv(min(capacity, _READ_CHUNK))
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            client.transport.push(data)
+        else:
+            client.transport.close_tail()
+
+    def _write(self, client: _Client) -> None:
+        transport = client.transport
+        while (pending := transport.pending()) > 0:
+            try:
+                sent = client.sock.send(transport.peek(pending))
+            except BlockingIOError:
+                self._want_write(client, want=True)
+                return
+            except OSError:
+                transport.close_head()
+                break
+            transport.pop(sent)
+        self._want_write(client, want=False)
+        if transport.pending() < 0 and transport.capacity() < 0:
+            self._drop(client)
+        elif transport.pending() < 0:
+            transport.close_tail()
+
+    def _want_write(self, client: _Client, *, want: bool) -> None:
+        if client.want_write != want and client.sock in self._clients:
+            client.want_write = want
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want else 0)
+            self._selector.modify(client.sock, events, client)
+
+    def _drop(self, client: _Client) -> None:
+        if self._clients.pop(client.sock, None) is None:
+            return
+        self._selector.unregister(client.sock)
+        client.sock.close()
+        client.transport.unbind()
+        self._process()
