@@ -375,7 +375,14 @@ resource producerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
           maxReplicas: 1
         }
         volumes: [
-          { name: 'state', storageType: 'AzureFile', storageName: stateStorages[i].name }
+          {
+            name: 'state'
+            storageType: 'AzureFile'
+            storageName: stateStorages[i].name
+            // The image runs as uid/gid 10001, and SMB mounts belong to root unless told otherwise. nobrl keeps
+            // SQLite's byte-range locks local, which SMB shares otherwise refuse; one replica is the only writer.
+            mountOptions: 'uid=10001,gid=10001,dir_mode=0750,file_mode=0640,nobrl'
+          }
         ]
       }
     }

@@ -21,7 +21,13 @@ from shared.render_infra._apps import (
     producer_apps,
 )
 from shared.render_infra._bicep import render_bicep_parameters
-from shared.render_infra._k8s import K8S_NAMESPACE, PLACEHOLDERS, TRIGGER_AUTHENTICATION, render_k8s_manifests
+from shared.render_infra._k8s import (
+    K8S_NAMESPACE,
+    PLACEHOLDERS,
+    TRIGGER_AUTHENTICATION,
+    k8s_manifests,
+    render_k8s_manifests,
+)
 from shared.render_infra._svg import render_flow_svg
 from shared.render_infra._yaml import dump_documents, dump_yaml
 from shared.topology import Topology
@@ -42,6 +48,7 @@ __all__ = [
     "dump_json",
     "dump_yaml",
     "infra_files",
+    "k8s_manifests",
     "producer_apps",
     "render_bicep_parameters",
     "render_flow_svg",

@@ -48,7 +48,7 @@ class ProducerApp:
 
     @property
     def args(self) -> tuple[str, ...]:
-        """The arguments after the image's ``dualbus produce`` entry point."""
+        """The arguments after the producer image's entry point (``python -m producers``)."""
         return ("--from", self.origin.value)
 
 
@@ -72,7 +72,7 @@ class ConsumerApp:
 
     @property
     def args(self) -> tuple[str, ...]:
-        """The arguments after the image's ``dualbus consume`` entry point."""
+        """The arguments after the consumer image's entry point (``dualbus consume``)."""
         return (self.area, "--to", self.target.value)
 
     @property

@@ -19,6 +19,7 @@ __all__ = [
     "PLACEHOLDERS",
     "STATE_DIR",
     "TRIGGER_AUTHENTICATION",
+    "k8s_manifests",
     "render_k8s_manifests",
 ]
 
@@ -41,15 +42,18 @@ PLACEHOLDERS = (
 _SHUTDOWN_MARGIN_SECONDS = 30
 
 
-def render_k8s_manifests(topology: Topology) -> dict[str, str]:
-    """The manifests as YAML text by file name: base, producers and consumers."""
-    producers = producer_apps()
-    consumers = consumer_apps(topology)
+def k8s_manifests(topology: Topology) -> dict[str, list[dict[str, Any]]]:
+    """The manifests as data by file name: base (namespace, accounts, KEDA auth), producers, consumers."""
     return {
-        "base.yaml": dump_documents(_base()),
-        "producers.yaml": dump_documents([doc for app in producers for doc in _producer(app)]),
-        "consumers.yaml": dump_documents([doc for app in consumers for doc in _consumer(app)]),
+        "base.yaml": _base(),
+        "producers.yaml": [doc for app in producer_apps() for doc in _producer(app)],
+        "consumers.yaml": [doc for app in consumer_apps(topology) for doc in _consumer(app)],
     }
+
+
+def render_k8s_manifests(topology: Topology) -> dict[str, str]:
+    """The manifests as YAML text by file name."""
+    return {name: dump_documents(docs) for name, docs in k8s_manifests(topology).items()}
 
 
 def _meta(name: str, component: str | None = None) -> dict[str, Any]:
