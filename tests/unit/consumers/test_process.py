@@ -1,0 +1,193 @@
+"""One message is handled, retried in-process when that can help, and settled exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from azure.servicebus.exceptions import MessageLockLostError
+
+from consumers import (
+    AdaptiveLimit,
+    ApplyResult,
+    ConsumerMetrics,
+    MessageProcessor,
+    RetryPolicy,
+    set_testing,
+)
+from shared.envelope import Envelope, Operation, Origin
+from shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
+from shared.maps import load_maps
+from shared.topology import Direction
+
+MAPS = load_maps()
+
+
+@dataclass
+class FakeMessage:
+    """What the processor reads from a received message."""
+
+    body: bytes
+    message_id: str = "m-1"
+    application_properties: dict = field(default_factory=dict)
+
+
+class FakeSettler:
+    """Records settlement calls; can be told to fail completing with a lost lock."""
+
+    def __init__(self, *, lose_lock: bool = False) -> None:
+        self.calls: list[tuple] = []
+        self.lose_lock = lose_lock
+
+    async def complete_message(self, message):
+        if self.lose_lock:
+            raise MessageLockLostError(message="lock expired")
+        self.calls.append(("complete", message.message_id))
+
+    async def abandon_message(self, message):
+        self.calls.append(("abandon", message.message_id))
+
+    async def dead_letter_message(self, message, reason=None, error_description=None):
+        assert message.body
+        self.calls.append(("dead-letter", reason, error_description))
+
+
+class ScriptedSink:
+    """Raises the scripted errors in turn, then applies."""
+
+    def __init__(self, *script: BaseException) -> None:
+        self.script = list(script)
+        self.applied = []
+
+    async def apply(self, change):
+        if self.script:
+            raise self.script.pop(0)
+        self.applied.append(change)
+        return ApplyResult.APPLIED
+
+    async def aclose(self):
+        return None
+
+
+@pytest.fixture(autouse=True)
+def no_waits():
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+def _message(**overrides) -> FakeMessage:
+    envelope = Envelope.for_change(
+        origin=Origin.FO,
+        area="currency",
+        entity="Currencies",
+        key={"CurrencyCode": "EUR"},
+        operation=Operation.UPDATE,
+        source_version=4,
+        time=datetime.now(UTC),
+        data={"Name": "Euro"},
+    )
+    return FakeMessage(body=overrides.get("body", envelope.to_json()))
+
+
+def _processor(sink, *, budget=60.0, limit=None):
+    metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
+    return MessageProcessor(
+        area="currency",
+        direction=Direction.TO_DATAVERSE,
+        maps=MAPS,
+        sink=sink,
+        limit=limit or AdaptiveLimit(4),
+        retry=RetryPolicy(budget_seconds=budget),
+        metrics=metrics,
+    )
+
+
+@pytest.mark.asyncio
+async def test_success_completes_after_the_target_applied():
+    """A message is completed once, after the sink applied its change."""
+    sink, settler = ScriptedSink(), FakeSettler()
+    processor = _processor(sink)
+    assert await processor.process(_message(), settler) == "applied"
+    assert settler.calls == [("complete", "m-1")]
+    assert len(sink.applied) == 1
+    assert processor.metrics.counts["applied"] == 1
+
+
+@pytest.mark.asyncio
+async def test_transient_failures_retry_in_process_then_complete():
+    """Transient failures are retried without settling, then the message completes once."""
+    sink = ScriptedSink(TransientError("503"), TransientError("timeout"))
+    settler = FakeSettler()
+    processor = _processor(sink)
+    assert await processor.process(_message(), settler) == "applied"
+    assert settler.calls == [("complete", "m-1")]
+    assert processor.metrics.counts["retried"] == 2
+
+
+@pytest.mark.asyncio
+async def test_throttling_halves_the_concurrency_limit():
+    """A 429 from the target halves the adaptive limit before the retry."""
+    limit = AdaptiveLimit(8)
+    processor = _processor(ScriptedSink(ThrottledError("429", retry_after=1.0)), limit=limit)
+    await processor.process(_message(), FakeSettler())
+    assert limit.limit == 4
+
+
+@pytest.mark.asyncio
+async def test_transient_failures_past_the_budget_abandon():
+    """When the retry budget is spent on transient failures, the message is abandoned, not dead-lettered."""
+    sink = ScriptedSink(*(TransientError("503") for _ in range(1000)))
+    settler = FakeSettler()
+    assert await _processor(sink, budget=0.0).process(_message(), settler) == "abandoned"
+    assert settler.calls == [("abandon", "m-1")]
+
+
+@pytest.mark.asyncio
+async def test_unexpected_errors_past_the_budget_dead_letter_with_their_type():
+    """An unexpected exception, once retries are spent, dead-letters as UnexpectedError naming its type."""
+    settler = FakeSettler()
+    outcome = await _processor(ScriptedSink(KeyError("x")), budget=0.0).process(_message(), settler)
+    assert outcome == "dead-lettered"
+    [(action, reason, description)] = settler.calls
+    assert (action, reason) == ("dead-letter", "UnexpectedError")
+    assert description.startswith("KeyError")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (PermanentError("400: column too long", reason="TargetRejected"), "TargetRejected"),
+        (LookupUnresolvedError("no company", map_name="customer", field="msdyn_company"), "UnresolvedLookup"),
+    ],
+)
+async def test_permanent_failures_dead_letter_at_once(error, reason):
+    """A permanent failure from the sink is dead-lettered on the first attempt with its reason."""
+    sink, settler = ScriptedSink(error), FakeSettler()
+    processor = _processor(sink)
+    assert await processor.process(_message(), settler) == "dead-lettered"
+    assert settler.calls[0][:2] == ("dead-letter", reason)
+    assert processor.metrics.counts["retried"] == 0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"not json", "InvalidEnvelope"), (b'{"id": "x"}', "SchemaViolation")],
+)
+async def test_bad_bodies_dead_letter_without_touching_the_target(body, reason):
+    """Junk and schema-breaking bodies are dead-lettered with their reason and never reach the sink."""
+    sink, settler = ScriptedSink(), FakeSettler()
+    await _processor(sink).process(_message(body=body), settler)
+    assert settler.calls[0][:2] == ("dead-letter", reason)
+    assert sink.applied == []
+
+
+@pytest.mark.asyncio
+async def test_a_lost_lock_is_counted_not_raised():
+    """When the lock is lost before completing, the outcome is lock-lost and nothing escapes."""
+    processor = _processor(ScriptedSink())
+    assert await processor.process(_message(), FakeSettler(lose_lock=True)) == "lock-lost"
+    assert processor.metrics.counts["lock-lost"] == 1
