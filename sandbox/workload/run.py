@@ -1,0 +1,174 @@
+"""Start both twins, seed them, optionally stream changes, and serve until stopped (``dualbus sandbox``)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
+from sandbox.workload.dataverse_shape import account_from_customer, dataverse_reference
+from sandbox.workload.generate import Dataset, generate
+from sandbox.workload.load import load_dataverse, load_fo, load_fo_store
+from sandbox.workload.plan import StreamConfig
+from sandbox.workload.stream import StreamSummary, run_change_stream
+
+__all__ = ["SandboxRun", "run_sandbox", "start_sandbox"]
+
+# Above this many rows the F&O seed goes straight into the store: HTTP would only add minutes.
+_HTTP_SEED_LIMIT = 5_000
+
+
+@dataclass(slots=True)
+class SandboxRun:
+    """Running twins and what was seeded into them."""
+
+    fo: FoHandle
+    dataverse: Any | None  # sandbox.dataverse.RunningDataverse, when that twin is available
+    dataset: Dataset
+    clients: Mapping[str, str]
+    seeded: dict[str, int] = field(default_factory=dict)
+
+    def fo_client(self, client_id: str = "workload") -> httpx.Client:
+        """An authenticated client for the F&O twin."""
+        return self.fo.client(client_id)
+
+    def dataverse_client(self, client_id: str = "workload") -> httpx.Client | None:
+        """An authenticated client whose base URL is the Dataverse Web API root, or None without that twin."""
+        if self.dataverse is None:
+            return None
+        scope = self.dataverse.scope
+        token = self.dataverse.issuer.issue(
+            client_id=client_id, client_secret=self.clients[client_id], scope=scope
+        )
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        return httpx.Client(base_url=self.dataverse.api_url, headers=headers)
+
+    def describe(self) -> str:
+        """URLs, token endpoints and credentials, for a person to paste into settings."""
+        lines = [f"F&O twin         {self.fo.url}/data   token {self.fo.token_url}   scope {self.fo.scope}"]
+        if self.dataverse is not None:
+            dv = self.dataverse
+            lines.append(f"Dataverse twin   {dv.api_url}   token {dv.token_url}   scope {dv.scope}")
+        lines += [f"client           {cid} / {secret}" for cid, secret in self.clients.items()]
+        lines.append(f"seeded           {self.seeded}")
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        """Stop both twins."""
+        self.fo.stop()
+        if self.dataverse is not None:
+            self.dataverse.stop()
+
+
+def _start_dataverse(port: int, clients: Mapping[str, str], database: Path | None) -> Any | None:  # noqa: ANN401 - optional twin
+    try:
+        from sandbox.dataverse import start_dataverse  # noqa: PLC0415 - the Dataverse twin is optional
+    except ImportError:
+        return None
+    return start_dataverse(clients=dict(clients), port=port, database=database)
+
+
+def start_sandbox(
+    *,
+    fo_port: int = 0,
+    dataverse_port: int = 0,
+    seed: int = 1,
+    customers: int = 100,
+    vendors: int = 20,
+    products: int = 50,
+    seed_dataverse_customers: bool = True,
+    data_dir: Path | None = None,
+    clients: Mapping[str, str] | None = None,
+) -> SandboxRun:
+    """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``."""
+    registered = dict(clients or DEFAULT_CLIENTS)
+    fo_db = data_dir / "fo.sqlite" if data_dir else None
+    dv_db = data_dir / "dataverse.sqlite" if data_dir else None
+    fo = start_fo(port=fo_port, clients=registered, database=fo_db)
+    run = SandboxRun(
+        fo=fo,
+        dataverse=None,
+        dataset=generate(seed, customers=customers, vendors=vendors, products=products),
+        clients=registered,
+    )
+    try:
+        run.dataverse = _start_dataverse(dataverse_port, registered, dv_db)
+        _seed(run, seed_dataverse_customers=seed_dataverse_customers)
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def _seed(run: SandboxRun, *, seed_dataverse_customers: bool) -> None:
+    if run.fo.twin.store.count("LegalEntities") == 0:  # a persisted sandbox keeps its seed
+        if run.dataset.count() > _HTTP_SEED_LIMIT:
+            run.seeded["fo"] = load_fo_store(run.fo.twin.store, run.dataset)
+        else:
+            with run.fo_client() as client:
+                run.seeded["fo"] = load_fo(client, run.dataset)
+    dataverse = run.dataverse_client()
+    if dataverse is None:
+        return
+    with dataverse as client:
+        if not client.get("cdm_companies", params={"$top": "1"}).json().get("value"):
+            tables: dict[str, list[dict[str, Any]]] = dataverse_reference(run.dataset)
+            if seed_dataverse_customers:
+                tables["accounts"] = [account_from_customer(c) for c in run.dataset.rows["CustomersV3"]]
+            run.seeded["dataverse"] = load_dataverse(client, tables)
+
+
+def run_sandbox(
+    *,
+    fo_port: int = 0,
+    dataverse_port: int = 0,
+    seed: int = 1,
+    customers: int = 100,
+    vendors: int = 20,
+    products: int = 50,
+    data_dir: Path | None = None,
+    stream: StreamConfig | None = None,
+    stop: threading.Event | None = None,
+    write: Callable[[str], object] = sys.stdout.write,
+) -> StreamSummary | None:
+    """Start and seed both twins, print how to reach them, stream changes if asked, serve until ``stop``.
+
+    Without ``stop`` it serves until interrupted (Ctrl+C). Returns the stream's summary when one ran.
+    """
+    run = start_sandbox(
+        fo_port=fo_port,
+        dataverse_port=dataverse_port,
+        seed=seed,
+        customers=customers,
+        vendors=vendors,
+        products=products,
+        data_dir=data_dir,
+    )
+    summary = None
+    try:
+        write(run.describe() + "\n")
+        if stream is not None:
+            summary = _stream(run, stream)
+            write(f"stream           {summary.as_dict()}\n")
+        (stop or threading.Event()).wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        run.stop()
+    return summary
+
+
+def _stream(run: SandboxRun, config: StreamConfig) -> StreamSummary:
+    dataverse = run.dataverse_client()
+    with run.fo_client() as fo:
+        try:
+            return run_change_stream(fo, run.dataset, config, dataverse=dataverse)
+        finally:
+            if dataverse is not None:
+                dataverse.close()
