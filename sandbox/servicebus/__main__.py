@@ -1,4 +1,4 @@
-"""``python -m sandbox.servicebus``: run the emulator until SIGTERM or Ctrl-C, printing its connection string."""
+"""``python -m sandbox.servicebus``: run the emulator until SIGTERM or Ctrl-C; print its connection string."""
 
 from __future__ import annotations
 

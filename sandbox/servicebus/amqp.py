@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from proton import Condition, Delivery, Event, Link, symbol
+from proton import Condition, Connection, Delivery, Event, Link, symbol
 
 from sandbox.errors import SandboxAuthError
 from sandbox.servicebus.entity import Entity
@@ -32,6 +32,7 @@ from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER,
 __all__ = ["AmqpHandler"]
 
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _CREDIT = 1000
 _MGMT = "/$management"
 _SESSION_FILTER = symbol("com.microsoft:session-filter")
@@ -56,13 +57,13 @@ class AmqpHandler:
         self.after_commit: list[Callable[[], None]] = []
         self._handlers: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
-            Event.SESSION_REMOTE_OPEN: lambda e: e.session.open(),
+            Event.SESSION_REMOTE_OPEN: lambda e: _need(e.session).open(),
             Event.LINK_REMOTE_OPEN: self._on_link_open,
             Event.LINK_FLOW: self._on_flow,
             Event.DELIVERY: self._on_delivery,
             Event.LINK_REMOTE_CLOSE: self._on_link_close,
             Event.LINK_REMOTE_DETACH: self._on_link_close,
-            Event.SESSION_REMOTE_CLOSE: lambda e: e.session.close(),
+            Event.SESSION_REMOTE_CLOSE: lambda e: _need(e.session).close(),
             Event.CONNECTION_REMOTE_CLOSE: self._on_connection_close,
             Event.TRANSPORT_CLOSED: self._on_transport_closed,
         }
@@ -76,20 +77,21 @@ class AmqpHandler:
     # -- connections ---------------------------------------------------------------------------
 
     def _on_connection_open(self, event: Event) -> None:
-        connection = event.connection
+        connection = _need(event.connection)
         connection.sb_state = _ConnectionState()
         connection.container = "dualbus-servicebus-emulator"
         connection.open()
 
     def _on_connection_close(self, event: Event) -> None:
-        self._forget_connection(event.connection)
-        event.connection.close()
+        connection = _need(event.connection)
+        self._forget_connection(connection)
+        connection.close()
 
     def _on_transport_closed(self, event: Event) -> None:
         if event.connection is not None:
             self._forget_connection(event.connection)
 
-    def _forget_connection(self, connection: Any) -> None:
+    def _forget_connection(self, connection: Connection) -> None:
         state: _ConnectionState | None = getattr(connection, "sb_state", None)
         if state is None:
             return
@@ -100,7 +102,7 @@ class AmqpHandler:
     # -- links ---------------------------------------------------------------------------------
 
     def _on_link_open(self, event: Event) -> None:
-        link: Link = event.link
+        link = _need(event.link)
         address = link.remote_target.address if link.is_receiver else link.remote_source.address
         path = entity_address(address)
         if path == "$cbs":
@@ -113,10 +115,7 @@ class AmqpHandler:
         except BrokerError as exc:
             close_link(link, exc.condition, exc.description)
             return
-        if node is not None:
-            link.sb_entity = entity
-            self._open_request_link(link)
-        elif link.is_receiver:
+        if node is not None or link.is_receiver:
             link.sb_entity = entity
             self._open_request_link(link)
         else:
@@ -202,7 +201,7 @@ class AmqpHandler:
         self.bus.dispatch(consumer.entity, consumer.session_id)
 
     def _on_link_close(self, event: Event) -> None:
-        link: Link = event.link
+        link = _need(event.link)
         consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
         if consumer is not None:
             self._detach_consumer(consumer)
@@ -225,17 +224,18 @@ class AmqpHandler:
 
     def _on_flow(self, event: Event) -> None:
         consumer: LinkConsumer | None = getattr(event.link, "sb_consumer", None)
-        if consumer is not None and not consumer.closed and event.link.is_sender:
+        if consumer is not None and not consumer.closed:
             self.bus.dispatch(consumer.entity, consumer.session_id)
 
     # -- deliveries ----------------------------------------------------------------------------
 
     def _on_delivery(self, event: Event) -> None:
-        delivery: Delivery = event.delivery
-        if event.link.is_receiver:
-            self._on_transfer(event.link, delivery)
+        delivery = _need(event.delivery)
+        link = _need(event.link)
+        if link.is_receiver:
+            self._on_transfer(link, delivery)
         elif delivery.updated:
-            self._on_disposition(event.link, delivery)
+            self._on_disposition(link, delivery)
 
     def _on_transfer(self, link: Link, delivery: Delivery) -> None:
         buffer: bytearray | None = getattr(delivery, "sb_buffer", None)
@@ -266,9 +266,11 @@ class AmqpHandler:
 
     def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
         entity: Entity = link.sb_entity
+        if len(payload) > self.bus.max_message_bytes:
+            limit = self.bus.max_message_bytes
+            _reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
+            return
         try:
-            if len(payload) > self.bus.max_message_bytes:
-                raise BrokerError(_SIZE_EXCEEDED, f"The message size exceeds {self.bus.max_message_bytes} bytes.")
             parts = split_batch(payload)
             for raw in parts if parts is not None else [payload]:
                 self.bus.send(entity.path, parse_message(raw))
@@ -344,18 +346,25 @@ def _outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
         return COMPLETE, None, None
     if state == Delivery.REJECTED:
         info = delivery.remote.condition.info if delivery.remote.condition else None
-        found = {str(k): v for k, v in (info or {}).items()}
+        found = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {}
         return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
     if state == Delivery.MODIFIED and delivery.remote.failed:
         return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
     return RELEASE, None, None
 
 
+def _need(value: _T | None) -> _T:
+    """Narrow an event attribute proton types as optional but always sets for that event type."""
+    if value is None:
+        raise BrokerError("amqp:internal-error", "a proton event lacked its endpoint")
+    return value
+
+
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _settle(delivery: Delivery, state: Any) -> None:
+def _settle(delivery: Delivery, state: int) -> None:
     if not delivery.settled:
         delivery.update(state)
     delivery.settle()
@@ -372,7 +381,6 @@ def _text_keys(body: object) -> dict[str, Any]:
 
 
 def _remote_timeout_ms(link: Link) -> int:
-    props = link.remote_properties or {}
-    value = props.get(symbol("com.microsoft:timeout"))
+    props = link.remote_properties
+    value = props.get(symbol("com.microsoft:timeout")) if isinstance(props, dict) else None
     return int(value) if value else _DEFAULT_SESSION_WAIT_MS
-

@@ -173,7 +173,9 @@ class Broker:
         for seq in numbers:
             message = target.messages.get(seq)
             if message is None or message.state != SCHEDULED:
-                raise BrokerError("com.microsoft:message-not-found", f"No scheduled message {seq}.", status=404)
+                raise BrokerError(
+                    "com.microsoft:message-not-found", f"No scheduled message {seq}.", status=404
+                )
             target.remove(seq)
             self.journal.delete(target.path, seq)
 
@@ -193,12 +195,16 @@ class Broker:
     def expire(self, entity: Entity, message: StoredMessage) -> None:
         """Remove an expired message, dead-lettering it if the entity says so."""
         if entity.settings.dead_letter_on_expiry:
-            self.dead_letter(entity, message, "TTLExpiredException", "The message expired and was dead lettered.")
+            self.dead_letter(
+                entity, message, "TTLExpiredException", "The message expired and was dead lettered."
+            )
         else:
             entity.remove(message.seq)
             self.journal.delete(entity.path, message.seq)
 
-    def dead_letter(self, entity: Entity, message: StoredMessage, reason: str | None, text: str | None) -> None:
+    def dead_letter(
+        self, entity: Entity, message: StoredMessage, reason: str | None, text: str | None
+    ) -> None:
         """Move a message to its entity's dead-letter queue (or where dead letters are forwarded)."""
         entity.remove(message.seq)
         self.journal.delete(entity.path, message.seq)

@@ -67,6 +67,10 @@ _I32 = struct.Struct(">i")
 _I64 = struct.Struct(">q")
 _F32 = struct.Struct(">f")
 _F64 = struct.Struct(">d")
+# Sizes and counts below 256 fit the one-byte encodings; small ints fit one signed byte.
+_SHORT = 256
+_SMALL_MIN, _SMALL_MAX = -128, 127
+_MAP8 = 0xC1
 
 
 def _fixed(size: int, conv: Callable[[bytes, int], Any]) -> _Decoder:
@@ -208,7 +212,7 @@ def decode_at(buf: bytes, pos: int) -> tuple[Any, int]:
         raise AmqpDecodeError(f"malformed AMQP value at offset {pos}") from exc
 
 
-def decode(buf: bytes) -> Any:
+def decode(buf: bytes) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
     """Decode one value that fills ``buf``."""
     value, _ = decode_at(buf, 0)
     return value
@@ -219,7 +223,7 @@ def map_spans(buf: bytes, pos: int) -> tuple[list[tuple[Any, bytes]], int]:
     code = buf[pos]
     if code not in (0xC1, 0xD1):
         raise AmqpDecodeError(f"expected a map at offset {pos}, found type 0x{code:02x}")
-    width = 1 if code == 0xC1 else 4
+    width = 1 if code == _MAP8 else 4
     unpack = (_U8 if width == 1 else _U32).unpack_from
     (count,) = unpack(buf, pos + 1 + width)
     pos += 1 + 2 * width
@@ -236,15 +240,15 @@ def _encode_int(value: int, out: bytearray) -> None:
     if isinstance(value, Timestamp):
         out += b"\x83" + _I64.pack(value)
     elif isinstance(value, UInt):
-        out += b"\x52" + _U8.pack(value) if 0 <= value < 256 else b"\x70" + _U32.pack(value)
-    elif -128 <= value < 128:
+        out += b"\x52" + _U8.pack(value) if 0 <= value < _SHORT else b"\x70" + _U32.pack(value)
+    elif _SMALL_MIN <= value <= _SMALL_MAX:
         out += b"\x55" + _I8.pack(value)
     else:
         out += b"\x81" + _I64.pack(value)
 
 
 def _encode_bytes(code8: int, raw: bytes, out: bytearray) -> None:
-    if len(raw) < 256:
+    if len(raw) < _SHORT:
         out.append(code8)
         out.append(len(raw))
     else:
@@ -254,7 +258,7 @@ def _encode_bytes(code8: int, raw: bytes, out: bytearray) -> None:
 
 
 def _encode_compound(code8: int, count: int, body: bytes | bytearray, out: bytearray) -> None:
-    if len(body) + 1 < 256 and count < 256:
+    if len(body) + 1 < _SHORT and count < _SHORT:
         out += bytes((code8, len(body) + 1, count))
     else:
         out.append(code8 + 0x10)
@@ -264,7 +268,7 @@ def _encode_compound(code8: int, count: int, body: bytes | bytearray, out: bytea
 
 def encode_map_header(count: int, body_len: int) -> bytes:
     """The constructor and sizes of a map whose ``count`` keys and values take ``body_len`` bytes."""
-    if body_len + 1 < 256 and 2 * count < 256:
+    if body_len + 1 < _SHORT and 2 * count < _SHORT:
         return bytes((0xC1, body_len + 1, 2 * count))
     return b"\xd1" + _U32.pack(body_len + 4) + _U32.pack(2 * count)
 
@@ -294,7 +298,7 @@ def encode_value(value: object, out: bytearray) -> None:  # noqa: PLR0912 - one 
         if isinstance(value.descriptor, int):
             # Numeric descriptors are ulongs on the wire.
             code = value.descriptor
-            out += b"\x53" + _U8.pack(code) if code < 256 else b"\x80" + _U64.pack(code)
+            out += b"\x53" + _U8.pack(code) if code < _SHORT else b"\x80" + _U64.pack(code)
         else:
             encode_value(value.descriptor, out)
         encode_value(value.value, out)

@@ -123,9 +123,9 @@ class Entity:
             self.locks.pop(message.lock_token, None)
         return message
 
-    def next_ready(self, session_id: str | None, now_ms: int, on_expired: Callable[[StoredMessage], None]) -> (
-        StoredMessage | None
-    ):
+    def next_ready(
+        self, session_id: str | None, now_ms: int, on_expired: Callable[[StoredMessage], None]
+    ) -> StoredMessage | None:
         """Pop the lowest-sequence deliverable message, handing expired ones to ``on_expired`` on the way."""
         heap = self._session_ready.get(session_id or "") if self.sessionful else self._ready
         while heap:

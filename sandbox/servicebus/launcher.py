@@ -147,7 +147,9 @@ def _ready_line(process: subprocess.Popen[str], timeout: float) -> str:
     if not result:
         process.kill()
         process.wait()
-        raise EmulatorStartError(f"the emulator did not start within {timeout} s (exit code {process.returncode})")
+        raise EmulatorStartError(
+            f"the emulator did not start within {timeout} s (exit code {process.returncode})"
+        )
     return result[0]
 
 

@@ -64,7 +64,7 @@ def session_properties(until_ms: int) -> dict[str, Any]:
 
 def send_settled(link: Link, payload: bytes) -> None:
     """Send one pre-settled message (replies and receive-and-delete deliveries)."""
-    delivery = link.delivery(next(_tags).to_bytes(8, "big"))
+    delivery = link.delivery(next(_tags).to_bytes(8, "big"))  # type: ignore[arg-type] # bytes: see module doc
     link.stream(payload)
     link.advance()
     delivery.settle()
@@ -105,7 +105,7 @@ class LinkConsumer:
         if lock_token is None:
             send_settled(self.link, payload)
             return
-        delivery: Delivery = self.link.delivery(lock_token)
+        delivery: Delivery = self.link.delivery(lock_token)  # type: ignore[arg-type] # the C API takes bytes
         self.link.stream(payload)
         self.link.advance()
         delivery.sb_token = lock_token

@@ -47,13 +47,17 @@ class Management:
         """Run ``operation``; BrokerError for Service Bus failures, amqp:not-implemented for the rest."""
         handler = self._ops.get(operation.removeprefix(_PREFIX))
         if handler is None:
-            raise BrokerError("amqp:not-implemented", f"The operation {operation!r} is not supported.", status=501)
+            raise BrokerError(
+                "amqp:not-implemented", f"The operation {operation!r} is not supported.", status=501
+            )
         try:
             return handler(entity, body)
         except (KeyError, TypeError, ValueError, AmqpDecodeError) as exc:
             if isinstance(exc, BrokerError):
                 raise
-            raise BrokerError("com.microsoft:argument-error", f"Malformed {operation} request: {exc}") from exc
+            raise BrokerError(
+                "com.microsoft:argument-error", f"Malformed {operation} request: {exc}"
+            ) from exc
 
     def _renew_lock(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         expirations = [Timestamp(self.bus.renew(entity, _token(t))) for t in body["lock-tokens"]]

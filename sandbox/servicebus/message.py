@@ -101,7 +101,11 @@ class Envelope:
 
     def system_properties(self) -> dict[str, object]:
         """Properties by their Service Bus names, for filters (``Label`` is the subject)."""
-        return {name: value for name, value in zip(_PROPERTY_NAMES, self.properties) if value is not None}
+        return {
+            name: value
+            for name, value in zip(_PROPERTY_NAMES, self.properties, strict=False)
+            if value is not None
+        }
 
     def application_properties(self) -> dict[str, Any]:
         """The user properties, decoded once on first use (only filters and dead-lettering need them)."""
@@ -289,7 +293,7 @@ def as_mapping(value: object) -> Mapping[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def amqp_value(env: Envelope) -> Any:
+def amqp_value(env: Envelope) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
     """The decoded amqp-value body of a message (request-response bodies), or None."""
     for code, _, value_start, _ in _sections(env.bare):
         if code == 0x77:  # noqa: PLR2004 - the amqp-value section code

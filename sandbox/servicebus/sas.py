@@ -34,13 +34,13 @@ __all__ = [
 # The pair Microsoft's own emulator documents, so its connection strings work here unchanged:
 # https://learn.microsoft.com/azure/service-bus-messaging/test-locally-with-service-bus-emulator
 DEFAULT_KEY_NAME = "RootManageSharedAccessKey"
-DEFAULT_KEY_VALUE = "SAS_KEY_VALUE"  # noqa: S105 - a documented, public development key
+DEFAULT_KEY_VALUE = "SAS_KEY_VALUE"
 KEYS_ENV_VAR = "SERVICEBUS_EMULATOR_KEYS"
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What a verified token allows: entities under ``path`` (lower case, no leading slash) until ``expiry``."""
+    """What a verified token allows: entities under ``path`` (lower case) until ``expiry``."""
 
     path: str
     expiry: float

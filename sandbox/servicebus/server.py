@@ -7,6 +7,7 @@ One commit per pass is what keeps persistence fast: a burst of sends or completi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import selectors
@@ -58,7 +59,9 @@ class EmulatorServer:
         self.keys = dict(keys) if keys is not None else keys_from_env()
         topology = build_topology(config or default_config())
         self.journal: Journal = SqliteJournal(data_dir) if data_dir is not None else MemoryJournal()
-        self.bus = ServiceBus(topology.entities, topology.routes, self.journal, max_message_bytes=max_message_bytes)
+        self.bus = ServiceBus(
+            topology.entities, topology.routes, self.journal, max_message_bytes=max_message_bytes
+        )
         self._restore()
         self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
         self._collector = Collector()
@@ -113,10 +116,8 @@ class EmulatorServer:
     def stop(self) -> None:
         """Ask the loop to finish its pass, commit and close; safe from other threads."""
         self._stopping.set()
-        try:
+        with contextlib.suppress(OSError):  # already closed: the loop is gone
             self._wake_w.send(b"x")
-        except OSError:
-            pass  # already closed: the loop is gone
 
     def _shutdown(self) -> None:
         self.journal.close()
@@ -216,8 +217,11 @@ class EmulatorServer:
     def _write(self, client: _Client) -> None:
         transport = client.transport
         while (pending := transport.pending()) > 0:
+            chunk = transport.peek(pending)
+            if not chunk:
+                break
             try:
-                sent = client.sock.send(transport.peek(pending))
+                sent = client.sock.send(chunk)
             except BlockingIOError:
                 self._want_write(client, want=True)
                 return

@@ -48,7 +48,7 @@ class Waiter:
 class ServiceBus(Broker):
     """The broker with everything receivers do."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Broker's arguments, passed on
         super().__init__(*args, **kwargs)
         self.waiters: list[Waiter] = []
 
@@ -87,7 +87,9 @@ class ServiceBus(Broker):
         message = entity.locks.get(token)
         if message is None or message.locked_until_ms <= self.now_ms():
             condition = SESSION_LOCK_LOST if entity.sessionful else LOCK_LOST
-            raise BrokerError(condition, "The lock supplied is invalid: it expired or the message was settled.", status=410)
+            raise BrokerError(
+                condition, "The lock supplied is invalid: it expired or the message was settled.", status=410
+            )
         if owner is not None and message.owner is not None and message.owner is not owner:
             raise BrokerError(LOCK_LOST, "The message is locked by another receiver.", status=410)
         return message
@@ -97,7 +99,9 @@ class ServiceBus(Broker):
             return
         lock = entity.session_locks.get(message.env.session_id or "")
         if lock is None or lock.owner is not owner or lock.until_ms <= self.now_ms():
-            raise BrokerError(SESSION_LOCK_LOST, "The session lock was lost. Accept the session again.", status=410)
+            raise BrokerError(
+                SESSION_LOCK_LOST, "The session lock was lost. Accept the session again.", status=410
+            )
 
     def _unlock(self, entity: Entity, message: StoredMessage) -> None:
         if message.lock_token is not None:
@@ -153,9 +157,13 @@ class ServiceBus(Broker):
         for seq in numbers:
             message = entity.messages.get(seq)
             if message is None or message.state != DEFERRED or message.lock_token is not None:
-                raise BrokerError(MESSAGE_NOT_FOUND, f"Failed to lock one or more specified messages: {seq}.", status=404)
+                raise BrokerError(
+                    MESSAGE_NOT_FOUND, f"Failed to lock one or more specified messages: {seq}.", status=404
+                )
             if session_id is not None and message.env.session_id != session_id:
-                raise BrokerError(MESSAGE_NOT_FOUND, f"Message {seq} is not in session {session_id}.", status=404)
+                raise BrokerError(
+                    MESSAGE_NOT_FOUND, f"Message {seq} is not in session {session_id}.", status=404
+                )
             found.append(message)
         out: list[tuple[bytes, bytes | None]] = []
         for message in found:
@@ -186,12 +194,22 @@ class ServiceBus(Broker):
         """Lock ``session_id`` for ``consumer``; return locked-until (ms) or raise if someone holds it."""
         now = self.now_ms()
         if entity.session_held(session_id, now) and entity.session_locks[session_id].owner is not consumer:
-            raise BrokerError(SESSION_CANNOT_BE_LOCKED, f"The session '{session_id}' is locked by another receiver.", status=410)
+            raise BrokerError(
+                SESSION_CANNOT_BE_LOCKED,
+                f"The session '{session_id}' is locked by another receiver.",
+                status=410,
+            )
         until = now + entity.settings.lock_ms
         entity.session_locks[session_id] = SessionLock(consumer, until)
         return until
 
-    def wait_for_session(self, entity: Entity, consumer: Consumer, deadline_ms: int, on_session: Callable[[str | None, int], None]) -> None:
+    def wait_for_session(
+        self,
+        entity: Entity,
+        consumer: Consumer,
+        deadline_ms: int,
+        on_session: Callable[[str | None, int], None],
+    ) -> None:
         """Give ``consumer`` the next free session now or when one has messages, or time out."""
         self.waiters.append(Waiter(entity, consumer, deadline_ms, on_session))
         self.on_session_ready(entity)

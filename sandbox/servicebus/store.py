@@ -203,7 +203,9 @@ class SqliteJournal:
     def load(self) -> LoadedState:
         """Read every stored message, the dedup history, session states and the counter."""
         messages = list(self._messages())
-        dedup = [(e, m, int(x)) for e, m, x in self._db.execute("SELECT entity, message_id, expires FROM dedup")]
+        dedup = [
+            (e, m, int(x)) for e, m, x in self._db.execute("SELECT entity, message_id, expires FROM dedup")
+        ]
         states = [(e, s, bytes(b)) for e, s, b in self._db.execute("SELECT * FROM session_state")]
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
         highest = max((m.seq for _, m in messages), default=0)
@@ -213,7 +215,9 @@ class SqliteJournal:
     def _messages(self) -> Iterator[tuple[str, StoredMessage]]:
         query = "SELECT * FROM messages ORDER BY entity, seq"
         for row in self._db.execute(query):
-            entity, seq, state, enqueued, expires, scheduled, count, durable, priority, ttl, ann, n, bare = row
+            entity, seq, state, enqueued, expires, scheduled, count, durable, priority, ttl, ann, n, bare = (
+                row
+            )
             parsed = parse_message(bytes(bare))
             env = Envelope(
                 bare=bytes(bare),

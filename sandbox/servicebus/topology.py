@@ -87,7 +87,9 @@ def build_topology(config: EmulatorConfig) -> Topology:
     topology = Topology()
     for namespace in config.namespaces:
         for queue in namespace.queues:
-            dedup = _dedup_window(queue.requires_duplicate_detection, queue.duplicate_detection_history_time_window)
+            dedup = _dedup_window(
+                queue.requires_duplicate_detection, queue.duplicate_detection_history_time_window
+            )
             topology.add_receivable(entity_path(queue.name), _receiver_settings(queue, dedup))
         for topic in namespace.topics:
             topology.add_topic(topic)
