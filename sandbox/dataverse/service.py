@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sandbox.dataverse import reads, writes
 from sandbox.dataverse.errors import DataverseApiError, resource_not_found
-from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response
+from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
 from sandbox.dataverse.odata import format_datetime, parse_entity_path
 from sandbox.dataverse.store import Store, UnitOfWork
 from sandbox.dataverse.tables import TableDef
@@ -40,6 +40,8 @@ class DataverseService:
 
     def execute(self, context: Context, request: ApiRequest, work: UnitOfWork) -> ApiResponse:
         """Run one operation inside ``work``; raises DataverseApiError so that a change set can roll back."""
+        if request.method == "GET" and request.path in _SPECIAL_READS:
+            return _SPECIAL_READS[request.path](self, context, request)
         ref = parse_entity_path(request.path)
         table = self.tables.get(ref.entity_set)
         if table is None:
@@ -59,3 +61,31 @@ class DataverseService:
 
     def _now(self) -> str:
         return format_datetime(datetime.fromtimestamp(self._clock(), UTC))
+
+    def service_document(self, context: Context, _request: ApiRequest) -> ApiResponse:
+        """The entity sets the twin serves, as the Web API's service document lists them."""
+        sets = [{"name": name, "kind": "EntitySet", "url": name} for name in sorted(self.tables)]
+        return json_response(200, {"@odata.context": context.api_url("$metadata"), "value": sets})
+
+    def who_am_i(self, context: Context, request: ApiRequest) -> ApiResponse:
+        """The caller's user id, so a client can recognise its own writes by ``_modifiedby_value``.
+
+        See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
+        """
+        body = {
+            "@odata.context": context.api_url("$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"),
+            "BusinessUnitId": _SANDBOX_BUSINESS_UNIT,
+            "UserId": request.user_id,
+            "OrganizationId": _SANDBOX_ORGANIZATION,
+        }
+        return json_response(200, body)
+
+
+# Fixed ids: the twin has one organisation and one business unit.
+_SANDBOX_ORGANIZATION = "7d5c3b1a-0e2f-4a6b-9c8d-1e2f3a4b5c6d"
+_SANDBOX_BUSINESS_UNIT = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+_SPECIAL_READS: dict[str, Callable[[DataverseService, Context, ApiRequest], ApiResponse]] = {
+    "": DataverseService.service_document,
+    "WhoAmI": DataverseService.who_am_i,
+    "WhoAmI()": DataverseService.who_am_i,
+}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 
 from sandbox.dataverse import RunningDataverse
+from sandbox.identity import user_id_for
 from tests.twins.dataverse.support import token_for
 
 
@@ -53,3 +54,22 @@ def test_valid_token_is_accepted(twin: RunningDataverse) -> None:
     response = httpx.get(twin.api_url + "accounts", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["value"] == []
+
+
+def test_who_am_i_names_the_token_user(twin: RunningDataverse) -> None:
+    """WhoAmI returns the calling user's id: the value the twin writes into _modifiedby_value.
+
+    See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
+    """
+    token = token_for(twin, "maker")
+    response = httpx.get(twin.api_url + "WhoAmI", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.json()["UserId"] == user_id_for("maker")
+
+
+def test_service_document_lists_the_tables(twin: RunningDataverse) -> None:
+    """The API root lists the entity sets the twin serves."""
+    token = token_for(twin, "dualbus")
+    response = httpx.get(twin.api_url, headers={"Authorization": f"Bearer {token}"})
+    names = {entry["name"] for entry in response.json()["value"]}
+    assert {"accounts", "cdm_companies", "transactioncurrencies", "msdyn_vendors", "products"} <= names
