@@ -5,6 +5,11 @@ See https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 
@@ -80,6 +85,45 @@ def test_concurrency_limit_refuses_the_request_over_it() -> None:
     assert refused.value.headers["Retry-After"] == "1"
     protection.release("u", 0.01)
     protection.admit("u")  # one finished: room again
+
+
+def test_concurrent_request_over_the_limit_is_refused_over_http() -> None:
+    """While one request is still in flight, a second one over a limit of one gets 429 with -2147015898."""
+    release = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield b'{"currencyname": '
+        release.wait(timeout=10)  # the server is waiting for the rest of this body: the request is in flight
+        yield b'"Euro"}'
+
+    with (
+        start(limits=ServiceProtectionLimits(max_concurrent=1)) as twin,
+        client_for(twin) as client,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        slow = pool.submit(
+            client.patch,
+            "transactioncurrencies(isocurrencycode='EUR')",
+            content=slow_body(),
+            headers={"Content-Type": "application/json"},
+        )
+        refused = _first_refusal(client)
+        release.set()
+        finished = slow.result(timeout=10)
+    assert refused.status_code == 429
+    assert _sdk_code(refused.json()["error"]["code"]) == -2147015898
+    assert refused.headers["Retry-After"] == "1"
+    assert finished.status_code == 204
+
+
+def _first_refusal(client: httpx.Client) -> httpx.Response:
+    """Poll until the slow request has been admitted and a new one is refused (bounded to five seconds)."""
+    deadline = time.monotonic() + 5
+    response = client.get("accounts")
+    while response.status_code != 429 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        response = client.get("accounts")
+    return response
 
 
 def test_sliding_window_forgets_old_requests() -> None:
