@@ -61,12 +61,14 @@ class Publisher:
         *,
         max_batch_bytes: int | None = None,
         instruments: ProducerMetrics | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._client = client
         self._topology = topology
         self._max_batch_bytes = max_batch_bytes
         self._senders: dict[str, ServiceBusSender] = {}
         self.metrics = instruments or ProducerMetrics()
+        self._tracer = tracer or _tracer
         self.published = 0
         self.batches = 0
 
@@ -96,7 +98,7 @@ class Publisher:
         with ExitStack() as spans:
             pending: list[Span] = []
             for envelope in envelopes:
-                span = spans.enter_context(_change_span(envelope, topic.name))
+                span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
                 message = _message(envelope, span, topic.ordering_buckets)
                 if not _try_add(batch, message):
                     await self._send(sender, batch, area, pending)
@@ -141,7 +143,7 @@ class Publisher:
 class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
     """A producer span for one change, current while its message is built so the trace context travels."""
 
-    def __init__(self, envelope: Envelope, topic: str) -> None:
+    def __init__(self, tracer: trace.Tracer, envelope: Envelope, topic: str) -> None:
         attributes: dict[str, Any] = {
             "messaging.system": "servicebus",
             "messaging.destination.name": topic,
@@ -151,7 +153,7 @@ class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
             "dualbus.operation": envelope.operation.value,
             "dualbus.origin": envelope.origin.value,
         }
-        self._span = _tracer.start_span(
+        self._span = tracer.start_span(
             f"publish {envelope.entity}", kind=SpanKind.PRODUCER, attributes=attributes
         )
 

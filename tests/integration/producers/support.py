@@ -1,0 +1,180 @@
+"""Running parts for the producers' integration tests: the emulator, the twins, a tap on every topic."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
+from pydantic import SecretStr
+
+from sandbox.identity import user_id_for
+from sandbox.servicebus.config import load_config
+from sandbox.servicebus.server import EmulatorServer
+from shared.envelope import Envelope
+from shared.messages import envelope_from_message
+from shared.render import render_emulator_config
+from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.topology import default_topology
+
+TAP = "test-tap"
+EVENTS_QUEUE = "fo-data-events"
+DUALBUS = "dualbus"
+OWN_USERS = (DUALBUS, user_id_for(DUALBUS))
+
+
+def emulator_config() -> dict[str, Any]:
+    """The topology's Config.json plus a session-less tap subscription per topic and an F&O event queue."""
+    config = render_emulator_config(default_topology())
+    namespace = config["UserConfig"]["Namespaces"][0]
+    for topic in namespace["Topics"]:
+        topic["Subscriptions"].append(
+            {
+                "Name": TAP,
+                "Properties": {"RequiresSession": False, "LockDuration": "PT1M", "MaxDeliveryCount": 10},
+            }
+        )
+    namespace["Queues"].append({"Name": EVENTS_QUEUE, "Properties": {"RequiresSession": False}})
+    return config
+
+
+@dataclass
+class Emulator:
+    """A running emulator and its thread."""
+
+    server: EmulatorServer
+    thread: threading.Thread
+
+    @property
+    def connection_string(self) -> str:
+        return self.server.connection_string
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.thread.join(timeout=10)
+
+
+@contextmanager
+def running_emulator(data_dir: Path | None = None) -> Iterator[Emulator]:
+    """An emulator on a free loopback port, serving from a background thread."""
+    server = EmulatorServer(
+        config=load_config(emulator_config()),
+        data_dir=data_dir,
+        keys={"RootManageSharedAccessKey": SecretStr("k3y")},
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="emulator")
+    thread.start()
+    emulator = Emulator(server, thread)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def drain_tap(
+    connection_string: str,
+    areas: Mapping[str, int] | None = None,
+    *,
+    idle: float = 1.0,
+    timeout: float = 30.0,
+    expect: int | None = None,
+) -> list[Envelope]:
+    """Every envelope on the tap subscriptions of the given areas (all areas when None), receive-and-delete.
+
+    Stops once ``expect`` envelopes were read, or after ``idle`` seconds without one.
+    """
+    wanted = list(areas) if areas is not None else list(default_topology().areas)
+    found: list[Envelope] = []
+    deadline = time.monotonic() + timeout
+    with ServiceBusClient.from_connection_string(connection_string) as client:
+        receivers = [
+            client.get_subscription_receiver(
+                topic_name=f"dualbus.{area}",
+                subscription_name=TAP,
+                receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE,
+            )
+            for area in wanted
+        ]
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            got = 0
+            for receiver in receivers:
+                for message in receiver.receive_messages(max_message_count=500, max_wait_time=0.2):
+                    found.append(envelope_from_message(message))
+                    got += 1
+            if expect is not None and len(found) >= expect:
+                break
+            if got:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > idle and expect is None:
+                break
+        for receiver in receivers:
+            receiver.close()
+    return found
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_for(
+    emulator: Emulator,
+    state_dir: Path,
+    *,
+    fo: Any = None,
+    dataverse: Any = None,
+) -> Settings:
+    """Settings pointing at the emulator and the running twins (client "dualbus")."""
+    values: dict[str, Any] = {
+        "servicebus": ServiceBusSettings(connection_string=SecretStr(emulator.connection_string)),
+        "state_dir": state_dir,
+    }
+    if fo is not None:
+        values["fo"] = ApiSettings(
+            url=fo.url,
+            client_id=DUALBUS,
+            client_secret=SecretStr(fo.clients[DUALBUS]),
+            token_url=fo.token_url,
+            audience=fo.audience,
+        )
+    if dataverse is not None:
+        values["dataverse"] = ApiSettings(
+            url=dataverse.url,
+            client_id=DUALBUS,
+            client_secret=SecretStr(DV_CLIENTS[DUALBUS]),
+            token_url=dataverse.token_url,
+            audience=dataverse.audience,
+        )
+    return Settings(**values)
+
+
+DV_CLIENTS = {DUALBUS: "pipeline-secret", "maker": "maker-secret"}
+
+
+def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
+    """The DUALBUS_* environment that reproduces ``settings`` in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUALBUS_")}
+    assert settings.servicebus is not None
+    assert settings.servicebus.connection_string is not None
+    env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] = settings.servicebus.connection_string.get_secret_value()
+    env["DUALBUS_STATE_DIR"] = str(settings.state_dir)
+    for name, api in (("FO", settings.fo), ("DATAVERSE", settings.dataverse)):
+        if api is None:
+            continue
+        env[f"DUALBUS_{name}__URL"] = api.url
+        env[f"DUALBUS_{name}__CLIENT_ID"] = api.client_id
+        env[f"DUALBUS_{name}__CLIENT_SECRET"] = api.client_secret.get_secret_value()
+        env[f"DUALBUS_{name}__TOKEN_URL"] = api.resolved_token_url
+        env[f"DUALBUS_{name}__AUDIENCE"] = api.audience or api.url
+    env.update(extra)
+    return env

@@ -1,0 +1,139 @@
+"""The publisher's batching, message properties and spans, against the SDK's own ServiceBusMessageBatch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from azure.servicebus import ServiceBusMessageBatch
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from producers.publisher import Publisher
+from shared.envelope import Envelope, Operation, Origin
+from shared.errors import BusError
+from shared.messages import ordering_bucket
+from shared.topology import default_topology
+
+
+class RecordingSender:
+    """Hands out real SDK batches of a chosen size and records what is sent."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.sent: list[ServiceBusMessageBatch] = []
+        self.closed = False
+
+    async def create_message_batch(self, max_size_in_bytes: int | None = None) -> ServiceBusMessageBatch:
+        return ServiceBusMessageBatch(max_size_in_bytes=max_size_in_bytes or self.max_bytes)
+
+    async def send_messages(self, batch: ServiceBusMessageBatch) -> None:
+        self.sent.append(batch)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class RecordingClient:
+    def __init__(self, max_bytes: int) -> None:
+        self.senders: dict[str, RecordingSender] = {}
+        self.max_bytes = max_bytes
+
+    def get_topic_sender(self, topic_name: str) -> RecordingSender:
+        return self.senders.setdefault(topic_name, RecordingSender(self.max_bytes))
+
+
+def _envelope(number: int, area: str = "customer", payload: str = "x") -> Envelope:
+    return Envelope.for_change(
+        origin=Origin.FO,
+        area=area,
+        entity="CustomersV3",
+        key={"dataAreaId": "usmf", "CustomerAccount": f"C-{number}"},
+        operation=Operation.UPDATE,
+        source_version=number,
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        data={"OrganizationName": payload},
+        company="USMF",
+    )
+
+
+def _messages(sender: RecordingSender) -> list:
+    return [message for batch in sender.sent for message in batch._messages]
+
+
+@pytest.mark.asyncio
+async def test_batches_split_at_the_entity_size_limit() -> None:
+    """Envelopes that do not fit one batch go out in several, in order, none lost."""
+    client = RecordingClient(max_bytes=4096)
+    publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+    envelopes = [_envelope(n, payload="y" * 300) for n in range(40)]
+    assert await publisher.publish(envelopes) == 40
+    sender = client.senders["dualbus.customer"]
+    assert len(sender.sent) > 1
+    assert [m.message_id for m in _messages(sender)] == [e.id for e in envelopes]
+    assert publisher.published == 40
+    assert publisher.batches == len(sender.sent)
+
+
+@pytest.mark.asyncio
+async def test_messages_carry_id_session_and_routing_properties() -> None:
+    """Each message has the envelope id, the record's ordering bucket and the routing properties."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    topology = default_topology()
+    await Publisher(client, topology).publish([_envelope(1)])  # type: ignore[arg-type]
+    (message,) = _messages(client.senders["dualbus.customer"])
+    envelope = _envelope(1)
+    assert message.message_id == envelope.id
+    buckets = topology.topic("customer").ordering_buckets
+    assert message.session_id == ordering_bucket("customer", envelope.key, buckets)
+    properties = message.application_properties
+    assert properties["origin"] == "fo"
+    assert properties["company"] == "USMF"
+    assert properties["operation"] == "update"
+
+
+@pytest.mark.asyncio
+async def test_each_area_goes_to_its_own_topic() -> None:
+    """Envelopes of two areas are sent to the two area topics."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    await Publisher(client, default_topology()).publish([_envelope(1), _envelope(2, area="vendor")])  # type: ignore[arg-type]
+    assert set(client.senders) == {"dualbus.customer", "dualbus.vendor"}
+
+
+@pytest.mark.asyncio
+async def test_one_span_per_change_and_its_trace_travels() -> None:
+    """Every change gets a producer span whose trace context is on its message."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = RecordingClient(max_bytes=256 * 1024)
+    publisher = Publisher(client, default_topology(), tracer=provider.get_tracer("t"))  # type: ignore[arg-type]
+    await publisher.publish([_envelope(1), _envelope(2)])
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    messages = _messages(client.senders["dualbus.customer"])
+    span_of = {span.attributes["messaging.message.id"]: span for span in spans}
+    for message in messages:
+        span = span_of[message.message_id]
+        trace_id = format(span.context.trace_id, "032x")
+        span_id = format(span.context.span_id, "016x")
+        assert message.application_properties["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
+
+
+@pytest.mark.asyncio
+async def test_an_event_larger_than_a_message_is_refused() -> None:
+    """An envelope that cannot fit even an empty batch raises BusError instead of looping."""
+    client = RecordingClient(max_bytes=600)
+    with pytest.raises(BusError, match="larger than one message"):
+        await Publisher(client, default_topology()).publish([_envelope(1, payload="z" * 2000)])  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_close_closes_every_sender() -> None:
+    """Closing the publisher closes the senders it opened."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+    await publisher.publish([_envelope(1)])
+    await publisher.close()
+    assert client.senders["dualbus.customer"].closed
