@@ -45,6 +45,14 @@ class FoReader:
             return None
         return _body(entity, response)
 
+    async def count(self, entity: str, *, filter_: str | None = None) -> int:
+        """How many rows a query matches (``$count=true`` with ``$top=0``)."""
+        params = {"cross-company": "true", "$count": "true", "$top": "0"}
+        if filter_:
+            params["$filter"] = filter_
+        body = _body(entity, await self._api.request("GET", f"data/{entity}", params=params))
+        return int(body.get("@odata.count", 0))
+
     async def page(
         self,
         entity: str,
