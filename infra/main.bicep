@@ -289,7 +289,7 @@ resource logs 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
   }
 }
 
-resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+resource appsEnvironment 'Microsoft.App/managedEnvironments@2024-03-01' = {
   name: '${prefix}-env'
   location: location
   properties: {
@@ -305,7 +305,7 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
 
 resource stateStorages 'Microsoft.App/managedEnvironments/storages@2024-03-01' = [
   for (p, i) in producers: {
-    parent: environment
+    parent: appsEnvironment
     name: p.name
     properties: {
       azureFile: {
@@ -328,19 +328,14 @@ resource producerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
     location: location
     identity: {
       type: 'UserAssigned'
-      userAssignedIdentities: union(
-        { '${producerIdentities[i].id}': {} },
-        useRegistry ? { '${pullIdentity.id}': {} } : {}
-      )
+      userAssignedIdentities: union({ '${producerIdentities[i].id}': {} }, useRegistry ? { '${pullIdentity.id}': {} } : {})
     }
     properties: {
-      managedEnvironmentId: environment.id
+      managedEnvironmentId: appsEnvironment.id
       configuration: {
         activeRevisionsMode: 'Single'
         secrets: [
-          empty(apis[p.origin].keyVaultUrl)
-            ? { name: 'client-secret', value: p.origin == 'fo' ? foClientSecret : dataverseClientSecret }
-            : { name: 'client-secret', keyVaultUrl: apis[p.origin].keyVaultUrl, identity: producerIdentities[i].id }
+          empty(apis[p.origin].keyVaultUrl) ? { name: 'client-secret', value: p.origin == 'fo' ? foClientSecret : dataverseClientSecret } : { name: 'client-secret', keyVaultUrl: apis[p.origin].keyVaultUrl, identity: producerIdentities[i].id }
         ]
         registries: useRegistry ? [{ server: registry.properties.loginServer, identity: pullIdentity.id }] : []
       }
@@ -396,19 +391,14 @@ resource consumerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
     location: location
     identity: {
       type: 'UserAssigned'
-      userAssignedIdentities: union(
-        { '${consumerIdentities[i].id}': {}, '${scalerIdentity.id}': {} },
-        useRegistry ? { '${pullIdentity.id}': {} } : {}
-      )
+      userAssignedIdentities: union({ '${consumerIdentities[i].id}': {}, '${scalerIdentity.id}': {} }, useRegistry ? { '${pullIdentity.id}': {} } : {})
     }
     properties: {
-      managedEnvironmentId: environment.id
+      managedEnvironmentId: appsEnvironment.id
       configuration: {
         activeRevisionsMode: 'Single'
         secrets: [
-          empty(apis[c.target].keyVaultUrl)
-            ? { name: 'client-secret', value: c.target == 'fo' ? foClientSecret : dataverseClientSecret }
-            : { name: 'client-secret', keyVaultUrl: apis[c.target].keyVaultUrl, identity: consumerIdentities[i].id }
+          empty(apis[c.target].keyVaultUrl) ? { name: 'client-secret', value: c.target == 'fo' ? foClientSecret : dataverseClientSecret } : { name: 'client-secret', keyVaultUrl: apis[c.target].keyVaultUrl, identity: consumerIdentities[i].id }
         ]
         registries: useRegistry ? [{ server: registry.properties.loginServer, identity: pullIdentity.id }] : []
       }
@@ -454,7 +444,7 @@ resource consumerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
 ]
 
 output serviceBusHost string = serviceBusHost
-output environmentName string = environment.name
+output environmentName string = appsEnvironment.name
 output producerIdentityClientIds array = [for (p, i) in producers: producerIdentities[i].properties.clientId]
 output consumerIdentityClientIds array = [for (c, i) in consumers: consumerIdentities[i].properties.clientId]
 output scalerIdentityClientId string = scalerIdentity.properties.clientId
