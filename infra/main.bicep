@@ -69,7 +69,7 @@ param topics array
 param subscriptions array
 @description('The control queue consumers peek for pause and resume: name, ARM queue properties.')
 param controlQueue object
-@description('Consumer apps, one per route: name, area, target, subscriptionIndex, args, maxReplicas, scaleMetadata.')
+@description('Consumer apps, one per route: name, area, target, subscriptionIndex, args, maxReplicas, grace, scaleMetadata.')
 param consumers array
 @description('Producer apps, one per source system: name, origin, args.')
 param producers array
@@ -422,6 +422,7 @@ resource consumerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
             }
           }
         ]
+        terminationGracePeriodSeconds: c.terminationGracePeriodSeconds
         scale: {
           minReplicas: 0
           maxReplicas: c.maxReplicas

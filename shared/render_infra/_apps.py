@@ -33,6 +33,8 @@ SCALE_RULE_TYPE = "azure-servicebus"
 # write to F&O or Dataverse (tens of milliseconds), so 50 is a few seconds of backlog per replica.
 MESSAGES_PER_REPLICA = 50
 MAX_REPLICAS = 10
+# Time a stopping consumer gets, beyond one lock duration, to settle the message in hand.
+_SHUTDOWN_MARGIN_SECONDS = 30
 
 _APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _SHORT = {Origin.FO: "fo", Origin.DATAVERSE: "dv"}
@@ -83,6 +85,12 @@ class ConsumerApp:
         if self.subscription.requires_session:
             return min(MAX_REPLICAS, self.topic.ordering_buckets)
         return MAX_REPLICAS
+
+    @property
+    def shutdown_grace_seconds(self) -> int:
+        """How long the platform waits after SIGTERM before it kills the consumer."""
+        # Long enough to finish the message in hand: its lock would lapse by then anyway.
+        return int(self.subscription.lock_duration.total_seconds()) + _SHUTDOWN_MARGIN_SECONDS
 
     def scale_metadata(self, namespace: str) -> dict[str, str]:
         """KEDA ``azure-servicebus`` trigger metadata; ``namespace`` is the short namespace name."""

@@ -95,6 +95,7 @@ def _consumer(app: ConsumerApp, routes: list[tuple[TopicSpec, SubscriptionSpec]]
         "subscriptionIndex": routes.index((app.topic, app.subscription)),
         "args": list(app.args),
         "maxReplicas": app.max_replicas,
+        "terminationGracePeriodSeconds": app.shutdown_grace_seconds,
         "scaleMetadata": metadata,
     }
 

@@ -38,8 +38,6 @@ PLACEHOLDERS = (
     "DUALBUS_CONSUMER_CLIENT_ID",
     "DUALBUS_SCALER_CLIENT_ID",
 )
-# Time for a stopping consumer to finish the message in hand before the kubelet kills it.
-_SHUTDOWN_MARGIN_SECONDS = 30
 
 
 def k8s_manifests(topology: Topology) -> dict[str, list[dict[str, Any]]]:
@@ -156,8 +154,7 @@ def _producer(app: ProducerApp) -> list[dict[str, Any]]:
 def _consumer(app: ConsumerApp) -> list[dict[str, Any]]:
     container = _container("consumer", app.args, f"dualbus-{app.target.value}")
     pod = _pod(app.name, "consumer", container, {"emptyDir": {}})
-    grace = int(app.subscription.lock_duration.total_seconds()) + _SHUTDOWN_MARGIN_SECONDS
-    pod["spec"]["terminationGracePeriodSeconds"] = grace
+    pod["spec"]["terminationGracePeriodSeconds"] = app.shutdown_grace_seconds
     # No "replicas": the HPA that KEDA creates owns the count, and re-applying must not reset it.
     return [_deployment(app.name, "consumer", {"template": pod}), _scaled_object(app)]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from shared.envelope import Origin
@@ -64,3 +66,10 @@ def test_overlong_app_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shared.render_infra._apps.APP_PREFIX", "a-prefix-far-too-long-for-azure")
     with pytest.raises(TopologyError, match="must be 2-32"):
         consumer_apps(default_topology())
+
+
+def test_shutdown_grace_outlasts_the_message_lock() -> None:
+    """A stopping consumer is given longer than one lock duration to settle the message in hand."""
+    sub = SubscriptionSpec(direction=Direction.TO_FO, lock_duration=timedelta(minutes=2))
+    (app,) = consumer_apps(Topology(topics=(TopicSpec(area="vendor", subscriptions=(sub,)),)))
+    assert app.shutdown_grace_seconds > 120
