@@ -52,6 +52,9 @@ param foClientSecret string = ''
 @description('Key Vault secret URI of the F&O client secret (preferred over foClientSecret).')
 param foClientSecretKeyVaultUrl string = ''
 
+@description('dualbus\'s own user as F&O records it (ModifiedBy): the F&O producer skips its changes, so none echoes back.')
+param foOwnUsers array = []
+
 @description('Dataverse environment URL, e.g. https://contoso.crm.dynamics.com')
 param dataverseUrl string
 param dataverseTenantId string = tenant().tenantId
@@ -61,6 +64,9 @@ param dataverseClientId string
 param dataverseClientSecret string = ''
 @description('Key Vault secret URI of the Dataverse client secret (preferred over dataverseClientSecret).')
 param dataverseClientSecretKeyVaultUrl string = ''
+
+@description('dualbus\'s application user in Dataverse (user or object id): the Dataverse producer skips its changes.')
+param dataverseOwnUsers array = []
 
 // ---- Rendered from shared/topology.py into topology.parameters.json ----
 @description('Area topics: name, area, ARM topic properties.')
@@ -354,6 +360,8 @@ resource producerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
               { name: '${apis[p.origin].prefix}TENANT_ID', value: apis[p.origin].tenantId }
               { name: '${apis[p.origin].prefix}CLIENT_ID', value: apis[p.origin].clientId }
               { name: '${apis[p.origin].prefix}CLIENT_SECRET', secretRef: 'client-secret' }
+              // Loop prevention: changes these users made are dualbus's own writes (producers/settings.py).
+              { name: 'DUALBUS_PRODUCER__OWN_USERS', value: string(p.origin == 'fo' ? foOwnUsers : dataverseOwnUsers) }
             ]
             resources: {
               cpu: json('0.5')
