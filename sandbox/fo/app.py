@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from sandbox.fo.batch import parse_batch, run_batch
 from sandbox.fo.endpoints import WebhookEndpoint
 from sandbox.fo.errors import ODataError, ThrottledError
@@ -79,9 +80,11 @@ def create_app(
         Route("/{tenant}/oauth2/v2.0/token", token_endpoint(issuer), methods=["POST"]),
         Route("/data/$batch", _batch, methods=["POST"]),
         Route("/data/{resource:path}", _data, methods=["GET", "POST", "PATCH", "DELETE"]),
+        Route(f"{ADMIN_PREFIX}data-events", data_events_endpoint, methods=["GET", "POST"]),
     ]
     middleware = [
-        Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix="/data")
+        Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix=prefix)
+        for prefix in ("/data", ADMIN_PREFIX)
     ]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.fo = twin

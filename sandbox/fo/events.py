@@ -121,6 +121,10 @@ class EventPublisher:
         """Activate data events of ``entities`` (names like ``CustomersV3``) on ``endpoint``."""
         self._bindings.append((endpoint, frozenset(entities)))
 
+    def bindings(self) -> list[tuple[str, list[str]]]:
+        """Each endpoint's name with the entities activated on it."""
+        return [(endpoint.name, sorted(entities)) for endpoint, entities in self._bindings]
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event has been delivered or given up; False on timeout."""
         deadline = time.monotonic() + timeout

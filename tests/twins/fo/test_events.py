@@ -79,3 +79,19 @@ def _insert_twice(store: FoStore) -> None:
     with store.transaction():
         store.insert("CustomersV3", customer("US-001"), modified_by="dualbus")
         store.insert("CustomersV3", customer("US-001"), modified_by="dualbus")
+
+
+def test_data_events_configured_over_http(fo: FoHandle, client: httpx.Client, webhook: Webhook) -> None:
+    """POST /_sandbox/data-events activates a webhook for an entity; GET lists it with its deliveries."""
+    config = {"kind": "webhook", "url": webhook.url, "entities": ["VendorsV2"]}
+    assert client.post("/_sandbox/data-events", json=config).status_code == 201
+    assert (
+        client.post("/_sandbox/data-events", json={"kind": "ftp", "entities": ["VendorsV2"]}).status_code
+        == 400
+    )
+    assert httpx.post(fo.url + "/_sandbox/data-events", json=config).status_code == 401
+    client.post("/data/VendorsV2", json={"dataAreaId": "usmf", "VendorAccountNumber": "V-1"})
+    assert fo.twin.events.flush(timeout=10)
+    listed = client.get("/_sandbox/data-events").json()["value"]
+    assert listed == [{"name": webhook.url, "entities": ["VendorsV2"], "delivered": 1, "given_up": 0}]
+    assert webhook.received[0]["VendorAccountNumber"] == "V-1"
