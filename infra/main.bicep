@@ -92,6 +92,10 @@ var roles = {
 var serviceBusHost = '${namespaceName}.servicebus.windows.net'
 var stateDir = '/var/lib/dualbus'
 var useRegistry = !empty(registryName)
+// Identities that only the platform uses (scale rules, image pulls) are hidden from the containers, so that
+// a consumer's code cannot borrow the scaler's Manage right:
+// https://learn.microsoft.com/azure/container-apps/managed-identity#control-managed-identity-availability
+var pullIdentitySettings = useRegistry ? [{ identity: pullIdentity.id, lifecycle: 'None' }] : []
 var apis = {
   fo: {
     prefix: 'DUALBUS_FO__'
@@ -340,6 +344,7 @@ resource producerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
       managedEnvironmentId: appsEnvironment.id
       configuration: {
         activeRevisionsMode: 'Single'
+        identitySettings: pullIdentitySettings
         secrets: [
           empty(apis[p.origin].keyVaultUrl) ? { name: 'client-secret', value: p.origin == 'fo' ? foClientSecret : dataverseClientSecret } : { name: 'client-secret', keyVaultUrl: apis[p.origin].keyVaultUrl, identity: producerIdentities[i].id }
         ]
@@ -405,6 +410,7 @@ resource consumerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
       managedEnvironmentId: appsEnvironment.id
       configuration: {
         activeRevisionsMode: 'Single'
+        identitySettings: concat([{ identity: scalerIdentity.id, lifecycle: 'None' }], pullIdentitySettings)
         secrets: [
           empty(apis[c.target].keyVaultUrl) ? { name: 'client-secret', value: c.target == 'fo' ? foClientSecret : dataverseClientSecret } : { name: 'client-secret', keyVaultUrl: apis[c.target].keyVaultUrl, identity: consumerIdentities[i].id }
         ]

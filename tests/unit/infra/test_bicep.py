@@ -117,6 +117,7 @@ def test_consumer_apps_scale_on_their_subscription_with_the_scaler_identity() ->
     assert "type: 'azure-servicebus'" in block
     assert "metadata: union(c.scaleMetadata, { namespace: namespace.name })" in block
     assert "identity: scalerIdentity.id" in block
+    assert "{ identity: scalerIdentity.id, lifecycle: 'None' }" in block
     assert "terminationGracePeriodSeconds: c.terminationGracePeriodSeconds" in block
     assert "auth:" not in block
 
