@@ -1,0 +1,155 @@
+"""Dead-letter operations with the real SDK against the emulator: list, edited replay, purge, crash safety."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
+
+from dualbus.ops.audit import AuditLog
+from dualbus.ops.deadletters import (
+    ORIGINAL_ID_PROPERTY,
+    REPLAY_COUNT_PROPERTY,
+    DeadLetterFilter,
+    group_by_reason,
+)
+from dualbus.ops.dlq import Route, peek_dead_letters, purge, replay
+from shared.envelope import Envelope, Operation, Origin
+from shared.errors import DualbusError
+from shared.messages import application_properties, envelope_from_message, to_message
+from tests.integration.ops.conftest import AUDIT
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "dualbus.customer"
+ROUTE = Route(area="customer", topic=TOPIC, subscription="to-dataverse")
+
+
+def _envelope(account: str, currency: str = "XXX") -> Envelope:
+    return Envelope.for_change(
+        origin=Origin.FO,
+        area="customer",
+        entity="CustomersV3",
+        key={"dataAreaId": "usmf", "CustomerAccount": account},
+        operation=Operation.UPDATE,
+        source_version=1,
+        time=datetime.now(UTC),
+        company="USMF",
+        data={"CustomerAccount": account, "SalesCurrencyCode": currency},
+    )
+
+
+def _receive_all(
+    bus: ServiceBusClient, subscription: str, session_id: str | None
+) -> list[ServiceBusReceivedMessage]:
+    with bus.get_subscription_receiver(
+        TOPIC, subscription, session_id=session_id, max_wait_time=1
+    ) as receiver:
+        received = receiver.receive_messages(max_message_count=50, max_wait_time=1)
+        for message in received:
+            receiver.complete_message(message)
+        return received
+
+
+def _publish_and_dead_letter(bus: ServiceBusClient, envelopes: dict[str, str]) -> dict[str, str]:
+    """Publish each envelope and dead-letter it from to-dataverse with its reason; returns the sessions."""
+    sessions = {}
+    with bus.get_topic_sender(TOPIC) as sender:
+        for account in envelopes:
+            message = to_message(_envelope(account))
+            sessions[account] = str(message.session_id)
+            sender.send_messages(message)
+    for account, reason in envelopes.items():
+        with bus.get_subscription_receiver(
+            TOPIC, "to-dataverse", session_id=sessions[account], max_wait_time=2
+        ) as r:
+            (message,) = r.receive_messages(max_message_count=1, max_wait_time=2)
+            r.dead_letter_message(message, reason=reason, error_description=f"{account} failed")
+    _receive_all(bus, AUDIT, None)  # the audit subscription took its own copies; clear them
+    return sessions
+
+
+def test_list_groups_dead_letters_by_reason(bus: ServiceBusClient) -> None:
+    """Dead-lettered messages are listed with their reason and description, grouped with counts."""
+    _publish_and_dead_letter(
+        bus, {"C-1": "UnresolvedLookup", "C-2": "UnresolvedLookup", "C-3": "TargetRejected"}
+    )
+    letters = peek_dead_letters(bus, ROUTE)
+    assert sorted(letter.reason for letter in letters) == [
+        "TargetRejected",
+        "UnresolvedLookup",
+        "UnresolvedLookup",
+    ]
+    groups = group_by_reason(letters, datetime.now(UTC))
+    assert [(g.reason, g.count) for g in groups] == [("UnresolvedLookup", 2), ("TargetRejected", 1)]
+    assert {letter.description for letter in letters} == {"C-1 failed", "C-2 failed", "C-3 failed"}
+
+
+def test_replay_edits_and_reaches_only_its_subscription(bus: ServiceBusClient, tmp_path: Path) -> None:
+    """An edited replay goes back to to-dataverse only, keeps its properties, leaves other reasons alone."""
+    sessions = _publish_and_dead_letter(bus, {"C-1": "UnresolvedLookup", "C-2": "TargetRejected"})
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    report = replay(
+        bus,
+        ROUTE,
+        DeadLetterFilter(reasons=frozenset({"UnresolvedLookup"})),
+        audit=audit,
+        edits={"data.SalesCurrencyCode": "USD"},
+    )
+    assert report.matched == 1
+    assert len(report.done) == 1
+    (replayed,) = _receive_all(bus, "to-dataverse", sessions["C-1"])
+    envelope = envelope_from_message(replayed)
+    assert envelope.data["SalesCurrencyCode"] == "USD"
+    assert envelope.id == _envelope("C-1").id
+    properties = application_properties(replayed)
+    assert properties[REPLAY_COUNT_PROPERTY] == 1
+    assert properties[ORIGINAL_ID_PROPERTY] == _envelope("C-1").id
+    assert properties["origin"] == "fo"
+    assert _receive_all(bus, AUDIT, None) == []
+    assert [letter.reason for letter in peek_dead_letters(bus, ROUTE)] == ["TargetRejected"]
+    (line,) = audit.read()
+    assert (line["action"], line["outcome"], line["reason"]) == ("dlq.replay", "sent", "UnresolvedLookup")
+
+
+class _CrashAfterSend(AuditLog):
+    """An audit log that fails once, right after the replay was sent and before it is completed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.failures = 1
+
+    def record(self, action: str, outcome: str, **details: object) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DualbusError("crashed between send and complete")
+        super().record(action, outcome, **details)
+
+
+def test_crash_between_send_and_complete_loses_nothing(bus: ServiceBusClient, tmp_path: Path) -> None:
+    """A failure between send and complete keeps the dead-letter; the next replay's resend is absorbed."""
+    sessions = _publish_and_dead_letter(bus, {"C-9": "UnresolvedLookup"})
+    audit = _CrashAfterSend(tmp_path / "audit.jsonl")
+    selection = DeadLetterFilter(everything=True)
+    first = replay(bus, ROUTE, selection, audit=audit)
+    assert first.failed
+    assert len(peek_dead_letters(bus, ROUTE)) == 1
+    second = replay(bus, ROUTE, selection, audit=audit)
+    assert len(second.done) == 1
+    assert peek_dead_letters(bus, ROUTE) == []
+    replays = _receive_all(bus, "to-dataverse", sessions["C-9"])
+    assert len(replays) == 1
+    assert orjson.loads(b"".join(replays[0].body))["key"]["CustomerAccount"] == "C-9"
+
+
+def test_purge_removes_only_the_selection(bus: ServiceBusClient, tmp_path: Path) -> None:
+    """Purge removes the selected dead-letters for good and audits each."""
+    _publish_and_dead_letter(bus, {"C-1": "TargetRejected", "C-2": "UnresolvedLookup"})
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    report = purge(bus, ROUTE, DeadLetterFilter(reasons=frozenset({"TargetRejected"})), audit=audit)
+    assert len(report.done) == 1
+    assert [letter.reason for letter in peek_dead_letters(bus, ROUTE)] == ["UnresolvedLookup"]
+    assert [line["action"] for line in audit.read()] == ["dlq.purge"]
