@@ -50,7 +50,7 @@ class ProducerApp:
 
     @property
     def args(self) -> tuple[str, ...]:
-        """The arguments after the producer image's entry point (``python -m producers``)."""
+        """The arguments after the producer image's entry point (``dualbus produce``)."""
         return ("--from", self.origin.value)
 
 
