@@ -14,6 +14,7 @@ from typing import Literal
 import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
+from pydantic import SecretStr
 
 from sandbox.fo.events import DeliveryError
 
@@ -51,14 +52,17 @@ class ServiceBusEndpoint:
 
     def __init__(
         self,
-        connection_string: str,
+        connection_string: SecretStr | str,
         entity_name: str,
         *,
         kind: Literal["queue", "topic"] = "topic",
         name: str | None = None,
     ) -> None:
         self.name = name or f"servicebus:{entity_name}"
-        self._connection_string = connection_string
+        # Kept as a SecretStr: the connection string carries the SAS key and must not show in a repr or log.
+        self._connection_string = (
+            SecretStr(str(connection_string)) if isinstance(connection_string, str) else connection_string
+        )
         self._entity = entity_name
         self._kind = kind
         self._client: ServiceBusClient | None = None
@@ -82,7 +86,7 @@ class ServiceBusEndpoint:
 
     def _open(self) -> ServiceBusSender:
         if self._sender is None:
-            self._client = ServiceBusClient.from_connection_string(self._connection_string)
+            self._client = ServiceBusClient.from_connection_string(self._connection_string.get_secret_value())
             if self._kind == "queue":
                 self._sender = self._client.get_queue_sender(queue_name=self._entity)
             else:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from sandbox.fo.events import EventEndpoint
 from sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
 from sandbox.workload.dataverse_shape import account_from_customer, dataverse_reference
 from sandbox.workload.generate import Dataset, generate
@@ -85,12 +86,13 @@ def start_sandbox(
     seed_dataverse_customers: bool = True,
     data_dir: Path | None = None,
     clients: Mapping[str, str] | None = None,
+    fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
 ) -> SandboxRun:
     """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``."""
     registered = dict(clients or DEFAULT_CLIENTS)
     fo_db = data_dir / "fo.sqlite" if data_dir else None
     dv_db = data_dir / "dataverse.sqlite" if data_dir else None
-    fo = start_fo(port=fo_port, clients=registered, database=fo_db)
+    fo = start_fo(port=fo_port, clients=registered, database=fo_db, event_endpoints=fo_event_endpoints)
     run = SandboxRun(
         fo=fo,
         dataverse=None,
@@ -134,10 +136,14 @@ def run_sandbox(
     products: int = 50,
     data_dir: Path | None = None,
     stream: StreamConfig | None = None,
+    fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     stop: threading.Event | None = None,
     write: Callable[[str], object] = sys.stdout.write,
 ) -> StreamSummary | None:
     """Start and seed both twins, print how to reach them, stream changes if asked, serve until ``stop``.
+
+    ``fo_event_endpoints`` activates F&O data events, e.g. ``[(ServiceBusEndpoint(conn, "fo-events"),
+    ["CustomersV3"])]``, before seeding, so the seed itself is delivered as events too.
 
     Without ``stop`` it serves until interrupted (Ctrl+C). Returns the stream's summary when one ran.
     """
@@ -149,6 +155,7 @@ def run_sandbox(
         vendors=vendors,
         products=products,
         data_dir=data_dir,
+        fo_event_endpoints=fo_event_endpoints,
     )
     summary = None
     try:
