@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from dualbus.cli import app
 from dualbus.commands.infra import stale_files, write_files
+from sandbox.servicebus.config import load_config
 from shared.render_infra import docs_files, infra_files
 from shared.topology import default_topology
 
@@ -54,3 +55,13 @@ def test_check_reports_a_stale_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "consumers.yaml" in result.output
     assert stale.read_text(encoding="utf-8") == "# edited by hand\n"
+
+
+def test_emulator_config_loads_in_the_sandbox_emulator() -> None:
+    """The checked-in Config.json is accepted by dualbus's own emulator, with every topic and subscription."""
+    (namespace,) = load_config(ROOT / "infra" / "emulator" / "Config.json").namespaces
+    topology = default_topology()
+    assert [topic.name for topic in namespace.topics] == [topic.name for topic in topology.topics]
+    assert [queue.name for queue in namespace.queues] == [topology.control_queue]
+    subscriptions = [(t.name, s.name) for t in namespace.topics for s in t.subscriptions]
+    assert subscriptions == [(topic.name, sub.name) for topic, sub in topology.routes()]
