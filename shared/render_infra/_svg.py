@@ -43,7 +43,8 @@ text { font-family: Helvetica, Arial, sans-serif; font-size: 12px; fill: #1f2933
 
 def render_flow_svg(topology: Topology) -> str:
     """The flow picture as an SVG document, one row per area topic."""
-    rows = len(topology.topics)
+    # One row per topic, and one more for the control queue.
+    rows = len(topology.topics) + 1
     height = _TOP + rows * _ROW + 70
     parts = [
         (
@@ -66,6 +67,7 @@ def render_flow_svg(topology: Topology) -> str:
         *_frame(height, rows),
         *[part for app in consumer_apps(topology) for part in _route(topology, app)],
         *_topics(topology),
+        *_control_queue(topology),
         _text(_WIDTH // 2, height - 20, _FOOTNOTE, "note"),
         "</svg>",
     ]
@@ -123,6 +125,13 @@ def _row_y(index: int) -> int:
 
 def _topics(topology: Topology) -> list[str]:
     return [part for i, t in enumerate(topology.topics) for part in _box(_TOPIC, _row_y(i), t.name, "topic")]
+
+
+def _control_queue(topology: Topology) -> list[str]:
+    x = _SUB_L[0]
+    width = _SUB_R[0] + _SUB_R[1] - x
+    label = f"{topology.control_queue} queue: pause and resume for consumers"
+    return _box((x, width), _row_y(len(topology.topics)), label, "sub")
 
 
 def _route(topology: Topology, app: ConsumerApp) -> list[str]:

@@ -34,3 +34,10 @@ def test_picture_grows_with_the_topology() -> None:
     small_height = ET.fromstring(render_flow_svg(small)).get("height")  # noqa: S314 - our own text
     assert int(small_height or 0) < int(full_height or 0)
     assert "dualbus.customer" not in _labels(render_flow_svg(small))
+
+
+def test_control_queue_is_drawn() -> None:
+    """The control queue that carries pause and resume has its own box under the topics."""
+    topology = default_topology()
+    labels = _labels(render_flow_svg(topology))
+    assert sum(label.startswith(f"{topology.control_queue} queue") for label in labels) == 1
