@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from shared.render_infra import dump_documents, dump_yaml, k8s_manifests
 from shared.topology import default_topology
@@ -36,6 +37,5 @@ def test_unknown_types_are_refused() -> None:
 
 def test_manifests_round_trip_through_a_yaml_parser() -> None:
     """A real YAML parser reads the rendered manifests back as the data they were rendered from."""
-    yaml = pytest.importorskip("yaml")
     for docs in k8s_manifests(default_topology()).values():
         assert list(yaml.safe_load_all(dump_documents(docs))) == docs
