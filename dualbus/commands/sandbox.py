@@ -1,0 +1,173 @@
+"""``dualbus emulator`` and ``dualbus sandbox``: the local Service Bus emulator and the two API twins."""
+
+from __future__ import annotations
+
+import json
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from sandbox.servicebus.__main__ import main as emulator_main
+from sandbox.workload import SandboxRun, StreamConfig, run_change_stream, start_sandbox
+from shared.render import render_emulator_config
+from shared.topology import default_topology
+
+__all__ = ["register", "sandbox_info"]
+
+
+def emulator(
+    *,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="An emulator Config.json (default: rendered from the topology)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 5672,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Keep messages in SQLite here across restarts.")
+    ] = None,
+) -> None:
+    """Run the Service Bus emulator until Ctrl-C; prints the connection string to use.
+
+    Example: dualbus emulator --port 5672 --data-dir .dualbus/bus
+    """
+    with tempfile.TemporaryDirectory(prefix="dualbus-emulator-") as scratch:
+        if config is None:
+            config = Path(scratch) / "Config.json"
+            config.write_text(json.dumps(render_emulator_config(default_topology()), indent=2))
+        argv = ["--config", str(config), "--host", host, "--port", str(port)]
+        if data_dir is not None:
+            argv += ["--data-dir", str(data_dir)]
+        code = emulator_main(argv)
+    if code:
+        raise typer.Exit(code)
+
+
+def sandbox_info(run: SandboxRun) -> dict[str, Any]:
+    """Where the twins listen and how to get tokens, as JSON (what ``--info-file`` writes)."""
+    info: dict[str, Any] = {
+        "fo": {
+            "url": run.fo.url,
+            "token_url": run.fo.token_url,
+            "audience": run.fo.audience,
+            "scope": run.fo.scope,
+        },
+        "clients": dict(run.clients),
+        "seeded": dict(run.seeded),
+    }
+    if run.dataverse is not None:
+        dv = run.dataverse
+        info["dataverse"] = {
+            "url": dv.url,
+            "api_url": dv.api_url,
+            "token_url": dv.token_url,
+            "audience": dv.audience,
+            "scope": dv.scope,
+        }
+    return info
+
+
+def _parse_clients(values: list[str] | None) -> dict[str, str] | None:
+    if not values:
+        return None
+    clients: dict[str, str] = {}
+    for value in values:
+        client_id, separator, secret = value.partition("=")
+        if not separator or not client_id or not secret:
+            raise typer.BadParameter(f"--client takes ID=SECRET, not {value!r}")
+        clients[client_id] = secret
+    return clients
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT (Ctrl-C)."""
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    while not stop.wait(0.5):
+        pass
+
+
+def sandbox(  # typer passes options by keyword
+    *,
+    fo_port: Annotated[int, typer.Option("--fo-port", min=0, max=65535, help="F&O twin port; 0: free.")] = 0,
+    dataverse_port: Annotated[
+        int, typer.Option("--dataverse-port", min=0, max=65535, help="Dataverse twin port; 0: free.")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data.")] = 1,
+    customers: Annotated[int, typer.Option("--customers", min=0, help="Customers to seed.")] = 100,
+    vendors: Annotated[int, typer.Option("--vendors", min=0, help="Vendors to seed.")] = 20,
+    products: Annotated[int, typer.Option("--products", min=0, help="Products to seed.")] = 50,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Keep both twins' data in SQLite here.")
+    ] = None,
+    clients: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client", help="Register an application as ID=SECRET (repeatable; default: built-in)."
+        ),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Changes per second to make after seeding; 0: none.")
+    ] = 0.0,
+    duration: Annotated[float, typer.Option("--duration", min=0, help="Seconds of changes to make.")] = 60.0,
+    info_file: Annotated[
+        Path | None, typer.Option("--info-file", help="Also write the URLs and credentials here as JSON.")
+    ] = None,
+) -> None:
+    """Start and seed the F&O and Dataverse twins, print how to reach them, serve until Ctrl-C.
+
+    Example: dualbus sandbox --customers 500 --rate 10 --duration 60
+    """
+    run = start_sandbox(
+        fo_port=fo_port,
+        dataverse_port=dataverse_port,
+        seed=seed,
+        customers=customers,
+        vendors=vendors,
+        products=products,
+        data_dir=data_dir,
+        clients=_parse_clients(clients),
+    )
+    try:
+        typer.echo(run.describe())
+        if info_file is not None:
+            # Written whole then renamed, so a reader never sees half of it.
+            partial = info_file.with_suffix(".partial")
+            partial.write_text(json.dumps(sandbox_info(run), indent=2))
+            partial.replace(info_file)
+        if rate > 0:
+            typer.echo(f"stream           {_stream(run, _stream_config(seed, rate, duration))}")
+        _wait_for_signal()
+    finally:
+        run.stop()
+
+
+def _stream_config(seed: int, rate: float, duration: float) -> StreamConfig:
+    # The plan is capped by max_changes as well: let rate x duration decide.
+    return StreamConfig(seed=seed, rate=rate, duration=duration, max_changes=int(rate * duration) + 1)
+
+
+def _stream(run: SandboxRun, config: StreamConfig) -> dict[str, Any]:
+    dataverse = run.dataverse_client()
+    try:
+        with run.fo_client() as fo:
+            return run_change_stream(fo, run.dataset, config, dataverse=dataverse).as_dict()
+    finally:
+        if dataverse is not None:
+            dataverse.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``emulator`` and ``sandbox`` to the CLI."""
+    app.command("emulator")(emulator)
+    app.command("sandbox")(sandbox)

@@ -1,0 +1,143 @@
+"""Child processes of the demo: each in its own process group, logging to its own file, stopped cleanly.
+
+A child runs in a new session (``start_new_session``), so a signal sent to its group reaches whatever it
+spawned as well, and a Ctrl-C in the terminal reaches only the demo, which then stops the children in
+order: SIGTERM to every group, a grace period, SIGKILL to what is left. Nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from dualbus.demo.errors import DemoError
+
+__all__ = ["ChildProcess", "ProcessGroup", "free_port"]
+
+_POLL_SECONDS = 0.05
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a child that cannot report the one it chose)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(slots=True)
+class ChildProcess:
+    """One running child: its name, command, log file and Popen handle."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        """The child's process id, which is also its process group id."""
+        return self.process.pid
+
+    def running(self) -> bool:
+        """Whether the child has not exited yet."""
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        """Everything the child wrote so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        """Wait until the child's log matches ``pattern``; DemoError when it exits or time runs out first."""
+        compiled = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = compiled.search(self.log_text())
+            if found:
+                return found
+            if not self.running():
+                raise DemoError(
+                    f"{self.name} exited with code {self.process.returncode}; see {self.log_path}"
+                )
+            time.sleep(_POLL_SECONDS)
+        raise DemoError(f"{self.name} was not ready within {timeout:.0f} s; see {self.log_path}")
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the child to exit and return its exit code; DemoError when it takes too long."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise DemoError(
+                f"{self.name} did not finish within {timeout:.0f} s; see {self.log_path}"
+            ) from exc
+
+    def signal_group(self, signum: int) -> None:
+        """Send ``signum`` to the child's whole process group (it may be gone already)."""
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already: nothing to stop
+            os.killpg(self.process.pid, signum)
+
+    def close_log(self) -> None:
+        """Close the parent's handle on the log file."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class ProcessGroup:
+    """Every child the demo started; ``stop_all`` ends them all, gently first."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[ChildProcess] = []
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> ChildProcess:
+        """Start ``command`` with exactly ``env``, in a new session, its output going to ``<name>.log``."""
+        log_path = self.log_dir / f"{name}.log"
+        log = log_path.open("wb")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules, no shell
+                list(command),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log.close()
+            raise DemoError(f"cannot start {name}: {exc}") from exc
+        child = ChildProcess(name, list(command), log_path, process, log)
+        self.children.append(child)
+        return child
+
+    def exited(self) -> list[ChildProcess]:
+        """Children that have exited (whatever the reason)."""
+        return [child for child in self.children if not child.running()]
+
+    def stop_all(self, grace: float = 10.0) -> dict[str, int | None]:
+        """SIGTERM every group (newest first), SIGKILL what is left after ``grace``; returns exit codes."""
+        for child in reversed(self.children):
+            if child.running():
+                child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(child.running() for child in self.children) and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        for child in self.children:
+            if child.running():
+                child.signal_group(signal.SIGKILL)
+                child.process.wait()
+            child.close_log()
+        return {child.name: child.process.returncode for child in self.children}

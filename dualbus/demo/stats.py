@@ -1,0 +1,169 @@
+"""Per area and direction figures, aggregated from the metrics snapshots the producers and consumers write.
+
+Pure: the input is parsed snapshots (``shared.metrics_file.read_snapshot``), the output plain dataclasses.
+Every snapshot holds cumulative totals since its process started, so figures of several processes add up.
+A producer's ``published`` and ``skipped_echo`` counters carry only the area: the origin of the producer
+tells the direction (what F&O publishes goes to Dataverse, and the reverse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.metrics_file import quantile
+
+__all__ = [
+    "CONSUMER_MESSAGES",
+    "END_TO_END",
+    "PUBLISHED",
+    "SKIPPED_ECHO",
+    "TERMINAL_OUTCOMES",
+    "RouteStats",
+    "aggregate",
+    "direction_of_origin",
+]
+
+PUBLISHED = "dualbus.producer.published"
+SKIPPED_ECHO = "dualbus.producer.skipped_echo"
+CONSUMER_MESSAGES = "dualbus.consumer.messages"
+END_TO_END = "dualbus.consumer.end_to_end_latency"
+# Outcomes that settle a message for good; retried, abandoned and lock-lost messages come back.
+TERMINAL_OUTCOMES = frozenset({"applied", "unchanged", "skipped-stale", "skipped-conflict", "dead-lettered"})
+_DIRECTIONS = {"fo": "to-dataverse", "dataverse": "to-fo"}
+
+
+def direction_of_origin(origin: str) -> str:
+    """The subscription direction that carries changes made in ``origin``."""
+    return _DIRECTIONS[origin]
+
+
+@dataclass(slots=True)
+class RouteStats:
+    """What one area's changes in one direction did so far."""
+
+    area: str
+    direction: str
+    published: int = 0
+    skipped_echo: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    latency_bounds: list[float] = field(default_factory=list)
+    latency_buckets: list[int] = field(default_factory=list)
+
+    @property
+    def applied(self) -> int:
+        """Messages whose change the target took (or already held: a delete of a missing row)."""
+        return self.outcomes.get("applied", 0) + self.outcomes.get("unchanged", 0)
+
+    @property
+    def skipped_stale(self) -> int:
+        """Messages skipped because the target held a newer version (stale or conflicting)."""
+        return self.outcomes.get("skipped-stale", 0) + self.outcomes.get("skipped-conflict", 0)
+
+    @property
+    def dead_lettered(self) -> int:
+        """Messages dead-lettered with a reason."""
+        return self.outcomes.get("dead-lettered", 0)
+
+    @property
+    def retried(self) -> int:
+        """Handling attempts that failed transiently and were retried."""
+        return self.outcomes.get("retried", 0)
+
+    @property
+    def settled(self) -> int:
+        """Messages settled for good, whatever the outcome."""
+        return sum(count for name, count in self.outcomes.items() if name in TERMINAL_OUTCOMES)
+
+    @property
+    def lag(self) -> int:
+        """Messages published but not settled yet (never below zero: duplicates are dropped by the bus)."""
+        return max(self.published - self.settled, 0)
+
+    def latency(self, q: float) -> float | None:
+        """A quantile of the source-to-target latency in seconds; None before anything was applied."""
+        return quantile(self.latency_bounds, self.latency_buckets, q)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form."""
+        return {
+            "area": self.area,
+            "direction": self.direction,
+            "published": self.published,
+            "applied": self.applied,
+            "skipped_stale": self.skipped_stale,
+            "skipped_echo": self.skipped_echo,
+            "dead_lettered": self.dead_lettered,
+            "retried": self.retried,
+            "lag": self.lag,
+            "dead_letter_reasons": dict(self.dead_letter_reasons),
+            "p50_seconds": self.latency(0.5),
+            "p99_seconds": self.latency(0.99),
+        }
+
+
+def aggregate(
+    routes: Iterable[tuple[str, str]],
+    producers: Mapping[str, Sequence[Mapping[str, Any]]],
+    consumers: Iterable[Mapping[str, Any]],
+) -> list[RouteStats]:
+    """Figures per route; ``producers`` maps an origin to the snapshots of its processes."""
+    table = {(area, direction): RouteStats(area, direction) for area, direction in routes}
+    for origin, snapshots in producers.items():
+        direction = direction_of_origin(origin)
+        for snapshot in snapshots:
+            _add_producer(table, direction, _metrics(snapshot))
+    for snapshot in consumers:
+        _add_consumer(table, _metrics(snapshot))
+    return list(table.values())
+
+
+def _metrics(snapshot: Mapping[str, Any]) -> Mapping[str, list[dict[str, Any]]]:
+    metrics = snapshot.get("metrics", {})
+    return metrics if isinstance(metrics, Mapping) else {}
+
+
+def _add_producer(
+    table: dict[tuple[str, str], RouteStats], direction: str, metrics: Mapping[str, list[dict[str, Any]]]
+) -> None:
+    for name, attribute in ((PUBLISHED, "published"), (SKIPPED_ECHO, "skipped_echo")):
+        for point in metrics.get(name, []):
+            stats = table.get((str(point["attributes"].get("area")), direction))
+            if stats is not None:
+                setattr(stats, attribute, getattr(stats, attribute) + int(point.get("value", 0)))
+
+
+def _add_consumer(
+    table: dict[tuple[str, str], RouteStats], metrics: Mapping[str, list[dict[str, Any]]]
+) -> None:
+    for point in metrics.get(CONSUMER_MESSAGES, []):
+        stats = _route_of(table, point)
+        if stats is None:
+            continue
+        outcome = str(point["attributes"].get("outcome"))
+        count = int(point.get("value", 0))
+        stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + count
+        reason = point["attributes"].get("reason")
+        if outcome == "dead-lettered" and reason:
+            stats.dead_letter_reasons[reason] = stats.dead_letter_reasons.get(reason, 0) + count
+    for point in metrics.get(END_TO_END, []):
+        stats = _route_of(table, point)
+        if stats is not None:
+            _merge_histogram(stats, point)
+
+
+def _route_of(table: dict[tuple[str, str], RouteStats], point: Mapping[str, Any]) -> RouteStats | None:
+    attributes = point.get("attributes", {})
+    return table.get((str(attributes.get("area")), str(attributes.get("direction"))))
+
+
+def _merge_histogram(stats: RouteStats, point: Mapping[str, Any]) -> None:
+    bounds = [float(b) for b in point.get("bounds", [])]
+    buckets = [int(c) for c in point.get("buckets", [])]
+    if not stats.latency_buckets:
+        stats.latency_bounds, stats.latency_buckets = bounds, buckets
+    elif bounds == stats.latency_bounds and len(buckets) == len(stats.latency_buckets):
+        stats.latency_buckets = [a + b for a, b in zip(stats.latency_buckets, buckets, strict=True)]
+    # Histograms with other bounds cannot be merged bucket by bucket; the first one seen stands.
