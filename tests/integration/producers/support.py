@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,12 +93,15 @@ def drain_tap(
     wanted = list(areas) if areas is not None else list(default_topology().areas)
     found: list[Envelope] = []
     deadline = time.monotonic() + timeout
-    with ServiceBusClient.from_connection_string(connection_string) as client:
+    with ServiceBusClient.from_connection_string(connection_string) as client, ExitStack() as stack:
+        # Entering a receiver opens its link; a first short receive would time out while it opens.
         receivers = [
-            client.get_subscription_receiver(
-                topic_name=f"dualbus.{area}",
-                subscription_name=TAP,
-                receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE,
+            stack.enter_context(
+                client.get_subscription_receiver(
+                    topic_name=f"dualbus.{area}",
+                    subscription_name=TAP,
+                    receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE,
+                )
             )
             for area in wanted
         ]
@@ -115,8 +118,6 @@ def drain_tap(
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > idle and expect is None:
                 break
-        for receiver in receivers:
-            receiver.close()
     return found
 
 

@@ -73,3 +73,59 @@ async def test_creates_updates_and_deletes_are_published(
     assert accounts[1].data["msdyn_company"] == {"cdm_companycode": "USMF"}
     assert accounts[0].source_version < accounts[1].source_version < accounts[2].source_version
     assert accounts[2].company == "USMF"
+
+
+@pytest.mark.asyncio
+async def test_echo_of_a_dualbus_write_is_not_republished(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> None:
+    """A row last written by dualbus's own user is skipped and counted; a later edit by someone else is published."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    with _client(dataverse, "maker") as maker, _client(dataverse, "dualbus") as pipeline:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+            await source.poll_once()
+            created = pipeline.post("accounts", json=_account("C-2", "Written by dualbus"))
+            assert created.is_success, created.text
+            assert await source.poll_once() == 0
+            assert source.skipped_echo == 1
+            assert maker.patch(
+                created.headers["OData-EntityId"], json={"name": "Edited by a person"}
+            ).is_success
+            assert await source.poll_once() == 1
+    accounts = [
+        e
+        for e in drain_tap(emulator.connection_string, ["company", "customer"], expect=2)
+        if e.entity == "accounts"
+    ]
+    assert [e.data["name"] for e in accounts] == ["Edited by a person"]
+
+
+@pytest.mark.asyncio
+async def test_expired_token_resnapshots_without_losing_a_delete(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> None:
+    """After an invalid delta token the source re-reads everything and still publishes the delete it missed."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    with _client(dataverse, "maker") as maker:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        kept = maker.post("accounts", json=_account("C-3", "Kept"))
+        gone = maker.post("accounts", json=_account("C-4", "Gone"))
+        assert kept.is_success
+        assert gone.is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+            assert await source.poll_once() == 3
+            # A token the service no longer honours, as after the change-retention period.
+            ctx.store.put("dataverse.delta.customers", "999999999!01/01/2020 00:00:00")
+            assert maker.delete(gone.headers["OData-EntityId"]).is_success
+            await source.poll_once()
+            assert ctx.store.get("dataverse.delta.customers") != "999999999!01/01/2020 00:00:00"
+    # company 1, accounts: two creates, the re-read of C-3 and the delete of C-4.
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=5)
+    deletes = [e for e in events if e.operation is Operation.DELETE]
+    assert [e.key["accountnumber"] for e in deletes] == ["C-4"]
+    assert {e.key["accountnumber"] for e in events if e.entity == "accounts"} == {"C-3", "C-4"}
