@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
-from sandbox.fo.batch import parse_batch, run_batch
+from sandbox.fo.batch import BatchPart, parse_batch, run_batch
 from sandbox.fo.endpoints import WebhookEndpoint
 from sandbox.fo.errors import ODataError, ThrottledError
 from sandbox.fo.events import EventEndpoint, EventPublisher
@@ -120,7 +120,9 @@ async def _data(request: Request) -> Response:
     body = await request.body()
     params = dict(request.query_params)
     resource = request.path_params["resource"]
-    return _http(twin.service.execute(ODataRequest(request.method, resource, params, body, caller, base)))
+    if_match = request.headers.get("if-match")
+    odata = ODataRequest(request.method, resource, params, body, caller, base, if_match)
+    return _http(twin.service.execute(odata))
 
 
 async def _batch(request: Request) -> Response:
@@ -134,8 +136,9 @@ async def _batch(request: Request) -> Response:
         return Response(error_body(exc), status_code=exc.status, headers={"Content-Type": "application/json"})
     base = str(request.base_url).rstrip("/")
 
-    def execute(method: str, resource: str, params: dict[str, str], body: bytes) -> Reply:
-        return twin.service.execute(ODataRequest(method.upper(), resource, params, body, caller, base))
+    def execute(part: BatchPart) -> Reply:
+        odata = ODataRequest(part.method, part.resource, part.params, part.body, caller, base, part.if_match)
+        return twin.service.execute(odata)
 
     body, content_type = run_batch(twin.store, items, execute)
     return Response(body, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})

@@ -24,8 +24,7 @@ __all__ = ["BatchPart", "Execute", "parse_batch", "run_batch"]
 _REQUEST_LINE_WORDS = 2  # method and URL; the HTTP version may be left out
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
-# (method, resource after /data/, query parameters, body) -> reply
-Execute = Callable[[str, str, dict[str, str], bytes], Reply]
+Execute = Callable[["BatchPart"], Reply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,7 @@ class BatchPart:
     params: dict[str, str]
     body: bytes
     content_id: str | None
+    if_match: str | None = None
 
 
 class _ChangeSetFailedError(Exception):
@@ -81,7 +81,7 @@ def _head_and_body(chunk: bytes) -> tuple[dict[str, str], bytes]:
 def _request(chunk: bytes) -> BatchPart:
     mime, inner = _head_and_body(chunk)
     request_line, _, remainder = inner.partition(b"\n")
-    _, body = _head_and_body(b"\n" + remainder) if remainder.strip() else ({}, b"")
+    headers, body = _head_and_body(b"\n" + remainder) if remainder.strip() else ({}, b"")
     words = request_line.decode("utf-8").split()
     if len(words) < _REQUEST_LINE_WORDS:
         raise BadRequestError(f"malformed request line in $batch: {request_line!r}")
@@ -89,7 +89,9 @@ def _request(chunk: bytes) -> BatchPart:
     path = url.path
     resource = path.split("/data/", 1)[1] if "/data/" in path else path.lstrip("/")
     params = dict(parse_qsl(url.query, keep_blank_values=True))
-    return BatchPart(words[0].upper(), resource, params, body.strip(), mime.get("content-id"))
+    return BatchPart(
+        words[0].upper(), resource, params, body.strip(), mime.get("content-id"), headers.get("if-match")
+    )
 
 
 def parse_batch(body: bytes, content_type: str) -> list[BatchPart | list[BatchPart]]:
@@ -114,9 +116,7 @@ def run_batch(
     for item in items:
         out.append(f"--{boundary}\r\n".encode())
         if isinstance(item, BatchPart):
-            out.append(
-                _render_part(execute(item.method, item.resource, item.params, item.body), item.content_id)
-            )
+            out.append(_render_part(execute(item), item.content_id))
         else:
             out.append(_run_change_set(store, item, execute))
     out.append(f"--{boundary}--\r\n".encode())
@@ -139,7 +139,7 @@ def _run_change_set(store: FoStore, parts: list[BatchPart], execute: Execute) ->
 
 
 def _execute_or_raise(part: BatchPart, execute: Execute) -> tuple[Reply, str | None]:
-    reply = execute(part.method, part.resource, part.params, part.body)
+    reply = execute(part)
     if reply.status >= HTTPStatus.BAD_REQUEST:
         raise _ChangeSetFailedError(reply, part.content_id)
     return reply, part.content_id

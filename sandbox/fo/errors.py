@@ -7,6 +7,7 @@
         ├── BadRequestError        a malformed query, key or body, or a value breaking a column rule (400)
         ├── NotFoundError          no such entity set or row (404)
         ├── ConflictError          a create for a key that already exists (409)
+        ├── PreconditionFailedError  an If-Match naming an ETag the row no longer has (412)
         └── ThrottledError         the caller crossed the throttling threshold (429, ``retry_after``)
 """
 
@@ -14,7 +15,14 @@ from __future__ import annotations
 
 from sandbox.errors import SandboxError
 
-__all__ = ["BadRequestError", "ConflictError", "NotFoundError", "ODataError", "ThrottledError"]
+__all__ = [
+    "BadRequestError",
+    "ConflictError",
+    "NotFoundError",
+    "ODataError",
+    "PreconditionFailedError",
+    "ThrottledError",
+]
 
 
 class ODataError(SandboxError):
@@ -39,6 +47,12 @@ class ConflictError(ODataError):
     """A row with the same key already exists."""
 
     status = 409
+
+
+class PreconditionFailedError(ODataError):
+    """The row changed since the ETag the request's If-Match names."""
+
+    status = 412
 
 
 class ThrottledError(ODataError):

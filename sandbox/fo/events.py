@@ -68,6 +68,7 @@ def _dotnet_date(change: Change) -> str:
 def data_event_payload(change: Change) -> dict[str, Any]:
     """The JSON document sent for one change: the business-event envelope plus the entity record."""
     record = change.keys if change.change_type == "Delete" else change.row
+    record = {name: value for name, value in record.items() if not name.startswith("@odata.")}
     company = str(change.row.get("dataAreaId", "")).upper()
     payload: dict[str, Any] = {
         "BusinessEventId": f"{change.entity}_{change.change_type}",

@@ -19,7 +19,7 @@ import orjson
 from sandbox.fo.entities import ENTITIES, EntityDef
 from sandbox.fo.errors import BadRequestError, NotFoundError, ODataError
 from sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
-from sandbox.fo.store import FoStore, Row
+from sandbox.fo.store import ETAG, FoStore, Row
 
 __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
@@ -38,6 +38,7 @@ class ODataRequest:
     body: bytes
     caller: str
     base: str
+    if_match: str | None = None
 
     @property
     def cross_company(self) -> bool:
@@ -94,10 +95,16 @@ class ODataService:
             context = f"{request.base}/data/$metadata#{definition.name}/$entity"
             return _json_reply(200, {"@odata.context": context, **row})
         if request.method == "PATCH":
-            self.store.update(definition.name, key, _json(request.body), modified_by=request.caller)
+            self.store.update(
+                definition.name,
+                key,
+                _json(request.body),
+                modified_by=request.caller,
+                if_match=request.if_match,
+            )
             return Reply(204)
         if request.method == "DELETE":
-            self.store.delete(definition.name, key, modified_by=request.caller)
+            self.store.delete(definition.name, key, modified_by=request.caller, if_match=request.if_match)
             return Reply(204)
         raise BadRequestError(f"{request.method} is not supported on a single {definition.name} row")
 
@@ -175,7 +182,8 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
 def _project(rows: list[Row], select: list[str] | None) -> list[Row]:
     if select is None:
         return rows
-    return [{name: row.get(name) for name in select} for row in rows]
+    # OData answers the ETag of each entity whatever $select names.
+    return [{ETAG: row.get(ETAG)} | {name: row.get(name) for name in select} for row in rows]
 
 
 def _next_link(collection: str, params: Mapping[str, str], skip: int, top: int | None) -> str:

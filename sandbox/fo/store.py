@@ -2,7 +2,9 @@
 
 Every write records ``ModifiedDateTime`` (strictly increasing, so a producer can poll with a watermark and
 miss nothing) and ``ModifiedBy`` (the calling application), so a producer can skip what it wrote itself.
-Key comparison ignores case, as the SQL collation under the real entities does.
+Key comparison ignores case, as the SQL collation under the real entities does. Each row carries a weak
+``@odata.etag``; an update or delete whose If-Match names another is refused (412), as OData v4 specifies:
+https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part1-protocol.html#sec_UseofETagsforAvoidingUpdateConflicts
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from typing import Any
 import orjson
 
 from sandbox.fo.entities import ENTITIES, EntityDef
-from sandbox.fo.errors import BadRequestError, ConflictError, NotFoundError
+from sandbox.fo.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
 
-__all__ = ["Change", "FoStore", "Row"]
+__all__ = ["ETAG", "Change", "FoStore", "Row"]
+
+ETAG = "@odata.etag"
 
 Row = dict[str, Any]
 _KeyTuple = tuple[str, ...]
@@ -100,9 +104,15 @@ class FoStore:
             return dict(row)
 
     def update(
-        self, entity: str, key: tuple[Any, ...], values: Mapping[str, Any], *, modified_by: str
+        self,
+        entity: str,
+        key: tuple[Any, ...],
+        values: Mapping[str, Any],
+        *,
+        modified_by: str,
+        if_match: str | None = None,
     ) -> Row:
-        """Change some fields of an existing row; keys cannot change."""
+        """Change some fields of an existing row; keys cannot change; ``if_match`` must name its ETag."""
         definition = ENTITIES[entity]
         changes = _clean(definition, values)
         norm = _norm(key)
@@ -110,6 +120,7 @@ class FoStore:
             current = self._table(entity).get(norm)
             if current is None:
                 raise NotFoundError(f"no {entity} row with key {key}")
+            _check_etag(current, if_match)
             moved = [
                 k for k in definition.keys if k in changes and _norm((changes[k],)) != _norm((current[k],))
             ]
@@ -122,13 +133,17 @@ class FoStore:
             self._commit(entity, "Update", row, changed, norm)
             return dict(row)
 
-    def delete(self, entity: str, key: tuple[Any, ...], *, modified_by: str) -> None:
-        """Remove a row; NotFoundError when it does not exist."""
+    def delete(
+        self, entity: str, key: tuple[Any, ...], *, modified_by: str, if_match: str | None = None
+    ) -> None:
+        """Remove a row; NotFoundError when it does not exist, PreconditionFailedError on a stale ETag."""
         norm = _norm(key)
         with self._lock:
-            row = self._table(entity).pop(norm, None)
+            row = self._table(entity).get(norm)
             if row is None:
                 raise NotFoundError(f"no {entity} row with key {key}")
+            _check_etag(row, if_match)
+            del self._table(entity)[norm]
             gone = {**row}
             self._stamp(gone, modified_by)
             self._commit(entity, "Delete", gone, (), norm)
@@ -177,6 +192,8 @@ class FoStore:
         self, entity: str, change_type: str, row: Row, changed: tuple[str, ...], key: _KeyTuple
     ) -> None:
         self._sequence += 1
+        # The row's version for optimistic concurrency: the commit sequence, shown as a weak ETag.
+        row[ETAG] = f'W/"{self._sequence}"'
         definition = ENTITIES[entity]
         change = Change(
             entity=entity,
@@ -208,6 +225,11 @@ class FoStore:
                 self._tables[entity][tuple(orjson.loads(key))] = orjson.loads(data)
         found = self._db.execute("SELECT value FROM meta WHERE name = 'sequence'").fetchone()
         self._sequence = int(found[0]) if found else 0
+
+
+def _check_etag(row: Row, if_match: str | None) -> None:
+    if if_match is not None and if_match.strip() != "*" and if_match.strip() != row.get(ETAG):
+        raise PreconditionFailedError(f"the row changed since {if_match}; it is now {row.get(ETAG)}")
 
 
 def _clean(definition: EntityDef, values: Mapping[str, Any]) -> Row:

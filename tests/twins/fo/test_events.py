@@ -38,6 +38,7 @@ def test_create_update_delete_delivered_in_order(
     assert updated["CustomerAccount"] == "US-001"
     assert deleted["dataAreaId"] == "usmf"
     assert "OrganizationName" not in deleted
+    assert "@odata.etag" not in created
     assert len({e["EventId"] for e in webhook.received}) == 3
 
 

@@ -84,6 +84,7 @@ def test_filter_select_orderby_top_skip(client: httpx.Client) -> None:
         "$skip": "1",
     }
     rows = client.get("/data/CustomersV3", params=params).json()["value"]
+    assert all(row.pop("@odata.etag").startswith('W/"') for row in rows)
     assert rows == [
         {"CustomerAccount": "US-004", "dataAreaId": "usmf"},
         {"CustomerAccount": "US-003", "dataAreaId": "usmf"},
@@ -147,3 +148,20 @@ def test_enum_literal_in_filter(client: httpx.Client) -> None:
     flt = "PartyType eq Microsoft.Dynamics.DataEntities.DirPartyBaseType'Person'"
     rows = client.get("/data/CustomersV3", params={"$filter": flt}).json()["value"]
     assert [r["CustomerAccount"] for r in rows] == ["US-002"]
+
+
+def test_if_match_with_a_stale_etag_is_412(client: httpx.Client) -> None:
+    """A PATCH or DELETE naming an ETag the row no longer has is refused with 412; the current one works."""
+    _seed(client, [("usmf", "US-001")])
+    stale = client.get(f"/data/{KEY}").json()["@odata.etag"]
+    assert (
+        client.patch(f"/data/{KEY}", json={"CreditLimit": 1}, headers={"If-Match": stale}).status_code == 204
+    )
+    assert (
+        client.patch(f"/data/{KEY}", json={"CreditLimit": 2}, headers={"If-Match": stale}).status_code == 412
+    )
+    assert client.delete(f"/data/{KEY}", headers={"If-Match": stale}).status_code == 412
+    current = client.get(f"/data/{KEY}").json()
+    assert current["CreditLimit"] == 1
+    assert current["@odata.etag"] != stale
+    assert client.delete(f"/data/{KEY}", headers={"If-Match": current["@odata.etag"]}).status_code == 204
