@@ -125,17 +125,23 @@ class DataverseSink:
             body[name] = f"/{binding.table}({guid})"
 
     async def _row_path(self, table_map: TableMap, key: Mapping[str, Scalar]) -> str:
+        segment = await self._key_segment(table_map, table_map.dataverse_table, key)
+        return f"{self._root}/{table_map.dataverse_table}({segment})"
+
+    async def _key_segment(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str:
         parts = []
         for column, value in key.items():
             lookup = table_map.lookup(column)
-            if lookup is None:
+            if lookup is None or lookup.target_table == table:
                 parts.append(f"{column}={_literal(value)}")
                 continue
-            # A lookup in an alternate key is addressed by the referenced row's id.
-            column_key = {next(iter(lookup.key)): value}
-            guid = await self._resolve(table_map, column, lookup.target_table, column_key)
+            # A lookup inside an alternate key (the company of a company-striped row) is addressed by the
+            # referenced row's id; the maps name it the same way on every company-striped table.
+            guid = await self._resolve(
+                table_map, column, lookup.target_table, {next(iter(lookup.key)): value}
+            )
             parts.append(f"{column}={guid}")
-        return f"{self._root}/{table_map.dataverse_table}({','.join(parts)})"
+        return ",".join(parts)
 
     async def _resolve(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
@@ -143,7 +149,7 @@ class DataverseSink:
         cache_key = (table, tuple(sorted(key.items())))
         if cache_key in self._ids:
             return self._ids[cache_key]
-        segment = ",".join(f"{column}={_literal(value)}" for column, value in key.items())
+        segment = await self._key_segment(table_map, table, key)
         row = await self._read(f"{self._root}/{table}({segment})")
         guid = _primary_id(row) if row else None
         if guid is None:

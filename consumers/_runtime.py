@@ -119,6 +119,8 @@ class Consumer:
                 if not self._subscription.requires_session:
                     renewer.register(receiver, message)
                 await self._processor.process(message, receiver)
+            if len(messages) < self.options.batch_size:
+                return  # a short batch means the session is (nearly) dry: make room for the others
 
 
 async def _abandon_all(receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]) -> None:
