@@ -79,7 +79,7 @@ async def test_creates_updates_and_deletes_are_published(
 async def test_echo_of_a_dualbus_write_is_not_republished(
     emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
 ) -> None:
-    """A row last written by dualbus's own user is skipped and counted; a later edit by someone else is published."""
+    """A row dualbus's own user wrote last is skipped and counted; a later edit by a person is published."""
     settings = settings_for(emulator, tmp_path, dataverse=dataverse)
     options = ProducerOptions(own_users=OWN_USERS)
     with _client(dataverse, "maker") as maker, _client(dataverse, "dualbus") as pipeline:
@@ -107,7 +107,7 @@ async def test_echo_of_a_dualbus_write_is_not_republished(
 async def test_expired_token_resnapshots_without_losing_a_delete(
     emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
 ) -> None:
-    """After an invalid delta token the source re-reads everything and still publishes the delete it missed."""
+    """After an invalid delta token the source re-reads everything and publishes the delete it missed."""
     settings = settings_for(emulator, tmp_path, dataverse=dataverse)
     options = ProducerOptions(own_users=OWN_USERS)
     with _client(dataverse, "maker") as maker:
