@@ -7,6 +7,7 @@ sends are accepted and settlements confirmed only once they are durable.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -223,9 +224,13 @@ class AmqpHandler:
             self.bus.release_session(entity, consumer)
 
     def _on_flow(self, event: Event) -> None:
-        consumer: LinkConsumer | None = getattr(event.link, "sb_consumer", None)
+        link = _need(event.link)
+        consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
         if consumer is not None and not consumer.closed:
             self.bus.dispatch(consumer.entity, consumer.session_id)
+        if link.is_sender and link.drain_mode:
+            # A draining receiver waits for its credit back before it releases what it prefetched.
+            link.drained()
 
     # -- deliveries ----------------------------------------------------------------------------
 
@@ -371,7 +376,9 @@ def _settle(delivery: Delivery, state: int) -> None:
 
 
 def _reject(delivery: Delivery, condition: str, description: str) -> None:
-    delivery.local.condition = Condition(condition, description)
+    # The SDK indexes the error's info field, so it must be on the wire (Azure sends a tracking id).
+    info = {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())}
+    delivery.local.condition = Condition(condition, description, info)
     delivery.update(Delivery.REJECTED)
     delivery.settle()
 
