@@ -142,8 +142,8 @@ class AmqpHandler:
 
     def _attach_consumer(self, link: Link, entity: Entity) -> None:
         peek_lock = link.remote_snd_settle_mode != Link.SND_SETTLED
-        filters = link.remote_source.filter.get_object() if link.remote_source.filter else None
-        wants_session = isinstance(filters, dict) and _SESSION_FILTER in filters
+        filters = _filters(link)
+        wants_session = _SESSION_FILTER in filters
         if entity.sessionful != wants_session:
             kind = "requires" if entity.sessionful else "does not support"
             close_link(link, "amqp:not-allowed", f"The entity '{entity.path}' {kind} sessions.")
@@ -154,7 +154,7 @@ class AmqpHandler:
             open_echo(link)
             self._register(link, consumer)
             return
-        requested = filters.get(_SESSION_FILTER) if isinstance(filters, dict) else None
+        requested = filters.get(_SESSION_FILTER)
         if requested is not None:
             self._open_session(consumer, str(requested))
             return
@@ -385,6 +385,17 @@ def _reject(delivery: Delivery, condition: str, description: str) -> None:
 
 def _text_keys(body: object) -> dict[str, Any]:
     return {str(k): v for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def _filters(link: Link) -> dict[Any, Any]:
+    data = link.remote_source.filter
+    if data is None:
+        return {}
+    data.rewind()
+    if data.next() is None:
+        return {}
+    found = data.get_object()
+    return found if isinstance(found, dict) else {}
 
 
 def _remote_timeout_ms(link: Link) -> int:

@@ -1,0 +1,84 @@
+"""The sync SDK against session-enabled queues: accept by id or next available, locks and state."""
+
+from __future__ import annotations
+
+import pytest
+from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
+from azure.servicebus.exceptions import OperationTimeoutError, SessionCannotBeLockedError
+
+pytestmark = pytest.mark.contract
+
+
+def test_session_receiver_gets_only_its_session(client: ServiceBusClient):
+    """A receiver for session "a" gets a's messages in order and never b's."""
+    with client.get_queue_sender("sessions") as sender:
+        sender.send_messages(
+            [ServiceBusMessage(f"{sid}{i}", session_id=sid) for i in range(3) for sid in ("a", "b")]
+        )
+    with client.get_queue_receiver("sessions", session_id="a") as receiver:
+        got = receiver.receive_messages(max_message_count=10, max_wait_time=3)
+        assert [str(m) for m in got] == ["a0", "a1", "a2"]
+        assert all(m.session_id == "a" for m in got)
+        assert receiver.session.session_id == "a"
+        for message in got:
+            receiver.complete_message(message)
+    with client.get_queue_receiver("sessions", session_id="b") as receiver:
+        got = receiver.receive_messages(max_message_count=10, max_wait_time=3)
+        assert [str(m) for m in got] == ["b0", "b1", "b2"]
+        for message in got:
+            receiver.complete_message(message)
+
+
+def test_next_available_session_is_one_with_messages(client: ServiceBusClient):
+    """NEXT_AVAILABLE_SESSION locks a session that has messages and reports its id and lock time."""
+    with client.get_queue_sender("sessions-next") as sender:
+        sender.send_messages(ServiceBusMessage("hello", session_id="picked"))
+    with client.get_queue_receiver(
+        "sessions-next", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=5
+    ) as receiver:
+        assert receiver.session.session_id == "picked"
+        assert receiver.session.locked_until_utc is not None
+        [message] = receiver.receive_messages(max_wait_time=3)
+        assert str(message) == "hello"
+        receiver.complete_message(message)
+
+
+def test_next_available_times_out_when_no_session_has_messages(client: ServiceBusClient):
+    """With no session holding messages, NEXT_AVAILABLE_SESSION gives up with OperationTimeoutError."""
+    with (
+        pytest.raises(OperationTimeoutError),
+        client.get_queue_receiver(
+            "sessions-next", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=2
+        ) as receiver,
+    ):
+        receiver.receive_messages(max_wait_time=1)
+
+
+def test_session_state_round_trips_and_lock_renews(client: ServiceBusClient):
+    """Session state set by one receiver is read back by the next, and renewing moves the lock later."""
+    with client.get_queue_sender("sessions-state") as sender:
+        sender.send_messages(ServiceBusMessage("x", session_id="s1"))
+    with client.get_queue_receiver("sessions-state", session_id="s1") as receiver:
+        assert receiver.session.get_state() is None
+        receiver.session.set_state(b"checkpoint-7")
+        before = receiver.session.locked_until_utc
+        after = receiver.session.renew_lock()
+        assert after >= before
+    with client.get_queue_receiver("sessions-state", session_id="s1") as receiver:
+        assert receiver.session.get_state() == b"checkpoint-7"
+        [message] = receiver.receive_messages(max_wait_time=3)
+        receiver.complete_message(message)
+
+
+def test_a_locked_session_cannot_be_accepted_twice(client: ServiceBusClient):
+    """While one receiver holds a session, a second receiver for it gets SessionCannotBeLockedError."""
+    with client.get_queue_sender("sessions-lock") as sender:
+        sender.send_messages(ServiceBusMessage("x", session_id="held"))
+    with client.get_queue_receiver("sessions-lock", session_id="held") as first:
+        [message] = first.receive_messages(max_wait_time=3)
+        with (
+            pytest.raises(SessionCannotBeLockedError),
+            client.get_queue_receiver("sessions-lock", session_id="held") as second,
+        ):
+            second.receive_messages(max_wait_time=1)
+        first.complete_message(message)
