@@ -1,0 +1,77 @@
+"""Repair events: a drifted record's current source state, republished so that the consumers apply it.
+
+A repair is the envelope a producer would publish for the row (full mapped state, in the source's names,
+``source_version`` the row's current version mark) with ``repair: true`` and an id of its own per run, so
+that duplicate detection does not take it for the original change (docs/processing.md, "Repairs").
+
+Its ``time`` is the reconcile run's, not the row's last change: the drift being repaired is, by definition,
+a change made on the target after the source's, and the consumers' last-writer-wins rule would otherwise
+skip the repair as older than that change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from producers.events import fo_version
+from producers.tables import SourceTable
+from shared.envelope import Envelope, KeyValue, Operation, Origin
+from shared.errors import EnvelopeError
+
+__all__ = ["orphan_delete", "repair_event", "source_version"]
+
+
+def source_version(origin: Origin, row: Mapping[str, object]) -> int:
+    """A source row's version mark: Dataverse's ``versionnumber``, F&O's modified time in microseconds."""
+    if origin is Origin.FO:
+        return fo_version(row.get("ModifiedDateTime"))
+    value = row.get("versionnumber")
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise EnvelopeError(f"the row has no usable versionnumber: {value!r}")
+    return int(value)
+
+
+def repair_event(
+    table: SourceTable, row: Mapping[str, object], *, run_id: str, now: datetime, create: bool
+) -> Envelope:
+    """The repair envelope of one source row (``create`` when the target lacks the record)."""
+    key = table.key_of(row)
+    return Envelope.for_change(
+        origin=table.origin,
+        area=table.area,
+        entity=table.name,
+        key=key,
+        operation=Operation.CREATE if create else Operation.UPDATE,
+        source_version=source_version(table.origin, row),
+        time=now,
+        data=table.data_of(row),
+        company=table.company_of(key),
+        repair_run=run_id,
+    )
+
+
+def orphan_delete(
+    table: SourceTable, key_values: tuple[object, ...], mark: int | None, *, run_id: str, now: datetime
+) -> Envelope:
+    """A repair that deletes a target row whose source row is gone.
+
+    ``key_values`` is the target row's natural key; its parts match the source key's position by position,
+    as the consumers map a delete's key. The version is one above the mark the target row holds (1 when it
+    holds none), so the consumers' stale guard lets the delete through.
+    """
+    key: dict[str, KeyValue] = {
+        name: value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        for name, value in zip(table.key_fields, key_values, strict=True)
+    }
+    return Envelope.for_change(
+        origin=table.origin,
+        area=table.area,
+        entity=table.name,
+        key=key,
+        operation=Operation.DELETE,
+        source_version=(mark or 0) + 1,
+        time=now,
+        company=table.company_of(key),
+        repair_run=run_id,
+    )
