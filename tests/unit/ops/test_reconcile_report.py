@@ -1,0 +1,115 @@
+"""Reconcile's report and repair events: counts per area and company, JSON shape, repair envelopes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+
+from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
+from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
+from producers.events import fo_version
+from producers.tables import SourceTable
+from shared.envelope import Envelope, Operation, Origin
+from shared.maps import load_maps
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+CUSTOMERS = SourceTable(load_maps()["customers"], Origin.FO)
+ROW = {
+    "dataAreaId": "usmf",
+    "CustomerAccount": "US-001",
+    "OrganizationName": "Contoso",
+    "PartyType": "Organization",
+    "SalesCurrencyCode": "USD",
+    "ModifiedDateTime": "2026-05-31T08:00:00.000001Z",
+    "ModifiedBy": "someone",
+}
+
+
+def drift(kind: DriftKind, company: str | None = "USMF") -> RecordDrift:
+    fields = (FieldDrift("name", "a", "b"),) if kind is DriftKind.DIFFERS else ()
+    return RecordDrift("customers", "customer", company, {"CustomerAccount": "X"}, kind, fields)
+
+
+def test_counts_per_area_and_company() -> None:
+    """Each drift kind lands in its own count, per area and company; compared rows alone are no drift."""
+    report = ReconcileReport(run_id="r", started=NOW)
+    report.area("customer", "DEMF").compared += 4
+    assert not report.has_drift
+    for kind in DriftKind:
+        report.count(drift(kind))
+    [demf, usmf] = report.summaries
+    assert (demf.company, demf.drifted) == ("DEMF", 0)
+    assert (usmf.missing_in_fo, usmf.missing_in_dataverse, usmf.differing) == (1, 1, 1)
+    assert report.has_drift
+
+
+def test_unmappable_rows_count_as_drift() -> None:
+    """A row the map cannot transform makes the run report drift, as the systems cannot be in step."""
+    report = ReconcileReport(run_id="r", started=NOW)
+    report.area("currency", None).problems += 1
+    assert report.has_drift
+
+
+def test_json_shape_carries_records_with_both_values() -> None:
+    """The JSON report lists drifted records with their kind, key and both values of each field."""
+    report = ReconcileReport(run_id="r", started=NOW)
+    report.drifts.append(drift(DriftKind.DIFFERS))
+    report.count(report.drifts[0])
+    data = orjson.loads(orjson.dumps(report.as_dict()))
+    assert data["drift"] is True
+    assert data["records"] == [
+        {
+            "map": "customers",
+            "area": "customer",
+            "company": "USMF",
+            "key": {"CustomerAccount": "X"},
+            "kind": "differs",
+            "fields": [{"field": "name", "fo": "a", "dataverse": "b"}],
+        }
+    ]
+    assert data["summary"][0]["drifted"] == 1
+
+
+def test_repair_event_carries_the_source_state() -> None:
+    """A repair has the row's mapped state, its version mark, the run's time and an id of its own."""
+    event = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=False)
+    original = Envelope.for_change(
+        origin=Origin.FO,
+        area="customer",
+        entity="CustomersV3",
+        key=event.key,
+        operation=Operation.UPDATE,
+        source_version=event.source_version,
+        time=NOW,
+    )
+    assert event.repair
+    assert event.id != original.id
+    assert event.source_version == fo_version(ROW["ModifiedDateTime"])
+    assert event.time == NOW
+    assert event.company == "USMF"
+    assert event.data["OrganizationName"] == "Contoso"
+    assert "ModifiedBy" not in event.data
+
+
+def test_repairs_of_one_record_differ_between_runs() -> None:
+    """Two runs repairing the same row publish different ids, so duplicate detection keeps both."""
+    first = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=True)
+    second = repair_event(CUSTOMERS, ROW, run_id="run-2", now=NOW, create=True)
+    assert first.operation is Operation.CREATE
+    assert first.id != second.id
+
+
+def test_orphan_delete_maps_the_key_and_outbids_the_mark() -> None:
+    """Deleting an orphan names it by the source's key names and carries a version above the target's mark."""
+    event = orphan_delete(CUSTOMERS, ("USMF", "US-404"), 41, run_id="run-1", now=NOW)
+    assert event.operation is Operation.DELETE
+    assert event.key == {"dataAreaId": "USMF", "CustomerAccount": "US-404"}
+    assert event.source_version == 42
+    assert event.repair
+    assert orphan_delete(CUSTOMERS, ("USMF", "US-404"), None, run_id="r", now=NOW).source_version == 1
+
+
+def test_dataverse_version_is_the_row_version() -> None:
+    """A Dataverse source row's version mark is its versionnumber."""
+    assert source_version(Origin.DATAVERSE, {"versionnumber": 907}) == 907
