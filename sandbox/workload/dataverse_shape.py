@@ -12,7 +12,14 @@ from typing import Any
 
 from sandbox.workload.generate import Dataset
 
-__all__ = ["account_from_customer", "company_bind", "currency_bind", "dataverse_reference"]
+__all__ = [
+    "account_from_customer",
+    "company_bind",
+    "currency_bind",
+    "dataverse_reference",
+    "to_dataverse",
+    "vendor_from_vendor",
+]
 
 Row = dict[str, Any]
 
@@ -78,3 +85,24 @@ def account_from_customer(customer: Mapping[str, Any]) -> Row:
         "msdyn_company@odata.bind": company_bind(str(customer["dataAreaId"])),
         "transactioncurrencyid@odata.bind": currency_bind(str(customer["SalesCurrencyCode"])),
     }
+
+
+def vendor_from_vendor(vendor: Mapping[str, Any]) -> Row:
+    """A VendorsV2 row as a Dataverse msdyn_vendor, without the vendor group (its key needs a GUID)."""
+    return {
+        "msdyn_vendoraccountnumber": vendor["VendorAccountNumber"],
+        "msdyn_vendorname": vendor["VendorOrganizationName"],
+        "msdyn_address1_line1": vendor.get("AddressStreet"),
+        "msdyn_address1_city": vendor.get("AddressCity"),
+        "msdyn_address1_postalcode": vendor.get("AddressZipCode"),
+        "msdyn_address1_country": vendor.get("AddressCountryRegionId"),
+        "msdyn_emailaddress": vendor.get("PrimaryEmailAddress"),
+        "msdyn_telephone": vendor.get("PrimaryPhoneNumber"),
+        "msdyn_company@odata.bind": company_bind(str(vendor["dataAreaId"])),
+        "transactioncurrencyid@odata.bind": currency_bind(str(vendor["CurrencyCode"])),
+    }
+
+
+def to_dataverse(kind: str, row: Mapping[str, Any]) -> Row:
+    """An F&O-shaped customer or vendor in its Dataverse table's shape."""
+    return vendor_from_vendor(row) if kind == "vendor" else account_from_customer(row)

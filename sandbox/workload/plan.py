@@ -1,13 +1,14 @@
 """Plan a live change stream: which record changes, on which side, how, and which changes must be refused.
 
 The plan is a pure function of the dataset and the configuration (seeded ``random.Random``), so one seed
-always yields the same sequence of changes. Customers change in F&O (``CustomersV3``) and in Dataverse
-(``accounts``). Two kinds of change are valid where they are made but must be refused by the other side:
+always yields the same sequence of changes. Customers and vendors change in F&O (``CustomersV3``,
+``VendorsV2``) and in Dataverse (``accounts``, ``msdyn_vendors``). Two kinds of change are valid where they
+are made but must be refused by the other side:
 
 - ``unknown_currency`` (made in F&O): a currency code that exists nowhere, so Dataverse cannot resolve the
   ``transactioncurrencyid`` lookup;
-- ``name_too_long`` (made in Dataverse): an account name of 101-160 characters, which Dataverse's
-  ``name`` (160) takes but F&O's ``OrganizationName`` (100) does not.
+- ``name_too_long`` (made in Dataverse): a name of 101-160 characters, which Dataverse's ``name`` and
+  ``msdyn_vendorname`` (160) take but F&O's ``OrganizationName`` / ``VendorOrganizationName`` (100) do not.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sandbox.workload.generate import Dataset, RecordFactory
+from sandbox.workload.kinds import KINDS, Kind
 from sandbox.workload.reference import Company
 
-__all__ = ["Customer", "PlannedChange", "StreamConfig", "plan_changes"]
+__all__ = ["PlannedChange", "RecordKey", "StreamConfig", "plan_changes"]
 
 Side = Literal["fo", "dataverse"]
 Op = Literal["create", "update", "delete", "concurrent"]
-Customer = tuple[str, str]  # (company id upper case, customer account)
+RecordKey = tuple[str, str]  # (company id upper case, customer or vendor account)
 UNKNOWN_CURRENCY = "ZZZ"
 _HALF = 0.5
 
@@ -41,6 +43,7 @@ class StreamConfig:
     dataverse_share: float = 0.5
     create_share: float = 0.3
     delete_share: float = 0.1
+    vendor_share: float = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +52,11 @@ class PlannedChange:
 
     op: Op
     side: Side
-    key: Customer
+    key: RecordKey
     values: dict[str, Any] = field(default_factory=dict)
     other_values: dict[str, Any] = field(default_factory=dict)
     reject: str | None = None
+    kind: Kind = "customer"
 
 
 class _Planner:
@@ -64,69 +68,64 @@ class _Planner:
         self.dataverse = dataverse
         self.factory = RecordFactory(self.rng, dataset.companies)
         self.factory.continue_after(dataset)
-        seeded = [
-            (str(r["dataAreaId"]).upper(), str(r["CustomerAccount"])) for r in dataset.rows["CustomersV3"]
-        ]
-        self.known: dict[Side, list[Customer]] = {
-            "fo": list(seeded),
-            "dataverse": list(seeded) if dataverse_seeded else [],
-        }
-        self.companies = {c.id: c for c in dataset.companies}
+        self.known: dict[tuple[Side, Kind], list[RecordKey]] = {}
+        for kind, spec in KINDS.items():
+            seeded = [
+                (str(r["dataAreaId"]).upper(), str(r[spec.fo_key])) for r in dataset.rows[spec.fo_entity]
+            ]
+            self.known["fo", kind] = list(seeded)
+            self.known["dataverse", kind] = list(seeded) if dataverse_seeded else []
+        self.companies = sorted(dataset.companies, key=lambda c: c.id)
 
     def next(self) -> PlannedChange:
         rng, config = self.rng, self.config
+        kind: Kind = "vendor" if rng.random() < config.vendor_share else "customer"
         if self.dataverse and rng.random() < config.concurrent_share:
-            both = sorted(set(self.known["fo"]) & set(self.known["dataverse"]))
+            both = sorted(set(self.known["fo", kind]) & set(self.known["dataverse", kind]))
             if both:
-                key = rng.choice(both)
-                return PlannedChange("concurrent", "fo", key, self._fo_update(), self._dv_update())
+                fo_values, dv_values = self._update("fo", kind), self._update("dataverse", kind)
+                return PlannedChange("concurrent", "fo", rng.choice(both), fo_values, dv_values, kind=kind)
         side: Side = "dataverse" if self.dataverse and rng.random() < config.dataverse_share else "fo"
-        reject = rng.random() < config.reject_share
-        roll = rng.random()
-        if reject or roll < config.create_share or not self.known[side]:
-            return self._create(side, reject=reject)
-        key = rng.choice(self.known[side])
+        reject, roll, known = rng.random() < config.reject_share, rng.random(), self.known[side, kind]
+        if reject or roll < config.create_share or not known:
+            return self._create(side, kind, reject=reject)
+        key = rng.choice(known)
         if roll < config.create_share + config.delete_share:
-            self.known[side].remove(key)
-            return PlannedChange("delete", side, key)
-        values = self._fo_update() if side == "fo" else self._dv_update()
-        return PlannedChange("update", side, key, values)
+            known.remove(key)
+            return PlannedChange("delete", side, key, kind=kind)
+        return PlannedChange("update", side, key, self._update(side, kind), kind=kind)
 
-    def _create(self, side: Side, *, reject: bool) -> PlannedChange:
-        company = self.rng.choice(sorted(self.companies.values(), key=lambda c: c.id))
-        row = self.factory.customer(company)
-        key = (company.id, str(row["CustomerAccount"]))
+    def _create(self, side: Side, kind: Kind, *, reject: bool) -> PlannedChange:
+        company, spec = self.rng.choice(self.companies), KINDS[kind]
+        row = self.factory.vendor(company) if kind == "vendor" else self.factory.customer(company)
+        key = (company.id, str(row[spec.fo_key]))
         if not reject:
-            self.known[side].append(key)
-            return PlannedChange("create", side, key, row)
+            self.known[side, kind].append(key)
+            return PlannedChange("create", side, key, row, kind=kind)
         if side == "fo":
-            return PlannedChange(
-                "create", side, key, {**row, "SalesCurrencyCode": UNKNOWN_CURRENCY}, reject="unknown_currency"
-            )
-        long_name = self._long_name(company)
-        return PlannedChange(
-            "create", side, key, {**row, "OrganizationName": long_name}, reject="name_too_long"
-        )
+            bad = {**row, spec.fo_currency: UNKNOWN_CURRENCY}
+            return PlannedChange("create", side, key, bad, reject="unknown_currency", kind=kind)
+        bad = {**row, spec.fo_name: self._long_name(company)}
+        return PlannedChange("create", side, key, bad, reject="name_too_long", kind=kind)
 
     def _long_name(self, company: Company) -> str:
         base = f"{self.factory.organisation_name(company.country)} International Holding and Trading Group"
         length = self.rng.randint(101, 160)
         return (base + " Worldwide Operations Division" * 5)[:length]
 
-    def _fo_update(self) -> dict[str, Any]:
+    def _update(self, side: Side, kind: Kind) -> dict[str, Any]:
         rng = self.rng
+        phone = f"+1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
+        if side == "dataverse":
+            if kind == "customer" and rng.random() < _HALF:
+                return {"creditlimit": float(rng.choice((2_500, 12_500, 40_000, 90_000)))}
+            return {KINDS[kind].dv_phone: phone}
         choice = rng.randrange(3)
-        if choice == 0:
+        if choice == 0 and kind == "customer":
             return {"CreditLimit": float(rng.choice((1_000, 7_500, 20_000, 60_000, 150_000)))}
         if choice == 1:
-            return {"PrimaryContactPhone": f"+1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"}
+            return {"PrimaryContactPhone" if kind == "customer" else "PrimaryPhoneNumber": phone}
         return {"OnHoldStatus": rng.choice(("No", "Invoice", "All"))}
-
-    def _dv_update(self) -> dict[str, Any]:
-        rng = self.rng
-        if rng.random() < _HALF:
-            return {"creditlimit": float(rng.choice((2_500, 12_500, 40_000, 90_000)))}
-        return {"telephone1": f"+1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"}
 
 
 def plan_changes(

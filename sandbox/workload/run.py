@@ -13,7 +13,7 @@ import httpx
 
 from sandbox.fo.events import EventEndpoint
 from sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
-from sandbox.workload.dataverse_shape import account_from_customer, dataverse_reference
+from sandbox.workload.dataverse_shape import account_from_customer, dataverse_reference, vendor_from_vendor
 from sandbox.workload.generate import Dataset, generate
 from sandbox.workload.load import load_dataverse, load_fo, load_fo_store
 from sandbox.workload.plan import StreamConfig
@@ -88,7 +88,11 @@ def start_sandbox(
     clients: Mapping[str, str] | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
 ) -> SandboxRun:
-    """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``."""
+    """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``.
+
+    Dataverse gets the reference data and, with ``seed_dataverse_customers``, the customers and vendors
+    too, as if an initial sync had run, so that the stream can change them on both sides.
+    """
     registered = dict(clients or DEFAULT_CLIENTS)
     fo_db = data_dir / "fo.sqlite" if data_dir else None
     dv_db = data_dir / "dataverse.sqlite" if data_dir else None
@@ -123,6 +127,7 @@ def _seed(run: SandboxRun, *, seed_dataverse_customers: bool) -> None:
             tables: dict[str, list[dict[str, Any]]] = dataverse_reference(run.dataset)
             if seed_dataverse_customers:
                 tables["accounts"] = [account_from_customer(c) for c in run.dataset.rows["CustomersV3"]]
+                tables["msdyn_vendors"] = [vendor_from_vendor(v) for v in run.dataset.rows["VendorsV2"]]
             run.seeded["dataverse"] = load_dataverse(client, tables)
 
 

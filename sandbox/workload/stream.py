@@ -15,17 +15,18 @@ from typing import Any
 
 import httpx
 
-from sandbox.workload.dataverse_shape import account_from_customer
+from sandbox.workload.dataverse_shape import to_dataverse
 from sandbox.workload.generate import Dataset
+from sandbox.workload.kinds import KINDS
 from sandbox.workload.load import WorkloadError
-from sandbox.workload.plan import Customer, PlannedChange, StreamConfig, plan_changes
+from sandbox.workload.plan import PlannedChange, StreamConfig, plan_changes
 
 __all__ = ["StreamSummary", "run_change_stream"]
 
 
 @dataclass(slots=True)
 class StreamSummary:
-    """What the stream did: changes made per ``side.op``, refusals planted per kind, source-side failures."""
+    """What the stream did: changes made per ``side.kind.op``, refusals planted per kind, failures."""
 
     planned: int = 0
     made: Counter[str] = field(default_factory=Counter)
@@ -60,15 +61,15 @@ class _Executor:
     def apply(self, change: PlannedChange, summary: StreamSummary) -> None:
         if change.op == "concurrent":
             # Back to back, milliseconds apart: both sides change one record before any sync can run.
-            fo_ok = self._fo("update", change.key, change.values)
-            dv_ok = self._dataverse("update", change.key, change.other_values)
+            fo_ok = self._fo(change, "update", change.values)
+            dv_ok = self._dataverse(change, "update", change.other_values)
             summary.concurrent += int(fo_ok and dv_ok)
-            self._count(summary, "fo.update", fo_ok)
-            self._count(summary, "dataverse.update", dv_ok)
+            self._count(summary, f"fo.{change.kind}.update", fo_ok)
+            self._count(summary, f"dataverse.{change.kind}.update", dv_ok)
             return
         write = self._fo if change.side == "fo" else self._dataverse
-        ok = write(change.op, change.key, change.values)
-        self._count(summary, f"{change.side}.{change.op}", ok)
+        ok = write(change, change.op, change.values)
+        self._count(summary, f"{change.side}.{change.kind}.{change.op}", ok)
         if ok and change.reject:
             summary.rejects[change.reject] += 1
 
@@ -76,22 +77,24 @@ class _Executor:
     def _count(summary: StreamSummary, kind: str, ok: bool) -> None:
         (summary.made if ok else summary.failed)[kind] += 1
 
-    def _fo(self, op: str, key: Customer, values: dict[str, Any]) -> bool:
-        path = f"/data/CustomersV3(dataAreaId='{key[0].lower()}',CustomerAccount='{key[1]}')"
+    def _fo(self, change: PlannedChange, op: str, values: dict[str, Any]) -> bool:
+        spec, (company, account) = KINDS[change.kind], change.key
+        collection = f"/data/{spec.fo_entity}"
+        path = f"{collection}(dataAreaId='{company.lower()}',{spec.fo_key}='{account}')"
         params = {"cross-company": "true"}
         if op == "create":
-            return self._send(self.fo, "POST", "/data/CustomersV3", json=values)
+            return self._send(self.fo, "POST", collection, json=values)
         if op == "delete":
             return self._send(self.fo, "DELETE", path, params=params)
         return self._send(self.fo, "PATCH", path, params=params, json=values)
 
-    def _dataverse(self, op: str, key: Customer, values: dict[str, Any]) -> bool:
+    def _dataverse(self, change: PlannedChange, op: str, values: dict[str, Any]) -> bool:
         if self.dataverse is None:
             return False
+        spec, (company, account) = KINDS[change.kind], change.key
         if op == "create":
-            return self._send(self.dataverse, "POST", "accounts", json=account_from_customer(values))
-        company = self._company_id(key[0])
-        path = f"accounts(msdyn_company={company},accountnumber='{key[1]}')"
+            return self._send(self.dataverse, "POST", spec.dv_set, json=to_dataverse(change.kind, values))
+        path = f"{spec.dv_set}(msdyn_company={self._company_id(company)},{spec.dv_key}='{account}')"
         if op == "delete":
             return self._send(self.dataverse, "DELETE", path)
         return self._send(self.dataverse, "PATCH", path, json=values, headers={"If-Match": "*"})

@@ -48,7 +48,7 @@ def test_start_sandbox_seeds_dataverse_reference_data() -> None:
 def test_stream_on_both_sides_plants_refusals() -> None:
     """A two-sided stream changes both twins, counts concurrent edits and both kinds of planted refusal."""
     pytest.importorskip("sandbox.dataverse")
-    run = start_sandbox(customers=30, vendors=2, products=2)
+    run = start_sandbox(customers=30, vendors=10, products=2)
     try:
         dataverse = run.dataverse_client()
         assert dataverse is not None
@@ -57,11 +57,14 @@ def test_stream_on_both_sides_plants_refusals() -> None:
         )
         with run.fo_client() as fo, dataverse:
             summary = run_change_stream(fo, run.dataset, config, dataverse=dataverse)
-            names = dataverse.get("accounts", params={"$select": "name"}).json()["value"]
+            names = [a["name"] for a in dataverse.get("accounts", params={"$select": "name"}).json()["value"]]
+            vendors = dataverse.get("msdyn_vendors", params={"$select": "msdyn_vendorname"}).json()["value"]
+            names += [v["msdyn_vendorname"] for v in vendors]
         assert summary.failed == {}
-        assert summary.made["dataverse.create"] > 0
+        assert summary.made["dataverse.customer.create"] > 0
         assert summary.concurrent > 0
-        assert summary.rejects["name_too_long"] == sum(len(a["name"]) > 100 for a in names) > 0
+        assert summary.rejects["name_too_long"] == sum(len(name) > 100 for name in names) > 0
+        assert summary.made["dataverse.vendor.update"] + summary.made["dataverse.vendor.create"] > 0
         assert summary.rejects["unknown_currency"] > 0
     finally:
         run.stop()

@@ -12,7 +12,7 @@ import pytest
 from sandbox.fo import FoHandle, start_fo
 from sandbox.workload import StreamConfig, generate, load_fo, plan_changes, run_change_stream
 
-DATA = generate(9, customers=40, vendors=2, products=2)
+DATA = generate(9, customers=40, vendors=10, products=2)
 
 
 @pytest.fixture
@@ -40,8 +40,13 @@ def test_plan_mix_and_rejection_share() -> None:
     assert kinds["unknown_currency"] > 0
     assert kinds["name_too_long"] > 0
     assert {c.op for c in plan} == {"create", "update", "delete", "concurrent"}
-    long_names = [c.values["OrganizationName"] for c in plan if c.reject == "name_too_long"]
+    long_names = [
+        c.values["OrganizationName" if c.kind == "customer" else "VendorOrganizationName"]
+        for c in plan
+        if c.reject == "name_too_long"
+    ]
     assert all(100 < len(name) <= 160 for name in long_names)
+    assert {c.kind for c in plan} == {"customer", "vendor"}
 
 
 def test_stream_against_fo_counts_what_it_did(fo_client: tuple[FoHandle, httpx.Client]) -> None:
@@ -52,10 +57,13 @@ def test_stream_against_fo_counts_what_it_did(fo_client: tuple[FoHandle, httpx.C
     assert summary.planned == 120
     assert summary.total == 120
     assert summary.failed == Counter()
-    assert summary.made["fo.create"] > 0
-    assert summary.made["fo.update"] > 0
-    rows = fo.twin.store.rows("CustomersV3")
-    assert sum(r["SalesCurrencyCode"] == "ZZZ" for r in rows) == summary.rejects["unknown_currency"] > 0
+    assert summary.made["fo.customer.create"] > 0
+    assert summary.made["fo.customer.update"] > 0
+    assert summary.made["fo.vendor.create"] + summary.made["fo.vendor.update"] > 0
+    store = fo.twin.store
+    bad_customers = sum(r["SalesCurrencyCode"] == "ZZZ" for r in store.rows("CustomersV3"))
+    bad_vendors = sum(r["CurrencyCode"] == "ZZZ" for r in store.rows("VendorsV2"))
+    assert bad_customers + bad_vendors == summary.rejects["unknown_currency"] > 0
 
 
 def test_stream_stops_at_its_deadline(fo_client: tuple[FoHandle, httpx.Client]) -> None:
