@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.alerts",
     "dualbus.commands.infra",
     "dualbus.commands.consume",
+    "dualbus.commands.reconcile",
     "dualbus.commands.sandbox",
     "dualbus.commands.produce",
 )
