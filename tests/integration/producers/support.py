@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -179,3 +181,53 @@ def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
         env[f"DUALBUS_{name}__AUDIENCE"] = api.audience or api.url
     env.update(extra)
     return env
+
+
+class ProducerProcess:
+    """``python -m producers`` in a subprocess, its stderr collected by a thread."""
+
+    def __init__(self, origin: str, env: dict[str, str], areas: str | None = None) -> None:
+        command = [sys.executable, "-m", "producers", "--from", origin]
+        if areas:
+            command += ["--areas", areas]
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def wait_started(self, timeout: float = 30.0) -> None:
+        """Wait for the producer's start-up log line; fail with its output if it died or hung."""
+        deadline = time.monotonic() + timeout
+        while not any("producer started" in line for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the producer did not start:\n" + "".join(self.lines[-30:]))
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._close()

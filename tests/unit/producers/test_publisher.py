@@ -137,3 +137,21 @@ async def test_close_closes_every_sender() -> None:
     await publisher.publish([_envelope(1)])
     await publisher.close()
     assert client.senders["dualbus.customer"].closed
+
+
+@pytest.mark.asyncio
+async def test_versions_beyond_32_bits_travel_as_text() -> None:
+    """An F&O version (microseconds since the epoch) is sent as a text property the SDK can encode."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    big = Envelope.for_change(
+        origin=Origin.FO,
+        area="customer",
+        entity="CustomersV3",
+        key={"dataAreaId": "usmf", "CustomerAccount": "C-1"},
+        operation=Operation.UPDATE,
+        source_version=1_795_625_455_144_891,
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    await Publisher(client, default_topology()).publish([big])  # type: ignore[arg-type]
+    (message,) = _messages(client.senders["dualbus.customer"])
+    assert message.application_properties["source_version"] == "1795625455144891"
