@@ -22,6 +22,7 @@ from sandbox.servicebus.links import (
     close_link,
     entity_address,
     open_echo,
+    refuse_link,
     reply,
     session_properties,
 )
@@ -114,13 +115,22 @@ class AmqpHandler:
             entity = self.bus.entity(node if node is not None else path)
             self._authorize(link, entity.path)
         except BrokerError as exc:
-            close_link(link, exc.condition, exc.description)
+            self._refuse(link, exc)
             return
         if node is not None or link.is_receiver:
             link.sb_entity = entity
             self._open_request_link(link)
         else:
             self._attach_consumer(link, entity)
+
+    def _refuse(self, link: Link, error: BrokerError) -> None:
+        if link.is_sender or link.remote_target.address is None:
+            refuse_link(link, error.condition, error.description)
+            return
+        # A refused sender would race our detach with its first transfer and report a lost connection;
+        # keeping the link and rejecting the transfer makes the SDK raise the error itself (not found...).
+        link.sb_refusal = error
+        self._open_request_link(link)
 
     def _authorize(self, link: Link, path: str) -> None:
         state: _ConnectionState = link.connection.sb_state
@@ -270,6 +280,10 @@ class AmqpHandler:
             self._on_send(link, delivery, payload)
 
     def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
+        refusal: BrokerError | None = getattr(link, "sb_refusal", None)
+        if refusal is not None:
+            _reject(delivery, refusal.condition, refusal.description)
+            return
         entity: Entity = link.sb_entity
         if len(payload) > self.bus.max_message_bytes:
             limit = self.bus.max_message_bytes

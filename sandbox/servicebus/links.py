@@ -20,6 +20,7 @@ __all__ = [
     "close_link",
     "entity_address",
     "open_echo",
+    "refuse_link",
     "reply",
     "send_settled",
 ]
@@ -53,6 +54,12 @@ def close_link(link: Link, condition: str, description: str) -> None:
     """Refuse or end a link with an AMQP error the SDK maps to its exception."""
     if not link.state & Link.LOCAL_ACTIVE:
         open_echo(link)
+    link.condition = Condition(condition, description)
+    link.close()
+
+
+def refuse_link(link: Link, condition: str, description: str) -> None:
+    """Refuse an attach: answer it, then detach with the error the SDK raises."""
     link.condition = Condition(condition, description)
     link.close()
 

@@ -1,0 +1,125 @@
+"""The sync SDK against topics, scheduling, TTL, duplicate detection, forwarding and refused access."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
+
+pytestmark = pytest.mark.contract
+
+
+def _drain(client: ServiceBusClient, queue: str, **kwargs: object) -> list[str]:
+    with client.get_queue_receiver(queue, **kwargs) as receiver:
+        got = receiver.receive_messages(max_message_count=50, max_wait_time=2)
+        for message in got:
+            receiver.complete_message(message)
+        return [str(m) for m in got]
+
+
+def _drain_subscription(client: ServiceBusClient, name: str) -> list[str]:
+    with client.get_subscription_receiver("events", name) as receiver:
+        got = receiver.receive_messages(max_message_count=50, max_wait_time=2)
+        for message in got:
+            receiver.complete_message(message)
+        return sorted(str(m) for m in got)
+
+
+def test_topic_fans_out_through_subscription_rules(client):
+    """Every subscription gets a copy of what its correlation or SQL rule admits, the match-all one gets all."""
+    with client.get_topic_sender("events") as sender:
+        sender.send_messages(
+            [
+                ServiceBusMessage("c1", subject="customer"),
+                ServiceBusMessage("o1", application_properties={"amount": 500, "area": "eu"}),
+                ServiceBusMessage("o2", application_properties={"amount": 5, "area": "eu"}),
+            ]
+        )
+    assert _drain_subscription(client, "all") == ["c1", "o1", "o2"]
+    assert _drain_subscription(client, "customers") == ["c1"]
+    assert _drain_subscription(client, "big-orders") == ["o1"]
+
+
+def test_scheduled_message_appears_at_its_time(client):
+    """A scheduled message is invisible to receivers until its enqueue time, then arrives."""
+    with client.get_queue_sender("schedule") as sender, client.get_queue_receiver("schedule") as receiver:
+        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+        [number] = sender.schedule_messages(ServiceBusMessage("timed"), when)
+        assert number > 0
+        assert receiver.receive_messages(max_wait_time=0.3) == []
+        [message] = receiver.receive_messages(max_wait_time=5)
+        assert datetime.datetime.now(datetime.UTC) >= when
+        assert str(message) == "timed"
+        assert message.sequence_number == number
+        assert message.scheduled_enqueue_time_utc is not None
+        receiver.complete_message(message)
+
+
+def test_cancelled_scheduled_message_never_arrives(client):
+    """Cancelling a scheduled message by sequence number removes it for good."""
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    with client.get_queue_sender("cancel") as sender:
+        numbers = sender.schedule_messages([ServiceBusMessage("x"), ServiceBusMessage("y")], when)
+        assert len(numbers) == 2
+        sender.cancel_scheduled_messages(numbers[0])
+    time.sleep(1.2)
+    assert _drain(client, "cancel") == ["y"]
+
+
+def test_expired_message_is_dead_lettered_when_the_queue_says_so(client):
+    """A message outliving the queue's TTL moves to the dead-letter queue with TTLExpiredException."""
+    with client.get_queue_sender("ttl-dlq") as sender:
+        sender.send_messages(ServiceBusMessage("stale"))
+    time.sleep(1.3)
+    with client.get_queue_receiver("ttl-dlq") as receiver:
+        assert receiver.receive_messages(max_wait_time=0.5) == []
+    with client.get_queue_receiver("ttl-dlq", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+        [dead] = dlq.receive_messages(max_wait_time=3)
+        assert dead.dead_letter_reason == "TTLExpiredException"
+        dlq.complete_message(dead)
+
+
+def test_expired_message_is_dropped_without_dead_lettering(client):
+    """Without dead-lettering on expiry, an expired message simply disappears."""
+    with client.get_queue_sender("ttl-drop") as sender:
+        sender.send_messages(ServiceBusMessage("gone"))
+    time.sleep(1.3)
+    assert _drain(client, "ttl-drop") == []
+    assert _drain(client, "ttl-drop", sub_queue=ServiceBusSubQueue.DEAD_LETTER) == []
+
+
+def test_duplicate_message_id_is_dropped_within_the_window(client):
+    """A second message with the same id inside the detection window is accepted but not enqueued."""
+    with client.get_queue_sender("dedup") as sender:
+        sender.send_messages(ServiceBusMessage("first", message_id="same"))
+        sender.send_messages(ServiceBusMessage("second", message_id="same"))
+        sender.send_messages(ServiceBusMessage("other", message_id="different"))
+    assert sorted(_drain(client, "dedup")) == ["first", "other"]
+
+
+def test_auto_forwarding_moves_messages_to_the_target(client):
+    """A queue with ForwardTo passes what it receives on to the target queue."""
+    with client.get_queue_sender("forward-source") as sender:
+        sender.send_messages(ServiceBusMessage("hop"))
+    assert _drain(client, "forward-target") == ["hop"]
+    assert _drain(client, "forward-source") == []
+
+
+def test_unknown_entity_raises_not_found(client):
+    """Sending to a queue that does not exist raises MessagingEntityNotFoundError."""
+    with pytest.raises(MessagingEntityNotFoundError), client.get_queue_sender("no-such-queue") as sender:
+        sender.send_messages(ServiceBusMessage("x"))
+
+
+def test_wrong_key_raises_authentication_error(emulator):
+    """A connection string with the wrong key is refused with ServiceBusAuthenticationError."""
+    bad = emulator.connection_string.replace("SAS_KEY_VALUE", "not-the-key")
+    with (
+        ServiceBusClient.from_connection_string(bad, retry_total=0) as client,
+        pytest.raises(ServiceBusAuthenticationError),
+        client.get_queue_sender("props") as sender,
+    ):
+        sender.send_messages(ServiceBusMessage("x"))
