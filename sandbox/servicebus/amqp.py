@@ -391,7 +391,7 @@ def _settle(delivery: Delivery, state: int) -> None:
 
 def _reject(delivery: Delivery, condition: str, description: str) -> None:
     # The SDK indexes the error's info field, so it must be on the wire (Azure sends a tracking id).
-    info = {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())}
+    info: dict[Any, Any] = {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())}
     delivery.local.condition = Condition(condition, description, info)
     delivery.update(Delivery.REJECTED)
     delivery.settle()

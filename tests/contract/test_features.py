@@ -29,7 +29,7 @@ def _drain_subscription(client: ServiceBusClient, name: str) -> list[str]:
 
 
 def test_topic_fans_out_through_subscription_rules(client):
-    """Every subscription gets a copy of what its correlation or SQL rule admits, the match-all one gets all."""
+    """Each subscription gets what its correlation or SQL rule admits; the match-all one gets all."""
     with client.get_topic_sender("events") as sender:
         sender.send_messages(
             [
