@@ -60,6 +60,7 @@ async def run_consumer(
     maps: MapSet | None = None,
     retry: RetryPolicy | None = None,
     options: RuntimeOptions | None = None,
+    metrics: ConsumerMetrics | None = None,
 ) -> ConsumerMetrics:
     """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     if settings.servicebus is None:
@@ -67,7 +68,7 @@ async def run_consumer(
     topic = (topology or default_topology()).topic(area)
     subscription = topic.subscription(direction)
     stop = stop or asyncio.Event()
-    metrics = ConsumerMetrics(area=area, direction=direction.value)
+    metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
     runtime = options or RuntimeOptions(concurrency=concurrency)
     async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
         processor = MessageProcessor(

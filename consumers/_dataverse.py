@@ -83,7 +83,9 @@ class DataverseSink:
     async def _upsert(
         self, path: str, change: TargetChange, row: Mapping[str, Any] | None
     ) -> ApplyResult | None:
-        body: dict[str, object] = dict(differing(row or {}, change.fields))
+        # An existing row is addressed by its key in the URL: its key columns never change.
+        fields = {k: v for k, v in change.fields.items() if row is None or k not in change.key}
+        body: dict[str, object] = dict(differing(row or {}, fields))
         for binding in change.lookups:
             await self._bind(change.table_map, binding, row, body)
         body[VERSION_COLUMN] = change.source_version

@@ -82,7 +82,9 @@ class FoSink:
         return ApplyResult.APPLIED
 
     async def _update(self, path: str, change: TargetChange, row: Mapping[str, Any]) -> ApplyResult | None:
-        body: dict[str, object] = {**differing(row, change.fields), VERSION_FIELD: change.source_version}
+        # Keys are in the URL; F&O also answers dataAreaId in lower case, which is no change.
+        fields = {name: value for name, value in change.fields.items() if name not in change.key}
+        body: dict[str, object] = {**differing(row, fields), VERSION_FIELD: change.source_version}
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}
         response = await self._api.request("PATCH", path, json=body, headers=headers, params=_CROSS_COMPANY)
         if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:

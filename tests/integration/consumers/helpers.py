@@ -1,0 +1,63 @@
+"""Reading what the consumers wrote: target rows by natural key, and seeding what lookups point at."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import SecretStr
+
+from consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.envelope import Envelope
+from shared.maps import MapSet
+from shared.settings import ApiSettings
+from shared.topology import Direction
+
+from .conftest import CLIENT_ID, SECRET, Pipeline
+from .samples import seed_events
+
+
+def changes_of(pipeline: Pipeline, event: Envelope, direction: Direction) -> list[TargetChange]:
+    """The target changes an event implies, as the consumer computes them."""
+    return target_changes(event, area=event.area, direction=direction, maps=pipeline.maps)
+
+
+def target_row(pipeline: Pipeline, change: TargetChange, direction: Direction) -> dict | None:
+    """The target row a change addresses, read straight from the twin's store."""
+    table_map = change.table_map
+    if direction is Direction.TO_DATAVERSE:
+        rows = pipeline.dataverse.store.rows(table_map.dataverse_table)
+        plain = {k: v for k, v in change.key.items() if table_map.lookup(k) is None}
+    else:
+        rows = pipeline.fo.twin.store.rows(table_map.fo_entity)
+        plain = dict(change.key)
+    for row in rows:
+        if all(str(row.get(k, "")).lower() == str(v).lower() for k, v in plain.items()):
+            return row
+    return None
+
+
+def api_sink(pipeline: Pipeline, direction: Direction, http: httpx.AsyncClient) -> Sink:
+    """A sink for ``direction``'s target, as the consumer builds it."""
+    twin = pipeline.dataverse if direction is Direction.TO_DATAVERSE else pipeline.fo
+    settings = ApiSettings(
+        url=twin.url,
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(SECRET),
+        token_url=twin.token_url,
+        audience=twin.audience,
+    )
+    api = ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
+    if direction is Direction.TO_DATAVERSE:
+        return DataverseSink(api)
+    return FoSink(api, writer_id=CLIENT_ID)
+
+
+async def seed(pipeline: Pipeline, direction: Direction, maps: MapSet | None = None) -> None:
+    """Create on the target the company, currency and groups that sample rows look up."""
+    source = "fo" if direction is Direction.TO_DATAVERSE else "dataverse"
+    async with httpx.AsyncClient() as http:
+        sink = api_sink(pipeline, direction, http)
+        for area in ("company", "currency", "customer", "vendor"):
+            for event in seed_events(maps or pipeline.maps, source)[area]:
+                for change in changes_of(pipeline, event, direction):
+                    await sink.apply(change)
