@@ -1,0 +1,192 @@
+"""Twins in step for reconcile tests: F&O seeded by the workload, Dataverse filled by the real sink."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
+from pydantic import SecretStr
+
+from consumers import DataverseSink, TargetChange
+from producers.events import fo_version, parse_time
+from sandbox.dataverse import RunningDataverse, start_dataverse
+from sandbox.fo import FoHandle, start_fo
+from sandbox.workload import generate, load_fo
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.envelope import Envelope
+from shared.maps import load_maps, map_order, passes_source_filter, to_dataverse
+from shared.messages import envelope_from_message
+from shared.render import render_emulator_config
+from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.topology import default_topology
+
+DUALBUS = "dualbus"
+DV_CLIENTS = {DUALBUS: "pipeline-secret", "maker": "maker-secret"}
+# Small pages on both twins, so that every read crosses several pages.
+PAGE_SIZE = 7
+
+
+@dataclass
+class Twins:
+    """Both twins running, their contents in step, and settings that reach them."""
+
+    fo: FoHandle
+    dataverse: RunningDataverse
+    settings: Settings
+
+    def fo_client(self) -> httpx.Client:
+        """A client for the F&O twin acting as a person (not dualbus)."""
+        return self.fo.client("workload")
+
+    def dataverse_client(self) -> httpx.Client:
+        """A client for the Dataverse Web API acting as a maker (not dualbus)."""
+        scope = self.dataverse.scope
+        token = self.dataverse.issuer.issue(client_id="maker", client_secret=DV_CLIENTS["maker"], scope=scope)
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        return httpx.Client(base_url=self.dataverse.api_url, headers=headers)
+
+    def with_servicebus(self, connection_string: str) -> Settings:
+        """These settings plus a Service Bus connection string."""
+        servicebus = ServiceBusSettings(connection_string=SecretStr(connection_string))
+        return self.settings.model_copy(update={"servicebus": servicebus})
+
+
+def api_settings(url: str, secret: str, token_url: str, audience: str) -> ApiSettings:
+    """API settings for the dualbus client of one twin."""
+    return ApiSettings(
+        url=url, client_id=DUALBUS, client_secret=SecretStr(secret), token_url=token_url, audience=audience
+    )
+
+
+@contextmanager
+def twins_in_step(*, customers: int = 12, vendors: int = 4, products: int = 4) -> Iterator[Twins]:
+    """Start both twins, seed F&O, and copy every F&O → Dataverse map's rows over as a consumer would."""
+    with (
+        start_fo(page_size=PAGE_SIZE) as fo,
+        start_dataverse(clients=DV_CLIENTS, limits=None) as dataverse,
+    ):
+        with fo.client("workload") as client:
+            load_fo(client, generate(3, customers=customers, vendors=vendors, products=products))
+            _precision_as_unit(client)
+        settings = Settings(
+            fo=api_settings(fo.url, fo.clients[DUALBUS], fo.token_url, fo.audience),
+            dataverse=api_settings(
+                dataverse.url, DV_CLIENTS[DUALBUS], dataverse.token_url, dataverse.audience
+            ),
+        )
+        asyncio.run(_copy_to_dataverse(settings))
+        yield Twins(fo, dataverse, settings)
+
+
+def _precision_as_unit(client: httpx.Client) -> None:
+    """F&O keeps a currency's rounding precision as a unit (0.01), the map's way; the seed writes decimals."""
+    for row in _pages(client, "/data/Currencies"):
+        unit = round(10.0 ** -int(row["RoundingPrecision"]), 4) if row["RoundingPrecision"] else 1
+        response = client.patch(
+            f"/data/Currencies(CurrencyCode='{row['CurrencyCode']}')", json={"RoundingPrecision": unit}
+        )
+        response.raise_for_status()
+
+
+def _pages(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    body = client.get(path).json()
+    rows: list[dict[str, Any]] = list(body["value"])
+    while "@odata.nextLink" in body:
+        body = client.get(body["@odata.nextLink"]).json()
+        rows.extend(body["value"])
+    return rows
+
+
+async def _copy_to_dataverse(settings: Settings) -> None:
+    assert settings.fo is not None
+    assert settings.dataverse is not None
+    async with httpx.AsyncClient() as http:
+        fo = ApiClient(settings.fo.url, ClientCredentialsTokens(settings.fo, http), http)
+        dv = ApiClient(settings.dataverse.url, ClientCredentialsTokens(settings.dataverse, http), http)
+        sink = DataverseSink(dv)
+        for table_map in map_order(load_maps()):
+            if not table_map.carries("dataverse"):
+                continue
+            for row in await _all_fo_rows(fo, table_map.fo_entity):
+                if passes_source_filter(table_map, "fo", row):
+                    await sink.apply(_change(table_map, row))
+
+
+def _change(table_map: Any, row: dict[str, Any]) -> TargetChange:
+    change = to_dataverse(table_map, row)
+    return TargetChange(
+        table_map=table_map,
+        key=change.key,
+        fields=change.payload,
+        lookups=change.lookups,
+        source_version=fo_version(row["ModifiedDateTime"]),
+        time=parse_time(row["ModifiedDateTime"]),
+    )
+
+
+async def _all_fo_rows(api: ApiClient, entity: str) -> list[dict[str, Any]]:
+    response = await api.request("GET", f"data/{entity}", params={"cross-company": "true"})
+    body = response.json()
+    rows: list[dict[str, Any]] = list(body["value"])
+    while "@odata.nextLink" in body:
+        body = (await api.request("GET", body["@odata.nextLink"])).json()
+        rows.extend(body["value"])
+    return rows
+
+
+TAP = "reconcile-tap"
+
+
+def emulator_config() -> dict[str, Any]:
+    """The topology's Config.json plus a session-less subscription on every topic that sees every event."""
+    config = render_emulator_config(default_topology())
+    for topic in config["UserConfig"]["Namespaces"][0]["Topics"]:
+        properties = {"RequiresSession": False, "LockDuration": "PT1M", "MaxDeliveryCount": 10}
+        topic["Subscriptions"].append({"Name": TAP, "Properties": properties})
+    return config
+
+
+def drain_tap(
+    connection_string: str, area: str, *, idle: float = 1.5, timeout: float = 20.0
+) -> list[Envelope]:
+    """Every envelope on one area's tap (receive-and-delete), until it stays quiet for ``idle`` seconds."""
+    found: list[Envelope] = []
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    with (
+        ServiceBusClient.from_connection_string(connection_string) as client,
+        client.get_subscription_receiver(
+            topic_name=default_topology().topic(area).name,
+            subscription_name=TAP,
+            receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE,
+        ) as receiver,
+    ):
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < idle:
+            messages = receiver.receive_messages(max_message_count=100, max_wait_time=0.3)
+            if messages:
+                quiet_since = time.monotonic()
+            found.extend(envelope_from_message(message) for message in messages)
+    return found
+
+
+def command_environment(settings: Settings) -> dict[str, str]:
+    """The DUALBUS_* variables that give a command these settings."""
+    env: dict[str, str] = {}
+    for name, api in (("FO", settings.fo), ("DATAVERSE", settings.dataverse)):
+        assert api is not None
+        env[f"DUALBUS_{name}__URL"] = api.url
+        env[f"DUALBUS_{name}__CLIENT_ID"] = api.client_id
+        env[f"DUALBUS_{name}__CLIENT_SECRET"] = api.client_secret.get_secret_value()
+        env[f"DUALBUS_{name}__TOKEN_URL"] = api.resolved_token_url
+        env[f"DUALBUS_{name}__AUDIENCE"] = api.audience or api.url
+    if settings.servicebus is not None and settings.servicebus.connection_string is not None:
+        env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] = (
+            settings.servicebus.connection_string.get_secret_value()
+        )
+    return env

@@ -1,0 +1,143 @@
+"""Reconcile against the running twins over HTTP: planted drift of each kind is found, exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from dualbus.cli import app
+from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, reconcile
+from tests.integration.ops.reconcile_support import Twins, command_environment, twins_in_step
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def twins() -> Iterator[Twins]:
+    with twins_in_step() as running:
+        yield running
+
+
+@dataclass
+class Planted:
+    """The customers drift was planted on, by kind."""
+
+    gone_in_dataverse: dict[str, Any]
+    gone_in_fo: dict[str, Any]
+    renamed: dict[str, Any]
+    relinked: dict[str, Any]
+    new_currency: str
+
+
+def _customers(twins: Twins) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with twins.fo_client() as client:
+        body = client.get("/data/CustomersV3", params={"cross-company": "true"}).json()
+        rows.extend(body["value"])
+        while "@odata.nextLink" in body:
+            body = client.get(body["@odata.nextLink"]).json()
+            rows.extend(body["value"])
+    return sorted(rows, key=lambda r: (r["dataAreaId"], r["CustomerAccount"]))
+
+
+def _account_id(client: Any, customer: dict[str, Any]) -> str:
+    found = client.get("accounts", params={"$filter": f"accountnumber eq '{customer['CustomerAccount']}'"})
+    [row] = found.json()["value"]
+    return str(row["accountid"])
+
+
+def plant_drift(twins: Twins) -> Planted:
+    """One record missing on each side, one differing field and one differing lookup, in four companies."""
+    by_company: dict[str, dict[str, Any]] = {}
+    for row in _customers(twins):
+        by_company.setdefault(row["dataAreaId"], row)
+    gone_dv, gone_fo, renamed, relinked = list(by_company.values())[:4]
+    new_currency = "CHF" if relinked["SalesCurrencyCode"] != "CHF" else "SEK"
+    with twins.dataverse_client() as dv:
+        assert dv.delete(f"accounts({_account_id(dv, gone_dv)})").status_code == 204
+        assert dv.patch(f"accounts({_account_id(dv, renamed)})", json={"name": "Renamed by hand"}).is_success
+        bind = {
+            "transactioncurrencyid@odata.bind": f"/transactioncurrencies(isocurrencycode='{new_currency}')"
+        }
+        assert dv.patch(f"accounts({_account_id(dv, relinked)})", json=bind).is_success
+    with twins.fo_client() as fo:
+        key = f"dataAreaId='{gone_fo['dataAreaId']}',CustomerAccount='{gone_fo['CustomerAccount']}'"
+        path = f"/data/CustomersV3({key})"
+        assert fo.delete(path, params={"cross-company": "true"}).status_code == 204
+    return Planted(gone_dv, gone_fo, renamed, relinked, new_currency)
+
+
+def _by_account(report: ReconcileReport) -> dict[str, Any]:
+    return {str(d.key["CustomerAccount"]): d for d in report.drifts}
+
+
+def test_twins_in_step_show_no_drift(twins: Twins) -> None:
+    """Right after the sink wrote every F&O row to Dataverse, reconcile reads all and finds nothing."""
+    report = reconcile(twins.settings)
+    assert not report.has_drift
+    assert report.drifts == []
+    customers = next(m for m in report.maps if m.name == "customers")
+    assert customers.fo_rows == customers.dataverse_rows == len(_customers(twins))
+    assert sum(s.compared for s in report.summaries if s.area == "customer") > customers.fo_rows
+
+
+def test_planted_drift_is_found_exactly(twins: Twins) -> None:
+    """Each planted drift shows once, with its kind, company and fields; nothing else is reported."""
+    planted = plant_drift(twins)
+    report = reconcile(twins.settings)
+    found = _by_account(report)
+    assert set(found) == {
+        planted.gone_in_dataverse["CustomerAccount"],
+        planted.gone_in_fo["CustomerAccount"],
+        planted.renamed["CustomerAccount"],
+        planted.relinked["CustomerAccount"],
+    }
+    assert found[planted.gone_in_dataverse["CustomerAccount"]].kind is DriftKind.MISSING_IN_DATAVERSE
+    assert found[planted.gone_in_fo["CustomerAccount"]].kind is DriftKind.MISSING_IN_FO
+    renamed = found[planted.renamed["CustomerAccount"]]
+    assert renamed.fields == (FieldDrift("name", planted.renamed["OrganizationName"], "Renamed by hand"),)
+    relinked = found[planted.relinked["CustomerAccount"]]
+    assert relinked.fields == (
+        FieldDrift("transactioncurrencyid", planted.relinked["SalesCurrencyCode"], planted.new_currency),
+    )
+    assert relinked.company == planted.relinked["dataAreaId"].upper()
+    assert report.orphans_kept == 1
+    assert sum(s.drifted for s in report.summaries) == 4
+    assert all(s.area == "customer" for s in report.summaries if s.drifted)
+
+
+def test_areas_and_companies_limit_the_run(twins: Twins) -> None:
+    """Only the chosen areas are read, and only the chosen companies' drift is counted."""
+    planted = plant_drift(twins)
+    company = planted.renamed["dataAreaId"]
+    report = reconcile(twins.settings, areas=["customer"], companies=[company])
+    assert {m.area for m in report.maps} == {"customer"}
+    assert [d.key["CustomerAccount"] for d in report.drifts] == [planted.renamed["CustomerAccount"]]
+    assert not reconcile(twins.settings, areas=["vendor", "product"]).has_drift
+
+
+def test_command_exit_codes_and_json(twins: Twins) -> None:
+    """The command exits 0 without drift and 3 with it, and --json prints the records for scripts."""
+    runner = CliRunner()
+    environment = command_environment(twins.settings)
+    clean = runner.invoke(app, ["reconcile", "--areas", "customer", "--json"], env=environment)
+    assert clean.exit_code == 0, clean.output
+    plant_drift(twins)
+    drifted = runner.invoke(app, ["reconcile", "-a", "customer,vendor", "--json"], env=environment)
+    assert drifted.exit_code == 3, drifted.output
+    data = orjson.loads(drifted.stdout)
+    assert data["drift"] is True
+    assert sorted(r["kind"] for r in data["records"]) == [
+        "differs",
+        "differs",
+        "missing_in_dataverse",
+        "missing_in_fo",
+    ]
+    table = runner.invoke(app, ["reconcile", "-a", "customer"], env=environment)
+    assert table.exit_code == 3
+    assert "Drift found." in table.stdout
