@@ -29,7 +29,7 @@ _CONFIG = {
 
 
 def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path):
-    """After kill -9 and a restart on the same data dir, sent, locked, dead-lettered and state data survive."""
+    """After kill -9 and a restart on the same data dir, messages, dead letters and session state survive."""
     config = tmp_path / "Config.json"
     config.write_text(json.dumps(_CONFIG))
     data = tmp_path / "data"
