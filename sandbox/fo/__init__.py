@@ -1,4 +1,14 @@
-"""A twin of Dynamics 365 Finance and Operations' OData data entities and data events, on loopback HTTP."""
+"""A twin of Dynamics 365 Finance and Operations' OData data entities and data events, on loopback HTTP.
+
+Usage::
+
+    with start_fo(page_size=500) as fo, fo.client("dualbus") as client:   # token for a registered app
+        client.post("/data/CustomersV3", json={"dataAreaId": "usmf", "CustomerAccount": "US-001"})
+        client.get("/data/CustomersV3", params={"cross-company": "true", "$filter": "dataAreaId eq 'usmf'"})
+        fo.twin.add_webhook("http://127.0.0.1:8123/hook", ["CustomersV3"])          # data events
+
+Entities are declared in :data:`ENTITIES`; throttling is off unless ``throttling=ThrottlingConfig(...)``.
+"""
 
 from sandbox.fo.app import FoTwin, create_app
 from sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
