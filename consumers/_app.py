@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -20,12 +21,14 @@ from consumers._runtime import Consumer, RuntimeOptions
 from consumers._sink import Sink
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.bus import async_bus_client
-from shared.errors import ConfigError
+from shared.errors import ConfigError, TransientError
 from shared.maps import MapSet, load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import Direction, Topology, default_topology
 
 __all__ = ["open_sink", "run_consumer"]
+
+_log = logging.getLogger("dualbus.consumer")
 
 
 @asynccontextmanager
@@ -38,7 +41,11 @@ async def open_sink(settings: Settings, direction: Direction) -> AsyncIterator[S
         sink: Sink
         if direction is Direction.TO_DATAVERSE:
             dataverse = DataverseSink(api)
-            await dataverse.whoami()
+            try:
+                await dataverse.whoami()
+            except TransientError as exc:
+                # The target may be down at start-up; the sink learns its user id from its first write.
+                _log.warning("cannot ask Dataverse who dualbus is yet: %s", exc)
             sink = dataverse
         else:
             # F&O records the calling application as ModifiedBy.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from pydantic import SecretStr
 
@@ -61,3 +63,60 @@ async def seed(pipeline: Pipeline, direction: Direction, maps: MapSet | None = N
             for event in seed_events(maps or pipeline.maps, source)[area]:
                 for change in changes_of(pipeline, event, direction):
                     await sink.apply(change)
+
+
+class FlakyProxy:
+    """A loopback TCP proxy in front of a twin that can be switched off, cutting every connection."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.is_up = True
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> str:
+        """Listen on a free port; returns the base URL to use instead of the twin's."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def down(self) -> None:
+        """Refuse new connections and drop the open ones, as an outage does."""
+        self.is_up = False
+        for writer in list(self._open):
+            writer.close()
+
+    def up(self) -> None:
+        """Serve again."""
+        self.is_up = True
+
+    async def stop(self) -> None:
+        """Close the listener and every connection."""
+        self.down()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.is_up:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._open.update((writer, upstream_writer))
+        try:
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            self._open.difference_update((writer, upstream_writer))
+            writer.close()
+            upstream_writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()

@@ -1,0 +1,123 @@
+"""Failures end as docs/processing.md says: permanent ones dead-lettered with a reason, transient retried."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import pytest
+from azure.servicebus import ServiceBusMessage
+
+from sandbox.dataverse.limits import ServiceProtectionLimits
+from shared.maps import MapSet
+from shared.topology import Direction
+
+from .helpers import FlakyProxy, changes_of, seed, target_row
+from .samples import event
+
+pytestmark = pytest.mark.integration
+
+TO_DATAVERSE = Direction.TO_DATAVERSE
+
+
+def _raw(body: bytes, session: str) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body, session_id=session, application_properties={"origin": "fo", "area": "customer"}
+    )
+
+
+def _wide_name_maps(pipeline) -> MapSet:
+    """The shipped maps, except that customers' name may be longer than Dataverse accepts."""
+    maps = list(pipeline.maps)
+    customers = pipeline.maps["customers"]
+    fields = tuple(
+        f.model_copy(update={"fo_max_length": 1000, "dataverse_max_length": 1000})
+        if f.fo == "OrganizationName"
+        else f
+        for f in customers.fields
+    )
+    return MapSet([customers.model_copy(update={"fields": fields}) if m is customers else m for m in maps])
+
+
+@pytest.mark.asyncio
+async def test_each_permanent_failure_is_dead_lettered_with_its_reason(pipeline):
+    """Junk, schema breaks, mapping errors, unresolved lookups and target refusals each get their reason."""
+    await seed(pipeline, TO_DATAVERSE)
+    customers = pipeline.maps["customers"]
+    bad_value = event(customers, "fo", 1).model_copy(
+        update={"data": {**event(customers, "fo", 1).data, "OnHoldStatus": "Bogus"}}
+    )
+    no_company = event(customers, "fo", 2)
+    no_company = no_company.model_copy(
+        update={
+            "key": {**no_company.key, "dataAreaId": "ZZZZ"},
+            "data": {**no_company.data, "dataAreaId": "ZZZZ"},
+        }
+    )
+    too_long = event(customers, "fo", 3)
+    too_long = too_long.model_copy(update={"data": {**too_long.data, "OrganizationName": "N" * 200}})
+    pipeline.publish([bad_value, no_company, too_long])
+    pipeline.publish(
+        [_raw(b"not json {", "customer-0001"), _raw(b'{"id": "x"}', "customer-0002")], area="customer"
+    )
+    metrics = await pipeline.consume(
+        "customer", TO_DATAVERSE, lambda m: m.counts["dead-lettered"] >= 5, maps=_wide_name_maps(pipeline)
+    )
+    assert metrics.counts["dead-lettered"] == 5
+    assert metrics.counts["retried"] == 0
+    letters = pipeline.dead_letters("customer", TO_DATAVERSE)
+    reasons = sorted(str(m.dead_letter_reason) for m in letters)
+    assert reasons == [
+        "InvalidEnvelope",
+        "MappingError",
+        "SchemaViolation",
+        "TargetRejected",
+        "UnresolvedLookup",
+    ]
+    described = {str(m.dead_letter_reason): str(m.dead_letter_error_description) for m in letters}
+    assert "OnHoldStatus" in described["MappingError"]
+    assert "msdyn_company" in described["UnresolvedLookup"]
+    assert "dualbus-secret" not in " ".join(described.values())
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("dataverse_limits", [ServiceProtectionLimits(max_requests=30, window_seconds=2.0)])
+async def test_a_429_storm_slows_down_but_loses_nothing(pipeline):
+    """Under service-protection throttling every change still lands, after retries, with no dead letters."""
+    currency = pipeline.maps["currency"]
+    events = [event(currency, "fo", n, version=1, label="t") for n in range(40)]
+    pipeline.publish(events)
+    metrics = await pipeline.consume(
+        "currency", TO_DATAVERSE, lambda m: m.counts["applied"] >= 40, within=60.0
+    )
+    assert metrics.counts["applied"] == 40
+    assert metrics.counts["retried"] > 0
+    assert pipeline.dead_letters("currency", TO_DATAVERSE) == []
+
+
+@pytest.mark.asyncio
+async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
+    """With the target unreachable for longer than the lock duration, messages wait and then apply once."""
+    proxy = FlakyProxy(urlsplit(pipeline.dataverse.url).port)
+    url = await proxy.start()
+    proxy.down()
+    currency = pipeline.maps["currency"]
+    events = [event(currency, "fo", n, version=2, label="o") for n in range(3)]
+    pipeline.publish(events)
+    settings = pipeline.settings(dataverse_url=url)
+    consuming = asyncio.create_task(
+        pipeline.consume(
+            "currency", TO_DATAVERSE, lambda m: m.counts["applied"] >= 3, settings=settings, within=40
+        )
+    )
+    await asyncio.sleep(7.0)  # longer than the 5-second lock
+    proxy.up()
+    metrics = await consuming
+    await proxy.stop()
+    assert metrics.counts["applied"] == 3
+    assert metrics.counts["retried"] > 0
+    assert metrics.counts["abandoned"] == metrics.counts["lock-lost"] == 0
+    assert pipeline.dead_letters("currency", TO_DATAVERSE) == []
+    for sample in events:
+        [change] = changes_of(pipeline, sample, TO_DATAVERSE)
+        assert target_row(pipeline, change, TO_DATAVERSE)["dualbus_sourceversion"] == 2
