@@ -8,11 +8,24 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from dualbus.cli import app
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, reconcile
-from tests.integration.ops.reconcile_support import Twins, command_environment, twins_in_step
+from producers.events import fo_version
+from producers.tables import SourceTable
+from sandbox.servicebus.config import load_config
+from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from shared.envelope import Operation, Origin
+from shared.maps import load_maps
+from tests.integration.ops.reconcile_support import (
+    Twins,
+    command_environment,
+    drain_tap,
+    emulator_config,
+    twins_in_step,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +154,58 @@ def test_command_exit_codes_and_json(twins: Twins) -> None:
     table = runner.invoke(app, ["reconcile", "-a", "customer"], env=environment)
     assert table.exit_code == 3
     assert "Drift found." in table.stdout
+
+
+@pytest.fixture
+def tap_emulator() -> Iterator[EmulatorThread]:
+    keys = {"RootManageSharedAccessKey": SecretStr("k3y")}
+    with start_in_process(config=load_config(emulator_config()), keys=keys) as running:
+        yield running
+
+
+def _fo_state(customer: dict[str, Any]) -> dict[str, Any]:
+    carried = SourceTable(load_maps()["customers"], Origin.FO).carried_fields
+    return {name: customer[name] for name in carried if name in customer}
+
+
+def test_repair_publishes_the_source_state_of_each_drifted_record(
+    twins: Twins, tap_emulator: EmulatorThread
+) -> None:
+    """--repair sends one repair per drifted record that F&O holds, with F&O's state; the orphan stays."""
+    planted = plant_drift(twins)
+    settings = twins.with_servicebus(tap_emulator.connection_string)
+    report = reconcile(settings, areas=["customer"], repair=True)
+    assert (report.repairs_published, report.deletes_published, report.orphans_kept) == (3, 0, 1)
+    events = {str(e.key["CustomerAccount"]): e for e in drain_tap(tap_emulator.connection_string, "customer")}
+    expected = {"create": planted.gone_in_dataverse, "update": planted.renamed}
+    assert set(events) == {
+        planted.gone_in_dataverse["CustomerAccount"],
+        planted.renamed["CustomerAccount"],
+        planted.relinked["CustomerAccount"],
+    }
+    for operation, customer in expected.items():
+        event = events[customer["CustomerAccount"]]
+        assert event.operation.value == operation
+        assert event.data == _fo_state(customer)
+    assert all(e.repair and e.origin is Origin.FO and e.entity == "CustomersV3" for e in events.values())
+    for customer in expected.values():
+        assert events[customer["CustomerAccount"]].source_version == fo_version(customer["ModifiedDateTime"])
+
+
+def test_delete_orphans_publishes_a_delete_for_the_record_gone_from_the_source(
+    twins: Twins, tap_emulator: EmulatorThread
+) -> None:
+    """With --delete-orphans the record missing in F&O gets a delete keyed by F&O's names."""
+    planted = plant_drift(twins)
+    settings = twins.with_servicebus(tap_emulator.connection_string)
+    report = reconcile(settings, areas=["customer"], repair=True, delete_orphans=True)
+    assert (report.repairs_published, report.deletes_published, report.orphans_kept) == (3, 1, 0)
+    [delete] = [
+        e for e in drain_tap(tap_emulator.connection_string, "customer") if e.operation is Operation.DELETE
+    ]
+    gone = planted.gone_in_fo
+    assert delete.key == {
+        "dataAreaId": gone["dataAreaId"].upper(),
+        "CustomerAccount": gone["CustomerAccount"],
+    }
+    assert delete.repair
