@@ -8,8 +8,11 @@ https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/ser
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from sandbox.fo import FoHandle, Priority, ThrottlingConfig, start_fo
+from sandbox.fo.errors import ThrottledError
+from sandbox.fo.throttling import Throttle
 
 
 def test_no_token_is_401(fo: FoHandle) -> None:
@@ -61,3 +64,17 @@ def test_low_priority_is_throttled_first_with_retry_after() -> None:
         assert throttled.status_code == 429
         assert 1 <= int(throttled.headers["Retry-After"]) <= 60
         assert high.get("/data/Currencies").status_code == 200
+
+
+def test_waiting_retry_after_seconds_admits_again() -> None:
+    """After the Retry-After interval the sliding window has room again (checked on a fake clock)."""
+    now = [1000.0]
+    throttle = Throttle(ThrottlingConfig(enabled=True, capacity=4, window_seconds=10), clock=lambda: now[0])
+    for step in range(3):
+        now[0] += step
+        throttle.admit("app")  # Medium priority: 3 of the 4 slots
+    with pytest.raises(ThrottledError) as refused:
+        throttle.admit("app")
+    now[0] += refused.value.retry_after
+    throttle.admit("app")
+    assert refused.value.retry_after == 7  # the first request, at t=1000, leaves the window at t=1010
