@@ -4,6 +4,9 @@ A repair is the envelope a producer would publish for the row (full mapped state
 ``source_version`` the row's current version mark) with ``repair: true`` and an id of its own per run, so
 that duplicate detection does not take it for the original change (docs/processing.md, "Repairs").
 
+Its ``data`` also carries the fields of the map's source filter (``PartyType``), so that a consumer, which
+checks the filter on the event, takes the record as the map's.
+
 Its ``time`` is the reconcile run's, not the row's last change: the drift being repaired is, by definition,
 a change made on the target after the source's, and the consumers' last-writer-wins rule would otherwise
 skip the repair as older than that change.
@@ -45,10 +48,20 @@ def repair_event(
         operation=Operation.CREATE if create else Operation.UPDATE,
         source_version=source_version(table.origin, row),
         time=now,
-        data=table.data_of(row),
+        data=_state(table, row),
         company=table.company_of(key),
         repair_run=run_id,
     )
+
+
+def _state(table: SourceTable, row: Mapping[str, object]) -> dict[str, object]:
+    conditions = (
+        table.table_map.source_filter.fo
+        if table.origin is Origin.FO
+        else table.table_map.source_filter.dataverse
+    )
+    filters = {c.field: row[c.field] for c in conditions if c.field in row}
+    return {**table.data_of(row), **filters}
 
 
 def orphan_delete(

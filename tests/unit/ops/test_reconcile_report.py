@@ -92,6 +92,12 @@ def test_repair_event_carries_the_source_state() -> None:
     assert "ModifiedBy" not in event.data
 
 
+def test_repair_event_carries_the_source_filter_fields() -> None:
+    """The fields of the map's source filter travel too, so that a consumer takes the record as the map's."""
+    event = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=False)
+    assert event.data["PartyType"] == "Organization"
+
+
 def test_repairs_of_one_record_differ_between_runs() -> None:
     """Two runs repairing the same row publish different ids, so duplicate detection keeps both."""
     first = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=True)
