@@ -139,7 +139,9 @@ class AmqpHandler:
             raise BrokerError(_UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.")
 
     def _open_request_link(self, link: Link) -> None:
-        open_echo(link)
+        # Senders size their batches from this vendor property (the SDK prefers it to max-message-size).
+        limit = {"com.microsoft:max-message-batch-size": self.bus.max_message_bytes}
+        open_echo(link, limit if link.is_receiver else None)
         if link.is_receiver:
             link.flow(_CREDIT)
             return

@@ -123,7 +123,10 @@ class SqliteJournal:
     def __init__(self, data_dir: pathlib.Path) -> None:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(data_dir / "servicebus.sqlite3", isolation_level=None)
+            # Opened by the caller's thread, then used only by the server loop's thread: never concurrently.
+            self._db = sqlite3.connect(
+                data_dir / "servicebus.sqlite3", isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the tail.
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -187,6 +190,10 @@ class SqliteJournal:
         if not self._ops and self._seq is None:
             return
         ops, self._ops = self._ops, []
+        if len(ops) == 1 and self._seq is None:
+            # One statement is atomic on its own; skipping BEGIN/COMMIT halves a lone settlement's cost.
+            self._db.execute(*ops[0])
+            return
         self._db.execute("BEGIN")
         start = 0
         while start < len(ops):
