@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.consume",
     "dualbus.commands.reconcile",
     "dualbus.commands.sandbox",
+    "dualbus.commands.demo",
     "dualbus.commands.produce",
 )
 

@@ -52,6 +52,10 @@ class ChildProcess:
         """Whether the child has not exited yet."""
         return self.process.poll() is None
 
+    def exited_since(self, _now: float, _stats: object) -> bool:
+        """Whether the child has exited: a ``Monitor.wait`` condition."""
+        return not self.running()
+
     def log_text(self) -> str:
         """Everything the child wrote so far."""
         try:

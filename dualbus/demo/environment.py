@@ -1,0 +1,91 @@
+"""The environment each demo process gets: its own settings, as a production deployment would set them.
+
+Producers and consumers read nothing but ``DUALBUS_*`` and ``OTEL_*`` variables, so the demo hands each one
+exactly those, pointing at the emulator and the twins; whatever the person running the demo has set for a
+real environment is left out, so the demo never writes to one by accident.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.identity import user_id_for
+
+__all__ = ["PIPELINE_CLIENT", "WORKLOAD_CLIENT", "Endpoints", "child_environment", "pipeline_environment"]
+
+# The application the producers and consumers sign in as, and the one the workload makes user edits as.
+PIPELINE_CLIENT = "dualbus"
+WORKLOAD_CLIENT = "workload"
+_DROPPED_PREFIXES = ("DUALBUS_", "OTEL_")
+_METRIC_EXPORT_MILLISECONDS = "1000"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """Where the emulator and the twins listen, and the credentials they accept."""
+
+    connection_string: str
+    fo: Mapping[str, str]
+    dataverse: Mapping[str, str]
+    clients: Mapping[str, str]
+
+    @classmethod
+    def from_info(cls, connection_string: str, info: Mapping[str, Any]) -> Endpoints:
+        """Read the JSON that ``dualbus sandbox --info-file`` writes."""
+        return cls(
+            connection_string=connection_string,
+            fo=dict(info["fo"]),
+            dataverse=dict(info["dataverse"]),
+            clients=dict(info["clients"]),
+        )
+
+    def api_variables(self, client_id: str = PIPELINE_CLIENT) -> dict[str, str]:
+        """``DUALBUS_FO__*`` and ``DUALBUS_DATAVERSE__*`` for one application."""
+        variables: dict[str, str] = {}
+        for prefix, twin in (("DUALBUS_FO__", self.fo), ("DUALBUS_DATAVERSE__", self.dataverse)):
+            variables |= {
+                f"{prefix}URL": twin["url"],
+                f"{prefix}CLIENT_ID": client_id,
+                f"{prefix}CLIENT_SECRET": self.clients[client_id],
+                f"{prefix}TOKEN_URL": twin["token_url"],
+                f"{prefix}AUDIENCE": twin["audience"],
+            }
+        return variables
+
+
+def child_environment(parent: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment without any dualbus or OpenTelemetry setting."""
+    env = {k: v for k, v in parent.items() if not k.startswith(_DROPPED_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
+    return env
+
+
+def pipeline_environment(
+    parent: Mapping[str, str],
+    endpoints: Endpoints,
+    *,
+    run_dir: Path,
+    name: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Everything one producer or consumer process reads, with its metrics kept in ``metrics/<name>.json``."""
+    env = child_environment(parent)
+    env |= endpoints.api_variables()
+    env |= {
+        "DUALBUS_SERVICEBUS__CONNECTION_STRING": endpoints.connection_string,
+        "DUALBUS_STATE_DIR": str(run_dir / "state"),
+        "DUALBUS_LOG_FORMAT": "text",
+        # What dualbus writes is recorded as its client id by F&O and as that client's user id by Dataverse:
+        # both mark an echo, a change that must not travel back.
+        "DUALBUS_PRODUCER__OWN_USERS": json.dumps([PIPELINE_CLIENT, user_id_for(PIPELINE_CLIENT)]),
+        "OTEL_SERVICE_NAME": f"dualbus-{name}",
+        "OTEL_METRICS_EXPORTER": "jsonfile",
+        "DUALBUS_METRICS_FILE": str(run_dir / "metrics" / f"{name}.json"),
+        "OTEL_METRIC_EXPORT_INTERVAL": _METRIC_EXPORT_MILLISECONDS,
+    }
+    env |= dict(extra or {})
+    return env

@@ -1,0 +1,189 @@
+"""Starting the demo's processes, each as it would run in production: its own command, environment and log.
+
+The emulator and the twins come first; then one consumer per area and direction (all at once, so their
+start-up overlaps), the two producers, and the F&O data events bound to the F&O producer's webhook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints, child_environment, pipeline_environment
+from dualbus.demo.errors import DemoError
+from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
+from dualbus.demo.workload import DataSize, api_client
+from shared.maps import area_dependencies, load_maps
+from shared.render import render_emulator_config
+from shared.topology import Direction, default_topology
+
+__all__ = [
+    "Launcher",
+    "cli_command",
+    "consumer_name",
+    "dependency_layers",
+    "initial_sync_layers",
+]
+
+# ``dualbus`` as a module invocation: works wherever the package is importable, installed script or not.
+_CLI = "import sys; from dualbus.cli import main; sys.argv[0] = 'dualbus'; main()"
+_START_SECONDS = 60.0
+_POLL_SECONDS = 0.1
+
+
+def cli_command(*args: str) -> list[str]:
+    """The command line that runs ``dualbus ARGS`` with this interpreter."""
+    return [sys.executable, "-c", _CLI, *args]
+
+
+def consumer_name(area: str, direction: str) -> str:
+    """A consumer process's name, also the name of its log and metrics files."""
+    return f"consumer-{area}-{direction}"
+
+
+def dependency_layers(dependencies: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Areas in layers: each layer needs only areas of earlier layers (a cycle ends up in the last one)."""
+    remaining = {area: set(needs) & set(dependencies) for area, needs in dependencies.items()}
+    layers: list[list[str]] = []
+    while remaining:
+        ready = sorted(area for area, needs in remaining.items() if not needs)
+        layer = ready or sorted(remaining)
+        layers.append(layer)
+        for area in layer:
+            del remaining[area]
+        for needs in remaining.values():
+            needs.difference_update(layer)
+    return layers
+
+
+@dataclass(slots=True)
+class Launcher:
+    """Starts the processes of one demo run into ``group``; the run directory holds their files."""
+
+    group: ProcessGroup
+    run_dir: Path
+    parent_env: Mapping[str, str]
+
+    @classmethod
+    def create(cls, run_dir: Path) -> Launcher:
+        """A launcher whose children log to ``<run_dir>/logs``."""
+        return cls(ProcessGroup(run_dir / "logs"), run_dir, dict(os.environ))
+
+    def start_emulator(self) -> str:
+        """Start the emulator with the topology's Config.json; returns its connection string."""
+        config = self.run_dir / "Config.json"
+        config.write_text(json.dumps(render_emulator_config(default_topology()), indent=2))
+        command = [sys.executable, "-m", "sandbox.servicebus", "--config", str(config), "--port", "0"]
+        child = self.group.start("emulator", command, child_environment(self.parent_env))
+        return child.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS).group(1)
+
+    def start_twins(self, *, seed: int, size: DataSize) -> ChildProcess:
+        """Start ``dualbus sandbox`` (both twins, seeded); ``twins_info`` waits for where they listen."""
+        info = self.run_dir / "sandbox.json"
+        args = ["sandbox", "--seed", str(seed), "--info-file", str(info)]
+        args += ["--customers", str(size.customers), "--vendors", str(size.vendors)]
+        args += ["--products", str(size.products)]
+        return self.group.start("sandbox", cli_command(*args), child_environment(self.parent_env))
+
+    def twins_info(self, child: ChildProcess) -> dict[str, object]:
+        """The twins' URLs and credentials, once the sandbox wrote them."""
+        path = self.run_dir / "sandbox.json"
+        deadline = time.monotonic() + _START_SECONDS * 2  # seeding takes a while on a busy machine
+        while not path.exists():
+            if not child.running():
+                raise DemoError(
+                    f"the sandbox exited with code {child.process.returncode}; see {child.log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise DemoError(f"the sandbox was not ready in time; see {child.log_path}")
+            time.sleep(_POLL_SECONDS)
+        info: dict[str, object] = json.loads(path.read_text())
+        return info
+
+    def start_consumers(self, endpoints: Endpoints, concurrency: int) -> list[tuple[str, str]]:
+        """One consumer per area and direction, all started at once; returns the routes."""
+        routes = []
+        for topic, subscription in default_topology().routes():
+            target = subscription.direction.target.value
+            name = consumer_name(topic.area, subscription.name)
+            command = [sys.executable, "-m", "consumers", topic.area, "--to", target]
+            command += ["--concurrency", str(concurrency)]
+            # The SDK logs every link state change at INFO: ten consumers' worth would drown the logs.
+            quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
+            self.group.start(name, command, self._env(endpoints, name, quiet))
+            routes.append((topic.area, subscription.name))
+        return routes
+
+    def start_producers(self, endpoints: Endpoints) -> int:
+        """Both producers, F&O's taking data events on a webhook; returns the webhook's port when ready."""
+        port = free_port()
+        fo_extra = {
+            "DUALBUS_PRODUCER__FO_EVENTS": "webhook",
+            "DUALBUS_PRODUCER__WEBHOOK_PORT": str(port),
+        }
+        fo = self._start_producer(endpoints, "fo", fo_extra)
+        dataverse = self._start_producer(endpoints, "dataverse", {})
+        _wait_http(f"http://127.0.0.1:{port}/healthz", fo)
+        dataverse.wait_for("producer started", _START_SECONDS)
+        return port
+
+    def bind_data_events(self, endpoints: Endpoints, webhook_port: int) -> list[str]:
+        """Activate F&O data events for the entities the F&O producer handles, sent to its webhook."""
+        health = httpx.get(f"http://127.0.0.1:{webhook_port}/healthz", timeout=10).json()
+        entities = sorted(health.get("entities", []))
+        secret = endpoints.clients[PIPELINE_CLIENT]
+        with api_client(endpoints.fo, endpoints.fo["url"], PIPELINE_CLIENT, secret) as fo:
+            body = {
+                "kind": "webhook",
+                "url": f"http://127.0.0.1:{webhook_port}/fo/events",
+                "entities": entities,
+            }
+            response = fo.post("/_sandbox/data-events", json=body)
+        if not response.is_success:
+            raise DemoError(f"the F&O twin refused the data events endpoint: {response.text}")
+        return entities
+
+    def start_initial_sync(self, endpoints: Endpoints, areas: Sequence[str], index: int) -> ChildProcess:
+        """``dualbus initial-sync --from fo`` for some areas, as its own process."""
+        name = f"initial-sync-fo-{index}"
+        command = cli_command("initial-sync", "--from", "fo", "--areas", ",".join(areas))
+        return self.group.start(name, command, self._env(endpoints, name))
+
+    def _start_producer(self, endpoints: Endpoints, origin: str, extra: Mapping[str, str]) -> ChildProcess:
+        name = f"producer-{origin}"
+        variables = {"DUALBUS_PRODUCER__POLL_INTERVAL_SECONDS": "1", **extra}
+        command = [sys.executable, "-m", "producers", "--from", origin]
+        return self.group.start(name, command, self._env(endpoints, name, variables))
+
+    def _env(self, endpoints: Endpoints, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return pipeline_environment(self.parent_env, endpoints, run_dir=self.run_dir, name=name, extra=extra)
+
+
+def initial_sync_layers() -> list[list[str]]:
+    """The areas F&O sends to Dataverse, in dependency layers."""
+    synced = {
+        topic.area for topic, sub in default_topology().routes() if sub.direction is Direction.TO_DATAVERSE
+    }
+    dependencies = {a: d for a, d in area_dependencies(load_maps()).items() if a in synced}
+    return dependency_layers(dependencies)
+
+
+def _wait_http(url: str, child: ChildProcess) -> None:
+    deadline = time.monotonic() + _START_SECONDS
+    while time.monotonic() < deadline:
+        if not child.running():
+            raise DemoError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
+        try:
+            if httpx.get(url, timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(_POLL_SECONDS)
+    raise DemoError(f"{child.name} did not answer on {url} in time; see {child.log_path}")

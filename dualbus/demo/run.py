@@ -1,0 +1,221 @@
+"""One demo run from start to verdict: processes up, initial sync, live changes, drain, reconcile, report.
+
+Every process the demo starts is stopped on the way out, whatever ends the run: the verdict, an error,
+Ctrl-C or SIGTERM (turned into the same interrupt, so one ``finally`` does the stopping).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from dualbus.demo.drain import DrainWatch
+from dualbus.demo.environment import Endpoints
+from dualbus.demo.errors import DemoError
+from dualbus.demo.finish import Findings, find, print_findings
+from dualbus.demo.launch import Launcher, initial_sync_layers
+from dualbus.demo.monitor import HeadlessView, LiveView, Monitor, View
+from dualbus.demo.stats import RouteStats
+from dualbus.demo.workload import DataSize, StreamThread
+from sandbox.workload import StreamConfig, StreamSummary
+from shared.errors import DualbusError
+
+__all__ = ["DemoOptions", "run_demo"]
+
+_INTERRUPTED = 130
+_SYNC_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """How long, how fast and how much: the defaults finish in under three minutes on two cores."""
+
+    run_dir: Path
+    duration: float = 60.0
+    rate: float = 10.0
+    seed: int = 1
+    size: DataSize = field(default_factory=DataSize)
+    keep_running: bool = False
+    headless: bool = False
+    concurrency: int = 4
+    drain_timeout: float = 60.0
+    reject_share: float = 0.05
+    concurrent_share: float = 0.05
+
+    def stream_config(self) -> StreamConfig:
+        """The live change stream these options ask for."""
+        return StreamConfig(
+            seed=self.seed,
+            rate=self.rate,
+            duration=self.duration,
+            max_changes=int(self.rate * self.duration) + 1,
+            reject_share=self.reject_share,
+            concurrent_share=self.concurrent_share,
+        )
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so both stop the demo the same way."""
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(options: DemoOptions, console: Console) -> int:
+    """Run the demo; returns the exit code (0: in step, apart from rightly dead-lettered changes)."""
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    launcher = Launcher.create(options.run_dir)
+    with _sigterm_interrupts():
+        try:
+            return _Demo(options, launcher, console).run()
+        except KeyboardInterrupt:
+            console.print("Interrupted: stopping every process.")
+            return _INTERRUPTED
+        except DualbusError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            return 1
+        finally:
+            codes = launcher.group.stop_all()
+            console.print(f"Stopped {len(codes)} processes; logs in {launcher.group.log_dir}")
+
+
+class _Demo:
+    def __init__(self, options: DemoOptions, launcher: Launcher, console: Console) -> None:
+        self.options = options
+        self.launcher = launcher
+        self.console = console
+        self.started = time.monotonic()
+        self.summary: dict[str, Any] = {"options": _options_dict(options)}
+
+    def run(self) -> int:
+        endpoints = self._start_services()
+        routes = self.launcher.start_consumers(endpoints, self.options.concurrency)
+        self.console.print(f"Started {len(routes)} consumers, one per area and direction.")
+        port = self.launcher.start_producers(endpoints)
+        entities = self.launcher.bind_data_events(endpoints, port)
+        self.console.print(f"Producers up; F&O data events of {len(entities)} entities go to port {port}.")
+        view: LiveView | HeadlessView = (HeadlessView if self.options.headless else LiveView)(self.console)
+        with view:
+            monitor = Monitor(self.launcher.run_dir / "metrics", routes, view, self._check_health)
+            self._initial_sync(endpoints, monitor, view)
+            stream = self._live_changes(endpoints, monitor, view)
+            drained, stats = self._drain(monitor, view)
+        return self._finish(endpoints, stream, drained, stats)
+
+    def _start_services(self) -> Endpoints:
+        self.console.print("Starting the Service Bus emulator and the F&O and Dataverse twins...")
+        twins = self.launcher.start_twins(seed=self.options.seed, size=self.options.size)
+        connection_string = self.launcher.start_emulator()
+        endpoints = Endpoints.from_info(connection_string, self.launcher.twins_info(twins))
+        self.console.print(f"Emulator and twins up ({time.monotonic() - self.started:.1f} s).")
+        return endpoints
+
+    def _check_health(self) -> None:
+        for child in self.launcher.group.exited():
+            if not child.name.startswith("initial-sync"):
+                raise DemoError(
+                    f"{child.name} exited with code {child.process.returncode}; see {child.log_path}"
+                )
+
+    def _initial_sync(self, endpoints: Endpoints, monitor: Monitor, view: View) -> None:
+        for index, areas in enumerate(initial_sync_layers(), start=1):
+            view.message(f"Initial sync from F&O, step {index}: {', '.join(areas)}")
+            child = self.launcher.start_initial_sync(endpoints, areas, index)
+            monitor.wait("initial sync", child.exited_since, _SYNC_TIMEOUT_SECONDS)
+            if child.wait(timeout=5) != 0:
+                raise DemoError(f"the initial sync failed; see {child.log_path}")
+            # The next layer looks these areas up: they must have arrived first.
+            monitor.wait("initial sync", DrainWatch(quiet=2.0, long_quiet=8.0).observe, _SYNC_TIMEOUT_SECONDS)
+
+    def _live_changes(self, endpoints: Endpoints, monitor: Monitor, view: View) -> StreamSummary:
+        config = self.options.stream_config()
+        view.message(f"Live changes on both sides: {config.rate:g}/s for {config.duration:g} s")
+        stream = StreamThread(endpoints, seed=self.options.seed, size=self.options.size, config=config)
+        stream.start()
+        monitor.wait("live changes", lambda _now, _stats: not stream.running(), config.duration + 60)
+        return stream.join(timeout=10)
+
+    def _drain(self, monitor: Monitor, view: View) -> tuple[bool, list[RouteStats]]:
+        view.message("Changes made; waiting for the pipeline to drain...")
+        watch = DrainWatch(quiet=4.0, long_quiet=12.0)
+        drained = False
+
+        def done(now: float, stats: list[RouteStats]) -> bool:
+            nonlocal drained
+            drained = watch.observe(now, stats)
+            return drained
+
+        stats = monitor.wait("draining", done, self.options.drain_timeout)
+        return drained, stats
+
+    def _finish(
+        self, endpoints: Endpoints, stream: StreamSummary, drained: bool, stats: list[RouteStats]
+    ) -> int:
+        self.console.print("Reconciling F&O and Dataverse and reading the dead-letter queues...")
+        findings = find(endpoints)
+        print_findings(self.console, findings)
+        code = 0 if findings.verdict.ok else 1
+        self._write_summary(code, stream, drained, stats, findings)
+        if self.options.keep_running:
+            try:
+                self._serve(endpoints)
+            except KeyboardInterrupt:
+                self.console.print("Stopping.")
+        return code
+
+    def _write_summary(
+        self, code: int, stream: StreamSummary, drained: bool, stats: list[RouteStats], findings: Findings
+    ) -> None:
+        self.summary |= {
+            "exit_code": code,
+            "elapsed_seconds": round(time.monotonic() - self.started, 1),
+            "drained": drained,
+            "stream": stream.as_dict(),
+            "expected_rejects": sum(stream.rejects.values()),
+            "routes": [row.as_dict() for row in stats],
+            **findings.as_dict(),
+        }
+        path = self.launcher.run_dir / "summary.json"
+        path.write_bytes(orjson.dumps(self.summary, option=orjson.OPT_INDENT_2))
+        self.console.print(f"Summary written to {path} ({self.summary['elapsed_seconds']} s in all).")
+
+    def _serve(self, endpoints: Endpoints) -> None:
+        self.console.print("Everything keeps running until Ctrl-C. To try it by hand:", style="bold")
+        self.console.print(f"  export DUALBUS_SERVICEBUS__CONNECTION_STRING='{endpoints.connection_string}'")
+        for name, value in endpoints.api_variables().items():
+            self.console.print(f"  export {name}='{value}'", highlight=False, markup=False)
+        self.console.print(f"  Dataverse Web API: {endpoints.dataverse['api_url']}")
+        self.console.print(f"  F&O OData:         {endpoints.fo['url']}/data")
+        self.console.print(
+            "  Try: dualbus dlq list; dualbus pause customer --to fo; dualbus resume customer --to fo"
+        )
+        while True:
+            time.sleep(1)
+
+
+def _options_dict(options: DemoOptions) -> dict[str, Any]:
+    return {
+        "duration": options.duration,
+        "rate": options.rate,
+        "seed": options.seed,
+        "customers": options.size.customers,
+        "vendors": options.size.vendors,
+        "products": options.size.products,
+        "concurrency": options.concurrency,
+    }
