@@ -105,6 +105,7 @@ def event(
     version: int = 1,
     label: str = "",
     operation: Operation = Operation.UPDATE,
+    time: datetime | None = None,
 ) -> Envelope:
     """The envelope of a change to sample row ``n`` of ``table_map`` at ``version``."""
     key, data = row(table_map, source, n, label)
@@ -115,7 +116,7 @@ def event(
         key=key,
         operation=operation,
         source_version=version,
-        time=datetime.now(UTC),
+        time=time or datetime.now(UTC),
         data={} if operation is Operation.DELETE else data,
     )
 
