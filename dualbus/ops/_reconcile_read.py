@@ -12,6 +12,7 @@ See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,7 @@ import httpx
 from consumers import VERSION_COLUMN
 from producers.dv_lookups import LookupResolver, lookup_column, primary_id_column
 from shared.api import ApiClient, error_message
-from shared.errors import DualbusError
+from shared.errors import DualbusError, TransientError
 from shared.maps import TableMap
 
 __all__ = ["ReconcileError", "dataverse_columns", "read_dataverse", "read_fo"]
@@ -28,6 +29,9 @@ __all__ = ["ReconcileError", "dataverse_columns", "read_dataverse", "read_fo"]
 Page = list[dict[str, Any]]
 _OK = 200
 _SYSTEM_COLUMNS = ("versionnumber", "modifiedon", "_modifiedby_value", VERSION_COLUMN)
+# A reconcile reads many pages: a throttled or failed page is retried (Retry-After honoured) this often.
+_ATTEMPTS = 5
+_FIRST_BACKOFF_SECONDS = 1.0
 
 
 class ReconcileError(DualbusError):
@@ -79,8 +83,13 @@ async def _get(
     *,
     what: str,
 ) -> dict[str, Any]:
-    response = await api.request("GET", path, params=params, headers=headers)
-    return _rows(response, what)
+    for attempt in range(_ATTEMPTS - 1):
+        try:
+            return _rows(await api.request("GET", path, params=params, headers=headers), what)
+        except TransientError as exc:
+            backoff = _FIRST_BACKOFF_SECONDS * 2**attempt
+            await asyncio.sleep(exc.retry_after if exc.retry_after is not None else backoff)
+    return _rows(await api.request("GET", path, params=params, headers=headers), what)
 
 
 def _rows(response: httpx.Response, what: str) -> dict[str, Any]:
