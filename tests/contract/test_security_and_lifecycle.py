@@ -77,12 +77,16 @@ def test_receiver_on_unknown_entity_raises_not_found(client):
 
 def test_in_process_emulator_persists_across_a_clean_restart(tmp_path):
     """An in-process emulator with a data directory keeps unsettled messages through stop and start."""
-    with start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator:
-        with ServiceBusClient.from_connection_string(emulator.connection_string) as client:
-            with client.get_queue_sender("q") as sender:
-                sender.send_messages([ServiceBusMessage(f"p{i}") for i in range(3)])
-    with start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator:
-        with ServiceBusClient.from_connection_string(emulator.connection_string) as client:
-            with client.get_queue_receiver("q") as receiver:
-                peeked = receiver.peek_messages(max_message_count=10)
+    with (
+        start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator,
+        ServiceBusClient.from_connection_string(emulator.connection_string) as client,
+        client.get_queue_sender("q") as sender,
+    ):
+        sender.send_messages([ServiceBusMessage(f"p{i}") for i in range(3)])
+    with (
+        start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator,
+        ServiceBusClient.from_connection_string(emulator.connection_string) as client,
+        client.get_queue_receiver("q") as receiver,
+    ):
+        peeked = receiver.peek_messages(max_message_count=10)
     assert [str(m) for m in peeked] == ["p0", "p1", "p2"]
