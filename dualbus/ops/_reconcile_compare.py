@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from consumers import VERSION_COLUMN, VERSION_FIELD
+from shared.errors import TransformError
 from shared.maps import (
     LookupMap,
     MapSet,
@@ -161,7 +162,12 @@ class MapComparison:
         """
         if not passes_source_filter(self.table_map, self.source, row):
             return None
-        key, values = self._source_view(row)
+        try:
+            key, values = self._source_view(row)
+        except TransformError:
+            # Its target row is not an orphan: the source has the record, only not in a mappable shape.
+            self._forget(row)
+            raise
         company = _company(self.target, key)
         if not self._wanted(company):
             return None
@@ -182,13 +188,16 @@ class MapComparison:
             _, entry = self._targets.popitem()
             yield self._drift(entry.company, entry.key, kind), entry
 
+    def _forget(self, row: Row) -> None:
+        try:
+            key = natural_key(self.table_map, self.source, row)
+        except TransformError:
+            return
+        # The two natural keys correspond part by part (the maps check they have as many parts).
+        self._targets.pop(_canonical(key.values()), None)
+
     def _wanted(self, company: str | None) -> bool:
         return company is None or self._companies is None or company in self._companies
-
-    @property
-    def pending(self) -> int:
-        """How many target rows are held, waiting for their source row."""
-        return len(self._targets)
 
     def fo_key(self, key_values: tuple[object, ...]) -> dict[str, object]:
         """A key in the target side's order, named as on F&O: the parts correspond position by position."""

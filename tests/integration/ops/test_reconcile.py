@@ -268,3 +268,16 @@ def test_consumer_applies_the_repairs_of_differing_records(
     reconcile(settings, areas=["customer"], repair=True)
     differing = {planted.renamed["CustomerAccount"], planted.relinked["CustomerAccount"]}
     assert asyncio.run(_consume_until_in_step(settings, differing, within=8.0)) == set()
+
+
+def test_rows_the_map_cannot_transform_are_reported_and_the_run_goes_on(twins: Twins) -> None:
+    """A currency whose precision the map cannot carry is listed as unmappable, not as missing, and counts."""
+    with twins.fo_client() as fo:
+        fo.patch("/data/Currencies(CurrencyCode='USD')", json={"RoundingPrecision": 2}).raise_for_status()
+    report = reconcile(twins.settings, areas=["currency", "customer"])
+    [problem] = report.problems
+    assert (problem.map_name, problem.side, problem.row) == ("currency", "fo", "CurrencyCode=USD")
+    assert "RoundingPrecision" in problem.message
+    assert report.drifts == []
+    assert report.has_drift
+    assert next(m for m in report.maps if m.name == "customers").fo_rows > 0
