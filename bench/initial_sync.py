@@ -1,0 +1,248 @@
+"""Initial sync benchmark: F&O twin → producers → emulator → consumers → Dataverse twin; prints JSON.
+
+Seeds the F&O twin with companies, currencies, customer groups and N customers (70,000 by default), then
+runs the initial sync of areas company, currency and customer while the to-dataverse consumers of those
+areas apply what arrives. Reported: the publish side alone (the initial sync's own duration and rate) and
+the whole pipeline (until the Dataverse twin holds every account), bounded by ``--time-limit``.
+
+The twins and the emulator run in a child process, the producer and the consumers in this one, so the two
+cores are both used. The Dataverse twin enforces the documented service protection limits for one
+application user unless ``--limits off``.
+
+Run: ``python bench/initial_sync.py [--customers 70000] [--limits documented|off] [--time-limit 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+if __package__ in {None, ""}:  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from consumers import run_consumer
+from producers.initial_sync import SyncSummary, run_initial_sync
+from producers.runner import ProducerContext, open_context
+from producers.settings import ProducerOptions
+from shared.envelope import Origin
+from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.topology import Direction
+
+_AREAS = ("company", "currency", "customer")
+_COMPANIES = ("USMF", "DEMF", "GBSI")
+_CURRENCIES = (("USD", "US dollar", "$"), ("EUR", "Euro", "E"), ("GBP", "Pound", "L"))
+_GROUPS = ("10", "20", "30")
+_CLIENTS = {"dualbus": "dualbus-secret", "observer": "observer-secret", "workload": "workload-secret"}
+_DV_API = "/api/data/v9.2/"
+_BARRIER_SECONDS = 60.0
+
+
+def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
+    """Child process: the emulator and both twins, F&O seeded; serves until told to stop."""
+    import threading  # noqa: PLC0415 - child-only imports keep the parent light
+
+    from sandbox.dataverse import ServiceProtectionLimits, start_dataverse  # noqa: PLC0415
+    from sandbox.fo import start_fo  # noqa: PLC0415
+
+    emulator = start_emulator()
+    thread = threading.Thread(target=emulator.serve_forever, daemon=True)
+    thread.start()
+    fo = start_fo(page_size=10_000, clients=_CLIENTS)
+    dataverse = start_dataverse(clients=_CLIENTS, limits=ServiceProtectionLimits() if limits_on else None)
+    _seed(fo.twin.store, customers)
+    conn.send(
+        {
+            "connection_string": emulator.connection_string,
+            "fo": [fo.url, fo.token_url, fo.audience],
+            "dataverse": [dataverse.url, dataverse.token_url, dataverse.audience],
+        }
+    )
+    conn.recv()
+    fo.stop()
+    dataverse.stop()
+    emulator.stop()
+    thread.join(timeout=10)
+
+
+def start_emulator() -> Any:  # noqa: ANN401 - the emulator server
+    """An in-memory emulator with the topology's entities, on a free loopback port."""
+    from sandbox.servicebus.config import load_config  # noqa: PLC0415
+    from sandbox.servicebus.server import EmulatorServer  # noqa: PLC0415
+    from shared.render import render_emulator_config  # noqa: PLC0415
+    from shared.topology import default_topology  # noqa: PLC0415
+
+    return EmulatorServer(config=load_config(render_emulator_config(default_topology())))
+
+
+def _seed(store: Any, customers: int) -> None:  # noqa: ANN401 - the F&O twin's store
+    """Companies, currencies, three groups per company and ``customers`` customers spread over them."""
+    who = {"modified_by": "workload"}
+    for company in _COMPANIES:
+        store.insert("LegalEntities", {"LegalEntityId": company, "Name": f"Company {company}"}, **who)
+        for group in _GROUPS:
+            values = {"dataAreaId": company, "CustomerGroupId": group, "Description": f"Group {group}"}
+            store.insert("CustomerGroups", values, **who)
+    for code, name, symbol in _CURRENCIES:
+        store.insert("Currencies", {"CurrencyCode": code, "Name": name, "Symbol": symbol}, **who)
+    for number in range(customers):
+        values = {
+            "dataAreaId": _COMPANIES[number % len(_COMPANIES)],
+            "CustomerAccount": f"C{number:06d}",
+            "OrganizationName": f"Customer {number}",
+            "PartyType": "Organization",
+            "CustomerGroupId": _GROUPS[number % len(_GROUPS)],
+            "SalesCurrencyCode": _CURRENCIES[number % len(_CURRENCIES)][0],
+            "CreditLimit": 1000 + number % 50,
+            "AddressCity": "Seattle",
+            "OnHoldStatus": "No",
+        }
+        store.insert("CustomersV3", values, **who)
+
+
+def _settings(parts: dict[str, Any], state_dir: Path) -> Settings:
+    def api(url: str, token_url: str, audience: str) -> ApiSettings:
+        return ApiSettings(
+            url=url,
+            client_id="dualbus",
+            client_secret=SecretStr(_CLIENTS["dualbus"]),
+            token_url=token_url,
+            audience=audience,
+        )
+
+    return Settings(
+        servicebus=ServiceBusSettings(connection_string=SecretStr(parts["connection_string"])),
+        fo=api(*parts["fo"]),
+        dataverse=api(*parts["dataverse"]),
+        state_dir=state_dir,
+    )
+
+
+class _Observer:
+    """Counts Dataverse rows as a separate application user, so it costs the pipeline none of its limits."""
+
+    def __init__(self, url: str, token_url: str, audience: str) -> None:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "observer",
+            "client_secret": _CLIENTS["observer"],
+            "scope": f"{audience}/.default",
+        }
+        token = httpx.post(token_url, data=form, timeout=30).json()["access_token"]
+        self._http = httpx.AsyncClient(
+            base_url=url + _DV_API, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+
+    async def count(self, entity_set: str) -> int:
+        response = await self._http.get(entity_set, params={"$count": "true", "$top": "0"})
+        return int(response.json().get("@odata.count", 0))
+
+    async def wait_for(self, expected: dict[str, int], deadline: float) -> bool:
+        while time.perf_counter() < deadline:
+            counts = {name: await self.count(name) for name in expected}
+            if all(counts[name] >= wanted for name, wanted in expected.items()):
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+async def _sync(context: ProducerContext, entities: set[str]) -> SyncSummary:
+    subset = replace(context, tables=[t for t in context.tables if t.name in entities])
+    return await run_initial_sync(subset, page_size=5000)
+
+
+async def _pipeline(
+    settings: Settings, observer: _Observer, customers: int, limit: float, *, consume: bool
+) -> dict[str, Any]:
+    stop = asyncio.Event()
+    consumers = [
+        asyncio.create_task(run_consumer(settings, area, Direction.TO_DATAVERSE, concurrency=16, stop=stop))
+        for area in (_AREAS if consume else ())
+    ]
+    started = time.perf_counter()
+    deadline = started + limit
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=list(_AREAS)) as context:
+        # Lookup targets first, applied before the customers that point at them (a barrier, not a race).
+        first = await _sync(context, {"LegalEntities", "Currencies", "CustomerGroups"})
+        targets = {"cdm_companies": 3, "transactioncurrencies": 3, "msdyn_customergroups": 9}
+        ready = consume and await observer.wait_for(
+            targets, min(deadline, time.perf_counter() + _BARRIER_SECONDS)
+        )
+        second = await _sync(context, {"CustomersV3"})
+    published_at = time.perf_counter()
+    done = consume and await observer.wait_for({"accounts": customers}, deadline)
+    finished = time.perf_counter()
+    applied = await observer.count("accounts")
+    stop.set()
+    await asyncio.gather(*consumers, return_exceptions=True)
+    records = first.records + second.records
+    return {
+        "lookup_targets_applied_first": ready,
+        "records_published": records,
+        "publish_seconds": round(second.seconds, 2),
+        "publish_records_per_second": round(second.rate, 1),
+        "accounts_applied": applied,
+        "completed": done,
+        "total_seconds": round(finished - started, 2),
+        "records_per_second": round((first.records + applied) / (finished - started), 1),
+        "seconds_until_published": round(published_at - started, 2),
+    }
+
+
+def main() -> None:
+    """Run the benchmark once and print its figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=70_000)
+    parser.add_argument("--limits", choices=("documented", "off"), default="documented")
+    parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument("--publish-only", action="store_true", help="no consumers: measure the publish side")
+    args = parser.parse_args()
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(child, args.customers, args.limits == "documented"), daemon=True
+    )
+    server.start()
+    try:
+        parts = parent.recv()
+        with tempfile.TemporaryDirectory() as state:
+            figures = asyncio.run(
+                _run(parts, Path(state), args.customers, args.time_limit, consume=not args.publish_only)
+            )
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
+    figures.update({"customers": args.customers, "dataverse_limits": args.limits, "cores": 2})
+    print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
+
+
+async def _run(
+    parts: dict[str, Any], state: Path, customers: int, limit: float, *, consume: bool
+) -> dict[str, Any]:
+    observer = _Observer(*parts["dataverse"])
+    try:
+        figures = await _pipeline(_settings(parts, state), observer, customers, limit, consume=consume)
+    finally:
+        await observer.aclose()
+    figures["mode"] = "end-to-end" if consume else "publish side only (no consumers)"
+    if not consume:
+        for name in ("lookup_targets_applied_first", "accounts_applied", "completed", "records_per_second"):
+            figures.pop(name)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
