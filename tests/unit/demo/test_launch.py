@@ -1,0 +1,79 @@
+"""How the demo lays out its processes: dependency layers, environments and commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from dualbus import __version__
+from dualbus.demo.environment import Endpoints, child_environment, pipeline_environment
+from dualbus.demo.launch import cli_command, consumer_name, dependency_layers, initial_sync_layers
+from sandbox.identity import user_id_for
+
+TWIN = {
+    "url": "http://127.0.0.1:1",
+    "token_url": "http://127.0.0.1:1/t",
+    "audience": "https://a",
+    "scope": "s",
+}
+ENDPOINTS = Endpoints(
+    connection_string="Endpoint=sb://127.0.0.1:2;SharedAccessKeyName=k;SharedAccessKey=s",
+    fo=TWIN,
+    dataverse={**TWIN, "api_url": "http://127.0.0.1:1/api/data/v9.2/"},
+    clients={"dualbus": "dualbus-secret", "workload": "workload-secret"},
+)
+
+
+def test_layers_put_dependencies_first() -> None:
+    """An area comes in a later layer than every area it looks up."""
+    layers = dependency_layers({"customer": {"company", "currency"}, "company": set(), "currency": set()})
+    assert layers == [["company", "currency"], ["customer"]]
+
+
+def test_a_cycle_still_ends() -> None:
+    """Areas that look each other up end up together in the last layer instead of looping forever."""
+    assert dependency_layers({"a": {"b"}, "b": {"a"}, "c": set()}) == [["c"], ["a", "b"]]
+
+
+def test_initial_sync_sends_companies_before_customers() -> None:
+    """With the project's maps, companies and currencies sync before the customers that look them up."""
+    layers = initial_sync_layers()
+    position = {area: index for index, layer in enumerate(layers) for area in layer}
+    assert position["company"] < position["customer"]
+    assert position["currency"] < position["vendor"]
+
+
+def test_child_environment_drops_real_settings() -> None:
+    """Settings for a real environment in the caller's shell never reach a demo process."""
+    env = child_environment(
+        {"PATH": "/bin", "DUALBUS_FO__URL": "https://prod", "OTEL_TRACES_EXPORTER": "otlp"}
+    )
+    assert env["PATH"] == "/bin"
+    assert not any(k.startswith(("DUALBUS_", "OTEL_")) for k in env)
+
+
+def test_pipeline_environment_points_at_the_sandbox(tmp_path: Path) -> None:
+    """A producer or consumer gets the emulator, both twins, its own metrics file and dualbus's echo users."""
+    env = pipeline_environment(
+        {"DUALBUS_FO__URL": "https://prod"}, ENDPOINTS, run_dir=tmp_path, name="consumer-x"
+    )
+    assert env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] == ENDPOINTS.connection_string
+    assert env["DUALBUS_FO__URL"] == TWIN["url"]
+    assert env["DUALBUS_DATAVERSE__CLIENT_SECRET"] == "dualbus-secret"
+    assert env["DUALBUS_METRICS_FILE"] == str(tmp_path / "metrics" / "consumer-x.json")
+    assert env["OTEL_METRICS_EXPORTER"] == "jsonfile"
+    assert json.loads(env["DUALBUS_PRODUCER__OWN_USERS"]) == ["dualbus", user_id_for("dualbus")]
+
+
+def test_endpoints_read_the_sandbox_info_file() -> None:
+    """The JSON that dualbus sandbox --info-file writes is what the demo reads back."""
+    info = {"fo": TWIN, "dataverse": ENDPOINTS.dataverse, "clients": dict(ENDPOINTS.clients), "seeded": {}}
+    assert Endpoints.from_info(ENDPOINTS.connection_string, info) == ENDPOINTS
+
+
+def test_cli_command_runs_dualbus() -> None:
+    """The command line a child gets runs the dualbus CLI with this interpreter."""
+    result = subprocess.run(cli_command("version"), capture_output=True, text=True, timeout=60, check=True)  # noqa: S603 - our own CLI
+    assert result.stdout.strip() == __version__
+    assert consumer_name("customer", "to-fo") == "consumer-customer-to-fo"

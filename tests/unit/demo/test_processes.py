@@ -1,0 +1,101 @@
+"""Child processes of the demo: readiness, their own logs and environment, a clean stop with no orphans."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from dualbus.demo.errors import DemoError
+from dualbus.demo.processes import ProcessGroup
+
+PY = sys.executable
+IGNORES_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print('ready', flush=True); time.sleep(60)"
+)
+SPAWNS_GRANDCHILD = (
+    "import subprocess, sys, time;"
+    " child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+    " print('grandchild', child.pid, flush=True); time.sleep(60)"
+)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_wait_for_reads_the_childs_log(tmp_path: Path) -> None:
+    """A child is ready once its log shows the pattern, and the log file is named after it."""
+    group = ProcessGroup(tmp_path / "logs")
+    try:
+        child = group.start("echo", [PY, "-c", "print('Endpoint=sb://127.0.0.1:1', flush=True)"], {})
+        found = child.wait_for(r"^(Endpoint=\S+)$", timeout=30)
+        assert found.group(1) == "Endpoint=sb://127.0.0.1:1"
+        assert (tmp_path / "logs" / "echo.log").exists()
+    finally:
+        group.stop_all(grace=1)
+
+
+def test_a_child_that_exits_before_ready_is_an_error(tmp_path: Path) -> None:
+    """Waiting for a child that died raises DemoError naming its exit code and its log."""
+    group = ProcessGroup(tmp_path)
+    try:
+        child = group.start("broken", [PY, "-c", "raise SystemExit(3)"], {})
+        with pytest.raises(DemoError, match="exited with code 3"):
+            child.wait_for("never", timeout=30)
+    finally:
+        group.stop_all(grace=1)
+
+
+def test_children_get_exactly_the_given_environment(tmp_path: Path) -> None:
+    """A child sees the variables it was given and none of the parent's."""
+    group = ProcessGroup(tmp_path)
+    script = "import os; print(sorted(k for k in os.environ if k.startswith('DEMO_')), flush=True)"
+    try:
+        child = group.start("env", [PY, "-c", script], {"DEMO_ONE": "1"})
+        assert child.wait(timeout=30) == 0
+        assert "['DEMO_ONE']" in child.log_text()
+    finally:
+        group.stop_all(grace=1)
+
+
+def test_stop_all_kills_what_ignores_sigterm(tmp_path: Path) -> None:
+    """A child that ignores SIGTERM is killed once the grace period is over."""
+    group = ProcessGroup(tmp_path)
+    child = group.start("stubborn", [PY, "-c", IGNORES_SIGTERM], {})
+    child.wait_for("ready", timeout=30)
+    started = time.monotonic()
+    codes = group.stop_all(grace=1.0)
+    assert codes["stubborn"] == -signal.SIGKILL
+    assert 1.0 <= time.monotonic() - started < 10
+    assert _gone(child.pid)
+
+
+def test_stop_all_leaves_no_grandchild(tmp_path: Path) -> None:
+    """What a child started itself is stopped with it: the signal goes to its whole process group."""
+    group = ProcessGroup(tmp_path)
+    child = group.start("parent", [PY, "-c", SPAWNS_GRANDCHILD], {})
+    grandchild = int(child.wait_for(r"grandchild (\d+)", timeout=30).group(1))
+    codes = group.stop_all(grace=5.0)
+    assert codes["parent"] == -signal.SIGTERM
+    deadline = time.monotonic() + 5
+    while not _gone(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(grandchild)
+
+
+def test_stopping_twice_is_harmless(tmp_path: Path) -> None:
+    """Stopping a group whose children already exited reports their exit codes again."""
+    group = ProcessGroup(tmp_path)
+    child = group.start("quick", [PY, "-c", "pass"], {})
+    child.wait(timeout=30)
+    assert group.stop_all(grace=1) == {"quick": 0}
+    assert group.stop_all(grace=1) == {"quick": 0}
