@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from azure.servicebus import ServiceBusMessageBatch
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,33 +14,7 @@ from shared.envelope import Envelope, Operation, Origin
 from shared.errors import BusError
 from shared.messages import ordering_bucket
 from shared.topology import default_topology
-
-
-class RecordingSender:
-    """Hands out real SDK batches of a chosen size and records what is sent."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.sent: list[ServiceBusMessageBatch] = []
-        self.closed = False
-
-    async def create_message_batch(self, max_size_in_bytes: int | None = None) -> ServiceBusMessageBatch:
-        return ServiceBusMessageBatch(max_size_in_bytes=max_size_in_bytes or self.max_bytes)
-
-    async def send_messages(self, batch: ServiceBusMessageBatch) -> None:
-        self.sent.append(batch)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-class RecordingClient:
-    def __init__(self, max_bytes: int) -> None:
-        self.senders: dict[str, RecordingSender] = {}
-        self.max_bytes = max_bytes
-
-    def get_topic_sender(self, topic_name: str) -> RecordingSender:
-        return self.senders.setdefault(topic_name, RecordingSender(self.max_bytes))
+from tests.unit.producers.fakes import RecordingClient, RecordingSender
 
 
 def _envelope(number: int, area: str = "customer", payload: str = "x") -> Envelope:

@@ -1,0 +1,84 @@
+"""What producers derive from the maps, and the queries they build from it."""
+
+from __future__ import annotations
+
+import pytest
+
+from producers.dv_lookups import lookup_column, primary_id_column, select_columns
+from producers.flow import Backoff
+from producers.initial_sync import keyset_filter
+from producers.tables import source_tables
+from shared.envelope import Origin
+from shared.errors import ConfigError
+from shared.maps import load_maps
+
+
+def _table(origin: Origin, name: str):
+    return next(t for t in source_tables(load_maps(), origin) if t.name == name)
+
+
+def test_source_tables_follow_the_area_order() -> None:
+    """Companies and currencies come before the groups and customers that look them up."""
+    names = [t.name for t in source_tables(load_maps(), Origin.FO)]
+    assert names.index("LegalEntities") < names.index("CustomerGroups") < names.index("CustomersV3")
+    assert names.index("Currencies") < names.index("CustomersV3")
+
+
+def test_areas_limit_the_tables_and_unknown_areas_are_refused() -> None:
+    """Asking for one area yields only its maps; an unknown area is a configuration error."""
+    tables = source_tables(load_maps(), Origin.DATAVERSE, ["customer"])
+    assert {t.name for t in tables} == {"accounts", "msdyn_customergroups"}
+    with pytest.raises(ConfigError, match="nowhere"):
+        source_tables(load_maps(), Origin.FO, ["nowhere"])
+
+
+def test_one_way_maps_have_no_dataverse_source() -> None:
+    """Products go from F&O to Dataverse only, so Dataverse has no product source."""
+    assert not [t for t in source_tables(load_maps(), Origin.DATAVERSE) if t.area == "product"]
+    assert [t for t in source_tables(load_maps(), Origin.FO) if t.area == "product"]
+
+
+def test_dataverse_key_reads_the_company_lookup_as_its_code() -> None:
+    """An account's natural key holds the company code from the resolved lookup."""
+    accounts = _table(Origin.DATAVERSE, "accounts")
+    row = {"accountnumber": "C-1", "msdyn_company": {"cdm_companycode": "USMF"}, "customertypecode": 3}
+    assert accounts.key_of(row) == {"msdyn_company": "USMF", "accountnumber": "C-1"}
+    assert accounts.company_of(accounts.key_of(row)) == "USMF"
+    assert accounts.takes(row)
+    assert not accounts.takes({**row, "customertypecode": 1})
+
+
+def test_select_reads_lookups_by_value_column_and_filter_fields() -> None:
+    """The $select list names lookups as _x_value, adds the filter column, id, version and modifier."""
+    columns = select_columns(_table(Origin.DATAVERSE, "accounts"))
+    assert lookup_column("msdyn_company") in columns
+    assert "msdyn_company" not in columns
+    assert {"customertypecode", "accountid", "versionnumber", "_modifiedby_value"} <= set(columns)
+
+
+@pytest.mark.parametrize(
+    ("entity_set", "column"),
+    [
+        ("accounts", "accountid"),
+        ("cdm_companies", "cdm_companyid"),
+        ("transactioncurrencies", "transactioncurrencyid"),
+        ("msdyn_customergroups", "msdyn_customergroupid"),
+    ],
+)
+def test_primary_id_column_is_the_singular_name_plus_id(entity_set: str, column: str) -> None:
+    """The primary id column follows the table's singular logical name."""
+    assert primary_id_column(entity_set) == column
+
+
+def test_keyset_filter_orders_composite_keys() -> None:
+    """Rows after (a, b) are those with a greater first part, or an equal first part and a greater second."""
+    assert keyset_filter(["HierarchyType", "Child"], ["T'1", 5]) == (
+        "(HierarchyType gt 'T''1') or (HierarchyType eq 'T''1' and Child gt 5)"
+    )
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    """Waits double up to the maximum, and a longer Retry-After wins."""
+    policy = Backoff(first=0.5, maximum=4.0)
+    assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert policy.delay(1, 10.0) == 10.0
