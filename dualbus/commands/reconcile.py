@@ -8,6 +8,7 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -16,7 +17,7 @@ from dualbus.ops.reconcile import ReconcileReport, RecordDrift, reconcile
 from shared.errors import ConfigError
 from shared.maps import Side
 
-__all__ = ["EXIT_DRIFT", "register"]
+__all__ = ["EXIT_DRIFT", "print_report", "register"]
 
 # Distinct from 1 (an error) so that scripts can tell "could not check" from "checked, not in step".
 EXIT_DRIFT = 3
@@ -84,7 +85,7 @@ def reconcile_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
-        _print(report)
+        print_report(report)
     if report.has_drift:
         raise typer.Exit(code=EXIT_DRIFT)
 
@@ -135,27 +136,27 @@ class _RowCounter:
         self._progress.update(task, completed=rows)
 
 
-def _print(report: ReconcileReport) -> None:
-    console.print(_summary_table(report))
+def print_report(report: ReconcileReport, out: Console | None = None) -> None:
+    """Print a report as the command does: summary per area and company, drifted records, what was sent."""
+    out = out or console
+    out.print(_summary_table(report))
     if report.drifts:
-        console.print(_records_table(report.drifts[:_SHOWN_RECORDS]))
+        out.print(_records_table(report.drifts[:_SHOWN_RECORDS]))
     hidden = len(report.drifts) - _SHOWN_RECORDS + report.unlisted
     if hidden > 0:
-        console.print(f"… and {hidden} more drifted records (--json lists them).")
+        out.print(f"… and {hidden} more drifted records (--json lists them).")
     for problem in report.problems[:_SHOWN_RECORDS]:
-        console.print(
+        out.print(
             f"[yellow]cannot map[/yellow] {problem.map_name} {problem.side} {problem.row}: {problem.message}"
         )
     if report.repairs_published or report.deletes_published:
-        console.print(
+        out.print(
             f"Published {report.repairs_published} repairs and {report.deletes_published} deletes "
             f"(run {report.run_id}); the consumers apply them."
         )
     if report.orphans_kept:
-        console.print(
-            f"{report.orphans_kept} records exist only on their target side and were left in place."
-        )
-    console.print("[green]No drift.[/green]" if not report.has_drift else "[red]Drift found.[/red]")
+        out.print(f"{report.orphans_kept} records exist only on their target side and were left in place.")
+    out.print("[green]No drift.[/green]" if not report.has_drift else "[red]Drift found.[/red]")
 
 
 def _summary_table(report: ReconcileReport) -> Table:

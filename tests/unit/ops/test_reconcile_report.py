@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
+from rich.console import Console
 
+from dualbus.commands.reconcile import print_report
 from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
 from producers.events import fo_version
@@ -119,3 +121,21 @@ def test_orphan_delete_maps_the_key_and_outbids_the_mark() -> None:
 def test_dataverse_version_is_the_row_version() -> None:
     """A Dataverse source row's version mark is its versionnumber."""
     assert source_version(Origin.DATAVERSE, {"versionnumber": 907}) == 907
+
+
+def test_printed_report_shows_counts_records_and_verdict() -> None:
+    """The printed report has the area's counts, each drifted record with both values, and the verdict."""
+    report = ReconcileReport(run_id="r", started=NOW)
+    report.area("customer", "USMF").compared += 7
+    report.drifts.append(drift(DriftKind.DIFFERS))
+    report.count(report.drifts[0])
+    out = Console(record=True, width=200)
+    print_report(report, out)
+    text = out.export_text()
+    assert "customer" in text
+    assert "USMF" in text
+    assert "name: 'a' ≠ 'b'" in text
+    assert "Drift found." in text
+    clean = Console(record=True, width=200)
+    print_report(ReconcileReport(run_id="r", started=NOW), clean)
+    assert "No drift." in clean.export_text()
