@@ -243,15 +243,15 @@ async def _consume_until_in_step(settings: Settings, wanted: set[str], *, within
         await consumer
 
 
-def test_consumer_applies_the_repair_of_a_record_missing_in_dataverse(
+def test_consumer_applies_the_repairs_of_records_missing_on_either_side(
     twins: Twins, tap_emulator: EmulatorThread
 ) -> None:
-    """After --repair, the customer consumer creates the account Dataverse lacked, and reconcile agrees."""
+    """After --repair --delete-orphans, the consumer creates the missing account and deletes the orphan."""
     planted = plant_drift(twins)
     settings = twins.with_servicebus(tap_emulator.connection_string)
-    reconcile(settings, areas=["customer"], repair=True)
-    missing = planted.gone_in_dataverse["CustomerAccount"]
-    assert asyncio.run(_consume_until_in_step(settings, {missing})) == set()
+    reconcile(settings, areas=["customer"], repair=True, delete_orphans=True)
+    missing = {planted.gone_in_dataverse["CustomerAccount"], planted.gone_in_fo["CustomerAccount"]}
+    assert asyncio.run(_consume_until_in_step(settings, missing)) == set()
 
 
 @pytest.mark.xfail(
@@ -281,3 +281,19 @@ def test_rows_the_map_cannot_transform_are_reported_and_the_run_goes_on(twins: T
     assert report.drifts == []
     assert report.has_drift
     assert next(m for m in report.maps if m.name == "customers").fo_rows > 0
+
+
+def test_dataverse_as_source_compares_in_fo_names(twins: Twins) -> None:
+    """With --source dataverse the same drift shows, its fields named as on F&O and mapped from Dataverse."""
+    planted = plant_drift(twins)
+    report = reconcile(twins.settings, areas=["customer"], source="dataverse")
+    assert {m.source for m in report.maps} == {"dataverse"}
+    found = _by_account(report)
+    assert found[planted.renamed["CustomerAccount"]].fields == (
+        FieldDrift("OrganizationName", planted.renamed["OrganizationName"], "Renamed by hand"),
+    )
+    assert found[planted.relinked["CustomerAccount"]].fields == (
+        FieldDrift("SalesCurrencyCode", planted.relinked["SalesCurrencyCode"], planted.new_currency),
+    )
+    assert found[planted.gone_in_fo["CustomerAccount"]].kind is DriftKind.MISSING_IN_FO
+    assert len(found) == 4
