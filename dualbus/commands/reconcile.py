@@ -13,7 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from rich.table import Table
 
 from dualbus.commands.common import console, error_console, reported_errors
-from dualbus.ops.reconcile import ReconcileReport, RecordDrift, reconcile
+from dualbus.ops.reconcile import DriftKind, ReconcileReport, RecordDrift, reconcile
 from shared.errors import ConfigError
 from shared.maps import Side
 
@@ -23,6 +23,11 @@ __all__ = ["EXIT_DRIFT", "print_report", "register"]
 EXIT_DRIFT = 3
 _SHOWN_RECORDS = 50
 _SIDES: dict[str, Side] = {"fo": "fo", "dataverse": "dataverse"}
+_KIND_LABELS = {
+    DriftKind.MISSING_IN_FO: "missing in F&O",
+    DriftKind.MISSING_IN_DATAVERSE: "missing in Dataverse",
+    DriftKind.DIFFERS: "differs",
+}
 
 AreasOption = Annotated[
     list[str] | None,
@@ -179,12 +184,12 @@ def _summary_table(report: ReconcileReport) -> Table:
 
 def _records_table(drifts: list[RecordDrift]) -> Table:
     table = Table(title="Drifted records")
-    for column in ("map", "company", "key", "drift", "fields: F&O value ≠ Dataverse value"):
+    for column in ("map", "company", "key", "drift", "F&O value ≠ Dataverse value"):
         table.add_column(column)
     for drift in drifts:
-        key = ", ".join(f"{name}={value}" for name, value in drift.key.items())
+        key = " / ".join(str(value) for value in drift.key.values())
         fields = "; ".join(f"{f.field}: {f.fo!r} ≠ {f.dataverse!r}" for f in drift.fields)
-        table.add_row(drift.map_name, drift.company or "-", key, drift.kind.value.replace("_", " "), fields)
+        table.add_row(drift.map_name, drift.company or "-", key, _KIND_LABELS[drift.kind], fields)
     return table
 
 
