@@ -46,7 +46,7 @@ def dataverse_reference(dataset: Dataset) -> dict[str, list[Row]]:
                 "isocurrencycode": r["CurrencyCode"],
                 "currencyname": r["Name"],
                 "currencysymbol": r["Symbol"],
-                "currencyprecision": r["RoundingPrecision"],
+                "currencyprecision": _decimals(r["RoundingPrecision"]),
                 "exchangerate": 1,
             }
             for r in rows["Currencies"]
@@ -73,6 +73,8 @@ def dataverse_reference(dataset: Dataset) -> dict[str, list[Row]]:
 def account_from_customer(customer: Mapping[str, Any]) -> Row:
     """A CustomersV3 row as a Dataverse account, without the customer group (its key needs a GUID)."""
     return {
+        # Relationship type 3 (Customer), which the customer map requires of an account.
+        "customertypecode": 3,
         "accountnumber": customer["CustomerAccount"],
         "name": customer["OrganizationName"],
         "creditlimit": customer.get("CreditLimit"),
@@ -106,3 +108,11 @@ def vendor_from_vendor(vendor: Mapping[str, Any]) -> Row:
 def to_dataverse(kind: str, row: Mapping[str, Any]) -> Row:
     """An F&O-shaped customer or vendor in its Dataverse table's shape."""
     return vendor_from_vendor(row) if kind == "vendor" else account_from_customer(row)
+
+
+def _decimals(rounding_unit: float) -> int:
+    """The number of decimals of a rounding unit such as 0.01 (2) or 1 (0)."""
+    decimals = 0
+    while round(rounding_unit * 10**decimals, 9) < 1:
+        decimals += 1
+    return decimals

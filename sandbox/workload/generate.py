@@ -163,7 +163,13 @@ class RecordFactory:
 def _reference_rows(companies: Sequence[Company]) -> dict[str, list[Row]]:
     return {
         "Currencies": [
-            {"CurrencyCode": c.code, "Name": c.name, "Symbol": c.symbol, "RoundingPrecision": c.precision}
+            # F&O's rounding precision is a unit (0.01); Dataverse's currencyprecision counts decimals.
+            {
+                "CurrencyCode": c.code,
+                "Name": c.name,
+                "Symbol": c.symbol,
+                "RoundingPrecision": round(10.0**-c.precision, c.precision),
+            }
             for c in CURRENCIES
         ],
         "LegalEntities": [
