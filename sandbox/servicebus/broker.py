@@ -82,6 +82,11 @@ class Broker:
         target = self.entity(path)
         if target.dead_letter is None and not target.is_topic:
             raise BrokerError("amqp:not-allowed", f"Cannot send to the sub-queue '{path}'.")
+        if target.sessionful and env.session_id is None:
+            raise BrokerError(
+                "amqp:not-allowed",
+                f"The entity '{path}' requires sessions: set the session id on every message sent to it.",
+            )
         if self._is_duplicate(target, env):
             return None
         seq = self._take_seq()

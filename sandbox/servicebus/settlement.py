@@ -129,6 +129,9 @@ class ServiceBus(Broker):
     def renew(self, entity: Entity, token: bytes) -> int:
         """Extend a message lock by the entity's lock duration; return the new locked-until (ms)."""
         message = self._locked(entity, token, None)
+        if entity.sessionful:
+            # Session messages are held by the session lock; renewing that is what extends them.
+            return message.locked_until_ms
         message.locked_until_ms = self.now_ms() + entity.settings.lock_ms
         heapq.heappush(self.lock_heap, (message.locked_until_ms, entity.path, token))
         return message.locked_until_ms

@@ -69,7 +69,7 @@ def test_complete_removes_the_message(client):
     with client.get_queue_receiver("complete") as receiver:
         [message] = receiver.receive_messages(max_wait_time=5)
         receiver.complete_message(message)
-        assert receiver.receive_messages(max_wait_time=1) == []
+        assert receiver.receive_messages(max_wait_time=0.3) == []
         assert receiver.peek_messages(max_message_count=5) == []
 
 
@@ -93,7 +93,7 @@ def test_dead_letter_keeps_reason_and_description(client):
     with client.get_queue_receiver("dead-letter") as receiver:
         [message] = receiver.receive_messages(max_wait_time=5)
         receiver.dead_letter_message(message, reason="Invalid", error_description="field x missing")
-        assert receiver.receive_messages(max_wait_time=1) == []
+        assert receiver.receive_messages(max_wait_time=0.3) == []
     with client.get_queue_receiver("dead-letter", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
         [dead] = dlq.receive_messages(max_wait_time=5)
         assert str(dead) == "bad"
@@ -111,7 +111,7 @@ def test_max_delivery_count_dead_letters(client):
         for _ in range(2):
             [message] = receiver.receive_messages(max_wait_time=5)
             receiver.abandon_message(message)
-        assert receiver.receive_messages(max_wait_time=1) == []
+        assert receiver.receive_messages(max_wait_time=0.3) == []
     with client.get_queue_receiver("max-delivery", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
         [dead] = dlq.receive_messages(max_wait_time=5)
         assert dead.dead_letter_reason == "MaxDeliveryCountExceeded"
@@ -127,7 +127,7 @@ def test_defer_then_receive_deferred_by_sequence_number(client):
         first, second = receiver.receive_messages(max_message_count=2, max_wait_time=5)
         receiver.defer_message(first)
         receiver.complete_message(second)
-        assert receiver.receive_messages(max_wait_time=1) == []
+        assert receiver.receive_messages(max_wait_time=0.3) == []
         [deferred] = receiver.receive_deferred_messages([first.sequence_number])
         assert str(deferred) == "later"
         receiver.complete_message(deferred)
