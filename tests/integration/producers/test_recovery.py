@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
-from producers.checkpoints import CheckpointStore
 from sandbox.dataverse import RunningDataverse
 from sandbox.fo import FoHandle
 from tests.integration.producers.support import (
@@ -130,13 +132,18 @@ def _sync_command() -> list[str]:
 
 
 def _pages_done(state_dir: Path) -> int:
+    """Customer pages checkpointed so far, read without writing to the producer's store."""
     path = state_dir / "producer-fo.sqlite3"
     if not path.exists():
         return 0
-    with CheckpointStore(path) as store:
-        return sum(
-            int((store.get(name) or {}).get("pages", 0)) for name in store.names("initial.fo.customers")
-        )
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute(
+                "SELECT value FROM checkpoints WHERE name LIKE 'initial.fo.customers.%'"
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+    return sum(int(orjson.loads(row[0]).get("pages", 0)) for row in rows)
 
 
 def test_killed_initial_sync_resumes_and_completes(emulator: Emulator, fo: FoHandle, tmp_path: Path) -> None:
@@ -144,15 +151,17 @@ def test_killed_initial_sync_resumes_and_completes(emulator: Emulator, fo: FoHan
     customers = 3000
     _seed(fo, customers)
     env = environment_for(settings_for(emulator, tmp_path, fo=fo), DUALBUS_LOG_LEVEL="WARNING")
-    first = subprocess.Popen(_sync_command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(_sync_command(), env=env, stdout=log, stderr=log)  # noqa: S603
     try:
         deadline = time.monotonic() + 60
         while _pages_done(tmp_path) < 8 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert first.poll() is None, "the first run ended before it could be killed halfway"
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
         first.kill()
     finally:
         first.wait(timeout=10)
+        log.close()
     halfway = _pages_done(tmp_path)
     assert 0 < halfway < customers // 100
     second = subprocess.run(  # noqa: S603 - our own command line
