@@ -7,14 +7,12 @@ sends are accepted and settlements confirmed only once they are durable.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from proton import Condition, Connection, Delivery, Event, Link, symbol
+from proton import Connection, Delivery, Event, Link, symbol
 
-from sandbox.errors import SandboxAuthError
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from sandbox.servicebus.links import (
@@ -22,14 +20,18 @@ from sandbox.servicebus.links import (
     close_link,
     entity_address,
     open_echo,
+    outcome,
     refuse_link,
-    reply,
+    reject,
+    remote_timeout_ms,
     session_properties,
+    settle,
+    source_filters,
 )
-from sandbox.servicebus.management import Management, error_properties
-from sandbox.servicebus.message import Envelope, amqp_value, parse_message, split_batch
+from sandbox.servicebus.message import parse_message, split_batch
+from sandbox.servicebus.requests import RequestNodes
 from sandbox.servicebus.sas import Grant, KeyRing
-from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, RELEASE, ServiceBus
+from sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["AmqpHandler"]
 
@@ -55,8 +57,8 @@ class AmqpHandler:
     def __init__(self, bus: ServiceBus, keys: KeyRing) -> None:
         self.bus = bus
         self.keys = keys
-        self.management = Management(bus)
         self.after_commit: list[Callable[[], None]] = []
+        self.requests = RequestNodes(bus, keys, _grants, self.after_commit.append)
         self._handlers: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
             Event.SESSION_REMOTE_OPEN: lambda e: _need(e.session).open(),
@@ -145,16 +147,11 @@ class AmqpHandler:
         if link.is_receiver:
             link.flow(_CREDIT)
             return
-        # Replies go out on the client's receiving link for the same node in the same session.
-        replies: dict[str, Link] | None = getattr(link.session, "sb_replies", None)
-        if replies is None:
-            replies = {}
-            link.session.sb_replies = replies
-        replies[entity_address(link.remote_source.address)] = link
+        self.requests.register_reply_link(link)
 
     def _attach_consumer(self, link: Link, entity: Entity) -> None:
         peek_lock = link.remote_snd_settle_mode != Link.SND_SETTLED
-        filters = _filters(link)
+        filters = source_filters(link)
         wants_session = _SESSION_FILTER in filters
         if entity.sessionful != wants_session:
             kind = "requires" if entity.sessionful else "does not support"
@@ -170,7 +167,7 @@ class AmqpHandler:
         if requested is not None:
             self._open_session(consumer, str(requested))
             return
-        timeout = _remote_timeout_ms(link)
+        timeout = remote_timeout_ms(link, _DEFAULT_SESSION_WAIT_MS)
         deadline = self.bus.now_ms() + timeout
 
         def assigned(session_id: str | None, until_ms: int) -> None:
@@ -273,23 +270,23 @@ class AmqpHandler:
             link.flow(_CREDIT - link.credit)
         path = entity_address(link.remote_target.address)
         if path == "$cbs":
-            self._on_cbs(link, payload)
-            _settle(delivery, Delivery.ACCEPTED)
+            self.requests.on_cbs(link, payload)
+            settle(delivery, Delivery.ACCEPTED)
         elif path.endswith(_MGMT):
-            self._on_management(link, payload)
-            _settle(delivery, Delivery.ACCEPTED)
+            self.requests.on_management(link, payload)
+            settle(delivery, Delivery.ACCEPTED)
         else:
             self._on_send(link, delivery, payload)
 
     def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
         refusal: BrokerError | None = getattr(link, "sb_refusal", None)
         if refusal is not None:
-            _reject(delivery, refusal.condition, refusal.description)
+            reject(delivery, refusal.condition, refusal.description)
             return
         entity: Entity = link.sb_entity
         if len(payload) > self.bus.max_message_bytes:
             limit = self.bus.max_message_bytes
-            _reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
+            reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
             return
         try:
             parts = split_batch(payload)
@@ -297,9 +294,9 @@ class AmqpHandler:
                 self.bus.send(entity.path, parse_message(raw))
         except (BrokerError, AmqpDecodeError) as exc:
             condition = exc.condition if isinstance(exc, BrokerError) else "amqp:decode-error"
-            _reject(delivery, condition, str(exc))
+            reject(delivery, condition, str(exc))
             return
-        self.after_commit.append(lambda: _settle(delivery, Delivery.ACCEPTED))
+        self.after_commit.append(lambda: settle(delivery, Delivery.ACCEPTED))
 
     def _on_disposition(self, link: Link, delivery: Delivery) -> None:
         token: bytes | None = getattr(delivery, "sb_token", None)
@@ -308,70 +305,15 @@ class AmqpHandler:
             delivery.settle()
             return
         state = delivery.remote_state
-        outcome, reason, description = _outcome(delivery)
+        requested, reason, description = outcome(delivery)
         try:
             self.bus.settle(
-                consumer.entity, token, outcome, owner=consumer, reason=reason, description=description
+                consumer.entity, token, requested, owner=consumer, reason=reason, description=description
             )
         except BrokerError as exc:
-            _reject(delivery, exc.condition, exc.description)
+            reject(delivery, exc.condition, exc.description)
             return
-        self.after_commit.append(lambda: _settle(delivery, state))
-
-    # -- request-response nodes ----------------------------------------------------------------
-
-    def _on_cbs(self, link: Link, payload: bytes) -> None:
-        request = parse_message(payload)
-        props = request.application_properties()
-        audience = str(props.get("name", ""))
-        try:
-            grant = self.keys.verify(str(amqp_value(request) or ""), audience)
-        except SandboxAuthError as exc:
-            status, text = 401, str(exc)
-        else:
-            link.connection.sb_state.grants.append(grant)
-            status, text = 202, "Accepted"
-        self._reply(link, "$cbs", request, {"status-code": status, "status-description": text})
-
-    def _on_management(self, link: Link, payload: bytes) -> None:
-        entity: Entity = link.sb_entity
-        try:
-            request = parse_message(payload)
-        except AmqpDecodeError:
-            _LOG.warning("dropped an undecodable management request on %s", entity.path)
-            return
-        operation = str(request.application_properties().get("operation", ""))
-        body = amqp_value(request)
-        try:
-            status, result = self.management.execute(entity, operation, _text_keys(body))
-            props: dict[str, Any] = {"statusCode": status, "statusDescription": "OK"}
-        except BrokerError as exc:
-            props, result = error_properties(exc), None
-        node = entity.path + _MGMT
-        self.after_commit.append(lambda: self._reply(link, node, request, props, result))
-
-    def _reply(
-        self, link: Link, node: str, request: Envelope, props: dict[str, Any], body: object = None
-    ) -> None:
-        replies: dict[str, Link] = getattr(link.session, "sb_replies", None) or {}
-        target = replies.get(node)
-        if target is None or not target.state & Link.LOCAL_ACTIVE:
-            _LOG.warning("no reply link for %s; the response was dropped", node)
-            return
-        reply(target, request.properties[0], props, body)
-
-
-def _outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
-    state = delivery.remote_state
-    if state == Delivery.ACCEPTED:
-        return COMPLETE, None, None
-    if state == Delivery.REJECTED:
-        info = delivery.remote.condition.info if delivery.remote.condition else None
-        found = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {}
-        return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
-    if state == Delivery.MODIFIED and delivery.remote.failed:
-        return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
-    return RELEASE, None, None
+        self.after_commit.append(lambda: settle(delivery, state))
 
 
 def _need(value: _T | None) -> _T:
@@ -381,40 +323,6 @@ def _need(value: _T | None) -> _T:
     return value
 
 
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _settle(delivery: Delivery, state: int) -> None:
-    if not delivery.settled:
-        delivery.update(state)
-    delivery.settle()
-
-
-def _reject(delivery: Delivery, condition: str, description: str) -> None:
-    # The SDK indexes the error's info field, so it must be on the wire (Azure sends a tracking id).
-    info: dict[Any, Any] = {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())}
-    delivery.local.condition = Condition(condition, description, info)
-    delivery.update(Delivery.REJECTED)
-    delivery.settle()
-
-
-def _text_keys(body: object) -> dict[str, Any]:
-    return {str(k): v for k, v in body.items()} if isinstance(body, dict) else {}
-
-
-def _filters(link: Link) -> dict[Any, Any]:
-    data = link.remote_source.filter
-    if data is None:
-        return {}
-    data.rewind()
-    if data.next() is None:
-        return {}
-    found = data.get_object()
-    return found if isinstance(found, dict) else {}
-
-
-def _remote_timeout_ms(link: Link) -> int:
-    props = link.remote_properties
-    value = props.get(symbol("com.microsoft:timeout")) if isinstance(props, dict) else None
-    return int(value) if value else _DEFAULT_SESSION_WAIT_MS
+def _grants(link: Link) -> list[Grant]:
+    state: _ConnectionState = link.connection.sb_state
+    return state.grants

@@ -7,6 +7,7 @@ kept as an attribute on the delivery (proton keeps wrapper attributes with the C
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,15 +15,22 @@ from proton import Condition, Delivery, Link, symbol
 
 from sandbox.servicebus.codec import Described, encode
 from sandbox.servicebus.entity import Entity, StoredMessage
+from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, RELEASE
 
 __all__ = [
     "LinkConsumer",
     "close_link",
     "entity_address",
     "open_echo",
+    "outcome",
     "refuse_link",
+    "reject",
+    "remote_timeout_ms",
     "reply",
     "send_settled",
+    "settle",
+    "source_filters",
+    "text_keys",
 ]
 
 # .NET ticks at the Unix epoch: the SDK reads com.microsoft:locked-until-utc in ticks.
@@ -116,3 +124,61 @@ class LinkConsumer:
         self.link.stream(payload)
         self.link.advance()
         delivery.sb_token = lock_token
+
+
+def outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
+    """The settlement a client asked for, with a dead-letter reason and description if any."""
+    state = delivery.remote_state
+    if state == Delivery.ACCEPTED:
+        return COMPLETE, None, None
+    if state == Delivery.REJECTED:
+        info = delivery.remote.condition.info if delivery.remote.condition else None
+        found = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {}
+        return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
+    if state == Delivery.MODIFIED and delivery.remote.failed:
+        return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
+    return RELEASE, None, None
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def settle(delivery: Delivery, state: int) -> None:
+    """Confirm a delivery with ``state`` (echoed only if the client has not settled it)."""
+    if not delivery.settled:
+        delivery.update(state)
+    delivery.settle()
+
+
+def reject(delivery: Delivery, condition: str, description: str) -> None:
+    """Settle a delivery as rejected with an error the SDK turns into its exception."""
+    # The SDK indexes the error's info field, so it must be on the wire (Azure sends a tracking id).
+    info: dict[Any, Any] = {symbol("com.microsoft:tracking-id"): str(uuid.uuid4())}
+    delivery.local.condition = Condition(condition, description, info)
+    delivery.update(Delivery.REJECTED)
+    delivery.settle()
+
+
+def text_keys(body: object) -> dict[str, Any]:
+    """A decoded map with text keys, or an empty dict for anything else."""
+    return {str(k): v for k, v in body.items()} if isinstance(body, dict) else {}
+
+
+def source_filters(link: Link) -> dict[Any, Any]:
+    """The filter set of the client's source terminus."""
+    data = link.remote_source.filter
+    if data is None:
+        return {}
+    data.rewind()
+    if data.next() is None:
+        return {}
+    found = data.get_object()
+    return found if isinstance(found, dict) else {}
+
+
+def remote_timeout_ms(link: Link, default_ms: int) -> int:
+    """The operation timeout the client sent as a link property (com.microsoft:timeout)."""
+    props = link.remote_properties
+    value = props.get(symbol("com.microsoft:timeout")) if isinstance(props, dict) else None
+    return int(value) if value else default_ms

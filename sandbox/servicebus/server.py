@@ -147,7 +147,8 @@ class EmulatorServer:
             self.bus.timers(now_ms)
             self._process()
         self.journal.flush()
-        callbacks, self.handler.after_commit = self.handler.after_commit, []
+        callbacks = list(self.handler.after_commit)
+        self.handler.after_commit.clear()  # cleared in place: the request nodes hold a reference to it
         for callback in callbacks:
             callback()
         self._process()

@@ -1,0 +1,96 @@
+"""The request-response nodes: ``$cbs`` (token checks) and each entity's ``$management``.
+
+Requests arrive on a client's sending link; replies go out on the client's receiving link for the same
+node in the same session, correlated by the request's message id. CBS replies use ``status-code``, management
+replies ``statusCode`` (see https://learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-request-response).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from proton import Link
+
+from sandbox.errors import SandboxAuthError
+from sandbox.servicebus.entity import Entity
+from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.links import entity_address, reply, text_keys
+from sandbox.servicebus.management import Management, error_properties
+from sandbox.servicebus.message import Envelope, amqp_value, parse_message
+from sandbox.servicebus.sas import Grant, KeyRing
+from sandbox.servicebus.settlement import ServiceBus
+
+__all__ = ["RequestNodes"]
+
+_LOG = logging.getLogger(__name__)
+_MGMT = "/$management"
+
+
+class RequestNodes:
+    """Answers CBS put-token and management requests."""
+
+    def __init__(
+        self,
+        bus: ServiceBus,
+        keys: KeyRing,
+        grants_of: Callable[[Link], list[Grant]],
+        after_commit: Callable[[Callable[[], None]], None],
+    ) -> None:
+        self.bus = bus
+        self.keys = keys
+        self.management = Management(bus)
+        self.grants_of = grants_of
+        self.after_commit = after_commit
+
+    @staticmethod
+    def register_reply_link(link: Link) -> None:
+        """Remember a client's receiving link on a request node, to answer on it later."""
+        replies: dict[str, Link] | None = getattr(link.session, "sb_replies", None)
+        if replies is None:
+            replies = {}
+            link.session.sb_replies = replies
+        replies[entity_address(link.remote_source.address)] = link
+
+    def on_cbs(self, link: Link, payload: bytes) -> None:
+        """Check a put-token request and answer 202 (the grant is kept for the connection) or 401."""
+        request = parse_message(payload)
+        props = request.application_properties()
+        audience = str(props.get("name", ""))
+        try:
+            grant = self.keys.verify(str(amqp_value(request) or ""), audience)
+        except SandboxAuthError as exc:
+            status, text = 401, str(exc)
+        else:
+            self.grants_of(link).append(grant)
+            status, text = 202, "Accepted"
+        self._reply(link, "$cbs", request, {"status-code": status, "status-description": text})
+
+    def on_management(self, link: Link, payload: bytes) -> None:
+        """Run a management operation; answer once what it changed is committed."""
+        entity: Entity = link.sb_entity
+        try:
+            request = parse_message(payload)
+        except AmqpDecodeError:
+            _LOG.warning("dropped an undecodable management request on %s", entity.path)
+            return
+        operation = str(request.application_properties().get("operation", ""))
+        body = amqp_value(request)
+        try:
+            status, result = self.management.execute(entity, operation, text_keys(body))
+            props: dict[str, Any] = {"statusCode": status, "statusDescription": "OK"}
+        except BrokerError as exc:
+            props, result = error_properties(exc), None
+        node = entity.path + _MGMT
+        self.after_commit(lambda: self._reply(link, node, request, props, result))
+
+    def _reply(
+        self, link: Link, node: str, request: Envelope, props: dict[str, Any], body: object = None
+    ) -> None:
+        replies: dict[str, Link] = getattr(link.session, "sb_replies", None) or {}
+        target = replies.get(node)
+        if target is None or not target.state & Link.LOCAL_ACTIVE:
+            _LOG.warning("no reply link for %s; the response was dropped", node)
+            return
+        reply(target, request.properties[0], props, body)
