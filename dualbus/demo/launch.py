@@ -36,6 +36,8 @@ __all__ = [
 _CLI = "import sys; from dualbus.cli import main; sys.argv[0] = 'dualbus'; main()"
 _START_SECONDS = 60.0
 _POLL_SECONDS = 0.1
+# Producers and consumers stop before the emulator and the twins they talk to.
+_PIPELINE = 1
 
 
 def cli_command(*args: str) -> list[str]:
@@ -117,7 +119,7 @@ class Launcher:
             command += ["--concurrency", str(concurrency)]
             # The SDK logs every link state change at INFO: ten consumers' worth would drown the logs.
             quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
-            self.group.start(name, command, self._env(endpoints, name, quiet))
+            self.group.start(name, command, self._env(endpoints, name, quiet), stage=_PIPELINE)
             routes.append((topic.area, subscription.name))
         return routes
 
@@ -154,13 +156,13 @@ class Launcher:
         """``dualbus initial-sync --from fo`` for some areas, as its own process."""
         name = f"initial-sync-fo-{index}"
         command = cli_command("initial-sync", "--from", "fo", "--areas", ",".join(areas))
-        return self.group.start(name, command, self._env(endpoints, name))
+        return self.group.start(name, command, self._env(endpoints, name), stage=_PIPELINE)
 
     def _start_producer(self, endpoints: Endpoints, origin: str, extra: Mapping[str, str]) -> ChildProcess:
         name = f"producer-{origin}"
         variables = {"DUALBUS_PRODUCER__POLL_INTERVAL_SECONDS": "1", **extra}
         command = [sys.executable, "-m", "producers", "--from", origin]
-        return self.group.start(name, command, self._env(endpoints, name, variables))
+        return self.group.start(name, command, self._env(endpoints, name, variables), stage=_PIPELINE)
 
     def _env(self, endpoints: Endpoints, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return pipeline_environment(self.parent_env, endpoints, run_dir=self.run_dir, name=name, extra=extra)

@@ -42,6 +42,8 @@ class ChildProcess:
     log_path: Path
     process: subprocess.Popen[bytes]
     _log: IO[bytes] | None = field(default=None, repr=False)
+    # Children of a later stage are stopped before those of an earlier one.
+    stage: int = 0
 
     @property
     def pid(self) -> int:
@@ -107,7 +109,9 @@ class ProcessGroup:
         self.children: list[ChildProcess] = []
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> ChildProcess:
+    def start(
+        self, name: str, command: Sequence[str], env: Mapping[str, str], *, stage: int = 0
+    ) -> ChildProcess:
         """Start ``command`` with exactly ``env``, in a new session, its output going to ``<name>.log``."""
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("wb")
@@ -123,7 +127,7 @@ class ProcessGroup:
         except OSError as exc:
             log.close()
             raise DemoError(f"cannot start {name}: {exc}") from exc
-        child = ChildProcess(name, list(command), log_path, process, log)
+        child = ChildProcess(name, list(command), log_path, process, log, stage)
         self.children.append(child)
         return child
 
@@ -132,16 +136,26 @@ class ProcessGroup:
         return [child for child in self.children if not child.running()]
 
     def stop_all(self, grace: float = 10.0) -> dict[str, int | None]:
-        """SIGTERM every group (newest first), SIGKILL what is left after ``grace``; returns exit codes."""
-        for child in reversed(self.children):
-            if child.running():
-                child.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while any(child.running() for child in self.children) and time.monotonic() < deadline:
-            time.sleep(_POLL_SECONDS)
+        """Stop the children stage by stage, latest stage first; returns every child's exit code.
+
+        In each stage: SIGTERM to every group, then SIGKILL to what is left after ``grace`` seconds. Clients
+        go before the services they use, so that they can close their connections cleanly.
+        """
+        for stage in sorted({child.stage for child in self.children}, reverse=True):
+            _stop([child for child in self.children if child.stage == stage], grace)
         for child in self.children:
-            if child.running():
-                child.signal_group(signal.SIGKILL)
-                child.process.wait()
             child.close_log()
         return {child.name: child.process.returncode for child in self.children}
+
+
+def _stop(children: list[ChildProcess], grace: float) -> None:
+    for child in children:
+        if child.running():
+            child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(child.running() for child in children) and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+    for child in children:
+        if child.running():
+            child.signal_group(signal.SIGKILL)
+            child.process.wait()

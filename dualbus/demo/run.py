@@ -6,6 +6,7 @@ Ctrl-C or SIGTERM (turned into the same interrupt, so one ``finally`` does the s
 
 from __future__ import annotations
 
+import shlex
 import signal
 import time
 from collections.abc import Iterator
@@ -64,24 +65,28 @@ class DemoOptions:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does, so both stop the demo the same way."""
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGINT both raise KeyboardInterrupt, so either stops the demo the same way.
 
-    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    SIGINT is set explicitly too: a shell starts background jobs with it ignored, and Python keeps that.
+    """
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
     """Run the demo; returns the exit code (0: in step, apart from rightly dead-lettered changes)."""
     options.run_dir.mkdir(parents=True, exist_ok=True)
     launcher = Launcher.create(options.run_dir)
-    with _sigterm_interrupts():
+    with _signals_interrupt():
         try:
             return _Demo(options, launcher, console).run()
         except KeyboardInterrupt:
@@ -92,7 +97,10 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             return 1
         finally:
             codes = launcher.group.stop_all()
+            killed = sorted(name for name, code in codes.items() if code == -signal.SIGKILL)
             console.print(f"Stopped {len(codes)} processes; logs in {launcher.group.log_dir}")
+            if killed:
+                console.print(f"Killed after the grace period: {', '.join(killed)}")
 
 
 class _Demo:
@@ -197,14 +205,16 @@ class _Demo:
 
     def _serve(self, endpoints: Endpoints) -> None:
         self.console.print("Everything keeps running until Ctrl-C. To try it by hand:", style="bold")
-        self.console.print(f"  export DUALBUS_SERVICEBUS__CONNECTION_STRING='{endpoints.connection_string}'")
-        for name, value in endpoints.api_variables().items():
-            self.console.print(f"  export {name}='{value}'", highlight=False, markup=False)
-        self.console.print(f"  Dataverse Web API: {endpoints.dataverse['api_url']}")
-        self.console.print(f"  F&O OData:         {endpoints.fo['url']}/data")
-        self.console.print(
-            "  Try: dualbus dlq list; dualbus pause customer --to fo; dualbus resume customer --to fo"
-        )
+        variables = {"DUALBUS_SERVICEBUS__CONNECTION_STRING": endpoints.connection_string}
+        variables |= endpoints.api_variables()
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+        lines += [
+            f"Dataverse Web API: {endpoints.dataverse['api_url']}",
+            f"F&O OData:         {endpoints.fo['url']}/data",
+            "Then try: dualbus dlq list; dualbus pause customer --to fo; dualbus resume customer --to fo",
+        ]
+        for line in lines:
+            self.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         while True:
             time.sleep(1)
 

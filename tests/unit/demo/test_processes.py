@@ -99,3 +99,23 @@ def test_stopping_twice_is_harmless(tmp_path: Path) -> None:
     child.wait(timeout=30)
     assert group.stop_all(grace=1) == {"quick": 0}
     assert group.stop_all(grace=1) == {"quick": 0}
+
+
+def test_later_stages_stop_first(tmp_path: Path) -> None:
+    """Clients (a later stage) get SIGTERM and exit before the services they use are signalled."""
+    script = (
+        "import signal, sys, time\n"
+        "def on_term(*_):\n"
+        "    print('stopped', time.monotonic(), flush=True); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, on_term); print('ready', flush=True); time.sleep(60)\n"
+    )
+    group = ProcessGroup(tmp_path)
+    service = group.start("service", [PY, "-c", script], {}, stage=0)
+    client = group.start("client", [PY, "-c", script], {}, stage=1)
+    service.wait_for("ready", timeout=30)
+    client.wait_for("ready", timeout=30)
+    assert group.stop_all(grace=5) == {"service": 0, "client": 0}
+    stopped = {
+        child.name: float(child.wait_for(r"stopped (\S+)", timeout=5).group(1)) for child in (service, client)
+    }
+    assert stopped["client"] < stopped["service"]
