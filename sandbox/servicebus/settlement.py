@@ -51,6 +51,8 @@ class ServiceBus(Broker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Broker's arguments, passed on
         super().__init__(*args, **kwargs)
         self.waiters: list[Waiter] = []
+        # (until, path, session id) per session lock taken or renewed; stale entries are skipped.
+        self._session_heap: list[tuple[int, str, str]] = []
 
     # -- settlement ----------------------------------------------------------------------------
 
@@ -204,6 +206,7 @@ class ServiceBus(Broker):
             )
         until = now + entity.settings.lock_ms
         entity.session_locks[session_id] = SessionLock(consumer, until)
+        heapq.heappush(self._session_heap, (until, entity.path, session_id))
         return until
 
     def wait_for_session(
@@ -246,6 +249,7 @@ class ServiceBus(Broker):
         if lock is None or lock.until_ms <= now:
             raise BrokerError(SESSION_LOCK_LOST, f"The session lock on '{session_id}' was lost.", status=410)
         lock.until_ms = now + entity.settings.lock_ms
+        heapq.heappush(self._session_heap, (lock.until_ms, entity.path, session_id))
         for message in entity.locks.values():
             if message.env.session_id == session_id:
                 message.locked_until_ms = lock.until_ms
@@ -261,14 +265,15 @@ class ServiceBus(Broker):
         self.on_session_ready(entity)
 
     def _expire_sessions(self, now: int) -> None:
-        for entity in self.entities.values():
-            if not entity.session_locks:
-                continue
-            for session_id, lock in list(entity.session_locks.items()):
-                if lock.until_ms <= now:
-                    del entity.session_locks[session_id]
-                    for message in [m for m in entity.locks.values() if m.env.session_id == session_id]:
-                        self._requeue(entity, message, failed=True, now=now)
+        while self._session_heap and self._session_heap[0][0] <= now:
+            _, path, session_id = heapq.heappop(self._session_heap)
+            entity = self.entities[path]
+            lock = entity.session_locks.get(session_id)
+            if lock is None or lock.until_ms > now:
+                continue  # released, or renewed since this entry was pushed
+            del entity.session_locks[session_id]
+            for message in [m for m in entity.locks.values() if m.env.session_id == session_id]:
+                self._requeue(entity, message, failed=True, now=now)
             self.on_session_ready(entity)
 
     def get_state(self, entity: Entity, session_id: str) -> bytes | None:
@@ -292,8 +297,7 @@ class ServiceBus(Broker):
         """The earliest time ``timers`` has work to do."""
         candidates = [self.next_timer_ms()]
         candidates += [w.deadline_ms for w in self.waiters]
-        candidates += [
-            lock.until_ms for entity in self.entities.values() for lock in entity.session_locks.values()
-        ]
+        if self._session_heap:
+            candidates.append(self._session_heap[0][0])
         present = [c for c in candidates if c is not None]
         return min(present) if present else None
