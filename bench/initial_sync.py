@@ -32,7 +32,7 @@ from pydantic import SecretStr
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers import run_consumer
+from consumers import ConsumerMetrics, run_consumer
 from producers.initial_sync import SyncSummary, run_initial_sync
 from producers.runner import ProducerContext, open_context
 from producers.settings import ProducerOptions
@@ -145,7 +145,10 @@ class _Observer:
         )
 
     async def count(self, entity_set: str) -> int:
-        response = await self._http.get(entity_set, params={"$count": "true", "$top": "0"})
+        # $count over one row a page: the rows are counted, not sent.
+        response = await self._http.get(
+            entity_set, params={"$count": "true"}, headers={"Prefer": "odata.maxpagesize=1"}
+        )
         return int(response.json().get("@odata.count", 0))
 
     async def wait_for(self, expected: dict[str, int], deadline: float) -> bool:
@@ -169,8 +172,13 @@ async def _pipeline(
     settings: Settings, observer: _Observer, customers: int, limit: float, *, consume: bool
 ) -> dict[str, Any]:
     stop = asyncio.Event()
+    outcomes = {area: ConsumerMetrics(area=area, direction=Direction.TO_DATAVERSE.value) for area in _AREAS}
     consumers = [
-        asyncio.create_task(run_consumer(settings, area, Direction.TO_DATAVERSE, concurrency=16, stop=stop))
+        asyncio.create_task(
+            run_consumer(
+                settings, area, Direction.TO_DATAVERSE, concurrency=16, stop=stop, metrics=outcomes[area]
+            )
+        )
         for area in (_AREAS if consume else ())
     ]
     started = time.perf_counter()
@@ -188,7 +196,7 @@ async def _pipeline(
     finished = time.perf_counter()
     applied = await observer.count("accounts")
     stop.set()
-    await asyncio.gather(*consumers, return_exceptions=True)
+    failures = [repr(r) for r in await asyncio.gather(*consumers, return_exceptions=True) if r is not None]
     records = first.records + second.records
     return {
         "lookup_targets_applied_first": ready,
@@ -200,6 +208,8 @@ async def _pipeline(
         "total_seconds": round(finished - started, 2),
         "records_per_second": round((first.records + applied) / (finished - started), 1),
         "seconds_until_published": round(published_at - started, 2),
+        "consumer_outcomes": {area: dict(metrics.counts) for area, metrics in outcomes.items()},
+        "consumer_failures": [f for f in failures if "ConsumerMetrics" not in f],
     }
 
 
@@ -239,7 +249,14 @@ async def _run(
         await observer.aclose()
     figures["mode"] = "end-to-end" if consume else "publish side only (no consumers)"
     if not consume:
-        for name in ("lookup_targets_applied_first", "accounts_applied", "completed", "records_per_second"):
+        for name in (
+            "lookup_targets_applied_first",
+            "accounts_applied",
+            "completed",
+            "records_per_second",
+            "consumer_outcomes",
+            "consumer_failures",
+        ):
             figures.pop(name)
     return figures
 

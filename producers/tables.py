@@ -54,11 +54,20 @@ class SourceTable:
 
     @property
     def carried_fields(self) -> tuple[str, ...]:
-        """Every source field the map reads towards the other side: the event's full state."""
+        """Every source field the map reads towards the other side, and its filter's fields.
+
+        The filter's fields travel too, so a consumer can check the source filter from the event alone.
+        """
         target: Side = "dataverse" if self.origin is Origin.FO else "fo"
         names = [f.name_on(self.side) for f in self.table_map.fields_towards(target) if f.constant is None]
         for lookup in self.table_map.lookups_towards(target):
             names.extend(lookup.key.values() if self.origin is Origin.FO else (lookup.dataverse,))
+        conditions = (
+            self.table_map.source_filter.fo
+            if self.origin is Origin.FO
+            else self.table_map.source_filter.dataverse
+        )
+        names.extend(condition.field for condition in conditions)
         ordered = dict.fromkeys([*self.key_fields, *(n for n in names if n)])
         return tuple(ordered)
 

@@ -82,3 +82,9 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     policy = Backoff(first=0.5, maximum=4.0)
     assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert policy.delay(1, 10.0) == 10.0
+
+
+def test_filter_fields_travel_with_the_event() -> None:
+    """The source filter's fields are carried, so a consumer can re-check the filter from the event."""
+    assert "PartyType" in _table(Origin.FO, "CustomersV3").carried_fields
+    assert "customertypecode" in _table(Origin.DATAVERSE, "accounts").carried_fields
