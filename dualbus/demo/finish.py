@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from dualbus.commands.reconcile import print_report
 from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints
 from dualbus.demo.report import DriftVerdict, RecordRef, dead_letter_ref, dlq_commands, drift_verdict
 from dualbus.ops.deadletters import DeadLetter, group_by_reason
@@ -78,6 +79,7 @@ class Findings:
     def __init__(
         self, report: ReconcileReport, letters: Sequence[DeadLetter], connection_string: str
     ) -> None:
+        self.reconcile = report
         self.report = report.as_dict()
         self.groups = dead_letter_groups(letters, datetime.now(UTC))
         refs = [ref for ref in (dead_letter_ref(letter.body) for letter in letters) if ref is not None]
@@ -114,17 +116,8 @@ def find(endpoints: Endpoints) -> Findings:
 
 
 def print_findings(console: Console, findings: Findings) -> None:
-    """The reconcile table, the dead-letter table with the commands to act on them, and the verdict."""
-    table = Table(title="Reconcile", title_justify="left")
-    for header in ("area", "company", "compared", "missing in F&O", "missing in Dataverse", "differing"):
-        table.add_column(header, justify="left" if header in {"area", "company"} else "right")
-    for row in findings.report["summary"]:
-        table.add_row(
-            row["area"],
-            row["company"] or "-",
-            *(str(row[k]) for k in ("compared", "missing_in_fo", "missing_in_dataverse", "differing")),
-        )
-    console.print(table)
+    """The reconcile report, the dead-letter table with the commands to act on them, and the verdict."""
+    print_report(findings.reconcile, console)
     letters = Table(title="Dead-letters", title_justify="left")
     for header in ("area", "subscription", "reason", "count", "example"):
         letters.add_column(header, justify="right" if header == "count" else "left")
