@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from producers.checkpoints import CheckpointStore, RowRef
 from producers.publisher import Publisher
 from shared.envelope import Envelope
 from shared.errors import TransientError
 
-__all__ = ["Backoff", "Outbox", "publish_then_checkpoint"]
+__all__ = ["Backoff", "Outbox", "publish_then_checkpoint", "retry_transient"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +61,19 @@ async def publish_then_checkpoint(
 
     Without a store (data events, whose acknowledgement is their checkpoint) only the publish happens.
     """
-    policy = backoff or Backoff()
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            if envelopes:
-                await publisher.publish(envelopes)
-            break
-        except TransientError as exc:
-            if attempt == policy.attempts:
-                raise
-            wait = policy.delay(attempt, exc.retry_after)
-            _log.warning("publish failed (attempt %d), retrying in %.1fs: %s", attempt, wait, exc)
-            await asyncio.sleep(wait)
+    if envelopes:
+        await retry_transient(lambda: publisher.publish(envelopes), backoff or Backoff(), what="publish")
     if store is not None:
         store.put_many(checkpoints, index=index)
+
+
+async def retry_transient(operation: Callable[[], Awaitable[_T]], policy: Backoff, *, what: str) -> _T:
+    """Run ``operation``, retrying TransientError with back-off; the last failure is raised."""
+    for attempt in range(1, policy.attempts):
+        try:
+            return await operation()
+        except TransientError as exc:
+            wait = policy.delay(attempt, exc.retry_after)
+            _log.warning("%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, wait, exc)
+            await asyncio.sleep(wait)
+    return await operation()

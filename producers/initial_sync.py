@@ -14,11 +14,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from producers.dataverse import DataverseSource
 from producers.events import EchoFilter, build_envelope, fo_version, parse_time
-from producers.flow import publish_then_checkpoint
+from producers.flow import Backoff, publish_then_checkpoint, retry_transient
 from producers.fo_reader import FoReader
 from producers.runner import ProducerContext
 from producers.tables import SourceTable
@@ -28,6 +29,8 @@ from shared.maps import odata_literal
 __all__ = ["Progress", "SyncSummary", "TableResult", "keyset_filter", "run_initial_sync"]
 
 _COMPANY = "dataAreaId"
+# Reads retried across a short outage of F&O; past that the run stops and resumes when started again.
+_READS = Backoff(first=0.5, maximum=10.0, attempts=6)
 _ALL = "*"
 
 
@@ -138,7 +141,11 @@ class _FoSync:
             return [_ALL]
         if self._wanted is not None:
             return sorted(self._wanted)
-        rows = await self._reader.page("LegalEntities", orderby="LegalEntityId")
+        rows = await retry_transient(
+            lambda: self._reader.page("LegalEntities", orderby="LegalEntityId"),
+            _READS,
+            what="reading companies",
+        )
         return [str(row["LegalEntityId"]).lower() for row in rows]
 
     async def _count(self, table: SourceTable, company: str) -> int:
@@ -155,15 +162,13 @@ class _FoSync:
         result = TableResult(table.area, table.name, company, resumed=state["pages"] > 0)
         fields = [f for f in table.key_fields if f != _COMPANY or company == _ALL]
         while not state.get("done"):
-            rows = await self._reader.page(
-                table.name,
-                filter_=_and(
-                    _company_filter(company),
-                    keyset_filter(fields, state["after"]) if state["after"] else None,
-                ),
-                orderby=",".join(fields),
-                top=self._page_size,
+            query = _and(
+                _company_filter(company), keyset_filter(fields, state["after"]) if state["after"] else None
             )
+            read = partial(
+                self._reader.page, table.name, filter_=query, orderby=",".join(fields), top=self._page_size
+            )
+            rows = await retry_transient(read, _READS, what=f"reading {table.name}")
             envelopes = [_envelope(table, row) for row in rows if table.takes(row)]
             done = len(rows) < self._page_size
             state = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from producers.dv_lookups import lookup_column, primary_id_column, select_columns
-from producers.flow import Backoff
+from producers.flow import Backoff, retry_transient
 from producers.initial_sync import keyset_filter
 from producers.tables import source_tables
 from shared.envelope import Origin
-from shared.errors import ConfigError
+from shared.errors import ConfigError, TransientError
 from shared.maps import load_maps
 
 
@@ -88,3 +88,26 @@ def test_filter_fields_travel_with_the_event() -> None:
     """The source filter's fields are carried, so a consumer can re-check the filter from the event."""
     assert "PartyType" in _table(Origin.FO, "CustomersV3").carried_fields
     assert "customertypecode" in _table(Origin.DATAVERSE, "accounts").carried_fields
+
+
+@pytest.mark.asyncio
+async def test_transient_failures_are_retried_then_raised() -> None:
+    """A read that fails transiently is tried again; one that keeps failing raises the last error."""
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TransientError("try again")
+        return "rows"
+
+    policy = Backoff(first=0.0, maximum=0.0, attempts=3)
+    assert await retry_transient(flaky, policy, what="reading") == "rows"
+    assert calls == 3
+
+    async def down() -> str:
+        raise TransientError("still down")
+
+    with pytest.raises(TransientError, match="still down"):
+        await retry_transient(down, policy, what="reading")
