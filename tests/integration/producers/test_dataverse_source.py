@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from producers.dataverse import DataverseSource
+from producers.initial_sync import run_initial_sync
 from producers.runner import open_context
 from producers.settings import ProducerOptions
 from sandbox.dataverse import RunningDataverse
@@ -129,3 +130,28 @@ async def test_expired_token_resnapshots_without_losing_a_delete(
     deletes = [e for e in events if e.operation is Operation.DELETE]
     assert [e.key["accountnumber"] for e in deletes] == ["C-4"]
     assert {e.key["accountnumber"] for e in events if e.entity == "accounts"} == {"C-3", "C-4"}
+
+
+@pytest.mark.asyncio
+async def test_initial_sync_from_dataverse_leaves_the_token_to_continue_from(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> None:
+    """An initial sync publishes every row and stores the delta token, so the producer then sees only news."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    with _client(dataverse, "maker") as maker:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        for number in range(5):
+            assert maker.post("accounts", json=_account(f"I-{number}", "Initial")).is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            summary = await run_initial_sync(ctx)
+            assert summary.records == 6
+            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+            assert await source.poll_once() == 0
+            assert maker.post("accounts", json=_account("I-NEW", "After")).is_success
+            assert await source.poll_once() == 1
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=7)
+    assert {e.key.get("accountnumber") for e in events if e.entity == "accounts"} == {
+        *(f"I-{n}" for n in range(5)),
+        "I-NEW",
+    }
