@@ -15,11 +15,15 @@ from shared.envelope import Origin
 runner = CliRunner()
 
 
+def _nothing(*_: object, **__: object) -> None:
+    """Stands in for the process-wide set-up calls."""
+
+
 @pytest.fixture
 def no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # The commands set up process-wide logging and telemetry; the test process keeps its own.
-    monkeypatch.setattr("producers.main.setup_logging", lambda *args, **kwargs: None)
-    monkeypatch.setattr("producers.main.setup_telemetry", lambda *args, **kwargs: None)
+    monkeypatch.setattr("producers.main.setup_logging", _nothing)
+    monkeypatch.setattr("producers.main.setup_telemetry", _nothing)
     for name in ("DUALBUS_SERVICEBUS__CONNECTION_STRING", "DUALBUS_FO__URL", "DUALBUS_DATAVERSE__URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DUALBUS_STATE_DIR", str(tmp_path))
