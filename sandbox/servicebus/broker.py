@@ -10,33 +10,18 @@ from __future__ import annotations
 import heapq
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from sandbox.servicebus.entity import ACTIVE, SCHEDULED, Consumer, Entity, StoredMessage
 from sandbox.servicebus.errors import BrokerError
 from sandbox.servicebus.message import Envelope, compose, with_dead_letter
+from sandbox.servicebus.routing import Route
 from sandbox.servicebus.store import Journal
 
-__all__ = ["NOT_FOUND", "Broker", "Matcher", "Route"]
+__all__ = ["NOT_FOUND", "Broker"]
 
 NOT_FOUND = "amqp:not-found"
 _MAX_FORWARD_HOPS = 4
-Matcher = Callable[[Mapping[str, object], Mapping[str, object]], bool]
-
-
-@dataclass(slots=True)
-class Route:
-    """One subscription of a topic and the rules that decide what it gets (empty: everything)."""
-
-    subscription: Entity
-    match: Matcher | None = None
-
-    def accepts(self, env: Envelope) -> bool:
-        """True if the subscription's rules admit the message (None: the match-all ``$Default`` rule)."""
-        if self.match is None:
-            return True
-        return self.match(env.system_properties(), env.application_properties())
 
 
 class Broker:
@@ -129,8 +114,9 @@ class Broker:
     def _route(self, target: Entity, seq: int, env: Envelope, now: int, hops: int = 0) -> None:
         if target.is_topic:
             for route in self.routes.get(target.path, []):
-                if route.accepts(env):
-                    self.enqueue(route.subscription, seq, env, now, hops)
+                for index, copy in enumerate(route.copies(env)):
+                    # Extra copies (one per rule action) are distinct messages with numbers of their own.
+                    self.enqueue(route.subscription, seq if index == 0 else self._take_seq(), copy, now, hops)
         else:
             self.enqueue(target, seq, env, now, hops)
 

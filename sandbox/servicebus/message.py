@@ -16,9 +16,12 @@ from sandbox.servicebus.codec import Symbol, Timestamp, decode_at, encode_map_he
 from sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = [
+    "PROPERTY_NAMES",
     "Envelope",
+    "amqp_value",
     "as_mapping",
     "compose",
+    "message_sections",
     "parse_message",
     "split_batch",
     "timestamp",
@@ -56,7 +59,7 @@ _BROKER_KEYS = frozenset(
         "x-opt-enqueue-sequence-number",
     }
 )
-_PROPERTY_NAMES = (
+PROPERTY_NAMES = (
     "MessageId",
     "UserId",
     "To",
@@ -103,7 +106,7 @@ class Envelope:
         """Properties by their Service Bus names, for filters (``Label`` is the subject)."""
         return {
             name: value
-            for name, value in zip(_PROPERTY_NAMES, self.properties, strict=False)
+            for name, value in zip(PROPERTY_NAMES, self.properties, strict=False)
             if value is not None
         }
 
@@ -126,7 +129,7 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
-def _sections(payload: bytes) -> list[tuple[int, int, int, int]]:
+def message_sections(payload: bytes) -> list[tuple[int, int, int, int]]:
     """(code, section start, value start, end) of every section in an encoded message."""
     out = []
     pos = 0
@@ -143,7 +146,7 @@ def _sections(payload: bytes) -> list[tuple[int, int, int, int]]:
 
 def parse_message(payload: bytes) -> Envelope:
     """Read an encoded message into an Envelope; raise AmqpDecodeError if it is not one."""
-    sections = _sections(payload)
+    sections = message_sections(payload)
     header: list[Any] = []
     properties: list[Any] = []
     ann = bytearray()
@@ -190,7 +193,7 @@ def split_batch(payload: bytes) -> list[bytes] | None:
     Proton does not expose the transfer's message format (0x80013700 marks a batch), so a batch is told
     apart by its shape: no header, and data sections that each hold a whole encoded message.
     """
-    sections = _sections(payload)
+    sections = message_sections(payload)
     if any(code == HEADER for code, *_ in sections):
         return None
     data = [decode_at(payload, value_start)[0] for code, _, value_start, _ in sections if code == DATA]
@@ -200,7 +203,7 @@ def split_batch(payload: bytes) -> list[bytes] | None:
         for item in data:
             if not item or item[0] != 0x00:
                 return None
-            _sections(item)
+            message_sections(item)
     except AmqpDecodeError:
         return None
     return [bytes(item) for item in data]
@@ -241,7 +244,7 @@ def compose(
 
 def with_dead_letter(env: Envelope, reason: str | None, description: str | None) -> Envelope:
     """A copy whose application properties carry the dead-letter reason and description, as Azure's do."""
-    sections = _sections(env.bare)
+    sections = message_sections(env.bare)
     out = bytearray()
     app_written = False
     for code, start, value_start, end in sections:
@@ -256,7 +259,7 @@ def with_dead_letter(env: Envelope, reason: str | None, description: str | None)
     if not app_written:
         out += _dead_letter_app_section(b"\xc1\x01\x00", 0, reason, description)
     new_bare = bytes(out)
-    app_offset = _sections(new_bare)
+    app_offset = message_sections(new_bare)
     offset = next(vs for code, _, vs, _ in app_offset if code == APP_PROPERTIES)
     return replace(env, bare=new_bare, app_offset=offset, _app_cache=[])
 
@@ -295,7 +298,7 @@ def as_mapping(value: object) -> Mapping[str, Any]:
 
 def amqp_value(env: Envelope) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
     """The decoded amqp-value body of a message (request-response bodies), or None."""
-    for code, _, value_start, _ in _sections(env.bare):
+    for code, _, value_start, _ in message_sections(env.bare):
         if code == 0x77:  # noqa: PLR2004 - the amqp-value section code
             return decode_at(env.bare, value_start)[0]
     return None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sandbox.servicebus.broker import Route
 from sandbox.servicebus.config import EmulatorConfig, QueueConfig, SubscriptionConfig, TopicConfig
 from sandbox.servicebus.entity import Entity, EntitySettings
-from sandbox.servicebus.filters import compile_rules
+from sandbox.servicebus.filters import compile_action, compile_rule, compile_rules
+from sandbox.servicebus.routing import ActionRule, Route
 
 __all__ = ["DEAD_LETTER_SUFFIX", "Topology", "build_topology", "entity_path"]
 
@@ -49,7 +49,19 @@ class Topology:
         for sub in config.subscriptions:
             sub_path = f"{path}/subscriptions/{sub.name.lower()}"
             entity = self.add_receivable(sub_path, _receiver_settings(sub, None))
-            routes.append(Route(entity, compile_rules(sub.rules) if sub.rules else None))
+            routes.append(_route(entity, sub))
+
+
+def _route(entity: Entity, config: SubscriptionConfig) -> Route:
+    plain = [rule for rule in config.rules if rule.action is None]
+    actions = []
+    for rule in config.rules:
+        action = compile_action(rule)
+        if action is not None:
+            actions.append(ActionRule(rule.name, compile_rule(rule), action))
+    if not config.rules:
+        return Route(entity)
+    return Route(entity, compile_rules(plain) if plain else None, takes_plain=bool(plain), actions=actions)
 
 
 def entity_path(name: str) -> str:

@@ -82,7 +82,25 @@ def contract_config() -> EmulatorConfig:
             ),
         ],
     )
-    return EmulatorConfig(namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=[topic])])
+    stamping = TopicConfig(
+        name="stamping",
+        subscriptions=[
+            SubscriptionConfig(
+                name="stamped",
+                rules=[
+                    RuleConfig(
+                        name="tag-eu",
+                        filter=SqlFilterConfig(expression="area = 'eu'"),
+                        action="SET region = 'emea'",
+                    ),
+                    RuleConfig(name="customers", filter=CorrelationFilterConfig(label="customer")),
+                ],
+            )
+        ],
+    )
+    return EmulatorConfig(
+        namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=[topic, stamping])]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,36 @@ def test_topic_fans_out_through_subscription_rules(client):
     assert _drain_subscription(client, "big-orders", 1) == ["o1"]
 
 
+def test_rule_action_stamps_its_own_copy(client):
+    """A rule with an action delivers its own edited copy named by RuleName; action-less rules give one."""
+    with client.get_topic_sender("stamping") as sender:
+        sender.send_messages(
+            [
+                ServiceBusMessage("eu-customer", subject="customer", application_properties={"area": "eu"}),
+                ServiceBusMessage("us-customer", subject="customer", application_properties={"area": "us"}),
+                ServiceBusMessage("eu-order", application_properties={"area": "eu"}),
+            ]
+        )
+    with client.get_subscription_receiver("stamping", "stamped") as receiver:
+        got = []
+        while len(got) < 4:
+            batch = receiver.receive_messages(max_message_count=10, max_wait_time=3)
+            assert batch, f"only {len(got)} of 4 copies arrived"
+            got += batch
+        for message in got:
+            receiver.complete_message(message)
+    copies = sorted(
+        (str(m), m.application_properties.get(b"region", b""), m.application_properties.get(b"RuleName", b""))
+        for m in got
+    )
+    assert copies == [
+        ("eu-customer", b"", b""),
+        ("eu-customer", b"emea", b"tag-eu"),
+        ("eu-order", b"emea", b"tag-eu"),
+        ("us-customer", b"", b""),
+    ]
+
+
 def test_scheduled_message_appears_at_its_time(client):
     """A scheduled message is invisible to receivers until its enqueue time, then arrives."""
     with client.get_queue_sender("schedule") as sender, client.get_queue_receiver("schedule") as receiver:
