@@ -12,7 +12,14 @@ from rich.table import Table
 
 from dualbus.commands.reconcile import print_report
 from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints
-from dualbus.demo.report import DriftVerdict, RecordRef, dead_letter_ref, dlq_commands, drift_verdict
+from dualbus.demo.report import (
+    REFUSAL_REASONS,
+    DriftVerdict,
+    RecordRef,
+    dead_letter_ref,
+    dlq_commands,
+    drift_verdict,
+)
 from dualbus.ops.deadletters import DeadLetter, group_by_reason
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.reconcile import ReconcileReport, reconcile
@@ -82,7 +89,9 @@ class Findings:
         self.reconcile = report
         self.report = report.as_dict()
         self.groups = dead_letter_groups(letters, datetime.now(UTC))
-        refs = [ref for ref in (dead_letter_ref(letter.body) for letter in letters) if ref is not None]
+        refusals = [letter for letter in letters if letter.reason in REFUSAL_REASONS]
+        self.unexpected = len(letters) - len(refusals)
+        refs = [ref for ref in (dead_letter_ref(letter.body) for letter in refusals) if ref is not None]
         self.refs: list[RecordRef] = refs
         self.verdict: DriftVerdict = drift_verdict(
             self.report["records"], self.report["problems"], refs, unlisted=int(self.report["unlisted"])
@@ -104,7 +113,11 @@ class Findings:
                 "summary": self.report["summary"],
             },
             "verdict": self.verdict.as_dict(),
-            "dead_letters": {"total": self.dead_lettered, "groups": self.groups},
+            "dead_letters": {
+                "total": self.dead_lettered,
+                "unexpected": self.unexpected,
+                "groups": self.groups,
+            },
             "dlq_commands": self.commands,
         }
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "REFUSAL_REASONS",
     "DriftVerdict",
     "RecordRef",
     "dead_letter_ref",
@@ -22,6 +23,11 @@ __all__ = [
     "drift_verdict",
     "problem_values",
 ]
+
+
+# Dead-letter reasons that mean "the target rightly refused this change". An unexpected error or an
+# unreadable envelope is a fault of the pipeline, so a drift it left behind is not excused.
+REFUSAL_REASONS = frozenset({"UnresolvedLookup", "MappingError", "TargetRejected", "SchemaViolation"})
 
 
 @dataclass(frozen=True, slots=True)

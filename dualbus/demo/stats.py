@@ -8,6 +8,7 @@ tells the direction (what F&O publishes goes to Dataverse, and the reverse).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +87,21 @@ class RouteStats:
         """A quantile of the source-to-target latency in seconds; None before anything was applied."""
         return quantile(self.latency_bounds, self.latency_buckets, q)
 
+    def latency_at_most(self, q: float) -> float | None:
+        """The upper bound of the bucket holding quantile ``q``: what the histogram can honestly promise.
+
+        ``inf`` when the quantile lies beyond the last bound; None before anything was applied.
+        """
+        total = sum(self.latency_buckets)
+        if total == 0:
+            return None
+        seen = 0
+        for index, count in enumerate(self.latency_buckets):
+            seen += count
+            if count and seen >= q * total:
+                return self.latency_bounds[index] if index < len(self.latency_bounds) else math.inf
+        return math.inf
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form."""
         return {
@@ -101,7 +117,14 @@ class RouteStats:
             "dead_letter_reasons": dict(self.dead_letter_reasons),
             "p50_seconds": self.latency(0.5),
             "p99_seconds": self.latency(0.99),
+            "p50_at_most_seconds": _finite(self.latency_at_most(0.5)),
+            "p99_at_most_seconds": _finite(self.latency_at_most(0.99)),
         }
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity: beyond the last bucket reads as unknown."""
+    return None if value is None or math.isinf(value) else value
 
 
 def aggregate(

@@ -10,7 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from dualbus.demo.monitor import read_stats
-from dualbus.demo.stats import aggregate, direction_of_origin
+from dualbus.demo.stats import RouteStats, aggregate, direction_of_origin
 from producers.publisher import ProducerMetrics
 from shared.metrics_file import JsonFileMetricExporter
 
@@ -146,3 +146,16 @@ def test_reads_what_the_real_exporter_writes(tmp_path: Path) -> None:
         s for s in read_stats(tmp_path, ROUTES) if s.direction == "to-dataverse" and s.area == "customer"
     ]
     assert (row.published, row.skipped_echo) == (6, 1)
+
+
+def test_latency_bound_is_the_bucket_holding_the_quantile() -> None:
+    """p50 and p99 are read as "at most the bound of their bucket", beyond the last bound as infinite."""
+    consumers = [_histogram("customer", "to-fo", [5, 4, 0, 1])]
+    (row,) = [s for s in aggregate(ROUTES, {}, consumers) if s.direction == "to-fo"]
+    assert row.latency_at_most(0.5) == 0.1
+    assert row.latency_at_most(0.9) == 1.0
+    assert row.latency_at_most(0.99) == float("inf")
+    assert row.as_dict()["p99_at_most_seconds"] is None
+    assert row.as_dict()["p50_at_most_seconds"] == 0.1
+    empty = RouteStats("product", "to-dataverse")
+    assert empty.latency_at_most(0.5) is None
