@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -13,29 +14,34 @@ from dualbus.demo.stats import RouteStats
 
 __all__ = ["format_at_most", "format_seconds", "headless_lines", "live_view", "stats_table"]
 
+_WHOLE_SECONDS = 10
+
 
 def format_seconds(value: float | None) -> str:
     """A latency for a person: ``-`` when unknown, milliseconds below a second."""
     if value is None:
         return "-"
     if math.isinf(value):
-        return "off scale"
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+        return ">max"
+    if value < 1:
+        return f"{value * 1000:.0f}ms"
+    return f"{value:.1f}s" if value < _WHOLE_SECONDS else f"{value:.0f}s"
 
 
 def format_at_most(value: float | None) -> str:
     """A latency bound read off a histogram bucket: ``≤ 250 ms``."""
     text = format_seconds(value)
-    return text if value is None or math.isinf(value) else f"≤ {text}"
+    return text if value is None or math.isinf(value) else f"≤{text}"
 
 
 def stats_table(stats: Sequence[RouteStats], *, title: str = "") -> Table:
     """One row per area and direction, with the figures an operator watches."""
-    table = Table(title=title or None, title_justify="left")
+    # Narrow enough for an 80-column terminal: light borders, the box's one space between columns.
+    table = Table(title=title or None, title_justify="left", box=box.SIMPLE_HEAD, padding=0, show_edge=False)
     for header in ("area", "direction"):
-        table.add_column(header)
-    for header in ("published", "applied", "stale", "echo", "dead-lettered", "lag", "p50", "p99"):
-        table.add_column(header, justify="right")
+        table.add_column(header, no_wrap=True)
+    for header in ("published", "applied", "stale", "echo", "dead", "lag", "p50", "p99"):
+        table.add_column(header, justify="right", no_wrap=True)
     for row in stats:
         table.add_row(
             row.area,
