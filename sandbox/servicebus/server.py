@@ -120,9 +120,9 @@ class EmulatorServer:
             self._wake_w.send(b"x")
 
     def _shutdown(self) -> None:
-        self.journal.close()
         for client in list(self._clients.values()):
             self._drop(client)
+        self.journal.close()
         self._selector.close()
         self._listener.close()
         self._wake_r.close()
