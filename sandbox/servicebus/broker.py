@@ -65,8 +65,8 @@ class Broker:
     def send(self, path: str, env: Envelope) -> int | None:
         """Accept a message for a queue or topic; return its sequence number (None if a duplicate)."""
         target = self.entity(path)
-        if target.dead_letter is None and not target.is_topic:
-            raise BrokerError("amqp:not-allowed", f"Cannot send to the sub-queue '{path}'.")
+        if (target.dead_letter is None and not target.is_topic) or "/subscriptions/" in path:
+            raise BrokerError("amqp:not-allowed", f"Cannot send to '{path}': send to its queue or topic.")
         if target.sessionful and env.session_id is None:
             raise BrokerError(
                 "amqp:not-allowed",
