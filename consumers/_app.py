@@ -83,7 +83,7 @@ async def run_consumer(
             direction=direction,
             maps=maps or load_maps(),
             sink=sink,
-            limit=AdaptiveLimit(runtime.concurrency),
+            limit=AdaptiveLimit(runtime.max_in_flight),
             retry=retry or RetryPolicy(),
             metrics=metrics,
         )

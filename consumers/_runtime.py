@@ -1,10 +1,10 @@
-"""The consumer runtime: up to ``concurrency`` sessions at once, each in order, and a clean shutdown.
+"""The consumer runtime: up to ``concurrency`` sessions at once, each record in order, and a clean shutdown.
 
 Each worker accepts the next available session of the area's subscription, keeps its lock renewed
-(``AutoLockRenewer``), processes its messages one after another and lets the session go when it runs dry,
-so every session gets its turn. On stop, workers finish the message in hand within the deadline, abandon
-what they received but did not start, and close. Sessions:
-https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
+(``AutoLockRenewer``) and works through each batch record by record: the changes of one record in order,
+different records side by side (see ``_groups``). It lets the session go when it runs dry, so every session
+gets its turn. On stop, workers finish the messages in hand within the deadline, abandon what they received
+but did not start, and close. Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver
 
+from consumers._groups import by_record
 from consumers._process import MessageProcessor
 from shared.bus import bus_errors
 from shared.errors import BusError, TransientError
@@ -33,6 +34,8 @@ class RuntimeOptions:
     """How a consumer receives: sessions at once, batch size, waits and the shutdown deadline."""
 
     concurrency: int = 4
+    # Target writes in flight at once, over all sessions (Dataverse allows 52 concurrent requests per user).
+    max_in_flight: int = 32
     batch_size: int = 50
     # How long to wait for a free session, and for more messages before letting a session go.
     session_wait: float = 5.0
@@ -88,13 +91,17 @@ class Consumer:
                 with bus_errors():
                     async with self._receiver() as receiver:
                         if self._subscription.requires_session:
-                            renewer.register(receiver, receiver.session)
+                            await _keep_session(receiver, renewer)
                         await self._drain(receiver, stop, renewer)
             except TransientError:
                 # No session free within the wait, or a passing network fault: look again.
                 continue
             except BusError as exc:
                 _log.warning("Service Bus failed, reconnecting: %s", exc)
+                await _sleep_unless(stop, self.options.reconnect_wait)
+            except Exception:  # noqa: BLE001 - logged with its traceback; the worker must go on
+                # A worker must outlive any one session's trouble, or the consumer silently stops.
+                _log.exception("session worker failed; starting over")
                 await _sleep_unless(stop, self.options.reconnect_wait)
 
     def _receiver(self) -> ServiceBusReceiver:
@@ -112,18 +119,71 @@ class Consumer:
             )
             if not messages:
                 return  # the session ran dry: let it go so that others get their turn
-            for index, message in enumerate(messages):
-                if stop.is_set():
-                    await _abandon_all(receiver, messages[index:])
-                    return
-                if not self._subscription.requires_session:
+            if not self._subscription.requires_session:
+                for message in messages:
                     renewer.register(receiver, message)
-                await self._processor.process(message, receiver)
+            settler = _OneAtATime(receiver)
+            groups = by_record(messages)
+            await asyncio.gather(*(self._work_through(group, settler, stop) for group in groups))
+            if stop.is_set():
+                return
             if len(messages) < self.options.batch_size:
                 return  # a short batch means the session is (nearly) dry: make room for the others
 
+    async def _work_through(
+        self, group: list[ServiceBusReceivedMessage], receiver: _OneAtATime, stop: asyncio.Event
+    ) -> None:
+        """One record's messages, strictly one after another; on stop, the unstarted ones go back."""
+        for index, message in enumerate(group):
+            if stop.is_set():
+                await _abandon_all(receiver, group[index:])
+                return
+            await self._processor.process(message, receiver)
 
-async def _abandon_all(receiver: ServiceBusReceiver, messages: list[ServiceBusReceivedMessage]) -> None:
+
+async def _keep_session(receiver: ServiceBusReceiver, renewer: AutoLockRenewer) -> None:
+    """Have the session's lock renewed while the worker holds it."""
+    session = receiver.session
+    if session.locked_until_utc is None:
+        # Without the lock time from the attach the SDK can neither renew nor trust this session: let it go
+        # (closing the receiver releases it) and accept one afresh.
+        raise TransientError(f"session {session.session_id!r} was accepted without a lock time")
+    renewer.register(receiver, session)
+
+
+class _OneAtATime:
+    """A receiver's settlement calls, one at a time: the SDK's link does not take concurrent settlements."""
+
+    def __init__(self, receiver: ServiceBusReceiver) -> None:
+        self._receiver = receiver
+        self._lock = asyncio.Lock()
+
+    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
+        """Complete one message."""
+        async with self._lock:
+            await self._receiver.complete_message(message)
+
+    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
+        """Abandon one message."""
+        async with self._lock:
+            await self._receiver.abandon_message(message)
+
+    async def dead_letter_message(
+        self,
+        message: ServiceBusReceivedMessage,
+        reason: str | None = None,
+        error_description: str | None = None,
+    ) -> None:
+        """Dead-letter one message with a reason and a description."""
+        async with self._lock:
+            await self._receiver.dead_letter_message(
+                message, reason=reason, error_description=error_description
+            )
+
+
+async def _abandon_all(
+    receiver: ServiceBusReceiver | _OneAtATime, messages: list[ServiceBusReceivedMessage]
+) -> None:
     for message in messages:
         with contextlib.suppress(BusError), bus_errors():
             await receiver.abandon_message(message)

@@ -1,0 +1,49 @@
+"""Per-record order inside a batch: messages of one record stay in sequence, different records run at once.
+
+A session holds a bucket of many records, and order matters only among the changes of one record, so a
+batch splits into one queue per record (entity + key) that is worked through in order, the queues side by
+side. A body that cannot be read gets its own queue: it is dead-lettered on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
+
+import orjson
+
+__all__ = ["by_record"]
+
+
+class _Message(Protocol):
+    @property
+    def body(self) -> object: ...  # a received message's body: bytes, or an iterable of data sections
+
+
+M = TypeVar("M", bound=_Message)
+
+
+def by_record(messages: Sequence[M]) -> list[list[M]]:
+    """The messages grouped by the record they change, each group in arrival order."""
+    groups: dict[str, list[M]] = {}
+    for index, message in enumerate(messages):
+        groups.setdefault(_record(message.body) or f"unreadable:{index}", []).append(message)
+    return list(groups.values())
+
+
+def _record(body: object) -> str | None:
+    try:
+        payload = orjson.loads(_bytes(body))
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
+        return None
+    return orjson.dumps([payload.get("entity"), payload["key"]], option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _bytes(body: object) -> bytes | str:
+    if isinstance(body, bytes | str):
+        return body
+    if isinstance(body, Iterable):
+        return b"".join(bytes(part) for part in body)
+    raise TypeError(type(body).__name__)
