@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +39,9 @@ _START_SECONDS = 60.0
 _POLL_SECONDS = 0.1
 # Producers and consumers stop before the emulator and the twins they talk to.
 _PIPELINE = 1
+# What a run writes into its directory (and nothing else there is touched).
+_RUN_FILES = ("Config.json", "sandbox.json", "sandbox.partial", "summary.json")
+_RUN_DIRECTORIES = ("logs", "metrics", "state")
 
 
 def cli_command(*args: str) -> list[str]:
@@ -75,7 +79,8 @@ class Launcher:
 
     @classmethod
     def create(cls, run_dir: Path) -> Launcher:
-        """A launcher whose children log to ``<run_dir>/logs``."""
+        """A launcher whose children log to ``<run_dir>/logs``; a previous run's files there are removed."""
+        _clear_previous_run(run_dir)
         return cls(ProcessGroup(run_dir / "logs"), run_dir, dict(os.environ))
 
     def start_emulator(self) -> str:
@@ -166,6 +171,15 @@ class Launcher:
 
     def _env(self, endpoints: Endpoints, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return pipeline_environment(self.parent_env, endpoints, run_dir=self.run_dir, name=name, extra=extra)
+
+
+def _clear_previous_run(run_dir: Path) -> None:
+    """Remove what an earlier run left: its metrics would add up with the new ones, its info file mislead."""
+    for name in _RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for name in _RUN_DIRECTORIES:
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def initial_sync_layers() -> list[list[str]]:

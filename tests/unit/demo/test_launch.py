@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dualbus import __version__
 from dualbus.demo.environment import Endpoints, child_environment, pipeline_environment
-from dualbus.demo.launch import cli_command, consumer_name, dependency_layers, initial_sync_layers
+from dualbus.demo.launch import Launcher, cli_command, consumer_name, dependency_layers, initial_sync_layers
 from sandbox.identity import user_id_for
 
 TWIN = {
@@ -77,3 +77,16 @@ def test_cli_command_runs_dualbus() -> None:
     result = subprocess.run(cli_command("version"), capture_output=True, text=True, timeout=60, check=True)  # noqa: S603 - our own CLI
     assert result.stdout.strip() == __version__
     assert consumer_name("customer", "to-fo") == "consumer-customer-to-fo"
+
+
+def test_a_new_run_forgets_the_previous_one(tmp_path: Path) -> None:
+    """Metrics, state and the twins' info file of an earlier run in the same directory are removed."""
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "consumer-customer-to-fo.json").write_text("{}")
+    (tmp_path / "sandbox.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("mine")
+    launcher = Launcher.create(tmp_path)
+    assert not (tmp_path / "metrics").exists()
+    assert not (tmp_path / "sandbox.json").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert launcher.group.log_dir == tmp_path / "logs"
