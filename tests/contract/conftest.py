@@ -44,6 +44,7 @@ def contract_config() -> EmulatorConfig:
         "aio-batch",
         "props",
         "release",
+        "message-ttl",
     ]
     queues = [QueueConfig(name=name, lock_duration=timedelta(seconds=30)) for name in plain]
     queues += [
@@ -70,6 +71,9 @@ def contract_config() -> EmulatorConfig:
         name="events",
         subscriptions=[
             SubscriptionConfig(name="all"),
+            SubscriptionConfig(
+                name="dead-letters", rules=[RuleConfig(name="dl", filter=CorrelationFilterConfig(label="dl"))]
+            ),
             SubscriptionConfig(
                 name="customers",
                 rules=[RuleConfig(name="subject", filter=CorrelationFilterConfig(label="customer"))],

@@ -128,6 +128,34 @@ def test_expired_message_is_dropped_without_dead_lettering(client):
     assert _drain(client, "ttl-drop", 0, sub_queue=ServiceBusSubQueue.DEAD_LETTER) == []
 
 
+def test_message_time_to_live_shorter_than_the_queue_s_wins(client):
+    """A message's own time-to-live, shorter than its queue's, makes it expire on time."""
+    with client.get_queue_sender("message-ttl") as sender:
+        sender.send_messages(
+            [
+                ServiceBusMessage("short", time_to_live=datetime.timedelta(seconds=1)),
+                ServiceBusMessage("long"),
+            ]
+        )
+    time.sleep(1.3)
+    assert _drain(client, "message-ttl", 1) == ["long"]
+
+
+def test_subscription_has_its_own_dead_letter_queue(client):
+    """A message dead-lettered from a subscription lands in that subscription's dead-letter sub-queue."""
+    with client.get_topic_sender("events") as sender:
+        sender.send_messages(ServiceBusMessage("reject-me", subject="dl"))
+    with client.get_subscription_receiver("events", "dead-letters") as receiver:
+        [message] = receiver.receive_messages(max_wait_time=5)
+        receiver.dead_letter_message(message, reason="NoHandler", error_description="nobody wants it")
+    with client.get_subscription_receiver(
+        "events", "dead-letters", sub_queue=ServiceBusSubQueue.DEAD_LETTER
+    ) as dlq:
+        [dead] = dlq.receive_messages(max_wait_time=5)
+        assert (str(dead), dead.dead_letter_reason) == ("reject-me", "NoHandler")
+        dlq.complete_message(dead)
+
+
 def test_duplicate_message_id_is_dropped_within_the_window(client):
     """A second message with the same id inside the detection window is accepted but not enqueued."""
     with client.get_queue_sender("dedup") as sender:
