@@ -86,16 +86,22 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     """Run the demo; returns the exit code (0: in step, apart from rightly dead-lettered changes)."""
     options.run_dir.mkdir(parents=True, exist_ok=True)
     launcher = Launcher.create(options.run_dir)
+    demo = _Demo(options, launcher, console)
     with _signals_interrupt():
         try:
-            return _Demo(options, launcher, console).run()
+            return demo.run()
         except KeyboardInterrupt:
             console.print("Interrupted: stopping every process.")
+            demo.write_summary({"exit_code": _INTERRUPTED, "error": "interrupted"})
             return _INTERRUPTED
         except DualbusError as exc:
             console.print(f"[red]error:[/red] {exc}")
+            demo.write_summary({"exit_code": 1, "error": str(exc)})
             return 1
         finally:
+            # A second Ctrl-C must not cut the stopping short: that is how processes get orphaned.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
             codes = launcher.group.stop_all()
             killed = sorted(name for name, code in codes.items() if code == -signal.SIGKILL)
             console.print(f"Stopped {len(codes)} processes; logs in {launcher.group.log_dir}")
@@ -190,18 +196,24 @@ class _Demo:
     def _write_summary(
         self, code: int, stream: StreamSummary, drained: bool, stats: list[RouteStats], findings: Findings
     ) -> None:
-        self.summary |= {
-            "exit_code": code,
-            "elapsed_seconds": round(time.monotonic() - self.started, 1),
-            "drained": drained,
-            "stream": stream.as_dict(),
-            "expected_rejects": sum(stream.rejects.values()),
-            "routes": [row.as_dict() for row in stats],
-            **findings.as_dict(),
-        }
+        path = self.write_summary(
+            {
+                "exit_code": code,
+                "drained": drained,
+                "stream": stream.as_dict(),
+                "expected_rejects": sum(stream.rejects.values()),
+                "routes": [row.as_dict() for row in stats],
+                **findings.as_dict(),
+            }
+        )
+        self.console.print(f"Summary written to {path} ({self.summary['elapsed_seconds']} s in all).")
+
+    def write_summary(self, outcome: dict[str, Any]) -> Path:
+        """Write ``summary.json``: the options, how long it took, and ``outcome``."""
+        self.summary |= {"elapsed_seconds": round(time.monotonic() - self.started, 1), **outcome}
         path = self.launcher.run_dir / "summary.json"
         path.write_bytes(orjson.dumps(self.summary, option=orjson.OPT_INDENT_2))
-        self.console.print(f"Summary written to {path} ({self.summary['elapsed_seconds']} s in all).")
+        return path
 
     def _serve(self, endpoints: Endpoints) -> None:
         self.console.print("Everything keeps running until Ctrl-C. To try it by hand:", style="bold")

@@ -104,6 +104,8 @@ def test_sigterm_stops_every_process(tmp_path: Path) -> None:
         assert process.wait(timeout=60) == 130
         _, alive = psutil.wait_procs(children, timeout=10)
         assert alive == []
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert (summary["exit_code"], summary["error"]) == (130, "interrupted")
     finally:
         if process.poll() is None:
             process.kill()
