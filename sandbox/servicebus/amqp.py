@@ -116,6 +116,10 @@ class AmqpHandler:
         try:
             entity = self.bus.entity(node if node is not None else path)
             self._authorize(link, entity.path)
+            if entity.is_topic and node is None and link.is_sender:
+                raise BrokerError(
+                    "amqp:not-allowed", f"Receive from a subscription of '{path}', not the topic."
+                )
         except BrokerError as exc:
             self._refuse(link, exc)
             return
