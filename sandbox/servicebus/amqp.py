@@ -116,10 +116,7 @@ class AmqpHandler:
         try:
             entity = self.bus.entity(node if node is not None else path)
             self._authorize(link, entity.path)
-            if entity.is_topic and node is None and link.is_sender:
-                raise BrokerError(
-                    "amqp:not-allowed", f"Receive from a subscription of '{path}', not the topic."
-                )
+            _check_receivable(link, entity, node)
         except BrokerError as exc:
             self._refuse(link, exc)
             return
@@ -325,6 +322,13 @@ def _need(value: _T | None) -> _T:
     if value is None:
         raise BrokerError("amqp:internal-error", "a proton event lacked its endpoint")
     return value
+
+
+def _check_receivable(link: Link, entity: Entity, node: str | None) -> None:
+    if entity.is_topic and node is None and link.is_sender:
+        raise BrokerError(
+            "amqp:not-allowed", f"Receive from a subscription of '{entity.path}', not the topic."
+        )
 
 
 def _grants(link: Link) -> list[Grant]:
