@@ -200,6 +200,8 @@ class _Demo:
             {
                 "exit_code": code,
                 "drained": drained,
+                # Published but never settled; above zero when the bus dropped a re-published duplicate.
+                "unsettled": sum(row.lag for row in stats),
                 "stream": stream.as_dict(),
                 "expected_rejects": sum(stream.rejects.values()),
                 "routes": [row.as_dict() for row in stats],
