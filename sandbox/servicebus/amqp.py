@@ -11,27 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from proton import Connection, Delivery, Event, Link, symbol
+from proton import Connection, Event, Link, symbol
 
 from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.errors import BrokerError
 from sandbox.servicebus.links import (
     LinkConsumer,
     close_link,
     entity_address,
     open_echo,
-    outcome,
     refuse_link,
-    reject,
     remote_timeout_ms,
     session_properties,
-    settle,
     source_filters,
 )
-from sandbox.servicebus.message import parse_message, split_batch
 from sandbox.servicebus.requests import RequestNodes
 from sandbox.servicebus.sas import Grant, KeyRing
 from sandbox.servicebus.settlement import ServiceBus
+from sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
 
@@ -59,6 +56,7 @@ class AmqpHandler:
         self.keys = keys
         self.after_commit: list[Callable[[], None]] = []
         self.requests = RequestNodes(bus, keys, _grants, self.after_commit.append)
+        self.transfers = Transfers(bus, self.requests, self.after_commit.append)
         self._handlers: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
             Event.SESSION_REMOTE_OPEN: lambda e: _need(e.session).open(),
@@ -248,73 +246,9 @@ class AmqpHandler:
         delivery = _need(event.delivery)
         link = _need(event.link)
         if link.is_receiver:
-            self._on_transfer(link, delivery)
+            self.transfers.on_transfer(link, delivery)
         elif delivery.updated:
-            self._on_disposition(link, delivery)
-
-    def _on_transfer(self, link: Link, delivery: Delivery) -> None:
-        buffer: bytearray | None = getattr(delivery, "sb_buffer", None)
-        if buffer is None:
-            buffer = bytearray()
-            delivery.sb_buffer = buffer
-        while delivery.pending > 0:
-            chunk = link.recv(delivery.pending)
-            if not chunk:
-                break
-            buffer += chunk
-        if delivery.partial:
-            return
-        link.advance()
-        payload = bytes(buffer)
-        delivery.sb_buffer = None
-        if link.credit < _CREDIT // 2:
-            link.flow(_CREDIT - link.credit)
-        path = entity_address(link.remote_target.address)
-        if path == "$cbs":
-            self.requests.on_cbs(link, payload)
-            settle(delivery, Delivery.ACCEPTED)
-        elif path.endswith(_MGMT):
-            self.requests.on_management(link, payload)
-            settle(delivery, Delivery.ACCEPTED)
-        else:
-            self._on_send(link, delivery, payload)
-
-    def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
-        refusal: BrokerError | None = getattr(link, "sb_refusal", None)
-        if refusal is not None:
-            reject(delivery, refusal.condition, refusal.description)
-            return
-        entity: Entity = link.sb_entity
-        if len(payload) > self.bus.max_message_bytes:
-            limit = self.bus.max_message_bytes
-            reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
-            return
-        try:
-            parts = split_batch(payload)
-            for raw in parts if parts is not None else [payload]:
-                self.bus.send(entity.path, parse_message(raw))
-        except (BrokerError, AmqpDecodeError) as exc:
-            condition = exc.condition if isinstance(exc, BrokerError) else "amqp:decode-error"
-            reject(delivery, condition, str(exc))
-            return
-        self.after_commit.append(lambda: settle(delivery, Delivery.ACCEPTED))
-
-    def _on_disposition(self, link: Link, delivery: Delivery) -> None:
-        token: bytes | None = getattr(delivery, "sb_token", None)
-        consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
-        if token is None or consumer is None:
-            delivery.settle()
-            return
-        state = delivery.remote_state
-        requested, reason, description = outcome(delivery)
-        try:
-            self.bus.settle(
-                consumer.entity, token, requested, owner=consumer, reason=reason, description=description
-            )
-        except BrokerError as exc:
-            reject(delivery, exc.condition, exc.description)
-            return
-        self.after_commit.append(lambda: settle(delivery, state))
+            self.transfers.on_disposition(link, delivery)
 
 
 def _need(value: _T | None) -> _T:
