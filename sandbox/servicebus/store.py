@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -212,6 +213,8 @@ class SqliteJournal:
     def load(self) -> LoadedState:
         """Read every stored message, the dedup history, session states and the counter."""
         messages = list(self._messages())
+        # Ids whose detection window has passed are of no further use; drop them once per start.
+        self._db.execute("DELETE FROM dedup WHERE expires < ?", (int(time.time() * 1000),))
         dedup = [
             (e, m, int(x)) for e, m, x in self._db.execute("SELECT entity, message_id, expires FROM dedup")
         ]
