@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import pytest
@@ -19,6 +20,13 @@ _CONFIG = {
                 "Queues": [
                     {"Name": "durable", "Properties": {"LockDuration": "PT5S", "MaxDeliveryCount": 5}},
                     {"Name": "durable-sessions", "Properties": {"RequiresSession": True}},
+                    {
+                        "Name": "durable-dedup",
+                        "Properties": {
+                            "RequiresDuplicateDetection": True,
+                            "DuplicateDetectionHistoryTimeWindow": "PT5M",
+                        },
+                    },
                 ],
                 "Topics": [],
             }
@@ -75,3 +83,37 @@ def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path
     finally:
         second.stop()
     assert second.process.returncode == 0
+
+
+def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_path):
+    """Deferred and scheduled messages and the duplicate-detection history survive kill -9 and a restart."""
+    config = tmp_path / "Config.json"
+    config.write_text(json.dumps(_CONFIG))
+    data = tmp_path / "data"
+    first = start_subprocess(config_file=config, data_dir=data)
+    try:
+        with ServiceBusClient.from_connection_string(first.connection_string) as client:
+            with client.get_queue_sender("durable-dedup") as sender:
+                sender.send_messages(ServiceBusMessage("original", message_id="once"))
+                when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+                [scheduled] = sender.schedule_messages(ServiceBusMessage("scheduled"), when)
+            with client.get_queue_receiver("durable-dedup") as receiver:
+                [original] = receiver.receive_messages(max_wait_time=5)
+                receiver.defer_message(original)
+    finally:
+        first.kill()
+    second = start_subprocess(config_file=config, data_dir=data)
+    try:
+        with ServiceBusClient.from_connection_string(second.connection_string) as client:
+            with client.get_queue_sender("durable-dedup") as sender:
+                sender.send_messages(ServiceBusMessage("duplicate", message_id="once"))
+            with client.get_queue_receiver("durable-dedup") as receiver:
+                [deferred] = receiver.receive_deferred_messages([original.sequence_number])
+                assert str(deferred) == "original"
+                receiver.complete_message(deferred)
+                [arrived] = receiver.receive_messages(max_wait_time=6)
+                assert (str(arrived), arrived.sequence_number) == ("scheduled", scheduled)
+                receiver.complete_message(arrived)
+                assert receiver.receive_messages(max_wait_time=0.5) == []
+    finally:
+        second.stop()
