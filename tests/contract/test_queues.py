@@ -197,6 +197,17 @@ def test_message_over_the_size_limit_is_refused(client):
         assert receiver.peek_messages(max_message_count=1) == []
 
 
+def test_message_near_the_size_limit_arrives_intact(client):
+    """A 200 KiB message, under the limit, is stored and delivered byte for byte."""
+    body = bytes(range(256)) * 800
+    with client.get_queue_sender("size") as sender:
+        sender.send_messages(ServiceBusMessage(body))
+    with client.get_queue_receiver("size") as receiver:
+        [message] = receiver.receive_messages(max_wait_time=5)
+        assert b"".join(message.body) == body
+        receiver.complete_message(message)
+
+
 def test_release_on_close_keeps_the_delivery_count(client):
     """Messages prefetched but never handed to the caller are released without a delivery-count charge."""
     with client.get_queue_sender("release") as sender:
