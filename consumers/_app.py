@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from consumers._dataverse import DataverseSink
+from consumers._batch import BatchingApi
+from consumers._dataverse import API_ROOT, DataverseSink
 from consumers._fo import FoSink
 from consumers._limit import AdaptiveLimit
 from consumers._metrics import ConsumerMetrics
@@ -32,7 +33,7 @@ _log = logging.getLogger("dualbus.consumer")
 
 
 @asynccontextmanager
-async def open_sink(settings: Settings, direction: Direction) -> AsyncIterator[Sink]:
+async def open_sink(settings: Settings, direction: Direction, *, batch: bool = True) -> AsyncIterator[Sink]:
     """The sink of ``direction``'s target, with its own HTTP client, closed on exit."""
     api_settings = _api_settings(settings, direction)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -40,7 +41,8 @@ async def open_sink(settings: Settings, direction: Direction) -> AsyncIterator[S
         api = ApiClient(api_settings.url, ClientCredentialsTokens(api_settings, http), http)
         sink: Sink
         if direction is Direction.TO_DATAVERSE:
-            dataverse = DataverseSink(api)
+            # $batch cuts the requests per event to a fraction: a win for throughput and service protection.
+            dataverse = DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
             try:
                 await dataverse.whoami()
             except TransientError as exc:

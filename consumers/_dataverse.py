@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 import httpx
 
+from consumers._batch import BatchingApi, Requester
 from consumers._sink import ApplyResult, TargetChange, differing, parse_time
-from shared.api import ApiClient, error_message
+from shared.api import error_message
 from shared.errors import LookupUnresolvedError, PermanentError, TransientError
 from shared.maps import LookupBinding, Scalar, TableMap, odata_literal
 
@@ -38,7 +39,7 @@ _CLIENT_ERROR = 400
 class DataverseSink:
     """Applies changes to Dataverse tables through the Web API."""
 
-    def __init__(self, api: ApiClient, *, writer_id: str | None = None, api_root: str = API_ROOT) -> None:
+    def __init__(self, api: Requester, *, writer_id: str | None = None, api_root: str = API_ROOT) -> None:
         """``api`` is based on the org URL; ``writer_id`` is dualbus's user id (learned if None)."""
         self._api = api
         self._root = api_root.strip("/")
@@ -66,7 +67,9 @@ class DataverseSink:
         raise TransientError(f"{path} kept changing under concurrent writers; will retry")
 
     async def aclose(self) -> None:
-        """Nothing of its own to close: the HTTP client belongs to the caller."""
+        """Let a batch in flight finish; the HTTP client itself belongs to the caller."""
+        if isinstance(self._api, BatchingApi):
+            await self._api.aclose()
 
     def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
         if row is None:

@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 import httpx
 
+from consumers._batch import Requester
 from consumers._sink import ApplyResult, TargetChange, differing, parse_time
-from shared.api import ApiClient, error_message
+from shared.api import error_message
 from shared.errors import PermanentError, TransientError
 from shared.maps import Scalar, odata_literal
 
@@ -33,7 +34,7 @@ _CLIENT_ERROR = 400
 class FoSink:
     """Applies changes to F&O data entities through OData."""
 
-    def __init__(self, api: ApiClient, *, writer_id: str | None = None) -> None:
+    def __init__(self, api: Requester, *, writer_id: str | None = None) -> None:
         """``writer_id`` is what F&O records as ``ModifiedBy`` for dualbus; learned from writes when None."""
         self._api = api
         self.writer_id = writer_id

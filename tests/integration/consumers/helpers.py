@@ -8,6 +8,8 @@ import httpx
 from pydantic import SecretStr
 
 from consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
+from consumers._batch import BatchingApi
+from consumers._dataverse import API_ROOT
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.envelope import Envelope
 from shared.maps import MapSet
@@ -38,8 +40,10 @@ def target_row(pipeline: Pipeline, change: TargetChange, direction: Direction) -
     return None
 
 
-def api_sink(pipeline: Pipeline, direction: Direction, http: httpx.AsyncClient) -> Sink:
-    """A sink for ``direction``'s target, as the consumer builds it."""
+def api_sink(
+    pipeline: Pipeline, direction: Direction, http: httpx.AsyncClient, *, batch: bool = False
+) -> Sink:
+    """A sink for ``direction``'s target, as the consumer builds it (Dataverse through $batch if asked)."""
     twin = pipeline.dataverse if direction is Direction.TO_DATAVERSE else pipeline.fo
     settings = ApiSettings(
         url=twin.url,
@@ -50,7 +54,7 @@ def api_sink(pipeline: Pipeline, direction: Direction, http: httpx.AsyncClient) 
     )
     api = ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
     if direction is Direction.TO_DATAVERSE:
-        return DataverseSink(api)
+        return DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
     return FoSink(api, writer_id=CLIENT_ID)
 
 

@@ -41,10 +41,14 @@ class SinkContract:
             pipeline.dataverse, pipeline.fo, pipeline.maps = dataverse, fo, MAPS
             yield pipeline
 
+    batch = False
+
     @pytest_asyncio.fixture
     async def sink(self, twins):
         async with httpx.AsyncClient() as http:
-            yield api_sink(twins, self.direction, http)
+            sink = api_sink(twins, self.direction, http, batch=self.batch)
+            yield sink
+            await sink.aclose()
 
     def change(self, twins, n: int, version: int, label: str, **overrides) -> TargetChange:
         """The target change of sample currency ``n`` at ``version``."""
@@ -129,6 +133,12 @@ class TestDataverseSink(SinkContract):
             headers={"Authorization": f"Bearer {token['access_token']}", "If-Match": "*"},
         )
         assert response.status_code < 300, response.text
+
+
+class TestBatchedDataverseSink(TestDataverseSink):
+    """The contract against the Dataverse twin with every request sent through $batch."""
+
+    batch = True
 
 
 class TestFoSink(SinkContract):

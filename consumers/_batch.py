@@ -1,0 +1,181 @@
+"""Dataverse ``$batch`` under the sink: requests issued at the same moment travel as one HTTP request.
+
+Each record has at most one request in flight (its changes are applied one after another), so gathering the
+requests of *different* records into one batch keeps every record's order. Parts run in order, independently
+(``Prefer: odata.continue-on-error``), and each answer goes back to the request that asked it, translated as
+a single request's would be: 429 → ThrottledError, 5xx → TransientError, the rest returned.
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from shared.api import ApiClient, error_message, parse_retry_after
+from shared.errors import ThrottledError, TransientError
+
+__all__ = ["BatchingApi", "Requester"]
+
+_TOO_MANY_REQUESTS = 429
+_SERVER_ERROR = 500
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+
+
+class Requester(Protocol):
+    """What a sink needs from an API client: one request, one response."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,  # noqa: ANN401 - any JSON value
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request; transient failures raise."""
+        ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes | None
+    answer: asyncio.Future[httpx.Response] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class BatchingApi:
+    """Sends requests through ``api`` as ``$batch`` requests of up to ``max_parts`` parts."""
+
+    def __init__(self, api: ApiClient, *, root: str, max_parts: int = 100) -> None:
+        """``root`` is the Web API path under the org URL (``api/data/v9.2``)."""
+        self._api = api
+        self._root = root.strip("/")
+        self._max_parts = max_parts
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,  # noqa: ANN401 - any JSON value
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Queue one request for the next batch and wait for its own answer."""
+        target = f"{self._api.base_url}/{path.lstrip('/')}"
+        if params:
+            target += "?" + str(httpx.QueryParams(params))
+        body = orjson.dumps(json) if json is not None else None
+        pending = _Pending(method, target, dict(headers or {}), body)
+        self._queue.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await pending.answer
+
+    async def aclose(self) -> None:
+        """Wait for the batch in flight."""
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+
+    async def _flush(self) -> None:
+        # One turn of the loop lets every record that is ready add its request to this batch.
+        await asyncio.sleep(0)
+        while self._queue:
+            parts, self._queue = self._queue[: self._max_parts], self._queue[self._max_parts :]
+            try:
+                answers = await self._send(parts)
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request, which raises it
+                for part in parts:
+                    if not part.answer.done():
+                        part.answer.set_exception(exc)
+                continue
+            for part, answer in zip(parts, answers, strict=False):
+                _deliver(part, answer)
+            for part in parts[len(answers) :]:
+                part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
+
+    async def _send(self, parts: list[_Pending]) -> list[httpx.Response]:
+        boundary = f"batch_{uuid.uuid4()}"
+        response = await self._api.request(
+            "POST",
+            f"{self._root}/$batch",
+            content=_encode(parts, boundary),
+            headers={
+                "Content-Type": f"multipart/mixed; boundary={boundary}",
+                "Prefer": "odata.continue-on-error",
+            },
+        )
+        if response.status_code >= httpx.codes.BAD_REQUEST:
+            raise TransientError(f"$batch failed with {response.status_code}: {error_message(response)}")
+        return _decode(response, parts)
+
+
+def _deliver(part: _Pending, response: httpx.Response) -> None:
+    status = response.status_code
+    what = f"{part.method} {response.request.url.path}"
+    if status == _TOO_MANY_REQUESTS:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        part.answer.set_exception(
+            ThrottledError(f"{what} was throttled: {error_message(response)}", retry_after=retry_after)
+        )
+    elif status >= _SERVER_ERROR:
+        part.answer.set_exception(TransientError(f"{what} failed with {status}: {error_message(response)}"))
+    else:
+        part.answer.set_result(response)
+
+
+def _encode(parts: list[_Pending], boundary: str) -> bytes:
+    chunks: list[bytes] = []
+    for part in parts:
+        lines = [f"--{boundary}", "Content-Type: application/http", "Content-Transfer-Encoding: binary", ""]
+        lines.append(f"{part.method} {part.target} HTTP/1.1")
+        headers = {"Accept": "application/json", **part.headers}
+        if part.body is not None:
+            headers["Content-Type"] = "application/json"
+        lines.extend(f"{name}: {value}" for name, value in headers.items())
+        chunks.append(("\r\n".join(lines) + "\r\n\r\n").encode() + (part.body or b"") + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
+
+def _decode(response: httpx.Response, parts: list[_Pending]) -> list[httpx.Response]:
+    match = _BOUNDARY.search(response.headers.get("Content-Type", ""))
+    if match is None:
+        raise TransientError("the $batch answer is not multipart")
+    answers: list[httpx.Response] = []
+    segments = response.content.replace(b"\r\n", b"\n").split(f"--{match.group(1)}".encode())
+    for segment, part in zip(segments[1:], parts, strict=False):
+        if segment.startswith(b"--"):
+            break
+        _, _, http = segment.lstrip(b"\n").partition(b"\n\n")
+        head, _, body = http.partition(b"\n\n")
+        status_line, *header_lines = head.decode("latin-1").split("\n")
+        headers = [_header(line) for line in header_lines if ":" in line]
+        request = httpx.Request(part.method, part.target)
+        answers.append(
+            httpx.Response(
+                int(status_line.split(" ")[1]), headers=headers, content=body.rstrip(b"\n"), request=request
+            )
+        )
+    return answers
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip(), value.strip()

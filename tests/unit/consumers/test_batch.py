@@ -1,0 +1,102 @@
+"""Requests issued together travel as one $batch, and each caller gets its own answer or error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from consumers._batch import BatchingApi
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.errors import ThrottledError, TransientError
+from shared.settings import ApiSettings
+
+SETTINGS = ApiSettings(
+    url="https://org.example",
+    client_id="app",
+    client_secret=SecretStr("s"),
+    token_url="https://login.example/t",
+)
+
+
+class FakeDataverse:
+    """Answers $batch requests part by part with scripted statuses, recording what arrived."""
+
+    def __init__(self, statuses: dict[str, int], batch_status: int = 200) -> None:
+        self.statuses = statuses
+        self.batch_status = batch_status
+        self.batches: list[list[str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/t"):
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        if self.batch_status != 200:
+            return httpx.Response(
+                self.batch_status, headers={"Retry-After": "3"}, json={"error": {"message": "slow"}}
+            )
+        boundary = request.headers["Content-Type"].split("boundary=")[1]
+        lines = [line for line in request.content.decode().split("\r\n") if " HTTP/1.1" in line]
+        self.batches.append(lines)
+        parts = []
+        for line in lines:
+            name = line.split("/api/data/v9.2/")[1].split(" ")[0]
+            status = self.statuses.get(name, 200)
+            extra = "Retry-After: 2\r\n" if status == 429 else ""
+            body = f'{{"name": "{name}"}}'
+            parts.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 {status} X\r\n"
+                f"Content-Type: application/json\r\n{extra}\r\n{body}\r\n"
+            )
+        content = "".join(parts) + f"--{boundary}--\r\n"
+        return httpx.Response(
+            200, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}, content=content
+        )
+
+
+async def _api(fake: FakeDataverse):
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    return http, BatchingApi(
+        ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http), root="api/data/v9.2"
+    )
+
+
+@pytest.mark.asyncio
+async def test_concurrent_requests_share_one_batch_and_get_their_own_answers():
+    """Three requests made at once arrive as one $batch, in order, and each gets its own response."""
+    fake = FakeDataverse({})
+    http, api = await _api(fake)
+    async with http:
+        answers = await asyncio.gather(*(api.request("GET", f"api/data/v9.2/row{n}") for n in range(3)))
+    assert len(fake.batches) == 1
+    assert [line.split(" ")[0] for line in fake.batches[0]] == ["GET", "GET", "GET"]
+    assert [a.json()["name"] for a in answers] == ["row0", "row1", "row2"]
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_part_raises_for_its_caller_only():
+    """A 429 part becomes ThrottledError with its Retry-After for that caller; the others succeed."""
+    fake = FakeDataverse({"row1": 429, "row2": 404})
+    http, api = await _api(fake)
+    async with http:
+        results = await asyncio.gather(
+            *(api.request("PATCH", f"api/data/v9.2/row{n}", json={"n": n}) for n in range(3)),
+            return_exceptions=True,
+        )
+    assert results[0].status_code == 200
+    assert isinstance(results[1], ThrottledError)
+    assert results[1].retry_after == 2.0
+    assert results[2].status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_batch_fails_every_caller_transiently():
+    """When the $batch request itself is throttled, every waiting caller gets the ThrottledError."""
+    http, api = await _api(FakeDataverse({}, batch_status=429))
+    async with http:
+        results = await asyncio.gather(
+            *(api.request("GET", f"api/data/v9.2/row{n}") for n in range(2)), return_exceptions=True
+        )
+    assert all(isinstance(r, ThrottledError) and r.retry_after == 3.0 for r in results)
+    assert all(isinstance(r, TransientError) for r in results)
