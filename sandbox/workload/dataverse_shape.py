@@ -70,6 +70,16 @@ def dataverse_reference(dataset: Dataset) -> dict[str, list[Row]]:
     }
 
 
+# F&O's CustVendorBlocked values as the Dataverse option set of msdyn_creditonhold / msdyn_vendorhold.
+_HOLD_OPTIONS = {"No": 0, "Invoice": 1, "All": 2, "Payment": 3, "Requisition": 4, "Never": 5}
+_HOLD_OPTION_BASE = 192_350_000
+
+
+def hold_option(status: object) -> int:
+    """The Dataverse option value of an F&O on-hold status (``No`` when absent)."""
+    return _HOLD_OPTION_BASE + _HOLD_OPTIONS.get(str(status or "No"), 0)
+
+
 def account_from_customer(customer: Mapping[str, Any]) -> Row:
     """A CustomersV3 row as a Dataverse account, without the customer group (its key needs a GUID)."""
     return {
@@ -84,6 +94,7 @@ def account_from_customer(customer: Mapping[str, Any]) -> Row:
         "address1_country": customer.get("AddressCountryRegionId"),
         "telephone1": customer.get("PrimaryContactPhone"),
         "emailaddress1": customer.get("PrimaryContactEmail"),
+        "msdyn_creditonhold": hold_option(customer.get("OnHoldStatus")),
         "msdyn_company@odata.bind": company_bind(str(customer["dataAreaId"])),
         "transactioncurrencyid@odata.bind": currency_bind(str(customer["SalesCurrencyCode"])),
     }
@@ -100,6 +111,7 @@ def vendor_from_vendor(vendor: Mapping[str, Any]) -> Row:
         "msdyn_address1_country": vendor.get("AddressCountryRegionId"),
         "msdyn_emailaddress": vendor.get("PrimaryEmailAddress"),
         "msdyn_telephone": vendor.get("PrimaryPhoneNumber"),
+        "msdyn_vendorhold": hold_option(vendor.get("OnHoldStatus")),
         "msdyn_company@odata.bind": company_bind(str(vendor["dataAreaId"])),
         "transactioncurrencyid@odata.bind": currency_bind(str(vendor["CurrencyCode"])),
     }
