@@ -20,10 +20,13 @@ class ConsumerMetrics:
     area: str
     direction: str
     counts: Counter[str] = field(default_factory=Counter)
+    # The global providers unless given (tests pass in-memory ones).
+    tracer_provider: trace.TracerProvider | None = None
+    meter_provider: metrics.MeterProvider | None = None
 
     def __post_init__(self) -> None:
-        meter = metrics.get_meter(_METER)
-        self.tracer = trace.get_tracer(_METER)
+        meter = metrics.get_meter(_METER, meter_provider=self.meter_provider)
+        self.tracer = trace.get_tracer(_METER, tracer_provider=self.tracer_provider)
         self._outcomes = meter.create_counter(
             "dualbus.consumer.messages", description="Messages by outcome: applied, skipped-stale, ..."
         )

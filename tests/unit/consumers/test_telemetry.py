@@ -1,0 +1,107 @@
+"""Each message gets a span continuing the producer's trace, and outcomes and latencies become metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, RetryPolicy
+from shared.envelope import Envelope, Operation, Origin
+from shared.maps import load_maps
+from shared.topology import Direction
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@dataclass
+class FakeMessage:
+    """A received message carrying a W3C traceparent."""
+
+    body: bytes
+    message_id: str = "m-1"
+    application_properties: dict = field(default_factory=lambda: {b"traceparent": PARENT.encode()})
+
+
+class Settler:
+    """Accepts every settlement."""
+
+    async def complete_message(self, message):
+        assert message.body
+
+    async def abandon_message(self, message):
+        raise AssertionError(f"nothing should be abandoned: {message.message_id}")
+
+    async def dead_letter_message(self, message, reason=None, error_description=None):
+        raise AssertionError(
+            f"{message.message_id} should not be dead-lettered: {reason} {error_description}"
+        )
+
+
+class Sink:
+    """Applies everything."""
+
+    async def apply(self, change):
+        assert change.source_version == 2
+        return ApplyResult.APPLIED
+
+    async def aclose(self):
+        return None
+
+
+@pytest.mark.asyncio
+async def test_a_message_span_continues_the_producers_trace_and_metrics_are_recorded():
+    """The consume span has the producer's trace id; applied count and both latencies are exported."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    metrics = ConsumerMetrics(
+        area="currency",
+        direction="to-dataverse",
+        tracer_provider=tracer_provider,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    envelope = Envelope.for_change(
+        origin=Origin.FO,
+        area="currency",
+        entity="Currencies",
+        key={"CurrencyCode": "EUR"},
+        operation=Operation.UPDATE,
+        source_version=2,
+        time=datetime.now(UTC) - timedelta(seconds=3),
+        data={"Name": "Euro"},
+    )
+    processor = MessageProcessor(
+        area="currency",
+        direction=Direction.TO_DATAVERSE,
+        maps=load_maps(),
+        sink=Sink(),
+        limit=AdaptiveLimit(2),
+        retry=RetryPolicy(),
+        metrics=metrics,
+    )
+    assert await processor.process(FakeMessage(body=envelope.to_json()), Settler()) == "applied"
+    [span] = spans.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.attributes["dualbus.outcome"] == "applied"
+    data = reader.get_metrics_data()
+    points = {
+        metric.name: metric.data.data_points
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    [applied] = points["dualbus.consumer.messages"]
+    assert applied.value == 1
+    assert applied.attributes["outcome"] == "applied"
+    [end_to_end] = points["dualbus.consumer.end_to_end_latency"]
+    assert end_to_end.sum >= 3.0
+    assert points["dualbus.consumer.apply_latency"][0].count == 1
