@@ -27,6 +27,7 @@ __all__ = [
     "encode_map_header",
     "encode_value",
     "map_spans",
+    "skip_at",
 ]
 
 
@@ -212,6 +213,42 @@ def decode_at(buf: bytes, pos: int) -> tuple[Any, int]:
         raise AmqpDecodeError(f"malformed AMQP value at offset {pos}") from exc
 
 
+_FIXED_WIDTH = {
+    **dict.fromkeys((0x40, 0x41, 0x42, 0x43, 0x44, 0x45), 0),
+    **dict.fromkeys((0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56), 1),
+    **dict.fromkeys((0x60, 0x61), 2),
+    **dict.fromkeys((0x70, 0x71, 0x72, 0x73, 0x74), 4),
+    **dict.fromkeys((0x80, 0x81, 0x82, 0x83, 0x84), 8),
+    **dict.fromkeys((0x94, 0x98), 16),
+}
+_SIZED_1, _SIZED_4 = (
+    frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0)),
+    frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0)),
+)
+
+
+def skip_at(buf: bytes, pos: int) -> int:
+    """The offset just after the value at ``pos``, found from its size field without decoding it."""
+    try:
+        code = buf[pos]
+        if code == 0x00:
+            return skip_at(buf, skip_at(buf, pos + 1))
+        width = _FIXED_WIDTH.get(code)
+        if width is not None:
+            end = pos + 1 + width
+        elif code in _SIZED_1:
+            end = pos + 2 + buf[pos + 1]
+        elif code in _SIZED_4:
+            end = pos + 5 + _U32.unpack_from(buf, pos + 1)[0]
+        else:
+            raise AmqpDecodeError(f"unknown AMQP type code 0x{code:02x}")
+    except (IndexError, struct.error) as exc:
+        raise AmqpDecodeError(f"malformed AMQP value at offset {pos}") from exc
+    if end > len(buf):
+        raise AmqpDecodeError(f"AMQP value at offset {pos} runs past the end")
+    return end
+
+
 def decode(buf: bytes) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
     """Decode one value that fills ``buf``."""
     value, _ = decode_at(buf, 0)
@@ -231,7 +268,7 @@ def map_spans(buf: bytes, pos: int) -> tuple[list[tuple[Any, bytes]], int]:
     for _ in range(count // 2):
         key, pos = decode_at(buf, pos)
         start = pos
-        _, pos = decode_at(buf, pos)
+        pos = skip_at(buf, pos)
         pairs.append((key, bytes(buf[start:pos])))
     return pairs, pos
 

@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sandbox.servicebus.codec import Symbol, Timestamp, decode_at, encode_map_header, encode_value, map_spans
+from sandbox.servicebus.codec import (
+    Symbol,
+    Timestamp,
+    decode_at,
+    encode_map_header,
+    encode_value,
+    map_spans,
+    skip_at,
+)
 from sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = [
@@ -138,7 +146,7 @@ def message_sections(payload: bytes) -> list[tuple[int, int, int, int]]:
             raise AmqpDecodeError(f"expected a section descriptor at offset {pos}")
         descriptor, value_start = decode_at(payload, pos + 1)
         code = _SYMBOLIC.get(descriptor, -1) if isinstance(descriptor, str) else descriptor
-        _, end = decode_at(payload, value_start)
+        end = skip_at(payload, value_start)
         out.append((code, pos, value_start, end))
         pos = end
     return out

@@ -12,7 +12,7 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.servicebus.codec import Symbol, Timestamp, decode, encode
+from sandbox.servicebus.codec import Symbol, Timestamp, decode, encode, skip_at
 from sandbox.servicebus.message import compose, parse_message, with_dead_letter
 
 pytestmark = pytest.mark.contract
@@ -38,9 +38,11 @@ _values = st.recursive(
 @given(_values)
 @settings(max_examples=200, deadline=None)
 def test_codec_round_trips_every_value(value):
-    """Any value the codec encodes decodes back equal (types preserved: symbol, timestamp, uuid)."""
-    decoded = decode(encode(value))
+    """Any value encoded decodes back equal with its type, and skipping it lands exactly at its end."""
+    encoded = encode(value)
+    decoded = decode(encoded)
     assert decoded == value
+    assert skip_at(encoded, 0) == len(encoded)
     assert type(decoded) is type(value) or isinstance(value, bool | list | dict)
 
 
