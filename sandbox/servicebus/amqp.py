@@ -37,7 +37,6 @@ _T = TypeVar("_T")
 _CREDIT = 1000
 _MGMT = "/$management"
 _SESSION_FILTER = symbol("com.microsoft:session-filter")
-_SIZE_EXCEEDED = "amqp:link:message-size-exceeded"
 _UNAUTHORIZED = "amqp:unauthorized-access"
 _DEFAULT_SESSION_WAIT_MS = 60_000
 
