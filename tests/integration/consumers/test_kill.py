@@ -85,3 +85,42 @@ async def test_sigkill_mid_batch_loses_nothing_and_applies_nothing_twice(pipelin
     # One write per change: a redelivered change the killed consumer had applied is skipped as stale.
     assert store.version == len(events)
     assert pipeline.dead_letters("currency", Direction.TO_DATAVERSE) == []
+
+
+@pytest.mark.asyncio
+async def test_sigterm_finishes_or_abandons_in_flight_work_and_exits_zero(pipeline, tmp_path):
+    """SIGTERM mid-stream ends the consumer with status 0 in time; what it left is applied by the next one."""
+    currency = pipeline.maps["currency"]
+    events = [
+        event(currency, "fo", n, version=v, label=f"v{v}-")
+        for v in range(1, VERSIONS + 1)
+        for n in range(KEYS)
+    ]
+    pipeline.publish(events)
+    store = pipeline.dataverse.store
+    with (tmp_path / "consumer.log").open("w") as log:
+        child = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on it below
+            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse"],
+            env=_consumer_env(pipeline),
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            assert await _wait_for(lambda: store.version >= len(events) // 4, within=60.0)
+            child.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert await _wait_for(lambda: child.poll() is not None, within=30.0)
+            assert child.returncode == 0
+            assert time.monotonic() - started < 25.0  # the default shutdown deadline is 20 seconds
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+
+    def all_final(_metrics) -> bool:
+        rows = store.rows("transactioncurrencies")
+        return len(rows) == KEYS and all(row.get("dualbus_sourceversion") == VERSIONS for row in rows)
+
+    await pipeline.consume("currency", Direction.TO_DATAVERSE, all_final, within=60.0)
+    assert all_final(None)
+    assert store.version == len(events)
