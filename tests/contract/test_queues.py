@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import pytest
@@ -145,6 +146,21 @@ def test_lock_expiry_redelivers_and_old_lock_is_lost(client):
             receiver.complete_message(message)
         [again] = receiver.receive_messages(max_wait_time=5)
         assert again.delivery_count == 1
+        receiver.complete_message(again)
+
+
+def test_settling_after_the_broker_dropped_the_lock_raises_lock_lost(client):
+    """If the emulator dropped a lock the client still thinks valid, complete raises MessageLockLostError."""
+    with client.get_queue_sender("lock-expiry") as sender:
+        sender.send_messages(ServiceBusMessage("late"))
+    with client.get_queue_receiver("lock-expiry") as receiver:
+        [message] = receiver.receive_messages(max_wait_time=5)
+        time.sleep(1.5)
+        # Pretend the client's clock lags, so the SDK asks the emulator instead of failing on its own.
+        message._expiry = message.locked_until_utc + datetime.timedelta(hours=1)
+        with pytest.raises(MessageLockLostError):
+            receiver.complete_message(message)
+        [again] = receiver.receive_messages(max_wait_time=5)
         receiver.complete_message(again)
 
 
