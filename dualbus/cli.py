@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.dlq",
     "dualbus.commands.control",
     "dualbus.commands.alerts",
+    "dualbus.commands.status",
     "dualbus.commands.infra",
     "dualbus.commands.consume",
     "dualbus.commands.reconcile",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import typer
 from rich.console import Console
@@ -12,7 +13,7 @@ from shared.errors import ConfigError, DualbusError
 from shared.logs import redact
 from shared.settings import ServiceBusSettings, load_settings
 
-__all__ = ["console", "error_console", "reported_errors", "servicebus_settings"]
+__all__ = ["console", "error_console", "format_age", "reported_errors", "servicebus_settings"]
 
 console = Console()
 error_console = Console(stderr=True)
@@ -37,3 +38,14 @@ def reported_errors() -> Iterator[None]:
     except DualbusError as exc:
         error_console.print(f"[red]error:[/red] {redact(str(exc))}", highlight=False)
         raise typer.Exit(code=1) from exc
+
+
+def format_age(value: timedelta | None) -> str:
+    """A short age for a table cell: ``45s``, ``12m``, ``3h``, ``2d``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

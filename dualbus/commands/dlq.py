@@ -11,7 +11,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from dualbus.commands.common import console, reported_errors, servicebus_settings
+from dualbus.commands.common import console, format_age, reported_errors, servicebus_settings
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
@@ -72,14 +72,6 @@ def _peek_all(routes: list[Route]) -> list[DeadLetter]:
         return [letter for route in routes for letter in peek_dead_letters(client, route)]
 
 
-def _age(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 @dlq_app.command("list")
 def list_(area: AreaOption = None, to: ToOption = None) -> None:
     """Dead-lettered messages per area and subscription, grouped by reason, with counts and ages.
@@ -99,8 +91,8 @@ def list_(area: AreaOption = None, to: ToOption = None) -> None:
             g.subscription,
             g.reason,
             str(g.count),
-            _age(g.oldest),
-            _age(g.newest),
+            format_age(g.oldest),
+            format_age(g.newest),
             g.example_description[:80],
         )
     console.print(table)
