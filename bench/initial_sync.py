@@ -146,10 +146,14 @@ class _Observer:
 
     async def count(self, entity_set: str) -> int:
         # $count over one row a page: the rows are counted, not sent.
-        response = await self._http.get(
-            entity_set, params={"$count": "true"}, headers={"Prefer": "odata.maxpagesize=1"}
-        )
-        return int(response.json().get("@odata.count", 0))
+        try:
+            response = await self._http.get(
+                entity_set, params={"$count": "true"}, headers={"Prefer": "odata.maxpagesize=1"}
+            )
+            return int(response.json().get("@odata.count", 0))
+        except (httpx.HTTPError, ValueError):
+            # A busy twin may drop the observer's connection: count again on the next round.
+            return -1
 
     async def wait_for(self, expected: dict[str, int], deadline: float) -> bool:
         while time.perf_counter() < deadline:
@@ -183,7 +187,9 @@ async def _pipeline(
     ]
     started = time.perf_counter()
     deadline = started + limit
-    async with open_context(Origin.FO, settings, ProducerOptions(), areas=list(_AREAS)) as context:
+    # Batches well under 256 KB: with consumers receiving, the emulator refused batches near the limit.
+    options = ProducerOptions(max_batch_bytes=64 * 1024)
+    async with open_context(Origin.FO, settings, options, areas=list(_AREAS)) as context:
         # Lookup targets first, applied before the customers that point at them (a barrier, not a race).
         first = await _sync(context, {"LegalEntities", "Currencies", "CustomerGroups"})
         targets = {"cdm_companies": 3, "transactioncurrencies": 3, "msdyn_customergroups": 9}

@@ -20,13 +20,13 @@ from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.servicebus.exceptions import MessageSizeExceededError
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from shared.bus import bus_errors
 from shared.envelope import Envelope
 from shared.errors import BusError
 from shared.messages import to_message
-from shared.topology import Topology
+from shared.topology import TopicSpec, Topology
 
 __all__ = ["ProducerMetrics", "Publisher"]
 
@@ -94,23 +94,35 @@ class Publisher:
 
     async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
         topic = self._topology.topic(area)
-        sender = self._sender(topic.name)
-        batch = await self._new_batch(sender)
         with ExitStack() as spans:
             pending: list[Span] = []
-            for envelope in envelopes:
-                span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
-                message = _message(envelope, span, topic.ordering_buckets)
+            try:
+                await self._send_all(topic, envelopes, spans, pending)
+            except Exception as exc:
+                # The changes not sent end their spans as failed; a retry publishes them in new spans.
+                for span in pending:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+
+    async def _send_all(
+        self, topic: TopicSpec, envelopes: list[Envelope], spans: ExitStack, pending: list[Span]
+    ) -> None:
+        sender = self._sender(topic.name)
+        batch = await self._new_batch(sender)
+        for envelope in envelopes:
+            span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
+            pending.append(span)
+            message = _message(envelope, span, topic.ordering_buckets)
+            if not _try_add(batch, message):
+                await self._send(sender, batch, topic.area, pending[:-1])
+                del pending[:-1]
+                batch = await self._new_batch(sender)
                 if not _try_add(batch, message):
-                    await self._send(sender, batch, area, pending)
-                    batch = await self._new_batch(sender)
-                    if not _try_add(batch, message):
-                        raise BusError(
-                            f"event {envelope.id} is larger than one message may be on {topic.name}"
-                        )
-                pending.append(span)
-            if len(batch):
-                await self._send(sender, batch, area, pending)
+                    raise BusError(f"event {envelope.id} is larger than one message may be on {topic.name}")
+        if len(batch):
+            await self._send(sender, batch, topic.area, pending)
+            pending.clear()
 
     async def _send(
         self, sender: ServiceBusSender, batch: ServiceBusMessageBatch, area: str, spans: list[Span]
@@ -126,7 +138,6 @@ class Publisher:
         self.metrics.publish_latency.record(elapsed, {"area": area})
         for span in spans:
             span.set_attribute("messaging.batch.message_count", count)
-        spans.clear()
 
     async def _new_batch(self, sender: ServiceBusSender) -> ServiceBusMessageBatch:
         with bus_errors():

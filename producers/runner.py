@@ -54,6 +54,20 @@ class ProducerContext:
     bus: ServiceBusClient
 
 
+async def _own_user_id(origin: Origin, api: ApiClient) -> tuple[str, ...]:
+    """Dataverse's id of the application user the producer runs as, which is dualbus's own (``WhoAmI``).
+
+    See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
+    """
+    if origin is not Origin.DATAVERSE:
+        return ()
+    response = await api.request("GET", "WhoAmI")
+    if response.status_code != httpx.codes.OK:
+        return ()
+    user = response.json().get("UserId")
+    return (str(user),) if user else ()
+
+
 def api_settings(settings: Settings, origin: Origin) -> ApiSettings:
     """The API settings of one origin; ConfigError when they are missing."""
     found = settings.fo if origin is Origin.FO else settings.dataverse
@@ -79,7 +93,7 @@ async def open_context(
     ):
         api = ApiClient(base, ClientCredentialsTokens(source, http), http)
         publisher = Publisher(bus, default_topology(), max_batch_bytes=options.max_batch_bytes)
-        echo = EchoFilter.of(source.client_id, *options.own_users)
+        echo = EchoFilter.of(source.client_id, *options.own_users, *await _own_user_id(origin, api))
         try:
             yield ProducerContext(origin, api, publisher, store, echo, tables, bus)
         finally:

@@ -27,3 +27,10 @@ def dataverse() -> Iterator[RunningDataverse]:
 def fo() -> Iterator[FoHandle]:
     with start_fo(page_size=500, event_backoff_seconds=0.05) as running:
         yield running
+
+
+@pytest.fixture
+def slow_retry_fo() -> Iterator[FoHandle]:
+    """An F&O twin whose event retries span a producer restart."""
+    with start_fo(page_size=500, event_backoff_seconds=0.5) as running:
+        yield running

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from pydantic import SecretStr
 
@@ -231,3 +232,27 @@ class ProducerProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self._close()
+
+
+def customer(account: str, name: str) -> dict[str, object]:
+    """A customer row of company usmf."""
+    return {
+        "dataAreaId": "usmf",
+        "CustomerAccount": account,
+        "OrganizationName": name,
+        "PartyType": "Organization",
+        "SalesCurrencyCode": "USD",
+        "CustomerGroupId": "10",
+    }
+
+
+def wait_healthy(url: str) -> None:
+    """Wait until the webhook answers its health check."""
+    for _ in range(200):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never answered")

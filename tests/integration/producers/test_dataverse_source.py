@@ -82,7 +82,8 @@ async def test_echo_of_a_dualbus_write_is_not_republished(
 ) -> None:
     """A row dualbus's own user wrote last is skipped and counted; a later edit by a person is published."""
     settings = settings_for(emulator, tmp_path, dataverse=dataverse)
-    options = ProducerOptions(own_users=OWN_USERS)
+    # No user configured: the producer asks Dataverse who it is (WhoAmI), the user dualbus writes as.
+    options = ProducerOptions()
     with _client(dataverse, "maker") as maker, _client(dataverse, "dualbus") as pipeline:
         assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
         async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:

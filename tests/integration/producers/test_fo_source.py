@@ -3,51 +3,32 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from producers.fo_poller import FoPoller, watermark_name
 from producers.fo_reader import FoReader
 from producers.runner import open_context
 from producers.settings import ProducerOptions
-from sandbox.fo import FoHandle, ServiceBusEndpoint, start_fo
+from sandbox.fo import FoHandle, ServiceBusEndpoint
 from shared.envelope import Operation, Origin
 from tests.integration.producers.support import (
     EVENTS_QUEUE,
     OWN_USERS,
     Emulator,
     ProducerProcess,
+    customer,
     drain_tap,
     environment_for,
     free_port,
     settings_for,
+    wait_healthy,
 )
 
 pytestmark = pytest.mark.integration
 
 CUSTOMER = "CustomersV3(dataAreaId='usmf',CustomerAccount='{}')"
-
-
-@pytest.fixture
-def slow_retry_fo() -> Iterator[FoHandle]:
-    """An F&O twin whose event retries span a producer restart."""
-    with start_fo(page_size=500, event_backoff_seconds=0.5) as running:
-        yield running
-
-
-def customer(account: str, name: str) -> dict[str, object]:
-    """A customer row of company usmf."""
-    return {
-        "dataAreaId": "usmf",
-        "CustomerAccount": account,
-        "OrganizationName": name,
-        "PartyType": "Organization",
-        "SalesCurrencyCode": "USD",
-        "CustomerGroupId": "10",
-    }
 
 
 def change_customers(fo: FoHandle) -> None:
@@ -80,20 +61,6 @@ def producer_env(emulator: Emulator, fo: FoHandle, tmp_path: Path, **options: st
     extra["DUALBUS_PRODUCER__OWN_USERS"] = json.dumps(list(OWN_USERS))
     extra["DUALBUS_LOG_LEVEL"] = "INFO"
     return environment_for(settings_for(emulator, tmp_path, fo=fo), **extra)
-
-
-def wait_healthy(url: str) -> None:
-    """Wait until the webhook answers its health check."""
-    for _ in range(200):
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        import time  # noqa: PLC0415 - only this helper sleeps
-
-        time.sleep(0.05)
-    raise AssertionError(f"{url} never answered")
 
 
 def test_webhook_events_are_published(emulator: Emulator, slow_retry_fo: FoHandle, tmp_path: Path) -> None:

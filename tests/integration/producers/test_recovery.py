@@ -23,9 +23,12 @@ from tests.integration.producers.support import (
     OWN_USERS,
     Emulator,
     ProducerProcess,
+    customer,
     drain_tap,
     environment_for,
+    free_port,
     settings_for,
+    wait_healthy,
 )
 
 pytestmark = pytest.mark.integration
@@ -177,3 +180,39 @@ def test_killed_initial_sync_resumes_and_completes(emulator: Emulator, fo: FoHan
     published = {e.key["CustomerAccount"] for e in events if e.entity == "CustomersV3"}
     assert published == {f"S-{n:05d}" for n in range(customers)}
     assert {e.entity for e in events} == {"LegalEntities", "Currencies", "CustomerGroups", "CustomersV3"}
+
+
+def test_killed_webhook_producer_loses_no_data_event(
+    emulator: Emulator, slow_retry_fo: FoHandle, tmp_path: Path
+) -> None:
+    """Events F&O sends while the webhook producer is down are retried by F&O and published once each."""
+    total = 60
+    port = free_port()
+    env = environment_for(
+        settings_for(emulator, tmp_path, fo=slow_retry_fo),
+        DUALBUS_PRODUCER__OWN_USERS=json.dumps(list(OWN_USERS)),
+        DUALBUS_PRODUCER__FO_EVENTS="webhook",
+        DUALBUS_PRODUCER__WEBHOOK_PORT=str(port),
+    )
+    producer = ProducerProcess("fo", env, areas="customer")
+    try:
+        producer.wait_started()
+        wait_healthy(f"http://127.0.0.1:{port}/healthz")
+        slow_retry_fo.twin.add_webhook(f"http://127.0.0.1:{port}/fo/events", ["CustomersV3"])
+        with slow_retry_fo.client("workload") as workload:
+            for number in range(total):
+                if number == total // 3:
+                    producer.kill()
+                if number == total // 2:
+                    producer = ProducerProcess("fo", env, areas="customer")
+                    producer.wait_started()
+                row = customer(f"W-{number:03d}", f"Customer {number}")
+                assert workload.post("/data/CustomersV3", json=row).status_code == 201
+        assert slow_retry_fo.twin.events.flush(timeout=60)
+        events = drain_tap(emulator.connection_string, ["customer"], expect=total, timeout=60)
+        events += drain_tap(emulator.connection_string, ["customer"], idle=1.5)
+    finally:
+        producer.stop()
+    assert slow_retry_fo.twin.events.stats.given_up == {}
+    assert max(Counter(e.id for e in events).values()) == 1
+    assert {e.key["CustomerAccount"] for e in events} == {f"W-{n:03d}" for n in range(total)}

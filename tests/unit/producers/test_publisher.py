@@ -8,10 +8,11 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from producers.publisher import Publisher
 from shared.envelope import Envelope, Operation, Origin
-from shared.errors import BusError
+from shared.errors import BusError, TransientError
 from shared.messages import ordering_bucket
 from shared.topology import default_topology
 from tests.unit.producers.fakes import RecordingClient, RecordingSender
@@ -128,3 +129,20 @@ async def test_versions_beyond_32_bits_travel_as_text() -> None:
     await Publisher(client, default_topology()).publish([big])  # type: ignore[arg-type]
     (message,) = _messages(client.senders["dualbus.customer"])
     assert message.application_properties["source_version"] == "1795625455144891"
+
+
+@pytest.mark.asyncio
+async def test_failed_send_marks_its_spans_as_errors() -> None:
+    """When Service Bus refuses a batch, the unsent changes' spans end with an error status."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = RecordingClient(max_bytes=256 * 1024)
+    client.get_topic_sender("dualbus.customer").failing = True
+    publisher = Publisher(client, default_topology(), tracer=provider.get_tracer("t"))  # type: ignore[arg-type]
+    with pytest.raises(TransientError):
+        await publisher.publish([_envelope(1), _envelope(2)])
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    assert all(span.status.status_code is StatusCode.ERROR for span in spans)
+    assert publisher.published == 0
