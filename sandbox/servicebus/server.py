@@ -10,16 +10,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import queue
 import selectors
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from proton import Collector, Connection, Transport
 from pydantic import SecretStr
 
+from sandbox.servicebus.admin import AdminGateway, EntityCounts, entity_counts
 from sandbox.servicebus.amqp import AmqpHandler
 from sandbox.servicebus.config import EmulatorConfig, default_config
 from sandbox.servicebus.errors import EmulatorStartError
@@ -42,6 +45,7 @@ class _Client:
     transport: Transport
     connection: Connection
     want_write: bool = False
+    fresh: bool = True  # nothing read yet: the first byte tells AMQP from TLS (administration API)
 
 
 class EmulatorServer:
@@ -65,6 +69,8 @@ class EmulatorServer:
         )
         self._restore()
         self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
+        self.admin = AdminGateway(KeyRing(self.keys), self._counts_from_loop)
+        self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._collector = Collector()
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
@@ -137,6 +143,7 @@ class EmulatorServer:
                 self._accept()
             elif key.data == "wake":
                 self._drain_wake()
+                self._run_calls()
             else:
                 client: _Client = key.data
                 if events & selectors.EVENT_READ:
@@ -203,7 +210,43 @@ class EmulatorServer:
         except BlockingIOError:
             return
 
+    def _counts_from_loop(self, path: str) -> EntityCounts | None:
+        """Entity counts computed on the loop's thread (called from an administration thread)."""
+        future: Future[object] = Future()
+        self._calls.put((lambda: entity_counts(self.bus, path), future))
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"c")
+        result = future.result(timeout=10)
+        return result if isinstance(result, EntityCounts) else None
+
+    def _run_calls(self) -> None:
+        while True:
+            try:
+                call, future = self._calls.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(call())
+            except Exception as exc:  # handed to the calling thread, which raises it  # noqa: BLE001
+                future.set_exception(exc)
+
+    def _is_tls(self, client: _Client) -> bool:
+        client.fresh = False
+        try:
+            first = client.sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return False
+        if first != b"\x16":
+            return False
+        self._clients.pop(client.sock, None)
+        self._selector.unregister(client.sock)
+        client.transport.unbind()
+        self.admin.serve(client.sock)
+        return True
+
     def _read(self, client: _Client) -> None:
+        if client.fresh and self._is_tls(client):
+            return
         capacity = client.transport.capacity()
         if capacity <= 0:
             return
