@@ -1,7 +1,8 @@
 """Throughput of the Service Bus emulator with one sync SDK client, printed as JSON.
 
 Runs the emulator as a child process with persistence on (a temporary data directory), so its CPU time
-is measured apart from the client's: ``python -m bench.emulator [--messages 5000] [--body-bytes 1024]``.
+is measured apart from the client's: ``python bench/emulator.py [--messages 5000] [--body-bytes 1024]``
+(or ``python -m bench.emulator``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +25,12 @@ from azure.servicebus import (
     ServiceBusSender,
 )
 
-from sandbox.servicebus.launcher import EmulatorProcess, start_subprocess
+_HERE = pathlib.Path(__file__).resolve().parent
+if sys.path and pathlib.Path(sys.path[0] or ".").resolve() == _HERE:
+    # Run as a file, this directory leads sys.path and its sandbox.py would shadow the sandbox package.
+    sys.path[0] = str(_HERE.parent)
+
+from sandbox.servicebus.launcher import EmulatorProcess, start_subprocess  # noqa: E402 - after the path fix
 
 _CONFIG = {
     "UserConfig": {
