@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
-from azure.servicebus.exceptions import OperationTimeoutError, SessionCannotBeLockedError
+from azure.servicebus.exceptions import (
+    OperationTimeoutError,
+    SessionCannotBeLockedError,
+    SessionLockLostError,
+)
 
 pytestmark = pytest.mark.contract
 
@@ -82,3 +88,18 @@ def test_a_locked_session_cannot_be_accepted_twice(client: ServiceBusClient):
         ):
             second.receive_messages(max_wait_time=1)
         first.complete_message(message)
+
+
+def test_expired_session_lock_raises_session_lock_lost(client: ServiceBusClient):
+    """Once a session lock runs out, settling its message raises SessionLockLostError."""
+    with client.get_queue_sender("sessions-expiry") as sender:
+        sender.send_messages(ServiceBusMessage("x", session_id="brief"))
+    with client.get_queue_receiver("sessions-expiry", session_id="brief") as receiver:
+        [message] = receiver.receive_messages(max_wait_time=3)
+        time.sleep(1.5)
+        with pytest.raises(SessionLockLostError):
+            receiver.complete_message(message)
+    with client.get_queue_receiver("sessions-expiry", session_id="brief") as receiver:
+        [again] = receiver.receive_messages(max_wait_time=3)
+        assert again.delivery_count == 1
+        receiver.complete_message(again)
