@@ -32,6 +32,7 @@ __all__ = ["ProducerMetrics", "Publisher"]
 
 _tracer = trace.get_tracer("dualbus.producers")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_SPLITTABLE = 2
 
 
 class ProducerMetrics:
@@ -110,26 +111,42 @@ class Publisher:
     ) -> None:
         sender = self._sender(topic.name)
         batch = await self._new_batch(sender)
+        messages: list[ServiceBusMessage] = []
         for envelope in envelopes:
             span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
             pending.append(span)
             message = _message(envelope, span, topic.ordering_buckets)
             if not _try_add(batch, message):
-                await self._send(sender, batch, topic.area, pending[:-1])
+                await self._send(sender, batch, messages, topic.area, pending[:-1])
                 del pending[:-1]
-                batch = await self._new_batch(sender)
+                batch, messages = await self._new_batch(sender), []
                 if not _try_add(batch, message):
                     raise BusError(f"event {envelope.id} is larger than one message may be on {topic.name}")
+            messages.append(message)
         if len(batch):
-            await self._send(sender, batch, topic.area, pending)
+            await self._send(sender, batch, messages, topic.area, pending)
             pending.clear()
 
     async def _send(
-        self, sender: ServiceBusSender, batch: ServiceBusMessageBatch, area: str, spans: list[Span]
+        self,
+        sender: ServiceBusSender,
+        batch: ServiceBusMessageBatch,
+        messages: list[ServiceBusMessage],
+        area: str,
+        spans: list[Span],
     ) -> None:
         started = time.perf_counter()
-        with bus_errors():
-            await sender.send_messages(batch)
+        try:
+            with bus_errors():
+                await sender.send_messages(batch)
+        except BusError as exc:
+            if not isinstance(exc.__cause__, MessageSizeExceededError) or len(messages) < _SPLITTABLE:
+                raise
+            # The service counted the batch larger than the SDK estimated it: send it in two halves.
+            half = len(messages) // 2
+            for part in (messages[:half], messages[half:]):
+                await self._send(sender, await self._filled(sender, part), part, area, spans)
+            return
         elapsed = time.perf_counter() - started
         count = len(batch)
         self.published += count
@@ -138,6 +155,14 @@ class Publisher:
         self.metrics.publish_latency.record(elapsed, {"area": area})
         for span in spans:
             span.set_attribute("messaging.batch.message_count", count)
+
+    async def _filled(
+        self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
+    ) -> ServiceBusMessageBatch:
+        batch = await self._new_batch(sender)
+        for message in messages:
+            batch.add_message(message)
+        return batch
 
     async def _new_batch(self, sender: ServiceBusSender) -> ServiceBusMessageBatch:
         with bus_errors():

@@ -146,3 +146,15 @@ async def test_failed_send_marks_its_spans_as_errors() -> None:
     assert len(spans) == 2
     assert all(span.status.status_code is StatusCode.ERROR for span in spans)
     assert publisher.published == 0
+
+
+@pytest.mark.asyncio
+async def test_batch_refused_as_too_large_is_sent_in_halves() -> None:
+    """A batch the service refuses as too large is split and re-sent, in order, until it fits."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    client.get_topic_sender("dualbus.customer").refuse_over = 3
+    envelopes = [_envelope(n) for n in range(10)]
+    assert await Publisher(client, default_topology()).publish(envelopes) == 10  # type: ignore[arg-type]
+    sender = client.senders["dualbus.customer"]
+    assert all(len(batch) <= 3 for batch in sender.sent)
+    assert [m.message_id for m in _messages(sender)] == [e.id for e in envelopes]
