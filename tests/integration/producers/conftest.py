@@ -32,5 +32,6 @@ def fo() -> Iterator[FoHandle]:
 @pytest.fixture
 def slow_retry_fo() -> Iterator[FoHandle]:
     """An F&O twin whose event retries span a producer restart."""
-    with start_fo(page_size=500, event_backoff_seconds=0.5) as running:
+    # Retries after 1, 2, 4 and 8 seconds: longer than a producer restart takes, even on a busy machine.
+    with start_fo(page_size=500, event_backoff_seconds=1.0) as running:
         yield running
