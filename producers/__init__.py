@@ -1,1 +1,51 @@
-"""Sources of entity changes (F&O, Dataverse), the publisher, checkpoints and the initial sync."""
+"""Sources of entity changes (F&O, Dataverse), the publisher, checkpoints and the initial sync.
+
+Run a producer with ``python -m producers --from fo|dataverse`` or ``dualbus produce``; backfill with
+``dualbus initial-sync``. Settings come from ``DUALBUS_*`` variables (``producers.settings``).
+"""
+
+from __future__ import annotations
+
+from producers.checkpoints import CheckpointStore
+from producers.dataverse import DataverseSource
+from producers.errors import CheckpointError, SourceError
+from producers.events import EchoFilter, build_envelope, fo_version
+from producers.fo_events import FoEventHandler, parse_data_event
+from producers.fo_poller import FoPoller
+from producers.fo_queue import EventSource, FoQueueIntake
+from producers.fo_reader import FoReader
+from producers.fo_webhook import webhook_app
+from producers.initial_sync import SyncSummary, run_initial_sync
+from producers.publisher import ProducerMetrics, Publisher
+from producers.runner import ProducerContext, open_context, run_producer
+from producers.settings import FoEvents, ProducerOptions, load_producer_settings
+from producers.tables import SourceTable, source_tables
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointStore",
+    "DataverseSource",
+    "EchoFilter",
+    "EventSource",
+    "FoEventHandler",
+    "FoEvents",
+    "FoPoller",
+    "FoQueueIntake",
+    "FoReader",
+    "ProducerContext",
+    "ProducerMetrics",
+    "ProducerOptions",
+    "Publisher",
+    "SourceError",
+    "SourceTable",
+    "SyncSummary",
+    "build_envelope",
+    "fo_version",
+    "load_producer_settings",
+    "open_context",
+    "parse_data_event",
+    "run_initial_sync",
+    "run_producer",
+    "source_tables",
+    "webhook_app",
+]
