@@ -22,7 +22,8 @@ from consumers._runtime import Consumer, RuntimeOptions
 from consumers._sink import Sink
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.bus import async_bus_client
-from shared.errors import ConfigError, TransientError
+from shared.control import PauseWatcher, route_name
+from shared.errors import ConfigError, DualbusError, TransientError
 from shared.maps import MapSet, load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import Direction, Topology, default_topology
@@ -74,7 +75,8 @@ async def run_consumer(
     """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     if settings.servicebus is None:
         raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE must be set")
-    topic = (topology or default_topology()).topic(area)
+    chosen = topology or default_topology()
+    topic = chosen.topic(area)
     subscription = topic.subscription(direction)
     stop = stop or asyncio.Event()
     metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
@@ -89,9 +91,20 @@ async def run_consumer(
             retry=retry or RetryPolicy(),
             metrics=metrics,
         )
-        consumer = Consumer(client, processor, topic=topic, subscription=subscription, options=runtime)
-        with _stop_on_signals(stop):
-            await consumer.run(stop)
+        # Operators pause and resume a route through the control queue (``dualbus pause``).
+        watcher = PauseWatcher(client, chosen.control_queue, route_name(area, subscription.name))
+        consumer = Consumer(
+            client, processor, topic=topic, subscription=subscription, options=runtime, gate=watcher
+        )
+        await _first_poll(watcher)
+        watching = asyncio.create_task(watcher.run())
+        try:
+            with _stop_on_signals(stop):
+                await consumer.run(stop)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
     return metrics
 
 
@@ -109,6 +122,14 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+async def _first_poll(watcher: PauseWatcher) -> None:
+    # Know whether the route is paused before taking any session; a failing read means running.
+    try:
+        await watcher.poll_once()
+    except DualbusError as exc:
+        _log.warning("cannot read the control queue yet: %s", exc)
 
 
 def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:

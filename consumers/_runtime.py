@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver
@@ -47,6 +48,19 @@ class RuntimeOptions:
     reconnect_wait: float = 2.0
 
 
+class Gate(Protocol):
+    """An operator's pause switch for one route (``shared.control.PauseWatcher``)."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether the route is paused now."""
+        ...
+
+    async def wait_resumed(self) -> None:
+        """Return when the route runs."""
+        ...
+
+
 class Consumer:
     """Receives one area's subscription for one direction and feeds every message to the processor."""
 
@@ -58,7 +72,9 @@ class Consumer:
         topic: TopicSpec,
         subscription: SubscriptionSpec,
         options: RuntimeOptions | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        self._gate = gate
         self._client = client
         self._processor = processor
         self._topic = topic
@@ -87,6 +103,9 @@ class Consumer:
 
     async def _worker(self, stop: asyncio.Event, renewer: AutoLockRenewer) -> None:
         while not stop.is_set():
+            if self._gate is not None and self._gate.paused:
+                await _until_either(stop, self._gate.wait_resumed())
+                continue
             try:
                 with bus_errors():
                     async with self._receiver() as receiver:
@@ -114,6 +133,8 @@ class Consumer:
         self, receiver: ServiceBusReceiver, stop: asyncio.Event, renewer: AutoLockRenewer
     ) -> None:
         while not stop.is_set():
+            if self._gate is not None and self._gate.paused:
+                return  # paused by an operator: let the session go; its messages wait in order
             messages = await receiver.receive_messages(
                 max_message_count=self.options.batch_size, max_wait_time=self.options.idle_wait
             )
@@ -187,6 +208,15 @@ async def _abandon_all(
     for message in messages:
         with contextlib.suppress(BusError), bus_errors():
             await receiver.abandon_message(message)
+
+
+async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, None]) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
