@@ -62,16 +62,21 @@ class Broker:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def send(self, path: str, env: Envelope) -> int | None:
-        """Accept a message for a queue or topic; return its sequence number (None if a duplicate)."""
+    def check_sendable(self, path: str, envs: list[Envelope]) -> Entity:
+        """The target of a send, or BrokerError before anything of a batch is stored."""
         target = self.entity(path)
         if (target.dead_letter is None and not target.is_topic) or "/subscriptions/" in path:
             raise BrokerError("amqp:not-allowed", f"Cannot send to '{path}': send to its queue or topic.")
-        if target.sessionful and env.session_id is None:
+        if target.sessionful and any(env.session_id is None for env in envs):
             raise BrokerError(
                 "amqp:not-allowed",
                 f"The entity '{path}' requires sessions: set the session id on every message sent to it.",
             )
+        return target
+
+    def send(self, path: str, env: Envelope) -> int | None:
+        """Accept a message for a queue or topic; return its sequence number (None if a duplicate)."""
+        target = self.check_sendable(path, [env])
         if self._is_duplicate(target, env):
             return None
         seq = self._take_seq()

@@ -75,8 +75,11 @@ class Transfers:
             return
         try:
             parts = split_batch(payload)
-            for raw in parts if parts is not None else [payload]:
-                self.bus.send(entity.path, parse_message(raw))
+            envs = [parse_message(raw) for raw in (parts if parts is not None else [payload])]
+            # A batch is all or nothing: check every message before storing any.
+            self.bus.check_sendable(entity.path, envs)
+            for env in envs:
+                self.bus.send(entity.path, env)
         except (BrokerError, AmqpDecodeError) as exc:
             condition = exc.condition if isinstance(exc, BrokerError) else "amqp:decode-error"
             reject(delivery, condition, str(exc))

@@ -8,6 +8,7 @@ import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import (
     OperationTimeoutError,
+    ServiceBusError,
     SessionCannotBeLockedError,
     SessionLockLostError,
 )
@@ -103,3 +104,11 @@ def test_expired_session_lock_raises_session_lock_lost(client: ServiceBusClient)
         [again] = receiver.receive_messages(max_wait_time=3)
         assert again.delivery_count == 1
         receiver.complete_message(again)
+
+
+def test_batch_with_a_session_less_message_is_refused_whole(client: ServiceBusClient):
+    """A batch to a session queue with one message lacking a session id is refused and stores nothing."""
+    with client.get_queue_sender("sessions-batch") as sender, pytest.raises(ServiceBusError):
+        sender.send_messages([ServiceBusMessage("ok", session_id="s"), ServiceBusMessage("no session")])
+    with client.get_queue_receiver("sessions-batch", session_id="s") as receiver:
+        assert receiver.peek_messages(max_message_count=5) == []
