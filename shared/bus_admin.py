@@ -7,6 +7,7 @@ azure errors become dualbus errors here, as in ``shared.bus``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from datetime import datetime
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.servicebus.management import ServiceBusAdministrationClient
+from urllib3.exceptions import InsecureRequestWarning
 
 from shared.errors import BusError, TransientError
 from shared.settings import ServiceBusSettings
@@ -67,6 +69,7 @@ def _admin_errors(entity: str) -> Iterator[None]:
 def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
     """An administration client from the settings, closed on exit."""
     credential: DefaultAzureCredential | None = None
+    emulator = False
     with _admin_errors("the namespace"):
         if settings.connection_string is not None:
             text = settings.connection_string.get_secret_value()
@@ -79,7 +82,10 @@ def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
             credential = DefaultAzureCredential()
             client = ServiceBusAdministrationClient(settings.namespace or "", credential)
     try:
-        with client:
+        with client, warnings.catch_warnings():
+            if settings.connection_string is not None and emulator:
+                # Not verifying the emulator's own certificate is deliberate; say so once, not per request.
+                warnings.simplefilter("ignore", InsecureRequestWarning)
             yield AdminCounts(client)
     finally:
         if credential is not None:
