@@ -31,7 +31,6 @@ from shared.topology import TopicSpec, Topology
 __all__ = ["ProducerMetrics", "Publisher"]
 
 _tracer = trace.get_tracer("dualbus.producers")
-_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _SPLITTABLE = 2
 
 
@@ -204,21 +203,7 @@ class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
 
 def _message(envelope: Envelope, span: Span, buckets: int) -> ServiceBusMessage:
     with trace.use_span(span, end_on_exit=False):
-        message = to_message(envelope, buckets=buckets)
-    _fit_int_properties(message)
-    return message
-
-
-def _fit_int_properties(message: ServiceBusMessage) -> None:
-    """Write integer properties beyond 32 bits as text.
-
-    The SDK (7.15, ``_pyamqp/_encode.py`` ``encode_unknown``) encodes every Python int as an AMQP int and
-    raises ValueError past 2**31; F&O versions (microseconds since the epoch) are far beyond that.
-    """
-    properties = message.application_properties or {}
-    for name, value in list(properties.items()):
-        if isinstance(value, int) and not isinstance(value, bool) and not _INT32_MIN <= value <= _INT32_MAX:
-            properties[name] = str(value)
+        return to_message(envelope, buckets=buckets)
 
 
 def _try_add(batch: ServiceBusMessageBatch, message: ServiceBusMessage) -> bool:

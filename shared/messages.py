@@ -64,15 +64,19 @@ def to_message(
     )
 
 
-def routing_properties(envelope: Envelope) -> dict[str, str | int]:
-    """The envelope's routing fields, as application properties."""
-    values: dict[str, str | int | None] = {
+def routing_properties(envelope: Envelope) -> dict[str, str]:
+    """The envelope's routing fields, as text application properties.
+
+    Text throughout: the SDK (7.15, ``_pyamqp/_encode.py``) encodes a Python int property as a 32-bit AMQP
+    int and refuses larger ones, and F&O versions (microseconds since the epoch) are far larger.
+    """
+    values: dict[str, str | None] = {
         "area": envelope.area,
         "entity": envelope.entity,
         "company": envelope.company,
         "operation": envelope.operation.value,
         "origin": envelope.origin.value,
-        "source_version": envelope.source_version,
+        "source_version": str(envelope.source_version),
     }
     return {name: value for name, value in values.items() if value is not None}
 

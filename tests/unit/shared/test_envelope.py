@@ -97,7 +97,14 @@ def test_message_carries_ids_session_and_routing_properties() -> None:
     assert properties["origin"] == "fo"
     assert properties["operation"] == "update"
     assert properties["company"] == "usmf"
-    assert properties["source_version"] == 7
+    assert properties["source_version"] == "7"
+
+
+def test_versions_past_32_bits_are_sent() -> None:
+    """An F&O version in microseconds since the epoch is sent as text (the SDK caps ints at 32 bits)."""
+    message = to_message(_envelope(source_version=1_795_626_947_123_456))
+    assert application_properties(message)["source_version"] == "1795626947123456"
+    assert envelope_from_message(message).source_version == 1_795_626_947_123_456
 
 
 def test_ordering_bucket_is_stable_and_bounded() -> None:
