@@ -90,7 +90,10 @@ async def _bare_loop(connection_string: str, count: int, concurrency: int) -> fl
                     _TOPIC, _SUBSCRIPTION.value, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
                 )
                 async with receiver:
-                    while batch := await receiver.receive_messages(max_message_count=50, max_wait_time=0.3):
+                    # The consumer's own session strategy: let the session go after a short batch.
+                    batch = [None] * 50
+                    while len(batch) == 50:
+                        batch = await receiver.receive_messages(max_message_count=50, max_wait_time=0.3)
                         for message in batch:
                             await receiver.complete_message(message)
                             done += 1
