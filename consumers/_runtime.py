@@ -28,6 +28,7 @@ from shared.topology import SubscriptionSpec, TopicSpec
 __all__ = ["Consumer", "RuntimeOptions"]
 
 _log = logging.getLogger("dualbus.consumer")
+_TRANSIENT_PAUSE = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,8 +114,9 @@ class Consumer:
                             await _keep_session(receiver, renewer)
                         await self._drain(receiver, stop, renewer)
             except TransientError:
-                # No session free within the wait, or a passing network fault: look again.
-                continue
+                # No session free within the wait, or a passing network fault: look again, without spinning
+                # when the namespace refuses connections outright.
+                await _sleep_unless(stop, _TRANSIENT_PAUSE)
             except BusError as exc:
                 _log.warning("Service Bus failed, reconnecting: %s", exc)
                 await _sleep_unless(stop, self.options.reconnect_wait)
