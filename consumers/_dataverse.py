@@ -45,6 +45,7 @@ class DataverseSink:
         self._root = api_root.strip("/")
         self.writer_id = writer_id
         self._ids: dict[tuple[str, tuple[tuple[str, Scalar], ...]], str] = {}
+        self._written: dict[str, dict[str, Any]] = {}
 
     async def whoami(self) -> str | None:
         """Ask Dataverse who dualbus writes as (``WhoAmI``); None when the endpoint is not there."""
@@ -56,8 +57,10 @@ class DataverseSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Upsert or delete one row; a concurrent writer makes it re-read and decide again."""
         path = await self._row_path(change.table_map, change.key)
-        for _ in range(_ATTEMPTS):
-            row = await self._read(path)
+        for attempt in range(_ATTEMPTS):
+            # The row as dualbus last wrote it saves a read; its ETag makes a stale copy fail safely (412).
+            cached = self._written.get(path) if attempt == 0 else None
+            row = cached if cached is not None else await self._read(path)
             result = self._guard(change, row)
             if result is not None:
                 return result
@@ -98,12 +101,15 @@ class DataverseSink:
         response = await self._api.request("PATCH", path, json=body, headers=headers)
         # 412: someone wrote first; 404 on an existing row: it was deleted meanwhile. Read again.
         if response.status_code == _PRECONDITION_FAILED or (response.status_code == _NOT_FOUND and row):
+            self._written.pop(path, None)
             return None
         self._check(response, change.table_map)
         self._learn_writer(response)
+        self._remember(path, response)
         return ApplyResult.APPLIED
 
     async def _delete(self, path: str, row: Mapping[str, Any] | None) -> ApplyResult | None:
+        self._written.pop(path, None)
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await self._api.request("DELETE", path, headers=headers)
         if response.status_code == _NOT_FOUND:
@@ -173,6 +179,15 @@ class DataverseSink:
         self._check(response, None)
         body = response.json()
         return body if isinstance(body, dict) else None
+
+    def _remember(self, path: str, response: httpx.Response) -> None:
+        row = response.json() if response.content else None
+        if not isinstance(row, dict) or "@odata.etag" not in row:
+            self._written.pop(path, None)
+            return
+        if len(self._written) >= _CACHE_LIMIT:
+            self._written.clear()
+        self._written[path] = row
 
     def _learn_writer(self, response: httpx.Response) -> None:
         if self.writer_id is None and response.content:

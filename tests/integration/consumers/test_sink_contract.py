@@ -89,6 +89,16 @@ class SinkContract:
         assert target_row(twins, late, self.direction)[self.name_field] == "theirs"
 
     @pytest.mark.asyncio
+    async def test_an_older_edit_by_someone_else_is_overwritten(self, twins, sink):
+        """An edit made before the event's time loses: the newer change is applied over it."""
+        await sink.apply(self.change(twins, 6, 1, "ours"))
+        await asyncio.to_thread(self.edit_as_someone_else, twins, self.change(twins, 6, 1, "x"), "theirs")
+        newer = self.change(twins, 6, 2, "newer", time=datetime.now(UTC) + timedelta(minutes=5))
+        assert await sink.apply(newer) is ApplyResult.APPLIED
+        row = target_row(twins, newer, self.direction)
+        assert (row[self.name_field], row[self.version_field]) == ("newer6", 2)
+
+    @pytest.mark.asyncio
     async def test_deletes_are_idempotent(self, twins, sink):
         """A delete removes the row; deleting again is a no-op, not an error."""
         await sink.apply(self.change(twins, 4, 1, "x"))
