@@ -21,6 +21,7 @@ from sandbox.servicebus.links import (
     entity_address,
     open_echo,
     refuse_link,
+    refuse_session_wait,
     remote_timeout_ms,
     session_properties,
     source_filters,
@@ -170,7 +171,7 @@ class AmqpHandler:
 
         def assigned(session_id: str | None, until_ms: int) -> None:
             if session_id is None:
-                close_link(link, "com.microsoft:timeout", "No session became available in time.")
+                refuse_session_wait(link, "com.microsoft:timeout", "No session became available in time.")
                 return
             consumer.session_id = session_id
             self._finish_session_open(consumer, until_ms)

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from proton import Condition, Delivery, Link, symbol
+from proton import Condition, Delivery, Link, Terminus, symbol
 
 from sandbox.servicebus.codec import Described, encode
 from sandbox.servicebus.entity import Entity, StoredMessage
@@ -24,6 +24,7 @@ __all__ = [
     "open_echo",
     "outcome",
     "refuse_link",
+    "refuse_session_wait",
     "reject",
     "remote_timeout_ms",
     "reply",
@@ -68,6 +69,22 @@ def close_link(link: Link, condition: str, description: str) -> None:
 
 def refuse_link(link: Link, condition: str, description: str) -> None:
     """Refuse an attach: answer it, then detach with the error the SDK raises."""
+    link.condition = Condition(condition, description)
+    link.close()
+
+
+def refuse_session_wait(link: Link, condition: str, description: str) -> None:
+    """End a next-available session attach that found no session, as Azure does.
+
+    Azure answers such an attach with a null source and then detaches with the error; the SDK treats a
+    null source as a refused link, so the detach's error (``com.microsoft:timeout``) becomes its exception.
+    Echoing the client's source instead would hand back a receiver with no session at all.
+    """
+    link.source.type = Terminus.UNSPECIFIED  # proton sends an unspecified terminus as null
+    link.target.copy(link.remote_target)
+    link.snd_settle_mode = link.remote_snd_settle_mode
+    link.rcv_settle_mode = link.remote_rcv_settle_mode
+    link.open()
     link.condition = Condition(condition, description)
     link.close()
 
