@@ -142,6 +142,10 @@ class AmqpHandler:
     def _open_request_link(self, link: Link) -> None:
         # Senders size their batches from this vendor property (the SDK prefers it to max-message-size).
         limit = {"com.microsoft:max-message-batch-size": self.bus.max_message_bytes}
+        if link.is_receiver:
+            # Azure advertises its per-message limit on attach (262,144 bytes on Standard); transfers are
+            # measured against this very number (see Transfers.on_transfer).
+            link.max_message_size = self.bus.max_message_bytes
         open_echo(link, limit if link.is_receiver else None)
         if link.is_receiver:
             link.flow(_CREDIT)

@@ -23,6 +23,7 @@ __all__ = ["CREDIT", "Transfers"]
 CREDIT = 1000
 _MGMT = "/$management"
 _SIZE_EXCEEDED = "amqp:link:message-size-exceeded"
+_UNLIMITED = 2**63
 
 
 class Transfers:
@@ -37,31 +38,38 @@ class Transfers:
 
     def on_transfer(self, link: Link, delivery: Delivery) -> None:
         """Read a (possibly multi-frame) transfer and hand the message to its node or entity."""
-        buffer: bytearray | None = getattr(delivery, "sb_buffer", None)
-        if buffer is None:
-            buffer = bytearray()
-            delivery.sb_buffer = buffer
-        while delivery.pending > 0:
-            chunk = link.recv(delivery.pending)
-            if not chunk:
-                break
-            buffer += chunk
+        if not delivery.readable:
+            # An event for a delivery that is not the link's current one (already read and advanced, or
+            # only its state changed): reading now would take the *next* delivery's bytes, or advance past
+            # it unread, so a later message would be glued to this one's remains.
+            return
+        received = _Received.of(delivery)
+        received.read(link, delivery.pending, _size_limit(link))
         if delivery.partial:
             return
         link.advance()
-        payload = bytes(buffer)
-        delivery.sb_buffer = None
+        delivery.sb_received = None
         if link.credit < CREDIT // 2:
             link.flow(CREDIT - link.credit)
         path = entity_address(link.remote_target.address)
         if path == "$cbs":
-            self.requests.on_cbs(link, payload)
+            self.requests.on_cbs(link, bytes(received.buffer))
             settle(delivery, Delivery.ACCEPTED)
         elif path.endswith(_MGMT):
-            self.requests.on_management(link, payload)
+            self.requests.on_management(link, bytes(received.buffer))
             settle(delivery, Delivery.ACCEPTED)
+        elif received.size > _size_limit(link):
+            self._refuse_size(link, delivery)
         else:
-            self._on_send(link, delivery, payload)
+            self._on_send(link, delivery, bytes(received.buffer))
+
+    def _refuse_size(self, link: Link, delivery: Delivery) -> None:
+        refusal: BrokerError | None = getattr(link, "sb_refusal", None)
+        if refusal is not None:
+            reject(delivery, refusal.condition, refusal.description)
+            return
+        limit = _size_limit(link)
+        reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
 
     def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
         refusal: BrokerError | None = getattr(link, "sb_refusal", None)
@@ -69,10 +77,6 @@ class Transfers:
             reject(delivery, refusal.condition, refusal.description)
             return
         entity: Entity = link.sb_entity
-        if len(payload) > self.bus.max_message_bytes:
-            limit = self.bus.max_message_bytes
-            reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
-            return
         try:
             parts = split_batch(payload)
             envs = [parse_message(raw) for raw in (parts if parts is not None else [payload])]
@@ -103,3 +107,39 @@ class Transfers:
             reject(delivery, exc.condition, exc.description)
             return
         self.after_commit(lambda: settle(delivery, state))
+
+
+class _Received:
+    """The bytes of one incoming delivery so far, kept on the delivery until its last frame arrives."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.size = 0
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> _Received:
+        found: _Received | None = getattr(delivery, "sb_received", None)
+        if found is None:
+            found = cls()
+            delivery.sb_received = found
+        return found
+
+    def read(self, link: Link, pending: int, limit: int) -> None:
+        """Take what has arrived; past ``limit`` only count it, since the message will be refused whole."""
+        while pending > 0:
+            chunk = link.recv(pending)
+            if not chunk:
+                return
+            pending -= len(chunk)
+            self.size += len(chunk)
+            if self.size <= limit:
+                self.buffer += chunk
+
+
+def _size_limit(link: Link) -> int:
+    """The max-message-size this link advertised on attach: Azure measures a transfer against it.
+
+    For a batch that is the batch message's own encoded size, envelope included, which the SDK's
+    ServiceBusMessageBatch estimates from the same limit (``com.microsoft:max-message-batch-size``).
+    """
+    return int(link.max_message_size) or _UNLIMITED
