@@ -44,6 +44,7 @@ def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChan
             delete=True,
             source_version=envelope.source_version,
             time=envelope.time,
+            repair=envelope.repair,
         )
     # A row the map does not take (e.g. a person customer) is done with, not an error.
     if not passes_source_filter(table_map, source, record):
@@ -61,6 +62,7 @@ def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChan
         lookups=lookups,
         source_version=envelope.source_version,
         time=envelope.time,
+        repair=envelope.repair,
     )
 
 

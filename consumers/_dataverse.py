@@ -77,8 +77,7 @@ class DataverseSink:
     def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
         if row is None:
             return ApplyResult.UNCHANGED if change.delete else None
-        held = row.get(VERSION_COLUMN)
-        if held is not None and int(held) >= change.source_version:
+        if change.is_stale(row.get(VERSION_COLUMN)):
             return ApplyResult.SKIPPED_STALE
         modified_by, modified_on = row.get("_modifiedby_value"), parse_time(row.get("modifiedon"))
         someone_else = self.writer_id is not None and modified_by != self.writer_id

@@ -64,8 +64,7 @@ class FoSink:
     def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
         if row is None:
             return ApplyResult.UNCHANGED if change.delete else None
-        held = row.get(VERSION_FIELD)
-        if held is not None and int(held) >= change.source_version:
+        if change.is_stale(row.get(VERSION_FIELD)):
             return ApplyResult.SKIPPED_STALE
         modified_by, modified_at = row.get("ModifiedBy"), parse_time(row.get("ModifiedDateTime"))
         someone_else = self.writer_id is not None and modified_by != self.writer_id

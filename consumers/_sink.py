@@ -39,6 +39,15 @@ class TargetChange:
     source_version: int
     # The source change time, for last-writer-wins against edits made on the target.
     time: datetime
+    # A reconcile repair re-applies a version the target may already hold (docs/processing.md, Repairs).
+    repair: bool = False
+
+    def is_stale(self, held: object) -> bool:
+        """Whether a target row holding version ``held`` makes this change stale."""
+        if held is None:
+            return False
+        version = int(str(held))
+        return version > self.source_version if self.repair else version >= self.source_version
 
 
 class Sink(Protocol):

@@ -91,3 +91,13 @@ def test_a_value_outside_the_value_map_names_map_and_field():
         target_changes(event, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
     assert caught.value.map_name == "currency"
     assert caught.value.field == "RoundingPrecision"
+
+
+def test_a_repair_reapplies_the_version_the_target_holds():
+    """A repair is stale only against a newer version; an ordinary change already against an equal one."""
+    ordinary = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"Name": "Euro"}, version=5)
+    repair = ordinary.model_copy(update={"repair": True})
+    [plain] = target_changes(ordinary, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    [again] = target_changes(repair, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert (plain.is_stale(5), plain.is_stale(4), plain.is_stale(None)) == (True, False, False)
+    assert (again.is_stale(5), again.is_stale(6)) == (False, True)
