@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from azure.servicebus import ServiceBusClient
+from azure.servicebus import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 
 from sandbox.servicebus.config import (
     CorrelationFilterConfig,
@@ -116,9 +117,43 @@ def emulator() -> Iterator[EmulatorThread]:
         yield handle
 
 
+class QuickCloseClient(ServiceBusClient):
+    """A sync client whose senders and receivers start no keep-alive thread unless asked.
+
+    The SDK does not pass the client's ``keep_alive`` on to the handlers it makes, so each one would
+    start a thread that sleeps a second at a time and is joined on close: up to a second per close.
+    (A receiver without prefetch still gets one: the SDK forces it.)
+    """
+
+    def get_queue_sender(self, queue_name: str, **kwargs: Any) -> ServiceBusSender:
+        kwargs.setdefault("keep_alive", 0)
+        return super().get_queue_sender(queue_name, **kwargs)
+
+    def get_topic_sender(self, topic_name: str, **kwargs: Any) -> ServiceBusSender:
+        kwargs.setdefault("keep_alive", 0)
+        return super().get_topic_sender(topic_name, **kwargs)
+
+    def get_queue_receiver(self, queue_name: str, **kwargs: Any) -> ServiceBusReceiver:
+        kwargs.setdefault("keep_alive", 0)
+        return super().get_queue_receiver(queue_name, **kwargs)
+
+    def get_subscription_receiver(
+        self, topic_name: str, subscription_name: str, **kwargs: Any
+    ) -> ServiceBusReceiver:
+        kwargs.setdefault("keep_alive", 0)
+        return super().get_subscription_receiver(topic_name, subscription_name, **kwargs)
+
+
+def quick_client(connection_string: str, **kwargs: Any) -> QuickCloseClient:
+    """A sync SDK client for ``connection_string`` whose handlers close at once."""
+    kwargs.setdefault("keep_alive", 0)
+    made = QuickCloseClient.from_connection_string(connection_string, **kwargs)
+    assert isinstance(made, QuickCloseClient)  # the SDK builds ``cls``, typed as its base
+    return made
+
+
 @pytest.fixture
 def client(emulator: EmulatorThread) -> Iterator[ServiceBusClient]:
     """A sync SDK client for the emulator."""
-    # No keep-alive thread: closing a sender or receiver then returns at once instead of within a second.
-    with ServiceBusClient.from_connection_string(emulator.connection_string, keep_alive=0) as sb:
+    with quick_client(emulator.connection_string) as sb:
         yield sb

@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusMessage
 from azure.servicebus.management import ServiceBusAdministrationClient
 
 from sandbox.servicebus.config import (
@@ -17,6 +17,7 @@ from sandbox.servicebus.config import (
     TopicConfig,
 )
 from sandbox.servicebus.launcher import start_in_process
+from tests.contract.conftest import quick_client
 
 # The emulator's certificate is self-signed, so the administration client runs unverified, as for
 # Microsoft's emulator.
@@ -39,7 +40,7 @@ _CONFIG = EmulatorConfig(
 def test_runtime_counts_match_what_was_sent_scheduled_and_dead_lettered():
     """Queue, topic and subscription runtime properties report active, scheduled and dead-lettered counts."""
     with start_in_process(config=_CONFIG) as emulator:
-        with ServiceBusClient.from_connection_string(emulator.connection_string, keep_alive=0) as client:
+        with quick_client(emulator.connection_string, keep_alive=0) as client:
             with client.get_queue_sender("counted") as sender:
                 sender.send_messages([ServiceBusMessage(f"m{i}") for i in range(3)])
             with client.get_queue_receiver("counted") as receiver:

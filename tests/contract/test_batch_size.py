@@ -12,6 +12,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -73,7 +74,7 @@ def test_multi_frame_messages_arrive_intact_beside_busy_links(sized: EmulatorThr
     """Messages larger than a frame, sent while other links on the connection are busy, arrive intact."""
     bodies = [os.urandom(1_500_000 + i) for i in range(4)]
     stop = threading.Event()
-    with ServiceBusClient.from_connection_string(sized.connection_string, keep_alive=0) as sb:
+    with quick_client(sized.connection_string, keep_alive=0) as sb:
 
         def churn() -> None:
             with sb.get_queue_sender("busy") as busy, sb.get_queue_receiver("busy") as drain:

@@ -9,6 +9,8 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
 
+from tests.contract.conftest import quick_client
+
 pytestmark = pytest.mark.contract
 
 
@@ -183,7 +185,7 @@ def test_wrong_key_raises_authentication_error(emulator):
     """A connection string with the wrong key is refused with ServiceBusAuthenticationError."""
     bad = emulator.connection_string.replace("SAS_KEY_VALUE", "not-the-key")
     with (
-        ServiceBusClient.from_connection_string(bad, retry_total=0) as client,
+        quick_client(bad, retry_total=0) as client,
         pytest.raises(ServiceBusAuthenticationError),
         client.get_queue_sender("props") as sender,
     ):

@@ -6,9 +6,10 @@ import datetime
 import json
 
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
 from sandbox.servicebus.launcher import start_subprocess
+from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -43,7 +44,7 @@ def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path
     data = tmp_path / "data"
     first = start_subprocess(config_file=config, data_dir=data)
     try:
-        with ServiceBusClient.from_connection_string(first.connection_string) as client:
+        with quick_client(first.connection_string) as client:
             with client.get_queue_sender("durable") as sender:
                 sender.send_messages([ServiceBusMessage(f"m{i}") for i in range(50)])
             with client.get_queue_sender("durable-sessions") as sender:
@@ -58,7 +59,7 @@ def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path
         first.kill()
     second = start_subprocess(config_file=config, data_dir=data)
     try:
-        with ServiceBusClient.from_connection_string(second.connection_string) as client:
+        with quick_client(second.connection_string) as client:
             received = []
             with client.get_queue_receiver("durable", prefetch_count=50) as receiver:
                 while len(received) < 49:
@@ -92,7 +93,7 @@ def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_pat
     data = tmp_path / "data"
     first = start_subprocess(config_file=config, data_dir=data)
     try:
-        with ServiceBusClient.from_connection_string(first.connection_string) as client:
+        with quick_client(first.connection_string) as client:
             with client.get_queue_sender("durable-dedup") as sender:
                 sender.send_messages(ServiceBusMessage("original", message_id="once"))
                 when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
@@ -104,7 +105,7 @@ def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_pat
         first.kill()
     second = start_subprocess(config_file=config, data_dir=data)
     try:
-        with ServiceBusClient.from_connection_string(second.connection_string) as client:
+        with quick_client(second.connection_string) as client:
             with client.get_queue_sender("durable-dedup") as sender:
                 sender.send_messages(ServiceBusMessage("duplicate", message_id="once"))
             with client.get_queue_receiver("durable-dedup") as receiver:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
 from pydantic import SecretStr
 
@@ -13,6 +13,7 @@ from sandbox.errors import SandboxConfigError
 from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from sandbox.servicebus.launcher import start_in_process
 from sandbox.servicebus.sas import KEYS_ENV_VAR, make_token
+from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -24,7 +25,7 @@ def test_configured_key_is_accepted_and_the_default_refused():
     keys = {"app": SecretStr("s3cret-value")}
     with start_in_process(config=_CONFIG, keys=keys) as emulator:
         assert "SharedAccessKeyName=app;SharedAccessKey=s3cret-value" in emulator.connection_string
-        with ServiceBusClient.from_connection_string(emulator.connection_string) as client:
+        with quick_client(emulator.connection_string) as client:
             with client.get_queue_sender("q") as sender:
                 sender.send_messages(ServiceBusMessage("ok"))
             with client.get_queue_receiver("q") as receiver:
@@ -34,7 +35,7 @@ def test_configured_key_is_accepted_and_the_default_refused():
             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"
         )
         with (
-            ServiceBusClient.from_connection_string(default, retry_total=0) as client,
+            quick_client(default, retry_total=0) as client,
             pytest.raises(ServiceBusAuthenticationError),
             client.get_queue_sender("q") as sender,
         ):
@@ -49,7 +50,7 @@ def test_expired_signature_is_refused(emulator):
         f"Endpoint=sb://127.0.0.1:{emulator.port};SharedAccessSignature={token};UseDevelopmentEmulator=true"
     )
     with (
-        ServiceBusClient.from_connection_string(conn, retry_total=0) as client,
+        quick_client(conn, retry_total=0) as client,
         pytest.raises(ServiceBusAuthenticationError),
         client.get_queue_sender("props") as sender,
     ):
@@ -62,7 +63,7 @@ def test_keys_from_the_environment_replace_the_default(monkeypatch):
     with start_in_process(config=_CONFIG) as emulator:
         assert "SharedAccessKeyName=one;SharedAccessKey=first-key" in emulator.connection_string
         other = emulator.connection_string.replace("=one;", "=two;").replace("first-key", "second=key")
-        with ServiceBusClient.from_connection_string(other) as client, client.get_queue_sender("q") as sender:
+        with quick_client(other) as client, client.get_queue_sender("q") as sender:
             sender.send_messages(ServiceBusMessage("via second key"))
     monkeypatch.setenv(KEYS_ENV_VAR, "no-equals-sign")
     with pytest.raises(SandboxConfigError):
@@ -79,13 +80,13 @@ def test_in_process_emulator_persists_across_a_clean_restart(tmp_path):
     """An in-process emulator with a data directory keeps unsettled messages through stop and start."""
     with (
         start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator,
-        ServiceBusClient.from_connection_string(emulator.connection_string) as client,
+        quick_client(emulator.connection_string) as client,
         client.get_queue_sender("q") as sender,
     ):
         sender.send_messages([ServiceBusMessage(f"p{i}") for i in range(3)])
     with (
         start_in_process(config=_CONFIG, data_dir=tmp_path) as emulator,
-        ServiceBusClient.from_connection_string(emulator.connection_string) as client,
+        quick_client(emulator.connection_string) as client,
         client.get_queue_receiver("q") as receiver,
     ):
         peeked = receiver.peek_messages(max_message_count=10)

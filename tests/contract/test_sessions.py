@@ -14,6 +14,7 @@ from azure.servicebus.exceptions import (
 )
 
 from sandbox.servicebus.launcher import EmulatorThread
+from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -56,9 +57,7 @@ def test_next_available_times_out_when_no_session_has_messages(emulator: Emulato
     """With no session holding messages, opening a next-available receiver raises OperationTimeoutError."""
     opened: list[object] = []
     # No retries: the SDK would otherwise retry the timeout with back-off, which is its business, not ours.
-    with ServiceBusClient.from_connection_string(
-        emulator.connection_string, keep_alive=0, retry_total=0
-    ) as client:
+    with quick_client(emulator.connection_string, keep_alive=0, retry_total=0) as client:
         receiver = client.get_queue_receiver(
             "sessions-next", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=1
         )
