@@ -35,6 +35,7 @@ from sandbox.servicebus.settlement import ServiceBus
 __all__ = ["AdminGateway", "EntityCounts", "entity_counts"]
 
 _LOG = logging.getLogger(__name__)
+_NEVER = "0001-01-01T00:00:00Z"
 _SB = "http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"
 _D2 = "http://schemas.microsoft.com/netservices/2011/06/servicebus"
 
@@ -49,6 +50,7 @@ class EntityCounts:
     dead_lettered: int = 0
     scheduled: int = 0
     subscriptions: int = 0
+    accessed_at_ms: int | None = None
 
     def atom(self) -> str:
         """The Atom entry the SDK deserialises into runtime properties."""
@@ -69,7 +71,8 @@ class EntityCounts:
         )
         body = (
             f"<MessageCount>{total}</MessageCount><SizeInBytes>0</SizeInBytes><CreatedAt>{now}</CreatedAt>"
-            f"<UpdatedAt>{now}</UpdatedAt>{details}{extra}"
+            f"<UpdatedAt>{now}</UpdatedAt><AccessedAt>{_accessed(self.accessed_at_ms)}</AccessedAt>"
+            f"{details}{extra}"
         )
         name = escape(self.name)
         return (
@@ -162,6 +165,14 @@ def _self_signed_context() -> ssl.SSLContext:
     return context
 
 
+def _accessed(at_ms: int | None) -> str:
+    """AccessedAt as Azure writes it: the last receive, or .NET's DateTime.MinValue when there was none."""
+    if at_ms is None:
+        return _NEVER
+    moment = datetime.datetime.fromtimestamp(at_ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def entity_counts(bus: ServiceBus, path: str) -> EntityCounts | None:
     """The counts of the queue, topic or subscription at ``path`` (run on the broker's thread)."""
     entity = bus.entities.get(path)
@@ -181,4 +192,5 @@ def entity_counts(bus: ServiceBus, path: str) -> EntityCounts | None:
         active=states.count(ACTIVE),
         dead_lettered=dead,
         scheduled=states.count(SCHEDULED),
+        accessed_at_ms=entity.accessed_at_ms,
     )

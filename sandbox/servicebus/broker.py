@@ -268,6 +268,7 @@ class Broker:
 
     def hand_out(self, entity: Entity, consumer: Consumer, message: StoredMessage, now: int) -> None:
         """Deliver one message: lock it (peek-lock) or remove it (receive-and-delete)."""
+        entity.accessed_at_ms = now
         if not consumer.peek_lock:
             entity.remove(message.seq)
             self.journal.delete(entity.path, message.seq)

@@ -93,6 +93,7 @@ class Entity:
     consumers: list[Consumer] = field(default_factory=list)
     session_locks: dict[str, SessionLock] = field(default_factory=dict)
     session_state: dict[str, bytes] = field(default_factory=dict)
+    accessed_at_ms: int | None = None  # the last time a message was handed to a receiver
     _ready: list[int] = field(default_factory=list)
     _session_ready: dict[str, list[int]] = field(default_factory=dict)
 

@@ -69,3 +69,36 @@ def test_administration_with_a_wrong_key_is_refused(emulator):
     admin = ServiceBusAdministrationClient.from_connection_string(bad, connection_verify=False)
     with pytest.raises(ClientAuthenticationError):
         admin.get_queue_runtime_properties("props")
+
+
+def test_accessed_at_is_the_last_receive_of_each_entity():
+    """AccessedAt moves to the time of the last receive on a queue or subscription, and not before one."""
+    with start_in_process(config=_CONFIG) as emulator:
+        admin = ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        )
+        never = admin.get_queue_runtime_properties("counted").accessed_at_utc
+        with quick_client(emulator.connection_string) as client:
+            with client.get_queue_sender("counted") as sender:
+                sender.send_messages(ServiceBusMessage("touch"))
+            with client.get_topic_sender("news") as sender:
+                sender.send_messages(ServiceBusMessage("touch"))
+            before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+            with client.get_queue_receiver("counted") as receiver:
+                [message] = receiver.receive_messages(max_wait_time=5)
+                receiver.complete_message(message)
+            queue_accessed = admin.get_queue_runtime_properties("counted").accessed_at_utc
+            reader_untouched = admin.get_subscription_runtime_properties("news", "reader").accessed_at_utc
+            with client.get_subscription_receiver("news", "reader") as receiver:
+                [message] = receiver.receive_messages(max_wait_time=5)
+                receiver.complete_message(message)
+            reader_accessed = admin.get_subscription_runtime_properties("news", "reader").accessed_at_utc
+        after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    assert never is not None
+    assert never.year == 1, "Azure reports DateTime.MinValue before any receive"
+    assert reader_untouched is not None
+    assert reader_untouched.year == 1
+    assert queue_accessed is not None
+    assert before <= queue_accessed <= after
+    assert reader_accessed is not None
+    assert queue_accessed <= reader_accessed <= after
