@@ -223,8 +223,11 @@ def test_delete_orphans_publishes_a_delete_for_the_record_gone_from_the_source(
     assert delete.repair
 
 
-async def _consume_until_in_step(settings: Settings, wanted: set[str], *, within: float = 15.0) -> set[str]:
-    """Run the customer consumer to Dataverse until none of ``wanted`` drifts; returns those that still do."""
+async def _consume_until_in_step(settings: Settings, wanted: set[str], *, within: float = 45.0) -> set[str]:
+    """Run the customer consumer to Dataverse until none of ``wanted`` drifts; returns those that still do.
+
+    The bound is generous because it only matters on a failure: a loaded machine is slow, not wrong.
+    """
     stop = asyncio.Event()
     options = RuntimeOptions(session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
     consumer = asyncio.create_task(
@@ -254,11 +257,6 @@ def test_consumer_applies_the_repairs_of_records_missing_on_either_side(
     assert asyncio.run(_consume_until_in_step(settings, missing)) == set()
 
 
-@pytest.mark.xfail(
-    reason="the consumers' stale guard still skips a repair whose version the target already holds "
-    "(docs/processing.md: a repair applies when the target's version is less than or equal to it)",
-    strict=True,
-)
 def test_consumer_applies_the_repairs_of_differing_records(
     twins: Twins, tap_emulator: EmulatorThread
 ) -> None:
@@ -267,7 +265,7 @@ def test_consumer_applies_the_repairs_of_differing_records(
     settings = twins.with_servicebus(tap_emulator.connection_string)
     reconcile(settings, areas=["customer"], repair=True)
     differing = {planted.renamed["CustomerAccount"], planted.relinked["CustomerAccount"]}
-    assert asyncio.run(_consume_until_in_step(settings, differing, within=8.0)) == set()
+    assert asyncio.run(_consume_until_in_step(settings, differing)) == set()
 
 
 def test_rows_the_map_cannot_transform_are_reported_and_the_run_goes_on(twins: Twins) -> None:
