@@ -39,7 +39,7 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from shared.errors import BusError, ConfigError, DualbusError, TransientError
+from shared.errors import BusError, DualbusError, TransientError
 from shared.settings import ServiceBusSettings
 
 __all__ = [
@@ -106,7 +106,7 @@ async def async_bus_client(
                 settings.connection_string.get_secret_value(), **options
             )
         else:
-            credential = _async_credential()
+            credential = AsyncDefaultAzureCredential()
             client = AsyncServiceBusClient(_namespace(settings), credential, **options)
     try:
         yield client
@@ -139,16 +139,6 @@ def bus_client(
             client.close()
             if credential is not None:
                 credential.close()
-
-
-def _async_credential() -> AsyncDefaultAzureCredential:
-    # azure-identity's aio credentials need aiohttp, which only Entra ID deployments have to install.
-    try:
-        return AsyncDefaultAzureCredential()
-    except ImportError as exc:
-        raise ConfigError(
-            "a Service Bus namespace with Entra ID needs aiohttp for azure-identity: pip install aiohttp"
-        ) from exc
 
 
 def _namespace(settings: ServiceBusSettings) -> str:

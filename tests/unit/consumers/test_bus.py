@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
@@ -21,7 +19,7 @@ from azure.servicebus.exceptions import (
 from pydantic import SecretStr
 
 from shared.bus import LockLostError, async_bus_client, bus_client, bus_errors, translate_bus_error
-from shared.errors import BusError, ConfigError, DualbusError, ThrottledError, TransientError
+from shared.errors import BusError, DualbusError, ThrottledError, TransientError
 from shared.settings import ServiceBusSettings
 
 EMULATOR = ServiceBusSettings(
@@ -117,16 +115,12 @@ def test_sync_client_from_namespace_uses_a_credential():
 
 
 @pytest.mark.asyncio
-async def test_async_client_from_namespace_needs_its_http_transport():
-    """With a namespace the aio client gets a credential, or a ConfigError naming aiohttp if it is missing."""
+async def test_async_client_from_namespace_uses_a_credential():
+    """A namespace yields an aio client authenticated by the async DefaultAzureCredential."""
     settings = ServiceBusSettings(namespace="contoso.servicebus.windows.net")
-    if find_spec("aiohttp") is None:
-        with pytest.raises(ConfigError, match="aiohttp"):
-            async with async_bus_client(settings):
-                pass
-        return
     async with async_bus_client(settings) as client:
         assert client.fully_qualified_namespace == "contoso.servicebus.windows.net"
+        assert type(client._credential).__name__ == "DefaultAzureCredential"
 
 
 def test_namespace_with_a_scheme_is_refused():
