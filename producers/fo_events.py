@@ -139,9 +139,9 @@ class FoEventHandler:
 
     async def _envelope(self, table: SourceTable, event: DataEvent) -> Envelope | None:
         if event.operation is Operation.DELETE:
-            if event.initiating_user and self._echo.is_echo(Origin.FO, {"ModifiedBy": event.initiating_user}):
-                self._skip(table)
-                return None
+            # Deletes are published even when dualbus made them. A delete that won a race against an older
+            # update from the other side must reach that side too, or the update would have re-created the
+            # row there for good; on a side that lacks the row already, a delete changes nothing.
             key = table.key_of(event.record)
             version = fo_version(event.time)
             return build_envelope(

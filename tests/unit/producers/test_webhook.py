@@ -105,8 +105,8 @@ async def test_echo_is_acknowledged_but_not_published() -> None:
 
 
 @pytest.mark.asyncio
-async def test_delete_by_dualbus_is_recognised_by_the_initiating_user() -> None:
-    """A delete carries no ModifiedBy: its initiating user's object id identifies dualbus's own delete."""
+async def test_deletes_are_published_even_when_dualbus_made_them() -> None:
+    """A delete is never an echo: one dualbus made must still reach the other side (docs/processing.md)."""
     client = RecordingClient(max_bytes=256 * 1024)
     tables = source_tables(load_maps(), Origin.FO, ["customer"])
     handler = FoEventHandler(
@@ -116,6 +116,6 @@ async def test_delete_by_dualbus_is_recognised_by_the_initiating_user() -> None:
         EchoFilter.of("dualbus", user_id_for("dualbus")),
         backoff=Backoff(attempts=1),
     )
-    assert await handler.handle([_payload(modified_by="dualbus", change_type="Delete")]) == 0
-    assert handler.skipped_echo == 1
+    assert await handler.handle([_payload(modified_by="dualbus", change_type="Delete")]) == 1
+    assert handler.skipped_echo == 0
     assert await handler.handle([_payload(modified_by="workload", change_type="Delete")]) == 1
