@@ -109,7 +109,10 @@ class Consumer:
                 continue
             try:
                 with bus_errors():
-                    async with self._receiver() as receiver:
+                    receiver = self._receiver()
+                    if not await _opened_unless_stopped(receiver, stop):
+                        return
+                    async with receiver:
                         if self._subscription.requires_session:
                             await _keep_session(receiver, renewer)
                         await self._drain(receiver, stop, renewer)
@@ -219,6 +222,29 @@ async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, None]) -
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def _opened_unless_stopped(receiver: ServiceBusReceiver, stop: asyncio.Event) -> bool:
+    """Open the receiver (for a session, wait for one); give up at once if ``stop`` is set meanwhile.
+
+    Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker
+    holding no messages has nothing to finish, so shutdown must not wait for that.
+    """
+    opening = asyncio.ensure_future(receiver.__aenter__())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if opening.done():
+        opening.result()  # an error while opening propagates to the worker's handlers
+        return True
+    opening.cancel()
+    with contextlib.suppress(BaseException):
+        await opening
+    with contextlib.suppress(Exception):
+        await receiver.close()
+    return False
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

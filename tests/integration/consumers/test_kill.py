@@ -124,3 +124,27 @@ async def test_sigterm_finishes_or_abandons_in_flight_work_and_exits_zero(pipeli
     await pipeline.consume("currency", Direction.TO_DATAVERSE, all_final, within=60.0)
     assert all_final(None)
     assert store.version == len(events)
+
+
+@pytest.mark.asyncio
+async def test_sigterm_stops_an_idle_consumer_at_once(pipeline, tmp_path):
+    """An idle consumer, its workers only waiting for a session, stops on SIGTERM within seconds."""
+    with (tmp_path / "consumer.log").open("w") as log:
+        child = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on it below
+            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse"],
+            env=_consumer_env(pipeline),
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            await asyncio.sleep(6.0)  # started, and its workers are waiting for sessions that never come
+            assert child.poll() is None
+            child.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert await _wait_for(lambda: child.poll() is not None, within=30.0)
+            assert child.returncode == 0
+            assert time.monotonic() - started < 8.0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
