@@ -11,7 +11,7 @@ taken as change-tracking snapshots, which also leave the delta token the produce
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -93,15 +93,23 @@ async def run_initial_sync(
     companies: Iterable[str] | None = None,
     page_size: int = 2000,
     progress: Progress | None = None,
+    layers: Sequence[Sequence[str]] | None = None,
+    before_layer: Callable[[Sequence[str]], Awaitable[None]] | None = None,
 ) -> SyncSummary:
-    """Publish every row of the context's tables, resuming a killed run from its checkpoints."""
+    """Publish every row of the context's tables, resuming a killed run from its checkpoints.
+
+    With ``layers`` (areas in dependency layers, e.g. ``shared.maps.area_layers``), the F&O side syncs
+    layer by layer and awaits ``before_layer(previous layer)`` before each next one, so that a caller can
+    wait until the consumers applied what the next layer looks up. One run spans every layer: a killed
+    run resumes in the layer where it stopped.
+    """
     started = time.perf_counter()
     prefix = f"initial.{context.origin.value}."
     if context.store.get(f"{prefix}complete"):
         # The last run finished: this is a new run, not a resume.
         context.store.delete_prefix(prefix)
     if context.origin is Origin.FO:
-        summary = await _FoSync(context, companies, page_size, progress).run()
+        summary = await _FoSync(context, companies, page_size, progress).run(layers, before_layer)
     else:
         summary = await _dataverse_sync(context, progress)
     context.store.put(f"{prefix}complete", True)
@@ -125,15 +133,24 @@ class _FoSync:
         self._page_size = page_size
         self._progress = progress
 
-    async def run(self) -> SyncSummary:
+    async def run(
+        self,
+        layers: Sequence[Sequence[str]] | None,
+        before_layer: Callable[[Sequence[str]], Awaitable[None]] | None,
+    ) -> SyncSummary:
         summary = SyncSummary(origin=Origin.FO)
         plan = [
             (table, company) for table in self._context.tables for company in await self._companies(table)
         ]
         if self._progress is not None:
             self._progress.start(sum([await self._count(table, company) for table, company in plan]))
-        for table, company in plan:
-            summary.results.append(await self._sync(table, company))
+        groups = layers or [sorted({table.area for table, _ in plan})]
+        for index, layer in enumerate(groups):
+            if index and before_layer is not None:
+                await before_layer(groups[index - 1])
+            for table, company in plan:
+                if table.area in layer:
+                    summary.results.append(await self._sync(table, company))
         return summary
 
     async def _companies(self, table: SourceTable) -> list[str]:

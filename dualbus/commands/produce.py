@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from dualbus.ops.applied import wait_applied
 from producers.initial_sync import SyncSummary, run_initial_sync
 from producers.main import configured, produce
 from producers.progress import RichProgress, render_summary
 from producers.runner import open_context
 from producers.settings import load_producer_settings
+from shared.bus_admin import admin_counts
 from shared.envelope import Origin
-from shared.errors import DualbusError
+from shared.errors import ConfigError, DualbusError
+from shared.maps import area_layers, load_maps
+from shared.settings import load_settings
+from shared.topology import Direction, Topology, default_topology
 
 __all__ = ["register"]
 
@@ -52,6 +58,7 @@ def produce_command(
 
 
 def initial_sync_command(
+    *,
     source: Annotated[Source, typer.Option("--from", help="The system to read every row from.")] = Source.FO,
     areas: Annotated[list[str] | None, typer.Option("--areas", help="Areas to sync (default: all).")] = None,
     companies: Annotated[
@@ -59,30 +66,82 @@ def initial_sync_command(
         typer.Option("--companies", help="Companies (legal entities) to sync (default: all)."),
     ] = None,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=10_000, help="Rows per page.")] = 2000,
+    wait_applied: Annotated[
+        bool,
+        typer.Option(
+            "--wait-applied/--no-wait",
+            help="Before each layer of areas, wait until the consumers applied the layers it looks up.",
+        ),
+    ] = True,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for one layer to be applied.")] = 600.0,
 ) -> None:
     """Publish every row of the chosen areas in dependency order; a killed run resumes where it stopped.
 
+    Areas go in layers (companies and currencies before the customers that look them up); with
+    --wait-applied (the default) a layer starts once the consumers have applied the one before.
+
     Example: dualbus initial-sync --from fo --areas company,currency,customer --companies USMF
     """
+    origin = Origin(source.value)
+    console = Console()
+    chosen = _split(areas)
+    layers = area_layers(load_maps(), chosen or default_topology().areas)
+
+    async def before_layer(previous: Sequence[str]) -> None:
+        if wait_applied:
+            await asyncio.to_thread(_wait_for_layer, console, previous, origin, wait_timeout)
+
     try:
         summary = asyncio.run(
-            _initial_sync(Origin(source.value), _split(areas), _split(companies), page_size)
+            _initial_sync(
+                origin, chosen, _split(companies), page_size, layers=layers, before_layer=before_layer
+            )
         )
     except DualbusError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    Console().print(render_summary(summary))
+    console.print(render_summary(summary))
+
+
+def _wait_for_layer(console: Console, layer: Sequence[str], origin: Origin, timeout: float) -> None:
+    """Wait until the other side's consumers applied ``layer`` (the next layer looks its rows up)."""
+    settings = load_settings()
+    if settings.servicebus is None:
+        raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE must be set")
+    direction = Direction.TO_DATAVERSE if origin is Origin.FO else Direction.TO_FO
+    topology = default_topology()
+    synced = [area for area in layer if _syncs(topology, area, direction)]
+    with (
+        admin_counts(settings.servicebus) as counts,
+        console.status(f"waiting until {', '.join(synced)} applied"),
+    ):
+        wait_applied(counts, topology, synced, direction, timeout=timeout)
+
+
+def _syncs(topology: Topology, area: str, direction: Direction) -> bool:
+    return any(sub.direction is direction for sub in topology.topic(area).subscriptions)
 
 
 async def _initial_sync(
-    origin: Origin, areas: list[str] | None, companies: list[str] | None, page_size: int
+    origin: Origin,
+    areas: list[str] | None,
+    companies: list[str] | None,
+    page_size: int,
+    *,
+    layers: list[list[str]],
+    before_layer: Callable[[Sequence[str]], Awaitable[None]],
 ) -> SyncSummary:
     settings = configured(f"dualbus-initial-sync-{origin.value}")
     options = load_producer_settings()
     async with open_context(origin, settings, options, areas=areas) as context:
         with RichProgress() as progress:
             return await run_initial_sync(
-                context, companies=companies, page_size=page_size, progress=progress
+                context,
+                companies=companies,
+                page_size=page_size,
+                progress=progress,
+                layers=layers,
+                before_layer=before_layer,
             )
 
 

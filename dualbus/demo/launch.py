@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints, child_environme
 from dualbus.demo.errors import DemoError
 from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
 from dualbus.demo.workload import DataSize, api_client
-from shared.maps import area_dependencies, load_maps
+from shared.maps import area_layers, load_maps
 from shared.render import render_emulator_config
 from shared.topology import Direction, default_topology
 
@@ -29,7 +29,6 @@ __all__ = [
     "Launcher",
     "cli_command",
     "consumer_name",
-    "dependency_layers",
     "initial_sync_layers",
 ]
 
@@ -52,21 +51,6 @@ def cli_command(*args: str) -> list[str]:
 def consumer_name(area: str, direction: str) -> str:
     """A consumer process's name, also the name of its log and metrics files."""
     return f"consumer-{area}-{direction}"
-
-
-def dependency_layers(dependencies: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """Areas in layers: each layer needs only areas of earlier layers (a cycle ends up in the last one)."""
-    remaining = {area: set(needs) & set(dependencies) for area, needs in dependencies.items()}
-    layers: list[list[str]] = []
-    while remaining:
-        ready = sorted(area for area, needs in remaining.items() if not needs)
-        layer = ready or sorted(remaining)
-        layers.append(layer)
-        for area in layer:
-            del remaining[area]
-        for needs in remaining.values():
-            needs.difference_update(layer)
-    return layers
 
 
 @dataclass(slots=True)
@@ -187,8 +171,7 @@ def initial_sync_layers() -> list[list[str]]:
     synced = {
         topic.area for topic, sub in default_topology().routes() if sub.direction is Direction.TO_DATAVERSE
     }
-    dependencies = {a: d for a, d in area_dependencies(load_maps()).items() if a in synced}
-    return dependency_layers(dependencies)
+    return area_layers(load_maps(), synced)
 
 
 def _wait_http(url: str, child: ChildProcess) -> None:

@@ -23,7 +23,14 @@ from shared.maps._fields import (
     ValuePair,
 )
 from shared.maps._loader import load_map_file, load_maps, parse_map
-from shared.maps._order import area_dependencies, area_order, map_order, table_dependencies
+from shared.maps._order import (
+    area_dependencies,
+    area_layers,
+    area_order,
+    dependency_layers,
+    map_order,
+    table_dependencies,
+)
 from shared.maps._references import (
     Fetcher,
     Resolver,
@@ -56,8 +63,10 @@ __all__ = [
     "TableMap",
     "ValuePair",
     "area_dependencies",
+    "area_layers",
     "area_order",
     "bind_reference",
+    "dependency_layers",
     "entity_path",
     "expand_lookups",
     "key_segment",

@@ -7,7 +7,15 @@ from collections.abc import Iterable, Mapping
 from shared.errors import MapDefinitionError
 from shared.maps._table import TableMap
 
-__all__ = ["area_dependencies", "area_order", "find_cycle", "map_order", "table_dependencies"]
+__all__ = [
+    "area_dependencies",
+    "area_layers",
+    "area_order",
+    "dependency_layers",
+    "find_cycle",
+    "map_order",
+    "table_dependencies",
+]
 
 Graph = Mapping[str, frozenset[str]]
 
@@ -38,6 +46,33 @@ def area_dependencies(maps: Iterable[TableMap]) -> dict[str, frozenset[str]]:
 def area_order(maps: Iterable[TableMap]) -> list[str]:
     """Areas in initial-sync order: dependencies first, then by depth, ties broken by name."""
     return _layered(area_dependencies(maps), what="areas")
+
+
+def area_layers(maps: Iterable[TableMap], areas: Iterable[str] | None = None) -> list[list[str]]:
+    """Areas in initial-sync layers: each layer needs only areas of earlier layers.
+
+    A layer can be synced as a whole once the layers before it were applied. ``areas`` keeps only those.
+    """
+    dependencies = area_dependencies(maps)
+    if areas is not None:
+        wanted = set(areas)
+        dependencies = {area: needs for area, needs in dependencies.items() if area in wanted}
+    return dependency_layers(dependencies)
+
+
+def dependency_layers(dependencies: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Nodes in layers: each layer needs only nodes of earlier ones (a cycle ends up in the last one)."""
+    remaining = {node: set(needs) & set(dependencies) for node, needs in dependencies.items()}
+    layers: list[list[str]] = []
+    while remaining:
+        ready = sorted(node for node, needs in remaining.items() if not needs)
+        layer = ready or sorted(remaining)
+        layers.append(layer)
+        for node in layer:
+            del remaining[node]
+        for needs in remaining.values():
+            needs.difference_update(layer)
+    return layers
 
 
 def map_order(maps: Iterable[TableMap]) -> list[TableMap]:
