@@ -87,7 +87,7 @@ async def run_consumer(
             direction=direction,
             maps=maps or load_maps(),
             sink=sink,
-            limit=AdaptiveLimit(runtime.max_in_flight),
+            limit=AdaptiveLimit(_records_in_flight(runtime, direction)),
             retry=retry or RetryPolicy(),
             metrics=metrics,
         )
@@ -138,3 +138,9 @@ def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:
         group = "DATAVERSE" if direction is Direction.TO_DATAVERSE else "FO"
         raise ConfigError(f"DUALBUS_{group}__URL, __CLIENT_ID and __CLIENT_SECRET must be set")
     return chosen
+
+
+def _records_in_flight(runtime: RuntimeOptions, direction: Direction) -> int:
+    # Towards Dataverse the sink gathers records into $batch requests, so the HTTP requests in flight are a
+    # few batches however many records travel in them; towards F&O every record is its own request.
+    return runtime.max_batched_in_flight if direction is Direction.TO_DATAVERSE else runtime.max_in_flight

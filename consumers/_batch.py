@@ -59,13 +59,19 @@ class _Pending:
 class BatchingApi:
     """Sends requests through ``api`` as ``$batch`` requests of up to ``max_parts`` parts."""
 
-    def __init__(self, api: ApiClient, *, root: str, max_parts: int = 100) -> None:
-        """``root`` is the Web API path under the org URL (``api/data/v9.2``)."""
+    def __init__(self, api: ApiClient, *, root: str, max_parts: int = 100, max_batches: int = 8) -> None:
+        """``root`` is the Web API path under the org URL (``api/data/v9.2``).
+
+        Up to ``max_batches`` batches travel at once: requests that arrive while one is in flight go in the
+        next without waiting for its answer (each record has one request in flight, so order holds).
+        """
         self._api = api
         self._root = root.strip("/")
         self._max_parts = max_parts
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._batches = asyncio.Semaphore(max_batches)
 
     async def request(
         self,
@@ -88,27 +94,42 @@ class BatchingApi:
         return await pending.answer
 
     async def aclose(self) -> None:
-        """Wait for the batch in flight."""
+        """Wait for the batches in flight."""
         if self._flusher is not None:
             with contextlib.suppress(Exception):
                 await self._flusher
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _flush(self) -> None:
         # One turn of the loop lets every record that is ready add its request to this batch.
         await asyncio.sleep(0)
         while self._queue:
+            # Waiting for a free batch slot lets more requests gather, so a busy target gets fuller batches.
+            await self._batches.acquire()
             parts, self._queue = self._queue[: self._max_parts], self._queue[self._max_parts :]
-            try:
-                answers = await self._send(parts)
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request, which raises it
-                for part in parts:
-                    if not part.answer.done():
-                        part.answer.set_exception(exc)
-                continue
-            for part, answer in zip(parts, answers, strict=False):
-                _deliver(part, answer)
-            for part in parts[len(answers) :]:
-                part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
+            task = asyncio.create_task(self._answer(parts))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _answer(self, parts: list[_Pending]) -> None:
+        try:
+            answers = await self._send(parts)
+        except asyncio.CancelledError:
+            # Shut down mid-flight: no waiter may hang on an answer that will never come.
+            for part in parts:
+                part.answer.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request, which raises it
+            for part in parts:
+                if not part.answer.done():
+                    part.answer.set_exception(exc)
+            return
+        finally:
+            self._batches.release()
+        for part, answer in zip(parts, answers, strict=False):
+            _deliver(part, answer)
+        for part in parts[len(answers) :]:
+            part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
 
     async def _send(self, parts: list[_Pending]) -> list[httpx.Response]:
         boundary = f"batch_{uuid.uuid4()}"

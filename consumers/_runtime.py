@@ -38,6 +38,9 @@ class RuntimeOptions:
     concurrency: int = 4
     # Target writes in flight at once, over all sessions (Dataverse allows 52 concurrent requests per user).
     max_in_flight: int = 32
+    # Records in flight when writes travel in Dataverse $batch requests: a few batches of a session's batch
+    # size each, still well within the concurrent request limit (each $batch is one request).
+    max_batched_in_flight: int = 400
     batch_size: int = 50
     # How long to wait for a free session, and for more messages before letting a session go.
     session_wait: float = 5.0
