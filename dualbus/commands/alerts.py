@@ -62,7 +62,10 @@ def run(
                 control_queue=topology.control_queue,
                 audit=AuditLog(load_settings().state_dir / "audit.jsonl"),
             )
-            fired = monitor.run(interval=interval, until=lambda: time.monotonic() >= deadline)
+            try:
+                fired = monitor.run(interval=interval, until=lambda: time.monotonic() >= deadline)
+            finally:
+                monitor.close()
     console.print(f"{fired} alert(s) fired")
 
 

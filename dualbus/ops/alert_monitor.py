@@ -38,6 +38,7 @@ class AlertMonitor:
         self._routes = routes
         self._control_queue = control_queue
         self._audit = audit
+        self._owns_http = http is None
         self._http = http or httpx.Client(timeout=_WEBHOOK_TIMEOUT_SECONDS)
         horizon = max((rule.window for rule in rules.rules), default=timedelta(minutes=5))
         self._window = DeadLetterWindow(horizon=horizon)
@@ -62,6 +63,11 @@ class AlertMonitor:
             fired += len(self.poll())
             time.sleep(interval)
         return fired
+
+    def close(self) -> None:
+        """Release the webhook HTTP client (when the monitor made it)."""
+        if self._owns_http:
+            self._http.close()
 
     def _post(self, url: str, summary: dict[str, object]) -> None:
         try:
