@@ -22,13 +22,15 @@ from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusRe
 from consumers._groups import by_record
 from consumers._process import MessageProcessor
 from shared.bus import bus_errors
-from shared.errors import BusError, TransientError
+from shared.errors import BusError, DualbusError, TransientError
 from shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "RuntimeOptions"]
 
 _log = logging.getLogger("dualbus.consumer")
 _TRANSIENT_PAUSE = 0.2
+# Seconds a receiver being opened when shutdown begins may take to finish connecting.
+_OPEN_GRACE = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +86,7 @@ class Consumer:
         self._topic = topic
         self._subscription = subscription
         self.options = options or RuntimeOptions()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
@@ -102,6 +105,7 @@ class Consumer:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*self._closing, return_exceptions=True)
             with contextlib.suppress(Exception), bus_errors():
                 await renewer.close()
 
@@ -115,10 +119,12 @@ class Consumer:
                     receiver = self._receiver()
                     if not await _opened_unless_stopped(receiver, stop):
                         return
-                    async with receiver:
+                    try:
                         if self._subscription.requires_session:
                             await _keep_session(receiver, renewer)
                         await self._drain(receiver, stop, renewer)
+                    finally:
+                        self._close_later(receiver)
             except TransientError:
                 # No session free within the wait, or a passing network fault: look again, without spinning
                 # when the namespace refuses connections outright.
@@ -130,6 +136,14 @@ class Consumer:
                 # A worker must outlive any one session's trouble, or the consumer silently stops.
                 _log.exception("session worker failed; starting over")
                 await _sleep_unless(stop, self.options.reconnect_wait)
+
+    def _close_later(self, receiver: ServiceBusReceiver) -> None:
+        # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
+        # keep-alive task, which sleeps in whole seconds. The worker need not sit that out before it takes the
+        # next session; run() waits for every close before it returns.
+        task = asyncio.create_task(_close_quietly(receiver))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _receiver(self) -> ServiceBusReceiver:
         options: dict[str, Any] = {"max_wait_time": self.options.session_wait}
@@ -218,6 +232,15 @@ async def _abandon_all(
             await receiver.abandon_message(message)
 
 
+async def _close_quietly(receiver: ServiceBusReceiver) -> None:
+    try:
+        with bus_errors():
+            await receiver.close()
+    except DualbusError as exc:
+        # The broker times the link out instead; a message left unsettled comes back when its lock expires.
+        _log.warning("closing a receiver failed: %s", exc)
+
+
 async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, None]) -> None:
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
     try:
@@ -228,7 +251,7 @@ async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, None]) -
 
 
 async def _opened_unless_stopped(receiver: ServiceBusReceiver, stop: asyncio.Event) -> bool:
-    """Open the receiver (for a session, wait for one); give up at once if ``stop`` is set meanwhile.
+    """Open the receiver (for a session, wait for one); give up soon if ``stop`` is set meanwhile.
 
     Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker
     holding no messages has nothing to finish, so shutdown must not wait for that.
@@ -242,6 +265,9 @@ async def _opened_unless_stopped(receiver: ServiceBusReceiver, stop: asyncio.Eve
     if opening.done():
         opening.result()  # an error while opening propagates to the worker's handlers
         return True
+    # Cancelled while it still connects, the SDK leaves its socket open: give the connection a moment to
+    # come up (or fail), so that closing the receiver closes it too.
+    await asyncio.wait({opening}, timeout=_OPEN_GRACE)
     opening.cancel()
     with contextlib.suppress(BaseException):
         await opening
