@@ -1,0 +1,87 @@
+"""The runtime's receiver loop with a fake Service Bus client: a closing receiver never holds up the next."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from consumers import RuntimeOptions
+from consumers._process import MessageProcessor
+from consumers._runtime import Consumer
+from shared.topology import Direction, SubscriptionSpec, TopicSpec
+
+
+class _Receiver:
+    """A receiver whose subscription is empty and whose close waits until the test lets it finish."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        self.release = release
+        self.closed = False
+
+    async def __aenter__(self) -> _Receiver:
+        return self
+
+    async def receive_messages(self, **_: Any) -> list[object]:
+        await asyncio.sleep(0.01)
+        return []
+
+    async def close(self) -> None:
+        # The SDK's close sits out its keep-alive task's sleep; here the test decides when it ends.
+        await self.release.wait()
+        self.closed = True
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.receivers: list[_Receiver] = []
+
+    def get_subscription_receiver(self, *_: Any, **__: Any) -> _Receiver:
+        receiver = _Receiver(self.release)
+        self.receivers.append(receiver)
+        return receiver
+
+
+def _consumer(client: _Client) -> Consumer:
+    subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
+    topic = TopicSpec(area="currency", subscriptions=(subscription,))
+    options = RuntimeOptions(concurrency=1, shutdown_deadline=5.0)
+    processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
+    return Consumer(cast(Any, client), processor, topic=topic, subscription=subscription, options=options)
+
+
+@pytest.mark.asyncio
+async def test_the_next_receiver_opens_while_the_last_one_is_still_closing() -> None:
+    """A worker takes its next receiver without waiting for the previous one's close to finish."""
+    client = _Client()
+    stop = asyncio.Event()
+    running = asyncio.create_task(_consumer(client).run(stop))
+    for _ in range(100):
+        if len(client.receivers) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    assert len(client.receivers) >= 3
+    assert not any(receiver.closed for receiver in client.receivers)
+    stop.set()
+    client.release.set()
+    await asyncio.wait_for(running, timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_run_returns_only_after_every_receiver_is_closed() -> None:
+    """Shutdown waits for the closes still in progress, so no connection outlives the consumer."""
+    client = _Client()
+    stop = asyncio.Event()
+    running = asyncio.create_task(_consumer(client).run(stop))
+    for _ in range(100):
+        if len(client.receivers) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.sleep(0.1)
+    assert not running.done()
+    client.release.set()
+    await asyncio.wait_for(running, timeout=5)
+    assert all(receiver.closed for receiver in client.receivers)
