@@ -93,11 +93,19 @@ async def run_consumer(
         )
         # Operators pause and resume a route through the control queue (``dualbus pause``).
         watcher = PauseWatcher(client, chosen.control_queue, route_name(area, subscription.name))
+        known = asyncio.Event()
         consumer = Consumer(
-            client, processor, topic=topic, subscription=subscription, options=runtime, gate=watcher
+            client,
+            processor,
+            topic=topic,
+            subscription=subscription,
+            options=runtime,
+            gate=watcher,
+            ready=known,
         )
-        await _first_poll(watcher)
-        watching = asyncio.create_task(watcher.run())
+        # Opening sessions takes a while; it runs alongside the first reading of the pause state, and no
+        # message is received before that reading is in.
+        watching = asyncio.create_task(_watch(watcher, known))
         try:
             with _stop_on_signals(stop):
                 await consumer.run(stop)
@@ -124,12 +132,15 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
-async def _first_poll(watcher: PauseWatcher) -> None:
-    # Know whether the route is paused before taking any session; a failing read means running.
+async def _watch(watcher: PauseWatcher, known: asyncio.Event) -> None:
+    # Know whether the route is paused before receiving any message; a failing read means running.
     try:
         await watcher.poll_once()
     except DualbusError as exc:
         _log.warning("cannot read the control queue yet: %s", exc)
+    finally:
+        known.set()
+    await watcher.run()
 
 
 def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:

@@ -79,8 +79,11 @@ class Consumer:
         subscription: SubscriptionSpec,
         options: RuntimeOptions | None = None,
         gate: Gate | None = None,
+        ready: asyncio.Event | None = None,
     ) -> None:
+        """``ready``, when given, holds back every receive until it is set (the gate's first reading)."""
         self._gate = gate
+        self._ready = ready
         self._client = client
         self._processor = processor
         self._topic = topic
@@ -122,6 +125,9 @@ class Consumer:
                     try:
                         if self._subscription.requires_session:
                             await _keep_session(receiver, renewer)
+                        if self._ready is not None and not self._ready.is_set():
+                            # Taking a session may overlap the gate's first reading; receiving may not.
+                            await _until_either(stop, self._ready.wait())
                         await self._drain(receiver, stop, renewer)
                     finally:
                         self._close_later(receiver)
@@ -241,7 +247,7 @@ async def _close_quietly(receiver: ServiceBusReceiver) -> None:
         _log.warning("closing a receiver failed: %s", exc)
 
 
-async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, None]) -> None:
+async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, object]) -> None:
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

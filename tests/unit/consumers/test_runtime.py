@@ -19,11 +19,13 @@ class _Receiver:
     def __init__(self, release: asyncio.Event) -> None:
         self.release = release
         self.closed = False
+        self.receives = 0
 
     async def __aenter__(self) -> _Receiver:
         return self
 
     async def receive_messages(self, **_: Any) -> list[object]:
+        self.receives += 1
         await asyncio.sleep(0.01)
         return []
 
@@ -44,12 +46,14 @@ class _Client:
         return receiver
 
 
-def _consumer(client: _Client) -> Consumer:
+def _consumer(client: _Client, ready: asyncio.Event | None = None) -> Consumer:
     subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
     topic = TopicSpec(area="currency", subscriptions=(subscription,))
     options = RuntimeOptions(concurrency=1, shutdown_deadline=5.0)
     processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
-    return Consumer(cast(Any, client), processor, topic=topic, subscription=subscription, options=options)
+    return Consumer(
+        cast(Any, client), processor, topic=topic, subscription=subscription, options=options, ready=ready
+    )
 
 
 @pytest.mark.asyncio
@@ -85,3 +89,20 @@ async def test_run_returns_only_after_every_receiver_is_closed() -> None:
     client.release.set()
     await asyncio.wait_for(running, timeout=5)
     assert all(receiver.closed for receiver in client.receivers)
+
+
+@pytest.mark.asyncio
+async def test_no_message_is_received_before_the_runtime_is_ready() -> None:
+    """A receiver may open before ``ready`` is set, but it receives nothing until then."""
+    client = _Client()
+    client.release.set()
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(_consumer(client, ready).run(stop))
+    await asyncio.sleep(0.1)
+    assert len(client.receivers) == 1
+    assert client.receivers[0].receives == 0
+    ready.set()
+    await asyncio.sleep(0.1)
+    assert sum(receiver.receives for receiver in client.receivers) >= 1
+    stop.set()
+    await asyncio.wait_for(running, timeout=5)
