@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from consumers._batch import BatchingApi, Requester
-from consumers._sink import ApplyResult, TargetChange, differing, parse_time
+from consumers._sink import ApplyResult, RowMarks, TargetChange, differing, guard
 from shared.api import error_message
 from shared.errors import LookupUnresolvedError, PermanentError, TransientError
 from shared.maps import LookupBinding, Scalar, TableMap, odata_literal
@@ -26,6 +26,7 @@ from shared.maps import LookupBinding, Scalar, TableMap, odata_literal
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink"]
 
 VERSION_COLUMN = "dualbus_sourceversion"
+_MARKS = RowMarks(version=VERSION_COLUMN, modified_by="_modifiedby_value", modified_at="modifiedon")
 # The Web API root under the org URL: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
 API_ROOT = "api/data/v9.2"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -75,15 +76,7 @@ class DataverseSink:
             await self._api.aclose()
 
     def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
-        if row is None:
-            return ApplyResult.UNCHANGED if change.delete else None
-        if change.is_stale(row.get(VERSION_COLUMN)):
-            return ApplyResult.SKIPPED_STALE
-        modified_by, modified_on = row.get("_modifiedby_value"), parse_time(row.get("modifiedon"))
-        someone_else = self.writer_id is not None and modified_by != self.writer_id
-        if someone_else and modified_on is not None and modified_on > change.time:
-            return ApplyResult.SKIPPED_CONFLICT
-        return None
+        return guard(change, row, _MARKS, self.writer_id)
 
     async def _upsert(
         self, path: str, change: TargetChange, row: Mapping[str, Any] | None

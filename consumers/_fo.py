@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from consumers._batch import Requester
-from consumers._sink import ApplyResult, TargetChange, differing, parse_time
+from consumers._sink import ApplyResult, RowMarks, TargetChange, differing, guard
 from shared.api import error_message
 from shared.errors import PermanentError, TransientError
 from shared.maps import Scalar, odata_literal
@@ -21,6 +21,7 @@ from shared.maps import Scalar, odata_literal
 __all__ = ["VERSION_FIELD", "FoSink"]
 
 VERSION_FIELD = "DualbusSourceVersion"
+_MARKS = RowMarks(version=VERSION_FIELD, modified_by="ModifiedBy", modified_at="ModifiedDateTime")
 # dualbus writes rows of every company, not only its user's default one.
 _CROSS_COMPANY = {"cross-company": "true"}
 _ATTEMPTS = 3
@@ -62,15 +63,7 @@ class FoSink:
         """Nothing of its own to close: the HTTP client belongs to the caller."""
 
     def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
-        if row is None:
-            return ApplyResult.UNCHANGED if change.delete else None
-        if change.is_stale(row.get(VERSION_FIELD)):
-            return ApplyResult.SKIPPED_STALE
-        modified_by, modified_at = row.get("ModifiedBy"), parse_time(row.get("ModifiedDateTime"))
-        someone_else = self.writer_id is not None and modified_by != self.writer_id
-        if someone_else and modified_at is not None and modified_at > change.time:
-            return ApplyResult.SKIPPED_CONFLICT
-        return None
+        return guard(change, row, _MARKS, self.writer_id)
 
     async def _create(self, entity: str, change: TargetChange) -> ApplyResult | None:
         body = {**change.fields, **change.key, VERSION_FIELD: change.source_version}

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from shared.maps import LookupBinding, Scalar, TableMap
 
-__all__ = ["ApplyResult", "Sink", "TargetChange", "differing", "parse_time"]
+__all__ = ["ApplyResult", "RowMarks", "Sink", "TargetChange", "differing", "guard", "parse_time"]
 
 
 class ApplyResult(enum.StrEnum):
@@ -48,6 +48,33 @@ class TargetChange:
             return False
         version = int(str(held))
         return version > self.source_version if self.repair else version >= self.source_version
+
+
+@dataclass(frozen=True, slots=True)
+class RowMarks:
+    """Where a target system's rows keep what the guards read: dualbus's version, last modifier and time."""
+
+    version: str
+    modified_by: str
+    modified_at: str
+
+
+def guard(
+    change: TargetChange, row: Mapping[str, object] | None, marks: RowMarks, writer_id: str | None
+) -> ApplyResult | None:
+    """Why a change must not be applied (stale, conflict, nothing to delete), or None when it goes ahead.
+
+    The stale guard and last-writer-wins of docs/processing.md, the same for every target system.
+    """
+    if row is None:
+        return ApplyResult.UNCHANGED if change.delete else None
+    if change.is_stale(row.get(marks.version)):
+        return ApplyResult.SKIPPED_STALE
+    modified_by, modified_at = row.get(marks.modified_by), parse_time(row.get(marks.modified_at))
+    someone_else = writer_id is not None and modified_by != writer_id
+    if someone_else and modified_at is not None and modified_at > change.time:
+        return ApplyResult.SKIPPED_CONFLICT
+    return None
 
 
 class Sink(Protocol):
