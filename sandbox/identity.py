@@ -22,10 +22,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.errors import SandboxAuthError
 
-__all__ = ["BearerAuthMiddleware", "Caller", "TokenIssuer", "token_endpoint", "user_id_for"]
+__all__ = [
+    "TOKEN_ROUTE",
+    "BearerAuthMiddleware",
+    "Caller",
+    "TokenIssuer",
+    "token_endpoint",
+    "token_url",
+    "user_id_for",
+]
 
 _ALGORITHM = "HS256"
+# Where a twin mounts ``token_endpoint``: the Microsoft identity platform's v2 path.
+TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a URL path, not a secret
 _USER_NAMESPACE = uuid.UUID("6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
+
+
+def token_url(base_url: str, tenant: str) -> str:
+    """The token endpoint of a twin served at ``base_url`` for ``tenant``."""
+    return base_url.rstrip("/") + TOKEN_ROUTE.format(tenant=tenant)
 
 
 def user_id_for(client_id: str) -> str:

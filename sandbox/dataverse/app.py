@@ -24,7 +24,7 @@ from sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
 from sandbox.dataverse.service import DataverseService
 from sandbox.dataverse.store import Store
 from sandbox.dataverse.tables import TABLES, TableDef
-from sandbox.identity import BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
 
 __all__ = ["create_app"]
 
@@ -66,7 +66,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/{tenant}/oauth2/v2.0/token", token_endpoint(issuer), methods=["POST"]),
+            Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
             Route("/api/data/v9.2/{path:path}", api, methods=_METHODS),
         ],
         middleware=[

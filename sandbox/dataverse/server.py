@@ -14,7 +14,7 @@ from sandbox.dataverse.limits import ServiceProtectionLimits
 from sandbox.dataverse.odata import API_PREFIX
 from sandbox.dataverse.store import Store
 from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import TokenIssuer
+from sandbox.identity import TokenIssuer, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "RunningDataverse", "start_dataverse"]
 
@@ -45,7 +45,7 @@ class RunningDataverse:
     @property
     def token_url(self) -> str:
         """The client-credentials token endpoint."""
-        return f"{self.handle.url}/{self.tenant}/oauth2/v2.0/token"
+        return token_url(self.handle.url, self.tenant)
 
     @property
     def scope(self) -> str:

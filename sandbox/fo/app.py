@@ -25,7 +25,7 @@ from sandbox.fo.events import EventEndpoint, EventPublisher
 from sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
 from sandbox.fo.store import FoStore
 from sandbox.fo.throttling import Throttle, ThrottlingConfig
-from sandbox.identity import BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
 
 __all__ = ["FoTwin", "create_app"]
 
@@ -77,7 +77,7 @@ def create_app(
     for endpoint, entities in event_endpoints:
         twin.events.add_endpoint(endpoint, entities)
     routes = [
-        Route("/{tenant}/oauth2/v2.0/token", token_endpoint(issuer), methods=["POST"]),
+        Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
         Route("/data/$batch", _batch, methods=["POST"]),
         Route("/data/{resource:path}", _data, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route(f"{ADMIN_PREFIX}data-events", data_events_endpoint, methods=["GET", "POST"]),

@@ -16,7 +16,7 @@ from sandbox.fo.app import FoTwin, create_app
 from sandbox.fo.events import EventEndpoint
 from sandbox.fo.throttling import ThrottlingConfig
 from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import TokenIssuer
+from sandbox.identity import TokenIssuer, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
 
@@ -45,7 +45,7 @@ class FoHandle:
     @property
     def token_url(self) -> str:
         """The client-credentials token endpoint."""
-        return f"{self.url}/{self.tenant}/oauth2/v2.0/token"
+        return token_url(self.url, self.tenant)
 
     @property
     def scope(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.errors import SandboxAuthError
-from sandbox.identity import TokenIssuer, user_id_for
+from sandbox.identity import TokenIssuer, token_url, user_id_for
 
 
 @pytest.fixture
@@ -41,3 +41,8 @@ def test_expired_token_is_refused() -> None:
     body = issuer.issue(client_id="app", client_secret="s", scope="https://org.crm/.default")
     with pytest.raises(SandboxAuthError, match="expired"):
         issuer.verify(body["access_token"], audience="https://org.crm")
+
+
+def test_token_url_follows_the_identity_platform_path() -> None:
+    """A twin's token endpoint sits where Entra ID's v2 endpoint does, below the tenant."""
+    assert token_url("http://127.0.0.1:8080/", "sandbox") == "http://127.0.0.1:8080/sandbox/oauth2/v2.0/token"
