@@ -20,25 +20,39 @@ from sandbox.servicebus.message import Envelope, parse_message
 
 __all__ = ["Journal", "LoadedState", "MemoryJournal", "SqliteJournal"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    entity TEXT NOT NULL, seq INTEGER NOT NULL, state INTEGER NOT NULL, enqueued INTEGER NOT NULL,
-    expires INTEGER, scheduled INTEGER, delivery_count INTEGER NOT NULL, durable INTEGER NOT NULL,
-    priority INTEGER, ttl INTEGER, ann BLOB NOT NULL, ann_count INTEGER NOT NULL, bare BLOB NOT NULL,
-    PRIMARY KEY (entity, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS dedup (
+# Messages live in a rowid table keyed by an id of the journal's own: (entity, seq) is not unique across a
+# topic's subscriptions, and a composite key on rows of a kilobyte makes every insert and delete rewrite
+# several b-tree pages (SQLite advises against WITHOUT ROWID for rows that large). The journal maps
+# (entity, seq) to the id in memory, so no second index is kept on disk.
+_MESSAGES_TABLE = """
+CREATE TABLE IF NOT EXISTS stored_messages (
+    id INTEGER PRIMARY KEY, entity TEXT NOT NULL, seq INTEGER NOT NULL, state INTEGER NOT NULL,
+    enqueued INTEGER NOT NULL, expires INTEGER, scheduled INTEGER, delivery_count INTEGER NOT NULL,
+    durable INTEGER NOT NULL, priority INTEGER, ttl INTEGER, ann BLOB NOT NULL, ann_count INTEGER NOT NULL,
+    bare BLOB NOT NULL
+)"""
+_OTHER_TABLES = (
+    """CREATE TABLE IF NOT EXISTS dedup (
     entity TEXT NOT NULL, message_id TEXT NOT NULL, expires INTEGER NOT NULL,
     PRIMARY KEY (entity, message_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS session_state (
+) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS session_state (
     entity TEXT NOT NULL, session TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (entity, session)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-_INSERT = "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_DELETE = "DELETE FROM messages WHERE entity=? AND seq=?"
-_UPDATE = "UPDATE messages SET state=?, delivery_count=?, scheduled=? WHERE entity=? AND seq=?"
+) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+_SCHEMA_VERSION = 2
+# Version 1 kept messages in a WITHOUT ROWID table keyed by (entity, seq): carried over once, then dropped.
+_MIGRATE_V1 = (
+    """INSERT INTO stored_messages (entity, seq, state, enqueued, expires, scheduled, delivery_count, durable,
+    priority, ttl, ann, ann_count, bare)
+SELECT entity, seq, state, enqueued, expires, scheduled, delivery_count, durable, priority, ttl, ann,
+    ann_count, bare FROM messages ORDER BY entity, seq""",
+    "DROP TABLE messages",
+)
+_INSERT = "INSERT OR REPLACE INTO stored_messages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_DELETE = "DELETE FROM stored_messages WHERE id=?"
+_UPDATE = "UPDATE stored_messages SET state=?, delivery_count=?, scheduled=? WHERE id=?"
 _DEDUP = "INSERT OR REPLACE INTO dedup VALUES (?,?,?)"
 _STATE_SET = "INSERT OR REPLACE INTO session_state VALUES (?,?,?)"
 _STATE_DEL = "DELETE FROM session_state WHERE entity=? AND session=?"
@@ -133,19 +147,43 @@ class SqliteJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the tail.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._open_schema()
+            (last_id,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM stored_messages").fetchone()
         except (OSError, sqlite3.Error) as exc:
             raise EmulatorStartError(f"cannot open the data directory: {exc}") from exc
         self._ops: list[tuple[str, tuple[Any, ...]]] = []
         self._seq: int | None = None
+        self._ids: dict[tuple[str, int], int] = {}
+        self._next_id = int(last_id) + 1
+
+    def _open_schema(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version >= _SCHEMA_VERSION:
+            return
+        self._db.execute("BEGIN")
+        self._db.execute(_MESSAGES_TABLE)
+        tables = {name for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "messages" in tables:
+            for statement in _MIGRATE_V1:
+                self._db.execute(statement)
+        for statement in _OTHER_TABLES:
+            self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        self._db.execute("COMMIT")
 
     def insert(self, entity: str, message: StoredMessage) -> None:
         """Journal a new message with its sender's bytes."""
+        key = (entity, message.seq)
+        row_id = self._ids.get(key)
+        if row_id is None:
+            row_id = self._ids[key] = self._next_id
+            self._next_id += 1
         env = message.env
         self._ops.append(
             (
                 _INSERT,
                 (
+                    row_id,
                     entity,
                     message.seq,
                     message.state,
@@ -165,13 +203,16 @@ class SqliteJournal:
 
     def delete(self, entity: str, seq: int) -> None:
         """Journal a removal."""
-        self._ops.append((_DELETE, (entity, seq)))
+        row_id = self._ids.pop((entity, seq), None)
+        if row_id is not None:
+            self._ops.append((_DELETE, (row_id,)))
 
     def update(self, entity: str, message: StoredMessage) -> None:
         """Journal a state or delivery-count change."""
-        self._ops.append(
-            (_UPDATE, (message.state, message.delivery_count, message.scheduled_ms, entity, message.seq))
-        )
+        row_id = self._ids.get((entity, message.seq))
+        if row_id is not None:
+            params = (message.state, message.delivery_count, message.scheduled_ms, row_id)
+            self._ops.append((_UPDATE, params))
 
     def dedup(self, entity: str, message_id: str, expires_ms: int) -> None:
         """Journal a message id seen by a duplicate-detecting entity."""
@@ -225,16 +266,16 @@ class SqliteJournal:
         return LoadedState(messages=messages, dedup=dedup, session_state=states, next_seq=next_seq)
 
     def _messages(self) -> Iterator[tuple[str, StoredMessage]]:
-        query = "SELECT * FROM messages ORDER BY entity, seq"
-        for row in self._db.execute(query):
-            entity, seq, state, enqueued, expires, scheduled, count, durable, priority, ttl, ann, n, bare = (
-                row
-            )
+        rows = sorted(self._db.execute("SELECT * FROM stored_messages"), key=lambda row: (row[1], row[2]))
+        self._ids.clear()
+        for row_id, entity, seq, state, enqueued, expires, scheduled, count, *envelope in rows:
+            self._ids[(entity, seq)] = row_id
+            durable, priority, ttl, ann, ann_count, bare = envelope
             parsed = parse_message(bytes(bare))
             env = Envelope(
                 bare=bytes(bare),
                 ann=bytes(ann),
-                ann_count=n,
+                ann_count=ann_count,
                 durable=bool(durable),
                 priority=priority,
                 ttl_ms=ttl,
