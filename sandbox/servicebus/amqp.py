@@ -70,6 +70,11 @@ class AmqpHandler:
             Event.TRANSPORT_CLOSED: self._on_transport_closed,
         }
 
+    @property
+    def event_numbers(self) -> frozenset[int]:
+        """The proton event type numbers this handler acts on; the loop need not wrap any other event."""
+        return frozenset(event_type.number for event_type in self._handlers)
+
     def handle(self, event: Event) -> None:
         """Dispatch one proton event."""
         handler = self._handlers.get(event.type)
