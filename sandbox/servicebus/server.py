@@ -140,7 +140,10 @@ class EmulatorServer:
     # -- one pass ------------------------------------------------------------------------------
 
     def _pass(self) -> None:
-        for key, events in self._selector.select(self._wait_seconds()):
+        ready = self._selector.select(self._wait_seconds())
+        if not ready:
+            self.journal.idle()
+        for key, events in ready:
             if key.data == "listen":
                 self._accept()
             elif key.data == "wake":

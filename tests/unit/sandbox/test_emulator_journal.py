@@ -101,3 +101,38 @@ def test_an_envelope_round_trips_its_header_fields(tmp_path):
         60_000,
     )
     assert loaded.expires_ms == 60_005
+
+
+def _rows(path) -> tuple[int, int]:
+    db = sqlite3.connect(path / "servicebus.sqlite3")
+    try:
+        stored = db.execute("SELECT COUNT(*) FROM stored_messages").fetchone()[0]
+        settled = db.execute("SELECT COUNT(*) FROM settled").fetchone()[0]
+    finally:
+        db.close()
+    return stored, settled
+
+
+def test_a_settled_message_is_gone_after_a_crash_even_before_its_row_is_removed(tmp_path):
+    journal = SqliteJournal(tmp_path)
+    for seq in (1, 2, 3):
+        journal.insert("q", _message(seq))
+    journal.flush()
+    journal.delete("q", 2)
+    journal.flush()
+    journal._db.close()  # the process dies here: no idle pass, no close
+
+    assert _rows(tmp_path) == (3, 1)
+    assert [m.seq for _, m in SqliteJournal(tmp_path).load().messages] == [1, 3]
+
+
+def test_idle_removes_the_rows_of_settled_messages(tmp_path):
+    journal = SqliteJournal(tmp_path)
+    for seq in (1, 2, 3):
+        journal.insert("q", _message(seq))
+    journal.delete("q", 1)
+    journal.delete("q", 3)
+    journal.idle()
+    journal._db.close()
+
+    assert _rows(tmp_path) == (1, 0)
