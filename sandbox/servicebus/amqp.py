@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from proton import Connection, Event, Link, symbol
+from proton import Connection, Delivery, Event, Link, symbol
 
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import BrokerError
@@ -252,8 +252,11 @@ class AmqpHandler:
     # -- deliveries ----------------------------------------------------------------------------
 
     def _on_delivery(self, event: Event) -> None:
-        delivery = _need(event.delivery)
-        link = _need(event.link)
+        self.on_delivery(_need(event.delivery))
+
+    def on_delivery(self, delivery: Delivery) -> None:
+        """A transfer arrived or a receiver settled: the loop calls this directly, without an Event."""
+        link = delivery.link
         if link.is_receiver:
             self.transfers.on_transfer(link, delivery)
         elif delivery.updated:
