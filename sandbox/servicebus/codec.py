@@ -17,6 +17,8 @@ from typing import Any
 from sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = [
+    "SIZE8_CODES",
+    "SIZE32_CODES",
     "Described",
     "Symbol",
     "Timestamp",
@@ -72,6 +74,8 @@ _F64 = struct.Struct(">d")
 _SHORT = 256
 _SMALL_MIN, _SMALL_MAX = -128, 127
 _MAP8 = 0xC1
+_NULL, _STR8, _SYM8 = 0x40, 0xA1, 0xA3
+_TEXT8 = frozenset((_STR8, _SYM8))
 
 
 def _fixed(size: int, conv: Callable[[bytes, int], Any]) -> _Decoder:
@@ -105,10 +109,24 @@ def _compound(width: int, is_map: bool) -> _Decoder:
     def dec(buf: bytes, pos: int) -> tuple[Any, int]:
         (count,) = unpack(buf, pos + width)
         pos += 2 * width
-        items = []
+        items: list[Any] = []
+        append = items.append
         for _ in range(count):
-            item, pos = decode_at(buf, pos)
-            items.append(item)
+            # Message properties and application properties are mostly nulls and short strings:
+            # read those here rather than through a decode_at call each. Any error still surfaces
+            # as the enclosing decode_at's AmqpDecodeError, as it would from a nested call.
+            code = buf[pos]
+            if code == _NULL:
+                append(None)
+                pos += 1
+            elif code in _TEXT8:
+                start = pos + 2
+                pos = start + buf[pos + 1]
+                text = str(buf[start:pos], "utf-8" if code == _STR8 else "ascii")
+                append(text if code == _STR8 else Symbol(text))
+            else:
+                item, pos = decode_at(buf, pos)
+                append(item)
         if is_map:
             return dict(zip(items[::2], items[1::2], strict=True)), pos
         return items, pos
@@ -130,6 +148,10 @@ def _array(width: int) -> _Decoder:
             code = buf[pos]
             pos += 1
         element = _element_decoder(code)
+        if count > len(buf):
+            # Null, true, false and zero elements take no bytes, so the buffer's end would not stop a
+            # sender's count of four billion; no real array has more elements than its message has bytes.
+            raise AmqpDecodeError(f"array of {count} elements in a {len(buf)}-byte buffer")
         items = []
         for _ in range(count):
             item, pos = element(buf, pos)
@@ -160,7 +182,7 @@ _DECODERS: dict[int, _Decoder] = {
     0x42: _const(False),
     0x43: _const(0),
     0x44: _const(0),
-    0x45: _const([]),
+    0x45: lambda _buf, pos: ([], pos),  # a fresh list each time: callers may extend what they get
     0x50: _fixed(1, lambda b, p: _U8.unpack_from(b, p)[0]),
     0x51: _fixed(1, lambda b, p: _I8.unpack_from(b, p)[0]),
     0x52: _fixed(1, lambda b, p: _U8.unpack_from(b, p)[0]),
@@ -209,7 +231,9 @@ def decode_at(buf: bytes, pos: int) -> tuple[Any, int]:
     try:
         code = buf[pos]
         return _element_decoder(code)(buf, pos + 1)
-    except (IndexError, struct.error, UnicodeDecodeError, ValueError) as exc:
+    # OverflowError: a char beyond chr's range; TypeError: a map key Python cannot hash (a list);
+    # RecursionError: values nested deeper than the interpreter allows. All are the sender's bytes.
+    except (IndexError, struct.error, ValueError, OverflowError, TypeError, RecursionError) as exc:
         raise AmqpDecodeError(f"malformed AMQP value at offset {pos}") from exc
 
 
@@ -221,7 +245,8 @@ _FIXED_WIDTH = {
     **dict.fromkeys((0x80, 0x81, 0x82, 0x83, 0x84), 8),
     **dict.fromkeys((0x94, 0x98), 16),
 }
-_SIZED_1, _SIZED_4 = (
+# Constructors followed by a one-byte or a four-byte size: variable-width values, compounds and arrays.
+SIZE8_CODES, SIZE32_CODES = (
     frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0)),
     frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0)),
 )
@@ -231,18 +256,18 @@ def skip_at(buf: bytes, pos: int) -> int:
     """The offset just after the value at ``pos``, found from its size field without decoding it."""
     try:
         code = buf[pos]
-        if code == 0x00:
-            return skip_at(buf, skip_at(buf, pos + 1))
-        width = _FIXED_WIDTH.get(code)
-        if width is not None:
-            end = pos + 1 + width
-        elif code in _SIZED_1:
+        # Sized values (strings, binaries, lists, maps) are what sections and map values mostly hold.
+        if code in SIZE8_CODES:
             end = pos + 2 + buf[pos + 1]
-        elif code in _SIZED_4:
+        elif code in SIZE32_CODES:
             end = pos + 5 + _U32.unpack_from(buf, pos + 1)[0]
+        elif code == 0x00:
+            return skip_at(buf, skip_at(buf, pos + 1))
+        elif code in _FIXED_WIDTH:
+            end = pos + 1 + _FIXED_WIDTH[code]
         else:
             raise AmqpDecodeError(f"unknown AMQP type code 0x{code:02x}")
-    except (IndexError, struct.error) as exc:
+    except (IndexError, struct.error, RecursionError) as exc:
         raise AmqpDecodeError(f"malformed AMQP value at offset {pos}") from exc
     if end > len(buf):
         raise AmqpDecodeError(f"AMQP value at offset {pos} runs past the end")

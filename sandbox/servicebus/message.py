@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sandbox.servicebus.codec import (
+    SIZE8_CODES,
+    SIZE32_CODES,
     Symbol,
     Timestamp,
     decode_at,
@@ -26,6 +28,7 @@ from sandbox.servicebus.errors import AmqpDecodeError
 __all__ = [
     "PROPERTY_NAMES",
     "Envelope",
+    "ScannedMessage",
     "amqp_value",
     "as_mapping",
     "compose",
@@ -83,6 +86,9 @@ PROPERTY_NAMES = (
     "ReplyToSessionId",
 )
 _I64 = struct.Struct(">q")
+_U32 = struct.Struct(">I")
+_BINARY8, _BINARY32, _SMALLULONG = 0xA0, 0xB0, 0x53
+_MAP_OR_NULL = frozenset((0xC1, 0xD1, 0x40))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,58 +147,177 @@ def message_sections(payload: bytes) -> list[tuple[int, int, int, int]]:
     """(code, section start, value start, end) of every section in an encoded message."""
     out = []
     pos = 0
-    while pos < len(payload):
+    size = len(payload)
+    while pos < size:
         if payload[pos] != 0x00:
             raise AmqpDecodeError(f"expected a section descriptor at offset {pos}")
-        descriptor, value_start = decode_at(payload, pos + 1)
-        code = _SYMBOLIC.get(descriptor, -1) if isinstance(descriptor, str) else descriptor
-        end = skip_at(payload, value_start)
+        if pos + 3 < size and payload[pos + 1] == _SMALLULONG:
+            # Nearly every section is described by a smallulong code (00 53 <code>): read it in place.
+            code = payload[pos + 2]
+            value_start = pos + 3
+        else:
+            descriptor, value_start = decode_at(payload, pos + 1)
+            code = _section_code(descriptor, pos)
+        # Sections hold sized values (lists, maps, binaries): read the size in place while it fits;
+        # anything else, or a value near the end, goes to skip_at, which bounds-checks every read.
+        constructor = payload[value_start] if value_start + 5 <= size else -1
+        if constructor in SIZE8_CODES:
+            end = value_start + 2 + payload[value_start + 1]
+        elif constructor in SIZE32_CODES:
+            end = value_start + 5 + _U32.unpack_from(payload, value_start + 1)[0]
+        else:
+            end = skip_at(payload, value_start)
+        if end > size:
+            raise AmqpDecodeError(f"AMQP value at offset {value_start} runs past the end")
         out.append((code, pos, value_start, end))
         pos = end
     return out
 
 
+def _section_code(descriptor: object, pos: int) -> int:
+    if isinstance(descriptor, str):
+        return _SYMBOLIC.get(descriptor, -1)
+    if isinstance(descriptor, int) and not isinstance(descriptor, bool):
+        return descriptor
+    raise AmqpDecodeError(f"section descriptor at offset {pos} is neither a ulong nor a symbol")
+
+
 def parse_message(payload: bytes) -> Envelope:
     """Read an encoded message into an Envelope; raise AmqpDecodeError if it is not one."""
-    sections = message_sections(payload)
-    header: list[Any] = []
-    properties: list[Any] = []
-    ann = bytearray()
+    sections = payload.sections if isinstance(payload, ScannedMessage) else message_sections(payload)
+    header: tuple[Any, ...] = _NO_HEADER
+    properties: tuple[Any, ...] = _NO_PROPERTIES
+    ann = b""
     ann_count = 0
     scheduled: int | None = None
-    bare_start = len(payload)
+    bare_start = -1
     app_offset = -1
     for code, start, value_start, _end in sections:
-        if code == HEADER:
-            header = decode_at(payload, value_start)[0] or []
-        elif code == MESSAGE_ANN:
-            for key, raw in map_spans(payload, value_start)[0]:
-                if str(key) in _BROKER_KEYS:
-                    continue
-                if key == "x-opt-scheduled-enqueue-time":
-                    scheduled = int(decode_at(raw, 0)[0] or 0)
-                encode_value(key, ann)
-                ann += raw
-                ann_count += 1
-        elif code >= PROPERTIES:
-            bare_start = min(bare_start, start)
+        if code >= PROPERTIES:
+            # The bare message is everything from its first section on.
+            if bare_start < 0:
+                bare_start = start
             if code == PROPERTIES:
-                properties = decode_at(payload, value_start)[0] or []
+                properties = _padded(_list_section(payload, value_start, "properties"), len(PROPERTY_NAMES))
             elif code == APP_PROPERTIES:
+                # Decoded only when a filter asks; a section that is not even a map is refused now.
+                if payload[value_start] not in _MAP_OR_NULL:
+                    raise AmqpDecodeError(f"the application-properties section at {value_start} is not a map")
                 app_offset = value_start
-    header += [None] * (3 - len(header))
-    bare = bytes(payload[bare_start:])
-    return Envelope(
+        elif code == HEADER:
+            header = _padded(_list_section(payload, value_start, "header"), 3)
+        elif code == MESSAGE_ANN:
+            ann, ann_count, scheduled = _sender_annotations(payload, value_start)
+    if bare_start < 0:
+        bare_start = len(payload)
+    # Most messages are all bare: bytes() of a bytes object is that object, and of a batch's
+    # ScannedMessage one copy that drops the layout it carried.
+    bare = bytes(payload[bare_start:]) if bare_start else bytes(payload)
+    return _new_envelope(
         bare=bare,
-        ann=bytes(ann),
+        ann=ann,
         ann_count=ann_count,
         durable=bool(header[0]),
         priority=header[1],
         ttl_ms=header[2],
-        properties=tuple(properties) + (None,) * (13 - len(properties)),
+        properties=properties,
         app_offset=app_offset - bare_start if app_offset >= 0 else -1,
         scheduled_ms=scheduled or None,
     )
+
+
+_NO_HEADER: tuple[Any, ...] = (None, None, None)
+_NO_PROPERTIES: tuple[Any, ...] = (None,) * len(PROPERTY_NAMES)
+
+
+def _list_section(payload: bytes, value_start: int, name: str) -> list[Any]:
+    value = decode_at(payload, value_start)[0]
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise AmqpDecodeError(f"the {name} section at offset {value_start} is not a list")
+    return value
+
+
+def _padded(values: list[Any], length: int) -> tuple[Any, ...]:
+    """The values of a list section, with the trailing nulls a sender may leave out put back."""
+    if len(values) < length:
+        values += [None] * (length - len(values))
+    return tuple(values)
+
+
+def _sender_annotations(payload: bytes, value_start: int) -> tuple[bytes, int, int | None]:
+    """The sender's message annotations re-encoded without the broker's keys, their count, and the
+    scheduled enqueue time if one was asked for."""
+    ann = bytearray()
+    count = 0
+    scheduled: int | None = None
+    for key, raw in map_spans(payload, value_start)[0]:
+        if str(key) in _BROKER_KEYS:
+            continue
+        if key == "x-opt-scheduled-enqueue-time":
+            when = decode_at(raw, 0)[0]
+            try:
+                scheduled = int(when or 0)
+            except (TypeError, ValueError):
+                raise AmqpDecodeError("x-opt-scheduled-enqueue-time is not a timestamp") from None
+        encode_value(key, ann)
+        ann += raw
+        count += 1
+    return bytes(ann), count, scheduled
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, which was a third of the cost
+# of parsing a small message; the slots' own descriptors set the same fields for much less. Unpacking
+# fields() here fails at import if a field is added without being set below.
+(
+    _set_bare,
+    _set_ann,
+    _set_ann_count,
+    _set_durable,
+    _set_priority,
+    _set_ttl_ms,
+    _set_properties,
+    _set_app_offset,
+    _set_scheduled_ms,
+    _set_app_cache,
+) = (getattr(Envelope, f.name).__set__ for f in fields(Envelope))
+
+
+def _new_envelope(
+    *,
+    bare: bytes,
+    ann: bytes,
+    ann_count: int,
+    durable: bool,
+    priority: int | None,
+    ttl_ms: int | None,
+    properties: tuple[Any, ...],
+    app_offset: int,
+    scheduled_ms: int | None,
+) -> Envelope:
+    """Envelope(...) with the same fields, built without the frozen dataclass's per-field setattr."""
+    env: Envelope = object.__new__(Envelope)
+    _set_bare(env, bare)
+    _set_ann(env, ann)
+    _set_ann_count(env, ann_count)
+    _set_durable(env, durable)
+    _set_priority(env, priority)
+    _set_ttl_ms(env, ttl_ms)
+    _set_properties(env, properties)
+    _set_app_offset(env, app_offset)
+    _set_scheduled_ms(env, scheduled_ms)
+    _set_app_cache(env, [])
+    return env
+
+
+class ScannedMessage(bytes):
+    """One encoded message of a batch, with the section layout split_batch found validating it.
+
+    It is still plain bytes to every caller; parse_message reads the layout instead of scanning again.
+    """
+
+    sections: list[tuple[int, int, int, int]]
 
 
 def split_batch(payload: bytes) -> list[bytes] | None:
@@ -204,17 +329,35 @@ def split_batch(payload: bytes) -> list[bytes] | None:
     sections = message_sections(payload)
     if any(code == HEADER for code, *_ in sections):
         return None
-    data = [decode_at(payload, value_start)[0] for code, _, value_start, _ in sections if code == DATA]
-    if not data:
+    spans = []
+    all_binary = True
+    for code, _, value_start, end in sections:
+        if code != DATA:
+            continue
+        constructor = payload[value_start]
+        if constructor == _BINARY8:
+            spans.append((value_start + 2, end))
+        elif constructor == _BINARY32:
+            spans.append((value_start + 5, end))
+        else:
+            # Not binary, so not a batch; but a data section that does not decode is still refused.
+            decode_at(payload, value_start)
+            all_binary = False
+    if not all_binary:
         return None
-    try:
-        for item in data:
-            if not item or item[0] != 0x00:
-                return None
-            message_sections(item)
-    except AmqpDecodeError:
-        return None
-    return [bytes(item) for item in data]
+    # Each message is copied out once, straight from the transfer, and keeps the layout found here.
+    view = memoryview(payload)
+    out: list[bytes] = []
+    for start, end in spans:
+        if start == end or payload[start] != 0x00:
+            return None
+        item = ScannedMessage(view[start:end])
+        try:
+            item.sections = message_sections(item)
+        except AmqpDecodeError:
+            return None
+        out.append(item)
+    return out or None
 
 
 def compose(
