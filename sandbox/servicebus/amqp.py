@@ -256,11 +256,16 @@ class AmqpHandler:
 
     def on_delivery(self, delivery: Delivery) -> None:
         """A transfer arrived or a receiver settled: the loop calls this directly, without an Event."""
+        consumer: LinkConsumer | None = getattr(delivery, "sb_consumer", None)
+        if consumer is not None:  # a peek-lock delivery of ours: the client settled it
+            if delivery.updated:
+                self.transfers.on_disposition(consumer, delivery)
+            return
         link = delivery.link
         if link.is_receiver:
             self.transfers.on_transfer(link, delivery)
         elif delivery.updated:
-            self.transfers.on_disposition(link, delivery)
+            delivery.settle()  # settled on sending: nothing more to apply
 
 
 def _need(value: _T | None) -> _T:

@@ -141,6 +141,8 @@ class LinkConsumer:
         self.link.stream(payload)
         self.link.advance()
         delivery.sb_token = lock_token
+        # The settlement comes back on this delivery: finding its consumer here spares wrapping the link.
+        delivery.sb_consumer = self
 
 
 def outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:

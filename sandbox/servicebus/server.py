@@ -295,12 +295,13 @@ class EmulatorServer:
                 return
             except OSError:
                 transport.close_head()
+                pending = transport.pending()
                 break
             transport.pop(sent)
         self._want_write(client, want=False)
-        if transport.pending() < 0 and transport.capacity() < 0:
+        if pending < 0 and transport.capacity() < 0:
             self._drop(client)
-        elif transport.pending() < 0:
+        elif pending < 0:
             transport.close_tail()
 
     def _want_write(self, client: _Client, *, want: bool) -> None:

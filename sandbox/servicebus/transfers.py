@@ -90,13 +90,9 @@ class Transfers:
             return
         self.after_commit(lambda: settle(delivery, Delivery.ACCEPTED))
 
-    def on_disposition(self, link: Link, delivery: Delivery) -> None:
-        """Apply a receiver's settlement; confirm it with the same outcome once committed."""
-        token: bytes | None = getattr(delivery, "sb_token", None)
-        consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
-        if token is None or consumer is None:
-            delivery.settle()
-            return
+    def on_disposition(self, consumer: LinkConsumer, delivery: Delivery) -> None:
+        """Apply a receiver's settlement of a peek-lock delivery; confirm the outcome once committed."""
+        token: bytes = delivery.sb_token
         state = delivery.remote_state
         requested, reason, description = outcome(delivery)
         try:
