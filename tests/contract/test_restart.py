@@ -118,3 +118,38 @@ def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_pat
                 assert receiver.receive_messages(max_wait_time=0.5) == []
     finally:
         second.stop()
+
+
+def test_completed_messages_stay_gone_after_kill_and_restart(tmp_path):
+    """A completion the emulator confirmed survives kill -9 straight after, before any idle tidy-up."""
+    config = tmp_path / "Config.json"
+    config.write_text(json.dumps(_CONFIG))
+    data = tmp_path / "data"
+    first = start_subprocess(config_file=config, data_dir=data)
+    try:
+        with quick_client(first.connection_string) as client:
+            with client.get_queue_sender("durable") as sender:
+                sender.send_messages([ServiceBusMessage(f"m{i}") for i in range(10)])
+            with client.get_queue_receiver("durable", prefetch_count=10) as receiver:
+                done: list[str] = []
+                while len(done) < 10:
+                    batch = receiver.receive_messages(max_message_count=10, max_wait_time=3)
+                    assert batch, f"only {len(done)} of 10 messages arrived"
+                    for message in batch:
+                        if str(message) != "m3":
+                            receiver.complete_message(message)
+                        done.append(str(message))
+    finally:
+        # m3 is still locked and the nine completions were confirmed; settled rows may still be stored.
+        first.kill()
+    second = start_subprocess(config_file=config, data_dir=data)
+    try:
+        with (
+            quick_client(second.connection_string) as client,
+            client.get_queue_receiver("durable") as receiver,
+        ):
+            back = receiver.receive_messages(max_message_count=10, max_wait_time=3)
+            assert [str(m) for m in back] == ["m3"]
+            receiver.complete_message(back[0])
+    finally:
+        second.stop()
