@@ -129,7 +129,9 @@ class Broker:
         """Add a message to a queue, subscription or dead-letter queue, following auto-forwarding."""
         forward = entity.settings.forward_to
         if forward and hops < _MAX_FORWARD_HOPS and forward in self.entities:
-            self._route(self.entities[forward], seq, env, now, hops + 1)
+            # The destination numbers what it receives, as in Azure: copies of one message forwarded by
+            # two subscriptions to one queue are two messages there, not one under a shared number.
+            self._route(self.entities[forward], self._take_seq(), env, now, hops + 1)
             return
         ttl = _effective_ttl(env.ttl_ms, entity.settings.ttl_ms)
         expires = now + ttl if ttl is not None else None
@@ -207,7 +209,7 @@ class Broker:
         env = with_dead_letter(message.env, reason, text)
         forward = entity.settings.forward_dead_letters_to
         if forward and forward in self.entities:
-            self._route(self.entities[forward], message.seq, env, self.now_ms(), 1)
+            self._route(self.entities[forward], self._take_seq(), env, self.now_ms(), 1)
             return
         dlq = entity.dead_letter
         if dlq is None:  # a dead-letter queue's own messages are never dead-lettered again

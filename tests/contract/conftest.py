@@ -69,6 +69,7 @@ def contract_config() -> EmulatorConfig:
         QueueConfig(name="sessions-batch", requires_session=True),
         QueueConfig(name="forward-target"),
         QueueConfig(name="forward-source", forward_to="forward-target"),
+        QueueConfig(name="fan-in-target"),
     ]
     topic = TopicConfig(
         name="events",
@@ -105,8 +106,15 @@ def contract_config() -> EmulatorConfig:
             )
         ],
     )
+    # Two subscriptions forwarding to one queue: each copy must arrive as a message of its own.
+    fan_in = TopicConfig(
+        name="fan-in",
+        subscriptions=[
+            SubscriptionConfig(name=name, forward_to="fan-in-target") for name in ("left", "right")
+        ],
+    )
     return EmulatorConfig(
-        namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=[topic, stamping])]
+        namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=[topic, stamping, fan_in])]
     )
 
 

@@ -6,7 +6,7 @@ import datetime
 import time
 
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
 
 from tests.contract.conftest import quick_client
@@ -173,6 +173,19 @@ def test_auto_forwarding_moves_messages_to_the_target(client):
         sender.send_messages(ServiceBusMessage("hop"))
     assert _drain(client, "forward-target", 1) == ["hop"]
     assert _drain(client, "forward-source", 0) == []
+
+
+def test_copies_forwarded_to_one_queue_each_arrive_with_a_sequence_number_of_their_own(client):
+    """Two subscriptions forwarding to one queue deliver two messages there, numbered by that queue."""
+    with client.get_topic_sender("fan-in") as sender:
+        sender.send_messages(ServiceBusMessage("twice"))
+    with client.get_queue_receiver(
+        "fan-in-target", receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE
+    ) as r:
+        received = r.receive_messages(max_message_count=10, max_wait_time=3)
+        received += r.receive_messages(max_message_count=10, max_wait_time=1)
+    assert [str(m) for m in received] == ["twice", "twice"]
+    assert len({m.sequence_number for m in received}) == 2
 
 
 def test_unknown_entity_raises_not_found(client):
