@@ -268,8 +268,22 @@ def _sender_annotations(payload: bytes, value_start: int) -> tuple[bytes, int, i
 
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__, which was a third of the cost
-# of parsing a small message; the slots' own descriptors set the same fields for much less. Unpacking
-# fields() here fails at import if a field is added without being set below.
+# of parsing a small message; the slots' own descriptors set the same fields for much less. The setters
+# are taken by name, and the check below fails at import if a field is added without being set here.
+_SET_FIELDS = (
+    "bare",
+    "ann",
+    "ann_count",
+    "durable",
+    "priority",
+    "ttl_ms",
+    "properties",
+    "app_offset",
+    "scheduled_ms",
+    "_app_cache",
+)
+if set(_SET_FIELDS) != {f.name for f in fields(Envelope)}:
+    raise ImportError("_new_envelope must set every Envelope field")
 (
     _set_bare,
     _set_ann,
@@ -281,7 +295,7 @@ def _sender_annotations(payload: bytes, value_start: int) -> tuple[bytes, int, i
     _set_app_offset,
     _set_scheduled_ms,
     _set_app_cache,
-) = (getattr(Envelope, f.name).__set__ for f in fields(Envelope))
+) = (getattr(Envelope, name).__set__ for name in _SET_FIELDS)
 
 
 def _new_envelope(

@@ -142,6 +142,24 @@ def test_idle_removes_the_rows_of_settled_messages(tmp_path):
     assert _rows(tmp_path) == (1, 0)
 
 
+def test_idle_housekeeping_that_fails_is_logged_and_tried_again(tmp_path, caplog):
+    journal = SqliteJournal(tmp_path)
+    for seq in (1, 2):
+        journal.insert("q", _message(seq))
+    journal.delete("q", 1)
+    journal.flush()
+    journal._db.execute(
+        "CREATE TRIGGER refuse BEFORE DELETE ON stored_messages BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    journal.idle()  # must not raise: the loop calls it between passes
+    assert "could not remove settled messages" in caplog.text
+    journal._db.execute("DROP TRIGGER refuse")
+    journal.idle()
+    journal._db.close()
+
+    assert _rows(tmp_path) == (1, 0)
+
+
 def test_a_flush_removes_settled_rows_once_enough_have_piled_up(tmp_path, monkeypatch):
     """A loop that is never idle still removes settled rows, inside a flush, every few thousand."""
     monkeypatch.setattr(store, "_COMPACT_AFTER", 2)
