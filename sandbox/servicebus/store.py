@@ -308,7 +308,7 @@ class SqliteJournal:
         return LoadedState(messages=messages, dedup=dedup, session_state=states, next_seq=next_seq)
 
     def _messages(self) -> Iterator[tuple[str, StoredMessage]]:
-        rows = sorted(self._db.execute("SELECT * FROM stored_messages"), key=lambda row: (row[1], row[2]))
+        rows = self._db.execute("SELECT * FROM stored_messages ORDER BY entity, seq")
         self._ids.clear()
         for row_id, entity, seq, state, enqueued, expires, scheduled, count, *envelope in rows:
             self._ids[(entity, seq)] = row_id
