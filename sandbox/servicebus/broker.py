@@ -72,6 +72,11 @@ class Broker:
                 "amqp:not-allowed",
                 f"The entity '{path}' requires sessions: set the session id on every message sent to it.",
             )
+        if target.is_topic:
+            # Rules read user properties, which are decoded on first use: a malformed map must refuse the
+            # whole batch here, not halfway through storing it.
+            for env in envs:
+                env.application_properties()
         return target
 
     def send(self, path: str, env: Envelope) -> int | None:
