@@ -6,7 +6,8 @@ same concurrency, their ratio (target >= 0.8) and the consumer's resident memory
 The emulator and the twin run in child processes, so neither shares an interpreter lock with the consumer.
 Bounded: ``--events`` messages per run (default 1000), every wait capped.
 
-Run from the repository root: python -m bench.consumer [--events N] [--concurrency N]
+Run from the repository root: python -m bench.consumer [--events N] [--concurrency N] [--rounds N]
+(each round runs both loops; the figures are the medians over the rounds).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -124,11 +127,35 @@ async def _consumer_run(settings: Settings, count: int, concurrency: int) -> tup
     return elapsed, metrics
 
 
+@dataclass(frozen=True)
+class _Round:
+    bare_rate: float
+    consumer_rate: float
+    metrics: ConsumerMetrics
+
+    @property
+    def ratio(self) -> float:
+        return self.consumer_rate / self.bare_rate
+
+
+def _round(settings: Settings, connection_string: str, args: argparse.Namespace, index: int) -> _Round:
+    """The bare loop, then the consumer, each over ``args.events`` fresh changes."""
+    count = args.events
+    bus = settings.servicebus
+    # Versions grow from round to round so that no change is stale or a duplicate of an earlier one.
+    _publish(bus, _events(count, "bare", 1 + 2 * index * count))
+    bare_seconds = asyncio.run(_bare_loop(connection_string, count, args.concurrency))
+    _publish(bus, _events(count, "consumer", 1 + (2 * index + 1) * count))
+    consumer_seconds, metrics = asyncio.run(_consumer_run(settings, count, args.concurrency))
+    return _Round(count / bare_seconds, count / consumer_seconds, metrics)
+
+
 def main() -> None:
     """Run both loops on one emulator and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both loops; figures are medians")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     parent, child = multiprocessing.Pipe()
@@ -148,15 +175,15 @@ def main() -> None:
                 audience=audience,
             )
             settings = Settings(servicebus=bus, dataverse=dataverse)
-            _publish(bus, _events(args.events, "bare", 1))
-            bare_seconds = asyncio.run(_bare_loop(emulator.connection_string, args.events, args.concurrency))
-            _publish(bus, _events(args.events, "consumer", args.events + 1))
-            consumer_seconds, metrics = asyncio.run(_consumer_run(settings, args.events, args.concurrency))
+            rounds = [
+                _round(settings, emulator.connection_string, args, index) for index in range(args.rounds)
+            ]
     parent.send("stop")
     twin.join(timeout=10)
     rss_mb = psutil.Process().memory_info().rss / 2**20
-    consumer_rate = args.events / consumer_seconds
-    bare_rate = args.events / bare_seconds
+    consumer_rate = statistics.median(r.consumer_rate for r in rounds)
+    bare_rate = statistics.median(r.bare_rate for r in rounds)
+    metrics = rounds[-1].metrics
     print(
         orjson.dumps(
             {
@@ -164,8 +191,11 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "consumer_events_per_s": round(consumer_rate, 1),
                 "bare_sdk_events_per_s": round(bare_rate, 1),
-                "ratio": round(consumer_rate / bare_rate, 3),
+                # Each round runs the two loops back to back: the median of the rounds' own ratios is
+                # steadier than a ratio of medians on a machine whose speed drifts.
+                "ratio": round(statistics.median(r.ratio for r in rounds), 3),
                 "ratio_target": 0.8,
+                "round_ratios": [round(r.ratio, 3) for r in rounds],
                 "consumer_rss_mb": round(rss_mb, 1),
                 "rss_target_mb": 150,
                 "consumer_outcomes": dict(metrics.counts),
