@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from sandbox.servicebus.entity import ACTIVE, SCHEDULED, Consumer, Entity, StoredMessage
 from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.message import Envelope, compose, with_dead_letter
+from sandbox.servicebus.message import Envelope
+from sandbox.servicebus.outgoing import compose, with_dead_letter
 from sandbox.servicebus.routing import Route
 from sandbox.servicebus.store import Journal
 

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sandbox.servicebus.codec import Symbol, Timestamp, decode, encode, skip_at
-from sandbox.servicebus.message import compose, parse_message, with_dead_letter
+from sandbox.servicebus.message import parse_message
+from sandbox.servicebus.outgoing import compose, with_dead_letter
 
 pytestmark = pytest.mark.contract
 
