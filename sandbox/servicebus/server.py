@@ -104,8 +104,17 @@ class EmulatorServer:
     def _restore(self) -> None:
         state = self.journal.load()
         self.bus.next_seq = state.next_seq
+        orphaned: dict[str, int] = {}
         for path, message in state.messages:
-            self.bus.restore(path, message)
+            if path in self.bus.entities:
+                self.bus.restore(path, message)
+            else:
+                orphaned[path] = orphaned.get(path, 0) + 1
+        for path, count in orphaned.items():
+            # Kept on disk, not served: putting the entity back in the configuration brings them back.
+            _LOG.warning(
+                "%d stored messages belong to '%s', which the configuration no longer has", count, path
+            )
         now = self.bus.now_ms()
         for path, message_id, expires in state.dedup:
             if expires > now:

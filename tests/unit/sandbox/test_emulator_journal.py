@@ -8,8 +8,10 @@ import sqlite3
 import pytest
 
 from sandbox.servicebus import store
+from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from sandbox.servicebus.entity import DEFERRED, StoredMessage
 from sandbox.servicebus.message import Envelope, parse_message
+from sandbox.servicebus.server import EmulatorServer
 from sandbox.servicebus.store import SqliteJournal
 
 # properties(message-id "m-1") then a data section holding b"hello": a minimal encoded bare message.
@@ -217,3 +219,23 @@ def test_what_comes_back_after_a_crash_or_restart_is_what_was_flushed(tmp_path, 
             live = dict(flushed)
     journal.close()
     assert {(path, m.seq): m.state for path, m in SqliteJournal(tmp_path).load().messages} == live
+
+
+def test_messages_of_an_entity_no_longer_configured_are_kept_and_reported(tmp_path, caplog):
+    journal = SqliteJournal(tmp_path)
+    journal.insert("gone", _message(1))
+    journal.insert("kept", _message(2))
+    journal.close()
+
+    config = EmulatorConfig(
+        namespaces=[NamespaceConfig(name="ns", queues=[QueueConfig(name="kept")], topics=[])]
+    )
+    server = EmulatorServer(config=config, data_dir=tmp_path)
+    try:
+        assert list(server.bus.entity("kept").messages) == [2]
+        assert "1 stored messages belong to 'gone'" in caplog.text
+    finally:
+        server.stop()
+        server.serve_forever()  # one pass: it sees the stop, then closes the journal and the socket
+
+    assert [path for path, _ in SqliteJournal(tmp_path).load().messages] == ["gone", "kept"]
