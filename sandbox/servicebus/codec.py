@@ -17,8 +17,6 @@ from typing import Any
 from sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = [
-    "SIZE8_CODES",
-    "SIZE32_CODES",
     "Described",
     "Symbol",
     "Timestamp",
@@ -246,7 +244,7 @@ _FIXED_WIDTH = {
     **dict.fromkeys((0x94, 0x98), 16),
 }
 # Constructors followed by a one-byte or a four-byte size: variable-width values, compounds and arrays.
-SIZE8_CODES, SIZE32_CODES = (
+_SIZED_1, _SIZED_4 = (
     frozenset((0xA0, 0xA1, 0xA3, 0xC0, 0xC1, 0xE0)),
     frozenset((0xB0, 0xB1, 0xB3, 0xD0, 0xD1, 0xF0)),
 )
@@ -257,9 +255,9 @@ def skip_at(buf: bytes, pos: int) -> int:
     try:
         code = buf[pos]
         # Sized values (strings, binaries, lists, maps) are what sections and map values mostly hold.
-        if code in SIZE8_CODES:
+        if code in _SIZED_1:
             end = pos + 2 + buf[pos + 1]
-        elif code in SIZE32_CODES:
+        elif code in _SIZED_4:
             end = pos + 5 + _U32.unpack_from(buf, pos + 1)[0]
         elif code == 0x00:
             return skip_at(buf, skip_at(buf, pos + 1))

@@ -7,14 +7,11 @@ Sections: https://docs.oasis-open.org/amqp/core/v1.0/os/amqp-core-messaging-v1.0
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.servicebus.codec import (
-    SIZE8_CODES,
-    SIZE32_CODES,
     Timestamp,
     decode_at,
     encode_value,
@@ -82,8 +79,6 @@ PROPERTY_NAMES = (
     "GroupSequence",
     "ReplyToSessionId",
 )
-_I64 = struct.Struct(">q")
-_U32 = struct.Struct(">I")
 _BINARY8, _BINARY32, _SMALLULONG = 0xA0, 0xB0, 0x53
 _MAP_OR_NULL = frozenset((0xC1, 0xD1, 0x40))
 
@@ -155,17 +150,7 @@ def message_sections(payload: bytes) -> list[tuple[int, int, int, int]]:
         else:
             descriptor, value_start = decode_at(payload, pos + 1)
             code = _section_code(descriptor, pos)
-        # Sections hold sized values (lists, maps, binaries): read the size in place while it fits;
-        # anything else, or a value near the end, goes to skip_at, which bounds-checks every read.
-        constructor = payload[value_start] if value_start + 5 <= size else -1
-        if constructor in SIZE8_CODES:
-            end = value_start + 2 + payload[value_start + 1]
-        elif constructor in SIZE32_CODES:
-            end = value_start + 5 + _U32.unpack_from(payload, value_start + 1)[0]
-        else:
-            end = skip_at(payload, value_start)
-        if end > size:
-            raise AmqpDecodeError(f"AMQP value at offset {value_start} runs past the end")
+        end = skip_at(payload, value_start)
         out.append((code, pos, value_start, end))
         pos = end
     return out
@@ -210,7 +195,7 @@ def parse_message(payload: bytes) -> Envelope:
     # Most messages are all bare: bytes() of a bytes object is that object, and of a batch's
     # ScannedMessage one copy that drops the layout it carried.
     bare = bytes(payload[bare_start:]) if bare_start else bytes(payload)
-    return _new_envelope(
+    return Envelope(
         bare=bare,
         ann=ann,
         ann_count=ann_count,
@@ -262,64 +247,6 @@ def _sender_annotations(payload: bytes, value_start: int) -> tuple[bytes, int, i
         ann += raw
         count += 1
     return bytes(ann), count, scheduled
-
-
-# A frozen dataclass's __init__ sets each field through object.__setattr__, which was a third of the cost
-# of parsing a small message; the slots' own descriptors set the same fields for much less. The setters
-# are taken by name, and the check below fails at import if a field is added without being set here.
-_SET_FIELDS = (
-    "bare",
-    "ann",
-    "ann_count",
-    "durable",
-    "priority",
-    "ttl_ms",
-    "properties",
-    "app_offset",
-    "scheduled_ms",
-    "_app_cache",
-)
-if set(_SET_FIELDS) != {f.name for f in fields(Envelope)}:
-    raise ImportError("_new_envelope must set every Envelope field")
-(
-    _set_bare,
-    _set_ann,
-    _set_ann_count,
-    _set_durable,
-    _set_priority,
-    _set_ttl_ms,
-    _set_properties,
-    _set_app_offset,
-    _set_scheduled_ms,
-    _set_app_cache,
-) = (getattr(Envelope, name).__set__ for name in _SET_FIELDS)
-
-
-def _new_envelope(
-    *,
-    bare: bytes,
-    ann: bytes,
-    ann_count: int,
-    durable: bool,
-    priority: int | None,
-    ttl_ms: int | None,
-    properties: tuple[Any, ...],
-    app_offset: int,
-    scheduled_ms: int | None,
-) -> Envelope:
-    """Envelope(...) with the same fields, built without the frozen dataclass's per-field setattr."""
-    env: Envelope = object.__new__(Envelope)
-    _set_bare(env, bare)
-    _set_ann(env, ann)
-    _set_ann_count(env, ann_count)
-    _set_durable(env, durable)
-    _set_priority(env, priority)
-    _set_ttl_ms(env, ttl_ms)
-    _set_properties(env, properties)
-    _set_app_offset(env, app_offset)
-    _set_scheduled_ms(env, scheduled_ms)
-    _set_app_cache(env, [])
-    return env
 
 
 class ScannedMessage(bytes):
