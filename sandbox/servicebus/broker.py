@@ -148,16 +148,18 @@ class Broker:
             heapq.heappush(self._expiring, (expires, entity.path, seq))
         self.dispatch(entity, env.session_id if entity.sessionful else None)
 
-    def restore(self, path: str, message: StoredMessage) -> None:
-        """Put a message read from the journal back, unlocked (start-up only)."""
+    def restore(self, path: str, message: StoredMessage) -> bool:
+        """Put a message read from the journal back, unlocked (start-up only); False if ``path`` is not
+        an entity of this configuration."""
         entity = self.entities.get(path)
         if entity is None:
-            return
+            return False
         entity.add(message)
         if message.state == SCHEDULED and message.scheduled_ms is not None:
             heapq.heappush(self._scheduled, (message.scheduled_ms, path, message.seq))
         if message.expires_ms is not None:
             heapq.heappush(self._expiring, (message.expires_ms, path, message.seq))
+        return True
 
     # -- scheduled messages --------------------------------------------------------------------
 

@@ -106,9 +106,7 @@ class EmulatorServer:
         self.bus.next_seq = state.next_seq
         orphaned: dict[str, int] = {}
         for path, message in state.messages:
-            if path in self.bus.entities:
-                self.bus.restore(path, message)
-            else:
+            if not self.bus.restore(path, message):
                 orphaned[path] = orphaned.get(path, 0) + 1
         for path, count in orphaned.items():
             # Kept on disk, not served: putting the entity back in the configuration brings them back.
