@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import pathlib
 
 import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
@@ -37,11 +38,16 @@ _CONFIG = {
 }
 
 
-def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path):
-    """After kill -9 and a restart on the same data dir, messages, dead letters and session state survive."""
+def _config_and_data_dir(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The emulator's Config.json written under ``tmp_path``, and the data directory to share across runs."""
     config = tmp_path / "Config.json"
     config.write_text(json.dumps(_CONFIG))
-    data = tmp_path / "data"
+    return config, tmp_path / "data"
+
+
+def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path):
+    """After kill -9 and a restart on the same data dir, messages, dead letters and session state survive."""
+    config, data = _config_and_data_dir(tmp_path)
     first = start_subprocess(config_file=config, data_dir=data)
     try:
         with quick_client(first.connection_string) as client:
@@ -88,9 +94,7 @@ def test_kill_and_restart_keeps_messages_dead_letters_and_session_state(tmp_path
 
 def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_path):
     """Deferred and scheduled messages and the duplicate-detection history survive kill -9 and a restart."""
-    config = tmp_path / "Config.json"
-    config.write_text(json.dumps(_CONFIG))
-    data = tmp_path / "data"
+    config, data = _config_and_data_dir(tmp_path)
     first = start_subprocess(config_file=config, data_dir=data)
     try:
         with quick_client(first.connection_string) as client:
@@ -122,9 +126,7 @@ def test_kill_and_restart_keeps_deferred_scheduled_and_duplicate_history(tmp_pat
 
 def test_completed_messages_stay_gone_after_kill_and_restart(tmp_path):
     """A completion the emulator confirmed survives kill -9 straight after, before any idle tidy-up."""
-    config = tmp_path / "Config.json"
-    config.write_text(json.dumps(_CONFIG))
-    data = tmp_path / "data"
+    config, data = _config_and_data_dir(tmp_path)
     first = start_subprocess(config_file=config, data_dir=data)
     try:
         with quick_client(first.connection_string) as client:
