@@ -5,20 +5,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from types import TracebackType
-from typing import Self
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from sandbox.errors import SandboxError
+from sandbox.handles import StopOnExit
 
 __all__ = ["ServerHandle", "serve_in_thread"]
 
 _START_TIMEOUT_SECONDS = 10.0
 
 
-class ServerHandle:
+class ServerHandle(StopOnExit):
     """A running uvicorn server; ``url`` is where it listens, ``stop()`` ends it."""
 
     def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int) -> None:
@@ -36,14 +35,6 @@ class ServerHandle:
         """Ask the server to finish its requests and exit, then wait for its thread."""
         self._server.should_exit = True
         self._thread.join(timeout=_START_TIMEOUT_SECONDS)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:

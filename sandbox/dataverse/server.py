@@ -6,13 +6,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from sandbox.dataverse.app import create_app
 from sandbox.dataverse.limits import ServiceProtectionLimits
 from sandbox.dataverse.odata import API_PREFIX
 from sandbox.dataverse.store import Store
+from sandbox.handles import StopOnExit
 from sandbox.http_server import ServerHandle, serve_in_thread
 from sandbox.identity import TokenIssuer, token_url
 
@@ -23,7 +22,7 @@ _DEFAULT_LIMITS = ServiceProtectionLimits()
 
 
 @dataclass(frozen=True, slots=True)
-class RunningDataverse:
+class RunningDataverse(StopOnExit):
     """A running twin: where it listens, how to get a token for it, and how to stop it."""
 
     handle: ServerHandle
@@ -56,14 +55,6 @@ class RunningDataverse:
         """Stop the server, then close the store's database."""
         self.handle.stop()
         self.store.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_dataverse(

@@ -6,8 +6,6 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
@@ -15,6 +13,7 @@ from sandbox.errors import SandboxError
 from sandbox.fo.app import FoTwin, create_app
 from sandbox.fo.events import EventEndpoint
 from sandbox.fo.throttling import ThrottlingConfig
+from sandbox.handles import StopOnExit
 from sandbox.http_server import ServerHandle, serve_in_thread
 from sandbox.identity import TokenIssuer, token_url
 
@@ -27,7 +26,7 @@ DEFAULT_CLIENTS: Mapping[str, str] = {"dualbus": "dualbus-secret", "workload": "
 
 
 @dataclass(slots=True)
-class FoHandle:
+class FoHandle(StopOnExit):
     """A running F&O twin: where it listens, how to get a token, and its parts for tests."""
 
     server: ServerHandle
@@ -66,14 +65,6 @@ class FoHandle:
         """Stop serving, deliver or drop what events are queued, close the store."""
         self.server.stop()
         self.twin.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_fo(

@@ -12,11 +12,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
 from pydantic import SecretStr
 
+from sandbox.handles import StopOnExit
 from sandbox.servicebus.config import EmulatorConfig
 from sandbox.servicebus.errors import EmulatorStartError
 from sandbox.servicebus.server import EmulatorServer
@@ -26,22 +26,12 @@ __all__ = ["EmulatorProcess", "EmulatorThread", "start_in_process", "start_subpr
 _READY_PREFIX = "Endpoint="
 
 
-class _Handle:
+class _Handle(StopOnExit):
+    """A running emulator: where it listens and the connection string to reach it."""
+
     host: str
     port: int
     connection_string: str
-
-    def stop(self) -> None:
-        """Stop the emulator and wait for it."""
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 class EmulatorThread(_Handle):
