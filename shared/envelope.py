@@ -87,6 +87,10 @@ class Envelope(BaseModel):
     origin: Origin
     source_version: Annotated[int, Field(ge=0)]
     data: dict[str, Any] = Field(default_factory=dict)
+    # The other system's version this state was built on, where the source row records it (an F&O row's
+    # DualbusSourceVersion: the Dataverse version dualbus last applied there). The to-dataverse consumer
+    # compares it with the target row's own version to tell a concurrent edit (docs/processing.md).
+    base_version: Annotated[int, Field(ge=0)] | None = None
     # Set by `dualbus reconcile --repair`: re-apply the source's state even when the target already holds
     # this version (it drifted after), but never over a newer one.
     repair: bool = False
@@ -106,6 +110,7 @@ class Envelope(BaseModel):
         company: str | None = None,
         source: str | None = None,
         repair_run: str | None = None,
+        base_version: int | None = None,
     ) -> Envelope:
         """Build the envelope of a source change, with its deterministic id, type and subject.
 
@@ -129,6 +134,7 @@ class Envelope(BaseModel):
             origin=origin,
             source_version=source_version,
             data=data or {},
+            base_version=base_version,
             repair=repair_run is not None,
         )
 

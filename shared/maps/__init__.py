@@ -10,7 +10,7 @@ initial-sync order of areas, derived from the lookups.
 from __future__ import annotations
 
 from shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
-from shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
+from shared.maps._engine import natural_key, passes_source_filter, target_key, to_dataverse, to_fo
 from shared.maps._fields import (
     Condition,
     Direction,
@@ -79,6 +79,7 @@ __all__ = [
     "passes_source_filter",
     "resolved_body",
     "table_dependencies",
+    "target_key",
     "to_dataverse",
     "to_fo",
 ]

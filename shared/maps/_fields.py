@@ -114,6 +114,8 @@ class FieldMap(_Strict):
     type: FieldType | None = None
     value_map: tuple[ValuePair, ...] | None = Field(default=None, min_length=1)
     constant: Scalar | None = None
+    # F&O fields whose values, joined in order, make this Dataverse value (a key dual-write composes).
+    compose: tuple[Name, ...] | None = Field(default=None, min_length=2)
     fo_default: Scalar | None = None
     dataverse_default: Scalar | None = None
     fo_max_length: int | None = Field(default=None, gt=0)
@@ -142,6 +144,8 @@ class FieldMap(_Strict):
             raise rule_error("", "give exactly one of 'type' and 'value_map'")
         if self.constant is not None:
             self._check_constant()
+        elif self.compose is not None:
+            self._check_compose()
         elif self.fo is None or self.dataverse is None:
             raise rule_error("", "a field needs both an 'fo' and a 'dataverse' name unless it is a constant")
         if self.type is not FieldType.STRING and (self.fo_max_length or self.dataverse_max_length):
@@ -161,6 +165,12 @@ class FieldMap(_Strict):
             raise rule_error("", "a constant has no default: it always applies")
         if not self.accepts(self.constant, target):
             raise rule_error(".constant", f"constant {self.constant!r} does not fit the field's type")
+
+    def _check_compose(self) -> None:
+        if self.fo is not None or self.dataverse is None:
+            raise rule_error("", "a composed field names its Dataverse column only (compose: F&O fields)")
+        if self.direction is not Direction.FO_TO_DATAVERSE or self.type is not FieldType.STRING:
+            raise rule_error(".compose", "a composed field is a string that goes fo_to_dataverse")
 
     def _check_value_map(self, pairs: tuple[ValuePair, ...]) -> None:
         for side in ("fo", "dataverse"):

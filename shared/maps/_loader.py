@@ -10,8 +10,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from d365 import SchemaFileError, dataverse_tables, fo_entities
 from shared.errors import MapDefinitionError
 from shared.maps._registry import MapSet
+from shared.maps._schemas import bind_schemas, schema_problems
 from shared.maps._table import TableMap
 
 __all__ = ["load_map_file", "load_maps", "parse_map"]
@@ -28,7 +30,11 @@ def load_map_file(path: Path | str) -> TableMap:
 
 
 def load_maps(directory: Path | str | None = None) -> MapSet:
-    """Every map shipped with dualbus (or every ``*.json`` in ``directory``), validated together."""
+    """Every map shipped with dualbus (or every ``*.json`` in ``directory``), validated together.
+
+    Each map is also checked against the published schemas of both systems (``d365``): a name that F&O
+    or Dataverse does not have is an error naming the map, before anything runs.
+    """
     folder: Traversable = files("shared.maps") / "data" if directory is None else Path(directory)
     entries = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".json")), key=_name)
     if not entries:
@@ -60,7 +66,7 @@ def _load_all(entries: Iterable[Traversable]) -> MapSet:
             text = entry.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise MapDefinitionError(f"{entry}: cannot read the map file: {exc}") from exc
-        table_map = parse_map(text, source=entry.name)
+        table_map = _against_schemas(parse_map(text, source=entry.name), entry.name)
         if table_map.name in sources:
             raise MapDefinitionError(
                 f"{entry.name}: $.name: map name {table_map.name!r} is also used by {sources[table_map.name]}"
@@ -68,6 +74,17 @@ def _load_all(entries: Iterable[Traversable]) -> MapSet:
         sources[table_map.name] = entry.name
         maps.append(table_map)
     return MapSet(maps, sources=sources)
+
+
+def _against_schemas(table_map: TableMap, source: str) -> TableMap:
+    try:
+        entities, tables = fo_entities(), dataverse_tables()
+    except SchemaFileError as exc:
+        raise MapDefinitionError(f"the schema files shipped with dualbus are broken: {exc}") from exc
+    problems = schema_problems(table_map, entities, tables)
+    if problems:
+        raise MapDefinitionError("\n".join(f"{source} (map {table_map.name!r}): {p}" for p in problems))
+    return bind_schemas(table_map, tables)
 
 
 def _name(entry: Traversable) -> str:

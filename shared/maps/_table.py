@@ -67,8 +67,6 @@ class TableMap(BaseModel):
     def _check(self) -> TableMap:
         self._check_directions()
         self._check_unique_targets()
-        if len(self.fo_key) != len(self.dataverse_key):
-            raise rule_error(".dataverse_key", "the two natural keys must have as many parts")
         for side in ("fo", "dataverse"):
             for index, part in enumerate(self.key_on(side)):
                 self._check_key_part(side, index, part)
@@ -103,17 +101,18 @@ class TableMap(BaseModel):
                     _claim(seen, name, f".lookups[{index}]", target, shared_ok=target == "fo")
 
     def _check_key_part(self, side: Side, index: int, part: str) -> None:
+        # A change towards a side must be able to name the row there: each of that side's key parts is
+        # written by a field, a constant or a lookup. (The source side's key only identifies the event.)
         path = f".{side}_key[{index}]"
-        for target in ("fo", "dataverse"):
-            if self.carries(target) and not self._writes(target, side, part):
-                raise rule_error(path, f"key part {part!r} is not carried by any field or lookup to {target}")
+        if self.carries(side) and not self._writes(side, side, part):
+            raise rule_error(path, f"key part {part!r} is not carried by any field or lookup to {side}")
         if side == "dataverse" and (lookup := self.lookup(part)) is not None and len(lookup.key) != 1:
             raise rule_error(path, f"key part {part!r} is a lookup to a table with a composite key")
 
     def _writes(self, target: Side, side: Side, part: str) -> bool:
         """Whether a change towards ``target`` carries ``part`` (a name on ``side``)."""
         for field in self.fields:
-            if field.name_on(side) == part and field.constant is None and field.direction.carries(target):
+            if field.name_on(side) == part and field.direction.carries(target):
                 return True
         for lookup in self.lookups_towards(target):
             names = (lookup.dataverse,) if side == "dataverse" else tuple(lookup.key.values())

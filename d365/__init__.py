@@ -1,0 +1,40 @@
+"""The published contracts of Dynamics 365 F&O and Dataverse, as data with their public sources.
+
+``fo_entities()`` and ``dataverse_tables()`` return the entities and tables described in ``fo/`` and
+``dataverse/`` (see README.md). The table maps are validated against them and the local twins are built
+from them. dualbus's own prerequisites (extension fields and columns) are in ``_prerequisites``.
+Imports nothing of dualbus: the pipeline and the twins both read it.
+"""
+
+from __future__ import annotations
+
+from d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
+from d365._errors import SchemaFileError
+from d365._fo import FoEntity, FoField, FoRelation
+from d365._load import dataverse_tables, fo_entities
+from d365._prerequisites import (
+    DATAVERSE_VERSION_COLUMN,
+    DV_EXTENSION_COLUMNS,
+    FO_EXTENSION_FIELDS,
+    FO_HASH_FIELD,
+    FO_VERSION_FIELD,
+)
+
+__all__ = [
+    "DATAVERSE_VERSION_COLUMN",
+    "DV_EXTENSION_COLUMNS",
+    "FO_EXTENSION_FIELDS",
+    "FO_HASH_FIELD",
+    "FO_VERSION_FIELD",
+    "DvColumn",
+    "DvKey",
+    "DvTable",
+    "FoEntity",
+    "FoField",
+    "FoRelation",
+    "Problem",
+    "SchemaFileError",
+    "dataverse_tables",
+    "fo_entities",
+    "lookup_value_column",
+]
