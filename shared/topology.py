@@ -191,12 +191,12 @@ def _check_name(name: str, limit: int, kind: str) -> None:
 
 
 def default_topology() -> Topology:
-    """dualbus's topology: two-way areas have both directions; organisation and product go one way."""
+    """dualbus's topology: two-way areas have both directions; company, organisation, product go one way."""
     both = (SubscriptionSpec(direction=Direction.TO_DATAVERSE), SubscriptionSpec(direction=Direction.TO_FO))
     one_way = (SubscriptionSpec(direction=Direction.TO_DATAVERSE),)
     return Topology(
         topics=(
-            TopicSpec(area="company", subscriptions=both),
+            TopicSpec(area="company", subscriptions=one_way),
             TopicSpec(area="currency", subscriptions=both),
             TopicSpec(area="organisation", subscriptions=one_way),
             TopicSpec(area="customer", subscriptions=both),

@@ -19,31 +19,37 @@ def source_record(table_map: TableMap, source: Side) -> st.SearchStrategy[dict[s
     """Rows of ``source`` that the map can carry to the other side: every field and lookup within limits."""
     target = other_side(source)
     parts: dict[str, st.SearchStrategy[object]] = {}
-    keys = set(table_map.key_on(source))
+    # A value is needed where the source's key or the target's key reads it, or a field requires it.
+    needed = set(table_map.key_on(source))
+    for field in table_map.fields_towards(target):
+        if field.required or field.name_on(target) in table_map.key_on(target):
+            needed.update(n for n in (field.name_on(source), *(field.compose or ())) if n)
     for field in table_map.fields_towards(target):
         name = field.name_on(source)
-        if name is None:
-            continue  # a constant: nothing to read
-        nullable = not field.required and name not in keys and field.default_for(target) is None
-        parts[name] = _value(field, source, target, nullable=nullable)
+        if name is None or name in parts:
+            continue  # a constant or composed value: nothing of its own to read; or read already
+        nullable = name not in needed and field.default_for(target) is None
+        parts[name] = _value(field, source, target, nullable=nullable, required=name in needed)
     parts.update(_lookup_parts(table_map, source, target))
     return st.fixed_dictionaries(parts)
 
 
-def _value(field: FieldMap, source: Side, target: Side, *, nullable: bool) -> st.SearchStrategy[object]:
+def _value(
+    field: FieldMap, source: Side, target: Side, *, nullable: bool, required: bool
+) -> st.SearchStrategy[object]:
     if field.value_map is not None:
         values: st.SearchStrategy[object] = st.sampled_from(
             [pair.fo if source == "fo" else pair.dataverse for pair in field.value_map]
         )
     else:
-        values = _typed(field, source, target)
+        values = _typed(field, source, target, required=required)
     return st.one_of(st.none(), values) if nullable else values
 
 
-def _typed(field: FieldMap, source: Side, target: Side) -> st.SearchStrategy[object]:
+def _typed(field: FieldMap, source: Side, target: Side, *, required: bool) -> st.SearchStrategy[object]:
     if field.type is FieldType.STRING:
         limits = [n for n in (field.max_length_on(source), field.max_length_on(target)) if n is not None]
-        return st.text(_TEXT, min_size=1 if field.required else 0, max_size=min([*limits, 30]))
+        return st.text(_TEXT, min_size=1 if required else 0, max_size=min([*limits, 30]))
     if field.type is FieldType.INTEGER:
         return st.integers(min_value=-(2**31), max_value=2**31 - 1)
     if field.type is FieldType.DECIMAL:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.errors import MapDefinitionError
-from shared.maps import load_map_file, load_maps
+from shared.maps import MapSet, load_map_file, load_maps
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "maps" / "data"
 
@@ -34,11 +34,14 @@ def error_for(tmp_path: Path, content: dict[str, Any] | str) -> str:
 
 
 def test_shipped_files_load_one_by_one() -> None:
-    """Every shipped file loads on its own and its map is the one load_maps returns."""
+    """Every shipped file loads on its own; load_maps returns the same map with the schemas' limits added."""
     maps = load_maps()
     for path in sorted(DATA.glob("*.json")):
         table_map = load_map_file(path)
-        assert maps[table_map.name] == table_map
+        bound = maps[table_map.name]
+        assert bound.model_copy(update={"fields": table_map.fields}) == table_map
+        for mine, theirs in zip(table_map.fields, bound.fields, strict=True):
+            assert theirs.dataverse_max_length in {mine.dataverse_max_length, theirs.dataverse_max_length}
 
 
 def test_bad_json(tmp_path: Path) -> None:
@@ -67,8 +70,8 @@ def test_unknown_direction(tmp_path: Path) -> None:
 def test_value_map_not_invertible_for_two_way_field(tmp_path: Path) -> None:
     """A two-way value map where two F&O values share one option value is refused."""
     broken = shipped("customers")
-    hold = next(i for i, f in enumerate(broken["fields"]) if f["fo"] == "OnHoldStatus")
-    broken["fields"][hold]["value_map"][1]["dataverse"] = 192350000
+    hold = next(i for i, f in enumerate(broken["fields"]) if f.get("fo") == "OnHoldStatus")
+    broken["fields"][hold]["value_map"][1]["dataverse"] = 806380000
     message = error_for(tmp_path, broken)
     assert f"$.fields[{hold}].value_map[1].dataverse" in message
     assert "not invertible" in message
@@ -77,20 +80,33 @@ def test_value_map_not_invertible_for_two_way_field(tmp_path: Path) -> None:
 def test_many_to_one_value_map_is_fine_one_way(tmp_path: Path) -> None:
     """A one-way value map may send several F&O values to one Dataverse value."""
     products = shipped("products")
-    products["fields"][3]["value_map"].append({"fo": "Kit", "dataverse": 1})
+    kind = next(i for i, f in enumerate(products["fields"]) if f.get("fo") == "ProductType")
+    products["fields"][kind]["value_map"].append({"fo": "Kit", "dataverse": 1})
     assert load_map_file(write(tmp_path, "products", products)).name == "products"
 
 
 def test_lookup_to_unknown_table(tmp_path: Path) -> None:
-    """A lookup whose target is no map's table is refused when the maps are loaded together."""
-    for name in ("company", "currency", "customer_groups"):
+    """A lookup whose target is not the table its navigation property points at is refused at load."""
+    for name in ("company", "currency", "payment_terms", "customer_groups"):
         write(tmp_path, name, shipped(name))
     customers = shipped("customers")
     customers["lookups"][2]["target_table"] = "currencies_of_mars"
     write(tmp_path, "customers", customers)
     with pytest.raises(MapDefinitionError) as caught:
         load_maps(tmp_path)
-    assert "customers.json: $.lookups[2].target_table: 'currencies_of_mars'" in str(caught.value)
+    assert "$.lookups[2].target_table: 'transactioncurrencyid' points at transactioncurrencies" in str(
+        caught.value
+    )
+
+
+def test_lookup_to_a_table_no_map_loads(tmp_path: Path) -> None:
+    """A lookup whose target table is not the Dataverse table of any loaded map is refused."""
+    for name in ("company", "payment_terms", "customer_groups", "customers"):
+        write(tmp_path, name, shipped(name))
+    with pytest.raises(
+        MapDefinitionError, match="'transactioncurrencies' is not the Dataverse table of any map"
+    ):
+        load_maps(tmp_path)
 
 
 def test_lookup_key_is_not_the_targets_alternate_key(tmp_path: Path) -> None:
@@ -99,7 +115,9 @@ def test_lookup_key_is_not_the_targets_alternate_key(tmp_path: Path) -> None:
     groups = shipped("customer_groups")
     groups["lookups"][0]["key"] = {"cdm_name": "dataAreaId"}
     write(tmp_path, "customer_groups", groups)
-    with pytest.raises(MapDefinitionError, match=r"customer_groups.json: \$.lookups\[0\].key"):
+    with pytest.raises(
+        MapDefinitionError, match=r"customer_groups.json \(map 'customer_groups'\): \$.lookups\[0\].key"
+    ):
         load_maps(tmp_path)
 
 
@@ -112,22 +130,23 @@ def test_duplicate_map_names(tmp_path: Path) -> None:
 
 
 def test_lookup_cycle(tmp_path: Path) -> None:
-    """Two tables that look each other up form a cycle and are refused."""
+    """Two tables that look each other up form a cycle and are refused (checked apart from the schemas)."""
     company = shipped("company")
     company["lookups"] = [
         {
             "dataverse": "msdyn_defaultcurrency",
             "target_table": "transactioncurrencies",
             "key": {"isocurrencycode": "CurrencyCode"},
-            "direction": "two_way",
+            "direction": "fo_to_dataverse",
         }
     ]
     currency = shipped("currency")
     currency["lookups"] = [copy.deepcopy(shipped("customer_groups")["lookups"][0])]
-    write(tmp_path, "company", company)
-    write(tmp_path, "currency", currency)
+    maps = [
+        load_map_file(write(tmp_path, name, m)) for name, m in (("company", company), ("currency", currency))
+    ]
     with pytest.raises(MapDefinitionError, match="form a cycle: cdm_companies -> transactioncurrencies"):
-        load_maps(tmp_path)
+        MapSet(maps)
 
 
 def test_field_direction_wider_than_its_map(tmp_path: Path) -> None:
@@ -150,12 +169,12 @@ def test_unknown_area_and_extra_keys(tmp_path: Path) -> None:
 
 
 def test_key_part_not_carried(tmp_path: Path) -> None:
-    """A natural key part that no field or lookup carries is refused."""
+    """A key part of the side a map writes to that no field or lookup carries is refused."""
     broken = shipped("company")
-    broken["fo_key"] = ["LegalEntityCode"]
+    broken["dataverse_key"] = ["cdm_code"]
     message = error_for(tmp_path, broken)
-    assert "$.fo_key[0]" in message
-    assert "'LegalEntityCode' is not carried" in message
+    assert "$.dataverse_key[0]" in message
+    assert "'cdm_code' is not carried" in message
 
 
 def test_constant_must_go_one_way_to_its_side(tmp_path: Path) -> None:

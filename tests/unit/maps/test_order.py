@@ -46,14 +46,16 @@ def test_shipped_area_order() -> None:
     """Company and currency come before the areas that look them up; ties go by name."""
     order = area_order(MAPS)
     assert order == ["company", "currency", "organisation", "customer", "product", "vendor"]
+    assert order.index("customer") < order.index("vendor")
     for area, needs in area_dependencies(MAPS).items():
         assert all(order.index(dependency) < order.index(area) for dependency in needs)
 
 
 def test_shipped_dependencies_come_from_lookups() -> None:
-    """Customer, vendor and product depend on company and currency; nothing depends on them in turn."""
+    """Customer and product depend on company and currency; vendor also on customer, for payment terms."""
     graph = area_dependencies(MAPS)
-    assert graph["customer"] == graph["vendor"] == graph["product"] == {"company", "currency"}
+    assert graph["customer"] == graph["product"] == {"company", "currency"}
+    assert graph["vendor"] == {"company", "currency", "customer"}
     assert graph["company"] == graph["currency"] == graph["organisation"] == frozenset()
 
 
@@ -61,7 +63,9 @@ def test_groups_sync_before_the_rows_that_use_them() -> None:
     """Inside an area, customer groups come before customers and vendor groups before vendors."""
     names = [m.name for m in map_order(MAPS)]
     assert names.index("customer_groups") < names.index("customers")
-    assert names.index("vendor_groups") < names.index("vendors")
+    assert names.index("vendor_groups") < names.index("vendors") < names.index("vendor_contacts")
+    assert names.index("payment_terms") < names.index("customer_groups")
+    assert names.index("units") < names.index("products")
     assert names.index("company") < names.index("customer_groups")
 
 

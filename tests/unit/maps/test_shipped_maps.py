@@ -13,6 +13,7 @@ from shared.maps import (
     load_maps,
     natural_key,
     passes_source_filter,
+    target_key,
     to_dataverse,
     to_fo,
 )
@@ -23,54 +24,120 @@ from tests.unit.maps.strategies import other_side, source_record
 MAPS = load_maps()
 SIDES_OF = [(m, side) for m in MAPS for side in ("fo", "dataverse") if m.carries(other_side(side))]
 
-# docs/entities.md: entity, table and natural keys of every map.
+# docs/entities.md: entity, table and natural keys of every map, as dual-write's maps pair them.
 ENTITIES = {
-    ("LegalEntities", "cdm_companies"): (("LegalEntityId",), ("cdm_companycode",)),
-    ("Currencies", "transactioncurrencies"): (("CurrencyCode",), ("isocurrencycode",)),
-    ("LegalEntities", "msdyn_internalorganizations"): (("LegalEntityId",), ("msdyn_id",)),
-    ("OperatingUnits", "msdyn_internalorganizations"): (("OperatingUnitNumber",), ("msdyn_id",)),
-    ("OrganizationHierarchyTypes", "msdyn_internalorganizationhierarchytypes"): (("Name",), ("msdyn_name",)),
-    ("OrganizationHierarchyPurposes", "msdyn_internalorganizationhierarchypurposes"): (
-        ("HierarchyType", "HierarchyPurpose"),
-        ("msdyn_hierarchytype", "msdyn_hierarchypurpose"),
+    "company": ("LegalEntities", "cdm_companies", ("LegalEntityId",), ("cdm_companycode",)),
+    "currency": ("Currencies", "transactioncurrencies", ("CurrencyCode",), ("isocurrencycode",)),
+    "organisation_legal_entities": (
+        "LegalEntities",
+        "msdyn_internalorganizations",
+        ("PartyNumber",),
+        ("msdyn_partynumber",),
     ),
-    ("OrganizationHierarchiesPublished", "msdyn_internalorganizationhierarchies"): (
-        ("HierarchyType", "ChildOrganizationPartyNumber"),
-        ("msdyn_hierarchytype", "msdyn_childorganization"),
+    "organisation_operating_units": (
+        "OperatingUnits",
+        "msdyn_internalorganizations",
+        ("PartyNumber",),
+        ("msdyn_partynumber",),
     ),
-    ("CustomerGroups", "msdyn_customergroups"): (
+    "organisation_hierarchy_types": (
+        "OrganizationHierarchyTypes",
+        "msdyn_internalorganizationhierarchytypes",
+        ("Name",),
+        ("msdyn_name",),
+    ),
+    "organisation_hierarchy_purposes": (
+        "OrganizationHierarchyPurposes",
+        "msdyn_internalorganizationhierarchypurposes",
+        ("HierarchyPurpose", "HierarchyType"),
+        ("msdyn_hierarchypurpose", "msdyn_hierarchytype"),
+    ),
+    "organisation_hierarchies": (
+        "OrganizationHierarchyPublished",
+        "msdyn_internalorganizationhierarchies",
+        ("HierarchyType", "ChildOrganizationPartyNumber", "validFrom", "validTo"),
+        ("msdyn_hierarchytypeid", "msdyn_childid", "msdyn_validfrom", "msdyn_validto"),
+    ),
+    "payment_terms": (
+        "PaymentTerms",
+        "msdyn_paymentterms",
+        ("dataAreaId", "Name"),
+        ("msdyn_company", "msdyn_name"),
+    ),
+    "customer_groups": (
+        "CustomerGroups",
+        "msdyn_customergroups",
         ("dataAreaId", "CustomerGroupId"),
         ("msdyn_company", "msdyn_groupid"),
     ),
-    ("CustomersV3", "accounts"): (("dataAreaId", "CustomerAccount"), ("msdyn_company", "accountnumber")),
-    ("VendorGroups", "msdyn_vendorgroups"): (
+    "customers": (
+        "CustomersV3",
+        "accounts",
+        ("dataAreaId", "CustomerAccount"),
+        ("msdyn_company", "accountnumber"),
+    ),
+    "customer_contacts": (
+        "CustomersV3",
+        "contacts",
+        ("dataAreaId", "CustomerAccount"),
+        ("msdyn_company", "msdyn_contactpersonid"),
+    ),
+    "vendor_groups": (
+        "VendorGroups",
+        "msdyn_vendorgroups",
         ("dataAreaId", "VendorGroupId"),
         ("msdyn_company", "msdyn_vendorgroup"),
     ),
-    ("VendorsV2", "msdyn_vendors"): (
+    "vendors": (
+        "VendorsV2",
+        "msdyn_vendors",
         ("dataAreaId", "VendorAccountNumber"),
         ("msdyn_company", "msdyn_vendoraccountnumber"),
     ),
-    ("ReleasedDistinctProductsV2", "products"): (
+    "vendor_contacts": (
+        "CDSContactPersonsV2",
+        "contacts",
+        ("dataAreaId", "ContactPersonPartyNumber", "AssociatedContactType", "AssociatedContactNumber"),
+        ("msdyn_company", "msdyn_contactpersonid"),
+    ),
+    "units": ("UnitsOfMeasure", "uoms", ("UnitSymbol",), ("msdyn_symbol",)),
+    "products": (
+        "CDSReleasedDistinctProducts",
+        "products",
+        ("dataAreaId", "ProductNumber"),
+        ("productnumber",),
+    ),
+    "shared_product_details": (
+        "ReleasedProductsV2",
+        "msdyn_sharedproductdetails",
         ("dataAreaId", "ItemNumber"),
-        ("msdyn_company", "productnumber"),
+        ("msdyn_company", "msdyn_itemnumber"),
     ),
 }
-ONE_WAY_AREAS = {"organisation", "product"}
+# Dual-write's maps of reference data set up in F&O (organisation, products, units, companies) go one way.
+TWO_WAY = {
+    "currency",
+    "payment_terms",
+    "customer_groups",
+    "customers",
+    "customer_contacts",
+    "vendor_groups",
+    "vendors",
+    "vendor_contacts",
+}
 
 
 def test_every_documented_pair_has_a_map_with_its_keys() -> None:
-    """Each entity/table pair of docs/entities.md has exactly one map, keyed as documented."""
-    found = {(m.fo_entity, m.dataverse_table): (m.fo_key, m.dataverse_key) for m in MAPS}
+    """Each map pairs the entity and table of docs/entities.md, keyed as documented."""
+    found = {m.name: (m.fo_entity, m.dataverse_table, m.fo_key, m.dataverse_key) for m in MAPS}
     assert found == ENTITIES
-    assert len(MAPS) == len(ENTITIES)
 
 
 def test_every_map_is_in_a_known_area_with_the_right_direction() -> None:
-    """Organisation and product maps go one way to Dataverse; the others go both ways."""
+    """Reference data mastered in F&O goes one way to Dataverse; the rest goes both ways, as in dual-write."""
     for table_map in MAPS:
         assert table_map.area in AREAS
-        expected = Direction.FO_TO_DATAVERSE if table_map.area in ONE_WAY_AREAS else Direction.TWO_WAY
+        expected = Direction.TWO_WAY if table_map.name in TWO_WAY else Direction.FO_TO_DATAVERSE
         assert table_map.direction is expected, table_map.name
     assert {m.area for m in MAPS} == set(AREAS)
 
@@ -95,12 +162,11 @@ def test_every_map_carries_generated_rows(table_map: TableMap, source: str, data
 
 def test_one_way_maps_refuse_the_other_direction() -> None:
     """A map that goes only to Dataverse will not produce an F&O change."""
-    products = MAPS["products"]
     with pytest.raises(ValueError, match="fo_to_dataverse only"):
-        to_fo(products, {"productnumber": "P1", "msdyn_company": {"cdm_companycode": "USMF"}})
+        to_fo(MAPS["products"], {"productnumber": "P1", "msdyn_CompanyId": {"cdm_companycode": "USMF"}})
 
 
-def test_customer_to_account_binds_company_group_and_currency() -> None:
+def test_customer_to_account_binds_company_group_currency_and_terms() -> None:
     """A customer becomes an account whose lookups are bound by the targets' alternate keys."""
     record = {
         "dataAreaId": "USMF",
@@ -109,7 +175,9 @@ def test_customer_to_account_binds_company_group_and_currency() -> None:
         "PartyType": "Organization",
         "CustomerGroupId": "30",
         "SalesCurrencyCode": "USD",
+        "PaymentTerms": "Net30",
         "OnHoldStatus": "Invoice",
+        "CreditLimitIsMandatory": "Yes",
     }
     change = to_dataverse(MAPS["customers"], record)
     body = change.body()
@@ -120,10 +188,13 @@ def test_customer_to_account_binds_company_group_and_currency() -> None:
         == "/msdyn_customergroups(msdyn_company='USMF',msdyn_groupid='30')"
     )
     assert body["transactioncurrencyid@odata.bind"] == "/transactioncurrencies(isocurrencycode='USD')"
-    assert body["msdyn_creditonhold"] == 192350001
+    assert (
+        body["msdyn_paymentterm@odata.bind"] == "/msdyn_paymentterms(msdyn_company='USMF',msdyn_name='Net30')"
+    )
+    assert body["msdyn_onholdstatus"] == 806380001
+    assert body["msdyn_creditlimitismandatory"] is True
     assert body["customertypecode"] == 3
     assert "PartyType" not in body
-    assert "CustomerGroupId" not in body
 
 
 def test_account_to_customer_gets_plain_values_back() -> None:
@@ -131,7 +202,7 @@ def test_account_to_customer_gets_plain_values_back() -> None:
     account = {
         "accountnumber": "US-002",
         "name": "Fabrikam",
-        "msdyn_creditonhold": 192350002,
+        "msdyn_onholdstatus": 806380002,
         "customertypecode": 3,
         "msdyn_company": {"cdm_companycode": "USMF"},
         "msdyn_customergroupid": {"msdyn_groupid": "10"},
@@ -143,7 +214,20 @@ def test_account_to_customer_gets_plain_values_back() -> None:
     assert change.payload["SalesCurrencyCode"] == "EUR"
     assert change.payload["OnHoldStatus"] == "All"
     assert change.payload["PartyType"] == "Organization"
+    assert change.payload["LanguageId"] == "en-us"
     assert "customertypecode" not in change.payload
+
+
+def test_on_hold_values_outside_dual_writes_value_map_are_refused() -> None:
+    """F&O's PurchOrder hold has no option in dual-write's value map: a transform error, not a guess."""
+    record = {
+        "dataAreaId": "USMF",
+        "CustomerAccount": "A",
+        "PartyType": "Organization",
+        "OnHoldStatus": "PurchOrder",
+    }
+    with pytest.raises(ValueError, match="not in the value map"):
+        to_dataverse(MAPS["customers"], record)
 
 
 def test_cleared_group_lookup_empties_the_group_but_keeps_the_company() -> None:
@@ -162,47 +246,128 @@ def test_missing_fields_are_left_alone_and_null_fields_are_cleared() -> None:
     assert partial.payload == {"cdm_companycode": "USMF"}
 
 
-def test_currency_precision_and_exchange_rate() -> None:
-    """Currency rounding 0.01 becomes two decimals, and a new Dataverse currency gets exchange rate 1."""
-    change = to_dataverse(MAPS["currency"], {"CurrencyCode": "EUR", "RoundingPrecision": 0.01})
-    assert change.payload["currencyprecision"] == 2
-    assert change.payload["exchangerate"] == 1
-    back = to_fo(MAPS["currency"], {"isocurrencycode": "JPY", "currencyprecision": 0, "exchangerate": 0.0068})
-    assert back.payload["RoundingPrecision"] == 1
-    assert "exchangerate" not in back.payload
+def test_currency_gets_exchange_rate_one_and_currency_999_stays_home() -> None:
+    """A new Dataverse currency gets exchange rate 1 (dual-write's default); F&O's currency 999 stays home."""
+    change = to_dataverse(MAPS["currency"], {"CurrencyCode": "EUR", "Name": "Euro", "Symbol": "€"})
+    assert change.payload == {
+        "isocurrencycode": "EUR",
+        "currencyname": "Euro",
+        "currencysymbol": "€",
+        "exchangerate": 1.0,
+    }
+    back = to_fo(MAPS["currency"], {"isocurrencycode": "JPY", "currencyname": "Yen", "exchangerate": 0.0068})
+    assert back.payload == {"CurrencyCode": "JPY", "Name": "Yen"}
+    assert not passes_source_filter(MAPS["currency"], "fo", {"CurrencyCode": "999"})
 
 
-def test_defaults_fill_a_missing_hold_status() -> None:
-    """A vendor without an on-hold status reaches Dataverse as not on hold, and back as No."""
-    record = {"dataAreaId": "USMF", "VendorAccountNumber": "V1", "OnHoldStatus": None}
-    assert to_dataverse(MAPS["vendors"], record).payload["msdyn_vendorhold"] == 192350000
+def test_vendor_party_type_and_hold_travel_as_dual_write_maps_them() -> None:
+    """A person vendor is msdyn_isperson true in Dataverse; its hold uses the documented option values."""
+    record = {
+        "dataAreaId": "USMF",
+        "VendorAccountNumber": "V1",
+        "VendorPartyType": "Person",
+        "OnHoldStatus": "Never",
+    }
+    payload = to_dataverse(MAPS["vendors"], record).payload
+    assert (payload["msdyn_isperson"], payload["msdyn_onholdstatus"]) == (True, 806380005)
     row = {
         "msdyn_vendoraccountnumber": "V1",
         "msdyn_company": {"cdm_companycode": "USMF"},
-        "msdyn_vendorhold": None,
+        "msdyn_isperson": False,
     }
-    assert to_fo(MAPS["vendors"], row).payload["OnHoldStatus"] == "No"
+    assert to_fo(MAPS["vendors"], row).payload["VendorPartyType"] == "Organization"
 
 
 def test_organisation_maps_mark_the_internal_organisation_type() -> None:
-    """Legal entities and operating units land in one table, told apart by their organisation type."""
-    legal = to_dataverse(MAPS["organisation_legal_entities"], {"LegalEntityId": "USMF", "Name": "Contoso"})
+    """Legal entities and operating units land in one table by party number, told apart by msdyn_type."""
+    legal = to_dataverse(
+        MAPS["organisation_legal_entities"],
+        {"LegalEntityId": "USMF", "PartyNumber": "000001", "Name": "Contoso"},
+    )
     unit = to_dataverse(
-        MAPS["organisation_operating_units"], {"OperatingUnitNumber": "000123", "Name": "Sales"}
+        MAPS["organisation_operating_units"],
+        {"OperatingUnitNumber": "000123", "PartyNumber": "000123", "OperatingUnitType": "OMDepartment"},
     )
     assert legal.target == unit.target == "msdyn_internalorganizations"
-    assert (legal.payload["msdyn_type"], unit.payload["msdyn_type"]) == (1, 2)
-    assert legal.key == {"msdyn_id": "USMF"}
+    assert (legal.payload["msdyn_type"], unit.payload["msdyn_type"]) == (806380000, 806380001)
+    assert legal.key == {"msdyn_partynumber": "000001"}
+    assert legal.payload["msdyn_companycode"] == "USMF"
 
 
-def test_product_type_and_currency() -> None:
-    """A released service product becomes a Services product priced in its sales currency."""
-    record = {"dataAreaId": "USMF", "ItemNumber": "S-1", "ProductType": "Service", "SalesCurrencyCode": "USD"}
+def test_published_hierarchy_finds_parent_and_child_by_party_number() -> None:
+    """A published hierarchy row binds its type by name and parent and child organisations by party number."""
+    row = {
+        "HierarchyType": "Sales",
+        "ChildOrganizationPartyNumber": "000123",
+        "ParentOrganizationPartyNumber": "000001",
+        "validFrom": "2024-01-01T00:00:00Z",
+        "validTo": "2154-12-31T23:59:59Z",
+    }
+    body = to_dataverse(MAPS["organisation_hierarchies"], row).body()
+    assert body["msdyn_childid@odata.bind"] == "/msdyn_internalorganizations(msdyn_partynumber='000123')"
+    assert body["msdyn_parentid@odata.bind"] == "/msdyn_internalorganizations(msdyn_partynumber='000001')"
+    assert body["msdyn_hierarchytypeid@odata.bind"] == (
+        "/msdyn_internalorganizationhierarchytypes(msdyn_name='Sales')"
+    )
+
+
+def test_product_number_is_company_and_product_number_joined() -> None:
+    """A released distinct product's Dataverse key is its company and product number concatenated."""
+    record = {"dataAreaId": "usmf", "ProductNumber": "P-1", "ProductType": "Service", "CurrencyCode": "USD"}
     change = to_dataverse(MAPS["products"], record)
+    assert change.key == {"productnumber": "usmfP-1"}
+    assert change.payload["msdyn_productnumber"] == "P-1"
     assert change.payload["producttypecode"] == 3
     assert (
         change.body()["transactioncurrencyid@odata.bind"] == "/transactioncurrencies(isocurrencycode='USD')"
     )
+
+
+def test_person_customers_become_sellable_contacts() -> None:
+    """A person customer goes to contacts, keyed by company and customer account, marked sellable."""
+    record = {"dataAreaId": "USMF", "CustomerAccount": "P-7", "PartyType": "Person", "PersonLastName": "Ito"}
+    change = to_dataverse(MAPS["customer_contacts"], record)
+    assert change.key == {"msdyn_company": "USMF", "msdyn_contactpersonid": "P-7"}
+    assert change.payload["msdyn_sellable"] is True
+    assert not passes_source_filter(MAPS["customers"], "fo", record)
+    assert passes_source_filter(MAPS["customer_contacts"], "fo", record)
+
+
+def test_vendor_contact_keys_need_the_vendor_back_in_fo() -> None:
+    """A vendor contact from Dataverse is addressed in F&O by party number, type Vendor and vendor account."""
+    contact = {
+        "msdyn_contactpersonid": "CP-1",
+        "msdyn_partynumber": "000777",
+        "msdyn_company": {"cdm_companycode": "USMF"},
+        "msdyn_vendorcontactid": {"msdyn_vendoraccountnumber": "V-9"},
+        "msdyn_contactforvendor": True,
+    }
+    change = to_fo(MAPS["vendor_contacts"], contact)
+    assert change.key == {
+        "dataAreaId": "USMF",
+        "ContactPersonPartyNumber": "000777",
+        "AssociatedContactType": "Vendor",
+        "AssociatedContactNumber": "V-9",
+    }
+
+
+def test_target_key_works_out_a_deleted_rows_key() -> None:
+    """A delete's source key gives the target key where the map determines it, and says so where it does not."""
+    assert target_key(MAPS["customers"], "fo", {"dataAreaId": "USMF", "CustomerAccount": "A"}) == {
+        "msdyn_company": "USMF",
+        "accountnumber": "A",
+    }
+    assert target_key(MAPS["customers"], "dataverse", {"msdyn_company": "USMF", "accountnumber": "A"}) == {
+        "dataAreaId": "USMF",
+        "CustomerAccount": "A",
+    }
+    assert target_key(MAPS["products"], "fo", {"dataAreaId": "usmf", "ProductNumber": "P"}) == {
+        "productnumber": "usmfP"
+    }
+    with pytest.raises(ValueError, match="vendor_contacts"):
+        target_key(
+            MAPS["vendor_contacts"], "dataverse", {"msdyn_company": "USMF", "msdyn_contactpersonid": "CP-1"}
+        )
 
 
 def test_source_filter_takes_only_organisation_customers() -> None:
@@ -218,7 +383,7 @@ def test_source_filter_takes_only_organisation_customers() -> None:
 def test_maps_without_filters_take_every_row() -> None:
     """A map with no filter on a side takes any row from it."""
     assert passes_source_filter(MAPS["company"], "fo", {})
-    assert passes_source_filter(MAPS["vendors"], "dataverse", {"anything": 1})
+    assert passes_source_filter(MAPS["customer_groups"], "dataverse", {"anything": 1})
 
 
 def test_natural_key_reads_expanded_and_plain_lookups() -> None:
@@ -227,22 +392,22 @@ def test_natural_key_reads_expanded_and_plain_lookups() -> None:
     expanded = {"accountnumber": "A", "msdyn_company": {"cdm_companycode": "USMF"}}
     plain = {"accountnumber": "A", "msdyn_company": "USMF"}
     assert natural_key(customers, "dataverse", expanded) == natural_key(customers, "dataverse", plain)
-    assert natural_key(customers, "fo", {"dataAreaId": "USMF", "CustomerAccount": "A"}) == {
-        "dataAreaId": "USMF",
-        "CustomerAccount": "A",
-    }
 
 
 def test_map_set_lookups() -> None:
     """The map set finds maps by name, by area and by the source they read."""
-    assert {m.name for m in MAPS.in_area("customer")} == {"customers", "customer_groups"}
-    assert [m.name for m in MAPS.for_source("fo", "CustomersV3")] == ["customers"]
+    assert {m.name for m in MAPS.in_area("customer")} == {
+        "payment_terms",
+        "customer_groups",
+        "customers",
+        "customer_contacts",
+    }
+    assert {m.name for m in MAPS.for_source("fo", "CustomersV3")} == {"customers", "customer_contacts"}
     assert {m.name for m in MAPS.for_source("fo", "LegalEntities")} == {
         "company",
         "organisation_legal_entities",
     }
     assert MAPS.for_source("dataverse", "products") == ()
-    assert "customers" in MAPS
     with pytest.raises(KeyError, match="no map named 'nope'"):
         MAPS["nope"]
 

@@ -23,9 +23,9 @@ def test_value_missing_from_value_map() -> None:
 
 def test_option_value_missing_from_value_map_on_the_way_back() -> None:
     """An option-set value the map does not know is refused on the way to F&O."""
-    with pytest.raises(TransformError, match="msdyn_creditonhold") as caught:
-        to_fo(MAPS["customers"], {**ACCOUNT, "msdyn_creditonhold": 7})
-    assert caught.value.field == "msdyn_creditonhold"
+    with pytest.raises(TransformError, match="msdyn_onholdstatus") as caught:
+        to_fo(MAPS["customers"], {**ACCOUNT, "msdyn_onholdstatus": 7})
+    assert caught.value.field == "msdyn_onholdstatus"
 
 
 def test_wrong_type() -> None:
@@ -42,17 +42,17 @@ def test_boolean_is_not_a_number() -> None:
 
 
 def test_string_over_the_target_maximum_length() -> None:
-    """An account name longer than the F&O organisation name allows is refused on the way to F&O."""
-    with pytest.raises(TransformError, match="101 characters is over the maximum of 100") as caught:
-        to_fo(MAPS["customers"], {**ACCOUNT, "name": "x" * 101})
+    """An organisation name longer than Dataverse's account name (160, from the schema) is refused."""
+    with pytest.raises(TransformError, match="161 characters is over the maximum of 160") as caught:
+        to_dataverse(MAPS["customers"], {**CUSTOMER, "OrganizationName": "x" * 161})
     assert caught.value.map_name == "customers"
-    assert caught.value.field == "name"
+    assert caught.value.field == "OrganizationName"
 
 
 def test_string_at_the_maximum_length_passes() -> None:
     """A name of exactly the maximum length is carried."""
-    change = to_fo(MAPS["customers"], {**ACCOUNT, "name": "x" * 100})
-    assert change.payload["OrganizationName"] == "x" * 100
+    change = to_dataverse(MAPS["customers"], {**CUSTOMER, "OrganizationName": "x" * 160})
+    assert change.payload["name"] == "x" * 160
 
 
 def test_required_company_lookup_missing() -> None:
