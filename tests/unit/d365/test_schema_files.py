@@ -110,3 +110,15 @@ def test_a_file_named_after_another_entity_set_is_refused(
     monkeypatch.setattr("d365._load.files", lambda _: tmp_path)
     with pytest.raises(SchemaFileError, match=r"must be named Currencies\.json"):
         _load("fo", FoEntity)
+
+
+def test_docs_list_every_unconfirmed_name() -> None:
+    """docs/entities.md lists each column and key that no public source fully confirms."""
+    text = (ROOT.parent / "docs" / "entities.md").read_text(encoding="utf-8")
+    for table in TABLES.values():
+        for name, column in table.columns.items():
+            if not column.confirmed:
+                assert f"`{table.entity_set}.{name}`" in text
+        for key in table.alternate_keys:
+            if not key.confirmed:
+                assert f"`{table.entity_set}` key ({', '.join(key.columns)})" in text
