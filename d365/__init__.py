@@ -16,7 +16,6 @@ from d365._prerequisites import (
     DATAVERSE_VERSION_COLUMN,
     DV_EXTENSION_COLUMNS,
     FO_EXTENSION_FIELDS,
-    FO_HASH_FIELD,
     FO_VERSION_FIELD,
 )
 
@@ -24,7 +23,6 @@ __all__ = [
     "DATAVERSE_VERSION_COLUMN",
     "DV_EXTENSION_COLUMNS",
     "FO_EXTENSION_FIELDS",
-    "FO_HASH_FIELD",
     "FO_VERSION_FIELD",
     "DvColumn",
     "DvKey",

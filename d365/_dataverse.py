@@ -62,8 +62,9 @@ class DvColumn(Entry):
 
     type: DvType
     max_length: int | None = Field(default=None, gt=0)
-    min: float | None = None
-    max: float | None = None
+    # int first: a BigInt bound such as 9223372036854775807 would lose its last digits as a float.
+    min: int | float | None = None
+    max: int | float | None = None
     precision: int | None = Field(default=None, ge=0)
     options: tuple[int, ...] = ()
     targets: dict[Name, Name] = Field(default_factory=dict)

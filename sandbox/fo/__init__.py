@@ -3,17 +3,21 @@
 Usage::
 
     with start_fo(page_size=500) as fo, fo.client("dualbus") as client:   # token for a registered app
-        client.post("/data/CustomersV3", json={"dataAreaId": "usmf", "CustomerAccount": "US-001"})
+        client.post("/data/Currencies", json={"CurrencyCode": "USD", "Name": "US dollar"})
         client.get("/data/CustomersV3", params={"cross-company": "true", "$filter": "dataAreaId eq 'usmf'"})
+        client.get("/data/$metadata")                                                  # CSDL of every entity
         fo.twin.add_webhook("http://127.0.0.1:8123/hook", ["CustomersV3"])          # data events
 
-Entities are declared in :data:`ENTITIES`; throttling is off unless ``throttling=ThrottlingConfig(...)``.
+The entities are exactly those of ``d365/fo`` plus dualbus's extension fields (:data:`ENTITIES`); writes are
+checked against their fields, types, enums and relations. Throttling is off unless
+``throttling=ThrottlingConfig(...)``.
 """
 
 from sandbox.fo.app import FoTwin, create_app
+from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload, virtual_entity_id
 from sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
-from sandbox.fo.entities import ENTITIES, EntityDef
-from sandbox.fo.events import DeliveryError, EventEndpoint, EventPublisher, data_event_payload
+from sandbox.fo.entities import ENTITIES, ENTITY_IDS, entity_named
+from sandbox.fo.events import Delivery, DeliveryError, EventEndpoint, EventPublisher
 from sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, FoHandle, start_fo
 from sandbox.fo.store import Change, FoStore
 from sandbox.fo.throttling import Priority, ThrottlingConfig
@@ -21,20 +25,25 @@ from sandbox.fo.throttling import Priority, ThrottlingConfig
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_CLIENTS",
+    "DEFAULT_ORGANIZATION",
     "ENTITIES",
+    "ENTITY_IDS",
     "Change",
+    "Delivery",
     "DeliveryError",
-    "EntityDef",
     "EventEndpoint",
     "EventPublisher",
     "FoHandle",
     "FoStore",
     "FoTwin",
+    "Organization",
     "Priority",
     "ServiceBusEndpoint",
     "ThrottlingConfig",
     "WebhookEndpoint",
     "create_app",
     "data_event_payload",
+    "entity_named",
     "start_fo",
+    "virtual_entity_id",
 ]

@@ -1,4 +1,4 @@
-"""The F&O twin's starlette app: ``/data/...`` OData, ``/data/$batch``, and a token endpoint beside them.
+"""The F&O twin's starlette app: ``/data/...`` OData, ``/data/$batch``, ``/data/$metadata``, a token endpoint.
 
 Every ``/data`` request needs a bearer token for the twin's audience (401 otherwise), as the real
 environment's Microsoft Entra ID protection does.
@@ -19,9 +19,11 @@ from starlette.routing import Route
 
 from sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from sandbox.fo.batch import BatchPart, parse_batch, run_batch
+from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
 from sandbox.fo.endpoints import WebhookEndpoint
 from sandbox.fo.errors import ODataError, ThrottledError
-from sandbox.fo.events import EventEndpoint, EventPublisher
+from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint, EventPublisher
+from sandbox.fo.metadata import metadata_document
 from sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
 from sandbox.fo.store import FoStore
 from sandbox.fo.throttling import Throttle, ThrottlingConfig
@@ -40,9 +42,11 @@ class FoTwin:
     events: EventPublisher
     _closed: bool = field(default=False, repr=False)
 
-    def add_webhook(self, url: str, entities: Iterable[str]) -> WebhookEndpoint:
-        """Activate data events of ``entities`` towards an HTTP(S) webhook."""
-        endpoint = WebhookEndpoint(url)
+    def add_webhook(
+        self, url: str, entities: Iterable[str], *, headers: Mapping[str, str] | None = None
+    ) -> WebhookEndpoint:
+        """Activate data events of ``entities`` towards an HTTP(S) webhook, sending ``headers`` each time."""
+        endpoint = WebhookEndpoint(url, headers=headers)
         self.events.add_endpoint(endpoint, entities)
         return endpoint
 
@@ -64,21 +68,30 @@ def create_app(
     companies: Mapping[str, str] | None = None,
     throttling: ThrottlingConfig | None = None,
     event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
-    event_backoff_seconds: float = 0.5,
+    event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
+    event_retries: int = DEFAULT_RETRIES,
+    organization: Organization = DEFAULT_ORGANIZATION,
 ) -> Starlette:
-    """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else)."""
+    """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else).
+
+    ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many.
+    """
     store = FoStore(database)
+    events = EventPublisher(
+        store, organization=organization, retries=event_retries, retry_wait_seconds=event_backoff_seconds
+    )
     twin = FoTwin(
         store=store,
         service=ODataService(store, page_size, default_company, dict(companies or {})),
         throttle=Throttle(throttling or ThrottlingConfig()),
-        events=EventPublisher(store, backoff_seconds=event_backoff_seconds),
+        events=events,
     )
     for endpoint, entities in event_endpoints:
         twin.events.add_endpoint(endpoint, entities)
     routes = [
         Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
         Route("/data/$batch", _batch, methods=["POST"]),
+        Route("/data/$metadata", _metadata, methods=["GET"]),
         Route("/data/{resource:path}", _data, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route(f"{ADMIN_PREFIX}data-events", data_events_endpoint, methods=["GET", "POST"]),
     ]
@@ -123,6 +136,11 @@ async def _data(request: Request) -> Response:
     if_match = request.headers.get("if-match")
     odata = ODataRequest(request.method, resource, params, body, caller, base, if_match)
     return _http(twin.service.execute(odata))
+
+
+async def _metadata(_: Request) -> Response:
+    headers = {"Content-Type": "application/xml", "OData-Version": "4.0"}
+    return Response(metadata_document(), status_code=200, headers=headers)
 
 
 async def _batch(request: Request) -> Response:

@@ -1,14 +1,25 @@
-"""The two kinds of data event endpoint the twin delivers to: an HTTP(S) webhook and Service Bus.
+"""The two kinds of data event endpoint the twin delivers to: an HTTPS webhook and Service Bus.
 
-F&O's business event endpoints include an HTTPS endpoint and Azure Service Bus queues and topics.
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints
-Library errors (httpx, azure.servicebus) are translated here into DeliveryError, so that the publisher
-retries them and nothing else leaks out.
+With the Power Platform integration, F&O's HTTPS endpoints become Dataverse webhooks and its Service Bus
+queues and topics Dataverse Service Bus endpoints:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/e315b9a767be2310f4dbd29db22785d1bbe62881/articles/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints.md
+A webhook gets a JSON POST with the ``x-ms-dynamics-organization``, ``x-ms-dynamics-entity-name``,
+``x-ms-dynamics-request-name`` and ``x-ms-correlation-request-id`` headers:
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
+(``x-request-id``, "a unique identifier for the request", is in the page's 2018 revision only), and its
+authentication as configured: HttpHeader (headers sent with every request) or WebhookKey (``?code=<key>``):
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/register-web-hook.md
+A Service Bus endpoint gets the same JSON with content type application/json (the ServiceEndpoint's JSON
+message format) and the OperationId as message id, so duplicate detection drops resends:
+https://github.com/MicrosoftDocs/powerapps-docs/blob/1cbdbbce58d16aeb4ffd801809fc04baaa7807d7/powerapps-docs/developer/data-platform/write-listener-application-azure-solution.md
+Library errors (httpx, azure.servicebus) are translated here into DeliveryError, which the publisher retries.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
+from collections.abc import Mapping
 from typing import Literal
 
 import httpx
@@ -16,7 +27,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSend
 from azure.servicebus.exceptions import ServiceBusError
 from pydantic import SecretStr
 
-from sandbox.fo.events import DeliveryError
+from sandbox.fo.events import Delivery, DeliveryError
 
 __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 
@@ -24,27 +35,48 @@ __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 class WebhookEndpoint:
     """POSTs each event as JSON to ``url``; any non-2xx answer or connection error is a failure."""
 
-    def __init__(self, url: str, *, name: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        code: SecretStr | str | None = None,
+        name: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         self.name = name or url
         self._url = url
+        # Authentication values are secrets: kept out of the name, a repr and the logs.
+        self._auth_headers = {k: SecretStr(v) for k, v in (headers or {}).items()}
+        self._code = SecretStr(code) if isinstance(code, str) else code
         self._client = httpx.Client(timeout=timeout)
 
-    def send(self, payload: bytes, *, event_id: str) -> None:
+    def send(self, delivery: Delivery) -> None:
         """POST one event; raise DeliveryError unless the webhook answers 2xx."""
+        params = {} if self._code is None else {"code": self._code.get_secret_value()}
         try:
             response = self._client.post(
-                self._url,
-                content=payload,
-                headers={"Content-Type": "application/json", "X-Event-Id": event_id},
+                self._url, content=delivery.body, params=params, headers=self._headers(delivery)
             )
         except httpx.HTTPError as exc:
-            raise DeliveryError(f"webhook {self._url} unreachable: {exc}") from exc
+            raise DeliveryError(f"webhook {self.name} unreachable: {type(exc).__name__}") from exc
         if not response.is_success:
-            raise DeliveryError(f"webhook {self._url} answered {response.status_code}")
+            raise DeliveryError(f"webhook {self.name} answered {response.status_code}")
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
+
+    def _headers(self, delivery: Delivery) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "x-request-id": str(uuid.uuid4()),
+            "x-ms-dynamics-organization": delivery.organization,
+            "x-ms-dynamics-entity-name": delivery.entity_name,
+            "x-ms-dynamics-request-name": delivery.message_name,
+            "x-ms-correlation-request-id": delivery.correlation_id,
+            **{name: value.get_secret_value() for name, value in self._auth_headers.items()},
+        }
 
 
 class ServiceBusEndpoint:
@@ -69,9 +101,11 @@ class ServiceBusEndpoint:
         self._sender: ServiceBusSender | None = None
         self._lock = threading.Lock()
 
-    def send(self, payload: bytes, *, event_id: str) -> None:
-        """Send one event; ``message_id`` is the EventId so that duplicate detection can drop resends."""
-        message = ServiceBusMessage(payload, content_type="application/json", message_id=event_id)
+    def send(self, delivery: Delivery) -> None:
+        """Send one event; ``message_id`` is the OperationId so that duplicate detection can drop resends."""
+        message = ServiceBusMessage(
+            delivery.body, content_type="application/json", message_id=delivery.operation_id
+        )
         try:
             with self._lock:
                 self._open().send_messages(message)

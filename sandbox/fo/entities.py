@@ -1,71 +1,47 @@
-"""The F&O data entities the twin serves, as data: adding an entity is adding one entry.
+"""The F&O data entities the twin serves: exactly those in ``d365/fo``, each with dualbus's extension fields.
 
-Names, keys and core fields follow ``docs/entities.md``. Company-specific entities carry ``dataAreaId`` as
-their first key field, as the real OData endpoint does (``/data/CustomersV3(dataAreaId='usmf',...)``).
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+The entities, fields, keys, enums and relations are the published contracts ``d365.fo_entities()`` reads
+(every name there carries its public source). A real deployment adds ``d365.FO_EXTENSION_FIELDS`` to every
+synced entity (docs/deploy.md), so the twin adds exactly those to every entity, and nothing else.
+
+Each entity also gets a stable small id, standing in for the data entity id that F&O puts in the first four
+bytes of a row's virtual-entity GUID ("the data entity ID in the first 4 bytes, and the record ID of the root
+data source in the entity as the last 8 bytes"):
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/a54c1253b5bbacea156e32bd50798b56c344c72c/articles/fin-ops-core/dev-itpro/power-platform/entity-modeling.md
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["ENTITIES", "EntityDef", "entity_named"]
+from d365 import FO_EXTENSION_FIELDS, FoEntity, fo_entities
 
-_ON_HOLD = ("No", "Invoice", "All", "Payment", "Requisition", "Never")
-_PARTY_TYPES = ("Organization", "Person")
+__all__ = ["ENTITIES", "ENTITY_IDS", "entity_named"]
 
-
-@dataclass(frozen=True, slots=True)
-class EntityDef:
-    """One OData data entity: its public collection name, keys, column limits and enum domains."""
-
-    name: str
-    keys: tuple[str, ...]
-    max_lengths: Mapping[str, int] = field(default_factory=dict)
-    enums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def company_specific(self) -> bool:
-        """True when rows belong to one legal entity (the first key is ``dataAreaId``)."""
-        return self.keys[0] == "dataAreaId"
+_ID_BITS = 0xFFFF
 
 
-_DEFINITIONS = (
-    EntityDef("LegalEntities", ("LegalEntityId",), {"LegalEntityId": 4, "Name": 60}),
-    EntityDef("Currencies", ("CurrencyCode",), {"CurrencyCode": 3, "Name": 60, "Symbol": 5}),
-    EntityDef("OperatingUnits", ("OperatingUnitNumber",), {"Name": 100}),
-    EntityDef("OrganizationHierarchyTypes", ("Name",), {"Name": 60}),
-    EntityDef("OrganizationHierarchyPurposes", ("HierarchyType", "HierarchyPurpose")),
-    EntityDef("OrganizationHierarchiesPublished", ("HierarchyType", "ChildOrganizationPartyNumber")),
-    EntityDef(
-        "CustomerGroups", ("dataAreaId", "CustomerGroupId"), {"CustomerGroupId": 10, "Description": 60}
-    ),
-    EntityDef(
-        "CustomersV3",
-        ("dataAreaId", "CustomerAccount"),
-        {"CustomerAccount": 20, "OrganizationName": 100, "SalesCurrencyCode": 3},
-        {"PartyType": _PARTY_TYPES, "OnHoldStatus": _ON_HOLD},
-    ),
-    EntityDef("VendorGroups", ("dataAreaId", "VendorGroupId"), {"VendorGroupId": 10, "Description": 60}),
-    EntityDef(
-        "VendorsV2",
-        ("dataAreaId", "VendorAccountNumber"),
-        {"VendorAccountNumber": 20, "VendorOrganizationName": 100, "CurrencyCode": 3},
-        {"VendorPartyType": _PARTY_TYPES, "OnHoldStatus": _ON_HOLD},
-    ),
-    EntityDef(
-        "ReleasedDistinctProductsV2",
-        ("dataAreaId", "ItemNumber"),
-        {"ItemNumber": 20, "ProductName": 60, "SalesCurrencyCode": 3},
-        {"ProductType": ("Item", "Service")},
-    ),
+def _with_extension_fields(entity: FoEntity) -> FoEntity:
+    # model_copy skips validation: the extension fields are checked where they are defined.
+    return entity.model_copy(update={"fields": {**entity.fields, **FO_EXTENSION_FIELDS}})
+
+
+def _entity_ids(entities: Mapping[str, FoEntity]) -> Mapping[str, int]:
+    # Derived from the AOT name, not from the file order: adding an entity moves no other entity's GUIDs.
+    ids = {name: (zlib.crc32(e.aot_name.encode()) & _ID_BITS) or 1 for name, e in entities.items()}
+    if len(set(ids.values())) != len(ids):
+        raise RuntimeError(f"two F&O entities got the same twin entity id: {ids}")
+    return MappingProxyType(ids)
+
+
+ENTITIES: Mapping[str, FoEntity] = MappingProxyType(
+    {name: _with_extension_fields(entity) for name, entity in fo_entities().items()}
 )
+ENTITY_IDS: Mapping[str, int] = _entity_ids(ENTITIES)
 
-ENTITIES: Mapping[str, EntityDef] = MappingProxyType({d.name: d for d in _DEFINITIONS})
 
-
-def entity_named(name: str) -> EntityDef | None:
-    """The definition of the entity with this public collection name, or None."""
+def entity_named(name: str) -> FoEntity | None:
+    """The entity with this OData entity set name (case-sensitive, as OData is), or None."""
     return ENTITIES.get(name)

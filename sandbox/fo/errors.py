@@ -4,7 +4,8 @@
 
     SandboxError
     └── ODataError                 a request the twin refuses; ``status`` is the HTTP status
-        ├── BadRequestError        a malformed query, key or body, or a value breaking a column rule (400)
+        ├── BadRequestError        a malformed query, key or body (400)
+        │   └── RefusedError       in F&O's envelope: "An error has occurred.", the reason inside (400)
         ├── NotFoundError          no such entity set or row (404)
         ├── ConflictError          a create for a key that already exists (409)
         ├── PreconditionFailedError  an If-Match naming an ETag the row no longer has (412)
@@ -21,6 +22,7 @@ __all__ = [
     "NotFoundError",
     "ODataError",
     "PreconditionFailedError",
+    "RefusedError",
     "ThrottledError",
 ]
 
@@ -32,9 +34,17 @@ class ODataError(SandboxError):
 
 
 class BadRequestError(ODataError, ValueError):
-    """The query, key or body is malformed, or a value breaks a column rule."""
+    """The query, key or body is malformed."""
 
     status = 400
+
+
+class RefusedError(BadRequestError):
+    """A request F&O refuses with its generic outer message; ``inner_type`` names the server's exception."""
+
+    def __init__(self, message: str, *, inner_type: str) -> None:
+        super().__init__(message)
+        self.inner_type = inner_type
 
 
 class NotFoundError(ODataError, LookupError):

@@ -1,15 +1,11 @@
-"""F&O data events: create/update/delete notifications for chosen entities, delivered to endpoints.
+"""F&O data events: each committed change of an activated entity, delivered to its endpoints in commit order.
 
-Data events are activated per entity and bound to an endpoint (an HTTPS webhook, a Service Bus queue or
-topic, ...). The payload is a business-event envelope (BusinessEventId, BusinessEventLegalEntity,
-ControlNumber, EventId, EventTime, EventTimeIso8601, InitiatingUserAADObjectId, MajorVersion, MinorVersion,
-...) carrying the entity record.
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/data-events and
-https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints
-
-The twin names each event ``<entity>_<ChangeType>`` and adds ``EntityName``, ``ChangeType`` and, for updates,
-``ChangedFields``, so that a consumer need not guess what changed. One worker thread delivers events from a
-bounded queue in commit order, retrying a failing endpoint with exponential back-off before moving on.
+Data events are activated per entity and bound to an endpoint (an HTTPS endpoint, which Dataverse calls as a
+webhook, or a Service Bus queue or topic); each event is a RemoteExecutionContext (sandbox/fo/context.py).
+One worker thread delivers events from a bounded queue in commit order. A failed send is retried F&O's
+documented default number of times (3) with its default wait between retries (1000 ms), then given up and
+counted, as F&O moves it to its error log:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/6207b09ba92b314d8517412240d9b9c380708c8c/articles/fin-ops-core/dev-itpro/business-events/home-page.md
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,17 +21,43 @@ from typing import Any, Protocol
 import orjson
 
 from sandbox.errors import SandboxError
+from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
 from sandbox.fo.store import Change, FoStore
-from sandbox.identity import user_id_for
 
-__all__ = ["DeliveryError", "DeliveryStats", "EventEndpoint", "EventPublisher", "data_event_payload"]
+__all__ = ["Delivery", "DeliveryError", "DeliveryStats", "EventEndpoint", "EventPublisher"]
 
 _log = logging.getLogger(__name__)
 _STOP = object()
+DEFAULT_RETRIES = 3
+DEFAULT_RETRY_WAIT_SECONDS = 1.0
 
 
 class DeliveryError(SandboxError):
     """An endpoint did not accept an event; the publisher retries it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event to send: its JSON body and what a transport puts beside it (headers, message id)."""
+
+    body: bytes
+    operation_id: str
+    correlation_id: str
+    message_name: str
+    entity_name: str
+    organization: str
+
+    @classmethod
+    def of(cls, payload: dict[str, Any], organization: Organization) -> Delivery:
+        """The delivery of a RemoteExecutionContext."""
+        return cls(
+            body=orjson.dumps(payload),
+            operation_id=payload["OperationId"],
+            correlation_id=payload["CorrelationId"],
+            message_name=payload["MessageName"],
+            entity_name=payload["PrimaryEntityName"],
+            organization=organization.domain,
+        )
 
 
 class EventEndpoint(Protocol):
@@ -44,7 +65,7 @@ class EventEndpoint(Protocol):
 
     name: str
 
-    def send(self, payload: bytes, *, event_id: str) -> None:
+    def send(self, delivery: Delivery) -> None:
         """Deliver one event or raise DeliveryError."""
 
     def close(self) -> None:
@@ -61,38 +82,6 @@ class DeliveryStats:
     dropped: int = 0
 
 
-def _dotnet_date(change: Change) -> str:
-    return f"/Date({int(change.time.timestamp() * 1000)})/"
-
-
-def data_event_payload(change: Change) -> dict[str, Any]:
-    """The JSON document sent for one change: the business-event envelope plus the entity record."""
-    record = change.keys if change.change_type == "Delete" else change.row
-    record = {name: value for name, value in record.items() if not name.startswith("@odata.")}
-    company = str(change.row.get("dataAreaId", "")).upper()
-    payload: dict[str, Any] = {
-        "BusinessEventId": f"{change.entity}_{change.change_type}",
-        "BusinessEventLegalEntity": company,
-        "ContextRecordSubject": "",
-        "ControlNumber": change.sequence,
-        "EventId": str(
-            uuid.uuid5(uuid.NAMESPACE_URL, f"fo-data-event:{change.sequence}:{change.time}")
-        ).upper(),
-        "EventTime": _dotnet_date(change),
-        "EventTimeIso8601": change.time.isoformat().replace("+00:00", "Z"),
-        "InitiatingUserAADObjectId": user_id_for(change.modified_by),
-        "MajorVersion": 0,
-        "MinorVersion": 0,
-        "ParentContextRecordSubjects": [],
-        "EntityName": change.entity,
-        "ChangeType": change.change_type,
-        **record,
-    }
-    if change.change_type == "Update":
-        payload["ChangedFields"] = list(change.changed_fields)
-    return payload
-
-
 class EventPublisher:
     """Turns committed changes of activated entities into events and delivers them from one thread."""
 
@@ -100,17 +89,17 @@ class EventPublisher:
         self,
         store: FoStore,
         *,
+        organization: Organization = DEFAULT_ORGANIZATION,
+        retries: int = DEFAULT_RETRIES,
+        retry_wait_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
         queue_size: int = 10_000,
-        max_attempts: int = 5,
-        backoff_seconds: float = 0.5,
-        max_backoff_seconds: float = 30.0,
         enqueue_timeout: float = 5.0,
     ) -> None:
         self._bindings: list[tuple[EventEndpoint, frozenset[str]]] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._max_attempts = max_attempts
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._organization = organization
+        self._retries = retries
+        self._retry_wait = retry_wait_seconds
         self._enqueue_timeout = enqueue_timeout
         self._stopping = threading.Event()
         self.stats = DeliveryStats()
@@ -119,7 +108,7 @@ class EventPublisher:
         store.subscribe(self._on_change)
 
     def add_endpoint(self, endpoint: EventEndpoint, entities: Iterable[str]) -> None:
-        """Activate data events of ``entities`` (names like ``CustomersV3``) on ``endpoint``."""
+        """Activate data events of ``entities`` (entity sets like ``CustomersV3``) on ``endpoint``."""
         self._bindings.append((endpoint, frozenset(entities)))
 
     def bindings(self) -> list[tuple[str, list[str]]]:
@@ -164,26 +153,21 @@ class EventPublisher:
                 if item is _STOP:
                     return
                 change, targets = item
-                payload = data_event_payload(change)
-                body = orjson.dumps(payload)
+                delivery = Delivery.of(data_event_payload(change, self._organization), self._organization)
                 for endpoint in targets:
-                    self._deliver(endpoint, body, payload["EventId"])
+                    self._deliver(endpoint, delivery)
             finally:
                 self._queue.task_done()
 
-    def _deliver(self, endpoint: EventEndpoint, body: bytes, event_id: str) -> None:
-        delay = self._backoff
-        for attempt in range(1, self._max_attempts + 1):
+    def _deliver(self, endpoint: EventEndpoint, delivery: Delivery) -> None:
+        for attempt in range(1 + self._retries):
             self.stats.attempts[endpoint.name] = self.stats.attempts.get(endpoint.name, 0) + 1
             try:
-                endpoint.send(body, event_id=event_id)
+                endpoint.send(delivery)
             except DeliveryError as exc:
-                _log.info(
-                    "data event %s to %s failed (attempt %d): %s", event_id, endpoint.name, attempt, exc
-                )
-                if attempt == self._max_attempts or self._stopping.wait(delay):
+                _log.info("data event %s to %s failed: %s", delivery.operation_id, endpoint.name, exc)
+                if attempt == self._retries or self._stopping.wait(self._retry_wait):
                     break
-                delay = min(delay * 2, self._max_backoff)
                 continue
             self.stats.delivered[endpoint.name] = self.stats.delivered.get(endpoint.name, 0) + 1
             return

@@ -67,9 +67,10 @@ def _literal(kind: str, raw: str) -> Literal:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, on_field: Callable[[str], None]) -> None:
         self._tokens = _tokens(text)
         self._pos = 0
+        self._on_field = on_field
 
     def parse(self) -> Predicate:
         predicate = self._or()
@@ -119,6 +120,7 @@ class _Parser:
             return inner
         if kind != "word":
             raise BadRequestError(f"expected a field name in $filter, found {value!r}")
+        self._on_field(str(value))
         op_kind, op = self._next()
         compare = _COMPARE.get(str(op).lower()) if op_kind == "word" else None
         if compare is None:
@@ -155,11 +157,11 @@ def _comparable(value: object, literal: Literal) -> tuple[object, object]:
     return value, literal
 
 
-def parse_filter(text: str | None) -> Predicate | None:
-    """A row predicate for a ``$filter`` expression, or None when there is none."""
+def parse_filter(text: str | None, *, on_field: Callable[[str], None] = lambda _: None) -> Predicate | None:
+    """A row predicate for a ``$filter`` expression, or None; ``on_field`` may refuse each field it names."""
     if text is None or not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(text, on_field).parse()
 
 
 def parse_key(text: str, key_fields: Sequence[str]) -> tuple[Any, ...]:

@@ -11,7 +11,8 @@ import httpx
 
 from sandbox.errors import SandboxError
 from sandbox.fo.app import FoTwin, create_app
-from sandbox.fo.events import EventEndpoint
+from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
+from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint
 from sandbox.fo.throttling import ThrottlingConfig
 from sandbox.handles import StopOnExit
 from sandbox.http_server import ServerHandle, serve_in_thread
@@ -80,7 +81,9 @@ def start_fo(
     companies: Mapping[str, str] | None = None,
     throttling: ThrottlingConfig | None = None,
     event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
-    event_backoff_seconds: float = 0.5,
+    event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
+    event_retries: int = DEFAULT_RETRIES,
+    organization: Organization = DEFAULT_ORGANIZATION,
 ) -> FoHandle:
     """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread."""
     registered = dict(clients if clients is not None else DEFAULT_CLIENTS)
@@ -95,6 +98,8 @@ def start_fo(
         throttling=throttling,
         event_endpoints=event_endpoints,
         event_backoff_seconds=event_backoff_seconds,
+        event_retries=event_retries,
+        organization=organization,
     )
     twin: FoTwin = app.state.fo
     try:

@@ -11,21 +11,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 
-from sandbox.fo.entities import ENTITIES, EntityDef
-from sandbox.fo.errors import BadRequestError, NotFoundError, ODataError
+from d365 import FoEntity
+from sandbox.fo.entities import ENTITIES
+from sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
 from sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
 from sandbox.fo.store import ETAG, FoStore, Row
+from sandbox.fo.validation import ODATA_EXCEPTION
 
 __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
 _RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$", re.DOTALL)
 _LINK_SAFE = "$',()="
 _JSON = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
+_GENERIC_MESSAGE = "An error has occurred."
+# ODL's MetadataBinder_PropertyNotDeclared, for a query option naming a property the type lacks:
+# https://github.com/OData/odata.net/blob/015837a4c188edd4d3f81550bb432c6527745b54/src/Microsoft.OData.Core/Microsoft.OData.Core.txt
+_PROPERTY_NOT_DECLARED = "Could not find a property named '{1}' on type '{0}'."
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +63,10 @@ class Reply:
 
 
 def error_body(exc: ODataError) -> bytes:
-    """The OData JSON error body F&O answers with."""
+    """The OData JSON error body F&O answers with (its generic outer message for what F&O itself refuses)."""
+    if isinstance(exc, RefusedError):
+        inner = {"message": str(exc), "type": exc.inner_type, "stacktrace": ""}
+        return orjson.dumps({"error": {"code": "", "message": _GENERIC_MESSAGE, "innererror": inner}})
     inner = {"message": str(exc), "type": type(exc).__name__, "stacktrace": ""}
     return orjson.dumps({"error": {"code": "", "message": str(exc), "innererror": inner}})
 
@@ -90,70 +100,84 @@ class ODataService:
             return self._on_collection(definition, request)
         key = parse_key(match.group("key"), definition.keys)
         self._check_company(definition, key, request)
+        return self._on_row(definition, key, request)
+
+    def _on_row(self, definition: FoEntity, key: tuple[Any, ...], request: ODataRequest) -> Reply:
+        name, caller, if_match = definition.entity_set, request.caller, request.if_match
         if request.method == "GET":
-            row = self.store.get(definition.name, key)
-            context = f"{request.base}/data/$metadata#{definition.name}/$entity"
-            return _json_reply(200, {"@odata.context": context, **row})
+            context = f"{request.base}/data/$metadata#{name}/$entity"
+            return _json_reply(200, {"@odata.context": context, **self.store.get(name, key)})
         if request.method == "PATCH":
-            self.store.update(
-                definition.name,
-                key,
-                _json(request.body),
-                modified_by=request.caller,
-                if_match=request.if_match,
-            )
+            self.store.update(name, key, _json(request.body), modified_by=caller, if_match=if_match)
             return Reply(204)
         if request.method == "DELETE":
-            self.store.delete(definition.name, key, modified_by=request.caller, if_match=request.if_match)
+            self.store.delete(name, key, modified_by=caller, if_match=if_match)
             return Reply(204)
-        raise BadRequestError(f"{request.method} is not supported on a single {definition.name} row")
+        raise BadRequestError(f"{request.method} is not supported on a single {name} row")
 
-    def _on_collection(self, definition: EntityDef, request: ODataRequest) -> Reply:
+    def _on_collection(self, definition: FoEntity, request: ODataRequest) -> Reply:
         if request.method == "GET":
             return self._query(definition, request)
         if request.method == "POST":
             return self._create(definition, _json(request.body), request)
-        raise BadRequestError(f"{request.method} needs a key: {definition.name}(...)")
+        raise BadRequestError(f"{request.method} needs a key: {definition.entity_set}(...)")
 
-    def _check_company(self, definition: EntityDef, key: tuple[Any, ...], request: ODataRequest) -> None:
+    def _check_company(self, definition: FoEntity, key: tuple[Any, ...], request: ODataRequest) -> None:
         # Without cross-company=true, rows of another company are invisible, as in F&O.
         company = self.company_of(request.caller)
         if definition.company_specific and not request.cross_company and str(key[0]).lower() != company:
-            raise NotFoundError(f"no {definition.name} row with key {key} in company {company}")
+            raise NotFoundError(f"no {definition.entity_set} row with key {key} in company {company}")
 
-    def _query(self, definition: EntityDef, request: ODataRequest) -> Reply:
+    def _query(self, definition: FoEntity, request: ODataRequest) -> Reply:
         params, base = request.params, request.base
-        rows = self.store.rows(definition.name)
-        if definition.company_specific and not request.cross_company:
-            company = self.company_of(request.caller)
-            rows = [r for r in rows if str(r.get("dataAreaId", "")).lower() == company]
-        predicate = parse_filter(params.get("$filter"))
-        if predicate is not None:
-            rows = [r for r in rows if predicate(r)]
-        rows = sort_rows(rows, parse_orderby(params.get("$orderby")))
+        select = parse_select(params.get("$select"))
+        for name in select or []:
+            _check_property(definition, name)
+        rows = self._matching(definition, request)
         total = len(rows)
         skip, top = _int_param(params, "$skip") or 0, _int_param(params, "$top")
         wanted = rows[skip:] if top is None else rows[skip : skip + top]
         page = wanted[: self.page_size]
-        body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.name}"}
+        body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}"}
         if params.get("$count", "").lower() == "true":
             body["@odata.count"] = total
-        body["value"] = _project(page, parse_select(params.get("$select")))
+        body["value"] = _project(page, select)
         if len(wanted) > len(page):
             remaining = None if top is None else top - len(page)
-            collection = f"{base}/data/{definition.name}"
+            collection = f"{base}/data/{definition.entity_set}"
             body["@odata.nextLink"] = _next_link(collection, params, skip + len(page), remaining)
         return _json_reply(200, body)
 
-    def _create(self, definition: EntityDef, values: dict[str, Any], request: ODataRequest) -> Reply:
+    def _matching(self, definition: FoEntity, request: ODataRequest) -> list[Row]:
+        """The rows the request's company scope and ``$filter`` let through, in ``$orderby`` order."""
+        rows = self.store.rows(definition.entity_set)
+        if definition.company_specific and not request.cross_company:
+            company = self.company_of(request.caller)
+            rows = [r for r in rows if str(r.get("dataAreaId", "")).lower() == company]
+        known = partial(_check_property, definition)
+        predicate = parse_filter(request.params.get("$filter"), on_field=known)
+        if predicate is not None:
+            rows = [r for r in rows if predicate(r)]
+        order = parse_orderby(request.params.get("$orderby"))
+        for name, _ in order:
+            known(name)
+        return sort_rows(rows, order)
+
+    def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
         base = request.base
         if definition.company_specific and not values.get("dataAreaId"):
             values = {**values, "dataAreaId": self.company_of(request.caller)}
-        row = self.store.insert(definition.name, values, modified_by=request.caller)
+        row = self.store.insert(definition.entity_set, values, modified_by=request.caller)
         key = ",".join(f"{k}='{quote(str(row[k]).replace(chr(39), chr(39) * 2))}'" for k in definition.keys)
-        location = f"{base}/data/{definition.name}({key})"
-        payload = {"@odata.context": f"{base}/data/$metadata#{definition.name}/$entity", **row}
+        location = f"{base}/data/{definition.entity_set}({key})"
+        payload = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}/$entity", **row}
         return _json_reply(201, payload, {"Location": location})
+
+
+def _check_property(definition: FoEntity, name: str) -> None:
+    if definition.field_named(name) is None:
+        message = _PROPERTY_NOT_DECLARED.format(definition.qualified_type, name)
+        raise RefusedError(message, inner_type=ODATA_EXCEPTION)
 
 
 def _json(body: bytes) -> dict[str, Any]:

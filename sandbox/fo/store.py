@@ -1,27 +1,31 @@
-"""The F&O twin's rows: validated writes, a modified stamp per row, change notifications, optional SQLite.
+"""The F&O twin's rows: writes checked against schema and relations, a RecId per row, change notifications.
 
-Every write records ``ModifiedDateTime`` (strictly increasing, so a producer can poll with a watermark and
-miss nothing) and ``ModifiedBy`` (the calling application), so a producer can skip what it wrote itself.
-Key comparison ignores case, as the SQL collation under the real entities does. Each row carries a weak
-``@odata.etag``; an update or delete whose If-Match names another is refused (412), as OData v4 specifies:
+Rows hold only the entity's fields: standard entities expose no modified-time or modified-by field. Each row
+carries a weak ``@odata.etag``; an update or delete whose If-Match names another is refused (412), as OData v4
+specifies:
 https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part1-protocol.html#sec_UseofETagsforAvoidingUpdateConflicts
+Each row also has a RecId (int64, increasing, never reused, kept across restarts) standing for its root table
+record, from which data events build the row's virtual-entity GUID (see sandbox/fo/context.py). Key comparison
+ignores case, as the SQL collation under the real entities does; company ids are kept in lower case, as F&O
+answers them.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from sandbox.fo.entities import ENTITIES, EntityDef
+from d365 import FoEntity
+from sandbox.fo.entities import ENTITIES
 from sandbox.fo.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
+from sandbox.fo.persistence import RowFile
+from sandbox.fo.relations import Exists, check_relations
+from sandbox.fo.validation import clean_body
 
 __all__ = ["ETAG", "Change", "FoStore", "Row"]
 
@@ -29,21 +33,28 @@ ETAG = "@odata.etag"
 
 Row = dict[str, Any]
 _KeyTuple = tuple[str, ...]
-_SYSTEM_FIELDS = frozenset({"ModifiedDateTime", "ModifiedBy"})
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed create, update or delete, in commit order (``sequence``)."""
+    """One committed create, update or delete, in commit order (``sequence``); rows without the ETag."""
 
     entity: str
     change_type: str  # "Create" | "Update" | "Delete"
     keys: Mapping[str, Any]
-    row: Row
+    row: Row  # after a create or update; the removed row for a delete
+    before: Row | None  # before an update or delete
     changed_fields: tuple[str, ...]
     sequence: int
     time: datetime
-    modified_by: str
+    modified_by: str  # the calling application
+    rec_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    row: Row
+    rec_id: int
 
 
 def _norm(values: tuple[Any, ...]) -> _KeyTuple:
@@ -55,14 +66,14 @@ class FoStore:
 
     def __init__(self, database: Path | None = None) -> None:
         self._lock = threading.RLock()
-        self._tables: dict[str, dict[_KeyTuple, Row]] = {name: {} for name in ENTITIES}
+        self._tables: dict[str, dict[_KeyTuple, _Stored]] = {name: {} for name in ENTITIES}
         self._listeners: list[Callable[[Change], None]] = []
         self._pending: list[Change] | None = None
         self._sequence = 0
-        self._last_time = datetime(2000, 1, 1, tzinfo=UTC)
-        self._db = _open(database) if database is not None else None
-        if self._db is not None:
-            self._load()
+        self._rec_id = 0
+        self._file = RowFile(database) if database is not None else None
+        if self._file is not None:
+            self._load(self._file)
 
     def subscribe(self, listener: Callable[[Change], None]) -> None:
         """Call ``listener`` with every committed change, in commit order."""
@@ -72,7 +83,7 @@ class FoStore:
         """Copies of every row of ``entity``, ordered by key."""
         with self._lock:
             table = self._table(entity)
-            return [dict(table[k]) for k in sorted(table)]
+            return [dict(table[k].row) for k in sorted(table)]
 
     def count(self, entity: str) -> int:
         """How many rows ``entity`` holds."""
@@ -81,26 +92,24 @@ class FoStore:
     def get(self, entity: str, key: tuple[Any, ...]) -> Row:
         """A copy of the row with this key, or NotFoundError."""
         with self._lock:
-            row = self._table(entity).get(_norm(key))
-        if row is None:
-            raise NotFoundError(f"no {entity} row with key {key}")
-        return dict(row)
+            return dict(self._current(entity, key).row)
 
     def insert(self, entity: str, values: Mapping[str, Any], *, modified_by: str) -> Row:
-        """Create a row; ConflictError when its key exists."""
-        definition = ENTITIES[entity]
-        row = _clean(definition, values)
+        """Create a row; RefusedError for a body or relation F&O refuses, ConflictError for a taken key."""
+        definition = _entity(entity)
+        row = _lower_company(clean_body(definition, values))
         missing = [k for k in definition.keys if row.get(k) in (None, "")]
         if missing:
             raise BadRequestError(f"{entity}: key field(s) {', '.join(missing)} missing")
         key = _norm(tuple(row[k] for k in definition.keys))
         with self._lock:
-            table = self._table(entity)
-            if key in table:
+            if key in self._table(entity):
                 raise ConflictError(f"{entity}: a row with key {key} already exists")
-            self._stamp(row, modified_by)
-            table[key] = row
-            self._commit(entity, "Create", row, tuple(sorted(set(row) - _SYSTEM_FIELDS)), key)
+            check_relations(definition, row, row, self._exists_for(entity, row))
+            self._rec_id += 1
+            stored = _Stored(row, self._rec_id)
+            changed = tuple(sorted(row))
+            self._commit(entity, "Create", stored, before=None, changed=changed, modified_by=modified_by)
             return dict(row)
 
     def update(
@@ -113,102 +122,119 @@ class FoStore:
         if_match: str | None = None,
     ) -> Row:
         """Change some fields of an existing row; keys cannot change; ``if_match`` must name its ETag."""
-        definition = ENTITIES[entity]
-        changes = _clean(definition, values)
-        norm = _norm(key)
+        definition = _entity(entity)
+        changes = _lower_company(clean_body(definition, values))
         with self._lock:
-            current = self._table(entity).get(norm)
-            if current is None:
-                raise NotFoundError(f"no {entity} row with key {key}")
-            _check_etag(current, if_match)
-            moved = [
-                k for k in definition.keys if k in changes and _norm((changes[k],)) != _norm((current[k],))
-            ]
-            if moved:
-                raise BadRequestError(f"{entity}: key field(s) {', '.join(moved)} cannot be changed")
-            changed = tuple(sorted(f for f, v in changes.items() if current.get(f) != v))
-            row = {**current, **changes}
-            self._stamp(row, modified_by)
-            self._table(entity)[norm] = row
-            self._commit(entity, "Update", row, changed, norm)
+            current = self._current(entity, key)
+            _check_etag(current.row, if_match)
+            _check_keys_kept(definition, current.row, changes)
+            row = {**current.row, **changes}
+            check_relations(definition, row, changes, self._exists_for(entity, row))
+            changed = tuple(sorted(f for f, v in changes.items() if current.row.get(f) != v))
+            stored, before = _Stored(row, current.rec_id), current.row
+            self._commit(entity, "Update", stored, before=before, changed=changed, modified_by=modified_by)
             return dict(row)
 
     def delete(
         self, entity: str, key: tuple[Any, ...], *, modified_by: str, if_match: str | None = None
     ) -> None:
         """Remove a row; NotFoundError when it does not exist, PreconditionFailedError on a stale ETag."""
-        norm = _norm(key)
         with self._lock:
-            row = self._table(entity).get(norm)
-            if row is None:
-                raise NotFoundError(f"no {entity} row with key {key}")
-            _check_etag(row, if_match)
-            del self._table(entity)[norm]
-            gone = {**row}
-            self._stamp(gone, modified_by)
-            self._commit(entity, "Delete", gone, (), norm)
+            current = self._current(entity, key)
+            _check_etag(current.row, if_match)
+            self._commit(entity, "Delete", current, before=current.row, changed=(), modified_by=modified_by)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all (an OData change set); notifications wait."""
         with self._lock:
             snapshot = {name: dict(table) for name, table in self._tables.items()}
-            saved = (self._sequence, self._last_time)
+            saved = (self._sequence, self._rec_id)
             self._pending = []
             try:
                 yield
             except BaseException:
-                self._tables = snapshot
-                self._sequence, self._last_time = saved
+                self._tables, (self._sequence, self._rec_id) = snapshot, saved
                 self._pending = None
-                if self._db is not None:
-                    self._db.rollback()
+                if self._file is not None:
+                    self._file.rollback()
                 raise
             pending, self._pending = self._pending, None
-            if self._db is not None:
-                self._db.commit()
+            if self._file is not None:
+                self._file.commit()
         for change in pending:
             self._notify(change)
 
     def close(self) -> None:
         """Close the SQLite file, if any."""
-        if self._db is not None:
-            self._db.close()
+        if self._file is not None:
+            self._file.close()
 
-    def _table(self, entity: str) -> dict[_KeyTuple, Row]:
+    def _table(self, entity: str) -> dict[_KeyTuple, _Stored]:
         table = self._tables.get(entity)
         if table is None:
             raise NotFoundError(f"no entity set named {entity}")
         return table
 
-    def _stamp(self, row: Row, modified_by: str) -> None:
-        # Strictly increasing stamps: a watermark query "gt last seen" never skips a same-instant write.
-        now = datetime.now(UTC)
-        self._last_time = max(now, self._last_time + timedelta(microseconds=1))
-        row["ModifiedDateTime"] = self._last_time.isoformat(timespec="microseconds").replace("+00:00", "Z")
-        row["ModifiedBy"] = modified_by
+    def _current(self, entity: str, key: tuple[Any, ...]) -> _Stored:
+        stored = self._table(entity).get(_norm(key))
+        if stored is None:
+            raise NotFoundError(f"no {entity} row with key {key}")
+        return stored
+
+    def _exists_for(self, writing: str, row: Row) -> Exists:
+        def exists(entity_set: str, match: Mapping[str, Any]) -> bool:
+            # A row may refer to itself (a customer that is its own invoice account) before it is stored.
+            return (entity_set == writing and _matches(row, match)) or self._exists(entity_set, match)
+
+        return exists
+
+    def _exists(self, entity_set: str, match: Mapping[str, Any]) -> bool:
+        keys, table = ENTITIES[entity_set].keys, self._tables[entity_set]
+        if set(match) == set(keys):
+            return _norm(tuple(match[k] for k in keys)) in table
+        return any(_matches(stored.row, match) for stored in table.values())
 
     def _commit(
-        self, entity: str, change_type: str, row: Row, changed: tuple[str, ...], key: _KeyTuple
+        self,
+        entity: str,
+        change_type: str,
+        stored: _Stored,
+        *,
+        before: Row | None,
+        changed: tuple[str, ...],
+        modified_by: str,
     ) -> None:
         self._sequence += 1
-        # The row's version for optimistic concurrency: the commit sequence, shown as a weak ETag.
-        row[ETAG] = f'W/"{self._sequence}"'
-        definition = ENTITIES[entity]
+        keys = {k: stored.row[k] for k in ENTITIES[entity].keys}
+        norm = _norm(tuple(keys.values()))
+        if change_type == "Delete":
+            del self._tables[entity][norm]
+        else:
+            # The row's version for optimistic concurrency: the commit sequence, shown as a weak ETag.
+            stored.row[ETAG] = f'W/"{self._sequence}"'
+            self._tables[entity][norm] = stored
         change = Change(
             entity=entity,
             change_type=change_type,
-            keys={k: row[k] for k in definition.keys},
-            row=dict(row),
+            keys=keys,
+            row=_fields(stored.row),
+            before=None if before is None else _fields(before),
             changed_fields=changed,
             sequence=self._sequence,
-            time=self._last_time,
-            modified_by=str(row["ModifiedBy"]),
+            time=datetime.now(UTC),
+            modified_by=modified_by,
+            rec_id=stored.rec_id,
         )
-        if self._db is not None:
-            _persist(self._db, entity, key, None if change_type == "Delete" else row, self._sequence)
+        self._save(entity, norm, None if change_type == "Delete" else stored, change)
+
+    def _save(self, entity: str, key: _KeyTuple, stored: _Stored | None, change: Change) -> None:
+        if self._file is not None:
+            self._file.save(entity, key, change.rec_id, None if stored is None else stored.row)
+            self._file.set_counter("sequence", self._sequence)
+            self._file.set_counter("rec_id", self._rec_id)
             if self._pending is None:
-                self._db.commit()
+                self._file.commit()
         if self._pending is not None:
             self._pending.append(change)
         else:
@@ -218,13 +244,33 @@ class FoStore:
         for listener in self._listeners:
             listener(change)
 
-    def _load(self) -> None:
-        assert self._db is not None  # noqa: S101 - only called when a database is open
-        for entity, key, data in self._db.execute("SELECT entity, key, data FROM rows"):
+    def _load(self, file: RowFile) -> None:
+        for entity, key, rec_id, row in file.records():
             if entity in self._tables:
-                self._tables[entity][tuple(orjson.loads(key))] = orjson.loads(data)
-        found = self._db.execute("SELECT value FROM meta WHERE name = 'sequence'").fetchone()
-        self._sequence = int(found[0]) if found else 0
+                self._tables[entity][key] = _Stored(row, rec_id)
+        self._sequence, self._rec_id = file.counter("sequence"), file.counter("rec_id")
+
+
+def _entity(name: str) -> FoEntity:
+    definition = ENTITIES.get(name)
+    if definition is None:
+        raise NotFoundError(f"no entity set named {name}")
+    return definition
+
+
+def _lower_company(row: Row) -> Row:
+    if isinstance(row.get("dataAreaId"), str):
+        # F&O answers company ids in lower case whatever case they were written in.
+        row["dataAreaId"] = row["dataAreaId"].lower()
+    return row
+
+
+def _matches(row: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
+    return all(_norm((row.get(name),)) == _norm((value,)) for name, value in match.items())
+
+
+def _fields(row: Row) -> Row:
+    return {name: value for name, value in row.items() if name != ETAG}
 
 
 def _check_etag(row: Row, if_match: str | None) -> None:
@@ -232,42 +278,7 @@ def _check_etag(row: Row, if_match: str | None) -> None:
         raise PreconditionFailedError(f"the row changed since {if_match}; it is now {row.get(ETAG)}")
 
 
-def _clean(definition: EntityDef, values: Mapping[str, Any]) -> Row:
-    """Check declared lengths and enum domains; drop the fields only the twin may set."""
-    row: Row = {}
-    for name, value in values.items():
-        if name in _SYSTEM_FIELDS or name.startswith("@odata."):
-            continue
-        limit = definition.max_lengths.get(name)
-        if limit is not None and isinstance(value, str) and len(value) > limit:
-            raise BadRequestError(f"{definition.name}.{name}: the value is longer than {limit} characters")
-        domain = definition.enums.get(name)
-        if domain is not None and value is not None and value not in domain:
-            raise BadRequestError(f"{definition.name}.{name}: {value!r} is not one of {', '.join(domain)}")
-        row[name] = value
-    if "dataAreaId" in row and isinstance(row["dataAreaId"], str):
-        # F&O answers company ids in lower case whatever case they were written in.
-        row["dataAreaId"] = row["dataAreaId"].lower()
-    return row
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS rows (entity TEXT, key TEXT, data TEXT, PRIMARY KEY (entity, key))"
-    )
-    db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-    db.commit()
-    return db
-
-
-def _persist(db: sqlite3.Connection, entity: str, key: _KeyTuple, row: Row | None, sequence: int) -> None:
-    encoded_key = orjson.dumps(list(key)).decode()
-    if row is None:
-        db.execute("DELETE FROM rows WHERE entity = ? AND key = ?", (entity, encoded_key))
-    else:
-        db.execute(
-            "INSERT OR REPLACE INTO rows (entity, key, data) VALUES (?, ?, ?)",
-            (entity, encoded_key, orjson.dumps(row).decode()),
-        )
-    db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('sequence', ?)", (str(sequence),))
+def _check_keys_kept(definition: FoEntity, current: Row, changes: Row) -> None:
+    moved = [k for k in definition.keys if k in changes and _norm((changes[k],)) != _norm((current[k],))]
+    if moved:
+        raise BadRequestError(f"{definition.entity_set}: key field(s) {', '.join(moved)} cannot be changed")

@@ -1,4 +1,8 @@
-"""Fixtures: a running F&O twin with small pages, clients for two applications, and a test webhook."""
+"""Fixtures: a running F&O twin with small pages, a client whose reference rows exist, and a test webhook.
+
+Every field used here is in ``d365/fo``: CustomersV3 rows name a customer group, a currency and payment
+terms, which F&O checks exist, so ``client`` creates them first (``seed_references``).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,13 @@ from sandbox.fo import FoHandle, start_fo
 from sandbox.http_server import ServerHandle, serve_in_thread
 
 PAGE_SIZE = 3
+COMPANIES = ("usmf", "demf")
+GROUP, CURRENCY, TERMS = "10", "USD", "Net30"
 
 
 @pytest.fixture
 def fo() -> Iterator[FoHandle]:
-    handle = start_fo(page_size=PAGE_SIZE, companies={"workload": "DEMF"}, event_backoff_seconds=0.01)
+    handle = start_fo(page_size=PAGE_SIZE, companies={"workload": "DEMF"}, event_backoff_seconds=0.001)
     with handle:
         yield handle
 
@@ -30,7 +36,51 @@ def fo() -> Iterator[FoHandle]:
 @pytest.fixture
 def client(fo: FoHandle) -> Iterator[httpx.Client]:
     with fo.client("dualbus") as c:
+        seed_references(c)
         yield c
+
+
+def seed_references(client: httpx.Client, companies: tuple[str, ...] = COMPANIES) -> None:
+    """Create the currency, and in each company the payment terms and customer group, customers refer to."""
+    bodies = [("Currencies", {"CurrencyCode": CURRENCY, "Name": "US dollar", "Symbol": "$"})]
+    for company in companies:
+        bodies.append(("PaymentTerms", {"dataAreaId": company, "Name": TERMS, "NumberOfDays": 30}))
+        group = {
+            "dataAreaId": company,
+            "CustomerGroupId": GROUP,
+            "Description": "Wholesale",
+            "PaymentTermId": TERMS,
+        }
+        bodies.append(("CustomerGroups", group))
+    for entity, body in bodies:
+        response = client.post(f"/data/{entity}", json=body)
+        assert response.status_code == 201, response.text
+
+
+def customer(account: str, company: str = "usmf", **extra: object) -> dict[str, object]:
+    """A valid CustomersV3 body whose group, currency and payment terms ``seed_references`` creates."""
+    return {
+        "dataAreaId": company,
+        "CustomerAccount": account,
+        "OrganizationName": f"Org {account}",
+        "PartyType": "Organization",
+        "CustomerGroupId": GROUP,
+        "SalesCurrencyCode": CURRENCY,
+        "PaymentTerms": TERMS,
+        **extra,
+    }
+
+
+KEY_PATH = "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"
+
+
+@dataclass
+class Received:
+    """One request the webhook accepted."""
+
+    body: dict[str, object]
+    headers: dict[str, str]
+    query: dict[str, str]
 
 
 @dataclass
@@ -39,7 +89,7 @@ class Webhook:
 
     fail_first: int = 0
     calls: int = 0
-    received: list[dict[str, object]] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     server: ServerHandle | None = None
 
@@ -48,11 +98,16 @@ class Webhook:
         assert self.server is not None
         return self.server.url + "/hook"
 
+    @property
+    def received(self) -> list[dict[str, object]]:
+        return [r.body for r in self.requests]
+
     async def endpoint(self, request: Request) -> Response:
         self.calls += 1
         if self.calls <= self.fail_first:
             return Response(status_code=500)
-        self.received.append(orjson.loads(await request.body()))
+        body = orjson.loads(await request.body())
+        self.requests.append(Received(body, dict(request.headers), dict(request.query_params)))
         self.arrived.set()
         return Response(status_code=200)
 
@@ -63,18 +118,3 @@ def webhook() -> Iterator[Webhook]:
     hook.server = serve_in_thread(Starlette(routes=[Route("/hook", hook.endpoint, methods=["POST"])]))
     with hook.server:
         yield hook
-
-
-def customer(account: str, company: str = "usmf", **extra: object) -> dict[str, object]:
-    """A minimal valid CustomersV3 body."""
-    return {
-        "dataAreaId": company,
-        "CustomerAccount": account,
-        "OrganizationName": f"Org {account}",
-        "PartyType": "Organization",
-        "SalesCurrencyCode": "USD",
-        **extra,
-    }
-
-
-KEY_PATH = "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"

@@ -48,12 +48,28 @@ def test_change_set_creates_all_and_get_sees_them(client: httpx.Client) -> None:
 
 def test_failing_change_set_is_rolled_back(client: httpx.Client) -> None:
     """When the second create of a change set fails, the first is undone and the failure is answered."""
-    bad = customer("US-002", OrganizationName="x" * 200)
+    bad = customer("US-002", ModifiedDateTime="2026-01-01T00:00:00Z")
     response = _batch(client, _change_set([customer("US-001"), bad]))
     assert response.status_code == 200
     assert "HTTP/1.1 400 Bad Request" in response.text
+    assert "The property 'ModifiedDateTime' does not exist on type" in response.text
     assert "201 Created" not in response.text
     assert client.get("/data/CustomersV3").json()["value"] == []
+
+
+def test_change_set_may_refer_to_a_row_it_created_before(client: httpx.Client) -> None:
+    """A customer in a change set may name a group that an earlier request of the same change set creates."""
+    group = {"dataAreaId": "usmf", "CustomerGroupId": "NEW", "Description": "New"}
+    parts = (
+        "--cs\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n"
+        "POST CustomerGroups HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+        f"{orjson.dumps(group).decode()}\r\n"
+        "--cs\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\n"
+        "POST CustomersV3 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+        f"{orjson.dumps(customer('US-001', CustomerGroupId='NEW')).decode()}\r\n--cs--\r\n"
+    )
+    response = _batch(client, f"Content-Type: multipart/mixed; boundary=cs\r\n\r\n{parts}")
+    assert response.text.count("HTTP/1.1 201 Created") == 2, response.text
 
 
 def test_malformed_batch_is_a_400(client: httpx.Client) -> None:

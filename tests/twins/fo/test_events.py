@@ -1,45 +1,131 @@
-"""Data events: creates, updates and deletes of activated entities reach a webhook, in order, retried.
+"""Data events: committed changes of activated entities reach a webhook as RemoteExecutionContexts, in order.
 
-Payload fields as in the business events schema (BusinessEventId, ControlNumber, EventId, EventTime, ...):
-https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/data-events
+F&O proxies data events through Dataverse; the webhook gets the context as JSON with Dataverse's headers:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/301380e278316e838bd17501ff7335509d46632c/articles/fin-ops-core/dev-itpro/business-events/data-events.md
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
 """
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import httpx
 import pytest
 
-from sandbox.fo import FoHandle, FoStore, WebhookEndpoint
+from sandbox.fo import ENTITY_IDS, FoHandle, FoStore, WebhookEndpoint
 from sandbox.fo.errors import ConflictError
+from sandbox.identity import user_id_for
 from tests.twins.fo.conftest import KEY_PATH, Webhook, customer
 
+OPTION_SET = "OptionSetValue:http://schemas.microsoft.com/xrm/2011/Contracts"
 
-def test_create_update_delete_delivered_in_order(
-    fo: FoHandle, client: httpx.Client, webhook: Webhook
-) -> None:
-    """Three changes of one customer arrive in commit order with the documented envelope fields."""
+
+def _parameters(event: dict[str, Any]) -> dict[str, Any]:
+    return {p["key"]: p["value"] for p in event["InputParameters"]}
+
+
+def _attributes(entity: dict[str, Any]) -> dict[str, Any]:
+    return {a["key"]: a["value"] for a in entity["Attributes"]}
+
+
+def _changes(fo: FoHandle, client: httpx.Client, webhook: Webhook) -> list[dict[str, Any]]:
     fo.twin.add_webhook(webhook.url, ["CustomersV3"])
-    client.post("/data/CustomersV3", json=customer("US-001"))
-    client.patch(KEY_PATH, json={"CreditLimit": 10})
+    client.post(
+        "/data/CustomersV3",
+        json=customer("US-001", OnHoldStatus="Invoice", AddressValidTo="2026-01-31T00:00:00Z"),
+    )
+    client.patch(KEY_PATH, json={"CreditLimit": 10, "OrganizationName": "Org US-001"})
     client.delete(KEY_PATH)
     client.post("/data/Currencies", json={"CurrencyCode": "EUR", "Name": "Euro"})
     assert fo.twin.events.flush(timeout=10)
-    kinds = [(e["BusinessEventId"], e["ChangeType"]) for e in webhook.received]
-    assert kinds == [
-        ("CustomersV3_Create", "Create"),
-        ("CustomersV3_Update", "Update"),
-        ("CustomersV3_Delete", "Delete"),
+    return webhook.received
+
+
+def test_create_update_delete_arrive_in_order_as_virtual_table_events(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """Three changes of one customer arrive in commit order as OnExternal* messages of its mserp_ table."""
+    created, updated, deleted = _changes(fo, client, webhook)
+    assert [e["MessageName"] for e in (created, updated, deleted)] == [
+        "OnExternalCreated",
+        "OnExternalUpdated",
+        "OnExternalDeleted",
     ]
-    created, updated, deleted = webhook.received
-    assert created["ControlNumber"] < updated["ControlNumber"] < deleted["ControlNumber"]
-    assert created["BusinessEventLegalEntity"] == "USMF"
-    assert created["EventTime"].startswith("/Date(")
-    assert updated["ChangedFields"] == ["CreditLimit"]
-    assert updated["CustomerAccount"] == "US-001"
-    assert deleted["dataAreaId"] == "usmf"
-    assert "OrganizationName" not in deleted
-    assert "@odata.etag" not in created
-    assert len({e["EventId"] for e in webhook.received}) == 3
+    assert {e["PrimaryEntityName"] for e in (created, updated, deleted)} == {"mserp_custcustomerv3entity"}
+    assert len({e["OperationId"] for e in (created, updated, deleted)}) == 3
+    assert created["InitiatingUserId"] == created["UserId"] == user_id_for("dualbus")
+    assert created["OperationCreatedOn"].startswith("/Date(")
+    assert (created["Depth"], created["Stage"], created["Mode"], created["IsolationMode"]) == (1, 40, 1, 1)
+
+
+def test_row_id_is_the_entity_id_and_recid_guid(fo: FoHandle, client: httpx.Client, webhook: Webhook) -> None:
+    """PrimaryEntityId and Target.Id are one GUID for the row's life: entity id first, RecId in the last 8."""
+    events = _changes(fo, client, webhook)
+    ids = {e["PrimaryEntityId"] for e in events} | {_parameters(e)["Target"]["Id"] for e in events}
+    assert len(ids) == 1
+    raw = uuid.UUID(ids.pop()).bytes
+    assert int.from_bytes(raw[:4], "big") == ENTITY_IDS["CustomersV3"]
+    assert int.from_bytes(raw[8:], "little") > 0
+
+
+def test_create_target_holds_every_written_field(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """A create's Target carries every field as an mserp_ attribute: enums as option sets, dates /Date()/."""
+    created = _changes(fo, client, webhook)[0]
+    assert set(_parameters(created)) == {"Target"}
+    target = _parameters(created)["Target"]
+    attributes = _attributes(target)
+    assert attributes["mserp_customeraccount"] == "US-001"
+    assert attributes["mserp_dataareaid"] == "usmf"
+    assert attributes["mserp_customergroupid"] == "10"
+    assert attributes["mserp_onholdstatus"] == {"__type": OPTION_SET, "Value": 200000001}
+    assert attributes["mserp_addressvalidto"] == "/Date(1769817600000)/"
+    assert target["FormattedValues"] == [{"key": "mserp_onholdstatus", "value": "Invoice"}]
+    assert target["LogicalName"] == "mserp_custcustomerv3entity"
+    assert not {"mserp_modifieddatetime", "mserp_modifiedby", "@odata.etag"} & set(attributes)
+
+
+def test_update_target_holds_changed_fields_and_preimage_the_old_row(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """An update's Target has only what changed; PreImage is the whole row before the change."""
+    parameters = _parameters(_changes(fo, client, webhook)[1])
+    assert _attributes(parameters["Target"]) == {"mserp_creditlimit": 10}
+    before = _attributes(parameters["PreImage"])
+    assert before["mserp_customeraccount"] == "US-001"
+    assert "mserp_creditlimit" not in before
+
+
+def test_delete_target_is_the_id_alone_with_a_preimage(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """A delete's Target has no attributes, only the Id; PreImage carries the removed row."""
+    parameters = _parameters(_changes(fo, client, webhook)[2])
+    assert parameters["Target"]["Attributes"] == []
+    assert parameters["Target"]["Id"]
+    assert _attributes(parameters["PreImage"])["mserp_creditlimit"] == 10
+
+
+def test_webhook_gets_dataverse_headers_and_configured_auth(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """Each POST carries the documented headers, the HttpHeader auth values and the WebhookKey code."""
+    auth = {"x-functions-key": "s3cret"}
+    fo.twin.events.add_endpoint(WebhookEndpoint(webhook.url, headers=auth, code="k3y"), ["CustomersV3"])
+    client.post("/data/CustomersV3", json=customer("US-001"))
+    assert fo.twin.events.flush(timeout=10)
+    (request,) = webhook.requests
+    headers = request.headers
+    assert headers["content-type"] == "application/json"
+    assert headers["x-ms-dynamics-entity-name"] == "mserp_custcustomerv3entity"
+    assert headers["x-ms-dynamics-request-name"] == "OnExternalCreated"
+    assert headers["x-ms-dynamics-organization"]
+    assert headers["x-ms-correlation-request-id"] == request.body["CorrelationId"]
+    assert uuid.UUID(headers["x-request-id"])
+    assert headers["x-functions-key"] == "s3cret"
+    assert request.query == {"code": "k3y"}
 
 
 def test_event_is_delivered_again_after_webhook_fails(
@@ -51,20 +137,21 @@ def test_event_is_delivered_again_after_webhook_fails(
     client.post("/data/CustomersV3", json=customer("US-001"))
     assert fo.twin.events.flush(timeout=10)
     assert webhook.calls == 3
-    assert [e["CustomerAccount"] for e in webhook.received] == ["US-001"]
+    assert [e["MessageName"] for e in webhook.received] == ["OnExternalCreated"]
     assert fo.twin.events.stats.delivered[webhook.url] == 1
 
 
-def test_unreachable_webhook_is_given_up_after_bounded_attempts(fo: FoHandle, client: httpx.Client) -> None:
-    """A webhook that never answers is retried a bounded number of times, then counted as given up."""
+def test_unreachable_webhook_is_given_up_after_three_retries(fo: FoHandle, client: httpx.Client) -> None:
+    """A webhook that never answers gets one attempt and F&O's default 3 retries, then is counted given up."""
     endpoint = WebhookEndpoint("http://127.0.0.1:9/nothing", timeout=0.5)
     fo.twin.events.add_endpoint(endpoint, ["CustomersV3"])
     client.post("/data/CustomersV3", json=customer("US-001"))
     assert fo.twin.events.flush(timeout=20)
     assert fo.twin.events.stats.given_up[endpoint.name] == 1
-    assert fo.twin.events.stats.attempts[endpoint.name] == 5
+    assert fo.twin.events.stats.attempts[endpoint.name] == 4
 
 
+@pytest.mark.usefixtures("client")  # its reference rows
 def test_changes_inside_a_failed_change_set_emit_nothing(fo: FoHandle, webhook: Webhook) -> None:
     """Events are emitted on commit only: a rolled-back write sends no event."""
     fo.twin.add_webhook(webhook.url, ["CustomersV3"])
@@ -83,16 +170,28 @@ def _insert_twice(store: FoStore) -> None:
 
 
 def test_data_events_configured_over_http(fo: FoHandle, client: httpx.Client, webhook: Webhook) -> None:
-    """POST /_sandbox/data-events activates a webhook for an entity; GET lists it with its deliveries."""
-    config = {"kind": "webhook", "url": webhook.url, "entities": ["VendorsV2"]}
+    """POST /_sandbox/data-events activates a webhook with auth options; GET lists it without secrets."""
+    config = {
+        "kind": "webhook",
+        "url": webhook.url,
+        "entities": ["VendorGroups"],
+        "headers": {"x-key": "v"},
+        "code": "c",
+    }
     assert client.post("/_sandbox/data-events", json=config).status_code == 201
-    assert (
-        client.post("/_sandbox/data-events", json={"kind": "ftp", "entities": ["VendorsV2"]}).status_code
-        == 400
-    )
+    bad = [
+        {"kind": "ftp", "entities": ["VendorGroups"]},
+        {**config, "headers": {"x-key": 1}},
+        {**config, "code": 5},
+    ]
+    assert [client.post("/_sandbox/data-events", json=b).status_code for b in bad] == [400, 400, 400]
     assert httpx.post(fo.url + "/_sandbox/data-events", json=config).status_code == 401
-    client.post("/data/VendorsV2", json={"dataAreaId": "usmf", "VendorAccountNumber": "V-1"})
+    client.post(
+        "/data/VendorGroups", json={"dataAreaId": "usmf", "VendorGroupId": "V1", "Description": "Local"}
+    )
     assert fo.twin.events.flush(timeout=10)
     listed = client.get("/_sandbox/data-events").json()["value"]
-    assert listed == [{"name": webhook.url, "entities": ["VendorsV2"], "delivered": 1, "given_up": 0}]
-    assert webhook.received[0]["VendorAccountNumber"] == "V-1"
+    assert listed == [{"name": webhook.url, "entities": ["VendorGroups"], "delivered": 1, "given_up": 0}]
+    (request,) = webhook.requests
+    assert (request.headers["x-key"], request.query["code"]) == ("v", "c")
+    assert _attributes(_parameters(request.body)["Target"])["mserp_vendorgroupid"] == "V1"
