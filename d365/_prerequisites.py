@@ -6,7 +6,7 @@ The twins model exactly these on every synced entity and table.
 - F&O: an entity extension on each synced data entity with one field, ``DualbusSourceVersion``, backed by a
   field added to the entity's root table: the Dataverse version dualbus last applied to the row. The stale
   guard reads it, and F&O events carry it as their base version, which decides concurrent edits
-  (docs/processing.md). Standard entities expose no modified-by or modified-time field, and dualbus needs none.
+  (docs/processing.md). Standard entities expose no modified-by or modified-time field; dualbus needs none.
 - Dataverse: a whole-number column ``dualbus_sourceversion`` on each synced table (the F&O version dualbus
   last applied).
 """

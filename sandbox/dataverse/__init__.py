@@ -1,8 +1,9 @@
 """A twin of the Dataverse Web API subset dualbus uses, served over real HTTP.
 
-Start one with :func:`start_dataverse`, or mount :func:`create_app` yourself. Tables are declared in
-:data:`TABLES`; requests are authenticated with sandbox bearer tokens and throttled per user by the
-documented service protection limits unless ``limits=None``.
+Start one with :func:`start_dataverse`, or mount :func:`create_app` yourself. :data:`TABLES` are exactly the
+tables of ``d365/dataverse`` (each with dualbus's prerequisite column), and writes are checked against them as
+the real service checks them; requests are authenticated with sandbox bearer tokens and throttled per user by
+the documented service protection limits unless ``limits=None``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from sandbox.dataverse.app import create_app
 from sandbox.dataverse.errors import DataverseApiError
 from sandbox.dataverse.limits import ServiceProtectionLimits
 from sandbox.dataverse.server import DEFAULT_AUDIENCE, RunningDataverse, start_dataverse
-from sandbox.dataverse.tables import TABLES, TableDef
+from sandbox.dataverse.tables import TABLES
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -19,7 +20,6 @@ __all__ = [
     "DataverseApiError",
     "RunningDataverse",
     "ServiceProtectionLimits",
-    "TableDef",
     "create_app",
     "start_dataverse",
 ]

@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from d365 import DvTable
 from sandbox.dataverse.batch import run_batch
 from sandbox.dataverse.errors import DataverseApiError
 from sandbox.dataverse.limits import ServiceProtection, ServiceProtectionLimits
 from sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
 from sandbox.dataverse.service import DataverseService
 from sandbox.dataverse.store import Store
-from sandbox.dataverse.tables import TABLES, TableDef
+from sandbox.dataverse.tables import TABLES
 from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
 
 __all__ = ["create_app"]
@@ -38,7 +39,7 @@ def create_app(
     audience: str,
     limits: ServiceProtectionLimits | None,
     database: Path | None = None,
-    tables: Mapping[str, TableDef] = TABLES,
+    tables: Mapping[str, DvTable] = TABLES,
     change_retention_seconds: float = _SEVEN_DAYS,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:

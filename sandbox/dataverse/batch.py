@@ -15,6 +15,7 @@ import orjson
 
 from sandbox.dataverse.errors import DataverseApiError, bad_request
 from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response
+from sandbox.dataverse.odata import relative_path
 from sandbox.dataverse.service import DataverseService
 
 __all__ = ["run_batch"]
@@ -112,7 +113,8 @@ def _sub_request(part: _Part, user_id: str, references: dict[str, str]) -> ApiRe
     body = _resolve_references(part.body, references) if references else part.body
     return ApiRequest(
         method=part.method,
-        path=path,
+        # A part's request line may carry the absolute URL, the API path or the relative path: one resource.
+        path=relative_path(path),
         query=dict(parse_qsl(query, keep_blank_values=True)),
         headers=part.headers,
         body=body,

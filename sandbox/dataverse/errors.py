@@ -7,6 +7,10 @@
 
 Status codes per error type: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors
 Error codes: https://learn.microsoft.com/power-apps/developer/data-platform/reference/web-service-error-codes
+(``data-service-error-codes.md`` at powerapps-docs 74a5b38e35910b9fb6de137716e00985222eda3c). The texts of
+payload, query and key errors come from "Troubleshoot Dataverse Web API client errors" ([client-errors]):
+https://github.com/MicrosoftDocs/SupportArticles-docs/blob/fef32b26dcc5df30570bd2162f5b1d967b95ca97/support/power-platform/power-apps/dataverse/web-api-client-errors.md
+Value errors (type, choice, range) live in ``sandbox.dataverse.value_errors``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,20 @@ __all__ = [
     "concurrency_mismatch",
     "duplicate_record",
     "expired_delta_token",
+    "invalid_key",
+    "invalid_property",
     "key_not_found",
-    "max_length_exceeded",
+    "no_http_resource",
     "object_not_found",
+    "read_only_column",
     "resource_not_found",
+    "undeclared_navigation",
+    "unknown_query_property",
 ]
+
+# "Error identified in Payload provided by the user for Entity": a payload the Web API cannot read.
+PAYLOAD_ERROR = "0x80048d19"
+_VALIDATING = "An error occurred while validating input parameters: "
 
 
 class DataverseApiError(SandboxError):
@@ -74,19 +87,6 @@ def concurrency_mismatch() -> DataverseApiError:
     )
 
 
-def max_length_exceeded(logical_name: str, column: str, limit: int) -> DataverseApiError:
-    """A string over its column's maximum length (0x80044331), worded as the batch documentation shows.
-
-    See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api#handling-errors
-    """
-    return DataverseApiError(
-        400,
-        "0x80044331",
-        f"A validation error occurred.  The length of the '{column}' attribute of the '{logical_name}' "
-        f"entity exceeded the maximum allowed length of '{limit}'.",
-    )
-
-
 def expired_delta_token() -> DataverseApiError:
     """ExpiredVersionStamp (0x80044352): the change-tracking token is unknown or too old; sync again in full.
 
@@ -108,3 +108,70 @@ def resource_not_found(segment: str) -> DataverseApiError:
 def bad_request(message: str) -> DataverseApiError:
     """A malformed request: a query option, key, payload or batch the twin cannot read (0x80060888)."""
     return DataverseApiError(400, "0x80060888", message)
+
+
+def invalid_property(logical_name: str, name: str) -> DataverseApiError:
+    """A body property the entity type lacks, as [client-errors] "Invalid property" shows it (400, 0x0)."""
+    return DataverseApiError(
+        400,
+        "0x0",
+        f"{_VALIDATING}Microsoft.Crm.CrmException: Invalid property '{name}' was found in entity "
+        f"'Microsoft.Dynamics.CRM.{logical_name}'. ---> Microsoft.OData.ODataException: Does not support "
+        "untyped value in non-open type.",
+    )
+
+
+def undeclared_navigation(entity_set: str, name: str) -> DataverseApiError:
+    """``<name>@odata.bind`` for a navigation property the type lacks, as [client-errors] shows it (400)."""
+    return DataverseApiError(
+        400,
+        PAYLOAD_ERROR,
+        f"Error identified in Payload provided by the user for Entity :'{entity_set}'  ---->  "
+        f"InnerException : Microsoft.OData.ODataException: An undeclared property '{name}' which only has "
+        "property annotations in the payload but no property value was found in the payload. In OData, only "
+        "declared navigation properties and declared named streams can be represented as properties without "
+        "values.",
+    )
+
+
+def unknown_query_property(logical_name: str, name: str) -> DataverseApiError:
+    """A query option naming a property the type lacks, as [client-errors] shows it for ``$select``."""
+    return DataverseApiError(
+        400,
+        "0x0",
+        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{logical_name}'.",
+    )
+
+
+def invalid_key(logical_name: str) -> DataverseApiError:
+    """A key segment that is neither the primary key nor an alternate key, worded as documented.
+
+    Text: use-alternate-key-reference-record.md, "Exceptions when using alternate keys with the Web API"
+    (https://github.com/MicrosoftDocs/powerapps-docs/blob/e40bbeb49bf84637609038b88caab9082ef6acd6/
+    powerapps-docs/developer/data-platform/use-alternate-key-reference-record.md). Status and code are not
+    documented: the twin answers 400 with 0x0, as the OData library's other URI errors in [client-errors] do.
+    """
+    resource = f"'Microsoft.Dynamics.CRM.{logical_name}'"
+    return DataverseApiError(
+        400,
+        "0x0",
+        f"The key in the request URI is not valid for resource {resource}. Ensure that the names and number "
+        f"of key properties match the declared or alternate key properties for the resource {resource}.",
+    )
+
+
+def read_only_column(logical_name: str, name: str) -> DataverseApiError:
+    """A write to a column the reference lists as read-only (not valid for create or update).
+
+    Neither status, code nor text is documented for the Web API; the twin refuses with 400 and its own words
+    rather than drop the value silently, so that a map writing a computed column fails in tests.
+    """
+    return bad_request(
+        f"The '{name}' attribute of the '{logical_name}' entity is read-only: it is not valid for create or "
+        "update."
+    )
+
+
+def no_http_resource(url: str) -> DataverseApiError:
+    """A function called with the wrong method (``POST …/WhoAmI``), as [client-errors] shows it (404)."""
+    return DataverseApiError(404, "", f"No HTTP resource was found that matches the request URI '{url}'.")

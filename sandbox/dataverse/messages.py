@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from sandbox.dataverse.errors import DataverseApiError
+from d365 import DvTable
+from sandbox.dataverse.errors import PAYLOAD_ERROR, DataverseApiError
 from sandbox.dataverse.odata import API_PREFIX
 from sandbox.dataverse.store import Row, Store
-from sandbox.dataverse.tables import TableDef
 
 __all__ = [
     "ApiRequest",
@@ -25,8 +25,6 @@ __all__ = [
     "representation",
 ]
 
-# "Error identified in Payload provided by the user for Entity": the Web API's code for an unreadable body.
-_PAYLOAD_ERROR = "0x80048d19"
 _JSON_HEADERS = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
 
 
@@ -46,11 +44,9 @@ class ApiRequest:
         try:
             payload = orjson.loads(self.body or b"{}")
         except orjson.JSONDecodeError as exc:
-            raise DataverseApiError(
-                400, _PAYLOAD_ERROR, f"The request body is not valid JSON: {exc}"
-            ) from exc
+            raise DataverseApiError(400, PAYLOAD_ERROR, f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
-            raise DataverseApiError(400, _PAYLOAD_ERROR, "The request body must be a JSON object.")
+            raise DataverseApiError(400, PAYLOAD_ERROR, "The request body must be a JSON object.")
         return payload
 
     def prefer(self) -> dict[str, str]:
@@ -72,7 +68,7 @@ class ApiResponse:
 class Context:
     """What an operation needs besides its request: tables, rows, clock and the public base URL."""
 
-    tables: Mapping[str, TableDef]
+    tables: Mapping[str, DvTable]
     store: Store
     now: Callable[[], str]
     base_url: str
@@ -97,12 +93,12 @@ def etag(row: Row) -> str:
     return f'W/"{row["versionnumber"]}"'
 
 
-def entity_url(context: Context, table: TableDef, row: Row) -> str:
+def entity_url(context: Context, table: DvTable, row: Row) -> str:
     """The row's canonical URL, as the ``OData-EntityId`` header carries it."""
     return context.api_url(f"{table.entity_set}({row[table.primary_id]})")
 
 
-def representation(table: TableDef, row: Row, select: tuple[str, ...] | None) -> dict[str, Any]:
+def representation(table: DvTable, row: Row, select: tuple[str, ...] | None) -> dict[str, Any]:
     """A row as the Web API returns it: its ETag, then the selected columns (all when none are) and its id."""
     body: dict[str, Any] = {"@odata.etag": etag(row)}
     if select is None:

@@ -19,6 +19,7 @@ __all__ = [
     "format_datetime",
     "parse_entity_path",
     "parse_literal",
+    "relative_path",
     "split_top_level",
 ]
 
@@ -84,8 +85,8 @@ def split_top_level(text: str, separator: str = ",") -> list[str]:
     return parts
 
 
-def _relative_path(path: str) -> str:
-    """Strip scheme, host and the API prefix, so ``/cdm_companies(...)`` and full URLs read the same."""
+def relative_path(path: str) -> str:
+    """Strip scheme, host and API prefix: ``https://org/api/data/v9.2/WhoAmI`` reads as ``WhoAmI``."""
     path = unquote(path.strip())
     marker = path.find(API_PREFIX)
     if marker >= 0:
@@ -95,7 +96,7 @@ def _relative_path(path: str) -> str:
 
 def parse_entity_path(path: str) -> EntityRef:
     """Read ``set``, ``set(<guid>)``, ``set(key='v')`` or ``set(k1=<guid>,k2='v')`` (any URL form)."""
-    match = _ENTITY_PATH.match(_relative_path(path))
+    match = _ENTITY_PATH.match(relative_path(path))
     if match is None:
         raise bad_request(f"The path '{path}' is not an entity set or an entity.")
     entity_set, key = match.group("set"), match.group("key")
@@ -112,12 +113,6 @@ def parse_entity_path(path: str) -> EntityRef:
         name, sep, literal = part.partition("=")
         if not sep:
             raise bad_request(f"The key segment '{key}' mixes named and unnamed values.")
-        values[_key_attribute(name.strip())] = parse_literal(literal.strip())
+        # Names are kept as written: whether a name is a key property of the table is the table's to say.
+        values[name.strip()] = parse_literal(literal.strip())
     return EntityRef(entity_set, key_values=values)
-
-
-def _key_attribute(name: str) -> str:
-    """Accept a lookup key both as ``msdyn_company`` and as its value column ``_msdyn_company_value``."""
-    if name.startswith("_") and name.endswith("_value"):
-        return name[1 : -len("_value")]
-    return name

@@ -15,7 +15,14 @@ from typing import Any
 from sandbox.dataverse.errors import bad_request
 from sandbox.dataverse.odata import parse_literal
 
-__all__ = ["Predicate", "QueryOptions", "parse_filter", "parse_orderby", "parse_query_options"]
+__all__ = [
+    "Predicate",
+    "QueryOptions",
+    "filter_names",
+    "parse_filter",
+    "parse_orderby",
+    "parse_query_options",
+]
 
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]
@@ -33,6 +40,7 @@ _FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
     "endswith": str.endswith,
 }
 _KEYWORD_LITERALS = {"null", "true", "false"}
+_WORDS = _KEYWORD_LITERALS | _COMPARISONS | set(_FUNCTIONS) | {"and", "or", "not"}
 _ORDERINGS: dict[str, Callable[[Any, Any], Any]] = {
     "gt": operator.gt,
     "ge": operator.ge,
@@ -49,6 +57,8 @@ class QueryOptions:
     select: tuple[str, ...] | None = None
     orderby: tuple[tuple[str, bool], ...] = ()
     top: int | None = None
+    # Every property the options name, for the caller to check against the entity type.
+    names: frozenset[str] = frozenset()
 
 
 def parse_query_options(params: Mapping[str, str]) -> QueryOptions:
@@ -58,12 +68,21 @@ def parse_query_options(params: Mapping[str, str]) -> QueryOptions:
     raw_top = params.get("$top")
     if raw_top is not None and not raw_top.isdigit():
         raise bad_request(f"Invalid value '{raw_top}' for $top query option.")
+    select = tuple(c.strip() for c in raw_select.split(",") if c.strip()) if raw_select else None
+    orderby = parse_orderby(params.get("$orderby", ""))
+    names = {*(select or ()), *(column for column, _ in orderby), *filter_names(raw_filter or "")}
     return QueryOptions(
         predicate=parse_filter(raw_filter) if raw_filter else None,
-        select=tuple(c.strip() for c in raw_select.split(",") if c.strip()) if raw_select else None,
-        orderby=parse_orderby(params.get("$orderby", "")),
+        select=select,
+        orderby=orderby,
         top=int(raw_top) if raw_top is not None else None,
+        names=frozenset(names),
     )
+
+
+def filter_names(text: str) -> frozenset[str]:
+    """The property names a ``$filter`` expression reads (not its operators, functions or keywords)."""
+    return frozenset(v for kind, v in _tokenize(text) if kind == "name" and v.lower() not in _WORDS)
 
 
 def parse_orderby(text: str) -> tuple[tuple[str, bool], ...]:

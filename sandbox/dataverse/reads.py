@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from sandbox.dataverse.errors import bad_request, expired_delta_token
+from d365 import DvTable
+from sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
+from sandbox.dataverse.keys import require
 from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response, representation
 from sandbox.dataverse.odata import EntityRef
 from sandbox.dataverse.query import QueryOptions, parse_query_options
 from sandbox.dataverse.store import Row
-from sandbox.dataverse.tables import TableDef
-from sandbox.dataverse.writes import require
+from sandbox.dataverse.tables import properties
 
-__all__ = ["get"]
+__all__ = ["get", "query_options", "select_of"]
 
 # Dataverse returns at most 5,000 rows a page unless the client asks for fewer.
 _DEFAULT_PAGE_SIZE = 5000
@@ -30,9 +31,9 @@ _UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
 _TOKEN_FIELDS = 2
 
 
-def get(context: Context, request: ApiRequest, table: TableDef, ref: EntityRef) -> ApiResponse:
+def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -> ApiResponse:
     """Answer a GET on an entity set or on one row."""
-    options = parse_query_options(request.query)
+    options = query_options(table, request.query)
     if not ref.is_collection:
         row = require(context, table, ref)
         body = representation(table, row, options.select)
@@ -46,7 +47,21 @@ def get(context: Context, request: ApiRequest, table: TableDef, ref: EntityRef) 
     return _page(context, request, table, options)
 
 
-def _context_name(table: TableDef, options: QueryOptions) -> str:
+def query_options(table: DvTable, query: Mapping[str, str]) -> QueryOptions:
+    """The query options, every property they name checked against the table (the documented 400)."""
+    options = parse_query_options(query)
+    unknown = sorted(options.names - properties(table))
+    if unknown:
+        raise unknown_query_property(table.logical_name, unknown[0])
+    return options
+
+
+def select_of(table: DvTable, query: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The checked ``$select`` of a write answered with its representation."""
+    return query_options(table, {k: v for k, v in query.items() if k == "$select"}).select
+
+
+def _context_name(table: DvTable, options: QueryOptions) -> str:
     return f"{table.entity_set}({','.join(options.select)})" if options.select else table.entity_set
 
 
@@ -54,7 +69,7 @@ def _select_query(options: QueryOptions) -> dict[str, str]:
     return {"$select": ",".join(options.select)} if options.select else {}
 
 
-def _page(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+def _page(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
     rows = context.store.rows(table.entity_set)
     if options.predicate is not None:
         rows = [row for row in rows if options.predicate(row)]
@@ -114,7 +129,7 @@ def _read_skip_token(token: str | None) -> tuple[int, int | None]:
     raise bad_request("The $skiptoken is not one this service issued.")
 
 
-def _track(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+def _track(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
     for option in _UNSUPPORTED_WITH_TRACKING:
         if option in request.query:
             raise bad_request(
@@ -138,7 +153,7 @@ def _track(context: Context, request: ApiRequest, table: TableDef, options: Quer
     return json_response(200, body, {"Preference-Applied": "odata.track-changes"})
 
 
-def _delta(context: Context, request: ApiRequest, table: TableDef, options: QueryOptions) -> ApiResponse:
+def _delta(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
     version = _read_delta_token(request.query["$deltatoken"])
     if version is None or not context.store.token_is_valid(table.entity_set, version):
         raise expired_delta_token()
@@ -154,7 +169,7 @@ def _delta(context: Context, request: ApiRequest, table: TableDef, options: Quer
     return json_response(200, body)
 
 
-def _delta_link(context: Context, table: TableDef, options: QueryOptions, version: int) -> str:
+def _delta_link(context: Context, table: DvTable, options: QueryOptions, version: int) -> str:
     # Shaped like Dataverse's own tokens, "<version>!<timestamp>"; clients treat it as opaque.
     query = {**_select_query(options), "$deltatoken": f"{version}!{context.now()}"}
     return context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")

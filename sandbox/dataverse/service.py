@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from d365 import DvTable
 from sandbox.dataverse import reads, writes
-from sandbox.dataverse.errors import DataverseApiError, resource_not_found
+from sandbox.dataverse.errors import DataverseApiError, no_http_resource, resource_not_found
 from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
 from sandbox.dataverse.odata import format_datetime, parse_entity_path
 from sandbox.dataverse.store import Store, UnitOfWork
-from sandbox.dataverse.tables import TableDef
 
 __all__ = ["DataverseService"]
 
@@ -20,7 +20,7 @@ class DataverseService:
     """The Web API's table operations over one store, independent of how requests arrive (HTTP or batch)."""
 
     def __init__(
-        self, *, tables: Mapping[str, TableDef], store: Store, clock: Callable[[], float] = time.time
+        self, *, tables: Mapping[str, DvTable], store: Store, clock: Callable[[], float] = time.time
     ) -> None:
         self.tables = tables
         self.store = store
@@ -40,7 +40,9 @@ class DataverseService:
 
     def execute(self, context: Context, request: ApiRequest, work: UnitOfWork) -> ApiResponse:
         """Run one operation inside ``work``; raises DataverseApiError so that a change set can roll back."""
-        if request.method == "GET" and request.path in _SPECIAL_READS:
+        if request.path in _SPECIAL_READS:
+            if request.method != "GET":
+                raise no_http_resource(context.api_url(request.path))
             return _SPECIAL_READS[request.path](self, context, request)
         ref = parse_entity_path(request.path)
         table = self.tables.get(ref.entity_set)

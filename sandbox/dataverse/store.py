@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
+from d365 import DvTable
 from sandbox.dataverse.errors import duplicate_record
-from sandbox.dataverse.tables import TableDef
+from sandbox.dataverse.tables import stored_key
 
 __all__ = ["Row", "Store", "UnitOfWork"]
 
@@ -39,19 +40,40 @@ _SCHEMA = (
 
 @dataclass(slots=True)
 class _Table:
-    definition: TableDef
+    definition: DvTable
     rows: dict[str, Row] = field(default_factory=dict)
-    key_index: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    # Stored key columns (one tuple per alternate key) -> key values -> the id of the row holding them.
+    key_index: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = field(default_factory=dict)
     tombstones: dict[str, tuple[int, float]] = field(default_factory=dict)
     # Changes at or below this version may have been forgotten: older delta tokens are expired.
     forgotten_below: int = 0
 
-    def key_of(self, row: Row) -> tuple[Any, ...] | None:
-        values = tuple(row.get(column) for column in self.definition.key_columns())
-        if not values or any(value is None for value in values):
-            return None
-        # Alternate keys match without regard to case, as SQL Server's default collation does.
-        return tuple(v.casefold() if isinstance(v, str) else v for v in values)
+    def __post_init__(self) -> None:
+        for key in self.definition.alternate_keys:
+            self.key_index[stored_key(self.definition, key)] = {}
+
+    def keys_of(self, row: Row) -> list[tuple[tuple[str, ...], tuple[Any, ...]]]:
+        """Each alternate key the row has complete values for: (its stored columns, its values)."""
+        found = []
+        for columns in self.key_index:
+            values = tuple(row.get(column) for column in columns)
+            if all(value is not None for value in values):
+                # Alternate keys match without regard to case, as SQL Server's default collation does.
+                found.append((columns, tuple(v.casefold() if isinstance(v, str) else v for v in values)))
+        return found
+
+    def index(self, row: Row, row_id: str) -> None:
+        for columns, values in self.keys_of(row):
+            self.key_index[columns][values] = row_id
+
+    def unindex(self, row: Row) -> None:
+        for columns, values in self.keys_of(row):
+            self.key_index[columns].pop(values, None)
+
+    def holders(self, row: Row) -> set[str]:
+        """The ids of the rows that already hold one of ``row``'s alternate-key values."""
+        held = (self.key_index[columns].get(values) for columns, values in self.keys_of(row))
+        return {row_id for row_id in held if row_id is not None}
 
 
 @dataclass(slots=True)
@@ -66,7 +88,7 @@ class Store:
 
     def __init__(
         self,
-        tables: Mapping[str, TableDef],
+        tables: Mapping[str, DvTable],
         *,
         database: Path | None = None,
         change_retention_seconds: float = _SEVEN_DAYS,
@@ -89,7 +111,10 @@ class Store:
     def find_id(self, entity_set: str, key: Mapping[str, Any]) -> str | None:
         """The id of the row whose alternate-key columns hold ``key`` (stored column -> value), or None."""
         table = self._tables[entity_set]
-        return table.key_index.get(table.key_of(dict(key)) or ())
+        for columns, values in table.keys_of(dict(key)):
+            if set(columns) == set(key):
+                return table.key_index[columns].get(values)
+        return None
 
     def rows(self, entity_set: str) -> list[Row]:
         """Every row of a table, in primary-id order (a stable order for paging)."""
@@ -129,31 +154,24 @@ class Store:
         """Insert or replace a row under a new version; refuse a second row with the same alternate key."""
         table = self._tables[entity_set]
         row_id = row[table.definition.primary_id]
-        key = table.key_of(row)
-        holder = table.key_index.get(key) if key is not None else None
-        if holder is not None and holder != row_id:
+        if table.holders(row) - {row_id}:
             raise duplicate_record()
         self._remember(work, table, row_id)
         old = table.rows.get(row_id)
-        old_key = table.key_of(old) if old is not None else None
-        if old_key is not None and old_key != key:
-            del table.key_index[old_key]
+        if old is not None:
+            table.unindex(old)
         self.version += 1
         row["versionnumber"] = self.version
         table.rows[row_id] = row
         table.tombstones.pop(row_id, None)
-        if key is not None:
-            table.key_index[key] = row_id
+        table.index(row, row_id)
         return row
 
     def delete(self, work: UnitOfWork, entity_set: str, row_id: str) -> None:
         """Remove a row and log its deletion for change tracking."""
         table = self._tables[entity_set]
         self._remember(work, table, row_id)
-        old = table.rows.pop(row_id)
-        old_key = table.key_of(old)
-        if old_key is not None:
-            table.key_index.pop(old_key, None)
+        table.unindex(table.rows.pop(row_id))
         self.version += 1
         table.tombstones[row_id] = (self.version, self._clock())
 
@@ -174,15 +192,12 @@ class Store:
         for (entity_set, row_id), (row, tombstone) in reversed(work.undo.items()):
             table = self._tables[entity_set]
             current = table.rows.pop(row_id, None)
-            current_key = table.key_of(current) if current is not None else None
-            if current_key is not None:
-                table.key_index.pop(current_key, None)
+            if current is not None:
+                table.unindex(current)
             table.tombstones.pop(row_id, None)
             if row is not None:
                 table.rows[row_id] = row
-                key = table.key_of(row)
-                if key is not None:
-                    table.key_index[key] = row_id
+                table.index(row, row_id)
             if tombstone is not None:
                 table.tombstones[row_id] = tombstone
 
@@ -241,9 +256,7 @@ class Store:
             if table is not None:
                 row = orjson.loads(data)
                 table.rows[row_id] = row
-                key = table.key_of(row)
-                if key is not None:
-                    table.key_index[key] = row_id
+                table.index(row, row_id)
         for entity_set, row_id, version, deleted_at in db.execute("SELECT * FROM tombstones"):
             if entity_set in self._tables:
                 self._tables[entity_set].tombstones[row_id] = (version, deleted_at)

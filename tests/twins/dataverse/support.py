@@ -98,3 +98,14 @@ def part_statuses(response: httpx.Response) -> list[int]:
 def limits(**overrides: Any) -> ServiceProtectionLimits:
     """Service protection limits with some facets made tiny."""
     return ServiceProtectionLimits(**overrides)
+
+
+def account_url(company: str, number: str) -> str:
+    """An account's URL by its alternate key, the company written as its lookup property (documented form)."""
+    return f"accounts(_msdyn_company_value={company},accountnumber='{number}')"
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    """A refusal's status, Web API error code and message."""
+    error = response.json()["error"]
+    return response.status_code, str(error["code"]), str(error["message"])

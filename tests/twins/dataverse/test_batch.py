@@ -90,7 +90,7 @@ def test_content_id_reference_binds_a_row_created_earlier(client: httpx.Client) 
                 ("POST", f"{_API}cdm_companies", {"cdm_companycode": "FRRT"}),
                 (
                     "PATCH",
-                    f"{_API}msdyn_customergroups(msdyn_company={_NO_COMPANY},msdyn_groupid='10')",
+                    f"{_API}msdyn_customergroups(_msdyn_company_value={_NO_COMPANY},msdyn_groupid='10')",
                     None,
                 ),
             ]
@@ -123,3 +123,55 @@ def test_malformed_batch_is_400(client: httpx.Client) -> None:
     response = client.post("$batch", content=b"nonsense", headers={"Content-Type": "text/plain"})
     assert response.status_code == 400
     assert "boundary" in response.json()["error"]["message"]
+
+
+def test_who_am_i_with_an_absolute_url_inside_a_batch(client: httpx.Client) -> None:
+    """A batch part whose request line carries an absolute URL (any host) is served as the relative form."""
+    absolute = post_batch(client, [("GET", "https://org.crm.dynamics.com/api/data/v9.2/WhoAmI", None)])
+    relative = post_batch(client, [("GET", "WhoAmI", None)])
+    direct = client.get("WhoAmI").json()
+    assert part_statuses(absolute) == part_statuses(relative) == [200]
+    assert f'"UserId":"{direct["UserId"]}"' in absolute.text
+    assert f'"UserId":"{direct["UserId"]}"' in relative.text
+
+
+def test_upsert_by_alternate_key_with_absolute_urls_inside_a_change_set(
+    client: httpx.Client, company: str
+) -> None:
+    """A change set of absolute-URL requests upserts by the account key and reads back like relative ones."""
+    root = str(client.base_url)
+    url = f"{root}accounts(_msdyn_company_value={company},accountnumber='B-1')"
+    response = post_batch(
+        client,
+        [
+            [("PATCH", url, {"name": "Batched"}), ("PATCH", url, {"name": "Batched twice"})],
+            ("GET", f"{url}?$select=name", None),
+            ("GET", f"{root}WhoAmI", None),
+        ],
+    )
+    assert part_statuses(response) == [204, 204, 200, 200]
+    assert f"OData-EntityId: {url}" in response.text
+    assert '"name":"Batched twice"' in response.text
+    row = client.get(f"accounts(_msdyn_company_value={company},accountnumber='B-1')").json()
+    assert row["name"] == "Batched twice"
+
+
+def test_an_invalid_key_inside_a_change_set_rolls_it_back(client: httpx.Client, company: str) -> None:
+    """A part whose key uses the bare lookup name fails the change set with the documented 400, undoing it."""
+    root = str(client.base_url)
+    response = post_batch(
+        client,
+        [
+            [
+                (
+                    "PATCH",
+                    f"{root}accounts(_msdyn_company_value={company},accountnumber='B-2')",
+                    {"name": "x"},
+                ),
+                ("PATCH", f"{root}accounts(msdyn_company={company},accountnumber='B-3')", {"name": "y"}),
+            ]
+        ],
+    )
+    assert part_statuses(response) == [400]
+    assert "The key in the request URI is not valid" in response.text
+    assert client.get("accounts").json()["value"] == []

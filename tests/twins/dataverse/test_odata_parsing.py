@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from sandbox.dataverse.errors import DataverseApiError
-from sandbox.dataverse.odata import parse_entity_path, parse_literal
-from sandbox.dataverse.query import parse_filter
+from sandbox.dataverse.odata import parse_entity_path, parse_literal, relative_path
+from sandbox.dataverse.query import filter_names, parse_filter
 
 _GUID = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
 
@@ -65,15 +65,15 @@ def test_literals() -> None:
 
 def test_alternate_key_segment_with_comma_in_value() -> None:
     """A comma inside a quoted key value does not split the key."""
-    ref = parse_entity_path(f"/api/data/v9.2/accounts(msdyn_company={_GUID},accountnumber='A,B')")
+    ref = parse_entity_path(f"/api/data/v9.2/accounts(_msdyn_company_value={_GUID},accountnumber='A,B')")
     assert ref.entity_set == "accounts"
-    assert ref.key_values == {"msdyn_company": _GUID.lower(), "accountnumber": "A,B"}
+    assert ref.key_values == {"_msdyn_company_value": _GUID.lower(), "accountnumber": "A,B"}
 
 
-def test_key_segment_by_lookup_value_name_and_by_id() -> None:
-    """A lookup key may be written as _x_value; a bare GUID is the primary id."""
+def test_key_segment_keeps_names_as_written_and_reads_a_bare_guid_as_the_id() -> None:
+    """Key names are kept as written (the table decides what they mean); a bare GUID is the primary id."""
     assert parse_entity_path(f"accounts(_msdyn_company_value={_GUID},accountnumber='1')").key_values == {
-        "msdyn_company": _GUID.lower(),
+        "_msdyn_company_value": _GUID.lower(),
         "accountnumber": "1",
     }
     assert parse_entity_path(f"https://org.example/api/data/v9.2/accounts({_GUID})").row_id == _GUID.lower()
@@ -85,3 +85,23 @@ def test_malformed_filters_are_refused(text: str) -> None:
     with pytest.raises(DataverseApiError) as refused:
         parse_filter(text)
     assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://org.crm.dynamics.com/api/data/v9.2/WhoAmI",
+        "http://127.0.0.1:8080/api/data/v9.2/WhoAmI",
+        "/api/data/v9.2/WhoAmI",
+        "WhoAmI",
+    ],
+)
+def test_absolute_api_and_relative_urls_name_the_same_resource(url: str) -> None:
+    """An absolute URL, the API path and the relative path all read as the same resource below the root."""
+    assert relative_path(url) == "WhoAmI"
+
+
+def test_filter_names_are_the_properties_it_reads() -> None:
+    """filter_names lists the properties of a $filter, not its operators, functions or literals."""
+    text = "(name eq 'x' and not creditlimit gt 5) or startswith(accountnumber,'A') or _x_value eq null"
+    assert filter_names(text) == {"name", "creditlimit", "accountnumber", "_x_value"}

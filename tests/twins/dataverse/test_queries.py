@@ -14,7 +14,7 @@ def accounts(client: httpx.Client, company: str) -> str:
     """Five accounts in company USMF with names A..E and credit limits 100..500; returns the company id."""
     for index, letter in enumerate("ABCDE"):
         response = client.patch(
-            f"accounts(msdyn_company={company},accountnumber='N-{index}')",
+            f"accounts(_msdyn_company_value={company},accountnumber='N-{index}')",
             json={"name": f"{letter} Ltd", "creditlimit": (index + 1) * 100},
         )
         assert response.status_code == 204

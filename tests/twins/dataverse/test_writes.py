@@ -13,11 +13,7 @@ import httpx
 
 from sandbox.dataverse import RunningDataverse
 from sandbox.identity import user_id_for
-from tests.twins.dataverse.support import client_for, entity_id
-
-
-def _account_url(company: str, number: str) -> str:
-    return f"accounts(msdyn_company={company},accountnumber='{number}')"
+from tests.twins.dataverse.support import account_url, client_for, entity_id
 
 
 def test_create_answers_204_with_entity_id(client: httpx.Client) -> None:
@@ -26,7 +22,7 @@ def test_create_answers_204_with_entity_id(client: httpx.Client) -> None:
     assert response.status_code == 204
     row = client.get(f"transactioncurrencies({entity_id(response)})").json()
     assert row["currencyname"] == "Euro"
-    assert row["exchangerate"] == 1  # a required column gets its default
+    assert "exchangerate" not in row  # required columns are not enforced, nor given values
 
 
 def test_create_with_representation_answers_201(client: httpx.Client) -> None:
@@ -42,11 +38,12 @@ def test_create_with_representation_answers_201(client: httpx.Client) -> None:
 
 def test_upsert_by_alternate_key_creates_then_updates(client: httpx.Client, company: str) -> None:
     """PATCH by alternate key creates the row when missing and updates the same row the second time."""
-    url = _account_url(company, "C-001")
+    url = account_url(company, "C-001")
     first = client.patch(url, json={"name": "Adatum"})
     second = client.patch(url, json={"name": "Adatum Corp"})
     assert first.status_code == second.status_code == 204
-    assert entity_id(first) == entity_id(second)
+    # As the upsert page shows it: OData-EntityId is the key URL the request addressed, both times.
+    assert first.headers["OData-EntityId"] == second.headers["OData-EntityId"] == f"{client.base_url}{url}"
     rows = client.get("accounts").json()["value"]
     assert [(r["name"], r["accountnumber"], r["_msdyn_company_value"]) for r in rows] == [
         ("Adatum Corp", "C-001", company)
@@ -63,7 +60,7 @@ def test_get_by_one_column_alternate_key(client: httpx.Client) -> None:
 
 def test_if_match_star_does_not_create(client: httpx.Client, company: str) -> None:
     """PATCH with If-Match: * on a missing row answers 404 and creates nothing."""
-    response = client.patch(_account_url(company, "NOPE"), json={"name": "x"}, headers={"If-Match": "*"})
+    response = client.patch(account_url(company, "NOPE"), json={"name": "x"}, headers={"If-Match": "*"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "0x80060891"
     assert client.get("accounts").json()["value"] == []
@@ -71,7 +68,7 @@ def test_if_match_star_does_not_create(client: httpx.Client, company: str) -> No
 
 def test_if_none_match_star_does_not_update(client: httpx.Client, company: str) -> None:
     """PATCH with If-None-Match: * on an existing row answers 412 and leaves it as it was."""
-    url = _account_url(company, "C-002")
+    url = account_url(company, "C-002")
     client.patch(url, json={"name": "Original"})
     response = client.patch(url, json={"name": "Changed"}, headers={"If-None-Match": "*"})
     assert response.status_code == 412
@@ -81,7 +78,7 @@ def test_if_none_match_star_does_not_update(client: httpx.Client, company: str) 
 
 def test_stale_etag_is_refused_with_412(client: httpx.Client, company: str) -> None:
     """PATCH with If-Match carrying an ETag older than the row's answers 412 ConcurrencyVersionMismatch."""
-    url = _account_url(company, "C-003")
+    url = account_url(company, "C-003")
     client.patch(url, json={"name": "v1"})
     stale = client.get(url).json()["@odata.etag"]
     client.patch(url, json={"name": "v2"})
@@ -96,7 +93,7 @@ def test_stale_etag_is_refused_with_412(client: httpx.Client, company: str) -> N
 
 def test_delete_by_alternate_key_then_404(client: httpx.Client, company: str) -> None:
     """DELETE removes a row (204); deleting or reading it again answers 404."""
-    url = _account_url(company, "C-004")
+    url = account_url(company, "C-004")
     client.patch(url, json={"name": "Gone soon"})
     assert client.delete(url).status_code == 204
     again = client.delete(url)
@@ -135,7 +132,7 @@ def test_bind_by_key_and_by_id_resolves_to_lookup_column(client: httpx.Client, c
 def test_bind_to_missing_row_is_refused(client: httpx.Client, company: str) -> None:
     """A bind to a row that does not exist is refused with 404 and nothing is written."""
     by_key = client.patch(
-        _account_url(company, "C-006"),
+        account_url(company, "C-006"),
         json={"transactioncurrencyid@odata.bind": "/transactioncurrencies(isocurrencycode='XXX')"},
     )
     by_id = client.post(
@@ -149,7 +146,7 @@ def test_bind_to_missing_row_is_refused(client: httpx.Client, company: str) -> N
 
 def test_column_over_max_length_is_refused(client: httpx.Client, company: str) -> None:
     """A value longer than the column's declared maximum answers 400 with 0x80044331 naming the column."""
-    response = client.patch(_account_url(company, "C-007"), json={"name": "x" * 161})
+    response = client.patch(account_url(company, "C-007"), json={"name": "x" * 161})
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "0x80044331"
@@ -161,7 +158,7 @@ def test_modified_by_names_the_last_writer(
     twin: RunningDataverse, client: httpx.Client, company: str
 ) -> None:
     """_modifiedby_value is the user of the token that wrote last; _createdby_value stays the creator."""
-    url = _account_url(company, "C-008")
+    url = account_url(company, "C-008")
     client.patch(url, json={"name": "By dualbus"})
     with client_for(twin, "maker") as maker:
         maker.patch(url, json={"name": "By a maker"})
@@ -173,7 +170,53 @@ def test_modified_by_names_the_last_writer(
 
 
 def test_unknown_entity_set_is_404(client: httpx.Client) -> None:
-    """An entity set the twin does not serve answers 404 'Resource not found for the segment'."""
-    response = client.get("contacts")
+    """An entity set the twin does not serve (names are case sensitive) answers 404 'Resource not found'."""
+    response = client.get("Accounts")
     assert response.status_code == 404
-    assert "contacts" in response.json()["error"]["message"]
+    assert response.json()["error"] == {
+        "code": "0x8006088a",
+        "message": "Resource not found for the segment 'Accounts'.",
+    }
+
+
+def test_upsert_with_representation_answers_201_created_then_200_updated(
+    client: httpx.Client, company: str
+) -> None:
+    """With return=representation an upsert answers 201 when it created the row and 200 when it updated it."""
+    url = account_url(company, "C-010")
+    ask = {"headers": {"Prefer": "return=representation"}, "params": {"$select": "accountid"}}
+    created = client.patch(url, json={"name": "First"}, **ask)
+    updated = client.patch(url, json={"name": "Second"}, **ask)
+    assert (created.status_code, updated.status_code) == (201, 200)
+    assert created.json()["accountid"] == updated.json()["accountid"]
+    assert set(updated.json()) == {"@odata.context", "@odata.etag", "accountid"}
+    assert updated.json()["@odata.context"].endswith("$metadata#accounts(accountid)/$entity")
+    assert updated.headers["ETag"] == updated.json()["@odata.etag"]
+    assert updated.headers["Preference-Applied"] == "return=representation"
+
+
+def test_upsert_by_id_answers_204_whether_it_creates_or_updates(client: httpx.Client) -> None:
+    """Without the preference an upsert by primary id answers 204 both when it creates and when it updates."""
+    url = "transactioncurrencies(11111111-2222-3333-4444-555555555555)"
+    created = client.patch(url, json={"isocurrencycode": "NOK"})
+    updated = client.patch(url, json={"currencyname": "Krone"})
+    assert (created.status_code, updated.status_code) == (204, 204)
+    assert created.headers["OData-EntityId"].endswith(url)
+    row = client.get(url).json()
+    assert (row["transactioncurrencyid"], row["isocurrencycode"], row["currencyname"]) == (
+        "11111111-2222-3333-4444-555555555555",
+        "NOK",
+        "Krone",
+    )
+
+
+def test_update_with_if_match_star_and_representation_answers_200(client: httpx.Client) -> None:
+    """PATCH with If-Match: * (an update only) and return=representation answers 200 with the row."""
+    currency = entity_id(client.post("transactioncurrencies", json={"isocurrencycode": "SEK"}))
+    response = client.patch(
+        f"transactioncurrencies({currency})",
+        json={"currencyname": "Krona"},
+        headers={"If-Match": "*", "Prefer": "return=representation"},
+    )
+    assert response.status_code == 200
+    assert response.json()["currencyname"] == "Krona"

@@ -1,0 +1,90 @@
+"""Key segments: a row named by its primary id or by one of its table's alternate keys, as documented.
+
+"Use an alternate key to reference a record" (https://github.com/MicrosoftDocs/powerapps-docs/blob/
+e40bbeb49bf84637609038b88caab9082ef6acd6/powerapps-docs/developer/data-platform/
+use-alternate-key-reference-record.md): ``/accounts(<guid>)`` or ``/accounts(accountid=<guid>)``;
+``/accounts(accountnumber='ABC123')``; a lookup column inside a key is written as its lookup property,
+``/accounts(_primarycontactid_value=<guid>)``. A segment whose names are not exactly the primary key or one
+alternate key is refused with the documented message: so is ``msdyn_company=<guid>``, the lookup's bare column
+name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from d365 import DvTable, lookup_value_column
+from sandbox.dataverse.errors import invalid_key, key_not_found, object_not_found
+from sandbox.dataverse.messages import Context
+from sandbox.dataverse.odata import EntityRef
+from sandbox.dataverse.store import Row
+from sandbox.dataverse.tables import stored_column
+
+__all__ = ["RowKey", "find", "locate", "require", "row_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """What a key segment names: a primary id, or alternate-key values by column (lookups by their id)."""
+
+    row_id: str | None = None
+    values: Mapping[str, Any] | None = None
+
+
+def row_key(table: DvTable, ref: EntityRef) -> RowKey:
+    """Check a key segment against the table's keys; the documented 400 when it matches none of them."""
+    if ref.row_id is not None:
+        return RowKey(row_id=ref.row_id)
+    values = ref.key_values or {}
+    named = {_column_named(table, name): value for name, value in values.items()}
+    columns = frozenset(column for column in named if column is not None)
+    if len(columns) != len(values):
+        raise invalid_key(table.logical_name)
+    if columns == {table.primary_id}:
+        return RowKey(row_id=_primary_id(table, named[table.primary_id]))
+    if table.key_named_by(columns) is None:
+        raise invalid_key(table.logical_name)
+    return RowKey(values={column: value for column, value in named.items() if column is not None})
+
+
+def _column_named(table: DvTable, name: str) -> str | None:
+    """The column a key property names: a lookup only as ``_<column>_value``, any other column by its name."""
+    column = table.columns.get(name)
+    if column is not None:
+        return None if column.is_lookup else name
+    inner = name[1 : -len("_value")] if name.startswith("_") and name.endswith("_value") else ""
+    lookup = table.columns.get(inner)
+    return inner if lookup is not None and lookup.is_lookup and lookup_value_column(inner) == name else None
+
+
+def _primary_id(table: DvTable, value: object) -> str:
+    if not isinstance(value, str):
+        raise invalid_key(table.logical_name)
+    return value.lower()
+
+
+def locate(context: Context, table: DvTable, ref: EntityRef) -> Row | None:
+    """The row a key segment names, or None."""
+    return find(context, table, row_key(table, ref))
+
+
+def require(context: Context, table: DvTable, ref: EntityRef) -> Row:
+    """The row a key segment names, or the documented 404 for a missing id or missing key values."""
+    key = row_key(table, ref)
+    row = find(context, table, key)
+    if row is None:
+        if key.row_id is not None:
+            raise object_not_found(table.logical_name, key.row_id)
+        raise key_not_found(table.logical_name)
+    return row
+
+
+def find(context: Context, table: DvTable, key: RowKey) -> Row | None:
+    """The row a checked key names, or None."""
+    if key.row_id is not None:
+        return context.store.get(table.entity_set, key.row_id)
+    stored = {stored_column(table, column): value for column, value in (key.values or {}).items()}
+    row_id = context.store.find_id(table.entity_set, stored)
+    return context.store.get(table.entity_set, row_id) if row_id is not None else None
