@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.errors import SandboxError
 from sandbox.fo.store import FoStore
+from sandbox.workload.errors import WorkloadError
 from sandbox.workload.generate import Dataset
 
 __all__ = ["WorkloadError", "batch_body", "load_dataverse", "load_fo", "load_fo_store"]
@@ -25,10 +25,6 @@ __all__ = ["WorkloadError", "batch_body", "load_dataverse", "load_fo", "load_fo_
 Row = dict[str, Any]
 _MAX_THROTTLED_RETRIES = 5
 _MAX_WAIT_SECONDS = 30.0
-
-
-class WorkloadError(SandboxError):
-    """Loading or streaming changes failed in a way the caller must see."""
 
 
 def batch_body(entity: str, rows: Sequence[Mapping[str, Any]]) -> tuple[bytes, str]:

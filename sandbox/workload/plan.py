@@ -1,14 +1,29 @@
 """Plan a live change stream: which record changes, on which side, how, and which changes must be refused.
 
 The plan is a pure function of the dataset and the configuration (seeded ``random.Random``), so one seed
-always yields the same sequence of changes. Customers and vendors change in F&O (``CustomersV3``,
-``VendorsV2``) and in Dataverse (``accounts``, ``msdyn_vendors``). Two kinds of change are valid where they
-are made but must be refused by the other side:
+always yields the same changes. Organisation customers, person customers, vendors and vendors' contact
+persons are created, updated (fields their map carries both ways, ``edits.py``) and deleted in F&O and in
+Dataverse; a share of records is edited on both sides at once. Vendors are not deleted: their contact
+persons would point at nothing. Values are in F&O's terms; the stream writes them as Dataverse columns for
+a change made there.
 
-- ``unknown_currency`` (made in F&O): a currency code that exists nowhere, so Dataverse cannot resolve the
-  ``transactioncurrencyid`` lookup;
-- ``name_too_long`` (made in Dataverse): a name of 101-160 characters, which Dataverse's ``name`` and
-  ``msdyn_vendorname`` (160) take but F&O's ``OrganizationName`` / ``VendorOrganizationName`` (100) do not.
+Two kinds of change are valid where they are made, pass the table maps unchanged, and must be refused by
+the other side (``REFUSALS``):
+
+- ``email_too_long`` (made in F&O): an organisation customer whose ``PrimaryContactEmail`` has 101 to about
+  180 characters. F&O takes it (its e-mail locator holds 255 characters; ``d365/fo`` publishes no limit), the
+  customers map has no length limit for it, and Dataverse's ``emailaddress1`` holds at most 100
+  (``d365/dataverse/accounts.json``), so the Web API refuses the account.
+- ``credit_limit_cleared`` (made in Dataverse): an account's ``creditlimit`` or a vendor's
+  ``msdyn_vendorcreditlimit`` cleared. Both are optional in Dataverse; the maps carry null to F&O (neither
+  declares an F&O default), and ``CreditLimit`` of CustomersV3 and VendorsV2 is ``Nullable="false"``
+  in F&O's ``$metadata``, so F&O's OData reader refuses the null.
+
+A refused record is not changed again where the refusal was made: each later change would carry the same
+value and be refused too, and ``StreamSummary.rejects`` counts exactly the changes the other side refuses.
+
+Refusals that are not real any more were dropped: an unknown currency made in F&O (F&O now refuses it
+itself: ``SalesCurrencyCode`` relates to Currencies) and a name too long for F&O (F&O publishes no lengths).
 """
 
 from __future__ import annotations
@@ -17,17 +32,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.workload.generate import Dataset, RecordFactory
-from sandbox.workload.kinds import KINDS, Kind
+from sandbox.workload.edits import EDITS, long_email
+from sandbox.workload.generate import Dataset
+from sandbox.workload.kinds import Kind, RecordRef, kind_of, record_ref
+from sandbox.workload.records import RecordFactory, Row
 from sandbox.workload.reference import Company
 
-__all__ = ["PlannedChange", "RecordKey", "StreamConfig", "plan_changes"]
+__all__ = ["REFUSALS", "PlannedChange", "StreamConfig", "plan_changes"]
 
 Side = Literal["fo", "dataverse"]
 Op = Literal["create", "update", "delete", "concurrent"]
-RecordKey = tuple[str, str]  # (company id upper case, customer or vendor account)
-UNKNOWN_CURRENCY = "ZZZ"
-_HALF = 0.5
+REFUSALS = {"fo": "email_too_long", "dataverse": "credit_limit_cleared"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +58,26 @@ class StreamConfig:
     dataverse_share: float = 0.5
     create_share: float = 0.3
     delete_share: float = 0.1
-    vendor_share: float = 0.25
+    vendor_share: float = 0.2
+    person_share: float = 0.15
+    contact_share: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedChange:
-    """One planned change; a concurrent change carries both sides' values (``fo`` and ``dataverse``)."""
+    """One planned change, values in F&O's terms; a concurrent change carries both sides' values."""
 
     op: Op
     side: Side
-    key: RecordKey
+    record: RecordRef
     values: dict[str, Any] = field(default_factory=dict)
     other_values: dict[str, Any] = field(default_factory=dict)
     reject: str | None = None
-    kind: Kind = "customer"
+
+    @property
+    def kind(self) -> Kind:
+        """The kind of record changed."""
+        return self.record.kind
 
 
 class _Planner:
@@ -67,65 +88,95 @@ class _Planner:
         self.config = config
         self.dataverse = dataverse
         self.factory = RecordFactory(self.rng, dataset.companies)
-        self.factory.continue_after(dataset)
-        self.known: dict[tuple[Side, Kind], list[RecordKey]] = {}
-        for kind, spec in KINDS.items():
-            seeded = [
-                (str(r["dataAreaId"]).upper(), str(r[spec.fo_key])) for r in dataset.rows[spec.fo_entity]
-            ]
-            self.known["fo", kind] = list(seeded)
-            self.known["dataverse", kind] = list(seeded) if dataverse_seeded else []
+        self.factory.continue_after(dataset.rows)
         self.companies = sorted(dataset.companies, key=lambda c: c.id)
+        self.known = _known(dataset, dataverse_seeded=dataverse_seeded)
 
     def next(self) -> PlannedChange:
         rng, config = self.rng, self.config
-        kind: Kind = "vendor" if rng.random() < config.vendor_share else "customer"
-        if self.dataverse and rng.random() < config.concurrent_share:
-            both = sorted(set(self.known["fo", kind]) & set(self.known["dataverse", kind]))
-            if both:
-                fo_values, dv_values = self._update("fo", kind), self._update("dataverse", kind)
-                return PlannedChange("concurrent", "fo", rng.choice(both), fo_values, dv_values, kind=kind)
+        kind = self._kind()
+        if self.dataverse and rng.random() < config.concurrent_share and (both := self._on_both(kind)):
+            record = rng.choice(both)
+            return PlannedChange("concurrent", "fo", record, self._edit(record), self._edit(record))
         side: Side = "dataverse" if self.dataverse and rng.random() < config.dataverse_share else "fo"
-        reject, roll, known = rng.random() < config.reject_share, rng.random(), self.known[side, kind]
-        if reject or roll < config.create_share or not known:
-            return self._create(side, kind, reject=reject)
-        key = rng.choice(known)
-        if roll < config.create_share + config.delete_share:
-            known.remove(key)
-            return PlannedChange("delete", side, key, kind=kind)
-        return PlannedChange("update", side, key, self._update(side, kind), kind=kind)
+        if rng.random() < config.reject_share and (refused := self._refusal(side)) is not None:
+            return refused
+        roll, known = rng.random(), self.known[side, kind]
+        if roll < config.create_share or not known:
+            return self._create(side, kind)
+        record = rng.choice(known)
+        if roll < config.create_share + config.delete_share and kind != "vendor":
+            known.remove(record)
+            return PlannedChange("delete", side, record)
+        return PlannedChange("update", side, record, self._edit(record))
 
-    def _create(self, side: Side, kind: Kind, *, reject: bool) -> PlannedChange:
-        company, spec = self.rng.choice(self.companies), KINDS[kind]
-        row = self.factory.vendor(company) if kind == "vendor" else self.factory.customer(company)
-        key = (company.id, str(row[spec.fo_key]))
-        if not reject:
-            self.known[side, kind].append(key)
-            return PlannedChange("create", side, key, row, kind=kind)
+    def _kind(self) -> Kind:
+        config, roll = self.config, self.rng.random()
+        shares: tuple[tuple[Kind, float], ...] = (
+            ("vendor", config.vendor_share),
+            ("person", config.person_share),
+            ("contact", config.contact_share),
+        )
+        for kind, share in shares:
+            if roll < share:
+                return kind
+            roll -= share
+        return "customer"
+
+    def _on_both(self, kind: Kind) -> list[RecordRef]:
+        return sorted(set(self.known["fo", kind]) & set(self.known["dataverse", kind]))
+
+    def _edit(self, record: RecordRef) -> Row:
+        company = next(c for c in self.companies if c.id == record.company)
+        return self.rng.choice(EDITS[record.kind])(self.factory, company)
+
+    def _create(self, side: Side, kind: Kind) -> PlannedChange:
+        company = self.rng.choice(self.companies)
+        row = self._contact(side, company) if kind == "contact" else None
+        if row is None:
+            # A contact person belongs to a vendor of its company; without one, the vendor comes first.
+            kind = "vendor" if kind == "contact" else kind
+            factory = self.factory
+            row = {"customer": factory.customer, "person": factory.person, "vendor": factory.vendor}[kind](
+                company
+            )
+        record = record_ref(kind, row)
+        self.known[side, kind].append(record)
+        return PlannedChange("create", side, record, row)
+
+    def _contact(self, side: Side, company: Company) -> Row | None:
+        vendors = [v for v in self.known[side, "vendor"] if v.company == company.id]
+        return self.factory.contact(company, self.rng.choice(vendors).number) if vendors else None
+
+    def _refusal(self, side: Side) -> PlannedChange | None:
         if side == "fo":
-            bad = {**row, spec.fo_currency: UNKNOWN_CURRENCY}
-            return PlannedChange("create", side, key, bad, reject="unknown_currency", kind=kind)
-        bad = {**row, spec.fo_name: self._long_name(company)}
-        return PlannedChange("create", side, key, bad, reject="name_too_long", kind=kind)
+            company = self.rng.choice(self.companies)
+            row = self.factory.customer(company)
+            row["PrimaryContactEmail"] = long_email(self.factory, str(row["OrganizationName"]))
+            return PlannedChange("create", "fo", record_ref("customer", row), row, reject=REFUSALS["fo"])
+        limited = [*self.known["dataverse", "customer"], *self.known["dataverse", "vendor"]]
+        if not limited:
+            return None
+        record = self.rng.choice(limited)
+        # Dataverse sends the whole row with every later change, and F&O would refuse each: leave it alone.
+        self.known["dataverse", record.kind].remove(record)
+        return PlannedChange(
+            "update", "dataverse", record, {"CreditLimit": None}, reject=REFUSALS["dataverse"]
+        )
 
-    def _long_name(self, company: Company) -> str:
-        base = f"{self.factory.organisation_name(company.country)} International Holding and Trading Group"
-        length = self.rng.randint(101, 160)
-        return (base + " Worldwide Operations Division" * 5)[:length]
 
-    def _update(self, side: Side, kind: Kind) -> dict[str, Any]:
-        rng = self.rng
-        phone = f"+1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"
-        if side == "dataverse":
-            if kind == "customer" and rng.random() < _HALF:
-                return {"creditlimit": float(rng.choice((2_500, 12_500, 40_000, 90_000)))}
-            return {KINDS[kind].dv_phone: phone}
-        choice = rng.randrange(3)
-        if choice == 0 and kind == "customer":
-            return {"CreditLimit": float(rng.choice((1_000, 7_500, 20_000, 60_000, 150_000)))}
-        if choice == 1:
-            return {"PrimaryContactPhone" if kind == "customer" else "PrimaryPhoneNumber": phone}
-        return {"OnHoldStatus": rng.choice(("No", "Invoice", "All"))}
+def _known(dataset: Dataset, *, dataverse_seeded: bool) -> dict[tuple[Side, Kind], list[RecordRef]]:
+    """The records each side holds before the stream: the dataset's, in Dataverse too when it was seeded."""
+    kinds: tuple[Kind, ...] = ("customer", "person", "vendor", "contact")
+    known: dict[tuple[Side, Kind], list[RecordRef]] = {(s, k): [] for s in ("fo", "dataverse") for k in kinds}
+    sides: tuple[Side, ...] = ("fo", "dataverse") if dataverse_seeded else ("fo",)
+    for entity in ("CustomersV3", "VendorsV2", "CDSContactPersonsV2"):
+        for row in dataset.rows[entity]:
+            kind = kind_of(entity, row)
+            if kind is not None:
+                for side in sides:
+                    known[side, kind].append(record_ref(kind, row))
+    return known
 
 
 def plan_changes(

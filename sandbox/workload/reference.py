@@ -1,9 +1,10 @@
-"""Fixed reference data the workload draws from: legal entities, currencies, groups, places, name parts.
+"""Fixed reference data the workload draws from: companies, currencies, terms, groups, units, organisation.
 
 Company ids follow the Contoso demo data of finance and operations (USMF, DEMF, GBSI, ...); currencies are
-ISO 4217 codes with their usual names, symbols and minor units; addresses use each country's real cities
-and postal-code shapes so that a mapping or a length check meets realistic values. E-mail addresses use the
-reserved ``example.com`` family of domains (RFC 2606), so that nothing generated can reach anyone.
+ISO 4217 codes with their usual names, symbols and minor units; payment terms use the demo data's naming
+(``Net30``: net 30 days). Every enum value here is a member name of the F&O enum it is written to (see
+``d365/fo``: ``NetCurrent``, ``UnitOfMeasureClass``, ``OMOperatingUnitType``, ``HierarchyPurpose``), and one
+the table maps can carry to Dataverse (their value maps lack some members, e.g. ``MultiCompanyProcessing``).
 """
 
 from __future__ import annotations
@@ -14,26 +15,34 @@ __all__ = [
     "COMPANIES",
     "CURRENCIES",
     "CUSTOMER_GROUPS",
-    "PLACES",
-    "PRODUCT_NOUNS",
-    "PRODUCT_WORDS",
-    "TRADE_NAMES",
-    "TRADE_WORDS",
+    "DEFAULT_TERM",
+    "DEPARTMENTS",
+    "HIERARCHY_TYPES",
+    "PAYMENT_TERMS",
+    "ROOT_UNIT",
+    "UNITS",
+    "VALID_FROM",
+    "VALID_TO",
     "VENDOR_GROUPS",
     "Company",
     "Currency",
-    "Place",
+    "Department",
+    "Group",
+    "HierarchyType",
+    "PaymentTerm",
+    "Unit",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Company:
-    """A legal entity: its F&O id, name, country (ISO 3166 alpha-3) and accounting currency."""
+    """A legal entity: its F&O id, name, country (ISO 3166 alpha-3), accounting currency and party number."""
 
     id: str
     name: str
     country: str
     currency: str
+    party_number: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,25 +56,62 @@ class Currency:
 
 
 @dataclass(frozen=True, slots=True)
-class Place:
-    """How addresses look in one country: cities, street names, postal code and phone shapes."""
+class PaymentTerm:
+    """Terms of payment: name, description, days and the F&O ``NetCurrent`` method."""
 
-    country: str
-    cities: tuple[str, ...]
-    streets: tuple[str, ...]
-    street_first: bool  # "Hauptstraße 12" rather than "12 Main Street"
-    postal: str  # "#" is a digit, "A" an upper-case letter
-    phone: str
-    legal_forms: tuple[str, ...]
+    name: str
+    description: str
+    days: int
+    method: str
 
 
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A customer or vendor group and the payment term its members get by default."""
+
+    id: str
+    description: str
+    payment_term: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit of measure: symbol, description, ``UnitOfMeasureClass`` member, system, decimals, size."""
+
+    symbol: str
+    description: str
+    unit_class: str
+    system: str
+    decimals: int
+    base: str
+    factor: float  # how many ``base`` units one of this unit is
+
+
+@dataclass(frozen=True, slots=True)
+class Department:
+    """An operating unit each legal entity has: its name and ``OMOperatingUnitType`` member."""
+
+    name: str
+    unit_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class HierarchyType:
+    """An organisation hierarchy type and the ``HierarchyPurpose`` member it serves."""
+
+    name: str
+    purpose: str
+    departments: tuple[str, ...]  # which departments hang under their legal entity in it
+
+
+# Party numbers are global in F&O (the address book's DirPartyTable); 9 digits as its number sequence pads.
 COMPANIES: tuple[Company, ...] = (
-    Company("USMF", "Contoso Entertainment System USA", "USA", "USD"),
-    Company("DEMF", "Contoso Entertainment System Germany", "DEU", "EUR"),
-    Company("GBSI", "Contoso Entertainment System UK", "GBR", "GBP"),
-    Company("FRRT", "Contoso Retail France", "FRA", "EUR"),
-    Company("JPMF", "Contoso Entertainment System Japan", "JPN", "JPY"),
-    Company("CAMF", "Contoso Entertainment System Canada", "CAN", "CAD"),
+    Company("USMF", "Contoso Entertainment System USA", "USA", "USD", "000000101"),
+    Company("DEMF", "Contoso Entertainment System Germany", "DEU", "EUR", "000000102"),
+    Company("GBSI", "Contoso Entertainment System UK", "GBR", "GBP", "000000103"),
+    Company("FRRT", "Contoso Retail France", "FRA", "EUR", "000000104"),
+    Company("JPMF", "Contoso Entertainment System Japan", "JPN", "JPY", "000000105"),
+    Company("CAMF", "Contoso Entertainment System Canada", "CAN", "CAD", "000000106"),
 )
 
 CURRENCIES: tuple[Currency, ...] = (
@@ -85,99 +131,58 @@ CURRENCIES: tuple[Currency, ...] = (
     Currency("BRL", "Brazilian Real", "R$", 2),
 )
 
-CUSTOMER_GROUPS: tuple[tuple[str, str], ...] = (
-    ("10", "Wholesale customers"),
-    ("20", "Major customers"),
-    ("30", "Retail customers"),
-    ("40", "Internet customers"),
-    ("80", "Other customers"),
-    ("90", "Intercompany customers"),
+PAYMENT_TERMS: tuple[PaymentTerm, ...] = (
+    PaymentTerm("Net10", "Net 10 days", 10, "Net"),
+    PaymentTerm("Net30", "Net 30 days", 30, "Net"),
+    PaymentTerm("Net45", "Net 45 days", 45, "Net"),
+    PaymentTerm("Net60", "Net 60 days", 60, "Net"),
+    PaymentTerm("M15", "Current month + 15 days", 15, "CurrentMth"),
+    PaymentTerm("COD", "Cash on delivery", 0, "COD"),
+)
+DEFAULT_TERM = "Net30"
+
+CUSTOMER_GROUPS: tuple[Group, ...] = (
+    Group("10", "Wholesale customers", "Net30"),
+    Group("20", "Major customers", "Net45"),
+    Group("30", "Retail customers", "Net10"),
+    Group("40", "Internet customers", "COD"),
+    Group("80", "Other customers", "Net30"),
+    Group("90", "Intercompany customers", "Net60"),
 )
 
-VENDOR_GROUPS: tuple[tuple[str, str], ...] = (
-    ("10", "Parts vendors"),
-    ("20", "Services vendors"),
-    ("30", "Office supplies vendors"),
-    ("40", "Freight carriers"),
-    ("50", "Raw material vendors"),
+VENDOR_GROUPS: tuple[Group, ...] = (
+    Group("10", "Parts vendors", "Net30"),
+    Group("20", "Services vendors", "Net45"),
+    Group("30", "Office supplies vendors", "Net30"),
+    Group("40", "Freight carriers", "Net10"),
+    Group("50", "Raw material vendors", "M15"),
 )
 
-PLACES: dict[str, Place] = {
-    "USA": Place(
-        "USA",
-        ("Seattle", "Chicago", "Austin", "Denver", "Boston", "Atlanta", "Portland", "San Diego", "Columbus"),
-        ("Main Street", "Oak Avenue", "Pine Street", "Maple Drive", "Cedar Lane", "Lake Shore Drive"),
-        street_first=False,
-        postal="#####",
-        phone="+1 ###-###-####",
-        legal_forms=("Inc.", "LLC", "Corp.", "Co."),
-    ),
-    "DEU": Place(
-        "DEU",
-        ("München", "Berlin", "Hamburg", "Köln", "Frankfurt am Main", "Stuttgart", "Düsseldorf", "Leipzig"),
-        ("Hauptstraße", "Bahnhofstraße", "Schillerstraße", "Gartenweg", "Lindenallee", "Königsallee"),
-        street_first=True,
-        postal="#####",
-        phone="+49 ## ########",
-        legal_forms=("GmbH", "AG", "KG", "GmbH & Co. KG"),
-    ),
-    "GBR": Place(
-        "GBR",
-        ("London", "Manchester", "Leeds", "Bristol", "Edinburgh", "Cardiff", "Birmingham", "Glasgow"),
-        ("High Street", "Station Road", "Church Lane", "Victoria Road", "Green Lane", "Mill Road"),
-        street_first=False,
-        postal="A## #AA",
-        phone="+44 #### ######",
-        legal_forms=("Ltd", "PLC", "LLP"),
-    ),
-    "FRA": Place(
-        "FRA",
-        ("Paris", "Lyon", "Marseille", "Toulouse", "Nantes", "Lille", "Bordeaux", "Strasbourg"),
-        ("rue de la Paix", "avenue Victor Hugo", "boulevard Voltaire", "rue du Moulin", "place de la Gare"),
-        street_first=False,
-        postal="#####",
-        phone="+33 # ## ## ## ##",
-        legal_forms=("SARL", "SA", "SAS"),
-    ),
-    "JPN": Place(
-        "JPN",
-        ("Tokyo", "Osaka", "Nagoya", "Yokohama", "Sapporo", "Fukuoka", "Kobe", "Kyoto"),
-        ("Chuo-dori", "Meiji-dori", "Sakura-dori", "Aoba-dori", "Midosuji"),
-        street_first=True,
-        postal="###-####",
-        phone="+81 #-####-####",
-        legal_forms=("K.K.", "Co., Ltd.", "G.K."),
-    ),
-    "CAN": Place(
-        "CAN",
-        ("Toronto", "Montréal", "Vancouver", "Calgary", "Ottawa", "Winnipeg", "Halifax", "Québec"),
-        ("King Street", "Queen Street", "Yonge Street", "Rue Sainte-Catherine", "Granville Street"),
-        street_first=False,
-        postal="A#A #A#",
-        phone="+1 ###-###-####",
-        legal_forms=("Inc.", "Ltd.", "Corp."),
-    ),
-}
-
-
-def _words(joined: str) -> tuple[str, ...]:
-    # "|"-joined strings keep these lists to a few lines instead of a hundred lines of one word each.
-    return tuple(joined.split("|"))
-
-
-TRADE_NAMES: tuple[str, ...] = _words(
-    "Northwind|Fabrikam|Adventure Works|Litware|Tailspin|Wingtip|Proseware|Lucerne|Alpine Ski|Blue Yonder|"
-    "Coho|Fourth Coffee|Graphic Design|Humongous|Margie's|Nod|Southridge|Trey|Wide World|Woodgrove|Datum|"
-    "Relecloud|VanArsdel"
+# Units are global in F&O; the first of each class is its base unit (Dataverse's unit group base).
+UNITS: tuple[Unit, ...] = (
+    Unit("ea", "Each", "Quantity", "None", 0, "ea", 1.0),
+    Unit("pcs", "Pieces", "Quantity", "None", 0, "ea", 1.0),
+    Unit("box", "Box of 12", "Quantity", "None", 0, "ea", 12.0),
+    Unit("kg", "Kilograms", "Mass", "Metric", 3, "kg", 1.0),
+    Unit("g", "Grams", "Mass", "Metric", 0, "kg", 0.001),
+    Unit("lb", "Pounds", "Mass", "US", 2, "kg", 0.45359),
+    Unit("h", "Hours", "Time", "None", 2, "h", 1.0),
+    Unit("min", "Minutes", "Time", "None", 0, "h", 0.01667),
+    Unit("m", "Meters", "Length", "Metric", 2, "m", 1.0),
+    Unit("cm", "Centimeters", "Length", "Metric", 0, "m", 0.01),
 )
-TRADE_WORDS: tuple[str, ...] = _words(
-    "Traders|Electronics|Logistics|Supplies|Industries|Retail|Systems|Foods|Engineering|Outfitters|"
-    "Importers|Distribution|Media|Manufacturing|Partners"
+
+# The group's root: a business unit above every legal entity, as an organisation chart starts.
+ROOT_UNIT = Department("Contoso Entertainment Group", "OMBusinessUnit")
+DEPARTMENTS: tuple[Department, ...] = (
+    Department("Sales", "OMDepartment"),
+    Department("Purchasing", "OMDepartment"),
+    Department("Finance", "OMCostCenter"),
 )
-PRODUCT_WORDS: tuple[str, ...] = _words(
-    "Surround|Wireless|Compact|Premium|Studio|Portable|Digital|Classic|Smart|Pro"
+HIERARCHY_TYPES: tuple[HierarchyType, ...] = (
+    HierarchyType("Organization chart", "OrganizationChart", ("Sales", "Purchasing", "Finance")),
+    HierarchyType("Procurement internal control", "PurchaseControl", ("Purchasing",)),
 )
-PRODUCT_NOUNS: tuple[str, ...] = _words(
-    "speaker|receiver|projector|television|headphones|amplifier|subwoofer|turntable|microphone|soundbar|"
-    "media player|speaker cable|remote control|mixer"
-)
+# Published hierarchies are valid from their publication to F&O's largest date (31 December 2154).
+VALID_FROM = "2020-01-01T00:00:00Z"
+VALID_TO = "2154-12-31T23:59:59Z"

@@ -13,7 +13,7 @@ import httpx
 
 from sandbox.fo.events import EventEndpoint
 from sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
-from sandbox.workload.dataverse_shape import account_from_customer, dataverse_reference, vendor_from_vendor
+from sandbox.workload.dataverse_shape import dataverse_master, dataverse_reference
 from sandbox.workload.generate import Dataset, generate
 from sandbox.workload.load import load_dataverse, load_fo, load_fo_store
 from sandbox.workload.plan import StreamConfig
@@ -90,8 +90,9 @@ def start_sandbox(
 ) -> SandboxRun:
     """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``.
 
-    Dataverse gets the reference data and, with ``seed_dataverse_customers``, the customers and vendors
-    too, as if an initial sync had run, so that the stream can change them on both sides.
+    Dataverse gets the reference data and, with ``seed_dataverse_customers``, the master data too (accounts,
+    contacts, vendors, products), as if an initial sync had run, so that the stream can change them on both
+    sides.
     """
     registered = dict(clients or DEFAULT_CLIENTS)
     fo_db = data_dir / "fo.sqlite" if data_dir else None
@@ -126,8 +127,8 @@ def _seed(run: SandboxRun, *, seed_dataverse_customers: bool) -> None:
         if not client.get("cdm_companies", params={"$top": "1"}).json().get("value"):
             tables: dict[str, list[dict[str, Any]]] = dataverse_reference(run.dataset)
             if seed_dataverse_customers:
-                tables["accounts"] = [account_from_customer(c) for c in run.dataset.rows["CustomersV3"]]
-                tables["msdyn_vendors"] = [vendor_from_vendor(v) for v in run.dataset.rows["VendorsV2"]]
+                # The seed's companies have fixed ids (dataverse_reference), so master rows can bind to them.
+                tables |= dataverse_master(run.dataset)
             run.seeded["dataverse"] = load_dataverse(client, tables)
 
 

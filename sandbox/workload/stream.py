@@ -1,8 +1,10 @@
 """Run a planned change stream against the twins at a steady rate; stop at the plan's end or the deadline.
 
 F&O changes go through OData (``/data/CustomersV3``, ``cross-company=true`` so any company's row can be
-addressed); Dataverse changes through the Web API, addressing accounts by their alternate key
-(``accounts(msdyn_company=<id>,accountnumber='...')``) with ``If-Match: *`` so an update never creates.
+addressed; an enum key part as ``Microsoft.Dynamics.DataEntities.<Enum>'<member>'``). Dataverse changes go
+through the Web API in the maps' columns, rows addressed by alternate key with the company's GUID
+(``accounts(_msdyn_company_value=<guid>,accountnumber='US-00001')``), looked up once from cdm_companies, and
+updated with ``If-Match: *`` so that an update never creates.
 See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api
 """
 
@@ -15,13 +17,14 @@ from typing import Any
 
 import httpx
 
-from sandbox.workload.dataverse_shape import to_dataverse
+from d365 import fo_entities
+from sandbox.workload.dataverse_shape import SHAPES, CompanyIds, key_segment, literal, shape_row
+from sandbox.workload.errors import WorkloadError
 from sandbox.workload.generate import Dataset
-from sandbox.workload.kinds import KINDS
-from sandbox.workload.load import WorkloadError
+from sandbox.workload.kinds import KINDS, RecordRef
 from sandbox.workload.plan import PlannedChange, StreamConfig, plan_changes
 
-__all__ = ["StreamSummary", "run_change_stream"]
+__all__ = ["StreamSummary", "dataverse_path", "fo_path", "run_change_stream"]
 
 
 @dataclass(slots=True)
@@ -52,6 +55,29 @@ class StreamSummary:
         }
 
 
+def fo_path(record: RecordRef) -> str:
+    """The OData path of a record's F&O row, e.g. ``/data/CustomersV3(dataAreaId='usmf',...)``."""
+    entity = fo_entities()[KINDS[record.kind].fo_entity]
+    parts = [f"dataAreaId={literal(record.company.lower())}"]
+    for name, value in zip(entity.keys[1:], record.fo_key, strict=True):
+        enum = entity.fields[name].enum
+        parts.append(
+            f"{name}=Microsoft.Dynamics.DataEntities.{enum}{literal(value)}"
+            if enum
+            else f"{name}={literal(value)}"
+        )
+    return f"/data/{entity.entity_set}({','.join(parts)})"
+
+
+def dataverse_path(record: RecordRef, companies: CompanyIds) -> str:
+    """The Web API path of a record's Dataverse row by alternate key, the company lookup by its GUID."""
+    spec = KINDS[record.kind]
+    table = SHAPES[spec.shape].table
+    return table + key_segment(
+        table, [("msdyn_company", record.company), (spec.dv_key, record.number)], companies
+    )
+
+
 class _Executor:
     def __init__(self, fo: httpx.Client, dataverse: httpx.Client | None) -> None:
         self.fo = fo
@@ -78,36 +104,35 @@ class _Executor:
         (summary.made if ok else summary.failed)[kind] += 1
 
     def _fo(self, change: PlannedChange, op: str, values: dict[str, Any]) -> bool:
-        spec, (company, account) = KINDS[change.kind], change.key
-        collection = f"/data/{spec.fo_entity}"
-        path = f"{collection}(dataAreaId='{company.lower()}',{spec.fo_key}='{account}')"
-        params = {"cross-company": "true"}
         if op == "create":
-            return self._send(self.fo, "POST", collection, json=values)
+            return self._send(self.fo, "POST", f"/data/{KINDS[change.kind].fo_entity}", json=values)
+        params = {"cross-company": "true"}
         if op == "delete":
-            return self._send(self.fo, "DELETE", path, params=params)
-        return self._send(self.fo, "PATCH", path, params=params, json=values)
+            return self._send(self.fo, "DELETE", fo_path(change.record), params=params)
+        return self._send(self.fo, "PATCH", fo_path(change.record), params=params, json=values)
 
     def _dataverse(self, change: PlannedChange, op: str, values: dict[str, Any]) -> bool:
         if self.dataverse is None:
             return False
-        spec, (company, account) = KINDS[change.kind], change.key
+        shape, companies = SHAPES[KINDS[change.kind].shape], self._companies()
         if op == "create":
-            return self._send(self.dataverse, "POST", spec.dv_set, json=to_dataverse(change.kind, values))
-        path = f"{spec.dv_set}(msdyn_company={self._company_id(company)},{spec.dv_key}='{account}')"
+            return self._send(self.dataverse, "POST", shape.table, json=shape_row(shape, values, companies))
+        path = dataverse_path(change.record, companies)
         if op == "delete":
             return self._send(self.dataverse, "DELETE", path)
-        return self._send(self.dataverse, "PATCH", path, json=values, headers={"If-Match": "*"})
+        body = shape_row(shape, values, companies, create=False)
+        return self._send(self.dataverse, "PATCH", path, json=body, headers={"If-Match": "*"})
 
-    def _company_id(self, code: str) -> str:
-        if code not in self.company_ids:
+    def _companies(self) -> dict[str, str]:
+        if not self.company_ids:
             assert self.dataverse is not None  # noqa: S101 - only Dataverse changes ask
-            params = {"$select": "cdm_companyid,cdm_companycode", "$filter": f"cdm_companycode eq '{code}'"}
-            rows = self.dataverse.get("cdm_companies", params=params).json().get("value", [])
-            if not rows:
-                raise WorkloadError(f"company {code} is missing in Dataverse: seed the reference data first")
-            self.company_ids[code] = str(rows[0]["cdm_companyid"])
-        return self.company_ids[code]
+            params = {"$select": "cdm_companyid,cdm_companycode"}
+            try:
+                rows = self.dataverse.get("cdm_companies", params=params).json().get("value", [])
+            except (httpx.HTTPError, ValueError) as exc:
+                raise WorkloadError(f"cannot read Dataverse's companies: {exc}") from exc
+            self.company_ids = {str(r["cdm_companycode"]).upper(): str(r["cdm_companyid"]) for r in rows}
+        return self.company_ids
 
     @staticmethod
     def _send(

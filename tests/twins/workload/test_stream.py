@@ -1,4 +1,4 @@
-"""The live change stream: planned deterministically, bounded in count and time, with a share of refusals."""
+"""The live change stream: planned deterministically, two-way fields only, bounded in count and time."""
 
 from __future__ import annotations
 
@@ -9,8 +9,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from d365 import fo_entities
 from sandbox.fo import FoHandle, start_fo
-from sandbox.workload import StreamConfig, generate, load_fo, plan_changes, run_change_stream
+from sandbox.workload import (
+    KINDS,
+    SHAPES,
+    StreamConfig,
+    generate,
+    load_fo,
+    plan_changes,
+    run_change_stream,
+    shape_row,
+)
+from shared.maps import load_maps
 
 DATA = generate(9, customers=40, vendors=10, products=2)
 
@@ -30,40 +41,61 @@ def test_plan_is_deterministic() -> None:
     assert first != plan_changes(DATA, StreamConfig(seed=4, rate=100, duration=2), dataverse=True)
 
 
-def test_plan_mix_and_rejection_share() -> None:
-    """About the configured share of planned changes must be refused, of both kinds, plus concurrent edits."""
+def test_plan_mix_and_refusal_share() -> None:
+    """Every kind and operation occurs, and about the configured share of changes are planted refusals."""
     config = StreamConfig(seed=1, rate=1000, duration=2, max_changes=2000, reject_share=0.2)
     plan = plan_changes(DATA, config, dataverse=True)
-    kinds = Counter(c.reject for c in plan if c.reject)
+    refusals = Counter(c.reject for c in plan if c.reject)
     assert len(plan) == 2000
-    assert 0.15 < sum(kinds.values()) / len(plan) < 0.25
-    assert kinds["unknown_currency"] > 0
-    assert kinds["name_too_long"] > 0
+    assert 0.15 < sum(refusals.values()) / len(plan) < 0.25
+    assert set(refusals) == {"email_too_long", "credit_limit_cleared"}
     assert {c.op for c in plan} == {"create", "update", "delete", "concurrent"}
-    long_names = [
-        c.values["OrganizationName" if c.kind == "customer" else "VendorOrganizationName"]
-        for c in plan
-        if c.reject == "name_too_long"
-    ]
-    assert all(100 < len(name) <= 160 for name in long_names)
-    assert {c.kind for c in plan} == {"customer", "vendor"}
+    assert {c.kind for c in plan} == {"customer", "person", "vendor", "contact"}
+    assert not any(c.op == "delete" and c.kind == "vendor" for c in plan)
+
+
+def test_refusals_are_planted_where_the_other_side_refuses() -> None:
+    """Long e-mails are customer creates in F&O; cleared credit limits are Dataverse updates."""
+    plan = plan_changes(DATA, StreamConfig(seed=2, rate=1000, duration=1, reject_share=0.5), dataverse=True)
+    for change in (c for c in plan if c.reject == "email_too_long"):
+        assert (change.side, change.op, change.kind) == ("fo", "create", "customer")
+        assert 100 < len(change.values["PrimaryContactEmail"]) <= 254
+    for index, change in enumerate(plan):
+        if change.reject == "credit_limit_cleared":
+            assert (change.side, change.op, change.values) == ("dataverse", "update", {"CreditLimit": None})
+            assert change.kind in {"customer", "vendor"}
+            later = [c for c in plan[index + 1 :] if c.record == change.record]
+            assert all(c.side == "fo" and c.op != "concurrent" for c in later)
+
+
+def test_updates_change_only_fields_both_sides_carry() -> None:
+    """An update writes F&O fields of its entity, and on Dataverse only columns its map carries both ways."""
+    maps = load_maps()
+    plan = plan_changes(DATA, StreamConfig(seed=7, rate=1000, duration=1, reject_share=0), dataverse=True)
+    for change in (c for c in plan if c.op in {"update", "concurrent"}):
+        spec = KINDS[change.kind]
+        two_way = {f.dataverse for f in maps[spec.shape].fields if f.direction.value == "two_way"}
+        assert change.values
+        assert (change.op == "update") != bool(change.other_values)
+        for values in filter(None, (change.values, change.other_values)):
+            assert set(values) <= set(fo_entities()[spec.fo_entity].fields)
+            columns = shape_row(SHAPES[spec.shape], values, {}, create=False)
+            assert columns, (change.kind, values)
+            assert set(columns) <= two_way, (change.kind, values)
 
 
 def test_stream_against_fo_counts_what_it_did(fo_client: tuple[FoHandle, httpx.Client]) -> None:
-    """Every planned F&O change lands, each kind is counted, and refusal-bound rows carry the bad currency."""
+    """Every planned F&O change lands, each kind is counted, and refusal-bound rows carry the long e-mail."""
     fo, client = fo_client
-    config = StreamConfig(seed=2, rate=500, duration=5, max_changes=120, reject_share=0.25)
+    config = StreamConfig(seed=2, rate=500, duration=5, max_changes=160, reject_share=0.25)
     summary = run_change_stream(client, DATA, config)
-    assert summary.planned == 120
-    assert summary.total == 120
-    assert summary.failed == Counter()
-    assert summary.made["fo.customer.create"] > 0
-    assert summary.made["fo.customer.update"] > 0
-    assert summary.made["fo.vendor.create"] + summary.made["fo.vendor.update"] > 0
-    store = fo.twin.store
-    bad_customers = sum(r["SalesCurrencyCode"] == "ZZZ" for r in store.rows("CustomersV3"))
-    bad_vendors = sum(r["CurrencyCode"] == "ZZZ" for r in store.rows("VendorsV2"))
-    assert bad_customers + bad_vendors == summary.rejects["unknown_currency"] > 0
+    assert (summary.planned, summary.total, summary.failed) == (160, 160, Counter())
+    for kind in ("customer", "person", "vendor", "contact"):
+        assert summary.made[f"fo.{kind}.create"] + summary.made[f"fo.{kind}.update"] > 0, kind
+    long_emails = sum(
+        len(r.get("PrimaryContactEmail") or "") > 100 for r in fo.twin.store.rows("CustomersV3")
+    )
+    assert long_emails == summary.rejects["email_too_long"] > 0
 
 
 def test_stream_stops_at_its_deadline(fo_client: tuple[FoHandle, httpx.Client]) -> None:
