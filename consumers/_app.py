@@ -23,7 +23,7 @@ from consumers._sink import Sink
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.bus import async_bus_client
 from shared.control import PauseWatcher, route_name
-from shared.errors import ConfigError, DualbusError, TransientError
+from shared.errors import ConfigError, DualbusError
 from shared.maps import MapSet, load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import Direction, Topology, default_topology
@@ -44,15 +44,11 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
         if direction is Direction.TO_DATAVERSE:
             # $batch cuts the requests per event to a fraction: a win for throughput and service protection.
             dataverse = DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
-            try:
-                await dataverse.whoami()
-            except TransientError as exc:
-                # The target may be down at start-up; the sink learns its user id from its first write.
-                _log.warning("cannot ask Dataverse who dualbus is yet: %s", exc)
+            # The conflict rule needs dualbus's user id; while Dataverse cannot tell it, nothing is applied.
+            await dataverse.start()
             sink = dataverse
         else:
-            # F&O records the calling application as ModifiedBy.
-            sink = FoSink(api, writer_id=api_settings.client_id)
+            sink = FoSink(api)
         try:
             yield sink
         finally:

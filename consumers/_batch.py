@@ -73,6 +73,11 @@ class BatchingApi:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._batches = asyncio.Semaphore(max_batches)
 
+    @property
+    def unbatched(self) -> ApiClient:
+        """The client the batches travel through, for a request that must go on its own (WhoAmI)."""
+        return self._api
+
     async def request(
         self,
         method: str,

@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from consumers._sink import TargetChange
 from shared.envelope import Envelope, KeyValue, Operation
 from shared.errors import EnvelopeError, TransformError
-from shared.maps import MapSet, Side, TableMap, passes_source_filter, to_dataverse, to_fo
+from shared.maps import (
+    LookupBinding,
+    MapSet,
+    Scalar,
+    Side,
+    TableMap,
+    passes_source_filter,
+    target_key,
+    to_dataverse,
+    to_fo,
+)
 from shared.topology import Direction
 
 __all__ = ["target_changes"]
@@ -36,44 +46,49 @@ def target_changes(
 
 
 def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChange | None:
-    record = {**envelope.data, **envelope.key}
     if envelope.operation is Operation.DELETE:
-        return TargetChange(
-            table_map=table_map,
-            key=_target_key(table_map, source, envelope.key),
-            delete=True,
-            source_version=envelope.source_version,
-            time=envelope.time,
-            repair=envelope.repair,
-        )
+        return _target_change(table_map, envelope, key=_delete_key(table_map, source, envelope.key))
+    record = {**envelope.data, **envelope.key}
     # A row the map does not take (e.g. a person customer) is done with, not an error.
     if not passes_source_filter(table_map, source, record):
         return None
     if source == "fo":
         dataverse = to_dataverse(table_map, record)
-        fields, lookups, key = dataverse.payload, dataverse.lookups, dataverse.key
-    else:
-        fo = to_fo(table_map, record)
-        fields, lookups, key = fo.payload, (), fo.key
+        return _target_change(
+            table_map, envelope, key=dataverse.key, fields=dataverse.payload, lookups=dataverse.lookups
+        )
+    fo = to_fo(table_map, record)
+    return _target_change(table_map, envelope, key=fo.key, fields=fo.payload)
+
+
+def _target_change(
+    table_map: TableMap,
+    envelope: Envelope,
+    *,
+    key: Mapping[str, Scalar],
+    fields: Mapping[str, Scalar | None] | None = None,
+    lookups: tuple[LookupBinding, ...] = (),
+) -> TargetChange:
     return TargetChange(
         table_map=table_map,
         key=key,
-        fields=fields,
+        fields=fields or {},
         lookups=lookups,
+        delete=envelope.operation is Operation.DELETE,
         source_version=envelope.source_version,
-        time=envelope.time,
+        base_version=envelope.base_version,
         repair=envelope.repair,
     )
 
 
-def _target_key(table_map: TableMap, source: Side, key: Mapping[str, KeyValue]) -> dict[str, KeyValue]:
-    """A delete carries only the source key; its parts match the target key's position by position."""
-    target: Side = "dataverse" if source == "fo" else "fo"
-    mapped: dict[str, KeyValue] = {}
-    for source_part, target_part in zip(table_map.key_on(source), table_map.key_on(target), strict=True):
-        if source_part not in key:
-            raise TransformError(
-                "the delete's key lacks this part", map_name=table_map.name, field=source_part
-            )
-        mapped[target_part] = key[source_part]
-    return mapped
+def _delete_key(table_map: TableMap, source: Side, key: Mapping[str, KeyValue]) -> dict[str, Scalar]:
+    """The target row a delete removes, worked out from the source key alone (a delete carries no data)."""
+    try:
+        return target_key(table_map, source, key)
+    except TransformError as exc:
+        # Also when a lookup feeding the key cannot be read: what is missing is the map's way from one
+        # key to the other (MappingError), not a row a lookup points at.
+        raise TransformError(
+            f"the target key of a delete cannot be worked out from the {source} key {dict(key)} ({exc})",
+            map_name=table_map.name,
+        ) from exc

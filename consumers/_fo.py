@@ -1,7 +1,9 @@
-"""The F&O sink: PATCH or POST data entity rows by their keys (``dataAreaId`` included), guarded by versions.
+"""The F&O sink: PATCH, POST or DELETE data entity rows by their keys (``dataAreaId`` included).
 
-Data entities over OData (keys, ``cross-company=true``, PATCH/POST/DELETE):
+Data entities over OData (keys in the URL, ``cross-company=true``, PATCH/POST/DELETE):
 https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+Standard entities expose no modified-by or modified-time field; the one mark dualbus reads and writes is its
+extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from urllib.parse import quote
 import httpx
 
 from consumers._batch import Requester
-from consumers._sink import ApplyResult, RowMarks, TargetChange, differing, guard
+from consumers._sink import ApplyResult, TargetChange, differing, skip_reason
+from d365 import FO_VERSION_FIELD
 from shared.api import error_message
 from shared.errors import PermanentError, TransientError
 from shared.maps import Scalar, odata_literal
 
 __all__ = ["VERSION_FIELD", "FoSink"]
 
-VERSION_FIELD = "DualbusSourceVersion"
-_MARKS = RowMarks(version=VERSION_FIELD, modified_by="ModifiedBy", modified_at="ModifiedDateTime")
+VERSION_FIELD = FO_VERSION_FIELD
 # dualbus writes rows of every company, not only its user's default one.
 _CROSS_COMPANY = {"cross-company": "true"}
 _ATTEMPTS = 3
@@ -33,28 +35,25 @@ _CLIENT_ERROR = 400
 
 
 class FoSink:
-    """Applies changes to F&O data entities through OData."""
+    """Applies Dataverse changes to F&O data entities through OData: every change that is not stale wins.
 
-    def __init__(self, api: Requester, *, writer_id: str | None = None) -> None:
-        """``writer_id`` is what F&O records as ``ModifiedBy`` for dualbus; learned from writes when None."""
+    This is the F&O half of "Dataverse wins": a change is applied over whatever F&O holds, edits made in F&O
+    meanwhile included, unless the row's ``DualbusSourceVersion`` already holds its version (a repair: a
+    newer one). No clock and no modifier is compared.
+    """
+
+    def __init__(self, api: Requester) -> None:
+        """``api`` is based on the environment URL (OData under ``data/``)."""
         self._api = api
-        self.writer_id = writer_id
 
     async def apply(self, change: TargetChange) -> ApplyResult:
-        """Create, update or delete one row; a concurrent create or change makes it read again."""
-        entity = change.table_map.fo_entity
-        path = f"data/{entity}({_key_segment(change.key)})"
+        """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
+        path = f"data/{change.table_map.fo_entity}({key_segment(change.key)})"
         for _ in range(_ATTEMPTS):
             row = await self._read(path)
-            result = self._guard(change, row)
-            if result is not None:
-                return result
-            if change.delete:
-                done = await self._delete(path)
-            elif row is None:
-                done = await self._create(f"data/{entity}", change)
-            else:
-                done = await self._update(path, change, row)
+            done = skip_reason(change, row, VERSION_FIELD)
+            if done is None:
+                done = await self._write(path, change, row)
             if done is not None:
                 return done
         raise TransientError(f"{path} kept changing under concurrent writers; will retry")
@@ -62,31 +61,43 @@ class FoSink:
     async def aclose(self) -> None:
         """Nothing of its own to close: the HTTP client belongs to the caller."""
 
-    def _guard(self, change: TargetChange, row: Mapping[str, Any] | None) -> ApplyResult | None:
-        return guard(change, row, _MARKS, self.writer_id)
+    async def _write(
+        self, path: str, change: TargetChange, row: Mapping[str, Any] | None
+    ) -> ApplyResult | None:
+        if change.delete:
+            return await self._delete(path, row)
+        if row is None:
+            return await self._create(change)
+        return await self._update(path, change, row)
 
-    async def _create(self, entity: str, change: TargetChange) -> ApplyResult | None:
+    async def _create(self, change: TargetChange) -> ApplyResult | None:
         body = {**change.fields, **change.key, VERSION_FIELD: change.source_version}
+        entity = f"data/{change.table_map.fo_entity}"
         response = await self._api.request("POST", entity, json=body, params=_CROSS_COMPANY)
         if response.status_code == _CONFLICT:
             return None  # created meanwhile by someone else: read it and decide again
         self._check(response)
-        self._learn_writer(response)
         return ApplyResult.APPLIED
 
     async def _update(self, path: str, change: TargetChange, row: Mapping[str, Any]) -> ApplyResult | None:
         # Keys are in the URL; F&O also answers dataAreaId in lower case, which is no change.
-        fields = {name: value for name, value in change.fields.items() if name not in change.key}
-        body: dict[str, object] = {**differing(row, fields), VERSION_FIELD: change.source_version}
+        changed = differing(row, {k: v for k, v in change.fields.items() if k not in change.key})
+        if not changed and not _behind(row, change):
+            return ApplyResult.UNCHANGED
+        # A change that alters no mapped value still records its version: the F&O producer reports the
+        # mark as base_version, and a mark left behind would make the Dataverse sink refuse every later
+        # F&O edit of the row as a conflict with an edit F&O in fact holds.
+        body: dict[str, object] = {**changed, VERSION_FIELD: change.source_version}
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}
         response = await self._api.request("PATCH", path, json=body, headers=headers, params=_CROSS_COMPANY)
         if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:
             return None
         self._check(response)
-        return ApplyResult.APPLIED
+        return ApplyResult.APPLIED if changed else ApplyResult.UNCHANGED
 
-    async def _delete(self, path: str) -> ApplyResult | None:
-        response = await self._api.request("DELETE", path, params=_CROSS_COMPANY)
+    async def _delete(self, path: str, row: Mapping[str, Any] | None) -> ApplyResult | None:
+        headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
+        response = await self._api.request("DELETE", path, headers=headers, params=_CROSS_COMPANY)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
@@ -102,11 +113,6 @@ class FoSink:
         body = response.json()
         return body if isinstance(body, dict) else None
 
-    def _learn_writer(self, response: httpx.Response) -> None:
-        if self.writer_id is None and response.content:
-            writer = response.json().get("ModifiedBy")
-            self.writer_id = str(writer) if writer else None
-
     @staticmethod
     def _check(response: httpx.Response) -> None:
         if response.status_code >= _CLIENT_ERROR:
@@ -117,6 +123,13 @@ class FoSink:
             )
 
 
-def _key_segment(key: Mapping[str, Scalar]) -> str:
+def key_segment(key: Mapping[str, Scalar]) -> str:
+    """The ``k1=v1,k2=v2`` inside an F&O entity path's parentheses, URL-encoded where the syntax allows."""
     # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe (space, '/', '#') gets encoded.
     return ",".join(f"{name}={quote(odata_literal(value), safe=_KEY_SAFE)}" for name, value in key.items())
+
+
+def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:
+    """Whether the row's version mark is older than the change's (not the case for a repair of it)."""
+    held = row.get(VERSION_FIELD)
+    return held is None or int(str(held)) < change.source_version

@@ -1,8 +1,13 @@
 """The seam between the runtime and a target system: one change in, one result out.
 
-A sink reads the target row, applies the stale guard and the last-writer-wins rule of docs/processing.md,
-sends only the fields that differ, and raises dualbus errors (transient or permanent) for the runtime to
-settle. Two implementations: :class:`consumers.DataverseSink` and :class:`consumers.FoSink`.
+A sink reads the target row, skips what docs/processing.md says to skip (stale, conflicting, already
+holding the change), sends only the fields that differ, and raises dualbus errors (transient or
+permanent) for the runtime to settle. Two implementations: :class:`consumers.DataverseSink` and
+:class:`consumers.FoSink`.
+
+Concurrent edits of one record on both sides converge without comparing clocks, "Dataverse wins": the F&O
+sink applies every change that is not stale, and the Dataverse sink skips an F&O change when the Dataverse
+row holds an edit F&O has not seen yet (that edit is on its way to F&O, where it is applied in turn).
 """
 
 from __future__ import annotations
@@ -10,19 +15,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from shared.maps import LookupBinding, Scalar, TableMap
 
-__all__ = ["ApplyResult", "RowMarks", "Sink", "TargetChange", "differing", "guard", "parse_time"]
+__all__ = ["ApplyResult", "Sink", "TargetChange", "differing", "skip_reason"]
 
 
 class ApplyResult(enum.StrEnum):
     """What a sink did with one change."""
 
     APPLIED = "applied"
-    UNCHANGED = "unchanged"  # a delete of a row that is not there: the effect already holds
+    # The target already holds the change: an update that changes no mapped value, a delete of a missing row.
+    UNCHANGED = "unchanged"
     SKIPPED_STALE = "skipped-stale"
     SKIPPED_CONFLICT = "skipped-conflict"
 
@@ -37,8 +42,9 @@ class TargetChange:
     lookups: tuple[LookupBinding, ...] = ()
     delete: bool = False
     source_version: int
-    # The source change time, for last-writer-wins against edits made on the target.
-    time: datetime
+    # On an F&O change, the Dataverse version the F&O row had last received from dualbus (None: unknown):
+    # the Dataverse sink's conflict rule compares it with the Dataverse row's own version.
+    base_version: int | None = None
     # A reconcile repair re-applies a version the target may already hold (docs/processing.md, Repairs).
     repair: bool = False
 
@@ -50,30 +56,14 @@ class TargetChange:
         return version > self.source_version if self.repair else version >= self.source_version
 
 
-@dataclass(frozen=True, slots=True)
-class RowMarks:
-    """Where a target system's rows keep what the guards read: dualbus's version, last modifier and time."""
-
-    version: str
-    modified_by: str
-    modified_at: str
-
-
-def guard(
-    change: TargetChange, row: Mapping[str, object] | None, marks: RowMarks, writer_id: str | None
+def skip_reason(
+    change: TargetChange, row: Mapping[str, object] | None, version_column: str
 ) -> ApplyResult | None:
-    """Why a change must not be applied (stale, conflict, nothing to delete), or None when it goes ahead.
-
-    The stale guard and last-writer-wins of docs/processing.md, the same for every target system.
-    """
+    """Why a change needs no write whatever it holds (stale, or a delete of a missing row), else None."""
     if row is None:
         return ApplyResult.UNCHANGED if change.delete else None
-    if change.is_stale(row.get(marks.version)):
+    if change.is_stale(row.get(version_column)):
         return ApplyResult.SKIPPED_STALE
-    modified_by, modified_at = row.get(marks.modified_by), parse_time(row.get(marks.modified_at))
-    someone_else = writer_id is not None and modified_by != writer_id
-    if someone_else and modified_at is not None and modified_at > change.time:
-        return ApplyResult.SKIPPED_CONFLICT
     return None
 
 
@@ -100,13 +90,3 @@ def _same(current: object, wanted: object) -> bool:
     if isinstance(current, int | float) and isinstance(wanted, int | float):
         return float(current) == float(wanted)
     return current == wanted
-
-
-def parse_time(value: object) -> datetime | None:
-    """An OData date-time value (``2026-01-02T03:04:05Z``) as an aware datetime, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None

@@ -1,16 +1,22 @@
 """Dataverse references by alternate key, where a key part that is itself a lookup needs the row's GUID.
 
 ``accounts`` is keyed by ``msdyn_company`` (a lookup to ``cdm_companies``) and ``accountnumber``. Dataverse
-addresses such a key with the company row's id: ``accounts(msdyn_company=<guid>,accountnumber='A')``. The
-engine knows only the natural value (``USMF``); these helpers take a ``resolve`` callback, supplied by the
-caller that can reach Dataverse, which turns ``("cdm_companies", {"cdm_companycode": "USMF"})`` into that
-id. Without one, natural values are written as literals.
+addresses such a key part by its lookup property and the company row's id:
+``accounts(_msdyn_company_value=<guid>,accountnumber='A')`` (https://github.com/MicrosoftDocs/powerapps-docs/
+blob/e40bbeb49bf84637609038b88caab9082ef6acd6/powerapps-docs/developer/data-platform/
+use-alternate-key-reference-record.md). A map names a lookup by its navigation property; the lookup property
+is named after the lookup's column, which the published table schema gives (``msdyn_CompanyId`` of
+``products`` reads back as ``_msdyn_companyid_value``). The engine knows only the natural value (``USMF``);
+these helpers take a ``resolve`` callback, supplied by the caller that can reach Dataverse, which turns
+``("cdm_companies", {"cdm_companycode": "USMF"})`` into that id. Without one, natural values are written as
+literals under the map's own name for the part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from d365 import dataverse_tables, lookup_value_column
 from shared.errors import LookupUnresolvedError
 from shared.maps._changes import DataverseChange, LookupBinding, key_text, odata_literal
 from shared.maps._fields import Scalar
@@ -24,6 +30,7 @@ __all__ = [
     "entity_path",
     "expand_lookups",
     "key_segment",
+    "lookup_column",
     "resolved_body",
 ]
 
@@ -49,8 +56,15 @@ def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Re
             raise LookupUnresolvedError(
                 f"no {lookup.target_table} row for {value!r}", map_name=name, field=column
             )
-        parts.append((column, row_id))
+        parts.append((lookup_value_column(lookup_column(table, column)), row_id))
     return key_text(parts)
+
+
+def lookup_column(table: str, navigation: str) -> str:
+    """The column of ``table`` whose lookup ``navigation`` sets (the navigation itself when unknown)."""
+    schema = dataverse_tables().get(table)
+    found = schema.navigation(navigation) if schema is not None else None
+    return found[0] if found is not None else navigation
 
 
 def bind_reference(maps: MapSet, binding: LookupBinding, resolve: Resolver | None = None) -> str | None:
@@ -61,7 +75,7 @@ def bind_reference(maps: MapSet, binding: LookupBinding, resolve: Resolver | Non
 
 
 def entity_path(maps: MapSet, change: DataverseChange, resolve: Resolver | None = None) -> str:
-    """The path that upserts a change by its alternate key, e.g. ``accounts(msdyn_company=<id>,...)``."""
+    """The path that upserts a change by its alternate key: ``accounts(_msdyn_company_value=<id>,...)``."""
     return f"{change.target}{key_segment(maps, change.target, change.key, resolve)}"
 
 
@@ -83,7 +97,7 @@ def expand_lookups(table_map: TableMap, record: Mapping[str, object], fetch: Fet
     """
     expanded = dict(record)
     for lookup in table_map.lookups:
-        id_column = f"_{lookup.dataverse}_value"
+        id_column = lookup_value_column(lookup_column(table_map.dataverse_table, lookup.dataverse))
         if lookup.dataverse in record or id_column not in record:
             continue
         row_id = record[id_column]

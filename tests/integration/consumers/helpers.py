@@ -12,12 +12,11 @@ from consumers._batch import BatchingApi
 from consumers._dataverse import API_ROOT
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.envelope import Envelope
-from shared.maps import MapSet
 from shared.settings import ApiSettings
 from shared.topology import Direction
 
 from .conftest import CLIENT_ID, SECRET, Pipeline
-from .samples import seed_events
+from .samples import fo_seed_rows, seed_events
 
 
 def changes_of(pipeline: Pipeline, event: Envelope, direction: Direction) -> list[TargetChange]:
@@ -55,18 +54,28 @@ def api_sink(
     api = ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
     if direction is Direction.TO_DATAVERSE:
         return DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
-    return FoSink(api, writer_id=CLIENT_ID)
+    return FoSink(api)
 
 
-async def seed(pipeline: Pipeline, direction: Direction, maps: MapSet | None = None) -> None:
-    """Create on the target the company, currency and groups that sample rows look up."""
-    source = "fo" if direction is Direction.TO_DATAVERSE else "dataverse"
+async def seed(pipeline: Pipeline, direction: Direction) -> None:
+    """Create on the target what sample rows look up: company, currency, terms, groups, units, ..."""
+    if direction is Direction.TO_FO:
+        await asyncio.to_thread(seed_fo, pipeline)
+        return
     async with httpx.AsyncClient() as http:
         sink = api_sink(pipeline, direction, http)
-        for area in ("company", "currency", "customer", "vendor"):
-            for event in seed_events(maps or pipeline.maps, source)[area]:
-                for change in changes_of(pipeline, event, direction):
-                    await sink.apply(change)
+        for event in seed_events(pipeline.maps):
+            for change in changes_of(pipeline, event, direction):
+                await sink.apply(change)
+        await sink.aclose()
+
+
+def seed_fo(pipeline: Pipeline) -> None:
+    """Create the seed rows in F&O as another application would, each after what it refers to."""
+    with pipeline.fo.client("workload") as client:
+        for entity, record in fo_seed_rows(pipeline.maps):
+            response = client.post(f"/data/{entity}", json=record, params={"cross-company": "true"})
+            assert response.status_code == 201, response.text
 
 
 class FlakyProxy:

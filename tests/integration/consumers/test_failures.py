@@ -10,6 +10,7 @@ import pytest
 from azure.servicebus import ServiceBusMessage
 
 from sandbox.dataverse.limits import ServiceProtectionLimits
+from shared.envelope import Operation
 from shared.maps import MapSet
 from shared.topology import Direction
 
@@ -135,3 +136,16 @@ async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
     for sample in events:
         [change] = changes_of(pipeline, sample, TO_DATAVERSE)
         assert target_row(pipeline, change, TO_DATAVERSE)["dualbus_sourceversion"] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_delete_without_a_target_key_is_dead_lettered_naming_the_map(pipeline):
+    """A vendor contact's Dataverse key does not give its F&O key: dead-lettered as MappingError."""
+    contacts = pipeline.maps["vendor_contacts"]
+    gone = event(contacts, "dataverse", 1, version=3, operation=Operation.DELETE)
+    pipeline.publish([gone])
+    metrics = await pipeline.consume("vendor", Direction.TO_FO, lambda m: m.counts["dead-lettered"] >= 1)
+    assert metrics.counts["dead-lettered"] == 1
+    [letter] = pipeline.dead_letters("vendor", Direction.TO_FO)
+    assert str(letter.dead_letter_reason) == "MappingError"
+    assert "vendor_contacts" in str(letter.dead_letter_error_description)

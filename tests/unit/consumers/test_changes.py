@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers import target_changes
+from consumers import Reason, target_changes, verdict
 from shared.envelope import Envelope, Operation, Origin
-from shared.errors import EnvelopeError, TransformError
+from shared.errors import EnvelopeError, LookupUnresolvedError, TransformError
 from shared.maps import load_maps
 from shared.topology import Direction
 
@@ -16,7 +16,9 @@ MAPS = load_maps()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def _event(origin, entity, key, data, *, area="currency", operation=Operation.UPDATE, version=3):
+def _event(
+    origin, entity, key, data, *, area="currency", operation=Operation.UPDATE, version=3, base=None
+):
     return Envelope.for_change(
         origin=origin,
         area=area,
@@ -26,22 +28,32 @@ def _event(origin, entity, key, data, *, area="currency", operation=Operation.UP
         source_version=version,
         time=NOW,
         data=data,
+        base_version=base,
     )
 
 
 def test_fo_currency_maps_to_a_dataverse_upsert():
     """An F&O currency becomes a transactioncurrencies change keyed by ISO code, values mapped."""
-    event = _event(
-        Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"Name": "Euro", "RoundingPrecision": 0.01}
-    )
+    event = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"Name": "Euro", "Symbol": "€"})
     [change] = target_changes(event, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
     assert change.table_map.dataverse_table == "transactioncurrencies"
     assert dict(change.key) == {"isocurrencycode": "EUR"}
     assert change.fields["currencyname"] == "Euro"
-    assert change.fields["currencyprecision"] == 2
+    assert change.fields["currencysymbol"] == "€"
     assert change.source_version == 3
-    assert change.time == NOW
     assert not change.delete
+
+
+def test_the_base_version_travels_with_the_change():
+    """The Dataverse version an F&O row last received reaches the sink's conflict rule, None when unknown."""
+    known = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"Name": "Euro"}, base=41)
+    unknown = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"Name": "Euro"})
+    gone = known.model_copy(update={"operation": Operation.DELETE, "data": {}})
+    changes = [
+        target_changes(e, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)[0]
+        for e in (known, unknown, gone)
+    ]
+    assert [c.base_version for c in changes] == [41, None, 41]
 
 
 def test_dataverse_currency_maps_to_an_fo_upsert():
@@ -55,12 +67,64 @@ def test_dataverse_currency_maps_to_an_fo_upsert():
 
 
 def test_a_delete_carries_the_target_key_only():
-    """A delete needs no data: its key maps part by part onto the target's key."""
+    """A delete needs no data: the target's key is worked out from the source key."""
     event = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {}, operation=Operation.DELETE)
     [change] = target_changes(event, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
     assert change.delete
     assert dict(change.key) == {"isocurrencycode": "EUR"}
     assert dict(change.fields) == {}
+
+
+def test_a_delete_key_may_differ_in_length_between_the_sides():
+    """A product's two-part F&O key becomes the one composed Dataverse product number."""
+    key = {"dataAreaId": "USMF", "ProductNumber": "P-1"}
+    gone = Operation.DELETE
+    event = _event(Origin.FO, "CDSReleasedDistinctProducts", key, {}, area="product", operation=gone)
+    [change] = target_changes(event, area="product", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert dict(change.key) == {"productnumber": "USMFP-1"}
+
+
+def test_a_delete_key_from_dataverse_reads_lookups_as_natural_values():
+    """An account's key (company, account number) becomes the customer's dataAreaId and account."""
+    key = {"msdyn_company": "USMF", "accountnumber": "C-1"}
+    event = _event(Origin.DATAVERSE, "accounts", key, {}, area="customer", operation=Operation.DELETE)
+    [change] = target_changes(event, area="customer", direction=Direction.TO_FO, maps=MAPS)
+    assert dict(change.key) == {"dataAreaId": "USMF", "CustomerAccount": "C-1"}
+
+
+@pytest.mark.parametrize(
+    ("origin", "entity", "key", "direction"),
+    [
+        (
+            Origin.DATAVERSE,
+            "contacts",
+            {"msdyn_company": "USMF", "msdyn_contactpersonid": "CP-1"},
+            Direction.TO_FO,
+        ),
+        (
+            Origin.FO,
+            "CDSContactPersonsV2",
+            {
+                "dataAreaId": "USMF",
+                "ContactPersonPartyNumber": "000001",
+                "AssociatedContactType": "Vendor",
+                "AssociatedContactNumber": "V-1",
+            },
+            Direction.TO_DATAVERSE,
+        ),
+    ],
+    ids=["to-fo", "to-dataverse"],
+)
+def test_a_delete_whose_target_key_cannot_be_worked_out_is_a_mapping_error(origin, entity, key, direction):
+    """Vendor contacts' keys do not determine each other: the delete is dead-lettered as MappingError."""
+    event = _event(origin, entity, key, {}, area="vendor", operation=Operation.DELETE)
+    with pytest.raises(TransformError) as caught:
+        target_changes(event, area="vendor", direction=direction, maps=MAPS)
+    assert not isinstance(caught.value, LookupUnresolvedError)
+    assert caught.value.map_name == "vendor_contacts"
+    decided = verdict(caught.value)
+    assert decided.reason is Reason.MAPPING_ERROR
+    assert "vendor_contacts" in decided.description
 
 
 def test_an_event_of_another_area_is_an_envelope_error():
@@ -86,11 +150,13 @@ def test_an_entity_without_a_map_is_a_mapping_error():
 
 def test_a_value_outside_the_value_map_names_map_and_field():
     """A value the map cannot carry raises a TransformError naming the map and the field."""
-    event = _event(Origin.FO, "Currencies", {"CurrencyCode": "EUR"}, {"RoundingPrecision": 0.5})
+    key = {"dataAreaId": "USMF", "CustomerAccount": "C-1"}
+    data = {"PartyType": "Organization", "OnHoldStatus": "Bogus"}
+    event = _event(Origin.FO, "CustomersV3", key, data, area="customer")
     with pytest.raises(TransformError) as caught:
-        target_changes(event, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
-    assert caught.value.map_name == "currency"
-    assert caught.value.field == "RoundingPrecision"
+        target_changes(event, area="customer", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert caught.value.map_name == "customers"
+    assert caught.value.field == "OnHoldStatus"
 
 
 def test_a_repair_reapplies_the_version_the_target_holds():

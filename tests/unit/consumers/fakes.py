@@ -1,0 +1,171 @@
+"""Small in-memory stand-ins for the Dataverse Web API and F&O OData, for unit tests of one sink class.
+
+They answer over httpx.MockTransport the few requests a sink sends (read, upsert, delete, WhoAmI) and record
+every request, so a test can tell what was written and what was not. The twins (sandbox/) are the real
+check; these only make a sink's decisions visible in milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from urllib.parse import unquote
+
+import httpx
+import orjson
+from pydantic import SecretStr
+
+from d365 import fo_entities
+from shared.api import ApiClient, ClientCredentialsTokens
+from shared.settings import ApiSettings
+
+DUALBUS = "0a6f5f0e-1111-4c1e-9a6f-2b1d5e7c9a10"
+SOMEONE = "5e1d9c1b-2222-4c1e-9a6f-2b1d5e7c9a10"
+USMF_ID = "8f3c7a52-0d4b-4c1e-9a6f-2b1d5e7c9a10"
+GROUP_ID = "3c2b1a09-3333-4c1e-9a6f-2b1d5e7c9a10"
+USD_ID = "7e6d5c4b-4444-4c1e-9a6f-2b1d5e7c9a10"
+TERMS_ID = "9a8b7c6d-5555-4c1e-9a6f-2b1d5e7c9a10"
+ROOT = "/api/data/v9.2/"
+_BIND = re.compile(r"^/?(?P<table>\w+)\((?P<id>[0-9a-fA-F-]{36})\)$")
+
+
+def api_client(handler, url: str = "https://org.example") -> tuple[httpx.AsyncClient, ApiClient]:
+    """An ApiClient whose requests (token included) are answered by ``handler``."""
+    settings = ApiSettings(
+        url=url, client_id="dualbus", client_secret=SecretStr("s"), token_url=f"{url}/token"
+    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return http, ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
+
+
+def _token(request: httpx.Request) -> httpx.Response | None:
+    if request.url.path == "/token":
+        return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+    return None
+
+
+class FakeDataverse:
+    """Rows by alternate-key path; lookup targets (company, group, currency, terms) already there."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, object]] = {
+            "cdm_companies(cdm_companycode='USMF')": {"cdm_companyid": USMF_ID},
+            f"msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='10')": {
+                "msdyn_customergroupid": GROUP_ID
+            },
+            "transactioncurrencies(isocurrencycode='USD')": {"transactioncurrencyid": USD_ID},
+            f"msdyn_paymentterms(_msdyn_company_value={USMF_ID},msdyn_name='Net30')": {
+                "msdyn_paymenttermid": TERMS_ID
+            },
+        }
+        self.requests: list[tuple[str, str, dict[str, object] | None]] = []
+        self.written: list[tuple[str, str, dict[str, object] | None]] = []
+        self.whoami_status = 200
+        self._versions = itertools.count(1000)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if (token := _token(request)) is not None:
+            return token
+        path = unquote(request.url.path).removeprefix(ROOT)
+        body = orjson.loads(request.content) if request.content else None
+        self.requests.append((request.method, path, body))
+        response = self._answer(request, path, body)
+        if request.method in {"PATCH", "DELETE"} and response.is_success:
+            self.written.append((request.method, path, body))
+        return response
+
+    def _answer(
+        self, request: httpx.Request, path: str, body: dict[str, object] | None
+    ) -> httpx.Response:
+        if path == "WhoAmI":
+            return httpx.Response(self.whoami_status, json={"UserId": DUALBUS})
+        if request.method == "GET":
+            return self._get(path)
+        if request.method not in {"PATCH", "DELETE"}:
+            return httpx.Response(501, json={"error": {"message": f"{request.method} {path}"}})
+        row = self.rows.get(path)
+        if_match = request.headers.get("If-Match")
+        if if_match and (row is None or if_match != _with_etag(row)["@odata.etag"]):
+            return httpx.Response(412 if row else 404, json={"error": {"message": "moved on"}})
+        if request.method == "DELETE":
+            return httpx.Response(204) if self.rows.pop(path, None) is not None else _not_found()
+        return self._patch(request, path, body or {})
+
+    def writes(self) -> list[tuple[str, str, dict[str, object] | None]]:
+        """The PATCH and DELETE requests that changed something, in order."""
+        return list(self.written)
+
+    def edit(self, path: str, by: str = SOMEONE, **values: object) -> None:
+        """Change a row as another user (or dualbus, ``by=DUALBUS``) would, with a new row version."""
+        self.rows[path].update(values, _modifiedby_value=by, versionnumber=next(self._versions))
+
+    def _get(self, path: str) -> httpx.Response:
+        row = self.rows.get(path)
+        if row is None:
+            return _not_found()
+        return httpx.Response(200, json=_with_etag(row))
+
+    def _patch(self, request: httpx.Request, path: str, body: dict[str, object]) -> httpx.Response:
+        row = self.rows.get(path)
+        if row is not None and request.headers.get("If-None-Match") == "*":
+            return httpx.Response(412, json={"error": {"message": "exists"}})
+        row = row if row is not None else {}
+        for name, value in body.items():
+            if name.endswith("@odata.bind"):
+                match = _BIND.match(str(value)) if value is not None else None
+                column = name.removesuffix("@odata.bind").lower()
+                row[f"_{column}_value"] = match.group("id") if match else None
+            else:
+                row[name] = value
+        self.rows[path] = row
+        self.edit(path, by=DUALBUS)
+        return httpx.Response(200, json=_with_etag(row))
+
+
+def _with_etag(row: dict[str, object]) -> dict[str, object]:
+    return {"@odata.etag": f'W/"{row.get("versionnumber", 0)}"', **row}
+
+
+def _not_found() -> httpx.Response:
+    return httpx.Response(404, json={"error": {"code": "0x80060891", "message": "not found"}})
+
+
+class FakeFo:
+    """F&O rows by entity path, with ETags; records every request and its query string."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, object]] = {}
+        self.requests: list[tuple[str, str, dict[str, object] | None, str]] = []
+        self._etags = itertools.count(1)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if (token := _token(request)) is not None:
+            return token
+        path = unquote(request.url.path).removeprefix("/data/")
+        body = orjson.loads(request.content) if request.content else None
+        self.requests.append((request.method, path, body, str(request.url.query, "ascii")))
+        row = self.rows.get(path)
+        if request.method == "GET":
+            return httpx.Response(200, json=row) if row is not None else httpx.Response(404)
+        if request.method == "POST":
+            key = ",".join(f"{k}='{(body or {})[k]}'" for k in fo_entities()[path].keys)
+            return self._store(f"{path}({key})", dict(body or {}), 201)
+        if request.method == "PATCH" and row is not None:
+            return self._store(path, {**row, **(body or {})}, 204)
+        if request.method == "DELETE" and row is not None:
+            del self.rows[path]
+            return httpx.Response(204)
+        return httpx.Response(404)
+
+    def writes(self) -> list[tuple[str, str, dict[str, object] | None, str]]:
+        """The POST, PATCH and DELETE requests received, in order."""
+        return [r for r in self.requests if r[0] != "GET"]
+
+    def edit(self, path: str, **values: object) -> None:
+        """Change a row as an F&O user would: new values and ETag, the version mark untouched."""
+        self._store(path, {**self.rows[path], **values}, 204)
+
+    def _store(self, path: str, row: dict[str, object], status: int) -> httpx.Response:
+        row["@odata.etag"] = f'W/"{next(self._etags)}"'
+        self.rows[path] = row
+        return httpx.Response(status, json=row) if status == 201 else httpx.Response(status)

@@ -1,0 +1,237 @@
+"""The Dataverse sink: conflict rule, writer id at start-up, no-op skip, key syntax, stale guard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+
+from consumers import ApplyResult, BatchingApi, DataverseSink, TargetChange, set_testing, target_changes
+from shared.envelope import Envelope, Operation, Origin
+from shared.errors import TransientError
+from shared.maps import load_maps
+from shared.topology import Direction
+
+from .fakes import DUALBUS, GROUP_ID, SOMEONE, USMF_ID, FakeDataverse, api_client
+
+MAPS = load_maps()
+ACCOUNT = f"accounts(_msdyn_company_value={USMF_ID},accountnumber='C-1')"
+CUSTOMER = {
+    "dataAreaId": "USMF",
+    "CustomerAccount": "C-1",
+    "OrganizationName": "Contoso",
+    "PartyType": "Organization",
+    "CustomerGroupId": "10",
+    "SalesCurrencyCode": "USD",
+    "PaymentTerms": "Net30",
+}
+
+
+@pytest.fixture(autouse=True)
+def no_waits():
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+def fake():
+    return FakeDataverse()
+
+
+@pytest_asyncio.fixture
+async def sink(fake):
+    http, api = api_client(fake)
+    sink = DataverseSink(api)
+    yield sink
+    await sink.aclose()
+    await http.aclose()
+
+
+def customer(version: int, *, base: int | None = None, operation=Operation.UPDATE, **data) -> TargetChange:
+    """The accounts change an F&O customer event implies."""
+    event = Envelope.for_change(
+        origin=Origin.FO,
+        area="customer",
+        entity="CustomersV3",
+        key={"dataAreaId": "USMF", "CustomerAccount": "C-1"},
+        operation=operation,
+        source_version=version,
+        time=datetime.now(UTC),
+        data={} if operation is Operation.DELETE else {**CUSTOMER, **data},
+        base_version=base,
+    )
+    changes = target_changes(event, area="customer", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    # A deleted F&O customer may have been a person (contacts) too: only the account matters here.
+    return next(c for c in changes if c.table_map.name == "customers")
+
+
+async def created(sink, fake, *, version: int = 1) -> int:
+    """Create the account through the sink; returns the Dataverse row version dualbus's write left."""
+    assert await sink.apply(customer(version)) is ApplyResult.APPLIED
+    return int(fake.rows[ACCOUNT]["versionnumber"])
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_in_the_key_is_addressed_by_its_lookup_property(sink, fake):
+    """accounts is keyed by _msdyn_company_value=<company id>, and lookups bind by the targets' ids."""
+    await sink.apply(customer(1))
+    method, path, body = fake.writes()[0]
+    assert (method, path) == ("PATCH", ACCOUNT)
+    assert body["msdyn_company@odata.bind"] == f"/cdm_companies({USMF_ID})"
+    assert body["msdyn_customergroupid@odata.bind"] == f"/msdyn_customergroups({GROUP_ID})"
+    assert ("GET", f"msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='10')", None) in (
+        fake.requests
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_named_by_navigation_is_read_by_its_column(sink, fake):
+    """products bind msdyn_CompanyId, whose id reads back as _msdyn_companyid_value: no rebind when equal."""
+    path = "products(productnumber='USMFP-1')"
+    fake.rows[path] = {
+        "_msdyn_companyid_value": USMF_ID,
+        "msdyn_productnumber": "P-1",
+        "quantitydecimal": 0,
+        "versionnumber": 5,
+    }
+    event = Envelope.for_change(
+        origin=Origin.FO,
+        area="product",
+        entity="CDSReleasedDistinctProducts",
+        key={"dataAreaId": "USMF", "ProductNumber": "P-1"},
+        operation=Operation.UPDATE,
+        source_version=3,
+        time=datetime.now(UTC),
+        data={"ProductNumber": "P-1"},
+    )
+    [change] = target_changes(event, area="product", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert await sink.apply(change) is ApplyResult.UNCHANGED
+    assert fake.writes() == []
+
+
+@pytest.mark.asyncio
+async def test_a_concurrent_dataverse_edit_wins_over_the_fo_change(sink, fake):
+    """A row edited by someone else after the version F&O last received skips the F&O change as a conflict."""
+    seen = await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    assert await sink.apply(customer(2, base=seen, OrganizationName="ours")) is ApplyResult.SKIPPED_CONFLICT
+    assert fake.rows[ACCOUNT]["name"] == "theirs"
+    assert len(fake.writes()) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_edit_fo_has_seen_does_not_block_the_change(sink, fake):
+    """When F&O already received the other user's edit (base_version holds it), the change applies."""
+    await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    seen = int(fake.rows[ACCOUNT]["versionnumber"])
+    assert await sink.apply(customer(2, base=seen, OrganizationName="ours")) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["name"] == "ours"
+
+
+@pytest.mark.asyncio
+async def test_a_row_last_written_by_dualbus_takes_the_change(sink, fake):
+    """A row dualbus itself wrote last is no conflict, however far its version is beyond base_version."""
+    await created(sink, fake)
+    assert await sink.apply(customer(2, base=0, OrganizationName="again")) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["name"] == "again"
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_base_version_applies(sink, fake):
+    """Without base_version the edit's history is unknown, and the change is applied."""
+    await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    assert await sink.apply(customer(2, base=None, OrganizationName="ours")) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["name"] == "ours"
+
+
+@pytest.mark.asyncio
+async def test_a_delete_racing_an_unseen_edit_is_a_conflict(sink, fake):
+    """An F&O delete does not remove a row edited in Dataverse since F&O last heard of it."""
+    seen = await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    gone = customer(2, base=seen, operation=Operation.DELETE)
+    assert await sink.apply(gone) is ApplyResult.SKIPPED_CONFLICT
+    assert ACCOUNT in fake.rows
+
+
+@pytest.mark.asyncio
+async def test_an_older_version_is_stale(sink, fake):
+    """A change whose version the row's dualbus_sourceversion already holds is skipped as stale."""
+    await created(sink, fake, version=5)
+    assert await sink.apply(customer(5, OrganizationName="x")) is ApplyResult.SKIPPED_STALE
+    assert await sink.apply(customer(4, OrganizationName="x")) is ApplyResult.SKIPPED_STALE
+    assert len(fake.writes()) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_change_of_no_mapped_value_writes_nothing(sink, fake):
+    """Same fields and lookups as the row: UNCHANGED, no request that would echo back to F&O."""
+    await created(sink, fake)
+    assert await sink.apply(customer(2)) is ApplyResult.UNCHANGED
+    assert len(fake.writes()) == 1
+    assert fake.rows[ACCOUNT]["dualbus_sourceversion"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_real_change_sends_only_what_differs_with_the_version(sink, fake):
+    """Only the changed column and the version column travel; unchanged lookups are not rebound."""
+    await created(sink, fake)
+    await sink.apply(customer(2, OrganizationName="renamed"))
+    assert fake.writes()[-1][2] == {"name": "renamed", "dualbus_sourceversion": 2}
+
+
+@pytest.mark.asyncio
+async def test_a_decision_not_to_write_is_confirmed_by_a_fresh_read(sink, fake):
+    """The row dualbus wrote last is cached, but an edit made since is read before deciding 'unchanged'."""
+    await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    assert await sink.apply(customer(2)) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["name"] == "Contoso"
+
+
+@pytest.mark.asyncio
+async def test_the_writer_id_is_asked_alone_at_start_up(fake):
+    """start() learns dualbus's user id with WhoAmI outside any $batch (the fake refuses batches)."""
+    http, api = api_client(fake)
+    sink = DataverseSink(BatchingApi(api, root="api/data/v9.2"))
+    assert await sink.start() == DUALBUS
+    assert [r[:2] for r in fake.requests] == [("GET", "WhoAmI")]
+    await sink.aclose()
+    await http.aclose()
+
+
+@pytest.mark.asyncio
+async def test_no_change_is_applied_while_the_writer_id_is_unknown(sink, fake):
+    """WhoAmI failing at start-up leaves the id unknown: apply raises TransientError and writes nothing."""
+    fake.whoami_status = 503
+    assert await sink.start() is None
+    with pytest.raises(TransientError, match="WhoAmI"):
+        await sink.apply(customer(1))
+    assert [r[1] for r in fake.requests] == ["WhoAmI"] * 5
+    fake.whoami_status = 200
+    assert await sink.apply(customer(1)) is ApplyResult.APPLIED
+    assert sink.writer_id == DUALBUS
+
+
+@pytest.mark.asyncio
+async def test_a_refused_whoami_is_transient_not_a_silent_none(sink, fake):
+    """A WhoAmI answered with a client error keeps the id unknown and changes waiting, never unguarded."""
+    fake.whoami_status = 404
+    with pytest.raises(TransientError, match="WhoAmI answered 404"):
+        await sink.apply(customer(1))
+    assert fake.writes() == []
+
+
+@pytest.mark.asyncio
+async def test_someone_elses_id_in_another_case_is_still_dualbus(fake):
+    """User ids compare without case: Dataverse may spell a GUID in upper case."""
+    http, api = api_client(fake)
+    sink = DataverseSink(api, writer_id=DUALBUS.upper())
+    seen = await created(sink, fake)
+    assert await sink.apply(customer(2, base=seen - 1, OrganizationName="n")) is ApplyResult.APPLIED
+    assert SOMEONE not in str(fake.rows[ACCOUNT])
+    await http.aclose()

@@ -1,0 +1,123 @@
+"""The F&O sink: keys in the URL across companies, the version mark in the body; a non-stale change wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+
+from consumers import ApplyResult, FoSink, TargetChange, target_changes
+from shared.envelope import Envelope, Operation, Origin
+from shared.maps import load_maps
+from shared.topology import Direction
+
+from .fakes import FakeFo, api_client
+
+MAPS = load_maps()
+ROW = "CustomersV3(dataAreaId='USMF',CustomerAccount='C 1')"
+ACCOUNT = {
+    "msdyn_company": {"cdm_companycode": "USMF"},
+    "accountnumber": "C 1",
+    "name": "Contoso",
+    "customertypecode": 3,
+}
+
+
+@pytest.fixture
+def fake():
+    return FakeFo()
+
+
+@pytest_asyncio.fixture
+async def sink(fake):
+    http, api = api_client(fake)
+    yield FoSink(api)
+    await http.aclose()
+
+
+def account(version: int, *, repair: bool = False, operation=Operation.UPDATE, **data) -> TargetChange:
+    """The CustomersV3 change a Dataverse account event implies."""
+    event = Envelope.for_change(
+        origin=Origin.DATAVERSE,
+        area="customer",
+        entity="accounts",
+        key={"msdyn_company": "USMF", "accountnumber": "C 1"},
+        operation=operation,
+        source_version=version,
+        time=datetime.now(UTC),
+        data={} if operation is Operation.DELETE else {**ACCOUNT, **data},
+        repair_run="r-1" if repair else None,
+    )
+    changes = target_changes(event, area="customer", direction=Direction.TO_FO, maps=MAPS)
+    return next(c for c in changes if c.table_map.name == "customers")
+
+
+@pytest.mark.asyncio
+async def test_a_new_row_is_posted_with_its_keys_and_version_across_companies(sink, fake):
+    """POST carries the key fields, the mapped fields and DualbusSourceVersion, with cross-company=true."""
+    assert await sink.apply(account(4)) is ApplyResult.APPLIED
+    method, path, body, query = fake.writes()[0]
+    assert (method, path, query) == ("POST", "CustomersV3", "cross-company=true")
+    assert body["dataAreaId"] == "USMF"
+    assert body["CustomerAccount"] == "C 1"
+    assert body["DualbusSourceVersion"] == 4
+    assert not {"ModifiedBy", "ModifiedDateTime"} & set(body)
+
+
+@pytest.mark.asyncio
+async def test_an_existing_row_is_addressed_by_its_keys_in_the_url(sink, fake):
+    """Updates go to the row's key path (URL-encoded) with cross-company=true and only what differs."""
+    await sink.apply(account(1))
+    await sink.apply(account(2, name="Renamed"))
+    method, path, body, query = fake.writes()[-1]
+    assert (method, path, query) == ("PATCH", ROW, "cross-company=true")
+    assert body == {"OrganizationName": "Renamed", "DualbusSourceVersion": 2}
+    assert fake.requests[-2][1] == ROW  # the read before it
+
+
+@pytest.mark.asyncio
+async def test_a_dataverse_change_wins_over_an_fo_edit(sink, fake):
+    """An edit made in F&O meanwhile is overwritten: no clock or modifier is compared, only the version."""
+    await sink.apply(account(1))
+    fake.edit(ROW, OrganizationName="edited in F&O")
+    assert await sink.apply(account(2, name="from Dataverse")) is ApplyResult.APPLIED
+    assert fake.rows[ROW]["OrganizationName"] == "from Dataverse"
+
+
+@pytest.mark.asyncio
+async def test_a_version_the_row_holds_is_stale(sink, fake):
+    """A change at or below the row's DualbusSourceVersion is skipped; a repair only below it."""
+    await sink.apply(account(5))
+    assert await sink.apply(account(5, name="x")) is ApplyResult.SKIPPED_STALE
+    assert await sink.apply(account(4, name="x")) is ApplyResult.SKIPPED_STALE
+    assert await sink.apply(account(4, repair=True, name="x")) is ApplyResult.SKIPPED_STALE
+    assert await sink.apply(account(5, repair=True, name="x")) is ApplyResult.APPLIED
+    assert fake.rows[ROW]["OrganizationName"] == "x"
+
+
+@pytest.mark.asyncio
+async def test_a_change_of_no_mapped_value_is_unchanged_and_only_marks_its_version(sink, fake):
+    """Nothing mapped differs: UNCHANGED, and only DualbusSourceVersion is written, so that base_version
+    of the next F&O event shows this Dataverse version was received."""
+    await sink.apply(account(1))
+    assert await sink.apply(account(2)) is ApplyResult.UNCHANGED
+    assert fake.writes()[-1][2] == {"DualbusSourceVersion": 2}
+
+
+@pytest.mark.asyncio
+async def test_a_repair_of_what_the_row_holds_writes_nothing(sink, fake):
+    """A repair at the row's own version that finds no drift sends no request at all."""
+    await sink.apply(account(3))
+    assert await sink.apply(account(3, repair=True)) is ApplyResult.UNCHANGED
+    assert len(fake.writes()) == 1
+
+
+@pytest.mark.asyncio
+async def test_deletes_remove_the_row_once(sink, fake):
+    """A delete removes the row by its key path; again it finds nothing and is UNCHANGED."""
+    await sink.apply(account(1))
+    gone = account(2, operation=Operation.DELETE)
+    assert await sink.apply(gone) is ApplyResult.APPLIED
+    assert await sink.apply(gone) is ApplyResult.UNCHANGED
+    assert ("DELETE", ROW) in [w[:2] for w in fake.writes()]
