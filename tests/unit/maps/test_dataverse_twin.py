@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 import httpx
 import pytest
 
+from d365 import dataverse_tables
 from sandbox.dataverse import start_dataverse
 from shared.maps import (
     MapSet,
@@ -24,8 +25,15 @@ CLIENTS = {"dualbus": "pipeline-secret"}
 # F&O rows in initial-sync order: what a row looks up is written before it.
 ROWS: list[tuple[str, dict[str, object]]] = [
     ("company", {"LegalEntityId": "USMF", "Name": "Contoso Entertainment System USA"}),
-    ("currency", {"CurrencyCode": "USD", "Name": "US Dollar", "Symbol": "$", "RoundingPrecision": 0.01}),
-    ("customer_groups", {"dataAreaId": "USMF", "CustomerGroupId": "30", "Description": "Wholesale"}),
+    ("currency", {"CurrencyCode": "USD", "Name": "US Dollar", "Symbol": "$"}),
+    (
+        "payment_terms",
+        {"dataAreaId": "USMF", "Name": "Net30", "Description": "Net 30 days", "NumberOfDays": 30},
+    ),
+    (
+        "customer_groups",
+        {"dataAreaId": "USMF", "CustomerGroupId": "30", "Description": "Wholesale", "PaymentTermId": "Net30"},
+    ),
     ("vendor_groups", {"dataAreaId": "USMF", "VendorGroupId": "10", "Description": "Parts"}),
     (
         "customers",
@@ -35,6 +43,7 @@ ROWS: list[tuple[str, dict[str, object]]] = [
             "OrganizationName": "Fabrikam, Inc.",
             "CustomerGroupId": "30",
             "SalesCurrencyCode": "USD",
+            "PaymentTerms": "Net30",
             "CreditLimit": 2500.5,
             "OnHoldStatus": "Invoice",
         },
@@ -45,18 +54,14 @@ ROWS: list[tuple[str, dict[str, object]]] = [
             "dataAreaId": "USMF",
             "VendorAccountNumber": "V-100",
             "VendorOrganizationName": "Litware",
+            "VendorPartyType": "Organization",
             "VendorGroupId": "10",
             "CurrencyCode": "USD",
             "OnHoldStatus": "All",
         },
     ),
 ]
-PRIMARY_ID = {
-    "cdm_companies": "cdm_companyid",
-    "transactioncurrencies": "transactioncurrencyid",
-    "msdyn_customergroups": "msdyn_customergroupid",
-    "msdyn_vendorgroups": "msdyn_vendorgroupid",
-}
+PRIMARY_ID = {table.entity_set: table.primary_id for table in dataverse_tables().values()}
 
 
 @pytest.fixture
@@ -96,6 +101,8 @@ def test_changes_upsert_into_the_twin_and_map_back(http: httpx.Client) -> None:
 
     for name, original in ROWS:
         table_map = MAPS[name]
+        if not table_map.carries("fo"):
+            continue  # one way: nothing maps back
         rows = http.get(table_map.dataverse_table).json()["value"]
         assert len(rows) == 1, name
         back = to_fo(table_map, expand_lookups(table_map, rows[0], fetch))

@@ -36,17 +36,17 @@ def company_ids(table: str, key: Mapping[str, Scalar]) -> str:
 
 
 def test_entity_path_resolves_the_company_part_of_the_key() -> None:
-    """An account is addressed by its company's id and its account number, URL-encoded."""
+    """An account is addressed by its company's id, in the documented _<column>_value form, and its number."""
     change = to_dataverse(MAPS["customers"], CUSTOMER)
     path = entity_path(MAPS, change, company_ids)
-    assert path == f"accounts(msdyn_company={USMF_ID},accountnumber='US%20001')"
+    assert path == f"accounts(_msdyn_company_value={USMF_ID},accountnumber='US%20001')"
 
 
 def test_group_reference_resolves_its_company() -> None:
     """The customer group binding names the group by its company's id and its group id."""
     body = resolved_body(MAPS, to_dataverse(MAPS["customers"], CUSTOMER), company_ids)
     assert body["msdyn_customergroupid@odata.bind"] == (
-        f"/msdyn_customergroups(msdyn_company={USMF_ID},msdyn_groupid='30')"
+        f"/msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='30')"
     )
     assert body["msdyn_company@odata.bind"] == "/cdm_companies(cdm_companycode='USMF')"
     assert body["transactioncurrencyid@odata.bind"] == "/transactioncurrencies(isocurrencycode='USD')"
