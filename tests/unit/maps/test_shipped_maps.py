@@ -352,7 +352,7 @@ def test_vendor_contact_keys_need_the_vendor_back_in_fo() -> None:
 
 
 def test_target_key_works_out_a_deleted_rows_key() -> None:
-    """A delete's source key gives the target key where the map determines it, and says so where it does not."""
+    """A delete's source key gives the target key where the map determines it, and an error where not."""
     assert target_key(MAPS["customers"], "fo", {"dataAreaId": "USMF", "CustomerAccount": "A"}) == {
         "msdyn_company": "USMF",
         "accountnumber": "A",
