@@ -7,11 +7,13 @@ Run a producer with ``python -m producers --from fo|dataverse`` or ``dualbus pro
 from __future__ import annotations
 
 from producers.checkpoints import CheckpointStore
+from producers.clock import VersionClock, process_clock
 from producers.dataverse import DataverseSource
-from producers.errors import CheckpointError, SourceError
-from producers.events import EchoFilter, build_envelope, fo_version
-from producers.fo_events import FoEventHandler, parse_data_event
-from producers.fo_poller import FoPoller
+from producers.errors import CheckpointError, InvalidDataEventError, SourceError
+from producers.events import EchoFilter, build_envelope
+from producers.fo_events import FoDataEvent, parse_data_event
+from producers.fo_handler import FoEventHandler
+from producers.fo_poller import FoScanner
 from producers.fo_queue import EventSource, FoQueueIntake
 from producers.fo_reader import FoReader
 from producers.fo_webhook import webhook_app
@@ -27,11 +29,13 @@ __all__ = [
     "DataverseSource",
     "EchoFilter",
     "EventSource",
+    "FoDataEvent",
     "FoEventHandler",
     "FoEvents",
-    "FoPoller",
     "FoQueueIntake",
     "FoReader",
+    "FoScanner",
+    "InvalidDataEventError",
     "ProducerContext",
     "ProducerMetrics",
     "ProducerOptions",
@@ -39,11 +43,12 @@ __all__ = [
     "SourceError",
     "SourceTable",
     "SyncSummary",
+    "VersionClock",
     "build_envelope",
-    "fo_version",
     "load_producer_settings",
     "open_context",
     "parse_data_event",
+    "process_clock",
     "run_initial_sync",
     "run_producer",
     "source_tables",

@@ -1,9 +1,17 @@
-"""A small durable store for producer progress: named checkpoints and the Dataverse row-id index.
+"""A small durable store for producer progress: checkpoints, a row-id index, digests and clock marks.
 
 One SQLite file under the state directory, in WAL mode, every write its own transaction: a process killed
 at any instant leaves either the old or the new value, never half of one. Callers write a checkpoint only
 after the changes it covers were published, so a restart re-publishes at most the last unconfirmed batch
-(duplicate detection absorbs it) and never skips a change.
+and never skips a change.
+
+- ``checkpoints``: named JSON values (delta tokens, initial-sync progress).
+- ``row_index``: what a source row id stands for, for deletes that carry only the id (Dataverse's deleted
+  entities, F&O data events whose Target holds only the virtual-entity id).
+- ``digests``: per map and key, a digest of the state last published and the scan that last saw the row,
+  so that the F&O scan publishes only what changed and tells which rows are gone.
+- ``marks``: integer high-water marks raised atomically (the version clock's reservations), safe to share
+  between processes using one file.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import orjson
 
 from shared.errors import DualbusError
 
-__all__ = ["CheckpointError", "CheckpointStore", "RowRef"]
+__all__ = ["CheckpointError", "CheckpointStore", "DigestChange", "RowRef"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
@@ -28,9 +36,20 @@ _SCHEMA = (
         "CREATE TABLE IF NOT EXISTS row_index (entity TEXT, row_id TEXT, ref BLOB NOT NULL, "
         "PRIMARY KEY (entity, row_id))"
     ),
+    (
+        "CREATE TABLE IF NOT EXISTS digests (scope TEXT, key TEXT, digest TEXT NOT NULL, "
+        "seen INTEGER NOT NULL, PRIMARY KEY (scope, key))"
+    ),
+    # A scan's end asks for the keys of one map it did not see: without this it would read the whole table.
+    "CREATE INDEX IF NOT EXISTS digests_seen ON digests (scope, seen)",
+    "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
+# SQLite's default limit on bound parameters is 999 in older builds: key look-ups go in chunks below it.
+_CHUNK = 500
 
 RowRef = dict[str, Any]
+# (scope, key, digest, seen): a digest of what was published for one key, None to forget the key.
+DigestChange = tuple[str, str, str | None, int]
 
 
 class CheckpointError(DualbusError):
@@ -69,16 +88,54 @@ class CheckpointStore:
         self.put_many({name: value})
 
     def put_many(
-        self, values: Mapping[str, Any], *, index: Iterable[tuple[str, str, RowRef | None]] = ()
+        self,
+        values: Mapping[str, Any],
+        *,
+        index: Iterable[tuple[str, str, RowRef | None]] = (),
+        digests: Iterable[DigestChange] = (),
     ) -> None:
-        """Write checkpoints and row-index changes in one transaction (None in ``index`` removes a row)."""
+        """Write checkpoints, row-index and digest changes in one transaction (None removes an entry)."""
         encoded = [(name, orjson.dumps(value)) for name, value in values.items()]
         upserts = [(e, i, orjson.dumps(ref)) for e, i, ref in index if ref is not None]
         removals = [(e, i) for e, i, ref in index if ref is None]
+        changed = list(digests)
+        kept = [(s, k, d, seen) for s, k, d, seen in changed if d is not None]
+        forgotten = [(s, k) for s, k, d, _ in changed if d is None]
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO checkpoints (name, value) VALUES (?, ?)", encoded)
             db.executemany("INSERT OR REPLACE INTO row_index (entity, row_id, ref) VALUES (?, ?, ?)", upserts)
             db.executemany("DELETE FROM row_index WHERE entity = ? AND row_id = ?", removals)
+            db.executemany(
+                "INSERT OR REPLACE INTO digests (scope, key, digest, seen) VALUES (?, ?, ?, ?)", kept
+            )
+            db.executemany("DELETE FROM digests WHERE scope = ? AND key = ?", forgotten)
+
+    def digests(self, scope: str, keys: Iterable[str]) -> dict[str, str]:
+        """The stored digest of each of ``keys`` that has one."""
+        wanted, found = list(dict.fromkeys(keys)), {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT key, digest FROM digests WHERE scope = ? AND key IN ({marks})"  # noqa: S608 - only ?s
+            found.update({str(k): str(d) for k, d in self._all(sql, (scope, *chunk))})
+        return found
+
+    def unseen(self, scope: str, before: int, limit: int) -> list[str]:
+        """Up to ``limit`` keys of ``scope`` last seen before ``before`` (a scan's generation)."""
+        sql = "SELECT key FROM digests WHERE scope = ? AND seen < ? ORDER BY key LIMIT ?"
+        return [str(row[0]) for row in self._all(sql, (scope, before, limit))]
+
+    def reserve(self, name: str, at_least: int, span: int) -> int:
+        """Atomically reserve ``span`` more values above the mark ``name``; returns the first one.
+
+        The first value is at least ``at_least`` and above every value reserved before, by any process
+        sharing the file; the mark moves to the last value reserved.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM marks WHERE name = ?", (name,)).fetchone()
+            first = max(at_least, int(row[0]) + 1 if row else at_least)
+            db.execute("INSERT OR REPLACE INTO marks (name, value) VALUES (?, ?)", (name, first + span))
+        return first
 
     def delete_prefix(self, prefix: str) -> None:
         """Forget every checkpoint whose name starts with ``prefix`` (a finished or restarted run)."""
@@ -120,6 +177,13 @@ class CheckpointStore:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def _all(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        try:
+            with self._lock:
+                return list(self._db.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise CheckpointError(f"cannot read the checkpoint store {self.path}: {exc}") from exc
 
     def _query(self, sql: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
         try:

@@ -30,7 +30,7 @@ from producers.flow import Backoff, Outbox, publish_then_checkpoint
 from producers.publisher import Publisher
 from producers.tables import SourceTable
 from shared.api import ApiClient, error_message
-from shared.envelope import Operation, Origin
+from shared.envelope import Operation
 
 __all__ = ["EXPIRED_TOKEN_CODE", "DataverseSource"]
 
@@ -83,7 +83,7 @@ class DataverseSource:
         """Publish every row of a table, a delete for each known row that is gone, and keep the new token."""
         rows, token = await self._read_all(table)
         seen = {str(row.get(primary_id_column(table.name))) for row in rows}
-        gone = [row_id for row_id in self._store.row_ids(table.name) if row_id not in seen]
+        gone = [row_id for row_id in self._store.row_ids(_scope(table)) if row_id not in seen]
         published = 0
         for start in range(0, len(rows), _CHUNK):
             published += await self._publish_rows(table, rows[start : start + _CHUNK], [], None)
@@ -126,9 +126,9 @@ class DataverseSource:
         row_id = str(row[primary_id_column(table.name)])
         version = int(row["versionnumber"])
         key = table.key_of(row)
-        known = self._store.row_ref(table.name, row_id) is not None
-        outbox.index.append((table.name, row_id, {"key": key, "version": version}))
-        if self._echo.is_echo(Origin.DATAVERSE, row):
+        known = self._store.row_ref(_scope(table), row_id) is not None
+        outbox.index.append((_scope(table), row_id, {"key": key, "version": version}))
+        if self._echo.is_echo(row):
             outbox.skipped_echo += 1
             return
         operation = Operation.UPDATE if known else Operation.CREATE
@@ -136,11 +136,11 @@ class DataverseSource:
         outbox.envelopes.append(build_envelope(table, row, operation, source_version=version, time=moment))
 
     def _add_delete(self, table: SourceTable, row_id: str, outbox: Outbox) -> None:
-        ref = self._store.row_ref(table.name, row_id)
+        ref = self._store.row_ref(_scope(table), row_id)
         if ref is None:
             # Never published (created and deleted between polls, or filtered out): nothing to undo.
             return
-        outbox.index.append((table.name, row_id, None))
+        outbox.index.append((_scope(table), row_id, None))
         # A tombstone carries no version: one above the last version published keeps per-record order
         # and gives a re-publish after a crash the same event id.
         version = int(ref["version"]) + 1
@@ -169,6 +169,12 @@ class DataverseSource:
 
 
 _TRACK = {"Prefer": "odata.track-changes, odata.maxpagesize=5000"}
+
+
+def _scope(table: SourceTable) -> str:
+    # Per map, not per table: two maps read contacts (customer and vendor contact persons), and a row one
+    # of them published must be deleted through that map only.
+    return table.table_map.name
 
 
 def _token_name(table: SourceTable) -> str:

@@ -5,6 +5,7 @@
     DualbusError                      (shared.errors)
     ├── CheckpointError               the checkpoint store cannot be read or written
     └── SourceError                   a source answered something the producer cannot use
+        └── InvalidDataEventError     a data event payload that no retry can make usable
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from __future__ import annotations
 from producers.checkpoints import CheckpointError
 from shared.errors import DualbusError
 
-__all__ = ["CheckpointError", "SourceError"]
+__all__ = ["CheckpointError", "InvalidDataEventError", "SourceError"]
 
 
 class SourceError(DualbusError):
     """A source (F&O, Dataverse, a data event) answered something the producer cannot use."""
+
+
+class InvalidDataEventError(SourceError, ValueError):
+    """A data event payload that is malformed: refused (400) or dead-lettered, never retried."""

@@ -1,7 +1,9 @@
-"""From a source row to an envelope: version marks, change times and loop prevention.
+"""From a source row to an envelope: change times, Dataverse's loop prevention, the envelope itself.
 
-``source_version`` follows docs/processing.md: Dataverse's ``versionnumber``; on F&O the row's
-``ModifiedDateTime`` in microseconds since the epoch (the twin and F&O stamp every write).
+``source_version`` is Dataverse's ``versionnumber`` for Dataverse rows and, for F&O rows, a reading of the
+F&O producer's own clock (``producers.clock``): standard F&O entities expose no modified time or modifier.
+For the same reason only Dataverse changes are filtered by their modifier here; an F&O row instead carries
+``base_version`` (its ``DualbusSourceVersion``), from which the consumer tells what dualbus wrote.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from producers.tables import SourceTable
-from shared.envelope import Envelope, Operation, Origin
+from shared.envelope import Envelope, Operation
 from shared.errors import EnvelopeError
 
-__all__ = ["EchoFilter", "build_envelope", "fo_version", "parse_time"]
+__all__ = ["EchoFilter", "build_envelope", "parse_time"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MODIFIED_BY = {Origin.FO: "ModifiedBy", Origin.DATAVERSE: "_modifiedby_value"}
+# Dataverse's lookup to the user who last changed a row.
+_MODIFIED_BY = "_modifiedby_value"
 
 
 def parse_time(value: object) -> datetime:
@@ -33,22 +35,15 @@ def parse_time(value: object) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def fo_version(modified: object) -> int:
-    """An F&O row's version mark: its modified time in whole microseconds since the epoch."""
-    delta = parse_time(modified) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 @dataclass(frozen=True, slots=True)
 class EchoFilter:
-    """Recognises what dualbus wrote itself: the row's last modifier is dualbus's application user."""
+    """Recognises a Dataverse row dualbus wrote itself: its last modifier is dualbus's application user."""
 
-    # F&O records the application (client id or user); Dataverse a systemuser id.
     own_users: frozenset[str]
 
-    def is_echo(self, origin: Origin, row: Mapping[str, object]) -> bool:
-        """Whether the row's last change was dualbus's own write (and so must not travel back)."""
-        modifier = row.get(_MODIFIED_BY[origin])
+    def is_echo(self, row: Mapping[str, object]) -> bool:
+        """Whether the Dataverse row's last change was dualbus's own write (and so must not travel back)."""
+        modifier = row.get(_MODIFIED_BY)
         return modifier is not None and str(modifier).casefold() in self.own_users
 
     @classmethod
@@ -65,6 +60,7 @@ def build_envelope(
     source_version: int,
     time: datetime,
     key: Mapping[str, str | int] | None = None,
+    base_version: int | None = None,
 ) -> Envelope:
     """The envelope of one change of ``row``; a delete carries only the key (``data`` is empty)."""
     natural = dict(key) if key is not None else table.key_of(row)
@@ -79,4 +75,5 @@ def build_envelope(
         time=time,
         data=data,
         company=table.company_of(natural),
+        base_version=base_version,
     )

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from producers.checkpoints import CheckpointStore, RowRef
+from producers.checkpoints import CheckpointStore, DigestChange, RowRef
 from producers.publisher import Publisher
 from shared.envelope import Envelope
 from shared.errors import TransientError
@@ -40,11 +40,12 @@ class Backoff:
 
 @dataclass(slots=True)
 class Outbox:
-    """What one step publishes and records: envelopes, checkpoints, row-index changes, skipped echoes."""
+    """What one step publishes and records: envelopes, checkpoints, index and digest changes, echoes."""
 
     envelopes: list[Envelope] = field(default_factory=list)
     checkpoints: dict[str, Any] = field(default_factory=dict)
     index: list[tuple[str, str, RowRef | None]] = field(default_factory=list)
+    digests: list[DigestChange] = field(default_factory=list)
     skipped_echo: int = 0
 
 
@@ -55,16 +56,17 @@ async def publish_then_checkpoint(
     checkpoints: Mapping[str, Any],
     *,
     index: Iterable[tuple[str, str, RowRef | None]] = (),
+    digests: Iterable[DigestChange] = (),
     backoff: Backoff | None = None,
 ) -> None:
-    """Publish ``envelopes`` (retrying transient failures), then write ``checkpoints`` and ``index``.
+    """Publish ``envelopes`` (retrying transient failures), then write checkpoints, index and digests.
 
-    Without a store (data events, whose acknowledgement is their checkpoint) only the publish happens.
+    Without a store only the publish happens.
     """
     if envelopes:
         await retry_transient(lambda: publisher.publish(envelopes), backoff or Backoff(), what="publish")
     if store is not None:
-        store.put_many(checkpoints, index=index)
+        store.put_many(checkpoints, index=index, digests=digests)
 
 
 async def retry_transient(operation: Callable[[], Awaitable[_T]], policy: Backoff, *, what: str) -> _T:

@@ -1,170 +1,213 @@
-"""F&O data events: parse the payload, build full-state envelopes, publish; the caller acknowledges after.
+"""F&O data events as they arrive with the Power Platform integration: a Dataverse RemoteExecutionContext.
 
-A data event is a business-event envelope (``BusinessEventId``, ``EventId``, ``EventTimeIso8601``,
-``InitiatingUserAADObjectId``, ...) carrying the entity record; the twin and dualbus also read
-``EntityName`` and ``ChangeType`` (``Create`` | ``Update`` | ``Delete``).
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/data-events
-
-A create or update is published with the record's full state: the payload's when it carries the row's
-``ModifiedDateTime`` (the version mark), otherwise the row read back by key. A delete carries the key and
-takes the event time as its version, which is after the row's last change.
+Data events exist only where the Power Platform integration is on, and their Service Bus and HTTPS
+endpoints are then "proxied through Dataverse"; the record is in the ``Target`` and ``PreImage``
+InputParameters, and null datetimes are left out:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/301380e278316e838bd17501ff7335509d46632c/articles/fin-ops-core/dev-itpro/business-events/data-events.md
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/e315b9a767be2310f4dbd29db22785d1bbe62881/articles/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints.md
+The context's shape (``MessageName``, ``PrimaryEntityName``, ``PrimaryEntityId``, ``InputParameters`` as
+``{"key", "value"}`` pairs, an Entity's ``Attributes`` / ``FormattedValues`` / ``Id`` / ``LogicalName``,
+``OperationCreatedOn``) follows the documented example:
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
+Virtual tables raise ``OnExternalCreated`` / ``OnExternalUpdated`` / ``OnExternalDeleted``, and a delete's
+Target needs only the row's id:
+https://github.com/MicrosoftDocs/powerapps-docs/blob/b7cd6633857378e4ac89aa6060939b38f85dfd1d/powerapps-docs/developer/data-platform/virtual-entities/enable-virtual-table-event-support.md
+The table is ``mserp_`` + the entity's lower-case AOT name (``d365.FoEntity.event_entity_name``), its columns
+``mserp_`` + the lower-case field name:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/a54c1253b5bbacea156e32bd50798b56c344c72c/articles/fin-ops-core/dev-itpro/power-platform/entity-modeling.md
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/d89fee5cf2ef4951dff6e1a89e48ab86c420a26e/articles/human-resources/payroll-integration-payroll-employee.md
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any
 
-from producers.errors import SourceError
-from producers.events import EchoFilter, build_envelope, fo_version, parse_time
-from producers.flow import Backoff, publish_then_checkpoint
-from producers.fo_reader import FoReader
-from producers.publisher import Publisher
-from producers.tables import SourceTable
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import DualbusError
+from d365 import FO_EXTENSION_FIELDS, FoEntity, FoField, fo_entities
+from producers.errors import InvalidDataEventError
+from producers.fo_values import UNKNOWN, decode_value, parse_wcf_date
+from shared.envelope import Operation
 
-__all__ = ["DataEvent", "FoEventHandler", "parse_data_event"]
+__all__ = ["FoDataEvent", "parse_data_event"]
 
-_ENVELOPE_FIELDS = frozenset(
-    {
-        "BusinessEventId",
-        "BusinessEventLegalEntity",
-        "ContextRecordSubject",
-        "ControlNumber",
-        "EventId",
-        "EventTime",
-        "EventTimeIso8601",
-        "InitiatingUserAADObjectId",
-        "MajorVersion",
-        "MinorVersion",
-        "ParentContextRecordSubjects",
-        "EntityName",
-        "ChangeType",
-        "ChangedFields",
-    }
-)
-_OPERATIONS = {"create": Operation.CREATE, "update": Operation.UPDATE, "delete": Operation.DELETE}
+_MESSAGES = {
+    "onexternalcreated": Operation.CREATE,
+    "onexternalupdated": Operation.UPDATE,
+    "onexternaldeleted": Operation.DELETE,
+    "create": Operation.CREATE,
+    "update": Operation.UPDATE,
+    "delete": Operation.DELETE,
+}
+_PREFIX = "mserp_"
 
 
 @dataclass(frozen=True, slots=True)
-class DataEvent:
-    """One parsed data event: which entity, what happened, the record, when and by whom."""
+class FoDataEvent:
+    """One data event: which entity and row, what happened, and the field values it carried."""
 
-    event_id: str
-    entity: str
+    # The OData entity set, or None when no F&O entity dualbus knows has this event name.
+    entity: str | None
+    event_entity_name: str
     operation: Operation
-    record: dict[str, Any]
-    time: Any  # datetime; Any keeps the dataclass free of a parse at construction
-    initiating_user: str | None
+    # The row's virtual-entity GUID, lower case.
+    row_id: str
+    # Field values by F&O field name (after the change; a delete's Target may carry none).
+    target: dict[str, Any]
+    # The row before an update or delete, when the event carries it.
+    pre_image: dict[str, Any] | None
+    time: datetime | None
+    operation_id: str
 
 
-def parse_data_event(payload: object) -> DataEvent:
-    """Read one data event payload; SourceError says what is missing or malformed."""
-    if not isinstance(payload, Mapping):
-        raise SourceError(f"a data event is a JSON object, not a {type(payload).__name__}")
-    entity, change = _entity_and_change(payload)
-    operation = _OPERATIONS.get(change.lower())
-    if operation is None:
-        raise SourceError(f"data event change type {change!r} is not Create, Update or Delete")
-    try:
-        moment = parse_time(payload.get("EventTimeIso8601"))
-    except DualbusError as exc:
-        raise SourceError(f"data event of {entity} has no valid EventTimeIso8601") from exc
-    record = {name: value for name, value in payload.items() if name not in _ENVELOPE_FIELDS}
-    user = payload.get("InitiatingUserAADObjectId")
-    return DataEvent(
-        event_id=str(payload.get("EventId", "")),
-        entity=entity,
+@dataclass(frozen=True, slots=True)
+class _RawEntity:
+    attributes: list[tuple[str, object]]
+    formatted: dict[str, str]
+    row_id: str | None
+
+
+def parse_data_event(payload: object) -> FoDataEvent:
+    """Read one RemoteExecutionContext; InvalidDataEventError names what is missing or malformed."""
+    context = _mapping(payload, "a data event")
+    operation = _operation(context.get("MessageName"))
+    name = context.get("PrimaryEntityName")
+    if not isinstance(name, str) or not name:
+        raise InvalidDataEventError("the data event has no PrimaryEntityName")
+    parameters = _parameters(context.get("InputParameters"))
+    target = _entity(parameters.get("Target"), "Target", name)
+    before = _entity(parameters.get("PreImage"), "PreImage", name)
+    entity = _by_event_name().get(name.casefold())
+    return FoDataEvent(
+        entity=entity.entity_set if entity is not None else None,
+        event_entity_name=name,
         operation=operation,
-        record=record,
-        time=moment,
-        initiating_user=str(user) if user else None,
+        row_id=_row_id(context.get("PrimaryEntityId"), target, before),
+        target=_values(entity, target, "Target"),
+        pre_image=_values(entity, before, "PreImage") if before is not None else None,
+        time=_time(context.get("OperationCreatedOn")),
+        operation_id=str(context.get("OperationId") or ""),
     )
 
 
-def _entity_and_change(payload: Mapping[str, Any]) -> tuple[str, str]:
-    entity, change = payload.get("EntityName"), payload.get("ChangeType")
-    if isinstance(entity, str) and isinstance(change, str) and entity and change:
-        return entity, change
-    # Without the twin's extra fields, the business event id reads "<entity>_<ChangeType>".
-    event = str(payload.get("BusinessEventId", ""))
-    name, _, kind = event.rpartition("_")
-    if not name or not kind:
-        raise SourceError(f"cannot tell the entity and change type of data event {event!r}")
-    return name.removeprefix("DataEvent_"), kind
+@cache
+def _by_event_name() -> dict[str, FoEntity]:
+    return {entity.event_entity_name.casefold(): entity for entity in fo_entities().values()}
 
 
-class FoEventHandler:
-    """Turns data events into envelopes and publishes them; returns only once they are on the bus."""
+@cache
+def _fields_by_column(entity_set: str) -> dict[str, tuple[str, FoField]]:
+    # dualbus's extension fields ride on every synced entity (d365/_prerequisites.py).
+    entity = fo_entities()[entity_set]
+    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    return {name.casefold(): (name, field) for name, field in fields.items()}
 
-    def __init__(
-        self,
-        reader: FoReader,
-        tables: Iterable[SourceTable],
-        publisher: Publisher,
-        echo: EchoFilter,
-        *,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self._reader = reader
-        self._tables: dict[str, list[SourceTable]] = {}
-        for table in tables:
-            self._tables.setdefault(table.name, []).append(table)
-        self._publisher = publisher
-        self._echo = echo
-        self._backoff = backoff or Backoff()
-        self.skipped_echo = 0
-        self.ignored = 0
 
-    @property
-    def entities(self) -> tuple[str, ...]:
-        """The F&O entities whose events this handler publishes."""
-        return tuple(self._tables)
+def _mapping(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidDataEventError(f"{what} is a JSON object, not {type(value).__name__}")
+    return value
 
-    async def handle(self, payloads: Sequence[object]) -> int:
-        """Publish the events' changes; SourceError for a malformed payload, TransientError to retry."""
-        events = [parse_data_event(payload) for payload in payloads]
-        envelopes: list[Envelope] = []
-        for event in events:
-            for table in self._tables.get(event.entity, []):
-                envelope = await self._envelope(table, event)
-                if envelope is not None:
-                    envelopes.append(envelope)
-            if event.entity not in self._tables:
-                self.ignored += 1
-        await publish_then_checkpoint(self._publisher, None, envelopes, {}, backoff=self._backoff)
-        return len(envelopes)
 
-    async def _envelope(self, table: SourceTable, event: DataEvent) -> Envelope | None:
-        if event.operation is Operation.DELETE:
-            # Deletes are published even when dualbus made them. A delete that won a race against an older
-            # update from the other side must reach that side too, or the update would have re-created the
-            # row there for good; on a side that lacks the row already, a delete changes nothing.
-            key = table.key_of(event.record)
-            version = fo_version(event.time)
-            return build_envelope(
-                table, {}, Operation.DELETE, source_version=version, time=event.time, key=key
-            )
-        row = event.record if "ModifiedDateTime" in event.record else await self._current(table, event)
-        if row is None or not table.takes(row):
-            # Gone since (its delete event follows) or not a row this map takes.
-            return None
-        if self._echo.is_echo(Origin.FO, row):
-            self._skip(table)
-            return None
-        modified = row["ModifiedDateTime"]
-        return build_envelope(
-            table, row, event.operation, source_version=fo_version(modified), time=parse_time(modified)
+def _operation(message: object) -> Operation:
+    operation = _MESSAGES.get(message.casefold()) if isinstance(message, str) else None
+    if operation is None:
+        raise InvalidDataEventError(
+            f"MessageName {message!r} is not OnExternalCreated, OnExternalUpdated or OnExternalDeleted"
         )
+    return operation
 
-    async def _current(self, table: SourceTable, event: DataEvent) -> dict[str, Any] | None:
-        key = {name: event.record[name] for name in table.key_fields if name in event.record}
-        if len(key) != len(table.key_fields):
-            raise SourceError(f"data event {event.event_id} of {event.entity} lacks key fields")
-        return await self._reader.row(table.name, key)
 
-    def _skip(self, table: SourceTable) -> None:
-        self.skipped_echo += 1
-        self._publisher.metrics.skipped_echo.add(1, {"area": table.area})
+def _parameters(value: object) -> dict[str, object]:
+    # Dataverse leaves InputParameters out of a webhook body larger than 256 KB: then only the ids remain.
+    if value is None:
+        return {}
+    pairs = _pairs(value, "InputParameters")
+    return dict(reversed(pairs))
+
+
+def _pairs(value: object, what: str) -> list[tuple[str, object]]:
+    if not isinstance(value, list):
+        raise InvalidDataEventError(f"{what} is not a list of key/value pairs")
+    pairs = []
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or "value" not in item:
+            raise InvalidDataEventError(f"{what}[{index}] is not a {{'key', 'value'}} pair")
+        pairs.append((str(item["key"]), item["value"]))
+    return pairs
+
+
+def _entity(value: object, what: str, name: str) -> _RawEntity | None:
+    if value is None:
+        return None
+    entity = _mapping(value, what)
+    logical = entity.get("LogicalName")
+    if logical is not None and (not isinstance(logical, str) or logical.casefold() != name.casefold()):
+        raise InvalidDataEventError(f"{what}.LogicalName {logical!r} is not PrimaryEntityName {name!r}")
+    formatted = _pairs(entity.get("FormattedValues") or [], f"{what}.FormattedValues")
+    if not all(isinstance(text, str) for _, text in formatted):
+        raise InvalidDataEventError(f"{what}.FormattedValues holds a value that is not text")
+    return _RawEntity(
+        attributes=_pairs(entity.get("Attributes"), f"{what}.Attributes"),
+        formatted={key.casefold(): str(text) for key, text in formatted},
+        row_id=_guid(entity.get("Id"), f"{what}.Id"),
+    )
+
+
+def _guid(value: object, what: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise InvalidDataEventError(f"{what} is not a GUID: {value!r}")
+
+
+def _row_id(primary: object, target: _RawEntity | None, before: _RawEntity | None) -> str:
+    found = {
+        what: row_id
+        for what, row_id in (
+            ("PrimaryEntityId", _guid(primary, "PrimaryEntityId")),
+            ("Target.Id", target.row_id if target else None),
+            ("PreImage.Id", before.row_id if before else None),
+        )
+        if row_id is not None
+    }
+    if not found:
+        raise InvalidDataEventError(
+            "the data event names no row: no PrimaryEntityId, Target.Id or PreImage.Id"
+        )
+    if len(set(found.values())) > 1:
+        raise InvalidDataEventError(f"the data event names different rows: {found}")
+    return next(iter(found.values()))
+
+
+def _values(entity: FoEntity | None, raw: _RawEntity | None, what: str) -> dict[str, Any]:
+    if entity is None or raw is None:
+        return {}
+    columns = _fields_by_column(entity.entity_set)
+    values: dict[str, Any] = {}
+    for key, value in raw.attributes:
+        column = key.casefold()
+        found = columns.get(column.removeprefix(_PREFIX))
+        if found is None:
+            # mserp_primaryfield, the row id column, lookups (mserp_fk_...): no F&O field of the entity.
+            continue
+        name, field = found
+        decoded = decode_value(entity, field, value, raw.formatted.get(column), f"{what}.{key}")
+        if decoded is not UNKNOWN:
+            values[name] = decoded
+    return values
+
+
+def _time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidDataEventError(f"OperationCreatedOn is not a date-time: {value!r}")
+    return parse_wcf_date(value, "OperationCreatedOn")

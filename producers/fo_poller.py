@@ -1,34 +1,49 @@
-"""OData polling for F&O entities without data events, with a persisted ``ModifiedDateTime`` watermark.
+"""The F&O full scan: every row of every entity, compared with what was published, so that nothing is missed.
 
-Each round asks for rows modified after the watermark, oldest first, a bounded page at a time; the
-watermark moves to the last row of a page only after that page was published. F&O stamps every write
-(the twin strictly increasingly), so "greater than the watermark" misses nothing and re-reads nothing.
-Polling cannot see deletes: entities whose deletes matter should use data events.
+Standard F&O entities expose no modified time, so changes cannot be asked for; and data events can be
+missed (the producer down longer than F&O retries, an event it could not identify). The scan reads every
+row of each entity page by page (``@odata.nextLink``), digests each map's carried data per key, publishes
+the rows whose digest differs from the stored one (``source_version`` from the producer's clock), then a
+delete for each stored key the scan did not see, and records the digests after each publish (a crash in
+between republishes, never skips). Digests live in the checkpoint store (SQLite), so memory holds one page.
+
+Server-driven pages are positions (``$skip``): a row deleted during a scan shifts later rows back, so one
+may go unread. A key the scan did not see is therefore looked up again before its delete is published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import logging
+from collections.abc import Iterable, Mapping
 
 from producers.checkpoints import CheckpointStore
-from producers.events import EchoFilter, build_envelope, fo_version, parse_time
-from producers.flow import Backoff, Outbox, publish_then_checkpoint
-from producers.fo_reader import FoReader
+from producers.clock import VersionClock
+from producers.errors import SourceError
+from producers.flow import Backoff, publish_then_checkpoint
+from producers.fo_reader import FoReader, Row
+from producers.fo_rows import (
+    EntityLocks,
+    FoBatch,
+    FoSource,
+    base_version,
+    fo_sources,
+    key_from_text,
+    key_text,
+    map_key,
+)
 from producers.publisher import Publisher
 from producers.tables import SourceTable
-from shared.envelope import Operation, Origin
 
-__all__ = ["FoPoller", "watermark_name"]
+__all__ = ["FoScanner"]
+
+_log = logging.getLogger(__name__)
+# Unseen keys handled per step, and looked up again per request (an OData filter of "or"-ed keys).
+_UNSEEN_STEP = 200
+_LOOKUP_KEYS = 20
 
 
-def watermark_name(table: SourceTable) -> str:
-    """The checkpoint name of one map's watermark."""
-    return f"fo.watermark.{table.table_map.name}"
-
-
-class FoPoller:
-    """Publishes rows changed since each table's watermark; ``poll_once`` is one round over all tables."""
+class FoScanner:
+    """Publishes every F&O row whose state differs from the last one published, and deletes of gone rows."""
 
     def __init__(
         self,
@@ -36,62 +51,115 @@ class FoPoller:
         tables: Iterable[SourceTable],
         publisher: Publisher,
         store: CheckpointStore,
-        echo: EchoFilter,
+        clock: VersionClock,
         *,
-        page_size: int = 1000,
+        locks: EntityLocks | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self._reader = reader
-        self._tables = list(tables)
+        self._sources = fo_sources(tables)
         self._publisher = publisher
         self._store = store
-        self._echo = echo
-        self._page_size = page_size
+        self._clock = clock
+        self._locks = locks or EntityLocks()
         self._backoff = backoff or Backoff()
-        self.skipped_echo = 0
+        self.unchanged = 0
 
-    async def poll_once(self) -> int:
-        """Publish every table's changes since its watermark; returns how many events were published."""
-        published = 0
-        for table in self._tables:
-            while True:
-                count, full = await self._poll_page(table)
-                published += count
-                if not full:
-                    break
+    async def scan_once(self) -> int:
+        """One scan of every entity; returns how many envelopes were published.
+
+        An entity F&O answers nonsense for is logged and skipped, so that it holds up no other; the first
+        such failure is raised once the round is over.
+        """
+        published, failures = 0, []
+        for source in self._sources.values():
+            try:
+                published += await self.scan_entity(source.name)
+            except SourceError as exc:
+                _log.warning("scan of %s failed: %s", source.name, exc)
+                failures.append(exc)
+        if failures:
+            raise failures[0]
         return published
 
-    async def _poll_page(self, table: SourceTable) -> tuple[int, bool]:
-        watermark = self._store.get(watermark_name(table))
-        rows = await self._reader.page(
-            table.name,
-            filter_=f"ModifiedDateTime gt {watermark}" if watermark else None,
-            orderby="ModifiedDateTime asc",
-            top=self._page_size,
-        )
-        if not rows:
-            return 0, False
-        outbox = Outbox(checkpoints={watermark_name(table): rows[-1]["ModifiedDateTime"]})
-        for row in rows:
-            self._add(table, row, outbox)
-        await publish_then_checkpoint(
-            self._publisher, self._store, outbox.envelopes, outbox.checkpoints, backoff=self._backoff
-        )
-        self.skipped_echo += outbox.skipped_echo
-        if outbox.skipped_echo:
-            self._publisher.metrics.skipped_echo.add(outbox.skipped_echo, {"area": table.area})
-        return len(outbox.envelopes), len(rows) >= self._page_size
+    async def scan_entity(self, entity: str) -> int:
+        """Scan one entity: publish changed rows, then deletes of the rows gone since the last scan."""
+        source = self._sources[entity]
+        # Clock values are unique and increasing: a row marked with a later one was seen by this scan
+        # or written by an event after it started.
+        generation = self._clock.next()
+        pages = aiter(self._reader.pages(source.name, select=source.select, orderby=source.schema.keys))
+        published = 0
+        while True:
+            async with self._locks(source.name):
+                page = await anext(pages, None)
+                if page is None:
+                    break
+                published += await self._record(source, page, generation)
+        for table in source.tables:
+            published += await self._gone(source, table, generation)
+        _log.info("scanned %s: %d published", source.name, published)
+        return published
 
-    def _add(self, table: SourceTable, row: dict[str, Any], outbox: Outbox) -> None:
-        if not table.takes(row):
-            return
-        if self._echo.is_echo(Origin.FO, row):
-            outbox.skipped_echo += 1
-            return
-        modified = row["ModifiedDateTime"]
-        # Polling cannot tell a create from an update; consumers apply both as an upsert.
-        outbox.envelopes.append(
-            build_envelope(
-                table, row, Operation.UPDATE, source_version=fo_version(modified), time=parse_time(modified)
+    async def _record(self, source: FoSource, page: list[Row], generation: int) -> int:
+        batch = FoBatch(self._clock, seen=generation)
+        states: list[tuple[SourceTable, Row, str | None]] = []
+        for table in source.tables:
+            keyed = [(key_text(key), key, row) for row in page if (key := map_key(table, row))]
+            stored = self._store.digests(table.table_map.name, [text for text, _, _ in keyed])
+            for text, key, row in keyed:
+                if table.takes(row):
+                    states.append((table, row, stored.get(text)))
+                elif text in stored:
+                    # Left this map; its delete goes first, as the event handler's does.
+                    batch.delete(table, key, base_version(row))
+        for table, row, digest in states:
+            batch.state(table, row, digest, None)
+        return await self._publish(batch)
+
+    async def _gone(self, source: FoSource, table: SourceTable, generation: int) -> int:
+        published = 0
+        while True:
+            async with self._locks(source.name):
+                unseen = self._store.unseen(table.table_map.name, generation, _UNSEEN_STEP)
+                if not unseen:
+                    return published
+                published += await self._settle(source, table, unseen, generation)
+
+    async def _settle(self, source: FoSource, table: SourceTable, unseen: list[str], generation: int) -> int:
+        """Look the unseen keys up again: publish what exists after all, delete the rest."""
+        found = await self._lookup(source, table, [key_from_text(text) for text in unseen])
+        stored = self._store.digests(table.table_map.name, unseen)
+        batch = FoBatch(self._clock, seen=generation)
+        for text in unseen:
+            row = found.get(text.casefold())
+            if row is None:
+                batch.delete(table, key_from_text(text), None)
+                continue
+            batch.state(table, row, stored.get(text), None)
+            if key_text(table.key_of(row)) != text:
+                # Found under its key in another case (F&O compares keys without case): one record.
+                batch.forget(table, text)
+        return await self._publish(batch)
+
+    async def _lookup(
+        self, source: FoSource, table: SourceTable, keys: list[dict[str, str | int]]
+    ) -> Mapping[str, Row]:
+        found: dict[str, Row] = {}
+        for start in range(0, len(keys), _LOOKUP_KEYS):
+            rows = await self._reader.matching(
+                source.schema, keys[start : start + _LOOKUP_KEYS], source.select
             )
+            for row in rows:
+                key = map_key(table, row)
+                if key is not None and table.takes(row):
+                    found.setdefault(key_text(key).casefold(), row)
+        return found
+
+    async def _publish(self, batch: FoBatch) -> int:
+        outbox = batch.outbox
+        await publish_then_checkpoint(
+            self._publisher, self._store, outbox.envelopes, {}, digests=outbox.digests, backoff=self._backoff
         )
+        self.unchanged += batch.unchanged
+        return len(outbox.envelopes)

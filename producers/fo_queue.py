@@ -1,8 +1,16 @@
-"""Data events that F&O sends to a Service Bus queue or topic subscription, settled after publish.
+"""Data events that reach a Service Bus queue or topic subscription through Dataverse, settled after publish.
 
-Messages are received in peek-lock mode; a batch is completed only after its envelopes were published,
-abandoned on a transient failure (it comes back), and dead-lettered when the payload can never be used.
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints
+With the Power Platform integration, F&O's Service Bus endpoints are Dataverse service endpoints:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/e315b9a767be2310f4dbd29db22785d1bbe62881/articles/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints.md
+Such an endpoint writes the RemoteExecutionContext in its MessageFormat: .NET Binary (content type
+``application/msbin1``), JSON (``application/json``) or XML (``application/xml``):
+https://github.com/MicrosoftDocs/powerapps-docs/blob/1cbdbbce58d16aeb4ffd801809fc04baaa7807d7/powerapps-docs/developer/data-platform/write-listener-application-azure-solution.md
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0084d69f59c9f9e2bd630e0de7011afc1363e6e4/powerapps-docs/developer/data-platform/reference/entities/serviceendpoint.md
+dualbus reads JSON only; a message in another format is dead-lettered with reason ``UnsupportedEventFormat``.
+
+Messages are received in peek-lock mode; a batch is completed only after its changes were published,
+abandoned on a failure a retry may fix (it comes back), and a message whose payload can never be used is
+dead-lettered (``InvalidDataEvent``).
 """
 
 from __future__ import annotations
@@ -15,14 +23,19 @@ import orjson
 from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
-from producers.errors import SourceError
-from producers.fo_events import FoEventHandler
+from producers.errors import InvalidDataEventError, SourceError
+from producers.fo_events import FoDataEvent, parse_data_event
+from producers.fo_handler import FoEventHandler
 from shared.bus import bus_errors
 from shared.errors import TransientError
 
-__all__ = ["EventSource", "FoQueueIntake"]
+__all__ = ["INVALID_EVENT", "UNSUPPORTED_FORMAT", "EventSource", "FoQueueIntake"]
 
 _log = logging.getLogger(__name__)
+UNSUPPORTED_FORMAT = "UnsupportedEventFormat"
+INVALID_EVENT = "InvalidDataEvent"
+_JSON = "application/json"
+_DESCRIPTION_LIMIT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +82,19 @@ class FoQueueIntake:
         if not messages:
             return 0
         usable: list[ServiceBusReceivedMessage] = []
-        payloads: list[object] = []
+        events: list[FoDataEvent] = []
         for message in messages:
-            try:
-                payloads.append(_payload(message))
-                usable.append(message)
-            except SourceError as exc:
+            read = _read(message)
+            if isinstance(read, _Refusal):
                 with bus_errors():
                     await receiver.dead_letter_message(
-                        message, reason="InvalidDataEvent", error_description=str(exc)[:1024]
+                        message, reason=read.reason, error_description=read.description[:_DESCRIPTION_LIMIT]
                     )
+                continue
+            events.append(read)
+            usable.append(message)
         try:
-            await self._handler.handle(payloads)
+            await self._handler.handle(events)
         except (TransientError, SourceError) as exc:
             _log.warning("data events not published, abandoning them to come back: %s", exc)
             with bus_errors():
@@ -106,9 +120,26 @@ class FoQueueIntake:
         raise SourceError("data events need a queue, or a topic and a subscription")
 
 
-def _payload(message: ServiceBusReceivedMessage) -> object:
-    body = b"".join(bytes(part) for part in message.body)
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why a message can never be used: its dead-letter reason and description."""
+
+    reason: str
+    description: str
+
+
+def _read(message: ServiceBusReceivedMessage) -> FoDataEvent | _Refusal:
+    content_type = (message.content_type or "").split(";")[0].strip().lower()
+    if content_type != _JSON:
+        return _Refusal(
+            UNSUPPORTED_FORMAT,
+            f"data event message {message.message_id} has content type {message.content_type!r}; dualbus "
+            "reads JSON only: set the message format of the Dataverse service endpoint that sends here to "
+            "JSON (serviceendpoint.messageformat = 2); the next F&O scan publishes this change meanwhile",
+        )
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SourceError(f"data event message {message.message_id} is not JSON") from exc
+        return parse_data_event(orjson.loads(b"".join(bytes(part) for part in message.body)))
+    except orjson.JSONDecodeError:
+        return _Refusal(INVALID_EVENT, f"data event message {message.message_id} is not JSON")
+    except InvalidDataEventError as exc:
+        return _Refusal(INVALID_EVENT, f"data event message {message.message_id}: {exc}")

@@ -1,84 +1,142 @@
-"""Reading F&O data entities over OData: one row by key, and pages across every company.
+"""Reading F&O data entities over OData: rows by key, streamed pages, counts, always across companies.
 
 Company-specific entities answer only the caller's default company unless ``cross-company=true`` is set;
-the producer always reads across companies. Pages follow ``@odata.nextLink`` (at most 10,000 rows a page).
-See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+server-driven paging answers at most 10,000 rows a page with an ``@odata.nextLink``; ``$filter`` takes
+eq/ne/and/or (``in`` is not supported), and an enum literal reads
+``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md
+A row is looked up with ``$filter`` on its key fields rather than a key path, so the same typed literals
+serve one row and several rows at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
 from producers.errors import SourceError
+from producers.flow import Backoff, retry_transient
 from shared.api import ApiClient, error_message
-from shared.maps import odata_literal
 
-__all__ = ["FoReader", "key_path"]
+__all__ = ["FoReader", "key_filter", "literal"]
 
 _OK = 200
-_NOT_FOUND = 404
-_QUOTE = "'"
+_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
+_BARE = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.DateTimeOffset", "Edm.Date"})
+Row = dict[str, Any]
 
 
-def key_path(entity: str, key: Mapping[str, str | int]) -> str:
-    """The OData path of one row: ``CustomersV3(dataAreaId='usmf',CustomerAccount='C-1')``."""
-    parts = ",".join(f"{name}={quote(odata_literal(value), safe=_QUOTE)}" for name, value in key.items())
-    return f"{entity}({parts})"
+def literal(field: FoField, value: object) -> str:
+    """``value`` as an OData literal of the field's type (``'text'``, ``5``, an enum literal, ...)."""
+    if value is None:
+        return "null"
+    if field.enum is not None:
+        return f"{_ENUM_NAMESPACE}.{field.enum}{_quoted(value)}"
+    if field.type == "Edm.Boolean":
+        return "true" if value else "false"
+    if field.type in _BARE or field.type == "Edm.Guid":
+        return str(value)
+    return _quoted(value)
+
+
+def _quoted(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
+    """``A eq 'x' and B eq 5`` for the given field values of one row."""
+    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    return " and ".join(f"{name} eq {literal(fields[name], value)}" for name, value in key.items())
 
 
 class FoReader:
-    """OData reads against one F&O environment's ``/data`` endpoint."""
+    """OData reads against one F&O environment's ``/data`` endpoint, retrying what a retry can fix."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, *, backoff: Backoff | None = None) -> None:
         self._api = api
+        self._backoff = backoff or Backoff(first=0.5, maximum=10.0, attempts=6)
 
-    async def row(self, entity: str, key: Mapping[str, str | int]) -> dict[str, Any] | None:
-        """The current state of one row, or None when it does not exist (any more)."""
-        response = await self._api.request(
-            "GET", f"data/{key_path(entity, key)}", params={"cross-company": "true"}
-        )
-        if response.status_code == _NOT_FOUND:
-            return None
-        return _body(entity, response)
+    async def current(self, entity: FoEntity, key: Mapping[str, object], select: Sequence[str]) -> Row | None:
+        """The row with these key values as it is now, or None when there is none (any more)."""
+        rows = await self.matching(entity, [key], select)
+        return rows[0] if rows else None
 
-    async def count(self, entity: str, *, filter_: str | None = None) -> int:
-        """How many rows a query matches (``$count=true`` with ``$top=0``)."""
-        params = {"cross-company": "true", "$count": "true", "$top": "0"}
-        if filter_:
-            params["$filter"] = filter_
-        body = _body(entity, await self._api.request("GET", f"data/{entity}", params=params))
-        return int(body.get("@odata.count", 0))
+    async def matching(
+        self, entity: FoEntity, keys: Sequence[Mapping[str, object]], select: Sequence[str]
+    ) -> list[Row]:
+        """The rows matching any of ``keys`` (field values; a few dozen at most per call)."""
+        if not keys:
+            return []
+        query = " or ".join(f"({key_filter(entity, key)})" for key in keys)
+        rows: list[Row] = []
+        async for page in self.pages(entity.entity_set, select=select, filter_=query):
+            rows.extend(page)
+        return rows
 
-    async def page(
+    async def pages(
         self,
         entity: str,
         *,
+        select: Sequence[str] = (),
         filter_: str | None = None,
-        orderby: str | None = None,
-        top: int | None = None,
-    ) -> list[dict[str, Any]]:
+        orderby: Iterable[str] = (),
+    ) -> AsyncIterator[list[Row]]:
+        """The rows of one query, one server page at a time: only one page is held in memory."""
+        params = _params(select, filter_, orderby)
+        body = await self._get(entity, f"data/{entity}", params)
+        while True:
+            yield list(body.get("value", []))
+            link = body.get("@odata.nextLink")
+            if not link:
+                return
+            body = await self._get(entity, str(link), None)
+
+    async def page(
+        self, entity: str, *, filter_: str | None = None, orderby: str | None = None, top: int | None = None
+    ) -> list[Row]:
         """The rows of one query, following next links until ``top`` rows (or all) were read."""
-        params = {"cross-company": "true"}
-        if filter_:
-            params["$filter"] = filter_
-        if orderby:
-            params["$orderby"] = orderby
+        params = _params((), filter_, [orderby] if orderby else [])
         if top is not None:
             params["$top"] = str(top)
-        body = _body(entity, await self._api.request("GET", f"data/{entity}", params=params))
-        rows: list[dict[str, Any]] = list(body.get("value", []))
+        body = await self._get(entity, f"data/{entity}", params)
+        rows: list[Row] = list(body.get("value", []))
         while "@odata.nextLink" in body:
-            body = _body(entity, await self._api.request("GET", str(body["@odata.nextLink"])))
+            body = await self._get(entity, str(body["@odata.nextLink"]), None)
             rows.extend(body.get("value", []))
         return rows
+
+    async def count(self, entity: str, *, filter_: str | None = None) -> int:
+        """How many rows a query matches (``$count=true`` with ``$top=0``)."""
+        params = {**_params((), filter_, ()), "$count": "true", "$top": "0"}
+        body = await self._get(entity, f"data/{entity}", params)
+        return int(body.get("@odata.count", 0))
+
+    async def _get(self, entity: str, path: str, params: dict[str, str] | None) -> dict[str, Any]:
+        response = await retry_transient(
+            lambda: self._api.request("GET", path, params=params), self._backoff, what=f"reading {entity}"
+        )
+        return _body(entity, response)
+
+
+def _params(select: Sequence[str], filter_: str | None, orderby: Iterable[str]) -> dict[str, str]:
+    params = {"cross-company": "true"}
+    if select:
+        params["$select"] = ",".join(dict.fromkeys(select))
+    if filter_:
+        params["$filter"] = filter_
+    order = ",".join(orderby)
+    if order:
+        params["$orderby"] = order
+    return params
 
 
 def _body(entity: str, response: httpx.Response) -> dict[str, Any]:
     if response.status_code != _OK:
         raise SourceError(f"reading {entity} failed: {error_message(response)}")
-    body: dict[str, Any] = response.json()
+    body = response.json()
+    if not isinstance(body, dict):
+        raise SourceError(f"reading {entity} gave a JSON {type(body).__name__}, not an object")
     return body

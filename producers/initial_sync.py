@@ -6,6 +6,11 @@ key after the last row read, ``$orderby`` the key), so a page's position never s
 writes. After each page is published its checkpoint (``initial.<origin>.<map>.<company>``) records the
 last key; a killed run resumes after it and re-reads only what did not complete. Dataverse tables are
 taken as change-tracking snapshots, which also leave the delta token the producer continues from.
+
+F&O rows are published with ``source_version`` 0, the lowest there is: any live change supersedes the
+backfilled state, and a re-run is absorbed as stale. ``base_version`` is the row's ``DualbusSourceVersion``.
+A backfilled state is not recorded as published for the F&O scan: a consumer may skip it as stale, and
+then only the scan's own publish brings that row's current state across.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, Protocol
 
 from producers.dataverse import DataverseSource
-from producers.events import EchoFilter, build_envelope, fo_version, parse_time
-from producers.flow import Backoff, publish_then_checkpoint, retry_transient
+from producers.events import EchoFilter, build_envelope
+from producers.flow import publish_then_checkpoint
 from producers.fo_reader import FoReader
+from producers.fo_rows import base_version
 from producers.runner import ProducerContext
 from producers.tables import SourceTable
 from shared.envelope import Envelope, Operation, Origin
@@ -29,8 +34,6 @@ from shared.maps import odata_literal
 __all__ = ["Progress", "SyncSummary", "TableResult", "keyset_filter", "run_initial_sync"]
 
 _COMPANY = "dataAreaId"
-# Reads retried across a short outage of F&O; past that the run stops and resumes when started again.
-_READS = Backoff(first=0.5, maximum=10.0, attempts=6)
 _ALL = "*"
 
 
@@ -158,11 +161,8 @@ class _FoSync:
             return [_ALL]
         if self._wanted is not None:
             return sorted(self._wanted)
-        rows = await retry_transient(
-            lambda: self._reader.page("LegalEntities", orderby="LegalEntityId"),
-            _READS,
-            what="reading companies",
-        )
+        # The reader retries across a short outage of F&O; past that the run stops and resumes later.
+        rows = await self._reader.page("LegalEntities", orderby="LegalEntityId")
         return [str(row["LegalEntityId"]).lower() for row in rows]
 
     async def _count(self, table: SourceTable, company: str) -> int:
@@ -182,11 +182,11 @@ class _FoSync:
             query = _and(
                 _company_filter(company), keyset_filter(fields, state["after"]) if state["after"] else None
             )
-            read = partial(
-                self._reader.page, table.name, filter_=query, orderby=",".join(fields), top=self._page_size
+            rows = await self._reader.page(
+                table.name, filter_=query, orderby=",".join(fields), top=self._page_size
             )
-            rows = await retry_transient(read, _READS, what=f"reading {table.name}")
-            envelopes = [_envelope(table, row) for row in rows if table.takes(row)]
+            now = datetime.now(UTC)
+            envelopes = [_envelope(table, row, now) for row in rows if table.takes(row)]
             done = len(rows) < self._page_size
             state = {
                 "after": [rows[-1][f] for f in fields] if rows else state["after"],
@@ -223,11 +223,10 @@ async def _dataverse_sync(context: ProducerContext, progress: Progress | None) -
     return summary
 
 
-def _envelope(table: SourceTable, row: dict[str, Any]) -> Envelope:
-    modified = row.get("ModifiedDateTime")
-    moment = parse_time(modified) if modified else datetime.now(UTC)
-    version = fo_version(modified) if modified else 0
-    return build_envelope(table, row, Operation.UPDATE, source_version=version, time=moment)
+def _envelope(table: SourceTable, row: dict[str, Any], read_at: datetime) -> Envelope:
+    return build_envelope(
+        table, row, Operation.UPDATE, source_version=0, time=read_at, base_version=base_version(row)
+    )
 
 
 def _checkpoint(table: SourceTable, company: str) -> str:

@@ -32,4 +32,5 @@ def produce(origin: Origin, *, areas: Sequence[str] | None = None) -> None:
     """Run the producer of ``origin`` until SIGTERM or SIGINT."""
     settings = configured(f"dualbus-producer-{origin.value}")
     options = load_producer_settings()
+    register_secret(options.fo_webhook_key)
     asyncio.run(run_producer(origin, settings, options, areas=areas))

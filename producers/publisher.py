@@ -35,7 +35,7 @@ _SPLITTABLE = 2
 
 
 class ProducerMetrics:
-    """The producer's instruments: changes published, echoes skipped, publish latency."""
+    """The producer's instruments: changes published, echoes skipped, unresolved events, publish latency."""
 
     def __init__(self, meter: metrics.Meter | None = None) -> None:
         meter = meter or metrics.get_meter("dualbus.producers")
@@ -46,6 +46,11 @@ class ProducerMetrics:
             "dualbus.producer.skipped_echo",
             unit="{change}",
             description="Changes not published because dualbus itself wrote them",
+        )
+        self.unresolved = meter.create_counter(
+            "dualbus.producer.unresolved",
+            unit="{event}",
+            description="Data events whose row could not be identified, left to the next scan",
         )
         self.publish_latency = meter.create_histogram(
             "dualbus.producer.publish.duration", unit="s", description="Time to send one batch of changes"

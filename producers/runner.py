@@ -16,12 +16,15 @@ import uvicorn
 from azure.servicebus.aio import ServiceBusClient
 
 from producers.checkpoints import CheckpointStore
+from producers.clock import VersionClock
 from producers.dataverse import DataverseSource
+from producers.errors import SourceError
 from producers.events import EchoFilter
-from producers.fo_events import FoEventHandler
-from producers.fo_poller import FoPoller
+from producers.fo_handler import FoEventHandler
+from producers.fo_poller import FoScanner
 from producers.fo_queue import EventSource, FoQueueIntake
 from producers.fo_reader import FoReader
+from producers.fo_rows import EntityLocks
 from producers.fo_webhook import webhook_app
 from producers.publisher import Publisher
 from producers.settings import FoEvents, ProducerOptions
@@ -129,17 +132,14 @@ def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list
 
 
 def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
-    reader = FoReader(context.api)
-    tasks: list[_Task] = []
-    polled = _polled_tables(context.tables, options)
-    if polled:
-        poller = FoPoller(
-            reader, polled, context.publisher, context.store, context.echo, page_size=options.page_size
-        )
-        tasks.append(lambda stop: _every(options.poll_interval_seconds, poller.poll_once, stop))
+    """The full scan, and the data event intake when events are on (then the scan runs less often)."""
+    reader, clock, locks = FoReader(context.api), VersionClock(context.store), EntityLocks()
+    scanner = FoScanner(reader, context.tables, context.publisher, context.store, clock, locks=locks)
     if options.fo_events is FoEvents.NONE:
-        return tasks
-    handler = FoEventHandler(reader, context.tables, context.publisher, context.echo)
+        return [lambda stop: _every(options.poll_interval_seconds, scanner.scan_once, stop)]
+    # The first scan runs at once: it closes whatever gap the producer was down for, however long.
+    tasks: list[_Task] = [lambda stop: _every(options.fo_scan_interval_seconds, scanner.scan_once, stop)]
+    handler = FoEventHandler(reader, context.tables, context.publisher, context.store, clock, locks=locks)
     if options.fo_events is FoEvents.WEBHOOK:
         tasks.append(lambda stop: _serve_webhook(handler, options, stop))
     else:
@@ -149,26 +149,20 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]
     return tasks
 
 
-def _polled_tables(tables: list[SourceTable], options: ProducerOptions) -> list[SourceTable]:
-    if options.fo_poll_entities is None:
-        return tables if options.fo_events is FoEvents.NONE else []
-    wanted = set(options.fo_poll_entities)
-    return [table for table in tables if table.name in wanted]
-
-
 async def _every(interval: float, step: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
-    """Run ``step`` every ``interval`` seconds until ``stop``; a transient failure waits and retries."""
+    """Run ``step`` every ``interval`` seconds until ``stop``; a failed step waits and runs again."""
     while not stop.is_set():
         try:
             await step()
-        except TransientError as exc:
+        except (TransientError, SourceError) as exc:
+            # A source answering nonsense is fixed on its side; the next round may well succeed.
             _log.warning("poll failed, retrying: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
 async def _serve_webhook(handler: FoEventHandler, options: ProducerOptions, stop: asyncio.Event) -> None:
-    app = webhook_app(handler, path=options.webhook_path)
+    app = webhook_app(handler, path=options.webhook_path, key=options.fo_webhook_key)
     config = uvicorn.Config(
         app, host=options.webhook_host, port=options.webhook_port, log_level="warning", access_log=False
     )

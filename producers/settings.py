@@ -1,7 +1,8 @@
 """The producers' own settings, from ``DUALBUS_PRODUCER__*`` variables beside the shared ``Settings``.
 
-Example: ``DUALBUS_PRODUCER__OWN_USERS='["dualbus","6f1c...-..."]'`` names dualbus's application user as
-F&O records it (``ModifiedBy``) and as Dataverse and data events do (a user or object id).
+Example: ``DUALBUS_PRODUCER__OWN_USERS='["6f1c...-..."]'`` names dualbus's application user as Dataverse
+records it (``_modifiedby_value``), so the Dataverse producer does not publish dualbus's own writes back.
+``DUALBUS_PRODUCER__FO_WEBHOOK_KEY`` is the key an F&O data event webhook must send as ``?code=<key>``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.envelope import format_validation_error
@@ -32,17 +33,19 @@ class ProducerOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     own_users: tuple[str, ...] = ()
+    # Dataverse's change polls; on F&O, the full scan's interval while data events are off.
     poll_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
-    page_size: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    # The F&O full scan's interval while data events are on (it also runs once at start-up).
+    fo_scan_interval_seconds: Annotated[float, Field(gt=0)] = 300.0
     # Below Standard tier's 256 KB message size (a batch is one message): the SDK's size estimate was
     # seen a little under what the emulator counted on the wire. Raise it on Premium; None: the link's.
     max_batch_bytes: Annotated[int, Field(ge=1024)] | None = 224 * 1024
     fo_events: FoEvents = FoEvents.NONE
-    # Entities polled on F&O; None polls every entity when events are off and none when they are on.
-    fo_poll_entities: tuple[str, ...] | None = None
     webhook_host: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=0, le=65535)] = 8085
     webhook_path: str = "/fo/events"
+    # The webhook's WebhookKey (the ``code`` query parameter); None accepts any caller, with a warning.
+    fo_webhook_key: SecretStr | None = None
     events_queue: str | None = None
     events_topic: str | None = None
     events_subscription: str | None = None

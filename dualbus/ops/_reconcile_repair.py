@@ -4,6 +4,11 @@ A repair is the envelope a producer would publish for the row (full mapped state
 ``source_version`` the row's current version mark) with ``repair: true`` and an id of its own per run, so
 that duplicate detection does not take it for the original change (docs/processing.md, "Repairs").
 
+An F&O row has no version mark of its own (standard entities expose no modified time): its repair takes a
+reading of the producer's version clock (``producers.clock``), which is later than any version the F&O
+producer issued before, and carries the row's ``DualbusSourceVersion`` as ``base_version``, as the
+producer's events do.
+
 Its ``data`` also carries the fields of the map's source filter (``PartyType``), so that a consumer, which
 checks the filter on the event, takes the record as the map's.
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from producers.events import fo_version
+from producers.clock import VersionClock, process_clock
+from producers.errors import SourceError
+from producers.fo_rows import base_version
 from producers.tables import SourceTable
 from shared.envelope import Envelope, KeyValue, Operation, Origin
 from shared.errors import EnvelopeError
@@ -25,10 +32,14 @@ from shared.errors import EnvelopeError
 __all__ = ["orphan_delete", "repair_event", "source_version"]
 
 
-def source_version(origin: Origin, row: Mapping[str, object]) -> int:
-    """A source row's version mark: Dataverse's ``versionnumber``, F&O's modified time in microseconds."""
+def source_version(origin: Origin, row: Mapping[str, object], clock: VersionClock | None = None) -> int:
+    """A source row's version mark: Dataverse's ``versionnumber``; for F&O, a reading of the clock now.
+
+    Without a ``clock``, F&O versions come from the process's own; pass the F&O producer's store-backed
+    clock (``VersionClock(store)``) to stay above every version that producer issued on this host.
+    """
     if origin is Origin.FO:
-        return fo_version(row.get("ModifiedDateTime"))
+        return (clock or process_clock()).next()
     value = row.get("versionnumber")
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
         raise EnvelopeError(f"the row has no usable versionnumber: {value!r}")
@@ -36,7 +47,13 @@ def source_version(origin: Origin, row: Mapping[str, object]) -> int:
 
 
 def repair_event(
-    table: SourceTable, row: Mapping[str, object], *, run_id: str, now: datetime, create: bool
+    table: SourceTable,
+    row: Mapping[str, object],
+    *,
+    run_id: str,
+    now: datetime,
+    create: bool,
+    clock: VersionClock | None = None,
 ) -> Envelope:
     """The repair envelope of one source row (``create`` when the target lacks the record)."""
     key = table.key_of(row)
@@ -46,12 +63,22 @@ def repair_event(
         entity=table.name,
         key=key,
         operation=Operation.CREATE if create else Operation.UPDATE,
-        source_version=source_version(table.origin, row),
+        source_version=source_version(table.origin, row, clock),
         time=now,
         data=_state(table, row),
         company=table.company_of(key),
         repair_run=run_id,
+        base_version=_base_version(table, row),
     )
+
+
+def _base_version(table: SourceTable, row: Mapping[str, object]) -> int | None:
+    if table.origin is not Origin.FO:
+        return None
+    try:
+        return base_version(row)
+    except SourceError as exc:
+        raise EnvelopeError(str(exc)) from exc
 
 
 def _state(table: SourceTable, row: Mapping[str, object]) -> dict[str, object]:

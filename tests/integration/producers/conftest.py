@@ -30,8 +30,7 @@ def fo() -> Iterator[FoHandle]:
 
 
 @pytest.fixture
-def slow_retry_fo() -> Iterator[FoHandle]:
-    """An F&O twin whose event retries span a producer restart."""
-    # Retries after 1, 2, 4 and 8 seconds: longer than a producer restart takes, even on a busy machine.
-    with start_fo(page_size=500, event_backoff_seconds=1.0) as running:
+def paged_fo() -> Iterator[FoHandle]:
+    """An F&O twin answering three rows a page, so that a scan follows next links."""
+    with start_fo(page_size=3) as running:
         yield running

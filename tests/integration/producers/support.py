@@ -31,6 +31,7 @@ TAP = "test-tap"
 EVENTS_QUEUE = "fo-data-events"
 DUALBUS = "dualbus"
 OWN_USERS = (DUALBUS, user_id_for(DUALBUS))
+WEBHOOK_KEY = "webhook-k3y-for-tests"
 
 
 def emulator_config() -> dict[str, Any]:
@@ -235,14 +236,12 @@ class ProducerProcess:
 
 
 def customer(account: str, name: str) -> dict[str, object]:
-    """A customer row of company usmf."""
+    """An organisation customer of company usmf, referring to no other row (the twin checks relations)."""
     return {
         "dataAreaId": "usmf",
         "CustomerAccount": account,
         "OrganizationName": name,
         "PartyType": "Organization",
-        "SalesCurrencyCode": "USD",
-        "CustomerGroupId": "10",
     }
 
 

@@ -57,7 +57,8 @@ async def test_creates_updates_and_deletes_are_published(
         assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
         async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
             source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
-            assert await source.poll_once() == 1  # the snapshot: the company
+            # Companies go from F&O to Dataverse only (shared/maps/data/company.json): nothing to snapshot.
+            assert await source.poll_once() == 0
             created = maker.post("accounts", json=_account("C-1", "Fabrikam"))
             assert created.is_success, created.text
             account = created.headers["OData-EntityId"]
@@ -66,7 +67,7 @@ async def test_creates_updates_and_deletes_are_published(
             await source.poll_once()
             assert maker.delete(account).is_success
             await source.poll_once()
-    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=4)
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=3)
     accounts = [e for e in events if e.entity == "accounts"]
     assert [e.operation for e in accounts] == [Operation.CREATE, Operation.UPDATE, Operation.DELETE]
     assert accounts[0].key == {"msdyn_company": "USMF", "accountnumber": "C-1"}
@@ -120,14 +121,14 @@ async def test_expired_token_resnapshots_without_losing_a_delete(
         assert gone.is_success
         async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
             source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
-            assert await source.poll_once() == 3
+            assert await source.poll_once() == 2
             # A token the service no longer honours, as after the change-retention period.
             ctx.store.put("dataverse.delta.customers", "999999999!01/01/2020 00:00:00")
             assert maker.delete(gone.headers["OData-EntityId"]).is_success
             await source.poll_once()
             assert ctx.store.get("dataverse.delta.customers") != "999999999!01/01/2020 00:00:00"
-    # company 1, accounts: two creates, the re-read of C-3 and the delete of C-4.
-    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=5)
+    # Accounts: two creates, the re-read of C-3 and the delete of C-4.
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=4)
     deletes = [e for e in events if e.operation is Operation.DELETE]
     assert [e.key["accountnumber"] for e in deletes] == ["C-4"]
     assert {e.key["accountnumber"] for e in events if e.entity == "accounts"} == {"C-3", "C-4"}
@@ -146,12 +147,12 @@ async def test_initial_sync_from_dataverse_leaves_the_token_to_continue_from(
             assert maker.post("accounts", json=_account(f"I-{number}", "Initial")).is_success
         async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
             summary = await run_initial_sync(ctx)
-            assert summary.records == 6
+            assert summary.records == 5
             source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
             assert await source.poll_once() == 0
             assert maker.post("accounts", json=_account("I-NEW", "After")).is_success
             assert await source.poll_once() == 1
-    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=7)
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=6)
     assert {e.key.get("accountnumber") for e in events if e.entity == "accounts"} == {
         *(f"I-{n}" for n in range(5)),
         "I-NEW",

@@ -1,21 +1,25 @@
-"""The F&O source against the F&O twin and the emulator: webhook, Service Bus intake and polling."""
+"""The F&O source against the F&O twin and the emulator: webhook, Service Bus intake and the full scan."""
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 
-from producers.fo_poller import FoPoller, watermark_name
+from producers.clock import VersionClock
+from producers.fo_poller import FoScanner
 from producers.fo_reader import FoReader
 from producers.runner import open_context
 from producers.settings import ProducerOptions
-from sandbox.fo import FoHandle, ServiceBusEndpoint
-from shared.envelope import Operation, Origin
+from sandbox.fo import FoHandle, ServiceBusEndpoint, WebhookEndpoint
+from shared.envelope import Envelope, Operation, Origin
 from tests.integration.producers.support import (
     EVENTS_QUEUE,
-    OWN_USERS,
+    WEBHOOK_KEY,
     Emulator,
     ProducerProcess,
     customer,
@@ -28,99 +32,159 @@ from tests.integration.producers.support import (
 
 pytestmark = pytest.mark.integration
 
-CUSTOMER = "CustomersV3(dataAreaId='usmf',CustomerAccount='{}')"
-
-
-def change_customers(fo: FoHandle) -> None:
-    """A person creates, updates and deletes C-1; dualbus itself creates C-ECHO."""
-    with fo.client("workload") as workload, fo.client("dualbus") as pipeline:
-        assert workload.post("/data/CustomersV3", json=customer("C-1", "Fabrikam")).status_code == 201
-        assert workload.patch(
-            f"/data/{CUSTOMER.format('C-1')}", json={"OrganizationName": "Fabrikam Ltd"}
-        ).is_success
-        assert workload.delete(f"/data/{CUSTOMER.format('C-1')}").is_success
-        assert pipeline.post("/data/CustomersV3", json=customer("C-ECHO", "Echo")).status_code == 201
-
-
-def assert_customer_lifecycle(emulator: Emulator) -> None:
-    """The tap holds C-1's create, update and delete, in version order, and nothing of C-ECHO."""
-    events = drain_tap(emulator.connection_string, ["customer"], expect=3)
-    drain_more = drain_tap(emulator.connection_string, ["customer"], idle=1.0)
-    events += drain_more
-    assert [e.operation for e in events] == [Operation.CREATE, Operation.UPDATE, Operation.DELETE]
-    assert {e.key["CustomerAccount"] for e in events} == {"C-1"}
-    assert events[1].data["OrganizationName"] == "Fabrikam Ltd"
-    versions = [e.source_version for e in events]
-    assert versions == sorted(versions)
-    assert len(set(versions)) == 3
+CUSTOMER = "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='{}')"
 
 
 def producer_env(emulator: Emulator, fo: FoHandle, tmp_path: Path, **options: str) -> dict[str, str]:
     """The subprocess environment of an F&O producer with these producer options."""
     extra = {f"DUALBUS_PRODUCER__{name.upper()}": value for name, value in options.items()}
-    extra["DUALBUS_PRODUCER__OWN_USERS"] = json.dumps(list(OWN_USERS))
     extra["DUALBUS_LOG_LEVEL"] = "INFO"
     return environment_for(settings_for(emulator, tmp_path, fo=fo), **extra)
 
 
-def test_webhook_events_are_published(emulator: Emulator, slow_retry_fo: FoHandle, tmp_path: Path) -> None:
-    """Data events POSTed to the webhook are published as create, update and delete; echoes are not."""
+def lifecycle_steps(workload: httpx.Client, pipeline: httpx.Client) -> list[Callable[[], None]]:
+    """A person (``workload``) creates, renames and deletes C-1; dualbus (``pipeline``) creates C-2."""
+
+    def create() -> None:
+        assert workload.post("/data/CustomersV3", json=customer("C-1", "Fabrikam")).status_code == 201
+
+    def rename() -> None:
+        assert workload.patch(CUSTOMER.format("C-1"), json={"OrganizationName": "Fabrikam Ltd"}).is_success
+
+    def delete() -> None:
+        assert workload.delete(CUSTOMER.format("C-1")).is_success
+
+    def dualbus_writes() -> None:
+        assert (
+            pipeline.post("/data/CustomersV3", json=customer("C-2", "Written by dualbus")).status_code == 201
+        )
+
+    return [create, rename, delete, dualbus_writes]
+
+
+def assert_lifecycle(events: list[Envelope]) -> None:
+    """C-1's create, rename and delete in version order; C-2's create (dualbus's writes come back once)."""
+    first = [e for e in events if e.key["CustomerAccount"] == "C-1"]
+    assert [e.operation for e in first] == [Operation.CREATE, Operation.UPDATE, Operation.DELETE]
+    assert first[1].data["OrganizationName"] == "Fabrikam Ltd"
+    assert [e.source_version for e in first] == sorted({e.source_version for e in first})
+    second = [e for e in events if e.key["CustomerAccount"] == "C-2"]
+    assert [(e.operation, e.base_version) for e in second] == [(Operation.CREATE, 0)]
+
+
+def test_webhook_events_are_published_and_a_wrong_key_is_refused(
+    emulator: Emulator, fo: FoHandle, tmp_path: Path
+) -> None:
+    """Data events with the WebhookKey are published one by one; the same events without it are refused."""
     port = free_port()
-    env = producer_env(emulator, slow_retry_fo, tmp_path, fo_events="webhook", webhook_port=str(port))
+    env = producer_env(
+        emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port), fo_webhook_key=WEBHOOK_KEY
+    )
     producer = ProducerProcess("fo", env, areas="customer")
+    url = f"http://127.0.0.1:{port}/fo/events"
     try:
         producer.wait_started()
         wait_healthy(f"http://127.0.0.1:{port}/healthz")
-        slow_retry_fo.twin.add_webhook(f"http://127.0.0.1:{port}/fo/events", ["CustomersV3"])
-        change_customers(slow_retry_fo)
-        assert slow_retry_fo.twin.events.flush(timeout=30)
-        assert_customer_lifecycle(emulator)
-        assert slow_retry_fo.twin.events.stats.given_up == {}
+        fo.twin.events.add_endpoint(WebhookEndpoint(url, code=WEBHOOK_KEY, name="keyed"), ["CustomersV3"])
+        fo.twin.events.add_endpoint(WebhookEndpoint(url, code="guess", name="guessing"), ["CustomersV3"])
+        events: list[Envelope] = []
+        with fo.client("workload") as workload, fo.client("dualbus") as pipeline:
+            for step in lifecycle_steps(workload, pipeline):
+                step()
+                # The webhook answers once the change is published: flushing orders the steps' events.
+                assert fo.twin.events.flush(timeout=30)
+                events += drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
+        assert_lifecycle(events)
+        stats = fo.twin.events.stats
+        assert (stats.delivered.get("keyed"), stats.given_up.get("keyed")) == (4, None)
+        assert (stats.delivered.get("guessing"), stats.given_up.get("guessing")) == (None, 4)
+        assert drain_tap(emulator.connection_string, ["customer"], idle=1.0) == []
     finally:
         producer.stop()
 
 
-def test_service_bus_events_are_published(emulator: Emulator, fo: FoHandle, tmp_path: Path) -> None:
-    """Data events F&O sends to a Service Bus queue become events on the area topic, settled after publish."""
-    endpoint = ServiceBusEndpoint(emulator.connection_string, EVENTS_QUEUE, kind="queue")
-    fo.twin.events.add_endpoint(endpoint, ["CustomersV3"])
+def _dead_letters(connection_string: str, expect: int) -> list[tuple[str | None, str | None]]:
+    found: list[tuple[str | None, str | None]] = []
+    deadline = time.monotonic() + 30
+    with (
+        ServiceBusClient.from_connection_string(connection_string) as client,
+        client.get_queue_receiver(
+            queue_name=EVENTS_QUEUE,
+            sub_queue=ServiceBusSubQueue.DEAD_LETTER,
+            receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE,
+        ) as receiver,
+    ):
+        while len(found) < expect and time.monotonic() < deadline:
+            messages = receiver.receive_messages(max_message_count=10, max_wait_time=0.5)
+            found.extend((m.dead_letter_reason, m.dead_letter_error_description) for m in messages)
+    return found
+
+
+def test_service_bus_events_are_published_and_other_formats_dead_lettered(
+    emulator: Emulator, fo: FoHandle, tmp_path: Path
+) -> None:
+    """JSON data events on a queue are published and settled; binary, XML and malformed ones dead-lettered."""
+    fo.twin.events.add_endpoint(
+        ServiceBusEndpoint(emulator.connection_string, EVENTS_QUEUE, kind="queue"), ["CustomersV3"]
+    )
     env = producer_env(emulator, fo, tmp_path, fo_events="servicebus", events_queue=EVENTS_QUEUE)
     producer = ProducerProcess("fo", env, areas="customer")
     try:
         producer.wait_started()
-        change_customers(fo)
-        assert fo.twin.events.flush(timeout=30)
-        assert_customer_lifecycle(emulator)
+        events: list[Envelope] = []
+        with fo.client("workload") as workload, fo.client("dualbus") as pipeline:
+            for step in lifecycle_steps(workload, pipeline):
+                step()
+                events += drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
+        assert_lifecycle(events)
+        with (
+            ServiceBusClient.from_connection_string(emulator.connection_string) as client,
+            client.get_queue_sender(EVENTS_QUEUE) as sender,
+        ):
+            sender.send_messages(
+                [
+                    ServiceBusMessage(b"\x40\x06binary", content_type="application/msbin1"),
+                    ServiceBusMessage(b"<RemoteExecutionContext/>", content_type="application/xml"),
+                    ServiceBusMessage(b'{"MessageName": "Assign"}', content_type="application/json"),
+                ]
+            )
+        dead = _dead_letters(emulator.connection_string, expect=3)
     finally:
         producer.stop()
+    assert sorted(reason or "" for reason, _ in dead) == [
+        "InvalidDataEvent",
+        "UnsupportedEventFormat",
+        "UnsupportedEventFormat",
+    ]
+    unsupported = [text or "" for reason, text in dead if reason == "UnsupportedEventFormat"]
+    assert all("to JSON" in text for text in unsupported)
 
 
 @pytest.mark.asyncio
-async def test_polling_publishes_changes_after_the_watermark(
-    emulator: Emulator, fo: FoHandle, tmp_path: Path
+async def test_scan_publishes_what_changed_and_deletes_what_is_gone(
+    emulator: Emulator, paged_fo: FoHandle, tmp_path: Path
 ) -> None:
-    """Polling publishes new and changed rows once each, moves the watermark, and skips dualbus's writes."""
-    settings = settings_for(emulator, tmp_path, fo=fo)
-    async with open_context(
-        Origin.FO, settings, ProducerOptions(own_users=OWN_USERS), areas=["customer"]
-    ) as ctx:
-        tables = [t for t in ctx.tables if t.name == "CustomersV3"]
-        poller = FoPoller(FoReader(ctx.api), tables, ctx.publisher, ctx.store, ctx.echo, page_size=2)
-        with fo.client("workload") as workload, fo.client("dualbus") as pipeline:
-            for number in range(3):
+    """Across next-linked pages the scan publishes new and changed rows once, and deletes of removed ones."""
+    settings = settings_for(emulator, tmp_path, fo=paged_fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        with paged_fo.client("workload") as workload, paged_fo.client("dualbus") as pipeline:
+            for number in range(7):
                 assert (
-                    workload.post("/data/CustomersV3", json=customer(f"P-{number}", "New")).status_code == 201
+                    workload.post("/data/CustomersV3", json=customer(f"S-{number}", "New")).status_code == 201
                 )
-            assert pipeline.post("/data/CustomersV3", json=customer("P-ECHO", "Echo")).status_code == 201
-            assert await poller.poll_once() == 3
-            assert poller.skipped_echo == 1
-            assert await poller.poll_once() == 0
-            assert workload.patch(
-                f"/data/{CUSTOMER.format('P-1')}", json={"OrganizationName": "Changed"}
-            ).is_success
-            assert await poller.poll_once() == 1
-        watermark = ctx.store.get(watermark_name(tables[0]))
-    events = drain_tap(emulator.connection_string, ["customer"], expect=4)
-    assert [e.key["CustomerAccount"] for e in events] == ["P-0", "P-1", "P-2", "P-1"]
-    assert events[-1].data["OrganizationName"] == "Changed"
-    assert watermark is not None
+            assert await scanner.scan_once() == 7
+            assert await scanner.scan_once() == 0
+            assert workload.patch(CUSTOMER.format("S-1"), json={"OrganizationName": "Changed"}).is_success
+            assert workload.delete(CUSTOMER.format("S-5")).is_success
+            assert await scanner.scan_once() == 2
+            # dualbus applies a Dataverse change without altering the values: its base version comes back.
+            assert pipeline.patch(CUSTOMER.format("S-2"), json={"DualbusSourceVersion": 42}).is_success
+            assert await scanner.scan_once() == 1
+    events = drain_tap(emulator.connection_string, ["customer"], expect=10)
+    assert [e.operation for e in events[:7]] == [Operation.CREATE] * 7
+    changed, deleted, echoed = events[7:]
+    assert (changed.operation, changed.key["CustomerAccount"]) == (Operation.UPDATE, "S-1")
+    assert changed.data["OrganizationName"] == "Changed"
+    assert (deleted.operation, deleted.key["CustomerAccount"]) == (Operation.DELETE, "S-5")
+    assert (echoed.key["CustomerAccount"], echoed.base_version) == ("S-2", 42)

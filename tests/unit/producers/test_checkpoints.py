@@ -55,3 +55,37 @@ def test_unopenable_store_raises_checkpoint_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(CheckpointError):
         CheckpointStore(blocker / "sub" / "s.sqlite3")
+
+
+def test_digests_are_written_read_and_forgotten_with_the_checkpoints(tmp_path: Path) -> None:
+    """Digest changes land with checkpoints in one transaction; None forgets a key."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        store.put_many({"a": 1}, digests=[("customers", "k1", "d1", 5), ("customers", "k2", "d2", 5)])
+        assert store.digests("customers", ["k1", "k2", "k3"]) == {"k1": "d1", "k2": "d2"}
+        store.put_many({}, digests=[("customers", "k1", None, 0)])
+        assert store.digests("customers", ["k1", "k2"]) == {"k2": "d2"}
+        assert store.digests("vendors", ["k2"]) == {}
+
+
+def test_unseen_lists_the_keys_a_scan_did_not_mark(tmp_path: Path) -> None:
+    """Keys last seen before a scan's generation are the candidates for deletes, a bounded step at a time."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        marks = [("m", f"k{n}", "d", n) for n in range(10)]
+        store.put_many({}, digests=marks)
+        assert store.unseen("m", 4, 100) == ["k0", "k1", "k2", "k3"]
+        assert store.unseen("m", 4, 2) == ["k0", "k1"]
+
+
+def test_many_digests_are_looked_up_beyond_sqlite_parameter_limits(tmp_path: Path) -> None:
+    """A page of thousands of keys is looked up in one call."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        store.put_many({}, digests=[("m", f"k{n}", f"d{n}", 1) for n in range(2500)])
+        assert len(store.digests("m", [f"k{n}" for n in range(3000)])) == 2500
+
+
+def test_reservations_only_move_up(tmp_path: Path) -> None:
+    """A reservation starts above every earlier one, whatever value it asks for."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        assert store.reserve("clock", 100, 10) == 100
+        assert store.reserve("clock", 50, 10) == 111
+        assert store.reserve("clock", 500, 10) == 500

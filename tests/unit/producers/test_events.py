@@ -1,4 +1,4 @@
-"""Envelopes built from source rows: versions, keys, full state, echo filtering and data events."""
+"""Envelopes from source rows: keys, full state, base versions, Dataverse's echo filter, OData literals."""
 
 from __future__ import annotations
 
@@ -6,19 +6,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.errors import SourceError
-from producers.events import EchoFilter, build_envelope, fo_version, parse_time
-from producers.fo_events import parse_data_event
-from producers.fo_reader import key_path
+from d365 import fo_entities
+from dualbus.ops._reconcile_repair import repair_event
+from producers.clock import VersionClock
+from producers.events import EchoFilter, build_envelope, parse_time
+from producers.fo_reader import key_filter
 from producers.tables import source_tables
-from sandbox.fo.events import data_event_payload
-from sandbox.fo.store import Change
 from shared.envelope import Operation, Origin
 from shared.maps import load_maps
 
 
 def _customers():
-    return next(t for t in source_tables(load_maps(), Origin.FO) if t.name == "CustomersV3")
+    return next(t for t in source_tables(load_maps(), Origin.FO) if t.table_map.name == "customers")
 
 
 ROW = {
@@ -28,16 +27,9 @@ ROW = {
     "PartyType": "Organization",
     "CustomerGroupId": "10",
     "SalesCurrencyCode": "USD",
-    "ModifiedDateTime": "2026-01-02T03:04:05.000006Z",
-    "ModifiedBy": "someone",
+    "DualbusSourceVersion": 4,
     "Unmapped": "left out",
 }
-
-
-def test_fo_version_is_microseconds_since_epoch() -> None:
-    """The F&O version mark is the modified time in whole microseconds, and later times are larger."""
-    assert fo_version("1970-01-01T00:00:01.000002Z") == 1_000_002
-    assert fo_version("2026-01-02T03:04:05.000007Z") > fo_version(ROW["ModifiedDateTime"])
 
 
 def test_parse_time_rejects_garbage() -> None:
@@ -48,14 +40,26 @@ def test_parse_time_rejects_garbage() -> None:
 
 def test_envelope_carries_full_mapped_state_in_source_names() -> None:
     """An update's data holds every carried field by its F&O name, and nothing the map does not carry."""
-    table = _customers()
-    envelope = build_envelope(table, ROW, Operation.UPDATE, source_version=7, time=datetime.now(UTC))
+    envelope = build_envelope(_customers(), ROW, Operation.UPDATE, source_version=7, time=datetime.now(UTC))
     assert envelope.key == {"dataAreaId": "usmf", "CustomerAccount": "C-1"}
     assert envelope.company == "USMF"
     assert envelope.area == "customer"
     assert envelope.data["OrganizationName"] == "Fabrikam"
     assert "Unmapped" not in envelope.data
-    assert "ModifiedBy" not in envelope.data
+    assert "DualbusSourceVersion" not in envelope.data
+
+
+def test_base_version_travels_beside_the_data() -> None:
+    """The base version is an envelope attribute of its own, not part of the mapped data."""
+    envelope = build_envelope(
+        _customers(), ROW, Operation.UPDATE, source_version=7, time=datetime.now(UTC), base_version=4
+    )
+    assert envelope.base_version == 4
+    assert orjson_roundtrip(envelope).base_version == 4
+
+
+def orjson_roundtrip(envelope):
+    return type(envelope).from_json(envelope.to_json())
 
 
 def test_same_change_gets_same_id_and_a_later_one_another() -> None:
@@ -71,53 +75,41 @@ def test_same_change_gets_same_id_and_a_later_one_another() -> None:
 
 def test_delete_carries_key_and_no_data() -> None:
     """A delete names the record by key only."""
-    table = _customers()
     key = {"dataAreaId": "usmf", "CustomerAccount": "C-1"}
-    envelope = build_envelope(table, {}, Operation.DELETE, source_version=9, time=datetime.now(UTC), key=key)
+    envelope = build_envelope(
+        _customers(), {}, Operation.DELETE, source_version=9, time=datetime.now(UTC), key=key
+    )
     assert envelope.data == {}
     assert envelope.key == key
 
 
-def test_echo_filter_matches_own_user_in_any_case() -> None:
-    """A row last modified by dualbus's own user is an echo; another user's is not."""
-    echo = EchoFilter.of("Dualbus", None, "")
-    assert echo.is_echo(Origin.FO, {"ModifiedBy": "dualbus"})
-    assert not echo.is_echo(Origin.FO, {"ModifiedBy": "workload"})
-    assert echo.is_echo(Origin.DATAVERSE, {"_modifiedby_value": "DUALBUS"})
-    assert not echo.is_echo(Origin.DATAVERSE, {})
+def test_echo_filter_matches_dataverse_own_user_in_any_case() -> None:
+    """A Dataverse row last modified by dualbus's own user is an echo; another user's is not."""
+    echo = EchoFilter.of("6F1C0000-0000-0000-0000-000000000001", None, "")
+    assert echo.is_echo({"_modifiedby_value": "6f1c0000-0000-0000-0000-000000000001"})
+    assert not echo.is_echo({"_modifiedby_value": "someone-else"})
+    assert not echo.is_echo({})
 
 
-def test_twin_data_event_parses_to_entity_operation_and_record() -> None:
-    """The F&O twin's data event payload yields its entity, change type, record and initiating user."""
-    change = Change(
-        entity="CustomersV3",
-        change_type="Update",
-        keys={"dataAreaId": "usmf", "CustomerAccount": "C-1"},
-        row=dict(ROW),
-        changed_fields=("OrganizationName",),
-        sequence=3,
-        time=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        modified_by="someone",
+def test_key_filters_use_each_field_type_literal() -> None:
+    """Strings are quoted with quotes doubled, enums written as F&O's enum literals, date-times bare."""
+    customers = fo_entities()["CustomersV3"]
+    assert key_filter(customers, {"dataAreaId": "usmf", "CustomerAccount": "O'Neil"}) == (
+        "dataAreaId eq 'usmf' and CustomerAccount eq 'O''Neil'"
     )
-    event = parse_data_event(data_event_payload(change))
-    assert event.entity == "CustomersV3"
-    assert event.operation is Operation.UPDATE
-    assert event.record["OrganizationName"] == "Fabrikam"
-    assert "BusinessEventId" not in event.record
-    assert event.initiating_user
-
-
-def test_data_event_without_entity_is_refused() -> None:
-    """A payload that names no entity or change type is a SourceError, not a guess."""
-    with pytest.raises(SourceError):
-        parse_data_event({"EventTimeIso8601": "2026-01-01T00:00:00Z"})
-    with pytest.raises(SourceError):
-        parse_data_event(["not", "an", "object"])
-
-
-def test_key_path_quotes_string_literals() -> None:
-    """An OData key path doubles quotes inside strings and leaves integers bare."""
-    assert key_path("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "O'Neil"}) == (
-        "CustomersV3(dataAreaId='usmf',CustomerAccount='O''Neil')"
+    purposes = fo_entities()["OrganizationHierarchyPurposes"]
+    assert key_filter(purposes, {"HierarchyPurpose": "Security"}) == (
+        "HierarchyPurpose eq Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security'"
     )
-    assert key_path("Things", {"Id": 5}) == "Things(Id=5)"
+    published = fo_entities()["OrganizationHierarchyPublished"]
+    assert key_filter(published, {"validFrom": "2026-01-01T00:00:00Z"}) == "validFrom eq 2026-01-01T00:00:00Z"
+    assert key_filter(customers, {"DualbusSourceVersion": 5}) == "DualbusSourceVersion eq 5"
+
+
+def test_a_reconcile_repair_of_an_fo_row_takes_the_clock_and_the_base_version() -> None:
+    """An F&O repair's version is a clock reading (F&O has no row version), its base the row's mark."""
+    clock = VersionClock(now=lambda: 1_767_323_045_000_000)
+    event = repair_event(_customers(), ROW, run_id="run-1", now=datetime.now(UTC), create=False, clock=clock)
+    again = repair_event(_customers(), ROW, run_id="run-1", now=datetime.now(UTC), create=False, clock=clock)
+    assert (event.source_version, event.base_version, event.repair) == (1_767_323_045_000_000, 4, True)
+    assert again.source_version > event.source_version

@@ -27,7 +27,7 @@ def test_source_tables_follow_the_area_order() -> None:
 def test_areas_limit_the_tables_and_unknown_areas_are_refused() -> None:
     """Asking for one area yields only its maps; an unknown area is a configuration error."""
     tables = source_tables(load_maps(), Origin.DATAVERSE, ["customer"])
-    assert {t.name for t in tables} == {"accounts", "msdyn_customergroups"}
+    assert {t.name for t in tables} == {"accounts", "contacts", "msdyn_customergroups", "msdyn_paymentterms"}
     with pytest.raises(ConfigError, match="nowhere"):
         source_tables(load_maps(), Origin.FO, ["nowhere"])
 

@@ -1,121 +1,139 @@
-"""The data event webhook answers 2xx only once the change is published."""
+"""The data event webhook: WebhookKey authentication, 2xx only once published, 400 and 503 otherwise."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 
-from producers.events import EchoFilter
+from producers.checkpoints import CheckpointStore
+from producers.clock import VersionClock
 from producers.flow import Backoff
-from producers.fo_events import FoEventHandler
+from producers.fo_handler import FoEventHandler
 from producers.fo_webhook import webhook_app
 from producers.publisher import Publisher
 from producers.tables import source_tables
-from sandbox.fo.events import data_event_payload
-from sandbox.fo.store import Change
-from sandbox.identity import user_id_for
 from shared.envelope import Origin
 from shared.maps import load_maps
 from shared.topology import default_topology
-from tests.unit.producers.fakes import RecordingClient
+from tests.unit.producers.contexts import data_event
+from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
+
+KEY = "k3y-0f-the-webhook"
+ROW = {
+    "dataAreaId": "usmf",
+    "CustomerAccount": "C-1",
+    "OrganizationName": "Fabrikam",
+    "PartyType": "Organization",
+}
+EVENT = orjson.dumps(
+    data_event("OnExternalCreated", "CustomersV3", "00004c03-0000-0000-0100-000000000000", ROW)
+)
 
 
-def _payload(modified_by: str = "someone", change_type: str = "Create") -> dict[str, object]:
-    row = {
-        "dataAreaId": "usmf",
-        "CustomerAccount": "C-1",
-        "OrganizationName": "Fabrikam",
-        "PartyType": "Organization",
-        "ModifiedDateTime": "2026-01-02T03:04:05.000006Z",
-        "ModifiedBy": modified_by,
-    }
-    change = Change(
-        entity="CustomersV3",
-        change_type=change_type,
-        keys={"dataAreaId": "usmf", "CustomerAccount": "C-1"},
-        row=row,
-        changed_fields=(),
-        sequence=1,
-        time=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        modified_by=modified_by,
-    )
-    return data_event_payload(change)
-
-
-def _app(client: RecordingClient) -> tuple[httpx.AsyncClient, FoEventHandler]:
-    tables = source_tables(load_maps(), Origin.FO, ["customer"])
-    publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+@pytest.fixture
+def parts(tmp_path: Path):
+    client = RecordingClient(max_bytes=256 * 1024)
+    reader = FakeFoReader()
+    reader.put("CustomersV3", ROW)
+    store = CheckpointStore(tmp_path / "producer-fo.sqlite3")
     handler = FoEventHandler(
-        None,  # type: ignore[arg-type]  # payloads carry ModifiedDateTime: nothing is read back
-        tables,
-        publisher,
-        EchoFilter.of("dualbus"),
+        reader,  # type: ignore[arg-type]  # the in-memory rows read like FoReader
+        source_tables(load_maps(), Origin.FO, ["customer"]),
+        Publisher(client, default_topology()),  # type: ignore[arg-type]
+        store,
+        VersionClock(store),
         backoff=Backoff(attempts=1),
     )
-    transport = httpx.ASGITransport(app=webhook_app(handler))
-    return httpx.AsyncClient(transport=transport, base_url="http://webhook"), handler
+    yield client, reader, handler
+    store.close()
+
+
+def _http(handler: FoEventHandler, key: str | None = KEY) -> httpx.AsyncClient:
+    app = webhook_app(handler, key=SecretStr(key) if key else None)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhook")
 
 
 @pytest.mark.asyncio
-async def test_event_is_acknowledged_after_it_is_published() -> None:
-    """A valid event is answered 200 and its envelope is on the customer topic."""
-    client = RecordingClient(max_bytes=256 * 1024)
-    http, _ = _app(client)
-    async with http:
-        response = await http.post("/fo/events", content=orjson.dumps(_payload()))
+async def test_event_is_acknowledged_after_it_is_published(parts) -> None:
+    """A valid event with the right code is answered 200, and its change is on the customer topic by then."""
+    client, _, handler = parts
+    async with _http(handler) as http:
+        response = await http.post("/fo/events", params={"code": KEY}, content=EVENT)
     assert response.status_code == 200
     assert response.json() == {"published": 1}
-    assert len(client.senders["dualbus.customer"].sent) == 1
+    assert [e.key["CustomerAccount"] for e in sent_envelopes(client, "dualbus.customer")] == ["C-1"]
 
 
 @pytest.mark.asyncio
-async def test_publish_failure_is_not_acknowledged() -> None:
-    """While Service Bus is down the webhook answers 503 with Retry-After, so F&O sends the event again."""
-    client = RecordingClient(max_bytes=256 * 1024)
-    client.get_topic_sender("dualbus.customer").failing = True
-    http, _ = _app(client)
+@pytest.mark.parametrize("params", [{}, {"code": ""}, {"code": "wrong"}, {"code": KEY + "x"}])
+async def test_a_missing_or_wrong_code_is_refused(parts, params: dict[str, str]) -> None:
+    """Without the WebhookKey, or with another, the answer is 401 and nothing is published."""
+    client, _, handler = parts
+    async with _http(handler) as http:
+        response = await http.post("/fo/events", params=params, content=EVENT)
+    assert response.status_code == 401
+    assert client.senders == {}
+
+
+@pytest.mark.asyncio
+async def test_without_a_configured_key_events_are_accepted_with_a_warning(
+    parts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An endpoint configured without a key warns once when it starts, and takes events."""
+    _, _, handler = parts
+    with caplog.at_level(logging.WARNING, logger="producers.fo_webhook"):
+        http = _http(handler, key=None)
+    assert "without a key" in caplog.text
+    caplog.clear()
     async with http:
-        response = await http.post("/fo/events", content=orjson.dumps(_payload()))
+        for _ in range(2):
+            assert (await http.post("/fo/events", content=EVENT)).status_code == 200
+    assert "without a key" not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_unusable_payloads_are_refused(parts) -> None:
+    """A body that is not JSON, or not a RemoteExecutionContext, is answered 400 with the reason."""
+    _, _, handler = parts
+    async with _http(handler) as http:
+        assert (await http.post("/fo/events", params={"code": KEY}, content=b"{nope")).status_code == 400
+        response = await http.post("/fo/events", params={"code": KEY}, json={"MessageName": "Assign"})
+    assert response.status_code == 400
+    assert "MessageName" in response.json()["error"]
+
+
+@pytest.mark.asyncio
+async def test_service_bus_down_is_answered_503_with_retry_after(parts) -> None:
+    """While Service Bus is down the webhook answers 503 with Retry-After, so Dataverse sends again."""
+    client, _, handler = parts
+    client.get_topic_sender("dualbus.customer").failing = True
+    async with _http(handler) as http:
+        response = await http.post("/fo/events", params={"code": KEY}, content=EVENT)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
 
 
 @pytest.mark.asyncio
-async def test_unusable_payloads_are_refused() -> None:
-    """A body that is not JSON, or not a data event, is answered 400."""
-    http, _ = _app(RecordingClient(max_bytes=256 * 1024))
-    async with http:
-        assert (await http.post("/fo/events", content=b"{nope")).status_code == 400
-        assert (await http.post("/fo/events", json={"hello": "world"})).status_code == 400
+async def test_f_and_o_down_is_answered_503_with_retry_after(parts) -> None:
+    """While the row cannot be read from F&O the webhook answers 503 too."""
+    _, reader, handler = parts
+    reader.failing = True
+    async with _http(handler) as http:
+        response = await http.post("/fo/events", params={"code": KEY}, content=EVENT)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
 
 
 @pytest.mark.asyncio
-async def test_echo_is_acknowledged_but_not_published() -> None:
-    """dualbus's own write is answered 200, counted as skipped, and nothing is sent."""
-    client = RecordingClient(max_bytes=256 * 1024)
-    http, handler = _app(client)
-    async with http:
-        response = await http.post("/fo/events", content=orjson.dumps(_payload(modified_by="dualbus")))
-    assert response.json() == {"published": 0}
-    assert handler.skipped_echo == 1
-    assert "dualbus.customer" not in client.senders or not client.senders["dualbus.customer"].sent
-
-
-@pytest.mark.asyncio
-async def test_deletes_are_published_even_when_dualbus_made_them() -> None:
-    """A delete is never an echo: one dualbus made must still reach the other side (docs/processing.md)."""
-    client = RecordingClient(max_bytes=256 * 1024)
-    tables = source_tables(load_maps(), Origin.FO, ["customer"])
-    handler = FoEventHandler(
-        None,  # type: ignore[arg-type]  # deletes read nothing back
-        tables,
-        Publisher(client, default_topology()),  # type: ignore[arg-type]
-        EchoFilter.of("dualbus", user_id_for("dualbus")),
-        backoff=Backoff(attempts=1),
-    )
-    assert await handler.handle([_payload(modified_by="dualbus", change_type="Delete")]) == 1
-    assert handler.skipped_echo == 0
-    assert await handler.handle([_payload(modified_by="workload", change_type="Delete")]) == 1
+async def test_health_lists_the_entities_without_a_key(parts) -> None:
+    """The health check needs no code and names the entity sets whose events are taken."""
+    _, _, handler = parts
+    async with _http(handler) as http:
+        body = (await http.get("/healthz")).json()
+    assert body["status"] == "ok"
+    assert sorted(body["entities"]) == ["CustomerGroups", "CustomersV3", "PaymentTerms"]

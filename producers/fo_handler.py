@@ -1,0 +1,183 @@
+"""From a parsed F&O data event to published row states: find the row, read it now, publish, record.
+
+Only the row's identity is taken from the event. Its key comes from the Target, the PreImage or the durable
+row-id index (a delete's Target may carry only the virtual-entity id); the producer then reads the row's
+current state over OData and publishes that for every map that reads the entity and takes the row, or a
+delete per map when the row is gone. A row it cannot identify is logged and counted, and left to the scan
+(``producers.fo_poller``), never dropped silently. The handler returns only once everything is published
+and recorded, so the caller acknowledges the event after that.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+
+from d365 import FO_VERSION_FIELD
+from producers.checkpoints import CheckpointStore
+from producers.clock import VersionClock
+from producers.flow import Backoff, publish_then_checkpoint
+from producers.fo_events import FoDataEvent
+from producers.fo_reader import FoReader
+from producers.fo_rows import EntityLocks, FoBatch, FoSource, base_version, fo_sources, key_text, map_key
+from producers.publisher import Publisher
+from producers.tables import SourceTable
+from shared.envelope import Operation
+
+__all__ = ["FoEventHandler"]
+
+_log = logging.getLogger(__name__)
+Values = dict[str, object]
+
+
+class FoEventHandler:
+    """Publishes the current state of the rows data events name; returns only once it is on the bus."""
+
+    def __init__(
+        self,
+        reader: FoReader,
+        tables: Iterable[SourceTable],
+        publisher: Publisher,
+        store: CheckpointStore,
+        clock: VersionClock,
+        *,
+        locks: EntityLocks | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._reader = reader
+        self._sources = fo_sources(tables)
+        self._publisher = publisher
+        self._store = store
+        self._clock = clock
+        self._locks = locks or EntityLocks()
+        self._backoff = backoff or Backoff()
+        self._warned: set[str] = set()
+        self.ignored = 0
+        self.unresolved = 0
+        self.unchanged = 0
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """The F&O entity sets whose events this handler publishes."""
+        return tuple(self._sources)
+
+    async def handle(self, events: Sequence[FoDataEvent]) -> int:
+        """Publish the rows the events name; returns how many envelopes were published.
+
+        Raises TransientError (retry later) or SourceError (F&O answered something unusable).
+        """
+        published = 0
+        for event in events:
+            source = self._sources.get(event.entity or "")
+            if source is None:
+                self._ignore(event)
+                continue
+            async with self._locks(source.name):
+                published += await self._handle(source, event)
+        return published
+
+    async def _handle(self, source: FoSource, event: FoDataEvent) -> int:
+        values = self._known(source, event)
+        key = source.entity_key(values)
+        if key is None:
+            self._unresolved(source, event, "its key is in neither the event nor the row-id index")
+            return 0
+        row = await self._reader.current(source.schema, key, source.select)
+        batch = FoBatch(self._clock, time=event.time)
+        if row is None:
+            self._gone(source, event, values, batch)
+        else:
+            self._present(source, event, row, batch)
+        return await self._publish(batch)
+
+    async def _publish(self, batch: FoBatch) -> int:
+        outbox = batch.outbox
+        await publish_then_checkpoint(
+            self._publisher,
+            self._store,
+            outbox.envelopes,
+            {},
+            index=outbox.index,
+            digests=outbox.digests,
+            backoff=self._backoff,
+        )
+        self.unchanged += batch.unchanged
+        return len(outbox.envelopes)
+
+    def _known(self, source: FoSource, event: FoDataEvent) -> Values:
+        """Every field value known of the row: the index, the PreImage and the Target, newest winning."""
+        ref = self._store.row_ref(source.name, event.row_id)
+        indexed: Mapping[str, object] = ref["values"] if ref else {}
+        before = event.pre_image or {}
+        # A delete's key is the one published before (the index holds what OData answered), not a new one.
+        layers = (
+            [event.target, before, indexed]
+            if event.operation is Operation.DELETE
+            else [indexed, before, event.target]
+        )
+        known: Values = {}
+        for layer in layers:
+            known.update({name: value for name, value in layer.items() if value is not None})
+        return known
+
+    def _present(self, source: FoSource, event: FoDataEvent, row: Values, batch: FoBatch) -> None:
+        # A delete event of a row that exists again publishes its state like any change.
+        operation = None if event.operation is Operation.DELETE else event.operation
+        taking: list[tuple[SourceTable, str | None]] = []
+        for table in source.tables:
+            key = map_key(table, row)
+            if key is None:
+                self._unresolved(source, event, f"map {table.table_map.name} finds no key in the row")
+                continue
+            stored = self._stored(table, key)
+            if table.takes(row):
+                taking.append((table, stored))
+            elif stored is not None:
+                # The row left this map (a filter field changed). The consumer applies a delete to every
+                # map of the area, so it goes before the state another map of the area now takes.
+                batch.delete(table, key, base_version(row))
+        for table, stored in taking:
+            batch.state(table, row, stored, operation)
+        batch.index(source.name, event.row_id, source.index_ref(row))
+
+    def _gone(self, source: FoSource, event: FoDataEvent, values: Values, batch: FoBatch) -> None:
+        before = event.pre_image
+        base = base_version(before) if before is not None and FO_VERSION_FIELD in before else None
+        for table in source.tables:
+            key = map_key(table, values)
+            if key is None:
+                self._unresolved(source, event, f"the key of map {table.table_map.name} is unknown")
+            elif self._took(table, key, values):
+                batch.delete(table, key, base)
+        batch.index(source.name, event.row_id, None)
+
+    def _took(self, table: SourceTable, key: dict[str, str | int], values: Values) -> bool:
+        """Whether the map may hold the row: it published it, or its filter passes on what is known."""
+        if self._stored(table, key) is not None:
+            return True
+        fields = [condition.field for condition in table.table_map.source_filter.fo]
+        return not all(name in values for name in fields) or table.takes(values)
+
+    def _stored(self, table: SourceTable, key: dict[str, str | int]) -> str | None:
+        text = key_text(key)
+        return self._store.digests(table.table_map.name, [text]).get(text)
+
+    def _unresolved(self, source: FoSource, event: FoDataEvent, why: str) -> None:
+        self.unresolved += 1
+        self._publisher.metrics.unresolved.add(1, {"entity": source.name})
+        _log.warning(
+            "data event %s (%s of %s row %s) not published: %s; the next scan covers it",
+            event.operation_id,
+            event.operation.value,
+            source.name,
+            event.row_id,
+            why,
+        )
+
+    def _ignore(self, event: FoDataEvent) -> None:
+        self.ignored += 1
+        if event.event_entity_name not in self._warned:
+            self._warned.add(event.event_entity_name)
+            _log.warning(
+                "data events of %s are not synced by this producer: ignored", event.event_entity_name
+            )

@@ -1,0 +1,189 @@
+"""What the F&O producer knows of one entity, and how a read row becomes envelopes, digests and index entries.
+
+Events and scans both publish a row's *current* state as read over OData, with a version from the
+producer's clock and ``base_version`` = the row's ``DualbusSourceVersion`` (the Dataverse version dualbus
+last applied to it; 0 when none). Each (map, key) keeps a digest of the state last published, the base
+version included: a write by dualbus changes that field, so the state it produced is published back (the
+consumer recognises it by its base version) and a later edit that restores an earlier value is not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from d365 import FO_VERSION_FIELD, FoEntity, fo_entities
+from producers.checkpoints import RowRef
+from producers.clock import VersionClock, version_time
+from producers.errors import SourceError
+from producers.events import build_envelope
+from producers.flow import Outbox
+from producers.tables import SourceTable
+from shared.envelope import Operation
+from shared.errors import TransformError
+
+__all__ = [
+    "EntityLocks",
+    "FoBatch",
+    "FoSource",
+    "base_version",
+    "fo_sources",
+    "key_from_text",
+    "key_text",
+    "map_key",
+]
+
+Row = Mapping[str, object]
+Key = dict[str, str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class FoSource:
+    """One F&O entity and every map that reads it."""
+
+    schema: FoEntity
+    tables: tuple[SourceTable, ...]
+
+    @property
+    def name(self) -> str:
+        """The OData entity set."""
+        return self.schema.entity_set
+
+    @property
+    def select(self) -> tuple[str, ...]:
+        """What a read asks for: the keys, every map's carried and key fields, and the base version."""
+        names = [*self.schema.keys]
+        for table in self.tables:
+            names.extend([*table.carried_fields, *table.key_fields])
+        return tuple(dict.fromkeys([*names, FO_VERSION_FIELD]))
+
+    @property
+    def remembered(self) -> tuple[str, ...]:
+        """What the row-id index keeps: the entity's keys, every map's keys and filter fields."""
+        names = [*self.schema.keys]
+        for table in self.tables:
+            names.extend([*table.key_fields, *(c.field for c in table.table_map.source_filter.fo)])
+        return tuple(dict.fromkeys(names))
+
+    def entity_key(self, values: Row) -> dict[str, object] | None:
+        """The entity's own key from ``values``, or None when a part is unknown."""
+        key = {name: values.get(name) for name in self.schema.keys}
+        return key if all(value not in (None, "") for value in key.values()) else None
+
+    def index_ref(self, values: Row) -> RowRef:
+        """The row-id index entry of a row: the remembered fields it has."""
+        return {"values": {name: values[name] for name in self.remembered if name in values}}
+
+
+def fo_sources(tables: Iterable[SourceTable]) -> dict[str, FoSource]:
+    """The maps reading from F&O, grouped by entity set."""
+    grouped: dict[str, list[SourceTable]] = {}
+    for table in tables:
+        grouped.setdefault(table.name, []).append(table)
+    entities = fo_entities()
+    return {name: FoSource(entities[name], tuple(group)) for name, group in grouped.items()}
+
+
+class EntityLocks:
+    """One lock per entity: an event and a scan page of one entity never interleave read and record."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __call__(self, entity: str) -> asyncio.Lock:
+        """The lock of ``entity``."""
+        return self._locks.setdefault(entity, asyncio.Lock())
+
+
+def base_version(row: Row) -> int:
+    """The row's ``DualbusSourceVersion``, 0 when it holds none."""
+    value = row.get(FO_VERSION_FIELD)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SourceError(f"{FO_VERSION_FIELD} is not an integer: {value!r}")
+    return value
+
+
+def key_text(key: Mapping[str, object]) -> str:
+    """A key as canonical JSON, how digests are stored."""
+    return orjson.dumps(dict(key), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def key_from_text(text: str) -> Key:
+    """A stored key back as an envelope key."""
+    key: Key = orjson.loads(text)
+    return key
+
+
+def map_key(table: SourceTable, values: Row) -> Key | None:
+    """The map's key of a row, or None when a part of it is missing."""
+    try:
+        return table.key_of(values)
+    except TransformError:
+        return None
+
+
+def _digest(data: Mapping[str, object], base: int) -> str:
+    encoded = orjson.dumps({"base": base, "data": dict(data)}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(encoded).hexdigest()
+
+
+@dataclass(slots=True)
+class FoBatch:
+    """What one step publishes and then records: envelopes, digest changes, row-id index changes."""
+
+    clock: VersionClock
+    # The scan generation that saw these rows; None: each row's own version (an event's write).
+    seen: int | None = None
+    time: datetime | None = None
+    outbox: Outbox = field(default_factory=Outbox)
+    unchanged: int = 0
+    # (area, key) deleted in this batch: a consumer applies a delete to every map of the area that reads
+    # the entity, so one delete per key and area is all there is to send.
+    _deleted: set[tuple[str, str]] = field(default_factory=set)
+
+    def state(self, table: SourceTable, row: Row, stored: str | None, operation: Operation | None) -> None:
+        """The row's state for ``table`` unless ``stored`` (its digest) says it was published already."""
+        key = table.key_of(row)
+        base = base_version(row)
+        digest = _digest(table.data_of(row), base)
+        if digest == stored:
+            self.unchanged += 1
+            if self.seen is not None:
+                self.outbox.digests.append((table.table_map.name, key_text(key), digest, self.seen))
+            return
+        version = self.clock.next()
+        kind = operation or (Operation.UPDATE if stored else Operation.CREATE)
+        moment = self.time or version_time(version)
+        envelope = build_envelope(table, row, kind, source_version=version, time=moment, base_version=base)
+        self.outbox.envelopes.append(envelope)
+        seen = version if self.seen is None else self.seen
+        self.outbox.digests.append((table.table_map.name, key_text(key), digest, seen))
+
+    def delete(self, table: SourceTable, key: Key, base: int | None) -> None:
+        """A delete of ``key`` for ``table``, its digest forgotten once it is published."""
+        text = key_text(key)
+        self.outbox.digests.append((table.table_map.name, text, None, 0))
+        if (table.area, text) in self._deleted:
+            return
+        self._deleted.add((table.area, text))
+        version = self.clock.next()
+        moment = self.time or version_time(version)
+        envelope = build_envelope(
+            table, {}, Operation.DELETE, source_version=version, time=moment, key=key, base_version=base
+        )
+        self.outbox.envelopes.append(envelope)
+
+    def forget(self, table: SourceTable, text: str) -> None:
+        """Drop the digest stored under ``text`` without publishing anything."""
+        self.outbox.digests.append((table.table_map.name, text, None, 0))
+
+    def index(self, entity: str, row_id: str, ref: RowRef | None) -> None:
+        """Remember (or, with None, forget) what a virtual-entity row id stands for."""
+        self.outbox.index.append((entity, row_id, ref))
