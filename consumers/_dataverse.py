@@ -44,7 +44,7 @@ class DataverseSink:
     last modified by someone other than dualbus and its ``versionnumber`` is greater than the change's
     ``base_version`` (the Dataverse version the F&O row had last received). That edit was made after
     anything F&O has seen; it is on its way to F&O, where it is applied over the F&O change. With
-    ``base_version`` unknown (None) the change is applied.
+    ``base_version`` unknown (None), and for a reconcile repair, the change is applied.
     """
 
     def __init__(self, api: Requester, *, writer_id: str | None = None, api_root: str = API_ROOT) -> None:
@@ -153,7 +153,8 @@ def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) ->
     Also for deletes: a row edited in Dataverse after F&O last heard of it survives the F&O delete, and
     the edit, applied to F&O, re-creates the row there.
     """
-    if change.base_version is None:
+    if change.base_version is None or change.repair:
+        # A reconcile repair is the operator saying which side is right: it is not a concurrent edit.
         return False
     if str(row.get(_MODIFIED_BY) or "").lower() == writer_id.lower():
         return False

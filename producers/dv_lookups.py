@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from d365 import dataverse_tables, lookup_value_column
 from producers.errors import SourceError
 from producers.tables import SourceTable
 from shared.api import ApiClient, error_message
@@ -23,26 +24,30 @@ _OK = 200
 _NOT_FOUND = 404
 
 
-def lookup_column(navigation: str) -> str:
-    """The read-only column a lookup's GUID is read from, e.g. ``_msdyn_company_value``."""
-    return f"_{navigation}_value"
+def lookup_column(entity_set: str, navigation: str) -> str:
+    """The read-only property a lookup's GUID is read from: ``_<column>_value`` of the lookup's column.
+
+    The column comes from the table's schema (``products``' ``msdyn_CompanyId`` sets ``msdyn_companyid``).
+    """
+    table = dataverse_tables().get(entity_set)
+    found = table.navigation(navigation) if table is not None else None
+    return lookup_value_column(found[0] if found is not None else navigation)
 
 
 def primary_id_column(entity_set: str) -> str:
-    """The primary id column of a table from its entity set name (``accounts`` → ``accountid``).
-
-    Dataverse names the primary id after the table's logical name, which is the entity set name in the
-    singular for every table dualbus syncs (``cdm_companies`` → ``cdm_companyid``).
-    """
-    if entity_set.endswith("ies"):
-        return f"{entity_set[:-3]}yid"
-    return f"{entity_set.removesuffix('s')}id"
+    """The primary id column of a table, from its schema (``accounts`` → ``accountid``)."""
+    table = dataverse_tables().get(entity_set)
+    if table is None:
+        raise SourceError(f"Dataverse has no table {entity_set!r} in the schemas dualbus knows")
+    return table.primary_id
 
 
 def select_columns(table: SourceTable) -> list[str]:
     """The ``$select`` list of a table: carried fields, filter fields, id, version and modifier."""
     navigations = {lookup.dataverse for lookup in table.table_map.lookups}
-    carried = [lookup_column(name) if name in navigations else name for name in table.carried_fields]
+    carried = [
+        lookup_column(table.name, name) if name in navigations else name for name in table.carried_fields
+    ]
     filters = [condition.field for condition in table.table_map.source_filter.dataverse]
     wanted = [*carried, *filters, primary_id_column(table.name), *_SYSTEM_COLUMNS]
     return list(dict.fromkeys(wanted))
@@ -60,7 +65,7 @@ class LookupResolver:
         """A copy of ``row`` where each lookup's navigation property holds its target's natural key."""
         expanded = dict(row)
         for lookup in table_map.lookups:
-            column = lookup_column(lookup.dataverse)
+            column = lookup_column(table_map.dataverse_table, lookup.dataverse)
             if column not in row:
                 continue
             guid = row[column]

@@ -270,21 +270,37 @@ class MapComparison:
         return [name for lk in self.table_map.lookups_towards("fo") for name in lk.key.values()]
 
     def _discriminators(self) -> dict[str, object]:
-        """Constants that tell this map's target rows from another map's rows of the same table."""
+        """Constants that tell this map's target rows from another map's rows of the same table.
+
+        A constant every writer of the table sets alike (customers' LanguageId) tells nothing apart.
+        """
         table = self.table_map.table_on(self.target)
-        writers = sum(1 for m in self._maps if m.table_on(self.target) == table and m.carries(self.target))
-        if writers < _SHARED_TABLE:
+        others = [
+            m
+            for m in self._maps
+            if m.table_on(self.target) == table and m.carries(self.target) and m.name != self.table_map.name
+        ]
+        if len(others) + 1 < _SHARED_TABLE:
             return {}
+        mine = _constants(self.table_map, self.target)
         return {
-            name: f.constant
-            for f in self.table_map.fields_towards(self.target)
-            if f.constant is not None and (name := f.name_on(self.target))
+            name: value
+            for name, value in mine.items()
+            if any(not same_value(_constants(other, self.target).get(name), value) for other in others)
         }
 
     def _in_target_scope(self, row: Row) -> bool:
         if not passes_source_filter(self.table_map, self.target, row):
             return False
         return all(same_value(row.get(name), value) for name, value in self._constants.items())
+
+
+def _constants(table_map: TableMap, target: Side) -> dict[str, object]:
+    return {
+        name: f.constant
+        for f in table_map.fields_towards(target)
+        if f.constant is not None and (name := f.name_on(target))
+    }
 
 
 def _company(side: Side, key: Mapping[str, object]) -> str | None:

@@ -42,7 +42,7 @@ def dataverse_columns(table_map: TableMap) -> list[str]:
     """The ``$select`` list: mapped columns, lookup ids, filter columns, id, version and dualbus's mark."""
     navigations = {lookup.dataverse for lookup in table_map.lookups}
     fields = [f.dataverse for f in table_map.fields if f.dataverse and f.dataverse not in navigations]
-    lookups = [lookup_column(name) for name in navigations]
+    lookups = [lookup_column(table_map.dataverse_table, name) for name in navigations]
     filters = [condition.field for condition in table_map.source_filter.dataverse]
     primary = primary_id_column(table_map.dataverse_table)
     return list(dict.fromkeys([*fields, *sorted(lookups), *filters, primary, *_SYSTEM_COLUMNS]))

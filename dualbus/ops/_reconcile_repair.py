@@ -12,9 +12,9 @@ producer's events do.
 Its ``data`` also carries the fields of the map's source filter (``PartyType``), so that a consumer, which
 checks the filter on the event, takes the record as the map's.
 
-Its ``time`` is the reconcile run's, not the row's last change: the drift being repaired is, by definition,
-a change made on the target after the source's, and the consumers' last-writer-wins rule would otherwise
-skip the repair as older than that change.
+Its ``time`` is the reconcile run's, not the row's last change. A repair from F&O is still skipped by the
+to-dataverse consumer where Dataverse holds an edit F&O has not seen (docs/processing.md): that edit is the
+newer state, on its way to F&O.
 """
 
 from __future__ import annotations
@@ -93,13 +93,17 @@ def _state(table: SourceTable, row: Mapping[str, object]) -> dict[str, object]:
 
 def orphan_delete(
     table: SourceTable, key_values: tuple[object, ...], mark: int | None, *, run_id: str, now: datetime
-) -> Envelope:
-    """A repair that deletes a target row whose source row is gone.
+) -> Envelope | None:
+    """A repair that deletes a target row whose source row is gone; None when its key cannot be named.
 
-    ``key_values`` is the target row's natural key; its parts match the source key's position by position,
-    as the consumers map a delete's key. The version is one above the mark the target row holds (1 when it
-    holds none), so the consumers' stale guard lets the delete through.
+    ``key_values`` is the target row's natural key; where the two sides' keys have as many parts they match
+    position by position. A map whose keys differ in shape (products: company and number against one
+    composed number) cannot name the source row from the target's key, and the orphan is only reported.
+    The version is one above the mark the target row holds (1 when it holds none), so the consumers' stale
+    guard lets the delete through.
     """
+    if len(key_values) != len(table.key_fields):
+        return None
     key: dict[str, KeyValue] = {
         name: value if isinstance(value, int) and not isinstance(value, bool) else str(value)
         for name, value in zip(table.key_fields, key_values, strict=True)

@@ -131,10 +131,11 @@ class MapRun:
         for drift, entry in self._comparison.leftovers():
             ctx.report.area(drift.area, drift.company).compared += 1
             self._record(drift)
-            if ctx.publisher is None or not ctx.options.delete_orphans:
+            delete = orphan_delete(self._table, entry.key, entry.mark, run_id=ctx.run_id, now=ctx.now)
+            if ctx.publisher is None or not ctx.options.delete_orphans or delete is None:
                 ctx.report.orphans_kept += 1
                 continue
-            deletes.append(orphan_delete(self._table, entry.key, entry.mark, run_id=ctx.run_id, now=ctx.now))
+            deletes.append(delete)
             if len(deletes) >= _DELETE_BATCH:
                 await self._publish(deletes, deleting=True)
                 deletes = []

@@ -14,7 +14,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from pydantic import SecretStr
 
 from consumers import DataverseSink, TargetChange
-from producers.events import fo_version, parse_time
+from producers.clock import VersionClock
 from sandbox.dataverse import RunningDataverse, start_dataverse
 from sandbox.fo import FoHandle, start_fo
 from sandbox.workload import generate, load_fo
@@ -73,7 +73,6 @@ def twins_in_step(*, customers: int = 12, vendors: int = 4, products: int = 4) -
     ):
         with fo.client("workload") as client:
             load_fo(client, generate(3, customers=customers, vendors=vendors, products=products))
-            _precision_as_unit(client)
         settings = Settings(
             fo=api_settings(fo.url, fo.clients[DUALBUS], fo.token_url, fo.audience),
             dataverse=api_settings(
@@ -82,16 +81,6 @@ def twins_in_step(*, customers: int = 12, vendors: int = 4, products: int = 4) -
         )
         asyncio.run(_copy_to_dataverse(settings))
         yield Twins(fo, dataverse, settings)
-
-
-def _precision_as_unit(client: httpx.Client) -> None:
-    """F&O keeps a currency's rounding precision as a unit (0.01), the map's way; the seed writes decimals."""
-    for row in _pages(client, "/data/Currencies"):
-        unit = round(10.0 ** -int(row["RoundingPrecision"]), 4) if row["RoundingPrecision"] else 1
-        response = client.patch(
-            f"/data/Currencies(CurrencyCode='{row['CurrencyCode']}')", json={"RoundingPrecision": unit}
-        )
-        response.raise_for_status()
 
 
 def _pages(client: httpx.Client, path: str) -> list[dict[str, Any]]:
@@ -118,6 +107,9 @@ async def _copy_to_dataverse(settings: Settings) -> None:
                     await sink.apply(_change(table_map, row))
 
 
+_CLOCK = VersionClock()
+
+
 def _change(table_map: Any, row: dict[str, Any]) -> TargetChange:
     change = to_dataverse(table_map, row)
     return TargetChange(
@@ -125,8 +117,7 @@ def _change(table_map: Any, row: dict[str, Any]) -> TargetChange:
         key=change.key,
         fields=change.payload,
         lookups=change.lookups,
-        source_version=fo_version(row["ModifiedDateTime"]),
-        time=parse_time(row["ModifiedDateTime"]),
+        source_version=_CLOCK.next(),
     )
 
 

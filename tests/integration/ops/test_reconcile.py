@@ -23,7 +23,6 @@ from dualbus.ops.reconcile import (
     areconcile,
     reconcile,
 )
-from producers.events import fo_version
 from producers.tables import SourceTable
 from sandbox.servicebus.config import load_config
 from sandbox.servicebus.launcher import EmulatorThread, start_in_process
@@ -201,7 +200,9 @@ def test_repair_publishes_the_source_state_of_each_drifted_record(
         assert event.data == _fo_state(customer)
     assert all(e.repair and e.origin is Origin.FO and e.entity == "CustomersV3" for e in events.values())
     for customer in expected.values():
-        assert events[customer["CustomerAccount"]].source_version == fo_version(customer["ModifiedDateTime"])
+        event = events[customer["CustomerAccount"]]
+        assert event.source_version > 0  # a reading of the F&O version clock
+        assert event.base_version == (customer.get("DualbusSourceVersion") or 0)
 
 
 def test_delete_orphans_publishes_a_delete_for_the_record_gone_from_the_source(
@@ -269,13 +270,13 @@ def test_consumer_applies_the_repairs_of_differing_records(
 
 
 def test_rows_the_map_cannot_transform_are_reported_and_the_run_goes_on(twins: Twins) -> None:
-    """A currency whose precision the map cannot carry is listed as unmappable, not as missing, and counts."""
+    """A currency whose name Dataverse cannot hold is listed as unmappable, not as missing, and counts."""
     with twins.fo_client() as fo:
-        fo.patch("/data/Currencies(CurrencyCode='USD')", json={"RoundingPrecision": 2}).raise_for_status()
+        fo.patch("/data/Currencies(CurrencyCode='USD')", json={"Name": "D" * 101}).raise_for_status()
     report = reconcile(twins.settings, areas=["currency", "customer"])
     [problem] = report.problems
     assert (problem.map_name, problem.side, problem.row) == ("currency", "fo", "CurrencyCode=USD")
-    assert "RoundingPrecision" in problem.message
+    assert "over the maximum of 100" in problem.message
     assert report.drifts == []
     assert report.has_drift
     assert next(m for m in report.maps if m.name == "customers").fo_rows > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import UTC, datetime
 
 import pytest
@@ -145,6 +147,16 @@ async def test_an_unknown_base_version_applies(sink, fake):
     await created(sink, fake)
     fake.edit(ACCOUNT, name="theirs")
     assert await sink.apply(customer(2, base=None, OrganizationName="ours")) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["name"] == "ours"
+
+
+@pytest.mark.asyncio
+async def test_a_reconcile_repair_is_not_held_back_by_an_unseen_edit(sink, fake):
+    """A repair is the operator's choice of the right side: it applies over a Dataverse edit F&O never saw."""
+    seen = await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    repair = dataclasses.replace(customer(2, base=seen, OrganizationName="ours"), repair=True)
+    assert await sink.apply(repair) is ApplyResult.APPLIED
     assert fake.rows[ACCOUNT]["name"] == "ours"
 
 

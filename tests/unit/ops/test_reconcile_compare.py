@@ -25,10 +25,10 @@ def fo_customer(**changes: Any) -> dict[str, Any]:
         "CustomerGroupId": "10",
         "SalesCurrencyCode": "USD",
         "CreditLimit": 5000.0,
-        "AddressStreet": "1 Main Street",
-        "AddressCity": "Seattle",
-        "AddressZipCode": "98052",
-        "AddressCountryRegionId": "USA",
+        "DeliveryAddressStreet": "1 Main Street",
+        "DeliveryAddressCity": "Seattle",
+        "DeliveryAddressZipCode": "98052",
+        "DeliveryAddressCountryRegionISOCode": "USA",
         "PrimaryContactPhone": "+1 425 555 0100",
         "PrimaryContactEmail": "ap@contoso.example.com",
         "OnHoldStatus": "No",
@@ -50,7 +50,7 @@ def dv_account(**changes: Any) -> dict[str, Any]:
         "address1_country": "USA",
         "telephone1": "+1 425 555 0100",
         "emailaddress1": "ap@contoso.example.com",
-        "msdyn_creditonhold": 192350000,
+        "msdyn_onholdstatus": 806380000,
         "customertypecode": 3,
         # The resolver leaves out key columns that are lookups themselves (the group's company).
         "msdyn_customergroupid": {"msdyn_groupid": "10"},
@@ -111,7 +111,7 @@ def test_differing_field_is_reported_with_both_mapped_values() -> None:
     assert drift.key == {"dataAreaId": "USMF", "CustomerAccount": "US-001"}
     assert set(drift.fields) == {
         FieldDrift("name", "Contoso Pharmaceuticals", "Contoso Pharma"),
-        FieldDrift("msdyn_creditonhold", 192350001, 192350000),
+        FieldDrift("msdyn_onholdstatus", 806380001, 806380000),
     }
 
 
@@ -156,10 +156,15 @@ def test_company_filter_limits_both_sides() -> None:
 def test_constants_tell_apart_maps_sharing_a_table() -> None:
     """Operating units in the internal organisations table are not legal entities missing in F&O."""
     legal = MAPS["organisation_legal_entities"]
-    fo_rows = [{"LegalEntityId": "USMF", "Name": "Contoso USA"}]
+    fo_rows = [{"LegalEntityId": "USMF", "PartyNumber": "000000001", "Name": "Contoso USA"}]
     dv_rows = [
-        {"msdyn_id": "USMF", "msdyn_name": "Contoso USA", "msdyn_type": 1},
-        {"msdyn_id": "OU-1", "msdyn_name": "Sales", "msdyn_type": 2},
+        {
+            "msdyn_partynumber": "000000001",
+            "msdyn_companycode": "USMF",
+            "msdyn_name": "Contoso USA",
+            "msdyn_type": 806380000,
+        },
+        {"msdyn_partynumber": "000000002", "msdyn_name": "Sales", "msdyn_type": 806380001},
     ]
     assert compare(fo_rows, dv_rows, table_map=legal) == []
 
@@ -167,11 +172,11 @@ def test_constants_tell_apart_maps_sharing_a_table() -> None:
 def test_dataverse_as_source_compares_in_fo_names() -> None:
     """With Dataverse as the source, the account is mapped to F&O's names and compared with the customer."""
     drifts = compare(
-        [fo_customer(SalesCurrencyCode="EUR", AddressCity="Redmond")], [dv_account()], source="dataverse"
+        [fo_customer(SalesCurrencyCode="EUR", DeliveryAddressCity="Redmond")], [dv_account()], source="dataverse"
     )
     [drift] = drifts
     assert set(drift.fields) == {
-        FieldDrift("AddressCity", "Redmond", "Seattle"),
+        FieldDrift("DeliveryAddressCity", "Redmond", "Seattle"),
         FieldDrift("SalesCurrencyCode", "EUR", "USD"),
     }
 

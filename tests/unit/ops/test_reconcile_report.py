@@ -10,7 +10,7 @@ from rich.console import Console
 from dualbus.commands.reconcile import print_report
 from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
-from producers.events import fo_version
+from producers.clock import VersionClock
 from producers.tables import SourceTable
 from shared.envelope import Envelope, Operation, Origin
 from shared.maps import load_maps
@@ -23,8 +23,7 @@ ROW = {
     "OrganizationName": "Contoso",
     "PartyType": "Organization",
     "SalesCurrencyCode": "USD",
-    "ModifiedDateTime": "2026-05-31T08:00:00.000001Z",
-    "ModifiedBy": "someone",
+    "DualbusSourceVersion": 7,
 }
 
 
@@ -74,8 +73,9 @@ def test_json_shape_carries_records_with_both_values() -> None:
 
 
 def test_repair_event_carries_the_source_state() -> None:
-    """A repair has the row's mapped state, its version mark, the run's time and an id of its own."""
-    event = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=False)
+    """A repair has the row's mapped state, a reading of the F&O clock, the base version and its own id."""
+    clock = VersionClock(now=lambda: 1_780_000_000_000_000)
+    event = repair_event(CUSTOMERS, ROW, run_id="run-1", now=NOW, create=False, clock=clock)
     original = Envelope.for_change(
         origin=Origin.FO,
         area="customer",
@@ -87,11 +87,12 @@ def test_repair_event_carries_the_source_state() -> None:
     )
     assert event.repair
     assert event.id != original.id
-    assert event.source_version == fo_version(ROW["ModifiedDateTime"])
+    assert event.source_version == 1_780_000_000_000_000
+    assert event.base_version == 7
     assert event.time == NOW
     assert event.company == "USMF"
     assert event.data["OrganizationName"] == "Contoso"
-    assert "ModifiedBy" not in event.data
+    assert "DualbusSourceVersion" not in event.data
 
 
 def test_repair_event_carries_the_source_filter_fields() -> None:

@@ -51,7 +51,8 @@ def test_dataverse_key_reads_the_company_lookup_as_its_code() -> None:
 def test_select_reads_lookups_by_value_column_and_filter_fields() -> None:
     """The $select list names lookups as _x_value, adds the filter column, id, version and modifier."""
     columns = select_columns(_table(Origin.DATAVERSE, "accounts"))
-    assert lookup_column("msdyn_company") in columns
+    assert lookup_column("accounts", "msdyn_company") == "_msdyn_company_value"
+    assert lookup_column("accounts", "msdyn_company") in columns
     assert "msdyn_company" not in columns
     assert {"customertypecode", "accountid", "versionnumber", "_modifiedby_value"} <= set(columns)
 
@@ -63,11 +64,17 @@ def test_select_reads_lookups_by_value_column_and_filter_fields() -> None:
         ("cdm_companies", "cdm_companyid"),
         ("transactioncurrencies", "transactioncurrencyid"),
         ("msdyn_customergroups", "msdyn_customergroupid"),
+        ("msdyn_internalorganizationhierarchies", "msdyn_internalorganizationhierarchyid"),
     ],
 )
-def test_primary_id_column_is_the_singular_name_plus_id(entity_set: str, column: str) -> None:
-    """The primary id column follows the table's singular logical name."""
+def test_primary_id_column_comes_from_the_schema(entity_set: str, column: str) -> None:
+    """The primary id column is the one the table's schema names."""
     assert primary_id_column(entity_set) == column
+
+
+def test_a_lookup_is_read_by_its_columns_value_property() -> None:
+    """A lookup whose navigation property differs from its column is read as _<column>_value."""
+    assert lookup_column("products", "msdyn_CompanyId") == "_msdyn_companyid_value"
 
 
 def test_keyset_filter_orders_composite_keys() -> None:
