@@ -172,7 +172,9 @@ def test_constants_tell_apart_maps_sharing_a_table() -> None:
 def test_dataverse_as_source_compares_in_fo_names() -> None:
     """With Dataverse as the source, the account is mapped to F&O's names and compared with the customer."""
     drifts = compare(
-        [fo_customer(SalesCurrencyCode="EUR", DeliveryAddressCity="Redmond")], [dv_account()], source="dataverse"
+        [fo_customer(SalesCurrencyCode="EUR", DeliveryAddressCity="Redmond")],
+        [dv_account()],
+        source="dataverse",
     )
     [drift] = drifts
     assert set(drift.fields) == {
