@@ -11,6 +11,7 @@ and https://learn.microsoft.com/azure/service-bus-messaging/service-bus-quotas
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -73,6 +74,9 @@ class Publisher:
         self._topology = topology
         self._max_batch_bytes = max_batch_bytes
         self._senders: dict[str, ServiceBusSender] = {}
+        # One publish at a time per topic: the event intake and the scan publish concurrently, and an aio
+        # sender two tasks open at once fails ("'NoneType' object has no attribute 'create_sender_link'").
+        self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = instruments or ProducerMetrics()
         self._tracer = tracer or _tracer
         self.published = 0
@@ -99,6 +103,10 @@ class Publisher:
 
     async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
         topic = self._topology.topic(area)
+        async with self._locks.setdefault(topic.name, asyncio.Lock()):
+            await self._publish_locked(topic, envelopes)
+
+    async def _publish_locked(self, topic: TopicSpec, envelopes: list[Envelope]) -> None:
         with ExitStack() as spans:
             pending: list[Span] = []
             try:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,8 @@ class Launcher:
     group: ProcessGroup
     run_dir: Path
     parent_env: Mapping[str, str]
+    # A fresh secret per run: the F&O twin's data events endpoint sends it, the F&O producer checks it.
+    webhook_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @classmethod
     def create(cls, run_dir: Path) -> Launcher:
@@ -118,6 +121,8 @@ class Launcher:
         fo_extra = {
             "DUALBUS_PRODUCER__FO_EVENTS": "webhook",
             "DUALBUS_PRODUCER__WEBHOOK_PORT": str(port),
+            # The key the data events endpoint sends as ?code=, as a Dataverse webhook's WebhookKey does.
+            "DUALBUS_PRODUCER__FO_WEBHOOK_KEY": self.webhook_key,
         }
         fo = self._start_producer(endpoints, "fo", fo_extra)
         dataverse = self._start_producer(endpoints, "dataverse", {})
@@ -134,6 +139,7 @@ class Launcher:
             body = {
                 "kind": "webhook",
                 "url": f"http://127.0.0.1:{webhook_port}/fo/events",
+                "code": self.webhook_key,
                 "entities": entities,
             }
             response = fo.post("/_sandbox/data-events", json=body)

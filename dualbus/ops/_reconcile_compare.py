@@ -27,6 +27,7 @@ from shared.maps import (
     TableMap,
     natural_key,
     passes_source_filter,
+    target_key,
     to_dataverse,
     to_fo,
 )
@@ -190,18 +191,24 @@ class MapComparison:
 
     def _forget(self, row: Row) -> None:
         try:
-            key = natural_key(self.table_map, self.source, row)
+            key = target_key(self.table_map, self.source, natural_key(self.table_map, self.source, row))
         except TransformError:
             return
-        # The two natural keys correspond part by part (the maps check they have as many parts).
         self._targets.pop(_canonical(key.values()), None)
 
     def _wanted(self, company: str | None) -> bool:
         return company is None or self._companies is None or company in self._companies
 
     def fo_key(self, key_values: tuple[object, ...]) -> dict[str, object]:
-        """A key in the target side's order, named as on F&O: the parts correspond position by position."""
-        return dict(zip(self.table_map.fo_key, key_values, strict=True))
+        """A key in the target side's order, named as on F&O where the parts correspond position by position.
+
+        A map whose keys differ in shape (products: company and number against one composed number) names
+        the key as the target side does.
+        """
+        names = self.table_map.fo_key
+        if len(names) != len(key_values):
+            names = self.table_map.key_on(self.target)
+        return dict(zip(names, key_values, strict=True))
 
     def _drift(
         self,
