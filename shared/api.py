@@ -164,12 +164,20 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def error_message(response: httpx.Response) -> str:
-    """The OData error's code and message (``{"error": {"code", "message"}}``), else the status line."""
+    """The OData error's code and message (``{"error": {"code", "message"}}``), else the status line.
+
+    F&O answers "An error has occurred." as the message and puts what went wrong (the Infolog lines of a
+    refused write) in ``innererror.message``; that is the part worth showing.
+    """
     try:
         error = response.json().get("error", {})
     except (ValueError, AttributeError):
         error = {}
-    if isinstance(error, dict) and error.get("message"):
-        code = error.get("code")
-        return f"{code}: {error['message']}" if code else str(error["message"])
-    return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    if not isinstance(error, dict) or not error.get("message"):
+        return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    inner = error.get("innererror")
+    message = str(error["message"])
+    if isinstance(inner, dict) and inner.get("message"):
+        message = str(inner["message"])
+    code = error.get("code")
+    return f"{code}: {message}" if code else message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -136,3 +137,17 @@ def test_error_message_reads_odata_errors() -> None:
     response = httpx.Response(400, json={"error": {"code": "0x80040217", "message": "Row not found"}})
     assert error_message(response) == "0x80040217: Row not found"
     assert error_message(httpx.Response(502, text="<html>")) == "HTTP 502 Bad Gateway"
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_error_message_shows_what_fo_refused_not_its_generic_message() -> None:
+    """F&O's real write refusal reads as its Infolog lines; Dataverse's documented error as its message."""
+    fo = httpx.Response(400, content=(FIXTURES / "fo-write-failed.json").read_bytes())
+    assert error_message(fo).startswith("Write failed for table row of type 'CustCustomerV3Entity'. Infolog:")
+    assert "is not found in the related table 'Customer groups'" in error_message(fo)
+    dataverse = httpx.Response(404, content=(FIXTURES / "dataverse-not-found.json").read_bytes())
+    assert error_message(dataverse) == (
+        "account With Id = 00000000-0000-0000-0000-000000000001 Does Not Exist"
+    )
