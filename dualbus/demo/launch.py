@@ -109,7 +109,7 @@ class Launcher:
             name = consumer_name(topic.area, subscription.name)
             command = [sys.executable, "-m", "consumers", topic.area, "--to", target]
             command += ["--concurrency", str(concurrency)]
-            # The SDK logs every link state change at INFO: ten consumers' worth would drown the logs.
+            # The SDK logs every link state change at INFO: nine consumers' worth would drown the logs.
             quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
             self.group.start(name, command, self._env(endpoints, name, quiet), stage=_PIPELINE)
             routes.append((topic.area, subscription.name))
