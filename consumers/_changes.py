@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from consumers._sink import TargetChange
-from shared.envelope import Envelope, KeyValue, Operation
+from shared.envelope import Envelope, Operation
 from shared.errors import EnvelopeError, TransformError
 from shared.maps import (
     LookupBinding,
@@ -47,7 +47,9 @@ def target_changes(
 
 def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChange | None:
     if envelope.operation is Operation.DELETE:
-        return _target_change(table_map, envelope, key=_delete_key(table_map, source, envelope.key))
+        # Source filters do not apply: a delete carries only what names the target row, not the filter's
+        # fields, and a row the map never took is simply not found on the target.
+        return _target_change(table_map, envelope, key=_delete_key(table_map, source, envelope))
     record = {**envelope.data, **envelope.key}
     # A row the map does not take (e.g. a person customer) is done with, not an error.
     if not passes_source_filter(table_map, source, record):
@@ -81,14 +83,16 @@ def _target_change(
     )
 
 
-def _delete_key(table_map: TableMap, source: Side, key: Mapping[str, KeyValue]) -> dict[str, Scalar]:
-    """The target row a delete removes, worked out from the source key alone (a delete carries no data)."""
+def _delete_key(table_map: TableMap, source: Side, envelope: Envelope) -> dict[str, Scalar]:
+    """The target row a delete removes, from its source key and the values its data carries for that."""
+    values: dict[str, object] = {**envelope.data, **envelope.key}
     try:
-        return target_key(table_map, source, key)
+        return target_key(table_map, source, values)
     except TransformError as exc:
         # Also when a lookup feeding the key cannot be read: what is missing is the map's way from one
         # key to the other (MappingError), not a row a lookup points at.
         raise TransformError(
-            f"the target key of a delete cannot be worked out from the {source} key {dict(key)} ({exc})",
+            f"the target key of a delete cannot be worked out from the {source} key {envelope.key} "
+            f"and the delete's data {sorted(envelope.data)} ({exc})",
             map_name=table_map.name,
         ) from exc

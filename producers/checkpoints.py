@@ -8,8 +8,9 @@ and never skips a change.
 - ``checkpoints``: named JSON values (delta tokens, initial-sync progress).
 - ``row_index``: what a source row id stands for, for deletes that carry only the id (Dataverse's deleted
   entities, F&O data events whose Target holds only the virtual-entity id).
-- ``digests``: per map and key, a digest of the state last published and the scan that last saw the row,
-  so that the F&O scan publishes only what changed and tells which rows are gone.
+- ``digests``: per map and key, a digest of the state last published, the scan that last saw the row and
+  the values a delete of it must carry (``SourceTable.delete_fields``), so that the F&O scan publishes only
+  what changed, tells which rows are gone, and can name them on the other side.
 - ``marks``: integer high-water marks raised atomically (the version clock's reservations), safe to share
   between processes using one file.
 """
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import orjson
 
@@ -31,25 +32,35 @@ __all__ = ["CheckpointError", "CheckpointStore", "DigestChange", "RowRef"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
-    # Dataverse reports a deleted row by its id only: remember each id's natural key, company and version.
+    # Some deletes name a row by its id only: remember what the id stands for (Dataverse: the natural key,
+    # version and delete values per map; F&O: the fields that find the row again).
     (
         "CREATE TABLE IF NOT EXISTS row_index (entity TEXT, row_id TEXT, ref BLOB NOT NULL, "
         "PRIMARY KEY (entity, row_id))"
     ),
     (
         "CREATE TABLE IF NOT EXISTS digests (scope TEXT, key TEXT, digest TEXT NOT NULL, "
-        "seen INTEGER NOT NULL, PRIMARY KEY (scope, key))"
+        "seen INTEGER NOT NULL, delete_data BLOB, PRIMARY KEY (scope, key))"
     ),
     # A scan's end asks for the keys of one map it did not see: without this it would read the whole table.
     "CREATE INDEX IF NOT EXISTS digests_seen ON digests (scope, seen)",
     "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
+_PUT_DIGEST = "INSERT OR REPLACE INTO digests (scope, key, digest, seen, delete_data) VALUES (?, ?, ?, ?, ?)"
 # SQLite's default limit on bound parameters is 999 in older builds: key look-ups go in chunks below it.
 _CHUNK = 500
 
 RowRef = dict[str, Any]
-# (scope, key, digest, seen): a digest of what was published for one key, None to forget the key.
-DigestChange = tuple[str, str, str | None, int]
+
+
+class DigestChange(NamedTuple):
+    """A digest of what was published for one key of one map (None forgets the key), and its delete values."""
+
+    scope: str
+    key: str
+    digest: str | None
+    seen: int
+    delete_data: RowRef | None = None
 
 
 class CheckpointError(DualbusError):
@@ -70,6 +81,7 @@ class CheckpointStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 self._db.execute(statement)
+            _add_delete_data(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise CheckpointError(f"cannot open the checkpoint store {path}: {exc}") from exc
 
@@ -98,27 +110,24 @@ class CheckpointStore:
         encoded = [(name, orjson.dumps(value)) for name, value in values.items()]
         upserts = [(e, i, orjson.dumps(ref)) for e, i, ref in index if ref is not None]
         removals = [(e, i) for e, i, ref in index if ref is None]
-        changed = list(digests)
-        kept = [(s, k, d, seen) for s, k, d, seen in changed if d is not None]
-        forgotten = [(s, k) for s, k, d, _ in changed if d is None]
+        changed = [DigestChange(*change) for change in digests]
+        kept = [_digest_row(c) for c in changed if c.digest is not None]
+        forgotten = [(c.scope, c.key) for c in changed if c.digest is None]
         with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO checkpoints (name, value) VALUES (?, ?)", encoded)
             db.executemany("INSERT OR REPLACE INTO row_index (entity, row_id, ref) VALUES (?, ?, ?)", upserts)
             db.executemany("DELETE FROM row_index WHERE entity = ? AND row_id = ?", removals)
-            db.executemany(
-                "INSERT OR REPLACE INTO digests (scope, key, digest, seen) VALUES (?, ?, ?, ?)", kept
-            )
+            db.executemany(_PUT_DIGEST, kept)
             db.executemany("DELETE FROM digests WHERE scope = ? AND key = ?", forgotten)
 
     def digests(self, scope: str, keys: Iterable[str]) -> dict[str, str]:
         """The stored digest of each of ``keys`` that has one."""
-        wanted, found = list(dict.fromkeys(keys)), {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            sql = f"SELECT key, digest FROM digests WHERE scope = ? AND key IN ({marks})"  # noqa: S608 - only ?s
-            found.update({str(k): str(d) for k, d in self._all(sql, (scope, *chunk))})
-        return found
+        return {key: str(digest) for key, digest in self._by_key("digest", scope, keys).items()}
+
+    def delete_data(self, scope: str, keys: Iterable[str]) -> dict[str, RowRef]:
+        """The stored delete values of each of ``keys`` that has them (none for keys stored before them)."""
+        found = self._by_key("delete_data", scope, keys)
+        return {key: orjson.loads(blob) for key, blob in found.items() if blob is not None}
 
     def unseen(self, scope: str, before: int, limit: int) -> list[str]:
         """Up to ``limit`` keys of ``scope`` last seen before ``before`` (a scan's generation)."""
@@ -152,7 +161,7 @@ class CheckpointStore:
         return [str(row[0]) for row in rows]
 
     def row_ref(self, entity: str, row_id: str) -> RowRef | None:
-        """What the index remembers of a row (natural key, company, last version), or None."""
+        """What the index remembers of a row (natural key, last version, delete values), or None."""
         row = self._query("SELECT ref FROM row_index WHERE entity = ? AND row_id = ?", (entity, row_id))
         if row is None:
             return None
@@ -178,6 +187,16 @@ class CheckpointStore:
     ) -> None:
         self.close()
 
+    def _by_key(self, column: str, scope: str, keys: Iterable[str]) -> dict[str, Any]:
+        wanted, found = list(dict.fromkeys(keys)), {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            # Only this module's column names and ?s are formatted into the statement.
+            sql = f"SELECT key, {column} FROM digests WHERE scope = ? AND key IN ({marks})"  # noqa: S608
+            found.update({str(k): value for k, value in self._all(sql, (scope, *chunk))})
+        return found
+
     def _all(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         try:
             with self._lock:
@@ -195,6 +214,24 @@ class CheckpointStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
+
+
+def _digest_row(change: DigestChange) -> tuple[object, ...]:
+    values = None if change.delete_data is None else orjson.dumps(change.delete_data)
+    return (change.scope, change.key, change.digest, change.seen, values)
+
+
+def _add_delete_data(db: sqlite3.Connection) -> None:
+    """Give a file written before deletes carried values their column; its keys read as having none."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(digests)")}
+    if "delete_data" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE digests ADD COLUMN delete_data BLOB")
+    except sqlite3.OperationalError as exc:
+        # Another process sharing the file added it first.
+        if "duplicate column" not in str(exc):
+            raise
 
 
 class _Transaction:

@@ -4,7 +4,8 @@ A first request with ``Prefer: odata.track-changes`` returns every row and a ``@
 request with the link's ``$deltatoken`` returns rows created or changed since (newest state) and deleted rows
 as ``$deletedEntity`` entries that carry only the row id. An expired or unknown token (``0x80044352``,
 ExpiredVersionStamp) means: sync again in full. The source then takes a new snapshot, publishes every row
-and a delete for every row it knew that is gone, so no change is lost.
+and a delete for every row it knew that is gone, so no change is lost. A row index remembers, per map, each
+id's natural key and the values its delete must carry (``SourceTable.delete_fields``).
 See https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tracking-synchronize-data-external-systems
 
 Change tracking returns lookups as ``_x_value`` GUIDs and supports no ``$expand``; the source resolves each
@@ -127,7 +128,9 @@ class DataverseSource:
         version = int(row["versionnumber"])
         key = table.key_of(row)
         known = self._store.row_ref(_scope(table), row_id) is not None
-        outbox.index.append((_scope(table), row_id, {"key": key, "version": version}))
+        # A deleted entity carries its id only: keep what its delete must carry, as this event's data has it.
+        ref = {"key": key, "version": version, "data": table.delete_data(row)}
+        outbox.index.append((_scope(table), row_id, ref))
         if self._echo.is_echo(row):
             outbox.skipped_echo += 1
             return
@@ -144,8 +147,10 @@ class DataverseSource:
         # A tombstone carries no version: one above the last version published keeps per-record order
         # and gives a re-publish after a crash the same event id.
         version = int(ref["version"]) + 1
+        # An entry written before deletes carried values has none: the delete then names the key only.
+        known = ref.get("data") or {}
         envelope = build_envelope(
-            table, {}, Operation.DELETE, source_version=version, time=datetime.now(UTC), key=ref["key"]
+            table, known, Operation.DELETE, source_version=version, time=datetime.now(UTC), key=ref["key"]
         )
         outbox.envelopes.append(envelope)
 

@@ -62,9 +62,13 @@ def build_envelope(
     key: Mapping[str, str | int] | None = None,
     base_version: int | None = None,
 ) -> Envelope:
-    """The envelope of one change of ``row``; a delete carries only the key (``data`` is empty)."""
+    """The envelope of one change of ``row``; a delete carries the key and the row's delete values only.
+
+    A delete's ``row`` holds what is known of the gone row (its last state, a PreImage, stored values);
+    values that are not known are left out, and the consumer then says why it cannot name the target row.
+    """
     natural = dict(key) if key is not None else table.key_of(row)
-    data = {} if operation is Operation.DELETE else table.data_of(row)
+    data = table.delete_data(row) if operation is Operation.DELETE else table.data_of(row)
     return Envelope.for_change(
         origin=table.origin,
         area=table.area,

@@ -2,10 +2,11 @@
 
 Only the row's identity is taken from the event. Its key comes from the Target, the PreImage or the durable
 row-id index (a delete's Target may carry only the virtual-entity id); the producer then reads the row's
-current state over OData and publishes that for every map that reads the entity and takes the row, or a
-delete per map when the row is gone. A row it cannot identify is logged and counted, and left to the scan
-(``producers.fo_poller``), never dropped silently. The handler returns only once everything is published
-and recorded, so the caller acknowledges the event after that.
+current state over OData and publishes that for every map that reads the entity and takes the row, or a delete
+per map when the row is gone, carrying the values that name the row on the other side (from the event's
+PreImage, else those stored when the row was last published). A row it cannot identify is logged and counted,
+and left to the scan (``producers.fo_poller``), never dropped silently. The handler returns only once
+everything is published and recorded, so the caller acknowledges the event after that.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class FoEventHandler:
             elif stored is not None:
                 # The row left this map (a filter field changed). The consumer applies a delete to every
                 # map of the area, so it goes before the state another map of the area now takes.
-                batch.delete(table, key, base_version(row))
+                batch.delete(table, key, base_version(row), row)
         for table, stored in taking:
             batch.state(table, row, stored, operation)
         batch.index(source.name, event.row_id, source.index_ref(row))
@@ -148,8 +149,14 @@ class FoEventHandler:
             if key is None:
                 self._unresolved(source, event, f"the key of map {table.table_map.name} is unknown")
             elif self._took(table, key, values):
-                batch.delete(table, key, base)
+                batch.delete(table, key, base, self._delete_values(table, key, before))
         batch.index(source.name, event.row_id, None)
+
+    def _delete_values(self, table: SourceTable, key: dict[str, str | int], before: Values | None) -> Values:
+        """What names the gone row on the other side: the PreImage, else what was stored when published."""
+        text = key_text(key)
+        stored = self._store.delete_data(table.table_map.name, [text]).get(text, {})
+        return {**stored, **table.delete_data(before or {})}
 
     def _took(self, table: SourceTable, key: dict[str, str | int], values: Values) -> bool:
         """Whether the map may hold the row: it published it, or its filter passes on what is known."""

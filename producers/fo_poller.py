@@ -1,11 +1,12 @@
 """The F&O full scan: every row of every entity, compared with what was published, so that nothing is missed.
 
-Standard F&O entities expose no modified time, so changes cannot be asked for; and data events can be
-missed (the producer down longer than F&O retries, an event it could not identify). The scan reads every
-row of each entity page by page (``@odata.nextLink``), digests each map's carried data per key, publishes
-the rows whose digest differs from the stored one (``source_version`` from the producer's clock), then a
-delete for each stored key the scan did not see, and records the digests after each publish (a crash in
-between republishes, never skips). Digests live in the checkpoint store (SQLite), so memory holds one page.
+Standard F&O entities expose no modified time, so changes cannot be asked for; and data events can be missed
+(the producer down longer than F&O retries, an event it could not identify). The scan reads every row of each
+entity page by page (``@odata.nextLink``), digests each map's carried data per key, publishes the rows whose
+digest differs from the stored one (``source_version`` from the producer's clock), then a delete for each
+stored key the scan did not see (with the delete values stored beside its digest), and records the digests
+after each publish (a crash in between republishes, never skips). Digests live in the checkpoint store
+(SQLite), so memory holds one page.
 
 Server-driven pages are positions (``$skip``): a row deleted during a scan shifts later rows back, so one
 may go unread. A key the scan did not see is therefore looked up again before its delete is published.
@@ -112,7 +113,7 @@ class FoScanner:
                     states.append((table, row, stored.get(text)))
                 elif text in stored:
                     # Left this map; its delete goes first, as the event handler's does.
-                    batch.delete(table, key, base_version(row))
+                    batch.delete(table, key, base_version(row), row)
         for table, row, digest in states:
             batch.state(table, row, digest, None)
         return await self._publish(batch)
@@ -130,11 +131,13 @@ class FoScanner:
         """Look the unseen keys up again: publish what exists after all, delete the rest."""
         found = await self._lookup(source, table, [key_from_text(text) for text in unseen])
         stored = self._store.digests(table.table_map.name, unseen)
+        # The row is gone: what names it on the other side is what was stored when it was last published.
+        values = self._store.delete_data(table.table_map.name, unseen)
         batch = FoBatch(self._clock, seen=generation)
         for text in unseen:
             row = found.get(text.casefold())
             if row is None:
-                batch.delete(table, key_from_text(text), None)
+                batch.delete(table, key_from_text(text), None, values.get(text))
                 continue
             batch.state(table, row, stored.get(text), None)
             if key_text(table.key_of(row)) != text:

@@ -5,6 +5,8 @@ producer's clock and ``base_version`` = the row's ``DualbusSourceVersion`` (the 
 last applied to it; 0 when none). Each (map, key) keeps a digest of the state last published, the base
 version included: a write by dualbus changes that field, so the state it produced is published back (the
 consumer recognises it by its base version) and a later edit that restores an earlier value is not lost.
+Beside the digest it keeps the row's delete values (``SourceTable.delete_fields``), so that a delete found
+without the row (a scan, an event without a PreImage) still names the row on the other side.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 import orjson
 
 from d365 import FO_VERSION_FIELD, FoEntity, fo_entities
-from producers.checkpoints import RowRef
+from producers.checkpoints import DigestChange, RowRef
 from producers.clock import VersionClock, version_time
 from producers.errors import SourceError
 from producers.events import build_envelope
@@ -56,10 +58,10 @@ class FoSource:
 
     @property
     def select(self) -> tuple[str, ...]:
-        """What a read asks for: the keys, every map's carried and key fields, and the base version."""
+        """What a read asks for: the keys, each map's carried, key and delete fields, and the base version."""
         names = [*self.schema.keys]
         for table in self.tables:
-            names.extend([*table.carried_fields, *table.key_fields])
+            names.extend([*table.carried_fields, *table.key_fields, *table.delete_fields])
         return tuple(dict.fromkeys([*names, FO_VERSION_FIELD]))
 
     @property
@@ -144,9 +146,9 @@ class FoBatch:
     time: datetime | None = None
     outbox: Outbox = field(default_factory=Outbox)
     unchanged: int = 0
-    # (area, key) deleted in this batch: a consumer applies a delete to every map of the area that reads
-    # the entity, so one delete per key and area is all there is to send.
-    _deleted: set[tuple[str, str]] = field(default_factory=set)
+    # (area, key) deleted in this batch, and where its envelope is: a consumer applies a delete to every map
+    # of the area that reads the entity, so one delete per key and area is all there is to send.
+    _deleted: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def state(self, table: SourceTable, row: Row, stored: str | None, operation: Operation | None) -> None:
         """The row's state for ``table`` unless ``stored`` (its digest) says it was published already."""
@@ -156,33 +158,48 @@ class FoBatch:
         if digest == stored:
             self.unchanged += 1
             if self.seen is not None:
-                self.outbox.digests.append((table.table_map.name, key_text(key), digest, self.seen))
+                # Also gives a key stored before deletes carried values the values of its row.
+                self._record(table, key, digest, self.seen, row)
             return
         version = self.clock.next()
         kind = operation or (Operation.UPDATE if stored else Operation.CREATE)
         moment = self.time or version_time(version)
         envelope = build_envelope(table, row, kind, source_version=version, time=moment, base_version=base)
         self.outbox.envelopes.append(envelope)
-        seen = version if self.seen is None else self.seen
-        self.outbox.digests.append((table.table_map.name, key_text(key), digest, seen))
+        self._record(table, key, digest, version if self.seen is None else self.seen, row)
 
-    def delete(self, table: SourceTable, key: Key, base: int | None) -> None:
-        """A delete of ``key`` for ``table``, its digest forgotten once it is published."""
-        text = key_text(key)
-        self.outbox.digests.append((table.table_map.name, text, None, 0))
-        if (table.area, text) in self._deleted:
+    def delete(self, table: SourceTable, key: Key, base: int | None, known: Row | None) -> None:
+        """A delete of ``key`` for ``table`` carrying its delete values from ``known``, digest forgotten.
+
+        ``known`` is what is known of the gone row (its state, a PreImage, the stored values); None when
+        nothing is, and the delete then carries the key only.
+        """
+        text, values = key_text(key), known or {}
+        self.forget(table, text)
+        at = self._deleted.get((table.area, text))
+        if at is not None:
+            self._merge(at, table.delete_data(values))
             return
-        self._deleted.add((table.area, text))
+        self._deleted[(table.area, text)] = len(self.outbox.envelopes)
         version = self.clock.next()
         moment = self.time or version_time(version)
         envelope = build_envelope(
-            table, {}, Operation.DELETE, source_version=version, time=moment, key=key, base_version=base
+            table, values, Operation.DELETE, source_version=version, time=moment, key=key, base_version=base
         )
         self.outbox.envelopes.append(envelope)
 
     def forget(self, table: SourceTable, text: str) -> None:
         """Drop the digest stored under ``text`` without publishing anything."""
-        self.outbox.digests.append((table.table_map.name, text, None, 0))
+        self.outbox.digests.append(DigestChange(table.table_map.name, text, None, 0))
+
+    def _record(self, table: SourceTable, key: Key, digest: str, seen: int, row: Row) -> None:
+        change = DigestChange(table.table_map.name, key_text(key), digest, seen, table.delete_data(row))
+        self.outbox.digests.append(change)
+
+    def _merge(self, at: int, data: Mapping[str, object]) -> None:
+        """Add another map's delete values to the one delete of its area (each map finds what it needs)."""
+        sent = self.outbox.envelopes[at]
+        self.outbox.envelopes[at] = sent.model_copy(update={"data": {**data, **sent.data}})
 
     def index(self, entity: str, row_id: str, ref: RowRef | None) -> None:
         """Remember (or, with None, forget) what a virtual-entity row id stands for."""

@@ -1,8 +1,8 @@
 """What a producer reads from one source table, derived from a table map.
 
 A producer needs less than the map: which entity or table to read, the natural key in the source's names,
-which fields the event's ``data`` carries (the full mapped state, in the source's field names), which
-company a row belongs to, and which rows the map takes at all.
+which fields the event's ``data`` carries (the full mapped state, in the source's field names; for a delete,
+what names the row on the other side), which company a row belongs to, and which rows the map takes at all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shared.envelope import Origin
 from shared.errors import ConfigError
-from shared.maps import Side, TableMap, map_order, natural_key, passes_source_filter
+from shared.maps import Side, TableMap, delete_fields, map_order, natural_key, passes_source_filter
 
 __all__ = ["SourceTable", "source_tables"]
 
@@ -70,6 +70,15 @@ class SourceTable:
         names.extend(condition.field for condition in conditions)
         ordered = dict.fromkeys([*self.key_fields, *(n for n in names if n)])
         return tuple(ordered)
+
+    @property
+    def delete_fields(self) -> tuple[str, ...]:
+        """What a delete carries beside the key, so that the consumer can name the row on the other side."""
+        return delete_fields(self.table_map, self.side)
+
+    def delete_data(self, row: Mapping[str, object]) -> dict[str, object]:
+        """The delete values ``row`` holds; a null names nothing, so it is left out."""
+        return {name: row[name] for name in self.delete_fields if row.get(name) is not None}
 
     def takes(self, row: Mapping[str, object]) -> bool:
         """Whether the map takes this row at all (its source filter, e.g. organisations only)."""

@@ -4,13 +4,15 @@ A map (one JSON file in ``data/``) pairs one F&O data entity with one Dataverse 
 dual-write's table maps: per field a direction, value maps for enums, defaults and constants, lookups bound by
 the target's alternate key, and source filters. ``load_maps()`` returns every shipped map, checked together;
 ``to_dataverse`` / ``to_fo`` turn a source row into a change for the other side; ``area_order`` gives the
-initial-sync order of areas, derived from the lookups.
+initial-sync order of areas, derived from the lookups; ``delete_fields`` / ``target_key`` say what a delete
+carries and which target row it removes.
 """
 
 from __future__ import annotations
 
 from shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
-from shared.maps._engine import natural_key, passes_source_filter, target_key, to_dataverse, to_fo
+from shared.maps._deletes import delete_fields, target_key
+from shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
 from shared.maps._fields import (
     Condition,
     Direction,
@@ -66,6 +68,7 @@ __all__ = [
     "area_layers",
     "area_order",
     "bind_reference",
+    "delete_fields",
     "dependency_layers",
     "entity_path",
     "expand_lookups",

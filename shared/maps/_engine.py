@@ -10,7 +10,7 @@ from shared.maps._changes import DataverseChange, FoChange, LookupBinding
 from shared.maps._fields import FieldMap, LookupMap, Scalar, Side, scalar_key
 from shared.maps._table import TableMap
 
-__all__ = ["natural_key", "passes_source_filter", "target_key", "to_dataverse", "to_fo"]
+__all__ = ["natural_key", "passes_source_filter", "to_dataverse", "to_fo"]
 
 Record = Mapping[str, object]
 
@@ -42,29 +42,6 @@ def to_fo(table_map: TableMap, dataverse_record: Record) -> FoChange:
     payload = _map_fields(table_map, "fo", dataverse_record)
     _merge_lookups(table_map, dataverse_record, payload)
     return FoChange(table_map.name, table_map.fo_entity, _key(table_map, "fo", payload), payload)
-
-
-def target_key(table_map: TableMap, source: Side, key: Record) -> dict[str, Scalar]:
-    """The target row's natural key, worked out from the source row's key alone (what a delete carries).
-
-    Only the fields and lookups that feed the target's key take part; TransformError when the source key
-    does not determine it (the map then cannot address a deleted row on the target).
-    """
-    target: Side = "dataverse" if source == "fo" else "fo"
-    parts = set(table_map.key_on(target))
-    keyed = table_map.model_copy(
-        update={
-            "fields": tuple(f for f in table_map.fields_towards(target) if f.name_on(target) in parts),
-            "lookups": tuple(lk for lk in table_map.lookups_towards(target) if _feeds(lk, target) & parts),
-        }
-    )
-    change = to_dataverse(keyed, key) if target == "dataverse" else to_fo(keyed, key)
-    return dict(change.key)
-
-
-def _feeds(lookup: LookupMap, target: Side) -> set[str]:
-    """The names a lookup writes on ``target``: its navigation property, or the F&O fields of its key."""
-    return {lookup.dataverse} if target == "dataverse" else set(lookup.key.values())
 
 
 def natural_key(table_map: TableMap, side: Side, record: Record) -> dict[str, Scalar]:

@@ -140,7 +140,7 @@ async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
 
 @pytest.mark.asyncio
 async def test_a_delete_without_a_target_key_is_dead_lettered_naming_the_map(pipeline):
-    """A vendor contact's Dataverse key does not give its F&O key: dead-lettered as MappingError."""
+    """A vendor contact delete without its values (an older index entry) is dead-lettered: MappingError."""
     contacts = pipeline.maps["vendor_contacts"]
     gone = event(contacts, "dataverse", 1, version=3, operation=Operation.DELETE)
     pipeline.publish([gone])

@@ -116,7 +116,7 @@ def test_a_delete_key_from_dataverse_reads_lookups_as_natural_values():
     ids=["to-fo", "to-dataverse"],
 )
 def test_a_delete_whose_target_key_cannot_be_worked_out_is_a_mapping_error(origin, entity, key, direction):
-    """Vendor contacts' keys do not determine each other: the delete is dead-lettered as MappingError."""
+    """A vendor contact delete without its values (an older index entry) is dead-lettered as MappingError."""
     event = _event(origin, entity, key, {}, area="vendor", operation=Operation.DELETE)
     with pytest.raises(TransformError) as caught:
         target_changes(event, area="vendor", direction=direction, maps=MAPS)
@@ -125,6 +125,50 @@ def test_a_delete_whose_target_key_cannot_be_worked_out_is_a_mapping_error(origi
     decided = verdict(caught.value)
     assert decided.reason is Reason.MAPPING_ERROR
     assert "vendor_contacts" in decided.description
+
+
+VENDOR_CONTACT_FO_KEY = {
+    "dataAreaId": "USMF",
+    "ContactPersonPartyNumber": "000001",
+    "AssociatedContactType": "Vendor",
+    "AssociatedContactNumber": "V-1",
+}
+VENDOR_CONTACT_DV_KEY = {"msdyn_company": "USMF", "msdyn_contactpersonid": "CP-1"}
+
+
+def test_a_vendor_contact_deleted_in_fo_is_addressed_by_the_contact_person_id_it_carries():
+    """The delete's data gives Dataverse's contact person id, which F&O's key lacks; filters do not apply."""
+    key, data, gone = VENDOR_CONTACT_FO_KEY, {"ContactPersonId": "CP-1"}, Operation.DELETE
+    event = _event(Origin.FO, "CDSContactPersonsV2", key, data, area="vendor", operation=gone)
+    [change] = target_changes(event, area="vendor", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert (change.table_map.name, change.delete) == ("vendor_contacts", True)
+    assert dict(change.key) == VENDOR_CONTACT_DV_KEY
+    assert (dict(change.fields), change.lookups) == ({}, ())
+
+
+def test_a_vendor_contact_deleted_in_dataverse_is_addressed_by_party_number_and_vendor():
+    """The delete's data gives F&O's party number and vendor (expanded lookup); the type is the constant."""
+    data = {"msdyn_partynumber": "000001", "msdyn_vendorcontactid": {"msdyn_vendoraccountnumber": "V-1"}}
+    event = _event(
+        Origin.DATAVERSE, "contacts", VENDOR_CONTACT_DV_KEY, data, area="vendor", operation=Operation.DELETE
+    )
+    [change] = target_changes(event, area="vendor", direction=Direction.TO_FO, maps=MAPS)
+    assert (change.table_map.name, change.delete) == ("vendor_contacts", True)
+    assert dict(change.key) == VENDOR_CONTACT_FO_KEY
+    assert dict(change.fields) == {}
+
+
+def test_a_delete_missing_one_of_its_values_names_what_it_carried():
+    """A delete whose data lacks the vendor cannot address the F&O row: MappingError naming what it had."""
+    data = {"msdyn_partynumber": "000001"}
+    event = _event(
+        Origin.DATAVERSE, "contacts", VENDOR_CONTACT_DV_KEY, data, area="vendor", operation=Operation.DELETE
+    )
+    with pytest.raises(TransformError) as caught:
+        target_changes(event, area="vendor", direction=Direction.TO_FO, maps=MAPS)
+    decided = verdict(caught.value)
+    assert decided.reason is Reason.MAPPING_ERROR
+    assert "msdyn_partynumber" in decided.description
 
 
 def test_an_event_of_another_area_is_an_envelope_error():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from producers.checkpoints import CheckpointError, CheckpointStore
+from producers.checkpoints import CheckpointError, CheckpointStore, DigestChange
 
 
 def test_checkpoint_survives_reopening(tmp_path: Path) -> None:
@@ -65,6 +66,34 @@ def test_digests_are_written_read_and_forgotten_with_the_checkpoints(tmp_path: P
         store.put_many({}, digests=[("customers", "k1", None, 0)])
         assert store.digests("customers", ["k1", "k2"]) == {"k2": "d2"}
         assert store.digests("vendors", ["k2"]) == {}
+
+
+def test_delete_values_are_kept_beside_a_digest_and_forgotten_with_it(tmp_path: Path) -> None:
+    """A key's delete values are stored with its digest; a key written without them has none."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        values = {"ContactPersonId": "CP-1"}
+        store.put_many({}, digests=[DigestChange("m", "k1", "d1", 5, values), ("m", "k2", "d2", 5)])
+        assert store.delete_data("m", ["k1", "k2", "k3"]) == {"k1": values}
+        store.put_many({}, digests=[DigestChange("m", "k1", None, 0)])
+        assert store.delete_data("m", ["k1"]) == {}
+
+
+def test_a_file_from_before_delete_values_opens_with_its_digests(tmp_path: Path) -> None:
+    """An older store file gains the delete values' column; its keys keep their digests and have no values."""
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE digests (scope TEXT, key TEXT, digest TEXT NOT NULL, seen INTEGER NOT NULL, "
+            "PRIMARY KEY (scope, key))"
+        )
+        old.execute("INSERT INTO digests VALUES ('m', 'k1', 'd1', 5)")
+    old.close()
+    with CheckpointStore(path) as store:
+        assert (store.digests("m", ["k1"]), store.delete_data("m", ["k1"])) == ({"k1": "d1"}, {})
+        store.put_many({}, digests=[DigestChange("m", "k1", "d2", 6, {"x": 1})])
+        assert store.delete_data("m", ["k1"]) == {"k1": {"x": 1}}
+    with CheckpointStore(path) as again:
+        assert again.unseen("m", 7, 10) == ["k1"]
 
 
 def test_unseen_lists_the_keys_a_scan_did_not_mark(tmp_path: Path) -> None:

@@ -83,6 +83,21 @@ def test_delete_carries_key_and_no_data() -> None:
     assert envelope.key == key
 
 
+def test_delete_carries_only_the_values_that_name_the_target_row() -> None:
+    """A vendor contact's delete carries its ContactPersonId from the row it is given, nothing else."""
+    contacts = next(t for t in source_tables(load_maps(), Origin.FO) if t.table_map.name == "vendor_contacts")
+    key = {
+        "dataAreaId": "usmf",
+        "ContactPersonPartyNumber": "000001",
+        "AssociatedContactType": "Vendor",
+        "AssociatedContactNumber": "V-1",
+    }
+    row = {**key, "ContactPersonId": "CP-1", "FirstName": "Ann"}
+    now = datetime.now(UTC)
+    envelope = build_envelope(contacts, row, Operation.DELETE, source_version=9, time=now, key=key)
+    assert (envelope.key, envelope.data) == (key, {"ContactPersonId": "CP-1"})
+
+
 def test_echo_filter_matches_dataverse_own_user_in_any_case() -> None:
     """A Dataverse row last modified by dualbus's own user is an echo; another user's is not."""
     echo = EchoFilter.of("6F1C0000-0000-0000-0000-000000000001", None, "")

@@ -180,7 +180,7 @@ async def test_a_crash_after_publishing_a_delete_publishes_it_again(
     original = fo.store.put_many
 
     def fail_on_forgetting(values: object, **kwargs: object) -> None:
-        if any(digest is None for _, _, digest, _ in kwargs.get("digests", ())):  # type: ignore[attr-defined]
+        if any(change.digest is None for change in kwargs.get("digests", ())):  # type: ignore[attr-defined]
             monkeypatch.setattr(fo.store, "put_many", original)
             raise CheckpointError("killed between publish and checkpoint")
         original(values, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,79 @@
+"""What a delete must carry so that the consumer can name the row to delete on the other side.
+
+A delete travels without the row's state, yet the two sides may key a record differently (vendor contacts:
+party number and vendor in F&O, contact person id in Dataverse). ``delete_fields`` names the source values
+that the target's key is built from beyond the source key; ``target_key`` builds it from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shared.maps._engine import to_dataverse, to_fo
+from shared.maps._fields import FieldMap, LookupMap, Scalar, Side
+from shared.maps._table import TableMap
+
+__all__ = ["delete_fields", "target_key"]
+
+
+def delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
+    """The source names a delete carries beside the source key, so that the target key can be worked out."""
+    have = set(table_map.key_on(source))
+    needed: list[str] = []
+    for part in table_map.key_on(_other(source)):
+        ways = _ways(table_map, source, part)
+        # A part the source key already determines (a constant, or a company lookup) needs nothing more.
+        if ways and not any(set(way) <= have for way in ways):
+            needed.extend(name for name in ways[0] if name not in have)
+            have.update(ways[0])
+    return tuple(dict.fromkeys(needed))
+
+
+def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) -> dict[str, Scalar]:
+    """The target row's natural key from the source key and the delete's values (``{**data, **key}``).
+
+    Only the fields and lookups that feed the target's key take part; TransformError when ``values`` do not
+    determine it (a delete published without its values, from a producer's older index entry).
+    """
+    target = _other(source)
+    parts = set(table_map.key_on(target))
+    keyed = table_map.model_copy(
+        update={
+            "fields": tuple(f for f in table_map.fields_towards(target) if f.name_on(target) in parts),
+            "lookups": tuple(lk for lk in table_map.lookups_towards(target) if _feeds(lk, target) & parts),
+        }
+    )
+    change = to_dataverse(keyed, values) if target == "dataverse" else to_fo(keyed, values)
+    return dict(change.key)
+
+
+def _ways(table_map: TableMap, source: Side, part: str) -> list[tuple[str, ...]]:
+    """Each set of source names that alone gives the target key part ``part``, fields first."""
+    target = _other(source)
+    towards = table_map.fields_towards(target)
+    fields = [_field_sources(f, source) for f in towards if f.name_on(target) == part]
+    # From Dataverse a lookup's navigation property holds the expanded row (or the natural value).
+    lookups = [
+        tuple(lookup.key.values()) if source == "fo" else (lookup.dataverse,)
+        for lookup in table_map.lookups_towards(target)
+        if part in _feeds(lookup, target)
+    ]
+    return [*fields, *lookups]
+
+
+def _field_sources(field: FieldMap, source: Side) -> tuple[str, ...]:
+    if field.constant is not None:
+        return ()
+    if field.compose is not None:
+        return field.compose
+    name = field.name_on(source)
+    return (name,) if name else ()
+
+
+def _feeds(lookup: LookupMap, target: Side) -> set[str]:
+    """The names a lookup writes on ``target``: its navigation property, or the F&O fields of its key."""
+    return {lookup.dataverse} if target == "dataverse" else set(lookup.key.values())
+
+
+def _other(side: Side) -> Side:
+    return "dataverse" if side == "fo" else "fo"

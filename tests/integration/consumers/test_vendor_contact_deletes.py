@@ -1,0 +1,136 @@
+"""A vendor contact deleted on one side disappears from the other: producer, emulator, consumer and twins.
+
+The two sides key a vendor contact differently (F&O: company, party number, type and vendor; Dataverse:
+company and contact person id), so each delete carries the values that name the row on the other side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from producers.clock import VersionClock
+from producers.dataverse import DataverseSource
+from producers.fo_events import parse_data_event
+from producers.fo_handler import FoEventHandler
+from producers.fo_reader import FoReader
+from producers.runner import ProducerContext, open_context
+from producers.settings import ProducerOptions
+from sandbox.fo import Change, data_event_payload
+from shared.envelope import Origin
+from shared.topology import Direction
+
+from .conftest import CLIENTS, Pipeline
+from .helpers import seed, seed_fo
+from .samples import COMPANY, VENDOR
+
+pytestmark = pytest.mark.integration
+
+ENTITY = "CDSContactPersonsV2"
+FO_CONTACT = {
+    "dataAreaId": COMPANY,
+    "ContactPersonPartyNumber": "CPN-1",
+    "AssociatedContactType": "Vendor",
+    "AssociatedContactNumber": VENDOR,
+    "ContactPersonId": "CP-FO",
+    "FirstName": "Ann",
+}
+
+
+@asynccontextmanager
+async def producer(pipeline: Pipeline, origin: Origin, state: Path) -> AsyncIterator[ProducerContext]:
+    """One origin's producer context on the pipeline's bus and twins, every area."""
+    settings = pipeline.settings().model_copy(update={"state_dir": state})
+    # Every area: the Dataverse lookup resolver learns from the maps read which key columns are lookups.
+    async with open_context(origin, settings, ProducerOptions()) as context:
+        yield context
+
+
+def fo_contacts(pipeline: Pipeline) -> list[dict[str, Any]]:
+    return [r for r in pipeline.fo.twin.store.rows(ENTITY) if r["ContactPersonPartyNumber"] == "CPN-1"]
+
+
+def dataverse_contacts(pipeline: Pipeline, contact_person: str) -> list[dict[str, Any]]:
+    rows = pipeline.dataverse.store.rows("contacts")
+    return [r for r in rows if r.get("msdyn_contactpersonid") == contact_person]
+
+
+async def apply(pipeline: Pipeline, direction: Direction) -> None:
+    """Run the vendor consumer of ``direction`` until it has applied one event, without dead letters."""
+    metrics = await pipeline.consume("vendor", direction, lambda m: m.counts["applied"] >= 1)
+    assert metrics.counts["applied"] == 1
+    assert pipeline.dead_letters("vendor", direction) == []
+
+
+@pytest.mark.asyncio
+async def test_a_vendor_contact_deleted_in_fo_disappears_from_dataverse(pipeline: Pipeline, tmp_path: Path):
+    """The F&O delete carries ContactPersonId (from the event's PreImage), Dataverse's key for the contact."""
+    await seed(pipeline, Direction.TO_DATAVERSE)
+    await asyncio.to_thread(seed_fo, pipeline)
+    changes: list[Change] = []
+    store = pipeline.fo.twin.store
+    store.subscribe(changes.append)
+    async with producer(pipeline, Origin.FO, tmp_path) as ctx:
+        handler = FoEventHandler(
+            FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store)
+        )
+        store.insert(ENTITY, FO_CONTACT, modified_by="workload")
+        await handler.handle([parse_data_event(data_event_payload(changes.pop()))])
+        await apply(pipeline, Direction.TO_DATAVERSE)
+        assert len(dataverse_contacts(pipeline, "CP-FO")) == 1
+        key = tuple(fo_contacts(pipeline)[0][name] for name in pipeline.maps["vendor_contacts"].fo_key)
+        store.delete(ENTITY, key, modified_by="workload")
+        assert await handler.handle([parse_data_event(data_event_payload(changes.pop()))]) == 1
+    await apply(pipeline, Direction.TO_DATAVERSE)
+    assert dataverse_contacts(pipeline, "CP-FO") == []
+
+
+def _maker(pipeline: Pipeline) -> httpx.Client:
+    """A Dataverse client of another application (not dualbus), whose changes the producer publishes."""
+    twin = pipeline.dataverse
+    token = twin.issuer.issue(client_id="workload", client_secret=CLIENTS["workload"], scope=twin.scope)
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    return httpx.Client(base_url=twin.api_url, headers=headers, timeout=30)
+
+
+def _dataverse_contact(pipeline: Pipeline) -> dict[str, object]:
+    vendors = pipeline.dataverse.store.rows("msdyn_vendors")
+    vendor = next(r for r in vendors if r["msdyn_vendoraccountnumber"] == VENDOR)
+    return {
+        "msdyn_contactpersonid": "CP-DV",
+        "msdyn_partynumber": "CPN-1",
+        "firstname": "Bo",
+        "msdyn_contactforvendor": True,
+        "msdyn_sellable": False,
+        "msdyn_company@odata.bind": f"cdm_companies(cdm_companycode='{COMPANY}')",
+        "msdyn_vendorcontactid@odata.bind": f"msdyn_vendors({vendor['msdyn_vendorid']})",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_vendor_contact_deleted_in_dataverse_disappears_from_fo(pipeline: Pipeline, tmp_path: Path):
+    """The Dataverse delete (an id only) carries party number and vendor from the producer's row index."""
+    await seed(pipeline, Direction.TO_DATAVERSE)
+    await asyncio.to_thread(seed_fo, pipeline)
+    async with producer(pipeline, Origin.DATAVERSE, tmp_path) as ctx:
+        source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+        # The seeds were written by dualbus itself: echoes, nothing to publish.
+        assert await source.poll_once() == 0
+        with _maker(pipeline) as maker:
+            created = maker.post("contacts", json=_dataverse_contact(pipeline))
+            assert created.is_success, created.text
+            assert await source.poll_once() == 1
+            await apply(pipeline, Direction.TO_FO)
+            assert [r["AssociatedContactNumber"] for r in fo_contacts(pipeline)] == [VENDOR]
+            assert maker.delete(created.headers["OData-EntityId"]).is_success
+        deleted = await source.poll_once()
+    assert deleted == 1
+    await apply(pipeline, Direction.TO_FO)
+    assert fo_contacts(pipeline) == []
+
