@@ -91,6 +91,8 @@ class LookupResolver:
         return {column: body.get(column) for column in columns}
 
     def _plain_key_columns(self, lookup: LookupMap) -> list[str]:
-        # A key column that is itself a lookup (a group's company) is left out: the maps skip it.
-        target = self._maps.get(lookup.target_table)
-        return [c for c in lookup.key if target is None or target.lookup(c) is None]
+        # A key column that is itself a lookup (a group's company) is left out: the maps skip it. The
+        # target's schema says which columns are lookups, whichever area's maps this producer runs.
+        target = dataverse_tables().get(lookup.target_table)
+        columns = target.columns if target is not None else {}
+        return [c for c in lookup.key if not (c in columns and columns[c].is_lookup)]

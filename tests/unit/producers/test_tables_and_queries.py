@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.dv_lookups import lookup_column, primary_id_column, select_columns
+from producers.dv_lookups import LookupResolver, lookup_column, primary_id_column, select_columns
 from producers.flow import Backoff, retry_transient
 from producers.initial_sync import keyset_filter
 from producers.tables import source_tables
@@ -118,3 +118,11 @@ async def test_transient_failures_are_retried_then_raised() -> None:
 
     with pytest.raises(TransientError, match="still down"):
         await retry_transient(down, policy, what="reading")
+
+
+def test_a_lookup_into_another_areas_table_reads_only_its_plain_key_columns() -> None:
+    """A producer running one area still leaves a target key's lookup column (its company) unread."""
+    vendors = load_maps()["vendors"]
+    resolver = LookupResolver(None, [vendors])  # type: ignore[arg-type] - no request is made here
+    terms = next(lk for lk in vendors.lookups if lk.target_table == "msdyn_paymentterms")
+    assert resolver._plain_key_columns(terms) == ["msdyn_name"]
