@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from proton import Connection, Delivery, Event, Link, symbol
 
+from sandbox.servicebus.connections import ConnectionState, state_of
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import BrokerError
 from sandbox.servicebus.links import (
@@ -27,7 +27,7 @@ from sandbox.servicebus.links import (
     source_filters,
 )
 from sandbox.servicebus.requests import RequestNodes
-from sandbox.servicebus.sas import Grant, KeyRing
+from sandbox.servicebus.sas import KeyRing
 from sandbox.servicebus.settlement import ServiceBus
 from sandbox.servicebus.transfers import Transfers
 
@@ -42,12 +42,6 @@ _UNAUTHORIZED = "amqp:unauthorized-access"
 _DEFAULT_SESSION_WAIT_MS = 60_000
 
 
-@dataclass(eq=False)
-class _ConnectionState:
-    grants: list[Grant] = field(default_factory=list)
-    consumers: list[LinkConsumer] = field(default_factory=list)
-
-
 class AmqpHandler:
     """Handles the proton events of every connection for one broker."""
 
@@ -55,7 +49,7 @@ class AmqpHandler:
         self.bus = bus
         self.keys = keys
         self.after_commit: list[Callable[[], None]] = []
-        self.requests = RequestNodes(bus, keys, _grants, self.after_commit.append)
+        self.requests = RequestNodes(bus, keys, self.after_commit.append)
         self.transfers = Transfers(bus, self.requests, self.after_commit.append)
         self._handlers: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
@@ -66,6 +60,9 @@ class AmqpHandler:
             Event.LINK_REMOTE_DETACH: self._on_link_close,
             Event.SESSION_REMOTE_CLOSE: lambda e: _need(e.session).close(),
             Event.CONNECTION_REMOTE_CLOSE: self._on_connection_close,
+            # The tail closes when the peer's socket does, while the transport is still bound (by the time
+            # TRANSPORT_CLOSED arrives the server has unbound it and the event names no connection).
+            Event.TRANSPORT_TAIL_CLOSED: self._on_transport_closed,
             Event.TRANSPORT_CLOSED: self._on_transport_closed,
         }
 
@@ -84,26 +81,24 @@ class AmqpHandler:
 
     def _on_connection_open(self, event: Event) -> None:
         connection = _need(event.connection)
-        connection.sb_state = _ConnectionState()
+        connection.sb_state = ConnectionState()
         connection.container = "dualbus-servicebus-emulator"
         connection.open()
 
     def _on_connection_close(self, event: Event) -> None:
         connection = _need(event.connection)
-        self._forget_connection(connection)
+        self.connection_lost(connection)
         connection.close()
 
     def _on_transport_closed(self, event: Event) -> None:
         if event.connection is not None:
-            self._forget_connection(event.connection)
+            self.connection_lost(event.connection)
 
-    def _forget_connection(self, connection: Connection) -> None:
-        state: _ConnectionState | None = getattr(connection, "sb_state", None)
-        if state is None:
-            return
-        for consumer in list(state.consumers):
-            self._detach_consumer(consumer)
-        state.consumers.clear()
+    def connection_lost(self, connection: Connection) -> None:
+        """Free what a closed or dropped connection held (the server calls this before unbinding it)."""
+        state = state_of(connection)
+        if state is not None:
+            state.lose(self.bus)
 
     # -- links ---------------------------------------------------------------------------------
 
@@ -124,6 +119,8 @@ class AmqpHandler:
             return
         if node is not None or link.is_receiver:
             link.sb_entity = entity
+            if node is not None:
+                _need(state_of(link)).entities.add(entity)  # a $management receive may lock messages
             self._open_request_link(link)
         else:
             self._attach_consumer(link, entity)
@@ -138,9 +135,9 @@ class AmqpHandler:
         self._open_request_link(link)
 
     def _authorize(self, link: Link, path: str) -> None:
-        state: _ConnectionState = link.connection.sb_state
+        state = state_of(link)
         now = self.bus.clock()
-        if not any(grant.covers(path, now) for grant in state.grants):
+        if state is None or not any(grant.covers(path, now) for grant in state.grants):
             raise BrokerError(_UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.")
 
     def _open_request_link(self, link: Link) -> None:
@@ -166,9 +163,12 @@ class AmqpHandler:
             return
         consumer = LinkConsumer(link, entity, peek_lock=peek_lock)
         link.sb_consumer = consumer
+        # Counted from the attach, not from delivery: a receiver still waiting for a session must stop
+        # waiting if its connection goes, or it would be handed a session nobody can use.
+        _need(state_of(link)).add_consumer(consumer)
         if not wants_session:
             open_echo(link)
-            self._register(link, consumer)
+            self._register(consumer)
             return
         requested = filters.get(_SESSION_FILTER)
         if requested is not None:
@@ -210,34 +210,20 @@ class AmqpHandler:
         link.source.filter.exit()
         link.properties = {symbol(k): v for k, v in session_properties(until_ms).items()}
         link.open()
-        self._register(link, consumer)
+        self._register(consumer)
 
-    def _register(self, link: Link, consumer: LinkConsumer) -> None:
-        link.connection.sb_state.consumers.append(consumer)
+    def _register(self, consumer: LinkConsumer) -> None:
         consumer.entity.consumers.append(consumer)
         self.bus.dispatch(consumer.entity, consumer.session_id)
 
     def _on_link_close(self, event: Event) -> None:
         link = _need(event.link)
         consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
-        if consumer is not None:
-            self._detach_consumer(consumer)
-            state: _ConnectionState | None = getattr(link.connection, "sb_state", None)
-            if state is not None and consumer in state.consumers:
-                state.consumers.remove(consumer)
+        state = state_of(link)
+        if consumer is not None and state is not None:
+            state.link_closed(self.bus, consumer)
         if link.state & Link.LOCAL_ACTIVE:
             link.close()
-
-    def _detach_consumer(self, consumer: LinkConsumer) -> None:
-        if consumer.closed:
-            return
-        consumer.closed = True
-        entity = consumer.entity
-        if consumer in entity.consumers:
-            entity.consumers.remove(consumer)
-        self.bus.cancel_wait(consumer)
-        if entity.sessionful:
-            self.bus.release_session(entity, consumer)
 
     def _on_flow(self, event: Event) -> None:
         link = _need(event.link)
@@ -277,8 +263,3 @@ def _check_receivable(link: Link, entity: Entity, node: str | None) -> None:
         raise BrokerError(
             "amqp:not-allowed", f"Receive from a subscription of '{entity.path}', not the topic."
         )
-
-
-def _grants(link: Link) -> list[Grant]:
-    state: _ConnectionState = link.connection.sb_state
-    return state.grants

@@ -287,8 +287,9 @@ class Broker:
         token = self.lock(entity, message, consumer, now)
         consumer.deliver(message, self.payload(message, message.locked_until_ms), token)
 
-    def lock(self, entity: Entity, message: StoredMessage, owner: Consumer | None, now: int) -> bytes:
-        """Lock a message for ``owner``; session messages share their session's lock time."""
+    def lock(self, entity: Entity, message: StoredMessage, owner: object | None, now: int) -> bytes:
+        """Lock a message for ``owner`` (see StoredMessage.owner); session messages share their session's
+        lock time."""
         token = _new_token()
         message.lock_token = token
         message.owner = owner

@@ -69,7 +69,9 @@ class StoredMessage:
     scheduled_ms: int | None = None
     lock_token: bytes | None = None
     locked_until_ms: int = 0
-    owner: Consumer | None = None
+    # Who holds the lock: the receiving link it was delivered on, or a connection (for a $management
+    # receive, or once the link closed); a departing holder's locks are released with it.
+    owner: object | None = None
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 from sandbox.servicebus.codec import Symbol, Timestamp
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.lookup import peek, receive_deferred
 from sandbox.servicebus.message import parse_message
 from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
 
@@ -30,6 +31,7 @@ class Management:
 
     def __init__(self, bus: ServiceBus) -> None:
         self.bus = bus
+        self._holder: object | None = None  # of the request being executed (one at a time: one loop)
         self._ops: dict[str, Callable[[Entity, Mapping[str, Any]], Reply]] = {
             "renew-lock": self._renew_lock,
             "update-disposition": self._update_disposition,
@@ -43,8 +45,12 @@ class Management:
             "get-message-sessions": self._sessions,
         }
 
-    def execute(self, entity: Entity, operation: str, body: Mapping[str, Any]) -> Reply:
-        """Run ``operation``; BrokerError for Service Bus failures, amqp:not-implemented for the rest."""
+    def execute(
+        self, entity: Entity, operation: str, body: Mapping[str, Any], *, holder: object | None = None
+    ) -> Reply:
+        """Run ``operation`` (locks it takes are ``holder``'s); BrokerError for Service Bus failures,
+        amqp:not-implemented for the rest."""
+        self._holder = holder
         handler = self._ops.get(operation.removeprefix(_PREFIX))
         if handler is None:
             raise BrokerError(
@@ -77,11 +83,13 @@ class Management:
 
     def _receive_deferred(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         peek_lock = int(body.get("receiver-settle-mode", 1)) == 1
-        found = self.bus.receive_deferred(
+        found = receive_deferred(
+            self.bus,
             entity,
             [int(n) for n in body["sequence-numbers"]],
             peek_lock=peek_lock,
             session_id=_text(body.get("session-id")),
+            holder=self._holder,
         )
         messages = []
         for payload, token in found:
@@ -92,7 +100,8 @@ class Management:
         return 200, {"messages": messages}
 
     def _peek(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        payloads = self.bus.peek(
+        payloads = peek(
+            self.bus,
             entity,
             int(body.get("from-sequence-number", 0)),
             int(body.get("message-count", 1)),

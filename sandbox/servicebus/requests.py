@@ -14,12 +14,13 @@ from typing import Any
 from proton import Link
 
 from sandbox.errors import SandboxAuthError
+from sandbox.servicebus.connections import state_of
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from sandbox.servicebus.links import entity_address, reply, text_keys
 from sandbox.servicebus.management import Management, error_properties
 from sandbox.servicebus.message import Envelope, amqp_value, parse_message
-from sandbox.servicebus.sas import Grant, KeyRing
+from sandbox.servicebus.sas import KeyRing
 from sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["RequestNodes"]
@@ -35,13 +36,11 @@ class RequestNodes:
         self,
         bus: ServiceBus,
         keys: KeyRing,
-        grants_of: Callable[[Link], list[Grant]],
         after_commit: Callable[[Callable[[], None]], None],
     ) -> None:
         self.bus = bus
         self.keys = keys
         self.management = Management(bus)
-        self.grants_of = grants_of
         self.after_commit = after_commit
 
     @staticmethod
@@ -63,7 +62,9 @@ class RequestNodes:
         except SandboxAuthError as exc:
             status, text = 401, str(exc)
         else:
-            self.grants_of(link).append(grant)
+            state = state_of(link)
+            if state is not None:  # always: a link exists only on an opened connection
+                state.grants.append(grant)
             status, text = 202, "Accepted"
         self._reply(link, "$cbs", request, {"status-code": status, "status-description": text})
 
@@ -78,7 +79,10 @@ class RequestNodes:
         operation = str(request.application_properties().get("operation", ""))
         body = amqp_value(request)
         try:
-            status, result = self.management.execute(entity, operation, text_keys(body))
+            # Messages a $management receive locks belong to the connection: they are freed when it goes.
+            status, result = self.management.execute(
+                entity, operation, text_keys(body), holder=state_of(link)
+            )
             props: dict[str, Any] = {"statusCode": status, "statusDescription": "OK"}
         except BrokerError as exc:
             props, result = error_properties(exc), None

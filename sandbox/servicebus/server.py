@@ -322,5 +322,8 @@ class EmulatorServer:
             return
         self._selector.unregister(client.sock)
         client.sock.close()
+        # Before unbinding: afterwards proton's events no longer name the connection, whose locks would
+        # then stay held until they expired.
+        self.handler.connection_lost(client.connection)
         client.transport.unbind()
         self._process()

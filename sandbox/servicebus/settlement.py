@@ -1,14 +1,15 @@
 """Settlement, locks and sessions on top of the broker's routing.
 
 Complete, abandon, defer, dead-letter and release by lock token; lock renewal and expiry (which counts as
-a failed delivery, as in Azure); MaxDeliveryCountExceeded; deferred messages by sequence number; peek;
-session locks (by id or next available), their renewal, expiry and state.
+a failed delivery, as in Azure); MaxDeliveryCountExceeded; releasing what a departed receiver held;
+session locks (by id or next available), their renewal, expiry and state. Peek and deferred receive are in
+``sandbox.servicebus.lookup``.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,6 @@ COMPLETE, ABANDON, DEFER, DEAD_LETTER, RELEASE = "complete", "abandon", "defer",
 LOCK_LOST = "com.microsoft:message-lock-lost"
 SESSION_LOCK_LOST = "com.microsoft:session-lock-lost"
 SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
-MESSAGE_NOT_FOUND = "com.microsoft:message-not-found"
 
 
 @dataclass(slots=True, eq=False)
@@ -62,7 +62,7 @@ class ServiceBus(Broker):
         token: bytes,
         outcome: str,
         *,
-        owner: Consumer | None = None,
+        owner: object | None = None,
         reason: str | None = None,
         description: str | None = None,
     ) -> None:
@@ -85,7 +85,7 @@ class ServiceBus(Broker):
             self._requeue(entity, message, failed=True, now=now)
         self.dispatch(entity, message.env.session_id if entity.sessionful else None)
 
-    def _locked(self, entity: Entity, token: bytes, owner: Consumer | None) -> StoredMessage:
+    def _locked(self, entity: Entity, token: bytes, owner: object | None) -> StoredMessage:
         message = entity.locks.get(token)
         if message is None or message.locked_until_ms <= self.now_ms():
             condition = SESSION_LOCK_LOST if entity.sessionful else LOCK_LOST
@@ -96,7 +96,7 @@ class ServiceBus(Broker):
             raise BrokerError(LOCK_LOST, "The message is locked by another receiver.", status=410)
         return message
 
-    def _check_session(self, entity: Entity, message: StoredMessage, owner: Consumer | None) -> None:
+    def _check_session(self, entity: Entity, message: StoredMessage, owner: object | None) -> None:
         if not entity.sessionful or owner is None:
             return
         lock = entity.session_locks.get(message.env.session_id or "")
@@ -150,48 +150,6 @@ class ServiceBus(Broker):
                 self.dispatch(entity, message.env.session_id if entity.sessionful else None)
         self._expire_sessions(now)
         self._expire_waiters(now)
-
-    # -- deferred messages and peek ------------------------------------------------------------
-
-    def receive_deferred(
-        self, entity: Entity, numbers: list[int], *, peek_lock: bool, session_id: str | None
-    ) -> list[tuple[bytes, bytes | None]]:
-        """Deferred messages by sequence number as (payload, lock token); unknown numbers are an error."""
-        now = self.now_ms()
-        found = []
-        for seq in numbers:
-            message = entity.messages.get(seq)
-            if message is None or message.state != DEFERRED or message.lock_token is not None:
-                raise BrokerError(
-                    MESSAGE_NOT_FOUND, f"Failed to lock one or more specified messages: {seq}.", status=404
-                )
-            if session_id is not None and message.env.session_id != session_id:
-                raise BrokerError(
-                    MESSAGE_NOT_FOUND, f"Message {seq} is not in session {session_id}.", status=404
-                )
-            found.append(message)
-        out: list[tuple[bytes, bytes | None]] = []
-        for message in found:
-            if peek_lock:
-                token = self.lock(entity, message, None, now)
-                out.append((self.payload(message, message.locked_until_ms), token))
-            else:
-                entity.remove(message.seq)
-                self.journal.delete(entity.path, message.seq)
-                out.append((self.payload(message, None), None))
-        return out
-
-    def peek(self, entity: Entity, from_seq: int, count: int, session_id: str | None) -> list[bytes]:
-        """Up to ``count`` messages from ``from_seq`` on, without locking (active, deferred, scheduled)."""
-        now = self.now_ms()
-        out = []
-        for message in entity.in_order(from_seq, session_id):
-            if message.expires_ms is not None and message.expires_ms <= now:
-                continue
-            out.append(self.payload(message, message.locked_until_ms if message.lock_token else None))
-            if len(out) >= count:
-                break
-        return out
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -255,14 +213,24 @@ class ServiceBus(Broker):
                 message.locked_until_ms = lock.until_ms
         return lock.until_ms
 
-    def release_session(self, entity: Entity, consumer: Consumer) -> None:
-        """Free the sessions ``consumer`` held and return its locked messages (link closed)."""
-        for session_id, lock in list(entity.session_locks.items()):
-            if lock.owner is consumer:
-                del entity.session_locks[session_id]
-        for message in [m for m in entity.locks.values() if m.owner is consumer]:
-            self._requeue(entity, message, failed=False, now=self.now_ms())
-        self.on_session_ready(entity)
+    def release_held(self, entity: Entity, holders: Container[object], *, failed: bool) -> None:
+        """Free the session and message locks ``holders`` have on ``entity``; ``failed`` counts a delivery."""
+        sessions = {sid for sid, lock in entity.session_locks.items() if lock.owner in holders}
+        for session_id in sessions:
+            del entity.session_locks[session_id]
+        # A session's messages are locked by its session lock, whoever received them (link or $management).
+        held = [m for m in entity.locks.values() if m.owner in holders or m.env.session_id in sessions]
+        now = self.now_ms()
+        for message in held:
+            self._requeue(entity, message, failed=failed, now=now)
+        self.dispatch(entity, None)
+
+    @staticmethod
+    def hand_over(entity: Entity, holder: object, heir: object) -> None:
+        """Make ``heir`` the holder of every message lock ``holder`` has on ``entity``."""
+        for message in entity.locks.values():
+            if message.owner is holder:
+                message.owner = heir
 
     def _expire_sessions(self, now: int) -> None:
         while self._session_heap and self._session_heap[0][0] <= now:
