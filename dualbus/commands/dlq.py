@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dualbus.commands.common import console, format_age, reported_errors, servicebus_settings
 from dualbus.ops.audit import AuditLog
+from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
 from shared.bus import bus_client
@@ -100,15 +101,21 @@ def list_(area: AreaOption = None, to: ToOption = None) -> None:
 
 
 @dlq_app.command("show")
-def show(message: Annotated[str, typer.Argument(help="A message id or sequence number.")]) -> None:
-    """Everything about one dead-lettered message: body, properties, reason, description, counts.
+def show(
+    message: Annotated[str, typer.Argument(help="A message id or sequence number.")],
+    area: AreaOption = None,
+    to: ToOption = None,
+) -> None:
+    """Everything about one dead-lettered message: body (of any kind), properties, reason, counts.
 
-    Example: dualbus dlq show 6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f
+    Searches every area unless told where (each area and direction searched takes about a second).
+
+    Example: dualbus dlq show 6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f --area customer
     """
     with reported_errors():
         selection = DeadLetterFilter(ids=frozenset({message}))
         now = datetime.now(UTC)
-        found = [letter for letter in _peek_all(_routes(None, None)) if selection.matches(letter, now)]
+        found = [letter for letter in _peek_all(_routes(area, to)) if selection.matches(letter, now)]
         if not found:
             raise ConfigError(f"no dead-lettered message has id or sequence number {message!r}")
     for letter in found:
@@ -140,16 +147,16 @@ def export(
         console.print(f"Exported {len(letters)} message(s) to {output}")
 
 
-def _bodies_from_file(path: Path) -> dict[tuple[str, str, int], bytes]:
+def _bodies_from_file(path: Path) -> dict[tuple[str, str, int], MessageBody]:
     """Bodies by (area, subscription, sequence number) from an (edited) export file."""
-    bodies: dict[tuple[str, str, int], bytes] = {}
+    bodies: dict[tuple[str, str, int], MessageBody] = {}
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = orjson.loads(line)
             key = (record["area"], record["subscription"], int(record["sequence_number"]))
-            bodies[key] = orjson.dumps(record["body"])
+            bodies[key] = MessageBody.from_json(record)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path}:{number}: not a dlq export line ({exc})") from exc
     return bodies

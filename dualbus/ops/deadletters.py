@@ -13,7 +13,10 @@ from typing import Any
 
 import orjson
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
+from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageProperties
 
+from dualbus.ops._plain import sdk_value, to_plain
+from dualbus.ops.bodies import BodyKind, MessageBody
 from shared.errors import ConfigError
 from shared.messages import application_properties
 from shared.topology import REPLAY_TARGET_PROPERTY
@@ -25,6 +28,7 @@ __all__ = [
     "DeadLetterFilter",
     "ReasonGroup",
     "apply_edits",
+    "edit_body",
     "group_by_reason",
     "parse_edits",
     "replay_message",
@@ -52,16 +56,16 @@ class DeadLetter:
     session_id: str | None
     subject: str | None
     content_type: str | None
-    body: bytes
+    body: bytes  # a data body's bytes; empty when the body is an AMQP value or sequence (see message_body)
     properties: Mapping[str, Any] = field(default_factory=dict)
+    amqp_body: MessageBody | None = None  # the body as received; None stands for ``body`` as one data section
 
     @classmethod
     def from_message(
         cls, message: ServiceBusReceivedMessage, *, area: str, topic: str, subscription: str
     ) -> DeadLetter:
-        """Read a received dead-letter message into a record (body copied, properties decoded)."""
-        body = message.body
-        raw = body if isinstance(body, bytes) else b"".join(bytes(part) for part in body)
+        """Read a received dead-letter message into a record (body of any kind copied, properties decoded)."""
+        body = MessageBody.of(message)
         return cls(
             area=area,
             topic=topic,
@@ -75,9 +79,15 @@ class DeadLetter:
             session_id=message.session_id,
             subject=message.subject,
             content_type=message.content_type,
-            body=raw,
+            body=body.joined,
             properties=application_properties(message),
+            amqp_body=body,
         )
+
+    @property
+    def message_body(self) -> MessageBody:
+        """The body of whatever kind it was received as."""
+        return self.amqp_body if self.amqp_body is not None else MessageBody.data(self.body)
 
     @property
     def replay_count(self) -> int:
@@ -94,11 +104,7 @@ class DeadLetter:
         return now - self.enqueued_time if self.enqueued_time else timedelta(0)
 
     def to_json(self) -> dict[str, Any]:
-        """The record as one JSON object of an export (the body inline when it is JSON)."""
-        try:
-            body: Any = orjson.loads(self.body)
-        except orjson.JSONDecodeError:
-            body = self.body.decode("utf-8", errors="replace")
+        """The record as one JSON object of an export; its body converts back (``MessageBody.from_json``)."""
         return {
             "area": self.area,
             "subscription": self.subscription,
@@ -111,8 +117,10 @@ class DeadLetter:
             "delivery_count": self.delivery_count,
             "replay_count": self.replay_count,
             "session_id": self.session_id,
-            "properties": dict(self.properties),
-            "body": body,
+            "subject": self.subject,
+            "content_type": self.content_type,
+            "properties": to_plain(dict(self.properties)),
+            **self.message_body.to_json(),
         }
 
 
@@ -223,24 +231,55 @@ def _set_path(document: dict[str, Any], parts: list[str], value: Any) -> None:  
     node[parts[-1]] = value
 
 
-def replay_message(letter: DeadLetter, *, body: bytes | None = None) -> ServiceBusMessage:
+def edit_body(body: MessageBody, edits: Mapping[str, Any]) -> MessageBody:
+    """``body`` with ``edits`` applied (see ``apply_edits``); only a JSON data body can be edited."""
+    if not edits:
+        return body
+    if body.kind != BodyKind.DATA or len(body.content) != 1:
+        raise ConfigError(
+            f"the message body is an AMQP {body.kind.value}, so it cannot be edited field by field"
+        )
+    return MessageBody.data(apply_edits(body.joined, edits))
+
+
+def replay_message(
+    letter: DeadLetter, *, body: MessageBody | None = None
+) -> ServiceBusMessage | AmqpAnnotatedMessage:
     """The message that replays ``letter`` to the one subscription it was dead-lettered from.
 
     Its id is derived from the original id and the replay count, so re-running a replay that crashed after
     sending (but before completing the dead-letter) sends a duplicate that duplicate detection absorbs.
+    The body goes back as the kind it came as; ConfigError if it cannot be encoded.
     """
     count = letter.replay_count + 1
     properties: dict[str | bytes, Any] = {
-        name: value for name, value in letter.properties.items() if name not in _DEAD_LETTER_PROPERTIES
+        name: sdk_value(value)
+        for name, value in letter.properties.items()
+        if name not in _DEAD_LETTER_PROPERTIES
     }
     properties[REPLAY_COUNT_PROPERTY] = count
     properties[ORIGINAL_ID_PROPERTY] = letter.original_message_id
     properties[REPLAY_TARGET_PROPERTY] = letter.subscription
-    return ServiceBusMessage(
-        letter.body if body is None else body,
-        message_id=f"{letter.original_message_id}.replay-{count}",
-        session_id=letter.session_id,
+    message_id = f"{letter.original_message_id}.replay-{count}"
+    content = letter.message_body if body is None else body
+    if content.kind == BodyKind.DATA and len(content.content) == 1:
+        return ServiceBusMessage(
+            content.joined,
+            message_id=message_id,
+            session_id=letter.session_id,
+            subject=letter.subject,
+            content_type=letter.content_type,
+            application_properties=properties,
+        )
+    # ServiceBusMessage sends one data section only; the AMQP message carries every kind of body.
+    amqp_properties = AmqpMessageProperties(
+        message_id=message_id,
+        group_id=letter.session_id,
         subject=letter.subject,
         content_type=letter.content_type,
-        application_properties=properties,
+    )
+    return AmqpAnnotatedMessage(
+        properties=amqp_properties,
+        application_properties={str(name): value for name, value in properties.items()},
+        **content.sdk_body(),
     )

@@ -11,15 +11,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from azure.servicebus import (
     ServiceBusClient,
+    ServiceBusMessage,
     ServiceBusReceivedMessage,
     ServiceBusReceiver,
     ServiceBusSubQueue,
 )
+from azure.servicebus.amqp import AmqpAnnotatedMessage
 
 from dualbus.ops.audit import AuditLog
-from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, apply_edits, replay_message
+from dualbus.ops.bodies import MessageBody
+from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from shared.bus import bus_errors
 from shared.errors import BusError, ConfigError, DualbusError
 from shared.topology import Topology
@@ -85,7 +89,7 @@ def replay(
     *,
     audit: AuditLog,
     edits: Mapping[str, Any] | None = None,
-    bodies: Mapping[int, bytes] | None = None,
+    bodies: Mapping[int, MessageBody] | None = None,
 ) -> OperationReport:
     """Send each selected dead-letter back to its own subscription (edited if asked), then complete it.
 
@@ -96,22 +100,41 @@ def replay(
     with bus_errors(), client.get_topic_sender(route.topic) as sender:
 
         def resend(letter: DeadLetter) -> None:
-            body = (bodies or {}).get(letter.sequence_number, letter.body)
-            outgoing = replay_message(letter, body=apply_edits(body, edits or {}))
-            sender.send_messages(outgoing)
+            body = edit_body(_chosen_body(letter, (bodies or {}).get(letter.sequence_number)), edits or {})
+            outgoing = replay_message(letter, body=body)
+            with bus_errors():  # a refused send fails this message only
+                sender.send_messages(outgoing)
             audit.record(
                 "dlq.replay",
                 "sent",
                 area=route.area,
                 subscription=route.subscription,
                 message_id=letter.message_id,
-                replay_message_id=outgoing.message_id,
+                replay_message_id=_message_id(outgoing),
                 reason=letter.reason,
                 edits=dict(edits or {}),
             )
 
         _for_each_selected(client, route, selection=selection, now=now, report=report, action=resend)
     return report
+
+
+def _chosen_body(letter: DeadLetter, from_file: MessageBody | None) -> MessageBody:
+    """The file's body if it was edited; else the letter's own (an unedited JSON body keeps its bytes)."""
+    own = letter.message_body
+    if from_file is None or _canonical(from_file) == _canonical(own):
+        return own
+    return from_file
+
+
+def _canonical(body: MessageBody) -> bytes:
+    return orjson.dumps(body.to_json(), option=orjson.OPT_SORT_KEYS)
+
+
+def _message_id(message: ServiceBusMessage | AmqpAnnotatedMessage) -> str | None:
+    if isinstance(message, ServiceBusMessage):
+        return message.message_id
+    return str(message.properties.message_id) if message.properties else None
 
 
 def purge(
@@ -146,30 +169,55 @@ def _for_each_selected(
     report: OperationReport,
     action: Callable[[DeadLetter], None],
 ) -> None:
-    """Lock every dead-letter in turn; run ``action`` then complete the selected ones, release the rest."""
+    """Lock every dead-letter in turn; run ``action`` then complete the selected ones, release the rest.
+
+    Whatever stops the pass (an unexpected error included), the messages it still holds are released on
+    the way out rather than left locked for the lock duration.
+    """
     if selection.is_empty:
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
-    held: list[ServiceBusReceivedMessage] = []
+    one_pass = _Pass(route, selection, now, report, action)
+    held: dict[int, ServiceBusReceivedMessage] = {}
     with _dead_letter_receiver(client, route) as receiver:
-        while batch := receiver.receive_messages(
-            max_message_count=_RECEIVE_PAGE, max_wait_time=_RECEIVE_WAIT_SECONDS
-        ):
-            for message in batch:
-                letter = _letter(message, route)
-                if not selection.matches(letter, now):
-                    held.append(message)
-                    continue
-                report.matched += 1
-                try:
-                    action(letter)
-                except DualbusError as exc:
-                    report.failed[letter.message_id] = str(exc)
-                    held.append(message)
-                    continue
+        try:
+            while batch := receiver.receive_messages(
+                max_message_count=_RECEIVE_PAGE, max_wait_time=_RECEIVE_WAIT_SECONDS
+            ):
+                # Held from receipt: a message is let go only by completing it.
+                held.update((id(message), message) for message in batch)
+                for message in batch:
+                    if one_pass.settle(receiver, message):
+                        del held[id(message)]
+        finally:
+            # Held messages were locked only so that one pass sees each message once; give them back.
+            _release(receiver, list(held.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One pass over a route's dead-letters: which to select and what to do with each."""
+
+    route: Route
+    selection: DeadLetterFilter
+    now: datetime
+    report: OperationReport
+    action: Callable[[DeadLetter], None]
+
+    def settle(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> bool:
+        """Run the action on a selected message and complete it; False if not selected or it failed."""
+        letter = _letter(message, self.route)
+        if not self.selection.matches(letter, self.now):
+            return False
+        self.report.matched += 1
+        try:
+            self.action(letter)
+            with bus_errors():  # a lock lost on one message fails that message, not the pass
                 receiver.complete_message(message)
-                report.done.append(letter.message_id)
-        # Held messages were locked only so that one pass sees each message once; give them back.
-        _release(receiver, held)
+        except DualbusError as exc:
+            self.report.failed[letter.message_id] = str(exc)
+            return False
+        self.report.done.append(letter.message_id)
+        return True
 
 
 def _release(receiver: ServiceBusReceiver, held: list[ServiceBusReceivedMessage]) -> None:

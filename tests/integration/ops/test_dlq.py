@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage
+from azure.servicebus import ServiceBusClient, ServiceBusReceivedMessage, ServiceBusSubQueue
 
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.deadletters import (
@@ -153,3 +154,49 @@ def test_purge_removes_only_the_selection(bus: ServiceBusClient, tmp_path: Path)
     assert len(report.done) == 1
     assert [letter.reason for letter in peek_dead_letters(bus, ROUTE)] == ["UnresolvedLookup"]
     assert [line["action"] for line in audit.read()] == ["dlq.purge"]
+
+
+class _FailsOnSecond(AuditLog):
+    """An audit log with a bug: the second line it writes raises an error nobody expects."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.lines = 0
+
+    def record(self, action: str, outcome: str, **details: object) -> None:
+        self.lines += 1
+        if self.lines == 2:
+            raise RuntimeError("unexpected failure halfway through the pass")
+        super().record(action, outcome, **details)
+
+
+def test_failure_halfway_through_a_pass_releases_the_letters_it_held(
+    bus: ServiceBusClient, tmp_path: Path
+) -> None:
+    """An unexpected error mid-pass gives back every letter the pass held at once, not after the lock."""
+    _publish_and_dead_letter(bus, {"C-1": "TargetRejected", "C-2": "TargetRejected", "C-3": "TargetRejected"})
+    with pytest.raises(RuntimeError, match="halfway"):
+        purge(bus, ROUTE, DeadLetterFilter(everything=True), audit=_FailsOnSecond(tmp_path / "audit.jsonl"))
+    # A letter still locked would come back only after the route's 60-second lock duration.
+    released = _receive_dead_letters(bus, expected=2, within_s=5)
+    assert sorted(orjson.loads(b"".join(m.body))["key"]["CustomerAccount"] for m in released) == [
+        "C-2",
+        "C-3",
+    ]
+
+
+def _receive_dead_letters(
+    bus: ServiceBusClient, *, expected: int, within_s: float
+) -> list[ServiceBusReceivedMessage]:
+    """Peek-lock and complete up to ``expected`` dead-letters of the route, waiting at most ``within_s``."""
+    received: list[ServiceBusReceivedMessage] = []
+    deadline = time.monotonic() + within_s
+    with bus.get_subscription_receiver(
+        TOPIC, ROUTE.subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER
+    ) as receiver:
+        while len(received) < expected and (left := deadline - time.monotonic()) > 0:
+            batch = receiver.receive_messages(max_message_count=expected - len(received), max_wait_time=left)
+            for message in batch:
+                receiver.complete_message(message)
+            received += batch
+    return received

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import orjson
 import pytest
+from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
 
 from dualbus.ops.audit import AuditLog
+from dualbus.ops.bodies import BodyKind, MessageBody
 from dualbus.ops.deadletters import (
     ORIGINAL_ID_PROPERTY,
     REPLAY_COUNT_PROPERTY,
     DeadLetter,
     DeadLetterFilter,
     apply_edits,
+    edit_body,
     group_by_reason,
     parse_edits,
     replay_message,
@@ -141,8 +144,37 @@ def test_export_record_inlines_json_bodies() -> None:
     """An export line holds the reason, counts and the body as JSON."""
     record = _letter().to_json()
     assert record["reason"] == "UnresolvedLookup"
+    assert (record["body_kind"], record["body_encoding"]) == ("data", "json")
     assert record["body"]["data"]["SalesCurrencyCode"] == "XXX"
     assert record["replay_count"] == 0
+
+
+def test_value_body_replays_as_a_value_with_the_same_identity() -> None:
+    """A value body goes back as an AMQP value, with the replay's id, session, subject and properties."""
+    letter = _letter(body=b"", amqp_body=MessageBody(BodyKind.VALUE, {"SalesCurrencyCode": "XXX"}))
+    message = replay_message(letter)
+    assert isinstance(message, AmqpAnnotatedMessage)
+    assert message.body_type == AmqpMessageBodyType.VALUE
+    assert message.body == {"SalesCurrencyCode": "XXX"}
+    assert message.properties is not None
+    assert (message.properties.message_id, message.properties.group_id) == ("m-1.replay-1", "customer-0003")
+    assert message.application_properties is not None
+    assert message.application_properties[REPLAY_TARGET_PROPERTY] == "to-dataverse"
+    assert letter.to_json()["body"] == {"SalesCurrencyCode": "XXX"}
+
+
+def test_replay_types_a_wide_integer_property_as_long() -> None:
+    """A 64-bit application property (other clients send them) is resent typed long, not refused."""
+    message = replay_message(_letter(properties={"source_version": 2**40}))
+    assert application_properties(message)["source_version"] == {"TYPE": "LONG", "VALUE": 2**40}
+
+
+def test_only_a_json_data_body_can_be_edited() -> None:
+    """A field edit of a value or sequence body is refused; of a JSON data body it is applied."""
+    with pytest.raises(ConfigError, match="AMQP value"):
+        edit_body(MessageBody(BodyKind.VALUE, {"data": {}}), {"data.x": 1})
+    edited = edit_body(MessageBody.data(b'{"data": {}}'), {"data.x": 1})
+    assert orjson.loads(edited.joined) == {"data": {"x": 1}}
 
 
 def test_audit_log_appends_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
