@@ -12,16 +12,12 @@ everything is published and recorded, so the caller acknowledges the event after
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from d365 import FO_VERSION_FIELD
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
-from producers.flow import Backoff, publish_then_checkpoint
+from producers.flow import publish_then_checkpoint
 from producers.fo_events import FoDataEvent
-from producers.fo_reader import FoReader
-from producers.fo_rows import EntityLocks, FoBatch, FoSource, base_version, fo_sources, key_text, map_key
-from producers.publisher import Publisher
+from producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
 from producers.tables import SourceTable
 from shared.envelope import Operation
 
@@ -31,31 +27,13 @@ _log = logging.getLogger(__name__)
 Values = dict[str, object]
 
 
-class FoEventHandler:
+class FoEventHandler(FoRowPublisher):
     """Publishes the current state of the rows data events name; returns only once it is on the bus."""
 
-    def __init__(
-        self,
-        reader: FoReader,
-        tables: Iterable[SourceTable],
-        publisher: Publisher,
-        store: CheckpointStore,
-        clock: VersionClock,
-        *,
-        locks: EntityLocks | None = None,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self._reader = reader
-        self._sources = fo_sources(tables)
-        self._publisher = publisher
-        self._store = store
-        self._clock = clock
-        self._locks = locks or EntityLocks()
-        self._backoff = backoff or Backoff()
+    def _start(self) -> None:
         self._warned: set[str] = set()
         self.ignored = 0
         self.unresolved = 0
-        self.unchanged = 0
 
     @property
     def entities(self) -> tuple[str, ...]:

@@ -15,24 +15,20 @@ may go unread. A key the scan did not see is therefore looked up again before it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
 from producers.errors import SourceError
-from producers.flow import Backoff, publish_then_checkpoint
-from producers.fo_reader import FoReader, Row
+from producers.flow import publish_then_checkpoint
+from producers.fo_reader import Row
 from producers.fo_rows import (
-    EntityLocks,
     FoBatch,
+    FoRowPublisher,
     FoSource,
     base_version,
-    fo_sources,
     key_from_text,
     key_text,
     map_key,
 )
-from producers.publisher import Publisher
 from producers.tables import SourceTable
 
 __all__ = ["FoScanner"]
@@ -43,28 +39,8 @@ _UNSEEN_STEP = 200
 _LOOKUP_KEYS = 20
 
 
-class FoScanner:
+class FoScanner(FoRowPublisher):
     """Publishes every F&O row whose state differs from the last one published, and deletes of gone rows."""
-
-    def __init__(
-        self,
-        reader: FoReader,
-        tables: Iterable[SourceTable],
-        publisher: Publisher,
-        store: CheckpointStore,
-        clock: VersionClock,
-        *,
-        locks: EntityLocks | None = None,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self._reader = reader
-        self._sources = fo_sources(tables)
-        self._publisher = publisher
-        self._store = store
-        self._clock = clock
-        self._locks = locks or EntityLocks()
-        self._backoff = backoff or Backoff()
-        self.unchanged = 0
 
     async def scan_once(self) -> int:
         """One scan of every entity; returns how many envelopes were published.

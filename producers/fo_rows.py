@@ -20,11 +20,13 @@ from datetime import datetime
 import orjson
 
 from d365 import FO_VERSION_FIELD, FoEntity, fo_entities
-from producers.checkpoints import DigestChange, RowRef
+from producers.checkpoints import CheckpointStore, DigestChange, RowRef
 from producers.clock import VersionClock, version_time
 from producers.errors import SourceError
 from producers.events import build_envelope
-from producers.flow import Outbox
+from producers.flow import Backoff, Outbox
+from producers.fo_reader import FoReader
+from producers.publisher import Publisher
 from producers.tables import SourceTable
 from shared.envelope import Operation
 from shared.errors import TransformError
@@ -32,6 +34,7 @@ from shared.errors import TransformError
 __all__ = [
     "EntityLocks",
     "FoBatch",
+    "FoRowPublisher",
     "FoSource",
     "base_version",
     "fo_sources",
@@ -204,3 +207,32 @@ class FoBatch:
     def index(self, entity: str, row_id: str, ref: RowRef | None) -> None:
         """Remember (or, with None, forget) what a virtual-entity row id stands for."""
         self.outbox.index.append((entity, row_id, ref))
+
+
+class FoRowPublisher:
+    """What the event handler and the scan share: where rows are read, published, versioned and recorded."""
+
+    def __init__(
+        self,
+        reader: FoReader,
+        tables: Iterable[SourceTable],
+        publisher: Publisher,
+        store: CheckpointStore,
+        clock: VersionClock,
+        *,
+        locks: EntityLocks | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._reader = reader
+        self._sources = fo_sources(tables)
+        self._publisher = publisher
+        self._store = store
+        self._clock = clock
+        # One lock per entity: an event and a scan page of one entity never interleave their publishes.
+        self._locks = locks or EntityLocks()
+        self._backoff = backoff or Backoff()
+        self.unchanged = 0
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what a subclass keeps besides the shared parts (counters, warnings given)."""
