@@ -8,15 +8,19 @@ from __future__ import annotations
 from consumers._app import open_sink, run_consumer
 from consumers._batch import BatchingApi, Requester
 from consumers._changes import target_changes
+from consumers._circuit import Circuit, CircuitPolicy, CircuitSink
 from consumers._dataverse import VERSION_COLUMN, DataverseSink
 from consumers._fo import VERSION_FIELD, FoSink
 from consumers._limit import AdaptiveLimit
 from consumers._metrics import ConsumerMetrics
 from consumers._process import MessageProcessor, Settler
 from consumers._retry import RetryPolicy, is_testing, set_testing
-from consumers._runtime import Consumer, Gate, RuntimeOptions
+from consumers._runtime import Consumer, Gate, LockRenewer, RuntimeOptions
 from consumers._settlement import Action, Reason, Verdict, verdict
-from consumers._sink import ApplyResult, Sink, TargetChange
+from consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
+from consumers._tombstone_sink import TombstoneSink
+from consumers._tombstones import Tombstones
+from consumers._unroutable import UnroutableDrain, drain_unroutable
 
 __all__ = [
     "VERSION_COLUMN",
@@ -25,11 +29,16 @@ __all__ = [
     "AdaptiveLimit",
     "ApplyResult",
     "BatchingApi",
+    "Circuit",
+    "CircuitPolicy",
+    "CircuitSink",
     "Consumer",
     "ConsumerMetrics",
+    "ContendedError",
     "DataverseSink",
     "FoSink",
     "Gate",
+    "LockRenewer",
     "MessageProcessor",
     "Reason",
     "Requester",
@@ -38,7 +47,11 @@ __all__ = [
     "Settler",
     "Sink",
     "TargetChange",
+    "TombstoneSink",
+    "Tombstones",
+    "UnroutableDrain",
     "Verdict",
+    "drain_unroutable",
     "is_testing",
     "open_sink",
     "run_consumer",

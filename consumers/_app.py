@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from consumers._batch import BatchingApi
+from consumers._circuit import Circuit, CircuitPolicy, CircuitSink
 from consumers._dataverse import API_ROOT, DataverseSink
 from consumers._fo import FoSink
 from consumers._limit import AdaptiveLimit
@@ -20,11 +21,12 @@ from consumers._process import MessageProcessor
 from consumers._retry import RetryPolicy
 from consumers._runtime import Consumer, RuntimeOptions
 from consumers._sink import Sink
+from consumers._tombstone_sink import TombstoneSink
 from shared.api import ApiClient, ClientCredentialsTokens
 from shared.bus import async_bus_client
 from shared.control import PauseWatcher, route_name
 from shared.errors import ConfigError, DualbusError
-from shared.maps import MapSet, load_maps
+from shared.maps import MapSet, Side, load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import Direction, Topology, default_topology
 
@@ -67,6 +69,7 @@ async def run_consumer(
     retry: RetryPolicy | None = None,
     options: RuntimeOptions | None = None,
     metrics: ConsumerMetrics | None = None,
+    circuit: CircuitPolicy | None = None,
 ) -> ConsumerMetrics:
     """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     if settings.servicebus is None:
@@ -77,14 +80,15 @@ async def run_consumer(
     stop = stop or asyncio.Event()
     metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
     runtime = options or RuntimeOptions(concurrency=concurrency)
+    retry = retry or RetryPolicy()
     async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
         processor = MessageProcessor(
             area=area,
             direction=direction,
             maps=maps or load_maps(),
-            sink=sink,
+            sink=_guarded(sink, direction, Circuit(circuit), retry),
             limit=AdaptiveLimit(_records_in_flight(runtime, direction)),
-            retry=retry or RetryPolicy(),
+            retry=retry,
             metrics=metrics,
         )
         # Operators pause and resume a route through the control queue (``dualbus pause``).
@@ -137,6 +141,13 @@ async def _watch(watcher: PauseWatcher, known: asyncio.Event) -> None:
     finally:
         known.set()
     await watcher.run()
+
+
+def _guarded(sink: Sink, direction: Direction, circuit: Circuit, retry: RetryPolicy) -> Sink:
+    # One circuit for every worker of this process (they share one target); the tombstones outermost, so
+    # that saving them (a Service Bus call) never counts as a failure of the target.
+    target: Side = "dataverse" if direction is Direction.TO_DATAVERSE else "fo"
+    return TombstoneSink(CircuitSink(sink, circuit, max_wait=retry.budget_seconds), target=target)
 
 
 def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:

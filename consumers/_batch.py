@@ -131,10 +131,13 @@ class BatchingApi:
             return
         finally:
             self._batches.release()
+        # A part whose waiter was cancelled meanwhile (its session lost, shutdown) takes no answer.
         for part, answer in zip(parts, answers, strict=False):
-            _deliver(part, answer)
+            if not part.answer.done():
+                _deliver(part, answer)
         for part in parts[len(answers) :]:
-            part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
+            if not part.answer.done():
+                part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
 
     async def _send(self, parts: list[_Pending]) -> list[httpx.Response]:
         boundary = f"batch_{uuid.uuid4()}"

@@ -1,18 +1,26 @@
-"""From an event to the target changes it implies: pick the area's maps, transform, or name the problem."""
+"""From an event to the target changes it implies: pick the area's maps, transform, or name the problem.
+
+Before transforming, the event must fit its maps (docs/processing.md, Settlement): its key has exactly the
+map's source key parts, plain values of the key fields' types, which the data agrees with where it carries
+them, and its data names only fields the maps read from the source. A value the maps cannot carry (a type,
+an option, a length or a number out of either side's range) is the transform's MappingError.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from consumers._sink import TargetChange
-from shared.envelope import Envelope, Operation
-from shared.errors import EnvelopeError, TransformError
+from shared.envelope import Envelope, KeyValue, Operation
+from shared.errors import RejectedError, Rejection, TransformError
 from shared.maps import (
     LookupBinding,
     MapSet,
     Scalar,
     Side,
     TableMap,
+    delete_fields,
+    natural_key,
     passes_source_filter,
     target_key,
     to_dataverse,
@@ -28,12 +36,11 @@ def target_changes(
 ) -> list[TargetChange]:
     """The changes one event implies on ``direction``'s target, one per map that takes its entity."""
     if envelope.area != area:
-        raise EnvelopeError(f"event {envelope.id} belongs to area {envelope.area!r}, not {area!r}")
+        raise _rejected(envelope, Rejection.MISROUTED, f"it belongs to area {envelope.area!r}, not {area!r}")
     if envelope.origin is not direction.origin:
-        raise EnvelopeError(
-            f"event {envelope.id} comes from {envelope.origin.value}, but {direction.value} applies "
-            f"changes from {direction.origin.value}"
-        )
+        origin, applies = envelope.origin.value, direction.origin.value
+        problem = f"it comes from {origin}; {direction.value} applies changes from {applies}"
+        raise _rejected(envelope, Rejection.MISROUTED, problem)
     source: Side = "fo" if direction is Direction.TO_DATAVERSE else "dataverse"
     target: Side = "dataverse" if source == "fo" else "fo"
     table_maps = [
@@ -41,8 +48,68 @@ def target_changes(
     ]
     if not table_maps:
         raise TransformError(f"no map in area {area!r} takes {source} entity {envelope.entity!r} to {target}")
+    _check_fit(envelope, table_maps, source, target)
     changes = (_change(m, envelope, source) for m in table_maps)
     return [change for change in changes if change is not None]
+
+
+def _check_fit(envelope: Envelope, table_maps: list[TableMap], source: Side, target: Side) -> None:
+    for table_map in table_maps:
+        problem = _key_problem(table_map, source, envelope.key)
+        problem = problem or _agreement_problem(table_map, source, envelope)
+        if problem is not None:
+            raise _rejected(envelope, Rejection.KEY_MISMATCH, f"map {table_map.name!r}: {problem}")
+    readable = set().union(*(_readable(m, source, target) for m in table_maps))
+    unknown = sorted(set(envelope.data) - readable)
+    if unknown:
+        names = ", ".join(map(repr, unknown[:8]))
+        problem = f"its data holds {names}, which no map of {envelope.entity} reads"
+        raise _rejected(envelope, Rejection.UNKNOWN_FIELD, problem)
+
+
+def _key_problem(table_map: TableMap, source: Side, key: Mapping[str, KeyValue]) -> str | None:
+    wanted = table_map.key_on(source)
+    if sorted(key) != sorted(wanted):
+        return f"the key names {sorted(key)}, the map's {source} key is {list(wanted)}"
+    for part in wanted:
+        field = table_map.field_named(source, part)
+        if field is not None and field.type is not None and not field.type.accepts(key[part]):
+            return f"key part {part!r} is {type(key[part]).__name__} {key[part]!r}, not a {field.type.value}"
+    return None
+
+
+def _agreement_problem(table_map: TableMap, source: Side, envelope: Envelope) -> str | None:
+    """Where the data carries key parts too, they must name the same record as the key."""
+    carried = {part: envelope.data[part] for part in table_map.key_on(source) if part in envelope.data}
+    if not carried:
+        return None
+    try:
+        from_data = natural_key(table_map, source, {**envelope.key, **carried})
+    except TransformError as exc:
+        return f"the data's key values are no key: {exc}"
+    differing = [part for part in carried if _plain(from_data[part]) != envelope.key[part]]
+    return f"the data says {', '.join(differing)} is not what the key says" if differing else None
+
+
+def _plain(value: Scalar) -> KeyValue:
+    # As producers write keys: integers stay, anything else is text.
+    return value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _readable(table_map: TableMap, source: Side, target: Side) -> set[str]:
+    """Every name of ``source`` the map reads: key, carried fields, lookups, filter and delete fields."""
+    names: set[str] = {*table_map.key_on(source), *delete_fields(table_map, source)}
+    for field in table_map.fields_towards(target):
+        names.update(n for n in (field.name_on(source), *(field.compose or ())) if n)
+    for lookup in table_map.lookups_towards(target):
+        names.update(lookup.key.values() if source == "fo" else (lookup.dataverse,))
+    conditions = table_map.source_filter.fo if source == "fo" else table_map.source_filter.dataverse
+    names.update(condition.field for condition in conditions)
+    return names
+
+
+def _rejected(envelope: Envelope, reason: Rejection, problem: str) -> RejectedError:
+    return RejectedError(f"event {envelope.id}: {problem}", reason=reason)
 
 
 def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChange | None:

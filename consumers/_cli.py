@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 
 from consumers._app import run_consumer
+from consumers._unroutable import drain_unroutable
 from shared.errors import DualbusError
 from shared.logs import register_secret, setup_logging
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 from shared.telemetry import setup_telemetry
-from shared.topology import Direction
+from shared.topology import Direction, default_topology
 
 __all__ = ["Target", "consume"]
 
@@ -37,6 +38,8 @@ def consume(
 ) -> None:
     """Apply an area's changes to one target until SIGTERM; settings come from DUALBUS_* variables.
 
+    It also dead-letters, as Unroutable, what the area topic's unroutable subscription receives.
+
     Example: dualbus consume customer --to dataverse --concurrency 8
     """
     try:
@@ -48,7 +51,20 @@ def consume(
             register_secret(settings.servicebus.connection_string)
         setup_logging(settings.log_level, json=settings.log_format == "json")
         setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
-        asyncio.run(run_consumer(settings, area, to.direction, concurrency=concurrency))
+        asyncio.run(_consume(settings, area, to.direction, concurrency))
     except DualbusError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+async def _consume(settings: Settings, area: str, direction: Direction, concurrency: int) -> None:
+    """The area's consumer and the drain of its topic's unroutable subscription, stopped together."""
+    topic = default_topology().topic(area)
+    # run_consumer sets ``stop`` on SIGTERM/SIGINT, which ends the drain as well.
+    stop = asyncio.Event()
+    draining = asyncio.create_task(drain_unroutable(settings, topic, stop))
+    try:
+        await run_consumer(settings, area, direction, concurrency=concurrency, stop=stop)
+    finally:
+        stop.set()
+        await draining

@@ -18,10 +18,9 @@ import httpx
 from consumers._batch import BatchingApi, Requester
 from consumers._dataverse_refs import References, check
 from consumers._retry import RetryPolicy
-from consumers._sink import ApplyResult, TargetChange, differing, skip_reason
+from consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from consumers._writer import WriterIdentity
 from d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
-from shared.errors import TransientError
 
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink", "unseen_edit"]
 
@@ -84,7 +83,7 @@ class DataverseSink:
                 done = await (self._delete(path, row) if change.delete else self._upsert(path, change, row))
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
-        raise TransientError(f"{path} kept changing under concurrent writers; will retry")
+        raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
 
     async def aclose(self) -> None:
         """Let a batch in flight finish; the HTTP client itself belongs to the caller."""

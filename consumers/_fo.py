@@ -15,10 +15,10 @@ from urllib.parse import quote
 import httpx
 
 from consumers._batch import Requester
-from consumers._sink import ApplyResult, TargetChange, differing, skip_reason
+from consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from d365 import FO_VERSION_FIELD
 from shared.api import error_message
-from shared.errors import PermanentError, TransientError
+from shared.errors import PermanentError
 from shared.maps import Scalar, odata_literal
 
 __all__ = ["VERSION_FIELD", "FoSink"]
@@ -56,7 +56,7 @@ class FoSink:
                 done = await self._write(path, change, row)
             if done is not None:
                 return done
-        raise TransientError(f"{path} kept changing under concurrent writers; will retry")
+        raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
 
     async def aclose(self) -> None:
         """Nothing of its own to close: the HTTP client belongs to the caller."""

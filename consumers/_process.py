@@ -1,4 +1,8 @@
-"""One message, end to end: decode, transform, apply (retrying in-process), then settle exactly once."""
+"""One message, end to end: check, transform, apply (retrying in-process), then settle exactly once.
+
+Nothing is written before the message passed every check (``shared.messages.checked_envelope`` and the
+map checks of ``target_changes``); a check that fails dead-letters it at once with its own reason code.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,9 @@ from consumers._retry import RetryPolicy
 from consumers._settlement import Action, Reason, Verdict, verdict
 from consumers._sink import ApplyResult, Sink
 from shared.bus import LockLostError, bus_errors
-from shared.errors import BusError, ThrottledError
+from shared.errors import BusError, RejectedError, ThrottledError
 from shared.maps import MapSet
-from shared.messages import envelope_from_message, trace_context
+from shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
 from shared.topology import Direction
 
 __all__ = ["MessageProcessor", "Settler"]
@@ -56,9 +60,11 @@ class MessageProcessor:
         limit: AdaptiveLimit,
         retry: RetryPolicy,
         metrics: ConsumerMetrics,
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
+        """``buckets`` is the topic's ``ordering_buckets``: a message's session id must be its record's."""
         self.area, self.direction, self.maps, self.sink = area, direction, maps, sink
-        self.limit, self.retry, self.metrics = limit, retry, metrics
+        self.limit, self.retry, self.metrics, self.buckets = limit, retry, metrics, buckets
 
     async def process(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
         """Handle and settle one message; returns the outcome counted for it."""
@@ -85,7 +91,7 @@ class MessageProcessor:
             except Exception as exc:  # noqa: BLE001 - every failure is settled by verdict(), none escapes
                 decided = verdict(exc)
                 if decided.action is Action.DEAD_LETTER or state.spent:
-                    return await self._give_up(message, settler, decided)
+                    return await self._give_up(message, settler, decided, _rejection(exc))
                 _log.warning("retrying message %s: %s", message.message_id, decided.description)
                 if isinstance(exc, ThrottledError):
                     await self.limit.throttled()
@@ -95,7 +101,7 @@ class MessageProcessor:
             return await self._settle(settler.complete_message(message), outcome)
 
     async def _handle(self, message: ServiceBusReceivedMessage) -> str:
-        envelope = envelope_from_message(message)
+        envelope = checked_envelope(message, buckets=self.buckets)
         changes = target_changes(envelope, area=self.area, direction=self.direction, maps=self.maps)
         outcome = ApplyResult.UNCHANGED.value if not changes else ApplyResult.APPLIED.value
         for change in changes:
@@ -110,11 +116,13 @@ class MessageProcessor:
                 outcome = result.value
         return outcome
 
-    async def _give_up(self, message: ServiceBusReceivedMessage, settler: Settler, decided: Verdict) -> str:
+    async def _give_up(
+        self, message: ServiceBusReceivedMessage, settler: Settler, decided: Verdict, rejection: str | None
+    ) -> str:
         if decided.action is Action.RETRY and not decided.dead_letter_when_spent:
             _log.warning("abandoning message %s after retries: %s", message.message_id, decided.description)
             return await self._settle(settler.abandon_message(message), "abandoned")
-        reason = (decided.reason or Reason.UNEXPECTED_ERROR).value
+        reason = rejection or (decided.reason or Reason.UNEXPECTED_ERROR).value
         _log.error("dead-lettering message %s (%s): %s", message.message_id, reason, decided.description)
         dead = settler.dead_letter_message(message, reason=reason, error_description=decided.description)
         return await self._settle(dead, "dead-lettered", reason)
@@ -132,3 +140,8 @@ class MessageProcessor:
             outcome, reason = "settle-failed", None
         self.metrics.outcome(outcome, reason)
         return outcome
+
+
+def _rejection(exc: BaseException) -> str | None:
+    """The reason code a failed check names for itself (verdict() knows only the codes of _settlement)."""
+    return exc.reason.value if isinstance(exc, RejectedError) else None

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "RetryState", "is_testing", "set_testing"]
+__all__ = ["RetryPolicy", "RetryState", "is_testing", "set_testing", "testing_wait"]
 
 
 class _Testing:
@@ -29,6 +29,11 @@ def set_testing(active: bool, *, wait: float = 0.0) -> None:
 def is_testing() -> bool:
     """Whether backoff waits are switched off."""
     return _Testing.active
+
+
+def testing_wait() -> float | None:
+    """The wait that stands in for every backoff in test mode; None outside it."""
+    return _Testing.wait if _Testing.active else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

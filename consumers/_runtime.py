@@ -1,10 +1,12 @@
 """The consumer runtime: up to ``concurrency`` sessions at once, each record in order, and a clean shutdown.
 
 Each worker accepts the next available session of the area's subscription, keeps its lock renewed
-(``AutoLockRenewer``) and works through each batch record by record: the changes of one record in order,
-different records side by side (see ``_groups``). It lets the session go when it runs dry, so every session
-gets its turn. On stop, workers finish the messages in hand within the deadline, abandon what they received
-but did not start, and close. Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
+(``AutoLockRenewer``), loads its tombstones (``_tombstones``) and works through each batch record by record:
+the changes of one record in order, different records side by side (see ``_groups``). It lets the session go
+when it runs dry, so every session gets its turn, and at once when the lock is lost (``_hold``): the rest of
+the batch is left for the next holder. On stop, workers finish the messages in hand within the deadline,
+abandon what they received but did not start, and close.
+Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
 """
 
 from __future__ import annotations
@@ -12,20 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
-from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver
+from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver, ServiceBusSession
 
 from consumers._groups import by_record
+from consumers._hold import SessionHold
 from consumers._process import MessageProcessor
-from shared.bus import bus_errors
+from consumers._tombstones import Tombstones
+from shared.bus import LockLostError, bus_errors
 from shared.errors import BusError, DualbusError, TransientError
 from shared.topology import SubscriptionSpec, TopicSpec
 
-__all__ = ["Consumer", "RuntimeOptions"]
+__all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 
 _log = logging.getLogger("dualbus.consumer")
 _TRANSIENT_PAUSE = 0.2
@@ -67,6 +71,24 @@ class Gate(Protocol):
         ...
 
 
+class LockRenewer(Protocol):
+    """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
+
+    def register(
+        self,
+        receiver: ServiceBusReceiver,
+        renewable: ServiceBusSession | ServiceBusReceivedMessage,
+        max_lock_renewal_duration: float | None = None,
+        on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
+    ) -> None:
+        """Keep ``renewable``'s lock renewed; call ``on_lock_renew_failure`` if that fails."""
+        ...
+
+    async def close(self) -> None:
+        """Stop renewing."""
+        ...
+
+
 class Consumer:
     """Receives one area's subscription for one direction and feeds every message to the processor."""
 
@@ -80,8 +102,10 @@ class Consumer:
         options: RuntimeOptions | None = None,
         gate: Gate | None = None,
         ready: asyncio.Event | None = None,
+        renewer: LockRenewer | None = None,
     ) -> None:
         """``ready``, when given, holds back every receive until it is set (the gate's first reading)."""
+        self._renewer = renewer
         self._gate = gate
         self._ready = ready
         self._client = client
@@ -93,7 +117,9 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
-        renewer = AutoLockRenewer(max_lock_renewal_duration=self.options.lock_renewal_seconds)
+        renewer = self._renewer or AutoLockRenewer(
+            max_lock_renewal_duration=self.options.lock_renewal_seconds
+        )
         workers = [
             asyncio.create_task(self._worker(stop, renewer), name=f"session-worker-{n}")
             for n in range(self.options.concurrency)
@@ -112,7 +138,7 @@ class Consumer:
             with contextlib.suppress(Exception), bus_errors():
                 await renewer.close()
 
-    async def _worker(self, stop: asyncio.Event, renewer: AutoLockRenewer) -> None:
+    async def _worker(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
         while not stop.is_set():
             if self._gate is not None and self._gate.paused:
                 await _until_either(stop, self._gate.wait_resumed())
@@ -123,14 +149,17 @@ class Consumer:
                     if not await _opened_unless_stopped(receiver, stop):
                         return
                     try:
-                        if self._subscription.requires_session:
-                            await _keep_session(receiver, renewer)
+                        hold = await self._hold(receiver, renewer)
                         if self._ready is not None and not self._ready.is_set():
                             # Taking a session may overlap the gate's first reading; receiving may not.
                             await _until_either(stop, self._ready.wait())
-                        await self._drain(receiver, stop, renewer)
+                        await self._drain(receiver, hold, stop, renewer)
                     finally:
                         self._close_later(receiver)
+            except LockLostError as exc:
+                # The session went while receiving: the next one is taken without a reconnect's pause.
+                _log.warning("session lost: %s", exc)
+                await _sleep_unless(stop, _TRANSIENT_PAUSE)
             except TransientError:
                 # No session free within the wait, or a passing network fault: look again, without spinning
                 # when the namespace refuses connections outright.
@@ -151,6 +180,15 @@ class Consumer:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    async def _hold(self, receiver: ServiceBusReceiver, renewer: LockRenewer) -> SessionHold:
+        hold = SessionHold(receiver, sessionful=self._subscription.requires_session)
+        if self._subscription.requires_session:
+            _keep_session(receiver, renewer, hold)
+            topic, subscription = self._topic, self._subscription
+            ttl = min(topic.default_message_time_to_live, subscription.default_message_time_to_live)
+            hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl)
+        return hold
+
     def _receiver(self) -> ServiceBusReceiver:
         options: dict[str, Any] = {"max_wait_time": self.options.session_wait}
         if self._subscription.requires_session:
@@ -158,84 +196,51 @@ class Consumer:
         return self._client.get_subscription_receiver(self._topic.name, self._subscription.name, **options)
 
     async def _drain(
-        self, receiver: ServiceBusReceiver, stop: asyncio.Event, renewer: AutoLockRenewer
+        self, receiver: ServiceBusReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
     ) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not hold.lost:
             if self._gate is not None and self._gate.paused:
                 return  # paused by an operator: let the session go; its messages wait in order
             messages = await receiver.receive_messages(
                 max_message_count=self.options.batch_size, max_wait_time=self.options.idle_wait
             )
-            if not messages:
-                return  # the session ran dry: let it go so that others get their turn
+            if not messages or hold.lost:
+                return  # dry: let the session go so that others get their turn; lost: leave them be
             if not self._subscription.requires_session:
                 for message in messages:
-                    renewer.register(receiver, message)
-            settler = _OneAtATime(receiver)
-            groups = by_record(messages)
-            await asyncio.gather(*(self._work_through(group, settler, stop) for group in groups))
-            if stop.is_set():
-                return
+                    renewer.register(receiver, message, on_lock_renew_failure=hold.renewal_failed)
+            await hold.work([self._work_through(group, hold, stop) for group in by_record(messages)])
             if len(messages) < self.options.batch_size:
                 return  # a short batch means the session is (nearly) dry: make room for the others
 
     async def _work_through(
-        self, group: list[ServiceBusReceivedMessage], receiver: _OneAtATime, stop: asyncio.Event
+        self, group: list[ServiceBusReceivedMessage], hold: SessionHold, stop: asyncio.Event
     ) -> None:
-        """One record's messages, strictly one after another; on stop, the unstarted ones go back."""
+        """One record's messages, strictly one after another; on stop the unstarted ones go back."""
         for index, message in enumerate(group):
+            if hold.lost or hold.expired(message):
+                hold.lose("its time passed")
+                return  # left in place: the session's next holder gets them, in order
             if stop.is_set():
-                await _abandon_all(receiver, group[index:])
+                await _abandon_all(hold, group[index:])
                 return
-            await self._processor.process(message, receiver)
+            await self._processor.process(message, hold)
 
 
-async def _keep_session(receiver: ServiceBusReceiver, renewer: AutoLockRenewer) -> None:
-    """Have the session's lock renewed while the worker holds it."""
+def _keep_session(receiver: ServiceBusReceiver, renewer: LockRenewer, hold: SessionHold) -> None:
+    """Have the session's lock renewed while the worker holds it; a failed renewal loses the hold."""
     session = receiver.session
     if session.locked_until_utc is None:
         # Without the lock time from the attach the SDK can neither renew nor trust this session: let it go
         # (closing the receiver releases it) and accept one afresh.
         raise TransientError(f"session {session.session_id!r} was accepted without a lock time")
-    renewer.register(receiver, session)
+    renewer.register(receiver, session, on_lock_renew_failure=hold.renewal_failed)
 
 
-class _OneAtATime:
-    """A receiver's settlement calls, one at a time: the SDK's link does not take concurrent settlements."""
-
-    def __init__(self, receiver: ServiceBusReceiver) -> None:
-        self._receiver = receiver
-        self._lock = asyncio.Lock()
-
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
-        """Complete one message."""
-        async with self._lock:
-            await self._receiver.complete_message(message)
-
-    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
-        """Abandon one message."""
-        async with self._lock:
-            await self._receiver.abandon_message(message)
-
-    async def dead_letter_message(
-        self,
-        message: ServiceBusReceivedMessage,
-        reason: str | None = None,
-        error_description: str | None = None,
-    ) -> None:
-        """Dead-letter one message with a reason and a description."""
-        async with self._lock:
-            await self._receiver.dead_letter_message(
-                message, reason=reason, error_description=error_description
-            )
-
-
-async def _abandon_all(
-    receiver: ServiceBusReceiver | _OneAtATime, messages: list[ServiceBusReceivedMessage]
-) -> None:
+async def _abandon_all(hold: SessionHold, messages: list[ServiceBusReceivedMessage]) -> None:
     for message in messages:
         with contextlib.suppress(BusError), bus_errors():
-            await receiver.abandon_message(message)
+            await hold.abandon_message(message)
 
 
 async def _close_quietly(receiver: ServiceBusReceiver) -> None:

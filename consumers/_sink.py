@@ -17,9 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.errors import TransientError
 from shared.maps import LookupBinding, Scalar, TableMap
 
-__all__ = ["ApplyResult", "Sink", "TargetChange", "differing", "skip_reason"]
+__all__ = ["ApplyResult", "ContendedError", "Sink", "TargetChange", "differing", "skip_reason"]
+
+
+class ContendedError(TransientError):
+    """A row kept changing under concurrent writers: the record is busy, the target itself answers."""
 
 
 class ApplyResult(enum.StrEnum):
@@ -47,6 +52,9 @@ class TargetChange:
     base_version: int | None = None
     # A reconcile repair re-applies a version the target may already hold (docs/processing.md, Repairs).
     repair: bool = False
+    # The source version of this record's delete that the session's tombstones hold (None: none known).
+    # The target keeps nothing of a deleted row, so this is what the stale guard compares when it is gone.
+    deleted_version: int | None = None
 
     def is_stale(self, held: object) -> bool:
         """Whether a target row holding version ``held`` makes this change stale."""
@@ -59,9 +67,15 @@ class TargetChange:
 def skip_reason(
     change: TargetChange, row: Mapping[str, object] | None, version_column: str
 ) -> ApplyResult | None:
-    """Why a change needs no write whatever it holds (stale, or a delete of a missing row), else None."""
+    """Why a change needs no write whatever it holds (stale, or a delete of a missing row), else None.
+
+    A missing row is judged by the record's tombstone: a delete at least as new makes the change stale,
+    where without one an old update delivered again after the delete would re-create the row.
+    """
     if row is None:
-        return ApplyResult.UNCHANGED if change.delete else None
+        if change.delete:
+            return ApplyResult.UNCHANGED
+        return ApplyResult.SKIPPED_STALE if change.is_stale(change.deleted_version) else None
     if change.is_stale(row.get(version_column)):
         return ApplyResult.SKIPPED_STALE
     return None

@@ -71,11 +71,11 @@ param dataverseOwnUsers array = []
 // ---- Rendered from shared/topology.py into topology.parameters.json ----
 @description('Area topics: name, area, ARM topic properties.')
 param topics array
-@description('Topic subscriptions: topicIndex, topic, name, ARM subscription properties, one SQL rule.')
+@description('Topic subscriptions (each topic\'s catch-all "unroutable" included): topicIndex, topic, name, ARM subscription properties, one SQL rule.')
 param subscriptions array
 @description('The control queue consumers peek for pause and resume: name, ARM queue properties.')
 param controlQueue object
-@description('Consumer apps, one per route: name, area, target, subscriptionIndex, args, maxReplicas, grace, scaleMetadata.')
+@description('Consumer apps, one per route: name, area, target, subscriptionIndex, unroutableSubscriptionIndex, args, maxReplicas, grace, scaleMetadata, unroutableScaleMetadata.')
 param consumers array
 @description('Producer apps, one per source system: name, origin, args.')
 param producers array
@@ -209,6 +209,19 @@ resource consumersReceive 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   for (c, i) in consumers: {
     name: guid(subscriptionResources[c.subscriptionIndex].id, consumerIdentities[i].id, roles.serviceBusDataReceiver)
     scope: subscriptionResources[c.subscriptionIndex]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+      principalId: consumerIdentities[i].properties.principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+// Consumers also dead-letter what their topic's catch-all subscription receives (docs/processing.md).
+resource consumersReceiveUnroutable 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (c, i) in consumers: {
+    name: guid(subscriptionResources[c.unroutableSubscriptionIndex].id, consumerIdentities[i].id, roles.serviceBusDataReceiver)
+    scope: subscriptionResources[c.unroutableSubscriptionIndex]
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
       principalId: consumerIdentities[i].properties.principalId
@@ -450,11 +463,20 @@ resource consumerApps 'Microsoft.App/containerApps@2024-02-02-preview' = [
                 identity: scalerIdentity.id
               }
             }
+            {
+              // Wakes the consumer for its topic's unroutable messages too, which it dead-letters.
+              name: 'unroutable-backlog'
+              custom: {
+                type: 'azure-servicebus'
+                metadata: union(c.unroutableScaleMetadata, { namespace: namespace.name })
+                identity: scalerIdentity.id
+              }
+            }
           ]
         }
       }
     }
-    dependsOn: [consumersReceive, consumersPeekControl, scalerReads, pullFromRegistry]
+    dependsOn: [consumersReceive, consumersReceiveUnroutable, consumersPeekControl, scalerReads, pullFromRegistry]
   }
 ]
 

@@ -7,24 +7,40 @@ See https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from shared.errors import EnvelopeError
 
 __all__ = [
     "CONTENT_TYPE",
+    "EARLIEST_TIME",
+    "FUTURE_LEEWAY",
     "Envelope",
     "KeyValue",
     "Operation",
     "Origin",
     "event_id",
     "format_validation_error",
+    "time_problem",
 ]
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -32,6 +48,26 @@ _EVENT_NAMESPACE = uuid.UUID("2f0d6c55-91b4-4d1c-8d0e-5a3c3f6b7e21")
 
 KeyValue = str | int
 _Name = Annotated[str, Field(min_length=1, max_length=128)]
+# Strict: JSON's own types only, so that `true` or `1.0` is not quietly taken for the integer 1.
+_KeyPart = Annotated[StrictStr, Field(min_length=1)] | StrictInt
+_Version = Annotated[StrictInt, Field(ge=0)]
+# The plausible window of an event's time (docs/processing.md, Settlement): dualbus's sources hold no
+# changes from before 2000, and a clock more than a day fast is a broken clock, not a future change.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_LEEWAY = timedelta(days=1)
+# RFC 3339 date-time with an offset (https://www.rfc-editor.org/rfc/rfc3339#section-5.6).
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """Refuse a time that is not RFC 3339 text (pydantic would read an integer as epoch seconds)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    shown = f"{type(value).__name__} {value!r:.40}"
+    raise ValueError(f"must be an RFC 3339 date-time with an offset, not {shown}")
+
+
+_Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class Operation(StrEnum):
@@ -76,24 +112,24 @@ class Envelope(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=128)]
     source: Annotated[str, Field(min_length=1)]
     type: Annotated[str, Field(min_length=1)]
-    time: AwareDatetime
+    time: _Time
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     area: _Name
     entity: _Name
     company: str | None = None
-    key: Annotated[dict[str, KeyValue], Field(min_length=1)]
+    key: Annotated[dict[str, _KeyPart], Field(min_length=1)]
     operation: Operation
     origin: Origin
-    source_version: Annotated[int, Field(ge=0)]
+    source_version: _Version
     data: dict[str, Any] = Field(default_factory=dict)
     # The other system's version this state was built on, where the source row records it (an F&O row's
     # DualbusSourceVersion: the Dataverse version dualbus last applied there). The to-dataverse consumer
     # compares it with the target row's own version to tell a concurrent edit (docs/processing.md).
-    base_version: Annotated[int, Field(ge=0)] | None = None
+    base_version: _Version | None = None
     # Set by `dualbus reconcile --repair`: re-apply the source's state even when the target already holds
     # this version (it drifted after), but never over a newer one.
-    repair: bool = False
+    repair: StrictBool = False
 
     @classmethod
     def for_change(
@@ -150,11 +186,60 @@ class Envelope(BaseModel):
         except orjson.JSONDecodeError as exc:
             raise EnvelopeError(f"the body is not JSON: {exc}") from exc
         if not isinstance(payload, dict):
-            raise EnvelopeError(f"the body is a JSON {type(payload).__name__}, not an object")
+            kind = _JSON_KINDS.get(type(payload), "value")
+            raise EnvelopeError(f"the body is a JSON {kind}, not an object")
+        _refuse_repeated_names(raw, payload)
         try:
             return cls.model_validate(payload)
         except ValidationError as exc:
             raise EnvelopeError(f"not a valid envelope: {format_validation_error(exc)}") from exc
+
+
+_JSON_KINDS: dict[type, str] = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def time_problem(moment: datetime, now: datetime | None = None) -> str | None:
+    """Why an event time is implausible (before 2000, or more than a day ahead of ``now``), or None."""
+    latest = (now or datetime.now(UTC)) + FUTURE_LEEWAY
+    if moment < EARLIEST_TIME:
+        return f"the event time {moment.isoformat()} is before {EARLIEST_TIME.date().isoformat()}"
+    if moment > latest:
+        hours = FUTURE_LEEWAY.total_seconds() / 3600
+        return f"the event time {moment.isoformat()} is more than {hours:g} hours ahead of now"
+    return None
+
+
+def _refuse_repeated_names(raw: bytes | str, payload: dict[str, Any]) -> None:
+    # JSON parsers keep the last of two members with one name, so the body means different things to
+    # different readers (RFC 8259, section 4): refuse it rather than guess. orjson cannot report them, so
+    # the standard parser looks, unless the body is what orjson writes for the parsed object (as to_json
+    # bodies are): then it dropped nothing.
+    if orjson.dumps(payload) == (raw.encode() if isinstance(raw, str) else bytes(raw)):
+        return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_members)
+    except _RepeatedNameError as exc:
+        raise EnvelopeError(f"the body is ambiguous: {exc}") from exc
+
+
+class _RepeatedNameError(ValueError):
+    """A JSON object names one member twice."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        counts = Counter(name for name, _ in pairs)
+        repeated = sorted(name for name, count in counts.items() if count > 1)
+        raise _RepeatedNameError(f"a JSON object names {', '.join(map(repr, repeated))} more than once")
+    return members
 
 
 def _subject(key: dict[str, KeyValue]) -> str:

@@ -7,6 +7,7 @@
     │   ├── TopologyError                 the topology breaks a rule or a Service Bus limit
     │   └── MapDefinitionError            a table map file is malformed
     ├── EnvelopeError(ValueError)         a message is not a valid envelope (permanent)
+    │   └── RejectedError                 a check before any write failed; carries its reason code
     ├── TransformError(ValueError)        a record cannot be mapped (permanent); names map and field
     │   └── LookupUnresolvedError         a lookup points at nothing
     ├── TransientError                    worth retrying: timeouts, 429, 5xx, connection errors
@@ -19,6 +20,8 @@ Library errors (``azure.*``, ``httpx.*``) are translated into this tree at the m
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 __all__ = [
     "BusError",
     "ConfigError",
@@ -27,6 +30,8 @@ __all__ = [
     "LookupUnresolvedError",
     "MapDefinitionError",
     "PermanentError",
+    "RejectedError",
+    "Rejection",
     "ThrottledError",
     "TopologyError",
     "TransformError",
@@ -52,6 +57,26 @@ class MapDefinitionError(ConfigError):
 
 class EnvelopeError(DualbusError, ValueError):
     """A message or payload is not a valid event envelope."""
+
+
+class Rejection(StrEnum):
+    """Why a message was refused before anything was written: its dead-letter reason code."""
+
+    WRONG_CONTENT_TYPE = "WrongContentType"
+    PROPERTY_MISMATCH = "PropertyMismatch"
+    MISROUTED = "Misrouted"
+    IMPLAUSIBLE_TIME = "ImplausibleTime"
+    KEY_MISMATCH = "KeyMismatch"
+    UNKNOWN_FIELD = "UnknownField"
+    UNROUTABLE = "Unroutable"
+
+
+class RejectedError(EnvelopeError):
+    """A message breaks one of the checks made before anything is written; ``reason`` names which."""
+
+    def __init__(self, message: str, *, reason: Rejection) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TransformError(DualbusError, ValueError):

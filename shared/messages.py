@@ -1,25 +1,31 @@
 """Envelope ↔ Service Bus message: ids, ordering buckets, routing properties and trace context.
 
-This module knows the azure-servicebus message types but never talks to the bus.
+``checked_envelope`` is the other way with every check a consumer makes before it writes anything: the
+message must say what its body says (docs/processing.md, Settlement). This module knows the
+azure-servicebus message types but never talks to the bus.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 from opentelemetry import propagate
 
-from shared.envelope import CONTENT_TYPE, Envelope, KeyValue
-from shared.errors import EnvelopeError
+from shared.envelope import CONTENT_TYPE, Envelope, KeyValue, time_problem
+from shared.errors import EnvelopeError, RejectedError, Rejection
+from shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 __all__ = [
+    "DEFAULT_BUCKETS",
     "ROUTING_PROPERTIES",
     "TRACE_PROPERTIES",
     "application_properties",
+    "checked_envelope",
     "envelope_from_message",
     "ordering_bucket",
     "routing_properties",
@@ -31,10 +37,11 @@ __all__ = [
 ROUTING_PROPERTIES = ("area", "entity", "company", "operation", "origin", "source_version")
 # W3C trace context (https://www.w3.org/TR/trace-context/), as the OpenTelemetry propagator writes it.
 TRACE_PROPERTIES = ("traceparent", "tracestate")
-_DEFAULT_BUCKETS = 32
+# The topology's default (``TopicSpec.ordering_buckets``).
+DEFAULT_BUCKETS = 32
 
 
-def ordering_bucket(area: str, key: Mapping[str, KeyValue], buckets: int = _DEFAULT_BUCKETS) -> str:
+def ordering_bucket(area: str, key: Mapping[str, KeyValue], buckets: int = DEFAULT_BUCKETS) -> str:
     """The session id of a record: changes to one record share it, so they are applied in order.
 
     A stable hash (not Python's salted ``hash``) spreads records over ``buckets`` sessions per area, which
@@ -46,7 +53,7 @@ def ordering_bucket(area: str, key: Mapping[str, KeyValue], buckets: int = _DEFA
 
 
 def to_message(
-    envelope: Envelope, *, buckets: int = _DEFAULT_BUCKETS, message_id: str | None = None
+    envelope: Envelope, *, buckets: int = DEFAULT_BUCKETS, message_id: str | None = None
 ) -> ServiceBusMessage:
     """The Service Bus message of an envelope; the current trace context travels with it."""
     properties: dict[str | bytes, Any] = {}
@@ -99,6 +106,77 @@ def envelope_from_message(message: ServiceBusMessage | ServiceBusReceivedMessage
     if not body:
         raise EnvelopeError("the message has an empty body")
     return Envelope.from_json(body)
+
+
+def checked_envelope(
+    message: ServiceBusReceivedMessage, *, buckets: int = DEFAULT_BUCKETS, now: datetime | None = None
+) -> Envelope:
+    """A received message's envelope, once the message agrees with it in every way ``to_message`` sets.
+
+    EnvelopeError when the body is no envelope; RejectedError naming the check otherwise: the content type,
+    the routing properties, subject, message id and session id (an ordering bucket of ``buckets``), and a
+    plausible event time.
+    """
+    envelope = envelope_from_message(message)
+    checks: tuple[tuple[Rejection, _Check], ...] = (
+        (Rejection.WRONG_CONTENT_TYPE, _content_type_problem),
+        (Rejection.PROPERTY_MISMATCH, _property_problem),
+        (Rejection.PROPERTY_MISMATCH, lambda m, e: _id_problem(m, e, buckets)),
+        (Rejection.IMPLAUSIBLE_TIME, lambda _, e: time_problem(e.time, now)),
+    )
+    for reason, check in checks:
+        problem = check(message, envelope)
+        if problem is not None:
+            raise RejectedError(f"event {envelope.id}: {problem}", reason=reason)
+    return envelope
+
+
+_Check = Callable[[ServiceBusReceivedMessage, Envelope], str | None]
+
+
+def _content_type_problem(message: ServiceBusReceivedMessage, _: Envelope) -> str | None:
+    # Media types and their parameters are case-insensitive (RFC 9110, section 8.3.1); spacing is free.
+    given = message.content_type
+    if given is not None and _normal(given) == _normal(CONTENT_TYPE):
+        return None
+    return f"the content type is {_shown(given)}, not the envelope's {CONTENT_TYPE!r}"
+
+
+def _normal(content_type: str) -> str:
+    return "".join(content_type.lower().split())
+
+
+def _property_problem(message: ServiceBusReceivedMessage, envelope: Envelope) -> str | None:
+    properties = application_properties(message)
+    wanted: dict[str, str | None] = dict.fromkeys(ROUTING_PROPERTIES)
+    wanted.update(routing_properties(envelope))
+    for name, value in wanted.items():
+        if properties.get(name) != value:
+            said = f"says {value!r}" if value is not None else f"has no {name}"
+            return f"the application property {name} is {_shown(properties.get(name))}, the body {said}"
+    subject = f"{envelope.entity}.{envelope.operation.value}"
+    if message.subject is not None and message.subject != subject:
+        return f"the subject is {message.subject!r}, the body says {subject!r}"
+    return None
+
+
+def _id_problem(message: ServiceBusReceivedMessage, envelope: Envelope, buckets: int) -> str | None:
+    properties = application_properties(message)
+    ids = {envelope.id}
+    if properties.get(ORIGINAL_ID_PROPERTY) == envelope.id:
+        # A replay (``dualbus dlq replay``) is sent as <original id>.replay-<count>.
+        ids.add(f"{envelope.id}.replay-{properties.get(REPLAY_COUNT_PROPERTY)}")
+    if message.message_id not in ids:
+        return f"the message id {message.message_id!r} is not the envelope's id"
+    bucket = ordering_bucket(envelope.area, envelope.key, buckets)
+    if message.session_id != bucket:
+        given = _shown(message.session_id)
+        return f"the session id is {given}, but the record's ordering bucket is {bucket!r}"
+    return None
+
+
+def _shown(value: object) -> str:
+    return "missing" if value is None else f"{type(value).__name__} {value!r:.60}"
 
 
 def _body_bytes(body: object) -> bytes:

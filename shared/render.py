@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shared.topology import SubscriptionSpec, TopicSpec, Topology
+from shared.topology import Subscription, TopicSpec, Topology
 
 __all__ = ["iso_duration", "render_emulator_config"]
 
@@ -68,11 +68,11 @@ def _topic(topic: TopicSpec) -> dict[str, Any]:
             "DuplicateDetectionHistoryTimeWindow": iso_duration(topic.duplicate_detection_window),
             "RequiresDuplicateDetection": True,
         },
-        "Subscriptions": [_subscription(sub) for sub in topic.subscriptions],
+        "Subscriptions": [_subscription(sub) for sub in topic.all_subscriptions],
     }
 
 
-def _subscription(sub: SubscriptionSpec) -> dict[str, Any]:
+def _subscription(sub: Subscription) -> dict[str, Any]:
     return {
         "Name": sub.name,
         "Properties": {

@@ -16,22 +16,32 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shared.envelope import Origin, format_validation_error
 from shared.errors import TopologyError
+from shared.routing import (
+    ORIGINAL_ID_PROPERTY,
+    REPLAY_COUNT_PROPERTY,
+    REPLAY_TARGET_PROPERTY,
+    UNROUTABLE,
+    Subscription,
+    UnroutableSubscription,
+)
 
 __all__ = [
     "AREAS",
+    "ORIGINAL_ID_PROPERTY",
+    "REPLAY_COUNT_PROPERTY",
     "REPLAY_TARGET_PROPERTY",
+    "UNROUTABLE",
     "Direction",
+    "Subscription",
     "SubscriptionSpec",
     "TopicSpec",
     "Topology",
+    "UnroutableSubscription",
     "default_topology",
 ]
 
 AREAS = ("company", "currency", "organisation", "customer", "vendor", "product")
 
-# A replayed message names the one subscription it is for, so that it reaches no other subscription of
-# the topic (an analytics or audit subscription added later would otherwise receive it twice).
-REPLAY_TARGET_PROPERTY = "dualbus_replay_to"
 _TOPIC_NAME_MAX = 260
 _SUBSCRIPTION_NAME_MAX = 50
 # Letters, digits, periods, hyphens and underscores; starts and ends with a letter or digit.
@@ -84,9 +94,14 @@ class SubscriptionSpec(_Strict):
 
     @property
     def rule_sql(self) -> str:
-        """The rule's SQL filter: changes from the other side, and replays addressed to this subscription."""
+        """The rule's SQL filter: changes from the other side, and replays addressed to this subscription.
+
+        A session subscription also wants a session id: without one no session receiver would ever get the
+        message, so it goes to the topic's unroutable subscription instead.
+        """
+        session = " AND sys.SessionId IS NOT NULL" if self.requires_session else ""
         return (
-            f"origin = '{self.direction.origin.value}' AND "
+            f"origin = '{self.direction.origin.value}'{session} AND "
             f"({REPLAY_TARGET_PROPERTY} IS NULL OR {REPLAY_TARGET_PROPERTY} = '{self.name}')"
         )
 
@@ -112,6 +127,17 @@ class TopicSpec(_Strict):
     def name(self) -> str:
         """The topic's name on the bus."""
         return f"dualbus.{self.area}"
+
+    @property
+    def unroutable(self) -> UnroutableSubscription:
+        """The catch-all subscription of this topic."""
+        routes = tuple((s.direction.origin.value, s.name, s.requires_session) for s in self.subscriptions)
+        return UnroutableSubscription(routes=routes)
+
+    @property
+    def all_subscriptions(self) -> tuple[Subscription, ...]:
+        """The direction subscriptions, then the catch-all: every subscription the topic has on the bus."""
+        return (*self.subscriptions, self.unroutable)
 
     def subscription(self, direction: Direction) -> SubscriptionSpec:
         """The subscription of one direction; TopologyError if this area does not sync that way."""
@@ -176,8 +202,12 @@ class Topology(_Strict):
         return tuple(topic.area for topic in self.topics)
 
     def routes(self) -> list[tuple[TopicSpec, SubscriptionSpec]]:
-        """Every (topic, subscription) pair: one consumer deployment each."""
+        """Every (topic, direction subscription) pair: one consumer deployment each."""
         return [(topic, sub) for topic in self.topics for sub in topic.subscriptions]
+
+    def subscriptions(self) -> list[tuple[TopicSpec, Subscription]]:
+        """Every (topic, subscription) pair on the bus, each topic's catch-all included."""
+        return [(topic, sub) for topic in self.topics for sub in topic.all_subscriptions]
 
 
 def _check_name(name: str, limit: int, kind: str) -> None:

@@ -19,7 +19,7 @@ from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, re
 from shared.bus import bus_client
 from shared.errors import ConfigError
 from shared.settings import load_settings
-from shared.topology import default_topology
+from shared.topology import UNROUTABLE, default_topology
 
 __all__ = ["register"]
 
@@ -27,7 +27,8 @@ dlq_app = typer.Typer(help="Inspect, export, replay and purge dead-lettered mess
 
 AreaOption = Annotated[list[str] | None, typer.Option("--area", "-a", help="Only this area (repeatable).")]
 ToOption = Annotated[
-    list[str] | None, typer.Option("--to", help="Only this direction: dataverse or fo (repeatable).")
+    list[str] | None,
+    typer.Option("--to", help="Only this direction: dataverse, fo, or unroutable (repeatable)."),
 ]
 IdOption = Annotated[
     list[str] | None, typer.Option("--id", help="A message id or sequence number (repeatable).")
@@ -41,9 +42,10 @@ AllOption = Annotated[bool, typer.Option("--all", help="Select every dead-letter
 
 def _subscriptions(directions: list[str] | None) -> frozenset[str]:
     names = {"dataverse": "to-dataverse", "fo": "to-fo", "to-dataverse": "to-dataverse", "to-fo": "to-fo"}
+    names[UNROUTABLE] = UNROUTABLE  # each topic's catch-all (docs/processing.md)
     unknown = [d for d in directions or [] if d not in names]
     if unknown:
-        raise ConfigError(f"--to takes dataverse or fo, not {', '.join(unknown)}")
+        raise ConfigError(f"--to takes dataverse, fo or {UNROUTABLE}, not {', '.join(unknown)}")
     return frozenset(names[d] for d in directions or [])
 
 

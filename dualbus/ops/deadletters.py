@@ -19,7 +19,7 @@ from dualbus.ops._plain import sdk_value, to_plain
 from dualbus.ops.bodies import BodyKind, MessageBody
 from shared.errors import ConfigError
 from shared.messages import application_properties
-from shared.topology import REPLAY_TARGET_PROPERTY
+from shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY, REPLAY_TARGET_PROPERTY
 
 __all__ = [
     "ORIGINAL_ID_PROPERTY",
@@ -34,8 +34,6 @@ __all__ = [
     "replay_message",
 ]
 
-REPLAY_COUNT_PROPERTY = "dualbus_replay_count"
-ORIGINAL_ID_PROPERTY = "dualbus_original_message_id"
 # Service Bus adds these to a dead-lettered message; a replayed copy must not carry the old verdict.
 _DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
 

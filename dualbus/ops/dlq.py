@@ -56,12 +56,12 @@ class OperationReport:
 def select_routes(
     topology: Topology, areas: frozenset[str] = frozenset(), subscriptions: frozenset[str] = frozenset()
 ) -> list[Route]:
-    """The routes to look at; ConfigError for an unknown area."""
+    """The subscriptions to look at (each topic's unroutable one too); ConfigError for an unknown area."""
     for area in areas:
         topology.topic(area)  # raises TopologyError naming the known areas
     return [
         Route(area=topic.area, topic=topic.name, subscription=sub.name)
-        for topic, sub in topology.routes()
+        for topic, sub in topology.subscriptions()
         if (not areas or topic.area in areas) and (not subscriptions or sub.name in subscriptions)
     ]
 

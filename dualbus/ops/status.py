@@ -60,11 +60,11 @@ def collect_status(
     now: datetime,
     oldest_dead_letters: Mapping[tuple[str, str], datetime | None] | None = None,
 ) -> list[RouteStatus]:
-    """Every route's counts, in topology order."""
+    """Every subscription's counts (each topic's unroutable one included), in topology order."""
     statuses = []
     for topic in topology.topics:
         scheduled = reader.scheduled(topic.name)
-        for subscription in topic.subscriptions:
+        for subscription in topic.all_subscriptions:
             counts = reader.subscription(topic.name, subscription.name)
             oldest = (oldest_dead_letters or {}).get((topic.area, subscription.name))
             statuses.append(

@@ -137,14 +137,25 @@ def _convert(table_map: TableMap, field: FieldMap, target: Side, value: object) 
             map_name=table_map.name,
             field=name,
         )
-    limit = field.max_length_on(target)
-    if isinstance(value, str) and limit is not None and len(value) > limit:
-        raise TransformError(
-            f"{len(value)} characters is over the maximum of {limit} for {field.name_on(target)!r}",
-            map_name=table_map.name,
-            field=name,
-        )
+    # The value came from one side and goes to the other, so it must fit both; the target is named first.
+    for side in (target, source):
+        problem = _limit_problem(field, side, value)
+        if problem is not None:
+            raise TransformError(problem, map_name=table_map.name, field=name)
     return value
+
+
+def _limit_problem(field: FieldMap, side: Side, value: Scalar) -> str | None:
+    """Why ``value`` does not fit ``side``'s length or number range for this field, or None."""
+    where = f"{side} {field.name_on(side) or field.label()!r}"
+    limit = field.max_length_on(side)
+    if isinstance(value, str):
+        too_long = limit is not None and len(value) > limit
+        return f"{len(value)} characters is over the maximum of {limit} for {where}" if too_long else None
+    low, high = field.bounds_on(side)
+    if isinstance(value, bool) or ((low is None or value >= low) and (high is None or value <= high)):
+        return None
+    return f"{value!r} is outside the range [{low}, {high}] that {where} holds"
 
 
 def _bind(table_map: TableMap, lookup: LookupMap, record: Record) -> LookupBinding | None:

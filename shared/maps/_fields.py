@@ -120,6 +120,11 @@ class FieldMap(_Strict):
     dataverse_default: Scalar | None = None
     fo_max_length: int | None = Field(default=None, gt=0)
     dataverse_max_length: int | None = Field(default=None, gt=0)
+    # The numbers each side can hold (from the schemas, see ``bind_schemas``); None: no bound known.
+    fo_min: int | float | None = None
+    fo_max: int | float | None = None
+    dataverse_min: int | float | None = None
+    dataverse_max: int | float | None = None
     required: bool = False
 
     def name_on(self, side: Side) -> str | None:
@@ -133,6 +138,10 @@ class FieldMap(_Strict):
     def max_length_on(self, side: Side) -> int | None:
         """The declared maximum string length on one side."""
         return self.fo_max_length if side == "fo" else self.dataverse_max_length
+
+    def bounds_on(self, side: Side) -> tuple[int | float | None, int | float | None]:
+        """The smallest and largest number ``side`` holds for this field (None where unbounded)."""
+        return (self.fo_min, self.fo_max) if side == "fo" else (self.dataverse_min, self.dataverse_max)
 
     def label(self) -> str:
         """A readable name for errors: ``CustomerAccount/accountnumber``."""
@@ -150,6 +159,9 @@ class FieldMap(_Strict):
             raise rule_error("", "a field needs both an 'fo' and a 'dataverse' name unless it is a constant")
         if self.type is not FieldType.STRING and (self.fo_max_length or self.dataverse_max_length):
             raise rule_error("", "maximum lengths apply to string fields only")
+        bounds = (*self.bounds_on("fo"), *self.bounds_on("dataverse"))
+        if self.type not in {FieldType.INTEGER, FieldType.DECIMAL} and any(b is not None for b in bounds):
+            raise rule_error("", "numeric bounds apply to integer and decimal fields only")
         if self.value_map is not None:
             self._check_value_map(self.value_map)
         self._check_defaults()

@@ -84,7 +84,7 @@ def _against_schemas(table_map: TableMap, source: str) -> TableMap:
     problems = schema_problems(table_map, entities, tables)
     if problems:
         raise MapDefinitionError("\n".join(f"{source} (map {table_map.name!r}): {p}" for p in problems))
-    return bind_schemas(table_map, tables)
+    return bind_schemas(table_map, tables, entities)
 
 
 def _name(entry: Traversable) -> str:

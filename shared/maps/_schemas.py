@@ -1,15 +1,17 @@
 """Checking a table map against the published schemas of both systems (``d365``): no unknown names.
 
 Every entity, field, column, key, lookup and value a map names must exist on the side it names, with a type
-that fits; string lengths the schemas state become the map's limits. A map that fails is refused at load,
-naming the file and the JSON path, so that no name reaches a real tenant unchecked.
+that fits; string lengths and number ranges the schemas state become the map's limits, so that the transform
+refuses a value a side cannot hold instead of sending it. A map that fails is refused at load, naming the file
+and the JSON path, so that no name reaches a real tenant unchecked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from d365 import DvTable, FoEntity, FoField
+from d365 import DvColumn, DvTable, FoEntity, FoField
 from shared.maps._fields import FieldMap, FieldType, LookupMap, Scalar, Side
 from shared.maps._table import TableMap
 
@@ -51,15 +53,61 @@ def schema_problems(
     return problems
 
 
-def bind_schemas(table_map: TableMap, tables: Mapping[str, DvTable]) -> TableMap:
-    """The map with each Dataverse string column's maximum length taken from the schema."""
-    table = tables[table_map.dataverse_table]
+# What a Dataverse number column can hold when its schema states no range: the platform's supported values
+# (Microsoft.Xrm.Sdk.Metadata: IntegerAttributeMetadata, BigIntAttributeMetadata, DecimalAttributeMetadata,
+# DoubleAttributeMetadata, MoneyAttributeMetadata .MinSupportedValue / .MaxSupportedValue).
+_DV_RANGES: Mapping[str, tuple[int, int]] = {
+    "Integer": (-(2**31), 2**31 - 1),
+    "BigInt": (-(2**63), 2**63 - 1),
+    "Decimal": (-100_000_000_000, 100_000_000_000),
+    "Double": (-100_000_000_000, 100_000_000_000),
+    "Money": (-922_337_203_685_477, 922_337_203_685_477),
+}
+# F&O's integer types; an Edm.Decimal states no range in $metadata.
+_FO_RANGES: Mapping[str, tuple[int, int]] = {
+    "Edm.Int32": (-(2**31), 2**31 - 1),
+    "Edm.Int64": (-(2**63), 2**63 - 1),
+}
+_NUMBERS = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
+
+
+def bind_schemas(
+    table_map: TableMap, tables: Mapping[str, DvTable], entities: Mapping[str, FoEntity] | None = None
+) -> TableMap:
+    """The map with each field's string lengths and number ranges on both sides taken from the schemas."""
+    table, entity = tables[table_map.dataverse_table], (entities or {}).get(table_map.fo_entity)
     fields = []
     for field in table_map.fields:
-        column = table.columns.get(field.dataverse or "")
-        limit = column.max_length if column is not None and field.type is FieldType.STRING else None
-        fields.append(field.model_copy(update={"dataverse_max_length": limit}) if limit else field)
+        limits = _dv_limits(field, table.columns.get(field.dataverse or ""))
+        if entity is not None:
+            limits |= _fo_limits(field, entity.fields.get(field.fo or ""))
+        fields.append(field.model_copy(update=limits) if limits else field)
     return table_map.model_copy(update={"fields": tuple(fields)})
+
+
+def _dv_limits(field: FieldMap, column: DvColumn | None) -> dict[str, Any]:
+    if column is None or field.value_map is not None:
+        return {}
+    if field.type is FieldType.STRING and column.max_length:
+        return {"dataverse_max_length": column.max_length}
+    if field.type not in _NUMBERS or column.type not in _DV_RANGES:
+        return {}
+    low, high = _DV_RANGES[column.type]
+    return {
+        "dataverse_min": low if column.min is None else column.min,
+        "dataverse_max": high if column.max is None else column.max,
+    }
+
+
+def _fo_limits(field: FieldMap, fo_field: FoField | None) -> dict[str, Any]:
+    if fo_field is None or field.value_map is not None:
+        return {}
+    if field.type is FieldType.STRING and fo_field.max_length and field.fo_max_length is None:
+        return {"fo_max_length": fo_field.max_length}
+    if field.type in _NUMBERS and fo_field.type in _FO_RANGES:
+        low, high = _FO_RANGES[fo_field.type]
+        return {"fo_min": low, "fo_max": high}
+    return {}
 
 
 def _key_problems(table_map: TableMap, entity: FoEntity, table: DvTable) -> Iterator[str]:

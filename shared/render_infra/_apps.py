@@ -102,6 +102,10 @@ class ConsumerApp:
             "namespace": namespace,
         }
 
+    def unroutable_scale_metadata(self, namespace: str) -> dict[str, str]:
+        """KEDA metadata for the topic's unroutable subscription, which this consumer also drains."""
+        return self.scale_metadata(namespace) | {"subscriptionName": self.topic.unroutable.name}
+
 
 def producer_apps() -> list[ProducerApp]:
     """One producer per source system, F&O first."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.render import iso_duration, render_emulator_config
 from shared.render_infra._apps import ConsumerApp, ProducerApp, consumer_apps, producer_apps
-from shared.topology import SubscriptionSpec, TopicSpec, Topology
+from shared.topology import Subscription, TopicSpec, Topology
 
 __all__ = ["PARAMETERS_SCHEMA", "render_bicep_parameters"]
 
@@ -24,7 +24,7 @@ PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/depl
 
 def render_bicep_parameters(topology: Topology) -> dict[str, Any]:
     """The deployment parameters file for ``infra/main.bicep``: every part that depends on the topology."""
-    subscriptions = [(topic, sub) for topic, sub in topology.routes()]
+    subscriptions = topology.subscriptions()
     consumers = consumer_apps(topology)
     return {
         "$schema": PARAMETERS_SCHEMA,
@@ -51,7 +51,7 @@ def _topic(topic: TopicSpec) -> dict[str, Any]:
     }
 
 
-def _subscription(topology: Topology, topic: TopicSpec, sub: SubscriptionSpec) -> dict[str, Any]:
+def _subscription(topology: Topology, topic: TopicSpec, sub: Subscription) -> dict[str, Any]:
     return {
         "topicIndex": topology.areas.index(topic.area),
         "topic": topic.name,
@@ -84,19 +84,22 @@ def _camel(pascal: str) -> str:
     return pascal[:1].lower() + pascal[1:]
 
 
-def _consumer(app: ConsumerApp, routes: list[tuple[TopicSpec, SubscriptionSpec]]) -> dict[str, Any]:
-    metadata = app.scale_metadata(namespace="")
+def _consumer(app: ConsumerApp, subscriptions: list[tuple[TopicSpec, Subscription]]) -> dict[str, Any]:
     # The namespace's name is chosen at deployment time; main.bicep adds it to the metadata.
-    del metadata["namespace"]
+    metadata = {k: v for k, v in app.scale_metadata(namespace="").items() if k != "namespace"}
+    unroutable = {k: v for k, v in app.unroutable_scale_metadata(namespace="").items() if k != "namespace"}
     return {
         "name": app.name,
         "area": app.area,
         "target": app.target.value,
-        "subscriptionIndex": routes.index((app.topic, app.subscription)),
+        "subscriptionIndex": subscriptions.index((app.topic, app.subscription)),
+        # A consumer also dead-letters what its topic's unroutable subscription receives.
+        "unroutableSubscriptionIndex": subscriptions.index((app.topic, app.topic.unroutable)),
         "args": list(app.args),
         "maxReplicas": app.max_replicas,
         "terminationGracePeriodSeconds": app.shutdown_grace_seconds,
         "scaleMetadata": metadata,
+        "unroutableScaleMetadata": unroutable,
     }
 
 

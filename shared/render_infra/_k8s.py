@@ -168,12 +168,17 @@ def _scaled_object(app: ConsumerApp) -> dict[str, Any]:
             "scaleTargetRef": {"name": app.name},
             "minReplicaCount": 0,
             "maxReplicaCount": app.max_replicas,
+            # Its own subscription, and the topic's unroutable one, which every consumer of the topic drains.
             "triggers": [
                 {
                     "type": SCALE_RULE_TYPE,
-                    "metadata": app.scale_metadata(namespace=_SB_NAMESPACE),
+                    "metadata": metadata,
                     "authenticationRef": {"name": TRIGGER_AUTHENTICATION},
                 }
+                for metadata in (
+                    app.scale_metadata(namespace=_SB_NAMESPACE),
+                    app.unroutable_scale_metadata(namespace=_SB_NAMESPACE),
+                )
             ],
         },
     }

@@ -79,13 +79,20 @@ def seed_fo(pipeline: Pipeline) -> None:
 
 
 class FlakyProxy:
-    """A loopback TCP proxy in front of a twin that can be switched off, cutting every connection."""
+    """A loopback TCP proxy in front of a twin that can be switched off, cutting every connection.
 
-    def __init__(self, target_port: int) -> None:
+    Off, it refuses connections, or with ``failing_status`` set answers every request with that status
+    (a 503 from a gateway in front of a target that is down), never reaching the twin.
+    """
+
+    def __init__(self, target_port: int, *, failing_status: int | None = None) -> None:
         self.target_port = target_port
+        self.failing_status = failing_status
         self.is_up = True
+        self.refused = 0
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._serving: set[asyncio.Task[None]] = set()
 
     async def start(self) -> str:
         """Listen on a free port; returns the base URL to use instead of the twin's."""
@@ -104,14 +111,24 @@ class FlakyProxy:
         self.is_up = True
 
     async def stop(self) -> None:
-        """Close the listener and every connection."""
+        """Close the listener and every connection, and wait for their tasks to end."""
         self.down()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._serving:
+            # Their connections are closed, so each ends on its own (a cancelled one is logged as an error).
+            await asyncio.wait(self._serving, timeout=5.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
         if not self.is_up:
+            self.refused += 1
+            if self.failing_status is not None:
+                await _answer_failing(reader, writer, self.failing_status)
             writer.close()
             return
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
@@ -133,3 +150,23 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+async def _answer_failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status: int) -> None:
+    """Read one request and answer it with ``status`` and an OData error body, then close."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lengths = [
+            line.split(b":", 1)[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        await reader.readexactly(int(lengths[0]) if lengths else 0)
+        body = b'{"error":{"code":"0x80040216","message":"The service is unavailable."}}'
+        writer.write(
+            b"HTTP/1.1 %d Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (status, len(body), body)
+        )
+        await writer.drain()
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+        pass

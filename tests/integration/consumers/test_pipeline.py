@@ -6,11 +6,17 @@ import asyncio
 
 import httpx
 import pytest
+from azure.servicebus import ServiceBusMessage
 
-from shared.envelope import Operation
+from shared.envelope import Envelope, Operation
 from shared.maps import load_maps
 from shared.messages import to_message
-from shared.topology import Direction
+from shared.topology import (
+    ORIGINAL_ID_PROPERTY,
+    REPLAY_COUNT_PROPERTY,
+    REPLAY_TARGET_PROPERTY,
+    Direction,
+)
 
 from .conftest import CLIENTS, TOPOLOGY
 from .helpers import changes_of, seed, target_row
@@ -18,6 +24,15 @@ from .samples import event
 
 pytestmark = pytest.mark.integration
 
+
+
+def _replay(envelope: Envelope, direction: Direction) -> ServiceBusMessage:
+    """The event sent again as `dualbus dlq replay` sends it: a replay id, with the original id and count."""
+    message = to_message(envelope, message_id=f"{envelope.id}.replay-1")
+    replayed = {ORIGINAL_ID_PROPERTY: envelope.id, REPLAY_COUNT_PROPERTY: 1}
+    replayed[REPLAY_TARGET_PROPERTY] = direction.value
+    message.application_properties = {**(message.application_properties or {}), **replayed}
+    return message
 
 
 def _source(direction: Direction) -> str:
@@ -67,12 +82,10 @@ async def test_happy_path_applies_every_map_of_the_area(pipeline, area, directio
 @pytest.mark.asyncio
 @pytest.mark.parametrize("direction", [Direction.TO_DATAVERSE, Direction.TO_FO])
 async def test_duplicate_delivery_applies_once(pipeline, direction):
-    """The same event delivered twice (a re-publish under another message id) is applied once."""
+    """The same event delivered twice (again as a replay, past duplicate detection) is applied once."""
     currency = pipeline.maps["currency"]
     change = event(currency, _source(direction), 3, version=4, label="d")
-    pipeline.publish(
-        [to_message(change), to_message(change, message_id=f"{change.id}-again")], area="currency"
-    )
+    pipeline.publish([to_message(change), _replay(change, direction)], area="currency")
     metrics = await pipeline.consume("currency", direction, lambda m: sum(m.counts.values()) >= 2)
     assert metrics.counts["applied"] == 1
     assert metrics.counts["skipped-stale"] == 1
@@ -102,7 +115,7 @@ async def test_a_stale_replay_is_skipped_and_counted(pipeline):
     second = event(currency, "fo", 6, version=2, label="v2")
     pipeline.publish([first, second])
     await pipeline.consume("currency", Direction.TO_DATAVERSE, lambda m: m.counts["applied"] >= 2)
-    pipeline.publish([to_message(first, message_id=f"{first.id}-replay")], area="currency")
+    pipeline.publish([_replay(first, Direction.TO_DATAVERSE)], area="currency")
     metrics = await pipeline.consume(
         "currency", Direction.TO_DATAVERSE, lambda m: sum(m.counts.values()) >= 1
     )
@@ -119,9 +132,7 @@ async def test_deletes_remove_the_row_and_repeat_harmlessly(pipeline, direction)
     currency = pipeline.maps["currency"]
     created = event(currency, _source(direction), 8, version=1)
     deleted = event(currency, _source(direction), 8, version=2, operation=Operation.DELETE)
-    pipeline.publish(
-        [created, deleted, to_message(deleted, message_id=f"{deleted.id}-again")], area="currency"
-    )
+    pipeline.publish([created, deleted, _replay(deleted, direction)], area="currency")
     metrics = await pipeline.consume("currency", direction, lambda m: sum(m.counts.values()) >= 3)
     assert metrics.counts["applied"] == 2
     assert metrics.counts["unchanged"] == 1

@@ -6,6 +6,7 @@ Each sink's half of "Dataverse wins" (concurrent edits) is tested beside the con
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import httpx
 import pytest
@@ -103,6 +104,19 @@ class SinkContract:
         assert await sink.apply(gone) is ApplyResult.APPLIED
         assert await sink.apply(gone) is ApplyResult.UNCHANGED
         assert target_row(twins, gone, self.direction) is None
+
+    @pytest.mark.asyncio
+    async def test_a_gone_row_is_judged_by_its_tombstone(self, twins, sink):
+        """With the row deleted, a change no newer than the delete is stale; a newer one re-creates it."""
+        await sink.apply(self.change(twins, 12, 1, "x"))
+        gone = self.change(twins, 12, 3, "", operation=Operation.DELETE)
+        assert await sink.apply(gone) is ApplyResult.APPLIED
+        late = dataclasses.replace(self.change(twins, 12, 2, "late"), deleted_version=3)
+        assert await sink.apply(late) is ApplyResult.SKIPPED_STALE
+        assert target_row(twins, late, self.direction) is None
+        newer = dataclasses.replace(self.change(twins, 12, 4, "new"), deleted_version=3)
+        assert await sink.apply(newer) is ApplyResult.APPLIED
+        assert self.version_mark(twins, newer) == 4
 
     @pytest.mark.asyncio
     async def test_rejected_data_is_a_permanent_error(self, twins, sink):

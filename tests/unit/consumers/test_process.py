@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -16,9 +16,10 @@ from consumers import (
     RetryPolicy,
     set_testing,
 )
-from shared.envelope import Envelope, Operation, Origin
+from shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
 from shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
 from shared.maps import load_maps
+from shared.messages import to_message
 from shared.topology import Direction
 
 MAPS = load_maps()
@@ -31,6 +32,9 @@ class FakeMessage:
     body: bytes
     message_id: str = "m-1"
     application_properties: dict = field(default_factory=dict)
+    content_type: str | None = CONTENT_TYPE
+    session_id: str | None = None
+    subject: str | None = None
 
 
 class FakeSettler:
@@ -77,7 +81,7 @@ def no_waits():
     set_testing(False)
 
 
-def _message(**overrides) -> FakeMessage:
+def _envelope(**changes) -> Envelope:
     envelope = Envelope.for_change(
         origin=Origin.FO,
         area="currency",
@@ -88,7 +92,21 @@ def _message(**overrides) -> FakeMessage:
         time=datetime.now(UTC),
         data={"Name": "Euro"},
     )
-    return FakeMessage(body=overrides.get("body", envelope.to_json()))
+    return envelope.model_copy(update=changes)
+
+
+def _message(envelope: Envelope | None = None, **overrides) -> FakeMessage:
+    """A received message as ``to_message`` sends it (its id is m-1), with ``overrides`` applied."""
+    envelope = envelope or _envelope(id="m-1")
+    sent = to_message(envelope)
+    received = FakeMessage(
+        body=envelope.to_json(),
+        message_id=str(sent.message_id),
+        application_properties=dict(sent.application_properties or {}),
+        session_id=sent.session_id,
+        subject=sent.subject,
+    )
+    return replace(received, **overrides)
 
 
 def _processor(sink, *, budget=60.0, limit=None):
@@ -191,3 +209,39 @@ async def test_a_lost_lock_is_counted_not_raised():
     processor = _processor(ScriptedSink())
     assert await processor.process(_message(), FakeSettler(lose_lock=True)) == "lock-lost"
     assert processor.metrics.counts["lock-lost"] == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (_message(content_type="application/json"), "WrongContentType"),
+        (_message(message_id="m-2"), "PropertyMismatch"),
+        (_message(_envelope(id="m-1", area="vendor")), "Misrouted"),
+        (_message(_envelope(id="m-1", time=datetime(1970, 1, 1, tzinfo=UTC))), "ImplausibleTime"),
+        (_message(_envelope(id="m-1", key={"Code": "EUR"})), "KeyMismatch"),
+        (_message(_envelope(id="m-1", data={"Name": "Euro", "Colour": "blue"})), "UnknownField"),
+        (_message(_envelope(id="m-1", data={"Name": "E" * 101})), "MappingError"),
+    ],
+)
+async def test_failed_checks_dead_letter_with_their_own_reason_before_any_write(message, reason):
+    """A message failing a check is dead-lettered at once with that check's reason; the sink sees nothing."""
+    sink, settler = ScriptedSink(), FakeSettler()
+    processor = _processor(sink)
+    assert await processor.process(message, settler) == "dead-lettered"
+    assert settler.calls[0][:2] == ("dead-letter", reason)
+    assert sink.applied == []
+    assert processor.metrics.counts["retried"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_replay_with_its_replay_id_is_applied():
+    """A replay sent as <id>.replay-<n> with the original id and count beside it passes the id check."""
+    sink, settler = ScriptedSink(), FakeSettler()
+    message = _message()
+    properties = {**message.application_properties, "dualbus_original_message_id": "m-1"}
+    replayed = replace(
+        message, message_id="m-1.replay-2", application_properties={**properties, "dualbus_replay_count": 2}
+    )
+    assert await _processor(sink).process(replayed, settler) == "applied"
+    assert len(sink.applied) == 1

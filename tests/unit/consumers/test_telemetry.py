@@ -13,8 +13,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, RetryPolicy
-from shared.envelope import Envelope, Operation, Origin
+from shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
 from shared.maps import load_maps
+from shared.messages import to_message
 from shared.topology import Direction
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -23,11 +24,21 @@ PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 @dataclass
 class FakeMessage:
-    """A received message carrying a W3C traceparent."""
+    """A received message as ``to_message`` sends it, carrying a W3C traceparent."""
 
     body: bytes
-    message_id: str = "m-1"
-    application_properties: dict = field(default_factory=lambda: {b"traceparent": PARENT.encode()})
+    message_id: str
+    session_id: str | None
+    subject: str | None
+    application_properties: dict = field(default_factory=dict)
+    content_type: str = CONTENT_TYPE
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> FakeMessage:
+        """The received form of ``envelope``'s message."""
+        sent = to_message(envelope)
+        properties = {**(sent.application_properties or {}), b"traceparent": PARENT.encode()}
+        return cls(envelope.to_json(), str(sent.message_id), sent.session_id, sent.subject, properties)
 
 
 class Settler:
@@ -88,7 +99,7 @@ async def test_a_message_span_continues_the_producers_trace_and_metrics_are_reco
         retry=RetryPolicy(),
         metrics=metrics,
     )
-    assert await processor.process(FakeMessage(body=envelope.to_json()), Settler()) == "applied"
+    assert await processor.process(FakeMessage.of(envelope), Settler()) == "applied"
     [span] = spans.get_finished_spans()
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.attributes["dualbus.outcome"] == "applied"

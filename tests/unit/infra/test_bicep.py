@@ -32,11 +32,11 @@ def _resource(symbol: str) -> str:
 
 
 def test_topics_and_subscriptions_match_the_topology() -> None:
-    """Every topic and subscription, with its settings and SQL rule, is in the parameters, in order."""
+    """Every topic and subscription (each catch-all too), with settings and SQL rule, is in the parameters."""
     topology = default_topology()
     params = _params()
     assert [t["name"] for t in params["topics"]] == [t.name for t in topology.topics]
-    for rendered, (topic, sub) in zip(params["subscriptions"], topology.routes(), strict=True):
+    for rendered, (topic, sub) in zip(params["subscriptions"], topology.subscriptions(), strict=True):
         assert params["topics"][rendered["topicIndex"]]["name"] == topic.name == rendered["topic"]
         assert rendered["name"] == sub.name
         assert rendered["properties"]["lockDuration"] == iso_duration(sub.lock_duration)
@@ -56,7 +56,7 @@ def test_topic_properties_carry_duplicate_detection() -> None:
 
 
 def test_consumers_point_at_their_own_subscription() -> None:
-    """Each rendered consumer's subscription index and scale metadata name its own route."""
+    """Each rendered consumer's indexes and scale metadata name its route and its topic's unroutable one."""
     params = _params()
     apps = consumer_apps(default_topology())
     assert len(params["consumers"]) == len(apps)
@@ -65,6 +65,9 @@ def test_consumers_point_at_their_own_subscription() -> None:
         assert (sub["topic"], sub["name"]) == (app.topic.name, app.subscription.name)
         assert rendered["scaleMetadata"]["topicName"] == sub["topic"]
         assert rendered["scaleMetadata"]["subscriptionName"] == sub["name"]
+        unroutable = params["subscriptions"][rendered["unroutableSubscriptionIndex"]]
+        assert (unroutable["topic"], unroutable["name"]) == (app.topic.name, "unroutable")
+        assert rendered["unroutableScaleMetadata"]["subscriptionName"] == "unroutable"
 
 
 def test_control_queue_is_the_topologys() -> None:
@@ -90,6 +93,12 @@ def test_checked_in_parameters_file_is_valid_json_with_the_schema() -> None:
     [
         ("producersSend", "serviceBusDataSender", "producerIdentities[i]", "namespace"),
         ("consumersReceive", "serviceBusDataReceiver", "consumerIdentities[i]", "subscriptionResources[c."),
+        (
+            "consumersReceiveUnroutable",
+            "serviceBusDataReceiver",
+            "consumerIdentities[i]",
+            "subscriptionResources[c.unroutableSubscriptionIndex]",
+        ),
         ("consumersPeekControl", "serviceBusDataReceiver", "consumerIdentities[i]", "controlQueueResource"),
         ("scalerReads", "serviceBusDataOwner", "scalerIdentity", "topicResources[i]"),
     ],
@@ -116,6 +125,7 @@ def test_consumer_apps_scale_on_their_subscription_with_the_scaler_identity() ->
     assert "for (c, i) in consumers" in block
     assert "type: 'azure-servicebus'" in block
     assert "metadata: union(c.scaleMetadata, { namespace: namespace.name })" in block
+    assert "metadata: union(c.unroutableScaleMetadata, { namespace: namespace.name })" in block
     assert "identity: scalerIdentity.id" in block
     assert "{ identity: scalerIdentity.id, lifecycle: 'None' }" in block
     assert "terminationGracePeriodSeconds: c.terminationGracePeriodSeconds" in block

@@ -24,18 +24,20 @@ def _docs(kind: str) -> list[dict[str, Any]]:
 
 
 def test_one_scaled_object_per_route_on_its_own_subscription() -> None:
-    """Each consumer has one ScaledObject whose azure-servicebus trigger names its own subscription."""
+    """Each consumer's ScaledObject triggers on its own subscription and on its topic's unroutable one."""
     scaled = {doc["metadata"]["name"]: doc for doc in _docs("ScaledObject")}
     apps = consumer_apps(default_topology())
     assert sorted(scaled) == sorted(app.name for app in apps)
     for app in apps:
         spec = scaled[app.name]["spec"]
-        (trigger,) = spec["triggers"]
+        own, unroutable = spec["triggers"]
         assert spec["scaleTargetRef"] == {"name": app.name}
-        assert trigger["type"] == "azure-servicebus"
-        assert trigger["metadata"]["topicName"] == app.topic.name
-        assert trigger["metadata"]["subscriptionName"] == app.subscription.name
-        assert trigger["authenticationRef"] == {"name": TRIGGER_AUTHENTICATION}
+        for trigger in (own, unroutable):
+            assert trigger["type"] == "azure-servicebus"
+            assert trigger["metadata"]["topicName"] == app.topic.name
+            assert trigger["authenticationRef"] == {"name": TRIGGER_AUTHENTICATION}
+        assert own["metadata"]["subscriptionName"] == app.subscription.name
+        assert unroutable["metadata"]["subscriptionName"] == "unroutable"
 
 
 def test_a_deployment_per_producer_and_consumer() -> None:

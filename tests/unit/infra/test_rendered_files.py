@@ -64,4 +64,4 @@ def test_emulator_config_loads_in_the_sandbox_emulator() -> None:
     assert [topic.name for topic in namespace.topics] == [topic.name for topic in topology.topics]
     assert [queue.name for queue in namespace.queues] == [topology.control_queue]
     subscriptions = [(t.name, s.name) for t in namespace.topics for s in t.subscriptions]
-    assert subscriptions == [(topic.name, sub.name) for topic, sub in topology.routes()]
+    assert subscriptions == [(topic.name, sub.name) for topic, sub in topology.subscriptions()]

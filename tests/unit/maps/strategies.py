@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import strategies as st
 
 from shared.maps import FieldMap, FieldType, Side, TableMap
@@ -50,11 +52,21 @@ def _typed(field: FieldMap, source: Side, target: Side, *, required: bool) -> st
     if field.type is FieldType.STRING:
         limits = [n for n in (field.max_length_on(source), field.max_length_on(target)) if n is not None]
         return st.text(_TEXT, min_size=1 if required else 0, max_size=min([*limits, 30]))
-    if field.type is FieldType.INTEGER:
-        return st.integers(min_value=-(2**31), max_value=2**31 - 1)
-    if field.type is FieldType.DECIMAL:
-        return st.one_of(st.integers(-(10**12), 10**12), st.floats(allow_nan=False, allow_infinity=False))
+    if field.type in {FieldType.INTEGER, FieldType.DECIMAL}:
+        default = 2**31 if field.type is FieldType.INTEGER else 10**12
+        low, high = _bounds(field, source, target, default=default)
+        integers = st.integers(min_value=math.ceil(low), max_value=math.floor(high))
+        if field.type is FieldType.INTEGER:
+            return integers
+        return st.one_of(integers, st.floats(min_value=low, max_value=high, allow_nan=False))
     return st.booleans()
+
+
+def _bounds(field: FieldMap, source: Side, target: Side, *, default: int) -> tuple[float, float]:
+    """The numbers both sides hold (the schemas' ranges), within ``±default`` where neither states one."""
+    lows = [b for b in (field.bounds_on(source)[0], field.bounds_on(target)[0]) if b is not None]
+    highs = [b for b in (field.bounds_on(source)[1], field.bounds_on(target)[1]) if b is not None]
+    return max([*lows, -default]), min([*highs, default - 1])
 
 
 def _lookup_parts(table_map: TableMap, source: Side, target: Side) -> dict[str, st.SearchStrategy[object]]:

@@ -30,13 +30,13 @@ class FakeCounts:
 
 
 def test_every_route_is_reported_with_its_counts_and_ages() -> None:
-    """One status per route, with counts, the topic's scheduled count and the ages."""
+    """One status per subscription (unroutable ones included), with counts, scheduled count and ages."""
     topology = default_topology()
     oldest = {("customer", "to-fo"): NOW - timedelta(hours=3)}
     statuses = collect_status(
         FakeCounts({("dualbus.customer", "to-dataverse"): 40}), topology, now=NOW, oldest_dead_letters=oldest
     )
-    assert len(statuses) == len(topology.routes())
+    assert len(statuses) == len(topology.subscriptions()) == len(topology.routes()) + len(topology.topics)
     customer = {s.subscription: s for s in statuses if s.area == "customer"}
     assert customer["to-dataverse"].active == 40
     assert customer["to-dataverse"].scheduled == 1

@@ -130,7 +130,7 @@ def test_other_zones_are_accepted() -> None:
     ("body", "expected"),
     [
         (b"not json", "not JSON"),
-        (b"[1, 2]", "JSON list, not an object"),
+        (b"[1, 2]", "JSON array, not an object"),
         (b"{}", "missing fields: id, source"),
         (b'{"id": "x", "operation": "upsert"}', "operation"),
         (b"", "empty body"),

@@ -23,10 +23,15 @@ def test_default_topology_has_both_directions_for_two_way_areas() -> None:
 
 
 def test_subscription_rule_selects_changes_from_the_other_side() -> None:
-    """The to-fo subscription takes Dataverse's changes (and its own replays); to-dataverse takes F&O's."""
+    """The to-fo subscription takes Dataverse's changes with a session (and its own replays)."""
     to_fo = SubscriptionSpec(direction=Direction.TO_FO).rule_sql
-    assert to_fo == "origin = 'dataverse' AND (dualbus_replay_to IS NULL OR dualbus_replay_to = 'to-fo')"
+    assert to_fo == (
+        "origin = 'dataverse' AND sys.SessionId IS NOT NULL AND "
+        "(dualbus_replay_to IS NULL OR dualbus_replay_to = 'to-fo')"
+    )
     assert SubscriptionSpec(direction=Direction.TO_DATAVERSE).rule_sql.startswith("origin = 'fo' AND")
+    sessionless = SubscriptionSpec(direction=Direction.TO_FO, requires_session=False).rule_sql
+    assert "SessionId" not in sessionless
 
 
 def test_unknown_area_is_refused() -> None:
@@ -105,7 +110,10 @@ def test_emulator_config_has_every_topic_subscription_and_rule() -> None:
     customer = topics["dualbus.customer"]
     assert customer["Properties"]["RequiresDuplicateDetection"] is True
     subscriptions = {s["Name"]: s for s in customer["Subscriptions"]}
-    assert set(subscriptions) == {"to-dataverse", "to-fo"}
+    assert set(subscriptions) == {"to-dataverse", "to-fo", "unroutable"}
+    assert subscriptions["unroutable"]["Properties"]["RequiresSession"] is False
+    catch_all = subscriptions["unroutable"]["Rules"][0]["Properties"]["SqlFilter"]["SqlExpression"]
+    assert catch_all == topology.topic("customer").unroutable.rule_sql
     rule = subscriptions["to-fo"]["Rules"][0]["Properties"]
     assert rule == {
         "FilterType": "Sql",

@@ -1,0 +1,127 @@
+"""What a worker holds while it works a receiver's batches: a session (or its messages' locks), until lost.
+
+Once a settlement, a lock renewal or a save of the session's state says that the lock is lost, or the lock's
+time has passed, the hold is lost: no further message of the batch is applied (those in progress are
+cancelled, the rest are left as they are) and the worker lets the receiver go. Service Bus gives them to the
+session's next holder, in order. Working on instead would apply changes that the next holder may already be
+applying after them; that is how an old update re-created a row its delete had removed.
+
+The hold settles messages too, one at a time (the SDK's link does not take concurrent settlements), and it is
+what the sink sees of the session it works in (``current_hold``: the session's tombstones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.servicebus import ServiceBusReceivedMessage
+from azure.servicebus.aio import ServiceBusReceiver
+
+from consumers._tombstones import Tombstones
+from shared.bus import LockLostError, bus_errors
+from shared.errors import TransientError
+
+__all__ = ["SessionHold", "current_hold"]
+
+_log = logging.getLogger("dualbus.consumer")
+# The processor hands the sink a change, not the message it came in: the hold travels with the task instead.
+_current: ContextVar[SessionHold | None] = ContextVar("dualbus_session_hold", default=None)
+
+
+def current_hold() -> SessionHold | None:
+    """The hold of the batch the calling task works on; None outside one."""
+    return _current.get()
+
+
+class SessionHold:
+    """One receiver's lock on its session (or its messages), its tombstones, and its settlement calls."""
+
+    def __init__(self, receiver: ServiceBusReceiver, *, sessionful: bool) -> None:
+        self._receiver = receiver
+        self._sessionful = sessionful
+        self._settling = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.tombstones: Tombstones | None = None
+        self.lost = False
+
+    def lose(self, why: str) -> None:
+        """The lock is gone: stop every message of the batch where it is."""
+        if self.lost:
+            return
+        self.lost = True
+        _log.warning("lock lost (%s): the unsettled messages are left for the next holder", why)
+        for task in self._tasks:
+            task.cancel()
+
+    def expired(self, message: ServiceBusReceivedMessage) -> bool:
+        """Whether the lock's time has passed: renewal stopped or failed without a word."""
+        until = self._receiver.session.locked_until_utc if self._sessionful else message.locked_until_utc
+        return until is not None and until <= datetime.now(UTC)
+
+    async def renewal_failed(self, _renewable: object, error: Exception | None) -> None:
+        """``AutoLockRenewer``'s callback: a renewal failed, so the lock will not outlive its time."""
+        self.lose(f"renewing it failed: {error}")
+
+    async def work(self, jobs: list[Coroutine[Any, Any, None]]) -> None:
+        """Run one batch's record queues side by side; an error in one of them, or a lost hold, stops all."""
+        token = _current.set(self)
+        try:
+            tasks = {asyncio.create_task(job) for job in jobs}
+        finally:
+            _current.reset(token)
+        if not tasks:
+            return
+        self._tasks |= tasks
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            self._tasks -= tasks
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
+
+    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
+        """Complete one message."""
+        await self._settle(lambda: self._receiver.complete_message(message))
+
+    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
+        """Abandon one message."""
+        await self._settle(lambda: self._receiver.abandon_message(message))
+
+    async def dead_letter_message(
+        self,
+        message: ServiceBusReceivedMessage,
+        reason: str | None = None,
+        error_description: str | None = None,
+    ) -> None:
+        """Dead-letter one message with a reason and a description."""
+        await self._settle(
+            lambda: self._receiver.dead_letter_message(
+                message, reason=reason, error_description=error_description
+            )
+        )
+
+    async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
+        if self.lost:
+            raise LockLostError("the lock was lost before this settlement; the message comes back")
+        async with self._settling:
+            try:
+                with bus_errors():
+                    await call()
+            except LockLostError as exc:
+                self.lose(str(exc))
+                raise
+            except TransientError as exc:
+                if not self._sessionful:
+                    raise
+                # The SDK gives a session receiver up on a connection error: it cannot attach to it again.
+                self.lose(str(exc))
+                raise LockLostError(f"the session went with its connection: {exc}") from exc

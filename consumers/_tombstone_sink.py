@@ -1,0 +1,63 @@
+"""The sink the processor sees: shows each change its record's tombstone and keeps the tombstones current.
+
+Before a change is applied it learns the version its record was deleted at, if the session's tombstones
+hold one (the stale guard compares it when the target row is missing). After it: a delete that was applied,
+or found already applied, leaves a tombstone with its version, saved before the message is settled; a
+create or update newer than the tombstone removes it. Outside a session (no hold, or a subscription without
+sessions) changes pass straight through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from consumers._hold import SessionHold, current_hold
+from consumers._sink import ApplyResult, Sink, TargetChange
+from consumers._tombstones import Tombstones, tombstone_key
+from shared.errors import DualbusError, TransientError
+from shared.maps import Side
+
+__all__ = ["TombstoneSink"]
+
+_DONE = frozenset({ApplyResult.APPLIED, ApplyResult.UNCHANGED})
+
+
+class TombstoneSink:
+    """Wraps a target's sink with the tombstones of the session each change comes from."""
+
+    def __init__(self, sink: Sink, *, target: Side) -> None:
+        """``target`` names the side the sink writes, whose table a tombstone is kept for."""
+        self._sink = sink
+        self._target: Side = target
+
+    async def apply(self, change: TargetChange) -> ApplyResult:
+        """Apply the change as its record's tombstone allows, then bring the tombstone up to date."""
+        hold = current_hold()
+        if hold is None or hold.tombstones is None:
+            return await self._sink.apply(change)
+        stones = hold.tombstones
+        key = tombstone_key(change.table_map.name, change.table_map.table_on(self._target), change.key)
+        buried = stones.version(key)
+        if buried is not None:
+            change = dataclasses.replace(change, deleted_version=buried)
+        result = await self._sink.apply(change)
+        if result in _DONE:
+            await _keep(hold, stones, key, change)
+        return result
+
+    async def aclose(self) -> None:
+        """Close the wrapped sink."""
+        await self._sink.aclose()
+
+
+async def _keep(hold: SessionHold, stones: Tombstones, key: str, change: TargetChange) -> None:
+    try:
+        if change.delete:
+            await stones.bury(key, change.source_version)
+        elif change.deleted_version is not None and change.deleted_version < change.source_version:
+            await stones.forget(key)
+    except DualbusError as exc:
+        # Settling the message now could lose the tombstone; whoever holds the session next applies the
+        # change again and saves it then.
+        hold.lose(f"saving the session's tombstones failed: {exc}")
+        raise TransientError(f"the session's tombstones could not be saved: {exc}") from exc

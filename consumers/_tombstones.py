@@ -1,0 +1,158 @@
+"""Tombstones: the deletes one session has applied, kept in that session's state in Service Bus.
+
+A target keeps nothing of a row it deleted, so its stale guard cannot tell an old change of a deleted record
+(delivered again after a lost lock, or replayed from a dead-letter queue) from the first change of a new one,
+and the old change would re-create the row. Every change of a record travels in the session of its ordering
+bucket, which one consumer holds exclusively, so that session's state is a consistent place to remember the
+delete: map, target table and target key → the delete's source version, and when it was recorded. It lives
+in the bus, so it survives any restart of a consumer (and of the emulator, which persists it).
+Session state: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions#message-session-state
+
+The state stays bounded: a tombstone older than the subscription's message TTL goes (every message sent
+before the delete was applied has expired by then), and past ``max_bytes`` the oldest go first. A state
+saved by something else, or unreadable, is started afresh with a warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+import orjson
+
+from shared.bus import bus_errors
+from shared.maps import Scalar
+
+__all__ = ["SessionState", "Tombstones", "tombstone_key"]
+
+_log = logging.getLogger("dualbus.consumer")
+_FORMAT = "dualbus.tombstones/1"
+# Well under the 256 KB a Standard namespace allows for a session's state (and for one management request).
+_MAX_BYTES = 64 * 1024
+# What one entry costs beyond its encoded key: colon, brackets, version, time and comma.
+_ENTRY_OVERHEAD = 40
+
+
+class SessionState(Protocol):
+    """A session's state in Service Bus (``ServiceBusReceiver.session`` of the aio SDK)."""
+
+    async def get_state(self) -> bytes | None:
+        """The state saved last, None if none."""
+        ...
+
+    async def set_state(self, state: bytes | None) -> object:
+        """Replace the state."""
+        ...
+
+
+def tombstone_key(map_name: str, table: str, key: Mapping[str, Scalar]) -> str:
+    """Names one target row: its map, table and key (case-folded, as both targets compare keys)."""
+    parts = sorted((name.lower(), str(value).lower()) for name, value in key.items())
+    return orjson.dumps([map_name, table.lower(), parts]).decode()
+
+
+class Tombstones:
+    """Deleted records' versions by key, saved to the session's state before a delete is settled."""
+
+    def __init__(
+        self,
+        state: SessionState,
+        *,
+        ttl: timedelta,
+        max_bytes: int = _MAX_BYTES,
+        entries: Mapping[str, tuple[int, float]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``entries`` are key → (source version, recorded at, epoch seconds); ``clock`` is wall time."""
+        self._state = state
+        self._ttl = ttl.total_seconds()
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._entries = dict(entries or {})
+        self._saving = asyncio.Lock()
+        self._changes = 0
+        self._saved = 0
+
+    @classmethod
+    async def load(cls, state: SessionState, *, ttl: timedelta, max_bytes: int = _MAX_BYTES) -> Tombstones:
+        """The tombstones saved in the session's state (none if it holds none); BusError when unreadable."""
+        with bus_errors():
+            raw = await state.get_state()
+        return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def version(self, key: str) -> int | None:
+        """The source version the record was deleted at, None if no tombstone is kept for it."""
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None else None
+
+    async def bury(self, key: str, version: int) -> None:
+        """Remember that the record was deleted at ``version`` (a newer one kept stays); saved on return."""
+        held = self.version(key)
+        if held is not None and held >= version:
+            return
+        self._entries[key] = (version, self._clock())
+        await self._save()
+
+    async def forget(self, key: str) -> None:
+        """Drop the record's tombstone (a newer change re-created it); saved on return."""
+        if self._entries.pop(key, None) is not None:
+            await self._save()
+
+    async def _save(self) -> None:
+        # Records of one batch change the state side by side: a save that starts after a change carries it,
+        # so callers waiting behind one another share saves instead of each writing the whole state.
+        self._changes += 1
+        wanted = self._changes
+        async with self._saving:
+            if self._saved >= wanted:
+                return
+            covered = self._changes
+            self._prune()
+            with bus_errors():
+                await self._state.set_state(_encode(self._entries))
+            self._saved = covered
+
+    def _prune(self) -> None:
+        horizon = self._clock() - self._ttl
+        newest_first = sorted(self._entries.items(), key=lambda item: item[1][1], reverse=True)
+        kept: dict[str, tuple[int, float]] = {}
+        size = len(_FORMAT) + 32
+        for key, (version, at) in newest_first:
+            size += len(orjson.dumps(key)) + _ENTRY_OVERHEAD
+            if at < horizon or size > self._max_bytes:
+                break
+            kept[key] = (version, at)
+        if len(kept) < len(self._entries):
+            _log.info("pruned %d tombstones (past the TTL or the size cap)", len(self._entries) - len(kept))
+        self._entries = kept
+
+
+def _encode(entries: Mapping[str, tuple[int, float]]) -> bytes:
+    stones = {key: [version, round(at, 3)] for key, (version, at) in entries.items()}
+    return orjson.dumps({"format": _FORMAT, "tombstones": stones})
+
+
+def _decode(raw: bytes | None) -> dict[str, tuple[int, float]]:
+    if not raw:
+        return {}
+    try:
+        stones = _tombstones_in(orjson.loads(raw))
+        return {str(k): (int(v), float(at)) for k, (v, at) in stones.items()}
+    except (TypeError, ValueError) as exc:
+        # Nothing but dualbus writes this state; a foreign one is replaced rather than left to block work.
+        _log.warning("the session state holds no readable tombstones (%s): starting with none", exc)
+        return {}
+
+
+def _tombstones_in(body: object) -> dict[str, Any]:
+    stones = body.get("tombstones") if isinstance(body, dict) and body.get("format") == _FORMAT else None
+    if not isinstance(stones, dict):
+        raise TypeError("it was not saved by dualbus")
+    return stones

@@ -1,0 +1,88 @@
+"""Dead-lettering what a topic's catch-all subscription receives: messages no direction subscription takes.
+
+Service Bus drops a message that no rule takes, so each topic has an ``unroutable`` subscription taking
+exactly those (``shared.routing``). Every consumer of a topic also drains it: each message there is
+dead-lettered at once with reason ``Unroutable`` and a description of why no direction took it, which
+``dualbus dlq`` and ``dualbus status`` show. The subscription has no sessions, so the consumers of a topic
+share it as competing receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from azure.servicebus import ServiceBusReceivedMessage
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
+
+from shared.bus import async_bus_client, bus_errors
+from shared.errors import ConfigError, DualbusError, Rejection
+from shared.messages import application_properties
+from shared.settings import Settings
+from shared.topology import TopicSpec
+
+__all__ = ["UnroutableDrain", "drain_unroutable"]
+
+_log = logging.getLogger("dualbus.consumer")
+_BATCH = 50
+
+
+class UnroutableDrain:
+    """Dead-letters every message of one topic's unroutable subscription until stopped."""
+
+    def __init__(
+        self, client: ServiceBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
+    ) -> None:
+        """``wait`` bounds one receive, and so how long a stop may take to be noticed."""
+        self._client = client
+        self._topic = topic
+        self._wait = wait
+        self._reconnect_wait = reconnect_wait
+        self.dead_lettered = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until ``stop`` is set; a Service Bus failure is logged and the receiver opened again."""
+        while not stop.is_set():
+            try:
+                with bus_errors():
+                    await self._drain(stop)
+            except DualbusError as exc:
+                _log.warning("draining %s/unroutable failed, reconnecting: %s", self._topic.name, exc)
+            except Exception:  # noqa: BLE001 - logged with its traceback; the drain must go on
+                # Like a session worker, the drain must outlive any one batch's trouble or it stops unseen.
+                _log.exception("draining %s/unroutable failed; starting over", self._topic.name)
+            else:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._reconnect_wait)
+
+    async def _drain(self, stop: asyncio.Event) -> None:
+        subscription = self._topic.unroutable
+        receiver = self._client.get_subscription_receiver(
+            self._topic.name, subscription.name, max_wait_time=self._wait
+        )
+        async with receiver:
+            while not stop.is_set():
+                batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=self._wait)
+                for message in batch:
+                    await self._dead_letter(receiver, message)
+
+    async def _dead_letter(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
+        why = self._topic.unroutable.why(application_properties(message), message.session_id)
+        description = f"no subscription of {self._topic.name} takes message {message.message_id}: {why}"
+        _log.error("dead-lettering message %s (Unroutable): %s", message.message_id, description)
+        await receiver.dead_letter_message(
+            message, reason=Rejection.UNROUTABLE.value, error_description=description[:1024]
+        )
+        self.dead_lettered += 1
+
+
+async def drain_unroutable(settings: Settings, topic: TopicSpec, stop: asyncio.Event) -> int:
+    """Dead-letter ``topic``'s unroutable messages with a client of its own until ``stop``; how many."""
+    if settings.servicebus is None:
+        raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE must be set")
+    async with async_bus_client(settings.servicebus) as client:
+        drain = UnroutableDrain(client, topic)
+        await drain.run(stop)
+    return drain.dead_lettered

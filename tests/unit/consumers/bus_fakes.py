@@ -1,0 +1,163 @@
+"""Stand-ins for an aio session receiver and its lock renewer, for unit tests of the consumer runtime.
+
+Messages are the SDK's own ``ServiceBusMessage`` objects, built by ``shared.messages.to_message`` exactly as
+a producer sends them; only the receiver around them is a stand-in, so that a test can say when a
+settlement or a renewal fails. The contract and integration tests run the real SDK against the emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.exceptions import SessionLockLostError
+
+from consumers import ApplyResult
+from shared.envelope import Envelope, Operation, Origin
+from shared.messages import to_message
+
+
+def currency_message(
+    code: str, version: int, *, operation: Operation = Operation.UPDATE, name: str | None = None
+) -> ServiceBusMessage:
+    """An F&O currency change as the producer sends it."""
+    envelope = Envelope.for_change(
+        origin=Origin.FO,
+        area="currency",
+        entity="Currencies",
+        key={"CurrencyCode": code},
+        operation=operation,
+        source_version=version,
+        time=datetime.now(UTC),
+        data={} if operation is Operation.DELETE else {"Name": name or f"{code} v{version}"},
+    )
+    return to_message(envelope)
+
+
+class RecordingSettler:
+    """Records settlement calls by message id."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def complete_message(self, message):
+        self.calls.append(("complete", str(message.message_id)))
+
+    async def abandon_message(self, message):
+        self.calls.append(("abandon", str(message.message_id)))
+
+    async def dead_letter_message(self, message, **_details):
+        self.calls.append(("dead-letter", str(message.message_id)))
+
+
+class FakeSession:
+    """A session's id, lock time and state."""
+
+    def __init__(self, session_id: str, state: bytes | None = None) -> None:
+        self.session_id = session_id
+        self.locked_until_utc: datetime | None = datetime.now(UTC) + timedelta(minutes=1)
+        self.state = state
+        self.saves = 0
+
+    async def get_state(self) -> bytes | None:
+        return self.state
+
+    async def set_state(self, state: bytes | None) -> None:
+        self.saves += 1
+        self.state = state
+
+
+class FakeReceiver:
+    """Hands out one batch, then nothing; completing ``lose_on`` raises the SDK's SessionLockLostError."""
+
+    def __init__(self, batch: list[ServiceBusMessage], session: FakeSession, lose_on: str | None = None):
+        self.batch = batch
+        self.session = session
+        self.lose_on = lose_on
+        self.settled: list[tuple[str, str]] = []
+        self.closed = False
+
+    async def __aenter__(self) -> FakeReceiver:
+        return self
+
+    async def receive_messages(self, **_: Any) -> list[ServiceBusMessage]:
+        await asyncio.sleep(0.01)  # a real receive waits on the socket; this one must not spin the loop
+        batch, self.batch = self.batch, []
+        return batch
+
+    async def complete_message(self, message) -> None:
+        if message.message_id == self.lose_on:
+            raise SessionLockLostError(message="the session lock was lost")
+        self.settled.append(("complete", str(message.message_id)))
+
+    async def abandon_message(self, message) -> None:
+        self.settled.append(("abandon", str(message.message_id)))
+
+    async def dead_letter_message(self, message, **_details) -> None:
+        self.settled.append(("dead-letter", str(message.message_id)))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeClient:
+    """Opens the given receivers in turn, then empty ones."""
+
+    def __init__(self, *receivers: FakeReceiver) -> None:
+        self.waiting = list(receivers)
+        self.opened: list[FakeReceiver] = []
+
+    def get_subscription_receiver(self, *_: Any, **__: Any) -> FakeReceiver:
+        receiver = self.waiting.pop(0) if self.waiting else FakeReceiver([], FakeSession("empty"))
+        self.opened.append(receiver)
+        return receiver
+
+
+class FakeRenewer:
+    """Keeps every registration, so that a test can fail a renewal."""
+
+    def __init__(self) -> None:
+        self.registered: list[tuple[Any, Any]] = []
+        self.registration = asyncio.Event()
+
+    def register(self, _receiver, renewable, **options):
+        self.registered.append((renewable, options.get("on_lock_renew_failure")))
+        self.registration.set()
+
+    async def close(self) -> None:
+        return None
+
+
+class TwinTable:
+    """A sink over an in-memory table that keeps the stale guard as the real sinks do (``skip_reason``)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, object]] = {}
+        self.writes: list[tuple[str, int]] = []
+        self.started = asyncio.Event()
+        self.hold_up: set[str] = set()  # keys whose apply waits until cancelled
+        self.release = asyncio.Event()
+
+    async def apply(self, change):
+        from consumers._sink import skip_reason  # noqa: PLC0415 - kept beside its one use
+
+        key = str(change.key["isocurrencycode"])
+        self.started.set()
+        if key in self.hold_up:
+            await self.release.wait()
+        await asyncio.sleep(0)
+        row = self.rows.get(key)
+        done = skip_reason(change, row, "dualbus_sourceversion")
+        if done is not None:
+            return done
+        if change.delete:
+            del self.rows[key]
+        else:
+            self.rows[key] = {"dualbus_sourceversion": change.source_version}
+        self.writes.append((key, change.source_version))
+        return ApplyResult.APPLIED
+
+    async def aclose(self):
+        return None

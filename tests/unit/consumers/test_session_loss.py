@@ -1,0 +1,162 @@
+"""The runtime stops work on a session it lost, and keeps a session's tombstones across its holders."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from consumers import (
+    AdaptiveLimit,
+    ConsumerMetrics,
+    MessageProcessor,
+    RetryPolicy,
+    RuntimeOptions,
+    set_testing,
+)
+from consumers._runtime import Consumer
+from consumers._tombstone_sink import TombstoneSink
+from shared.envelope import Operation
+from shared.maps import load_maps
+from shared.topology import Direction, SubscriptionSpec, TopicSpec
+
+from .bus_fakes import FakeClient, FakeReceiver, FakeRenewer, FakeSession, TwinTable, currency_message
+
+MAPS = load_maps()
+DELETE = Operation.DELETE
+
+
+@pytest.fixture(autouse=True)
+def no_waits():
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+class Run:
+    """A consumer over fake receivers and an in-memory target, run until a condition holds."""
+
+    def __init__(self, *receivers: FakeReceiver) -> None:
+        self.client = FakeClient(*receivers)
+        self.table = TwinTable()
+        self.renewer = FakeRenewer()
+        self.metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
+        processor = MessageProcessor(
+            area="currency",
+            direction=Direction.TO_DATAVERSE,
+            maps=MAPS,
+            sink=TombstoneSink(self.table, target="dataverse"),
+            limit=AdaptiveLimit(8),
+            retry=RetryPolicy(budget_seconds=30.0),
+            metrics=self.metrics,
+        )
+        subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE)
+        self.consumer = Consumer(
+            cast(Any, self.client),
+            processor,
+            topic=TopicSpec(area="currency", subscriptions=(subscription,)),
+            subscription=subscription,
+            options=RuntimeOptions(concurrency=1, shutdown_deadline=5.0),
+            renewer=self.renewer,
+        )
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.consumer.run(self.stop))
+
+    async def until(self, condition) -> None:
+        """Wait (boundedly) for ``condition``, then stop the consumer."""
+        for _ in range(500):
+            if condition():
+                break
+            await asyncio.sleep(0.01)
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=10)
+        assert condition()
+
+
+def _ids(*messages) -> list[str]:
+    return [str(m.message_id) for m in messages]
+
+
+@pytest.mark.asyncio
+async def test_a_lock_lost_at_settlement_stops_the_rest_of_the_batch():
+    """Completion says the session is lost: no further message of the batch is applied, none is settled."""
+    a1, a2, b1 = currency_message("AAA", 1), currency_message("AAA", 2), currency_message("BBB", 1)
+    receiver = FakeReceiver([a1, a2, b1], FakeSession("s"), lose_on=str(a1.message_id))
+    run = Run(receiver)
+    run.table.hold_up.add("BBB")  # still being applied when the lock goes
+    await run.until(lambda: receiver.closed and len(run.client.opened) >= 2)
+    assert run.table.writes == [("AAA", 1)]
+    assert receiver.settled == []
+    assert run.metrics.counts["applied"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_failed_renewal_stops_the_batch_where_it_is():
+    """A renewal failure cancels the message being applied and leaves the rest for the next holder."""
+    a1, a2 = currency_message("AAA", 1), currency_message("AAA", 2)
+    session = FakeSession("s")
+    receiver = FakeReceiver([a1, a2], session)
+    run = Run(receiver)
+    run.table.hold_up.add("AAA")
+    await asyncio.wait_for(run.table.started.wait(), timeout=5)
+    [(renewable, failed)] = run.renewer.registered[:1]
+    assert renewable is session
+    await failed(session, RuntimeError("renewal refused"))
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+
+
+@pytest.mark.asyncio
+async def test_a_lock_whose_time_passed_applies_nothing():
+    """A session whose lock time has passed (renewal stopped silently) gets no message applied."""
+    session = FakeSession("s")
+    session.locked_until_utc = datetime.now(UTC) - timedelta(seconds=1)
+    receiver = FakeReceiver([currency_message("AAA", 1)], session)
+    run = Run(receiver)
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+
+
+@pytest.mark.asyncio
+async def test_a_failed_tombstone_save_loses_the_session_before_the_delete_is_settled():
+    """A delete whose tombstone cannot be saved is left unsettled, and the batch stops with it."""
+
+    class Refusing(FakeSession):
+        async def set_state(self, _state):
+            from shared.errors import BusError  # noqa: PLC0415 - kept beside its one use
+
+            raise BusError("the session lock was lost")
+
+    gone, other = currency_message("AAA", 2, operation=DELETE), currency_message("BBB", 1)
+    receiver = FakeReceiver([gone, other], Refusing("s"))
+    run = Run(receiver)
+    run.table.rows["AAA"] = {"dualbus_sourceversion": 1}
+    run.table.hold_up.add("BBB")
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == [("AAA", 2)]
+    assert receiver.settled == []
+
+
+@pytest.mark.asyncio
+async def test_an_update_delivered_again_after_its_delete_is_stale_for_the_next_holder():
+    """The delete's tombstone, saved in the session's state, makes the old update stale after a restart."""
+    session = FakeSession("s")
+    create, update = currency_message("AAA", 1), currency_message("AAA", 2)
+    gone, newer = currency_message("AAA", 3, operation=DELETE), currency_message("AAA", 4)
+    first = FakeReceiver([create, update, gone], session)
+    await Run(first).until(lambda: len(first.settled) == 3)
+    assert session.state is not None
+    again = FakeReceiver([update], session)  # redelivered to the session's next holder
+    run = Run(again)
+    await run.until(lambda: len(again.settled) == 1)
+    assert run.metrics.counts["skipped-stale"] == 1
+    assert run.table.rows == {}
+    later = FakeReceiver([newer], session)
+    run = Run(later)
+    await run.until(lambda: len(later.settled) == 1)
+    assert run.table.writes == [("AAA", 4)]
+    assert b"AAA".lower() not in (session.state or b"").lower()

@@ -1,0 +1,163 @@
+"""Tombstones: deletes kept in the session's state, bounded by TTL and size, and read back after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from consumers import ApplyResult, TargetChange, Tombstones
+from consumers._sink import skip_reason
+from consumers._tombstones import tombstone_key
+from shared.errors import BusError
+from shared.maps import load_maps
+
+from .bus_fakes import FakeSession
+
+TTL = timedelta(days=14)
+MAPS = load_maps()
+
+
+class Clock:
+    """Wall time the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowState(FakeSession):
+    """A session state whose saves take a turn of the loop each, and can be made to fail."""
+
+    def __init__(self) -> None:
+        super().__init__("s")
+        self.failing = False
+
+    async def set_state(self, state):
+        await asyncio.sleep(0)
+        if self.failing:
+            raise BusError("the session lock was lost")
+        await super().set_state(state)
+
+
+@pytest.mark.asyncio
+async def test_a_delete_is_remembered_across_a_restart():
+    """What one holder buries, the next holder of the session loads from its state."""
+    state = FakeSession("s")
+    first = await Tombstones.load(state, ttl=TTL)
+    await first.bury("k1", 7)
+    again = await Tombstones.load(state, ttl=TTL)
+    assert again.version("k1") == 7
+    assert again.version("k2") is None
+
+
+@pytest.mark.asyncio
+async def test_the_newest_delete_wins_and_forget_removes_it():
+    """An older delete never lowers a tombstone; forgetting it removes it from the saved state too."""
+    state = FakeSession("s")
+    stones = await Tombstones.load(state, ttl=TTL)
+    await stones.bury("k", 9)
+    await stones.bury("k", 4)
+    assert stones.version("k") == 9
+    await stones.forget("k")
+    assert (await Tombstones.load(state, ttl=TTL)).version("k") is None
+
+
+@pytest.mark.asyncio
+async def test_tombstones_older_than_the_ttl_are_pruned():
+    """A tombstone recorded longer ago than the message TTL is dropped at the next save."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, clock=clock)
+    await stones.bury("old", 1)
+    clock.now += TTL.total_seconds() + 1
+    await stones.bury("new", 2)
+    saved = await Tombstones.load(state, ttl=TTL)
+    assert (saved.version("old"), saved.version("new")) == (None, 2)
+
+
+@pytest.mark.asyncio
+async def test_past_the_size_cap_the_oldest_go_first():
+    """The saved state stays under max_bytes by dropping the oldest tombstones."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=2_000, clock=clock)
+    for n in range(100):
+        clock.now += 1
+        await stones.bury(f"key-{n:03d}", n)
+    assert state.state is not None
+    assert len(state.state) <= 2_000
+    kept = orjson.loads(state.state)["tombstones"]
+    assert "key-099" in kept
+    assert "key-000" not in kept
+    assert sorted(kept) == [f"key-{n:03d}" for n in range(100 - len(kept), 100)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("raw", [b"not json", b'{"checkpoint": 7}', b"[1, 2]", b'{"format": 1}'])
+async def test_a_state_not_saved_by_dualbus_starts_empty(raw):
+    """An unreadable or foreign session state gives no tombstones rather than stopping the work."""
+    stones = await Tombstones.load(FakeSession("s", raw), ttl=TTL)
+    assert len(stones) == 0
+
+
+@pytest.mark.asyncio
+async def test_buries_side_by_side_share_saves():
+    """Records of one batch burying at once are saved together, and every one of them is in the state."""
+    state = SlowState()
+    stones = await Tombstones.load(state, ttl=TTL)
+    await asyncio.gather(*(stones.bury(f"k{n}", n) for n in range(10)))
+    assert state.saves < 10
+    saved = await Tombstones.load(state, ttl=TTL)
+    assert [saved.version(f"k{n}") for n in range(10)] == list(range(10))
+
+
+@pytest.mark.asyncio
+async def test_a_failed_save_raises():
+    """A save the bus refuses raises a dualbus error, so the caller does not settle as if it were kept."""
+    state = SlowState()
+    stones = await Tombstones.load(state, ttl=TTL)
+    state.failing = True
+    with pytest.raises(BusError):
+        await stones.bury("k", 1)
+
+
+def test_keys_name_map_table_and_key_case_blind():
+    """A key names its map and table; both targets compare key values without regard to case."""
+    assert tombstone_key("customers", "accounts", {"a": "USMF", "b": 1}) == tombstone_key(
+        "customers", "Accounts", {"b": "1", "a": "usmf"}
+    )
+    assert tombstone_key("customers", "accounts", {"a": 1}) != tombstone_key("vendors", "accounts", {"a": 1})
+
+
+@pytest.mark.parametrize(
+    ("deleted", "version", "repair", "expected"),
+    [
+        (None, 5, False, None),
+        (5, 5, False, ApplyResult.SKIPPED_STALE),
+        (6, 5, False, ApplyResult.SKIPPED_STALE),
+        (4, 5, False, None),
+        (5, 5, True, None),
+        (6, 5, True, ApplyResult.SKIPPED_STALE),
+    ],
+)
+def test_a_missing_row_is_judged_by_its_tombstone(deleted, version, repair, expected):
+    """With the row gone, a delete at least as new (newer, for a repair) makes the change stale."""
+    change = TargetChange(
+        table_map=MAPS["currency"],
+        key={"isocurrencycode": "EUR"},
+        source_version=version,
+        repair=repair,
+        deleted_version=deleted,
+    )
+    assert skip_reason(change, None, "dualbus_sourceversion") is expected
+
+
+def test_a_row_that_exists_is_judged_by_its_own_version_not_the_tombstone():
+    """A tombstone does not hold back a change whose row exists: the row's version decides."""
+    change = TargetChange(
+        table_map=MAPS["currency"], key={"isocurrencycode": "EUR"}, source_version=5, deleted_version=9
+    )
+    assert skip_reason(change, {"dualbus_sourceversion": 4}, "dualbus_sourceversion") is None
