@@ -22,10 +22,11 @@ from consumers._retry import RetryPolicy
 from consumers._runtime import Consumer, RuntimeOptions
 from consumers._sink import Sink
 from consumers._tombstone_sink import TombstoneSink
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.bus import async_bus_client
 from shared.control import PauseWatcher, route_name
 from shared.errors import ConfigError, DualbusError
+from shared.identity import open_tokens
 from shared.maps import MapSet, Side, load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import Direction, Topology, default_topology
@@ -40,8 +41,11 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
     """The sink of ``direction``'s target, with its own HTTP client, closed on exit."""
     api_settings = _api_settings(settings, direction)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=api_settings.timeout_seconds, limits=limits) as http:
-        api = ApiClient(api_settings.url, ClientCredentialsTokens(api_settings, http), http)
+    async with (
+        httpx.AsyncClient(timeout=api_settings.timeout_seconds, limits=limits) as http,
+        open_tokens(api_settings) as tokens,
+    ):
+        api = ApiClient(api_settings.url, tokens, http)
         sink: Sink
         if direction is Direction.TO_DATAVERSE:
             # $batch cuts the requests per event to a fraction: a win for throughput and service protection.

@@ -29,10 +29,11 @@ from producers.fo_webhook import webhook_app
 from producers.publisher import Publisher
 from producers.settings import FoEvents, ProducerOptions
 from producers.tables import SourceTable, source_tables
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.bus import async_bus_client
 from shared.envelope import Origin
 from shared.errors import ConfigError, TransientError
+from shared.identity import open_tokens
 from shared.maps import load_maps
 from shared.settings import ApiSettings, Settings
 from shared.topology import default_topology
@@ -92,9 +93,10 @@ async def open_context(
     store = CheckpointStore.in_state_dir(settings.state_dir, origin.value)
     async with (
         httpx.AsyncClient(timeout=source.timeout_seconds) as http,
+        open_tokens(source) as tokens,
         async_bus_client(settings.servicebus) as bus,
     ):
-        api = ApiClient(base, ClientCredentialsTokens(source, http), http)
+        api = ApiClient(base, tokens, http)
         publisher = Publisher(bus, default_topology(), max_batch_bytes=options.max_batch_bytes)
         echo = EchoFilter.of(source.client_id, *options.own_users, *await _own_user_id(origin, api))
         try:

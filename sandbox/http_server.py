@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from sandbox.errors import SandboxError
 from sandbox.handles import StopOnExit
+from sandbox.tls import TlsFiles
 
 __all__ = ["ServerHandle", "serve_in_thread"]
 
@@ -20,16 +21,20 @@ _START_TIMEOUT_SECONDS = 10.0
 class ServerHandle(StopOnExit):
     """A running uvicorn server; ``url`` is where it listens, ``stop()`` ends it."""
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int) -> None:
+    def __init__(
+        self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int, *, tls: bool = False
+    ) -> None:
         self._server = server
         self._thread = thread
         self.host = host
         self.port = port
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:54321``."""
-        return f"http://{self.host}:{self.port}"
+        """The base URL, e.g. ``http://127.0.0.1:54321`` (``https://`` when serving TLS)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
         """Ask the server to finish its requests and exit, then wait for its thread."""
@@ -37,8 +42,13 @@ class ServerHandle(StopOnExit):
         self._thread.join(timeout=_START_TIMEOUT_SECONDS)
 
 
-def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    """Start ``app`` on ``host:port`` (0 picks a free port) and return once it accepts connections."""
+def serve_in_thread(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None
+) -> ServerHandle:
+    """Start ``app`` on ``host:port`` (0 picks a free port) and return once it accepts connections.
+
+    With ``tls`` the server speaks HTTPS with that certificate (clients trust ``tls.ca_bundle``).
+    """
     # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off on accepted connections only when the
     # listening socket says TCP; without it every response with a body waits ~40 ms for a delayed ACK.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -47,7 +57,14 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
     sock.bind((host, port))
     sock.listen(2048)
     # Access logs off: a twin serving thousands of requests a second must not spend its time printing.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(tls.certificate) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="twin-server")
     thread.start()
@@ -57,4 +74,4 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
             sock.close()
             raise SandboxError(f"the server on {host}:{port} did not start")
         time.sleep(0.01)
-    return ServerHandle(server, thread, host, sock.getsockname()[1])
+    return ServerHandle(server, thread, host, sock.getsockname()[1], tls=tls is not None)

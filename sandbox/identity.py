@@ -1,9 +1,20 @@
 """A stand-in for Entra ID: an OAuth2 client-credentials token endpoint and bearer-token checks.
 
-Tokens are JWTs with the claims the twins rely on (``aud``, ``appid``, ``oid``, ``exp``), signed with a
-sandbox key. The endpoint speaks the Microsoft identity platform's v2 client-credentials shape, so the
-same client code that calls ``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` calls this one.
-See https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+Tokens are JWTs with the claims the twins rely on (``aud``, ``appid``, ``oid``, ``exp``, and ``uti``, the
+token's own id, so two tokens are never equal), signed with a sandbox key. The endpoint speaks the Microsoft
+identity platform's v2 client-credentials shape, so the client that calls
+``https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`` (azure-identity) calls this one:
+https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow for the request (a
+secret, or a client assertion) and the response (``token_type``, ``expires_in``, ``ext_expires_in``,
+``access_token``); https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference for
+the claims. azure-identity refuses an ``http://`` authority, so ``serve_identity`` serves the endpoint over
+HTTPS with a sandbox CA; the twins also keep it on their own plain-HTTP port for scripts and curl.
+
+Workload identity federation (AKS's workload identity): the pod presents a token its cluster signed (the
+"service account token") as a client assertion; Entra ID accepts it when a federated credential of the
+application names its issuer, subject and the audience ``api://AzureADTokenExchange``
+(https://learn.microsoft.com/entra/workload-id/workload-identity-federation). ``TokenIssuer.federated``
+holds those records and ``service_account_token`` makes such an assertion.
 """
 
 from __future__ import annotations
@@ -13,20 +24,29 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.errors import SandboxAuthError
+from sandbox.errors import SandboxAuthError, SandboxError
+from sandbox.handles import StopOnExit
+from sandbox.http_server import ServerHandle, serve_in_thread
+from sandbox.tls import TlsFiles, loopback_certificate
 
 __all__ = [
     "TOKEN_ROUTE",
     "BearerAuthMiddleware",
     "Caller",
+    "IdentityServer",
     "TokenIssuer",
+    "serve_identity",
     "token_endpoint",
     "token_url",
     "user_id_for",
@@ -36,6 +56,12 @@ _ALGORITHM = "HS256"
 # Where a twin mounts ``token_endpoint``: the Microsoft identity platform's v2 path.
 TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a URL path, not a secret
 _USER_NAMESPACE = uuid.UUID("6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
+# The client_assertion_type of a JWT client assertion (RFC 7523), as azure-identity sends it.
+_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# The audience Entra ID expects in a federated (workload identity) assertion.
+FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
+# Stands in for a Kubernetes cluster's OIDC issuer URL, the issuer of its service account tokens.
+SERVICE_ACCOUNT_ISSUER = "https://oidc.sandbox.dualbus.local/cluster"
 
 
 def token_url(base_url: str, tenant: str) -> str:
@@ -65,6 +91,8 @@ class TokenIssuer:
     clients: Mapping[str, str]
     issuer: str = "https://sandbox.dualbus.local/tenant/v2.0"
     lifetime_seconds: int = 3600
+    # Federated credentials: client id → the service account subject allowed to act as that application.
+    federated: Mapping[str, str] = field(default_factory=dict)
     _now: Callable[[], float] = field(default=time.time, repr=False)
 
     def issue(self, *, client_id: str, client_secret: str, scope: str) -> dict[str, Any]:
@@ -72,6 +100,39 @@ class TokenIssuer:
         expected = self.clients.get(client_id)
         if expected is None or not hmac.compare_digest(expected, client_secret):
             raise SandboxAuthError("AADSTS7000215: invalid client secret or unknown client")
+        return self._token_response(client_id, scope)
+
+    def issue_for_assertion(self, *, client_id: str, assertion: str, scope: str) -> dict[str, Any]:
+        """The token response for a federated client assertion (workload identity), or SandboxAuthError."""
+        subject = self.federated.get(client_id)
+        try:
+            claims = jwt.decode(
+                assertion,
+                self.signing_key,
+                algorithms=[_ALGORITHM],
+                audience=FEDERATION_AUDIENCE,
+                issuer=SERVICE_ACCOUNT_ISSUER,
+                options={"require": ["exp", "aud", "iss", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise SandboxAuthError(f"AADSTS700211: the client assertion is invalid: {exc}") from exc
+        if subject is None or claims["sub"] != subject:
+            raise SandboxAuthError("AADSTS70021: no matching federated identity record for the assertion")
+        return self._token_response(client_id, scope)
+
+    def service_account_token(self, subject: str, *, lifetime_seconds: int = 3600) -> str:
+        """What a cluster projects into a pod: a token for ``subject`` that Entra ID exchanges for its own."""
+        now = int(self._now())
+        claims = {
+            "iss": SERVICE_ACCOUNT_ISSUER,
+            "sub": subject,
+            "aud": FEDERATION_AUDIENCE,
+            "iat": now,
+            "exp": now + lifetime_seconds,
+        }
+        return jwt.encode(claims, self.signing_key, algorithm=_ALGORITHM)
+
+    def _token_response(self, client_id: str, scope: str) -> dict[str, Any]:
         if not scope.endswith("/.default"):
             raise SandboxAuthError("AADSTS1002012: the scope must end with /.default")
         now = int(self._now())
@@ -80,12 +141,18 @@ class TokenIssuer:
             "iss": self.issuer,
             "appid": client_id,
             "oid": user_id_for(client_id),
+            "uti": uuid.uuid4().hex,
             "iat": now,
             "nbf": now,
             "exp": now + self.lifetime_seconds,
         }
         token = jwt.encode(claims, self.signing_key, algorithm=_ALGORITHM)
-        return {"token_type": "Bearer", "expires_in": self.lifetime_seconds, "access_token": token}
+        return {
+            "token_type": "Bearer",
+            "expires_in": self.lifetime_seconds,
+            "ext_expires_in": self.lifetime_seconds,
+            "access_token": token,
+        }
 
     def verify(self, token: str, *, audience: str) -> Caller:
         """Check a bearer token's signature, expiry and audience; return who it belongs to."""
@@ -115,16 +182,63 @@ def token_endpoint(issuer: TokenIssuer) -> Callable[[Request], Awaitable[Respons
         if form.get("grant_type") != "client_credentials":
             return _oauth_error("unsupported_grant_type", "only client_credentials is supported", 400)
         try:
-            body = issuer.issue(
-                client_id=str(form.get("client_id", "")),
-                client_secret=str(form.get("client_secret", "")),
-                scope=str(form.get("scope", "")),
-            )
+            body = _grant(issuer, form)
         except SandboxAuthError as exc:
             return _oauth_error("invalid_client", str(exc), 401)
         return JSONResponse(body)
 
     return endpoint
+
+
+def _grant(issuer: TokenIssuer, form: FormData) -> dict[str, Any]:
+    client_id = str(form.get("client_id", ""))
+    scope = str(form.get("scope", ""))
+    if "client_assertion" in form:
+        if form.get("client_assertion_type") != _JWT_BEARER:
+            raise SandboxAuthError(f"AADSTS7000012: client_assertion_type must be {_JWT_BEARER}")
+        return issuer.issue_for_assertion(
+            client_id=client_id, assertion=str(form["client_assertion"]), scope=scope
+        )
+    return issuer.issue(client_id=client_id, client_secret=str(form.get("client_secret", "")), scope=scope)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityServer(StopOnExit):
+    """The token endpoint over HTTPS on loopback: an authority azure-identity accepts."""
+
+    server: ServerHandle
+    tls: TlsFiles
+
+    @property
+    def authority(self) -> str:
+        """The authority host URL, e.g. ``https://127.0.0.1:54321`` (tenants are paths below it)."""
+        return self.server.url
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The PEM file a client trusts to verify this server."""
+        return self.tls.ca_bundle
+
+    def token_url(self, tenant: str) -> str:
+        """The token endpoint of ``tenant``."""
+        return token_url(self.authority, tenant)
+
+    def stop(self) -> None:
+        """Stop serving and delete the certificate files."""
+        self.server.stop()
+        self.tls.remove()
+
+
+def serve_identity(issuer: TokenIssuer, *, host: str = "127.0.0.1", port: int = 0) -> IdentityServer:
+    """Serve ``issuer``'s token endpoint over HTTPS with a fresh sandbox CA, in a background thread."""
+    app = Starlette(routes=[Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"])])
+    tls = loopback_certificate()
+    try:
+        server = serve_in_thread(app, host=host, port=port, tls=tls)
+    except SandboxError:
+        tls.remove()
+        raise
+    return IdentityServer(server, tls)
 
 
 def _oauth_error(code: str, description: str, status: int) -> Response:

@@ -1,5 +1,7 @@
 """An OData client for F&O and Dataverse: bearer tokens, timeouts, httpx errors translated at the boundary.
 
+Tokens come from a ``TokenProvider``; ``shared.identity`` makes one from settings with azure-identity.
+
 Status codes map onto dualbus's error tree here, in one place: 429 → ThrottledError (with Retry-After),
 5xx / timeouts / connection errors → TransientError, 401 → one token refresh then TransientError (a
 credential problem is fixed by an operator, so messages must wait rather than be dead-lettered). Other
@@ -8,7 +10,6 @@ statuses are returned to the caller, who knows what a 404 or a 412 means for its
 
 from __future__ import annotations
 
-import asyncio
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -17,17 +18,14 @@ import httpx
 import orjson
 
 from shared.errors import ThrottledError, TransientError
-from shared.settings import ApiSettings
 
 __all__ = [
     "ApiClient",
-    "ClientCredentialsTokens",
     "TokenProvider",
     "error_message",
     "parse_retry_after",
 ]
 
-_EXPIRY_MARGIN_SECONDS = 120.0
 _UNAUTHORIZED = 401
 _TOO_MANY_REQUESTS = 429
 _SERVER_ERROR = 500
@@ -39,42 +37,6 @@ class TokenProvider(Protocol):
     async def token(self, *, refresh: bool = False) -> str:
         """A valid access token."""
         ...
-
-
-class ClientCredentialsTokens:
-    """OAuth2 client-credentials tokens (Entra ID or the sandbox's endpoint), cached until near expiry."""
-
-    def __init__(self, settings: ApiSettings, http: httpx.AsyncClient) -> None:
-        self._settings = settings
-        self._http = http
-        self._token = ""
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
-
-    async def token(self, *, refresh: bool = False) -> str:
-        """A cached token, or a new one when it is close to expiry or ``refresh`` is set."""
-        async with self._lock:
-            if refresh or time.monotonic() >= self._expires_at:
-                await self._fetch()
-            return self._token
-
-    async def _fetch(self) -> None:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self._settings.client_id,
-            "client_secret": self._settings.client_secret.get_secret_value(),
-            "scope": self._settings.scope,
-        }
-        try:
-            response = await self._http.post(self._settings.resolved_token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"the token endpoint is unreachable: {type(exc).__name__}") from exc
-        if response.status_code != httpx.codes.OK:
-            # The endpoint's error text never contains the secret; it says what is wrong with the request.
-            raise TransientError(f"the token endpoint refused the credentials: {error_message(response)}")
-        body = response.json()
-        self._token = str(body["access_token"])
-        self._expires_at = time.monotonic() + float(body.get("expires_in", 3600)) - _EXPIRY_MARGIN_SECONDS
 
 
 class ApiClient:

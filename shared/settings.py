@@ -6,6 +6,8 @@ Every variable starts with ``DUALBUS_``; nested groups use a double underscore, 
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -15,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.envelope import format_validation_error
 from shared.errors import ConfigError
 
-__all__ = ["ApiSettings", "ServiceBusSettings", "Settings", "load_settings"]
+__all__ = ["ApiSettings", "Credential", "ServiceBusSettings", "Settings", "load_settings"]
 
 
 class ServiceBusSettings(BaseModel):
@@ -34,25 +36,85 @@ class ServiceBusSettings(BaseModel):
         return self
 
 
+class Credential(StrEnum):
+    """How dualbus proves who it is to Entra ID (``DUALBUS_FO__CREDENTIAL`` and the like)."""
+
+    # An application registration's client id and secret.
+    CLIENT_SECRET = "client_secret"  # noqa: S105 - the name of a kind of credential, not a secret
+    # The managed identity of the VM, App Service or Container App; ``client_id`` picks a user-assigned one.
+    MANAGED_IDENTITY = "managed_identity"
+    # AKS workload identity: a federated service account token (AZURE_FEDERATED_TOKEN_FILE by default).
+    WORKLOAD_IDENTITY = "workload_identity"
+    # azure-identity's DefaultAzureCredential chain (environment, workload and managed identity, CLI...).
+    DEFAULT = "default"
+
+
+# A token endpoint written out in full: {authority}/{tenant}/oauth2/v2.0/token (the v2 endpoint's shape).
+_TOKEN_URL = re.compile(r"^(?P<authority>https?://[^/]+(?:/.*?)?)/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$")
+
+
 class ApiSettings(BaseModel):
-    """How to reach one system's API (F&O or Dataverse) with an Entra ID application."""
+    """How to reach one system's API (F&O or Dataverse) and get Entra ID tokens for it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: Annotated[str, Field(min_length=1)]
+    credential: Credential = Credential.CLIENT_SECRET
     tenant_id: str = "organizations"
-    client_id: Annotated[str, Field(min_length=1)]
-    client_secret: SecretStr
-    # The OAuth2 token endpoint; defaults to Entra ID's for the tenant.
+    # The application (client) id; for a managed identity, the user-assigned identity's client id.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # The Entra ID authority host, https only (azure-identity refuses http); defaults to the public cloud
+    # (or AZURE_AUTHORITY_HOST). Sovereign clouds: https://login.microsoftonline.us, ...chinacloudapi.cn.
+    authority_host: str | None = None
+    # Older form of authority_host + tenant_id: the whole v2 token endpoint URL; still accepted.
     token_url: str | None = None
+    # A PEM file of CAs to trust for the authority (a private or sandbox CA); the system's CAs otherwise.
+    ca_bundle: Path | None = None
+    # Workload identity's federated token file; AZURE_FEDERATED_TOKEN_FILE (set by AKS) when left out.
+    token_file: Path | None = None
     # The resource the token is for; defaults to the API's URL.
     audience: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
 
+    @model_validator(mode="after")
+    def _credential_is_complete(self) -> Self:
+        if self.credential is Credential.CLIENT_SECRET and not (self.client_id and self.client_secret):
+            raise ValueError(
+                "credential client_secret needs client_id and client_secret "
+                "(or set credential to managed_identity, workload_identity or default)"
+            )
+        if self.authority_host is not None and not self.authority_host.startswith("https://"):
+            raise ValueError(f"authority_host must be an https:// URL, not {self.authority_host!r}")
+        if self.token_url is not None:
+            self._token_url_parts()
+        return self
+
+    def _token_url_parts(self) -> tuple[str, str]:
+        match = _TOKEN_URL.match(self.token_url or "")
+        if match is None:
+            raise ValueError(f"token_url is not https://host/<tenant>/oauth2/v2.0/token: {self.token_url!r}")
+        if not match["authority"].startswith("https://"):
+            raise ValueError(f"token_url must be https (Entra ID clients refuse http): {self.token_url!r}")
+        return match["authority"], match["tenant"]
+
+    @property
+    def resolved_authority(self) -> str | None:
+        """The authority host; None leaves azure-identity's (the public cloud, or AZURE_AUTHORITY_HOST)."""
+        if self.authority_host is not None:
+            return self.authority_host.rstrip("/")
+        return self._token_url_parts()[0] if self.token_url else None
+
+    @property
+    def resolved_tenant(self) -> str:
+        """The tenant (directory) id; an explicit token_url's tenant wins, as it always did."""
+        return self._token_url_parts()[1] if self.token_url else self.tenant_id
+
     @property
     def resolved_token_url(self) -> str:
-        """The token endpoint to call."""
-        return self.token_url or f"https://login.microsoftonline.com/{self.tenant_id}/oauth2/v2.0/token"
+        """The v2 token endpoint these settings lead to (for display and for passing on as ``token_url``)."""
+        authority = self.resolved_authority or "https://login.microsoftonline.com"
+        return f"{authority}/{self.resolved_tenant}/oauth2/v2.0/token"
 
     @property
     def scope(self) -> str:

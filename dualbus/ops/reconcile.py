@@ -28,9 +28,10 @@ from dualbus.ops._reconcile_report import AreaSummary, MapSummary, ReconcileRepo
 from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunContext, source_side
 from producers.dv_lookups import LookupResolver
 from producers.publisher import Publisher
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.bus import async_bus_client
 from shared.errors import ConfigError
+from shared.identity import open_tokens
 from shared.maps import MapSet, Side, TableMap, load_maps, map_order
 from shared.settings import ApiSettings, Settings, load_settings
 from shared.topology import default_topology
@@ -120,14 +121,12 @@ def _selected_maps(maps: MapSet, areas: frozenset[str] | None) -> list[TableMap]
     return [m for m in map_order(maps) if areas is None or m.area in areas]
 
 
-def _api(settings: ApiSettings | None, name: str, http: httpx.AsyncClient, path: str = "") -> ApiClient:
+async def _api(stack: AsyncExitStack, settings: ApiSettings | None, name: str, path: str = "") -> ApiClient:
     if settings is None:
         raise ConfigError(f"{name} is not configured: set DUALBUS_{name.upper()}__URL and its credentials")
-    return ApiClient(settings.url.rstrip("/") + path, ClientCredentialsTokens(settings, http), http)
-
-
-def _http(settings: ApiSettings | None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=settings.timeout_seconds if settings else 30.0)
+    http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.timeout_seconds))
+    tokens = await stack.enter_async_context(open_tokens(settings))
+    return ApiClient(settings.url.rstrip("/") + path, tokens, http)
 
 
 @asynccontextmanager
@@ -136,13 +135,8 @@ async def _open(
 ) -> AsyncIterator[tuple[ApiClient, ApiClient, Publisher | None]]:
     """The two API clients and, for repairs, a publisher; all closed on exit."""
     async with AsyncExitStack() as stack:
-        fo = _api(settings.fo, "fo", await stack.enter_async_context(_http(settings.fo)))
-        dataverse = _api(
-            settings.dataverse,
-            "dataverse",
-            await stack.enter_async_context(_http(settings.dataverse)),
-            _DATAVERSE_API_PATH,
-        )
+        fo = await _api(stack, settings.fo, "fo")
+        dataverse = await _api(stack, settings.dataverse, "dataverse", _DATAVERSE_API_PATH)
         publisher: Publisher | None = None
         if options.repair:
             if settings.servicebus is None:

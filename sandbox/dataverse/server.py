@@ -11,9 +11,10 @@ from sandbox.dataverse.app import create_app
 from sandbox.dataverse.limits import ServiceProtectionLimits
 from sandbox.dataverse.odata import API_PREFIX
 from sandbox.dataverse.store import Store
+from sandbox.errors import SandboxError
 from sandbox.handles import StopOnExit
 from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import TokenIssuer, token_url
+from sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "RunningDataverse", "start_dataverse"]
 
@@ -30,6 +31,7 @@ class RunningDataverse(StopOnExit):
     audience: str
     tenant: str
     store: Store
+    identity: IdentityServer
 
     @property
     def url(self) -> str:
@@ -43,8 +45,18 @@ class RunningDataverse(StopOnExit):
 
     @property
     def token_url(self) -> str:
-        """The client-credentials token endpoint."""
+        """The client-credentials token endpoint on the twin's own plain-HTTP port (for scripts)."""
         return token_url(self.handle.url, self.tenant)
+
+    @property
+    def authority(self) -> str:
+        """The HTTPS authority serving the same tokens, for azure-identity (``{authority}/{tenant}/...``)."""
+        return self.identity.authority
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The PEM file that makes a client trust ``authority``."""
+        return self.identity.ca_bundle
 
     @property
     def scope(self) -> str:
@@ -54,6 +66,7 @@ class RunningDataverse(StopOnExit):
     def stop(self) -> None:
         """Stop the server, then close the store's database."""
         self.handle.stop()
+        self.identity.stop()
         self.store.close()
 
 
@@ -72,5 +85,17 @@ def start_dataverse(
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=dict(clients))
     app = create_app(issuer=issuer, audience=audience, limits=limits, database=database)
     store: Store = app.state.store
-    handle = serve_in_thread(app, host=host, port=port)
-    return RunningDataverse(handle=handle, issuer=issuer, audience=audience, tenant=tenant, store=store)
+    try:
+        handle = serve_in_thread(app, host=host, port=port)
+    except SandboxError:
+        store.close()
+        raise
+    try:
+        identity = serve_identity(issuer, host=host)
+    except SandboxError:
+        handle.stop()
+        store.close()
+        raise
+    return RunningDataverse(
+        handle=handle, issuer=issuer, audience=audience, tenant=tenant, store=store, identity=identity
+    )

@@ -16,7 +16,7 @@ from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, Event
 from sandbox.fo.throttling import ThrottlingConfig
 from sandbox.handles import StopOnExit
 from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import TokenIssuer, token_url
+from sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
 
@@ -35,6 +35,7 @@ class FoHandle(StopOnExit):
     issuer: TokenIssuer
     audience: str
     clients: Mapping[str, str]
+    identity: IdentityServer
     tenant: str = DEFAULT_TENANT
 
     @property
@@ -44,8 +45,18 @@ class FoHandle(StopOnExit):
 
     @property
     def token_url(self) -> str:
-        """The client-credentials token endpoint."""
+        """The client-credentials token endpoint on the twin's own plain-HTTP port (for scripts)."""
         return token_url(self.url, self.tenant)
+
+    @property
+    def authority(self) -> str:
+        """The HTTPS authority serving the same tokens, for azure-identity (``{authority}/{tenant}/...``)."""
+        return self.identity.authority
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The PEM file that makes a client trust ``authority``."""
+        return self.identity.ca_bundle
 
     @property
     def scope(self) -> str:
@@ -65,6 +76,7 @@ class FoHandle(StopOnExit):
     def stop(self) -> None:
         """Stop serving, deliver or drop what events are queued, close the store."""
         self.server.stop()
+        self.identity.stop()
         self.twin.close()
 
 
@@ -107,4 +119,12 @@ def start_fo(
     except SandboxError:
         twin.close()
         raise
-    return FoHandle(server=server, twin=twin, issuer=issuer, audience=audience, clients=registered)
+    try:
+        identity = serve_identity(issuer, host=host)
+    except SandboxError:
+        server.stop()
+        twin.close()
+        raise
+    return FoHandle(
+        server=server, twin=twin, issuer=issuer, audience=audience, clients=registered, identity=identity
+    )

@@ -22,8 +22,9 @@ from shared.envelope import Envelope
 from shared.maps import MapSet, load_maps
 from shared.messages import to_message
 from shared.render import render_emulator_config
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.settings import ServiceBusSettings, Settings
 from shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
+from tests.twin_settings import api_settings
 
 CLIENT_ID = "dualbus"
 SECRET = "dualbus-secret"
@@ -62,20 +63,8 @@ class Pipeline:
         """Settings for a consumer of either direction; URLs may point at a proxy in front of a twin."""
         return Settings(
             servicebus=self.bus_settings,
-            dataverse=ApiSettings(
-                url=dataverse_url or self.dataverse.url,
-                client_id=CLIENT_ID,
-                client_secret=SecretStr(SECRET),
-                token_url=self.dataverse.token_url,
-                audience=self.dataverse.audience,
-            ),
-            fo=ApiSettings(
-                url=fo_url or self.fo.url,
-                client_id=CLIENT_ID,
-                client_secret=SecretStr(SECRET),
-                token_url=self.fo.token_url,
-                audience=self.fo.audience,
-            ),
+            dataverse=api_settings(self.dataverse, client_id=CLIENT_ID, secret=SECRET, url=dataverse_url),
+            fo=api_settings(self.fo, client_id=CLIENT_ID, secret=SECRET, url=fo_url),
         )
 
     def publish(self, events: Iterable[Envelope | ServiceBusMessage], *, area: str | None = None) -> int:

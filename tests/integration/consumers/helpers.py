@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from pydantic import SecretStr
 
 from consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
 from consumers._batch import BatchingApi
 from consumers._dataverse import API_ROOT
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.envelope import Envelope
-from shared.settings import ApiSettings
 from shared.topology import Direction
+from tests.twin_settings import IssuedTokens
 
 from .conftest import CLIENT_ID, SECRET, Pipeline
 from .samples import fo_seed_rows, seed_events
@@ -44,14 +43,7 @@ def api_sink(
 ) -> Sink:
     """A sink for ``direction``'s target, as the consumer builds it (Dataverse through $batch if asked)."""
     twin = pipeline.dataverse if direction is Direction.TO_DATAVERSE else pipeline.fo
-    settings = ApiSettings(
-        url=twin.url,
-        client_id=CLIENT_ID,
-        client_secret=SecretStr(SECRET),
-        token_url=twin.token_url,
-        audience=twin.audience,
-    )
-    api = ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
+    api = ApiClient(twin.url, IssuedTokens(twin, client_id=CLIENT_ID, secret=SECRET), http)
     if direction is Direction.TO_DATAVERSE:
         return DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
     return FoSink(api)

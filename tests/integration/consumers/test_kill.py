@@ -12,6 +12,7 @@ import time
 import pytest
 
 from shared.topology import Direction
+from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
 from .helpers import changes_of, target_row
@@ -27,11 +28,7 @@ def _consumer_env(pipeline) -> dict[str, str]:
     return {
         **os.environ,
         "DUALBUS_SERVICEBUS__CONNECTION_STRING": pipeline.bus.connection_string,
-        "DUALBUS_DATAVERSE__URL": dataverse.url,
-        "DUALBUS_DATAVERSE__CLIENT_ID": CLIENT_ID,
-        "DUALBUS_DATAVERSE__CLIENT_SECRET": SECRET,
-        "DUALBUS_DATAVERSE__TOKEN_URL": dataverse.token_url,
-        "DUALBUS_DATAVERSE__AUDIENCE": dataverse.audience,
+        **api_environment("DATAVERSE", api_settings(dataverse, client_id=CLIENT_ID, secret=SECRET)),
         "DUALBUS_LOG_LEVEL": "WARNING",
     }
 

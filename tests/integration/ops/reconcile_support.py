@@ -18,13 +18,16 @@ from producers.clock import VersionClock
 from sandbox.dataverse import RunningDataverse, start_dataverse
 from sandbox.fo import FoHandle, start_fo
 from sandbox.workload import generate, load_fo
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.envelope import Envelope
+from shared.identity import open_tokens
 from shared.maps import load_maps, map_order, passes_source_filter, to_dataverse
 from shared.messages import envelope_from_message
 from shared.render import render_emulator_config
 from shared.settings import ApiSettings, ServiceBusSettings, Settings
 from shared.topology import default_topology
+from tests.twin_settings import api_environment
+from tests.twin_settings import api_settings as twin_api_settings
 
 DUALBUS = "dualbus"
 DV_CLIENTS = {DUALBUS: "pipeline-secret", "maker": "maker-secret"}
@@ -57,11 +60,9 @@ class Twins:
         return self.settings.model_copy(update={"servicebus": servicebus})
 
 
-def api_settings(url: str, secret: str, token_url: str, audience: str) -> ApiSettings:
+def api_settings(twin: Any, secret: str) -> ApiSettings:
     """API settings for the dualbus client of one twin."""
-    return ApiSettings(
-        url=url, client_id=DUALBUS, client_secret=SecretStr(secret), token_url=token_url, audience=audience
-    )
+    return twin_api_settings(twin, client_id=DUALBUS, secret=secret)
 
 
 @contextmanager
@@ -74,10 +75,8 @@ def twins_in_step(*, customers: int = 12, vendors: int = 4, products: int = 4) -
         with fo.client("workload") as client:
             load_fo(client, generate(3, customers=customers, vendors=vendors, products=products))
         settings = Settings(
-            fo=api_settings(fo.url, fo.clients[DUALBUS], fo.token_url, fo.audience),
-            dataverse=api_settings(
-                dataverse.url, DV_CLIENTS[DUALBUS], dataverse.token_url, dataverse.audience
-            ),
+            fo=api_settings(fo, fo.clients[DUALBUS]),
+            dataverse=api_settings(dataverse, DV_CLIENTS[DUALBUS]),
         )
         asyncio.run(_copy_to_dataverse(settings))
         yield Twins(fo, dataverse, settings)
@@ -95,9 +94,13 @@ def _pages(client: httpx.Client, path: str) -> list[dict[str, Any]]:
 async def _copy_to_dataverse(settings: Settings) -> None:
     assert settings.fo is not None
     assert settings.dataverse is not None
-    async with httpx.AsyncClient() as http:
-        fo = ApiClient(settings.fo.url, ClientCredentialsTokens(settings.fo, http), http)
-        dv = ApiClient(settings.dataverse.url, ClientCredentialsTokens(settings.dataverse, http), http)
+    async with (
+        httpx.AsyncClient() as http,
+        open_tokens(settings.fo) as fo_tokens,
+        open_tokens(settings.dataverse) as dv_tokens,
+    ):
+        fo = ApiClient(settings.fo.url, fo_tokens, http)
+        dv = ApiClient(settings.dataverse.url, dv_tokens, http)
         sink = DataverseSink(dv)
         for table_map in map_order(load_maps()):
             if not table_map.carries("dataverse"):
@@ -171,11 +174,7 @@ def command_environment(settings: Settings) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, api in (("FO", settings.fo), ("DATAVERSE", settings.dataverse)):
         assert api is not None
-        env[f"DUALBUS_{name}__URL"] = api.url
-        env[f"DUALBUS_{name}__CLIENT_ID"] = api.client_id
-        env[f"DUALBUS_{name}__CLIENT_SECRET"] = api.client_secret.get_secret_value()
-        env[f"DUALBUS_{name}__TOKEN_URL"] = api.resolved_token_url
-        env[f"DUALBUS_{name}__AUDIENCE"] = api.audience or api.url
+        env |= api_environment(name, api)
     if settings.servicebus is not None and settings.servicebus.connection_string is not None:
         env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] = (
             settings.servicebus.connection_string.get_secret_value()

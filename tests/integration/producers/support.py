@@ -24,8 +24,9 @@ from sandbox.servicebus.server import EmulatorServer
 from shared.envelope import Envelope
 from shared.messages import envelope_from_message
 from shared.render import render_emulator_config
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.settings import ServiceBusSettings, Settings
 from shared.topology import default_topology
+from tests.twin_settings import api_environment, api_settings
 
 TAP = "test-tap"
 EVENTS_QUEUE = "fo-data-events"
@@ -145,21 +146,9 @@ def settings_for(
         "state_dir": state_dir,
     }
     if fo is not None:
-        values["fo"] = ApiSettings(
-            url=fo.url,
-            client_id=DUALBUS,
-            client_secret=SecretStr(fo.clients[DUALBUS]),
-            token_url=fo.token_url,
-            audience=fo.audience,
-        )
+        values["fo"] = api_settings(fo, client_id=DUALBUS, secret=fo.clients[DUALBUS])
     if dataverse is not None:
-        values["dataverse"] = ApiSettings(
-            url=dataverse.url,
-            client_id=DUALBUS,
-            client_secret=SecretStr(DV_CLIENTS[DUALBUS]),
-            token_url=dataverse.token_url,
-            audience=dataverse.audience,
-        )
+        values["dataverse"] = api_settings(dataverse, client_id=DUALBUS, secret=DV_CLIENTS[DUALBUS])
     return Settings(**values)
 
 
@@ -176,11 +165,7 @@ def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
     for name, api in (("FO", settings.fo), ("DATAVERSE", settings.dataverse)):
         if api is None:
             continue
-        env[f"DUALBUS_{name}__URL"] = api.url
-        env[f"DUALBUS_{name}__CLIENT_ID"] = api.client_id
-        env[f"DUALBUS_{name}__CLIENT_SECRET"] = api.client_secret.get_secret_value()
-        env[f"DUALBUS_{name}__TOKEN_URL"] = api.resolved_token_url
-        env[f"DUALBUS_{name}__AUDIENCE"] = api.audience or api.url
+        env |= api_environment(name, api)
     env.update(extra)
     return env
 

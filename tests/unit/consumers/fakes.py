@@ -13,11 +13,9 @@ from urllib.parse import unquote
 
 import httpx
 import orjson
-from pydantic import SecretStr
 
 from d365 import fo_entities
-from shared.api import ApiClient, ClientCredentialsTokens
-from shared.settings import ApiSettings
+from shared.api import ApiClient
 
 DUALBUS = "0a6f5f0e-1111-4c1e-9a6f-2b1d5e7c9a10"
 SOMEONE = "5e1d9c1b-2222-4c1e-9a6f-2b1d5e7c9a10"
@@ -29,13 +27,18 @@ ROOT = "/api/data/v9.2/"
 _BIND = re.compile(r"^/?(?P<table>\w+)\((?P<id>[0-9a-fA-F-]{36})\)$")
 
 
+class FixedToken:
+    """A token provider that always gives the same token (the fakes do not check it)."""
+
+    async def token(self, *, refresh: bool = False) -> str:  # noqa: ARG002 - nothing to refresh
+        """The token."""
+        return "tok"
+
+
 def api_client(handler, url: str = "https://org.example") -> tuple[httpx.AsyncClient, ApiClient]:
-    """An ApiClient whose requests (token included) are answered by ``handler``."""
-    settings = ApiSettings(
-        url=url, client_id="dualbus", client_secret=SecretStr("s"), token_url=f"{url}/token"
-    )
+    """An ApiClient whose requests are answered by ``handler``."""
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return http, ApiClient(settings.url, ClientCredentialsTokens(settings, http), http)
+    return http, ApiClient(url, FixedToken(), http)
 
 
 def _token(request: httpx.Request) -> httpx.Response | None:

@@ -6,19 +6,14 @@ import asyncio
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from consumers._batch import BatchingApi
-from shared.api import ApiClient, ClientCredentialsTokens
+from shared.api import ApiClient
 from shared.errors import ThrottledError, TransientError
-from shared.settings import ApiSettings
 
-SETTINGS = ApiSettings(
-    url="https://org.example",
-    client_id="app",
-    client_secret=SecretStr("s"),
-    token_url="https://login.example/t",
-)
+from .fakes import FixedToken
+
+URL = "https://org.example"
 
 
 class FakeDataverse:
@@ -58,7 +53,7 @@ class FakeDataverse:
 async def _api(fake: FakeDataverse):
     http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
     return http, BatchingApi(
-        ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http), root="api/data/v9.2"
+        ApiClient(URL, FixedToken(), http), root="api/data/v9.2"
     )
 
 

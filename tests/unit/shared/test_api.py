@@ -8,33 +8,35 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from shared.api import ApiClient, ClientCredentialsTokens, error_message, parse_retry_after
+from shared.api import ApiClient, error_message, parse_retry_after
 from shared.errors import ThrottledError, TransientError
-from shared.settings import ApiSettings
 
-SETTINGS = ApiSettings(
-    url="https://org.example",
-    client_id="app",
-    client_secret=SecretStr("s3cret"),
-    token_url="https://login.example/t/oauth2/v2.0/token",
-)
+URL = "https://org.example"
+
+
+class CountingTokens:
+    """Gives t1, then a new token (t2, t3, ...) each time a refresh is asked for."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+
+    async def token(self, *, refresh: bool = False) -> str:
+        """The current token, or the next one."""
+        if refresh or not self.issued:
+            self.issued += 1
+        return f"t{self.issued}"
 
 
 class FakeApi:
-    """Answers token requests and API requests with scripted statuses, recording what it saw."""
+    """Answers API requests with scripted statuses, recording the tokens it saw."""
 
     def __init__(self, statuses: list[int], headers: dict[str, str] | None = None) -> None:
         self.statuses = statuses
         self.headers = headers or {}
-        self.tokens_issued = 0
         self.authorizations: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/token"):
-            self.tokens_issued += 1
-            return httpx.Response(200, json={"access_token": f"t{self.tokens_issued}", "expires_in": 3600})
         self.authorizations.append(request.headers["Authorization"])
         status = self.statuses.pop(0)
         body = (
@@ -47,18 +49,26 @@ class FakeApi:
 
 def _client(api: FakeApi) -> ApiClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(api))
-    return ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http)
+    return ApiClient(URL, CountingTokens(), http)
 
 
 @pytest.mark.asyncio
-async def test_token_is_cached_between_requests() -> None:
-    """Two requests use one token."""
+async def test_requests_reuse_the_token_until_refused() -> None:
+    """Without a 401, requests carry the provider's current token."""
     api = FakeApi([200, 200])
     client = _client(api)
     await client.request("GET", "/api/data/v9.2/accounts")
     await client.request("GET", "/api/data/v9.2/accounts")
-    assert api.tokens_issued == 1
     assert api.authorizations == ["Bearer t1", "Bearer t1"]
+
+
+@pytest.mark.asyncio
+async def test_a_second_401_is_transient() -> None:
+    """A 401 with a fresh token too waits for an operator (TransientError), after exactly one refresh."""
+    api = FakeApi([401, 401])
+    with pytest.raises(TransientError, match="even with a fresh token"):
+        await _client(api).request("GET", "/x")
+    assert api.authorizations == ["Bearer t1", "Bearer t2"]
 
 
 @pytest.mark.asyncio
@@ -98,27 +108,13 @@ async def test_connection_error_is_transient_and_hides_nothing_secret() -> None:
     """A connection failure is transient and its message carries no credential."""
 
     def refuse(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/token"):
-            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
         raise httpx.ConnectError("connection refused", request=request)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    client = ApiClient(SETTINGS.url, ClientCredentialsTokens(SETTINGS, http), http)
+    client = ApiClient(URL, CountingTokens(), http)
     with pytest.raises(TransientError, match="ConnectError") as caught:
         await client.request("GET", "/x")
-    assert "s3cret" not in str(caught.value)
-
-
-@pytest.mark.asyncio
-async def test_refused_credentials_are_transient() -> None:
-    """Wrong credentials make messages wait for an operator, not get dead-lettered."""
-
-    def deny(_: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"error": "invalid_client", "error_description": "bad secret"})
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(deny))
-    with pytest.raises(TransientError, match="refused the credentials"):
-        await ClientCredentialsTokens(SETTINGS, http).token()
+    assert "t1" not in str(caught.value)
 
 
 def test_retry_after_parses_seconds_and_dates() -> None:
