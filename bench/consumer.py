@@ -49,7 +49,7 @@ _TIME_LIMIT_SECONDS = 120.0
 def _serve_dataverse(conn: Connection) -> None:
     """Child process: run the Dataverse twin, limits off, until the parent says stop."""
     twin = start_dataverse(clients={_CLIENT_ID: _SECRET}, limits=None)
-    conn.send((twin.url, twin.token_url, twin.audience))
+    conn.send((twin.url, twin.identity.token_url(twin.tenant), twin.audience, str(twin.ca_bundle)))
     conn.recv()
     twin.stop()
 
@@ -161,7 +161,7 @@ def main() -> None:
     parent, child = multiprocessing.Pipe()
     twin = multiprocessing.Process(target=_serve_dataverse, args=(child,), daemon=True)
     twin.start()
-    url, token_url, audience = parent.recv()
+    url, token_url, audience, ca_bundle = parent.recv()
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "Config.json"
         config.write_bytes(orjson.dumps(render_emulator_config(default_topology())))
@@ -172,6 +172,7 @@ def main() -> None:
                 client_id=_CLIENT_ID,
                 client_secret=SecretStr(_SECRET),
                 token_url=token_url,
+                ca_bundle=Path(ca_bundle),
                 audience=audience,
             )
             settings = Settings(servicebus=bus, dataverse=dataverse)

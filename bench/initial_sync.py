@@ -67,8 +67,14 @@ def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
     conn.send(
         {
             "connection_string": emulator.connection_string,
-            "fo": [fo.url, fo.token_url, fo.audience],
-            "dataverse": [dataverse.url, dataverse.token_url, dataverse.audience],
+            "fo": [fo.url, fo.token_url, fo.audience, fo.identity.token_url(fo.tenant), str(fo.ca_bundle)],
+            "dataverse": [
+                dataverse.url,
+                dataverse.token_url,
+                dataverse.audience,
+                dataverse.identity.token_url(dataverse.tenant),
+                str(dataverse.ca_bundle),
+            ],
         }
     )
     conn.recv()
@@ -114,12 +120,14 @@ def _seed(store: Any, customers: int) -> None:  # noqa: ANN401 - the F&O twin's 
 
 
 def _settings(parts: dict[str, Any], state_dir: Path) -> Settings:
-    def api(url: str, token_url: str, audience: str) -> ApiSettings:
+    def api(url: str, _plain_token_url: str, audience: str, token_url: str, ca_bundle: str) -> ApiSettings:
+        # The pipeline gets its tokens through azure-identity: the HTTPS endpoint, trusting the sandbox CA.
         return ApiSettings(
             url=url,
             client_id="dualbus",
             client_secret=SecretStr(_CLIENTS["dualbus"]),
             token_url=token_url,
+            ca_bundle=Path(ca_bundle),
             audience=audience,
         )
 
@@ -134,7 +142,7 @@ def _settings(parts: dict[str, Any], state_dir: Path) -> Settings:
 class _Observer:
     """Counts Dataverse rows as a separate application user, so it costs the pipeline none of its limits."""
 
-    def __init__(self, url: str, token_url: str, audience: str) -> None:
+    def __init__(self, url: str, token_url: str, audience: str, *_secure: str) -> None:
         form = {
             "grant_type": "client_credentials",
             "client_id": "observer",
@@ -202,9 +210,12 @@ def _environment(settings: Settings) -> dict[str, str]:
     env["DUALBUS_PRODUCER__MAX_BATCH_BYTES"] = str(_BATCH_BYTES)
     assert settings.fo is not None  # noqa: S101
     env["DUALBUS_FO__URL"] = settings.fo.url
+    assert settings.fo.client_id is not None  # noqa: S101
+    assert settings.fo.client_secret is not None  # noqa: S101
     env["DUALBUS_FO__CLIENT_ID"] = settings.fo.client_id
     env["DUALBUS_FO__CLIENT_SECRET"] = settings.fo.client_secret.get_secret_value()
     env["DUALBUS_FO__TOKEN_URL"] = settings.fo.resolved_token_url
+    env["DUALBUS_FO__CA_BUNDLE"] = str(settings.fo.ca_bundle)
     env["DUALBUS_FO__AUDIENCE"] = settings.fo.audience or settings.fo.url
     return env
 

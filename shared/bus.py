@@ -22,9 +22,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
-from azure.identity import DefaultAzureCredential
-from azure.identity.aio import DefaultAzureCredential as AsyncDefaultAzureCredential
 from azure.servicebus import ServiceBusClient
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 from azure.servicebus.exceptions import (
@@ -40,6 +39,7 @@ from azure.servicebus.exceptions import (
 )
 
 from shared.errors import BusError, DualbusError, TransientError
+from shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
 from shared.settings import ServiceBusSettings
 
 __all__ = [
@@ -99,14 +99,14 @@ async def async_bus_client(
 
     ``options`` pass to the SDK client, e.g. ``retry_total`` or ``retry_backoff_factor``.
     """
-    credential: AsyncDefaultAzureCredential | None = None
+    credential: AsyncTokenCredential | None = None
     with bus_errors():
         if settings.connection_string is not None:
             client = AsyncServiceBusClient.from_connection_string(
                 settings.connection_string.get_secret_value(), **options
             )
         else:
-            credential = AsyncDefaultAzureCredential()
+            credential = async_namespace_credential()
             client = AsyncServiceBusClient(_namespace(settings), credential, **options)
     try:
         yield client
@@ -123,14 +123,14 @@ def bus_client(
     **options: Any,  # noqa: ANN401 - passed through to the SDK as its own options
 ) -> Iterator[ServiceBusClient]:
     """An open synchronous ``azure.servicebus.ServiceBusClient``; closes it (and its credential) on exit."""
-    credential: DefaultAzureCredential | None = None
+    credential: ClosableCredential | None = None
     with bus_errors():
         if settings.connection_string is not None:
             client = ServiceBusClient.from_connection_string(
                 settings.connection_string.get_secret_value(), **options
             )
         else:
-            credential = DefaultAzureCredential()
+            credential = namespace_credential()
             client = ServiceBusClient(_namespace(settings), credential, **options)
     try:
         yield client

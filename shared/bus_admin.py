@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.identity import DefaultAzureCredential
 from azure.servicebus.management import ServiceBusAdministrationClient
 from urllib3.exceptions import InsecureRequestWarning
 
 from shared.errors import BusError, TransientError
+from shared.identity import ClosableCredential, namespace_credential
 from shared.settings import ServiceBusSettings
 
 __all__ = ["AdminCounts", "SubscriptionCounts", "admin_counts"]
@@ -68,7 +68,7 @@ def _admin_errors(entity: str) -> Iterator[None]:
 @contextmanager
 def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
     """An administration client from the settings, closed on exit."""
-    credential: DefaultAzureCredential | None = None
+    credential: ClosableCredential | None = None
     emulator = False
     with _admin_errors("the namespace"):
         if settings.connection_string is not None:
@@ -79,7 +79,7 @@ def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
                 text, connection_verify=not emulator
             )
         else:
-            credential = DefaultAzureCredential()
+            credential = namespace_credential()
             client = ServiceBusAdministrationClient(settings.namespace or "", credential)
     try:
         with client, warnings.catch_warnings():

@@ -8,6 +8,10 @@ reached the endpoint, and the ``KeyError``/``ValueError`` of a 200 whose body is
 TransientError here: credentials are fixed by an operator, so messages wait rather than being dead-lettered.
 Messages are one line and never contain the client secret.
 
+Service Bus with a namespace (no connection string) signs in with DefaultAzureCredential; the bus modules
+get it from ``namespace_credential`` / ``async_namespace_credential`` so that they, too, leave azure-identity
+to this module (the Service Bus SDK translates what the credential raises into its own errors).
+
 ``token(refresh=True)`` (after a 401) must return a token the API has not already refused. azure-identity
 has no "skip the cache" switch: its cache is bypassed only for a claims challenge, which is sent to Entra
 ID and must be a real one (F&O and Dataverse send none), and ``enable_cae`` just selects a second cache.
@@ -20,10 +24,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
+from azure.core.credentials import TokenCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
+from azure.identity import DefaultAzureCredential as SyncDefaultAzureCredential
 from azure.identity.aio import (
     ClientSecretCredential,
     DefaultAzureCredential,
@@ -35,11 +41,36 @@ from shared.errors import ConfigError, TransientError
 from shared.logs import redact
 from shared.settings import ApiSettings, Credential
 
-__all__ = ["IdentityTokens", "build_credential", "open_tokens"]
+__all__ = [
+    "ClosableCredential",
+    "IdentityTokens",
+    "async_namespace_credential",
+    "build_credential",
+    "namespace_credential",
+    "open_tokens",
+]
 
 # What azure-identity lets escape when a 200 carries no usable token (it indexes the decoded body as a dict).
 _MALFORMED_ANSWER = (KeyError, TypeError, ValueError, AttributeError)
 _MAX_DETAIL = 300
+
+
+class ClosableCredential(TokenCredential, Protocol):
+    """A synchronous credential that holds a connection pool to close."""
+
+    def close(self) -> None:
+        """Release the credential's HTTP session."""
+        ...
+
+
+def namespace_credential() -> ClosableCredential:
+    """The synchronous DefaultAzureCredential the Service Bus clients use with a namespace."""
+    return SyncDefaultAzureCredential()
+
+
+def async_namespace_credential() -> AsyncTokenCredential:
+    """The asynchronous DefaultAzureCredential the Service Bus clients use with a namespace."""
+    return DefaultAzureCredential()
 
 
 def build_credential(settings: ApiSettings) -> AsyncTokenCredential:

@@ -54,6 +54,9 @@ def sandbox_info(run: SandboxRun) -> dict[str, Any]:
         "fo": {
             "url": run.fo.url,
             "token_url": run.fo.token_url,
+            "authority": run.fo.authority,
+            "tenant": run.fo.tenant,
+            "ca_bundle": str(run.fo.ca_bundle),
             "audience": run.fo.audience,
             "scope": run.fo.scope,
         },
@@ -66,6 +69,9 @@ def sandbox_info(run: SandboxRun) -> dict[str, Any]:
             "url": dv.url,
             "api_url": dv.api_url,
             "token_url": dv.token_url,
+            "authority": dv.authority,
+            "tenant": dv.tenant,
+            "ca_bundle": str(dv.ca_bundle),
             "audience": dv.audience,
             "scope": dv.scope,
         }

@@ -51,7 +51,10 @@ class Endpoints:
                 f"{prefix}URL": twin["url"],
                 f"{prefix}CLIENT_ID": client_id,
                 f"{prefix}CLIENT_SECRET": self.clients[client_id],
-                f"{prefix}TOKEN_URL": twin["token_url"],
+                # azure-identity asks the twin's HTTPS authority, trusting the sandbox's CA.
+                f"{prefix}AUTHORITY_HOST": twin["authority"],
+                f"{prefix}TENANT_ID": twin["tenant"],
+                f"{prefix}CA_BUNDLE": twin["ca_bundle"],
                 f"{prefix}AUDIENCE": twin["audience"],
             }
         return variables

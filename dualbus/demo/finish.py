@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -41,7 +42,9 @@ def _settings(endpoints: Endpoints) -> Settings:
             url=twin["url"],
             client_id=PIPELINE_CLIENT,
             client_secret=secret,
-            token_url=twin["token_url"],
+            authority_host=twin["authority"],
+            tenant_id=twin["tenant"],
+            ca_bundle=Path(twin["ca_bundle"]),
             audience=twin["audience"],
         )
 

@@ -52,10 +52,14 @@ class SandboxRun:
 
     def describe(self) -> str:
         """URLs, token endpoints and credentials, for a person to paste into settings."""
-        lines = [f"F&O twin         {self.fo.url}/data   token {self.fo.token_url}   scope {self.fo.scope}"]
+        fo = self.fo
+        lines = [f"F&O twin         {fo.url}/data   token {fo.token_url}   scope {fo.scope}"]
+        # What DUALBUS_FO__AUTHORITY_HOST / __TENANT_ID / __CA_BUNDLE take (azure-identity wants https).
+        lines.append(f"  authority      {fo.authority}   tenant {fo.tenant}   CA {fo.ca_bundle}")
         if self.dataverse is not None:
             dv = self.dataverse
             lines.append(f"Dataverse twin   {dv.api_url}   token {dv.token_url}   scope {dv.scope}")
+            lines.append(f"  authority      {dv.authority}   tenant {dv.tenant}   CA {dv.ca_bundle}")
         lines += [f"client           {cid} / {secret}" for cid, secret in self.clients.items()]
         lines.append(f"seeded           {self.seeded}")
         return "\n".join(lines)

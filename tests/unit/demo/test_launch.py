@@ -14,7 +14,10 @@ from shared.maps import dependency_layers
 
 TWIN = {
     "url": "http://127.0.0.1:1",
-    "token_url": "http://127.0.0.1:1/t",
+    "token_url": "http://127.0.0.1:1/t/oauth2/v2.0/token",
+    "authority": "https://127.0.0.1:3",
+    "tenant": "t",
+    "ca_bundle": "/nonexistent/ca.pem",
     "audience": "https://a",
     "scope": "s",
 }
@@ -62,6 +65,10 @@ def test_pipeline_environment_points_at_the_sandbox(tmp_path: Path) -> None:
     assert env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] == ENDPOINTS.connection_string
     assert env["DUALBUS_FO__URL"] == TWIN["url"]
     assert env["DUALBUS_DATAVERSE__CLIENT_SECRET"] == "dualbus-secret"
+    # Tokens come from the twin's HTTPS authority, trusted through the sandbox's CA file.
+    assert env["DUALBUS_FO__AUTHORITY_HOST"] == TWIN["authority"]
+    assert env["DUALBUS_FO__TENANT_ID"] == TWIN["tenant"]
+    assert env["DUALBUS_FO__CA_BUNDLE"] == TWIN["ca_bundle"]
     assert env["DUALBUS_METRICS_FILE"] == str(tmp_path / "metrics" / "consumer-x.json")
     assert env["OTEL_METRICS_EXPORTER"] == "jsonfile"
     assert json.loads(env["DUALBUS_PRODUCER__OWN_USERS"]) == ["dualbus", user_id_for("dualbus")]

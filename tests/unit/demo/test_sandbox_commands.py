@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -83,5 +84,11 @@ def test_sandbox_writes_where_the_twins_listen(tmp_path: Path) -> None:
         assert companies.json()["value"]
         assert info["seeded"]["fo"] > 0
         assert info["fo"]["url"].startswith("http://127.0.0.1:")
+        # The same tokens over HTTPS, for azure-identity, verified with the CA file the info names.
+        fo = info["fo"]
+        trust = ssl.create_default_context(cafile=fo["ca_bundle"])
+        secure = f"{fo['authority']}/{fo['tenant']}/oauth2/v2.0/token"
+        answer = httpx.post(secure, data={**form, "scope": fo["scope"]}, verify=trust, timeout=10)
+        assert answer.json()["token_type"] == "Bearer"
     finally:
         assert _stop(process) == 0

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from shared.errors import ConfigError
 from shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
-from shared.settings import load_settings
+from shared.settings import ApiSettings, Credential, load_settings
 from shared.telemetry import setup_telemetry
 
 
@@ -85,3 +85,61 @@ def test_unknown_exporter_is_a_config_error() -> None:
     """A misspelt exporter name is refused with the allowed values."""
     with pytest.raises(ConfigError, match="console, otlp, none"):
         setup_telemetry("dualbus-test", environ={"OTEL_TRACES_EXPORTER": "zipkinn"})
+
+
+def test_client_secret_is_the_default_credential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """URL, client id and secret alone (the settings of every existing deployment) mean a client secret."""
+    monkeypatch.setenv("DUALBUS_FO__URL", "https://fo.example")
+    monkeypatch.setenv("DUALBUS_FO__TENANT_ID", "contoso.onmicrosoft.com")
+    monkeypatch.setenv("DUALBUS_FO__CLIENT_ID", "app")
+    monkeypatch.setenv("DUALBUS_FO__CLIENT_SECRET", "hunter22")
+    fo = load_settings().fo
+    assert fo is not None
+    assert fo.credential is Credential.CLIENT_SECRET
+    assert fo.resolved_authority is None  # azure-identity's default: the public cloud
+    assert fo.resolved_tenant == "contoso.onmicrosoft.com"
+
+
+def test_a_secret_credential_without_a_secret_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forgetting the secret is caught at start, with the other credential kinds named."""
+    monkeypatch.setenv("DUALBUS_FO__URL", "https://fo.example")
+    monkeypatch.setenv("DUALBUS_FO__CLIENT_ID", "app")
+    with pytest.raises(ConfigError, match="managed_identity"):
+        load_settings()
+
+
+def test_managed_identity_needs_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A managed identity (client id optional: a user-assigned one) is complete without a secret."""
+    monkeypatch.setenv("DUALBUS_DATAVERSE__URL", "https://org.crm.dynamics.com")
+    monkeypatch.setenv("DUALBUS_DATAVERSE__CREDENTIAL", "managed_identity")
+    dataverse = load_settings().dataverse
+    assert dataverse is not None
+    assert dataverse.credential is Credential.MANAGED_IDENTITY
+    assert dataverse.client_secret is None
+
+
+def test_an_https_token_url_still_works_and_becomes_authority_and_tenant() -> None:
+    """The older token_url setting is read as the authority and tenant azure-identity takes."""
+    settings = ApiSettings(
+        url="https://fo.example",
+        client_id="app",
+        client_secret=SecretStr("s"),
+        token_url="https://login.microsoftonline.us/contoso/oauth2/v2.0/token",
+    )
+    assert settings.resolved_authority == "https://login.microsoftonline.us"
+    assert settings.resolved_tenant == "contoso"
+    assert settings.resolved_token_url == settings.token_url
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("authority_host", "http://127.0.0.1:8080"),
+        ("token_url", "http://127.0.0.1:8080/t/oauth2/v2.0/token"),
+        ("token_url", "https://login.example/token"),
+    ],
+)
+def test_an_http_or_malformed_authority_is_a_config_error(field: str, value: str) -> None:
+    """azure-identity refuses http authorities; saying so at start beats failing on the first message."""
+    with pytest.raises(ConfigError, match=field):
+        load_settings(fo={"url": "https://fo.example", "client_id": "a", "client_secret": "s", field: value})
