@@ -15,11 +15,18 @@ Workload identity federation (AKS's workload identity): the pod presents a token
 application names its issuer, subject and the audience ``api://AzureADTokenExchange``
 (https://learn.microsoft.com/entra/workload-id/workload-identity-federation). ``TokenIssuer.federated``
 holds those records and ``service_account_token`` makes such an assertion.
+
+Managed identity as App Service and Container Apps offer it: ``GET {IDENTITY_ENDPOINT}?api-version=2019-08-01
+&resource=...`` with the ``X-IDENTITY-HEADER`` secret, answered with ``access_token``, ``expires_on``,
+``resource`` and ``token_type``
+(https://learn.microsoft.com/azure/app-service/overview-managed-identity#rest-endpoint-reference).
+``TokenIssuer.managed_identities`` lists the identities of the "host"; the first is its system-assigned one.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,11 +48,13 @@ from sandbox.http_server import ServerHandle, serve_in_thread
 from sandbox.tls import TlsFiles, loopback_certificate
 
 __all__ = [
+    "MANAGED_IDENTITY_ROUTE",
     "TOKEN_ROUTE",
     "BearerAuthMiddleware",
     "Caller",
     "IdentityServer",
     "TokenIssuer",
+    "managed_identity_endpoint",
     "serve_identity",
     "token_endpoint",
     "token_url",
@@ -55,6 +64,9 @@ __all__ = [
 _ALGORITHM = "HS256"
 # Where a twin mounts ``token_endpoint``: the Microsoft identity platform's v2 path.
 TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a URL path, not a secret
+# Where ``serve_identity`` answers managed identity requests (what IDENTITY_ENDPOINT points at).
+MANAGED_IDENTITY_ROUTE = "/msi/token"
+_MANAGED_IDENTITY_API_VERSION = "2019-08-01"
 _USER_NAMESPACE = uuid.UUID("6f1c2d4e-8a7b-4c1d-9e2f-3a4b5c6d7e8f")
 # The client_assertion_type of a JWT client assertion (RFC 7523), as azure-identity sends it.
 _JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -93,6 +105,8 @@ class TokenIssuer:
     lifetime_seconds: int = 3600
     # Federated credentials: client id → the service account subject allowed to act as that application.
     federated: Mapping[str, str] = field(default_factory=dict)
+    # Client ids of the host's managed identities (the first is the system-assigned one).
+    managed_identities: tuple[str, ...] = ()
     _now: Callable[[], float] = field(default=time.time, repr=False)
 
     def issue(self, *, client_id: str, client_secret: str, scope: str) -> dict[str, Any]:
@@ -119,6 +133,22 @@ class TokenIssuer:
         if subject is None or claims["sub"] != subject:
             raise SandboxAuthError("AADSTS70021: no matching federated identity record for the assertion")
         return self._token_response(client_id, scope)
+
+    def issue_for_managed_identity(self, *, resource: str, client_id: str | None) -> dict[str, Any]:
+        """A managed identity's token response (App Service shape), or SandboxAuthError."""
+        if not self.managed_identities:
+            raise SandboxAuthError("this host has no managed identity")
+        chosen = client_id or self.managed_identities[0]
+        if chosen not in self.managed_identities:
+            raise SandboxAuthError(f"no managed identity with client id {chosen} is assigned to this host")
+        body = self._token_response(chosen, f"{resource.rstrip('/')}/.default")
+        return {
+            "access_token": body["access_token"],
+            "expires_on": str(int(self._now()) + self.lifetime_seconds),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": chosen,
+        }
 
     def service_account_token(self, subject: str, *, lifetime_seconds: int = 3600) -> str:
         """What a cluster projects into a pod: a token for ``subject`` that Entra ID exchanges for its own."""
@@ -190,6 +220,29 @@ def token_endpoint(issuer: TokenIssuer) -> Callable[[Request], Awaitable[Respons
     return endpoint
 
 
+def managed_identity_endpoint(
+    issuer: TokenIssuer, header_secret: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """A starlette endpoint for the App Service / Container Apps managed identity protocol."""
+
+    async def endpoint(request: Request) -> Response:
+        presented = request.headers.get("X-IDENTITY-HEADER", "")
+        if not hmac.compare_digest(presented, header_secret):
+            return _oauth_error("unauthorized_client", "X-IDENTITY-HEADER is missing or wrong", 401)
+        query = request.query_params
+        if query.get("api-version") != _MANAGED_IDENTITY_API_VERSION or not query.get("resource"):
+            return _oauth_error("invalid_request", "api-version 2019-08-01 and a resource are required", 400)
+        try:
+            body = issuer.issue_for_managed_identity(
+                resource=query["resource"], client_id=query.get("client_id")
+            )
+        except SandboxAuthError as exc:
+            return _oauth_error("invalid_request", str(exc), 400)
+        return JSONResponse(body)
+
+    return endpoint
+
+
 def _grant(issuer: TokenIssuer, form: FormData) -> dict[str, Any]:
     client_id = str(form.get("client_id", ""))
     scope = str(form.get("scope", ""))
@@ -208,6 +261,13 @@ class IdentityServer(StopOnExit):
 
     server: ServerHandle
     tls: TlsFiles
+    # What a host hands its processes as IDENTITY_HEADER: proof that a request comes from the host.
+    identity_header: str
+
+    @property
+    def managed_identity_endpoint(self) -> str:
+        """What a host hands its processes as IDENTITY_ENDPOINT."""
+        return self.server.url + MANAGED_IDENTITY_ROUTE
 
     @property
     def authority(self) -> str:
@@ -231,14 +291,20 @@ class IdentityServer(StopOnExit):
 
 def serve_identity(issuer: TokenIssuer, *, host: str = "127.0.0.1", port: int = 0) -> IdentityServer:
     """Serve ``issuer``'s token endpoint over HTTPS with a fresh sandbox CA, in a background thread."""
-    app = Starlette(routes=[Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"])])
+    header = secrets.token_urlsafe(16)
+    app = Starlette(
+        routes=[
+            Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
+            Route(MANAGED_IDENTITY_ROUTE, managed_identity_endpoint(issuer, header), methods=["GET"]),
+        ]
+    )
     tls = loopback_certificate()
     try:
         server = serve_in_thread(app, host=host, port=port, tls=tls)
     except SandboxError:
         tls.remove()
         raise
-    return IdentityServer(server, tls)
+    return IdentityServer(server, tls, header)
 
 
 def _oauth_error(code: str, description: str, status: int) -> Response:

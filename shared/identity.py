@@ -173,6 +173,8 @@ class IdentityTokens:
 
     def _failure(self, exc: BaseException, *, malformed: bool = False) -> str:
         where = self._settings.resolved_authority or "Entra ID"
+        if self._settings.credential is Credential.MANAGED_IDENTITY:
+            where = "the host's managed identity endpoint"
         what = "answered without a usable token" if malformed else "gave no token"
         detail = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
         secret = self._settings.client_secret.get_secret_value() if self._settings.client_secret else ""

@@ -46,3 +46,22 @@ def test_expired_token_is_refused() -> None:
 def test_token_url_follows_the_identity_platform_path() -> None:
     """A twin's token endpoint sits where Entra ID's v2 endpoint does, below the tenant."""
     assert token_url("http://127.0.0.1:8080/", "sandbox") == "http://127.0.0.1:8080/sandbox/oauth2/v2.0/token"
+
+
+def test_the_response_has_the_v2_fields_and_tokens_are_unique(issuer: TokenIssuer) -> None:
+    """token_type, expires_in, ext_expires_in, access_token; two tokens differ (their uti claim)."""
+    first = issuer.issue(client_id="app", client_secret="secret", scope="https://org.crm/.default")
+    second = issuer.issue(client_id="app", client_secret="secret", scope="https://org.crm/.default")
+    assert set(first) == {"token_type", "expires_in", "ext_expires_in", "access_token"}
+    assert first["access_token"] != second["access_token"]
+
+
+def test_a_federated_assertion_needs_the_registered_subject() -> None:
+    """Workload identity: the registered service account's token buys one; another subject's does not."""
+    issuer = TokenIssuer(signing_key="k" * 32, clients={}, federated={"app": "system:serviceaccount:ns:sa"})
+    good = issuer.service_account_token("system:serviceaccount:ns:sa")
+    body = issuer.issue_for_assertion(client_id="app", assertion=good, scope="https://org.crm/.default")
+    assert issuer.verify(body["access_token"], audience="https://org.crm").client_id == "app"
+    other = issuer.service_account_token("system:serviceaccount:ns:other")
+    with pytest.raises(SandboxAuthError, match="AADSTS70021"):
+        issuer.issue_for_assertion(client_id="app", assertion=other, scope="https://org.crm/.default")

@@ -205,3 +205,48 @@ def test_workload_identity_without_a_token_file_is_a_config_error(monkeypatch: p
     )
     with pytest.raises(ConfigError, match="workload_identity"):
         build_credential(settings)
+
+
+@pytest.fixture
+def host() -> Iterator[tuple[TokenIssuer, IdentityServer]]:
+    issuer = TokenIssuer(signing_key="k" * 32, clients={}, managed_identities=("system-id", "user-id"))
+    with serve_identity(issuer) as server:
+        yield issuer, server
+
+
+def _managed(server: IdentityServer, monkeypatch: pytest.MonkeyPatch, client_id: str | None) -> ApiSettings:
+    # What App Service and Container Apps put in a container's environment.
+    monkeypatch.setenv("IDENTITY_ENDPOINT", server.managed_identity_endpoint)
+    monkeypatch.setenv("IDENTITY_HEADER", server.identity_header)
+    return ApiSettings(
+        url="https://org.example",
+        credential=Credential.MANAGED_IDENTITY,
+        client_id=client_id,
+        ca_bundle=server.ca_bundle,
+    )
+
+
+@pytest.mark.parametrize(("client_id", "expected"), [(None, "system-id"), ("user-id", "user-id")])
+@pytest.mark.asyncio
+async def test_managed_identity_signs_in_as_the_hosts_identity(
+    host: tuple[TokenIssuer, IdentityServer],
+    monkeypatch: pytest.MonkeyPatch,
+    client_id: str | None,
+    expected: str,
+) -> None:
+    """No secret: the system-assigned identity, or the user-assigned one that client_id names."""
+    issuer, server = host
+    async with open_tokens(_managed(server, monkeypatch, client_id)) as tokens:
+        token = await tokens.token()
+    assert issuer.verify(token, audience="https://org.example").client_id == expected
+
+
+@pytest.mark.asyncio
+async def test_a_managed_identity_the_host_lacks_gets_no_token(
+    host: tuple[TokenIssuer, IdentityServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user-assigned identity not assigned to the host: TransientError (an operator assigns it)."""
+    _, server = host
+    async with open_tokens(_managed(server, monkeypatch, "unassigned-id")) as tokens:
+        with pytest.raises(TransientError, match=r"managed identity endpoint .*unassigned-id is assigned"):
+            await tokens.token()
