@@ -250,3 +250,32 @@ async def test_a_managed_identity_the_host_lacks_gets_no_token(
     async with open_tokens(_managed(server, monkeypatch, "unassigned-id")) as tokens:
         with pytest.raises(TransientError, match=r"managed identity endpoint .*unassigned-id is assigned"):
             await tokens.token()
+
+
+@pytest.mark.parametrize(
+    ("credential", "expected"),
+    [
+        (Credential.CLIENT_SECRET, "ClientSecretCredential"),
+        (Credential.MANAGED_IDENTITY, "ManagedIdentityCredential"),
+        (Credential.DEFAULT, "DefaultAzureCredential"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_the_setting_chooses_the_credential(
+    credential: Credential, expected: str, tmp_path: Path
+) -> None:
+    """Each kind builds with the authority and CA options (nothing is requested until a token is)."""
+    settings = ApiSettings(
+        url="https://org.example",
+        credential=credential,
+        tenant_id="contoso",
+        client_id="app",
+        client_secret=SecretStr(SECRET) if credential is Credential.CLIENT_SECRET else None,
+        authority_host="https://login.microsoftonline.us",
+        ca_bundle=tmp_path / "ca.pem",
+    )
+    built = build_credential(settings)
+    try:
+        assert type(built).__name__ == expected
+    finally:
+        await built.close()
