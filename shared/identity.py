@@ -22,6 +22,7 @@ share a single replacement.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -49,6 +50,10 @@ __all__ = [
     "namespace_credential",
     "open_tokens",
 ]
+
+# azure-identity logs every get_token at INFO, cache hits included: one line per API request at dualbus's
+# default level. Its warnings (a failed request) still pass; dualbus reports failures itself.
+logging.getLogger("azure.identity").setLevel(logging.WARNING)
 
 # What azure-identity lets escape when a 200 carries no usable token (it indexes the decoded body as a dict).
 _MALFORMED_ANSWER = (KeyError, TypeError, ValueError, AttributeError)

@@ -6,6 +6,7 @@ answers what Entra ID should not (a 200 without a token, HTML, a 500). Nothing i
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -279,3 +280,15 @@ async def test_the_setting_chooses_the_credential(
         assert type(built).__name__ == expected
     finally:
         await built.close()
+
+
+@pytest.mark.asyncio
+async def test_cached_tokens_log_nothing(twin: RunningDataverse, caplog: pytest.LogCaptureFixture) -> None:
+    """At INFO, taking a cached token writes no line (azure-identity would write one per API request)."""
+    async with open_tokens(_settings(twin)) as tokens:
+        await tokens.token()
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                await tokens.token()
+    assert [r for r in caplog.records if r.name.startswith("azure.identity")] == []
