@@ -16,6 +16,7 @@ carries ``If-Match`` (the SDK's update sends ``If-Match: *``). Errors are Azure'
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import logging
 import pathlib
 import socket
@@ -268,7 +269,9 @@ class AdminGateway:
         self.keys = keys
         self.run = run  # runs a call on the server loop's thread and returns its result
         self.api = api
-        self._context = _self_signed_context()
+        # PEM of the self-signed certificate: clients that verify (the SDK's samples do) can be told to trust
+        # it, e.g. with REQUESTS_CA_BUNDLE and SSL_CERT_FILE.
+        self._context, self.certificate_pem = _self_signed_context()
 
     def serve(self, sock: socket.socket, *, tls: bool = True) -> None:
         """Take over a connection that opened with a TLS handshake (or, without ``tls``, an HTTP request)."""
@@ -340,10 +343,18 @@ class _Handler(BaseHTTPRequestHandler):
         _LOG.debug(format, *args)
 
 
-def _self_signed_context() -> ssl.SSLContext:
+def _self_signed_context() -> tuple[ssl.SSLContext, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
+    # Names a verifying client may use for the loopback emulator; a CA flag lets it serve as its own root.
+    names = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -352,13 +363,16 @@ def _self_signed_context() -> ssl.SSLContext:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(names, critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     # ssl loads certificates from files only; they live just long enough to be read.
     with tempfile.TemporaryDirectory() as tmp:
         cert_file, key_file = pathlib.Path(tmp) / "cert.pem", pathlib.Path(tmp) / "key.pem"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert_file.write_bytes(pem)
         key_file.write_bytes(
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -367,4 +381,4 @@ def _self_signed_context() -> ssl.SSLContext:
             )
         )
         context.load_cert_chain(cert_file, key_file)
-    return context
+    return context, pem
