@@ -77,7 +77,7 @@ def apply(
     with reported_errors(), admin_client(servicebus_settings()) as client:
         changes = plan_changes(client, default_topology())
         for change in changes:
-            console.print(change.describe(), highlight=False, markup=False)
+            console.print(change.describe(), highlight=False, markup=False, soft_wrap=True)
         if not changes:
             console.print("no changes: the namespace matches the topology")
         elif dry_run:
