@@ -57,7 +57,7 @@ __all__ = [
 
 DEFAULT_RULE = "$Default"
 TRUE_EXPRESSION = "1=1"
-# Azure's defaults for what a create request leaves out (https://learn.microsoft.com/rest/api/servicebus/
+# Azure's defaults for what a create or update request leaves out (https://learn.microsoft.com/rest/api/servicebus/
 # create-queue and the SDK's QueueProperties docs): no expiry (TimeSpan.MaxValue), ten deliveries, a
 # ten-minute duplicate-detection window.
 _MAX_TIMESPAN = "P10675199DT2H48M5.4775807S"
@@ -193,7 +193,7 @@ class Catalog:
         old = self.queues.get(path)
         if update and old is None:
             raise _missing(name)
-        merged = properties if update else {**_CREATE_DEFAULTS["queue"], **properties}
+        merged = {**_CREATE_DEFAULTS["queue"], **properties}  # a PUT replaces: what it leaves out is default
         definition = _changed(old, name, merged, extras, self._now())
         config = _validated(read_queue, {"Name": name, "Properties": merged}, name)
         self._check_forwarding(path, config.forward_to, config.forward_dead_lettered_messages_to)
@@ -212,7 +212,7 @@ class Catalog:
         old = self.topics.get(path)
         if update and old is None:
             raise _missing(name)
-        merged = properties if update else {**_CREATE_DEFAULTS["topic"], **properties}
+        merged = {**_CREATE_DEFAULTS["topic"], **properties}  # a PUT replaces: what it leaves out is default
         _validated(read_topic, {"Name": name, "Properties": merged}, name)
         definition = _changed(old.definition if old else None, name, merged, extras, self._now())
         topic = TopicDefinition(definition, old.subscriptions if old else {})
@@ -269,7 +269,10 @@ class Catalog:
             raise _missing(f"{topic}/subscriptions/{name}")
         if not update and old is not None:
             raise BrokerError(_EXISTS, f"The subscription '{name}' already exists.", status=409)
-        merged = properties if update else {**_CREATE_DEFAULTS["subscription"], **properties}
+        merged = {
+            **_CREATE_DEFAULTS["subscription"],
+            **properties,
+        }  # a PUT replaces: what it leaves out is default
         config = _validated(read_subscription, {"Name": name, "Properties": merged}, name)
         path = _subscription_path(topic, name)
         self._check_forwarding(path, config.forward_to, config.forward_dead_lettered_messages_to)

@@ -235,6 +235,12 @@ def test_plain_http_answers_with_the_same_key_checks(bare):
         again = http.put("/over-http", content=body, headers={"Authorization": token})
         assert again.status_code == 409
         assert http.get("/over-http", headers={"Authorization": token}).status_code == 200
+        # An update replaces the description: what it leaves out goes back to Azure's default (10).
+        partial = body.replace("<MaxDeliveryCount>6</MaxDeliveryCount>", "<LockDuration>PT30S</LockDuration>")
+        updated = http.put("/over-http", content=partial, headers={"Authorization": token, "If-Match": "*"})
+        assert updated.status_code == 200
+        assert "<MaxDeliveryCount>10</MaxDeliveryCount>" in updated.text
+        assert "<LockDuration>PT30S</LockDuration>" in updated.text
         assert http.delete("/over-http", headers={"Authorization": token}).status_code == 200
         assert http.get("/over-http", headers={"Authorization": token}).status_code == 404
 
@@ -288,7 +294,8 @@ def test_definitions_survive_kill_and_override_the_configuration(tmp_path: pathl
     config = tmp_path / "Config.json"
     config.write_text(json.dumps(_CONFIG))
     data = tmp_path / "data"
-    first = start_subprocess(config_file=config, data_dir=data)
+    # Start-up is given a minute: on a loaded machine a child interpreter takes a while to import the SDK.
+    first = start_subprocess(config_file=config, data_dir=data, timeout=60)
     try:
         with ServiceBusAdministrationClient.from_connection_string(
             first.connection_string, connection_verify=False
@@ -303,7 +310,7 @@ def test_definitions_survive_kill_and_override_the_configuration(tmp_path: pathl
             sender.send_messages(ServiceBusMessage("kept", application_properties={"area": "eu"}))
     finally:
         first.kill()
-    second = start_subprocess(config_file=config, data_dir=data)
+    second = start_subprocess(config_file=config, data_dir=data, timeout=60)
     try:
         with ServiceBusAdministrationClient.from_connection_string(
             second.connection_string, connection_verify=False
