@@ -21,7 +21,7 @@ from shared.errors import BusError, TransientError
 from shared.identity import ClosableCredential, namespace_credential
 from shared.settings import ServiceBusSettings
 
-__all__ = ["AdminCounts", "SubscriptionCounts", "admin_counts"]
+__all__ = ["AdminCounts", "SubscriptionCounts", "admin_client", "admin_counts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,13 @@ def _admin_errors(entity: str) -> Iterator[None]:
 
 @contextmanager
 def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
+    """Runtime counts through an administration client from the settings, closed on exit."""
+    with admin_client(settings) as client:
+        yield AdminCounts(client)
+
+
+@contextmanager
+def admin_client(settings: ServiceBusSettings) -> Iterator[ServiceBusAdministrationClient]:
     """An administration client from the settings, closed on exit."""
     credential: ClosableCredential | None = None
     emulator = False
@@ -86,7 +93,7 @@ def admin_counts(settings: ServiceBusSettings) -> Iterator[AdminCounts]:
             if settings.connection_string is not None and emulator:
                 # Not verifying the emulator's own certificate is deliberate; say so once, not per request.
                 warnings.simplefilter("ignore", InsecureRequestWarning)
-            yield AdminCounts(client)
+            yield client
     finally:
         if credential is not None:
             credential.close()

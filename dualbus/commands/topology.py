@@ -1,4 +1,4 @@
-"""``dualbus topology``: show and render the one topology definition."""
+"""``dualbus topology``: show, render and apply the one topology definition."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Annotated
 import orjson
 import typer
 
+from dualbus.commands.common import console, reported_errors, servicebus_settings
+from shared.bus_admin import admin_client
 from shared.render import render_emulator_config
 from shared.topology import default_topology
+from shared.topology_apply import apply_changes, plan_changes
 
 __all__ = ["register"]
 
@@ -23,7 +26,7 @@ class RenderFormat(enum.StrEnum):
 
 _RENDERERS = {RenderFormat.EMULATOR_CONFIG: render_emulator_config}
 
-topology_app = typer.Typer(help="Show and render the Service Bus topology.", no_args_is_help=True)
+topology_app = typer.Typer(help="Show, render and apply the Service Bus topology.", no_args_is_help=True)
 
 
 @topology_app.command("render")
@@ -58,6 +61,30 @@ def show() -> None:
         typer.echo(
             f"{topic.name}/{subscription.name}  sessions={subscription.requires_session}  lock={lock}s"
         )
+
+
+@topology_app.command("apply")
+def apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the changes and make none.")] = False,
+) -> None:
+    """Create or update the topics, subscriptions and rules on the namespace; idempotent.
+
+    Reaches Azure (DUALBUS_SERVICEBUS__NAMESPACE, with an Entra ID credential) or the emulator
+    (DUALBUS_SERVICEBUS__CONNECTION_STRING). Prints one line per change: + create, ~ update, - delete.
+
+    Example: dualbus topology apply --dry-run
+    """
+    with reported_errors(), admin_client(servicebus_settings()) as client:
+        changes = plan_changes(client, default_topology())
+        for change in changes:
+            console.print(change.describe(), highlight=False, markup=False, soft_wrap=True)
+        if not changes:
+            console.print("no changes: the namespace matches the topology")
+        elif dry_run:
+            console.print(f"{len(changes)} change(s) planned; none made (--dry-run)")
+        else:
+            apply_changes(client, changes)
+            console.print(f"{len(changes)} change(s) made")
 
 
 def register(app: typer.Typer) -> None:

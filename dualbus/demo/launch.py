@@ -23,10 +23,10 @@ from dualbus.demo.errors import DemoError
 from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
 from dualbus.demo.workload import DataSize, api_client
 from shared.maps import area_layers, load_maps
-from shared.render import render_emulator_config
 from shared.topology import Direction, default_topology
 
 __all__ = [
+    "TOPOLOGY_APPLY",
     "Launcher",
     "cli_command",
     "consumer_name",
@@ -37,10 +37,12 @@ __all__ = [
 _CLI = "import sys; from dualbus.cli import main; sys.argv[0] = 'dualbus'; main()"
 _START_SECONDS = 60.0
 _POLL_SECONDS = 0.1
+# The one-off child that gives the bare emulator its topology (it exits when done).
+TOPOLOGY_APPLY = "topology-apply"
 # Producers and consumers stop before the emulator and the twins they talk to.
 _PIPELINE = 1
 # What a run writes into its directory (and nothing else there is touched).
-_RUN_FILES = ("Config.json", "sandbox.json", "sandbox.partial", "summary.json")
+_RUN_FILES = ("sandbox.json", "sandbox.partial", "summary.json")
 _RUN_DIRECTORIES = ("logs", "metrics", "state")
 
 
@@ -71,12 +73,17 @@ class Launcher:
         return cls(ProcessGroup(run_dir / "logs"), run_dir, dict(os.environ))
 
     def start_emulator(self) -> str:
-        """Start the emulator with the topology's Config.json; returns its connection string."""
-        config = self.run_dir / "Config.json"
-        config.write_text(json.dumps(render_emulator_config(default_topology()), indent=2))
-        command = [sys.executable, "-m", "sandbox.servicebus", "--config", str(config), "--port", "0"]
+        """Start a bare emulator and give it the topology with ``dualbus topology apply``, as a namespace
+        on Azure gets it; returns the emulator's connection string."""
+        command = [sys.executable, "-m", "sandbox.servicebus", "--port", "0"]
         child = self.group.start("emulator", command, child_environment(self.parent_env))
-        return child.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS).group(1)
+        connection_string = child.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS).group(1)
+        env = child_environment(self.parent_env)
+        env["DUALBUS_SERVICEBUS__CONNECTION_STRING"] = connection_string
+        apply = self.group.start(TOPOLOGY_APPLY, cli_command("topology", "apply"), env)
+        if apply.wait(timeout=_START_SECONDS) != 0:
+            raise DemoError(f"applying the topology to the emulator failed; see {apply.log_path}")
+        return connection_string
 
     def start_twins(self, *, seed: int, size: DataSize) -> ChildProcess:
         """Start ``dualbus sandbox`` (both twins, seeded); ``twins_info`` waits for where they listen."""

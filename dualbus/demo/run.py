@@ -23,7 +23,7 @@ from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.errors import DemoError
 from dualbus.demo.finish import Findings, find, print_findings
-from dualbus.demo.launch import Launcher, initial_sync_layers
+from dualbus.demo.launch import TOPOLOGY_APPLY, Launcher, initial_sync_layers
 from dualbus.demo.monitor import HeadlessView, LiveView, Monitor, View
 from dualbus.demo.stats import RouteStats
 from dualbus.demo.workload import DataSize, StreamThread
@@ -142,7 +142,7 @@ class _Demo:
 
     def _check_health(self) -> None:
         for child in self.launcher.group.exited():
-            if not child.name.startswith("initial-sync"):
+            if not child.name.startswith("initial-sync") and child.name != TOPOLOGY_APPLY:
                 raise DemoError(
                     f"{child.name} exited with code {child.process.returncode}; see {child.log_path}"
                 )

@@ -22,6 +22,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=5672, help="port to listen on; 0 picks a free one")
     parser.add_argument("--data-dir", type=pathlib.Path, help="keep messages in SQLite here across restarts")
+    parser.add_argument(
+        "--certificate-file",
+        type=pathlib.Path,
+        help="write the administration API's self-signed certificate here (PEM), for clients that verify it",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         server.stop()
 
+    if args.certificate_file is not None:
+        args.certificate_file.write_bytes(server.admin.certificate_pem)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     print(server.connection_string, flush=True)  # noqa: T201 - the CLI's one line of output

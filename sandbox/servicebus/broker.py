@@ -188,9 +188,9 @@ class Broker:
     def _activate_due(self, now: int) -> None:
         while self._scheduled and self._scheduled[0][0] <= now:
             _, path, seq = heapq.heappop(self._scheduled)
-            target = self.entities[path]
-            message = target.messages.get(seq)
-            if message is None or message.state != SCHEDULED:
+            target = self.entities.get(path)  # None: the entity was deleted since
+            message = target.messages.get(seq) if target is not None else None
+            if target is None or message is None or message.state != SCHEDULED:
                 continue
             target.messages.pop(seq)
             self.journal.delete(path, seq)
@@ -230,7 +230,9 @@ class Broker:
     def _expire_due(self, now: int) -> None:
         while self._expiring and self._expiring[0][0] <= now:
             _, path, seq = heapq.heappop(self._expiring)
-            entity = self.entities[path]
+            entity = self.entities.get(path)  # None: the entity was deleted since
+            if entity is None:
+                continue
             message = entity.messages.get(seq)
             # A locked message expires when its lock ends or it is settled, as in Azure.
             if message is not None and message.state == ACTIVE and message.lock_token is None:

@@ -37,6 +37,10 @@ __all__ = [
     "default_config",
     "load_config",
     "parse_duration",
+    "read_queue",
+    "read_rule",
+    "read_subscription",
+    "read_topic",
 ]
 
 DEFAULT_NAMESPACE = "sbemulatorns"
@@ -324,6 +328,26 @@ def _check_forwarding(queues: list[QueueConfig], topics: list[TopicConfig], path
                 _read.fail(f"{at}.Properties.{key}", f"no queue or topic named {target!r} in this namespace")
             if target is not None and target.casefold() == own.casefold():
                 _read.fail(f"{at}.Properties.{key}", "an entity cannot forward to itself")
+
+
+def read_queue(node: Mapping[str, Any], path: str) -> QueueConfig:
+    """One queue in Config.json form (``{"Name": ..., "Properties": {...}}``), validated."""
+    return _queue(node, path)
+
+
+def read_topic(node: Mapping[str, Any], path: str) -> TopicConfig:
+    """One topic in Config.json form, with its subscriptions, validated."""
+    return _topic(node, path)
+
+
+def read_subscription(node: Mapping[str, Any], path: str) -> SubscriptionConfig:
+    """One subscription in Config.json form, with its rules, validated."""
+    return _subscription(node, path)
+
+
+def read_rule(node: Mapping[str, Any], path: str) -> RuleConfig:
+    """One rule in Config.json form, validated (its SQL within the supported subset)."""
+    return _rule(node, path)
 
 
 # The Properties each entity kind accepts (the official schema's keys) and how each is read.

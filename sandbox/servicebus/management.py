@@ -10,20 +10,43 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sandbox.servicebus.codec import Symbol, Timestamp
+from sandbox.servicebus.codec import Described, Symbol, Timestamp
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from sandbox.servicebus.lookup import peek, receive_deferred
 from sandbox.servicebus.message import parse_message
 from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
 
+if TYPE_CHECKING:
+    from sandbox.servicebus.catalog import Catalog, Definition
+
 __all__ = ["Management", "Reply"]
 
 Reply = tuple[int, Any]
 _PREFIX = "com.microsoft:"
 _DISPOSITIONS = {"completed": COMPLETE, "abandoned": ABANDON, "suspended": DEAD_LETTER, "defered": DEFER}
+# Rule descriptions on the wire: described lists under Service Bus's own codes, as the JavaScript SDK reads
+# them (@azure/service-bus src/util/constants.ts descriptorCodes, managementClient.ts getRules/addRule).
+_RULE_DESCRIPTION = 0x0000013700000004
+_EMPTY_ACTION = 0x0000013700000005
+_SQL_ACTION = 0x0000013700000006
+_SQL_FILTER = 0x0000001370000006
+_TRUE_FILTER = 0x0000001370000007
+_FALSE_FILTER = 0x0000001370000008
+_CORRELATION_FILTER = 0x0000001370000009
+# The correlation-filter map keys of add-rule and their Config.json names, in the described list's order.
+_CORRELATION_KEYS = (
+    ("correlation-id", "CorrelationId"),
+    ("message-id", "MessageId"),
+    ("to", "To"),
+    ("reply-to", "ReplyTo"),
+    ("label", "Label"),
+    ("session-id", "SessionId"),
+    ("reply-to-session-id", "ReplyToSessionId"),
+    ("content-type", "ContentType"),
+)
 
 
 class Management:
@@ -31,6 +54,7 @@ class Management:
 
     def __init__(self, bus: ServiceBus) -> None:
         self.bus = bus
+        self.catalog: Catalog | None = None  # set by the server: rule operations change its definitions
         self._holder: object | None = None  # of the request being executed (one at a time: one loop)
         self._ops: dict[str, Callable[[Entity, Mapping[str, Any]], Reply]] = {
             "renew-lock": self._renew_lock,
@@ -43,6 +67,9 @@ class Management:
             "get-session-state": self._get_state,
             "set-session-state": self._set_state,
             "get-message-sessions": self._sessions,
+            "add-rule": self._add_rule,
+            "remove-rule": self._remove_rule,
+            "enumerate-rules": self._enumerate_rules,
         }
 
     def execute(
@@ -139,6 +166,83 @@ class Management:
         if not page:
             return 204, None
         return 200, {"skip": skip + len(page), "sessions-ids": page}
+
+    # -- rules (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-request-response
+    # "Rule operations") -----------------------------------------------------------------------
+
+    def _subscription(self, entity: Entity) -> tuple[Catalog, str, str]:
+        topic, marker, name = entity.path.rpartition("/subscriptions/")
+        if self.catalog is None or not marker:
+            raise BrokerError("amqp:not-allowed", "Rules belong to a topic subscription.", status=400)
+        return self.catalog, topic, name
+
+    def _add_rule(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        catalog, topic, sub = self._subscription(entity)
+        name = str(body["rule-name"])
+        catalog.put_rule(topic, sub, _rule_from_map(name, body["rule-description"]), update=False)
+        return 200, None
+
+    def _remove_rule(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        catalog, topic, sub = self._subscription(entity)
+        catalog.delete_rule(topic, sub, str(body["rule-name"]))
+        return 200, None
+
+    def _enumerate_rules(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
+        catalog, topic, sub = self._subscription(entity)
+        skip = int(body.get("skip", 0))
+        top = int(body.get("top", 2**31 - 1))
+        page = catalog.rules(topic, sub)[skip : skip + top]
+        if not page:
+            return 204, None
+        return 200, {"rules": [{"rule-description": _rule_value(rule)} for rule in page]}
+
+
+def _rule_from_map(name: str, description: Mapping[str, Any]) -> Definition:
+    from sandbox.servicebus.catalog import Definition  # noqa: PLC0415 - the catalog imports the broker
+
+    sql = description.get("sql-filter")
+    correlation = description.get("correlation-filter")
+    properties: dict[str, Any]
+    if sql is not None:
+        properties = {"FilterType": "Sql", "SqlFilter": {"SqlExpression": str(sql["expression"])}}
+    elif correlation is not None:
+        node: dict[str, Any] = {
+            key: str(correlation[wire])
+            for wire, key in _CORRELATION_KEYS
+            if correlation.get(wire) is not None
+        }
+        user = correlation.get("properties")
+        if user:
+            node["Properties"] = {str(k): _text(v) if isinstance(v, bytes) else v for k, v in user.items()}
+        properties = {"FilterType": "Correlation", "CorrelationFilter": node}
+    else:
+        properties = {"FilterType": "Sql", "SqlFilter": {"SqlExpression": "1=1"}}
+    action = description.get("sql-rule-action")
+    if isinstance(action, Mapping) and action.get("expression"):
+        properties["Action"] = {"SqlExpression": str(action["expression"])}
+    return Definition(name, properties)
+
+
+def _rule_value(rule: Definition) -> Described:
+    props = rule.properties
+    if props["FilterType"] == "Sql":
+        expression = props["SqlFilter"]["SqlExpression"]
+        compact = expression.replace(" ", "")
+        if compact == "1=1":
+            rule_filter = Described(_TRUE_FILTER, [])
+        elif compact == "1=0":
+            rule_filter = Described(_FALSE_FILTER, [])
+        else:
+            rule_filter = Described(_SQL_FILTER, [expression, 20])
+    else:
+        node = props["CorrelationFilter"]
+        fields: list[object] = [node.get(key) for _, key in _CORRELATION_KEYS]
+        rule_filter = Described(_CORRELATION_FILTER, [*fields, dict(node.get("Properties", {}))])
+    if "Action" in props:
+        action = Described(_SQL_ACTION, [props["Action"]["SqlExpression"], 20])
+    else:
+        action = Described(_EMPTY_ACTION, [])
+    return Described(_RULE_DESCRIPTION, [rule_filter, action, rule.name, Timestamp(rule.created_ms)])
 
 
 def _token(raw: object) -> bytes:

@@ -23,8 +23,9 @@ import cproton
 from proton import Collector, Connection, Delivery, Event, Transport
 from pydantic import SecretStr
 
-from sandbox.servicebus.admin import AdminGateway, EntityCounts, entity_counts
+from sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
 from sandbox.servicebus.amqp import AmqpHandler
+from sandbox.servicebus.catalog import Catalog
 from sandbox.servicebus.config import EmulatorConfig, default_config
 from sandbox.servicebus.errors import EmulatorStartError
 from sandbox.servicebus.sas import KeyRing, keys_from_env
@@ -66,14 +67,19 @@ class EmulatorServer:
         max_message_bytes: int = 256 * 1024,
     ) -> None:
         self.keys = dict(keys) if keys is not None else keys_from_env()
-        topology = build_topology(config or default_config())
+        config = config or default_config()
+        topology = build_topology(config)
         self.journal: Journal = SqliteJournal(data_dir) if data_dir is not None else MemoryJournal()
         self.bus = ServiceBus(
             topology.entities, topology.routes, self.journal, max_message_bytes=max_message_bytes
         )
+        self.catalog = Catalog(self.bus, self.journal, config)
         self._restore()
         self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
-        self.admin = AdminGateway(KeyRing(self.keys), self._counts_from_loop)
+        # Rule operations on a subscription's $management node change the same definitions.
+        self.handler.requests.management.catalog = self.catalog
+        api = AdminApi(self.catalog, config.namespaces[0].name)
+        self.admin = AdminGateway(KeyRing(self.keys), self.call_on_loop, lambda: api)
         self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._collector = Collector()
         self._wanted = self.handler.event_numbers
@@ -103,6 +109,7 @@ class EmulatorServer:
 
     def _restore(self) -> None:
         state = self.journal.load()
+        self.catalog.restore(state.entity_documents)
         self.bus.next_seq = state.next_seq
         orphaned: dict[str, int] = {}
         for path, message in state.messages:
@@ -238,14 +245,14 @@ class EmulatorServer:
         except BlockingIOError:
             return
 
-    def _counts_from_loop(self, path: str) -> EntityCounts | None:
-        """Entity counts computed on the loop's thread (called from an administration thread)."""
+    def call_on_loop(self, call: Callable[[], object]) -> object:
+        """Run ``call`` on the loop's thread, where the broker lives, and return its result once what it
+        changed is committed (called from an administration thread)."""
         future: Future[object] = Future()
-        self._calls.put((lambda: entity_counts(self.bus, path), future))
+        self._calls.put((call, future))
         with contextlib.suppress(OSError):
             self._wake_w.send(b"c")
-        result = future.result(timeout=10)
-        return result if isinstance(result, EntityCounts) else None
+        return future.result(timeout=10)
 
     def _run_calls(self) -> None:
         while True:
@@ -254,26 +261,29 @@ class EmulatorServer:
             except queue.Empty:
                 return
             try:
-                future.set_result(call())
+                result = call()
+                self.journal.flush()
+                future.set_result(result)
             except Exception as exc:  # handed to the calling thread, which raises it  # noqa: BLE001
                 future.set_exception(exc)
 
-    def _is_tls(self, client: _Client) -> bool:
+    def _is_http(self, client: _Client) -> bool:
+        """Hand a connection opening with TLS (0x16) or an HTTP method to the administration API."""
         client.fresh = False
         try:
             first = client.sock.recv(1, socket.MSG_PEEK)
         except OSError:
             return False
-        if first != b"\x16":
+        if first != b"\x16" and (not first or first[0] not in HTTP_METHOD_STARTS):
             return False
         self._clients.pop(client.sock, None)
         self._selector.unregister(client.sock)
         client.transport.unbind()
-        self.admin.serve(client.sock)
+        self.admin.serve(client.sock, tls=first == b"\x16")
         return True
 
     def _read(self, client: _Client) -> None:
-        if client.fresh and self._is_tls(client):
+        if client.fresh and self._is_http(client):
             return
         capacity = client.transport.capacity()
         if capacity <= 0:

@@ -142,7 +142,9 @@ class ServiceBus(Broker):
         """Treat every lock that ran out as a failed delivery, and free sessions whose lock ran out."""
         while self.lock_heap and self.lock_heap[0][0] <= now:
             _, path, token = heapq.heappop(self.lock_heap)
-            entity = self.entities[path]
+            entity = self.entities.get(path)  # None: the entity was deleted since
+            if entity is None:
+                continue
             message = entity.locks.get(token)
             # Renewals push a later entry; only the entry matching the current lock time counts.
             if message is not None and message.locked_until_ms <= now:
@@ -235,7 +237,9 @@ class ServiceBus(Broker):
     def _expire_sessions(self, now: int) -> None:
         while self._session_heap and self._session_heap[0][0] <= now:
             _, path, session_id = heapq.heappop(self._session_heap)
-            entity = self.entities[path]
+            entity = self.entities.get(path)  # None: the entity was deleted since
+            if entity is None:
+                continue
             lock = entity.session_locks.get(session_id)
             if lock is None or lock.until_ms > now:
                 continue  # released, or renewed since this entry was pushed

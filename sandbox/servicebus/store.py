@@ -1,4 +1,5 @@
-"""Durable state in SQLite: messages, the sequence counter, duplicate-detection history, session state.
+"""Durable state in SQLite: messages, the sequence counter, duplicate-detection history, session state, and
+the entities the administration API created, changed or deleted.
 
 Changes are journalled in memory while the server handles a burst of frames and written in one
 transaction by ``flush``; the server acknowledges sends and settlements only after that commit, so an
@@ -12,7 +13,7 @@ import pathlib
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sandbox.servicebus.entity import StoredMessage
@@ -46,6 +47,9 @@ _OTHER_TABLES = (
     # Ids of messages that left: appending a small row costs a settlement a third of deleting a kilobyte
     # row in place. The rows themselves are removed in bulk while the loop is idle, or every few thousand.
     "CREATE TABLE IF NOT EXISTS settled (id INTEGER PRIMARY KEY)",
+    # One JSON document per queue or topic (a topic's holds its subscriptions and rules) written by the
+    # administration API; it overrides the configuration's entity of that path, a tombstone included.
+    "CREATE TABLE IF NOT EXISTS entity_documents (path TEXT PRIMARY KEY, document TEXT NOT NULL)",
 )
 _SCHEMA_VERSION = 2
 # Version 1 kept messages in a WITHOUT ROWID table keyed by (entity, seq): carried over once, then dropped.
@@ -65,6 +69,12 @@ _DEDUP = "INSERT OR REPLACE INTO dedup VALUES (?,?,?)"
 _STATE_SET = "INSERT OR REPLACE INTO session_state VALUES (?,?,?)"
 _STATE_DEL = "DELETE FROM session_state WHERE entity=? AND session=?"
 _SEQ = "INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)"
+_DOCUMENT = "INSERT OR REPLACE INTO entity_documents VALUES (?,?)"
+# An entity's path and everything under it: its dead-letter queue, a topic's subscriptions.
+_FORGET = (
+    "DELETE FROM dedup WHERE entity=?1 OR entity LIKE ?2 ESCAPE '\\'",
+    "DELETE FROM session_state WHERE entity=?1 OR entity LIKE ?2 ESCAPE '\\'",
+)
 
 
 @dataclass(slots=True)
@@ -75,6 +85,7 @@ class LoadedState:
     dedup: list[tuple[str, str, int]]
     session_state: list[tuple[str, str, bytes]]
     next_seq: int
+    entity_documents: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Journal(Protocol):
@@ -97,6 +108,12 @@ class Journal(Protocol):
 
     def next_seq(self, value: int) -> None:
         """Record the next sequence number to hand out."""
+
+    def entity_document(self, path: str, document: str) -> None:
+        """Record the administration API's definition of the queue or topic at ``path``."""
+
+    def forget(self, path: str) -> None:
+        """Drop the duplicate-detection history and session states of a deleted entity and its children."""
 
     def flush(self) -> None:
         """Make everything recorded so far durable."""
@@ -130,6 +147,12 @@ class MemoryJournal:
         """Keep nothing."""
 
     def next_seq(self, value: int) -> None:
+        """Keep nothing."""
+
+    def entity_document(self, path: str, document: str) -> None:
+        """Keep nothing."""
+
+    def forget(self, path: str) -> None:
         """Keep nothing."""
 
     def flush(self) -> None:
@@ -247,6 +270,16 @@ class SqliteJournal:
         """Remember the counter; written once per flush."""
         self._seq = value
 
+    def entity_document(self, path: str, document: str) -> None:
+        """Journal an entity definition."""
+        self._ops.append((_DOCUMENT, (path, document)))
+
+    def forget(self, path: str) -> None:
+        """Journal the removal of a deleted entity's history and session states."""
+        pattern = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+        for statement in _FORGET:
+            self._ops.append((statement, (path, pattern)))
+
     def flush(self) -> None:
         """Write the journalled changes in one transaction, grouping runs of the same statement."""
         if not self._ops and self._seq is None:
@@ -305,7 +338,14 @@ class SqliteJournal:
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
         highest = max((m.seq for _, m in messages), default=0)
         next_seq = max(int(row[0]) if row else 1, highest + 1)
-        return LoadedState(messages=messages, dedup=dedup, session_state=states, next_seq=next_seq)
+        documents = [(p, d) for p, d in self._db.execute("SELECT path, document FROM entity_documents")]
+        return LoadedState(
+            messages=messages,
+            dedup=dedup,
+            session_state=states,
+            next_seq=next_seq,
+            entity_documents=documents,
+        )
 
     def _messages(self) -> Iterator[tuple[str, StoredMessage]]:
         rows = self._db.execute("SELECT * FROM stored_messages ORDER BY entity, seq")

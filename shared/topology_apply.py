@@ -1,0 +1,219 @@
+"""Brings a Service Bus namespace in line with the topology, through the administration API, idempotently.
+
+``plan`` reads what the namespace has and lists the changes that would make it match ``shared.topology``: the
+control queue, each area topic, its direction subscriptions and catch-all ``unroutable`` subscription, and
+each subscription's one rule (other rules, Azure's ``$Default`` included, are removed: they would route
+messages the topology does not mean to). ``apply`` makes them. Entities the topology does not name are left
+alone. ``RequiresSession`` cannot change on an existing subscription (Azure refuses it): such a difference is
+reported, never applied, as recreating the subscription would drop its messages.
+
+Property names are the SDK's (``azure.servicebus.management`` QueueProperties, TopicProperties,
+SubscriptionProperties, RuleProperties, SqlRuleFilter).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.servicebus.management import RuleProperties, ServiceBusAdministrationClient, SqlRuleFilter
+
+from shared.errors import BusError, TopologyError
+from shared.topology import Subscription, TopicSpec, Topology
+
+__all__ = ["Change", "apply_changes", "plan_changes"]
+
+Action = Literal["create", "update", "delete", "refuse"]
+
+# The control queue's settings, as rendered for the emulator's Config.json (shared.render).
+_CONTROL_QUEUE: dict[str, Any] = {
+    "lock_duration": timedelta(minutes=1),
+    "max_delivery_count": 10,
+    "default_message_time_to_live": timedelta(days=365),
+    "dead_lettering_on_message_expiration": False,
+    "requires_session": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One step: what to do to which entity, and the property differences it settles."""
+
+    action: Action
+    kind: Literal["queue", "topic", "subscription", "rule"]
+    path: str
+    differences: tuple[str, ...] = ()
+    # How to make it; None for a refused change.
+    run: Callable[[ServiceBusAdministrationClient], object] | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """One line, e.g. ``+ topic dualbus.customer``, ``~ subscription t/s: max_delivery_count 5 -> 10``."""
+        sign = {"create": "+", "update": "~", "delete": "-", "refuse": "!"}[self.action]
+        text = f"{sign} {self.kind} {self.path}"
+        return f"{text}: {'; '.join(self.differences)}" if self.differences else text
+
+
+def plan_changes(client: ServiceBusAdministrationClient, topology: Topology) -> list[Change]:
+    """Every change that would make the namespace match ``topology``; empty when it already does."""
+    with _bus_errors("reading the namespace"):
+        changes = _queue_changes(client, topology.control_queue, _CONTROL_QUEUE)
+        for topic in topology.topics:
+            changes += _topic_changes(client, topic)
+    return changes
+
+
+def apply_changes(client: ServiceBusAdministrationClient, changes: list[Change]) -> None:
+    """Make the planned changes in order; a refused one stops the run before anything is changed."""
+    refused = [change.describe() for change in changes if change.action == "refuse"]
+    if refused:
+        raise TopologyError(
+            "the namespace cannot be brought in line without recreating: " + "; ".join(refused)
+        )
+    for change in changes:
+        if change.run is not None:
+            with _bus_errors(change.describe()):
+                change.run(client)
+
+
+def _queue_changes(client: ServiceBusAdministrationClient, name: str, wanted: dict[str, Any]) -> list[Change]:
+    existing = _get(lambda: client.get_queue(name))
+    if existing is None:
+        return [Change("create", "queue", name, run=lambda c: c.create_queue(name, **wanted))]
+    differences = _differences(existing, wanted)
+    if not differences:
+        return []
+    return [Change("update", "queue", name, differences, lambda c: c.update_queue(existing, **wanted))]
+
+
+def _topic_changes(client: ServiceBusAdministrationClient, topic: TopicSpec) -> list[Change]:
+    wanted: dict[str, Any] = {
+        "default_message_time_to_live": topic.default_message_time_to_live,
+        "duplicate_detection_history_time_window": topic.duplicate_detection_window,
+        "requires_duplicate_detection": True,
+    }
+    existing = _get(lambda: client.get_topic(topic.name))
+    changes: list[Change] = []
+    if existing is None:
+        changes.append(
+            Change("create", "topic", topic.name, run=lambda c: c.create_topic(topic.name, **wanted))
+        )
+    elif differences := _differences(existing, wanted):
+        changes.append(
+            Change("update", "topic", topic.name, differences, lambda c: c.update_topic(existing, **wanted))
+        )
+    for subscription in topic.all_subscriptions:
+        changes += _subscription_changes(client, topic.name, subscription, topic_exists=existing is not None)
+    return changes
+
+
+def _subscription_changes(
+    client: ServiceBusAdministrationClient, topic: str, sub: Subscription, *, topic_exists: bool
+) -> list[Change]:
+    path = f"{topic}/{sub.name}"
+    wanted: dict[str, Any] = {
+        "lock_duration": sub.lock_duration,
+        "max_delivery_count": sub.max_delivery_count,
+        "default_message_time_to_live": sub.default_message_time_to_live,
+        "dead_lettering_on_message_expiration": sub.dead_lettering_on_message_expiration,
+    }
+    existing = _get(lambda: client.get_subscription(topic, sub.name)) if topic_exists else None
+    if existing is None:
+        # Created with the topology's rule in place of Azure's $Default, which would route everything.
+        def create(c: ServiceBusAdministrationClient) -> None:
+            c.create_subscription(topic, sub.name, requires_session=sub.requires_session, **wanted)
+            c.create_rule(topic, sub.name, sub.rule_name, filter=SqlRuleFilter(sub.rule_sql))
+            for rule in c.list_rules(topic, sub.name):
+                if rule.name != sub.rule_name:
+                    c.delete_rule(topic, sub.name, rule.name)
+
+        return [Change("create", "subscription", path, (f"rule {sub.rule_name}: {sub.rule_sql}",), create)]
+    changes: list[Change] = []
+    if existing.requires_session != sub.requires_session:
+        detail = f"requires_session {existing.requires_session} -> {sub.requires_session}"
+        changes.append(Change("refuse", "subscription", path, (detail,)))
+    if differences := _differences(existing, wanted):
+        changes.append(
+            Change(
+                "update",
+                "subscription",
+                path,
+                differences,
+                lambda c: c.update_subscription(topic, existing, **wanted),
+            )
+        )
+    return changes + _rule_changes(client, topic, sub)
+
+
+def _rule_changes(client: ServiceBusAdministrationClient, topic: str, sub: Subscription) -> list[Change]:
+    path = f"{topic}/{sub.name}"
+    changes: list[Change] = []
+    found = False
+    for rule in client.list_rules(topic, sub.name):
+        if rule.name != sub.rule_name:
+            remove = functools.partial(_delete_rule, topic=topic, subscription=sub.name, rule=rule.name)
+            changes.append(Change("delete", "rule", f"{path}/{rule.name}", run=remove))
+            continue
+        found = True
+        current = rule.filter.sql_expression if isinstance(rule.filter, SqlRuleFilter) else repr(rule.filter)
+        if current != sub.rule_sql or rule.action is not None:
+            rule.filter, rule.action = SqlRuleFilter(sub.rule_sql), None
+            changes.append(
+                Change(
+                    "update",
+                    "rule",
+                    f"{path}/{sub.rule_name}",
+                    (f"filter {current!r} -> {sub.rule_sql!r}",),
+                    functools.partial(_update_rule, topic=topic, subscription=sub.name, rule=rule),
+                )
+            )
+    if not found:
+        changes.insert(
+            0,
+            Change(
+                "create",
+                "rule",
+                f"{path}/{sub.rule_name}",
+                (sub.rule_sql,),
+                lambda c: c.create_rule(topic, sub.name, sub.rule_name, filter=SqlRuleFilter(sub.rule_sql)),
+            ),
+        )
+    return changes
+
+
+def _delete_rule(client: ServiceBusAdministrationClient, *, topic: str, subscription: str, rule: str) -> None:
+    client.delete_rule(topic, subscription, rule)
+
+
+def _update_rule(
+    client: ServiceBusAdministrationClient, *, topic: str, subscription: str, rule: RuleProperties
+) -> None:
+    client.update_rule(topic, subscription, rule)
+
+
+def _differences(existing: Any, wanted: dict[str, Any]) -> tuple[str, ...]:  # noqa: ANN401 - SDK properties
+    return tuple(
+        f"{key} {getattr(existing, key)} -> {value}"
+        for key, value in wanted.items()
+        if getattr(existing, key) != value
+    )
+
+
+def _get(read: Callable[[], Any]) -> Any:  # noqa: ANN401 - SDK properties
+    try:
+        return read()
+    except ResourceNotFoundError:
+        return None
+
+
+@contextmanager
+def _bus_errors(step: str) -> Iterator[None]:
+    """Azure errors become BusError, naming the step."""
+    try:
+        yield
+    except AzureError as exc:
+        raise BusError(f"{step}: {type(exc).__name__}: {exc}") from exc
