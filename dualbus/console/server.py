@@ -1,0 +1,77 @@
+"""Starting the console: its app wired to the real operations, served by uvicorn."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from dualbus.console import workflows
+from dualbus.console.app import ConsoleConfig, Workflows, create_app
+from dualbus.console.operations import Operations
+from dualbus.console.security import is_loopback, require_token
+from dualbus.ops.audit import operator_name
+from shared.envelope import Origin
+from shared.errors import ConfigError
+from shared.settings import Settings, load_settings
+
+__all__ = ["build_app", "serve"]
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    host: str = "127.0.0.1",
+    token: SecretStr | None = None,
+    metrics_dir: Path | None = None,
+) -> Starlette:
+    """The console over the namespace and APIs of ``settings`` (``DUALBUS_*`` when not given)."""
+    require_token(host, token)
+    settings = settings or load_settings()
+    operations = Operations(settings, metrics_dir=metrics_dir)
+    flows = Workflows(
+        reconcile=lambda job: workflows.run_reconcile(settings, job),
+        repair=lambda records, job: workflows.run_repair(settings, records, job),
+        sync=lambda origin, job: workflows.run_sync(settings, Origin(origin), job),
+    )
+    config = ConsoleConfig(
+        areas=operations.topology.areas,
+        operator=operator_name(),
+        token=token,
+        has_metrics=metrics_dir is not None and metrics_dir.is_dir(),
+        secure_cookies=False,
+    )
+    return create_app(operations, flows, config)
+
+
+def serve(
+    *,
+    host: str,
+    port: int,
+    token: SecretStr | None,
+    metrics_dir: Path | None,
+    ready: socket.socket | None = None,
+) -> None:
+    """Serve the console until stopped; ConfigError for a host without a token or a port in use."""
+    app = build_app(host=host, token=token, metrics_dir=metrics_dir)
+    sockets = [ready] if ready is not None else [_bind(host, port)]
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(128)
+    if not is_loopback(host):
+        pass  # the token was required by build_app already
+    return sock
