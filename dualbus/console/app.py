@@ -174,11 +174,18 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     identity: Identity | None = Identity(state.config.operator)
     if token is not None and not by_header:
         name = state.sessions.name(request.cookies.get(SESSION_COOKIE))
-        identity = Identity(f"{name} (console)") if name else None
+        identity = Identity(name) if name else None
     elif by_header:
         identity = Identity(request.headers.get("x-dualbus-operator", "token holder"), via_header=True)
     form = await request.form() if post else None
     context = _Context(state, identity or Identity("signed out"), csrf, form)
+    if identity is None and request.url.path not in _OPEN_PATHS:
+        if request.method == "GET" and not request.url.path.endswith("/part"):
+            response: Response = RedirectResponse("/login", status_code=303)
+            if CSRF_COOKIE not in request.cookies:
+                response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+            raise _RefusedError(response)
+        raise _RefusedError(_one_line("refused: sign in first, or send Authorization: Bearer <token>", 401))
     if (
         post
         and not by_header
@@ -191,13 +198,6 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
                 403,
             )
         )
-    if identity is None and request.url.path not in _OPEN_PATHS:
-        if request.method == "GET" and not request.url.path.endswith("/part"):
-            response: Response = RedirectResponse("/login", status_code=303)
-            if CSRF_COOKIE not in request.cookies:
-                response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
-            raise _RefusedError(response)
-        raise _RefusedError(_one_line("refused: sign in first, or send Authorization: Bearer <token>", 401))
     return context
 
 

@@ -31,18 +31,30 @@ def cell(value: object, *, numeric: bool = False) -> Markup:
     return Markup(f'<td class="num">{e(value)}</td>' if numeric else f"<td>{e(value)}</td>")
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric_from: int = 99) -> Markup:
-    """A table; columns from ``numeric_from`` on are right-aligned numbers."""
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    numeric_from: int = 99,
+    empty: str = "Nothing here.",
+    nowrap: int = 0,
+) -> Markup:
+    """A table; columns from ``numeric_from`` on are right-aligned numbers, the first ``nowrap`` unwrapped."""
     head = "".join(
         f'<th class="num">{e(h)}</th>' if i >= numeric_from else f"<th>{e(h)}</th>"
         for i, h in enumerate(headers)
     )
     body = "".join(
-        "<tr>" + "".join(cell(v, numeric=i >= numeric_from) for i, v in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(
+            Markup(f'<td class="nowrap">{e(v)}</td>') if i < nowrap else cell(v, numeric=i >= numeric_from)
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
     if not body:
-        body = f'<tr><td colspan="{len(headers)}" class="empty">Nothing here.</td></tr>'
+        body = f'<tr><td colspan="{len(headers)}" class="empty">{e(empty)}</td></tr>'
     return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
@@ -94,9 +106,11 @@ button.secondary{background:#fff;color:#2f5689}button.danger{background:#b42318;
 input[type=text],input[type=password],select,textarea{font:inherit;padding:.3rem .4rem;
 border:1px solid #c4ccd6;border-radius:4px}
 textarea{width:100%;max-width:40rem;font-family:ui-monospace,monospace}
-pre{background:#fff;border:1px solid #e3e8ef;padding:.6rem;overflow:auto;font-size:.85rem;max-height:28rem}
+pre{background:#fff;border:1px solid #e3e8ef;padding:.6rem;overflow:auto;font-size:.85rem;max-height:28rem;
+white-space:pre-wrap;overflow-wrap:anywhere}
+td.nowrap{white-space:nowrap}
 .muted{color:#66727f;font-size:.85rem}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
+.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1rem}
 .toolbar{margin:.8rem 0;display:flex;gap:.6rem;align-items:center;flex-wrap:wrap}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;background:#fff;padding:.6rem;
 border:1px solid #e3e8ef}

@@ -95,7 +95,7 @@ def routes_table(rows: Sequence[RouteRow], csrf: str) -> Markup:
             e(s.applied if s else "-"),
             e(outcomes.get("skipped-stale", 0) if s else "-"),
             e(outcomes.get("skipped-conflict", 0) if s else "-"),
-            e(row.dead_lettered),
+            _letters_link(row),
             e(row.backlog),
             e(s.lag if s else "-"),
             e(_seconds(s.latency(0.5)) if s else "-"),
@@ -112,6 +112,13 @@ def routes_table(rows: Sequence[RouteRow], csrf: str) -> Markup:
         )
     head = "".join(f'<th class="{"num" if 3 <= i < 12 else ""}">{e(h)}</th>' for i, h in enumerate(headers))  # noqa: PLR2004
     return Markup(f"<table id=routes><thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table>")
+
+
+def _letters_link(row: RouteRow) -> Markup:
+    if not row.dead_lettered:
+        return e(row.dead_lettered)
+    href = _link("/deadletters/list", area=row.area, subscription=row.subscription)
+    return Markup(f'<a href="{e(href)}">{row.dead_lettered}</a>')
 
 
 def routes_page(rows: Sequence[RouteRow], csrf: str, *, has_metrics: bool) -> Markup:
@@ -247,7 +254,12 @@ def letter_page(letter: DeadLetter, history: Sequence[dict[str, Any]], csrf: str
     )
     trail = table(
         ("time", "operator", "action", "outcome", "details"),
-        ((h.get("time"), h.get("operator"), h.get("action"), h.get("outcome"), _details(h)) for h in history),
+        (
+            (_when(h.get("time")), h.get("operator"), h.get("action"), h.get("outcome"), _details(h))
+            for h in history
+        ),
+        empty="No action on this message yet.",
+        nowrap=1,
     )
     return Markup(
         f"<dl>{listing}</dl>"
@@ -263,7 +275,7 @@ def letter_page(letter: DeadLetter, history: Sequence[dict[str, Any]], csrf: str
 
 
 def _details(line: dict[str, Any]) -> str:
-    skip = {"time", "operator", "action", "outcome"}
+    skip = {"time", "operator", "action", "outcome", "via"}
     return ", ".join(f"{k}={_plain(v)}" for k, v in line.items() if k not in skip and v not in ("", None, {}))
 
 
@@ -488,21 +500,35 @@ def _report(job: Job, report: ReconcileReport, csrf: str) -> Markup:
     )
 
 
+def _when(value: object) -> str:
+    """An audit line's ISO time as ``YYYY-MM-DD HH:MM:SS`` UTC (as written when it does not parse)."""
+    try:
+        return _time(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 def audit_page(lines: Sequence[dict[str, Any]]) -> Markup:
     """The audit trail, newest first."""
-    return table(
-        ("time", "operator", "via", "action", "outcome", "details"),
-        (
+    return Markup(
+        '<p class="muted">Every action of the console and of the CLI (dlq, pause, resume, alerts), newest '
+        "first; times in UTC.</p>"
+        + table(
+            ("time (UTC)", "operator", "via", "action", "outcome", "details"),
             (
-                x.get("time"),
-                x.get("operator"),
-                x.get("via", "cli"),
-                x.get("action"),
-                x.get("outcome"),
-                _details(x),
-            )
-            for x in reversed(lines)
-        ),
+                (
+                    _when(x.get("time")),
+                    x.get("operator"),
+                    x.get("via", "cli"),
+                    x.get("action"),
+                    x.get("outcome"),
+                    _details(x),
+                )
+                for x in reversed(lines)
+            ),
+            empty="No action recorded yet.",
+            nowrap=4,
+        )
     )
 
 
@@ -512,7 +538,12 @@ def alerts_page(lines: Sequence[dict[str, Any]]) -> Markup:
     return Markup(
         '<p class="muted">Alerts fire from <code>dualbus alerts run RULES.json</code>, which records each in '
         "the audit trail.</p>"
-        + table(("time", "details"), ((x.get("time"), _details(x)) for x in reversed(fired)))
+        + table(
+            ("time (UTC)", "details"),
+            ((_when(x.get("time")), _details(x)) for x in reversed(fired)),
+            empty="No alert has fired.",
+            nowrap=1,
+        )
     )
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import socket
+import warnings
 from pathlib import Path
 
 import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from urllib3.exceptions import InsecureRequestWarning
 
 from dualbus.console import workflows
 from dualbus.console.app import ConsoleConfig, Workflows, create_app
 from dualbus.console.operations import Operations
-from dualbus.console.security import is_loopback, require_token
+from dualbus.console.security import require_token
 from dualbus.ops.audit import operator_name
 from shared.envelope import Origin
 from shared.errors import ConfigError
@@ -31,6 +33,7 @@ def build_app(
     """The console over the namespace and APIs of ``settings`` (``DUALBUS_*`` when not given)."""
     require_token(host, token)
     settings = settings or load_settings()
+    _quiet_about_the_emulators_certificate(settings)
     operations = Operations(settings, metrics_dir=metrics_dir)
     flows = Workflows(
         reconcile=lambda job: workflows.run_reconcile(settings, job),
@@ -45,6 +48,19 @@ def build_app(
         secure_cookies=False,
     )
     return create_app(operations, flows, config)
+
+
+def _quiet_about_the_emulators_certificate(settings: Settings) -> None:
+    """Ignore urllib3's warning about the emulator's unverified certificate for the whole process.
+
+    ``shared.bus_admin`` silences it inside ``warnings.catch_warnings``, which is not thread-safe: the console
+    reads counts on several threads at once, and one leaving the block restores filters under another.
+    Installed once before any of them, the filter is in every state they save and restore.
+    """
+    bus = settings.servicebus
+    text = bus.connection_string.get_secret_value() if bus and bus.connection_string else ""
+    if "usedevelopmentemulator=true" in text.replace(" ", "").lower():
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
 def serve(
@@ -72,6 +88,4 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(128)
-    if not is_loopback(host):
-        pass  # the token was required by build_app already
     return sock
