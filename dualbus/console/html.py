@@ -115,7 +115,7 @@ td.nowrap{white-space:nowrap}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;background:#fff;padding:.6rem;
 border:1px solid #e3e8ef}
 dt{font-weight:600}dd{margin:0}
-ins{background:#e6f5ea;text-decoration:none}del{background:#fde8e8}
+ins{background:#e6f5ea;text-decoration:none}del{background:#fde8e8;text-decoration:none}
 """
 
 _SCRIPT = """

@@ -149,8 +149,8 @@ def groups_page(groups: Sequence[ReasonGroup]) -> Markup:
         href = _link("/deadletters/list", area=g.area, subscription=g.subscription, reason=g.reason)
         rows.append(
             Markup(
-                f"<tr><td>{e(g.area)}</td><td>{e(g.subscription)}</td>"
-                f'<td><a href="{e(href)}">{e(g.reason)}</a></td><td class="num">{g.count}</td>'
+                f'<tr><td class="nowrap">{e(g.area)}</td><td class="nowrap">{e(g.subscription)}</td>'
+                f'<td class="nowrap"><a href="{e(href)}">{e(g.reason)}</a></td><td class="num">{g.count}</td>'
                 f"<td>{e(_age(g.oldest))}</td><td>{e(_age(g.newest))}</td>"
                 f"<td>{e(g.example_description[:140])}</td></tr>"
             )
@@ -176,10 +176,11 @@ def letters_page(letters: Sequence[DeadLetter], csrf: str, *, edits: str = "") -
         rows.append(
             f'<tr><td><input type="checkbox" name="ref" value="{e(str(ref))}" checked '
             f'aria-label="select {e(letter.message_id)}"></td>'
-            f"<td>{e(letter.area)}</td><td>{e(letter.subscription)}</td>"
+            f'<td class="nowrap">{e(letter.area)}</td><td class="nowrap">{e(letter.subscription)}</td>'
             f'<td><a href="/deadletters/message/{e(str(ref))}">{e(letter.message_id)}</a></td>'
-            f"<td>{e(key)}</td><td>{e(letter.reason)}</td><td>{e(letter.description[:160])}</td>"
-            f'<td class="num">{letter.replay_count}</td><td>{e(_time(letter.enqueued_time))}</td></tr>'
+            f'<td>{e(key)}</td><td class="nowrap">{e(letter.reason)}</td>'
+            f"<td>{e(letter.description[:160])}</td><td class=num>{letter.replay_count}</td>"
+            f'<td class="nowrap">{e(_time(letter.enqueued_time))}</td></tr>'
         )
     head = (
         '<tr><th><input type="checkbox" data-select-all="ref" checked aria-label="select all"></th>'

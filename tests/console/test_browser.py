@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api as playwright
 from pydantic import SecretStr
 
 from dualbus.console import build_app
@@ -34,7 +35,6 @@ from tests.integration.consumers.conftest import CLIENT_ID, CLIENTS, SECRET, Pip
 from tests.integration.consumers.helpers import seed, seed_fo
 from tests.integration.consumers.samples import event
 
-playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
