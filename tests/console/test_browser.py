@@ -35,7 +35,6 @@ from tests.integration.consumers.conftest import CLIENT_ID, CLIENTS, SECRET, Pip
 from tests.integration.consumers.helpers import seed, seed_fo
 from tests.integration.consumers.samples import event
 
-
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
