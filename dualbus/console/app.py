@@ -312,7 +312,8 @@ async def _letter(request: Request, context: _Context) -> Response:
         line
         for line in trail
         if ids & {str(line.get("message_id")), str(line.get("replay_message_id"))}
-        or str(line.get("message_id", "")).startswith(letter.original_message_id)
+        # A replayed copy's id is the first id with ".replay-N": its earlier replays belong here too.
+        or str(line.get("message_id", "")).startswith(f"{letter.original_message_id}.replay-")
     ]
     body = pages.letter_page(letter, history, context.csrf)
     return context.page(f"Dead letter {letter.message_id}", body, active="/deadletters")

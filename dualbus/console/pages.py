@@ -138,6 +138,11 @@ def routes_page(rows: Sequence[RouteRow], csrf: str, *, has_metrics: bool) -> Ma
     )
 
 
+def _shorter(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis saying it was cut (the message page has it all)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _link(path: str, **query: str) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
@@ -152,7 +157,7 @@ def groups_page(groups: Sequence[ReasonGroup]) -> Markup:
                 f'<tr><td class="nowrap">{e(g.area)}</td><td class="nowrap">{e(g.subscription)}</td>'
                 f'<td class="nowrap"><a href="{e(href)}">{e(g.reason)}</a></td><td class="num">{g.count}</td>'
                 f"<td>{e(_age(g.oldest))}</td><td>{e(_age(g.newest))}</td>"
-                f"<td>{e(g.example_description[:140])}</td></tr>"
+                f"<td>{e(_shorter(g.example_description, 260))}</td></tr>"
             )
         )
     head = (
@@ -179,7 +184,7 @@ def letters_page(letters: Sequence[DeadLetter], csrf: str, *, edits: str = "") -
             f'<td class="nowrap">{e(letter.area)}</td><td class="nowrap">{e(letter.subscription)}</td>'
             f'<td><a href="/deadletters/message/{e(str(ref))}">{e(letter.message_id)}</a></td>'
             f'<td>{e(key)}</td><td class="nowrap">{e(letter.reason)}</td>'
-            f"<td>{e(letter.description[:160])}</td><td class=num>{letter.replay_count}</td>"
+            f"<td>{e(_shorter(letter.description, 200))}</td><td class=num>{letter.replay_count}</td>"
             f'<td class="nowrap">{e(_time(letter.enqueued_time))}</td></tr>'
         )
     head = (

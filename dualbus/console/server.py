@@ -63,19 +63,11 @@ def _quiet_about_the_emulators_certificate(settings: Settings) -> None:
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
-def serve(
-    *,
-    host: str,
-    port: int,
-    token: SecretStr | None,
-    metrics_dir: Path | None,
-    ready: socket.socket | None = None,
-) -> None:
+def serve(*, host: str, port: int, token: SecretStr | None, metrics_dir: Path | None) -> None:
     """Serve the console until stopped; ConfigError for a host without a token or a port in use."""
     app = build_app(host=host, token=token, metrics_dir=metrics_dir)
-    sockets = [ready] if ready is not None else [_bind(host, port)]
     config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=sockets)
+    uvicorn.Server(config).run(sockets=[_bind(host, port)])
 
 
 def _bind(host: str, port: int) -> socket.socket:
