@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from dualbus.console import pages
 from dualbus.console.edits import parse_edit_lines
-from dualbus.console.html import Markup, layout
+from dualbus.console.html import Markup, button_form, layout
 from dualbus.console.jobs import Job, JobKind, Jobs, JobState
 from dualbus.console.operations import Backend, LetterRef
 from dualbus.console.security import (
@@ -101,9 +101,12 @@ class _Context:
 
     def page(self, title: str, body: Markup, *, active: str, status: int = 200) -> Response:
         shown = self.state.flashes.pop(self.csrf, [])
-        return HTMLResponse(
-            layout(title, body, active=active, who=self.identity.name, flashes=shown), status_code=status
+        signed_in = self.state.config.token is not None and self.identity.session
+        leave = (
+            button_form("/logout", "Sign out", self.csrf, {}, kind="secondary") if signed_in else Markup("")
         )
+        page = layout(title, body, active=active, who=self.identity.name, flashes=shown, sign_out=leave)
+        return HTMLResponse(page, status_code=status)
 
     def values(self, name: str) -> list[str]:
         return [str(v) for v in self.form.getlist(name)] if self.form is not None else []
@@ -174,7 +177,7 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     identity: Identity | None = Identity(state.config.operator)
     if token is not None and not by_header:
         name = state.sessions.name(request.cookies.get(SESSION_COOKIE))
-        identity = Identity(name) if name else None
+        identity = Identity(name, session=True) if name else None
     elif by_header:
         identity = Identity(request.headers.get("x-dualbus-operator", "token holder"), via_header=True)
     form = await request.form() if post else None

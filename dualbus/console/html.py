@@ -68,6 +68,7 @@ def button_form(action: str, label: str, csrf: str, fields: dict[str, str], *, k
     )
 
 
+_NOTHING = Markup("")
 _NAV = (
     ("/routes", "Routes"),
     ("/deadletters", "Dead letters"),
@@ -85,6 +86,7 @@ header .brand{font-weight:700;font-size:1.1rem;margin-right:1rem}
 header a{color:#d8e4f2;text-decoration:none;padding:.3rem .5rem;border-radius:4px}
 header a.active,header a:hover{background:#2f5689;color:#fff}
 header .who{margin-left:auto;font-size:.85rem;color:#b8c9dd}
+header .who button{margin-left:.6rem;padding:.15rem .5rem;font-size:.8rem}
 main{padding:1rem 1.5rem;max-width:1400px}
 h1{font-size:1.35rem;margin:.4rem 0 1rem}
 h2{font-size:1.1rem;margin:1.4rem 0 .5rem}
@@ -142,9 +144,15 @@ for (const box of document.querySelectorAll('input[data-select-all]')) {
 
 
 def layout(
-    title: str, body: Markup, *, active: str, who: str, flashes: Sequence[tuple[str, str]] = ()
+    title: str,
+    body: Markup,
+    *,
+    active: str,
+    who: str,
+    flashes: Sequence[tuple[str, str]] = (),
+    sign_out: Markup = _NOTHING,
 ) -> str:
-    """A whole page: navigation, one-line messages, the body."""
+    """A whole page: navigation, who is signed in (and a sign-out button), one-line messages, the body."""
     nav = "".join(
         f'<a href="{href}" class="{"active" if href == active else ""}">{e(label)}</a>'
         for href, label in _NAV
@@ -155,7 +163,8 @@ def layout(
         f"<title>{e(title)} · dualbus console</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_STYLE}</style></head><body>"
-        f'<header><span class="brand">dualbus</span>{nav}<span class="who">{e(who)}</span></header>'
+        f'<header><span class="brand">dualbus</span>{nav}'
+        f'<span class="who">{e(who)} {sign_out}</span></header>'
         f"<main><h1>{e(title)}</h1>{messages}{body}</main>"
         f"<script>{_SCRIPT}</script></body></html>"
     )

@@ -88,6 +88,7 @@ class Identity:
 
     name: str
     via_header: bool = False
+    session: bool = False
 
 
 @dataclass(slots=True)

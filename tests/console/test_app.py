@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 from contextlib import ExitStack
 
 import httpx
@@ -73,6 +74,17 @@ def test_the_command_refuses_a_public_host_without_a_token_in_one_line(monkeypat
     assert build_app  # the app is built only after the check
 
 
+def test_the_command_refuses_a_busy_port_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["console", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_without_a_token_on_loopback_pages_open_as_the_os_user(client_for):
     client = client_for(FakeBackend())
     page = client.get("/routes")
@@ -95,6 +107,9 @@ def test_with_a_token_a_browser_must_sign_in(client_for):
     page = client.get("/routes")
     assert page.status_code == 200
     assert "alice" in page.text
+    out = client.post("/logout", data={"csrf": csrf})
+    assert out.headers["location"] == "/login"
+    assert client.get("/routes").status_code == 303
     assert [(x["operator"], x["outcome"]) for x in backend.trail] == [
         ("alice", "refused"),
         ("alice", "signed in"),
