@@ -52,7 +52,7 @@ class Workflows:
 
     reconcile: Callable[[Job], Any]
     repair: Callable[[frozenset[str], Job], Any]
-    sync: Callable[[str, Job], Any]
+    sync: Callable[[str, bool, Job], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,8 +437,16 @@ async def _sync_start(_request: Request, context: _Context) -> Response:
     area, origin = _area(context), context.value("origin", "fo")
     if origin not in ("fo", "dataverse"):
         raise ConfigError(f"an initial sync reads from fo or dataverse, not {origin!r}")
+    deep = context.value("dependencies") == "yes"
     sync = context.state.workflows.sync
-    job = _start(context, JobKind.INITIAL_SYNC, area, lambda job: sync(origin, job), origin=origin)
+    job = _start(
+        context,
+        JobKind.INITIAL_SYNC,
+        area,
+        lambda job: sync(origin, deep, job),
+        origin=origin,
+        with_dependencies=deep,
+    )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 

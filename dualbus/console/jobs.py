@@ -1,7 +1,7 @@
 """Long actions the console starts and the pages follow: a reconcile, a repair, an initial sync.
 
 Each runs on a thread of its own (their code is asyncio; each thread runs its own loop), so a page request
-never waits for one. A job's state is read by the pages as it goes: rows read per map, records published per
+never waits for one. A job's state is read by the pages as it goes: rows read per map and per
 dependency layer. One job of a kind runs per area at a time.
 """
 
@@ -38,7 +38,7 @@ class JobState(StrEnum):
 
 @dataclass(slots=True)
 class LayerProgress:
-    """One dependency layer of an initial sync: its areas, records published, and its step."""
+    """One dependency layer of an initial sync: its areas, source rows read so far, and its step."""
 
     areas: list[str]
     records: int = 0

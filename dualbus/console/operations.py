@@ -236,6 +236,8 @@ class Operations:
             frozenset([area] if area else []),
             frozenset([subscription] if subscription else []),
         )
+        if len(routes) == 1:
+            return routes  # one peek costs less than asking first
         # Peeking an empty dead-letter queue costs a link each; the counts tell which to skip.
         with admin_counts(self.bus_settings) as counts:
             return [r for r in routes if counts.subscription(r.topic, r.subscription).dead_lettered > 0]

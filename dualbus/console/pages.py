@@ -368,7 +368,7 @@ def _area_form(action: str, label: str, areas: Sequence[str], csrf: str, extra: 
     return Markup(
         f'<form method="post" action="{e(action)}" class="toolbar">'
         f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-        f'<label>Area <select name="area">{options}</select></label>{extra}'
+        f'<label for="area">Area</label><select id="area" name="area">{options}</select>{extra}'
         f'<button type="submit">{e(label)}</button></form>'
     )
 
@@ -403,12 +403,14 @@ def sync_page(areas: Sequence[str], jobs: Sequence[Job], csrf: str) -> Markup:
     origin = (
         ' <label>From <select name="origin"><option value="fo">F&amp;O</option>'
         '<option value="dataverse">Dataverse</option></select></label>'
+        ' <label><input type="checkbox" name="dependencies" value="yes" checked> '
+        "first the areas it looks up</label>"
     )
     return Markup(
-        '<p class="muted">An initial sync publishes every row of the area, and first of the areas it '
-        "looks up (companies and currencies before customers), one dependency layer at a time: "
-        "a layer starts once the "
-        "consumers applied the one before. A stopped run resumes where it stopped.</p>"
+        '<p class="muted">An initial sync publishes every row of the area and, first, of the areas it '
+        "looks up (companies and currencies before customers), one dependency layer at a time: a layer "
+        "starts once the consumers took everything of the one before. A stopped run resumes where it "
+        "stopped.</p>"
         f"{_area_form('/sync/start', 'Start initial sync', areas, csrf, origin)}"
         f"<h2>Runs</h2>{_jobs_table(jobs)}"
     )
@@ -443,7 +445,7 @@ def _layers(job: Job) -> Markup:
         (f"layer {index}", ", ".join(layer.areas), layer.step, layer.records)
         for index, layer in enumerate(job.layers, start=1)
     ]
-    return table(("layer", "areas", "step", "records published"), rows, numeric_from=3)
+    return table(("layer", "areas", "step", "rows read"), rows, numeric_from=3)
 
 
 def _report(job: Job, report: ReconcileReport, csrf: str) -> Markup:

@@ -38,7 +38,9 @@ def build_app(
     flows = Workflows(
         reconcile=lambda job: workflows.run_reconcile(settings, job),
         repair=lambda records, job: workflows.run_repair(settings, records, job),
-        sync=lambda origin, job: workflows.run_sync(settings, Origin(origin), job),
+        sync=lambda origin, deep, job: workflows.run_sync(
+            settings, Origin(origin), job, with_dependencies=deep
+        ),
     )
     config = ConsoleConfig(
         areas=operations.topology.areas,

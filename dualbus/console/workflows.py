@@ -19,7 +19,7 @@ from producers.settings import load_producer_settings
 from shared.bus_admin import admin_counts
 from shared.envelope import Origin
 from shared.errors import ConfigError
-from shared.maps import Side, area_layers, load_maps
+from shared.maps import Side, area_dependencies, area_layers, load_maps
 from shared.settings import Settings
 from shared.topology import Direction, default_topology
 
@@ -50,13 +50,26 @@ def run_repair(settings: Settings, wanted: frozenset[str], job: Job) -> Reconcil
     return asyncio.run(repair_selected(settings, job.area, wanted, progress=_rows(job)))
 
 
-def sync_layers(areas: Sequence[str]) -> list[list[str]]:
-    """The areas in dependency layers (what each layer looks up is in an earlier one)."""
-    return area_layers(load_maps(), list(areas))
+def sync_layers(area: str, *, with_dependencies: bool) -> list[list[str]]:
+    """``area`` (and, if asked, every area it looks up, however indirectly) in dependency layers."""
+    maps = load_maps()
+    chosen = {area}
+    if with_dependencies:
+        needs = area_dependencies(maps)
+        pending = [area]
+        while pending:
+            for other in needs.get(pending.pop(), frozenset()) - chosen:
+                chosen.add(other)
+                pending.append(other)
+    return area_layers(maps, chosen)
 
 
 class _LayerCounter:
-    """Counts published records into the layer of their area (labels read ``area/table company``)."""
+    """Counts the source rows read into the layer of their area (labels read ``area/table company``).
+
+    Rows read, not published: a row its map does not take (its source filter) is counted too; the job's
+    summary tells what was published.
+    """
 
     def __init__(self, job: Job) -> None:
         self._job = job
@@ -72,12 +85,12 @@ class _LayerCounter:
             layer.step = "publishing"
 
 
-def run_sync(settings: Settings, origin: Origin, job: Job) -> SyncSummary:
-    """Publish every row of the job's area and what it depends on, layer by layer, as the CLI does."""
+def run_sync(settings: Settings, origin: Origin, job: Job, *, with_dependencies: bool = True) -> SyncSummary:
+    """Publish every row of the job's area (and of what it looks up), layer by layer, as the CLI does."""
     if settings.servicebus is None:
         raise ConfigError("Service Bus is not configured: set DUALBUS_SERVICEBUS__CONNECTION_STRING")
     bus = settings.servicebus
-    layers = sync_layers([job.area])
+    layers = sync_layers(job.area, with_dependencies=with_dependencies)
     job.layers = [LayerProgress(list(layer)) for layer in layers]
     direction = Direction.TO_DATAVERSE if origin is Origin.FO else Direction.TO_FO
     topology = default_topology()
@@ -90,12 +103,12 @@ def run_sync(settings: Settings, origin: Origin, job: Job) -> SyncSummary:
         ]
         for layer in job.layers:
             if layer.areas == list(previous):
-                layer.step = "waiting until applied"
+                layer.step = "published; waiting for the consumers"
         with admin_counts(bus) as counts:
             wait_applied(counts, topology, synced, direction, timeout=_LAYER_TIMEOUT_SECONDS)
         for layer in job.layers:
             if layer.areas == list(previous):
-                layer.step = "applied"
+                layer.step = "taken by the consumers"
 
     async def before_layer(previous: Sequence[str]) -> None:
         await asyncio.to_thread(wait, previous)

@@ -146,7 +146,9 @@ class Gate:
 
 def make_app(backend: FakeBackend, *, token: str | None = None, gate: Gate | None = None):
     work = gate or Gate()
-    flows = Workflows(reconcile=work, repair=lambda _records, job: work(job), sync=lambda _o, job: work(job))
+    flows = Workflows(
+        reconcile=work, repair=lambda _records, job: work(job), sync=lambda _o, _deep, job: work(job)
+    )
     config = ConsoleConfig(areas=AREAS, operator="os-user", token=SecretStr(token) if token else None)
     return create_app(backend, flows, config)
 

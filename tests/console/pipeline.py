@@ -85,7 +85,9 @@ def running_consumers(
         yield seen
     finally:
         loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
+        thread.join(timeout=60)
+        if thread.is_alive():
+            raise AssertionError("the consumers did not stop within 60 s of being told to")
         loop.close()
         for provider in providers:
             provider.shutdown()

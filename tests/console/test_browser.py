@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +34,9 @@ from tests.console.pipeline import running_consumers
 from tests.console.serving import serving
 from tests.integration.consumers.conftest import CLIENT_ID, CLIENTS, SECRET, Pipeline
 from tests.integration.consumers.helpers import seed, seed_fo
-from tests.integration.consumers.samples import event
+from tests.integration.consumers.samples import event, row
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,7 +49,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 # Generous for a loaded 2-core machine; every wait ends as soon as the page shows what it waits for.
-WAIT_MS = 30_000
+WAIT_MS = 60_000
 ROUTE = "customer/to-dataverse"
 SHOTS = os.environ.get("DUALBUS_SCREENSHOTS_DIR")
 
@@ -137,7 +138,7 @@ def test_an_operator_replays_a_fixed_dead_letter_and_pauses_a_route(stack):
     metrics = tmp / "metrics"
     seed_fo(pipeline)
     asyncio.run(seed(pipeline, Direction.TO_DATAVERSE))
-    routes = [("customer", Direction.TO_DATAVERSE), ("currency", Direction.TO_DATAVERSE)]
+    routes = [(area, Direction.TO_DATAVERSE) for area in ("company", "currency", "customer")]
     with (
         running_consumers(settings, routes, metrics) as consumers,
         serving(build_app(settings, metrics_dir=metrics)) as url,
@@ -148,7 +149,7 @@ def test_an_operator_replays_a_fixed_dead_letter_and_pauses_a_route(stack):
         _replay_after_fixing_the_cause(console, pipeline)
         _pause_and_resume(console, pipeline, consumers)
         _reconcile_and_repair(console, pipeline)
-        _initial_sync(console)
+        _initial_sync(console, pipeline)
         _audit_trail(console)
         browser.close()
 
@@ -215,7 +216,7 @@ def _pause_and_resume(console: Console, pipeline: Pipeline, consumers) -> None:
 def _reconcile(console: Console) -> None:
     page = console.page
     page.get_by_role("link", name="Reconcile").click()
-    page.get_by_label("Area").select_option("currency")
+    page.get_by_label("Area", exact=True).select_option("currency")
     page.get_by_role("button", name="Run reconcile").click()
     playwright.expect(page.locator("h2", has_text="Drift by company")).to_be_visible()
 
@@ -241,14 +242,36 @@ def _reconcile_and_repair(console: Console, pipeline: Pipeline) -> None:
     expect(drifted).to_contain_text("EUR")
 
 
-def _initial_sync(console: Console) -> None:
-    """An initial sync of currencies, layer by layer, waits until each layer is applied."""
+def _create_customers_in_fo(pipeline: Pipeline, count: int) -> None:
+    """Customers made in F&O while no producer ran: only an initial sync brings them across."""
+    table_map = load_maps()["customers"]
+    with pipeline.fo.client("workload") as client:
+        company = client.post("/data/LegalEntities", json={"LegalEntityId": "USMF", "Name": "Contoso"})
+        assert company.status_code == 201, company.text
+        for n in range(100, 100 + count):
+            key, data = row(table_map, "fo", n, label="sync")
+            answer = client.post(
+                f"/data/{table_map.fo_entity}", json={**data, **key}, params={"cross-company": "true"}
+            )
+            assert answer.status_code == 201, answer.text
+
+
+def _initial_sync(console: Console, pipeline: Pipeline) -> None:
+    """An initial sync of customers, first the companies and currencies they look up, layer by layer."""
     expect, page = playwright.expect, console.page
+    _create_customers_in_fo(pipeline, 3)
     page.get_by_role("link", name="Initial sync").click()
-    page.get_by_label("Area").select_option("currency")
+    page.get_by_label("Area", exact=True).select_option("customer")
     page.get_by_role("button", name="Start initial sync").click()
     expect(page.locator(".badge").first).to_have_text("done")
-    expect(page.locator("table")).to_contain_text("applied")
+    layers = page.locator("table tbody tr")
+    expect(layers).to_have_count(2)
+    expect(layers.nth(0)).to_contain_text("company, currency")
+    expect(layers.nth(1)).to_contain_text("customer")
+    # The three customers and the groups and terms of the customer area seeded in F&O before.
+    expect(layers.nth(1).locator("td").nth(3)).to_have_text(re.compile(r"^([3-9]|\d\d+)$"))
+    for index in range(2):
+        expect(layers.nth(index)).to_contain_text("taken by the consumers")
     _shot(page, "initial-sync")
 
 
