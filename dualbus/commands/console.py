@@ -48,8 +48,13 @@ def console_command(
 
     with reported_errors():
         secret = SecretStr(token) if token else None
-        out.print(f"dualbus console on http://{host}:{port}/ (Ctrl-C stops it)", highlight=False)
-        serve(host=host, port=port, token=secret, metrics_dir=metrics_dir)
+        serve(
+            host=host,
+            port=port,
+            token=secret,
+            metrics_dir=metrics_dir,
+            listening=lambda url: out.print(f"dualbus console on {url} (Ctrl-C stops it)", highlight=False),
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -65,11 +66,24 @@ def _quiet_about_the_emulators_certificate(settings: Settings) -> None:
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
-def serve(*, host: str, port: int, token: SecretStr | None, metrics_dir: Path | None) -> None:
-    """Serve the console until stopped; ConfigError for a host without a token or a port in use."""
+def serve(
+    *,
+    host: str,
+    port: int,
+    token: SecretStr | None,
+    metrics_dir: Path | None,
+    listening: Callable[[str], None] = lambda _url: None,
+) -> None:
+    """Serve the console until stopped; ConfigError for a host without a token or a port in use.
+
+    ``listening`` hears the console's URL once the port is bound (the port the system chose for 0).
+    """
     app = build_app(host=host, token=token, metrics_dir=metrics_dir)
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    listening(f"http://[{host}]:{bound}/" if ":" in host else f"http://{host}:{bound}/")
     config = uvicorn.Config(app, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[_bind(host, port)])
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _bind(host: str, port: int) -> socket.socket:
