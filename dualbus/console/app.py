@@ -126,6 +126,9 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
                 context = await _context(request, state, post=post)
             except _RefusedError as refused:
                 return refused.response
+            except Exception as exc:  # noqa: BLE001 - a body that cannot be read as a form, say
+                _log.warning("console request refused", extra={"path": request.url.path, "error": str(exc)})
+                return _one_line(f"refused: the request cannot be read ({type(exc).__name__})", 400)
             try:
                 response = await handler(request, context)
             except DualbusError as exc:

@@ -217,6 +217,19 @@ def test_bad_replay_input_is_one_line_and_sends_nothing(form, message, client_fo
     assert backend.trail == []
 
 
+def test_a_body_that_is_not_a_form_is_one_line(client_for):
+    client = client_for(FakeBackend())
+    csrf = _csrf(client)
+    answer = client.post(
+        "/routes/pause",
+        content=b"--x\r\nnot a part",
+        headers={"Content-Type": "multipart/form-data; boundary=x", "Cookie": f"{CSRF_COOKIE}={csrf}"},
+    )
+    assert answer.status_code in (400, 403)
+    assert len(_flash(answer.text)) == 1
+    assert "Traceback" not in answer.text
+
+
 def test_purge_with_nothing_selected_says_so(client_for):
     client = client_for(FakeBackend())
     answer = client.post("/deadletters/purge", data={"csrf": _csrf(client)})
