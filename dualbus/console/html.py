@@ -14,7 +14,7 @@ __all__ = ["Markup", "button_form", "cell", "e", "layout", "table"]
 
 
 class Markup(str):
-    """Text that is HTML already (built by these helpers); anything else is escaped."""
+    """Text that is HTML already (built by the functions here); anything else is escaped."""
 
     __slots__ = ()
 
