@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "dualbus.commands.sandbox",
     "dualbus.commands.demo",
     "dualbus.commands.produce",
+    "dualbus.commands.console",
 )
 
 

@@ -1,0 +1,62 @@
+"""``dualbus console``: the operator's web console, on loopback unless given a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+
+from dualbus.commands.common import console as out
+from dualbus.commands.common import reported_errors
+
+__all__ = ["register"]
+
+
+def console_command(
+    *,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on; beyond loopback needs --token.")
+    ] = ("127.0.0.1"),
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8080,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="DUALBUS_CONSOLE_TOKEN",
+            help="Required to sign in (16+ characters).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-dir",
+            envvar="DUALBUS_METRICS_DIR",
+            help="The producers' and consumers' metrics files (the demo's RUN_DIR/metrics).",
+        ),
+    ] = None,
+) -> None:
+    """Open the operator's console in a browser: routes, dead letters, reconcile, initial sync, audit.
+
+    Works from the same DUALBUS_* settings as the other commands, against Azure or the emulator.
+
+    Example: dualbus console --metrics-dir demo-run/metrics
+    """
+    from dualbus.console import serve  # noqa: PLC0415 - keeps start-up of other commands light
+
+    with reported_errors():
+        secret = SecretStr(token) if token else None
+        serve(
+            host=host,
+            port=port,
+            token=secret,
+            metrics_dir=metrics_dir,
+            listening=lambda url: out.print(f"dualbus console on {url} (Ctrl-C stops it)", highlight=False),
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``console`` to the CLI."""
+    app.command("console")(console_command)

@@ -1,0 +1,5 @@
+"""``dualbus console``: an operator's web console beside the pipeline."""
+
+from dualbus.console.server import build_app, serve
+
+__all__ = ["build_app", "serve"]
