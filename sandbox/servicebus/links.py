@@ -154,7 +154,10 @@ def outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
         info = delivery.remote.condition.info if delivery.remote.condition else None
         found = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {}
         return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
-    if state == Delivery.MODIFIED and delivery.remote.failed:
+    if state == Delivery.MODIFIED:
+        # Service Bus reads a modified outcome by undeliverable-here alone: every SDK defers with it set
+        # and abandons without it. delivery-failed tells nothing: the Python and .NET SDKs set it, the
+        # JavaScript SDK leaves it out, and Azure counts the delivery of an abandon either way.
         return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
     return RELEASE, None, None
 

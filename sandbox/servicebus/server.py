@@ -27,6 +27,7 @@ from sandbox.servicebus.admin import AdminGateway, EntityCounts, entity_counts
 from sandbox.servicebus.amqp import AmqpHandler
 from sandbox.servicebus.config import EmulatorConfig, default_config
 from sandbox.servicebus.errors import EmulatorStartError
+from sandbox.servicebus.frames import TransferFormats
 from sandbox.servicebus.sas import KeyRing, keys_from_env
 from sandbox.servicebus.settlement import ServiceBus
 from sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
@@ -48,6 +49,7 @@ class _Client:
     sock: socket.socket
     transport: Transport
     connection: Connection
+    formats: TransferFormats
     want_write: bool = False
     fresh: bool = True  # nothing read yet: the first byte tells AMQP from TLS (administration API)
 
@@ -221,13 +223,16 @@ class EmulatorServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection()
         connection.collect(self._collector)
+        # Proton keeps each transfer's message format to itself; the transfer handler reads it here.
+        formats = TransferFormats()
+        connection.sb_formats = formats
         transport = Transport(Transport.SERVER)
         # Large frames let a 256 KiB batch travel in one frame instead of eight (proton's default is 32 KiB).
         transport.max_frame_size = _MAX_FRAME
         # The SDK offers SASL ANONYMOUS and authenticates afterwards with CBS tokens.
         transport.sasl().allowed_mechs("ANONYMOUS")
         transport.bind(connection)
-        client = _Client(sock, transport, connection)
+        client = _Client(sock, transport, connection, formats)
         self._clients[sock] = client
         self._selector.register(sock, selectors.EVENT_READ, client)
 
@@ -285,6 +290,7 @@ class EmulatorServer:
         except OSError:
             data = b""
         if data:
+            client.formats.feed(data)
             client.transport.push(data)
         else:
             client.transport.close_tail()
