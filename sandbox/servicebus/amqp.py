@@ -194,7 +194,10 @@ class AmqpHandler:
         try:
             until = self.bus.accept_session(consumer.entity, consumer, session_id)
         except BrokerError as exc:
-            close_link(consumer.link, exc.condition, exc.description)
+            # As Azure refuses it: an attach with a null source, then the detach with the error. The
+            # JavaScript SDK reads the missing session filter as SessionCannotBeLocked; an echoed source
+            # would tell it the session was granted.
+            refuse_session_wait(consumer.link, exc.condition, exc.description)
             return
         consumer.session_id = session_id
         self._finish_session_open(consumer, until)
