@@ -322,16 +322,6 @@ const scenarios = {
       await holder.close();
     }
   },
-
-  async sessionNextTimeout(client, { queue }) {
-    try {
-      const receiver = await client.acceptNextSession(queue);
-      await receiver.close();
-      return { refused: false };
-    } catch (error) {
-      return { refused: true, name: error.name, code: error.code ?? null };
-    }
-  },
 };
 
 async function main() {
