@@ -30,6 +30,7 @@ _PROTOCOL_HEADER = b"AMQP"
 _HEAD_LIMIT = 1024
 _AMQP_FRAME = 0
 _ATTACH, _TRANSFER, _DETACH = 0x12, 0x14, 0x16
+_WANTED = frozenset((_ATTACH, _TRANSFER, _DETACH))
 _HEADER = struct.Struct(">IBBH")
 
 
@@ -51,19 +52,46 @@ class TransferFormats:
 
     def feed(self, data: bytes) -> None:
         """Read ``data``, the next bytes the client sent (any split of the stream)."""
-        view = memoryview(data)
         pos, size = 0, len(data)
         while pos < size:
             if self._skip:
                 step = min(self._skip, size - pos)
                 self._skip -= step
                 pos += step
-                continue
-            step = min(self._wanted - len(self._pending), size - pos)
-            self._pending += view[pos : pos + step]
-            pos += step
-            if len(self._pending) == self._wanted:
-                self._on_head()
+            elif self._pending or size - pos < _FRAME_HEADER:
+                pos = self._gather(data, pos, size)
+            else:
+                pos = self._frame_in_place(data, pos, size)
+
+    def _frame_in_place(self, data: bytes, pos: int, size: int) -> int:
+        """Read the frame starting at ``pos`` straight from ``data`` (most frames arrive whole); return
+        where the next one starts. Frames of no interest cost a header read and a byte compare."""
+        if data[pos : pos + 4] == _PROTOCOL_HEADER:
+            return self._gather(data, pos, size)
+        frame_size: int
+        frame_size, offset, frame_type, channel = _HEADER.unpack_from(data, pos)
+        start = pos + offset * 4
+        head_end = pos + min(frame_size, _FRAME_HEADER + _HEAD_LIMIT)
+        if frame_type == _AMQP_FRAME and frame_size > _FRAME_HEADER:
+            if head_end > size:
+                return self._gather(data, pos, size)  # the performative is cut: assemble it
+            if start + 2 < head_end and data[start + 2] in _WANTED:
+                # A frame cut short by the limit, or not ours to read, is proton's to judge.
+                with contextlib.suppress(AmqpDecodeError, IndexError, ValueError, struct.error):
+                    self._on_performative(data, start, channel)
+        end = pos + max(frame_size, _FRAME_HEADER)
+        if end > size:
+            self._skip = end - size
+            return size
+        return end
+
+    def _gather(self, data: bytes, pos: int, size: int) -> int:
+        """Collect the start of a frame split across reads; return how far ``data`` was consumed."""
+        step = min(self._wanted - len(self._pending), size - pos)
+        self._pending += data[pos : pos + step]
+        if len(self._pending) == self._wanted:
+            self._on_head()
+        return pos + step
 
     def _on_head(self) -> None:
         head = self._pending
@@ -76,7 +104,6 @@ class TransferFormats:
             self._wanted = min(frame_size, _FRAME_HEADER + _HEAD_LIMIT)
             return
         if frame_type == _AMQP_FRAME and frame_size > _FRAME_HEADER:
-            # A frame cut short by the limit, or not ours to read, is proton's to judge.
             with contextlib.suppress(AmqpDecodeError, IndexError, ValueError, struct.error):
                 self._on_performative(bytes(head), offset * 4, channel)
         self._skip = max(0, frame_size - len(head))
@@ -90,7 +117,7 @@ class TransferFormats:
         if frame[start : start + 2] != b"\x00\x53":
             return
         code = frame[start + 2]
-        if code not in (_ATTACH, _TRANSFER, _DETACH):
+        if code not in _WANTED:
             return
         count, pos, _ = list_items_at(frame, start + 3)
         fields: list[object] = []

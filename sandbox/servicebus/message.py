@@ -7,9 +7,9 @@ Sections: https://docs.oasis-open.org/amqp/core/v1.0/os/amqp-core-messaging-v1.0
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.servicebus.codec import (
@@ -141,26 +141,39 @@ def stamp_message_id(env: Envelope) -> Envelope:
     """
     if env.properties and env.properties[0] is not None:
         return env
-    new_id = uuid.uuid4().hex
+    new_id = os.urandom(16).hex()
     start = end = 0
     items = b""
     count = 1
-    for code, sec_start, value_start, sec_end in message_sections(env.bare):
-        if code == PROPERTIES:
-            # Only the id is written: the sender's other properties keep their exact encodings.
-            start, end = sec_start, sec_end
-            found, first, list_end = list_items_at(env.bare, value_start)
-            if found:
-                items = env.bare[skip_at(env.bare, first) : list_end]
-                count = found
-            break
-    section = b"\x00\x53\x73" + encode_list_raw(count, encode(new_id) + items)
+    if env.properties is not _NO_PROPERTIES:  # a properties section was sent, with a null id
+        for code, sec_start, value_start, sec_end in message_sections(env.bare):
+            if code == PROPERTIES:
+                # Only the id is written: the sender's other properties keep their exact encodings.
+                start, end = sec_start, sec_end
+                found, first, list_end = list_items_at(env.bare, value_start)
+                if found:
+                    items = env.bare[skip_at(env.bare, first) : list_end]
+                    count = found
+                break
+    if items:
+        section = b"\x00\x53\x73" + encode_list_raw(count, encode(new_id) + items)
+    else:
+        # Properties lead the bare message, so without a section of its own the new one goes first:
+        # a list8 of one str8 of 32 characters, written directly (most such messages have no properties).
+        section = _ID_ONLY_PROPERTIES + new_id.encode()
     bare = env.bare[:start] + section + env.bare[end:]
     shift = len(section) - (end - start)
-    app_offset = env.app_offset + shift if env.app_offset >= 0 else -1
-    fields = list(env.properties or _NO_PROPERTIES)
-    fields[0] = new_id
-    return replace(env, bare=bare, properties=_padded(fields, len(PROPERTY_NAMES)), app_offset=app_offset)
+    return Envelope(
+        bare=bare,
+        ann=env.ann,
+        ann_count=env.ann_count,
+        durable=env.durable,
+        priority=env.priority,
+        ttl_ms=env.ttl_ms,
+        properties=(new_id, *env.properties[1:]),
+        app_offset=env.app_offset + shift if env.app_offset >= 0 else -1,
+        scheduled_ms=env.scheduled_ms,
+    )
 
 
 def _text(value: object) -> str | None:
@@ -246,6 +259,7 @@ def parse_message(payload: bytes) -> Envelope:
 
 _NO_HEADER: tuple[Any, ...] = (None, None, None)
 _NO_PROPERTIES: tuple[Any, ...] = (None,) * len(PROPERTY_NAMES)
+_ID_ONLY_PROPERTIES = b"\x00\x53\x73\xc0\x23\x01\xa1\x20"
 
 
 def _list_section(payload: bytes, value_start: int, name: str) -> list[Any]:
