@@ -158,8 +158,8 @@ def outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
         return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
     if state == Delivery.MODIFIED:
         # Service Bus reads a modified outcome by undeliverable-here alone: every SDK defers with it set
-        # and abandons without it. delivery-failed tells nothing: the Python and .NET SDKs set it, the
-        # JavaScript SDK leaves it out, and Azure counts the delivery of an abandon either way.
+        # and abandons without it. delivery-failed tells nothing: the Python SDK sets it, the .NET SDK
+        # (GetModifiedOutcome) and the JavaScript SDK leave it out, and an abandon counts either way.
         return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
     return RELEASE, None, None
 
