@@ -145,7 +145,8 @@ class TransferFormats:
             return
         if not self._more.get(key):  # the first frame of a delivery carries its format
             message_format = fields[3]
-            self._formats[name].append(message_format if isinstance(message_format, int) else 0)
+            found = message_format if isinstance(message_format, int) else 0
+            self._formats.setdefault(name, deque()).append(found)
         self._more[key] = bool(fields[5])
 
     def _on_detach(self, key: tuple[int, int]) -> None:

@@ -49,7 +49,7 @@ class _Client:
     sock: socket.socket
     transport: Transport
     connection: Connection
-    formats: TransferFormats
+    formats: TransferFormats | None  # None once reading them failed: the stream's place is lost
     want_write: bool = False
     fresh: bool = True  # nothing read yet: the first byte tells AMQP from TLS (administration API)
 
@@ -290,10 +290,20 @@ class EmulatorServer:
         except OSError:
             data = b""
         if data:
-            client.formats.feed(data)
+            if client.formats is not None:
+                self._read_formats(client, client.formats, data)
             client.transport.push(data)
         else:
             client.transport.close_tail()
+
+    def _read_formats(self, client: _Client, formats: TransferFormats, data: bytes) -> None:
+        try:
+            formats.feed(data)
+        except Exception:  # a bug here must not take the loop down  # noqa: BLE001
+            # Without formats the transfer handler tells batches by their shape.
+            _LOG.exception("stopped reading message formats on a connection")
+            client.formats = None
+            client.connection.sb_formats = None
 
     def _write(self, client: _Client) -> None:
         transport = client.transport

@@ -148,7 +148,7 @@ const scenarios = {
 
   async scheduleAndCancel(client, { queue }) {
     const sender = client.createSender(queue);
-    const soon = new Date(Date.now() + 1500);
+    const soon = new Date(Date.now() + 3000); // far enough that the checks below run before it
     const [kept] = await sender.scheduleMessages({ body: "kept" }, soon);
     const [cancelled] = await sender.scheduleMessages({ body: "cancelled" }, soon);
     await sender.cancelScheduledMessages(cancelled);
