@@ -112,7 +112,9 @@ class AmqpHandler:
         node = path.removesuffix(_MGMT) if path.endswith(_MGMT) else None
         try:
             entity = self.bus.entity(node if node is not None else path)
-            self._authorize(link, entity.path)
+            # A token for the node itself (the JavaScript SDK asks for sb://host/<entity>/$management)
+            # covers it, as one for the entity does.
+            self._authorize(link, entity.path if node is None else entity.path + _MGMT)
             _check_receivable(link, entity, node)
         except BrokerError as exc:
             self._refuse(link, exc)
@@ -138,7 +140,9 @@ class AmqpHandler:
         state = state_of(link)
         now = self.bus.clock()
         if state is None or not any(grant.covers(path, now) for grant in state.grants):
-            raise BrokerError(_UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.")
+            raise BrokerError(
+                _UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.", status=401
+            )
 
     def _open_request_link(self, link: Link) -> None:
         # Senders size their batches from this vendor property (the SDK prefers it to max-message-size).
@@ -190,7 +194,10 @@ class AmqpHandler:
         try:
             until = self.bus.accept_session(consumer.entity, consumer, session_id)
         except BrokerError as exc:
-            close_link(consumer.link, exc.condition, exc.description)
+            # As Azure refuses it: an attach with a null source, then the detach with the error. The
+            # JavaScript SDK reads the missing session filter as SessionCannotBeLocked; an echoed source
+            # would tell it the session was granted.
+            refuse_session_wait(consumer.link, exc.condition, exc.description)
             return
         consumer.session_id = session_id
         self._finish_session_open(consumer, until)

@@ -333,6 +333,26 @@ def encode_map_header(count: int, body_len: int) -> bytes:
     return b"\xd1" + _U32.pack(body_len + 4) + _U32.pack(2 * count)
 
 
+def encode_list_raw(count: int, body: bytes) -> bytes:
+    """A list of ``count`` items already encoded one after another in ``body``."""
+    out = bytearray()
+    _encode_compound(0xC0, count, body, out)
+    return bytes(out)
+
+
+def list_items_at(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """(item count, first item's offset, end) of the list encoded at ``pos``."""
+    code = buf[pos]
+    if code in (0x45, 0x40):
+        return 0, pos + 1, pos + 1
+    if code == 0xC0:  # noqa: PLR2004 - list8
+        return buf[pos + 2], pos + 3, pos + 2 + buf[pos + 1]
+    if code == 0xD0:  # noqa: PLR2004 - list32
+        size = _U32.unpack_from(buf, pos + 1)[0]
+        return _U32.unpack_from(buf, pos + 5)[0], pos + 9, pos + 5 + size
+    raise ValueError(f"no list at offset {pos}")
+
+
 def encode_value(value: object, out: bytearray) -> None:  # noqa: PLR0912 - one branch per AMQP type
     """Append the encoding of ``value``, choosing the AMQP type from its Python type."""
     if value is None:

@@ -74,11 +74,13 @@ def refuse_link(link: Link, condition: str, description: str) -> None:
 
 
 def refuse_session_wait(link: Link, condition: str, description: str) -> None:
-    """End a next-available session attach that found no session, as Azure does.
+    """Refuse a session attach, as Azure does: for a next-available one that found no session, or one
+    for a session another receiver holds.
 
-    Azure answers such an attach with a null source and then detaches with the error; the SDK treats a
-    null source as a refused link, so the detach's error (``com.microsoft:timeout``) becomes its exception.
-    Echoing the client's source instead would hand back a receiver with no session at all.
+    Azure answers such an attach with a null source and then detaches with the error; the SDKs treat a
+    null source as a refused link, so the detach's error (``com.microsoft:timeout``,
+    ``com.microsoft:session-cannot-be-locked``) becomes their exception. Echoing the client's source
+    instead would hand back a receiver with no session, or one the JavaScript SDK takes as granted.
     """
     link.source.type = Terminus.UNSPECIFIED  # proton sends an unspecified terminus as null
     link.target.copy(link.remote_target)
@@ -154,7 +156,10 @@ def outcome(delivery: Delivery) -> tuple[str, str | None, str | None]:
         info = delivery.remote.condition.info if delivery.remote.condition else None
         found = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {}
         return DEAD_LETTER, _opt(found.get("DeadLetterReason")), _opt(found.get("DeadLetterErrorDescription"))
-    if state == Delivery.MODIFIED and delivery.remote.failed:
+    if state == Delivery.MODIFIED:
+        # Service Bus reads a modified outcome by undeliverable-here alone: every SDK defers with it set
+        # and abandons without it. delivery-failed tells nothing: the Python SDK sets it, the .NET SDK
+        # (GetModifiedOutcome) and the JavaScript SDK leave it out, and an abandon counts either way.
         return (DEFER if delivery.remote.undeliverable else ABANDON), None, None
     return RELEASE, None, None
 

@@ -7,6 +7,7 @@ Sections: https://docs.oasis-open.org/amqp/core/v1.0/os/amqp-core-messaging-v1.0
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,11 +15,15 @@ from typing import Any
 from sandbox.servicebus.codec import (
     Timestamp,
     decode_at,
+    encode,
+    encode_list_raw,
     encode_value,
+    list_items_at,
     map_spans,
     skip_at,
 )
 from sandbox.servicebus.errors import AmqpDecodeError
+from sandbox.servicebus.frames import BATCH_FORMAT
 
 __all__ = [
     "APP_PROPERTIES",
@@ -30,6 +35,7 @@ __all__ = [
     "message_sections",
     "parse_message",
     "split_batch",
+    "stamp_message_id",
     "timestamp",
 ]
 
@@ -127,6 +133,49 @@ class Envelope:
         return self._app_cache[0]
 
 
+def stamp_message_id(env: Envelope) -> Envelope:
+    """The message with a message id of the broker's if the sender gave none, as Azure stamps one.
+
+    The JavaScript SDK sends messages without an id unless asked, and cannot settle a received message
+    that has none. Azure's ids are GUIDs in 32 hex digits.
+    """
+    if env.properties and env.properties[0] is not None:
+        return env
+    new_id = os.urandom(16).hex()
+    start = end = 0
+    items = b""
+    count = 1
+    if env.properties is not _NO_PROPERTIES:  # a properties section was sent, with a null id
+        for code, sec_start, value_start, sec_end in message_sections(env.bare):
+            if code == PROPERTIES:
+                # Only the id is written: the sender's other properties keep their exact encodings.
+                start, end = sec_start, sec_end
+                found, first, list_end = list_items_at(env.bare, value_start)
+                if found:
+                    items = env.bare[skip_at(env.bare, first) : list_end]
+                    count = found
+                break
+    if items:
+        section = b"\x00\x53\x73" + encode_list_raw(count, encode(new_id) + items)
+    else:
+        # Properties lead the bare message, so without a section of its own the new one goes first:
+        # a list8 of one str8 of 32 characters, written directly (most such messages have no properties).
+        section = _ID_ONLY_PROPERTIES + new_id.encode()
+    bare = env.bare[:start] + section + env.bare[end:]
+    shift = len(section) - (end - start)
+    return Envelope(
+        bare=bare,
+        ann=env.ann,
+        ann_count=env.ann_count,
+        durable=env.durable,
+        priority=env.priority,
+        ttl_ms=env.ttl_ms,
+        properties=(new_id, *env.properties[1:]),
+        app_offset=env.app_offset + shift if env.app_offset >= 0 else -1,
+        scheduled_ms=env.scheduled_ms,
+    )
+
+
 def _text(value: object) -> str | None:
     if value is None:
         return None
@@ -210,6 +259,7 @@ def parse_message(payload: bytes) -> Envelope:
 
 _NO_HEADER: tuple[Any, ...] = (None, None, None)
 _NO_PROPERTIES: tuple[Any, ...] = (None,) * len(PROPERTY_NAMES)
+_ID_ONLY_PROPERTIES = b"\x00\x53\x73\xc0\x23\x01\xa1\x20"
 
 
 def _list_section(payload: bytes, value_start: int, name: str) -> list[Any]:
@@ -258,17 +308,34 @@ class ScannedMessage(bytes):
     sections: list[tuple[int, int, int, int]]
 
 
-def split_batch(payload: bytes) -> list[bytes] | None:
+def split_batch(payload: bytes, message_format: int | None = None) -> list[bytes] | None:
     """The messages inside a batch transfer, or None if ``payload`` is a single message.
 
-    Proton does not expose the transfer's message format (0x80013700 marks a batch), so a batch is told
-    apart by its shape: no header, and data sections that each hold a whole encoded message.
+    A batch is a batch by its transfer's message format (``BATCH_FORMAT``); its data sections each hold
+    one encoded message, and whatever else the envelope carries (the JavaScript SDK's starts with an empty
+    header) describes no message: a declared batch that does not hold messages is refused. Without a
+    known format a batch is told by its shape: no header, and data sections that each hold a message.
     """
-    sections = message_sections(payload)
-    if any(code == HEADER for code, *_ in sections):
+    if message_format is not None and message_format != BATCH_FORMAT:
         return None
+    declared = message_format == BATCH_FORMAT
+    sections = message_sections(payload)
+    if not declared and any(code == HEADER for code, *_ in sections):
+        return None
+    try:
+        out = _batch_items(payload, sections)
+    except AmqpDecodeError:
+        if declared:
+            raise
+        return None
+    if declared and not out:
+        raise AmqpDecodeError("the batch holds no message")
+    return out or None
+
+
+def _batch_items(payload: bytes, sections: list[tuple[int, int, int, int]]) -> list[bytes]:
+    """The encoded message in each data section; AmqpDecodeError if one holds anything else."""
     spans = []
-    all_binary = True
     for code, _, value_start, end in sections:
         if code != DATA:
             continue
@@ -278,24 +345,17 @@ def split_batch(payload: bytes) -> list[bytes] | None:
         elif constructor == _BINARY32:
             spans.append((value_start + 5, end))
         else:
-            # Not binary, so not a batch; but a data section that does not decode is still refused.
-            decode_at(payload, value_start)
-            all_binary = False
-    if not all_binary:
-        return None
+            raise AmqpDecodeError(f"the data section at {value_start} is not binary")
     # Each message is copied out once, straight from the transfer, and keeps the layout found here.
     view = memoryview(payload)
     out: list[bytes] = []
     for start, end in spans:
         if start == end or payload[start] != 0x00:
-            return None
+            raise AmqpDecodeError(f"the data section at {start} does not hold an encoded message")
         item = ScannedMessage(view[start:end])
-        try:
-            item.sections = message_sections(item)
-        except AmqpDecodeError:
-            return None
+        item.sections = message_sections(item)
         out.append(item)
-    return out or None
+    return out
 
 
 def timestamp(ms: int) -> Timestamp:

@@ -70,11 +70,20 @@ class RequestNodes:
 
     def on_management(self, link: Link, payload: bytes) -> None:
         """Run a management operation; answer once what it changed is committed."""
-        entity: Entity = link.sb_entity
         try:
             request = parse_message(payload)
         except AmqpDecodeError:
-            _LOG.warning("dropped an undecodable management request on %s", entity.path)
+            _LOG.warning("dropped an undecodable management request on %s", link.name)
+            return
+        entity: Entity | None = getattr(link, "sb_entity", None)
+        if entity is None:
+            # The link was kept open to answer its requests with the refusal (unauthorized, not found):
+            # the client raises that error instead of waiting for a reply that never comes.
+            refusal: BrokerError = getattr(link, "sb_refusal", None) or BrokerError(
+                "amqp:not-found", "The management node has no entity."
+            )
+            node = entity_address(link.remote_target.address)
+            self.after_commit(lambda: self._reply(link, node, request, error_properties(refusal)))
             return
         operation = str(request.application_properties().get("operation", ""))
         body = amqp_value(request)

@@ -1,8 +1,9 @@
 """Shared Access Signature tokens: the keys the emulator accepts and the check of a token against them.
 
-A token is ``SharedAccessSignature sr=<url-encoded resource>&sig=<signature>&se=<expiry>&skn=<key name>``;
-the signature is the Base64 HMAC-SHA256, under the key, of the url-encoded resource, a newline and the
-expiry. See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas
+A token is ``SharedAccessSignature sr=<resource>&sig=<signature>&se=<expiry>&skn=<key name>``; the
+signature is the Base64 HMAC-SHA256, under the key, of the ``sr`` value exactly as the token carries it (the
+SDKs url-encode the resource first, the Python SDK's ``authenticate_using_azure_sas_credential`` sample puts
+it raw), a newline and the expiry. See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, quote_plus, urlparse
+from urllib.parse import quote_plus, unquote_plus, urlparse
 
 from pydantic import SecretStr
 
@@ -85,12 +86,13 @@ class KeyRing:
             expiry = int(expiry_text)
         except ValueError as exc:
             raise SandboxAuthError("the token's expiry is not a number") from exc
-        expected = _signature(resource, expiry, key.get_secret_value())
-        if not hmac.compare_digest(expected, signature):
+        # Signed over the text as carried: decoding and re-encoding it would refuse a raw resource.
+        expected = _sign(f"{resource}\n{expiry}", key.get_secret_value())
+        if not hmac.compare_digest(expected, unquote_plus(signature)):
             raise SandboxAuthError("the token's signature does not match the key")
         if expiry <= self.clock():
             raise SandboxAuthError("the token has expired")
-        granted = resource_path(resource)
+        granted = resource_path(unquote_plus(resource))
         wanted = resource_path(audience)
         if granted and not (wanted == granted or wanted.startswith(granted + "/")):
             raise SandboxAuthError(f"the token is for {resource!r}, not {audience!r}")
@@ -98,17 +100,25 @@ class KeyRing:
 
 
 def _parse(token: str) -> dict[str, str]:
+    """The token's fields, values left as written (the first of a repeated field wins)."""
     prefix = "SharedAccessSignature "
     if not token.startswith(prefix):
         raise SandboxAuthError("not a SharedAccessSignature token")
-    parsed = parse_qs(token[len(prefix) :], keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
+    fields: dict[str, str] = {}
+    for item in token[len(prefix) :].split("&"):
+        name, _, value = item.partition("=")
+        fields.setdefault(name.strip(), value)
+    return fields
+
+
+def _sign(text: str, key: str) -> str:
+    digest = hmac.new(key.encode(), text.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 def _signature(resource: str, expiry: int, key: str) -> str:
-    text = f"{quote_plus(resource)}\n{expiry}".encode()
-    digest = hmac.new(key.encode(), text, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    """The signature the SDKs make: over the url-encoded resource."""
+    return _sign(f"{quote_plus(resource)}\n{expiry}", key)
 
 
 def make_token(resource: str, key_name: str, key: str, expiry: int) -> str:

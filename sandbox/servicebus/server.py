@@ -28,6 +28,7 @@ from sandbox.servicebus.amqp import AmqpHandler
 from sandbox.servicebus.catalog import Catalog
 from sandbox.servicebus.config import EmulatorConfig, default_config
 from sandbox.servicebus.errors import EmulatorStartError
+from sandbox.servicebus.frames import TransferFormats
 from sandbox.servicebus.sas import KeyRing, keys_from_env
 from sandbox.servicebus.settlement import ServiceBus
 from sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
@@ -49,6 +50,7 @@ class _Client:
     sock: socket.socket
     transport: Transport
     connection: Connection
+    formats: TransferFormats | None  # None once reading them failed: the stream's place is lost
     want_write: bool = False
     fresh: bool = True  # nothing read yet: the first byte tells AMQP from TLS (administration API)
 
@@ -228,13 +230,16 @@ class EmulatorServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = Connection()
         connection.collect(self._collector)
+        # Proton keeps each transfer's message format to itself; the transfer handler reads it here.
+        formats = TransferFormats()
+        connection.sb_formats = formats
         transport = Transport(Transport.SERVER)
         # Large frames let a 256 KiB batch travel in one frame instead of eight (proton's default is 32 KiB).
         transport.max_frame_size = _MAX_FRAME
         # The SDK offers SASL ANONYMOUS and authenticates afterwards with CBS tokens.
         transport.sasl().allowed_mechs("ANONYMOUS")
         transport.bind(connection)
-        client = _Client(sock, transport, connection)
+        client = _Client(sock, transport, connection, formats)
         self._clients[sock] = client
         self._selector.register(sock, selectors.EVENT_READ, client)
 
@@ -295,9 +300,20 @@ class EmulatorServer:
         except OSError:
             data = b""
         if data:
+            if client.formats is not None:
+                self._read_formats(client, client.formats, data)
             client.transport.push(data)
         else:
             client.transport.close_tail()
+
+    def _read_formats(self, client: _Client, formats: TransferFormats, data: bytes) -> None:
+        try:
+            formats.feed(data)
+        except Exception:  # a bug here must not take the loop down  # noqa: BLE001
+            # Without formats the transfer handler tells batches by their shape.
+            _LOG.exception("stopped reading message formats on a connection")
+            client.formats = None
+            client.connection.sb_formats = None
 
     def _write(self, client: _Client) -> None:
         transport = client.transport

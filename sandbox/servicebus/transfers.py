@@ -13,8 +13,9 @@ from proton import Delivery, Link
 
 from sandbox.servicebus.entity import Entity
 from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from sandbox.servicebus.frames import TransferFormats
 from sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
-from sandbox.servicebus.message import parse_message, split_batch
+from sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 from sandbox.servicebus.requests import RequestNodes
 from sandbox.servicebus.settlement import ServiceBus
 
@@ -43,7 +44,7 @@ class Transfers:
             # only its state changed): reading now would take the *next* delivery's bytes, or advance past
             # it unread, so a later message would be glued to this one's remains.
             return
-        received = _Received.of(delivery)
+        received = _Received.of(delivery, link)
         received.read(link, delivery.pending, _size_limit(link))
         if delivery.partial:
             return
@@ -61,7 +62,7 @@ class Transfers:
         elif received.size > _size_limit(link):
             self._refuse_size(link, delivery)
         else:
-            self._on_send(link, delivery, bytes(received.buffer))
+            self._on_send(link, delivery, bytes(received.buffer), received.message_format)
 
     def _refuse_size(self, link: Link, delivery: Delivery) -> None:
         refusal: BrokerError | None = getattr(link, "sb_refusal", None)
@@ -71,15 +72,16 @@ class Transfers:
         limit = _size_limit(link)
         reject(delivery, _SIZE_EXCEEDED, f"The message size exceeds the limit of {limit} bytes.")
 
-    def _on_send(self, link: Link, delivery: Delivery, payload: bytes) -> None:
+    def _on_send(self, link: Link, delivery: Delivery, payload: bytes, message_format: int | None) -> None:
         refusal: BrokerError | None = getattr(link, "sb_refusal", None)
         if refusal is not None:
             reject(delivery, refusal.condition, refusal.description)
             return
         entity: Entity = link.sb_entity
         try:
-            parts = split_batch(payload)
-            envs = [parse_message(raw) for raw in (parts if parts is not None else [payload])]
+            parts = split_batch(payload, message_format)
+            raws = parts if parts is not None else [payload]
+            envs = [stamp_message_id(parse_message(raw)) for raw in raws]
             # A batch is all or nothing: check every message before storing any.
             self.bus.check_sendable(entity.path, envs)
             for env in envs:
@@ -108,15 +110,18 @@ class Transfers:
 class _Received:
     """The bytes of one incoming delivery so far, kept on the delivery until its last frame arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, message_format: int | None) -> None:
         self.buffer = bytearray()
         self.size = 0
+        self.message_format = message_format
 
     @classmethod
-    def of(cls, delivery: Delivery) -> _Received:
+    def of(cls, delivery: Delivery, link: Link) -> _Received:
         found: _Received | None = getattr(delivery, "sb_received", None)
         if found is None:
-            found = cls()
+            # Deliveries on a link arrive in order, so its first frame's format is the next one read.
+            formats: TransferFormats | None = getattr(link.connection, "sb_formats", None)
+            found = cls(formats.next_format(link.name) if formats is not None else None)
             delivery.sb_received = found
         return found
 

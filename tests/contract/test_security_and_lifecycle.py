@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
+from urllib.parse import quote
 
 import pytest
 from azure.servicebus import ServiceBusMessage
@@ -55,6 +59,40 @@ def test_expired_signature_is_refused(emulator):
         client.get_queue_sender("props") as sender,
     ):
         sender.send_messages(ServiceBusMessage("late"))
+
+
+def _raw_resource_token(resource: str, key: str, expiry: int) -> str:
+    """A token signed over the resource as written and carried raw in ``sr``, as the Python SDK's
+    ``authenticate_using_azure_sas_credential`` sample makes it."""
+    digest = hmac.new(key.encode(), f"{resource}\n{expiry}".encode(), hashlib.sha256).digest()
+    signature = quote(base64.b64encode(digest))
+    return f"SharedAccessSignature sr={resource}&sig={signature}&se={expiry}&skn=RootManageSharedAccessKey"
+
+
+def test_token_signed_over_the_raw_resource_is_accepted(emulator):
+    """Azure signs ``sr`` exactly as the token carries it: a raw ``sb://host/queue`` resource is accepted."""
+    resource = f"sb://127.0.0.1:{emulator.port}/props"
+    token = _raw_resource_token(resource, "SAS_KEY_VALUE", int(time.time()) + 300)
+    conn = (
+        f"Endpoint=sb://127.0.0.1:{emulator.port};SharedAccessSignature={token};UseDevelopmentEmulator=true"
+    )
+    with quick_client(conn, retry_total=0) as client, client.get_queue_sender("props") as sender:
+        sender.send_messages(ServiceBusMessage("raw resource"))
+
+
+def test_token_with_a_wrong_signature_is_refused(emulator):
+    """A raw-resource token signed with another key is still refused."""
+    resource = f"sb://127.0.0.1:{emulator.port}/props"
+    token = _raw_resource_token(resource, "NOT_THE_KEY", int(time.time()) + 300)
+    conn = (
+        f"Endpoint=sb://127.0.0.1:{emulator.port};SharedAccessSignature={token};UseDevelopmentEmulator=true"
+    )
+    with (
+        quick_client(conn, retry_total=0) as client,
+        pytest.raises(ServiceBusAuthenticationError),
+        client.get_queue_sender("props") as sender,
+    ):
+        sender.send_messages(ServiceBusMessage("forged"))
 
 
 def test_keys_from_the_environment_replace_the_default(monkeypatch):
