@@ -27,6 +27,7 @@ from shared.bus import bus_errors
 from shared.envelope import Envelope
 from shared.errors import BusError
 from shared.messages import to_message
+from shared.telemetry import LATENCY_BUCKETS_SECONDS
 from shared.topology import TopicSpec, Topology
 
 __all__ = ["ProducerMetrics", "Publisher"]
@@ -54,7 +55,10 @@ class ProducerMetrics:
             description="Data events whose row could not be identified, left to the next scan",
         )
         self.publish_latency = meter.create_histogram(
-            "dualbus.producer.publish.duration", unit="s", description="Time to send one batch of changes"
+            "dualbus.producer.publish.duration",
+            unit="s",
+            description="Time to send one batch of changes",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
         )
 
 

@@ -3,7 +3,8 @@
 Pure: the input is parsed snapshots (``shared.metrics_file.read_snapshot``), the output plain dataclasses.
 Every snapshot holds cumulative totals since its process started, so figures of several processes add up.
 A producer's ``published`` and ``skipped_echo`` counters carry only the area: the origin of the producer
-tells the direction (what F&O publishes goes to Dataverse, and the reverse).
+tells the direction (what F&O publishes goes to Dataverse, and the reverse). Latency figures are of live
+changes only (the histogram's ``traffic`` attribute): initial-sync and repair rows are kept apart.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.metrics_file import quantile
+from shared.telemetry import TRAFFIC_ATTRIBUTE
 
 __all__ = [
     "CONSUMER_MESSAGES",
     "END_TO_END",
+    "LIVE",
     "PUBLISHED",
     "SKIPPED_ECHO",
     "TERMINAL_OUTCOMES",
@@ -33,6 +36,7 @@ END_TO_END = "dualbus.consumer.end_to_end_latency"
 # Outcomes that settle a message for good; retried, abandoned and lock-lost messages come back.
 TERMINAL_OUTCOMES = frozenset({"applied", "unchanged", "skipped-stale", "skipped-conflict", "dead-lettered"})
 _DIRECTIONS = {"fo": "to-dataverse", "dataverse": "to-fo"}
+LIVE = "live"
 
 
 def direction_of_origin(origin: str) -> str:
@@ -50,8 +54,11 @@ class RouteStats:
     skipped_echo: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    # The live changes' source-to-target latency histogram (explicit bounds in seconds).
     latency_bounds: list[float] = field(default_factory=list)
     latency_buckets: list[int] = field(default_factory=list)
+    # How many applied changes were initial-sync or repair traffic, not counted in the latency figures.
+    other_traffic: dict[str, int] = field(default_factory=dict)
 
     @property
     def applied(self) -> int:
@@ -115,11 +122,17 @@ class RouteStats:
             "retried": self.retried,
             "lag": self.lag,
             "dead_letter_reasons": dict(self.dead_letter_reasons),
-            "p50_seconds": self.latency(0.5),
-            "p99_seconds": self.latency(0.99),
-            "p50_at_most_seconds": _finite(self.latency_at_most(0.5)),
+            "live_applied": sum(self.latency_buckets),
+            "other_traffic": dict(self.other_traffic),
+            "p50_seconds": _rounded(self.latency(0.5)),
+            "p95_seconds": _rounded(self.latency(0.95)),
+            "p99_seconds": _rounded(self.latency(0.99)),
             "p99_at_most_seconds": _finite(self.latency_at_most(0.99)),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _finite(value: float | None) -> float | None:
@@ -173,8 +186,13 @@ def _add_consumer(
             stats.dead_letter_reasons[reason] = stats.dead_letter_reasons.get(reason, 0) + count
     for point in metrics.get(END_TO_END, []):
         stats = _route_of(table, point)
-        if stats is not None:
+        if stats is None:
+            continue
+        traffic = str(point.get("attributes", {}).get(TRAFFIC_ATTRIBUTE, LIVE))
+        if traffic == LIVE:
             _merge_histogram(stats, point)
+        else:
+            stats.other_traffic[traffic] = stats.other_traffic.get(traffic, 0) + int(point.get("count", 0))
 
 
 def _route_of(table: dict[tuple[str, str], RouteStats], point: Mapping[str, Any]) -> RouteStats | None:
