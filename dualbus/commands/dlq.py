@@ -291,7 +291,7 @@ def _summary(verb: str, found: set[str], audit: AuditLog) -> None:
     if not found:
         console.print(f"Nothing {verb}: no dead-letter matched the selection.")
         return
-    console.print(f"Audit trail: {audit.path}", highlight=False)
+    console.print(f"Audit trail: {audit.path}", highlight=False, soft_wrap=True)
 
 
 @dlq_app.command("purge")
