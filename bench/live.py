@@ -28,7 +28,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -45,10 +44,9 @@ from dualbus.demo.environment import Endpoints
 from dualbus.demo.launch import Launcher
 from dualbus.demo.monitor import HeadlessView, Monitor
 from dualbus.demo.run import check_health, run_initial_sync, start_pipeline
-from dualbus.demo.stats import RouteStats
+from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
 from sandbox.workload import StreamConfig, StreamSummary
-from shared.metrics_file import quantile
 
 _DIRECTIONS = ("to-dataverse", "to-fo")
 _QUICK_RATES = (50, 200)
@@ -57,46 +55,6 @@ _QUICK_SECONDS = 15.0
 _RATE_PER_STREAM = 50.0
 _TICK_SECONDS = 0.5
 _DRAIN_TIMEOUT_SECONDS = 180.0
-
-
-@dataclass(slots=True)
-class _Histogram:
-    """Live end-to-end latency counts of one direction, summed over its areas."""
-
-    bounds: list[float] = field(default_factory=list)
-    buckets: list[int] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, stats: Sequence[RouteStats], direction: str) -> _Histogram:
-        histogram = cls()
-        for row in stats:
-            if row.direction != direction or not row.latency_buckets:
-                continue
-            if not histogram.buckets:
-                histogram.bounds, histogram.buckets = list(row.latency_bounds), list(row.latency_buckets)
-            elif row.latency_bounds == histogram.bounds:
-                histogram.buckets = [
-                    a + b for a, b in zip(histogram.buckets, row.latency_buckets, strict=True)
-                ]
-        return histogram
-
-    def since(self, earlier: _Histogram) -> _Histogram:
-        """The counts added after ``earlier`` (snapshots are cumulative)."""
-        if not earlier.buckets:
-            return self
-        return _Histogram(self.bounds, [a - b for a, b in zip(self.buckets, earlier.buckets, strict=True)])
-
-    def figures(self) -> dict[str, Any]:
-        def at(q: float) -> float | None:
-            value = quantile(self.bounds, self.buckets, q)
-            return None if value is None else round(value, 4)
-
-        return {
-            "applied": sum(self.buckets),
-            "p50_seconds": at(0.5),
-            "p95_seconds": at(0.95),
-            "p99_seconds": at(0.99),
-        }
 
 
 def _backlog(stats: Sequence[RouteStats]) -> dict[str, int]:
@@ -159,9 +117,7 @@ def _phase(
         "changes_made": made,
         "achieved_rate": round(made / elapsed, 1) if elapsed else None,
         "failed_changes": failed,
-        "change_to_applied": {
-            d: _Histogram.of(drained, d).since(_Histogram.of(before, d)).figures() for d in _DIRECTIONS
-        },
+        "change_to_applied": latency_by_direction(drained, since=before),
         "backlog": {
             "highest": highest,
             "when_changes_stopped": at_end,

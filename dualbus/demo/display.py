@@ -10,9 +10,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from dualbus.demo.stats import RouteStats
+from dualbus.demo.stats import RouteStats, latency_by_direction
 
-__all__ = ["format_seconds", "headless_lines", "live_view", "stats_table"]
+__all__ = ["format_seconds", "headless_lines", "latency_lines", "live_view", "stats_table"]
 
 _WHOLE_SECONDS = 10
 
@@ -74,3 +74,16 @@ def _line(row: RouteStats) -> str:
         f" dead {row.dead_lettered:>4} lag {row.lag:>5}"
         f" p50 {format_seconds(row.latency(0.5))} p99 {format_seconds(row.latency(0.99))}"
     )
+
+
+def latency_lines(stats: Sequence[RouteStats]) -> list[str]:
+    """Per direction, the live changes' p50/p95/p99 from the source's change to the target's write."""
+    lines = []
+    for direction, figures in latency_by_direction(stats).items():
+        quantiles = "  ".join(
+            f"{name} {format_seconds(figures[f'{name}_seconds'])}" for name in ("p50", "p95", "p99")
+        )
+        lines.append(
+            f"Live changes {direction}, change → applied: {quantiles}  ({figures['applied']} applied)"
+        )
+    return lines

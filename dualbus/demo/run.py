@@ -20,13 +20,14 @@ from typing import Any
 import orjson
 from rich.console import Console
 
+from dualbus.demo.display import latency_lines
 from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.errors import DemoError
 from dualbus.demo.finish import Findings, find, print_findings
 from dualbus.demo.launch import Launcher, initial_sync_layers
 from dualbus.demo.monitor import HeadlessView, LiveView, Monitor, View
-from dualbus.demo.stats import RouteStats
+from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
 from sandbox.workload import StreamConfig, StreamSummary
 from shared.errors import DualbusError
@@ -196,6 +197,8 @@ class _Demo:
     def _finish(
         self, endpoints: Endpoints, stream: StreamSummary, drained: bool, stats: list[RouteStats]
     ) -> int:
+        for line in latency_lines(stats):
+            self.console.print(line, highlight=False)
         self.console.print("Reconciling F&O and Dataverse and reading the dead-letter queues...")
         findings = find(endpoints)
         print_findings(self.console, findings)
@@ -220,6 +223,8 @@ class _Demo:
                 "stream": stream.as_dict(),
                 "expected_rejects": sum(stream.rejects.values()),
                 "routes": [row.as_dict() for row in stats],
+                # The figures bench/live.py prints: live changes only, per direction.
+                "change_to_applied": latency_by_direction(stats),
                 **findings.as_dict(),
             }
         )

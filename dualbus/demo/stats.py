@@ -24,9 +24,11 @@ __all__ = [
     "PUBLISHED",
     "SKIPPED_ECHO",
     "TERMINAL_OUTCOMES",
+    "DirectionLatency",
     "RouteStats",
     "aggregate",
     "direction_of_origin",
+    "latency_by_direction",
 ]
 
 PUBLISHED = "dualbus.producer.published"
@@ -208,3 +210,54 @@ def _merge_histogram(stats: RouteStats, point: Mapping[str, Any]) -> None:
     elif bounds == stats.latency_bounds and len(buckets) == len(stats.latency_buckets):
         stats.latency_buckets = [a + b for a, b in zip(stats.latency_buckets, buckets, strict=True)]
     # Histograms with other bounds cannot be merged bucket by bucket; the first one seen stands.
+
+
+@dataclass(slots=True)
+class DirectionLatency:
+    """Live change-to-applied latency of one direction, its areas' histograms summed."""
+
+    bounds: list[float] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, stats: Iterable[RouteStats], direction: str) -> DirectionLatency:
+        """The sum over the routes of ``direction`` (histograms with other bounds are left out)."""
+        total = cls()
+        for row in stats:
+            if row.direction != direction or not row.latency_buckets:
+                continue
+            if not total.buckets:
+                total.bounds, total.buckets = list(row.latency_bounds), list(row.latency_buckets)
+            elif row.latency_bounds == total.bounds:
+                total.buckets = [a + b for a, b in zip(total.buckets, row.latency_buckets, strict=True)]
+        return total
+
+    def since(self, earlier: DirectionLatency) -> DirectionLatency:
+        """What was added after ``earlier`` (snapshots are cumulative)."""
+        if not earlier.buckets or earlier.bounds != self.bounds:
+            return self
+        return DirectionLatency(
+            self.bounds, [a - b for a, b in zip(self.buckets, earlier.buckets, strict=True)]
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """How many were applied and p50/p95/p99 in seconds (None before any)."""
+        return {
+            "applied": sum(self.buckets),
+            **{
+                f"p{round(q * 100)}_seconds": _rounded(quantile(self.bounds, self.buckets, q))
+                for q in (0.5, 0.95, 0.99)
+            },
+        }
+
+
+def latency_by_direction(
+    stats: Sequence[RouteStats], since: Sequence[RouteStats] = ()
+) -> dict[str, dict[str, Any]]:
+    """Per direction, live change-to-applied figures (only what came after ``since``, when given)."""
+    return {
+        direction: DirectionLatency.of(stats, direction)
+        .since(DirectionLatency.of(since, direction))
+        .figures()
+        for direction in _DIRECTIONS.values()
+    }

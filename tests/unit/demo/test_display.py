@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from dualbus.demo.display import format_seconds, headless_lines, stats_table
+from dualbus.demo.display import format_seconds, headless_lines, latency_lines, stats_table
 from dualbus.demo.stats import RouteStats
 
 
@@ -49,3 +49,15 @@ def test_table_has_a_row_per_route() -> None:
     assert "customer     to-fo" in text
     assert "organisation to-dataverse" in text  # nothing cut short in 80 columns
     assert "dead" in text
+
+
+def test_latency_lines_give_each_direction_its_quantiles() -> None:
+    """The demo's closing figures: per direction p50/p95/p99 as read figures, and how many were applied."""
+    to_dataverse = RouteStats(
+        "customer", "to-dataverse", latency_bounds=[0.1, 1.0], latency_buckets=[0, 10, 0]
+    )
+    lines = latency_lines([_row(), to_dataverse])
+    assert lines == [
+        "Live changes to-dataverse, change → applied: p50 550ms  p95 955ms  p99 991ms  (10 applied)",
+        "Live changes to-fo, change → applied: p50 550ms  p95 955ms  p99 991ms  (9 applied)",
+    ]
