@@ -118,6 +118,8 @@ def _phase(
         "achieved_rate": round(made / elapsed, 1) if elapsed else None,
         "failed_changes": failed,
         "change_to_applied": latency_by_direction(drained, since=before),
+        # The producers' part of it: from the change at the source to its message sent.
+        "change_to_published": latency_by_direction(drained, since=before, leg="published"),
         "backlog": {
             "highest": highest,
             "when_changes_stopped": at_end,

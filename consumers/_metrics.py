@@ -10,33 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from opentelemetry import metrics, trace
 
-from shared.envelope import Envelope
-from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE
+from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, Traffic, traffic_of
 
 __all__ = ["ConsumerMetrics", "Traffic", "traffic_of"]
 
 _METER = "dualbus.consumer"
-
-
-class Traffic(StrEnum):
-    """What kind of change a message carries, for telling latencies apart."""
-
-    LIVE = "live"
-    INITIAL_SYNC = "initial-sync"
-    REPAIR = "repair"
-
-
-def traffic_of(envelope: Envelope) -> Traffic:
-    """A repair says so itself; an initial sync publishes rows at source version 0 (no change tracked)."""
-    if envelope.repair:
-        return Traffic.REPAIR
-    if envelope.source_version == 0:
-        return Traffic.INITIAL_SYNC
-    return Traffic.LIVE
 
 
 @dataclass

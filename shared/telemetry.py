@@ -8,6 +8,7 @@ https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,18 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from shared.envelope import Envelope
 from shared.errors import ConfigError
 from shared.metrics_file import JsonFileMetricExporter
 
-__all__ = ["LATENCY_BUCKETS_SECONDS", "TRAFFIC_ATTRIBUTE", "seconds_view", "setup_telemetry"]
+__all__ = [
+    "LATENCY_BUCKETS_SECONDS",
+    "TRAFFIC_ATTRIBUTE",
+    "Traffic",
+    "seconds_view",
+    "setup_telemetry",
+    "traffic_of",
+]
 
 # Bucket bounds for every latency in seconds, 1 ms to 60 s: OpenTelemetry's default bounds (0, 5, 10, 25,
 # ... 10000) are meant for milliseconds and would put every sub-second latency in the first bucket. Finer
@@ -42,6 +51,24 @@ LATENCY_BUCKETS_SECONDS: tuple[float, ...] = (
 )  # fmt: skip
 # The attribute that tells live changes from initial-sync and repair traffic on latency histograms.
 TRAFFIC_ATTRIBUTE = "traffic"
+
+
+class Traffic(StrEnum):
+    """What kind of change a message carries, for telling latencies apart."""
+
+    LIVE = "live"
+    INITIAL_SYNC = "initial-sync"
+    REPAIR = "repair"
+
+
+def traffic_of(envelope: Envelope) -> Traffic:
+    """A repair says so itself; an initial sync publishes rows at source version 0 (no change tracked)."""
+    if envelope.repair:
+        return Traffic.REPAIR
+    if envelope.source_version == 0:
+        return Traffic.INITIAL_SYNC
+    return Traffic.LIVE
+
 
 _OTLP_HINT = "the OTLP exporter is not installed: pip install 'dualbus[otlp]'"
 

@@ -35,6 +35,7 @@ PUBLISHED = "dualbus.producer.published"
 SKIPPED_ECHO = "dualbus.producer.skipped_echo"
 CONSUMER_MESSAGES = "dualbus.consumer.messages"
 END_TO_END = "dualbus.consumer.end_to_end_latency"
+SOURCE_TO_PUBLISHED = "dualbus.producer.source_to_published"
 # Outcomes that settle a message for good; retried, abandoned and lock-lost messages come back.
 TERMINAL_OUTCOMES = frozenset({"applied", "unchanged", "skipped-stale", "skipped-conflict", "dead-lettered"})
 _DIRECTIONS = {"fo": "to-dataverse", "dataverse": "to-fo"}
@@ -59,6 +60,9 @@ class RouteStats:
     # The live changes' source-to-target latency histogram (explicit bounds in seconds).
     latency_bounds: list[float] = field(default_factory=list)
     latency_buckets: list[int] = field(default_factory=list)
+    # The same for the first leg alone: from the change at the source to its message sent by the producer.
+    published_bounds: list[float] = field(default_factory=list)
+    published_buckets: list[int] = field(default_factory=list)
     # How many applied changes were initial-sync or repair traffic, not counted in the latency figures.
     other_traffic: dict[str, int] = field(default_factory=dict)
 
@@ -171,6 +175,13 @@ def _add_producer(
             stats = table.get((str(point["attributes"].get("area")), direction))
             if stats is not None:
                 setattr(stats, attribute, getattr(stats, attribute) + int(point.get("value", 0)))
+    for point in metrics.get(SOURCE_TO_PUBLISHED, []):
+        attributes = point.get("attributes", {})
+        stats = table.get((str(attributes.get("area")), direction))
+        if stats is not None and str(attributes.get(TRAFFIC_ATTRIBUTE, LIVE)) == LIVE:
+            stats.published_bounds, stats.published_buckets = _merged(
+                stats.published_bounds, stats.published_buckets, point
+            )
 
 
 def _add_consumer(
@@ -203,13 +214,20 @@ def _route_of(table: dict[tuple[str, str], RouteStats], point: Mapping[str, Any]
 
 
 def _merge_histogram(stats: RouteStats, point: Mapping[str, Any]) -> None:
-    bounds = [float(b) for b in point.get("bounds", [])]
-    buckets = [int(c) for c in point.get("buckets", [])]
-    if not stats.latency_buckets:
-        stats.latency_bounds, stats.latency_buckets = bounds, buckets
-    elif bounds == stats.latency_bounds and len(buckets) == len(stats.latency_buckets):
-        stats.latency_buckets = [a + b for a, b in zip(stats.latency_buckets, buckets, strict=True)]
-    # Histograms with other bounds cannot be merged bucket by bucket; the first one seen stands.
+    stats.latency_bounds, stats.latency_buckets = _merged(stats.latency_bounds, stats.latency_buckets, point)
+
+
+def _merged(
+    bounds: list[float], buckets: list[int], point: Mapping[str, Any]
+) -> tuple[list[float], list[int]]:
+    """A histogram with ``point``'s counts added (one with other bounds is left out: the first stands)."""
+    new_bounds = [float(b) for b in point.get("bounds", [])]
+    new_buckets = [int(c) for c in point.get("buckets", [])]
+    if not buckets:
+        return new_bounds, new_buckets
+    if new_bounds == bounds and len(new_buckets) == len(buckets):
+        return bounds, [a + b for a, b in zip(buckets, new_buckets, strict=True)]
+    return bounds, buckets
 
 
 @dataclass(slots=True)
@@ -220,16 +238,22 @@ class DirectionLatency:
     buckets: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, stats: Iterable[RouteStats], direction: str) -> DirectionLatency:
-        """The sum over the routes of ``direction`` (histograms with other bounds are left out)."""
+    def of(cls, stats: Iterable[RouteStats], direction: str, *, leg: str = "applied") -> DirectionLatency:
+        """The sum over the routes of ``direction`` (histograms with other bounds are left out).
+
+        ``leg``: ``applied`` for change → applied, ``published`` for change → published (the producer's part).
+        """
         total = cls()
         for row in stats:
-            if row.direction != direction or not row.latency_buckets:
+            bounds, buckets = (
+                (row.latency_bounds, row.latency_buckets)
+                if leg == "applied"
+                else (row.published_bounds, row.published_buckets)
+            )
+            if row.direction != direction or not buckets:
                 continue
-            if not total.buckets:
-                total.bounds, total.buckets = list(row.latency_bounds), list(row.latency_buckets)
-            elif row.latency_bounds == total.bounds:
-                total.buckets = [a + b for a, b in zip(total.buckets, row.latency_buckets, strict=True)]
+            point = {"bounds": bounds, "buckets": buckets}
+            total.bounds, total.buckets = _merged(total.bounds, total.buckets, point)
         return total
 
     def since(self, earlier: DirectionLatency) -> DirectionLatency:
@@ -252,12 +276,14 @@ class DirectionLatency:
 
 
 def latency_by_direction(
-    stats: Sequence[RouteStats], since: Sequence[RouteStats] = ()
+    stats: Sequence[RouteStats], since: Sequence[RouteStats] = (), *, leg: str = "applied"
 ) -> dict[str, dict[str, Any]]:
-    """Per direction, live change-to-applied figures (only what came after ``since``, when given)."""
-    return {
-        direction: DirectionLatency.of(stats, direction)
-        .since(DirectionLatency.of(since, direction))
-        .figures()
-        for direction in _DIRECTIONS.values()
-    }
+    """Per direction, live changes' latency figures (only what came after ``since``, when given).
+
+    ``leg``: ``applied`` (change → applied, end to end) or ``published`` (change → published).
+    """
+    figures: dict[str, dict[str, Any]] = {}
+    for direction in _DIRECTIONS.values():
+        earlier = DirectionLatency.of(since, direction, leg=leg)
+        figures[direction] = DirectionLatency.of(stats, direction, leg=leg).since(earlier).figures()
+    return figures

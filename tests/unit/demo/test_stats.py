@@ -10,13 +10,13 @@ import orjson
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from consumers._metrics import ConsumerMetrics, Traffic, traffic_of
+from consumers._metrics import ConsumerMetrics
 from dualbus.demo.monitor import read_stats
-from dualbus.demo.stats import RouteStats, aggregate, direction_of_origin
+from dualbus.demo.stats import RouteStats, aggregate, direction_of_origin, latency_by_direction
 from producers.publisher import ProducerMetrics
 from shared.envelope import Envelope, Operation, Origin
 from shared.metrics_file import JsonFileMetricExporter
-from shared.telemetry import LATENCY_BUCKETS_SECONDS, seconds_view
+from shared.telemetry import LATENCY_BUCKETS_SECONDS, Traffic, seconds_view, traffic_of
 
 ROUTES = [("customer", "to-dataverse"), ("customer", "to-fo"), ("product", "to-dataverse")]
 
@@ -202,3 +202,21 @@ def test_traffic_is_told_by_the_envelope() -> None:
     assert traffic_of(Envelope.for_change(**base, source_version=7)) is Traffic.LIVE
     assert traffic_of(Envelope.for_change(**base, source_version=0)) is Traffic.INITIAL_SYNC
     assert traffic_of(Envelope.for_change(**base, source_version=7, repair_run="r1")) is Traffic.REPAIR
+
+
+def test_the_producers_leg_is_measured_apart(tmp_path: Path) -> None:
+    """change → published comes from the producer's histogram; its initial-sync rows are left out."""
+    reader = PeriodicExportingMetricReader(
+        JsonFileMetricExporter(tmp_path / "producer-fo.json"), export_interval_millis=60_000
+    )
+    provider = MeterProvider(metric_readers=[reader], views=[seconds_view()])
+    instruments = ProducerMetrics(provider.get_meter("test"))
+    for lag in (0.1, 0.2, 0.3):
+        instruments.source_to_published.record(lag, {"area": "customer", "traffic": "live"})
+    instruments.source_to_published.record(3600.0, {"area": "customer", "traffic": "initial-sync"})
+    provider.force_flush()
+    provider.shutdown()
+    figures = latency_by_direction(read_stats(tmp_path, ROUTES), leg="published")
+    assert figures["to-dataverse"]["applied"] == 3
+    assert 0.1 < figures["to-dataverse"]["p50_seconds"] < 0.3
+    assert figures["to-fo"]["applied"] == 0
