@@ -246,6 +246,7 @@ class _Demo:
             f"Dataverse Web API: {endpoints.dataverse['api_url']}",
             f"F&O OData:         {endpoints.fo['url']}/data",
             "Then try: dualbus dlq list; dualbus pause customer --to fo; dualbus resume customer --to fo",
+            f"Figures: dualbus status --metrics {shlex.quote(str(self.launcher.run_dir / 'metrics'))}",
         ]
         for line in lines:
             self.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
