@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Self
 
-from azure.servicebus import parse_connection_string
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,24 +31,7 @@ class ServiceBusSettings(BaseModel):
     def _exactly_one(self) -> Self:
         if (self.connection_string is None) == (self.namespace is None):
             raise ValueError("set exactly one of connection_string and namespace")
-        if self.connection_string is not None:
-            _check_connection_string(self.connection_string)
         return self
-
-
-def _check_connection_string(value: SecretStr) -> None:
-    """Refuse a malformed connection string when settings load, not deep inside the SDK later.
-
-    The SDK's own parser decides (``azure.servicebus.parse_connection_string``); its message names no
-    part of the secret.
-    """
-    try:
-        parse_connection_string(value.get_secret_value())
-    except ValueError as exc:
-        raise ValueError(
-            f"the connection string is malformed ({exc}): it must read Endpoint=sb://<namespace>/ "
-            "then ;SharedAccessKeyName and ;SharedAccessKey (as the portal's Shared access policies show)"
-        ) from exc
 
 
 class ApiSettings(BaseModel):
