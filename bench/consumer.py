@@ -6,7 +6,8 @@ same concurrency, their ratio (target >= 0.8) and the consumer's resident memory
 The emulator and the twin run in child processes, so neither shares an interpreter lock with the consumer.
 Bounded: ``--events`` messages per run (default 1000), every wait capped.
 
-Run from the repository root: python -m bench.consumer [--events N] [--concurrency N] [--rounds N]
+Run from the repository root: python bench/consumer.py (or python -m bench.consumer) [--events N]
+[--concurrency N] [--rounds N]
 (each round runs both loops; the figures are the medians over the rounds).
 """
 
@@ -17,6 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ import psutil
 from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.aio import ServiceBusClient
 from pydantic import SecretStr
+
+if __package__ in {None, ""}:  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumers import ConsumerMetrics, RuntimeOptions, run_consumer
 from sandbox.dataverse import start_dataverse

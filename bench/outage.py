@@ -14,11 +14,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
+
+if __package__ in {None, ""}:  # run as a script: make the repository root (and its tests) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consumers import ConsumerMetrics, RetryPolicy
 from sandbox.dataverse.server import start_dataverse

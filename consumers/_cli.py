@@ -10,7 +10,7 @@ import typer
 
 from consumers._app import run_consumer
 from consumers._unroutable import drain_unroutable
-from shared.errors import DualbusError
+from shared.errors import DualbusError, TopologyError
 from shared.logs import register_secret, setup_logging
 from shared.settings import Settings, load_settings
 from shared.telemetry import setup_telemetry
@@ -52,9 +52,12 @@ def consume(
         setup_logging(settings.log_level, json=settings.log_format == "json")
         setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
         asyncio.run(_consume(settings, area, to.direction, concurrency))
-    except DualbusError as exc:
+    except TopologyError as exc:  # an area the topology does not have: the command line is wrong
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except DualbusError as exc:  # configuration, the bus, the target: a failure, as for every command
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(1) from exc
 
 
 async def _consume(settings: Settings, area: str, direction: Direction, concurrency: int) -> None:

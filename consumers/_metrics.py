@@ -1,4 +1,9 @@
-"""The consumer's telemetry: one span per message and the counters and histograms operators watch."""
+"""The consumer's telemetry: one span per message and the counters and histograms operators watch.
+
+Latencies are in seconds with explicit bucket bounds from 1 ms to 60 s (``shared.telemetry``), and carry a
+``traffic`` attribute: ``live`` for changes made at the source, ``initial-sync`` for a backfill's rows and
+``repair`` for reconcile's re-publishes, so a backfill does not pass for live latency.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from datetime import UTC, datetime
 
 from opentelemetry import metrics, trace
 
-__all__ = ["ConsumerMetrics"]
+from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, Traffic, traffic_of
+
+__all__ = ["ConsumerMetrics", "Traffic", "traffic_of"]
 
 _METER = "dualbus.consumer"
 
@@ -31,12 +38,16 @@ class ConsumerMetrics:
             "dualbus.consumer.messages", description="Messages by outcome: applied, skipped-stale, ..."
         )
         self._apply = meter.create_histogram(
-            "dualbus.consumer.apply_latency", unit="s", description="Time to apply one event to the target"
+            "dualbus.consumer.apply_latency",
+            unit="s",
+            description="Time to apply one event to the target",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
         )
         self._end_to_end = meter.create_histogram(
             "dualbus.consumer.end_to_end_latency",
             unit="s",
-            description="From the source change to the change applied on the target",
+            description="From the change at the source (the envelope's time) to the target's write",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
         )
 
     @property
@@ -49,8 +60,12 @@ class ConsumerMetrics:
         attributes = self._attributes | ({"reason": reason} if reason else {})
         self._outcomes.add(1, {"outcome": name, **attributes})
 
-    def applied(self, seconds: float, source_time: datetime) -> None:
-        """Record how long an apply took and how long since the change happened at its source."""
-        self._apply.record(seconds, self._attributes)
+    def applied(self, seconds: float, source_time: datetime, traffic: Traffic = Traffic.LIVE) -> None:
+        """Record how long an apply took and how long since the change happened at its source.
+
+        Called once the target answered the write, so the end-to-end figure includes the write itself.
+        """
+        attributes = self._attributes | {TRAFFIC_ATTRIBUTE: traffic.value}
+        self._apply.record(seconds, attributes)
         lag = (datetime.now(UTC) - source_time).total_seconds()
-        self._end_to_end.record(max(lag, 0.0), self._attributes)
+        self._end_to_end.record(max(lag, 0.0), attributes)

@@ -17,7 +17,7 @@ from opentelemetry import propagate, trace
 
 from consumers._changes import target_changes
 from consumers._limit import AdaptiveLimit
-from consumers._metrics import ConsumerMetrics
+from consumers._metrics import ConsumerMetrics, traffic_of
 from consumers._retry import RetryPolicy
 from consumers._settlement import Action, Reason, Verdict, verdict
 from consumers._sink import ApplyResult, Sink
@@ -110,7 +110,7 @@ class MessageProcessor:
                 result = await self.sink.apply(change)
             await self.limit.succeeded()
             if result is ApplyResult.APPLIED:
-                self.metrics.applied(time.perf_counter() - started, envelope.time)
+                self.metrics.applied(time.perf_counter() - started, envelope.time, traffic_of(envelope))
             # A message counts as its least complete change (a stale one among applied ones shows).
             if result is not ApplyResult.APPLIED:
                 outcome = result.value

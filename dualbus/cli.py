@@ -6,6 +6,8 @@ from importlib import import_module
 
 import typer
 
+from dualbus.commands.common import GuardedGroup
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -13,6 +15,9 @@ app = typer.Typer(
     help="Keep Dynamics 365 F&O and Dataverse in step through Azure Service Bus.",
     no_args_is_help=True,
     add_completion=False,
+    # Every error, ours or click's, is one line with exit code 2 (usage) or 1 (failure): see GuardedGroup.
+    cls=GuardedGroup,
+    pretty_exceptions_enable=False,
 )
 
 # Each module registers its commands; add a line here for a new group.

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
@@ -27,6 +28,7 @@ from shared.bus import bus_errors
 from shared.envelope import Envelope
 from shared.errors import BusError
 from shared.messages import to_message
+from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, traffic_of
 from shared.topology import TopicSpec, Topology
 
 __all__ = ["ProducerMetrics", "Publisher"]
@@ -53,8 +55,17 @@ class ProducerMetrics:
             unit="{event}",
             description="Data events whose row could not be identified, left to the next scan",
         )
+        self.source_to_published = meter.create_histogram(
+            "dualbus.producer.source_to_published",
+            unit="s",
+            description="From the change at the source (the envelope's time) to its message sent",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
+        )
         self.publish_latency = meter.create_histogram(
-            "dualbus.producer.publish.duration", unit="s", description="Time to send one batch of changes"
+            "dualbus.producer.publish.duration",
+            unit="s",
+            description="Time to send one batch of changes",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
         )
 
 
@@ -111,12 +122,22 @@ class Publisher:
             pending: list[Span] = []
             try:
                 await self._send_all(topic, envelopes, spans, pending)
+                self._record_lag(topic.area, envelopes)
             except Exception as exc:
                 # The changes not sent end their spans as failed; a retry publishes them in new spans.
                 for span in pending:
                     span.record_exception(exc)
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 raise
+
+    def _record_lag(self, area: str, envelopes: list[Envelope]) -> None:
+        """How long each change waited, from its time at the source, until its message was sent."""
+        now = datetime.now(UTC)
+        for envelope in envelopes:
+            lag = max((now - envelope.time).total_seconds(), 0.0)
+            self.metrics.source_to_published.record(
+                lag, {"area": area, TRAFFIC_ATTRIBUTE: traffic_of(envelope).value}
+            )
 
     async def _send_all(
         self, topic: TopicSpec, envelopes: list[Envelope], spans: ExitStack, pending: list[Span]

@@ -24,7 +24,7 @@ from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
-from azure.servicebus import ServiceBusClient
+from azure.servicebus import ServiceBusClient, parse_connection_string
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
@@ -38,7 +38,7 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from shared.errors import BusError, DualbusError, TransientError
+from shared.errors import BusError, ConfigError, DualbusError, TransientError
 from shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
 from shared.settings import ServiceBusSettings
 
@@ -47,6 +47,7 @@ __all__ = [
     "async_bus_client",
     "bus_client",
     "bus_errors",
+    "checked_connection_string",
     "translate_bus_error",
 ]
 
@@ -90,6 +91,25 @@ def bus_errors() -> Iterator[None]:
         raise translate_bus_error(exc) from exc
 
 
+def checked_connection_string(settings: ServiceBusSettings) -> str:
+    """The connection string, refused as a ConfigError when malformed (the SDK would raise a ValueError).
+
+    The SDK's own parser decides (``azure.servicebus.parse_connection_string``); its message names no part
+    of the secret.
+    """
+    assert settings.connection_string is not None  # noqa: S101 - callers check which way to connect
+    text = settings.connection_string.get_secret_value()
+    try:
+        parse_connection_string(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"DUALBUS_SERVICEBUS__CONNECTION_STRING is malformed ({exc}): it must read "
+            "Endpoint=sb://<namespace>/ then ;SharedAccessKeyName and ;SharedAccessKey "
+            "(as the portal's Shared access policies show)"
+        ) from exc
+    return text
+
+
 @asynccontextmanager
 async def async_bus_client(
     settings: ServiceBusSettings,
@@ -103,7 +123,7 @@ async def async_bus_client(
     with bus_errors():
         if settings.connection_string is not None:
             client = AsyncServiceBusClient.from_connection_string(
-                settings.connection_string.get_secret_value(), **options
+                checked_connection_string(settings), **options
             )
         else:
             credential = async_namespace_credential()
@@ -126,9 +146,7 @@ def bus_client(
     credential: ClosableCredential | None = None
     with bus_errors():
         if settings.connection_string is not None:
-            client = ServiceBusClient.from_connection_string(
-                settings.connection_string.get_secret_value(), **options
-            )
+            client = ServiceBusClient.from_connection_string(checked_connection_string(settings), **options)
         else:
             credential = namespace_credential()
             client = ServiceBusClient(_namespace(settings), credential, **options)

@@ -17,6 +17,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.servicebus.management import ServiceBusAdministrationClient
 from urllib3.exceptions import InsecureRequestWarning
 
+from shared.bus import checked_connection_string
 from shared.errors import BusError, TransientError
 from shared.identity import ClosableCredential, namespace_credential
 from shared.settings import ServiceBusSettings
@@ -79,7 +80,7 @@ def admin_client(settings: ServiceBusSettings) -> Iterator[ServiceBusAdministrat
     emulator = False
     with _admin_errors("the namespace"):
         if settings.connection_string is not None:
-            text = settings.connection_string.get_secret_value()
+            text = checked_connection_string(settings)
             emulator = "usedevelopmentemulator=true" in text.replace(" ", "").lower()
             # The emulator's certificate is self-signed; Azure's is verified as usual.
             client = ServiceBusAdministrationClient.from_connection_string(

@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     fo: ApiSettings | None = None
     dataverse: ApiSettings | None = None
     state_dir: Path = Path(".dualbus")
+    # The operators' audit trail (replays, purges, pauses, alerts); see dualbus.ops.audit.audit_path.
+    audit_file: Path | None = None
     log_level: str = "INFO"
     log_format: str = "json"
 

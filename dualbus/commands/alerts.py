@@ -8,13 +8,11 @@ from typing import Annotated
 
 import typer
 
-from dualbus.commands.common import console, reported_errors, servicebus_settings
+from dualbus.commands.common import audit_log, console, reported_errors, servicebus_settings
 from dualbus.ops.alert_monitor import AlertMonitor
 from dualbus.ops.alerts import load_rules
-from dualbus.ops.audit import AuditLog
 from dualbus.ops.dlq import select_routes
 from shared.bus import bus_client
-from shared.settings import load_settings
 from shared.topology import default_topology
 
 __all__ = ["register"]
@@ -22,7 +20,15 @@ __all__ = ["register"]
 alerts_app = typer.Typer(
     help="Alert rules over dead-letters: log, call a webhook, pause.", no_args_is_help=True
 )
-RulesArgument = Annotated[Path, typer.Argument(help='A JSON rules file: {"rules": [...]}.')]
+RulesArgument = Annotated[
+    Path,
+    typer.Argument(
+        help='A JSON rules file: {"rules": [...]} (format: docs/operations.md).',
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+]
 
 
 @alerts_app.command("check")
@@ -41,9 +47,9 @@ def check(rules: RulesArgument) -> None:
 @alerts_app.command("run")
 def run(
     rules: RulesArgument,
-    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 10.0,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 10.0,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: run until stopped).")
+        float | None, typer.Option(min=0, help="Stop after this many seconds (default: run until stopped).")
     ] = None,
 ) -> None:
     """Watch the dead-letter queues and fire the rules.
@@ -54,13 +60,20 @@ def run(
         loaded = load_rules(rules)
         topology = default_topology()
         deadline = time.monotonic() + duration if duration is not None else float("inf")
+        audit = audit_log()
         with bus_client(servicebus_settings()) as client:
             monitor = AlertMonitor(
                 client,
                 loaded,
                 select_routes(topology),
                 control_queue=topology.control_queue,
-                audit=AuditLog(load_settings().state_dir / "audit.jsonl"),
+                audit=audit,
+            )
+            console.print(
+                f"Watching {len(loaded.rules)} rule(s); dead-letters already there are not counted. "
+                f"Audit trail: {audit.path}",
+                highlight=False,
+                soft_wrap=True,
             )
             try:
                 fired = monitor.run(interval=interval, until=lambda: time.monotonic() >= deadline)

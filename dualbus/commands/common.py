@@ -1,22 +1,52 @@
-"""What the CLI's commands share: settings from the environment, and errors shown as one clear line."""
+"""What the CLI's commands share: settings from the environment, and errors shown as one clear line.
+
+Exit codes, the same for every command: 2 for a usage error (a bad option, value or argument: click's
+own, and ours raised as ``typer.BadParameter``), 1 for a failure (configuration, files, Service Bus, the
+APIs). Either way the error is one line on stderr naming what to fix; never a traceback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from dualbus.ops.audit import AuditLog, audit_path
 from shared.errors import ConfigError, DualbusError
 from shared.logs import redact
 from shared.settings import ServiceBusSettings, load_settings
 
-__all__ = ["console", "error_console", "format_age", "reported_errors", "servicebus_settings"]
+__all__ = [
+    "FAILURE",
+    "USAGE",
+    "GuardedGroup",
+    "audit_log",
+    "console",
+    "error_console",
+    "fail",
+    "format_age",
+    "reported_errors",
+    "servicebus_settings",
+    "usage_error",
+]
 
 console = Console()
 error_console = Console(stderr=True)
+
+USAGE = 2
+FAILURE = 1
+# What typer's click raises for a group called without a command: it carries the group's help.
+_NO_ARGUMENTS = "NoArgsIsHelpError"
+# Set to see the traceback of an unexpected error (for a bug report).
+_DEBUG_VARIABLE = "DUALBUS_DEBUG"
 
 
 def servicebus_settings() -> ServiceBusSettings:
@@ -30,14 +60,92 @@ def servicebus_settings() -> ServiceBusSettings:
     return settings.servicebus
 
 
+def audit_log() -> AuditLog:
+    """The audit trail operators' commands write to (``DUALBUS_AUDIT_FILE``; see ``audit_path``)."""
+    return AuditLog(audit_path(load_settings()))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(redact(text).split())
+
+
+def fail(message: str, code: int = FAILURE) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with ``code``."""
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def usage_error(message: str, option: str | None = None) -> typer.BadParameter:
+    """A usage error (exit code 2), about ``option`` when one is to blame, to raise."""
+    return typer.BadParameter(message, param_hint=f"'{option}'" if option else None)
+
+
+def _file_problem(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 @contextmanager
 def reported_errors() -> Iterator[None]:
-    """Turn a dualbus error into a redacted message on stderr and exit code 1 (no traceback)."""
+    """Turn a dualbus error or a file's OSError into one redacted line on stderr and exit code 1."""
     try:
         yield
     except DualbusError as exc:
-        error_console.print(f"[red]error:[/red] {redact(str(exc))}", highlight=False)
-        raise typer.Exit(code=1) from exc
+        fail(str(exc))
+    except OSError as exc:
+        fail(_file_problem(exc))
+
+
+class GuardedGroup(TyperGroup):
+    """The root command group: every error any command lets through ends as one line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # noqa: ANN401 - the Context of typer's own copy of click
+        """Run the command; what it did not report itself is reported here, without a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except DualbusError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(_file_problem(exc))
+        except Exception as exc:
+            if os.environ.get(_DEBUG_VARIABLE):
+                raise
+            fail(f"unexpected {type(exc).__name__}: {exc} (set {_DEBUG_VARIABLE}=1 to see where)")
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,  # noqa: ANN401 - click's signature
+    ) -> Any:  # noqa: ANN401 - click's signature
+        """As click's, but a usage error is one line (``error: ... (see 'CMD --help')``), exit code 2."""
+        try:
+            result = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as exc:  # typer's click: usage errors and the like
+            if not standalone_mode:
+                raise
+            context = getattr(exc, "ctx", None)
+            if type(exc).__name__ == _NO_ARGUMENTS:
+                # The group's help text: a bare group needs only to be told what it offers.
+                typer.echo(exc.format_message(), err=True)
+            else:
+                hint = f" (see '{context.command_path} --help')" if context is not None else ""
+                typer.echo(f"error: {_one_line(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo("Aborted: nothing was changed.", err=True)
+            sys.exit(FAILURE)
+        if not standalone_mode:
+            return result
+        # click returns an Exit's code in this mode; a command's own return value is not an exit code.
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def format_age(value: timedelta | None) -> str:
@@ -49,3 +157,14 @@ def format_age(value: timedelta | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def writable_output(path: Path) -> None:
+    """Refuse, before any work, an output file that cannot be written (ConfigError naming it)."""
+    directory = path.parent if str(path.parent) else Path()
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a file to write")
+    if not directory.is_dir():
+        raise ConfigError(f"{path}: the directory {directory} does not exist")
+    if not os.access(path if path.exists() else directory, os.W_OK):
+        raise ConfigError(f"{path}: cannot write there (permission denied)")

@@ -10,12 +10,11 @@ from typing import Annotated
 
 import typer
 
-from dualbus.commands.common import console, reported_errors, servicebus_settings
-from dualbus.ops.audit import AuditLog, operator_name
+from dualbus.commands.common import audit_log, console, reported_errors, servicebus_settings, usage_error
+from dualbus.ops.audit import operator_name
 from shared.bus import bus_client
 from shared.control import read_states, route_name, send_command
-from shared.errors import ConfigError
-from shared.settings import load_settings
+from shared.errors import TopologyError
 from shared.topology import Direction, default_topology
 
 __all__ = ["register"]
@@ -25,21 +24,24 @@ _DIRECTIONS = {"dataverse": Direction.TO_DATAVERSE, "fo": Direction.TO_FO}
 
 def _route(area: str, to: str) -> str:
     if to not in _DIRECTIONS:
-        raise ConfigError(f"--to takes dataverse or fo, not {to!r}")
-    topic = default_topology().topic(area)
+        raise usage_error(f"takes dataverse or fo, not {to!r}", "--to")
+    try:
+        topic = default_topology().topic(area)
+    except TopologyError as exc:
+        raise usage_error(str(exc), "AREA") from exc
     return route_name(area, topic.subscription(_DIRECTIONS[to]).name)
 
 
 def _set(area: str, to: str, *, paused: bool, reason: str) -> None:
+    route = _route(area, to)
     with reported_errors():
-        route = _route(area, to)
         queue = default_topology().control_queue
+        audit = audit_log()
         with bus_client(servicebus_settings()) as client:
             state = send_command(client, queue, route=route, paused=paused, by=operator_name(), reason=reason)
-        AuditLog(load_settings().state_dir / "audit.jsonl").record(
-            "pause" if paused else "resume", "sent", route=route, reason=reason
-        )
+        audit.record("pause" if paused else "resume", "sent", route=route, reason=reason)
     console.print(f"{state.route}: {'paused' if paused else 'resumed'} by {state.by}")
+    console.print(f"Audit trail: {audit.path}", highlight=False, soft_wrap=True)
 
 
 def pause(

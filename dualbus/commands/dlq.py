@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
-from dualbus.commands.common import console, format_age, reported_errors, servicebus_settings
+from dualbus.commands.common import (
+    audit_log,
+    console,
+    fail,
+    format_age,
+    reported_errors,
+    servicebus_settings,
+    usage_error,
+    writable_output,
+)
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
+from dualbus.ops.edits import check_edits, envelope_fields, field_changes
 from shared.bus import bus_client
-from shared.errors import ConfigError
-from shared.settings import load_settings
+from shared.errors import ConfigError, TopologyError
 from shared.topology import UNROUTABLE, default_topology
 
 __all__ = ["register"]
@@ -45,12 +55,15 @@ def _subscriptions(directions: list[str] | None) -> frozenset[str]:
     names[UNROUTABLE] = UNROUTABLE  # each topic's catch-all (docs/processing.md)
     unknown = [d for d in directions or [] if d not in names]
     if unknown:
-        raise ConfigError(f"--to takes dataverse, fo or {UNROUTABLE}, not {', '.join(unknown)}")
+        raise usage_error(f"takes dataverse, fo or {UNROUTABLE}, not {', '.join(unknown)}", "--to")
     return frozenset(names[d] for d in directions or [])
 
 
 def _routes(areas: list[str] | None, directions: list[str] | None) -> list[Route]:
-    return select_routes(default_topology(), frozenset(areas or []), _subscriptions(directions))
+    try:
+        return select_routes(default_topology(), frozenset(areas or []), _subscriptions(directions))
+    except TopologyError as exc:
+        raise usage_error(str(exc), "--area") from exc
 
 
 def _selection(
@@ -137,22 +150,27 @@ def export(
 
     Example: dualbus dlq export --reason UnresolvedLookup -o lookups.jsonl
     """
+    routes = _routes(area, to)
     with reported_errors():
-        letters = [
-            letter for letter in _peek_all(_routes(area, to)) if not reason or letter.reason in set(reason)
-        ]
-    lines = b"".join(orjson.dumps(letter.to_json()) + b"\n" for letter in letters)
-    if output is None:
-        sys.stdout.buffer.write(lines)
-    else:
+        if output is not None:
+            writable_output(output)  # refused before the queues are read, not after
+        letters = [letter for letter in _peek_all(routes) if not reason or letter.reason in set(reason)]
+        lines = b"".join(orjson.dumps(letter.to_json()) + b"\n" for letter in letters)
+        if output is None:
+            sys.stdout.buffer.write(lines)
+            return
         output.write_bytes(lines)
-        console.print(f"Exported {len(letters)} message(s) to {output}")
+    console.print(f"Exported {len(letters)} message(s) to {output}")
 
 
 def _bodies_from_file(path: Path) -> dict[tuple[str, str, int], MessageBody]:
     """Bodies by (area, subscription, sequence number) from an (edited) export file."""
     bodies: dict[tuple[str, str, int], MessageBody] = {}
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the export file: {exc.strerror}") from exc
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -165,11 +183,43 @@ def _bodies_from_file(path: Path) -> dict[tuple[str, str, int], MessageBody]:
 
 
 def _print_report(verb: str, route: Route, report: OperationReport) -> None:
+    if not report.matched:
+        return  # a route with nothing selected says nothing
     console.print(
         f"{route.area}/{route.subscription}: {verb} {len(report.done)} of {report.matched} selected"
     )
     for message_id, error in report.failed.items():
-        console.print(f"  [red]failed[/red] {message_id}: {error}")
+        console.print(f"  [red]failed[/red] {message_id}: {error}", highlight=False)
+
+
+def _edits(assignments: list[str] | None, areas: list[str] | None, routes: list[Route]) -> dict[str, Any]:
+    """The ``--set`` edits, checked against the maps of the chosen routes before anything is read or sent."""
+    try:
+        edits = parse_edits(assignments or [])
+        check_edits(edits, areas or [], {route.subscription for route in routes})
+    except ConfigError as exc:  # EditError, or an assignment that is not FIELD=VALUE
+        raise usage_error(str(exc), "--set") from exc
+    return edits
+
+
+def _unknown_ids(ids: list[str] | None, found: set[str]) -> None:
+    """Fail (exit 1) naming each asked-for id no dead-letter has."""
+    missing = [value for value in ids or [] if value not in found]
+    if missing:
+        listed = ", ".join(missing)
+        fail(f"no dead-lettered message has id or sequence number {listed} (see dualbus dlq list)")
+
+
+def _dry_run(chosen: list[DeadLetter], edits: dict[str, Any]) -> None:
+    for letter in chosen:
+        console.print(
+            f"would replay {letter.area}/{letter.subscription} {letter.message_id} ({letter.reason})",
+            highlight=False,
+        )
+        if edits:
+            for change in field_changes(envelope_fields(letter.message_body), edits):
+                console.print(f"  set {change.describe()}", highlight=False, markup=False)
+    console.print(f"{len(chosen)} message(s) would be replayed")
 
 
 @dlq_app.command("replay")
@@ -185,7 +235,14 @@ def replay_(
         list[str] | None, typer.Option("--set", help="Edit before replaying: data.FIELD=VALUE (repeatable).")
     ] = None,
     from_file: Annotated[
-        Path | None, typer.Option("--from-file", help="Replay the (edited) bodies of a dlq export file.")
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="Replay the (edited) bodies of a dlq export file.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be replayed; change nothing.")
@@ -193,26 +250,29 @@ def replay_(
 ) -> None:
     """Send dead-lettered messages back to the subscription they came from, optionally edited.
 
+    --set takes data.FIELD=VALUE, FIELD being one the area's maps carry (checked before anything is sent);
+    --dry-run shows each message's edit. An --id no dead-letter has fails (exit code 1).
+
     Example: dualbus dlq replay --area customer --reason UnresolvedLookup --set data.SalesCurrencyCode=USD
     """
+    routes = _routes(area, to)
+    edits = _edits(set_, area, routes)
     with reported_errors():
-        edits = parse_edits(set_ or [])
         bodies = _bodies_from_file(from_file) if from_file else {}
         file_ids = {str(seq) for (_, _, seq) in bodies}
         selection = _selection(
             [*(ids or []), *file_ids], reason, area, older_than_minutes, everything=everything
         )
-        routes = _routes(area, to)
+        if selection.is_empty:
+            raise usage_error("nothing selected: give --id, --reason, --area, an age, --from-file or --all")
         if dry_run:
             now = datetime.now(UTC)
             chosen = [letter for letter in _peek_all(routes) if selection.matches(letter, now)]
-            for letter in chosen:
-                console.print(
-                    f"would replay {letter.area}/{letter.subscription} {letter.message_id} ({letter.reason})"
-                )
-            console.print(f"{len(chosen)} message(s) would be replayed")
+            _dry_run(chosen, edits)
+            _unknown_ids(ids, {key for c in chosen for key in (c.message_id, str(c.sequence_number))})
             return
-        audit = AuditLog(load_settings().state_dir / "audit.jsonl")
+        audit = audit_log()
+        found: set[str] = set()
         with bus_client(servicebus_settings()) as client:
             for route in routes:
                 route_bodies = {
@@ -222,6 +282,16 @@ def replay_(
                 }
                 report = replay(client, route, selection, audit=audit, edits=edits, bodies=route_bodies)
                 _print_report("replayed", route, report)
+                found |= report.matched_ids
+        _summary("replayed", found, audit)
+        _unknown_ids(ids, found)
+
+
+def _summary(verb: str, found: set[str], audit: AuditLog) -> None:
+    if not found:
+        console.print(f"Nothing {verb}: no dead-letter matched the selection.")
+        return
+    console.print(f"Audit trail: {audit.path}", highlight=False, soft_wrap=True)
 
 
 @dlq_app.command("purge")
@@ -239,17 +309,30 @@ def purge_(
 
     Example: dualbus dlq purge --reason TargetRejected --older-than-minutes 1440 --yes
     """
+    routes = _routes(area, to)
+    selection = _selection(ids, reason, area, older_than_minutes, everything=everything)
+    if selection.is_empty:
+        raise usage_error("nothing selected: give --id, --reason, --area, an age, or --all")
     with reported_errors():
-        selection = _selection(ids, reason, area, older_than_minutes, everything=everything)
-        if selection.is_empty:
-            raise ConfigError("no dead-letters selected: give --id, --reason, --area, an age, or --all")
-        routes = _routes(area, to)
-        if not yes and not typer.confirm("Remove the selected dead-letters for good?"):
-            raise typer.Exit(code=1)
-        audit = AuditLog(load_settings().state_dir / "audit.jsonl")
+        now = datetime.now(UTC)
+        chosen = [letter for letter in _peek_all(routes) if selection.matches(letter, now)]
+        if not chosen:
+            console.print("Nothing to purge: no dead-letter matches the selection.")
+            _unknown_ids(ids, set())
+            return
+        counts = Counter(f"{letter.area}/{letter.subscription}" for letter in chosen)
+        where = ", ".join(f"{count} in {route}" for route, count in sorted(counts.items()))
+        if not yes and not typer.confirm(f"Remove {len(chosen)} dead-letter(s) for good ({where})?"):
+            raise typer.Abort
+        audit = audit_log()
+        found: set[str] = set()
         with bus_client(servicebus_settings()) as client:
             for route in routes:
-                _print_report("purged", route, purge(client, route, selection, audit=audit))
+                report = purge(client, route, selection, audit=audit)
+                _print_report("purged", route, report)
+                found |= report.matched_ids
+        _summary("purged", found, audit)
+        _unknown_ids(ids, found)
 
 
 def register(app: typer.Typer) -> None:

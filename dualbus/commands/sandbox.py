@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dualbus.commands.common import FAILURE, fail
 from sandbox.servicebus.__main__ import main as emulator_main
 from sandbox.workload import SandboxRun, StreamConfig, run_change_stream, start_sandbox
 from shared.render import render_emulator_config
@@ -45,7 +47,8 @@ def emulator(
             argv += ["--data-dir", str(data_dir)]
         code = emulator_main(argv)
     if code:
-        raise typer.Exit(code)
+        # The emulator said why on stderr; the arguments are ours, so any refusal is a failure, not usage.
+        raise typer.Exit(FAILURE)
 
 
 def sandbox_info(run: SandboxRun) -> dict[str, Any]:
@@ -76,6 +79,19 @@ def sandbox_info(run: SandboxRun) -> dict[str, Any]:
             "scope": dv.scope,
         }
     return info
+
+
+def _free_port(option: str, port: int) -> None:
+    """Refuse a port something else listens on, naming the option (before seeding anything)."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        # As the twins' server binds: a port left in TIME_WAIT is free, one somebody listens on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            fail(f"cannot listen on 127.0.0.1:{port} ({option}): {exc.strerror}; choose another port, or 0")
 
 
 def _parse_clients(values: list[str] | None) -> dict[str, str] | None:
@@ -134,6 +150,8 @@ def sandbox(  # typer passes options by keyword
 
     Example: dualbus sandbox --customers 500 --rate 10 --duration 60
     """
+    for option, port in (("--fo-port", fo_port), ("--dataverse-port", dataverse_port)):
+        _free_port(option, port)
     run = start_sandbox(
         fo_port=fo_port,
         dataverse_port=dataverse_port,

@@ -4,29 +4,49 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from dualbus.commands.common import console, format_age, reported_errors, servicebus_settings
+from dualbus.demo.display import format_seconds
+from dualbus.demo.monitor import read_stats
+from dualbus.demo.stats import RouteStats
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.status import RouteStatus, collect_status, with_rates
 from shared.bus import bus_client
 from shared.bus_admin import admin_counts
+from shared.control import read_states
 from shared.topology import default_topology
 
 __all__ = ["register"]
+
+_TEXT_COLUMNS = frozenset({"area", "direction", "state"})
 
 
 def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     interval: Annotated[
-        float, typer.Option(help="Seconds between two samples for the backlog trend; 0 takes one sample.")
+        float,
+        typer.Option(min=0, help="Seconds between two samples for the backlog trend; 0 takes one sample."),
     ] = 2.0,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics",
+            help="A directory of jsonfile metrics snapshots (OTEL_METRICS_EXPORTER=jsonfile), "
+            "e.g. the demo's <run-dir>/metrics: adds live p50/p99 change-to-applied latency.",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
-    """Active, scheduled and dead-lettered counts per area and direction, with ages and the backlog trend.
+    """Active, scheduled and dead-lettered counts per area and direction, paused or running, the trend.
 
     Example: dualbus status --json
     """
@@ -38,34 +58,63 @@ def status(
             for route in select_routes(topology):
                 letters = peek_dead_letters(client, route, limit=1)
                 oldest[(route.area, route.subscription)] = letters[0].enqueued_time if letters else None
+            states = read_states(client, topology.control_queue)
         with admin_counts(settings) as counts:
-            first = collect_status(counts, topology, now=datetime.now(UTC), oldest_dead_letters=oldest)
+            first = collect_status(
+                counts, topology, now=datetime.now(UTC), oldest_dead_letters=oldest, states=states
+            )
             statuses = first
             if interval > 0:
                 time.sleep(interval)
-                second = collect_status(counts, topology, now=datetime.now(UTC), oldest_dead_letters=oldest)
+                second = collect_status(
+                    counts, topology, now=datetime.now(UTC), oldest_dead_letters=oldest, states=states
+                )
                 statuses = with_rates(first, second, interval)
+    latency = _latency(metrics, statuses)
     if json_output:
-        typer.echo(orjson.dumps([s.as_dict() for s in statuses], option=orjson.OPT_INDENT_2).decode())
+        rows = [s.as_dict() | _latency_fields(latency.get((s.area, s.subscription))) for s in statuses]
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
-    console.print(_table(statuses))
+    console.print(_table(statuses, latency))
 
 
-def _table(statuses: list[RouteStatus]) -> Table:
-    table = Table(
-        "area", "direction", "active", "scheduled", "dead-lettered", "oldest DLQ", "last read", "trend/s"
-    )
+def _latency(metrics: Path | None, statuses: list[RouteStatus]) -> dict[tuple[str, str], RouteStats]:
+    if metrics is None:
+        return {}
+    routes = [(s.area, s.subscription) for s in statuses]
+    return {(row.area, row.direction): row for row in read_stats(metrics, routes)}
+
+
+def _latency_fields(row: RouteStats | None) -> dict[str, object]:
+    if row is None:
+        return {}
+    figures = row.as_dict()
+    return {name: figures[name] for name in ("p50_seconds", "p95_seconds", "p99_seconds", "live_applied")}
+
+
+def _table(statuses: list[RouteStatus], latency: dict[tuple[str, str], RouteStats]) -> Table:
+    # Light borders and short headers: the whole table fits an 80-column terminal.
+    headers = ["area", "direction", "state", "active", "sched", "dead", "oldest", "read", "trend/s"]
+    headers += ["p50", "p99"] if latency else []
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), show_edge=False)
+    for header in headers:
+        table.add_column(header, no_wrap=True, justify="left" if header in _TEXT_COLUMNS else "right")
     for s in statuses:
-        table.add_row(
+        cells: list[str | Text] = [
             s.area,
             s.subscription,
+            Text("paused", style="yellow") if s.paused else Text("running"),
             str(s.active),
             str(s.scheduled),
             str(s.dead_lettered),
             format_age(s.oldest_dead_letter),
             format_age(s.last_read),
             "-" if s.backlog_change_per_second is None else f"{s.backlog_change_per_second:+.1f}",
-        )
+        ]
+        if latency:
+            row = latency.get((s.area, s.subscription))
+            cells += [format_seconds(row.latency(q)) if row else "-" for q in (0.5, 0.99)]
+        table.add_row(*cells)
     return table
 
 

@@ -10,15 +10,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from dualbus.demo.stats import RouteStats
+from dualbus.demo.stats import RouteStats, latency_by_direction
 
-__all__ = ["format_at_most", "format_seconds", "headless_lines", "live_view", "stats_table"]
+__all__ = ["format_seconds", "headless_lines", "latency_lines", "live_view", "stats_table"]
 
 _WHOLE_SECONDS = 10
 
 
 def format_seconds(value: float | None) -> str:
-    """A latency for a person: ``-`` when unknown, milliseconds below a second."""
+    """A latency for a person: ``-`` when unknown, milliseconds below a second (``240ms``, ``1.3s``)."""
     if value is None:
         return "-"
     if math.isinf(value):
@@ -26,12 +26,6 @@ def format_seconds(value: float | None) -> str:
     if value < 1:
         return f"{value * 1000:.0f}ms"
     return f"{value:.1f}s" if value < _WHOLE_SECONDS else f"{value:.0f}s"
-
-
-def format_at_most(value: float | None) -> str:
-    """A latency bound read off a histogram bucket: ``≤ 250 ms``."""
-    text = format_seconds(value)
-    return text if value is None or math.isinf(value) else f"≤{text}"
 
 
 def stats_table(stats: Sequence[RouteStats], *, title: str = "") -> Table:
@@ -52,8 +46,8 @@ def stats_table(stats: Sequence[RouteStats], *, title: str = "") -> Table:
             str(row.skipped_echo),
             Text(str(row.dead_lettered), style="yellow" if row.dead_lettered else ""),
             str(row.lag),
-            format_at_most(row.latency_at_most(0.5)),
-            format_at_most(row.latency_at_most(0.99)),
+            format_seconds(row.latency(0.5)),
+            format_seconds(row.latency(0.99)),
         )
     return table
 
@@ -78,5 +72,18 @@ def _line(row: RouteStats) -> str:
         f"  {row.area:<12} {row.direction:<12} published {row.published:>5}"
         f" applied {row.applied:>5} stale {row.skipped_stale:>4} echo {row.skipped_echo:>5}"
         f" dead {row.dead_lettered:>4} lag {row.lag:>5}"
-        f" p50 {format_at_most(row.latency_at_most(0.5))} p99 {format_at_most(row.latency_at_most(0.99))}"
+        f" p50 {format_seconds(row.latency(0.5))} p99 {format_seconds(row.latency(0.99))}"
     )
+
+
+def latency_lines(stats: Sequence[RouteStats]) -> list[str]:
+    """Per direction, the live changes' p50/p95/p99 from the source's change to the target's write."""
+    lines = []
+    for direction, figures in latency_by_direction(stats).items():
+        quantiles = "  ".join(
+            f"{name} {format_seconds(figures[f'{name}_seconds'])}" for name in ("p50", "p95", "p99")
+        )
+        lines.append(
+            f"Live changes {direction}, change → applied: {quantiles}  ({figures['applied']} applied)"
+        )
+    return lines

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,18 +20,19 @@ from typing import Any
 import orjson
 from rich.console import Console
 
+from dualbus.demo.display import latency_lines
 from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.errors import DemoError
 from dualbus.demo.finish import Findings, find, print_findings
 from dualbus.demo.launch import TOPOLOGY_APPLY, Launcher, initial_sync_layers
 from dualbus.demo.monitor import HeadlessView, LiveView, Monitor, View
-from dualbus.demo.stats import RouteStats
+from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
 from sandbox.workload import StreamConfig, StreamSummary
 from shared.errors import DualbusError
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "run_demo", "run_initial_sync", "start_pipeline"]
 
 _INTERRUPTED = 130
 _SYNC_TIMEOUT_SECONDS = 120.0
@@ -109,6 +111,44 @@ def run_demo(options: DemoOptions, console: Console) -> int:
                 console.print(f"Killed after the grace period: {', '.join(killed)}")
 
 
+def start_pipeline(
+    launcher: Launcher, console: Console, *, seed: int, size: DataSize, concurrency: int
+) -> tuple[Endpoints, list[tuple[str, str]]]:
+    """Emulator, twins, one consumer per route, both producers and F&O data events; returns the routes."""
+    started = time.monotonic()
+    console.print("Starting the Service Bus emulator and the F&O and Dataverse twins...")
+    twins = launcher.start_twins(seed=seed, size=size)
+    connection_string = launcher.start_emulator()
+    endpoints = Endpoints.from_info(connection_string, launcher.twins_info(twins))
+    console.print(f"Emulator and twins up ({time.monotonic() - started:.1f} s).")
+    routes = launcher.start_consumers(endpoints, concurrency)
+    console.print(f"Started {len(routes)} consumers, one per area and direction.")
+    port = launcher.start_producers(endpoints)
+    entities = launcher.bind_data_events(endpoints, port)
+    console.print(f"Producers up; F&O data events of {len(entities)} entities go to port {port}.")
+    return endpoints, routes
+
+
+def check_health(launcher: Launcher) -> None:
+    """DemoError when a process the pipeline needs has exited (an initial sync's or topology apply's end is
+    expected)."""
+    for child in launcher.group.exited():
+        if not child.name.startswith("initial-sync") and child.name != TOPOLOGY_APPLY:
+            raise DemoError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
+
+
+def run_initial_sync(launcher: Launcher, endpoints: Endpoints, monitor: Monitor, view: View) -> None:
+    """The initial sync from F&O, layer by layer, each applied before the next one starts."""
+    for index, areas in enumerate(initial_sync_layers(), start=1):
+        view.message(f"Initial sync from F&O, step {index}: {', '.join(areas)}")
+        child = launcher.start_initial_sync(endpoints, areas, index)
+        monitor.wait("initial sync", child.exited_since, _SYNC_TIMEOUT_SECONDS)
+        if child.wait(timeout=5) != 0:
+            raise DemoError(f"the initial sync failed; see {child.log_path}")
+        # The next layer looks these areas up: they must have arrived first.
+        monitor.wait("initial sync", DrainWatch(quiet=2.0, long_quiet=8.0).observe, _SYNC_TIMEOUT_SECONDS)
+
+
 class _Demo:
     def __init__(self, options: DemoOptions, launcher: Launcher, console: Console) -> None:
         self.options = options
@@ -118,44 +158,21 @@ class _Demo:
         self.summary: dict[str, Any] = {"options": _options_dict(options)}
 
     def run(self) -> int:
-        endpoints = self._start_services()
-        routes = self.launcher.start_consumers(endpoints, self.options.concurrency)
-        self.console.print(f"Started {len(routes)} consumers, one per area and direction.")
-        port = self.launcher.start_producers(endpoints)
-        entities = self.launcher.bind_data_events(endpoints, port)
-        self.console.print(f"Producers up; F&O data events of {len(entities)} entities go to port {port}.")
+        endpoints, routes = start_pipeline(
+            self.launcher,
+            self.console,
+            seed=self.options.seed,
+            size=self.options.size,
+            concurrency=self.options.concurrency,
+        )
         view: LiveView | HeadlessView = (HeadlessView if self.options.headless else LiveView)(self.console)
         with view:
-            monitor = Monitor(self.launcher.run_dir / "metrics", routes, view, self._check_health)
-            self._initial_sync(endpoints, monitor, view)
+            health = partial(check_health, self.launcher)
+            monitor = Monitor(self.launcher.run_dir / "metrics", routes, view, health)
+            run_initial_sync(self.launcher, endpoints, monitor, view)
             stream = self._live_changes(endpoints, monitor, view)
             drained, stats = self._drain(monitor, view)
         return self._finish(endpoints, stream, drained, stats)
-
-    def _start_services(self) -> Endpoints:
-        self.console.print("Starting the Service Bus emulator and the F&O and Dataverse twins...")
-        twins = self.launcher.start_twins(seed=self.options.seed, size=self.options.size)
-        connection_string = self.launcher.start_emulator()
-        endpoints = Endpoints.from_info(connection_string, self.launcher.twins_info(twins))
-        self.console.print(f"Emulator and twins up ({time.monotonic() - self.started:.1f} s).")
-        return endpoints
-
-    def _check_health(self) -> None:
-        for child in self.launcher.group.exited():
-            if not child.name.startswith("initial-sync") and child.name != TOPOLOGY_APPLY:
-                raise DemoError(
-                    f"{child.name} exited with code {child.process.returncode}; see {child.log_path}"
-                )
-
-    def _initial_sync(self, endpoints: Endpoints, monitor: Monitor, view: View) -> None:
-        for index, areas in enumerate(initial_sync_layers(), start=1):
-            view.message(f"Initial sync from F&O, step {index}: {', '.join(areas)}")
-            child = self.launcher.start_initial_sync(endpoints, areas, index)
-            monitor.wait("initial sync", child.exited_since, _SYNC_TIMEOUT_SECONDS)
-            if child.wait(timeout=5) != 0:
-                raise DemoError(f"the initial sync failed; see {child.log_path}")
-            # The next layer looks these areas up: they must have arrived first.
-            monitor.wait("initial sync", DrainWatch(quiet=2.0, long_quiet=8.0).observe, _SYNC_TIMEOUT_SECONDS)
 
     def _live_changes(self, endpoints: Endpoints, monitor: Monitor, view: View) -> StreamSummary:
         config = self.options.stream_config()
@@ -181,6 +198,8 @@ class _Demo:
     def _finish(
         self, endpoints: Endpoints, stream: StreamSummary, drained: bool, stats: list[RouteStats]
     ) -> int:
+        for line in latency_lines(stats):
+            self.console.print(line, highlight=False)
         self.console.print("Reconciling F&O and Dataverse and reading the dead-letter queues...")
         findings = find(endpoints)
         print_findings(self.console, findings)
@@ -205,6 +224,8 @@ class _Demo:
                 "stream": stream.as_dict(),
                 "expected_rejects": sum(stream.rejects.values()),
                 "routes": [row.as_dict() for row in stats],
+                # The figures bench/live.py prints: live changes only, per direction.
+                "change_to_applied": latency_by_direction(stats),
                 **findings.as_dict(),
             }
         )
@@ -226,6 +247,7 @@ class _Demo:
             f"Dataverse Web API: {endpoints.dataverse['api_url']}",
             f"F&O OData:         {endpoints.fo['url']}/data",
             "Then try: dualbus dlq list; dualbus pause customer --to fo; dualbus resume customer --to fo",
+            f"Figures: dualbus status --metrics {shlex.quote(str(self.launcher.run_dir / 'metrics'))}",
         ]
         for line in lines:
             self.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)

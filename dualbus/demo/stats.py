@@ -3,7 +3,8 @@
 Pure: the input is parsed snapshots (``shared.metrics_file.read_snapshot``), the output plain dataclasses.
 Every snapshot holds cumulative totals since its process started, so figures of several processes add up.
 A producer's ``published`` and ``skipped_echo`` counters carry only the area: the origin of the producer
-tells the direction (what F&O publishes goes to Dataverse, and the reverse).
+tells the direction (what F&O publishes goes to Dataverse, and the reverse). Latency figures are of live
+changes only (the histogram's ``traffic`` attribute): initial-sync and repair rows are kept apart.
 """
 
 from __future__ import annotations
@@ -14,25 +15,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.metrics_file import quantile
+from shared.telemetry import TRAFFIC_ATTRIBUTE
 
 __all__ = [
     "CONSUMER_MESSAGES",
     "END_TO_END",
+    "LIVE",
     "PUBLISHED",
     "SKIPPED_ECHO",
     "TERMINAL_OUTCOMES",
+    "DirectionLatency",
     "RouteStats",
     "aggregate",
     "direction_of_origin",
+    "latency_by_direction",
 ]
 
 PUBLISHED = "dualbus.producer.published"
 SKIPPED_ECHO = "dualbus.producer.skipped_echo"
 CONSUMER_MESSAGES = "dualbus.consumer.messages"
 END_TO_END = "dualbus.consumer.end_to_end_latency"
+SOURCE_TO_PUBLISHED = "dualbus.producer.source_to_published"
 # Outcomes that settle a message for good; retried, abandoned and lock-lost messages come back.
 TERMINAL_OUTCOMES = frozenset({"applied", "unchanged", "skipped-stale", "skipped-conflict", "dead-lettered"})
 _DIRECTIONS = {"fo": "to-dataverse", "dataverse": "to-fo"}
+LIVE = "live"
 
 
 def direction_of_origin(origin: str) -> str:
@@ -50,8 +57,14 @@ class RouteStats:
     skipped_echo: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    # The live changes' source-to-target latency histogram (explicit bounds in seconds).
     latency_bounds: list[float] = field(default_factory=list)
     latency_buckets: list[int] = field(default_factory=list)
+    # The same for the first leg alone: from the change at the source to its message sent by the producer.
+    published_bounds: list[float] = field(default_factory=list)
+    published_buckets: list[int] = field(default_factory=list)
+    # How many applied changes were initial-sync or repair traffic, not counted in the latency figures.
+    other_traffic: dict[str, int] = field(default_factory=dict)
 
     @property
     def applied(self) -> int:
@@ -115,11 +128,17 @@ class RouteStats:
             "retried": self.retried,
             "lag": self.lag,
             "dead_letter_reasons": dict(self.dead_letter_reasons),
-            "p50_seconds": self.latency(0.5),
-            "p99_seconds": self.latency(0.99),
-            "p50_at_most_seconds": _finite(self.latency_at_most(0.5)),
+            "live_applied": sum(self.latency_buckets),
+            "other_traffic": dict(self.other_traffic),
+            "p50_seconds": _rounded(self.latency(0.5)),
+            "p95_seconds": _rounded(self.latency(0.95)),
+            "p99_seconds": _rounded(self.latency(0.99)),
             "p99_at_most_seconds": _finite(self.latency_at_most(0.99)),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _finite(value: float | None) -> float | None:
@@ -156,6 +175,13 @@ def _add_producer(
             stats = table.get((str(point["attributes"].get("area")), direction))
             if stats is not None:
                 setattr(stats, attribute, getattr(stats, attribute) + int(point.get("value", 0)))
+    for point in metrics.get(SOURCE_TO_PUBLISHED, []):
+        attributes = point.get("attributes", {})
+        stats = table.get((str(attributes.get("area")), direction))
+        if stats is not None and str(attributes.get(TRAFFIC_ATTRIBUTE, LIVE)) == LIVE:
+            stats.published_bounds, stats.published_buckets = _merged(
+                stats.published_bounds, stats.published_buckets, point
+            )
 
 
 def _add_consumer(
@@ -173,8 +199,13 @@ def _add_consumer(
             stats.dead_letter_reasons[reason] = stats.dead_letter_reasons.get(reason, 0) + count
     for point in metrics.get(END_TO_END, []):
         stats = _route_of(table, point)
-        if stats is not None:
+        if stats is None:
+            continue
+        traffic = str(point.get("attributes", {}).get(TRAFFIC_ATTRIBUTE, LIVE))
+        if traffic == LIVE:
             _merge_histogram(stats, point)
+        else:
+            stats.other_traffic[traffic] = stats.other_traffic.get(traffic, 0) + int(point.get("count", 0))
 
 
 def _route_of(table: dict[tuple[str, str], RouteStats], point: Mapping[str, Any]) -> RouteStats | None:
@@ -183,10 +214,76 @@ def _route_of(table: dict[tuple[str, str], RouteStats], point: Mapping[str, Any]
 
 
 def _merge_histogram(stats: RouteStats, point: Mapping[str, Any]) -> None:
-    bounds = [float(b) for b in point.get("bounds", [])]
-    buckets = [int(c) for c in point.get("buckets", [])]
-    if not stats.latency_buckets:
-        stats.latency_bounds, stats.latency_buckets = bounds, buckets
-    elif bounds == stats.latency_bounds and len(buckets) == len(stats.latency_buckets):
-        stats.latency_buckets = [a + b for a, b in zip(stats.latency_buckets, buckets, strict=True)]
-    # Histograms with other bounds cannot be merged bucket by bucket; the first one seen stands.
+    stats.latency_bounds, stats.latency_buckets = _merged(stats.latency_bounds, stats.latency_buckets, point)
+
+
+def _merged(
+    bounds: list[float], buckets: list[int], point: Mapping[str, Any]
+) -> tuple[list[float], list[int]]:
+    """A histogram with ``point``'s counts added (one with other bounds is left out: the first stands)."""
+    new_bounds = [float(b) for b in point.get("bounds", [])]
+    new_buckets = [int(c) for c in point.get("buckets", [])]
+    if not buckets:
+        return new_bounds, new_buckets
+    if new_bounds == bounds and len(new_buckets) == len(buckets):
+        return bounds, [a + b for a, b in zip(buckets, new_buckets, strict=True)]
+    return bounds, buckets
+
+
+@dataclass(slots=True)
+class DirectionLatency:
+    """Live change-to-applied latency of one direction, its areas' histograms summed."""
+
+    bounds: list[float] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, stats: Iterable[RouteStats], direction: str, *, leg: str = "applied") -> DirectionLatency:
+        """The sum over the routes of ``direction`` (histograms with other bounds are left out).
+
+        ``leg``: ``applied`` for change → applied, ``published`` for change → published (the producer's part).
+        """
+        total = cls()
+        for row in stats:
+            bounds, buckets = (
+                (row.latency_bounds, row.latency_buckets)
+                if leg == "applied"
+                else (row.published_bounds, row.published_buckets)
+            )
+            if row.direction != direction or not buckets:
+                continue
+            point = {"bounds": bounds, "buckets": buckets}
+            total.bounds, total.buckets = _merged(total.bounds, total.buckets, point)
+        return total
+
+    def since(self, earlier: DirectionLatency) -> DirectionLatency:
+        """What was added after ``earlier`` (snapshots are cumulative)."""
+        if not earlier.buckets or earlier.bounds != self.bounds:
+            return self
+        return DirectionLatency(
+            self.bounds, [a - b for a, b in zip(self.buckets, earlier.buckets, strict=True)]
+        )
+
+    def figures(self) -> dict[str, Any]:
+        """How many were applied and p50/p95/p99 in seconds (None before any)."""
+        return {
+            "applied": sum(self.buckets),
+            **{
+                f"p{round(q * 100)}_seconds": _rounded(quantile(self.bounds, self.buckets, q))
+                for q in (0.5, 0.95, 0.99)
+            },
+        }
+
+
+def latency_by_direction(
+    stats: Sequence[RouteStats], since: Sequence[RouteStats] = (), *, leg: str = "applied"
+) -> dict[str, dict[str, Any]]:
+    """Per direction, live changes' latency figures (only what came after ``since``, when given).
+
+    ``leg``: ``applied`` (change → applied, end to end) or ``published`` (change → published).
+    """
+    figures: dict[str, dict[str, Any]] = {}
+    for direction in _DIRECTIONS.values():
+        earlier = DirectionLatency.of(since, direction, leg=leg)
+        figures[direction] = DirectionLatency.of(stats, direction, leg=leg).since(earlier).figures()
+    return figures

@@ -43,11 +43,21 @@ class AlertMonitor:
         horizon = max((rule.window for rule in rules.rules), default=timedelta(minutes=5))
         self._window = DeadLetterWindow(horizon=horizon)
         self._last_fired: dict[str, datetime] = {}
+        self._started = False
         self.actions = AlertActions(webhook=self._post, pause=self._pause)
 
     def poll(self, now: datetime | None = None) -> list[Firing]:
-        """One round: peek, evaluate, act. Returns what fired."""
+        """One round: peek, evaluate, act. Returns what fired.
+
+        The first round only takes the baseline: what is dead-lettered already does not count, and nothing
+        fires (or pauses a route) for it.
+        """
         moment = now or datetime.now(UTC)
+        if not self._started:
+            self._started = True
+            for route in self._routes:
+                self._window.baseline(peek_dead_letters(self._client, route))
+            return []
         for route in self._routes:
             self._window.observe(peek_dead_letters(self._client, route), moment)
         firings = evaluate(self._rules.rules, self._window, moment, self._last_fired)

@@ -2,7 +2,9 @@
 
 The monitor peeks each route's dead-letter queue, remembers when it first saw each dead-letter (by its
 sequence number there), and evaluates every rule over that sliding window. A rule that fired stays quiet
-for one window, so a storm raises one alert rather than one per poll.
+for one window, so a storm raises one alert rather than one per poll. What was dead-lettered before the
+monitor started is its baseline: never counted, so a restart does not fire (or pause) on old news.
+The rules file's format is described in docs/operations.md.
 """
 
 from __future__ import annotations
@@ -126,11 +128,17 @@ class DeadLetterWindow:
 
     horizon: timedelta
     _seen: dict[tuple[str, str, int], tuple[datetime, DeadLetter]] = field(default_factory=dict)
+    _baseline: set[tuple[str, str, int]] = field(default_factory=set)
+
+    def baseline(self, letters: Iterable[DeadLetter]) -> None:
+        """Letters that were there before watching began: never counted by any rule."""
+        self._baseline.update(_key(letter) for letter in letters)
 
     def observe(self, letters: Iterable[DeadLetter], now: datetime) -> None:
         """Record letters seen in this poll (already known ones keep their first-seen time)."""
         for letter in letters:
-            self._seen.setdefault((letter.area, letter.subscription, letter.sequence_number), (now, letter))
+            if _key(letter) not in self._baseline:
+                self._seen.setdefault(_key(letter), (now, letter))
         cutoff = now - self.horizon
         for key in [key for key, (seen, _) in self._seen.items() if seen < cutoff]:
             del self._seen[key]
@@ -138,6 +146,10 @@ class DeadLetterWindow:
     def within(self, window: timedelta, now: datetime) -> list[DeadLetter]:
         """Letters first seen within ``window`` of ``now``."""
         return [letter for seen, letter in self._seen.values() if seen >= now - window]
+
+
+def _key(letter: DeadLetter) -> tuple[str, str, int]:
+    return (letter.area, letter.subscription, letter.sequence_number)
 
 
 def evaluate(

@@ -1,4 +1,11 @@
-"""The audit trail of operator actions: one JSON line per action (who, when, what, outcome)."""
+"""The audit trail of operator actions: one JSON line per action (who, when, what, outcome).
+
+Where it is (``audit_path``): ``DUALBUS_AUDIT_FILE`` when set; else ``audit.jsonl`` in ``DUALBUS_STATE_DIR``
+when that is set; else the user's state directory, ``$XDG_STATE_HOME/dualbus/audit.jsonl`` (by default
+``~/.local/state/dualbus/audit.jsonl``, the XDG Base Directory place for state that outlives a run:
+https://specifications.freedesktop.org/basedir-spec/latest/). Never silently the current directory: every
+command that writes a line says where.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,24 @@ from typing import Any
 
 import orjson
 
-__all__ = ["AuditLog", "operator_name"]
+from shared.settings import Settings
+
+__all__ = ["AUDIT_FILE_NAME", "AuditLog", "audit_path", "operator_name"]
+
+AUDIT_FILE_NAME = "audit.jsonl"
+
+
+def audit_path(settings: Settings, environ: dict[str, str] | None = None) -> Path:
+    """Where the audit trail is kept (see the module's docstring); always an absolute path."""
+    env = os.environ if environ is None else environ
+    if settings.audit_file is not None:
+        chosen = settings.audit_file
+    elif "state_dir" in settings.model_fields_set:
+        chosen = settings.state_dir / AUDIT_FILE_NAME
+    else:
+        state_home = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        chosen = Path(state_home) / "dualbus" / AUDIT_FILE_NAME
+    return chosen.expanduser().absolute()
 
 
 def operator_name() -> str:

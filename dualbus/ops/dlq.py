@@ -24,6 +24,7 @@ from azure.servicebus.amqp import AmqpAnnotatedMessage
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
+from dualbus.ops.edits import check_message_edits, envelope_fields
 from shared.bus import bus_errors
 from shared.errors import BusError, ConfigError, DualbusError
 from shared.topology import Topology
@@ -51,6 +52,8 @@ class OperationReport:
     done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     matched: int = 0
+    # The message ids and sequence numbers of the selected letters, to tell which asked-for ids were found.
+    matched_ids: set[str] = field(default_factory=set)
 
 
 def select_routes(
@@ -100,7 +103,11 @@ def replay(
     with bus_errors(), client.get_topic_sender(route.topic) as sender:
 
         def resend(letter: DeadLetter) -> None:
-            body = edit_body(_chosen_body(letter, (bodies or {}).get(letter.sequence_number)), edits or {})
+            chosen = _chosen_body(letter, (bodies or {}).get(letter.sequence_number))
+            if edits:
+                # An edit this message's entity cannot take fails the message; nothing is sent.
+                check_message_edits(envelope_fields(chosen), edits)
+            body = edit_body(chosen, edits or {})
             outgoing = replay_message(letter, body=body)
             with bus_errors():  # a refused send fails this message only
                 sender.send_messages(outgoing)
@@ -209,6 +216,7 @@ class _Pass:
         if not self.selection.matches(letter, self.now):
             return False
         self.report.matched += 1
+        self.report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
         try:
             self.action(letter)
             with bus_errors():  # a lock lost on one message fails that message, not the pass

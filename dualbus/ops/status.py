@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.bus_admin import SubscriptionCounts
-from shared.topology import Topology
+from shared.control import RouteState, route_name
+from shared.topology import UNROUTABLE, Topology
 
 __all__ = ["CountsReader", "RouteStatus", "collect_status", "with_rates"]
 
@@ -38,6 +39,13 @@ class RouteStatus:
     last_read: timedelta | None
     # Positive: the backlog grows (consumers fall behind); negative: it drains. None without two samples.
     backlog_change_per_second: float | None = None
+    # The route's pause state from the control queue: None when not known (or the unroutable catch-all).
+    pause: RouteState | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Whether an operator (or an alert) paused this route and nobody resumed it."""
+        return self.pause is not None and self.pause.paused
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready, ages in seconds."""
@@ -50,6 +58,9 @@ class RouteStatus:
             "oldest_dead_letter_seconds": _seconds(self.oldest_dead_letter),
             "last_read_seconds": _seconds(self.last_read),
             "backlog_change_per_second": self.backlog_change_per_second,
+            "paused": self.paused,
+            "paused_by": self.pause.by if self.paused and self.pause else None,
+            "paused_reason": self.pause.reason if self.paused and self.pause else None,
         }
 
 
@@ -59,8 +70,12 @@ def collect_status(
     *,
     now: datetime,
     oldest_dead_letters: Mapping[tuple[str, str], datetime | None] | None = None,
+    states: Mapping[str, RouteState] | None = None,
 ) -> list[RouteStatus]:
-    """Every subscription's counts (each topic's unroutable one included), in topology order."""
+    """Every subscription's counts (each topic's unroutable one included), in topology order.
+
+    ``states`` are the routes' pause states by route name (``shared.control.read_states``).
+    """
     statuses = []
     for topic in topology.topics:
         scheduled = reader.scheduled(topic.name)
@@ -76,6 +91,9 @@ def collect_status(
                     scheduled=scheduled,
                     oldest_dead_letter=now - oldest if oldest else None,
                     last_read=now - counts.accessed_at if counts.accessed_at else None,
+                    pause=None
+                    if subscription.name == UNROUTABLE
+                    else (states or {}).get(route_name(topic.area, subscription.name)),
                 )
             )
     return statuses

@@ -76,3 +76,28 @@ def test_alert_fires_calls_the_webhook_and_pauses(bus: ServiceBusClient, tmp_pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_dead_letters_from_before_the_start_never_count(bus: ServiceBusClient, tmp_path: Path) -> None:
+    """Letters already there are the baseline: the first poll fires nothing, only new arrivals count."""
+    _publish_and_dead_letter(bus, {"C-10": "UnresolvedLookup", "C-11": "UnresolvedLookup"})
+    rule = AlertRule(
+        name="any-lookup", threshold=1, window_minutes=5, reason="UnresolvedLookup", actions=(Action.PAUSE,)
+    )
+    topology = default_topology()
+    monitor = AlertMonitor(
+        bus,
+        AlertRules(rules=(rule,)),
+        [ROUTE],
+        control_queue=topology.control_queue,
+        audit=AuditLog(tmp_path / "audit.jsonl"),
+    )
+    try:
+        assert monitor.poll() == []  # two old letters, threshold 1: still nothing on the first poll
+        assert monitor.poll() == []  # nor later: they are not new
+        assert "customer/to-dataverse" not in read_states(bus, topology.control_queue)
+        _publish_and_dead_letter(bus, {"C-12": "UnresolvedLookup"})
+        (firing,) = monitor.poll()
+        assert firing.count == 1
+    finally:
+        monitor.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -56,3 +57,23 @@ def test_status_counts_active_and_dead_lettered(
     assert routes[("vendor", "to-fo")]["oldest_dead_letter_seconds"] is not None
     assert routes[("vendor", "to-dataverse")]["active"] == 0
     assert routes[("customer", "to-fo")]["dead_lettered"] == 0
+
+
+def test_status_shows_paused_routes(
+    emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A paused route reads as paused, by whom and why, in the table and in the JSON; the others run."""
+    monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+    monkeypatch.setenv("DUALBUS_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
+    runner = CliRunner()
+    paused = runner.invoke(app, ["pause", "customer", "--to", "dataverse", "--reason", "maintenance"])
+    assert paused.exit_code == 0, paused.output
+    result = runner.invoke(app, ["status", "--json", "--interval", "0"])
+    assert result.exit_code == 0, result.output
+    routes = {(row["area"], row["subscription"]): row for row in orjson.loads(result.stdout)}
+    assert routes[("customer", "to-dataverse")]["paused"] is True
+    assert routes[("customer", "to-dataverse")]["paused_reason"] == "maintenance"
+    assert routes[("customer", "to-fo")]["paused"] is False
+    table = runner.invoke(app, ["status", "--interval", "0"])
+    assert table.stdout.count("paused") == 1  # one route's state cell; every other one reads running
+    assert "running" in table.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from dualbus.demo.display import format_at_most, format_seconds, headless_lines, stats_table
+from dualbus.demo.display import format_seconds, headless_lines, latency_lines, stats_table
 from dualbus.demo.stats import RouteStats
 
 
@@ -26,8 +26,7 @@ def test_latency_reads_in_ms_below_a_second() -> None:
     assert format_seconds(2.5) == "2.5s"
     assert format_seconds(25.0) == "25s"
     assert format_seconds(None) == "-"
-    assert format_at_most(0.25) == "≤250ms"
-    assert format_at_most(float("inf")) == ">max"
+    assert format_seconds(float("inf")) == ">max"
 
 
 def test_headless_lines_show_routes_with_traffic_only() -> None:
@@ -38,7 +37,8 @@ def test_headless_lines_show_routes_with_traffic_only() -> None:
     assert len(lines) == 2
     assert "dead    2" in lines[1]
     assert "lag     1" in lines[1]
-    assert "p50 ≤1.0s" in lines[1]
+    # A real figure read off the buckets (half-way into the 0.1-1 s bucket), not a bucket's bound.
+    assert "p50 550ms" in lines[1]
 
 
 def test_table_has_a_row_per_route() -> None:
@@ -49,3 +49,15 @@ def test_table_has_a_row_per_route() -> None:
     assert "customer     to-fo" in text
     assert "organisation to-dataverse" in text  # nothing cut short in 80 columns
     assert "dead" in text
+
+
+def test_latency_lines_give_each_direction_its_quantiles() -> None:
+    """The demo's closing figures: per direction p50/p95/p99 as read figures, and how many were applied."""
+    to_dataverse = RouteStats(
+        "customer", "to-dataverse", latency_bounds=[0.1, 1.0], latency_buckets=[0, 10, 0]
+    )
+    lines = latency_lines([_row(), to_dataverse])
+    assert lines == [
+        "Live changes to-dataverse, change → applied: p50 550ms  p95 955ms  p99 991ms  (10 applied)",
+        "Live changes to-fo, change → applied: p50 550ms  p95 955ms  p99 991ms  (9 applied)",
+    ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
+from rich.console import Console
 
-from dualbus.demo.finish import Findings
+from dualbus.demo.finish import Findings, print_findings
 from dualbus.ops.deadletters import DeadLetter
 from dualbus.ops.reconcile import DriftKind, ReconcileReport, RecordDrift
 
@@ -77,3 +78,19 @@ def test_groups_and_commands_follow_the_queues() -> None:
         "dualbus dlq replay --area customer --to dataverse --reason UnresolvedLookup --dry-run"
         in findings.commands
     )
+
+
+def test_the_demo_gives_one_verdict() -> None:
+    """Explained drift reads "In step" alone: reconcile's own "Drift found." is not printed before it."""
+    findings = Findings(_report("C-1"), [_letter("C-1", "UnresolvedLookup")], CONNECTION)
+    console = Console(record=True, width=120)
+    print_findings(console, findings)
+    text = console.export_text()
+    assert "In step" in text
+    assert "Drift found" not in text
+    unexplained = Findings(_report("C-2"), [], CONNECTION)
+    console = Console(record=True, width=120)
+    print_findings(console, unexplained)
+    text = console.export_text()
+    assert "out of step with no dead-letter" in text
+    assert "In step" not in text

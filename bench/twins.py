@@ -1,6 +1,7 @@
 """Sandbox twin benchmarks; prints one JSON document with a section per twin.
 
-Run: ``python -m bench.sandbox`` (or ``python bench/sandbox.py``).
+Run: ``python -m bench.twins`` (or ``python bench/twins.py``). Named ``twins``, not ``sandbox``: run as a
+script, a ``bench/sandbox.py`` would shadow the ``sandbox`` package for every bench beside it.
 """
 
 from __future__ import annotations

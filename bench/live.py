@@ -1,0 +1,206 @@
+"""Sustained live changes on both sides and how long each takes from its source to the other side.
+
+The pipeline runs as the demo runs it (``dualbus.demo``'s launcher: the emulator, both twins with their
+service protection limits on, one consumer process per area and direction, both producers, F&O data events
+on a webhook), after the initial sync. Then, for each rate, changes are made for ``--seconds`` on F&O and
+Dataverse alike (half each, by the workload's own user, as people would make them), the pipeline is left to
+drain, and the figures of that phase are printed as one JSON document:
+
+- per direction, p50 / p95 / p99 change → applied: from the change's time at its source (the envelope's
+  ``time``) to the target's answer to the write, read off the consumers' live-traffic histograms (explicit
+  buckets from 1 ms to 60 s; initial-sync and repair traffic are kept apart), this phase's counts only;
+- the backlog: messages published and not yet settled, at its highest during the phase and when the changes
+  stopped, and how long the pipeline took to drain after;
+- what the change stream achieved (changes made, its real rate, refusals by the twins).
+
+Run from the repository root: python bench/live.py [--rates 50,200,500] [--seconds 60] [--quick]
+(``--quick``: 50 and 200 changes/s for 15 s each). Bounded: every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+if __package__ in {None, ""}:  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dualbus.demo.drain import DrainWatch
+from dualbus.demo.environment import Endpoints
+from dualbus.demo.launch import Launcher
+from dualbus.demo.monitor import HeadlessView, Monitor
+from dualbus.demo.run import check_health, run_initial_sync, start_pipeline
+from dualbus.demo.stats import RouteStats, latency_by_direction
+from dualbus.demo.workload import DataSize, StreamThread
+from sandbox.workload import StreamConfig, StreamSummary
+
+_DIRECTIONS = ("to-dataverse", "to-fo")
+_QUICK_RATES = (50, 200)
+_QUICK_SECONDS = 15.0
+# One change stream makes its HTTP calls one after another; several share a rate above this.
+_RATE_PER_STREAM = 50.0
+_TICK_SECONDS = 0.5
+_DRAIN_TIMEOUT_SECONDS = 180.0
+
+
+def _backlog(stats: Sequence[RouteStats]) -> dict[str, int]:
+    return {d: sum(row.lag for row in stats if row.direction == d) for d in _DIRECTIONS}
+
+
+def _streams(
+    endpoints: Endpoints, seed: int, size: DataSize, rate: float, seconds: float
+) -> list[StreamThread]:
+    """Enough change streams to make ``rate`` changes/s together, each with a plan of its own."""
+    count = max(1, math.ceil(rate / _RATE_PER_STREAM))
+    return [
+        StreamThread(
+            endpoints,
+            seed=seed,  # the seeded dataset: the streams change records that exist
+            size=size,
+            config=StreamConfig(
+                seed=seed * 1_000 + int(rate) * 10 + index,
+                rate=rate / count,
+                duration=seconds,
+                max_changes=int(rate / count * seconds) + 1,
+                reject_share=0.0,  # refusals would be dead-lettered: they say nothing about latency
+                concurrent_share=0.0,
+            ),
+        )
+        for index in range(count)
+    ]
+
+
+def _phase(
+    monitor: Monitor, endpoints: Endpoints, *, seed: int, size: DataSize, rate: float, seconds: float
+) -> dict[str, Any]:
+    """One rate: make changes for ``seconds``, wait for the drain, return the phase's figures."""
+    before = monitor.stats()
+    streams = _streams(endpoints, seed, size, rate, seconds)
+    for stream in streams:
+        stream.start()
+    highest = dict.fromkeys(_DIRECTIONS, 0)
+
+    def changes_made(_now: float, stats: list[RouteStats]) -> bool:
+        for direction, value in _backlog(stats).items():
+            highest[direction] = max(highest[direction], value)
+        return not any(stream.running() for stream in streams)
+
+    at_end = _backlog(monitor.wait(f"{rate:g} changes/s", changes_made, seconds + 120))
+    summaries: list[StreamSummary] = [stream.join(timeout=30) for stream in streams]
+    stopped = time.monotonic()
+    drained = monitor.wait("draining", DrainWatch(quiet=2.0, long_quiet=10.0).observe, _DRAIN_TIMEOUT_SECONDS)
+    drain_seconds = time.monotonic() - stopped
+    made = sum(summary.total for summary in summaries)
+    elapsed = max((summary.elapsed for summary in summaries), default=0.0)
+    failed: dict[str, int] = {}
+    for summary in summaries:
+        for name, count in summary.failed.items():
+            failed[name] = failed.get(name, 0) + count
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "streams": len(streams),
+        "changes_made": made,
+        "achieved_rate": round(made / elapsed, 1) if elapsed else None,
+        "failed_changes": failed,
+        "change_to_applied": latency_by_direction(drained, since=before),
+        # The producers' part of it: from the change at the source to its message sent.
+        "change_to_published": latency_by_direction(drained, since=before, leg="published"),
+        "backlog": {
+            "highest": highest,
+            "when_changes_stopped": at_end,
+            "left_after_drain": _backlog(drained),
+            "drain_seconds": round(drain_seconds, 1),
+        },
+    }
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does, so the ``finally`` that stops every process runs."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run(
+    rates: Sequence[float], seconds: float, *, run_dir: Path, seed: int, concurrency: int
+) -> dict[str, Any]:
+    """Start the pipeline, sync, run every phase; every process is stopped on the way out."""
+    progress = Console(stderr=True)  # stdout carries the JSON only
+    size = DataSize()
+    launcher = Launcher.create(run_dir)
+    with _signals_interrupt():
+        try:
+            endpoints, routes = start_pipeline(
+                launcher, progress, seed=seed, size=size, concurrency=concurrency
+            )
+            view = HeadlessView(progress)
+            monitor = Monitor(run_dir / "metrics", routes, view, partial(check_health, launcher))
+            run_initial_sync(launcher, endpoints, monitor, view)
+            phases = []
+            for rate in rates:
+                view.message(f"{rate:g} changes/s for {seconds:g} s, both sides")
+                phases.append(_phase(monitor, endpoints, seed=seed, size=size, rate=rate, seconds=seconds))
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+            launcher.group.stop_all()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "consumer_concurrency": concurrency,
+        "sandbox_limits": "on (the twins' defaults)",
+        "logs": str(run_dir / "logs"),
+        "phases": phases,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the options, run, print the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", default="50,200,500", help="Changes per second, one phase each.")
+    parser.add_argument("--seconds", type=float, default=60.0, help="Length of each phase.")
+    parser.add_argument("--quick", action="store_true", help="50 and 200 changes/s for 15 s each.")
+    parser.add_argument("--seed", type=int, default=1, help="Seed of the twins' data and the changes.")
+    parser.add_argument("--concurrency", type=int, default=4, help="Sessions each consumer works at once.")
+    parser.add_argument("--run-dir", type=Path, help="Keep logs and metrics here (default: a temporary one).")
+    args = parser.parse_args(argv)
+    try:
+        rates = [float(part) for part in args.rates.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--rates takes numbers separated by commas, not {args.rates!r}")
+    seconds = args.seconds
+    if args.quick:
+        rates, seconds = list(_QUICK_RATES), _QUICK_SECONDS
+    if args.run_dir is not None:
+        figures = run(rates, seconds, run_dir=args.run_dir, seed=args.seed, concurrency=args.concurrency)
+    else:
+        with tempfile.TemporaryDirectory(prefix="dualbus-live-") as scratch:
+            figures = run(rates, seconds, run_dir=Path(scratch), seed=args.seed, concurrency=args.concurrency)
+    sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
