@@ -70,13 +70,27 @@ class Launcher:
         _clear_previous_run(run_dir)
         return cls(ProcessGroup(run_dir / "logs"), run_dir, dict(os.environ))
 
-    def start_emulator(self) -> str:
-        """Start the emulator with the topology's Config.json; returns its connection string."""
+    def start_emulator(self, *, data_dir: Path | None = None) -> str:
+        """Start the emulator with the topology's Config.json; returns its connection string.
+
+        With ``data_dir`` it keeps its messages there, so that ``restart_emulator`` can start it again after
+        it was killed, on the same port, without losing any.
+        """
         config = self.run_dir / "Config.json"
         config.write_text(json.dumps(render_emulator_config(default_topology()), indent=2))
         command = [sys.executable, "-m", "sandbox.servicebus", "--config", str(config), "--port", "0"]
+        if data_dir is not None:
+            command += ["--data-dir", str(data_dir)]
         child = self.group.start("emulator", command, child_environment(self.parent_env))
         return child.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS).group(1)
+
+    def restart_emulator(self, child: ChildProcess, port: int) -> ChildProcess:
+        """Start the exited emulator ``child`` again on the ``port`` it had; returns it once it listens."""
+        command = list(child.command)
+        command[command.index("--port") + 1] = str(port)
+        restarted = self.group.restart(child, command=command)
+        restarted.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS)
+        return restarted
 
     def start_twins(self, *, seed: int, size: DataSize) -> ChildProcess:
         """Start ``dualbus sandbox`` (both twins, seeded); ``twins_info`` waits for where they listen."""
