@@ -14,10 +14,11 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,7 +43,7 @@ class Write:
     version: int | None  # the dualbus version mark the row holds after the write
     row_version: int | None  # the row's own version after the write: Dataverse's versionnumber
     time_us: int  # wall clock, microseconds since the epoch
-    fields: tuple[str, ...] = ()  # the fields the write changed (all of a created row's)
+    fields: Mapping[str, Any] = field(default_factory=dict)  # what the write changed: field -> new value
 
 
 class WriteLog:
@@ -60,7 +61,7 @@ class WriteLog:
         writer: str,
         version: object,
         row_version: object = None,
-        fields: Iterable[str] = (),
+        fields: Mapping[str, Any] | None = None,
     ) -> None:
         """Record one committed write."""
         with _SEQUENCE_LOCK:
@@ -75,7 +76,7 @@ class WriteLog:
             _int(version),
             _int(row_version),
             now,
-            tuple(fields),
+            dict(fields or {}),
         )
         with self._lock:
             self._entries.append(entry)
@@ -98,6 +99,8 @@ def writes_endpoint(log_of: Callable[[Request], WriteLog]) -> Callable[[Request]
             after = int(request.query_params.get("after", "0"))
         except ValueError:
             return JSONResponse({"error": {"code": "", "message": "'after' must be an integer"}}, 400)
-        return JSONResponse({"value": [asdict(entry) for entry in log_of(request).after(after)]})
+        entries = [asdict(entry) for entry in log_of(request).after(after)]
+        # A row's values are JSON already, but a twin may hold a date or a decimal: shown as text.
+        return Response(orjson.dumps({"value": entries}, default=str), media_type="application/json")
 
     return endpoint

@@ -244,7 +244,7 @@ class Store:
             else:
                 version = row.get(DATAVERSE_VERSION_COLUMN)
                 old = before or {}
-                changed = sorted(column for column, value in row.items() if old.get(column) != value)
+                changed = {column: value for column, value in row.items() if old.get(column) != value}
                 self.writes.add(
                     entity_set, key, "upsert", work.writer, version, row["versionnumber"], changed
                 )

@@ -114,7 +114,14 @@ def create_app(
 def _log_write(log: WriteLog, change: Change) -> None:
     operation = "delete" if change.change_type == "Delete" else "upsert"
     version = None if operation == "delete" else change.row.get(FO_VERSION_FIELD)
-    log.add(change.entity, change.keys, operation, change.modified_by, version, fields=change.changed_fields)
+    log.add(
+        change.entity,
+        change.keys,
+        operation,
+        change.modified_by,
+        version,
+        fields={name: change.row.get(name) for name in change.changed_fields},
+    )
 
 
 def _twin(request: Request) -> FoTwin:

@@ -128,12 +128,10 @@ def judge(
         _duplicates(verdict, side, records, mine)
     written_to_fo = {e["version"] for e in fo if e["writer"] == dualbus_fo and e["operation"] == "upsert"}
     for record, entries in dv_records.items():
-        changes = _changes_to_follow(entries, "dataverse", writers.user_dataverse, writers)
-        if not changes or changes[-1]["operation"] != "upsert":
-            continue
-        versions = {e["row_version"] for e in changes}
-        if not versions & written_to_fo:
-            verdict.note("lost", {"to": "fo", "record": record, "versionnumber": changes[-1]["row_version"]})
+        arrived = [e["row_version"] for e in entries if e["row_version"] in written_to_fo]
+        mark = max(arrived, default=0)
+        if _unsent(entries, "dataverse", writers, lambda e, mark=mark: (e["row_version"] or 0) <= mark):
+            verdict.note("lost", {"to": "fo", "record": record, "versionnumber": entries[-1]["row_version"]})
     dv_by_number = _dataverse_by_number(dv_records, companies)
     fo_by_number = {}
     for record, entries in fo_records.items():
@@ -215,43 +213,42 @@ def _check_fo_origin(
     other: Sequence[Entry],
     writers: Writers,
 ) -> None:
-    changes = _changes_to_follow(entries, "fo", writers.user_fo, writers)
-    if not changes:
+    last = entries[-1]
+    if last["writer"] != writers.user_fo or last["sequence"] <= writers.since:
         return
-    last = changes[-1]
     if last["operation"] == "delete":
         if other and other[-1]["operation"] != "delete":
             verdict.note("lost", {"to": "dataverse", "record": record, "delete": True})
         return
-    mapped = _MAPPED.get(("fo", entries[0]["table"]), set())
-    last = [e for e in changes if set(e.get("fields", ())) & mapped][-1]
-    arrived = any(
-        e["writer"] == writers.dualbus_dataverse
-        and e["operation"] == "upsert"
-        and (e["version"] or 0) >= last["time_us"]
-        for e in other
-    )
-    if not arrived:
+    arrived = [
+        e["version"] for e in other if e["writer"] == writers.dualbus_dataverse and e["operation"] == "upsert"
+    ]
+    mark = max((v for v in arrived if v is not None), default=0)
+    if _unsent(entries, "fo", writers, lambda e: e["time_us"] <= mark):
         verdict.note("lost", {"to": "dataverse", "record": record, "time_us": last["time_us"]})
 
 
-def _changes_to_follow(entries: Sequence[Entry], side: str, user: str, writers: Writers) -> list[Entry]:
-    """A record's user writes after dualbus last wrote it, from the first that changed a mapped field on.
+def _unsent(entries: Sequence[Entry], side: str, writers: Writers, arrived: Any) -> bool:
+    """Whether the record's last state differs, in a mapped field, from what the other side received.
 
-    Empty when the record's last write is dualbus's, or no user write since changed anything the other side
-    receives (a change of an unmapped field travels nowhere).
+    What the other side holds: the record's state as of the last version that reached it (``arrived(e)``
+    holds for the writes up to it), plus what dualbus wrote here (which came from the other side).
+    A user's change undone by a later one before it was read travels nowhere, and is no loss.
     """
+    last = entries[-1]
+    user = writers.user_fo if side == "fo" else writers.user_dataverse
     mine = writers.dualbus_fo if side == "fo" else writers.dualbus_dataverse
-    since = [e for e in entries if e["sequence"] > writers.since]
-    tail: list[Entry] = []
-    for entry in reversed(since):
-        if entry["writer"] == mine:
-            break
-        if entry["writer"] == user:
-            tail.append(entry)
-    tail.reverse()
-    mapped = _MAPPED.get((side, entries[0]["table"]), set())
-    for index, entry in enumerate(tail):
-        if entry["operation"] == "delete" or set(entry.get("fields", ())) & mapped:
-            return tail[index:]
-    return []
+    if last["writer"] != user or last["operation"] != "upsert" or last["sequence"] <= writers.since:
+        return False
+    known: dict[str, Any] = {}
+    final: dict[str, Any] = {}
+    for entry in entries:
+        if entry["operation"] == "delete":
+            known, final = {}, {}
+            continue
+        final.update(entry["fields"])
+        # What seeded both twins before the run is on both sides already.
+        if arrived(entry) or entry["writer"] == mine or entry["sequence"] <= writers.since:
+            known.update(entry["fields"])
+    mapped = _MAPPED.get((side, last["table"]), set())
+    return any(known.get(name) != final.get(name) for name in mapped if name in final)
