@@ -12,9 +12,11 @@ Run from the repository root: python -m bench.chaos [--runs 5] [--duration 180] 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import orjson
 
@@ -35,8 +37,15 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     """Run the bench; the exit code says whether every run ended clean."""
+    # SIGTERM and SIGINT (ignored in a background job unless set) stop a run the same way: its processes too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _interrupt)
     args = _arguments()
     base = args.run_dir or Path(tempfile.mkdtemp(prefix="dualbus-chaos-"))
     clean = True
