@@ -56,6 +56,12 @@ class _Clock:
         """Changes applied so far."""
         return self.metrics.counts["applied"] if self.metrics else 0
 
+    def settled(self) -> int:
+        """Changes settled for good so far: applied, or found already applied (after a retried write)."""
+        if self.metrics is None:
+            return 0
+        return sum(self.metrics.counts[o] for o in ("applied", "unchanged", "skipped-stale", "dead-lettered"))
+
     def start(self) -> None:
         """Time from now: the backlog is published, or the target is back."""
         self.applied_at_mark, self.mark = self.applied(), time.monotonic()
@@ -64,7 +70,7 @@ class _Clock:
         self.metrics = metrics
         if self.mark is not None and self.first is None and self.applied() > self.applied_at_mark:
             self.first = time.monotonic()
-        if self.done is None and self.applied() >= self.total:
+        if self.done is None and self.settled() >= self.total:
             self.done = time.monotonic()
         return self.done is not None
 
@@ -127,11 +133,17 @@ async def _measure(args: argparse.Namespace, status: int | None) -> dict[str, ob
         "outage": "refused" if status is None else f"answering {status}",
         "outage_seconds": args.outage,
         "changes": args.keys * args.versions,
-        "drain_without_outage_seconds": round((calm.done or 0) - (calm.mark or 0), 2),
-        "first_apply_after_recovery_seconds": round((stormy.first or 0) - (stormy.mark or 0), 2),
-        "drain_after_recovery_seconds": round((stormy.done or 0) - (stormy.mark or 0), 2),
+        "drain_without_outage_seconds": _since(calm.mark, calm.done),
+        "first_apply_after_recovery_seconds": _since(stormy.mark, stormy.first),
+        "drain_after_recovery_seconds": _since(stormy.mark, stormy.done),
+        "outcomes_after_outage": dict(stormy.metrics.counts) if stormy.metrics else {},
         "dead_letters": len(letters),
     }
+
+
+def _since(mark: float | None, then: float | None) -> float | None:
+    """Seconds from ``mark`` to ``then``; None when either never came (the step did not finish)."""
+    return None if mark is None or then is None else round(then - mark, 2)
 
 
 def main() -> None:

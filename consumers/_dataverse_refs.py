@@ -18,7 +18,7 @@ import httpx
 from consumers._batch import Requester
 from d365 import dataverse_tables, lookup_value_column
 from shared.api import error_message
-from shared.errors import LookupUnresolvedError, PermanentError, TransformError
+from shared.errors import LookupMissingError, PermanentError, TransformError
 from shared.maps import LookupBinding, Scalar, TableMap, odata_literal
 
 __all__ = ["KeyLookup", "References", "check", "key_lookup", "lookup_column"]
@@ -124,7 +124,7 @@ class References:
             check(response, table_map)
         guid = response.json().get(primary) if response.status_code != _NOT_FOUND else None
         if not guid:
-            raise LookupUnresolvedError(
+            raise LookupMissingError(
                 f"no {table} row with {dict(key)}", map_name=table_map.name, field=navigation
             )
         return str(guid)

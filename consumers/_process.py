@@ -90,7 +90,8 @@ class MessageProcessor:
                 outcome = await self._handle(message)
             except Exception as exc:  # noqa: BLE001 - every failure is settled by verdict(), none escapes
                 decided = verdict(exc)
-                if decided.action is Action.DEAD_LETTER or state.spent:
+                waited = decided.awaits_lookup and state.elapsed >= self.retry.lookup_wait_seconds
+                if decided.action is Action.DEAD_LETTER or state.spent or waited:
                     return await self._give_up(message, settler, decided, _rejection(exc))
                 _log.warning("retrying message %s: %s", message.message_id, decided.description)
                 if isinstance(exc, ThrottledError):

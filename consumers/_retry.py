@@ -46,6 +46,9 @@ class RetryPolicy:
     max_wait: float = 30.0
     multiplier: float = 2.0
     jitter: float = 0.25
+    # How long a change whose lookup names a row the target does not hold waits for that row's own change
+    # (docs/processing.md); within the budget. 0 dead-letters it at the first attempt.
+    lookup_wait_seconds: float = 120.0
 
     def wait_for(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt ``attempt + 1``; a server's Retry-After wins when it is given."""
@@ -69,6 +72,11 @@ class RetryState:
         self.policy = policy
         self.attempts = 0
         self._started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the first attempt."""
+        return time.monotonic() - self._started
 
     @property
     def spent(self) -> bool:

@@ -7,6 +7,7 @@ Handlers raise; they never settle. The table is docs/processing.md's:
     raised                                         outcome
     nothing                                        complete
     TransientError / ThrottledError                retry in-process, then abandon once the budget is spent
+    LookupMissingError                             retry for the lookup wait, then dead-letter
     EnvelopeError, TransformError,                 dead-letter at once with a reason code
     LookupUnresolvedError, PermanentError
     any other exception                            retry in-process, then dead-letter as UnexpectedError
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from shared.errors import (
     EnvelopeError,
+    LookupMissingError,
     LookupUnresolvedError,
     PermanentError,
     TransformError,
@@ -61,12 +63,24 @@ class Verdict:
     retry_after: float | None = None
     # What to do once retries are spent: abandon (transient) or dead-letter (unexpected).
     dead_letter_when_spent: bool = False
+    # A lookup to a target row that is not there yet: retried only for the policy's lookup wait.
+    awaits_lookup: bool = False
 
 
 def verdict(exc: BaseException) -> Verdict:
     """Map the exception a handler raised to its settlement."""
     if isinstance(exc, TransientError):
         return Verdict(Action.RETRY, description=describe(exc), retry_after=exc.retry_after)
+    if isinstance(exc, LookupMissingError):
+        # The referenced row's own change travels in another session and may be late (its consumer was
+        # restarted, say): wait for it a while before calling the lookup unresolved.
+        return Verdict(
+            Action.RETRY,
+            reason=Reason.UNRESOLVED_LOOKUP,
+            description=describe(exc),
+            dead_letter_when_spent=True,
+            awaits_lookup=True,
+        )
     permanent = _permanent_reason(exc)
     if permanent is not None:
         return Verdict(Action.DEAD_LETTER, reason=permanent, description=describe(exc))

@@ -1,10 +1,10 @@
 """The sink the processor sees: shows each change its record's tombstone and keeps the tombstones current.
 
-Before a change is applied it learns the version its record was deleted at, if the session's tombstones
-hold one (the stale guard compares it when the target row is missing). After it: a delete that was applied,
-or found already applied, leaves a tombstone with its version, saved before the message is settled; a
-create or update newer than the tombstone removes it. Outside a session (no hold, or a subscription without
-sessions) changes pass straight through.
+Before a change is applied it learns the newest version of its record that the session applied or deleted,
+if the session's tombstones hold one (the stale guard compares it when the target row is missing). After it:
+a change that was applied, or found already applied (a delete of a missing row, an unchanged row), leaves
+its version as the record's tombstone, saved before the message is settled. Outside a session (no hold, or
+a subscription without sessions) changes pass straight through.
 """
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ class TombstoneSink:
 
 async def _keep(hold: SessionHold, stones: Tombstones, key: str, change: TargetChange) -> None:
     try:
-        if change.delete:
-            await stones.bury(key, change.source_version)
-        elif change.deleted_version is not None and change.deleted_version < change.source_version:
-            await stones.forget(key)
+        # Every version the target took is kept, not only deletes: a row can also be deleted on the target
+        # itself (by its users) after dualbus wrote it, and a change delivered again after that (its first
+        # settlement lost with a killed consumer) must find its version already applied, not re-create it.
+        await stones.bury(key, change.source_version)
     except DualbusError as exc:
         # Settling the message now could lose the tombstone; whoever holds the session next applies the
         # change again and saves it then.

@@ -10,6 +10,7 @@
     │   └── RejectedError                 a check before any write failed; carries its reason code
     ├── TransformError(ValueError)        a record cannot be mapped (permanent); names map and field
     │   └── LookupUnresolvedError         a lookup points at nothing
+    │       └── LookupMissingError        ... in the target, where the row's own change may still come
     ├── TransientError                    worth retrying: timeouts, 429, 5xx, connection errors
     │   └── ThrottledError                the target asked us to wait (carries retry_after)
     ├── PermanentError                    retrying cannot help: dead-letter with a reason
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigError",
     "DualbusError",
     "EnvelopeError",
+    "LookupMissingError",
     "LookupUnresolvedError",
     "MapDefinitionError",
     "PermanentError",
@@ -93,6 +95,10 @@ class TransformError(DualbusError, ValueError):
 
 class LookupUnresolvedError(TransformError):
     """A lookup (company, currency, group, ...) points at a row that does not exist."""
+
+
+class LookupMissingError(LookupUnresolvedError):
+    """The target holds no row the lookup names: there is none, or its own change is still on the way."""
 
 
 class TransientError(DualbusError):

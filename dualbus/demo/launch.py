@@ -72,10 +72,16 @@ class Launcher:
         _clear_previous_run(run_dir)
         return cls(ProcessGroup(run_dir / "logs"), run_dir, dict(os.environ))
 
-    def start_emulator(self) -> str:
+    def start_emulator(self, *, data_dir: Path | None = None) -> str:
         """Start a bare emulator and give it the topology with ``dualbus topology apply``, as a namespace
-        on Azure gets it; returns the emulator's connection string."""
+        on Azure gets it; returns the emulator's connection string.
+
+        With ``data_dir`` it keeps its messages and entities there, so that ``restart_emulator`` can start it
+        again after it was killed, on the same port, without losing any.
+        """
         command = [sys.executable, "-m", "sandbox.servicebus", "--port", "0"]
+        if data_dir is not None:
+            command += ["--data-dir", str(data_dir)]
         child = self.group.start("emulator", command, child_environment(self.parent_env))
         connection_string = child.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS).group(1)
         env = child_environment(self.parent_env)
@@ -84,6 +90,14 @@ class Launcher:
         if apply.wait(timeout=_START_SECONDS) != 0:
             raise DemoError(f"applying the topology to the emulator failed; see {apply.log_path}")
         return connection_string
+
+    def restart_emulator(self, child: ChildProcess, port: int) -> ChildProcess:
+        """Start the exited emulator ``child`` again on the ``port`` it had; returns it once it listens."""
+        command = list(child.command)
+        command[command.index("--port") + 1] = str(port)
+        restarted = self.group.restart(child, command=command)
+        restarted.wait_for(r"^(Endpoint=\S+)$", _START_SECONDS)
+        return restarted
 
     def start_twins(self, *, seed: int, size: DataSize) -> ChildProcess:
         """Start ``dualbus sandbox`` (both twins, seeded); ``twins_info`` waits for where they listen."""

@@ -44,6 +44,7 @@ class ChildProcess:
     _log: IO[bytes] | None = field(default=None, repr=False)
     # Children of a later stage are stopped before those of an earlier one.
     stage: int = 0
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def pid(self) -> int:
@@ -110,7 +111,12 @@ class ProcessGroup:
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(
-        self, name: str, command: Sequence[str], env: Mapping[str, str], *, stage: int = 0
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        stage: int = 0,
     ) -> ChildProcess:
         """Start ``command`` with exactly ``env``, in a new session, its output going to ``<name>.log``."""
         log_path = self.log_dir / f"{name}.log"
@@ -127,9 +133,22 @@ class ProcessGroup:
         except OSError as exc:
             log.close()
             raise DemoError(f"cannot start {name}: {exc}") from exc
-        child = ChildProcess(name, list(command), log_path, process, log, stage)
+        child = ChildProcess(name, list(command), log_path, process, log, stage, dict(env))
         self.children.append(child)
         return child
+
+    def restart(self, child: ChildProcess, *, command: Sequence[str] | None = None) -> ChildProcess:
+        """Start an exited ``child`` again (its command or ``command``, its environment); its log is kept.
+
+        The earlier log becomes ``<name>.<n>.log`` (n = 1, 2, ...), so waiting for a line reads the new one.
+        """
+        if child.running():
+            raise DemoError(f"{child.name} is still running")
+        child.close_log()
+        self.children.remove(child)
+        earlier = sum(1 for _ in self.log_dir.glob(f"{child.name}.*.log"))
+        child.log_path.rename(self.log_dir / f"{child.name}.{earlier + 1}.log")
+        return self.start(child.name, command or child.command, child.env, stage=child.stage)
 
     def exited(self) -> list[ChildProcess]:
         """Children that have exited (whatever the reason)."""

@@ -26,11 +26,14 @@ from sandbox.dataverse.service import DataverseService
 from sandbox.dataverse.store import Store
 from sandbox.dataverse.tables import TABLES
 from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from sandbox.write_log import writes_endpoint
 
 __all__ = ["create_app"]
 
 _SEVEN_DAYS = 7 * 24 * 3600.0
 _METHODS = ["GET", "POST", "PATCH", "DELETE"]
+# The twin's own endpoints, outside the Web API (the write log), as on the F&O twin.
+_ADMIN_PREFIX = "/_sandbox/"
 
 
 def create_app(
@@ -69,9 +72,11 @@ def create_app(
         routes=[
             Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
             Route("/api/data/v9.2/{path:path}", api, methods=_METHODS),
+            Route(f"{_ADMIN_PREFIX}writes", writes_endpoint(lambda _request: store.writes), methods=["GET"]),
         ],
         middleware=[
-            Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix="/api/data/")
+            Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix=prefix)
+            for prefix in ("/api/data/", _ADMIN_PREFIX)
         ],
     )
     app.state.store = store

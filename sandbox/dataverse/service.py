@@ -40,6 +40,7 @@ class DataverseService:
 
     def execute(self, context: Context, request: ApiRequest, work: UnitOfWork) -> ApiResponse:
         """Run one operation inside ``work``; raises DataverseApiError so that a change set can roll back."""
+        work.writer = request.user_id
         if request.path in _SPECIAL_READS:
             if request.method != "GET":
                 raise no_http_resource(context.api_url(request.path))

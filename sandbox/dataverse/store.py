@@ -20,9 +20,10 @@ from typing import Any
 
 import orjson
 
-from d365 import DvTable
+from d365 import DATAVERSE_VERSION_COLUMN, DvTable
 from sandbox.dataverse.errors import duplicate_record
 from sandbox.dataverse.tables import stored_key
+from sandbox.write_log import WriteLog
 
 __all__ = ["Row", "Store", "UnitOfWork"]
 
@@ -81,6 +82,8 @@ class UnitOfWork:
     """The rows touched by one request or change set: their state before, for rollback and write-through."""
 
     undo: dict[tuple[str, str], tuple[Row | None, tuple[int, float] | None]] = field(default_factory=dict)
+    # The caller's user id, which the write log names (a delete leaves no _modifiedby_value to read).
+    writer: str = ""
 
 
 class Store:
@@ -98,6 +101,7 @@ class Store:
         self._retention = change_retention_seconds
         self._clock = clock
         self.version = 0
+        self.writes = WriteLog()
         self._db: sqlite3.Connection | None = None
         if database is not None:
             self._open(database)
@@ -202,6 +206,7 @@ class Store:
                 table.tombstones[row_id] = tombstone
 
     def _commit(self, work: UnitOfWork) -> None:
+        self._log(work)
         if self._db is None or not work.undo:
             return
         upserts, removals, tombs, untombs = [], [], [], []
@@ -223,6 +228,26 @@ class Store:
             self._db.executemany("INSERT OR REPLACE INTO tombstones VALUES (?, ?, ?, ?)", tombs)
             self._db.executemany("DELETE FROM tombstones WHERE entity_set = ? AND id = ?", untombs)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (self.version,))
+
+    def _log(self, work: UnitOfWork) -> None:
+        for (entity_set, row_id), (before, _) in work.undo.items():
+            table = self._tables[entity_set]
+            row = table.rows.get(row_id)
+            if row is None and before is None:
+                continue  # created and deleted in one change set
+            shown = row if row is not None else before
+            assert shown is not None  # noqa: S101 - one of the two is set, as checked above
+            key = {column: shown.get(column) for columns in table.key_index for column in columns}
+            key[table.definition.primary_id] = row_id
+            if row is None:
+                self.writes.add(entity_set, key, "delete", work.writer, None)
+            else:
+                version = row.get(DATAVERSE_VERSION_COLUMN)
+                old = before or {}
+                changed = {column: value for column, value in row.items() if old.get(column) != value}
+                self.writes.add(
+                    entity_set, key, "upsert", work.writer, version, row["versionnumber"], changed
+                )
 
     def _forget_old_tombstones(self, table: _Table) -> None:
         horizon = self._clock() - self._retention

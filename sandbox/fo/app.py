@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from d365 import FO_VERSION_FIELD
 from sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from sandbox.fo.batch import BatchPart, parse_batch, run_batch
 from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
@@ -25,9 +26,10 @@ from sandbox.fo.errors import ODataError, ThrottledError
 from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint, EventPublisher
 from sandbox.fo.metadata import metadata_document
 from sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
-from sandbox.fo.store import FoStore
+from sandbox.fo.store import Change, FoStore
 from sandbox.fo.throttling import Throttle, ThrottlingConfig
 from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from sandbox.write_log import WriteLog, writes_endpoint
 
 __all__ = ["FoTwin", "create_app"]
 
@@ -40,6 +42,7 @@ class FoTwin:
     service: ODataService
     throttle: Throttle
     events: EventPublisher
+    writes: WriteLog = field(default_factory=WriteLog)
     _closed: bool = field(default=False, repr=False)
 
     def add_webhook(
@@ -88,12 +91,16 @@ def create_app(
     )
     for endpoint, entities in event_endpoints:
         twin.events.add_endpoint(endpoint, entities)
+    store.subscribe(lambda change: _log_write(twin.writes, change))
     routes = [
         Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
         Route("/data/$batch", _batch, methods=["POST"]),
         Route("/data/$metadata", _metadata, methods=["GET"]),
         Route("/data/{resource:path}", _data, methods=["GET", "POST", "PATCH", "DELETE"]),
         Route(f"{ADMIN_PREFIX}data-events", data_events_endpoint, methods=["GET", "POST"]),
+        Route(
+            f"{ADMIN_PREFIX}writes", writes_endpoint(lambda request: _twin(request).writes), methods=["GET"]
+        ),
     ]
     middleware = [
         Middleware(BearerAuthMiddleware, issuer=issuer, audience=audience, protected_prefix=prefix)
@@ -102,6 +109,19 @@ def create_app(
     app = Starlette(routes=routes, middleware=middleware)
     app.state.fo = twin
     return app
+
+
+def _log_write(log: WriteLog, change: Change) -> None:
+    operation = "delete" if change.change_type == "Delete" else "upsert"
+    version = None if operation == "delete" else change.row.get(FO_VERSION_FIELD)
+    log.add(
+        change.entity,
+        change.keys,
+        operation,
+        change.modified_by,
+        version,
+        fields={name: change.row.get(name) for name in change.changed_fields},
+    )
 
 
 def _twin(request: Request) -> FoTwin:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from d365 import dataverse_tables, lookup_value_column
-from shared.errors import LookupUnresolvedError
+from shared.errors import LookupMissingError, LookupUnresolvedError
 from shared.maps._changes import DataverseChange, LookupBinding, key_text, odata_literal
 from shared.maps._fields import Scalar
 from shared.maps._registry import MapSet
@@ -53,7 +53,7 @@ def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Re
         row_id = resolve(lookup.target_table, {next(iter(lookup.key)): value})
         if not row_id:
             name = table_map.name if table_map is not None else ""
-            raise LookupUnresolvedError(
+            raise LookupMissingError(
                 f"no {lookup.target_table} row for {value!r}", map_name=name, field=column
             )
         parts.append((lookup_value_column(lookup_column(table, column)), row_id))

@@ -147,3 +147,26 @@ async def test_an_update_delivered_again_after_the_delete_is_stale_after_a_resta
     assert later.counts["applied"] == 1
     [change] = changes_of(pipeline, event(currency, "fo", 1, version=3), TO_DATAVERSE)
     assert target_row(pipeline, change, TO_DATAVERSE)["dualbus_sourceversion"] == 3
+
+
+@pytest.mark.asyncio
+async def test_an_update_delivered_again_after_the_target_deleted_the_row_itself_re_creates_nothing(pipeline):
+    """A user deletes on the target the row dualbus wrote; the same change delivered again is stale."""
+    currency = pipeline.maps["currency"]
+    created = event(currency, "fo", 3, version=4, label="a")
+    pipeline.publish([created])
+    first = await pipeline.consume("currency", TO_DATAVERSE, lambda m: m.counts["applied"] >= 1)
+    assert first.counts["applied"] == 1
+    [change] = changes_of(pipeline, created, TO_DATAVERSE)
+    store = pipeline.dataverse.store
+    row = target_row(pipeline, change, TO_DATAVERSE)
+    with store.transaction() as work:  # the target's own user deletes it, outside dualbus
+        store.delete(work, "transactioncurrencies", row["transactioncurrencyid"])
+    writes = store.version
+
+    # The change comes again, as after a consumer killed between its write and its settlement.
+    pipeline.publish([_replayed(created)], area="currency")
+    again = await pipeline.consume("currency", TO_DATAVERSE, lambda m: m.counts["skipped-stale"] >= 1)
+    assert (again.counts["skipped-stale"], again.counts["applied"]) == (1, 0)
+    assert store.version == writes
+    assert target_row(pipeline, change, TO_DATAVERSE) is None

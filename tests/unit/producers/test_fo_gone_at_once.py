@@ -1,0 +1,64 @@
+"""A row dualbus created and deleted at once is not published as a delete that could never be applied.
+
+A vendor contact's delete must carry ``ContactPersonId`` (Dataverse keys the contact by it). When the create
+event's row is gone before the producer reads it and was never published, nothing knows that value: the
+row's own delete event, whose PreImage carries it, publishes the delete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from producers.checkpoints import CheckpointStore
+from producers.clock import VersionClock
+from producers.flow import Backoff
+from producers.fo_events import parse_data_event
+from producers.fo_handler import FoEventHandler
+from producers.publisher import Publisher
+from producers.tables import source_tables
+from shared.envelope import Operation, Origin
+from shared.maps import load_maps
+from shared.topology import default_topology
+from tests.unit.producers.contexts import data_event
+from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
+
+ROW_ID = "00004c03-0000-0000-6d28-014105000077"
+CONTACT = {
+    "dataAreaId": "usmf",
+    "ContactPersonPartyNumber": "000001044",
+    "AssociatedContactType": "Vendor",
+    "AssociatedContactNumber": "US-V00003",
+    "ContactPersonId": "US-CP00044",
+}
+
+
+@pytest.mark.asyncio
+async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event_publishes_the_delete(
+    tmp_path: Path,
+) -> None:
+    client = RecordingClient(max_bytes=256 * 1024)
+    store = CheckpointStore(tmp_path / "producer-fo.sqlite3")
+    tables = source_tables(load_maps(), Origin.FO, ["vendor"])
+    handler = FoEventHandler(
+        FakeFoReader(),  # type: ignore[arg-type]  # holds no row: it is gone when read
+        tables,
+        Publisher(client, default_topology()),  # type: ignore[arg-type]
+        store,
+        VersionClock(store),
+        backoff=Backoff(attempts=1),
+    )
+    try:
+        # The event names the row by its key; what else the row held is read over OData, and it is gone.
+        key_only = {name: value for name, value in CONTACT.items() if name != "ContactPersonId"}
+        created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, key_only)
+        await handler.handle([parse_data_event(created)])
+        assert sent_envelopes(client) == []
+        deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
+        await handler.handle([parse_data_event(deleted)])
+        (delete,) = sent_envelopes(client, "dualbus.vendor")
+        assert delete.operation is Operation.DELETE
+        assert delete.data.get("ContactPersonId") == "US-CP00044"
+    finally:
+        store.close()
