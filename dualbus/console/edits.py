@@ -7,14 +7,14 @@ is sent: sent as asked, such an edit would only be dead-lettered again (docs/pro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from dualbus.ops.deadletters import DeadLetter, edit_body, parse_edits
+from dualbus.ops.edits import check_message_edits
 from shared.errors import ConfigError
-from shared.maps import MapSet, Side
 
 __all__ = ["check_edits", "edited_body", "parse_edit_lines"]
 
@@ -33,20 +33,13 @@ def parse_edit_lines(text: str) -> dict[str, Any]:
     return edits
 
 
-def check_edits(maps: MapSet, letter: DeadLetter, edits: Mapping[str, Any]) -> None:
-    """ConfigError naming the first edit that the message's map does not know on its source side."""
-    if not edits:
-        return
-    envelope = _envelope(letter)
-    known = _known_fields(maps, envelope) | set(_data(envelope))
-    for path in edits:
-        name = path.removeprefix(_DATA).split(".", 1)[0]
-        if name not in known:
-            entity = envelope.get("entity", "?")
-            raise ConfigError(
-                f"{entity} has no field {name!r} (message {letter.message_id}); "
-                f"known: {', '.join(sorted(known)) or 'none'}"
-            )
+def check_edits(letter: DeadLetter, edits: Mapping[str, Any]) -> None:
+    """ConfigError naming an edit of a field the message's entity does not carry.
+
+    It is the check ``dlq replay --set`` makes (``dualbus.ops.edits``).
+    """
+    if edits:
+        check_message_edits(_envelope(letter), edits)
 
 
 def edited_body(letter: DeadLetter, edits: Mapping[str, Any]) -> bytes:
@@ -62,32 +55,3 @@ def _envelope(letter: DeadLetter) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ConfigError(f"message {letter.message_id} is not a JSON object, so it cannot be edited")
     return document
-
-
-def _data(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
-    data = envelope.get("data")
-    return data if isinstance(data, Mapping) else {}
-
-
-def _known_fields(maps: MapSet, envelope: Mapping[str, Any]) -> set[str]:
-    """The fields the map of the envelope's entity reads on the side it came from."""
-    origin = envelope.get("origin")
-    if origin not in ("fo", "dataverse"):
-        return set()
-    side: Side = "fo" if origin == "fo" else "dataverse"
-    names: set[str] = set()
-    for table_map in maps:
-        if table_map.table_on(side) != envelope.get("entity"):
-            continue
-        names |= {name for f in table_map.fields if (name := f.name_on(side))}
-        names |= set(_lookup_fields(table_map.lookups, side))
-        names |= set(table_map.key_on(side))
-    return names
-
-
-def _lookup_fields(lookups: Iterable[Any], side: Side) -> Iterable[str]:
-    for lookup in lookups:
-        if side == "fo":
-            yield from (str(name) for name in lookup.key.values())
-        else:
-            yield str(lookup.dataverse)

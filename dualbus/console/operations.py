@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from dualbus.console.edits import check_edits, edited_body
 from dualbus.demo.monitor import read_stats
 from dualbus.demo.stats import RouteStats
-from dualbus.ops.audit import AuditLog
+from dualbus.ops.audit import AuditLog, audit_path
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, ReasonGroup, group_by_reason
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
 from shared.bus import bus_client
@@ -34,13 +34,7 @@ __all__ = [
     "Operations",
     "ReplayPreview",
     "RouteRow",
-    "audit_path",
 ]
-
-
-def audit_path(settings: Settings) -> Path:
-    """Where the CLI keeps the audit trail; the console writes to the same file."""
-    return settings.state_dir / "audit.jsonl"
 
 
 class ConsoleAudit(AuditLog):
@@ -262,7 +256,7 @@ class Operations:
                 found.add(ref)
                 preview.letters.append(letter)
                 try:
-                    check_edits(self.maps, letter, edits)
+                    check_edits(letter, edits)
                     preview.after[ref] = edited_body(letter, edits)
                 except ConfigError as exc:
                     preview.problems[ref] = str(exc)
