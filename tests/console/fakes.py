@@ -96,7 +96,7 @@ class FakeBackend:
                 found = self.dead[ref.sequence_number]
                 preview.letters.append(found)
                 try:
-                    check_edits(self.maps, found, edits)
+                    check_edits(found, edits)
                     preview.after[str(ref)] = edited_body(found, edits)
                 except ConfigError as exc:
                     preview.problems[str(ref)] = str(exc)

@@ -18,10 +18,14 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from consumers import ConsumerMetrics, RuntimeOptions, run_consumer
+from consumers._retry import RetryPolicy
 from shared.metrics_file import JsonFileMetricExporter
 from shared.settings import Settings
 from shared.topology import Direction, default_topology
 
+# A missing lookup is dead-lettered at once, as the page under test expects, not after the default wait
+# for a parent still on its way.
+_RETRY = RetryPolicy(lookup_wait_seconds=0.0)
 _OPTIONS = RuntimeOptions(concurrency=4, session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
 _EXPORT_MILLISECONDS = 300
 
@@ -74,6 +78,7 @@ def running_consumers(
                         topology=default_topology(),
                         options=_OPTIONS,
                         metrics=metrics,
+                        retry=_RETRY,
                     )
                 )
             )

@@ -198,7 +198,7 @@ def test_replay_and_purge_are_audited_and_report_the_count(client_for):
     ("form", "message"),
     [
         ({"edits": "SalesCurrencyCode=USD"}, "an edit names a field of the change's data"),
-        ({"edits": "data.NoSuchField=1"}, "CustomersV3 has no field 'NoSuchField'"),
+        ({"edits": "data.NoSuchField=1"}, "CustomersV3 does not carry 'NoSuchField'"),
         ({"edits": "no equals sign"}, "an edit must look like field=value"),
         ({"ref": "customer/to-dataverse/x"}, "not a dead-letter reference"),
         ({"ref": []}, "no dead-letters selected"),

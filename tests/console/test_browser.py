@@ -28,13 +28,14 @@ from sandbox.servicebus.launcher import start_in_process
 from shared.envelope import Envelope
 from shared.maps import load_maps
 from shared.render import render_emulator_config
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
+from shared.settings import ServiceBusSettings, Settings
 from shared.topology import Direction, default_topology
 from tests.console.pipeline import running_consumers
 from tests.console.serving import serving
 from tests.integration.consumers.conftest import CLIENT_ID, CLIENTS, SECRET, Pipeline
 from tests.integration.consumers.helpers import seed, seed_fo
 from tests.integration.consumers.samples import event, row
+from tests.twin_settings import api_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -64,19 +65,10 @@ def stack(tmp_path: Path) -> Iterator[tuple[Pipeline, Settings, Path]]:
     ):
         pipeline = Pipeline(bus, dataverse, fo)
 
-        def api(twin_url: str, twin) -> ApiSettings:
-            return ApiSettings(
-                url=twin_url,
-                client_id=CLIENT_ID,
-                client_secret=SecretStr(SECRET),
-                token_url=twin.token_url,
-                audience=twin.audience,
-            )
-
         settings = Settings(
             servicebus=ServiceBusSettings(connection_string=SecretStr(bus.connection_string)),
-            dataverse=api(dataverse.url, dataverse),
-            fo=api(fo.url, fo),
+            dataverse=api_settings(dataverse, client_id=CLIENT_ID, secret=SECRET),
+            fo=api_settings(fo, client_id=CLIENT_ID, secret=SECRET),
             state_dir=tmp_path / "state",
         )
         yield pipeline, settings, tmp_path
@@ -176,7 +168,7 @@ def _replay_after_fixing_the_cause(console: Console, pipeline: Pipeline) -> None
     # An edit the map does not know is refused in one line; a good one is previewed, nothing sent yet.
     page.locator("#edits").fill("data.NoSuchField=1")
     page.get_by_role("button", name="Preview replay").click()
-    expect(page.locator(".flash.error")).to_contain_text("CustomersV3 has no field 'NoSuchField'")
+    expect(page.locator(".flash.error")).to_contain_text("CustomersV3 does not carry 'NoSuchField'")
     expect(page.locator("#dry-run-count")).to_contain_text("0 message(s) would be replayed")
     page.go_back()
     page.locator("#edits").fill("data.SalesCurrencyCode=USD")

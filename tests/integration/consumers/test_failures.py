@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -125,7 +126,12 @@ async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
             "currency", TO_DATAVERSE, lambda m: m.counts["applied"] >= 3, settings=settings, within=40
         )
     )
-    await asyncio.sleep(7.0)  # longer than the 5-second lock
+    # Down for longer than the 5-second lock, and until requests beyond the start-up's four WhoAmI tries
+    # were refused: so some message met the outage, however slowly the consumer started.
+    down_since = time.monotonic()
+    while proxy.refused < 6 or time.monotonic() - down_since < 7.0:
+        assert time.monotonic() - down_since < 30.0, f"only {proxy.refused} requests met the outage"
+        await asyncio.sleep(0.1)
     proxy.up()
     metrics = await consuming
     await proxy.stop()

@@ -19,6 +19,7 @@ import pytest
 
 from shared.metrics_file import read_snapshot
 from shared.topology import Direction
+from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
 from .helpers import changes_of, target_row
@@ -55,11 +56,7 @@ async def test_a_fresh_consumers_first_message_keeps_the_newer_dataverse_edit(pi
     env = {
         **os.environ,
         "DUALBUS_SERVICEBUS__CONNECTION_STRING": pipeline.bus.connection_string,
-        "DUALBUS_DATAVERSE__URL": dataverse.url,
-        "DUALBUS_DATAVERSE__CLIENT_ID": CLIENT_ID,
-        "DUALBUS_DATAVERSE__CLIENT_SECRET": SECRET,
-        "DUALBUS_DATAVERSE__TOKEN_URL": dataverse.token_url,
-        "DUALBUS_DATAVERSE__AUDIENCE": dataverse.audience,
+        **api_environment("DATAVERSE", api_settings(dataverse, client_id=CLIENT_ID, secret=SECRET)),
         "DUALBUS_LOG_LEVEL": "WARNING",
         "OTEL_METRICS_EXPORTER": "jsonfile",
         "DUALBUS_METRICS_FILE": str(metrics),

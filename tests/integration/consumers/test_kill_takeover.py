@@ -22,6 +22,7 @@ from sandbox.servicebus.launcher import start_in_process
 from shared.metrics_file import read_snapshot
 from shared.render import render_emulator_config
 from shared.topology import default_topology
+from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
 from .samples import event
@@ -47,11 +48,7 @@ def _start(pipeline, log: Path, metrics: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DUALBUS_SERVICEBUS__CONNECTION_STRING": pipeline.bus.connection_string,
-        "DUALBUS_DATAVERSE__URL": dataverse.url,
-        "DUALBUS_DATAVERSE__CLIENT_ID": CLIENT_ID,
-        "DUALBUS_DATAVERSE__CLIENT_SECRET": SECRET,
-        "DUALBUS_DATAVERSE__TOKEN_URL": dataverse.token_url,
-        "DUALBUS_DATAVERSE__AUDIENCE": dataverse.audience,
+        **api_environment("DATAVERSE", api_settings(dataverse, client_id=CLIENT_ID, secret=SECRET)),
         "DUALBUS_LOG_LEVEL": "WARNING",
         "OTEL_METRICS_EXPORTER": "jsonfile",
         "DUALBUS_METRICS_FILE": str(metrics),
