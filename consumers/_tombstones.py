@@ -18,21 +18,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
 from shared.bus import bus_errors
+from shared.errors import TransientError
 from shared.maps import Scalar
 
 __all__ = ["SessionState", "Tombstones", "tombstone_key"]
 
 _log = logging.getLogger("dualbus.consumer")
+_T = TypeVar("_T")
 _FORMAT = "dualbus.tombstones/1"
 # Well under the 256 KB a Standard namespace allows for a session's state (and for one management request).
 _MAX_BYTES = 64 * 1024
+# A session-state request that gets no answer must not hold the session's records forever (the SDK waits
+# on its management link without a limit when that link breaks): the worker lets the session go instead.
+_STATE_TIMEOUT_SECONDS = 20.0
 # What one entry costs beyond its encoded key: colon, brackets, version, time and comma.
 _ENTRY_OVERHEAD = 40
 
@@ -81,7 +86,7 @@ class Tombstones:
     async def load(cls, state: SessionState, *, ttl: timedelta, max_bytes: int = _MAX_BYTES) -> Tombstones:
         """The tombstones saved in the session's state (none if it holds none); BusError when unreadable."""
         with bus_errors():
-            raw = await state.get_state()
+            raw = await _answered(state.get_state(), "reading")
         return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw))
 
     def __len__(self) -> int:
@@ -116,7 +121,7 @@ class Tombstones:
             covered = self._changes
             self._prune()
             with bus_errors():
-                await self._state.set_state(_encode(self._entries))
+                await _answered(self._state.set_state(_encode(self._entries)), "saving")
             self._saved = covered
 
     def _prune(self) -> None:
@@ -156,3 +161,11 @@ def _tombstones_in(body: object) -> dict[str, Any]:
     if not isinstance(stones, dict):
         raise TypeError("it was not saved by dualbus")
     return stones
+
+
+async def _answered(request: Awaitable[_T], doing: str) -> _T:
+    try:
+        return await asyncio.wait_for(request, _STATE_TIMEOUT_SECONDS)
+    except TimeoutError as exc:
+        waited = f"{_STATE_TIMEOUT_SECONDS:g} s"
+        raise TransientError(f"{doing} the session state got no answer in {waited}") from exc

@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from consumers import ApplyResult, TargetChange, Tombstones
+from consumers import _tombstones as tombstones_module
 from consumers._sink import skip_reason
 from consumers._tombstones import tombstone_key
-from shared.errors import BusError
+from shared.errors import BusError, TransientError
 from shared.maps import load_maps
 
 from .bus_fakes import FakeSession
@@ -122,6 +123,22 @@ async def test_a_failed_save_raises():
     state.failing = True
     with pytest.raises(BusError):
         await stones.bury("k", 1)
+
+
+@pytest.mark.asyncio
+async def test_a_save_that_gets_no_answer_raises_instead_of_holding_the_session(monkeypatch):
+    """The SDK can wait on a broken management link for ever; a save must give up and say so."""
+    monkeypatch.setattr(tombstones_module, "_STATE_TIMEOUT_SECONDS", 0.2)
+    state = SlowState()
+    stones = await Tombstones.load(state, ttl=TTL)
+    never = asyncio.Event()
+
+    async def unanswered(_state: bytes | None) -> None:
+        await never.wait()
+
+    state.set_state = unanswered  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="no answer"):
+        await asyncio.wait_for(stones.bury("k", 1), timeout=5.0)
 
 
 def test_keys_name_map_table_and_key_case_blind():
