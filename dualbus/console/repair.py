@@ -7,15 +7,12 @@ map and natural key, which the earlier report gave (``drift_key``). Orphans are 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunContext
-from dualbus.ops.reconcile import ReconcileReport, RecordDrift, _open, _selected_maps
-from producers.dv_lookups import LookupResolver
+from dualbus.ops.reconcile import ReconcileReport, RecordDrift, areconcile
 from shared.envelope import Envelope
-from shared.maps import TableMap, load_maps
+from shared.maps import TableMap
 from shared.settings import Settings
 
 __all__ = ["drift_key", "repair_selected"]
@@ -32,26 +29,11 @@ async def repair_selected(
 ) -> ReconcileReport:
     """Reconcile ``area`` again and republish the source state of the ``wanted`` records that still drift."""
     options = ReconcileOptions(areas=frozenset([area]), repair=True)
-    maps = load_maps()
-    now = datetime.now(UTC)
-    report = ReconcileReport(run_id=uuid.uuid4().hex, started=now)
-    async with _open(settings, options) as (fo, dataverse, publisher):
-        context = RunContext(
-            maps=maps,
-            options=options,
-            report=report,
-            fo=fo,
-            dataverse=dataverse,
-            resolver=LookupResolver(dataverse, list(maps)),
-            publisher=publisher,
-            progress=progress,
-            run_id=report.run_id,
-            now=now,
-        )
-        for table_map in _selected_maps(maps, options.areas):
-            await _PickedRun(context, table_map, wanted).run()
-    report.finished = datetime.now(UTC)
-    return report
+
+    def picked(context: RunContext, table_map: TableMap) -> MapRun:
+        return _PickedRun(context, table_map, wanted)
+
+    return await areconcile(settings, options, progress=progress, map_run=picked)
 
 
 class _PickedRun(MapRun):

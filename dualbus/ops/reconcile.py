@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
@@ -85,8 +85,12 @@ async def areconcile(
     *,
     maps: MapSet | None = None,
     progress: Progress | None = None,
+    map_run: Callable[[RunContext, TableMap], MapRun] = MapRun,
 ) -> ReconcileReport:
-    """Reconcile from inside an event loop; raises DualbusError (ConfigError, TransientError, ...)."""
+    """Reconcile from inside an event loop; raises DualbusError (ConfigError, TransientError, ...).
+
+    ``map_run`` runs one map; the console passes one that repairs only the records an operator picked.
+    """
     options = options or ReconcileOptions()
     if options.delete_orphans and not options.repair:
         raise ConfigError("deleting orphans is a repair: ask for repair too (--repair --delete-orphans)")
@@ -108,7 +112,7 @@ async def areconcile(
             now=now,
         )
         for table_map in selected:
-            await MapRun(context, table_map).run()
+            await map_run(context, table_map).run()
     report.finished = datetime.now(UTC)
     return report
 
