@@ -8,6 +8,14 @@ applying after them; that is how an old update re-created a row its delete had r
 
 The hold settles messages too, one at a time (the SDK's link does not take concurrent settlements), and it is
 what the sink sees of the session it works in (``current_hold``: the session's tombstones).
+
+Settlements and session-state saves take turns (``link_turn``). The SDK's AMQP session hands every incoming
+disposition to every link on it, whatever its role: the broker's echo of a dead-letter (``rejected``, no
+error) for its delivery N is taken by the management link for the SDK's own request N, if one is in flight;
+the SDK then drops that request (``IndexError`` in its ``_on_send_complete``) and waits for its answer
+forever. The SDK numbers its deliveries on a session from 0, and so does the emulator (Azure does not
+publish its numbering), so the two meet often.
+
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ class SessionHold:
     def __init__(self, receiver: ServiceBusReceiver, *, sessionful: bool) -> None:
         self._receiver = receiver
         self._sessionful = sessionful
-        self._settling = asyncio.Lock()
+        # One request at a time on the receiver's link: settlements and state saves (see above).
+        self.link_turn = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.tombstones: Tombstones | None = None
         self.lost = False
@@ -112,7 +121,7 @@ class SessionHold:
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
         if self.lost:
             raise LockLostError("the lock was lost before this settlement; the message comes back")
-        async with self._settling:
+        async with self.link_turn:
             try:
                 with bus_errors():
                     await call()

@@ -71,9 +71,12 @@ class Tombstones:
         max_bytes: int = _MAX_BYTES,
         entries: Mapping[str, tuple[int, float]] | None = None,
         clock: Callable[[], float] = time.time,
+        turn: asyncio.Lock | None = None,
     ) -> None:
-        """``entries`` are key → (source version, recorded at, epoch seconds); ``clock`` is wall time."""
+        """``entries`` are key → (source version, recorded at, epoch seconds); ``clock`` is wall time;
+        ``turn``, when given, is held for each save (the receiver's link takes one request at a time)."""
         self._state = state
+        self._turn = turn or asyncio.Lock()
         self._ttl = ttl.total_seconds()
         self._max_bytes = max_bytes
         self._clock = clock
@@ -83,11 +86,18 @@ class Tombstones:
         self._saved = 0
 
     @classmethod
-    async def load(cls, state: SessionState, *, ttl: timedelta, max_bytes: int = _MAX_BYTES) -> Tombstones:
+    async def load(
+        cls,
+        state: SessionState,
+        *,
+        ttl: timedelta,
+        max_bytes: int = _MAX_BYTES,
+        turn: asyncio.Lock | None = None,
+    ) -> Tombstones:
         """The tombstones saved in the session's state (none if it holds none); BusError when unreadable."""
         with bus_errors():
             raw = await _answered(state.get_state(), "reading")
-        return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw))
+        return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw), turn=turn)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -120,8 +130,9 @@ class Tombstones:
                 return
             covered = self._changes
             self._prune()
-            with bus_errors():
-                await _answered(self._state.set_state(_encode(self._entries)), "saving")
+            async with self._turn:
+                with bus_errors():
+                    await _answered(self._state.set_state(_encode(self._entries)), "saving")
             self._saved = covered
 
     def _prune(self) -> None:

@@ -163,3 +163,32 @@ async def test_an_update_delivered_again_after_its_delete_is_stale_for_the_next_
     # The re-created record's tombstone is now its newest applied version, not the delete's.
     stones = json.loads(session.state or b"{}")["tombstones"]
     assert [version for key, (version, _) in stones.items() if "aaa" in key.lower()] == [4]
+
+
+@pytest.mark.asyncio
+async def test_a_state_save_waits_for_a_settlement_in_flight_on_the_same_receiver():
+    """Saves and settlements take turns: the SDK hands a dead-letter's echo to a state request in flight."""
+
+    class Watched(FakeSession):
+        settling = False
+        overlaps = 0
+
+        async def set_state(self, state):
+            self.overlaps += self.settling
+            await super().set_state(state)
+
+    class SlowSettler(FakeReceiver):
+        async def dead_letter_message(self, message, **details):
+            session.settling = True
+            await asyncio.sleep(0.05)  # the echo is on its way while the other record's save is due
+            session.settling = False
+            await super().dead_letter_message(message, **details)
+
+    session = Watched("s")
+    bad = currency_message("BBB", 1)
+    bad.content_type = "application/json"  # dead-lettered as WrongContentType, before anything is applied
+    receiver = SlowSettler([bad, currency_message("AAA", 1)], session)
+    run = Run(receiver)
+    await run.until(lambda: len(receiver.settled) == 2)
+    assert session.saves == 1
+    assert session.overlaps == 0
