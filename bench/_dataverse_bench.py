@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.dataverse import start_dataverse
+from dualbus.sandbox.dataverse import start_dataverse
 
 __all__ = ["run_dataverse_bench"]
 

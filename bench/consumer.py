@@ -35,16 +35,16 @@ from pydantic import SecretStr
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers import ConsumerMetrics, RuntimeOptions, run_consumer
-from sandbox.dataverse import start_dataverse
-from sandbox.servicebus.launcher import start_subprocess
-from shared.bus import bus_client
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import TransientError
-from shared.messages import to_message
-from shared.render import render_emulator_config
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
-from shared.topology import Direction, default_topology
+from dualbus.consumers import ConsumerMetrics, RuntimeOptions, run_consumer
+from dualbus.sandbox.dataverse import start_dataverse
+from dualbus.sandbox.servicebus.launcher import start_subprocess
+from dualbus.shared.bus import bus_client
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import TransientError
+from dualbus.shared.messages import to_message
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
+from dualbus.shared.topology import Direction, default_topology
 
 _CLIENT_ID, _SECRET = "dualbus", "bench-secret"
 _TOPIC, _SUBSCRIPTION = "dualbus.currency", Direction.TO_DATAVERSE

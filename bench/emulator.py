@@ -34,7 +34,7 @@ if sys.path and pathlib.Path(sys.path[0] or ".").resolve() == _HERE:
     # Run as a file, this directory leads sys.path and its sandbox.py would shadow the sandbox package.
     sys.path[0] = str(_HERE.parent)
 
-from sandbox.servicebus.launcher import EmulatorProcess, start_subprocess  # noqa: E402 - after the path fix
+from dualbus.sandbox.servicebus.launcher import EmulatorProcess, start_subprocess  # noqa: E402 - after the path fix
 
 _CONFIG = {
     "UserConfig": {

@@ -33,13 +33,13 @@ from pydantic import SecretStr
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers import ConsumerMetrics, run_consumer
-from producers.initial_sync import SyncSummary, run_initial_sync
-from producers.runner import ProducerContext, open_context
-from producers.settings import ProducerOptions
-from shared.envelope import Origin
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
-from shared.topology import Direction
+from dualbus.consumers import ConsumerMetrics, run_consumer
+from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
+from dualbus.producers.runner import ProducerContext, open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.shared.envelope import Origin
+from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
+from dualbus.shared.topology import Direction
 
 _AREAS = ("company", "currency", "customer")
 _COMPANIES = ("USMF", "DEMF", "GBSI")
@@ -55,8 +55,8 @@ def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
     """Child process: the emulator and both twins, F&O seeded; serves until told to stop."""
     import threading  # noqa: PLC0415 - child-only imports keep the parent light
 
-    from sandbox.dataverse import ServiceProtectionLimits, start_dataverse  # noqa: PLC0415
-    from sandbox.fo import start_fo  # noqa: PLC0415
+    from dualbus.sandbox.dataverse import ServiceProtectionLimits, start_dataverse  # noqa: PLC0415
+    from dualbus.sandbox.fo import start_fo  # noqa: PLC0415
 
     emulator = start_emulator()
     thread = threading.Thread(target=emulator.serve_forever, daemon=True)
@@ -86,10 +86,10 @@ def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
 
 def start_emulator() -> Any:  # noqa: ANN401 - the emulator server
     """An in-memory emulator with the topology's entities, on a free loopback port."""
-    from sandbox.servicebus.config import load_config  # noqa: PLC0415
-    from sandbox.servicebus.server import EmulatorServer  # noqa: PLC0415
-    from shared.render import render_emulator_config  # noqa: PLC0415
-    from shared.topology import default_topology  # noqa: PLC0415
+    from dualbus.sandbox.servicebus.config import load_config  # noqa: PLC0415
+    from dualbus.sandbox.servicebus.server import EmulatorServer  # noqa: PLC0415
+    from dualbus.shared.render import render_emulator_config  # noqa: PLC0415
+    from dualbus.shared.topology import default_topology  # noqa: PLC0415
 
     return EmulatorServer(config=load_config(render_emulator_config(default_topology())))
 

@@ -46,7 +46,7 @@ from dualbus.demo.monitor import HeadlessView, Monitor
 from dualbus.demo.run import check_health, run_initial_sync, start_pipeline
 from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
-from sandbox.workload import StreamConfig, StreamSummary
+from dualbus.sandbox.workload import StreamConfig, StreamSummary
 
 _DIRECTIONS = ("to-dataverse", "to-fo")
 _QUICK_RATES = (50, 200)

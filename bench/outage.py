@@ -25,13 +25,13 @@ import orjson
 if __package__ in {None, ""}:  # run as a script: make the repository root (and its tests) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consumers import ConsumerMetrics, RetryPolicy
-from sandbox.dataverse.server import start_dataverse
-from sandbox.fo.server import start_fo
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import start_in_process
-from shared.render import render_emulator_config
-from shared.topology import Direction
+from dualbus.consumers import ConsumerMetrics, RetryPolicy
+from dualbus.sandbox.dataverse.server import start_dataverse
+from dualbus.sandbox.fo.server import start_fo
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.topology import Direction
 from tests.integration.consumers.conftest import CLIENTS, TOPOLOGY, Pipeline
 from tests.integration.consumers.helpers import FlakyProxy
 from tests.integration.consumers.samples import event

@@ -1,26 +1,26 @@
 """Consumers: receive an area's events, transform them with the table maps and apply them to the other side.
 
-Run one per area and direction: ``python -m consumers customer --to dataverse --concurrency 8``.
+Run one per area and direction: ``python -m dualbus.consumers customer --to dataverse --concurrency 8``.
 """
 
 from __future__ import annotations
 
-from consumers._app import open_sink, run_consumer
-from consumers._batch import BatchingApi, Requester
-from consumers._changes import target_changes
-from consumers._circuit import Circuit, CircuitPolicy, CircuitSink
-from consumers._dataverse import VERSION_COLUMN, DataverseSink
-from consumers._fo import VERSION_FIELD, FoSink
-from consumers._limit import AdaptiveLimit
-from consumers._metrics import ConsumerMetrics
-from consumers._process import MessageProcessor, Settler
-from consumers._retry import RetryPolicy, is_testing, set_testing
-from consumers._runtime import Consumer, Gate, LockRenewer, RuntimeOptions
-from consumers._settlement import Action, Reason, Verdict, verdict
-from consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
-from consumers._tombstone_sink import TombstoneSink
-from consumers._tombstones import Tombstones
-from consumers._unroutable import UnroutableDrain, drain_unroutable
+from dualbus.consumers._app import open_sink, run_consumer
+from dualbus.consumers._batch import BatchingApi, Requester
+from dualbus.consumers._changes import target_changes
+from dualbus.consumers._circuit import Circuit, CircuitPolicy, CircuitSink
+from dualbus.consumers._dataverse import VERSION_COLUMN, DataverseSink
+from dualbus.consumers._fo import VERSION_FIELD, FoSink
+from dualbus.consumers._limit import AdaptiveLimit
+from dualbus.consumers._metrics import ConsumerMetrics
+from dualbus.consumers._process import MessageProcessor, Settler
+from dualbus.consumers._retry import RetryPolicy, is_testing, set_testing
+from dualbus.consumers._runtime import Consumer, Gate, LockRenewer, RuntimeOptions
+from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
+from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
+from dualbus.consumers._tombstone_sink import TombstoneSink
+from dualbus.consumers._tombstones import Tombstones
+from dualbus.consumers._unroutable import UnroutableDrain, drain_unroutable
 
 __all__ = [
     "VERSION_COLUMN",

@@ -1,10 +1,10 @@
-"""``python -m consumers AREA --to dataverse|fo [--concurrency N]``."""
+"""``python -m dualbus.consumers AREA --to dataverse|fo [--concurrency N]``."""
 
 from __future__ import annotations
 
 import typer
 
-from consumers._cli import consume
+from dualbus.consumers._cli import consume
 
 
 def main() -> None:

@@ -11,25 +11,25 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from consumers._batch import BatchingApi
-from consumers._circuit import Circuit, CircuitPolicy, CircuitSink
-from consumers._dataverse import API_ROOT, DataverseSink
-from consumers._fo import FoSink
-from consumers._limit import AdaptiveLimit
-from consumers._metrics import ConsumerMetrics
-from consumers._process import MessageProcessor
-from consumers._retry import RetryPolicy
-from consumers._runtime import Consumer, RuntimeOptions
-from consumers._sink import Sink
-from consumers._tombstone_sink import TombstoneSink
-from shared.api import ApiClient
-from shared.bus import async_bus_client
-from shared.control import PauseWatcher, route_name
-from shared.errors import ConfigError, DualbusError
-from shared.identity import open_tokens
-from shared.maps import MapSet, Side, load_maps
-from shared.settings import ApiSettings, Settings
-from shared.topology import Direction, Topology, default_topology
+from dualbus.consumers._batch import BatchingApi
+from dualbus.consumers._circuit import Circuit, CircuitPolicy, CircuitSink
+from dualbus.consumers._dataverse import API_ROOT, DataverseSink
+from dualbus.consumers._fo import FoSink
+from dualbus.consumers._limit import AdaptiveLimit
+from dualbus.consumers._metrics import ConsumerMetrics
+from dualbus.consumers._process import MessageProcessor
+from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._runtime import Consumer, RuntimeOptions
+from dualbus.consumers._sink import Sink
+from dualbus.consumers._tombstone_sink import TombstoneSink
+from dualbus.shared.api import ApiClient
+from dualbus.shared.bus import async_bus_client
+from dualbus.shared.control import PauseWatcher, route_name
+from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.identity import open_tokens
+from dualbus.shared.maps import MapSet, Side, load_maps
+from dualbus.shared.settings import ApiSettings, Settings
+from dualbus.shared.topology import Direction, Topology, default_topology
 
 __all__ = ["open_sink", "run_consumer"]
 

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from shared.api import ApiClient, error_message, parse_retry_after
-from shared.errors import ThrottledError, TransientError
+from dualbus.shared.api import ApiClient, error_message, parse_retry_after
+from dualbus.shared.errors import ThrottledError, TransientError
 
 __all__ = ["BatchingApi", "Requester"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from consumers._sink import TargetChange
-from shared.envelope import Envelope, KeyValue, Operation
-from shared.errors import RejectedError, Rejection, TransformError
-from shared.maps import (
+from dualbus.consumers._sink import TargetChange
+from dualbus.shared.envelope import Envelope, KeyValue, Operation
+from dualbus.shared.errors import RejectedError, Rejection, TransformError
+from dualbus.shared.maps import (
     LookupBinding,
     MapSet,
     Scalar,
@@ -26,7 +26,7 @@ from shared.maps import (
     to_dataverse,
     to_fo,
 )
-from shared.topology import Direction
+from dualbus.shared.topology import Direction
 
 __all__ = ["target_changes"]
 

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumers._retry import testing_wait
-from consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
-from shared.errors import DualbusError, ThrottledError, TransientError
+from dualbus.consumers._retry import testing_wait
+from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
+from dualbus.shared.errors import DualbusError, ThrottledError, TransientError
 
 __all__ = ["Circuit", "CircuitPolicy", "CircuitSink"]
 

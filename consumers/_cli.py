@@ -1,4 +1,4 @@
-"""The consumer's command line, shared by ``python -m consumers`` and ``dualbus consume``."""
+"""The consumer's command line, shared by ``python -m dualbus.consumers`` and ``dualbus consume``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from consumers._app import run_consumer
-from consumers._unroutable import drain_unroutable
-from shared.errors import DualbusError, TopologyError
-from shared.logs import register_secret, setup_logging
-from shared.settings import Settings, load_settings
-from shared.telemetry import setup_telemetry
-from shared.topology import Direction, default_topology
+from dualbus.consumers._app import run_consumer
+from dualbus.consumers._unroutable import drain_unroutable
+from dualbus.shared.errors import DualbusError, TopologyError
+from dualbus.shared.logs import register_secret, setup_logging
+from dualbus.shared.settings import Settings, load_settings
+from dualbus.shared.telemetry import setup_telemetry
+from dualbus.shared.topology import Direction, default_topology
 
 __all__ = ["Target", "consume"]
 

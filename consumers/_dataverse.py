@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 
-from consumers._batch import BatchingApi, Requester
-from consumers._dataverse_refs import References, check
-from consumers._retry import RetryPolicy
-from consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from consumers._writer import WriterIdentity
-from d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
+from dualbus.consumers._batch import BatchingApi, Requester
+from dualbus.consumers._dataverse_refs import References, check
+from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
+from dualbus.consumers._writer import WriterIdentity
+from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
 
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink", "unseen_edit"]
 

@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 import httpx
 
-from consumers._batch import Requester
-from d365 import dataverse_tables, lookup_value_column
-from shared.api import error_message
-from shared.errors import LookupMissingError, PermanentError, TransformError
-from shared.maps import LookupBinding, Scalar, TableMap, odata_literal
+from dualbus.consumers._batch import Requester
+from dualbus.d365 import dataverse_tables, lookup_value_column
+from dualbus.shared.api import error_message
+from dualbus.shared.errors import LookupMissingError, PermanentError, TransformError
+from dualbus.shared.maps import LookupBinding, Scalar, TableMap, odata_literal
 
 __all__ = ["KeyLookup", "References", "check", "key_lookup", "lookup_column"]
 

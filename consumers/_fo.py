@@ -14,12 +14,12 @@ from urllib.parse import quote
 
 import httpx
 
-from consumers._batch import Requester
-from consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from d365 import FO_VERSION_FIELD
-from shared.api import error_message
-from shared.errors import PermanentError
-from shared.maps import Scalar, odata_literal
+from dualbus.consumers._batch import Requester
+from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
+from dualbus.d365 import FO_VERSION_FIELD
+from dualbus.shared.api import error_message
+from dualbus.shared.errors import PermanentError
+from dualbus.shared.maps import Scalar, odata_literal
 
 __all__ = ["VERSION_FIELD", "FoSink"]
 

@@ -30,9 +30,9 @@ from typing import Any
 from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusReceiver
 
-from consumers._tombstones import Tombstones
-from shared.bus import LockLostError, bus_errors
-from shared.errors import TransientError
+from dualbus.consumers._tombstones import Tombstones
+from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.errors import TransientError
 
 __all__ = ["SessionHold", "current_hold"]
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from opentelemetry import metrics, trace
 
-from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, Traffic, traffic_of
+from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, Traffic, traffic_of
 
 __all__ = ["ConsumerMetrics", "Traffic", "traffic_of"]
 

@@ -15,17 +15,17 @@ from typing import Protocol
 from azure.servicebus import ServiceBusReceivedMessage
 from opentelemetry import propagate, trace
 
-from consumers._changes import target_changes
-from consumers._limit import AdaptiveLimit
-from consumers._metrics import ConsumerMetrics, traffic_of
-from consumers._retry import RetryPolicy
-from consumers._settlement import Action, Reason, Verdict, verdict
-from consumers._sink import ApplyResult, Sink
-from shared.bus import LockLostError, bus_errors
-from shared.errors import BusError, RejectedError, ThrottledError
-from shared.maps import MapSet
-from shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
-from shared.topology import Direction
+from dualbus.consumers._changes import target_changes
+from dualbus.consumers._limit import AdaptiveLimit
+from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
+from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
+from dualbus.consumers._sink import ApplyResult, Sink
+from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.errors import BusError, RejectedError, ThrottledError
+from dualbus.shared.maps import MapSet
+from dualbus.shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
+from dualbus.shared.topology import Direction
 
 __all__ = ["MessageProcessor", "Settler"]
 

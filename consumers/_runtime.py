@@ -21,13 +21,13 @@ from typing import Any, Protocol
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver, ServiceBusSession
 
-from consumers._groups import by_record
-from consumers._hold import SessionHold
-from consumers._process import MessageProcessor
-from consumers._tombstones import Tombstones
-from shared.bus import LockLostError, bus_errors
-from shared.errors import BusError, DualbusError, TransientError
-from shared.topology import SubscriptionSpec, TopicSpec
+from dualbus.consumers._groups import by_record
+from dualbus.consumers._hold import SessionHold
+from dualbus.consumers._process import MessageProcessor
+from dualbus.consumers._tombstones import Tombstones
+from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.errors import BusError, DualbusError, TransientError
+from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 

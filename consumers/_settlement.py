@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from shared.errors import (
+from dualbus.shared.errors import (
     EnvelopeError,
     LookupMissingError,
     LookupUnresolvedError,
@@ -28,7 +28,7 @@ from shared.errors import (
     TransformError,
     TransientError,
 )
-from shared.logs import redact
+from dualbus.shared.logs import redact
 
 __all__ = ["Action", "Reason", "Verdict", "verdict"]
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.errors import TransientError
-from shared.maps import LookupBinding, Scalar, TableMap
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import LookupBinding, Scalar, TableMap
 
 __all__ = ["ApplyResult", "ContendedError", "Sink", "TargetChange", "differing", "skip_reason"]
 

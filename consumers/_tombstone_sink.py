@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from consumers._hold import SessionHold, current_hold
-from consumers._sink import ApplyResult, Sink, TargetChange
-from consumers._tombstones import Tombstones, tombstone_key
-from shared.errors import DualbusError, TransientError
-from shared.maps import Side
+from dualbus.consumers._hold import SessionHold, current_hold
+from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
+from dualbus.consumers._tombstones import Tombstones, tombstone_key
+from dualbus.shared.errors import DualbusError, TransientError
+from dualbus.shared.maps import Side
 
 __all__ = ["TombstoneSink"]
 

@@ -24,9 +24,9 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from shared.bus import bus_errors
-from shared.errors import TransientError
-from shared.maps import Scalar
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import Scalar
 
 __all__ = ["SessionState", "Tombstones", "tombstone_key"]
 

@@ -16,11 +16,11 @@ import logging
 from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
-from shared.bus import async_bus_client, bus_errors
-from shared.errors import ConfigError, DualbusError, Rejection
-from shared.messages import application_properties
-from shared.settings import Settings
-from shared.topology import TopicSpec
+from dualbus.shared.bus import async_bus_client, bus_errors
+from dualbus.shared.errors import ConfigError, DualbusError, Rejection
+from dualbus.shared.messages import application_properties
+from dualbus.shared.settings import Settings
+from dualbus.shared.topology import TopicSpec
 
 __all__ = ["UnroutableDrain", "drain_unroutable"]
 

@@ -12,10 +12,10 @@ import logging
 
 import httpx
 
-from consumers._batch import Requester
-from consumers._retry import RetryPolicy
-from shared.api import error_message
-from shared.errors import TransientError
+from dualbus.consumers._batch import Requester
+from dualbus.consumers._retry import RetryPolicy
+from dualbus.shared.api import error_message
+from dualbus.shared.errors import TransientError
 
 __all__ = ["WriterIdentity"]
 

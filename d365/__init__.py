@@ -8,11 +8,11 @@ Imports nothing of dualbus: the pipeline and the twins both read it.
 
 from __future__ import annotations
 
-from d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
-from d365._errors import SchemaFileError
-from d365._fo import FoEntity, FoField, FoRelation
-from d365._load import dataverse_tables, fo_entities
-from d365._prerequisites import (
+from dualbus.d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
+from dualbus.d365._errors import SchemaFileError
+from dualbus.d365._fo import FoEntity, FoField, FoRelation
+from dualbus.d365._load import dataverse_tables, fo_entities
+from dualbus.d365._prerequisites import (
     DATAVERSE_VERSION_COLUMN,
     DV_EXTENSION_COLUMNS,
     FO_EXTENSION_FIELDS,

@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple, Self
 
 from pydantic import Field, model_validator
 
-from d365._common import Entry, Name, Schema
+from dualbus.d365._common import Entry, Name, Schema
 
 __all__ = ["DvColumn", "DvKey", "DvTable", "Problem", "lookup_value_column"]
 

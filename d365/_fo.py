@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from d365._common import Entry, Name, Schema, Strict
+from dualbus.d365._common import Entry, Name, Schema, Strict
 
 __all__ = ["FoEntity", "FoField", "FoRelation"]
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from d365._dataverse import DvTable
-from d365._errors import SchemaFileError
-from d365._fo import FoEntity
+from dualbus.d365._dataverse import DvTable
+from dualbus.d365._errors import SchemaFileError
+from dualbus.d365._fo import FoEntity
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,7 +51,7 @@ def dataverse_tables() -> Mapping[str, DvTable]:
 
 def _load(folder: str, model: type[_Model]) -> list[_Model]:
     loaded: list[_Model] = []
-    for entry in sorted(files("d365").joinpath(folder).iterdir(), key=lambda e: e.name):
+    for entry in sorted(files("dualbus.d365").joinpath(folder).iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".json"):
             continue
         where = f"{folder}/{entry.name}"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from d365._dataverse import DvColumn
-from d365._fo import FoField
+from dualbus.d365._dataverse import DvColumn
+from dualbus.d365._fo import FoField
 
 __all__ = ["DATAVERSE_VERSION_COLUMN", "DV_EXTENSION_COLUMNS", "FO_EXTENSION_FIELDS", "FO_VERSION_FIELD"]
 

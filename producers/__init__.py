@@ -1,27 +1,27 @@
 """Sources of entity changes (F&O, Dataverse), the publisher, checkpoints and the initial sync.
 
-Run a producer with ``python -m producers --from fo|dataverse`` or ``dualbus produce``; backfill with
+Run a producer with ``python -m dualbus.producers --from fo|dataverse`` or ``dualbus produce``; backfill with
 ``dualbus initial-sync``. Settings come from ``DUALBUS_*`` variables (``producers.settings``).
 """
 
 from __future__ import annotations
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock, process_clock
-from producers.dataverse import DataverseSource
-from producers.errors import CheckpointError, InvalidDataEventError, SourceError
-from producers.events import EchoFilter, build_envelope
-from producers.fo_events import FoDataEvent, parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.fo_poller import FoScanner
-from producers.fo_queue import EventSource, FoQueueIntake
-from producers.fo_reader import FoReader
-from producers.fo_webhook import webhook_app
-from producers.initial_sync import SyncSummary, run_initial_sync
-from producers.publisher import ProducerMetrics, Publisher
-from producers.runner import ProducerContext, open_context, run_producer
-from producers.settings import FoEvents, ProducerOptions, load_producer_settings
-from producers.tables import SourceTable, source_tables
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import VersionClock, process_clock
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.errors import CheckpointError, InvalidDataEventError, SourceError
+from dualbus.producers.events import EchoFilter, build_envelope
+from dualbus.producers.fo_events import FoDataEvent, parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_queue import EventSource, FoQueueIntake
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.fo_webhook import webhook_app
+from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
+from dualbus.producers.publisher import ProducerMetrics, Publisher
+from dualbus.producers.runner import ProducerContext, open_context, run_producer
+from dualbus.producers.settings import FoEvents, ProducerOptions, load_producer_settings
+from dualbus.producers.tables import SourceTable, source_tables
 
 __all__ = [
     "CheckpointError",

@@ -1,20 +1,20 @@
-"""``python -m producers --from fo|dataverse [--areas a,b]``: run one origin's producer until stopped."""
+"""``python -m dualbus.producers --from fo|dataverse [--areas a,b]``: run one origin's producer."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from producers.main import produce
-from shared.envelope import Origin
-from shared.errors import DualbusError
+from dualbus.producers.main import produce
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import DualbusError
 
 __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the producer; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="python -m producers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dualbus.producers", description=__doc__)
     parser.add_argument("--from", dest="origin", required=True, choices=[o.value for o in Origin])
     parser.add_argument("--areas", default=None, help="comma-separated areas (default: every area)")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Self
 
 import orjson
 
-from shared.errors import DualbusError
+from dualbus.shared.errors import DualbusError
 
 __all__ = ["CheckpointError", "CheckpointStore", "DigestChange", "RowRef"]
 

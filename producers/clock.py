@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from producers.checkpoints import CheckpointStore
+from dualbus.producers.checkpoints import CheckpointStore
 
 __all__ = ["CLOCK_MARK", "VersionClock", "process_clock", "version_time"]
 

@@ -23,15 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from producers.checkpoints import CheckpointStore
-from producers.dv_lookups import LookupResolver, primary_id_column, select_columns
-from producers.errors import SourceError
-from producers.events import EchoFilter, build_envelope, parse_time
-from producers.flow import Backoff, Outbox, publish_then_checkpoint
-from producers.publisher import Publisher
-from producers.tables import SourceTable
-from shared.api import ApiClient, error_message
-from shared.envelope import Operation
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.dv_lookups import LookupResolver, primary_id_column, select_columns
+from dualbus.producers.errors import SourceError
+from dualbus.producers.events import EchoFilter, build_envelope, parse_time
+from dualbus.producers.flow import Backoff, Outbox, publish_then_checkpoint
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.envelope import Operation
 
 __all__ = ["EXPIRED_TOKEN_CODE", "DataverseSource"]
 

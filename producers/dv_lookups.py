@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from d365 import dataverse_tables, lookup_value_column
-from producers.errors import SourceError
-from producers.tables import SourceTable
-from shared.api import ApiClient, error_message
-from shared.maps import LookupMap, TableMap
+from dualbus.d365 import dataverse_tables, lookup_value_column
+from dualbus.producers.errors import SourceError
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.maps import LookupMap, TableMap
 
 __all__ = ["LookupResolver", "lookup_column", "primary_id_column", "select_columns"]
 

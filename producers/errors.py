@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-from producers.checkpoints import CheckpointError
-from shared.errors import DualbusError
+from dualbus.producers.checkpoints import CheckpointError
+from dualbus.shared.errors import DualbusError
 
 __all__ = ["CheckpointError", "InvalidDataEventError", "SourceError"]
 

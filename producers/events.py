@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from producers.tables import SourceTable
-from shared.envelope import Envelope, Operation
-from shared.errors import EnvelopeError
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Envelope, Operation
+from dualbus.shared.errors import EnvelopeError
 
 __all__ = ["EchoFilter", "build_envelope", "parse_time"]
 

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from producers.checkpoints import CheckpointStore, DigestChange, RowRef
-from producers.publisher import Publisher
-from shared.envelope import Envelope
-from shared.errors import TransientError
+from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
+from dualbus.producers.publisher import Publisher
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.errors import TransientError
 
 __all__ = ["Backoff", "Outbox", "publish_then_checkpoint", "retry_transient"]
 

@@ -27,10 +27,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from d365 import FO_EXTENSION_FIELDS, FoEntity, FoField, fo_entities
-from producers.errors import InvalidDataEventError
-from producers.fo_values import UNKNOWN, decode_value, parse_wcf_date
-from shared.envelope import Operation
+from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField, fo_entities
+from dualbus.producers.errors import InvalidDataEventError
+from dualbus.producers.fo_values import UNKNOWN, decode_value, parse_wcf_date
+from dualbus.shared.envelope import Operation
 
 __all__ = ["FoDataEvent", "parse_data_event"]
 

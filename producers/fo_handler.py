@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from d365 import FO_VERSION_FIELD
-from producers.flow import publish_then_checkpoint
-from producers.fo_events import FoDataEvent
-from producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
-from producers.tables import SourceTable
-from shared.envelope import Operation
+from dualbus.d365 import FO_VERSION_FIELD
+from dualbus.producers.flow import publish_then_checkpoint
+from dualbus.producers.fo_events import FoDataEvent
+from dualbus.producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Operation
 
 __all__ = ["FoEventHandler"]
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from producers.errors import SourceError
-from producers.flow import publish_then_checkpoint
-from producers.fo_reader import Row
-from producers.fo_rows import (
+from dualbus.producers.errors import SourceError
+from dualbus.producers.flow import publish_then_checkpoint
+from dualbus.producers.fo_reader import Row
+from dualbus.producers.fo_rows import (
     FoBatch,
     FoRowPublisher,
     FoSource,
@@ -29,7 +29,7 @@ from producers.fo_rows import (
     key_text,
     map_key,
 )
-from producers.tables import SourceTable
+from dualbus.producers.tables import SourceTable
 
 __all__ = ["FoScanner"]
 

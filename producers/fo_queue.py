@@ -23,11 +23,11 @@ import orjson
 from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
-from producers.errors import InvalidDataEventError, SourceError
-from producers.fo_events import FoDataEvent, parse_data_event
-from producers.fo_handler import FoEventHandler
-from shared.bus import bus_errors
-from shared.errors import TransientError
+from dualbus.producers.errors import InvalidDataEventError, SourceError
+from dualbus.producers.fo_events import FoDataEvent, parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.errors import TransientError
 
 __all__ = ["INVALID_EVENT", "UNSUPPORTED_FORMAT", "EventSource", "FoQueueIntake"]
 

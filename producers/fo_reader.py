@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
-from producers.errors import SourceError
-from producers.flow import Backoff, retry_transient
-from shared.api import ApiClient, error_message
+from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
+from dualbus.producers.errors import SourceError
+from dualbus.producers.flow import Backoff, retry_transient
+from dualbus.shared.api import ApiClient, error_message
 
 __all__ = ["FoReader", "key_filter", "literal"]
 

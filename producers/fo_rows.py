@@ -19,17 +19,17 @@ from datetime import datetime
 
 import orjson
 
-from d365 import FO_VERSION_FIELD, FoEntity, fo_entities
-from producers.checkpoints import CheckpointStore, DigestChange, RowRef
-from producers.clock import VersionClock, version_time
-from producers.errors import SourceError
-from producers.events import build_envelope
-from producers.flow import Backoff, Outbox
-from producers.fo_reader import FoReader
-from producers.publisher import Publisher
-from producers.tables import SourceTable
-from shared.envelope import Operation
-from shared.errors import TransformError
+from dualbus.d365 import FO_VERSION_FIELD, FoEntity, fo_entities
+from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
+from dualbus.producers.clock import VersionClock, version_time
+from dualbus.producers.errors import SourceError
+from dualbus.producers.events import build_envelope
+from dualbus.producers.flow import Backoff, Outbox
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Operation
+from dualbus.shared.errors import TransformError
 
 __all__ = [
     "EntityLocks",

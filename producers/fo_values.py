@@ -19,8 +19,8 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from d365 import FoEntity, FoField
-from producers.errors import InvalidDataEventError
+from dualbus.d365 import FoEntity, FoField
+from dualbus.producers.errors import InvalidDataEventError
 
 __all__ = ["UNKNOWN", "decode_value", "parse_wcf_date"]
 

@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from producers.errors import InvalidDataEventError, SourceError
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from shared.errors import TransientError
+from dualbus.producers.errors import InvalidDataEventError, SourceError
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.shared.errors import TransientError
 
 __all__ = ["DEFAULT_PATH", "webhook_app"]
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from producers.dataverse import DataverseSource
-from producers.events import EchoFilter, build_envelope
-from producers.flow import publish_then_checkpoint
-from producers.fo_reader import FoReader
-from producers.fo_rows import base_version
-from producers.runner import ProducerContext
-from producers.tables import SourceTable
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import odata_literal
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.events import EchoFilter, build_envelope
+from dualbus.producers.flow import publish_then_checkpoint
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.fo_rows import base_version
+from dualbus.producers.runner import ProducerContext
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import odata_literal
 
 __all__ = ["Progress", "SyncSummary", "TableResult", "keyset_filter", "run_initial_sync"]
 

@@ -1,16 +1,16 @@
-"""Entry points shared by ``python -m producers`` and the ``dualbus`` CLI: settings, logging, telemetry."""
+"""Entry points of ``python -m dualbus.producers`` and the ``dualbus`` CLI: settings, logging, telemetry."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 
-from producers.runner import run_producer
-from producers.settings import load_producer_settings
-from shared.envelope import Origin
-from shared.logs import register_secret, setup_logging
-from shared.settings import Settings, load_settings
-from shared.telemetry import setup_telemetry
+from dualbus.producers.runner import run_producer
+from dualbus.producers.settings import load_producer_settings
+from dualbus.shared.envelope import Origin
+from dualbus.shared.logs import register_secret, setup_logging
+from dualbus.shared.settings import Settings, load_settings
+from dualbus.shared.telemetry import setup_telemetry
 
 __all__ = ["configured", "produce"]
 

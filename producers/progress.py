@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from producers.initial_sync import SyncSummary
+from dualbus.producers.initial_sync import SyncSummary
 
 __all__ = ["RichProgress", "render_summary"]
 

@@ -24,12 +24,12 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from shared.bus import bus_errors
-from shared.envelope import Envelope
-from shared.errors import BusError
-from shared.messages import to_message
-from shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, traffic_of
-from shared.topology import TopicSpec, Topology
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.errors import BusError
+from dualbus.shared.messages import to_message
+from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, traffic_of
+from dualbus.shared.topology import TopicSpec, Topology
 
 __all__ = ["ProducerMetrics", "Publisher"]
 

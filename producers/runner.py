@@ -15,28 +15,28 @@ import httpx
 import uvicorn
 from azure.servicebus.aio import ServiceBusClient
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
-from producers.dataverse import DataverseSource
-from producers.errors import SourceError
-from producers.events import EchoFilter
-from producers.fo_handler import FoEventHandler
-from producers.fo_poller import FoScanner
-from producers.fo_queue import EventSource, FoQueueIntake
-from producers.fo_reader import FoReader
-from producers.fo_rows import EntityLocks
-from producers.fo_webhook import webhook_app
-from producers.publisher import Publisher
-from producers.settings import FoEvents, ProducerOptions
-from producers.tables import SourceTable, source_tables
-from shared.api import ApiClient
-from shared.bus import async_bus_client
-from shared.envelope import Origin
-from shared.errors import ConfigError, TransientError
-from shared.identity import open_tokens
-from shared.maps import load_maps
-from shared.settings import ApiSettings, Settings
-from shared.topology import default_topology
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.errors import SourceError
+from dualbus.producers.events import EchoFilter
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_queue import EventSource, FoQueueIntake
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.fo_rows import EntityLocks
+from dualbus.producers.fo_webhook import webhook_app
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.settings import FoEvents, ProducerOptions
+from dualbus.producers.tables import SourceTable, source_tables
+from dualbus.shared.api import ApiClient
+from dualbus.shared.bus import async_bus_client
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.identity import open_tokens
+from dualbus.shared.maps import load_maps
+from dualbus.shared.settings import ApiSettings, Settings
+from dualbus.shared.topology import default_topology
 
 __all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_producer"]
 

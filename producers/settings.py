@@ -13,8 +13,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.envelope import format_validation_error
-from shared.errors import ConfigError
+from dualbus.shared.envelope import format_validation_error
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["FoEvents", "ProducerOptions", "ProducerSettings", "load_producer_settings"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.envelope import Origin
-from shared.errors import ConfigError
-from shared.maps import Side, TableMap, delete_fields, map_order, natural_key, passes_source_filter
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import Side, TableMap, delete_fields, map_order, natural_key, passes_source_filter
 
 __all__ = ["SourceTable", "source_tables"]
 

@@ -9,9 +9,9 @@ import time
 import uvicorn
 from starlette.types import ASGIApp
 
-from sandbox.errors import SandboxError
-from sandbox.handles import StopOnExit
-from sandbox.tls import TlsFiles
+from dualbus.sandbox.errors import SandboxError
+from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.tls import TlsFiles
 
 __all__ = ["ServerHandle", "serve_in_thread"]
 

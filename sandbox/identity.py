@@ -42,10 +42,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.errors import SandboxAuthError, SandboxError
-from sandbox.handles import StopOnExit
-from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.tls import TlsFiles, loopback_certificate
+from dualbus.sandbox.errors import SandboxAuthError, SandboxError
+from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
+from dualbus.sandbox.tls import TlsFiles, loopback_certificate
 
 __all__ = [
     "MANAGED_IDENTITY_ROUTE",

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from shared.errors import ThrottledError, TransientError
+from dualbus.shared.errors import ThrottledError, TransientError
 
 __all__ = [
     "ApiClient",

@@ -38,9 +38,9 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from shared.errors import BusError, ConfigError, DualbusError, TransientError
-from shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
-from shared.settings import ServiceBusSettings
+from dualbus.shared.errors import BusError, ConfigError, DualbusError, TransientError
+from dualbus.shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
+from dualbus.shared.settings import ServiceBusSettings
 
 __all__ = [
     "LockLostError",

@@ -17,10 +17,10 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.servicebus.management import ServiceBusAdministrationClient
 from urllib3.exceptions import InsecureRequestWarning
 
-from shared.bus import checked_connection_string
-from shared.errors import BusError, TransientError
-from shared.identity import ClosableCredential, namespace_credential
-from shared.settings import ServiceBusSettings
+from dualbus.shared.bus import checked_connection_string
+from dualbus.shared.errors import BusError, TransientError
+from dualbus.shared.identity import ClosableCredential, namespace_credential
+from dualbus.shared.settings import ServiceBusSettings
 
 __all__ = ["AdminCounts", "SubscriptionCounts", "admin_client", "admin_counts"]
 

@@ -17,8 +17,8 @@ import orjson
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 
-from shared.bus import bus_errors
-from shared.errors import DualbusError
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.errors import DualbusError
 
 __all__ = [
     "PauseWatcher",

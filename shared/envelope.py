@@ -28,7 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
-from shared.errors import EnvelopeError
+from dualbus.shared.errors import EnvelopeError
 
 __all__ = [
     "CONTENT_TYPE",

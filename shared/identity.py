@@ -38,9 +38,9 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
-from shared.errors import ConfigError, TransientError
-from shared.logs import redact
-from shared.settings import ApiSettings, Credential
+from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.logs import redact
+from dualbus.shared.settings import ApiSettings, Credential
 
 __all__ = [
     "ClosableCredential",

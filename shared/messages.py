@@ -16,9 +16,9 @@ import orjson
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 from opentelemetry import propagate
 
-from shared.envelope import CONTENT_TYPE, Envelope, KeyValue, time_problem
-from shared.errors import EnvelopeError, RejectedError, Rejection
-from shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
+from dualbus.shared.envelope import CONTENT_TYPE, Envelope, KeyValue, time_problem
+from dualbus.shared.errors import EnvelopeError, RejectedError, Rejection
+from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 __all__ = [
     "DEFAULT_BUCKETS",

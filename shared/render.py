@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shared.topology import Subscription, TopicSpec, Topology
+from dualbus.shared.topology import Subscription, TopicSpec, Topology
 
 __all__ = ["iso_duration", "render_emulator_config"]
 

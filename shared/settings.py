@@ -14,8 +14,8 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.envelope import format_validation_error
-from shared.errors import ConfigError
+from dualbus.shared.envelope import format_validation_error
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["ApiSettings", "Credential", "ServiceBusSettings", "Settings", "load_settings"]
 

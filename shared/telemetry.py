@@ -26,9 +26,9 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from shared.envelope import Envelope
-from shared.errors import ConfigError
-from shared.metrics_file import JsonFileMetricExporter
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.metrics_file import JsonFileMetricExporter
 
 __all__ = [
     "LATENCY_BUCKETS_SECONDS",

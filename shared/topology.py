@@ -14,9 +14,9 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from shared.envelope import Origin, format_validation_error
-from shared.errors import TopologyError
-from shared.routing import (
+from dualbus.shared.envelope import Origin, format_validation_error
+from dualbus.shared.errors import TopologyError
+from dualbus.shared.routing import (
     ORIGINAL_ID_PROPERTY,
     REPLAY_COUNT_PROPERTY,
     REPLAY_TARGET_PROPERTY,

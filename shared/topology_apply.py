@@ -23,8 +23,8 @@ from typing import Any, Literal
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.servicebus.management import RuleProperties, ServiceBusAdministrationClient, SqlRuleFilter
 
-from shared.errors import BusError, TopologyError
-from shared.topology import Subscription, TopicSpec, Topology
+from dualbus.shared.errors import BusError, TopologyError
+from dualbus.shared.topology import Subscription, TopicSpec, Topology
 
 __all__ = ["Change", "apply_changes", "plan_changes"]
 

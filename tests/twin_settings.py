@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from shared.settings import ApiSettings
+from dualbus.shared.settings import ApiSettings
 
 
 def api_settings(twin: Any, *, client_id: str, secret: str, url: str | None = None) -> ApiSettings:

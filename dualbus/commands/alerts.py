@@ -12,8 +12,8 @@ from dualbus.commands.common import audit_log, console, reported_errors, service
 from dualbus.ops.alert_monitor import AlertMonitor
 from dualbus.ops.alerts import load_rules
 from dualbus.ops.dlq import select_routes
-from shared.bus import bus_client
-from shared.topology import default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.topology import default_topology
 
 __all__ = ["register"]
 

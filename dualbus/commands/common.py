@@ -20,9 +20,9 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from dualbus.ops.audit import AuditLog, audit_path
-from shared.errors import ConfigError, DualbusError
-from shared.logs import redact
-from shared.settings import ServiceBusSettings, load_settings
+from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.logs import redact
+from dualbus.shared.settings import ServiceBusSettings, load_settings
 
 __all__ = [
     "FAILURE",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from consumers._cli import consume
+from dualbus.consumers._cli import consume
 
 __all__ = ["register"]
 

@@ -12,10 +12,10 @@ import typer
 
 from dualbus.commands.common import audit_log, console, reported_errors, servicebus_settings, usage_error
 from dualbus.ops.audit import operator_name
-from shared.bus import bus_client
-from shared.control import read_states, route_name, send_command
-from shared.errors import TopologyError
-from shared.topology import Direction, default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.control import read_states, route_name, send_command
+from dualbus.shared.errors import TopologyError
+from dualbus.shared.topology import Direction, default_topology
 
 __all__ = ["register"]
 

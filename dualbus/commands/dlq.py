@@ -27,9 +27,9 @@ from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
 from dualbus.ops.edits import check_edits, envelope_fields, field_changes
-from shared.bus import bus_client
-from shared.errors import ConfigError, TopologyError
-from shared.topology import UNROUTABLE, default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.errors import ConfigError, TopologyError
+from dualbus.shared.topology import UNROUTABLE, default_topology
 
 __all__ = ["register"]
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from shared.render_infra import docs_files, infra_files
-from shared.topology import default_topology
+from dualbus.shared.render_infra import docs_files, infra_files
+from dualbus.shared.topology import default_topology
 
 __all__ = ["register", "stale_files", "write_files"]
 

@@ -11,17 +11,17 @@ import typer
 from rich.console import Console
 
 from dualbus.ops.applied import wait_applied
-from producers.initial_sync import SyncSummary, run_initial_sync
-from producers.main import configured, produce
-from producers.progress import RichProgress, render_summary
-from producers.runner import open_context
-from producers.settings import load_producer_settings
-from shared.bus_admin import admin_counts
-from shared.envelope import Origin
-from shared.errors import ConfigError, DualbusError
-from shared.maps import area_layers, load_maps
-from shared.settings import load_settings
-from shared.topology import Direction, Topology, default_topology
+from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
+from dualbus.producers.main import configured, produce
+from dualbus.producers.progress import RichProgress, render_summary
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import load_producer_settings
+from dualbus.shared.bus_admin import admin_counts
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.maps import area_layers, load_maps
+from dualbus.shared.settings import load_settings
+from dualbus.shared.topology import Direction, Topology, default_topology
 
 __all__ = ["register"]
 

@@ -14,8 +14,8 @@ from rich.table import Table
 
 from dualbus.commands.common import console, error_console, reported_errors
 from dualbus.ops.reconcile import DriftKind, ReconcileReport, RecordDrift, reconcile
-from shared.errors import ConfigError
-from shared.maps import Side
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import Side
 
 __all__ = ["EXIT_DRIFT", "print_report", "register"]
 

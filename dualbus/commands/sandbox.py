@@ -14,10 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from dualbus.commands.common import FAILURE, fail
-from sandbox.servicebus.__main__ import main as emulator_main
-from sandbox.workload import SandboxRun, StreamConfig, run_change_stream, start_sandbox
-from shared.render import render_emulator_config
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.__main__ import main as emulator_main
+from dualbus.sandbox.workload import SandboxRun, StreamConfig, run_change_stream, start_sandbox
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.topology import default_topology
 
 __all__ = ["register", "sandbox_info"]
 

@@ -19,10 +19,10 @@ from dualbus.demo.monitor import read_stats
 from dualbus.demo.stats import RouteStats
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.status import RouteStatus, collect_status, with_rates
-from shared.bus import bus_client
-from shared.bus_admin import admin_counts
-from shared.control import read_states
-from shared.topology import default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.bus_admin import admin_counts
+from dualbus.shared.control import read_states
+from dualbus.shared.topology import default_topology
 
 __all__ = ["register"]
 

@@ -10,10 +10,10 @@ import orjson
 import typer
 
 from dualbus.commands.common import console, reported_errors, servicebus_settings
-from shared.bus_admin import admin_client
-from shared.render import render_emulator_config
-from shared.topology import default_topology
-from shared.topology_apply import apply_changes, plan_changes
+from dualbus.shared.bus_admin import admin_client
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.topology import default_topology
+from dualbus.shared.topology_apply import apply_changes, plan_changes
 
 __all__ = ["register"]
 

@@ -36,8 +36,8 @@ from dualbus.console.security import (
     token_matches,
 )
 from dualbus.ops.dlq import OperationReport
-from shared.errors import ConfigError, DualbusError
-from shared.logs import redact
+from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.logs import redact
 
 __all__ = ["ConsoleConfig", "Workflows", "create_app"]
 

@@ -14,7 +14,7 @@ import orjson
 
 from dualbus.ops.deadletters import DeadLetter, edit_body, parse_edits
 from dualbus.ops.edits import check_message_edits
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["check_edits", "edited_body", "parse_edit_lines"]
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import ConfigError, DualbusError
+from dualbus.shared.errors import ConfigError, DualbusError
 
 __all__ = ["Job", "JobKind", "JobState", "Jobs", "LayerProgress"]
 

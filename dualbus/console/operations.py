@@ -19,13 +19,13 @@ from dualbus.demo.stats import RouteStats
 from dualbus.ops.audit import AuditLog, audit_path
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, ReasonGroup, group_by_reason
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
-from shared.bus import bus_client
-from shared.bus_admin import admin_counts
-from shared.control import RouteState, read_states, route_name, send_command
-from shared.errors import ConfigError
-from shared.maps import MapSet, load_maps
-from shared.settings import ServiceBusSettings, Settings
-from shared.topology import Topology, default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.bus_admin import admin_counts
+from dualbus.shared.control import RouteState, read_states, route_name, send_command
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import MapSet, load_maps
+from dualbus.shared.settings import ServiceBusSettings, Settings
+from dualbus.shared.topology import Topology, default_topology
 
 __all__ = [
     "Backend",

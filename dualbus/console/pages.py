@@ -17,7 +17,7 @@ from dualbus.console.repair import drift_key
 from dualbus.ops._plain import to_plain
 from dualbus.ops.deadletters import DeadLetter, ReasonGroup
 from dualbus.ops.reconcile import ReconcileReport
-from producers.initial_sync import SyncSummary
+from dualbus.producers.initial_sync import SyncSummary
 
 __all__ = [
     "alerts_page",

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunContext
 from dualbus.ops.reconcile import ReconcileReport, RecordDrift, areconcile
-from shared.envelope import Envelope
-from shared.maps import TableMap
-from shared.settings import Settings
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.maps import TableMap
+from dualbus.shared.settings import Settings
 
 __all__ = ["drift_key", "repair_selected"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 __all__ = [
     "CSRF_COOKIE",

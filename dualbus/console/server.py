@@ -17,9 +17,9 @@ from dualbus.console.app import ConsoleConfig, Workflows, create_app
 from dualbus.console.operations import Operations
 from dualbus.console.security import require_token
 from dualbus.ops.audit import operator_name
-from shared.envelope import Origin
-from shared.errors import ConfigError
-from shared.settings import Settings, load_settings
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.settings import Settings, load_settings
 
 __all__ = ["build_app", "serve"]
 

@@ -13,15 +13,15 @@ from dualbus.console.jobs import Job, LayerProgress
 from dualbus.console.repair import repair_selected
 from dualbus.ops.applied import wait_applied
 from dualbus.ops.reconcile import Progress, ReconcileOptions, ReconcileReport, areconcile
-from producers.initial_sync import SyncSummary, run_initial_sync
-from producers.runner import open_context
-from producers.settings import load_producer_settings
-from shared.bus_admin import admin_counts
-from shared.envelope import Origin
-from shared.errors import ConfigError
-from shared.maps import Side, area_dependencies, area_layers, load_maps
-from shared.settings import Settings
-from shared.topology import Direction, default_topology
+from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import load_producer_settings
+from dualbus.shared.bus_admin import admin_counts
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import Side, area_dependencies, area_layers, load_maps
+from dualbus.shared.settings import Settings
+from dualbus.shared.topology import Direction, default_topology
 
 __all__ = ["run_reconcile", "run_repair", "run_sync", "sync_layers"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.identity import user_id_for
+from dualbus.sandbox.identity import user_id_for
 
 __all__ = ["PIPELINE_CLIENT", "WORKLOAD_CLIENT", "Endpoints", "child_environment", "pipeline_environment"]
 

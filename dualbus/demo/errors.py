@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from shared.errors import DualbusError
+from dualbus.shared.errors import DualbusError
 
 __all__ = ["DemoError"]
 

@@ -24,9 +24,9 @@ from dualbus.demo.report import (
 from dualbus.ops.deadletters import DeadLetter, group_by_reason
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.reconcile import ReconcileReport, reconcile
-from shared.bus import bus_client
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
-from shared.topology import default_topology
+from dualbus.shared.bus import bus_client
+from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
+from dualbus.shared.topology import default_topology
 
 __all__ = ["Findings", "dead_letter_groups", "find", "print_findings"]
 

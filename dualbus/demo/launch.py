@@ -22,8 +22,8 @@ from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints, child_environme
 from dualbus.demo.errors import DemoError
 from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
 from dualbus.demo.workload import DataSize, api_client
-from shared.maps import area_layers, load_maps
-from shared.topology import Direction, default_topology
+from dualbus.shared.maps import area_layers, load_maps
+from dualbus.shared.topology import Direction, default_topology
 
 __all__ = [
     "TOPOLOGY_APPLY",
@@ -79,7 +79,7 @@ class Launcher:
         With ``data_dir`` it keeps its messages and entities there, so that ``restart_emulator`` can start it
         again after it was killed, on the same port, without losing any.
         """
-        command = [sys.executable, "-m", "sandbox.servicebus", "--port", "0"]
+        command = [sys.executable, "-m", "dualbus.sandbox.servicebus", "--port", "0"]
         if data_dir is not None:
             command += ["--data-dir", str(data_dir)]
         child = self.group.start("emulator", command, child_environment(self.parent_env))
@@ -128,7 +128,7 @@ class Launcher:
         for topic, subscription in default_topology().routes():
             target = subscription.direction.target.value
             name = consumer_name(topic.area, subscription.name)
-            command = [sys.executable, "-m", "consumers", topic.area, "--to", target]
+            command = [sys.executable, "-m", "dualbus.consumers", topic.area, "--to", target]
             command += ["--concurrency", str(concurrency)]
             # The SDK logs every link state change at INFO: nine consumers' worth would drown the logs.
             quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
@@ -177,7 +177,7 @@ class Launcher:
     def _start_producer(self, endpoints: Endpoints, origin: str, extra: Mapping[str, str]) -> ChildProcess:
         name = f"producer-{origin}"
         variables = {"DUALBUS_PRODUCER__POLL_INTERVAL_SECONDS": "1", **extra}
-        command = [sys.executable, "-m", "producers", "--from", origin]
+        command = [sys.executable, "-m", "dualbus.producers", "--from", origin]
         return self.group.start(name, command, self._env(endpoints, name, variables), stage=_PIPELINE)
 
     def _env(self, endpoints: Endpoints, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

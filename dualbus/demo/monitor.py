@@ -13,7 +13,7 @@ from rich.live import Live
 
 from dualbus.demo.display import headless_lines, live_view
 from dualbus.demo.stats import RouteStats, aggregate
-from shared.metrics_file import read_snapshot
+from dualbus.shared.metrics_file import read_snapshot
 
 __all__ = ["HeadlessView", "LiveView", "Monitor", "View", "read_stats"]
 

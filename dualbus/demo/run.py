@@ -29,8 +29,8 @@ from dualbus.demo.launch import TOPOLOGY_APPLY, Launcher, initial_sync_layers
 from dualbus.demo.monitor import HeadlessView, LiveView, Monitor, View
 from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
-from sandbox.workload import StreamConfig, StreamSummary
-from shared.errors import DualbusError
+from dualbus.sandbox.workload import StreamConfig, StreamSummary
+from dualbus.shared.errors import DualbusError
 
 __all__ = ["DemoOptions", "run_demo", "run_initial_sync", "start_pipeline"]
 

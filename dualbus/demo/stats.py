@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.metrics_file import quantile
-from shared.telemetry import TRAFFIC_ATTRIBUTE
+from dualbus.shared.metrics_file import quantile
+from dualbus.shared.telemetry import TRAFFIC_ATTRIBUTE
 
 __all__ = [
     "CONSUMER_MESSAGES",

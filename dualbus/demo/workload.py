@@ -15,7 +15,7 @@ import httpx
 
 from dualbus.demo.environment import WORKLOAD_CLIENT, Endpoints
 from dualbus.demo.errors import DemoError
-from sandbox.workload import StreamConfig, StreamSummary, generate, run_change_stream
+from dualbus.sandbox.workload import StreamConfig, StreamSummary, generate, run_change_stream
 
 __all__ = ["DataSize", "StreamThread", "api_client"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["from_plain", "sdk_value", "to_plain", "value_body"]
 

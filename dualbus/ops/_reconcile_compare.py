@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from consumers import VERSION_COLUMN, VERSION_FIELD
-from shared.errors import TransformError
-from shared.maps import (
+from dualbus.consumers import VERSION_COLUMN, VERSION_FIELD
+from dualbus.shared.errors import TransformError
+from dualbus.shared.maps import (
     LookupMap,
     MapSet,
     Side,

@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from consumers import VERSION_COLUMN
-from producers.dv_lookups import LookupResolver, lookup_column, primary_id_column
-from shared.api import ApiClient, error_message
-from shared.errors import DualbusError, TransientError
-from shared.maps import TableMap
+from dualbus.consumers import VERSION_COLUMN
+from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column
+from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.errors import DualbusError, TransientError
+from dualbus.shared.maps import TableMap
 
 __all__ = ["ReconcileError", "dataverse_columns", "read_dataverse", "read_fo"]
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from producers.clock import VersionClock, process_clock
-from producers.errors import SourceError
-from producers.fo_rows import base_version
-from producers.tables import SourceTable
-from shared.envelope import Envelope, KeyValue, Operation, Origin
-from shared.errors import EnvelopeError
+from dualbus.producers.clock import VersionClock, process_clock
+from dualbus.producers.errors import SourceError
+from dualbus.producers.fo_rows import base_version
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Envelope, KeyValue, Operation, Origin
+from dualbus.shared.errors import EnvelopeError
 
 __all__ = ["orphan_delete", "repair_event", "source_version"]
 

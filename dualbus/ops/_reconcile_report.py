@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from dualbus.ops._reconcile_compare import DriftKind, RecordDrift
-from shared.maps import Side
+from dualbus.shared.maps import Side
 
 __all__ = ["AreaSummary", "MapSummary", "ReconcileReport", "RowProblem"]
 

@@ -11,13 +11,13 @@ from dualbus.ops._reconcile_compare import DriftKind, MapComparison, RecordDrift
 from dualbus.ops._reconcile_read import Page, read_dataverse, read_fo
 from dualbus.ops._reconcile_repair import orphan_delete, repair_event
 from dualbus.ops._reconcile_report import MapSummary, ReconcileReport, RowProblem
-from producers.dv_lookups import LookupResolver
-from producers.publisher import Publisher
-from producers.tables import SourceTable
-from shared.api import ApiClient
-from shared.envelope import Envelope, Origin
-from shared.errors import EnvelopeError, TransformError
-from shared.maps import MapSet, Side, TableMap
+from dualbus.producers.dv_lookups import LookupResolver
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.api import ApiClient
+from dualbus.shared.envelope import Envelope, Origin
+from dualbus.shared.errors import EnvelopeError, TransformError
+from dualbus.shared.maps import MapSet, Side, TableMap
 
 __all__ = ["MapRun", "Progress", "ReconcileOptions", "RunContext", "source_side"]
 

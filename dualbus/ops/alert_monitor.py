@@ -12,8 +12,8 @@ from azure.servicebus import ServiceBusClient
 from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.dlq import Route, peek_dead_letters
-from shared.control import route_name, send_command
-from shared.errors import TransientError
+from dualbus.shared.control import route_name, send_command
+from dualbus.shared.errors import TransientError
 
 __all__ = ["AlertMonitor"]
 

@@ -21,8 +21,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dualbus.ops.deadletters import DeadLetter
-from shared.envelope import format_validation_error
-from shared.errors import ConfigError
+from dualbus.shared.envelope import format_validation_error
+from dualbus.shared.errors import ConfigError
 
 __all__ = [
     "Action",

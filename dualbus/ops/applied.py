@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from shared.bus_admin import AdminCounts
-from shared.errors import TransientError
-from shared.topology import Direction, Topology
+from dualbus.shared.bus_admin import AdminCounts
+from dualbus.shared.errors import TransientError
+from dualbus.shared.topology import Direction, Topology
 
 __all__ = ["wait_applied"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from shared.settings import Settings
+from dualbus.shared.settings import Settings
 
 __all__ = ["AUDIT_FILE_NAME", "AuditLog", "audit_path", "operator_name"]
 

@@ -23,7 +23,7 @@ from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.amqp import AmqpMessageBodyType
 
 from dualbus.ops._plain import from_plain, to_plain, value_body
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["BodyKind", "MessageBody"]
 

@@ -17,9 +17,9 @@ from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageProperties
 
 from dualbus.ops._plain import sdk_value, to_plain
 from dualbus.ops.bodies import BodyKind, MessageBody
-from shared.errors import ConfigError
-from shared.messages import application_properties
-from shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY, REPLAY_TARGET_PROPERTY
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.messages import application_properties
+from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY, REPLAY_TARGET_PROPERTY
 
 __all__ = [
     "ORIGINAL_ID_PROPERTY",

@@ -25,9 +25,9 @@ from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
-from shared.bus import bus_errors
-from shared.errors import BusError, ConfigError, DualbusError
-from shared.topology import Topology
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.errors import BusError, ConfigError, DualbusError
+from dualbus.shared.topology import Topology
 
 __all__ = ["OperationReport", "Route", "peek_dead_letters", "purge", "replay", "select_routes"]
 

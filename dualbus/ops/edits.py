@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 
 from dualbus.ops.bodies import MessageBody
-from producers.tables import SourceTable
-from shared.envelope import Origin
-from shared.errors import ConfigError
-from shared.maps import load_maps
-from shared.topology import UNROUTABLE
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import UNROUTABLE
 
 __all__ = [
     "DATA_PREFIX",

@@ -26,15 +26,15 @@ from dualbus.ops._reconcile_compare import DriftKind, FieldDrift, MapComparison,
 from dualbus.ops._reconcile_read import ReconcileError
 from dualbus.ops._reconcile_report import AreaSummary, MapSummary, ReconcileReport, RowProblem
 from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunContext, source_side
-from producers.dv_lookups import LookupResolver
-from producers.publisher import Publisher
-from shared.api import ApiClient
-from shared.bus import async_bus_client
-from shared.errors import ConfigError
-from shared.identity import open_tokens
-from shared.maps import MapSet, Side, TableMap, load_maps, map_order
-from shared.settings import ApiSettings, Settings, load_settings
-from shared.topology import default_topology
+from dualbus.producers.dv_lookups import LookupResolver
+from dualbus.producers.publisher import Publisher
+from dualbus.shared.api import ApiClient
+from dualbus.shared.bus import async_bus_client
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.identity import open_tokens
+from dualbus.shared.maps import MapSet, Side, TableMap, load_maps, map_order
+from dualbus.shared.settings import ApiSettings, Settings, load_settings
+from dualbus.shared.topology import default_topology
 
 __all__ = [
     "AreaSummary",

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from shared.bus_admin import SubscriptionCounts
-from shared.control import RouteState, route_name
-from shared.topology import UNROUTABLE, Topology
+from dualbus.shared.bus_admin import SubscriptionCounts
+from dualbus.shared.control import RouteState, route_name
+from dualbus.shared.topology import UNROUTABLE, Topology
 
 __all__ = ["CountsReader", "RouteStatus", "collect_status", "with_rates"]
 

@@ -8,11 +8,11 @@ the documented service protection limits unless ``limits=None``.
 
 from __future__ import annotations
 
-from sandbox.dataverse.app import create_app
-from sandbox.dataverse.errors import DataverseApiError
-from sandbox.dataverse.limits import ServiceProtectionLimits
-from sandbox.dataverse.server import DEFAULT_AUDIENCE, RunningDataverse, start_dataverse
-from sandbox.dataverse.tables import TABLES
+from dualbus.sandbox.dataverse.app import create_app
+from dualbus.sandbox.dataverse.errors import DataverseApiError
+from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
+from dualbus.sandbox.dataverse.server import DEFAULT_AUDIENCE, RunningDataverse, start_dataverse
+from dualbus.sandbox.dataverse.tables import TABLES
 
 __all__ = [
     "DEFAULT_AUDIENCE",

@@ -17,16 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from d365 import DvTable
-from sandbox.dataverse.batch import run_batch
-from sandbox.dataverse.errors import DataverseApiError
-from sandbox.dataverse.limits import ServiceProtection, ServiceProtectionLimits
-from sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
-from sandbox.dataverse.service import DataverseService
-from sandbox.dataverse.store import Store
-from sandbox.dataverse.tables import TABLES
-from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
-from sandbox.write_log import writes_endpoint
+from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse.batch import run_batch
+from dualbus.sandbox.dataverse.errors import DataverseApiError
+from dualbus.sandbox.dataverse.limits import ServiceProtection, ServiceProtectionLimits
+from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
+from dualbus.sandbox.dataverse.service import DataverseService
+from dualbus.sandbox.dataverse.store import Store
+from dualbus.sandbox.dataverse.tables import TABLES
+from dualbus.sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from dualbus.sandbox.write_log import writes_endpoint
 
 __all__ = ["create_app"]
 

@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from sandbox.dataverse.errors import DataverseApiError, bad_request
-from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response
-from sandbox.dataverse.odata import relative_path
-from sandbox.dataverse.service import DataverseService
+from dualbus.sandbox.dataverse.errors import DataverseApiError, bad_request
+from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response
+from dualbus.sandbox.dataverse.odata import relative_path
+from dualbus.sandbox.dataverse.service import DataverseService
 
 __all__ = ["run_batch"]
 

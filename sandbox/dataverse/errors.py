@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.errors import SandboxError
+from dualbus.sandbox.errors import SandboxError
 
 __all__ = [
     "DataverseApiError",

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from d365 import DvTable, lookup_value_column
-from sandbox.dataverse.errors import invalid_key, key_not_found, object_not_found
-from sandbox.dataverse.messages import Context
-from sandbox.dataverse.odata import EntityRef
-from sandbox.dataverse.store import Row
-from sandbox.dataverse.tables import stored_column
+from dualbus.d365 import DvTable, lookup_value_column
+from dualbus.sandbox.dataverse.errors import invalid_key, key_not_found, object_not_found
+from dualbus.sandbox.dataverse.messages import Context
+from dualbus.sandbox.dataverse.odata import EntityRef
+from dualbus.sandbox.dataverse.store import Row
+from dualbus.sandbox.dataverse.tables import stored_column
 
 __all__ = ["RowKey", "find", "locate", "require", "row_key"]
 

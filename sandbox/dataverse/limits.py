@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sandbox.dataverse.errors import DataverseApiError
+from dualbus.sandbox.dataverse.errors import DataverseApiError
 
 __all__ = [
     "CONCURRENCY_CODE",

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
-from d365 import DvTable
-from sandbox.dataverse.errors import PAYLOAD_ERROR, DataverseApiError
-from sandbox.dataverse.odata import API_PREFIX
-from sandbox.dataverse.store import Row, Store
+from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse.errors import PAYLOAD_ERROR, DataverseApiError
+from dualbus.sandbox.dataverse.odata import API_PREFIX
+from dualbus.sandbox.dataverse.store import Row, Store
 
 __all__ = [
     "ApiRequest",

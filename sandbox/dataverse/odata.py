@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from sandbox.dataverse.errors import bad_request
+from dualbus.sandbox.dataverse.errors import bad_request
 
 __all__ = [
     "API_PREFIX",

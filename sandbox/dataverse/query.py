@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.dataverse.errors import bad_request
-from sandbox.dataverse.odata import parse_literal
+from dualbus.sandbox.dataverse.errors import bad_request
+from dualbus.sandbox.dataverse.odata import parse_literal
 
 __all__ = [
     "Predicate",

@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from d365 import DvTable
-from sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
-from sandbox.dataverse.keys import require
-from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response, representation
-from sandbox.dataverse.odata import EntityRef
-from sandbox.dataverse.query import QueryOptions, parse_query_options
-from sandbox.dataverse.store import Row
-from sandbox.dataverse.tables import properties
+from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
+from dualbus.sandbox.dataverse.keys import require
+from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response, representation
+from dualbus.sandbox.dataverse.odata import EntityRef
+from dualbus.sandbox.dataverse.query import QueryOptions, parse_query_options
+from dualbus.sandbox.dataverse.store import Row
+from dualbus.sandbox.dataverse.tables import properties
 
 __all__ = ["get", "query_options", "select_of"]
 

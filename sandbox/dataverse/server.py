@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.dataverse.app import create_app
-from sandbox.dataverse.limits import ServiceProtectionLimits
-from sandbox.dataverse.odata import API_PREFIX
-from sandbox.dataverse.store import Store
-from sandbox.errors import SandboxError
-from sandbox.handles import StopOnExit
-from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
+from dualbus.sandbox.dataverse.app import create_app
+from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
+from dualbus.sandbox.dataverse.odata import API_PREFIX
+from dualbus.sandbox.dataverse.store import Store
+from dualbus.sandbox.errors import SandboxError
+from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
+from dualbus.sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "RunningDataverse", "start_dataverse"]
 

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from d365 import DvTable
-from sandbox.dataverse import reads, writes
-from sandbox.dataverse.errors import DataverseApiError, no_http_resource, resource_not_found
-from sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
-from sandbox.dataverse.odata import format_datetime, parse_entity_path
-from sandbox.dataverse.store import Store, UnitOfWork
+from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse import reads, writes
+from dualbus.sandbox.dataverse.errors import DataverseApiError, no_http_resource, resource_not_found
+from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
+from dualbus.sandbox.dataverse.odata import format_datetime, parse_entity_path
+from dualbus.sandbox.dataverse.store import Store, UnitOfWork
 
 __all__ = ["DataverseService"]
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
-from d365 import DATAVERSE_VERSION_COLUMN, DvTable
-from sandbox.dataverse.errors import duplicate_record
-from sandbox.dataverse.tables import stored_key
-from sandbox.write_log import WriteLog
+from dualbus.d365 import DATAVERSE_VERSION_COLUMN, DvTable
+from dualbus.sandbox.dataverse.errors import duplicate_record
+from dualbus.sandbox.dataverse.tables import stored_key
+from dualbus.sandbox.write_log import WriteLog
 
 __all__ = ["Row", "Store", "UnitOfWork"]
 

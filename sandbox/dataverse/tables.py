@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from d365 import DV_EXTENSION_COLUMNS, DvKey, DvTable, dataverse_tables, lookup_value_column
+from dualbus.d365 import DV_EXTENSION_COLUMNS, DvKey, DvTable, dataverse_tables, lookup_value_column
 
 __all__ = [
     "SYSTEM_COLUMNS",

@@ -26,20 +26,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from d365 import DvTable, lookup_value_column
-from sandbox.dataverse.errors import (
+from dualbus.d365 import DvTable, lookup_value_column
+from dualbus.sandbox.dataverse.errors import (
     DataverseApiError,
     bad_request,
     invalid_property,
     read_only_column,
     undeclared_navigation,
 )
-from sandbox.dataverse.keys import require
-from sandbox.dataverse.messages import Context
-from sandbox.dataverse.odata import parse_entity_path
-from sandbox.dataverse.store import Row
-from sandbox.dataverse.tables import SYSTEM_COLUMNS, properties
-from sandbox.dataverse.value_errors import check_value
+from dualbus.sandbox.dataverse.keys import require
+from dualbus.sandbox.dataverse.messages import Context
+from dualbus.sandbox.dataverse.odata import parse_entity_path
+from dualbus.sandbox.dataverse.store import Row
+from dualbus.sandbox.dataverse.tables import SYSTEM_COLUMNS, properties
+from dualbus.sandbox.dataverse.value_errors import check_value
 
 __all__ = ["apply_payload"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import orjson
 
-from d365 import DvColumn, DvTable, Problem
-from sandbox.dataverse.errors import DataverseApiError
+from dualbus.d365 import DvColumn, DvTable, Problem
+from dualbus.sandbox.dataverse.errors import DataverseApiError
 
 __all__ = ["check_value", "max_length_exceeded"]
 

@@ -19,10 +19,10 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from d365 import DvTable
-from sandbox.dataverse.errors import concurrency_mismatch, duplicate_record, object_not_found
-from sandbox.dataverse.keys import RowKey, find, require, row_key
-from sandbox.dataverse.messages import (
+from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse.errors import concurrency_mismatch, duplicate_record, object_not_found
+from dualbus.sandbox.dataverse.keys import RowKey, find, require, row_key
+from dualbus.sandbox.dataverse.messages import (
     ApiRequest,
     ApiResponse,
     Context,
@@ -31,12 +31,12 @@ from sandbox.dataverse.messages import (
     json_response,
     representation,
 )
-from sandbox.dataverse.odata import EntityRef
-from sandbox.dataverse.reads import select_of
-from sandbox.dataverse.store import Row, UnitOfWork
-from sandbox.dataverse.tables import stored_column
-from sandbox.dataverse.validation import apply_payload
-from sandbox.dataverse.value_errors import check_value
+from dualbus.sandbox.dataverse.odata import EntityRef
+from dualbus.sandbox.dataverse.reads import select_of
+from dualbus.sandbox.dataverse.store import Row, UnitOfWork
+from dualbus.sandbox.dataverse.tables import stored_column
+from dualbus.sandbox.dataverse.validation import apply_payload
+from dualbus.sandbox.dataverse.value_errors import check_value
 
 __all__ = ["create", "delete", "upsert"]
 

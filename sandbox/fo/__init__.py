@@ -13,14 +13,19 @@ checked against their fields, types, enums and relations. Throttling is off unle
 ``throttling=ThrottlingConfig(...)``.
 """
 
-from sandbox.fo.app import FoTwin, create_app
-from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload, virtual_entity_id
-from sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
-from sandbox.fo.entities import ENTITIES, ENTITY_IDS, entity_named
-from sandbox.fo.events import Delivery, DeliveryError, EventEndpoint, EventPublisher
-from sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, FoHandle, start_fo
-from sandbox.fo.store import Change, FoStore
-from sandbox.fo.throttling import Priority, ThrottlingConfig
+from dualbus.sandbox.fo.app import FoTwin, create_app
+from dualbus.sandbox.fo.context import (
+    DEFAULT_ORGANIZATION,
+    Organization,
+    data_event_payload,
+    virtual_entity_id,
+)
+from dualbus.sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
+from dualbus.sandbox.fo.entities import ENTITIES, ENTITY_IDS, entity_named
+from dualbus.sandbox.fo.events import Delivery, DeliveryError, EventEndpoint, EventPublisher
+from dualbus.sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, FoHandle, start_fo
+from dualbus.sandbox.fo.store import Change, FoStore
+from dualbus.sandbox.fo.throttling import Priority, ThrottlingConfig
 
 __all__ = [
     "DEFAULT_AUDIENCE",

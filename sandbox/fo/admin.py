@@ -16,10 +16,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
-from sandbox.fo.entities import ENTITIES
-from sandbox.fo.errors import BadRequestError
-from sandbox.fo.events import EventEndpoint, EventPublisher
+from dualbus.sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
+from dualbus.sandbox.fo.entities import ENTITIES
+from dualbus.sandbox.fo.errors import BadRequestError
+from dualbus.sandbox.fo.events import EventEndpoint, EventPublisher
 
 __all__ = ["ADMIN_PREFIX", "data_events_endpoint", "endpoint_from_json"]
 

@@ -17,19 +17,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from d365 import FO_VERSION_FIELD
-from sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
-from sandbox.fo.batch import BatchPart, parse_batch, run_batch
-from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
-from sandbox.fo.endpoints import WebhookEndpoint
-from sandbox.fo.errors import ODataError, ThrottledError
-from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint, EventPublisher
-from sandbox.fo.metadata import metadata_document
-from sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
-from sandbox.fo.store import Change, FoStore
-from sandbox.fo.throttling import Throttle, ThrottlingConfig
-from sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
-from sandbox.write_log import WriteLog, writes_endpoint
+from dualbus.d365 import FO_VERSION_FIELD
+from dualbus.sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
+from dualbus.sandbox.fo.batch import BatchPart, parse_batch, run_batch
+from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
+from dualbus.sandbox.fo.endpoints import WebhookEndpoint
+from dualbus.sandbox.fo.errors import ODataError, ThrottledError
+from dualbus.sandbox.fo.events import (
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_WAIT_SECONDS,
+    EventEndpoint,
+    EventPublisher,
+)
+from dualbus.sandbox.fo.metadata import metadata_document
+from dualbus.sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
+from dualbus.sandbox.fo.store import Change, FoStore
+from dualbus.sandbox.fo.throttling import Throttle, ThrottlingConfig
+from dualbus.sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from dualbus.sandbox.write_log import WriteLog, writes_endpoint
 
 __all__ = ["FoTwin", "create_app"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.fo.errors import BadRequestError, ODataError
-from sandbox.fo.service import Reply, error_body
-from sandbox.fo.store import FoStore
+from dualbus.sandbox.fo.errors import BadRequestError, ODataError
+from dualbus.sandbox.fo.service import Reply, error_body
+from dualbus.sandbox.fo.store import FoStore
 
 __all__ = ["BatchPart", "Execute", "parse_batch", "run_batch"]
 

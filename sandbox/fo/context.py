@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from d365 import FoEntity, FoField
-from sandbox.fo.entities import ENTITIES, ENTITY_IDS
-from sandbox.fo.store import Change
-from sandbox.identity import user_id_for
+from dualbus.d365 import FoEntity, FoField
+from dualbus.sandbox.fo.entities import ENTITIES, ENTITY_IDS
+from dualbus.sandbox.fo.store import Change
+from dualbus.sandbox.identity import user_id_for
 
 __all__ = [
     "DEFAULT_ORGANIZATION",

@@ -27,7 +27,7 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSend
 from azure.servicebus.exceptions import ServiceBusError
 from pydantic import SecretStr
 
-from sandbox.fo.events import Delivery, DeliveryError
+from dualbus.sandbox.fo.events import Delivery, DeliveryError
 
 __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from d365 import FO_EXTENSION_FIELDS, FoEntity, fo_entities
+from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, fo_entities
 
 __all__ = ["ENTITIES", "ENTITY_IDS", "entity_named"]
 

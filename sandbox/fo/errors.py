@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from sandbox.errors import SandboxError
+from dualbus.sandbox.errors import SandboxError
 
 __all__ = [
     "BadRequestError",

@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from sandbox.errors import SandboxError
-from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
-from sandbox.fo.store import Change, FoStore
+from dualbus.sandbox.errors import SandboxError
+from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
+from dualbus.sandbox.fo.store import Change, FoStore
 
 __all__ = ["Delivery", "DeliveryError", "DeliveryStats", "EventEndpoint", "EventPublisher"]
 

@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from functools import cache
 
-from d365 import FoEntity, FoField
-from sandbox.fo.entities import ENTITIES
+from dualbus.d365 import FoEntity, FoField
+from dualbus.sandbox.fo.entities import ENTITIES
 
 __all__ = ["NAMESPACE", "metadata_document"]
 

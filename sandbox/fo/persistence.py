@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.errors import SandboxConfigError
+from dualbus.sandbox.errors import SandboxConfigError
 
 __all__ = ["FORMAT", "RowFile"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sandbox.fo.errors import BadRequestError
+from dualbus.sandbox.fo.errors import BadRequestError
 
 __all__ = ["Predicate", "parse_filter", "parse_key", "parse_orderby", "parse_select", "sort_rows"]
 

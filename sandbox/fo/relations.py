@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from d365 import FoEntity, FoRelation
-from sandbox.fo.entities import ENTITIES
-from sandbox.fo.errors import RefusedError
-from sandbox.fo.validation import WRITE_EXCEPTION
+from dualbus.d365 import FoEntity, FoRelation
+from dualbus.sandbox.fo.entities import ENTITIES
+from dualbus.sandbox.fo.errors import RefusedError
+from dualbus.sandbox.fo.validation import WRITE_EXCEPTION
 
 __all__ = ["Exists", "check_relations"]
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 
-from sandbox.errors import SandboxError
-from sandbox.fo.app import FoTwin, create_app
-from sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
-from sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint
-from sandbox.fo.throttling import ThrottlingConfig
-from sandbox.handles import StopOnExit
-from sandbox.http_server import ServerHandle, serve_in_thread
-from sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
+from dualbus.sandbox.errors import SandboxError
+from dualbus.sandbox.fo.app import FoTwin, create_app
+from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
+from dualbus.sandbox.fo.events import DEFAULT_RETRIES, DEFAULT_RETRY_WAIT_SECONDS, EventEndpoint
+from dualbus.sandbox.fo.throttling import ThrottlingConfig
+from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
+from dualbus.sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
 
 __all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
 

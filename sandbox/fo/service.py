@@ -17,12 +17,12 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from d365 import FoEntity
-from sandbox.fo.entities import ENTITIES
-from sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
-from sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
-from sandbox.fo.store import ETAG, FoStore, Row
-from sandbox.fo.validation import ODATA_EXCEPTION
+from dualbus.d365 import FoEntity
+from dualbus.sandbox.fo.entities import ENTITIES
+from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
+from dualbus.sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
+from dualbus.sandbox.fo.store import ETAG, FoStore, Row
+from dualbus.sandbox.fo.validation import ODATA_EXCEPTION
 
 __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 

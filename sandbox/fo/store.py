@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from d365 import FoEntity
-from sandbox.fo.entities import ENTITIES
-from sandbox.fo.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
-from sandbox.fo.persistence import RowFile
-from sandbox.fo.relations import Exists, check_relations
-from sandbox.fo.validation import clean_body
+from dualbus.d365 import FoEntity
+from dualbus.sandbox.fo.entities import ENTITIES
+from dualbus.sandbox.fo.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
+from dualbus.sandbox.fo.persistence import RowFile
+from dualbus.sandbox.fo.relations import Exists, check_relations
+from dualbus.sandbox.fo.validation import clean_body
 
 __all__ = ["ETAG", "Change", "FoStore", "Row"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sandbox.fo.errors import ThrottledError
+from dualbus.sandbox.fo.errors import ThrottledError
 
 __all__ = ["Priority", "Throttle", "ThrottlingConfig"]
 

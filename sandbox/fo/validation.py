@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from d365 import FoEntity, FoField
-from sandbox.fo.errors import RefusedError
+from dualbus.d365 import FoEntity, FoField
+from dualbus.sandbox.fo.errors import RefusedError
 
 __all__ = ["ODATA_EXCEPTION", "WRITE_EXCEPTION", "clean_body"]
 

@@ -1,4 +1,4 @@
-"""``python -m sandbox.servicebus``: run the emulator until SIGTERM or Ctrl-C; print its connection string."""
+"""``python -m dualbus.sandbox.servicebus``: run the emulator until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import signal
 import sys
 from types import FrameType
 
-from sandbox.errors import SandboxError
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.server import EmulatorServer
+from dualbus.sandbox.errors import SandboxError
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.server import EmulatorServer
 
 __all__ = ["main"]
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.servicebus", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m dualbus.sandbox.servicebus", description=__doc__)
     parser.add_argument("--config", type=pathlib.Path, help="an emulator Config.json (Microsoft's format)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=5672, help="port to listen on; 0 picks a free one")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, NoReturn, TypeAlias
 
-from sandbox.errors import SandboxConfigError
+from dualbus.sandbox.errors import SandboxConfigError
 
 __all__ = [
     "Field",

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus import _sql_eval as sem
-from sandbox.servicebus._sql_lexer import Token, TokenKind, tokenize
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus import _sql_eval as sem
+from dualbus.sandbox.servicebus._sql_lexer import Token, TokenKind, tokenize
 
 __all__ = ["Operand", "Parser", "describe", "parse_filter"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from typing import TypeAlias
 
-from sandbox.servicebus import _sql_eval as sem
-from sandbox.servicebus._sql import Operand, Parser, describe
+from dualbus.sandbox.servicebus import _sql_eval as sem
+from dualbus.sandbox.servicebus._sql import Operand, Parser, describe
 
 __all__ = ["Action", "parse_action"]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from datetime import datetime
 from typing import Any, Final, TypeAlias
 
-from sandbox.errors import SandboxConfigError
+from dualbus.sandbox.errors import SandboxConfigError
 
 __all__ = [
     "READ_ONLY_SYSTEM",

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from sandbox.errors import SandboxConfigError
+from dualbus.sandbox.errors import SandboxConfigError
 
 __all__ = ["KEYWORDS", "Token", "TokenKind", "tokenize"]
 

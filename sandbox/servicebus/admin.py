@@ -35,13 +35,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sandbox.errors import SandboxAuthError
-from sandbox.servicebus import admin_xml
-from sandbox.servicebus.admin_xml import Runtime
-from sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
-from sandbox.servicebus.entity import ACTIVE, SCHEDULED
-from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.errors import SandboxAuthError
+from dualbus.sandbox.servicebus import admin_xml
+from dualbus.sandbox.servicebus.admin_xml import Runtime
+from dualbus.sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
+from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.sas import KeyRing
 
 __all__ = ["HTTP_METHOD_STARTS", "AdminApi", "AdminGateway", "Answer", "Request"]
 

@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
-from sandbox.servicebus.catalog import Definition
-from sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.catalog import Definition
+from dualbus.sandbox.servicebus.errors import BrokerError
 
 __all__ = [
     "ATOM",

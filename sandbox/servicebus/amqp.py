@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 from proton import Connection, Delivery, Event, Link, symbol
 
-from sandbox.servicebus.connections import ConnectionState, state_of
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.links import (
+from dualbus.sandbox.servicebus.connections import ConnectionState, state_of
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.links import (
     LinkConsumer,
     close_link,
     entity_address,
@@ -26,10 +26,10 @@ from sandbox.servicebus.links import (
     session_properties,
     source_filters,
 )
-from sandbox.servicebus.requests import RequestNodes
-from sandbox.servicebus.sas import KeyRing
-from sandbox.servicebus.settlement import ServiceBus
-from sandbox.servicebus.transfers import Transfers
+from dualbus.sandbox.servicebus.requests import RequestNodes
+from dualbus.sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
 

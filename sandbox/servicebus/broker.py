@@ -12,12 +12,12 @@ import os
 import time
 from collections.abc import Callable
 
-from sandbox.servicebus.entity import ACTIVE, SCHEDULED, Consumer, Entity, StoredMessage
-from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.message import Envelope
-from sandbox.servicebus.outgoing import compose, with_dead_letter
-from sandbox.servicebus.routing import Route
-from sandbox.servicebus.store import Journal
+from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED, Consumer, Entity, StoredMessage
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.message import Envelope
+from dualbus.sandbox.servicebus.outgoing import compose, with_dead_letter
+from dualbus.sandbox.servicebus.routing import Route
+from dualbus.sandbox.servicebus.store import Journal
 
 __all__ = ["NOT_FOUND", "Broker"]
 

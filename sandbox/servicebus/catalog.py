@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus.config import (
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus.config import (
     CorrelationFilterConfig,
     EmulatorConfig,
     QueueConfig,
@@ -31,11 +31,11 @@ from sandbox.servicebus.config import (
     read_subscription,
     read_topic,
 )
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.settlement import ServiceBus
-from sandbox.servicebus.store import Journal
-from sandbox.servicebus.topology import (
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.store import Journal
+from dualbus.sandbox.servicebus.topology import (
     DEAD_LETTER_SUFFIX,
     Topology,
     dead_letter_settings,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = [
     "Described",

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus import _json_readers as _read
-from sandbox.servicebus import _sql, _sql_action
-from sandbox.servicebus._json_readers import parse_duration
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus import _json_readers as _read
+from dualbus.sandbox.servicebus import _sql, _sql_action
+from dualbus.sandbox.servicebus._json_readers import parse_duration
 
 __all__ = [
     "CorrelationFilterConfig",

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from proton import Connection, Link
 
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.links import LinkConsumer
-from sandbox.servicebus.sas import Grant
-from sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.links import LinkConsumer
+from dualbus.sandbox.servicebus.sas import Grant
+from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["ConnectionState", "state_of"]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sandbox.servicebus.message import Envelope
+from dualbus.sandbox.servicebus.message import Envelope
 
 __all__ = [
     "ACTIVE",

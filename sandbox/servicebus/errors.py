@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from sandbox.errors import SandboxError
+from dualbus.sandbox.errors import SandboxError
 
 __all__ = ["AmqpDecodeError", "BrokerError", "EmulatorError", "EmulatorStartError"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus import _sql, _sql_action, _sql_eval
-from sandbox.servicebus.config import CorrelationFilterConfig, RuleConfig, SqlFilterConfig
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus import _sql, _sql_action, _sql_eval
+from dualbus.sandbox.servicebus.config import CorrelationFilterConfig, RuleConfig, SqlFilterConfig
 
 __all__ = [
     "Match",

@@ -18,8 +18,8 @@ import contextlib
 import struct
 from collections import deque
 
-from sandbox.servicebus.codec import decode_at, list_items_at
-from sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.codec import decode_at, list_items_at
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
 
 __all__ = ["BATCH_FORMAT", "TransferFormats"]
 

@@ -16,10 +16,10 @@ from typing import IO
 
 from pydantic import SecretStr
 
-from sandbox.handles import StopOnExit
-from sandbox.servicebus.config import EmulatorConfig
-from sandbox.servicebus.errors import EmulatorStartError
-from sandbox.servicebus.server import EmulatorServer
+from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.servicebus.config import EmulatorConfig
+from dualbus.sandbox.servicebus.errors import EmulatorStartError
+from dualbus.sandbox.servicebus.server import EmulatorServer
 
 __all__ = ["EmulatorProcess", "EmulatorThread", "start_in_process", "start_subprocess"]
 
@@ -52,7 +52,7 @@ class EmulatorThread(_Handle):
 
 
 class EmulatorProcess(_Handle):
-    """An emulator running as ``python -m sandbox.servicebus`` in a child process."""
+    """An emulator running as ``python -m dualbus.sandbox.servicebus`` in a child process."""
 
     def __init__(self, process: subprocess.Popen[str], connection_string: str) -> None:
         self.process = process
@@ -105,8 +105,8 @@ def start_subprocess(
     env: Mapping[str, str] | None = None,
     timeout: float = 20.0,
 ) -> EmulatorProcess:
-    """Start ``python -m sandbox.servicebus`` and wait until it prints its connection string."""
-    command = [sys.executable, "-m", "sandbox.servicebus", "--host", host, "--port", str(port)]
+    """Start ``python -m dualbus.sandbox.servicebus`` and wait until it prints its connection string."""
+    command = [sys.executable, "-m", "dualbus.sandbox.servicebus", "--host", host, "--port", str(port)]
     if config_file is not None:
         command += ["--config", str(config_file)]
     if data_dir is not None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from proton import Condition, Delivery, Link, Terminus, symbol
 
-from sandbox.servicebus.codec import Described, encode
-from sandbox.servicebus.entity import Entity, StoredMessage
-from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, RELEASE
+from dualbus.sandbox.servicebus.codec import Described, encode
+from dualbus.sandbox.servicebus.entity import Entity, StoredMessage
+from dualbus.sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, RELEASE
 
 __all__ = [
     "LinkConsumer",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sandbox.servicebus.entity import DEFERRED, Entity, StoredMessage
-from sandbox.servicebus.errors import BrokerError
-from sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.entity import DEFERRED, Entity, StoredMessage
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["MESSAGE_NOT_FOUND", "peek", "receive_deferred"]
 

@@ -12,15 +12,15 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sandbox.servicebus.codec import Described, Symbol, Timestamp
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
-from sandbox.servicebus.lookup import peek, receive_deferred
-from sandbox.servicebus.message import parse_message
-from sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
+from dualbus.sandbox.servicebus.codec import Described, Symbol, Timestamp
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from dualbus.sandbox.servicebus.lookup import peek, receive_deferred
+from dualbus.sandbox.servicebus.message import parse_message
+from dualbus.sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
 
 if TYPE_CHECKING:
-    from sandbox.servicebus.catalog import Catalog, Definition
+    from dualbus.sandbox.servicebus.catalog import Catalog, Definition
 
 __all__ = ["Management", "Reply"]
 
@@ -198,7 +198,7 @@ class Management:
 
 
 def _rule_from_map(name: str, description: Mapping[str, Any]) -> Definition:
-    from sandbox.servicebus.catalog import Definition  # noqa: PLC0415 - the catalog imports the broker
+    from dualbus.sandbox.servicebus.catalog import Definition  # noqa: PLC0415 - the catalog imports the broker
 
     sql = description.get("sql-filter")
     correlation = description.get("correlation-filter")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.servicebus.codec import (
+from dualbus.sandbox.servicebus.codec import (
     Timestamp,
     decode_at,
     encode,
@@ -22,8 +22,8 @@ from sandbox.servicebus.codec import (
     map_spans,
     skip_at,
 )
-from sandbox.servicebus.errors import AmqpDecodeError
-from sandbox.servicebus.frames import BATCH_FORMAT
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.frames import BATCH_FORMAT
 
 __all__ = [
     "APP_PROPERTIES",

@@ -10,8 +10,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import replace
 
-from sandbox.servicebus.codec import Symbol, encode_map_header, encode_value, map_spans
-from sandbox.servicebus.message import APP_PROPERTIES, Envelope, message_sections
+from dualbus.sandbox.servicebus.codec import Symbol, encode_map_header, encode_value, map_spans
+from dualbus.sandbox.servicebus.message import APP_PROPERTIES, Envelope, message_sections
 
 __all__ = ["compose", "with_dead_letter"]
 

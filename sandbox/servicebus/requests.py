@@ -13,15 +13,15 @@ from typing import Any
 
 from proton import Link
 
-from sandbox.errors import SandboxAuthError
-from sandbox.servicebus.connections import state_of
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
-from sandbox.servicebus.links import entity_address, reply, text_keys
-from sandbox.servicebus.management import Management, error_properties
-from sandbox.servicebus.message import Envelope, amqp_value, parse_message
-from sandbox.servicebus.sas import KeyRing
-from sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.errors import SandboxAuthError
+from dualbus.sandbox.servicebus.connections import state_of
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
+from dualbus.sandbox.servicebus.management import Management, error_properties
+from dualbus.sandbox.servicebus.message import Envelope, amqp_value, parse_message
+from dualbus.sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["RequestNodes"]
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sandbox.servicebus.codec import Described, encode, encode_value
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.message import PROPERTY_NAMES, Envelope, message_sections
+from dualbus.sandbox.servicebus.codec import Described, encode, encode_value
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, Envelope, message_sections
 
 __all__ = ["ActionRule", "Matcher", "Route", "with_properties"]
 

@@ -19,7 +19,7 @@ from urllib.parse import quote_plus, unquote_plus, urlparse
 
 from pydantic import SecretStr
 
-from sandbox.errors import SandboxAuthError, SandboxConfigError
+from dualbus.sandbox.errors import SandboxAuthError, SandboxConfigError
 
 __all__ = [
     "DEFAULT_KEY_NAME",

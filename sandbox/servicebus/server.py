@@ -23,16 +23,16 @@ import cproton
 from proton import Collector, Connection, Delivery, Event, Transport
 from pydantic import SecretStr
 
-from sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
-from sandbox.servicebus.amqp import AmqpHandler
-from sandbox.servicebus.catalog import Catalog
-from sandbox.servicebus.config import EmulatorConfig, default_config
-from sandbox.servicebus.errors import EmulatorStartError
-from sandbox.servicebus.frames import TransferFormats
-from sandbox.servicebus.sas import KeyRing, keys_from_env
-from sandbox.servicebus.settlement import ServiceBus
-from sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
-from sandbox.servicebus.topology import build_topology
+from dualbus.sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
+from dualbus.sandbox.servicebus.amqp import AmqpHandler
+from dualbus.sandbox.servicebus.catalog import Catalog
+from dualbus.sandbox.servicebus.config import EmulatorConfig, default_config
+from dualbus.sandbox.servicebus.errors import EmulatorStartError
+from dualbus.sandbox.servicebus.frames import TransferFormats
+from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
+from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
+from dualbus.sandbox.servicebus.topology import build_topology
 
 __all__ = ["EmulatorServer"]
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.servicebus.broker import Broker
-from sandbox.servicebus.entity import ACTIVE, DEFERRED, Consumer, Entity, SessionLock, StoredMessage
-from sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.broker import Broker
+from dualbus.sandbox.servicebus.entity import ACTIVE, DEFERRED, Consumer, Entity, SessionLock, StoredMessage
+from dualbus.sandbox.servicebus.errors import BrokerError
 
 __all__ = [
     "ABANDON",

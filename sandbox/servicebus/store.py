@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sandbox.servicebus.entity import StoredMessage
-from sandbox.servicebus.errors import EmulatorStartError
-from sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.entity import StoredMessage
+from dualbus.sandbox.servicebus.errors import EmulatorStartError
+from dualbus.sandbox.servicebus.message import Envelope, parse_message
 
 __all__ = ["Journal", "LoadedState", "MemoryJournal", "SqliteJournal"]
 

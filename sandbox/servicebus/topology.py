@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     EmulatorConfig,
     QueueConfig,
     RuleConfig,
@@ -17,9 +17,9 @@ from sandbox.servicebus.config import (
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.entity import Entity, EntitySettings
-from sandbox.servicebus.filters import compile_action, compile_rule, compile_rules
-from sandbox.servicebus.routing import ActionRule, Route
+from dualbus.sandbox.servicebus.entity import Entity, EntitySettings
+from dualbus.sandbox.servicebus.filters import compile_action, compile_rule, compile_rules
+from dualbus.sandbox.servicebus.routing import ActionRule, Route
 
 __all__ = [
     "DEAD_LETTER_SUFFIX",

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 from proton import Delivery, Link
 
-from sandbox.servicebus.entity import Entity
-from sandbox.servicebus.errors import AmqpDecodeError, BrokerError
-from sandbox.servicebus.frames import TransferFormats
-from sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
-from sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
-from sandbox.servicebus.requests import RequestNodes
-from sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.entity import Entity
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
+from dualbus.sandbox.servicebus.frames import TransferFormats
+from dualbus.sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
+from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
+from dualbus.sandbox.servicebus.requests import RequestNodes
+from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["CREDIT", "Transfers"]
 

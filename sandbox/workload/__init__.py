@@ -8,21 +8,21 @@ starts and seeds both twins for ``dualbus sandbox``. Names of entities, fields, 
 of the published schemas in ``d365``; the package imports nothing of the pipeline.
 """
 
-from sandbox.workload.dataverse_shape import (
+from dualbus.sandbox.workload.dataverse_shape import (
     SHAPES,
     company_ids,
     dataverse_master,
     dataverse_reference,
     shape_row,
 )
-from sandbox.workload.errors import WorkloadError
-from sandbox.workload.generate import LOAD_ORDER, Dataset, generate
-from sandbox.workload.kinds import KINDS, RecordRef
-from sandbox.workload.load import load_dataverse, load_fo, load_fo_store
-from sandbox.workload.plan import REFUSALS, PlannedChange, StreamConfig, plan_changes
-from sandbox.workload.records import RecordFactory
-from sandbox.workload.run import SandboxRun, run_sandbox, start_sandbox
-from sandbox.workload.stream import StreamSummary, dataverse_path, fo_path, run_change_stream
+from dualbus.sandbox.workload.errors import WorkloadError
+from dualbus.sandbox.workload.generate import LOAD_ORDER, Dataset, generate
+from dualbus.sandbox.workload.kinds import KINDS, RecordRef
+from dualbus.sandbox.workload.load import load_dataverse, load_fo, load_fo_store
+from dualbus.sandbox.workload.plan import REFUSALS, PlannedChange, StreamConfig, plan_changes
+from dualbus.sandbox.workload.records import RecordFactory
+from dualbus.sandbox.workload.run import SandboxRun, run_sandbox, start_sandbox
+from dualbus.sandbox.workload.stream import StreamSummary, dataverse_path, fo_path, run_change_stream
 
 __all__ = [
     "KINDS",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from sandbox.workload.reference import UNITS, Unit
+from dualbus.sandbox.workload.reference import UNITS, Unit
 
 __all__ = ["EXTRAS", "fixed_id", "uom_schedules"]
 

@@ -16,14 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from d365 import dataverse_tables, lookup_value_column
-from sandbox.workload.dataverse_columns import Bind, Shape
-from sandbox.workload.dataverse_extras import EXTRAS, fixed_id, uom_schedules
-from sandbox.workload.errors import WorkloadError
-from sandbox.workload.generate import Dataset
-from sandbox.workload.master_shapes import MASTER_SHAPES
-from sandbox.workload.reference import Company
-from sandbox.workload.reference_shapes import REFERENCE_SHAPES
+from dualbus.d365 import dataverse_tables, lookup_value_column
+from dualbus.sandbox.workload.dataverse_columns import Bind, Shape
+from dualbus.sandbox.workload.dataverse_extras import EXTRAS, fixed_id, uom_schedules
+from dualbus.sandbox.workload.errors import WorkloadError
+from dualbus.sandbox.workload.generate import Dataset
+from dualbus.sandbox.workload.master_shapes import MASTER_SHAPES
+from dualbus.sandbox.workload.reference import Company
+from dualbus.sandbox.workload.reference_shapes import REFERENCE_SHAPES
 
 __all__ = [
     "SHAPES",

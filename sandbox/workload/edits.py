@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from sandbox.workload.kinds import Kind
-from sandbox.workload.places import PLACES
-from sandbox.workload.records import CUSTOMER_HOLDS, VENDOR_HOLDS, RecordFactory, Row
-from sandbox.workload.reference import Company
+from dualbus.sandbox.workload.kinds import Kind
+from dualbus.sandbox.workload.places import PLACES
+from dualbus.sandbox.workload.records import CUSTOMER_HOLDS, VENDOR_HOLDS, RecordFactory, Row
+from dualbus.sandbox.workload.reference import Company
 
 __all__ = ["EDITS", "long_email"]
 

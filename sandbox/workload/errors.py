@@ -5,7 +5,7 @@ WorkloadError (SandboxError): loading, shaping or streaming failed in a way the 
 
 from __future__ import annotations
 
-from sandbox.errors import SandboxError
+from dualbus.sandbox.errors import SandboxError
 
 __all__ = ["WorkloadError"]
 

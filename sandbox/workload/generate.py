@@ -14,9 +14,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sandbox.workload.records import RecordFactory, Row
-from sandbox.workload.reference import COMPANIES, Company
-from sandbox.workload.reference_rows import reference_rows
+from dualbus.sandbox.workload.records import RecordFactory, Row
+from dualbus.sandbox.workload.reference import COMPANIES, Company
+from dualbus.sandbox.workload.reference_rows import reference_rows
 
 __all__ = ["LOAD_ORDER", "Dataset", "generate"]
 

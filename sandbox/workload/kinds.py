@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from d365 import fo_entities
+from dualbus.d365 import fo_entities
 
 __all__ = ["KINDS", "Kind", "RecordKind", "RecordRef", "kind_of", "record_ref"]
 

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.fo.store import FoStore
-from sandbox.workload.errors import WorkloadError
-from sandbox.workload.generate import Dataset
+from dualbus.sandbox.fo.store import FoStore
+from dualbus.sandbox.workload.errors import WorkloadError
+from dualbus.sandbox.workload.generate import Dataset
 
 __all__ = ["WorkloadError", "batch_body", "load_dataverse", "load_fo", "load_fo_store"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from sandbox.workload.dataverse_columns import (
+from dualbus.sandbox.workload.dataverse_columns import (
     NO_YES,
     ON_HOLD,
     Bind,

@@ -32,11 +32,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.workload.edits import EDITS, long_email
-from sandbox.workload.generate import Dataset
-from sandbox.workload.kinds import Kind, RecordRef, kind_of, record_ref
-from sandbox.workload.records import RecordFactory, Row
-from sandbox.workload.reference import Company
+from dualbus.sandbox.workload.edits import EDITS, long_email
+from dualbus.sandbox.workload.generate import Dataset
+from dualbus.sandbox.workload.kinds import Kind, RecordRef, kind_of, record_ref
+from dualbus.sandbox.workload.records import RecordFactory, Row
+from dualbus.sandbox.workload.reference import Company
 
 __all__ = ["REFUSALS", "PlannedChange", "StreamConfig", "plan_changes"]
 

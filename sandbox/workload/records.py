@@ -14,8 +14,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sandbox.workload.places import PLACES, PRODUCT_NOUNS, PRODUCT_WORDS, TRADE_NAMES, TRADE_WORDS
-from sandbox.workload.reference import CUSTOMER_GROUPS, PAYMENT_TERMS, UNITS, VENDOR_GROUPS, Company
+from dualbus.sandbox.workload.places import PLACES, PRODUCT_NOUNS, PRODUCT_WORDS, TRADE_NAMES, TRADE_WORDS
+from dualbus.sandbox.workload.reference import CUSTOMER_GROUPS, PAYMENT_TERMS, UNITS, VENDOR_GROUPS, Company
 
 __all__ = ["CUSTOMER_HOLDS", "VENDOR_HOLDS", "RecordFactory", "Row"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sandbox.workload.places import PLACES
-from sandbox.workload.reference import (
+from dualbus.sandbox.workload.places import PLACES
+from dualbus.sandbox.workload.reference import (
     CURRENCIES,
     CUSTOMER_GROUPS,
     DEFAULT_TERM,

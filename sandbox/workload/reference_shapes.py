@@ -5,7 +5,7 @@ In Dataverse load order: a lookup's target table before the tables that bind to 
 
 from __future__ import annotations
 
-from sandbox.workload.dataverse_columns import (
+from dualbus.sandbox.workload.dataverse_columns import (
     HIERARCHY_PURPOSE,
     NO_YES,
     PAYMENT_METHOD,

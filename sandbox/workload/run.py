@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 
-from sandbox.fo.events import EventEndpoint
-from sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
-from sandbox.workload.dataverse_shape import dataverse_master, dataverse_reference
-from sandbox.workload.generate import Dataset, generate
-from sandbox.workload.load import load_dataverse, load_fo, load_fo_store
-from sandbox.workload.plan import StreamConfig
-from sandbox.workload.stream import StreamSummary, run_change_stream
+from dualbus.sandbox.fo.events import EventEndpoint
+from dualbus.sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
+from dualbus.sandbox.workload.dataverse_shape import dataverse_master, dataverse_reference
+from dualbus.sandbox.workload.generate import Dataset, generate
+from dualbus.sandbox.workload.load import load_dataverse, load_fo, load_fo_store
+from dualbus.sandbox.workload.plan import StreamConfig
+from dualbus.sandbox.workload.stream import StreamSummary, run_change_stream
 
 __all__ = ["SandboxRun", "run_sandbox", "start_sandbox"]
 
@@ -73,7 +73,7 @@ class SandboxRun:
 
 def _start_dataverse(port: int, clients: Mapping[str, str], database: Path | None) -> Any | None:  # noqa: ANN401 - optional twin
     try:
-        from sandbox.dataverse import start_dataverse  # noqa: PLC0415 - the Dataverse twin is optional
+        from dualbus.sandbox.dataverse import start_dataverse  # noqa: PLC0415 - the Dataverse twin is optional
     except ImportError:
         return None
     return start_dataverse(clients=dict(clients), port=port, database=database)

@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 
-from d365 import fo_entities
-from sandbox.workload.dataverse_shape import SHAPES, CompanyIds, key_segment, literal, shape_row
-from sandbox.workload.errors import WorkloadError
-from sandbox.workload.generate import Dataset
-from sandbox.workload.kinds import KINDS, RecordRef
-from sandbox.workload.plan import PlannedChange, StreamConfig, plan_changes
+from dualbus.d365 import fo_entities
+from dualbus.sandbox.workload.dataverse_shape import SHAPES, CompanyIds, key_segment, literal, shape_row
+from dualbus.sandbox.workload.errors import WorkloadError
+from dualbus.sandbox.workload.generate import Dataset
+from dualbus.sandbox.workload.kinds import KINDS, RecordRef
+from dualbus.sandbox.workload.plan import PlannedChange, StreamConfig, plan_changes
 
 __all__ = ["StreamSummary", "dataverse_path", "fo_path", "run_change_stream"]
 

@@ -10,10 +10,10 @@ carries and which target row it removes.
 
 from __future__ import annotations
 
-from shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
-from shared.maps._deletes import delete_fields, target_key
-from shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
-from shared.maps._fields import (
+from dualbus.shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
+from dualbus.shared.maps._deletes import delete_fields, target_key
+from dualbus.shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
+from dualbus.shared.maps._fields import (
     Condition,
     Direction,
     FieldMap,
@@ -24,8 +24,8 @@ from shared.maps._fields import (
     SourceFilter,
     ValuePair,
 )
-from shared.maps._loader import load_map_file, load_maps, parse_map
-from shared.maps._order import (
+from dualbus.shared.maps._loader import load_map_file, load_maps, parse_map
+from dualbus.shared.maps._order import (
     area_dependencies,
     area_layers,
     area_order,
@@ -33,7 +33,7 @@ from shared.maps._order import (
     map_order,
     table_dependencies,
 )
-from shared.maps._references import (
+from dualbus.shared.maps._references import (
     Fetcher,
     Resolver,
     bind_reference,
@@ -42,8 +42,8 @@ from shared.maps._references import (
     key_segment,
     resolved_body,
 )
-from shared.maps._registry import MapSet
-from shared.maps._table import AREAS, Area, TableMap
+from dualbus.shared.maps._registry import MapSet
+from dualbus.shared.maps._table import AREAS, Area, TableMap
 
 __all__ = [
     "AREAS",

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from shared.maps._fields import Scalar
+from dualbus.shared.maps._fields import Scalar
 
 __all__ = ["DataverseChange", "FoChange", "LookupBinding", "key_text", "odata_literal"]
 

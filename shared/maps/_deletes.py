@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.maps._engine import to_dataverse, to_fo
-from shared.maps._fields import FieldMap, LookupMap, Scalar, Side
-from shared.maps._table import TableMap
+from dualbus.shared.maps._engine import to_dataverse, to_fo
+from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side
+from dualbus.shared.maps._table import TableMap
 
 __all__ = ["delete_fields", "target_key"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, TypeGuard
 
-from shared.errors import LookupUnresolvedError, TransformError
-from shared.maps._changes import DataverseChange, FoChange, LookupBinding
-from shared.maps._fields import FieldMap, LookupMap, Scalar, Side, scalar_key
-from shared.maps._table import TableMap
+from dualbus.shared.errors import LookupUnresolvedError, TransformError
+from dualbus.shared.maps._changes import DataverseChange, FoChange, LookupBinding
+from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side, scalar_key
+from dualbus.shared.maps._table import TableMap
 
 __all__ = ["natural_key", "passes_source_filter", "to_dataverse", "to_fo"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from d365 import SchemaFileError, dataverse_tables, fo_entities
-from shared.errors import MapDefinitionError
-from shared.maps._registry import MapSet
-from shared.maps._schemas import bind_schemas, schema_problems
-from shared.maps._table import TableMap
+from dualbus.d365 import SchemaFileError, dataverse_tables, fo_entities
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps._registry import MapSet
+from dualbus.shared.maps._schemas import bind_schemas, schema_problems
+from dualbus.shared.maps._table import TableMap
 
 __all__ = ["load_map_file", "load_maps", "parse_map"]
 
@@ -35,7 +35,7 @@ def load_maps(directory: Path | str | None = None) -> MapSet:
     Each map is also checked against the published schemas of both systems (``d365``): a name that F&O
     or Dataverse does not have is an error naming the map, before anything runs.
     """
-    folder: Traversable = files("shared.maps") / "data" if directory is None else Path(directory)
+    folder: Traversable = files("dualbus.shared.maps") / "data" if directory is None else Path(directory)
     entries = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".json")), key=_name)
     if not entries:
         raise MapDefinitionError(f"{folder}: no map files (*.json) found")

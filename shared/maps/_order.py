@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from shared.errors import MapDefinitionError
-from shared.maps._table import TableMap
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps._table import TableMap
 
 __all__ = [
     "area_dependencies",

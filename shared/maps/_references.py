@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from d365 import dataverse_tables, lookup_value_column
-from shared.errors import LookupMissingError, LookupUnresolvedError
-from shared.maps._changes import DataverseChange, LookupBinding, key_text, odata_literal
-from shared.maps._fields import Scalar
-from shared.maps._registry import MapSet
-from shared.maps._table import TableMap
+from dualbus.d365 import dataverse_tables, lookup_value_column
+from dualbus.shared.errors import LookupMissingError, LookupUnresolvedError
+from dualbus.shared.maps._changes import DataverseChange, LookupBinding, key_text, odata_literal
+from dualbus.shared.maps._fields import Scalar
+from dualbus.shared.maps._registry import MapSet
+from dualbus.shared.maps._table import TableMap
 
 __all__ = [
     "Fetcher",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from shared.errors import MapDefinitionError
-from shared.maps._fields import Side
-from shared.maps._order import area_dependencies, find_cycle, table_dependencies
-from shared.maps._table import TableMap
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps._fields import Side
+from dualbus.shared.maps._order import area_dependencies, find_cycle, table_dependencies
+from dualbus.shared.maps._table import TableMap
 
 __all__ = ["MapSet", "check_map_set"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from d365 import DvColumn, DvTable, FoEntity, FoField
-from shared.maps._fields import FieldMap, FieldType, LookupMap, Scalar, Side
-from shared.maps._table import TableMap
+from dualbus.d365 import DvColumn, DvTable, FoEntity, FoField
+from dualbus.shared.maps._fields import FieldMap, FieldType, LookupMap, Scalar, Side
+from dualbus.shared.maps._table import TableMap
 
 __all__ = ["bind_schemas", "schema_problems"]
 

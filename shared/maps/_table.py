@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.maps._fields import Direction, FieldMap, LookupMap, Side, SourceFilter, rule_error
+from dualbus.shared.maps._fields import Direction, FieldMap, LookupMap, Side, SourceFilter, rule_error
 
 __all__ = ["AREAS", "Area", "TableMap"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import orjson
 
-from shared.render import render_emulator_config
-from shared.render_infra._apps import (
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.render_infra._apps import (
     APP_PREFIX,
     MAX_REPLICAS,
     MESSAGES_PER_REPLICA,
@@ -20,17 +20,17 @@ from shared.render_infra._apps import (
     consumer_apps,
     producer_apps,
 )
-from shared.render_infra._bicep import render_bicep_parameters
-from shared.render_infra._k8s import (
+from dualbus.shared.render_infra._bicep import render_bicep_parameters
+from dualbus.shared.render_infra._k8s import (
     K8S_NAMESPACE,
     PLACEHOLDERS,
     TRIGGER_AUTHENTICATION,
     k8s_manifests,
     render_k8s_manifests,
 )
-from shared.render_infra._svg import render_flow_svg
-from shared.render_infra._yaml import dump_documents, dump_yaml
-from shared.topology import Topology
+from dualbus.shared.render_infra._svg import render_flow_svg
+from dualbus.shared.render_infra._yaml import dump_documents, dump_yaml
+from dualbus.shared.topology import Topology
 
 __all__ = [
     "APP_PREFIX",

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shared.envelope import Origin
-from shared.errors import TopologyError
-from shared.topology import SubscriptionSpec, TopicSpec, Topology
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import TopologyError
+from dualbus.shared.topology import SubscriptionSpec, TopicSpec, Topology
 
 __all__ = [
     "APP_PREFIX",

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.render import iso_duration, render_emulator_config
-from shared.render_infra._apps import ConsumerApp, ProducerApp, consumer_apps, producer_apps
-from shared.topology import Subscription, TopicSpec, Topology
+from dualbus.shared.render import iso_duration, render_emulator_config
+from dualbus.shared.render_infra._apps import ConsumerApp, ProducerApp, consumer_apps, producer_apps
+from dualbus.shared.topology import Subscription, TopicSpec, Topology
 
 __all__ = ["PARAMETERS_SCHEMA", "render_bicep_parameters"]
 

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.render_infra._apps import SCALE_RULE_TYPE, ConsumerApp, ProducerApp, consumer_apps, producer_apps
-from shared.render_infra._yaml import dump_documents
-from shared.topology import Topology
+from dualbus.shared.render_infra._apps import (
+    SCALE_RULE_TYPE,
+    ConsumerApp,
+    ProducerApp,
+    consumer_apps,
+    producer_apps,
+)
+from dualbus.shared.render_infra._yaml import dump_documents
+from dualbus.shared.topology import Topology
 
 __all__ = [
     "K8S_NAMESPACE",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from shared.render_infra._apps import ConsumerApp, consumer_apps, producer_apps
-from shared.topology import Direction, Topology
+from dualbus.shared.render_infra._apps import ConsumerApp, consumer_apps, producer_apps
+from dualbus.shared.topology import Direction, Topology
 
 __all__ = ["render_flow_svg"]
 

@@ -16,8 +16,8 @@ from dualbus.console.jobs import Job
 from dualbus.console.operations import LetterRef, ReplayPreview, RouteRow
 from dualbus.ops.deadletters import DeadLetter, ReasonGroup, group_by_reason
 from dualbus.ops.dlq import OperationReport
-from shared.errors import ConfigError
-from shared.maps import load_maps
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.maps import load_maps
 
 AREAS = ("currency", "customer")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from consumers import ConsumerMetrics, RuntimeOptions, run_consumer
-from consumers._retry import RetryPolicy
-from shared.metrics_file import JsonFileMetricExporter
-from shared.settings import Settings
-from shared.topology import Direction, default_topology
+from dualbus.consumers import ConsumerMetrics, RuntimeOptions, run_consumer
+from dualbus.consumers._retry import RetryPolicy
+from dualbus.shared.metrics_file import JsonFileMetricExporter
+from dualbus.shared.settings import Settings
+from dualbus.shared.topology import Direction, default_topology
 
 # A missing lookup is dead-lettered at once, as the page under test expects, not after the default wait
 # for a parent still on its way.
@@ -52,7 +52,7 @@ def running_consumers(
 ) -> Iterator[PauseSeen]:
     """Consumers of ``routes`` until the block ends; yields what tells when they took a pause."""
     seen = PauseSeen()
-    control_log = logging.getLogger("shared.control")
+    control_log = logging.getLogger("dualbus.shared.control")
     control_log.addHandler(seen)
     previous_level = control_log.level
     control_log.setLevel(logging.INFO)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from dualbus.cli import app as cli
 from dualbus.console import build_app
 from dualbus.console.security import CSRF_COOKIE, is_loopback, require_token
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 from tests.console.fakes import FakeBackend, Gate, make_app
 from tests.console.serving import serving
 

@@ -21,15 +21,15 @@ from playwright import sync_api as playwright
 from pydantic import SecretStr
 
 from dualbus.console import build_app
-from sandbox.dataverse.server import start_dataverse
-from sandbox.fo.server import start_fo
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import start_in_process
-from shared.envelope import Envelope
-from shared.maps import load_maps
-from shared.render import render_emulator_config
-from shared.settings import ServiceBusSettings, Settings
-from shared.topology import Direction, default_topology
+from dualbus.sandbox.dataverse.server import start_dataverse
+from dualbus.sandbox.fo.server import start_fo
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.maps import load_maps
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ServiceBusSettings, Settings
+from dualbus.shared.topology import Direction, default_topology
 from tests.console.pipeline import running_consumers
 from tests.console.serving import serving
 from tests.integration.consumers.conftest import CLIENT_ID, CLIENTS, SECRET, Pipeline

@@ -11,14 +11,14 @@ from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient
 from pydantic import SecretStr
 
 from dualbus.console.operations import LetterRef, Operations
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import start_in_process
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import ConfigError
-from shared.messages import to_message
-from shared.render import render_emulator_config
-from shared.settings import ServiceBusSettings, Settings
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.messages import to_message
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ServiceBusSettings, Settings
+from dualbus.shared.topology import default_topology
 
 pytestmark = pytest.mark.integration
 

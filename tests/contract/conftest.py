@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     CorrelationFilterConfig,
     EmulatorConfig,
     NamespaceConfig,
@@ -19,7 +19,7 @@ from sandbox.servicebus.config import (
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 
 # Short locks and TTLs keep the expiry tests to a second or two.
 _SHORT = timedelta(seconds=1)

@@ -9,14 +9,14 @@ from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundErr
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.management import ServiceBusAdministrationClient
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     EmulatorConfig,
     NamespaceConfig,
     QueueConfig,
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.launcher import start_in_process
+from dualbus.sandbox.servicebus.launcher import start_in_process
 from tests.contract.conftest import quick_client
 
 # The emulator's certificate is self-signed, so the administration client runs unverified, as for

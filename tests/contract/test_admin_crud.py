@@ -29,8 +29,8 @@ from azure.servicebus.management import (
     TrueRuleFilter,
 )
 
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process, start_subprocess
-from sandbox.servicebus.sas import DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, make_token
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process, start_subprocess
+from dualbus.sandbox.servicebus.sas import DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, make_token
 from tests.contract.conftest import quick_client
 
 pytestmark = [

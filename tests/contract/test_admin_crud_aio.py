@@ -7,7 +7,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
 from azure.servicebus.management import CorrelationRuleFilter
 
-from sandbox.servicebus.launcher import start_in_process
+from dualbus.sandbox.servicebus.launcher import start_in_process
 
 pytestmark = pytest.mark.contract
 

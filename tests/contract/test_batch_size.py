@@ -10,8 +10,8 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import MessageSizeExceededError
 
-from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract

@@ -16,14 +16,14 @@ from datetime import timedelta
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceivedMessage
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     EmulatorConfig,
     NamespaceConfig,
     QueueConfig,
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract

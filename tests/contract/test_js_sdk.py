@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     CorrelationFilterConfig,
     EmulatorConfig,
     NamespaceConfig,
@@ -21,7 +21,7 @@ from sandbox.servicebus.config import (
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from tests.contract.node import NodeSdk, install_js_sdk
 
 pytestmark = pytest.mark.contract

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, SubscriptionConfig, TopicConfig
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, SubscriptionConfig, TopicConfig
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 
 pytestmark = pytest.mark.contract
 

@@ -9,7 +9,7 @@ import pathlib
 import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
-from sandbox.servicebus.launcher import start_subprocess
+from dualbus.sandbox.servicebus.launcher import start_subprocess
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
-from sandbox.servicebus.sas import DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.sas import DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE
 
 pytestmark = pytest.mark.contract
 

@@ -13,10 +13,10 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
 from pydantic import SecretStr
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
-from sandbox.servicebus.launcher import start_in_process
-from sandbox.servicebus.sas import KEYS_ENV_VAR, make_token
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.sandbox.servicebus.sas import KEYS_ENV_VAR, make_token
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract

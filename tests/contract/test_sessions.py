@@ -13,7 +13,7 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from sandbox.servicebus.launcher import EmulatorThread
+from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.contract

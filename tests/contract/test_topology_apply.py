@@ -10,8 +10,8 @@ from azure.servicebus.management import ServiceBusAdministrationClient
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from sandbox.servicebus.launcher import start_in_process
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.shared.topology import default_topology
 from tests.contract.conftest import quick_client
 
 pytestmark = [

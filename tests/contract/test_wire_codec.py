@@ -12,9 +12,9 @@ from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.servicebus.codec import Symbol, Timestamp, decode, encode, skip_at
-from sandbox.servicebus.message import parse_message
-from sandbox.servicebus.outgoing import compose, with_dead_letter
+from dualbus.sandbox.servicebus.codec import Symbol, Timestamp, decode, encode, skip_at
+from dualbus.sandbox.servicebus.message import parse_message
+from dualbus.sandbox.servicebus.outgoing import compose, with_dead_letter
 
 pytestmark = pytest.mark.contract
 

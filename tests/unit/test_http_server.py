@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandbox.http_server import serve_in_thread
+from dualbus.sandbox.http_server import serve_in_thread
 
 
 async def _hello(_: Request) -> Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.errors import SandboxAuthError
-from sandbox.identity import TokenIssuer, token_url, user_id_for
+from dualbus.sandbox.errors import SandboxAuthError
+from dualbus.sandbox.identity import TokenIssuer, token_url, user_id_for
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("d365", "shared", "producers", "consumers", "sandbox", "dualbus", "bench")
+# The packages linked into dualbus/ (see "Layout" in the README): imported as dualbus.<name>, never bare.
+LINKED = ("d365", "shared", "producers", "consumers", "sandbox")
+SCANNED = (*LINKED, "dualbus", "bench")
 
 BOUNDARIES: dict[str, frozenset[str]] = {
     "azure.identity": frozenset({"shared/identity.py"}),
@@ -87,3 +89,27 @@ def test_a_similar_name_is_not_the_library(tmp_path: Path) -> None:
     other.parent.mkdir()
     other.write_text("import azure.identity_extras\nfrom azure.servicebus import ServiceBusClient\n")
     assert offenders("azure.identity", BOUNDARIES["azure.identity"], tmp_path) == []
+
+
+def _bare_imports(root: Path) -> list[str]:
+    found = []
+    for folder in (*SCANNED, "tests"):
+        for path in sorted((root / folder).rglob("*.py")):
+            modules = imported_modules(path.read_text(encoding="utf-8"))
+            if any(reaches(m, name) for m in modules for name in LINKED):
+                found.append(path.relative_to(root).as_posix())
+    return found
+
+
+def test_our_packages_are_imported_through_dualbus_alone() -> None:
+    """An install holds only ``dualbus``: ``import shared`` works in the repository and nowhere else."""
+    assert _bare_imports(ROOT) == []
+
+
+def test_a_bare_import_of_ours_is_caught(tmp_path: Path) -> None:
+    """``from shared.bus import x`` is caught; ``from dualbus.shared.bus import x`` is the way."""
+    for folder in (*SCANNED, "tests"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("from shared.bus import bus_errors\n")
+    (tmp_path / "bench" / "ok.py").write_text("from dualbus.shared.bus import bus_errors\n")
+    assert _bare_imports(tmp_path) == ["tests/test_x.py"]

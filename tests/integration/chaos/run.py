@@ -31,8 +31,8 @@ from dualbus.demo.launch import Launcher, consumer_name, initial_sync_layers
 from dualbus.demo.monitor import HeadlessView, Monitor
 from dualbus.demo.processes import ChildProcess
 from dualbus.demo.workload import DataSize, StreamThread, api_client
-from sandbox.identity import user_id_for
-from sandbox.workload import StreamConfig
+from dualbus.sandbox.identity import user_id_for
+from dualbus.sandbox.workload import StreamConfig
 from tests.integration.chaos.writes import Judgement, Writers, judge, read_writes
 
 __all__ = ["ChaosOptions", "ChaosResult", "run_chaos"]

@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 
-from sandbox.dataverse.tables import TABLES
-from sandbox.workload.dataverse_shape import SHAPES
-from sandbox.workload.kinds import KINDS
-from shared.maps import load_maps
+from dualbus.sandbox.dataverse.tables import TABLES
+from dualbus.sandbox.workload.dataverse_shape import SHAPES
+from dualbus.sandbox.workload.kinds import KINDS
+from dualbus.shared.maps import load_maps
 
 __all__ = ["Judgement", "Writers", "judge", "read_writes"]
 

@@ -11,19 +11,19 @@ import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from pydantic import SecretStr
 
-from consumers import ConsumerMetrics, RetryPolicy, RuntimeOptions, run_consumer
-from sandbox.dataverse.limits import ServiceProtectionLimits
-from sandbox.dataverse.server import RunningDataverse, start_dataverse
-from sandbox.fo.server import FoHandle, start_fo
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
-from shared.bus import bus_client
-from shared.envelope import Envelope
-from shared.maps import MapSet, load_maps
-from shared.messages import to_message
-from shared.render import render_emulator_config
-from shared.settings import ServiceBusSettings, Settings
-from shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
+from dualbus.consumers import ConsumerMetrics, RetryPolicy, RuntimeOptions, run_consumer
+from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
+from dualbus.sandbox.dataverse.server import RunningDataverse, start_dataverse
+from dualbus.sandbox.fo.server import FoHandle, start_fo
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.shared.bus import bus_client
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.maps import MapSet, load_maps
+from dualbus.shared.messages import to_message
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ServiceBusSettings, Settings
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
 from tests.twin_settings import api_settings
 
 CLIENT_ID = "dualbus"

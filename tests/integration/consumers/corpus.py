@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 from azure.servicebus import ServiceBusMessage
 
-from shared.envelope import Envelope
-from shared.maps import MapSet
-from shared.messages import ordering_bucket, to_message
-from shared.topology import REPLAY_TARGET_PROPERTY
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.maps import MapSet
+from dualbus.shared.messages import ordering_bucket, to_message
+from dualbus.shared.topology import REPLAY_TARGET_PROPERTY
 
 from .samples import event
 

@@ -6,12 +6,12 @@ import asyncio
 
 import httpx
 
-from consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
-from consumers._batch import BatchingApi
-from consumers._dataverse import API_ROOT
-from shared.api import ApiClient
-from shared.envelope import Envelope
-from shared.topology import Direction
+from dualbus.consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
+from dualbus.consumers._batch import BatchingApi
+from dualbus.consumers._dataverse import API_ROOT
+from dualbus.shared.api import ApiClient
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.topology import Direction
 from tests.twin_settings import IssuedTokens
 
 from .conftest import CLIENT_ID, SECRET, Pipeline

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from d365 import dataverse_tables, fo_entities
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import FieldMap, MapSet, Side, TableMap
+from dualbus.d365 import dataverse_tables, fo_entities
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import FieldMap, MapSet, Side, TableMap
 
 COMPANY = "USMF"
 CURRENCY = "USD"

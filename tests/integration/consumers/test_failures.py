@@ -10,10 +10,10 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusMessage
 
-from sandbox.dataverse.limits import ServiceProtectionLimits
-from shared.envelope import Operation
-from shared.maps import MapSet
-from shared.topology import Direction
+from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
+from dualbus.shared.envelope import Operation
+from dualbus.shared.maps import MapSet
+from dualbus.shared.topology import Direction
 
 from .conftest import CLIENT_ID, SECRET
 from .helpers import FlakyProxy, changes_of, seed, target_row

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.metrics_file import read_snapshot
-from shared.topology import Direction
+from dualbus.shared.metrics_file import read_snapshot
+from dualbus.shared.topology import Direction
 from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
@@ -64,7 +64,7 @@ async def test_a_fresh_consumers_first_message_keeps_the_newer_dataverse_edit(pi
     }
     with (tmp_path / "consumer.log").open("wb") as log:
         child = subprocess.Popen(  # noqa: ASYNC220 - our own interpreter and module; started once
-            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse"],
+            [sys.executable, "-m", "dualbus.consumers", "currency", "--to", "dataverse"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from shared.topology import Direction
+from dualbus.shared.topology import Direction
 from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
@@ -55,7 +55,7 @@ async def test_sigkill_mid_batch_loses_nothing_and_applies_nothing_twice(pipelin
     store = pipeline.dataverse.store
     log = (tmp_path / "consumer.log").open("w")
     child = subprocess.Popen(  # noqa: ASYNC220 - our own interpreter and module; started once
-        [sys.executable, "-m", "consumers", "currency", "--to", "dataverse", "--concurrency", "4"],
+        [sys.executable, "-m", "dualbus.consumers", "currency", "--to", "dataverse", "--concurrency", "4"],
         env=_consumer_env(pipeline),
         stdout=log,
         stderr=log,
@@ -97,7 +97,7 @@ async def test_sigterm_finishes_or_abandons_in_flight_work_and_exits_zero(pipeli
     store = pipeline.dataverse.store
     with (tmp_path / "consumer.log").open("w") as log:
         child = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on it below
-            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse"],
+            [sys.executable, "-m", "dualbus.consumers", "currency", "--to", "dataverse"],
             env=_consumer_env(pipeline),
             stdout=log,
             stderr=log,
@@ -128,7 +128,7 @@ async def test_sigterm_stops_an_idle_consumer_at_once(pipeline, tmp_path):
     """An idle consumer, its workers only waiting for a session, stops on SIGTERM within seconds."""
     with (tmp_path / "consumer.log").open("w") as log:
         child = subprocess.Popen(  # noqa: ASYNC220 - started once; the test waits on it below
-            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse"],
+            [sys.executable, "-m", "dualbus.consumers", "currency", "--to", "dataverse"],
             env=_consumer_env(pipeline),
             stdout=log,
             stderr=log,

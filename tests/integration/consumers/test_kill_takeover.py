@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import start_in_process
-from shared.metrics_file import read_snapshot
-from shared.render import render_emulator_config
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import start_in_process
+from dualbus.shared.metrics_file import read_snapshot
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.topology import default_topology
 from tests.twin_settings import api_environment, api_settings
 
 from .conftest import CLIENT_ID, SECRET
@@ -54,9 +54,10 @@ def _start(pipeline, log: Path, metrics: Path) -> subprocess.Popen[bytes]:
         "DUALBUS_METRICS_FILE": str(metrics),
         "OTEL_METRIC_EXPORT_INTERVAL": "300",
     }
+    command = [sys.executable, "-m", "dualbus.consumers", "currency", "--to", "dataverse", "--concurrency=4"]
     with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "consumers", "currency", "--to", "dataverse", "--concurrency", "4"],
+        return subprocess.Popen(  # noqa: S603 - our own module, run by this interpreter
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

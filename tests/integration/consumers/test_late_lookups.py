@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from shared.topology import Direction
+from dualbus.shared.topology import Direction
 
 from .conftest import TEST_RETRY
 from .helpers import changes_of, seed, target_row

@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from consumers import AdaptiveLimit, ConsumerMetrics, MessageProcessor, TombstoneSink
-from consumers._hold import current_hold
-from consumers._runtime import Consumer
+from dualbus.consumers import AdaptiveLimit, ConsumerMetrics, MessageProcessor, TombstoneSink
+from dualbus.consumers._hold import current_hold
+from dualbus.consumers._runtime import Consumer
 from dualbus.ops.deadletters import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
-from shared.bus import async_bus_client
-from shared.envelope import Operation
-from shared.messages import to_message
-from shared.topology import REPLAY_TARGET_PROPERTY, Direction
+from dualbus.shared.bus import async_bus_client
+from dualbus.shared.envelope import Operation
+from dualbus.shared.messages import to_message
+from dualbus.shared.topology import REPLAY_TARGET_PROPERTY, Direction
 
 from .conftest import TEST_OPTIONS, TEST_RETRY, TOPOLOGY
 from .helpers import api_sink, changes_of, target_row

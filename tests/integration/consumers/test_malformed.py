@@ -16,14 +16,14 @@ import pytest
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import MessageSizeExceededError
 
-from consumers import ConsumerMetrics, UnroutableDrain, run_consumer
+from dualbus.consumers import ConsumerMetrics, UnroutableDrain, run_consumer
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.status import collect_status
-from shared.bus import async_bus_client, bus_client
-from shared.bus_admin import admin_counts
-from shared.envelope import Envelope
-from shared.messages import to_message
-from shared.topology import Direction
+from dualbus.shared.bus import async_bus_client, bus_client
+from dualbus.shared.bus_admin import admin_counts
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.messages import to_message
+from dualbus.shared.topology import Direction
 
 from .conftest import TEST_OPTIONS, TEST_RETRY, TOPOLOGY, Pipeline
 from .corpus import CASE_PROPERTY, Case, malformed

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from consumers import ConsumerMetrics, RetryPolicy
-from shared.topology import Direction
+from dualbus.consumers import ConsumerMetrics, RetryPolicy
+from dualbus.shared.topology import Direction
 
 from .helpers import FlakyProxy, changes_of, target_row
 from .samples import event

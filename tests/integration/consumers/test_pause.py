@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bus import bus_client
-from shared.control import route_name, send_command
-from shared.topology import Direction
+from dualbus.shared.bus import bus_client
+from dualbus.shared.control import route_name, send_command
+from dualbus.shared.topology import Direction
 
 from .conftest import TOPOLOGY
 from .samples import event

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusMessage
 
-from shared.envelope import Envelope, Operation
-from shared.maps import load_maps
-from shared.messages import to_message
-from shared.topology import (
+from dualbus.shared.envelope import Envelope, Operation
+from dualbus.shared.maps import load_maps
+from dualbus.shared.messages import to_message
+from dualbus.shared.topology import (
     ORIGINAL_ID_PROPERTY,
     REPLAY_COUNT_PROPERTY,
     REPLAY_TARGET_PROPERTY,

@@ -12,13 +12,13 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from consumers import ApplyResult, TargetChange
-from sandbox.dataverse.server import start_dataverse
-from sandbox.fo.server import start_fo
-from shared.envelope import Operation
-from shared.errors import PermanentError
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.consumers import ApplyResult, TargetChange
+from dualbus.sandbox.dataverse.server import start_dataverse
+from dualbus.sandbox.fo.server import start_fo
+from dualbus.shared.envelope import Operation
+from dualbus.shared.errors import PermanentError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
 from .helpers import api_sink, changes_of, target_row

@@ -15,16 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.clock import VersionClock
-from producers.dataverse import DataverseSource
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.fo_reader import FoReader
-from producers.runner import ProducerContext, open_context
-from producers.settings import ProducerOptions
-from sandbox.fo import Change, data_event_payload
-from shared.envelope import Origin
-from shared.topology import Direction
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.runner import ProducerContext, open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.sandbox.fo import Change, data_event_payload
+from dualbus.shared.envelope import Origin
+from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
 from .helpers import seed, seed_fo

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
-from shared.render import render_emulator_config
-from shared.settings import ServiceBusSettings
-from shared.topology import REPLAY_TARGET_PROPERTY, default_topology
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ServiceBusSettings
+from dualbus.shared.topology import REPLAY_TARGET_PROPERTY, default_topology
 
 AUDIT = "audit"
 

@@ -13,19 +13,19 @@ import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from pydantic import SecretStr
 
-from consumers import DataverseSink, TargetChange
-from producers.clock import VersionClock
-from sandbox.dataverse import RunningDataverse, start_dataverse
-from sandbox.fo import FoHandle, start_fo
-from sandbox.workload import generate, load_fo
-from shared.api import ApiClient
-from shared.envelope import Envelope
-from shared.identity import open_tokens
-from shared.maps import load_maps, map_order, passes_source_filter, to_dataverse
-from shared.messages import envelope_from_message
-from shared.render import render_emulator_config
-from shared.settings import ApiSettings, ServiceBusSettings, Settings
-from shared.topology import default_topology
+from dualbus.consumers import DataverseSink, TargetChange
+from dualbus.producers.clock import VersionClock
+from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
+from dualbus.sandbox.fo import FoHandle, start_fo
+from dualbus.sandbox.workload import generate, load_fo
+from dualbus.shared.api import ApiClient
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.identity import open_tokens
+from dualbus.shared.maps import load_maps, map_order, passes_source_filter, to_dataverse
+from dualbus.shared.messages import envelope_from_message
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
+from dualbus.shared.topology import default_topology
 from tests.twin_settings import api_environment
 from tests.twin_settings import api_settings as twin_api_settings
 

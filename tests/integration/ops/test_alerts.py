@@ -15,8 +15,8 @@ from dualbus.ops.alert_monitor import AlertMonitor
 from dualbus.ops.alerts import Action, AlertRule, AlertRules
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.dlq import Route
-from shared.control import read_states
-from shared.topology import default_topology
+from dualbus.shared.control import read_states
+from dualbus.shared.topology import default_topology
 from tests.integration.ops.test_dlq import ROUTE, _publish_and_dead_letter
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import pytest
 from azure.servicebus import ServiceBusClient
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 
-from sandbox.servicebus.launcher import EmulatorThread
-from shared.control import PauseWatcher, read_states, send_command
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.launcher import EmulatorThread
+from dualbus.shared.control import PauseWatcher, read_states, send_command
+from dualbus.shared.topology import default_topology
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from dualbus.ops.deadletters import (
     group_by_reason,
 )
 from dualbus.ops.dlq import Route, peek_dead_letters, purge, replay
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import DualbusError
-from shared.messages import application_properties, envelope_from_message, to_message
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import DualbusError
+from dualbus.shared.messages import application_properties, envelope_from_message, to_message
 from tests.integration.ops.conftest import AUDIT
 
 pytestmark = pytest.mark.integration

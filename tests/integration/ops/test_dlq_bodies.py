@@ -23,7 +23,7 @@ from typer.testing import CliRunner, Result
 from dualbus.cli import app
 from dualbus.ops.bodies import BodyKind, MessageBody
 from dualbus.ops.dlq import Route, peek_dead_letters
-from sandbox.servicebus.launcher import EmulatorThread
+from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from tests.contract.conftest import quick_client
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from consumers import RuntimeOptions, run_consumer
 from dualbus.cli import app
+from dualbus.consumers import RuntimeOptions, run_consumer
 from dualbus.ops.reconcile import (
     DriftKind,
     FieldDrift,
@@ -23,13 +23,13 @@ from dualbus.ops.reconcile import (
     areconcile,
     reconcile,
 )
-from producers.tables import SourceTable
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.launcher import EmulatorThread, start_in_process
-from shared.envelope import Operation, Origin
-from shared.maps import load_maps
-from shared.settings import Settings
-from shared.topology import Direction
+from dualbus.producers.tables import SourceTable
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.settings import Settings
+from dualbus.shared.topology import Direction
 from tests.integration.ops.reconcile_support import (
     Twins,
     command_environment,

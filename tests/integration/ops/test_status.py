@@ -11,9 +11,9 @@ from azure.servicebus import ServiceBusClient
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from sandbox.servicebus.launcher import EmulatorThread
-from shared.envelope import Envelope, Operation, Origin
-from shared.messages import to_message
+from dualbus.sandbox.servicebus.launcher import EmulatorThread
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.messages import to_message
 
 pytestmark = pytest.mark.integration
 

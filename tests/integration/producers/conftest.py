@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.dataverse import RunningDataverse, start_dataverse
-from sandbox.fo import FoHandle, start_fo
+from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
+from dualbus.sandbox.fo import FoHandle, start_fo
 from tests.integration.producers.support import DV_CLIENTS, Emulator, running_emulator
 
 

@@ -18,14 +18,14 @@ import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from pydantic import SecretStr
 
-from sandbox.identity import user_id_for
-from sandbox.servicebus.config import load_config
-from sandbox.servicebus.server import EmulatorServer
-from shared.envelope import Envelope
-from shared.messages import envelope_from_message
-from shared.render import render_emulator_config
-from shared.settings import ServiceBusSettings, Settings
-from shared.topology import default_topology
+from dualbus.sandbox.identity import user_id_for
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.server import EmulatorServer
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.messages import envelope_from_message
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.settings import ServiceBusSettings, Settings
+from dualbus.shared.topology import default_topology
 from tests.twin_settings import api_environment, api_settings
 
 TAP = "test-tap"
@@ -171,10 +171,10 @@ def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 class ProducerProcess:
-    """``python -m producers`` in a subprocess, its stderr collected by a thread."""
+    """``python -m dualbus.producers`` in a subprocess, its stderr collected by a thread."""
 
     def __init__(self, origin: str, env: dict[str, str], areas: str | None = None) -> None:
-        command = [sys.executable, "-m", "producers", "--from", origin]
+        command = [sys.executable, "-m", "dualbus.producers", "--from", origin]
         if areas:
             command += ["--areas", areas]
         self.lines: list[str] = []

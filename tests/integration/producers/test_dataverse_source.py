@@ -7,12 +7,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from producers.dataverse import DataverseSource
-from producers.initial_sync import run_initial_sync
-from producers.runner import open_context
-from producers.settings import ProducerOptions
-from sandbox.dataverse import RunningDataverse
-from shared.envelope import Operation, Origin
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.initial_sync import run_initial_sync
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.sandbox.dataverse import RunningDataverse
+from dualbus.shared.envelope import Operation, Origin
 from tests.integration.producers.support import (
     DV_CLIENTS,
     OWN_USERS,

@@ -8,19 +8,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from d365 import fo_entities
-from producers.clock import VersionClock
-from producers.dataverse import DataverseSource
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.fo_reader import FoReader
-from producers.fo_rows import key_text
-from producers.runner import open_context
-from producers.settings import ProducerOptions
-from producers.tables import SourceTable
-from sandbox.dataverse import RunningDataverse
-from sandbox.fo import Change, FoHandle, data_event_payload
-from shared.envelope import Envelope, Operation, Origin
+from dualbus.d365 import fo_entities
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.fo_rows import key_text
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.producers.tables import SourceTable
+from dualbus.sandbox.dataverse import RunningDataverse
+from dualbus.sandbox.fo import Change, FoHandle, data_event_payload
+from dualbus.shared.envelope import Envelope, Operation, Origin
 from tests.integration.producers.support import DV_CLIENTS, OWN_USERS, Emulator, drain_tap, settings_for
 
 pytestmark = pytest.mark.integration

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 
-from producers.clock import VersionClock
-from producers.fo_poller import FoScanner
-from producers.fo_reader import FoReader
-from producers.runner import open_context
-from producers.settings import ProducerOptions
-from sandbox.fo import FoHandle, ServiceBusEndpoint, WebhookEndpoint
-from shared.envelope import Envelope, Operation, Origin
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.sandbox.fo import FoHandle, ServiceBusEndpoint, WebhookEndpoint
+from dualbus.shared.envelope import Envelope, Operation, Origin
 from tests.integration.producers.support import (
     EVENTS_QUEUE,
     WEBHOOK_KEY,

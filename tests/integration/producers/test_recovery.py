@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.dataverse import RunningDataverse
-from sandbox.fo import FoHandle, WebhookEndpoint
+from dualbus.sandbox.dataverse import RunningDataverse
+from dualbus.sandbox.fo import FoHandle, WebhookEndpoint
 from tests.integration.producers.support import (
     DV_CLIENTS,
     OWN_USERS,

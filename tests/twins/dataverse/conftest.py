@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.dataverse import RunningDataverse
+from dualbus.sandbox.dataverse import RunningDataverse
 from tests.twins.dataverse.support import client_for, entity_id, start
 
 

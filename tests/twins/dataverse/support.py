@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from sandbox.dataverse import RunningDataverse, ServiceProtectionLimits, start_dataverse
+from dualbus.sandbox.dataverse import RunningDataverse, ServiceProtectionLimits, start_dataverse
 
 CLIENTS = {"dualbus": "pipeline-secret", "maker": "maker-secret"}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 
-from sandbox.dataverse import RunningDataverse
-from sandbox.identity import user_id_for
+from dualbus.sandbox.dataverse import RunningDataverse
+from dualbus.sandbox.identity import user_id_for
 from tests.twins.dataverse.support import token_for
 
 

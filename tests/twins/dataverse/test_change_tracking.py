@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import httpx
 
-from sandbox.dataverse import create_app
-from sandbox.http_server import serve_in_thread
-from sandbox.identity import TokenIssuer
+from dualbus.sandbox.dataverse import create_app
+from dualbus.sandbox.http_server import serve_in_thread
+from dualbus.sandbox.identity import TokenIssuer
 from tests.twins.dataverse.support import CLIENTS
 
 

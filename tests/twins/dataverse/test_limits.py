@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from sandbox.dataverse import DataverseApiError, ServiceProtectionLimits
-from sandbox.dataverse.limits import ServiceProtection
+from dualbus.sandbox.dataverse import DataverseApiError, ServiceProtectionLimits
+from dualbus.sandbox.dataverse.limits import ServiceProtection
 from tests.twins.dataverse.support import client_for, part_statuses, post_batch, start
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.dataverse.errors import DataverseApiError
-from sandbox.dataverse.odata import parse_entity_path, parse_literal, relative_path
-from sandbox.dataverse.query import filter_names, parse_filter
+from dualbus.sandbox.dataverse.errors import DataverseApiError
+from dualbus.sandbox.dataverse.odata import parse_entity_path, parse_literal, relative_path
+from dualbus.sandbox.dataverse.query import filter_names, parse_filter
 
 _GUID = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
 

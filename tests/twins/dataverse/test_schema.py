@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from d365 import DV_EXTENSION_COLUMNS, dataverse_tables
-from sandbox.dataverse import TABLES
-from sandbox.dataverse.tables import SYSTEM_COLUMNS
+from dualbus.d365 import DV_EXTENSION_COLUMNS, dataverse_tables
+from dualbus.sandbox.dataverse import TABLES
+from dualbus.sandbox.dataverse.tables import SYSTEM_COLUMNS
 from tests.twins.dataverse.support import account_url, entity_id, error_of
 
 _CONVERT = (

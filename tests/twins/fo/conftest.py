@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.fo import FoHandle, start_fo
-from sandbox.http_server import ServerHandle, serve_in_thread
+from dualbus.sandbox.fo import FoHandle, start_fo
+from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
 
 PAGE_SIZE = 3
 COMPANIES = ("usmf", "demf")

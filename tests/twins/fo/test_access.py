@@ -10,9 +10,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox.fo import FoHandle, Priority, ThrottlingConfig, start_fo
-from sandbox.fo.errors import ThrottledError
-from sandbox.fo.throttling import Throttle
+from dualbus.sandbox.fo import FoHandle, Priority, ThrottlingConfig, start_fo
+from dualbus.sandbox.fo.errors import ThrottledError
+from dualbus.sandbox.fo.throttling import Throttle
 
 
 def test_no_token_is_401(fo: FoHandle) -> None:

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.fo import Change, FoHandle, data_event_payload
+from dualbus.sandbox.fo import Change, FoHandle, data_event_payload
 from tests.twins.fo.conftest import KEY_PATH, Webhook, customer
 
 DOCUMENTED: dict[str, Any] = orjson.loads(

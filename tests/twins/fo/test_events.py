@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.fo import ENTITY_IDS, FoHandle, FoStore, WebhookEndpoint
-from sandbox.fo.errors import ConflictError
-from sandbox.identity import user_id_for
+from dualbus.sandbox.fo import ENTITY_IDS, FoHandle, FoStore, WebhookEndpoint
+from dualbus.sandbox.fo.errors import ConflictError
+from dualbus.sandbox.identity import user_id_for
 from tests.twins.fo.conftest import KEY_PATH, Webhook, customer
 
 OPTION_SET = "OptionSetValue:http://schemas.microsoft.com/xrm/2011/Contracts"

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 
 import httpx
 
-from d365 import FO_EXTENSION_FIELDS, fo_entities
-from sandbox.fo import FoHandle
+from dualbus.d365 import FO_EXTENSION_FIELDS, fo_entities
+from dualbus.sandbox.fo import FoHandle
 
 EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"

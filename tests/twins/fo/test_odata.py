@@ -10,8 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from d365 import fo_entities
-from sandbox.fo import ENTITIES, FoHandle
+from dualbus.d365 import fo_entities
+from dualbus.sandbox.fo import ENTITIES, FoHandle
 from tests.twins.fo.conftest import PAGE_SIZE, customer
 
 KEY = "CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')"

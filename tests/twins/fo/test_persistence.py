@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.errors import SandboxConfigError
-from sandbox.fo import FoStore, start_fo
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.fo import FoStore, start_fo
 from tests.twins.fo.conftest import KEY_PATH, Webhook, customer, seed_references
 
 

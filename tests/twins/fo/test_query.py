@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox.fo.errors import BadRequestError
-from sandbox.fo.query import Predicate, parse_filter, parse_key, parse_orderby, sort_rows
+from dualbus.sandbox.fo.errors import BadRequestError
+from dualbus.sandbox.fo.query import Predicate, parse_filter, parse_key, parse_orderby, sort_rows
 
 KEYS = ("dataAreaId", "CustomerAccount")
 

@@ -13,11 +13,11 @@ import orjson
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from sandbox.fo import FoHandle, ServiceBusEndpoint
+from dualbus.sandbox.fo import FoHandle, ServiceBusEndpoint
 from tests.twins.fo.conftest import KEY_PATH, customer
 
-launcher = pytest.importorskip("sandbox.servicebus.launcher")
-config = pytest.importorskip("sandbox.servicebus.config")
+launcher = pytest.importorskip("dualbus.sandbox.servicebus.launcher")
+config = pytest.importorskip("dualbus.sandbox.servicebus.config")
 
 QUEUE = "fo-data-events"
 

@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from d365 import dataverse_tables
-from sandbox.workload import SHAPES, company_ids, dataverse_master, dataverse_reference, generate, shape_row
-from shared.maps import load_maps, passes_source_filter, to_dataverse
+from dualbus.d365 import dataverse_tables
+from dualbus.sandbox.workload import (
+    SHAPES,
+    company_ids,
+    dataverse_master,
+    dataverse_reference,
+    generate,
+    shape_row,
+)
+from dualbus.shared.maps import load_maps, passes_source_filter, to_dataverse
 
 DATA = generate(2, customers=60, vendors=10, products=12)
 TABLES = {**dataverse_reference(DATA), **dataverse_master(DATA)}

@@ -6,9 +6,15 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from d365 import fo_entities
-from sandbox.fo import FoStore
-from sandbox.workload import LOAD_ORDER, dataverse_master, dataverse_reference, generate, load_fo_store
+from dualbus.d365 import fo_entities
+from dualbus.sandbox.fo import FoStore
+from dualbus.sandbox.workload import (
+    LOAD_ORDER,
+    dataverse_master,
+    dataverse_reference,
+    generate,
+    load_fo_store,
+)
 
 DATA = generate(5, customers=200, vendors=30, products=30)
 

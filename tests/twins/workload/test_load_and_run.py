@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.fo import start_fo
-from sandbox.workload import (
+from dualbus.sandbox.fo import start_fo
+from dualbus.sandbox.workload import (
     SHAPES,
     SandboxRun,
     StreamConfig,
@@ -29,7 +29,7 @@ from sandbox.workload import (
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxRun]:
-    pytest.importorskip("sandbox.dataverse")
+    pytest.importorskip("dualbus.sandbox.dataverse")
     run = start_sandbox(customers=30, vendors=6, products=4)
     try:
         yield run

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from d365 import fo_entities
-from sandbox.fo import FoHandle, start_fo
-from sandbox.workload import (
+from dualbus.d365 import fo_entities
+from dualbus.sandbox.fo import FoHandle, start_fo
+from dualbus.sandbox.workload import (
     KINDS,
     SHAPES,
     StreamConfig,
@@ -21,7 +21,7 @@ from sandbox.workload import (
     run_change_stream,
     shape_row,
 )
-from shared.maps import load_maps
+from dualbus.shared.maps import load_maps
 
 DATA = generate(9, customers=40, vendors=10, products=2)
 

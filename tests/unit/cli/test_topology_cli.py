@@ -8,8 +8,8 @@ import orjson
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from shared.render import render_emulator_config
-from shared.topology import default_topology
+from dualbus.shared.render import render_emulator_config
+from dualbus.shared.topology import default_topology
 
 runner = CliRunner()
 

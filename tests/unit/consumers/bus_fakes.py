@@ -14,9 +14,9 @@ from typing import Any
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import SessionLockLostError
 
-from consumers import ApplyResult
-from shared.envelope import Envelope, Operation, Origin
-from shared.messages import to_message
+from dualbus.consumers import ApplyResult
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.messages import to_message
 
 
 def currency_message(
@@ -141,7 +141,7 @@ class TwinTable:
         self.release = asyncio.Event()
 
     async def apply(self, change):
-        from consumers._sink import skip_reason  # noqa: PLC0415 - kept beside its one use
+        from dualbus.consumers._sink import skip_reason  # noqa: PLC0415 - kept beside its one use
 
         key = str(change.key["isocurrencycode"])
         self.started.set()

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 import httpx
 import orjson
 
-from d365 import fo_entities
-from shared.api import ApiClient
+from dualbus.d365 import fo_entities
+from dualbus.shared.api import ApiClient
 
 DUALBUS = "0a6f5f0e-1111-4c1e-9a6f-2b1d5e7c9a10"
 SOMEONE = "5e1d9c1b-2222-4c1e-9a6f-2b1d5e7c9a10"

@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from consumers._batch import BatchingApi
-from shared.api import ApiClient
-from shared.errors import ThrottledError, TransientError
+from dualbus.consumers._batch import BatchingApi
+from dualbus.shared.api import ApiClient
+from dualbus.shared.errors import ThrottledError, TransientError
 
 from .fakes import FixedToken
 

@@ -18,9 +18,9 @@ from azure.servicebus.exceptions import (
 )
 from pydantic import SecretStr
 
-from shared.bus import LockLostError, async_bus_client, bus_client, bus_errors, translate_bus_error
-from shared.errors import BusError, DualbusError, ThrottledError, TransientError
-from shared.settings import ServiceBusSettings
+from dualbus.shared.bus import LockLostError, async_bus_client, bus_client, bus_errors, translate_bus_error
+from dualbus.shared.errors import BusError, DualbusError, ThrottledError, TransientError
+from dualbus.shared.settings import ServiceBusSettings
 
 EMULATOR = ServiceBusSettings(
     connection_string=SecretStr(

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers import Reason, target_changes, verdict
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import EnvelopeError, LookupUnresolvedError, TransformError
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.consumers import Reason, target_changes, verdict
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import EnvelopeError, LookupUnresolvedError, TransformError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 MAPS = load_maps()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from consumers import (
+from dualbus.consumers import (
     AdaptiveLimit,
     ApplyResult,
     Circuit,
@@ -18,9 +18,9 @@ from consumers import (
     RetryPolicy,
     set_testing,
 )
-from shared.errors import PermanentError, ThrottledError, TransientError
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.shared.errors import PermanentError, ThrottledError, TransientError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 from .bus_fakes import RecordingSettler, currency_message
 

@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
-from consumers import ApplyResult, BatchingApi, DataverseSink, TargetChange, set_testing, target_changes
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import TransientError
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.consumers import (
+    ApplyResult,
+    BatchingApi,
+    DataverseSink,
+    TargetChange,
+    set_testing,
+    target_changes,
+)
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 from .fakes import DUALBUS, GROUP_ID, SOMEONE, USMF_ID, FakeDataverse, api_client
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from consumers import target_changes
-from producers.tables import source_tables
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import RejectedError, Rejection, TransformError
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.consumers import target_changes
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import RejectedError, Rejection, TransformError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 MAPS = load_maps()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

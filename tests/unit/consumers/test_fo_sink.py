@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 import pytest_asyncio
 
-from consumers import ApplyResult, FoSink, TargetChange, target_changes
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import load_maps
-from shared.topology import Direction
+from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
 
 from .fakes import FakeFo, api_client
 

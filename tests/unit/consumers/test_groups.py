@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from consumers._groups import by_record
+from dualbus.consumers._groups import by_record
 
 
 @dataclass

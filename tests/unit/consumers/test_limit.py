@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from consumers import AdaptiveLimit
+from dualbus.consumers import AdaptiveLimit
 
 
 @pytest.mark.asyncio

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from azure.servicebus.exceptions import MessageLockLostError
 
-from consumers import (
+from dualbus.consumers import (
     AdaptiveLimit,
     ApplyResult,
     ConsumerMetrics,
@@ -16,11 +16,11 @@ from consumers import (
     RetryPolicy,
     set_testing,
 )
-from shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
-from shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
-from shared.maps import load_maps
-from shared.messages import to_message
-from shared.topology import Direction
+from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
+from dualbus.shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.messages import to_message
+from dualbus.shared.topology import Direction
 
 MAPS = load_maps()
 

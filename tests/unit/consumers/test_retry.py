@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from consumers import RetryPolicy, is_testing, set_testing
+from dualbus.consumers import RetryPolicy, is_testing, set_testing
 
 
 @pytest.fixture(autouse=True)

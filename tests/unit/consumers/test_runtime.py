@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import pytest
 
-from consumers import RuntimeOptions
-from consumers._process import MessageProcessor
-from consumers._runtime import Consumer
-from shared.topology import Direction, SubscriptionSpec, TopicSpec
+from dualbus.consumers import RuntimeOptions
+from dualbus.consumers._process import MessageProcessor
+from dualbus.consumers._runtime import Consumer
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 
 
 class _Receiver:

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from consumers import (
+from dualbus.consumers import (
     AdaptiveLimit,
     ConsumerMetrics,
     MessageProcessor,
@@ -17,11 +17,11 @@ from consumers import (
     RuntimeOptions,
     set_testing,
 )
-from consumers._runtime import Consumer
-from consumers._tombstone_sink import TombstoneSink
-from shared.envelope import Operation
-from shared.maps import load_maps
-from shared.topology import Direction, SubscriptionSpec, TopicSpec
+from dualbus.consumers._runtime import Consumer
+from dualbus.consumers._tombstone_sink import TombstoneSink
+from dualbus.shared.envelope import Operation
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 
 from .bus_fakes import FakeClient, FakeReceiver, FakeRenewer, FakeSession, TwinTable, currency_message
 
@@ -128,7 +128,7 @@ async def test_a_failed_tombstone_save_loses_the_session_before_the_delete_is_se
 
     class Refusing(FakeSession):
         async def set_state(self, _state):
-            from shared.errors import BusError  # noqa: PLC0415 - kept beside its one use
+            from dualbus.shared.errors import BusError  # noqa: PLC0415 - kept beside its one use
 
             raise BusError("the session lock was lost")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from consumers import Action, Reason, verdict
-from shared.errors import (
+from dualbus.consumers import Action, Reason, verdict
+from dualbus.shared.errors import (
     EnvelopeError,
     LookupUnresolvedError,
     PermanentError,

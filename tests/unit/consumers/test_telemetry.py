@@ -12,11 +12,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, RetryPolicy
-from shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
-from shared.maps import load_maps
-from shared.messages import to_message
-from shared.topology import Direction
+from dualbus.consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, RetryPolicy
+from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.messages import to_message
+from dualbus.shared.topology import Direction
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"

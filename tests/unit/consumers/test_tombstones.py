@@ -8,12 +8,12 @@ from datetime import timedelta
 import orjson
 import pytest
 
-from consumers import ApplyResult, TargetChange, Tombstones
-from consumers import _tombstones as tombstones_module
-from consumers._sink import skip_reason
-from consumers._tombstones import tombstone_key
-from shared.errors import BusError, TransientError
-from shared.maps import load_maps
+from dualbus.consumers import ApplyResult, TargetChange, Tombstones
+from dualbus.consumers import _tombstones as tombstones_module
+from dualbus.consumers._sink import skip_reason
+from dualbus.consumers._tombstones import tombstone_key
+from dualbus.shared.errors import BusError, TransientError
+from dualbus.shared.maps import load_maps
 
 from .bus_fakes import FakeSession
 

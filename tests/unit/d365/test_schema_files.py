@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from d365 import DvColumn, DvTable, FoEntity, SchemaFileError, dataverse_tables, fo_entities
-from d365._load import _load
+from dualbus.d365 import DvColumn, DvTable, FoEntity, SchemaFileError, dataverse_tables, fo_entities
+from dualbus.d365._load import _load
 
 ROOT = Path(__file__).resolve().parents[3] / "d365"
 ENTITIES, TABLES = fo_entities(), dataverse_tables()
@@ -107,7 +107,7 @@ def test_a_file_named_after_another_entity_set_is_refused(
     folder = tmp_path / "fo"
     folder.mkdir()
     (folder / "Wrong.json").write_text((ROOT / "fo" / "Currencies.json").read_text(encoding="utf-8"))
-    monkeypatch.setattr("d365._load.files", lambda _: tmp_path)
+    monkeypatch.setattr("dualbus.d365._load.files", lambda _: tmp_path)
     with pytest.raises(SchemaFileError, match=r"must be named Currencies\.json"):
         _load("fo", FoEntity)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from dualbus import __version__
 from dualbus.demo.environment import Endpoints, child_environment, pipeline_environment
 from dualbus.demo.launch import Launcher, cli_command, consumer_name, initial_sync_layers
-from sandbox.identity import user_id_for
-from shared.maps import dependency_layers
+from dualbus.sandbox.identity import user_id_for
+from dualbus.shared.maps import dependency_layers
 
 TWIN = {
     "url": "http://127.0.0.1:1",

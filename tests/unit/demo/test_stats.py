@@ -10,13 +10,13 @@ import orjson
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from consumers._metrics import ConsumerMetrics
+from dualbus.consumers._metrics import ConsumerMetrics
 from dualbus.demo.monitor import read_stats
 from dualbus.demo.stats import RouteStats, aggregate, direction_of_origin, latency_by_direction
-from producers.publisher import ProducerMetrics
-from shared.envelope import Envelope, Operation, Origin
-from shared.metrics_file import JsonFileMetricExporter
-from shared.telemetry import LATENCY_BUCKETS_SECONDS, Traffic, seconds_view, traffic_of
+from dualbus.producers.publisher import ProducerMetrics
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.metrics_file import JsonFileMetricExporter
+from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, Traffic, seconds_view, traffic_of
 
 ROUTES = [("customer", "to-dataverse"), ("customer", "to-fo"), ("product", "to-dataverse")]
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from shared.envelope import Origin
-from shared.errors import TopologyError
-from shared.render_infra import MESSAGES_PER_REPLICA, consumer_apps, producer_apps
-from shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import TopologyError
+from dualbus.shared.render_infra import MESSAGES_PER_REPLICA, consumer_apps, producer_apps
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
 
 
 def test_one_consumer_per_route() -> None:
@@ -63,7 +63,7 @@ def test_app_names_fit_container_apps_limit() -> None:
 
 def test_overlong_app_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A name that Container Apps would refuse is a TopologyError before anything is rendered."""
-    monkeypatch.setattr("shared.render_infra._apps.APP_PREFIX", "a-prefix-far-too-long-for-azure")
+    monkeypatch.setattr("dualbus.shared.render_infra._apps.APP_PREFIX", "a-prefix-far-too-long-for-azure")
     with pytest.raises(TopologyError, match="must be 2-32"):
         consumer_apps(default_topology())
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shared.render import iso_duration
-from shared.render_infra import consumer_apps, render_bicep_parameters
-from shared.topology import default_topology
+from dualbus.shared.render import iso_duration
+from dualbus.shared.render_infra import consumer_apps, render_bicep_parameters
+from dualbus.shared.topology import default_topology
 
 ROOT = Path(__file__).resolve().parents[3]
 BICEP = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer.main
 
 from dualbus.cli import app
-from shared.render_infra import consumer_apps, producer_apps
-from shared.topology import default_topology
+from dualbus.shared.render_infra import consumer_apps, producer_apps
+from dualbus.shared.topology import default_topology
 
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 

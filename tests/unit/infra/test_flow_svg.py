@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from shared.render_infra import consumer_apps, producer_apps, render_flow_svg
-from shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
+from dualbus.shared.render_infra import consumer_apps, producer_apps, render_flow_svg
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.render_infra import (
+from dualbus.shared.render_infra import (
     K8S_NAMESPACE,
     PLACEHOLDERS,
     TRIGGER_AUTHENTICATION,
@@ -15,7 +15,7 @@ from shared.render_infra import (
     producer_apps,
     render_k8s_manifests,
 )
-from shared.topology import default_topology
+from dualbus.shared.topology import default_topology
 
 
 def _docs(kind: str) -> list[dict[str, Any]]:

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from dualbus.cli import app
 from dualbus.commands.infra import stale_files, write_files
-from sandbox.servicebus.config import load_config
-from shared.render_infra import docs_files, infra_files
-from shared.topology import default_topology
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.shared.render_infra import docs_files, infra_files
+from dualbus.shared.topology import default_topology
 
 ROOT = Path(__file__).resolve().parents[3]
 runner = CliRunner()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from shared.render_infra import dump_documents, dump_yaml, k8s_manifests
-from shared.topology import default_topology
+from dualbus.shared.render_infra import dump_documents, dump_yaml, k8s_manifests
+from dualbus.shared.topology import default_topology
 
 
 def test_nested_mappings_and_sequences() -> None:

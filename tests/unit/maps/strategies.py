@@ -6,7 +6,7 @@ import math
 
 from hypothesis import strategies as st
 
-from shared.maps import FieldMap, FieldType, Side, TableMap
+from dualbus.shared.maps import FieldMap, FieldType, Side, TableMap
 
 __all__ = ["other_side", "source_record"]
 

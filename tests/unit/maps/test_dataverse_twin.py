@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 import httpx
 import pytest
 
-from d365 import dataverse_tables
-from sandbox.dataverse import start_dataverse
-from shared.maps import (
+from dualbus.d365 import dataverse_tables
+from dualbus.sandbox.dataverse import start_dataverse
+from dualbus.shared.maps import (
     MapSet,
     Scalar,
     entity_path,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import MapDefinitionError
-from shared.maps import MapSet, load_map_file, load_maps
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps import MapSet, load_map_file, load_maps
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "maps" / "data"
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.errors import TransformError
-from shared.maps import (
+from dualbus.shared.errors import TransformError
+from dualbus.shared.maps import (
     Side,
     TableMap,
     delete_fields,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import MapDefinitionError
-from shared.maps import (
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps import (
     TableMap,
     area_dependencies,
     area_order,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import MapDefinitionError, TransformError
-from shared.maps import FieldMap, load_maps, to_dataverse, to_fo
+from dualbus.shared.errors import MapDefinitionError, TransformError
+from dualbus.shared.maps import FieldMap, load_maps, to_dataverse, to_fo
 
 MAPS = load_maps()
 CUSTOMER = {"dataAreaId": "USMF", "CustomerAccount": "US-001", "PartyType": "Organization"}

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from shared.errors import LookupUnresolvedError
-from shared.maps import (
+from dualbus.shared.errors import LookupUnresolvedError
+from dualbus.shared.maps import (
     Scalar,
     bind_reference,
     entity_path,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.maps import Direction, TableMap, load_maps, to_dataverse, to_fo
+from dualbus.shared.maps import Direction, TableMap, load_maps, to_dataverse, to_fo
 from tests.unit.maps.strategies import source_record
 
 TWO_WAY = [m for m in load_maps() if m.direction is Direction.TWO_WAY]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from d365 import dataverse_tables, fo_entities
-from shared.errors import MapDefinitionError
-from shared.maps import load_map_file, load_maps
-from shared.maps._schemas import schema_problems
+from dualbus.d365 import dataverse_tables, fo_entities
+from dualbus.shared.errors import MapDefinitionError
+from dualbus.shared.maps import load_map_file, load_maps
+from dualbus.shared.maps._schemas import schema_problems
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "maps" / "data"
 ENTITIES, TABLES = fo_entities(), dataverse_tables()

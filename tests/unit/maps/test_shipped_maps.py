@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.maps import (
+from dualbus.shared.maps import (
     AREAS,
     Direction,
     TableMap,
@@ -17,8 +17,8 @@ from shared.maps import (
     to_dataverse,
     to_fo,
 )
-from shared.topology import Direction as TopologyDirection
-from shared.topology import default_topology
+from dualbus.shared.topology import Direction as TopologyDirection
+from dualbus.shared.topology import default_topology
 from tests.unit.maps.strategies import other_side, source_record
 
 MAPS = load_maps()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import LookupUnresolvedError, TransformError
-from shared.maps import LookupBinding, load_maps, natural_key, odata_literal, to_dataverse, to_fo
+from dualbus.shared.errors import LookupUnresolvedError, TransformError
+from dualbus.shared.maps import LookupBinding, load_maps, natural_key, odata_literal, to_dataverse, to_fo
 
 MAPS = load_maps()
 CUSTOMER = {"dataAreaId": "USMF", "CustomerAccount": "US-001", "PartyType": "Organization"}

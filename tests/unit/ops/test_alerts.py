@@ -17,7 +17,7 @@ from dualbus.ops.alerts import (
     load_rules,
 )
 from dualbus.ops.deadletters import DeadLetter
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

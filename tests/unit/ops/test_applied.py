@@ -6,10 +6,10 @@ import pytest
 
 from dualbus.ops import applied
 from dualbus.ops.applied import wait_applied
-from shared.bus_admin import SubscriptionCounts
-from shared.errors import TransientError
-from shared.maps import area_layers, load_maps
-from shared.topology import Direction, default_topology
+from dualbus.shared.bus_admin import SubscriptionCounts
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import area_layers, load_maps
+from dualbus.shared.topology import Direction, default_topology
 
 
 class DrainingCounts:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dualbus.ops.audit import audit_path
-from shared.settings import load_settings
+from dualbus.shared.settings import load_settings
 
 
 @pytest.fixture(autouse=True)

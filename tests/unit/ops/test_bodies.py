@@ -11,7 +11,7 @@ import pytest
 
 from dualbus.ops._plain import from_plain, sdk_value, to_plain, value_body
 from dualbus.ops.bodies import BodyKind, MessageBody
-from shared.errors import ConfigError
+from dualbus.shared.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ from dualbus.ops.deadletters import (
     parse_edits,
     replay_message,
 )
-from shared.errors import ConfigError
-from shared.messages import application_properties
-from shared.topology import REPLAY_TARGET_PROPERTY
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.messages import application_properties
+from dualbus.shared.topology import REPLAY_TARGET_PROPERTY
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

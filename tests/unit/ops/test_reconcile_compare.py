@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dualbus.ops.reconcile import DriftKind, FieldDrift, MapComparison, same_value, source_side
-from shared.errors import TransformError
-from shared.maps import load_maps, to_dataverse
+from dualbus.shared.errors import TransformError
+from dualbus.shared.maps import load_maps, to_dataverse
 
 MAPS = load_maps()
 CUSTOMERS = MAPS["customers"]

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from dualbus.ops._reconcile_read import ReconcileError, dataverse_columns, read_dataverse, read_fo
-from producers.dv_lookups import LookupResolver
-from shared.api import ApiClient
-from shared.maps import load_maps
+from dualbus.producers.dv_lookups import LookupResolver
+from dualbus.shared.api import ApiClient
+from dualbus.shared.maps import load_maps
 
 MAPS = load_maps()
 Handler = Callable[[httpx.Request], httpx.Response]

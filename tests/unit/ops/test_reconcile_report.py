@@ -10,10 +10,10 @@ from rich.console import Console
 from dualbus.commands.reconcile import print_report
 from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
-from producers.clock import VersionClock
-from producers.tables import SourceTable
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import load_maps
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import load_maps
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CUSTOMERS = SourceTable(load_maps()["customers"], Origin.FO)

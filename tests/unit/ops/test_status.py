@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from dualbus.commands.common import format_age
 from dualbus.ops.status import collect_status, with_rates
-from shared.bus_admin import SubscriptionCounts
-from shared.topology import default_topology
+from dualbus.shared.bus_admin import SubscriptionCounts
+from dualbus.shared.topology import default_topology
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

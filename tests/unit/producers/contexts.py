@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from d365 import fo_entities
+from dualbus.d365 import fo_entities
 
 ENTITY_TYPE = "Entity:http://schemas.microsoft.com/xrm/2011/Contracts"
 OPTION_SET_TYPE = "OptionSetValue:http://schemas.microsoft.com/xrm/2011/Contracts"

@@ -7,10 +7,10 @@ from typing import Any
 from azure.servicebus import ServiceBusMessageBatch
 from azure.servicebus.exceptions import MessageSizeExceededError
 
-from d365 import fo_entities
-from shared.envelope import Envelope
-from shared.errors import TransientError
-from shared.messages import envelope_from_message
+from dualbus.d365 import fo_entities
+from dualbus.shared.envelope import Envelope
+from dualbus.shared.errors import TransientError
+from dualbus.shared.messages import envelope_from_message
 
 
 class RecordingSender:

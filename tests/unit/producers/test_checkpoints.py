@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.checkpoints import CheckpointError, CheckpointStore, DigestChange
+from dualbus.producers.checkpoints import CheckpointError, CheckpointStore, DigestChange
 
 
 def test_checkpoint_survives_reopening(tmp_path: Path) -> None:

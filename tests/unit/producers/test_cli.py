@@ -7,10 +7,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from producers.__main__ import main as module_main
-from producers.initial_sync import SyncSummary, TableResult
-from producers.progress import render_summary
-from shared.envelope import Origin
+from dualbus.producers.__main__ import main as module_main
+from dualbus.producers.initial_sync import SyncSummary, TableResult
+from dualbus.producers.progress import render_summary
+from dualbus.shared.envelope import Origin
 
 runner = CliRunner()
 
@@ -22,8 +22,8 @@ def _nothing(*_: object, **__: object) -> None:
 @pytest.fixture
 def no_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # The commands set up process-wide logging and telemetry; the test process keeps its own.
-    monkeypatch.setattr("producers.main.setup_logging", _nothing)
-    monkeypatch.setattr("producers.main.setup_telemetry", _nothing)
+    monkeypatch.setattr("dualbus.producers.main.setup_logging", _nothing)
+    monkeypatch.setattr("dualbus.producers.main.setup_telemetry", _nothing)
     for name in ("DUALBUS_SERVICEBUS__CONNECTION_STRING", "DUALBUS_FO__URL", "DUALBUS_DATAVERSE__URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DUALBUS_STATE_DIR", str(tmp_path))
@@ -45,7 +45,7 @@ def test_initial_sync_refuses_an_unknown_source() -> None:
 
 @pytest.mark.usefixtures("no_configuration")
 def test_module_entry_point_reports_configuration_errors(capsys) -> None:
-    """`python -m producers` returns 1 with an error line when settings are missing."""
+    """`python -m dualbus.producers` returns 1 with an error line when settings are missing."""
     assert module_main(["--from", "dataverse", "--areas", "customer"]) == 1
     assert "error:" in capsys.readouterr().err
 

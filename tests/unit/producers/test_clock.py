@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import CLOCK_MARK, VersionClock, version_time
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import CLOCK_MARK, VersionClock, version_time
 
 
 class SteppingClock:

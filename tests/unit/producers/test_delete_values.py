@@ -10,20 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
-from producers.dataverse import DataverseSource
-from producers.events import EchoFilter
-from producers.flow import Backoff
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.fo_poller import FoScanner
-from producers.fo_rows import FoBatch, key_text
-from producers.publisher import Publisher
-from producers.tables import SourceTable, source_tables
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import load_maps
-from shared.topology import default_topology
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.events import EchoFilter
+from dualbus.producers.flow import Backoff
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_rows import FoBatch, key_text
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import SourceTable, source_tables
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
 

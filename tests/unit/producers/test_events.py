@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from d365 import fo_entities
+from dualbus.d365 import fo_entities
 from dualbus.ops._reconcile_repair import repair_event
-from producers.clock import VersionClock
-from producers.events import EchoFilter, build_envelope, parse_time
-from producers.fo_reader import key_filter
-from producers.tables import source_tables
-from shared.envelope import Operation, Origin
-from shared.maps import load_maps
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.events import EchoFilter, build_envelope, parse_time
+from dualbus.producers.fo_reader import key_filter
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.maps import load_maps
 
 
 def _customers():

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from producers.errors import InvalidDataEventError, SourceError
-from producers.fo_events import parse_data_event
-from shared.envelope import Operation
+from dualbus.producers.errors import InvalidDataEventError, SourceError
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.shared.envelope import Operation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROW_ID = "00004c03-0000-0000-6d28-014105000000"

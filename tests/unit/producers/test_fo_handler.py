@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
-from producers.flow import Backoff
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.publisher import Publisher
-from producers.tables import source_tables
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import TransientError
-from shared.maps import load_maps
-from shared.topology import default_topology
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.flow import Backoff
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
 
@@ -130,7 +130,7 @@ async def test_unresolvable_delete_is_counted_logged_and_left_to_the_scan(
     fo: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A delete whose key is nowhere to be found publishes nothing, but is counted and logged, not dropped."""
-    with caplog.at_level(logging.WARNING, logger="producers.fo_handler"):
+    with caplog.at_level(logging.WARNING, logger="dualbus.producers.fo_handler"):
         assert await fo.send(data_event("OnExternalDeleted", "CustomersV3", ROW_ID, {})) == 0
     assert fo.handler.unresolved == 1
     assert ROW_ID in caplog.text

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from producers.checkpoints import CheckpointError, CheckpointStore
-from producers.clock import VersionClock
-from producers.errors import SourceError
-from producers.flow import Backoff
-from producers.fo_events import parse_data_event
-from producers.fo_handler import FoEventHandler
-from producers.fo_poller import FoScanner
-from producers.fo_rows import EntityLocks
-from producers.publisher import Publisher
-from producers.tables import source_tables
-from shared.envelope import Envelope, Operation, Origin
-from shared.maps import load_maps
-from shared.topology import default_topology
+from dualbus.producers.checkpoints import CheckpointError, CheckpointStore
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.errors import SourceError
+from dualbus.producers.flow import Backoff
+from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_rows import EntityLocks
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
 

@@ -10,11 +10,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from producers.publisher import Publisher
-from shared.envelope import Envelope, Operation, Origin
-from shared.errors import BusError, TransientError
-from shared.messages import ordering_bucket
-from shared.topology import default_topology
+from dualbus.producers.publisher import Publisher
+from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import BusError, TransientError
+from dualbus.shared.messages import ordering_bucket
+from dualbus.shared.topology import default_topology
 from tests.unit.producers.fakes import RecordingClient, RecordingSender
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from producers.dv_lookups import LookupResolver, lookup_column, primary_id_column, select_columns
-from producers.flow import Backoff, retry_transient
-from producers.initial_sync import keyset_filter
-from producers.tables import source_tables
-from shared.envelope import Origin
-from shared.errors import ConfigError, TransientError
-from shared.maps import load_maps
+from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column, select_columns
+from dualbus.producers.flow import Backoff, retry_transient
+from dualbus.producers.initial_sync import keyset_filter
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.maps import load_maps
 
 
 def _table(origin: Origin, name: str):

@@ -10,16 +10,16 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from producers.checkpoints import CheckpointStore
-from producers.clock import VersionClock
-from producers.flow import Backoff
-from producers.fo_handler import FoEventHandler
-from producers.fo_webhook import webhook_app
-from producers.publisher import Publisher
-from producers.tables import source_tables
-from shared.envelope import Origin
-from shared.maps import load_maps
-from shared.topology import default_topology
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.flow import Backoff
+from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_webhook import webhook_app
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
 
@@ -86,7 +86,7 @@ async def test_without_a_configured_key_events_are_accepted_with_a_warning(
 ) -> None:
     """An endpoint configured without a key warns once when it starts, and takes events."""
     _, _, handler = parts
-    with caplog.at_level(logging.WARNING, logger="producers.fo_webhook"):
+    with caplog.at_level(logging.WARNING, logger="dualbus.producers.fo_webhook"):
         http = _http(handler, key=None)
     assert "without a key" in caplog.text
     caplog.clear()

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from sandbox.servicebus import admin_xml
-from sandbox.servicebus.catalog import format_duration, substitute_parameters
-from sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus import admin_xml
+from dualbus.sandbox.servicebus.catalog import format_duration, substitute_parameters
+from dualbus.sandbox.servicebus.errors import BrokerError
 
 
 def test_parameters_become_literals_outside_strings_only():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.servicebus.config import (
+from dualbus.sandbox.servicebus.config import (
     EmulatorConfig,
     NamespaceConfig,
     RuleConfig,
@@ -12,11 +12,11 @@ from sandbox.servicebus.config import (
     SubscriptionConfig,
     TopicConfig,
 )
-from sandbox.servicebus.errors import AmqpDecodeError
-from sandbox.servicebus.message import parse_message
-from sandbox.servicebus.settlement import ServiceBus
-from sandbox.servicebus.store import MemoryJournal
-from sandbox.servicebus.topology import build_topology
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.message import parse_message
+from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.store import MemoryJournal
+from dualbus.sandbox.servicebus.topology import build_topology
 
 _DATA = b"\x00\x53\x75\xa0\x02hi"
 # application-properties: a map of one pair whose value has the unknown type code 0xff.

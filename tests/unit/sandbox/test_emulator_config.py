@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus.config import (
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus.config import (
     CorrelationFilterConfig,
     SqlFilterConfig,
     default_config,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
-from sandbox.servicebus.connections import ConnectionState
-from sandbox.servicebus.links import LinkConsumer
-from sandbox.servicebus.message import PROPERTY_NAMES, Envelope
-from sandbox.servicebus.settlement import ServiceBus
-from sandbox.servicebus.store import MemoryJournal
-from sandbox.servicebus.topology import build_topology
+from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
+from dualbus.sandbox.servicebus.connections import ConnectionState
+from dualbus.sandbox.servicebus.links import LinkConsumer
+from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, Envelope
+from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.store import MemoryJournal
+from dualbus.sandbox.servicebus.topology import build_topology
 
 NOW_S = 1_000_000.0
 

@@ -7,7 +7,7 @@ from functools import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.servicebus.filters import compile_sql_filter
+from dualbus.sandbox.servicebus.filters import compile_sql_filter
 
 _ALPHABET = "ab%_!"
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sandbox.errors import SandboxConfigError
-from sandbox.servicebus.config import CorrelationFilterConfig, RuleConfig, SqlFilterConfig
-from sandbox.servicebus.filters import (
+from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus.config import CorrelationFilterConfig, RuleConfig, SqlFilterConfig
+from dualbus.sandbox.servicebus.filters import (
     compile_action,
     compile_correlation_filter,
     compile_rule,

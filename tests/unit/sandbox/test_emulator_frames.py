@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from sandbox.servicebus.codec import Described, UInt, encode
-from sandbox.servicebus.errors import AmqpDecodeError
-from sandbox.servicebus.frames import BATCH_FORMAT, TransferFormats
-from sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
+from dualbus.sandbox.servicebus.codec import Described, UInt, encode
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.frames import BATCH_FORMAT, TransferFormats
+from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 
 
 def _frame(channel: int, performative: Described, payload: bytes = b"") -> bytes:

@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from sandbox.servicebus import store
-from sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
-from sandbox.servicebus.entity import DEFERRED, StoredMessage
-from sandbox.servicebus.message import Envelope, parse_message
-from sandbox.servicebus.server import EmulatorServer
-from sandbox.servicebus.store import SqliteJournal
+from dualbus.sandbox.servicebus import store
+from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
+from dualbus.sandbox.servicebus.entity import DEFERRED, StoredMessage
+from dualbus.sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.server import EmulatorServer
+from dualbus.sandbox.servicebus.store import SqliteJournal
 
 # properties(message-id "m-1") then a data section holding b"hello": a minimal encoded bare message.
 _BARE = b"\x00\x53\x73\xc0\x06\x01\xa1\x03m-1" + b"\x00\x53\x75\xa0\x05hello"

@@ -14,9 +14,9 @@ from azure.servicebus._pyamqp.message import BatchMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.servicebus.codec import decode
-from sandbox.servicebus.errors import AmqpDecodeError
-from sandbox.servicebus.message import Envelope, parse_message, split_batch
+from dualbus.sandbox.servicebus.codec import decode
+from dualbus.sandbox.servicebus.errors import AmqpDecodeError
+from dualbus.sandbox.servicebus.message import Envelope, parse_message, split_batch
 
 
 def _sdk_batch(messages: list[ServiceBusMessage]) -> bytes:

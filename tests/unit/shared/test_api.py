@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.api import ApiClient, error_message, parse_retry_after
-from shared.errors import ThrottledError, TransientError
+from dualbus.shared.api import ApiClient, error_message, parse_retry_after
+from dualbus.shared.errors import ThrottledError, TransientError
 
 URL = "https://org.example"
 

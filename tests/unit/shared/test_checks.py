@@ -10,10 +10,10 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from shared.envelope import EARLIEST_TIME, Envelope, Operation, Origin, time_problem
-from shared.errors import EnvelopeError, RejectedError, Rejection
-from shared.messages import checked_envelope, to_message
-from shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
+from dualbus.shared.envelope import EARLIEST_TIME, Envelope, Operation, Origin, time_problem
+from dualbus.shared.errors import EnvelopeError, RejectedError, Rejection
+from dualbus.shared.messages import checked_envelope, to_message
+from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.dataverse.server import RunningDataverse, start_dataverse
-from sandbox.http_server import serve_in_thread
-from sandbox.identity import TOKEN_ROUTE, IdentityServer, TokenIssuer, serve_identity
-from sandbox.tls import loopback_certificate
-from shared.api import ApiClient
-from shared.errors import ConfigError, TransientError
-from shared.identity import build_credential, open_tokens
-from shared.settings import ApiSettings, Credential
+from dualbus.sandbox.dataverse.server import RunningDataverse, start_dataverse
+from dualbus.sandbox.http_server import serve_in_thread
+from dualbus.sandbox.identity import TOKEN_ROUTE, IdentityServer, TokenIssuer, serve_identity
+from dualbus.sandbox.tls import loopback_certificate
+from dualbus.shared.api import ApiClient
+from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.identity import build_credential, open_tokens
+from dualbus.shared.settings import ApiSettings, Credential
 from tests.twin_settings import api_settings
 
 SECRET = "pipeline-secret-value"

@@ -9,9 +9,9 @@ from azure.servicebus import ServiceBusMessage
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.envelope import Envelope, Operation, Origin, event_id
-from shared.errors import EnvelopeError
-from shared.messages import application_properties, envelope_from_message, ordering_bucket, to_message
+from dualbus.shared.envelope import Envelope, Operation, Origin, event_id
+from dualbus.shared.errors import EnvelopeError
+from dualbus.shared.messages import application_properties, envelope_from_message, ordering_bucket, to_message
 
 _names = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=20)
 _json_values = st.recursive(

@@ -8,9 +8,9 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
-from shared.errors import ConfigError
-from shared.metrics_file import JsonFileMetricExporter, quantile, read_snapshot
-from shared.telemetry import setup_telemetry
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.metrics_file import JsonFileMetricExporter, quantile, read_snapshot
+from dualbus.shared.telemetry import setup_telemetry
 
 
 def test_jsonfile_exporter_writes_counters_and_histograms(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from sandbox.servicebus.filters import compile_sql_filter
-from shared.routing import REPLAY_TARGET_PROPERTY
-from shared.topology import TopicSpec, default_topology
+from dualbus.sandbox.servicebus.filters import compile_sql_filter
+from dualbus.shared.routing import REPLAY_TARGET_PROPERTY
+from dualbus.shared.topology import TopicSpec, default_topology
 
 ORIGINS = (None, "fo", "dataverse", "FO", "", "sap", "fo ")
 TARGETS = (None, "to-dataverse", "to-fo", "unroutable", "audit", "")

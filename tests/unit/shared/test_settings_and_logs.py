@@ -9,10 +9,10 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from shared.errors import ConfigError
-from shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
-from shared.settings import ApiSettings, Credential, load_settings
-from shared.telemetry import setup_telemetry
+from dualbus.shared.errors import ConfigError
+from dualbus.shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
+from dualbus.shared.settings import ApiSettings, Credential, load_settings
+from dualbus.shared.telemetry import setup_telemetry
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.errors import TopologyError
-from shared.render import iso_duration, render_emulator_config
-from shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
+from dualbus.shared.errors import TopologyError
+from dualbus.shared.render import iso_duration, render_emulator_config
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec, Topology, default_topology
 
 
 def test_default_topology_has_both_directions_for_two_way_areas() -> None:
