@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import stamina
 
@@ -53,16 +53,7 @@ class RetryPolicy:
 
     def retrying(self) -> AsyncIterator[stamina.Attempt]:
         """stamina's attempts under this policy: ``async for attempt in ...: with attempt: ...``."""
-        single = self.budget_seconds is not None and self.budget_seconds <= 0
-        return stamina.retry_context(
-            on=self.backoff,
-            attempts=1 if single else self.attempts,
-            # stamina warns on a timeout of 0: a spent budget is one attempt, said with ``attempts``.
-            timeout=None if single else self.budget_seconds,
-            wait_initial=self.initial_wait,
-            wait_max=self.max_wait,
-            wait_jitter=self.jitter,
-        )
+        return stamina.retry_context(self.backoff, **self._stamina_options())
 
     async def call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """Await ``operation()``, retrying what the policy retries on; the last failure is raised."""
@@ -70,6 +61,24 @@ class RetryPolicy:
             with attempt:
                 return await operation()
         raise AssertionError("stamina neither returned nor raised")  # pragma: no cover
+
+    def call_blocking(self, operation: Callable[[], _T]) -> _T:
+        """``call`` for a blocking ``operation`` (the waits block the thread)."""
+        for attempt in stamina.retry_context(self.backoff, **self._stamina_options()):
+            with attempt:
+                return operation()
+        raise AssertionError("stamina neither returned nor raised")  # pragma: no cover
+
+    def _stamina_options(self) -> dict[str, Any]:
+        single = self.budget_seconds is not None and self.budget_seconds <= 0
+        return {
+            "attempts": 1 if single else self.attempts,
+            # stamina warns on a timeout of 0: a spent budget is one attempt, said with ``attempts``.
+            "timeout": None if single else self.budget_seconds,
+            "wait_initial": self.initial_wait,
+            "wait_max": self.max_wait,
+            "wait_jitter": self.jitter,
+        }
 
     def backoff(self, exc: Exception) -> bool | float:
         """stamina's backoff hook: no retry (False), the exponential backoff (True), or seconds to wait."""

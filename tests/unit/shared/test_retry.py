@@ -130,3 +130,18 @@ async def test_testing_mode_switches_the_waits_off():
         assert await RetryPolicy(initial_wait=20.0).call(operation) == "done"
     assert time.monotonic() - started < 1.0
     assert not stamina.is_testing()
+
+
+def test_blocking_calls_retry_the_same_way(waits):
+    """call_blocking retries a blocking operation under the same policy, Retry-After included."""
+    calls = 0
+
+    def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ThrottledError("429", retry_after=0.01)
+        return "done"
+
+    assert RetryPolicy(initial_wait=20.0).call_blocking(flaky) == "done"
+    assert waits == [0.01]
