@@ -21,11 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import stamina
-
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
 from dualbus.shared.errors import DualbusError, ThrottledError, TransientError
-from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS
+from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS, waits_are_off
 
 __all__ = ["Circuit", "CircuitPolicy", "CircuitSink"]
 
@@ -116,7 +114,7 @@ class Circuit:
     def _schedule(self, retry_after: float | None) -> None:
         self._probe = None
         # stamina's testing mode switches every backoff off, the circuit's probe intervals with them.
-        wait = 0.0 if stamina.is_testing() else max(self._interval, self._honoured(retry_after or 0.0))
+        wait = 0.0 if waits_are_off() else max(self._interval, self._honoured(retry_after or 0.0))
         self._next_probe = self._clock() + wait
         self._notify()
 

@@ -13,6 +13,7 @@ message (or a page, or a batch) that long in-process; the retry budget and the c
 over from there.
 
 Tests switch every wait off with stamina's own testing mode, ``stamina.set_testing(True, attempts=n)``.
+This is the one module that imports stamina.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import stamina
 
 from dualbus.shared.errors import DualbusError, TransientError
 
-__all__ = ["RETRY_AFTER_CAP_SECONDS", "RetryPolicy", "honoured_retry_after"]
+__all__ = ["RETRY_AFTER_CAP_SECONDS", "RetryPolicy", "honoured_retry_after", "waits_are_off"]
 
 _T = TypeVar("_T")
 
@@ -87,6 +88,11 @@ class RetryPolicy:
         if isinstance(exc, TransientError) and exc.retry_after is not None:
             return honoured_retry_after(exc.retry_after)
         return True
+
+
+def waits_are_off() -> bool:
+    """Whether stamina's testing mode is on; then the circuit's probe waits are zero as well."""
+    return stamina.is_testing()
 
 
 def honoured_retry_after(seconds: float) -> float:
