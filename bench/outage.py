@@ -25,7 +25,7 @@ import orjson
 if __package__ in {None, ""}:  # run as a script: make the repository root (and its tests) importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dualbus.consumers import ConsumerMetrics, RetryPolicy
+from dualbus.consumers import ConsumerMetrics, MessageRetry
 from dualbus.sandbox.dataverse.server import start_dataverse
 from dualbus.sandbox.fo.server import start_fo
 from dualbus.sandbox.servicebus.config import load_config
@@ -37,7 +37,7 @@ from tests.integration.consumers.helpers import FlakyProxy
 from tests.integration.consumers.samples import event
 
 _TO_DATAVERSE = Direction.TO_DATAVERSE
-_RETRY = RetryPolicy(budget_seconds=300.0)  # the deployed backoff, with room for a long outage
+_RETRY = MessageRetry(budget_seconds=300.0)  # the deployed backoff, with room for a long outage
 _WAIT_LIMIT = 120.0
 
 

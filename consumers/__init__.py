@@ -14,7 +14,7 @@ from dualbus.consumers._fo import VERSION_FIELD, FoSink
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics
 from dualbus.consumers._process import MessageProcessor, Settler
-from dualbus.consumers._retry import RetryPolicy, is_testing, set_testing
+from dualbus.consumers._retry import MessageRetry
 from dualbus.consumers._runtime import Consumer, Gate, LockRenewer, RuntimeOptions
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
@@ -40,9 +40,9 @@ __all__ = [
     "Gate",
     "LockRenewer",
     "MessageProcessor",
+    "MessageRetry",
     "Reason",
     "Requester",
-    "RetryPolicy",
     "RuntimeOptions",
     "Settler",
     "Sink",
@@ -52,10 +52,8 @@ __all__ = [
     "UnroutableDrain",
     "Verdict",
     "drain_unroutable",
-    "is_testing",
     "open_sink",
     "run_consumer",
-    "set_testing",
     "target_changes",
     "verdict",
 ]

@@ -18,7 +18,7 @@ from dualbus.consumers._fo import FoSink
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics
 from dualbus.consumers._process import MessageProcessor
-from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._retry import MessageRetry
 from dualbus.consumers._runtime import Consumer, RuntimeOptions
 from dualbus.consumers._sink import Sink
 from dualbus.consumers._tombstone_sink import TombstoneSink
@@ -70,7 +70,7 @@ async def run_consumer(
     stop: asyncio.Event | None = None,
     topology: Topology | None = None,
     maps: MapSet | None = None,
-    retry: RetryPolicy | None = None,
+    retry: MessageRetry | None = None,
     options: RuntimeOptions | None = None,
     metrics: ConsumerMetrics | None = None,
     circuit: CircuitPolicy | None = None,
@@ -84,7 +84,7 @@ async def run_consumer(
     stop = stop or asyncio.Event()
     metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
     runtime = options or RuntimeOptions(concurrency=concurrency)
-    retry = retry or RetryPolicy()
+    retry = retry or MessageRetry()
     async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
         processor = MessageProcessor(
             area=area,
@@ -147,7 +147,7 @@ async def _watch(watcher: PauseWatcher, known: asyncio.Event) -> None:
     await watcher.run()
 
 
-def _guarded(sink: Sink, direction: Direction, circuit: Circuit, retry: RetryPolicy) -> Sink:
+def _guarded(sink: Sink, direction: Direction, circuit: Circuit, retry: MessageRetry) -> Sink:
     # One circuit for every worker of this process (they share one target); the tombstones outermost, so
     # that saving them (a Service Bus call) never counts as a failure of the target.
     target: Side = "dataverse" if direction is Direction.TO_DATAVERSE else "fo"

@@ -1,6 +1,6 @@
 """One circuit per target, shared by every worker of a consumer process: an outage is waited out together.
 
-Without it each message backs off on its own, up to ``RetryPolicy.max_wait``, and a backlog drains only as
+Without it each message backs off on its own, up to ``MessageRetry.max_wait``, and a backlog drains only as
 those waits run out, long after the target is back. With it, once ``threshold`` transient failures come in a
 row (no answer between them) the circuit opens: every apply waits on it, and one apply at a time goes
 through as a probe, the first ``first_probe`` seconds after the circuit opened, then at growing intervals up
@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dualbus.consumers._retry import testing_wait
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
 from dualbus.shared.errors import DualbusError, ThrottledError, TransientError
+from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS, waits_are_off
 
 __all__ = ["Circuit", "CircuitPolicy", "CircuitSink"]
 
@@ -37,8 +37,8 @@ class CircuitPolicy:
     # A few seconds at most, so that the first apply follows the target's return within about that time.
     max_probe: float = 3.0
     multiplier: float = 2.0
-    # The longest Retry-After a probe waits for (RetryPolicy.max_wait's default).
-    max_retry_after: float = 30.0
+    # The longest Retry-After a probe waits for: the retry policy's cap.
+    max_retry_after: float = RETRY_AFTER_CAP_SECONDS
 
 
 class _Probe:
@@ -113,9 +113,8 @@ class Circuit:
 
     def _schedule(self, retry_after: float | None) -> None:
         self._probe = None
-        wait = testing_wait()
-        if wait is None:
-            wait = max(self._interval, self._honoured(retry_after or 0.0))
+        # stamina's testing mode switches every backoff off, the circuit's probe intervals with them.
+        wait = 0.0 if waits_are_off() else max(self._interval, self._honoured(retry_after or 0.0))
         self._next_probe = self._clock() + wait
         self._notify()
 

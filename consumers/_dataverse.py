@@ -17,10 +17,10 @@ import httpx
 
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._dataverse_refs import References, check
-from dualbus.consumers._retry import RetryPolicy
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink", "unseen_edit"]
 

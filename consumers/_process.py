@@ -18,11 +18,11 @@ from opentelemetry import propagate, trace
 from dualbus.consumers._changes import target_changes
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
-from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._retry import MessageRetry
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
 from dualbus.shared.bus import LockLostError, bus_errors
-from dualbus.shared.errors import BusError, RejectedError, ThrottledError
+from dualbus.shared.errors import BusError, DualbusError, RejectedError, ThrottledError, TransientError
 from dualbus.shared.maps import MapSet
 from dualbus.shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
 from dualbus.shared.topology import Direction
@@ -58,7 +58,7 @@ class MessageProcessor:
         maps: MapSet,
         sink: Sink,
         limit: AdaptiveLimit,
-        retry: RetryPolicy,
+        retry: MessageRetry,
         metrics: ConsumerMetrics,
         buckets: int = DEFAULT_BUCKETS,
     ) -> None:
@@ -84,22 +84,34 @@ class MessageProcessor:
             return outcome
 
     async def _attempts(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
-        state = self.retry.start()
-        while True:
-            try:
-                outcome = await self._handle(message)
-            except Exception as exc:  # noqa: BLE001 - every failure is settled by verdict(), none escapes
-                decided = verdict(exc)
-                waited = decided.awaits_lookup and state.elapsed >= self.retry.lookup_wait_seconds
-                if decided.action is Action.DEAD_LETTER or state.spent or waited:
-                    return await self._give_up(message, settler, decided, _rejection(exc))
-                _log.warning("retrying message %s: %s", message.message_id, decided.description)
-                if isinstance(exc, ThrottledError):
-                    await self.limit.throttled()
-                self.metrics.outcome("retried")
-                await state.pause(decided.retry_after)
-                continue
-            return await self._settle(settler.complete_message(message), outcome)
+        started = time.monotonic()
+        try:
+            async for attempt in self.retry.retrying():
+                outcome: str | None = None
+                with attempt:  # a failure raised in here is retried, or raised past the loop when spent
+                    if attempt.num > 1:
+                        self.metrics.outcome("retried")
+                    outcome = await self._attempt(message, attempt.num, started)
+                if outcome is not None:
+                    return await self._settle(settler.complete_message(message), outcome)
+        except _AttemptFailedError as failure:
+            # Not retried (a permanent failure, a lookup waited for long enough) or the budget is spent.
+            return await self._give_up(message, settler, failure.verdict, failure.rejection)
+        raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
+
+    async def _attempt(self, message: ServiceBusReceivedMessage, number: int, started: float) -> str:
+        """One handling attempt; a failure is raised as _RetryableError while a retry may help."""
+        try:
+            return await self._handle(message)
+        except Exception as exc:
+            decided = verdict(exc)
+            waited = decided.awaits_lookup and time.monotonic() - started >= self.retry.lookup_wait_seconds
+            if decided.action is Action.DEAD_LETTER or waited:
+                raise _AttemptFailedError(decided, _rejection(exc)) from exc
+            _log.warning("message %s failed (try %d): %s", message.message_id, number, decided.description)
+            if isinstance(exc, ThrottledError):
+                await self.limit.throttled()
+            raise _RetryableError(decided, _rejection(exc)) from exc
 
     async def _handle(self, message: ServiceBusReceivedMessage) -> str:
         envelope = checked_envelope(message, buckets=self.buckets)
@@ -141,6 +153,23 @@ class MessageProcessor:
             outcome, reason = "settle-failed", None
         self.metrics.outcome(outcome, reason)
         return outcome
+
+
+class _AttemptFailedError(DualbusError):
+    """A failed attempt, settled by its verdict once it is not (or no longer) retried."""
+
+    def __init__(self, decided: Verdict, rejection: str | None) -> None:
+        super().__init__(decided.description)
+        self.verdict = decided
+        self.rejection = rejection
+
+
+class _RetryableError(_AttemptFailedError, TransientError):
+    """A failed attempt the message's retry policy retries (honouring the target's Retry-After)."""
+
+    def __init__(self, decided: Verdict, rejection: str | None) -> None:
+        super().__init__(decided, rejection)
+        self.retry_after = decided.retry_after
 
 
 def _rejection(exc: BaseException) -> str | None:

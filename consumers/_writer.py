@@ -8,14 +8,15 @@ take every row for someone else's edit, or (were an unknown id let through) for 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import httpx
 
 from dualbus.consumers._batch import Requester
-from dualbus.consumers._retry import RetryPolicy
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import TransientError
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["WriterIdentity"]
 
@@ -34,15 +35,12 @@ class WriterIdentity:
 
     async def learn(self, *, attempts: int, policy: RetryPolicy | None = None) -> str | None:
         """Ask until Dataverse answers or ``attempts`` transient failures pass; None while still unknown."""
-        state = (policy or RetryPolicy()).start()
-        for attempt in range(1, attempts + 1):
-            try:
-                return await self.require()
-            except TransientError as exc:
-                _log.warning("dualbus's Dataverse user id unknown (try %d/%d): %s", attempt, attempts, exc)
-                if attempt < attempts:
-                    await state.pause(exc.retry_after)
-        return None
+        retry = dataclasses.replace(policy or RetryPolicy(), attempts=attempts, budget_seconds=None)
+        try:
+            return await retry.call(self.require)
+        except TransientError as exc:
+            _log.warning("dualbus's Dataverse user id unknown after %d tries: %s", attempts, exc)
+            return None
 
     async def require(self) -> str:
         """The user id, asked for now when not known yet; TransientError while Dataverse cannot say."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,11 +28,12 @@ from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.dv_lookups import LookupResolver, primary_id_column, select_columns
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import EchoFilter, build_envelope, parse_time
-from dualbus.producers.flow import Backoff, Outbox, publish_then_checkpoint
+from dualbus.producers.flow import PUBLISH_RETRY, Outbox, publish_then_checkpoint
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.api import ApiClient, error_message
 from dualbus.shared.envelope import Operation
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["EXPIRED_TOKEN_CODE", "DataverseSource"]
 
@@ -52,7 +54,7 @@ class DataverseSource:
         store: CheckpointStore,
         echo: EchoFilter,
         *,
-        backoff: Backoff | None = None,
+        retry: RetryPolicy = PUBLISH_RETRY,
     ) -> None:
         self._api = api
         self._tables = list(tables)
@@ -60,7 +62,7 @@ class DataverseSource:
         self._store = store
         self._echo = echo
         self._resolver = LookupResolver(api, [t.table_map for t in self._tables])
-        self._backoff = backoff or Backoff()
+        self._retry = retry
         self.skipped_echo = 0
 
     async def poll_once(self) -> int:
@@ -113,7 +115,7 @@ class DataverseSource:
             outbox.envelopes,
             outbox.checkpoints,
             index=outbox.index,
-            backoff=self._backoff,
+            retry=self._retry,
         )
         self.skipped_echo += outbox.skipped_echo
         if outbox.skipped_echo:
@@ -160,14 +162,18 @@ class DataverseSource:
             raise SourceError(f"{table.name}: a new change-tracking snapshot was refused as expired")
         rows: list[dict[str, Any]] = list(body.get("value", []))
         while "@odata.nextLink" in body:
-            response = await self._api.request("GET", str(body["@odata.nextLink"]), headers=_TRACK)
+            link = str(body["@odata.nextLink"])
+            response = await self._retry.call(partial(self._api.request, "GET", link, headers=_TRACK))
             body = _json(table, response.status_code, response)
             rows.extend(body.get("value", []))
         return rows, _delta_token(body)
 
     async def _get(self, table: SourceTable, params: dict[str, str], *, track: bool) -> dict[str, Any] | None:
         query = {"$select": ",".join(select_columns(table)), **params}
-        response = await self._api.request("GET", table.name, params=query, headers=_TRACK if track else None)
+        headers = _TRACK if track else None
+        response = await self._retry.call(
+            lambda: self._api.request("GET", table.name, params=query, headers=headers)
+        )
         if response.status_code != _OK and EXPIRED_TOKEN_CODE in response.text:
             return None
         return _json(table, response.status_code, response)

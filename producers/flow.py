@@ -1,4 +1,4 @@
-"""The step every source shares: publish a batch, retrying what a retry can fix, then checkpoint.
+"""The step every source shares: publish a batch, retried by the shared retry policy, then checkpoint.
 
 A checkpoint is written only after the publish succeeded: a crash in between re-publishes the batch on
 restart with the same deterministic ids, which duplicate detection absorbs. Nothing is checkpointed past a
@@ -7,35 +7,20 @@ change that was not published, so a restart leaves no gap.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
 from dualbus.producers.publisher import Publisher
 from dualbus.shared.envelope import Envelope
-from dualbus.shared.errors import TransientError
+from dualbus.shared.retry import RetryPolicy
 
-__all__ = ["Backoff", "Outbox", "publish_then_checkpoint", "retry_transient"]
+__all__ = ["PUBLISH_RETRY", "Outbox", "publish_then_checkpoint"]
 
-_log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential back-off for transient publish or read failures, honouring a server's Retry-After."""
-
-    first: float = 0.5
-    maximum: float = 30.0
-    attempts: int = 8
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        wanted = min(self.maximum, self.first * 2.0 ** (attempt - 1))
-        return float(max(wanted, retry_after or 0.0))
+# A publish is retried on TransientError (Service Bus busy or unreachable); the same message ids make a
+# retry harmless. Past the attempts the step fails and runs again in the next round.
+PUBLISH_RETRY = RetryPolicy(attempts=8)
 
 
 @dataclass(slots=True)
@@ -57,25 +42,14 @@ async def publish_then_checkpoint(
     *,
     index: Iterable[tuple[str, str, RowRef | None]] = (),
     digests: Iterable[DigestChange] = (),
-    backoff: Backoff | None = None,
+    retry: RetryPolicy = PUBLISH_RETRY,
 ) -> None:
     """Publish ``envelopes`` (retrying transient failures), then write checkpoints, index and digests.
 
     Without a store only the publish happens.
     """
     if envelopes:
-        await retry_transient(lambda: publisher.publish(envelopes), backoff or Backoff(), what="publish")
+        await retry.call(lambda: publisher.publish(envelopes))
     if store is not None:
         store.put_many(checkpoints, index=index, digests=digests)
 
-
-async def retry_transient(operation: Callable[[], Awaitable[_T]], policy: Backoff, *, what: str) -> _T:
-    """Run ``operation``, retrying TransientError with back-off; the last failure is raised."""
-    for attempt in range(1, policy.attempts):
-        try:
-            return await operation()
-        except TransientError as exc:
-            wait = policy.delay(attempt, exc.retry_after)
-            _log.warning("%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, wait, exc)
-            await asyncio.sleep(wait)
-    return await operation()

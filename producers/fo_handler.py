@@ -78,7 +78,7 @@ class FoEventHandler(FoRowPublisher):
             {},
             index=outbox.index,
             digests=outbox.digests,
-            backoff=self._backoff,
+            retry=self._retry,
         )
         self.unchanged += batch.unchanged
         return len(outbox.envelopes)

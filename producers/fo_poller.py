@@ -138,7 +138,7 @@ class FoScanner(FoRowPublisher):
     async def _publish(self, batch: FoBatch) -> int:
         outbox = batch.outbox
         await publish_then_checkpoint(
-            self._publisher, self._store, outbox.envelopes, {}, digests=outbox.digests, backoff=self._backoff
+            self._publisher, self._store, outbox.envelopes, {}, digests=outbox.digests, retry=self._retry
         )
         self.unchanged += batch.unchanged
         return len(outbox.envelopes)

@@ -18,10 +18,14 @@ import httpx
 
 from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
 from dualbus.producers.errors import SourceError
-from dualbus.producers.flow import Backoff, retry_transient
 from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.retry import RetryPolicy
 
-__all__ = ["FoReader", "key_filter", "literal"]
+__all__ = ["READ_RETRY", "FoReader", "key_filter", "literal"]
+
+# A read is retried on TransientError (F&O busy, throttling, unreachable) a few times, with waits of at
+# most 10 s: past them the step fails and its round runs again later.
+READ_RETRY = RetryPolicy(attempts=6, max_wait=10.0)
 
 _OK = 200
 _ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
@@ -55,9 +59,9 @@ def key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
 class FoReader:
     """OData reads against one F&O environment's ``/data`` endpoint, retrying what a retry can fix."""
 
-    def __init__(self, api: ApiClient, *, backoff: Backoff | None = None) -> None:
+    def __init__(self, api: ApiClient, *, retry: RetryPolicy = READ_RETRY) -> None:
         self._api = api
-        self._backoff = backoff or Backoff(first=0.5, maximum=10.0, attempts=6)
+        self._retry = retry
 
     async def current(self, entity: FoEntity, key: Mapping[str, object], select: Sequence[str]) -> Row | None:
         """The row with these key values as it is now, or None when there is none (any more)."""
@@ -115,9 +119,7 @@ class FoReader:
         return int(body.get("@odata.count", 0))
 
     async def _get(self, entity: str, path: str, params: dict[str, str] | None) -> dict[str, Any]:
-        response = await retry_transient(
-            lambda: self._api.request("GET", path, params=params), self._backoff, what=f"reading {entity}"
-        )
+        response = await self._retry.call(lambda: self._api.request("GET", path, params=params))
         return _body(entity, response)
 
 

@@ -24,12 +24,13 @@ from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
 from dualbus.producers.clock import VersionClock, version_time
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import build_envelope
-from dualbus.producers.flow import Backoff, Outbox
+from dualbus.producers.flow import PUBLISH_RETRY, Outbox
 from dualbus.producers.fo_reader import FoReader
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Operation
 from dualbus.shared.errors import TransformError
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = [
     "EntityLocks",
@@ -221,7 +222,7 @@ class FoRowPublisher:
         clock: VersionClock,
         *,
         locks: EntityLocks | None = None,
-        backoff: Backoff | None = None,
+        retry: RetryPolicy = PUBLISH_RETRY,
     ) -> None:
         self._reader = reader
         self._sources = fo_sources(tables)
@@ -230,7 +231,7 @@ class FoRowPublisher:
         self._clock = clock
         # One lock per entity: an event and a scan page of one entity never interleave their publishes.
         self._locks = locks or EntityLocks()
-        self._backoff = backoff or Backoff()
+        self._retry = retry
         self.unchanged = 0
         self._start()
 

@@ -152,13 +152,17 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]
 
 
 async def _every(interval: float, step: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
-    """Run ``step`` every ``interval`` seconds until ``stop``; a failed step waits and runs again."""
+    """Run ``step`` every ``interval`` seconds until ``stop``; a failed round is followed by the next one.
+
+    This is a schedule, not a retry loop: a step's reads and publishes retry their transient failures
+    themselves, through the shared retry policy (``shared.retry``); what still fails ends the round.
+    """
     while not stop.is_set():
         try:
             await step()
         except (TransientError, SourceError) as exc:
             # A source answering nonsense is fixed on its side; the next round may well succeed.
-            _log.warning("poll failed, retrying: %s", exc)
+            _log.warning("poll round failed, the next one runs in %g s: %s", interval, exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -12,7 +12,6 @@ See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,17 +20,18 @@ import httpx
 from dualbus.consumers import VERSION_COLUMN
 from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column
 from dualbus.shared.api import ApiClient, error_message
-from dualbus.shared.errors import DualbusError, TransientError
+from dualbus.shared.errors import DualbusError
 from dualbus.shared.maps import TableMap
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["ReconcileError", "dataverse_columns", "read_dataverse", "read_fo"]
 
 Page = list[dict[str, Any]]
 _OK = 200
 _SYSTEM_COLUMNS = ("versionnumber", "modifiedon", "_modifiedby_value", VERSION_COLUMN)
-# A reconcile reads many pages: a throttled or failed page is retried (Retry-After honoured) this often.
-_ATTEMPTS = 5
-_FIRST_BACKOFF_SECONDS = 1.0
+# A reconcile reads many pages: a throttled or failed page (TransientError) is asked again a few times,
+# by the shared policy (Retry-After honoured up to its cap), rather than ending the whole run.
+PAGE_RETRY = RetryPolicy(attempts=5, initial_wait=1.0)
 
 
 class ReconcileError(DualbusError):
@@ -83,13 +83,8 @@ async def _get(
     *,
     what: str,
 ) -> dict[str, Any]:
-    for attempt in range(_ATTEMPTS - 1):
-        try:
-            return _rows(await api.request("GET", path, params=params, headers=headers), what)
-        except TransientError as exc:
-            backoff = _FIRST_BACKOFF_SECONDS * 2**attempt
-            await asyncio.sleep(exc.retry_after if exc.retry_after is not None else backoff)
-    return _rows(await api.request("GET", path, params=params, headers=headers), what)
+    response = await PAGE_RETRY.call(lambda: api.request("GET", path, params=params, headers=headers))
+    return _rows(response, what)
 
 
 def _rows(response: httpx.Response, what: str) -> dict[str, Any]:

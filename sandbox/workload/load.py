@@ -8,7 +8,6 @@ https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part1-protocol.html#se
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,12 +18,16 @@ import orjson
 from dualbus.sandbox.fo.store import FoStore
 from dualbus.sandbox.workload.errors import WorkloadError
 from dualbus.sandbox.workload.generate import Dataset
+from dualbus.shared.api import parse_retry_after
+from dualbus.shared.errors import ThrottledError
+from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["WorkloadError", "batch_body", "load_dataverse", "load_fo", "load_fo_store"]
 
 Row = dict[str, Any]
-_MAX_THROTTLED_RETRIES = 5
-_MAX_WAIT_SECONDS = 30.0
+# Dataverse's service protection limits may answer 429 during a large seed: waited out (Retry-After
+# honoured) by the shared retry policy, a few times.
+_THROTTLED_RETRY = RetryPolicy(on=(ThrottledError,), attempts=5)
 
 
 def batch_body(entity: str, rows: Sequence[Mapping[str, Any]]) -> tuple[bytes, str]:
@@ -102,13 +105,18 @@ def load_dataverse(
 def _post_honouring_retry_after(
     client: httpx.Client, url: str, body: bytes, content_type: str
 ) -> httpx.Response:
-    # Dataverse's service protection limits may answer 429 during a large seed: wait as told, a few times.
-    for _ in range(_MAX_THROTTLED_RETRIES):
-        try:
-            response = client.post(url, content=body, headers={"Content-Type": content_type})
-        except httpx.HTTPError as exc:
-            raise WorkloadError(f"POST {url} to Dataverse failed: {exc}") from exc
-        if response.status_code != httpx.codes.TOO_MANY_REQUESTS:
-            return response
-        time.sleep(min(float(response.headers.get("Retry-After", "1")), _MAX_WAIT_SECONDS))
-    raise WorkloadError(f"Dataverse kept throttling POST {url}")
+    try:
+        return _THROTTLED_RETRY.call_blocking(lambda: _post(client, url, body, content_type))
+    except ThrottledError as exc:
+        raise WorkloadError(f"Dataverse kept throttling POST {url}") from exc
+
+
+def _post(client: httpx.Client, url: str, body: bytes, content_type: str) -> httpx.Response:
+    try:
+        response = client.post(url, content=body, headers={"Content-Type": content_type})
+    except httpx.HTTPError as exc:
+        raise WorkloadError(f"POST {url} to Dataverse failed: {exc}") from exc
+    if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise ThrottledError(f"Dataverse throttled POST {url}", retry_after=retry_after)
+    return response

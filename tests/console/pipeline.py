@@ -18,14 +18,14 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from dualbus.consumers import ConsumerMetrics, RuntimeOptions, run_consumer
-from dualbus.consumers._retry import RetryPolicy
+from dualbus.consumers._retry import MessageRetry
 from dualbus.shared.metrics_file import JsonFileMetricExporter
 from dualbus.shared.settings import Settings
 from dualbus.shared.topology import Direction, default_topology
 
 # A missing lookup is dead-lettered at once, as the page under test expects, not after the default wait
 # for a parent still on its way.
-_RETRY = RetryPolicy(lookup_wait_seconds=0.0)
+_RETRY = MessageRetry(lookup_wait_seconds=0.0)
 _OPTIONS = RuntimeOptions(concurrency=4, session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
 _EXPORT_MILLISECONDS = 300
 

@@ -11,7 +11,7 @@ import pytest
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from pydantic import SecretStr
 
-from dualbus.consumers import ConsumerMetrics, RetryPolicy, RuntimeOptions, run_consumer
+from dualbus.consumers import ConsumerMetrics, MessageRetry, RuntimeOptions, run_consumer
 from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
 from dualbus.sandbox.dataverse.server import RunningDataverse, start_dataverse
 from dualbus.sandbox.fo.server import FoHandle, start_fo
@@ -46,7 +46,9 @@ def fast_topology() -> Topology:
 
 TOPOLOGY = fast_topology()
 # A lookup to a missing row is dead-lettered at once here; test_late_lookups.py waits for one.
-TEST_RETRY = RetryPolicy(budget_seconds=60.0, initial_wait=0.05, max_wait=1.0, lookup_wait_seconds=0.0)
+TEST_RETRY = MessageRetry(
+    budget_seconds=60.0, initial_wait=0.05, max_wait=1.0, jitter=0.05, lookup_wait_seconds=0.0
+)
 TEST_OPTIONS = RuntimeOptions(concurrency=4, session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
 
 
@@ -91,7 +93,7 @@ class Pipeline:
         within: float = 30.0,
         settings: Settings | None = None,
         maps: MapSet | None = None,
-        retry: RetryPolicy = TEST_RETRY,
+        retry: MessageRetry = TEST_RETRY,
         options: RuntimeOptions = TEST_OPTIONS,
     ) -> ConsumerMetrics:
         """Run a consumer until ``until(metrics)`` holds (or ``within`` seconds pass), then stop it."""

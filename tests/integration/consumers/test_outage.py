@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dualbus.consumers import ConsumerMetrics, RetryPolicy
+from dualbus.consumers import ConsumerMetrics, MessageRetry
 from dualbus.shared.topology import Direction
 
 from .helpers import FlakyProxy, changes_of, target_row
@@ -24,7 +24,7 @@ TO_DATAVERSE = Direction.TO_DATAVERSE
 KEYS, VERSIONS = 40, 3
 OUTAGE_SECONDS = 6.0
 # Real backoff (0.5 s doubling up to 30 s), as deployed: without the circuit each message would wait its own.
-RETRY = RetryPolicy(budget_seconds=120.0)
+RETRY = MessageRetry(budget_seconds=120.0)
 
 
 class Watch:

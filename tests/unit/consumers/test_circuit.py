@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import stamina
 
 from dualbus.consumers import (
     AdaptiveLimit,
@@ -15,8 +16,7 @@ from dualbus.consumers import (
     ConsumerMetrics,
     ContendedError,
     MessageProcessor,
-    RetryPolicy,
-    set_testing,
+    MessageRetry,
 )
 from dualbus.shared.errors import PermanentError, ThrottledError, TransientError
 from dualbus.shared.maps import load_maps
@@ -82,9 +82,8 @@ class Scripted:
 
 @pytest.fixture(autouse=True)
 def real_waits():
-    set_testing(False)
-    yield
-    set_testing(False)
+    with stamina.set_testing(False):
+        yield
 
 
 async def _open(circuit: Circuit) -> None:
@@ -231,7 +230,7 @@ async def test_an_outage_is_waited_out_together_and_nothing_is_given_up():
         sink=CircuitSink(target, Circuit(FAST), max_wait=600.0),
         limit=AdaptiveLimit(32),
         # A backoff of a message's own would be 30 s: far beyond the bound below.
-        retry=RetryPolicy(budget_seconds=600.0, initial_wait=30.0, max_wait=30.0),
+        retry=MessageRetry(budget_seconds=600.0, initial_wait=30.0, max_wait=30.0),
         metrics=metrics,
     )
     settler = RecordingSettler()

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
+import stamina
 
 from dualbus.consumers import (
     ApplyResult,
     BatchingApi,
     DataverseSink,
     TargetChange,
-    set_testing,
     target_changes,
 )
 from dualbus.shared.envelope import Envelope, Operation, Origin
@@ -38,9 +38,9 @@ CUSTOMER = {
 
 @pytest.fixture(autouse=True)
 def no_waits():
-    set_testing(True)
-    yield
-    set_testing(False)
+    # stamina's testing mode: no waits, and at most 10 attempts (fewer when the policy says so).
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
 
 
 @pytest.fixture

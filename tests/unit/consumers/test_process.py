@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
+import stamina
 from azure.servicebus.exceptions import MessageLockLostError
 
 from dualbus.consumers import (
@@ -13,8 +14,7 @@ from dualbus.consumers import (
     ApplyResult,
     ConsumerMetrics,
     MessageProcessor,
-    RetryPolicy,
-    set_testing,
+    MessageRetry,
 )
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
 from dualbus.shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
@@ -76,9 +76,9 @@ class ScriptedSink:
 
 @pytest.fixture(autouse=True)
 def no_waits():
-    set_testing(True)
-    yield
-    set_testing(False)
+    # stamina's testing mode: no waits, and at most 10 attempts (fewer when the policy says so).
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
 
 
 def _envelope(**changes) -> Envelope:
@@ -117,7 +117,7 @@ def _processor(sink, *, budget=60.0, limit=None):
         maps=MAPS,
         sink=sink,
         limit=limit or AdaptiveLimit(4),
-        retry=RetryPolicy(budget_seconds=budget),
+        retry=MessageRetry(budget_seconds=budget),
         metrics=metrics,
     )
 

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+import stamina
 
 from dualbus.consumers import (
     AdaptiveLimit,
     ConsumerMetrics,
     MessageProcessor,
-    RetryPolicy,
+    MessageRetry,
     RuntimeOptions,
-    set_testing,
 )
 from dualbus.consumers._runtime import Consumer
 from dualbus.consumers._tombstone_sink import TombstoneSink
@@ -31,9 +31,9 @@ DELETE = Operation.DELETE
 
 @pytest.fixture(autouse=True)
 def no_waits():
-    set_testing(True)
-    yield
-    set_testing(False)
+    # stamina's testing mode: no waits, and at most 10 attempts (fewer when the policy says so).
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
 
 
 class Run:
@@ -50,7 +50,7 @@ class Run:
             maps=MAPS,
             sink=TombstoneSink(self.table, target="dataverse"),
             limit=AdaptiveLimit(8),
-            retry=RetryPolicy(budget_seconds=30.0),
+            retry=MessageRetry(budget_seconds=30.0),
             metrics=self.metrics,
         )
         subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE)

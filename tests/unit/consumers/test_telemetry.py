@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from dualbus.consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, RetryPolicy
+from dualbus.consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, MessageRetry
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
 from dualbus.shared.messages import to_message
@@ -96,7 +96,7 @@ async def test_a_message_span_continues_the_producers_trace_and_metrics_are_reco
         maps=load_maps(),
         sink=Sink(),
         limit=AdaptiveLimit(2),
-        retry=RetryPolicy(),
+        retry=MessageRetry(),
         metrics=metrics,
     )
     assert await processor.process(FakeMessage.of(envelope), Settler()) == "applied"

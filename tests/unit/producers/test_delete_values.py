@@ -14,7 +14,6 @@ from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.dataverse import DataverseSource
 from dualbus.producers.events import EchoFilter
-from dualbus.producers.flow import Backoff
 from dualbus.producers.fo_events import parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.fo_poller import FoScanner
@@ -23,6 +22,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable, source_tables
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
@@ -63,8 +63,8 @@ def fo(tmp_path: Path) -> Iterator[Fo]:
     publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
     clock = VersionClock(store)
     parts = (reader, tables, publisher, store, clock)
-    handler = FoEventHandler(*parts, backoff=Backoff(attempts=1))  # type: ignore[arg-type]
-    scanner = FoScanner(*parts, backoff=Backoff(attempts=1))  # type: ignore[arg-type]
+    handler = FoEventHandler(*parts, retry=RetryPolicy(attempts=1))  # type: ignore[arg-type]
+    scanner = FoScanner(*parts, retry=RetryPolicy(attempts=1))  # type: ignore[arg-type]
     yield Fo(client, reader, store, handler, scanner)
     store.close()
 

@@ -13,13 +13,13 @@ import pytest
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
-from dualbus.producers.flow import Backoff
 from dualbus.producers.fo_events import parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Operation, Origin
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
@@ -47,7 +47,7 @@ async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event
         Publisher(client, default_topology()),  # type: ignore[arg-type]
         store,
         VersionClock(store),
-        backoff=Backoff(attempts=1),
+        retry=RetryPolicy(attempts=1),
     )
     try:
         # The event names the row by its key; what else the row held is read over OData, and it is gone.

@@ -10,7 +10,6 @@ import pytest
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
-from dualbus.producers.flow import Backoff
 from dualbus.producers.fo_events import parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.publisher import Publisher
@@ -18,6 +17,7 @@ from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import TransientError
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
@@ -62,7 +62,7 @@ def fo(tmp_path: Path):
         publisher,
         store,
         VersionClock(store),
-        backoff=Backoff(attempts=1),
+        retry=RetryPolicy(attempts=1),
     )
     yield Harness(client, reader, store, handler)
     store.close()

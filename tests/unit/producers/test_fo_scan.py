@@ -10,7 +10,6 @@ import pytest
 from dualbus.producers.checkpoints import CheckpointError, CheckpointStore
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.errors import SourceError
-from dualbus.producers.flow import Backoff
 from dualbus.producers.fo_events import parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.fo_poller import FoScanner
@@ -19,6 +18,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
@@ -49,7 +49,7 @@ class Harness:
             Publisher(self.client, default_topology()),  # type: ignore[arg-type]
             self.store,
             VersionClock(self.store),
-            backoff=Backoff(attempts=1),
+            retry=RetryPolicy(attempts=1),
         )
 
     def restart(self) -> FoScanner:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column, select_columns
-from dualbus.producers.flow import Backoff, retry_transient
 from dualbus.producers.initial_sync import keyset_filter
 from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Origin
-from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.errors import ConfigError
 from dualbus.shared.maps import load_maps
 
 
@@ -84,40 +83,10 @@ def test_keyset_filter_orders_composite_keys() -> None:
     )
 
 
-def test_backoff_grows_and_honours_retry_after() -> None:
-    """Waits double up to the maximum, and a longer Retry-After wins."""
-    policy = Backoff(first=0.5, maximum=4.0)
-    assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
-    assert policy.delay(1, 10.0) == 10.0
-
-
 def test_filter_fields_travel_with_the_event() -> None:
     """The source filter's fields are carried, so a consumer can re-check the filter from the event."""
     assert "PartyType" in _table(Origin.FO, "CustomersV3").carried_fields
     assert "customertypecode" in _table(Origin.DATAVERSE, "accounts").carried_fields
-
-
-@pytest.mark.asyncio
-async def test_transient_failures_are_retried_then_raised() -> None:
-    """A read that fails transiently is tried again; one that keeps failing raises the last error."""
-    calls = 0
-
-    async def flaky() -> str:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
-            raise TransientError("try again")
-        return "rows"
-
-    policy = Backoff(first=0.0, maximum=0.0, attempts=3)
-    assert await retry_transient(flaky, policy, what="reading") == "rows"
-    assert calls == 3
-
-    async def down() -> str:
-        raise TransientError("still down")
-
-    with pytest.raises(TransientError, match="still down"):
-        await retry_transient(down, policy, what="reading")
 
 
 def test_a_lookup_into_another_areas_table_reads_only_its_plain_key_columns() -> None:

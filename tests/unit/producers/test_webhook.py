@@ -12,13 +12,13 @@ from pydantic import SecretStr
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
-from dualbus.producers.flow import Backoff
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.fo_webhook import webhook_app
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Origin
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.fakes import FakeFoReader, RecordingClient, sent_envelopes
@@ -47,7 +47,7 @@ def parts(tmp_path: Path):
         Publisher(client, default_topology()),  # type: ignore[arg-type]
         store,
         VersionClock(store),
-        backoff=Backoff(attempts=1),
+        retry=RetryPolicy(attempts=1),
     )
     yield client, reader, handler
     store.close()

@@ -19,9 +19,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from dualbus.consumers import Action, verdict
 from dualbus.sandbox.dataverse.server import RunningDataverse, start_dataverse
 from dualbus.sandbox.http_server import serve_in_thread
-from dualbus.sandbox.identity import TOKEN_ROUTE, IdentityServer, TokenIssuer, serve_identity
+from dualbus.sandbox.identity import (
+    MANAGED_IDENTITY_ROUTE,
+    TOKEN_ROUTE,
+    IdentityServer,
+    TokenIssuer,
+    serve_identity,
+)
 from dualbus.sandbox.tls import loopback_certificate
 from dualbus.shared.api import ApiClient
 from dualbus.shared.errors import ConfigError, TransientError
@@ -292,3 +299,62 @@ async def test_cached_tokens_log_nothing(twin: RunningDataverse, caplog: pytest.
             for _ in range(3):
                 await tokens.token()
     assert [r for r in caplog.records if r.name.startswith("azure.identity")] == []
+
+
+def _scripted_managed_identity(answer: Response) -> Starlette:
+    async def endpoint(_: Request) -> Response:
+        return answer
+
+    return Starlette(routes=[Route(MANAGED_IDENTITY_ROUTE, endpoint, methods=["GET"])])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        JSONResponse({"token_type": "Bearer"}),
+        JSONResponse({"access_token": "t", "expires_on": "never"}),
+        JSONResponse(["not", "an", "object"]),
+        Response("<html>sign in</html>", media_type="text/html"),
+        Response("{not json", media_type="application/json"),
+    ],
+    ids=["no-token", "bad-expiry", "a-list", "html", "broken-json"],
+)
+@pytest.mark.asyncio
+async def test_a_managed_identity_endpoint_answering_200_without_a_token_is_transient(
+    answer: Response, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's identity endpoint answering 200 with a body that is no token: TransientError too."""
+    tls = loopback_certificate()
+    try:
+        with serve_in_thread(_scripted_managed_identity(answer), tls=tls) as server:
+            monkeypatch.setenv("IDENTITY_ENDPOINT", server.url + MANAGED_IDENTITY_ROUTE)
+            monkeypatch.setenv("IDENTITY_HEADER", "host-secret")
+            settings = ApiSettings(
+                url="https://org.example", credential=Credential.MANAGED_IDENTITY, ca_bundle=tls.ca_bundle
+            )
+            async with open_tokens(settings) as tokens:
+                with pytest.raises(TransientError, match="managed identity endpoint") as caught:
+                    await tokens.token()
+    finally:
+        tls.remove()
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_an_api_request_without_a_usable_token_waits(twin: RunningDataverse) -> None:
+    """Through the API client the bad answer stays a TransientError: a consumer retries the message and,
+    once its budget is spent, abandons it (it comes back) rather than dead-lettering it as unexpected."""
+    tls = loopback_certificate()
+    try:
+        no_token = JSONResponse({"token_type": "Bearer", "expires_in": 3600})
+        with serve_in_thread(_scripted(no_token), tls=tls) as server:
+            settings = _settings(twin, authority_host=server.url, ca_bundle=tls.ca_bundle)
+            async with httpx.AsyncClient() as http, open_tokens(settings) as tokens:
+                api = ApiClient(twin.url, tokens, http)
+                with pytest.raises(TransientError, match="without a usable token") as caught:
+                    await api.request("GET", WHO_AM_I)
+    finally:
+        tls.remove()
+    decided = verdict(caught.value)
+    assert decided.action is Action.RETRY
+    assert not decided.dead_letter_when_spent
