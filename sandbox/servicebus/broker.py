@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED, Consumer, Entity, StoredMessage
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.message import Envelope
+from dualbus.sandbox.servicebus.message import SentMessage
 from dualbus.sandbox.servicebus.outgoing import compose, with_dead_letter
 from dualbus.sandbox.servicebus.routing import Route
 from dualbus.sandbox.servicebus.store import Journal
@@ -63,7 +63,7 @@ class Broker:
 
     # -- sending -------------------------------------------------------------------------------
 
-    def check_sendable(self, path: str, envs: list[Envelope]) -> Entity:
+    def check_sendable(self, path: str, envs: list[SentMessage]) -> Entity:
         """The target of a send, or BrokerError before anything of a batch is stored."""
         target = self.entity(path)
         if (target.dead_letter is None and not target.is_topic) or "/subscriptions/" in path:
@@ -80,7 +80,7 @@ class Broker:
                 env.application_properties()
         return target
 
-    def send(self, path: str, env: Envelope) -> int | None:
+    def send(self, path: str, env: SentMessage) -> int | None:
         """Accept a message for a queue or topic; return its sequence number (None if a duplicate)."""
         target = self.check_sendable(path, [env])
         if self._is_duplicate(target, env):
@@ -98,7 +98,7 @@ class Broker:
         self.journal.next_seq(self.next_seq)
         return seq
 
-    def _is_duplicate(self, target: Entity, env: Envelope) -> bool:
+    def _is_duplicate(self, target: Entity, env: SentMessage) -> bool:
         window = target.settings.duplicate_window_ms
         message_id = env.message_id
         if window is None or message_id is None:
@@ -115,14 +115,14 @@ class Broker:
         """Restore one duplicate-detection entry at start-up."""
         self._dedup.setdefault(path, {})[message_id] = expires_ms
 
-    def _hold_scheduled(self, target: Entity, seq: int, env: Envelope) -> None:
+    def _hold_scheduled(self, target: Entity, seq: int, env: SentMessage) -> None:
         due = env.scheduled_ms or 0
         message = StoredMessage(seq, env, self.now_ms(), state=SCHEDULED, scheduled_ms=due)
         target.messages[seq] = message
         self.journal.insert(target.path, message)
         heapq.heappush(self._scheduled, (due, target.path, seq))
 
-    def _route(self, target: Entity, seq: int, env: Envelope, now: int, hops: int = 0) -> None:
+    def _route(self, target: Entity, seq: int, env: SentMessage, now: int, hops: int = 0) -> None:
         if target.is_topic:
             for route in self.routes.get(target.path, []):
                 for index, copy in enumerate(route.copies(env)):
@@ -131,7 +131,7 @@ class Broker:
         else:
             self.enqueue(target, seq, env, now, hops)
 
-    def enqueue(self, entity: Entity, seq: int, env: Envelope, now: int, hops: int = 0) -> None:
+    def enqueue(self, entity: Entity, seq: int, env: SentMessage, now: int, hops: int = 0) -> None:
         """Add a message to a queue, subscription or dead-letter queue, following auto-forwarding."""
         forward = entity.settings.forward_to
         if forward and hops < _MAX_FORWARD_HOPS and forward in self.entities:
@@ -163,7 +163,7 @@ class Broker:
 
     # -- scheduled messages --------------------------------------------------------------------
 
-    def schedule(self, path: str, envs: list[Envelope]) -> list[int]:
+    def schedule(self, path: str, envs: list[SentMessage]) -> list[int]:
         """Hold messages until their scheduled enqueue time; return their sequence numbers."""
         target = self.entity(path)
         numbers = []

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from dualbus.sandbox.servicebus.entity import StoredMessage
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
-from dualbus.sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.message import SentMessage, parse_message
 
 __all__ = ["Journal", "LoadedState", "MemoryJournal", "SqliteJournal"]
 
@@ -354,7 +354,7 @@ class SqliteJournal:
             self._ids[(entity, seq)] = row_id
             durable, priority, ttl, ann, ann_count, bare = envelope
             parsed = parse_message(bytes(bare))
-            env = Envelope(
+            env = SentMessage(
                 bare=bytes(bare),
                 ann=bytes(ann),
                 ann_count=ann_count,

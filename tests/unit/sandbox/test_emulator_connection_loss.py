@@ -8,7 +8,7 @@ from typing import Any
 from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from dualbus.sandbox.servicebus.connections import ConnectionState
 from dualbus.sandbox.servicebus.links import LinkConsumer
-from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, Envelope
+from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, SentMessage
 from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.store import MemoryJournal
 from dualbus.sandbox.servicebus.topology import build_topology
@@ -45,7 +45,7 @@ def _bus() -> ServiceBus:
 def _send(bus: ServiceBus, path: str, session_id: str | None = None) -> None:
     properties: list[Any] = [None] * len(PROPERTY_NAMES)
     properties[10] = session_id
-    bus.send(path, Envelope(bare=b"\x00\x53\x75\xa0\x01x", properties=tuple(properties)))
+    bus.send(path, SentMessage(bare=b"\x00\x53\x75\xa0\x01x", properties=tuple(properties)))
 
 
 def _receiver(

@@ -10,7 +10,7 @@ import pytest
 from dualbus.sandbox.servicebus import store
 from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from dualbus.sandbox.servicebus.entity import DEFERRED, StoredMessage
-from dualbus.sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.message import SentMessage, parse_message
 from dualbus.sandbox.servicebus.server import EmulatorServer
 from dualbus.sandbox.servicebus.store import SqliteJournal
 
@@ -94,7 +94,7 @@ def test_a_journal_written_before_rowid_ids_is_carried_over(tmp_path):
 
 def test_an_envelope_round_trips_its_header_fields(tmp_path):
     journal = SqliteJournal(tmp_path)
-    env = Envelope(
+    env = SentMessage(
         bare=_BARE, ann=b"\xa3\x01k\xa1\x01v", ann_count=1, durable=True, priority=5, ttl_ms=60_000
     )
     journal.insert("q", StoredMessage(1, env, enqueued_ms=5, expires_ms=60_005))
