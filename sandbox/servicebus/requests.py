@@ -14,6 +14,7 @@ from typing import Any
 from proton import Link
 
 from dualbus.sandbox.errors import SandboxAuthError
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.connections import state_of
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
@@ -21,7 +22,6 @@ from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
 from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
 from dualbus.sandbox.servicebus.sas import KeyRing
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["RequestNodes"]
 

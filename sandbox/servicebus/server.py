@@ -25,12 +25,12 @@ from pydantic import SecretStr
 
 from dualbus.sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
 from dualbus.sandbox.servicebus.amqp import AmqpHandler
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.catalog import Catalog
 from dualbus.sandbox.servicebus.config import EmulatorConfig, default_config
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
 from dualbus.sandbox.servicebus.frames import TransferFormats
 from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
 from dualbus.sandbox.servicebus.topology import build_topology
 
@@ -128,7 +128,7 @@ class EmulatorServer:
         now = self.bus.now_ms()
         for path, message_id, expires in state.dedup:
             if expires > now:
-                self.bus.remember_dedup(path, message_id, expires)
+                self.bus.intake.remember_dedup(path, message_id, expires)
         for path, session_id, blob in state.session_state:
             entity = self.bus.entities.get(path)
             if entity is not None:
