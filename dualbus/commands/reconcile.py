@@ -8,26 +8,19 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from dualbus.commands.common import console, error_console, reported_errors
-from dualbus.ops.reconcile import DriftKind, ReconcileReport, RecordDrift, reconcile
+from dualbus.ops.reconcile import reconcile
+from dualbus.ops.reconcile_print import print_report
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.maps import Side
 
-__all__ = ["EXIT_DRIFT", "print_report", "register"]
+__all__ = ["EXIT_DRIFT", "register"]
 
 # Distinct from 1 (an error) so that scripts can tell "could not check" from "checked, not in step".
 EXIT_DRIFT = 3
-_SHOWN_RECORDS = 50
 _SIDES: dict[str, Side] = {"fo": "fo", "dataverse": "dataverse"}
-_KIND_LABELS = {
-    DriftKind.MISSING_IN_FO: "missing in F&O",
-    DriftKind.MISSING_IN_DATAVERSE: "missing in Dataverse",
-    DriftKind.DIFFERS: "differs",
-}
 
 AreasOption = Annotated[
     list[str] | None,
@@ -90,7 +83,7 @@ def reconcile_command(
     if as_json:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
-        print_report(report)
+        print_report(report, console)
     if report.has_drift:
         raise typer.Exit(code=EXIT_DRIFT)
 
@@ -139,63 +132,6 @@ class _RowCounter:
             task = self._progress.add_task(f"{map_name}: {label}", total=None)
             self._tasks[map_name, side] = task
         self._progress.update(task, completed=rows)
-
-
-def print_report(report: ReconcileReport, out: Console | None = None, *, verdict: bool = True) -> None:
-    """Print a report as the command does: summary per area and company, drifted records, what was sent.
-
-    ``verdict=False`` leaves out the closing "No drift." / "Drift found.", for a caller that judges the
-    drift itself (the demo excuses drift that a rightly dead-lettered change explains).
-    """
-    out = out or console
-    out.print(_summary_table(report))
-    if report.drifts:
-        out.print(_records_table(report.drifts[:_SHOWN_RECORDS]))
-    hidden = len(report.drifts) - _SHOWN_RECORDS + report.unlisted
-    if hidden > 0:
-        out.print(f"… and {hidden} more drifted records (--json lists them).")
-    for problem in report.problems[:_SHOWN_RECORDS]:
-        out.print(
-            f"[yellow]cannot map[/yellow] {problem.map_name} {problem.side} {problem.row}: {problem.message}"
-        )
-    if report.repairs_published or report.deletes_published:
-        out.print(
-            f"Published {report.repairs_published} repairs and {report.deletes_published} deletes "
-            f"(run {report.run_id}); the consumers apply them."
-        )
-    if report.orphans_kept:
-        out.print(f"{report.orphans_kept} records exist only on their target side and were left in place.")
-    if verdict:
-        out.print("[green]No drift.[/green]" if not report.has_drift else "[red]Drift found.[/red]")
-
-
-def _summary_table(report: ReconcileReport) -> Table:
-    table = Table(title=f"Reconcile {report.run_id}")
-    for column in (
-        "area",
-        "company",
-        "compared",
-        "missing in F&O",
-        "missing in Dataverse",
-        "differing",
-        "unmappable",
-    ):
-        table.add_column(column, justify="left" if column in {"area", "company"} else "right")
-    for s in report.summaries:
-        counts = (s.compared, s.missing_in_fo, s.missing_in_dataverse, s.differing, s.problems)
-        table.add_row(s.area, s.company or "-", *(f"{n:,}" for n in counts))
-    return table
-
-
-def _records_table(drifts: list[RecordDrift]) -> Table:
-    table = Table(title="Drifted records")
-    for column in ("map", "company", "key", "drift", "F&O value ≠ Dataverse value"):
-        table.add_column(column)
-    for drift in drifts:
-        key = " / ".join(str(value) for value in drift.key.values())
-        fields = "; ".join(f"{f.field}: {f.fo!r} ≠ {f.dataverse!r}" for f in drift.fields)
-        table.add_row(drift.map_name, drift.company or "-", key, _KIND_LABELS[drift.kind], fields)
-    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -9,17 +9,17 @@ import tempfile
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from dualbus.commands.common import FAILURE, fail
 from dualbus.sandbox.servicebus.__main__ import main as emulator_main
-from dualbus.sandbox.workload import SandboxRun, StreamConfig, run_change_stream, start_sandbox
+from dualbus.sandbox.workload import StreamConfig, run_sandbox
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.topology import default_topology
 
-__all__ = ["register", "sandbox_info"]
+__all__ = ["register"]
 
 
 def emulator(
@@ -51,36 +51,6 @@ def emulator(
         raise typer.Exit(FAILURE)
 
 
-def sandbox_info(run: SandboxRun) -> dict[str, Any]:
-    """Where the twins listen and how to get tokens, as JSON (what ``--info-file`` writes)."""
-    info: dict[str, Any] = {
-        "fo": {
-            "url": run.fo.url,
-            "token_url": run.fo.token_url,
-            "authority": run.fo.authority,
-            "tenant": run.fo.tenant,
-            "ca_bundle": str(run.fo.ca_bundle),
-            "audience": run.fo.audience,
-            "scope": run.fo.scope,
-        },
-        "clients": dict(run.clients),
-        "seeded": dict(run.seeded),
-    }
-    if run.dataverse is not None:
-        dv = run.dataverse
-        info["dataverse"] = {
-            "url": dv.url,
-            "api_url": dv.api_url,
-            "token_url": dv.token_url,
-            "authority": dv.authority,
-            "tenant": dv.tenant,
-            "ca_bundle": str(dv.ca_bundle),
-            "audience": dv.audience,
-            "scope": dv.scope,
-        }
-    return info
-
-
 def _free_port(option: str, port: int) -> None:
     """Refuse a port something else listens on, naming the option (before seeding anything)."""
     if port == 0:
@@ -106,8 +76,8 @@ def _parse_clients(values: list[str] | None) -> dict[str, str] | None:
     return clients
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGTERM or SIGINT (Ctrl-C)."""
+def _stop_on_signal() -> threading.Event:
+    """An event that SIGTERM or SIGINT (Ctrl-C) sets."""
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -115,8 +85,11 @@ def _wait_for_signal() -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    while not stop.wait(0.5):
-        pass
+    return stop
+
+
+def _echo(text: str) -> None:
+    typer.echo(text, nl=False)
 
 
 def sandbox(  # typer passes options by keyword
@@ -152,7 +125,8 @@ def sandbox(  # typer passes options by keyword
     """
     for option, port in (("--fo-port", fo_port), ("--dataverse-port", dataverse_port)):
         _free_port(option, port)
-    run = start_sandbox(
+    stream = _stream_config(seed, rate, duration) if rate > 0 else None
+    run_sandbox(
         fo_port=fo_port,
         dataverse_port=dataverse_port,
         seed=seed,
@@ -161,34 +135,16 @@ def sandbox(  # typer passes options by keyword
         products=products,
         data_dir=data_dir,
         clients=_parse_clients(clients),
+        info_file=info_file,
+        stream=stream,
+        stop=_stop_on_signal(),
+        write=_echo,
     )
-    try:
-        typer.echo(run.describe())
-        if info_file is not None:
-            # Written whole then renamed, so a reader never sees half of it.
-            partial = info_file.with_suffix(".partial")
-            partial.write_text(json.dumps(sandbox_info(run), indent=2))
-            partial.replace(info_file)
-        if rate > 0:
-            typer.echo(f"stream           {_stream(run, _stream_config(seed, rate, duration))}")
-        _wait_for_signal()
-    finally:
-        run.stop()
 
 
 def _stream_config(seed: int, rate: float, duration: float) -> StreamConfig:
     # The plan is capped by max_changes as well: let rate x duration decide.
     return StreamConfig(seed=seed, rate=rate, duration=duration, max_changes=int(rate * duration) + 1)
-
-
-def _stream(run: SandboxRun, config: StreamConfig) -> dict[str, Any]:
-    dataverse = run.dataverse_client()
-    try:
-        with run.fo_client() as fo:
-            return run_change_stream(fo, run.dataset, config, dataverse=dataverse).as_dict()
-    finally:
-        if dataverse is not None:
-            dataverse.close()
 
 
 def register(app: typer.Typer) -> None:

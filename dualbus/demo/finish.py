@@ -11,7 +11,6 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from dualbus.commands.reconcile import print_report
 from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints
 from dualbus.demo.report import (
     REFUSAL_REASONS,
@@ -24,6 +23,7 @@ from dualbus.demo.report import (
 from dualbus.ops.deadletters import DeadLetter, group_by_reason
 from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.reconcile import ReconcileReport, reconcile
+from dualbus.ops.reconcile_print import print_report
 from dualbus.shared.bus import bus_client
 from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
 from dualbus.shared.topology import default_topology

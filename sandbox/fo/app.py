@@ -22,7 +22,7 @@ from dualbus.sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from dualbus.sandbox.fo.batch import BatchPart, parse_batch, run_batch
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
 from dualbus.sandbox.fo.endpoints import WebhookEndpoint
-from dualbus.sandbox.fo.errors import ODataError, ThrottledError
+from dualbus.sandbox.fo.errors import ODataError, TooManyRequestsError
 from dualbus.sandbox.fo.events import (
     DEFAULT_RETRIES,
     DEFAULT_RETRY_WAIT_SECONDS,
@@ -143,7 +143,7 @@ def _http(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
 
-def _throttled(exc: ThrottledError) -> Response:
+def _throttled(exc: TooManyRequestsError) -> Response:
     headers = {"Retry-After": str(exc.retry_after), "Content-Type": "application/json"}
     return Response(error_body(exc), status_code=429, headers=headers)
 
@@ -152,7 +152,7 @@ async def _data(request: Request) -> Response:
     twin, caller = _twin(request), _caller(request)
     try:
         twin.throttle.admit(caller)
-    except ThrottledError as exc:
+    except TooManyRequestsError as exc:
         return _throttled(exc)
     base = str(request.base_url).rstrip("/")
     body = await request.body()
@@ -173,7 +173,7 @@ async def _batch(request: Request) -> Response:
     try:
         twin.throttle.admit(caller)
         items = parse_batch(await request.body(), request.headers.get("content-type", ""))
-    except ThrottledError as exc:
+    except TooManyRequestsError as exc:
         return _throttled(exc)
     except ODataError as exc:
         return Response(error_body(exc), status_code=exc.status, headers={"Content-Type": "application/json"})

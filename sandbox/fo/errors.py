@@ -9,7 +9,7 @@
         ├── NotFoundError          no such entity set or row (404)
         ├── ConflictError          a create for a key that already exists (409)
         ├── PreconditionFailedError  an If-Match naming an ETag the row no longer has (412)
-        └── ThrottledError         the caller crossed the throttling threshold (429, ``retry_after``)
+        └── TooManyRequestsError  the caller crossed the throttling threshold (429, ``retry_after``)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = [
     "ODataError",
     "PreconditionFailedError",
     "RefusedError",
-    "ThrottledError",
+    "TooManyRequestsError",
 ]
 
 
@@ -65,7 +65,7 @@ class PreconditionFailedError(ODataError):
     status = 412
 
 
-class ThrottledError(ODataError):
+class TooManyRequestsError(ODataError):
     """The caller must wait ``retry_after`` seconds before its next request."""
 
     status = 429

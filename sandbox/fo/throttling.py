@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dualbus.sandbox.fo.errors import ThrottledError
+from dualbus.sandbox.fo.errors import TooManyRequestsError
 
 __all__ = ["Priority", "Throttle", "ThrottlingConfig"]
 
@@ -58,7 +58,7 @@ class Throttle:
         self._lock = threading.Lock()
 
     def admit(self, client_id: str) -> None:
-        """Record one request from ``client_id``, or raise ThrottledError with the seconds to wait."""
+        """Record one request from ``client_id``, or raise TooManyRequestsError with the seconds to wait."""
         if not self.config.enabled:
             return
         priority = self.config.priorities.get(client_id, self.config.default_priority)
@@ -71,7 +71,7 @@ class Throttle:
                 # Wait until enough old requests leave the window to bring the count under the threshold.
                 oldest_needed = self._times[len(self._times) - threshold]
                 wait = oldest_needed + self.config.window_seconds - now
-                raise ThrottledError(
+                raise TooManyRequestsError(
                     f"Too many requests: {priority} priority integrations are throttled",
                     retry_after=max(1, math.ceil(wait)),
                 )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from proton import Connection, Delivery, Event, Link, symbol
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.connections import ConnectionState, state_of
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import BrokerError
@@ -28,7 +29,6 @@ from dualbus.sandbox.servicebus.links import (
 )
 from dualbus.sandbox.servicebus.requests import RequestNodes
 from dualbus.sandbox.servicebus.sas import KeyRing
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
@@ -188,11 +188,11 @@ class AmqpHandler:
             consumer.session_id = session_id
             self._finish_session_open(consumer, until_ms)
 
-        self.bus.wait_for_session(entity, consumer, deadline, assigned)
+        self.bus.sessions.wait_for_session(entity, consumer, deadline, assigned)
 
     def _open_session(self, consumer: LinkConsumer, session_id: str) -> None:
         try:
-            until = self.bus.accept_session(consumer.entity, consumer, session_id)
+            until = self.bus.sessions.accept_session(consumer.entity, consumer, session_id)
         except BrokerError as exc:
             # As Azure refuses it: an attach with a null source, then the detach with the error. The
             # JavaScript SDK reads the missing session filter as SessionCannotBeLocked; an echoed source
@@ -221,7 +221,7 @@ class AmqpHandler:
 
     def _register(self, consumer: LinkConsumer) -> None:
         consumer.entity.consumers.append(consumer)
-        self.bus.dispatch(consumer.entity, consumer.session_id)
+        self.bus.delivery.dispatch(consumer.entity, consumer.session_id)
 
     def _on_link_close(self, event: Event) -> None:
         link = _need(event.link)
@@ -236,7 +236,7 @@ class AmqpHandler:
         link = _need(event.link)
         consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
         if consumer is not None and not consumer.closed:
-            self.bus.dispatch(consumer.entity, consumer.session_id)
+            self.bus.delivery.dispatch(consumer.entity, consumer.session_id)
         if link.is_sender and link.drain_mode:
             # A draining receiver waits for its credit back before it releases what it prefetched.
             link.drained()

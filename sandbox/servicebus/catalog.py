@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from dualbus.sandbox.errors import SandboxConfigError
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.config import (
     CorrelationFilterConfig,
     EmulatorConfig,
@@ -33,7 +34,6 @@ from dualbus.sandbox.servicebus.config import (
 )
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.store import Journal
 from dualbus.sandbox.servicebus.topology import (
     DEAD_LETTER_SUFFIX,

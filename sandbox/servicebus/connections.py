@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from proton import Connection, Link
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.links import LinkConsumer
 from dualbus.sandbox.servicebus.sas import Grant
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["ConnectionState", "state_of"]
 
@@ -46,9 +46,9 @@ class ConnectionState:
         if not stop(bus, consumer):
             return
         if consumer.entity.sessionful:
-            bus.release_held(consumer.entity, {consumer}, failed=False)
+            bus.settlement.release_held(consumer.entity, {consumer}, failed=False)
         else:
-            bus.hand_over(consumer.entity, consumer, self)
+            bus.settlement.hand_over(consumer.entity, consumer, self)
 
     def lose(self, bus: ServiceBus) -> None:
         """The connection closed or its transport dropped: free every session and message lock it held."""
@@ -60,7 +60,7 @@ class ConnectionState:
             stop(bus, consumer)
         # A lock the client can no longer settle is a failed delivery, as when the lock expires.
         for entity in self.entities:
-            bus.release_held(entity, holders, failed=True)
+            bus.settlement.release_held(entity, holders, failed=True)
         self.consumers.clear()
         self.entities.clear()
 
@@ -72,7 +72,7 @@ def stop(bus: ServiceBus, consumer: LinkConsumer) -> bool:
     consumer.closed = True
     if consumer in consumer.entity.consumers:
         consumer.entity.consumers.remove(consumer)
-    bus.cancel_wait(consumer)
+    bus.sessions.cancel_wait(consumer)
     return True
 
 

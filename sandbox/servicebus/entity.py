@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dualbus.sandbox.servicebus.message import Envelope
+from dualbus.sandbox.servicebus.message import SentMessage
 
 __all__ = [
     "ACTIVE",
@@ -61,7 +61,7 @@ class StoredMessage:
     """One message in one entity, with its mutable delivery state."""
 
     seq: int
-    env: Envelope
+    env: SentMessage
     enqueued_ms: int
     expires_ms: int | None = None
     delivery_count: int = 0

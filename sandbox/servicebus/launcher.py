@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO
 
 from pydantic import SecretStr
@@ -88,10 +88,20 @@ def start_in_process(
     port: int = 0,
     keys: Mapping[str, SecretStr] | None = None,
     max_message_bytes: int = 256 * 1024,
+    clock: Callable[[], float] = time.time,
 ) -> EmulatorThread:
-    """Start an emulator on a background thread; without ``data_dir`` nothing is persisted."""
+    """Start an emulator on a background thread; without ``data_dir`` nothing is persisted.
+
+    ``clock`` is the broker's time in seconds (see :class:`EmulatorServer`).
+    """
     server = EmulatorServer(
-        config=config, host=host, port=port, data_dir=data_dir, keys=keys, max_message_bytes=max_message_bytes
+        config=config,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        keys=keys,
+        max_message_bytes=max_message_bytes,
+        clock=clock,
     )
     return EmulatorThread(server)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
+from dualbus.sandbox.servicebus.delivery import payload
 from dualbus.sandbox.servicebus.entity import DEFERRED, Entity, StoredMessage
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["MESSAGE_NOT_FOUND", "peek", "receive_deferred"]
 
@@ -29,12 +30,12 @@ def receive_deferred(
     out: list[tuple[bytes, bytes | None]] = []
     for message in found:
         if peek_lock:
-            token = bus.lock(entity, message, holder, now)
-            out.append((bus.payload(message, message.locked_until_ms), token))
+            token = bus.settlement.lock(entity, message, holder, now)
+            out.append((payload(message, message.locked_until_ms), token))
         else:
             entity.remove(message.seq)
             bus.journal.delete(entity.path, message.seq)
-            out.append((bus.payload(message, None), None))
+            out.append((payload(message, None), None))
     return out
 
 
@@ -56,7 +57,7 @@ def peek(bus: ServiceBus, entity: Entity, from_seq: int, count: int, session_id:
     for message in entity.in_order(from_seq, session_id):
         if message.expires_ms is not None and message.expires_ms <= now:
             continue
-        out.append(bus.payload(message, message.locked_until_ms if message.lock_token else None))
+        out.append(payload(message, message.locked_until_ms if message.lock_token else None))
         if len(out) >= count:
             break
     return out

@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.codec import Described, Symbol, Timestamp
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.lookup import peek, receive_deferred
 from dualbus.sandbox.servicebus.message import parse_message
-from dualbus.sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER, ServiceBus
+from dualbus.sandbox.servicebus.settlement import ABANDON, COMPLETE, DEAD_LETTER, DEFER
 
 if TYPE_CHECKING:
     from dualbus.sandbox.servicebus.catalog import Catalog, Definition
@@ -93,13 +94,13 @@ class Management:
             ) from exc
 
     def _renew_lock(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        expirations = [Timestamp(self.bus.renew(entity, _token(t))) for t in body["lock-tokens"]]
+        expirations = [Timestamp(self.bus.settlement.renew(entity, _token(t))) for t in body["lock-tokens"]]
         return 200, {"expirations": expirations}
 
     def _update_disposition(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         outcome = _DISPOSITIONS[str(body["disposition-status"])]
         for raw in body["lock-tokens"]:
-            self.bus.settle(
+            self.bus.settlement.settle(
                 entity,
                 _token(raw),
                 outcome,
@@ -140,22 +141,22 @@ class Management:
 
     def _schedule(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         envs = [parse_message(bytes(item["message"])) for item in body["messages"]]
-        return 200, {"sequence-numbers": self.bus.schedule(entity.path, envs)}
+        return 200, {"sequence-numbers": self.bus.intake.schedule(entity.path, envs)}
 
     def _cancel(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        self.bus.cancel_scheduled(entity.path, [int(n) for n in body["sequence-numbers"]])
+        self.bus.intake.cancel_scheduled(entity.path, [int(n) for n in body["sequence-numbers"]])
         return 200, None
 
     def _renew_session(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        until = self.bus.renew_session(entity, str(body["session-id"]))
+        until = self.bus.sessions.renew_session(entity, str(body["session-id"]))
         return 200, {"expiration": Timestamp(until)}
 
     def _get_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        return 200, {"session-state": self.bus.get_state(entity, str(body["session-id"]))}
+        return 200, {"session-state": self.bus.sessions.get_state(entity, str(body["session-id"]))}
 
     def _set_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         state = body.get("session-state")
-        self.bus.set_state(entity, str(body["session-id"]), None if state is None else bytes(state))
+        self.bus.sessions.set_state(entity, str(body["session-id"]), None if state is None else bytes(state))
         return 200, None
 
     def _sessions(self, entity: Entity, body: Mapping[str, Any]) -> Reply:

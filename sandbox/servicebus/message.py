@@ -28,8 +28,8 @@ from dualbus.sandbox.servicebus.frames import BATCH_FORMAT
 __all__ = [
     "APP_PROPERTIES",
     "PROPERTY_NAMES",
-    "Envelope",
     "ScannedMessage",
+    "SentMessage",
     "amqp_value",
     "as_mapping",
     "message_sections",
@@ -90,8 +90,11 @@ _MAP_OR_NULL = frozenset((0xC1, 0xD1, 0x40))
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    """The immutable part of a stored message: what the sender wrote, and what the broker reads from it."""
+class SentMessage:
+    """A message as its sender wrote it (immutable): the bare message, and what the broker reads from it.
+
+    Not the pipeline's event envelope (``dualbus.shared.envelope.Envelope``), which travels inside ``bare``.
+    """
 
     bare: bytes
     ann: bytes = b""
@@ -133,7 +136,7 @@ class Envelope:
         return self._app_cache[0]
 
 
-def stamp_message_id(env: Envelope) -> Envelope:
+def stamp_message_id(env: SentMessage) -> SentMessage:
     """The message with a message id of the broker's if the sender gave none, as Azure stamps one.
 
     The JavaScript SDK sends messages without an id unless asked, and cannot settle a received message
@@ -163,7 +166,7 @@ def stamp_message_id(env: Envelope) -> Envelope:
         section = _ID_ONLY_PROPERTIES + new_id.encode()
     bare = env.bare[:start] + section + env.bare[end:]
     shift = len(section) - (end - start)
-    return Envelope(
+    return SentMessage(
         bare=bare,
         ann=env.ann,
         ann_count=env.ann_count,
@@ -213,8 +216,8 @@ def _section_code(descriptor: object, pos: int) -> int:
     raise AmqpDecodeError(f"section descriptor at offset {pos} is neither a ulong nor a symbol")
 
 
-def parse_message(payload: bytes) -> Envelope:
-    """Read an encoded message into an Envelope; raise AmqpDecodeError if it is not one."""
+def parse_message(payload: bytes) -> SentMessage:
+    """Read an encoded message into a SentMessage; raise AmqpDecodeError if it is not one."""
     sections = payload.sections if isinstance(payload, ScannedMessage) else message_sections(payload)
     header: tuple[Any, ...] = _NO_HEADER
     properties: tuple[Any, ...] = _NO_PROPERTIES
@@ -244,7 +247,7 @@ def parse_message(payload: bytes) -> Envelope:
     # Most messages are all bare: bytes() of a bytes object is that object, and of a batch's
     # ScannedMessage one copy that drops the layout it carried.
     bare = bytes(payload[bare_start:]) if bare_start else bytes(payload)
-    return Envelope(
+    return SentMessage(
         bare=bare,
         ann=ann,
         ann_count=ann_count,
@@ -370,7 +373,7 @@ def as_mapping(value: object) -> Mapping[str, Any]:
     return {str(k): v for k, v in value.items()}
 
 
-def amqp_value(env: Envelope) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
+def amqp_value(env: SentMessage) -> Any:  # noqa: ANN401 - AMQP values are dynamically typed
     """The decoded amqp-value body of a message (request-response bodies), or None."""
     for code, _, value_start, _ in message_sections(env.bare):
         if code == 0x77:  # noqa: PLR2004 - the amqp-value section code

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from dualbus.sandbox.servicebus.codec import Symbol, encode_map_header, encode_value, map_spans
-from dualbus.sandbox.servicebus.message import APP_PROPERTIES, Envelope, message_sections
+from dualbus.sandbox.servicebus.message import APP_PROPERTIES, SentMessage, message_sections
 
 __all__ = ["compose", "with_dead_letter"]
 
@@ -19,7 +19,7 @@ _I64 = struct.Struct(">q")
 
 
 def compose(
-    env: Envelope,
+    env: SentMessage,
     *,
     sequence_number: int,
     enqueued_ms: int,
@@ -51,7 +51,7 @@ def compose(
     return bytes(out)
 
 
-def with_dead_letter(env: Envelope, reason: str | None, description: str | None) -> Envelope:
+def with_dead_letter(env: SentMessage, reason: str | None, description: str | None) -> SentMessage:
     """A copy whose application properties carry the dead-letter reason and description, as Azure's do."""
     sections = message_sections(env.bare)
     out = bytearray()

@@ -14,14 +14,14 @@ from typing import Any
 from proton import Link
 
 from dualbus.sandbox.errors import SandboxAuthError
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.connections import state_of
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
-from dualbus.sandbox.servicebus.message import Envelope, amqp_value, parse_message
+from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
 from dualbus.sandbox.servicebus.sas import KeyRing
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["RequestNodes"]
 
@@ -99,7 +99,7 @@ class RequestNodes:
         self.after_commit(lambda: self._reply(link, node, request, props, result))
 
     def _reply(
-        self, link: Link, node: str, request: Envelope, props: dict[str, Any], body: object = None
+        self, link: Link, node: str, request: SentMessage, props: dict[str, Any], body: object = None
     ) -> None:
         replies: dict[str, Link] = getattr(link.session, "sb_replies", None) or {}
         target = replies.get(node)

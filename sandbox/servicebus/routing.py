@@ -13,7 +13,7 @@ from typing import Any
 
 from dualbus.sandbox.servicebus.codec import Described, encode, encode_value
 from dualbus.sandbox.servicebus.entity import Entity
-from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, Envelope, message_sections
+from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, SentMessage, message_sections
 
 __all__ = ["ActionRule", "Matcher", "Route", "with_properties"]
 
@@ -40,7 +40,7 @@ class Route:
     takes_plain: bool = True  # False when every rule has an action
     actions: list[ActionRule] = field(default_factory=list)
 
-    def copies(self, env: Envelope) -> list[Envelope]:
+    def copies(self, env: SentMessage) -> list[SentMessage]:
         """The messages this subscription gets for ``env``: none, the message itself, and/or edited copies."""
         if self.match is None and not self.actions:
             return [env] if self.takes_plain else []
@@ -57,7 +57,7 @@ class Route:
         return out
 
 
-def with_properties(env: Envelope, system: Mapping[str, object], user: Mapping[str, Any]) -> Envelope:
+def with_properties(env: SentMessage, system: Mapping[str, object], user: Mapping[str, Any]) -> SentMessage:
     """A copy of ``env`` whose properties and application properties are re-encoded from the given maps."""
     out = bytearray()
     out += encode(Described(_PROPERTIES, [system.get(name) for name in PROPERTY_NAMES]))

@@ -25,12 +25,12 @@ from pydantic import SecretStr
 
 from dualbus.sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
 from dualbus.sandbox.servicebus.amqp import AmqpHandler
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.catalog import Catalog
 from dualbus.sandbox.servicebus.config import EmulatorConfig, default_config
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
 from dualbus.sandbox.servicebus.frames import TransferFormats
 from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
 from dualbus.sandbox.servicebus.topology import build_topology
 
@@ -67,15 +67,18 @@ class EmulatorServer:
         data_dir: pathlib.Path | None = None,
         keys: Mapping[str, SecretStr] | None = None,
         max_message_bytes: int = 256 * 1024,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        # ``clock`` is the broker's time (seconds): locks, TTLs, schedules, dedup windows and the loop's
+        # wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks keep wall time.
         self.keys = dict(keys) if keys is not None else keys_from_env()
         config = config or default_config()
         topology = build_topology(config)
         self.journal: Journal = SqliteJournal(data_dir) if data_dir is not None else MemoryJournal()
         self.bus = ServiceBus(
-            topology.entities, topology.routes, self.journal, max_message_bytes=max_message_bytes
+            topology.entities, topology.routes, self.journal, clock=clock, max_message_bytes=max_message_bytes
         )
-        self.catalog = Catalog(self.bus, self.journal, config)
+        self.catalog = Catalog(self.bus, self.journal, config, clock=clock)
         self._restore()
         self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
         # Rule operations on a subscription's $management node change the same definitions.
@@ -110,7 +113,7 @@ class EmulatorServer:
         )
 
     def _restore(self) -> None:
-        state = self.journal.load()
+        state = self.journal.load(self.bus.now_ms())
         self.catalog.restore(state.entity_documents)
         self.bus.next_seq = state.next_seq
         orphaned: dict[str, int] = {}
@@ -125,7 +128,7 @@ class EmulatorServer:
         now = self.bus.now_ms()
         for path, message_id, expires in state.dedup:
             if expires > now:
-                self.bus.remember_dedup(path, message_id, expires)
+                self.bus.intake.remember_dedup(path, message_id, expires)
         for path, session_id, blob in state.session_state:
             entity = self.bus.entities.get(path)
             if entity is not None:
@@ -188,11 +191,11 @@ class EmulatorServer:
             self._write(client)
 
     def _wait_seconds(self) -> float:
-        now = time.time()
         wait = _MAX_WAIT_S
         deadline = self.bus.next_deadline_ms()
         if deadline is not None:
-            wait = min(wait, max(0.0, deadline / 1000 - now))
+            wait = min(wait, max(0.0, (deadline - self.bus.now_ms()) / 1000))
+        now = time.time()
         for client in self._clients.values():
             tick = client.transport.tick(now)
             if tick:
@@ -249,6 +252,13 @@ class EmulatorServer:
                 pass
         except BlockingIOError:
             return
+
+    def run_timers(self) -> None:
+        """Apply every time-driven rule due by the broker's clock now, on the loop, and return once done.
+
+        For a caller that moved the clock: what expired is expired (and committed) when this returns.
+        """
+        self.call_on_loop(lambda: self.bus.timers(self.bus.now_ms()))
 
     def call_on_loop(self, call: Callable[[], object]) -> object:
         """Run ``call`` on the loop's thread, where the broker lives, and return its result once what it

@@ -1,21 +1,22 @@
-"""Settlement, locks and sessions on top of the broker's routing.
+"""Message locks and settlement.
 
-Complete, abandon, defer, dead-letter and release by lock token; lock renewal and expiry (which counts as
-a failed delivery, as in Azure); MaxDeliveryCountExceeded; releasing what a departed receiver held;
-session locks (by id or next available), their renewal, expiry and state. Peek and deferred receive are in
-``sandbox.servicebus.lookup``.
+Locking a delivered message, complete, abandon, defer, dead-letter and release by lock token; lock renewal
+and expiry (which counts as a failed delivery, as in Azure); MaxDeliveryCountExceeded; releasing what a
+departed receiver held. Session locks are in ``sessions.py``; peek and deferred receive in ``lookup.py``.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Container
-from dataclasses import dataclass
-from typing import Any
+import os
+from collections.abc import Container
+from typing import TYPE_CHECKING
 
-from dualbus.sandbox.servicebus.broker import Broker
-from dualbus.sandbox.servicebus.entity import ACTIVE, DEFERRED, Consumer, Entity, SessionLock, StoredMessage
+from dualbus.sandbox.servicebus.entity import ACTIVE, DEFERRED, Entity, StoredMessage
 from dualbus.sandbox.servicebus.errors import BrokerError
+
+if TYPE_CHECKING:
+    from dualbus.sandbox.servicebus.bus import ServiceBus
 
 __all__ = [
     "ABANDON",
@@ -25,36 +26,36 @@ __all__ = [
     "LOCK_LOST",
     "RELEASE",
     "SESSION_LOCK_LOST",
-    "ServiceBus",
-    "Waiter",
+    "Settlement",
 ]
 
 COMPLETE, ABANDON, DEFER, DEAD_LETTER, RELEASE = "complete", "abandon", "defer", "dead-letter", "release"
 LOCK_LOST = "com.microsoft:message-lock-lost"
 SESSION_LOCK_LOST = "com.microsoft:session-lock-lost"
-SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
 
 
-@dataclass(slots=True, eq=False)
-class Waiter:
-    """A receiver waiting for the next available session, until ``deadline_ms``."""
+class Settlement:
+    """The message locks receivers hold, and what settling, renewing or losing one does."""
 
-    entity: Entity
-    consumer: Consumer
-    deadline_ms: int
-    on_session: Callable[[str | None, int], None]
+    def __init__(self, bus: ServiceBus) -> None:
+        self._bus = bus
+        # (until, path, token) per message lock taken or renewed; stale entries are skipped.
+        self._lock_heap: list[tuple[int, str, bytes]] = []
 
-
-class ServiceBus(Broker):
-    """The broker with everything receivers do."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Broker's arguments, passed on
-        super().__init__(*args, **kwargs)
-        self.waiters: list[Waiter] = []
-        # (until, path, session id) per session lock taken or renewed; stale entries are skipped.
-        self._session_heap: list[tuple[int, str, str]] = []
-
-    # -- settlement ----------------------------------------------------------------------------
+    def lock(self, entity: Entity, message: StoredMessage, owner: object | None, now: int) -> bytes:
+        """Lock a message for ``owner`` (see StoredMessage.owner); session messages share their session's
+        lock time."""
+        token = _new_token()
+        message.lock_token = token
+        message.owner = owner
+        session = entity.session_locks.get(message.env.session_id or "") if entity.sessionful else None
+        if session is not None:
+            message.locked_until_ms = session.until_ms
+        else:
+            message.locked_until_ms = now + entity.settings.lock_ms
+            heapq.heappush(self._lock_heap, (message.locked_until_ms, entity.path, token))
+        entity.locks[token] = message
+        return token
 
     def settle(
         self,
@@ -67,27 +68,28 @@ class ServiceBus(Broker):
         description: str | None = None,
     ) -> None:
         """Apply a settlement to the message locked under ``token``; BrokerError if the lock is gone."""
+        bus = self._bus
         message = self._locked(entity, token, owner)
         self._check_session(entity, message, owner)
-        now = self.now_ms()
+        now = bus.now_ms()
         if outcome == COMPLETE:
             entity.remove(message.seq)
-            self.journal.delete(entity.path, message.seq)
+            bus.journal.delete(entity.path, message.seq)
         elif outcome == DEAD_LETTER:
-            self.dead_letter(entity, message, reason, description)
+            bus.placement.dead_letter(entity, message, reason, description)
         elif outcome == DEFER:
             self._unlock(entity, message)
             message.state = DEFERRED
-            self.journal.update(entity.path, message)
+            bus.journal.update(entity.path, message)
         elif outcome == RELEASE:
-            self._requeue(entity, message, failed=False, now=now)
+            self.requeue(entity, message, failed=False, now=now)
         else:
-            self._requeue(entity, message, failed=True, now=now)
-        self.dispatch(entity, message.env.session_id if entity.sessionful else None)
+            self.requeue(entity, message, failed=True, now=now)
+        bus.delivery.dispatch(entity, message.env.session_id if entity.sessionful else None)
 
     def _locked(self, entity: Entity, token: bytes, owner: object | None) -> StoredMessage:
         message = entity.locks.get(token)
-        if message is None or message.locked_until_ms <= self.now_ms():
+        if message is None or message.locked_until_ms <= self._bus.now_ms():
             condition = SESSION_LOCK_LOST if entity.sessionful else LOCK_LOST
             raise BrokerError(
                 condition, "The lock supplied is invalid: it expired or the message was settled.", status=410
@@ -100,31 +102,33 @@ class ServiceBus(Broker):
         if not entity.sessionful or owner is None:
             return
         lock = entity.session_locks.get(message.env.session_id or "")
-        if lock is None or lock.owner is not owner or lock.until_ms <= self.now_ms():
+        if lock is None or lock.owner is not owner or lock.until_ms <= self._bus.now_ms():
             raise BrokerError(
                 SESSION_LOCK_LOST, "The session lock was lost. Accept the session again.", status=410
             )
 
-    def _unlock(self, entity: Entity, message: StoredMessage) -> None:
+    @staticmethod
+    def _unlock(entity: Entity, message: StoredMessage) -> None:
         if message.lock_token is not None:
             entity.locks.pop(message.lock_token, None)
         message.lock_token = None
         message.owner = None
 
-    def _requeue(self, entity: Entity, message: StoredMessage, *, failed: bool, now: int) -> None:
+    def requeue(self, entity: Entity, message: StoredMessage, *, failed: bool, now: int) -> None:
         """Return a message after abandon, release or lock expiry; failures count towards the limit."""
+        bus = self._bus
         self._unlock(entity, message)
         if failed:
             message.delivery_count += 1
             limit = entity.settings.max_delivery_count
             if entity.dead_letter is not None and message.delivery_count >= limit:
                 text = f"Message could not be consumed after {limit} delivery attempts."
-                self.dead_letter(entity, message, "MaxDeliveryCountExceeded", text)
+                bus.placement.dead_letter(entity, message, "MaxDeliveryCountExceeded", text)
                 return
-            self.journal.update(entity.path, message)
+            bus.journal.update(entity.path, message)
         if message.state == ACTIVE:
             if message.expires_ms is not None and message.expires_ms <= now:
-                self.expire(entity, message)
+                bus.placement.expire(entity, message)
             else:
                 entity.make_ready(message)
 
@@ -134,86 +138,27 @@ class ServiceBus(Broker):
         if entity.sessionful:
             # Session messages are held by the session lock; renewing that is what extends them.
             return message.locked_until_ms
-        message.locked_until_ms = self.now_ms() + entity.settings.lock_ms
-        heapq.heappush(self.lock_heap, (message.locked_until_ms, entity.path, token))
+        message.locked_until_ms = self._bus.now_ms() + entity.settings.lock_ms
+        heapq.heappush(self._lock_heap, (message.locked_until_ms, entity.path, token))
         return message.locked_until_ms
 
     def expire_locks(self, now: int) -> None:
-        """Treat every lock that ran out as a failed delivery, and free sessions whose lock ran out."""
-        while self.lock_heap and self.lock_heap[0][0] <= now:
-            _, path, token = heapq.heappop(self.lock_heap)
-            entity = self.entities.get(path)  # None: the entity was deleted since
+        """Treat every message lock that ran out as a failed delivery."""
+        bus = self._bus
+        while self._lock_heap and self._lock_heap[0][0] <= now:
+            _, path, token = heapq.heappop(self._lock_heap)
+            entity = bus.entities.get(path)  # None: the entity was deleted since
             if entity is None:
                 continue
             message = entity.locks.get(token)
             # Renewals push a later entry; only the entry matching the current lock time counts.
             if message is not None and message.locked_until_ms <= now:
-                self._requeue(entity, message, failed=True, now=now)
-                self.dispatch(entity, message.env.session_id if entity.sessionful else None)
-        self._expire_sessions(now)
-        self._expire_waiters(now)
+                self.requeue(entity, message, failed=True, now=now)
+                bus.delivery.dispatch(entity, message.env.session_id if entity.sessionful else None)
 
-    # -- sessions ------------------------------------------------------------------------------
-
-    def accept_session(self, entity: Entity, consumer: Consumer, session_id: str) -> int:
-        """Lock ``session_id`` for ``consumer``; return locked-until (ms) or raise if someone holds it."""
-        now = self.now_ms()
-        if entity.session_held(session_id, now) and entity.session_locks[session_id].owner is not consumer:
-            raise BrokerError(
-                SESSION_CANNOT_BE_LOCKED,
-                f"The session '{session_id}' is locked by another receiver.",
-                status=410,
-            )
-        until = now + entity.settings.lock_ms
-        entity.session_locks[session_id] = SessionLock(consumer, until)
-        heapq.heappush(self._session_heap, (until, entity.path, session_id))
-        return until
-
-    def wait_for_session(
-        self,
-        entity: Entity,
-        consumer: Consumer,
-        deadline_ms: int,
-        on_session: Callable[[str | None, int], None],
-    ) -> None:
-        """Give ``consumer`` the next free session now or when one has messages, or time out."""
-        self.waiters.append(Waiter(entity, consumer, deadline_ms, on_session))
-        self.on_session_ready(entity)
-
-    def on_session_ready(self, entity: Entity) -> None:
-        """Hand free sessions with messages to waiting receivers, oldest waiter first."""
-        waiting = [w for w in self.waiters if w.entity is entity]
-        if not waiting:
-            return
-        for session_id in entity.free_sessions(self.now_ms()):
-            if not waiting:
-                break
-            waiter = waiting.pop(0)
-            self.waiters.remove(waiter)
-            until = self.accept_session(entity, waiter.consumer, session_id)
-            waiter.on_session(session_id, until)
-
-    def _expire_waiters(self, now: int) -> None:
-        for waiter in [w for w in self.waiters if w.deadline_ms <= now]:
-            self.waiters.remove(waiter)
-            waiter.on_session(None, 0)
-
-    def cancel_wait(self, consumer: Consumer) -> None:
-        """Stop waiting for a session (the receiver went away)."""
-        self.waiters = [w for w in self.waiters if w.consumer is not consumer]
-
-    def renew_session(self, entity: Entity, session_id: str) -> int:
-        """Extend a held session lock; return the new locked-until (ms)."""
-        now = self.now_ms()
-        lock = entity.session_locks.get(session_id)
-        if lock is None or lock.until_ms <= now:
-            raise BrokerError(SESSION_LOCK_LOST, f"The session lock on '{session_id}' was lost.", status=410)
-        lock.until_ms = now + entity.settings.lock_ms
-        heapq.heappush(self._session_heap, (lock.until_ms, entity.path, session_id))
-        for message in entity.locks.values():
-            if message.env.session_id == session_id:
-                message.locked_until_ms = lock.until_ms
-        return lock.until_ms
+    def next_lock_expiry_ms(self) -> int | None:
+        """When ``expire_locks`` next has work, if ever."""
+        return self._lock_heap[0][0] if self._lock_heap else None
 
     def release_held(self, entity: Entity, holders: Container[object], *, failed: bool) -> None:
         """Free the session and message locks ``holders`` have on ``entity``; ``failed`` counts a delivery."""
@@ -222,10 +167,10 @@ class ServiceBus(Broker):
             del entity.session_locks[session_id]
         # A session's messages are locked by its session lock, whoever received them (link or $management).
         held = [m for m in entity.locks.values() if m.owner in holders or m.env.session_id in sessions]
-        now = self.now_ms()
+        now = self._bus.now_ms()
         for message in held:
-            self._requeue(entity, message, failed=failed, now=now)
-        self.dispatch(entity, None)
+            self.requeue(entity, message, failed=failed, now=now)
+        self._bus.delivery.dispatch(entity, None)
 
     @staticmethod
     def hand_over(entity: Entity, holder: object, heir: object) -> None:
@@ -234,42 +179,7 @@ class ServiceBus(Broker):
             if message.owner is holder:
                 message.owner = heir
 
-    def _expire_sessions(self, now: int) -> None:
-        while self._session_heap and self._session_heap[0][0] <= now:
-            _, path, session_id = heapq.heappop(self._session_heap)
-            entity = self.entities.get(path)  # None: the entity was deleted since
-            if entity is None:
-                continue
-            lock = entity.session_locks.get(session_id)
-            if lock is None or lock.until_ms > now:
-                continue  # released, or renewed since this entry was pushed
-            del entity.session_locks[session_id]
-            for message in [m for m in entity.locks.values() if m.env.session_id == session_id]:
-                self._requeue(entity, message, failed=True, now=now)
-            self.on_session_ready(entity)
 
-    def get_state(self, entity: Entity, session_id: str) -> bytes | None:
-        """A session's state, or None if never set."""
-        return entity.session_state.get(session_id)
-
-    def set_state(self, entity: Entity, session_id: str, state: bytes | None) -> None:
-        """Set or clear a session's state (durable)."""
-        if state is None:
-            entity.session_state.pop(session_id, None)
-        else:
-            entity.session_state[session_id] = state
-        self.journal.session_state(entity.path, session_id, state)
-
-    def timers(self, now: int) -> None:
-        """Run every time-driven rule: schedules, TTL, message and session locks, session waits."""
-        self.run_timers(now)
-        self.expire_locks(now)
-
-    def next_deadline_ms(self) -> int | None:
-        """The earliest time ``timers`` has work to do."""
-        candidates = [self.next_timer_ms()]
-        candidates += [w.deadline_ms for w in self.waiters]
-        if self._session_heap:
-            candidates.append(self._session_heap[0][0])
-        present = [c for c in candidates if c is not None]
-        return min(present) if present else None
+def _new_token() -> bytes:
+    # Lock tokens are random UUIDs; the SDK reads the delivery tag as UUID(bytes_le=tag).
+    return os.urandom(16)

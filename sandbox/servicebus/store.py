@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import pathlib
 import sqlite3
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dualbus.sandbox.servicebus.entity import StoredMessage
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
-from dualbus.sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.message import SentMessage, parse_message
 
 __all__ = ["Journal", "LoadedState", "MemoryJournal", "SqliteJournal"]
 
@@ -121,8 +120,8 @@ class Journal(Protocol):
     def idle(self) -> None:
         """Do deferred housekeeping: the server calls this when it has nothing else to do."""
 
-    def load(self) -> LoadedState:
-        """Read back what was made durable."""
+    def load(self, now_ms: int) -> LoadedState:
+        """Read back what was made durable; ``now_ms`` is the broker's clock (what has expired by now)."""
 
     def close(self) -> None:
         """Flush and release resources."""
@@ -161,7 +160,7 @@ class MemoryJournal:
     def idle(self) -> None:
         """Nothing to tidy."""
 
-    def load(self) -> LoadedState:
+    def load(self, now_ms: int) -> LoadedState:  # noqa: ARG002 - nothing stored, nothing expired
         """An empty start."""
         return LoadedState(messages=[], dedup=[], session_state=[], next_seq=1)
 
@@ -326,11 +325,11 @@ class SqliteJournal:
             self._db.execute(statement)
         self._settled = 0
 
-    def load(self) -> LoadedState:
+    def load(self, now_ms: int) -> LoadedState:
         """Read every stored message, the dedup history, session states and the counter."""
         messages = list(self._messages())
         # Ids whose detection window has passed are of no further use; drop them once per start.
-        self._db.execute("DELETE FROM dedup WHERE expires < ?", (int(time.time() * 1000),))
+        self._db.execute("DELETE FROM dedup WHERE expires < ?", (now_ms,))
         dedup = [
             (e, m, int(x)) for e, m, x in self._db.execute("SELECT entity, message_id, expires FROM dedup")
         ]
@@ -354,7 +353,7 @@ class SqliteJournal:
             self._ids[(entity, seq)] = row_id
             durable, priority, ttl, ann, ann_count, bare = envelope
             parsed = parse_message(bytes(bare))
-            env = Envelope(
+            env = SentMessage(
                 bare=bytes(bare),
                 ann=bytes(ann),
                 ann_count=ann_count,

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 from proton import Delivery, Link
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.frames import TransferFormats
 from dualbus.sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
 from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 from dualbus.sandbox.servicebus.requests import RequestNodes
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 
 __all__ = ["CREDIT", "Transfers"]
 
@@ -83,9 +83,9 @@ class Transfers:
             raws = parts if parts is not None else [payload]
             envs = [stamp_message_id(parse_message(raw)) for raw in raws]
             # A batch is all or nothing: check every message before storing any.
-            self.bus.check_sendable(entity.path, envs)
+            self.bus.intake.check_sendable(entity.path, envs)
             for env in envs:
-                self.bus.send(entity.path, env)
+                self.bus.intake.send(entity.path, env)
         except (BrokerError, AmqpDecodeError) as exc:
             condition = exc.condition if isinstance(exc, BrokerError) else "amqp:decode-error"
             reject(delivery, condition, str(exc))
@@ -98,7 +98,7 @@ class Transfers:
         state = delivery.remote_state
         requested, reason, description = outcome(delivery)
         try:
-            self.bus.settle(
+            self.bus.settlement.settle(
                 consumer.entity, token, requested, owner=consumer, reason=reason, description=description
             )
         except BrokerError as exc:

@@ -1,7 +1,8 @@
-"""Start both twins, seed them, optionally stream changes, and serve until stopped (``dualbus sandbox``)."""
+"""Start both twins, seed them, maybe stream changes, serve until stopped: the flow of ``dualbus sandbox``."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
 from dualbus.sandbox.fo.events import EventEndpoint
 from dualbus.sandbox.fo.server import DEFAULT_CLIENTS, FoHandle, start_fo
 from dualbus.sandbox.workload.dataverse_shape import dataverse_master, dataverse_reference
@@ -30,7 +32,7 @@ class SandboxRun:
     """Running twins and what was seeded into them."""
 
     fo: FoHandle
-    dataverse: Any | None  # sandbox.dataverse.RunningDataverse, when that twin is available
+    dataverse: RunningDataverse | None  # None only until started, or when starting it failed
     dataset: Dataset
     clients: Mapping[str, str]
     seeded: dict[str, int] = field(default_factory=dict)
@@ -49,6 +51,42 @@ class SandboxRun:
         )
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         return httpx.Client(base_url=self.dataverse.api_url, headers=headers)
+
+    def info(self) -> dict[str, Any]:
+        """Where the twins listen and how to get tokens, as JSON (what ``--info-file`` holds)."""
+        fo = self.fo
+        info: dict[str, Any] = {
+            "fo": {
+                "url": fo.url,
+                "token_url": fo.token_url,
+                "authority": fo.authority,
+                "tenant": fo.tenant,
+                "ca_bundle": str(fo.ca_bundle),
+                "audience": fo.audience,
+                "scope": fo.scope,
+            },
+            "clients": dict(self.clients),
+            "seeded": dict(self.seeded),
+        }
+        if self.dataverse is not None:
+            dv = self.dataverse
+            info["dataverse"] = {
+                "url": dv.url,
+                "api_url": dv.api_url,
+                "token_url": dv.token_url,
+                "authority": dv.authority,
+                "tenant": dv.tenant,
+                "ca_bundle": str(dv.ca_bundle),
+                "audience": dv.audience,
+                "scope": dv.scope,
+            }
+        return info
+
+    def write_info(self, path: Path) -> None:
+        """Write :meth:`info` whole and then rename it into place, so a reader never sees half of it."""
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.info(), indent=2))
+        partial.replace(path)
 
     def describe(self) -> str:
         """URLs, token endpoints and credentials, for a person to paste into settings."""
@@ -71,14 +109,6 @@ class SandboxRun:
             self.dataverse.stop()
 
 
-def _start_dataverse(port: int, clients: Mapping[str, str], database: Path | None) -> Any | None:  # noqa: ANN401 - optional twin
-    try:
-        from dualbus.sandbox.dataverse import start_dataverse  # noqa: PLC0415 - the Dataverse twin is optional
-    except ImportError:
-        return None
-    return start_dataverse(clients=dict(clients), port=port, database=database)
-
-
 def start_sandbox(
     *,
     fo_port: int = 0,
@@ -92,7 +122,7 @@ def start_sandbox(
     clients: Mapping[str, str] | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
 ) -> SandboxRun:
-    """Start the F&O twin (and the Dataverse twin when present) and seed them with ``generate(seed, ...)``.
+    """Start the F&O and Dataverse twins and seed them with ``generate(seed, ...)``.
 
     Dataverse gets the reference data and, with ``seed_dataverse_customers``, the master data too (accounts,
     contacts, vendors, products), as if an initial sync had run, so that the stream can change them on both
@@ -109,7 +139,7 @@ def start_sandbox(
         clients=registered,
     )
     try:
-        run.dataverse = _start_dataverse(dataverse_port, registered, dv_db)
+        run.dataverse = start_dataverse(clients=registered, port=dataverse_port, database=dv_db)
         _seed(run, seed_dataverse_customers=seed_dataverse_customers)
     except BaseException:
         run.stop()
@@ -145,6 +175,8 @@ def run_sandbox(
     vendors: int = 20,
     products: int = 50,
     data_dir: Path | None = None,
+    clients: Mapping[str, str] | None = None,
+    info_file: Path | None = None,
     stream: StreamConfig | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     stop: threading.Event | None = None,
@@ -152,8 +184,9 @@ def run_sandbox(
 ) -> StreamSummary | None:
     """Start and seed both twins, print how to reach them, stream changes if asked, serve until ``stop``.
 
-    ``fo_event_endpoints`` activates F&O data events, e.g. ``[(ServiceBusEndpoint(conn, "fo-events"),
-    ["CustomersV3"])]``, before seeding, so the seed itself is delivered as events too.
+    ``info_file`` also gets :meth:`SandboxRun.info` as JSON once the twins are seeded. ``fo_event_endpoints``
+    activates F&O data events, e.g. ``[(ServiceBusEndpoint(conn, "fo-events"), ["CustomersV3"])]``, before
+    seeding, so the seed itself is delivered as events too.
 
     Without ``stop`` it serves until interrupted (Ctrl+C). Returns the stream's summary when one ran.
     """
@@ -165,15 +198,21 @@ def run_sandbox(
         vendors=vendors,
         products=products,
         data_dir=data_dir,
+        clients=clients,
         fo_event_endpoints=fo_event_endpoints,
     )
     summary = None
+    stop = stop or threading.Event()
     try:
         write(run.describe() + "\n")
+        if info_file is not None:
+            run.write_info(info_file)
         if stream is not None:
             summary = _stream(run, stream)
             write(f"stream           {summary.as_dict()}\n")
-        (stop or threading.Event()).wait()
+        # A bounded wait, so that the main thread gets to run signal handlers (which may set ``stop``).
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

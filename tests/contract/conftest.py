@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -165,3 +167,37 @@ def client(emulator: EmulatorThread) -> Iterator[ServiceBusClient]:
     """A sync SDK client for the emulator."""
     with quick_client(emulator.connection_string) as sb:
         yield sb
+
+
+class ShiftedClock:
+    """Wall time plus an offset a test moves forward: the broker's clock, moved instead of waited for."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class MovedClock:
+    """A client of an emulator of its own whose clock the test moves with ``pass_time``."""
+
+    client: ServiceBusClient
+    emulator: EmulatorThread
+    clock: ShiftedClock
+
+    def pass_time(self, seconds: float) -> None:
+        """Move the broker's clock on and apply what falls due (lock and TTL expiry, schedules) at once."""
+        self.clock.offset += seconds
+        self.emulator.server.run_timers()
+
+
+@pytest.fixture
+def moved_clock() -> Iterator[MovedClock]:
+    """An emulator of the contract entities whose clock only this test moves (the shared one keeps time)."""
+    clock = ShiftedClock()
+    with start_in_process(config=contract_config(), clock=clock) as handle, quick_client(
+        handle.connection_string
+    ) as sb:
+        yield MovedClock(sb, handle, clock)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import time
 
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessagingEntityNotFoundError, ServiceBusAuthenticationError
 
-from tests.contract.conftest import quick_client
+from tests.contract.conftest import MovedClock, quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -97,22 +96,24 @@ def test_scheduled_message_appears_at_its_time(client):
         receiver.complete_message(message)
 
 
-def test_cancelled_scheduled_message_never_arrives(client):
+def test_cancelled_scheduled_message_never_arrives(moved_clock: MovedClock):
     """Cancelling a scheduled message by sequence number removes it for good."""
+    client = moved_clock.client
     when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
     with client.get_queue_sender("cancel") as sender:
         numbers = sender.schedule_messages([ServiceBusMessage("x"), ServiceBusMessage("y")], when)
         assert len(numbers) == 2
         sender.cancel_scheduled_messages(numbers[0])
-    time.sleep(1.2)
+    moved_clock.pass_time(1.2)
     assert _drain(client, "cancel", 1) == ["y"]
 
 
-def test_expired_message_is_dead_lettered_when_the_queue_says_so(client):
+def test_expired_message_is_dead_lettered_when_the_queue_says_so(moved_clock: MovedClock):
     """A message outliving the queue's TTL moves to the dead-letter queue with TTLExpiredException."""
+    client = moved_clock.client
     with client.get_queue_sender("ttl-dlq") as sender:
         sender.send_messages(ServiceBusMessage("stale"))
-    time.sleep(1.3)
+    moved_clock.pass_time(1.3)
     with client.get_queue_receiver("ttl-dlq") as receiver:
         assert receiver.receive_messages(max_wait_time=0.3) == []
     with client.get_queue_receiver("ttl-dlq", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
@@ -121,17 +122,19 @@ def test_expired_message_is_dead_lettered_when_the_queue_says_so(client):
         dlq.complete_message(dead)
 
 
-def test_expired_message_is_dropped_without_dead_lettering(client):
+def test_expired_message_is_dropped_without_dead_lettering(moved_clock: MovedClock):
     """Without dead-lettering on expiry, an expired message simply disappears."""
+    client = moved_clock.client
     with client.get_queue_sender("ttl-drop") as sender:
         sender.send_messages(ServiceBusMessage("gone"))
-    time.sleep(1.3)
+    moved_clock.pass_time(1.3)
     assert _drain(client, "ttl-drop", 0) == []
     assert _drain(client, "ttl-drop", 0, sub_queue=ServiceBusSubQueue.DEAD_LETTER) == []
 
 
-def test_message_time_to_live_shorter_than_the_queue_s_wins(client):
+def test_message_time_to_live_shorter_than_the_queue_s_wins(moved_clock: MovedClock):
     """A message's own time-to-live, shorter than its queue's, makes it expire on time."""
+    client = moved_clock.client
     with client.get_queue_sender("message-ttl") as sender:
         sender.send_messages(
             [
@@ -139,7 +142,7 @@ def test_message_time_to_live_shorter_than_the_queue_s_wins(client):
                 ServiceBusMessage("long"),
             ]
         )
-    time.sleep(1.3)
+    moved_clock.pass_time(1.3)
     assert _drain(client, "message-ttl", 1) == ["long"]
 
 

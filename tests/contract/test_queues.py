@@ -9,6 +9,8 @@ import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
 
+from tests.contract.conftest import MovedClock
+
 pytestmark = pytest.mark.contract
 
 
@@ -135,13 +137,17 @@ def test_defer_then_receive_deferred_by_sequence_number(client):
         assert receiver.peek_messages(max_message_count=5) == []
 
 
-def test_lock_expiry_redelivers_and_old_lock_is_lost(client):
-    """When a lock runs out the message is delivered again, and settling with the old lock fails."""
+def test_lock_expiry_redelivers_and_old_lock_is_lost(moved_clock: MovedClock):
+    """When a lock runs out the message is delivered again, and settling with the old lock fails.
+
+    The broker's clock is moved past the lock, so the refusal is the broker's, not the SDK's own check.
+    """
+    client = moved_clock.client
     with client.get_queue_sender("lock-expiry") as sender:
         sender.send_messages(ServiceBusMessage("slow"))
     with client.get_queue_receiver("lock-expiry") as receiver:
         [message] = receiver.receive_messages(max_wait_time=5)
-        time.sleep(1.5)
+        moved_clock.pass_time(1.5)
         with pytest.raises(MessageLockLostError):
             receiver.complete_message(message)
         [again] = receiver.receive_messages(max_wait_time=5)
@@ -150,7 +156,10 @@ def test_lock_expiry_redelivers_and_old_lock_is_lost(client):
 
 
 def test_settling_after_the_broker_dropped_the_lock_raises_lock_lost(client):
-    """If the emulator dropped a lock the client still thinks valid, complete raises MessageLockLostError."""
+    """If the emulator dropped a lock the client still thinks valid, complete raises MessageLockLostError.
+
+    Here in real time, against the shared emulator: the lock runs out by the wall clock.
+    """
     with client.get_queue_sender("lock-expiry") as sender:
         sender.send_messages(ServiceBusMessage("late"))
     with client.get_queue_receiver("lock-expiry") as receiver:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import (
@@ -14,7 +12,7 @@ from azure.servicebus.exceptions import (
 )
 
 from dualbus.sandbox.servicebus.launcher import EmulatorThread
-from tests.contract.conftest import quick_client
+from tests.contract.conftest import MovedClock, quick_client
 
 pytestmark = pytest.mark.contract
 
@@ -96,13 +94,14 @@ def test_a_locked_session_cannot_be_accepted_twice(client: ServiceBusClient):
         first.complete_message(message)
 
 
-def test_expired_session_lock_raises_session_lock_lost(client: ServiceBusClient):
+def test_expired_session_lock_raises_session_lock_lost(moved_clock: MovedClock):
     """Once a session lock runs out, settling its message raises SessionLockLostError."""
+    client = moved_clock.client
     with client.get_queue_sender("sessions-expiry") as sender:
         sender.send_messages(ServiceBusMessage("x", session_id="brief"))
     with client.get_queue_receiver("sessions-expiry", session_id="brief") as receiver:
         [message] = receiver.receive_messages(max_wait_time=3)
-        time.sleep(1.5)
+        moved_clock.pass_time(1.5)
         with pytest.raises(SessionLockLostError):
             receiver.complete_message(message)
     with client.get_queue_receiver("sessions-expiry", session_id="brief") as receiver:

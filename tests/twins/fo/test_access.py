@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from dualbus.sandbox.fo import FoHandle, Priority, ThrottlingConfig, start_fo
-from dualbus.sandbox.fo.errors import ThrottledError
+from dualbus.sandbox.fo.errors import TooManyRequestsError
 from dualbus.sandbox.fo.throttling import Throttle
 
 
@@ -73,7 +73,7 @@ def test_waiting_retry_after_seconds_admits_again() -> None:
     for step in range(3):
         now[0] += step
         throttle.admit("app")  # Medium priority: 3 of the 4 slots
-    with pytest.raises(ThrottledError) as refused:
+    with pytest.raises(TooManyRequestsError) as refused:
         throttle.admit("app")
     now[0] += refused.value.retry_after
     throttle.admit("app")

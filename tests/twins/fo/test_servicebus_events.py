@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import httpx
 import orjson
-import pytest
 from azure.servicebus import ServiceBusClient
 
 from dualbus.sandbox.fo import FoHandle, ServiceBusEndpoint
+from dualbus.sandbox.servicebus import config, launcher
 from tests.twins.fo.conftest import KEY_PATH, customer
-
-launcher = pytest.importorskip("dualbus.sandbox.servicebus.launcher")
-config = pytest.importorskip("dualbus.sandbox.servicebus.config")
 
 QUEUE = "fo-data-events"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,7 +31,6 @@ from dualbus.sandbox.workload import (
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxRun]:
-    pytest.importorskip("dualbus.sandbox.dataverse")
     run = start_sandbox(customers=30, vendors=6, products=4)
     try:
         yield run
@@ -119,8 +120,10 @@ def test_stream_on_both_sides_plants_refusals(sandbox: SandboxRun) -> None:
     assert summary.rejects["credit_limit_cleared"] > 0
 
 
-def test_run_sandbox_prints_credentials_and_stops_when_told() -> None:
-    """run_sandbox prints URLs and client credentials, runs a bounded stream and returns once stopped."""
+def test_run_sandbox_prints_credentials_and_stops_when_told(tmp_path: Path) -> None:
+    """run_sandbox (``dualbus sandbox``'s flow) prints URLs and credentials, writes them as JSON, runs a
+    bounded stream and returns once stopped."""
+    info_file = tmp_path / "sandbox.json"
     lines: list[str] = []
     streamed, stop = threading.Event(), threading.Event()
     result: dict[str, object] = {}
@@ -133,7 +136,7 @@ def test_run_sandbox_prints_credentials_and_stops_when_told() -> None:
     def serve() -> None:
         stream = StreamConfig(seed=1, rate=200, duration=0.5, max_changes=20)
         result["summary"] = run_sandbox(
-            customers=5, vendors=1, products=1, stream=stream, stop=stop, write=write
+            customers=5, vendors=1, products=1, info_file=info_file, stream=stream, stop=stop, write=write
         )
 
     thread = threading.Thread(target=serve)
@@ -141,6 +144,9 @@ def test_run_sandbox_prints_credentials_and_stops_when_told() -> None:
     assert streamed.wait(timeout=60)
     fo_url = next(line for line in "".join(lines).splitlines() if line.startswith("F&O twin")).split()[2]
     assert httpx.get(fo_url + "/CustomersV3").status_code == 401
+    info = json.loads(info_file.read_text())
+    assert info["fo"]["url"] + "/data" == fo_url
+    assert info["dataverse"]["api_url"].startswith("http://127.0.0.1:")
     stop.set()
     thread.join(timeout=30)
     assert not thread.is_alive()

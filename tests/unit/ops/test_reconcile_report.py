@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import orjson
 from rich.console import Console
 
-from dualbus.commands.reconcile import print_report
 from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
+from dualbus.ops.reconcile_print import print_report
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, Operation, Origin

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.config import (
     EmulatorConfig,
     NamespaceConfig,
@@ -14,7 +15,6 @@ from dualbus.sandbox.servicebus.config import (
 )
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError
 from dualbus.sandbox.servicebus.message import parse_message
-from dualbus.sandbox.servicebus.settlement import ServiceBus
 from dualbus.sandbox.servicebus.store import MemoryJournal
 from dualbus.sandbox.servicebus.topology import build_topology
 
@@ -37,13 +37,13 @@ def test_a_malformed_user_property_map_refuses_the_batch_before_any_message_is_s
     bus = _bus()
     good, bad = parse_message(_GOOD_APP + _DATA), parse_message(_BAD_APP + _DATA)
     with pytest.raises(AmqpDecodeError):
-        bus.check_sendable("t", [good, bad])
+        bus.intake.check_sendable("t", [good, bad])
     assert bus.entity("t/subscriptions/s").messages == {}
 
 
 def test_a_well_formed_batch_is_routed_by_its_user_properties():
     bus = _bus()
     envs = [parse_message(_GOOD_APP + _DATA)]
-    bus.check_sendable("t", envs)
-    bus.send("t", envs[0])
+    bus.intake.check_sendable("t", envs)
+    bus.intake.send("t", envs[0])
     assert len(bus.entity("t/subscriptions/s").messages) == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from dualbus.sandbox.servicebus.connections import ConnectionState
 from dualbus.sandbox.servicebus.links import LinkConsumer
-from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, Envelope
-from dualbus.sandbox.servicebus.settlement import ServiceBus
+from dualbus.sandbox.servicebus.message import PROPERTY_NAMES, SentMessage
 from dualbus.sandbox.servicebus.store import MemoryJournal
 from dualbus.sandbox.servicebus.topology import build_topology
 
@@ -45,7 +45,7 @@ def _bus() -> ServiceBus:
 def _send(bus: ServiceBus, path: str, session_id: str | None = None) -> None:
     properties: list[Any] = [None] * len(PROPERTY_NAMES)
     properties[10] = session_id
-    bus.send(path, Envelope(bare=b"\x00\x53\x75\xa0\x01x", properties=tuple(properties)))
+    bus.intake.send(path, SentMessage(bare=b"\x00\x53\x75\xa0\x01x", properties=tuple(properties)))
 
 
 def _receiver(
@@ -56,9 +56,9 @@ def _receiver(
     consumer = LinkConsumer(_Link(credit=1), entity, peek_lock=True, session_id=session_id)  # type: ignore[arg-type]
     state.add_consumer(consumer)
     if session_id is not None:
-        bus.accept_session(entity, consumer, session_id)
+        bus.sessions.accept_session(entity, consumer, session_id)
     entity.consumers.append(consumer)
-    bus.dispatch(entity, session_id)
+    bus.delivery.dispatch(entity, session_id)
     return consumer
 
 
@@ -116,7 +116,9 @@ def test_receiver_waiting_for_a_session_on_a_lost_connection_gets_none() -> None
     consumer = LinkConsumer(_Link(credit=1), entity, peek_lock=True)  # type: ignore[arg-type]
     state.add_consumer(consumer)
     handed: list[str | None] = []
-    bus.wait_for_session(entity, consumer, bus.now_ms() + 60_000, lambda sid, _until: handed.append(sid))
+    bus.sessions.wait_for_session(
+        entity, consumer, bus.now_ms() + 60_000, lambda sid, _until: handed.append(sid)
+    )
     state.lose(bus)
     _send(bus, "ordered", "s-1")
     assert handed == []

@@ -10,12 +10,14 @@ import pytest
 from dualbus.sandbox.servicebus import store
 from dualbus.sandbox.servicebus.config import EmulatorConfig, NamespaceConfig, QueueConfig
 from dualbus.sandbox.servicebus.entity import DEFERRED, StoredMessage
-from dualbus.sandbox.servicebus.message import Envelope, parse_message
+from dualbus.sandbox.servicebus.message import SentMessage, parse_message
 from dualbus.sandbox.servicebus.server import EmulatorServer
 from dualbus.sandbox.servicebus.store import SqliteJournal
 
 # properties(message-id "m-1") then a data section holding b"hello": a minimal encoded bare message.
 _BARE = b"\x00\x53\x73\xc0\x06\x01\xa1\x03m-1" + b"\x00\x53\x75\xa0\x05hello"
+# The broker's clock at load time (ms): far past every enqueued_ms and expires_ms the tests write.
+NOW_MS = 1_000_000
 
 
 def _message(seq: int, **fields: object) -> StoredMessage:
@@ -33,7 +35,7 @@ def test_messages_sharing_a_sequence_number_across_subscriptions_are_kept_apart(
     journal.flush()
     journal.close()
 
-    loaded = SqliteJournal(tmp_path).load()
+    loaded = SqliteJournal(tmp_path).load(NOW_MS)
     assert [(path, m.seq) for path, m in loaded.messages] == [("q", 8), ("t/subscriptions/b", 7)]
     assert loaded.messages[0][1].env.message_id == "m-1"
     assert loaded.messages[0][1].env.bare == _BARE
@@ -47,14 +49,14 @@ def test_updates_and_deletes_after_a_restart_reach_the_restored_rows(tmp_path):
     first.close()
 
     second = SqliteJournal(tmp_path)
-    restored = {m.seq: m for _, m in second.load().messages}
+    restored = {m.seq: m for _, m in second.load(NOW_MS).messages}
     restored[1].state, restored[1].delivery_count = DEFERRED, 4
     second.update("q", restored[1])
     second.delete("q", 2)
     second.insert("q", _message(3))
     second.close()
 
-    state = SqliteJournal(tmp_path).load()
+    state = SqliteJournal(tmp_path).load(NOW_MS)
     assert [(m.seq, m.state, m.delivery_count) for _, m in state.messages] == [(1, DEFERRED, 4), (3, 0, 0)]
     assert state.next_seq == 4
 
@@ -81,7 +83,7 @@ def test_a_journal_written_before_rowid_ids_is_carried_over(tmp_path):
     db.close()
 
     journal = SqliteJournal(tmp_path)
-    state = journal.load()
+    state = journal.load(NOW_MS)
     assert [(m.seq, m.delivery_count, m.env.durable) for _, m in state.messages] == [
         (10, 2, True),
         (11, 2, True),
@@ -89,17 +91,17 @@ def test_a_journal_written_before_rowid_ids_is_carried_over(tmp_path):
     assert state.next_seq == 12
     journal.delete("q", 10)
     journal.close()
-    assert [m.seq for _, m in SqliteJournal(tmp_path).load().messages] == [11]
+    assert [m.seq for _, m in SqliteJournal(tmp_path).load(NOW_MS).messages] == [11]
 
 
 def test_an_envelope_round_trips_its_header_fields(tmp_path):
     journal = SqliteJournal(tmp_path)
-    env = Envelope(
+    env = SentMessage(
         bare=_BARE, ann=b"\xa3\x01k\xa1\x01v", ann_count=1, durable=True, priority=5, ttl_ms=60_000
     )
     journal.insert("q", StoredMessage(1, env, enqueued_ms=5, expires_ms=60_005))
     journal.close()
-    ((_, loaded),) = SqliteJournal(tmp_path).load().messages
+    ((_, loaded),) = SqliteJournal(tmp_path).load(NOW_MS).messages
     assert (loaded.env.ann, loaded.env.ann_count, loaded.env.priority, loaded.env.ttl_ms) == (
         env.ann,
         1,
@@ -129,7 +131,7 @@ def test_a_settled_message_is_gone_after_a_crash_even_before_its_row_is_removed(
     journal._db.close()  # the process dies here: no idle pass, no close
 
     assert _rows(tmp_path) == (3, 1)
-    assert [m.seq for _, m in SqliteJournal(tmp_path).load().messages] == [1, 3]
+    assert [m.seq for _, m in SqliteJournal(tmp_path).load(NOW_MS).messages] == [1, 3]
 
 
 def test_idle_removes_the_rows_of_settled_messages(tmp_path):
@@ -185,7 +187,7 @@ def test_what_comes_back_after_a_crash_or_restart_is_what_was_flushed(tmp_path, 
     monkeypatch.setattr(store, "_COMPACT_AFTER", 3)
     rnd = random.Random(seed)
     journal = SqliteJournal(tmp_path)
-    journal.load()
+    journal.load(NOW_MS)
     flushed: dict[tuple[str, int], int] = {}
     live: dict[tuple[str, int], int] = {}
     for _ in range(150):
@@ -214,11 +216,11 @@ def test_what_comes_back_after_a_crash_or_restart_is_what_was_flushed(tmp_path, 
                 journal.close()
                 flushed = dict(live)
             journal = SqliteJournal(tmp_path)
-            loaded = {(path, m.seq): m.state for path, m in journal.load().messages}
+            loaded = {(path, m.seq): m.state for path, m in journal.load(NOW_MS).messages}
             assert loaded == flushed
             live = dict(flushed)
     journal.close()
-    assert {(path, m.seq): m.state for path, m in SqliteJournal(tmp_path).load().messages} == live
+    assert {(path, m.seq): m.state for path, m in SqliteJournal(tmp_path).load(NOW_MS).messages} == live
 
 
 def test_messages_of_an_entity_no_longer_configured_are_kept_and_reported(tmp_path, caplog):
@@ -238,4 +240,15 @@ def test_messages_of_an_entity_no_longer_configured_are_kept_and_reported(tmp_pa
         server.stop()
         server.serve_forever()  # one pass: it sees the stop, then closes the journal and the socket
 
-    assert [path for path, _ in SqliteJournal(tmp_path).load().messages] == ["gone", "kept"]
+    assert [path for path, _ in SqliteJournal(tmp_path).load(NOW_MS).messages] == ["gone", "kept"]
+
+
+def test_load_drops_the_duplicate_ids_whose_window_passed_by_the_broker_s_clock(tmp_path):
+    """Duplicate-detection ids expire by the clock the broker is given, not by the wall clock."""
+    journal = SqliteJournal(tmp_path)
+    journal.dedup("q", "old", 500)
+    journal.dedup("q", "young", 2_000)
+    journal.flush()
+    journal.close()
+    state = SqliteJournal(tmp_path).load(1_000)
+    assert [message_id for _, message_id, _ in state.dedup] == ["young"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from dualbus.sandbox.servicebus.codec import decode
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError
-from dualbus.sandbox.servicebus.message import Envelope, parse_message, split_batch
+from dualbus.sandbox.servicebus.message import SentMessage, parse_message, split_batch
 
 
 def _sdk_batch(messages: list[ServiceBusMessage]) -> bytes:
@@ -50,7 +50,7 @@ def _single(message: ServiceBusMessage) -> bytes:
     return bytes(parts[0])
 
 
-def _receive(payload: bytes) -> list[Envelope]:
+def _receive(payload: bytes) -> list[SentMessage]:
     """What the emulator does with a sent transfer: split it if it is a batch, parse every message."""
     parts = split_batch(payload)
     return [parse_message(raw) for raw in (parts if parts is not None else [payload])]
@@ -65,7 +65,7 @@ def _nested_lists(depth: int) -> bytes:
 
 
 def test_batch_messages_parse_as_they_would_alone():
-    """Each message of a batch gives the same Envelope as its bytes parsed on their own."""
+    """Each message of a batch gives the same SentMessage as its bytes parsed on their own."""
     sent = _varied_messages(40)
     parts = split_batch(_sdk_batch(sent))
     assert parts is not None
@@ -82,9 +82,9 @@ def test_batch_messages_parse_as_they_would_alone():
 
 
 def test_parsed_envelope_is_an_ordinary_frozen_envelope():
-    """An Envelope from parse_message equals, hashes and freezes like one built by its constructor."""
+    """A SentMessage from parse_message equals, hashes and freezes like one built by its constructor."""
     env = parse_message(_single(ServiceBusMessage(b"body", message_id="m-1", session_id="s")))
-    rebuilt = Envelope(**{f.name: getattr(env, f.name) for f in fields(Envelope) if f.init})
+    rebuilt = SentMessage(**{f.name: getattr(env, f.name) for f in fields(SentMessage) if f.init})
     assert env == rebuilt
     assert hash(env) == hash(rebuilt)
     assert repr(env) == repr(rebuilt)

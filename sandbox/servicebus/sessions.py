@@ -1,0 +1,134 @@
+"""Sessions: their locks (by id or next available), renewal and expiry, waiting receivers, and state."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dualbus.sandbox.servicebus.entity import Consumer, Entity, SessionLock
+from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.settlement import SESSION_LOCK_LOST
+
+if TYPE_CHECKING:
+    from dualbus.sandbox.servicebus.bus import ServiceBus
+
+__all__ = ["SESSION_CANNOT_BE_LOCKED", "Sessions", "Waiter"]
+
+SESSION_CANNOT_BE_LOCKED = "com.microsoft:session-cannot-be-locked"
+
+
+@dataclass(slots=True, eq=False)
+class Waiter:
+    """A receiver waiting for the next available session, until ``deadline_ms``."""
+
+    entity: Entity
+    consumer: Consumer
+    deadline_ms: int
+    on_session: Callable[[str | None, int], None]
+
+
+class Sessions:
+    """Who holds which session until when, who waits for one, and each session's state."""
+
+    def __init__(self, bus: ServiceBus) -> None:
+        self._bus = bus
+        self.waiters: list[Waiter] = []
+        # (until, path, session id) per session lock taken or renewed; stale entries are skipped.
+        self._session_heap: list[tuple[int, str, str]] = []
+
+    def accept_session(self, entity: Entity, consumer: Consumer, session_id: str) -> int:
+        """Lock ``session_id`` for ``consumer``; return locked-until (ms) or raise if someone holds it."""
+        now = self._bus.now_ms()
+        if entity.session_held(session_id, now) and entity.session_locks[session_id].owner is not consumer:
+            raise BrokerError(
+                SESSION_CANNOT_BE_LOCKED,
+                f"The session '{session_id}' is locked by another receiver.",
+                status=410,
+            )
+        until = now + entity.settings.lock_ms
+        entity.session_locks[session_id] = SessionLock(consumer, until)
+        heapq.heappush(self._session_heap, (until, entity.path, session_id))
+        return until
+
+    def wait_for_session(
+        self,
+        entity: Entity,
+        consumer: Consumer,
+        deadline_ms: int,
+        on_session: Callable[[str | None, int], None],
+    ) -> None:
+        """Give ``consumer`` the next free session now or when one has messages, or time out."""
+        self.waiters.append(Waiter(entity, consumer, deadline_ms, on_session))
+        self.on_session_ready(entity)
+
+    def on_session_ready(self, entity: Entity) -> None:
+        """Hand free sessions with messages to waiting receivers, oldest waiter first."""
+        waiting = [w for w in self.waiters if w.entity is entity]
+        if not waiting:
+            return
+        for session_id in entity.free_sessions(self._bus.now_ms()):
+            if not waiting:
+                break
+            waiter = waiting.pop(0)
+            self.waiters.remove(waiter)
+            until = self.accept_session(entity, waiter.consumer, session_id)
+            waiter.on_session(session_id, until)
+
+    def cancel_wait(self, consumer: Consumer) -> None:
+        """Stop waiting for a session (the receiver went away)."""
+        self.waiters = [w for w in self.waiters if w.consumer is not consumer]
+
+    def renew_session(self, entity: Entity, session_id: str) -> int:
+        """Extend a held session lock; return the new locked-until (ms)."""
+        now = self._bus.now_ms()
+        lock = entity.session_locks.get(session_id)
+        if lock is None or lock.until_ms <= now:
+            raise BrokerError(SESSION_LOCK_LOST, f"The session lock on '{session_id}' was lost.", status=410)
+        lock.until_ms = now + entity.settings.lock_ms
+        heapq.heappush(self._session_heap, (lock.until_ms, entity.path, session_id))
+        for message in entity.locks.values():
+            if message.env.session_id == session_id:
+                message.locked_until_ms = lock.until_ms
+        return lock.until_ms
+
+    def expire(self, now: int) -> None:
+        """Free sessions whose lock ran out (their messages count a failed delivery); time out waiters."""
+        self._expire_sessions(now)
+        for waiter in [w for w in self.waiters if w.deadline_ms <= now]:
+            self.waiters.remove(waiter)
+            waiter.on_session(None, 0)
+
+    def _expire_sessions(self, now: int) -> None:
+        while self._session_heap and self._session_heap[0][0] <= now:
+            _, path, session_id = heapq.heappop(self._session_heap)
+            entity = self._bus.entities.get(path)  # None: the entity was deleted since
+            if entity is None:
+                continue
+            lock = entity.session_locks.get(session_id)
+            if lock is None or lock.until_ms > now:
+                continue  # released, or renewed since this entry was pushed
+            del entity.session_locks[session_id]
+            for message in [m for m in entity.locks.values() if m.env.session_id == session_id]:
+                self._bus.settlement.requeue(entity, message, failed=True, now=now)
+            self.on_session_ready(entity)
+
+    def next_deadline_ms(self) -> int | None:
+        """When ``expire`` next has work, if ever."""
+        candidates = [w.deadline_ms for w in self.waiters]
+        if self._session_heap:
+            candidates.append(self._session_heap[0][0])
+        return min(candidates) if candidates else None
+
+    def get_state(self, entity: Entity, session_id: str) -> bytes | None:
+        """A session's state, or None if never set."""
+        return entity.session_state.get(session_id)
+
+    def set_state(self, entity: Entity, session_id: str, state: bytes | None) -> None:
+        """Set or clear a session's state (durable)."""
+        if state is None:
+            entity.session_state.pop(session_id, None)
+        else:
+            entity.session_state[session_id] = state
+        self._bus.journal.session_state(entity.path, session_id, state)

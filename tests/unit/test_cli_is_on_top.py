@@ -1,0 +1,44 @@
+"""The CLI modules sit on top: nothing but the CLI itself imports ``dualbus.commands``.
+
+What a command and another part (the demo, the console) both need lives in a module of that part or of
+``dualbus.ops``, so that the demo does not pull typer's option declarations and a command's exit codes in.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("d365", "shared", "producers", "consumers", "sandbox", "dualbus", "bench")
+CLI = ("dualbus/cli.py", "dualbus/commands/")
+
+
+def imports_commands(source: str) -> bool:
+    """Whether ``source`` imports a ``dualbus.commands`` module by an import statement."""
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        if any(name == "dualbus.commands" or name.startswith("dualbus.commands.") for name in names):
+            return True
+    return False
+
+
+def test_only_the_cli_imports_the_commands() -> None:
+    """No module outside dualbus/cli.py and dualbus/commands/ imports a command module."""
+    offenders = [
+        relative
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if not (relative := path.relative_to(ROOT).as_posix()).startswith(CLI)
+        and imports_commands(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_an_import_of_a_command_is_caught() -> None:
+    """Both import forms of a command module are seen; a module merely named alike is not."""
+    assert imports_commands("from dualbus.commands.reconcile import print_report\n")
+    assert imports_commands("import dualbus.commands.common\n")
+    assert not imports_commands("from dualbus.commandsets import x\n")
