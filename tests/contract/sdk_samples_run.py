@@ -1,4 +1,7 @@
-"""The Python SDK's own published samples, run unmodified against the emulator (see sdk_samples/python).
+"""Running the Python SDK's own published samples unmodified against the emulator (see sdk_samples/python).
+
+Fixtures and helpers for ``test_sdk_samples_sync.py`` and ``test_sdk_samples_async.py``: two modules, so
+the two halves run on two workers at once, each with an emulator of its own (the samples share entity names).
 
 Most samples build ``ServiceBusClient(namespace, DefaultAzureCredential())``: AMQP over TLS, verified
 against certifi's bundle, with a token from Microsoft Entra ID. Each sample process gets what an operator
@@ -29,10 +32,8 @@ from dualbus.sandbox.servicebus.errors import EmulatorStartError
 from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from dualbus.sandbox.servicebus.sas import DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE
 
-pytestmark = pytest.mark.contract
-
 _HERE = pathlib.Path(__file__).resolve().parent / "sdk_samples"
-_SAMPLES = sorted((_HERE / "python").glob("*_samples/*.py"))
+SAMPLES = sorted((_HERE / "python").glob("*_samples/*.py"))
 # A sample makes a few connections and round trips; the slowest waits out receive timeouts of 5-10 s.
 _TIMEOUT_S = 60
 # Where the SDK's TLS client connects (azure/servicebus/_pyamqp/constants.py SECURE_PORT).
@@ -152,25 +153,28 @@ def _environment(
     }
 
 
-def test_samples_are_present():
-    """Both the sync and the async samples are vendored (a lost folder must not pass as zero tests)."""
-    assert {path.parent.name for path in _SAMPLES} == {"sync_samples", "async_samples"}
-    assert len(_SAMPLES) == 58  # the release's 30 sync and 28 async samples
+def runnable(folder: str) -> list[pathlib.Path]:
+    """The samples of ``folder`` (sync_samples or async_samples) that the suite runs."""
+    return [path for path in SAMPLES if path.parent.name == folder and path.name not in _CANNOT_RUN]
 
 
-@pytest.mark.parametrize(
-    "sample",
-    [path for path in _SAMPLES if path.name not in _CANNOT_RUN],
-    ids=lambda path: f"{path.parent.name}/{path.name}",
-)
-def test_published_sample_runs_unmodified(
-    emulator: EmulatorThread, identity: IdentityServer, trust: pathlib.Path, sample: pathlib.Path, tmp_path
-):
-    """The sample exits 0 against the emulator."""
+def sample_id(path: pathlib.Path) -> str:
+    """A test id naming the sample's folder and file."""
+    return f"{path.parent.name}/{path.name}"
+
+
+def run_sample(
+    emulator: EmulatorThread,
+    identity: IdentityServer,
+    trust: pathlib.Path,
+    sample: pathlib.Path,
+    cwd: pathlib.Path,
+) -> None:
+    """Run one sample as its own process; fail with its output unless it exits 0 within the time allowed."""
     done = subprocess.run(  # noqa: S603 - a vendored sample, run by this interpreter
         [sys.executable, str(sample)],
         env=_environment(emulator, identity, trust, sample),
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=_TIMEOUT_S,
