@@ -25,7 +25,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--certificate-file",
         type=pathlib.Path,
-        help="write the administration API's self-signed certificate here (PEM), for clients that verify it",
+        help="write the CA certificate (PEM) behind AMQP over TLS and the administration API's HTTPS here",
+    )
+    parser.add_argument(
+        "--amqps-port",
+        type=int,
+        help="also listen here (5671 for the Python SDK's TLS client, which connects to no other port)",
     )
     return parser.parse_args(argv)
 
@@ -36,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         config = load_config(args.config) if args.config else None
-        server = EmulatorServer(config=config, host=args.host, port=args.port, data_dir=args.data_dir)
+        server = EmulatorServer(
+            config=config, host=args.host, port=args.port, data_dir=args.data_dir, amqps_port=args.amqps_port
+        )
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's error output
         return 2

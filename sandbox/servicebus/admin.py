@@ -3,8 +3,10 @@
 ``ServiceBusAdministrationClient`` speaks HTTPS to the connection string's host and port (7.15 ignores
 ``UseDevelopmentEmulator`` for it), so the emulator answers TLS there: the server loop hands a connection
 whose first byte is a TLS handshake (0x16) to this gateway, and one that opens with an HTTP method (a
-client told to use plain HTTP) likewise, each on a thread of its own. The certificate is self-signed;
-clients of the development emulator do not verify it. Requests are run on the server loop's thread, where
+client told to use plain HTTP) likewise, each on a thread of its own. After the handshake, a connection
+opening with the AMQP header is AMQP over TLS and goes back to the server loop. The certificate is issued by
+the sandbox CA (``sandbox/tls.py``); clients of the development emulator do not verify it, clients that do
+are given the CA. Requests are run on the server loop's thread, where
 the broker lives. Paths and verbs are the REST API's (https://learn.microsoft.com/rest/api/servicebus/
 service-bus-resource-manager-overview, "Service Bus REST API" for entities): ``/{queue or topic}``,
 ``/{topic}/subscriptions/{name}``, ``.../rules/{name}``, ``/$Resources/queues|topics`` and the
@@ -15,13 +17,10 @@ carries ``If-Match`` (the SDK's update sends ``If-Match: *``). Errors are Azure'
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import io
 import logging
-import pathlib
 import socket
 import ssl
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,11 +29,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from dualbus.sandbox.errors import SandboxAuthError
 from dualbus.sandbox.servicebus import admin_xml
 from dualbus.sandbox.servicebus.admin_xml import Runtime
@@ -42,6 +36,7 @@ from dualbus.sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
 from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED
 from dualbus.sandbox.servicebus.errors import BrokerError
 from dualbus.sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.tls import TlsFiles
 
 __all__ = ["HTTP_METHOD_STARTS", "AdminApi", "AdminGateway", "Answer", "Request"]
 
@@ -50,6 +45,8 @@ _BAD = "com.microsoft:argument-error"
 _MAX_BODY = 1024 * 1024
 # First bytes of the HTTP requests the administration API takes: GET, PUT, DELETE, HEAD, POST.
 HTTP_METHOD_STARTS = frozenset(b"GPDH")
+# The AMQP protocol header's first bytes (AMQP 1.0, 2.2): how AMQP over TLS opens once the handshake is done.
+_AMQP_HEADER = b"AMQP"
 # Fewest path segments of a rule (topic/subscriptions/name/rules/rule) and a subscription, less one.
 _RULE_SEGMENTS, _SUBSCRIPTION_SEGMENTS = 4, 2
 
@@ -261,17 +258,29 @@ def error(status: int, detail: str) -> Answer:
 
 
 class AdminGateway:
-    """Serves the administration API over TLS or plain HTTP, one thread per connection."""
+    """Takes the connections that open with TLS or an HTTP method, one thread per connection.
+
+    After the TLS handshake the first bytes tell the two protocols apart: AMQP over TLS (what
+    ``ServiceBusClient(namespace, credential)`` speaks) opens with the ``AMQP`` protocol header and goes back
+    to the server loop through ``amqp``; anything else is an administration request.
+    """
 
     def __init__(
-        self, keys: KeyRing, run: Callable[[Callable[[], Any]], Any], api: Callable[[], AdminApi]
+        self,
+        keys: KeyRing,
+        run: Callable[[Callable[[], Any]], Any],
+        api: Callable[[], AdminApi],
+        *,
+        tls: TlsFiles,
+        amqp: Callable[[ssl.SSLSocket, bytes], None],
     ) -> None:
         self.keys = keys
         self.run = run  # runs a call on the server loop's thread and returns its result
         self.api = api
-        # PEM of the self-signed certificate: clients that verify (the SDK's samples do) can be told to trust
-        # it, e.g. with REQUESTS_CA_BUNDLE and SSL_CERT_FILE.
-        self._context, self.certificate_pem = _self_signed_context()
+        self.amqp = amqp
+        self._context = tls.server_context()
+        # The sandbox CA's PEM: what a verifying client (the SDK's samples) is told to trust.
+        self.certificate_pem = tls.ca_bundle.read_bytes()
 
     def serve(self, sock: socket.socket, *, tls: bool = True) -> None:
         """Take over a connection that opened with a TLS handshake (or, without ``tls``, an HTTP request)."""
@@ -283,17 +292,71 @@ class AdminGateway:
         try:
             if not tls:
                 with sock:
-                    _Handler(sock, sock.getpeername(), self)  # type: ignore[arg-type]
+                    _Handler(sock, sock.getpeername(), _Served(self, b""))  # type: ignore[arg-type]
                 return
-            with self._context.wrap_socket(sock, server_side=True) as wrapped:
-                _Handler(wrapped, wrapped.getpeername(), self)  # type: ignore[arg-type] # stands in for a server
+            wrapped = self._context.wrap_socket(sock, server_side=True)
+            start = _read_start(wrapped)
+            if start.startswith(_AMQP_HEADER):
+                self.amqp(wrapped, start)  # the server loop owns the socket from here on
+                return
+            with wrapped:
+                _Handler(wrapped, wrapped.getpeername(), _Served(self, start))  # type: ignore[arg-type]
         except (OSError, ssl.SSLError) as exc:
             _LOG.debug("administration connection ended: %s", exc)
+            sock.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Served:
+    """What a request handler serves with: the gateway, and the bytes read to tell AMQP from HTTP."""
+
+    gateway: AdminGateway
+    start: bytes
+
+
+def _read_start(sock: ssl.SSLSocket) -> bytes:
+    """The first bytes of a TLS connection, enough to tell the AMQP header from an HTTP method."""
+    start = b""
+    while len(start) < len(_AMQP_HEADER):
+        chunk = sock.recv(len(_AMQP_HEADER) - len(start))
+        if not chunk:
+            break
+        start += chunk
+    return start
+
+
+class _Replay(io.RawIOBase):
+    """A request stream whose first bytes were already read (to tell AMQP from HTTP)."""
+
+    def __init__(self, start: bytes, rest: io.BufferedIOBase) -> None:
+        self._start = start
+        self._rest = rest
+
+    def readable(self) -> bool:
+        """Always: it is a request stream."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:  # noqa: ANN401 - any writable buffer, as io passes it
+        """The replayed bytes first, then at most one read of the socket (never waits for a full buffer)."""
+        if self._start:
+            count = min(len(buffer), len(self._start))
+            buffer[:count] = self._start[:count]
+            self._start = self._start[count:]
+            return count
+        data = self._rest.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: AdminGateway  # type: ignore[assignment]  # the gateway stands in for an HTTPServer
+    server: _Served  # type: ignore[assignment]  # stands in for an HTTPServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        """Streams over the connection, the bytes already read put back in front."""
+        super().setup()
+        if self.server.start:
+            self.rfile = io.BufferedReader(_Replay(self.server.start, self.rfile))
 
     def do_GET(self) -> None:
         """Read an entity, a rule, a list or the namespace."""
@@ -313,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if 0 < length <= _MAX_BODY else b""
         try:
-            self.server.keys.verify(self.headers.get("Authorization", ""), path.lower())
+            self.server.gateway.keys.verify_authorization(self.headers.get("Authorization", ""), path.lower())
         except SandboxAuthError as exc:
             self._answer(error(401, str(exc)))
             return
@@ -321,9 +384,9 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"{scheme}://{self.headers.get('Host', 'localhost')}"
         update = self.headers.get("If-Match") is not None
         request = Request(method, path, parse_qs(url.query), body, base, update)
-        api = self.server.api()
+        api = self.server.gateway.api()
         try:
-            answer: Answer = self.server.run(lambda: api.handle(request))
+            answer: Answer = self.server.gateway.run(lambda: api.handle(request))
         except Exception:  # a bug must answer 500, not leave the client waiting  # noqa: BLE001
             _LOG.exception("administration request %s %s failed", method, path)
             answer = error(500, "The emulator failed on this request; see its log.")
@@ -341,44 +404,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         """Keep request lines out of the emulator's output."""
         _LOG.debug(format, *args)
-
-
-def _self_signed_context() -> tuple[ssl.SSLContext, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    # Names a verifying client may use for the loopback emulator; a CA flag lets it serve as its own root.
-    names = x509.SubjectAlternativeName(
-        [
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(names, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # ssl loads certificates from files only; they live just long enough to be read.
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_file, key_file = pathlib.Path(tmp) / "cert.pem", pathlib.Path(tmp) / "key.pem"
-        cert_file.write_bytes(pem)
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        context.load_cert_chain(cert_file, key_file)
-    return context, pem

@@ -17,6 +17,7 @@ from typing import IO
 from pydantic import SecretStr
 
 from dualbus.sandbox.handles import StopOnExit
+from dualbus.sandbox.identity import TokenIssuer
 from dualbus.sandbox.servicebus.config import EmulatorConfig
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
 from dualbus.sandbox.servicebus.server import EmulatorServer
@@ -89,10 +90,14 @@ def start_in_process(
     keys: Mapping[str, SecretStr] | None = None,
     max_message_bytes: int = 256 * 1024,
     clock: Callable[[], float] = time.time,
+    entra: TokenIssuer | None = None,
+    amqps_port: int | None = None,
 ) -> EmulatorThread:
     """Start an emulator on a background thread; without ``data_dir`` nothing is persisted.
 
     ``clock`` is the broker's time in seconds (see :class:`EmulatorServer`).
+    ``entra``: the token issuer whose JWTs the emulator takes as Microsoft Entra ID tokens.
+    ``amqps_port``: a second port, for clients that speak AMQP over TLS only to 5671 (the Python SDK).
     """
     server = EmulatorServer(
         config=config,
@@ -102,6 +107,8 @@ def start_in_process(
         keys=keys,
         max_message_bytes=max_message_bytes,
         clock=clock,
+        entra=entra,
+        amqps_port=amqps_port,
     )
     return EmulatorThread(server)
 

@@ -21,12 +21,14 @@ from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
 from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
-from dualbus.sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.servicebus.sas import SAS_PREFIX, KeyRing
 
 __all__ = ["RequestNodes"]
 
 _LOG = logging.getLogger(__name__)
 _MGMT = "/$management"
+# The put-token type of a Microsoft Entra ID token (a SAS token's is "servicebus.windows.net:sastoken").
+_JWT = "jwt"
 
 
 class RequestNodes:
@@ -57,9 +59,15 @@ class RequestNodes:
         request = parse_message(payload)
         props = request.application_properties()
         audience = str(props.get("name", ""))
+        token = str(amqp_value(request) or "")
         try:
-            grant = self.keys.verify(str(amqp_value(request) or ""), audience)
+            # By the token's shape: the async SDK puts an AzureSasCredential's SAS token with type "jwt".
+            if props.get("type") == _JWT and not token.startswith(SAS_PREFIX):
+                grant = self.keys.verify_entra(token)
+            else:
+                grant = self.keys.verify(token, audience)
         except SandboxAuthError as exc:
+            _LOG.info("refused a token for %s: %s", audience, exc)
             status, text = 401, str(exc)
         else:
             state = state_of(link)

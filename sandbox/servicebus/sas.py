@@ -4,6 +4,14 @@ A token is ``SharedAccessSignature sr=<resource>&sig=<signature>&se=<expiry>&skn
 signature is the Base64 HMAC-SHA256, under the key, of the ``sr`` value exactly as the token carries it (the
 SDKs url-encode the resource first, the Python SDK's ``authenticate_using_azure_sas_credential`` sample puts
 it raw), a newline and the expiry. See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas
+
+A client with a Microsoft Entra ID credential instead puts a JWT on ``$cbs`` (token type ``jwt``) or sends
+``Authorization: Bearer <JWT>`` to the administration API; the token is for the audience
+``https://servicebus.azure.net`` (the SDK asks for the scope ``https://servicebus.azure.net//.default``,
+``JWT_TOKEN_SCOPE`` in ``azure/servicebus/_common/constants.py``). Here such tokens come from the sandbox's
+token issuer (``sandbox/identity.py``) and are checked against it: signature, issuer, audience, expiry.
+Azure then checks the caller's role assignments; sandbox tokens carry none, so a valid one covers the
+whole namespace, as the Azure Service Bus Data Owner role does.
 """
 
 from __future__ import annotations
@@ -17,14 +25,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, unquote_plus, urlparse
 
+import jwt
 from pydantic import SecretStr
 
 from dualbus.sandbox.errors import SandboxAuthError, SandboxConfigError
+from dualbus.sandbox.identity import TokenIssuer
 
 __all__ = [
     "DEFAULT_KEY_NAME",
     "DEFAULT_KEY_VALUE",
+    "ENTRA_AUDIENCE",
     "KEYS_ENV_VAR",
+    "SAS_PREFIX",
     "Grant",
     "KeyRing",
     "keys_from_env",
@@ -37,6 +49,10 @@ __all__ = [
 DEFAULT_KEY_NAME = "RootManageSharedAccessKey"
 DEFAULT_KEY_VALUE = "SAS_KEY_VALUE"
 KEYS_ENV_VAR = "SERVICEBUS_EMULATOR_KEYS"
+# The audience of a Microsoft Entra ID token for Service Bus (the SDK's scope less "/.default").
+ENTRA_AUDIENCE = "https://servicebus.azure.net"
+_BEARER = "Bearer "
+SAS_PREFIX = "SharedAccessSignature "
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,23 @@ class KeyRing:
         default_factory=lambda: {DEFAULT_KEY_NAME: SecretStr(DEFAULT_KEY_VALUE)}
     )
     clock: Callable[[], float] = time.time
+    # The issuer whose tokens stand for Microsoft Entra ID's; None refuses every JWT.
+    entra: TokenIssuer | None = None
+
+    def verify_authorization(self, header: str, audience: str) -> Grant:
+        """Check an HTTP ``Authorization`` value: a SAS token, or ``Bearer`` and an Entra ID token."""
+        if header.startswith(_BEARER):
+            return self.verify_entra(header.removeprefix(_BEARER).strip())
+        return self.verify(header, audience)
+
+    def verify_entra(self, token: str) -> Grant:
+        """Check a JWT from the sandbox's token issuer for Service Bus; it grants the whole namespace."""
+        if self.entra is None:
+            raise SandboxAuthError("this emulator has no token issuer: Microsoft Entra ID tokens are refused")
+        self.entra.verify(token, audience=ENTRA_AUDIENCE)
+        # Verified just above; read again only for the expiry, which the grant keeps.
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return Grant(path="", expiry=float(claims["exp"]))
 
     def verify(self, token: str, audience: str) -> Grant:
         """Check ``token`` for ``audience``; return what it grants or raise SandboxAuthError."""
@@ -101,11 +134,10 @@ class KeyRing:
 
 def _parse(token: str) -> dict[str, str]:
     """The token's fields, values left as written (the first of a repeated field wins)."""
-    prefix = "SharedAccessSignature "
-    if not token.startswith(prefix):
+    if not token.startswith(SAS_PREFIX):
         raise SandboxAuthError("not a SharedAccessSignature token")
     fields: dict[str, str] = {}
-    for item in token[len(prefix) :].split("&"):
+    for item in token[len(SAS_PREFIX) :].split("&"):
         name, _, value = item.partition("=")
         fields.setdefault(name.strip(), value)
     return fields

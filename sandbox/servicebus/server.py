@@ -3,6 +3,12 @@
 Each pass reads what the sockets have, lets proton turn the bytes into events, runs the broker on them,
 commits the journal once for the whole pass, confirms what was committed, and writes proton's output.
 One commit per pass is what keeps persistence fast: a burst of sends or completions is one transaction.
+
+One port serves AMQP, AMQP over TLS (what ``ServiceBusClient(namespace, credential)`` always speaks), and
+the administration API over HTTPS or HTTP. A connection opening with a TLS handshake goes to the
+administration gateway's thread, which completes the handshake and hands an AMQP one back here: the loop
+then reads and writes it through the non-blocking ``ssl`` socket. The certificate is issued by the sandbox
+CA (``sandbox/tls.py``) for the loopback names.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import pathlib
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +30,7 @@ import cproton
 from proton import Collector, Connection, Delivery, Event, Transport
 from pydantic import SecretStr
 
+from dualbus.sandbox.identity import TokenIssuer
 from dualbus.sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
 from dualbus.sandbox.servicebus.amqp import AmqpHandler
 from dualbus.sandbox.servicebus.bus import ServiceBus
@@ -33,6 +41,7 @@ from dualbus.sandbox.servicebus.frames import TransferFormats
 from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
 from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
 from dualbus.sandbox.servicebus.topology import build_topology
+from dualbus.sandbox.tls import LOOPBACK_NAMES, TlsFiles, loopback_certificate
 
 __all__ = ["EmulatorServer"]
 
@@ -43,6 +52,8 @@ _MAX_FRAME = 1024 * 1024
 _DELIVERY: int = Event.DELIVERY.number
 # proton leaves Delivery.wrap unannotated; it returns None for a null handle.
 _wrap_delivery: Callable[[object], Delivery | None] = Delivery.wrap
+# What a non-blocking socket raises when it cannot go on now; an ssl socket may need either direction.
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 @dataclass(eq=False)
@@ -68,10 +79,17 @@ class EmulatorServer:
         keys: Mapping[str, SecretStr] | None = None,
         max_message_bytes: int = 256 * 1024,
         clock: Callable[[], float] = time.time,
+        entra: TokenIssuer | None = None,
+        tls: TlsFiles | None = None,
+        amqps_port: int | None = None,
     ) -> None:
         # ``clock`` is the broker's time (seconds): locks, TTLs, schedules, dedup windows and the loop's
         # wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks keep wall time.
         self.keys = dict(keys) if keys is not None else keys_from_env()
+        # The certificate for TLS (made here unless given; then removed at shutdown with the server).
+        self._own_tls = tls is None
+        names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (*LOOPBACK_NAMES, host)
+        self.tls = tls or loopback_certificate(names)
         config = config or default_config()
         topology = build_topology(config)
         self.journal: Journal = SqliteJournal(data_dir) if data_dir is not None else MemoryJournal()
@@ -80,27 +98,42 @@ class EmulatorServer:
         )
         self.catalog = Catalog(self.bus, self.journal, config, clock=clock)
         self._restore()
-        self.handler = AmqpHandler(self.bus, KeyRing(self.keys))
+        key_ring = KeyRing(self.keys, entra=entra)
+        self.handler = AmqpHandler(self.bus, key_ring)
         # Rule operations on a subscription's $management node change the same definitions.
         self.handler.requests.management.catalog = self.catalog
         api = AdminApi(self.catalog, config.namespaces[0].name)
-        self.admin = AdminGateway(KeyRing(self.keys), self.call_on_loop, lambda: api)
+        self.admin = AdminGateway(
+            key_ring, self.call_on_loop, lambda: api, tls=self.tls, amqp=self._adopt_tls
+        )
         self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._collector = Collector()
         self._wanted = self.handler.event_numbers
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
+        # AMQP over TLS: the ssl layer may hold decrypted bytes the selector cannot see.
+        self._tls_clients: set[_Client] = set()
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
-        try:
-            self._listener = socket.create_server((host, port), backlog=128)
-        except OSError as exc:
-            self.journal.close()
-            raise EmulatorStartError(f"cannot listen on {host}:{port}: {exc}") from exc
-        self._listener.setblocking(False)
-        self.host, self.port = self._listener.getsockname()[:2]
-        self._selector.register(self._listener, selectors.EVENT_READ, "listen")
+        # The SDK's TLS client always connects to port 5671 (the port of "host:port" is used for plain AMQP
+        # only: azure/servicebus/_pyamqp/_connection.py); ``amqps_port`` adds a listener for it.
+        ports = [port] if amqps_port is None else [port, amqps_port]
+        self._listeners: list[socket.socket] = []
+        for each in ports:
+            try:
+                listener = socket.create_server((host, each), backlog=128)
+            except OSError as exc:
+                for opened in self._listeners:
+                    opened.close()
+                self.journal.close()
+                if self._own_tls:
+                    self.tls.remove()
+                raise EmulatorStartError(f"cannot listen on {host}:{each}: {exc}") from exc
+            listener.setblocking(False)
+            self._listeners.append(listener)
+            self._selector.register(listener, selectors.EVENT_READ, "listen")
+        self.host, self.port = self._listeners[0].getsockname()[:2]
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
 
     @property
@@ -154,20 +187,26 @@ class EmulatorServer:
         for client in list(self._clients.values()):
             self._drop(client)
         self.journal.close()
+        if self._own_tls:
+            self.tls.remove()
         self._selector.close()
-        self._listener.close()
+        for listener in self._listeners:
+            listener.close()
         self._wake_r.close()
         self._wake_w.close()
 
     # -- one pass ------------------------------------------------------------------------------
 
     def _pass(self) -> None:
-        ready = self._selector.select(self._wait_seconds())
-        if not ready:
+        buffered = [c for c in self._tls_clients if isinstance(c.sock, ssl.SSLSocket) and c.sock.pending()]
+        ready = self._selector.select(0 if buffered else self._wait_seconds())
+        if not ready and not buffered:
             self.journal.idle()
+        for each in buffered:
+            self._read(each)
         for key, events in ready:
             if key.data == "listen":
-                self._accept()
+                self._accept(key.fileobj)  # type: ignore[arg-type] # a listener registered as a socket
             elif key.data == "wake":
                 self._drain_wake()
                 self._run_calls()
@@ -224,13 +263,16 @@ class EmulatorServer:
                 _LOG.exception("failed to handle %s", cproton.pn_event_type_name(number))
             cproton.pn_collector_pop(impl)
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         try:
-            sock, _ = self._listener.accept()
+            sock, _ = listener.accept()
         except BlockingIOError:
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._attach(sock)
+
+    def _attach(self, sock: socket.socket) -> _Client:
         connection = Connection()
         connection.collect(self._collector)
         # Proton keeps each transfer's message format to itself; the transfer handler reads it here.
@@ -245,6 +287,21 @@ class EmulatorServer:
         client = _Client(sock, transport, connection, formats)
         self._clients[sock] = client
         self._selector.register(sock, selectors.EVENT_READ, client)
+        return client
+
+    def _adopt_tls(self, sock: ssl.SSLSocket, start: bytes) -> None:
+        """Serve an AMQP connection whose TLS handshake the gateway did (called on its thread)."""
+        sock.setblocking(False)
+
+        def adopt() -> None:
+            client = self._attach(sock)
+            client.fresh = False
+            self._tls_clients.add(client)
+            self._take(client, start)
+
+        self._calls.put((adopt, Future()))
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"c")
 
     def _drain_wake(self) -> None:
         try:
@@ -305,10 +362,13 @@ class EmulatorServer:
             return
         try:
             data = client.sock.recv(min(capacity, _READ_CHUNK))
-        except BlockingIOError:
+        except _WOULD_BLOCK:
             return
         except OSError:
             data = b""
+        self._take(client, data)
+
+    def _take(self, client: _Client, data: bytes) -> None:
         if data:
             if client.formats is not None:
                 self._read_formats(client, client.formats, data)
@@ -333,7 +393,7 @@ class EmulatorServer:
                 break
             try:
                 sent = client.sock.send(chunk)
-            except BlockingIOError:
+            except _WOULD_BLOCK:
                 self._want_write(client, want=True)
                 return
             except OSError:
@@ -356,6 +416,7 @@ class EmulatorServer:
     def _drop(self, client: _Client) -> None:
         if self._clients.pop(client.sock, None) is None:
             return
+        self._tls_clients.discard(client)
         self._selector.unregister(client.sock)
         client.sock.close()
         # Before unbinding: afterwards proton's events no longer name the connection, whose locks would
