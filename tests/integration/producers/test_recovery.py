@@ -34,7 +34,8 @@ from tests.integration.producers.support import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+# ``long``: handed to a worker first (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 def _maker(twin: RunningDataverse) -> httpx.Client:
