@@ -53,13 +53,14 @@ def status(
     topology = default_topology()
     with reported_errors():
         settings = servicebus_settings()
-        with bus_client(settings) as client:
+        with bus_client(settings) as client, admin_counts(settings) as counts:
             oldest = {}
             for route in select_routes(topology):
-                letters = peek_dead_letters(client, route, limit=1)
-                oldest[(route.area, route.subscription)] = letters[0].enqueued_time if letters else None
+                # Peeking opens a link (a second or so with its close); the count says where it is worth it.
+                if counts.subscription(route.topic, route.subscription).dead_lettered:
+                    letters = peek_dead_letters(client, route, limit=1)
+                    oldest[(route.area, route.subscription)] = letters[0].enqueued_time if letters else None
             states = read_states(client, topology.control_queue)
-        with admin_counts(settings) as counts:
             first = collect_status(
                 counts, topology, now=datetime.now(UTC), oldest_dead_letters=oldest, states=states
             )

@@ -37,7 +37,8 @@ from tests.integration.consumers.helpers import seed, seed_fo
 from tests.integration.consumers.samples import event, row
 from tests.twin_settings import api_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# ``long``: handed to a worker first (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(300)]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -187,7 +187,8 @@ class _Chaos:
         )
         stream = StreamThread(endpoints, seed=options.seed, size=options.size, config=config)
         stream.start()
-        victims = ("consumer", "producer", "emulator")
+        # The producer last: its kill counts at once, but its restart waits for "producer started".
+        victims = ("consumer", "emulator", "producer")
         turn = 0
         next_kill = time.monotonic() + options.kill_every
         while stream.running():

@@ -1,6 +1,6 @@
 """The whole pipeline under SIGKILL of a consumer, a producer and the emulator: nothing lost, none twice.
 
-Bounded: about 25 s of live changes after a set-up of a minute or so, then at most 90 s to settle; the
+Bounded: about 20 s of live changes after a set-up of a minute or so, then at most 90 s to settle; the
 figures of longer runs come from ``python -m bench.chaos``.
 """
 
@@ -12,7 +12,8 @@ import pytest
 
 from tests.integration.chaos.run import ChaosOptions, run_chaos
 
-pytestmark = pytest.mark.integration
+# ``long``: handed to a worker first (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 @pytest.mark.timeout(480)
@@ -21,7 +22,7 @@ def test_kill_9_of_each_part_during_live_changes_loses_nothing_applies_nothing_t
 ) -> None:
     """Every kind of process killed at least once; then reconcile and the twins' write logs are clean."""
     result = run_chaos(
-        ChaosOptions(run_dir=tmp_path, duration=25.0, rate=5.0, kill_every=4.0, settle_timeout=90.0)
+        ChaosOptions(run_dir=tmp_path, duration=20.0, rate=5.0, kill_every=3.0, settle_timeout=90.0)
     )
     figures = result.as_dict()
     assert set(result.kills) == {"consumer", "producer", "emulator"}, figures

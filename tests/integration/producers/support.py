@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +124,24 @@ def drain_tap(
             elif time.monotonic() - quiet_since > idle and expect is None:
                 break
     return found
+
+
+def tapped(connection_string: str, area: str) -> int:
+    """How many envelopes wait on an area's tap subscription, counted by peeking (nothing is taken)."""
+    with (
+        ServiceBusClient.from_connection_string(connection_string) as client,
+        client.get_subscription_receiver(topic_name=f"dualbus.{area}", subscription_name=TAP) as receiver,
+    ):
+        return len(receiver.peek_messages(max_message_count=500))
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.05)
 
 
 def free_port() -> int:

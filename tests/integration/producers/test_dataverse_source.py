@@ -98,10 +98,9 @@ async def test_echo_of_a_dualbus_write_is_not_republished(
                 created.headers["OData-EntityId"], json={"name": "Edited by a person"}
             ).is_success
             assert await source.poll_once() == 1
+    # Everything published is on the tap by now; read until it is quiet, so that an echo would show.
     accounts = [
-        e
-        for e in drain_tap(emulator.connection_string, ["company", "customer"], expect=2)
-        if e.entity == "accounts"
+        e for e in drain_tap(emulator.connection_string, ["company", "customer"]) if e.entity == "accounts"
     ]
     assert [e.data["name"] for e in accounts] == ["Edited by a person"]
 

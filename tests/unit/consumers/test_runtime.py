@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, cast
 
 import pytest
@@ -12,25 +13,34 @@ from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._runtime import Consumer
 from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 
+# How long a test waits for the consumer's tasks to get somewhere before it fails.
+_WITHIN = 5.0
+
 
 class _Receiver:
     """A receiver whose subscription is empty and whose close waits until the test lets it finish."""
 
     def __init__(self, release: asyncio.Event) -> None:
         self.release = release
+        self.opened = asyncio.Event()
+        self.received = asyncio.Event()
+        self.closing = asyncio.Event()
         self.closed = False
         self.receives = 0
 
     async def __aenter__(self) -> _Receiver:
+        self.opened.set()
         return self
 
     async def receive_messages(self, **_: Any) -> list[object]:
         self.receives += 1
-        await asyncio.sleep(0.01)
+        self.received.set()
+        await asyncio.sleep(0.01)  # an empty subscription's receive wait, kept short
         return []
 
     async def close(self) -> None:
         # The SDK's close sits out its keep-alive task's sleep; here the test decides when it ends.
+        self.closing.set()
         await self.release.wait()
         self.closed = True
 
@@ -39,11 +49,29 @@ class _Client:
     def __init__(self) -> None:
         self.release = asyncio.Event()
         self.receivers: list[_Receiver] = []
+        self._counts: dict[int, asyncio.Event] = {}
 
     def get_subscription_receiver(self, *_: Any, **__: Any) -> _Receiver:
         receiver = _Receiver(self.release)
         self.receivers.append(receiver)
+        for count, reached in self._counts.items():
+            if len(self.receivers) >= count:
+                reached.set()
         return receiver
+
+    async def handed_out(self, count: int) -> None:
+        """Returns once the consumer has asked for ``count`` receivers."""
+        reached = self._counts.setdefault(count, asyncio.Event())
+        if len(self.receivers) >= count:
+            reached.set()
+        async with asyncio.timeout(_WITHIN):
+            await reached.wait()
+
+
+async def _each(events: Iterable[asyncio.Event]) -> None:
+    """Returns once every event is set."""
+    async with asyncio.timeout(_WITHIN):
+        await asyncio.gather(*(event.wait() for event in events))
 
 
 def _consumer(client: _Client, ready: asyncio.Event | None = None) -> Consumer:
@@ -62,11 +90,7 @@ async def test_the_next_receiver_opens_while_the_last_one_is_still_closing() -> 
     client = _Client()
     stop = asyncio.Event()
     running = asyncio.create_task(_consumer(client).run(stop))
-    for _ in range(100):
-        if len(client.receivers) >= 3:
-            break
-        await asyncio.sleep(0.01)
-    assert len(client.receivers) >= 3
+    await client.handed_out(3)
     assert not any(receiver.closed for receiver in client.receivers)
     stop.set()
     client.release.set()
@@ -79,13 +103,12 @@ async def test_run_returns_only_after_every_receiver_is_closed() -> None:
     client = _Client()
     stop = asyncio.Event()
     running = asyncio.create_task(_consumer(client).run(stop))
-    for _ in range(100):
-        if len(client.receivers) >= 2:
-            break
-        await asyncio.sleep(0.01)
+    await client.handed_out(2)
     stop.set()
-    await asyncio.sleep(0.1)
-    assert not running.done()
+    # Every worker has stopped and handed its receiver to a close that cannot finish yet: run() must wait.
+    await _each(receiver.closing for receiver in client.receivers)
+    done, _ = await asyncio.wait({running}, timeout=0.1)
+    assert not done
     client.release.set()
     await asyncio.wait_for(running, timeout=5)
     assert all(receiver.closed for receiver in client.receivers)
@@ -98,11 +121,13 @@ async def test_no_message_is_received_before_the_runtime_is_ready() -> None:
     client.release.set()
     stop, ready = asyncio.Event(), asyncio.Event()
     running = asyncio.create_task(_consumer(client, ready).run(stop))
-    await asyncio.sleep(0.1)
+    await client.handed_out(1)
+    await _each([client.receivers[0].opened])
+    # Opened, and given the time a receive would take: still nothing received while ``ready`` is clear.
+    await asyncio.wait({running}, timeout=0.1)
     assert len(client.receivers) == 1
     assert client.receivers[0].receives == 0
     ready.set()
-    await asyncio.sleep(0.1)
-    assert sum(receiver.receives for receiver in client.receivers) >= 1
+    await _each([client.receivers[0].received])
     stop.set()
     await asyncio.wait_for(running, timeout=5)
