@@ -27,11 +27,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusReceiver
-
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus_types import AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
 __all__ = ["SessionHold", "current_hold"]
@@ -49,7 +47,7 @@ def current_hold() -> SessionHold | None:
 class SessionHold:
     """One receiver's lock on its session (or its messages), its tombstones, and its settlement calls."""
 
-    def __init__(self, receiver: ServiceBusReceiver, *, sessionful: bool) -> None:
+    def __init__(self, receiver: AsyncReceiver, *, sessionful: bool) -> None:
         self._receiver = receiver
         self._sessionful = sessionful
         # One request at a time on the receiver's link: settlements and state saves (see above).
@@ -67,7 +65,7 @@ class SessionHold:
         for task in self._tasks:
             task.cancel()
 
-    def expired(self, message: ServiceBusReceivedMessage) -> bool:
+    def expired(self, message: ReceivedMessage) -> bool:
         """Whether the lock's time has passed: renewal stopped or failed without a word."""
         until = self._receiver.session.locked_until_utc if self._sessionful else message.locked_until_utc
         return until is not None and until <= datetime.now(UTC)
@@ -97,17 +95,17 @@ class SessionHold:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error
 
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
+    async def complete_message(self, message: ReceivedMessage) -> None:
         """Complete one message."""
         await self._settle(lambda: self._receiver.complete_message(message))
 
-    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
+    async def abandon_message(self, message: ReceivedMessage) -> None:
         """Abandon one message."""
         await self._settle(lambda: self._receiver.abandon_message(message))
 
     async def dead_letter_message(
         self,
-        message: ServiceBusReceivedMessage,
+        message: ReceivedMessage,
         reason: str | None = None,
         error_description: str | None = None,
     ) -> None:

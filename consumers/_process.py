@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable
 from typing import Protocol
 
-from azure.servicebus import ServiceBusReceivedMessage
 from opentelemetry import propagate, trace
 
 from dualbus.consumers._changes import target_changes
@@ -22,6 +21,7 @@ from dualbus.consumers._retry import RetryPolicy
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
 from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus_types import ReceivedMessage
 from dualbus.shared.errors import BusError, RejectedError, ThrottledError
 from dualbus.shared.maps import MapSet
 from dualbus.shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
@@ -35,13 +35,13 @@ _log = logging.getLogger("dualbus.consumer")
 class Settler(Protocol):
     """The settlement calls of an aio receiver that processing needs."""
 
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None: ...
+    async def complete_message(self, message: ReceivedMessage) -> None: ...
 
-    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None: ...
+    async def abandon_message(self, message: ReceivedMessage) -> None: ...
 
     async def dead_letter_message(
         self,
-        message: ServiceBusReceivedMessage,
+        message: ReceivedMessage,
         reason: str | None = None,
         error_description: str | None = None,
     ) -> None: ...
@@ -66,7 +66,7 @@ class MessageProcessor:
         self.area, self.direction, self.maps, self.sink = area, direction, maps, sink
         self.limit, self.retry, self.metrics, self.buckets = limit, retry, metrics, buckets
 
-    async def process(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+    async def process(self, message: ReceivedMessage, settler: Settler) -> str:
         """Handle and settle one message; returns the outcome counted for it."""
         parent = propagate.extract(trace_context(message))
         name = f"dualbus.consume {self.area} {self.direction.value}"
@@ -83,7 +83,7 @@ class MessageProcessor:
             span.set_attribute("dualbus.outcome", outcome)
             return outcome
 
-    async def _attempts(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+    async def _attempts(self, message: ReceivedMessage, settler: Settler) -> str:
         state = self.retry.start()
         while True:
             try:
@@ -101,7 +101,7 @@ class MessageProcessor:
                 continue
             return await self._settle(settler.complete_message(message), outcome)
 
-    async def _handle(self, message: ServiceBusReceivedMessage) -> str:
+    async def _handle(self, message: ReceivedMessage) -> str:
         envelope = checked_envelope(message, buckets=self.buckets)
         changes = target_changes(envelope, area=self.area, direction=self.direction, maps=self.maps)
         outcome = ApplyResult.UNCHANGED.value if not changes else ApplyResult.APPLIED.value
@@ -118,7 +118,7 @@ class MessageProcessor:
         return outcome
 
     async def _give_up(
-        self, message: ServiceBusReceivedMessage, settler: Settler, decided: Verdict, rejection: str | None
+        self, message: ReceivedMessage, settler: Settler, decided: Verdict, rejection: str | None
     ) -> str:
         if decided.action is Action.RETRY and not decided.dead_letter_when_spent:
             _log.warning("abandoning message %s after retries: %s", message.message_id, decided.description)

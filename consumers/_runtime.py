@@ -18,14 +18,19 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
-from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver, ServiceBusSession
-
 from dualbus.consumers._groups import by_record
 from dualbus.consumers._hold import SessionHold
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus_types import (
+    AsyncBusClient,
+    AsyncReceiver,
+    ReceivedMessage,
+    Session,
+    lock_renewer,
+    subscription_receiver,
+)
 from dualbus.shared.errors import BusError, DualbusError, TransientError
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
@@ -76,8 +81,8 @@ class LockRenewer(Protocol):
 
     def register(
         self,
-        receiver: ServiceBusReceiver,
-        renewable: ServiceBusSession | ServiceBusReceivedMessage,
+        receiver: AsyncReceiver,
+        renewable: Session | ReceivedMessage,
         max_lock_renewal_duration: float | None = None,
         on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
     ) -> None:
@@ -94,7 +99,7 @@ class Consumer:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: AsyncBusClient,
         processor: MessageProcessor,
         *,
         topic: TopicSpec,
@@ -117,9 +122,7 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
-        renewer = self._renewer or AutoLockRenewer(
-            max_lock_renewal_duration=self.options.lock_renewal_seconds
-        )
+        renewer = self._renewer or lock_renewer(self.options.lock_renewal_seconds)
         workers = [
             asyncio.create_task(self._worker(stop, renewer), name=f"session-worker-{n}")
             for n in range(self.options.concurrency)
@@ -172,7 +175,7 @@ class Consumer:
                 _log.exception("session worker failed; starting over")
                 await _sleep_unless(stop, self.options.reconnect_wait)
 
-    def _close_later(self, receiver: ServiceBusReceiver) -> None:
+    def _close_later(self, receiver: AsyncReceiver) -> None:
         # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
         # keep-alive task, which sleeps in whole seconds. The worker need not sit that out before it takes the
         # next session; run() waits for every close before it returns.
@@ -180,7 +183,7 @@ class Consumer:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _hold(self, receiver: ServiceBusReceiver, renewer: LockRenewer) -> SessionHold:
+    async def _hold(self, receiver: AsyncReceiver, renewer: LockRenewer) -> SessionHold:
         hold = SessionHold(receiver, sessionful=self._subscription.requires_session)
         if self._subscription.requires_session:
             _keep_session(receiver, renewer, hold)
@@ -189,14 +192,17 @@ class Consumer:
             hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl, turn=hold.link_turn)
         return hold
 
-    def _receiver(self) -> ServiceBusReceiver:
-        options: dict[str, Any] = {"max_wait_time": self.options.session_wait}
-        if self._subscription.requires_session:
-            options["session_id"] = NEXT_AVAILABLE_SESSION
-        return self._client.get_subscription_receiver(self._topic.name, self._subscription.name, **options)
+    def _receiver(self) -> AsyncReceiver:
+        return subscription_receiver(
+            self._client,
+            self._topic.name,
+            self._subscription.name,
+            next_session=self._subscription.requires_session,
+            max_wait_time=self.options.session_wait,
+        )
 
     async def _drain(
-        self, receiver: ServiceBusReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
+        self, receiver: AsyncReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
     ) -> None:
         while not stop.is_set() and not hold.lost:
             if self._gate is not None and self._gate.paused:
@@ -214,7 +220,7 @@ class Consumer:
                 return  # a short batch means the session is (nearly) dry: make room for the others
 
     async def _work_through(
-        self, group: list[ServiceBusReceivedMessage], hold: SessionHold, stop: asyncio.Event
+        self, group: list[ReceivedMessage], hold: SessionHold, stop: asyncio.Event
     ) -> None:
         """One record's messages, strictly one after another; on stop the unstarted ones go back."""
         for index, message in enumerate(group):
@@ -227,7 +233,7 @@ class Consumer:
             await self._processor.process(message, hold)
 
 
-def _keep_session(receiver: ServiceBusReceiver, renewer: LockRenewer, hold: SessionHold) -> None:
+def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHold) -> None:
     """Have the session's lock renewed while the worker holds it; a failed renewal loses the hold."""
     session = receiver.session
     if session.locked_until_utc is None:
@@ -237,13 +243,13 @@ def _keep_session(receiver: ServiceBusReceiver, renewer: LockRenewer, hold: Sess
     renewer.register(receiver, session, on_lock_renew_failure=hold.renewal_failed)
 
 
-async def _abandon_all(hold: SessionHold, messages: list[ServiceBusReceivedMessage]) -> None:
+async def _abandon_all(hold: SessionHold, messages: list[ReceivedMessage]) -> None:
     for message in messages:
         with contextlib.suppress(BusError), bus_errors():
             await hold.abandon_message(message)
 
 
-async def _close_quietly(receiver: ServiceBusReceiver) -> None:
+async def _close_quietly(receiver: AsyncReceiver) -> None:
     try:
         with bus_errors():
             await receiver.close()
@@ -261,7 +267,7 @@ async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, object])
             waiter.cancel()
 
 
-async def _opened_unless_stopped(receiver: ServiceBusReceiver, stop: asyncio.Event) -> bool:
+async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -> bool:
     """Open the receiver (for a session, wait for one); give up soon if ``stop`` is set meanwhile.
 
     Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker

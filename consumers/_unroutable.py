@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import logging
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
-
 from dualbus.shared.bus import async_bus_client, bus_errors
+from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import ConfigError, DualbusError, Rejection
 from dualbus.shared.messages import application_properties
 from dualbus.shared.settings import Settings
@@ -32,7 +30,7 @@ class UnroutableDrain:
     """Dead-letters every message of one topic's unroutable subscription until stopped."""
 
     def __init__(
-        self, client: ServiceBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
+        self, client: AsyncBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
     ) -> None:
         """``wait`` bounds one receive, and so how long a stop may take to be noticed."""
         self._client = client
@@ -68,7 +66,7 @@ class UnroutableDrain:
                 for message in batch:
                     await self._dead_letter(receiver, message)
 
-    async def _dead_letter(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
+    async def _dead_letter(self, receiver: AsyncReceiver, message: ReceivedMessage) -> None:
         why = self._topic.unroutable.why(application_properties(message), message.session_id)
         description = f"no subscription of {self._topic.name} takes message {message.message_id}: {why}"
         _log.error("dead-lettering message %s (Unroutable): %s", message.message_id, description)

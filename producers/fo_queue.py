@@ -20,13 +20,12 @@ import logging
 from dataclasses import dataclass
 
 import orjson
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
 from dualbus.producers.errors import InvalidDataEventError, SourceError
 from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
 __all__ = ["INVALID_EVENT", "UNSUPPORTED_FORMAT", "EventSource", "FoQueueIntake"]
@@ -52,7 +51,7 @@ class FoQueueIntake:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: AsyncBusClient,
         source: EventSource,
         handler: FoEventHandler,
         *,
@@ -73,7 +72,7 @@ class FoQueueIntake:
                 while not stop.is_set():
                     await self.receive_once(receiver)
 
-    async def receive_once(self, receiver: ServiceBusReceiver) -> int:
+    async def receive_once(self, receiver: AsyncReceiver) -> int:
         """One receive, publish and settle round; returns how many messages were completed."""
         with bus_errors():
             messages = await receiver.receive_messages(
@@ -81,7 +80,7 @@ class FoQueueIntake:
             )
         if not messages:
             return 0
-        usable: list[ServiceBusReceivedMessage] = []
+        usable: list[ReceivedMessage] = []
         events: list[FoDataEvent] = []
         for message in messages:
             read = _read(message)
@@ -106,7 +105,7 @@ class FoQueueIntake:
                 await receiver.complete_message(message)
         return len(usable)
 
-    def _receiver(self) -> ServiceBusReceiver:
+    def _receiver(self) -> AsyncReceiver:
         if self._source.queue:
             return self._client.get_queue_receiver(
                 queue_name=self._source.queue, prefetch_count=self._batch_size
@@ -128,7 +127,7 @@ class _Refusal:
     description: str
 
 
-def _read(message: ServiceBusReceivedMessage) -> FoDataEvent | _Refusal:
+def _read(message: ReceivedMessage) -> FoDataEvent | _Refusal:
     content_type = (message.content_type or "").split(";")[0].strip().lower()
     if content_type != _JSON:
         return _Refusal(

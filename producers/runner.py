@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-from azure.servicebus.aio import ServiceBusClient
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
@@ -31,6 +30,7 @@ from dualbus.producers.settings import FoEvents, ProducerOptions
 from dualbus.producers.tables import SourceTable, source_tables
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
+from dualbus.shared.bus_types import AsyncBusClient
 from dualbus.shared.envelope import Origin
 from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.identity import open_tokens
@@ -55,7 +55,7 @@ class ProducerContext:
     store: CheckpointStore
     echo: EchoFilter
     tables: list[SourceTable]
-    bus: ServiceBusClient
+    bus: AsyncBusClient
 
 
 async def _own_user_id(origin: Origin, api: ApiClient) -> tuple[str, ...]:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from azure.servicebus import ServiceBusClient
 
 from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.dlq import Route, peek_dead_letters
+from dualbus.shared.bus_types import BusClient
 from dualbus.shared.control import route_name, send_command
 from dualbus.shared.errors import TransientError
 
@@ -25,7 +25,7 @@ class AlertMonitor:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: BusClient,
         rules: AlertRules,
         routes: list[Route],
         *,

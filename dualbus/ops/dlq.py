@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from azure.servicebus import (
-    ServiceBusClient,
-    ServiceBusMessage,
-    ServiceBusReceivedMessage,
-    ServiceBusReceiver,
-    ServiceBusSubQueue,
-)
-from azure.servicebus.amqp import AmqpAnnotatedMessage
 
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
 from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_types import (
+    AmqpMessage,
+    BusClient,
+    OutgoingMessage,
+    ReceivedMessage,
+    Receiver,
+    dead_letter_receiver,
+)
 from dualbus.shared.errors import BusError, ConfigError, DualbusError
 from dualbus.shared.topology import Topology
 
@@ -69,7 +69,7 @@ def select_routes(
     ]
 
 
-def peek_dead_letters(client: ServiceBusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
+def peek_dead_letters(client: BusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
     """Every dead-letter of one route (up to ``limit``), without locking or removing any."""
     letters: list[DeadLetter] = []
     with bus_errors(), _dead_letter_receiver(client, route) as receiver:
@@ -86,7 +86,7 @@ def peek_dead_letters(client: ServiceBusClient, route: Route, *, limit: int = 10
 
 
 def replay(
-    client: ServiceBusClient,
+    client: BusClient,
     route: Route,
     selection: DeadLetterFilter,
     *,
@@ -138,14 +138,14 @@ def _canonical(body: MessageBody) -> bytes:
     return orjson.dumps(body.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
-def _message_id(message: ServiceBusMessage | AmqpAnnotatedMessage) -> str | None:
-    if isinstance(message, ServiceBusMessage):
+def _message_id(message: OutgoingMessage | AmqpMessage) -> str | None:
+    if isinstance(message, OutgoingMessage):
         return message.message_id
     return str(message.properties.message_id) if message.properties else None
 
 
 def purge(
-    client: ServiceBusClient, route: Route, selection: DeadLetterFilter, *, audit: AuditLog
+    client: BusClient, route: Route, selection: DeadLetterFilter, *, audit: AuditLog
 ) -> OperationReport:
     """Remove each selected dead-letter for good, recording each in the audit log."""
     report = OperationReport()
@@ -168,7 +168,7 @@ def purge(
 
 
 def _for_each_selected(
-    client: ServiceBusClient,
+    client: BusClient,
     route: Route,
     *,
     selection: DeadLetterFilter,
@@ -184,7 +184,7 @@ def _for_each_selected(
     if selection.is_empty:
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
     one_pass = _Pass(route, selection, now, report, action)
-    held: dict[int, ServiceBusReceivedMessage] = {}
+    held: dict[int, ReceivedMessage] = {}
     with _dead_letter_receiver(client, route) as receiver:
         try:
             while batch := receiver.receive_messages(
@@ -210,7 +210,7 @@ class _Pass:
     report: OperationReport
     action: Callable[[DeadLetter], None]
 
-    def settle(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> bool:
+    def settle(self, receiver: Receiver, message: ReceivedMessage) -> bool:
         """Run the action on a selected message and complete it; False if not selected or it failed."""
         letter = _letter(message, self.route)
         if not self.selection.matches(letter, self.now):
@@ -228,7 +228,7 @@ class _Pass:
         return True
 
 
-def _release(receiver: ServiceBusReceiver, held: list[ServiceBusReceivedMessage]) -> None:
+def _release(receiver: Receiver, held: list[ReceivedMessage]) -> None:
     for message in held:
         try:
             with bus_errors():
@@ -237,13 +237,11 @@ def _release(receiver: ServiceBusReceiver, held: list[ServiceBusReceivedMessage]
             continue  # an expired lock releases the message just the same
 
 
-def _dead_letter_receiver(client: ServiceBusClient, route: Route) -> ServiceBusReceiver:
-    return client.get_subscription_receiver(
-        route.topic, route.subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
-    )
+def _dead_letter_receiver(client: BusClient, route: Route) -> Receiver:
+    return dead_letter_receiver(client, route.topic, route.subscription)
 
 
-def _letter(message: ServiceBusReceivedMessage, route: Route) -> DeadLetter:
+def _letter(message: ReceivedMessage, route: Route) -> DeadLetter:
     return DeadLetter.from_message(
         message, area=route.area, topic=route.topic, subscription=route.subscription
     )
