@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-import httpx
+from http import HTTPStatus
 
 from dualbus.consumers._batch import Requester
 from dualbus.consumers._retry import RetryPolicy
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import TransientError
+from dualbus.shared.http import Response
 
 __all__ = ["WriterIdentity"]
 
@@ -55,7 +55,7 @@ class WriterIdentity:
 
     async def _ask(self) -> str:
         response = await self._api.request("GET", f"{self._root}/WhoAmI")
-        user_id = _user_id(response) if response.status_code == httpx.codes.OK else None
+        user_id = _user_id(response) if response.status_code == HTTPStatus.OK else None
         if user_id is None:
             # Retried, not dead-lettered: a wrong URL or a missing role is fixed by an operator.
             raise TransientError(
@@ -65,7 +65,7 @@ class WriterIdentity:
         return user_id
 
 
-def _user_id(response: httpx.Response) -> str | None:
+def _user_id(response: Response) -> str | None:
     try:
         body = response.json()
     except ValueError:

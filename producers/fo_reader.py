@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
 from dualbus.producers.errors import SourceError
 from dualbus.producers.flow import Backoff, retry_transient
 from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.http import Response
 
 __all__ = ["FoReader", "key_filter", "literal"]
 
@@ -133,7 +132,7 @@ def _params(select: Sequence[str], filter_: str | None, orderby: Iterable[str]) 
     return params
 
 
-def _body(entity: str, response: httpx.Response) -> dict[str, Any]:
+def _body(entity: str, response: Response) -> dict[str, Any]:
     if response.status_code != _OK:
         raise SourceError(f"reading {entity} failed: {error_message(response)}")
     body = response.json()
