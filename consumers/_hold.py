@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dualbus.consumers._tombstones import Tombstones
-from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus import LockLostError
+from dualbus.shared.bus_calls import abandon, complete, dead_letter
 from dualbus.shared.bus_types import AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
@@ -97,11 +98,11 @@ class SessionHold:
 
     async def complete_message(self, message: ReceivedMessage) -> None:
         """Complete one message."""
-        await self._settle(lambda: self._receiver.complete_message(message))
+        await self._settle(lambda: complete(self._receiver, [message]))
 
     async def abandon_message(self, message: ReceivedMessage) -> None:
         """Abandon one message."""
-        await self._settle(lambda: self._receiver.abandon_message(message))
+        await self._settle(lambda: abandon(self._receiver, [message]))
 
     async def dead_letter_message(
         self,
@@ -111,9 +112,7 @@ class SessionHold:
     ) -> None:
         """Dead-letter one message with a reason and a description."""
         await self._settle(
-            lambda: self._receiver.dead_letter_message(
-                message, reason=reason, error_description=error_description
-            )
+            lambda: dead_letter(self._receiver, message, reason=reason, description=error_description)
         )
 
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
@@ -121,8 +120,7 @@ class SessionHold:
             raise LockLostError("the lock was lost before this settlement; the message comes back")
         async with self.link_turn:
             try:
-                with bus_errors():
-                    await call()
+                await call()
             except LockLostError as exc:
                 self.lose(str(exc))
                 raise

@@ -23,6 +23,7 @@ from dualbus.consumers._hold import SessionHold
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus_calls import close
 from dualbus.shared.bus_types import (
     AsyncBusClient,
     AsyncReceiver,
@@ -245,14 +246,13 @@ def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHo
 
 async def _abandon_all(hold: SessionHold, messages: list[ReceivedMessage]) -> None:
     for message in messages:
-        with contextlib.suppress(BusError), bus_errors():
+        with contextlib.suppress(BusError):
             await hold.abandon_message(message)
 
 
 async def _close_quietly(receiver: AsyncReceiver) -> None:
     try:
-        with bus_errors():
-            await receiver.close()
+        await close(receiver)
     except DualbusError as exc:
         # The broker times the link out instead; a message left unsettled comes back when its lock expires.
         _log.warning("closing a receiver failed: %s", exc)

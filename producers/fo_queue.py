@@ -25,6 +25,7 @@ from dualbus.producers.errors import InvalidDataEventError, SourceError
 from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_calls import abandon, complete, dead_letter, receive
 from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
@@ -74,10 +75,7 @@ class FoQueueIntake:
 
     async def receive_once(self, receiver: AsyncReceiver) -> int:
         """One receive, publish and settle round; returns how many messages were completed."""
-        with bus_errors():
-            messages = await receiver.receive_messages(
-                max_message_count=self._batch_size, max_wait_time=self._max_wait
-            )
+        messages = await receive(receiver, max_count=self._batch_size, max_wait=self._max_wait)
         if not messages:
             return 0
         usable: list[ReceivedMessage] = []
@@ -85,10 +83,8 @@ class FoQueueIntake:
         for message in messages:
             read = _read(message)
             if isinstance(read, _Refusal):
-                with bus_errors():
-                    await receiver.dead_letter_message(
-                        message, reason=read.reason, error_description=read.description[:_DESCRIPTION_LIMIT]
-                    )
+                description = read.description[:_DESCRIPTION_LIMIT]
+                await dead_letter(receiver, message, reason=read.reason, description=description)
                 continue
             events.append(read)
             usable.append(message)
@@ -96,13 +92,9 @@ class FoQueueIntake:
             await self._handler.handle(events)
         except (TransientError, SourceError) as exc:
             _log.warning("data events not published, abandoning them to come back: %s", exc)
-            with bus_errors():
-                for message in usable:
-                    await receiver.abandon_message(message)
+            await abandon(receiver, usable)
             return 0
-        with bus_errors():
-            for message in usable:
-                await receiver.complete_message(message)
+        await complete(receiver, usable)
         return len(usable)
 
     def _receiver(self) -> AsyncReceiver:

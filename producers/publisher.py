@@ -21,7 +21,8 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from dualbus.shared.bus import MessageTooLargeError, bus_errors
+from dualbus.shared.bus import MessageTooLargeError
+from dualbus.shared.bus_calls import close, new_batch, send, topic_sender
 from dualbus.shared.bus_types import AsyncBusClient, AsyncSender, MessageBatch, OutgoingMessage, add_to_batch
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import BusError
@@ -106,9 +107,7 @@ class Publisher:
     async def close(self) -> None:
         """Close every sender."""
         senders, self._senders = list(self._senders.values()), {}
-        with bus_errors():
-            for sender in senders:
-                await sender.close()
+        await close(*senders)
 
     async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
         topic = self._topology.topic(area)
@@ -168,8 +167,7 @@ class Publisher:
     ) -> None:
         started = time.perf_counter()
         try:
-            with bus_errors():
-                await sender.send_messages(batch)
+            await send(sender, batch)
         except BusError as exc:
             if not isinstance(exc, MessageTooLargeError) or len(messages) < _SPLITTABLE:
                 raise
@@ -196,14 +194,12 @@ class Publisher:
         return batch
 
     async def _new_batch(self, sender: AsyncSender) -> MessageBatch:
-        with bus_errors():
-            return await sender.create_message_batch(max_size_in_bytes=self._max_batch_bytes)
+        return await new_batch(sender, max_bytes=self._max_batch_bytes)
 
     def _sender(self, topic: str) -> AsyncSender:
         sender = self._senders.get(topic)
         if sender is None:
-            with bus_errors():
-                sender = self._client.get_topic_sender(topic_name=topic)
+            sender = topic_sender(self._client, topic)
             self._senders[topic] = sender
         return sender
 

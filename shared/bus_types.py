@@ -19,6 +19,7 @@ from azure.servicebus import (
     ServiceBusMessageBatch,
     ServiceBusReceivedMessage,
     ServiceBusReceiver,
+    ServiceBusSender,
     ServiceBusSubQueue,
 )
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusSession
@@ -40,6 +41,7 @@ __all__ = [
     "OutgoingMessage",
     "ReceivedMessage",
     "Receiver",
+    "Sender",
     "Session",
     "add_to_batch",
     "dead_letter_receiver",
@@ -58,6 +60,7 @@ Session: TypeAlias = ServiceBusSession
 # The synchronous client, for the operator's commands (dead-letters, alerts, control messages).
 BusClient: TypeAlias = ServiceBusClient
 Receiver: TypeAlias = ServiceBusReceiver
+Sender: TypeAlias = ServiceBusSender
 # A message with any AMQP body (a value, a sequence, several data sections), which ServiceBusMessage is not.
 AmqpMessage: TypeAlias = AmqpAnnotatedMessage
 AmqpProperties: TypeAlias = AmqpMessageProperties

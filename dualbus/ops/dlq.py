@@ -18,6 +18,7 @@ from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
 from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_calls import abandon_now, complete_now, send_now
 from dualbus.shared.bus_types import (
     AmqpMessage,
     BusClient,
@@ -109,8 +110,7 @@ def replay(
                 check_message_edits(envelope_fields(chosen), edits)
             body = edit_body(chosen, edits or {})
             outgoing = replay_message(letter, body=body)
-            with bus_errors():  # a refused send fails this message only
-                sender.send_messages(outgoing)
+            send_now(sender, outgoing)  # a refused send fails this message only
             audit.record(
                 "dlq.replay",
                 "sent",
@@ -219,8 +219,7 @@ class _Pass:
         self.report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
         try:
             self.action(letter)
-            with bus_errors():  # a lock lost on one message fails that message, not the pass
-                receiver.complete_message(message)
+            complete_now(receiver, message)  # a lock lost on one message fails that message, not the pass
         except DualbusError as exc:
             self.report.failed[letter.message_id] = str(exc)
             return False
@@ -231,8 +230,7 @@ class _Pass:
 def _release(receiver: Receiver, held: list[ReceivedMessage]) -> None:
     for message in held:
         try:
-            with bus_errors():
-                receiver.abandon_message(message)
+            abandon_now(receiver, message)
         except BusError:
             continue  # an expired lock releases the message just the same
 

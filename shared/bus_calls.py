@@ -1,0 +1,110 @@
+"""The Service Bus calls the pipeline makes, each with its ``azure.*`` errors translated (``shared.bus``).
+
+Receiving, settling and sending go through these instead of calling the SDK object and
+wrapping the call in ``bus_errors`` at every site. A lost lock raises LockLostError, an unavailable
+namespace TransientError, anything else BusError (MessageTooLargeError for an oversized batch).
+
+SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.aio.servicebusreceiver
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_types import (
+    AmqpMessage,
+    AsyncBusClient,
+    AsyncReceiver,
+    AsyncSender,
+    MessageBatch,
+    OutgoingMessage,
+    ReceivedMessage,
+    Receiver,
+    Sender,
+)
+
+__all__ = [
+    "abandon",
+    "abandon_now",
+    "close",
+    "complete",
+    "complete_now",
+    "dead_letter",
+    "new_batch",
+    "receive",
+    "send",
+    "send_now",
+    "topic_sender",
+]
+
+
+async def receive(receiver: AsyncReceiver, *, max_count: int, max_wait: float) -> list[ReceivedMessage]:
+    """Up to ``max_count`` messages, waiting at most ``max_wait`` seconds for the first."""
+    with bus_errors():
+        return await receiver.receive_messages(max_message_count=max_count, max_wait_time=max_wait)
+
+
+async def complete(receiver: AsyncReceiver, messages: Iterable[ReceivedMessage]) -> None:
+    """Complete each message, in order; the first failure stops the rest."""
+    with bus_errors():
+        for message in messages:
+            await receiver.complete_message(message)
+
+
+async def abandon(receiver: AsyncReceiver, messages: Iterable[ReceivedMessage]) -> None:
+    """Abandon each message, in order, so that it comes back; the first failure stops the rest."""
+    with bus_errors():
+        for message in messages:
+            await receiver.abandon_message(message)
+
+
+async def dead_letter(
+    receiver: AsyncReceiver, message: ReceivedMessage, *, reason: str | None, description: str | None
+) -> None:
+    """Move one message to its dead-letter queue with a reason and a description."""
+    with bus_errors():
+        await receiver.dead_letter_message(message, reason=reason, error_description=description)
+
+
+def topic_sender(client: AsyncBusClient, topic: str) -> AsyncSender:
+    """A sender on one topic (its link opens with the first send)."""
+    with bus_errors():
+        return client.get_topic_sender(topic_name=topic)
+
+
+async def new_batch(sender: AsyncSender, *, max_bytes: int | None) -> MessageBatch:
+    """An empty batch, at most ``max_bytes`` large (None: the entity's limit)."""
+    with bus_errors():
+        return await sender.create_message_batch(max_size_in_bytes=max_bytes)
+
+
+async def send(sender: AsyncSender, batch: MessageBatch) -> None:
+    """Send a batch as one transfer."""
+    with bus_errors():
+        await sender.send_messages(batch)
+
+
+async def close(*links: AsyncSender | AsyncReceiver) -> None:
+    """Close senders or receivers, in order; the first failure stops the rest."""
+    with bus_errors():
+        for link in links:
+            await link.close()
+
+
+def complete_now(receiver: Receiver, message: ReceivedMessage) -> None:
+    """Complete one message from a synchronous receiver (the operator's commands)."""
+    with bus_errors():
+        receiver.complete_message(message)
+
+
+def abandon_now(receiver: Receiver, message: ReceivedMessage) -> None:
+    """Abandon one message from a synchronous receiver, so that it comes back."""
+    with bus_errors():
+        receiver.abandon_message(message)
+
+
+def send_now(sender: Sender, message: OutgoingMessage | AmqpMessage) -> None:
+    """Send one message from a synchronous sender (the operator's commands)."""
+    with bus_errors():
+        sender.send_messages(message)
