@@ -40,7 +40,14 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from dualbus.shared.errors import BusError, ConfigError, DualbusError, TransientError
+from dualbus.shared.errors import (
+    BusError,
+    ConfigError,
+    DualbusError,
+    LockLostError,
+    MessageTooLargeError,
+    TransientError,
+)
 from dualbus.shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
 from dualbus.shared.settings import ServiceBusSettings
 
@@ -64,14 +71,6 @@ _TRANSIENT = (
     MessagingEntityDisabledError,
 )
 _LOCK_LOST = (MessageLockLostError, SessionLockLostError)
-
-
-class LockLostError(BusError):
-    """A message or session lock expired: settling is no longer possible, the message will be redelivered."""
-
-
-class MessageTooLargeError(BusError):
-    """The service refused a message or batch as larger than the entity allows."""
 
 
 def translate_bus_error(exc: BaseException) -> DualbusError:

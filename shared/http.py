@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 
 import httpx
 
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import HttpError
 
 __all__ = [
     "AsyncHttpClient",
@@ -33,14 +33,6 @@ __all__ = [
 Response: TypeAlias = httpx.Response
 HttpClient: TypeAlias = httpx.Client
 AsyncHttpClient: TypeAlias = httpx.AsyncClient
-
-
-class HttpError(TransientError):
-    """A request got no answer: the connection was refused or broke, or the wait ran out."""
-
-    def __init__(self, message: str, *, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # the httpx exception's name, e.g. ConnectError or ReadTimeout
 
 
 def _translated(exc: httpx.HTTPError, what: str) -> HttpError:

@@ -38,7 +38,9 @@ HTTP = frozenset({"shared/api.py", "shared/http.py"})
 # - bench/consumer.py and bench/emulator.py measure the bare SDK loop that the consumer is compared with;
 # - the sandbox twins stand in for Microsoft's systems and import nothing of the pipeline, so that a fault in
 #   its boundary cannot hide on both sides of a test: the F&O twin's event endpoints (sandbox/fo/endpoints.py,
-#   errors become DeliveryError) and the workload clients that fill and drive the twins.
+#   errors become DeliveryError) and the workload clients that fill and drive the twins;
+# - bench/initial_sync.py and bench/_dataverse_bench.py load and watch the twins from outside, as the
+#   workload does.
 SANDBOX_HTTP = frozenset(
     {
         "sandbox/fo/endpoints.py",
@@ -115,6 +117,23 @@ def test_a_stray_import_is_caught(tmp_path: Path, line: str) -> None:
     stray.parent.mkdir()
     stray.write_text(f"from __future__ import annotations\n{line}\n")
     assert offenders("azure.identity", BOUNDARIES["azure.identity"], tmp_path) == ["consumers/stray.py"]
+
+
+@pytest.mark.parametrize(
+    ("library", "line"),
+    [
+        ("azure.servicebus", "from azure.servicebus.aio import ServiceBusReceiver"),
+        ("azure.servicebus", "from azure.servicebus.exceptions import MessageSizeExceededError"),
+        ("azure.core", "from azure.core.exceptions import AzureError"),
+        ("httpx", "import httpx"),
+    ],
+)
+def test_a_stray_import_of_each_library_is_caught(tmp_path: Path, library: str, line: str) -> None:
+    """A consumer module reaching the SDK or httpx directly fails the check."""
+    stray = tmp_path / "consumers" / "stray.py"
+    stray.parent.mkdir()
+    stray.write_text(f"{line}\n")
+    assert offenders(library, BOUNDARIES[library], tmp_path) == ["consumers/stray.py"]
 
 
 def test_a_similar_name_is_not_the_library(tmp_path: Path) -> None:
