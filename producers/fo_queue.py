@@ -24,8 +24,7 @@ import orjson
 from dualbus.producers.errors import InvalidDataEventError, SourceError
 from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
-from dualbus.shared.bus import bus_errors
-from dualbus.shared.bus_calls import abandon, complete, dead_letter, receive
+from dualbus.shared.bus_calls import abandon, complete, dead_letter, opened, receive
 from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
@@ -67,11 +66,9 @@ class FoQueueIntake:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and publish until ``stop`` is set."""
-        with bus_errors():
-            receiver = self._receiver()
-            async with receiver:
-                while not stop.is_set():
-                    await self.receive_once(receiver)
+        async with opened(self._receiver()) as receiver:
+            while not stop.is_set():
+                await self.receive_once(receiver)
 
     async def receive_once(self, receiver: AsyncReceiver) -> int:
         """One receive, publish and settle round; returns how many messages were completed."""

@@ -9,7 +9,9 @@ SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.ser
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Protocol
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.bus_types import (
@@ -25,6 +27,7 @@ from dualbus.shared.bus_types import (
 )
 
 __all__ = [
+    "SessionState",
     "abandon",
     "abandon_now",
     "close",
@@ -32,11 +35,38 @@ __all__ = [
     "complete_now",
     "dead_letter",
     "new_batch",
+    "opened",
+    "read_session_state",
     "receive",
+    "save_session_state",
     "send",
     "send_now",
     "topic_sender",
 ]
+
+
+class SessionState(Protocol):
+    """A session's state in Service Bus (``ServiceBusReceiver.session`` of the aio SDK)."""
+
+    async def get_state(self) -> bytes | None:
+        """The state saved last, None if none."""
+        ...
+
+    async def set_state(self, state: bytes | None) -> object:
+        """Replace the state."""
+        ...
+
+
+@asynccontextmanager
+async def opened(receiver: AsyncReceiver) -> AsyncIterator[AsyncReceiver]:
+    """Open ``receiver`` (its link attaches) for the block, and close it after."""
+    with bus_errors():
+        await receiver.__aenter__()
+    try:
+        yield receiver
+    finally:
+        with bus_errors():
+            await receiver.close()
 
 
 async def receive(receiver: AsyncReceiver, *, max_count: int, max_wait: float) -> list[ReceivedMessage]:
@@ -65,6 +95,18 @@ async def dead_letter(
     """Move one message to its dead-letter queue with a reason and a description."""
     with bus_errors():
         await receiver.dead_letter_message(message, reason=reason, error_description=description)
+
+
+async def read_session_state(session: SessionState) -> bytes | None:
+    """The session's saved state (None when it holds none)."""
+    with bus_errors():
+        return await session.get_state()
+
+
+async def save_session_state(session: SessionState, state: bytes) -> None:
+    """Replace the session's saved state."""
+    with bus_errors():
+        await session.set_state(state)
 
 
 def topic_sender(client: AsyncBusClient, topic: str) -> AsyncSender:

@@ -29,6 +29,8 @@ from azure.servicebus.aio import ServiceBusSender as AsyncServiceBusSender
 from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType, AmqpMessageProperties
 from azure.servicebus.exceptions import MessageSizeExceededError
 
+from dualbus.shared.bus import bus_errors
+
 __all__ = [
     "AmqpBodyType",
     "AmqpMessage",
@@ -83,14 +85,16 @@ def subscription_receiver(
     """A receiver on one subscription; ``next_session`` takes whichever session is free next."""
     if next_session:
         options["session_id"] = NEXT_AVAILABLE_SESSION
-    return client.get_subscription_receiver(topic, subscription, **options)
+    with bus_errors():
+        return client.get_subscription_receiver(topic, subscription, **options)
 
 
 def dead_letter_receiver(client: BusClient, topic: str, subscription: str) -> Receiver:
     """A receiver on a subscription's dead-letter queue that fetches only what it is asked for."""
-    return client.get_subscription_receiver(
-        topic, subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
-    )
+    with bus_errors():
+        return client.get_subscription_receiver(
+            topic, subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
+        )
 
 
 def add_to_batch(batch: MessageBatch, message: OutgoingMessage) -> bool:
