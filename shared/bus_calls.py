@@ -9,9 +9,9 @@ SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.ser
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from typing import Protocol
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Protocol, TypeVar
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.bus_types import (
@@ -19,6 +19,7 @@ from dualbus.shared.bus_types import (
     AsyncBusClient,
     AsyncReceiver,
     AsyncSender,
+    BusClient,
     MessageBatch,
     OutgoingMessage,
     ReceivedMessage,
@@ -36,13 +37,19 @@ __all__ = [
     "dead_letter",
     "new_batch",
     "opened",
+    "opened_now",
+    "peek_now",
     "read_session_state",
     "receive",
+    "receive_now",
     "save_session_state",
     "send",
     "send_now",
     "topic_sender",
+    "topic_sender_now",
 ]
+
+_Link = TypeVar("_Link", Receiver, Sender)
 
 
 class SessionState(Protocol):
@@ -150,3 +157,33 @@ def send_now(sender: Sender, message: OutgoingMessage | AmqpMessage) -> None:
     """Send one message from a synchronous sender (the operator's commands)."""
     with bus_errors():
         sender.send_messages(message)
+
+
+def topic_sender_now(client: BusClient, topic: str) -> Sender:
+    """A synchronous sender on one topic; open it with :func:`opened_now`."""
+    with bus_errors():
+        return client.get_topic_sender(topic_name=topic)
+
+
+@contextmanager
+def opened_now(link: _Link) -> Iterator[_Link]:
+    """Open a synchronous receiver or sender for the block, and close it after."""
+    with bus_errors():
+        link.__enter__()
+    try:
+        yield link
+    finally:
+        with bus_errors():
+            link.close()
+
+
+def peek_now(receiver: Receiver, *, max_count: int, from_sequence: int) -> list[ReceivedMessage]:
+    """Up to ``max_count`` messages from ``from_sequence`` on, without locking them."""
+    with bus_errors():
+        return receiver.peek_messages(max_message_count=max_count, sequence_number=from_sequence)
+
+
+def receive_now(receiver: Receiver, *, max_count: int, max_wait: float) -> list[ReceivedMessage]:
+    """Up to ``max_count`` messages from a synchronous receiver, locked for settling."""
+    with bus_errors():
+        return receiver.receive_messages(max_message_count=max_count, max_wait_time=max_wait)

@@ -17,8 +17,15 @@ from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
-from dualbus.shared.bus import bus_errors
-from dualbus.shared.bus_calls import abandon_now, complete_now, send_now
+from dualbus.shared.bus_calls import (
+    abandon_now,
+    complete_now,
+    opened_now,
+    peek_now,
+    receive_now,
+    send_now,
+    topic_sender_now,
+)
 from dualbus.shared.bus_types import (
     AmqpMessage,
     BusClient,
@@ -73,11 +80,11 @@ def select_routes(
 def peek_dead_letters(client: BusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
     """Every dead-letter of one route (up to ``limit``), without locking or removing any."""
     letters: list[DeadLetter] = []
-    with bus_errors(), _dead_letter_receiver(client, route) as receiver:
+    with opened_now(_dead_letter_receiver(client, route)) as receiver:
         next_sequence = 0
         while len(letters) < limit:
-            page = receiver.peek_messages(
-                max_message_count=min(_PEEK_PAGE, limit - len(letters)), sequence_number=next_sequence
+            page = peek_now(
+                receiver, max_count=min(_PEEK_PAGE, limit - len(letters)), from_sequence=next_sequence
             )
             if not page:
                 break
@@ -101,7 +108,7 @@ def replay(
     """
     now = datetime.now(UTC)
     report = OperationReport()
-    with bus_errors(), client.get_topic_sender(route.topic) as sender:
+    with opened_now(topic_sender_now(client, route.topic)) as sender:
 
         def resend(letter: DeadLetter) -> None:
             chosen = _chosen_body(letter, (bodies or {}).get(letter.sequence_number))
@@ -160,10 +167,8 @@ def purge(
             reason=letter.reason,
         )
 
-    with bus_errors():
-        _for_each_selected(
-            client, route, selection=selection, now=datetime.now(UTC), report=report, action=forget
-        )
+    now = datetime.now(UTC)
+    _for_each_selected(client, route, selection=selection, now=now, report=report, action=forget)
     return report
 
 
@@ -185,11 +190,9 @@ def _for_each_selected(
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
     one_pass = _Pass(route, selection, now, report, action)
     held: dict[int, ReceivedMessage] = {}
-    with _dead_letter_receiver(client, route) as receiver:
+    with opened_now(_dead_letter_receiver(client, route)) as receiver:
         try:
-            while batch := receiver.receive_messages(
-                max_message_count=_RECEIVE_PAGE, max_wait_time=_RECEIVE_WAIT_SECONDS
-            ):
+            while batch := receive_now(receiver, max_count=_RECEIVE_PAGE, max_wait=_RECEIVE_WAIT_SECONDS):
                 # Held from receipt: a message is let go only by completing it.
                 held.update((id(message), message) for message in batch)
                 for message in batch:
