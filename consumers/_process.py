@@ -20,7 +20,7 @@ from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
 from dualbus.consumers._retry import RetryPolicy
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
-from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus import LockLostError
 from dualbus.shared.bus_types import ReceivedMessage
 from dualbus.shared.errors import BusError, RejectedError, ThrottledError
 from dualbus.shared.maps import MapSet
@@ -33,7 +33,7 @@ _log = logging.getLogger("dualbus.consumer")
 
 
 class Settler(Protocol):
-    """The settlement calls of an aio receiver that processing needs."""
+    """The settlement calls processing needs (``SessionHold``), failing with dualbus errors only."""
 
     async def complete_message(self, message: ReceivedMessage) -> None: ...
 
@@ -130,8 +130,7 @@ class MessageProcessor:
 
     async def _settle(self, call: Awaitable[None], outcome: str, reason: str | None = None) -> str:
         try:
-            with bus_errors():
-                await call
+            await call
         except LockLostError as exc:
             # The message comes back to this or another consumer; applying it again has no effect.
             _log.warning("lock lost before settling (%s): %s", outcome, exc)

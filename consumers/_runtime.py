@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,13 +22,12 @@ from dualbus.consumers._groups import by_record
 from dualbus.consumers._hold import SessionHold
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._tombstones import Tombstones
-from dualbus.shared.bus import LockLostError, bus_errors
-from dualbus.shared.bus_calls import close
+from dualbus.shared.bus import LockLostError
+from dualbus.shared.bus_calls import LockRenewer, close, open_receiver, receive, renew_in_background
 from dualbus.shared.bus_types import (
     AsyncBusClient,
     AsyncReceiver,
     ReceivedMessage,
-    Session,
     lock_renewer,
     subscription_receiver,
 )
@@ -77,24 +76,6 @@ class Gate(Protocol):
         ...
 
 
-class LockRenewer(Protocol):
-    """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
-
-    def register(
-        self,
-        receiver: AsyncReceiver,
-        renewable: Session | ReceivedMessage,
-        max_lock_renewal_duration: float | None = None,
-        on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
-    ) -> None:
-        """Keep ``renewable``'s lock renewed; call ``on_lock_renew_failure`` if that fails."""
-        ...
-
-    async def close(self) -> None:
-        """Stop renewing."""
-        ...
-
-
 class Consumer:
     """Receives one area's subscription for one direction and feeds every message to the processor."""
 
@@ -139,7 +120,7 @@ class Consumer:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await asyncio.gather(*self._closing, return_exceptions=True)
-            with contextlib.suppress(Exception), bus_errors():
+            with contextlib.suppress(Exception):
                 await renewer.close()
 
     async def _worker(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
@@ -148,18 +129,17 @@ class Consumer:
                 await _until_either(stop, self._gate.wait_resumed())
                 continue
             try:
-                with bus_errors():
-                    receiver = self._receiver()
-                    if not await _opened_unless_stopped(receiver, stop):
-                        return
-                    try:
-                        hold = await self._hold(receiver, renewer)
-                        if self._ready is not None and not self._ready.is_set():
-                            # Taking a session may overlap the gate's first reading; receiving may not.
-                            await _until_either(stop, self._ready.wait())
-                        await self._drain(receiver, hold, stop, renewer)
-                    finally:
-                        self._close_later(receiver)
+                receiver = self._receiver()
+                if not await _opened_unless_stopped(receiver, stop):
+                    return
+                try:
+                    hold = await self._hold(receiver, renewer)
+                    if self._ready is not None and not self._ready.is_set():
+                        # Taking a session may overlap the gate's first reading; receiving may not.
+                        await _until_either(stop, self._ready.wait())
+                    await self._drain(receiver, hold, stop, renewer)
+                finally:
+                    self._close_later(receiver)
             except LockLostError as exc:
                 # The session went while receiving: the next one is taken without a reconnect's pause.
                 _log.warning("session lost: %s", exc)
@@ -208,14 +188,13 @@ class Consumer:
         while not stop.is_set() and not hold.lost:
             if self._gate is not None and self._gate.paused:
                 return  # paused by an operator: let the session go; its messages wait in order
-            messages = await receiver.receive_messages(
-                max_message_count=self.options.batch_size, max_wait_time=self.options.idle_wait
-            )
+            options = self.options
+            messages = await receive(receiver, max_count=options.batch_size, max_wait=options.idle_wait)
             if not messages or hold.lost:
                 return  # dry: let the session go so that others get their turn; lost: leave them be
             if not self._subscription.requires_session:
                 for message in messages:
-                    renewer.register(receiver, message, on_lock_renew_failure=hold.renewal_failed)
+                    renew_in_background(renewer, receiver, message, on_failure=hold.renewal_failed)
             await hold.work([self._work_through(group, hold, stop) for group in by_record(messages)])
             if len(messages) < self.options.batch_size:
                 return  # a short batch means the session is (nearly) dry: make room for the others
@@ -241,7 +220,7 @@ def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHo
         # Without the lock time from the attach the SDK can neither renew nor trust this session: let it go
         # (closing the receiver releases it) and accept one afresh.
         raise TransientError(f"session {session.session_id!r} was accepted without a lock time")
-    renewer.register(receiver, session, on_lock_renew_failure=hold.renewal_failed)
+    renew_in_background(renewer, receiver, session, on_failure=hold.renewal_failed)
 
 
 async def _abandon_all(hold: SessionHold, messages: list[ReceivedMessage]) -> None:
@@ -273,7 +252,7 @@ async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -
     Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker
     holding no messages has nothing to finish, so shutdown must not wait for that.
     """
-    opening = asyncio.ensure_future(receiver.__aenter__())
+    opening = asyncio.ensure_future(open_receiver(receiver))
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)

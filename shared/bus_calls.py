@@ -9,9 +9,9 @@ SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.ser
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.bus_types import (
@@ -25,9 +25,11 @@ from dualbus.shared.bus_types import (
     ReceivedMessage,
     Receiver,
     Sender,
+    Session,
 )
 
 __all__ = [
+    "LockRenewer",
     "SessionState",
     "abandon",
     "abandon_now",
@@ -36,12 +38,14 @@ __all__ = [
     "complete_now",
     "dead_letter",
     "new_batch",
+    "open_receiver",
     "opened",
     "opened_now",
     "peek_now",
     "read_session_state",
     "receive",
     "receive_now",
+    "renew_in_background",
     "save_session_state",
     "send",
     "send_now",
@@ -50,6 +54,24 @@ __all__ = [
 ]
 
 _Link = TypeVar("_Link", Receiver, Sender)
+
+
+class LockRenewer(Protocol):
+    """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
+
+    def register(
+        self,
+        receiver: AsyncReceiver,
+        renewable: Session | ReceivedMessage,
+        max_lock_renewal_duration: float | None = None,
+        on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
+    ) -> None:
+        """Keep ``renewable``'s lock renewed; call ``on_lock_renew_failure`` if that fails."""
+        ...
+
+    async def close(self) -> None:
+        """Stop renewing."""
+        ...
 
 
 class SessionState(Protocol):
@@ -64,11 +86,16 @@ class SessionState(Protocol):
         ...
 
 
+async def open_receiver(receiver: AsyncReceiver) -> None:
+    """Attach the receiver's link; a session receiver waits for its session (the SDK's retry budget)."""
+    with bus_errors():
+        await receiver.__aenter__()
+
+
 @asynccontextmanager
 async def opened(receiver: AsyncReceiver) -> AsyncIterator[AsyncReceiver]:
     """Open ``receiver`` (its link attaches) for the block, and close it after."""
-    with bus_errors():
-        await receiver.__aenter__()
+    await open_receiver(receiver)
     try:
         yield receiver
     finally:
@@ -114,6 +141,18 @@ async def save_session_state(session: SessionState, state: bytes) -> None:
     """Replace the session's saved state."""
     with bus_errors():
         await session.set_state(state)
+
+
+def renew_in_background(
+    renewer: LockRenewer,
+    receiver: AsyncReceiver,
+    renewable: Session | ReceivedMessage,
+    *,
+    on_failure: Callable[[Any, Exception | None], Awaitable[None]],
+) -> None:
+    """Have ``renewer`` keep a session's or a message's lock until it is settled; ``on_failure`` if not."""
+    with bus_errors():
+        renewer.register(receiver, renewable, on_lock_renew_failure=on_failure)
 
 
 def topic_sender(client: AsyncBusClient, topic: str) -> AsyncSender:
