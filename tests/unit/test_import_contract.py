@@ -168,6 +168,11 @@ def test_a_bare_import_of_ours_is_caught(tmp_path: Path) -> None:
     assert _bare_imports(tmp_path) == ["tests/test_x.py"]
 
 
+def test_only_the_service_bus_boundary_translates_its_calls() -> None:
+    """Translation wraps each SDK call inside the boundary (``shared.bus_calls``), not at the call sites."""
+    assert offenders("dualbus.shared.bus.bus_errors", SERVICE_BUS | {"shared/bus_calls.py"}) == []
+
+
 def _handled_names(source: str) -> Iterator[str]:
     """The dotted names each ``except`` clause in ``source`` names (``except (a.B, C)`` gives a.B and C)."""
     for node in ast.walk(ast.parse(source)):
