@@ -1,30 +1,26 @@
 """The Service Bus calls the pipeline makes, each with its ``azure.*`` errors translated (``shared.bus``).
 
-Receiving, settling and sending go through these instead of calling the SDK object and
-wrapping the call in ``bus_errors`` at every site. A lost lock raises LockLostError, an unavailable
-namespace TransientError, anything else BusError (MessageTooLargeError for an oversized batch).
+Receiving, settling, sending and session state go through these instead of calling the SDK object and
+wrapping the call in ``bus_errors`` at every site (the operator's synchronous calls are in
+``shared.bus_calls_sync``). A lost lock raises LockLostError, an unavailable namespace TransientError,
+anything else BusError (MessageTooLargeError for an oversized batch).
 
 SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.aio.servicebusreceiver
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.bus_types import (
-    AmqpMessage,
     AsyncBusClient,
     AsyncReceiver,
     AsyncSender,
-    BusClient,
     MessageBatch,
-    OutgoingMessage,
     ReceivedMessage,
-    Receiver,
-    Sender,
     Session,
 )
 
@@ -32,29 +28,19 @@ __all__ = [
     "LockRenewer",
     "SessionState",
     "abandon",
-    "abandon_now",
     "close",
     "complete",
-    "complete_now",
     "dead_letter",
     "new_batch",
     "open_receiver",
     "opened",
-    "opened_now",
-    "peek_now",
     "read_session_state",
     "receive",
-    "receive_now",
     "renew_in_background",
     "save_session_state",
     "send",
-    "send_now",
     "topic_sender",
-    "topic_sender_now",
 ]
-
-_Link = TypeVar("_Link", Receiver, Sender)
-
 
 class LockRenewer(Protocol):
     """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
@@ -178,51 +164,3 @@ async def close(*links: AsyncSender | AsyncReceiver) -> None:
     with bus_errors():
         for link in links:
             await link.close()
-
-
-def complete_now(receiver: Receiver, message: ReceivedMessage) -> None:
-    """Complete one message from a synchronous receiver (the operator's commands)."""
-    with bus_errors():
-        receiver.complete_message(message)
-
-
-def abandon_now(receiver: Receiver, message: ReceivedMessage) -> None:
-    """Abandon one message from a synchronous receiver, so that it comes back."""
-    with bus_errors():
-        receiver.abandon_message(message)
-
-
-def send_now(sender: Sender, message: OutgoingMessage | AmqpMessage) -> None:
-    """Send one message from a synchronous sender (the operator's commands)."""
-    with bus_errors():
-        sender.send_messages(message)
-
-
-def topic_sender_now(client: BusClient, topic: str) -> Sender:
-    """A synchronous sender on one topic; open it with :func:`opened_now`."""
-    with bus_errors():
-        return client.get_topic_sender(topic_name=topic)
-
-
-@contextmanager
-def opened_now(link: _Link) -> Iterator[_Link]:
-    """Open a synchronous receiver or sender for the block, and close it after."""
-    with bus_errors():
-        link.__enter__()
-    try:
-        yield link
-    finally:
-        with bus_errors():
-            link.close()
-
-
-def peek_now(receiver: Receiver, *, max_count: int, from_sequence: int) -> list[ReceivedMessage]:
-    """Up to ``max_count`` messages from ``from_sequence`` on, without locking them."""
-    with bus_errors():
-        return receiver.peek_messages(max_message_count=max_count, sequence_number=from_sequence)
-
-
-def receive_now(receiver: Receiver, *, max_count: int, max_wait: float) -> list[ReceivedMessage]:
-    """Up to ``max_count`` messages from a synchronous receiver, locked for settling."""
-    with bus_errors():
-        return receiver.receive_messages(max_message_count=max_count, max_wait_time=max_wait)

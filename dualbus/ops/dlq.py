@@ -17,7 +17,7 @@ from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
-from dualbus.shared.bus_calls import (
+from dualbus.shared.bus_calls_sync import (
     abandon_now,
     complete_now,
     opened_now,
