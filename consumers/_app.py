@@ -9,8 +9,6 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-import httpx
-
 from dualbus.consumers._batch import BatchingApi
 from dualbus.consumers._circuit import Circuit, CircuitPolicy, CircuitSink
 from dualbus.consumers._dataverse import API_ROOT, DataverseSink
@@ -26,6 +24,7 @@ from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.control import PauseWatcher, route_name
 from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import MapSet, Side, load_maps
 from dualbus.shared.settings import ApiSettings, Settings
@@ -40,9 +39,8 @@ _log = logging.getLogger("dualbus.consumer")
 async def open_sink(settings: Settings, direction: Direction, *, batch: bool = True) -> AsyncIterator[Sink]:
     """The sink of ``direction``'s target, with its own HTTP client, closed on exit."""
     api_settings = _api_settings(settings, direction)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with (
-        httpx.AsyncClient(timeout=api_settings.timeout_seconds, limits=limits) as http,
+        async_http_client(timeout=api_settings.timeout_seconds, max_connections=64) as http,
         open_tokens(api_settings) as tokens,
     ):
         api = ApiClient(api_settings.url, tokens, http)

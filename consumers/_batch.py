@@ -14,13 +14,14 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Protocol
 
-import httpx
 import orjson
 
 from dualbus.shared.api import ApiClient, error_message, parse_retry_after
 from dualbus.shared.errors import ThrottledError, TransientError
+from dualbus.shared.http import Response, built_response, query_string
 
 __all__ = ["BatchingApi", "Requester"]
 
@@ -40,7 +41,7 @@ class Requester(Protocol):
         json: Any = None,  # noqa: ANN401 - any JSON value
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request; transient failures raise."""
         ...
 
@@ -51,7 +52,7 @@ class _Pending:
     target: str
     headers: dict[str, str]
     body: bytes | None
-    answer: asyncio.Future[httpx.Response] = field(
+    answer: asyncio.Future[Response] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -86,11 +87,11 @@ class BatchingApi:
         json: Any = None,  # noqa: ANN401 - any JSON value
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Queue one request for the next batch and wait for its own answer."""
         target = f"{self._api.base_url}/{path.lstrip('/')}"
         if params:
-            target += "?" + str(httpx.QueryParams(params))
+            target += "?" + query_string(params)
         body = orjson.dumps(json) if json is not None else None
         pending = _Pending(method, target, dict(headers or {}), body)
         self._queue.append(pending)
@@ -139,7 +140,7 @@ class BatchingApi:
             if not part.answer.done():
                 part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
 
-    async def _send(self, parts: list[_Pending]) -> list[httpx.Response]:
+    async def _send(self, parts: list[_Pending]) -> list[Response]:
         boundary = f"batch_{uuid.uuid4()}"
         response = await self._api.request(
             "POST",
@@ -150,12 +151,12 @@ class BatchingApi:
                 "Prefer": "odata.continue-on-error",
             },
         )
-        if response.status_code >= httpx.codes.BAD_REQUEST:
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             raise TransientError(f"$batch failed with {response.status_code}: {error_message(response)}")
         return _decode(response, parts)
 
 
-def _deliver(part: _Pending, response: httpx.Response) -> None:
+def _deliver(part: _Pending, response: Response) -> None:
     status = response.status_code
     what = f"{part.method} {response.request.url.path}"
     if status == _TOO_MANY_REQUESTS:
@@ -183,11 +184,11 @@ def _encode(parts: list[_Pending], boundary: str) -> bytes:
     return b"".join(chunks)
 
 
-def _decode(response: httpx.Response, parts: list[_Pending]) -> list[httpx.Response]:
+def _decode(response: Response, parts: list[_Pending]) -> list[Response]:
     match = _BOUNDARY.search(response.headers.get("Content-Type", ""))
     if match is None:
         raise TransientError("the $batch answer is not multipart")
-    answers: list[httpx.Response] = []
+    answers: list[Response] = []
     segments = response.content.replace(b"\r\n", b"\n").split(f"--{match.group(1)}".encode())
     for segment, part in zip(segments[1:], parts, strict=False):
         if segment.startswith(b"--"):
@@ -196,11 +197,9 @@ def _decode(response: httpx.Response, parts: list[_Pending]) -> list[httpx.Respo
         head, _, body = http.partition(b"\n\n")
         status_line, *header_lines = head.decode("latin-1").split("\n")
         headers = [_header(line) for line in header_lines if ":" in line]
-        request = httpx.Request(part.method, part.target)
+        status = int(status_line.split(" ")[1])
         answers.append(
-            httpx.Response(
-                int(status_line.split(" ")[1]), headers=headers, content=body.rstrip(b"\n"), request=request
-            )
+            built_response(part.method, part.target, status, headers=headers, content=body.rstrip(b"\n"))
         )
     return answers
 

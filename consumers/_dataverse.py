@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._dataverse_refs import References, check
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
+from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink", "unseen_edit"]
@@ -138,7 +137,7 @@ class DataverseSink:
         body = response.json()
         return body if isinstance(body, dict) else None
 
-    def _remember(self, path: str, response: httpx.Response) -> None:
+    def _remember(self, path: str, response: Response) -> None:
         row = response.json() if response.content else None
         if isinstance(row, dict) and "@odata.etag" in row:
             if len(self._written) >= _CACHE_LIMIT:

@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-import httpx
-
 from dualbus.consumers._batch import Requester
 from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import LookupMissingError, PermanentError, TransformError
+from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, Scalar, TableMap, odata_literal
 
 __all__ = ["KeyLookup", "References", "check", "key_lookup", "lookup_column"]
@@ -130,7 +129,7 @@ class References:
         return str(guid)
 
 
-def check(response: httpx.Response, table_map: TableMap | None) -> None:
+def check(response: Response, table_map: TableMap | None) -> None:
     """Raise PermanentError (reason TargetRejected) for a 4xx answer the caller has no use for."""
     if response.status_code >= _CLIENT_ERROR:
         where = f" (map {table_map.name!r})" if table_map else ""

@@ -12,13 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from dualbus.consumers._batch import Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.d365 import FO_VERSION_FIELD
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError
+from dualbus.shared.http import Response
 from dualbus.shared.maps import Scalar, odata_literal
 
 __all__ = ["VERSION_FIELD", "FoSink"]
@@ -114,7 +113,7 @@ class FoSink:
         return body if isinstance(body, dict) else None
 
     @staticmethod
-    def _check(response: httpx.Response) -> None:
+    def _check(response: Response) -> None:
         if response.status_code >= _CLIENT_ERROR:
             raise PermanentError(
                 f"F&O rejected {response.request.method} {response.request.url.path}: "

@@ -27,11 +27,10 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusReceiver
-
 from dualbus.consumers._tombstones import Tombstones
-from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus import LockLostError
+from dualbus.shared.bus_calls import abandon, complete, dead_letter
+from dualbus.shared.bus_types import AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
 __all__ = ["SessionHold", "current_hold"]
@@ -49,7 +48,7 @@ def current_hold() -> SessionHold | None:
 class SessionHold:
     """One receiver's lock on its session (or its messages), its tombstones, and its settlement calls."""
 
-    def __init__(self, receiver: ServiceBusReceiver, *, sessionful: bool) -> None:
+    def __init__(self, receiver: AsyncReceiver, *, sessionful: bool) -> None:
         self._receiver = receiver
         self._sessionful = sessionful
         # One request at a time on the receiver's link: settlements and state saves (see above).
@@ -67,7 +66,7 @@ class SessionHold:
         for task in self._tasks:
             task.cancel()
 
-    def expired(self, message: ServiceBusReceivedMessage) -> bool:
+    def expired(self, message: ReceivedMessage) -> bool:
         """Whether the lock's time has passed: renewal stopped or failed without a word."""
         until = self._receiver.session.locked_until_utc if self._sessionful else message.locked_until_utc
         return until is not None and until <= datetime.now(UTC)
@@ -97,25 +96,23 @@ class SessionHold:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error
 
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None:
+    async def complete_message(self, message: ReceivedMessage) -> None:
         """Complete one message."""
-        await self._settle(lambda: self._receiver.complete_message(message))
+        await self._settle(lambda: complete(self._receiver, [message]))
 
-    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None:
+    async def abandon_message(self, message: ReceivedMessage) -> None:
         """Abandon one message."""
-        await self._settle(lambda: self._receiver.abandon_message(message))
+        await self._settle(lambda: abandon(self._receiver, [message]))
 
     async def dead_letter_message(
         self,
-        message: ServiceBusReceivedMessage,
+        message: ReceivedMessage,
         reason: str | None = None,
         error_description: str | None = None,
     ) -> None:
         """Dead-letter one message with a reason and a description."""
         await self._settle(
-            lambda: self._receiver.dead_letter_message(
-                message, reason=reason, error_description=error_description
-            )
+            lambda: dead_letter(self._receiver, message, reason=reason, description=error_description)
         )
 
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
@@ -123,8 +120,7 @@ class SessionHold:
             raise LockLostError("the lock was lost before this settlement; the message comes back")
         async with self.link_turn:
             try:
-                with bus_errors():
-                    await call()
+                await call()
             except LockLostError as exc:
                 self.lose(str(exc))
                 raise

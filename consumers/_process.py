@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable
 from typing import Protocol
 
-from azure.servicebus import ServiceBusReceivedMessage
 from opentelemetry import propagate, trace
 
 from dualbus.consumers._changes import target_changes
@@ -21,7 +20,8 @@ from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
 from dualbus.consumers._retry import MessageRetry
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
-from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus import LockLostError
+from dualbus.shared.bus_types import ReceivedMessage
 from dualbus.shared.errors import BusError, DualbusError, RejectedError, ThrottledError, TransientError
 from dualbus.shared.maps import MapSet
 from dualbus.shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
@@ -33,15 +33,15 @@ _log = logging.getLogger("dualbus.consumer")
 
 
 class Settler(Protocol):
-    """The settlement calls of an aio receiver that processing needs."""
+    """The settlement calls processing needs (``SessionHold``), failing with dualbus errors only."""
 
-    async def complete_message(self, message: ServiceBusReceivedMessage) -> None: ...
+    async def complete_message(self, message: ReceivedMessage) -> None: ...
 
-    async def abandon_message(self, message: ServiceBusReceivedMessage) -> None: ...
+    async def abandon_message(self, message: ReceivedMessage) -> None: ...
 
     async def dead_letter_message(
         self,
-        message: ServiceBusReceivedMessage,
+        message: ReceivedMessage,
         reason: str | None = None,
         error_description: str | None = None,
     ) -> None: ...
@@ -66,7 +66,7 @@ class MessageProcessor:
         self.area, self.direction, self.maps, self.sink = area, direction, maps, sink
         self.limit, self.retry, self.metrics, self.buckets = limit, retry, metrics, buckets
 
-    async def process(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+    async def process(self, message: ReceivedMessage, settler: Settler) -> str:
         """Handle and settle one message; returns the outcome counted for it."""
         parent = propagate.extract(trace_context(message))
         name = f"dualbus.consume {self.area} {self.direction.value}"
@@ -83,7 +83,7 @@ class MessageProcessor:
             span.set_attribute("dualbus.outcome", outcome)
             return outcome
 
-    async def _attempts(self, message: ServiceBusReceivedMessage, settler: Settler) -> str:
+    async def _attempts(self, message: ReceivedMessage, settler: Settler) -> str:
         started = time.monotonic()
         try:
             async for attempt in self.retry.retrying():
@@ -99,7 +99,7 @@ class MessageProcessor:
             return await self._give_up(message, settler, failure.verdict, failure.rejection)
         raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
 
-    async def _attempt(self, message: ServiceBusReceivedMessage, number: int, started: float) -> str:
+    async def _attempt(self, message: ReceivedMessage, number: int, started: float) -> str:
         """One handling attempt; a failure is raised as _RetryableError while a retry may help."""
         try:
             return await self._handle(message)
@@ -113,7 +113,7 @@ class MessageProcessor:
                 await self.limit.throttled()
             raise _RetryableError(decided, _rejection(exc)) from exc
 
-    async def _handle(self, message: ServiceBusReceivedMessage) -> str:
+    async def _handle(self, message: ReceivedMessage) -> str:
         envelope = checked_envelope(message, buckets=self.buckets)
         changes = target_changes(envelope, area=self.area, direction=self.direction, maps=self.maps)
         outcome = ApplyResult.UNCHANGED.value if not changes else ApplyResult.APPLIED.value
@@ -130,7 +130,7 @@ class MessageProcessor:
         return outcome
 
     async def _give_up(
-        self, message: ServiceBusReceivedMessage, settler: Settler, decided: Verdict, rejection: str | None
+        self, message: ReceivedMessage, settler: Settler, decided: Verdict, rejection: str | None
     ) -> str:
         if decided.action is Action.RETRY and not decided.dead_letter_when_spent:
             _log.warning("abandoning message %s after retries: %s", message.message_id, decided.description)
@@ -142,8 +142,7 @@ class MessageProcessor:
 
     async def _settle(self, call: Awaitable[None], outcome: str, reason: str | None = None) -> str:
         try:
-            with bus_errors():
-                await call
+            await call
         except LockLostError as exc:
             # The message comes back to this or another consumer; applying it again has no effect.
             _log.warning("lock lost before settling (%s): %s", outcome, exc)

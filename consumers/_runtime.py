@@ -14,18 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
-from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient, ServiceBusReceiver, ServiceBusSession
 
 from dualbus.consumers._groups import by_record
 from dualbus.consumers._hold import SessionHold
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._tombstones import Tombstones
-from dualbus.shared.bus import LockLostError, bus_errors
+from dualbus.shared.bus import LockLostError
+from dualbus.shared.bus_calls import LockRenewer, close, open_receiver, receive, renew_in_background
+from dualbus.shared.bus_types import (
+    AsyncBusClient,
+    AsyncReceiver,
+    ReceivedMessage,
+    lock_renewer,
+    subscription_receiver,
+)
 from dualbus.shared.errors import BusError, DualbusError, TransientError
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
@@ -71,30 +76,12 @@ class Gate(Protocol):
         ...
 
 
-class LockRenewer(Protocol):
-    """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
-
-    def register(
-        self,
-        receiver: ServiceBusReceiver,
-        renewable: ServiceBusSession | ServiceBusReceivedMessage,
-        max_lock_renewal_duration: float | None = None,
-        on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
-    ) -> None:
-        """Keep ``renewable``'s lock renewed; call ``on_lock_renew_failure`` if that fails."""
-        ...
-
-    async def close(self) -> None:
-        """Stop renewing."""
-        ...
-
-
 class Consumer:
     """Receives one area's subscription for one direction and feeds every message to the processor."""
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: AsyncBusClient,
         processor: MessageProcessor,
         *,
         topic: TopicSpec,
@@ -117,9 +104,7 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
-        renewer = self._renewer or AutoLockRenewer(
-            max_lock_renewal_duration=self.options.lock_renewal_seconds
-        )
+        renewer = self._renewer or lock_renewer(self.options.lock_renewal_seconds)
         workers = [
             asyncio.create_task(self._worker(stop, renewer), name=f"session-worker-{n}")
             for n in range(self.options.concurrency)
@@ -135,7 +120,7 @@ class Consumer:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await asyncio.gather(*self._closing, return_exceptions=True)
-            with contextlib.suppress(Exception), bus_errors():
+            with contextlib.suppress(Exception):
                 await renewer.close()
 
     async def _worker(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
@@ -144,18 +129,17 @@ class Consumer:
                 await _until_either(stop, self._gate.wait_resumed())
                 continue
             try:
-                with bus_errors():
-                    receiver = self._receiver()
-                    if not await _opened_unless_stopped(receiver, stop):
-                        return
-                    try:
-                        hold = await self._hold(receiver, renewer)
-                        if self._ready is not None and not self._ready.is_set():
-                            # Taking a session may overlap the gate's first reading; receiving may not.
-                            await _until_either(stop, self._ready.wait())
-                        await self._drain(receiver, hold, stop, renewer)
-                    finally:
-                        self._close_later(receiver)
+                receiver = self._receiver()
+                if not await _opened_unless_stopped(receiver, stop):
+                    return
+                try:
+                    hold = await self._hold(receiver, renewer)
+                    if self._ready is not None and not self._ready.is_set():
+                        # Taking a session may overlap the gate's first reading; receiving may not.
+                        await _until_either(stop, self._ready.wait())
+                    await self._drain(receiver, hold, stop, renewer)
+                finally:
+                    self._close_later(receiver)
             except LockLostError as exc:
                 # The session went while receiving: the next one is taken without a reconnect's pause.
                 _log.warning("session lost: %s", exc)
@@ -172,7 +156,7 @@ class Consumer:
                 _log.exception("session worker failed; starting over")
                 await _sleep_unless(stop, self.options.reconnect_wait)
 
-    def _close_later(self, receiver: ServiceBusReceiver) -> None:
+    def _close_later(self, receiver: AsyncReceiver) -> None:
         # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
         # keep-alive task, which sleeps in whole seconds. The worker need not sit that out before it takes the
         # next session; run() waits for every close before it returns.
@@ -180,7 +164,7 @@ class Consumer:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _hold(self, receiver: ServiceBusReceiver, renewer: LockRenewer) -> SessionHold:
+    async def _hold(self, receiver: AsyncReceiver, renewer: LockRenewer) -> SessionHold:
         hold = SessionHold(receiver, sessionful=self._subscription.requires_session)
         if self._subscription.requires_session:
             _keep_session(receiver, renewer, hold)
@@ -189,32 +173,34 @@ class Consumer:
             hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl, turn=hold.link_turn)
         return hold
 
-    def _receiver(self) -> ServiceBusReceiver:
-        options: dict[str, Any] = {"max_wait_time": self.options.session_wait}
-        if self._subscription.requires_session:
-            options["session_id"] = NEXT_AVAILABLE_SESSION
-        return self._client.get_subscription_receiver(self._topic.name, self._subscription.name, **options)
+    def _receiver(self) -> AsyncReceiver:
+        return subscription_receiver(
+            self._client,
+            self._topic.name,
+            self._subscription.name,
+            next_session=self._subscription.requires_session,
+            max_wait_time=self.options.session_wait,
+        )
 
     async def _drain(
-        self, receiver: ServiceBusReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
+        self, receiver: AsyncReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
     ) -> None:
         while not stop.is_set() and not hold.lost:
             if self._gate is not None and self._gate.paused:
                 return  # paused by an operator: let the session go; its messages wait in order
-            messages = await receiver.receive_messages(
-                max_message_count=self.options.batch_size, max_wait_time=self.options.idle_wait
-            )
+            options = self.options
+            messages = await receive(receiver, max_count=options.batch_size, max_wait=options.idle_wait)
             if not messages or hold.lost:
                 return  # dry: let the session go so that others get their turn; lost: leave them be
             if not self._subscription.requires_session:
                 for message in messages:
-                    renewer.register(receiver, message, on_lock_renew_failure=hold.renewal_failed)
+                    renew_in_background(renewer, receiver, message, on_failure=hold.renewal_failed)
             await hold.work([self._work_through(group, hold, stop) for group in by_record(messages)])
             if len(messages) < self.options.batch_size:
                 return  # a short batch means the session is (nearly) dry: make room for the others
 
     async def _work_through(
-        self, group: list[ServiceBusReceivedMessage], hold: SessionHold, stop: asyncio.Event
+        self, group: list[ReceivedMessage], hold: SessionHold, stop: asyncio.Event
     ) -> None:
         """One record's messages, strictly one after another; on stop the unstarted ones go back."""
         for index, message in enumerate(group):
@@ -227,26 +213,25 @@ class Consumer:
             await self._processor.process(message, hold)
 
 
-def _keep_session(receiver: ServiceBusReceiver, renewer: LockRenewer, hold: SessionHold) -> None:
+def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHold) -> None:
     """Have the session's lock renewed while the worker holds it; a failed renewal loses the hold."""
     session = receiver.session
     if session.locked_until_utc is None:
         # Without the lock time from the attach the SDK can neither renew nor trust this session: let it go
         # (closing the receiver releases it) and accept one afresh.
         raise TransientError(f"session {session.session_id!r} was accepted without a lock time")
-    renewer.register(receiver, session, on_lock_renew_failure=hold.renewal_failed)
+    renew_in_background(renewer, receiver, session, on_failure=hold.renewal_failed)
 
 
-async def _abandon_all(hold: SessionHold, messages: list[ServiceBusReceivedMessage]) -> None:
+async def _abandon_all(hold: SessionHold, messages: list[ReceivedMessage]) -> None:
     for message in messages:
-        with contextlib.suppress(BusError), bus_errors():
+        with contextlib.suppress(BusError):
             await hold.abandon_message(message)
 
 
-async def _close_quietly(receiver: ServiceBusReceiver) -> None:
+async def _close_quietly(receiver: AsyncReceiver) -> None:
     try:
-        with bus_errors():
-            await receiver.close()
+        await close(receiver)
     except DualbusError as exc:
         # The broker times the link out instead; a message left unsettled comes back when its lock expires.
         _log.warning("closing a receiver failed: %s", exc)
@@ -261,13 +246,13 @@ async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, object])
             waiter.cancel()
 
 
-async def _opened_unless_stopped(receiver: ServiceBusReceiver, stop: asyncio.Event) -> bool:
+async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -> bool:
     """Open the receiver (for a session, wait for one); give up soon if ``stop`` is set meanwhile.
 
     Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker
     holding no messages has nothing to finish, so shutdown must not wait for that.
     """
-    opening = asyncio.ensure_future(receiver.__aenter__())
+    opening = asyncio.ensure_future(open_receiver(receiver))
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)

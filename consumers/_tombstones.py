@@ -20,11 +20,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
-from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_calls import SessionState, read_session_state, save_session_state
 from dualbus.shared.errors import TransientError
 from dualbus.shared.maps import Scalar
 
@@ -40,18 +40,6 @@ _MAX_BYTES = 64 * 1024
 _STATE_TIMEOUT_SECONDS = 20.0
 # What one entry costs beyond its encoded key: colon, brackets, version, time and comma.
 _ENTRY_OVERHEAD = 40
-
-
-class SessionState(Protocol):
-    """A session's state in Service Bus (``ServiceBusReceiver.session`` of the aio SDK)."""
-
-    async def get_state(self) -> bytes | None:
-        """The state saved last, None if none."""
-        ...
-
-    async def set_state(self, state: bytes | None) -> object:
-        """Replace the state."""
-        ...
 
 
 def tombstone_key(map_name: str, table: str, key: Mapping[str, Scalar]) -> str:
@@ -95,8 +83,7 @@ class Tombstones:
         turn: asyncio.Lock | None = None,
     ) -> Tombstones:
         """The tombstones saved in the session's state (none if it holds none); BusError when unreadable."""
-        with bus_errors():
-            raw = await _answered(state.get_state(), "reading")
+        raw = await _answered(read_session_state(state), "reading")
         return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw), turn=turn)
 
     def __len__(self) -> int:
@@ -131,8 +118,7 @@ class Tombstones:
             covered = self._changes
             self._prune()
             async with self._turn:
-                with bus_errors():
-                    await _answered(self._state.set_state(_encode(self._entries)), "saving")
+                await _answered(save_session_state(self._state, _encode(self._entries)), "saving")
             self._saved = covered
 
     def _prune(self) -> None:

@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import logging
 
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
-
-from dualbus.shared.bus import async_bus_client, bus_errors
+from dualbus.shared.bus import async_bus_client
+from dualbus.shared.bus_calls import dead_letter, opened, receive
+from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage, subscription_receiver
 from dualbus.shared.errors import ConfigError, DualbusError, Rejection
 from dualbus.shared.messages import application_properties
 from dualbus.shared.settings import Settings
@@ -32,7 +31,7 @@ class UnroutableDrain:
     """Dead-letters every message of one topic's unroutable subscription until stopped."""
 
     def __init__(
-        self, client: ServiceBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
+        self, client: AsyncBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
     ) -> None:
         """``wait`` bounds one receive, and so how long a stop may take to be noticed."""
         self._client = client
@@ -45,8 +44,7 @@ class UnroutableDrain:
         """Drain until ``stop`` is set; a Service Bus failure is logged and the receiver opened again."""
         while not stop.is_set():
             try:
-                with bus_errors():
-                    await self._drain(stop)
+                await self._drain(stop)
             except DualbusError as exc:
                 _log.warning("draining %s/unroutable failed, reconnecting: %s", self._topic.name, exc)
             except Exception:  # noqa: BLE001 - logged with its traceback; the drain must go on
@@ -59,22 +57,21 @@ class UnroutableDrain:
 
     async def _drain(self, stop: asyncio.Event) -> None:
         subscription = self._topic.unroutable
-        receiver = self._client.get_subscription_receiver(
-            self._topic.name, subscription.name, max_wait_time=self._wait
+        receiver = subscription_receiver(
+            self._client, self._topic.name, subscription.name, next_session=False, max_wait_time=self._wait
         )
-        async with receiver:
+        async with opened(receiver):
             while not stop.is_set():
-                batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=self._wait)
+                batch = await receive(receiver, max_count=_BATCH, max_wait=self._wait)
                 for message in batch:
                     await self._dead_letter(receiver, message)
 
-    async def _dead_letter(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
+    async def _dead_letter(self, receiver: AsyncReceiver, message: ReceivedMessage) -> None:
         why = self._topic.unroutable.why(application_properties(message), message.session_id)
         description = f"no subscription of {self._topic.name} takes message {message.message_id}: {why}"
         _log.error("dead-lettering message %s (Unroutable): %s", message.message_id, description)
-        await receiver.dead_letter_message(
-            message, reason=Rejection.UNROUTABLE.value, error_description=description[:1024]
-        )
+        reason = Rejection.UNROUTABLE.value
+        await dead_letter(receiver, message, reason=reason, description=description[:1024])
         self.dead_lettered += 1
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-
-import httpx
+from http import HTTPStatus
 
 from dualbus.consumers._batch import Requester
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import TransientError
+from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["WriterIdentity"]
@@ -53,7 +53,7 @@ class WriterIdentity:
 
     async def _ask(self) -> str:
         response = await self._api.request("GET", f"{self._root}/WhoAmI")
-        user_id = _user_id(response) if response.status_code == httpx.codes.OK else None
+        user_id = _user_id(response) if response.status_code == HTTPStatus.OK else None
         if user_id is None:
             # Retried, not dead-lettered: a wrong URL or a missing role is fixed by an operator.
             raise TransientError(
@@ -63,7 +63,7 @@ class WriterIdentity:
         return user_id
 
 
-def _user_id(response: httpx.Response) -> str | None:
+def _user_id(response: Response) -> str | None:
     try:
         body = response.json()
     except ValueError:

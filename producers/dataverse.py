@@ -22,8 +22,6 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.dv_lookups import LookupResolver, primary_id_column, select_columns
 from dualbus.producers.errors import SourceError
@@ -33,6 +31,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.api import ApiClient, error_message
 from dualbus.shared.envelope import Operation
+from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["EXPIRED_TOKEN_CODE", "DataverseSource"]
@@ -200,7 +199,7 @@ def _delta_token(body: dict[str, Any]) -> str:
     return tokens[0]
 
 
-def _json(table: SourceTable, status: int, response: httpx.Response) -> dict[str, Any]:
+def _json(table: SourceTable, status: int, response: Response) -> dict[str, Any]:
     if status != _OK:
         raise SourceError(f"reading {table.name} failed: {error_message(response)}")
     body: dict[str, Any] = response.json()

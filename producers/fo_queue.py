@@ -20,13 +20,12 @@ import logging
 from dataclasses import dataclass
 
 import orjson
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 
 from dualbus.producers.errors import InvalidDataEventError, SourceError
 from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
-from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_calls import abandon, complete, dead_letter, opened, receive
+from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
 from dualbus.shared.errors import TransientError
 
 __all__ = ["INVALID_EVENT", "UNSUPPORTED_FORMAT", "EventSource", "FoQueueIntake"]
@@ -52,7 +51,7 @@ class FoQueueIntake:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: AsyncBusClient,
         source: EventSource,
         handler: FoEventHandler,
         *,
@@ -67,29 +66,22 @@ class FoQueueIntake:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Receive and publish until ``stop`` is set."""
-        with bus_errors():
-            receiver = self._receiver()
-            async with receiver:
-                while not stop.is_set():
-                    await self.receive_once(receiver)
+        async with opened(self._receiver()) as receiver:
+            while not stop.is_set():
+                await self.receive_once(receiver)
 
-    async def receive_once(self, receiver: ServiceBusReceiver) -> int:
+    async def receive_once(self, receiver: AsyncReceiver) -> int:
         """One receive, publish and settle round; returns how many messages were completed."""
-        with bus_errors():
-            messages = await receiver.receive_messages(
-                max_message_count=self._batch_size, max_wait_time=self._max_wait
-            )
+        messages = await receive(receiver, max_count=self._batch_size, max_wait=self._max_wait)
         if not messages:
             return 0
-        usable: list[ServiceBusReceivedMessage] = []
+        usable: list[ReceivedMessage] = []
         events: list[FoDataEvent] = []
         for message in messages:
             read = _read(message)
             if isinstance(read, _Refusal):
-                with bus_errors():
-                    await receiver.dead_letter_message(
-                        message, reason=read.reason, error_description=read.description[:_DESCRIPTION_LIMIT]
-                    )
+                description = read.description[:_DESCRIPTION_LIMIT]
+                await dead_letter(receiver, message, reason=read.reason, description=description)
                 continue
             events.append(read)
             usable.append(message)
@@ -97,16 +89,12 @@ class FoQueueIntake:
             await self._handler.handle(events)
         except (TransientError, SourceError) as exc:
             _log.warning("data events not published, abandoning them to come back: %s", exc)
-            with bus_errors():
-                for message in usable:
-                    await receiver.abandon_message(message)
+            await abandon(receiver, usable)
             return 0
-        with bus_errors():
-            for message in usable:
-                await receiver.complete_message(message)
+        await complete(receiver, usable)
         return len(usable)
 
-    def _receiver(self) -> ServiceBusReceiver:
+    def _receiver(self) -> AsyncReceiver:
         if self._source.queue:
             return self._client.get_queue_receiver(
                 queue_name=self._source.queue, prefetch_count=self._batch_size
@@ -128,7 +116,7 @@ class _Refusal:
     description: str
 
 
-def _read(message: ServiceBusReceivedMessage) -> FoDataEvent | _Refusal:
+def _read(message: ReceivedMessage) -> FoDataEvent | _Refusal:
     content_type = (message.content_type or "").split(";")[0].strip().lower()
     if content_type != _JSON:
         return _Refusal(

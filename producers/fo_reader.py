@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-import httpx
-
 from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
 from dualbus.producers.errors import SourceError
 from dualbus.shared.api import ApiClient, error_message
+from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["READ_RETRY", "FoReader", "key_filter", "literal"]
@@ -135,7 +134,7 @@ def _params(select: Sequence[str], filter_: str | None, orderby: Iterable[str]) 
     return params
 
 
-def _body(entity: str, response: httpx.Response) -> dict[str, Any]:
+def _body(entity: str, response: Response) -> dict[str, Any]:
     if response.status_code != _OK:
         raise SourceError(f"reading {entity} failed: {error_message(response)}")
     body = response.json()

@@ -18,13 +18,12 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.servicebus import ServiceBusMessage, ServiceBusMessageBatch
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
-from azure.servicebus.exceptions import MessageSizeExceededError
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus import MessageTooLargeError
+from dualbus.shared.bus_calls import close, new_batch, send, topic_sender
+from dualbus.shared.bus_types import AsyncBusClient, AsyncSender, MessageBatch, OutgoingMessage, add_to_batch
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import BusError
 from dualbus.shared.messages import to_message
@@ -74,7 +73,7 @@ class Publisher:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: AsyncBusClient,
         topology: Topology,
         *,
         max_batch_bytes: int | None = None,
@@ -84,7 +83,7 @@ class Publisher:
         self._client = client
         self._topology = topology
         self._max_batch_bytes = max_batch_bytes
-        self._senders: dict[str, ServiceBusSender] = {}
+        self._senders: dict[str, AsyncSender] = {}
         # One publish at a time per topic: the event intake and the scan publish concurrently, and an aio
         # sender two tasks open at once fails ("'NoneType' object has no attribute 'create_sender_link'").
         self._locks: dict[str, asyncio.Lock] = {}
@@ -108,9 +107,7 @@ class Publisher:
     async def close(self) -> None:
         """Close every sender."""
         senders, self._senders = list(self._senders.values()), {}
-        with bus_errors():
-            for sender in senders:
-                await sender.close()
+        await close(*senders)
 
     async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
         topic = self._topology.topic(area)
@@ -144,16 +141,16 @@ class Publisher:
     ) -> None:
         sender = self._sender(topic.name)
         batch = await self._new_batch(sender)
-        messages: list[ServiceBusMessage] = []
+        messages: list[OutgoingMessage] = []
         for envelope in envelopes:
             span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
             pending.append(span)
             message = _message(envelope, span, topic.ordering_buckets)
-            if not _try_add(batch, message):
+            if not add_to_batch(batch, message):
                 await self._send(sender, batch, messages, topic.area, pending[:-1])
                 del pending[:-1]
                 batch, messages = await self._new_batch(sender), []
-                if not _try_add(batch, message):
+                if not add_to_batch(batch, message):
                     raise BusError(f"event {envelope.id} is larger than one message may be on {topic.name}")
             messages.append(message)
         if len(batch):
@@ -162,18 +159,17 @@ class Publisher:
 
     async def _send(
         self,
-        sender: ServiceBusSender,
-        batch: ServiceBusMessageBatch,
-        messages: list[ServiceBusMessage],
+        sender: AsyncSender,
+        batch: MessageBatch,
+        messages: list[OutgoingMessage],
         area: str,
         spans: list[Span],
     ) -> None:
         started = time.perf_counter()
         try:
-            with bus_errors():
-                await sender.send_messages(batch)
+            await send(sender, batch)
         except BusError as exc:
-            if not isinstance(exc.__cause__, MessageSizeExceededError) or len(messages) < _SPLITTABLE:
+            if not isinstance(exc, MessageTooLargeError) or len(messages) < _SPLITTABLE:
                 raise
             # The service counted the batch larger than the SDK estimated it: send it in two halves.
             half = len(messages) // 2
@@ -190,22 +186,20 @@ class Publisher:
             span.set_attribute("messaging.batch.message_count", count)
 
     async def _filled(
-        self, sender: ServiceBusSender, messages: list[ServiceBusMessage]
-    ) -> ServiceBusMessageBatch:
+        self, sender: AsyncSender, messages: list[OutgoingMessage]
+    ) -> MessageBatch:
         batch = await self._new_batch(sender)
         for message in messages:
             batch.add_message(message)
         return batch
 
-    async def _new_batch(self, sender: ServiceBusSender) -> ServiceBusMessageBatch:
-        with bus_errors():
-            return await sender.create_message_batch(max_size_in_bytes=self._max_batch_bytes)
+    async def _new_batch(self, sender: AsyncSender) -> MessageBatch:
+        return await new_batch(sender, max_bytes=self._max_batch_bytes)
 
-    def _sender(self, topic: str) -> ServiceBusSender:
+    def _sender(self, topic: str) -> AsyncSender:
         sender = self._senders.get(topic)
         if sender is None:
-            with bus_errors():
-                sender = self._client.get_topic_sender(topic_name=topic)
+            sender = topic_sender(self._client, topic)
             self._senders[topic] = sender
         return sender
 
@@ -235,14 +229,7 @@ class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
         self._span.end()
 
 
-def _message(envelope: Envelope, span: Span, buckets: int) -> ServiceBusMessage:
+def _message(envelope: Envelope, span: Span, buckets: int) -> OutgoingMessage:
     with trace.use_span(span, end_on_exit=False):
         return to_message(envelope, buckets=buckets)
 
-
-def _try_add(batch: ServiceBusMessageBatch, message: ServiceBusMessage) -> bool:
-    try:
-        batch.add_message(message)
-    except MessageSizeExceededError:
-        return False
-    return True

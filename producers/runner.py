@@ -9,11 +9,10 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
-import httpx
 import uvicorn
-from azure.servicebus.aio import ServiceBusClient
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
@@ -31,8 +30,10 @@ from dualbus.producers.settings import FoEvents, ProducerOptions
 from dualbus.producers.tables import SourceTable, source_tables
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
+from dualbus.shared.bus_types import AsyncBusClient
 from dualbus.shared.envelope import Origin
 from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps
 from dualbus.shared.settings import ApiSettings, Settings
@@ -55,7 +56,7 @@ class ProducerContext:
     store: CheckpointStore
     echo: EchoFilter
     tables: list[SourceTable]
-    bus: ServiceBusClient
+    bus: AsyncBusClient
 
 
 async def _own_user_id(origin: Origin, api: ApiClient) -> tuple[str, ...]:
@@ -66,7 +67,7 @@ async def _own_user_id(origin: Origin, api: ApiClient) -> tuple[str, ...]:
     if origin is not Origin.DATAVERSE:
         return ()
     response = await api.request("GET", "WhoAmI")
-    if response.status_code != httpx.codes.OK:
+    if response.status_code != HTTPStatus.OK:
         return ()
     user = response.json().get("UserId")
     return (str(user),) if user else ()
@@ -92,7 +93,7 @@ async def open_context(
     tables = source_tables(load_maps(), origin, areas)
     store = CheckpointStore.in_state_dir(settings.state_dir, origin.value)
     async with (
-        httpx.AsyncClient(timeout=source.timeout_seconds) as http,
+        async_http_client(timeout=source.timeout_seconds) as http,
         open_tokens(source) as tokens,
         async_bus_client(settings.servicebus) as bus,
     ):

@@ -11,6 +11,7 @@ namespace with Entra ID (``DefaultAzureCredential``). Every call that can fail r
     server busy, session cannot be locked,
     entity disabled
     message or session lock lost                 LockLostError    (a BusError: the message comes back)
+    a message or batch larger than allowed       MessageTooLargeError (a BusError: split it, or refuse it)
     anything else (auth, not found, quota, ...)  BusError
 
 Error classes: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.exceptions
@@ -29,6 +30,7 @@ from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
 from azure.servicebus.exceptions import (
     MessageAlreadySettled,
     MessageLockLostError,
+    MessageSizeExceededError,
     MessagingEntityDisabledError,
     OperationTimeoutError,
     ServiceBusCommunicationError,
@@ -38,12 +40,20 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from dualbus.shared.errors import BusError, ConfigError, DualbusError, TransientError
+from dualbus.shared.errors import (
+    BusError,
+    ConfigError,
+    DualbusError,
+    LockLostError,
+    MessageTooLargeError,
+    TransientError,
+)
 from dualbus.shared.identity import ClosableCredential, async_namespace_credential, namespace_credential
 from dualbus.shared.settings import ServiceBusSettings
 
 __all__ = [
     "LockLostError",
+    "MessageTooLargeError",
     "async_bus_client",
     "bus_client",
     "bus_errors",
@@ -63,10 +73,6 @@ _TRANSIENT = (
 _LOCK_LOST = (MessageLockLostError, SessionLockLostError)
 
 
-class LockLostError(BusError):
-    """A message or session lock expired: settling is no longer possible, the message will be redelivered."""
-
-
 def translate_bus_error(exc: BaseException) -> DualbusError:
     """The dualbus error for an ``azure.*`` exception (or MessageAlreadySettled); others pass unchanged."""
     if isinstance(exc, DualbusError):
@@ -76,6 +82,8 @@ def translate_bus_error(exc: BaseException) -> DualbusError:
         return TransientError(f"Service Bus is unavailable: {name}: {exc}")
     if isinstance(exc, _LOCK_LOST):
         return LockLostError(f"the lock was lost: {name}: {exc}")
+    if isinstance(exc, MessageSizeExceededError):
+        return MessageTooLargeError(f"Service Bus failed: {name}: {exc}")
     if isinstance(exc, MessageAlreadySettled):
         return BusError(f"the message was already settled: {exc}")
     # Authentication, authorisation, missing entities, quotas: an operator has to act.

@@ -12,11 +12,17 @@
     │   └── LookupUnresolvedError         a lookup points at nothing
     │       └── LookupMissingError        ... in the target, where the row's own change may still come
     ├── TransientError                    worth retrying: timeouts, 429, 5xx, connection errors
-    │   └── ThrottledError                the target asked us to wait (carries retry_after)
+    │   ├── ThrottledError                the target asked us to wait (carries retry_after)
+    │   └── HttpError                     a request got no answer (refused, reset, timed out)
     ├── PermanentError                    retrying cannot help: dead-letter with a reason
     └── BusError                          Service Bus failed in a way the caller must handle
+        ├── LockLostError                 a message or session lock expired: the message comes back
+        └── MessageTooLargeError          a message or batch is larger than the entity allows
 
-Library errors (``azure.*``, ``httpx.*``) are translated into this tree at the module that wraps the library.
+Library errors are translated into this tree at the library's boundary and nowhere else: ``azure.*`` in
+``shared.bus`` (``bus_errors``), httpx in ``shared.http`` and ``shared.api``, azure-identity in
+``shared.identity``. A test (tests/unit/test_import_contract.py) keeps every other module from importing
+those libraries or naming their exceptions.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ __all__ = [
     "ConfigError",
     "DualbusError",
     "EnvelopeError",
+    "HttpError",
+    "LockLostError",
     "LookupMissingError",
     "LookupUnresolvedError",
     "MapDefinitionError",
+    "MessageTooLargeError",
     "PermanentError",
     "RejectedError",
     "Rejection",
@@ -123,3 +132,19 @@ class PermanentError(DualbusError):
 
 class BusError(DualbusError):
     """Service Bus failed in a way the caller has to handle."""
+
+
+class LockLostError(BusError):
+    """A message or session lock expired: settling is no longer possible, the message will be redelivered."""
+
+
+class MessageTooLargeError(BusError):
+    """The service refused a message or batch as larger than the entity allows."""
+
+
+class HttpError(TransientError):
+    """A request got no answer: the connection was refused or broke, or the wait ran out."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # the HTTP library's name for what happened, e.g. ConnectError or ReadTimeout

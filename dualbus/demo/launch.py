@@ -16,12 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints, child_environment, pipeline_environment
 from dualbus.demo.errors import DemoError
 from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
 from dualbus.demo.workload import DataSize, api_client
+from dualbus.shared.http import HttpError, request
 from dualbus.shared.maps import area_layers, load_maps
 from dualbus.shared.topology import Direction, default_topology
 
@@ -153,7 +152,7 @@ class Launcher:
 
     def bind_data_events(self, endpoints: Endpoints, webhook_port: int) -> list[str]:
         """Activate F&O data events for the entities the F&O producer handles, sent to its webhook."""
-        health = httpx.get(f"http://127.0.0.1:{webhook_port}/healthz", timeout=10).json()
+        health = request("GET", f"http://127.0.0.1:{webhook_port}/healthz", timeout=10).json()
         entities = sorted(health.get("entities", []))
         secret = endpoints.clients[PIPELINE_CLIENT]
         with api_client(endpoints.fo, endpoints.fo["url"], PIPELINE_CLIENT, secret) as fo:
@@ -207,9 +206,9 @@ def _wait_http(url: str, child: ChildProcess) -> None:
         if not child.running():
             raise DemoError(f"{child.name} exited with code {child.process.returncode}; see {child.log_path}")
         try:
-            if httpx.get(url, timeout=1).is_success:
+            if request("GET", url, timeout=1).is_success:
                 return
-        except httpx.HTTPError:
+        except HttpError:
             pass  # not listening yet
         time.sleep(_POLL_SECONDS)
     raise DemoError(f"{child.name} did not answer on {url} in time; see {child.log_path}")

@@ -11,11 +11,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from dualbus.demo.environment import WORKLOAD_CLIENT, Endpoints
 from dualbus.demo.errors import DemoError
 from dualbus.sandbox.workload import StreamConfig, StreamSummary, generate, run_change_stream
+from dualbus.shared.http import HttpClient, HttpError, http_client, request
 
 __all__ = ["DataSize", "StreamThread", "api_client"]
 
@@ -31,7 +30,7 @@ class DataSize:
     products: int = 50
 
 
-def api_client(twin: Mapping[str, str], base_url: str, client_id: str, secret: str) -> httpx.Client:
+def api_client(twin: Mapping[str, str], base_url: str, client_id: str, secret: str) -> HttpClient:
     """An httpx client for a twin, with a bearer token from its token endpoint (client credentials)."""
     form = {
         "grant_type": "client_credentials",
@@ -40,12 +39,13 @@ def api_client(twin: Mapping[str, str], base_url: str, client_id: str, secret: s
         "scope": twin["scope"],
     }
     try:
-        response = httpx.post(twin["token_url"], data=form, timeout=_TIMEOUT_SECONDS)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
+        response = request("POST", twin["token_url"], data=form, timeout=_TIMEOUT_SECONDS)
+    except HttpError as exc:
         raise DemoError(f"no token from {twin['token_url']}: {exc}") from exc
+    if not response.is_success:
+        raise DemoError(f"no token from {twin['token_url']}: it answered {response.status_code}")
     headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    return httpx.Client(base_url=base_url, headers=headers, timeout=_TIMEOUT_SECONDS)
+    return http_client(base_url=base_url, headers=headers, timeout=_TIMEOUT_SECONDS)
 
 
 class StreamThread:

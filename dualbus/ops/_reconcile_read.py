@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from dualbus.consumers import VERSION_COLUMN
 from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column
 from dualbus.shared.api import ApiClient, error_message
 from dualbus.shared.errors import DualbusError
+from dualbus.shared.http import Response
 from dualbus.shared.maps import TableMap
 from dualbus.shared.retry import RetryPolicy
 
@@ -87,7 +86,7 @@ async def _get(
     return _rows(response, what)
 
 
-def _rows(response: httpx.Response, what: str) -> dict[str, Any]:
+def _rows(response: Response, what: str) -> dict[str, Any]:
     if response.status_code != _OK:
         raise ReconcileError(f"reading {what} failed: {error_message(response)}")
     try:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-import httpx
-from azure.servicebus import ServiceBusClient
+from http import HTTPStatus
 
 from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.dlq import Route, peek_dead_letters
+from dualbus.shared.bus_types import BusClient
 from dualbus.shared.control import route_name, send_command
 from dualbus.shared.errors import TransientError
+from dualbus.shared.http import HttpClient, HttpError, http_client, send
 
 __all__ = ["AlertMonitor"]
 
@@ -25,13 +25,13 @@ class AlertMonitor:
 
     def __init__(
         self,
-        client: ServiceBusClient,
+        client: BusClient,
         rules: AlertRules,
         routes: list[Route],
         *,
         control_queue: str,
         audit: AuditLog,
-        http: httpx.Client | None = None,
+        http: HttpClient | None = None,
     ) -> None:
         self._client = client
         self._rules = rules
@@ -39,7 +39,7 @@ class AlertMonitor:
         self._control_queue = control_queue
         self._audit = audit
         self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=_WEBHOOK_TIMEOUT_SECONDS)
+        self._http = http or http_client(timeout=_WEBHOOK_TIMEOUT_SECONDS)
         horizon = max((rule.window for rule in rules.rules), default=timedelta(minutes=5))
         self._window = DeadLetterWindow(horizon=horizon)
         self._last_fired: dict[str, datetime] = {}
@@ -81,10 +81,10 @@ class AlertMonitor:
 
     def _post(self, url: str, summary: dict[str, object]) -> None:
         try:
-            response = self._http.post(url, json=summary)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"the alert webhook is unreachable: {type(exc).__name__}") from exc
-        if response.status_code >= httpx.codes.BAD_REQUEST:
+            response = send(self._http, "POST", url, json=summary)
+        except HttpError as exc:
+            raise TransientError(f"the alert webhook is unreachable: {exc.kind}") from exc
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             raise TransientError(f"the alert webhook answered {response.status_code}")
 
     def _pause(self, area: str, subscription: str, reason: str) -> None:

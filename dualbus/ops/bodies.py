@@ -19,10 +19,9 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from azure.servicebus import ServiceBusReceivedMessage
-from azure.servicebus.amqp import AmqpMessageBodyType
 
 from dualbus.ops._plain import from_plain, to_plain, value_body
+from dualbus.shared.bus_types import AmqpBodyType, ReceivedMessage
 from dualbus.shared.errors import ConfigError
 
 __all__ = ["BodyKind", "MessageBody"]
@@ -49,12 +48,12 @@ class MessageBody:
         return cls(BodyKind.DATA, (raw,))
 
     @classmethod
-    def of(cls, message: ServiceBusReceivedMessage) -> MessageBody:
+    def of(cls, message: ReceivedMessage) -> MessageBody:
         """The body of a received message, whatever its kind."""
         body_type = message.body_type
-        if body_type == AmqpMessageBodyType.DATA:
+        if body_type == AmqpBodyType.DATA:
             return cls(BodyKind.DATA, tuple(bytes(section) for section in message.body))
-        if body_type == AmqpMessageBodyType.SEQUENCE:
+        if body_type == AmqpBodyType.SEQUENCE:
             return cls(BodyKind.SEQUENCE, [to_plain(section) for section in message.body])
         return cls(BodyKind.VALUE, to_plain(message.body))
 

@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
-from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageProperties
 
 from dualbus.ops._plain import sdk_value, to_plain
 from dualbus.ops.bodies import BodyKind, MessageBody
+from dualbus.shared.bus_types import AmqpMessage, AmqpProperties, OutgoingMessage, ReceivedMessage
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.messages import application_properties
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY, REPLAY_TARGET_PROPERTY
@@ -60,7 +59,7 @@ class DeadLetter:
 
     @classmethod
     def from_message(
-        cls, message: ServiceBusReceivedMessage, *, area: str, topic: str, subscription: str
+        cls, message: ReceivedMessage, *, area: str, topic: str, subscription: str
     ) -> DeadLetter:
         """Read a received dead-letter message into a record (body of any kind copied, properties decoded)."""
         body = MessageBody.of(message)
@@ -242,7 +241,7 @@ def edit_body(body: MessageBody, edits: Mapping[str, Any]) -> MessageBody:
 
 def replay_message(
     letter: DeadLetter, *, body: MessageBody | None = None
-) -> ServiceBusMessage | AmqpAnnotatedMessage:
+) -> OutgoingMessage | AmqpMessage:
     """The message that replays ``letter`` to the one subscription it was dead-lettered from.
 
     Its id is derived from the original id and the replay count, so re-running a replay that crashed after
@@ -261,7 +260,7 @@ def replay_message(
     message_id = f"{letter.original_message_id}.replay-{count}"
     content = letter.message_body if body is None else body
     if content.kind == BodyKind.DATA and len(content.content) == 1:
-        return ServiceBusMessage(
+        return OutgoingMessage(
             content.joined,
             message_id=message_id,
             session_id=letter.session_id,
@@ -270,13 +269,13 @@ def replay_message(
             application_properties=properties,
         )
     # ServiceBusMessage sends one data section only; the AMQP message carries every kind of body.
-    amqp_properties = AmqpMessageProperties(
+    amqp_properties = AmqpProperties(
         message_id=message_id,
         group_id=letter.session_id,
         subject=letter.subject,
         content_type=letter.content_type,
     )
-    return AmqpAnnotatedMessage(
+    return AmqpMessage(
         properties=amqp_properties,
         application_properties={str(name): value for name, value in properties.items()},
         **content.sdk_body(),

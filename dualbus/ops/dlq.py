@@ -12,20 +12,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from azure.servicebus import (
-    ServiceBusClient,
-    ServiceBusMessage,
-    ServiceBusReceivedMessage,
-    ServiceBusReceiver,
-    ServiceBusSubQueue,
-)
-from azure.servicebus.amqp import AmqpAnnotatedMessage
 
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, edit_body, replay_message
 from dualbus.ops.edits import check_message_edits, envelope_fields
-from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_calls_sync import (
+    abandon_now,
+    complete_now,
+    opened_now,
+    peek_now,
+    receive_now,
+    send_now,
+    topic_sender_now,
+)
+from dualbus.shared.bus_types import (
+    AmqpMessage,
+    BusClient,
+    OutgoingMessage,
+    ReceivedMessage,
+    Receiver,
+    dead_letter_receiver,
+)
 from dualbus.shared.errors import BusError, ConfigError, DualbusError
 from dualbus.shared.topology import Topology
 
@@ -69,14 +77,14 @@ def select_routes(
     ]
 
 
-def peek_dead_letters(client: ServiceBusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
+def peek_dead_letters(client: BusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
     """Every dead-letter of one route (up to ``limit``), without locking or removing any."""
     letters: list[DeadLetter] = []
-    with bus_errors(), _dead_letter_receiver(client, route) as receiver:
+    with opened_now(_dead_letter_receiver(client, route)) as receiver:
         next_sequence = 0
         while len(letters) < limit:
-            page = receiver.peek_messages(
-                max_message_count=min(_PEEK_PAGE, limit - len(letters)), sequence_number=next_sequence
+            page = peek_now(
+                receiver, max_count=min(_PEEK_PAGE, limit - len(letters)), from_sequence=next_sequence
             )
             if not page:
                 break
@@ -86,7 +94,7 @@ def peek_dead_letters(client: ServiceBusClient, route: Route, *, limit: int = 10
 
 
 def replay(
-    client: ServiceBusClient,
+    client: BusClient,
     route: Route,
     selection: DeadLetterFilter,
     *,
@@ -100,7 +108,7 @@ def replay(
     """
     now = datetime.now(UTC)
     report = OperationReport()
-    with bus_errors(), client.get_topic_sender(route.topic) as sender:
+    with opened_now(topic_sender_now(client, route.topic)) as sender:
 
         def resend(letter: DeadLetter) -> None:
             chosen = _chosen_body(letter, (bodies or {}).get(letter.sequence_number))
@@ -109,8 +117,7 @@ def replay(
                 check_message_edits(envelope_fields(chosen), edits)
             body = edit_body(chosen, edits or {})
             outgoing = replay_message(letter, body=body)
-            with bus_errors():  # a refused send fails this message only
-                sender.send_messages(outgoing)
+            send_now(sender, outgoing)  # a refused send fails this message only
             audit.record(
                 "dlq.replay",
                 "sent",
@@ -138,14 +145,14 @@ def _canonical(body: MessageBody) -> bytes:
     return orjson.dumps(body.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
-def _message_id(message: ServiceBusMessage | AmqpAnnotatedMessage) -> str | None:
-    if isinstance(message, ServiceBusMessage):
+def _message_id(message: OutgoingMessage | AmqpMessage) -> str | None:
+    if isinstance(message, OutgoingMessage):
         return message.message_id
     return str(message.properties.message_id) if message.properties else None
 
 
 def purge(
-    client: ServiceBusClient, route: Route, selection: DeadLetterFilter, *, audit: AuditLog
+    client: BusClient, route: Route, selection: DeadLetterFilter, *, audit: AuditLog
 ) -> OperationReport:
     """Remove each selected dead-letter for good, recording each in the audit log."""
     report = OperationReport()
@@ -160,15 +167,13 @@ def purge(
             reason=letter.reason,
         )
 
-    with bus_errors():
-        _for_each_selected(
-            client, route, selection=selection, now=datetime.now(UTC), report=report, action=forget
-        )
+    now = datetime.now(UTC)
+    _for_each_selected(client, route, selection=selection, now=now, report=report, action=forget)
     return report
 
 
 def _for_each_selected(
-    client: ServiceBusClient,
+    client: BusClient,
     route: Route,
     *,
     selection: DeadLetterFilter,
@@ -184,12 +189,10 @@ def _for_each_selected(
     if selection.is_empty:
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
     one_pass = _Pass(route, selection, now, report, action)
-    held: dict[int, ServiceBusReceivedMessage] = {}
-    with _dead_letter_receiver(client, route) as receiver:
+    held: dict[int, ReceivedMessage] = {}
+    with opened_now(_dead_letter_receiver(client, route)) as receiver:
         try:
-            while batch := receiver.receive_messages(
-                max_message_count=_RECEIVE_PAGE, max_wait_time=_RECEIVE_WAIT_SECONDS
-            ):
+            while batch := receive_now(receiver, max_count=_RECEIVE_PAGE, max_wait=_RECEIVE_WAIT_SECONDS):
                 # Held from receipt: a message is let go only by completing it.
                 held.update((id(message), message) for message in batch)
                 for message in batch:
@@ -210,7 +213,7 @@ class _Pass:
     report: OperationReport
     action: Callable[[DeadLetter], None]
 
-    def settle(self, receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> bool:
+    def settle(self, receiver: Receiver, message: ReceivedMessage) -> bool:
         """Run the action on a selected message and complete it; False if not selected or it failed."""
         letter = _letter(message, self.route)
         if not self.selection.matches(letter, self.now):
@@ -219,8 +222,7 @@ class _Pass:
         self.report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
         try:
             self.action(letter)
-            with bus_errors():  # a lock lost on one message fails that message, not the pass
-                receiver.complete_message(message)
+            complete_now(receiver, message)  # a lock lost on one message fails that message, not the pass
         except DualbusError as exc:
             self.report.failed[letter.message_id] = str(exc)
             return False
@@ -228,22 +230,19 @@ class _Pass:
         return True
 
 
-def _release(receiver: ServiceBusReceiver, held: list[ServiceBusReceivedMessage]) -> None:
+def _release(receiver: Receiver, held: list[ReceivedMessage]) -> None:
     for message in held:
         try:
-            with bus_errors():
-                receiver.abandon_message(message)
+            abandon_now(receiver, message)
         except BusError:
             continue  # an expired lock releases the message just the same
 
 
-def _dead_letter_receiver(client: ServiceBusClient, route: Route) -> ServiceBusReceiver:
-    return client.get_subscription_receiver(
-        route.topic, route.subscription, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
-    )
+def _dead_letter_receiver(client: BusClient, route: Route) -> Receiver:
+    return dead_letter_receiver(client, route.topic, route.subscription)
 
 
-def _letter(message: ServiceBusReceivedMessage, route: Route) -> DeadLetter:
+def _letter(message: ReceivedMessage, route: Route) -> DeadLetter:
     return DeadLetter.from_message(
         message, area=route.area, topic=route.topic, subscription=route.subscription
     )

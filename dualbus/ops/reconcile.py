@@ -20,8 +20,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
-import httpx
-
 from dualbus.ops._reconcile_compare import DriftKind, FieldDrift, MapComparison, RecordDrift, same_value
 from dualbus.ops._reconcile_read import ReconcileError
 from dualbus.ops._reconcile_report import AreaSummary, MapSummary, ReconcileReport, RowProblem
@@ -31,6 +29,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.errors import ConfigError
+from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import MapSet, Side, TableMap, load_maps, map_order
 from dualbus.shared.settings import ApiSettings, Settings, load_settings
@@ -128,7 +127,7 @@ def _selected_maps(maps: MapSet, areas: frozenset[str] | None) -> list[TableMap]
 async def _api(stack: AsyncExitStack, settings: ApiSettings | None, name: str, path: str = "") -> ApiClient:
     if settings is None:
         raise ConfigError(f"{name} is not configured: set DUALBUS_{name.upper()}__URL and its credentials")
-    http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.timeout_seconds))
+    http = await stack.enter_async_context(async_http_client(timeout=settings.timeout_seconds))
     tokens = await stack.enter_async_context(open_tokens(settings))
     return ApiClient(settings.url.rstrip("/") + path, tokens, http)
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 import stamina
-from azure.servicebus.exceptions import MessageLockLostError
 
 from dualbus.consumers import (
     AdaptiveLimit,
@@ -16,6 +15,7 @@ from dualbus.consumers import (
     MessageProcessor,
     MessageRetry,
 )
+from dualbus.shared.bus import LockLostError
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
 from dualbus.shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
 from dualbus.shared.maps import load_maps
@@ -38,7 +38,7 @@ class FakeMessage:
 
 
 class FakeSettler:
-    """Records settlement calls; can be told to fail completing with a lost lock."""
+    """Records settlement calls; can be told to fail completing with a lost lock, as SessionHold says it."""
 
     def __init__(self, *, lose_lock: bool = False) -> None:
         self.calls: list[tuple] = []
@@ -46,7 +46,7 @@ class FakeSettler:
 
     async def complete_message(self, message):
         if self.lose_lock:
-            raise MessageLockLostError(message="lock expired")
+            raise LockLostError("lock expired")
         self.calls.append(("complete", message.message_id))
 
     async def abandon_message(self, message):

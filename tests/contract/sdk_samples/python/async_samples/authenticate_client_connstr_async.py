@@ -19,10 +19,10 @@ export SERVICEBUS_CONN_STR=$(az servicebus namespace authorization-rule keys lis
 ```
 """
 
-from azure.servicebus.aio import ServiceBusClient
-
-import os
 import asyncio
+import os
+
+from azure.servicebus.aio import ServiceBusClient
 
 connstr = os.environ["SERVICEBUS_CONNECTION_STR"]
 

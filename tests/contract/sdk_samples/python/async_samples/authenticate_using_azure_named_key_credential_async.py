@@ -8,12 +8,12 @@
 An example to show authentication using AzureNamedKeyCredential.
 """
 
-import os
 import asyncio
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.servicebus.aio import ServiceBusClient
-from azure.servicebus import ServiceBusMessage
+import os
 
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

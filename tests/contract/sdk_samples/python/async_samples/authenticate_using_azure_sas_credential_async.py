@@ -8,16 +8,15 @@
 An example to show authentication using AzureSasCredential.
 """
 
+import asyncio
+import base64
+import hashlib
+import hmac
 import os
 import time
-import hmac
-import hashlib
-import base64
-import asyncio
 from urllib.parse import quote as url_parse_quote
 
 from azure.core.credentials import AzureSasCredential
-
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 

@@ -17,13 +17,13 @@ We do not guarantee that this SDK is thread-safe. We do not recommend reusing th
  application to use these classes in a thread-safe manner.
 """
 
-import os
 import asyncio
+import os
 
-from azure.servicebus import ServiceBusMessage
-from azure.servicebus.aio import ServiceBusClient, AutoLockRenewer
-from azure.servicebus.exceptions import ServiceBusError
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient
+from azure.servicebus.exceptions import ServiceBusError
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -32,12 +32,12 @@ User with username and password:
 Please refer to azure.identity library for detailed information.
 """
 
-import os
 import asyncio
+import os
+
+from azure.identity.aio import EnvironmentCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
-from azure.identity.aio import EnvironmentCredential
-
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -13,12 +13,12 @@ For an example of basic usage for receiving from a dead-letter queue asynchronou
 to the sample `receive_deadlettered_messages_async.py`.
 """
 
-import os
 import asyncio
+import os
+
+from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.aio import ServiceBusClient
-from azure.identity.aio import DefaultAzureCredential
-
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus.aio import ServiceBusClient
 
-
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 SESSION_QUEUE_NAME = os.environ["SERVICEBUS_SESSION_QUEUE_NAME"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

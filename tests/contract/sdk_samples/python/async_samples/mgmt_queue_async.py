@@ -14,11 +14,12 @@ Example to show managing queue entities under a ServiceBus Namespace asynchronou
     - List queues under the given ServiceBus Namespace
 """
 
-import os
 import asyncio
+import os
 import uuid
-from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = "sb_mgmt_queue" + str(uuid.uuid4())

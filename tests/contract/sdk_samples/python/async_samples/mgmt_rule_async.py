@@ -15,12 +15,13 @@ Example to show managing rule entities under a ServiceBus Subscription, includin
     - List rules under the given ServiceBus Namespace
 """
 
-import os
 import asyncio
+import os
 import uuid
-from azure.servicebus.management import SqlRuleFilter
-from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio.management import ServiceBusAdministrationClient
+from azure.servicebus.management import SqlRuleFilter
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

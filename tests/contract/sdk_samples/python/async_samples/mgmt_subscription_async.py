@@ -14,11 +14,12 @@ Example to show managing subscription entities under a ServiceBus namespace, inc
     - List subscriptions under the given ServiceBus Namespace
 """
 
-import os
 import asyncio
+import os
 import uuid
-from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

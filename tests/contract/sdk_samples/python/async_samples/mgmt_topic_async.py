@@ -15,13 +15,14 @@ Example to show managing topic entities under a ServiceBus Namespace, including
     - List topics under the given ServiceBus Namespace
 """
 
-import os
 import asyncio
-import uuid
 import datetime
+import os
+import uuid
+
+from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
 from azure.servicebus.management import ApiVersion
-from azure.identity.aio import DefaultAzureCredential
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = "sb_mgmt_topic" + str(uuid.uuid4())

@@ -9,12 +9,12 @@
 Example to show receiving dead-lettered messages from a Service Bus Queue asynchronously.
 """
 
-import os
 import asyncio
+import os
+
+from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.aio import ServiceBusClient
-from azure.identity.aio import DefaultAzureCredential
-
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -9,10 +9,11 @@
 Example to show browsing messages currently pending in the queue asynchronously.
 """
 
-import os
 import asyncio
-from azure.servicebus.aio import ServiceBusClient
+import os
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio import ServiceBusClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -9,10 +9,11 @@
 Example to show receiving batch messages from a Service Bus Queue asynchronously.
 """
 
-import os
 import asyncio
-from azure.servicebus.aio import ServiceBusClient
+import os
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus.aio import ServiceBusClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -15,12 +15,12 @@ Examples to show basic async use case of python azure-servicebus SDK, including:
     - Schedule and cancel scheduled messages
     - Session related operations
 """
-import os
-import datetime
 import asyncio
-from azure.servicebus.aio import ServiceBusClient
-from azure.servicebus import ServiceBusMessage
+import datetime
+import os
 
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
 
 _RUN_ITERATOR = False
 
@@ -32,6 +32,7 @@ async def process_message(message):
 def example_create_servicebus_client_async():
     # [START create_sb_client_from_conn_str_async]
     import os
+
     from azure.servicebus.aio import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -40,6 +41,7 @@ def example_create_servicebus_client_async():
 
     # [START create_sb_client_async]
     import os
+
     from azure.identity.aio import DefaultAzureCredential
     from azure.servicebus.aio import ServiceBusClient
 
@@ -57,6 +59,7 @@ async def example_create_servicebus_sender_async():
     servicebus_client = example_create_servicebus_client_async()
     # [START create_servicebus_sender_from_conn_str_async]
     import os
+
     from azure.servicebus.aio import ServiceBusSender
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -66,6 +69,7 @@ async def example_create_servicebus_sender_async():
 
     # [START create_servicebus_sender_from_sb_client_async]
     import os
+
     from azure.servicebus.aio import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -77,6 +81,7 @@ async def example_create_servicebus_sender_async():
 
     # [START create_topic_sender_from_sb_client_async]
     import os
+
     from azure.servicebus.aio import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -95,6 +100,7 @@ async def example_create_servicebus_receiver_async():
 
     # [START create_servicebus_receiver_from_conn_str_async]
     import os
+
     from azure.servicebus.aio import ServiceBusReceiver
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -106,6 +112,7 @@ async def example_create_servicebus_receiver_async():
 
     # [START create_queue_deadletter_receiver_from_sb_client_async]
     import os
+
     from azure.servicebus import ServiceBusSubQueue
     from azure.servicebus.aio import ServiceBusClient
 
@@ -120,6 +127,7 @@ async def example_create_servicebus_receiver_async():
 
     # [START create_servicebus_receiver_from_sb_client_async]
     import os
+
     from azure.servicebus.aio import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -131,6 +139,7 @@ async def example_create_servicebus_receiver_async():
 
     # [START create_subscription_deadletter_receiver_from_sb_client_async]
     import os
+
     from azure.servicebus import ServiceBusSubQueue
     from azure.servicebus.aio import ServiceBusClient
 
@@ -146,6 +155,7 @@ async def example_create_servicebus_receiver_async():
 
     # [START create_subscription_receiver_from_sb_client_async]
     import os
+
     from azure.servicebus.aio import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]

@@ -9,12 +9,13 @@
 Example to show scheduling messages to and cancelling messages from a Service Bus Topic asynchronously.
 """
 
-import os
 import asyncio
 import datetime
-from azure.servicebus.aio import ServiceBusClient
-from azure.servicebus import ServiceBusMessage
+import os
+
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

@@ -12,11 +12,12 @@ WARNING: ServiceBusClient, ServiceBusSender, and ServiceBusMessageBatch are not 
 Do not share these instances between coroutines without proper coroutine-safe management using mechanisms like asyncio.Lock.
 """
 
-import os
 import asyncio
+import os
+
+from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
-from azure.identity.aio import DefaultAzureCredential
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

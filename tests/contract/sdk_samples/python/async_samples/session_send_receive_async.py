@@ -9,11 +9,12 @@
 Example to show sending message(s) to and receiving messages from a Service Bus Queue with session enabled asynchronously.
 """
 
-import os
 import asyncio
+import os
+
+from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
-from azure.identity.aio import DefaultAzureCredential
 
 SESSION_QUEUE_NAME = os.environ["SERVICEBUS_SESSION_QUEUE_NAME"]
 SESSION_ID = os.environ["SERVICEBUS_SESSION_ID"]

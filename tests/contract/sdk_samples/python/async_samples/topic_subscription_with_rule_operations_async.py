@@ -9,15 +9,20 @@
 Example to show selecting a message into Subscriptions on a Topic using various Filters asynchronously.
 """
 
-import os
-import time
 import asyncio
-from azure.core.exceptions import ResourceNotFoundError, ResourceExistsError
-from azure.servicebus.aio.management import ServiceBusAdministrationClient
-from azure.servicebus.management import TrueRuleFilter, SqlRuleFilter, SqlRuleAction, CorrelationRuleFilter
-from azure.servicebus.aio import ServiceBusClient
-from azure.servicebus import ServiceBusMessage
+import os
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.identity.aio import DefaultAzureCredential
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.aio.management import ServiceBusAdministrationClient
+from azure.servicebus.management import (
+    CorrelationRuleFilter,
+    SqlRuleAction,
+    SqlRuleFilter,
+    TrueRuleFilter,
+)
 
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]

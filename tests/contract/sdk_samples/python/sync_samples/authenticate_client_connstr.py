@@ -19,9 +19,9 @@ export SERVICEBUS_CONN_STR=$(az servicebus namespace authorization-rule keys lis
 ```
 """
 
-from azure.servicebus import ServiceBusClient
-
 import os
+
+from azure.servicebus import ServiceBusClient
 
 connstr = os.environ["SERVICEBUS_CONNECTION_STR"]
 

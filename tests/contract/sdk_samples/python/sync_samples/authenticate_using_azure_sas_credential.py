@@ -8,13 +8,12 @@
 An example to show authentication using AzureSasCredential.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import time
-import hmac
-import hashlib
-import base64
 from urllib.parse import quote as url_parse_quote
-
 
 from azure.core.credentials import AzureSasCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage

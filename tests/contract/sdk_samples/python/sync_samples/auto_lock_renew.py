@@ -18,9 +18,9 @@ We do not guarantee that this SDK is thread-safe. We do not recommend reusing th
 import os
 import time
 
-from azure.servicebus import ServiceBusClient, AutoLockRenewer, ServiceBusMessage
-from azure.servicebus.exceptions import ServiceBusError
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import AutoLockRenewer, ServiceBusClient, ServiceBusMessage
+from azure.servicebus.exceptions import ServiceBusError
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

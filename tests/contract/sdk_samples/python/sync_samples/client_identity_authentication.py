@@ -36,9 +36,9 @@ both to demonstrate the ease of adjusting authentication, and to surface another
 """
 
 import os
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-from azure.identity import EnvironmentCredential
 
+from azure.identity import EnvironmentCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

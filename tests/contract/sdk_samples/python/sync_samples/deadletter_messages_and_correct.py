@@ -14,9 +14,9 @@ to the sample `receive_deadlettered_messages.py`.
 """
 
 import os
-from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue, ServiceBusClient
-from azure.identity import DefaultAzureCredential
 
+from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

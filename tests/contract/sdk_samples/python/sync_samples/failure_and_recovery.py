@@ -13,20 +13,21 @@ in a production scenario depending on the system design.
 """
 
 import os
+
+from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import (
-    MessageSizeExceededError,
-    ServiceBusConnectionError,
-    ServiceBusAuthorizationError,
-    ServiceBusAuthenticationError,
-    OperationTimeoutError,
-    ServiceBusError,
-    ServiceBusCommunicationError,
     MessageAlreadySettled,
     MessageLockLostError,
     MessageNotFoundError,
+    MessageSizeExceededError,
+    OperationTimeoutError,
+    ServiceBusAuthenticationError,
+    ServiceBusAuthorizationError,
+    ServiceBusCommunicationError,
+    ServiceBusConnectionError,
+    ServiceBusError,
 )
-from azure.identity import DefaultAzureCredential
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -8,14 +8,14 @@
 An example to show authentication using a SAS token generated from a SAS key, as well as the generation process.
 """
 
+import base64
+import hashlib
+import hmac
 import os
 import time
-import hmac
-import hashlib
-import base64
 from urllib.parse import quote as url_parse_quote
-from azure.core.credentials import AccessToken
 
+from azure.core.credentials import AccessToken
 from azure.servicebus import ServiceBusClient
 
 

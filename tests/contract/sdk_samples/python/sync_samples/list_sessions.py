@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient
 
-
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 SESSION_QUEUE_NAME = os.environ["SERVICEBUS_SESSION_QUEUE_NAME"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

@@ -16,8 +16,9 @@ Example to show managing queue entities under a ServiceBus Namespace, including
 
 import os
 import uuid
-from azure.servicebus.management import ServiceBusAdministrationClient
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus.management import ServiceBusAdministrationClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = "sb_mgmt_queue" + str(uuid.uuid4())

@@ -17,8 +17,9 @@ Example to show managing rule entities under a ServiceBus Subscription, includin
 
 import os
 import uuid
-from azure.servicebus.management import ServiceBusAdministrationClient, SqlRuleFilter
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus.management import ServiceBusAdministrationClient, SqlRuleFilter
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

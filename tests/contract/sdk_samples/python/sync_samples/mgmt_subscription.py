@@ -16,8 +16,9 @@ Example to show managing subscription entities under a ServiceBus Namespace, inc
 
 import os
 import uuid
-from azure.servicebus.management import ServiceBusAdministrationClient
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus.management import ServiceBusAdministrationClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

@@ -15,11 +15,12 @@ Example to show managing topic entities under a ServiceBus Namespace, including
     - List topics under the given ServiceBus Namespace
 """
 
+import datetime
 import os
 import uuid
-import datetime
-from azure.servicebus.management import ApiVersion, ServiceBusAdministrationClient
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus.management import ApiVersion, ServiceBusAdministrationClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = "sb_mgmt_topic" + str(uuid.uuid4())

@@ -10,8 +10,9 @@ Example to show sending message through http proxy to a Service Bus Queue.
 """
 
 import os
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -10,8 +10,9 @@ Example to show receiving dead-lettered messages from a Service Bus Queue.
 """
 
 import os
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -10,9 +10,9 @@ Example to show receiving deferred message from a Service Bus Queue.
 """
 
 import os
-from typing import List
-from azure.servicebus import ServiceBusMessage, ServiceBusClient
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -10,8 +10,9 @@ Example to show iterator receiving from a Service Bus Queue.
 """
 
 import os
-from azure.servicebus import ServiceBusClient
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

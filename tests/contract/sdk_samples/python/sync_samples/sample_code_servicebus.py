@@ -17,8 +17,9 @@ Examples to show basic use case of python azure-servicebus SDK, including:
     - Session related operations
 """
 
-import os
 import datetime
+import os
+
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 
@@ -29,6 +30,7 @@ def process_message(message):
 def example_create_servicebus_client_sync():
     # [START create_sb_client_from_conn_str_sync]
     import os
+
     from azure.servicebus import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -37,6 +39,7 @@ def example_create_servicebus_client_sync():
 
     # [START create_sb_client_sync]
     import os
+
     from azure.identity import DefaultAzureCredential
     from azure.servicebus import ServiceBusClient
 
@@ -64,6 +67,7 @@ def example_create_servicebus_sender_sync():
     servicebus_client = example_create_servicebus_client_sync()
     # [START create_servicebus_sender_from_conn_str_sync]
     import os
+
     from azure.servicebus import ServiceBusSender
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -73,6 +77,7 @@ def example_create_servicebus_sender_sync():
 
     # [START create_servicebus_sender_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -84,6 +89,7 @@ def example_create_servicebus_sender_sync():
 
     # [START create_topic_sender_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -102,6 +108,7 @@ def example_create_servicebus_receiver_sync():
 
     # [START create_servicebus_receiver_from_conn_str_sync]
     import os
+
     from azure.servicebus import ServiceBusReceiver
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -113,6 +120,7 @@ def example_create_servicebus_receiver_sync():
 
     # [START create_queue_deadletter_receiver_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient, ServiceBusSubQueue
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -126,6 +134,7 @@ def example_create_servicebus_receiver_sync():
 
     # [START create_servicebus_receiver_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -137,6 +146,7 @@ def example_create_servicebus_receiver_sync():
 
     # [START create_subscription_receiver_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -152,6 +162,7 @@ def example_create_servicebus_receiver_sync():
 
     # [START create_subscription_deadletter_receiver_from_sb_client_sync]
     import os
+
     from azure.servicebus import ServiceBusClient, ServiceBusSubQueue
 
     servicebus_connection_str = os.environ["SERVICEBUS_CONNECTION_STR"]
@@ -229,6 +240,7 @@ def example_send_and_receive_sync():
 
         # [START receive_complex_message]
         from typing import List
+
         from azure.servicebus import ServiceBusReceivedMessage
 
         messages_complex: List[ServiceBusReceivedMessage] = servicebus_receiver.receive_messages(max_wait_time=5)

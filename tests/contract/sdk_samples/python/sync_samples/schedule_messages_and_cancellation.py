@@ -9,10 +9,11 @@
 Example to show scheduling messages to and cancelling messages from a Service Bus Queue.
 """
 
-import os
 import datetime
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+import os
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

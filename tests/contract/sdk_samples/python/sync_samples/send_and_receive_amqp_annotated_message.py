@@ -10,10 +10,10 @@ Example to show sending, receiving and parsing amqp annotated message(s) to a Se
 """
 
 import os
+
+from azure.identity import DefaultAzureCredential
 from azure.servicebus import ServiceBusClient
 from azure.servicebus.amqp import AmqpAnnotatedMessage, AmqpMessageBodyType
-from azure.identity import DefaultAzureCredential
-
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

@@ -17,9 +17,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from azure.identity import DefaultAzureCredential
-
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 QUEUE_NAME = os.environ["SERVICEBUS_QUEUE_NAME"]

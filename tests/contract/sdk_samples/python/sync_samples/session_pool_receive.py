@@ -4,14 +4,19 @@
 # Copyright (c) Microsoft Corporation. All rights reserved.
 # Licensed under the MIT License. See License.txt in the project root for license information.
 # --------------------------------------------------------------------------------------------
+import concurrent
 import os
 import uuid
-import concurrent
 from typing import List
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage, AutoLockRenewer, NEXT_AVAILABLE_SESSION
-from azure.servicebus.exceptions import OperationTimeoutError
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import (
+    NEXT_AVAILABLE_SESSION,
+    AutoLockRenewer,
+    ServiceBusClient,
+    ServiceBusMessage,
+)
+from azure.servicebus.exceptions import OperationTimeoutError
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 # Note: This must be a session-enabled queue.

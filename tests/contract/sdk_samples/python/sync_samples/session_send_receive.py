@@ -10,8 +10,9 @@ Example to show sending message(s) to and receiving messages from a Service Bus 
 """
 
 import os
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 SESSION_QUEUE_NAME = os.environ["SERVICEBUS_SESSION_QUEUE_NAME"]

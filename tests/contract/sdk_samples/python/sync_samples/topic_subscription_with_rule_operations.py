@@ -10,17 +10,17 @@ Example to show selecting a message into Subscriptions on a Topic using various 
 """
 
 import os
-import time
-from azure.core.exceptions import ResourceNotFoundError, ResourceExistsError
-from azure.servicebus.management import (
-    ServiceBusAdministrationClient,
-    TrueRuleFilter,
-    SqlRuleFilter,
-    SqlRuleAction,
-    CorrelationRuleFilter,
-)
-from azure.servicebus import ServiceBusMessage, ServiceBusClient
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+from azure.servicebus.management import (
+    CorrelationRuleFilter,
+    ServiceBusAdministrationClient,
+    SqlRuleAction,
+    SqlRuleFilter,
+    TrueRuleFilter,
+)
 
 FULLY_QUALIFIED_NAMESPACE = os.environ["SERVICEBUS_FULLY_QUALIFIED_NAMESPACE"]
 TOPIC_NAME = os.environ["SERVICEBUS_TOPIC_NAME"]

@@ -1,0 +1,166 @@
+"""The Service Bus calls the pipeline makes, each with its ``azure.*`` errors translated (``shared.bus``).
+
+Receiving, settling, sending and session state go through these instead of calling the SDK object and
+wrapping the call in ``bus_errors`` at every site (the operator's synchronous calls are in
+``shared.bus_calls_sync``). A lost lock raises LockLostError, an unavailable namespace TransientError,
+anything else BusError (MessageTooLargeError for an oversized batch).
+
+SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.aio.servicebusreceiver
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from dualbus.shared.bus import bus_errors
+from dualbus.shared.bus_types import (
+    AsyncBusClient,
+    AsyncReceiver,
+    AsyncSender,
+    MessageBatch,
+    ReceivedMessage,
+    Session,
+)
+
+__all__ = [
+    "LockRenewer",
+    "SessionState",
+    "abandon",
+    "close",
+    "complete",
+    "dead_letter",
+    "new_batch",
+    "open_receiver",
+    "opened",
+    "read_session_state",
+    "receive",
+    "renew_in_background",
+    "save_session_state",
+    "send",
+    "topic_sender",
+]
+
+class LockRenewer(Protocol):
+    """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
+
+    def register(
+        self,
+        receiver: AsyncReceiver,
+        renewable: Session | ReceivedMessage,
+        max_lock_renewal_duration: float | None = None,
+        on_lock_renew_failure: Callable[[Any, Exception | None], Awaitable[None]] | None = None,
+    ) -> None:
+        """Keep ``renewable``'s lock renewed; call ``on_lock_renew_failure`` if that fails."""
+        ...
+
+    async def close(self) -> None:
+        """Stop renewing."""
+        ...
+
+
+class SessionState(Protocol):
+    """A session's state in Service Bus (``ServiceBusReceiver.session`` of the aio SDK)."""
+
+    async def get_state(self) -> bytes | None:
+        """The state saved last, None if none."""
+        ...
+
+    async def set_state(self, state: bytes | None) -> object:
+        """Replace the state."""
+        ...
+
+
+async def open_receiver(receiver: AsyncReceiver) -> None:
+    """Attach the receiver's link; a session receiver waits for its session (the SDK's retry budget)."""
+    with bus_errors():
+        await receiver.__aenter__()
+
+
+@asynccontextmanager
+async def opened(receiver: AsyncReceiver) -> AsyncIterator[AsyncReceiver]:
+    """Open ``receiver`` (its link attaches) for the block, and close it after."""
+    await open_receiver(receiver)
+    try:
+        yield receiver
+    finally:
+        with bus_errors():
+            await receiver.close()
+
+
+async def receive(receiver: AsyncReceiver, *, max_count: int, max_wait: float) -> list[ReceivedMessage]:
+    """Up to ``max_count`` messages, waiting at most ``max_wait`` seconds for the first."""
+    with bus_errors():
+        return await receiver.receive_messages(max_message_count=max_count, max_wait_time=max_wait)
+
+
+async def complete(receiver: AsyncReceiver, messages: Iterable[ReceivedMessage]) -> None:
+    """Complete each message, in order; the first failure stops the rest."""
+    with bus_errors():
+        for message in messages:
+            await receiver.complete_message(message)
+
+
+async def abandon(receiver: AsyncReceiver, messages: Iterable[ReceivedMessage]) -> None:
+    """Abandon each message, in order, so that it comes back; the first failure stops the rest."""
+    with bus_errors():
+        for message in messages:
+            await receiver.abandon_message(message)
+
+
+async def dead_letter(
+    receiver: AsyncReceiver, message: ReceivedMessage, *, reason: str | None, description: str | None
+) -> None:
+    """Move one message to its dead-letter queue with a reason and a description."""
+    with bus_errors():
+        await receiver.dead_letter_message(message, reason=reason, error_description=description)
+
+
+async def read_session_state(session: SessionState) -> bytes | None:
+    """The session's saved state (None when it holds none)."""
+    with bus_errors():
+        return await session.get_state()
+
+
+async def save_session_state(session: SessionState, state: bytes) -> None:
+    """Replace the session's saved state."""
+    with bus_errors():
+        await session.set_state(state)
+
+
+def renew_in_background(
+    renewer: LockRenewer,
+    receiver: AsyncReceiver,
+    renewable: Session | ReceivedMessage,
+    *,
+    on_failure: Callable[[Any, Exception | None], Awaitable[None]],
+) -> None:
+    """Have ``renewer`` keep a session's or a message's lock until it is settled; ``on_failure`` if not."""
+    with bus_errors():
+        renewer.register(receiver, renewable, on_lock_renew_failure=on_failure)
+
+
+def topic_sender(client: AsyncBusClient, topic: str) -> AsyncSender:
+    """A sender on one topic (its link opens with the first send)."""
+    with bus_errors():
+        return client.get_topic_sender(topic_name=topic)
+
+
+async def new_batch(sender: AsyncSender, *, max_bytes: int | None) -> MessageBatch:
+    """An empty batch, at most ``max_bytes`` large (None: the entity's limit)."""
+    with bus_errors():
+        return await sender.create_message_batch(max_size_in_bytes=max_bytes)
+
+
+async def send(sender: AsyncSender, batch: MessageBatch) -> None:
+    """Send a batch as one transfer."""
+    with bus_errors():
+        await sender.send_messages(batch)
+
+
+async def close(*links: AsyncSender | AsyncReceiver) -> None:
+    """Close senders or receivers, in order; the first failure stops the rest."""
+    with bus_errors():
+        for link in links:
+            await link.close()
