@@ -1,7 +1,7 @@
 """Service Bus runtime counts through the administration API (``ServiceBusAdministrationClient``).
 
 The same connection string serves messaging and administration, as on Azure. For the development emulator
-(``UseDevelopmentEmulator=true``) the certificate is the emulator's own, self-signed, so it is not verified.
+(``UseDevelopmentEmulator=true``) the certificate is from no public CA, so it is not verified.
 azure errors become dualbus errors here, as in ``shared.bus``.
 """
 
@@ -82,7 +82,7 @@ def admin_client(settings: ServiceBusSettings) -> Iterator[ServiceBusAdministrat
         if settings.connection_string is not None:
             text = checked_connection_string(settings)
             emulator = "usedevelopmentemulator=true" in text.replace(" ", "").lower()
-            # The emulator's certificate is self-signed; Azure's is verified as usual.
+            # The emulator's certificate is from no public CA; Azure's is verified as usual.
             client = ServiceBusAdministrationClient.from_connection_string(
                 text, connection_verify=not emulator
             )

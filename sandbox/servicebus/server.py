@@ -198,7 +198,12 @@ class EmulatorServer:
     # -- one pass ------------------------------------------------------------------------------
 
     def _pass(self) -> None:
-        buffered = [c for c in self._tls_clients if isinstance(c.sock, ssl.SSLSocket) and c.sock.pending()]
+        # Decrypted bytes the ssl layer holds are read now, while proton can take them (else the loop spins).
+        buffered = [
+            c
+            for c in self._tls_clients
+            if isinstance(c.sock, ssl.SSLSocket) and c.sock.pending() and c.transport.capacity() > 0
+        ]
         ready = self._selector.select(0 if buffered else self._wait_seconds())
         if not ready and not buffered:
             self.journal.idle()

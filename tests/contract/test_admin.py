@@ -19,7 +19,7 @@ from dualbus.sandbox.servicebus.config import (
 from dualbus.sandbox.servicebus.launcher import start_in_process
 from tests.contract.conftest import quick_client
 
-# The emulator's certificate is self-signed, so the administration client runs unverified, as for
+# The emulator's certificate is from the sandbox's CA, so the administration client runs unverified, as for
 # Microsoft's emulator.
 pytestmark = [
     pytest.mark.contract,

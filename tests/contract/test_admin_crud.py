@@ -48,7 +48,7 @@ def bare() -> Iterator[EmulatorThread]:
 
 @pytest.fixture
 def admin(bare: EmulatorThread) -> Iterator[ServiceBusAdministrationClient]:
-    """The SDK's administration client; the emulator's certificate is self-signed."""
+    """The SDK's administration client; the emulator's certificate is from the sandbox's CA."""
     with ServiceBusAdministrationClient.from_connection_string(
         bare.connection_string, connection_verify=False
     ) as client:

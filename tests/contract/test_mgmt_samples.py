@@ -1,7 +1,8 @@
 """The SDK's published administration samples (``mgmt_*``, sync and async), unmodified, against the emulator.
 
-Each sample is its own process with the environment it documents; the emulator's self-signed certificate
-is what the process trusts, since the samples verify TLS. Sources: tests/contract/samples/mgmt/SOURCES.md.
+Each sample is its own process with the environment it documents; the sandbox CA that issued the emulator's
+certificate is what the process trusts, since the samples verify TLS.
+Sources: tests/contract/samples/mgmt/SOURCES.md.
 """
 
 from __future__ import annotations
