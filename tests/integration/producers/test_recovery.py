@@ -91,20 +91,21 @@ def test_killed_producer_restarts_without_gap_or_duplicate(
     writer = _AccountWriter(dataverse, at_least=100, pause=0.02)
     producer = ProducerProcess("dataverse", env, areas="company,customer")
     try:
-        producer.wait_started()
-        writer.start()
-        wait_until(
-            lambda: tapped(emulator.connection_string, "customer") > 0,
-            timeout=30,
-            what="the producer published a first account",
-        )
-        producer.kill()
-        producer = ProducerProcess("dataverse", env, areas="company,customer")
-        producer.wait_started()
-    finally:
-        writer.enough.set()
-        writer.join(timeout=60)
-    try:
+        try:
+            producer.wait_started()
+            writer.start()
+            wait_until(
+                lambda: tapped(emulator.connection_string, "customer") > 0,
+                timeout=60,
+                what="the producer published a first account",
+            )
+            producer.kill()
+            producer = ProducerProcess("dataverse", env, areas="company,customer")
+            producer.wait_started()
+        finally:
+            writer.enough.set()
+            if writer.ident is not None:
+                writer.join(timeout=60)
         total = writer.written
         # Companies go from F&O to Dataverse only (shared/maps/data/company.json): accounts alone arrive.
         events = drain_tap(emulator.connection_string, ["company", "customer"], expect=total, timeout=60)
