@@ -25,6 +25,7 @@ from dualbus.ops.dlq import peek_dead_letters, select_routes
 from dualbus.ops.reconcile import ReconcileReport, reconcile
 from dualbus.ops.reconcile_print import print_report
 from dualbus.shared.bus import bus_client
+from dualbus.shared.bus_admin import admin_counts
 from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
 from dualbus.shared.topology import default_topology
 
@@ -59,10 +60,12 @@ def read_dead_letters(endpoints: Endpoints) -> list[DeadLetter]:
     """Every dead-letter of every route, peeked (nothing is removed)."""
     settings = _settings(endpoints).servicebus
     assert settings is not None  # noqa: S101 - _settings always sets it
-    with bus_client(settings) as client:
+    with bus_client(settings) as client, admin_counts(settings) as counts:
+        # Peeking opens and closes a link (about a second); the administration API's count is a quick look.
         return [
             letter
             for route in select_routes(default_topology())
+            if counts.subscription(route.topic, route.subscription).dead_lettered
             for letter in peek_dead_letters(client, route)
         ]
 

@@ -207,7 +207,7 @@ class ProducerProcess:
         for line in self.process.stderr:
             self.lines.append(line)
 
-    def wait_started(self, timeout: float = 30.0) -> None:
+    def wait_started(self, timeout: float = 60.0) -> None:
         """Wait for the producer's start-up log line; fail with its output if it died or hung."""
         deadline = time.monotonic() + timeout
         while not any("producer started" in line for line in self.lines):

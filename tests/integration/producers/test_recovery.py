@@ -52,19 +52,20 @@ def _maker(twin: RunningDataverse) -> httpx.Client:
 
 
 class _AccountWriter(threading.Thread):
-    """Creates accounts one after another until told to stop, and at least ``at_least`` of them."""
+    """Creates accounts one after another until told to stop: at least ``at_least``, at most ``at_most``."""
 
-    def __init__(self, twin: RunningDataverse, *, at_least: int, pause: float) -> None:
+    def __init__(self, twin: RunningDataverse, *, at_least: int, at_most: int, pause: float) -> None:
         super().__init__(name="account-writer")
         self.twin = twin
         self.at_least = at_least
+        self.at_most = at_most
         self.pause = pause
         self.written = 0
         self.enough = threading.Event()
 
     def run(self) -> None:
         with _maker(self.twin) as maker:
-            while self.written < self.at_least or not self.enough.is_set():
+            while self.written < self.at_least or (self.written < self.at_most and not self.enough.is_set()):
                 account = {
                     "accountnumber": f"K-{self.written:04d}",
                     "name": f"Account {self.written}",
@@ -76,6 +77,7 @@ class _AccountWriter(threading.Thread):
                 time.sleep(self.pause)  # the pace of the changes, not a wait for anything
 
 
+@pytest.mark.timeout(240)  # two producer starts, which a busy machine can make slow
 def test_killed_producer_restarts_without_gap_or_duplicate(
     emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
 ) -> None:
@@ -88,23 +90,25 @@ def test_killed_producer_restarts_without_gap_or_duplicate(
         DUALBUS_PRODUCER__POLL_INTERVAL_SECONDS="0.1",
     )
     # The writer goes on until the restarted producer is up: changes come before, during and after the kill.
-    writer = _AccountWriter(dataverse, at_least=100, pause=0.02)
+    writer = _AccountWriter(dataverse, at_least=100, at_most=400, pause=0.02)
     producer = ProducerProcess("dataverse", env, areas="company,customer")
     try:
-        producer.wait_started()
-        writer.start()
-        wait_until(
-            lambda: tapped(emulator.connection_string, "customer") > 0,
-            timeout=30,
-            what="the producer published a first account",
-        )
-        producer.kill()
-        producer = ProducerProcess("dataverse", env, areas="company,customer")
-        producer.wait_started()
-    finally:
-        writer.enough.set()
-        writer.join(timeout=60)
-    try:
+        try:
+            producer.wait_started()
+            writer.start()
+            wait_until(
+                lambda: tapped(emulator.connection_string, "customer") > 0,
+                timeout=60,
+                what="the producer published a first account",
+            )
+            assert writer.is_alive(), "every account was written before the kill"
+            producer.kill()
+            producer = ProducerProcess("dataverse", env, areas="company,customer")
+            producer.wait_started()
+        finally:
+            writer.enough.set()
+            if writer.ident is not None:
+                writer.join(timeout=60)
         total = writer.written
         # Companies go from F&O to Dataverse only (shared/maps/data/company.json): accounts alone arrive.
         events = drain_tap(emulator.connection_string, ["company", "customer"], expect=total, timeout=60)
