@@ -15,12 +15,13 @@ from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics
 from dualbus.consumers._process import MessageProcessor, Settler
 from dualbus.consumers._retry import MessageRetry
-from dualbus.consumers._runtime import Consumer, Gate, LockRenewer, RuntimeOptions
+from dualbus.consumers._runtime import Consumer, Gate, RuntimeOptions
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
 from dualbus.consumers._tombstone_sink import TombstoneSink
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.consumers._unroutable import UnroutableDrain, drain_unroutable
+from dualbus.shared.bus_calls import LockRenewer
 
 __all__ = [
     "VERSION_COLUMN",
