@@ -134,7 +134,9 @@ async def test_sigterm_stops_an_idle_consumer_at_once(pipeline, tmp_path):
             stderr=log,
         )
         try:
-            await asyncio.sleep(6.0)  # started, and its workers are waiting for sessions that never come
+            # Started, and its workers waiting on the emulator for sessions that never come (its start-up
+            # alone can take many seconds on a busy machine: a fixed pause would signal it too early).
+            assert await _wait_for(lambda: bool(pipeline.bus.server.bus.sessions.waiters), within=90.0)
             assert child.poll() is None
             child.send_signal(signal.SIGTERM)
             started = time.monotonic()
