@@ -9,13 +9,13 @@ applying after them; that is how an old update re-created a row its delete had r
 The hold settles messages too, one at a time (the SDK's link does not take concurrent settlements), and it is
 what the sink sees of the session it works in (``current_hold``: the session's tombstones).
 
-Settlements and session-state saves take turns (``link_turn``). The SDK's AMQP session hands every incoming
-disposition to every link on it, whatever its role: the broker's echo of a dead-letter (``rejected``, no
-error) for its delivery N is taken by the management link for the SDK's own request N, if one is in flight;
-the SDK then drops that request (``IndexError`` in its ``_on_send_complete``) and waits for its answer
+A dead-letter and a session-state save take turns (``state_turn``). The SDK's AMQP session hands every
+incoming disposition to every link on it, whatever its role: the broker's echo of a dead-letter (``rejected``,
+no error) for its delivery N is taken by the management link for the SDK's own request N, if one is in
+flight; the SDK then drops that request (``IndexError`` in its ``_on_send_complete``) and waits for its answer
 forever. The SDK numbers its deliveries on a session from 0, and so does the emulator (Azure does not
-publish its numbering), so the two meet often.
-
+publish its numbering), so the two meet often. The echoes of completes and abandons (``accepted``,
+``modified``) do no harm there, so those run beside saves: one save per applied change must not wait for them.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ class SessionHold:
     def __init__(self, receiver: AsyncReceiver, *, sessionful: bool) -> None:
         self._receiver = receiver
         self._sessionful = sessionful
-        # One request at a time on the receiver's link: settlements and state saves (see above).
-        self.link_turn = asyncio.Lock()
+        self._settling = asyncio.Lock()
+        # Dead-letters and session-state saves, one at a time (see above); saves take it through Tombstones.
+        self.state_turn = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.tombstones: Tombstones | None = None
         self.lost = False
@@ -111,14 +112,15 @@ class SessionHold:
         error_description: str | None = None,
     ) -> None:
         """Dead-letter one message with a reason and a description."""
-        await self._settle(
-            lambda: dead_letter(self._receiver, message, reason=reason, description=error_description)
-        )
+        async with self.state_turn:
+            await self._settle(
+                lambda: dead_letter(self._receiver, message, reason=reason, description=error_description)
+            )
 
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
         if self.lost:
             raise LockLostError("the lock was lost before this settlement; the message comes back")
-        async with self.link_turn:
+        async with self._settling:
             try:
                 await call()
             except LockLostError as exc:

@@ -170,7 +170,7 @@ class Consumer:
             _keep_session(receiver, renewer, hold)
             topic, subscription = self._topic, self._subscription
             ttl = min(topic.default_message_time_to_live, subscription.default_message_time_to_live)
-            hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl, turn=hold.link_turn)
+            hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl, turn=hold.state_turn)
         return hold
 
     def _receiver(self) -> AsyncReceiver:

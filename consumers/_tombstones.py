@@ -62,7 +62,7 @@ class Tombstones:
         turn: asyncio.Lock | None = None,
     ) -> None:
         """``entries`` are key → (source version, recorded at, epoch seconds); ``clock`` is wall time;
-        ``turn``, when given, is held for each save (the receiver's link takes one request at a time)."""
+        ``turn``, when given, is held for each save (its holder's dead-letters take it too, see _hold)."""
         self._state = state
         self._turn = turn or asyncio.Lock()
         self._ttl = ttl.total_seconds()
