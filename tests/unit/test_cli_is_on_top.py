@@ -6,33 +6,22 @@ What a command and another part (the demo, the console) both need lives in a mod
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from tests.unit.sources import SHIPPED, imported_modules, python_files, reaches
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("d365", "shared", "producers", "consumers", "sandbox", "dualbus", "bench")
 CLI = ("dualbus/cli.py", "dualbus/commands/")
 
 
 def imports_commands(source: str) -> bool:
     """Whether ``source`` imports a ``dualbus.commands`` module by an import statement."""
-    for node in ast.walk(ast.parse(source)):
-        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        if any(name == "dualbus.commands" or name.startswith("dualbus.commands.") for name in names):
-            return True
-    return False
+    return any(reaches(module, "dualbus.commands") for module in imported_modules(source))
 
 
 def test_only_the_cli_imports_the_commands() -> None:
     """No module outside dualbus/cli.py and dualbus/commands/ imports a command module."""
     offenders = [
         relative
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
-        if not (relative := path.relative_to(ROOT).as_posix()).startswith(CLI)
-        and imports_commands(path.read_text(encoding="utf-8"))
+        for relative, path in python_files((*SHIPPED, "bench"))
+        if not relative.startswith(CLI) and imports_commands(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
 

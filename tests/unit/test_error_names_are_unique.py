@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("d365", "shared", "producers", "consumers", "sandbox", "dualbus")
+from tests.unit.sources import SHIPPED, python_files
 
 
 def guarded_classes(source: str) -> list[str]:
@@ -26,13 +24,9 @@ def guarded_classes(source: str) -> list[str]:
 def test_each_error_name_is_defined_once() -> None:
     """No error class name (nor Envelope) is defined in two modules."""
     where: dict[str, list[str]] = defaultdict(list)
-    for package in PACKAGES:
-        # dualbus/ links the other packages in; read them once, through their own folders.
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if package == "dualbus" and path.relative_to(ROOT / package).parts[0] in PACKAGES:
-                continue
-            for name in guarded_classes(path.read_text(encoding="utf-8")):
-                where[name].append(path.relative_to(ROOT).as_posix())
+    for relative, path in python_files(SHIPPED):
+        for name in guarded_classes(path.read_text(encoding="utf-8")):
+            where[name].append(relative)
     assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
 
 

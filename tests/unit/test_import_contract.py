@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# The packages linked into dualbus/ (see "Layout" in the README): imported as dualbus.<name>, never bare.
-LINKED = ("d365", "shared", "producers", "consumers", "sandbox")
-SCANNED = (*LINKED, "dualbus", "bench")
+from tests.unit.sources import LINKED, ROOT, SHIPPED, imported_modules, python_files, reaches
+
+SCANNED = (*SHIPPED, "bench")
 
 # The pipeline's Service Bus boundary: clients and error translation, the SDK's types under our names,
 # administration, messages, control messages and applying a topology.
@@ -60,31 +59,14 @@ BOUNDARIES: dict[str, frozenset[str]] = {
 }
 
 
-def imported_modules(source: str) -> Iterator[str]:
-    """Every module name an import statement in ``source`` brings in (``from a import b`` gives a and a.b)."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
-            yield from (f"{node.module}.{alias.name}" for alias in node.names)
-
-
-def reaches(module: str, library: str) -> bool:
-    """Whether importing ``module`` is importing ``library`` (itself or one of its submodules)."""
-    return module == library or module.startswith(library + ".")
-
-
 def offenders(library: str, allowed: frozenset[str], root: Path = ROOT) -> list[str]:
     """Files (relative paths) outside ``allowed`` that import ``library``."""
-    found = []
-    for package in SCANNED:
-        for path in sorted((root / package).rglob("*.py")):
-            relative = path.relative_to(root).as_posix()
-            modules = imported_modules(path.read_text(encoding="utf-8"))
-            if relative not in allowed and any(reaches(m, library) for m in modules):
-                found.append(relative)
-    return found
+    return [
+        relative
+        for relative, path in python_files(SCANNED, root)
+        if relative not in allowed
+        and any(reaches(m, library) for m in imported_modules(path.read_text(encoding="utf-8")))
+    ]
 
 
 @pytest.mark.parametrize("library", sorted(BOUNDARIES))
@@ -145,13 +127,11 @@ def test_a_similar_name_is_not_the_library(tmp_path: Path) -> None:
 
 
 def _bare_imports(root: Path) -> list[str]:
-    found = []
-    for folder in (*SCANNED, "tests"):
-        for path in sorted((root / folder).rglob("*.py")):
-            modules = imported_modules(path.read_text(encoding="utf-8"))
-            if any(reaches(m, name) for m in modules for name in LINKED):
-                found.append(path.relative_to(root).as_posix())
-    return found
+    def bare(path: Path) -> bool:
+        modules = imported_modules(path.read_text(encoding="utf-8"))
+        return any(reaches(m, name) for m in modules for name in LINKED)
+
+    return [relative for relative, path in python_files((*SCANNED, "tests"), root) if bare(path)]
 
 
 def test_our_packages_are_imported_through_dualbus_alone() -> None:
@@ -239,12 +219,11 @@ def handlers_of_library_errors(path: Path) -> list[str]:
 def test_no_module_outside_a_boundary_handles_a_library_error() -> None:
     """Library exceptions are caught (and translated) in their boundary alone; elsewhere only ours are."""
     allowed = frozenset().union(*BOUNDARIES.values())
-    found = {}
-    for package in SCANNED:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            relative = path.relative_to(ROOT).as_posix()
-            if relative not in allowed and (handled := handlers_of_library_errors(path)):
-                found[relative] = handled
+    found = {
+        relative: handled
+        for relative, path in python_files(SCANNED)
+        if relative not in allowed and (handled := handlers_of_library_errors(path))
+    }
     assert found == {}
 
 
