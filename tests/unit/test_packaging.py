@@ -11,11 +11,11 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.sources import LINKED, ROOT, python_files
+
 _NOT_SOURCE = (".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "node_modules")
 
 
@@ -48,8 +48,8 @@ def test_the_wheel_installs_one_top_level_package(wheel: zipfile.ZipFile) -> Non
 def test_the_linked_packages_travel_inside_dualbus_with_their_data(wheel: zipfile.ZipFile) -> None:
     """Each linked folder's modules and data files are in the wheel as real files under dualbus/."""
     names = set(wheel.namelist())
-    for folder in ("d365", "shared", "producers", "consumers", "sandbox"):
-        sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py"))
+    for folder in LINKED:
+        sources = [relative for relative, _ in python_files([folder])]
         assert sources, folder
         assert {f"dualbus/{source}" for source in sources} <= names
     data = [p.relative_to(ROOT).as_posix() for p in (ROOT / "shared" / "maps" / "data").glob("*.json")]
