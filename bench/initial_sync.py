@@ -5,9 +5,11 @@ runs the initial sync of areas company, currency and customer while the to-datav
 areas apply what arrives. Reported: the publish side alone (the initial sync's own duration and rate) and
 the whole pipeline (until the Dataverse twin holds every account), bounded by ``--time-limit``.
 
-The twins and the emulator run in a child process, the producer and the consumers in this one, so the two
-cores are both used. The Dataverse twin enforces the documented service protection limits for one
-application user unless ``--limits off``.
+The emulator runs in a child process of its own (Service Bus is a service apart, and its single AMQP thread
+must not wait for the twins' threads), the twins in another, the producer and the consumers in this one,
+the customers' initial sync in a fourth. Each process's CPU seconds are reported too: on a shared machine
+they tell where the work goes when the wall-clock figures scatter. The Dataverse twin enforces the
+documented service protection limits for one application user unless ``--limits off``.
 
 Run: ``python bench/initial_sync.py [--customers 70000] [--limits documented|off] [--time-limit 300]``.
 """
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -51,22 +54,30 @@ _BARRIER_SECONDS = 60.0
 _BATCH_BYTES = 64 * 1024
 
 
-def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
-    """Child process: the emulator and both twins, F&O seeded; serves until told to stop."""
+def _serve_emulator(conn: Connection) -> None:
+    """Child process: the emulator; serves until told to stop."""
     import threading  # noqa: PLC0415 - child-only imports keep the parent light
-
-    from dualbus.sandbox.dataverse import ServiceProtectionLimits, start_dataverse  # noqa: PLC0415
-    from dualbus.sandbox.fo import start_fo  # noqa: PLC0415
 
     emulator = start_emulator()
     thread = threading.Thread(target=emulator.serve_forever, daemon=True)
     thread.start()
+    conn.send({"connection_string": emulator.connection_string})
+    conn.recv()
+    conn.send(_cpu_seconds())
+    emulator.stop()
+    thread.join(timeout=10)
+
+
+def _serve_twins(conn: Connection, customers: int, limits_on: bool) -> None:
+    """Child process: both twins, F&O seeded; serves until told to stop."""
+    from dualbus.sandbox.dataverse import ServiceProtectionLimits, start_dataverse  # noqa: PLC0415
+    from dualbus.sandbox.fo import start_fo  # noqa: PLC0415
+
     fo = start_fo(page_size=10_000, clients=_CLIENTS)
     dataverse = start_dataverse(clients=_CLIENTS, limits=ServiceProtectionLimits() if limits_on else None)
     _seed(fo.twin.store, customers)
     conn.send(
         {
-            "connection_string": emulator.connection_string,
             "fo": [fo.url, fo.token_url, fo.audience, fo.identity.token_url(fo.tenant), str(fo.ca_bundle)],
             "dataverse": [
                 dataverse.url,
@@ -78,10 +89,15 @@ def _serve(conn: Connection, customers: int, limits_on: bool) -> None:
         }
     )
     conn.recv()
+    conn.send(_cpu_seconds())
     fo.stop()
     dataverse.stop()
-    emulator.stop()
-    thread.join(timeout=10)
+
+
+def _cpu_seconds() -> float:
+    """CPU time this process used so far, user and system."""
+    times = os.times()
+    return round(times.user + times.system, 1)
 
 
 def start_emulator() -> Any:  # noqa: ANN401 - the emulator server
@@ -248,6 +264,7 @@ async def _pipeline(
     sync_started = time.perf_counter()
     await _sync_process(settings, "customer")
     sync_seconds = time.perf_counter() - sync_started
+    sync_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     published_at = time.perf_counter()
     done = consume and await observer.wait_for({"accounts": customers}, deadline)
     finished = time.perf_counter()
@@ -264,6 +281,8 @@ async def _pipeline(
         "total_seconds": round(finished - started, 2),
         "records_per_second": round((first.records + applied) / (finished - started), 1),
         "seconds_until_published": round(published_at - started, 2),
+        "cpu_seconds_initial_sync_process": round(sync_cpu.ru_utime + sync_cpu.ru_stime, 1),
+        "cpu_seconds_producer_of_lookups_and_consumers": _cpu_seconds(),
         "consumer_outcomes": {area: dict(metrics.counts) for area, metrics in outcomes.items()},
         "consumer_failures": [f for f in failures if "ConsumerMetrics" not in f],
     }
@@ -277,20 +296,34 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=300.0)
     parser.add_argument("--publish-only", action="store_true", help="no consumers: measure the publish side")
     args = parser.parse_args()
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(child, args.customers, args.limits == "documented"), daemon=True
-    )
-    server.start()
+    spawn = multiprocessing.get_context("spawn")
+    servers = [
+        (_serve_emulator, ()),
+        (_serve_twins, (args.customers, args.limits == "documented")),
+    ]
+    pipes, children = [], []
+    for target, extra in servers:
+        parent, child = multiprocessing.Pipe()
+        process = spawn.Process(target=target, args=(child, *extra), daemon=True)
+        process.start()
+        pipes.append(parent)
+        children.append(process)
     try:
-        parts = parent.recv()
+        parts: dict[str, Any] = {}
+        for pipe in pipes:
+            parts.update(pipe.recv())
         with tempfile.TemporaryDirectory() as state:
             figures = asyncio.run(
                 _run(parts, Path(state), args.customers, args.time_limit, consume=not args.publish_only)
             )
     finally:
-        parent.send("stop")
-        server.join(timeout=30)
+        cpu = []
+        for pipe in pipes:
+            pipe.send("stop")
+            cpu.append(pipe.recv())
+        for process in children:
+            process.join(timeout=30)
+    figures["cpu_seconds_emulator"], figures["cpu_seconds_twins"] = cpu
     figures.update({"customers": args.customers, "dataverse_limits": args.limits, "cores": 2})
     print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
 

@@ -8,6 +8,7 @@ emulator: it needs nothing but send and peek.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 import orjson
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceivedMessage
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
+from azure.servicebus.aio import ServiceBusReceiver as AsyncServiceBusReceiver
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.errors import DualbusError
@@ -129,6 +131,8 @@ class PauseWatcher:
         self._route = route
         self._interval = interval
         self._next_sequence = 0
+        # One receiver kept open between polls: opening one costs a connection, its TLS and a token.
+        self._receiver: AsyncServiceBusReceiver | None = None
         self._resumed = asyncio.Event()
         self._resumed.set()
         self.state: RouteState | None = None
@@ -144,26 +148,41 @@ class PauseWatcher:
 
     async def poll_once(self) -> None:
         """Read the commands that arrived since the last poll and update the state."""
-        async with self._client.get_queue_receiver(self._queue, prefetch_count=0) as receiver:
+        try:
             with bus_errors():
-                while page := await receiver.peek_messages(
+                if self._receiver is None:
+                    self._receiver = self._client.get_queue_receiver(self._queue, prefetch_count=0)
+                while page := await self._receiver.peek_messages(
                     max_message_count=_PEEK_PAGE, sequence_number=self._next_sequence
                 ):
                     self._next_sequence = (page[-1].sequence_number or 0) + 1
                     state = fold_states(page).get(self._route)
                     if state is not None:
                         self._apply(state)
+        except DualbusError:
+            await self.aclose()  # the next poll starts on a fresh connection
+            raise
+
+    async def aclose(self) -> None:
+        """Close the receiver kept between polls (the next poll opens another)."""
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            with contextlib.suppress(Exception):
+                await receiver.close()
 
     async def run(self) -> None:
         """Poll until cancelled; a failing poll is logged and retried at the next interval."""
-        while True:
-            try:
-                await self.poll_once()
-            except DualbusError as exc:
-                _log.warning(
-                    "cannot read the control queue; keeping the last state", extra={"error": str(exc)}
-                )
-            await asyncio.sleep(self._interval)
+        try:
+            while True:
+                try:
+                    await self.poll_once()
+                except DualbusError as exc:
+                    _log.warning(
+                        "cannot read the control queue; keeping the last state", extra={"error": str(exc)}
+                    )
+                await asyncio.sleep(self._interval)
+        finally:
+            await asyncio.shield(self.aclose())
 
     def _apply(self, state: RouteState) -> None:
         if state.paused != self.paused:
