@@ -1,4 +1,5 @@
-"""The runtime's receiver loop with a fake Service Bus client: a closing receiver never holds up the next."""
+"""The runtime's receiver loop with a fake Service Bus client: a closing receiver never holds up the next, and
+a worker backs off after failed sessions (waits growing, starting over once a session worked, cut by stop)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import pytest
 from dualbus.consumers import RuntimeOptions
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._runtime import Consumer
+from dualbus.shared.errors import TransientError
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
+from tests.unit.retry_waits import recorded_waits
 
 # How long a test waits for the consumer's tasks to get somewhere before it fails.
 _WITHIN = 5.0
@@ -74,10 +78,39 @@ async def _each(events: Iterable[asyncio.Event]) -> None:
         await asyncio.gather(*(event.wait() for event in events))
 
 
-def _consumer(client: _Client, ready: asyncio.Event | None = None) -> Consumer:
+class _Unavailable:
+    """A receiver that cannot open: no session free within the wait, or the namespace unavailable."""
+
+    async def __aenter__(self) -> _Unavailable:
+        raise TransientError("Service Bus is unavailable: OperationTimeoutError")
+
+    async def close(self) -> None:
+        return None
+
+
+class _FlakyClient(_Client):
+    """Hands out receivers that fail to open where ``script`` says False, working (empty) ones elsewhere."""
+
+    def __init__(self, script: list[bool]) -> None:
+        super().__init__()
+        self.release.set()
+        self.script = script
+
+    def get_subscription_receiver(self, *_: Any, **__: Any) -> Any:
+        working = super().get_subscription_receiver()
+        fails = len(self.receivers) <= len(self.script) and not self.script[len(self.receivers) - 1]
+        return _Unavailable() if fails else working
+
+
+def _consumer(
+    client: _Client, ready: asyncio.Event | None = None, *, reconnect: RetryPolicy | None = None
+) -> Consumer:
     subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
     topic = TopicSpec(area="currency", subscriptions=(subscription,))
     options = RuntimeOptions(concurrency=1, shutdown_deadline=5.0)
+    if reconnect is not None:
+        # A shutdown deadline beyond the test's patience: only a wait cut short by stop ends run() in time.
+        options = RuntimeOptions(concurrency=1, shutdown_deadline=60.0, reconnect=reconnect)
     processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
     return Consumer(
         cast(Any, client), processor, topic=topic, subscription=subscription, options=options, ready=ready
@@ -131,3 +164,32 @@ async def test_no_message_is_received_before_the_runtime_is_ready() -> None:
     await _each([client.receivers[0].received])
     stop.set()
     await asyncio.wait_for(running, timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_waits_after_failed_sessions_grow_and_start_over_once_a_session_worked() -> None:
+    """Failures in a row wait 1, 2, 4 ms (the policy's backoff); a worked session resets it to 1 ms."""
+    client = _FlakyClient([False, False, False, True, False, False])
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.001, max_wait=0.004, jitter=0.0)
+    stop = asyncio.Event()
+    with recorded_waits() as waits:
+        running = asyncio.create_task(_consumer(client, reconnect=reconnect).run(stop))
+        await client.handed_out(8)  # past the script: every later session works, with no wait between
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == pytest.approx([0.001, 0.002, 0.004, 0.001, 0.002])
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_a_reconnect_wait_at_once() -> None:
+    """A worker waiting a minute to reconnect stops as soon as stop is set, not at the shutdown deadline."""
+    client = _FlakyClient([False])
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=60.0, max_wait=60.0, jitter=0.0)
+    stop = asyncio.Event()
+    with recorded_waits() as waits:
+        running = asyncio.create_task(_consumer(client, reconnect=reconnect).run(stop))
+        await asyncio.wait_for(waits.scheduled.wait(), _WITHIN)
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == [60.0]
+    assert len(client.receivers) == 1
