@@ -5,10 +5,13 @@ Each worker accepts the next available session of the area's subscription, keeps
 the changes of one record in order, different records side by side (see ``_groups``). It lets the session go
 when it runs dry, so every session gets its turn, and at once when the lock is lost (``_hold``): the rest of
 the batch is left for the next holder. On stop, workers finish the messages in hand within the deadline,
-abandon what they received but did not start, and close. A worker whose session failed (none free within the
-wait, Service Bus unavailable, a lock lost, a bug) waits before it takes the next one: the shared retry
-policy's backoff (``RuntimeOptions.reconnect``), growing with the failures in a row and starting over once a
-session is worked; stopping ends the wait at once.
+abandon what they received but did not start, and close.
+
+A worker whose session failed (Service Bus unavailable, a lock lost, a bug) waits before it takes the next
+one: the shared retry policy's backoff (``RuntimeOptions.reconnect``), growing with the failures in a row
+and starting over once a session is worked; stopping ends the wait at once. A look that waited all of
+``session_wait`` in vain is no failure: the worker looks again at once, so that a quiet subscription's next
+session is taken as soon as it comes.
 Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -132,15 +136,20 @@ class Consumer:
             if self._gate is not None and self._gate.paused:
                 await _until_either(stop, self._gate.wait_resumed())
                 continue
+            started = time.monotonic()
             try:
                 await self._work_session(stop, renewer)
             except LockLostError as exc:
                 _log.warning("session lost: %s", exc)
                 await backoff.wait(exc)
             except TransientError as exc:
-                # No session free within the wait, or a passing network fault: look again after a pause,
-                # which keeps a namespace refusing connections outright from being asked in a tight loop.
-                await backoff.wait(exc)
+                if self._looked_in_vain(started):
+                    # No session came within the whole wait: that look was the pause; look again at once.
+                    backoff.reset()
+                else:
+                    # A passing fault, at once: the pause keeps a namespace refusing connections outright
+                    # from being asked in a tight loop.
+                    await backoff.wait(exc)
             except BusError as exc:
                 _log.warning("Service Bus failed, reconnecting: %s", exc)
                 await backoff.wait(exc)
@@ -150,6 +159,11 @@ class Consumer:
                 await backoff.wait(exc)
             else:
                 backoff.reset()
+
+    def _looked_in_vain(self, started: float) -> bool:
+        """Whether a failed attempt waited all of ``session_wait`` (for a session that did not come)."""
+        wait = self.options.session_wait
+        return wait > 0 and time.monotonic() - started >= wait
 
     async def _work_session(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
         """Take a session (or, without sessions, a receiver), work it until it runs dry, and let it go."""

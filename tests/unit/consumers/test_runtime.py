@@ -19,6 +19,8 @@ from tests.unit.retry_waits import recorded_waits
 
 # How long a test waits for the consumer's tasks to get somewhere before it fails.
 _WITHIN = 5.0
+# A shutdown deadline beyond the test's patience: only a wait cut short by stop ends run() in time.
+_PAST_PATIENCE = 60.0
 
 
 class _Receiver:
@@ -79,9 +81,13 @@ async def _each(events: Iterable[asyncio.Event]) -> None:
 
 
 class _Unavailable:
-    """A receiver that cannot open: no session free within the wait, or the namespace unavailable."""
+    """A receiver that cannot open: the namespace unavailable, or (after ``looking``) no session came."""
+
+    def __init__(self, looking: float = 0.0) -> None:
+        self.looking = looking
 
     async def __aenter__(self) -> _Unavailable:
+        await asyncio.sleep(self.looking)  # the SDK waiting for a session, as long as it is told to
         raise TransientError("Service Bus is unavailable: OperationTimeoutError")
 
     async def close(self) -> None:
@@ -91,29 +97,31 @@ class _Unavailable:
 class _FlakyClient(_Client):
     """Hands out receivers that fail to open where ``script`` says False, working (empty) ones elsewhere."""
 
-    def __init__(self, script: list[bool]) -> None:
+    def __init__(self, script: list[bool], *, looking: float = 0.0) -> None:
         super().__init__()
         self.release.set()
         self.script = script
+        self.looking = looking
 
     def get_subscription_receiver(self, *_: Any, **__: Any) -> Any:
         working = super().get_subscription_receiver()
         fails = len(self.receivers) <= len(self.script) and not self.script[len(self.receivers) - 1]
-        return _Unavailable() if fails else working
+        return _Unavailable(self.looking) if fails else working
 
 
-def _consumer(
-    client: _Client, ready: asyncio.Event | None = None, *, reconnect: RetryPolicy | None = None
-) -> Consumer:
+def _consumer(client: _Client, ready: asyncio.Event | None = None, **options: Any) -> Consumer:
+    """A one-worker consumer of a sessionless subscription; ``options`` override RuntimeOptions' fields."""
     subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
     topic = TopicSpec(area="currency", subscriptions=(subscription,))
-    options = RuntimeOptions(concurrency=1, shutdown_deadline=5.0)
-    if reconnect is not None:
-        # A shutdown deadline beyond the test's patience: only a wait cut short by stop ends run() in time.
-        options = RuntimeOptions(concurrency=1, shutdown_deadline=60.0, reconnect=reconnect)
+    options = {"concurrency": 1, "shutdown_deadline": 5.0, **options}
     processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
     return Consumer(
-        cast(Any, client), processor, topic=topic, subscription=subscription, options=options, ready=ready
+        cast(Any, client),
+        processor,
+        topic=topic,
+        subscription=subscription,
+        options=RuntimeOptions(**options),
+        ready=ready,
     )
 
 
@@ -172,8 +180,9 @@ async def test_waits_after_failed_sessions_grow_and_start_over_once_a_session_wo
     client = _FlakyClient([False, False, False, True, False, False])
     reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.001, max_wait=0.004, jitter=0.0)
     stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, shutdown_deadline=_PAST_PATIENCE)
     with recorded_waits() as waits:
-        running = asyncio.create_task(_consumer(client, reconnect=reconnect).run(stop))
+        running = asyncio.create_task(consumer.run(stop))
         await client.handed_out(8)  # past the script: every later session works, with no wait between
         stop.set()
         await asyncio.wait_for(running, timeout=_WITHIN)
@@ -186,10 +195,26 @@ async def test_stop_ends_a_reconnect_wait_at_once() -> None:
     client = _FlakyClient([False])
     reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=60.0, max_wait=60.0, jitter=0.0)
     stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, shutdown_deadline=_PAST_PATIENCE)
     with recorded_waits() as waits:
-        running = asyncio.create_task(_consumer(client, reconnect=reconnect).run(stop))
+        running = asyncio.create_task(consumer.run(stop))
         await asyncio.wait_for(waits.scheduled.wait(), _WITHIN)
         stop.set()
         await asyncio.wait_for(running, timeout=_WITHIN)
     assert waits == [60.0]
     assert len(client.receivers) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_look_that_waited_in_vain_for_a_session_is_followed_by_the_next_at_once() -> None:
+    """No session within ``session_wait`` is a quiet subscription, not a failure: no backoff follows."""
+    client = _FlakyClient([False, False, False], looking=0.02)
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=60.0, max_wait=60.0, jitter=0.0)
+    stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, session_wait=0.01, shutdown_deadline=_PAST_PATIENCE)
+    with recorded_waits() as waits:
+        running = asyncio.create_task(consumer.run(stop))
+        await client.handed_out(4)
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == []
