@@ -136,10 +136,10 @@ class RetryPolicy:
         return True
 
 
-# How a loop whose receiver failed (Service Bus unavailable, no session free within the wait, a lock lost, a
-# bug) waits before it opens another: 0.2 s doubling to 5 s, with up to 0.5 s of jitter so that the workers
-# and replicas that failed together spread out; short enough that a session freed or a namespace back is
-# taken within seconds. It retries anything: such a loop logs what failed and must go on.
+# How a loop whose receiver failed (Service Bus unavailable, a lock lost, a bug) waits before it opens
+# another: 0.2 s doubling to 5 s, with up to 0.5 s of jitter so that the workers and replicas that failed
+# together spread out; short enough that a namespace back is used within seconds. It retries anything: such
+# a loop logs what failed and must go on.
 RECONNECT_RETRY = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.2, max_wait=5.0, jitter=0.5)
 
 
@@ -169,7 +169,8 @@ class _Attempts:
     def _next(self, attempt: stamina.Attempt) -> stamina.Attempt:
         budget = self._policy.budget_seconds
         if self._deadline is None and budget is not None:
-            # Counted from the first attempt, after stamina started its own clock: never before its end.
+            # Counted from the first attempt, just after stamina started the clock of its ``timeout``: the
+            # deadline is never before that timeout's end, so the last (cut) wait leads to a last attempt.
             self._deadline = time.monotonic() + budget
         self._next_wait = attempt.next_wait
         return attempt
