@@ -6,6 +6,12 @@ the changes of one record in order, different records side by side (see ``_group
 when it runs dry, so every session gets its turn, and at once when the lock is lost (``_hold``): the rest of
 the batch is left for the next holder. On stop, workers finish the messages in hand within the deadline,
 abandon what they received but did not start, and close.
+
+A worker whose session failed (Service Bus unavailable, a lock lost, a bug) waits before it takes the next
+one: the shared retry policy's backoff (``RuntimeOptions.reconnect``), growing with the failures in a row
+and starting over once a session is worked; stopping ends the wait at once. A look that waited all of
+``session_wait`` in vain is no failure: the worker looks again at once, so that a quiet subscription's next
+session is taken as soon as it comes.
 Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,12 +39,12 @@ from dualbus.shared.bus_types import (
     subscription_receiver,
 )
 from dualbus.shared.errors import BusError, DualbusError, TransientError
+from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 
 _log = logging.getLogger("dualbus.consumer")
-_TRANSIENT_PAUSE = 0.2
 # Seconds a receiver being opened when shutdown begins may take to finish connecting.
 _OPEN_GRACE = 2.0
 
@@ -59,8 +66,8 @@ class RuntimeOptions:
     shutdown_deadline: float = 20.0
     # Longer than the retry budget, so a long outage never costs the session lock.
     lock_renewal_seconds: float = 3600.0
-    # Pause after a Service Bus failure before reconnecting.
-    reconnect_wait: float = 2.0
+    # How long a worker waits after a failed session before it takes the next (shared.retry).
+    reconnect: RetryPolicy = RECONNECT_RETRY
 
 
 class Gate(Protocol):
@@ -124,37 +131,53 @@ class Consumer:
                 await renewer.close()
 
     async def _worker(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
+        backoff = Backoff(self.options.reconnect, stop)
         while not stop.is_set():
             if self._gate is not None and self._gate.paused:
                 await _until_either(stop, self._gate.wait_resumed())
                 continue
+            started = time.monotonic()
             try:
-                receiver = self._receiver()
-                if not await _opened_unless_stopped(receiver, stop):
-                    return
-                try:
-                    hold = await self._hold(receiver, renewer)
-                    if self._ready is not None and not self._ready.is_set():
-                        # Taking a session may overlap the gate's first reading; receiving may not.
-                        await _until_either(stop, self._ready.wait())
-                    await self._drain(receiver, hold, stop, renewer)
-                finally:
-                    self._close_later(receiver)
+                await self._work_session(stop, renewer)
             except LockLostError as exc:
-                # The session went while receiving: the next one is taken without a reconnect's pause.
                 _log.warning("session lost: %s", exc)
-                await _sleep_unless(stop, _TRANSIENT_PAUSE)
-            except TransientError:
-                # No session free within the wait, or a passing network fault: look again, without spinning
-                # when the namespace refuses connections outright.
-                await _sleep_unless(stop, _TRANSIENT_PAUSE)
+                await backoff.wait(exc)
+            except TransientError as exc:
+                if self._looked_in_vain(started):
+                    # No session came within the whole wait: that look was the pause; look again at once.
+                    backoff.reset()
+                else:
+                    # A passing fault, at once: the pause keeps a namespace refusing connections outright
+                    # from being asked in a tight loop.
+                    await backoff.wait(exc)
             except BusError as exc:
                 _log.warning("Service Bus failed, reconnecting: %s", exc)
-                await _sleep_unless(stop, self.options.reconnect_wait)
-            except Exception:  # noqa: BLE001 - logged with its traceback; the worker must go on
+                await backoff.wait(exc)
+            except Exception as exc:  # noqa: BLE001 - logged with its traceback; the worker must go on
                 # A worker must outlive any one session's trouble, or the consumer silently stops.
                 _log.exception("session worker failed; starting over")
-                await _sleep_unless(stop, self.options.reconnect_wait)
+                await backoff.wait(exc)
+            else:
+                backoff.reset()
+
+    def _looked_in_vain(self, started: float) -> bool:
+        """Whether a failed attempt waited all of ``session_wait`` (for a session that did not come)."""
+        wait = self.options.session_wait
+        return wait > 0 and time.monotonic() - started >= wait
+
+    async def _work_session(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
+        """Take a session (or, without sessions, a receiver), work it until it runs dry, and let it go."""
+        receiver = self._receiver()
+        if not await _opened_unless_stopped(receiver, stop):
+            return
+        try:
+            hold = await self._hold(receiver, renewer)
+            if self._ready is not None and not self._ready.is_set():
+                # Taking a session may overlap the gate's first reading; receiving may not.
+                await _until_either(stop, self._ready.wait())
+            await self._drain(receiver, hold, stop, renewer)
+        finally:
+            self._close_later(receiver)
 
     def _close_later(self, receiver: AsyncReceiver) -> None:
         # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
@@ -270,8 +293,3 @@ async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -
     with contextlib.suppress(Exception):
         await receiver.close()
     return False
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -10,7 +10,6 @@ share it as competing receivers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from dualbus.shared.bus import async_bus_client
@@ -18,6 +17,7 @@ from dualbus.shared.bus_calls import dead_letter, opened, receive
 from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage, subscription_receiver
 from dualbus.shared.errors import ConfigError, DualbusError, Rejection
 from dualbus.shared.messages import application_properties
+from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.settings import Settings
 from dualbus.shared.topology import TopicSpec
 
@@ -31,31 +31,36 @@ class UnroutableDrain:
     """Dead-letters every message of one topic's unroutable subscription until stopped."""
 
     def __init__(
-        self, client: AsyncBusClient, topic: TopicSpec, *, wait: float = 1.0, reconnect_wait: float = 2.0
+        self,
+        client: AsyncBusClient,
+        topic: TopicSpec,
+        *,
+        wait: float = 1.0,
+        reconnect: RetryPolicy = RECONNECT_RETRY,
     ) -> None:
-        """``wait`` bounds one receive, and so how long a stop may take to be noticed."""
+        """``wait`` bounds one receive, and so how long a stop may take to be noticed; ``reconnect`` says how
+        long to wait before opening the receiver again after a failure."""
         self._client = client
         self._topic = topic
         self._wait = wait
-        self._reconnect_wait = reconnect_wait
+        self._reconnect = reconnect
         self.dead_lettered = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until ``stop`` is set; a Service Bus failure is logged and the receiver opened again."""
+        """Drain until ``stop`` is set; a failure is logged and the receiver opened again after a backoff."""
+        backoff = Backoff(self._reconnect, stop)
         while not stop.is_set():
             try:
-                await self._drain(stop)
+                await self._drain(stop, backoff)
             except DualbusError as exc:
                 _log.warning("draining %s/unroutable failed, reconnecting: %s", self._topic.name, exc)
-            except Exception:  # noqa: BLE001 - logged with its traceback; the drain must go on
+                await backoff.wait(exc)
+            except Exception as exc:  # noqa: BLE001 - logged with its traceback; the drain must go on
                 # Like a session worker, the drain must outlive any one batch's trouble or it stops unseen.
                 _log.exception("draining %s/unroutable failed; starting over", self._topic.name)
-            else:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._reconnect_wait)
+                await backoff.wait(exc)
 
-    async def _drain(self, stop: asyncio.Event) -> None:
+    async def _drain(self, stop: asyncio.Event, backoff: Backoff) -> None:
         subscription = self._topic.unroutable
         receiver = subscription_receiver(
             self._client, self._topic.name, subscription.name, next_session=False, max_wait_time=self._wait
@@ -63,6 +68,7 @@ class UnroutableDrain:
         async with opened(receiver):
             while not stop.is_set():
                 batch = await receive(receiver, max_count=_BATCH, max_wait=self._wait)
+                backoff.reset()  # the receiver works: a later failure waits the first backoff again
                 for message in batch:
                     await self._dead_letter(receiver, message)
 

@@ -26,7 +26,8 @@ from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.shared.bus_calls import abandon, complete, dead_letter, opened, receive
 from dualbus.shared.bus_types import AsyncBusClient, AsyncReceiver, ReceivedMessage
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import BusError, TransientError
+from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 
 __all__ = ["INVALID_EVENT", "UNSUPPORTED_FORMAT", "EventSource", "FoQueueIntake"]
 
@@ -57,7 +58,10 @@ class FoQueueIntake:
         *,
         batch_size: int = 100,
         max_wait_seconds: float = 1.0,
+        reconnect: RetryPolicy = RECONNECT_RETRY,
     ) -> None:
+        """``reconnect`` says how long to wait before opening the receiver again after Service Bus failed."""
+        self._reconnect = reconnect
         self._client = client
         self._source = source
         self._handler = handler
@@ -65,10 +69,18 @@ class FoQueueIntake:
         self._max_wait = max_wait_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Receive and publish until ``stop`` is set."""
-        async with opened(self._receiver()) as receiver:
-            while not stop.is_set():
-                await self.receive_once(receiver)
+        """Receive and publish until ``stop`` is set; when Service Bus fails, reconnect after a backoff."""
+        backoff = Backoff(self._reconnect, stop)
+        while not stop.is_set():
+            try:
+                async with opened(self._receiver()) as receiver:
+                    while not stop.is_set():
+                        await self.receive_once(receiver)
+                        backoff.reset()  # the receiver works: a later failure waits the first backoff
+            except (TransientError, BusError) as exc:
+                # Unsettled events come back when their locks expire; a misconfigured source is raised.
+                _log.warning("receiving data events failed, reconnecting: %s", exc)
+                await backoff.wait(exc)
 
     async def receive_once(self, receiver: AsyncReceiver) -> int:
         """One receive, publish and settle round; returns how many messages were completed."""

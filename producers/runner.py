@@ -8,7 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
@@ -36,6 +36,7 @@ from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps
+from dualbus.shared.retry import Backoff, RetryPolicy
 from dualbus.shared.settings import ApiSettings, Settings
 from dualbus.shared.topology import default_topology
 
@@ -44,6 +45,10 @@ __all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_produce
 _log = logging.getLogger(__name__)
 _Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 DATAVERSE_API_PATH = "/api/data/v9.2"
+# After a failed round the next one comes sooner than the schedule would run it: 1 s doubling, up to 1 s of
+# jitter, never later than the schedule (``_every`` caps the wait at the interval). A round's reads and
+# publishes have retried their own failures already; what is left is an outage, waited out with backoff.
+ROUND_RETRY = RetryPolicy(on=(TransientError, SourceError), attempts=None, initial_wait=1.0, max_wait=60.0)
 
 
 @dataclass(slots=True)
@@ -152,18 +157,30 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]
     return tasks
 
 
-async def _every(interval: float, step: Callable[[], Awaitable[int]], stop: asyncio.Event) -> None:
-    """Run ``step`` every ``interval`` seconds until ``stop``; a failed round is followed by the next one.
+async def _every(
+    interval: float,
+    step: Callable[[], Awaitable[int]],
+    stop: asyncio.Event,
+    *,
+    retry: RetryPolicy = ROUND_RETRY,
+) -> None:
+    """Run ``step`` every ``interval`` seconds until ``stop``; a failed round is run again after a backoff.
 
-    This is a schedule, not a retry loop: a step's reads and publishes retry their transient failures
-    themselves, through the shared retry policy (``shared.retry``); what still fails ends the round.
+    A step's reads and publishes retry their transient failures themselves (``shared.retry``); a round that
+    fails all the same is run again under ``retry``, its waits growing with the failures in a row but never
+    beyond ``interval``. After a round that went well the schedule takes over again.
     """
+    backoff = Backoff(replace(retry, max_wait=min(retry.max_wait, interval)), stop)
     while not stop.is_set():
         try:
             await step()
         except (TransientError, SourceError) as exc:
             # A source answering nonsense is fixed on its side; the next round may well succeed.
-            _log.warning("poll round failed, the next one runs in %g s: %s", interval, exc)
+            _log.warning("poll round failed, running it again after a backoff: %s", exc)
+            await backoff.wait(exc)
+            continue
+        backoff.reset()
+        # The schedule, not a retry: the next round of a producer that is keeping up.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
 

@@ -1,4 +1,5 @@
-"""The runtime's receiver loop with a fake Service Bus client: a closing receiver never holds up the next."""
+"""The runtime's receiver loop with a fake Service Bus client: a closing receiver never holds up the next, and
+a worker backs off after failed sessions (waits growing, starting over once a session worked, cut by stop)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import pytest
 from dualbus.consumers import RuntimeOptions
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._runtime import Consumer
+from dualbus.shared.errors import TransientError
+from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
+from tests.unit.retry_waits import recorded_waits
 
 # How long a test waits for the consumer's tasks to get somewhere before it fails.
 _WITHIN = 5.0
+# A shutdown deadline beyond the test's patience: only a wait cut short by stop ends run() in time.
+_PAST_PATIENCE = 60.0
 
 
 class _Receiver:
@@ -74,13 +80,48 @@ async def _each(events: Iterable[asyncio.Event]) -> None:
         await asyncio.gather(*(event.wait() for event in events))
 
 
-def _consumer(client: _Client, ready: asyncio.Event | None = None) -> Consumer:
+class _Unavailable:
+    """A receiver that cannot open: the namespace unavailable, or (after ``looking``) no session came."""
+
+    def __init__(self, looking: float = 0.0) -> None:
+        self.looking = looking
+
+    async def __aenter__(self) -> _Unavailable:
+        await asyncio.sleep(self.looking)  # the SDK waiting for a session, as long as it is told to
+        raise TransientError("Service Bus is unavailable: OperationTimeoutError")
+
+    async def close(self) -> None:
+        return None
+
+
+class _FlakyClient(_Client):
+    """Hands out receivers that fail to open where ``script`` says False, working (empty) ones elsewhere."""
+
+    def __init__(self, script: list[bool], *, looking: float = 0.0) -> None:
+        super().__init__()
+        self.release.set()
+        self.script = script
+        self.looking = looking
+
+    def get_subscription_receiver(self, *_: Any, **__: Any) -> Any:
+        working = super().get_subscription_receiver()
+        fails = len(self.receivers) <= len(self.script) and not self.script[len(self.receivers) - 1]
+        return _Unavailable(self.looking) if fails else working
+
+
+def _consumer(client: _Client, ready: asyncio.Event | None = None, **options: Any) -> Consumer:
+    """A one-worker consumer of a sessionless subscription; ``options`` override RuntimeOptions' fields."""
     subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
     topic = TopicSpec(area="currency", subscriptions=(subscription,))
-    options = RuntimeOptions(concurrency=1, shutdown_deadline=5.0)
+    options = {"concurrency": 1, "shutdown_deadline": 5.0, **options}
     processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
     return Consumer(
-        cast(Any, client), processor, topic=topic, subscription=subscription, options=options, ready=ready
+        cast(Any, client),
+        processor,
+        topic=topic,
+        subscription=subscription,
+        options=RuntimeOptions(**options),
+        ready=ready,
     )
 
 
@@ -131,3 +172,49 @@ async def test_no_message_is_received_before_the_runtime_is_ready() -> None:
     await _each([client.receivers[0].received])
     stop.set()
     await asyncio.wait_for(running, timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_waits_after_failed_sessions_grow_and_start_over_once_a_session_worked() -> None:
+    """Failures in a row wait 1, 2, 4 ms (the policy's backoff); a worked session resets it to 1 ms."""
+    client = _FlakyClient([False, False, False, True, False, False])
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.001, max_wait=0.004, jitter=0.0)
+    stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, shutdown_deadline=_PAST_PATIENCE)
+    with recorded_waits() as waits:
+        running = asyncio.create_task(consumer.run(stop))
+        await client.handed_out(8)  # past the script: every later session works, with no wait between
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == pytest.approx([0.001, 0.002, 0.004, 0.001, 0.002])
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_a_reconnect_wait_at_once() -> None:
+    """A worker waiting a minute to reconnect stops as soon as stop is set, not at the shutdown deadline."""
+    client = _FlakyClient([False])
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=60.0, max_wait=60.0, jitter=0.0)
+    stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, shutdown_deadline=_PAST_PATIENCE)
+    with recorded_waits() as waits:
+        running = asyncio.create_task(consumer.run(stop))
+        await asyncio.wait_for(waits.scheduled.wait(), _WITHIN)
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == [60.0]
+    assert len(client.receivers) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_look_that_waited_in_vain_for_a_session_is_followed_by_the_next_at_once() -> None:
+    """No session within ``session_wait`` is a quiet subscription, not a failure: no backoff follows."""
+    client = _FlakyClient([False, False, False], looking=0.02)
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=60.0, max_wait=60.0, jitter=0.0)
+    stop = asyncio.Event()
+    consumer = _consumer(client, reconnect=reconnect, session_wait=0.01, shutdown_deadline=_PAST_PATIENCE)
+    with recorded_waits() as waits:
+        running = asyncio.create_task(consumer.run(stop))
+        await client.handed_out(4)
+        stop.set()
+        await asyncio.wait_for(running, timeout=_WITHIN)
+    assert waits == []

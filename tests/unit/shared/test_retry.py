@@ -1,30 +1,25 @@
 """The one retry policy: backoff grows to its cap with jitter, Retry-After is honoured up to the stated cap,
-attempts and budget end in the last error, and only dualbus's own errors are retried."""
+attempts and budget end in the last error (no wait crossing the budget), only dualbus's own errors are
+retried, and each retry is logged at DEBUG."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 import stamina
-from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from dualbus.shared.errors import PermanentError, ThrottledError, TransientError
 from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS, RetryPolicy, honoured_retry_after
+from tests.unit.retry_waits import recorded_waits
 
 
 @pytest.fixture
 def waits():
     """The waits stamina schedules (real ones: testing mode off), in order."""
-    scheduled: list[float] = []
-
-    def record(details: RetryDetails) -> None:
-        scheduled.append(details.wait_for)
-
-    set_on_retry_hooks([record])
-    with stamina.set_testing(False):
+    with recorded_waits() as scheduled:
         yield scheduled
-    set_on_retry_hooks(None)
 
 
 class Failing:
@@ -145,3 +140,59 @@ def test_blocking_calls_retry_the_same_way(waits):
 
     assert RetryPolicy(initial_wait=20.0).call_blocking(flaky) == "done"
     assert waits == [0.01]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "failure",
+    [TransientError("down"), ThrottledError("429", retry_after=5.0)],
+    ids=["backoff", "retry-after"],
+)
+async def test_the_last_wait_ends_with_the_budget(waits, failure):
+    """A wait that would end past the budget is cut to end with it: the last attempt starts by then."""
+    operation = Failing(*(failure for _ in range(1000)))
+    policy = RetryPolicy(attempts=None, budget_seconds=0.2, initial_wait=5.0, max_wait=10.0, jitter=0.0)
+    started = time.monotonic()
+    with pytest.raises(type(failure)):
+        await policy.call(operation)
+    assert len(waits) == 1
+    assert 0.0 < waits[0] <= 0.2
+    assert operation.calls == 2
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_blocking_call_keeps_the_budget_too(waits):
+    """call_blocking cuts its last wait at the budget's end the same way."""
+    calls = 0
+
+    def down() -> None:
+        nonlocal calls
+        calls += 1
+        raise TransientError("down")
+
+    policy = RetryPolicy(attempts=None, budget_seconds=0.1, initial_wait=5.0, jitter=0.0)
+    with pytest.raises(TransientError):
+        policy.call_blocking(down)
+    assert calls == 2
+    assert 0.0 < waits[0] <= 0.1
+
+
+@pytest.mark.asyncio
+async def test_a_wait_within_the_budget_is_left_whole(waits):
+    """Only a wait crossing the budget is cut: one well within it is stamina's own."""
+    policy = RetryPolicy(attempts=None, budget_seconds=30.0, initial_wait=0.01, max_wait=0.04, jitter=0.0)
+    assert await policy.call(Failing(TransientError("busy"), TransientError("busy"))) == "done"
+    assert waits == pytest.approx([0.01, 0.02])
+
+
+@pytest.mark.asyncio
+async def test_each_retry_is_logged_at_debug_not_as_a_warning(caplog):
+    """A throttled target retried many times writes DEBUG lines, not a WARNING per retry."""
+    caplog.set_level(logging.DEBUG)
+    operation = Failing(*(ThrottledError("429", retry_after=1.0) for _ in range(3)))
+    with stamina.set_testing(True, attempts=5):
+        assert await RetryPolicy().call(operation) == "done"
+    retries = [record for record in caplog.records if record.name == "dualbus.retry"]
+    assert [record.levelno for record in retries] == [logging.DEBUG] * 3
+    assert "ThrottledError" in retries[0].getMessage()
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []

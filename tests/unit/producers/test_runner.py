@@ -1,0 +1,125 @@
+"""The producer's run loop: rounds on the schedule; a failed round run again after a backoff, sooner than the
+schedule, its waits growing with the failures in a row; the intake reconnecting after Service Bus failed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+
+from dualbus.producers.errors import SourceError
+from dualbus.producers.fo_queue import EventSource, FoQueueIntake
+from dualbus.producers.runner import _every
+from dualbus.shared.errors import TransientError
+from dualbus.shared.retry import RetryPolicy
+from tests.unit.retry_waits import recorded_waits
+
+# How long a test waits for the loop to get somewhere before it fails.
+_WITHIN = 5.0
+# A schedule far beyond the test's patience: a round run within the test is a retry, not the schedule.
+_HOUR = 3600.0
+_TINY = RetryPolicy(on=(TransientError, SourceError), attempts=None, initial_wait=0.001, jitter=0.0)
+
+
+class _Rounds:
+    """A poll step failing as ``outcomes`` say (an error, or None for a round that went well)."""
+
+    def __init__(self, *outcomes: Exception | None) -> None:
+        self.outcomes = list(outcomes)
+        self.runs = 0
+        self.done = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.runs += 1
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if not self.outcomes:
+            self.done.set()
+        if outcome is not None:
+            raise outcome
+        return 0
+
+
+async def _run_until_done(rounds: _Rounds, interval: float, retry: RetryPolicy) -> None:
+    stop = asyncio.Event()
+    running = asyncio.create_task(_every(interval, rounds, stop, retry=retry))
+    await asyncio.wait_for(rounds.done.wait(), _WITHIN)
+    stop.set()
+    await asyncio.wait_for(running, _WITHIN)  # stop also ends the schedule's wait at once
+
+
+@pytest.mark.asyncio
+async def test_a_failed_round_runs_again_after_a_growing_backoff_not_the_schedule():
+    """Failures in a row wait 1, 2, 4 ms before the next round, though the schedule says an hour."""
+    rounds = _Rounds(TransientError("503"), SourceError("nonsense"), TransientError("503"), None)
+    with recorded_waits() as waits:
+        await _run_until_done(rounds, _HOUR, _TINY)
+    assert rounds.runs == 4
+    assert waits == pytest.approx([0.001, 0.002, 0.004])
+
+
+@pytest.mark.asyncio
+async def test_the_backoff_after_a_failed_round_starts_over_after_a_good_one():
+    """After a round that went well, the next failure waits the first backoff again."""
+    rounds = _Rounds(TransientError("503"), TransientError("503"), None, TransientError("503"), None)
+    with recorded_waits() as waits:
+        await _run_until_done(rounds, 0.05, _TINY)
+    assert rounds.runs == 5
+    assert waits == pytest.approx([0.001, 0.002, 0.001])
+
+
+@pytest.mark.asyncio
+async def test_a_failed_round_never_waits_longer_than_the_schedule():
+    """A backoff longer than the interval is capped at it: the next round is never later than scheduled."""
+    rounds = _Rounds(TransientError("503"), None)
+    slow = RetryPolicy(on=(TransientError,), attempts=None, initial_wait=60.0, jitter=0.0)
+    with recorded_waits() as waits:
+        await _run_until_done(rounds, 0.01, slow)
+    assert waits == pytest.approx([0.01])
+
+
+class _Receiver:
+    """An empty queue's receiver; ``opened`` is set once it is open."""
+
+    def __init__(self, fails: bool) -> None:
+        self.fails = fails
+        self.opened = asyncio.Event()
+
+    async def __aenter__(self) -> _Receiver:
+        if self.fails:
+            raise TransientError("Service Bus is unavailable: ServiceBusConnectionError")
+        self.opened.set()
+        return self
+
+    async def receive_messages(self, **_: Any) -> list[object]:
+        await asyncio.sleep(0.01)  # an empty queue's receive wait, kept short
+        return []
+
+    async def close(self) -> None:
+        return None
+
+
+class _Client:
+    def __init__(self, *fails: bool) -> None:
+        self.receivers = [_Receiver(fail) for fail in fails]
+
+    def get_queue_receiver(self, **_: Any) -> _Receiver:
+        return self.receivers.pop(0)
+
+
+@pytest.mark.asyncio
+async def test_the_intake_reconnects_after_service_bus_failed():
+    """A receiver failing to open is opened again after the policy's wait; the producer goes on."""
+    client = _Client(True, True, False)
+    working = client.receivers[-1]
+    stop = asyncio.Event()
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.001, jitter=0.0)
+    intake = FoQueueIntake(
+        cast(Any, client), EventSource(queue="events"), cast(Any, None), reconnect=reconnect
+    )
+    with recorded_waits() as waits:
+        running = asyncio.create_task(intake.run(stop))
+        await asyncio.wait_for(working.opened.wait(), _WITHIN)
+        stop.set()
+        await asyncio.wait_for(running, _WITHIN)
+    assert waits == pytest.approx([0.001, 0.002])
