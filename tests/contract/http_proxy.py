@@ -89,6 +89,7 @@ class ConnectProxy:
         self._server = _Server(address, upstream, f"Basic {token}")
         self._thread = threading.Thread(target=self._server.serve_forever, name="connect-proxy", daemon=True)
         self.log = self._server.log
+        self.address: tuple[str, int] = self._server.server_address[:2]  # type: ignore[assignment]
 
     def __enter__(self) -> ConnectProxy:
         self._thread.start()
