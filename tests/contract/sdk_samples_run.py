@@ -11,6 +11,13 @@ gives a host with a private CA and a managed identity, and nothing else:
   same bundle for azure-identity's and the administration client's HTTPS;
 - identity: ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER``, the App Service managed identity protocol, served
   by the sandbox's token issuer, whose tokens the emulator verifies on ``$cbs`` and the administration API.
+
+Most samples run to their end (``run_sample``). Some run under tests of their own:
+- ``proxy.py`` gets the HTTP CONNECT proxy it hard-codes (``proxy``, ``http_proxy.py``), which makes the SDK
+  speak AMQP over WebSockets to the namespace's host on port 443; the proxy tunnels that to the emulator;
+- the samples that receive forever (``FOREVER_SAMPLES``) run as processes whose output is read as they go
+  (``start_sample``), are fed messages, and are stopped once the output shows them settled.
+The rest cannot run here, each for the reason given in ``_CANNOT_RUN``.
 """
 
 from __future__ import annotations
@@ -49,21 +56,30 @@ _AMQPS_PORT = 5671
 _ADDRESS_TRIES = 5
 # Samples that cannot run against a local emulator, and why (docs/emulator.md has the same list).
 _PLACEHOLDERS = (
-    "names placeholders ('sb://<custom_endpoint_hostname>:<custom_endpoint_port>', "
-    "'<your_custom_ca_bundle_file_path>') that the sample expects to be edited"
+    "hard-codes placeholders to be edited ('sb://<custom_endpoint_hostname>:<custom_endpoint_port>', "
+    "'<your_custom_ca_bundle_file_path>'), read from no variable: the SDK stops at once parsing the port "
+    "(ValueError: Port could not be cast to integer value as '<custom_endpoint_port>')"
 )
-_SLEEPS = "sleeps 80-100 s three or five times by design, 5-8 minutes, beyond the suite's 10-minute budget"
+_RENEWALS = (
+    "its AutoLockRenewer renews ten message locks at once (pool threads; aio tasks), and the SDK gives "
+    "concurrent management transfers on one session repeated or out-of-order delivery-ids (_pyamqp session "
+    "_outgoing_transfer reads next_outgoing_id before the write and increments it after), which proton's "
+    "engine refuses as a sequencing error, closing the connection; besides, each sample sleeps 80-100 s "
+    "three or five times, and its last part waits out the renewer's 40 s recurrence it sets"
+)
 _CANNOT_RUN = {
     "connection_to_custom_endpoint_address.py": _PLACEHOLDERS,
     "connection_to_custom_endpoint_address_async.py": _PLACEHOLDERS,
-    # Not run to the end here: they sleep while their locks are renewed (the long "processing" they show).
-    "auto_lock_renew.py": _SLEEPS,
-    "auto_lock_renew_async.py": _SLEEPS,
+    "auto_lock_renew.py": _RENEWALS,
+    "auto_lock_renew_async.py": _RENEWALS,
     "proxy_async.py": "the aio SDK hands aiohttp the proxy without a scheme ('127.0.0.1:8899'), which "
     "aiohttp refuses (InvalidURL) before connecting, against Azure too (Azure/azure-sdk-for-python#40274); "
     "test_sdk_samples_async.py checks that it still fails so",
     "client_identity_authentication.py": "the synchronous EnvironmentCredential (MSAL) asks "
-    "login.microsoftonline.com to validate any other authority host, which an offline machine cannot reach",
+    "login.microsoftonline.com to validate any authority host it does not know (instance discovery), "
+    "which an offline machine cannot reach; azure-identity turns that off only through the credential's "
+    "disable_instance_discovery argument, which the sample does not pass: neither azure-identity nor MSAL "
+    "reads an environment variable for it",
 }
 # Samples that run unmodified under their own tests, which give them what they need besides the emulator.
 PROXY_SAMPLES = ("proxy.py",)  # an HTTP CONNECT proxy at 127.0.0.1:8899

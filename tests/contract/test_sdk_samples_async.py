@@ -1,4 +1,10 @@
-"""The Python SDK's published async samples, run unmodified against the emulator (see sdk_samples_run.py)."""
+"""The Python SDK's published async samples, run unmodified against the emulator (see sdk_samples_run.py).
+
+25 of the 28 pass: most to their end; receive_iterator_queue_async.py, which receives forever, until what
+it was sent is settled. proxy_async.py is run and shown to fail inside the SDK before it connects (a bug
+of the aio SDK, against Azure too). Not run, with the reasons in sdk_samples_run.py:
+connection_to_custom_endpoint_address_async.py, auto_lock_renew_async.py.
+"""
 
 from __future__ import annotations
 
