@@ -164,3 +164,42 @@ def test_a_websocket_without_the_amqp_subprotocol_is_refused(emulator: EmulatorT
             timeout=5,
         )
     assert refused.value.status_code == 400
+
+
+def _raw_websocket(emulator: EmulatorThread) -> websocket.WebSocket:
+    context = ssl.create_default_context(cafile=str(emulator.server.tls.ca_bundle))
+    return websocket.create_connection(
+        f"wss://{emulator.host}:{emulator.port}/$servicebus/websocket",
+        subprotocols=["AMQPWSB10"],
+        sslopt={"context": context},
+        timeout=5,
+    )
+
+
+def test_the_websocket_carries_amqp_and_answers_pings(emulator: EmulatorThread):
+    """The accepted WebSocket names the subprotocol, answers a ping with its pong, and carries AMQP: the
+    SASL protocol header sent in a binary message is answered with the emulator's SASL header."""
+    ws = _raw_websocket(emulator)
+    try:
+        assert ws.getsubprotocol().upper() == "AMQPWSB10"  # websocket-client lower-cases it
+        ws.ping(b"hello")
+        opcode, data = ws.recv_data(control_frame=True)
+        assert (opcode, data) == (websocket.ABNF.OPCODE_PONG, b"hello")
+        ws.send_binary(b"AMQP\x03\x01\x00\x00")
+        assert ws.recv()[:8] == b"AMQP\x03\x01\x00\x00"
+    finally:
+        ws.close()
+        ws.shutdown()  # close() leaves the socket open once the server has closed
+
+
+def test_a_text_message_closes_the_websocket(emulator: EmulatorThread):
+    """AMQP travels in binary messages only: text is refused with close code 1003 (RFC 6455, 7.4.1)."""
+    ws = _raw_websocket(emulator)
+    try:
+        ws.send("AMQP")
+        opcode, frame = ws.recv_data_frame(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1003
+    finally:
+        ws.close()
+        ws.shutdown()  # close() leaves the socket open once the server has closed
