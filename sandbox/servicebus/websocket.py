@@ -82,11 +82,11 @@ def serve(sock: socket.socket, head: bytes, adopt: Callable[[socket.socket, byte
             sock.sendall(ws.send(exc.event_hint or RejectConnection(status_code=400)))
         sock.close()
         return
-    if request is None or request.target.partition("?")[0].lower() != PATH.lower():
-        _refuse(sock, ws, 404)
-        return
-    if SUBPROTOCOL not in request.subprotocols:
+    if request is None or SUBPROTOCOL not in request.subprotocols:  # an incomplete head, or not AMQP
         _refuse(sock, ws, 400)
+        return
+    if request.target.partition("?")[0].lower() != PATH.lower():
+        _refuse(sock, ws, 404)
         return
     sock.sendall(ws.send(AcceptConnection(subprotocol=SUBPROTOCOL)))
     loop_end, bridge_end = socket.socketpair()

@@ -63,7 +63,7 @@ def test_proxy_sample_goes_through_the_http_proxy_it_names(
     before = held_message_ids(emulator, QUEUE)
     output = run_sample_output(emulator, identity, trust, sample("sync_samples", "proxy.py"), tmp_path)
     assert "Send message is done." in output
-    assert proxy.targets == [f"{emulator.host}:443"]
+    assert set(proxy.targets) == {f"{emulator.host}:443"}
     assert proxy.refused == 0
     assert len(held_message_ids(emulator, QUEUE) - before) == 1
 
