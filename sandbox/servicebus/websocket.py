@@ -1,11 +1,13 @@
 """AMQP over WebSockets: what the SDKs speak through an HTTP proxy, or where port 5671 is closed.
 
 Service Bus takes AMQP in binary WebSocket messages at ``wss://<namespace>/$servicebus/websocket`` with
-the subprotocol ``AMQPWSB10``: the Python SDK's ``TransportType.AmqpOverWebsocket``, which any
-``http_proxy`` implies, opens exactly that (azure/servicebus/_common/_configuration.py adds the path,
-azure/servicebus/_pyamqp/constants.py names the subprotocol, and its WebSocketTransport sends each AMQP
-write as one binary message). The emulator takes the upgrade on any of its ports, after TLS or without it,
-as the administration gateway's thread reads the request.
+the subprotocol ``AMQPWSB10`` (OASIS, AMQP WebSocket Binding 1.0,
+http://docs.oasis-open.org/amqp-bindmap/amqp-wsb/v1.0/amqp-wsb-v1.0.html). The Python SDK's
+``TransportType.AmqpOverWebsocket``, which any ``http_proxy`` implies, opens exactly that
+(azure/servicebus/_common/_configuration.py adds the path, azure/servicebus/_pyamqp/constants.py names
+the subprotocol, and its WebSocketTransport sends each AMQP write as one binary message). The emulator
+takes the upgrade on any of its ports, after TLS or without it, as the administration gateway's thread
+reads the request.
 
 The handshake and the framing are wsproto's (RFC 6455). The AMQP engine is not told: the bridge hands
 the server loop one end of a socket pair as an ordinary AMQP connection and carries bytes between the
