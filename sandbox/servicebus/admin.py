@@ -4,7 +4,8 @@
 ``UseDevelopmentEmulator`` for it), so the emulator answers TLS there: the server loop hands a connection
 whose first byte is a TLS handshake (0x16) to this gateway, and one that opens with an HTTP method (a
 client told to use plain HTTP) likewise, each on a thread of its own. After the handshake, a connection
-opening with the AMQP header is AMQP over TLS and goes back to the server loop. The certificate is issued by
+opening with the AMQP header is AMQP over TLS and goes back to the server loop, and a WebSocket upgrade
+is AMQP over WebSockets (``websocket.py``). The certificate is issued by
 the sandbox CA (``sandbox/tls.py``); clients of the development emulator do not verify it, clients that do
 are given the CA. Requests are run on the server loop's thread, where
 the broker lives. Paths and verbs are the REST API's (https://learn.microsoft.com/rest/api/servicebus/
@@ -30,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from xml.sax.saxutils import escape
 
 from dualbus.sandbox.errors import SandboxAuthError
-from dualbus.sandbox.servicebus import admin_xml
+from dualbus.sandbox.servicebus import admin_xml, websocket
 from dualbus.sandbox.servicebus.admin_xml import Runtime
 from dualbus.sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
 from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED
@@ -47,6 +48,8 @@ _MAX_BODY = 1024 * 1024
 HTTP_METHOD_STARTS = frozenset(b"GPDH")
 # The AMQP protocol header's first bytes (AMQP 1.0, 2.2): how AMQP over TLS opens once the handshake is done.
 _AMQP_HEADER = b"AMQP"
+# How an HTTP GET opens: the only request that can ask for a WebSocket (RFC 6455, 4.1).
+_GET = b"GET "
 # Fewest path segments of a rule (topic/subscriptions/name/rules/rule) and a subscription, less one.
 _RULE_SEGMENTS, _SUBSCRIPTION_SEGMENTS = 4, 2
 
@@ -262,7 +265,9 @@ class AdminGateway:
 
     After the TLS handshake the first bytes tell the two protocols apart: AMQP over TLS (what
     ``ServiceBusClient(namespace, credential)`` speaks) opens with the ``AMQP`` protocol header and goes back
-    to the server loop through ``amqp``; anything else is an administration request.
+    to the server loop through ``amqp``; a GET asking for a WebSocket is AMQP over WebSockets (with TLS or
+    without), bridged to the server loop through ``amqp`` too (``websocket.py``); anything else is an
+    administration request.
     """
 
     def __init__(
@@ -272,7 +277,7 @@ class AdminGateway:
         api: Callable[[], AdminApi],
         *,
         tls: TlsFiles,
-        amqp: Callable[[ssl.SSLSocket, bytes], None],
+        amqp: Callable[[socket.socket, bytes], None],
     ) -> None:
         self.keys = keys
         self.run = run  # runs a call on the server loop's thread and returns its result
@@ -290,17 +295,19 @@ class AdminGateway:
         sock.setblocking(True)
         sock.settimeout(30)
         try:
-            if not tls:
-                with sock:
-                    _Handler(sock, sock.getpeername(), _Served(self, b""))  # type: ignore[arg-type]
+            stream: socket.socket = self._context.wrap_socket(sock, server_side=True) if tls else sock
+            start = _read_start(stream)
+            if tls and start.startswith(_AMQP_HEADER):
+                self.amqp(stream, start)  # the server loop owns the socket from here on
                 return
-            wrapped = self._context.wrap_socket(sock, server_side=True)
-            start = _read_start(wrapped)
-            if start.startswith(_AMQP_HEADER):
-                self.amqp(wrapped, start)  # the server loop owns the socket from here on
-                return
-            with wrapped:
-                _Handler(wrapped, wrapped.getpeername(), _Served(self, start))  # type: ignore[arg-type]
+            if start.startswith(_GET):
+                start = websocket.read_head(stream, start)
+                if websocket.is_upgrade(start):
+                    stream.settimeout(None)
+                    websocket.serve(stream, start, self.amqp)  # AMQP over WebSockets, until it closes
+                    return
+            with stream:
+                _Handler(stream, stream.getpeername(), _Served(self, start))  # type: ignore[arg-type]
         except (OSError, ssl.SSLError) as exc:
             _LOG.debug("administration connection ended: %s", exc)
             sock.close()
@@ -314,8 +321,8 @@ class _Served:
     start: bytes
 
 
-def _read_start(sock: ssl.SSLSocket) -> bytes:
-    """The first bytes of a TLS connection, enough to tell the AMQP header from an HTTP method."""
+def _read_start(sock: socket.socket) -> bytes:
+    """The first bytes of a connection, enough to tell the AMQP header from an HTTP method."""
     start = b""
     while len(start) < len(_AMQP_HEADER):
         chunk = sock.recv(len(_AMQP_HEADER) - len(start))

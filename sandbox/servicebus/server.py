@@ -7,8 +7,10 @@ One commit per pass is what keeps persistence fast: a burst of sends or completi
 One port serves AMQP, AMQP over TLS (what ``ServiceBusClient(namespace, credential)`` always speaks), and
 the administration API over HTTPS or HTTP. A connection opening with a TLS handshake goes to the
 administration gateway's thread, which completes the handshake and hands an AMQP one back here: the loop
-then reads and writes it through the non-blocking ``ssl`` socket. The certificate is issued by the sandbox
-CA (``sandbox/tls.py``) for the loopback names.
+then reads and writes it through the non-blocking ``ssl`` socket. AMQP over WebSockets (an HTTP upgrade,
+with TLS or without) comes back the same way, as one end of a socket pair the gateway's thread bridges
+(``websocket.py``). The certificate is issued by the sandbox CA (``sandbox/tls.py``) for the loopback
+names.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class EmulatorServer:
         self.handler.requests.management.catalog = self.catalog
         api = AdminApi(self.catalog, config.namespaces[0].name)
         self.admin = AdminGateway(
-            key_ring, self.call_on_loop, lambda: api, tls=self.tls, amqp=self._adopt_tls
+            key_ring, self.call_on_loop, lambda: api, tls=self.tls, amqp=self._adopt
         )
         self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._collector = Collector()
@@ -294,15 +296,18 @@ class EmulatorServer:
         self._selector.register(sock, selectors.EVENT_READ, client)
         return client
 
-    def _adopt_tls(self, sock: ssl.SSLSocket, start: bytes) -> None:
-        """Serve an AMQP connection whose TLS handshake the gateway did (called on its thread)."""
+    def _adopt(self, sock: socket.socket, start: bytes) -> None:
+        """Serve an AMQP connection the gateway recognised (called on its thread): AMQP over TLS once the
+        handshake is done, with the ``start`` bytes it read, or one end of a WebSocket bridge."""
         sock.setblocking(False)
 
         def adopt() -> None:
             client = self._attach(sock)
             client.fresh = False
-            self._tls_clients.add(client)
-            self._take(client, start)
+            if isinstance(sock, ssl.SSLSocket):
+                self._tls_clients.add(client)
+            if start:
+                self._take(client, start)
 
         self._calls.put((adopt, Future()))
         with contextlib.suppress(OSError):
