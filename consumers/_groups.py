@@ -14,6 +14,9 @@ import orjson
 
 __all__ = ["by_record"]
 
+# What a body holding a batch of changes stands for: many records at once.
+_MANY = "\x00many"
+
 
 class _Message(Protocol):
     @property
@@ -27,7 +30,10 @@ def by_record(messages: Sequence[M]) -> list[list[M]]:
     """The messages grouped by the record they change, each group in arrival order."""
     groups: dict[str, list[M]] = {}
     for index, message in enumerate(messages):
-        groups.setdefault(_record(message.body) or f"unreadable:{index}", []).append(message)
+        record = _record(message.body)
+        if record is _MANY:
+            return [list(messages)]
+        groups.setdefault(record or f"unreadable:{index}", []).append(message)
     return list(groups.values())
 
 
@@ -36,6 +42,8 @@ def _record(body: object) -> str | None:
         payload = orjson.loads(_bytes(body))
     except (TypeError, ValueError):
         return None
+    if isinstance(payload, list):
+        return _MANY
     if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
         return None
     return orjson.dumps([payload.get("entity"), payload["key"]], option=orjson.OPT_SORT_KEYS).decode()

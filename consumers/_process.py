@@ -14,6 +14,7 @@ from typing import Protocol
 
 from opentelemetry import propagate, trace
 
+from dualbus.consumers._batched import BatchFailedError, BatchProgress, apply_batch
 from dualbus.consumers._changes import target_changes
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
@@ -22,14 +23,18 @@ from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
 from dualbus.shared.bus import LockLostError
 from dualbus.shared.bus_types import ReceivedMessage
+from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import BusError, DualbusError, RejectedError, ThrottledError, TransientError
 from dualbus.shared.maps import MapSet
+from dualbus.shared.message_batches import checked_batch, is_batch
 from dualbus.shared.messages import DEFAULT_BUCKETS, checked_envelope, trace_context
 from dualbus.shared.topology import Direction
 
 __all__ = ["MessageProcessor", "Settler"]
 
 _log = logging.getLogger("dualbus.consumer")
+# Settlements that did not happen: counted as themselves, not as the changes of a batch.
+_UNSETTLED = frozenset({"lock-lost", "settle-failed"})
 
 
 class Settler(Protocol):
@@ -85,24 +90,27 @@ class MessageProcessor:
 
     async def _attempts(self, message: ReceivedMessage, settler: Settler) -> str:
         started = time.monotonic()
+        progress = BatchProgress()  # a batch message's changes finished by earlier attempts
         try:
             async for attempt in self.retry.retrying():
                 outcome: str | None = None
                 with attempt:  # a failure raised in here is retried, or raised past the loop when spent
                     if attempt.num > 1:
                         self.metrics.outcome("retried")
-                    outcome = await self._attempt(message, attempt.num, started)
+                    outcome = await self._attempt(message, attempt.num, started, progress)
                 if outcome is not None:
-                    return await self._settle(settler.complete_message(message), outcome)
+                    return await self._settle(settler.complete_message(message), outcome, progress=progress)
         except _AttemptFailedError as failure:
             # Not retried (a permanent failure, a lookup waited for long enough) or the budget is spent.
             return await self._give_up(message, settler, failure.verdict, failure.rejection)
         raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
 
-    async def _attempt(self, message: ReceivedMessage, number: int, started: float) -> str:
+    async def _attempt(
+        self, message: ReceivedMessage, number: int, started: float, progress: BatchProgress
+    ) -> str:
         """One handling attempt; a failure is raised as _RetryableError while a retry may help."""
         try:
-            return await self._handle(message)
+            return await self._handle(message, progress)
         except Exception as exc:
             decided = verdict(exc)
             waited = decided.awaits_lookup and time.monotonic() - started >= self.retry.lookup_wait_seconds
@@ -113,8 +121,15 @@ class MessageProcessor:
                 await self.limit.throttled()
             raise _RetryableError(decided, _rejection(exc)) from exc
 
-    async def _handle(self, message: ReceivedMessage) -> str:
-        envelope = checked_envelope(message, buckets=self.buckets)
+    async def _handle(self, message: ReceivedMessage, progress: BatchProgress) -> str:
+        if is_batch(message):
+            envelopes = checked_batch(message, buckets=self.buckets)
+            outcomes = await apply_batch(envelopes, self._apply, progress)
+            # The message counts as its least complete change (a stale one among applied ones shows).
+            return next((o for o in outcomes if o != ApplyResult.APPLIED.value), ApplyResult.APPLIED.value)
+        return await self._apply(checked_envelope(message, buckets=self.buckets))
+
+    async def _apply(self, envelope: Envelope) -> str:
         changes = target_changes(envelope, area=self.area, direction=self.direction, maps=self.maps)
         outcome = ApplyResult.UNCHANGED.value if not changes else ApplyResult.APPLIED.value
         for change in changes:
@@ -140,7 +155,14 @@ class MessageProcessor:
         dead = settler.dead_letter_message(message, reason=reason, error_description=decided.description)
         return await self._settle(dead, "dead-lettered", reason)
 
-    async def _settle(self, call: Awaitable[None], outcome: str, reason: str | None = None) -> str:
+    async def _settle(
+        self,
+        call: Awaitable[None],
+        outcome: str,
+        reason: str | None = None,
+        *,
+        progress: BatchProgress | None = None,
+    ) -> str:
         try:
             await call
         except LockLostError as exc:
@@ -150,7 +172,11 @@ class MessageProcessor:
         except BusError as exc:
             _log.warning("settling failed (%s): %s", outcome, exc)
             outcome, reason = "settle-failed", None
-        self.metrics.outcome(outcome, reason)
+        if progress is not None and progress.outcomes and outcome not in _UNSETTLED:
+            for each in progress.outcomes.values():  # a batch counts each of its changes
+                self.metrics.outcome(each)
+        else:
+            self.metrics.outcome(outcome, reason)
         return outcome
 
 
@@ -173,4 +199,6 @@ class _RetryableError(_AttemptFailedError, TransientError):
 
 def _rejection(exc: BaseException) -> str | None:
     """The reason code a failed check names for itself (verdict() knows only the codes of _settlement)."""
+    if isinstance(exc, BatchFailedError):
+        return exc.reason  # the first failed change's own code
     return exc.reason.value if isinstance(exc, RejectedError) else None

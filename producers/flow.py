@@ -43,13 +43,14 @@ async def publish_then_checkpoint(
     index: Iterable[tuple[str, str, RowRef | None]] = (),
     digests: Iterable[DigestChange] = (),
     retry: RetryPolicy = PUBLISH_RETRY,
+    batched: bool = False,
 ) -> None:
     """Publish ``envelopes`` (retrying transient failures), then write checkpoints, index and digests.
 
-    Without a store only the publish happens.
+    Without a store only the publish happens. ``batched``: many changes a message (``Publisher.publish``).
     """
     if envelopes:
-        await retry.call(lambda: publisher.publish(envelopes))
+        await retry.call(lambda: publisher.publish(envelopes, batched=batched))
     if store is not None:
         store.put_many(checkpoints, index=index, digests=digests)
 

@@ -194,8 +194,9 @@ class _FoSync:
                 "records": state["records"] + len(rows),
                 "done": done,
             }
+            # A backfill's rows go many a message (shared.message_batches): per-message costs dominate.
             await publish_then_checkpoint(
-                self._context.publisher, self._context.store, envelopes, {name: state}
+                self._context.publisher, self._context.store, envelopes, {name: state}, batched=True
             )
             result.records += len(envelopes)
             result.pages += 1

@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -26,7 +27,8 @@ from dualbus.shared.bus_calls import close, new_batch, send, topic_sender
 from dualbus.shared.bus_types import AsyncBusClient, AsyncSender, MessageBatch, OutgoingMessage, add_to_batch
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import BusError
-from dualbus.shared.messages import to_message
+from dualbus.shared.message_batches import MAX_BATCH_CHANGES, batch_id, to_batch_message
+from dualbus.shared.messages import ordering_bucket, to_message
 from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, traffic_of
 from dualbus.shared.topology import TopicSpec, Topology
 
@@ -34,6 +36,10 @@ __all__ = ["ProducerMetrics", "Publisher"]
 
 _tracer = trace.get_tracer("dualbus.producers")
 _SPLITTABLE = 2
+# A batch's envelopes stay well inside what one message may carry (256 KB on Standard) and what a send of
+# several messages may carry, so that a batch never has to be split after it was built.
+_BATCH_BODY_BYTES = 48 * 1024
+_ENVELOPE_OVERHEAD_BYTES = 512
 
 
 class ProducerMetrics:
@@ -92,16 +98,19 @@ class Publisher:
         self.published = 0
         self.batches = 0
 
-    async def publish(self, envelopes: Sequence[Envelope]) -> int:
+    async def publish(self, envelopes: Sequence[Envelope], *, batched: bool = False) -> int:
         """Send every envelope, area by area in the given order; returns how many were sent.
 
-        Raises TransientError (worth retrying: the same ids make a retry harmless) or BusError.
+        ``batched`` sends the changes of one entity and ordering bucket together, up to
+        ``MAX_BATCH_CHANGES`` a message (``shared.message_batches``), as an initial sync does; otherwise each
+        change is a message of its own. Raises TransientError (worth retrying: the same ids make a retry
+        harmless) or BusError.
         """
         by_area: dict[str, list[Envelope]] = {}
         for envelope in envelopes:
             by_area.setdefault(envelope.area, []).append(envelope)
         for area, group in by_area.items():
-            await self._publish_area(area, group)
+            await self._publish_area(area, group, batched=batched)
         return len(envelopes)
 
     async def close(self) -> None:
@@ -109,16 +118,17 @@ class Publisher:
         senders, self._senders = list(self._senders.values()), {}
         await close(*senders)
 
-    async def _publish_area(self, area: str, envelopes: list[Envelope]) -> None:
+    async def _publish_area(self, area: str, envelopes: list[Envelope], *, batched: bool) -> None:
         topic = self._topology.topic(area)
         async with self._locks.setdefault(topic.name, asyncio.Lock()):
-            await self._publish_locked(topic, envelopes)
+            await self._publish_locked(topic, envelopes, batched=batched)
 
-    async def _publish_locked(self, topic: TopicSpec, envelopes: list[Envelope]) -> None:
+    async def _publish_locked(self, topic: TopicSpec, envelopes: list[Envelope], *, batched: bool) -> None:
+        units = bucket_batches(envelopes, topic.ordering_buckets) if batched else [[e] for e in envelopes]
         with ExitStack() as spans:
             pending: list[Span] = []
             try:
-                await self._send_all(topic, envelopes, spans, pending)
+                await self._send_all(topic, units, spans, pending)
                 self._record_lag(topic.area, envelopes)
             except Exception as exc:
                 # The changes not sent end their spans as failed; a retry publishes them in new spans.
@@ -137,21 +147,22 @@ class Publisher:
             )
 
     async def _send_all(
-        self, topic: TopicSpec, envelopes: list[Envelope], spans: ExitStack, pending: list[Span]
+        self, topic: TopicSpec, units: list[list[Envelope]], spans: ExitStack, pending: list[Span]
     ) -> None:
+        """Send each unit (one change, or a batch of changes) as one message, many messages a send."""
         sender = self._sender(topic.name)
         batch = await self._new_batch(sender)
         messages: list[OutgoingMessage] = []
-        for envelope in envelopes:
-            span = spans.enter_context(_change_span(self._tracer, envelope, topic.name))
+        for unit in units:
+            span = spans.enter_context(_change_span(self._tracer, unit, topic.name))
             pending.append(span)
-            message = _message(envelope, span, topic.ordering_buckets)
+            message = _message(unit, span, topic.ordering_buckets)
             if not add_to_batch(batch, message):
                 await self._send(sender, batch, messages, topic.area, pending[:-1])
                 del pending[:-1]
                 batch, messages = await self._new_batch(sender), []
                 if not add_to_batch(batch, message):
-                    raise BusError(f"event {envelope.id} is larger than one message may be on {topic.name}")
+                    raise BusError(f"event {unit[0].id} is larger than one message may be on {topic.name}")
             messages.append(message)
         if len(batch):
             await self._send(sender, batch, messages, topic.area, pending)
@@ -185,9 +196,7 @@ class Publisher:
         for span in spans:
             span.set_attribute("messaging.batch.message_count", count)
 
-    async def _filled(
-        self, sender: AsyncSender, messages: list[OutgoingMessage]
-    ) -> MessageBatch:
+    async def _filled(self, sender: AsyncSender, messages: list[OutgoingMessage]) -> MessageBatch:
         batch = await self._new_batch(sender)
         for message in messages:
             batch.add_message(message)
@@ -205,18 +214,22 @@ class Publisher:
 
 
 class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
-    """A producer span for one change, current while its message is built so the trace context travels."""
+    """A producer span for one message (a change or a batch of them), current while the message is built
+    so the trace context travels."""
 
-    def __init__(self, tracer: trace.Tracer, envelope: Envelope, topic: str) -> None:
+    def __init__(self, tracer: trace.Tracer, unit: list[Envelope], topic: str) -> None:
+        envelope = unit[0]
         attributes: dict[str, Any] = {
             "messaging.system": "servicebus",
             "messaging.destination.name": topic,
-            "messaging.message.id": envelope.id,
+            "messaging.message.id": envelope.id if len(unit) == 1 else batch_id(unit),
             "dualbus.area": envelope.area,
             "dualbus.entity": envelope.entity,
             "dualbus.operation": envelope.operation.value,
             "dualbus.origin": envelope.origin.value,
         }
+        if len(unit) > 1:
+            attributes["dualbus.changes"] = len(unit)
         self._span = tracer.start_span(
             f"publish {envelope.entity}", kind=SpanKind.PRODUCER, attributes=attributes
         )
@@ -229,7 +242,42 @@ class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
         self._span.end()
 
 
-def _message(envelope: Envelope, span: Span, buckets: int) -> OutgoingMessage:
+def _message(unit: list[Envelope], span: Span, buckets: int) -> OutgoingMessage:
     with trace.use_span(span, end_on_exit=False):
-        return to_message(envelope, buckets=buckets)
+        return (
+            to_message(unit[0], buckets=buckets)
+            if len(unit) == 1
+            else to_batch_message(unit, buckets=buckets)
+        )
 
+
+def bucket_batches(envelopes: Sequence[Envelope], buckets: int) -> list[list[Envelope]]:
+    """The changes grouped by entity, origin and ordering bucket, in order, up to ``MAX_BATCH_CHANGES`` and
+    ``_BATCH_BODY_BYTES`` of envelopes a group."""
+    open_groups: dict[tuple[str, str, str], list[Envelope]] = {}
+    sizes: dict[tuple[str, str, str], int] = {}
+    done: list[list[Envelope]] = []
+    for envelope in envelopes:
+        group_key = (
+            envelope.entity,
+            envelope.origin.value,
+            ordering_bucket(envelope.area, envelope.key, buckets),
+        )
+        size = _estimated_size(envelope)
+        group = open_groups.get(group_key)
+        if group is not None and (
+            len(group) >= MAX_BATCH_CHANGES or sizes[group_key] + size > _BATCH_BODY_BYTES
+        ):
+            done.append(group)
+            group = None
+        if group is None:
+            group = open_groups[group_key] = []
+            sizes[group_key] = 0
+        group.append(envelope)
+        sizes[group_key] += size
+    return done + [group for group in open_groups.values() if group]
+
+
+def _estimated_size(envelope: Envelope) -> int:
+    # The data dominates an envelope; the rest (ids, names, times) stays within a few hundred bytes.
+    return len(orjson.dumps(envelope.data)) + _ENVELOPE_OVERHEAD_BYTES

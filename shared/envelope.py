@@ -38,6 +38,7 @@ __all__ = [
     "KeyValue",
     "Operation",
     "Origin",
+    "envelopes_from_json",
     "event_id",
     "format_validation_error",
     "time_problem",
@@ -205,6 +206,33 @@ _JSON_KINDS: dict[type, str] = {
 }
 
 
+def envelopes_from_json(raw: bytes | str) -> list[Envelope]:
+    """Parse and validate a JSON array of envelopes; raise EnvelopeError naming what is wrong.
+
+    The CloudEvents JSON Batch Format:
+    https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md#4-json-batch-format
+    """
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError(f"the body is not JSON: {exc}") from exc
+    if not isinstance(payload, list) or not payload:
+        kind = "an empty array" if payload == [] else f"a JSON {_JSON_KINDS.get(type(payload), 'object')}"
+        raise EnvelopeError(f"the body is {kind}, not an array of envelopes")
+    _refuse_repeated_names(raw, payload)
+    envelopes = []
+    for index, item in enumerate(payload):
+        if not isinstance(item, dict):
+            kind = _JSON_KINDS.get(type(item), "value")
+            raise EnvelopeError(f"change {index} of the batch is a JSON {kind}, not an object")
+        try:
+            envelopes.append(Envelope.model_validate(item))
+        except ValidationError as exc:
+            problem = format_validation_error(exc)
+            raise EnvelopeError(f"change {index} of the batch is not a valid envelope: {problem}") from exc
+    return envelopes
+
+
 def time_problem(moment: datetime, now: datetime | None = None) -> str | None:
     """Why an event time is implausible (before 2000, or more than a day ahead of ``now``), or None."""
     latest = (now or datetime.now(UTC)) + FUTURE_LEEWAY
@@ -216,7 +244,7 @@ def time_problem(moment: datetime, now: datetime | None = None) -> str | None:
     return None
 
 
-def _refuse_repeated_names(raw: bytes | str, payload: dict[str, Any]) -> None:
+def _refuse_repeated_names(raw: bytes | str, payload: dict[str, Any] | list[Any]) -> None:
     # JSON parsers keep the last of two members with one name, so the body means different things to
     # different readers (RFC 8259, section 4): refuse it rather than guess. orjson cannot report them, so
     # the standard parser looks, unless the body is what orjson writes for the parsed object (as to_json

@@ -25,6 +25,7 @@ __all__ = [
     "ROUTING_PROPERTIES",
     "TRACE_PROPERTIES",
     "application_properties",
+    "body_bytes",
     "checked_envelope",
     "envelope_from_message",
     "ordering_bucket",
@@ -102,7 +103,7 @@ def trace_context(message: ServiceBusMessage) -> dict[str, str]:
 
 def envelope_from_message(message: ServiceBusMessage | ServiceBusReceivedMessage) -> Envelope:
     """Decode and validate a message's envelope; raise EnvelopeError saying what is wrong."""
-    body = _body_bytes(message.body)
+    body = body_bytes(message.body)
     if not body:
         raise EnvelopeError("the message has an empty body")
     return Envelope.from_json(body)
@@ -179,7 +180,8 @@ def _shown(value: object) -> str:
     return "missing" if value is None else f"{type(value).__name__} {value!r:.60}"
 
 
-def _body_bytes(body: object) -> bytes:
+def body_bytes(body: object) -> bytes:
+    """A received body's data bytes (one data section or several, joined); EnvelopeError otherwise."""
     if isinstance(body, bytes | bytearray | memoryview):
         return bytes(body)
     if isinstance(body, str):

@@ -28,6 +28,7 @@ SERVICE_BUS = frozenset(
         "shared/bus_types.py",
         "shared/control.py",
         "shared/messages.py",
+        "shared/message_batches.py",
         "shared/topology_apply.py",
     }
 )

@@ -22,7 +22,7 @@ from dualbus.shared.api import ApiClient
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps, map_order, passes_source_filter, to_dataverse
-from dualbus.shared.messages import envelope_from_message
+from dualbus.shared.message_batches import envelopes_of
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
 from dualbus.shared.topology import default_topology
@@ -165,7 +165,7 @@ def drain_tap(
             messages = receiver.receive_messages(max_message_count=100, max_wait_time=0.3)
             if messages:
                 quiet_since = time.monotonic()
-            found.extend(envelope_from_message(message) for message in messages)
+            found.extend(e for message in messages for e in envelopes_of(message))
     return found
 
 

@@ -22,7 +22,7 @@ from dualbus.sandbox.identity import user_id_for
 from dualbus.sandbox.servicebus.config import load_config
 from dualbus.sandbox.servicebus.server import EmulatorServer
 from dualbus.shared.envelope import Envelope
-from dualbus.shared.messages import envelope_from_message
+from dualbus.shared.message_batches import envelopes_of
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.settings import ServiceBusSettings, Settings
 from dualbus.shared.topology import default_topology
@@ -115,8 +115,9 @@ def drain_tap(
             got = 0
             for receiver in receivers:
                 for message in receiver.receive_messages(max_message_count=500, max_wait_time=0.2):
-                    found.append(envelope_from_message(message))
-                    got += 1
+                    changes = envelopes_of(message)
+                    found.extend(changes)
+                    got += len(changes)
             if expect is not None and len(found) >= expect:
                 break
             if got:

@@ -10,7 +10,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 from dualbus.d365 import fo_entities
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import TransientError
-from dualbus.shared.messages import envelope_from_message
+from dualbus.shared.message_batches import envelopes_of
 
 
 class RecordingSender:
@@ -52,10 +52,11 @@ def sent_envelopes(client: RecordingClient, topic: str | None = None) -> list[En
     """Every envelope sent so far, in order (to one topic, or to all of them)."""
     senders = [client.senders[topic]] if topic else list(client.senders.values())
     return [
-        envelope_from_message(message)
+        envelope
         for sender in senders
         for batch in sender.sent
         for message in batch._messages
+        for envelope in envelopes_of(message)
     ]
 
 
