@@ -38,8 +38,9 @@ _tracer = trace.get_tracer("dualbus.producers")
 _SPLITTABLE = 2
 # A batch's envelopes stay well inside what one message may carry (256 KB on Standard) and what a send of
 # several messages may carry, so that a batch never has to be split after it was built.
-_BATCH_BODY_BYTES = 48 * 1024
-_ENVELOPE_OVERHEAD_BYTES = 512
+_BATCH_BODY_BYTES = 56 * 1024
+# Ids, names, times and the key a second time (as the subject) around an envelope's data and key.
+_ENVELOPE_OVERHEAD_BYTES = 400
 
 
 class ProducerMetrics:
@@ -279,5 +280,6 @@ def bucket_batches(envelopes: Sequence[Envelope], buckets: int) -> list[list[Env
 
 
 def _estimated_size(envelope: Envelope) -> int:
-    # The data dominates an envelope; the rest (ids, names, times) stays within a few hundred bytes.
-    return len(orjson.dumps(envelope.data)) + _ENVELOPE_OVERHEAD_BYTES
+    # The data dominates an envelope; the rest stays within a few hundred bytes (measured: 451 in all for a
+    # customer with a one-field data and a two-part key).
+    return len(orjson.dumps(envelope.data)) + 2 * len(orjson.dumps(envelope.key)) + _ENVELOPE_OVERHEAD_BYTES

@@ -204,17 +204,26 @@ def parse_edits(assignments: Sequence[str]) -> dict[str, Any]:
 
 
 def apply_edits(body: bytes, edits: Mapping[str, Any]) -> bytes:
-    """The JSON body with each dotted path set to its new value; ConfigError if the body is not an object."""
+    """The JSON body with each dotted path set to its new value; ConfigError if the body is not an object.
+
+    A batch of changes (a JSON array of envelopes, ``shared.message_batches``) gets each edit in every one
+    of its changes: they share entity and origin, so the same field means the same thing in each.
+    """
     if not edits:
         return body
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ConfigError("the message body is not JSON, so it cannot be edited field by field") from exc
-    if not isinstance(document, dict):
-        raise ConfigError("the message body is not a JSON object, so it cannot be edited field by field")
-    for path, value in edits.items():
-        _set_path(document, path.split("."), value)
+    changes = document if isinstance(document, list) and document else [document]
+    if not all(isinstance(change, dict) for change in changes):
+        raise ConfigError(
+            "the message body is not a JSON object (or an array of them), "
+            "so it cannot be edited field by field"
+        )
+    for change in changes:
+        for path, value in edits.items():
+            _set_path(change, path.split("."), value)
     return orjson.dumps(document)
 
 
@@ -239,9 +248,7 @@ def edit_body(body: MessageBody, edits: Mapping[str, Any]) -> MessageBody:
     return MessageBody.data(apply_edits(body.joined, edits))
 
 
-def replay_message(
-    letter: DeadLetter, *, body: MessageBody | None = None
-) -> OutgoingMessage | AmqpMessage:
+def replay_message(letter: DeadLetter, *, body: MessageBody | None = None) -> OutgoingMessage | AmqpMessage:
     """The message that replays ``letter`` to the one subscription it was dead-lettered from.
 
     Its id is derived from the original id and the replay count, so re-running a replay that crashed after

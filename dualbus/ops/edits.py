@@ -141,9 +141,12 @@ def field_changes(document: Mapping[str, Any], edits: Mapping[str, Any]) -> list
 
 
 def envelope_fields(body: MessageBody) -> dict[str, Any]:
-    """A body as the JSON object it holds; empty when it holds none (nothing to check an edit against)."""
+    """A body as the JSON object it holds (a batch's first change: they share entity and origin); empty
+    when it holds none (nothing to check an edit against)."""
     try:
         document = orjson.loads(body.joined)
     except orjson.JSONDecodeError:
         return {}
+    if isinstance(document, list) and document:
+        document = document[0]
     return document if isinstance(document, dict) else {}

@@ -115,6 +115,16 @@ def test_editing_a_non_json_body_is_refused() -> None:
         apply_edits(b"\x00binary", {"data.x": 1})
 
 
+def test_an_edit_of_a_batch_sets_the_field_in_every_change() -> None:
+    """A batch's changes share entity and origin: an edit sets the field in each of them."""
+    batch = orjson.dumps([{"data": {"A": 1}}, {"data": {"A": 2, "B": 3}}])
+    assert orjson.loads(apply_edits(batch, {"data.A": 9})) == [{"data": {"A": 9}}, {"data": {"A": 9, "B": 3}}]
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        apply_edits(b"[1, 2]", {"data.A": 9})
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        apply_edits(b"7", {"data.A": 9})
+
+
 def test_replay_message_keeps_body_and_properties_and_targets_its_subscription() -> None:
     """The replay carries the body, session and properties, minus the old verdict, plus replay bookkeeping."""
     letter = _letter()

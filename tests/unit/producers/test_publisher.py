@@ -10,9 +10,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from dualbus.producers.publisher import Publisher
+from dualbus.producers.publisher import Publisher, bucket_batches
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import BusError, TransientError
+from dualbus.shared.message_batches import MAX_BATCH_CHANGES, envelopes_of, is_batch
 from dualbus.shared.messages import ordering_bucket
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.fakes import RecordingClient, RecordingSender
@@ -158,3 +159,39 @@ async def test_batch_refused_as_too_large_is_sent_in_halves() -> None:
     sender = client.senders["dualbus.customer"]
     assert all(len(batch) <= 3 for batch in sender.sent)
     assert [m.message_id for m in _messages(sender)] == [e.id for e in envelopes]
+
+
+@pytest.mark.asyncio
+async def test_batched_publishing_sends_each_bucket_many_a_message_in_order() -> None:
+    """An initial sync's changes go as batch messages per entity and bucket, each record's order kept."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    topology = default_topology()
+    buckets = topology.topic("customer").ordering_buckets
+    # 300 customers and a second change of the first ten, after them.
+    envelopes = [_envelope(n) for n in range(300)] + [
+        _envelope(n).model_copy(update={"source_version": 1000 + n, "id": f"second-{n}"}) for n in range(10)
+    ]
+    assert await Publisher(client, topology).publish(envelopes, batched=True) == 310  # type: ignore[arg-type]
+    messages = _messages(client.senders["dualbus.customer"])
+    assert all(is_batch(m) for m in messages)
+    assert len(messages) < len(envelopes) // 5
+    carried = [(m.session_id, e) for m in messages for e in envelopes_of(m)]
+    assert sorted(e.id for _, e in carried) == sorted(e.id for e in envelopes)  # none lost, none twice
+    for session, envelope in carried:
+        assert session == ordering_bucket("customer", envelope.key, buckets)
+    order = [e.id for _, e in carried]
+    for n in range(10):  # each record's changes in the order they were given
+        assert order.index(_envelope(n).id) < order.index(f"second-{n}")
+    assert max(len(envelopes_of(m)) for m in messages) <= MAX_BATCH_CHANGES
+
+
+def test_batches_close_at_the_change_count_and_the_body_size() -> None:
+    same_bucket = [
+        e
+        for e in (_envelope(n) for n in range(3000))
+        if ordering_bucket("customer", e.key, 1) == "customer-0000"
+    ]
+    groups = bucket_batches(same_bucket[:250], 1)
+    assert [len(g) for g in groups] == [MAX_BATCH_CHANGES, MAX_BATCH_CHANGES, 50]
+    large = [_envelope(n, payload="z" * 20_000) for n in range(5)]
+    assert [len(g) for g in bucket_batches(large, 1)] == [2, 2, 1]
