@@ -11,6 +11,9 @@ the customers' initial sync in a fourth. Each process's CPU seconds are reported
 they tell where the work goes when the wall-clock figures scatter. The Dataverse twin enforces the
 documented service protection limits for one application user unless ``--limits off``.
 
+The resident memory of the consumers' process and of the initial-sync process is sampled every
+``--rss-every`` seconds; a flat run shows alike peaks in the first and last third.
+
 Run: ``python bench/initial_sync.py [--customers 70000] [--limits documented|off] [--time-limit 300]``.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -31,6 +35,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 from pydantic import SecretStr
 
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
@@ -198,7 +203,46 @@ async def _sync(context: ProducerContext, entities: set[str]) -> SyncSummary:
     return await run_initial_sync(subset, page_size=5000)
 
 
-async def _sync_process(settings: Settings, areas: str) -> None:
+class _RssWatch:
+    """Samples the resident memory of this process (the consumers) and of the initial-sync process."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.started = time.perf_counter()
+        self.sync: psutil.Process | None = None
+        self.samples: list[tuple[float, float, float | None]] = []
+
+    async def run(self) -> None:
+        me = psutil.Process()
+        while True:
+            sync_mb: float | None = None
+            if self.sync is not None:
+                with contextlib.suppress(psutil.Error):
+                    sync_mb = round(self.sync.memory_info().rss / 2**20, 1)
+            consumers_mb = round(me.memory_info().rss / 2**20, 1)
+            self.samples.append((round(time.perf_counter() - self.started, 1), consumers_mb, sync_mb))
+            await asyncio.sleep(self.every)
+
+    def figures(self) -> dict[str, Any]:
+        """The samples, and each process's peak in the first and the last third of its run (flat: alike)."""
+        columns = {"consumers": [s[1] for s in self.samples], "initial_sync": [s[2] for s in self.samples]}
+        peaks = {}
+        for name, values in columns.items():
+            seen = [v for v in values if v is not None]
+            third = max(1, len(seen) // 3)
+            peaks[name] = {
+                "first_third_peak": max(seen[:third], default=None),
+                "last_third_peak": max(seen[-third:], default=None),
+            }
+        return {
+            "every_seconds": self.every,
+            "seconds": [s[0] for s in self.samples],
+            **columns,
+            "peaks": peaks,
+        }
+
+
+async def _sync_process(settings: Settings, areas: str, watch: _RssWatch | None = None) -> None:
     """Run ``dualbus initial-sync --from fo --areas AREAS`` and wait for it; fail loudly if it fails."""
     command = ["-c", "from dualbus.cli import main; main()", "initial-sync", "--from", "fo", "--areas", areas]
     process = await asyncio.create_subprocess_exec(
@@ -210,6 +254,8 @@ async def _sync_process(settings: Settings, areas: str) -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
+    if watch is not None:
+        watch.sync = psutil.Process(process.pid)
     _, errors = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"initial-sync failed: {errors.decode()[-2000:]}")
@@ -237,9 +283,11 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 async def _pipeline(
-    settings: Settings, observer: _Observer, customers: int, limit: float, *, consume: bool
+    settings: Settings, observer: _Observer, customers: int, limit: float, *, consume: bool, rss_every: float
 ) -> dict[str, Any]:
     stop = asyncio.Event()
+    watch = _RssWatch(rss_every)
+    watching = asyncio.create_task(watch.run())
     outcomes = {area: ConsumerMetrics(area=area, direction=Direction.TO_DATAVERSE.value) for area in _AREAS}
     consumers = [
         asyncio.create_task(
@@ -262,7 +310,7 @@ async def _pipeline(
     )
     # The customers go through `dualbus initial-sync` in its own process, as an operator would run it.
     sync_started = time.perf_counter()
-    await _sync_process(settings, "customer")
+    await _sync_process(settings, "customer", watch)
     sync_seconds = time.perf_counter() - sync_started
     sync_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     published_at = time.perf_counter()
@@ -270,6 +318,7 @@ async def _pipeline(
     finished = time.perf_counter()
     applied = await observer.count("accounts")
     stop.set()
+    watching.cancel()
     failures = [repr(r) for r in await asyncio.gather(*consumers, return_exceptions=True) if r is not None]
     return {
         "lookup_targets_applied_first": ready,
@@ -285,6 +334,7 @@ async def _pipeline(
         "cpu_seconds_producer_of_lookups_and_consumers": _cpu_seconds(),
         "consumer_outcomes": {area: dict(metrics.counts) for area, metrics in outcomes.items()},
         "consumer_failures": [f for f in failures if "ConsumerMetrics" not in f],
+        "rss_mb": watch.figures(),
     }
 
 
@@ -295,6 +345,7 @@ def main() -> None:
     parser.add_argument("--limits", choices=("documented", "off"), default="documented")
     parser.add_argument("--time-limit", type=float, default=300.0)
     parser.add_argument("--publish-only", action="store_true", help="no consumers: measure the publish side")
+    parser.add_argument("--rss-every", type=float, default=5.0, help="seconds between memory samples")
     args = parser.parse_args()
     spawn = multiprocessing.get_context("spawn")
     servers = [
@@ -314,7 +365,14 @@ def main() -> None:
             parts.update(pipe.recv())
         with tempfile.TemporaryDirectory() as state:
             figures = asyncio.run(
-                _run(parts, Path(state), args.customers, args.time_limit, consume=not args.publish_only)
+                _run(
+                    parts,
+                    Path(state),
+                    args.customers,
+                    args.time_limit,
+                    consume=not args.publish_only,
+                    rss_every=args.rss_every,
+                )
             )
     finally:
         cpu = []
@@ -329,11 +387,13 @@ def main() -> None:
 
 
 async def _run(
-    parts: dict[str, Any], state: Path, customers: int, limit: float, *, consume: bool
+    parts: dict[str, Any], state: Path, customers: int, limit: float, *, consume: bool, rss_every: float
 ) -> dict[str, Any]:
     observer = _Observer(*parts["dataverse"])
     try:
-        figures = await _pipeline(_settings(parts, state), observer, customers, limit, consume=consume)
+        figures = await _pipeline(
+            _settings(parts, state), observer, customers, limit, consume=consume, rss_every=rss_every
+        )
     finally:
         await observer.aclose()
     figures["mode"] = "end-to-end" if consume else "publish side only (no consumers)"
