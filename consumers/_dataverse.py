@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,10 @@ _START_ATTEMPTS = 4
 _CACHE_LIMIT = 10_000
 _NOT_FOUND = 404
 _PRECONDITION_FAILED = 412
+# Rows of a table are created without a read first once this share of the last reads found them missing:
+# a table being filled (an initial sync); live updates find their rows and keep reading first.
+_ABSENCE_WINDOW = 32
+_ABSENCE_SHARE = 0.9
 
 
 class DataverseSink:
@@ -54,6 +59,8 @@ class DataverseSink:
         self.identity = WriterIdentity(direct, root=self._root, user_id=writer_id)
         self._refs = References(api, root=self._root)
         self._written: dict[str, dict[str, Any]] = {}
+        # Per table map: whether its rows were mostly missing lately (see _created_first).
+        self._absent: dict[str, _Absence] = {}
 
     @property
     def writer_id(self) -> str | None:
@@ -72,17 +79,38 @@ class DataverseSink:
         """Upsert or delete one row unless it is stale, conflicting or already holds the change."""
         writer = await self.identity.require()
         path = await self._refs.row_path(change.table_map, change.key)
+        created = await self._created_first(path, change)
+        if created is not None:
+            return created
         for attempt in range(_ATTEMPTS):
             # The row as dualbus last wrote it saves a read: its ETag makes a write on a stale copy fail
             # (412). A decision not to write is taken on a fresh read only.
             cached = self._written.pop(path, None) if attempt == 0 else None
-            row = cached if cached is not None else await self._read(path)
+            row = cached if cached is not None else await self._read(path, change.table_map.name)
             done = self._skip(change, row, writer)
             if done is None:
                 done = await (self._delete(path, row) if change.delete else self._upsert(path, change, row))
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
+
+    async def _created_first(self, path: str, change: TargetChange) -> ApplyResult | None:
+        """Create the row without reading it first, while this table's rows are mostly found missing.
+
+        An initial sync into an empty table would otherwise read every row before creating it: the create
+        is the very request the guarded path sends for a missing row (``If-None-Match: *``), so it saves the
+        read and decides nothing differently. A row that exists answers 412, and the guarded path (read,
+        compare, write) takes over. A missing row's tombstone is judged first, as the guarded path does.
+        """
+        absent = self._absent.setdefault(change.table_map.name, _Absence())
+        if change.delete or path in self._written or not absent.likely:
+            return None
+        skipped = skip_reason(change, None, VERSION_COLUMN)
+        if skipped is not None:
+            return skipped
+        result = await self._upsert(path, change, None)
+        absent.seen(missing=result is not None)
+        return result
 
     async def aclose(self) -> None:
         """Let a batch in flight finish; the HTTP client itself belongs to the caller."""
@@ -129,8 +157,10 @@ class DataverseSink:
         check(response, None)
         return ApplyResult.APPLIED
 
-    async def _read(self, path: str) -> dict[str, Any] | None:
+    async def _read(self, path: str, table: str | None = None) -> dict[str, Any] | None:
         response = await self._api.request("GET", path)
+        if table is not None:
+            self._absent.setdefault(table, _Absence()).seen(missing=response.status_code == _NOT_FOUND)
         if response.status_code == _NOT_FOUND:
             return None
         check(response, None)
@@ -143,6 +173,27 @@ class DataverseSink:
             if len(self._written) >= _CACHE_LIMIT:
                 self._written.clear()
             self._written[path] = row
+
+
+class _Absence:
+    """Whether the last reads and creates of one table found its rows missing, most of the time."""
+
+    def __init__(self, window: int = _ABSENCE_WINDOW) -> None:
+        self._recent: deque[bool] = deque(maxlen=window)
+        self._missing = 0
+
+    @property
+    def likely(self) -> bool:
+        """True once the window is full and at least ``_ABSENCE_SHARE`` of it found the row missing."""
+        full = len(self._recent) == self._recent.maxlen
+        return full and self._missing >= _ABSENCE_SHARE * len(self._recent)
+
+    def seen(self, *, missing: bool) -> None:
+        """Count one read (or create) that found the row missing or not."""
+        if len(self._recent) == self._recent.maxlen and self._recent[0]:
+            self._missing -= 1
+        self._recent.append(missing)
+        self._missing += missing
 
 
 def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) -> bool:

@@ -253,3 +253,68 @@ async def test_someone_elses_id_in_another_case_is_still_dualbus(fake):
     assert await sink.apply(customer(2, base=seen - 1, OrganizationName="n")) is ApplyResult.APPLIED
     assert SOMEONE not in str(fake.rows[ACCOUNT])
     await http.aclose()
+
+
+def numbered(n: int, version: int = 1) -> TargetChange:
+    """The accounts change for F&O customer C-``n``."""
+    change = customer(version)
+    return dataclasses.replace(change, key={**change.key, "accountnumber": f"C-{n}"})
+
+
+def account(n: int) -> str:
+    return f"accounts(_msdyn_company_value={USMF_ID},accountnumber='C-{n}')"
+
+
+@pytest.mark.asyncio
+async def test_rows_of_a_table_being_filled_are_created_without_a_read(sink, fake):
+    """Once the last reads found the rows missing, a new row is created at once: one request, not two."""
+    for n in range(40):
+        assert await sink.apply(numbered(n)) is ApplyResult.APPLIED
+    reads_before = [r for r in fake.requests if r[0] == "GET" and r[1].startswith("accounts(")]
+    assert len(reads_before) < 40  # the later rows were not read first
+    fake.requests.clear()
+    assert await sink.apply(numbered(100)) is ApplyResult.APPLIED
+    assert [(method, path) for method, path, _ in fake.requests] == [("PATCH", account(100))]
+    assert fake.rows[account(100)]["dualbus_sourceversion"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_row_that_exists_meanwhile_takes_the_guarded_path(sink, fake):
+    """A create-first that finds the row (412) reads it and decides as always: here, stale."""
+    for n in range(40):
+        await sink.apply(numbered(n))
+    fake.rows[account(200)] = {"accountid": "x", "dualbus_sourceversion": 5, "name": "kept"}
+    fake.requests.clear()
+    assert await sink.apply(numbered(200, version=3)) is ApplyResult.SKIPPED_STALE
+    assert [m for m, _, _ in fake.requests] == ["PATCH", "GET"]
+    assert fake.rows[account(200)]["name"] == "kept"
+
+
+@pytest.mark.asyncio
+async def test_rows_that_exist_soon_bring_back_the_read_first(sink, fake):
+    """After a fill, changes to rows that exist cost a few refused creates, then read first again."""
+    for n in range(40):
+        await sink.apply(numbered(n))
+    for n in range(500, 540):  # rows dualbus did not write (so not remembered), all there
+        fake.rows[account(n)] = {"accountid": f"id-{n}", "dualbus_sourceversion": 1, "name": "old"}
+    fake.requests.clear()
+    writes_before = len(fake.writes())
+    for n in range(500, 540):
+        assert await sink.apply(numbered(n, version=2)) is ApplyResult.APPLIED
+    patches = [r for r in fake.requests if r[0] == "PATCH"]
+    refused_creates = len(patches) - (len(fake.writes()) - writes_before)
+    first_requests = [m for m, path, _ in fake.requests if path == account(539)]
+    assert first_requests[0] == "GET"
+    assert len([r for r in fake.requests if r[0] == "GET"]) >= 36
+    assert 1 <= refused_creates <= 4
+
+
+@pytest.mark.asyncio
+async def test_a_tombstone_holds_back_a_create_first(sink, fake):
+    """A missing row's tombstone is judged before a create-first, as before any create."""
+    for n in range(40):
+        await sink.apply(numbered(n))
+    fake.requests.clear()
+    buried = dataclasses.replace(numbered(300, version=2), deleted_version=4)
+    assert await sink.apply(buried) is ApplyResult.SKIPPED_STALE
+    assert fake.requests == []
