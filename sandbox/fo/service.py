@@ -137,7 +137,7 @@ class ODataService:
         total = len(rows)
         skip, top = _int_param(params, "$skip") or 0, _int_param(params, "$top")
         wanted = rows[skip:] if top is None else rows[skip : skip + top]
-        page = wanted[: self.page_size]
+        page = [dict(row) for row in wanted[: self.page_size]]  # the store's own rows are only read
         body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}"}
         if params.get("$count", "").lower() == "true":
             body["@odata.count"] = total
@@ -150,7 +150,7 @@ class ODataService:
 
     def _matching(self, definition: FoEntity, request: ODataRequest) -> list[Row]:
         """The rows the request's company scope and ``$filter`` let through, in ``$orderby`` order."""
-        rows = self.store.rows(definition.entity_set)
+        rows = self.store.row_views(definition.entity_set)
         if definition.company_specific and not request.cross_company:
             company = self.company_of(request.caller)
             rows = [r for r in rows if str(r.get("dataAreaId", "")).lower() == company]
