@@ -48,6 +48,8 @@ class _Table:
     tombstones: dict[str, tuple[int, float]] = field(default_factory=dict)
     # Changes at or below this version may have been forgotten: older delta tokens are expired.
     forgotten_below: int = 0
+    # The row ids in order, kept until a row is created or removed (a query sorts no more than it must).
+    order: list[str] | None = None
 
     def __post_init__(self) -> None:
         for key in self.definition.alternate_keys:
@@ -122,8 +124,10 @@ class Store:
 
     def rows(self, entity_set: str) -> list[Row]:
         """Every row of a table, in primary-id order (a stable order for paging)."""
-        rows = self._tables[entity_set].rows
-        return [rows[row_id] for row_id in sorted(rows)]
+        table = self._tables[entity_set]
+        if table.order is None:
+            table.order = sorted(table.rows)
+        return [table.rows[row_id] for row_id in table.order]
 
     def changes_since(self, entity_set: str, version: int) -> tuple[list[Row], list[str]]:
         """Rows created or updated after ``version`` (newest state) and ids deleted after it."""
@@ -164,6 +168,8 @@ class Store:
         old = table.rows.get(row_id)
         if old is not None:
             table.unindex(old)
+        else:
+            table.order = None
         self.version += 1
         row["versionnumber"] = self.version
         table.rows[row_id] = row
@@ -176,6 +182,7 @@ class Store:
         table = self._tables[entity_set]
         self._remember(work, table, row_id)
         table.unindex(table.rows.pop(row_id))
+        table.order = None
         self.version += 1
         table.tombstones[row_id] = (self.version, self._clock())
 
@@ -195,6 +202,7 @@ class Store:
     def _rollback(self, work: UnitOfWork) -> None:
         for (entity_set, row_id), (row, tombstone) in reversed(work.undo.items()):
             table = self._tables[entity_set]
+            table.order = None
             current = table.rows.pop(row_id, None)
             if current is not None:
                 table.unindex(current)
@@ -280,6 +288,7 @@ class Store:
             table = self._tables.get(entity_set)
             if table is not None:
                 row = orjson.loads(data)
+                table.order = None
                 table.rows[row_id] = row
                 table.index(row, row_id)
         for entity_set, row_id, version, deleted_at in db.execute("SELECT * FROM tombstones"):
