@@ -31,7 +31,7 @@ from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError
 from dualbus.shared.bus_calls import abandon, complete, dead_letter
 from dualbus.shared.bus_types import AsyncReceiver, ReceivedMessage
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import DualbusError, TransientError
 
 __all__ = ["SessionHold", "current_hold"]
 
@@ -97,6 +97,19 @@ class SessionHold:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error
 
+    async def _save_tombstones(self) -> None:
+        """Save the tombstones the message's changes left, before it is settled (a settled message never
+        comes back, so a tombstone not saved by then could be lost with this consumer)."""
+        if self.tombstones is None or not self.tombstones.unsaved:
+            return
+        try:
+            await self.tombstones.flush()
+        except DualbusError as exc:
+            # Settling now could lose the tombstone; whoever holds the session next applies the changes
+            # again and saves them then.
+            self.lose(f"saving the session's tombstones failed: {exc}")
+            raise LockLostError(f"the session's tombstones could not be saved: {exc}") from exc
+
     async def complete_message(self, message: ReceivedMessage) -> None:
         """Complete one message."""
         await self._settle(lambda: complete(self._receiver, [message]))
@@ -120,6 +133,7 @@ class SessionHold:
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
         if self.lost:
             raise LockLostError("the lock was lost before this settlement; the message comes back")
+        await self._save_tombstones()
         async with self._settling:
             try:
                 await call()

@@ -3,7 +3,8 @@
 Before a change is applied it learns the newest version of its record that the session applied or deleted,
 if the session's tombstones hold one (the stale guard compares it when the target row is missing). After it:
 a change that was applied, or found already applied (a delete of a missing row, an unchanged row), leaves
-its version as the record's tombstone, saved before the message is settled. Outside a session (no hold, or
+its version as the record's tombstone, which the hold saves before it settles the message (one save for
+all the changes of a batch message, and for the messages settled meanwhile). Outside a session (no hold, or
 a subscription without sessions) changes pass straight through.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from dualbus.consumers._hold import SessionHold, current_hold
+from dualbus.consumers._hold import current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
-from dualbus.consumers._tombstones import Tombstones, tombstone_key
-from dualbus.shared.errors import DualbusError, TransientError
+from dualbus.consumers._tombstones import tombstone_key
 from dualbus.shared.maps import Side
 
 __all__ = ["TombstoneSink"]
@@ -42,22 +42,13 @@ class TombstoneSink:
             change = dataclasses.replace(change, deleted_version=buried)
         result = await self._sink.apply(change)
         if result in _DONE:
-            await _keep(hold, stones, key, change)
+            # Every version the target took is kept, not only deletes: a row can also be deleted on the
+            # target itself (by its users) after dualbus wrote it, and a change delivered again after that
+            # (its first settlement lost with a killed consumer) must find its version applied, not
+            # re-create it. Saved by the hold before the message is settled (SessionHold._settle).
+            await stones.bury(key, change.source_version, save=False)
         return result
 
     async def aclose(self) -> None:
         """Close the wrapped sink."""
         await self._sink.aclose()
-
-
-async def _keep(hold: SessionHold, stones: Tombstones, key: str, change: TargetChange) -> None:
-    try:
-        # Every version the target took is kept, not only deletes: a row can also be deleted on the target
-        # itself (by its users) after dualbus wrote it, and a change delivered again after that (its first
-        # settlement lost with a killed consumer) must find its version already applied, not re-create it.
-        await stones.bury(key, change.source_version)
-    except DualbusError as exc:
-        # Settling the message now could lose the tombstone; whoever holds the session next applies the
-        # change again and saves it then.
-        hold.lose(f"saving the session's tombstones failed: {exc}")
-        raise TransientError(f"the session's tombstones could not be saved: {exc}") from exc

@@ -94,23 +94,35 @@ class Tombstones:
         entry = self._entries.get(key)
         return entry[0] if entry is not None else None
 
-    async def bury(self, key: str, version: int) -> None:
-        """Remember that the record was deleted at ``version`` (a newer one kept stays); saved on return."""
+    async def bury(self, key: str, version: int, *, save: bool = True) -> None:
+        """Remember that the record was deleted at ``version`` (a newer one kept stays).
+
+        Saved on return, unless ``save`` is False: then the next ``flush`` saves it (before the message
+        whose change it records is settled).
+        """
         held = self.version(key)
         if held is not None and held >= version:
             return
         self._entries[key] = (version, self._clock())
-        await self._save()
+        self._changes += 1
+        if save:
+            await self.flush()
 
     async def forget(self, key: str) -> None:
         """Drop the record's tombstone (a newer change re-created it); saved on return."""
         if self._entries.pop(key, None) is not None:
-            await self._save()
+            self._changes += 1
+            await self.flush()
 
-    async def _save(self) -> None:
+    @property
+    def unsaved(self) -> bool:
+        """Whether a change to the tombstones is not saved yet."""
+        return self._saved < self._changes
+
+    async def flush(self) -> None:
+        """Save every change made so far, unless a save already carried it; BusError when it fails."""
         # Records of one batch change the state side by side: a save that starts after a change carries it,
         # so callers waiting behind one another share saves instead of each writing the whole state.
-        self._changes += 1
         wanted = self._changes
         async with self._saving:
             if self._saved >= wanted:
