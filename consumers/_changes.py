@@ -9,6 +9,7 @@ an option, a length or a number out of either side's range) is the transform's M
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from dualbus.consumers._sink import TargetChange
 from dualbus.shared.envelope import Envelope, KeyValue, Operation
@@ -20,6 +21,7 @@ from dualbus.shared.maps import (
     Side,
     TableMap,
     delete_fields,
+    derived,
     natural_key,
     passes_source_filter,
     target_key,
@@ -43,25 +45,54 @@ def target_changes(
         raise _rejected(envelope, Rejection.MISROUTED, problem)
     source: Side = "fo" if direction is Direction.TO_DATAVERSE else "dataverse"
     target: Side = "dataverse" if source == "fo" else "fo"
-    table_maps = [
-        m for m in maps.in_area(area) if m.table_on(source) == envelope.entity and m.carries(target)
-    ]
-    if not table_maps:
+    route = _route(maps, area, source, envelope.entity)
+    if route is None:
         raise TransformError(f"no map in area {area!r} takes {source} entity {envelope.entity!r} to {target}")
-    _check_fit(envelope, table_maps, source, target)
-    changes = (_change(m, envelope, source) for m in table_maps)
+    _check_fit(envelope, route, source)
+    changes = (_change(m, envelope, source) for m in route.table_maps)
     return [change for change in changes if change is not None]
 
 
-def _check_fit(envelope: Envelope, table_maps: list[TableMap], source: Side, target: Side) -> None:
-    for table_map in table_maps:
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """The maps that take one source entity of an area, and every source name they read."""
+
+    table_maps: tuple[TableMap, ...]
+    readable: frozenset[str]
+
+
+def _route(maps: MapSet, area: str, source: Side, entity: str) -> _Route | None:
+    """The maps are fixed for a consumer's life: their route is worked out once per entity (known ones only:
+    an entity no map takes is not remembered, so that stray names cannot grow the memo)."""
+    known = derived(maps, ("routes", area, source), _no_routes)
+    if entity in known:
+        return known[entity]
+    route = _route_of(maps, area, source, entity)
+    if route is not None:
+        known[entity] = route
+    return route
+
+
+def _no_routes() -> dict[str, _Route]:
+    return {}
+
+
+def _route_of(maps: MapSet, area: str, source: Side, entity: str) -> _Route | None:
+    target: Side = "dataverse" if source == "fo" else "fo"
+    table_maps = tuple(m for m in maps.in_area(area) if m.table_on(source) == entity and m.carries(target))
+    if not table_maps:
+        return None
+    return _Route(table_maps, frozenset().union(*(_readable(m, source, target) for m in table_maps)))
+
+
+def _check_fit(envelope: Envelope, route: _Route, source: Side) -> None:
+    for table_map in route.table_maps:
         problem = _key_problem(table_map, source, envelope.key)
         problem = problem or _agreement_problem(table_map, source, envelope)
         if problem is not None:
             raise _rejected(envelope, Rejection.KEY_MISMATCH, f"map {table_map.name!r}: {problem}")
-    readable = set().union(*(_readable(m, source, target) for m in table_maps))
-    unknown = sorted(set(envelope.data) - readable)
-    if unknown:
+    if not route.readable.issuperset(envelope.data):
+        unknown = sorted(set(envelope.data) - route.readable)
         names = ", ".join(map(repr, unknown[:8]))
         problem = f"its data holds {names}, which no map of {envelope.entity} reads"
         raise _rejected(envelope, Rejection.UNKNOWN_FIELD, problem)
@@ -69,13 +100,21 @@ def _check_fit(envelope: Envelope, table_maps: list[TableMap], source: Side, tar
 
 def _key_problem(table_map: TableMap, source: Side, key: Mapping[str, KeyValue]) -> str | None:
     wanted = table_map.key_on(source)
-    if sorted(key) != sorted(wanted):
+    if not _same_names(key, table_map, source):
         return f"the key names {sorted(key)}, the map's {source} key is {list(wanted)}"
     for part in wanted:
         field = table_map.field_named(source, part)
         if field is not None and field.type is not None and not field.type.accepts(key[part]):
             return f"key part {part!r} is {type(key[part]).__name__} {key[part]!r}, not a {field.type.value}"
     return None
+
+
+def _same_names(key: Mapping[str, KeyValue], table_map: TableMap, source: Side) -> bool:
+    # sorted(key) == sorted(wanted) without sorting: the key's names are unique, so the two lists are equal
+    # exactly when they are as long and hold the same names.
+    wanted = table_map.key_on(source)
+    names = derived(table_map, ("key_names", source), lambda: frozenset(wanted))
+    return len(key) == len(wanted) and key.keys() == names
 
 
 def _agreement_problem(table_map: TableMap, source: Side, envelope: Envelope) -> str | None:

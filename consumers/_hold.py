@@ -125,10 +125,13 @@ class SessionHold:
         error_description: str | None = None,
     ) -> None:
         """Dead-letter one message with a reason and a description."""
-        async with self.state_turn:
-            await self._settle(
-                lambda: dead_letter(self._receiver, message, reason=reason, description=error_description)
-            )
+
+        async def in_turn() -> None:
+            # Taken inside the settlement, after the tombstones' save (which takes the same turn).
+            async with self.state_turn:
+                await dead_letter(self._receiver, message, reason=reason, description=error_description)
+
+        await self._settle(in_turn)
 
     async def _settle(self, call: Callable[[], Awaitable[None]]) -> None:
         if self.lost:

@@ -91,19 +91,26 @@ class MessageProcessor:
     async def _attempts(self, message: ReceivedMessage, settler: Settler) -> str:
         started = time.monotonic()
         progress = BatchProgress()  # a batch message's changes finished by earlier attempts
+        outcome: str | None = None
         try:
-            async for attempt in self.retry.retrying():
-                outcome: str | None = None
-                with attempt:  # a failure raised in here is retried, or raised past the loop when spent
-                    if attempt.num > 1:
-                        self.metrics.outcome("retried")
-                    outcome = await self._attempt(message, attempt.num, started, progress)
-                if outcome is not None:
-                    return await self._settle(settler.complete_message(message), outcome, progress=progress)
+            try:
+                # Most messages go through at their first try, which needs none of the retry policy's
+                # set-up: that is made only after a failure, which it counts as the first attempt.
+                outcome = await self._attempt(message, 1, started, progress)
+            except _RetryableError as failure:
+                async for attempt in self.retry.retrying_after(failure, started=started):
+                    with attempt:  # a failure raised in here is retried, or raised past the loop when spent
+                        if attempt.num > 1:
+                            self.metrics.outcome("retried")
+                        outcome = await self._attempt(message, attempt.num, started, progress)
+                    if outcome is not None:
+                        break
         except _AttemptFailedError as failure:
             # Not retried (a permanent failure, a lookup waited for long enough) or the budget is spent.
             return await self._give_up(message, settler, failure.verdict, failure.rejection)
-        raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
+        if outcome is None:
+            raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
+        return await self._settle(settler.complete_message(message), outcome, progress=progress)
 
     async def _attempt(
         self, message: ReceivedMessage, number: int, started: float, progress: BatchProgress

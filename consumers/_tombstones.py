@@ -69,6 +69,9 @@ class Tombstones:
         self._max_bytes = max_bytes
         self._clock = clock
         self._entries = dict(entries or {})
+        # Each entry as the saved state spells it, and its key's encoded length, kept while the entry stays:
+        # a save encodes only what changed since the last one, not the whole state (up to 64 KB) again.
+        self._encoded: dict[str, tuple[tuple[int, float], bytes, int]] = {}
         self._saving = asyncio.Lock()
         self._changes = 0
         self._saved = 0
@@ -130,7 +133,7 @@ class Tombstones:
             covered = self._changes
             self._prune()
             async with self._turn:
-                await _answered(save_session_state(self._state, _encode(self._entries)), "saving")
+                await _answered(save_session_state(self._state, self._encode()), "saving")
             self._saved = covered
 
     def _prune(self) -> None:
@@ -139,18 +142,31 @@ class Tombstones:
         kept: dict[str, tuple[int, float]] = {}
         size = len(_FORMAT) + 32
         for key, (version, at) in newest_first:
-            size += len(orjson.dumps(key)) + _ENTRY_OVERHEAD
+            size += self._encoded_entry(key, (version, at))[1] + _ENTRY_OVERHEAD
             if at < horizon or size > self._max_bytes:
                 break
             kept[key] = (version, at)
         if len(kept) < len(self._entries):
             _log.info("pruned %d tombstones (past the TTL or the size cap)", len(self._entries) - len(kept))
+        if len(self._encoded) > len(kept):  # pruned or forgotten entries
+            self._encoded = {key: self._encoded[key] for key in kept}
         self._entries = kept
 
+    def _encode(self) -> bytes:
+        """The state to save: ``{"format": _FORMAT, "tombstones": {key: [version, at]}}`` as orjson writes
+        it, from the entries' kept encodings."""
+        stones = b",".join(self._encoded_entry(key, entry)[0] for key, entry in self._entries.items())
+        return b'{"format":' + orjson.dumps(_FORMAT) + b',"tombstones":{' + stones + b"}}"
 
-def _encode(entries: Mapping[str, tuple[int, float]]) -> bytes:
-    stones = {key: [version, round(at, 3)] for key, (version, at) in entries.items()}
-    return orjson.dumps({"format": _FORMAT, "tombstones": stones})
+    def _encoded_entry(self, key: str, entry: tuple[int, float]) -> tuple[bytes, int]:
+        """The entry as the state spells it (``"key":[version,at]``), and the length of its encoded key."""
+        kept = self._encoded.get(key)
+        if kept is None or kept[0] != entry:
+            name = orjson.dumps(key)
+            version, at = entry
+            kept = (entry, name + b":" + orjson.dumps([version, round(at, 3)]), len(name))
+            self._encoded[key] = kept
+        return kept[1], kept[2]
 
 
 def _decode(raw: bytes | None) -> dict[str, tuple[int, float]]:

@@ -101,16 +101,34 @@ class RetryPolicy:
         """stamina's attempts under this policy: ``async for attempt in ...: with attempt: ...``."""
         return _Attempts(self)
 
+    def retrying_after(self, failure: Exception, *, started: float) -> AsyncIterator[stamina.Attempt]:
+        """The attempts that follow a first one made outside them, begun at ``started`` (``time.monotonic``)
+        and failed with ``failure``: stamina counts that one as its first attempt, so the first yielded is
+        number 2 (or ``failure`` is raised at once when the policy does not retry it), and the budget runs
+        from ``started``. Most operations succeed at once; trying first and setting up stamina's retry
+        context only after a failure spares them its cost, with the same attempts, waits and budget."""
+        return _Attempts(self, failed=failure, started=started)
+
     async def call(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """Await ``operation()``, retrying what the policy retries on; the last failure is raised."""
-        async for attempt in self.retrying():
+        started = time.monotonic()
+        try:
+            return await operation()
+        except Exception as exc:  # noqa: BLE001 - handed to the policy, which raises what it does not retry
+            failure = exc
+        async for attempt in self.retrying_after(failure, started=started):
             with attempt:
                 return await operation()
         raise AssertionError("stamina neither returned nor raised")  # pragma: no cover
 
     def call_blocking(self, operation: Callable[[], _T]) -> _T:
         """``call`` for a blocking ``operation`` (the waits block the thread)."""
-        for attempt in _Attempts(self):
+        started = time.monotonic()
+        try:
+            return operation()
+        except Exception as exc:  # noqa: BLE001 - handed to the policy, which raises what it does not retry
+            failure = exc
+        for attempt in _Attempts(self, failed=failure, started=started):
             with attempt:
                 return operation()
         raise AssertionError("stamina neither returned nor raised")  # pragma: no cover
@@ -144,26 +162,53 @@ RECONNECT_RETRY = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.2, 
 
 
 class _Attempts:
-    """stamina's attempts at one operation under a policy, with no wait ending past the policy's budget."""
+    """stamina's attempts at one operation under a policy, with no wait ending past the policy's budget.
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    With ``failed``, the first attempt was made outside, from ``started`` on: it is handed to stamina as its
+    own first attempt before the first one is yielded, and the budget (stamina's ``timeout`` and the
+    deadline) counts from ``started``.
+    """
+
+    def __init__(
+        self, policy: RetryPolicy, *, failed: Exception | None = None, started: float | None = None
+    ) -> None:
         self._policy = policy
-        self._stamina = stamina.retry_context(self._backoff, **policy.stamina_options())
+        self._failed = failed
+        self._started = started
         self._iterator: AsyncIterator[stamina.Attempt] | None = None
         self._deadline: float | None = None
         # stamina's wait after the current attempt, without its jitter.
         self._next_wait = 0.0
 
+    def _stamina(self) -> Any:  # noqa: ANN401 - stamina's retry context, iterable either way
+        """The policy's retry context, its timeout shortened by the time the first attempt took outside."""
+        options = self._policy.stamina_options()
+        timeout = options["timeout"]
+        if self._failed is not None and self._started is not None and timeout is not None:
+            # stamina's clock starts now: what is left of the budget. A spent one stops at once after the
+            # handed-over attempt (a tiny timeout rather than 0, on which stamina warns).
+            options["timeout"] = max(timeout - (time.monotonic() - self._started), 1e-9)
+        return stamina.retry_context(self._backoff, **options)
+
     def __aiter__(self) -> _Attempts:
-        self._iterator = aiter(self._stamina)
+        self._iterator = aiter(self._stamina())
         return self
 
     async def __anext__(self) -> stamina.Attempt:
         assert self._iterator is not None, "iterated without aiter()"  # noqa: S101 - a programming error
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            _hand_over(self._next(await anext(self._iterator)), failed)
         return self._next(await anext(self._iterator))
 
     def __iter__(self) -> Iterator[stamina.Attempt]:
-        for attempt in self._stamina:
+        context = self._stamina()
+        failed, self._failed = self._failed, None
+        for attempt in context:
+            if failed is not None:
+                _hand_over(self._next(attempt), failed)
+                failed = None
+                continue
             yield self._next(attempt)
 
     def _next(self, attempt: stamina.Attempt) -> stamina.Attempt:
@@ -171,7 +216,8 @@ class _Attempts:
         if self._deadline is None and budget is not None:
             # Counted from the first attempt, just after stamina started the clock of its ``timeout``: the
             # deadline is never before that timeout's end, so the last (cut) wait leads to a last attempt.
-            self._deadline = time.monotonic() + budget
+            first = self._started if self._started is not None else time.monotonic()
+            self._deadline = first + budget
         self._next_wait = attempt.next_wait
         return attempt
 

@@ -25,6 +25,7 @@ from dualbus.shared.maps._fields import (
     ValuePair,
 )
 from dualbus.shared.maps._loader import load_map_file, load_maps, parse_map
+from dualbus.shared.maps._memo import derived
 from dualbus.shared.maps._order import (
     area_dependencies,
     area_layers,
@@ -70,6 +71,7 @@ __all__ = [
     "bind_reference",
     "delete_fields",
     "dependency_layers",
+    "derived",
     "entity_path",
     "expand_lookups",
     "key_segment",

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from dualbus.shared.maps._engine import to_dataverse, to_fo
 from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side
+from dualbus.shared.maps._memo import derived
 from dualbus.shared.maps._table import TableMap
 
 __all__ = ["delete_fields", "target_key"]
@@ -18,6 +19,11 @@ __all__ = ["delete_fields", "target_key"]
 
 def delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
     """The source names a delete carries beside the source key, so that the target key can be worked out."""
+    # The map is frozen: worked out once per map and side (a consumer checks every message against it).
+    return derived(table_map, ("delete_fields", source), lambda: _delete_fields(table_map, source))
+
+
+def _delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
     have = set(table_map.key_on(source))
     needed: list[str] = []
     for part in table_map.key_on(_other(source)):
@@ -36,15 +42,20 @@ def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) 
     determine it (a delete published without its values, from a producer's older index entry).
     """
     target = _other(source)
+    keyed = derived(table_map, ("keyed_towards", target), lambda: _keyed(table_map, target))
+    change = to_dataverse(keyed, values) if target == "dataverse" else to_fo(keyed, values)
+    return dict(change.key)
+
+
+def _keyed(table_map: TableMap, target: Side) -> TableMap:
+    """The map cut down to the fields and lookups that feed ``target``'s key."""
     parts = set(table_map.key_on(target))
-    keyed = table_map.model_copy(
+    return table_map.model_copy(
         update={
             "fields": tuple(f for f in table_map.fields_towards(target) if f.name_on(target) in parts),
             "lookups": tuple(lk for lk in table_map.lookups_towards(target) if _feeds(lk, target) & parts),
         }
     )
-    change = to_dataverse(keyed, values) if target == "dataverse" else to_fo(keyed, values)
-    return dict(change.key)
 
 
 def _ways(table_map: TableMap, source: Side, part: str) -> list[tuple[str, ...]]:

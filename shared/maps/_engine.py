@@ -147,15 +147,20 @@ def _convert(table_map: TableMap, field: FieldMap, target: Side, value: object) 
 
 def _limit_problem(field: FieldMap, side: Side, value: Scalar) -> str | None:
     """Why ``value`` does not fit ``side``'s length or number range for this field, or None."""
-    where = f"{side} {field.name_on(side) or field.label()!r}"
     limit = field.max_length_on(side)
     if isinstance(value, str):
-        too_long = limit is not None and len(value) > limit
-        return f"{len(value)} characters is over the maximum of {limit} for {where}" if too_long else None
+        if limit is None or len(value) <= limit:
+            return None
+        return f"{len(value)} characters is over the maximum of {limit} for {_where(field, side)}"
     low, high = field.bounds_on(side)
     if isinstance(value, bool) or ((low is None or value >= low) and (high is None or value <= high)):
         return None
-    return f"{value!r} is outside the range [{low}, {high}] that {where} holds"
+    return f"{value!r} is outside the range [{low}, {high}] that {_where(field, side)} holds"
+
+
+def _where(field: FieldMap, side: Side) -> str:
+    # Worked out only for a value that does not fit: most values fit, and this text is no cheap part.
+    return f"{side} {field.name_on(side) or field.label()!r}"
 
 
 def _bind(table_map: TableMap, lookup: LookupMap, record: Record) -> LookupBinding | None:

@@ -15,7 +15,8 @@ __all__ = ["MapSet", "check_map_set"]
 class MapSet:
     """The maps dualbus runs with, checked together: unique names, resolvable lookups, no cycles."""
 
-    __slots__ = ("_by_name",)
+    # Weak references let what is derived from a map set be remembered while it lives (shared.maps._memo).
+    __slots__ = ("__weakref__", "_by_name")
 
     def __init__(self, maps: Iterable[TableMap], *, sources: Mapping[str, str] | None = None) -> None:
         """Check ``maps`` together; ``sources`` names each map's file in errors (by map name)."""

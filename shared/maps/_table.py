@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dualbus.shared.maps._fields import Direction, FieldMap, LookupMap, Side, SourceFilter, rule_error
+from dualbus.shared.maps._memo import derived
 
 __all__ = ["AREAS", "Area", "TableMap"]
 
@@ -47,21 +48,44 @@ class TableMap(BaseModel):
         """The natural key's field names on one side."""
         return self.fo_key if side == "fo" else self.dataverse_key
 
+    # What the methods below return depends on the (frozen) map alone: each is worked out once per map
+    # (shared.maps._memo), as a consumer asks for them for every message.
+
     def fields_towards(self, target: Side) -> tuple[FieldMap, ...]:
         """The fields written when a change goes to ``target``."""
-        return tuple(f for f in self.fields if f.direction.carries(target) and f.name_on(target))
+        return derived(self, ("fields_towards", target), lambda: self._fields_towards(target))
 
     def lookups_towards(self, target: Side) -> tuple[LookupMap, ...]:
         """The lookups carried when a change goes to ``target``."""
-        return tuple(lookup for lookup in self.lookups if lookup.direction.carries(target))
+        return derived(self, ("lookups_towards", target), lambda: self._lookups_towards(target))
 
     def lookup(self, navigation: str) -> LookupMap | None:
         """The lookup bound through a Dataverse navigation property, if any."""
-        return next((lookup for lookup in self.lookups if lookup.dataverse == navigation), None)
+        return derived(self, "lookup_by_navigation", self._lookups_by_navigation).get(navigation)
 
     def field_named(self, side: Side, name: str) -> FieldMap | None:
         """The field called ``name`` on ``side``, if any."""
-        return next((f for f in self.fields if f.name_on(side) == name), None)
+        return derived(self, ("field_by_name", side), lambda: self._fields_by_name(side)).get(name)
+
+    def _fields_towards(self, target: Side) -> tuple[FieldMap, ...]:
+        return tuple(f for f in self.fields if f.direction.carries(target) and f.name_on(target))
+
+    def _lookups_towards(self, target: Side) -> tuple[LookupMap, ...]:
+        return tuple(lookup for lookup in self.lookups if lookup.direction.carries(target))
+
+    def _lookups_by_navigation(self) -> dict[str, LookupMap]:
+        by_navigation: dict[str, LookupMap] = {}
+        for lookup in self.lookups:
+            by_navigation.setdefault(lookup.dataverse, lookup)  # the first one, as a scan would find
+        return by_navigation
+
+    def _fields_by_name(self, side: Side) -> dict[str, FieldMap]:
+        by_name: dict[str, FieldMap] = {}
+        for field in self.fields:
+            name = field.name_on(side)
+            if name is not None:
+                by_name.setdefault(name, field)  # the first one, as a scan would find
+        return by_name
 
     @model_validator(mode="after")
     def _check(self) -> TableMap:

@@ -178,3 +178,21 @@ def test_a_row_that_exists_is_judged_by_its_own_version_not_the_tombstone():
         table_map=MAPS["currency"], key={"isocurrencycode": "EUR"}, source_version=5, deleted_version=9
     )
     assert skip_reason(change, {"dualbus_sourceversion": 4}, "dualbus_sourceversion") is None
+
+
+@pytest.mark.asyncio
+async def test_each_save_spells_the_whole_state_as_orjson_would():
+    """Entries kept encoded between saves give the very bytes an encoding of the whole state gives,
+    through buries, newer versions, forgets and prunes."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=800, clock=clock)
+    for n in range(60):
+        clock.now += 0.0004 * n
+        await stones.bury(f'k"{n % 25}é', n)
+        if n % 7 == 0:
+            await stones.forget(f'k"{(n + 3) % 25}é')
+        entries = stones._entries
+        expected = {key: [version, round(at, 3)] for key, (version, at) in entries.items()}
+        assert state.state == orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": expected})
+    assert 0 < len(stones) < 25
+    assert len(stones._encoded) == len(stones)

@@ -196,3 +196,72 @@ async def test_each_retry_is_logged_at_debug_not_as_a_warning(caplog):
     assert [record.levelno for record in retries] == [logging.DEBUG] * 3
     assert "ThrottledError" in retries[0].getMessage()
     assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+async def _after(policy: RetryPolicy, failure: Exception, *, ago: float, numbers: list[int]) -> None:
+    """Attempts after ``failure``, made outside ``ago`` seconds back; each fails and is noted."""
+    async for attempt in policy.retrying_after(failure, started=time.monotonic() - ago):
+        with attempt:
+            numbers.append(attempt.num)
+            raise TransientError(f"try {attempt.num}")
+
+
+@pytest.mark.asyncio
+async def test_attempts_after_a_first_one_made_outside_count_it(waits):
+    """retrying_after hands the first failure to stamina: attempts go on from number 2, waits as usual."""
+    policy = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=1.0, jitter=0.0)
+    numbers: list[int] = []
+    with pytest.raises(TransientError, match="try 3"):
+        await _after(policy, TransientError("first"), ago=0.0, numbers=numbers)
+    assert numbers == [2, 3]
+    assert waits == pytest.approx([0.01, 0.02])
+
+
+@pytest.mark.asyncio
+async def test_a_first_failure_the_policy_does_not_retry_is_raised_at_once(waits):
+    failure = PermanentError("400", reason="TargetRejected")
+    numbers: list[int] = []
+    with pytest.raises(PermanentError) as raised:
+        await _after(RetryPolicy(), failure, ago=0.0, numbers=numbers)
+    assert raised.value is failure
+    assert (numbers, waits) == ([], [])
+
+
+@pytest.mark.asyncio
+async def test_the_budget_counts_from_the_first_attempt_made_outside(waits):
+    """A first attempt that took the whole budget leaves none: its failure is raised, nothing retried."""
+    policy = RetryPolicy(attempts=None, budget_seconds=5.0, initial_wait=0.01, jitter=0.0)
+    numbers: list[int] = []
+    with pytest.raises(TransientError, match="slow"):
+        await _after(policy, TransientError("slow"), ago=6.0, numbers=numbers)
+    assert (numbers, waits) == ([], [])
+
+
+@pytest.mark.asyncio
+async def test_the_last_wait_after_an_outside_attempt_ends_with_the_budget(waits):
+    """What the outside attempt took is off the budget: the wait is cut to what is left of it."""
+    policy = RetryPolicy(attempts=None, budget_seconds=1.0, initial_wait=5.0, max_wait=10.0, jitter=0.0)
+    numbers: list[int] = []
+    with pytest.raises(TransientError):
+        await _after(policy, TransientError("down"), ago=0.9, numbers=numbers)
+    assert numbers == [2]
+    assert len(waits) == 1
+    assert 0.0 < waits[0] <= 0.1
+
+
+@pytest.mark.asyncio
+async def test_an_operation_that_succeeds_at_once_sets_up_no_retry_context(monkeypatch):
+    """call() tries first: stamina's retry context is made only once an attempt failed."""
+    contexts = []
+    made = stamina.retry_context
+
+    def counted(*args, **kwargs):
+        contexts.append(1)
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(stamina, "retry_context", counted)
+    assert await RetryPolicy().call(Failing()) == "done"
+    assert contexts == []
+    with stamina.set_testing(True, attempts=3):
+        assert await RetryPolicy().call(Failing(TransientError("busy"))) == "done"
+    assert contexts == [1]
