@@ -133,9 +133,14 @@ class ODataService:
         select = parse_select(params.get("$select"))
         for name in select or []:
             _check_property(definition, name)
-        rows = self._matching(definition, request)
-        total = len(rows)
         skip, top = _int_param(params, "$skip") or 0, _int_param(params, "$top")
+        # Without $count, a query needs the rows up to the end of its page and one more (is there a next?).
+        counted = params.get("$count", "").lower() == "true"
+        needed = (
+            None if counted else skip + min(self.page_size, top if top is not None else self.page_size) + 1
+        )
+        rows = self._matching(definition, request, needed)
+        total = len(rows)
         wanted = rows[skip:] if top is None else rows[skip : skip + top]
         page = [dict(row) for row in wanted[: self.page_size]]  # the store's own rows are only read
         body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}"}
@@ -148,20 +153,37 @@ class ODataService:
             body["@odata.nextLink"] = _next_link(collection, params, skip + len(page), remaining)
         return _json_reply(200, body)
 
-    def _matching(self, definition: FoEntity, request: ODataRequest) -> list[Row]:
-        """The rows the request's company scope and ``$filter`` let through, in ``$orderby`` order."""
+    def _matching(self, definition: FoEntity, request: ODataRequest, needed: int | None = None) -> list[Row]:
+        """The rows the request's company scope and ``$filter`` let through, in ``$orderby`` order.
+
+        With ``needed``, when the order asked for is the stored key order, the rows are read in that order
+        and only the first ``needed`` that match are returned (a keyset page does not scan the whole table).
+        """
         rows = self.store.row_views(definition.entity_set)
-        if definition.company_specific and not request.cross_company:
-            company = self.company_of(request.caller)
-            rows = [r for r in rows if str(r.get("dataAreaId", "")).lower() == company]
+        scoped = definition.company_specific and not request.cross_company
+        company = self.company_of(request.caller) if scoped else None
         known = partial(_check_property, definition)
         predicate = parse_filter(request.params.get("$filter"), on_field=known)
-        if predicate is not None:
-            rows = [r for r in rows if predicate(r)]
         order = parse_orderby(request.params.get("$orderby"))
         for name, _ in order:
             known(name)
-        return sort_rows(rows, order)
+
+        def wanted(row: Row) -> bool:
+            in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
+            return in_scope and (predicate is None or predicate(row))
+
+        if needed is not None and _in_key_order(definition, order, scoped=scoped):
+            found: list[Row] = []
+            for row in rows:
+                if wanted(row):
+                    if not all(isinstance(row.get(key), str) for key in definition.keys):
+                        break  # keys stored as text sort as text: other values take the general path
+                    found.append(row)
+                    if len(found) >= needed:
+                        return found
+            else:
+                return found
+        return sort_rows([row for row in rows if wanted(row)], order)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
         base = request.base
@@ -172,6 +194,16 @@ class ODataService:
         location = f"{base}/data/{definition.entity_set}({key})"
         payload = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}/$entity", **row}
         return _json_reply(201, payload, {"Location": location})
+
+
+def _in_key_order(definition: FoEntity, order: list[tuple[str, bool]], *, scoped: bool) -> bool:
+    """Whether ``$orderby`` asks for the store's own order: the key fields ascending (within one company,
+    the company may be left out)."""
+    fields = [name for name, descending in order if not descending]
+    if len(fields) != len(order):
+        return False
+    keys = list(definition.keys)
+    return fields == keys or (scoped and definition.company_specific and fields == keys[1:])
 
 
 def _check_property(definition: FoEntity, name: str) -> None:

@@ -177,3 +177,29 @@ def test_if_match_with_a_stale_etag_is_412(client: httpx.Client) -> None:
     assert current["CreditLimit"] == 1
     assert current["@odata.etag"] != stale
     assert client.delete(f"/data/{KEY}", headers={"If-Match": current["@odata.etag"]}).status_code == 204
+
+
+@pytest.mark.parametrize("top", [None, 2, 4, 7])
+@pytest.mark.parametrize("orderby", ["CustomerAccount", "dataAreaId,CustomerAccount", "OrganizationName"])
+def test_a_keyset_page_is_what_the_whole_sorted_answer_says(
+    client: httpx.Client, orderby: str, top: int | None
+) -> None:
+    """Read in key order and cut at the page, or filtered and sorted whole, a page is the same rows."""
+    accounts = ["b-7", "A-1", "c-3", "B-2", "a-9", "C-5", "b-1", "A-4"]
+    _seed(client, [("usmf", account) for account in accounts] + [("demf", "A-0")])
+    params = {"$filter": "CustomerAccount gt 'A-1'", "$orderby": orderby}
+    if top is not None:
+        params["$top"] = str(top)
+    seen: list[str] = []
+    url: str | None = "/data/CustomersV3"
+    while url:
+        body = client.get(url, params=params if url == "/data/CustomersV3" else None).json()
+        seen += [r["CustomerAccount"] for r in body["value"]]
+        url = body.get("@odata.nextLink")
+    counted = client.get("/data/CustomersV3", params={**params, "$count": "true"}).json()
+    wanted = sorted(
+        (a for a in accounts if a.casefold() > "a-1"),
+        key=(lambda a: f"Org {a}".casefold()) if orderby == "OrganizationName" else str.casefold,
+    )
+    assert seen == wanted[:top]
+    assert counted["@odata.count"] == len(wanted)
