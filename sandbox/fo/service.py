@@ -20,9 +20,17 @@ import orjson
 from dualbus.d365 import FoEntity
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
-from dualbus.sandbox.fo.query import parse_filter, parse_key, parse_orderby, parse_select, sort_rows
+from dualbus.sandbox.fo.query import (
+    FO_FILTER,
+    parse_filter,
+    parse_key,
+    parse_orderby,
+    parse_select,
+    sort_rows,
+)
 from dualbus.sandbox.fo.store import ETAG, FoStore, Row
 from dualbus.sandbox.fo.validation import ODATA_EXCEPTION
+from dualbus.sandbox.odata_filter import literal, tokenize
 
 __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
@@ -159,22 +167,28 @@ class ODataService:
         With ``needed``, when the order asked for is the stored key order, the rows are read in that order
         and only the first ``needed`` that match are returned (a keyset page does not scan the whole table).
         """
-        rows = self.store.row_views(definition.entity_set)
         scoped = definition.company_specific and not request.cross_company
         company = self.company_of(request.caller) if scoped else None
         known = partial(_check_property, definition)
-        predicate = parse_filter(request.params.get("$filter"), on_field=known)
+        text = request.params.get("$filter")
+        predicate = parse_filter(text, on_field=known)
         order = parse_orderby(request.params.get("$orderby"))
         for name, _ in order:
             known(name)
+        # An initial sync's keyset page of one company: read from its bound on, in the stored key order.
+        bound = _keyset_bound(definition, text) if needed is not None and company is None else None
+        pinned = bound is not None and _in_key_order(definition, order, scoped=True)
+        rows = self.store.row_views_after(definition.entity_set, bound if pinned and bound else ())
 
         def wanted(row: Row) -> bool:
             in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
             return in_scope and (predicate is None or predicate(row))
 
-        if needed is not None and _in_key_order(definition, order, scoped=scoped):
+        if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
             found: list[Row] = []
             for row in rows:
+                if pinned and bound and str(row.get("dataAreaId", "")).casefold() != bound[0]:
+                    return found  # past the company: the rows after it are other companies'
                 if wanted(row):
                     if not all(isinstance(row.get(key), str) for key in definition.keys):
                         break  # keys stored as text sort as text: other values take the general path
@@ -183,6 +197,7 @@ class ODataService:
                         return found
             else:
                 return found
+            rows = self.store.row_views(definition.entity_set)
         return sort_rows([row for row in rows if wanted(row)], order)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
@@ -196,6 +211,36 @@ class ODataService:
         return _json_reply(201, payload, {"Location": location})
 
 
+def _keyset_bound(definition: FoEntity, text: str | None) -> tuple[str, ...] | None:
+    """The key the rows must come after, when ``$filter`` is exactly an initial sync's page of one company:
+    ``(dataAreaId eq 'c')``, then optionally ``and ((<second key> gt 'v'))``; None for any other filter.
+
+    Such a filter matches no row of another company and none at or before the key (c, v), compared as
+    keys are (text, without regard to case), so reading may start there."""
+    if text is None or not definition.company_specific or len(definition.keys) != _COMPANY_AND_KEY:
+        return None
+    tokens = tokenize(text, FO_FILTER)
+    company = [("punct", "("), ("name", "dataAreaId"), ("name", "eq")]
+    if (
+        tokens[:3] != company
+        or len(tokens) < _PINNED
+        or tokens[3][0] != "string"
+        or tokens[4] != ("punct", ")")
+    ):
+        return None
+    pinned = str(literal(*tokens[3])).casefold()
+    if len(tokens) == _PINNED:
+        return (pinned,)
+    after = [("name", "and"), ("punct", "("), ("punct", "("), ("name", definition.keys[1]), ("name", "gt")]
+    rest = tokens[_PINNED:]
+    closing = [("punct", ")"), ("punct", ")")]
+    if len(rest) != len(after) + 3 or rest[: len(after)] != after or rest[-2:] != closing:
+        return None
+    if rest[len(after)][0] != "string":
+        return None
+    return (pinned, str(literal(*rest[len(after)])).casefold())
+
+
 def _in_key_order(definition: FoEntity, order: list[tuple[str, bool]], *, scoped: bool) -> bool:
     """Whether ``$orderby`` asks for the store's own order: the key fields ascending (within one company,
     the company may be left out)."""
@@ -204,6 +249,10 @@ def _in_key_order(definition: FoEntity, order: list[tuple[str, bool]], *, scoped
         return False
     keys = list(definition.keys)
     return fields == keys or (scoped and definition.company_specific and fields == keys[1:])
+
+
+_COMPANY_AND_KEY = 2  # keys (dataAreaId, one more): the shape a keyset page of one company is read by
+_PINNED = 5  # the tokens of "(dataAreaId eq 'c')"
 
 
 def _check_property(definition: FoEntity, name: str) -> None:

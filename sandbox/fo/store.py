@@ -12,6 +12,7 @@ answers them.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -92,12 +93,18 @@ class FoStore:
         initial sync of half a million rows minutes. Stored rows are never changed in place (an update
         stores a new one), so a view stays what it was when taken.
         """
+        return self.row_views_after(entity, ())
+
+    def row_views_after(self, entity: str, bound: tuple[Any, ...]) -> list[Row]:
+        """The stored rows (as ``row_views``) whose key, compared as keys are (text, without regard to
+        case), comes after ``bound``, a key or a leading part of one; ``()``: every row."""
         with self._lock:
             table = self._table(entity)
             order = self._orders.get(entity)
             if order is None:
                 order = self._orders[entity] = sorted(table)
-            return [table[k].row for k in order]
+            start = bisect.bisect_right(order, _norm(bound)) if bound else 0
+            return [table[k].row for k in order[start:]]
 
     def count(self, entity: str) -> int:
         """How many rows ``entity`` holds."""

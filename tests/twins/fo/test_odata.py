@@ -203,3 +203,31 @@ def test_a_keyset_page_is_what_the_whole_sorted_answer_says(
     )
     assert seen == wanted[:top]
     assert counted["@odata.count"] == len(wanted)
+
+
+def test_a_company_keyset_page_across_companies_is_what_the_whole_answer_says(client: httpx.Client) -> None:
+    """An initial sync's page of one company, read from its bound in key order, equals the full answer."""
+    accounts = {"usmf": ["b-7", "A-1", "c-3", "B-2"], "demf": ["a-9", "C-5", "b-1", "A-4", "a-2"]}
+    _seed(client, [(company, a) for company, names in accounts.items() for a in names])
+    for company, after in (
+        ("demf", None),
+        ("demf", "a-4"),
+        ("demf", "B-1"),
+        ("usmf", "A-1"),
+        ("demf", "c-5"),
+    ):
+        keyset = f" and ((CustomerAccount gt '{after}'))" if after else ""
+        params = {
+            "cross-company": "true",
+            "$filter": f"(dataAreaId eq '{company}'){keyset}",
+            "$orderby": "CustomerAccount",
+            "$top": "2",
+        }
+        seen = [r["CustomerAccount"] for r in client.get("/data/CustomersV3", params=params).json()["value"]]
+        counted = client.get("/data/CustomersV3", params={**params, "$count": "true"}).json()["value"]
+        wanted = sorted(
+            (a for a in accounts[company] if after is None or a.casefold() > after.casefold()),
+            key=str.casefold,
+        )
+        assert seen == wanted[:2], (company, after)
+        assert [r["CustomerAccount"] for r in counted] == wanted[:2]
