@@ -1,0 +1,46 @@
+"""The store's rows come in primary-id order however rows come and go (the order is kept, not re-sorted)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from dualbus.sandbox.dataverse.store import Store
+from dualbus.sandbox.dataverse.tables import TABLES
+
+ACCOUNTS = "accounts"
+
+
+def _ids(store: Store) -> list[str]:
+    return [row["accountid"] for row in store.rows(ACCOUNTS)]
+
+
+def test_rows_stay_in_id_order_through_creates_deletes_and_undone_work() -> None:
+    store = Store(TABLES)
+    chooser = random.Random(7)
+    live: set[str] = set()
+    for step in range(300):
+        if live and chooser.random() < 0.3:
+            gone = chooser.choice(sorted(live))
+            with store.transaction() as work:
+                store.delete(work, ACCOUNTS, gone)
+            live.discard(gone)
+        else:
+            row_id = str(uuid.UUID(int=chooser.getrandbits(128)))
+            with store.transaction() as work:
+                store.put(work, ACCOUNTS, {"accountid": row_id, "name": f"n{step}"})
+            live.add(row_id)
+        if step % 25 == 0:
+            assert _ids(store) == sorted(live)
+    # A unit of work that fails is undone entirely, its created row too.
+    with pytest.raises(RuntimeError):
+        _create_then_fail(store, "ffffffff-0000-0000-0000-000000000000")
+    assert _ids(store) == sorted(live)
+
+
+def _create_then_fail(store: Store, row_id: str) -> None:
+    with store.transaction() as work:
+        store.put(work, ACCOUNTS, {"accountid": row_id, "name": "undone"})
+        raise RuntimeError("undo")
