@@ -32,6 +32,7 @@ from dualbus.shared.messages import (
     application_properties,
     body_bytes,
     envelope_from_message,
+    normal_content_type,
     ordering_bucket,
 )
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
@@ -90,7 +91,7 @@ def to_batch_message(envelopes: Sequence[Envelope], *, buckets: int = DEFAULT_BU
 def is_batch(message: ServiceBusReceivedMessage | ServiceBusMessage) -> bool:
     """Whether a message says it carries a batch of changes (by its content type)."""
     given = message.content_type
-    return given is not None and _normal(given) == _normal(BATCH_CONTENT_TYPE)
+    return given is not None and normal_content_type(given) == normal_content_type(BATCH_CONTENT_TYPE)
 
 
 def envelopes_of(message: ServiceBusReceivedMessage | ServiceBusMessage) -> list[Envelope]:
@@ -152,8 +153,3 @@ def _bucket_problem(message: ServiceBusReceivedMessage, envelope: Envelope, buck
     if message.session_id != bucket:
         return f"the session id is {message.session_id!r}, but the record's ordering bucket is {bucket!r}"
     return None
-
-
-def _normal(content_type: str) -> str:
-    # Media types and their parameters are case-insensitive (RFC 9110, section 8.3.1); spacing is free.
-    return "".join(content_type.lower().split())

@@ -28,6 +28,7 @@ __all__ = [
     "body_bytes",
     "checked_envelope",
     "envelope_from_message",
+    "normal_content_type",
     "ordering_bucket",
     "routing_properties",
     "to_message",
@@ -138,12 +139,14 @@ _Check = Callable[[ServiceBusReceivedMessage, Envelope], str | None]
 def _content_type_problem(message: ServiceBusReceivedMessage, _: Envelope) -> str | None:
     # Media types and their parameters are case-insensitive (RFC 9110, section 8.3.1); spacing is free.
     given = message.content_type
-    if given is not None and _normal(given) == _normal(CONTENT_TYPE):
+    if given is not None and normal_content_type(given) == normal_content_type(CONTENT_TYPE):
         return None
     return f"the content type is {_shown(given)}, not the envelope's {CONTENT_TYPE!r}"
 
 
-def _normal(content_type: str) -> str:
+def normal_content_type(content_type: str) -> str:
+    """A content type as compared: media types and their parameters are case-insensitive (RFC 9110,
+    section 8.3.1), and spacing is free."""
     return "".join(content_type.lower().split())
 
 
