@@ -14,8 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
+from dualbus.consumers._groups import record_name
 from dualbus.consumers._settlement import Action, Reason, describe, verdict
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import PermanentError, RejectedError
@@ -47,7 +46,7 @@ async def apply_batch(
     queues: dict[str, list[int]] = {}
     for index, envelope in enumerate(envelopes):
         if index not in progress.outcomes:
-            queues.setdefault(_record(envelope), []).append(index)
+            queues.setdefault(record_name(envelope.entity, envelope.key), []).append(index)
     failures: dict[int, Exception] = {}
 
     async def work_through(indices: list[int]) -> None:
@@ -62,10 +61,6 @@ async def apply_batch(
     if failures:
         raise _failure(envelopes, failures)
     return [progress.outcomes[index] for index in range(len(envelopes))]
-
-
-def _record(envelope: Envelope) -> str:
-    return orjson.dumps([envelope.entity, envelope.key], option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _failure(envelopes: Sequence[Envelope], failures: dict[int, Exception]) -> Exception:

@@ -12,7 +12,7 @@ from typing import Protocol, TypeVar
 
 import orjson
 
-__all__ = ["by_record"]
+__all__ = ["by_record", "record_name"]
 
 # What a body holding a batch of changes stands for: many records at once.
 _MANY = "\x00many"
@@ -46,7 +46,12 @@ def _record(body: object) -> str | None:
         return _MANY
     if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
         return None
-    return orjson.dumps([payload.get("entity"), payload["key"]], option=orjson.OPT_SORT_KEYS).decode()
+    return record_name(payload.get("entity"), payload["key"])
+
+
+def record_name(entity: object, key: object) -> str:
+    """One name for a record, the same for a raw body and a read envelope: its entity and key, keys sorted."""
+    return orjson.dumps([entity, key], option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _bytes(body: object) -> bytes | str:
