@@ -9,7 +9,7 @@ See https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -185,18 +185,10 @@ class ODataService:
             return in_scope and (predicate is None or predicate(row))
 
         if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
-            found: list[Row] = []
-            for row in rows:
-                if pinned and bound and str(row.get("dataAreaId", "")).casefold() != bound[0]:
-                    return found  # past the company: the rows after it are other companies'
-                if wanted(row):
-                    if not all(isinstance(row.get(key), str) for key in definition.keys):
-                        break  # keys stored as text sort as text: other values take the general path
-                    found.append(row)
-                    if len(found) >= needed:
-                        return found
-            else:
-                return found
+            company_bound = bound[0] if pinned and bound else None
+            page = _first_wanted(rows, wanted, needed, keys=definition.keys, company=company_bound)
+            if page is not None:
+                return page
             rows = self.store.row_views(definition.entity_set)
         return sort_rows([row for row in rows if wanted(row)], order)
 
@@ -209,6 +201,30 @@ class ODataService:
         location = f"{base}/data/{definition.entity_set}({key})"
         payload = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}/$entity", **row}
         return _json_reply(201, payload, {"Location": location})
+
+
+def _first_wanted(
+    rows: Iterable[Row],
+    wanted: Callable[[Row], bool],
+    needed: int,
+    *,
+    keys: Sequence[str],
+    company: str | None,
+) -> list[Row] | None:
+    """The first ``needed`` wanted rows of ``rows``, read in the stored key order; with ``company``, the read
+    stops past that company's rows (the rows after them are other companies'). None when a wanted row has a
+    key that is not text: keys stored as text sort as text, and other values need the general sort."""
+    found: list[Row] = []
+    for row in rows:
+        if company is not None and str(row.get("dataAreaId", "")).casefold() != company:
+            break
+        if wanted(row):
+            if not all(isinstance(row.get(key), str) for key in keys):
+                return None
+            found.append(row)
+            if len(found) >= needed:
+                break
+    return found
 
 
 def _keyset_bound(definition: FoEntity, text: str | None) -> tuple[str, ...] | None:
