@@ -135,6 +135,8 @@ class DataverseSink:
         if row is not None and not body:
             # Writing the same values would only raise a change that travels back to F&O as an echo.
             return ApplyResult.UNCHANGED
+        if row is not None:
+            await change.updating()
         body[VERSION_COLUMN] = change.source_version
         # A new row must not overwrite one created meanwhile; an existing one must not have moved on.
         condition = {"If-Match": str(row["@odata.etag"])} if row else {"If-None-Match": "*"}

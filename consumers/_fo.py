@@ -87,6 +87,7 @@ class FoSink:
         # mark as base_version, and a mark left behind would make the Dataverse sink refuse every later
         # F&O edit of the row as a conflict with an edit F&O in fact holds.
         body: dict[str, object] = {**changed, VERSION_FIELD: change.source_version}
+        await change.updating()
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}
         response = await self._api.request("PATCH", path, json=body, headers=headers, params=_CROSS_COMPANY)
         if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:

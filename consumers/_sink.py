@@ -13,7 +13,7 @@ row holds an edit F&O has not seen yet (that edit is on its way to F&O, where it
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,6 +55,16 @@ class TargetChange:
     # The source version of this record's delete that the session's tombstones hold (None: none known).
     # The target keeps nothing of a deleted row, so this is what the stale guard compares when it is gone.
     deleted_version: int | None = None
+    # Awaited just before a write to a row that exists, after every decision not to write. A session
+    # records the change's version there first: the row may be deleted by the target's own users right
+    # after the write, before the message is settled (and its consumer killed), and the change delivered
+    # again must then find its version recorded and re-create nothing (docs/processing.md, Tombstones).
+    before_update: Callable[[], Awaitable[None]] | None = None
+
+    async def updating(self) -> None:
+        """Run ``before_update``, if any: the sink is about to write to the existing row."""
+        if self.before_update is not None:
+            await self.before_update()
 
     def is_stale(self, held: object) -> bool:
         """Whether a target row holding version ``held`` makes this change stale."""

@@ -4,13 +4,17 @@ Before a change is applied it learns the newest version of its record that the s
 if the session's tombstones hold one (the stale guard compares it when the target row is missing). After it:
 a change that was applied, or found already applied (a delete of a missing row, an unchanged row), leaves
 its version as the record's tombstone, which the hold saves before it settles the message (one save for
-all the changes of a batch message, and for the messages settled meanwhile). Outside a session (no hold, or
-a subscription without sessions) changes pass straight through.
+all the changes of a batch message, and for the messages settled meanwhile). An update of a row that exists
+records and saves its version before the target is written instead: if the target's own users delete the row
+between that write and the settlement, and the consumer dies meanwhile, the change delivered again finds its
+version recorded and re-creates nothing. Outside a session (no hold, or a subscription without sessions)
+changes pass straight through.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 from dualbus.consumers._hold import current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
@@ -37,9 +41,12 @@ class TombstoneSink:
             return await self._sink.apply(change)
         stones = hold.tombstones
         key = tombstone_key(change.table_map.name, change.table_map.table_on(self._target), change.key)
-        buried = stones.version(key)
-        if buried is not None:
-            change = dataclasses.replace(change, deleted_version=buried)
+        # An update records its version, saved, before the target is written (see TargetChange.before_update).
+        change = dataclasses.replace(
+            change,
+            deleted_version=stones.version(key),
+            before_update=partial(stones.bury, key, change.source_version),
+        )
         result = await self._sink.apply(change)
         if result in _DONE:
             # Every version the target took is kept, not only deletes: a row can also be deleted on the

@@ -170,3 +170,90 @@ async def test_an_update_delivered_again_after_the_target_deleted_the_row_itself
     assert (again.counts["skipped-stale"], again.counts["applied"]) == (1, 0)
     assert store.version == writes
     assert target_row(pipeline, change, TO_DATAVERSE) is None
+
+
+class DeletedOnTheTargetBeforeTheSettlement:
+    """Applies each change; right after it writes version 2, the target's own user deletes the row and the
+    consumer loses its session before settling, as when it is killed there: what it kept in memory is gone."""
+
+    def __init__(self, sink, delete_row) -> None:
+        self.sink = sink
+        self.delete_row = delete_row
+        self.struck = False
+
+    async def apply(self, change):
+        result = await self.sink.apply(change)
+        if change.source_version == 2 and not self.struck:
+            self.struck = True
+            self.delete_row(change)
+            hold = current_hold()
+            assert hold is not None
+            hold.lose("the consumer died right after the write")
+        return result
+
+    async def aclose(self):
+        await self.sink.aclose()
+
+
+def _delete_as_the_targets_user(pipeline, direction: Direction):
+    def delete(change) -> None:
+        row = target_row(pipeline, change, direction)
+        assert row is not None
+        if direction is TO_DATAVERSE:
+            store = pipeline.dataverse.store
+            with store.transaction() as work:
+                store.delete(work, "transactioncurrencies", row["transactioncurrencyid"])
+        else:
+            pipeline.fo.twin.store.delete("Currencies", (row["CurrencyCode"],), modified_by="workload")
+
+    return delete
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("direction", [TO_DATAVERSE, Direction.TO_FO], ids=["to-dataverse", "to-fo"])
+async def test_an_update_written_then_deleted_by_the_targets_user_before_its_settlement_is_not_written_again(
+    pipeline, direction
+):
+    """The bus never hears that an update was applied (its consumer dies after the write), and the target's
+    own user deletes the row meanwhile: delivered again, the update finds its version recorded (saved before
+    the write) and re-creates nothing, so no version is written twice."""
+    currency = pipeline.maps["currency"]
+    source = "fo" if direction is TO_DATAVERSE else "dataverse"
+    versions = [event(currency, source, 5, version=v, label=f"v{v}-") for v in (1, 2)]
+    pipeline.publish(versions)
+    [change] = changes_of(pipeline, versions[1], direction)
+    fo_writes: list[object] = []
+    pipeline.fo.twin.store.subscribe(fo_writes.append)
+    before = pipeline.dataverse.store.version
+
+    def writes() -> int:
+        return pipeline.dataverse.store.version - before if direction is TO_DATAVERSE else len(fo_writes)
+
+    topic = TOPOLOGY.topic("currency")
+    metrics = ConsumerMetrics(area="currency", direction=direction.value)
+    target = "dataverse" if direction is TO_DATAVERSE else "fo"
+    async with async_bus_client(pipeline.bus_settings) as client, httpx.AsyncClient() as http:
+        struck = DeletedOnTheTargetBeforeTheSettlement(
+            api_sink(pipeline, direction, http), _delete_as_the_targets_user(pipeline, direction)
+        )
+        processor = MessageProcessor(
+            area="currency",
+            direction=direction,
+            maps=pipeline.maps,
+            sink=TombstoneSink(struck, target=target),
+            limit=AdaptiveLimit(8),
+            retry=TEST_RETRY,
+            metrics=metrics,
+        )
+        consumer = Consumer(client, processor, topic=topic, subscription=topic.subscription(direction))
+        counts = metrics.counts
+
+        def delivered_again() -> bool:
+            return counts["lock-lost"] > 0 and counts["skipped-stale"] + counts["applied"] >= 2
+
+        await _run_until(consumer, delivered_again, within=45.0)
+    assert struck.struck
+    # Version 1 created the row; version 2 updated it, unsettled (lock-lost); delivered again it is stale.
+    assert (counts["applied"], counts["lock-lost"], counts["skipped-stale"]) == (1, 1, 1)
+    assert writes() == 3  # the create, the update and the user's delete: nothing after
+    assert target_row(pipeline, change, direction) is None
