@@ -47,8 +47,8 @@ from typing import Any
 
 import orjson
 import psutil
-from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusReceivedMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
+from azure.servicebus import NEXT_AVAILABLE_SESSION
+from azure.servicebus.aio import ServiceBusClient
 from pydantic import SecretStr
 
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
@@ -132,10 +132,6 @@ async def _bare_loop(connection_string: str, count: int, concurrency: int, times
     started = time.monotonic()
     closing: list[asyncio.Task[None]] = []
 
-    async def settle(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage) -> None:
-        await receiver.complete_message(message)
-        times.append(time.monotonic())
-
     async def worker(client: ServiceBusClient) -> None:
         nonlocal done
         while done < count and time.monotonic() - started < _TIME_LIMIT_SECONDS:
@@ -145,12 +141,15 @@ async def _bare_loop(connection_string: str, count: int, concurrency: int, times
             try:
                 await receiver.__aenter__()
                 # The consumer's session strategy: batches of its size, the session let go after a short
-                # one; a batch's messages (one record each here) are settled concurrently, as its are.
+                # one; messages settled one at a time, as the consumer's are (the SDK's link does not take
+                # concurrent settlements: a batch completed all at once took 0.2 s, one by one 10 ms).
                 full = True
                 while full:
                     batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=0.3)
                     full = len(batch) == _BATCH
-                    await asyncio.gather(*(settle(receiver, m) for m in batch))
+                    for message in batch:
+                        await receiver.complete_message(message)
+                        times.append(time.monotonic())
                     done += len(batch)
             except Exception:  # noqa: BLE001, S112 - no free session within the wait: look again
                 continue
