@@ -1,10 +1,11 @@
 """The arithmetic of the consumer benchmark's rounds, apart from any process or socket so that it is tested.
 
-In a round two loops run at once, each settling its own copy of the same messages; each records the
-monotonic time at which every message was settled. Their rates are compared over one common window: from
-the moment both have left their start-up (a tenth of their messages settled) to the moment the first of them
-enters its tail (all but a tenth settled), so that the same machine, with both loops busy, carries both
-figures. The rounds' ratios then agree when none lies further than a tolerance from their median.
+In a round two loops run at once, each settling its own copy of the same messages; each notes the monotonic
+time at which every message was settled. A loop's rate is its messages over the time from the common start
+signal to its last one settled (``drain_rate``). Beside it, both rates over one common window: from the moment
+both have left their start-up (a tenth of their messages settled) to the moment the first of them enters its
+tail (all but a tenth settled), so that the same seconds of the same machine carry both figures. The rounds'
+ratios agree when none lies further than a tolerance from their median (``spread``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import bisect
 import statistics
 from collections.abc import Sequence
 
-__all__ = ["BURST_GAP_SECONDS", "TRIM", "rate_within", "settled_at", "spread", "steady_window"]
+__all__ = ["BURST_GAP_SECONDS", "TRIM", "drain_rate", "rate_within", "settled_at", "spread", "steady_window"]
 
 # The share of each loop's messages left out at its start (connecting, first sessions, first token) and at
 # its end (the last sessions drain with fewer workers busy): neither is a per-message cost.
@@ -21,6 +22,13 @@ TRIM = 0.1
 # Messages settled closer together than this form one burst (a batch settled after one reply); see
 # settled_at.
 BURST_GAP_SECONDS = 0.002
+
+
+def drain_rate(times: Sequence[float], started: float) -> float:
+    """Messages per second from ``started`` (the common start signal) to the last message settled."""
+    if not times or times[-1] <= started:
+        return 0.0
+    return len(times) / (times[-1] - started)
 
 
 def steady_window(traces: Sequence[Sequence[float]], trim: float = TRIM) -> tuple[float, float] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench._rounds import rate_within, settled_at, spread, steady_window
+from bench._rounds import drain_rate, rate_within, settled_at, spread, steady_window
 
 
 def _even(count: int, start: float, step: float) -> list[float]:
@@ -60,3 +60,8 @@ def test_rounds_agree_when_every_ratio_lies_within_the_tolerance_of_their_median
 
 def test_a_spread_without_tolerance_says_nothing_of_agreement():
     assert spread([2.0, 4.0, 3.0]) == {"median": 3.0, "low": -0.333, "high": 0.333}
+
+
+def test_a_drain_rate_counts_from_the_common_start_to_the_last_message():
+    assert drain_rate([1.0, 2.0, 3.0, 5.0], started=1.0) == pytest.approx(1.0)
+    assert drain_rate([], started=1.0) == 0.0
