@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -164,14 +165,19 @@ async def _every(
     *,
     retry: RetryPolicy = ROUND_RETRY,
 ) -> None:
-    """Run ``step`` every ``interval`` seconds until ``stop``; a failed round is run again after a backoff.
+    """Start a round of ``step`` every ``interval`` seconds until ``stop``; a failed round is run again after
+    a backoff.
 
+    Rounds start ``interval`` apart, not ``interval`` after the last one ended: a change waits at most one
+    interval plus one round to be read, not both added to the time the round itself took (a round that
+    takes longer than the interval is followed by the next at once).
     A step's reads and publishes retry their transient failures themselves (``shared.retry``); a round that
     fails all the same is run again under ``retry``, its waits growing with the failures in a row but never
     beyond ``interval``. After a round that went well the schedule takes over again.
     """
     backoff = Backoff(replace(retry, max_wait=min(retry.max_wait, interval)), stop)
     while not stop.is_set():
+        started = time.monotonic()
         try:
             await step()
         except (TransientError, SourceError) as exc:
@@ -181,8 +187,10 @@ async def _every(
             continue
         backoff.reset()
         # The schedule, not a retry: the next round of a producer that is keeping up.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+        rest = interval - (time.monotonic() - started)
+        if rest > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=rest)
 
 
 async def _serve_webhook(handler: FoEventHandler, options: ProducerOptions, stop: asyncio.Event) -> None:

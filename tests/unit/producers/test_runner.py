@@ -4,6 +4,7 @@ schedule, its waits growing with the failures in a row; the intake reconnecting 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any, cast
 
 import pytest
@@ -123,3 +124,23 @@ async def test_the_intake_reconnects_after_service_bus_failed():
         stop.set()
         await asyncio.wait_for(running, _WITHIN)
     assert waits == pytest.approx([0.001, 0.002])
+
+
+@pytest.mark.asyncio
+async def test_rounds_start_an_interval_apart_whatever_each_round_took():
+    """A round that takes most of the interval is followed by the next when the interval is up, not a whole
+    interval after it ended."""
+    starts: list[float] = []
+    stop = asyncio.Event()
+
+    async def slow_round() -> int:
+        starts.append(asyncio.get_running_loop().time())
+        if len(starts) == 3:
+            stop.set()
+        await asyncio.sleep(0.3)  # the round's own reads and publishes
+        return 0
+
+    await asyncio.wait_for(_every(0.4, slow_round, stop, retry=_TINY), _WITHIN)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # An interval apart (0.4 s), where waiting a whole interval after each round would make 0.7 s.
+    assert all(0.38 <= gap < 0.6 for gap in gaps), gaps
