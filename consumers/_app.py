@@ -45,17 +45,24 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
     ):
         api = ApiClient(api_settings.url, tokens, http)
         sink: Sink
+        learning: asyncio.Task[str | None] | None = None
         if direction is Direction.TO_DATAVERSE:
             # $batch cuts the requests per event to a fraction: a win for throughput and service protection.
             dataverse = DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
-            # The conflict rule needs dualbus's user id; while Dataverse cannot tell it, nothing is applied.
-            await dataverse.start()
+            # The conflict rule needs dualbus's user id; while Dataverse cannot tell it, nothing is applied
+            # (every change waits for the one question in flight). Asked while the sessions are opened,
+            # which takes as long, instead of before.
+            learning = asyncio.create_task(dataverse.start())
             sink = dataverse
         else:
             sink = FoSink(api)
         try:
             yield sink
         finally:
+            if learning is not None:
+                learning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await learning
             await sink.aclose()
 
 
