@@ -13,6 +13,7 @@ and never skips a change.
   what changed, tells which rows are gone, and can name them on the other side.
 - ``marks``: integer high-water marks raised atomically (the version clock's reservations), safe to share
   between processes using one file.
+- ``inbox``: source events taken and not yet published, in arrival order (``producers.fo_inbox``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ _SCHEMA = (
     # A scan's end asks for the keys of one map it did not see: without this it would read the whole table.
     "CREATE INDEX IF NOT EXISTS digests_seen ON digests (scope, seen)",
     "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)",
 )
 _PUT_DIGEST = "INSERT OR REPLACE INTO digests (scope, key, digest, seen, delete_data) VALUES (?, ?, ?, ?, ?)"
 # SQLite's default limit on bound parameters is 999 in older builds: key look-ups go in chunks below it.
@@ -159,6 +161,21 @@ class CheckpointStore:
                 (len(prefix), prefix),
             ).fetchall()
         return [str(row[0]) for row in rows]
+
+    def add_to_inbox(self, body: bytes) -> None:
+        """Keep one event durably, after every event kept before it."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO inbox (body) VALUES (?)", (body,))
+
+    def inbox(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest ``limit`` events kept, as (sequence, body), oldest first."""
+        rows = self._all("SELECT seq, body FROM inbox ORDER BY seq LIMIT ?", (limit,))
+        return [(int(seq), bytes(body)) for seq, body in rows]
+
+    def remove_from_inbox(self, up_to: int) -> None:
+        """Forget the events kept up to sequence ``up_to`` (they are published)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM inbox WHERE seq <= ?", (up_to,))
 
     def row_ref(self, entity: str, row_id: str) -> RowRef | None:
         """What the index remembers of a row (natural key, last version, delete values), or None."""

@@ -53,4 +53,3 @@ async def publish_then_checkpoint(
         await retry.call(lambda: publisher.publish(envelopes, batched=batched))
     if store is not None:
         store.put_many(checkpoints, index=index, digests=digests)
-

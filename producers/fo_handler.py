@@ -11,11 +11,13 @@ everything is published and recorded, so the caller acknowledges the event after
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from dualbus.d365 import FO_VERSION_FIELD
-from dualbus.producers.flow import publish_then_checkpoint
+from dualbus.producers.flow import Outbox, publish_then_checkpoint
 from dualbus.producers.fo_events import FoDataEvent
 from dualbus.producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
 from dualbus.producers.tables import SourceTable
@@ -25,6 +27,9 @@ __all__ = ["FoEventHandler"]
 
 _log = logging.getLogger(__name__)
 Values = dict[str, object]
+# Rows read from F&O at once for one call: a bound on the requests one producer keeps in flight.
+_READS_AT_ONCE = 16
+_T = TypeVar("_T")
 
 
 class FoEventHandler(FoRowPublisher):
@@ -43,34 +48,57 @@ class FoEventHandler(FoRowPublisher):
     async def handle(self, events: Sequence[FoDataEvent]) -> int:
         """Publish the rows the events name; returns how many envelopes were published.
 
+        The events of one entity are handled together: every row they name is read once, the rows side by
+        side, and what they publish goes to Service Bus in one publish. A row named by several events
+        publishes its state as of that one read (what the producer publishes of an event is the row's
+        current state, never the event's own values), with the last of them standing for the row.
         Raises TransientError (retry later) or SourceError (F&O answered something unusable).
         """
-        published = 0
+        by_entity: dict[str, list[FoDataEvent]] = {}
         for event in events:
-            source = self._sources.get(event.entity or "")
-            if source is None:
+            if event.entity not in self._sources:
                 self._ignore(event)
                 continue
+            by_entity.setdefault(str(event.entity), []).append(event)
+        published = 0
+        for entity, named in by_entity.items():
+            source = self._sources[entity]
             async with self._locks(source.name):
-                published += await self._handle(source, event)
+                published += await self._handle_rows(source, named)
         return published
 
-    async def _handle(self, source: FoSource, event: FoDataEvent) -> int:
-        values = self._known(source, event)
-        key = source.entity_key(values)
-        if key is None:
-            self._unresolved(source, event, "its key is in neither the event nor the row-id index")
-            return 0
-        row = await self._reader.current(source.schema, key, source.select)
-        batch = FoBatch(self._clock, time=event.time)
-        if row is None:
-            self._gone(source, event, values, batch)
-        else:
-            self._present(source, event, row, batch)
-        return await self._publish(batch)
+    async def _handle_rows(self, source: FoSource, events: Sequence[FoDataEvent]) -> int:
+        latest: dict[str, tuple[FoDataEvent, Values, dict[str, Any]]] = {}
+        # What earlier events of this call told of a row id: a later delete naming only the id finds it.
+        recent: dict[str, Values] = {}
+        for event in events:
+            values = self._known(source, event, recent.get(event.row_id))
+            key = source.entity_key(values)
+            if key is None:
+                self._unresolved(source, event, "its key is in neither the event nor the row-id index")
+                continue
+            recent[event.row_id] = values
+            named = key_text(key)
+            latest.pop(named, None)  # the row's last event stands for it, in that event's place
+            latest[named] = (event, values, key)
+        chosen = list(latest.values())
+        rows = await _all_of([self._reader.current(source.schema, key, source.select) for *_, key in chosen])
+        batches = []
+        for (event, values, _), row in zip(chosen, rows, strict=True):
+            batch = FoBatch(self._clock, time=event.time)
+            if row is None:
+                self._gone(source, event, values, batch)
+            else:
+                self._present(source, event, row, batch)
+            batches.append(batch)
+        return await self._publish(batches)
 
-    async def _publish(self, batch: FoBatch) -> int:
-        outbox = batch.outbox
+    async def _publish(self, batches: Sequence[FoBatch]) -> int:
+        outbox = Outbox()
+        for batch in batches:
+            outbox.envelopes.extend(batch.outbox.envelopes)
+            outbox.index.extend(batch.outbox.index)
+            outbox.digests.extend(batch.outbox.digests)
         await publish_then_checkpoint(
             self._publisher,
             self._store,
@@ -80,13 +108,16 @@ class FoEventHandler(FoRowPublisher):
             digests=outbox.digests,
             retry=self._retry,
         )
-        self.unchanged += batch.unchanged
+        self.unchanged += sum(batch.unchanged for batch in batches)
         return len(outbox.envelopes)
 
-    def _known(self, source: FoSource, event: FoDataEvent) -> Values:
-        """Every field value known of the row: the index, the PreImage and the Target, newest winning."""
+    def _known(self, source: FoSource, event: FoDataEvent, recent: Values | None = None) -> Values:
+        """Every field value known of the row: the index, the PreImage and the Target, newest winning.
+
+        ``recent``: what an earlier event of the same call knew of the row, newer than the index.
+        """
         ref = self._store.row_ref(source.name, event.row_id)
-        indexed: Mapping[str, object] = ref["values"] if ref else {}
+        indexed: Mapping[str, object] = {**(ref["values"] if ref else {}), **(recent or {})}
         before = event.pre_image or {}
         # A delete's key is the one published before (the index holds what OData answered), not a new one.
         layers = (
@@ -177,3 +208,18 @@ class FoEventHandler(FoRowPublisher):
             _log.warning(
                 "data events of %s are not synced by this producer: ignored", event.event_entity_name
             )
+
+
+async def _all_of(reads: Sequence[Awaitable[_T]]) -> list[_T]:
+    """Every read's result, ``_READS_AT_ONCE`` at a time; the first failure is raised once all are done."""
+    turns = asyncio.Semaphore(_READS_AT_ONCE)
+
+    async def in_turn(read: Awaitable[_T]) -> _T:
+        async with turns:
+            return await read
+
+    results = await asyncio.gather(*(in_turn(read) for read in reads), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[_T], results)

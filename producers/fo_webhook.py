@@ -1,9 +1,10 @@
-"""The HTTPS endpoint F&O data events reach as a Dataverse webhook: answered 2xx only once published.
+"""The HTTPS endpoint F&O data events reach as a Dataverse webhook: answered 2xx once the event is kept.
 
 With the Power Platform integration, an F&O HTTPS endpoint becomes a Dataverse webhook, which POSTs the
 RemoteExecutionContext as JSON; a non-2xx answer fails the delivery, and Dataverse tries once more only
-after 502, 503 or 504. So the endpoint answers 200 only after the changes are on Service Bus, 400 for a
-payload it can never use, and 503 with Retry-After while Service Bus or F&O is unavailable:
+after 502, 503 or 504. So the endpoint answers 200 only once the event is kept durably in the producer's
+inbox (``producers.fo_inbox``, which publishes it), 400 for a payload it can never use, and 503 with
+Retry-After when it cannot keep it:
 https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
 The caller authenticates the way the webhook's registration says; dualbus takes the WebhookKey kind, a
 ``code`` query string parameter, and "any request to the endpoint configured should fail when the
@@ -23,10 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dualbus.producers.errors import InvalidDataEventError, SourceError
-from dualbus.producers.fo_events import parse_data_event
-from dualbus.producers.fo_handler import FoEventHandler
-from dualbus.shared.errors import TransientError
+from dualbus.producers.checkpoints import CheckpointError
+from dualbus.producers.errors import InvalidDataEventError
+from dualbus.producers.fo_inbox import FoEventInbox
 
 __all__ = ["DEFAULT_PATH", "webhook_app"]
 
@@ -38,36 +38,32 @@ _UNAUTHORIZED = 401
 _UNAVAILABLE = 503
 
 
-def webhook_app(
-    handler: FoEventHandler, *, path: str = DEFAULT_PATH, key: SecretStr | None = None
-) -> Starlette:
-    """A starlette app taking one RemoteExecutionContext per ``POST path?code=<key>``."""
+def webhook_app(inbox: FoEventInbox, *, path: str = DEFAULT_PATH, key: SecretStr | None = None) -> Starlette:
+    """A starlette app taking one RemoteExecutionContext per ``POST path?code=<key>`` into ``inbox``."""
     if key is None:
         _log.warning("the F&O webhook accepts events without a key: set DUALBUS_PRODUCER__FO_WEBHOOK_KEY")
 
     async def receive(request: Request) -> Response:
         if key is not None and not _authorized(request, key):
             return JSONResponse({"error": "missing or wrong code"}, status_code=_UNAUTHORIZED)
+        body = await request.body()
         try:
-            event = parse_data_event(orjson.loads(await request.body()))
+            event = inbox.take(body)
         except orjson.JSONDecodeError:
             return JSONResponse({"error": "the body is not JSON"}, status_code=_BAD_REQUEST)
         except InvalidDataEventError as exc:
             return JSONResponse({"error": str(exc)}, status_code=_BAD_REQUEST)
-        try:
-            published = await handler.handle([event])
-        except (TransientError, SourceError) as exc:
-            # F&O answering what it should not is fixed on F&O's side: the event is worth sending again.
-            _log.warning("data event %s not published yet: %s", event.operation_id, exc)
+        except CheckpointError as exc:
+            _log.warning("a data event could not be kept: %s", exc)
             return JSONResponse(
                 {"error": "temporarily unavailable"},
                 status_code=_UNAVAILABLE,
                 headers={"Retry-After": _RETRY_AFTER_SECONDS},
             )
-        return JSONResponse({"published": published})
+        return JSONResponse({"accepted": event.operation_id})
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "entities": list(handler.entities)})
+        return JSONResponse({"status": "ok", "entities": list(inbox.entities)})
 
     return Starlette(
         routes=[Route(path, receive, methods=["POST"]), Route("/healthz", health, methods=["GET"])]

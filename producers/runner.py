@@ -21,6 +21,7 @@ from dualbus.producers.dataverse import DataverseSource
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import EchoFilter
 from dualbus.producers.fo_handler import FoEventHandler
+from dualbus.producers.fo_inbox import FoEventInbox
 from dualbus.producers.fo_poller import FoScanner
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.fo_reader import FoReader
@@ -150,7 +151,9 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]
     tasks: list[_Task] = [lambda stop: _every(options.fo_scan_interval_seconds, scanner.scan_once, stop)]
     handler = FoEventHandler(reader, context.tables, context.publisher, context.store, clock, locks=locks)
     if options.fo_events is FoEvents.WEBHOOK:
-        tasks.append(lambda stop: _serve_webhook(handler, options, stop))
+        inbox = FoEventInbox(context.store, handler)
+        tasks.append(inbox.run)
+        tasks.append(lambda stop: _serve_webhook(inbox, options, stop))
     else:
         source = EventSource(options.events_queue, options.events_topic, options.events_subscription)
         intake = FoQueueIntake(context.bus, source, handler)
@@ -193,8 +196,8 @@ async def _every(
                 await asyncio.wait_for(stop.wait(), timeout=rest)
 
 
-async def _serve_webhook(handler: FoEventHandler, options: ProducerOptions, stop: asyncio.Event) -> None:
-    app = webhook_app(handler, path=options.webhook_path, key=options.fo_webhook_key)
+async def _serve_webhook(inbox: FoEventInbox, options: ProducerOptions, stop: asyncio.Event) -> None:
+    app = webhook_app(inbox, path=options.webhook_path, key=options.fo_webhook_key)
     config = uvicorn.Config(
         app, host=options.webhook_host, port=options.webhook_port, log_level="warning", access_log=False
     )

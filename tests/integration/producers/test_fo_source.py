@@ -91,7 +91,8 @@ def test_webhook_events_are_published_and_a_wrong_key_is_refused(
         with fo.client("workload") as workload, fo.client("dualbus") as pipeline:
             for step in lifecycle_steps(workload, pipeline):
                 step()
-                # The webhook answers once the change is published: flushing orders the steps' events.
+                # The webhook answers once the event is kept; waiting for its change on the bus before the
+                # next step keeps the steps' changes apart.
                 assert fo.twin.events.flush(timeout=30)
                 events += drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
         assert_lifecycle(events)
