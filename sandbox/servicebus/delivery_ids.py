@@ -13,10 +13,11 @@ once, as its AutoLockRenewer does renewing several locks: ``_pyamqp`` session ``
 management requests leave with the same delivery-id (and the same delivery-tag: the sender link's
 ``delivery_count`` races the same way), and the next id may repeat or skip. Microsoft's AMQP stack
 (Azure/azure-amqp, ``AmqpSession.IncomingSessionChannel.OnAcceptTransfer`` and
-``SessionChannel.OnReceiveDelivery``) takes each new delivery's id as sent and checks no order, so the
-requests are served there. The emulator does the same by renumbering: each new delivery gets the next id of
-the session's sequence (its first delivery keeps its own, as proton takes it); continuation transfers get
-their delivery's. For a client that keeps the sequence (every SDK, unless it races) nothing changes.
+``SessionChannel.OnReceiveDelivery``) takes each new delivery's id as sent and checks no order (whether
+Azure's service runs it is not public; the SDK's live tests renew several locks at once against Azure). The
+emulator serves such requests too, by renumbering: each new delivery gets the next id of the session's
+sequence (its first delivery keeps its own, as proton takes it); continuation transfers get their
+delivery's. For a client that keeps the sequence (every SDK, unless it races) nothing changes.
 
 What stays different: proton's dispositions name the renumbered ids. Only deliveries after a repeat are
 concerned, and the emulator settles a management request as accepted (its outcome travels in the
