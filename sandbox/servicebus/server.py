@@ -39,7 +39,7 @@ from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.catalog import Catalog
 from dualbus.sandbox.servicebus.config import EmulatorConfig, default_config
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
-from dualbus.sandbox.servicebus.frames import TransferFormats
+from dualbus.sandbox.servicebus.frames import ClientFrames
 from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
 from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
 from dualbus.sandbox.servicebus.topology import build_topology
@@ -63,7 +63,7 @@ class _Client:
     sock: socket.socket
     transport: Transport
     connection: Connection
-    formats: TransferFormats | None  # None once reading them failed: the stream's place is lost
+    frames: ClientFrames | None  # None once reading them failed: the stream's place is lost
     want_write: bool = False
     fresh: bool = True  # nothing read yet: the first byte tells AMQP from TLS (administration API)
 
@@ -282,16 +282,17 @@ class EmulatorServer:
     def _attach(self, sock: socket.socket) -> _Client:
         connection = Connection()
         connection.collect(self._collector)
-        # Proton keeps each transfer's message format to itself; the transfer handler reads it here.
-        formats = TransferFormats()
-        connection.sb_formats = formats
+        # Proton keeps each transfer's message format to itself; the transfer handler reads it here. Proton
+        # reads the client's bytes through it (delivery-ids renumbered where a client broke the sequence).
+        frames = ClientFrames()
+        connection.sb_formats = frames
         transport = Transport(Transport.SERVER)
         # Large frames let a 256 KiB batch travel in one frame instead of eight (proton's default is 32 KiB).
         transport.max_frame_size = _MAX_FRAME
         # The SDK offers SASL ANONYMOUS and authenticates afterwards with CBS tokens.
         transport.sasl().allowed_mechs("ANONYMOUS")
         transport.bind(connection)
-        client = _Client(sock, transport, connection, formats)
+        client = _Client(sock, transport, connection, frames)
         self._clients[sock] = client
         self._selector.register(sock, selectors.EVENT_READ, client)
         return client
@@ -379,21 +380,32 @@ class EmulatorServer:
         self._take(client, data)
 
     def _take(self, client: _Client, data: bytes) -> None:
-        if data:
-            if client.formats is not None:
-                self._read_formats(client, client.formats, data)
-            client.transport.push(data)
-        else:
+        if not data:
             client.transport.close_tail()
+            return
+        if client.frames is not None:
+            data = self._read_frames(client, client.frames, data)
+        transport = client.transport
+        # What the frames give back may outgrow what was read (a frame start held back from the last read,
+        # a renumbered delivery-id encoded longer), so it goes in as proton makes room; proton's buffer
+        # grows to the frame size limit when a frame needs it.
+        while data:
+            room = transport.capacity()
+            if room <= 0:
+                return  # the transport is closed: its remaining input is of no use
+            transport.push(data[:room])
+            data = data[room:]
 
-    def _read_formats(self, client: _Client, formats: TransferFormats, data: bytes) -> None:
+    def _read_frames(self, client: _Client, frames: ClientFrames, data: bytes) -> bytes:
+        held = frames.held
         try:
-            formats.feed(data)
+            return frames.feed(data)
         except Exception:  # a bug here must not take the loop down  # noqa: BLE001
-            # Without formats the transfer handler tells batches by their shape.
-            _LOG.exception("stopped reading message formats on a connection")
-            client.formats = None
+            # Without formats the transfer handler tells batches by their shape; proton reads as sent.
+            _LOG.exception("stopped reading frames on a connection")
+            client.frames = None
             client.connection.sb_formats = None
+            return held + data
 
     def _write(self, client: _Client) -> None:
         transport = client.transport

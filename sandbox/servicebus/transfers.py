@@ -14,7 +14,7 @@ from proton import Delivery, Link
 from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
-from dualbus.sandbox.servicebus.frames import TransferFormats
+from dualbus.sandbox.servicebus.frames import ClientFrames
 from dualbus.sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
 from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 from dualbus.sandbox.servicebus.requests import RequestNodes
@@ -120,7 +120,7 @@ class _Received:
         found: _Received | None = getattr(delivery, "sb_received", None)
         if found is None:
             # Deliveries on a link arrive in order, so its first frame's format is the next one read.
-            formats: TransferFormats | None = getattr(link.connection, "sb_formats", None)
+            formats: ClientFrames | None = getattr(link.connection, "sb_formats", None)
             found = cls(formats.next_format(link.name) if formats is not None else None)
             delivery.sb_received = found
         return found

@@ -16,7 +16,10 @@ Most samples run to their end (``run_sample``). Some run under tests of their ow
 - ``proxy.py`` gets the HTTP CONNECT proxy it hard-codes (``proxy``, ``http_proxy.py``), which makes the SDK
   speak AMQP over WebSockets to the namespace's host on port 443; the proxy tunnels that to the emulator;
 - the samples that receive forever (``FOREVER_SAMPLES``) run as processes whose output is read as they go
-  (``start_sample``), are fed messages, and are stopped once the output shows them settled.
+  (``start_sample``), are fed messages, and are stopped once the output shows them settled;
+- the lock renewal samples (``LOCK_RENEWAL_SAMPLES``) sleep 280 s (sync) and 480 s (aio) by design, so each
+  starts with its module, against an emulator of its own (``background_sample``: the samples share entity
+  names), and runs beside the module's other samples; the module's last test waits for its end.
 The rest cannot run here, each for the reason given in ``_CANNOT_RUN``.
 """
 
@@ -60,18 +63,9 @@ _PLACEHOLDERS = (
     "'<your_custom_ca_bundle_file_path>'), read from no variable: the SDK stops at once parsing the port "
     "(ValueError: Port could not be cast to integer value as '<custom_endpoint_port>')"
 )
-_RENEWALS = (
-    "its AutoLockRenewer renews ten message locks at once (pool threads; aio tasks), and the SDK gives "
-    "concurrent management transfers on one session repeated or out-of-order delivery-ids (_pyamqp session "
-    "_outgoing_transfer reads next_outgoing_id before the write and increments it after), which proton's "
-    "engine refuses as a sequencing error, closing the connection; besides, each sample sleeps 80-100 s "
-    "three or five times, and its last part waits out the renewer's 40 s recurrence it sets"
-)
 _CANNOT_RUN = {
     "connection_to_custom_endpoint_address.py": _PLACEHOLDERS,
     "connection_to_custom_endpoint_address_async.py": _PLACEHOLDERS,
-    "auto_lock_renew.py": _RENEWALS,
-    "auto_lock_renew_async.py": _RENEWALS,
     "proxy_async.py": "the aio SDK hands aiohttp the proxy without a scheme ('127.0.0.1:8899'), which "
     "aiohttp refuses (InvalidURL) before connecting, against Azure too (Azure/azure-sdk-for-python#40274); "
     "test_sdk_samples_async.py checks that it still fails so",
@@ -84,7 +78,8 @@ _CANNOT_RUN = {
 # Samples that run unmodified under their own tests, which give them what they need besides the emulator.
 PROXY_SAMPLES = ("proxy.py",)  # an HTTP CONNECT proxy at 127.0.0.1:8899
 FOREVER_SAMPLES = ("receive_iterator_queue.py", "receive_iterator_queue_async.py", "failure_and_recovery.py")
-_APART = {*PROXY_SAMPLES, *FOREVER_SAMPLES}
+LOCK_RENEWAL_SAMPLES = ("auto_lock_renew.py", "auto_lock_renew_async.py")
+_APART = {*PROXY_SAMPLES, *FOREVER_SAMPLES, *LOCK_RENEWAL_SAMPLES}
 # Samples that take EnvironmentCredential itself: a service principal with a client secret.
 _CLIENT_SECRET_SAMPLES = {"client_identity_authentication_async.py"}
 _CLIENT_ID, _TENANT = "samples-app", "samples-tenant"
@@ -117,6 +112,13 @@ def identity(issuer: TokenIssuer) -> Iterator[IdentityServer]:
 
 @pytest.fixture(scope="module")
 def emulator(issuer: TokenIssuer) -> Iterator[EmulatorThread]:
+    """An emulator with the entities the samples name (see ``samples_emulator``)."""
+    with samples_emulator(issuer) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def samples_emulator(issuer: TokenIssuer) -> Iterator[EmulatorThread]:
     """An emulator with the entities the samples name, from a Config.json as Microsoft's emulator takes,
     taking the issuer's tokens as Entra ID's.
 
@@ -140,7 +142,11 @@ def emulator(issuer: TokenIssuer) -> Iterator[EmulatorThread]:
 @pytest.fixture(scope="module")
 def trust(emulator: EmulatorThread, identity: IdentityServer, tmp_path_factory) -> pathlib.Path:
     """A certifi package whose bundle is certifi's own plus the sandbox CAs; returns its parent folder."""
-    root = tmp_path_factory.mktemp("trust")
+    return trusting(tmp_path_factory.mktemp("trust"), emulator, identity)
+
+
+def trusting(root: pathlib.Path, emulator: EmulatorThread, identity: IdentityServer) -> pathlib.Path:
+    """Write into ``root`` a certifi package trusting the emulator's and the token issuer's CAs too."""
     package = pathlib.Path(certifi.__file__).parent
     shutil.copytree(package, root / "certifi", ignore=shutil.ignore_patterns("__pycache__"))
     bundle = root / "certifi" / "cacert.pem"
@@ -264,6 +270,7 @@ class RunningSample:
 
     def __init__(self, process: subprocess.Popen[str]) -> None:
         self.process = process
+        self.started = time.monotonic()
         self.output = ""
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -288,6 +295,18 @@ class RunningSample:
                 pytest.fail(f"the sample ended ({self.process.returncode}):\n{self.output[-3000:]}")
             self.output += line
         return self.output
+
+    def finish(self, within_s: float) -> int:
+        """Read the output to the end, which must come within ``within_s`` of the start; the exit status."""
+        while True:
+            remaining = self.started + within_s - time.monotonic()
+            try:
+                line = self._lines.get(timeout=max(0.0, remaining))
+            except queue.Empty:
+                pytest.fail(f"not ended {within_s} s after its start; so far:\n{self.output[-3000:]}")
+            if line is None:
+                return self.process.wait(timeout=max(1.0, remaining))
+            self.output += line
 
     def stop(self) -> int | None:
         """Terminate the process; return its exit status before that (None: it was still running)."""
@@ -347,3 +366,17 @@ def held_message_ids(emulator: EmulatorThread, path: str) -> set[str]:
     ids = emulator.server.call_on_loop(read)
     assert isinstance(ids, set)
     return ids
+
+
+@contextlib.contextmanager
+def background_sample(
+    issuer: TokenIssuer, identity: IdentityServer, root: pathlib.Path, sample: pathlib.Path
+) -> Iterator[RunningSample]:
+    """Start ``sample`` against an emulator of its own (the samples share entity names), to run beside the
+    module's other samples; stopped with the block if still running."""
+    with samples_emulator(issuer) as own:
+        trusted = trusting(root / "trust", own, identity)
+        cwd = root / "cwd"
+        cwd.mkdir()
+        with start_sample(own, identity, trusted, sample, cwd) as running:
+            yield running

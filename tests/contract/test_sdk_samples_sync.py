@@ -1,25 +1,31 @@
 """The Python SDK's published sync samples, run unmodified against the emulator (see sdk_samples_run.py).
 
-27 of the 30: most to their end; proxy.py through the HTTP proxy it names, over AMQP over WebSockets;
+28 of the 30: most to their end; proxy.py through the HTTP proxy it names, over AMQP over WebSockets;
 receive_iterator_queue.py and failure_and_recovery.py, which receive forever, until what they were sent
-is settled. Not run, with the reasons in sdk_samples_run.py: connection_to_custom_endpoint_address.py,
-auto_lock_renew.py, client_identity_authentication.py.
+is settled; auto_lock_renew.py, which sleeps 280 s by design, beside the others from the module's start.
+Not run, with the reasons in sdk_samples_run.py: connection_to_custom_endpoint_address.py,
+client_identity_authentication.py.
+
+The module takes about five minutes (the lock renewal sample's), so it is handed to a worker first.
 """
 
 from __future__ import annotations
 
 import pathlib
 import secrets
+from collections.abc import Iterator
 
 import pytest
 
-from dualbus.sandbox.identity import IdentityServer
+from dualbus.sandbox.identity import IdentityServer, TokenIssuer
 from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from tests.contract import sdk_samples_run
 from tests.contract.http_proxy import ProxyLog
 from tests.contract.sdk_samples_run import (
     QUEUE,
     SAMPLES,
+    RunningSample,
+    background_sample,
     held_message_ids,
     run_sample,
     run_sample_output,
@@ -30,7 +36,9 @@ from tests.contract.sdk_samples_run import (
     start_sample,
 )
 
-pytestmark = pytest.mark.contract
+pytestmark = [pytest.mark.contract, pytest.mark.long]
+# auto_lock_renew.py: three parts sleeping 100, 100 and 80 s, each after a receive waiting up to 5 s.
+_LOCK_RENEWAL_S = 420
 
 # The module-scoped fixtures, one set for this module: an emulator of its own.
 issuer = sdk_samples_run.issuer
@@ -38,6 +46,19 @@ identity = sdk_samples_run.identity
 emulator = sdk_samples_run.emulator
 trust = sdk_samples_run.trust
 proxy = sdk_samples_run.proxy
+
+
+@pytest.fixture(scope="module")
+def lock_renewal(issuer: TokenIssuer, identity: IdentityServer, tmp_path_factory) -> Iterator[RunningSample]:
+    """auto_lock_renew.py, running from the module's first test (it sleeps 280 s by design)."""
+    root = tmp_path_factory.mktemp("lock-renewal")
+    with background_sample(issuer, identity, root, sample("sync_samples", "auto_lock_renew.py")) as running:
+        yield running
+
+
+def test_lock_renewal_sample_starts(lock_renewal: RunningSample):
+    """auto_lock_renew.py sends and registers its ten messages; the module's last test sees it end."""
+    lock_renewal.wait_for(lambda out: "Register messages into AutoLockRenewer done." in out)
 
 
 def test_samples_are_present():
@@ -106,3 +127,16 @@ def test_failure_and_recovery_sample_sends_then_receives_until_stopped(
         running.wait_for(lambda out: last in out.splitlines())
         assert running.stop() is None
     assert not held_message_ids(emulator, QUEUE) - before - sentinel
+
+
+@pytest.mark.timeout(_LOCK_RENEWAL_S + 30)
+def test_lock_renewal_sample_runs_to_its_end(lock_renewal: RunningSample):
+    """Last in the module: auto_lock_renew.py exits 0. Its renewer kept ten message locks (60 s each) for
+    100 s, then a session's, so both were completed after the sleep; its last part lets a lock lapse on
+    purpose (a renewer passing every 40 s; whether the lock has lapsed when the sample settles at 80 s
+    depends on the renewer's threads, so only its end is checked)."""
+    assert lock_renewal.finish(_LOCK_RENEWAL_S) == 0, lock_renewal.output
+    output = lock_renewal.output
+    lines = output.splitlines()
+    assert lines.count("Complete messages.") == 2, output
+    assert "Lock renew failure demonstration complete." in lines, output

@@ -8,7 +8,7 @@ import pytest
 
 from dualbus.sandbox.servicebus.codec import Described, UInt, encode
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError
-from dualbus.sandbox.servicebus.frames import BATCH_FORMAT, TransferFormats
+from dualbus.sandbox.servicebus.frames import BATCH_FORMAT, ClientFrames
 from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 
 
@@ -44,7 +44,7 @@ def _stream() -> bytes:
 @pytest.mark.parametrize("chunk", [1, 7, 64, 100_000])
 def test_formats_follow_deliveries_in_order_however_the_bytes_arrive(chunk):
     """Each delivery's format, in order, whatever the reads' sizes; continuation frames add none."""
-    formats = TransferFormats()
+    formats = ClientFrames()
     data = _stream()
     for start in range(0, len(data), chunk):
         formats.feed(data[start : start + chunk])
