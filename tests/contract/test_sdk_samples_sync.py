@@ -6,7 +6,8 @@ is settled; auto_lock_renew.py, which sleeps 280 s by design, beside the others 
 Not run, with the reasons in sdk_samples_run.py: connection_to_custom_endpoint_address.py,
 client_identity_authentication.py.
 
-The module takes about five minutes (the lock renewal sample's), so it is handed to a worker first.
+auto_lock_renew.py's two tests hold a worker for five and a half minutes, a third of the suite's budget, so
+they are marked ``sleeps`` and run with ``--with-sleeps`` only (tests/conftest.py), as the aio module's are.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from tests.contract.sdk_samples_run import (
     start_sample,
 )
 
-pytestmark = [pytest.mark.contract, pytest.mark.long]
+pytestmark = [pytest.mark.contract]
 # auto_lock_renew.py: three parts sleeping 100, 100 and 80 s, each after a receive waiting up to 5 s.
 _LOCK_RENEWAL_S = 420
 
@@ -56,6 +57,7 @@ def lock_renewal(issuer: TokenIssuer, identity: IdentityServer, tmp_path_factory
         yield running
 
 
+@pytest.mark.sleeps
 def test_lock_renewal_sample_starts(lock_renewal: RunningSample):
     """auto_lock_renew.py sends and registers its ten messages; the module's last test sees it end."""
     lock_renewal.wait_for(lambda out: "Register messages into AutoLockRenewer done." in out)
@@ -129,6 +131,7 @@ def test_failure_and_recovery_sample_sends_then_receives_until_stopped(
     assert not held_message_ids(emulator, QUEUE) - before - sentinel
 
 
+@pytest.mark.sleeps
 @pytest.mark.timeout(_LOCK_RENEWAL_S + 30)
 def test_lock_renewal_sample_runs_to_its_end(lock_renewal: RunningSample):
     """Last in the module: auto_lock_renew.py exits 0. Its renewer kept ten message locks (60 s each) for
