@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -158,16 +159,20 @@ class BatchingApi:
 
 def _deliver(part: _Pending, response: Response) -> None:
     status = response.status_code
-    what = f"{part.method} {response.request.url.path}"
     if status == _TOO_MANY_REQUESTS:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         part.answer.set_exception(
-            ThrottledError(f"{what} was throttled: {error_message(response)}", retry_after=retry_after)
+            ThrottledError(f"{_what(part)} was throttled: {error_message(response)}", retry_after=retry_after)
         )
     elif status >= _SERVER_ERROR:
-        part.answer.set_exception(TransientError(f"{what} failed with {status}: {error_message(response)}"))
+        failed = f"{_what(part)} failed with {status}: {error_message(response)}"
+        part.answer.set_exception(TransientError(failed))
     else:
         part.answer.set_result(response)
+
+
+def _what(part: _Pending) -> str:
+    return f"{part.method} {urlsplit(part.target).path}"
 
 
 def _encode(parts: list[_Pending], boundary: str) -> bytes:

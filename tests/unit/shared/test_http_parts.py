@@ -1,0 +1,29 @@
+"""A $batch part's answer: the request it answers is there when asked for (error messages read it)."""
+
+from __future__ import annotations
+
+import httpx
+
+from dualbus.shared.http import built_response
+
+URL = "https://org.example.com/api/data/v9.2/accounts(accountnumber='C-1')?$select=name"
+
+
+def test_a_part_names_the_request_it_answers() -> None:
+    """Method, URL and body read as from any response, the request built from what the part was sent as."""
+    response = built_response(
+        "PATCH", URL, 412, headers=[("Content-Type", "application/json")], content=b'{"error":{}}'
+    )
+    assert (response.status_code, response.json()) == (412, {"error": {}})
+    assert response.request.method == "PATCH"
+    assert response.request.url.path == "/api/data/v9.2/accounts(accountnumber='C-1')"
+    assert response.request is response.request  # built once
+    assert response.is_client_error
+
+
+def test_a_part_takes_another_request() -> None:
+    """Like any httpx response, a part's request can be set."""
+    response = built_response("GET", URL, 200, headers=[], content=b"")
+    other = httpx.Request("DELETE", "https://org.example.com/api/data/v9.2/accounts(1)")
+    response.request = other
+    assert response.request is other
