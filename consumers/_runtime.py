@@ -21,9 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from dualbus.consumers._groups import by_record
 from dualbus.consumers._hold import SessionHold
@@ -40,6 +39,7 @@ from dualbus.shared.bus_types import (
 )
 from dualbus.shared.errors import BusError, DualbusError, TransientError
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
+from dualbus.shared.stopping import until_either
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
@@ -134,7 +134,7 @@ class Consumer:
         backoff = Backoff(self.options.reconnect, stop)
         while not stop.is_set():
             if self._gate is not None and self._gate.paused:
-                await _until_either(stop, self._gate.wait_resumed())
+                await until_either(stop, self._gate.wait_resumed())
                 continue
             started = time.monotonic()
             try:
@@ -174,7 +174,7 @@ class Consumer:
             hold = await self._hold(receiver, renewer)
             if self._ready is not None and not self._ready.is_set():
                 # Taking a session may overlap the gate's first reading; receiving may not.
-                await _until_either(stop, self._ready.wait())
+                await until_either(stop, self._ready.wait())
             await self._drain(receiver, hold, stop, renewer)
         finally:
             self._close_later(receiver)
@@ -258,15 +258,6 @@ async def _close_quietly(receiver: AsyncReceiver) -> None:
     except DualbusError as exc:
         # The broker times the link out instead; a message left unsettled comes back when its lock expires.
         _log.warning("closing a receiver failed: %s", exc)
-
-
-async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, object]) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -> bool:

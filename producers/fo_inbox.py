@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 import orjson
 
@@ -25,6 +23,7 @@ from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.shared.errors import DualbusError
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
+from dualbus.shared.stopping import until_either
 
 __all__ = ["FoEventInbox"]
 
@@ -70,7 +69,7 @@ class FoEventInbox:
             self._arrived.clear()
             kept = self._store.inbox(self._chunk)
             if not kept:
-                await _until_either(stop, self._arrived.wait())
+                await until_either(stop, self._arrived.wait())
                 continue
             try:
                 await self._handler.handle(_events(kept))
@@ -93,12 +92,3 @@ def _events(kept: list[tuple[int, bytes]]) -> list[FoDataEvent]:
             # Checked when it was taken: only a store written by another version could hold one.
             _log.error("data event %d in the inbox is unreadable and is skipped: %s", seq, exc)
     return events
-
-
-async def _until_either(stop: asyncio.Event, other: Coroutine[Any, Any, object]) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other)]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
