@@ -11,14 +11,14 @@ everything is published and recorded, so the caller acknowledges the event after
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dualbus.d365 import FO_VERSION_FIELD
 from dualbus.producers.flow import Outbox, publish_then_checkpoint
 from dualbus.producers.fo_events import FoDataEvent
+from dualbus.producers.fo_reader import KEYS_PER_QUERY
 from dualbus.producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Operation
@@ -27,9 +27,6 @@ __all__ = ["FoEventHandler"]
 
 _log = logging.getLogger(__name__)
 Values = dict[str, object]
-# Rows read from F&O at once for one call: a bound on the requests one producer keeps in flight.
-_READS_AT_ONCE = 16
-_T = TypeVar("_T")
 
 
 class FoEventHandler(FoRowPublisher):
@@ -48,10 +45,10 @@ class FoEventHandler(FoRowPublisher):
     async def handle(self, events: Sequence[FoDataEvent]) -> int:
         """Publish the rows the events name; returns how many envelopes were published.
 
-        The events of one entity are handled together: every row they name is read once, the rows side by
-        side, and what they publish goes to Service Bus in one publish. A row named by several events
-        publishes its state as of that one read (what the producer publishes of an event is the row's
-        current state, never the event's own values), with the last of them standing for the row.
+        The events of one entity are handled together: the rows they name are read ``KEYS_PER_QUERY`` a
+        request, each once, and what they publish goes to Service Bus in one publish. A row named by
+        several events publishes its state as of that one read (what the producer publishes of an event is
+        the row's current state, never the event's own values), the last of them standing for the row.
         Raises TransientError (retry later) or SourceError (F&O answered something unusable).
         """
         by_entity: dict[str, list[FoDataEvent]] = {}
@@ -68,6 +65,7 @@ class FoEventHandler(FoRowPublisher):
         return published
 
     async def _handle_rows(self, source: FoSource, events: Sequence[FoDataEvent]) -> int:
+        # By key text, case-folded (F&O compares keys without case): the row's last event and what it knows.
         latest: dict[str, tuple[FoDataEvent, Values, dict[str, Any]]] = {}
         # What earlier events of this call told of a row id: a later delete naming only the id finds it.
         recent: dict[str, Values] = {}
@@ -78,20 +76,31 @@ class FoEventHandler(FoRowPublisher):
                 self._unresolved(source, event, "its key is in neither the event nor the row-id index")
                 continue
             recent[event.row_id] = values
-            named = key_text(key)
+            named = key_text(key).casefold()
             latest.pop(named, None)  # the row's last event stands for it, in that event's place
             latest[named] = (event, values, key)
-        chosen = list(latest.values())
-        rows = await _all_of([self._reader.current(source.schema, key, source.select) for *_, key in chosen])
+        rows = await self._current_rows(source, [key for *_, key in latest.values()])
         batches = []
-        for (event, values, _), row in zip(chosen, rows, strict=True):
+        for named, (event, values, _) in latest.items():
             batch = FoBatch(self._clock, time=event.time)
+            row = rows.get(named)
             if row is None:
                 self._gone(source, event, values, batch)
             else:
                 self._present(source, event, row, batch)
             batches.append(batch)
         return await self._publish(batches)
+
+    async def _current_rows(self, source: FoSource, keys: Sequence[dict[str, Any]]) -> dict[str, Values]:
+        """The rows with these keys as they are now, by key text case-folded; a gone row is not there."""
+        found: dict[str, Values] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            for row in await self._reader.matching(source.schema, chunk, source.select):
+                key = source.entity_key(row)
+                if key is not None:
+                    found.setdefault(key_text(key).casefold(), row)
+        return found
 
     async def _publish(self, batches: Sequence[FoBatch]) -> int:
         outbox = Outbox()
@@ -208,18 +217,3 @@ class FoEventHandler(FoRowPublisher):
             _log.warning(
                 "data events of %s are not synced by this producer: ignored", event.event_entity_name
             )
-
-
-async def _all_of(reads: Sequence[Awaitable[_T]]) -> list[_T]:
-    """Every read's result, ``_READS_AT_ONCE`` at a time; the first failure is raised once all are done."""
-    turns = asyncio.Semaphore(_READS_AT_ONCE)
-
-    async def in_turn(read: Awaitable[_T]) -> _T:
-        async with turns:
-            return await read
-
-    results = await asyncio.gather(*(in_turn(read) for read in reads), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast(list[_T], results)

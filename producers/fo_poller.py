@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from dualbus.producers.errors import SourceError
 from dualbus.producers.flow import publish_then_checkpoint
-from dualbus.producers.fo_reader import Row
+from dualbus.producers.fo_reader import KEYS_PER_QUERY, Row
 from dualbus.producers.fo_rows import (
     FoBatch,
     FoRowPublisher,
@@ -34,9 +34,8 @@ from dualbus.producers.tables import SourceTable
 __all__ = ["FoScanner"]
 
 _log = logging.getLogger(__name__)
-# Unseen keys handled per step, and looked up again per request (an OData filter of "or"-ed keys).
+# Unseen keys handled per step (looked up again ``KEYS_PER_QUERY`` per request).
 _UNSEEN_STEP = 200
-_LOOKUP_KEYS = 20
 
 
 class FoScanner(FoRowPublisher):
@@ -125,9 +124,9 @@ class FoScanner(FoRowPublisher):
         self, source: FoSource, table: SourceTable, keys: list[dict[str, str | int]]
     ) -> Mapping[str, Row]:
         found: dict[str, Row] = {}
-        for start in range(0, len(keys), _LOOKUP_KEYS):
+        for start in range(0, len(keys), KEYS_PER_QUERY):
             rows = await self._reader.matching(
-                source.schema, keys[start : start + _LOOKUP_KEYS], source.select
+                source.schema, keys[start : start + KEYS_PER_QUERY], source.select
             )
             for row in rows:
                 key = map_key(table, row)

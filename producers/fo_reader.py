@@ -49,6 +49,10 @@ def _quoted(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+# Keys looked up per request by ``FoReader.matching`` callers: an OData filter of "or"-ed keys stays short.
+KEYS_PER_QUERY = 20
+
+
 def key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
     """``A eq 'x' and B eq 5`` for the given field values of one row."""
     fields = {**entity.fields, **FO_EXTENSION_FIELDS}
@@ -70,7 +74,7 @@ class FoReader:
     async def matching(
         self, entity: FoEntity, keys: Sequence[Mapping[str, object]], select: Sequence[str]
     ) -> list[Row]:
-        """The rows matching any of ``keys`` (field values; a few dozen at most per call)."""
+        """The rows matching any of ``keys`` (field values; ``KEYS_PER_QUERY`` at most per call)."""
         if not keys:
             return []
         query = " or ".join(f"({key_filter(entity, key)})" for key in keys)
