@@ -2,8 +2,8 @@
 
 Prints one JSON object. In every round the consumer (applying currency changes to the Dataverse twin, limits
 off) and a bare azure-servicebus loop (one TLS context for all its connections, as the consumer's client
-has; receive batches of the consumer's size from the next free session, settle them one by one, let the
-session go on a short batch, as many sessions at once as the consumer) run at once against one fresh
+has; the consumer's session strategy: as many sessions worked at once as the consumer, as many opened ahead,
+batches of its size settled one by one, a session let go on a short batch when another waits) run at once against one fresh
 emulator, each on a session subscription of its own holding the same messages: one publish to the topic
 fills both before the round starts. Per round: each loop's events/s from the common
 start signal to its last message settled, their ratio (target >= 0.9), the start-up in each (seconds to its
@@ -47,6 +47,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -56,7 +57,7 @@ import certifi
 import orjson
 import psutil
 from azure.servicebus import NEXT_AVAILABLE_SESSION
-from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
 from pydantic import SecretStr
 
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
@@ -64,6 +65,7 @@ if __package__ in {None, ""}:  # run as a script: make the repository root impor
 
 from bench._rounds import TRIM, drain_rate, rate_within, spread, steady_window
 from dualbus.consumers import ConsumerMetrics, RuntimeOptions, run_consumer
+from dualbus.consumers._supply import Supply
 from dualbus.sandbox.dataverse import start_dataverse
 from dualbus.sandbox.servicebus.launcher import start_subprocess
 from dualbus.shared.bus import bus_client
@@ -84,6 +86,9 @@ _TIME_LIMIT_SECONDS = 120.0
 _START_LIMIT_SECONDS = 90.0
 # The consumer's own receive size (RuntimeOptions.batch_size): the bare loop takes the same batches.
 _BATCH = RuntimeOptions().batch_size
+# How long the consumer waits for more of a session's messages before it lets the session go.
+_IDLE = RuntimeOptions().idle_wait
+_LOOK_AGAIN = 0.1  # as the consumer's runtime looks at a kept session
 _LOOPS = ("bare", "consumer")
 # The consumer's outcomes that complete a message (anything else would be a failure of the benchmark).
 _SETTLED = ("applied", "unchanged", "skipped-stale")
@@ -134,58 +139,95 @@ def _emulator_config() -> dict[str, Any]:
     return config
 
 
-async def _bare_loop(connection_string: str, count: int, concurrency: int, times: list[float]) -> int:
-    """Receive and complete ``count`` messages with the plain SDK, sessions as the consumer takes them."""
-    done = 0
-    started = time.monotonic()
-    closing: list[asyncio.Task[None]] = []
-    finished = asyncio.Event()
+class _BareLoop:
+    """The plain SDK: receive and complete messages, sessions taken as the consumer takes them.
 
-    async def worker(client: ServiceBusClient) -> None:
-        nonlocal done
-        while done < count and time.monotonic() - started < _TIME_LIMIT_SECONDS:
-            receiver = client.get_subscription_receiver(
-                _TOPIC, _BARE_SUBSCRIPTION, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
-            )
+    The consumer's session strategy (``consumers/_supply.py``, ``Consumer._drain``): sessions opened ahead
+    of the workers, at most one per worker, worked by whichever worker is free; batches of the consumer's
+    size; a session let go after a short batch when another waits, taken, else kept and received in short
+    looks until dry for the idle wait; messages settled one at a time, as the consumer's are (the SDK's
+    link does not take concurrent settlements: a batch completed all at once took 0.2 s, one by one 10 ms).
+    """
+
+    def __init__(self, count: int, concurrency: int, times: list[float]) -> None:
+        self.count, self.concurrency, self.times = count, concurrency, times
+        self.done = 0
+        self.started = time.monotonic()
+        self.finished = asyncio.Event()
+        self.closing: list[asyncio.Task[None]] = []
+        self.supply: Supply[ServiceBusReceiver] = Supply(ahead=concurrency, release=self._release)
+
+    async def run(self, connection_string: str) -> int:
+        """Run until ``count`` messages are settled (or the time limit); the number settled."""
+        # One TLS context for every connection, as the consumer's client has (shared/bus.py): left to itself
+        # the SDK builds one and loads the CA bundle into it for each session's connection, which took more
+        # than half of this loop's CPU, a cost of the SDK's defaults that neither loop should be measured by.
+        tls = ssl.create_default_context(cafile=certifi.where())
+        async with ServiceBusClient.from_connection_string(connection_string, ssl_context=tls) as client:
+            tasks = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
+            tasks += [asyncio.create_task(self._taker(client)) for _ in range(self.concurrency)]
+            # A worker ends when all are settled, or at the time limit.
+            settled = asyncio.ensure_future(self.finished.wait())
+            await asyncio.wait([settled, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            settled.cancel()
+            # All settled: as the consumer stops, so do the tasks still waiting for a session (none is
+            # left), instead of sitting out the SDK's retries for one.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.supply.release_all()
+            await asyncio.gather(*self.closing, return_exceptions=True)
+        return self.done
+
+    def _going(self) -> bool:
+        return not self.finished.is_set() and time.monotonic() - self.started < _TIME_LIMIT_SECONDS
+
+    async def _release(self, receiver: ServiceBusReceiver) -> None:
+        # As the consumer: the receiver closes in the background (the SDK's close sits out a keep-alive
+        # sleep), and the worker takes the next session at once.
+        self.closing.append(asyncio.create_task(receiver.close()))
+
+    async def _take(self, client: ServiceBusClient) -> ServiceBusReceiver | None:
+        receiver = client.get_subscription_receiver(
+            _TOPIC, _BARE_SUBSCRIPTION, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
+        )
+        try:
+            await receiver.__aenter__()
+        except Exception:  # noqa: BLE001 - no free session within the wait: look again
+            await self._release(receiver)
+            return None
+        return receiver
+
+    async def _taker(self, client: ServiceBusClient) -> None:
+        while self._going():
+            await self.supply.take_with(partial(self._take, client), self.finished)
+
+    async def _worker(self) -> None:
+        while self._going():
+            receiver = await self.supply.next(self.finished)
+            if receiver is None:
+                continue
             try:
-                await receiver.__aenter__()
-                # The consumer's session strategy: batches of its size, the session let go after a short
-                # one; messages settled one at a time, as the consumer's are (the SDK's link does not take
-                # concurrent settlements: a batch completed all at once took 0.2 s, one by one 10 ms).
-                full = True
-                while full:
-                    batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=0.3)
-                    full = len(batch) == _BATCH
-                    for message in batch:
-                        await receiver.complete_message(message)
-                        times.append(time.monotonic())
-                    done += len(batch)
-                    if done >= count:
-                        finished.set()
-            except Exception:  # noqa: BLE001, S112 - no free session within the wait: look again
+                await self._drain(receiver)
+            except Exception:  # noqa: BLE001, S112 - a lost session: take the next
                 continue
             finally:
-                # As the consumer: the receiver closes in the background (the SDK's close sits out a
-                # keep-alive sleep), and the worker takes the next session at once.
-                closing.append(asyncio.create_task(receiver.close()))
+                await self._release(receiver)
 
-    # One TLS context for every connection, as the consumer's client has (shared/bus.py): left to itself the
-    # SDK builds one and loads the CA bundle into it for each session's connection, which took more than half
-    # of this loop's CPU, a cost of the SDK's defaults that neither loop should be measured by.
-    tls = ssl.create_default_context(cafile=certifi.where())
-    async with ServiceBusClient.from_connection_string(connection_string, ssl_context=tls) as client:
-        workers = [asyncio.create_task(worker(client)) for _ in range(concurrency)]
-        # A worker ends when all are settled, or at the time limit.
-        settled = asyncio.ensure_future(finished.wait())
-        await asyncio.wait([settled, *workers], return_when=asyncio.FIRST_COMPLETED)
-        settled.cancel()
-        # All settled: as the consumer stops, so do the workers still waiting for a session (none is left),
-        # instead of sitting out the SDK's retries for one.
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        await asyncio.gather(*closing, return_exceptions=True)
-    return done
+    async def _drain(self, receiver: ServiceBusReceiver) -> None:
+        dry = 0.0
+        while dry < _IDLE:
+            wait = min(_LOOK_AGAIN, _IDLE - dry)
+            batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=wait)
+            for message in batch:
+                await receiver.complete_message(message)
+                self.times.append(time.monotonic())
+            self.done += len(batch)
+            if self.done >= self.count:
+                self.finished.set()
+            dry = 0.0 if batch else dry + wait
+            if len(batch) < _BATCH and not self.supply.empty:
+                return
 
 
 @dataclass
@@ -245,7 +287,7 @@ def _run_loop(
     start.wait(timeout=_START_LIMIT_SECONDS)  # everything imported: go when the other loop goes
     cpu, started = os.times(), time.monotonic()
     if loop == "bare":
-        settled = asyncio.run(_bare_loop(connection_string, count, concurrency, times))
+        settled = asyncio.run(_BareLoop(count, concurrency, times).run(connection_string))
     else:
         settled, outcomes = asyncio.run(_consumer_run(consumer_settings, count, concurrency, times))
     after = os.times()

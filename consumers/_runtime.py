@@ -1,17 +1,18 @@
 """The consumer runtime: up to ``concurrency`` sessions at once, each record in order, and a clean shutdown.
 
-Each worker accepts the next available session of the area's subscription, keeps its lock renewed
-(``AutoLockRenewer``), loads its tombstones (``_tombstones``) and works through each batch record by record:
-the changes of one record in order, different records side by side (see ``_groups``). It lets the session go
-when it runs dry, so every session gets its turn, and at once when the lock is lost (``_hold``): the rest of
-the batch is left for the next holder. On stop, workers finish the messages in hand within the deadline,
-abandon what they received but did not start, and close.
+Takers accept the next available sessions of the area's subscription ahead of the workers (``_supply``),
+keep their locks renewed (``AutoLockRenewer``) and load their tombstones (``_tombstones``). Each worker
+works a taken session's batches record by record: the changes of one record in order, different records
+side by side (see ``_groups``). It lets the session go when it runs dry, or after a short batch when another
+session waits, taken, so every session gets its turn; and at once when the lock is lost (``_hold``): the
+rest of the batch is left for the next holder. On stop, workers finish the messages in hand within the
+deadline, abandon what they received but did not start, and close; the sessions taken ahead are let go.
 
-A worker whose session failed (Service Bus unavailable, a lock lost, a bug) waits before it takes the next
-one: the shared retry policy's backoff (``RuntimeOptions.reconnect``), growing with the failures in a row
-and starting over once a session is worked; stopping ends the wait at once. A look that waited all of
-``session_wait`` in vain is no failure: the worker looks again at once, so that a quiet subscription's next
-session is taken as soon as it comes.
+A worker whose session failed (a lock lost, a bug), or a taker whose look failed (Service Bus unavailable),
+waits before it goes on: the shared retry policy's backoff (``RuntimeOptions.reconnect``), growing with the
+failures in a row and starting over after a success; stopping ends the wait at once. A look that waited all
+of ``session_wait`` in vain is no failure: the taker looks again at once, so that a quiet subscription's
+next session is taken as soon as it comes.
 Sessions: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions
 """
 
@@ -21,12 +22,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from dualbus.consumers._groups import by_record
 from dualbus.consumers._hold import SessionHold
 from dualbus.consumers._process import MessageProcessor
+from dualbus.consumers._supply import Supply
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError
 from dualbus.shared.bus_calls import LockRenewer, close, open_receiver, receive, renew_in_background
@@ -47,6 +50,8 @@ __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 _log = logging.getLogger("dualbus.consumer")
 # Seconds a receiver being opened when shutdown begins may take to finish connecting.
 _OPEN_GRACE = 2.0
+# Seconds a kept session is received at a time while no other session waits (see ``_drain``).
+_LOOK_AGAIN = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +73,14 @@ class RuntimeOptions:
     lock_renewal_seconds: float = 3600.0
     # How long a worker waits after a failed session before it takes the next (shared.retry).
     reconnect: RetryPolicy = RECONNECT_RETRY
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A session's open receiver and the hold on it."""
+
+    receiver: AsyncReceiver
+    hold: SessionHold
 
 
 class Gate(Protocol):
@@ -112,9 +125,15 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
         renewer = self._renewer or lock_renewer(self.options.lock_renewal_seconds)
+        concurrency = self.options.concurrency
+        supply: Supply[_Taken] = Supply(ahead=concurrency, release=self._release)
+        takers = [
+            asyncio.create_task(self._taker(stop, renewer, supply), name=f"session-taker-{n}")
+            for n in range(concurrency)
+        ]
         workers = [
-            asyncio.create_task(self._worker(stop, renewer), name=f"session-worker-{n}")
-            for n in range(self.options.concurrency)
+            asyncio.create_task(self._worker(stop, renewer, supply), name=f"session-worker-{n}")
+            for n in range(concurrency)
         ]
         try:
             await stop.wait()
@@ -126,58 +145,76 @@ class Consumer:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            # A taker ends soon after the stop (a receiver being opened gets a grace to finish connecting).
+            await asyncio.gather(*takers, return_exceptions=True)
+            await supply.release_all()
             await asyncio.gather(*self._closing, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await renewer.close()
 
-    async def _worker(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
+    async def _taker(self, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]) -> None:
+        """Take sessions ahead of the workers (``_supply``), while the route runs."""
         backoff = Backoff(self.options.reconnect, stop)
         while not stop.is_set():
             if self._gate is not None and self._gate.paused:
                 await until_either(stop, self._gate.wait_resumed())
                 continue
-            started = time.monotonic()
-            try:
-                await self._work_session(stop, renewer)
-            except LockLostError as exc:
-                _log.warning("session lost: %s", exc)
-                await backoff.wait(exc)
-            except TransientError as exc:
-                if self._looked_in_vain(started):
-                    # No session came within the whole wait: that look was the pause; look again at once.
-                    backoff.reset()
-                else:
-                    # A passing fault, at once: the pause keeps a namespace refusing connections outright
-                    # from being asked in a tight loop.
-                    await backoff.wait(exc)
-            except BusError as exc:
-                _log.warning("Service Bus failed, reconnecting: %s", exc)
-                await backoff.wait(exc)
-            except Exception as exc:  # noqa: BLE001 - logged with its traceback; the worker must go on
-                # A worker must outlive any one session's trouble, or the consumer silently stops.
-                _log.exception("session worker failed; starting over")
-                await backoff.wait(exc)
-            else:
-                backoff.reset()
+            await _surviving(backoff, supply.take_with(lambda: self._take(stop, renewer), stop))
+
+    async def _worker(self, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]) -> None:
+        """Work the sessions taken, one at a time, while the route runs."""
+        backoff = Backoff(self.options.reconnect, stop)
+        while not stop.is_set():
+            if self._gate is not None and self._gate.paused:
+                await supply.release_all()  # paused by an operator: their messages wait in order
+                await until_either(stop, self._gate.wait_resumed())
+                continue
+            taken = await supply.next(stop)
+            if taken is not None:
+                await _surviving(backoff, self._work(taken, stop, renewer, supply))
 
     def _looked_in_vain(self, started: float) -> bool:
         """Whether a failed attempt waited all of ``session_wait`` (for a session that did not come)."""
         wait = self.options.session_wait
         return wait > 0 and time.monotonic() - started >= wait
 
-    async def _work_session(self, stop: asyncio.Event, renewer: LockRenewer) -> None:
-        """Take a session (or, without sessions, a receiver), work it until it runs dry, and let it go."""
+    async def _take(self, stop: asyncio.Event, renewer: LockRenewer) -> _Taken | None:
+        """Take a session (or, without sessions, a receiver) and hold it.
+
+        None when stopped meanwhile, or when no session came within the whole ``session_wait``: that look
+        was the pause, and is no failure; the taker looks again at once.
+        """
+        started = time.monotonic()
         receiver = self._receiver()
-        if not await _opened_unless_stopped(receiver, stop):
-            return
         try:
-            hold = await self._hold(receiver, renewer)
+            if not await _opened_unless_stopped(receiver, stop):
+                return None
+        except TransientError:
+            if self._looked_in_vain(started):
+                return None
+            raise
+        try:
+            return _Taken(receiver, await self._hold(receiver, renewer))
+        except BaseException:
+            self._close_later(receiver)
+            raise
+
+    async def _work(
+        self, taken: _Taken, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]
+    ) -> None:
+        """Work a taken session until it runs dry (see ``_drain``), then let it go."""
+        try:
+            if self._gate is not None and self._gate.paused:
+                return
             if self._ready is not None and not self._ready.is_set():
                 # Taking a session may overlap the gate's first reading; receiving may not.
                 await until_either(stop, self._ready.wait())
-            await self._drain(receiver, hold, stop, renewer)
+            await self._drain(taken.receiver, taken.hold, stop, renewer, supply)
         finally:
-            self._close_later(receiver)
+            self._close_later(taken.receiver)
+
+    async def _release(self, taken: _Taken) -> None:
+        self._close_later(taken.receiver)
 
     def _close_later(self, receiver: AsyncReceiver) -> None:
         # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
@@ -206,21 +243,43 @@ class Consumer:
         )
 
     async def _drain(
-        self, receiver: AsyncReceiver, hold: SessionHold, stop: asyncio.Event, renewer: LockRenewer
+        self,
+        receiver: AsyncReceiver,
+        hold: SessionHold,
+        stop: asyncio.Event,
+        renewer: LockRenewer,
+        supply: Supply[_Taken],
     ) -> None:
+        """Work the session's batches; let it go when it runs dry, or after a short batch if another
+        session waits, taken.
+
+        While none other waits, the session is kept: its next changes are received as they come, instead of
+        waiting for it to be taken again. It is then received in short looks (``_LOOK_AGAIN``), so that a
+        session taken meanwhile is noticed within one, and let go once dry for ``idle_wait``.
+        """
+        options = self.options
+        dry = 0.0  # seconds of looks in a row that found nothing
         while not stop.is_set() and not hold.lost:
             if self._gate is not None and self._gate.paused:
                 return  # paused by an operator: let the session go; its messages wait in order
-            options = self.options
-            messages = await receive(receiver, max_count=options.batch_size, max_wait=options.idle_wait)
+            wait = min(_LOOK_AGAIN, options.idle_wait - dry)
+            messages = await receive(receiver, max_count=options.batch_size, max_wait=wait)
             if not messages or hold.lost:
-                return  # dry: let the session go so that others get their turn; lost: leave them be
+                dry += wait
+                if messages or dry >= options.idle_wait or self._others_wait(supply):
+                    return  # lost (its messages are left for the next holder), or dry
+                continue
+            dry = 0.0
             if not self._subscription.requires_session:
                 for message in messages:
                     renew_in_background(renewer, receiver, message, on_failure=hold.renewal_failed)
             await hold.work([self._work_through(group, hold, stop) for group in by_record(messages)])
-            if len(messages) < self.options.batch_size:
-                return  # a short batch means the session is (nearly) dry: make room for the others
+            if len(messages) < options.batch_size and self._others_wait(supply):
+                return
+
+    def _others_wait(self, supply: Supply[_Taken]) -> bool:
+        """Whether another session waits for a worker (without sessions, every receiver gets the same)."""
+        return self._subscription.requires_session and not supply.empty
 
     async def _work_through(
         self, group: list[ReceivedMessage], hold: SessionHold, stop: asyncio.Event
@@ -234,6 +293,28 @@ class Consumer:
                 await _abandon_all(hold, group[index:])
                 return
             await self._processor.process(message, hold)
+
+
+async def _surviving(backoff: Backoff, attempt: Coroutine[Any, Any, None]) -> None:
+    """Run one take or one session's work; after a failure, wait as ``backoff`` says (the loop goes on)."""
+    try:
+        await attempt
+    except LockLostError as exc:
+        _log.warning("session lost: %s", exc)
+        await backoff.wait(exc)
+    except TransientError as exc:
+        # A passing fault, at once: the pause keeps a namespace refusing connections outright from being
+        # asked in a tight loop.
+        await backoff.wait(exc)
+    except BusError as exc:
+        _log.warning("Service Bus failed, reconnecting: %s", exc)
+        await backoff.wait(exc)
+    except Exception as exc:  # noqa: BLE001 - logged with its traceback; the loop must go on
+        # A worker must outlive any one session's trouble, or the consumer silently stops.
+        _log.exception("session worker failed; starting over")
+        await backoff.wait(exc)
+    else:
+        backoff.reset()
 
 
 def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHold) -> None:

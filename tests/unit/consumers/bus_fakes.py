@@ -9,14 +9,28 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import SessionLockLostError
 
-from dualbus.consumers import ApplyResult
+from dualbus.consumers import (
+    AdaptiveLimit,
+    ApplyResult,
+    ConsumerMetrics,
+    MessageProcessor,
+    MessageRetry,
+    RuntimeOptions,
+)
+from dualbus.consumers._runtime import Consumer
+from dualbus.consumers._tombstone_sink import TombstoneSink
 from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import TransientError
+from dualbus.shared.maps import load_maps
 from dualbus.shared.messages import to_message
+from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
+
+MAPS = load_maps()
 
 
 def currency_message(
@@ -70,22 +84,31 @@ class FakeSession:
 
 
 class FakeReceiver:
-    """Hands out one batch, then nothing; completing ``lose_on`` raises the SDK's SessionLockLostError."""
+    """Hands out one batch (then the ``later`` ones, one a receive), then nothing; completing ``lose_on``
+    raises the SDK's SessionLockLostError."""
 
-    def __init__(self, batch: list[ServiceBusMessage], session: FakeSession, lose_on: str | None = None):
-        self.batch = batch
+    def __init__(
+        self,
+        batch: list[ServiceBusMessage],
+        session: FakeSession,
+        lose_on: str | None = None,
+        *,
+        later: tuple[list[ServiceBusMessage], ...] = (),
+    ):
+        self.batches = [batch, *later]
         self.session = session
         self.lose_on = lose_on
         self.settled: list[tuple[str, str]] = []
+        self.opened = asyncio.Event()
         self.closed = False
 
     async def __aenter__(self) -> FakeReceiver:
+        self.opened.set()
         return self
 
     async def receive_messages(self, **_: Any) -> list[ServiceBusMessage]:
         await asyncio.sleep(0.01)  # a real receive waits on the socket; this one must not spin the loop
-        batch, self.batch = self.batch, []
-        return batch
+        return self.batches.pop(0) if self.batches else []
 
     async def complete_message(self, message) -> None:
         if message.message_id == self.lose_on:
@@ -102,14 +125,32 @@ class FakeReceiver:
         self.closed = True
 
 
-class FakeClient:
-    """Opens the given receivers in turn, then empty ones."""
+class NoSessionFree:
+    """A receiver looking for a session while none is free: after ``looking`` s the SDK gives up."""
 
-    def __init__(self, *receivers: FakeReceiver) -> None:
+    def __init__(self, looking: float) -> None:
+        self.looking = looking
+
+    async def __aenter__(self) -> NoSessionFree:
+        await asyncio.sleep(self.looking)
+        raise TransientError("No session became available in time (OperationTimeoutError)")
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeClient:
+    """Opens the given receivers in turn, then empty ones (or, ``others_free=False``, none comes)."""
+
+    def __init__(self, *receivers: FakeReceiver, others_free: bool = True, looking: float = 0.02) -> None:
         self.waiting = list(receivers)
         self.opened: list[FakeReceiver] = []
+        self.others_free = others_free
+        self.looking = looking
 
-    def get_subscription_receiver(self, *_: Any, **__: Any) -> FakeReceiver:
+    def get_subscription_receiver(self, *_: Any, **__: Any) -> FakeReceiver | NoSessionFree:
+        if not self.waiting and not self.others_free:
+            return NoSessionFree(self.looking)
         receiver = self.waiting.pop(0) if self.waiting else FakeReceiver([], FakeSession("empty"))
         self.opened.append(receiver)
         return receiver
@@ -161,3 +202,44 @@ class TwinTable:
 
     async def aclose(self):
         return None
+
+
+class Run:
+    """A consumer over fake receivers and an in-memory target, run until a condition holds."""
+
+    def __init__(self, *receivers: FakeReceiver, others_free: bool = True, **options: Any) -> None:
+        """``options`` override the RuntimeOptions' fields (one worker, a 5 s shutdown deadline)."""
+        self.client = FakeClient(*receivers, others_free=others_free)
+        self.table = TwinTable()
+        self.renewer = FakeRenewer()
+        self.metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
+        processor = MessageProcessor(
+            area="currency",
+            direction=Direction.TO_DATAVERSE,
+            maps=MAPS,
+            sink=TombstoneSink(self.table, target="dataverse"),
+            limit=AdaptiveLimit(8),
+            retry=MessageRetry(budget_seconds=30.0),
+            metrics=self.metrics,
+        )
+        subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE)
+        self.consumer = Consumer(
+            cast(Any, self.client),
+            processor,
+            topic=TopicSpec(area="currency", subscriptions=(subscription,)),
+            subscription=subscription,
+            options=RuntimeOptions(**{"concurrency": 1, "shutdown_deadline": 5.0, **options}),
+            renewer=self.renewer,
+        )
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.consumer.run(self.stop))
+
+    async def until(self, condition) -> None:
+        """Wait (boundedly) for ``condition``, then stop the consumer."""
+        for _ in range(500):
+            if condition():
+                break
+            await asyncio.sleep(0.01)
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=10)
+        assert condition()

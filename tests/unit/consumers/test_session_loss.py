@@ -5,25 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
 import pytest
 import stamina
 
-from dualbus.consumers import (
-    AdaptiveLimit,
-    ConsumerMetrics,
-    MessageProcessor,
-    MessageRetry,
-    RuntimeOptions,
-)
-from dualbus.consumers._runtime import Consumer
-from dualbus.consumers._tombstone_sink import TombstoneSink
 from dualbus.shared.envelope import Operation
 from dualbus.shared.maps import load_maps
-from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 
-from .bus_fakes import FakeClient, FakeReceiver, FakeRenewer, FakeSession, TwinTable, currency_message
+from .bus_fakes import FakeReceiver, FakeSession, Run, currency_message
 
 MAPS = load_maps()
 DELETE = Operation.DELETE
@@ -34,46 +23,6 @@ def no_waits():
     # stamina's testing mode: no waits, and at most 10 attempts (fewer when the policy says so).
     with stamina.set_testing(True, attempts=10, cap=True):
         yield
-
-
-class Run:
-    """A consumer over fake receivers and an in-memory target, run until a condition holds."""
-
-    def __init__(self, *receivers: FakeReceiver) -> None:
-        self.client = FakeClient(*receivers)
-        self.table = TwinTable()
-        self.renewer = FakeRenewer()
-        self.metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
-        processor = MessageProcessor(
-            area="currency",
-            direction=Direction.TO_DATAVERSE,
-            maps=MAPS,
-            sink=TombstoneSink(self.table, target="dataverse"),
-            limit=AdaptiveLimit(8),
-            retry=MessageRetry(budget_seconds=30.0),
-            metrics=self.metrics,
-        )
-        subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE)
-        self.consumer = Consumer(
-            cast(Any, self.client),
-            processor,
-            topic=TopicSpec(area="currency", subscriptions=(subscription,)),
-            subscription=subscription,
-            options=RuntimeOptions(concurrency=1, shutdown_deadline=5.0),
-            renewer=self.renewer,
-        )
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(self.consumer.run(self.stop))
-
-    async def until(self, condition) -> None:
-        """Wait (boundedly) for ``condition``, then stop the consumer."""
-        for _ in range(500):
-            if condition():
-                break
-            await asyncio.sleep(0.01)
-        self.stop.set()
-        await asyncio.wait_for(self.task, timeout=10)
-        assert condition()
 
 
 def _ids(*messages) -> list[str]:

@@ -1,0 +1,86 @@
+"""Sessions taken ahead of the workers that will work them, at most one per worker.
+
+Opening a session's receiver takes azure-servicebus about half a second whatever the broker: its open reads
+the handshake's frames one at a time and sleeps 50 ms between them (``ServiceBusReceiver._open``, 7.x). A
+worker that looked for its next session only after letting the last one go sat through that on every turn.
+So the consumer's takers open sessions while the workers work, and a worker that lets one go finds the next
+open. Any free worker works whichever session was taken first: a session taken ahead never waits behind a
+worker busy with a long batch (a change retried until a lookup row comes, in that very session).
+
+An empty supply also tells a worker that no other session is free: it may then keep its own after a short
+batch, until it runs dry (``Consumer._drain``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+__all__ = ["Supply"]
+
+T = TypeVar("T")
+
+
+class Supply(Generic[T]):
+    """Taken sessions waiting for a worker, and the room left for taking more (``ahead`` at most)."""
+
+    def __init__(self, *, ahead: int, release: Callable[[T], Awaitable[None]]) -> None:
+        """``release`` lets a taken session go unworked (on pause or stop)."""
+        self._ready: asyncio.Queue[T] = asyncio.Queue()
+        # Taken or being taken, not yet handed to a worker: a taker waits for room before it looks.
+        self._room = asyncio.Semaphore(ahead)
+        self._release = release
+
+    @property
+    def empty(self) -> bool:
+        """Whether no taken session is waiting for a worker."""
+        return self._ready.empty()
+
+    async def take_with(self, take: Callable[[], Awaitable[T | None]], stop: asyncio.Event) -> None:
+        """Wait for room, then take one session with ``take`` (None: none came) and offer it; nothing when
+        ``stop`` is set first."""
+        async with contextlib.AsyncExitStack() as room:
+            if not await _acquired_unless_stopped(self._room, stop):
+                return
+            room.callback(self._room.release)
+            taken = await take()
+            if taken is None:
+                return
+            room.pop_all()  # the room is the taken session's until a worker gets it
+            self._ready.put_nowait(taken)
+
+    async def next(self, stop: asyncio.Event) -> T | None:
+        """The session taken first, once there is one; None when ``stop`` is set first."""
+        getting = asyncio.ensure_future(self._ready.get())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            getting.cancel()
+            await asyncio.wait({getting})  # a get that had its session already keeps it
+        if getting.cancelled():
+            return None
+        self._room.release()
+        return getting.result()
+
+    async def release_all(self) -> None:
+        """Let every session waiting for a worker go (paused or stopping): their messages wait in order."""
+        while not self._ready.empty():
+            taken = self._ready.get_nowait()
+            self._room.release()
+            await self._release(taken)
+
+
+async def _acquired_unless_stopped(semaphore: asyncio.Semaphore, stop: asyncio.Event) -> bool:
+    acquiring = asyncio.ensure_future(semaphore.acquire())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        acquiring.cancel()
+        await asyncio.wait({acquiring})  # an acquire that had its room already keeps it
+    return not acquiring.cancelled()

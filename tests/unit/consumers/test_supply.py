@@ -1,0 +1,150 @@
+"""Sessions taken ahead of the workers: at most ``ahead`` of them, worked by whichever worker is free, let
+go unworked on pause or stop; a worker keeps its session after a short batch only while no other waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import stamina
+
+from dualbus.consumers._supply import Supply
+
+from .bus_fakes import FakeReceiver, FakeSession, Run, currency_message
+
+_WITHIN = 5.0
+
+
+@pytest.fixture(autouse=True)
+def no_waits():
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
+class _Taking:
+    """Takes sessions named 1, 2, 3…, each when the test lets it (``give``)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.given: asyncio.Queue[str | None] = asyncio.Queue()
+        self.released: list[str] = []
+
+    async def take(self) -> str | None:
+        self.asked += 1
+        return await self.given.get()
+
+    async def release(self, session: str) -> None:
+        self.released.append(session)
+
+
+async def _settle() -> None:
+    """Let every task run as far as it can without waiting on anything outside."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.asyncio
+async def test_takers_hold_at_most_ahead_sessions_until_a_worker_gets_one() -> None:
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=2, release=taking.release)
+    takers = [asyncio.create_task(supply.take_with(taking.take, stop)) for _ in range(3)]
+    await _settle()
+    assert taking.asked == 2  # the third waits for room
+    for name in ("s1", "s2"):
+        taking.given.put_nowait(name)
+    await _settle()
+    assert not supply.empty
+    async with asyncio.timeout(_WITHIN):
+        assert await supply.next(stop) == "s1"  # the first taken is worked first
+    await _settle()
+    assert taking.asked == 3  # its room went to the third taker
+    taking.given.put_nowait("s3")
+    async with asyncio.timeout(_WITHIN):
+        await asyncio.gather(*takers)
+        assert await supply.next(stop) == "s2"
+        assert await supply.next(stop) == "s3"
+    assert supply.empty
+
+
+@pytest.mark.asyncio
+async def test_a_look_that_found_no_session_gives_its_room_back() -> None:
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=1, release=taking.release)
+    taking.given.put_nowait(None)
+    taking.given.put_nowait("s1")
+    async with asyncio.timeout(_WITHIN):
+        await supply.take_with(taking.take, stop)
+        await supply.take_with(taking.take, stop)
+        assert await supply.next(stop) == "s1"
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_the_waits_for_room_and_for_a_session() -> None:
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=1, release=taking.release)
+    taking.given.put_nowait("s1")
+    await supply.take_with(taking.take, stop)
+    waiting_for_room = asyncio.create_task(supply.take_with(taking.take, stop))
+    stop.set()
+    async with asyncio.timeout(_WITHIN):
+        await waiting_for_room
+    assert taking.asked == 1
+    # A worker asking after the stop gets nothing; the taken session is still there, for release_all.
+    assert await Supply(ahead=1, release=taking.release).next(stop) is None
+    await supply.release_all()
+    assert taking.released == ["s1"]
+    assert supply.empty
+
+
+@pytest.mark.asyncio
+async def test_release_all_lets_every_waiting_session_go_and_makes_room() -> None:
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=2, release=taking.release)
+    for name in ("s1", "s2"):
+        taking.given.put_nowait(name)
+        await supply.take_with(taking.take, stop)
+    await supply.release_all()
+    assert taking.released == ["s1", "s2"]
+    taking.given.put_nowait("s3")
+    async with asyncio.timeout(_WITHIN):
+        await supply.take_with(taking.take, stop)
+        assert await supply.next(stop) == "s3"
+
+
+@pytest.mark.asyncio
+async def test_the_next_session_is_opened_while_one_is_worked() -> None:
+    """One worker: while its session's change is still being applied, the next session is already open."""
+    first = FakeReceiver([currency_message("AAA", 1)], FakeSession("a"))
+    second = FakeReceiver([currency_message("BBB", 1)], FakeSession("b"))
+    run = Run(first, second)
+    run.table.hold_up.add("AAA")
+    async with asyncio.timeout(_WITHIN):
+        await run.table.started.wait()
+        await second.opened.wait()
+    assert run.table.writes == []
+    run.table.release.set()
+    await run.until(lambda: len(run.table.writes) == 2)
+    assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1)]
+
+
+@pytest.mark.asyncio
+async def test_a_session_is_kept_after_a_short_batch_while_no_other_session_is_free() -> None:
+    """No other session comes: the next change of the session is received by the same receiver."""
+    later = currency_message("AAA", 2)
+    receiver = FakeReceiver([currency_message("AAA", 1)], FakeSession("a"), later=([], [later]))
+    run = Run(receiver, others_free=False)
+    await run.until(lambda: len(run.table.writes) == 2)
+    assert run.table.writes == [("AAA", 1), ("AAA", 2)]
+    assert [outcome for outcome, _ in receiver.settled] == ["complete", "complete"]
+
+
+@pytest.mark.asyncio
+async def test_a_session_is_let_go_after_a_short_batch_when_another_one_waits() -> None:
+    """Another session is taken: the short batch's session goes, its later messages wait for a next holder."""
+    later = currency_message("AAA", 2)
+    receiver = FakeReceiver([currency_message("AAA", 1)], FakeSession("a"), later=([later],))
+    other = FakeReceiver([currency_message("BBB", 1)], FakeSession("b"))
+    run = Run(receiver, other)
+    await run.until(lambda: len(run.table.writes) == 2 and receiver.closed)
+    assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1)]
+    assert receiver.batches == [[later]]  # never received: left in the session
