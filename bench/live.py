@@ -78,6 +78,10 @@ def _streams(
                 max_changes=int(rate / count * seconds) + 1,
                 reject_share=0.0,  # refusals would be dead-lettered: they say nothing about latency
                 concurrent_share=0.0,
+                # Each stream its own records and new keys: streams sharing them failed half their
+                # changes (a create of a key another had made, an update of a row another had deleted).
+                lane=index,
+                lanes=count,
             ),
         )
         for index in range(count)

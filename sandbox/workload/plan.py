@@ -61,6 +61,10 @@ class StreamConfig:
     vendor_share: float = 0.2
     person_share: float = 0.15
     contact_share: float = 0.1
+    # Streams running side by side over one dataset each take a lane of it: the records at the positions
+    # ``lane`` of every ``lanes`` and the numbers of new records likewise, so that no two change one record.
+    lane: int = 0
+    lanes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +92,9 @@ class _Planner:
         self.config = config
         self.dataverse = dataverse
         self.factory = RecordFactory(self.rng, dataset.companies)
-        self.factory.continue_after(dataset.rows)
+        self.factory.continue_after(dataset.rows, lane=config.lane, lanes=config.lanes)
         self.companies = sorted(dataset.companies, key=lambda c: c.id)
-        self.known = _known(dataset, dataverse_seeded=dataverse_seeded)
+        self.known = _known(dataset, dataverse_seeded=dataverse_seeded, lane=config.lane, lanes=config.lanes)
 
     def next(self) -> PlannedChange:
         rng, config = self.rng, self.config
@@ -165,13 +169,16 @@ class _Planner:
         )
 
 
-def _known(dataset: Dataset, *, dataverse_seeded: bool) -> dict[tuple[Side, Kind], list[RecordRef]]:
-    """The records each side holds before the stream: the dataset's, in Dataverse too when it was seeded."""
+def _known(
+    dataset: Dataset, *, dataverse_seeded: bool, lane: int = 0, lanes: int = 1
+) -> dict[tuple[Side, Kind], list[RecordRef]]:
+    """The records of the stream's lane that each side holds before the stream: the dataset's, in Dataverse
+    too when it was seeded."""
     kinds: tuple[Kind, ...] = ("customer", "person", "vendor", "contact")
     known: dict[tuple[Side, Kind], list[RecordRef]] = {(s, k): [] for s in ("fo", "dataverse") for k in kinds}
     sides: tuple[Side, ...] = ("fo", "dataverse") if dataverse_seeded else ("fo",)
     for entity in ("CustomersV3", "VendorsV2", "CDSContactPersonsV2"):
-        for row in dataset.rows[entity]:
+        for row in dataset.rows[entity][lane::lanes]:
             kind = kind_of(entity, row)
             if kind is not None:
                 for side in sides:

@@ -41,9 +41,15 @@ class RecordFactory:
         self.companies = tuple(companies)
         self._next: dict[tuple[str, str], int] = {}
         self._party = _FIRST_PARTY
+        # Numbers handed out per kind and company (and party numbers) since ``continue_after``; a lane of
+        # ``lanes`` takes every ``lanes``-th number after the existing ones, starting at its own.
+        self._made: dict[tuple[str, str], int] = {}
+        self._parties_made = 0
+        self._lane, self._lanes = 0, 1
 
-    def continue_after(self, rows: Mapping[str, Sequence[Row]]) -> None:
-        """Number new records after those in ``rows`` (by entity set), so that keys never collide."""
+    def continue_after(self, rows: Mapping[str, Sequence[Row]], *, lane: int = 0, lanes: int = 1) -> None:
+        """Number new records after those in ``rows`` (by entity set), so that keys never collide; with
+        ``lanes``, only in lane ``lane`` of them, so that factories of other lanes never make the same key."""
         kinds = {
             "CustomersV3": "customer",
             "VendorsV2": "vendor",
@@ -56,17 +62,21 @@ class RecordFactory:
                 self._next[key] = self._next.get(key, 0) + 1
         parties = [int(r["ContactPersonPartyNumber"]) for r in rows.get("CDSContactPersonsV2", ())]
         self._party = max([self._party, *parties])
+        self._made, self._parties_made = {}, 0
+        self._lane, self._lanes = lane, lanes
 
     def number(self, kind: str, company: Company) -> int:
         """The next sequence number of ``kind`` (customer, vendor, contact, product) in ``company``."""
         key = (kind, company.id)
-        self._next[key] = self._next.get(key, 0) + 1
-        return self._next[key]
+        made = self._made.get(key, 0)
+        self._made[key] = made + 1
+        return self._next.get(key, 0) + made * self._lanes + self._lane + 1
 
     def party_number(self) -> str:
         """The next global party number, nine digits as F&O's number sequence pads it."""
-        self._party += 1
-        return f"{self._party:09}"
+        made = self._parties_made
+        self._parties_made += 1
+        return f"{self._party + made * self._lanes + self._lane + 1:09}"
 
     def organisation_name(self, country: str) -> str:
         """A plausible company name with the country's legal form, at most 60 characters."""
