@@ -1,16 +1,16 @@
 """Consumer throughput against a bare SDK loop running at the same time, and the consumer's memory and CPU.
 
 Prints one JSON object. In every round the consumer (applying currency changes to the Dataverse twin, limits
-off) and a bare azure-servicebus loop (one TLS context for all its connections, as the consumer's client
-has; the consumer's session strategy: as many sessions worked at once as the consumer, as many opened ahead,
-batches of its size settled one by one, a session let go on a short batch when another waits) run at once against one fresh
-emulator, each on a session subscription of its own holding the same messages: one publish to the topic
-fills both before the round starts. Per round: each loop's events/s from the common
+off) and a bare azure-servicebus loop (one TLS context for all its connections, as the consumer's client has;
+the consumer's session strategy: as many sessions worked at once as the consumer, as many opened ahead,
+batches of its size prefetched and settled one by one, a session let go on a short batch when another waits)
+run at once against one fresh emulator, each on a session subscription of its own holding the same messages:
+one publish to the topic fills both before the round starts. Per round: each loop's events/s from the common
 start signal to its last message settled, their ratio (target >= 0.9), the start-up in each (seconds to its
-first and to a tenth of its messages), the rates over the seconds in which both loops were steady at once,
-the CPU seconds per 1000 messages of each loop's process and the emulator's CPU; over the rounds: the median
-ratio, its spread (the lowest and highest ratio relative to the median), whether every round lies within
-±10 % of the median, and the consumer's resident memory (target <= 150 MB).
+first and to a tenth of its messages), the rates over the seconds in which both loops were steady at once, the
+CPU seconds per 1000 messages of each loop's process and the emulator's CPU; over the rounds: the median
+ratio, its spread (the lowest and highest ratio relative to the median), whether every round lies within ±10 %
+of the median, and the consumer's resident memory (target <= 150 MB).
 
 Running the two loops at once is what makes the rounds agree: taken one after the other, a change in the
 machine between the two runs (another process, the CPU's clock) landed in their ratio. Both loops run the
@@ -189,7 +189,11 @@ class _BareLoop:
 
     async def _take(self, client: ServiceBusClient) -> ServiceBusReceiver | None:
         receiver = client.get_subscription_receiver(
-            _TOPIC, _BARE_SUBSCRIPTION, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=0.5
+            _TOPIC,
+            _BARE_SUBSCRIPTION,
+            session_id=NEXT_AVAILABLE_SESSION,
+            max_wait_time=0.5,
+            prefetch_count=_BATCH,  # as the consumer's session receivers: messages kept as they come
         )
         try:
             await receiver.__aenter__()

@@ -234,12 +234,18 @@ class Consumer:
         return hold
 
     def _receiver(self) -> AsyncReceiver:
+        sessions = self._subscription.requires_session
         return subscription_receiver(
             self._client,
             self._topic.name,
             self._subscription.name,
-            next_session=self._subscription.requires_session,
+            next_session=sessions,
             max_wait_time=self.options.session_wait,
+            # A session's messages are the worker's alone while it holds the session, so they are kept as
+            # they come, in order. Without prefetch the SDK releases every message that arrives between two
+            # receives (``enhanced_message_received_async``), and the broker hands it back after the ones
+            # sent meanwhile: out of order, once a kept session is received again.
+            prefetch_count=self.options.batch_size if sessions else 0,
         )
 
     async def _drain(
