@@ -135,18 +135,20 @@ class Consumer:
             asyncio.create_task(self._worker(stop, renewer, supply), name=f"session-worker-{n}")
             for n in range(concurrency)
         ]
+        tasks = [*workers, *takers]
         try:
             await stop.wait()
-            _, pending = await asyncio.wait(workers, timeout=self.options.shutdown_deadline)
+            # Takers end soon after the stop (a receiver being opened gets a grace to finish connecting);
+            # one still taking a session at the deadline (its state read unanswered) is cancelled as a
+            # worker is: closing the client drops its connection, and the session with it.
+            _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_deadline)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         finally:
-            for task in workers:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            # A taker ends soon after the stop (a receiver being opened gets a grace to finish connecting).
-            await asyncio.gather(*takers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await supply.release_all()
             await asyncio.gather(*self._closing, return_exceptions=True)
             with contextlib.suppress(Exception):
