@@ -74,6 +74,8 @@ class BatchingApi:
         self._flusher: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._batches = asyncio.Semaphore(max_batches)
+        self.gathering = _Gathering()
+        self._full = asyncio.Event()
 
     @property
     def unbatched(self) -> ApiClient:
@@ -96,6 +98,8 @@ class BatchingApi:
         body = orjson.dumps(json) if json is not None else None
         pending = _Pending(method, target, dict(headers or {}), body)
         self._queue.append(pending)
+        if len(self._queue) >= self._max_parts:
+            self._full.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await pending.answer
@@ -110,6 +114,12 @@ class BatchingApi:
     async def _flush(self) -> None:
         # One turn of the loop lets every record that is ready add its request to this batch.
         await asyncio.sleep(0)
+        window = self.gathering.seconds
+        if window and len(self._queue) < self._max_parts:
+            # Throttled lately: the user's request budget is short, so fewer, fuller batches (see _Gathering).
+            self._full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), window)
         while self._queue:
             # Waiting for a free batch slot lets more requests gather, so a busy target gets fuller batches.
             await self._batches.acquire()
@@ -133,6 +143,7 @@ class BatchingApi:
             return
         finally:
             self._batches.release()
+        self.gathering.answered(throttled=any(answer.status_code == _TOO_MANY_REQUESTS for answer in answers))
         # A part whose waiter was cancelled meanwhile (its session lost, shutdown) takes no answer.
         for part, answer in zip(parts, answers, strict=False):
             if not part.answer.done():
@@ -142,6 +153,13 @@ class BatchingApi:
                 part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
 
     async def _send(self, parts: list[_Pending]) -> list[Response]:
+        try:
+            return await self._post(parts)
+        except ThrottledError:
+            self.gathering.answered(throttled=True)
+            raise
+
+    async def _post(self, parts: list[_Pending]) -> list[Response]:
         boundary = f"batch_{uuid.uuid4()}"
         response = await self._api.request(
             "POST",
@@ -155,6 +173,32 @@ class BatchingApi:
         if response.status_code >= HTTPStatus.BAD_REQUEST:
             raise TransientError(f"$batch failed with {response.status_code}: {error_message(response)}")
         return _decode(response, parts)
+
+
+class _Gathering:
+    """How long a batch waits for more requests before it goes: none while the target answers, growing while
+    it throttles.
+
+    Dataverse limits the requests of each user (6000 in 5 minutes a web server, shared by every consumer and
+    the producer of a deployment), and a $batch counts as one. Requests issued at the same moment already
+    travel together; when the target throttles anyway, each batch waits a little for more (doubling from
+    50 ms up to a second), so the same changes take fewer requests, and the wait shrinks again (by a tenth a
+    batch) while the answers come.
+    https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
+    """
+
+    FIRST, LONGEST, SHRINK = 0.05, 1.0, 0.9
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def answered(self, *, throttled: bool) -> None:
+        """Note one batch's answer: throttled (the batch, or one of its parts), or not."""
+        if throttled:
+            self.seconds = min(self.LONGEST, max(self.FIRST, self.seconds * 2))
+        elif self.seconds:
+            shrunk = self.seconds * self.SHRINK
+            self.seconds = shrunk if shrunk >= self.FIRST / 2 else 0.0
 
 
 def _deliver(part: _Pending, response: Response) -> None:

@@ -95,3 +95,54 @@ async def test_a_throttled_batch_fails_every_caller_transiently():
         )
     assert all(isinstance(r, ThrottledError) and r.retry_after == 3.0 for r in results)
     assert all(isinstance(r, TransientError) for r in results)
+
+
+async def _apart(api: BatchingApi, names: list[str], gap: float) -> list[object]:
+    """Requests issued ``gap`` seconds apart, as records of different sessions reach their writes."""
+
+    async def one(index: int, name: str) -> object:
+        await asyncio.sleep(index * gap)
+        return await api.request("GET", f"api/data/v9.2/{name}")
+
+    return await asyncio.gather(*(one(i, n) for i, n in enumerate(names)), return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_requests_a_moment_apart_go_at_once_while_the_target_does_not_throttle():
+    fake = FakeDataverse({})
+    http, api = await _api(fake)
+    async with http:
+        await _apart(api, ["a", "b", "c"], gap=0.01)
+    assert len(fake.batches) == 3
+    assert api.gathering.seconds == 0.0
+
+
+@pytest.mark.asyncio
+async def test_after_throttling_batches_wait_for_more_requests_and_the_wait_shrinks_again():
+    """A throttled part makes the next batches gather what comes within the wait: fewer requests."""
+    fake = FakeDataverse({"hot": 429})
+    http, api = await _api(fake)
+    async with http:
+        [throttled] = await _apart(api, ["hot"], gap=0)
+        assert isinstance(throttled, ThrottledError)
+        assert api.gathering.seconds == pytest.approx(0.05)
+        answers = await _apart(api, ["a", "b", "c"], gap=0.01)
+        assert len(fake.batches) == 2  # the three gathered into one
+        assert [a.json()["name"] for a in answers] == ["a", "b", "c"]
+        assert api.gathering.seconds < 0.05
+        for _ in range(7):  # 0.05 s shrinking by a tenth a batch, to nothing under half of it
+            await api.request("GET", "api/data/v9.2/d")
+    assert api.gathering.seconds == 0.0
+
+
+@pytest.mark.asyncio
+async def test_a_full_batch_goes_without_waiting_out_the_gathering():
+    fake = FakeDataverse({})
+    http, api = await _api(fake)
+    api.gathering.seconds = 1.0
+    async with http:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(api.request("GET", f"api/data/v9.2/r{n}") for n in range(100)))
+        waited = asyncio.get_running_loop().time() - started
+    assert len(fake.batches) == 1
+    assert waited < 0.5
