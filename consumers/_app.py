@@ -48,7 +48,9 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
         learning: asyncio.Task[str | None] | None = None
         if direction is Direction.TO_DATAVERSE:
             # $batch cuts the requests per event to a fraction: a win for throughput and service protection.
-            dataverse = DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
+            paced = api_settings.partial_batches_per_second
+            batching = BatchingApi(api, root=API_ROOT, partial_per_second=paced)
+            dataverse = DataverseSink(batching if batch else api)
             # The conflict rule needs dualbus's user id; while Dataverse cannot tell it, nothing is applied
             # (every change waits for the one question in flight). Asked while the sessions are opened,
             # which takes as long, instead of before.

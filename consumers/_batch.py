@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -61,11 +62,21 @@ class _Pending:
 class BatchingApi:
     """Sends requests through ``api`` as ``$batch`` requests of up to ``max_parts`` parts."""
 
-    def __init__(self, api: ApiClient, *, root: str, max_parts: int = 100, max_batches: int = 8) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        root: str,
+        max_parts: int = 100,
+        max_batches: int = 8,
+        partial_per_second: float | None = None,
+    ) -> None:
         """``root`` is the Web API path under the org URL (``api/data/v9.2``).
 
         Up to ``max_batches`` batches travel at once: requests that arrive while one is in flight go in the
         next without waiting for its answer (each record has one request in flight, so order holds).
+        A batch that is not full goes at most ``partial_per_second`` times a second (None: at once): until
+        then it takes the requests that come, so that steady traffic spends few of the user's requests.
         """
         self._api = api
         self._root = root.strip("/")
@@ -76,6 +87,8 @@ class BatchingApi:
         self._batches = asyncio.Semaphore(max_batches)
         self.gathering = _Gathering()
         self._full = asyncio.Event()
+        self._partial_every = 1 / partial_per_second if partial_per_second else 0.0
+        self._last_sent = -math.inf
 
     @property
     def unbatched(self) -> ApiClient:
@@ -114,9 +127,11 @@ class BatchingApi:
     async def _flush(self) -> None:
         # One turn of the loop lets every record that is ready add its request to this batch.
         await asyncio.sleep(0)
-        window = self.gathering.seconds
-        if window and len(self._queue) < self._max_parts:
-            # Throttled lately: the user's request budget is short, so fewer, fuller batches (see _Gathering).
+        # Paced, or throttled lately (see _Gathering): the user's request budget is short, so a batch that
+        # is not full waits for more requests.
+        paced = self._last_sent + self._partial_every - asyncio.get_running_loop().time()
+        window = max(paced, self.gathering.seconds)
+        if window > 0 and len(self._queue) < self._max_parts:
             self._full.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), window)
@@ -124,6 +139,7 @@ class BatchingApi:
             # Waiting for a free batch slot lets more requests gather, so a busy target gets fuller batches.
             await self._batches.acquire()
             parts, self._queue = self._queue[: self._max_parts], self._queue[self._max_parts :]
+            self._last_sent = asyncio.get_running_loop().time()
             task = asyncio.create_task(self._answer(parts))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)

@@ -76,6 +76,11 @@ class ApiSettings(BaseModel):
     # The resource the token is for; defaults to the API's URL.
     audience: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Dataverse: how often one consumer process may send a $batch that is not full (None: at once). Its user
+    # gets 6000 requests in 5 minutes a web server (20 a second), shared with the other consumers and the
+    # producer's polls; a $batch counts as one, and full batches (an initial sync) are not held back.
+    # https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
+    partial_batches_per_second: Annotated[float, Field(gt=0)] | None = 5.0
 
     @model_validator(mode="after")
     def _credential_is_complete(self) -> Self:

@@ -146,3 +146,18 @@ async def test_a_full_batch_goes_without_waiting_out_the_gathering():
         waited = asyncio.get_running_loop().time() - started
     assert len(fake.batches) == 1
     assert waited < 0.5
+
+
+@pytest.mark.asyncio
+async def test_paced_batches_that_are_not_full_take_what_comes_until_their_turn():
+    """At 5 batches a second, requests 10 ms apart after a first batch travel together in the next one."""
+    fake = FakeDataverse({})
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    api = BatchingApi(ApiClient(URL, FixedToken(), http), root="api/data/v9.2", partial_per_second=5.0)
+    async with http:
+        await _apart(api, ["first"], gap=0)
+        answers = await _apart(api, ["a", "b", "c"], gap=0.01)
+        full = await asyncio.gather(*(api.request("GET", f"api/data/v9.2/r{n}") for n in range(100)))
+    assert [len(batch) for batch in fake.batches] == [1, 3, 100]
+    assert [a.json()["name"] for a in answers] == ["a", "b", "c"]
+    assert len(full) == 100
