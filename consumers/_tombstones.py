@@ -68,10 +68,15 @@ class Tombstones:
         self._ttl = ttl.total_seconds()
         self._max_bytes = max_bytes
         self._clock = clock
-        self._entries = dict(entries or {})
-        # Each entry as the saved state spells it, and its key's encoded length, kept while the entry stays:
-        # a save encodes only what changed since the last one, not the whole state (up to 64 KB) again.
-        self._encoded: dict[str, tuple[tuple[int, float], bytes, int]] = {}
+        # Entries in the order they were recorded, oldest first (a newer version of a record moves it to
+        # the end), each as the saved state spells it: the oldest are the first to go past the TTL or the
+        # size cap, and a save encodes only what changed since the last one, not the whole state again.
+        self._entries: dict[str, tuple[int, float]] = {}
+        self._encoded: dict[str, bytes] = {}
+        # What the state costs against ``max_bytes`` (its frame, and each entry's key and overhead).
+        self._size = len(_FORMAT) + 32
+        for key, entry in sorted((entries or {}).items(), key=lambda item: item[1][1]):
+            self._put(key, entry)
         self._saving = asyncio.Lock()
         self._changes = 0
         self._saved = 0
@@ -106,14 +111,15 @@ class Tombstones:
         held = self.version(key)
         if held is not None and held >= version:
             return
-        self._entries[key] = (version, self._clock())
+        self._put(key, (version, self._clock()))
         self._changes += 1
         if save:
             await self.flush()
 
     async def forget(self, key: str) -> None:
         """Drop the record's tombstone (a newer change re-created it); saved on return."""
-        if self._entries.pop(key, None) is not None:
+        if key in self._entries:
+            self._drop(key)
             self._changes += 1
             await self.flush()
 
@@ -137,36 +143,38 @@ class Tombstones:
             self._saved = covered
 
     def _prune(self) -> None:
+        """Drop the oldest entries while they are past the TTL or the state is over its size cap."""
         horizon = self._clock() - self._ttl
-        newest_first = sorted(self._entries.items(), key=lambda item: item[1][1], reverse=True)
-        kept: dict[str, tuple[int, float]] = {}
-        size = len(_FORMAT) + 32
-        for key, (version, at) in newest_first:
-            size += self._encoded_entry(key, (version, at))[1] + _ENTRY_OVERHEAD
-            if at < horizon or size > self._max_bytes:
+        pruned = 0
+        while self._entries:
+            oldest = next(iter(self._entries))
+            if self._entries[oldest][1] >= horizon and self._size <= self._max_bytes:
                 break
-            kept[key] = (version, at)
-        if len(kept) < len(self._entries):
-            _log.info("pruned %d tombstones (past the TTL or the size cap)", len(self._entries) - len(kept))
-        if len(self._encoded) > len(kept):  # pruned or forgotten entries
-            self._encoded = {key: self._encoded[key] for key in kept}
-        self._entries = kept
+            self._drop(oldest)
+            pruned += 1
+        if pruned:
+            _log.info("pruned %d tombstones (past the TTL or the size cap)", pruned)
 
     def _encode(self) -> bytes:
         """The state to save: ``{"format": _FORMAT, "tombstones": {key: [version, at]}}`` as orjson writes
         it, from the entries' kept encodings."""
-        stones = b",".join(self._encoded_entry(key, entry)[0] for key, entry in self._entries.items())
+        stones = b",".join(self._encoded.values())
         return b'{"format":' + orjson.dumps(_FORMAT) + b',"tombstones":{' + stones + b"}}"
 
-    def _encoded_entry(self, key: str, entry: tuple[int, float]) -> tuple[bytes, int]:
-        """The entry as the state spells it (``"key":[version,at]``), and the length of its encoded key."""
-        kept = self._encoded.get(key)
-        if kept is None or kept[0] != entry:
-            name = orjson.dumps(key)
-            version, at = entry
-            kept = (entry, name + b":" + orjson.dumps([version, round(at, 3)]), len(name))
-            self._encoded[key] = kept
-        return kept[1], kept[2]
+    def _put(self, key: str, entry: tuple[int, float]) -> None:
+        """Record an entry as the newest, encoded as the state spells it (``"key":[version,at]``)."""
+        if key in self._entries:
+            self._drop(key)
+        name = orjson.dumps(key)
+        version, at = entry
+        self._entries[key] = entry
+        self._encoded[key] = name + b":" + orjson.dumps([version, round(at, 3)])
+        self._size += len(name) + _ENTRY_OVERHEAD
+
+    def _drop(self, key: str) -> None:
+        del self._entries[key]
+        self._encoded.pop(key)
+        self._size -= len(orjson.dumps(key)) + _ENTRY_OVERHEAD
 
 
 def _decode(raw: bytes | None) -> dict[str, tuple[int, float]]:

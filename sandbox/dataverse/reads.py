@@ -70,29 +70,44 @@ def _select_query(options: QueryOptions) -> dict[str, str]:
 
 
 def _page(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
-    rows = context.store.rows(table.entity_set)
+    page_size = _page_size(request)
+    offset, _ = _read_skip_token(request.query.get("$skiptoken"))
+    size = page_size or _DEFAULT_PAGE_SIZE
+    page, total = _matching_page(context, table, options, offset, size)
+    body: dict[str, Any] = {
+        "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
+        "value": [representation(table, row, options.select) for row in page],
+    }
+    if request.query.get("$count") == "true":
+        body["@odata.count"] = total
+    if offset + size < total:
+        query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
+        query["$skiptoken"] = _skip_token(offset + size)
+        body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
+    headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if page_size else {}
+    return json_response(200, body, headers)
+
+
+def _matching_page(
+    context: Context, table: DvTable, options: QueryOptions, offset: int, size: int
+) -> tuple[list[Row], int]:
+    """The page's rows and how many rows the query matches in all (``$top`` applied)."""
+    store = context.store
+    if options.predicate is None and not options.orderby:
+        # Every row, in the stored order: the page is read alone, and the table is counted, not listed (a
+        # $count polled twice a second would otherwise list half a million rows each time).
+        total = store.count(table.entity_set)
+        if options.top is not None:
+            total = min(total, options.top)
+        return store.rows_between(table.entity_set, offset, min(offset + size, total)), total
+    rows = store.rows(table.entity_set)
     if options.predicate is not None:
         rows = [row for row in rows if options.predicate(row)]
     for column, descending in reversed(options.orderby):
         rows.sort(key=_column_sort_key(column), reverse=descending)
     if options.top is not None:
         rows = rows[: options.top]
-    page_size = _page_size(request)
-    offset, _ = _read_skip_token(request.query.get("$skiptoken"))
-    size = page_size or _DEFAULT_PAGE_SIZE
-    page = rows[offset : offset + size]
-    body: dict[str, Any] = {
-        "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
-        "value": [representation(table, row, options.select) for row in page],
-    }
-    if request.query.get("$count") == "true":
-        body["@odata.count"] = len(rows)
-    if offset + size < len(rows):
-        query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
-        query["$skiptoken"] = _skip_token(offset + size)
-        body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
-    headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if page_size else {}
-    return json_response(200, body, headers)
+    return rows[offset : offset + size], len(rows)
 
 
 def _column_sort_key(column: str) -> Callable[[Row], tuple[int, Any]]:
@@ -139,13 +154,13 @@ def _track(context: Context, request: ApiRequest, table: DvTable, options: Query
     # comes again through the delta link, so a client misses nothing.
     offset, pinned = _read_skip_token(request.query.get("$skiptoken"))
     version = context.store.version if pinned is None else pinned
-    rows = context.store.rows(table.entity_set)
     size = _page_size(request) or _DEFAULT_PAGE_SIZE
+    page = context.store.rows_between(table.entity_set, offset, offset + size)
     body: dict[str, Any] = {
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
-        "value": [representation(table, row, options.select) for row in rows[offset : offset + size]],
+        "value": [representation(table, row, options.select) for row in page],
     }
-    if offset + size < len(rows):
+    if offset + size < context.store.count(table.entity_set):
         query = {**_select_query(options), "$skiptoken": _skip_token(offset + size, version)}
         body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
     else:

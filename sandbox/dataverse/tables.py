@@ -57,8 +57,23 @@ def stored_key(table: DvTable, key: DvKey) -> tuple[str, ...]:
 
 
 def properties(table: DvTable) -> frozenset[str]:
-    """The structural properties a row of the table has: its columns as stored, and the platform's."""
-    return frozenset(stored_column(table, column) for column in table.columns) | SYSTEM_COLUMNS
+    """The structural properties a row of the table has: its columns as stored, and the platform's.
+
+    Worked out once per table (tables are frozen): every request checks its names against them, and working
+    them out from a table's columns took about a third of a write's time.
+    """
+    known = _PROPERTIES.get(id(table))
+    if known is None:
+        known = _PROPERTIES[id(table)] = (
+            table,
+            frozenset(stored_column(table, column) for column in table.columns) | SYSTEM_COLUMNS,
+        )
+    return known[1]
+
+
+# Table id -> (the table, its properties). Holding the table keeps its id from going to another object; the
+# tables are made once (TABLES) or a few per test run, so this holds a few dozen entries.
+_PROPERTIES: dict[int, tuple[DvTable, frozenset[str]]] = {}
 
 
 TABLES: Mapping[str, DvTable] = served_tables()

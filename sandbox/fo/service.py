@@ -178,7 +178,6 @@ class ODataService:
         # An initial sync's keyset page of one company: read from its bound on, in the stored key order.
         bound = _keyset_bound(definition, text) if needed is not None and company is None else None
         pinned = bound is not None and _in_key_order(definition, order, scoped=True)
-        rows = self.store.row_views_after(definition.entity_set, bound if pinned and bound else ())
 
         def wanted(row: Row) -> bool:
             in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
@@ -186,10 +185,13 @@ class ODataService:
 
         if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
             company_bound = bound[0] if pinned and bound else None
-            page = _first_wanted(rows, wanted, needed, keys=definition.keys, company=company_bound)
+            # Read lazily: the page stops after ``needed`` rows, however many rows follow them.
+            after = bound if pinned and bound else ()
+            reading = self.store.iter_row_views_after(definition.entity_set, after)
+            page = _first_wanted(reading, wanted, needed, keys=definition.keys, company=company_bound)
             if page is not None:
                 return page
-            rows = self.store.row_views(definition.entity_set)
+        rows = self.store.row_views(definition.entity_set)
         return sort_rows([row for row in rows if wanted(row)], order)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:

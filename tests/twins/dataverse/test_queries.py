@@ -88,3 +88,22 @@ def test_malformed_filter_is_400(client: httpx.Client) -> None:
     response = client.get("accounts", params={"$filter": "name eq"})
     assert response.status_code == 400
     assert response.json()["error"]["code"].startswith("0x")
+
+
+def test_count_is_exact_after_deletes_and_pages_cover_every_row(client: httpx.Client, accounts: str) -> None:
+    """$count counts the rows there are (after a delete too, and within $top); the pages hold each once.
+
+    $count: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+    """
+    gone = client.delete(f"accounts(_msdyn_company_value={accounts},accountnumber='N-2')")
+    assert gone.status_code == 204
+    one_a_page = {"Prefer": "odata.maxpagesize=1"}
+    first = client.get("accounts", params={"$count": "true"}, headers=one_a_page).json()
+    assert first["@odata.count"] == 4
+    assert client.get("accounts", params={"$count": "true", "$top": "3"}).json()["@odata.count"] == 3
+    seen, link = [row["name"] for row in first["value"]], first.get("@odata.nextLink")
+    while link:
+        page = client.get(link, headers=one_a_page).json()
+        seen += [row["name"] for row in page["value"]]
+        link = page.get("@odata.nextLink")
+    assert sorted(seen) == ["A Ltd", "B Ltd", "D Ltd", "E Ltd"]

@@ -16,6 +16,7 @@ from dualbus.consumers import (
     TargetChange,
     target_changes,
 )
+from dualbus.consumers import _dataverse as dataverse_module
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import TransientError
 from dualbus.shared.maps import load_maps
@@ -318,3 +319,20 @@ async def test_a_tombstone_holds_back_a_create_first(sink, fake):
     buried = dataclasses.replace(numbered(300, version=2), deleted_version=4)
     assert await sink.apply(buried) is ApplyResult.SKIPPED_STALE
     assert fake.requests == []
+
+
+@pytest.mark.asyncio
+async def test_past_the_bound_the_least_recently_written_row_is_read_again(sink, fake, monkeypatch):
+    """The rows kept after their write are bounded: past the bound the least recently written is read before
+    its next change, and the rows written since are still changed without a read."""
+    monkeypatch.setattr(dataverse_module, "_CACHE_LIMIT", 3)
+    for n in range(4):
+        assert await sink.apply(numbered(n)) is ApplyResult.APPLIED
+    fake.requests.clear()
+    for n in (3, 2, 1, 0):
+        change = customer(2, OrganizationName=f"again {n}")
+        change = dataclasses.replace(change, key={**change.key, "accountnumber": f"C-{n}"})
+        assert await sink.apply(change) is ApplyResult.APPLIED
+    reads = [path for method, path, _ in fake.requests if method == "GET"]
+    assert reads == [account(0)]
+    assert fake.rows[account(0)]["name"] == "again 0"

@@ -196,3 +196,35 @@ async def test_each_save_spells_the_whole_state_as_orjson_would():
         assert state.state == orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": expected})
     assert 0 < len(stones) < 25
     assert len(stones._encoded) == len(stones)
+
+
+@pytest.mark.asyncio
+async def test_a_record_buried_again_is_the_newest_and_a_loaded_state_keeps_its_age_order():
+    """Past the cap the least recently recorded go first: a record buried again outlives those recorded
+    after its first burial, and a state loaded back prunes in the order of its entries' times."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=1_000, clock=clock)
+    for n in range(12):
+        clock.now += 1
+        await stones.bury(f"key-{n:03d}", n)
+    clock.now += 1
+    await stones.bury("key-000", 50)
+    for n in range(12, 40):
+        clock.now += 1
+        await stones.bury(f"key-{n:03d}", n)
+        if stones.version("key-000") is None:
+            break
+    kept = orjson.loads(state.state)["tombstones"]
+    # key-000 went only after every key first buried before its second burial had gone.
+    assert not any(f"key-{n:03d}" in kept for n in range(1, 12))
+    loaded = Tombstones(
+        FakeSession("t"),
+        ttl=TTL,
+        max_bytes=1_000,
+        clock=clock,
+        entries=dict(reversed([(key, (version, at)) for key, (version, at) in kept.items()])),
+    )
+    await loaded.bury("key-999", 999)
+    newest = max(kept, key=lambda key: kept[key][1])
+    assert loaded.version(newest) is not None
+    assert min(kept, key=lambda key: kept[key][1]) not in orjson.loads(loaded._state.state)["tombstones"]
