@@ -30,6 +30,10 @@ POLLS: dict[tuple[str, str], str] = {
     ("producers/runner.py", "_every"): (
         "the schedule after a round that went well; a failed round waits through the policy's Backoff"
     ),
+    ("consumers/_batch.py", "BatchingApi._flush"): (
+        "a $batch that is not full waits a paced window for more requests to fill it, or for the batch to "
+        "fill; nothing failed and nothing is tried again"
+    ),
     ("consumers/_circuit.py", "Circuit._changes"): (
         "waits for the circuit to close or for its probe turn, within the caller's budget; the apply itself "
         "is retried by the message's policy"
