@@ -29,6 +29,7 @@ from dualbus.console.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     Identity,
+    SessionLimits,
     Sessions,
     bearer_matches,
     csrf_matches,
@@ -64,6 +65,7 @@ class ConsoleConfig:
     token: SecretStr | None = None
     has_metrics: bool = False
     secure_cookies: bool = False
+    sessions: SessionLimits = field(default_factory=SessionLimits)
 
 
 @dataclass(slots=True)
@@ -118,7 +120,7 @@ class _Context:
 
 def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) -> Starlette:
     """The console app over ``backend``."""
-    state = _State(backend=backend, workflows=workflows, config=config)
+    state = _State(backend=backend, workflows=workflows, config=config, sessions=Sessions(config.sessions))
 
     def wrap(handler: Handler, *, post: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -251,8 +253,15 @@ async def _login(_request: Request, context: _Context) -> Response:
     session = context.state.sessions.open(name)
     context.state.backend.record(name, "console.sign-in", "signed in")
     response = RedirectResponse("/routes", status_code=303)
+    config = context.state.config
     response.set_cookie(
-        SESSION_COOKIE, session, httponly=True, samesite="strict", secure=context.state.config.secure_cookies
+        SESSION_COOKIE,
+        session,
+        # The browser forgets it when the server would refuse it anyway.
+        max_age=int(config.sessions.lifetime_seconds),
+        httponly=True,
+        samesite="strict",
+        secure=config.secure_cookies,
     )
     return response
 

@@ -4,6 +4,11 @@
   is set. Bound to anything else it refuses to start without a token (``require_token``).
 - With a token: a request carries it as ``Authorization: Bearer <token>``, or signs in once through the
   login form (token and name), which sets an HttpOnly, SameSite=Strict session cookie.
+- A session ends after ``SessionLimits.idle_seconds`` without a request (30 minutes) and, in any case,
+  ``lifetime_seconds`` after sign-in (8 hours); the browser then signs in again. The OWASP Session Management
+  Cheat Sheet gives 15-30 minutes idle for a low-risk application, and 4-8 hours absolute for one used
+  through an office worker's day: https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html
+  Without them a signed-in browser on a shared or lost machine stayed signed in while the console ran.
 - Every POST from a page carries a CSRF token equal to the ``dualbus_csrf`` cookie (double submit; an other
   site can neither read the cookie nor, with SameSite=Strict, send it). A request authenticated by its
   Authorization header carries no ambient credential, so it needs none.
@@ -15,6 +20,8 @@ import hmac
 import ipaddress
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
@@ -26,6 +33,7 @@ __all__ = [
     "CSRF_COOKIE",
     "SESSION_COOKIE",
     "Identity",
+    "SessionLimits",
     "Sessions",
     "bearer_matches",
     "csrf_matches",
@@ -91,28 +99,60 @@ class Identity:
     session: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """How long a signed-in browser stays signed in: without a request, and at most."""
+
+    idle_seconds: float = 30 * 60
+    lifetime_seconds: float = 8 * 60 * 60
+
+
+@dataclass(slots=True)
+class _Session:
+    name: str
+    opened: float
+    seen: float
+
+
 @dataclass(slots=True)
 class Sessions:
-    """Signed-in browsers: a random session id (the cookie) to the name given at sign-in."""
+    """Signed-in browsers: a random session id (the cookie) to the name given at sign-in, until it expires."""
 
-    _names: dict[str, str] = field(default_factory=dict)
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    clock: Callable[[], float] = time.monotonic
+    _sessions: dict[str, _Session] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(self, name: str) -> str:
-        """A new session for ``name``; its id goes in the cookie."""
+        """A new session for ``name``; its id goes in the cookie. Expired sessions are forgotten meanwhile."""
         session = secrets.token_urlsafe(32)
+        now = self.clock()
         with self._lock:
-            self._names[session] = name
+            for expired in [key for key, held in self._sessions.items() if self._expired(held, now)]:
+                del self._sessions[expired]
+            self._sessions[session] = _Session(name, opened=now, seen=now)
         return session
 
     def name(self, session: str | None) -> str | None:
-        """The name of a session, None when there is no such session."""
+        """The name of a live session (its idle time starts over), None when there is none or it expired."""
         if not session:
             return None
+        now = self.clock()
         with self._lock:
-            return self._names.get(session)
+            held = self._sessions.get(session)
+            if held is None:
+                return None
+            if self._expired(held, now):
+                del self._sessions[session]
+                return None
+            held.seen = now
+            return held.name
 
     def close(self, session: str | None) -> None:
         """Forget a session (sign out)."""
         with self._lock:
-            self._names.pop(session or "", None)
+            self._sessions.pop(session or "", None)
+
+    def _expired(self, held: _Session, now: float) -> bool:
+        limits = self.limits
+        return now - held.seen >= limits.idle_seconds or now - held.opened >= limits.lifetime_seconds

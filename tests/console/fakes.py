@@ -14,6 +14,7 @@ from dualbus.console.app import ConsoleConfig, Workflows, create_app
 from dualbus.console.edits import check_edits, edited_body
 from dualbus.console.jobs import Job
 from dualbus.console.operations import LetterRef, ReplayPreview, RouteRow
+from dualbus.console.security import SessionLimits
 from dualbus.ops.deadletters import DeadLetter, ReasonGroup, group_by_reason
 from dualbus.ops.dlq import OperationReport
 from dualbus.shared.errors import ConfigError
@@ -144,12 +145,23 @@ class Gate:
         return "done"
 
 
-def make_app(backend: FakeBackend, *, token: str | None = None, gate: Gate | None = None):
+def make_app(
+    backend: FakeBackend,
+    *,
+    token: str | None = None,
+    gate: Gate | None = None,
+    sessions: SessionLimits | None = None,
+):
     work = gate or Gate()
     flows = Workflows(
         reconcile=work, repair=lambda _records, job: work(job), sync=lambda _o, _deep, job: work(job)
     )
-    config = ConsoleConfig(areas=AREAS, operator="os-user", token=SecretStr(token) if token else None)
+    config = ConsoleConfig(
+        areas=AREAS,
+        operator="os-user",
+        token=SecretStr(token) if token else None,
+        sessions=sessions or SessionLimits(),
+    )
     return create_app(backend, flows, config)
 
 

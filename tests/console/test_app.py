@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dualbus.cli import app as cli
 from dualbus.console import build_app
-from dualbus.console.security import CSRF_COOKIE, is_loopback, require_token
+from dualbus.console.security import CSRF_COOKIE, SessionLimits, Sessions, is_loopback, require_token
 from dualbus.shared.errors import ConfigError
 from tests.console.fakes import FakeBackend, Gate, make_app
 from tests.console.serving import serving
@@ -114,6 +114,52 @@ def test_with_a_token_a_browser_must_sign_in(client_for):
         ("alice", "refused"),
         ("alice", "signed in"),
     ]
+
+
+def test_a_session_that_expired_signs_in_again_and_its_cookie_lives_no_longer(client_for):
+    backend = FakeBackend()
+    # No idle time allowed: the session is gone by the request after sign-in, without a wait in the test.
+    client = client_for(backend, token=TOKEN, sessions=SessionLimits(idle_seconds=0, lifetime_seconds=600))
+    csrf = _csrf(client)
+    signed = client.post("/login", data={"csrf": csrf, "name": "alice", "token": TOKEN})
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"]
+    assert "dualbus_session=" in cookie
+    assert "Max-Age=600" in cookie
+    assert client.get("/routes").headers["location"] == "/login"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_expires_when_idle_and_at_its_lifetime_and_use_keeps_it_alive():
+    clock = _Clock()
+    sessions = Sessions(SessionLimits(idle_seconds=60, lifetime_seconds=300), clock=clock)
+    session = sessions.open("alice")
+    for _ in range(5):  # a request every 59 s keeps it open (295 s)...
+        clock.now += 59
+        assert sessions.name(session) == "alice"
+    clock.now += 59  # ...until 300 s after sign-in, however busy
+    assert sessions.name(session) is None
+    idle = sessions.open("bob")
+    clock.now += 60
+    assert sessions.name(idle) is None
+    assert sessions.name("no-such-session") is None
+
+
+def test_signing_in_forgets_the_sessions_that_expired():
+    clock = _Clock()
+    sessions = Sessions(SessionLimits(idle_seconds=60, lifetime_seconds=300), clock=clock)
+    old = sessions.open("alice")
+    clock.now += 61
+    sessions.open("bob")
+    clock.now -= 61  # were it still kept, going back in time would revive it
+    assert sessions.name(old) is None
 
 
 def test_with_a_token_a_script_sends_it_as_a_bearer_header(client_for):
