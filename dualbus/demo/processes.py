@@ -2,7 +2,8 @@
 
 A child runs in a new session (``start_new_session``), so a signal sent to its group reaches whatever it
 spawned as well, and a Ctrl-C in the terminal reaches only the demo, which then stops the children in
-order: SIGTERM to every group, a grace period, SIGKILL to what is left. Nothing is orphaned.
+order: SIGTERM to every group, a grace period, SIGKILL to what is left. Nothing is orphaned: should the
+demo die without stopping them (SIGKILL), its guardian process stops them (``guardian``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +22,13 @@ from pathlib import Path
 from typing import IO
 
 from dualbus.demo.errors import DemoError
+from dualbus.demo.guardian import DONE
 
 __all__ = ["ChildProcess", "ProcessGroup", "free_port"]
 
 _POLL_SECONDS = 0.05
+# The guardian exits as soon as it reads that all is done.
+_GUARDIAN_EXIT_SECONDS = 5.0
 
 
 def free_port() -> int:
@@ -109,6 +114,7 @@ class ProcessGroup:
         self.log_dir = log_dir
         self.children: list[ChildProcess] = []
         log_dir.mkdir(parents=True, exist_ok=True)
+        self._guardian: subprocess.Popen[bytes] | None = None
 
     def start(
         self,
@@ -135,6 +141,7 @@ class ProcessGroup:
             raise DemoError(f"cannot start {name}: {exc}") from exc
         child = ChildProcess(name, list(command), log_path, process, log, stage, dict(env))
         self.children.append(child)
+        self._tell(f"+{process.pid}")
         return child
 
     def restart(self, child: ChildProcess, *, command: Sequence[str] | None = None) -> ChildProcess:
@@ -146,6 +153,7 @@ class ProcessGroup:
             raise DemoError(f"{child.name} is still running")
         child.close_log()
         self.children.remove(child)
+        self._tell(f"-{child.pid}")
         earlier = sum(1 for _ in self.log_dir.glob(f"{child.name}.*.log"))
         child.log_path.rename(self.log_dir / f"{child.name}.{earlier + 1}.log")
         return self.start(child.name, command or child.command, child.env, stage=child.stage)
@@ -164,7 +172,36 @@ class ProcessGroup:
             _stop([child for child in self.children if child.stage == stage], grace)
         for child in self.children:
             child.close_log()
+        self._release_guardian()
         return {child.name: child.process.returncode for child in self.children}
+
+    def _tell(self, line: str) -> None:
+        """Tell the guardian (started with the first child) of a group to stop should the demo die."""
+        if self._guardian is None:
+            self._guardian = subprocess.Popen(
+                [sys.executable, "-m", "dualbus.demo.guardian"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal is the demo's to handle, not its
+            )
+        if self._guardian.stdin is None:
+            return
+        # A guardian gone already only takes away the stop after a crash; the demo goes on.
+        with contextlib.suppress(OSError):
+            self._guardian.stdin.write(f"{line}\n".encode())
+            self._guardian.stdin.flush()
+
+    def _release_guardian(self) -> None:
+        """Every child is stopped: the guardian has nothing left to do."""
+        guardian, self._guardian = self._guardian, None
+        if guardian is None or guardian.stdin is None:
+            return
+        with contextlib.suppress(OSError):
+            guardian.stdin.write(f"{DONE}\n".encode())
+            guardian.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guardian.wait(timeout=_GUARDIAN_EXIT_SECONDS)
 
 
 def _stop(children: list[ChildProcess], grace: float) -> None:

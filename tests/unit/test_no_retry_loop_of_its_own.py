@@ -48,6 +48,7 @@ POLLS: dict[tuple[str, str], str] = {
     ("dualbus/demo/launch.py", "_wait_http"): "waits for a child process to come up and answer over HTTP",
     ("dualbus/demo/processes.py", "ChildProcess.wait_for"): "waits for a child's log to say it is ready",
     ("dualbus/demo/processes.py", "_stop"): "gives children their grace to exit after SIGTERM",
+    ("dualbus/demo/guardian.py", "_stop"): "gives a dead demo's children their grace to exit after SIGTERM",
     ("dualbus/demo/run.py", "_Demo._serve"): "keeps the demo up until Ctrl-C; nothing is tried",
 }
 

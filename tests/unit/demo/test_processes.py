@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,6 +13,7 @@ import psutil
 import pytest
 
 from dualbus.demo.errors import DemoError
+from dualbus.demo.guardian import DONE, guard
 from dualbus.demo.processes import ProcessGroup
 
 PY = sys.executable
@@ -119,3 +122,79 @@ def test_later_stages_stop_first(tmp_path: Path) -> None:
         child.name: float(child.wait_for(r"stopped (\S+)", timeout=5).group(1)) for child in (service, client)
     }
     assert stopped["client"] < stopped["service"]
+
+
+def _wait_gone(pids: list[int], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while not all(_gone(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+DEMO_THAT_DIES = """
+import os, sys, time
+from pathlib import Path
+from dualbus.demo.processes import ProcessGroup
+group = ProcessGroup(Path(sys.argv[1]))
+child = group.start("child", [sys.executable, "-c", sys.argv[2]], {})
+child.wait_for(r"grandchild (\\d+)", timeout=30)
+print(child.pid, child.wait_for(r"grandchild (\\d+)", timeout=30).group(1), flush=True)
+time.sleep(60)
+"""
+
+
+def test_children_are_stopped_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL gives the demo no chance to stop its children: its guardian stops them, grandchildren too."""
+    demo = subprocess.Popen(  # noqa: S603 - this interpreter running the test's own script
+        [PY, "-c", DEMO_THAT_DIES, str(tmp_path), SPAWNS_GRANDCHILD], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert demo.stdout is not None
+        child, grandchild = (int(pid) for pid in demo.stdout.readline().split())
+        assert not _gone(child)
+        assert not _gone(grandchild)
+        demo.send_signal(signal.SIGKILL)
+        demo.wait(timeout=10)
+        assert _wait_gone([child, grandchild], within=20)
+    finally:
+        demo.kill()
+        demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()
+        for pid in (child, grandchild):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+
+
+def test_a_demo_that_stops_its_children_lets_its_guardian_go(tmp_path: Path) -> None:
+    """One guardian per group, started with its first child; it exits once stop_all has run."""
+    group = ProcessGroup(tmp_path)
+    child = group.start("once", [PY, "-c", "print('ran', flush=True)"], {})
+    child.wait(timeout=30)
+    guardians = [p for p in psutil.Process().children() if "dualbus.demo.guardian" in p.cmdline()]
+    assert len(guardians) == 1
+    group.stop_all(grace=1)
+    assert not guardians[0].is_running()  # stop_all waited for it
+
+
+def test_the_guardian_stops_the_groups_it_was_told_of_unless_told_all_is_done() -> None:
+    """End of input without "done" stops every group still named; "done" stops none; "-" forgets one."""
+    sleepers = [
+        subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], start_new_session=True)  # noqa: S603
+        for _ in range(3)
+    ]
+    kept, forgotten, stopped = sleepers
+    try:
+        assert guard([f"+{kept.pid}\n", DONE]) == set()
+        assert guard([f"+{forgotten.pid}\n", f"+{stopped.pid}\n", f"-{forgotten.pid}\n"], grace=5) == {
+            stopped.pid
+        }
+        assert stopped.wait(timeout=10) == -signal.SIGTERM
+        assert kept.poll() is None
+        assert forgotten.poll() is None
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
