@@ -18,6 +18,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from dualbus.shared.stopping import done_unless_stopped
+
 __all__ = ["Supply"]
 
 T = TypeVar("T")
@@ -53,14 +55,7 @@ class Supply(Generic[T]):
 
     async def next(self, stop: asyncio.Event) -> T | None:
         """The session taken first, once there is one; None when ``stop`` is set first."""
-        getting = asyncio.ensure_future(self._ready.get())
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            getting.cancel()
-            await asyncio.wait({getting})  # a get that had its session already keeps it
+        getting = await done_unless_stopped(stop, self._ready.get())  # a session got meanwhile is kept
         if getting.cancelled():
             return None
         self._room.release()
@@ -75,12 +70,5 @@ class Supply(Generic[T]):
 
 
 async def _acquired_unless_stopped(semaphore: asyncio.Semaphore, stop: asyncio.Event) -> bool:
-    acquiring = asyncio.ensure_future(semaphore.acquire())
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        acquiring.cancel()
-        await asyncio.wait({acquiring})  # an acquire that had its room already keeps it
-    return not acquiring.cancelled()
+    # An acquire that had its room already keeps it.
+    return not (await done_unless_stopped(stop, semaphore.acquire())).cancelled()
