@@ -26,11 +26,9 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import orjson
@@ -43,7 +41,7 @@ from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.launch import Launcher
 from dualbus.demo.monitor import HeadlessView, Monitor
-from dualbus.demo.run import check_health, run_initial_sync, start_pipeline
+from dualbus.demo.run import check_health, run_initial_sync, signals_interrupt, start_pipeline
 from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
 from dualbus.sandbox.workload import StreamConfig, StreamSummary
@@ -133,21 +131,6 @@ def _phase(
     }
 
 
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run as Ctrl-C does, so the ``finally`` that stops every process runs."""
-
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def run(
     rates: Sequence[float], seconds: float, *, run_dir: Path, seed: int, concurrency: int
 ) -> dict[str, Any]:
@@ -155,7 +138,7 @@ def run(
     progress = Console(stderr=True)  # stdout carries the JSON only
     size = DataSize()
     launcher = Launcher.create(run_dir)
-    with _signals_interrupt():
+    with signals_interrupt():
         try:
             endpoints, routes = start_pipeline(
                 launcher, progress, seed=seed, size=size, concurrency=concurrency

@@ -32,7 +32,14 @@ from dualbus.demo.workload import DataSize, StreamThread
 from dualbus.sandbox.workload import StreamConfig, StreamSummary
 from dualbus.shared.errors import DualbusError
 
-__all__ = ["DemoOptions", "run_demo", "run_initial_sync", "start_pipeline"]
+__all__ = [
+    "DemoOptions",
+    "check_health",
+    "run_demo",
+    "run_initial_sync",
+    "signals_interrupt",
+    "start_pipeline",
+]
 
 _INTERRUPTED = 130
 _SYNC_TIMEOUT_SECONDS = 120.0
@@ -67,7 +74,7 @@ class DemoOptions:
 
 
 @contextmanager
-def _signals_interrupt() -> Iterator[None]:
+def signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGINT both raise KeyboardInterrupt, so either stops the demo the same way.
 
     SIGINT is set explicitly too: a shell starts background jobs with it ignored, and Python keeps that.
@@ -89,7 +96,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     options.run_dir.mkdir(parents=True, exist_ok=True)
     launcher = Launcher.create(options.run_dir)
     demo = _Demo(options, launcher, console)
-    with _signals_interrupt():
+    with signals_interrupt():
         try:
             return demo.run()
         except KeyboardInterrupt:
