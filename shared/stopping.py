@@ -25,7 +25,8 @@ async def done_unless_stopped(stop: asyncio.Event, operation: Coroutine[Any, Any
     """Run ``operation`` until it is done or ``stop`` is set; its future, cancelled when the stop came first.
 
     An operation that finished at the very moment of the stop keeps its result (a queue's item taken, a
-    semaphore acquired), so that the caller can give it back instead of losing it.
+    semaphore acquired), so that the caller can give it back instead of losing it. Not so when the caller
+    itself is cancelled meanwhile: the cancellation goes on, and what the operation got goes with it.
     """
     running = asyncio.ensure_future(operation)
     stopping = asyncio.ensure_future(stop.wait())

@@ -27,6 +27,7 @@ from dualbus.console.jobs import Job, JobKind, Jobs, JobState
 from dualbus.console.operations import Backend, LetterRef
 from dualbus.console.security import (
     CSRF_COOKIE,
+    REFRESH_HEADER,
     SESSION_COOKIE,
     Identity,
     SessionLimits,
@@ -180,15 +181,17 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     token = state.config.token
     by_header = token is not None and bearer_matches(request, token)
     identity: Identity | None = Identity(state.config.operator)
+    # A page's own refresh is no sign of anyone there: it must not keep an idle session alive.
+    refresh = REFRESH_HEADER in request.headers
     if token is not None and not by_header:
-        name = state.sessions.name(request.cookies.get(SESSION_COOKIE))
+        name = state.sessions.name(request.cookies.get(SESSION_COOKIE), touch=not refresh)
         identity = Identity(name, session=True) if name else None
     elif by_header:
         identity = Identity(request.headers.get("x-dualbus-operator", "token holder"), via_header=True)
     form = await request.form() if post else None
     context = _Context(state, identity or Identity("signed out"), csrf, form)
     if identity is None and request.url.path not in _OPEN_PATHS:
-        if request.method == "GET" and not request.url.path.endswith("/part"):
+        if request.method == "GET" and not refresh:
             response: Response = RedirectResponse("/login", status_code=303)
             if CSRF_COOKIE not in request.cookies:
                 response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")

@@ -124,7 +124,10 @@ _SCRIPT = """
 for (const part of document.querySelectorAll('[data-refresh]')) {
   const timer = setInterval(async () => {
     try {
-      const answer = await fetch(part.dataset.refresh, {credentials: 'same-origin'});
+      // Marked as a refresh: it keeps no session alive. Signed out meanwhile, the page goes to sign-in.
+      const answer = await fetch(part.dataset.refresh, {
+        credentials: 'same-origin', headers: {'X-Dualbus-Refresh': '1'}});
+      if (answer.status === 401) { clearInterval(timer); location.reload(); return; }
       if (!answer.ok) { return; }
       const text = await answer.text();
       part.innerHTML = text;

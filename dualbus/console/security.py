@@ -4,7 +4,8 @@
   is set. Bound to anything else it refuses to start without a token (``require_token``).
 - With a token: a request carries it as ``Authorization: Bearer <token>``, or signs in once through the
   login form (token and name), which sets an HttpOnly, SameSite=Strict session cookie.
-- A session ends after ``SessionLimits.idle_seconds`` without a request (30 minutes) and, in any case,
+- A session ends after ``SessionLimits.idle_seconds`` without a request of the operator's (30 minutes; a
+  page's own refresh, marked ``X-Dualbus-Refresh``, does not count) and, in any case,
   ``lifetime_seconds`` after sign-in (8 hours); the browser then signs in again. The OWASP Session Management
   Cheat Sheet gives 15-30 minutes idle for a low-risk application, and 4-8 hours absolute for one used
   through an office worker's day: https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html
@@ -31,6 +32,7 @@ from dualbus.shared.errors import ConfigError
 
 __all__ = [
     "CSRF_COOKIE",
+    "REFRESH_HEADER",
     "SESSION_COOKIE",
     "Identity",
     "SessionLimits",
@@ -45,6 +47,8 @@ __all__ = [
 
 CSRF_COOKIE = "dualbus_csrf"
 SESSION_COOKIE = "dualbus_session"
+# Sent by a page's own periodic refresh (html._SCRIPT): it does not count as the operator's activity.
+REFRESH_HEADER = "x-dualbus-refresh"
 _MIN_TOKEN_LENGTH = 16
 
 
@@ -106,6 +110,10 @@ class SessionLimits:
     idle_seconds: float = 30 * 60
     lifetime_seconds: float = 8 * 60 * 60
 
+    def __post_init__(self) -> None:
+        if self.idle_seconds <= 0 or self.lifetime_seconds < 1:
+            raise ConfigError("a console session needs some idle time and a lifetime of a second or more")
+
 
 @dataclass(slots=True)
 class _Session:
@@ -119,7 +127,8 @@ class Sessions:
     """Signed-in browsers: a random session id (the cookie) to the name given at sign-in, until it expires."""
 
     limits: SessionLimits = field(default_factory=SessionLimits)
-    clock: Callable[[], float] = time.monotonic
+    # Wall-clock time: a laptop's sleep counts, which the monotonic clock (stopped while suspended) would not.
+    clock: Callable[[], float] = time.time
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,8 +142,9 @@ class Sessions:
             self._sessions[session] = _Session(name, opened=now, seen=now)
         return session
 
-    def name(self, session: str | None) -> str | None:
-        """The name of a live session (its idle time starts over), None when there is none or it expired."""
+    def name(self, session: str | None, *, touch: bool = True) -> str | None:
+        """The name of a live session, None when there is none or it expired; ``touch`` starts its idle
+        time over (an operator's request does, a page's own refresh does not)."""
         if not session:
             return None
         now = self.clock()
@@ -145,7 +155,8 @@ class Sessions:
             if self._expired(held, now):
                 del self._sessions[session]
                 return None
-            held.seen = now
+            if touch:
+                held.seen = now
             return held.name
 
     def close(self, session: str | None) -> None:

@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +21,11 @@ from pathlib import Path
 from typing import IO
 
 from dualbus.demo.errors import DemoError
-from dualbus.demo.guardian import DONE
+from dualbus.demo.guardian import Guardian, group_alive
 
 __all__ = ["ChildProcess", "ProcessGroup", "free_port"]
 
 _POLL_SECONDS = 0.05
-# The guardian exits as soon as it reads that all is done.
-_GUARDIAN_EXIT_SECONDS = 5.0
 
 
 def free_port() -> int:
@@ -114,7 +111,8 @@ class ProcessGroup:
         self.log_dir = log_dir
         self.children: list[ChildProcess] = []
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._guardian: subprocess.Popen[bytes] | None = None
+        self._guardian: Guardian | None = None
+        self._guarded: set[int] = set()  # groups the guardian would stop
 
     def start(
         self,
@@ -125,6 +123,9 @@ class ProcessGroup:
         stage: int = 0,
     ) -> ChildProcess:
         """Start ``command`` with exactly ``env``, in a new session, its output going to ``<name>.log``."""
+        if self._guardian is None:  # before the first child, so that no child is ever unguarded
+            self._guardian = Guardian(self.log_dir / "guardian.log")
+        self._forget_gone()
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("wb")
         try:
@@ -141,7 +142,8 @@ class ProcessGroup:
             raise DemoError(f"cannot start {name}: {exc}") from exc
         child = ChildProcess(name, list(command), log_path, process, log, stage, dict(env))
         self.children.append(child)
-        self._tell(f"+{process.pid}")
+        self._guardian.guard(process.pid)
+        self._guarded.add(process.pid)
         return child
 
     def restart(self, child: ChildProcess, *, command: Sequence[str] | None = None) -> ChildProcess:
@@ -153,14 +155,26 @@ class ProcessGroup:
             raise DemoError(f"{child.name} is still running")
         child.close_log()
         self.children.remove(child)
-        self._tell(f"-{child.pid}")
+        self._forget_gone()
         earlier = sum(1 for _ in self.log_dir.glob(f"{child.name}.*.log"))
         child.log_path.rename(self.log_dir / f"{child.name}.{earlier + 1}.log")
         return self.start(child.name, command or child.command, child.env, stage=child.stage)
 
     def exited(self) -> list[ChildProcess]:
         """Children that have exited (whatever the reason)."""
-        return [child for child in self.children if not child.running()]
+        gone = [child for child in self.children if not child.running()]  # reaps their leaders
+        self._forget_gone()
+        return gone
+
+    def _forget_gone(self) -> None:
+        """Tell the guardian of each group that is gone, leader and all (a restart's, an exited child's)."""
+        if self._guardian is None:
+            return
+        for child in self.children:
+            child.running()  # reaps a leader that exited, so that an empty group shows as gone
+        for group in [g for g in self._guarded if not group_alive(g)]:
+            self._guardian.forget(group)
+            self._guarded.discard(group)
 
     def stop_all(self, grace: float = 10.0) -> dict[str, int | None]:
         """Stop the children stage by stage, latest stage first; returns every child's exit code.
@@ -172,36 +186,10 @@ class ProcessGroup:
             _stop([child for child in self.children if child.stage == stage], grace)
         for child in self.children:
             child.close_log()
-        self._release_guardian()
+        if self._guardian is not None:
+            self._guardian.release()
+            self._guardian = None
         return {child.name: child.process.returncode for child in self.children}
-
-    def _tell(self, line: str) -> None:
-        """Tell the guardian (started with the first child) of a group to stop should the demo die."""
-        if self._guardian is None:
-            self._guardian = subprocess.Popen(
-                [sys.executable, "-m", "dualbus.demo.guardian"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C in the terminal is the demo's to handle, not its
-            )
-        if self._guardian.stdin is None:
-            return
-        # A guardian gone already only takes away the stop after a crash; the demo goes on.
-        with contextlib.suppress(OSError):
-            self._guardian.stdin.write(f"{line}\n".encode())
-            self._guardian.stdin.flush()
-
-    def _release_guardian(self) -> None:
-        """Every child is stopped: the guardian has nothing left to do."""
-        guardian, self._guardian = self._guardian, None
-        if guardian is None or guardian.stdin is None:
-            return
-        with contextlib.suppress(OSError):
-            guardian.stdin.write(f"{DONE}\n".encode())
-            guardian.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            guardian.wait(timeout=_GUARDIAN_EXIT_SECONDS)
 
 
 def _stop(children: list[ChildProcess], grace: float) -> None:

@@ -75,7 +75,8 @@ class DemoOptions:
 
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGINT both raise KeyboardInterrupt, so either stops the demo the same way.
+    """SIGTERM and SIGINT both raise KeyboardInterrupt, so either stops a run (the demo's, a benchmark's)
+    the same way.
 
     SIGINT is set explicitly too: a shell starts background jobs with it ignored, and Python keeps that.
     """

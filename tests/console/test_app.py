@@ -118,15 +118,26 @@ def test_with_a_token_a_browser_must_sign_in(client_for):
 
 def test_a_session_that_expired_signs_in_again_and_its_cookie_lives_no_longer(client_for):
     backend = FakeBackend()
-    # No idle time allowed: the session is gone by the request after sign-in, without a wait in the test.
-    client = client_for(backend, token=TOKEN, sessions=SessionLimits(idle_seconds=0, lifetime_seconds=600))
+    # A microsecond of idle time: the session is gone by the next request, with no wait in the test.
+    limits = SessionLimits(idle_seconds=1e-6, lifetime_seconds=600)
+    client = client_for(backend, token=TOKEN, sessions=limits)
     csrf = _csrf(client)
     signed = client.post("/login", data={"csrf": csrf, "name": "alice", "token": TOKEN})
     assert signed.status_code == 303
     cookie = signed.headers["set-cookie"]
     assert "dualbus_session=" in cookie
     assert "Max-Age=600" in cookie
+    # The page's own refresh is told to reload (and so reaches sign-in), not handed the sign-in page.
+    refreshed = client.get("/routes/table", headers={"X-Dualbus-Refresh": "1"})
+    assert refreshed.status_code == 401
     assert client.get("/routes").headers["location"] == "/login"
+
+
+def test_session_limits_must_allow_a_session() -> None:
+    with pytest.raises(ConfigError, match="idle time"):
+        SessionLimits(idle_seconds=0)
+    with pytest.raises(ConfigError, match="lifetime"):
+        SessionLimits(lifetime_seconds=0.5)
 
 
 class _Clock:
@@ -144,11 +155,14 @@ def test_a_session_expires_when_idle_and_at_its_lifetime_and_use_keeps_it_alive(
     for _ in range(5):  # a request every 59 s keeps it open (295 s)...
         clock.now += 59
         assert sessions.name(session) == "alice"
-    clock.now += 59  # ...until 300 s after sign-in, however busy
+    clock.now += 59  # ...but not past its 300 s lifetime, however busy (checked at 354 s)
     assert sessions.name(session) is None
     idle = sessions.open("bob")
-    clock.now += 60
-    assert sessions.name(idle) is None
+    for _ in range(2):  # a page refreshing itself every 20 s is no activity...
+        clock.now += 20
+        assert sessions.name(idle, touch=False) == "bob"
+    clock.now += 20
+    assert sessions.name(idle, touch=False) is None  # ...so 60 s after sign-in the session is gone
     assert sessions.name("no-such-session") is None
 
 

@@ -134,53 +134,64 @@ def _wait_gone(pids: list[int], within: float) -> bool:
 
 
 DEMO_THAT_DIES = """
-import os, sys, time
+import sys, time
 from pathlib import Path
 from dualbus.demo.processes import ProcessGroup
 group = ProcessGroup(Path(sys.argv[1]))
+done = group.start("done", [sys.executable, "-c", "pass"], {})
+done.wait(timeout=30)
+group.exited()  # its group is gone: the guardian forgets it
 child = group.start("child", [sys.executable, "-c", sys.argv[2]], {})
-child.wait_for(r"grandchild (\\d+)", timeout=30)
-print(child.pid, child.wait_for(r"grandchild (\\d+)", timeout=30).group(1), flush=True)
+grandchild = child.wait_for(r"grandchild (\\d+)", timeout=30).group(1)
+print(done.pid, child.pid, grandchild, flush=True)
 time.sleep(60)
 """
 
 
 def test_children_are_stopped_when_the_demo_is_killed_outright(tmp_path: Path) -> None:
-    """SIGKILL gives the demo no chance to stop its children: its guardian stops them, grandchildren too."""
+    """SIGKILL gives the demo no chance to stop its children: its guardian stops them, grandchildren too, and
+    leaves alone the group of a child that had finished (its number could belong to someone else by then)."""
     demo = subprocess.Popen(  # noqa: S603 - this interpreter running the test's own script
         [PY, "-c", DEMO_THAT_DIES, str(tmp_path), SPAWNS_GRANDCHILD], stdout=subprocess.PIPE, text=True
     )
+    pids: list[int] = []
     try:
         assert demo.stdout is not None
-        child, grandchild = (int(pid) for pid in demo.stdout.readline().split())
+        pids = [int(pid) for pid in demo.stdout.readline().split()]
+        finished, child, grandchild = pids
         assert not _gone(child)
         assert not _gone(grandchild)
         demo.send_signal(signal.SIGKILL)
         demo.wait(timeout=10)
         assert _wait_gone([child, grandchild], within=20)
+        told = (tmp_path / "guardian.log").read_text()
+        assert f"stopping process groups [{child}]" in told
+        assert str(finished) not in told
     finally:
         demo.kill()
         demo.wait()
         if demo.stdout is not None:
             demo.stdout.close()
-        for pid in (child, grandchild):
+        for pid in pids[1:]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
 
 
 def test_a_demo_that_stops_its_children_lets_its_guardian_go(tmp_path: Path) -> None:
-    """One guardian per group, started with its first child; it exits once stop_all has run."""
+    """One guardian per group, started with its first child; told that all is done, it stops nothing."""
     group = ProcessGroup(tmp_path)
     child = group.start("once", [PY, "-c", "print('ran', flush=True)"], {})
     child.wait(timeout=30)
-    guardians = [p for p in psutil.Process().children() if "dualbus.demo.guardian" in p.cmdline()]
+    guardians = [p for p in psutil.Process().children() if "guardian.py" in " ".join(p.cmdline())]
     assert len(guardians) == 1
     group.stop_all(grace=1)
     assert not guardians[0].is_running()  # stop_all waited for it
+    assert (tmp_path / "guardian.log").read_text() == "the demo stopped its children itself; nothing to do\n"
 
 
 def test_the_guardian_stops_the_groups_it_was_told_of_unless_told_all_is_done() -> None:
-    """End of input without "done" stops every group still named; "done" stops none; "-" forgets one."""
+    """End of input without "done" stops every group still named; "done" stops none; "-" forgets one; no
+    group number of 1 or less is ever taken."""
     sleepers = [
         subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], start_new_session=True)  # noqa: S603
         for _ in range(3)
@@ -188,9 +199,9 @@ def test_the_guardian_stops_the_groups_it_was_told_of_unless_told_all_is_done() 
     kept, forgotten, stopped = sleepers
     try:
         assert guard([f"+{kept.pid}\n", DONE]) == set()
-        assert guard([f"+{forgotten.pid}\n", f"+{stopped.pid}\n", f"-{forgotten.pid}\n"], grace=5) == {
-            stopped.pid
-        }
+        named = [f"+{forgotten.pid}\n", f"+{stopped.pid}\n", f"-{forgotten.pid}\n", "+1\n", "+0\n"]
+        # The stopped sleeper stays this test's zombie until reaped, so it looks alive for the whole grace.
+        assert guard(named, grace=0.5) == {stopped.pid}
         assert stopped.wait(timeout=10) == -signal.SIGTERM
         assert kept.poll() is None
         assert forgotten.poll() is None
