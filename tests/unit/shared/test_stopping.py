@@ -37,3 +37,23 @@ async def test_an_operation_done_at_the_moment_of_the_stop_keeps_its_result() ->
     assert not got.cancelled()
     assert got.result() is True
     assert semaphore.locked()  # acquired, and the caller knows it: not lost to the stop
+
+
+@pytest.mark.parametrize("turns_between", [0, 1, 2, 3])
+@pytest.mark.asyncio
+async def test_a_stop_near_the_operations_end_neither_loses_nor_leaks(turns_between: int) -> None:
+    """Whatever the order of the stop and the release, a permit is either the caller's (a result) or back
+    with the semaphore (cancelled): never both, never neither."""
+    semaphore = asyncio.Semaphore(0)
+    stop = asyncio.Event()
+
+    async def release_then_stop() -> None:
+        semaphore.release()
+        for _ in range(turns_between):
+            await asyncio.sleep(0)
+        stop.set()
+
+    releasing = asyncio.create_task(release_then_stop())
+    got = await done_unless_stopped(stop, semaphore.acquire())
+    await releasing
+    assert got.cancelled() == (not semaphore.locked())
