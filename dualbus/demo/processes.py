@@ -155,23 +155,21 @@ class ProcessGroup:
             raise DemoError(f"{child.name} is still running")
         child.close_log()
         self.children.remove(child)
-        self._forget_gone()
         earlier = sum(1 for _ in self.log_dir.glob(f"{child.name}.*.log"))
         child.log_path.rename(self.log_dir / f"{child.name}.{earlier + 1}.log")
         return self.start(child.name, command or child.command, child.env, stage=child.stage)
 
     def exited(self) -> list[ChildProcess]:
         """Children that have exited (whatever the reason)."""
-        gone = [child for child in self.children if not child.running()]  # reaps their leaders
-        self._forget_gone()
-        return gone
+        self._forget_gone()  # polls every child, so each one's exit code is known
+        return [child for child in self.children if child.process.returncode is not None]
 
     def _forget_gone(self) -> None:
         """Tell the guardian of each group that is gone, leader and all (a restart's, an exited child's)."""
-        if self._guardian is None:
-            return
         for child in self.children:
             child.running()  # reaps a leader that exited, so that an empty group shows as gone
+        if self._guardian is None:
+            return
         for group in [g for g in self._guarded if not group_alive(g)]:
             self._guardian.forget(group)
             self._guarded.discard(group)
