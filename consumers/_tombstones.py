@@ -77,7 +77,8 @@ class Tombstones:
         self._size = len(_FORMAT) + 32
         for key, entry in sorted((entries or {}).items(), key=lambda item: item[1][1]):
             self._put(key, entry)
-        self._saving = asyncio.Lock()
+        # Set when the save in flight ends (None: none is): every caller waiting behind it wakes at once.
+        self._save_ended: asyncio.Event | None = None
         self._changes = 0
         self._saved = 0
 
@@ -131,16 +132,27 @@ class Tombstones:
     async def flush(self) -> None:
         """Save every change made so far, unless a save already carried it; BusError when it fails."""
         # Records of one batch change the state side by side: a save that starts after a change carries it,
-        # so callers waiting behind one another share saves instead of each writing the whole state.
+        # so callers waiting behind one another share saves instead of each writing the whole state. They
+        # wait on an event, not a lock: a lock hands itself on to one waiter per turn of the loop, and the
+        # records of a batch then went on to their writes one by one (in many small $batch requests).
         wanted = self._changes
-        async with self._saving:
-            if self._saved >= wanted:
-                return
+        while self._saved < wanted:
+            if self._save_ended is not None:
+                await self._save_ended.wait()
+                continue  # carried by that save, or it failed (this caller saves, and hears why)
+            await self._save()
+
+    async def _save(self) -> None:
+        self._save_ended = ended = asyncio.Event()
+        try:
             covered = self._changes
             self._prune()
             async with self._turn:
                 await _answered(save_session_state(self._state, self._encode()), "saving")
             self._saved = covered
+        finally:
+            self._save_ended = None
+            ended.set()
 
     def _prune(self) -> None:
         """Drop the oldest entries while they are past the TTL or the state is over its size cap."""

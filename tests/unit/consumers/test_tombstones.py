@@ -115,6 +115,73 @@ async def test_buries_side_by_side_share_saves():
     assert [saved.version(f"k{n}") for n in range(10)] == list(range(10))
 
 
+class GatedState(FakeSession):
+    """A session state whose first save waits for the test's word, and fails if told to."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        super().__init__("s")
+        self.gate = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def set_state(self, state):
+        if not self.gate.is_set():
+            await self.gate.wait()
+            if self.fail_first:
+                self.fail_first = False
+                raise BusError("the session lock was lost")
+        await super().set_state(state)
+
+
+async def _bury_behind_a_held_save(state: GatedState, count: int) -> tuple[list[object], list[int]]:
+    """``count`` records bury at once while the first one's save is held; each one's outcome, and the turn
+    of the loop (counted from the save's release) in which it returned."""
+    stones = await Tombstones.load(state, ttl=TTL)
+    turn = 0
+    returned: list[int] = []
+
+    async def bury(n: int) -> None:
+        try:
+            await stones.bury(f"k{n}", n)
+        finally:
+            returned.append(turn)
+
+    tasks = [asyncio.create_task(bury(n)) for n in range(count)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every record has buried, and waits behind the first save
+    state.gate.set()
+    while not all(task.done() for task in tasks):
+        turn += 1
+        await asyncio.sleep(0)
+    outcomes = [task.exception() or "saved" for task in tasks]
+    return outcomes, returned
+
+
+@pytest.mark.asyncio
+async def test_callers_waiting_behind_a_save_go_on_together():
+    """Records of one batch that wait behind a save all go on in the same turn of the loop, not one per turn
+    (one by one, their writes went out in many small $batch requests)."""
+    state = GatedState()
+    outcomes, returned = await _bury_behind_a_held_save(state, 10)
+    assert outcomes == ["saved"] * 10
+    assert state.saves == 2  # the first record's, then one for the nine that waited
+    # The first of the nine to wake makes their save and returns with it; the other eight a turn later.
+    waiters = returned[1:]
+    assert len(set(waiters)) <= 2, returned
+    saved = await Tombstones.load(state, ttl=TTL)
+    assert [saved.version(f"k{n}") for n in range(10)] == list(range(10))
+
+
+@pytest.mark.asyncio
+async def test_a_failed_save_fails_its_caller_and_the_others_save_again():
+    """The caller whose save failed hears why; those that waited behind it save their changes themselves."""
+    state = GatedState(fail_first=True)
+    outcomes, _ = await _bury_behind_a_held_save(state, 5)
+    assert isinstance(outcomes[0], BusError)
+    assert outcomes[1:] == ["saved"] * 4
+    saved = await Tombstones.load(state, ttl=TTL)
+    assert [saved.version(f"k{n}") for n in range(5)] == list(range(5))
+
+
 @pytest.mark.asyncio
 async def test_a_failed_save_raises():
     """A save the bus refuses raises a dualbus error, so the caller does not settle as if it were kept."""
