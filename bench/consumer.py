@@ -88,6 +88,8 @@ _START_LIMIT_SECONDS = 90.0
 _BATCH = RuntimeOptions().batch_size
 # How long the consumer waits for more of a session's messages before it lets the session go.
 _IDLE = RuntimeOptions().idle_wait
+# How long one read on a session receiver's connection waits (the consumer's receivers' socket_timeout).
+_READ_TIMEOUT = RuntimeOptions().read_timeout
 _LOOK_AGAIN = 0.1  # as the consumer's runtime looks at a kept session
 _LOOPS = ("bare", "consumer")
 # The consumer's outcomes that complete a message (anything else would be a failure of the benchmark).
@@ -142,7 +144,8 @@ def _emulator_config() -> dict[str, Any]:
 class _BareLoop:
     """The plain SDK: receive and complete messages, sessions taken as the consumer takes them.
 
-    The consumer's session strategy (``consumers/_supply.py``, ``Consumer._drain``): sessions opened ahead
+    The consumer's session strategy (``consumers/_supply.py``, ``Consumer._drain``), and its receivers'
+    options (prefetch, read timeout): sessions opened ahead
     of the workers, at most one per worker, worked by whichever worker is free; batches of the consumer's
     size; a session let go after a short batch when another waits, taken, else kept and received in short
     looks until dry for the idle wait; messages settled one at a time, as the consumer's are (the SDK's
@@ -194,6 +197,7 @@ class _BareLoop:
             session_id=NEXT_AVAILABLE_SESSION,
             max_wait_time=0.5,
             prefetch_count=_BATCH,  # as the consumer's session receivers: messages kept as they come
+            socket_timeout=_READ_TIMEOUT,
         )
         try:
             await receiver.__aenter__()
