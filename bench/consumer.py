@@ -95,6 +95,12 @@ _LOOPS = ("bare", "consumer")
 # The consumer's outcomes that complete a message (anything else would be a failure of the benchmark).
 _SETTLED = ("applied", "unchanged", "skipped-stale")
 _RATIO_TARGET, _TOLERANCE = 0.9, 0.10
+_IMPORTED_WHEN_MADE = (
+    "azure.core.pipeline.transport._aiohttp",
+    "azure.core.rest._aiohttp",
+    "httpcore",
+    "anyio._backends._asyncio",
+)
 
 
 def _serve_dataverse(conn: Connection) -> None:
@@ -289,9 +295,11 @@ def _run_loop(
     times: list[float] = []
     outcomes: dict[str, int] = {}
     if loop == "consumer":
-        # azure-identity imports its async HTTP transport (aiohttp) when the consumer's credential is made:
-        # an import of 0.3 s and more, no part of throughput, made before the start as every other one is.
-        importlib.import_module("azure.core.pipeline.transport._aiohttp")
+        # Imports made only when the consumer's clients are made, no part of throughput, made before the
+        # start as every other one is: azure-identity's async HTTP transport (aiohttp, 0.3 s and more) and
+        # httpx's transport (httpcore, with its anyio and trio backends, about 0.1 s).
+        for module in _IMPORTED_WHEN_MADE:
+            importlib.import_module(module)
     start.wait(timeout=_START_LIMIT_SECONDS)  # everything imported: go when the other loop goes
     cpu, started = os.times(), time.monotonic()
     if loop == "bare":
