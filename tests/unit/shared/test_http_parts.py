@@ -27,3 +27,17 @@ def test_a_part_takes_another_request() -> None:
     other = httpx.Request("DELETE", "https://org.example.com/api/data/v9.2/accounts(1)")
     response.request = other
     assert response.request is other
+
+
+def test_a_part_reads_as_its_body_every_way() -> None:
+    """Content, text, JSON and a read all give the part's own bytes, and its headers are its own."""
+    body = '{"name":"Contoso é"}'.encode()
+    response = built_response(
+        "GET", URL, 200, headers=[("Content-Type", "application/json; charset=utf-8")], content=body
+    )
+    assert response.content == body
+    assert response.text == '{"name":"Contoso é"}'
+    assert response.json() == {"name": "Contoso é"}
+    assert response.read() == body
+    assert b"".join(response.iter_bytes()) == body
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
