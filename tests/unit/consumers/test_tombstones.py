@@ -145,9 +145,12 @@ async def _bury_behind_a_held_save(state: GatedState, count: int) -> tuple[list[
         finally:
             returned.append(turn)
 
-    tasks = [asyncio.create_task(bury(n)) for n in range(count)]
+    tasks = [asyncio.create_task(bury(0))]
     for _ in range(3):
-        await asyncio.sleep(0)  # every record has buried, and waits behind the first save
+        await asyncio.sleep(0)  # the first record's save is under way (and held)
+    tasks += [asyncio.create_task(bury(n)) for n in range(1, count)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # every other record has buried, too late for that save, and waits
     state.gate.set()
     while not all(task.done() for task in tasks):
         turn += 1
@@ -163,10 +166,21 @@ async def test_callers_waiting_behind_a_save_go_on_together():
     state = GatedState()
     outcomes, returned = await _bury_behind_a_held_save(state, 10)
     assert outcomes == ["saved"] * 10
-    assert state.saves == 2  # the first record's, then one for the nine that waited
+    assert state.saves == 2  # the first record's, then one for the nine that came too late for it
     # The first of the nine to wake makes their save and returns with it; the other eight a turn later.
     waiters = returned[1:]
     assert len(set(waiters)) <= 2, returned
+    saved = await Tombstones.load(state, ttl=TTL)
+    assert [saved.version(f"k{n}") for n in range(10)] == list(range(10))
+
+
+@pytest.mark.asyncio
+async def test_records_burying_in_the_same_turn_share_one_save():
+    """The records of a batch whose reads were answered together bury in one turn: one save carries all."""
+    state = FakeSession("s")
+    stones = await Tombstones.load(state, ttl=TTL)
+    await asyncio.gather(*(stones.bury(f"k{n}", n) for n in range(10)))
+    assert state.saves == 1
     saved = await Tombstones.load(state, ttl=TTL)
     assert [saved.version(f"k{n}") for n in range(10)] == list(range(10))
 
@@ -178,6 +192,7 @@ async def test_a_failed_save_fails_its_caller_and_the_others_save_again():
     outcomes, _ = await _bury_behind_a_held_save(state, 5)
     assert isinstance(outcomes[0], BusError)
     assert outcomes[1:] == ["saved"] * 4
+    assert state.saves == 1  # the failed one is not counted
     saved = await Tombstones.load(state, ttl=TTL)
     assert [saved.version(f"k{n}") for n in range(5)] == list(range(5))
 
