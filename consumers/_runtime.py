@@ -72,7 +72,9 @@ class RuntimeOptions:
     # its own deadline again. The SDK's default (0.2 s) rounds every receive up to a multiple of it, so a
     # 0.1 s look lasted 0.2 s, and so did the wait after a session's last message: each session turn paid
     # it twice. A read cut short keeps what it had (the SDK buffers a partial frame), so shorter is safe;
-    # it only wakes an idle receiver more often. (``socket_timeout``, azure-servicebus receiver option.)
+    # it only wakes a receiver more often while it waits (an idle consumer's CPU did not change measurably).
+    # The SDK's ``socket_timeout`` keyword, given to each receiver (the client's own does not reach them):
+    # https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.servicebusclient
     read_timeout: float = 0.05
     shutdown_deadline: float = 20.0
     # Longer than the retry budget, so a long outage never costs the session lock.
