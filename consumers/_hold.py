@@ -7,7 +7,9 @@ session's next holder, in order. Working on instead would apply changes that the
 applying after them; that is how an old update re-created a row its delete had removed.
 
 The hold settles messages too, one at a time (the SDK's link does not take concurrent settlements), and it is
-what the sink sees of the session it works in (``current_hold``: the session's tombstones).
+what the sink sees of the session it works in (``current_hold``: the session's tombstones). The tombstones
+are read in the background as the session is taken, while its first messages are received; the worker waits
+for them before it applies anything (``tombstones_read``).
 
 A dead-letter and a session-state save take turns (``state_turn``). The SDK's AMQP session hands every
 incoming disposition to every link on it, whatever its role: the broker's echo of a dead-letter (``rejected``,
@@ -56,7 +58,35 @@ class SessionHold:
         self.state_turn = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.tombstones: Tombstones | None = None
+        self._reading: asyncio.Task[Tombstones] | None = None
         self.lost = False
+
+    def read_tombstones(self, reading: Coroutine[Any, Any, Tombstones]) -> None:
+        """Read the session's tombstones in the background: the worker receives the session's first
+        messages meanwhile, instead of after a round trip of its own (``tombstones_read`` before applying)."""
+        self._reading = asyncio.ensure_future(reading)
+
+    @property
+    def reading(self) -> bool:
+        """Whether the tombstones are still to be waited for."""
+        return self._reading is not None
+
+    async def tombstones_read(self) -> None:
+        """Wait for the tombstones being read, if any (BusError when they could not be); due before the
+        first change is applied, since a change applied without them would pass the stale guard unseen."""
+        reading, self._reading = self._reading, None
+        if reading is not None:
+            self.tombstones = await reading
+
+    def stop_reading(self) -> None:
+        """The session is let go: a read still under way is cancelled, a failed one's error taken."""
+        reading, self._reading = self._reading, None
+        if reading is None:
+            return
+        if not reading.done():
+            reading.cancel()
+        elif not reading.cancelled():
+            reading.exception()  # nothing is applied with them now; the next holder reads them again
 
     def lose(self, why: str) -> None:
         """The lock is gone: stop every message of the batch where it is."""

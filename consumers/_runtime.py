@@ -42,7 +42,7 @@ from dualbus.shared.bus_types import (
 )
 from dualbus.shared.errors import BusError, DualbusError, TransientError
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
-from dualbus.shared.stopping import until_either
+from dualbus.shared.stopping import done_unless_stopped, until_either
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
@@ -204,7 +204,7 @@ class Consumer:
                 return None
             raise
         try:
-            return _Taken(receiver, await self._hold(receiver, renewer))
+            return _Taken(receiver, self._hold(receiver, renewer))
         except BaseException:
             self._close_later(receiver)
             raise
@@ -221,9 +221,11 @@ class Consumer:
                 await until_either(stop, self._ready.wait())
             await self._drain(taken.receiver, taken.hold, stop, renewer, supply)
         finally:
+            taken.hold.stop_reading()
             self._close_later(taken.receiver)
 
     async def _release(self, taken: _Taken) -> None:
+        taken.hold.stop_reading()
         self._close_later(taken.receiver)
 
     def _close_later(self, receiver: AsyncReceiver) -> None:
@@ -234,13 +236,13 @@ class Consumer:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _hold(self, receiver: AsyncReceiver, renewer: LockRenewer) -> SessionHold:
+    def _hold(self, receiver: AsyncReceiver, renewer: LockRenewer) -> SessionHold:
         hold = SessionHold(receiver, sessionful=self._subscription.requires_session)
         if self._subscription.requires_session:
             _keep_session(receiver, renewer, hold)
             topic, subscription = self._topic, self._subscription
             ttl = min(topic.default_message_time_to_live, subscription.default_message_time_to_live)
-            hold.tombstones = await Tombstones.load(receiver.session, ttl=ttl, turn=hold.state_turn)
+            hold.read_tombstones(Tombstones.load(receiver.session, ttl=ttl, turn=hold.state_turn))
         return hold
 
     def _receiver(self) -> AsyncReceiver:
@@ -287,6 +289,9 @@ class Consumer:
                     return  # lost (its messages are left for the next holder), or dry
                 continue
             dry = 0.0
+            if hold.reading and not await _tombstones_unless_stopped(hold, stop):
+                await _abandon_all(hold, messages)  # stopped first: they come back, in order
+                return
             if not self._subscription.requires_session:
                 for message in messages:
                     renew_in_background(renewer, receiver, message, on_failure=hold.renewal_failed)
@@ -342,6 +347,16 @@ def _keep_session(receiver: AsyncReceiver, renewer: LockRenewer, hold: SessionHo
         # (closing the receiver releases it) and accept one afresh.
         raise TransientError(f"session {session.session_id!r} was accepted without a lock time")
     renew_in_background(renewer, receiver, session, on_failure=hold.renewal_failed)
+
+
+async def _tombstones_unless_stopped(hold: SessionHold, stop: asyncio.Event) -> bool:
+    """Wait for the session's tombstones, read while its first messages came; False when stopped first
+    (a failed read raises)."""
+    reading = await done_unless_stopped(stop, hold.tombstones_read())
+    if reading.cancelled():
+        return False
+    reading.result()
+    return True
 
 
 async def _abandon_all(hold: SessionHold, messages: list[ReceivedMessage]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import stamina
 
 from dualbus.shared.envelope import Operation
+from dualbus.shared.errors import BusError
 from dualbus.shared.maps import load_maps
 
 from .bus_fakes import FakeReceiver, FakeSession, Run, currency_message
@@ -141,3 +143,90 @@ async def test_a_state_save_waits_for_a_settlement_in_flight_on_the_same_receive
     await run.until(lambda: len(receiver.settled) == 2)
     assert session.saves == 1
     assert session.overlaps == 0
+
+
+class SlowStateSession(FakeSession):
+    """A session whose state is read only when the test says so; notes whether the read was cancelled."""
+
+    def __init__(self, state: bytes | None = None, *, failing: bool = False) -> None:
+        super().__init__("s", state)
+        self.release = asyncio.Event()
+        self.failing = failing
+        self.cancelled = False
+
+    async def get_state(self) -> bytes | None:
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.failing:
+            raise BusError("the session's state could not be read")
+        return self.state
+
+
+class CountingReceiver(FakeReceiver):
+    """Counts its receives."""
+
+    receives = 0
+
+    async def receive_messages(self, **options):
+        self.receives += 1
+        return await super().receive_messages(**options)
+
+
+async def _state_after_a_delete() -> bytes:
+    """A session's state once AAA was created at version 1 and deleted at version 3."""
+    session = FakeSession("s")
+    first = FakeReceiver([currency_message("AAA", 1), currency_message("AAA", 3, operation=DELETE)], session)
+    await Run(first).until(lambda: len(first.settled) == 2)
+    assert session.state is not None
+    return session.state
+
+
+@pytest.mark.asyncio
+async def test_a_sessions_first_messages_come_while_its_tombstones_are_read_and_wait_for_them():
+    """The first receive does not wait for the session's state; no change is applied before it is read,
+    so an old update of a deleted record is judged by the delete's tombstone."""
+    session = SlowStateSession(await _state_after_a_delete())
+    receiver = CountingReceiver([currency_message("AAA", 2)], session)
+    run = Run(receiver)
+    for _ in range(200):
+        if receiver.receives:
+            break
+        await asyncio.sleep(0.01)
+    assert receiver.receives >= 1  # received while the state is still being read
+    await asyncio.sleep(0.05)
+    assert (run.table.writes, receiver.settled) == ([], [])
+    session.release.set()
+    await run.until(lambda: len(receiver.settled) == 1)
+    assert run.metrics.counts["skipped-stale"] == 1
+    assert run.table.rows == {}
+
+
+@pytest.mark.asyncio
+async def test_a_session_whose_tombstones_cannot_be_read_applies_and_settles_nothing():
+    """A failed read of the state lets the session go with its messages unsettled, for its next holder."""
+    session = SlowStateSession(failing=True)
+    session.release.set()
+    receiver = FakeReceiver([currency_message("AAA", 1)], session)
+    run = Run(receiver)
+    await run.until(lambda: receiver.closed)
+    assert (run.table.writes, receiver.settled) == ([], [])
+
+
+@pytest.mark.asyncio
+async def test_a_stop_while_a_sessions_tombstones_are_read_gives_its_messages_back_at_once():
+    """Stopping while the state is still being read cancels the read, without waiting for the shutdown
+    deadline; the messages received meanwhile are abandoned, so that they come back in order."""
+    session = SlowStateSession()
+    message = currency_message("AAA", 1)
+    receiver = CountingReceiver([message], session)
+    run = Run(receiver, shutdown_deadline=30.0)
+    started = time.monotonic()
+    await run.until(lambda: receiver.receives >= 1)
+    assert time.monotonic() - started < 10.0  # well before the 30 s deadline
+    assert session.cancelled
+    assert receiver.closed
+    assert run.table.writes == []
+    assert receiver.settled == [("abandon", str(message.message_id))]
