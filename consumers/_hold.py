@@ -65,6 +65,9 @@ class SessionHold:
         """Read the session's tombstones in the background: the worker receives the session's first
         messages meanwhile, instead of after a round trip of its own (``tombstones_read`` before applying)."""
         self._reading = asyncio.ensure_future(reading)
+        # A read that fails as it is cancelled ends with its error (asyncio.wait_for's way): taken here, so
+        # that one nobody waits for any more is not reported as never retrieved.
+        self._reading.add_done_callback(_retrieved)
 
     @property
     def reading(self) -> bool:
@@ -83,10 +86,7 @@ class SessionHold:
         reading, self._reading = self._reading, None
         if reading is None:
             return
-        if not reading.done():
-            reading.cancel()
-        elif not reading.cancelled():
-            reading.exception()  # nothing is applied with them now; the next holder reads them again
+        reading.cancel()  # nothing is applied with them now; the next holder reads them again
 
     def lose(self, why: str) -> None:
         """The lock is gone: stop every message of the batch where it is."""
@@ -179,3 +179,8 @@ class SessionHold:
                 # The SDK gives a session receiver up on a connection error: it cannot attach to it again.
                 self.lose(str(exc))
                 raise LockLostError(f"the session went with its connection: {exc}") from exc
+
+
+def _retrieved(task: asyncio.Task[Tombstones]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -353,8 +353,8 @@ async def _tombstones_unless_stopped(hold: SessionHold, stop: asyncio.Event) -> 
     """Wait for the session's tombstones, read while its first messages came; False when stopped first
     (a failed read raises)."""
     reading = await done_unless_stopped(stop, hold.tombstones_read())
-    if reading.cancelled():
-        return False
+    if reading.cancelled() or stop.is_set():
+        return False  # a read that failed at the very moment of the stop: the messages go back all the same
     reading.result()
     return True
 

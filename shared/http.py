@@ -100,7 +100,8 @@ class _PartResponse(httpx.Response):
 
     Only error messages read the request, and parsing its URL was about half of what each part cost to
     build. Given ``content=``, httpx reads the body back through its decoders and chunker, which was most
-    of the rest: the body comes as a stream instead, and ``content`` answers with the bytes themselves.
+    of the rest: the body comes as a stream instead, and is kept as read already (httpx's own cache of a
+    read body, which ``content``, ``read`` and every iteration answer from, as for a ``content=`` one).
     """
 
     def __init__(
@@ -108,12 +109,7 @@ class _PartResponse(httpx.Response):
     ) -> None:
         super().__init__(status, headers=headers, stream=httpx.ByteStream(content))
         self._asked = (method, url)
-        self._body = content
-
-    @property
-    def content(self) -> bytes:
-        """The part's body."""
-        return self._body
+        self._content = content
 
     @property
     def request(self) -> httpx.Request:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from dualbus.shared.http import built_response
 
@@ -41,3 +42,22 @@ def test_a_part_reads_as_its_body_every_way() -> None:
     assert response.read() == body
     assert b"".join(response.iter_bytes()) == body
     assert response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+def test_a_part_can_be_iterated_and_read_in_any_order_as_often_as_wanted() -> None:
+    """As a response built with ``content=``: iterating never uses the body up, and reads follow."""
+    body = b'{"value":[1,2,3]}'
+    response = built_response("GET", URL, 200, headers=[], content=body)
+    assert b"".join(response.iter_bytes()) == body
+    assert b"".join(response.iter_bytes()) == body
+    assert "".join(response.iter_text()) == body.decode()
+    assert response.read() == body
+
+
+@pytest.mark.asyncio
+async def test_a_part_reads_asynchronously_too() -> None:
+    """An async caller reads the part's body as a sync one does."""
+    body = b'{"value":[]}'
+    response = built_response("GET", URL, 200, headers=[], content=body)
+    assert b"".join([chunk async for chunk in response.aiter_bytes()]) == body
+    assert await response.aread() == body
