@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dualbus.consumers._batch import BatchingApi
 from dualbus.consumers._circuit import Circuit, CircuitPolicy, CircuitSink
 from dualbus.consumers._dataverse import API_ROOT, DataverseSink
+from dualbus.consumers._fo import ODATA_ROOT as FO_ODATA_ROOT
 from dualbus.consumers._fo import FoSink
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics
@@ -57,7 +58,9 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
             learning = asyncio.create_task(dataverse.start())
             sink = dataverse
         else:
-            sink = FoSink(api)
+            # F&O's OData service takes $batch as well (data-entities/odata, "Batch requests"), and
+            # paces no user's request count the way Dataverse does, so its batches go at once.
+            sink = FoSink(BatchingApi(api, root=FO_ODATA_ROOT) if batch else api)
         try:
             yield sink
         finally:
@@ -98,7 +101,7 @@ async def run_consumer(
             direction=direction,
             maps=maps or load_maps(),
             sink=_guarded(sink, direction, Circuit(circuit), retry),
-            limit=AdaptiveLimit(_records_in_flight(runtime, direction)),
+            limit=AdaptiveLimit(runtime.max_batched_in_flight),
             retry=retry,
             metrics=metrics,
         )
@@ -168,8 +171,3 @@ def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:
         raise ConfigError(f"DUALBUS_{group}__URL, __CLIENT_ID and __CLIENT_SECRET must be set")
     return chosen
 
-
-def _records_in_flight(runtime: RuntimeOptions, direction: Direction) -> int:
-    # Towards Dataverse the sink gathers records into $batch requests, so the HTTP requests in flight are a
-    # few batches however many records travel in them; towards F&O every record is its own request.
-    return runtime.max_batched_in_flight if direction is Direction.TO_DATAVERSE else runtime.max_in_flight

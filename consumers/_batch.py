@@ -110,19 +110,24 @@ class BatchingApi:
             target += "?" + query_string(params)
         body = orjson.dumps(json) if json is not None else None
         pending = _Pending(method, target, dict(headers or {}), body)
-        self._queue.append(pending)
+        self._enqueue([pending])
+        return await pending.answer
+
+    def _enqueue(self, parts: list[_Pending], *, again: bool = False) -> None:
+        # Parts sent again go first: they have waited longest.
+        if again:
+            self._queue[:0] = parts
+        else:
+            self._queue.extend(parts)
         if len(self._queue) >= self._max_parts:
             self._full.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await pending.answer
 
     async def aclose(self) -> None:
-        """Wait for the batches in flight."""
-        if self._flusher is not None:
-            with contextlib.suppress(Exception):
-                await self._flusher
-        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        """Wait for the batches in flight (and for the parts they send again)."""
+        while busy := [task for task in (self._flusher, *self._in_flight) if task and not task.done()]:
+            await asyncio.gather(*busy, return_exceptions=True)
 
     async def _flush(self) -> None:
         # One turn of the loop lets every record that is ready add its request to this batch.
@@ -164,9 +169,14 @@ class BatchingApi:
         for part, answer in zip(parts, answers, strict=False):
             if not part.answer.done():
                 _deliver(part, answer)
-        for part in parts[len(answers) :]:
-            if not part.answer.done():
-                part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
+        unanswered = [part for part in parts[len(answers) :] if not part.answer.done()]
+        if unanswered and answers:
+            # A service that stops at a batch's first failed request (OData's default, where the
+            # continue-on-error preference is not honoured) ran none of the parts after it: they go again.
+            self._enqueue(unanswered, again=True)
+            return
+        for part in unanswered:
+            part.answer.set_exception(TransientError("the batch answered none of its parts"))
 
     async def _send(self, parts: list[_Pending]) -> list[Response]:
         try:

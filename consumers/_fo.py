@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from dualbus.consumers._batch import Requester
+from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.d365 import FO_VERSION_FIELD
 from dualbus.shared.api import error_message
@@ -20,9 +20,11 @@ from dualbus.shared.errors import PermanentError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import Scalar, odata_literal
 
-__all__ = ["VERSION_FIELD", "FoSink"]
+__all__ = ["ODATA_ROOT", "VERSION_FIELD", "FoSink"]
 
 VERSION_FIELD = FO_VERSION_FIELD
+# The OData service root under the environment URL, where $batch is too (data-entities/odata, "Addressing").
+ODATA_ROOT = "data"
 # dualbus writes rows of every company, not only its user's default one.
 _CROSS_COMPANY = {"cross-company": "true"}
 _ATTEMPTS = 3
@@ -42,7 +44,7 @@ class FoSink:
     """
 
     def __init__(self, api: Requester) -> None:
-        """``api`` is based on the environment URL (OData under ``data/``)."""
+        """``api`` is based on the environment URL (OData under ``data/``), batched or not."""
         self._api = api
 
     async def apply(self, change: TargetChange) -> ApplyResult:
@@ -58,7 +60,9 @@ class FoSink:
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
 
     async def aclose(self) -> None:
-        """Nothing of its own to close: the HTTP client belongs to the caller."""
+        """Let a batch in flight finish; the HTTP client itself belongs to the caller."""
+        if isinstance(self._api, BatchingApi):
+            await self._api.aclose()
 
     async def _write(
         self, path: str, change: TargetChange, row: Mapping[str, Any] | None

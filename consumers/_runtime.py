@@ -59,10 +59,9 @@ class RuntimeOptions:
     """How a consumer receives: sessions at once, batch size, waits and the shutdown deadline."""
 
     concurrency: int = 4
-    # Target writes in flight at once, over all sessions (Dataverse allows 52 concurrent requests per user).
-    max_in_flight: int = 32
-    # Records in flight when writes travel in Dataverse $batch requests: a few batches of a session's batch
-    # size each, still well within the concurrent request limit (each $batch is one request).
+    # Records in flight at once, over all sessions. Their requests travel in $batch requests (to Dataverse
+    # and F&O alike): a few batches of a session's batch size each, well within Dataverse's 52 concurrent
+    # requests per user (each $batch is one request).
     max_batched_in_flight: int = 400
     batch_size: int = 50
     # How long to wait for a free session, and for more messages before letting a session go.

@@ -38,6 +38,9 @@ from dualbus.sandbox.write_log import WriteLog, writes_endpoint
 
 __all__ = ["FoTwin", "create_app"]
 
+# The OData preference that lets a batch run on past a failed request (sandbox/fo/batch.py).
+_CONTINUE_ON_ERROR = "odata.continue-on-error"
+
 
 @dataclass(slots=True)
 class FoTwin:
@@ -183,5 +186,14 @@ async def _batch(request: Request) -> Response:
         odata = ODataRequest(part.method, part.resource, part.params, part.body, caller, base, part.if_match)
         return twin.service.execute(odata)
 
-    body, content_type = run_batch(twin.store, items, execute)
-    return Response(body, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})
+    continue_on_error = _CONTINUE_ON_ERROR in _preferences(request.headers.getlist("prefer"))
+    body, content_type = run_batch(twin.store, items, execute, continue_on_error=continue_on_error)
+    headers = {"Content-Type": content_type, "OData-Version": "4.0"}
+    if continue_on_error:
+        headers["Preference-Applied"] = _CONTINUE_ON_ERROR
+    return Response(body, status_code=200, headers=headers)
+
+
+def _preferences(values: list[str]) -> set[str]:
+    """The preference names of a request's Prefer headers (RFC 7240: comma-separated, parameters after ;)."""
+    return {item.split(";")[0].split("=")[0].strip().lower() for value in values for item in value.split(",")}

@@ -1,7 +1,13 @@
 """OData v4 ``$batch`` in its multipart/mixed format: plain requests and atomic change sets.
 
 A change set's requests all succeed or none does: on the first failure the writes before it are rolled
-back and the change set answers with that failure alone. Requests outside change sets run one by one.
+back and the change set answers with that failure alone. Requests outside change sets run one by one, and
+the batch stops at the first that fails (a failed change set stops it too) unless the client prefers
+``odata.continue-on-error``: then every request runs and the answer says the preference was applied
+(OData 4.0 part 1, 8.2.8.3 and 8.3.6). The batch itself answers 200 either way, the failure inside it, as
+Microsoft's OData Web API does, whose default since 5.7 is to stop at the first error:
+https://docs.oasis-open.org/odata/odata/v4.0/errata03/os/complete/part1-protocol/odata-v4.0-errata03-os-part1-protocol-complete.html#_Toc453752234
+https://learn.microsoft.com/odata/webapi/continue-on-error
 See https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part1-protocol.html#sec_BatchRequests
 and https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata (batch requests)
 """
@@ -108,7 +114,11 @@ def parse_batch(body: bytes, content_type: str) -> list[BatchPart | list[BatchPa
 
 
 def run_batch(
-    store: FoStore, items: list[BatchPart | list[BatchPart]], execute: Execute
+    store: FoStore,
+    items: list[BatchPart | list[BatchPart]],
+    execute: Execute,
+    *,
+    continue_on_error: bool = False,
 ) -> tuple[bytes, str]:
     """Execute the parsed batch; return the multipart response body and its Content-Type."""
     boundary = f"batchresponse_{uuid.uuid4()}"
@@ -116,26 +126,32 @@ def run_batch(
     for item in items:
         out.append(f"--{boundary}\r\n".encode())
         if isinstance(item, BatchPart):
-            out.append(_render_part(execute(item), item.content_id))
+            reply = execute(item)
+            out.append(_render_part(reply, item.content_id))
+            failed = reply.status >= HTTPStatus.BAD_REQUEST
         else:
-            out.append(_run_change_set(store, item, execute))
+            rendered, failed = _run_change_set(store, item, execute)
+            out.append(rendered)
+        if failed and not continue_on_error:
+            break
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out), f"multipart/mixed; boundary={boundary}"
 
 
-def _run_change_set(store: FoStore, parts: list[BatchPart], execute: Execute) -> bytes:
+def _run_change_set(store: FoStore, parts: list[BatchPart], execute: Execute) -> tuple[bytes, bool]:
+    """The change set's answer, and whether it failed (and was rolled back)."""
     replies: list[tuple[Reply, str | None]] = []
     try:
         with store.transaction():
             replies.extend(_execute_or_raise(part, execute) for part in parts)
     except _ChangeSetFailedError as failed:
-        return _render_part(failed.reply, failed.content_id)
+        return _render_part(failed.reply, failed.content_id), True
     except ODataError as exc:
-        return _render_part(Reply(exc.status, error_body(exc)), None)
+        return _render_part(Reply(exc.status, error_body(exc)), None), True
     boundary = f"changesetresponse_{uuid.uuid4()}"
     inner = [f"--{boundary}\r\n".encode() + _render_part(r, cid) for r, cid in replies]
     head = f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n".encode()
-    return head + b"".join(inner) + f"--{boundary}--\r\n".encode()
+    return head + b"".join(inner) + f"--{boundary}--\r\n".encode(), False
 
 
 def _execute_or_raise(part: BatchPart, execute: Execute) -> tuple[Reply, str | None]:

@@ -23,10 +23,21 @@ def _change_set(bodies: list[dict[str, object]], boundary: str = "changeset_1") 
     )
 
 
-def _batch(client: httpx.Client, *sections: str) -> httpx.Response:
+def _batch(client: httpx.Client, *sections: str, prefer: str | None = None) -> httpx.Response:
     body = "".join(f"--batch_x\r\n{section}" for section in sections) + "--batch_x--\r\n"
     headers = {"Content-Type": "multipart/mixed; boundary=batch_x"}
+    if prefer is not None:
+        headers["Prefer"] = prefer
     return client.post("/data/$batch", content=body.encode(), headers=headers)
+
+
+def _single(method: str, target: str, body: dict[str, object] | None = None) -> str:
+    payload = "" if body is None else orjson.dumps(body).decode()
+    kind = "Content-Type: application/json\r\n" if body is not None else ""
+    return (
+        "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        f"{method} {target} HTTP/1.1\r\n{kind}\r\n{payload}\r\n"
+    )
 
 
 GET_PART = (
@@ -76,3 +87,34 @@ def test_malformed_batch_is_a_400(client: httpx.Client) -> None:
     """A $batch body that is not multipart/mixed is refused with 400."""
     response = client.post("/data/$batch", content=b"{}", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
+
+
+def test_batch_stops_at_the_first_failed_request_by_default(client: httpx.Client) -> None:
+    """Without odata.continue-on-error the batch answers 200 with the failure last: what follows never ran."""
+    missing = _single("GET", "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='NONE')?cross-company=true")
+    create = _single("POST", "/data/CustomersV3", customer("US-001"))
+    response = _batch(client, missing, create)
+    assert response.status_code == 200
+    assert "HTTP/1.1 404 Not Found" in response.text
+    assert "201 Created" not in response.text
+    assert "preference-applied" not in response.headers
+    assert client.get("/data/CustomersV3").json()["value"] == []
+
+
+def test_continue_on_error_runs_every_request_and_says_so(client: httpx.Client) -> None:
+    """With odata.continue-on-error the requests after a failed one run; the answer names the preference."""
+    missing = _single("GET", "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='NONE')?cross-company=true")
+    create = _single("POST", "/data/CustomersV3", customer("US-001"))
+    response = _batch(client, missing, create, prefer="return=minimal, odata.continue-on-error")
+    assert response.status_code == 200
+    assert response.text.index("404 Not Found") < response.text.index("201 Created")
+    assert response.headers["preference-applied"] == "odata.continue-on-error"
+    assert [row["CustomerAccount"] for row in client.get("/data/CustomersV3").json()["value"]] == ["US-001"]
+
+
+def test_a_failed_change_set_stops_the_batch_by_default(client: httpx.Client) -> None:
+    """A change set that fails and rolls back stops the batch as a failed request does."""
+    bad = customer("US-002", ModifiedDateTime="2026-01-01T00:00:00Z")
+    response = _batch(client, _change_set([bad]), _single("POST", "/data/CustomersV3", customer("US-003")))
+    assert "HTTP/1.1 400 Bad Request" in response.text
+    assert "201 Created" not in response.text

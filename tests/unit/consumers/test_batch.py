@@ -19,9 +19,12 @@ URL = "https://org.example"
 class FakeDataverse:
     """Answers $batch requests part by part with scripted statuses, recording what arrived."""
 
-    def __init__(self, statuses: dict[str, int], batch_status: int = 200) -> None:
+    def __init__(
+        self, statuses: dict[str, int], batch_status: int = 200, *, stop_on_error: bool = False
+    ) -> None:
         self.statuses = statuses
         self.batch_status = batch_status
+        self.stop_on_error = stop_on_error
         self.batches: list[list[str]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -44,6 +47,8 @@ class FakeDataverse:
                 f"--{boundary}\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 {status} X\r\n"
                 f"Content-Type: application/json\r\n{extra}\r\n{body}\r\n"
             )
+            if self.stop_on_error and status >= 400:
+                break  # as an OData service that does not honour odata.continue-on-error
         content = "".join(parts) + f"--{boundary}--\r\n"
         return httpx.Response(
             200, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}, content=content
@@ -83,6 +88,24 @@ async def test_a_throttled_part_raises_for_its_caller_only():
     assert isinstance(results[1], ThrottledError)
     assert results[1].retry_after == 2.0
     assert results[2].status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_parts_after_a_failure_that_stopped_the_batch_go_again_in_the_next():
+    """A service that stops at a failed part ran none after it: they go again, and each gets its answer."""
+    fake = FakeDataverse({"row1": 412}, stop_on_error=True)
+    http, api = await _api(fake)
+    async with http:
+        answers = await asyncio.gather(
+            *(api.request("PATCH", f"api/data/v9.2/row{n}", json={"n": n}) for n in range(4))
+        )
+        await api.aclose()
+    assert [[line.split("/v9.2/")[1].split(" ")[0] for line in batch] for batch in fake.batches] == [
+        ["row0", "row1", "row2", "row3"],
+        ["row2", "row3"],
+    ]
+    assert [a.status_code for a in answers] == [200, 412, 200, 200]
+    assert [a.json()["name"] for a in answers] == ["row0", "row1", "row2", "row3"]
 
 
 @pytest.mark.asyncio
