@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from dualbus.commands.common import FAILURE, fail
+from dualbus.sandbox.fo.events import MAX_PROCESSING_THREADS
 from dualbus.sandbox.servicebus.__main__ import main as emulator_main
 from dualbus.sandbox.workload import StreamConfig, run_sandbox
 from dualbus.shared.render import render_emulator_config
@@ -118,6 +119,15 @@ def sandbox(  # typer passes options by keyword
     info_file: Annotated[
         Path | None, typer.Option("--info-file", help="Also write the URLs and credentials here as JSON.")
     ] = None,
+    fo_event_threads: Annotated[
+        int,
+        typer.Option(
+            "--fo-event-threads",
+            min=1,
+            max=MAX_PROCESSING_THREADS,
+            help="F&O's business events processing threads; above 1 a record's events may overtake.",
+        ),
+    ] = 1,
 ) -> None:
     """Start and seed the F&O and Dataverse twins, print how to reach them, serve until Ctrl-C.
 
@@ -136,6 +146,7 @@ def sandbox(  # typer passes options by keyword
         data_dir=data_dir,
         clients=_parse_clients(clients),
         info_file=info_file,
+        fo_event_threads=fo_event_threads,
         stream=stream,
         stop=_stop_on_signal(),
         write=_echo,

@@ -20,6 +20,7 @@ from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints, child_environme
 from dualbus.demo.errors import DemoError
 from dualbus.demo.processes import ChildProcess, ProcessGroup, free_port
 from dualbus.demo.workload import DataSize, api_client
+from dualbus.sandbox.fo.events import MAX_PROCESSING_THREADS
 from dualbus.shared.http import HttpError, request
 from dualbus.shared.maps import area_layers, load_maps
 from dualbus.shared.topology import Direction, default_topology
@@ -104,6 +105,8 @@ class Launcher:
         args = ["sandbox", "--seed", str(seed), "--info-file", str(info)]
         args += ["--customers", str(size.customers), "--vendors", str(size.vendors)]
         args += ["--products", str(size.products)]
+        # F&O's event processing at its documented most, so that the pipeline meets events out of order.
+        args += ["--fo-event-threads", str(MAX_PROCESSING_THREADS)]
         return self.group.start("sandbox", cli_command(*args), child_environment(self.parent_env))
 
     def twins_info(self, child: ChildProcess) -> dict[str, object]:

@@ -81,15 +81,21 @@ def create_app(
     event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
     event_retries: int = DEFAULT_RETRIES,
+    event_threads: int = 1,
     organization: Organization = DEFAULT_ORGANIZATION,
 ) -> Starlette:
     """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else).
 
-    ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many.
+    ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many;
+    ``event_threads`` is F&O's business events "Processing threads" (1 to 4, sandbox/fo/events.py).
     """
     store = FoStore(database)
     events = EventPublisher(
-        store, organization=organization, retries=event_retries, retry_wait_seconds=event_backoff_seconds
+        store,
+        organization=organization,
+        retries=event_retries,
+        retry_wait_seconds=event_backoff_seconds,
+        processing_threads=event_threads,
     )
     twin = FoTwin(
         store=store,

@@ -2,9 +2,13 @@
 
 Data events are activated per entity and bound to an endpoint (an HTTPS endpoint, which Dataverse calls as a
 webhook, or a Service Bus queue or topic); each event is a RemoteExecutionContext (sandbox/fo/context.py).
-One worker thread delivers events from a bounded queue in commit order. A failed send is retried F&O's
-documented default number of times (3) with its default wait between retries (1000 ms), then given up and
-counted, as F&O moves it to its error log:
+Events wait in a bounded queue for F&O's "Processing threads" (at most 4), each of which takes the next
+event and delivers it (F&O's "Bundle size", how many events a thread takes at once, is not modelled: one).
+With one thread every event goes in commit order; with more, events go side by side and a record's events
+may overtake each other, as F&O warns consumers (its control number exists to tell). The twin's default
+is one thread: F&O documents none. A failed send is retried F&O's documented default number of
+times (3) with its default wait between retries (1000 ms), then given up and counted, as F&O moves it to
+its error log (business events parameters, General and Performance):
 https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/6207b09ba92b314d8517412240d9b9c380708c8c/articles/fin-ops-core/dev-itpro/business-events/home-page.md
 """
 
@@ -24,12 +28,20 @@ from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
 from dualbus.sandbox.fo.store import Change, FoStore
 
-__all__ = ["Delivery", "DeliveryError", "DeliveryStats", "EventEndpoint", "EventPublisher"]
+__all__ = [
+    "MAX_PROCESSING_THREADS",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryStats",
+    "EventEndpoint",
+    "EventPublisher",
+]
 
 _log = logging.getLogger(__name__)
 _STOP = object()
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_WAIT_SECONDS = 1.0
+MAX_PROCESSING_THREADS = 4
 
 
 class DeliveryError(SandboxError):
@@ -83,7 +95,7 @@ class DeliveryStats:
 
 
 class EventPublisher:
-    """Turns committed changes of activated entities into events and delivers them from one thread."""
+    """Turns committed changes of activated entities into events and delivers them from its threads."""
 
     def __init__(
         self,
@@ -92,9 +104,13 @@ class EventPublisher:
         organization: Organization = DEFAULT_ORGANIZATION,
         retries: int = DEFAULT_RETRIES,
         retry_wait_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
+        processing_threads: int = 1,
         queue_size: int = 10_000,
         enqueue_timeout: float = 5.0,
     ) -> None:
+        if not 1 <= processing_threads <= MAX_PROCESSING_THREADS:
+            most = MAX_PROCESSING_THREADS
+            raise SandboxError(f"processing threads must be 1 to {most}, not {processing_threads}")
         self._bindings: list[tuple[EventEndpoint, frozenset[str]]] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._organization = organization
@@ -102,9 +118,14 @@ class EventPublisher:
         self._retry_wait = retry_wait_seconds
         self._enqueue_timeout = enqueue_timeout
         self._stopping = threading.Event()
+        self._counting = threading.Lock()
         self.stats = DeliveryStats()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="fo-data-events")
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, daemon=True, name=f"fo-data-events-{n}")
+            for n in range(processing_threads)
+        ]
+        for thread in self._threads:
+            thread.start()
         store.subscribe(self._on_change)
 
     def add_endpoint(self, endpoint: EventEndpoint, entities: Iterable[str]) -> None:
@@ -127,11 +148,14 @@ class EventPublisher:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker (after what is queued, within ``timeout``) and close the endpoints."""
         self._stopping.set()
+        deadline = time.monotonic() + timeout
         try:
-            self._queue.put(_STOP, timeout=timeout)
+            for _ in self._threads:
+                self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
         except queue.Full:
             _log.warning("data event queue still full at shutdown; pending events are dropped")
-        self._thread.join(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for endpoint, _ in self._bindings:
             endpoint.close()
 
@@ -161,7 +185,7 @@ class EventPublisher:
 
     def _deliver(self, endpoint: EventEndpoint, delivery: Delivery) -> None:
         for attempt in range(1 + self._retries):
-            self.stats.attempts[endpoint.name] = self.stats.attempts.get(endpoint.name, 0) + 1
+            self._count(self.stats.attempts, endpoint.name)
             try:
                 endpoint.send(delivery)
             except DeliveryError as exc:
@@ -169,6 +193,10 @@ class EventPublisher:
                 if attempt == self._retries or self._stopping.wait(self._retry_wait):
                     break
                 continue
-            self.stats.delivered[endpoint.name] = self.stats.delivered.get(endpoint.name, 0) + 1
+            self._count(self.stats.delivered, endpoint.name)
             return
-        self.stats.given_up[endpoint.name] = self.stats.given_up.get(endpoint.name, 0) + 1
+        self._count(self.stats.given_up, endpoint.name)
+
+    def _count(self, counts: dict[str, int], name: str) -> None:
+        with self._counting:
+            counts[name] = counts.get(name, 0) + 1

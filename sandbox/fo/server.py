@@ -95,6 +95,7 @@ def start_fo(
     event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
     event_retries: int = DEFAULT_RETRIES,
+    event_threads: int = 1,
     organization: Organization = DEFAULT_ORGANIZATION,
 ) -> FoHandle:
     """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread."""
@@ -111,6 +112,7 @@ def start_fo(
         event_endpoints=event_endpoints,
         event_backoff_seconds=event_backoff_seconds,
         event_retries=event_retries,
+        event_threads=event_threads,
         organization=organization,
     )
     twin: FoTwin = app.state.fo

@@ -121,6 +121,7 @@ def start_sandbox(
     data_dir: Path | None = None,
     clients: Mapping[str, str] | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
+    fo_event_threads: int = 1,
 ) -> SandboxRun:
     """Start the F&O and Dataverse twins and seed them with ``generate(seed, ...)``.
 
@@ -131,7 +132,13 @@ def start_sandbox(
     registered = dict(clients or DEFAULT_CLIENTS)
     fo_db = data_dir / "fo.sqlite" if data_dir else None
     dv_db = data_dir / "dataverse.sqlite" if data_dir else None
-    fo = start_fo(port=fo_port, clients=registered, database=fo_db, event_endpoints=fo_event_endpoints)
+    fo = start_fo(
+        port=fo_port,
+        clients=registered,
+        database=fo_db,
+        event_endpoints=fo_event_endpoints,
+        event_threads=fo_event_threads,
+    )
     run = SandboxRun(
         fo=fo,
         dataverse=None,
@@ -179,6 +186,7 @@ def run_sandbox(
     info_file: Path | None = None,
     stream: StreamConfig | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
+    fo_event_threads: int = 1,
     stop: threading.Event | None = None,
     write: Callable[[str], object] = sys.stdout.write,
 ) -> StreamSummary | None:
@@ -200,6 +208,7 @@ def run_sandbox(
         data_dir=data_dir,
         clients=clients,
         fo_event_endpoints=fo_event_endpoints,
+        fo_event_threads=fo_event_threads,
     )
     summary = None
     stop = stop or threading.Event()
