@@ -22,6 +22,7 @@ from dualbus.producers.fo_reader import KEYS_PER_QUERY
 from dualbus.producers.fo_rows import FoBatch, FoRowPublisher, FoSource, base_version, key_text, map_key
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Operation
+from dualbus.shared.together import side_by_side
 
 __all__ = ["FoEventHandler"]
 
@@ -57,12 +58,15 @@ class FoEventHandler(FoRowPublisher):
                 self._ignore(event)
                 continue
             by_entity.setdefault(str(event.entity), []).append(event)
-        published = 0
-        for entity, named in by_entity.items():
-            source = self._sources[entity]
-            async with self._locks(source.name):
-                published += await self._handle_rows(source, named)
-        return published
+        # Entities side by side: each is read and published under its own lock (the scan takes it too),
+        # so a backlog of several entities' events costs the longest entity's round trips, not their sum.
+        counts = await side_by_side(self._handle_entity(entity, named) for entity, named in by_entity.items())
+        return sum(counts)
+
+    async def _handle_entity(self, entity: str, events: Sequence[FoDataEvent]) -> int:
+        source = self._sources[entity]
+        async with self._locks(source.name):
+            return await self._handle_rows(source, events)
 
     async def _handle_rows(self, source: FoSource, events: Sequence[FoDataEvent]) -> int:
         # By key text, case-folded (F&O compares keys without case): the row's last event and what it knows.
@@ -94,9 +98,12 @@ class FoEventHandler(FoRowPublisher):
     async def _current_rows(self, source: FoSource, keys: Sequence[dict[str, Any]]) -> dict[str, Values]:
         """The rows with these keys as they are now, by key text case-folded; a gone row is not there."""
         found: dict[str, Values] = {}
-        for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start : start + KEYS_PER_QUERY]
-            for row in await self._reader.matching(source.schema, chunk, source.select):
+        # The queries go side by side: their rows are all read before any version is given (under the
+        # entity's lock), so the order in which they come back changes nothing.
+        chunks = [keys[start : start + KEYS_PER_QUERY] for start in range(0, len(keys), KEYS_PER_QUERY)]
+        reads = (self._reader.matching(source.schema, chunk, source.select) for chunk in chunks)
+        for rows in await side_by_side(reads):
+            for row in rows:
                 key = source.entity_key(row)
                 if key is not None:
                     found.setdefault(key_text(key).casefold(), row)

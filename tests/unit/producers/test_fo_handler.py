@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,3 +234,32 @@ async def test_f_and_o_unavailable_is_transient(fo: Harness) -> None:
     fo.reader.failing = True
     with pytest.raises(TransientError):
         await fo.send(_create())
+
+
+@pytest.mark.asyncio
+async def test_reads_of_a_backlog_go_side_by_side(fo: Harness) -> None:
+    """45 customers' events and a legal entity's: the three customer queries and the legal entity's read
+    are in flight at once, and every row is published."""
+    in_flight, most = 0, 0
+    plain = fo.reader.matching
+
+    async def overlapping(schema, keys, select):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return await plain(schema, keys, select)
+
+    fo.reader.matching = overlapping  # type: ignore[method-assign]
+    events = []
+    for n in range(45):
+        row = {**CUSTOMER, "CustomerAccount": f"C-{n:02}"}
+        fo.reader.put("CustomersV3", row)
+        row_id = f"00004c03-0000-0000-6d28-0141{n:08x}"
+        events.append(data_event("OnExternalCreated", "CustomersV3", row_id, row))
+    fo.reader.put("LegalEntities", LEGAL_ENTITY)
+    events.append(data_event("OnExternalCreated", "LegalEntities", ROW_ID, LEGAL_ENTITY))
+    assert await fo.send(*events) >= 46
+    assert most == 4
+    assert {e.key["CustomerAccount"] for e in fo.sent("customer")} == {f"C-{n:02}" for n in range(45)}

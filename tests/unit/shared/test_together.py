@@ -1,0 +1,49 @@
+"""side_by_side: results in order, and a failure that cancels the rest and is raised as itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dualbus.shared.errors import TransientError
+from dualbus.shared.together import side_by_side
+
+
+@pytest.mark.asyncio
+async def test_operations_run_at_once_and_answer_in_order() -> None:
+    """Three operations that each wait for all three to have started finish, with results in call order."""
+    started = 0
+    all_started = asyncio.Event()
+
+    async def operation(n: int) -> int:
+        nonlocal started
+        started += 1
+        if started == 3:
+            all_started.set()
+        await asyncio.wait_for(all_started.wait(), 5)  # one at a time would time out here
+        return n * 10
+
+    assert await side_by_side(operation(n) for n in range(3)) == [0, 10, 20]
+
+
+@pytest.mark.asyncio
+async def test_a_failure_cancels_the_others_and_is_raised_as_itself() -> None:
+    """The first failure comes out as its own class, and the operation still running is cancelled."""
+    cancelled = asyncio.Event()
+
+    async def slow() -> int:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 1
+
+    async def failing() -> int:
+        await asyncio.sleep(0)
+        raise TransientError("F&O away")
+
+    with pytest.raises(TransientError, match="F&O away"):
+        await side_by_side([slow(), failing()])
+    assert cancelled.is_set()
