@@ -33,6 +33,7 @@ from proton import Collector, Connection, Delivery, Event, Transport
 from pydantic import SecretStr
 
 from dualbus.sandbox.identity import TokenIssuer
+from dualbus.sandbox.servicebus.activity import Activity
 from dualbus.sandbox.servicebus.admin import HTTP_METHOD_STARTS, AdminApi, AdminGateway
 from dualbus.sandbox.servicebus.amqp import AmqpHandler
 from dualbus.sandbox.servicebus.bus import ServiceBus
@@ -52,6 +53,7 @@ _READ_CHUNK = 256 * 1024
 _MAX_WAIT_S = 1.0
 _MAX_FRAME = 1024 * 1024
 _DELIVERY: int = Event.DELIVERY.number
+_TRANSPORT: int = Event.TRANSPORT.number
 # proton leaves Delivery.wrap unannotated; it returns None for a null handle.
 _wrap_delivery: Callable[[object], Delivery | None] = Delivery.wrap
 # What a non-blocking socket raises when it cannot go on now; an ssl socket may need either direction.
@@ -113,6 +115,9 @@ class EmulatorServer:
         self._wanted = self.handler.event_numbers
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
+        # Each client by its transport's C handle, as proton's TRANSPORT events name it.
+        self._by_transport: dict[object, _Client] = {}
+        self._activity: Activity[_Client] = Activity()
         # AMQP over TLS: the ssl layer may hold decrypted bytes the selector cannot see.
         self._tls_clients: set[_Client] = set()
         self._stopping = threading.Event()
@@ -219,6 +224,8 @@ class EmulatorServer:
                 self._run_calls()
             else:
                 client: _Client = key.data
+                if events & selectors.EVENT_WRITE:
+                    self._activity.active(client)
                 if events & selectors.EVENT_READ:
                     self._read(client)
         self._process()
@@ -233,7 +240,7 @@ class EmulatorServer:
         for callback in callbacks:
             callback()
         self._process()
-        for client in list(self._clients.values()):
+        for client in self._activity.take_output():
             self._write(client)
 
     def _wait_seconds(self) -> float:
@@ -242,11 +249,11 @@ class EmulatorServer:
         if deadline is not None:
             wait = min(wait, max(0.0, (deadline - self.bus.now_ms()) / 1000))
         now = time.time()
-        for client in self._clients.values():
-            tick = client.transport.tick(now)
-            if tick:
-                wait = min(wait, max(0.0, tick - now))
-        return wait
+        tick = self._activity.tick(now, lambda client, at: client.transport.tick(at))
+        if tick is not None:
+            wait = min(wait, max(0.0, tick - now))
+        # Output made since the last writes (a drop's last events, a tick's keep-alive) goes out at once.
+        return 0.0 if self._activity.has_output else wait
 
     def _process(self) -> None:
         # Proton's Collector.peek wraps every event in Python objects, the final empty peek included; most
@@ -260,7 +267,9 @@ class EmulatorServer:
         while not cproton.isnull(raw := cproton.pn_collector_peek(impl)):
             number = cproton.pn_event_type(raw)
             try:
-                if number == _DELIVERY:
+                if number == _TRANSPORT:
+                    self._announce(cproton.pn_event_transport(raw))
+                elif number == _DELIVERY:
                     delivery = _wrap_delivery(cproton.pn_event_delivery(raw))
                     if delivery is not None:
                         self.handler.on_delivery(delivery)
@@ -269,6 +278,11 @@ class EmulatorServer:
             except Exception:  # a bug on one frame must not take the emulator down  # noqa: BLE001
                 _LOG.exception("failed to handle %s", cproton.pn_event_type_name(number))
             cproton.pn_collector_pop(impl)
+
+    def _announce(self, transport: object) -> None:
+        client = self._by_transport.get(transport)
+        if client is not None:
+            self._activity.announced(client)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -294,8 +308,15 @@ class EmulatorServer:
         transport.bind(connection)
         client = _Client(sock, transport, connection, frames)
         self._clients[sock] = client
+        self._by_transport[transport._impl] = client  # noqa: SLF001 - proton's own handle, as events name it
+        self._activity.joined(client)
         self._selector.register(sock, selectors.EVENT_READ, client)
         return client
+
+    def _forget(self, client: _Client) -> None:
+        self._clients.pop(client.sock, None)
+        self._by_transport.pop(client.transport._impl, None)  # noqa: SLF001 - see _attach
+        self._activity.left(client)
 
     def _adopt(self, sock: socket.socket, start: bytes) -> None:
         """Serve an AMQP connection the gateway recognised (called on its thread): AMQP over TLS once the
@@ -359,7 +380,7 @@ class EmulatorServer:
             return False
         if first != b"\x16" and (not first or first[0] not in HTTP_METHOD_STARTS):
             return False
-        self._clients.pop(client.sock, None)
+        self._forget(client)
         self._selector.unregister(client.sock)
         client.transport.unbind()
         self.admin.serve(client.sock, tls=first == b"\x16")
@@ -370,6 +391,7 @@ class EmulatorServer:
             return
         capacity = client.transport.capacity()
         if capacity <= 0:
+            self._activity.active(client)  # its input closed or full: the write decides what comes next
             return
         try:
             data = client.sock.recv(min(capacity, _READ_CHUNK))
@@ -380,6 +402,7 @@ class EmulatorServer:
         self._take(client, data)
 
     def _take(self, client: _Client, data: bytes) -> None:
+        self._activity.active(client)
         if not data:
             client.transport.close_tail()
             return
@@ -436,8 +459,9 @@ class EmulatorServer:
             self._selector.modify(client.sock, events, client)
 
     def _drop(self, client: _Client) -> None:
-        if self._clients.pop(client.sock, None) is None:
+        if client.sock not in self._clients:
             return
+        self._forget(client)
         self._tls_clients.discard(client)
         self._selector.unregister(client.sock)
         client.sock.close()
