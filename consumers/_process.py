@@ -98,7 +98,8 @@ class MessageProcessor:
                 # set-up: that is made only after a failure, which it counts as the first attempt.
                 outcome = await self._attempt(message, 1, started, progress)
             except _RetryableError as failure:
-                async for attempt in self.retry.retrying_after(failure, started=started):
+                policy = self.retry.for_lookups() if failure.verdict.awaits_lookup else self.retry
+                async for attempt in policy.retrying_after(failure, started=started):
                     with attempt:  # a failure raised in here is retried, or raised past the loop when spent
                         if attempt.num > 1:
                             self.metrics.outcome("retried")

@@ -17,7 +17,13 @@ from dualbus.consumers import (
 )
 from dualbus.shared.bus import LockLostError
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
-from dualbus.shared.errors import LookupUnresolvedError, PermanentError, ThrottledError, TransientError
+from dualbus.shared.errors import (
+    LookupMissingError,
+    LookupUnresolvedError,
+    PermanentError,
+    ThrottledError,
+    TransientError,
+)
 from dualbus.shared.maps import load_maps
 from dualbus.shared.messages import to_message
 from dualbus.shared.topology import Direction
@@ -109,7 +115,7 @@ def _message(envelope: Envelope | None = None, **overrides) -> FakeMessage:
     return replace(received, **overrides)
 
 
-def _processor(sink, *, budget=60.0, limit=None):
+def _processor(sink, *, budget=60.0, limit=None, retry=None):
     metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
     return MessageProcessor(
         area="currency",
@@ -117,9 +123,20 @@ def _processor(sink, *, budget=60.0, limit=None):
         maps=MAPS,
         sink=sink,
         limit=limit or AdaptiveLimit(4),
-        retry=MessageRetry(budget_seconds=budget),
+        retry=retry or MessageRetry(budget_seconds=budget),
         metrics=metrics,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchedRetry(MessageRetry):
+    """A MessageRetry that notes when the lookup schedule is asked for."""
+
+    asked: list[str] = field(default_factory=list)
+
+    def for_lookups(self) -> MessageRetry:
+        self.asked.append("lookups")
+        return MessageRetry.for_lookups(self)
 
 
 @pytest.mark.asyncio
@@ -245,3 +262,31 @@ async def test_a_replay_with_its_replay_id_is_applied():
     )
     assert await _processor(sink).process(replayed, settler) == "applied"
     assert len(sink.applied) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_missing_lookup_is_looked_for_again_on_the_lookup_schedule():
+    """A change whose lookup's row is not there yet retries on the lookup schedule, then applies."""
+    retry = WatchedRetry()
+    sink = ScriptedSink(LookupMissingError("no group 10 yet", map_name="customers", field="CustomerGroupId"))
+    processor = _processor(sink, retry=retry)
+    assert await processor.process(_message(), FakeSettler()) == "applied"
+    assert retry.asked == ["lookups"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_target_keeps_the_backoff_of_its_own():
+    """A transient failure first retries on the message policy's own waits, not the lookup schedule."""
+    retry = WatchedRetry()
+    processor = _processor(ScriptedSink(TransientError("503")), retry=retry)
+    assert await processor.process(_message(), FakeSettler()) == "applied"
+    assert retry.asked == []
+
+
+def test_the_lookup_schedule_is_short_and_never_slower_than_the_policy():
+    """0.2 s doubling to 4 s with 0.2 s of jitter; a policy already quicker keeps its own waits."""
+    options = MessageRetry().for_lookups().stamina_options()
+    assert (options["wait_initial"], options["wait_max"], options["wait_jitter"]) == (0.2, 4.0, 0.2)
+    quick = MessageRetry(initial_wait=0.05, max_wait=1.0, jitter=0.05).for_lookups().stamina_options()
+    assert (quick["wait_initial"], quick["wait_max"], quick["wait_jitter"]) == (0.05, 1.0, 0.05)
+    assert MessageRetry().for_lookups().lookup_wait_seconds == MessageRetry().lookup_wait_seconds
