@@ -28,8 +28,8 @@ class MessageRetry(RetryPolicy):
     lookup_wait_seconds: float = 120.0
     # How a missing lookup is looked for again. The row it names is usually a moment behind, its change in
     # another session, so it is looked for soon and often (0.2 s doubling to 4 s, 0.2 s of jitter) rather
-    # than on the backoff meant for a failing target: with that one (0.5 s doubling to 30 s, 1 s of
-    # jitter) a change whose account came a second late waited 3 to 7 s more.
+    # than on the backoff meant for a failing target (0.5 s doubling to 30 s, 1 s of jitter), whose third
+    # try comes 3.5 s or more after the first.
     lookup_initial_wait: float = 0.2
     lookup_max_wait: float = 4.0
     lookup_jitter: float = 0.2
