@@ -1,10 +1,13 @@
-"""Dataverse ``$batch`` under the sink: requests issued at the same moment travel as one HTTP request.
+"""OData ``$batch`` under the sinks: requests issued at the same moment travel as one HTTP request.
 
-Each record has at most one request in flight (its changes are applied one after another), so gathering the
-requests of *different* records into one batch keeps every record's order. Parts run in order, independently
-(``Prefer: odata.continue-on-error``), and each answer goes back to the request that asked it, translated as
-a single request's would be: 429 → ThrottledError, 5xx → TransientError, the rest returned.
+Dataverse's Web API and F&O's OData service both take it. Each record has at most one request in flight (its
+changes are applied one after another), so gathering the requests of *different* records into one batch
+keeps every record's order. Parts run in order and are asked to run independently (``Prefer:
+odata.continue-on-error``); each answer goes back to the request that asked it, translated as a single
+request's would be: 429 → ThrottledError, 5xx → TransientError, the rest returned. A service that stops at a
+failed part anyway answers fewer parts, and those it never ran go again in the next batch.
 https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
+https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata (batch requests)
 """
 
 from __future__ import annotations
@@ -71,7 +74,8 @@ class BatchingApi:
         max_batches: int = 8,
         partial_per_second: float | None = None,
     ) -> None:
-        """``root`` is the Web API path under the org URL (``api/data/v9.2``).
+        """``root`` is the OData service root under the API client's URL (Dataverse: ``api/data/v9.2``,
+        F&O: ``data``).
 
         Up to ``max_batches`` batches travel at once: requests that arrive while one is in flight go in the
         next without waiting for its answer (each record has one request in flight, so order holds).
@@ -170,13 +174,14 @@ class BatchingApi:
             if not part.answer.done():
                 _deliver(part, answer)
         unanswered = [part for part in parts[len(answers) :] if not part.answer.done()]
-        if unanswered and answers:
+        if unanswered and answers and answers[-1].status_code >= HTTPStatus.BAD_REQUEST:
             # A service that stops at a batch's first failed request (OData's default, where the
             # continue-on-error preference is not honoured) ran none of the parts after it: they go again.
             self._enqueue(unanswered, again=True)
             return
         for part in unanswered:
-            part.answer.set_exception(TransientError("the batch answered none of its parts"))
+            # Cut short after a success: whether those parts ran is unknown, so they fail, to be retried.
+            part.answer.set_exception(TransientError("the batch answered fewer parts than it was sent"))
 
     async def _send(self, parts: list[_Pending]) -> list[Response]:
         try:

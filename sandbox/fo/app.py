@@ -38,8 +38,10 @@ from dualbus.sandbox.write_log import WriteLog, writes_endpoint
 
 __all__ = ["FoTwin", "create_app"]
 
-# The OData preference that lets a batch run on past a failed request (sandbox/fo/batch.py).
+# The OData preference that lets a batch run on past a failed request (sandbox/fo/batch.py); OData 4.01
+# also spells it without the prefix.
 _CONTINUE_ON_ERROR = "odata.continue-on-error"
+_CONTINUE_ON_ERROR_NAMES = frozenset({_CONTINUE_ON_ERROR, "continue-on-error"})
 
 
 @dataclass(slots=True)
@@ -192,7 +194,8 @@ async def _batch(request: Request) -> Response:
         odata = ODataRequest(part.method, part.resource, part.params, part.body, caller, base, part.if_match)
         return twin.service.execute(odata)
 
-    continue_on_error = _CONTINUE_ON_ERROR in _preferences(request.headers.getlist("prefer"))
+    preferences = _preferences(request.headers.getlist("prefer"))
+    continue_on_error = any(preferences.get(name, "false") != "false" for name in _CONTINUE_ON_ERROR_NAMES)
     body, content_type = run_batch(twin.store, items, execute, continue_on_error=continue_on_error)
     headers = {"Content-Type": content_type, "OData-Version": "4.0"}
     if continue_on_error:
@@ -200,6 +203,13 @@ async def _batch(request: Request) -> Response:
     return Response(body, status_code=200, headers=headers)
 
 
-def _preferences(values: list[str]) -> set[str]:
-    """The preference names of a request's Prefer headers (RFC 7240: comma-separated, parameters after ;)."""
-    return {item.split(";")[0].split("=")[0].strip().lower() for value in values for item in value.split(",")}
+def _preferences(values: list[str]) -> dict[str, str]:
+    """A request's Prefer headers, name to value ("true" when none is given; RFC 7240: comma-separated, a
+    value after =, parameters after ;)."""
+    found: dict[str, str] = {}
+    for value in values:
+        for item in value.split(","):
+            name, _, given = item.split(";")[0].partition("=")
+            if name.strip():
+                found[name.strip().lower()] = given.strip().strip('"').lower() or "true"
+    return found

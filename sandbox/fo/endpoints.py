@@ -106,17 +106,20 @@ class ServiceBusEndpoint:
         message = ServiceBusMessage(
             delivery.body, content_type="application/json", message_id=delivery.operation_id
         )
-        try:
-            with self._lock:
+        # One sender for the publisher's threads: a failed one is rebuilt under the same lock, so that no
+        # other thread is handed the sender being closed.
+        with self._lock:
+            try:
                 self._open().send_messages(message)
-        except (ServiceBusError, ValueError) as exc:
-            # The SDK raises ValueError for a malformed connection string: retried, so the worker lives.
-            self._reset()
-            raise DeliveryError(f"Service Bus {self._kind} {self._entity}: {exc}") from exc
+            except (ServiceBusError, ValueError) as exc:
+                # The SDK raises ValueError for a malformed connection string: retried, so the worker lives.
+                self._reset()
+                raise DeliveryError(f"Service Bus {self._kind} {self._entity}: {exc}") from exc
 
     def close(self) -> None:
         """Close the sender and the client."""
-        self._reset()
+        with self._lock:
+            self._reset()
 
     def _open(self) -> ServiceBusSender:
         if self._sender is None:

@@ -146,7 +146,7 @@ class EventPublisher:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the worker (after what is queued, within ``timeout``) and close the endpoints."""
+        """Stop the threads (after what is queued, within ``timeout``) and close the endpoints."""
         self._stopping.set()
         deadline = time.monotonic() + timeout
         try:
@@ -193,6 +193,10 @@ class EventPublisher:
                 if attempt == self._retries or self._stopping.wait(self._retry_wait):
                     break
                 continue
+            except Exception:  # noqa: BLE001 - a bug in an endpoint must not end the thread
+                # The event goes to the error log, as F&O's would, and the thread takes the next one.
+                _log.exception("data event %s to %s failed", delivery.operation_id, endpoint.name)
+                break
             self._count(self.stats.delivered, endpoint.name)
             return
         self._count(self.stats.given_up, endpoint.name)

@@ -249,7 +249,9 @@ class EmulatorServer:
         if deadline is not None:
             wait = min(wait, max(0.0, (deadline - self.bus.now_ms()) / 1000))
         now = time.time()
-        tick = self._activity.tick(now, lambda client, at: client.transport.tick(at))
+        tick = self._activity.tick(
+            now, lambda client, at: client.transport.tick(at), lambda client: client.transport.pending()
+        )
         if tick is not None:
             wait = min(wait, max(0.0, tick - now))
         # Output made since the last writes (a drop's last events, a tick's keep-alive) goes out at once.
@@ -446,11 +448,13 @@ class EmulatorServer:
                 pending = transport.pending()
                 break
             transport.pop(sent)
+            self._activity.written(client)
         self._want_write(client, want=False)
         if pending < 0 and transport.capacity() < 0:
             self._drop(client)
         elif pending < 0:
             transport.close_tail()
+            self._activity.active(client)  # written again in the next pass, which drops it
 
     def _want_write(self, client: _Client, *, want: bool) -> None:
         if client.want_write != want and client.sock in self._clients:

@@ -118,3 +118,12 @@ def test_a_failed_change_set_stops_the_batch_by_default(client: httpx.Client) ->
     response = _batch(client, _change_set([bad]), _single("POST", "/data/CustomersV3", customer("US-003")))
     assert "HTTP/1.1 400 Bad Request" in response.text
     assert "201 Created" not in response.text
+
+
+def test_continue_on_error_false_stops_as_without_it(client: httpx.Client) -> None:
+    """A preference given the value false is no preference: the batch stops at the failed request."""
+    missing = _single("GET", "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='NONE')?cross-company=true")
+    create = _single("POST", "/data/CustomersV3", customer("US-001"))
+    response = _batch(client, missing, create, prefer="odata.continue-on-error=false")
+    assert "201 Created" not in response.text
+    assert "preference-applied" not in response.headers

@@ -88,3 +88,24 @@ def test_processing_threads_are_one_to_four(store: FoStore, threads: int) -> Non
     """F&O allows at most four processing threads; the twin refuses what F&O would."""
     with pytest.raises(SandboxError, match="processing threads must be 1 to 4"):
         EventPublisher(store, processing_threads=threads)
+
+
+def test_an_endpoint_failing_unexpectedly_costs_its_event_not_the_thread(store: FoStore) -> None:
+    """An endpoint's bug on one event gives that event up; the thread goes on with the next."""
+    endpoint = _Endpoint()
+    original = endpoint.send
+
+    def first_breaks(delivery: Delivery) -> None:
+        if not endpoint.sent and not getattr(endpoint, "broke", False):
+            endpoint.broke = True  # type: ignore[attr-defined]
+            raise RuntimeError("a bug in the endpoint")
+        original(delivery)
+
+    endpoint.send = first_breaks  # type: ignore[method-assign]
+    publisher = _publisher(store, endpoint)
+    _change_currencies(store, 2)
+    assert publisher.flush(timeout=_WAIT)
+    publisher.close()
+    assert len(endpoint.sent) == 1
+    assert publisher.stats.given_up == {"recorder": 1}
+    assert publisher.stats.delivered == {"recorder": 1}

@@ -20,11 +20,17 @@ class FakeDataverse:
     """Answers $batch requests part by part with scripted statuses, recording what arrived."""
 
     def __init__(
-        self, statuses: dict[str, int], batch_status: int = 200, *, stop_on_error: bool = False
+        self,
+        statuses: dict[str, int],
+        batch_status: int = 200,
+        *,
+        stop_on_error: bool = False,
+        answer_at_most: int | None = None,
     ) -> None:
         self.statuses = statuses
         self.batch_status = batch_status
         self.stop_on_error = stop_on_error
+        self.answer_at_most = answer_at_most
         self.batches: list[list[str]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -38,7 +44,7 @@ class FakeDataverse:
         lines = [line for line in request.content.decode().split("\r\n") if " HTTP/1.1" in line]
         self.batches.append(lines)
         parts = []
-        for line in lines:
+        for line in lines[: self.answer_at_most]:
             name = line.split("/api/data/v9.2/")[1].split(" ")[0]
             status = self.statuses.get(name, 200)
             extra = "Retry-After: 2\r\n" if status == 429 else ""
@@ -106,6 +112,22 @@ async def test_parts_after_a_failure_that_stopped_the_batch_go_again_in_the_next
     ]
     assert [a.status_code for a in answers] == [200, 412, 200, 200]
     assert [a.json()["name"] for a in answers] == ["row0", "row1", "row2", "row3"]
+
+
+@pytest.mark.asyncio
+async def test_parts_left_out_after_a_success_fail_transiently_and_are_not_sent_again():
+    """An answer cut short after a success says nothing of the parts left out: their callers retry."""
+    fake = FakeDataverse({}, answer_at_most=2)
+    http, api = await _api(fake)
+    async with http:
+        results = await asyncio.gather(
+            *(api.request("PATCH", f"api/data/v9.2/row{n}", json={"n": n}) for n in range(3)),
+            return_exceptions=True,
+        )
+        await api.aclose()
+    assert [r.status_code for r in results[:2]] == [200, 200]  # type: ignore[union-attr]
+    assert isinstance(results[2], TransientError)
+    assert len(fake.batches) == 1
 
 
 @pytest.mark.asyncio
