@@ -2,6 +2,9 @@
 
 Data entities over OData (keys in the URL, ``cross-company=true``, PATCH/POST/DELETE):
 https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+A row is read through ``$filter`` on its keys, not its key path: a missing row is then an empty answer, not
+a 404, which a ``$batch`` that stops at its first failed request (OData's default where the service does not
+honour ``odata.continue-on-error``) would stop at, so that every create cost a round trip of its own.
 Standard entities expose no modified-by or modified-time field; the one mark dualbus reads and writes is its
 extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md).
 """
@@ -14,7 +17,7 @@ from urllib.parse import quote
 
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from dualbus.d365 import FO_VERSION_FIELD
+from dualbus.d365 import FO_VERSION_FIELD, fo_entities, fo_key_filter
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError
 from dualbus.shared.http import Response
@@ -51,7 +54,7 @@ class FoSink:
         """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
         path = f"data/{change.table_map.fo_entity}({key_segment(change.key)})"
         for _ in range(_ATTEMPTS):
-            row = await self._read(path)
+            row = await self._read(change)
             done = skip_reason(change, row, VERSION_FIELD)
             if done is None:
                 done = await self._write(path, change, row)
@@ -109,13 +112,15 @@ class FoSink:
         self._check(response)
         return ApplyResult.APPLIED
 
-    async def _read(self, path: str) -> dict[str, Any] | None:
-        response = await self._api.request("GET", path, params=_CROSS_COMPANY)
-        if response.status_code == _NOT_FOUND:
-            return None
+    async def _read(self, change: TargetChange) -> dict[str, Any] | None:
+        entity = change.table_map.fo_entity
+        where = fo_key_filter(fo_entities()[entity], change.key)
+        params = {"$filter": where, **_CROSS_COMPANY}
+        response = await self._api.request("GET", f"data/{entity}", params=params)
         self._check(response)
         body = response.json()
-        return body if isinstance(body, dict) else None
+        rows = body.get("value") if isinstance(body, dict) else None
+        return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
 
     @staticmethod
     def _check(response: Response) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dualbus.d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
 from dualbus.d365._errors import SchemaFileError
 from dualbus.d365._fo import FoEntity, FoField, FoRelation
+from dualbus.d365._fo_literals import fo_key_filter, fo_literal
 from dualbus.d365._load import dataverse_tables, fo_entities
 from dualbus.d365._prerequisites import (
     DATAVERSE_VERSION_COLUMN,
@@ -34,5 +35,7 @@ __all__ = [
     "SchemaFileError",
     "dataverse_tables",
     "fo_entities",
+    "fo_key_filter",
+    "fo_literal",
     "lookup_value_column",
 ]

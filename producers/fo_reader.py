@@ -2,8 +2,7 @@
 
 Company-specific entities answer only the caller's default company unless ``cross-company=true`` is set;
 server-driven paging answers at most 10,000 rows a page with an ``@odata.nextLink``; ``$filter`` takes
-eq/ne/and/or (``in`` is not supported), and an enum literal reads
-``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``:
+eq/ne/and/or (``in`` is not supported), with typed literals (``dualbus.d365.fo_literal``):
 https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md
 A row is looked up with ``$filter`` on its key fields rather than a key path, so the same typed literals
 serve one row and several rows at once.
@@ -14,7 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
-from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField
+from dualbus.d365 import FoEntity
+from dualbus.d365 import fo_key_filter as key_filter
+from dualbus.d365 import fo_literal as literal
 from dualbus.producers.errors import SourceError
 from dualbus.shared.api import ApiClient, error_message
 from dualbus.shared.http import Response
@@ -27,36 +28,11 @@ __all__ = ["READ_RETRY", "FoReader", "key_filter", "literal"]
 READ_RETRY = RetryPolicy(attempts=6, max_wait=10.0)
 
 _OK = 200
-_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
-_BARE = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.DateTimeOffset", "Edm.Date"})
 Row = dict[str, Any]
-
-
-def literal(field: FoField, value: object) -> str:
-    """``value`` as an OData literal of the field's type (``'text'``, ``5``, an enum literal, ...)."""
-    if value is None:
-        return "null"
-    if field.enum is not None:
-        return f"{_ENUM_NAMESPACE}.{field.enum}{_quoted(value)}"
-    if field.type == "Edm.Boolean":
-        return "true" if value else "false"
-    if field.type in _BARE or field.type == "Edm.Guid":
-        return str(value)
-    return _quoted(value)
-
-
-def _quoted(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 # Keys looked up per request by ``FoReader.matching`` callers: an OData filter of "or"-ed keys stays short.
 KEYS_PER_QUERY = 20
-
-
-def key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
-    """``A eq 'x' and B eq 5`` for the given field values of one row."""
-    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
-    return " and ".join(f"{name} eq {literal(fields[name], value)}" for name, value in key.items())
 
 
 class FoReader:

@@ -139,15 +139,27 @@ class FakeFo:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, object]] = {}
         self.requests: list[tuple[str, str, dict[str, object] | None, str]] = []
+        self.answers: list[int] = []
         self._etags = itertools.count(1)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if (token := _token(request)) is not None:
             return token
+        response = self._answer(request)
+        self.answers.append(response.status_code)
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         path = unquote(request.url.path).removeprefix("/data/")
         body = orjson.loads(request.content) if request.content else None
         self.requests.append((request.method, path, body, str(request.url.query, "ascii")))
         row = self.rows.get(path)
+        if request.method == "GET" and "$filter" in request.url.params:
+            # A row named by its keys: "A eq 'x' and B eq 'y'", answered as a collection.
+            named = dict(part.split(" eq ", 1) for part in request.url.params["$filter"].split(" and "))
+            keyed = ",".join(f"{k}={named[k]}" for k in fo_entities()[path].keys)
+            found = self.rows.get(f"{path}({keyed})")
+            return httpx.Response(200, json={"value": [found] if found is not None else []})
         if request.method == "GET":
             return httpx.Response(200, json=row) if row is not None else httpx.Response(404)
         if request.method == "POST":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qs
 
 import pytest
 import pytest_asyncio
@@ -73,7 +74,22 @@ async def test_an_existing_row_is_addressed_by_its_keys_in_the_url(sink, fake):
     method, path, body, query = fake.writes()[-1]
     assert (method, path, query) == ("PATCH", ROW, "cross-company=true")
     assert body == {"OrganizationName": "Renamed", "DualbusSourceVersion": 2}
-    assert fake.requests[-2][1] == ROW  # the read before it
+    # The read before it names the row by its keys in a $filter, across companies.
+    read_method, read_path, _, read_query = fake.requests[-2]
+    assert (read_method, read_path) == ("GET", "CustomersV3")
+    assert parse_qs(read_query) == {
+        "$filter": ["dataAreaId eq 'USMF' and CustomerAccount eq 'C 1'"],
+        "cross-company": ["true"],
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_missing_row_is_an_empty_answer_not_a_failed_request(sink, fake):
+    """A row not there yet is read as an empty collection (200): no 404 for a batch to stop at."""
+    assert await sink.apply(account(1)) is ApplyResult.APPLIED
+    first_read = fake.requests[0]
+    assert first_read[0] == "GET"
+    assert fake.answers[0] == 200
 
 
 @pytest.mark.asyncio

@@ -1,0 +1,43 @@
+"""F&O OData literals of a field's type, and the ``$filter`` that names one row by its key fields.
+
+``$filter`` takes eq/ne/and/or (``in`` is not supported), and an enum literal reads
+``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``:
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md
+A row is named with ``$filter`` on its key fields rather than a key path where a missing row must not be an
+error: a collection answers an empty ``value``, where a key path answers 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dualbus.d365._fo import FoEntity, FoField
+from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
+
+__all__ = ["fo_key_filter", "fo_literal"]
+
+_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
+_BARE = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.DateTimeOffset", "Edm.Date"})
+
+
+def fo_literal(field: FoField, value: object) -> str:
+    """``value`` as an OData literal of the field's type (``'text'``, ``5``, an enum literal, ...)."""
+    if value is None:
+        return "null"
+    if field.enum is not None:
+        return f"{_ENUM_NAMESPACE}.{field.enum}{_quoted(value)}"
+    if field.type == "Edm.Boolean":
+        return "true" if value else "false"
+    if field.type in _BARE or field.type == "Edm.Guid":
+        return str(value)
+    return _quoted(value)
+
+
+def _quoted(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def fo_key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
+    """``A eq 'x' and B eq 5`` for the given field values of one row."""
+    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    return " and ".join(f"{name} eq {fo_literal(fields[name], value)}" for name, value in key.items())
