@@ -103,6 +103,22 @@ def test_filter_on_data_area_and_a_decimal(client: httpx.Client) -> None:
     assert [r["CustomerAccount"] for r in rows] == ["US-002"]
 
 
+def test_a_filter_naming_every_key_reads_that_row_in_the_callers_scope(client: httpx.Client) -> None:
+    """A $filter naming a row by all its keys (any case, any order) answers it with its ETag, or nothing."""
+    _seed(client, [("usmf", "US-001"), ("demf", "DE-001")])
+    by_keys = "CustomerAccount eq 'us-001' and dataAreaId eq 'USMF'"
+    params = {"cross-company": "true", "$filter": by_keys}
+    rows = client.get("/data/CustomersV3", params=params).json()["value"]
+    assert [(r["dataAreaId"], r["CustomerAccount"]) for r in rows] == [("usmf", "US-001")]
+    assert rows[0]["@odata.etag"]
+    missing = "dataAreaId eq 'usmf' and CustomerAccount eq 'US-404'"
+    answer = client.get("/data/CustomersV3", params={"cross-company": "true", "$filter": missing})
+    assert (answer.status_code, answer.json()["value"]) == (200, [])
+    # Another company's row stays out of a caller's default-company scope, by keys as by any filter.
+    other = "dataAreaId eq 'demf' and CustomerAccount eq 'DE-001'"
+    assert client.get("/data/CustomersV3", params={"$filter": other}).json()["value"] == []
+
+
 def test_patch_changes_fields_and_exposes_no_modified_stamp(fo: FoHandle, client: httpx.Client) -> None:
     """A PATCH by another application changes the fields; no ModifiedDateTime or ModifiedBy appears."""
     _seed(client, [("usmf", "US-001")])
