@@ -12,6 +12,7 @@ from dualbus.d365 import DvTable
 from dualbus.sandbox.dataverse.errors import PAYLOAD_ERROR, DataverseApiError
 from dualbus.sandbox.dataverse.odata import API_PREFIX
 from dualbus.sandbox.dataverse.store import Row, Store
+from dualbus.sandbox.odata_prefer import parse_prefer
 
 __all__ = [
     "ApiRequest",
@@ -21,7 +22,6 @@ __all__ = [
     "error_response",
     "etag",
     "json_response",
-    "parse_prefer",
     "representation",
 ]
 
@@ -76,16 +76,6 @@ class Context:
     def api_url(self, relative: str) -> str:
         """An absolute Web API URL for a path below the API root."""
         return f"{self.base_url}{API_PREFIX}{relative}"
-
-
-def parse_prefer(header: str) -> dict[str, str]:
-    """``odata.maxpagesize=10, return=representation`` -> ``{"odata.maxpagesize": "10", ...}``."""
-    preferences: dict[str, str] = {}
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        if name:
-            preferences[name.lower()] = value.strip().strip('"')
-    return preferences
 
 
 def etag(row: Row) -> str:

@@ -34,6 +34,7 @@ from dualbus.sandbox.fo.service import ODataRequest, ODataService, Reply, error_
 from dualbus.sandbox.fo.store import Change, FoStore
 from dualbus.sandbox.fo.throttling import Throttle, ThrottlingConfig
 from dualbus.sandbox.identity import TOKEN_ROUTE, BearerAuthMiddleware, Caller, TokenIssuer, token_endpoint
+from dualbus.sandbox.odata_prefer import parse_prefer
 from dualbus.sandbox.write_log import WriteLog, writes_endpoint
 
 __all__ = ["FoTwin", "create_app"]
@@ -194,7 +195,8 @@ async def _batch(request: Request) -> Response:
         odata = ODataRequest(part.method, part.resource, part.params, part.body, caller, base, part.if_match)
         return twin.service.execute(odata)
 
-    preferences = _preferences(request.headers.getlist("prefer"))
+    preferences = parse_prefer(", ".join(request.headers.getlist("prefer")))
+    # Bare, or given any value but false.
     continue_on_error = any(preferences.get(name, "false") != "false" for name in _CONTINUE_ON_ERROR_NAMES)
     body, content_type = run_batch(twin.store, items, execute, continue_on_error=continue_on_error)
     headers = {"Content-Type": content_type, "OData-Version": "4.0"}
@@ -202,14 +204,3 @@ async def _batch(request: Request) -> Response:
         headers["Preference-Applied"] = _CONTINUE_ON_ERROR
     return Response(body, status_code=200, headers=headers)
 
-
-def _preferences(values: list[str]) -> dict[str, str]:
-    """A request's Prefer headers, name to value ("true" when none is given; RFC 7240: comma-separated, a
-    value after =, parameters after ;)."""
-    found: dict[str, str] = {}
-    for value in values:
-        for item in value.split(","):
-            name, _, given = item.split(";")[0].partition("=")
-            if name.strip():
-                found[name.strip().lower()] = given.strip().strip('"').lower() or "true"
-    return found
