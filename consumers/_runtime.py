@@ -32,7 +32,14 @@ from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._supply import Supply
 from dualbus.consumers._tombstones import Tombstones
 from dualbus.shared.bus import LockLostError
-from dualbus.shared.bus_calls import LockRenewer, close, open_receiver, receive, renew_in_background
+from dualbus.shared.bus_calls import (
+    LockRenewer,
+    abandon_open,
+    close,
+    open_receiver,
+    receive,
+    renew_in_background,
+)
 from dualbus.shared.bus_types import (
     AsyncBusClient,
     AsyncReceiver,
@@ -387,12 +394,8 @@ async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -
     if opening.done():
         opening.result()  # an error while opening propagates to the worker's handlers
         return True
-    # Cancelled while it still connects, the SDK leaves its socket open: give the connection a moment to
-    # come up (or fail), so that closing the receiver closes it too.
+    # Give the connection a moment to come up (or fail), so that it closes in order; one still connecting
+    # after that is cut off, its socket closed all the same (``abandon_open``).
     await asyncio.wait({opening}, timeout=_OPEN_GRACE)
-    opening.cancel()
-    with contextlib.suppress(BaseException):
-        await opening
-    with contextlib.suppress(Exception):
-        await receiver.close()
+    await abandon_open(receiver, opening)
     return False

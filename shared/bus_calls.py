@@ -10,6 +10,8 @@ SDK reference: https://learn.microsoft.com/python/api/azure-servicebus/azure.ser
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -28,6 +30,7 @@ __all__ = [
     "LockRenewer",
     "SessionState",
     "abandon",
+    "abandon_open",
     "close",
     "complete",
     "dead_letter",
@@ -41,6 +44,7 @@ __all__ = [
     "send",
     "topic_sender",
 ]
+
 
 class LockRenewer(Protocol):
     """Renews locks in the background (``AutoLockRenewer``); a test passes one whose renewals fail."""
@@ -76,6 +80,26 @@ async def open_receiver(receiver: AsyncReceiver) -> None:
     """Attach the receiver's link; a session receiver waits for its session (the SDK's retry budget)."""
     with bus_errors():
         await receiver.__aenter__()
+
+
+async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[None]) -> None:
+    """Cancel ``opening`` (``open_receiver(receiver)`` under way), then close the receiver and its socket.
+
+    The SDK leaves the socket open when an open is cancelled before its AMQP session begins: the client's
+    ``close_async`` returns early without a session (``_pyamqp/aio/_client_async.py``, azure-servicebus
+    7.15), and the receiver has dropped the client by then. The connection is taken while the open still
+    runs, and closed here; left to the garbage collector, its transport warns (ResourceWarning) at any
+    later moment, in whatever runs then.
+    """
+    connection = getattr(getattr(receiver, "_handler", None), "_connection", None)
+    opening.cancel()
+    with contextlib.suppress(BaseException):
+        await opening
+    with contextlib.suppress(Exception):
+        await receiver.close()
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close()
 
 
 @asynccontextmanager
