@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from dualbus.d365 import FO_VERSION_FIELD, fo_entities, fo_key_filter
+from dualbus.d365 import FO_VERSION_FIELD, FoEntity, fo_entities, fo_key_filter, fo_key_literals
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError
 from dualbus.shared.http import Response
-from dualbus.shared.maps import Scalar, odata_literal
+from dualbus.shared.maps import Scalar
 
 __all__ = ["ODATA_ROOT", "VERSION_FIELD", "FoSink"]
 
@@ -52,7 +52,8 @@ class FoSink:
 
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
-        path = f"data/{change.table_map.fo_entity}({key_segment(change.key)})"
+        entity = change.table_map.fo_entity
+        path = f"data/{entity}({key_segment(fo_entities()[entity], change.key)})"
         for _ in range(_ATTEMPTS):
             row = await self._read(change)
             done = skip_reason(change, row, VERSION_FIELD)
@@ -132,10 +133,12 @@ class FoSink:
             )
 
 
-def key_segment(key: Mapping[str, Scalar]) -> str:
-    """The ``k1=v1,k2=v2`` inside an F&O entity path's parentheses, URL-encoded where the syntax allows."""
+def key_segment(entity: FoEntity, key: Mapping[str, Scalar]) -> str:
+    """The ``k1=v1,k2=v2`` inside an F&O entity path's parentheses, each value a literal of its field's type
+    (``fo_key_literals``), URL-encoded where the syntax allows."""
     # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe (space, '/', '#') gets encoded.
-    return ",".join(f"{name}={quote(odata_literal(value), safe=_KEY_SAFE)}" for name, value in key.items())
+    literals = fo_key_literals(entity, key)
+    return ",".join(f"{name}={quote(literal, safe=_KEY_SAFE)}" for name, literal in literals.items())
 
 
 def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dualbus.d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
 from dualbus.d365._errors import SchemaFileError
 from dualbus.d365._fo import FoEntity, FoField, FoRelation
-from dualbus.d365._fo_literals import fo_key_filter, fo_literal
+from dualbus.d365._fo_literals import fo_key_filter, fo_key_literals, fo_literal
 from dualbus.d365._load import dataverse_tables, fo_entities
 from dualbus.d365._prerequisites import (
     DATAVERSE_VERSION_COLUMN,
@@ -36,6 +36,7 @@ __all__ = [
     "dataverse_tables",
     "fo_entities",
     "fo_key_filter",
+    "fo_key_literals",
     "fo_literal",
     "lookup_value_column",
 ]

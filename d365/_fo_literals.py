@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dualbus.d365._fo import FoEntity, FoField
 from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
 
-__all__ = ["fo_key_filter", "fo_literal"]
+__all__ = ["fo_key_filter", "fo_key_literals", "fo_literal"]
 
 _ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 _BARE = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.DateTimeOffset", "Edm.Date"})
@@ -37,7 +37,18 @@ def _quoted(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def fo_key_literals(entity: FoEntity, values: Mapping[str, object]) -> dict[str, str]:
+    """Each field's value as a literal of its type: what a key path's ``(A='x',B=5)`` or a ``$filter`` says.
+
+    A key path takes the same literals as ``$filter``: in the OData 4.0 ABNF a ``keyPropertyValue`` is a
+    ``primitiveLiteral``, whose ``enum`` is ``qualifiedEnumTypeName SQUOTE enumValue SQUOTE`` (the type
+    name may be left out only from OData 4.01 on, which F&O does not claim) and whose date-times are bare:
+    https://docs.oasis-open.org/odata/odata/v4.0/os/abnf/odata-abnf-construction-rules.txt
+    """
+    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    return {name: fo_literal(fields[name], value) for name, value in values.items()}
+
+
 def fo_key_filter(entity: FoEntity, key: Mapping[str, object]) -> str:
     """``A eq 'x' and B eq 5`` for the given field values of one row."""
-    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
-    return " and ".join(f"{name} eq {fo_literal(fields[name], value)}" for name, value in key.items())
+    return " and ".join(f"{name} eq {literal}" for name, literal in fo_key_literals(entity, key).items())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from dualbus.d365 import FoEntity, fo_entities, fo_key_literals
 from dualbus.producers.dataverse import DataverseSource
 from dualbus.producers.events import EchoFilter, build_envelope
 from dualbus.producers.flow import publish_then_checkpoint
@@ -78,15 +79,17 @@ class SyncSummary:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def keyset_filter(fields: Sequence[str], after: Sequence[Any]) -> str:
-    """The OData filter for rows whose key comes after ``after`` in ``fields`` order.
+def keyset_filter(entity: FoEntity, fields: Sequence[str], after: Sequence[Any]) -> str:
+    """The OData filter for ``entity``'s rows whose key comes after ``after`` in ``fields`` order.
 
-    For (a, b) after (x, y): ``(a gt x) or (a eq x and b gt y)``.
+    For (a, b) after (x, y): ``(a gt x) or (a eq x and b gt y)``, each value a literal of its field's type
+    (an enum as ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``, a date-time bare: ``fo_literal``).
     """
+    literals = list(fo_key_literals(entity, dict(zip(fields, after, strict=True))).values())
     clauses = []
     for index, name in enumerate(fields):
-        equal = [f"{fields[i]} eq {odata_literal(after[i])}" for i in range(index)]
-        clauses.append(" and ".join([*equal, f"{name} gt {odata_literal(after[index])}"]))
+        equal = [f"{fields[i]} eq {literals[i]}" for i in range(index)]
+        clauses.append(" and ".join([*equal, f"{name} gt {literals[index]}"]))
     return " or ".join(f"({clause})" for clause in clauses)
 
 
@@ -180,7 +183,8 @@ class _FoSync:
         fields = [f for f in table.key_fields if f != _COMPANY or company == _ALL]
         while not state.get("done"):
             query = _and(
-                _company_filter(company), keyset_filter(fields, state["after"]) if state["after"] else None
+                _company_filter(company),
+                keyset_filter(fo_entities()[table.name], fields, state["after"]) if state["after"] else None,
             )
             rows = await self._reader.page(
                 table.name, filter_=query, orderby=",".join(fields), top=self._page_size

@@ -19,11 +19,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["FilterDialect", "Predicate", "filter_names", "literal", "parse_filter", "tokenize"]
+__all__ = [
+    "FilterDialect",
+    "LiteralCheck",
+    "Predicate",
+    "filter_names",
+    "literal",
+    "parse_filter",
+    "tokenize",
+]
 
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]
 Operand = Callable[[Row], Any]
+# Called for each comparison of a property with a literal: (property, operator, (kind, raw text)); it may
+# refuse a literal of the wrong type, as a service that binds the filter to its model does.
+LiteralCheck = Callable[[str, str, tuple[str, str]], None]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>(?:[A-Za-z_][\w.]*)?'(?:[^']|'')*')"
@@ -57,9 +68,10 @@ class FilterDialect:
     enum_literals: bool = False
 
 
-def parse_filter(text: str, dialect: FilterDialect) -> Predicate:
-    """Compile a ``$filter`` expression into a predicate over rows; refuse it as the dialect does."""
-    parser = _Parser(tokenize(text, dialect), dialect)
+def parse_filter(text: str, dialect: FilterDialect, check: LiteralCheck | None = None) -> Predicate:
+    """Compile a ``$filter`` expression into a predicate over rows; refuse it as the dialect does, and
+    each literal compared with a property as ``check`` does."""
+    parser = _Parser(tokenize(text, dialect), dialect, check)
     predicate = parser.expression()
     if parser.peek() is not None:
         raise dialect.refuse(f"Syntax error at '{parser.peek()}' in $filter.")
@@ -108,10 +120,13 @@ def literal(kind: str, raw: str) -> object:
 class _Parser:
     """Recursive descent: or < and < not < comparison / function / parentheses."""
 
-    def __init__(self, tokens: list[tuple[str, str]], dialect: FilterDialect) -> None:
+    def __init__(
+        self, tokens: list[tuple[str, str]], dialect: FilterDialect, check: LiteralCheck | None
+    ) -> None:
         self._tokens = tokens
         self._index = 0
         self._dialect = dialect
+        self._check = check
 
     def peek(self) -> str | None:
         return self._tokens[self._index][1] if self._index < len(self._tokens) else None
@@ -161,9 +176,18 @@ class _Parser:
         op = self._take()[1].lower()
         if op not in _COMPARE:
             raise self._dialect.refuse(f"Unsupported operator '{op}' in $filter.")
-        right = self._operand(*self._take())
+        other = self._take()
+        right = self._operand(*other)
+        self._check_literal((kind, value), op, other)
         compare = _COMPARE[op]
         return lambda row: _evaluate(left(row), compare, right(row))
+
+    def _check_literal(self, left: tuple[str, str], op: str, right: tuple[str, str]) -> None:
+        if self._check is None:
+            return
+        for one, two in ((left, right), (right, left)):
+            if _is_property(one) and not _is_property(two):
+                self._check(one[1], op, two)
 
     def _function(self, name: str) -> Predicate:
         test = self._dialect.functions.get(name.lower())
@@ -191,6 +215,11 @@ class _Parser:
             raise self._dialect.refuse(f"Unexpected '{value}' in $filter.")
         constant = literal(kind, value)
         return lambda _row: constant
+
+
+def _is_property(token: tuple[str, str]) -> bool:
+    kind, value = token
+    return kind == "name" and value.lower() not in _KEYWORDS
 
 
 def _evaluate(a: object, compare: Callable[[Any, Any], bool], b: object) -> bool:

@@ -27,25 +27,39 @@ _PAIR = 2  # "field desc"
 FO_FILTER = odata_filter.FilterDialect(refuse=BadRequestError, enum_literals=True)
 
 
-def parse_filter(text: str | None, *, on_field: Callable[[str], None] = lambda _: None) -> Predicate | None:
-    """A row predicate for a ``$filter`` expression, or None; ``on_field`` may refuse each field it names."""
+def parse_filter(
+    text: str | None,
+    *,
+    on_field: Callable[[str], None] = lambda _: None,
+    check: odata_filter.LiteralCheck | None = None,
+) -> Predicate | None:
+    """A row predicate for a ``$filter`` expression, or None; ``on_field`` may refuse each field it names,
+    ``check`` each literal compared with a field (``literals.check_filter_literal``)."""
     if text is None or not text.strip():
         return None
     for name in sorted(odata_filter.filter_names(text, FO_FILTER)):
         on_field(name)
-    return odata_filter.parse_filter(text, FO_FILTER)
+    return odata_filter.parse_filter(text, FO_FILTER, check)
 
 
-def parse_key(text: str, key_fields: Sequence[str]) -> tuple[Any, ...]:
-    """Key values in key-field order from ``'US-001'`` or ``dataAreaId='usmf',CustomerAccount='US-001'``."""
+KeyCheck = Callable[[str, tuple[str, str]], None]
+
+
+def parse_key(text: str, key_fields: Sequence[str], check: KeyCheck | None = None) -> tuple[Any, ...]:
+    """Key values in key-field order from ``'US-001'`` or ``dataAreaId='usmf',CustomerAccount='US-001'``;
+    ``check`` may refuse a value's literal for its field (``literals.check_key_literal``)."""
     tokens = odata_filter.tokenize(text, FO_FILTER)
     if len(key_fields) == 1 and len(tokens) == 1 and tokens[0][0] not in {"name", "punct"}:
+        if check is not None:
+            check(key_fields[0], tokens[0])
         return (odata_filter.literal(*tokens[0]),)
     named: dict[str, object] = {}
     for index in range(0, len(tokens), 4):
         # Each key part is: name = literal, followed by a comma unless it is the last.
         match tokens[index : index + 3]:
             case [("name", name), ("punct", "="), (kind, raw)] if kind not in {"name", "punct"}:
+                if check is not None:
+                    check(name, (kind, raw))
                 named[name.casefold()] = odata_filter.literal(kind, raw)
             case _:
                 raise BadRequestError(f"malformed key ({text})")

@@ -20,6 +20,7 @@ import orjson
 from dualbus.d365 import FoEntity
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
+from dualbus.sandbox.fo.literals import check_filter_literal, check_key_literal
 from dualbus.sandbox.fo.query import (
     FO_FILTER,
     parse_filter,
@@ -106,7 +107,7 @@ class ODataService:
             raise NotFoundError(f"no entity set at {request.resource!r}")
         if match.group("key") is None:
             return self._on_collection(definition, request)
-        key = parse_key(match.group("key"), definition.keys)
+        key = parse_key(match.group("key"), definition.keys, partial(check_key_literal, definition))
         self._check_company(definition, key, request)
         return self._on_row(definition, key, request)
 
@@ -171,7 +172,7 @@ class ODataService:
         company = self.company_of(request.caller) if scoped else None
         known = partial(_check_property, definition)
         text = request.params.get("$filter")
-        predicate = parse_filter(text, on_field=known)
+        predicate = parse_filter(text, on_field=known, check=partial(check_filter_literal, definition))
         order = parse_orderby(request.params.get("$orderby"))
         for name, _ in order:
             known(name)

@@ -178,6 +178,43 @@ def test_enum_literal_in_filter(client: httpx.Client) -> None:
     assert [r["CustomerAccount"] for r in rows] == ["US-003"]
 
 
+@pytest.mark.parametrize(
+    ("flt", "types"),
+    [
+        ("OnHoldStatus eq 'All'", "'Microsoft.Dynamics.DataEntities.CustVendorBlocked' and 'Edm.String'"),
+        (
+            "OnHoldStatus ne Microsoft.Dynamics.DataEntities.NoYes'Yes'",
+            "'Microsoft.Dynamics.DataEntities.CustVendorBlocked' and 'Microsoft.Dynamics.DataEntities.NoYes'",
+        ),
+        ("CustomerAccount eq Microsoft.Dynamics.DataEntities.NoYes'Yes'", "'Edm.String' and"),
+        ("CreditLimit gt '5'", "'Edm.Decimal' and 'Edm.String'"),
+    ],
+)
+def test_a_literal_not_of_its_fields_type_is_refused(client: httpx.Client, flt: str, types: str) -> None:
+    """F&O binds $filter to its model: an enum field takes only its own enum literal, text only text."""
+    response = client.get("/data/CustomersV3", params={"$filter": flt})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "A binary operator with incompatible types was detected" in message
+    assert types in message
+
+
+def test_an_enum_key_in_a_path_is_an_enum_literal(client: httpx.Client) -> None:
+    """A key path takes the literals $filter takes: an enum key as <namespace>.<Enum>'<member>'."""
+    assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "Security org"}).status_code == 201
+    purpose = {"HierarchyPurpose": "Security", "HierarchyType": "Security org"}
+    assert client.post("/data/OrganizationHierarchyPurposes", json=purpose).status_code == 201
+    enum = "Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security'"
+    typed = client.get(
+        f"/data/OrganizationHierarchyPurposes(HierarchyPurpose={enum},HierarchyType='Security org')"
+    )
+    assert typed.json()["HierarchyType"] == "Security org"
+    untyped = "HierarchyPurpose='Security',HierarchyType='Security org'"
+    refused = client.get(f"/data/OrganizationHierarchyPurposes({untyped})")
+    assert refused.status_code == 400
+    assert "HierarchyPurpose" in refused.json()["error"]["message"]
+
+
 def test_if_match_with_a_stale_etag_is_412(client: httpx.Client) -> None:
     """A PATCH or DELETE naming an ETag the row no longer has is refused with 412; the current one works."""
     _seed(client, [("usmf", "US-001")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dualbus.d365 import fo_entities
 from dualbus.producers.dv_lookups import LookupResolver, lookup_column, primary_id_column, select_columns
 from dualbus.producers.initial_sync import keyset_filter
 from dualbus.producers.tables import source_tables
@@ -78,8 +79,17 @@ def test_a_lookup_is_read_by_its_columns_value_property() -> None:
 
 def test_keyset_filter_orders_composite_keys() -> None:
     """Rows after (a, b) are those with a greater first part, or an equal first part and a greater second."""
-    assert keyset_filter(["HierarchyType", "Child"], ["T'1", 5]) == (
-        "(HierarchyType gt 'T''1') or (HierarchyType eq 'T''1' and Child gt 5)"
+    entity = fo_entities()["OrganizationHierarchyPublished"]
+    assert keyset_filter(entity, ["HierarchyType", "validFrom"], ["T'1", "2024-01-01T00:00:00Z"]) == (
+        "(HierarchyType gt 'T''1') or (HierarchyType eq 'T''1' and validFrom gt 2024-01-01T00:00:00Z)"
+    )
+
+
+def test_keyset_filter_writes_an_enum_key_as_an_enum_literal() -> None:
+    """F&O binds the filter to its model: an enum key is Microsoft.Dynamics.DataEntities.<Enum>'<Member>'."""
+    entity = fo_entities()["OrganizationHierarchyPurposes"]
+    assert keyset_filter(entity, ["HierarchyPurpose"], ["Security"]) == (
+        "(HierarchyPurpose gt Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security')"
     )
 
 

@@ -1,0 +1,93 @@
+"""Literals bound to F&O's model: a value compared with a field, or given for a key, is of the field's type.
+
+F&O's OData service binds a query to its metadata, as Microsoft's OData library does: an enum field takes
+only an enum literal of its own type, ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'`` (the form F&O's
+OData documentation gives, "Filter on enums":
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md),
+and a text literal for a date-time or an enum is refused with the library's message, "A binary operator
+with incompatible types was detected. Found operand types '<type>' and '<type>' for operator kind
+'<kind>'." (reported from the library in https://github.com/OData/WebApi/issues/1186 and
+https://github.com/OData/odata.net/issues/2542). A key path's values are literals of the same grammar
+(OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dualbus.d365 import FoEntity, FoField
+from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
+from dualbus.sandbox.fo.errors import BadRequestError
+
+__all__ = ["check_filter_literal", "check_key_literal"]
+
+_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
+# The library's BinaryOperatorKind names of the comparison operators.
+_OPERATOR_KINDS = {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "gt": "GreaterThan",
+    "ge": "GreaterThanOrEqual",
+    "lt": "LessThan",
+    "le": "LessThanOrEqual",
+}
+_NUMBERS = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"})
+_INSTANTS = frozenset({"Edm.DateTimeOffset", "Edm.Date"})
+
+
+def check_filter_literal(entity: FoEntity, name: str, op: str, token: tuple[str, str]) -> None:
+    """Refuse a ``$filter`` literal that is not of the type of the field ``name`` it is compared with."""
+    field = _field(entity, name)
+    if field is None:
+        return  # an unknown field is refused by name elsewhere
+    given = _literal_type(token)
+    wanted = _field_type(field)
+    if given is not None and not _fits(wanted, given):
+        raise BadRequestError(
+            "A binary operator with incompatible types was detected. Found operand types "
+            f"'{wanted}' and '{given}' for operator kind '{_OPERATOR_KINDS.get(op, op)}'."
+        )
+
+
+def check_key_literal(entity: FoEntity, name: str, token: tuple[str, str]) -> None:
+    """Refuse a key path's value that is not a literal of the key field's type."""
+    field = _field(entity, name)
+    given = _literal_type(token)
+    wanted = _field_type(field) if field is not None else None
+    if wanted is not None and given is not None and not _fits(wanted, given):
+        raise BadRequestError(f"The key value {token[1]} for {name} is not a literal of its type '{wanted}'.")
+
+
+def _field(entity: FoEntity, name: str) -> FoField | None:
+    fields: Mapping[str, FoField] = {**entity.fields, **FO_EXTENSION_FIELDS}
+    folded = name.casefold()
+    return next((field for key, field in fields.items() if key.casefold() == folded), None)
+
+
+def _field_type(field: FoField) -> str:
+    return f"{_ENUM_NAMESPACE}.{field.enum}" if field.enum is not None else field.type
+
+
+def _literal_type(token: tuple[str, str]) -> str | None:
+    """The EDM type a literal token denotes; None for null, which any type takes."""
+    kind, raw = token
+    match kind:
+        case "string":
+            return "Edm.String" if raw.startswith("'") else raw[: raw.index("'")]
+        case "guid":
+            return "Edm.Guid"
+        case "datetime":
+            return "Edm.DateTimeOffset"
+        case "number":
+            return "Edm.Int32" if raw.lstrip("-").isdigit() else "Edm.Decimal"
+        case "name" if raw.lower() in {"true", "false"}:
+            return "Edm.Boolean"
+    return None
+
+
+def _fits(wanted: str, given: str) -> bool:
+    if wanted in _NUMBERS:
+        return given in _NUMBERS
+    if wanted in _INSTANTS:
+        return given in _INSTANTS
+    return wanted == given
