@@ -120,23 +120,25 @@ def checked_envelope(
     plausible event time.
     """
     envelope = envelope_from_message(message)
+    # Read once: the SDK builds the dict anew on every access.
+    properties = application_properties(message)
     checks: tuple[tuple[Rejection, _Check], ...] = (
-        (Rejection.WRONG_CONTENT_TYPE, _content_type_problem),
+        (Rejection.WRONG_CONTENT_TYPE, lambda m, _e, _p: _content_type_problem(m)),
         (Rejection.PROPERTY_MISMATCH, _property_problem),
-        (Rejection.PROPERTY_MISMATCH, lambda m, e: _id_problem(m, e, buckets)),
-        (Rejection.IMPLAUSIBLE_TIME, lambda _, e: time_problem(e.time, now)),
+        (Rejection.PROPERTY_MISMATCH, lambda m, e, p: _id_problem(m, e, p, buckets)),
+        (Rejection.IMPLAUSIBLE_TIME, lambda _m, e, _p: time_problem(e.time, now)),
     )
     for reason, check in checks:
-        problem = check(message, envelope)
+        problem = check(message, envelope, properties)
         if problem is not None:
             raise RejectedError(f"event {envelope.id}: {problem}", reason=reason)
     return envelope
 
 
-_Check = Callable[[ServiceBusReceivedMessage, Envelope], str | None]
+_Check = Callable[[ServiceBusReceivedMessage, Envelope, Mapping[str, Any]], str | None]
 
 
-def _content_type_problem(message: ServiceBusReceivedMessage, _: Envelope) -> str | None:
+def _content_type_problem(message: ServiceBusReceivedMessage) -> str | None:
     # Media types and their parameters are case-insensitive (RFC 9110, section 8.3.1); spacing is free.
     given = message.content_type
     if given is not None and normal_content_type(given) == normal_content_type(CONTENT_TYPE):
@@ -150,8 +152,9 @@ def normal_content_type(content_type: str) -> str:
     return "".join(content_type.lower().split())
 
 
-def _property_problem(message: ServiceBusReceivedMessage, envelope: Envelope) -> str | None:
-    properties = application_properties(message)
+def _property_problem(
+    message: ServiceBusReceivedMessage, envelope: Envelope, properties: Mapping[str, Any]
+) -> str | None:
     wanted: dict[str, str | None] = dict.fromkeys(ROUTING_PROPERTIES)
     wanted.update(routing_properties(envelope))
     for name, value in wanted.items():
@@ -164,8 +167,9 @@ def _property_problem(message: ServiceBusReceivedMessage, envelope: Envelope) ->
     return None
 
 
-def _id_problem(message: ServiceBusReceivedMessage, envelope: Envelope, buckets: int) -> str | None:
-    properties = application_properties(message)
+def _id_problem(
+    message: ServiceBusReceivedMessage, envelope: Envelope, properties: Mapping[str, Any], buckets: int
+) -> str | None:
     ids = {envelope.id}
     if properties.get(ORIGINAL_ID_PROPERTY) == envelope.id:
         # A replay (``dualbus dlq replay``) is sent as <original id>.replay-<count>.
