@@ -482,7 +482,7 @@ def _report(args: argparse.Namespace, rounds: list[_Round], load: dict[str, list
 def main() -> None:
     """Run the rounds, both loops at once in each, and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1500, help="messages per loop and round")
+    parser.add_argument("--events", type=int, default=6000, help="messages per loop and round")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="rounds, each running both loops at once")
     parser.add_argument("--warmup", type=int, default=200, help="changes the consumer applies untimed first")
