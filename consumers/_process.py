@@ -18,7 +18,7 @@ from dualbus.consumers._batched import BatchFailedError, BatchProgress, apply_ba
 from dualbus.consumers._changes import target_changes
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
-from dualbus.consumers._retry import MessageRetry
+from dualbus.consumers._retry import AwaitingLookup, MessageRetry
 from dualbus.consumers._settlement import Action, Reason, Verdict, verdict
 from dualbus.consumers._sink import ApplyResult, Sink
 from dualbus.shared.bus import LockLostError
@@ -98,20 +98,47 @@ class MessageProcessor:
                 # set-up: that is made only after a failure, which it counts as the first attempt.
                 outcome = await self._attempt(message, 1, started, progress)
             except _RetryableError as failure:
-                policy = self.retry.for_lookups() if failure.verdict.awaits_lookup else self.retry
-                async for attempt in policy.retrying_after(failure, started=started):
-                    with attempt:  # a failure raised in here is retried, or raised past the loop when spent
-                        if attempt.num > 1:
-                            self.metrics.outcome("retried")
-                        outcome = await self._attempt(message, attempt.num, started, progress)
-                    if outcome is not None:
-                        break
+                outcome = await self._retried(message, failure, started, progress)
         except _AttemptFailedError as failure:
             # Not retried (a permanent failure, a lookup waited for long enough) or the budget is spent.
             return await self._give_up(message, settler, failure.verdict, failure.rejection)
         if outcome is None:
             raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
         return await self._settle(settler.complete_message(message), outcome, progress=progress)
+
+    async def _retried(
+        self, message: ReceivedMessage, failure: _RetryableError, started: float, progress: BatchProgress
+    ) -> str | None:
+        """Retry after ``failure``: on the lookup schedule while the failures await a lookup, then (or from
+        the start) on the message's policy; a failure not retried, or the last one, is raised."""
+        if isinstance(failure, _AwaitingLookupError):
+            lookups = self.retry.for_lookups()
+            try:
+                return await self._retried_under(lookups, message, failure, started, progress)
+            except _RetryableError as other:
+                if isinstance(other, _AwaitingLookupError):
+                    raise  # the budget is spent
+                # The row came, and the target fails otherwise: on with the waits meant for that.
+                failure = other
+        return await self._retried_under(self.retry, message, failure, started, progress)
+
+    async def _retried_under(
+        self,
+        policy: MessageRetry,
+        message: ReceivedMessage,
+        failure: _RetryableError,
+        started: float,
+        progress: BatchProgress,
+    ) -> str | None:
+        outcome: str | None = None
+        async for attempt in policy.retrying_after(failure, started=started):
+            with attempt:  # a failure raised in here is retried, or raised past the loop when spent
+                if attempt.num > 1:
+                    self.metrics.outcome("retried")
+                outcome = await self._attempt(message, attempt.num, started, progress)
+            if outcome is not None:
+                return outcome
+        return None
 
     async def _attempt(
         self, message: ReceivedMessage, number: int, started: float, progress: BatchProgress
@@ -127,7 +154,8 @@ class MessageProcessor:
             _log.warning("message %s failed (try %d): %s", message.message_id, number, decided.description)
             if isinstance(exc, ThrottledError):
                 await self.limit.throttled()
-            raise _RetryableError(decided, _rejection(exc)) from exc
+            retryable = _AwaitingLookupError if decided.awaits_lookup else _RetryableError
+            raise retryable(decided, _rejection(exc)) from exc
 
     async def _handle(self, message: ReceivedMessage, progress: BatchProgress) -> str:
         if is_batch(message):
@@ -203,6 +231,10 @@ class _RetryableError(_AttemptFailedError, TransientError):
     def __init__(self, decided: Verdict, rejection: str | None) -> None:
         super().__init__(decided, rejection)
         self.retry_after = decided.retry_after
+
+
+class _AwaitingLookupError(_RetryableError, AwaitingLookup):
+    """A failed attempt whose lookup names a row the target does not hold yet."""
 
 
 def _rejection(exc: BaseException) -> str | None:

@@ -13,7 +13,11 @@ from dataclasses import dataclass, replace
 
 from dualbus.shared.retry import RetryPolicy
 
-__all__ = ["MessageRetry"]
+__all__ = ["AwaitingLookup", "MessageRetry"]
+
+
+class AwaitingLookup(Exception):  # noqa: N818 - a mark that a failure carries, not an error of its own
+    """Marks a failed attempt that waits for a lookup's row: the only failure ``for_lookups`` retries."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,9 +40,15 @@ class MessageRetry(RetryPolicy):
 
     def for_lookups(self) -> MessageRetry:
         """The policy for a message whose first failure was a missing lookup: its own, shorter waits (a
-        policy already quicker keeps its own), the same budget and lookup wait."""
+        policy already quicker keeps its own), the same budget and lookup wait.
+
+        It retries only failures that still await a lookup (``AwaitingLookup``): any other ends its
+        attempts, and the caller goes on under this policy's own waits, so that a target that fails once the
+        row is there is not asked again every few seconds.
+        """
         return replace(
             self,
+            on=(AwaitingLookup,),
             initial_wait=min(self.initial_wait, self.lookup_initial_wait),
             max_wait=min(self.max_wait, self.lookup_max_wait),
             jitter=min(self.jitter, self.lookup_jitter),

@@ -138,6 +138,11 @@ class WatchedRetry(MessageRetry):
         self.asked.append("lookups")
         return MessageRetry.for_lookups(self)
 
+    def retrying_after(self, failure: Exception, *, started: float):
+        # The copy for_lookups makes shares this list: each schedule notes its first wait as it starts.
+        self.asked.append(f"retrying from {self.initial_wait} s")
+        return MessageRetry.retrying_after(self, failure, started=started)
+
 
 @pytest.mark.asyncio
 async def test_success_completes_after_the_target_applied():
@@ -271,7 +276,7 @@ async def test_a_missing_lookup_is_looked_for_again_on_the_lookup_schedule():
     sink = ScriptedSink(LookupMissingError("no group 10 yet", map_name="customers", field="CustomerGroupId"))
     processor = _processor(sink, retry=retry)
     assert await processor.process(_message(), FakeSettler()) == "applied"
-    assert retry.asked == ["lookups"]
+    assert retry.asked == ["lookups", "retrying from 0.2 s"]
 
 
 @pytest.mark.asyncio
@@ -280,7 +285,19 @@ async def test_a_failing_target_keeps_the_backoff_of_its_own():
     retry = WatchedRetry()
     processor = _processor(ScriptedSink(TransientError("503")), retry=retry)
     assert await processor.process(_message(), FakeSettler()) == "applied"
-    assert retry.asked == []
+    assert retry.asked == ["retrying from 0.5 s"]
+
+
+@pytest.mark.asyncio
+async def test_a_target_failing_once_the_lookup_is_there_gets_the_backoff_for_a_failing_target():
+    """The lookup schedule lasts while the lookup is missing; a 503 after it goes on the slower backoff."""
+    retry = WatchedRetry()
+    missing = LookupMissingError("no group 10 yet", map_name="customers", field="CustomerGroupId")
+    sink = ScriptedSink(missing, missing, TransientError("503"), TransientError("503"))
+    processor = _processor(sink, retry=retry)
+    assert await processor.process(_message(), FakeSettler()) == "applied"
+    assert retry.asked == ["lookups", "retrying from 0.2 s", "retrying from 0.5 s"]
+    assert processor.metrics.counts["retried"] == 4  # every attempt after the first, under either schedule
 
 
 def test_the_lookup_schedule_is_short_and_never_slower_than_the_policy():
