@@ -43,7 +43,9 @@ def fo_key_literals(entity: FoEntity, values: Mapping[str, object]) -> dict[str,
     A key path takes the same literals as ``$filter``: in the OData 4.0 ABNF a ``keyPropertyValue`` is a
     ``primitiveLiteral``, whose ``enum`` is ``qualifiedEnumTypeName SQUOTE enumValue SQUOTE`` (the type
     name may be left out only from OData 4.01 on, which F&O does not claim) and whose date-times are bare:
-    https://docs.oasis-open.org/odata/odata/v4.0/os/abnf/odata-abnf-construction-rules.txt
+    https://docs.oasis-open.org/odata/odata/v4.0/os/abnf/odata-abnf-construction-rules.txt. OData 4.01 says
+    so too: "OData clients that want to operate across OData 4.0 and OData 4.01 services should always
+    include the prefix for duration and enumeration types" (part 2, "Primitive Literals").
     """
     fields = {**entity.fields, **FO_EXTENSION_FIELDS}
     return {name: fo_literal(fields[name], value) for name, value in values.items()}

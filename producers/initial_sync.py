@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from dualbus.d365 import FoEntity, fo_entities, fo_key_literals
+from dualbus.d365 import FoEntity, fo_entities, fo_key_literals, fo_literal
 from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.errors import SourceError
 from dualbus.producers.events import EchoFilter, build_envelope
 from dualbus.producers.flow import publish_then_checkpoint
 from dualbus.producers.fo_reader import FoReader
@@ -79,18 +80,38 @@ class SyncSummary:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
-def keyset_filter(entity: FoEntity, fields: Sequence[str], after: Sequence[Any]) -> str:
-    """The OData filter for ``entity``'s rows whose key comes after ``after`` in ``fields`` order.
+def keyset_filter(entity: FoEntity, fields: Sequence[str], after: Sequence[Any]) -> str | None:
+    """The OData filter for ``entity``'s rows whose key comes after ``after`` in ``fields`` order; None when
+    no key can come after it.
 
     For (a, b) after (x, y): ``(a gt x) or (a eq x and b gt y)``, each value a literal of its field's type
     (an enum as ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``, a date-time bare: ``fo_literal``).
+    F&O compares enums with eq and ne only (data-entities/odata.md, "Using enums"), so an enum field's "after
+    x" names the members after x one by one: F&O orders an enum by its values, which its metadata lists
+    in order (``d365`` keeps them so).
     """
     literals = list(fo_key_literals(entity, dict(zip(fields, after, strict=True))).values())
     clauses = []
     for index, name in enumerate(fields):
-        equal = [f"{fields[i]} eq {literals[i]}" for i in range(index)]
-        clauses.append(" and ".join([*equal, f"{name} gt {literals[index]}"]))
-    return " or ".join(f"({clause})" for clause in clauses)
+        later = _later(entity, name, after[index], literals[index])
+        if later is not None:
+            equal = [f"{fields[i]} eq {literals[i]}" for i in range(index)]
+            clauses.append(" and ".join([*equal, later]))
+    return " or ".join(f"({clause})" for clause in clauses) if clauses else None
+
+
+def _later(entity: FoEntity, name: str, value: object, literal: str) -> str | None:
+    """``name gt <literal>``, or for an enum field the members after ``value`` (None if there is none)."""
+    field = entity.fields[name]
+    if field.enum is None:
+        return f"{name} gt {literal}"
+    members = entity.enums[field.enum]
+    if value not in members:
+        raise SourceError(f"{entity.entity_set}.{name} holds {value!r}, not a member of {field.enum}")
+    after = members[members.index(str(value)) + 1 :]
+    if not after:
+        return None
+    return "(" + " or ".join(f"{name} eq {fo_literal(field, member)}" for member in after) + ")"
 
 
 async def run_initial_sync(
@@ -181,11 +202,12 @@ class _FoSync:
         state: dict[str, Any] = self._context.store.get(name) or {"after": None, "pages": 0, "records": 0}
         result = TableResult(table.area, table.name, company, resumed=state["pages"] > 0)
         fields = [f for f in table.key_fields if f != _COMPANY or company == _ALL]
+        entity = fo_entities()[table.name]
         while not state.get("done"):
-            query = _and(
-                _company_filter(company),
-                keyset_filter(fo_entities()[table.name], fields, state["after"]) if state["after"] else None,
-            )
+            later = keyset_filter(entity, fields, state["after"]) if state["after"] else None
+            if state["after"] and later is None:
+                break  # the last row read had the greatest key there can be
+            query = _and(_company_filter(company), later)
             rows = await self._reader.page(
                 table.name, filter_=query, orderby=",".join(fields), top=self._page_size
             )

@@ -203,4 +203,3 @@ async def _batch(request: Request) -> Response:
     if continue_on_error:
         headers["Preference-Applied"] = _CONTINUE_ON_ERROR
     return Response(body, status_code=200, headers=headers)
-

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from dualbus.sandbox.fo.errors import BadRequestError, ODataError
 from dualbus.sandbox.fo.service import Reply, error_body
@@ -92,7 +92,9 @@ def _request(chunk: bytes) -> BatchPart:
     if len(words) < _REQUEST_LINE_WORDS:
         raise BadRequestError(f"malformed request line in $batch: {request_line!r}")
     url = urlsplit(words[1])
-    path = url.path
+    path = unquote(
+        url.path
+    )  # a URL, percent-encoded as any (a key's space as %20): read as the server reads one
     resource = path.split("/data/", 1)[1] if "/data/" in path else path.lstrip("/")
     params = dict(parse_qsl(url.query, keep_blank_values=True))
     return BatchPart(

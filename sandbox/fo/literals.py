@@ -1,14 +1,16 @@
 """Literals bound to F&O's model: a value compared with a field, or given for a key, is of the field's type.
 
-F&O's OData service binds a query to its metadata, as Microsoft's OData library does: an enum field takes
-only an enum literal of its own type, ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'`` (the form F&O's
-OData documentation gives, "Filter on enums":
-https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md),
-and a text literal for a date-time or an enum is refused with the library's message, "A binary operator
-with incompatible types was detected. Found operand types '<type>' and '<type>' for operator kind
-'<kind>'." (reported from the library in https://github.com/OData/WebApi/issues/1186 and
-https://github.com/OData/odata.net/issues/2542). A key path's values are literals of the same grammar
-(OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
+F&O's OData service binds a query to its metadata, as Microsoft's OData library does. An enum field takes an
+enum literal of its own type, ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``, and is compared with eq
+and ne only (F&O's OData documentation, "Using enums":
+https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md).
+A literal of another type is refused with the library's message, "A binary operator with incompatible types
+was detected. Found operand types '<type>' and '<type>' for operator kind '<kind>'." (quoted from the
+library in https://github.com/OData/WebApi/issues/1186 and https://github.com/OData/odata.net/issues/2542).
+Later versions of the library also read a member's name given as text
+(https://github.com/OData/odata.net/pull/980); F&O documents the typed form alone, so the twin takes that
+alone, and dualbus sends it, which every version reads. A key path's values are literals of the same
+grammar (OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _OPERATOR_KINDS = {
     "lt": "LessThan",
     "le": "LessThanOrEqual",
 }
+# "The operations that enums support are eq and ne." (odata.md, "Using enums", above.)
+_ENUM_OPERATORS = frozenset({"eq", "ne"})
 _NUMBERS = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"})
 _INSTANTS = frozenset({"Edm.DateTimeOffset", "Edm.Date"})
 
@@ -40,6 +44,8 @@ def check_filter_literal(entity: FoEntity, name: str, op: str, token: tuple[str,
     field = _field(entity, name)
     if field is None:
         return  # an unknown field is refused by name elsewhere
+    if field.enum is not None and op not in _ENUM_OPERATORS:
+        raise BadRequestError(f"{name} is an enum: F&O compares enums with eq and ne only, not {op}.")
     given = _literal_type(token)
     wanted = _field_type(field)
     if given is not None and not _fits(wanted, given):

@@ -9,7 +9,7 @@ https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/oda
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dualbus.sandbox import odata_filter
@@ -93,15 +93,28 @@ def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
     return order
 
 
-def sort_rows(rows: list[dict[str, Any]], order: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-    """Rows sorted by the ``$orderby`` pairs, nulls first as in SQL Server, stable otherwise."""
+def sort_rows(
+    rows: list[dict[str, Any]],
+    order: list[tuple[str, bool]],
+    enums: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows sorted by the ``$orderby`` pairs, nulls first as in SQL Server, stable otherwise; a field in
+    ``enums`` (field → its enum's members in order) sorts by its member's place, as F&O sorts an enum by
+    its value."""
     for field, descending in reversed(order):
-        rows.sort(key=_field_key(field), reverse=descending)
+        members = (enums or {}).get(field)
+        key = _field_key(field) if members is None else _member_key(field, members)
+        rows.sort(key=key, reverse=descending)
     return rows
 
 
 def _field_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
     return lambda row: _sort_key(row.get(field))
+
+
+def _member_key(field: str, members: Sequence[str]) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    place = {member: index for index, member in enumerate(members)}
+    return lambda row: (0, 0) if row.get(field) is None else (1, place.get(str(row.get(field)), len(place)))
 
 
 def _sort_key(value: object) -> tuple[int, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from dualbus.d365 import FoEntity
+from dualbus.d365 import FoEntity, fo_key_literals
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
 from dualbus.sandbox.fo.literals import check_filter_literal, check_key_literal
@@ -37,6 +37,8 @@ __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
 _RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$", re.DOTALL)
 _LINK_SAFE = "$',()="
+# A key path's own syntax, kept as it is in a Location: quotes, '=' and ','.
+_KEY_SAFE = "'=,"
 _JSON = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
 _GENERIC_MESSAGE = "An error has occurred."
 # ODL's MetadataBinder_PropertyNotDeclared, for a query option naming a property the type lacks:
@@ -202,14 +204,18 @@ class ODataService:
             if page is not None:
                 return page
         rows = self.store.row_views(definition.entity_set)
-        return sort_rows([row for row in rows if wanted(row)], order)
+        fields = definition.fields.items()
+        enums = {name: definition.enums[f.enum] for name, f in fields if f.enum is not None}
+        return sort_rows([row for row in rows if wanted(row)], order, enums)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
         base = request.base
         if definition.company_specific and not values.get("dataAreaId"):
             values = {**values, "dataAreaId": self.company_of(request.caller)}
         row = self.store.insert(definition.entity_set, values, modified_by=request.caller)
-        key = ",".join(f"{k}='{quote(str(row[k]).replace(chr(39), chr(39) * 2))}'" for k in definition.keys)
+        # The row's key path, each value a literal of its field's type, as a client would write it.
+        literals = fo_key_literals(definition, {k: row[k] for k in definition.keys})
+        key = ",".join(f"{k}={quote(literal, safe=_KEY_SAFE)}" for k, literal in literals.items())
         location = f"{base}/data/{definition.entity_set}({key})"
         payload = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}/$entity", **row}
         return _json_reply(201, payload, {"Location": location})
@@ -297,9 +303,10 @@ def _key_equalities(definition: FoEntity, text: str | None) -> tuple[Any, ...] |
 
 def _in_key_order(definition: FoEntity, order: list[tuple[str, bool]], *, scoped: bool) -> bool:
     """Whether ``$orderby`` asks for the store's own order: the key fields ascending (within one company,
-    the company may be left out)."""
+    the company may be left out), none of them an enum (the store orders keys as text, F&O an enum by its
+    value)."""
     fields = [name for name, descending in order if not descending]
-    if len(fields) != len(order):
+    if len(fields) != len(order) or any(definition.fields[name].enum is not None for name in definition.keys):
         return False
     keys = list(definition.keys)
     return fields == keys or (scoped and definition.company_specific and fields == keys[1:])

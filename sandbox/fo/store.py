@@ -58,8 +58,31 @@ class _Stored:
     rec_id: int
 
 
+# "2024-01-01T00:00:00": the shortest text read as a date-time key.
+_DATE_TIME_LENGTH = 19
+
+
 def _norm(values: tuple[Any, ...]) -> _KeyTuple:
-    return tuple(str(v).casefold() for v in values)
+    return tuple(_norm_one(v) for v in values)
+
+
+def _norm_one(value: object) -> str:
+    """A key value as compared: text without regard to case, and a date-time as its instant, whether it
+    came as a row's text or as a key path's bare literal (parsed to a datetime)."""
+    if isinstance(value, datetime):
+        return _instant_text(value)
+    text = str(value)
+    if len(text) >= _DATE_TIME_LENGTH and text[4] == "-" and text[10] in "Tt":
+        try:
+            return _instant_text(datetime.fromisoformat(text))
+        except ValueError:
+            pass  # text that only looks like a date-time
+    return text.casefold()
+
+
+def _instant_text(value: datetime) -> str:
+    instant = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return instant.isoformat()
 
 
 class FoStore:

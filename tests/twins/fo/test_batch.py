@@ -127,3 +127,25 @@ def test_continue_on_error_false_stops_as_without_it(client: httpx.Client) -> No
     response = _batch(client, missing, create, prefer="odata.continue-on-error=false")
     assert "201 Created" not in response.text
     assert "preference-applied" not in response.headers
+
+
+def test_a_parts_key_path_is_read_as_a_url_and_typed_as_a_request(client: httpx.Client) -> None:
+    """A part's path is percent-decoded as any URL is (a key's space as %20), and its key literals are
+    bound to the model as a request's are: an untyped enum key is refused there too."""
+    assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "Security org"}).status_code == 201
+    purpose = {"HierarchyPurpose": "Security", "HierarchyType": "Security org"}
+    assert client.post("/data/OrganizationHierarchyPurposes", json=purpose).status_code == 201
+    enum = "Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security'"
+    typed = _single(
+        "GET", f"/data/OrganizationHierarchyPurposes(HierarchyPurpose={enum},HierarchyType='Security%20org')"
+    )
+    untyped = _single(
+        "GET",
+        "/data/OrganizationHierarchyPurposes(HierarchyPurpose='Security',HierarchyType='Security%20org')",
+    )
+    response = _batch(client, typed, untyped, prefer="odata.continue-on-error")
+    assert response.status_code == 200
+    first, second = response.text.split("HTTP/1.1 ")[1:3]
+    assert first.startswith("200")
+    assert '"HierarchyType":"Security org"' in first
+    assert second.startswith("400")

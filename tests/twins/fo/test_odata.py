@@ -215,6 +215,78 @@ def test_an_enum_key_in_a_path_is_an_enum_literal(client: httpx.Client) -> None:
     assert "HierarchyPurpose" in refused.json()["error"]["message"]
 
 
+def test_an_enum_is_compared_with_eq_and_ne_only(client: httpx.Client) -> None:
+    """F&O's documentation: the operations enums support are eq and ne; gt on one is refused."""
+    enum = "Microsoft.Dynamics.DataEntities.CustVendorBlocked'All'"
+    assert client.get("/data/CustomersV3", params={"$filter": f"OnHoldStatus ne {enum}"}).status_code == 200
+    refused = client.get("/data/CustomersV3", params={"$filter": f"OnHoldStatus gt {enum}"})
+    assert refused.status_code == 400
+    assert "eq and ne only" in refused.json()["error"]["message"]
+
+
+def test_an_enum_orders_by_its_members_place(client: httpx.Client) -> None:
+    """$orderby on an enum follows its values (the metadata's order), not the members' names."""
+    assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "T"}).status_code == 201
+    for purpose in ("Security", "NotSet", "ExpenseControl"):  # places 8, 0 and 2 of HierarchyPurpose
+        body = {"HierarchyPurpose": purpose, "HierarchyType": "T"}
+        assert client.post("/data/OrganizationHierarchyPurposes", json=body).status_code == 201
+    rows = client.get("/data/OrganizationHierarchyPurposes", params={"$orderby": "HierarchyPurpose"}).json()
+    assert [r["HierarchyPurpose"] for r in rows["value"]] == ["NotSet", "ExpenseControl", "Security"]
+
+
+def test_a_created_rows_location_reads_it_back(client: httpx.Client) -> None:
+    """The Location of a created row is its key path in typed literals, and reading it finds the row."""
+    assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "Security org"}).status_code == 201
+    purpose = {"HierarchyPurpose": "Security", "HierarchyType": "Security org"}
+    location = client.post("/data/OrganizationHierarchyPurposes", json=purpose).headers["Location"]
+    assert "HierarchyPurpose=Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security'" in location
+    assert client.get(location).json()["HierarchyPurpose"] == "Security"
+
+
+def test_a_date_time_key_is_read_from_its_bare_literal(client: httpx.Client) -> None:
+    """A date-time key is written bare in a key path and matches the row's instant."""
+    assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "Org"}).status_code == 201
+    row = {
+        "HierarchyType": "Org",
+        "ChildOrganizationName": "Child",
+        "validFrom": "2024-01-01T00:00:00Z",
+        "validTo": "2154-12-31T23:59:59Z",
+    }
+    location = client.post("/data/OrganizationHierarchyPublished", json=row).headers["Location"]
+    key = (
+        "HierarchyType='Org',ChildOrganizationName='Child',"
+        "validFrom=2024-01-01T00:00:00Z,validTo=2154-12-31T23:59:59Z"
+    )
+    assert f"({key})" in location.replace("%3A", ":")
+    assert (
+        client.get(f"/data/OrganizationHierarchyPublished({key})").json()["ChildOrganizationName"] == "Child"
+    )
+    quoted = key.replace("=2024-01-01T00:00:00Z", "='2024-01-01T00:00:00Z'")
+    assert client.get(f"/data/OrganizationHierarchyPublished({quoted})").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/data/CustomersV3", {"$filter": "CreditLimit gt 0 and AddressValidTo gt 2024-02-30T00:00:00Z"}),
+        (
+            (
+                "/data/OrganizationHierarchyPublished(HierarchyType='Org',ChildOrganizationName='C',"
+                "validFrom=2024-02-30T00:00:00Z,validTo=2154-12-31T23:59:59Z)"
+            ),
+            {},
+        ),
+    ],
+)
+def test_a_date_time_that_is_no_date_is_a_bad_request(
+    client: httpx.Client, path: str, params: dict[str, str]
+) -> None:
+    """February 30th has a date-time's shape and is none: 400, not a server error."""
+    response = client.get(path, params=params)
+    assert response.status_code == 400
+    assert "'2024-02-30T00:00:00Z' is not a valid Edm.DateTimeOffset literal" in response.text
+
+
 def test_if_match_with_a_stale_etag_is_412(client: httpx.Client) -> None:
     """A PATCH or DELETE naming an ETag the row no longer has is refused with 412; the current one works."""
     _seed(client, [("usmf", "US-001")])

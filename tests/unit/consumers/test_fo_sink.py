@@ -9,6 +9,8 @@ import pytest
 import pytest_asyncio
 
 from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
+from dualbus.consumers._fo import key_segment
+from dualbus.d365 import fo_entities
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
@@ -137,3 +139,18 @@ async def test_deletes_remove_the_row_once(sink, fake):
     assert await sink.apply(gone) is ApplyResult.APPLIED
     assert await sink.apply(gone) is ApplyResult.UNCHANGED
     assert ("DELETE", ROW) in [w[:2] for w in fake.writes()]
+
+
+def test_a_key_path_writes_each_key_as_a_literal_of_its_type():
+    """An enum key as Microsoft.Dynamics.DataEntities.<Enum>'<Member>', text quoted and URL-encoded."""
+    key = {
+        "dataAreaId": "usmf",
+        "ContactPersonPartyNumber": "CP 1",
+        "AssociatedContactType": "Vendor",
+        "AssociatedContactNumber": "V-1",
+    }
+    assert key_segment(fo_entities()["CDSContactPersonsV2"], key) == (
+        "dataAreaId='usmf',ContactPersonPartyNumber='CP%201',"
+        "AssociatedContactType=Microsoft.Dynamics.DataEntities.SmmContactPersonCdsAssociatedContactType'Vendor',"
+        "AssociatedContactNumber='V-1'"
+    )

@@ -85,12 +85,21 @@ def test_keyset_filter_orders_composite_keys() -> None:
     )
 
 
-def test_keyset_filter_writes_an_enum_key_as_an_enum_literal() -> None:
-    """F&O binds the filter to its model: an enum key is Microsoft.Dynamics.DataEntities.<Enum>'<Member>'."""
+def test_keyset_filter_names_the_enum_members_after_the_last_one() -> None:
+    """F&O compares enums with eq and ne only: "after Security" is each later member, in typed literals."""
     entity = fo_entities()["OrganizationHierarchyPurposes"]
-    assert keyset_filter(entity, ["HierarchyPurpose"], ["Security"]) == (
-        "(HierarchyPurpose gt Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security')"
+    members = entity.enums["HierarchyPurpose"]
+    later = members[members.index("Security") + 1 :]
+    expected = " or ".join(
+        f"HierarchyPurpose eq Microsoft.Dynamics.DataEntities.HierarchyPurpose'{m}'" for m in later
     )
+    assert keyset_filter(entity, ["HierarchyPurpose", "HierarchyType"], ["Security", "T"]) == (
+        f"(({expected})) or (HierarchyPurpose eq Microsoft.Dynamics.DataEntities.HierarchyPurpose'Security'"
+        " and HierarchyType gt 'T')"
+    )
+    assert " gt Microsoft" not in str(keyset_filter(entity, ["HierarchyPurpose"], [members[0]]))
+    # After the last member nothing can come.
+    assert keyset_filter(entity, ["HierarchyPurpose"], [members[-1]]) is None
 
 
 def test_filter_fields_travel_with_the_event() -> None:
