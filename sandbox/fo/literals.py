@@ -53,6 +53,7 @@ def check_filter_literal(entity: FoEntity, name: str, op: str, token: tuple[str,
             "A binary operator with incompatible types was detected. Found operand types "
             f"'{wanted}' and '{given}' for operator kind '{_OPERATOR_KINDS.get(op, op)}'."
         )
+    _check_member(entity, field, token)
 
 
 def check_key_literal(entity: FoEntity, name: str, token: tuple[str, str]) -> None:
@@ -62,6 +63,19 @@ def check_key_literal(entity: FoEntity, name: str, token: tuple[str, str]) -> No
     wanted = _field_type(field) if field is not None else None
     if wanted is not None and given is not None and not _fits(wanted, given):
         raise BadRequestError(f"The key value {token[1]} for {name} is not a literal of its type '{wanted}'.")
+    if field is not None:
+        _check_member(entity, field, token)
+
+
+def _check_member(entity: FoEntity, field: FoField, token: tuple[str, str]) -> None:
+    """Refuse an enum literal naming no member of its enum, with the library's message (quoted from it in
+    https://github.com/OData/WebApi/issues/1971)."""
+    kind, raw = token
+    if field.enum is None or kind != "string" or raw.startswith("'"):
+        return
+    member = raw[raw.index("'") + 1 : -1]
+    if member not in entity.enums[field.enum]:
+        raise BadRequestError(f"The string '{raw}' is not a valid enumeration type constant.")
 
 
 def _field(entity: FoEntity, name: str) -> FoField | None:

@@ -215,6 +215,14 @@ def test_an_enum_key_in_a_path_is_an_enum_literal(client: httpx.Client) -> None:
     assert "HierarchyPurpose" in refused.json()["error"]["message"]
 
 
+def test_an_enum_literal_naming_no_member_is_refused(client: httpx.Client) -> None:
+    """An enum literal of the right type but no member of it is a bad request, not an empty answer."""
+    bogus = "Microsoft.Dynamics.DataEntities.CustVendorBlocked'Bogus'"
+    refused = client.get("/data/CustomersV3", params={"$filter": f"OnHoldStatus eq {bogus}"})
+    assert refused.status_code == 400
+    assert f"The string '{bogus}' is not a valid enumeration type constant." in refused.text
+
+
 def test_an_enum_is_compared_with_eq_and_ne_only(client: httpx.Client) -> None:
     """F&O's documentation: the operations enums support are eq and ne; gt on one is refused."""
     enum = "Microsoft.Dynamics.DataEntities.CustVendorBlocked'All'"
