@@ -7,9 +7,10 @@ map checks of ``target_changes``); a check that fails dead-letters it at once wi
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Protocol
 
 from opentelemetry import propagate, trace
@@ -111,16 +112,17 @@ class MessageProcessor:
     ) -> str | None:
         """Retry after ``failure``: on the lookup schedule while the failures await a lookup, then (or from
         the start) on the message's policy; a failure not retried, or the last one, is raised."""
+        tries = itertools.count(2)  # the attempts' numbers across both schedules, for the log
         if isinstance(failure, _AwaitingLookupError):
             lookups = self.retry.for_lookups()
             try:
-                return await self._retried_under(lookups, message, failure, started, progress)
+                return await self._retried_under(lookups, message, failure, started, progress, tries=tries)
             except _RetryableError as other:
                 if isinstance(other, _AwaitingLookupError):
                     raise  # the budget is spent
                 # The row came, and the target fails otherwise: on with the waits meant for that.
                 failure = other
-        return await self._retried_under(self.retry, message, failure, started, progress)
+        return await self._retried_under(self.retry, message, failure, started, progress, tries=tries)
 
     async def _retried_under(
         self,
@@ -129,13 +131,14 @@ class MessageProcessor:
         failure: _RetryableError,
         started: float,
         progress: BatchProgress,
+        *,
+        tries: Iterator[int],
     ) -> str | None:
         outcome: str | None = None
         async for attempt in policy.retrying_after(failure, started=started):
             with attempt:  # a failure raised in here is retried, or raised past the loop when spent
-                if attempt.num > 1:
-                    self.metrics.outcome("retried")
-                outcome = await self._attempt(message, attempt.num, started, progress)
+                self.metrics.outcome("retried")  # every attempt yielded follows a failed one
+                outcome = await self._attempt(message, next(tries), started, progress)
             if outcome is not None:
                 return outcome
         return None

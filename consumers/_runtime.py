@@ -389,13 +389,17 @@ async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if opening.done():
+            opening.result()  # an error while opening propagates to the worker's handlers
+            return True
+        # Give the connection a moment to come up (or fail), so that it closes in order; one still
+        # connecting after that is cut off, its socket closed all the same (``abandon_open``).
+        await asyncio.wait({opening}, timeout=_OPEN_GRACE)
+    except asyncio.CancelledError:
+        # The worker itself is cancelled (the shutdown deadline): the open must not run on alone.
+        await asyncio.shield(abandon_open(receiver, opening))
+        raise
     finally:
         stopping.cancel()
-    if opening.done():
-        opening.result()  # an error while opening propagates to the worker's handlers
-        return True
-    # Give the connection a moment to come up (or fail), so that it closes in order; one still connecting
-    # after that is cut off, its socket closed all the same (``abandon_open``).
-    await asyncio.wait({opening}, timeout=_OPEN_GRACE)
     await abandon_open(receiver, opening)
     return False

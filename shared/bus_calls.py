@@ -93,13 +93,17 @@ async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[None]) -
     """
     connection = getattr(getattr(receiver, "_handler", None), "_connection", None)
     opening.cancel()
-    with contextlib.suppress(BaseException):
-        await opening
-    with contextlib.suppress(Exception):
-        await receiver.close()
-    if connection is not None:
+    try:
+        # Waited for, not awaited: the caller's own cancellation must reach it, the open's must not.
+        await asyncio.wait({opening})
+        if not opening.cancelled():
+            opening.exception()  # an open that failed first: its error is of no interest now
+    finally:
         with contextlib.suppress(Exception):
-            await connection.close()
+            await receiver.close()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 @asynccontextmanager

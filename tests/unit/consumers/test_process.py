@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -298,6 +300,39 @@ async def test_a_target_failing_once_the_lookup_is_there_gets_the_backoff_for_a_
     assert await processor.process(_message(), FakeSettler()) == "applied"
     assert retry.asked == ["lookups", "retrying from 0.2 s", "retrying from 0.5 s"]
     assert processor.metrics.counts["retried"] == 4  # every attempt after the first, under either schedule
+
+
+class _SlowSink(ScriptedSink):
+    """A target whose every answer takes ``seconds`` (time passes for the budget), noting when each began."""
+
+    def __init__(self, seconds: float, failure) -> None:
+        super().__init__()
+        self.seconds, self.failure, self.began = seconds, failure, []
+
+    async def apply(self, _change):
+        self.began.append(time.monotonic())
+        await asyncio.sleep(self.seconds)  # the target's own answer time, not a wait for anything
+        raise self.failure(self.began[-1] - self.began[0])
+
+
+@pytest.mark.asyncio
+async def test_the_budget_counts_from_the_first_attempt_across_the_switch():
+    """Missing lookups for half the budget, then a failing target: no attempt starts past the budget, which
+    runs from the first attempt, not from the switch of schedules."""
+
+    def failure(since_first: float) -> Exception:
+        if since_first < 0.5:
+            return LookupMissingError("no group 10 yet", map_name="customers", field="CustomerGroupId")
+        return TransientError("503")
+
+    sink = _SlowSink(0.05, failure)
+    retry = MessageRetry(budget_seconds=1.0, initial_wait=0.01, max_wait=0.01, jitter=0.0)
+    with stamina.set_testing(False):  # the policy's own (tiny) waits, and its budget
+        outcome = await _processor(sink, retry=retry).process(_message(), FakeSettler())
+    assert outcome == "abandoned"
+    # A budget counted again from the switch would go on until 1.5 s; 0.3 s is room for a busy machine.
+    assert sink.began[-1] - sink.began[0] < 1.3
+    assert any(isinstance(failure(b - sink.began[0]), TransientError) for b in sink.began)
 
 
 def test_the_lookup_schedule_is_short_and_never_slower_than_the_policy():

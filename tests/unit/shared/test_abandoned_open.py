@@ -15,33 +15,15 @@ from azure.servicebus import NEXT_AVAILABLE_SESSION
 from azure.servicebus.aio import ServiceBusClient
 
 from dualbus.shared.bus_calls import abandon_open, open_receiver
-
-
-class _SilentBroker:
-    """Accepts connections and reads whatever comes, answering nothing; notes when a client hangs up."""
-
-    def __init__(self) -> None:
-        self.header_read = asyncio.Event()
-        self.hung_up = asyncio.Event()
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.append(writer)
-        if await reader.read(8):  # the protocol header the SDK sends first
-            self.header_read.set()
-        await reader.read()  # until the client's end of the stream
-        self.hung_up.set()
+from tests.unit.silent_broker import SilentBroker, connection_string
 
 
 @pytest.mark.asyncio
 async def test_an_open_cut_off_mid_handshake_closes_its_socket() -> None:
-    broker = _SilentBroker()
+    broker = SilentBroker()
     server = await asyncio.start_server(broker.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    # The emulator's connection string form: plain AMQP on the given port, a SAS key the broker never reads.
-    connection = (
-        f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=k;UseDevelopmentEmulator=true"
-    )
+    connection = connection_string(port)
     # A forgotten socket is closed by a finaliser, warning as it does so, at a moment of the collector's
     # choosing; kept out of the way, only the reference count frees it: once the open's last holder lets go.
     gc.disable()
