@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.bus_types import (
@@ -25,6 +25,8 @@ from dualbus.shared.bus_types import (
     ReceivedMessage,
     Session,
 )
+
+_T = TypeVar("_T")
 
 __all__ = [
     "LockRenewer",
@@ -82,7 +84,7 @@ async def open_receiver(receiver: AsyncReceiver) -> None:
         await receiver.__aenter__()
 
 
-async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[None]) -> None:
+async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[Any]) -> None:
     """Cancel ``opening`` (``open_receiver(receiver)`` under way), then close the receiver and its socket.
 
     The SDK leaves the socket open when an open is cancelled before its AMQP session begins: the client's
@@ -148,13 +150,34 @@ async def dead_letter(
 async def read_session_state(session: SessionState) -> bytes | None:
     """The session's saved state (None when it holds none)."""
     with bus_errors():
-        return await session.get_state()
+        return await _closed_if_cut_off(session, session.get_state())
 
 
 async def save_session_state(session: SessionState, state: bytes) -> None:
     """Replace the session's saved state."""
     with bus_errors():
-        await session.set_state(state)
+        await _closed_if_cut_off(session, session.set_state(state))
+
+
+async def _closed_if_cut_off(session: SessionState, call: Awaitable[_T]) -> _T:
+    """Await a call on the session's receiver link; if the caller is cancelled meanwhile, close what the
+    call may have opened.
+
+    The SDK reopens a receiver whose handler went down (a connection error) to make the call
+    (``_mgmt_request_response_with_retry``), and a reopen cut off by a cancellation leaves its socket
+    behind (``abandon_open``). A state call is cancelled only when its session's hold ends, and the
+    receiver is closed then in any case.
+    """
+    receiver = getattr(session, "_receiver", None)
+    running = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        if receiver is None:
+            running.cancel()
+        else:
+            await abandon_open(receiver, running)
+        raise
 
 
 def renew_in_background(

@@ -55,15 +55,17 @@ async def silent_broker() -> AsyncIterator[SilentBroker]:
 
 
 @asynccontextmanager
-async def silent_session_receiver() -> AsyncIterator[tuple[SilentBroker, ServiceBusReceiver]]:
-    """A running SilentBroker and a real SDK session receiver on it, not opened yet."""
+async def silent_session_receiver(
+    session_id: str | None = None,
+) -> AsyncIterator[tuple[SilentBroker, ServiceBusReceiver]]:
+    """A running SilentBroker and a real SDK session receiver on it (the next available session, or
+    ``session_id``), not opened yet."""
     async with (
         silent_broker() as broker,
         ServiceBusClient.from_connection_string(broker.connection_string) as client,
     ):
+        session = session_id or NEXT_AVAILABLE_SESSION
         yield (
             broker,
-            client.get_subscription_receiver(
-                "topic", "subscription", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=30
-            ),
+            client.get_subscription_receiver("topic", "subscription", session_id=session, max_wait_time=30),
         )
