@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dualbus.d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
 from dualbus.d365._errors import SchemaFileError
-from dualbus.d365._fo import FoEntity, FoField, FoRelation
+from dualbus.d365._fo import FO_NAMESPACE, FoEntity, FoField, FoRelation
 from dualbus.d365._fo_literals import fo_key_filter, fo_key_literals, fo_literal
 from dualbus.d365._load import dataverse_tables, fo_entities
 from dualbus.d365._prerequisites import (
@@ -24,6 +24,7 @@ __all__ = [
     "DATAVERSE_VERSION_COLUMN",
     "DV_EXTENSION_COLUMNS",
     "FO_EXTENSION_FIELDS",
+    "FO_NAMESPACE",
     "FO_VERSION_FIELD",
     "DvColumn",
     "DvKey",

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from dualbus.d365._common import Entry, Name, Schema, Strict
 
-__all__ = ["FoEntity", "FoField", "FoRelation"]
+__all__ = ["FO_NAMESPACE", "FoEntity", "FoField", "FoRelation"]
 
 FoType = Literal[
     "Edm.String",
@@ -39,6 +39,10 @@ _PROPERTY_DOES_NOT_EXIST = (
 )
 
 
+# The namespace of F&O's data entity types and enums in ``$metadata`` (data-entities/odata.md, "Using enums").
+FO_NAMESPACE = "Microsoft.Dynamics.DataEntities"
+
+
 class FoField(Entry):
     """One property of a data entity."""
 
@@ -55,6 +59,11 @@ class FoField(Entry):
         if self.max_length is not None and self.type != "Edm.String":
             raise ValueError("max_length applies to Edm.String fields only")
         return self
+
+    @property
+    def qualified_type(self) -> str:
+        """The field's type as ``$metadata`` and OData's messages name it: an enum by its qualified name."""
+        return f"{FO_NAMESPACE}.{self.enum}" if self.enum is not None else self.type
 
 
 class FoRelation(Strict):
@@ -119,7 +128,7 @@ class FoEntity(Schema):
     @property
     def qualified_type(self) -> str:
         """The entity type's full name in ``$metadata``."""
-        return f"Microsoft.Dynamics.DataEntities.{self.entity_type}"
+        return f"{FO_NAMESPACE}.{self.entity_type}"
 
 
 def _value_problem(entity: FoEntity, name: str, field: FoField, value: object) -> str | None:

@@ -16,7 +16,6 @@ from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
 
 __all__ = ["fo_key_filter", "fo_key_literals", "fo_literal"]
 
-_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 _BARE = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.DateTimeOffset", "Edm.Date"})
 
 
@@ -25,7 +24,7 @@ def fo_literal(field: FoField, value: object) -> str:
     if value is None:
         return "null"
     if field.enum is not None:
-        return f"{_ENUM_NAMESPACE}.{field.enum}{_quoted(value)}"
+        return f"{field.qualified_type}{_quoted(value)}"
     if field.type == "Edm.Boolean":
         return "true" if value else "false"
     if field.type in _BARE or field.type == "Edm.Guid":

@@ -23,7 +23,6 @@ from dualbus.sandbox.fo.errors import BadRequestError
 
 __all__ = ["check_filter_literal", "check_key_literal"]
 
-_ENUM_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 # The library's BinaryOperatorKind names of the comparison operators.
 _OPERATOR_KINDS = {
     "eq": "Equal",
@@ -47,7 +46,7 @@ def check_filter_literal(entity: FoEntity, name: str, op: str, token: tuple[str,
     if field.enum is not None and op not in _ENUM_OPERATORS:
         raise BadRequestError(f"{name} is an enum: F&O compares enums with eq and ne only, not {op}.")
     given = _literal_type(token)
-    wanted = _field_type(field)
+    wanted = field.qualified_type
     if given is not None and not _fits(wanted, given):
         raise BadRequestError(
             "A binary operator with incompatible types was detected. Found operand types "
@@ -60,7 +59,7 @@ def check_key_literal(entity: FoEntity, name: str, token: tuple[str, str]) -> No
     """Refuse a key path's value that is not a literal of the key field's type."""
     field = _field(entity, name)
     given = _literal_type(token)
-    wanted = _field_type(field) if field is not None else None
+    wanted = field.qualified_type if field is not None else None
     if wanted is not None and given is not None and not _fits(wanted, given):
         raise BadRequestError(f"The key value {token[1]} for {name} is not a literal of its type '{wanted}'.")
     if field is not None:
@@ -82,10 +81,6 @@ def _field(entity: FoEntity, name: str) -> FoField | None:
     fields: Mapping[str, FoField] = {**entity.fields, **FO_EXTENSION_FIELDS}
     folded = name.casefold()
     return next((field for key, field in fields.items() if key.casefold() == folded), None)
-
-
-def _field_type(field: FoField) -> str:
-    return f"{_ENUM_NAMESPACE}.{field.enum}" if field.enum is not None else field.type
 
 
 def _literal_type(token: tuple[str, str]) -> str | None:

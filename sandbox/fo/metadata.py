@@ -16,12 +16,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from functools import cache
 
-from dualbus.d365 import FoEntity, FoField
+from dualbus.d365 import FO_NAMESPACE, FoEntity, FoField
 from dualbus.sandbox.fo.entities import ENTITIES
 
 __all__ = ["NAMESPACE", "metadata_document"]
 
-NAMESPACE = "Microsoft.Dynamics.DataEntities"
+NAMESPACE = FO_NAMESPACE
 _EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 _EDM = "http://docs.oasis-open.org/odata/ns/edm"
 _CONTAINER = "Resources"
@@ -58,7 +58,7 @@ def _entity_type(entity: FoEntity) -> ET.Element:
 
 
 def _property(name: str, field: FoField) -> dict[str, str]:
-    attributes = {"Name": name, "Type": f"{NAMESPACE}.{field.enum}" if field.enum else field.type}
+    attributes = {"Name": name, "Type": field.qualified_type}
     if not field.nullable:
         attributes["Nullable"] = "false"
     if field.max_length is not None:

@@ -205,7 +205,10 @@ class ODataService:
                 return page
         rows = self.store.row_views(definition.entity_set)
         fields = definition.fields.items()
-        enums = {name: definition.enums[f.enum] for name, f in fields if f.enum is not None}
+        # Only a query that orders its rows needs its enums' member order.
+        enums = (
+            {name: definition.enums[f.enum] for name, f in fields if f.enum is not None} if order else None
+        )
         return sort_rows([row for row in rows if wanted(row)], order, enums)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:

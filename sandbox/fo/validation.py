@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from dualbus.d365 import FoEntity, FoField
+from dualbus.d365 import FoEntity
 from dualbus.sandbox.fo.errors import RefusedError
 
 __all__ = ["ODATA_EXCEPTION", "WRITE_EXCEPTION", "clean_body"]
@@ -63,15 +63,13 @@ def _check(entity: FoEntity, name: str, value: object) -> None:
         # FoEntity words an unknown property exactly as ODL does.
         raise RefusedError(problem, inner_type=ODATA_EXCEPTION)
     if value is None:
-        raise RefusedError(_NULL_NOT_ALLOWED.format(name, _type_name(field)), inner_type=ODATA_EXCEPTION)
+        raise RefusedError(_NULL_NOT_ALLOWED.format(name, field.qualified_type), inner_type=ODATA_EXCEPTION)
     if field.type == "Edm.String" and isinstance(value, str):
         # Too long for a declared MaxLength: ODL does not check it; F&O's answer is unconfirmed.
         raise RefusedError(problem, inner_type=WRITE_EXCEPTION)
-    raise RefusedError(_CANNOT_CONVERT.format(_literal(value), _type_name(field)), inner_type=ODATA_EXCEPTION)
-
-
-def _type_name(field: FoField) -> str:
-    return f"Microsoft.Dynamics.DataEntities.{field.enum}" if field.enum else field.type
+    raise RefusedError(
+        _CANNOT_CONVERT.format(_literal(value), field.qualified_type), inner_type=ODATA_EXCEPTION
+    )
 
 
 def _literal(value: object) -> str:
