@@ -98,20 +98,12 @@ def tokenize(text: str, dialect: FilterDialect) -> list[tuple[str, str]]:
         kind = match.lastgroup or ""
         if kind == "string" and not match.group(kind).startswith("'") and not dialect.enum_literals:
             raise dialect.refuse(f"Unrecognized literal '{match.group(kind)}' in $filter.")
-        if kind == "datetime" and not _real_date_time(match.group(kind)):
+        if kind == "datetime" and _instant(match.group(kind)) is None:
             # 2024-02-30T00:00:00Z has a date-time's shape and is none: refused here, once for every reader.
             raise dialect.refuse(f"'{match.group(kind)}' is not a valid Edm.DateTimeOffset literal.")
         tokens.append((kind, match.group(kind)))
         position = match.end()
     return tokens
-
-
-def _real_date_time(raw: str) -> bool:
-    try:
-        datetime.fromisoformat(raw)
-    except ValueError:
-        return False
-    return True
 
 
 def literal(kind: str, raw: str) -> object:
