@@ -15,10 +15,7 @@ grammar (OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from dualbus.d365 import FoEntity, FoField
-from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
 from dualbus.sandbox.fo.errors import BadRequestError
 
 __all__ = ["check_filter_literal", "check_key_literal"]
@@ -78,9 +75,10 @@ def _check_member(entity: FoEntity, field: FoField, token: tuple[str, str]) -> N
 
 
 def _field(entity: FoEntity, name: str) -> FoField | None:
-    fields: Mapping[str, FoField] = {**entity.fields, **FO_EXTENSION_FIELDS}
+    # The twin's entities hold the extension fields already (sandbox/fo/entities.py); key names match
+    # without regard to case, as the twin's keys do.
     folded = name.casefold()
-    return next((field for key, field in fields.items() if key.casefold() == folded), None)
+    return next((field for key, field in entity.fields.items() if key.casefold() == folded), None)
 
 
 def _literal_type(token: tuple[str, str]) -> str | None:
