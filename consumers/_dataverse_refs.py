@@ -10,6 +10,7 @@ column's logical name (``_msdyn_companyid_value``), which the published table sc
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ class KeyLookup(NamedTuple):
     target_key: str
 
 
+@cache  # the tables are fixed: asked for every key part and lookup of every change
 def lookup_column(table: str, name: str) -> str | None:
     """The lookup column behind ``name`` (a navigation property or a lookup column) of ``table``."""
     schema = dataverse_tables().get(table)
@@ -48,6 +50,7 @@ def lookup_column(table: str, name: str) -> str | None:
     return name if column is not None and column.is_lookup else None
 
 
+@cache
 def key_lookup(table: str, name: str) -> KeyLookup | None:
     """How key part ``name`` of ``table`` is resolved when it is a lookup; None for a plain column."""
     tables = dataverse_tables()

@@ -9,6 +9,7 @@ associate-disassociate-entities-using-web-api
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Literal, NamedTuple, Self
 
 from pydantic import Field, model_validator
@@ -122,10 +123,16 @@ class DvTable(Schema):
 
     def navigation(self, name: str) -> tuple[str, str] | None:
         """The lookup column and target entity set of a single-valued navigation property, or None."""
-        for column_name, column in self.columns.items():
-            if name in column.targets:
-                return column_name, column.targets[name]
-        return None
+        return self._navigations.get(name)
+
+    @cached_property
+    def _navigations(self) -> dict[str, tuple[str, str]]:
+        # Asked for every lookup of every change a sink applies; a table has up to a few hundred columns.
+        return {
+            navigation: (column_name, target)
+            for column_name, column in reversed(self.columns.items())
+            for navigation, target in column.targets.items()
+        }
 
     def key_named_by(self, columns: frozenset[str]) -> DvKey | None:
         """The alternate key made of exactly these columns, or None."""
