@@ -41,7 +41,7 @@ from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.launch import Launcher
 from dualbus.demo.monitor import HeadlessView, Monitor
-from dualbus.demo.run import check_health, run_initial_sync, signals_interrupt, start_pipeline
+from dualbus.demo.run import PER_BUCKET, check_health, run_initial_sync, signals_interrupt, start_pipeline
 from dualbus.demo.stats import RouteStats, latency_by_direction
 from dualbus.demo.workload import DataSize, StreamThread
 from dualbus.sandbox.workload import StreamConfig, StreamSummary
@@ -132,7 +132,7 @@ def _phase(
 
 
 def run(
-    rates: Sequence[float], seconds: float, *, run_dir: Path, seed: int, concurrency: int
+    rates: Sequence[float], seconds: float, *, run_dir: Path, seed: int, concurrency: int | None
 ) -> dict[str, Any]:
     """Start the pipeline, sync, run every phase; every process is stopped on the way out."""
     progress = Console(stderr=True)  # stdout carries the JSON only
@@ -157,7 +157,7 @@ def run(
     return {
         "cpus": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),
-        "consumer_concurrency": concurrency,
+        "consumer_concurrency": concurrency or PER_BUCKET,
         "sandbox_limits": "on (the twins' defaults)",
         "logs": str(run_dir / "logs"),
         "phases": phases,
@@ -171,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="Length of each phase.")
     parser.add_argument("--quick", action="store_true", help="50 and 200 changes/s for 15 s each.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the twins' data and the changes.")
-    parser.add_argument("--concurrency", type=int, default=4, help="Sessions each consumer works at once.")
+    parser.add_argument(
+        "--concurrency", type=int, help="Sessions each consumer works at once (default: one per bucket)."
+    )
     parser.add_argument("--run-dir", type=Path, help="Keep logs and metrics here (default: a temporary one).")
     args = parser.parse_args(argv)
     try:

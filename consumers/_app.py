@@ -90,7 +90,7 @@ async def run_consumer(
     area: str,
     direction: Direction,
     *,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     stop: asyncio.Event | None = None,
     topology: Topology | None = None,
     maps: MapSet | None = None,

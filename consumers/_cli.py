@@ -34,7 +34,12 @@ class Target(enum.StrEnum):
 def consume(
     area: Annotated[str, typer.Argument(help="The area to consume: company, customer, vendor, ...")],
     to: Annotated[Target, typer.Option("--to", help="The system to apply changes to.")],
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Sessions processed at once.")] = 4,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=256, help="Sessions processed at once [default: one per ordering bucket of the topic]."
+        ),
+    ] = None,
 ) -> None:
     """Apply an area's changes to one target until SIGTERM; settings come from DUALBUS_* variables.
 
@@ -60,7 +65,7 @@ def consume(
         raise typer.Exit(1) from exc
 
 
-async def _consume(settings: Settings, area: str, direction: Direction, concurrency: int) -> None:
+async def _consume(settings: Settings, area: str, direction: Direction, concurrency: int | None) -> None:
     """The area's consumer and the drain of its topic's unroutable subscription, stopped together."""
     topic = default_topology().topic(area)
     # run_consumer sets ``stop`` on SIGTERM/SIGINT, which ends the drain as well.

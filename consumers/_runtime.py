@@ -1,5 +1,6 @@
 """The consumer runtime: up to ``concurrency`` sessions at once, each record in order, and a clean shutdown.
 
+By default ``concurrency`` is the topic's ordering buckets: every busy session is held, none waits its turn.
 Takers accept the next available sessions of the area's subscription ahead of the workers (``_supply``),
 keep their locks renewed (``AutoLockRenewer``) and load their tombstones (``_tombstones``). Each worker
 works a taken session's batches record by record: the changes of one record in order, different records
@@ -65,7 +66,10 @@ _LOOK_AGAIN = 0.1
 class RuntimeOptions:
     """How a consumer receives: sessions at once, batch size, waits and the shutdown deadline."""
 
-    concurrency: int = 4
+    # Sessions worked at once; None: one per ordering bucket of the area's topic, so that every busy session
+    # is held and none waits for its turn. Each costs one receiver (one AMQP connection) and a little CPU
+    # while it waits (docs/operations.md, "Consumer leg").
+    concurrency: int | None = None
     # Records in flight at once, over all sessions. Their requests travel in $batch requests (to Dataverse
     # and F&O alike): a few batches of a session's batch size each, well within Dataverse's 52 concurrent
     # requests per user (each $batch is one request).
@@ -139,7 +143,7 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
         renewer = self._renewer or lock_renewer(self.options.lock_renewal_seconds)
-        concurrency = self.options.concurrency
+        concurrency = self.options.concurrency or self._topic.ordering_buckets
         supply: Supply[_Taken] = Supply(ahead=concurrency, release=self._release)
         takers = [
             asyncio.create_task(self._taker(stop, renewer, supply), name=f"session-taker-{n}")

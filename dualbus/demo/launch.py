@@ -124,14 +124,15 @@ class Launcher:
         info: dict[str, object] = json.loads(path.read_text())
         return info
 
-    def start_consumers(self, endpoints: Endpoints, concurrency: int) -> list[tuple[str, str]]:
+    def start_consumers(self, endpoints: Endpoints, concurrency: int | None) -> list[tuple[str, str]]:
         """One consumer per area and direction, all started at once; returns the routes."""
         routes = []
         for topic, subscription in default_topology().routes():
             target = subscription.direction.target.value
             name = consumer_name(topic.area, subscription.name)
             command = [sys.executable, "-m", "dualbus.consumers", topic.area, "--to", target]
-            command += ["--concurrency", str(concurrency)]
+            if concurrency is not None:
+                command += ["--concurrency", str(concurrency)]
             # The SDK logs every link state change at INFO: nine consumers' worth would drown the logs.
             quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
             self.group.start(name, command, self._env(endpoints, name, quiet), stage=_PIPELINE)

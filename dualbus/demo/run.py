@@ -56,7 +56,7 @@ class DemoOptions:
     size: DataSize = field(default_factory=DataSize)
     keep_running: bool = False
     headless: bool = False
-    concurrency: int = 4
+    concurrency: int | None = None  # sessions per consumer; None: the consumer's default
     drain_timeout: float = 60.0
     reject_share: float = 0.05
     concurrent_share: float = 0.05
@@ -120,7 +120,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 
 
 def start_pipeline(
-    launcher: Launcher, console: Console, *, seed: int, size: DataSize, concurrency: int
+    launcher: Launcher, console: Console, *, seed: int, size: DataSize, concurrency: int | None
 ) -> tuple[Endpoints, list[tuple[str, str]]]:
     """Emulator, twins, one consumer per route, both producers and F&O data events; returns the routes."""
     started = time.monotonic()
@@ -263,6 +263,10 @@ class _Demo:
             time.sleep(1)
 
 
+# How the figures name the consumers' default concurrency (RuntimeOptions.concurrency).
+PER_BUCKET = "one session per ordering bucket"
+
+
 def _options_dict(options: DemoOptions) -> dict[str, Any]:
     return {
         "duration": options.duration,
@@ -271,5 +275,5 @@ def _options_dict(options: DemoOptions) -> dict[str, Any]:
         "customers": options.size.customers,
         "vendors": options.size.vendors,
         "products": options.size.products,
-        "concurrency": options.concurrency,
+        "concurrency": options.concurrency or PER_BUCKET,
     }

@@ -109,10 +109,12 @@ class _FlakyClient(_Client):
         return _Unavailable(self.looking) if fails else working
 
 
-def _consumer(client: _Client, ready: asyncio.Event | None = None, **options: Any) -> Consumer:
+def _consumer(
+    client: _Client, ready: asyncio.Event | None = None, *, buckets: int = 32, **options: Any
+) -> Consumer:
     """A one-worker consumer of a sessionless subscription; ``options`` override RuntimeOptions' fields."""
     subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE, requires_session=False)
-    topic = TopicSpec(area="currency", subscriptions=(subscription,))
+    topic = TopicSpec(area="currency", subscriptions=(subscription,), ordering_buckets=buckets)
     options = {"concurrency": 1, "shutdown_deadline": 5.0, **options}
     processor = cast(MessageProcessor, object())  # no message arrives, so nothing is processed
     return Consumer(
@@ -136,6 +138,23 @@ async def test_the_next_receiver_opens_while_the_last_one_is_still_closing() -> 
     stop.set()
     client.release.set()
     await asyncio.wait_for(running, timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_by_default_a_consumer_works_one_receiver_per_ordering_bucket_at_once() -> None:
+    """Every busy session held at once, so that none waits for a worker to let another go."""
+    client = _Client()
+    client.release.set()
+    stop = asyncio.Event()
+    # Workers keep what they hold (an empty look is no reason to let go before the idle wait).
+    consumer = _consumer(client, buckets=3, concurrency=None, idle_wait=_PAST_PATIENCE)
+    running = asyncio.create_task(consumer.run(stop))
+    await client.handed_out(3)
+    await _each(receiver.received for receiver in client.receivers[:3])
+    await asyncio.sleep(0.1)  # time for a fourth worker, were there one, to receive as well
+    assert sum(receiver.receives > 0 for receiver in client.receivers) == 3
+    stop.set()
+    await asyncio.wait_for(running, timeout=_WITHIN)
 
 
 @pytest.mark.asyncio
