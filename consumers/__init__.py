@@ -1,6 +1,6 @@
 """Consumers: receive an area's events, transform them with the table maps and apply them to the other side.
 
-Run one per area and direction: ``python -m dualbus.consumers customer --to dataverse --concurrency 8``.
+Run one per area and direction: ``python -m dualbus.consumers customer --to dataverse``.
 """
 
 from __future__ import annotations

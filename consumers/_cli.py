@@ -45,7 +45,7 @@ def consume(
 
     It also dead-letters, as Unroutable, what the area topic's unroutable subscription receives.
 
-    Example: dualbus consume customer --to dataverse --concurrency 8
+    Example: dualbus consume customer --to dataverse --concurrency 8  (fewer sessions than buckets)
     """
     try:
         settings = load_settings()
