@@ -75,8 +75,12 @@ class RuntimeOptions:
     # requests per user (each $batch is one request).
     max_batched_in_flight: int = 400
     batch_size: int = 50
-    # How long to wait for a free session, and for more messages before letting a session go.
-    session_wait: float = 5.0
+    # How long one look waits for a free session. A look that ends in vain is followed by the next at once,
+    # on a new connection (half a second of handshake, and CPU in the consumer and the broker), so a long
+    # look costs an idle consumer less: one worker per bucket waiting in 5 s looks took 4.6 % of a core and
+    # the emulator 0.8 %; in 30 s looks, 3.6 % and 0.1 %. Stopping and pausing do not wait for a look.
+    session_wait: float = 30.0
+    # How long a kept session may stay dry before it is let go.
     idle_wait: float = 1.0
     # How long one read on a session receiver's connection waits for a frame before the receive looks at
     # its own deadline again. The SDK's default (0.2 s) rounds every receive up to a multiple of it, so a
