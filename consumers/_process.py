@@ -74,20 +74,29 @@ class MessageProcessor:
 
     async def process(self, message: ReceivedMessage, settler: Settler) -> str:
         """Handle and settle one message; returns the outcome counted for it."""
-        parent = propagate.extract(trace_context(message))
-        name = f"dualbus.consume {self.area} {self.direction.value}"
-        with self.metrics.tracer.start_as_current_span(
-            name, context=parent, kind=trace.SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("messaging.message.id", str(message.message_id))
-            try:
-                outcome = await self._attempts(message, settler)
-            except asyncio.CancelledError:
-                # Shutdown ran out of time: give the message back before leaving.
-                await asyncio.shield(self._settle(settler.abandon_message(message), "abandoned"))
-                raise
+        # Started, not made current: nothing in processing reads the current span, and making it current
+        # (OpenTelemetry's nested context managers) cost about 5 % of the consumer's CPU, no-op tracer or not.
+        span = self.metrics.tracer.start_span(
+            f"dualbus.consume {self.area} {self.direction.value}",
+            context=propagate.extract(trace_context(message)),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.message.id": str(message.message_id)},
+        )
+        try:
+            outcome = await self._attempts(message, settler)
+        except asyncio.CancelledError:
+            # Shutdown ran out of time: give the message back before leaving.
+            await asyncio.shield(self._settle(settler.abandon_message(message), "abandoned"))
+            raise
+        except Exception as exc:  # a bug: on the span as start_as_current_span would have put it, then up
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        else:
             span.set_attribute("dualbus.outcome", outcome)
             return outcome
+        finally:
+            span.end()
 
     async def _attempts(self, message: ReceivedMessage, settler: Settler) -> str:
         started = time.monotonic()

@@ -196,7 +196,8 @@ def body_bytes(body: object) -> bytes:
     if isinstance(body, Iterable):
         parts = list(body)
         if all(isinstance(part, bytes | bytearray | memoryview) for part in parts):
-            return b"".join(bytes(part) for part in parts)
+            # One data section, as dualbus sends: no join (it copies the whole body).
+            return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
     raise EnvelopeError(f"the message body is a {type(body).__name__}, not data bytes")
 
 

@@ -11,6 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from dualbus.consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, MessageRetry
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
@@ -116,3 +117,44 @@ async def test_a_message_span_continues_the_producers_trace_and_metrics_are_reco
     [end_to_end] = points["dualbus.consumer.end_to_end_latency"]
     assert end_to_end.sum >= 3.0
     assert points["dualbus.consumer.apply_latency"][0].count == 1
+
+
+class BrokenSettler(Settler):
+    """Fails to complete, as a bug would: with no error the processor handles."""
+
+    async def complete_message(self, message):
+        raise RuntimeError(f"a bug completing {message.message_id}")
+
+
+@pytest.mark.asyncio
+async def test_a_failure_that_leaves_processing_ends_the_span_as_an_error():
+    """A bug that escapes processing shows on the message's span, which ends."""
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    metrics = ConsumerMetrics(area="currency", direction="to-dataverse", tracer_provider=tracer_provider)
+    envelope = Envelope.for_change(
+        origin=Origin.FO,
+        area="currency",
+        entity="Currencies",
+        key={"CurrencyCode": "EUR"},
+        operation=Operation.UPDATE,
+        source_version=2,
+        time=datetime.now(UTC),
+        data={"Name": "Euro"},
+    )
+    processor = MessageProcessor(
+        area="currency",
+        direction=Direction.TO_DATAVERSE,
+        maps=load_maps(),
+        sink=Sink(),
+        limit=AdaptiveLimit(2),
+        retry=MessageRetry(),
+        metrics=metrics,
+    )
+    with pytest.raises(RuntimeError, match="a bug"):
+        await processor.process(FakeMessage.of(envelope), BrokenSettler())
+    [span] = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [event.name for event in span.events] == ["exception"]
+    assert format(span.context.trace_id, "032x") == TRACE_ID
