@@ -11,6 +11,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Iterator
+from dataclasses import replace
 from typing import Protocol
 
 from opentelemetry import propagate, trace
@@ -131,7 +132,14 @@ class MessageProcessor:
                     raise  # the budget is spent
                 # The row came, and the target fails otherwise: on with the waits meant for that.
                 failure = other
-        return await self._retried_under(self.retry, message, failure, started, progress, tries=tries)
+        policy = self.retry
+        if policy.attempts is not None:
+            # The attempts limit the message, not each schedule: those made so far (the failed one in hand
+            # is the next schedule's first) come off.
+            made = next(tries) - 1
+            tries = itertools.count(made + 1)
+            policy = replace(policy, attempts=policy.attempts - made + 1)
+        return await self._retried_under(policy, message, failure, started, progress, tries=tries)
 
     async def _retried_under(
         self,

@@ -302,6 +302,17 @@ async def test_a_target_failing_once_the_lookup_is_there_gets_the_backoff_for_a_
     assert processor.metrics.counts["retried"] == 4  # every attempt after the first, under either schedule
 
 
+@pytest.mark.asyncio
+async def test_the_attempts_limit_the_message_across_both_schedules():
+    """Three attempts in all: one missing lookup and two 503s, however the schedules divide them."""
+    missing = LookupMissingError("no group 10 yet", map_name="customers", field="CustomerGroupId")
+    sink = ScriptedSink(missing, TransientError("503"), TransientError("503"), TransientError("503"))
+    processor = _processor(sink, retry=MessageRetry(attempts=3))
+    assert await processor.process(_message(), FakeSettler()) == "abandoned"
+    assert len(sink.script) == 1  # the fourth answer was never asked for
+    assert processor.metrics.counts["retried"] == 2
+
+
 class _SlowSink(ScriptedSink):
     """A target whose every answer takes ``seconds`` (time passes for the budget), noting when each began."""
 
