@@ -68,6 +68,32 @@ class Sink:
         return None
 
 
+def _euro(*, time: datetime) -> Envelope:
+    """A change to the euro's name, made at ``time``."""
+    return Envelope.for_change(
+        origin=Origin.FO,
+        area="currency",
+        entity="Currencies",
+        key={"CurrencyCode": "EUR"},
+        operation=Operation.UPDATE,
+        source_version=2,
+        time=time,
+        data={"Name": "Euro"},
+    )
+
+
+def _processor(metrics: ConsumerMetrics) -> MessageProcessor:
+    return MessageProcessor(
+        area="currency",
+        direction=Direction.TO_DATAVERSE,
+        maps=load_maps(),
+        sink=Sink(),
+        limit=AdaptiveLimit(2),
+        retry=MessageRetry(),
+        metrics=metrics,
+    )
+
+
 @pytest.mark.asyncio
 async def test_a_message_span_continues_the_producers_trace_and_metrics_are_recorded():
     """The consume span has the producer's trace id; applied count and both latencies are exported."""
@@ -81,26 +107,8 @@ async def test_a_message_span_continues_the_producers_trace_and_metrics_are_reco
         tracer_provider=tracer_provider,
         meter_provider=MeterProvider(metric_readers=[reader]),
     )
-    envelope = Envelope.for_change(
-        origin=Origin.FO,
-        area="currency",
-        entity="Currencies",
-        key={"CurrencyCode": "EUR"},
-        operation=Operation.UPDATE,
-        source_version=2,
-        time=datetime.now(UTC) - timedelta(seconds=3),
-        data={"Name": "Euro"},
-    )
-    processor = MessageProcessor(
-        area="currency",
-        direction=Direction.TO_DATAVERSE,
-        maps=load_maps(),
-        sink=Sink(),
-        limit=AdaptiveLimit(2),
-        retry=MessageRetry(),
-        metrics=metrics,
-    )
-    assert await processor.process(FakeMessage.of(envelope), Settler()) == "applied"
+    message = FakeMessage.of(_euro(time=datetime.now(UTC) - timedelta(seconds=3)))
+    assert await _processor(metrics).process(message, Settler()) == "applied"
     [span] = spans.get_finished_spans()
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.attributes["dualbus.outcome"] == "applied"
@@ -133,27 +141,8 @@ async def test_a_failure_that_leaves_processing_ends_the_span_as_an_error():
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     metrics = ConsumerMetrics(area="currency", direction="to-dataverse", tracer_provider=tracer_provider)
-    envelope = Envelope.for_change(
-        origin=Origin.FO,
-        area="currency",
-        entity="Currencies",
-        key={"CurrencyCode": "EUR"},
-        operation=Operation.UPDATE,
-        source_version=2,
-        time=datetime.now(UTC),
-        data={"Name": "Euro"},
-    )
-    processor = MessageProcessor(
-        area="currency",
-        direction=Direction.TO_DATAVERSE,
-        maps=load_maps(),
-        sink=Sink(),
-        limit=AdaptiveLimit(2),
-        retry=MessageRetry(),
-        metrics=metrics,
-    )
     with pytest.raises(RuntimeError, match="a bug"):
-        await processor.process(FakeMessage.of(envelope), BrokenSettler())
+        await _processor(metrics).process(FakeMessage.of(_euro(time=datetime.now(UTC))), BrokenSettler())
     [span] = spans.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert [event.name for event in span.events] == ["exception"]
