@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 
 from dualbus.consumers._batch import BatchingApi
 from dualbus.consumers._circuit import Circuit, CircuitPolicy, CircuitSink
@@ -23,31 +23,17 @@ from dualbus.consumers._sink import Sink
 from dualbus.consumers._tombstone_sink import TombstoneSink
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
-from dualbus.shared.bus_types import AsyncBusClient
 from dualbus.shared.control import PauseWatcher, route_name
 from dualbus.shared.errors import ConfigError, DualbusError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import MapSet, Side, load_maps
-from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
+from dualbus.shared.settings import ApiSettings, Settings
 from dualbus.shared.topology import Direction, Topology, default_topology
 
 __all__ = ["open_sink", "run_consumer"]
 
 _log = logging.getLogger("dualbus.consumer")
-
-
-def consumer_bus_client(settings: ServiceBusSettings) -> AbstractAsyncContextManager[AsyncBusClient]:
-    """The Service Bus client a consumer takes its sessions with: the SDK retries none of its calls.
-
-    Left to its defaults, the SDK retries a look for the next available session that found none (three
-    times, sleeping 0.8, 1.6 and 3.2 s between), and no receiver waits at the broker while it sleeps: a look
-    meant to last ``RuntimeOptions.session_wait`` (5 s) lasted about 30 s, and a change that came in a free
-    session meanwhile waited for the next look, 5 to 8 s in the live benchmark. After a failure the
-    runtime's own backoff decides (``RuntimeOptions.reconnect``); a session receiver cannot be attached
-    again after a connection error anyway, so the SDK's retries of its other calls bought nothing.
-    """
-    return async_bus_client(settings, retry_total=0)
 
 
 @asynccontextmanager
@@ -109,7 +95,7 @@ async def run_consumer(
     metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
     runtime = options or RuntimeOptions(concurrency=concurrency)
     retry = retry or MessageRetry()
-    async with consumer_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
+    async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
         processor = MessageProcessor(
             area=area,
             direction=direction,

@@ -37,7 +37,7 @@ def consume(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            min=1, max=256, help="Sessions processed at once [default: one per ordering bucket of the topic]."
+            min=1, max=256, help="Sessions processed at once (default: one per ordering bucket of the topic)."
         ),
     ] = None,
 ) -> None:

@@ -37,7 +37,7 @@ from dualbus.shared.bus_calls import (
     LockRenewer,
     abandon_open,
     close,
-    open_receiver,
+    open_once,
     receive,
     renew_in_background,
 )
@@ -147,7 +147,9 @@ class Consumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish or abandon in-flight messages within the deadline."""
         renewer = self._renewer or lock_renewer(self.options.lock_renewal_seconds)
-        concurrency = self.options.concurrency or self._topic.ordering_buckets
+        concurrency = self.options.concurrency
+        if concurrency is None:
+            concurrency = self._topic.ordering_buckets
         supply: Supply[_Taken] = Supply(ahead=concurrency, release=self._release)
         takers = [
             asyncio.create_task(self._taker(stop, renewer, supply), name=f"session-taker-{n}")
@@ -390,10 +392,10 @@ async def _close_quietly(receiver: AsyncReceiver) -> None:
 async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -> bool:
     """Open the receiver (for a session, wait for one); give up soon if ``stop`` is set meanwhile.
 
-    Waiting for a free session can take the SDK's whole retry budget (about 20 s when none comes); a worker
-    holding no messages has nothing to finish, so shutdown must not wait for that.
+    Waiting for a free session takes up to ``session_wait`` (one attempt: ``open_once``); a worker holding no
+    messages has nothing to finish, so shutdown must not wait for that.
     """
-    opening = asyncio.ensure_future(open_receiver(receiver))
+    opening = asyncio.ensure_future(open_once(receiver))
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)

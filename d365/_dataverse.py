@@ -9,7 +9,6 @@ associate-disassociate-entities-using-web-api
 from __future__ import annotations
 
 import math
-from functools import cached_property
 from typing import Literal, NamedTuple, Self
 
 from pydantic import Field, model_validator
@@ -123,16 +122,10 @@ class DvTable(Schema):
 
     def navigation(self, name: str) -> tuple[str, str] | None:
         """The lookup column and target entity set of a single-valued navigation property, or None."""
-        return self._navigations.get(name)
-
-    @cached_property
-    def _navigations(self) -> dict[str, tuple[str, str]]:
-        # Asked for every lookup of every change a sink applies; a table has up to a few hundred columns.
-        return {
-            navigation: (column_name, target)
-            for column_name, column in reversed(self.columns.items())
-            for navigation, target in column.targets.items()
-        }
+        for column_name, column in self.columns.items():
+            if name in column.targets:
+                return column_name, column.targets[name]
+        return None
 
     def key_named_by(self, columns: frozenset[str]) -> DvKey | None:
         """The alternate key made of exactly these columns, or None."""

@@ -84,6 +84,31 @@ async def open_receiver(receiver: AsyncReceiver) -> None:
         await receiver.__aenter__()
 
 
+async def open_once(receiver: AsyncReceiver) -> None:
+    """``open_receiver`` in one attempt: for a session receiver, one wait for a free session.
+
+    azure-servicebus 7.15 retries an open that timed out (``_open_with_retry``, with the client's
+    ``retry_total``, 3 by default, sleeping 0.8, 1.6 and 3.2 s between), and no receiver waits at the broker
+    while it sleeps: a look for the next free session meant to last ``max_wait_time`` lasts about six times
+    as long, and a change that comes in a free session meanwhile waits for the next attach. The same
+    ``retry_total`` governs every later call of the receiver (settlements, session state, lock renewals),
+    whose retries are worth keeping, and the SDK takes no per-call setting; so the receiver's own
+    configuration goes without retries for the open alone.
+    """
+    # The receiver's own copy of the client's retry settings; a receiver without one (another SDK release,
+    # a test's fake) opens as it does.
+    config = getattr(receiver, "_config", None)
+    if config is None:
+        await open_receiver(receiver)
+        return
+    retries = config.retry_total
+    config.retry_total = 0
+    try:
+        await open_receiver(receiver)
+    finally:
+        config.retry_total = retries
+
+
 async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[Any]) -> None:
     """Cancel ``opening`` (``open_receiver(receiver)`` under way), then close the receiver and its socket.
 
