@@ -18,6 +18,7 @@ from dualbus.d365._prerequisites import (
     DV_EXTENSION_COLUMNS,
     FO_EXTENSION_FIELDS,
     FO_VERSION_FIELD,
+    fo_deployed_fields,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Problem",
     "SchemaFileError",
     "dataverse_tables",
+    "fo_deployed_fields",
     "fo_entities",
     "fo_key_filter",
     "fo_key_literals",

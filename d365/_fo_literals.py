@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dualbus.d365._fo import FoEntity, FoField
-from dualbus.d365._prerequisites import FO_EXTENSION_FIELDS
+from dualbus.d365._prerequisites import fo_deployed_fields
 
 __all__ = ["fo_key_filter", "fo_key_literals", "fo_literal"]
 
@@ -46,7 +46,7 @@ def fo_key_literals(entity: FoEntity, values: Mapping[str, object]) -> dict[str,
     so too: "OData clients that want to operate across OData 4.0 and OData 4.01 services should always
     include the prefix for duration and enumeration types" (part 2, "Primitive Literals").
     """
-    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    fields = fo_deployed_fields(entity)
     return {name: fo_literal(fields[name], value) for name, value in values.items()}
 
 

@@ -16,9 +16,15 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from dualbus.d365._dataverse import DvColumn
-from dualbus.d365._fo import FoField
+from dualbus.d365._fo import FoEntity, FoField
 
-__all__ = ["DATAVERSE_VERSION_COLUMN", "DV_EXTENSION_COLUMNS", "FO_EXTENSION_FIELDS", "FO_VERSION_FIELD"]
+__all__ = [
+    "DATAVERSE_VERSION_COLUMN",
+    "DV_EXTENSION_COLUMNS",
+    "FO_EXTENSION_FIELDS",
+    "FO_VERSION_FIELD",
+    "fo_deployed_fields",
+]
 
 FO_VERSION_FIELD = "DualbusSourceVersion"
 DATAVERSE_VERSION_COLUMN = "dualbus_sourceversion"
@@ -27,3 +33,8 @@ FO_EXTENSION_FIELDS = MappingProxyType(
     {FO_VERSION_FIELD: FoField(type="Edm.Int64", nullable=True, label="dualbus source version")}
 )
 DV_EXTENSION_COLUMNS = MappingProxyType({DATAVERSE_VERSION_COLUMN: DvColumn(type="BigInt", min=0)})
+
+
+def fo_deployed_fields(entity: FoEntity) -> dict[str, FoField]:
+    """A synced entity's fields as a deployment has them: the published ones and dualbus's extension."""
+    return {**entity.fields, **FO_EXTENSION_FIELDS}

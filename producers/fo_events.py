@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, FoField, fo_entities
+from dualbus.d365 import FoEntity, FoField, fo_deployed_fields, fo_entities
 from dualbus.producers.errors import InvalidDataEventError
 from dualbus.producers.fo_values import UNKNOWN, decode_value, parse_wcf_date
 from dualbus.shared.envelope import Operation
@@ -100,9 +100,7 @@ def _by_event_name() -> dict[str, FoEntity]:
 
 @cache
 def _fields_by_column(entity_set: str) -> dict[str, tuple[str, FoField]]:
-    # dualbus's extension fields ride on every synced entity (d365/_prerequisites.py).
-    entity = fo_entities()[entity_set]
-    fields = {**entity.fields, **FO_EXTENSION_FIELDS}
+    fields = fo_deployed_fields(fo_entities()[entity_set])
     return {name.casefold(): (name, field) for name, field in fields.items()}
 
 

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from dualbus.d365 import FO_EXTENSION_FIELDS, FoEntity, fo_entities
+from dualbus.d365 import FoEntity, fo_deployed_fields, fo_entities
 
 __all__ = ["ENTITIES", "ENTITY_IDS", "entity_named"]
 
@@ -25,7 +25,7 @@ _ID_BITS = 0xFFFF
 
 def _with_extension_fields(entity: FoEntity) -> FoEntity:
     # model_copy skips validation: the extension fields are checked where they are defined.
-    return entity.model_copy(update={"fields": {**entity.fields, **FO_EXTENSION_FIELDS}})
+    return entity.model_copy(update={"fields": fo_deployed_fields(entity)})
 
 
 def _entity_ids(entities: Mapping[str, FoEntity]) -> Mapping[str, int]:
