@@ -64,6 +64,8 @@ class DataverseSource:
         self._resolver = LookupResolver(api, [t.table_map for t in self._tables])
         self._retry = retry
         self.skipped_echo = 0
+        # When each table's last read started: what a delta returns was changed after it (see _change_time).
+        self._read_at: dict[str, datetime] = {}
 
     async def poll_once(self) -> int:
         """Publish every table's changes since its last token; returns how many events were published.
@@ -77,13 +79,19 @@ class DataverseSource:
 
     async def poll_table(self, table: SourceTable) -> int:
         """Publish one table's changes (or a full snapshot when it has no valid token)."""
-        token = self._store.get(_token_name(table))
+        name = _token_name(table)
+        token = self._store.get(name)
+        started = datetime.now(UTC)
         if token is not None:
             body = await self._get(table, {"$deltatoken": str(token)}, track=False)
             if body is not None:
-                return await self._publish_delta(table, body)
+                published = await self._publish_delta(table, body, self._read_at.get(name))
+                self._read_at[name] = started
+                return published
             _log.warning("the delta token of %s has expired: taking a new snapshot", table.name)
-        return await self.snapshot(table)
+        published = await self.snapshot(table)
+        self._read_at[name] = started
+        return published
 
     async def snapshot(self, table: SourceTable) -> int:
         """Publish every row of a table, a delete for each known row that is gone, and keep the new token."""
@@ -96,20 +104,25 @@ class DataverseSource:
         # The token goes last: a crash before it re-reads the snapshot rather than skip the rest of it.
         return published + await self._publish_rows(table, [], gone, token)
 
-    async def _publish_delta(self, table: SourceTable, body: dict[str, Any]) -> int:
+    async def _publish_delta(self, table: SourceTable, body: dict[str, Any], since: datetime | None) -> int:
         entries: list[dict[str, Any]] = body.get("value", [])
         deleted = [str(e["id"]) for e in entries if "$deletedEntity" in str(e.get("@odata.context", ""))]
         rows = [e for e in entries if "$deletedEntity" not in str(e.get("@odata.context", ""))]
-        return await self._publish_rows(table, rows, deleted, _delta_token(body))
+        return await self._publish_rows(table, rows, deleted, _delta_token(body), since)
 
     async def _publish_rows(
-        self, table: SourceTable, rows: list[dict[str, Any]], deleted: list[str], token: str | None
+        self,
+        table: SourceTable,
+        rows: list[dict[str, Any]],
+        deleted: list[str],
+        token: str | None,
+        since: datetime | None = None,
     ) -> int:
         outbox = Outbox()
         for row in rows:
-            await self._add_row(table, row, outbox)
+            await self._add_row(table, row, outbox, since)
         for row_id in deleted:
-            self._add_delete(table, row_id, outbox)
+            self._add_delete(table, row_id, outbox, since)
         if token is not None:
             outbox.checkpoints[_token_name(table)] = token
         await publish_then_checkpoint(
@@ -125,7 +138,9 @@ class DataverseSource:
             self._publisher.metrics.skipped_echo.add(outbox.skipped_echo, {"area": table.area})
         return len(outbox.envelopes)
 
-    async def _add_row(self, table: SourceTable, raw: dict[str, Any], outbox: Outbox) -> None:
+    async def _add_row(
+        self, table: SourceTable, raw: dict[str, Any], outbox: Outbox, since: datetime | None
+    ) -> None:
         row = await self._resolver.expand(table.table_map, raw)
         if not table.takes(row):
             return
@@ -140,10 +155,10 @@ class DataverseSource:
             outbox.skipped_echo += 1
             return
         operation = Operation.UPDATE if known else Operation.CREATE
-        moment = parse_time(row["modifiedon"]) if row.get("modifiedon") else datetime.now(UTC)
+        moment = _change_time(row.get("modifiedon"), since)
         outbox.envelopes.append(build_envelope(table, row, operation, source_version=version, time=moment))
 
-    def _add_delete(self, table: SourceTable, row_id: str, outbox: Outbox) -> None:
+    def _add_delete(self, table: SourceTable, row_id: str, outbox: Outbox, since: datetime | None) -> None:
         ref = self._store.row_ref(_scope(table), row_id)
         if ref is None:
             # Never published (created and deleted between polls, or filtered out): nothing to undo.
@@ -154,8 +169,9 @@ class DataverseSource:
         version = int(ref["version"]) + 1
         # An entry written before deletes carried values has none: the delete then names the key only.
         known = ref.get("data") or {}
+        moment = _change_time(None, since)
         envelope = build_envelope(
-            table, known, Operation.DELETE, source_version=version, time=datetime.now(UTC), key=ref["key"]
+            table, known, Operation.DELETE, source_version=version, time=moment, key=ref["key"]
         )
         outbox.envelopes.append(envelope)
 
@@ -183,6 +199,21 @@ class DataverseSource:
 
 
 _TRACK = {"Prefer": "odata.track-changes, odata.maxpagesize=5000"}
+
+
+def _change_time(modified_on: object, since: datetime | None) -> datetime:
+    """The earliest moment a change read from a delta can have been made: its event time.
+
+    ``modifiedon`` has whole seconds (``2024-05-01T12:30:00Z``), so it can be up to a second before the
+    change; and a change a delta returns was made after the previous read of its table started (``since``),
+    or that read would have returned it. The later of the two is the closer bound, and never after the
+    change, so the latency measured from it is never understated. A deleted row has no ``modifiedon``: its
+    time is ``since`` alone, or now when the table has not been read before (after a restart).
+    """
+    moment = parse_time(modified_on) if modified_on else None
+    if moment is None or (since is not None and since > moment):
+        moment = since
+    return moment if moment is not None else datetime.now(UTC)
 
 
 def _scope(table: SourceTable) -> str:

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
@@ -27,6 +28,7 @@ from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.fo_reader import FoReader
 from dualbus.producers.fo_rows import EntityLocks
 from dualbus.producers.fo_webhook import webhook_app
+from dualbus.producers.poll_pace import PollPace
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.settings import FoEvents, ProducerOptions
 from dualbus.producers.tables import SourceTable, source_tables
@@ -137,8 +139,18 @@ async def run_producer(
 
 
 def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
+    """One schedule per table: a table that is changing is read again sooner (``PollPace``)."""
     source = DataverseSource(context.api, context.tables, context.publisher, context.store, context.echo)
-    return [lambda stop: _every(options.poll_interval_seconds, source.poll_once, stop)]
+    pace = PollPace(
+        options.poll_interval_seconds,
+        options.busy_poll_interval_seconds,
+        options.extra_polls_per_second,
+    )
+    return [_table_task(source, table, pace) for table in context.tables]
+
+
+def _table_task(source: DataverseSource, table: SourceTable, pace: PollPace) -> _Task:
+    return lambda stop: _every(pace.interval, partial(source.poll_table, table), stop, pace=pace.after)
 
 
 def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
@@ -167,9 +179,13 @@ async def _every(
     stop: asyncio.Event,
     *,
     retry: RetryPolicy = ROUND_RETRY,
+    pace: Callable[[int], float] | None = None,
 ) -> None:
     """Start a round of ``step`` every ``interval`` seconds until ``stop``; a failed round is run again after
     a backoff.
+
+    ``pace``, given what a round returned, says how long after it started the next one starts instead
+    (``PollPace.after``: sooner after a round that published changes).
 
     Rounds start ``interval`` apart, not ``interval`` after the last one ended: a change waits at most one
     interval plus one round to be read, not both added to the time the round itself took (a round that
@@ -182,7 +198,7 @@ async def _every(
     while not stop.is_set():
         started = time.monotonic()
         try:
-            await step()
+            done = await step()
         except (TransientError, SourceError) as exc:
             # A source answering nonsense is fixed on its side; the next round may well succeed.
             _log.warning("poll round failed, running it again after a backoff: %s", exc)
@@ -190,7 +206,7 @@ async def _every(
             continue
         backoff.reset()
         # The schedule, not a retry: the next round of a producer that is keeping up.
-        rest = interval - (time.monotonic() - started)
+        rest = (pace(done) if pace else interval) - (time.monotonic() - started)
         if rest > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rest)

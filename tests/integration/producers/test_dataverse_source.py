@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.events import parse_time
 from dualbus.producers.initial_sync import run_initial_sync
 from dualbus.producers.runner import open_context
 from dualbus.producers.settings import ProducerOptions
@@ -156,3 +159,43 @@ async def test_initial_sync_from_dataverse_leaves_the_token_to_continue_from(
         *(f"I-{n}" for n in range(5)),
         "I-NEW",
     }
+
+
+async def _early_in_a_second() -> None:
+    # modifiedon has whole seconds: what the test does next then falls within one second of the clock.
+    while not 0.05 <= datetime.now(UTC).microsecond / 1e6 <= 0.4:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_change_is_timed_from_the_previous_read_when_modifiedon_is_earlier(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> None:
+    """An event's time is the earliest its change can have been made: not before the previous read of its
+    table started (the change would have been read then), nor before ``modifiedon``; a delete has only the
+    former. Both are before the change, so the latency measured from them is never understated."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    with _client(dataverse, "maker") as maker:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+            await source.poll_once()
+            await _early_in_a_second()
+            read_before_create = datetime.now(UTC)
+            await source.poll_once()
+            created = maker.post("accounts", json=_account("T-1", "Timed"))
+            assert created.is_success, created.text
+            created_by = datetime.now(UTC)
+            modified_on = parse_time(maker.get(created.headers["OData-EntityId"]).json()["modifiedon"])
+            await _early_in_a_second()
+            read_before_delete = datetime.now(UTC)
+            await source.poll_once()
+            assert maker.delete(created.headers["OData-EntityId"]).is_success
+            deleted_by = datetime.now(UTC)
+            await source.poll_once()
+    events = drain_tap(emulator.connection_string, ["company", "customer"], expect=2)
+    create, delete = (e for e in events if e.entity == "accounts")
+    assert modified_on < read_before_create, "the create fell in another second than its previous read"
+    assert read_before_create <= create.time <= created_by
+    assert read_before_delete <= delete.time <= deleted_by

@@ -144,3 +144,26 @@ async def test_rounds_start_an_interval_apart_whatever_each_round_took():
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     # An interval apart (0.4 s), where waiting a whole interval after each round would make 0.7 s.
     assert all(0.38 <= gap < 0.6 for gap in gaps), gaps
+
+
+@pytest.mark.asyncio
+async def test_a_pace_sets_when_the_next_round_starts_from_what_the_last_one_returned():
+    """A round that published changes is followed after the pace's shorter wait; an empty one after the
+    interval."""
+    starts: list[float] = []
+    stop = asyncio.Event()
+    published = [3, 0, 0]
+
+    async def round_() -> int:
+        starts.append(asyncio.get_running_loop().time())
+        if len(starts) == len(published):
+            stop.set()
+        return published[len(starts) - 1]
+
+    def pace(count: int) -> float:
+        return 0.05 if count else 0.5
+
+    await asyncio.wait_for(_every(0.5, round_, stop, retry=_TINY, pace=pace), _WITHIN)
+    after_changes, after_none = (later - earlier for earlier, later in itertools.pairwise(starts))
+    assert 0.04 <= after_changes < 0.3
+    assert 0.45 <= after_none < 0.8
