@@ -1,16 +1,18 @@
 """How soon a Dataverse table is read again: sooner while it is changing, within a budget of extra reads.
 
-Change tracking has no push and no read across tables: each table's changes are one request. A table whose
-last read published changes is read again after ``busy_interval`` instead of ``interval``, as long as the
-budget allows. Every early read takes a token from a bucket filled at ``extra_per_second`` (holding at most
-one second's worth), so a producer makes at most ``tables / interval + extra_per_second`` reads a second.
-Those reads count towards the service protection limits of the application user that the consumers write
-as, too: 6,000 requests per user in a sliding 5 minutes
-(https://learn.microsoft.com/power-apps/developer/data-platform/api-limits).
+Change tracking has no push and no read across tables: each table's changes are one request. A table that
+published changes in the last ``busy_for`` seconds is busy (changes come in bursts, so a read that finds
+nothing in a table being changed is common). The busy tables share ``extra_per_second`` reads a second
+evenly: each is read again after ``busy tables / extra_per_second`` seconds, never sooner than
+``busy_interval`` nor later than ``interval``; the other tables every ``interval``. So a producer makes at
+most ``tables / interval + extra_per_second`` reads a second. They count towards the service protection
+limits of the application user the producer reads as: 6,000 requests per user and web server in a sliding
+5 minutes (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -18,7 +20,7 @@ __all__ = ["PollPace"]
 
 
 class PollPace:
-    """The wait before a table's next read, from what its last read found; shared by all tables."""
+    """The wait before each table's next read, from what its reads found; one budget for all tables."""
 
     def __init__(
         self,
@@ -26,27 +28,29 @@ class PollPace:
         busy_interval: float,
         extra_per_second: float,
         *,
+        busy_for: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interval = interval
         self.busy_interval = min(busy_interval, interval)
-        self._rate = extra_per_second
-        self._capacity = max(extra_per_second, 1.0) if extra_per_second > 0 else 0.0
-        self._tokens = self._capacity
+        self._extra = extra_per_second
+        self._busy_for = busy_for
         self._clock = clock
-        self._filled_at = clock()
+        self._last_change: list[float] = []
 
-    def after(self, published: int) -> float:
-        """How long after its last read started a table is read again, given how many changes it published."""
-        if published > 0 and self.busy_interval < self.interval and self._take():
-            return self.busy_interval
-        return self.interval
+    def table(self) -> Callable[[int], float]:
+        """One table's pace: given how many changes a read published, how long after it started the next
+        read starts."""
+        slot = len(self._last_change)
+        self._last_change.append(-math.inf)
 
-    def _take(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self._capacity, self._tokens + (now - self._filled_at) * self._rate)
-        self._filled_at = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
+        def after(published: int) -> float:
+            now = self._clock()
+            if published > 0:
+                self._last_change[slot] = now
+            if now - self._last_change[slot] > self._busy_for or self._extra <= 0:
+                return self.interval
+            busy = sum(1 for changed in self._last_change if now - changed <= self._busy_for)
+            return min(self.interval, max(self.busy_interval, busy / self._extra))
+
+        return after

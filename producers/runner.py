@@ -150,7 +150,7 @@ def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list
 
 
 def _table_task(source: DataverseSource, table: SourceTable, pace: PollPace) -> _Task:
-    return lambda stop: _every(pace.interval, partial(source.poll_table, table), stop, pace=pace.after)
+    return lambda stop: _every(pace.interval, partial(source.poll_table, table), stop, pace=pace.table())
 
 
 def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
@@ -185,7 +185,7 @@ async def _every(
     a backoff.
 
     ``pace``, given what a round returned, says how long after it started the next one starts instead
-    (``PollPace.after``: sooner after a round that published changes).
+    (``PollPace.table``: sooner while the table is changing).
 
     Rounds start ``interval`` apart, not ``interval`` after the last one ended: a change waits at most one
     interval plus one round to be read, not both added to the time the round itself took (a round that

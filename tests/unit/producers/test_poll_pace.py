@@ -1,6 +1,8 @@
-"""A Dataverse table that is changing is read again sooner, within a budget of extra reads a second."""
+"""A Dataverse table that is changing is read again sooner; the busy tables share a budget of extra reads."""
 
 from __future__ import annotations
+
+import pytest
 
 from dualbus.producers.poll_pace import PollPace
 
@@ -13,30 +15,37 @@ class _Clock:
         return self.now
 
 
-def test_a_table_that_published_changes_is_read_again_sooner() -> None:
-    pace = PollPace(1.0, 0.25, 4.0, clock=_Clock())
-    assert pace.after(12) == 0.25
-    assert pace.after(0) == 1.0
+def test_a_table_that_published_changes_is_read_again_sooner_than_a_quiet_one() -> None:
+    pace = PollPace(1.0, 0.25, 8.0, clock=_Clock())
+    changing, quiet = pace.table(), pace.table()
+    assert changing(12) == 0.25
+    assert quiet(0) == 1.0
 
 
-def test_early_reads_stop_when_the_budget_is_spent_and_resume_as_it_fills() -> None:
+def test_a_table_stays_busy_for_a_while_after_its_last_change() -> None:
     clock = _Clock()
-    pace = PollPace(1.0, 0.25, 4.0, clock=clock)
-    assert [pace.after(1) for _ in range(5)] == [0.25] * 4 + [1.0]
-    clock.now += 0.25  # one more token: 4 a second
-    assert [pace.after(1) for _ in range(2)] == [0.25, 1.0]
-    clock.now += 60.0  # the bucket holds one second's worth, however long it filled
-    assert [pace.after(1) for _ in range(5)] == [0.25] * 4 + [1.0]
+    after = PollPace(1.0, 0.25, 8.0, busy_for=2.0, clock=clock).table()
+    assert after(3) == 0.25
+    clock.now += 1.5
+    assert after(0) == 0.25  # a burst's gap: still busy
+    clock.now += 1.0
+    assert after(0) == 1.0
+
+
+def test_busy_tables_share_the_budget_evenly_and_never_wait_longer_than_the_interval() -> None:
+    clock = _Clock()
+    pace = PollPace(1.0, 0.25, 8.0, clock=clock)
+    tables = [pace.table() for _ in range(6)]
+    assert tables[0](1) == 0.25  # alone: 8 a second would allow more than 0.25 s gives
+    tables[1](1)
+    tables[2](1)
+    assert tables[3](1) == pytest.approx(4 / 8)  # four busy tables: 2 reads a second each
+    assert [t(1) for t in tables[4:]] == [pytest.approx(5 / 8), pytest.approx(6 / 8)]
+    slow = PollPace(1.0, 0.25, 2.0, clock=clock)
+    crowd = [slow.table() for _ in range(4)]
+    assert [t(1) for t in crowd][-1] == 1.0  # 4 busy tables on 2 extra reads: the interval, not 2 s
 
 
 def test_no_budget_or_a_busy_interval_no_shorter_keeps_every_table_on_the_interval() -> None:
-    assert PollPace(1.0, 0.25, 0.0, clock=_Clock()).after(5) == 1.0
-    assert PollPace(0.5, 2.0, 4.0, clock=_Clock()).after(5) == 0.5
-
-
-def test_a_budget_below_one_read_a_second_still_lets_one_through() -> None:
-    clock = _Clock()
-    pace = PollPace(1.0, 0.25, 0.5, clock=clock)
-    assert [pace.after(1) for _ in range(2)] == [0.25, 1.0]
-    clock.now += 2.0
-    assert pace.after(1) == 0.25
+    assert PollPace(1.0, 0.25, 0.0, clock=_Clock()).table()(5) == 1.0
+    assert PollPace(0.5, 2.0, 8.0, clock=_Clock()).table()(5) == 0.5
