@@ -20,6 +20,7 @@ import orjson
 from dualbus.d365 import FoEntity, fo_key_literals
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
+from dualbus.sandbox.fo.key_filters import key_groups
 from dualbus.sandbox.fo.literals import check_filter_literal, check_key_literal
 from dualbus.sandbox.fo.query import (
     FO_FILTER,
@@ -186,14 +187,15 @@ class ODataService:
             in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
             return in_scope and (predicate is None or predicate(row))
 
-        # A filter naming one row by all its keys is answered from the key, as the database's index would.
-        key = _key_equalities(definition, text)
-        if key is not None:
-            try:
-                row = self.store.get(definition.entity_set, key)
-            except NotFoundError:
-                return []
-            return [row] if wanted(row) else []
+        fields = definition.fields.items()
+        # Only a query that orders its rows needs its enums' member order.
+        enums = (
+            {name: definition.enums[f.enum] for name, f in fields if f.enum is not None} if order else None
+        )
+        keys = key_groups(definition, text)
+        if keys is not None:
+            found = self.store.row_views_of(definition.entity_set, keys)
+            return sort_rows([row for row in found if wanted(row)], order, enums)
 
         if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
             company_bound = bound[0] if pinned and bound else None
@@ -204,11 +206,6 @@ class ODataService:
             if page is not None:
                 return page
         rows = self.store.row_views(definition.entity_set)
-        fields = definition.fields.items()
-        # Only a query that orders its rows needs its enums' member order.
-        enums = (
-            {name: definition.enums[f.enum] for name, f in fields if f.enum is not None} if order else None
-        )
         return sort_rows([row for row in rows if wanted(row)], order, enums)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
@@ -276,32 +273,6 @@ def _keyset_bound(definition: FoEntity, text: str | None) -> tuple[str, ...] | N
     if rest[len(after)][0] != "string":
         return None
     return (pinned, str(literal(*rest[len(after)])).casefold())
-
-
-def _key_equalities(definition: FoEntity, text: str | None) -> tuple[Any, ...] | None:
-    """The key, in key-field order, when ``$filter`` is exactly ``K1 eq v1 and K2 eq v2 ...`` over all the
-    entity's key fields with text or number values; None for any other filter."""
-    if text is None:
-        return None
-    tokens = tokenize(text, FO_FILTER)
-    named: dict[str, object] = {}
-    for index in range(0, len(tokens), 4):
-        match tokens[index : index + 4]:
-            # Plain text (not an enum literal, whose stored form differs) or a number.
-            case [("name", name), ("name", op), (("string" | "number") as kind, raw), *joiner] if (
-                op.lower() == "eq"
-                and (kind == "number" or raw.startswith("'"))
-                and joiner in ([], [("name", "and")], [("name", "AND")])
-            ):
-                named[name.casefold()] = literal(kind, raw)
-            case _:
-                return None
-    if tokens and tokens[-1][0] == "name":
-        return None  # a trailing "and"
-    if set(named) != {field.casefold() for field in definition.keys}:
-        return None
-    values = tuple(named[field.casefold()] for field in definition.keys)
-    return values if all(isinstance(value, str | int) for value in values) else None
 
 
 def _in_key_order(definition: FoEntity, order: list[tuple[str, bool]], *, scoped: bool) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,6 +126,14 @@ class FoStore:
             order = self._order(entity)
             start = bisect.bisect_right(order, _norm(bound)) if bound else 0
             return [table[k].row for k in order[start:]]
+
+    def row_views_of(self, entity: str, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
+        """The stored rows (as ``row_views``) with these keys, ordered by key; a key without a row (or named
+        twice) is passed over (or read once)."""
+        with self._lock:
+            table = self._table(entity)
+            found = {key: table[key] for key in map(_norm, keys) if key in table}
+        return [found[key].row for key in sorted(found)]
 
     def iter_row_views_after(self, entity: str, bound: tuple[Any, ...]) -> Iterator[Row]:
         """The rows of ``row_views_after``, read one by one as the caller asks for them.

@@ -364,3 +364,43 @@ def test_a_company_keyset_page_across_companies_is_what_the_whole_answer_says(cl
         )
         assert seen == wanted[:2], (company, after)
         assert [r["CustomerAccount"] for r in counted] == wanted[:2]
+
+
+def test_groups_of_keys_joined_by_or_read_those_rows_in_key_order(
+    fo: FoHandle, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``(keys) or (keys) ...``, as a client reads back a batch of data events' rows, answers each row once,
+    in key order, leaves out a key without a row, and keeps the caller's company scope; the rows are looked
+    up by key, not found by reading the whole table."""
+    _seed(client, [("usmf", "US-001"), ("usmf", "US-002"), ("usmf", "US-003"), ("demf", "DE-001")])
+    store = fo.twin.store
+    scans: list[str] = []
+    scan = store.row_views
+
+    def counted(entity: str) -> list[dict[str, object]]:
+        scans.append(entity)
+        return scan(entity)
+
+    monkeypatch.setattr(store, "row_views", counted)
+    groups = " or ".join(
+        f"(dataAreaId eq '{company}' and CustomerAccount eq '{account}')"
+        for company, account in [
+            ("usmf", "US-003"),
+            ("demf", "DE-001"),
+            ("usmf", "us-001"),
+            ("usmf", "US-404"),
+            ("usmf", "US-003"),
+        ]
+    )
+    every = client.get("/data/CustomersV3", params={"cross-company": "true", "$filter": groups})
+    rows = every.json()["value"]
+    assert [(r["dataAreaId"], r["CustomerAccount"]) for r in rows] == [
+        ("demf", "DE-001"),
+        ("usmf", "US-001"),
+        ("usmf", "US-003"),
+    ]
+    scoped = client.get("/data/CustomersV3", params={"$filter": groups}).json()["value"]
+    assert [r["CustomerAccount"] for r in scoped] == ["US-001", "US-003"]
+    assert scans == []
+    client.get("/data/CustomersV3", params={"$filter": "CreditLimit eq 5"})
+    assert scans == ["CustomersV3"]
