@@ -164,7 +164,10 @@ class _BareLoop:
         self.started = time.monotonic()
         self.finished = asyncio.Event()
         self.closing: list[asyncio.Task[None]] = []
-        self.supply: Supply[ServiceBusReceiver] = Supply(ahead=concurrency, release=self._release)
+        buckets = default_topology().topic("currency").ordering_buckets  # as the consumer caps its sessions
+        self.supply: Supply[ServiceBusReceiver] = Supply(
+            ahead=concurrency, release=self._release, most=buckets
+        )
 
     async def run(self, connection_string: str) -> int:
         """Run until ``count`` messages are settled (or the time limit); the number settled."""
@@ -226,6 +229,7 @@ class _BareLoop:
             except Exception:  # noqa: BLE001, S112 - a lost session: take the next
                 continue
             finally:
+                self.supply.finished()
                 await self._release(receiver)
 
     async def _drain(self, receiver: ServiceBusReceiver) -> None:

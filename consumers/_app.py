@@ -170,4 +170,3 @@ def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:
         group = "DATAVERSE" if direction is Direction.TO_DATAVERSE else "FO"
         raise ConfigError(f"DUALBUS_{group}__URL, __CLIENT_ID and __CLIENT_SECRET must be set")
     return chosen
-

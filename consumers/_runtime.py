@@ -150,7 +150,8 @@ class Consumer:
         concurrency = self.options.concurrency
         if concurrency is None:
             concurrency = self._topic.ordering_buckets
-        supply: Supply[_Taken] = Supply(ahead=concurrency, release=self._release)
+        sessions = self._topic.ordering_buckets if self._subscription.requires_session else None
+        supply: Supply[_Taken] = Supply(ahead=concurrency, release=self._release, most=sessions)
         takers = [
             asyncio.create_task(self._taker(stop, renewer, supply), name=f"session-taker-{n}")
             for n in range(concurrency)
@@ -197,7 +198,10 @@ class Consumer:
                 continue
             taken = await supply.next(stop)
             if taken is not None:
-                await _surviving(backoff, self._work(taken, stop, renewer, supply))
+                try:
+                    await _surviving(backoff, self._work(taken, stop, renewer, supply))
+                finally:
+                    supply.finished()
 
     def _looked_in_vain(self, started: float) -> bool:
         """Whether a failed attempt waited all of ``session_wait`` (for a session that did not come)."""

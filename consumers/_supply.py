@@ -9,6 +9,11 @@ worker busy with a long batch (a change retried until a lookup row comes, in tha
 
 An empty supply also tells a worker that no other session is free: it may then keep its own after a short
 batch, until it runs dry (``Consumer._drain``).
+
+A topic has only so many sessions (its ordering buckets), so ``most`` caps the sessions being looked for,
+waiting and being worked together. A look beyond them could only wait in vain, and each look is a connection
+of its own that the SDK polls every 50 ms while it waits: with one worker per bucket, a consumer whose
+workers held most sessions kept as many looks waiting as there were workers.
 """
 
 from __future__ import annotations
@@ -28,11 +33,16 @@ T = TypeVar("T")
 class Supply(Generic[T]):
     """Taken sessions waiting for a worker, and the room left for taking more (``ahead`` at most)."""
 
-    def __init__(self, *, ahead: int, release: Callable[[T], Awaitable[None]]) -> None:
-        """``release`` lets a taken session go unworked (on pause or stop)."""
+    def __init__(
+        self, *, ahead: int, release: Callable[[T], Awaitable[None]], most: int | None = None
+    ) -> None:
+        """``release`` lets a taken session go unworked (on pause or stop); a worker calls ``finished``
+        when it let go of a session ``next`` gave it."""
         self._ready: asyncio.Queue[T] = asyncio.Queue()
         # Taken or being taken, not yet handed to a worker: a taker waits for room before it looks.
         self._room = asyncio.Semaphore(ahead)
+        # Being taken, taken or being worked (None: no cap).
+        self._slots = asyncio.Semaphore(most) if most is not None else None
         self._release = release
 
     @property
@@ -47,10 +57,15 @@ class Supply(Generic[T]):
             if not await _acquired_unless_stopped(self._room, stop):
                 return
             room.callback(self._room.release)
+            if self._slots is not None:
+                if not await _acquired_unless_stopped(self._slots, stop):
+                    return
+                room.callback(self._slots.release)
             taken = await take()
             if taken is None:
                 return
-            room.pop_all()  # the room is the taken session's until a worker gets it
+            # The room is the taken session's until a worker gets it, its slot until it is let go.
+            room.pop_all()
             self._ready.put_nowait(taken)
 
     async def next(self, stop: asyncio.Event) -> T | None:
@@ -61,11 +76,17 @@ class Supply(Generic[T]):
         self._room.release()
         return getting.result()
 
+    def finished(self) -> None:
+        """A worker let go of a session ``next`` gave it: its slot is free for another look."""
+        if self._slots is not None:
+            self._slots.release()
+
     async def release_all(self) -> None:
         """Let every session waiting for a worker go (paused or stopping): their messages wait in order."""
         while not self._ready.empty():
             taken = self._ready.get_nowait()
             self._room.release()
+            self.finished()
             await self._release(taken)
 
 

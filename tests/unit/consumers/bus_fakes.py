@@ -207,8 +207,11 @@ class TwinTable:
 class Run:
     """A consumer over fake receivers and an in-memory target, run until a condition holds."""
 
-    def __init__(self, *receivers: FakeReceiver, others_free: bool = True, **options: Any) -> None:
-        """``options`` override the RuntimeOptions' fields (one worker, a 5 s shutdown deadline)."""
+    def __init__(
+        self, *receivers: FakeReceiver, others_free: bool = True, buckets: int = 32, **options: Any
+    ) -> None:
+        """``options`` override the RuntimeOptions' fields (one worker, a 5 s shutdown deadline); the topic
+        has ``buckets`` ordering buckets, so as many sessions."""
         self.client = FakeClient(*receivers, others_free=others_free)
         self.table = TwinTable()
         self.renewer = FakeRenewer()
@@ -226,7 +229,7 @@ class Run:
         self.consumer = Consumer(
             cast(Any, self.client),
             processor,
-            topic=TopicSpec(area="currency", subscriptions=(subscription,)),
+            topic=TopicSpec(area="currency", subscriptions=(subscription,), ordering_buckets=buckets),
             subscription=subscription,
             options=RuntimeOptions(**{"concurrency": 1, "shutdown_deadline": 5.0, **options}),
             renewer=self.renewer,

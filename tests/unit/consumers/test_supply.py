@@ -128,6 +128,23 @@ async def test_the_next_session_is_opened_while_one_is_worked() -> None:
 
 
 @pytest.mark.asyncio
+async def test_no_session_is_looked_for_beyond_the_topics_buckets() -> None:
+    """A topic of one bucket has one session: while it is worked, no second receiver looks for another,
+    however many workers there are."""
+    first = FakeReceiver([currency_message("AAA", 1)], FakeSession("a"))
+    second = FakeReceiver([currency_message("BBB", 1)], FakeSession("a"))
+    run = Run(first, second, buckets=1, concurrency=2)
+    run.table.hold_up.add("AAA")
+    async with asyncio.timeout(_WITHIN):
+        await run.table.started.wait()
+    await _settle()
+    assert not second.opened.is_set()
+    run.table.release.set()
+    await run.until(lambda: len(run.table.writes) == 2)
+    assert second.opened.is_set()
+
+
+@pytest.mark.asyncio
 async def test_a_session_is_kept_after_a_short_batch_while_no_other_session_is_free() -> None:
     """No other session comes: the next change of the session is received by the same receiver."""
     later = currency_message("AAA", 2)
@@ -148,3 +165,36 @@ async def test_a_session_is_let_go_after_a_short_batch_when_another_one_waits() 
     await run.until(lambda: len(run.table.writes) == 2 and receiver.closed)
     assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1)]
     assert receiver.batches == [[later]]  # never received: left in the session
+
+
+@pytest.mark.asyncio
+async def test_no_more_sessions_are_looked_for_than_the_topic_has_beside_those_being_worked() -> None:
+    """``most`` counts looks, waiting sessions and worked ones together: a worked session's slot comes free
+    only when its worker let it go; one let go unworked frees its slot too."""
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=3, release=taking.release, most=2)
+    takers = [asyncio.create_task(supply.take_with(taking.take, stop)) for _ in range(3)]
+    await _settle()
+    assert taking.asked == 2  # room for three, but the topic has two sessions
+    taking.given.put_nowait("s1")
+    taking.given.put_nowait("s2")
+    async with asyncio.timeout(_WITHIN):
+        assert await supply.next(stop) == "s1"
+    await _settle()
+    assert taking.asked == 2  # s1 is being worked: still no slot free
+    supply.finished()
+    await _settle()
+    assert taking.asked == 3
+    taking.given.put_nowait(None)  # the third look found nothing, and gives its slot back
+    async with asyncio.timeout(_WITHIN):
+        await asyncio.gather(*takers)
+    await supply.release_all()  # s2 let go unworked
+    assert taking.released == ["s2"]
+    again = [asyncio.create_task(supply.take_with(taking.take, stop)) for _ in range(3)]
+    await _settle()
+    assert taking.asked == 5  # both slots free again
+    stop.set()
+    for _ in again:
+        taking.given.put_nowait(None)
+    async with asyncio.timeout(_WITHIN):
+        await asyncio.gather(*again)
