@@ -166,7 +166,7 @@ class _BareLoop:
         self.closing: list[asyncio.Task[None]] = []
         buckets = default_topology().topic("currency").ordering_buckets  # as the consumer caps its sessions
         self.supply: Supply[ServiceBusReceiver] = Supply(
-            ahead=concurrency, release=self._release, most=buckets
+            ahead=concurrency, release=self._release, most=buckets, looks=RuntimeOptions().looks
         )
 
     async def run(self, connection_string: str) -> int:

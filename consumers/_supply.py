@@ -13,7 +13,10 @@ batch, until it runs dry (``Consumer._drain``).
 A topic has only so many sessions (its ordering buckets), so ``most`` caps the sessions being looked for,
 waiting and being worked together. A look beyond them could only wait in vain, and each look is a connection
 of its own that the SDK polls every 50 ms while it waits: with one worker per bucket, a consumer whose
-workers held most sessions kept as many looks waiting as there were workers.
+workers held most sessions kept as many looks waiting as there were workers. And ``looks`` caps the looks
+under way: an idle consumer with a look waiting per bucket spent about 3 % of a core on their polls, with
+8 about 1.2 %. A look that finds a session ends, and the next starts, so a burst over many sessions is
+taken 8 at a time, half a second apart (each open's handshake).
 """
 
 from __future__ import annotations
@@ -34,7 +37,12 @@ class Supply(Generic[T]):
     """Taken sessions waiting for a worker, and the room left for taking more (``ahead`` at most)."""
 
     def __init__(
-        self, *, ahead: int, release: Callable[[T], Awaitable[None]], most: int | None = None
+        self,
+        *,
+        ahead: int,
+        release: Callable[[T], Awaitable[None]],
+        most: int | None = None,
+        looks: int | None = None,
     ) -> None:
         """``release`` lets a taken session go unworked (on pause or stop); a worker calls ``finished``
         when it let go of a session ``next`` gave it."""
@@ -42,7 +50,9 @@ class Supply(Generic[T]):
         # Taken or being taken, not yet handed to a worker: a taker waits for room before it looks.
         self._room = asyncio.Semaphore(ahead)
         # Being taken, taken or being worked (None: no cap).
-        self._slots = asyncio.Semaphore(most) if most is not None else None
+        self._slots = asyncio.BoundedSemaphore(most) if most is not None else None
+        # Looks for a session under way (None: no cap).
+        self._looks = asyncio.BoundedSemaphore(looks) if looks is not None else None
         self._release = release
 
     @property
@@ -61,12 +71,22 @@ class Supply(Generic[T]):
                 if not await _acquired_unless_stopped(self._slots, stop):
                     return
                 room.callback(self._slots.release)
-            taken = await take()
+            taken = await self._look(take, stop)
             if taken is None:
                 return
             # The room is the taken session's until a worker gets it, its slot until it is let go.
             room.pop_all()
             self._ready.put_nowait(taken)
+
+    async def _look(self, take: Callable[[], Awaitable[T | None]], stop: asyncio.Event) -> T | None:
+        if self._looks is None:
+            return await take()
+        if not await _acquired_unless_stopped(self._looks, stop):
+            return None
+        try:
+            return await take()
+        finally:
+            self._looks.release()
 
     async def next(self, stop: asyncio.Event) -> T | None:
         """The session taken first, once there is one; None when ``stop`` is set first."""

@@ -44,7 +44,8 @@ _CHUNK = 1000
 
 
 class DataverseSource:
-    """Polls every table's changes and publishes them; ``poll_once`` is one round over all tables."""
+    """Reads every table's changes and publishes them: ``poll_table`` one table (the producer runs each on
+    its own schedule, ``producers.poll_pace``), ``poll_once`` all of them once."""
 
     def __init__(
         self,
@@ -89,12 +90,15 @@ class DataverseSource:
                 self._read_at[name] = started
                 return published
             _log.warning("the delta token of %s has expired: taking a new snapshot", table.name)
-        published = await self.snapshot(table)
+        published = await self.snapshot(table, since=self._read_at.get(name))
         self._read_at[name] = started
         return published
 
-    async def snapshot(self, table: SourceTable) -> int:
-        """Publish every row of a table, a delete for each known row that is gone, and keep the new token."""
+    async def snapshot(self, table: SourceTable, *, since: datetime | None = None) -> int:
+        """Publish every row of a table, a delete for each known row that is gone, and keep the new token.
+
+        ``since``: when the last read of the table started, if this process made one; a row gone since was
+        deleted after it (the deletes' event time)."""
         rows, token = await self._read_all(table)
         seen = {str(row.get(primary_id_column(table.name))) for row in rows}
         gone = [row_id for row_id in self._store.row_ids(_scope(table)) if row_id not in seen]
@@ -102,7 +106,7 @@ class DataverseSource:
         for start in range(0, len(rows), _CHUNK):
             published += await self._publish_rows(table, rows[start : start + _CHUNK], [], None)
         # The token goes last: a crash before it re-reads the snapshot rather than skip the rest of it.
-        return published + await self._publish_rows(table, [], gone, token)
+        return published + await self._publish_rows(table, [], gone, token, since)
 
     async def _publish_delta(self, table: SourceTable, body: dict[str, Any], since: datetime | None) -> int:
         entries: list[dict[str, Any]] = body.get("value", [])

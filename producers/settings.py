@@ -35,8 +35,8 @@ class ProducerOptions(BaseModel):
     own_users: tuple[str, ...] = ()
     # Dataverse's change polls; on F&O, the full scan's interval while data events are off.
     poll_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
-    # A Dataverse table that published changes in the last 2 s is read again this soon, while the budget
-    # of extra reads a second lasts (producers.poll_pace); 0 extra reads keeps every table on the interval.
+    # Dataverse tables that published changes in the last 2 s share the extra reads a second evenly, each
+    # read again no sooner than the busy interval (producers.poll_pace); 0 keeps every table on the interval.
     busy_poll_interval_seconds: Annotated[float, Field(gt=0)] = 0.25
     extra_polls_per_second: Annotated[float, Field(ge=0)] = 8.0
     # The F&O full scan's interval while data events are on (it also runs once at start-up).

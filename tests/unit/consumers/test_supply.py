@@ -7,8 +7,11 @@ import asyncio
 
 import pytest
 import stamina
+from azure.servicebus import ServiceBusMessage
+from azure.servicebus.exceptions import ServiceBusConnectionError
 
 from dualbus.consumers._supply import Supply
+from dualbus.shared.retry import RetryPolicy
 
 from .bus_fakes import FakeReceiver, FakeSession, Run, currency_message
 
@@ -142,6 +145,45 @@ async def test_no_session_is_looked_for_beyond_the_topics_buckets() -> None:
     run.table.release.set()
     await run.until(lambda: len(run.table.writes) == 2)
     assert second.opened.is_set()
+
+
+@pytest.mark.asyncio
+async def test_a_worker_whose_session_broke_frees_its_slot_before_its_backoff() -> None:
+    """One bucket: a session whose connection broke is let go at once, and another receiver takes the
+    bucket's session while the worker that lost it waits out its backoff (30 s here), not after."""
+
+    class Broken(FakeReceiver):
+        async def receive_messages(self, **_: object) -> list[ServiceBusMessage]:
+            raise ServiceBusConnectionError(message="the connection broke")
+
+    first = Broken([], FakeSession("a"))
+    second = FakeReceiver([currency_message("BBB", 1)], FakeSession("a"))
+    slow = RetryPolicy(on=(Exception,), attempts=None, initial_wait=30.0, jitter=0.0)
+    with stamina.set_testing(False):
+        run = Run(first, second, buckets=1, concurrency=2, reconnect=slow)
+        async with asyncio.timeout(_WITHIN):
+            await second.opened.wait()
+        await run.until(lambda: ("BBB", 1) in run.table.writes)
+    assert first.closed
+
+
+@pytest.mark.asyncio
+async def test_no_more_looks_wait_at_once_than_allowed() -> None:
+    """``looks`` caps the looks under way, however much room and how many slots there are; a look that
+    ends frees its place for the next."""
+    taking, stop = _Taking(), asyncio.Event()
+    supply: Supply[str] = Supply(ahead=4, release=taking.release, most=4, looks=2)
+    takers = [asyncio.create_task(supply.take_with(taking.take, stop)) for _ in range(4)]
+    await _settle()
+    assert taking.asked == 2
+    taking.given.put_nowait("s1")
+    await _settle()
+    assert taking.asked == 3  # s1 waits for a worker; its look is over
+    for name in ("s2", "s3", "s4"):
+        taking.given.put_nowait(name)
+    async with asyncio.timeout(_WITHIN):
+        await asyncio.gather(*takers)
+    assert taking.asked == 4
 
 
 @pytest.mark.asyncio
