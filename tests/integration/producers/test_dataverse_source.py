@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +42,20 @@ def _client(twin: RunningDataverse, client_id: str) -> httpx.Client:
     return httpx.Client(base_url=twin.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
+@asynccontextmanager
+async def _customer_source(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.Client, DataverseSource]]:
+    """A maker's client on a Dataverse that has company USMF, and the source of the company and customer
+    areas (dualbus's own user named, so nothing is asked of WhoAmI)."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    with _client(dataverse, "maker") as maker:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            yield maker, DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+
+
 def _account(number: str, name: str) -> dict[str, object]:
     return {
         "accountnumber": number,
@@ -54,22 +70,17 @@ async def test_creates_updates_and_deletes_are_published(
     emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
 ) -> None:
     """A create, an update and a delete in Dataverse each reach the customer topic as full-state events."""
-    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
-    options = ProducerOptions(own_users=OWN_USERS)
-    with _client(dataverse, "maker") as maker:
-        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
-        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
-            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
-            # Companies go from F&O to Dataverse only (shared/maps/data/company.json): nothing to snapshot.
-            assert await source.poll_once() == 0
-            created = maker.post("accounts", json=_account("C-1", "Fabrikam"))
-            assert created.is_success, created.text
-            account = created.headers["OData-EntityId"]
-            await source.poll_once()
-            assert maker.patch(account, json={"name": "Fabrikam Ltd"}).is_success
-            await source.poll_once()
-            assert maker.delete(account).is_success
-            await source.poll_once()
+    async with _customer_source(emulator, dataverse, tmp_path) as (maker, source):
+        # Companies go from F&O to Dataverse only (shared/maps/data/company.json): nothing to snapshot.
+        assert await source.poll_once() == 0
+        created = maker.post("accounts", json=_account("C-1", "Fabrikam"))
+        assert created.is_success, created.text
+        account = created.headers["OData-EntityId"]
+        await source.poll_once()
+        assert maker.patch(account, json={"name": "Fabrikam Ltd"}).is_success
+        await source.poll_once()
+        assert maker.delete(account).is_success
+        await source.poll_once()
     events = drain_tap(emulator.connection_string, ["company", "customer"], expect=3)
     accounts = [e for e in events if e.entity == "accounts"]
     assert [e.operation for e in accounts] == [Operation.CREATE, Operation.UPDATE, Operation.DELETE]
@@ -175,26 +186,21 @@ async def test_a_change_is_timed_from_the_previous_read_when_modifiedon_is_earli
     """An event's time is the earliest its change can have been made: not before the previous read of its
     table started (the change would have been read then), nor before ``modifiedon``; a delete has only the
     former. Both are before the change, so the latency measured from them is never understated."""
-    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
-    options = ProducerOptions(own_users=OWN_USERS)
-    with _client(dataverse, "maker") as maker:
-        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
-        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
-            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
-            await source.poll_once()
-            await _early_in_a_second()
-            read_before_create = datetime.now(UTC)
-            await source.poll_once()
-            created = maker.post("accounts", json=_account("T-1", "Timed"))
-            assert created.is_success, created.text
-            created_by = datetime.now(UTC)
-            modified_on = parse_time(maker.get(created.headers["OData-EntityId"]).json()["modifiedon"])
-            await _early_in_a_second()
-            read_before_delete = datetime.now(UTC)
-            await source.poll_once()
-            assert maker.delete(created.headers["OData-EntityId"]).is_success
-            deleted_by = datetime.now(UTC)
-            await source.poll_once()
+    async with _customer_source(emulator, dataverse, tmp_path) as (maker, source):
+        await source.poll_once()
+        await _early_in_a_second()
+        read_before_create = datetime.now(UTC)
+        await source.poll_once()
+        created = maker.post("accounts", json=_account("T-1", "Timed"))
+        assert created.is_success, created.text
+        created_by = datetime.now(UTC)
+        modified_on = parse_time(maker.get(created.headers["OData-EntityId"]).json()["modifiedon"])
+        await _early_in_a_second()
+        read_before_delete = datetime.now(UTC)
+        await source.poll_once()
+        assert maker.delete(created.headers["OData-EntityId"]).is_success
+        deleted_by = datetime.now(UTC)
+        await source.poll_once()
     events = drain_tap(emulator.connection_string, ["company", "customer"], expect=2)
     create, delete = (e for e in events if e.entity == "accounts")
     # Made in the second its previous read started in (as nearly always), the create's modifiedon is
