@@ -48,6 +48,8 @@ class FoEventInbox:
         self._chunk = chunk
         self._retry = retry
         self._arrived = asyncio.Event()
+        # The loop ``run`` works on: the webhook may take events on a thread of its own.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -59,11 +61,20 @@ class FoEventInbox:
         CheckpointError when it cannot be kept."""
         event = parse_data_event(orjson.loads(body))
         self._store.add_to_inbox(body)
-        self._arrived.set()
+        self._wake()
         return event
+
+    def _wake(self) -> None:
+        """Tell ``run`` that an event arrived, from its own loop's thread or from another one."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._arrived.set()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._arrived.set)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish what the inbox holds, and what arrives, until ``stop``."""
+        self._loop = asyncio.get_running_loop()
         backoff = Backoff(self._retry, stop)
         while not stop.is_set():
             self._arrived.clear()
@@ -81,6 +92,13 @@ class FoEventInbox:
                 continue
             backoff.reset()
             self._store.remove_from_inbox(kept[-1][0])
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _events(kept: list[tuple[int, bytes]]) -> list[FoDataEvent]:

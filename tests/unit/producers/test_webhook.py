@@ -4,8 +4,11 @@ otherwise), then published in arrival order, many at a time, again after failure
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,8 +23,11 @@ from dualbus.producers.fo_handler import FoEventHandler
 from dualbus.producers.fo_inbox import FoEventInbox
 from dualbus.producers.fo_webhook import webhook_app
 from dualbus.producers.publisher import Publisher
+from dualbus.producers.runner import _serve_webhook
+from dualbus.producers.settings import ProducerOptions
 from dualbus.producers.tables import source_tables
 from dualbus.shared.envelope import Origin
+from dualbus.shared.errors import ConfigError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import default_topology
@@ -228,3 +234,60 @@ async def test_health_lists_the_entities_without_a_key(parts) -> None:
         body = (await http.get("/healthz")).json()
     assert body["status"] == "ok"
     assert sorted(body["entities"]) == ["CustomerGroups", "CustomersV3", "PaymentTerms"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post_until_answered(url: str) -> tuple[int, float]:
+    """POST the event (retrying while the server starts); its status and when the answer came."""
+    deadline = time.monotonic() + _WITHIN
+    while True:
+        try:
+            answer = httpx.post(url, content=EVENT, params={"code": KEY}, timeout=_WITHIN)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        return answer.status_code, time.monotonic()
+
+
+@pytest.mark.asyncio
+async def test_the_served_webhook_answers_while_the_producers_own_loop_is_busy(parts) -> None:
+    """Served by the producer, the webhook runs on a thread of its own: an event is kept and answered
+    while the producer's event loop is blocked (here by a sleep standing in for a long publish)."""
+    client, _, inbox, store = parts
+    port = _free_port()
+    options = ProducerOptions(webhook_port=port, fo_webhook_key=SecretStr(KEY))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(_serve_webhook(inbox, options, stop))
+    url = f"http://127.0.0.1:{port}/fo/events"
+    status, _ = await asyncio.to_thread(_post_until_answered, url)  # served, with the loop free
+    assert status == 200
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        posting = pool.submit(_post_until_answered, url)
+        time.sleep(1.0)  # noqa: ASYNC251 - the point: the producer's loop can do nothing meanwhile
+        block_ended = time.monotonic()
+        status, answered = posting.result(timeout=_WITHIN)
+    assert status == 200
+    assert answered < block_ended
+    assert len(store.inbox(10)) == 2
+    async with _publishing(inbox):
+        await _until(lambda: len(_customers(client)) >= 1)
+    stop.set()
+    await asyncio.wait_for(serving, _WITHIN)
+
+
+@pytest.mark.asyncio
+async def test_a_webhook_port_that_is_taken_is_a_one_line_error(parts) -> None:
+    _, _, inbox, _ = parts
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        options = ProducerOptions(webhook_port=taken.getsockname()[1])
+        with pytest.raises(ConfigError, match=r"could not be served on 127\.0\.0\.1:"):
+            await asyncio.wait_for(_serve_webhook(inbox, options, asyncio.Event()), _WITHIN)
