@@ -36,7 +36,7 @@ from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.bus_types import AsyncBusClient
 from dualbus.shared.envelope import Origin
-from dualbus.shared.errors import ConfigError, TransientError
+from dualbus.shared.errors import ConfigError, DualbusError, TransientError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps
@@ -133,9 +133,13 @@ async def run_producer(
         _log.info(
             "producer started", extra={"origin": origin.value, "tables": [t.name for t in context.tables]}
         )
-        async with asyncio.TaskGroup() as group:
-            for task in tasks:
-                group.create_task(task(stop))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for task in tasks:
+                    group.create_task(task(stop))
+        except* DualbusError as failures:
+            # One line for the operator (the webhook's port taken, say), not a group's traceback.
+            raise failures.exceptions[0] from None
 
 
 def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
