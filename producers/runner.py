@@ -240,14 +240,17 @@ async def _serve_webhook(inbox: FoEventInbox, options: ProducerOptions, stop: as
         failure = await asyncio.gather(serving, return_exceptions=True)
     if not stop.is_set() or isinstance(failure[0], BaseException):
         where = f"{options.webhook_host}:{options.webhook_port}"
-        raise ConfigError(f"the F&O data event webhook could not be served on {where}: {failure[0]!r}")
+        raise ConfigError(
+            f"the F&O data event webhook could not be served on {where} (is the port taken, or the "
+            "address not this machine's? DUALBUS_PRODUCER__WEBHOOK_HOST and __WEBHOOK_PORT set them)"
+        )
 
 
 def _run_server(server: uvicorn.Server) -> None:
     try:
         server.run()
     except SystemExit as exc:
-        # uvicorn exits when it cannot bind: a failure of this thread, not of the process.
+        # uvicorn exits when it cannot bind (having logged why): a failure of this thread, not the process.
         raise OSError(f"uvicorn stopped at start-up (exit code {exc.code})") from None
 
 

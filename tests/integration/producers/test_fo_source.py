@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -189,3 +190,24 @@ async def test_scan_publishes_what_changed_and_deletes_what_is_gone(
     assert changed.data["OrganizationName"] == "Changed"
     assert (deleted.operation, deleted.key["CustomerAccount"]) == (Operation.DELETE, "S-5")
     assert (echoed.key["CustomerAccount"], echoed.base_version) == ("S-2", 42)
+
+
+def test_a_taken_webhook_port_ends_the_producer_with_one_line(
+    emulator: Emulator, fo: FoHandle, tmp_path: Path
+) -> None:
+    """The port the webhook must listen on is taken: the producer exits 1 with one error line naming it,
+    no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = producer_env(emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port))
+        producer = ProducerProcess("fo", env, areas="customer")
+        try:
+            assert producer.process.wait(timeout=60) == 1
+        finally:
+            producer.stop()
+    errors = [line for line in producer.lines if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: the F&O data event webhook could not be served on 127.0.0.1:{port}")
+    assert not any("Traceback" in line for line in producer.lines)
