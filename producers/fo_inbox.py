@@ -13,6 +13,7 @@ published twice that way hold the same values and are found unchanged by the con
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import orjson
@@ -49,7 +50,7 @@ class FoEventInbox:
         self._retry = retry
         self._arrived = asyncio.Event()
         # The loop ``run`` works on: the webhook may take events on a thread of its own.
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = _running_loop()
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -64,12 +65,18 @@ class FoEventInbox:
         self._wake()
         return event
 
+    def wake_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Name the loop ``run`` works on, before events may be taken on another thread."""
+        self._loop = loop
+
     def _wake(self) -> None:
         """Tell ``run`` that an event arrived, from its own loop's thread or from another one."""
         loop = self._loop
         if loop is None or _running_loop() is loop:
             self._arrived.set()
-        elif not loop.is_closed():
+            return
+        # The event is kept: a loop closed meanwhile (the producer stopping) finds it at the next start.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._arrived.set)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -49,6 +49,7 @@ __all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_produce
 _log = logging.getLogger(__name__)
 _Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 DATAVERSE_API_PATH = "/api/data/v9.2"
+_WEBHOOK_SHUTDOWN_SECONDS = 5
 # After a failed round the next one comes sooner than the schedule would run it: 1 s doubling, up to 1 s of
 # jitter, never later than the schedule (``_every`` caps the wait at the interval). A round's reads and
 # publishes have retried their own failures already; what is left is an outage, waited out with backoff.
@@ -139,6 +140,8 @@ async def run_producer(
                     group.create_task(task(stop))
         except* DualbusError as failures:
             # One line for the operator (the webhook's port taken, say), not a group's traceback.
+            for other in failures.exceptions[1:]:
+                _log.error("the producer also failed: %s", other)
             raise failures.exceptions[0] from None
 
 
@@ -227,9 +230,16 @@ async def _serve_webhook(inbox: FoEventInbox, options: ProducerOptions, stop: as
     """
     app = webhook_app(inbox, path=options.webhook_path, key=options.fo_webhook_key)
     config = uvicorn.Config(
-        app, host=options.webhook_host, port=options.webhook_port, log_level="warning", access_log=False
+        app,
+        host=options.webhook_host,
+        port=options.webhook_port,
+        log_level="warning",
+        access_log=False,
+        # A caller that never finishes its request must not hold the producer's shutdown for ever.
+        timeout_graceful_shutdown=_WEBHOOK_SHUTDOWN_SECONDS,
     )
     server = uvicorn.Server(config)  # it installs no signal handlers off the main thread
+    inbox.wake_on(asyncio.get_running_loop())
     serving = asyncio.ensure_future(asyncio.to_thread(_run_server, server))
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -237,21 +247,29 @@ async def _serve_webhook(inbox: FoEventInbox, options: ProducerOptions, stop: as
     finally:
         stopping.cancel()
         server.should_exit = True
-        failure = await asyncio.gather(serving, return_exceptions=True)
-    if not stop.is_set() or isinstance(failure[0], BaseException):
+        (outcome,) = await asyncio.gather(serving, return_exceptions=True)
+    if isinstance(outcome, _StartFailedError):
         where = f"{options.webhook_host}:{options.webhook_port}"
         raise ConfigError(
             f"the F&O data event webhook could not be served on {where} (is the port taken, or the "
             "address not this machine's? DUALBUS_PRODUCER__WEBHOOK_HOST and __WEBHOOK_PORT set them)"
-        )
+        ) from outcome
+    if isinstance(outcome, BaseException):
+        raise outcome
+    if not stop.is_set():
+        raise SourceError("the F&O data event webhook stopped by itself")
+
+
+class _StartFailedError(OSError):
+    """uvicorn exited at start-up (it cannot bind, and logged why)."""
 
 
 def _run_server(server: uvicorn.Server) -> None:
     try:
         server.run()
     except SystemExit as exc:
-        # uvicorn exits when it cannot bind (having logged why): a failure of this thread, not the process.
-        raise OSError(f"uvicorn stopped at start-up (exit code {exc.code})") from None
+        # A failure of this thread, not an exit of the process.
+        raise _StartFailedError(f"uvicorn stopped at start-up (exit code {exc.code})") from None
 
 
 def _stop_on_signals() -> asyncio.Event:
