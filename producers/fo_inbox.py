@@ -49,8 +49,8 @@ class FoEventInbox:
         self._chunk = chunk
         self._retry = retry
         self._arrived = asyncio.Event()
-        # The loop ``run`` works on: the webhook may take events on a thread of its own.
-        self._loop: asyncio.AbstractEventLoop | None = _running_loop()
+        # The loop ``run`` works on (set by ``wake_on`` and ``run``): the webhook may take events on a thread.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def entities(self) -> tuple[str, ...]:

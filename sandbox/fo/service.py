@@ -187,25 +187,24 @@ class ODataService:
             in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
             return in_scope and (predicate is None or predicate(row))
 
-        fields = definition.fields.items()
+        keys = key_groups(definition, text)
+        if keys is not None:
+            rows = self.store.row_views_of(definition.entity_set, keys)
+        else:
+            if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
+                company_bound = bound[0] if pinned and bound else None
+                # Read lazily: the page stops after ``needed`` rows, however many rows follow them.
+                after = bound if pinned and bound else ()
+                reading = self.store.iter_row_views_after(definition.entity_set, after)
+                page = _first_wanted(reading, wanted, needed, keys=definition.keys, company=company_bound)
+                if page is not None:
+                    return page
+            rows = self.store.row_views(definition.entity_set)
         # Only a query that orders its rows needs its enums' member order.
+        fields = definition.fields.items()
         enums = (
             {name: definition.enums[f.enum] for name, f in fields if f.enum is not None} if order else None
         )
-        keys = key_groups(definition, text)
-        if keys is not None:
-            found = self.store.row_views_of(definition.entity_set, keys)
-            return sort_rows([row for row in found if wanted(row)], order, enums)
-
-        if needed is not None and (pinned or _in_key_order(definition, order, scoped=scoped)):
-            company_bound = bound[0] if pinned and bound else None
-            # Read lazily: the page stops after ``needed`` rows, however many rows follow them.
-            after = bound if pinned and bound else ()
-            reading = self.store.iter_row_views_after(definition.entity_set, after)
-            page = _first_wanted(reading, wanted, needed, keys=definition.keys, company=company_bound)
-            if page is not None:
-                return page
-        rows = self.store.row_views(definition.entity_set)
         return sort_rows([row for row in rows if wanted(row)], order, enums)
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
