@@ -90,7 +90,7 @@ _BATCH = RuntimeOptions().batch_size
 _IDLE = RuntimeOptions().idle_wait
 # How long one read on a session receiver's connection waits (the consumer's receivers' socket_timeout).
 _READ_TIMEOUT = RuntimeOptions().read_timeout
-_LOOK_AGAIN = 0.1  # as the consumer's runtime looks at a kept session
+_LOOK_AGAIN = RuntimeOptions().kept_look  # as the consumer's runtime looks at a kept session
 _LOOPS = ("bare", "consumer")
 # The consumer's outcomes that complete a message (anything else would be a failure of the benchmark).
 _SETTLED = ("applied", "unchanged", "skipped-stale")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dualbus.producers.poll_pace import PollPace
+from dualbus.producers.settings import ProducerOptions
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Origin
+from dualbus.shared.maps import load_maps
 
 
 class _Clock:
@@ -49,3 +53,23 @@ def test_busy_tables_share_the_budget_evenly_and_never_wait_longer_than_the_inte
 def test_no_budget_or_a_busy_interval_no_shorter_keeps_every_table_on_the_interval() -> None:
     assert PollPace(1.0, 0.25, 0.0, clock=_Clock()).table()(5) == 1.0
     assert PollPace(0.5, 2.0, 8.0, clock=_Clock()).table()(5) == 0.5
+
+
+def test_the_default_pace_keeps_every_dataverse_table_within_the_users_request_limit() -> None:
+    """However many of the maps' Dataverse tables are busy, their reads stay under the 6,000 requests a
+    user may make per web server in 5 minutes (api-limits), with room left for the reads that name a
+    lookup's row."""
+    options = ProducerOptions()
+    tables = len(source_tables(load_maps(), Origin.DATAVERSE))
+    assert tables >= 4  # the maps read several tables: the bound below is not met by having one
+    limit_per_second = 6000 / 300
+    for busy in range(tables + 1):
+        pace = PollPace(
+            options.poll_interval_seconds, options.busy_poll_interval_seconds, options.extra_polls_per_second
+        )
+        waits = [pace.table()(1) for _ in range(busy)]
+        waits += [pace.table()(0) for _ in range(tables - busy)]
+        # Each busy table keeps the wait it was given when it was read: the last one's is every one's now.
+        waits[:busy] = [waits[busy - 1]] * busy if busy else []
+        reads_per_second = sum(1 / wait for wait in waits)
+        assert reads_per_second <= 0.9 * limit_per_second, (busy, reads_per_second)
