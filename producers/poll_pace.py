@@ -31,7 +31,9 @@ class PollPace:
         busy_interval: float,
         extra_per_second: float,
         *,
-        busy_for: float = 2.0,
+        # 10 s: with 2 s a table changed every few seconds (the second map's contacts, at 50 changes/s) was
+        # found quiet now and then, and its next change waited for the interval's read.
+        busy_for: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interval = interval

@@ -35,7 +35,7 @@ class ProducerOptions(BaseModel):
     own_users: tuple[str, ...] = ()
     # Dataverse's change polls; on F&O, the full scan's interval while data events are off.
     poll_interval_seconds: Annotated[float, Field(gt=0)] = 1.0
-    # Dataverse tables that published changes in the last 2 s share the extra reads a second evenly, each
+    # Dataverse tables that published changes in the last 10 s share the extra reads a second evenly, each
     # read again no sooner than the busy interval (producers.poll_pace); 0 keeps every table on the interval.
     # 14: at most 18 reads a second with eight tables (5,400 of the user's 6,000 per 5 minutes); four busy
     # tables are each read every 0.29 s (with 8, 0.5 s: p99 towards F&O 1.22 s at 200 changes/s, now 1.10).

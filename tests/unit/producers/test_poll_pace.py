@@ -73,3 +73,13 @@ def test_the_default_pace_keeps_every_dataverse_table_within_the_users_request_l
         waits[:busy] = [waits[busy - 1]] * busy if busy else []
         reads_per_second = sum(1 / wait for wait in waits)
         assert reads_per_second <= 0.9 * limit_per_second, (busy, reads_per_second)
+
+
+def test_by_default_a_table_changed_every_few_seconds_stays_busy() -> None:
+    clock = _Clock()
+    after = PollPace(1.0, 0.25, 8.0, clock=clock).table()
+    assert after(1) == 0.25
+    for _ in range(3):
+        clock.now += 4.0  # a change every 4 s, read in between as it stays busy
+        assert after(0) == 0.25
+        assert after(1) == 0.25
