@@ -86,8 +86,9 @@ _TIME_LIMIT_SECONDS = 120.0
 _START_LIMIT_SECONDS = 90.0
 # The consumer's own receive size (RuntimeOptions.batch_size): the bare loop takes the same batches.
 _BATCH = RuntimeOptions().batch_size
-# How long the consumer waits for more of a session's messages before it lets the session go.
-_IDLE = RuntimeOptions().idle_wait
+# How long each loop waits for more of a session's messages before it lets the session go: short, since
+# every message is there before the round starts (the consumer is given the same, below).
+_IDLE = 0.3
 # How long one read on a session receiver's connection waits (the consumer's receivers' socket_timeout).
 _READ_TIMEOUT = RuntimeOptions().read_timeout
 _LOOK_AGAIN = RuntimeOptions().kept_look  # as the consumer's runtime looks at a kept session
@@ -270,7 +271,7 @@ async def _consumer_run(
     """Have the consumer apply ``count`` changes; returns how many it settled, and its outcomes."""
     stop = asyncio.Event()
     metrics = _TimedMetrics(area="currency", direction=_DIRECTION.value, expected=count, times=times)
-    options = RuntimeOptions(concurrency=concurrency, session_wait=0.5, idle_wait=0.3)
+    options = RuntimeOptions(concurrency=concurrency, session_wait=0.5, idle_wait=_IDLE)
     task = asyncio.create_task(
         run_consumer(settings, "currency", _DIRECTION, stop=stop, options=options, metrics=metrics)
     )

@@ -48,7 +48,7 @@ from dualbus.shared.bus_types import (
     lock_renewer,
     subscription_receiver,
 )
-from dualbus.shared.errors import BusError, DualbusError, TransientError
+from dualbus.shared.errors import BusError, ConfigError, DualbusError, TransientError
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.stopping import done_unless_stopped, until_either
 from dualbus.shared.topology import SubscriptionSpec, TopicSpec
@@ -108,6 +108,16 @@ class RuntimeOptions:
     lock_renewal_seconds: float = 3600.0
     # How long a worker waits after a failed session before it takes the next (shared.retry).
     reconnect: RetryPolicy = RECONNECT_RETRY
+
+    def __post_init__(self) -> None:
+        # A wait of zero would spin: a look that asks for none returns at once and counts no dry time.
+        for name, wait in {"kept_look": self.kept_look, "read_timeout": self.read_timeout}.items():
+            if not wait > 0:
+                raise ConfigError(f"the consumer's {name} must be more than 0 seconds, not {wait}")
+        counts = {"concurrency": self.concurrency, "looks": self.looks, "batch_size": self.batch_size}
+        for name, count in counts.items():
+            if count is not None and count < 1:
+                raise ConfigError(f"the consumer's {name} must be at least 1, not {count}")
 
 
 @dataclass(frozen=True, slots=True)

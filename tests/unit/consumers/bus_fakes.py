@@ -231,7 +231,11 @@ class Run:
             processor,
             topic=TopicSpec(area="currency", subscriptions=(subscription,), ordering_buckets=buckets),
             subscription=subscription,
-            options=RuntimeOptions(**{"concurrency": 1, "shutdown_deadline": 5.0, **options}),
+            # A short idle wait: the fake's looks return at once, so a dry session is let go after
+            # idle_wait / kept_look of them (the default's 5 s took 100).
+            options=RuntimeOptions(
+                **{"concurrency": 1, "shutdown_deadline": 5.0, "idle_wait": 0.5, **options}
+            ),
             renewer=self.renewer,
         )
         self.stop = asyncio.Event()

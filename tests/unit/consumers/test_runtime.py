@@ -12,7 +12,7 @@ import pytest
 from dualbus.consumers import RuntimeOptions
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._runtime import Consumer
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 from tests.unit.retry_waits import recorded_waits
@@ -237,3 +237,20 @@ async def test_a_look_that_waited_in_vain_for_a_session_is_followed_by_the_next_
         stop.set()
         await asyncio.wait_for(running, timeout=_WITHIN)
     assert waits == []
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"kept_look": 0.0}, "kept_look must be more than 0 seconds"),
+        ({"read_timeout": -1.0}, "read_timeout must be more than 0 seconds"),
+        ({"looks": 0}, "looks must be at least 1"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+    ],
+)
+def test_runtime_options_that_would_spin_or_never_receive_are_refused_by_name(
+    options: dict[str, float], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        RuntimeOptions(**options)
