@@ -1,6 +1,6 @@
 """The package's one error.
 
-    SchemaFileError (ValueError): a schema file is malformed or inconsistent
+SchemaFileError (ValueError): a schema file is malformed or inconsistent
 """
 
 from __future__ import annotations

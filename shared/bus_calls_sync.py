@@ -64,7 +64,6 @@ def receive_now(receiver: Receiver, *, max_count: int, max_wait: float) -> list[
         return receiver.receive_messages(max_message_count=max_count, max_wait_time=max_wait)
 
 
-
 def complete_now(receiver: Receiver, message: ReceivedMessage) -> None:
     """Complete one message from a synchronous receiver (the operator's commands)."""
     with bus_errors():

@@ -107,9 +107,7 @@ class EmulatorServer:
         # Rule operations on a subscription's $management node change the same definitions.
         self.handler.requests.management.catalog = self.catalog
         api = AdminApi(self.catalog, config.namespaces[0].name)
-        self.admin = AdminGateway(
-            key_ring, self.call_on_loop, lambda: api, tls=self.tls, amqp=self._adopt
-        )
+        self.admin = AdminGateway(key_ring, self.call_on_loop, lambda: api, tls=self.tls, amqp=self._adopt)
         self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._collector = Collector()
         self._wanted = self.handler.event_numbers

@@ -197,7 +197,8 @@ class MovedClock:
 def moved_clock() -> Iterator[MovedClock]:
     """An emulator of the contract entities whose clock only this test moves (the shared one keeps time)."""
     clock = ShiftedClock()
-    with start_in_process(config=contract_config(), clock=clock) as handle, quick_client(
-        handle.connection_string
-    ) as sb:
+    with (
+        start_in_process(config=contract_config(), clock=clock) as handle,
+        quick_client(handle.connection_string) as sb,
+    ):
         yield MovedClock(sb, handle, clock)

@@ -25,7 +25,6 @@ from .samples import event
 pytestmark = pytest.mark.integration
 
 
-
 def _replay(envelope: Envelope, direction: Direction) -> ServiceBusMessage:
     """The event sent again as `dualbus dlq replay` sends it: a replay id, with the original id and count."""
     message = to_message(envelope, message_id=f"{envelope.id}.replay-1")

@@ -133,4 +133,3 @@ async def test_a_vendor_contact_deleted_in_dataverse_disappears_from_fo(pipeline
     assert deleted == 1
     await apply(pipeline, Direction.TO_FO)
     assert fo_contacts(pipeline) == []
-

@@ -77,9 +77,7 @@ class FakeDataverse:
             self.written.append((request.method, path, body))
         return response
 
-    def _answer(
-        self, request: httpx.Request, path: str, body: dict[str, object] | None
-    ) -> httpx.Response:
+    def _answer(self, request: httpx.Request, path: str, body: dict[str, object] | None) -> httpx.Response:
         if path == "WhoAmI":
             return httpx.Response(self.whoami_status, json={"UserId": DUALBUS})
         if request.method == "GET":

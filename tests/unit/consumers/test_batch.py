@@ -63,9 +63,7 @@ class FakeDataverse:
 
 async def _api(fake: FakeDataverse):
     http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    return http, BatchingApi(
-        ApiClient(URL, FixedToken(), http), root="api/data/v9.2"
-    )
+    return http, BatchingApi(ApiClient(URL, FixedToken(), http), root="api/data/v9.2")
 
 
 @pytest.mark.asyncio

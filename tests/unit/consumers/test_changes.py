@@ -16,9 +16,7 @@ MAPS = load_maps()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def _event(
-    origin, entity, key, data, *, area="currency", operation=Operation.UPDATE, version=3, base=None
-):
+def _event(origin, entity, key, data, *, area="currency", operation=Operation.UPDATE, version=3, base=None):
     return Envelope.for_change(
         origin=origin,
         area=area,
