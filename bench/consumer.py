@@ -77,7 +77,8 @@ from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
 from dualbus.shared.topology import Direction, default_topology
 
 _CLIENT_ID, _SECRET = "dualbus", "bench-secret"
-_TOPIC, _DIRECTION = "dualbus.currency", Direction.TO_DATAVERSE
+_AREA, _DIRECTION = "currency", Direction.TO_DATAVERSE
+_TOPIC = default_topology().topic(_AREA).name
 # The bare loop's subscription: a copy of the consumer's (same rule, sessions, lock), so that one publish
 # puts the same messages in both.
 _BARE_SUBSCRIPTION = "bench-bare"
@@ -119,7 +120,7 @@ def _events(count: int, first_version: int) -> list[Envelope]:
     return [
         Envelope.for_change(
             origin=Origin.FO,
-            area="currency",
+            area=_AREA,
             entity="Currencies",
             key={"CurrencyCode": codes[n % len(codes)]},
             operation=Operation.UPDATE,
@@ -165,7 +166,7 @@ class _BareLoop:
         self.started = time.monotonic()
         self.finished = asyncio.Event()
         self.closing: list[asyncio.Task[None]] = []
-        buckets = default_topology().topic("currency").ordering_buckets  # as the consumer caps its sessions
+        buckets = default_topology().topic(_AREA).ordering_buckets  # as the consumer caps its sessions
         self.supply: Supply[ServiceBusReceiver] = Supply(
             ahead=concurrency, release=self._release, most=buckets, looks=RuntimeOptions().looks
         )
@@ -270,10 +271,10 @@ async def _consumer_run(
 ) -> tuple[int, dict[str, int]]:
     """Have the consumer apply ``count`` changes; returns how many it settled, and its outcomes."""
     stop = asyncio.Event()
-    metrics = _TimedMetrics(area="currency", direction=_DIRECTION.value, expected=count, times=times)
+    metrics = _TimedMetrics(area=_AREA, direction=_DIRECTION.value, expected=count, times=times)
     options = RuntimeOptions(concurrency=concurrency, session_wait=0.5, idle_wait=_IDLE)
     task = asyncio.create_task(
-        run_consumer(settings, "currency", _DIRECTION, stop=stop, options=options, metrics=metrics)
+        run_consumer(settings, _AREA, _DIRECTION, stop=stop, options=options, metrics=metrics)
     )
     settled = asyncio.create_task(metrics.all_settled.wait())
     # Ends when every message is settled, when the consumer stops by itself (a failure), or at the limit.
