@@ -15,10 +15,21 @@ from typing import Any
 
 from dualbus.sandbox.identity import user_id_for
 
-__all__ = ["PIPELINE_CLIENT", "WORKLOAD_CLIENT", "Endpoints", "child_environment", "pipeline_environment"]
+__all__ = [
+    "PIPELINE_CLIENT",
+    "PRODUCER_CLIENT",
+    "WORKLOAD_CLIENT",
+    "Endpoints",
+    "child_environment",
+    "pipeline_environment",
+]
 
-# The application the producers and consumers sign in as, and the one the workload makes user edits as.
+# The application the consumers write as, the one the producers read as, and the one the workload makes
+# user edits as. The producers have a user of their own, as docs/operations.md advises: Dataverse limits
+# each user's requests (6,000 per web server in 5 minutes), and the producer's change polls would spend
+# the consumers' share.
 PIPELINE_CLIENT = "dualbus"
+PRODUCER_CLIENT = "dualbus-producer"
 WORKLOAD_CLIENT = "workload"
 _DROPPED_PREFIXES = ("DUALBUS_", "OTEL_")
 _METRIC_EXPORT_MILLISECONDS = "1000"
@@ -42,6 +53,12 @@ class Endpoints:
             dataverse=dict(info["dataverse"]),
             clients=dict(info["clients"]),
         )
+
+    @property
+    def producer_client(self) -> str:
+        """The application the producers read as: their own where the sandbox has it (one started by an
+        older dualbus has only the pipeline's)."""
+        return PRODUCER_CLIENT if PRODUCER_CLIENT in self.clients else PIPELINE_CLIENT
 
     def api_variables(self, client_id: str = PIPELINE_CLIENT) -> dict[str, str]:
         """``DUALBUS_FO__*`` and ``DUALBUS_DATAVERSE__*`` for one application."""
@@ -74,10 +91,12 @@ def pipeline_environment(
     run_dir: Path,
     name: str,
     extra: Mapping[str, str] | None = None,
+    client_id: str = PIPELINE_CLIENT,
 ) -> dict[str, str]:
-    """Everything one producer or consumer process reads, with its metrics kept in ``metrics/<name>.json``."""
+    """Everything one producer or consumer process reads, signed in as ``client_id``, with its metrics kept
+    in ``metrics/<name>.json``."""
     env = child_environment(parent)
-    env |= endpoints.api_variables()
+    env |= endpoints.api_variables(client_id)
     env |= {
         "DUALBUS_SERVICEBUS__CONNECTION_STRING": endpoints.connection_string,
         "DUALBUS_STATE_DIR": str(run_dir / "state"),

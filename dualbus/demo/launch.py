@@ -175,16 +175,27 @@ class Launcher:
         """``dualbus initial-sync --from fo`` for some areas, as its own process."""
         name = f"initial-sync-fo-{index}"
         command = cli_command("initial-sync", "--from", "fo", "--areas", ",".join(areas))
-        return self.group.start(name, command, self._env(endpoints, name), stage=_PIPELINE)
+        env = self._env(endpoints, name, client_id=endpoints.producer_client)
+        return self.group.start(name, command, env, stage=_PIPELINE)
 
     def _start_producer(self, endpoints: Endpoints, origin: str, extra: Mapping[str, str]) -> ChildProcess:
         name = f"producer-{origin}"
         variables = {"DUALBUS_PRODUCER__POLL_INTERVAL_SECONDS": "1", **extra}
         command = [sys.executable, "-m", "dualbus.producers", "--from", origin]
-        return self.group.start(name, command, self._env(endpoints, name, variables), stage=_PIPELINE)
+        env = self._env(endpoints, name, variables, client_id=endpoints.producer_client)
+        return self.group.start(name, command, env, stage=_PIPELINE)
 
-    def _env(self, endpoints: Endpoints, name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        return pipeline_environment(self.parent_env, endpoints, run_dir=self.run_dir, name=name, extra=extra)
+    def _env(
+        self,
+        endpoints: Endpoints,
+        name: str,
+        extra: Mapping[str, str] | None = None,
+        *,
+        client_id: str = PIPELINE_CLIENT,
+    ) -> dict[str, str]:
+        return pipeline_environment(
+            self.parent_env, endpoints, run_dir=self.run_dir, name=name, extra=extra, client_id=client_id
+        )
 
 
 def _clear_previous_run(run_dir: Path) -> None:

@@ -22,8 +22,13 @@ __all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
 
 DEFAULT_AUDIENCE = "https://fo.sandbox.dualbus.local"
 DEFAULT_TENANT = "sandbox"
-# Two applications, as in a real setup: the pipeline and a person's (or the workload's) other client.
-DEFAULT_CLIENTS: Mapping[str, str] = {"dualbus": "dualbus-secret", "workload": "workload-secret"}
+# The applications of a real setup: the pipeline's consumers, its producers (a user of their own, so that
+# their polls do not spend the consumers' request limit), and a person's (or the workload's) other client.
+DEFAULT_CLIENTS: Mapping[str, str] = {
+    "dualbus": "dualbus-secret",
+    "dualbus-producer": "dualbus-producer-secret",
+    "workload": "workload-secret",
+}
 
 
 @dataclass(slots=True)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
 
 from dualbus import __version__
-from dualbus.demo.environment import Endpoints, child_environment, pipeline_environment
+from dualbus.demo.environment import (
+    PIPELINE_CLIENT,
+    PRODUCER_CLIENT,
+    Endpoints,
+    child_environment,
+    pipeline_environment,
+)
 from dualbus.demo.launch import Launcher, cli_command, consumer_name, initial_sync_layers
 from dualbus.sandbox.identity import user_id_for
 from dualbus.shared.maps import dependency_layers
@@ -98,3 +105,46 @@ def test_a_new_run_forgets_the_previous_one(tmp_path: Path) -> None:
     assert not (tmp_path / "sandbox.json").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert launcher.group.log_dir == tmp_path / "logs"
+
+
+def test_producers_read_as_their_own_application_where_the_sandbox_has_it(tmp_path: Path) -> None:
+    """The producers' polls count against a user of their own, not the consumers' (docs/operations.md);
+    the echo users stay the consumers', who write. A sandbox without that application keeps them on the
+    pipeline's."""
+    with_producer = dataclasses.replace(
+        ENDPOINTS, clients={**ENDPOINTS.clients, PRODUCER_CLIENT: "producer-secret"}
+    )
+    env = pipeline_environment(
+        {},
+        with_producer,
+        run_dir=tmp_path,
+        name="producer-dataverse",
+        client_id=with_producer.producer_client,
+    )
+    assert env["DUALBUS_DATAVERSE__CLIENT_ID"] == env["DUALBUS_FO__CLIENT_ID"] == PRODUCER_CLIENT
+    assert env["DUALBUS_DATAVERSE__CLIENT_SECRET"] == "producer-secret"
+    assert json.loads(env["DUALBUS_PRODUCER__OWN_USERS"]) == [PIPELINE_CLIENT, user_id_for(PIPELINE_CLIENT)]
+    assert ENDPOINTS.producer_client == PIPELINE_CLIENT
+
+
+class _RecordingGroup:
+    """Notes what would be started, with which environment."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, tuple[object, dict[str, str]]] = {}
+
+    def start(self, name: str, command: object, env: dict[str, str], **_: object) -> str:
+        self.started[name] = (command, env)
+        return name
+
+
+def test_an_initial_sync_reads_as_the_producers_application(tmp_path: Path) -> None:
+    with_producer = dataclasses.replace(
+        ENDPOINTS, clients={**ENDPOINTS.clients, PRODUCER_CLIENT: "producer-secret"}
+    )
+    group = _RecordingGroup()
+    launcher = Launcher(group, tmp_path, {})  # type: ignore[arg-type]
+    launcher.start_initial_sync(with_producer, ["customer"], 0)
+    ((command, env),) = group.started.values()
+    assert "initial-sync" in command  # type: ignore[operator]
+    assert env["DUALBUS_FO__CLIENT_ID"] == PRODUCER_CLIENT
