@@ -78,7 +78,8 @@ from dualbus.shared.topology import Direction, default_topology
 
 _CLIENT_ID, _SECRET = "dualbus", "bench-secret"
 _AREA, _DIRECTION = "currency", Direction.TO_DATAVERSE
-_TOPIC = default_topology().topic(_AREA).name
+_TOPIC_SPEC = default_topology().topic(_AREA)
+_TOPIC = _TOPIC_SPEC.name
 # The bare loop's subscription: a copy of the consumer's (same rule, sessions, lock), so that one publish
 # puts the same messages in both.
 _BARE_SUBSCRIPTION = "bench-bare"
@@ -166,9 +167,12 @@ class _BareLoop:
         self.started = time.monotonic()
         self.finished = asyncio.Event()
         self.closing: list[asyncio.Task[None]] = []
-        buckets = default_topology().topic(_AREA).ordering_buckets  # as the consumer caps its sessions
+        # As the consumer caps its sessions: no more than the topic has, and its looks.
         self.supply: Supply[ServiceBusReceiver] = Supply(
-            ahead=concurrency, release=self._release, most=buckets, looks=RuntimeOptions().looks
+            ahead=concurrency,
+            release=self._release,
+            most=_TOPIC_SPEC.ordering_buckets,
+            looks=RuntimeOptions().looks,
         )
 
     async def run(self, connection_string: str) -> int:
