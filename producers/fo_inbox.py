@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 import orjson
 
@@ -26,7 +27,7 @@ from dualbus.shared.errors import DualbusError
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.stopping import until_either
 
-__all__ = ["FoEventInbox"]
+__all__ = ["FoEventInbox", "keep_event"]
 
 _log = logging.getLogger(__name__)
 _CHUNK = 100
@@ -49,7 +50,7 @@ class FoEventInbox:
         self._chunk = chunk
         self._retry = retry
         self._arrived = asyncio.Event()
-        # The loop ``run`` works on (set by ``wake_on`` and ``run``): the webhook may take events on a thread.
+        # The loop ``run`` works on (set by ``run``): ``arrived`` may be called from another thread.
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -57,20 +58,19 @@ class FoEventInbox:
         """The F&O entity sets whose events are published."""
         return self._handler.entities
 
+    @property
+    def store_path(self) -> Path:
+        """The file the inbox is kept in, which a webhook in another process keeps events in too."""
+        return self._store.path
+
     def take(self, body: bytes) -> FoDataEvent:
-        """Check one event's body and keep it; InvalidDataEventError (or a JSON error) when it is no event,
-        CheckpointError when it cannot be kept."""
-        event = parse_data_event(orjson.loads(body))
-        self._store.add_to_inbox(body)
-        self._wake()
+        """Keep one event (``keep_event``) and wake ``run``."""
+        event = keep_event(self._store, body)
+        self.arrived()
         return event
 
-    def wake_on(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Name the loop ``run`` works on, before events may be taken on another thread."""
-        self._loop = loop
-
-    def _wake(self) -> None:
-        """Tell ``run`` that an event arrived, from its own loop's thread or from another one."""
+    def arrived(self) -> None:
+        """Tell ``run`` that an event was kept, from its own loop's thread or from another one."""
         loop = self._loop
         if loop is None or _running_loop() is loop:
             self._arrived.set()
@@ -99,6 +99,14 @@ class FoEventInbox:
                 continue
             backoff.reset()
             self._store.remove_from_inbox(kept[-1][0])
+
+
+def keep_event(store: CheckpointStore, body: bytes) -> FoDataEvent:
+    """Check one event's body and keep it in ``store``'s inbox; InvalidDataEventError (or a JSON error) when
+    it is no event, CheckpointError when it cannot be kept."""
+    event = parse_data_event(orjson.loads(body))
+    store.add_to_inbox(body)
+    return event
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Protocol
 
 import orjson
 from pydantic import SecretStr
@@ -26,9 +27,9 @@ from starlette.routing import Route
 
 from dualbus.producers.checkpoints import CheckpointError
 from dualbus.producers.errors import InvalidDataEventError
-from dualbus.producers.fo_inbox import FoEventInbox
+from dualbus.producers.fo_events import FoDataEvent
 
-__all__ = ["DEFAULT_PATH", "webhook_app"]
+__all__ = ["DEFAULT_PATH", "EventKeeper", "webhook_app"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_PATH = "/fo/events"
@@ -38,7 +39,21 @@ _UNAUTHORIZED = 401
 _UNAVAILABLE = 503
 
 
-def webhook_app(inbox: FoEventInbox, *, path: str = DEFAULT_PATH, key: SecretStr | None = None) -> Starlette:
+class EventKeeper(Protocol):
+    """Where the webhook keeps events: the inbox (``FoEventInbox``), or its process's side of it."""
+
+    @property
+    def entities(self) -> tuple[str, ...]:
+        """The F&O entity sets whose events are published."""
+        ...
+
+    def take(self, body: bytes) -> FoDataEvent:
+        """Keep one event's body; InvalidDataEventError or a JSON error when it is no event, CheckpointError
+        when it cannot be kept."""
+        ...
+
+
+def webhook_app(inbox: EventKeeper, *, path: str = DEFAULT_PATH, key: SecretStr | None = None) -> Starlette:
     """A starlette app taking one RemoteExecutionContext per ``POST path?code=<key>`` into ``inbox``."""
     if key is None:
         _log.warning("the F&O webhook accepts events without a key: set DUALBUS_PRODUCER__FO_WEBHOOK_KEY")

@@ -14,8 +14,6 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any
 
-import uvicorn
-
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.dataverse import DataverseSource
@@ -27,7 +25,7 @@ from dualbus.producers.fo_poller import FoScanner
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.fo_reader import FoReader
 from dualbus.producers.fo_rows import EntityLocks
-from dualbus.producers.fo_webhook import webhook_app
+from dualbus.producers.fo_webhook_process import serve_webhook_process
 from dualbus.producers.poll_pace import PollPace
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.settings import FoEvents, ProducerOptions
@@ -49,7 +47,6 @@ __all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_produce
 _log = logging.getLogger(__name__)
 _Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 DATAVERSE_API_PATH = "/api/data/v9.2"
-_WEBHOOK_SHUTDOWN_SECONDS = 5
 # After a failed round the next one comes sooner than the schedule would run it: 1 s doubling, up to 1 s of
 # jitter, never later than the schedule (``_every`` caps the wait at the interval). A round's reads and
 # publishes have retried their own failures already; what is left is an outage, waited out with backoff.
@@ -129,7 +126,9 @@ async def run_producer(
     stop = stop or _stop_on_signals()
     async with open_context(origin, settings, options, areas=areas) as context:
         tasks = (
-            _dataverse_tasks(context, options) if origin is Origin.DATAVERSE else _fo_tasks(context, options)
+            _dataverse_tasks(context, options)
+            if origin is Origin.DATAVERSE
+            else _fo_tasks(context, options, settings)
         )
         _log.info(
             "producer started", extra={"origin": origin.value, "tables": [t.name for t in context.tables]}
@@ -160,7 +159,7 @@ def _table_task(source: DataverseSource, table: SourceTable, pace: PollPace) -> 
     return lambda stop: _every(pace.interval, partial(source.poll_table, table), stop, pace=pace.table())
 
 
-def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
+def _fo_tasks(context: ProducerContext, options: ProducerOptions, settings: Settings) -> list[_Task]:
     """The full scan, and the data event intake when events are on (then the scan runs less often)."""
     reader, clock, locks = FoReader(context.api), VersionClock(context.store), EntityLocks()
     scanner = FoScanner(reader, context.tables, context.publisher, context.store, clock, locks=locks)
@@ -172,7 +171,12 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]
     if options.fo_events is FoEvents.WEBHOOK:
         inbox = FoEventInbox(context.store, handler)
         tasks.append(inbox.run)
-        tasks.append(lambda stop: _serve_webhook(inbox, options, stop))
+        json_logs = settings.log_format == "json"
+        tasks.append(
+            lambda stop: serve_webhook_process(
+                inbox, options, stop, log_level=settings.log_level, log_json=json_logs
+            )
+        )
     else:
         source = EventSource(options.events_queue, options.events_topic, options.events_subscription)
         intake = FoQueueIntake(context.bus, source, handler)
@@ -217,59 +221,6 @@ async def _every(
         if rest > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rest)
-
-
-async def _serve_webhook(inbox: FoEventInbox, options: ProducerOptions, stop: asyncio.Event) -> None:
-    """Serve the F&O webhook on a thread of its own, with its own event loop, until ``stop``.
-
-    F&O's processing threads (four at most) each wait for the webhook's answer before they send the next
-    event, and the answer only needs the event kept (``FoEventInbox.take``). Served on the producer's own
-    event loop, it waited behind the inbox's reads and publishes: at 200 changes/s on two cores, events then
-    queued at F&O's side for seconds. The interpreter switches threads every few milliseconds, so the
-    webhook answers within those whatever the main loop is doing.
-    """
-    app = webhook_app(inbox, path=options.webhook_path, key=options.fo_webhook_key)
-    config = uvicorn.Config(
-        app,
-        host=options.webhook_host,
-        port=options.webhook_port,
-        log_level="warning",
-        access_log=False,
-        # A caller that never finishes its request must not hold the producer's shutdown for ever.
-        timeout_graceful_shutdown=_WEBHOOK_SHUTDOWN_SECONDS,
-    )
-    server = uvicorn.Server(config)  # it installs no signal handlers off the main thread
-    inbox.wake_on(asyncio.get_running_loop())
-    serving = asyncio.ensure_future(asyncio.to_thread(_run_server, server))
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        server.should_exit = True
-        (outcome,) = await asyncio.gather(serving, return_exceptions=True)
-    if isinstance(outcome, _StartFailedError):
-        where = f"{options.webhook_host}:{options.webhook_port}"
-        raise ConfigError(
-            f"the F&O data event webhook could not be served on {where} (is the port taken, or the "
-            "address not this machine's? DUALBUS_PRODUCER__WEBHOOK_HOST and __WEBHOOK_PORT set them)"
-        ) from outcome
-    if isinstance(outcome, BaseException):
-        raise outcome
-    if not stop.is_set():
-        raise SourceError("the F&O data event webhook stopped by itself")
-
-
-class _StartFailedError(OSError):
-    """uvicorn exited at start-up (it cannot bind, and logged why)."""
-
-
-def _run_server(server: uvicorn.Server) -> None:
-    try:
-        server.run()
-    except SystemExit as exc:
-        # A failure of this thread, not an exit of the process.
-        raise _StartFailedError(f"uvicorn stopped at start-up (exit code {exc.code})") from None
 
 
 def _stop_on_signals() -> asyncio.Event:
