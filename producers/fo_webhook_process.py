@@ -4,10 +4,12 @@ F&O's processing threads (four at most) each wait for the webhook's answer befor
 so every millisecond the webhook spends answering limits how many events a second reach the producer. The
 answer only needs the event kept (``fo_inbox.keep_event``: one SQLite transaction), but served on a thread
 of the producer's process, the webhook shared the interpreter lock with the producer's reads and publishes:
-each of its socket calls handed the lock over and waited up to a switch interval to get it back. At 200
-changes/s on two cores, sampled, 40 % of the webhook thread's busy time went to that wait, events queued at
-F&O's side (up to 470, 2.4 s at their worst) and F&O's changes took 0.4-2.5 s (p99) to reach Service Bus.
-In a process of its own, p99 was 0.26 s.
+each of its socket calls handed the lock over and waited up to a switch interval (5 ms) to get it back. In
+one run at 200 changes/s on two cores, sampled, 41 % of the webhook thread's busy time went to that wait.
+The F&O producer leg's p99 (``bench/live.py --rates 200``) was 0.34, 0.95, 0.99 and 4.72 s in four runs
+with the webhook on a thread, and 0.25, 0.29, 0.38, 0.43, 1.17 and 1.49 s in six with it in a process of
+its own. In the child, keeping an event took 0.2 ms at the median and 9 ms at p99 (another process's
+write holding the file); what is left of the leg's tail waits at the F&O twin's side (docs/operations.md).
 
 The child opens the same inbox (SQLite in WAL mode takes writers from several processes, each in its own
 transaction) and tells the producer of every event it kept over a pipe, which wakes the inbox's publishing.
