@@ -24,7 +24,6 @@ import contextlib
 import logging
 import multiprocessing
 import signal
-import socket
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -40,6 +39,7 @@ from dualbus.producers.fo_inbox import FoEventInbox, keep_event
 from dualbus.producers.fo_webhook import webhook_app
 from dualbus.producers.settings import ProducerOptions
 from dualbus.shared.errors import ConfigError
+from dualbus.shared.listening import tcp_listener
 from dualbus.shared.logs import register_secret, setup_logging
 
 __all__ = ["serve_webhook_process"]
@@ -195,7 +195,7 @@ def _child_main(spec: _WebhookSpec, conn: Connection) -> None:
     setup_logging(spec.log_level, json=spec.log_json)
     register_secret(spec.key)
     try:
-        sock = _listening(spec.host, spec.port)
+        sock = tcp_listener(spec.host, spec.port)
     except OSError as exc:
         conn.send_bytes(_FAILED + str(exc).encode())
         return
@@ -230,19 +230,3 @@ def _serve_until_told(
                 return
         except (EOFError, OSError):
             return  # the producer is gone
-
-
-def _listening(host: str, port: int) -> socket.socket:
-    # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off on accepted connections only when the
-    # listening socket says TCP; uvicorn's own socket does not, and each answer's body then waits for the
-    # caller's delayed ACK of its headers.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    return sock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -12,6 +11,7 @@ from starlette.types import ASGIApp
 from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.handles import StopOnExit
 from dualbus.sandbox.tls import TlsFiles
+from dualbus.shared.listening import tcp_listener
 
 __all__ = ["ServerHandle", "serve_in_thread"]
 
@@ -49,13 +49,10 @@ def serve_in_thread(
 
     With ``tls`` the server speaks HTTPS with that certificate (clients trust ``tls.ca_bundle``).
     """
-    # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off on accepted connections only when the
-    # listening socket says TCP; without it every response with a body waits ~40 ms for a delayed ACK.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock = tcp_listener(host, port)
+    except OSError as exc:
+        raise SandboxError(f"cannot listen on {host}:{port}: {exc}") from exc
     # Access logs off: a twin serving thousands of requests a second must not spend its time printing.
     config = uvicorn.Config(
         app,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.http_server import serve_in_thread
 
 
@@ -24,3 +25,10 @@ def test_serves_on_a_free_port_and_stops() -> None:
         assert httpx.get(handle.url + "/").text == "hello"
     with pytest.raises(httpx.ConnectError):
         httpx.get(handle.url + "/", timeout=1)
+
+
+def test_a_taken_port_is_a_sandbox_error_naming_the_address() -> None:
+    """Binding fails as the twins' starters expect (they close what they opened on SandboxError)."""
+    app = Starlette(routes=[Route("/", _hello)])
+    with serve_in_thread(app) as taken, pytest.raises(SandboxError, match=rf"127\.0\.0\.1:{taken.port}"):
+        serve_in_thread(app, port=taken.port)
