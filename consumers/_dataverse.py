@@ -93,6 +93,8 @@ class DataverseSink:
             # The row as dualbus last wrote it saves a read: its ETag makes a write on a stale copy fail
             # (412). A decision not to write is taken on a fresh read only.
             cached = self._cached(path) if attempt == 0 else None
+            if cached is not None and _behind(cached, change):
+                cached = None  # its ETag would only fail (412): read at once
             row = cached if cached is not None else await self._read(path, change.table_map.name)
             done = self._skip(change, row, writer)
             if done is None:
@@ -210,6 +212,17 @@ class _Absence:
             self._missing -= 1
         self._recent.append(missing)
         self._missing += missing
+
+
+def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:
+    """Whether the copy kept of ``row`` is older than a version F&O has seen of it (``base_version``).
+
+    Someone wrote the row after dualbus did, and F&O heard of it: that is how its own write comes back from
+    F&O (an echo), and how an F&O edit made after a Dataverse edit comes. A write on the copy would fail its
+    If-Match and cost a request before the read; ``versionnumber`` only grows, so the copy is stale.
+    """
+    held = row.get(_ROW_VERSION)
+    return change.base_version is not None and held is not None and int(str(held)) < change.base_version
 
 
 def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) -> bool:

@@ -336,3 +336,17 @@ async def test_past_the_bound_the_least_recently_written_row_is_read_again(sink,
     reads = [path for method, path, _ in fake.requests if method == "GET"]
     assert reads == [account(0)]
     assert fake.rows[account(0)]["name"] == "again 0"
+
+
+@pytest.mark.asyncio
+async def test_a_kept_copy_older_than_what_fo_has_seen_is_read_again_without_a_doomed_write(sink, fake):
+    """Someone edited the row after dualbus wrote it, and F&O heard of it (base_version): the copy kept of
+    dualbus's write is stale, so the row is read at once instead of written on with an ETag that fails. Here
+    F&O sends the edit back (an echo): one read, nothing written."""
+    await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    seen = int(fake.rows[ACCOUNT]["versionnumber"])
+    assert await sink.apply(customer(2, base=seen, OrganizationName="theirs")) is ApplyResult.UNCHANGED
+    patches = [path for method, path, _ in fake.requests if method == "PATCH"]
+    assert patches == [ACCOUNT]  # dualbus's create only
+    assert ("GET", ACCOUNT, None) in fake.requests
