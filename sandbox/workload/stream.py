@@ -115,6 +115,8 @@ class _Executor:
         if self.dataverse is None:
             return False
         shape, companies = SHAPES[KINDS[change.kind].shape], self._companies()
+        if companies is None:
+            return False  # Dataverse refused the read (429 under its limits): this change fails, counted
         if op == "create":
             return self._send(self.dataverse, "POST", shape.table, json=shape_row(shape, values, companies))
         path = dataverse_path(change.record, companies)
@@ -123,12 +125,17 @@ class _Executor:
         body = shape_row(shape, values, companies, create=False)
         return self._send(self.dataverse, "PATCH", path, json=body, headers={"If-Match": "*"})
 
-    def _companies(self) -> dict[str, str]:
+    def _companies(self) -> dict[str, str] | None:
+        """Dataverse's company ids by code, read once; None while Dataverse refuses the read (its service
+        protection limits answer 429), so that the next change asks again."""
         if not self.company_ids:
             assert self.dataverse is not None  # noqa: S101 - only Dataverse changes ask
             params = {"$select": "cdm_companyid,cdm_companycode"}
             try:
-                rows = self.dataverse.get("cdm_companies", params=params).json().get("value", [])
+                answer = self.dataverse.get("cdm_companies", params=params)
+                if not answer.is_success:
+                    return None
+                rows = answer.json().get("value", [])
             except (httpx.HTTPError, ValueError) as exc:
                 raise WorkloadError(f"cannot read Dataverse's companies: {exc}") from exc
             self.company_ids = {str(r["cdm_companycode"]).upper(): str(r["cdm_companyid"]) for r in rows}

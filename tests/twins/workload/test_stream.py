@@ -21,6 +21,9 @@ from dualbus.sandbox.workload import (
     run_change_stream,
     shape_row,
 )
+from dualbus.sandbox.workload.kinds import RecordRef
+from dualbus.sandbox.workload.plan import PlannedChange
+from dualbus.sandbox.workload.stream import StreamSummary, _Executor
 from dualbus.shared.maps import load_maps
 
 DATA = generate(9, customers=40, vendors=10, products=2)
@@ -146,3 +149,35 @@ def test_streams_in_lanes_running_together_make_every_change(fo_client) -> None:
     ]
     assert [s.failed for s in summaries] == [Counter()] * 3
     assert [s.total for s in summaries] == [60] * 3
+
+
+_USMF_ID = "11111111-1111-1111-1111-111111111111"
+
+
+def test_a_dataverse_change_whose_company_read_is_refused_fails_and_the_next_reads_again() -> None:
+    """Under Dataverse's limits the one read of its companies may be answered 429: that change is
+    counted failed (the stream goes on, no crash), and the next Dataverse change asks again."""
+    answers = iter([httpx.Response(429, headers={"Retry-After": "1"})])
+    asked: list[str] = []
+
+    def dataverse(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url.path}")
+        if request.url.path.endswith("cdm_companies"):
+            ids = {
+                "value": [
+                    {"cdm_companycode": "USMF", "cdm_companyid": "11111111-1111-1111-1111-111111111111"}
+                ]
+            }
+            return next(answers, httpx.Response(200, json=ids))
+        return httpx.Response(204)
+
+    client = httpx.Client(transport=httpx.MockTransport(dataverse), base_url="https://dv/api/data/v9.2/")
+    executor = _Executor(httpx.Client(base_url="https://fo"), client)
+    record = RecordRef(company="USMF", number="US-001", kind="customer", fo_key=("US-001",))
+    change = PlannedChange(op="update", side="dataverse", record=record, values={"OrganizationName": "x"})
+    summary = StreamSummary()
+    executor.apply(change, summary)
+    executor.apply(change, summary)
+    assert summary.failed["dataverse.customer.update"] == 1
+    assert summary.made["dataverse.customer.update"] == 1
+    assert [a.split()[0] for a in asked] == ["GET", "GET", "PATCH"]
