@@ -121,11 +121,13 @@ async def _started(spec: _WebhookSpec, words: asyncio.Queue[bytes]) -> None:
         raise SourceError(f"the F&O data event webhook did not start within {_START_SECONDS:.0f} s") from None
     if word == _STARTED:
         return
-    why = word[len(_FAILED) :].decode(errors="replace") if word.startswith(_FAILED) else None
+    if not word.startswith(_FAILED):
+        # Ended before it could listen or say why (an interpreter that failed to start): its log says.
+        raise SourceError("the F&O data event webhook's process ended before it listened; see its log")
+    why = word[len(_FAILED) :].decode(errors="replace")
     raise ConfigError(
         f"the F&O data event webhook could not be served on {spec.host}:{spec.port} (is the port taken, or "
-        "the address not this machine's? DUALBUS_PRODUCER__WEBHOOK_HOST and __WEBHOOK_PORT set them)"
-        + (f": {why}" if why else "")
+        f"the address not this machine's? DUALBUS_PRODUCER__WEBHOOK_HOST and __WEBHOOK_PORT set them): {why}"
     )
 
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from dualbus.producers.errors import SourceError
 from dualbus.producers.fo_webhook_process import _child_main, _WebhookSpec, serve_webhook_process
 from dualbus.producers.settings import ProducerOptions
 from dualbus.shared.errors import ConfigError
@@ -107,6 +108,33 @@ async def test_a_webhook_port_that_is_taken_is_a_one_line_error(parts) -> None:
         serving = serve_webhook_process(inbox, options, asyncio.Event(), log_level="INFO", log_json=True)
         with pytest.raises(ConfigError, match=r"could not be served on 127\.0\.0\.1:\d+ \(is the port taken"):
             await asyncio.wait_for(serving, _STARTS_WITHIN)
+
+
+class _UnopenableInbox:
+    """An inbox whose file the child cannot open (its folder is a file): the child ends before it listens."""
+
+    entities = ("CustomersV3",)
+
+    def __init__(self, tmp_path: Path) -> None:
+        (tmp_path / "not-a-folder").write_text("")
+        self.store_path = tmp_path / "not-a-folder" / "producer-fo.sqlite3"
+
+    def arrived(self) -> None:
+        raise AssertionError("no event can be kept")
+
+
+@pytest.mark.asyncio
+async def test_a_child_that_ends_before_it_listens_is_a_source_error_not_a_taken_port(tmp_path: Path) -> None:
+    inbox = _UnopenableInbox(tmp_path)
+    serving = serve_webhook_process(
+        inbox,  # type: ignore[arg-type]  # what the webhook process uses of the inbox
+        _options(_free_port()),
+        asyncio.Event(),
+        log_level="INFO",
+        log_json=True,
+    )
+    with pytest.raises(SourceError, match="ended before it listened"):
+        await asyncio.wait_for(serving, _STARTS_WITHIN)
 
 
 def _spawned_child(tmp_path: Path, port: int) -> tuple[multiprocessing.process.BaseProcess, object]:
