@@ -13,7 +13,6 @@ published twice that way hold the same values and are found unchanged by the con
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -50,8 +49,6 @@ class FoEventInbox:
         self._chunk = chunk
         self._retry = retry
         self._arrived = asyncio.Event()
-        # The loop ``run`` works on (set by ``run``): ``arrived`` may be called from another thread.
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -70,18 +67,12 @@ class FoEventInbox:
         return event
 
     def arrived(self) -> None:
-        """Tell ``run`` that an event was kept, from its own loop's thread or from another one."""
-        loop = self._loop
-        if loop is None or _running_loop() is loop:
-            self._arrived.set()
-            return
-        # The event is kept: a loop closed meanwhile (the producer stopping) finds it at the next start.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._arrived.set)
+        """Tell ``run`` that an event was kept; called on ``run``'s loop (the webhook process's words are
+        read there)."""
+        self._arrived.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish what the inbox holds, and what arrives, until ``stop``."""
-        self._loop = asyncio.get_running_loop()
         backoff = Backoff(self._retry, stop)
         while not stop.is_set():
             self._arrived.clear()
@@ -107,13 +98,6 @@ def keep_event(store: CheckpointStore, body: bytes) -> FoDataEvent:
     event = parse_data_event(orjson.loads(body))
     store.add_to_inbox(body)
     return event
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _events(kept: list[tuple[int, bytes]]) -> list[FoDataEvent]:
