@@ -221,8 +221,8 @@ def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:
     F&O (an echo), and how an F&O edit made after a Dataverse edit comes. A write on the copy would fail its
     If-Match and cost a request before the read; ``versionnumber`` only grows, so the copy is stale.
     """
-    held = row.get(_ROW_VERSION)
-    return change.base_version is not None and held is not None and int(str(held)) < change.base_version
+    held = _row_version(row)
+    return change.base_version is not None and held is not None and held < change.base_version
 
 
 def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) -> bool:
@@ -236,5 +236,12 @@ def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) ->
         return False
     if str(row.get(_MODIFIED_BY) or "").lower() == writer_id.lower():
         return False
+    held = _row_version(row)
+    return held is not None and held > change.base_version
+
+
+def _row_version(row: Mapping[str, Any]) -> int | None:
+    """The row's ``versionnumber``, raised on every write (OData writes an Int64 as text when the client
+    asks for IEEE754Compatible)."""
     held = row.get(_ROW_VERSION)
-    return held is not None and int(str(held)) > change.base_version
+    return None if held is None else int(str(held))
