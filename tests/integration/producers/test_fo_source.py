@@ -11,6 +11,7 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
 
+from dualbus.demo.processes import free_port
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.fo_poller import FoScanner
 from dualbus.producers.fo_reader import FoReader
@@ -26,7 +27,6 @@ from tests.integration.producers.support import (
     customer,
     drain_tap,
     environment_for,
-    free_port,
     settings_for,
     wait_healthy,
 )

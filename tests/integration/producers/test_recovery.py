@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from dualbus.demo.processes import free_port
 from dualbus.sandbox.dataverse import RunningDataverse
 from dualbus.sandbox.fo import FoHandle, WebhookEndpoint
 from tests.integration.producers.support import (
@@ -27,7 +28,6 @@ from tests.integration.producers.support import (
     customer,
     drain_tap,
     environment_for,
-    free_port,
     settings_for,
     tapped,
     wait_healthy,

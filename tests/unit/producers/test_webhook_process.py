@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from dualbus.demo.processes import free_port
 from dualbus.producers.errors import SourceError
 from dualbus.producers.fo_webhook_process import _child_main, _WebhookSpec, serve_webhook_process
 from dualbus.producers.settings import ProducerOptions
@@ -31,12 +32,6 @@ _STARTS_WITHIN = 60.0
 def parts(tmp_path: Path):
     with webhook_parts(tmp_path) as made:
         yield made
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _post_until_answered(url: str) -> tuple[int, float]:
@@ -74,7 +69,7 @@ async def test_the_webhook_process_keeps_events_and_answers_while_the_producers_
     and answered while that loop is blocked (a sleep standing in for a long publish), and published once
     it is free. Stopped, the child lets the port go."""
     client, _, inbox, store = parts
-    port = _free_port()
+    port = free_port()
     stop = asyncio.Event()
     webhook = serve_webhook_process(inbox, _options(port), stop, log_level="INFO", log_json=True)
     serving = asyncio.create_task(webhook)
@@ -128,7 +123,7 @@ async def test_a_child_that_ends_before_it_listens_is_a_source_error_not_a_taken
     inbox = _UnopenableInbox(tmp_path)
     serving = serve_webhook_process(
         inbox,  # type: ignore[arg-type]  # what the webhook process uses of the inbox
-        _options(_free_port()),
+        _options(free_port()),
         asyncio.Event(),
         log_level="INFO",
         log_json=True,
@@ -161,7 +156,7 @@ def _spawned_child(tmp_path: Path, port: int) -> tuple[multiprocessing.process.B
 def test_the_child_ignores_the_producers_signals_and_ends_when_the_producer_is_gone(tmp_path: Path) -> None:
     """Ctrl+C and SIGTERM sent to the whole group leave the webhook to the producer; when the producer's
     end of the pipe closes (the producer killed), the child ends and lets the port go."""
-    port = _free_port()
+    port = free_port()
     child, ours = _spawned_child(tmp_path, port)
     try:
         assert child.pid is not None
