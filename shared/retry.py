@@ -225,7 +225,12 @@ class _Attempts:
         wait = self._policy.backoff(exc)
         if wait is False or self._deadline is None:
             return wait
-        left = max(self._deadline - time.monotonic(), 0.0)
+        left = self._deadline - time.monotonic()
+        if left <= 0.0:
+            # The budget is spent: the attempt after the cut wait was the last. stamina's own clock started
+            # a little after the deadline's, so its timeout may not have run out yet; a wait of 0 here
+            # would retry at once until it does.
+            return False
         if wait is True:
             # The longest stamina may draw: the exponential step plus all of the jitter, within max_wait.
             longest = min(self._next_wait + self._policy.jitter, self._policy.max_wait)
