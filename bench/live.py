@@ -3,8 +3,9 @@
 The pipeline runs as the demo runs it (``dualbus.demo``'s launcher: the emulator, both twins with their
 service protection limits on, one consumer process per area and direction, both producers, F&O data events
 on a webhook), after the initial sync. Then, for each rate, changes are made for ``--seconds`` on F&O and
-Dataverse alike (half each, by the workload's own user, as people would make them), the pipeline is left to
-drain, and the figures of that phase are printed as one JSON document:
+Dataverse alike (half each, as people would make them: each change stream as a workload user of its own,
+the next one in turn, since Dataverse limits each user's requests), the pipeline is left to drain, and the
+figures of that phase are printed as one JSON document:
 
 - per direction, p50 / p95 / p99 change → applied: from the change's time at its source (the envelope's
   ``time``) to the target's answer to the write, read off the consumers' live-traffic histograms (explicit
@@ -20,13 +21,14 @@ Run from the repository root: python bench/live.py [--rates 50,200,500] [--secon
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,13 +62,15 @@ def _backlog(stats: Sequence[RouteStats]) -> dict[str, int]:
 
 
 def _streams(
-    endpoints: Endpoints, seed: int, size: DataSize, rate: float, seconds: float
+    endpoints: Endpoints, users: Iterator[str], *, seed: int, size: DataSize, rate: float, seconds: float
 ) -> list[StreamThread]:
-    """Enough change streams to make ``rate`` changes/s together, each with a plan of its own."""
+    """Enough change streams to make ``rate`` changes/s together, each with a plan of its own and the next
+    of ``users``."""
     count = max(1, math.ceil(rate / _RATE_PER_STREAM))
     return [
         StreamThread(
             endpoints,
+            client_id=next(users),
             seed=seed,  # the seeded dataset: the streams change records that exist
             size=size,
             config=StreamConfig(
@@ -87,11 +91,18 @@ def _streams(
 
 
 def _phase(
-    monitor: Monitor, endpoints: Endpoints, *, seed: int, size: DataSize, rate: float, seconds: float
+    monitor: Monitor,
+    endpoints: Endpoints,
+    users: Iterator[str],
+    *,
+    seed: int,
+    size: DataSize,
+    rate: float,
+    seconds: float,
 ) -> dict[str, Any]:
     """One rate: make changes for ``seconds``, wait for the drain, return the phase's figures."""
     before = monitor.stats()
-    streams = _streams(endpoints, seed, size, rate, seconds)
+    streams = _streams(endpoints, users, seed=seed, size=size, rate=rate, seconds=seconds)
     for stream in streams:
         stream.start()
     highest = dict.fromkeys(_DIRECTIONS, 0)
@@ -147,9 +158,13 @@ def run(
             monitor = Monitor(run_dir / "metrics", routes, view, partial(check_health, launcher))
             run_initial_sync(launcher, endpoints, monitor, view)
             phases = []
+            # Taken in turn across the phases: a user's requests count against its limit for 5 minutes.
+            users = itertools.cycle(endpoints.workload_clients)
             for rate in rates:
                 view.message(f"{rate:g} changes/s for {seconds:g} s, both sides")
-                phases.append(_phase(monitor, endpoints, seed=seed, size=size, rate=rate, seconds=seconds))
+                phases.append(
+                    _phase(monitor, endpoints, users, seed=seed, size=size, rate=rate, seconds=seconds)
+                )
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_IGN)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dualbus.sandbox.fo import WORKLOAD_CLIENTS
 from dualbus.sandbox.identity import user_id_for
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 # the consumers' share.
 PIPELINE_CLIENT = "dualbus"
 PRODUCER_CLIENT = "dualbus-producer"
-WORKLOAD_CLIENT = "workload"
+WORKLOAD_CLIENT = WORKLOAD_CLIENTS[0]
 _DROPPED_PREFIXES = ("DUALBUS_", "OTEL_")
 _METRIC_EXPORT_MILLISECONDS = "1000"
 
@@ -53,6 +54,12 @@ class Endpoints:
             dataverse=dict(info["dataverse"]),
             clients=dict(info["clients"]),
         )
+
+    @property
+    def workload_clients(self) -> tuple[str, ...]:
+        """The people's applications the sandbox has, the workload's edits made as them (one started by an
+        older dualbus has only the first)."""
+        return tuple(client for client in WORKLOAD_CLIENTS if client in self.clients)
 
     @property
     def producer_client(self) -> str:

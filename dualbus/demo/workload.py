@@ -1,8 +1,8 @@
 """The live change stream of the demo, made over HTTP against the twins as their users would make it.
 
 The twins seeded ``generate(seed, ...)``; the same call here yields the same dataset (it is deterministic),
-so the stream updates and deletes records that exist. Edits are made as the ``workload`` application, not as
-dualbus, so the producers publish them.
+so the stream updates and deletes records that exist. Edits are made as a workload application (``workload``
+unless told), not as dualbus, so the producers publish them.
 """
 
 from __future__ import annotations
@@ -51,8 +51,17 @@ def api_client(twin: Mapping[str, str], base_url: str, client_id: str, secret: s
 class StreamThread:
     """Runs the change stream on a background thread; ``join`` returns its summary or raises its error."""
 
-    def __init__(self, endpoints: Endpoints, *, seed: int, size: DataSize, config: StreamConfig) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        *,
+        seed: int,
+        size: DataSize,
+        config: StreamConfig,
+        client_id: str = WORKLOAD_CLIENT,
+    ) -> None:
         self._endpoints = endpoints
+        self._client_id = client_id
         self._seed = seed
         self._size = size
         self._config = config
@@ -85,12 +94,12 @@ class StreamThread:
             vendors=self._size.vendors,
             products=self._size.products,
         )
-        secret = self._endpoints.clients[WORKLOAD_CLIENT]
+        client, secret = self._client_id, self._endpoints.clients[self._client_id]
         fo_twin, dv_twin = self._endpoints.fo, self._endpoints.dataverse
         try:
             with (
-                api_client(fo_twin, fo_twin["url"], WORKLOAD_CLIENT, secret) as fo,
-                api_client(dv_twin, dv_twin["api_url"], WORKLOAD_CLIENT, secret) as dataverse,
+                api_client(fo_twin, fo_twin["url"], client, secret) as fo,
+                api_client(dv_twin, dv_twin["api_url"], client, secret) as dataverse,
             ):
                 self._summary = run_change_stream(fo, dataset, self._config, dataverse=dataverse)
         except Exception as exc:  # noqa: BLE001 - handed to the caller by join()

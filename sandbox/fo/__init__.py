@@ -23,7 +23,7 @@ from dualbus.sandbox.fo.context import (
 from dualbus.sandbox.fo.endpoints import ServiceBusEndpoint, WebhookEndpoint
 from dualbus.sandbox.fo.entities import ENTITIES, ENTITY_IDS, entity_named
 from dualbus.sandbox.fo.events import Delivery, DeliveryError, EventEndpoint, EventPublisher
-from dualbus.sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, FoHandle, start_fo
+from dualbus.sandbox.fo.server import DEFAULT_AUDIENCE, DEFAULT_CLIENTS, WORKLOAD_CLIENTS, FoHandle, start_fo
 from dualbus.sandbox.fo.store import Change, FoStore
 from dualbus.sandbox.fo.throttling import Priority, ThrottlingConfig
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_ORGANIZATION",
     "ENTITIES",
     "ENTITY_IDS",
+    "WORKLOAD_CLIENTS",
     "Change",
     "Delivery",
     "DeliveryError",

@@ -18,16 +18,20 @@ from dualbus.sandbox.handles import StopOnExit
 from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
 from dualbus.sandbox.identity import IdentityServer, TokenIssuer, serve_identity, token_url
 
-__all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "FoHandle", "start_fo"]
+__all__ = ["DEFAULT_AUDIENCE", "DEFAULT_CLIENTS", "WORKLOAD_CLIENTS", "FoHandle", "start_fo"]
 
 DEFAULT_AUDIENCE = "https://fo.sandbox.dualbus.local"
 DEFAULT_TENANT = "sandbox"
+# The people who edit, as the workload plays them: users of their own, not dualbus. Several, as in a real
+# tenant: Dataverse limits each user to 6,000 requests per web server in 5 minutes (20 a second), so one
+# user could not make the hundred edits a second that 200 changes/s on both sides ask of Dataverse.
+WORKLOAD_CLIENTS: tuple[str, ...] = ("workload", *(f"workload-{n}" for n in range(2, 13)))
 # The applications of a real setup: the pipeline's consumers, its producers (a user of their own, so that
-# their polls do not spend the consumers' request limit), and a person's (or the workload's) other client.
+# their polls do not spend the consumers' request limit), and the people's.
 DEFAULT_CLIENTS: Mapping[str, str] = {
     "dualbus": "dualbus-secret",
     "dualbus-producer": "dualbus-producer-secret",
-    "workload": "workload-secret",
+    **{client: f"{client}-secret" for client in WORKLOAD_CLIENTS},
 }
 
 
