@@ -63,6 +63,7 @@ from pydantic import SecretStr
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._machine import machine_figures
 from bench._rounds import TRIM, drain_rate, rate_within, spread, steady_window
 from dualbus.consumers import ConsumerMetrics, RuntimeOptions, run_consumer
 from dualbus.consumers._supply import Supply
@@ -456,7 +457,9 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _report(args: argparse.Namespace, rounds: list[_Round], load: dict[str, list[float]]) -> dict[str, Any]:
+def _report(
+    args: argparse.Namespace, rounds: list[_Round], load: dict[str, list[float]], machine: dict[str, Any]
+) -> dict[str, Any]:
     """The JSON figures: each round, and the ratio's median, spread and agreement over the rounds."""
     ratio = spread([r.ratio for r in rounds], _TOLERANCE)
     both = [b for b in (r.while_both_ran() for r in rounds) if b is not None]
@@ -468,6 +471,8 @@ def _report(args: argparse.Namespace, rounds: list[_Round], load: dict[str, list
         "cpu_count": os.cpu_count(),
         # The machine's load (1, 5 and 15 minutes) as the run began and ended: others' work shows here.
         "load_average": load,
+        # How fast this machine ran Python as the run began (bench/_machine.py): figures scale with it.
+        "python_work_ms": machine["python_work_ms"],
         "rounds": [_round_figures(r) for r in rounds],
         # The median of the rounds' own ratios, how far the lowest and highest lie from it, and whether all
         # lie within the tolerance of it (only rounds in which both loops settled all their messages count).
@@ -498,7 +503,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="changes the consumer applies untimed first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    load = {"start": [round(n, 2) for n in os.getloadavg()]}
+    machine = machine_figures()
+    load = {"start": machine["load_average"]}
     parent, child = multiprocessing.Pipe()
     twin = multiprocessing.Process(target=_serve_dataverse, args=(child,), daemon=True)
     twin.start()
@@ -528,7 +534,7 @@ def main() -> None:
         parent.send("stop")
         twin.join(timeout=10)
     load["end"] = [round(n, 2) for n in os.getloadavg()]
-    figures = _report(args, rounds, load)
+    figures = _report(args, rounds, load, machine)
     print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
     ratio = figures["ratio"]
     agree = "agree" if figures["rounds_agree"] else "do not agree"

@@ -41,6 +41,7 @@ from pydantic import SecretStr
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._machine import machine_figures
 from dualbus.consumers import ConsumerMetrics, run_consumer
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.runner import ProducerContext, open_context
@@ -357,6 +358,7 @@ def main() -> None:
     parser.add_argument("--publish-only", action="store_true", help="no consumers: measure the publish side")
     parser.add_argument("--rss-every", type=float, default=5.0, help="seconds between memory samples")
     args = parser.parse_args()
+    machine = machine_figures()  # before anything of the benchmark runs
     spawn = multiprocessing.get_context("spawn")
     servers = [
         (_serve_emulator, ()),
@@ -394,7 +396,7 @@ def main() -> None:
             process.join(timeout=30)
     names = ("cpu_seconds_emulator", "cpu_seconds_fo_twin_with_its_seeding", "cpu_seconds_dataverse_twin")
     figures.update(zip(names, cpu, strict=True))
-    figures.update({"customers": args.customers, "dataverse_limits": args.limits, "cores": 2})
+    figures.update({"customers": args.customers, "dataverse_limits": args.limits, "machine": machine})
     print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -39,6 +39,7 @@ from rich.console import Console
 if __package__ in {None, ""}:  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._machine import machine_figures
 from dualbus.demo.drain import DrainWatch
 from dualbus.demo.environment import Endpoints
 from dualbus.demo.launch import Launcher
@@ -148,6 +149,7 @@ def run(
     """Start the pipeline, sync, run every phase; every process is stopped on the way out."""
     progress = Console(stderr=True)  # stdout carries the JSON only
     size = DataSize()
+    machine = machine_figures()
     launcher = Launcher.create(run_dir)
     with signals_interrupt():
         try:
@@ -170,8 +172,9 @@ def run(
                 signal.signal(signum, signal.SIG_IGN)
             launcher.group.stop_all()
     return {
-        "cpus": os.cpu_count(),
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        # How fast this machine ran Python before the pipeline started (bench/_machine.py).
+        "machine": machine,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "consumer_concurrency": concurrency or PER_BUCKET,
         "sandbox_limits": "on (the twins' defaults)",
         "logs": str(run_dir / "logs"),
