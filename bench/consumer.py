@@ -95,6 +95,7 @@ _IDLE = 0.3
 # How long one read on a session receiver's connection waits (the consumer's receivers' socket_timeout).
 _READ_TIMEOUT = RuntimeOptions().read_timeout
 _LOOK_AGAIN = RuntimeOptions().kept_look  # as the consumer's runtime looks at a kept session
+_FIRST_LOOK = RuntimeOptions().first_look  # and at one just taken, before it lets it go for another
 _LOOPS = ("bare", "consumer")
 # The consumer's outcomes that complete a message (anything else would be a failure of the benchmark).
 _SETTLED = ("applied", "unchanged", "skipped-stale")
@@ -240,7 +241,7 @@ class _BareLoop:
                 await self._release(receiver)
 
     async def _drain(self, receiver: ServiceBusReceiver) -> None:
-        dry = 0.0
+        dry, received = 0.0, False
         while dry < _IDLE:
             wait = min(_LOOK_AGAIN, _IDLE - dry)
             batch = await receiver.receive_messages(max_message_count=_BATCH, max_wait_time=wait)
@@ -251,7 +252,8 @@ class _BareLoop:
             if self.done >= self.count:
                 self.finished.set()
             dry = 0.0 if batch else dry + wait
-            if len(batch) < _BATCH and not self.supply.empty:
+            received = received or bool(batch)
+            if len(batch) < _BATCH and not self.supply.empty and (received or dry >= _FIRST_LOOK):
                 return
 
 

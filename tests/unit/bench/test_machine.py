@@ -12,4 +12,3 @@ def test_the_figures_name_this_machine_and_a_positive_work_time() -> None:
     assert figures["cpus"] == os.cpu_count()
     assert len(figures["load_average"]) == 3
     assert 0.0 < figures["python_work_ms"] < 10_000.0
-

@@ -10,6 +10,7 @@ import stamina
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
+from dualbus.consumers._runtime import RuntimeOptions
 from dualbus.consumers._supply import Supply
 from dualbus.shared.retry import RetryPolicy
 
@@ -207,6 +208,30 @@ async def test_a_session_is_let_go_after_a_short_batch_when_another_one_waits() 
     await run.until(lambda: len(run.table.writes) == 2 and receiver.closed)
     assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1)]
     assert receiver.batches == [[later]]  # never received: left in the session
+
+
+@pytest.mark.asyncio
+async def test_a_session_just_taken_is_not_let_go_for_another_after_one_empty_look() -> None:
+    """Its first message comes on the third look: the holder that took it still applies it, though another
+    session waits meanwhile (let go after the first empty look, the take was wasted)."""
+    first = currency_message("AAA", 1)
+    receiver = FakeReceiver([], FakeSession("a"), later=([], [first]))
+    other = FakeReceiver([currency_message("BBB", 1)], FakeSession("b"))
+    run = Run(receiver, other)
+    await run.until(lambda: len(run.table.writes) == 2)
+    assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1)]
+    assert ("complete", str(first.message_id)) in receiver.settled
+
+
+@pytest.mark.asyncio
+async def test_a_session_just_taken_that_brings_nothing_is_let_go_for_another_after_its_first_look() -> None:
+    """A session that brings nothing within ``first_look`` goes while another waits, before ``idle_wait``."""
+    receiver = FakeReceiver([], FakeSession("a"), later=([],) * 200)
+    other = FakeReceiver([currency_message("BBB", 1)], FakeSession("b"))
+    run = Run(receiver, other, idle_wait=30.0, first_look=0.2)
+    await run.until(lambda: receiver.closed and run.table.writes == [("BBB", 1)])
+    looks = 1 + 200 - len(receiver.batches)
+    assert looks == round(0.2 / RuntimeOptions().kept_look)  # four, not one and not idle_wait's 600
 
 
 @pytest.mark.asyncio
