@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,16 +63,23 @@ def _backlog(stats: Sequence[RouteStats]) -> dict[str, int]:
     return {d: sum(row.lag for row in stats if row.direction == d) for d in _DIRECTIONS}
 
 
+def _stream_count(rate: float) -> int:
+    """How many change streams make ``rate`` changes/s together."""
+    return max(1, math.ceil(rate / _RATE_PER_STREAM))
+
+
 def _streams(
-    endpoints: Endpoints, users: Iterator[str], *, seed: int, size: DataSize, rate: float, seconds: float
+    endpoints: Endpoints, lanes: _Lanes, *, seed: int, size: DataSize, rate: float, seconds: float
 ) -> list[StreamThread]:
-    """Enough change streams to make ``rate`` changes/s together, each with a plan of its own and the next
-    of ``users``."""
-    count = max(1, math.ceil(rate / _RATE_PER_STREAM))
+    """Enough change streams to make ``rate`` changes/s together, each with a plan, a lane and a user of
+    its own."""
+    count = _stream_count(rate)
+    first = lanes.taken
+    lanes.taken += count
     return [
         StreamThread(
             endpoints,
-            client_id=next(users),
+            client_id=next(lanes.users),
             seed=seed,  # the seeded dataset: the streams change records that exist
             size=size,
             config=StreamConfig(
@@ -81,20 +89,30 @@ def _streams(
                 max_changes=int(rate / count * seconds) + 1,
                 reject_share=0.0,  # refusals would be dead-lettered: they say nothing about latency
                 concurrent_share=0.0,
-                # Each stream its own records and new keys: streams sharing them failed half their
-                # changes (a create of a key another had made, an update of a row another had deleted).
-                lane=index,
-                lanes=count,
+                # Each stream its own records and new keys, over all phases: streams sharing them failed
+                # half their changes (a create of a key another had made, an update of a row another had
+                # deleted), and so did a phase after one that had deleted and created in the same lane.
+                lane=first + index,
+                lanes=lanes.total,
             ),
         )
         for index in range(count)
     ]
 
 
+@dataclass(slots=True)
+class _Lanes:
+    """The lanes of the dataset over all phases, one per stream, and the workload users taken in turn."""
+
+    total: int
+    users: Iterator[str]
+    taken: int = 0
+
+
 def _phase(
     monitor: Monitor,
     endpoints: Endpoints,
-    users: Iterator[str],
+    lanes: _Lanes,
     *,
     seed: int,
     size: DataSize,
@@ -103,7 +121,7 @@ def _phase(
 ) -> dict[str, Any]:
     """One rate: make changes for ``seconds``, wait for the drain, return the phase's figures."""
     before = monitor.stats()
-    streams = _streams(endpoints, users, seed=seed, size=size, rate=rate, seconds=seconds)
+    streams = _streams(endpoints, lanes, seed=seed, size=size, rate=rate, seconds=seconds)
     for stream in streams:
         stream.start()
     highest = dict.fromkeys(_DIRECTIONS, 0)
@@ -160,12 +178,15 @@ def run(
             monitor = Monitor(run_dir / "metrics", routes, view, partial(check_health, launcher))
             run_initial_sync(launcher, endpoints, monitor, view)
             phases = []
-            # Taken in turn across the phases: a user's requests count against its limit for 5 minutes.
-            users = itertools.cycle(endpoints.workload_clients)
+            # Users taken in turn across the phases: a user's requests count against its limit for 5 minutes.
+            lanes = _Lanes(
+                total=sum(_stream_count(rate) for rate in rates),
+                users=itertools.cycle(endpoints.workload_clients),
+            )
             for rate in rates:
                 view.message(f"{rate:g} changes/s for {seconds:g} s, both sides")
                 phases.append(
-                    _phase(monitor, endpoints, users, seed=seed, size=size, rate=rate, seconds=seconds)
+                    _phase(monitor, endpoints, lanes, seed=seed, size=size, rate=rate, seconds=seconds)
                 )
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -28,6 +28,7 @@ itself: ``SalesCurrencyCode`` relates to Currencies) and a name too long for F&O
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -110,7 +111,11 @@ class _Planner:
             return self._create(side, kind)
         record = rng.choice(known)
         if roll < config.create_share + config.delete_share and kind != "vendor":
-            known.remove(record)
+            # Gone from both sides: the pipeline deletes it on the other too, where a later change of it
+            # would fail (404) and count as the stream's failure, not the pipeline's.
+            for either in ("fo", "dataverse"):
+                with contextlib.suppress(ValueError):
+                    self.known[either, kind].remove(record)
             return PlannedChange("delete", side, record)
         return PlannedChange("update", side, record, self._edit(record))
 

@@ -57,6 +57,20 @@ def test_plan_mix_and_refusal_share() -> None:
     assert not any(c.op == "delete" and c.kind == "vendor" for c in plan)
 
 
+def test_no_change_of_a_record_follows_its_delete_on_either_side() -> None:
+    """The pipeline carries a delete to the other side, so the plan changes a deleted record nowhere after
+    it (such a change would fail with 404 and count against the stream, not the pipeline)."""
+    config = StreamConfig(seed=2, rate=1000, duration=3, max_changes=3000, reject_share=0.0)
+    deleted: set[RecordRef] = set()
+    sides: set[str] = set()
+    for change in plan_changes(DATA, config, dataverse=True):
+        assert change.record not in deleted, change
+        if change.op == "delete":
+            deleted.add(change.record)
+            sides.add(change.side)
+    assert sides == {"fo", "dataverse"}
+
+
 def test_refusals_are_planted_where_the_other_side_refuses() -> None:
     """Long e-mails are customer creates in F&O; cleared credit limits are Dataverse updates."""
     plan = plan_changes(DATA, StreamConfig(seed=2, rate=1000, duration=1, reject_share=0.5), dataverse=True)
