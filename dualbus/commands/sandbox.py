@@ -147,8 +147,6 @@ def sandbox(  # typer passes options by keyword
         clients=_parse_clients(clients),
         info_file=info_file,
         fo_event_threads=fo_event_threads,
-        # As F&O sends them from its batch servers: not from the process that serves its OData.
-        fo_event_process=True,
         stream=stream,
         stop=_stop_on_signal(),
         write=_echo,

@@ -85,14 +85,12 @@ def create_app(
     event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
     event_retries: int = DEFAULT_RETRIES,
     event_threads: int = 1,
-    event_process: bool = False,
     organization: Organization = DEFAULT_ORGANIZATION,
 ) -> Starlette:
     """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else).
 
     ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many;
-    ``event_threads`` is F&O's business events "Processing threads" (1 to 4, sandbox/fo/events.py), in a
-    process of their own with ``event_process`` (sandbox/fo/delivery_process.py).
+    ``event_threads`` is F&O's business events "Processing threads" (1 to 4, sandbox/fo/events.py).
     """
     store = FoStore(database)
     events = EventPublisher(
@@ -101,7 +99,6 @@ def create_app(
         retries=event_retries,
         retry_wait_seconds=event_backoff_seconds,
         processing_threads=event_threads,
-        separate_process=event_process,
     )
     twin = FoTwin(
         store=store,

@@ -49,13 +49,7 @@ class WebhookEndpoint:
         # Authentication values are secrets: kept out of the name, a repr and the logs.
         self._auth_headers = {k: SecretStr(v) for k, v in (headers or {}).items()}
         self._code = SecretStr(code) if isinstance(code, str) else code
-        self._timeout = timeout
         self._client = httpx.Client(timeout=timeout)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Pickled as its configuration (for the delivery process): the copy opens connections of its own.
-        auth = {name: value.get_secret_value() for name, value in self._auth_headers.items()}
-        return (_webhook, (self._url, auth, self._code, self.name, self._timeout))
 
     def send(self, delivery: Delivery) -> None:
         """POST one event; raise DeliveryError unless the webhook answers 2xx."""
@@ -107,14 +101,6 @@ class ServiceBusEndpoint:
         self._sender: ServiceBusSender | None = None
         self._lock = threading.Lock()
 
-    def __reduce__(self) -> tuple[object, ...]:
-        # Pickled as its configuration (for the delivery process): the copy opens a client of its own.
-        return (
-            ServiceBusEndpoint,
-            (self._connection_string, self._entity),
-            {"_kind": self._kind, "name": self.name},
-        )
-
     def send(self, delivery: Delivery) -> None:
         """Send one event; ``message_id`` is the OperationId so that duplicate detection can drop resends."""
         message = ServiceBusMessage(
@@ -155,10 +141,3 @@ class ServiceBusEndpoint:
                 client.close()
         except ServiceBusError:
             pass
-
-
-def _webhook(
-    url: str, headers: Mapping[str, str], code: SecretStr | None, name: str, timeout: float
-) -> WebhookEndpoint:
-    """A webhook endpoint from its configuration (how a pickled one is rebuilt)."""
-    return WebhookEndpoint(url, headers=headers, code=code, name=name, timeout=timeout)

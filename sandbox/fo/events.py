@@ -18,18 +18,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
 from dualbus.sandbox.fo.store import Change, FoStore
-
-if TYPE_CHECKING:
-    from dualbus.sandbox.fo.delivery_process import DeliveryProcess
 
 __all__ = [
     "MAX_PROCESSING_THREADS",
@@ -38,7 +35,6 @@ __all__ = [
     "DeliveryStats",
     "EventEndpoint",
     "EventPublisher",
-    "deliver",
 ]
 
 _log = logging.getLogger(__name__)
@@ -98,35 +94,6 @@ class DeliveryStats:
     dropped: int = 0
 
 
-def deliver(
-    endpoint: EventEndpoint,
-    delivery: Delivery,
-    *,
-    retries: int,
-    retry_wait: float,
-    stopping: threading.Event,
-    count: Callable[[str, str], None],
-) -> None:
-    """Send one event to one endpoint, retried as F&O retries; ``count(kind, endpoint name)`` hears of each
-    of its ``attempts``, and whether it was ``delivered`` or ``given_up``."""
-    for attempt in range(1 + retries):
-        count("attempts", endpoint.name)
-        try:
-            endpoint.send(delivery)
-        except DeliveryError as exc:
-            _log.info("data event %s to %s failed: %s", delivery.operation_id, endpoint.name, exc)
-            if attempt == retries or stopping.wait(retry_wait):
-                break
-            continue
-        except Exception:  # noqa: BLE001 - a bug in an endpoint must not end the thread
-            # The event goes to the error log, as F&O's would, and the thread takes the next one.
-            _log.exception("data event %s to %s failed", delivery.operation_id, endpoint.name)
-            break
-        count("delivered", endpoint.name)
-        return
-    count("given_up", endpoint.name)
-
-
 class EventPublisher:
     """Turns committed changes of activated entities into events and delivers them from its threads."""
 
@@ -140,10 +107,7 @@ class EventPublisher:
         processing_threads: int = 1,
         queue_size: int = 10_000,
         enqueue_timeout: float = 5.0,
-        separate_process: bool = False,
     ) -> None:
-        """``separate_process``: deliver from a child process (``sandbox/fo/delivery_process.py``), started
-        with the first event that has an endpoint, instead of from threads of this one."""
         if not 1 <= processing_threads <= MAX_PROCESSING_THREADS:
             most = MAX_PROCESSING_THREADS
             raise SandboxError(f"processing threads must be 1 to {most}, not {processing_threads}")
@@ -156,13 +120,9 @@ class EventPublisher:
         self._stopping = threading.Event()
         self._counting = threading.Lock()
         self.stats = DeliveryStats()
-        self._queue_size = queue_size
-        self._processing_threads = processing_threads
-        self._separate = separate_process
-        self._process: DeliveryProcess | None = None
         self._threads = [
             threading.Thread(target=self._run, daemon=True, name=f"fo-data-events-{n}")
-            for n in range(0 if separate_process else processing_threads)
+            for n in range(processing_threads)
         ]
         for thread in self._threads:
             thread.start()
@@ -178,8 +138,6 @@ class EventPublisher:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event has been delivered or given up; False on timeout."""
-        if self._process is not None:
-            return self._process.flush(timeout)
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
@@ -190,8 +148,6 @@ class EventPublisher:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the threads (after what is queued, within ``timeout``) and close the endpoints."""
         self._stopping.set()
-        if self._process is not None:
-            self._process.close(timeout)
         deadline = time.monotonic() + timeout
         try:
             for _ in self._threads:
@@ -207,42 +163,12 @@ class EventPublisher:
         targets = [ep for ep, entities in self._bindings if change.entity in entities]
         if not targets:
             return
-        if self._separate:
-            self._hand_over(change, targets)
-            return
         try:
             # Bounded: a dead endpoint slows writers down for a while instead of growing memory for ever.
             self._queue.put((change, targets), timeout=self._enqueue_timeout)
         except queue.Full:
             self.stats.dropped += 1
             _log.warning("data event queue full; event %s of %s dropped", change.sequence, change.entity)
-
-    def _hand_over(self, change: Change, targets: list[EventEndpoint]) -> None:
-        """Build the event here and hand it, with its endpoints, to the delivery process."""
-        if self._process is None:
-            from dualbus.sandbox.fo.delivery_process import DeliveryProcess  # noqa: PLC0415 - imports this
-
-            self._process = DeliveryProcess(
-                threads=self._processing_threads,
-                retries=self._retries,
-                retry_wait=self._retry_wait,
-                queue_size=self._queue_size,
-                count=self._count_named,
-            )
-        delivery = Delivery.of(data_event_payload(change, self._organization), self._organization)
-        try:
-            self._process.put(delivery, targets, timeout=self._enqueue_timeout)
-        except queue.Full:
-            self.stats.dropped += 1
-            _log.warning("data event queue full; event %s of %s dropped", change.sequence, change.entity)
-
-    def _count_named(self, kind: str, name: str) -> None:
-        counts: dict[str, dict[str, int]] = {
-            "attempts": self.stats.attempts,
-            "delivered": self.stats.delivered,
-            "given_up": self.stats.given_up,
-        }
-        self._count(counts[kind], name)
 
     def _run(self) -> None:
         while True:
@@ -258,14 +184,22 @@ class EventPublisher:
                 self._queue.task_done()
 
     def _deliver(self, endpoint: EventEndpoint, delivery: Delivery) -> None:
-        deliver(
-            endpoint,
-            delivery,
-            retries=self._retries,
-            retry_wait=self._retry_wait,
-            stopping=self._stopping,
-            count=self._count_named,
-        )
+        for attempt in range(1 + self._retries):
+            self._count(self.stats.attempts, endpoint.name)
+            try:
+                endpoint.send(delivery)
+            except DeliveryError as exc:
+                _log.info("data event %s to %s failed: %s", delivery.operation_id, endpoint.name, exc)
+                if attempt == self._retries or self._stopping.wait(self._retry_wait):
+                    break
+                continue
+            except Exception:  # noqa: BLE001 - a bug in an endpoint must not end the thread
+                # The event goes to the error log, as F&O's would, and the thread takes the next one.
+                _log.exception("data event %s to %s failed", delivery.operation_id, endpoint.name)
+                break
+            self._count(self.stats.delivered, endpoint.name)
+            return
+        self._count(self.stats.given_up, endpoint.name)
 
     def _count(self, counts: dict[str, int], name: str) -> None:
         with self._counting:

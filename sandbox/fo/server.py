@@ -105,11 +105,9 @@ def start_fo(
     event_backoff_seconds: float = DEFAULT_RETRY_WAIT_SECONDS,
     event_retries: int = DEFAULT_RETRIES,
     event_threads: int = 1,
-    event_process: bool = False,
     organization: Organization = DEFAULT_ORGANIZATION,
 ) -> FoHandle:
-    """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread; ``event_process``
-    delivers its data events from a process of their own (sandbox/fo/delivery_process.py)."""
+    """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread."""
     registered = dict(clients if clients is not None else DEFAULT_CLIENTS)
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=registered)
     app = create_app(
@@ -124,7 +122,6 @@ def start_fo(
         event_backoff_seconds=event_backoff_seconds,
         event_retries=event_retries,
         event_threads=event_threads,
-        event_process=event_process,
         organization=organization,
     )
     twin: FoTwin = app.state.fo

@@ -122,7 +122,6 @@ def start_sandbox(
     clients: Mapping[str, str] | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     fo_event_threads: int = 1,
-    fo_event_process: bool = False,
 ) -> SandboxRun:
     """Start the F&O and Dataverse twins and seed them with ``generate(seed, ...)``.
 
@@ -139,7 +138,6 @@ def start_sandbox(
         database=fo_db,
         event_endpoints=fo_event_endpoints,
         event_threads=fo_event_threads,
-        event_process=fo_event_process,
     )
     run = SandboxRun(
         fo=fo,
@@ -189,7 +187,6 @@ def run_sandbox(
     stream: StreamConfig | None = None,
     fo_event_endpoints: Iterable[tuple[EventEndpoint, Iterable[str]]] = (),
     fo_event_threads: int = 1,
-    fo_event_process: bool = False,
     stop: threading.Event | None = None,
     write: Callable[[str], object] = sys.stdout.write,
 ) -> StreamSummary | None:
@@ -212,7 +209,6 @@ def run_sandbox(
         clients=clients,
         fo_event_endpoints=fo_event_endpoints,
         fo_event_threads=fo_event_threads,
-        fo_event_process=fo_event_process,
     )
     summary = None
     stop = stop or threading.Event()
