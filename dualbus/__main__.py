@@ -2,4 +2,7 @@
 
 from dualbus.cli import main
 
-main()
+# Guarded: a process the command spawns (multiprocessing's "spawn") imports this module again, and must not
+# run the command a second time.
+if __name__ == "__main__":
+    main()
