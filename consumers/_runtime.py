@@ -58,6 +58,8 @@ __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 _log = logging.getLogger("dualbus.consumer")
 # Seconds a receiver being opened when shutdown begins may take to finish connecting.
 _OPEN_GRACE = 2.0
+# How far the sum of a session's looks may fall short of a wait and still count as it (float rounding).
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,8 +341,10 @@ class Consumer:
             messages = await receive(receiver, max_count=options.batch_size, max_wait=wait)
             if not messages or hold.lost:
                 dry += wait
-                for_others = self._others_wait(supply) and (received or dry >= options.first_look)
-                if messages or dry >= options.idle_wait or for_others:
+                # Ten looks of 0.05 s add up to 0.49999999999999994: within _ROUNDING, that is 0.5 s.
+                spent = dry + _ROUNDING
+                for_others = self._others_wait(supply) and (received or spent >= options.first_look)
+                if messages or spent >= options.idle_wait or for_others:
                     return  # lost (its messages are left for the next holder), or dry
                 continue
             dry = 0.0

@@ -2,7 +2,6 @@
 
 from dualbus.cli import main
 
-# Guarded: a process the command spawns (multiprocessing's "spawn") imports this module again, and must not
-# run the command a second time.
+# Guarded, as a main module should be: importing it (a tool, a test) runs no command.
 if __name__ == "__main__":
     main()

@@ -228,10 +228,11 @@ async def test_a_session_just_taken_that_brings_nothing_is_let_go_for_another_af
     """A session that brings nothing within ``first_look`` goes while another waits, before ``idle_wait``."""
     receiver = FakeReceiver([], FakeSession("a"), later=([],) * 200)
     other = FakeReceiver([currency_message("BBB", 1)], FakeSession("b"))
-    run = Run(receiver, other, idle_wait=30.0, first_look=0.2)
+    run = Run(receiver, other, idle_wait=30.0)
     await run.until(lambda: receiver.closed and run.table.writes == [("BBB", 1)])
     looks = 1 + 200 - len(receiver.batches)
-    assert looks == round(0.2 / RuntimeOptions().kept_look)  # four, not one and not idle_wait's 600
+    options = RuntimeOptions()
+    assert looks == round(options.first_look / options.kept_look)  # ten, not one and not idle_wait's 600
 
 
 @pytest.mark.asyncio
