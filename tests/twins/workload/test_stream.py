@@ -177,11 +177,7 @@ def test_a_dataverse_change_whose_company_read_is_refused_fails_and_the_next_rea
     def dataverse(request: httpx.Request) -> httpx.Response:
         asked.append(f"{request.method} {request.url.path}")
         if request.url.path.endswith("cdm_companies"):
-            ids = {
-                "value": [
-                    {"cdm_companycode": "USMF", "cdm_companyid": "11111111-1111-1111-1111-111111111111"}
-                ]
-            }
+            ids = {"value": [{"cdm_companycode": "USMF", "cdm_companyid": _USMF_ID}]}
             return next(answers, httpx.Response(200, json=ids))
         return httpx.Response(204)
 
