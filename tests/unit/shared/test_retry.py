@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import stamina
+import tenacity
 
 from dualbus.shared.errors import PermanentError, ThrottledError, TransientError
 from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS, RetryPolicy, honoured_retry_after
@@ -265,3 +267,45 @@ async def test_an_operation_that_succeeds_at_once_sets_up_no_retry_context(monke
     with stamina.set_testing(True, attempts=3):
         assert await RetryPolicy().call(Failing(TransientError("busy"))) == "done"
     assert contexts == [1]
+
+
+async def _failing_each(attempts: AsyncIterator[stamina.Attempt], numbers: list[int]) -> None:
+    """Fail every attempt ``attempts`` yields, noting its number, until they end in the last failure."""
+    while True:
+        attempt = await anext(attempts)
+        with attempt:
+            numbers.append(attempt.num)
+            raise TransientError(f"try {attempt.num}")
+
+
+class _LateStartClock:
+    """tenacity's clock (stamina keeps time with tenacity), read ``late`` seconds ahead while ``starting``.
+
+    stamina's clock for its ``timeout`` starts a moment after the policy computed that timeout; under load the
+    moment can last milliseconds. Reading the start ahead stands for such a late start, of a chosen length.
+    """
+
+    def __init__(self, late: float) -> None:
+        self.late = late
+        self.starting = False
+
+    def monotonic(self) -> float:
+        return time.monotonic() + (self.late if self.starting else 0.0)
+
+
+@pytest.mark.asyncio
+async def test_a_spent_budget_ends_the_retries_though_staminas_own_clock_started_late(monkeypatch, waits):
+    """Once the budget is spent no attempt follows, even while stamina's timeout, begun 50 ms after the
+    budget's clock, has not run out (it would retry at once, again and again, until it did)."""
+    clock = _LateStartClock(late=0.05)
+    monkeypatch.setattr(tenacity, "time", clock)  # the module tenacity reads its time from
+    policy = RetryPolicy(attempts=None, budget_seconds=0.1, initial_wait=5.0, jitter=0.0)
+    attempts = policy.retrying_after(TransientError("first"), started=time.monotonic())
+    clock.starting = True
+    iterator = aiter(attempts)  # stamina starts its clock here
+    clock.starting = False
+    numbers: list[int] = []
+    with pytest.raises(TransientError, match="try 2"):
+        await _failing_each(iterator, numbers)
+    assert numbers == [2]
+    assert len(waits) == 1
