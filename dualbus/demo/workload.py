@@ -60,6 +60,12 @@ class StreamThread:
         config: StreamConfig,
         client_id: str = WORKLOAD_CLIENT,
     ) -> None:
+        """DemoError when ``client_id`` is no client of the sandbox's (the stream could not sign in)."""
+        if client_id not in endpoints.clients:
+            known = ", ".join(sorted(endpoints.clients)) or "none"
+            raise DemoError(
+                f"the sandbox has no client {client_id!r} for the change stream (it has: {known})"
+            )
         self._endpoints = endpoints
         self._client_id = client_id
         self._seed = seed

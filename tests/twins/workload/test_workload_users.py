@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 
+import pytest
+
 from dualbus.demo.environment import WORKLOAD_CLIENT, Endpoints
+from dualbus.demo.errors import DemoError
 from dualbus.demo.workload import DataSize, StreamThread
 from dualbus.sandbox.fo import DEFAULT_CLIENTS, WORKLOAD_CLIENTS
 from dualbus.sandbox.identity import user_id_for
@@ -27,6 +30,14 @@ def test_the_sandbox_registers_every_workload_user_and_the_demo_finds_them() -> 
     assert endpoints.workload_clients == WORKLOAD_CLIENTS
     older = dataclasses.replace(endpoints, clients={"dualbus": "s", "workload": "s"})
     assert older.workload_clients == (WORKLOAD_CLIENT,)
+
+
+def test_a_stream_for_a_user_the_sandbox_lacks_is_refused_before_it_starts() -> None:
+    """A user that is no client of the sandbox's is named in a DemoError at once, not found missing on the
+    stream's thread."""
+    endpoints = Endpoints(UNUSED_BUS, fo={}, dataverse={}, clients={"dualbus": "s", "workload": "s"})
+    with pytest.raises(DemoError, match=r"no client 'workload-9' .*\(it has: dualbus, workload\)"):
+        StreamThread(endpoints, seed=1, size=SIZE, config=StreamConfig(seed=1), client_id="workload-9")
 
 
 def test_a_stream_edits_dataverse_as_the_user_it_was_given() -> None:
