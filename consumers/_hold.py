@@ -70,6 +70,11 @@ class SessionHold:
         self._reading.add_done_callback(_retrieved)
 
     @property
+    def sessionful(self) -> bool:
+        """Whether the hold is a session's (whose changes are judged with its tombstones)."""
+        return self._sessionful
+
+    @property
     def reading(self) -> bool:
         """Whether the tombstones are still to be waited for."""
         return self._reading is not None

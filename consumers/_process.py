@@ -53,6 +53,9 @@ class Settler(Protocol):
         error_description: str | None = None,
     ) -> None: ...
 
+    def lose(self, why: str) -> None:
+        """The lock is gone: no further message of the batch is to be applied."""
+
 
 class MessageProcessor:
     """Turns one received message into target writes and one settlement."""
@@ -113,6 +116,13 @@ class MessageProcessor:
         except _AttemptFailedError as failure:
             # Not retried (a permanent failure, a lookup waited for long enough) or the budget is spent.
             return await self._give_up(message, settler, failure.verdict, failure.rejection)
+        except LockLostError as exc:
+            # The lock went while the message was handled (a save of the session's state said so): no
+            # retry can settle it, and the batch's other messages stop too; all come back to the session's
+            # next holder, in order.
+            settler.lose(f"handling message {message.message_id}: {exc}")
+            self.metrics.outcome("lock-lost")
+            return "lock-lost"
         if outcome is None:
             raise AssertionError("the retry policy neither returned nor raised")  # pragma: no cover
         return await self._settle(settler.complete_message(message), outcome, progress=progress)
@@ -166,6 +176,8 @@ class MessageProcessor:
         """One handling attempt; a failure is raised as _RetryableError while a retry may help."""
         try:
             return await self._handle(message, progress)
+        except LockLostError:
+            raise  # the hold is gone (see _attempts): nothing to retry
         except Exception as exc:
             decided = verdict(exc)
             waited = decided.awaits_lookup and time.monotonic() - started >= self.retry.lookup_wait_seconds

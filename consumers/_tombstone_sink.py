@@ -8,21 +8,25 @@ all the changes of a batch message, and for the messages settled meanwhile). An 
 records and saves its version before the target is written instead: if the target's own users delete the row
 between that write and the settlement, and the consumer dies meanwhile, the change delivered again finds its
 version recorded and re-creates nothing. Outside a session (no hold, or a subscription without sessions)
-changes pass straight through.
+changes pass straight through; a session's change whose tombstones were not read is not applied (the session
+is let go, its messages unsettled).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from functools import partial
 
 from dualbus.consumers._hold import current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
 from dualbus.consumers._tombstones import tombstone_key
+from dualbus.shared.bus import LockLostError
 from dualbus.shared.maps import Side
 
 __all__ = ["TombstoneSink"]
 
+_log = logging.getLogger("dualbus.consumer")
 _DONE = frozenset({ApplyResult.APPLIED, ApplyResult.UNCHANGED})
 
 
@@ -37,9 +41,18 @@ class TombstoneSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Apply the change as its record's tombstone allows, then bring the tombstone up to date."""
         hold = current_hold()
-        if hold is None or hold.tombstones is None:
+        if hold is None or not hold.sessionful:
             return await self._sink.apply(change)
         stones = hold.tombstones
+        if stones is None:
+            # The worker waits for a session's tombstones before it applies anything (tombstones_read);
+            # a change applied without them would pass the stale guard unseen, and an old change of a
+            # deleted record would re-create it. Should that wait ever be skipped, the session goes back
+            # to its next holder, who reads them, rather than being worked unguarded.
+            why = "a change came to be applied before the session's tombstones were read"
+            _log.error("%s: the session is let go", why)
+            hold.lose(why)
+            raise LockLostError(why)
         key = tombstone_key(change.table_map.name, change.table_map.table_on(self._target), change.key)
         # An update records its version, saved, before the target is written (see TargetChange.before_update).
         change = dataclasses.replace(

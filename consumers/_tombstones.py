@@ -111,6 +111,10 @@ class Tombstones:
         """
         held = self.version(key)
         if held is not None and held >= version:
+            if save:
+                # Held, but maybe not saved: an earlier save of it may have failed (and the change is
+                # being tried again), and the caller is about to rely on it.
+                await self.flush()
             return
         self._put(key, (version, self._clock()))
         self._changes += 1

@@ -65,6 +65,9 @@ class RecordingSettler:
     async def dead_letter_message(self, message, **_details):
         self.calls.append(("dead-letter", str(message.message_id)))
 
+    def lose(self, why):
+        self.calls.append(("lose", why))
+
 
 class FakeSession:
     """A session's id, lock time and state."""
@@ -196,12 +199,27 @@ class TwinTable:
         if change.delete:
             del self.rows[key]
         else:
+            if row is not None:
+                await change.updating()  # as the real sinks do, before they write to a row that exists
             self.rows[key] = {"dualbus_sourceversion": change.source_version}
         self.writes.append((key, change.source_version))
         return ApplyResult.APPLIED
 
     async def aclose(self):
         return None
+
+
+def currency_processor(table: TwinTable, metrics: ConsumerMetrics) -> MessageProcessor:
+    """The processor of currency changes to Dataverse, applying to ``table`` through the tombstones."""
+    return MessageProcessor(
+        area="currency",
+        direction=Direction.TO_DATAVERSE,
+        maps=MAPS,
+        sink=TombstoneSink(table, target="dataverse"),
+        limit=AdaptiveLimit(8),
+        retry=MessageRetry(budget_seconds=30.0),
+        metrics=metrics,
+    )
 
 
 class Run:
@@ -216,15 +234,7 @@ class Run:
         self.table = TwinTable()
         self.renewer = FakeRenewer()
         self.metrics = ConsumerMetrics(area="currency", direction="to-dataverse")
-        processor = MessageProcessor(
-            area="currency",
-            direction=Direction.TO_DATAVERSE,
-            maps=MAPS,
-            sink=TombstoneSink(self.table, target="dataverse"),
-            limit=AdaptiveLimit(8),
-            retry=MessageRetry(budget_seconds=30.0),
-            metrics=self.metrics,
-        )
+        processor = currency_processor(self.table, self.metrics)
         subscription = SubscriptionSpec(direction=Direction.TO_DATAVERSE)
         self.consumer = Consumer(
             cast(Any, self.client),

@@ -64,6 +64,9 @@ class FakeSettler:
         assert message.body
         self.calls.append(("dead-letter", reason, error_description))
 
+    def lose(self, why):
+        self.calls.append(("lose", why))
+
 
 class ScriptedSink:
     """Raises the scripted errors in turn, then applies."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 import stamina
+from azure.servicebus.exceptions import SessionLockLostError
 
+from dualbus.consumers import ConsumerMetrics
+from dualbus.consumers._hold import SessionHold
 from dualbus.shared.envelope import Operation
 from dualbus.shared.errors import BusError
 from dualbus.shared.maps import load_maps
 
-from .bus_fakes import FakeReceiver, FakeSession, Run, currency_message
+from .bus_fakes import FakeReceiver, FakeSession, Run, TwinTable, currency_message, currency_processor
 
 MAPS = load_maps()
 DELETE = Operation.DELETE
@@ -240,3 +244,53 @@ async def test_a_session_let_go_dry_while_its_tombstones_are_read_stops_the_read
     await run.until(lambda: receiver.closed)
     assert session.cancelled
     assert run.table.writes == []
+
+
+@pytest.mark.asyncio
+async def test_a_sessions_change_met_without_its_tombstones_is_not_applied_and_the_session_goes():
+    """Should a session's change reach the sink before the session's tombstones were read (the worker
+    waits for them first), it is not applied unguarded: the hold is lost and the message left unsettled
+    for the next holder, counted as lock-lost, not retried nor dead-lettered."""
+    receiver = FakeReceiver([], FakeSession("s"))
+    hold = SessionHold(cast(Any, receiver), sessionful=True)  # its tombstones never read
+    table, metrics = TwinTable(), ConsumerMetrics(area="currency", direction="to-dataverse")
+    processor = currency_processor(table, metrics)
+    await hold.work([processor.process(cast(Any, currency_message("AAA", 1)), hold)])
+    assert hold.lost
+    assert (table.writes, receiver.settled) == ([], [])
+    assert metrics.counts["lock-lost"] == 1
+    assert metrics.counts["retried"] == 0
+
+
+@pytest.mark.asyncio
+async def test_changes_outside_a_session_pass_without_tombstones():
+    """A hold of a subscription without sessions has no tombstones, and its changes are applied."""
+    receiver = FakeReceiver([], FakeSession("s"))
+    hold = SessionHold(cast(Any, receiver), sessionful=False)
+    table, metrics = TwinTable(), ConsumerMetrics(area="currency", direction="to-dataverse")
+    processor = currency_processor(table, metrics)
+    await hold.work([processor.process(cast(Any, currency_message("AAA", 1)), hold)])
+    assert not hold.lost
+    assert table.writes == [("AAA", 1)]
+    assert [kind for kind, _ in receiver.settled] == ["complete"]
+
+
+@pytest.mark.asyncio
+async def test_a_lock_lost_saving_before_an_update_stops_the_batch_unsettled_without_retries():
+    """The save of an update's version before its write finds the session's lock lost: the message is
+    neither retried nor dead-lettered, the rest of the batch stays unapplied, and all wait, unsettled, for
+    the session's next holder."""
+
+    class LockGone(FakeSession):
+        async def set_state(self, _state):
+            raise SessionLockLostError(message="the session lock was lost")
+
+    update, other = currency_message("AAA", 2), currency_message("AAA", 3)
+    receiver = FakeReceiver([update, other], LockGone("s"))
+    run = Run(receiver)
+    run.table.rows["AAA"] = {"dualbus_sourceversion": 1}
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+    assert run.metrics.counts["lock-lost"] == 1
+    assert run.metrics.counts["retried"] == 0

@@ -56,6 +56,9 @@ class Settler:
             f"{message.message_id} should not be dead-lettered: {reason} {error_description}"
         )
 
+    def lose(self, why):
+        raise AssertionError(f"no lock should be lost: {why}")
+
 
 class Sink:
     """Applies everything."""

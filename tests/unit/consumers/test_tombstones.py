@@ -310,3 +310,27 @@ async def test_a_record_buried_again_is_the_newest_and_a_loaded_state_keeps_its_
     newest = max(kept, key=lambda key: kept[key][1])
     assert loaded.version(newest) is not None
     assert min(kept, key=lambda key: kept[key][1]) not in orjson.loads(loaded._state.state)["tombstones"]
+
+
+@pytest.mark.asyncio
+async def test_a_tombstone_whose_save_failed_is_saved_when_it_is_buried_again():
+    """A change tried again after its version's save failed buries the same version again: held already,
+    it is saved this time, before the caller goes on to write."""
+
+    class FailingOnce(FakeSession):
+        failed = False
+
+        async def set_state(self, state):
+            if not self.failed:
+                self.failed = True
+                raise TransientError("no answer")
+            await super().set_state(state)
+
+    state = FailingOnce("s")
+    stones = Tombstones(state, ttl=TTL)
+    with pytest.raises(TransientError):
+        await stones.bury("k", 2)
+    assert stones.unsaved
+    await stones.bury("k", 2)
+    assert not stones.unsaved
+    assert orjson.loads(state.state)["tombstones"]["k"][0] == 2
