@@ -1,8 +1,9 @@
 """The Dataverse twin as a starlette app: the Web API subset under ``/api/data/v9.2/`` and a token endpoint.
 
 Every API request needs a bearer token for the app's audience (401 otherwise, from BearerAuthMiddleware); the
-caller's user id (the token's ``oid``) is whom the service protection limits count and whom
-``_modifiedby_value`` names.
+caller's user id (the token's ``oid``) is whom the service protection limits count (and report in the
+``x-ms-ratelimit-*`` headers of every API response, see ``ratelimit_headers``) and whom ``_modifiedby_value``
+names.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dualbus.sandbox.dataverse.batch import run_batch
 from dualbus.sandbox.dataverse.errors import DataverseApiError
 from dualbus.sandbox.dataverse.limits import ServiceProtection, ServiceProtectionLimits
 from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, error_response
+from dualbus.sandbox.dataverse.ratelimit_headers import ratelimit_headers
 from dualbus.sandbox.dataverse.service import DataverseService
 from dualbus.sandbox.dataverse.store import Store
 from dualbus.sandbox.dataverse.tables import TABLES
@@ -48,6 +50,8 @@ def create_app(
 ) -> Starlette:
     """Build the twin; ``limits=None`` switches service protection off, ``database`` keeps data on disk.
 
+    With service protection off, API responses carry no ``x-ms-ratelimit-*`` headers: no limit to report.
+
     ``app.state.store`` is the twin's store (``close()`` it after the server stops when a database is used).
     """
     store = Store(tables, database=database, change_retention_seconds=change_retention_seconds, clock=clock)
@@ -61,10 +65,11 @@ def create_app(
         try:
             protection.admit(caller.user_id)
         except DataverseApiError as exc:
-            return _to_starlette(error_response(exc))
+            return _reporting(protection, caller, _to_starlette(error_response(exc)))
         started = time.perf_counter()
         try:
-            return await _serve(service, request, caller)
+            # Reported before release: the request being answered has not finished, so its time is not spent.
+            return _reporting(protection, caller, await _serve(service, request, caller))
         finally:
             protection.release(caller.user_id, time.perf_counter() - started)
 
@@ -99,6 +104,12 @@ async def _serve(service: DataverseService, request: Request, caller: Caller) ->
         except DataverseApiError as exc:
             return _to_starlette(error_response(exc))
     return _to_starlette(service.handle(context, api_request))
+
+
+def _reporting(protection: ServiceProtection, caller: Caller, response: Response) -> Response:
+    """``response`` with the caller's remaining limits in the ``x-ms-ratelimit-*`` headers."""
+    response.headers.update(ratelimit_headers(protection.remaining(caller.user_id)))
+    return response
 
 
 def _to_starlette(response: ApiResponse) -> Response:

@@ -3,7 +3,8 @@
 Three facets, each answered with 429 Too Many Requests, a ``Retry-After`` header in seconds and its own code:
 the number of requests and the combined execution time within a 5-minute sliding window, and the number of
 concurrent requests. A ``$batch`` is one request for the first facet (that is why batching "avoids the number
-of requests limit") while its whole execution time counts for the second.
+of requests limit") while its whole execution time counts for the second. What a user has left of the first
+two is reported on every response by ``sandbox.dataverse.ratelimit_headers``.
 See https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "CONCURRENCY_CODE",
     "EXECUTION_TIME_CODE",
     "REQUEST_COUNT_CODE",
+    "RemainingBudget",
     "ServiceProtection",
     "ServiceProtectionLimits",
 ]
@@ -41,6 +43,14 @@ class ServiceProtectionLimits:
     window_seconds: float = 300.0
     # What a concurrency refusal asks the client to wait; the page gives no figure, it clears at once.
     concurrency_retry_after_seconds: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RemainingBudget:
+    """What a user has left in the current window: requests, and execution time in seconds; never below 0."""
+
+    requests: int
+    execution_seconds: float
 
 
 @dataclass(slots=True)
@@ -91,6 +101,19 @@ class ServiceProtection:
             )
         load.starts.append(now)
         load.in_flight += 1
+
+    def remaining(self, user_id: str) -> RemainingBudget:
+        """What ``user_id`` has left of the requests and execution time limits in the current window.
+
+        Execution time can overshoot its limit (a request is only refused after the total passed it), so both
+        figures stop at 0 rather than go negative.
+        """
+        load = self._users.setdefault(user_id, _UserLoad())
+        self._trim(load, self._clock())
+        return RemainingBudget(
+            requests=max(0, self.limits.max_requests - len(load.starts)),
+            execution_seconds=max(0.0, self.limits.max_execution_seconds - load.execution_total),
+        )
 
     def release(self, user_id: str, execution_seconds: float) -> None:
         """An admitted request finished after ``execution_seconds``."""
