@@ -121,13 +121,6 @@ class Tombstones:
         if save:
             await self.flush()
 
-    async def forget(self, key: str) -> None:
-        """Drop the record's tombstone (a newer change re-created it); saved on return."""
-        if key in self._entries:
-            self._drop(key)
-            self._changes += 1
-            await self.flush()
-
     @property
     def unsaved(self) -> bool:
         """Whether a change to the tombstones is not saved yet."""

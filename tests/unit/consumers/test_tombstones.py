@@ -57,15 +57,14 @@ async def test_a_delete_is_remembered_across_a_restart():
 
 
 @pytest.mark.asyncio
-async def test_the_newest_delete_wins_and_forget_removes_it():
-    """An older delete never lowers a tombstone; forgetting it removes it from the saved state too."""
+async def test_the_newest_version_wins():
+    """An older version never lowers a tombstone, in memory or in the saved state."""
     state = FakeSession("s")
     stones = await Tombstones.load(state, ttl=TTL)
     await stones.bury("k", 9)
     await stones.bury("k", 4)
     assert stones.version("k") == 9
-    await stones.forget("k")
-    assert (await Tombstones.load(state, ttl=TTL)).version("k") is None
+    assert (await Tombstones.load(state, ttl=TTL)).version("k") == 9
 
 
 @pytest.mark.asyncio
@@ -265,14 +264,12 @@ def test_a_row_that_exists_is_judged_by_its_own_version_not_the_tombstone():
 @pytest.mark.asyncio
 async def test_each_save_spells_the_whole_state_as_orjson_would():
     """Entries kept encoded between saves give the very bytes an encoding of the whole state gives,
-    through buries, newer versions, forgets and prunes."""
+    through buries, newer versions and prunes."""
     clock, state = Clock(), FakeSession("s")
     stones = Tombstones(state, ttl=TTL, max_bytes=800, clock=clock)
     for n in range(60):
         clock.now += 0.0004 * n
         await stones.bury(f'k"{n % 25}é', n)
-        if n % 7 == 0:
-            await stones.forget(f'k"{(n + 3) % 25}é')
         entries = stones._entries
         expected = {key: [version, round(at, 3)] for key, (version, at) in entries.items()}
         assert state.state == orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": expected})
