@@ -1,16 +1,14 @@
 """Literals bound to F&O's model: a value compared with a field, or given for a key, is of the field's type.
 
 F&O's OData service binds a query to its metadata, as Microsoft's OData library does. An enum field takes an
-enum literal of its own type, ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'``, and is compared with eq
-and ne only (F&O's OData documentation, "Using enums":
+enum literal of its own type, ``Microsoft.Dynamics.DataEntities.<Enum>'<Member>'`` (F&O's OData
+documentation, "Using enums":
 https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md).
-A literal of another type is refused with the library's message, "A binary operator with incompatible types
-was detected. Found operand types '<type>' and '<type>' for operator kind '<kind>'." (quoted from the
-library in https://github.com/OData/WebApi/issues/1186 and https://github.com/OData/odata.net/issues/2542).
 Later versions of the library also read a member's name given as text
 (https://github.com/OData/odata.net/pull/980); F&O documents the typed form alone, so the twin takes that
-alone, and dualbus sends it, which every version reads. A key path's values are literals of the same
-grammar (OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
+alone, and dualbus sends it, which every version reads. Which types a ``$filter`` comparison binds together,
+and the library's message for those it refuses, are in ``operand_types``. A key path's values are literals
+of the same grammar (OData 4.0 ABNF: ``keyPropertyValue = primitiveLiteral``).
 """
 
 from __future__ import annotations
@@ -18,52 +16,24 @@ from __future__ import annotations
 from dualbus.d365 import FoEntity, FoField
 from dualbus.sandbox.fo.errors import BadRequestError
 
-__all__ = ["check_filter_literal", "check_key_literal"]
+__all__ = ["check_key_literal", "check_member", "field_of", "literal_type"]
 
-# The library's BinaryOperatorKind names of the comparison operators.
-_OPERATOR_KINDS = {
-    "eq": "Equal",
-    "ne": "NotEqual",
-    "gt": "GreaterThan",
-    "ge": "GreaterThanOrEqual",
-    "lt": "LessThan",
-    "le": "LessThanOrEqual",
-}
-# "The operations that enums support are eq and ne." (odata.md, "Using enums", above.)
-_ENUM_OPERATORS = frozenset({"eq", "ne"})
 _NUMBERS = frozenset({"Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"})
 _INSTANTS = frozenset({"Edm.DateTimeOffset", "Edm.Date"})
 
 
-def check_filter_literal(entity: FoEntity, name: str, op: str, token: tuple[str, str]) -> None:
-    """Refuse a ``$filter`` literal that is not of the type of the field ``name`` it is compared with."""
-    field = _field(entity, name)
-    if field is None:
-        return  # an unknown field is refused by name elsewhere
-    if field.enum is not None and op not in _ENUM_OPERATORS:
-        raise BadRequestError(f"{name} is an enum: F&O compares enums with eq and ne only, not {op}.")
-    given = _literal_type(token)
-    wanted = field.qualified_type
-    if given is not None and not _fits(wanted, given):
-        raise BadRequestError(
-            "A binary operator with incompatible types was detected. Found operand types "
-            f"'{wanted}' and '{given}' for operator kind '{_OPERATOR_KINDS.get(op, op)}'."
-        )
-    _check_member(entity, field, token)
-
-
 def check_key_literal(entity: FoEntity, name: str, token: tuple[str, str]) -> None:
     """Refuse a key path's value that is not a literal of the key field's type."""
-    field = _field(entity, name)
-    given = _literal_type(token)
+    field = field_of(entity, name)
+    given = literal_type(token)
     wanted = field.qualified_type if field is not None else None
     if wanted is not None and given is not None and not _fits(wanted, given):
         raise BadRequestError(f"The key value {token[1]} for {name} is not a literal of its type '{wanted}'.")
     if field is not None:
-        _check_member(entity, field, token)
+        check_member(entity, field, token)
 
 
-def _check_member(entity: FoEntity, field: FoField, token: tuple[str, str]) -> None:
+def check_member(entity: FoEntity, field: FoField, token: tuple[str, str]) -> None:
     """Refuse an enum literal naming no member of its enum, with the library's message (quoted from it in
     https://github.com/OData/WebApi/issues/1971)."""
     kind, raw = token
@@ -74,14 +44,15 @@ def _check_member(entity: FoEntity, field: FoField, token: tuple[str, str]) -> N
         raise BadRequestError(f"The string '{raw}' is not a valid enumeration type constant.")
 
 
-def _field(entity: FoEntity, name: str) -> FoField | None:
+def field_of(entity: FoEntity, name: str) -> FoField | None:
+    """The field called ``name``, or None."""
     # The twin's entities hold the extension fields already (sandbox/fo/entities.py); key names match
     # without regard to case, as the twin's keys do.
     folded = name.casefold()
     return next((field for key, field in entity.fields.items() if key.casefold() == folded), None)
 
 
-def _literal_type(token: tuple[str, str]) -> str | None:
+def literal_type(token: tuple[str, str]) -> str | None:
     """The EDM type a literal token denotes; None for null, which any type takes."""
     kind, raw = token
     match kind:

@@ -9,13 +9,21 @@ https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/oda
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dualbus.sandbox import odata_filter
 from dualbus.sandbox.fo.errors import BadRequestError
 
-__all__ = ["Predicate", "parse_filter", "parse_key", "parse_orderby", "parse_select", "sort_rows"]
+__all__ = [
+    "ComparisonCheck",
+    "Predicate",
+    "parse_filter",
+    "parse_key",
+    "parse_orderby",
+    "parse_select",
+    "sort_rows",
+]
 
 Predicate = odata_filter.Predicate
 _PAIR = 2  # "field desc"
@@ -27,19 +35,40 @@ _PAIR = 2  # "field desc"
 FO_FILTER = odata_filter.FilterDialect(refuse=BadRequestError, enum_literals=True)
 
 
+# Called for each comparison of a $filter, in the order written, with its operands as (kind, raw text) tokens
+# and its operator (eq, ne, ...); it may refuse operands whose types do not bind together.
+ComparisonCheck = Callable[[tuple[str, str], str, tuple[str, str]], None]
+_COMPARISONS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
+
+
 def parse_filter(
     text: str | None,
     *,
     on_field: Callable[[str], None] = lambda _: None,
-    check: odata_filter.LiteralCheck | None = None,
+    check: ComparisonCheck | None = None,
 ) -> Predicate | None:
     """A row predicate for a ``$filter`` expression, or None; ``on_field`` may refuse each field it names,
-    ``check`` each literal compared with a field (``literals.check_filter_literal``)."""
+    ``check`` each comparison (``comparisons.check_comparison``)."""
     if text is None or not text.strip():
         return None
     for name in sorted(odata_filter.filter_names(text, FO_FILTER)):
         on_field(name)
-    return odata_filter.parse_filter(text, FO_FILTER, check)
+    predicate = odata_filter.parse_filter(text, FO_FILTER)
+    # Checked once the whole text has parsed: the library parses a filter before it binds it to the model,
+    # so a syntax error anywhere is answered before a type error.
+    if check is not None:
+        for left, op, right in _comparisons(odata_filter.tokenize(text, FO_FILTER)):
+            check(left, op, right)
+    return predicate
+
+
+def _comparisons(tokens: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], str, tuple[str, str]]]:
+    """Each comparison's (left operand, operator, right operand) in a filter that parsed: an operand is one
+    token (F&O's filter has neither functions nor arithmetic) and an operator's name is never an operand."""
+    for index in range(1, len(tokens) - 1):
+        kind, raw = tokens[index]
+        if kind == "name" and raw.lower() in _COMPARISONS:
+            yield tokens[index - 1], raw.lower(), tokens[index + 1]
 
 
 KeyCheck = Callable[[str, tuple[str, str]], None]

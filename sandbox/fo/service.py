@@ -18,10 +18,11 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from dualbus.d365 import FoEntity, fo_key_literals
+from dualbus.sandbox.fo.comparisons import check_comparison
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
 from dualbus.sandbox.fo.key_filters import key_groups
-from dualbus.sandbox.fo.literals import check_filter_literal, check_key_literal
+from dualbus.sandbox.fo.literals import check_key_literal
 from dualbus.sandbox.fo.query import (
     FO_FILTER,
     parse_filter,
@@ -175,7 +176,7 @@ class ODataService:
         company = self.company_of(request.caller) if scoped else None
         known = partial(_check_property, definition)
         text = request.params.get("$filter")
-        predicate = parse_filter(text, on_field=known, check=partial(check_filter_literal, definition))
+        predicate = parse_filter(text, on_field=known, check=partial(check_comparison, definition))
         order = parse_orderby(request.params.get("$orderby"))
         for name, _ in order:
             known(name)

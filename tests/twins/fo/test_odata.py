@@ -199,6 +199,74 @@ def test_a_literal_not_of_its_fields_type_is_refused(client: httpx.Client, flt: 
     assert types in message
 
 
+_BLOCKED = "Microsoft.Dynamics.DataEntities.CustVendorBlocked"
+_NO_YES = "Microsoft.Dynamics.DataEntities.NoYes"
+
+
+@pytest.mark.parametrize(
+    ("flt", "types", "kind"),
+    [
+        ("OnHoldStatus eq CustomerAccount", f"'{_BLOCKED}' and 'Edm.String'", "Equal"),
+        ("CustomerAccount ne OnHoldStatus", f"'Edm.String' and '{_BLOCKED}'", "NotEqual"),
+        ("CreditLimitIsMandatory eq OnHoldStatus", f"'{_NO_YES}' and '{_BLOCKED}'", "Equal"),
+        ("CreditLimit lt AddressValidFrom", "'Edm.Decimal' and 'Edm.DateTimeOffset'", "LessThan"),
+        ("PaymentTermsBaseDays ge CustomerGroupId", "'Edm.Int32' and 'Edm.String'", "GreaterThanOrEqual"),
+        ("'5' lt CreditLimit", "'Edm.String' and 'Edm.Decimal'", "LessThan"),
+        ("'All' eq OnHoldStatus", f"'Edm.String' and '{_BLOCKED}'", "Equal"),
+    ],
+)
+def test_operands_of_incompatible_types_are_refused_left_first(
+    client: httpx.Client, flt: str, types: str, kind: str
+) -> None:
+    """Two properties are bound as a property and a literal are: operands of types the OData library does
+    not promote to one are refused with its message, naming the left operand's type, then the right's."""
+    response = client.get("/data/CustomersV3", params={"$filter": flt})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "A binary operator with incompatible types was detected. "
+        f"Found operand types {types} for operator kind '{kind}'."
+    )
+
+
+@pytest.mark.parametrize(
+    "flt",
+    [
+        "OrganizationName eq NameAlias",  # text and text
+        "PersonAnniversaryYear lt PrimaryContactFaxRecordId",  # Edm.Int32 promoted to Edm.Int64
+        "CreditLimit ge PaymentTermsBaseDays",  # Edm.Int32 promoted to Edm.Decimal
+        "CreditLimitIsMandatory eq IsFuelSurchargeApplied",  # an enum and the same enum
+        "'Org C-1' eq OrganizationName",  # a literal on the left
+    ],
+)
+def test_operands_the_library_promotes_to_one_type_compare(client: httpx.Client, flt: str) -> None:
+    """Properties of one type, or of numeric types the library promotes to one, are compared row by row."""
+    one = {"NameAlias": "Org C-1", "PersonAnniversaryYear": 1, "PrimaryContactFaxRecordId": 2}
+    one |= {"CreditLimit": 30, "PaymentTermsBaseDays": 30, "CreditLimitIsMandatory": "Yes"}
+    other = {"NameAlias": "Other", "PersonAnniversaryYear": 3, "PrimaryContactFaxRecordId": 2}
+    other |= {"CreditLimit": 10, "PaymentTermsBaseDays": 30, "CreditLimitIsMandatory": "No"}
+    for account, fields in (("C-1", one), ("C-2", other)):
+        body = customer(account) | {"IsFuelSurchargeApplied": "Yes", **fields}
+        assert client.post("/data/CustomersV3", json=body).status_code == 201
+    response = client.get("/data/CustomersV3", params={"$filter": flt})
+    assert response.status_code == 200, response.text
+    assert [row["CustomerAccount"] for row in response.json()["value"]] == ["C-1"]
+
+
+def test_a_syntax_error_is_answered_before_a_type_error(client: httpx.Client) -> None:
+    """The library parses the whole filter before it binds it to the model: a later syntax error wins."""
+    response = client.get("/data/CustomersV3", params={"$filter": "CreditLimit gt '5' and (CustomerAccount"})
+    assert response.status_code == 400
+    assert "incompatible types" not in response.json()["error"]["message"]
+
+
+def test_an_enum_is_compared_with_an_enum_property_with_eq_and_ne_only(client: httpx.Client) -> None:
+    """F&O's rule for enums holds when both sides are enum properties: gt is refused, even of one enum."""
+    flt = "CreditLimitIsMandatory gt IsFuelSurchargeApplied"
+    refused = client.get("/data/CustomersV3", params={"$filter": flt})
+    assert refused.status_code == 400
+    assert "eq and ne only" in refused.json()["error"]["message"]
+
+
 def test_an_enum_key_in_a_path_is_an_enum_literal(client: httpx.Client) -> None:
     """A key path takes the literals $filter takes: an enum key as <namespace>.<Enum>'<member>'."""
     assert client.post("/data/OrganizationHierarchyTypes", json={"Name": "Security org"}).status_code == 201
