@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http import HTTPStatus
 
 from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
@@ -40,8 +40,7 @@ class AlertMonitor:
         self._audit = audit
         self._owns_http = http is None
         self._http = http or http_client(timeout=_WEBHOOK_TIMEOUT_SECONDS)
-        horizon = max((rule.window for rule in rules.rules), default=timedelta(minutes=5))
-        self._window = DeadLetterWindow(horizon=horizon)
+        self._window = DeadLetterWindow()
         self._last_fired: dict[str, datetime] = {}
         self._started = False
         self.actions = AlertActions(webhook=self._post, pause=self._pause)
@@ -59,11 +58,15 @@ class AlertMonitor:
                 self._window.baseline(peek_dead_letters(self._client, route))
             return []
         for route in self._routes:
-            self._window.observe(peek_dead_letters(self._client, route), moment)
+            letters = peek_dead_letters(self._client, route)
+            self._window.observe((route.area, route.subscription), letters, moment)
+        for firing, action in self.actions.retry_failed(moment):
+            self._audit.record("alert", "action-done-late", rule=firing.rule.name, late_action=action.value)
         firings = evaluate(self._rules.rules, self._window, moment, self._last_fired)
         for firing in firings:
-            self.actions.run(firing)
-            self._audit.record("alert", "fired", **firing.summary())
+            failed = self.actions.run(firing)
+            details = {**firing.summary(), "failed_actions": [action.value for action in failed]}
+            self._audit.record("alert", "fired", **details)
         return firings
 
     def run(self, *, interval: float, until: Callable[[], bool]) -> int:

@@ -1,9 +1,12 @@
 """Alert rules over dead-letters: "more than N of one reason in M minutes" → log, call a webhook, pause.
 
 The monitor peeks each route's dead-letter queue, remembers when it first saw each dead-letter (by its
-sequence number there), and evaluates every rule over that sliding window. A rule that fired stays quiet
-for one window, so a storm raises one alert rather than one per poll. What was dead-lettered before the
-monitor started is its baseline: never counted, so a restart does not fire (or pause) on old news.
+sequence number there) for as long as the letter stays in the queue, and evaluates every rule over that
+sliding window. A rule that fired stays quiet for one window, so a storm raises one alert rather than one per
+poll; a letter that stays in its queue is counted once, when it came, not again once it is older than a
+window. What was dead-lettered before the monitor started is its baseline: never counted, so a restart does
+not fire (or pause) on old news. An action that fails (the webhook unreachable, the pause not sent) is tried
+again at each poll until it succeeds or the rule's window has passed since the firing.
 The rules file's format is described in docs/operations.md.
 """
 
@@ -124,9 +127,13 @@ class Firing:
 
 @dataclass(slots=True)
 class DeadLetterWindow:
-    """When each dead-letter was first seen; forgets what is older than the longest window."""
+    """When each dead-letter still in its queue was first seen; forgets the letters that left it.
 
-    horizon: timedelta
+    A letter is remembered for as long as it stays in its queue, however old: forgotten sooner, the next
+    poll would see it as new, and an old letter nobody replayed would fire its rule (and pause its route)
+    again every window.
+    """
+
     _seen: dict[tuple[str, str, int], tuple[datetime, DeadLetter]] = field(default_factory=dict)
     _baseline: set[tuple[str, str, int]] = field(default_factory=set)
 
@@ -134,14 +141,16 @@ class DeadLetterWindow:
         """Letters that were there before watching began: never counted by any rule."""
         self._baseline.update(_key(letter) for letter in letters)
 
-    def observe(self, letters: Iterable[DeadLetter], now: datetime) -> None:
-        """Record letters seen in this poll (already known ones keep their first-seen time)."""
-        for letter in letters:
-            if _key(letter) not in self._baseline:
-                self._seen.setdefault(_key(letter), (now, letter))
-        cutoff = now - self.horizon
-        for key in [key for key, (seen, _) in self._seen.items() if seen < cutoff]:
+    def observe(self, route: tuple[str, str], letters: Iterable[DeadLetter], now: datetime) -> None:
+        """Record the letters one route's queue holds in this poll, ``route`` being (area, subscription):
+        known ones keep their first-seen time, and those of the route no longer there are forgotten."""
+        present = {_key(letter): letter for letter in letters}
+        for key in [key for key in self._seen if key[:2] == route and key not in present]:
             del self._seen[key]
+        self._baseline = {key for key in self._baseline if key[:2] != route or key in present}
+        for key, letter in present.items():
+            if key not in self._baseline:
+                self._seen.setdefault(key, (now, letter))
 
     def within(self, window: timedelta, now: datetime) -> list[DeadLetter]:
         """Letters first seen within ``window`` of ``now``."""
@@ -155,7 +164,8 @@ def _key(letter: DeadLetter) -> tuple[str, str, int]:
 def evaluate(
     rules: Sequence[AlertRule], window: DeadLetterWindow, now: datetime, last_fired: dict[str, datetime]
 ) -> list[Firing]:
-    """The rules that fire now; updates ``last_fired`` so a rule stays quiet for one window after."""
+    """The rules that fire now; updates ``last_fired`` so a rule stays quiet for one window after (its
+    failed actions are tried again meanwhile, see ``AlertActions``)."""
     firings = []
     for rule in rules:
         previous = last_fired.get(rule.name)
@@ -171,21 +181,50 @@ def evaluate(
 
 @dataclass(slots=True)
 class AlertActions:
-    """Carries out a firing's actions; each action is a callable so that the monitor stays testable."""
+    """Carries out a firing's actions; each action is a callable so that the monitor stays testable.
+
+    An action that fails is kept and tried again by ``retry_failed`` (each poll) until it succeeds or the
+    rule's window has passed since the firing: a webhook down for a minute or a pause that could not be
+    sent must not be lost while the rule stays quiet. It is no retry loop of its own: nothing waits here,
+    the monitor's poll interval paces the attempts.
+    """
 
     webhook: Callable[[str, dict[str, object]], None]
     pause: Callable[[str, str, str], None]
     errors: list[str] = field(default_factory=list)
+    _failed: list[tuple[Firing, Action]] = field(default_factory=list)
 
-    def run(self, firing: Firing) -> None:
-        """Do every action of the rule; a failing action is logged and the others still run."""
-        summary = firing.summary()
-        for action in firing.rule.actions:
-            try:
-                self._one(action, firing, summary)
-            except Exception as exc:  # noqa: BLE001 - one failing action must not stop the others
-                self.errors.append(f"{firing.rule.name}: {action.value}: {exc}")
-                _log.warning("alert action failed", extra={"rule": firing.rule.name, "action": action.value})
+    def run(self, firing: Firing) -> list[Action]:
+        """Do every action of the rule; a failing action is logged, kept for a retry, and the others still
+        run. Returns the actions that failed."""
+        failed = [action for action in firing.rule.actions if not self._done(action, firing)]
+        self._failed.extend((firing, action) for action in failed)
+        return failed
+
+    def retry_failed(self, now: datetime) -> list[tuple[Firing, Action]]:
+        """Try the failed actions again (those whose rule's window since the firing has not passed; the
+        others are dropped, with a warning); returns those that succeeded now."""
+        pending, self._failed = self._failed, []
+        succeeded = []
+        for firing, action in pending:
+            if now - firing.at >= firing.rule.window:
+                _log.warning(
+                    "alert %s: gave up its %s action after one window", firing.rule.name, action.value
+                )
+            elif self._done(action, firing):
+                succeeded.append((firing, action))
+            else:
+                self._failed.append((firing, action))
+        return succeeded
+
+    def _done(self, action: Action, firing: Firing) -> bool:
+        try:
+            self._one(action, firing, firing.summary())
+        except Exception as exc:  # noqa: BLE001 - one failing action must not stop the others
+            self.errors.append(f"{firing.rule.name}: {action.value}: {exc}")
+            _log.warning("alert action failed", extra={"rule": firing.rule.name, "action": action.value})
+            return False
+        return True
 
     def _one(self, action: Action, firing: Firing, summary: dict[str, object]) -> None:
         if action is Action.LOG:

@@ -40,15 +40,16 @@ def _letter(sequence: int, reason: str = "UnresolvedLookup", area: str = "custom
     )
 
 
+ROUTE = ("customer", "to-dataverse")
 RULE = AlertRule(name="lookups", threshold=3, window_minutes=5, reason="UnresolvedLookup")
 
 
 def test_rule_fires_at_threshold_within_window() -> None:
     """Three matching dead-letters within five minutes fire the rule; two do not."""
-    window = DeadLetterWindow(horizon=RULE.window)
-    window.observe([_letter(1), _letter(2)], T0)
+    window = DeadLetterWindow()
+    window.observe(ROUTE, [_letter(1), _letter(2)], T0)
     assert evaluate([RULE], window, T0, {}) == []
-    window.observe([_letter(1), _letter(2), _letter(3)], T0 + timedelta(minutes=1))
+    window.observe(ROUTE, [_letter(1), _letter(2), _letter(3)], T0 + timedelta(minutes=1))
     (firing,) = evaluate([RULE], window, T0 + timedelta(minutes=1), {})
     assert firing.count == 3
     assert firing.routes == (("customer", "to-dataverse"),)
@@ -56,30 +57,119 @@ def test_rule_fires_at_threshold_within_window() -> None:
 
 def test_other_reasons_and_old_letters_do_not_count() -> None:
     """Letters of another reason, or first seen before the window, are not counted."""
-    window = DeadLetterWindow(horizon=timedelta(minutes=30))
-    window.observe([_letter(1), _letter(2)], T0)
-    window.observe([_letter(3), _letter(4, reason="TargetRejected")], T0 + timedelta(minutes=10))
+    window = DeadLetterWindow()
+    window.observe(ROUTE, [_letter(1), _letter(2)], T0)
+    later = [_letter(1), _letter(2), _letter(3), _letter(4, reason="TargetRejected")]
+    window.observe(ROUTE, later, T0 + timedelta(minutes=10))
     assert evaluate([RULE], window, T0 + timedelta(minutes=10), {}) == []
 
 
 def test_letter_seen_again_keeps_its_first_seen_time() -> None:
     """Seeing the same dead-letter in later polls does not count it again or make it younger."""
-    window = DeadLetterWindow(horizon=timedelta(minutes=30))
-    window.observe([_letter(1)], T0)
-    window.observe([_letter(1)], T0 + timedelta(minutes=10))
+    window = DeadLetterWindow()
+    window.observe(ROUTE, [_letter(1)], T0)
+    window.observe(ROUTE, [_letter(1)], T0 + timedelta(minutes=10))
     assert window.within(timedelta(minutes=5), T0 + timedelta(minutes=10)) == []
 
 
 def test_rule_stays_quiet_for_one_window_after_firing() -> None:
     """A storm fires once per window, not once per poll."""
-    window = DeadLetterWindow(horizon=RULE.window)
+    window = DeadLetterWindow()
     last: dict[str, datetime] = {}
-    window.observe([_letter(n) for n in range(5)], T0)
+    window.observe(ROUTE, [_letter(n) for n in range(5)], T0)
     assert len(evaluate([RULE], window, T0, last)) == 1
-    window.observe([_letter(n) for n in range(5, 10)], T0 + timedelta(minutes=1))
+    window.observe(ROUTE, [_letter(n) for n in range(10)], T0 + timedelta(minutes=1))
     assert evaluate([RULE], window, T0 + timedelta(minutes=1), last) == []
-    window.observe([_letter(n) for n in range(10, 15)], T0 + timedelta(minutes=6))
+    window.observe(ROUTE, [_letter(n) for n in range(15)], T0 + timedelta(minutes=6))
     assert len(evaluate([RULE], window, T0 + timedelta(minutes=6), last)) == 1
+
+
+def test_letters_left_in_their_queue_past_the_window_do_not_fire_the_rule_again() -> None:
+    """Dead-letters nobody replayed stay in the queue for hours: counted once, when they came, they do not
+    fire the rule (nor pause its route) again every window."""
+    window = DeadLetterWindow()
+    last: dict[str, datetime] = {}
+    letters = [_letter(n) for n in range(3)]
+    window.observe(ROUTE, letters, T0)
+    assert len(evaluate([RULE], window, T0, last)) == 1
+    for minutes in (6, 12, 30, 120):
+        now = T0 + timedelta(minutes=minutes)
+        window.observe(ROUTE, letters, now)
+        assert evaluate([RULE], window, now, last) == []
+
+
+def test_letters_that_left_their_queue_are_forgotten_and_other_routes_kept() -> None:
+    """A letter replayed or purged is forgotten; a poll of one route leaves another route's letters."""
+    window = DeadLetterWindow()
+    other = _letter(7, area="vendor")
+    window.observe(ROUTE, [_letter(1), _letter(2)], T0)
+    window.observe(("vendor", "to-dataverse"), [other], T0)
+    window.observe(ROUTE, [_letter(2)], T0 + timedelta(minutes=1))
+    seen = window.within(timedelta(minutes=5), T0 + timedelta(minutes=1))
+    assert sorted(letter.sequence_number for letter in seen) == [2, 7]
+
+
+def test_a_baseline_letter_that_comes_back_is_new() -> None:
+    """A sequence number of the baseline that left the queue and is seen again counts (numbers are not
+    reused by Service Bus, but the baseline must not grow with every letter ever seen either)."""
+    window = DeadLetterWindow()
+    window.baseline([_letter(1)])
+    window.observe(ROUTE, [_letter(1)], T0)
+    assert window.within(timedelta(minutes=5), T0) == []
+    window.observe(ROUTE, [], T0 + timedelta(minutes=1))
+    window.observe(ROUTE, [_letter(1)], T0 + timedelta(minutes=2))
+    assert [
+        letter.sequence_number for letter in window.within(timedelta(minutes=5), T0 + timedelta(minutes=2))
+    ] == [1]
+
+
+def test_a_failed_action_is_tried_again_until_it_succeeds_within_the_window() -> None:
+    """A webhook down at the firing is called at a later poll once it answers, then not again; a pause
+    that went through is not repeated."""
+    calls: list[str] = []
+    paused: list[tuple[str, str]] = []
+    down = [True]
+
+    def webhook(url: str, _body: dict[str, object]) -> None:
+        calls.append(url)
+        if down[0]:
+            raise RuntimeError("refused")
+
+    rule = AlertRule(
+        name="r",
+        threshold=1,
+        window_minutes=5,
+        actions=(Action.WEBHOOK, Action.PAUSE),
+        webhook_url="http://h",
+    )
+    actions = AlertActions(webhook=webhook, pause=lambda a, s, _: paused.append((a, s)))
+    firing = Firing(rule=rule, count=1, routes=(("vendor", "to-fo"),), at=T0)
+    assert actions.run(firing) == [Action.WEBHOOK]
+    assert actions.retry_failed(T0 + timedelta(minutes=1)) == []  # still down
+    down[0] = False
+    assert actions.retry_failed(T0 + timedelta(minutes=2)) == [(firing, Action.WEBHOOK)]
+    assert actions.retry_failed(T0 + timedelta(minutes=3)) == []
+    assert len(calls) == 3
+    assert paused == [("vendor", "to-fo")]
+
+
+def test_a_failed_action_is_given_up_once_its_window_has_passed() -> None:
+    """An action still failing a whole window after its firing is dropped, not tried for ever."""
+    calls: list[str] = []
+
+    def webhook(url: str, _body: dict[str, object]) -> None:
+        calls.append(url)
+        raise RuntimeError("refused")
+
+    rule = AlertRule(
+        name="r", threshold=1, window_minutes=5, actions=(Action.WEBHOOK,), webhook_url="http://h"
+    )
+    actions = AlertActions(webhook=webhook, pause=lambda *_: None)
+    actions.run(Firing(rule=rule, count=1, routes=(("vendor", "to-fo"),), at=T0))
+    actions.retry_failed(T0 + timedelta(minutes=4))
+    actions.retry_failed(T0 + timedelta(minutes=5))
+    actions.retry_failed(T0 + timedelta(minutes=6))
+    assert len(calls) == 2
 
 
 def test_actions_run_and_a_failing_one_does_not_stop_the_rest() -> None:
