@@ -129,7 +129,20 @@ def replay(
                 edits=dict(edits or {}),
             )
 
-        _for_each_selected(client, route, selection=selection, now=now, report=report, action=resend)
+        def left(letter: DeadLetter, error: str) -> None:
+            # Sent, but still dead-lettered: a later replay's resend is absorbed by duplicate detection.
+            audit.record(
+                "dlq.replay",
+                "not-completed",
+                area=route.area,
+                subscription=route.subscription,
+                message_id=letter.message_id,
+                error=error,
+            )
+
+        _for_each_selected(
+            client, route, selection=selection, now=now, report=report, action=resend, not_completed=left
+        )
     return report
 
 
@@ -167,8 +180,21 @@ def purge(
             reason=letter.reason,
         )
 
+    def kept(letter: DeadLetter, error: str) -> None:
+        # The "removed" line is written first (no letter goes unaudited); this one says it did not happen.
+        audit.record(
+            "dlq.purge",
+            "not-removed",
+            area=route.area,
+            subscription=route.subscription,
+            message_id=letter.message_id,
+            error=error,
+        )
+
     now = datetime.now(UTC)
-    _for_each_selected(client, route, selection=selection, now=now, report=report, action=forget)
+    _for_each_selected(
+        client, route, selection=selection, now=now, report=report, action=forget, not_completed=kept
+    )
     return report
 
 
@@ -180,15 +206,17 @@ def _for_each_selected(
     now: datetime,
     report: OperationReport,
     action: Callable[[DeadLetter], None],
+    not_completed: Callable[[DeadLetter, str], None] | None = None,
 ) -> None:
-    """Lock every dead-letter in turn; run ``action`` then complete the selected ones, release the rest.
+    """Lock every dead-letter in turn; run ``action`` then complete the selected ones, release the rest;
+    ``not_completed`` hears of a selected one whose action ran but whose completion failed.
 
     Whatever stops the pass (an unexpected error included), the messages it still holds are released on
     the way out rather than left locked for the lock duration.
     """
     if selection.is_empty:
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
-    one_pass = _Pass(route, selection, now, report, action)
+    one_pass = _Pass(route, selection, now, report, action, not_completed)
     held: dict[int, ReceivedMessage] = {}
     with opened_now(_dead_letter_receiver(client, route)) as receiver:
         try:
@@ -212,6 +240,7 @@ class _Pass:
     now: datetime
     report: OperationReport
     action: Callable[[DeadLetter], None]
+    not_completed: Callable[[DeadLetter, str], None] | None = None
 
     def settle(self, receiver: Receiver, message: ReceivedMessage) -> bool:
         """Run the action on a selected message and complete it; False if not selected or it failed."""
@@ -222,9 +251,15 @@ class _Pass:
         self.report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
         try:
             self.action(letter)
+        except DualbusError as exc:
+            self.report.failed[letter.message_id] = str(exc)
+            return False
+        try:
             complete_now(receiver, message)  # a lock lost on one message fails that message, not the pass
         except DualbusError as exc:
             self.report.failed[letter.message_id] = str(exc)
+            if self.not_completed is not None:
+                self.not_completed(letter, str(exc))
             return False
         self.report.done.append(letter.message_id)
         return True
