@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
+import orjson
 import pytest
 
+from dualbus.producers import fo_queue
 from dualbus.producers.errors import SourceError
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.runner import _every
+from dualbus.sandbox.fo.context import data_event_payload
+from dualbus.sandbox.fo.store import Change
 from dualbus.shared.errors import TransientError
 from dualbus.shared.retry import RetryPolicy
 from tests.unit.retry_waits import recorded_waits
@@ -167,3 +173,121 @@ async def test_a_pace_sets_when_the_next_round_starts_from_what_the_last_one_ret
     after_changes, after_none = (later - earlier for earlier, later in itertools.pairwise(starts))
     assert 0.04 <= after_changes < 0.3
     assert 0.45 <= after_none < 0.8
+
+
+def _event_message() -> Any:
+    """One data event message of a currency update, as the intake receives it."""
+    change = Change(
+        entity="Currencies",
+        change_type="Update",
+        keys={"CurrencyCode": "EUR"},
+        row={"CurrencyCode": "EUR", "Name": "Euro"},
+        before={"CurrencyCode": "EUR", "Name": "euro"},
+        changed_fields=("Name",),
+        sequence=1,
+        time=datetime(2026, 6, 1, tzinfo=UTC),
+        modified_by="someone",
+        rec_id=5637144576,
+    )
+    body = orjson.dumps(data_event_payload(change))
+    return SimpleNamespace(message_id="m-1", content_type="application/json", body=[body])
+
+
+class _SameBatch:
+    """A queue receiver that hands out the same one-message batch at every receive, noting settlements."""
+
+    def __init__(self) -> None:
+        self.message = _event_message()
+        self.settled: list[str] = []
+
+    async def __aenter__(self) -> _SameBatch:
+        return self
+
+    async def receive_messages(self, **_: Any) -> list[object]:
+        await asyncio.sleep(0)
+        return [self.message]
+
+    async def abandon_message(self, _message: object) -> None:
+        self.settled.append("abandon")
+
+    async def complete_message(self, _message: object) -> None:
+        self.settled.append("complete")
+
+    async def close(self) -> None:
+        return None
+
+
+class _Handler:
+    """Publishes after ``failures`` failed tries, each try taking ``seconds``; sets ``done`` then."""
+
+    def __init__(self, failures: int, seconds: float = 0.0) -> None:
+        self.failures = failures
+        self.seconds = seconds
+        self.tries = 0
+        self.done = asyncio.Event()
+
+    async def handle(self, events: list[object]) -> int:
+        self.tries += 1
+        await asyncio.sleep(self.seconds)
+        if self.tries <= self.failures:
+            raise TransientError("F&O answered 503")
+        self.done.set()
+        return len(events)
+
+
+class _Renewer:
+    """Notes what it is asked to keep renewed."""
+
+    def __init__(self) -> None:
+        self.registered: list[object] = []
+
+    def register(self, _receiver: object, renewable: object, **_: Any) -> None:
+        self.registered.append(renewable)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _intake_until_published(handler: _Handler, receiver: _SameBatch, monkeypatch: Any) -> _Renewer:
+    renewer = _Renewer()
+    monkeypatch.setattr(fo_queue, "lock_renewer", lambda _seconds: renewer)
+    client = SimpleNamespace(get_queue_receiver=lambda **_: receiver)
+    reconnect = RetryPolicy(on=(Exception,), attempts=None, initial_wait=0.001, jitter=0.0)
+    intake = FoQueueIntake(
+        cast(Any, client),
+        EventSource(queue="events"),
+        cast(Any, handler),
+        reconnect=reconnect,
+        unpublished=reconnect,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(intake.run(stop))
+    await asyncio.wait_for(handler.done.wait(), _WITHIN)
+    stop.set()
+    await asyncio.wait_for(running, _WITHIN)
+    return renewer
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_could_not_be_published_is_received_again_only_after_a_backoff(monkeypatch):
+    """Each failed publish abandons the batch and waits a growing backoff before the next receive: every
+    delivery counts towards the queue's MaxDeliveryCount, so it must not come round again at once."""
+    receiver = _SameBatch()
+    handler = _Handler(failures=3)
+    with recorded_waits() as waits:
+        await _intake_until_published(handler, receiver, monkeypatch)
+    assert receiver.settled[:4] == ["abandon", "abandon", "abandon", "complete"]
+    assert waits[:3] == pytest.approx([0.001, 0.002, 0.004])
+
+
+@pytest.mark.asyncio
+async def test_a_slow_publish_keeps_its_batch_locked_and_a_quick_one_renews_nothing(monkeypatch):
+    """A publish still going after the renewal threshold has its messages' locks renewed until settled."""
+    monkeypatch.setattr(fo_queue, "_RENEW_AFTER_SECONDS", 0.05)
+    receiver = _SameBatch()
+    quick = await _intake_until_published(_Handler(failures=0), receiver, monkeypatch)
+    assert quick.registered == []
+    batch = _SameBatch()
+    slow = await _intake_until_published(_Handler(failures=0, seconds=0.2), batch, monkeypatch)
+    assert slow.registered
+    assert all(renewable is batch.message for renewable in slow.registered)
