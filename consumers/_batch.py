@@ -154,6 +154,13 @@ class BatchingApi:
             task.add_done_callback(self._in_flight.discard)
 
     async def _answer(self, parts: list[_Pending]) -> None:
+        # A part whose waiter gave up while it queued (its session lost, shutdown) is not sent: the session's
+        # next holder may be applying that change and those after it, and a late write would undo them (a
+        # create sent after the record's delete brings the row back).
+        parts = [part for part in parts if not part.answer.done()]
+        if not parts:
+            self._batches.release()
+            return
         try:
             answers = await self._send(parts)
         except asyncio.CancelledError:

@@ -204,3 +204,33 @@ async def test_paced_batches_that_are_not_full_take_what_comes_until_their_turn(
     assert [len(batch) for batch in fake.batches] == [1, 3, 100]
     assert [a.json()["name"] for a in answers] == ["a", "b", "c"]
     assert len(full) == 100
+
+
+@pytest.mark.asyncio
+async def test_a_request_whose_caller_gave_up_while_it_queued_is_never_sent():
+    """A write queued behind a batch in flight, whose caller is cancelled meanwhile (its session lost), is
+    dropped: sent later, it could undo what the session's next holder applied after it."""
+    fake, arrived, go_on = FakeDataverse({}), asyncio.Event(), asyncio.Event()
+
+    async def slow_first(request: httpx.Request) -> httpx.Response:
+        if b"/first " in request.content:
+            arrived.set()
+            await go_on.wait()
+        return fake(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow_first))
+    api = BatchingApi(ApiClient(URL, FixedToken(), http), root="api/data/v9.2", max_batches=1)
+    async with http:
+        first = asyncio.create_task(api.request("PATCH", "api/data/v9.2/first"))
+        await asyncio.wait_for(arrived.wait(), 5)  # in flight, holding the only batch slot
+        late = asyncio.create_task(api.request("PATCH", "api/data/v9.2/late"))
+        kept = asyncio.create_task(api.request("PATCH", "api/data/v9.2/kept"))
+        for _ in range(5):  # both queued, their batch waiting for the slot
+            await asyncio.sleep(0)
+        late.cancel()
+        go_on.set()
+        await first
+        await kept
+        await api.aclose()
+    sent = [line.split("/api/data/v9.2/")[1].split(" ")[0] for batch in fake.batches for line in batch]
+    assert sent == ["first", "kept"]
