@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from dualbus.consumers._groups import record_name
 from dualbus.consumers._settlement import Action, Reason, describe, verdict
 from dualbus.shared.envelope import Envelope
-from dualbus.shared.errors import PermanentError, RejectedError
+from dualbus.shared.errors import LockLostError, PermanentError, RejectedError
 
 __all__ = ["BatchFailedError", "BatchProgress", "apply_batch"]
 
@@ -64,6 +64,9 @@ async def apply_batch(
 
 
 def _failure(envelopes: Sequence[Envelope], failures: dict[int, Exception]) -> Exception:
+    for exc in failures.values():
+        if isinstance(exc, LockLostError):
+            return exc  # the session is gone: nothing of the message may be retried or settled here
     for exc in failures.values():
         if verdict(exc).action is Action.RETRY:
             return exc  # retried with the message; the changes already applied are not applied again

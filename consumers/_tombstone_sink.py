@@ -18,9 +18,9 @@ import dataclasses
 import logging
 from functools import partial
 
-from dualbus.consumers._hold import current_hold
+from dualbus.consumers._hold import SessionHold, current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
-from dualbus.consumers._tombstones import tombstone_key
+from dualbus.consumers._tombstones import Tombstones, tombstone_key
 from dualbus.shared.bus import LockLostError
 from dualbus.shared.maps import Side
 
@@ -58,7 +58,7 @@ class TombstoneSink:
         change = dataclasses.replace(
             change,
             deleted_version=stones.version(key),
-            before_update=partial(stones.bury, key, change.source_version),
+            before_update=partial(_recorded_before_update, hold, stones, key, change.source_version),
         )
         result = await self._sink.apply(change)
         if result in _DONE:
@@ -72,3 +72,13 @@ class TombstoneSink:
     async def aclose(self) -> None:
         """Close the wrapped sink."""
         await self._sink.aclose()
+
+
+async def _recorded_before_update(hold: SessionHold, stones: Tombstones, key: str, version: int) -> None:
+    """Save the version about to be written; a save that finds the session's lock lost loses the hold, so
+    that no other change of the batch goes on to its write (they are the session's next holder's now)."""
+    try:
+        await stones.bury(key, version)
+    except LockLostError as exc:
+        hold.lose(f"saving the session's tombstones before a write: {exc}")
+        raise

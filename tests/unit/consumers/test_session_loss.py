@@ -13,9 +13,11 @@ from azure.servicebus.exceptions import SessionLockLostError
 
 from dualbus.consumers import ConsumerMetrics
 from dualbus.consumers._hold import SessionHold
-from dualbus.shared.envelope import Operation
+from dualbus.shared.envelope import Envelope, Operation
 from dualbus.shared.errors import BusError
 from dualbus.shared.maps import load_maps
+from dualbus.shared.message_batches import to_batch_message
+from dualbus.shared.messages import envelope_from_message, ordering_bucket
 
 from .bus_fakes import FakeReceiver, FakeSession, Run, TwinTable, currency_message, currency_processor
 
@@ -294,3 +296,39 @@ async def test_a_lock_lost_saving_before_an_update_stops_the_batch_unsettled_wit
     assert receiver.settled == []
     assert run.metrics.counts["lock-lost"] == 1
     assert run.metrics.counts["retried"] == 0
+
+
+def _same_bucket(first: str, count: int, buckets: int = 32) -> list[str]:
+    """``first`` and other currency codes sharing its ordering bucket (one batch may hold them)."""
+    bucket = ordering_bucket("currency", {"CurrencyCode": first}, buckets)
+    others = (f"C{n:02d}" for n in range(100))
+    same = [code for code in others if ordering_bucket("currency", {"CurrencyCode": code}, buckets) == bucket]
+    return [first, *same[: count - 1]]
+
+
+def _currency_change(code: str, version: int) -> Envelope:
+    return envelope_from_message(currency_message(code, version))
+
+
+@pytest.mark.asyncio
+async def test_a_lock_lost_saving_before_an_update_in_a_batch_message_stops_its_other_records():
+    """In a message carrying several records' changes, the save before one record's update finds the lock
+    lost: the hold is lost at once, so another record's change still under way is cancelled, not written
+    after the session went to its next holder."""
+
+    class LockGone(FakeSession):
+        async def set_state(self, _state):
+            # The other record's write goes on a moment after the failed save, unless it was stopped.
+            asyncio.get_running_loop().call_later(0.05, run.table.release.set)
+            raise SessionLockLostError(message="the session lock was lost")
+
+    updated, waiting = _same_bucket("AAA", 2)
+    batch = to_batch_message([_currency_change(updated, 2), _currency_change(waiting, 1)], buckets=32)
+    receiver = FakeReceiver([batch], LockGone("s"))
+    run = Run(receiver)
+    run.table.rows[updated] = {"dualbus_sourceversion": 1}
+    run.table.hold_up.add(waiting)  # still being applied when the lock goes
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+    assert run.metrics.counts["lock-lost"] == 1
