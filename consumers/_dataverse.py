@@ -21,6 +21,7 @@ from dualbus.consumers._dataverse_refs import References, check
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
+from dualbus.shared.errors import TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
@@ -98,7 +99,9 @@ class DataverseSink:
             row = cached if cached is not None else await self._read(path, change.table_map.name)
             done = self._skip(change, row, writer)
             if done is None:
-                done = await (self._delete(path, row) if change.delete else self._upsert(path, change, row))
+                done = await (
+                    self._delete(path, change, row) if change.delete else self._upsert(path, change, row)
+                )
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
@@ -151,6 +154,7 @@ class DataverseSink:
         condition = {"If-Match": str(row["@odata.etag"])} if row else {"If-None-Match": "*"}
         headers = {**condition, "Prefer": "return=representation"}
         response = await self._api.request("PATCH", path, json=body, headers=headers)
+        await self._stale_reference(response, change)
         # 412: someone wrote first; 404 on an existing row: it was deleted meanwhile. Read again.
         if response.status_code == _PRECONDITION_FAILED or (response.status_code == _NOT_FOUND and row):
             return None
@@ -158,15 +162,29 @@ class DataverseSink:
         self._remember(path, response)
         return ApplyResult.APPLIED
 
-    async def _delete(self, path: str, row: Mapping[str, Any] | None) -> ApplyResult | None:
+    async def _delete(
+        self, path: str, change: TargetChange, row: Mapping[str, Any] | None
+    ) -> ApplyResult | None:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await self._api.request("DELETE", path, headers=headers)
+        await self._stale_reference(response, change)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
             return None
         check(response, None)
         return ApplyResult.APPLIED
+
+    async def _stale_reference(self, response: Response, change: TargetChange) -> None:
+        """TransientError when a 404 came from an id cached for a referenced row that has a new one now
+        (deleted and re-created): the change goes again with the new id, instead of being taken for a row
+        deleted meanwhile, or rejected."""
+        if response.status_code != _NOT_FOUND:
+            return
+        if await self._refs.refreshed(change.table_map, change.key, change.lookups):
+            raise TransientError(
+                f"a row {change.table_map.name} refers to has a new id; written again with it"
+            )
 
     async def _read(self, path: str, table: str | None = None) -> dict[str, Any] | None:
         response = await self._api.request("GET", path)

@@ -9,7 +9,7 @@ column's logical name (``_msdyn_companyid_value``), which the published table sc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -92,6 +92,38 @@ class References:
         if row is not None and str(current or "").lower() == guid.lower():
             return {}
         return {name: f"/{binding.table}({guid})"}
+
+    async def refreshed(
+        self, table_map: TableMap, key: Mapping[str, Scalar], lookups: Sequence[LookupBinding]
+    ) -> bool:
+        """Read again the cached ids of the rows a change's key and lookups refer to; True when one changed.
+
+        Asked when a write answered 404: a referenced row deleted and re-created (a customer group, a
+        company) has a new id, and every write that used the old one is answered 404 (ObjectDoesNotExist)
+        until the id is read again. A referenced row now missing raises LookupMissingError, as a first read
+        does.
+        """
+        changed = False
+        for navigation, table, reference in self._references(table_map, key, lookups):
+            held = self._ids.pop((table, tuple(sorted(reference.items()))), None)
+            if held is not None:
+                fresh = await self._resolve(table_map, navigation, table, reference)
+                changed |= fresh.lower() != held.lower()
+        return changed
+
+    @staticmethod
+    def _references(
+        table_map: TableMap, key: Mapping[str, Scalar], lookups: Sequence[LookupBinding]
+    ) -> Iterator[tuple[str, str, Mapping[str, Scalar]]]:
+        """(navigation, referenced table, its key) of each row a change's key and lookups refer to."""
+        table = table_map.dataverse_table
+        for name, value in key.items():
+            lookup = key_lookup(table, name)
+            if lookup is not None:
+                yield name, lookup.target, {lookup.target_key: value}
+        for binding in lookups:
+            if binding.key is not None:
+                yield binding.navigation, binding.table, binding.key
 
     async def _segment(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str:
         parts = []

@@ -112,6 +112,13 @@ class FakeDataverse:
             return httpx.Response(412, json={"error": {"message": "exists"}})
         row = row if row is not None else {}
         for name, value in body.items():
+            match = _BIND.match(str(value)) if name.endswith("@odata.bind") and value is not None else None
+            if match and not any(match.group("id") in other.values() for other in self.rows.values()):
+                # As Dataverse answers a bind to a row that is not there (ObjectDoesNotExist).
+                return httpx.Response(
+                    404, json={"error": {"code": "0x80040217", "message": "Does Not Exist"}}
+                )
+        for name, value in body.items():
             if name.endswith("@odata.bind"):
                 match = _BIND.match(str(value)) if value is not None else None
                 column = name.removesuffix("@odata.bind").lower()

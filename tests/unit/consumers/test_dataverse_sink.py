@@ -350,3 +350,29 @@ async def test_a_kept_copy_older_than_what_fo_has_seen_is_read_again_without_a_d
     patches = [path for method, path, _ in fake.requests if method == "PATCH"]
     assert patches == [ACCOUNT]  # dualbus's create only
     assert ("GET", ACCOUNT, None) in fake.requests
+
+
+NEW_GROUP_ID = "99999999-0000-0000-0000-000000000010"
+
+
+@pytest.mark.asyncio
+async def test_a_referenced_row_re_created_under_a_new_id_is_bound_by_it_after_one_retry(sink, fake):
+    """Customer group 10 deleted and re-created in Dataverse gets a new id; the id the sink cached is answered
+    404 (ObjectDoesNotExist): the change fails transiently once and then binds the new id, where it was
+    rejected (or taken for a row deleted meanwhile, three times over) before."""
+    await created(sink, fake)
+    group = f"msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='10')"
+    fake.rows[group] = {"msdyn_customergroupid": NEW_GROUP_ID}
+    del fake.rows[ACCOUNT]  # the account too, so that its next change binds the group again
+    with pytest.raises(TransientError, match="new id"):
+        await sink.apply(customer(2))
+    assert await sink.apply(customer(2)) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["_msdyn_customergroupid_value"] == NEW_GROUP_ID
+
+
+@pytest.mark.asyncio
+async def test_a_404_with_references_unchanged_is_what_it_was(sink, fake):
+    """A delete of a row already gone is still UNCHANGED when the ids it refers to are the same."""
+    await created(sink, fake)
+    del fake.rows[ACCOUNT]
+    assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
