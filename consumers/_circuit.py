@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
 from dualbus.shared.errors import DualbusError, ThrottledError, TransientError
@@ -143,7 +143,12 @@ class CircuitSink:
         """Apply through the wrapped sink once the circuit lets the change through."""
         probe = await self.circuit.admit(self._max_wait)
         try:
-            result = await self._sink.apply(change)
+            result = await self._sink.apply(_hook_apart(change))
+        except _HookFailedError as carried:
+            # The change's own hook failed (a save of the session's state in Service Bus), not the target:
+            # it neither counts as a failure of the target nor as its answer.
+            self.circuit.left(probe)
+            raise carried.failure from carried.failure.__cause__
         except (ThrottledError, ContendedError):
             self.circuit.answered(probe)
             raise
@@ -164,3 +169,26 @@ class CircuitSink:
     async def aclose(self) -> None:
         """Close the wrapped sink."""
         await self._sink.aclose()
+
+
+class _HookFailedError(Exception):
+    """Carries a failure of a change's ``before_update`` hook through the target's sink to CircuitSink."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _hook_apart(change: TargetChange) -> TargetChange:
+    """The change with its ``before_update`` hook's failures told apart from the target's."""
+    hook = change.before_update
+    if hook is None:
+        return change
+
+    async def told_apart() -> None:
+        try:
+            await hook()
+        except Exception as exc:  # carried to CircuitSink, which raises it as it was
+            raise _HookFailedError(exc) from exc
+
+    return replace(change, before_update=told_apart)

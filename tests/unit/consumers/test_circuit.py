@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 import stamina
@@ -17,14 +18,16 @@ from dualbus.consumers import (
     ContendedError,
     MessageProcessor,
     MessageRetry,
+    TargetChange,
 )
-from dualbus.shared.errors import PermanentError, ThrottledError, TransientError
+from dualbus.shared.errors import LockLostError, PermanentError, ThrottledError, TransientError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
 from .bus_fakes import RecordingSettler, currency_message
 
 MAPS = load_maps()
+CHANGE = TargetChange(table_map=MAPS["currency"], key={"isocurrencycode": "EUR"}, source_version=1)
 FAST = CircuitPolicy(threshold=1, first_probe=0.01, max_probe=0.02)
 
 
@@ -89,7 +92,7 @@ def real_waits():
 async def _open(circuit: Circuit) -> None:
     sink = CircuitSink(Scripted(TransientError("down")), circuit, max_wait=5.0)
     with pytest.raises(TransientError):
-        await sink.apply(None)
+        await sink.apply(CHANGE)
     assert circuit.is_open
 
 
@@ -101,12 +104,12 @@ async def test_failures_below_the_threshold_pass_through_with_their_own_retry_af
         Scripted(TransientError("a", retry_after=7.0), TransientError("b")), circuit, max_wait=5
     )
     with pytest.raises(TransientError) as first:
-        await sink.apply(None)
+        await sink.apply(CHANGE)
     with pytest.raises(TransientError):
-        await sink.apply(None)
+        await sink.apply(CHANGE)
     assert first.value.retry_after == 7.0
     assert not circuit.is_open
-    assert await sink.apply(None) is ApplyResult.APPLIED
+    assert await sink.apply(CHANGE) is ApplyResult.APPLIED
 
 
 @pytest.mark.asyncio
@@ -115,9 +118,9 @@ async def test_once_open_the_retry_waits_on_the_circuit_not_on_a_backoff():
     circuit = Circuit(CircuitPolicy(threshold=2))
     sink = CircuitSink(Scripted(TransientError("a"), TransientError("b")), circuit, max_wait=5)
     with pytest.raises(TransientError):
-        await sink.apply(None)
+        await sink.apply(CHANGE)
     with pytest.raises(TransientError) as opening:
-        await sink.apply(None)
+        await sink.apply(CHANGE)
     assert circuit.is_open
     assert opening.value.retry_after == 0.0
 
@@ -128,7 +131,7 @@ async def test_one_probe_at_a_time_and_the_first_success_releases_every_waiter()
     target = Target()
     sink = CircuitSink(target, Circuit(FAST), max_wait=30.0)
     await _open(sink.circuit)
-    waiting = [asyncio.create_task(sink.apply(None)) for _ in range(20)]
+    waiting = [asyncio.create_task(sink.apply(CHANGE)) for _ in range(20)]
     for _ in range(3):
         target.failed.clear()
         await asyncio.wait_for(target.failed.wait(), timeout=5)
@@ -182,11 +185,11 @@ async def test_an_answering_target_never_opens_it_and_closes_it_when_open(error)
     circuit = Circuit(CircuitPolicy(threshold=1, first_probe=0.0))
     never = CircuitSink(Scripted(error), Circuit(CircuitPolicy(threshold=1)), max_wait=5)
     with pytest.raises(type(error)):
-        await never.apply(None)
+        await never.apply(CHANGE)
     assert not never.circuit.is_open
     await _open(circuit)
     with pytest.raises(type(error)):
-        await CircuitSink(Scripted(error), circuit, max_wait=5).apply(None)
+        await CircuitSink(Scripted(error), circuit, max_wait=5).apply(CHANGE)
     assert not circuit.is_open
 
 
@@ -196,7 +199,7 @@ async def test_waiting_on_an_open_circuit_is_bounded():
     circuit = Circuit(CircuitPolicy(threshold=1, first_probe=60.0))
     await _open(circuit)
     with pytest.raises(TransientError, match="circuit open"):
-        await CircuitSink(Target(down=False), circuit, max_wait=0.05).apply(None)
+        await CircuitSink(Target(down=False), circuit, max_wait=0.05).apply(CHANGE)
 
 
 @pytest.mark.asyncio
@@ -211,9 +214,9 @@ async def test_a_cancelled_probe_passes_its_turn_on():
             stuck.set()
             await asyncio.Event().wait()
 
-    probe = asyncio.create_task(CircuitSink(Hanging(), circuit, max_wait=5).apply(None))
+    probe = asyncio.create_task(CircuitSink(Hanging(), circuit, max_wait=5).apply(CHANGE))
     await asyncio.wait_for(stuck.wait(), timeout=5)
-    waiter = asyncio.create_task(CircuitSink(Target(down=False), circuit, max_wait=5).apply(None))
+    waiter = asyncio.create_task(CircuitSink(Target(down=False), circuit, max_wait=5).apply(CHANGE))
     probe.cancel()
     assert await asyncio.wait_for(waiter, timeout=5) is ApplyResult.APPLIED
 
@@ -246,3 +249,40 @@ async def test_an_outage_is_waited_out_together_and_nothing_is_given_up():
     assert sorted(call[0] for call in settler.calls) == ["complete"] * 30
     assert metrics.counts["retried"] == target.failures
     assert metrics.counts["abandoned"] == metrics.counts["dead-lettered"] == 0
+
+
+class Updating:
+    """A sink that runs the change's before_update hook, as a sink does before writing an existing row."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def apply(self, change):
+        await change.updating()
+        self.writes += 1
+        return ApplyResult.APPLIED
+
+    async def aclose(self):
+        return None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("error", [TransientError("state save timed out"), LockLostError("the lock went")])
+async def test_a_failure_of_the_changes_own_hook_is_not_the_targets(error):
+    """A save of the session's state that fails before an update (Service Bus, not the target) neither
+    opens the circuit nor closes an open one; the failure reaches the caller as it was."""
+
+    async def failing_save() -> None:
+        raise error
+
+    change = replace(CHANGE, before_update=failing_save)
+    closed = CircuitSink(Updating(), Circuit(CircuitPolicy(threshold=1)), max_wait=5)
+    with pytest.raises(type(error)) as raised:
+        await closed.apply(change)
+    assert raised.value is error
+    assert not closed.circuit.is_open
+    circuit = Circuit(CircuitPolicy(threshold=1, first_probe=0.0))
+    await _open(circuit)
+    with pytest.raises(type(error)):
+        await CircuitSink(Updating(), circuit, max_wait=5).apply(change)
+    assert circuit.is_open
