@@ -2,7 +2,8 @@
 
 Before a change is applied it learns the newest version of its record that the session applied or deleted,
 if the session's tombstones hold one (the stale guard compares it when the target row is missing). After it:
-a change that was applied, or found already applied (a delete of a missing row, an unchanged row), leaves
+a change that was applied, or found already applied (a delete of a missing row, an unchanged row, a row at
+its version or a newer one), leaves
 its version as the record's tombstone, which the hold saves before it settles the message (one save for
 all the changes of a batch message, and for the messages settled meanwhile). An update of a row that exists
 records and saves its version before the target is written instead: if the target's own users delete the row
@@ -27,7 +28,9 @@ from dualbus.shared.maps import Side
 __all__ = ["TombstoneSink"]
 
 _log = logging.getLogger("dualbus.consumer")
-_DONE = frozenset({ApplyResult.APPLIED, ApplyResult.UNCHANGED})
+# Applied, or found applied already: a row unchanged, a delete of a missing row, a row at this version or
+# a newer one (a create whose answer was lost, delivered again, finds its own version there).
+_DONE = frozenset({ApplyResult.APPLIED, ApplyResult.UNCHANGED, ApplyResult.SKIPPED_STALE})
 
 
 class TombstoneSink:

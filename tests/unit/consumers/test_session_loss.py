@@ -332,3 +332,18 @@ async def test_a_lock_lost_saving_before_an_update_in_a_batch_message_stops_its_
     assert run.table.writes == []
     assert receiver.settled == []
     assert run.metrics.counts["lock-lost"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_change_found_applied_already_leaves_its_tombstone():
+    """A create whose answer was lost is delivered again and finds its own version in the row (stale): its
+    version is kept as the record's tombstone all the same, so that a replay after the target's users
+    delete the row re-creates nothing."""
+    session = FakeSession("s")
+    receiver = FakeReceiver([currency_message("AAA", 3)], session)
+    run = Run(receiver)
+    run.table.rows["AAA"] = {"dualbus_sourceversion": 3}  # written by the first delivery
+    await run.until(lambda: receiver.settled)
+    assert run.metrics.counts["skipped-stale"] == 1
+    stones = json.loads(session.state)["tombstones"]
+    assert [version for version, _at in stones.values()] == [3]
