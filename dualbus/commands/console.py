@@ -9,7 +9,8 @@ import typer
 from pydantic import SecretStr
 
 from dualbus.commands.common import console as out
-from dualbus.commands.common import reported_errors
+from dualbus.commands.common import reported_errors, usage_error
+from dualbus.shared.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -29,6 +30,16 @@ def console_command(
             show_default=False,
         ),
     ] = None,
+    allowed_hosts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            envvar="DUALBUS_CONSOLE_ALLOWED_HOSTS",
+            help="With --token: a name browsers reach the console by, e.g. behind a proxy (repeatable; "
+            "* for any). Other names are refused; --host and the loopback names are always answered.",
+            show_default=False,
+        ),
+    ] = None,
     metrics_dir: Annotated[
         Path | None,
         typer.Option(
@@ -45,7 +56,12 @@ def console_command(
     Example: dualbus console --metrics-dir demo-run/metrics
     """
     from dualbus.console import serve  # noqa: PLC0415 - keeps start-up of other commands light
+    from dualbus.console.hosts import check_allowed_hosts  # noqa: PLC0415 - as above
 
+    try:
+        check_allowed_hosts(allowed_hosts or [], with_token=bool(token))
+    except ConfigError as exc:
+        raise usage_error(str(exc), "--allowed-host") from exc
     with reported_errors():
         secret = SecretStr(token) if token else None
         serve(
@@ -53,6 +69,7 @@ def console_command(
             port=port,
             token=secret,
             metrics_dir=metrics_dir,
+            allowed_hosts=allowed_hosts or (),
             listening=lambda url: out.print(f"dualbus console on {url} (Ctrl-C stops it)", highlight=False),
         )
 

@@ -22,8 +22,8 @@ from dualbus.commands.common import (
     usage_error,
     writable_output,
 )
+from dualbus.commands.dlq_from_file import bodies_from_file, route_bodies, route_selections
 from dualbus.ops.audit import AuditLog
-from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
 from dualbus.ops.edits import check_edits, envelope_fields, field_changes
@@ -44,8 +44,17 @@ IdOption = Annotated[
     list[str] | None, typer.Option("--id", help="A message id or sequence number (repeatable).")
 ]
 ReasonOption = Annotated[list[str] | None, typer.Option("--reason", "-r", help="A reason code (repeatable).")]
+# A century: older than any dead-letter, and bounded so that inf (and nan) are refused, not a timedelta's
+# OverflowError; a negative age would select every letter.
+_MAX_AGE_MINUTES = 100 * 366 * 24 * 60
 OlderOption = Annotated[
-    float | None, typer.Option("--older-than-minutes", help="Only messages enqueued at least this long ago.")
+    float | None,
+    typer.Option(
+        "--older-than-minutes",
+        min=0,
+        max=_MAX_AGE_MINUTES,
+        help="Only messages enqueued at least this long ago.",
+    ),
 ]
 AllOption = Annotated[bool, typer.Option("--all", help="Select every dead-letter of the chosen areas.")]
 
@@ -163,25 +172,6 @@ def export(
     console.print(f"Exported {len(letters)} message(s) to {output}")
 
 
-def _bodies_from_file(path: Path) -> dict[tuple[str, str, int], MessageBody]:
-    """Bodies by (area, subscription, sequence number) from an (edited) export file."""
-    bodies: dict[tuple[str, str, int], MessageBody] = {}
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the export file: {exc.strerror}") from exc
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-            key = (record["area"], record["subscription"], int(record["sequence_number"]))
-            bodies[key] = MessageBody.from_json(record)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}:{number}: not a dlq export line ({exc})") from exc
-    return bodies
-
-
 def _print_report(verb: str, route: Route, report: OperationReport) -> None:
     if not report.matched:
         return  # a route with nothing selected says nothing
@@ -258,33 +248,38 @@ def replay_(
     routes = _routes(area, to)
     edits = _edits(set_, area, routes)
     with reported_errors():
-        bodies = _bodies_from_file(from_file) if from_file else {}
-        file_ids = {str(seq) for (_, _, seq) in bodies}
-        selection = _selection(
-            [*(ids or []), *file_ids], reason, area, older_than_minutes, everything=everything
-        )
-        if selection.is_empty:
+        bodies = bodies_from_file(from_file) if from_file else {}
+        selection = _selection(ids, reason, area, older_than_minutes, everything=everything)
+        if selection.is_empty and not bodies:
             raise usage_error("nothing selected: give --id, --reason, --area, an age, --from-file or --all")
+        selections = route_selections(routes, selection, bodies)
         if dry_run:
-            now = datetime.now(UTC)
-            chosen = [letter for letter in _peek_all(routes) if selection.matches(letter, now)]
+            chosen = _peek_selected(selections)
             _dry_run(chosen, edits)
             _unknown_ids(ids, {key for c in chosen for key in (c.message_id, str(c.sequence_number))})
             return
         audit = audit_log()
         found: set[str] = set()
         with bus_client(servicebus_settings()) as client:
-            for route in routes:
-                route_bodies = {
-                    seq: body
-                    for (a, s, seq), body in bodies.items()
-                    if (a, s) == (route.area, route.subscription)
-                }
-                report = replay(client, route, selection, audit=audit, edits=edits, bodies=route_bodies)
+            for route, picked in selections.items():
+                report = replay(
+                    client, route, picked, audit=audit, edits=edits, bodies=route_bodies(route, bodies)
+                )
                 _print_report("replayed", route, report)
                 found |= report.matched_ids
         _summary("replayed", found, audit)
         _unknown_ids(ids, found)
+
+
+def _peek_selected(selections: dict[Route, DeadLetterFilter]) -> list[DeadLetter]:
+    now = datetime.now(UTC)
+    with bus_client(servicebus_settings()) as client:
+        return [
+            letter
+            for route, picked in selections.items()
+            for letter in peek_dead_letters(client, route)
+            if picked.matches(letter, now)
+        ]
 
 
 def _summary(verb: str, found: set[str], audit: AuditLog) -> None:

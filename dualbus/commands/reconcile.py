@@ -10,11 +10,10 @@ import orjson
 import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from dualbus.commands.common import console, error_console, reported_errors
+from dualbus.commands.common import console, error_console, reported_errors, usage_error
 from dualbus.ops.reconcile import reconcile
 from dualbus.ops.reconcile_print import print_report
-from dualbus.shared.errors import ConfigError
-from dualbus.shared.maps import Side
+from dualbus.shared.maps import Side, load_maps
 
 __all__ = ["EXIT_DRIFT", "register"]
 
@@ -69,11 +68,15 @@ def reconcile_command(
 
     Example: dualbus reconcile --areas customer,vendor --companies USMF --repair
     """
+    # The command line is checked before the settings are read or a system is asked anything.
+    side = _side(source)
+    if delete_orphans and not repair:
+        raise usage_error("deleting orphans is a repair: add --repair", "--delete-orphans")
     with reported_errors():
-        side = _side(source)
+        chosen_areas = _known_areas(_split(areas))
         with _progress(enabled=not as_json) as on_rows:
             report = reconcile(
-                areas=_split(areas),
+                areas=chosen_areas,
                 companies=_split(companies),
                 repair=repair,
                 source=side,
@@ -92,8 +95,19 @@ def _side(value: str | None) -> Side | None:
     if value is None:
         return None
     if value not in _SIDES:
-        raise ConfigError(f"--source takes fo or dataverse, not {value!r}")
+        raise usage_error(f"takes fo or dataverse, not {value!r}", "--source")
     return _SIDES[value]
+
+
+def _known_areas(areas: list[str] | None) -> list[str] | None:
+    """``areas`` when the maps know each of them; a usage error naming the others and the known ones."""
+    known = {table_map.area for table_map in load_maps()}
+    unknown = sorted(set(areas or []) - known)
+    if unknown:
+        raise usage_error(
+            f"unknown area(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", "--areas"
+        )
+    return areas
 
 
 def _split(values: list[str] | None) -> list[str] | None:

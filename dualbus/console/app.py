@@ -16,12 +16,15 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from dualbus.console import pages
 from dualbus.console.edits import parse_edit_lines
+from dualbus.console.hosts import LOOPBACK_NAMES
 from dualbus.console.html import Markup, button_form, layout
 from dualbus.console.jobs import Job, JobKind, Jobs, JobState
 from dualbus.console.operations import Backend, LetterRef
@@ -59,11 +62,12 @@ class Workflows:
 
 @dataclass(frozen=True, slots=True)
 class ConsoleConfig:
-    """What the app is started with."""
+    """What the app is started with; ``allowed_hosts``: the Host names it answers to (``hosts``)."""
 
     areas: tuple[str, ...]
     operator: str
     token: SecretStr | None = None
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES
     has_metrics: bool = False
     secure_cookies: bool = False
     sessions: SessionLimits = field(default_factory=SessionLimits)
@@ -172,7 +176,11 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
         Route("/audit", wrap(_audit)),
         Route("/alerts", wrap(_alerts)),
     ]
-    return Starlette(routes=routes)
+    # Before any page: a request naming a host the console does not answer to (DNS rebinding) gets a 400.
+    known_hosts = Middleware(
+        TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts), www_redirect=False
+    )
+    return Starlette(routes=routes, middleware=[known_hosts])
 
 
 async def _context(request: Request, state: _State, *, post: bool) -> _Context:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -14,6 +14,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from dualbus.console import workflows
 from dualbus.console.app import ConsoleConfig, Workflows, create_app
+from dualbus.console.hosts import answered_hosts, check_allowed_hosts
 from dualbus.console.operations import Operations
 from dualbus.console.security import require_token
 from dualbus.ops.audit import operator_name
@@ -30,9 +31,14 @@ def build_app(
     host: str = "127.0.0.1",
     token: SecretStr | None = None,
     metrics_dir: Path | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Starlette:
-    """The console over the namespace and APIs of ``settings`` (``DUALBUS_*`` when not given)."""
+    """The console over the namespace and APIs of ``settings`` (``DUALBUS_*`` when not given).
+
+    It answers to the Host names of ``hosts.answered_hosts``: ``host``, the loopback names, ``allowed_hosts``.
+    """
     require_token(host, token)
+    check_allowed_hosts(allowed_hosts, with_token=token is not None)
     settings = settings or load_settings()
     _quiet_about_the_emulators_certificate(settings)
     operations = Operations(settings, metrics_dir=metrics_dir)
@@ -47,6 +53,7 @@ def build_app(
         areas=operations.topology.areas,
         operator=operator_name(),
         token=token,
+        allowed_hosts=answered_hosts(host, with_token=token is not None, allowed=allowed_hosts),
         has_metrics=metrics_dir is not None and metrics_dir.is_dir(),
         secure_cookies=False,
     )
@@ -72,13 +79,14 @@ def serve(
     port: int,
     token: SecretStr | None,
     metrics_dir: Path | None,
+    allowed_hosts: Sequence[str] = (),
     listening: Callable[[str], None] = lambda _url: None,
 ) -> None:
     """Serve the console until stopped; ConfigError for a host without a token or a port in use.
 
     ``listening`` hears the console's URL once the port is bound (the port the system chose for 0).
     """
-    app = build_app(host=host, token=token, metrics_dir=metrics_dir)
+    app = build_app(host=host, token=token, metrics_dir=metrics_dir, allowed_hosts=allowed_hosts)
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     listening(f"http://[{host}]:{bound}/" if ":" in host else f"http://{host}:{bound}/")

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from dualbus.console.app import ConsoleConfig, Workflows, create_app
 from dualbus.console.edits import check_edits, edited_body
+from dualbus.console.hosts import LOOPBACK_NAMES
 from dualbus.console.jobs import Job
 from dualbus.console.operations import LetterRef, ReplayPreview, RouteRow
 from dualbus.console.security import SessionLimits
@@ -151,6 +152,7 @@ def make_app(
     token: str | None = None,
     gate: Gate | None = None,
     sessions: SessionLimits | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ):
     work = gate or Gate()
     flows = Workflows(
@@ -161,6 +163,7 @@ def make_app(
         operator="os-user",
         token=SecretStr(token) if token else None,
         sessions=sessions or SessionLimits(),
+        allowed_hosts=allowed_hosts or LOOPBACK_NAMES,
     )
     return create_app(backend, flows, config)
 

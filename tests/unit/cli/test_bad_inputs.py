@@ -86,6 +86,12 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("dlq", "replay", "--from-file", "{missing}"),
     ("dlq", "replay", "--from-file", "{a_dir}"),
     ("dlq", "replay", "--all", "--older-than-minutes", "soon"),
+    # An age that is no number of minutes, or a negative one, which every letter is older than.
+    ("dlq", "replay", "--reason", "X", "--older-than-minutes", "-60"),
+    ("dlq", "replay", "--all", "--older-than-minutes", "nan"),
+    ("dlq", "purge", "--all", "--older-than-minutes", "inf"),
+    ("dlq", "purge", "--all", "--older-than-minutes", "nan"),
+    ("dlq", "purge", "--all", "--older-than-minutes", "1e300"),
     ("dlq", "purge"),
     ("dlq", "purge", "--all", "--to", "up"),
     ("dlq", "export", "--area", "nowhere"),
@@ -110,6 +116,12 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("demo", "--rate", "fast"),
     ("demo", "--duration", "0"),
     ("topology", "render", "--format", "bicep-nope"),
+    ("reconcile", "--source", "sideways"),
+    ("reconcile", "--areas", "nowhere"),
+    ("reconcile", "--areas", "customer,nowhere"),
+    ("reconcile", "--delete-orphans"),
+    ("console", "--allowed-host", "console.example.com"),
+    ("console", "--token", "a-console-token-of-length", "--allowed-host", "http://console.example.com:8080"),
     ("version", "--extra"),
 ]
 

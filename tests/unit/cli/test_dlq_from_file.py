@@ -1,0 +1,134 @@
+"""``dlq replay --from-file`` replays the letters the export file holds, each in its own route.
+
+Sequence numbers are per entity on Service Bus: the customer letter 7 that the operator exported and the
+vendor letter 7 that they never saw are different messages. The bus is faked at the command's edges (the
+client, peeking, the replay of one route); the export file is written as ``dlq export`` writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from dualbus.cli import app
+from dualbus.commands import dlq
+from dualbus.ops.bodies import MessageBody
+from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter
+from dualbus.ops.dlq import OperationReport, Route
+from dualbus.shared.errors import ConfigError
+
+SEQUENCE = 7  # the same number in two areas' dead-letter queues
+
+
+def _letter(area: str, subscription: str = "to-dataverse") -> DeadLetter:
+    change = {"origin": "fo", "area": area, "data": {"Name": f"{area} {SEQUENCE}"}}
+    return DeadLetter(
+        area=area,
+        topic=f"dualbus.{area}",
+        subscription=subscription,
+        sequence_number=SEQUENCE,
+        message_id=f"{area}-{subscription}-{SEQUENCE}",
+        reason="TargetRejected",
+        description="refused",
+        enqueued_time=datetime.now(UTC) - timedelta(hours=1),
+        delivery_count=1,
+        session_id=None,
+        subject=None,
+        content_type="application/json",
+        body=orjson.dumps(change),
+    )
+
+
+class _Bus:
+    """Dead-letter queues by (area, subscription); what each route's replay selected, with its body."""
+
+    def __init__(self, letters: list[DeadLetter]) -> None:
+        self.queues: dict[tuple[str, str], list[DeadLetter]] = {}
+        for letter in letters:
+            self.queues.setdefault((letter.area, letter.subscription), []).append(letter)
+        self.replayed: dict[str, MessageBody | None] = {}
+
+    def peek(self, _client: object, route: Route, **_options: object) -> list[DeadLetter]:
+        return list(self.queues.get((route.area, route.subscription), []))
+
+    def replay(
+        self,
+        _client: object,
+        route: Route,
+        selection: DeadLetterFilter,
+        *,
+        bodies: Mapping[int, MessageBody] | None = None,
+        **_options: Any,  # the audit trail and edits, not looked at here
+    ) -> OperationReport:
+        if selection.is_empty:  # as the real one: an empty selection is refused, never "everything"
+            raise ConfigError("no dead-letters selected")
+        report = OperationReport()
+        now = datetime.now(UTC)
+        for letter in self.peek(None, route):
+            if selection.matches(letter, now):
+                report.matched += 1
+                report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
+                report.done.append(letter.message_id)
+                self.replayed[letter.message_id] = (bodies or {}).get(letter.sequence_number)
+        return report
+
+
+@pytest.fixture
+def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Bus:
+    fake = _Bus([_letter("customer"), _letter("vendor"), _letter("customer", "to-fo")])
+
+    @contextmanager
+    def no_client(_settings: object) -> Iterator[None]:
+        yield None
+
+    monkeypatch.setenv("DUALBUS_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
+    monkeypatch.setattr(dlq, "servicebus_settings", lambda: None)
+    monkeypatch.setattr(dlq, "bus_client", no_client)
+    monkeypatch.setattr(dlq, "peek_dead_letters", fake.peek)
+    monkeypatch.setattr(dlq, "replay", fake.replay)
+    return fake
+
+
+def _export_of_the_customer_letter(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """An export holding only customer/to-dataverse's letter 7, its name edited (as an operator would)."""
+    record = _letter("customer").to_json()
+    record["body"]["data"]["Name"] = "edited"
+    path = tmp_path / "letters.jsonl"
+    path.write_bytes(orjson.dumps(record) + b"\n")
+    return path, record
+
+
+def test_only_the_exported_letter_is_replayed_not_its_namesakes_in_other_routes(
+    bus: _Bus, tmp_path: Path
+) -> None:
+    path, record = _export_of_the_customer_letter(tmp_path)
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
+    assert result.exit_code == 0, result.output
+    assert list(bus.replayed) == ["customer-to-dataverse-7"]
+    assert bus.replayed["customer-to-dataverse-7"] == MessageBody.from_json(record)
+
+
+def test_the_dry_run_shows_only_the_exported_letter(bus: _Bus, tmp_path: Path) -> None:
+    path, _ = _export_of_the_customer_letter(tmp_path)
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "would replay customer/to-dataverse customer-to-dataverse-7" in result.output
+    assert "1 message(s) would be replayed" in result.output
+    assert bus.replayed == {}
+
+
+def test_an_id_given_beside_the_file_is_still_looked_for_in_every_route(bus: _Bus, tmp_path: Path) -> None:
+    path, _ = _export_of_the_customer_letter(tmp_path)
+    result = CliRunner().invoke(
+        app, ["dlq", "replay", "--from-file", str(path), "--id", "vendor-to-dataverse-7"]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(bus.replayed) == ["customer-to-dataverse-7", "vendor-to-dataverse-7"]
+    assert bus.replayed["vendor-to-dataverse-7"] is None  # the file has no body for it: its own is sent
