@@ -112,17 +112,23 @@ def _raise_for_transient(response: httpx.Response) -> None:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent/invalid."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent, invalid,
+    or no wait at all (0, negative, a date already past).
+
+    A Retry-After asking for no wait is taken as none given: honoured, it made every retry of a throttled
+    or failing request go at once (a date made past by a little clock skew did the same), so the retry
+    policy's own growing backoff applies instead.
+    """
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return seconds if seconds > 0 else None
 
 
 def error_message(response: httpx.Response) -> str:

@@ -174,6 +174,10 @@ class IdentityTokens:
             raise TransientError(self._failure(exc)) from exc
         except _MALFORMED_ANSWER as exc:
             raise TransientError(self._failure(exc, malformed=True)) from exc
+        except OSError as exc:
+            # The workload identity's token file, read by azure-identity on every request, missing or not
+            # readable (a wrong path, the pod's permissions): a credential problem, which makes work wait.
+            raise TransientError(self._failure(exc)) from exc
         return access.token
 
     def _failure(self, exc: BaseException, *, malformed: bool = False) -> str:

@@ -128,6 +128,16 @@ def test_retry_after_parses_seconds_and_dates() -> None:
     assert 25 <= parsed <= 31
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["0", "-5", "nan", format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)],
+)
+def test_a_retry_after_asking_for_no_wait_is_taken_as_none(value: str) -> None:
+    """0, a negative number or a date already past would make every retry go at once: the retry policy's
+    own backoff applies instead."""
+    assert parse_retry_after(value) is None
+
+
 def test_error_message_reads_odata_errors() -> None:
     """The OData error body's code and message are what an operator sees."""
     response = httpx.Response(400, json={"error": {"code": "0x80040217", "message": "Row not found"}})

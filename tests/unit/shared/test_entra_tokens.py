@@ -205,6 +205,18 @@ async def test_workload_identity_of_another_service_account_is_refused(
             await tokens.token()
 
 
+@pytest.mark.asyncio
+async def test_workload_identity_whose_token_file_is_missing_waits_as_any_credential_problem(
+    federation: tuple[TokenIssuer, IdentityServer], tmp_path: Path
+) -> None:
+    """A token file that is not there (a wrong path, a volume not mounted) is a TransientError naming the
+    file's problem, not an OSError that dead-letters the work as unexpected or ends the producer."""
+    _issuer, server = federation
+    async with open_tokens(_workload(server, tmp_path / "not-mounted")) as tokens:
+        with pytest.raises(TransientError, match="FileNotFoundError"):
+            await tokens.token()
+
+
 def test_workload_identity_without_a_token_file_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """No token file in the settings nor in AZURE_FEDERATED_TOKEN_FILE: the credential cannot be built."""
     monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE", raising=False)
