@@ -43,7 +43,10 @@ OrphansOption = Annotated[
     bool,
     typer.Option(
         "--delete-orphans",
-        help="With --repair: delete target records whose source record is gone (reported only, otherwise).",
+        help=(
+            "With --repair: delete target records whose source record is gone (reported only, otherwise); "
+            "on two-way maps only those dualbus wrote, never one made on the target side."
+        ),
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON, for scripts.")]

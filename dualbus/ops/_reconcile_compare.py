@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from dualbus.consumers import VERSION_COLUMN, VERSION_FIELD
+from dualbus.ops._reconcile_company import RowCompanies
 from dualbus.shared.errors import TransformError
 from dualbus.shared.maps import (
     LookupMap,
@@ -35,7 +36,6 @@ from dualbus.shared.maps import (
 __all__ = ["DriftKind", "FieldDrift", "MapComparison", "RecordDrift", "TargetEntry", "same_value"]
 
 Row = Mapping[str, object]
-_COMPANY_FIELD: dict[Side, str] = {"fo": "dataAreaId", "dataverse": "msdyn_company"}
 # dualbus's version mark on target rows (docs/processing.md): the source version last applied there.
 _MARK: dict[Side, str] = {"dataverse": VERSION_COLUMN, "fo": VERSION_FIELD}
 # A constant tells one map's rows from another's only where several maps write one table.
@@ -136,6 +136,7 @@ class MapComparison:
         # Names whose values are other rows' natural keys: compared without regard to case.
         self._folded = frozenset(self._lookup_names())
         self._constants = self._discriminators()
+        self._row_companies = RowCompanies(table_map, source)
         self._targets: dict[tuple[object, ...], TargetEntry] = {}
 
     def add_target(self, row: Row) -> bool:
@@ -143,7 +144,7 @@ class MapComparison:
         if not self._in_target_scope(row):
             return False
         key = natural_key(self.table_map, self.target, row)
-        company = _company(self.target, key)
+        company = self._row_companies.of_compared(self.target, key, row)
         if not self._wanted(company):
             return False
         mark = row.get(_MARK[self.target])
@@ -169,7 +170,7 @@ class MapComparison:
             # Its target row is not an orphan: the source has the record, only not in a mappable shape.
             self._forget(row)
             raise
-        company = _company(self.target, key)
+        company = self._row_companies.of_compared(self.source, key, row)
         if not self._wanted(company):
             return None
         entry = self._targets.pop(_canonical(key.values()), None)
@@ -195,6 +196,10 @@ class MapComparison:
         except TransformError:
             return
         self._targets.pop(_canonical(key.values()), None)
+
+    def row_company(self, side: Side, row: Row) -> str | None:
+        """The company a row of ``side`` names itself (for rows that cannot be compared); None: none."""
+        return self._row_companies.of_row(side, row)
 
     def _wanted(self, company: str | None) -> bool:
         return company is None or self._companies is None or company in self._companies
@@ -308,11 +313,6 @@ def _constants(table_map: TableMap, target: Side) -> dict[str, object]:
         for f in table_map.fields_towards(target)
         if f.constant is not None and (name := f.name_on(target))
     }
-
-
-def _company(side: Side, key: Mapping[str, object]) -> str | None:
-    value = key.get(_COMPANY_FIELD[side])
-    return str(value).upper() if value is not None else None
 
 
 def _canonical(parts: Iterable[object]) -> tuple[object, ...]:

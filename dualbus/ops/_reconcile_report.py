@@ -68,8 +68,11 @@ class ReconcileReport:
     unlisted: int = 0
     repairs_published: int = 0
     deletes_published: int = 0
-    # Records missing on their source side left in place (no --delete-orphans).
+    # Records missing on their source side left in place (no --delete-orphans, or one of the next).
     orphans_kept: int = 0
+    # Of those, records of two-way maps that dualbus never wrote (no version mark): perhaps new records on
+    # their way to the source side, so never deleted, even with --delete-orphans.
+    orphans_never_synced: int = 0
     _areas: dict[tuple[str, str | None], AreaSummary] = field(default_factory=dict, repr=False)
 
     @property
@@ -112,6 +115,7 @@ class ReconcileReport:
             "repairs_published": self.repairs_published,
             "deletes_published": self.deletes_published,
             "orphans_kept": self.orphans_kept,
+            "orphans_never_synced": self.orphans_never_synced,
         }
 
 

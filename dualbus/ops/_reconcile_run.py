@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from dualbus.ops._reconcile_compare import DriftKind, MapComparison, RecordDrift
+from dualbus.ops._reconcile_compare import DriftKind, MapComparison, RecordDrift, TargetEntry
 from dualbus.ops._reconcile_read import Page, read_dataverse, read_fo
-from dualbus.ops._reconcile_repair import orphan_delete, repair_event
+from dualbus.ops._reconcile_repair import may_delete_orphan, orphan_delete, repair_event
 from dualbus.ops._reconcile_report import MapSummary, ReconcileReport, RowProblem
+from dualbus.producers.clock import VersionClock
 from dualbus.producers.dv_lookups import LookupResolver
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
@@ -52,7 +53,10 @@ def source_side(table_map: TableMap, override: Side | None = None) -> Side:
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """What every map of one run shares: options, the report, API clients, the publisher for repairs."""
+    """What every map of one run shares: options, the report, API clients, the publisher for repairs.
+
+    ``clock`` gives F&O repairs their versions (``_reconcile_repair.source_version``).
+    """
 
     maps: MapSet
     options: ReconcileOptions
@@ -64,6 +68,7 @@ class RunContext:
     progress: Progress | None
     run_id: str
     now: datetime
+    clock: VersionClock
 
 
 class MapRun:
@@ -78,6 +83,8 @@ class MapRun:
         self._table = SourceTable(table_map, Origin(source))
         self._comparison = MapComparison(context.maps, table_map, source, companies=context.options.companies)
         self.summary = MapSummary(table_map.name, table_map.area, source)
+        # The version clock's reading taken before the source page being checked was read (F&O only).
+        self._page_reading: int | None = None
 
     async def run(self) -> MapSummary:
         """Read both sides, record drift and publish repairs; returns this map's summary."""
@@ -85,7 +92,8 @@ class MapRun:
         async for page in self._pages(self._target):
             for row in page:
                 self._guard(self._target, row, self._comparison.add_target)
-        async for page in self._pages(self._source):
+        async for page, reading in self._source_pages():
+            self._page_reading = reading
             await self._publish([e for row in page if (e := self._check(row)) is not None])
         await self._leftovers()
         return self.summary
@@ -107,6 +115,21 @@ class MapRun:
                 ctx.progress(self._map.name, side, read)
             yield page
 
+    async def _source_pages(self) -> AsyncIterator[tuple[Page, int | None]]:
+        """The source side's pages, each with the version clock's reading taken before its GET (F&O).
+
+        An F&O repair carries that reading as its version. A reading taken later, as the row is checked,
+        could top the version the F&O producer gave a user's edit made after the GET, and the repair's older
+        state would then overwrite the edit in Dataverse. Taken before, any such edit's version is higher.
+        """
+        pages = aiter(self._pages(self._source))
+        while True:
+            reading = self._ctx.clock.next() if self._source == "fo" else None
+            page = await anext(pages, None)
+            if page is None:
+                return
+            yield page, reading
+
     def _check(self, row: Mapping[str, object]) -> Envelope | None:
         """Compare one source row; the repair to publish for it, if it drifted and repairs are on."""
         outcome = self._guard(self._source, row, self._comparison.check_source)
@@ -120,10 +143,12 @@ class MapRun:
         if self._ctx.publisher is None:
             return None
         create = drift.kind is not DriftKind.DIFFERS
-        return self._guard(
-            self._source,
-            row,
-            lambda r: repair_event(self._table, r, run_id=self._ctx.run_id, now=self._ctx.now, create=create),
+        return self._guard(self._source, row, lambda r: self._repair(r, create=create))
+
+    def _repair(self, row: Mapping[str, object], *, create: bool) -> Envelope:
+        ctx = self._ctx
+        return repair_event(
+            self._table, row, run_id=ctx.run_id, now=ctx.now, create=create, fo_reading=self._page_reading
         )
 
     async def _leftovers(self) -> None:
@@ -131,8 +156,8 @@ class MapRun:
         for drift, entry in self._comparison.leftovers():
             ctx.report.area(drift.area, drift.company).compared += 1
             self._record(drift)
-            delete = orphan_delete(self._table, entry.key, entry.mark, run_id=ctx.run_id, now=ctx.now)
-            if ctx.publisher is None or not ctx.options.delete_orphans or delete is None:
+            delete = self._orphan_delete(entry)
+            if delete is None:
                 ctx.report.orphans_kept += 1
                 continue
             deletes.append(delete)
@@ -140,6 +165,16 @@ class MapRun:
                 await self._publish(deletes, deleting=True)
                 deletes = []
         await self._publish(deletes, deleting=True)
+
+    def _orphan_delete(self, entry: TargetEntry) -> Envelope | None:
+        """The delete of a target row its source lacks; None when it stays (see ``may_delete_orphan``)."""
+        ctx = self._ctx
+        if not may_delete_orphan(self._map, entry.mark):
+            ctx.report.orphans_never_synced += 1
+            return None
+        if ctx.publisher is None or not ctx.options.delete_orphans:
+            return None
+        return orphan_delete(self._table, entry.key, entry.mark, run_id=ctx.run_id, now=ctx.now)
 
     def _record(self, drift: RecordDrift) -> None:
         report = self._ctx.report
@@ -167,7 +202,7 @@ class MapRun:
         try:
             return step(row)
         except (TransformError, EnvelopeError) as exc:
-            company = _row_company(side, row)
+            company = self._comparison.row_company(side, row)
             wanted = self._ctx.options.companies
             if company is None or wanted is None or company in wanted:
                 self._ctx.report.area(self._map.area, company).problems += 1
@@ -178,11 +213,6 @@ class MapRun:
 
     def _describe(self, side: Side, row: Mapping[str, object]) -> str:
         return ",".join(f"{part}={_plain(row.get(part))}" for part in self._map.key_on(side))
-
-
-def _row_company(side: Side, row: Mapping[str, object]) -> str | None:
-    value = _plain(row.get("dataAreaId" if side == "fo" else "msdyn_company"))
-    return value.upper() if value else None
 
 
 def _plain(value: object) -> str:

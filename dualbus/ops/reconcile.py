@@ -7,7 +7,8 @@ both ways, Dataverse when it goes only to F&O; ``source`` overrides it for two-w
 
 With ``repair`` every drifted record's current source state is republished as a repair event on its area's
 topic, for the consumers to apply. A record missing on its source side is reported and left alone unless
-``delete_orphans`` is set, which publishes a delete for it instead.
+``delete_orphans`` is set, which publishes a delete for it instead; on a two-way map, a record dualbus never
+wrote (no version mark) is only reported even then, as it may be new and not yet synced.
 
 Call :func:`reconcile` from plain code, :func:`areconcile` from inside an event loop.
 """
@@ -24,6 +25,7 @@ from dualbus.ops._reconcile_compare import DriftKind, FieldDrift, MapComparison,
 from dualbus.ops._reconcile_read import ReconcileError
 from dualbus.ops._reconcile_report import AreaSummary, MapSummary, ReconcileReport, RowProblem
 from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunContext, source_side
+from dualbus.producers.clock import process_clock
 from dualbus.producers.dv_lookups import LookupResolver
 from dualbus.producers.publisher import Publisher
 from dualbus.shared.api import ApiClient
@@ -109,6 +111,7 @@ async def areconcile(
             progress=progress,
             run_id=report.run_id,
             now=now,
+            clock=process_clock(),
         )
         for table_map in selected:
             await map_run(context, table_map).run()

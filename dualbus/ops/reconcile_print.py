@@ -43,6 +43,11 @@ def print_report(report: ReconcileReport, out: Console, *, verdict: bool = True)
         )
     if report.orphans_kept:
         out.print(f"{report.orphans_kept} records exist only on their target side and were left in place.")
+    if report.orphans_never_synced:
+        out.print(
+            f"{report.orphans_never_synced} of them dualbus never wrote: made on that side of a two-way map, "
+            "perhaps not yet synced to the other, they are never deleted (not with --delete-orphans either)."
+        )
     if verdict:
         out.print("[green]No drift.[/green]" if not report.has_drift else "[red]Drift found.[/red]")
 

@@ -17,6 +17,8 @@ from dualbus.consumers import DataverseSink, TargetChange
 from dualbus.producers.clock import VersionClock
 from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
 from dualbus.sandbox.fo import FoHandle, start_fo
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from dualbus.sandbox.workload import generate, load_fo
 from dualbus.shared.api import ApiClient
 from dualbus.shared.envelope import Envelope
@@ -144,6 +146,14 @@ def emulator_config() -> dict[str, Any]:
         properties = {"RequiresSession": False, "LockDuration": "PT1M", "MaxDeliveryCount": 10}
         topic["Subscriptions"].append({"Name": TAP, "Properties": properties})
     return config
+
+
+@contextmanager
+def start_tap_emulator() -> Iterator[EmulatorThread]:
+    """An emulator with the topology and a tap on every topic (``emulator_config``)."""
+    keys = {"RootManageSharedAccessKey": SecretStr("k3y")}
+    with start_in_process(config=load_config(emulator_config()), keys=keys) as running:
+        yield running
 
 
 def drain_tap(

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from dualbus.cli import app
@@ -24,8 +23,7 @@ from dualbus.ops.reconcile import (
     reconcile,
 )
 from dualbus.producers.tables import SourceTable
-from dualbus.sandbox.servicebus.config import load_config
-from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
+from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from dualbus.shared.envelope import Operation, Origin
 from dualbus.shared.maps import load_maps
 from dualbus.shared.settings import Settings
@@ -34,7 +32,7 @@ from tests.integration.ops.reconcile_support import (
     Twins,
     command_environment,
     drain_tap,
-    emulator_config,
+    start_tap_emulator,
     twins_in_step,
 )
 
@@ -169,8 +167,7 @@ def test_command_exit_codes_and_json(twins: Twins) -> None:
 
 @pytest.fixture
 def tap_emulator() -> Iterator[EmulatorThread]:
-    keys = {"RootManageSharedAccessKey": SecretStr("k3y")}
-    with start_in_process(config=load_config(emulator_config()), keys=keys) as running:
+    with start_tap_emulator() as running:
         yield running
 
 

@@ -153,6 +153,37 @@ def test_company_filter_limits_both_sides() -> None:
     assert len(compare([fo_customer(), other], [dv_account(), orphan])) == 2
 
 
+def fo_product(company: str, number: str) -> dict[str, Any]:
+    return {
+        "dataAreaId": company,
+        "ProductNumber": number,
+        "ProductName": f"Product {number}",
+        "ProductType": "Item",
+        "IsStockedProduct": "Yes",
+        "SalesUnitDecimalPrecision": 2,
+    }
+
+
+def dv_product(company: str, number: str, **changes: Any) -> dict[str, Any]:
+    """The product a consumer writes for ``fo_product``, read back with its company lookup resolved."""
+    return {**to_dataverse(MAPS["products"], fo_product(company, number)).as_record(), **changes}
+
+
+def test_company_filter_limits_products_whose_dataverse_key_names_no_company() -> None:
+    """Products (Dataverse key: productnumber alone) take their company from dataAreaId and the lookup."""
+    fo_rows = [fo_product("usmf", "P-1"), fo_product("demf", "P-2")]
+    dv_rows = [dv_product("usmf", "P-1", name="Renamed"), dv_product("demf", "P-3")]
+    assert dv_rows[1]["msdyn_CompanyId"] == {"cdm_companycode": "demf"}
+    usmf = compare(fo_rows, dv_rows, table_map=MAPS["products"], companies=frozenset({"USMF"}))
+    assert [(d.company, d.kind) for d in usmf] == [("USMF", DriftKind.DIFFERS)]
+    everything = compare(fo_rows, dv_rows, table_map=MAPS["products"])
+    assert sorted((d.company, d.kind) for d in everything) == [
+        ("DEMF", DriftKind.MISSING_IN_DATAVERSE),
+        ("DEMF", DriftKind.MISSING_IN_FO),
+        ("USMF", DriftKind.DIFFERS),
+    ]
+
+
 def test_constants_tell_apart_maps_sharing_a_table() -> None:
     """Operating units in the internal organisations table are not legal entities missing in F&O."""
     legal = MAPS["organisation_legal_entities"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 from rich.console import Console
 
-from dualbus.ops._reconcile_repair import orphan_delete, repair_event, source_version
+from dualbus.ops._reconcile_repair import may_delete_orphan, orphan_delete, repair_event, source_version
 from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
 from dualbus.ops.reconcile_print import print_report
 from dualbus.producers.clock import VersionClock
@@ -117,6 +117,34 @@ def test_orphan_delete_maps_the_key_and_outbids_the_mark() -> None:
     assert event.source_version == 42
     assert event.repair
     assert orphan_delete(CUSTOMERS, ("USMF", "US-404"), None, run_id="r", now=NOW).source_version == 1
+
+
+def test_repair_event_takes_the_reading_made_before_its_page_was_read() -> None:
+    """An F&O repair carries the clock reading taken before its page was read, not a reading of now."""
+    clock = VersionClock(now=lambda: 1_780_000_000_000_000)
+    event = repair_event(CUSTOMERS, ROW, run_id="r", now=NOW, create=False, clock=clock, fo_reading=5)
+    assert event.source_version == 5
+
+
+def test_orphans_of_two_way_maps_without_a_version_mark_are_never_deleted() -> None:
+    """On a two-way map only rows dualbus wrote (a mark; F&O's 0 is none) may go; on a one-way map any."""
+    customers, units = load_maps()["customers"], load_maps()["units"]
+    assert may_delete_orphan(customers, 41)
+    assert not may_delete_orphan(customers, None)
+    assert not may_delete_orphan(customers, 0)
+    assert may_delete_orphan(units, None)
+
+
+def test_report_says_which_orphans_were_kept_as_never_synced() -> None:
+    """The JSON and the printed report say how many orphans were kept because dualbus never wrote them."""
+    report = ReconcileReport(run_id="r", started=NOW, orphans_kept=3, orphans_never_synced=2)
+    assert report.as_dict()["orphans_never_synced"] == 2
+    out = Console(record=True, width=200)
+    print_report(report, out)
+    text = out.export_text()
+    assert "3 records exist only on their target side" in text
+    assert "2 of them dualbus never wrote" in text
+    assert "never deleted (not with --delete-orphans either)" in text
 
 
 def test_dataverse_version_is_the_row_version() -> None:
