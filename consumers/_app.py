@@ -28,6 +28,7 @@ from dualbus.shared.errors import ConfigError, DualbusError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import MapSet, Side, load_maps
+from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.settings import ApiSettings, Settings
 from dualbus.shared.topology import Direction, Topology, default_topology
 
@@ -146,14 +147,24 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
-async def _watch(watcher: PauseWatcher, known: asyncio.Event) -> None:
-    # Know whether the route is paused before receiving any message; a failing read means running.
-    try:
-        await watcher.poll_once()
-    except DualbusError as exc:
-        _log.warning("cannot read the control queue yet: %s", exc)
-    finally:
-        known.set()
+async def _watch(
+    watcher: PauseWatcher, known: asyncio.Event, *, retry: RetryPolicy = RECONNECT_RETRY
+) -> None:
+    """Read the route's pause state in full before any message is received, then follow it.
+
+    A read that fails is tried again after a backoff, and nothing is received meanwhile: a replica started
+    while its route is paused (scaled out under the very backlog the pause holds back, or restarted) must
+    not apply that backlog because the control queue did not answer its first read.
+    """
+    backoff = Backoff(retry, asyncio.Event())  # never set: the watch ends by being cancelled
+    while True:
+        try:
+            await watcher.poll_once()
+            break
+        except DualbusError as exc:
+            _log.warning("cannot read the control queue yet; receiving nothing until it is read: %s", exc)
+            await backoff.wait(exc)
+    known.set()
     await watcher.run()
 
 
