@@ -60,8 +60,10 @@ class AlertMonitor:
         for route in self._routes:
             letters = peek_dead_letters(self._client, route)
             self._window.observe((route.area, route.subscription), letters, moment)
-        for firing, action in self.actions.retry_failed(moment):
-            self._audit.record("alert", "action-done-late", rule=firing.rule.name, late_action=action.value)
+        for step in self.actions.retry_failed(moment):
+            self._audit.record(
+                "alert", "action-done-late", rule=step.firing.rule.name, late_action=step.label
+            )
         firings = evaluate(self._rules.rules, self._window, moment, self._last_fired)
         for firing in firings:
             failed = self.actions.run(firing)

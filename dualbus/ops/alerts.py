@@ -26,9 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from dualbus.ops.deadletters import DeadLetter
 from dualbus.shared.envelope import format_validation_error
 from dualbus.shared.errors import ConfigError
+from dualbus.shared.routing import UNROUTABLE
 
 __all__ = [
     "Action",
+    "ActionStep",
     "AlertActions",
     "AlertRule",
     "AlertRules",
@@ -192,45 +194,71 @@ class AlertActions:
     webhook: Callable[[str, dict[str, object]], None]
     pause: Callable[[str, str, str], None]
     errors: list[str] = field(default_factory=list)
-    _failed: list[tuple[Firing, Action]] = field(default_factory=list)
+    _failed: list[ActionStep] = field(default_factory=list)
 
     def run(self, firing: Firing) -> list[Action]:
         """Do every action of the rule; a failing action is logged, kept for a retry, and the others still
-        run. Returns the actions that failed."""
-        failed = [action for action in firing.rule.actions if not self._done(action, firing)]
-        self._failed.extend((firing, action) for action in failed)
-        return failed
+        run. Returns the actions that failed (a pause failed if it failed for any of its routes)."""
+        failed = [step for step in _steps(firing) if not self._done(step)]
+        self._failed.extend(failed)
+        return [action for action in firing.rule.actions if any(step.action is action for step in failed)]
 
-    def retry_failed(self, now: datetime) -> list[tuple[Firing, Action]]:
-        """Try the failed actions again (those whose rule's window since the firing has not passed; the
-        others are dropped, with a warning); returns those that succeeded now."""
+    def retry_failed(self, now: datetime) -> list[ActionStep]:
+        """Try the failed steps again (those whose rule's window since the firing has not passed; the
+        others are dropped, with a warning); returns those that succeeded now. A pause is retried for the
+        routes it failed on only: one that went through is not sent again, which would undo an operator's
+        resume in between."""
         pending, self._failed = self._failed, []
         succeeded = []
-        for firing, action in pending:
-            if now - firing.at >= firing.rule.window:
-                _log.warning(
-                    "alert %s: gave up its %s action after one window", firing.rule.name, action.value
-                )
-            elif self._done(action, firing):
-                succeeded.append((firing, action))
+        for step in pending:
+            if now - step.firing.at >= step.firing.rule.window:
+                _log.warning("alert %s: gave up its %s after one window", step.firing.rule.name, step.label)
+            elif self._done(step):
+                succeeded.append(step)
             else:
-                self._failed.append((firing, action))
+                self._failed.append(step)
         return succeeded
 
-    def _done(self, action: Action, firing: Firing) -> bool:
+    def _done(self, step: ActionStep) -> bool:
+        firing = step.firing
         try:
-            self._one(action, firing, firing.summary())
+            if step.action is Action.LOG:
+                summary = firing.summary()
+                _log.warning("alert %s fired: %s dead-letters", firing.rule.name, firing.count, extra=summary)
+            elif step.action is Action.WEBHOOK and firing.rule.webhook_url:
+                self.webhook(firing.rule.webhook_url, firing.summary())
+            elif step.action is Action.PAUSE and step.route is not None:
+                area, subscription = step.route
+                self.pause(area, subscription, f"alert {firing.rule.name}: {firing.count} dead-letters")
         except Exception as exc:  # noqa: BLE001 - one failing action must not stop the others
-            self.errors.append(f"{firing.rule.name}: {action.value}: {exc}")
-            _log.warning("alert action failed", extra={"rule": firing.rule.name, "action": action.value})
+            self.errors.append(f"{firing.rule.name}: {step.label}: {exc}")
+            _log.warning("alert action failed", extra={"rule": firing.rule.name, "action": step.label})
             return False
         return True
 
-    def _one(self, action: Action, firing: Firing, summary: dict[str, object]) -> None:
-        if action is Action.LOG:
-            _log.warning("alert %s fired: %s dead-letters", firing.rule.name, firing.count, extra=summary)
-        elif action is Action.WEBHOOK and firing.rule.webhook_url:
-            self.webhook(firing.rule.webhook_url, summary)
-        elif action is Action.PAUSE:
-            for area, subscription in firing.routes:
-                self.pause(area, subscription, f"alert {firing.rule.name}: {firing.count} dead-letters")
+
+@dataclass(frozen=True, slots=True)
+class ActionStep:
+    """One action of a firing; a pause is one step per route."""
+
+    firing: Firing
+    action: Action
+    route: tuple[str, str] | None = None
+
+    @property
+    def label(self) -> str:
+        """The action, and a pause's route: ``pause customer/to-dataverse``."""
+        return self.action.value if self.route is None else f"{self.action.value} {'/'.join(self.route)}"
+
+
+def _steps(firing: Firing) -> list[ActionStep]:
+    """The firing's actions as steps. A pause skips the routes of the ``unroutable`` catch-all: no consumer
+    works them, so a pause there would change nothing, and no resume would take it back."""
+    steps = []
+    for action in firing.rule.actions:
+        if action is Action.PAUSE:
+            routes = [route for route in firing.routes if route[1] != UNROUTABLE]
+            steps += [ActionStep(firing, action, route) for route in routes]
+        else:
+            steps.append(ActionStep(firing, action))
+    return steps

@@ -9,6 +9,7 @@ import pytest
 
 from dualbus.ops.alerts import (
     Action,
+    ActionStep,
     AlertActions,
     AlertRule,
     DeadLetterWindow,
@@ -147,10 +148,42 @@ def test_a_failed_action_is_tried_again_until_it_succeeds_within_the_window() ->
     assert actions.run(firing) == [Action.WEBHOOK]
     assert actions.retry_failed(T0 + timedelta(minutes=1)) == []  # still down
     down[0] = False
-    assert actions.retry_failed(T0 + timedelta(minutes=2)) == [(firing, Action.WEBHOOK)]
+    assert actions.retry_failed(T0 + timedelta(minutes=2)) == [ActionStep(firing, Action.WEBHOOK)]
     assert actions.retry_failed(T0 + timedelta(minutes=3)) == []
     assert len(calls) == 3
     assert paused == [("vendor", "to-fo")]
+
+
+def test_a_pause_is_retried_only_for_the_routes_it_failed_on() -> None:
+    """A pause that went through for one route and failed for another is sent again to the second only:
+    sending it again to the first would undo an operator's resume in between."""
+    sent: list[tuple[str, str]] = []
+    refused = {("vendor", "to-fo")}
+
+    def pause(area: str, subscription: str, _reason: str) -> None:
+        if (area, subscription) in refused:
+            raise RuntimeError("control queue busy")
+        sent.append((area, subscription))
+
+    rule = AlertRule(name="r", threshold=1, window_minutes=5, actions=(Action.PAUSE,))
+    actions = AlertActions(webhook=lambda *_: None, pause=pause)
+    routes = (("customer", "to-dataverse"), ("vendor", "to-fo"))
+    assert actions.run(Firing(rule=rule, count=2, routes=routes, at=T0)) == [Action.PAUSE]
+    refused.clear()
+    [late] = actions.retry_failed(T0 + timedelta(minutes=1))
+    assert late.label == "pause vendor/to-fo"
+    assert sent == [("customer", "to-dataverse"), ("vendor", "to-fo")]
+
+
+def test_a_pause_leaves_the_unroutable_catch_all_alone() -> None:
+    """No consumer works an area's unroutable subscription: a pause there would change nothing, and no
+    resume would take it back."""
+    sent: list[tuple[str, str]] = []
+    rule = AlertRule(name="r", threshold=1, window_minutes=5, actions=(Action.PAUSE,))
+    actions = AlertActions(webhook=lambda *_: None, pause=lambda a, s, _: sent.append((a, s)))
+    routes = (("customer", "to-dataverse"), ("customer", "unroutable"))
+    assert actions.run(Firing(rule=rule, count=2, routes=routes, at=T0)) == []
+    assert sent == [("customer", "to-dataverse")]
 
 
 def test_a_failed_action_is_given_up_once_its_window_has_passed() -> None:
