@@ -76,20 +76,28 @@ class FoEventInbox:
         backoff = Backoff(self._retry, stop)
         while not stop.is_set():
             self._arrived.clear()
-            kept = self._store.inbox(self._chunk)
-            if not kept:
-                await until_either(stop, self._arrived.wait())
-                continue
             try:
-                await self._handler.handle(_events(kept))
+                published = await self._publish_oldest()
             except DualbusError as exc:
-                # Service Bus or F&O away (or F&O answering nonsense, or the store failing): the events
-                # stay kept, in order, and are published once this succeeds.
+                # Service Bus or F&O away (or F&O answering nonsense), or the inbox's own store failing (a
+                # full disk, a lock held past SQLite's wait): the events stay kept, in order, and are
+                # published once this succeeds. Events published but not let go are published again, with
+                # the same values, which the consumers find unchanged.
                 _log.warning("data events not published yet, trying again after a backoff: %s", exc)
                 await backoff.wait(exc)
                 continue
             backoff.reset()
-            self._store.remove_from_inbox(kept[-1][0])
+            if not published:
+                await until_either(stop, self._arrived.wait())
+
+    async def _publish_oldest(self) -> bool:
+        """Publish the oldest kept events and let them go; False when the inbox holds none."""
+        kept = self._store.inbox(self._chunk)
+        if not kept:
+            return False
+        await self._handler.handle(_events(kept))
+        self._store.remove_from_inbox(kept[-1][0])
+        return True
 
 
 def keep_event(store: CheckpointStore, body: bytes) -> FoDataEvent:

@@ -27,6 +27,8 @@ __all__ = ["UNKNOWN", "decode_value", "parse_wcf_date"]
 _WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATES = frozenset({"Edm.DateTimeOffset", "Edm.Date"})
+# How much of a text that is no date an error shows: a 400's body and a dead-letter's description stay short.
+_SHOWN = 64
 
 
 class _Unknown:
@@ -40,14 +42,22 @@ UNKNOWN = _Unknown()
 
 
 def parse_wcf_date(text: str, where: str) -> datetime:
-    """A ``/Date(ms)/`` or ISO 8601 text as an aware UTC datetime; InvalidDataEventError otherwise."""
+    """A ``/Date(ms)/`` or ISO 8601 text as an aware UTC datetime; InvalidDataEventError otherwise, also for
+    a date outside years 1 to 9999 in UTC."""
+    try:
+        return _utc_moment(text)
+    except (ValueError, OverflowError):
+        # ValueError: not a date, or more digits than int() reads (4,300); OverflowError: past what a
+        # timedelta or a datetime holds. Either is a payload no retry makes usable (400, dead-lettered).
+        shown = f"{text[:_SHOWN]!r}..." if len(text) > _SHOWN else repr(text)
+        raise InvalidDataEventError(f"{where} is not a date-time: {shown}") from None
+
+
+def _utc_moment(text: str) -> datetime:
     match = _WCF_DATE.match(text)
     if match is not None:
         return _EPOCH + timedelta(milliseconds=int(match.group(1)))
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidDataEventError(f"{where} is not a date-time: {text!r}") from None
+    moment = datetime.fromisoformat(text)
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

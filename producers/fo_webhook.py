@@ -10,12 +10,15 @@ The caller authenticates the way the webhook's registration says; dualbus takes 
 ``code`` query string parameter, and "any request to the endpoint configured should fail when the
 authentication options passed in the request do not match. This is the responsibility of the endpoint.":
 https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/register-web-hook.md
+A body over ``MAX_BODY_BYTES`` is answered 413 before it is all read: held whole, one request of any size
+could run the webhook's process out of memory, and the producer stops with it.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import re
 from typing import Protocol
 
 import orjson
@@ -28,15 +31,25 @@ from starlette.routing import Route
 from dualbus.producers.checkpoints import CheckpointError
 from dualbus.producers.errors import InvalidDataEventError
 from dualbus.producers.fo_events import FoDataEvent
+from dualbus.producers.settings import WEBHOOK_KEY_VARIABLE, check_webhook_key
 
-__all__ = ["DEFAULT_PATH", "EventKeeper", "webhook_app"]
+__all__ = ["DEFAULT_PATH", "MAX_BODY_BYTES", "EventKeeper", "webhook_app"]
 
 _log = logging.getLogger(__name__)
 DEFAULT_PATH = "/fo/events"
 _RETRY_AFTER_SECONDS = "5"
 _BAD_REQUEST = 400
 _UNAUTHORIZED = 401
+_TOO_LARGE = 413
 _UNAVAILABLE = 503
+# Dataverse keeps a webhook's body to 256 KB: "When the size of the entire HTTP payload exceeds 256KB, the
+# x-ms-dynamics-msg-size-exceeded header will be included" and ParentContext, InputParameters and the
+# entity images are removed:
+# https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
+# 1 MiB leaves room four times over (whether Dataverse counts KB or KiB, with its headers or without), and is
+# still little memory for the webhook's process.
+MAX_BODY_BYTES = 1024 * 1024
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class EventKeeper(Protocol):
@@ -55,13 +68,22 @@ class EventKeeper(Protocol):
 
 def webhook_app(inbox: EventKeeper, *, path: str = DEFAULT_PATH, key: SecretStr | None = None) -> Starlette:
     """A starlette app taking one RemoteExecutionContext per ``POST path?code=<key>`` into ``inbox``."""
+    check_webhook_key(key)  # an empty key would be matched by a request without ``code``
     if key is None:
-        _log.warning("the F&O webhook accepts events without a key: set DUALBUS_PRODUCER__FO_WEBHOOK_KEY")
+        _log.warning("the F&O webhook accepts events without a key: set %s", WEBHOOK_KEY_VARIABLE)
 
     async def receive(request: Request) -> Response:
         if key is not None and not _authorized(request, key):
             return JSONResponse({"error": "missing or wrong code"}, status_code=_UNAUTHORIZED)
-        body = await request.body()
+        body = await _body_within(request, MAX_BODY_BYTES)
+        if body is None:
+            _log.warning("a data event request over %d bytes was refused", MAX_BODY_BYTES)
+            # Connection: close makes the server hang up after the answer instead of reading the rest.
+            return JSONResponse(
+                {"error": f"the body is over {MAX_BODY_BYTES} bytes"},
+                status_code=_TOO_LARGE,
+                headers={"Connection": "close"},
+            )
         try:
             event = inbox.take(body)
         except orjson.JSONDecodeError:
@@ -89,3 +111,27 @@ def _authorized(request: Request, key: SecretStr) -> bool:
     given = request.query_params.get("code", "")
     # Constant time: how much of a guess matched must not show in the answer's timing.
     return hmac.compare_digest(given.encode(), key.get_secret_value().encode())
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None once it is over ``limit`` bytes: by its Content-Length before any of it
+    is read, or counted as it streams (a chunked body says no length)."""
+    if _declared_over(request.headers.get("content-length"), limit):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None  # what was read is let go, and the rest never read
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _declared_over(length: str | None, limit: int) -> bool:
+    # A malformed length (which the server refuses anyway) is left to the count while streaming. Its digits
+    # are counted before int() reads them: int() refuses more than 4,300.
+    if length is None or not _DIGITS.fullmatch(length):
+        return False
+    digits = length.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit

@@ -2,7 +2,8 @@
 
 Example: ``DUALBUS_PRODUCER__OWN_USERS='["6f1c...-..."]'`` names dualbus's application user as Dataverse
 records it (``_modifiedby_value``), so the Dataverse producer does not publish dualbus's own writes back.
-``DUALBUS_PRODUCER__FO_WEBHOOK_KEY`` is the key an F&O data event webhook must send as ``?code=<key>``.
+``DUALBUS_PRODUCER__FO_WEBHOOK_KEY`` is the key an F&O data event webhook must send as ``?code=<key>``;
+set but empty, it is refused (``check_webhook_key``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,35 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dualbus.shared.envelope import format_validation_error
 from dualbus.shared.errors import ConfigError
 
-__all__ = ["FoEvents", "ProducerOptions", "ProducerSettings", "load_producer_settings"]
+__all__ = [
+    "WEBHOOK_KEY_VARIABLE",
+    "FoEvents",
+    "ProducerOptions",
+    "ProducerSettings",
+    "check_webhook_key",
+    "load_producer_settings",
+]
+
+WEBHOOK_KEY_VARIABLE = "DUALBUS_PRODUCER__FO_WEBHOOK_KEY"
+
+
+def check_webhook_key(key: SecretStr | None) -> None:
+    """ConfigError for a key that is set but blank.
+
+    A variable that resolved to nothing (a Kubernetes secret without the value) gives ``SecretStr('')``, not
+    None: no warning that events are taken without a key, and a request without ``code`` matches it.
+    """
+    if key is not None and not key.get_secret_value().strip():
+        raise ConfigError(
+            f"{WEBHOOK_KEY_VARIABLE} is set but empty, which would let any caller send data events: set it "
+            "to the webhook's WebhookKey, or unset it to take events without a key"
+        )
 
 
 class FoEvents(StrEnum):
@@ -56,6 +79,12 @@ class ProducerOptions(BaseModel):
     events_queue: str | None = None
     events_topic: str | None = None
     events_subscription: str | None = None
+
+    @field_validator("fo_webhook_key")
+    @classmethod
+    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
+        check_webhook_key(key)  # a ConfigError is a ValueError: pydantic reports it as this field's error
+        return key
 
 
 class ProducerSettings(BaseSettings):

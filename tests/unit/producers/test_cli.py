@@ -67,3 +67,16 @@ def test_summary_lists_tables_and_totals() -> None:
     assert "1,203" in text
     assert "602 rec/s" in text
     assert summary.rate == pytest.approx(601.5)
+
+
+@pytest.mark.usefixtures("no_configuration")
+def test_an_empty_webhook_key_stops_the_producer_with_one_line(monkeypatch, capsys) -> None:
+    """`DUALBUS_PRODUCER__FO_WEBHOOK_KEY=` (a secret that resolved to nothing) is refused before anything
+    runs, in one error line naming the variable, instead of opening the webhook to any caller."""
+    monkeypatch.setenv("DUALBUS_PRODUCER__FO_WEBHOOK_KEY", "")
+    monkeypatch.setenv("DUALBUS_PRODUCER__FO_EVENTS", "webhook")
+    assert module_main(["--from", "fo", "--areas", "customer"]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1
+    assert errors[0].startswith("error: invalid producer settings")
+    assert "DUALBUS_PRODUCER__FO_WEBHOOK_KEY" in errors[0]

@@ -12,6 +12,7 @@ import pytest
 
 from dualbus.producers.errors import InvalidDataEventError, SourceError
 from dualbus.producers.fo_events import parse_data_event
+from dualbus.producers.fo_values import parse_wcf_date
 from dualbus.shared.envelope import Operation
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -177,6 +178,42 @@ def test_malformed_contexts_are_refused_with_a_reason(change: Any, message: str)
     with pytest.raises(InvalidDataEventError, match=message) as raised:
         parse_data_event(payload)
     assert isinstance(raised.value, SourceError)
+
+
+# Dates no datetime holds: past the largest timedelta, more digits than int() reads, out of datetime's range
+# once added to the epoch, and ISO dates that leave years 1-9999 when moved to UTC.
+IMPOSSIBLE_DATES = [
+    "/Date(99999999999999999)/",
+    pytest.param(f"/Date({'9' * 5000})/", id="/Date(<5000 digits>)/"),
+    "/Date(-99999999999999)/",
+    "/Date(253402300800000)/",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+]
+
+
+@pytest.mark.parametrize("text", IMPOSSIBLE_DATES)
+def test_a_date_no_datetime_can_hold_is_an_invalid_event(text: str) -> None:
+    """An overflowing date is a malformed payload (400, dead-lettered), not an OverflowError or a
+    ValueError that the webhook answers 500 and that stops the Service Bus intake."""
+    with pytest.raises(InvalidDataEventError, match="OperationCreatedOn is not a date-time"):
+        parse_wcf_date(text, "OperationCreatedOn")
+    payload = _customer_event()
+    _target(payload)["Attributes"][2]["value"] = text
+    with pytest.raises(InvalidDataEventError, match="mserp_credmanlastreviewdate is not a date-time"):
+        parse_data_event(payload)
+
+
+@pytest.mark.parametrize(
+    ("text", "moment"),
+    [
+        ("/Date(253402300799999)/", datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        ("/Date(-62135596800000)/", datetime(1, 1, 1, tzinfo=UTC)),
+        ("0001-01-01T01:00:00+01:00", datetime(1, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_the_first_and_last_moments_a_datetime_holds_are_read(text: str, moment: datetime) -> None:
+    assert parse_wcf_date(text, "OperationCreatedOn") == moment
 
 
 def test_a_context_without_any_row_id_is_refused() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.checkpoints import CheckpointError, CheckpointStore
 from tests.unit.producers.contexts import data_event
 from tests.unit.producers.webhook_parts import (
     EVENT,
@@ -167,3 +169,36 @@ async def test_health_lists_the_entities_without_a_key(parts) -> None:
         body = (await http.get("/healthz")).json()
     assert body["status"] == "ok"
     assert sorted(body["entities"]) == ["CustomerGroups", "CustomersV3", "PaymentTerms"]
+
+
+class _FailingOnce:
+    """One of the store's inbox calls failing once, as SQLite does on a full disk or a lock held too long."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self.call = call
+        self.failed = False
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise CheckpointError("cannot use the checkpoint store: database is locked")
+        return self.call(*args)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("failing", ["inbox", "remove_from_inbox"])
+async def test_a_failure_of_the_inbox_store_is_retried_after_a_backoff(
+    parts, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Listing the kept events, or forgetting the published ones, failing once is waited out like a failed
+    publish: the inbox goes on and publishes (and lets go of) the event, rather than stopping the producer."""
+    client, _, inbox, store = parts
+    async with http_to(inbox) as http:
+        assert (await http.post("/fo/events", params={"code": KEY}, content=EVENT)).status_code == 200
+    once = _FailingOnce(getattr(store, failing))
+    monkeypatch.setattr(store, failing, once)
+    with recorded_waits() as waits:
+        async with publishing(inbox):
+            await until(lambda: once.failed and not store.inbox(10))
+    assert len(waits) == 1
+    assert customers(client)[-1] == "C-1"
