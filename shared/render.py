@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from dualbus.shared.topology import Subscription, TopicSpec, Topology
+from dualbus.shared.topology import NEVER_EXPIRES, Subscription, TopicSpec, Topology
 
 __all__ = ["iso_duration", "render_emulator_config"]
 
@@ -44,11 +44,15 @@ def render_emulator_config(topology: Topology) -> dict[str, Any]:
 
 
 def _control_queue(name: str) -> dict[str, Any]:
+    # A command is the route's state until a later one replaces it, so it must never expire: an expired pause
+    # would silently turn into "running" for replicas that start afterwards. The official emulator documents
+    # PT1H as its longest TTL (Config-schema.json), so there no value keeps a command for good; dualbus's
+    # emulator and Azure take this one as written.
     return {
         "Name": name,
         "Properties": {
             "DeadLetteringOnMessageExpiration": False,
-            "DefaultMessageTimeToLive": iso_duration(timedelta(days=365)),
+            "DefaultMessageTimeToLive": iso_duration(NEVER_EXPIRES),
             "DuplicateDetectionHistoryTimeWindow": iso_duration(timedelta(minutes=10)),
             "ForwardDeadLetteredMessagesTo": "",
             "ForwardTo": "",

@@ -27,6 +27,7 @@ from dualbus.shared.routing import (
 
 __all__ = [
     "AREAS",
+    "NEVER_EXPIRES",
     "ORIGINAL_ID_PROPERTY",
     "REPLAY_COUNT_PROPERTY",
     "REPLAY_TARGET_PROPERTY",
@@ -49,6 +50,16 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _MAX_LOCK = timedelta(minutes=5)
 _MIN_DEDUP_WINDOW = timedelta(seconds=20)
 _MAX_DEDUP_WINDOW = timedelta(days=7)
+
+# A time to live that never runs out: Azure's default and longest, TimeSpan.MaxValue (Int64.MaxValue ticks,
+# 10675199.02:48:05.4775807, https://learn.microsoft.com/dotnet/api/system.timespan.maxvalue; "the default
+# expiration time is also largest possible value for a signed 64-bit integer" on Standard and Premium,
+# https://learn.microsoft.com/azure/service-bus-messaging/message-expiration). Cut to whole seconds: a
+# timedelta holds no 100 ns ticks, and the SDK reads Azure's 5.4775807 s as 5.477581 s, past
+# TimeSpan.MaxValue (sent back, it would not fit); the official emulator's Config.json pattern also allows
+# whole seconds only (ServiceBus-Emulator/Schema/Config-schema.json in
+# Azure/azure-service-bus-emulator-installer). Renders as P10675199DT2H48M5S.
+NEVER_EXPIRES = timedelta(days=10_675_199, hours=2, minutes=48, seconds=5)
 
 
 class Direction(StrEnum):

@@ -4,8 +4,9 @@
 control queue, each area topic, its direction subscriptions and catch-all ``unroutable`` subscription, and
 each subscription's one rule (other rules, Azure's ``$Default`` included, are removed: they would route
 messages the topology does not mean to). ``apply`` makes them. Entities the topology does not name are left
-alone. ``RequiresSession`` cannot change on an existing subscription (Azure refuses it): such a difference is
-reported, never applied, as recreating the subscription would drop its messages.
+alone. Some properties Azure sets only when an entity is created (``_CREATE_ONLY``): a difference in one is
+planned as a refusal, never applied, and ``apply`` then stops before changing anything, since the only way
+is to recreate the entity, which drops its messages: the operator's decision, not this module's.
 
 Property names are the SDK's (``azure.servicebus.management`` QueueProperties, TopicProperties,
 SubscriptionProperties, RuleProperties, SqlRuleFilter).
@@ -24,20 +25,58 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.servicebus.management import RuleProperties, ServiceBusAdministrationClient, SqlRuleFilter
 
 from dualbus.shared.errors import BusError, TopologyError
-from dualbus.shared.topology import Subscription, TopicSpec, Topology
+from dualbus.shared.topology import NEVER_EXPIRES, Subscription, TopicSpec, Topology
 
 __all__ = ["Change", "apply_changes", "plan_changes"]
 
 Action = Literal["create", "update", "delete", "refuse"]
+Kind = Literal["queue", "topic", "subscription", "rule"]
 
-# The control queue's settings, as rendered for the emulator's Config.json (shared.render).
+# The control queue's settings, as rendered for the emulator's Config.json (shared.render). A command is its
+# route's state until a later one replaces it (shared.control), so it must never expire.
 _CONTROL_QUEUE: dict[str, Any] = {
     "lock_duration": timedelta(minutes=1),
     "max_delivery_count": 10,
-    "default_message_time_to_live": timedelta(days=365),
+    "default_message_time_to_live": NEVER_EXPIRES,
     "dead_lettering_on_message_expiration": False,
     "requires_session": False,
+    "requires_duplicate_detection": False,
 }
+
+# Properties Azure takes only when an entity is created. "You can't enable or disable duplicate detection
+# after the queue or topic is created"
+# (https://learn.microsoft.com/azure/service-bus-messaging/enable-duplicate-detection); "You can't enable or
+# disable message sessions after the queue or subscription is created"
+# (https://learn.microsoft.com/azure/service-bus-messaging/enable-message-sessions). EnablePartitioning is
+# another (https://learn.microsoft.com/azure/service-bus-messaging/enable-partitions), which the topology
+# never sets.
+_CREATE_ONLY: dict[Kind, frozenset[str]] = {
+    "queue": frozenset({"requires_session", "requires_duplicate_detection"}),
+    "topic": frozenset({"requires_duplicate_detection"}),
+    "subscription": frozenset({"requires_session"}),
+}
+# What a refused change asks of the operator: apply creates what is missing, so deleting is the one step.
+_RECREATE: dict[Kind, str] = {
+    "queue": (
+        "Azure sets this only when the queue is created; to recreate it: note the routes `dualbus paused` "
+        "lists, delete the queue (its commands go with it), run `dualbus topology apply` again, then pause "
+        "those routes again"
+    ),
+    "topic": (
+        "Azure sets this only when the topic is created; to recreate it: drain its subscriptions, delete the "
+        "topic (they go with it), then run `dualbus topology apply` again"
+    ),
+    "subscription": (
+        "Azure sets this only when the subscription is created; to recreate it: drain it, delete it, then "
+        "run `dualbus topology apply` again"
+    ),
+}
+# A queue's TTL is stamped on a message when it is sent: a longer one leaves the commands already queued as
+# they were.
+_QUEUED_COMMANDS_KEEP_EXPIRY = (
+    "commands already on the queue keep the expiry they were sent with: "
+    "pause again each route `dualbus paused` lists"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +84,7 @@ class Change:
     """One step: what to do to which entity, and the property differences it settles."""
 
     action: Action
-    kind: Literal["queue", "topic", "subscription", "rule"]
+    kind: Kind
     path: str
     differences: tuple[str, ...] = ()
     # How to make it; None for a refused change.
@@ -61,7 +100,7 @@ class Change:
 def plan_changes(client: ServiceBusAdministrationClient, topology: Topology) -> list[Change]:
     """Every change that would make the namespace match ``topology``; empty when it already does."""
     with _bus_errors("reading the namespace"):
-        changes = _queue_changes(client, topology.control_queue, _CONTROL_QUEUE)
+        changes = _control_queue_changes(client, topology.control_queue)
         for topic in topology.topics:
             changes += _topic_changes(client, topic)
     return changes
@@ -72,7 +111,8 @@ def apply_changes(client: ServiceBusAdministrationClient, changes: list[Change])
     refused = [change.describe() for change in changes if change.action == "refuse"]
     if refused:
         raise TopologyError(
-            "the namespace cannot be brought in line without recreating: " + "; ".join(refused)
+            "the namespace cannot be brought in line without recreating; nothing was changed: "
+            + "; ".join(refused)
         )
     for change in changes:
         if change.run is not None:
@@ -80,14 +120,19 @@ def apply_changes(client: ServiceBusAdministrationClient, changes: list[Change])
                 change.run(client)
 
 
-def _queue_changes(client: ServiceBusAdministrationClient, name: str, wanted: dict[str, Any]) -> list[Change]:
+def _control_queue_changes(client: ServiceBusAdministrationClient, name: str) -> list[Change]:
     existing = _get(lambda: client.get_queue(name))
     if existing is None:
-        return [Change("create", "queue", name, run=lambda c: c.create_queue(name, **wanted))]
-    differences = _differences(existing, wanted)
-    if not differences:
-        return []
-    return [Change("update", "queue", name, differences, lambda c: c.update_queue(existing, **wanted))]
+        return [Change("create", "queue", name, run=lambda c: c.create_queue(name, **_CONTROL_QUEUE))]
+    changes = _refusals("queue", name, existing, _CONTROL_QUEUE)
+    updatable = _updatable("queue", _CONTROL_QUEUE)
+    if differences := _differences(existing, updatable):
+        if not _same(existing.default_message_time_to_live, NEVER_EXPIRES):
+            differences += (_QUEUED_COMMANDS_KEEP_EXPIRY,)
+        changes.append(
+            Change("update", "queue", name, differences, lambda c: c.update_queue(existing, **updatable))
+        )
+    return changes
 
 
 def _topic_changes(client: ServiceBusAdministrationClient, topic: TopicSpec) -> list[Change]:
@@ -102,10 +147,19 @@ def _topic_changes(client: ServiceBusAdministrationClient, topic: TopicSpec) -> 
         changes.append(
             Change("create", "topic", topic.name, run=lambda c: c.create_topic(topic.name, **wanted))
         )
-    elif differences := _differences(existing, wanted):
-        changes.append(
-            Change("update", "topic", topic.name, differences, lambda c: c.update_topic(existing, **wanted))
-        )
+    else:
+        changes += _refusals("topic", topic.name, existing, wanted)
+        updatable = _updatable("topic", wanted)
+        if differences := _differences(existing, updatable):
+            changes.append(
+                Change(
+                    "update",
+                    "topic",
+                    topic.name,
+                    differences,
+                    lambda c: c.update_topic(existing, **updatable),
+                )
+            )
     for subscription in topic.all_subscriptions:
         changes += _subscription_changes(client, topic.name, subscription, topic_exists=existing is not None)
     return changes
@@ -120,30 +174,29 @@ def _subscription_changes(
         "max_delivery_count": sub.max_delivery_count,
         "default_message_time_to_live": sub.default_message_time_to_live,
         "dead_lettering_on_message_expiration": sub.dead_lettering_on_message_expiration,
+        "requires_session": sub.requires_session,
     }
     existing = _get(lambda: client.get_subscription(topic, sub.name)) if topic_exists else None
     if existing is None:
         # Created with the topology's rule in place of Azure's $Default, which would route everything.
         def create(c: ServiceBusAdministrationClient) -> None:
-            c.create_subscription(topic, sub.name, requires_session=sub.requires_session, **wanted)
+            c.create_subscription(topic, sub.name, **wanted)
             c.create_rule(topic, sub.name, sub.rule_name, filter=SqlRuleFilter(sub.rule_sql))
             for rule in c.list_rules(topic, sub.name):
                 if rule.name != sub.rule_name:
                     c.delete_rule(topic, sub.name, rule.name)
 
         return [Change("create", "subscription", path, (f"rule {sub.rule_name}: {sub.rule_sql}",), create)]
-    changes: list[Change] = []
-    if existing.requires_session != sub.requires_session:
-        detail = f"requires_session {existing.requires_session} -> {sub.requires_session}"
-        changes.append(Change("refuse", "subscription", path, (detail,)))
-    if differences := _differences(existing, wanted):
+    changes = _refusals("subscription", path, existing, wanted)
+    updatable = _updatable("subscription", wanted)
+    if differences := _differences(existing, updatable):
         changes.append(
             Change(
                 "update",
                 "subscription",
                 path,
                 differences,
-                lambda c: c.update_subscription(topic, existing, **wanted),
+                lambda c: c.update_subscription(topic, existing, **updatable),
             )
         )
     return changes + _rule_changes(client, topic, sub)
@@ -195,12 +248,36 @@ def _update_rule(
     client.update_rule(topic, subscription, rule)
 
 
+def _refusals(kind: Kind, path: str, existing: Any, wanted: dict[str, Any]) -> list[Change]:  # noqa: ANN401
+    """A refused change naming each create-only property that differs, and what to do; none if all match."""
+    fixed = {key: value for key, value in wanted.items() if key in _CREATE_ONLY[kind]}
+    differences = _differences(existing, fixed)
+    return [Change("refuse", kind, path, (*differences, _RECREATE[kind]))] if differences else []
+
+
+def _updatable(kind: Kind, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The properties an update may change: an existing entity keeps its create-only ones as they are."""
+    return {key: value for key, value in wanted.items() if key not in _CREATE_ONLY[kind]}
+
+
 def _differences(existing: Any, wanted: dict[str, Any]) -> tuple[str, ...]:  # noqa: ANN401 - SDK properties
     return tuple(
-        f"{key} {getattr(existing, key)} -> {value}"
+        f"{key} {_shown(getattr(existing, key))} -> {_shown(value)}"
         for key, value in wanted.items()
-        if getattr(existing, key) != value
+        if not _same(getattr(existing, key), value)
     )
+
+
+def _same(current: object, wanted: object) -> bool:
+    if isinstance(current, timedelta) and isinstance(wanted, timedelta):
+        # Azure's own "never" is TimeSpan.MaxValue, which the SDK reads a fraction of a second past
+        # NEVER_EXPIRES; a queue Azure made with its default TTL needs no change.
+        return current == wanted or min(current, wanted) >= NEVER_EXPIRES
+    return current == wanted
+
+
+def _shown(value: object) -> str:
+    return "never" if isinstance(value, timedelta) and value >= NEVER_EXPIRES else str(value)
 
 
 def _get(read: Callable[[], Any]) -> Any:  # noqa: ANN401 - SDK properties

@@ -14,6 +14,9 @@ from dualbus.sandbox.servicebus.launcher import start_in_process
 from dualbus.shared.topology import default_topology
 from tests.contract.conftest import quick_client
 
+# Azure's "never" for a TTL, TimeSpan.MaxValue, cut to whole seconds (shared.topology.NEVER_EXPIRES).
+NEVER_EXPIRES = datetime.timedelta(days=10_675_199, hours=2, minutes=48, seconds=5)
+
 pytestmark = [
     pytest.mark.contract,
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
@@ -68,9 +71,7 @@ def test_apply_from_empty_is_idempotent_and_repairs_drift(monkeypatch):
             assert (
                 admin.get_topic(topic.name).default_message_time_to_live == topic.default_message_time_to_live
             )
-            assert admin.get_queue(topology.control_queue).default_message_time_to_live == datetime.timedelta(
-                days=365
-            )
+            assert admin.get_queue(topology.control_queue).default_message_time_to_live == NEVER_EXPIRES
             assert "no changes" in _apply()
         # The applied rules route: a message no direction takes lands in the catch-all subscription.
         with quick_client(emulator.connection_string) as client:
@@ -98,3 +99,82 @@ def test_a_session_change_is_refused_not_applied(monkeypatch):
             assert result.exit_code == 1
             assert "requires_session" in result.output
             assert [t.name for t in admin.list_topics()] == [topic.name], "nothing else was created"
+
+
+def test_a_control_queue_whose_commands_expire_is_updated_and_says_what_stays(monkeypatch):
+    """A control queue made with an expiring TTL gets "never"; the line says queued commands keep theirs."""
+    topology = default_topology()
+    with start_in_process() as emulator:
+        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+        with ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        ) as admin:
+            admin.create_queue(
+                topology.control_queue,
+                lock_duration=datetime.timedelta(minutes=1),
+                max_delivery_count=10,
+                default_message_time_to_live=datetime.timedelta(days=365),
+            )
+            planned = _apply("--dry-run")
+            [line] = [line for line in planned.splitlines() if line.startswith("~ queue")]
+            assert "default_message_time_to_live 365 days, 0:00:00 -> never" in line
+            assert "keep the expiry they were sent with" in line
+            _apply()
+            assert admin.get_queue(topology.control_queue).default_message_time_to_live == NEVER_EXPIRES
+            assert "no changes" in _apply()
+
+
+def test_a_control_queue_with_azures_default_ttl_is_left_alone(monkeypatch):
+    """Azure's own default TTL, TimeSpan.MaxValue to the tick, already means never: no change is planned."""
+    topology = default_topology()
+    with start_in_process() as emulator:
+        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+        with ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        ) as admin:
+            admin.create_queue(
+                topology.control_queue, lock_duration=datetime.timedelta(minutes=1), max_delivery_count=10
+            )
+            assert admin.get_queue(topology.control_queue).default_message_time_to_live > NEVER_EXPIRES
+            planned = _apply("--dry-run")
+            assert f"queue {topology.control_queue}" not in planned
+
+
+def test_a_duplicate_detection_change_is_refused_before_anything_changes(monkeypatch):
+    """Duplicate detection is set only when a topic is made: apply changes nothing and says to recreate it."""
+    topology = default_topology()
+    first, later = topology.topics[0], topology.topics[1]
+    with start_in_process() as emulator:
+        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+        with ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        ) as admin:
+            admin.create_topic(later.name, requires_duplicate_detection=False)
+            planned = _apply("--dry-run")
+            assert f"! topic {later.name}: requires_duplicate_detection False -> True" in planned
+            assert "recreate" in planned
+            result = runner.invoke(app, ["topology", "apply"])
+            assert result.exit_code == 1
+            assert "requires_duplicate_detection" in result.output
+            assert [t.name for t in admin.list_topics()] == [later.name], "nothing else was created"
+            assert first.name not in {t.name for t in admin.list_topics()}
+            assert [q.name for q in admin.list_queues()] == [], "the control queue was not created either"
+            assert admin.get_topic(later.name).requires_duplicate_detection is False
+
+
+def test_a_session_change_on_the_control_queue_is_refused(monkeypatch):
+    """RequiresSession is set only when a queue is made: a session control queue is refused, not updated."""
+    topology = default_topology()
+    with start_in_process() as emulator:
+        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+        with ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        ) as admin:
+            admin.create_queue(topology.control_queue, requires_session=True)
+            planned = _apply("--dry-run")
+            assert f"! queue {topology.control_queue}: requires_session True -> False" in planned
+            result = runner.invoke(app, ["topology", "apply"])
+            assert result.exit_code == 1
+            assert "requires_session" in result.output
+            assert list(admin.list_topics()) == [], "nothing else was created"
+            assert admin.get_queue(topology.control_queue).requires_session is True

@@ -138,3 +138,9 @@ def test_subscriptions_and_rules_are_driven_by_parameters() -> None:
     assert "parent: topicResources[sub.topicIndex]" in _resource("subscriptionResources")
     assert "properties: sub.rule.properties" in _resource("ruleResources")
     assert "for (p, i) in producers" in _resource("producerApps")
+
+
+def test_control_queue_commands_never_expire() -> None:
+    """Azure gets the control queue with its longest TTL: a pause holds until a resume, however long."""
+    properties = _params()["controlQueue"]["properties"]
+    assert properties["defaultMessageTimeToLive"] == "P10675199DT2H48M5S"

@@ -121,3 +121,13 @@ def test_emulator_config_has_every_topic_subscription_and_rule() -> None:
     }
     assert subscriptions["to-fo"]["Properties"]["RequiresSession"] is True
     assert subscriptions["to-fo"]["Properties"]["LockDuration"] == "PT1M"
+
+
+def test_control_queue_commands_never_expire() -> None:
+    """A pause command stays on the control queue until a later one replaces it: the queue's TTL is Azure's
+    "never" (TimeSpan.MaxValue cut to whole seconds), and an expired command would be dropped, not kept."""
+    config = render_emulator_config(default_topology())
+    (queue,) = config["UserConfig"]["Namespaces"][0]["Queues"]
+    assert queue["Properties"]["DefaultMessageTimeToLive"] == "P10675199DT2H48M5S"
+    assert queue["Properties"]["RequiresSession"] is False
+    assert queue["Properties"]["RequiresDuplicateDetection"] is False
