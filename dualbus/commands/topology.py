@@ -81,7 +81,13 @@ def apply(
         if not changes:
             console.print("no changes: the namespace matches the topology")
         elif dry_run:
-            console.print(f"{len(changes)} change(s) planned; none made (--dry-run)")
+            refused = sum(change.action == "refuse" for change in changes)
+            note = (
+                f", {refused} of them refused (!): apply would change nothing until they are done"
+                if refused
+                else ""
+            )
+            console.print(f"{len(changes)} change(s) planned{note}; none made (--dry-run)")
         else:
             apply_changes(client, changes)
             console.print(f"{len(changes)} change(s) made")

@@ -106,7 +106,18 @@ def test_bad_input_is_refused_with_400(admin):
     with pytest.raises(HttpResponseError) as caught:
         admin.update_queue(admin.get_queue("plain"), requires_session=True)
     assert caught.value.status_code == 400
+    # Duplicate detection too is set at creation only, on queues and topics alike (Azure: "You can't enable
+    # or disable duplicate detection after the queue or topic is created").
+    with pytest.raises(HttpResponseError, match="RequiresDuplicateDetection") as caught:
+        admin.update_queue(admin.get_queue("plain"), requires_duplicate_detection=True)
+    assert caught.value.status_code == 400
     admin.delete_queue("plain")
+    admin.create_topic("plain-topic", requires_duplicate_detection=True)
+    with pytest.raises(HttpResponseError, match="RequiresDuplicateDetection") as caught:
+        admin.update_topic(admin.get_topic("plain-topic"), requires_duplicate_detection=False)
+    assert caught.value.status_code == 400
+    admin.update_topic(admin.get_topic("plain-topic"), max_size_in_megabytes=2048)  # other changes pass
+    admin.delete_topic("plain-topic")
 
 
 def test_rules_create_get_update_list_delete(admin):

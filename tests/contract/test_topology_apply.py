@@ -153,6 +153,7 @@ def test_a_duplicate_detection_change_is_refused_before_anything_changes(monkeyp
             planned = _apply("--dry-run")
             assert f"! topic {later.name}: requires_duplicate_detection False -> True" in planned
             assert "recreate" in planned
+            assert "1 of them refused (!): apply would change nothing" in planned
             result = runner.invoke(app, ["topology", "apply"])
             assert result.exit_code == 1
             assert "requires_duplicate_detection" in result.output
