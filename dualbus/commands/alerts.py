@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dualbus.commands.common import audit_log, console, reported_errors, servicebus_settings
+from dualbus.commands.common import audit_log, console, finite, reported_errors, servicebus_settings
 from dualbus.ops.alert_monitor import AlertMonitor
 from dualbus.ops.alerts import load_rules
 from dualbus.ops.dlq import select_routes
@@ -47,9 +47,12 @@ def check(rules: RulesArgument) -> None:
 @alerts_app.command("run")
 def run(
     rules: RulesArgument,
-    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 10.0,
+    interval: Annotated[float, typer.Option(min=0.1, callback=finite, help="Seconds between polls.")] = 10.0,
     duration: Annotated[
-        float | None, typer.Option(min=0, help="Stop after this many seconds (default: run until stopped).")
+        float | None,
+        typer.Option(
+            min=0, callback=finite, help="Stop after this many seconds (default: run until stopped)."
+        ),
     ] = None,
 ) -> None:
     """Watch the dead-letter queues and fire the rules.

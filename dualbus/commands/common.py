@@ -7,6 +7,7 @@ APIs). Either way the error is one line on stderr naming what to fix; never a tr
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -78,6 +79,14 @@ def fail(message: str, code: int = FAILURE) -> NoReturn:
 def usage_error(message: str, option: str | None = None) -> typer.BadParameter:
     """A usage error (exit code 2), about ``option`` when one is to blame, to raise."""
     return typer.BadParameter(message, param_hint=f"'{option}'" if option else None)
+
+
+def finite(value: float | None) -> float | None:
+    """A typer callback for a float option: refuses inf and nan (``min=`` alone takes both, and a wait of
+    inf or nan seconds fails deep inside the command), as a usage error."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def _file_problem(exc: OSError) -> str:

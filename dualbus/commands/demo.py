@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dualbus.commands.common import finite
 from dualbus.demo import DataSize, DemoOptions, run_demo
 
 __all__ = ["register"]
@@ -16,8 +17,12 @@ __all__ = ["register"]
 
 def demo(  # typer passes options by keyword
     *,
-    duration: Annotated[float, typer.Option("--duration", min=1, help="Seconds of live changes.")] = 60.0,
-    rate: Annotated[float, typer.Option("--rate", min=0.1, help="Changes per second, both sides.")] = 10.0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=1, callback=finite, help="Seconds of live changes.")
+    ] = 60.0,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.1, callback=finite, help="Changes per second, both sides.")
+    ] = 10.0,
     customers: Annotated[int, typer.Option("--customers", min=1, help="Customers to seed.")] = 100,
     vendors: Annotated[int, typer.Option("--vendors", min=0, help="Vendors to seed.")] = 20,
     products: Annotated[int, typer.Option("--products", min=0, help="Products to seed.")] = 50,

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dualbus.commands.common import FAILURE, fail
+from dualbus.commands.common import FAILURE, fail, finite
 from dualbus.sandbox.fo.events import MAX_PROCESSING_THREADS
 from dualbus.sandbox.servicebus.__main__ import main as emulator_main
 from dualbus.sandbox.workload import StreamConfig, run_sandbox
@@ -113,9 +113,14 @@ def sandbox(  # typer passes options by keyword
         ),
     ] = None,
     rate: Annotated[
-        float, typer.Option("--rate", min=0, help="Changes per second to make after seeding; 0: none.")
+        float,
+        typer.Option(
+            "--rate", min=0, callback=finite, help="Changes per second to make after seeding; 0: none."
+        ),
     ] = 0.0,
-    duration: Annotated[float, typer.Option("--duration", min=0, help="Seconds of changes to make.")] = 60.0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0, callback=finite, help="Seconds of changes to make.")
+    ] = 60.0,
     info_file: Annotated[
         Path | None, typer.Option("--info-file", help="Also write the URLs and credentials here as JSON.")
     ] = None,

@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from dualbus.commands.common import console, format_age, reported_errors, servicebus_settings
+from dualbus.commands.common import console, finite, format_age, reported_errors, servicebus_settings
 from dualbus.demo.display import format_seconds
 from dualbus.demo.monitor import read_stats
 from dualbus.demo.stats import RouteStats
@@ -33,7 +33,11 @@ def status(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     interval: Annotated[
         float,
-        typer.Option(min=0, help="Seconds between two samples for the backlog trend; 0 takes one sample."),
+        typer.Option(
+            min=0,
+            callback=finite,
+            help="Seconds between two samples for the backlog trend; 0 takes one sample.",
+        ),
     ] = 2.0,
     metrics: Annotated[
         Path | None,
