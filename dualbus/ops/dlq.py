@@ -118,32 +118,31 @@ def replay(
             body = edit_body(chosen, edits or {})
             outgoing = replay_message(letter, body=body)
             send_now(sender, outgoing)  # a refused send fails this message only
-            audit.record(
-                "dlq.replay",
-                "sent",
-                area=route.area,
-                subscription=route.subscription,
-                message_id=letter.message_id,
-                replay_message_id=_message_id(outgoing),
-                reason=letter.reason,
-                edits=dict(edits or {}),
-            )
+            details = {"replay_message_id": _message_id(outgoing), "edits": dict(edits or {})}
+            _audited(audit, "dlq.replay", "sent", route, letter, reason=letter.reason, **details)
 
         def left(letter: DeadLetter, error: str) -> None:
             # Sent, but still dead-lettered: a later replay's resend is absorbed by duplicate detection.
-            audit.record(
-                "dlq.replay",
-                "not-completed",
-                area=route.area,
-                subscription=route.subscription,
-                message_id=letter.message_id,
-                error=error,
-            )
+            _audited(audit, "dlq.replay", "not-completed", route, letter, error=error)
 
         _for_each_selected(
             client, route, selection=selection, now=now, report=report, action=resend, not_completed=left
         )
     return report
+
+
+def _audited(
+    audit: AuditLog, action: str, outcome: str, route: Route, letter: DeadLetter, **details: object
+) -> None:
+    """One audit line about one letter of ``route``."""
+    audit.record(
+        action,
+        outcome,
+        area=route.area,
+        subscription=route.subscription,
+        message_id=letter.message_id,
+        **details,
+    )
 
 
 def _chosen_body(letter: DeadLetter, from_file: MessageBody | None) -> MessageBody:
@@ -171,25 +170,11 @@ def purge(
     report = OperationReport()
 
     def forget(letter: DeadLetter) -> None:
-        audit.record(
-            "dlq.purge",
-            "removed",
-            area=route.area,
-            subscription=route.subscription,
-            message_id=letter.message_id,
-            reason=letter.reason,
-        )
+        _audited(audit, "dlq.purge", "removed", route, letter, reason=letter.reason)
 
     def kept(letter: DeadLetter, error: str) -> None:
         # The "removed" line is written first (no letter goes unaudited); this one says it did not happen.
-        audit.record(
-            "dlq.purge",
-            "not-removed",
-            area=route.area,
-            subscription=route.subscription,
-            message_id=letter.message_id,
-            error=error,
-        )
+        _audited(audit, "dlq.purge", "not-removed", route, letter, error=error)
 
     now = datetime.now(UTC)
     _for_each_selected(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Iterator
 
 import pytest
 from azure.servicebus import ServiceBusMessage
@@ -23,6 +25,17 @@ pytestmark = [
 ]
 
 runner = CliRunner()
+
+
+@contextlib.contextmanager
+def _bare_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ServiceBusAdministrationClient]:
+    """An empty emulator that ``dualbus topology apply`` reaches, and an administration client on it."""
+    with start_in_process() as emulator:
+        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
+        with ServiceBusAdministrationClient.from_connection_string(
+            emulator.connection_string, connection_verify=False
+        ) as admin:
+            yield admin
 
 
 def _apply(*args: str) -> str:
@@ -88,94 +101,74 @@ def test_a_session_change_is_refused_not_applied(monkeypatch):
     topology = default_topology()
     topic = topology.topics[0]
     sub = topic.subscriptions[0]
-    with start_in_process() as emulator:
-        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
-        with ServiceBusAdministrationClient.from_connection_string(
-            emulator.connection_string, connection_verify=False
-        ) as admin:
-            admin.create_topic(topic.name)
-            admin.create_subscription(topic.name, sub.name, requires_session=not sub.requires_session)
-            result = runner.invoke(app, ["topology", "apply"])
-            assert result.exit_code == 1
-            assert "requires_session" in result.output
-            assert [t.name for t in admin.list_topics()] == [topic.name], "nothing else was created"
+    with _bare_emulator(monkeypatch) as admin:
+        admin.create_topic(topic.name)
+        admin.create_subscription(topic.name, sub.name, requires_session=not sub.requires_session)
+        result = runner.invoke(app, ["topology", "apply"])
+        assert result.exit_code == 1
+        assert "requires_session" in result.output
+        assert [t.name for t in admin.list_topics()] == [topic.name], "nothing else was created"
 
 
 def test_a_control_queue_whose_commands_expire_is_updated_and_says_what_stays(monkeypatch):
     """A control queue made with an expiring TTL gets "never"; the line says queued commands keep theirs."""
     topology = default_topology()
-    with start_in_process() as emulator:
-        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
-        with ServiceBusAdministrationClient.from_connection_string(
-            emulator.connection_string, connection_verify=False
-        ) as admin:
-            admin.create_queue(
-                topology.control_queue,
-                lock_duration=datetime.timedelta(minutes=1),
-                max_delivery_count=10,
-                default_message_time_to_live=datetime.timedelta(days=365),
-            )
-            planned = _apply("--dry-run")
-            [line] = [line for line in planned.splitlines() if line.startswith("~ queue")]
-            assert "default_message_time_to_live 365 days, 0:00:00 -> never" in line
-            assert "keep the expiry they were sent with" in line
-            _apply()
-            assert admin.get_queue(topology.control_queue).default_message_time_to_live == NEVER_EXPIRES
-            assert "no changes" in _apply()
+    with _bare_emulator(monkeypatch) as admin:
+        admin.create_queue(
+            topology.control_queue,
+            lock_duration=datetime.timedelta(minutes=1),
+            max_delivery_count=10,
+            default_message_time_to_live=datetime.timedelta(days=365),
+        )
+        planned = _apply("--dry-run")
+        [line] = [line for line in planned.splitlines() if line.startswith("~ queue")]
+        assert "default_message_time_to_live 365 days, 0:00:00 -> never" in line
+        assert "keep the expiry they were sent with" in line
+        _apply()
+        assert admin.get_queue(topology.control_queue).default_message_time_to_live == NEVER_EXPIRES
+        assert "no changes" in _apply()
 
 
 def test_a_control_queue_with_azures_default_ttl_is_left_alone(monkeypatch):
     """Azure's own default TTL, TimeSpan.MaxValue to the tick, already means never: no change is planned."""
     topology = default_topology()
-    with start_in_process() as emulator:
-        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
-        with ServiceBusAdministrationClient.from_connection_string(
-            emulator.connection_string, connection_verify=False
-        ) as admin:
-            admin.create_queue(
-                topology.control_queue, lock_duration=datetime.timedelta(minutes=1), max_delivery_count=10
-            )
-            assert admin.get_queue(topology.control_queue).default_message_time_to_live > NEVER_EXPIRES
-            planned = _apply("--dry-run")
-            assert f"queue {topology.control_queue}" not in planned
+    with _bare_emulator(monkeypatch) as admin:
+        admin.create_queue(
+            topology.control_queue, lock_duration=datetime.timedelta(minutes=1), max_delivery_count=10
+        )
+        assert admin.get_queue(topology.control_queue).default_message_time_to_live > NEVER_EXPIRES
+        planned = _apply("--dry-run")
+        assert f"queue {topology.control_queue}" not in planned
 
 
 def test_a_duplicate_detection_change_is_refused_before_anything_changes(monkeypatch):
     """Duplicate detection is set only when a topic is made: apply changes nothing and says to recreate it."""
     topology = default_topology()
     first, later = topology.topics[0], topology.topics[1]
-    with start_in_process() as emulator:
-        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
-        with ServiceBusAdministrationClient.from_connection_string(
-            emulator.connection_string, connection_verify=False
-        ) as admin:
-            admin.create_topic(later.name, requires_duplicate_detection=False)
-            planned = _apply("--dry-run")
-            assert f"! topic {later.name}: requires_duplicate_detection False -> True" in planned
-            assert "recreate" in planned
-            assert "1 of them refused (!): apply would change nothing" in planned
-            result = runner.invoke(app, ["topology", "apply"])
-            assert result.exit_code == 1
-            assert "requires_duplicate_detection" in result.output
-            assert [t.name for t in admin.list_topics()] == [later.name], "nothing else was created"
-            assert first.name not in {t.name for t in admin.list_topics()}
-            assert [q.name for q in admin.list_queues()] == [], "the control queue was not created either"
-            assert admin.get_topic(later.name).requires_duplicate_detection is False
+    with _bare_emulator(monkeypatch) as admin:
+        admin.create_topic(later.name, requires_duplicate_detection=False)
+        planned = _apply("--dry-run")
+        assert f"! topic {later.name}: requires_duplicate_detection False -> True" in planned
+        assert "recreate" in planned
+        assert "1 of them refused (!): apply would change nothing" in planned
+        result = runner.invoke(app, ["topology", "apply"])
+        assert result.exit_code == 1
+        assert "requires_duplicate_detection" in result.output
+        assert [t.name for t in admin.list_topics()] == [later.name], "nothing else was created"
+        assert first.name not in {t.name for t in admin.list_topics()}
+        assert [q.name for q in admin.list_queues()] == [], "the control queue was not created either"
+        assert admin.get_topic(later.name).requires_duplicate_detection is False
 
 
 def test_a_session_change_on_the_control_queue_is_refused(monkeypatch):
     """RequiresSession is set only when a queue is made: a session control queue is refused, not updated."""
     topology = default_topology()
-    with start_in_process() as emulator:
-        monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
-        with ServiceBusAdministrationClient.from_connection_string(
-            emulator.connection_string, connection_verify=False
-        ) as admin:
-            admin.create_queue(topology.control_queue, requires_session=True)
-            planned = _apply("--dry-run")
-            assert f"! queue {topology.control_queue}: requires_session True -> False" in planned
-            result = runner.invoke(app, ["topology", "apply"])
-            assert result.exit_code == 1
-            assert "requires_session" in result.output
-            assert list(admin.list_topics()) == [], "nothing else was created"
-            assert admin.get_queue(topology.control_queue).requires_session is True
+    with _bare_emulator(monkeypatch) as admin:
+        admin.create_queue(topology.control_queue, requires_session=True)
+        planned = _apply("--dry-run")
+        assert f"! queue {topology.control_queue}: requires_session True -> False" in planned
+        result = runner.invoke(app, ["topology", "apply"])
+        assert result.exit_code == 1
+        assert "requires_session" in result.output
+        assert list(admin.list_topics()) == [], "nothing else was created"
+        assert admin.get_queue(topology.control_queue).requires_session is True

@@ -3,38 +3,20 @@ reason, and the intake goes on with the rest of the batch instead of failing (an
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
-import orjson
 import pytest
 
 from dualbus.producers.fo_queue import INVALID_EVENT, EventSource, FoQueueIntake
-from dualbus.sandbox.fo.context import data_event_payload
-from dualbus.sandbox.fo.store import Change
+
+from .event_messages import currency_event_message
 
 _GOOD_TIME = "/Date(1767323045000)/"
 
 
 def _message(message_id: str, operation_created_on: str) -> Any:
     """A currency update's data event message, its OperationCreatedOn as given."""
-    change = Change(
-        entity="Currencies",
-        change_type="Update",
-        keys={"CurrencyCode": "EUR"},
-        row={"CurrencyCode": "EUR", "Name": "Euro"},
-        before={"CurrencyCode": "EUR", "Name": "euro"},
-        changed_fields=("Name",),
-        sequence=1,
-        time=datetime(2026, 6, 1, tzinfo=UTC),
-        modified_by="someone",
-        rec_id=5637144576,
-    )
-    payload = {**data_event_payload(change), "OperationCreatedOn": operation_created_on}
-    return SimpleNamespace(
-        message_id=message_id, content_type="application/json", body=[orjson.dumps(payload)]
-    )
+    return currency_event_message(message_id, operation_created_on=operation_created_on)
 
 
 class _Receiver:

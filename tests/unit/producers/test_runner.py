@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-import orjson
 import pytest
 
 from dualbus.producers import fo_queue
 from dualbus.producers.errors import SourceError
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.runner import _every
-from dualbus.sandbox.fo.context import data_event_payload
-from dualbus.sandbox.fo.store import Change
 from dualbus.shared.errors import TransientError
 from dualbus.shared.retry import RetryPolicy
 from tests.unit.retry_waits import recorded_waits
+
+from .event_messages import currency_event_message
 
 # How long a test waits for the loop to get somewhere before it fails.
 _WITHIN = 5.0
@@ -175,29 +173,11 @@ async def test_a_pace_sets_when_the_next_round_starts_from_what_the_last_one_ret
     assert 0.45 <= after_none < 0.8
 
 
-def _event_message() -> Any:
-    """One data event message of a currency update, as the intake receives it."""
-    change = Change(
-        entity="Currencies",
-        change_type="Update",
-        keys={"CurrencyCode": "EUR"},
-        row={"CurrencyCode": "EUR", "Name": "Euro"},
-        before={"CurrencyCode": "EUR", "Name": "euro"},
-        changed_fields=("Name",),
-        sequence=1,
-        time=datetime(2026, 6, 1, tzinfo=UTC),
-        modified_by="someone",
-        rec_id=5637144576,
-    )
-    body = orjson.dumps(data_event_payload(change))
-    return SimpleNamespace(message_id="m-1", content_type="application/json", body=[body])
-
-
 class _SameBatch:
     """A queue receiver that hands out the same one-message batch at every receive, noting settlements."""
 
     def __init__(self) -> None:
-        self.message = _event_message()
+        self.message = currency_event_message()
         self.settled: list[str] = []
 
     async def __aenter__(self) -> _SameBatch:
