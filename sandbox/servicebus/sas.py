@@ -121,7 +121,9 @@ class KeyRing:
             raise SandboxAuthError("the token's expiry is not a number") from exc
         # Signed over the text as carried: decoding and re-encoding it would refuse a raw resource.
         expected = _sign(f"{resource}\n{expiry}", key.get_secret_value())
-        if not hmac.compare_digest(expected, unquote_plus(signature)):
+        # As bytes: compare_digest refuses a text with other than ASCII in it (TypeError, not a refusal).
+        given = unquote_plus(signature).encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(expected.encode(), given):
             raise SandboxAuthError("the token's signature does not match the key")
         if expiry <= self.clock():
             raise SandboxAuthError("the token has expired")

@@ -227,6 +227,43 @@ def test_deleting_a_queue_drops_its_messages_and_a_new_one_starts_empty(admin, b
     admin.delete_queue("reborn")
 
 
+def test_a_token_for_one_entity_cannot_forward_it_into_another(bare):
+    """Forwarding needs rights on the destination too (Azure: Manage on both entities): a token scoped to
+    ``src`` may not make ``src`` forward into ``victim``, which it cannot reach itself."""
+    base = f"http://{bare.host}:{bare.port}"
+    expiry = int(time.time()) + 300
+    root = make_token(base, DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, expiry)
+    scoped = make_token(f"sb://{bare.host}:{bare.port}/src", DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, expiry)
+    queue = (
+        '<entry xmlns="http://www.w3.org/2005/Atom"><content type="application/xml">'
+        '<QueueDescription xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect">'
+        "{}</QueueDescription></content></entry>"
+    )
+    forwarding = queue.format("<ForwardTo>victim</ForwardTo>")
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for name in ("src", "victim"):
+            assert (
+                http.put(f"/{name}", content=queue.format(""), headers={"Authorization": root}).status_code
+                == 201
+            )
+        assert http.get("/victim", headers={"Authorization": scoped}).status_code == 401
+        refused = http.put("/src", content=forwarding, headers={"Authorization": scoped, "If-Match": "*"})
+        assert refused.status_code == 401
+        assert "ForwardTo" in refused.text
+        # Its own queue's other settings it may change, and a token for the namespace may forward.
+        own = queue.format("<MaxDeliveryCount>7</MaxDeliveryCount>")
+        assert (
+            http.put("/src", content=own, headers={"Authorization": scoped, "If-Match": "*"}).status_code
+            == 200
+        )
+        assert (
+            http.put("/src", content=forwarding, headers={"Authorization": root, "If-Match": "*"}).status_code
+            == 200
+        )
+        for name in ("src", "victim"):
+            http.delete(f"/{name}", headers={"Authorization": root})
+
+
 def test_plain_http_answers_with_the_same_key_checks(bare):
     """A client asking for plain HTTP gets the same API, and the same 401 without a valid token."""
     base = f"http://{bare.host}:{bare.port}"
