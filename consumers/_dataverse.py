@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from dualbus.consumers._dataverse_refs import References, check
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import LookupMissingError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 
@@ -167,7 +168,9 @@ class DataverseSink:
     ) -> ApplyResult | None:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await self._api.request("DELETE", path, headers=headers)
-        await self._stale_reference(response, change)
+        # A row it refers to that is gone now (its company deleted): no row can be addressed through it.
+        with contextlib.suppress(LookupMissingError):
+            await self._stale_reference(response, change)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:

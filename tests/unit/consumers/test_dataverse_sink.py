@@ -376,3 +376,13 @@ async def test_a_404_with_references_unchanged_is_what_it_was(sink, fake):
     await created(sink, fake)
     del fake.rows[ACCOUNT]
     assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
+
+
+@pytest.mark.asyncio
+async def test_a_delete_whose_company_is_gone_is_unchanged_not_an_unresolved_lookup(sink, fake):
+    """The row is gone with its company: reading the company's id again finds none, and the delete is
+    what it was before, unchanged, rather than a lookup to wait for and dead-letter."""
+    await created(sink, fake)
+    del fake.rows[ACCOUNT]
+    del fake.rows["cdm_companies(cdm_companycode='USMF')"]
+    assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
