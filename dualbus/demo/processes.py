@@ -14,8 +14,9 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -128,22 +129,25 @@ class ProcessGroup:
         self._forget_gone()
         log_path = self.log_dir / f"{name}.log"
         log = log_path.open("wb")
-        try:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules, no shell
-                list(command),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(env),
-                start_new_session=True,
-            )
-        except OSError as exc:
-            log.close()
-            raise DemoError(f"cannot start {name}: {exc}") from exc
-        child = ChildProcess(name, list(command), log_path, process, log, stage, dict(env))
-        self.children.append(child)
-        self._guardian.guard(process.pid)
-        self._guarded.add(process.pid)
+        # A stop (SIGTERM, Ctrl-C) that came between the start and the registration would leave the child
+        # unknown to stop_all and to the guardian, running on after the demo: it waits until both are done.
+        with _interrupts_deferred():
+            try:
+                process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules, no shell
+                    list(command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env),
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                log.close()
+                raise DemoError(f"cannot start {name}: {exc}") from exc
+            child = ChildProcess(name, list(command), log_path, process, log, stage, dict(env))
+            self.children.append(child)
+            self._guardian.guard(process.pid)
+            self._guarded.add(process.pid)
         return child
 
     def restart(self, child: ChildProcess, *, command: Sequence[str] | None = None) -> ChildProcess:
@@ -188,6 +192,27 @@ class ProcessGroup:
             self._guardian.release()
             self._guardian = None
         return {child.name: child.process.returncode for child in self.children}
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """SIGTERM and SIGINT that arrive in the block are handled as it ends, by the handlers set before it
+    (the demo's raise KeyboardInterrupt). Only the main thread takes signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    signums = (signal.SIGTERM, signal.SIGINT)
+    previous = {
+        signum: signal.signal(signum, lambda signum, _frame: caught.append(signum)) for signum in signums
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # now handled as it would have been
 
 
 def _stop(children: list[ChildProcess], grace: float) -> None:
