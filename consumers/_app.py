@@ -24,7 +24,7 @@ from dualbus.consumers._tombstone_sink import TombstoneSink
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.control import PauseWatcher, route_name
-from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.errors import ConfigError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import MapSet, Side, load_maps
@@ -161,7 +161,7 @@ async def _watch(
         try:
             await watcher.poll_once()
             break
-        except DualbusError as exc:
+        except Exception as exc:  # noqa: BLE001 - logged; the consumer must not wait silently for ever
             _log.warning("cannot read the control queue yet; receiving nothing until it is read: %s", exc)
             await backoff.wait(exc)
     known.set()

@@ -55,6 +55,9 @@ from dualbus.shared.topology import SubscriptionSpec, TopicSpec
 
 __all__ = ["Consumer", "LockRenewer", "RuntimeOptions"]
 
+# How long a session taken before the route's pause state was read waits for it before it is let go.
+_READY_GRACE_SECONDS = 5.0
+
 _log = logging.getLogger("dualbus.consumer")
 # Seconds a receiver being opened when shutdown begins may take to finish connecting.
 _OPEN_GRACE = 2.0
@@ -217,10 +220,17 @@ class Consumer:
     async def _taker(self, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]) -> None:
         """Take sessions ahead of the workers (``_supply``), while the route runs."""
         backoff = Backoff(self.options.reconnect, stop)
+        first = True
         while not stop.is_set():
             if self._gate is not None and self._gate.paused:
                 await until_either(stop, self._gate.wait_resumed())
                 continue
+            if not first and self._ready is not None and not self._ready.is_set():
+                # One take may overlap the pause state's first reading; more would hold sessions that
+                # healthy replicas could work while the control queue does not answer this one.
+                await until_either(stop, self._ready.wait())
+                continue
+            first = False
             await _surviving(backoff, supply.take_with(lambda: self._take(stop, renewer), stop))
 
     async def _worker(self, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]) -> None:
@@ -270,8 +280,13 @@ class Consumer:
             if self._gate is not None and self._gate.paused:
                 return
             if self._ready is not None and not self._ready.is_set():
-                # Taking a session may overlap the gate's first reading; receiving may not.
-                await until_either(stop, self._ready.wait())
+                # Taking a session may overlap the gate's first reading; receiving may not. A reading that
+                # does not come soon (the control queue not answering) must not keep the session from the
+                # route's other replicas: it is let go, and taken again once the state is known.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(until_either(stop, self._ready.wait()), _READY_GRACE_SECONDS)
+                if not self._ready.is_set():
+                    return
             await self._drain(taken.receiver, taken.hold, stop, renewer, supply)
         finally:
             taken.hold.stop_reading()

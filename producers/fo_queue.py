@@ -106,8 +106,11 @@ class FoQueueIntake:
             while not stop.is_set():
                 try:
                     async with opened(self._receiver()) as receiver:
-                        backoff.reset()  # the receiver opened: a later failure waits the first backoff
-                        await self._rounds(receiver, renewer, unpublished, stop)
+                        await self._rounds(receiver, renewer, (backoff, unpublished), stop)
+                except _NotPublishedError as exc:
+                    # Waited with the receiver closed: an open one would take the abandoned batch back into
+                    # its prefetch, locked, and the locks would run out there (each expiry one more delivery).
+                    await unpublished.wait(exc)  # the batch comes back; F&O or Service Bus needs a moment
                 except (TransientError, BusError) as exc:
                     # Unsettled events come back when their locks expire; a misconfigured source is raised.
                     _log.warning("receiving data events failed, reconnecting: %s", exc)
@@ -116,15 +119,17 @@ class FoQueueIntake:
             await renewer.close()
 
     async def _rounds(
-        self, receiver: AsyncReceiver, renewer: LockRenewer, backoff: Backoff, stop: asyncio.Event
+        self,
+        receiver: AsyncReceiver,
+        renewer: LockRenewer,
+        backoffs: tuple[Backoff, ...],
+        stop: asyncio.Event,
     ) -> None:
+        """Receive, publish and settle until stopped; _NotPublishedError when a batch went back."""
         while not stop.is_set():
-            try:
-                await self.receive_once(receiver, renewer)
-            except _NotPublishedError as exc:
-                await backoff.wait(exc)  # the batch comes back; F&O or Service Bus needs a moment
-                continue
-            backoff.reset()  # published: the next failure waits the first backoff again
+            await self.receive_once(receiver, renewer)
+            for backoff in backoffs:
+                backoff.reset()  # the receiver works and publishes: a later failure waits the first backoff
 
     async def receive_once(self, receiver: AsyncReceiver, renewer: LockRenewer | None = None) -> int:
         """One receive, publish and settle round; returns how many messages were completed.

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+# The latest action failures kept for the caller (``AlertActions.errors``).
+_ERRORS_KEPT = 100
 
 
 class Action(StrEnum):
@@ -232,6 +234,7 @@ class AlertActions:
                 self.pause(area, subscription, f"alert {firing.rule.name}: {firing.count} dead-letters")
         except Exception as exc:  # noqa: BLE001 - one failing action must not stop the others
             self.errors.append(f"{firing.rule.name}: {step.label}: {exc}")
+            del self.errors[:-_ERRORS_KEPT]  # a webhook down for days must not grow a monitor's memory
             _log.warning("alert action failed", extra={"rule": firing.rule.name, "action": step.label})
             return False
         return True

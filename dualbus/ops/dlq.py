@@ -122,7 +122,8 @@ def replay(
             _audited(audit, "dlq.replay", "sent", route, letter, reason=letter.reason, **details)
 
         def left(letter: DeadLetter, error: str) -> None:
-            # Sent, but still dead-lettered: a later replay's resend is absorbed by duplicate detection.
+            # Sent, but still dead-lettered: a later replay's resend is absorbed by duplicate detection
+            # (within its window; after it, the consumers' stale guard skips the version applied already).
             _audited(audit, "dlq.replay", "not-completed", route, letter, error=error)
 
         _for_each_selected(

@@ -226,7 +226,12 @@ class Run:
     """A consumer over fake receivers and an in-memory target, run until a condition holds."""
 
     def __init__(
-        self, *receivers: FakeReceiver, others_free: bool = True, buckets: int = 32, **options: Any
+        self,
+        *receivers: FakeReceiver,
+        others_free: bool = True,
+        buckets: int = 32,
+        ready: asyncio.Event | None = None,
+        **options: Any,
     ) -> None:
         """``options`` override the RuntimeOptions' fields (one worker, a 5 s shutdown deadline); the topic
         has ``buckets`` ordering buckets, so as many sessions."""
@@ -247,6 +252,7 @@ class Run:
                 **{"concurrency": 1, "shutdown_deadline": 5.0, "idle_wait": 0.5, **options}
             ),
             renewer=self.renewer,
+            ready=ready,
         )
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(self.consumer.run(self.stop))

@@ -12,6 +12,7 @@ import stamina
 from azure.servicebus.exceptions import SessionLockLostError
 
 from dualbus.consumers import ConsumerMetrics
+from dualbus.consumers import _runtime as runtime_module
 from dualbus.consumers._hold import SessionHold
 from dualbus.shared.envelope import Envelope, Operation
 from dualbus.shared.errors import BusError
@@ -347,3 +348,15 @@ async def test_a_change_found_applied_already_leaves_its_tombstone():
     assert run.metrics.counts["skipped-stale"] == 1
     stones = json.loads(session.state)["tombstones"]
     assert [version for version, _at in stones.values()] == [3]
+
+
+@pytest.mark.asyncio
+async def test_a_session_taken_before_the_pause_state_is_known_is_let_go_and_no_more_are_taken(monkeypatch):
+    """While the route's pause state cannot be read, a session taken meanwhile is let go after a grace,
+    nothing of it applied, and the taker takes no other: the route's healthy replicas can work them."""
+    monkeypatch.setattr(runtime_module, "_READY_GRACE_SECONDS", 0.1)
+    receiver = FakeReceiver([currency_message("AAA", 1)], FakeSession("s"))
+    run = Run(receiver, ready=asyncio.Event())  # never set: the control queue does not answer
+    await run.until(lambda: receiver.closed)
+    assert (run.table.writes, receiver.settled) == ([], [])
+    assert len(run.client.opened) == 1
