@@ -98,6 +98,11 @@ class DataverseSink:
             if cached is not None and _behind(cached, change):
                 cached = None  # its ETag would only fail (412): read at once
             row = cached if cached is not None else await self._read(path, change.table_map.name)
+            if row is None and change.delete:
+                # The row may be there under a company re-created with a new id, which the path was built
+                # from; a company gone altogether leaves no row to delete.
+                with contextlib.suppress(LookupMissingError):
+                    await self._renewed_references(change)
             done = self._skip(change, row, writer)
             if done is None:
                 done = await (
@@ -182,8 +187,11 @@ class DataverseSink:
         """TransientError when a 404 came from an id cached for a referenced row that has a new one now
         (deleted and re-created): the change goes again with the new id, instead of being taken for a row
         deleted meanwhile, or rejected."""
-        if response.status_code != _NOT_FOUND:
-            return
+        if response.status_code == _NOT_FOUND:
+            await self._renewed_references(change)
+
+    async def _renewed_references(self, change: TargetChange) -> None:
+        """Read the ids of the rows the change refers to again; TransientError if one has a new id."""
         if await self._refs.refreshed(change.table_map, change.key, change.lookups):
             raise TransientError(
                 f"a row {change.table_map.name} refers to has a new id; written again with it"

@@ -386,3 +386,22 @@ async def test_a_delete_whose_company_is_gone_is_unchanged_not_an_unresolved_loo
     del fake.rows[ACCOUNT]
     del fake.rows["cdm_companies(cdm_companycode='USMF')"]
     assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
+
+
+NEW_USMF_ID = "99999999-0000-0000-0000-0000000000aa"
+
+
+@pytest.mark.asyncio
+async def test_a_delete_addressed_through_a_re_created_company_finds_its_row_after_one_retry(sink, fake):
+    """The company was re-created under a new id and the account lives under it: a delete whose path was
+    built from the cached id finds no row, reads the company again, and deletes the row on its retry,
+    instead of counting it unchanged and leaving it."""
+    await created(sink, fake)
+    sink._written.clear()  # the row fell out of the sink's bounded cache; the company's id did not
+    fake.rows["cdm_companies(cdm_companycode='USMF')"] = {"cdm_companyid": NEW_USMF_ID}
+    moved = ACCOUNT.replace(USMF_ID, NEW_USMF_ID)
+    fake.rows[moved] = fake.rows.pop(ACCOUNT)
+    with pytest.raises(TransientError, match="new id"):
+        await sink.apply(customer(2, operation=Operation.DELETE))
+    assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.APPLIED
+    assert moved not in fake.rows
