@@ -124,15 +124,15 @@ def _control_queue_changes(client: ServiceBusAdministrationClient, name: str) ->
     existing = _get(lambda: client.get_queue(name))
     if existing is None:
         return [Change("create", "queue", name, run=lambda c: c.create_queue(name, **_CONTROL_QUEUE))]
-    changes = _refusals("queue", name, existing, _CONTROL_QUEUE)
-    updatable = _updatable("queue", _CONTROL_QUEUE)
-    if differences := _differences(existing, updatable):
-        if not _same(existing.default_message_time_to_live, NEVER_EXPIRES):
-            differences += (_QUEUED_COMMANDS_KEEP_EXPIRY,)
-        changes.append(
-            Change("update", "queue", name, differences, lambda c: c.update_queue(existing, **updatable))
-        )
-    return changes
+    expiring = not _same(existing.default_message_time_to_live, NEVER_EXPIRES)
+    return _changes_to(
+        "queue",
+        name,
+        existing,
+        _CONTROL_QUEUE,
+        lambda c, updatable: c.update_queue(existing, **updatable),
+        note=(_QUEUED_COMMANDS_KEEP_EXPIRY,) if expiring else (),
+    )
 
 
 def _topic_changes(client: ServiceBusAdministrationClient, topic: TopicSpec) -> list[Change]:
@@ -148,18 +148,9 @@ def _topic_changes(client: ServiceBusAdministrationClient, topic: TopicSpec) -> 
             Change("create", "topic", topic.name, run=lambda c: c.create_topic(topic.name, **wanted))
         )
     else:
-        changes += _refusals("topic", topic.name, existing, wanted)
-        updatable = _updatable("topic", wanted)
-        if differences := _differences(existing, updatable):
-            changes.append(
-                Change(
-                    "update",
-                    "topic",
-                    topic.name,
-                    differences,
-                    lambda c: c.update_topic(existing, **updatable),
-                )
-            )
+        changes += _changes_to(
+            "topic", topic.name, existing, wanted, lambda c, updatable: c.update_topic(existing, **updatable)
+        )
     for subscription in topic.all_subscriptions:
         changes += _subscription_changes(client, topic.name, subscription, topic_exists=existing is not None)
     return changes
@@ -187,18 +178,13 @@ def _subscription_changes(
                     c.delete_rule(topic, sub.name, rule.name)
 
         return [Change("create", "subscription", path, (f"rule {sub.rule_name}: {sub.rule_sql}",), create)]
-    changes = _refusals("subscription", path, existing, wanted)
-    updatable = _updatable("subscription", wanted)
-    if differences := _differences(existing, updatable):
-        changes.append(
-            Change(
-                "update",
-                "subscription",
-                path,
-                differences,
-                lambda c: c.update_subscription(topic, existing, **updatable),
-            )
-        )
+    changes = _changes_to(
+        "subscription",
+        path,
+        existing,
+        wanted,
+        lambda c, updatable: c.update_subscription(topic, existing, **updatable),
+    )
     return changes + _rule_changes(client, topic, sub)
 
 
@@ -246,6 +232,24 @@ def _update_rule(
     client: ServiceBusAdministrationClient, *, topic: str, subscription: str, rule: RuleProperties
 ) -> None:
     client.update_rule(topic, subscription, rule)
+
+
+def _changes_to(
+    kind: Kind,
+    path: str,
+    existing: Any,  # noqa: ANN401 - SDK properties
+    wanted: dict[str, Any],
+    update: Callable[[ServiceBusAdministrationClient, dict[str, Any]], object],
+    *,
+    note: tuple[str, ...] = (),
+) -> list[Change]:
+    """What an existing entity needs: a refusal for each create-only property that differs, and one update
+    of the others (``update(client, properties)``) when any differs, ``note`` added to its line."""
+    changes = _refusals(kind, path, existing, wanted)
+    updatable = _updatable(kind, wanted)
+    if differences := _differences(existing, updatable):
+        changes.append(Change("update", kind, path, differences + note, lambda c: update(c, updatable)))
+    return changes
 
 
 def _refusals(kind: Kind, path: str, existing: Any, wanted: dict[str, Any]) -> list[Change]:  # noqa: ANN401
