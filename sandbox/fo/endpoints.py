@@ -12,28 +12,44 @@ https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a00212
 A Service Bus endpoint gets the same JSON with content type application/json (the ServiceEndpoint's JSON
 message format) and the OperationId as message id, so duplicate detection drops resends:
 https://github.com/MicrosoftDocs/powerapps-docs/blob/1cbdbbce58d16aeb4ffd801809fc04baaa7807d7/powerapps-docs/developer/data-platform/write-listener-application-azure-solution.md
-Library errors (httpx, azure.servicebus) are translated here into DeliveryError, which the publisher retries.
+Library errors (http.client, azure.servicebus) are translated here into DeliveryError, which the publisher
+retries.
 """
 
 from __future__ import annotations
 
+import http.client
+import select
+import ssl
 import threading
 import uuid
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Literal
+from urllib.parse import urlencode, urlsplit
 
-import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
 from pydantic import SecretStr
 
+from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.fo.events import Delivery, DeliveryError
 
 __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 
 
+# How a connection the server closed shows when it is used.
+_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
 class WebhookEndpoint:
-    """POSTs each event as JSON to ``url``; any non-2xx answer or connection error is a failure."""
+    """POSTs each event as JSON to ``url``; any non-2xx answer or connection error is a failure.
+
+    The standard library's ``http.client``, one kept-alive connection per processing thread: the twin
+    stands in for F&O, whose sending side is not dualbus's to measure, and with httpx each POST cost the
+    twin's process 0.7 ms of CPU against 0.2 ms (2,000 POSTs each, to a loopback server in a process of its
+    own). At 200 changes/s the twin sends about 180 events a second, on the same two cores as the pipeline.
+    """
 
     def __init__(
         self,
@@ -45,27 +61,78 @@ class WebhookEndpoint:
         timeout: float = 10.0,
     ) -> None:
         self.name = name or url
-        self._url = url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SandboxError(f"a webhook URL must be http(s)://host[:port]/path, not {url!r}")
+        self._https = parts.scheme == "https"
+        self._host, self._port = parts.hostname, parts.port
+        self._path, self._query = parts.path or "/", parts.query
+        self._timeout = timeout
         # Authentication values are secrets: kept out of the name, a repr and the logs.
         self._auth_headers = {k: SecretStr(v) for k, v in (headers or {}).items()}
         self._code = SecretStr(code) if isinstance(code, str) else code
-        self._client = httpx.Client(timeout=timeout)
+        self._tls = _client_context() if self._https else None
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+        self._opening = threading.Lock()
 
     def send(self, delivery: Delivery) -> None:
         """POST one event; raise DeliveryError unless the webhook answers 2xx."""
-        params = {} if self._code is None else {"code": self._code.get_secret_value()}
+        connection, kept = self._connection()
+        status = self._post(connection, delivery, again_if_closed=kept)
+        if not HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES:
+            raise DeliveryError(f"webhook {self.name} answered {status}")
+
+    def _post(
+        self, connection: http.client.HTTPConnection, delivery: Delivery, *, again_if_closed: bool
+    ) -> int:
         try:
-            response = self._client.post(
-                self._url, content=delivery.body, params=params, headers=self._headers(delivery)
-            )
-        except httpx.HTTPError as exc:
+            connection.request("POST", self._target(), body=delivery.body, headers=self._headers(delivery))
+            response = connection.getresponse()
+            response.read()
+        except _CLOSED as exc:
+            connection.close()
+            if again_if_closed:
+                # A kept-alive connection the server closed between two events (uvicorn closes one idle
+                # for 5 s) took nothing: the event goes once more, on a new connection, as httpx's pool
+                # would have sent it.
+                return self._post(connection, delivery, again_if_closed=False)
+            raise DeliveryError(f"webhook {self.name} closed the connection: {type(exc).__name__}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # A connection in an unknown state is not reused: the next attempt opens a fresh one.
+            connection.close()
             raise DeliveryError(f"webhook {self.name} unreachable: {type(exc).__name__}") from exc
-        if not response.is_success:
-            raise DeliveryError(f"webhook {self.name} answered {response.status_code}")
+        return response.status
 
     def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._client.close()
+        """Close every thread's connection."""
+        with self._opening:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it is one kept from an earlier event."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._tls is not None:
+                connection = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=self._tls
+                )
+            else:
+                connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._local.connection = connection
+            with self._opening:
+                self._opened.append(connection)
+        if connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
+            connection.close()  # readable while idle: the server closed it (or sent what nobody asked for)
+        return connection, connection.sock is not None
+
+    def _target(self) -> str:
+        query = [self._query] if self._query else []
+        if self._code is not None:
+            query.append(urlencode({"code": self._code.get_secret_value()}))
+        return f"{self._path}?{'&'.join(query)}" if query else self._path
 
     def _headers(self, delivery: Delivery) -> dict[str, str]:
         return {
@@ -77,6 +144,11 @@ class WebhookEndpoint:
             "x-ms-correlation-request-id": delivery.correlation_id,
             **{name: value.get_secret_value() for name, value in self._auth_headers.items()},
         }
+
+
+def _client_context() -> ssl.SSLContext:
+    """The system's trust store, or the bundle ``SSL_CERT_FILE`` names (OpenSSL reads it)."""
+    return ssl.create_default_context()
 
 
 class ServiceBusEndpoint:
