@@ -32,12 +32,11 @@ from dualbus.console.security import (
     CSRF_COOKIE,
     REFRESH_HEADER,
     SESSION_COOKIE,
+    CsrfTokens,
     Identity,
     SessionLimits,
     Sessions,
     bearer_matches,
-    csrf_matches,
-    new_csrf,
     token_matches,
 )
 from dualbus.ops.dlq import OperationReport
@@ -80,6 +79,7 @@ class _State:
     config: ConsoleConfig
     jobs: Jobs = field(default_factory=Jobs)
     sessions: Sessions = field(default_factory=Sessions)
+    csrf_tokens: CsrfTokens = field(default_factory=CsrfTokens)
     flashes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
@@ -143,7 +143,7 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
             except Exception as exc:  # noqa: BLE001 - the page says what broke in one line, the log in full
                 _log.exception("console request failed", extra={"path": request.url.path})
                 response = _failed(request, context, f"unexpected {type(exc).__name__}: {exc}")
-            if CSRF_COOKIE not in request.cookies:
+            if request.cookies.get(CSRF_COOKIE) != context.csrf:  # none yet, or not one the console made
                 response.set_cookie(
                     CSRF_COOKIE, context.csrf, httponly=True, samesite="strict", secure=config.secure_cookies
                 )
@@ -185,7 +185,8 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
 
 async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     """Who is asking, their CSRF token, and the form of a POST; _RefusedError when they may not."""
-    csrf = request.cookies.get(CSRF_COOKIE) or new_csrf()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    csrf = cookie if cookie is not None and state.csrf_tokens.signed(cookie) else state.csrf_tokens.new()
     token = state.config.token
     by_header = token is not None and bearer_matches(request, token)
     identity: Identity | None = Identity(state.config.operator)
@@ -201,15 +202,11 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     if identity is None and request.url.path not in _OPEN_PATHS:
         if request.method == "GET" and not refresh:
             response: Response = RedirectResponse("/login", status_code=303)
-            if CSRF_COOKIE not in request.cookies:
+            if cookie != csrf:
                 response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
             raise _RefusedError(response)
         raise _RefusedError(_one_line("refused: sign in first, or send Authorization: Bearer <token>", 401))
-    if (
-        post
-        and not by_header
-        and not csrf_matches(request.cookies.get(CSRF_COOKIE), form and form.get("csrf"))
-    ):
+    if post and not by_header and not state.csrf_tokens.matches(cookie, form and form.get("csrf")):
         raise _RefusedError(
             _one_line(
                 "refused: this form's CSRF token does not match this browser's; "

@@ -12,11 +12,18 @@
   Without them a signed-in browser on a shared or lost machine stayed signed in while the console ran.
 - Every POST from a page carries a CSRF token equal to the ``dualbus_csrf`` cookie (double submit; an other
   site can neither read the cookie nor, with SameSite=Strict, send it). A request authenticated by its
-  Authorization header carries no ambient credential, so it needs none.
+  Authorization header carries no ambient credential, so it needs none. The token is signed with a key the
+  console's process makes at start and never shows (``CsrfTokens``): cookies do not keep ports apart, so a
+  page served from another port of the same loopback address is the same site, and it can plant a cookie
+  of its choosing (its own server's Set-Cookie, or ``document.cookie`` before the console set one). With
+  a plain double submit it would then know the token and could post the console's forms; a token it makes
+  up fails the signature. OWASP's "Signed Double-Submit Cookie":
+  https://github.com/OWASP/CheatSheetSeries/blob/dafc538920596083ac180c19700cd5acab4e49e9/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.md
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -34,13 +41,12 @@ __all__ = [
     "CSRF_COOKIE",
     "REFRESH_HEADER",
     "SESSION_COOKIE",
+    "CsrfTokens",
     "Identity",
     "SessionLimits",
     "Sessions",
     "bearer_matches",
-    "csrf_matches",
     "is_loopback",
-    "new_csrf",
     "require_token",
     "token_matches",
 ]
@@ -84,14 +90,32 @@ def token_matches(given: str, token: SecretStr) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), token.get_secret_value().encode())
 
 
-def new_csrf() -> str:
-    """A fresh CSRF token for a browser."""
-    return secrets.token_urlsafe(32)
+class CsrfTokens:
+    """CSRF tokens signed with this process's own key: a random value and its HMAC-SHA256."""
 
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
 
-def csrf_matches(cookie: str | None, submitted: object) -> bool:
-    """Whether the form's token equals the browser's cookie."""
-    return bool(cookie) and isinstance(submitted, str) and hmac.compare_digest(str(cookie), submitted)
+    def new(self) -> str:
+        """A fresh token for a browser."""
+        random = secrets.token_urlsafe(24)
+        return f"{self._sign(random)}.{random}"
+
+    def signed(self, token: str | None) -> bool:
+        """Whether ``token`` is one this process made (a planted or an earlier process's is not)."""
+        signature, dot, random = (token or "").partition(".")
+        return bool(dot) and hmac.compare_digest(signature.encode(), self._sign(random).encode())
+
+    def matches(self, cookie: str | None, submitted: object) -> bool:
+        """Whether the form's token is the browser's cookie, and one this process made."""
+        return (
+            isinstance(submitted, str)
+            and self.signed(cookie)
+            and hmac.compare_digest(str(cookie).encode(), submitted.encode())
+        )
+
+    def _sign(self, random: str) -> str:
+        return hmac.new(self._key, random.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,6 +206,44 @@ def test_a_post_without_the_csrf_token_is_refused_and_does_nothing(client_for):
     assert backend.paused == {"customer/to-fo"}
 
 
+def _with_cookie(value: str) -> dict[str, str]:
+    return {"Cookie": f"{CSRF_COOKIE}={value}"}
+
+
+def test_a_csrf_cookie_planted_by_another_page_on_this_address_gets_nothing_done(client_for):
+    """Cookies do not keep ports apart: a page on another loopback port can set the console's CSRF cookie.
+
+    A token of its own making, equal in cookie and form, must not pass; the console's own pages replace it.
+    """
+    backend = FakeBackend()
+    client = client_for(backend)
+    planted = "chosen-by-a-page-on-another-port"
+    pause = {"route": "customer/to-fo", "action": "pause"}
+    forged = client.post("/routes/pause", data={**pause, "csrf": planted}, headers=_with_cookie(planted))
+    assert forged.status_code == 403
+    assert backend.paused == set()
+    assert backend.trail == []
+    page = client.get("/routes", headers=_with_cookie(planted))
+    mended = page.cookies[CSRF_COOKIE]
+    assert mended != planted
+    assert f'value="{mended}"' in page.text
+    client.cookies.clear()
+    done = client.post("/routes/pause", data={**pause, "csrf": mended}, headers=_with_cookie(mended))
+    assert done.status_code == 303
+    assert backend.paused == {"customer/to-fo"}
+
+
+def test_a_csrf_token_from_an_earlier_console_process_is_replaced(client_for):
+    """Each process signs with a key of its own: an old page's token is refused, the new page works."""
+    first, second = client_for(FakeBackend()), client_for(backend := FakeBackend())
+    old = _csrf(first)
+    pause = {"route": "customer/to-fo", "action": "pause", "csrf": old}
+    refused = second.post("/routes/pause", data=pause, headers=_with_cookie(old))
+    assert refused.status_code == 403
+    assert second.get("/routes", headers=_with_cookie(old)).cookies[CSRF_COOKIE] != old
+    assert backend.paused == set()
+
+
 def test_pause_and_resume_are_audited_with_who(client_for):
     backend = FakeBackend()
     client = client_for(backend)
