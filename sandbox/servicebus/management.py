@@ -9,11 +9,12 @@ See https://learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-req
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.codec import Described, Symbol, Timestamp
+from dualbus.sandbox.servicebus.connections import ConnectionState
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.lookup import peek, receive_deferred
@@ -148,16 +149,23 @@ class Management:
         return 200, None
 
     def _renew_session(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        until = self.bus.sessions.renew_session(entity, str(body["session-id"]))
+        until = self.bus.sessions.renew_session(entity, str(body["session-id"]), self._receivers())
         return 200, {"expiration": Timestamp(until)}
 
     def _get_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        return 200, {"session-state": self.bus.sessions.get_state(entity, str(body["session-id"]))}
+        state = self.bus.sessions.get_state(entity, str(body["session-id"]), self._receivers())
+        return 200, {"session-state": state}
 
     def _set_state(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
-        state = body.get("session-state")
-        self.bus.sessions.set_state(entity, str(body["session-id"]), None if state is None else bytes(state))
+        raw = body.get("session-state")
+        state = None if raw is None else bytes(raw)
+        self.bus.sessions.set_state(entity, str(body["session-id"]), state, self._receivers())
         return 200, None
+
+    def _receivers(self) -> Container[object]:
+        """The receiving links of the requesting connection: a session operation needs one holding the
+        session's lock (the SDK sends it on the session receiver's own connection)."""
+        return self._holder.consumers if isinstance(self._holder, ConnectionState) else ()
 
     def _sessions(self, entity: Entity, body: Mapping[str, Any]) -> Reply:
         skip = int(body.get("skip", 0))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,18 +80,28 @@ class Sessions:
         """Stop waiting for a session (the receiver went away)."""
         self.waiters = [w for w in self.waiters if w.consumer is not consumer]
 
-    def renew_session(self, entity: Entity, session_id: str) -> int:
-        """Extend a held session lock; return the new locked-until (ms)."""
+    def renew_session(self, entity: Entity, session_id: str, holders: Container[object]) -> int:
+        """Extend a session lock one of ``holders`` has; return the new locked-until (ms)."""
         now = self._bus.now_ms()
-        lock = entity.session_locks.get(session_id)
-        if lock is None or lock.until_ms <= now:
-            raise BrokerError(SESSION_LOCK_LOST, f"The session lock on '{session_id}' was lost.", status=410)
+        lock = self.held_lock(entity, session_id, holders)
         lock.until_ms = now + entity.settings.lock_ms
         heapq.heappush(self._session_heap, (lock.until_ms, entity.path, session_id))
         for message in entity.locks.values():
             if message.env.session_id == session_id:
                 message.locked_until_ms = lock.until_ms
         return lock.until_ms
+
+    def held_lock(self, entity: Entity, session_id: str, holders: Container[object]) -> SessionLock:
+        """The live lock on ``session_id`` if one of ``holders`` has it, else BrokerError (session lock lost).
+
+        Azure answers a session operation from a receiver whose session lock expired with SessionLockLost,
+        also once another receiver has accepted the session since (see SESSION_LOCK_LOST): the old holder
+        must neither overwrite the new holder's state nor extend its lock.
+        """
+        lock = entity.session_locks.get(session_id)
+        if lock is None or lock.until_ms <= self._bus.now_ms() or lock.owner not in holders:
+            raise BrokerError(SESSION_LOCK_LOST, f"The session lock on '{session_id}' was lost.", status=410)
+        return lock
 
     def expire(self, now: int) -> None:
         """Free sessions whose lock ran out (their messages count a failed delivery); time out waiters."""
@@ -121,12 +131,16 @@ class Sessions:
             candidates.append(self._session_heap[0][0])
         return min(candidates) if candidates else None
 
-    def get_state(self, entity: Entity, session_id: str) -> bytes | None:
-        """A session's state, or None if never set."""
+    def get_state(self, entity: Entity, session_id: str, holders: Container[object]) -> bytes | None:
+        """The state of a session one of ``holders`` has locked, or None if never set."""
+        self.held_lock(entity, session_id, holders)
         return entity.session_state.get(session_id)
 
-    def set_state(self, entity: Entity, session_id: str, state: bytes | None) -> None:
-        """Set or clear a session's state (durable)."""
+    def set_state(
+        self, entity: Entity, session_id: str, state: bytes | None, holders: Container[object]
+    ) -> None:
+        """Set or clear the state of a session one of ``holders`` has locked (durable)."""
+        self.held_lock(entity, session_id, holders)
         if state is None:
             entity.session_state.pop(session_id, None)
         else:

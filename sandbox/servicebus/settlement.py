@@ -31,6 +31,10 @@ __all__ = [
 
 COMPLETE, ABANDON, DEFER, DEAD_LETTER, RELEASE = "complete", "abandon", "defer", "dead-letter", "release"
 LOCK_LOST = "com.microsoft:message-lock-lost"
+# The condition the SDK maps to SessionLockLostError (ERROR_CODE_SESSION_LOCK_LOST in
+# https://github.com/Azure/azure-sdk-for-python/blob/283734c5e40da90844881e064e0e5238359eccd6/sdk/servicebus/azure-servicebus/azure/servicebus/_common/constants.py),
+# which a session receiver gets for any operation on its session once its lock expired:
+# https://github.com/Azure/azure-sdk-for-java/blob/5295f3c4253ee514d4b497f53dd8d203d5fc2360/sdk/servicebus/microsoft-azure-servicebus/src/main/java/com/microsoft/azure/servicebus/primitives/SessionLockLostException.java
 SESSION_LOCK_LOST = "com.microsoft:session-lock-lost"
 
 

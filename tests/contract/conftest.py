@@ -68,6 +68,7 @@ def contract_config() -> EmulatorConfig:
         QueueConfig(name="sessions-lock", requires_session=True),
         QueueConfig(name="aio-sessions", requires_session=True),
         QueueConfig(name="sessions-expiry", requires_session=True, lock_duration=_SHORT),
+        QueueConfig(name="sessions-taken-over", requires_session=True, lock_duration=_SHORT),
         QueueConfig(name="sessions-batch", requires_session=True),
         QueueConfig(name="forward-target"),
         QueueConfig(name="forward-source", forward_to="forward-target"),

@@ -116,3 +116,29 @@ def test_batch_with_a_session_less_message_is_refused_whole(client: ServiceBusCl
         sender.send_messages([ServiceBusMessage("ok", session_id="s"), ServiceBusMessage("no session")])
     with client.get_queue_receiver("sessions-batch", session_id="s") as receiver:
         assert receiver.peek_messages(max_message_count=5) == []
+
+
+def test_a_receiver_whose_session_lock_ran_out_cannot_renew_or_use_the_session_state(moved_clock: MovedClock):
+    """Once another receiver took the session, the first one's state and renewal calls raise
+    SessionLockLostError, and the new holder's state and lock are left as they were."""
+    with moved_clock.client.get_queue_sender("sessions-taken-over") as sender:
+        sender.send_messages(ServiceBusMessage("x", session_id="moved"))
+    with (
+        moved_clock.client.get_queue_receiver("sessions-taken-over", session_id="moved") as first,
+        quick_client(moved_clock.emulator.connection_string) as other_client,
+    ):
+        first.session.set_state(b"first")
+        moved_clock.pass_time(1.5)
+        with other_client.get_queue_receiver("sessions-taken-over", session_id="moved") as second:
+            second.session.set_state(b"second")
+            held_until = second.session.locked_until_utc
+            with pytest.raises(SessionLockLostError):
+                first.session.set_state(b"stale")
+            with pytest.raises(SessionLockLostError):
+                first.session.get_state()
+            with pytest.raises(SessionLockLostError):
+                first.session.renew_lock()
+            assert second.session.get_state() == b"second"
+            assert second.session.renew_lock() >= held_until
+            [message] = second.receive_messages(max_wait_time=3)
+            second.complete_message(message)
