@@ -26,6 +26,8 @@ class Intake:
         target = self._bus.entity(path)
         if (target.dead_letter is None and not target.is_topic) or "/subscriptions/" in path:
             raise BrokerError("amqp:not-allowed", f"Cannot send to '{path}': send to its queue or topic.")
+        # Sessions on: "All messages must be sent as part of a session (by setting the session id)",
+        # https://github.com/MicrosoftDocs/azure-docs/blob/01256f9454e5bf1dc3d783779a6e2412609b07c9/articles/service-bus-messaging/message-sessions.md
         if target.sessionful and any(env.session_id is None for env in envs):
             raise BrokerError(
                 "amqp:not-allowed",
@@ -69,8 +71,12 @@ class Intake:
         self._dedup.setdefault(path, {})[message_id] = expires_ms
 
     def schedule(self, path: str, envs: list[SentMessage]) -> list[int]:
-        """Hold messages until their scheduled enqueue time; return their sequence numbers."""
-        target = self._bus.entity(path)
+        """Hold messages until their scheduled enqueue time; return their sequence numbers.
+
+        A schedule is a send that waits: the same checks refuse the whole request before anything is held
+        (a session entity takes only messages with a session id, see ``check_sendable``).
+        """
+        target = self.check_sendable(path, envs)
         numbers = []
         for env in envs:
             seq = self._bus.take_seq()

@@ -70,6 +70,7 @@ def contract_config() -> EmulatorConfig:
         QueueConfig(name="sessions-expiry", requires_session=True, lock_duration=_SHORT),
         QueueConfig(name="sessions-taken-over", requires_session=True, lock_duration=_SHORT),
         QueueConfig(name="sessions-batch", requires_session=True),
+        QueueConfig(name="sessions-schedule", requires_session=True),
         QueueConfig(name="forward-target"),
         QueueConfig(name="forward-source", forward_to="forward-target"),
         QueueConfig(name="fan-in-target"),

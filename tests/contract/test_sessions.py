@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
 from azure.servicebus.exceptions import (
@@ -142,3 +144,14 @@ def test_a_receiver_whose_session_lock_ran_out_cannot_renew_or_use_the_session_s
             assert second.session.renew_lock() >= held_until
             [message] = second.receive_messages(max_wait_time=3)
             second.complete_message(message)
+
+
+def test_scheduling_a_session_less_message_on_a_session_queue_is_refused(client: ServiceBusClient):
+    """schedule_messages is a send: to a session queue, a message without a session id is refused whole."""
+    due = datetime.now(UTC) + timedelta(minutes=5)
+    with client.get_queue_sender("sessions-schedule") as sender, pytest.raises(ServiceBusError):
+        sender.schedule_messages(
+            [ServiceBusMessage("ok", session_id="s"), ServiceBusMessage("no session")], due
+        )
+    with client.get_queue_receiver("sessions-schedule", session_id="s") as receiver:
+        assert receiver.peek_messages(max_message_count=5) == []
