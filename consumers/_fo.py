@@ -12,6 +12,7 @@ extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -121,7 +122,11 @@ class FoSink:
         self._check(response)
         body = response.json()
         rows = body.get("value") if isinstance(body, dict) else None
-        return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
+        if not isinstance(rows, list):
+            return None
+        # F&O reads a '*' in text compared with eq as a wildcard, so a key holding one matches other rows
+        # too (sandbox/fo/query.py): the row is the one whose key is the change's.
+        return next((row for row in rows if isinstance(row, dict) and _has_key(row, change.key)), None)
 
     @staticmethod
     def _check(response: Response) -> None:
@@ -139,6 +144,21 @@ def key_segment(entity: FoEntity, key: Mapping[str, Scalar]) -> str:
     # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe (space, '/', '#') gets encoded.
     literals = fo_key_literals(entity, key)
     return ",".join(f"{name}={quote(literal, safe=_KEY_SAFE)}" for name, literal in literals.items())
+
+
+def _has_key(row: Mapping[str, Any], key: Mapping[str, Scalar]) -> bool:
+    """Whether ``row`` holds ``key``, text compared without regard to case as F&O compares keys."""
+    return all(_key_value(row.get(name)) == _key_value(value) for name, value in key.items())
+
+
+def _key_value(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            # A date-time key reads back in F&O's own form ("...Z"), not necessarily as it was sent.
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value.casefold()
+    return value
 
 
 def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:

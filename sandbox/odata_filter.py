@@ -7,7 +7,8 @@ Strings compare without regard to case, as both services' SQL collations do, and
 nor smaller than anything (only eq/ne match it), as in SQL.
 
 What differs is a :class:`FilterDialect`: which string functions a service takes, whether it reads enum
-literals (``Namespace.Type'Value'``), and how it refuses a filter (its own error shape).
+literals (``Namespace.Type'Value'``), whether ``*`` in text compared with ``eq`` is a wildcard, and how it
+refuses a filter (its own error shape).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "LiteralCheck",
     "Predicate",
     "filter_names",
+    "has_wildcard",
     "literal",
     "parse_filter",
     "tokenize",
@@ -66,6 +68,8 @@ class FilterDialect:
     functions: Mapping[str, Callable[[str, str], bool]] = field(default_factory=dict)
     # Whether ``Namespace.Type'Value'`` reads as the enum value's name.
     enum_literals: bool = False
+    # Whether a ``*`` in a text literal compared with ``eq`` stands for any text (none included).
+    eq_wildcard: bool = False
 
 
 def parse_filter(text: str, dialect: FilterDialect, check: LiteralCheck | None = None) -> Predicate:
@@ -182,6 +186,12 @@ class _Parser:
         other = self._take()
         right = self._operand(*other)
         self._check_literal((kind, value), op, other)
+        if op == "eq" and self._dialect.eq_wildcard:
+            # The side with a starred literal is the pattern, the other side the value it is matched with.
+            for operand, token in ((left, other), (right, (kind, value))):
+                pattern = _wildcard(token)
+                if pattern is not None:
+                    return _like(operand, pattern)
         compare = _COMPARE[op]
         return lambda row: _evaluate(left(row), compare, right(row))
 
@@ -218,6 +228,29 @@ class _Parser:
             raise self._dialect.refuse(f"Unexpected '{value}' in $filter.")
         constant = literal(kind, value)
         return lambda _row: constant
+
+
+def has_wildcard(token: tuple[str, str]) -> bool:
+    """Whether ``token`` is a text literal (not an enum literal) with a ``*`` in it."""
+    kind, raw = token
+    return kind == "string" and raw.startswith("'") and "*" in raw
+
+
+def _wildcard(token: tuple[str, str]) -> re.Pattern[str] | None:
+    """The pattern a text literal with ``*`` in it stands for, matched without regard to case; None for
+    any other token."""
+    if not has_wildcard(token):
+        return None
+    text = str(literal(*token))
+    return re.compile(".*".join(map(re.escape, text.split("*"))), re.IGNORECASE | re.DOTALL)
+
+
+def _like(operand: Operand, pattern: re.Pattern[str]) -> Predicate:
+    def matches(row: Row) -> bool:
+        value = operand(row)
+        return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+    return matches
 
 
 def _is_property(token: tuple[str, str]) -> bool:

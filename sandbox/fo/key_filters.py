@@ -4,7 +4,8 @@ F&O stores an entity's rows under a unique index on its key fields; a ``$filter`
 such groups joined by ``or`` (``(dataAreaId eq 'usmf' and CustomerAccount eq 'C-1') or (...)``, as a client
 reads back the rows of a batch of data events), is a seek per key there, not a scan of the table. The twin
 answers the same way, so that reading a few rows of a large table costs what it costs F&O. The filter's
-own predicate is still applied to the rows found: the key only narrows where to look.
+own predicate is still applied to the rows found: the key only narrows where to look. A key value with a
+``*`` is a wildcard (sandbox/fo/query.py) and names no one row: such a filter is read as any other.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from dualbus.d365 import FoEntity
 from dualbus.sandbox.fo.query import FO_FILTER
-from dualbus.sandbox.odata_filter import literal, tokenize
+from dualbus.sandbox.odata_filter import has_wildcard, literal, tokenize
 
 __all__ = ["key_groups"]
 
@@ -57,10 +58,11 @@ def _key_of(definition: FoEntity, tokens: list[_Token]) -> tuple[Any, ...] | Non
     named: dict[str, object] = {}
     for index in range(0, len(tokens), 4):
         match tokens[index : index + 4]:
-            # Plain text (not an enum literal, whose stored form differs) or a number.
+            # Plain text (not an enum literal, whose stored form differs, nor a wildcard, which names
+            # no one row) or a number.
             case [("name", name), ("name", op), (("string" | "number") as kind, raw), *joiner] if (
                 op.lower() == "eq"
-                and (kind == "number" or raw.startswith("'"))
+                and (kind == "number" or (raw.startswith("'") and not has_wildcard((kind, raw))))
                 and joiner in ([], [("name", "and")], [("name", "AND")])
             ):
                 named[name.casefold()] = literal(kind, raw)

@@ -2,7 +2,8 @@
 
 ``$filter`` is the shared parser (``sandbox/odata_filter.py``) in F&O's dialect, :data:`FO_FILTER`:
 the comparisons, and/or/not and parentheses, with F&O enum literals
-(``Microsoft.Dynamics.DataEntities.NoYes'Yes'``) and without string functions.
+(``Microsoft.Dynamics.DataEntities.NoYes'Yes'``), ``*`` in text compared with eq as a wildcard, and without
+string functions.
 See https://docs.oasis-open.org/odata/odata/v4.01/odata-v4.01-part2-url-conventions.html and
 https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
 """
@@ -32,7 +33,10 @@ _PAIR = 2  # "field desc"
 # Microsoft.Dynamics.DataEntities.NoYes'Yes', and no string functions (startswith/contains answer 400:
 # https://learn.microsoft.com/en-us/answers/questions/5826840/odata-filter-startswith-returning-400-client-error).
 # The filter operators F&O lists: https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
-FO_FILTER = odata_filter.FilterDialect(refuse=BadRequestError, enum_literals=True)
+# "Contains" is "implemented as a wildcard character": StringField eq '*retail*' (F&O's OData documentation,
+# "Filter details"; only eq is documented, so only eq reads a star as a wildcard):
+# https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/2bb90a0ca66952ed09ec1a1917190d7f105d1e2d/articles/fin-ops-core/dev-itpro/data-entities/odata.md
+FO_FILTER = odata_filter.FilterDialect(refuse=BadRequestError, enum_literals=True, eq_wildcard=True)
 
 
 # Called for each comparison of a $filter, in the order written, with its operands as (kind, raw text) tokens

@@ -33,7 +33,7 @@ from dualbus.sandbox.fo.query import (
 )
 from dualbus.sandbox.fo.store import ETAG, FoStore, Row
 from dualbus.sandbox.fo.validation import ODATA_EXCEPTION
-from dualbus.sandbox.odata_filter import literal, tokenize
+from dualbus.sandbox.odata_filter import has_wildcard, literal, tokenize
 
 __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
@@ -247,7 +247,8 @@ def _first_wanted(
 
 def _keyset_bound(definition: FoEntity, text: str | None) -> tuple[str, ...] | None:
     """The key the rows must come after, when ``$filter`` is exactly an initial sync's page of one company:
-    ``(dataAreaId eq 'c')``, then optionally ``and ((<second key> gt 'v'))``; None for any other filter.
+    ``(dataAreaId eq 'c')``, then optionally ``and ((<second key> gt 'v'))``; None for any other filter (a
+    company with a ``*`` in it is a wildcard, no one company).
 
     Such a filter matches no row of another company and none at or before the key (c, v), compared as
     keys are (text, without regard to case), so reading may start there."""
@@ -259,6 +260,7 @@ def _keyset_bound(definition: FoEntity, text: str | None) -> tuple[str, ...] | N
         tokens[:3] != company
         or len(tokens) < _PINNED
         or tokens[3][0] != "string"
+        or has_wildcard(tokens[3])
         or tokens[4] != ("punct", ")")
     ):
         return None

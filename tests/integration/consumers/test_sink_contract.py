@@ -256,3 +256,23 @@ class TestFoSink(SinkContract):
         same = self.change(twins, 7, 4, "same")
         assert await sink.apply(same) is ApplyResult.UNCHANGED
         assert self.version_mark(twins, same) == 4
+
+    def create_as_someone_else(self, twins, code: str, name: str) -> None:
+        """Create a currency as another application would."""
+        with twins.fo.client("workload") as client:
+            response = client.post("/data/Currencies", json={"CurrencyCode": code, "Name": name})
+        assert response.status_code == 201, response.text
+
+    @pytest.mark.asyncio
+    async def test_a_key_with_a_star_is_told_from_the_rows_its_read_also_matches(self, twins, sink):
+        """F&O reads a star in text compared with eq as a wildcard, so reading row 'K*' by its key answers
+        'K1X' too: the change goes to its own row, created, and the other row is left as it was."""
+        await asyncio.to_thread(self.create_as_someone_else, twins, "K1X", "other")
+        sample = self.change(twins, 1, 5, "star")
+        starred = dataclasses.replace(
+            sample, key={"CurrencyCode": "K*"}, fields={**sample.fields, "CurrencyCode": "K*"}
+        )
+        assert await sink.apply(starred) is ApplyResult.APPLIED
+        rows = {row["CurrencyCode"]: row for row in twins.fo.twin.store.rows("Currencies")}
+        assert (rows["K*"]["Name"], rows["K*"]["DualbusSourceVersion"]) == ("star1", 5)
+        assert (rows["K1X"]["Name"], rows["K1X"].get("DualbusSourceVersion")) == ("other", None)

@@ -472,3 +472,32 @@ def test_groups_of_keys_joined_by_or_read_those_rows_in_key_order(
     assert scans == []
     client.get("/data/CustomersV3", params={"$filter": "CreditLimit eq 5"})
     assert scans == ["CustomersV3"]
+
+
+def test_a_star_in_a_text_literal_compared_with_eq_is_a_wildcard(client: httpx.Client) -> None:
+    """F&O implements "contains" as a wildcard: ``eq '*retail*'`` matches any text around, without regard to
+    case, whether the filter names a whole key, a company's keyset page or any field."""
+    _seed(
+        client, [("usmf", "US-001"), ("usmf", "US-002"), ("usmf", "XUS-1"), ("usmf", "US*"), ("demf", "DE-1")]
+    )
+
+    def accounts(filter_: str, **extra: str) -> list[str]:
+        params: dict[str, str] | None = {"cross-company": "true", "$filter": filter_, **extra}
+        found: list[str] = []
+        url: str | None = "/data/CustomersV3"
+        while url:
+            answer = client.get(url, params=params)
+            assert answer.status_code == 200, answer.text
+            found += [r["CustomerAccount"] for r in answer.json()["value"]]
+            url, params = answer.json().get("@odata.nextLink"), None
+        return sorted(found)
+
+    assert accounts("CustomerAccount eq 'us*'") == ["US*", "US-001", "US-002"]
+    assert accounts("CustomerAccount eq '*US*'") == ["US*", "US-001", "US-002", "XUS-1"]
+    assert accounts("OrganizationName eq 'Org *-1'") == ["DE-1", "XUS-1"]
+    # Every key named, as a client reads one row back: the star still widens the match.
+    assert accounts("dataAreaId eq 'usmf' and CustomerAccount eq 'US*'") == ["US*", "US-001", "US-002"]
+    assert accounts("(dataAreaId eq 'us*')", **{"$orderby": "CustomerAccount", "$top": "2"}) == [
+        "US*",
+        "US-001",
+    ]
