@@ -6,8 +6,12 @@ https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/e31
 A webhook gets a JSON POST with the ``x-ms-dynamics-organization``, ``x-ms-dynamics-entity-name``,
 ``x-ms-dynamics-request-name`` and ``x-ms-correlation-request-id`` headers:
 https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/use-webhooks.md
-(``x-request-id``, "a unique identifier for the request", is in the page's 2018 revision only), and its
-authentication as configured: HttpHeader (headers sent with every request) or WebhookKey (``?code=<key>``):
+(``x-request-id``, "a unique identifier for the request", is in the page's 2018 revision only). When "the
+size of the entire HTTP payload exceeds 256KB", the same page says, the ``x-ms-dynamics-msg-size-exceeded``
+header is included and ParentContext, InputParameters, PreEntityImages and PostEntityImages are removed: such
+an event names its row by PrimaryEntityId alone. The page gives the header no value, so the twin sends it
+empty; it counts the body against 256,000 bytes, the smaller reading of "256KB". A webhook's authentication
+is as configured: HttpHeader (headers sent with every request) or WebhookKey (``?code=<key>``):
 https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/register-web-hook.md
 A Service Bus endpoint gets the same JSON with content type application/json (the ServiceEndpoint's JSON
 message format) and the OperationId as message id, so duplicate detection drops resends:
@@ -28,6 +32,7 @@ from http import HTTPStatus
 from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
 from pydantic import SecretStr
@@ -40,6 +45,10 @@ __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 
 # How a connection the server closed shows when it is used.
 _CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# Dataverse's webhook payload limit and what it takes out past it (use-webhooks.md, see above).
+_PAYLOAD_LIMIT = 256_000
+_SIZE_EXCEEDED = "x-ms-dynamics-msg-size-exceeded"
+_LEFT_OUT_PAST_LIMIT = ("ParentContext", "InputParameters", "PreEntityImages", "PostEntityImages")
 
 
 class WebhookEndpoint:
@@ -86,8 +95,9 @@ class WebhookEndpoint:
     def _post(
         self, connection: http.client.HTTPConnection, delivery: Delivery, *, again_if_closed: bool
     ) -> int:
+        body, headers = _within_limit(delivery.body, self._headers(delivery))
         try:
-            connection.request("POST", self._target(), body=delivery.body, headers=self._headers(delivery))
+            connection.request("POST", self._target(), body=body, headers=headers)
             response = connection.getresponse()
             response.read()
         except _CLOSED as exc:
@@ -144,6 +154,17 @@ class WebhookEndpoint:
             "x-ms-correlation-request-id": delivery.correlation_id,
             **{name: value.get_secret_value() for name, value in self._auth_headers.items()},
         }
+
+
+def _within_limit(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The body and headers Dataverse sends a webhook: the context whole, or past its payload limit without
+    its record and images, the header saying so."""
+    if len(body) <= _PAYLOAD_LIMIT:
+        return body, headers
+    context = orjson.loads(body)
+    for name in _LEFT_OUT_PAST_LIMIT:
+        context.pop(name, None)
+    return orjson.dumps(context), {**headers, _SIZE_EXCEEDED: ""}
 
 
 def _client_context() -> ssl.SSLContext:

@@ -105,6 +105,35 @@ def test_webhook_events_are_published_and_a_wrong_key_is_refused(
         producer.stop()
 
 
+def test_a_webhook_event_past_256kb_is_published_from_the_row_it_names(
+    emulator: Emulator, fo: FoHandle, tmp_path: Path
+) -> None:
+    """An update whose event is past Dataverse's webhook limit comes without its record, named by its row id
+    alone: the producer finds the row from its earlier event and publishes its state as read."""
+    port = free_port()
+    env = producer_env(
+        emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port), fo_webhook_key=WEBHOOK_KEY
+    )
+    producer = ProducerProcess("fo", env, areas="customer")
+    url = f"http://127.0.0.1:{port}/fo/events"
+    try:
+        producer.wait_started()
+        wait_healthy(f"http://127.0.0.1:{port}/healthz")
+        fo.twin.events.add_endpoint(WebhookEndpoint(url, code=WEBHOOK_KEY), ["CustomersV3"])
+        with fo.client("workload") as workload:
+            assert workload.post("/data/CustomersV3", json=customer("C-1", "Fabrikam")).status_code == 201
+            assert fo.twin.events.flush(timeout=30)
+            created = drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
+            renamed = {"OrganizationName": "Fabrikam Ltd", "InvoiceAddressStreet": "x" * 300_000}
+            assert workload.patch(CUSTOMER.format("C-1"), json=renamed).is_success
+            assert fo.twin.events.flush(timeout=30)
+            updated = drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
+        assert [e.operation for e in created + updated] == [Operation.CREATE, Operation.UPDATE]
+        assert updated[0].data["OrganizationName"] == "Fabrikam Ltd"
+    finally:
+        producer.stop()
+
+
 def _dead_letters(connection_string: str, expect: int) -> list[tuple[str | None, str | None]]:
     found: list[tuple[str | None, str | None]] = []
     deadline = time.monotonic() + 30

@@ -195,3 +195,23 @@ def test_data_events_configured_over_http(fo: FoHandle, client: httpx.Client, we
     (request,) = webhook.requests
     assert (request.headers["x-key"], request.query["code"]) == ("v", "c")
     assert _attributes(_parameters(request.body)["Target"])["mserp_vendorgroupid"] == "V1"
+
+
+def test_an_event_past_256kb_reaches_a_webhook_without_its_record(
+    fo: FoHandle, client: httpx.Client, webhook: Webhook
+) -> None:
+    """Past 256 KB Dataverse leaves InputParameters, the images and ParentContext out of a webhook's body
+    and says so in x-ms-dynamics-msg-size-exceeded; the row's id and the message stay. A smaller event is
+    whole."""
+    fo.twin.add_webhook(webhook.url, ["CustomersV3"])
+    client.post("/data/CustomersV3", json=customer("US-001"))
+    client.post("/data/CustomersV3", json=customer("US-002", InvoiceAddressStreet="x" * 300_000))
+    assert fo.twin.events.flush(timeout=10)
+    small, large = webhook.requests
+    assert "x-ms-dynamics-msg-size-exceeded" not in small.headers
+    assert _parameters(small.body)["Target"]["Attributes"]
+    assert "x-ms-dynamics-msg-size-exceeded" in large.headers
+    assert not {"InputParameters", "PreEntityImages", "PostEntityImages", "ParentContext"} & set(large.body)
+    assert large.body["MessageName"] == "OnExternalCreated"
+    assert large.body["PrimaryEntityId"] != small.body["PrimaryEntityId"]
+    assert large.headers["x-ms-dynamics-entity-name"] == "mserp_custcustomerv3entity"
