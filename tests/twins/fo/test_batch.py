@@ -149,3 +149,54 @@ def test_a_parts_key_path_is_read_as_a_url_and_typed_as_a_request(client: httpx.
     assert first.startswith("200")
     assert '"HierarchyType":"Security org"' in first
     assert second.startswith("400")
+
+
+def _refusal(response: httpx.Response) -> str:
+    assert response.status_code == 400, response.text
+    message: str = response.json()["error"]["innererror"]["message"]
+    return message
+
+
+def test_a_part_is_read_as_the_odata_library_reads_it(client: httpx.Client) -> None:
+    """Each part needs Content-Type application/http and Content-Transfer-Encoding binary (or is a change
+    set); its request line is 'METHOD URL HTTP/1.1' with the method in capitals; a change set holds no GET,
+    nor another change set. Otherwise the whole batch is refused, nothing run."""
+    post = _single("POST", "/data/CustomersV3", customer("US-001"))
+    no_encoding = post.replace("Content-Transfer-Encoding: binary\r\n", "")
+    assert _refusal(_batch(client, no_encoding)) == (
+        "A missing or invalid 'Content-Transfer-Encoding' header was found. The 'Content-Transfer-Encoding' "
+        "header must be specified for each batch operation, and its value must be 'binary'."
+    )
+    assert "Content-Transfer-Encoding' header" in _refusal(
+        _batch(client, post.replace("Encoding: binary", "Encoding: base64"))
+    )
+    assert _refusal(_batch(client, post.replace("Content-Type: application/http\r\n", ""))) == (
+        "The 'Content-Type' header is missing. The 'Content-Type' header must be specified for each MIME "
+        "part of a batch message."
+    )
+    assert _refusal(_batch(client, post.replace("application/http", "text/plain"))) == (
+        "The 'Content-Type' header value 'text/plain' is invalid. When this is the start of the change set, "
+        "the value must be 'multipart/mixed'; otherwise it must be 'application/http'."
+    )
+    assert _refusal(_batch(client, post.replace(" HTTP/1.1\r\n", "\r\n", 1))) == (
+        "The request line 'POST /data/CustomersV3' is invalid. The request line at the start of each "
+        "operation must be of the format 'HttpMethod RequestUrl HttpVersion'."
+    )
+    assert _refusal(_batch(client, post.replace(" HTTP/1.1\r\n", " HTTP/1.0\r\n", 1))) == (
+        "The HTTP version 'HTTP/1.0' used in a batch operation request or response is not valid. The value "
+        "must be 'HTTP/1.1'."
+    )
+    assert _refusal(_batch(client, post.replace("POST /data", "post /data"))) == (
+        "The string 'post' cannot be converted into a supported HTTP method. The only supported HTTP methods "
+        "are GET, DELETE, PUT, POST and PATCH."
+    )
+    get_in_change_set = _change_set([customer("US-001")]).replace("POST CustomersV3", "GET CustomersV3")
+    assert _refusal(_batch(client, get_in_change_set)) == (
+        "An invalid HTTP method 'GET' was detected for a request in a change set. Requests in change sets "
+        "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'."
+    )
+    nested = _change_set([customer("US-001")]).replace("application/http", "multipart/mixed; boundary=x", 1)
+    assert _refusal(_batch(client, nested)) == "Nested change sets in a batch payload are not supported."
+    # A refused batch runs none of its parts, the well-formed ones before the fault included.
+    assert _refusal(_batch(client, post, no_encoding))
+    assert client.get("/data/CustomersV3").json()["value"] == []
