@@ -32,6 +32,7 @@ __all__ = [
     "object_not_found",
     "read_only_column",
     "resource_not_found",
+    "unaddressable_key_value",
     "undeclared_navigation",
     "unknown_query_property",
 ]
@@ -157,6 +158,19 @@ def invalid_key(logical_name: str) -> DataverseApiError:
         "0x0",
         f"The key in the request URI is not valid for resource {resource}. Ensure that the names and number "
         f"of key properties match the declared or alternate key properties for the resource {resource}.",
+    )
+
+
+def unaddressable_key_value(logical_name: str, column: str, value: str, char: str) -> DataverseApiError:
+    """A key segment whose text value holds a character by which the Web API cannot address a row.
+
+    Documented only as "retrieve (``GET``), update, or upsert (``PATCH``) actions don't work"
+    (``keys.UNADDRESSABLE``); neither status, code nor text is, so the twin refuses with 400 and its own
+    words.
+    """
+    return bad_request(
+        f"The value {value!r} of the key column '{column}' of the '{logical_name}' entity contains {char!r}: "
+        "a row cannot be retrieved, updated or upserted by such an alternate key."
     )
 
 

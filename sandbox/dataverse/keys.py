@@ -7,6 +7,14 @@ use-alternate-key-reference-record.md): ``/accounts(<guid>)`` or ``/accounts(acc
 ``/accounts(_primarycontactid_value=<guid>)``. A segment whose names are not exactly the primary key or one
 alternate key is refused with the documented message: so is ``msdyn_company=<guid>``, the lookup's bare column
 name.
+
+A text key value holding one of the characters of ``UNADDRESSABLE`` cannot be used to address a row: "If
+the data within a column used in an alternate key contains one of the following characters ``/``, ``<``,
+``>``, ``*``, ``%``, ``&``, ``:``, ``\\``, ``?``, ``+``, then retrieve (``GET``), update, or upsert
+(``PATCH``) actions don't work" ("Work with alternate keys", https://github.com/MicrosoftDocs/powerapps-docs/blob/
+0e238130235c2d24930f4bb6315503a4f3afdc4c/powerapps-docs/developer/data-platform/define-alternate-keys-entity.md).
+Such a row can still be made (uniqueness holds) and reached by its id. Binds and deletes by such a key are not
+named there, so the twin leaves them be.
 """
 
 from __future__ import annotations
@@ -16,13 +24,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualbus.d365 import DvTable, lookup_value_column
-from dualbus.sandbox.dataverse.errors import invalid_key, key_not_found, object_not_found
+from dualbus.sandbox.dataverse.errors import (
+    invalid_key,
+    key_not_found,
+    object_not_found,
+    unaddressable_key_value,
+)
 from dualbus.sandbox.dataverse.messages import Context
 from dualbus.sandbox.dataverse.odata import EntityRef
 from dualbus.sandbox.dataverse.store import Row
 from dualbus.sandbox.dataverse.tables import stored_column
 
-__all__ = ["RowKey", "find", "locate", "require", "row_key"]
+__all__ = ["UNADDRESSABLE", "RowKey", "check_addressable", "find", "locate", "require", "row_key"]
+
+UNADDRESSABLE = frozenset("/<>*%&:\\?+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,18 @@ def row_key(table: DvTable, ref: EntityRef) -> RowKey:
     if table.key_named_by(columns) is None:
         raise invalid_key(table.logical_name)
     return RowKey(values={column: value for column, value in named.items() if column is not None})
+
+
+def check_addressable(table: DvTable, ref: EntityRef) -> None:
+    """Refuse a key segment with a text value the Web API cannot address a row by (``UNADDRESSABLE``)."""
+    for name, value in (ref.key_values or {}).items():
+        column = table.columns.get(name)
+        # The documented limit is on the data of a text column: a date-time key's literal has ':' of its own.
+        if column is None or column.type != "String" or not isinstance(value, str):
+            continue
+        char = next((char for char in value if char in UNADDRESSABLE), None)
+        if char is not None:
+            raise unaddressable_key_value(table.logical_name, name, value, char)
 
 
 def _column_named(table: DvTable, name: str) -> str | None:

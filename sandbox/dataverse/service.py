@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from dualbus.d365 import DvTable
-from dualbus.sandbox.dataverse import reads, writes
+from dualbus.sandbox.dataverse import keys, reads, writes
 from dualbus.sandbox.dataverse.errors import DataverseApiError, no_http_resource, resource_not_found
 from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
 from dualbus.sandbox.dataverse.odata import format_datetime, parse_entity_path
@@ -50,6 +50,8 @@ class DataverseService:
         if table is None:
             raise resource_not_found(ref.entity_set)
         method = request.method
+        if method in _ADDRESSING_BY_KEY:
+            keys.check_addressable(table, ref)
         if method == "GET":
             return reads.get(context, request, table, ref)
         if method == "POST" and ref.is_collection:
@@ -84,6 +86,8 @@ class DataverseService:
         return json_response(200, body)
 
 
+# The methods whose key segments keys.UNADDRESSABLE limits, as documented.
+_ADDRESSING_BY_KEY = frozenset({"GET", "PATCH"})
 # Fixed ids: the twin has one organisation and one business unit.
 _SANDBOX_ORGANIZATION = "7d5c3b1a-0e2f-4a6b-9c8d-1e2f3a4b5c6d"
 _SANDBOX_BUSINESS_UNIT = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"

@@ -5,6 +5,8 @@ See https://github.com/MicrosoftDocs/powerapps-docs/blob/e40bbeb49bf84637609038b
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 import pytest
 
@@ -133,3 +135,31 @@ def test_a_bind_by_a_key_with_the_bare_lookup_name_is_refused(client: httpx.Clie
     )
     assert error_of(refused) == _invalid_key("contact")
     assert accepted.status_code == 204
+
+
+# "If the data within a column used in an alternate key contains one of the following characters ... then
+# retrieve (GET), update, or upsert (PATCH) actions don't work" (define-alternate-keys-entity.md).
+@pytest.mark.parametrize("char", ["/", "<", ">", "*", "%", "&", ":", "\\", "?", "+"])
+def test_a_key_value_with_a_character_the_web_api_cannot_address_is_refused(
+    client: httpx.Client, company: str, char: str
+) -> None:
+    """Such a row can be made and deleted by id, but not read or written by its key: 400, nothing changed."""
+    number = f"A{char}1"
+    made = client.post(
+        "accounts",
+        json={
+            "accountnumber": number,
+            "name": "Kept",
+            "msdyn_company@odata.bind": f"/cdm_companies({company})",
+        },
+    )
+    assert made.status_code == 204
+    url = account_url(company, quote(number, safe=""))
+    read = client.get(url)
+    written = client.patch(url, json={"name": "Changed"})
+    created = client.patch(account_url(company, quote(f"B{char}2", safe="")), json={"name": "New"})
+    for response in (read, written, created):
+        status, _, message = error_of(response)
+        assert (status, repr(char) in message) == (400, True)
+    assert [row["name"] for row in client.get("accounts").json()["value"]] == ["Kept"]
+    assert client.delete(f"accounts({entity_id(made)})").status_code == 204
