@@ -22,6 +22,7 @@ __all__ = [
     "error_response",
     "etag",
     "json_response",
+    "not_modified",
     "representation",
 ]
 
@@ -103,6 +104,11 @@ def representation(table: DvTable, row: Row, select: tuple[str, ...] | None) -> 
 def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> ApiResponse:
     """A JSON response with the Web API's content type and OData version headers."""
     return ApiResponse(status, {**_JSON_HEADERS, **(headers or {})}, orjson.dumps(body))
+
+
+def not_modified() -> ApiResponse:
+    """304 Not Modified: no body, the JSON headers as the documented example shows them."""
+    return ApiResponse(304, dict(_JSON_HEADERS))
 
 
 def error_response(error: DataverseApiError) -> ApiResponse:

@@ -2,6 +2,10 @@
 
 - Query options and paging (``Prefer: odata.maxpagesize``, ``@odata.nextLink``):
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+- Conditional retrieval: a row read with ``If-None-Match`` naming its current ETag is answered 304 Not
+  Modified, except with ``$expand`` or ``Prefer: odata.include-annotations`` ("Conditional retrievals",
+  https://github.com/MicrosoftDocs/powerapps-docs/blob/0a55aa56368fa1742438ed3842bb4bbd9f9ef042/powerapps-docs/
+  developer/data-platform/webapi/perform-conditional-operations-using-web-api.md)
 - Change tracking (``Prefer: odata.track-changes``, ``@odata.deltaLink``, ``$deletedEntity``):
   https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tracking-synchronize-data-external-systems
 """
@@ -17,7 +21,15 @@ from urllib.parse import quote, unquote, urlencode
 from dualbus.d365 import DvTable
 from dualbus.sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
 from dualbus.sandbox.dataverse.keys import require
-from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response, representation
+from dualbus.sandbox.dataverse.messages import (
+    ApiRequest,
+    ApiResponse,
+    Context,
+    etag,
+    json_response,
+    not_modified,
+    representation,
+)
 from dualbus.sandbox.dataverse.odata import EntityRef
 from dualbus.sandbox.dataverse.query import QueryOptions, parse_query_options
 from dualbus.sandbox.dataverse.store import Row
@@ -36,6 +48,8 @@ def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -
     options = query_options(table, request.query)
     if not ref.is_collection:
         row = require(context, table, ref)
+        if _unchanged_since(request, row):
+            return not_modified()
         body = representation(table, row, options.select)
         body["@odata.context"] = context.api_url(f"$metadata#{_context_name(table, options)}/$entity")
         return json_response(200, body)
@@ -45,6 +59,14 @@ def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -
     if "odata.track-changes" in request.prefer() or pinned is not None:
         return _track(context, request, table, options)
     return _page(context, request, table, options)
+
+
+def _unchanged_since(request: ApiRequest, row: Row) -> bool:
+    """Whether ``If-None-Match`` names the row's current version, on a read that may answer 304."""
+    held = request.headers.get("if-none-match")
+    if not held or "$expand" in request.query or "odata.include-annotations" in request.prefer():
+        return False
+    return etag(row) in (tag.strip() for tag in held.split(","))
 
 
 def query_options(table: DvTable, query: Mapping[str, str]) -> QueryOptions:

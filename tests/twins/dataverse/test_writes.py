@@ -184,9 +184,9 @@ def test_upsert_with_representation_answers_201_created_then_200_updated(
 ) -> None:
     """With return=representation an upsert answers 201 when it created the row and 200 when it updated it."""
     url = account_url(company, "C-010")
-    ask = {"headers": {"Prefer": "return=representation"}, "params": {"$select": "accountid"}}
-    created = client.patch(url, json={"name": "First"}, **ask)
-    updated = client.patch(url, json={"name": "Second"}, **ask)
+    prefer, select = {"Prefer": "return=representation"}, {"$select": "accountid"}
+    created = client.patch(url, json={"name": "First"}, headers=prefer, params=select)
+    updated = client.patch(url, json={"name": "Second"}, headers=prefer, params=select)
     assert (created.status_code, updated.status_code) == (201, 200)
     assert created.json()["accountid"] == updated.json()["accountid"]
     assert set(updated.json()) == {"@odata.context", "@odata.etag", "accountid"}
@@ -220,3 +220,21 @@ def test_update_with_if_match_star_and_representation_answers_200(client: httpx.
     )
     assert response.status_code == 200
     assert response.json()["currencyname"] == "Krona"
+
+
+def test_a_read_with_the_current_etag_in_if_none_match_is_304(client: httpx.Client, company: str) -> None:
+    """GET with If-None-Match naming the row's version: 304 and no body; once it changed, 200 and the row.
+
+    perform-conditional-operations-using-web-api.md, "Conditional retrievals"; annotations never get 304.
+    """
+    url = account_url(company, "C-304")
+    client.patch(url, json={"name": "v1"})
+    current = client.get(url).json()["@odata.etag"]
+    unchanged = client.get(url, headers={"If-None-Match": current})
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert unchanged.headers["OData-Version"] == "4.0"
+    annotated = client.get(url, headers={"If-None-Match": current, "Prefer": 'odata.include-annotations="*"'})
+    assert annotated.status_code == 200
+    client.patch(url, json={"name": "v2"})
+    changed = client.get(url, headers={"If-None-Match": current})
+    assert (changed.status_code, changed.json()["name"]) == (200, "v2")
