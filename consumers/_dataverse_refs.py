@@ -19,7 +19,7 @@ from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import LookupMissingError, PermanentError, TransformError
 from dualbus.shared.http import Response
-from dualbus.shared.maps import LookupBinding, Scalar, TableMap, odata_literal
+from dualbus.shared.maps import LookupBinding, Scalar, TableMap, dataverse_key_literal
 
 __all__ = ["KeyLookup", "References", "check", "key_lookup", "lookup_column"]
 
@@ -131,7 +131,7 @@ class References:
             lookup = key_lookup(table, name)
             if lookup is None:
                 # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe gets encoded.
-                parts.append(f"{name}={quote(odata_literal(value), safe=_KEY_SAFE)}")
+                parts.append(f"{name}={quote(dataverse_key_literal(table, name, value), safe=_KEY_SAFE)}")
                 continue
             guid = await self._resolve(table_map, name, lookup.target, {lookup.target_key: value})
             parts.append(f"{lookup_value_column(lookup.column)}={guid}")

@@ -10,6 +10,11 @@ is named after the lookup's column, which the published table schema gives (``ms
 these helpers take a ``resolve`` callback, supplied by the caller that can reach Dataverse, which turns
 ``("cdm_companies", {"cdm_companycode": "USMF"})`` into that id. Without one, natural values are written as
 literals under the map's own name for the part.
+
+A key value is a literal of its column's type (``dataverse_key_literal``): text quoted, a date and time
+bare (``msdyn_validfrom=2024-01-01T00:00:00Z``). OData reads a key literal as its property's type, taking
+quotes off text alone, and a value it cannot read so matches no key (https://github.com/OData/odata.net/blob/
+05935c6f85283cea2bd25555e452e62ff72af358/src/Microsoft.OData.Core/UriParser/Parsers/LiteralParser.cs).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = [
     "Fetcher",
     "Resolver",
     "bind_reference",
+    "dataverse_key_literal",
     "entity_path",
     "expand_lookups",
     "key_segment",
@@ -47,7 +53,7 @@ def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Re
     for column, value in key.items():
         lookup = table_map.lookup(column) if table_map is not None else None
         if lookup is None or resolve is None:
-            parts.append((column, odata_literal(value)))
+            parts.append((column, dataverse_key_literal(table, column, value)))
             continue
         # Validation guarantees a lookup inside a key has a one-column target key.
         row_id = resolve(lookup.target_table, {next(iter(lookup.key)): value})
@@ -58,6 +64,16 @@ def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Re
             )
         parts.append((lookup_value_column(lookup_column(table, column)), row_id))
     return key_text(parts)
+
+
+def dataverse_key_literal(table: str, column: str, value: Scalar) -> str:
+    """``value`` as a key literal of a column of ``table``: a date and time bare, the rest as
+    ``odata_literal`` writes it."""
+    schema = dataverse_tables().get(table)
+    definition = schema.columns.get(column) if schema is not None else None
+    if definition is not None and definition.type == "DateTime" and isinstance(value, str):
+        return value
+    return odata_literal(value)
 
 
 def lookup_column(table: str, navigation: str) -> str:

@@ -22,7 +22,7 @@ from dualbus.shared.errors import TransientError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
-from .fakes import DUALBUS, GROUP_ID, SOMEONE, USMF_ID, FakeDataverse, api_client
+from .fakes import DUALBUS, GROUP_ID, SOMEONE, TERMS_ID, USD_ID, USMF_ID, FakeDataverse, api_client
 
 MAPS = load_maps()
 ACCOUNT = f"accounts(_msdyn_company_value={USMF_ID},accountnumber='C-1')"
@@ -405,3 +405,42 @@ async def test_a_delete_addressed_through_a_re_created_company_finds_its_row_aft
         await sink.apply(customer(2, operation=Operation.DELETE))
     assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.APPLIED
     assert moved not in fake.rows
+
+
+@pytest.mark.asyncio
+async def test_a_date_time_key_part_is_written_as_a_bare_date_time_literal(
+    sink: DataverseSink, fake: FakeDataverse
+) -> None:
+    """msdyn_validfrom is a date-time key column: its literal is bare, as OData reads a date and time; quoted
+    it would be text, which no key of the table takes."""
+    fake.rows["msdyn_internalorganizationhierarchytypes(msdyn_name='Sales')"] = {
+        "msdyn_internalorganizationhierarchytypeid": GROUP_ID
+    }
+    for party in ("000123", "000001"):
+        fake.rows[f"msdyn_internalorganizations(msdyn_partynumber='{party}')"] = {
+            "msdyn_internalorganizationid": USD_ID if party == "000123" else TERMS_ID
+        }
+    key = {"HierarchyType": "Sales", "ChildOrganizationPartyNumber": "000123"}
+    dates = {"validFrom": "2024-01-01T00:00:00Z", "validTo": "2154-12-31T23:59:59Z"}
+    event = Envelope.for_change(
+        origin=Origin.FO,
+        area="organisation",
+        entity="OrganizationHierarchyPublished",
+        key={**key, **dates},
+        operation=Operation.CREATE,
+        source_version=1,
+        time=datetime.now(UTC),
+        data={**key, **dates, "ParentOrganizationPartyNumber": "000001"},
+    )
+    [change] = [
+        c
+        for c in target_changes(event, area="organisation", direction=Direction.TO_DATAVERSE, maps=MAPS)
+        if c.table_map.name == "organisation_hierarchies"
+    ]
+    assert await sink.apply(change) is ApplyResult.APPLIED
+    [(method, path, _)] = fake.writes()
+    expected = (
+        f"msdyn_internalorganizationhierarchies(_msdyn_hierarchytypeid_value={GROUP_ID},"
+        f"_msdyn_childid_value={USD_ID},msdyn_validfrom=2024-01-01T00:00:00Z,msdyn_validto=2154-12-31T23:59:59Z)"
+    )
+    assert (method, path) == ("PATCH", expected)
