@@ -8,6 +8,15 @@ use-alternate-key-reference-record.md): ``/accounts(<guid>)`` or ``/accounts(acc
 alternate key is refused with the documented message: so is ``msdyn_company=<guid>``, the lookup's bare column
 name.
 
+A key value must be a literal of its column's type, text quoted and everything else (GUIDs, numbers, dates
+and times) bare, or the segment names no key: the documented message above is OData's
+``BadRequest_KeyOrAlternateKeyMismatch``, which its alternate-key resolver raises when a value does not
+convert to its key property's type (https://github.com/OData/odata.net/blob/02e4e4773e9db60adda9f97992bb24c2c208fac3/
+src/Microsoft.OData.Core/UriParser/Resolver/AlternateKeysODataUriResolver.cs); a key literal is converted by
+``LiteralParser``, which takes quotes off a string only and reads a date and time, a GUID or a number without
+them (https://github.com/OData/odata.net/blob/05935c6f85283cea2bd25555e452e62ff72af358/src/
+Microsoft.OData.Core/UriParser/Parsers/LiteralParser.cs).
+
 A text key value holding one of the characters of ``UNADDRESSABLE`` cannot be used to address a row: "If
 the data within a column used in an alternate key contains one of the following characters ``/``, ``<``,
 ``>``, ``*``, ``%``, ``&``, ``:``, ``\\``, ``?``, ``+``, then retrieve (``GET``), update, or upsert
@@ -38,6 +47,8 @@ from dualbus.sandbox.dataverse.tables import stored_column
 __all__ = ["UNADDRESSABLE", "RowKey", "check_addressable", "find", "locate", "require", "row_key"]
 
 UNADDRESSABLE = frozenset("/<>*%&:\\?+")
+# Column types whose values are Edm.String (sandbox.dataverse.value_errors): their key literals are quoted.
+_TEXT_TYPES = frozenset({"String", "Memo", "EntityName"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +64,11 @@ def row_key(table: DvTable, ref: EntityRef) -> RowKey:
     if ref.row_id is not None:
         return RowKey(row_id=ref.row_id)
     values = ref.key_values or {}
-    named = {_column_named(table, name): value for name, value in values.items()}
+    column_of = {name: _column_named(table, name) for name in values}
+    named = {column: values[name] for name, column in column_of.items()}
     columns = frozenset(column for column in named if column is not None)
-    if len(columns) != len(values):
+    fitting = all(_literal_fits(table, c, quoted=n in ref.quoted) for n, c in column_of.items() if c)
+    if len(columns) != len(values) or not fitting:
         raise invalid_key(table.logical_name)
     if columns == {table.primary_id}:
         return RowKey(row_id=_primary_id(table, named[table.primary_id]))
@@ -84,6 +97,11 @@ def _column_named(table: DvTable, name: str) -> str | None:
     inner = name[1 : -len("_value")] if name.startswith("_") and name.endswith("_value") else ""
     lookup = table.columns.get(inner)
     return inner if lookup is not None and lookup.is_lookup and lookup_value_column(inner) == name else None
+
+
+def _literal_fits(table: DvTable, column: str, *, quoted: bool) -> bool:
+    """Whether a key literal's form (quoted or bare) is that of its column's type."""
+    return quoted == (table.columns[column].type in _TEXT_TYPES)
 
 
 def _primary_id(table: DvTable, value: object) -> str:

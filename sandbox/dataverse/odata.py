@@ -38,6 +38,8 @@ class EntityRef:
     entity_set: str
     row_id: str | None = None
     key_values: dict[str, Any] | None = None
+    # The key names whose literal was a quoted string: the value's type is the literal's, not the value's.
+    quoted: frozenset[str] = frozenset()
 
     @property
     def is_collection(self) -> bool:
@@ -109,10 +111,13 @@ def parse_entity_path(path: str) -> EntityRef:
             raise bad_request(f"The key '{key}' is not a GUID.")
         return EntityRef(entity_set, row_id=row_id)
     values: dict[str, Any] = {}
+    quoted: set[str] = set()
     for part in parts:
         name, sep, literal = part.partition("=")
         if not sep:
             raise bad_request(f"The key segment '{key}' mixes named and unnamed values.")
         # Names are kept as written: whether a name is a key property of the table is the table's to say.
         values[name.strip()] = parse_literal(literal.strip())
-    return EntityRef(entity_set, key_values=values)
+        if literal.strip().startswith("'"):
+            quoted.add(name.strip())
+    return EntityRef(entity_set, key_values=values, quoted=frozenset(quoted))

@@ -163,3 +163,47 @@ def test_a_key_value_with_a_character_the_web_api_cannot_address_is_refused(
         assert (status, repr(char) in message) == (400, True)
     assert [row["name"] for row in client.get("accounts").json()["value"]] == ["Kept"]
     assert client.delete(f"accounts({entity_id(made)})").status_code == 204
+
+
+def _hierarchy_url(client: httpx.Client, valid_from: str) -> str:
+    kind = entity_id(client.post("msdyn_internalorganizationhierarchytypes", json={"msdyn_name": "Sales"}))
+    child = entity_id(client.post("msdyn_internalorganizations", json={"msdyn_partynumber": "000123"}))
+    return (
+        f"msdyn_internalorganizationhierarchies(_msdyn_hierarchytypeid_value={kind},"
+        f"_msdyn_childid_value={child},msdyn_validfrom={valid_from},msdyn_validto=2154-12-31T23:59:59Z)"
+    )
+
+
+# A key value is read as a literal of its column's type (OData's key parser, which Dataverse's documented
+# invalid-key message comes from): a date and time is bare, text is quoted; otherwise no key matches.
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_date_time_key_part_written_as_text_is_no_key(client: httpx.Client, method: str) -> None:
+    """``msdyn_validfrom='2024-01-01T00:00:00Z'`` is text, not a date: the invalid-key error, nothing made."""
+    url = _hierarchy_url(client, "'2024-01-01T00:00:00Z'")
+    response = client.request(method, url, json={"msdyn_parentpartyid": "1"} if method == "PATCH" else None)
+    assert error_of(response) == _invalid_key("msdyn_internalorganizationhierarchy")
+    assert client.get("msdyn_internalorganizationhierarchies").json()["value"] == []
+
+
+def test_a_date_time_key_part_written_bare_addresses_the_row(client: httpx.Client) -> None:
+    """The bare date-time literal is the key: an upsert creates the row and a read finds it."""
+    url = _hierarchy_url(client, "2024-01-01T00:00:00Z")
+    assert client.patch(url, json={"msdyn_parentpartyid": "1"}).status_code == 204
+    assert client.get(url).json()["msdyn_validfrom"] == "2024-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("segment", "logical"),
+    [
+        ("cdm_companies(cdm_companycode=123)", "cdm_company"),  # text given as a number
+        ("accounts(_msdyn_company_value='{company}',accountnumber='A-1')", "account"),  # a GUID quoted
+        ("accounts(accountid='{company}')", "account"),  # the primary key quoted
+    ],
+)
+def test_a_key_literal_not_of_its_column_type_is_no_key(
+    client: httpx.Client, company: str, segment: str, logical: str
+) -> None:
+    """Quotes must fit the column's type: text quoted, GUIDs and numbers bare, else the invalid-key error."""
+    url = segment.format(company=company)
+    assert error_of(client.get(url)) == _invalid_key(logical)
+    assert error_of(client.patch(url, json={})) == _invalid_key(logical)
