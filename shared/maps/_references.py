@@ -20,6 +20,7 @@ quotes off text alone, and a value it cannot read so matches no key (https://git
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.errors import LookupMissingError, LookupUnresolvedError
@@ -71,9 +72,21 @@ def dataverse_key_literal(table: str, column: str, value: Scalar) -> str:
     ``odata_literal`` writes it."""
     schema = dataverse_tables().get(table)
     definition = schema.columns.get(column) if schema is not None else None
-    if definition is not None and definition.type == "DateTime" and isinstance(value, str):
-        return value
+    if definition is not None and definition.type == "DateTime" and _is_date_time(value):
+        return str(value)
     return odata_literal(value)
+
+
+def _is_date_time(value: Scalar) -> bool:
+    """Whether ``value`` is an ISO 8601 date and time, safe to write bare in a key segment (anything else,
+    quoted, cannot end the segment early and is refused as no key)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def lookup_column(table: str, navigation: str) -> str:

@@ -10,6 +10,7 @@ from dualbus.shared.errors import LookupUnresolvedError
 from dualbus.shared.maps import (
     Scalar,
     bind_reference,
+    dataverse_key_literal,
     entity_path,
     expand_lookups,
     key_segment,
@@ -107,3 +108,15 @@ def test_expand_lookups_keeps_rows_already_expanded() -> None:
     """A row that already carries the expanded lookup is left as it is."""
     row = {"msdyn_company": {"cdm_companycode": "DEMF"}, "_msdyn_company_value": "c-1"}
     assert expand_lookups(MAPS["customers"], row, fetch)["msdyn_company"] == {"cdm_companycode": "DEMF"}
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+        ("not a date')/accounts('x", "'not a date'')/accounts(''x'"),
+    ],
+)
+def test_a_date_time_key_value_is_bare_only_when_it_is_a_date_and_time(value: str, literal: str) -> None:
+    """Written bare, a value that is no date could end the key segment early: it stays quoted (no key)."""
+    assert dataverse_key_literal("msdyn_internalorganizationhierarchies", "msdyn_validfrom", value) == literal
