@@ -2,6 +2,7 @@
 
 - Upsert by alternate key (``PATCH set(key=…)``), ``If-Match`` / ``If-None-Match: *``:
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api
+  (by the row's id where the key cannot address it: ``consumers._dataverse_refs``)
 - Lookups with ``@odata.bind``:
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
 - Optimistic concurrency (412 on a stale ETag):

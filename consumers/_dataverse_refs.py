@@ -5,6 +5,15 @@ A lookup column inside an alternate key is written as its lookup property with t
 https://github.com/MicrosoftDocs/powerapps-docs/blob/e40bbeb49bf84637609038b88caab9082ef6acd6/powerapps-docs/developer/data-platform/use-alternate-key-reference-record.md
 A map names a lookup by its navigation property (``msdyn_CompanyId``); its value reads back under its
 column's logical name (``_msdyn_companyid_value``), which the published table schema (``d365``) gives.
+
+A row whose alternate key holds a text value with one of ``/ < > * % & : \\ ? +`` cannot be read or upserted
+by that key ("then retrieve (GET), update, or upsert (PATCH) actions don't work"):
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0e238130235c2d24930f4bb6315503a4f3afdc4c/powerapps-docs/developer/data-platform/define-alternate-keys-entity.md
+Such a row is found by a query on its key columns instead, and addressed by its id; one not there yet gets
+an id made from its table and key (the same every time, so a create retried after a lost answer, or sent
+again by the record's next holder, finds the row it made), and is created with it, as the Web API upserts
+by primary key: ``PATCH accounts(<id>)`` with ``If-None-Match: *``:
+https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a002128454acccedc4d/powerapps-docs/developer/data-platform/webapi/update-delete-entities-using-web-api.md
 """
 
 from __future__ import annotations
@@ -13,6 +22,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
+from uuid import UUID, uuid5
+
+import orjson
 
 from dualbus.consumers._batch import Requester
 from dualbus.d365 import dataverse_tables, lookup_value_column
@@ -21,9 +33,13 @@ from dualbus.shared.errors import LookupMissingError, PermanentError, TransformE
 from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, Scalar, TableMap, dataverse_key_literal
 
-__all__ = ["KeyLookup", "References", "check", "key_lookup", "lookup_column"]
+__all__ = ["KeyLookup", "References", "addressable", "check", "key_lookup", "lookup_column", "made_id"]
 
 _CACHE_LIMIT = 10_000
+# Characters an alternate key's text value cannot hold for a row to be read or upserted by it (module notes).
+_UNADDRESSABLE = frozenset("/<>*%&:\\?+")
+# The namespace of the ids ``made_id`` gives (uuid5): fixed, so that every process makes the same one.
+_MADE_IDS = UUID("5b0e2f7c-1d4a-5c39-9a61-7e3d2b8f4c10")
 _KEY_SAFE = "'=,"
 _NOT_FOUND = 404
 _CLIENT_ERROR = 400
@@ -75,9 +91,14 @@ class References:
         self._ids: dict[tuple[str, tuple[tuple[str, Scalar], ...]], str] = {}
 
     async def row_path(self, table_map: TableMap, key: Mapping[str, Scalar]) -> str:
-        """The path of the map's Dataverse row with natural key ``key``."""
+        """The path of the map's Dataverse row with natural key ``key``: by that key, or by the row's id
+        when the key cannot address it (see the module's notes)."""
         table = table_map.dataverse_table
-        return f"{self._root}/{table}({await self._segment(table_map, table, key)})"
+        if addressable(table, key):
+            return f"{self._root}/{table}({await self._segment(table_map, table, key)})"
+        # Not cached: a row found by query may be deleted and made again under another id meanwhile.
+        found = await self._query_id(table_map, table, key)
+        return f"{self._root}/{table}({found or made_id(table, key)})"
 
     async def bind(
         self, table_map: TableMap, binding: LookupBinding, row: Mapping[str, Any] | None
@@ -151,17 +172,59 @@ class References:
     async def _read_id(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
     ) -> str:
-        primary = dataverse_tables()[table].primary_id
-        path = f"{self._root}/{table}({await self._segment(table_map, table, key)})"
-        response = await self._api.request("GET", path, params={"$select": primary})
-        if response.status_code != _NOT_FOUND:
-            check(response, table_map)
-        guid = response.json().get(primary) if response.status_code != _NOT_FOUND else None
+        if addressable(table, key):
+            guid = await self._keyed_id(table_map, table, key)
+        else:
+            guid = await self._query_id(table_map, table, key)
         if not guid:
             raise LookupMissingError(
                 f"no {table} row with {dict(key)}", map_name=table_map.name, field=navigation
             )
         return str(guid)
+
+    async def _keyed_id(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str | None:
+        primary = dataverse_tables()[table].primary_id
+        path = f"{self._root}/{table}({await self._segment(table_map, table, key)})"
+        response = await self._api.request("GET", path, params={"$select": primary})
+        if response.status_code == _NOT_FOUND:
+            return None
+        check(response, table_map)
+        guid = response.json().get(primary)
+        return str(guid) if guid else None
+
+    async def _query_id(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str | None:
+        """The id of the row with ``key``, found by a query on its key columns (None: no such row)."""
+        primary = dataverse_tables()[table].primary_id
+        conditions = []
+        for name, value in key.items():
+            lookup = key_lookup(table, name)
+            if lookup is None:
+                conditions.append(f"{name} eq {dataverse_key_literal(table, name, value)}")
+                continue
+            target = await self._resolve(table_map, name, lookup.target, {lookup.target_key: value})
+            conditions.append(f"{lookup_value_column(lookup.column)} eq {target}")
+        params = {"$select": primary, "$filter": " and ".join(conditions)}
+        response = await self._api.request("GET", f"{self._root}/{table}", params=params)
+        check(response, table_map)
+        rows = response.json().get("value")
+        # An alternate key names one row at most.
+        guid = rows[0].get(primary) if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
+        return str(guid) if guid else None
+
+
+def addressable(table: str, key: Mapping[str, Scalar]) -> bool:
+    """Whether the Web API can read and upsert a row of ``table`` by ``key``: no text value (a quoted
+    literal; a date and time is written bare) holds a character it cannot take (see the module's notes)."""
+    return not any(
+        dataverse_key_literal(table, name, value).startswith("'")
+        and not _UNADDRESSABLE.isdisjoint(str(value))
+        for name, value in key.items()
+    )
+
+
+def made_id(table: str, key: Mapping[str, Scalar]) -> UUID:
+    """The id a row not addressable by its key is created with: the same for the same table and key."""
+    return uuid5(_MADE_IDS, orjson.dumps([table, sorted(key.items())]).decode())
 
 
 def check(response: Response, table_map: TableMap | None) -> None:

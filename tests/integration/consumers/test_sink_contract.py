@@ -215,6 +215,31 @@ class TestDataverseSink(SinkContract):
         assert await sink.apply(self.change(twins, 9, 2, "again")) is ApplyResult.APPLIED
         assert target_row(twins, first, self.direction)[self.name_field] == "again9"
 
+    def unaddressable(self, twins, version: int, label: str, **overrides) -> TargetChange:
+        """A currency whose key holds '/': Dataverse reads and upserts no row by such a key value."""
+        change = self.change(twins, 13, version, label, **overrides)
+        code = {"isocurrencycode": "X/Y"}
+        fields = {**change.fields, **code} if change.fields else {}
+        return dataclasses.replace(change, key=code, fields=fields)
+
+    @pytest.mark.asyncio
+    async def test_a_row_whose_key_the_web_api_cannot_address_is_written_by_its_id(self, twins, sink):
+        """Created, updated, found stale and deleted through its id, found by a query on its key."""
+        first = self.unaddressable(twins, 1, "a")
+        assert await sink.apply(first) is ApplyResult.APPLIED
+        assert await sink.apply(first) is ApplyResult.SKIPPED_STALE
+        assert await sink.apply(self.unaddressable(twins, 2, "b")) is ApplyResult.APPLIED
+        rows = [
+            r for r in twins.dataverse.store.rows("transactioncurrencies") if r["isocurrencycode"] == "X/Y"
+        ]
+        assert [(r["currencyname"], r["dualbus_sourceversion"]) for r in rows] == [("b13", 2)]
+        gone = self.unaddressable(twins, 3, "", operation=Operation.DELETE)
+        assert await sink.apply(gone) is ApplyResult.APPLIED
+        assert await sink.apply(gone) is ApplyResult.UNCHANGED
+        assert not [
+            r for r in twins.dataverse.store.rows("transactioncurrencies") if r["isocurrencycode"] == "X/Y"
+        ]
+
 
 class TestBatchedDataverseSink(TestDataverseSink):
     """The contract against the Dataverse twin with every request sent through $batch."""

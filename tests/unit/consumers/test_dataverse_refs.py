@@ -1,0 +1,86 @@
+"""Rows whose alternate key the Web API cannot address are found by a query and addressed by their id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from dualbus.consumers._dataverse_refs import References, addressable, made_id
+from dualbus.shared.http import Response
+from dualbus.shared.maps import LookupBinding, load_maps
+
+MAPS = load_maps()
+ROOT = "api/data/v9.2"
+FOUND = "6f1d8a3e-2b7c-4e59-9d0a-1c2b3d4e5f60"
+
+
+class _Queries:
+    """Answers each query with the rows scripted for its table; records what was asked."""
+
+    def __init__(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        self.rows = rows
+        self.asked: list[tuple[str, str, dict[str, str] | None]] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
+        assert json is None  # a query only
+        assert headers is None
+        self.asked.append((method, path, params))
+        table = path.removeprefix(f"{ROOT}/")
+        return httpx.Response(
+            200, json={"value": self.rows.get(table, [])}, request=httpx.Request(method, "https://x")
+        )
+
+
+@pytest.mark.parametrize("char", list("/<>*%&:\\?+"))
+def test_a_text_key_value_holding_a_character_the_web_api_refuses_is_not_addressable(char: str) -> None:
+    assert not addressable("transactioncurrencies", {"isocurrencycode": f"X{char}Y"})
+    assert addressable("transactioncurrencies", {"isocurrencycode": "X-Y"})
+
+
+def test_a_date_and_time_key_value_is_addressable_though_written_with_colons() -> None:
+    """A date and time is no text: written bare (msdyn_validfrom=2024-01-01T00:00:00Z) it addresses a row."""
+    key = {"msdyn_validfrom": "2024-01-01T00:00:00Z", "msdyn_name": "A:B"}
+    assert addressable("msdyn_internalorganizationhierarchies", {"msdyn_validfrom": key["msdyn_validfrom"]})
+    assert not addressable("msdyn_internalorganizationhierarchies", key)
+
+
+def test_the_id_made_for_a_row_is_the_same_for_the_same_table_and_key_only() -> None:
+    made = made_id("transactioncurrencies", {"isocurrencycode": "X/Y"})
+    assert made == made_id("transactioncurrencies", {"isocurrencycode": "X/Y"})
+    assert made != made_id("transactioncurrencies", {"isocurrencycode": "X/Z"})
+    assert made != made_id("accounts", {"isocurrencycode": "X/Y"})
+
+
+@pytest.mark.asyncio
+async def test_such_a_row_is_addressed_by_the_id_a_query_on_its_key_finds() -> None:
+    api = _Queries({"transactioncurrencies": [{"transactioncurrencyid": FOUND}]})
+    path = await References(api, root=ROOT).row_path(MAPS["currency"], {"isocurrencycode": "O'X/Y"})
+    assert path == f"{ROOT}/transactioncurrencies({FOUND})"
+    [(method, asked, params)] = api.asked
+    assert (method, asked) == ("GET", f"{ROOT}/transactioncurrencies")
+    assert params == {"$select": "transactioncurrencyid", "$filter": "isocurrencycode eq 'O''X/Y'"}
+
+
+@pytest.mark.asyncio
+async def test_such_a_row_not_there_yet_is_addressed_by_the_id_made_for_it() -> None:
+    key = {"isocurrencycode": "X/Y"}
+    path = await References(_Queries({}), root=ROOT).row_path(MAPS["currency"], key)
+    assert path == f"{ROOT}/transactioncurrencies({made_id('transactioncurrencies', key)})"
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_to_such_a_row_binds_the_id_a_query_finds() -> None:
+    api = _Queries({"transactioncurrencies": [{"transactioncurrencyid": FOUND}]})
+    binding = LookupBinding("transactioncurrencyid", "transactioncurrencies", {"isocurrencycode": "X/Y"})
+    bound = await References(api, root=ROOT).bind(MAPS["customers"], binding, None)
+    assert bound == {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({FOUND})"}
