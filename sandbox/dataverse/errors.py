@@ -165,9 +165,13 @@ def unaddressable_key_value(logical_name: str, column: str, value: str, char: st
     """A key segment whose text value holds a character by which the Web API cannot address a row.
 
     Documented only as "retrieve (``GET``), update, or upsert (``PATCH``) actions don't work"
-    (``keys.UNADDRESSABLE``); neither status, code nor text is, so the twin refuses with 400 and its own
-    words.
+    (``keys.UNADDRESSABLE``). For ``/`` (sent encoded, ``new_name='alex%2F3'``), a Dataverse organisation's
+    answer is public: 400, ``0x8006088a``, "Bad Request - Error in query syntax."
+    (https://github.com/OData/odata.net/issues/1708); for the other characters neither status, code nor
+    text is, so the twin refuses with 400 and its own words.
     """
+    if char == "/":
+        return DataverseApiError(400, "0x8006088a", "Bad Request - Error in query syntax.")
     return bad_request(
         f"The value {value!r} of the key column '{column}' of the '{logical_name}' entity contains {char!r}: "
         "a row cannot be retrieved, updated or upserted by such an alternate key."

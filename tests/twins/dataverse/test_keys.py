@@ -159,8 +159,11 @@ def test_a_key_value_with_a_character_the_web_api_cannot_address_is_refused(
     written = client.patch(url, json={"name": "Changed"})
     created = client.patch(account_url(company, quote(f"B{char}2", safe="")), json={"name": "New"})
     for response in (read, written, created):
-        status, _, message = error_of(response)
-        assert (status, repr(char) in message) == (400, True)
+        status, code, message = error_of(response)
+        if char == "/":  # the one Dataverse's own answer is public for (sandbox/dataverse/errors.py)
+            assert (status, code, message) == (400, "0x8006088a", "Bad Request - Error in query syntax.")
+        else:
+            assert (status, repr(char) in message) == (400, True)
     assert [row["name"] for row in client.get("accounts").json()["value"]] == ["Kept"]
     assert client.delete(f"accounts({entity_id(made)})").status_code == 204
 
