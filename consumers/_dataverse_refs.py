@@ -216,7 +216,8 @@ def addressable(table: str, key: Mapping[str, Scalar]) -> bool:
     """Whether the Web API can read and upsert a row of ``table`` by ``key``: no text value (a quoted
     literal; a date and time is written bare) holds a character it cannot take (see the module's notes)."""
     return not any(
-        dataverse_key_literal(table, name, value).startswith("'")
+        key_lookup(table, name) is None  # a lookup part is written as the referenced row's id
+        and dataverse_key_literal(table, name, value).startswith("'")
         and not _UNADDRESSABLE.isdisjoint(str(value))
         for name, value in key.items()
     )

@@ -124,6 +124,8 @@ class FoSink:
         rows = body.get("value") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             return None
+        if not any(isinstance(value, str) and "*" in value for value in change.key.values()):
+            return rows[0] if rows and isinstance(rows[0], dict) else None
         # F&O reads a '*' in text compared with eq as a wildcard, so a key holding one matches other rows
         # too (sandbox/fo/query.py): the row is the one whose key is the change's.
         return next((row for row in rows if isinstance(row, dict) and _has_key(row, change.key)), None)

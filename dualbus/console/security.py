@@ -17,7 +17,9 @@
   page served from another port of the same loopback address is the same site, and it can plant a cookie
   of its choosing (its own server's Set-Cookie, or ``document.cookie`` before the console set one). With
   a plain double submit it would then know the token and could post the console's forms; a token it makes
-  up fails the signature. OWASP's "Signed Double-Submit Cookie":
+  up fails the signature, and a script cannot read a signed one (HttpOnly cookie; pages of another origin).
+  A server of its own on that address is beyond what any cookie can defend against: the browser sends it
+  the console's cookies, the session's included. OWASP's "Signed Double-Submit Cookie":
   https://github.com/OWASP/CheatSheetSeries/blob/dafc538920596083ac180c19700cd5acab4e49e9/cheatsheets/Cross-Site_Request_Forgery_Prevention_Cheat_Sheet.md
 """
 

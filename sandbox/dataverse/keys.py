@@ -82,7 +82,7 @@ def check_addressable(table: DvTable, ref: EntityRef) -> None:
     for name, value in (ref.key_values or {}).items():
         column = table.columns.get(name)
         # The documented limit is on the data of a text column: a date-time key's literal has ':' of its own.
-        if column is None or column.type != "String" or not isinstance(value, str):
+        if column is None or column.type not in _TEXT_TYPES or not isinstance(value, str):
             continue
         char = next((char for char in value if char in UNADDRESSABLE), None)
         if char is not None:

@@ -140,7 +140,9 @@ def _is_change_set(headers: dict[str, str], *, in_change_set: bool) -> bool:
     kind = headers.get("content-type")
     if kind is None:
         raise _refused(_MISSING_CONTENT_TYPE)
-    if kind.lower() == _OPERATION_TYPE:
+    # Type and subtype alone, as the library compares them (ValidatePartHeaders, MediaTypeAndSubtypeAreEqual):
+    # parameters such as msgtype=request pass.
+    if kind.split(";", 1)[0].strip().lower() == _OPERATION_TYPE:
         if headers.get("content-transfer-encoding", "").lower() != "binary":
             raise _refused(_INVALID_ENCODING)
         return False

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import select
+import socket
 import ssl
 import threading
 import uuid
@@ -44,7 +45,7 @@ __all__ = ["ServiceBusEndpoint", "WebhookEndpoint"]
 
 
 # How a connection the server closed shows when it is used.
-_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
 # Dataverse's webhook payload limit and what it takes out past it (use-webhooks.md, see above).
 _PAYLOAD_LIMIT = 256_000
 _SIZE_EXCEEDED = "x-ms-dynamics-msg-size-exceeded"
@@ -84,6 +85,7 @@ class WebhookEndpoint:
         self._local = threading.local()
         self._opened: list[http.client.HTTPConnection] = []
         self._opening = threading.Lock()
+        self._closed = False
 
     def send(self, delivery: Delivery) -> None:
         """POST one event; raise DeliveryError unless the webhook answers 2xx."""
@@ -103,9 +105,9 @@ class WebhookEndpoint:
         except _CLOSED as exc:
             connection.close()
             if again_if_closed:
-                # A kept-alive connection the server closed between two events (uvicorn closes one idle
-                # for 5 s) took nothing: the event goes once more, on a new connection, as httpx's pool
-                # would have sent it.
+                # A kept-alive connection the server closed while it was idle, found out only as the event
+                # went: the event goes once more on a new connection, before any wait. The server may have
+                # read it before it closed; a webhook takes events at least once (F&O retries too).
                 return self._post(connection, delivery, again_if_closed=False)
             raise DeliveryError(f"webhook {self.name} closed the connection: {type(exc).__name__}") from exc
         except (OSError, http.client.HTTPException) as exc:
@@ -115,14 +117,17 @@ class WebhookEndpoint:
         return response.status
 
     def close(self) -> None:
-        """Close every thread's connection."""
+        """Close every thread's connection; events sent afterwards fail (DeliveryError)."""
         with self._opening:
+            self._closed = True
             opened, self._opened = self._opened, []
         for connection in opened:
             connection.close()
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         """This thread's connection, and whether it is one kept from an earlier event."""
+        if self._closed:
+            raise DeliveryError(f"webhook {self.name} is closed")
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             if self._tls is not None:
@@ -134,7 +139,7 @@ class WebhookEndpoint:
             self._local.connection = connection
             with self._opening:
                 self._opened.append(connection)
-        if connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
+        if connection.sock is not None and _readable(connection.sock):
             connection.close()  # readable while idle: the server closed it (or sent what nobody asked for)
         return connection, connection.sock is not None
 
@@ -165,6 +170,14 @@ def _within_limit(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str
     for name in _LEFT_OUT_PAST_LIMIT:
         context.pop(name, None)
     return orjson.dumps(context), {**headers, _SIZE_EXCEEDED: ""}
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection's socket has something to read (or its end): poll, which, unlike select,
+    takes descriptors past 1,024."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _client_context() -> ssl.SSLContext:

@@ -19,8 +19,8 @@ quotes off text alone, and a value it cannot read so matches no key (https://git
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
 
 from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.errors import LookupMissingError, LookupUnresolvedError
@@ -45,6 +45,12 @@ __all__ = [
 Resolver = Callable[[str, Mapping[str, Scalar]], str]
 # (target table, a row's primary id) -> that row, or None when there is none.
 Fetcher = Callable[[str, str], Mapping[str, object] | None]
+
+
+# OData's dateTimeOffsetValue: year "-" month "-" day "T" hour ":" minute
+# [ ":" second [ "." fractionalSeconds ] ] ( "Z" / SIGN hour ":" minute ):
+# https://docs.oasis-open.org/odata/odata/v4.01/os/abnf/odata-abnf-construction-rules.txt
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)")
 
 
 def key_segment(maps: MapSet, table: str, key: Mapping[str, Scalar], resolve: Resolver | None = None) -> str:
@@ -78,15 +84,10 @@ def dataverse_key_literal(table: str, column: str, value: Scalar) -> str:
 
 
 def _is_date_time(value: Scalar) -> bool:
-    """Whether ``value`` is an ISO 8601 date and time, safe to write bare in a key segment (anything else,
-    quoted, cannot end the segment early and is refused as no key)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    """Whether ``value`` is an OData date and time (``2024-01-01T00:00:00Z``, an offset or ``Z`` required),
+    safe to write bare in a key segment; anything else, quoted, cannot end the segment early and is no key.
+    Python's own parser also takes forms that are none (a space for the ``T``, a comma before fractions)."""
+    return isinstance(value, str) and _DATE_TIME.fullmatch(value) is not None
 
 
 def lookup_column(table: str, navigation: str) -> str:

@@ -43,7 +43,6 @@ HTTP = frozenset({"shared/api.py", "shared/http.py"})
 #   workload does.
 SANDBOX_HTTP = frozenset(
     {
-        "sandbox/fo/endpoints.py",
         "sandbox/fo/server.py",
         "sandbox/workload/load.py",
         "sandbox/workload/run.py",

@@ -200,3 +200,11 @@ def test_a_part_is_read_as_the_odata_library_reads_it(client: httpx.Client) -> N
     # A refused batch runs none of its parts, the well-formed ones before the fault included.
     assert _refusal(_batch(client, post, no_encoding))
     assert client.get("/data/CustomersV3").json()["value"] == []
+
+
+def test_a_part_content_type_with_parameters_is_an_operation(client: httpx.Client) -> None:
+    """The library compares a part's type and subtype alone: 'application/http; msgtype=request' runs."""
+    post = _single("POST", "/data/CustomersV3", customer("US-002"))
+    answer = _batch(client, post.replace("application/http\r\n", "application/http; msgtype=request\r\n", 1))
+    assert answer.status_code == 200
+    assert " 201 " in answer.text

@@ -32,7 +32,10 @@ class _Server:
 
     def serve(self) -> None:
         while self.steps:
-            conn, _ = self.sock.accept()
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed at the test's end with steps left over
             self.connections += 1
             with conn:
                 self._converse(conn)
@@ -139,3 +142,15 @@ def test_a_new_connection_closed_unanswered_is_a_failed_delivery(
         endpoint.send(_delivery(1))
     endpoint.close()
     assert len(server.requests) == 1
+
+
+def test_an_event_sent_after_the_endpoint_closed_fails_and_opens_nothing(
+    serving: Callable[[list[Step]], _Server],
+) -> None:
+    server = serving(["answer", "answer"])
+    endpoint = WebhookEndpoint(server.url)
+    endpoint.send(_delivery(1))
+    endpoint.close()
+    with pytest.raises(DeliveryError, match="closed"):
+        endpoint.send(_delivery(2))
+    assert (server.connections, len(server.requests)) == (1, 1)

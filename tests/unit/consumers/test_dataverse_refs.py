@@ -84,3 +84,12 @@ async def test_a_lookup_to_such_a_row_binds_the_id_a_query_finds() -> None:
     binding = LookupBinding("transactioncurrencyid", "transactioncurrencies", {"isocurrencycode": "X/Y"})
     bound = await References(api, root=ROOT).bind(MAPS["customers"], binding, None)
     assert bound == {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({FOUND})"}
+    [(_, asked, params)] = api.asked
+    assert asked == f"{ROOT}/transactioncurrencies"
+    assert params == {"$select": "transactioncurrencyid", "$filter": "isocurrencycode eq 'X/Y'"}
+
+
+def test_a_lookup_part_of_a_key_is_no_reason_to_address_a_row_by_id() -> None:
+    """A key's lookup part is written as the referenced row's id: its natural value may hold anything."""
+    assert addressable("msdyn_customergroups", {"msdyn_company": "US/MF", "msdyn_groupid": "10"})
+    assert not addressable("msdyn_customergroups", {"msdyn_company": "USMF", "msdyn_groupid": "1/0"})

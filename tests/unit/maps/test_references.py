@@ -114,7 +114,11 @@ def test_expand_lookups_keeps_rows_already_expanded() -> None:
     ("value", "literal"),
     [
         ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),
+        ("2024-01-01T00:00:00.5+01:00", "2024-01-01T00:00:00.5+01:00"),
         ("not a date')/accounts('x", "'not a date'')/accounts(''x'"),
+        ("2024-01-01T00:00:00,5Z", "'2024-01-01T00:00:00,5Z'"),  # Python's parser takes it; OData does not
+        ("2024-01-01 00:00:00Z", "'2024-01-01 00:00:00Z'"),
+        ("2024-01-01", "'2024-01-01'"),
     ],
 )
 def test_a_date_time_key_value_is_bare_only_when_it_is_a_date_and_time(value: str, literal: str) -> None:
