@@ -147,16 +147,23 @@ class References:
                 yield binding.navigation, binding.table, binding.key
 
     async def _segment(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str:
-        parts = []
+        # Quotes, '=' and ',' are key syntax; the rest of a literal that is not URL-safe gets encoded.
+        terms = await self._key_terms(table_map, table, key)
+        return ",".join(f"{column}={quote(literal, safe=_KEY_SAFE)}" for column, literal in terms)
+
+    async def _key_terms(
+        self, table_map: TableMap, table: str, key: Mapping[str, Scalar]
+    ) -> list[tuple[str, str]]:
+        """Each key part as (column, literal): a lookup part as its value column and the referenced id."""
+        terms = []
         for name, value in key.items():
             lookup = key_lookup(table, name)
             if lookup is None:
-                # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe gets encoded.
-                parts.append(f"{name}={quote(dataverse_key_literal(table, name, value), safe=_KEY_SAFE)}")
+                terms.append((name, dataverse_key_literal(table, name, value)))
                 continue
             guid = await self._resolve(table_map, name, lookup.target, {lookup.target_key: value})
-            parts.append(f"{lookup_value_column(lookup.column)}={guid}")
-        return ",".join(parts)
+            terms.append((lookup_value_column(lookup.column), guid))
+        return terms
 
     async def _resolve(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
@@ -195,15 +202,11 @@ class References:
     async def _query_id(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str | None:
         """The id of the row with ``key``, found by a query on its key columns (None: no such row)."""
         primary = dataverse_tables()[table].primary_id
-        conditions = []
-        for name, value in key.items():
-            lookup = key_lookup(table, name)
-            if lookup is None:
-                conditions.append(f"{name} eq {dataverse_key_literal(table, name, value)}")
-                continue
-            target = await self._resolve(table_map, name, lookup.target, {lookup.target_key: value})
-            conditions.append(f"{lookup_value_column(lookup.column)} eq {target}")
-        params = {"$select": primary, "$filter": " and ".join(conditions)}
+        terms = await self._key_terms(table_map, table, key)
+        params = {
+            "$select": primary,
+            "$filter": " and ".join(f"{column} eq {literal}" for column, literal in terms),
+        }
         response = await self._api.request("GET", f"{self._root}/{table}", params=params)
         check(response, table_map)
         rows = response.json().get("value")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -77,15 +78,7 @@ def test_webhook_events_are_published_and_a_wrong_key_is_refused(
     emulator: Emulator, fo: FoHandle, tmp_path: Path
 ) -> None:
     """Data events with the WebhookKey are published one by one; the same events without it are refused."""
-    port = free_port()
-    env = producer_env(
-        emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port), fo_webhook_key=WEBHOOK_KEY
-    )
-    producer = ProducerProcess("fo", env, areas="customer")
-    url = f"http://127.0.0.1:{port}/fo/events"
-    try:
-        producer.wait_started()
-        wait_healthy(f"http://127.0.0.1:{port}/healthz")
+    with _webhook_producer(emulator, fo, tmp_path) as url:
         fo.twin.events.add_endpoint(WebhookEndpoint(url, code=WEBHOOK_KEY, name="keyed"), ["CustomersV3"])
         fo.twin.events.add_endpoint(WebhookEndpoint(url, code="guess", name="guessing"), ["CustomersV3"])
         events: list[Envelope] = []
@@ -101,8 +94,6 @@ def test_webhook_events_are_published_and_a_wrong_key_is_refused(
         assert (stats.delivered.get("keyed"), stats.given_up.get("keyed")) == (4, None)
         assert (stats.delivered.get("guessing"), stats.given_up.get("guessing")) == (None, 4)
         assert drain_tap(emulator.connection_string, ["customer"], idle=1.0) == []
-    finally:
-        producer.stop()
 
 
 def test_a_webhook_event_past_256kb_is_published_from_the_row_it_names(
@@ -110,15 +101,7 @@ def test_a_webhook_event_past_256kb_is_published_from_the_row_it_names(
 ) -> None:
     """An update whose event is past Dataverse's webhook limit comes without its record, named by its row id
     alone: the producer finds the row from its earlier event and publishes its state as read."""
-    port = free_port()
-    env = producer_env(
-        emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port), fo_webhook_key=WEBHOOK_KEY
-    )
-    producer = ProducerProcess("fo", env, areas="customer")
-    url = f"http://127.0.0.1:{port}/fo/events"
-    try:
-        producer.wait_started()
-        wait_healthy(f"http://127.0.0.1:{port}/healthz")
+    with _webhook_producer(emulator, fo, tmp_path) as url:
         fo.twin.events.add_endpoint(WebhookEndpoint(url, code=WEBHOOK_KEY), ["CustomersV3"])
         with fo.client("workload") as workload:
             assert workload.post("/data/CustomersV3", json=customer("C-1", "Fabrikam")).status_code == 201
@@ -130,6 +113,20 @@ def test_a_webhook_event_past_256kb_is_published_from_the_row_it_names(
             updated = drain_tap(emulator.connection_string, ["customer"], expect=1, timeout=30)
         assert [e.operation for e in created + updated] == [Operation.CREATE, Operation.UPDATE]
         assert updated[0].data["OrganizationName"] == "Fabrikam Ltd"
+
+
+@contextlib.contextmanager
+def _webhook_producer(emulator: Emulator, fo: FoHandle, tmp_path: Path) -> Iterator[str]:
+    """The F&O producer of customers taking data events on a keyed webhook; yields the webhook's URL."""
+    port = free_port()
+    env = producer_env(
+        emulator, fo, tmp_path, fo_events="webhook", webhook_port=str(port), fo_webhook_key=WEBHOOK_KEY
+    )
+    producer = ProducerProcess("fo", env, areas="customer")
+    try:
+        producer.wait_started()
+        wait_healthy(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}/fo/events"
     finally:
         producer.stop()
 
