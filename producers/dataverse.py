@@ -109,10 +109,20 @@ class DataverseSource:
         return published + await self._publish_rows(table, [], gone, token, since)
 
     async def _publish_delta(self, table: SourceTable, body: dict[str, Any], since: datetime | None) -> int:
-        entries: list[dict[str, Any]] = body.get("value", [])
-        deleted = [str(e["id"]) for e in entries if "$deletedEntity" in str(e.get("@odata.context", ""))]
-        rows = [e for e in entries if "$deletedEntity" not in str(e.get("@odata.context", ""))]
-        return await self._publish_rows(table, rows, deleted, _delta_token(body), since)
+        """Publish a delta page by page. More changes than a page holds come with ``@odata.nextLink``, and
+        only the last page carries the delta link: its token is kept once every page is published, so a
+        crash between pages reads the delta again rather than skip the rest of it."""
+        published = 0
+        while True:
+            entries: list[dict[str, Any]] = body.get("value", [])
+            deleted = [str(e["id"]) for e in entries if "$deletedEntity" in str(e.get("@odata.context", ""))]
+            rows = [e for e in entries if "$deletedEntity" not in str(e.get("@odata.context", ""))]
+            link = body.get("@odata.nextLink")
+            token = None if link else _delta_token(body)
+            published += await self._publish_rows(table, rows, deleted, token, since)
+            if not link:
+                return published
+            body = await self._follow(table, str(link), headers=None)
 
     async def _publish_rows(
         self,
@@ -185,11 +195,15 @@ class DataverseSource:
             raise SourceError(f"{table.name}: a new change-tracking snapshot was refused as expired")
         rows: list[dict[str, Any]] = list(body.get("value", []))
         while "@odata.nextLink" in body:
-            link = str(body["@odata.nextLink"])
-            response = await self._retry.call(partial(self._api.request, "GET", link, headers=_TRACK))
-            body = _json(table, response.status_code, response)
+            body = await self._follow(table, str(body["@odata.nextLink"]), headers=_TRACK)
             rows.extend(body.get("value", []))
         return rows, _delta_token(body)
+
+    async def _follow(
+        self, table: SourceTable, link: str, *, headers: dict[str, str] | None
+    ) -> dict[str, Any]:
+        response = await self._retry.call(partial(self._api.request, "GET", link, headers=headers))
+        return _json(table, response.status_code, response)
 
     async def _get(self, table: SourceTable, params: dict[str, str], *, track: bool) -> dict[str, Any] | None:
         query = {"$select": ",".join(select_columns(table)), **params}

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from dualbus.d365 import DvTable
+from dualbus.sandbox.dataverse.delta_pages import DeltaCursor, delta_page
 from dualbus.sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
 from dualbus.sandbox.dataverse.keys import require
 from dualbus.sandbox.dataverse.messages import (
@@ -191,19 +192,32 @@ def _track(context: Context, request: ApiRequest, table: DvTable, options: Query
 
 
 def _delta(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
-    version = _read_delta_token(request.query["$deltatoken"])
+    token = request.query["$deltatoken"]
+    version = _read_delta_token(token)
     if version is None or not context.store.token_is_valid(table.entity_set, version):
         raise expired_delta_token()
-    changed, deleted = context.store.changes_since(table.entity_set, version)
+    skip = request.query.get("$skiptoken")
+    cursor = DeltaCursor.read(skip) if skip else DeltaCursor(upto=context.store.version)
+    changed, deleted = context.store.changes_between(table.entity_set, version, cursor.upto)
+    page_size = _page_size(request)
+    entries, following = delta_page(changed, deleted, cursor, page_size or _DEFAULT_PAGE_SIZE)
     deleted_context = context.api_url(f"$metadata#{table.entity_set}/$deletedEntity")
-    value: list[dict[str, Any]] = [representation(table, row, options.select) for row in changed]
-    value.extend({"@odata.context": deleted_context, "id": row_id, "reason": "deleted"} for row_id in deleted)
-    body = {
+    body: dict[str, Any] = {
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}/$delta"),
-        "@odata.deltaLink": _delta_link(context, table, options, context.store.version),
-        "value": value,
+        "value": [
+            {"@odata.context": deleted_context, "id": entry, "reason": "deleted"}
+            if isinstance(entry, str)
+            else representation(table, entry, options.select)
+            for entry in entries
+        ],
     }
-    return json_response(200, body)
+    if following is None:
+        body["@odata.deltaLink"] = _delta_link(context, table, options, cursor.upto)
+    else:
+        query = {**_select_query(options), "$deltatoken": token, "$skiptoken": following.token()}
+        body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
+    headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if page_size else {}
+    return json_response(200, body, headers)
 
 
 def _delta_link(context: Context, table: DvTable, options: QueryOptions, version: int) -> str:

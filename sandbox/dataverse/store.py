@@ -138,14 +138,15 @@ class Store:
         table = self._tables[entity_set]
         return [table.rows[row_id] for row_id in table.order.between(start, stop)]
 
-    def changes_since(self, entity_set: str, version: int) -> tuple[list[Row], list[str]]:
-        """Rows created or updated after ``version`` (newest state) and ids deleted after it."""
+    def changes_between(
+        self, entity_set: str, after: int, upto: int
+    ) -> tuple[list[Row], list[tuple[int, str]]]:
+        """Rows whose newest state has a version in (``after``, ``upto``], and the (version, id) of rows
+        deleted in it, each in version order."""
         table = self._tables[entity_set]
         self._forget_old_tombstones(table)
-        changed = sorted((r for r in table.rows.values() if r["versionnumber"] > version), key=_version)
-        deleted = sorted(
-            (i for i, (v, _) in table.tombstones.items() if v > version), key=lambda i: table.tombstones[i][0]
-        )
+        changed = sorted((r for r in table.rows.values() if after < r["versionnumber"] <= upto), key=_version)
+        deleted = sorted((v, i) for i, (v, _) in table.tombstones.items() if after < v <= upto)
         return changed, deleted
 
     def token_is_valid(self, entity_set: str, version: int) -> bool:

@@ -108,3 +108,29 @@ def test_tracked_snapshot_pages_then_gives_the_delta_link(client: httpx.Client) 
     delta = client.get(second["@odata.deltaLink"]).json()["value"]
     # The row written during paging comes through the delta link, pinned to the snapshot's start.
     assert "DDD" in {row["isocurrencycode"] for row in delta}
+
+
+def test_a_delta_is_paged_and_only_its_last_page_gives_the_delta_link(client: httpx.Client) -> None:
+    """Changes since a token are paged as any collection is (odata.maxpagesize, else 5,000 a page): a page
+    with more to come carries @odata.nextLink, the last one the next @odata.deltaLink. Changes and deletes
+    are listed in that order, and a change made while paging comes through the next delta link."""
+    for code in ("AAA", "BBB", "CCC"):
+        client.patch(f"transactioncurrencies(isocurrencycode='{code}')", json={})
+    link = _track(client).json()["@odata.deltaLink"]
+    for code in ("AAA", "BBB"):
+        client.patch(f"transactioncurrencies(isocurrencycode='{code}')", json={"currencyname": code})
+    client.delete("transactioncurrencies(isocurrencycode='CCC')")
+
+    headers = {"Prefer": "odata.maxpagesize=2"}
+    first = client.get(link, headers=headers)
+    assert first.headers["Preference-Applied"] == "odata.maxpagesize=2"
+    assert "@odata.deltaLink" not in first.json()
+    assert [row["isocurrencycode"] for row in first.json()["value"]] == ["AAA", "BBB"]
+    client.patch("transactioncurrencies(isocurrencycode='AAA')", json={"currencyname": "again"})
+    second = client.get(first.json()["@odata.nextLink"], headers=headers).json()
+    assert "@odata.nextLink" not in second
+    assert [row["reason"] for row in second["value"]] == ["deleted"]
+    assert second["@odata.context"].endswith("/$delta")
+
+    after = client.get(second["@odata.deltaLink"]).json()["value"]
+    assert [row["isocurrencycode"] for row in after] == ["AAA"]

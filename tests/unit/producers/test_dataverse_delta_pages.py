@@ -1,0 +1,77 @@
+"""A delta of more changes than a page holds is read to its last page before its token is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dualbus.producers.checkpoints import CheckpointStore
+from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.events import EchoFilter
+from dualbus.producers.publisher import Publisher
+from dualbus.producers.tables import source_tables
+from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import default_topology
+from tests.unit.producers.fakes import RecordingClient, sent_envelopes
+
+API = "https://dv.example/api/data/v9.2/"
+NEXT_PAGE = f"{API}transactioncurrencies?$deltatoken=t1&$skiptoken=page2"
+
+
+def _currency(code: str, version: int) -> dict[str, Any]:
+    return {
+        "transactioncurrencyid": f"00000000-0000-0000-0000-00000000000{version}",
+        "isocurrencycode": code,
+        "currencyname": code,
+        "currencysymbol": code[0],
+        "versionnumber": version,
+        "modifiedon": "2026-01-02T03:04:05Z",
+        "_modifiedby_value": "maker",
+    }
+
+
+class PagedDelta:
+    """A snapshot of EUR, then a delta in two pages: USD changed; then GBP changed and EUR deleted."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    async def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        self.requests.append(f"{method} {path}")
+        params = options.get("params") or {}
+        if path == NEXT_PAGE:
+            deleted = {
+                "@odata.context": f"{API}$metadata#transactioncurrencies/$deletedEntity",
+                "id": _currency("EUR", 1)["transactioncurrencyid"],
+                "reason": "deleted",
+            }
+            body = {"value": [_currency("GBP", 3), deleted], "@odata.deltaLink": f"{API}x?$deltatoken=t2"}
+        elif "$deltatoken" in params:
+            body = {"value": [_currency("USD", 2)], "@odata.nextLink": NEXT_PAGE}
+        else:
+            body = {"value": [_currency("EUR", 1)], "@odata.deltaLink": f"{API}x?$deltatoken=t1"}
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.asyncio
+async def test_every_page_of_a_delta_is_published_and_the_last_pages_token_kept(tmp_path: Path) -> None:
+    client = RecordingClient(max_bytes=256 * 1024)
+    api = PagedDelta()
+    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
+        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
+        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+        source = DataverseSource(api, tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+        assert await source.poll_once() == 1
+        assert await source.poll_once() == 3
+        assert store.get("dataverse.delta.currency") == "t2"
+    assert f"GET {NEXT_PAGE}" in api.requests
+    published = [(e.operation, e.key["isocurrencycode"]) for e in sent_envelopes(client, "dualbus.currency")]
+    assert published[1:] == [
+        (Operation.CREATE, "USD"),
+        (Operation.CREATE, "GBP"),
+        (Operation.DELETE, "EUR"),
+    ]
