@@ -47,15 +47,19 @@ def create_app(
     tables: Mapping[str, DvTable] = TABLES,
     change_retention_seconds: float = _SEVEN_DAYS,
     clock: Callable[[], float] = time.time,
+    untracked_tables: frozenset[str] = frozenset(),
 ) -> Starlette:
     """Build the twin; ``limits=None`` switches service protection off, ``database`` keeps data on disk.
 
     With service protection off, API responses carry no ``x-ms-ratelimit-*`` headers: no limit to report.
 
+    ``untracked_tables``: entity sets whose change tracking is not enabled. None by default: a deployment
+    enables it on every synced table (docs/deploy.md), and the twin serves only those tables.
+
     ``app.state.store`` is the twin's store (``close()`` it after the server stops when a database is used).
     """
     store = Store(tables, database=database, change_retention_seconds=change_retention_seconds, clock=clock)
-    service = DataverseService(tables=tables, store=store, clock=clock)
+    service = DataverseService(tables=tables, store=store, clock=clock, untracked_tables=untracked_tables)
     protection = ServiceProtection(limits) if limits is not None else None
 
     async def api(request: Request) -> Response:

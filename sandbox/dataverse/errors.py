@@ -22,6 +22,7 @@ from dualbus.sandbox.errors import SandboxError
 __all__ = [
     "DataverseApiError",
     "bad_request",
+    "change_tracking_not_enabled",
     "concurrency_mismatch",
     "duplicate_record",
     "expired_delta_token",
@@ -96,6 +97,18 @@ def expired_delta_token() -> DataverseApiError:
     return DataverseApiError(
         400, "0x80044352", "Version stamp associated with the client has expired. Please perform a full sync."
     )
+
+
+def change_tracking_not_enabled(logical_name: str) -> DataverseApiError:
+    """ChangeTrackingNotEnabledForEntity (0x80072491): the table's change tracking is not enabled.
+
+    Name, code and message: ``data-service-error-codes.md`` (https://github.com/MicrosoftDocs/powerapps-docs/
+    blob/74a5b38e35910b9fb6de137716e00985222eda3c/powerapps-docs/developer/data-platform/includes/
+    data-service-error-codes.md), "Entity {0} isn't enabled for change tracking.", {0} filled with the
+    table's logical name as the twin's other messages are. The status is not documented: the twin answers
+    400, as it does the expired token.
+    """
+    return DataverseApiError(400, "0x80072491", f"Entity {logical_name} isn't enabled for change tracking.")
 
 
 def resource_not_found(segment: str) -> DataverseApiError:

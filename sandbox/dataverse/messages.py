@@ -73,6 +73,8 @@ class Context:
     store: Store
     now: Callable[[], str]
     base_url: str
+    # Entity sets whose change tracking is not enabled (Track changes off).
+    untracked: frozenset[str] = frozenset()
 
     def api_url(self, relative: str) -> str:
         """An absolute Web API URL for a path below the API root."""

@@ -20,7 +20,12 @@ from urllib.parse import quote, unquote, urlencode
 
 from dualbus.d365 import DvTable
 from dualbus.sandbox.dataverse.delta_pages import DeltaCursor, delta_page
-from dualbus.sandbox.dataverse.errors import bad_request, expired_delta_token, unknown_query_property
+from dualbus.sandbox.dataverse.errors import (
+    bad_request,
+    change_tracking_not_enabled,
+    expired_delta_token,
+    unknown_query_property,
+)
 from dualbus.sandbox.dataverse.keys import require
 from dualbus.sandbox.dataverse.messages import (
     ApiRequest,
@@ -55,11 +60,18 @@ def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -
         body["@odata.context"] = context.api_url(f"$metadata#{_context_name(table, options)}/$entity")
         return json_response(200, body)
     if "$deltatoken" in request.query:
+        _require_tracking(context, table)
         return _delta(context, request, table, options)
     _, pinned = _read_skip_token(request.query.get("$skiptoken"))
     if "odata.track-changes" in request.prefer() or pinned is not None:
+        _require_tracking(context, table)
         return _track(context, request, table, options)
     return _page(context, request, table, options)
+
+
+def _require_tracking(context: Context, table: DvTable) -> None:
+    if table.entity_set in context.untracked:
+        raise change_tracking_not_enabled(table.logical_name)
 
 
 def _unchanged_since(request: ApiRequest, row: Row) -> bool:

@@ -80,10 +80,18 @@ def start_dataverse(
     audience: str = DEFAULT_AUDIENCE,
     tenant: str = "sandbox",
     signing_key: str | None = None,
+    untracked_tables: frozenset[str] = frozenset(),
 ) -> RunningDataverse:
-    """Serve the twin; ``clients`` maps client ids to secrets, ``limits=None`` turns throttling off."""
+    """Serve the twin; ``clients`` maps client ids to secrets, ``limits=None`` turns throttling off,
+    ``untracked_tables`` names entity sets whose change tracking is not enabled."""
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=dict(clients))
-    app = create_app(issuer=issuer, audience=audience, limits=limits, database=database)
+    app = create_app(
+        issuer=issuer,
+        audience=audience,
+        limits=limits,
+        database=database,
+        untracked_tables=untracked_tables,
+    )
     store: Store = app.state.store
     try:
         handle = serve_in_thread(app, host=host, port=port)

@@ -20,15 +20,27 @@ class DataverseService:
     """The Web API's table operations over one store, independent of how requests arrive (HTTP or batch)."""
 
     def __init__(
-        self, *, tables: Mapping[str, DvTable], store: Store, clock: Callable[[], float] = time.time
+        self,
+        *,
+        tables: Mapping[str, DvTable],
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        untracked_tables: frozenset[str] = frozenset(),
     ) -> None:
         self.tables = tables
         self.store = store
         self._clock = clock
+        self._untracked = untracked_tables
 
     def context(self, base_url: str) -> Context:
         """The context operations run in, for clients that reach the twin at ``base_url``."""
-        return Context(tables=self.tables, store=self.store, now=self._now, base_url=base_url)
+        return Context(
+            tables=self.tables,
+            store=self.store,
+            now=self._now,
+            base_url=base_url,
+            untracked=self._untracked,
+        )
 
     def handle(self, context: Context, request: ApiRequest) -> ApiResponse:
         """Run one operation in its own unit of work; a refusal becomes its error response."""

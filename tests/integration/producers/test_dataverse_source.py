@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from dualbus.producers.dataverse import DataverseSource
+from dualbus.producers.errors import SourceError
 from dualbus.producers.events import parse_time
 from dualbus.producers.initial_sync import run_initial_sync
 from dualbus.producers.runner import open_context
 from dualbus.producers.settings import ProducerOptions
-from dualbus.sandbox.dataverse import RunningDataverse
+from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
 from dualbus.shared.envelope import Operation, Origin
 from tests.integration.producers.support import (
     DV_CLIENTS,
@@ -208,3 +209,20 @@ async def test_a_change_is_timed_from_the_previous_read_when_modifiedon_is_earli
     assert read_before_create <= create.time <= created_by
     assert create.time >= modified_on
     assert read_before_delete <= delete.time <= deleted_by
+
+
+@pytest.mark.asyncio
+async def test_a_table_without_change_tracking_fails_alone_and_says_why(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A synced table whose change tracking is off is refused (ChangeTrackingNotEnabledForEntity): the round
+    fails naming it, not as an expired token to re-read, and the other tables keep their tokens."""
+    with start_dataverse(clients=DV_CLIENTS, limits=None, untracked_tables=frozenset({"accounts"})) as twin:
+        settings = settings_for(emulator, tmp_path, dataverse=twin)
+        options = ProducerOptions(own_users=OWN_USERS)
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["company", "customer"]) as ctx:
+            source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+            with pytest.raises(SourceError, match="isn't enabled for change tracking"):
+                await source.poll_once()
+            assert ctx.store.get("dataverse.delta.customers") is None
+            assert ctx.store.get("dataverse.delta.customer_groups") is not None

@@ -10,7 +10,7 @@ import httpx
 from dualbus.sandbox.dataverse import create_app
 from dualbus.sandbox.http_server import serve_in_thread
 from dualbus.sandbox.identity import TokenIssuer
-from tests.twins.dataverse.support import CLIENTS
+from tests.twins.dataverse.support import CLIENTS, client_for, start
 
 
 def _track(client: httpx.Client) -> httpx.Response:
@@ -134,3 +134,25 @@ def test_a_delta_is_paged_and_only_its_last_page_gives_the_delta_link(client: ht
 
     after = client.get(second["@odata.deltaLink"]).json()["value"]
     assert [row["isocurrencycode"] for row in after] == ["AAA"]
+
+
+def test_a_table_without_change_tracking_refuses_to_track_it() -> None:
+    """A table whose change tracking is not enabled answers ChangeTrackingNotEnabledForEntity (0x80072491),
+    for a tracked snapshot and for a delta token alike; the other tables are tracked as before."""
+    with (
+        start(limits=None, untracked_tables=frozenset({"transactioncurrencies"})) as twin,
+        client_for(twin) as client,
+    ):
+        snapshot = _track(client)
+        delta = client.get("transactioncurrencies", params={"$deltatoken": "1!2020-01-01T00:00:00Z"})
+        plain = client.get("transactioncurrencies", params={"$select": "isocurrencycode"})
+        tracked = client.get("uoms", headers={"Prefer": "odata.track-changes"})
+    for refused in (snapshot, delta):
+        assert refused.status_code == 400
+        assert refused.json()["error"] == {
+            "code": "0x80072491",
+            "message": "Entity transactioncurrency isn't enabled for change tracking.",
+        }
+    assert plain.status_code == 200
+    assert tracked.status_code == 200
+    assert "@odata.deltaLink" in tracked.json()
