@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -47,6 +48,8 @@ __all__ = ["get", "query_options", "select_of"]
 _DEFAULT_PAGE_SIZE = 5000
 _UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
 _TOKEN_FIELDS = 2
+# The time in a delta token, as the twin's clock (Context.now) writes it.
+_ISSUED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -> ApiResponse:
@@ -205,9 +208,10 @@ def _track(context: Context, request: ApiRequest, table: DvTable, options: Query
 
 def _delta(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
     token = request.query["$deltatoken"]
-    version = _read_delta_token(token)
-    if version is None or not context.store.token_is_valid(table.entity_set, version):
+    issued = _read_delta_token(token)
+    if issued is None or not context.store.token_is_valid(table.entity_set, *issued):
         raise expired_delta_token()
+    version = issued[0]
     skip = request.query.get("$skiptoken")
     cursor = DeltaCursor.read(skip) if skip else DeltaCursor(upto=context.store.version)
     changed, deleted = context.store.changes_between(table.entity_set, version, cursor.upto)
@@ -238,6 +242,11 @@ def _delta_link(context: Context, table: DvTable, options: QueryOptions, version
     return context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
 
 
-def _read_delta_token(token: str) -> int | None:
-    version, _, _ = unquote(token).partition("!")
-    return int(version) if version.isdigit() else None
+def _read_delta_token(token: str) -> tuple[int, float] | None:
+    """The version a delta token starts from and when it was issued (epoch seconds); None if unreadable."""
+    version, _, issued = unquote(token).partition("!")
+    try:
+        moment = datetime.strptime(issued, _ISSUED_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return (int(version), moment.timestamp()) if version.isdigit() else None

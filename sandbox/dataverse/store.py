@@ -149,11 +149,19 @@ class Store:
         deleted = sorted((v, i) for i, (v, _) in table.tombstones.items() if after < v <= upto)
         return changed, deleted
 
-    def token_is_valid(self, entity_set: str, version: int) -> bool:
-        """False when changes after ``version`` may have been forgotten, or the version was never issued."""
+    def token_is_valid(self, entity_set: str, version: int, issued_at: float) -> bool:
+        """False when the token was issued longer ago than the retention, when changes after ``version`` may
+        have been forgotten, or when the version was never issued.
+
+        "Changes are returned if the last token is within a default value of seven days"
+        (https://github.com/MicrosoftDocs/powerapps-docs/blob/0494d1bb431955b8452296398559bab8f9526bd4/
+        powerapps-docs/developer/data-platform/use-change-tracking-synchronize-data-external-systems.md):
+        an old token is expired whether or not anything was deleted since.
+        """
         table = self._tables[entity_set]
         self._forget_old_tombstones(table)
-        return table.forgotten_below <= version <= self.version
+        recent = issued_at >= self._clock() - self._retention
+        return recent and table.forgotten_below <= version <= self.version
 
     # -- writes ------------------------------------------------------------------------------------------
 

@@ -94,6 +94,41 @@ def test_expired_delta_token_after_retention() -> None:
     assert expired.json()["error"]["code"] == "0x80044352"
 
 
+def test_a_token_older_than_the_retention_is_expired_though_nothing_was_deleted() -> None:
+    """Changes are returned only while the last token is within the retention (seven days by default): an
+    older token is expired even on a table where nothing was deleted, and a fresh one from the same
+    table is still honoured."""
+    now = [1_000_000.0]
+    issuer = TokenIssuer(signing_key="k" * 32, clients=CLIENTS)
+    app = create_app(
+        issuer=issuer,
+        audience="https://dv.test",
+        limits=None,
+        change_retention_seconds=60,
+        clock=lambda: now[0],
+    )
+    with serve_in_thread(app) as handle:
+        token = issuer.issue(
+            client_id="dualbus", client_secret=CLIENTS["dualbus"], scope="https://dv.test/.default"
+        )
+        with httpx.Client(
+            base_url=f"{handle.url}/api/data/v9.2/",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        ) as client:
+            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
+            old_link = _track(client).json()["@odata.deltaLink"]
+            now[0] += 45
+            fresh_link = client.get(old_link).json()["@odata.deltaLink"]
+            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={"currencyname": "Euro"})
+            now[0] += 30
+            expired = client.get(old_link)
+            fresh = client.get(fresh_link)
+    assert expired.status_code == 400
+    assert expired.json()["error"]["code"] == "0x80044352"
+    assert fresh.status_code == 200
+    assert [row["isocurrencycode"] for row in fresh.json()["value"]] == ["EUR"]
+
+
 def test_tracked_snapshot_pages_then_gives_the_delta_link(client: httpx.Client) -> None:
     """A tracked snapshot honours odata.maxpagesize; only its last page carries the delta link."""
     for code in ("AAA", "BBB", "CCC"):
