@@ -5,6 +5,9 @@ See https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tr
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import httpx
 
 from dualbus.sandbox.dataverse import create_app
@@ -68,28 +71,13 @@ def test_filter_is_refused_with_track_changes(client: httpx.Client) -> None:
 def test_expired_delta_token_after_retention() -> None:
     """Once deletions older than the retention are forgotten, a token from before them is expired."""
     now = [1_000_000.0]
-    issuer = TokenIssuer(signing_key="k" * 32, clients=CLIENTS)
-    app = create_app(
-        issuer=issuer,
-        audience="https://dv.test",
-        limits=None,
-        change_retention_seconds=60,
-        clock=lambda: now[0],
-    )
-    with serve_in_thread(app) as handle:
-        token = issuer.issue(
-            client_id="dualbus", client_secret=CLIENTS["dualbus"], scope="https://dv.test/.default"
-        )
-        with httpx.Client(
-            base_url=f"{handle.url}/api/data/v9.2/",
-            headers={"Authorization": f"Bearer {token['access_token']}"},
-        ) as client:
-            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
-            link = _track(client).json()["@odata.deltaLink"]
-            client.delete("transactioncurrencies(isocurrencycode='EUR')")
-            assert client.get(link).status_code == 200  # still within the retention
-            now[0] += 120
-            expired = client.get(link)
+    with _client_on_a_clock(now) as client:
+        client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
+        link = _track(client).json()["@odata.deltaLink"]
+        client.delete("transactioncurrencies(isocurrencycode='EUR')")
+        assert client.get(link).status_code == 200  # still within the retention
+        now[0] += 120
+        expired = client.get(link)
     assert expired.status_code == 400
     assert expired.json()["error"]["code"] == "0x80044352"
 
@@ -99,30 +87,15 @@ def test_a_token_older_than_the_retention_is_expired_though_nothing_was_deleted(
     older token is expired even on a table where nothing was deleted, and a fresh one from the same
     table is still honoured."""
     now = [1_000_000.0]
-    issuer = TokenIssuer(signing_key="k" * 32, clients=CLIENTS)
-    app = create_app(
-        issuer=issuer,
-        audience="https://dv.test",
-        limits=None,
-        change_retention_seconds=60,
-        clock=lambda: now[0],
-    )
-    with serve_in_thread(app) as handle:
-        token = issuer.issue(
-            client_id="dualbus", client_secret=CLIENTS["dualbus"], scope="https://dv.test/.default"
-        )
-        with httpx.Client(
-            base_url=f"{handle.url}/api/data/v9.2/",
-            headers={"Authorization": f"Bearer {token['access_token']}"},
-        ) as client:
-            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
-            old_link = _track(client).json()["@odata.deltaLink"]
-            now[0] += 45
-            fresh_link = client.get(old_link).json()["@odata.deltaLink"]
-            client.patch("transactioncurrencies(isocurrencycode='EUR')", json={"currencyname": "Euro"})
-            now[0] += 30
-            expired = client.get(old_link)
-            fresh = client.get(fresh_link)
+    with _client_on_a_clock(now) as client:
+        client.patch("transactioncurrencies(isocurrencycode='EUR')", json={})
+        old_link = _track(client).json()["@odata.deltaLink"]
+        now[0] += 45
+        fresh_link = client.get(old_link).json()["@odata.deltaLink"]
+        client.patch("transactioncurrencies(isocurrencycode='EUR')", json={"currencyname": "Euro"})
+        now[0] += 30
+        expired = client.get(old_link)
+        fresh = client.get(fresh_link)
     assert expired.status_code == 400
     assert expired.json()["error"]["code"] == "0x80044352"
     assert fresh.status_code == 200
@@ -191,3 +164,25 @@ def test_a_table_without_change_tracking_refuses_to_track_it() -> None:
     assert plain.status_code == 200
     assert tracked.status_code == 200
     assert "@odata.deltaLink" in tracked.json()
+
+
+@contextlib.contextmanager
+def _client_on_a_clock(now: list[float]) -> Iterator[httpx.Client]:
+    """A client of a twin whose clock reads ``now[0]`` and which keeps changes for 60 s."""
+    issuer = TokenIssuer(signing_key="k" * 32, clients=CLIENTS)
+    app = create_app(
+        issuer=issuer,
+        audience="https://dv.test",
+        limits=None,
+        change_retention_seconds=60,
+        clock=lambda: now[0],
+    )
+    with serve_in_thread(app) as handle:
+        token = issuer.issue(
+            client_id="dualbus", client_secret=CLIENTS["dualbus"], scope="https://dv.test/.default"
+        )
+        with httpx.Client(
+            base_url=f"{handle.url}/api/data/v9.2/",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        ) as client:
+            yield client
