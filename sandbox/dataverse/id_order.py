@@ -68,6 +68,18 @@ class IdOrder:
                 break
         return found
 
+    def after(self, last: str | None, count: int) -> list[str]:
+        """Up to ``count`` ids above ``last`` (from the first id when None), in order: a page that starts
+        after the last id served, which an id taken out or put in before it does not shift."""
+        found: list[str] = []
+        first = 0 if last is None else bisect.bisect_right(self._chunks, last, key=lambda chunk: chunk[-1])
+        for chunk in self._chunks[first:]:
+            begin = 0 if last is None else bisect.bisect_right(chunk, last)
+            found.extend(chunk[begin : begin + count - len(found)])
+            if len(found) >= count:
+                break
+        return found
+
     def _chunk_for(self, row_id: str) -> int:
         """The chunk an id belongs in: the first whose last id is not below it, else the last one."""
         at = bisect.bisect_left(self._chunks, row_id, key=lambda chunk: chunk[-1])

@@ -47,7 +47,6 @@ __all__ = ["get", "query_options", "select_of"]
 # Dataverse returns at most 5,000 rows a page unless the client asks for fewer.
 _DEFAULT_PAGE_SIZE = 5000
 _UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
-_TOKEN_FIELDS = 2
 # The time in a delta token, as the twin's clock (Context.now) writes it.
 _ISSUED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -65,8 +64,7 @@ def get(context: Context, request: ApiRequest, table: DvTable, ref: EntityRef) -
     if "$deltatoken" in request.query:
         _require_tracking(context, table)
         return _delta(context, request, table, options)
-    _, pinned = _read_skip_token(request.query.get("$skiptoken"))
-    if "odata.track-changes" in request.prefer() or pinned is not None:
+    if "odata.track-changes" in request.prefer() or _read_track_token(request.query.get("$skiptoken")):
         _require_tracking(context, table)
         return _track(context, request, table, options)
     return _page(context, request, table, options)
@@ -109,7 +107,7 @@ def _select_query(options: QueryOptions) -> dict[str, str]:
 
 def _page(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
     page_size = _page_size(request)
-    offset, _ = _read_skip_token(request.query.get("$skiptoken"))
+    offset = _read_skip_token(request.query.get("$skiptoken"))
     size = page_size or _DEFAULT_PAGE_SIZE
     page, total = _matching_page(context, table, options, offset, size)
     body: dict[str, Any] = {
@@ -164,22 +162,43 @@ def _sort_key(value: object) -> tuple[int, Any]:
     return (1, value.casefold() if isinstance(value, str) else value)
 
 
-def _skip_token(offset: int, version: int | None = None) -> str:
-    """An opaque paging token: the next offset, plus the snapshot's version when paging a tracked snapshot."""
-    text = f"offset:{offset}" if version is None else f"offset:{offset}:{version}"
-    return base64.urlsafe_b64encode(text.encode()).decode()
+def _skip_token(offset: int) -> str:
+    """An opaque paging token of a query's page: the next offset."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
 
 
-def _read_skip_token(token: str | None) -> tuple[int, int | None]:
+def _read_skip_token(token: str | None) -> int:
     if not token:
-        return 0, None
-    try:
-        kind, *numbers = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-    except (binascii.Error, UnicodeDecodeError):
-        numbers, kind = [], ""
-    if kind == "offset" and numbers and all(n.isdigit() for n in numbers) and len(numbers) <= _TOKEN_FIELDS:
-        return int(numbers[0]), int(numbers[1]) if len(numbers) == _TOKEN_FIELDS else None
+        return 0
+    kind, _, number = _decoded(token).partition(":")
+    if kind == "offset" and number.isdigit():
+        return int(number)
     raise bad_request("The $skiptoken is not one this service issued.")
+
+
+def _track_token(version: int, last: str) -> str:
+    """An opaque paging token of a tracked snapshot: its pinned version and the last row id served."""
+    return base64.urlsafe_b64encode(f"track:{version}:{last}".encode()).decode()
+
+
+def _read_track_token(token: str | None) -> tuple[int, str] | None:
+    """The pinned version and last id of a tracked snapshot's page token; None for no token or a query's."""
+    if not token:
+        return None
+    kind, _, rest = _decoded(token).partition(":")
+    if kind != "track":
+        return None
+    version, _, last = rest.partition(":")
+    if not version.isdigit() or not last:
+        raise bad_request("The $skiptoken is not one this service issued.")
+    return int(version), last
+
+
+def _decoded(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def _track(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
@@ -189,17 +208,19 @@ def _track(context: Context, request: ApiRequest, table: DvTable, options: Query
                 f'The "{option}" query parameter isn\'t supported when Change Tracking is enabled.'
             )
     # The snapshot is pinned to the version it started at: whatever changes while it is paged through
-    # comes again through the delta link, so a client misses nothing.
-    offset, pinned = _read_skip_token(request.query.get("$skiptoken"))
-    version = context.store.version if pinned is None else pinned
+    # comes again through the delta link, so a client misses nothing. A page starts after the last row
+    # served, by id: a row deleted or created before it meanwhile does not shift the rows still to come.
+    cursor = _read_track_token(request.query.get("$skiptoken"))
+    version, last = (context.store.version, None) if cursor is None else cursor
     size = _page_size(request) or _DEFAULT_PAGE_SIZE
-    page = context.store.rows_between(table.entity_set, offset, offset + size)
+    found = context.store.rows_after(table.entity_set, last, size + 1)
+    page = found[:size]
     body: dict[str, Any] = {
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
-        "value": [representation(table, row, options.select) for row in page],
+        "value": [representation(table, row, options.select) for _, row in page],
     }
-    if offset + size < context.store.count(table.entity_set):
-        query = {**_select_query(options), "$skiptoken": _skip_token(offset + size, version)}
+    if len(found) > size:
+        query = {**_select_query(options), "$skiptoken": _track_token(version, page[-1][0])}
         body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
     else:
         body["@odata.deltaLink"] = _delta_link(context, table, options, version)

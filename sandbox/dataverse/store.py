@@ -138,6 +138,11 @@ class Store:
         table = self._tables[entity_set]
         return [table.rows[row_id] for row_id in table.order.between(start, stop)]
 
+    def rows_after(self, entity_set: str, last: str | None, count: int) -> list[tuple[str, Row]]:
+        """Up to ``count`` (id, row) pairs of the rows whose ids are above ``last``, in primary-id order."""
+        table = self._tables[entity_set]
+        return [(row_id, table.rows[row_id]) for row_id in table.order.after(last, count)]
+
     def changes_between(
         self, entity_set: str, after: int, upto: int
     ) -> tuple[list[Row], list[tuple[int, str]]]:

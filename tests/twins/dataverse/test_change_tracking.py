@@ -144,6 +144,22 @@ def test_a_delta_is_paged_and_only_its_last_page_gives_the_delta_link(client: ht
     assert [row["isocurrencycode"] for row in after] == ["AAA"]
 
 
+def test_a_row_deleted_while_a_snapshot_is_paged_shifts_no_other_row_out_of_it(client: httpx.Client) -> None:
+    """A page starts after the last row served: a row of an earlier page deleted meanwhile leaves every
+    row still to come in the snapshot (and its own delete in the next delta)."""
+    for code in ("AAA", "BBB", "CCC", "DDD"):
+        client.patch(f"transactioncurrencies(isocurrencycode='{code}')", json={})
+    headers = {"Prefer": "odata.track-changes,odata.maxpagesize=2"}
+    first = client.get("transactioncurrencies", params={"$select": "isocurrencycode"}, headers=headers).json()
+    served = [row["isocurrencycode"] for row in first["value"]]
+    client.delete(f"transactioncurrencies({first['value'][0]['transactioncurrencyid']})")
+    second = client.get(first["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=2"}).json()
+    served += [row["isocurrencycode"] for row in second["value"]]
+    assert sorted(served) == ["AAA", "BBB", "CCC", "DDD"]
+    delta = client.get(second["@odata.deltaLink"]).json()["value"]
+    assert [row.get("reason") for row in delta] == ["deleted"]
+
+
 def test_a_table_without_change_tracking_refuses_to_track_it() -> None:
     """A table whose change tracking is not enabled answers ChangeTrackingNotEnabledForEntity (0x80072491),
     for a tracked snapshot and for a delta token alike; the other tables are tracked as before."""

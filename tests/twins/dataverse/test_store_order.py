@@ -68,3 +68,7 @@ def test_count_and_pages_follow_creates_deletes_and_undone_work() -> None:
     assert store.count(ACCOUNTS) == len(ordered) > 2000  # more than one chunk of ids
     for start, stop in [(0, 1), (0, 5000), (999, 1003), (1500, 2500), (len(ordered) - 3, len(ordered) + 9)]:
         assert [row["accountid"] for row in store.rows_between(ACCOUNTS, start, stop)] == ordered[start:stop]
+    # Pages after a row id: from the start, across chunk ends, after an id not held, and past the end.
+    for last, count in [(None, 3), (ordered[998], 5), (ordered[1500][:-1] + "0", 2000), (ordered[-2], 9)]:
+        above = [i for i in ordered if last is None or i > last][:count]
+        assert [row_id for row_id, _ in store.rows_after(ACCOUNTS, last, count)] == above
