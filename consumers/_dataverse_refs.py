@@ -36,6 +36,8 @@ from dualbus.shared.maps import LookupBinding, Scalar, TableMap, dataverse_key_l
 __all__ = ["KeyLookup", "References", "addressable", "check", "key_lookup", "lookup_column", "made_id"]
 
 _CACHE_LIMIT = 10_000
+# A key as its segment spells it: (column, literal) per part (``References._key_terms``).
+KeyTerms = list[tuple[str, str]]
 # Characters an alternate key's text value cannot hold for a row to be read or upserted by it (module notes).
 _UNADDRESSABLE = frozenset("/<>*%&:\\?+")
 # The namespace of the ids ``made_id`` gives (uuid5): fixed, so that every process makes the same one.
@@ -94,10 +96,11 @@ class References:
         """The path of the map's Dataverse row with natural key ``key``: by that key, or by the row's id
         when the key cannot address it (see the module's notes)."""
         table = table_map.dataverse_table
-        if addressable(table, key):
-            return f"{self._root}/{table}({await self._segment(table_map, table, key)})"
+        terms = await self._key_terms(table_map, table, key)
+        if addressable(terms):
+            return f"{self._root}/{table}({_segment(terms)})"
         # Not cached: a row found by query may be deleted and made again under another id meanwhile.
-        found = await self._query_id(table_map, table, key)
+        found = await self._query_id(table, terms, table_map)
         return f"{self._root}/{table}({found or made_id(table, key)})"
 
     async def bind(
@@ -146,14 +149,7 @@ class References:
             if binding.key is not None:
                 yield binding.navigation, binding.table, binding.key
 
-    async def _segment(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str:
-        # Quotes, '=' and ',' are key syntax; the rest of a literal that is not URL-safe gets encoded.
-        terms = await self._key_terms(table_map, table, key)
-        return ",".join(f"{column}={quote(literal, safe=_KEY_SAFE)}" for column, literal in terms)
-
-    async def _key_terms(
-        self, table_map: TableMap, table: str, key: Mapping[str, Scalar]
-    ) -> list[tuple[str, str]]:
+    async def _key_terms(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> KeyTerms:
         """Each key part as (column, literal): a lookup part as its value column and the referenced id."""
         terms = []
         for name, value in key.items():
@@ -179,19 +175,20 @@ class References:
     async def _read_id(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
     ) -> str:
-        if addressable(table, key):
-            guid = await self._keyed_id(table_map, table, key)
+        terms = await self._key_terms(table_map, table, key)
+        if addressable(terms):
+            guid = await self._keyed_id(table, terms, table_map)
         else:
-            guid = await self._query_id(table_map, table, key)
+            guid = await self._query_id(table, terms, table_map)
         if not guid:
             raise LookupMissingError(
                 f"no {table} row with {dict(key)}", map_name=table_map.name, field=navigation
             )
         return str(guid)
 
-    async def _keyed_id(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str | None:
+    async def _keyed_id(self, table: str, terms: KeyTerms, table_map: TableMap) -> str | None:
         primary = dataverse_tables()[table].primary_id
-        path = f"{self._root}/{table}({await self._segment(table_map, table, key)})"
+        path = f"{self._root}/{table}({_segment(terms)})"
         response = await self._api.request("GET", path, params={"$select": primary})
         if response.status_code == _NOT_FOUND:
             return None
@@ -199,10 +196,9 @@ class References:
         guid = response.json().get(primary)
         return str(guid) if guid else None
 
-    async def _query_id(self, table_map: TableMap, table: str, key: Mapping[str, Scalar]) -> str | None:
-        """The id of the row with ``key``, found by a query on its key columns (None: no such row)."""
+    async def _query_id(self, table: str, terms: KeyTerms, table_map: TableMap) -> str | None:
+        """The id of the row whose key ``terms`` spell, found by a query on its key columns (None: none)."""
         primary = dataverse_tables()[table].primary_id
-        terms = await self._key_terms(table_map, table, key)
         params = {
             "$select": primary,
             "$filter": " and ".join(f"{column} eq {literal}" for column, literal in terms),
@@ -215,15 +211,16 @@ class References:
         return str(guid) if guid else None
 
 
-def addressable(table: str, key: Mapping[str, Scalar]) -> bool:
-    """Whether the Web API can read and upsert a row of ``table`` by ``key``: no text value (a quoted
-    literal; a date and time is written bare) holds a character it cannot take (see the module's notes)."""
-    return not any(
-        key_lookup(table, name) is None  # a lookup part is written as the referenced row's id
-        and dataverse_key_literal(table, name, value).startswith("'")
-        and not _UNADDRESSABLE.isdisjoint(str(value))
-        for name, value in key.items()
-    )
+def addressable(terms: KeyTerms) -> bool:
+    """Whether the Web API can read and upsert a row by the key ``terms`` spell: no text value (a quoted
+    literal; a lookup's id and a date and time are written bare) holds a character it cannot take (see the
+    module's notes)."""
+    return not any(literal.startswith("'") and not _UNADDRESSABLE.isdisjoint(literal) for _, literal in terms)
+
+
+def _segment(terms: KeyTerms) -> str:
+    # Quotes, '=' and ',' are key syntax; the rest of a literal that is not URL-safe gets encoded.
+    return ",".join(f"{column}={quote(literal, safe=_KEY_SAFE)}" for column, literal in terms)
 
 
 def made_id(table: str, key: Mapping[str, Scalar]) -> UUID:

@@ -9,10 +9,11 @@ import pytest
 
 from dualbus.consumers._dataverse_refs import References, addressable, made_id
 from dualbus.shared.http import Response
-from dualbus.shared.maps import LookupBinding, load_maps
+from dualbus.shared.maps import LookupBinding, dataverse_key_literal, load_maps
 
 MAPS = load_maps()
 ROOT = "api/data/v9.2"
+DATED = {"msdyn_validfrom": "2024-01-01T00:00:00Z", "msdyn_name": "A:B"}
 FOUND = "6f1d8a3e-2b7c-4e59-9d0a-1c2b3d4e5f60"
 
 
@@ -43,15 +44,16 @@ class _Queries:
 
 @pytest.mark.parametrize("char", list("/<>*%&:\\?+"))
 def test_a_text_key_value_holding_a_character_the_web_api_refuses_is_not_addressable(char: str) -> None:
-    assert not addressable("transactioncurrencies", {"isocurrencycode": f"X{char}Y"})
-    assert addressable("transactioncurrencies", {"isocurrencycode": "X-Y"})
+    assert not addressable([("isocurrencycode", f"'X{char}Y'")])
+    assert addressable([("isocurrencycode", "'X-Y'")])
 
 
 def test_a_date_and_time_key_value_is_addressable_though_written_with_colons() -> None:
     """A date and time is no text: written bare (msdyn_validfrom=2024-01-01T00:00:00Z) it addresses a row."""
-    key = {"msdyn_validfrom": "2024-01-01T00:00:00Z", "msdyn_name": "A:B"}
-    assert addressable("msdyn_internalorganizationhierarchies", {"msdyn_validfrom": key["msdyn_validfrom"]})
-    assert not addressable("msdyn_internalorganizationhierarchies", key)
+    table = "msdyn_internalorganizationhierarchies"
+    terms = [(name, dataverse_key_literal(table, name, value)) for name, value in DATED.items()]
+    assert addressable(terms[:1])
+    assert not addressable(terms)
 
 
 def test_the_id_made_for_a_row_is_the_same_for_the_same_table_and_key_only() -> None:
@@ -89,7 +91,13 @@ async def test_a_lookup_to_such_a_row_binds_the_id_a_query_finds() -> None:
     assert params == {"$select": "transactioncurrencyid", "$filter": "isocurrencycode eq 'X/Y'"}
 
 
-def test_a_lookup_part_of_a_key_is_no_reason_to_address_a_row_by_id() -> None:
+@pytest.mark.asyncio
+async def test_a_lookup_part_of_a_key_is_no_reason_to_address_a_row_by_id() -> None:
     """A key's lookup part is written as the referenced row's id: its natural value may hold anything."""
-    assert addressable("msdyn_customergroups", {"msdyn_company": "US/MF", "msdyn_groupid": "10"})
-    assert not addressable("msdyn_customergroups", {"msdyn_company": "USMF", "msdyn_groupid": "1/0"})
+    api = _Queries({"cdm_companies": [{"cdm_companyid": FOUND}]})
+    references = References(api, root=ROOT)
+    path = await references.row_path(
+        MAPS["customer_groups"], {"msdyn_company": "US/MF", "msdyn_groupid": "10"}
+    )
+    assert path == f"{ROOT}/msdyn_customergroups(_msdyn_company_value={FOUND},msdyn_groupid='10')"
+    assert [asked for _, asked, _ in api.asked] == [f"{ROOT}/cdm_companies"]  # the company, by a query
