@@ -11,6 +11,8 @@ with more to come carrying ``@odata.nextLink`` and only the last one the next ``
 A page starts after the last entry served, by its version, and covers only the versions the first page saw:
 a row changed while a client pages leaves this delta for the next one, instead of shifting the later pages
 so that a row between them is never served.
+
+Every page token the twin hands out (a delta's, a tracked snapshot's, a query's) is ``opaque`` text.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from dualbus.sandbox.dataverse.errors import bad_request
 from dualbus.sandbox.dataverse.store import Row
 
-__all__ = ["DeltaCursor", "delta_page"]
+__all__ = ["DeltaCursor", "delta_page", "opaque", "opened"]
 
 _CHANGED, _DELETED = 0, 1
 _FIELDS = 3
@@ -37,20 +39,29 @@ class DeltaCursor:
 
     def token(self) -> str:
         """The opaque ``$skiptoken`` of the page this cursor starts."""
-        text = f"delta:{self.upto}:{self.after[0]}:{self.after[1]}"
-        return base64.urlsafe_b64encode(text.encode()).decode()
+        return opaque(f"delta:{self.upto}:{self.after[0]}:{self.after[1]}")
 
     @classmethod
     def read(cls, token: str) -> DeltaCursor:
         """The cursor a ``$skiptoken`` of :meth:`token` names; a 400 for any other."""
-        try:
-            kind, *numbers = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        except (binascii.Error, UnicodeDecodeError):
-            kind, numbers = "", []
+        kind, *numbers = opened(token).split(":")
         if kind != "delta" or len(numbers) != _FIELDS or not all(n.isdigit() for n in numbers):
             raise bad_request("The $skiptoken is not one this service issued.")
         upto, part, version = map(int, numbers)
         return cls(upto, (part, version))
+
+
+def opaque(text: str) -> str:
+    """A paging token that says nothing to the client: ``text`` in URL-safe base64."""
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def opened(token: str) -> str:
+    """The text of an :func:`opaque` token; empty for one this service did not make."""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def delta_page(

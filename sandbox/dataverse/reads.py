@@ -12,15 +12,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from dualbus.d365 import DvTable
-from dualbus.sandbox.dataverse.delta_pages import DeltaCursor, delta_page
+from dualbus.sandbox.dataverse.delta_pages import DeltaCursor, delta_page, opaque, opened
 from dualbus.sandbox.dataverse.errors import (
     bad_request,
     change_tracking_not_enabled,
@@ -164,13 +162,13 @@ def _sort_key(value: object) -> tuple[int, Any]:
 
 def _skip_token(offset: int) -> str:
     """An opaque paging token of a query's page: the next offset."""
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+    return opaque(f"offset:{offset}")
 
 
 def _read_skip_token(token: str | None) -> int:
     if not token:
         return 0
-    kind, _, number = _decoded(token).partition(":")
+    kind, _, number = opened(token).partition(":")
     if kind == "offset" and number.isdigit():
         return int(number)
     raise bad_request("The $skiptoken is not one this service issued.")
@@ -178,27 +176,20 @@ def _read_skip_token(token: str | None) -> int:
 
 def _track_token(version: int, last: str) -> str:
     """An opaque paging token of a tracked snapshot: its pinned version and the last row id served."""
-    return base64.urlsafe_b64encode(f"track:{version}:{last}".encode()).decode()
+    return opaque(f"track:{version}:{last}")
 
 
 def _read_track_token(token: str | None) -> tuple[int, str] | None:
     """The pinned version and last id of a tracked snapshot's page token; None for no token or a query's."""
     if not token:
         return None
-    kind, _, rest = _decoded(token).partition(":")
+    kind, _, rest = opened(token).partition(":")
     if kind != "track":
         return None
     version, _, last = rest.partition(":")
     if not version.isdigit() or not last:
         raise bad_request("The $skiptoken is not one this service issued.")
     return int(version), last
-
-
-def _decoded(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return ""
 
 
 def _track(context: Context, request: ApiRequest, table: DvTable, options: QueryOptions) -> ApiResponse:
