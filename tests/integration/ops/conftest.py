@@ -17,6 +17,7 @@ from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.settings import ServiceBusSettings
 from dualbus.shared.topology import REPLAY_TARGET_PROPERTY, default_topology
+from tests.integration.ops.reconcile_support import Twins, start_tap_emulator, twins_in_step
 
 AUDIT = "audit"
 
@@ -54,3 +55,17 @@ def bus(emulator: EmulatorThread) -> Iterator[ServiceBusClient]:
 def bus_settings(emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch) -> ServiceBusSettings:
     monkeypatch.setenv("DUALBUS_SERVICEBUS__CONNECTION_STRING", emulator.connection_string)
     return ServiceBusSettings(connection_string=emulator.connection_string)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def twins() -> Iterator[Twins]:
+    """Both twins holding the same customers, vendors and products (reconcile's tests)."""
+    with twins_in_step() as running:
+        yield running
+
+
+@pytest.fixture
+def tap_emulator() -> Iterator[EmulatorThread]:
+    """An emulator whose topology also has a tap subscription on every topic (reconcile's tests)."""
+    with start_tap_emulator() as running:
+        yield running

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ import httpx
 from azure.servicebus import ServiceBusClient, ServiceBusReceiveMode
 from pydantic import SecretStr
 
-from dualbus.consumers import DataverseSink, TargetChange
+from dualbus.consumers import ConsumerMetrics, DataverseSink, RuntimeOptions, TargetChange, run_consumer
 from dualbus.producers.clock import VersionClock
 from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
 from dualbus.sandbox.fo import FoHandle, start_fo
@@ -27,7 +27,7 @@ from dualbus.shared.maps import load_maps, map_order, passes_source_filter, to_d
 from dualbus.shared.message_batches import envelopes_of
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
-from dualbus.shared.topology import default_topology
+from dualbus.shared.topology import Direction, default_topology
 from tests.twin_settings import api_environment
 from tests.twin_settings import api_settings as twin_api_settings
 
@@ -190,3 +190,22 @@ def command_environment(settings: Settings) -> dict[str, str]:
             settings.servicebus.connection_string.get_secret_value()
         )
     return env
+
+
+@asynccontextmanager
+async def customer_consumer(
+    settings: Settings, metrics: ConsumerMetrics | None = None
+) -> AsyncIterator[None]:
+    """The customer consumer to Dataverse, running while the block runs (short waits: it stops soon after)."""
+    stop = asyncio.Event()
+    options = RuntimeOptions(session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
+    consumer = asyncio.create_task(
+        run_consumer(
+            settings, "customer", Direction.TO_DATAVERSE, stop=stop, options=options, metrics=metrics
+        )
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await consumer

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from dualbus.consumers import RuntimeOptions, run_consumer
 from dualbus.ops.reconcile import (
     DriftKind,
     FieldDrift,
@@ -27,22 +25,14 @@ from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from dualbus.shared.envelope import Operation, Origin
 from dualbus.shared.maps import load_maps
 from dualbus.shared.settings import Settings
-from dualbus.shared.topology import Direction
 from tests.integration.ops.reconcile_support import (
     Twins,
     command_environment,
+    customer_consumer,
     drain_tap,
-    start_tap_emulator,
-    twins_in_step,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def twins() -> Iterator[Twins]:
-    with twins_in_step() as running:
-        yield running
 
 
 @dataclass
@@ -165,12 +155,6 @@ def test_command_exit_codes_and_json(twins: Twins) -> None:
     assert "Drift found." in table.stdout
 
 
-@pytest.fixture
-def tap_emulator() -> Iterator[EmulatorThread]:
-    with start_tap_emulator() as running:
-        yield running
-
-
 def _fo_state(customer: dict[str, Any]) -> dict[str, Any]:
     carried = (*SourceTable(load_maps()["customers"], Origin.FO).carried_fields, "PartyType")
     return {name: customer[name] for name in carried if name in customer}
@@ -226,22 +210,14 @@ async def _consume_until_in_step(settings: Settings, wanted: set[str], *, within
 
     The bound is generous because it only matters on a failure: a loaded machine is slow, not wrong.
     """
-    stop = asyncio.Event()
-    options = RuntimeOptions(session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
-    consumer = asyncio.create_task(
-        run_consumer(settings, "customer", Direction.TO_DATAVERSE, stop=stop, options=options)
-    )
     deadline = time.monotonic() + within
-    try:
+    async with customer_consumer(settings):
         while True:
             report = await areconcile(settings, ReconcileOptions(areas=frozenset({"customer"})))
             drifting = {str(d.key["CustomerAccount"]) for d in report.drifts} & wanted
             if not drifting or time.monotonic() > deadline:
                 return drifting
             await asyncio.sleep(0.5)
-    finally:
-        stop.set()
-        await consumer
 
 
 def test_consumer_applies_the_repairs_of_records_missing_on_either_side(

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from azure.servicebus import ServiceBusClient
 
-from dualbus.consumers import ApplyResult, ConsumerMetrics, RuntimeOptions, run_consumer
+from dualbus.consumers import ApplyResult, ConsumerMetrics
 from dualbus.ops.reconcile import DriftKind, reconcile
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.events import build_envelope
@@ -28,26 +27,13 @@ from dualbus.shared.settings import Settings
 from dualbus.shared.topology import Direction, default_topology
 from tests.integration.ops.reconcile_support import (
     Twins,
+    customer_consumer,
     drain_tap,
-    start_tap_emulator,
-    twins_in_step,
 )
 
 pytestmark = pytest.mark.integration
 
 CROSS_COMPANY = {"cross-company": "true"}
-
-
-@pytest.fixture
-def twins() -> Iterator[Twins]:
-    with twins_in_step() as running:
-        yield running
-
-
-@pytest.fixture
-def tap_emulator() -> Iterator[EmulatorThread]:
-    with start_tap_emulator() as running:
-        yield running
 
 
 def _customer_path(customer: dict[str, Any]) -> str:
@@ -145,25 +131,15 @@ async def _consume_customers(settings: Settings, changes: int, *, within: float 
 
     The bound is generous because it only matters on a failure: a loaded machine is slow, not wrong.
     """
-    stop = asyncio.Event()
     metrics = ConsumerMetrics(area="customer", direction=Direction.TO_DATAVERSE.value)
-    options = RuntimeOptions(session_wait=0.5, idle_wait=0.3, shutdown_deadline=5.0)
-    consumer = asyncio.create_task(
-        run_consumer(
-            settings, "customer", Direction.TO_DATAVERSE, stop=stop, options=options, metrics=metrics
-        )
-    )
     deadline = time.monotonic() + within
     settled = [result.value for result in ApplyResult]
-    try:
+    async with customer_consumer(settings, metrics):
         while True:
             done = Counter({name: metrics.counts[name] for name in settled if metrics.counts[name]})
             if done.total() >= changes or time.monotonic() > deadline:
                 return done
             await asyncio.sleep(0.2)
-    finally:
-        stop.set()
-        await consumer
 
 
 def test_a_repair_never_overwrites_an_fo_edit_made_after_its_page_was_read(
