@@ -139,9 +139,7 @@ def test_report_says_which_orphans_were_kept_as_never_synced() -> None:
     """The JSON and the printed report say how many orphans were kept because dualbus never wrote them."""
     report = ReconcileReport(run_id="r", started=NOW, orphans_kept=3, orphans_never_synced=2)
     assert report.as_dict()["orphans_never_synced"] == 2
-    out = Console(record=True, width=200)
-    print_report(report, out)
-    text = out.export_text()
+    text = _printed(report)
     assert "3 records exist only on their target side" in text
     assert "2 of them dualbus never wrote" in text
     assert "never deleted (not with --delete-orphans either)" in text
@@ -158,13 +156,16 @@ def test_printed_report_shows_counts_records_and_verdict() -> None:
     report.area("customer", "USMF").compared += 7
     report.drifts.append(drift(DriftKind.DIFFERS))
     report.count(report.drifts[0])
-    out = Console(record=True, width=200)
-    print_report(report, out)
-    text = out.export_text()
+    text = _printed(report)
     assert "customer" in text
     assert "USMF" in text
     assert "name: 'a' ≠ 'b'" in text
     assert "Drift found." in text
-    clean = Console(record=True, width=200)
-    print_report(ReconcileReport(run_id="r", started=NOW), clean)
-    assert "No drift." in clean.export_text()
+    assert "No drift." in _printed(ReconcileReport(run_id="r", started=NOW))
+
+
+def _printed(report: ReconcileReport) -> str:
+    """The report as ``print_report`` prints it, in plain text."""
+    out = Console(record=True, width=200)
+    print_report(report, out)
+    return out.export_text()
