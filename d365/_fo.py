@@ -39,6 +39,28 @@ _PROPERTY_DOES_NOT_EXIST = (
 )
 
 
+# What an F&O field holds when it holds nothing. X++ has no null: "A field in Microsoft Dynamics AX always has
+# a type and a value", and one value of each type is treated as null: an empty string, 0, 0.0, the date
+# 1900-01-01, and for a utcDateTime any value dated 1900-01-01 (DateTimeUtil::minValue() is
+# 1900-01-01T00:00:00). Source: "Null Values for Data Types" (AX 2012, the X++ runtime F&O inherits),
+# https://learn.microsoft.com/en-us/dynamicsax-2012/developer/null-values-for-data-types; F&O's own X++
+# reference says of a record inserted with only its account number set: "Other fields in the record will
+# be blank."
+# https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/fbf23c251543149bd54646dd62bdf9c3b26b57a8/articles/fin-ops-core/dev-itpro/dev-ref/xpp-data-query.md
+# Enums (the element whose value is 0) and GUIDs are left out: the entity files do not carry enum values,
+# and the table names no null GUID.
+_EMPTY_VALUES: dict[str, str | int | bool] = {
+    "Edm.String": "",
+    "Edm.Int32": 0,
+    "Edm.Int64": 0,
+    "Edm.Decimal": 0,
+    "Edm.Double": 0,
+    "Edm.Boolean": False,
+    "Edm.Date": "1900-01-01",
+    "Edm.DateTimeOffset": "1900-01-01T00:00:00Z",
+}
+
+
 # The namespace of F&O's data entity types and enums in ``$metadata`` (data-entities/odata.md, "Using enums").
 FO_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 
@@ -64,6 +86,11 @@ class FoField(Entry):
     def qualified_type(self) -> str:
         """The field's type as ``$metadata`` and OData's messages name it: an enum by its qualified name."""
         return f"{FO_NAMESPACE}.{self.enum}" if self.enum is not None else self.type
+
+    @property
+    def empty_value(self) -> str | int | bool | None:
+        """What the field holds when it holds nothing (X++ has no null); None where that is not known."""
+        return _EMPTY_VALUES.get(self.type)
 
 
 class FoRelation(Strict):

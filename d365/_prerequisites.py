@@ -30,7 +30,8 @@ FO_VERSION_FIELD = "DualbusSourceVersion"
 DATAVERSE_VERSION_COLUMN = "dualbus_sourceversion"
 
 FO_EXTENSION_FIELDS = MappingProxyType(
-    {FO_VERSION_FIELD: FoField(type="Edm.Int64", nullable=True, label="dualbus source version")}
+    # An X++ int64 field: never null, 0 on a row dualbus has not written (see FoField.empty_value).
+    {FO_VERSION_FIELD: FoField(type="Edm.Int64", nullable=False, label="dualbus source version")}
 )
 DV_EXTENSION_COLUMNS = MappingProxyType({DATAVERSE_VERSION_COLUMN: DvColumn(type="BigInt", min=0)})
 

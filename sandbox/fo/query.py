@@ -11,7 +11,7 @@ https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/oda
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dualbus.sandbox import odata_filter
 from dualbus.sandbox.fo.errors import BadRequestError
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 Predicate = odata_filter.Predicate
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
 _PAIR = 2  # "field desc"
 
 # F&O's $filter: the comparisons and and/or/not of the OData core, enum literals such as
@@ -127,10 +128,10 @@ def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
 
 
 def sort_rows(
-    rows: list[dict[str, Any]],
+    rows: list[_Row],
     order: list[tuple[str, bool]],
     enums: Mapping[str, Sequence[str]] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[_Row]:
     """Rows sorted by the ``$orderby`` pairs, nulls first as in SQL Server, stable otherwise; a field in
     ``enums`` (field → its enum's members in order) sorts by its member's place, as F&O sorts an enum by
     its value."""
@@ -141,11 +142,11 @@ def sort_rows(
     return rows
 
 
-def _field_key(field: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+def _field_key(field: str) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
     return lambda row: _sort_key(row.get(field))
 
 
-def _member_key(field: str, members: Sequence[str]) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+def _member_key(field: str, members: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[int, Any]]:
     place = {member: index for index, member in enumerate(members)}
     return lambda row: (0, 0) if row.get(field) is None else (1, place.get(str(row.get(field)), len(place)))
 

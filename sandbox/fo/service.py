@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from dualbus.d365 import FoEntity, fo_key_literals
+from dualbus.sandbox.fo.blanks import Filled, filled_row
 from dualbus.sandbox.fo.comparisons import check_comparison
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
@@ -119,7 +120,8 @@ class ODataService:
         name, caller, if_match = definition.entity_set, request.caller, request.if_match
         if request.method == "GET":
             context = f"{request.base}/data/$metadata#{name}/$entity"
-            return _json_reply(200, {"@odata.context": context, **self.store.get(name, key)})
+            row = filled_row(definition, self.store.get(name, key))
+            return _json_reply(200, {"@odata.context": context, **row})
         if request.method == "PATCH":
             self.store.update(name, key, _json(request.body), modified_by=caller, if_match=if_match)
             return Reply(204)
@@ -159,7 +161,7 @@ class ODataService:
         body: dict[str, Any] = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}"}
         if params.get("$count", "").lower() == "true":
             body["@odata.count"] = total
-        body["value"] = _project(page, select)
+        body["value"] = _project(definition, page, select)
         if len(wanted) > len(page):
             remaining = None if top is None else top - len(page)
             collection = f"{base}/data/{definition.entity_set}"
@@ -186,7 +188,7 @@ class ODataService:
 
         def wanted(row: Row) -> bool:
             in_scope = company is None or str(row.get("dataAreaId", "")).lower() == company
-            return in_scope and (predicate is None or predicate(row))
+            return in_scope and (predicate is None or predicate(Filled(definition, row)))
 
         keys = key_groups(definition, text)
         if keys is not None:
@@ -201,12 +203,14 @@ class ODataService:
                 if page is not None:
                     return page
             rows = self.store.row_views(definition.entity_set)
+        if not order:
+            return [row for row in rows if wanted(row)]
         # Only a query that orders its rows needs its enums' member order.
         fields = definition.fields.items()
-        enums = (
-            {name: definition.enums[f.enum] for name, f in fields if f.enum is not None} if order else None
-        )
-        return sort_rows([row for row in rows if wanted(row)], order, enums)
+        enums = {name: definition.enums[f.enum] for name, f in fields if f.enum is not None}
+        # Sorted as F&O sorts them: a field never written by its empty value.
+        views = sort_rows([Filled(definition, row) for row in rows if wanted(row)], order, enums)
+        return [view.row for view in views]
 
     def _create(self, definition: FoEntity, values: dict[str, Any], request: ODataRequest) -> Reply:
         base = request.base
@@ -217,7 +221,8 @@ class ODataService:
         literals = fo_key_literals(definition, {k: row[k] for k in definition.keys})
         key = ",".join(f"{k}={quote(literal, safe=_KEY_SAFE)}" for k, literal in literals.items())
         location = f"{base}/data/{definition.entity_set}({key})"
-        payload = {"@odata.context": f"{base}/data/$metadata#{definition.entity_set}/$entity", **row}
+        context = f"{base}/data/$metadata#{definition.entity_set}/$entity"
+        payload = {"@odata.context": context, **filled_row(definition, row)}
         return _json_reply(201, payload, {"Location": location})
 
 
@@ -321,11 +326,12 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def _project(rows: list[Row], select: list[str] | None) -> list[Row]:
+def _project(definition: FoEntity, rows: list[Row], select: list[str] | None) -> list[Row]:
     if select is None:
-        return rows
+        return [filled_row(definition, row) for row in rows]
     # OData answers the ETag of each entity whatever $select names.
-    return [{ETAG: row.get(ETAG)} | {name: row.get(name) for name in select} for row in rows]
+    views = [Filled(definition, row) for row in rows]
+    return [{ETAG: view.row.get(ETAG)} | {name: view.get(name) for name in select} for view in views]
 
 
 def _next_link(collection: str, params: Mapping[str, str], skip: int, top: int | None) -> str:

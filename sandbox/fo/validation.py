@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from dualbus.d365 import FoEntity
+from dualbus.sandbox.fo.blanks import stored_value
 from dualbus.sandbox.fo.errors import RefusedError
 
 __all__ = ["ODATA_EXCEPTION", "WRITE_EXCEPTION", "clean_body"]
@@ -44,13 +45,14 @@ Row = dict[str, Any]
 
 
 def clean_body(entity: FoEntity, body: Mapping[str, Any]) -> Row:
-    """The properties ``body`` writes, annotations left out; RefusedError for the first bad one."""
+    """The properties ``body`` writes, annotations left out, a null as the field's empty value (F&O holds
+    no null, see blanks.py); RefusedError for the first bad one."""
     row: Row = {}
     for name, value in body.items():
         if "@" in name:
             continue
         _check(entity, name, value)
-        row[name] = value
+        row[name] = stored_value(entity, name, value)
     return row
 
 
