@@ -6,9 +6,11 @@ keys. Only one side is held in memory (the target's, as compact tuples); source 
 
 Equality rules: numbers compare numerically (``100`` equals ``100.0`` and ``"100.00"``), booleans only with
 booleans, strings exactly, and None, a missing column and an empty string are the same. The last is because
-F&O string fields are never null (an empty value reads as ``""``) while Dataverse stores an empty string as
-null. Natural keys, and lookups (which are natural keys of other rows), compare without regard to case: both
-systems match keys case-insensitively (F&O's ``dataAreaId`` reads ``usmf`` where Dataverse says ``USMF``).
+F&O holds no null (an unset text field reads as ``""``), where Dataverse holds null. For the same reason a
+Dataverse null and F&O's "no value" of a field that cannot be null (a credit limit's 0,
+``FieldMap.fo_empty``) are the same. Natural keys, and lookups (which are natural keys of other rows),
+compare without regard to case: both systems match keys case-insensitively (F&O's ``dataAreaId`` reads
+``usmf`` where Dataverse says ``USMF``).
 """
 
 from __future__ import annotations
@@ -135,6 +137,12 @@ class MapComparison:
         self.names = self._compared_names()
         # Names whose values are other rows' natural keys: compared without regard to case.
         self._folded = frozenset(self._lookup_names())
+        # F&O holds no null: its "no value" of a field (a credit limit's 0) is the same as Dataverse's null.
+        self._fo_empties = {
+            name: f.fo_empty
+            for f in table_map.fields_towards(self.target)
+            if f.fo_empty is not None and (name := f.name_on(self.target))
+        }
         self._constants = self._discriminators()
         self._row_companies = RowCompanies(table_map, source)
         self._targets: dict[tuple[object, ...], TargetEntry] = {}
@@ -179,9 +187,17 @@ class MapComparison:
         fields = tuple(
             self._field_drift(name, mine, theirs)
             for name, mine, theirs in zip(self.names, values, entry.values, strict=True)
-            if not same_value(mine, theirs, fold=name in self._folded)
+            if not self._same(name, mine, theirs)
         )
         return company, self._drift(company, entry.key, DriftKind.DIFFERS, fields) if fields else None
+
+    def _same(self, name: str, mine: object, theirs: object) -> bool:
+        if same_value(mine, theirs, fold=name in self._folded):
+            return True
+        if name not in self._fo_empties:
+            return False
+        empty = self._fo_empties[name]
+        return (mine is None and same_value(theirs, empty)) or (theirs is None and same_value(mine, empty))
 
     def leftovers(self) -> Iterator[tuple[RecordDrift, TargetEntry]]:
         """The target rows no source row matched (missing on the source side), emptied as it goes."""

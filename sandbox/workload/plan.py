@@ -7,23 +7,21 @@ Dataverse; a share of records is edited on both sides at once. Vendors are not d
 persons would point at nothing. Values are in F&O's terms; the stream writes them as Dataverse columns for
 a change made there.
 
-Two kinds of change are valid where they are made, pass the table maps unchanged, and must be refused by
-the other side (``REFUSALS``):
+One kind of change is valid where it is made, passes the table maps unchanged, and must be refused by the
+other side (``REFUSALS``):
 
 - ``email_too_long`` (made in F&O): an organisation customer whose ``PrimaryContactEmail`` has 101 to about
   180 characters. F&O takes it (its e-mail locator holds 255 characters; ``d365/fo`` publishes no limit), the
   customers map has no length limit for it, and Dataverse's ``emailaddress1`` holds at most 100
   (``d365/dataverse/accounts.json``), so the Web API refuses the account.
-- ``credit_limit_cleared`` (made in Dataverse): an account's ``creditlimit`` or a vendor's
-  ``msdyn_vendorcreditlimit`` cleared. Both are optional in Dataverse; the maps carry null to F&O (neither
-  declares an F&O default), and ``CreditLimit`` of CustomersV3 and VendorsV2 is ``Nullable="false"``
-  in F&O's ``$metadata``, so F&O's OData reader refuses the null.
 
 A refused record is not changed again where the refusal was made: each later change would carry the same
 value and be refused too, and ``StreamSummary.rejects`` counts exactly the changes the other side refuses.
 
 Refusals that are not real any more were dropped: an unknown currency made in F&O (F&O now refuses it
-itself: ``SalesCurrencyCode`` relates to Currencies) and a name too long for F&O (F&O publishes no lengths).
+itself: ``SalesCurrencyCode`` relates to Currencies), a name too long for F&O (F&O publishes no lengths),
+and a credit limit cleared in Dataverse (the maps now write F&O's 0 for it: F&O holds no null, see
+docs/processing.md). No change made in Dataverse is planted as a refusal.
 """
 
 from __future__ import annotations
@@ -43,7 +41,7 @@ __all__ = ["REFUSALS", "PlannedChange", "StreamConfig", "plan_changes"]
 
 Side = Literal["fo", "dataverse"]
 Op = Literal["create", "update", "delete", "concurrent"]
-REFUSALS = {"fo": "email_too_long", "dataverse": "credit_limit_cleared"}
+REFUSALS = {"fo": "email_too_long"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +101,9 @@ class _Planner:
         if self.dataverse and rng.random() < config.concurrent_share and (both := self._on_both(kind)):
             record = rng.choice(both)
             return PlannedChange("concurrent", "fo", record, self._edit(record), self._edit(record))
+        if rng.random() < config.reject_share:
+            return self._refusal()
         side: Side = "dataverse" if self.dataverse and rng.random() < config.dataverse_share else "fo"
-        if rng.random() < config.reject_share and (refused := self._refusal(side)) is not None:
-            return refused
         roll, known = rng.random(), self.known[side, kind]
         if roll < config.create_share or not known:
             return self._create(side, kind)
@@ -157,21 +155,12 @@ class _Planner:
         vendors = [v for v in self.known[side, "vendor"] if v.company == company.id]
         return self.factory.contact(company, self.rng.choice(vendors).number) if vendors else None
 
-    def _refusal(self, side: Side) -> PlannedChange | None:
-        if side == "fo":
-            company = self.rng.choice(self.companies)
-            row = self.factory.customer(company)
-            row["PrimaryContactEmail"] = long_email(self.factory, str(row["OrganizationName"]))
-            return PlannedChange("create", "fo", record_ref("customer", row), row, reject=REFUSALS["fo"])
-        limited = [*self.known["dataverse", "customer"], *self.known["dataverse", "vendor"]]
-        if not limited:
-            return None
-        record = self.rng.choice(limited)
-        # Dataverse sends the whole row with every later change, and F&O would refuse each: leave it alone.
-        self.known["dataverse", record.kind].remove(record)
-        return PlannedChange(
-            "update", "dataverse", record, {"CreditLimit": None}, reject=REFUSALS["dataverse"]
-        )
+    def _refusal(self) -> PlannedChange:
+        # Planted in F&O, the only side whose valid changes the other refuses (see the module's text).
+        company = self.rng.choice(self.companies)
+        row = self.factory.customer(company)
+        row["PrimaryContactEmail"] = long_email(self.factory, str(row["OrganizationName"]))
+        return PlannedChange("create", "fo", record_ref("customer", row), row, reject=REFUSALS["fo"])
 
 
 def _known(

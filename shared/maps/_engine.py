@@ -99,13 +99,18 @@ def _field_value(table_map: TableMap, field: FieldMap, target: Side, record: Rec
     source: Side = "fo" if target == "dataverse" else "dataverse"
     name = field.name_on(source) or ""
     value = record.get(name)
+    if value == "" and source == "fo":
+        value = None  # F&O holds no null: its empty string is "no value", which Dataverse holds as null
     if value is None:
         default = field.default_for(target)
         if default is not None:
             return default
         if field.required:
             raise TransformError("a required value is missing", map_name=table_map.name, field=name)
-        return None if name in record else _OMIT
+        if name not in record:
+            return _OMIT
+        # F&O refuses a null for a field that cannot hold one (a credit limit): it gets F&O's "no value".
+        return field.fo_empty if target == "fo" else None
     return _convert(table_map, field, target, value)
 
 
@@ -204,10 +209,11 @@ def _merge_lookups(table_map: TableMap, record: Record, payload: dict[str, Scala
             continue
         for source, value in _lookup_values(table_map, lookup, row).items():
             _put(table_map, payload, source, value)
-    # A cleared lookup empties only the F&O fields that no present lookup has filled (dataAreaId stays).
+    # A cleared lookup empties only the F&O fields that no present lookup has filled (dataAreaId stays),
+    # with the empty string F&O holds for "no reference" (its references are codes; it holds no null).
     for lookup in cleared:
         for source in lookup.key.values():
-            payload.setdefault(source, None)
+            payload.setdefault(source, "")
 
 
 def _lookup_values(table_map: TableMap, lookup: LookupMap, row: object) -> dict[str, Scalar]:

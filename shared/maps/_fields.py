@@ -125,6 +125,9 @@ class FieldMap(_Strict):
     fo_max: int | float | None = None
     dataverse_min: int | float | None = None
     dataverse_max: int | float | None = None
+    # What the F&O field holds for "no value" (F&O holds no null: "" or 0), from the schema (see
+    # ``bind_schemas``); a Dataverse null is written as this. None: not known (enums), a null goes as null.
+    fo_empty: Scalar | None = None
     required: bool = False
 
     def name_on(self, side: Side) -> str | None:

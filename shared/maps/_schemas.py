@@ -74,7 +74,8 @@ _NUMBERS = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 def bind_schemas(
     table_map: TableMap, tables: Mapping[str, DvTable], entities: Mapping[str, FoEntity] | None = None
 ) -> TableMap:
-    """The map with each field's string lengths and number ranges on both sides taken from the schemas."""
+    """The map with each field's string lengths and number ranges on both sides, and what F&O holds for no
+    value, taken from the schemas."""
     table, entity = tables[table_map.dataverse_table], (entities or {}).get(table_map.fo_entity)
     fields = []
     for field in table_map.fields:
@@ -102,12 +103,15 @@ def _dv_limits(field: FieldMap, column: DvColumn | None) -> dict[str, Any]:
 def _fo_limits(field: FieldMap, fo_field: FoField | None) -> dict[str, Any]:
     if fo_field is None or field.value_map is not None:
         return {}
+    limits: dict[str, Any] = {}
+    empty = fo_field.empty_value
+    if empty is not None and field.type is not None and field.type.accepts(empty):
+        limits["fo_empty"] = empty
     if field.type is FieldType.STRING and fo_field.max_length and field.fo_max_length is None:
-        return {"fo_max_length": fo_field.max_length}
+        limits["fo_max_length"] = fo_field.max_length
     if field.type in _NUMBERS and fo_field.type in _FO_RANGES:
-        low, high = _FO_RANGES[fo_field.type]
-        return {"fo_min": low, "fo_max": high}
-    return {}
+        limits["fo_min"], limits["fo_max"] = _FO_RANGES[fo_field.type]
+    return limits
 
 
 def _key_problems(table_map: TableMap, entity: FoEntity, table: DvTable) -> Iterator[str]:

@@ -21,7 +21,7 @@ from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
-from .helpers import api_sink, changes_of, target_row
+from .helpers import api_sink, changes_of, seed_fo, target_row
 from .samples import event
 
 pytestmark = pytest.mark.integration
@@ -281,6 +281,21 @@ class TestFoSink(SinkContract):
         same = self.change(twins, 7, 4, "same")
         assert await sink.apply(same) is ApplyResult.UNCHANGED
         assert self.version_mark(twins, same) == 4
+
+    @pytest.mark.asyncio
+    async def test_a_dataverse_null_for_a_field_fo_cannot_hold_null_in_is_written_as_its_no_value(
+        self, twins, sink
+    ):
+        """An account without a credit limit or phone becomes a customer with F&O's 0 and "" (it holds no
+        null, and its OData refuses a null credit limit); the same account again changes nothing."""
+        await asyncio.to_thread(seed_fo, twins)
+        sample = event(MAPS["customers"], "dataverse", 1, version=1, label="n")
+        sample.data.update(creditlimit=None, telephone1=None)
+        [change] = changes_of(twins, sample, self.direction)
+        assert await sink.apply(change) is ApplyResult.APPLIED
+        row = target_row(twins, change, self.direction)
+        assert (row["CreditLimit"], row["PrimaryContactPhone"]) == (0, "")
+        assert await sink.apply(dataclasses.replace(change, source_version=2)) is ApplyResult.UNCHANGED
 
     def create_as_someone_else(self, twins, code: str, name: str) -> None:
         """Create a currency as another application would."""

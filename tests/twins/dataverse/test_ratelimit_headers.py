@@ -58,10 +58,10 @@ def test_error_responses_report_the_limits_too() -> None:
 
 
 def test_time_left_shrinks_by_the_execution_time_of_earlier_requests() -> None:
-    """A request kept executing over 0.2 s leaves at most 1,199.80 s to the next; its own response reads 1,200.00.
+    """A request executing over 0.2 s leaves at most 1,199.80 s to the next; its own response reads 1,200.00.
 
-    The client waits 0.3 s inside the body: the server's clock starts only once it has the headers, so what it
-    measures is a little under what the client waited, and on a loaded machine by tens of milliseconds.
+    The client waits 0.3 s inside the body: the server's clock starts only once it has the headers, so it
+    measures a little under what the client waited, and on a loaded machine tens of milliseconds under.
     """
 
     def slow_body() -> Iterator[bytes]:

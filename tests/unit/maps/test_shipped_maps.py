@@ -231,10 +231,11 @@ def test_on_hold_values_outside_dual_writes_value_map_are_refused() -> None:
 
 
 def test_cleared_group_lookup_empties_the_group_but_keeps_the_company() -> None:
-    """An account whose group lookup is null clears CustomerGroupId and leaves dataAreaId from the company."""
+    """An account whose group lookup is null clears CustomerGroupId (F&O's "" for no reference) and leaves
+    dataAreaId from the company."""
     account = {"accountnumber": "A", "msdyn_company": "USMF", "msdyn_customergroupid": None}
     change = to_fo(MAPS["customers"], account)
-    assert change.payload["CustomerGroupId"] is None
+    assert change.payload["CustomerGroupId"] == ""
     assert change.payload["dataAreaId"] == "USMF"
 
 
@@ -244,6 +245,25 @@ def test_missing_fields_are_left_alone_and_null_fields_are_cleared() -> None:
     assert change.payload == {"cdm_companycode": "USMF", "cdm_name": None}
     partial = to_dataverse(MAPS["company"], {"LegalEntityId": "USMF"})
     assert partial.payload == {"cdm_companycode": "USMF"}
+
+
+def test_a_dataverse_null_goes_to_fo_as_what_fo_holds_for_no_value() -> None:
+    """F&O holds no null and refuses one for a credit limit or a day count: they get 0, a text field ""."""
+    account = {"accountnumber": "A", "msdyn_company": "USMF", "creditlimit": None, "telephone1": None}
+    change = to_fo(MAPS["customers"], account)
+    assert (change.payload["CreditLimit"], change.payload["PrimaryContactPhone"]) == (0, "")
+    terms = {"msdyn_company": "USMF", "msdyn_name": "Net30", "msdyn_days": None, "msdyn_numberofmonth": None}
+    payload = to_fo(MAPS["payment_terms"], terms).payload
+    assert (payload["NumberOfDays"], payload["NumberOfMonths"]) == (0, 0)
+    unread = {"accountnumber": "A", "msdyn_company": "USMF"}
+    assert "CreditLimit" not in to_fo(MAPS["customers"], unread).payload  # a column not read is left alone
+
+
+def test_an_empty_fo_text_goes_to_dataverse_as_null() -> None:
+    """F&O's "" is its "no value" (it holds no null): Dataverse gets null, and 0 stays a number."""
+    record = {"dataAreaId": "USMF", "CustomerAccount": "A", "PartyType": "Organization"}
+    change = to_dataverse(MAPS["customers"], {**record, "PrimaryContactEmail": "", "CreditLimit": 0})
+    assert (change.payload["emailaddress1"], change.payload["creditlimit"]) == (None, 0)
 
 
 def test_currency_gets_exchange_rate_one_and_currency_999_stays_home() -> None:

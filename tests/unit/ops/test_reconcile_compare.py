@@ -103,6 +103,15 @@ def test_rows_in_step_show_no_drift() -> None:
     assert compare([fo_customer()], [dv_account()]) == []
 
 
+@pytest.mark.parametrize("source", ["fo", "dataverse"])
+def test_fos_no_value_of_a_field_that_cannot_be_null_is_dataverses_null(source: str) -> None:
+    """An account without a credit limit is in step with its customer's 0 (F&O holds no null), read from
+    either side; 0 against another number still drifts."""
+    assert compare([fo_customer(CreditLimit=0)], [dv_account(creditlimit=None)], source=source) == []
+    [drift] = compare([fo_customer(CreditLimit=0)], [dv_account(creditlimit=10)], source=source)
+    assert [(f.fo, f.dataverse) for f in drift.fields] == [(0, 10)]
+
+
 def test_differing_field_is_reported_with_both_mapped_values() -> None:
     """A differing field names its Dataverse column and gives F&O's mapped value and Dataverse's value."""
     [drift] = compare([fo_customer(OnHoldStatus="Invoice")], [dv_account(name="Contoso Pharma")])
