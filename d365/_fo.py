@@ -47,8 +47,8 @@ _PROPERTY_DOES_NOT_EXIST = (
 # reference says of a record inserted with only its account number set: "Other fields in the record will
 # be blank."
 # https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/fbf23c251543149bd54646dd62bdf9c3b26b57a8/articles/fin-ops-core/dev-itpro/dev-ref/xpp-data-query.md
-# Enums (the element whose value is 0) and GUIDs are left out: the entity files do not carry enum values,
-# and the table names no null GUID.
+# An enum's is its element of value 0, known here only for the enums below; GUIDs are left out (the table
+# names no null GUID).
 _EMPTY_VALUES: dict[str, str | int | bool] = {
     "Edm.String": "",
     "Edm.Int32": 0,
@@ -59,6 +59,12 @@ _EMPTY_VALUES: dict[str, str | int | bool] = {
     "Edm.Date": "1900-01-01",
     "Edm.DateTimeOffset": "1900-01-01T00:00:00Z",
 }
+
+
+# The element of value 0 of the enums whose values are published, as F&O's $metadata lists them
+# (<Member Name="No" Value="0">); the entity files name members only.
+# https://github.com/ntrtd/d365-agent/blob/67912944adf2a39437b4c3d556b9eaeab46bba7e/src/mcp_hub/src/agents/finance_accounting/temp_shortlist_trimmed.xml
+_ENUM_ZERO: dict[str, str] = {"NoYes": "No", "CustVendorBlocked": "No"}
 
 
 # The namespace of F&O's data entity types and enums in ``$metadata`` (data-entities/odata.md, "Using enums").
@@ -90,6 +96,8 @@ class FoField(Entry):
     @property
     def empty_value(self) -> str | int | bool | None:
         """What the field holds when it holds nothing (X++ has no null); None where that is not known."""
+        if self.enum is not None:
+            return _ENUM_ZERO.get(self.enum)
         return _EMPTY_VALUES.get(self.type)
 
 

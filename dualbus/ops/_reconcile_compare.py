@@ -139,9 +139,9 @@ class MapComparison:
         self._folded = frozenset(self._lookup_names())
         # F&O holds no null: its "no value" of a field (a credit limit's 0) is the same as Dataverse's null.
         self._fo_empties = {
-            name: f.fo_empty
+            name: empty
             for f in table_map.fields_towards(self.target)
-            if f.fo_empty is not None and (name := f.name_on(self.target))
+            if (empty := f.no_value_on(self.target)) is not None and (name := f.name_on(self.target))
         }
         self._constants = self._discriminators()
         self._row_companies = RowCompanies(table_map, source)

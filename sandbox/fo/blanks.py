@@ -6,8 +6,8 @@ filter on such a field compares that value. The twin stores only what was writte
 would cost an initial sync of half a million customers gigabytes) and fills in the rest when it answers or
 compares. A null written to a field that may be null (OData lets it through) is stored as the empty value.
 
-Enums are the exception, as ``empty_value`` is: their element of value 0 is not in the entity files, so an
-enum field never written still reads null here.
+An enum's empty value is its element of value 0 (``"No"`` of NoYes and CustVendorBlocked). Where the enum's
+values are not published, ``empty_value`` does not know it, and such a field never written reads null here.
 """
 
 from __future__ import annotations

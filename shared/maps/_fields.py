@@ -146,6 +146,14 @@ class FieldMap(_Strict):
         """The smallest and largest number ``side`` holds for this field (None where unbounded)."""
         return (self.fo_min, self.fo_max) if side == "fo" else (self.dataverse_min, self.dataverse_max)
 
+    def no_value_on(self, side: Side) -> Scalar | None:
+        """F&O's "no value" of this field (``fo_empty``) as ``side`` holds it: a value map's counterpart on
+        Dataverse; None where it is not known."""
+        if self.fo_empty is None or side == "fo" or self.value_map is None:
+            return self.fo_empty
+        empty = scalar_key(self.fo_empty)
+        return next((pair.dataverse for pair in self.value_map if scalar_key(pair.fo) == empty), None)
+
     def label(self) -> str:
         """A readable name for errors: ``CustomerAccount/accountnumber``."""
         return "/".join(name for name in (self.fo, self.dataverse) if name)

@@ -101,12 +101,15 @@ def _dv_limits(field: FieldMap, column: DvColumn | None) -> dict[str, Any]:
 
 
 def _fo_limits(field: FieldMap, fo_field: FoField | None) -> dict[str, Any]:
-    if fo_field is None or field.value_map is not None:
+    if fo_field is None:
         return {}
     limits: dict[str, Any] = {}
     empty = fo_field.empty_value
-    if empty is not None and field.type is not None and field.type.accepts(empty):
+    # An enum's element of value 0 counts only where the value map carries it, so that it maps back.
+    if empty is not None and field.constant is None and field.accepts(empty, "fo"):
         limits["fo_empty"] = empty
+    if field.value_map is not None:
+        return limits
     if field.type is FieldType.STRING and fo_field.max_length and field.fo_max_length is None:
         limits["fo_max_length"] = fo_field.max_length
     if field.type in _NUMBERS and fo_field.type in _FO_RANGES:

@@ -248,13 +248,16 @@ def test_missing_fields_are_left_alone_and_null_fields_are_cleared() -> None:
 
 
 def test_a_dataverse_null_goes_to_fo_as_what_fo_holds_for_no_value() -> None:
-    """F&O holds no null and refuses one for a credit limit or a day count: they get 0, a text field ""."""
+    """F&O holds no null and refuses one for a credit limit or a day count: they get 0, a text field "", an
+    enum its element of value 0."""
     account = {"accountnumber": "A", "msdyn_company": "USMF", "creditlimit": None, "telephone1": None}
     change = to_fo(MAPS["customers"], account)
     assert (change.payload["CreditLimit"], change.payload["PrimaryContactPhone"]) == (0, "")
     terms = {"msdyn_company": "USMF", "msdyn_name": "Net30", "msdyn_days": None, "msdyn_numberofmonth": None}
     payload = to_fo(MAPS["payment_terms"], terms).payload
     assert (payload["NumberOfDays"], payload["NumberOfMonths"]) == (0, 0)
+    cleared = {"accountnumber": "A", "msdyn_company": "USMF", "msdyn_onholdstatus": None}
+    assert to_fo(MAPS["customers"], cleared).payload["OnHoldStatus"] == "No"  # CustVendorBlocked's value 0
     unread = {"accountnumber": "A", "msdyn_company": "USMF"}
     assert "CreditLimit" not in to_fo(MAPS["customers"], unread).payload  # a column not read is left alone
 

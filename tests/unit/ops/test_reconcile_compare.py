@@ -108,6 +108,8 @@ def test_fos_no_value_of_a_field_that_cannot_be_null_is_dataverses_null(source: 
     """An account without a credit limit is in step with its customer's 0 (F&O holds no null), read from
     either side; 0 against another number still drifts."""
     assert compare([fo_customer(CreditLimit=0)], [dv_account(creditlimit=None)], source=source) == []
+    on_hold = compare([fo_customer(OnHoldStatus="No")], [dv_account(msdyn_onholdstatus=None)], source=source)
+    assert on_hold == []  # CustVendorBlocked's element of value 0
     [drift] = compare([fo_customer(CreditLimit=0)], [dv_account(creditlimit=10)], source=source)
     assert [(f.fo, f.dataverse) for f in drift.fields] == [(0, 10)]
 
