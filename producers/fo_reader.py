@@ -78,10 +78,16 @@ class FoReader:
             body = await self._get(entity, str(link), None)
 
     async def page(
-        self, entity: str, *, filter_: str | None = None, orderby: str | None = None, top: int | None = None
+        self,
+        entity: str,
+        *,
+        select: Sequence[str] = (),
+        filter_: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
     ) -> list[Row]:
         """The rows of one query, following next links until ``top`` rows (or all) were read."""
-        params = _params((), filter_, [orderby] if orderby else [])
+        params = _params(select, filter_, [orderby] if orderby else [])
         if top is not None:
             params["$top"] = str(top)
         body = await self._get(entity, f"data/{entity}", params)

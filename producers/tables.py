@@ -60,6 +60,8 @@ class SourceTable:
         """
         target: Side = "dataverse" if self.origin is Origin.FO else "fo"
         names = [f.name_on(self.side) for f in self.table_map.fields_towards(target) if f.constant is None]
+        for composed in self.table_map.fields_towards(target):
+            names.extend(composed.compose or ())  # the F&O fields a Dataverse value is joined from
         for lookup in self.table_map.lookups_towards(target):
             names.extend(lookup.key.values() if self.origin is Origin.FO else (lookup.dataverse,))
         conditions = (
