@@ -74,6 +74,29 @@ async def test_the_backoff_after_a_failed_round_starts_over_after_a_good_one():
 
 
 @pytest.mark.asyncio
+async def test_a_stop_ends_a_round_under_way_without_waiting_for_its_retries():
+    """A round stuck in its own retries (a source down) is cancelled when the producer is told to stop: the
+    stop takes no longer than the cancel, and what the round read is read again after the restart."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def stuck() -> int:
+        started.set()
+        try:
+            await asyncio.sleep(_HOUR)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 0
+
+    stop = asyncio.Event()
+    running = asyncio.create_task(_every(_HOUR, stuck, stop, retry=_TINY))
+    await asyncio.wait_for(started.wait(), _WITHIN)
+    stop.set()
+    await asyncio.wait_for(running, _WITHIN)  # the round itself would go on for an hour
+    assert cancelled.is_set()
+
+
+@pytest.mark.asyncio
 async def test_a_failed_round_never_waits_longer_than_the_schedule():
     """A backoff longer than the interval is capped at it: the next round is never later than scheduled."""
     rounds = _Rounds(TransientError("503"), None)
