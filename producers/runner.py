@@ -40,6 +40,7 @@ from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps
 from dualbus.shared.retry import Backoff, RetryPolicy
 from dualbus.shared.settings import ApiSettings, Settings
+from dualbus.shared.stopping import done_unless_stopped
 from dualbus.shared.topology import default_topology
 
 __all__ = ["DATAVERSE_API_PATH", "ProducerContext", "open_context", "run_producer"]
@@ -208,15 +209,20 @@ async def _every(
     backoff = Backoff(replace(retry, max_wait=min(retry.max_wait, interval)), stop)
     while not stop.is_set():
         started = time.monotonic()
+        # A stop cancels a round under way: its reads retry on their own for a while (an F&O outage keeps
+        # one busy for seconds), which kept a deploy waiting as long. A round checkpoints only after it
+        # published, so what it was doing is read and published again after the restart, under the same
+        # event ids, as after a crash.
+        running = await done_unless_stopped(stop, _round(step))
+        if running.cancelled():
+            return
         try:
-            done = await _unless_stopped(step(), stop)
+            done = running.result()
         except (TransientError, SourceError) as exc:
             # A source answering nonsense is fixed on its side; the next round may well succeed.
             _log.warning("poll round failed, running it again after a backoff: %s", exc)
             await backoff.wait(exc)
             continue
-        if done is None:
-            return  # stopped during the round
         backoff.reset()
         # The schedule, not a retry: the next round of a producer that is keeping up.
         rest = (pace(done) if pace else interval) - (time.monotonic() - started)
@@ -225,25 +231,9 @@ async def _every(
                 await asyncio.wait_for(stop.wait(), timeout=rest)
 
 
-async def _unless_stopped(round_: Awaitable[int], stop: asyncio.Event) -> int | None:
-    """The round's result, or None (the round cancelled) once ``stop`` is set first.
-
-    A round's reads retry on their own for a while (an F&O outage keeps one busy for seconds), and a stop
-    that waited for it kept a deploy waiting as long. Cancelling is safe: a round checkpoints only after it
-    published, so what it was doing is read and published again after the restart, under the same event
-    ids, as after a crash.
-    """
-    running = asyncio.ensure_future(round_)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not running.done():
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
-    return None if running.cancelled() else running.result()
+async def _round(step: Callable[[], Awaitable[int]]) -> int:
+    """The step's awaitable as a coroutine, which done_unless_stopped runs."""
+    return await step()
 
 
 def _stop_on_signals() -> asyncio.Event:
