@@ -148,7 +148,11 @@ class DataverseSink:
     ) -> ApplyResult | None:
         # An existing row is addressed by its key in the URL: its key columns never change.
         fields = {k: v for k, v in change.fields.items() if row is None or k not in change.key}
-        body: dict[str, object] = dict(differing(row or {}, fields))
+        # F&O holds no null: its "no value" of a field (a credit limit's 0, on-hold "No") is what Dataverse
+        # holds as null, so an existing row's null stays (docs/processing.md, "Empty values"). Without this,
+        # the F&O state dualbus's own write of a Dataverse null produced came back and replaced the null.
+        nulls = change.table_map.no_values_towards("dataverse") if row is not None else None
+        body: dict[str, object] = dict(differing(row or {}, fields, nulls))
         for binding in change.lookups:
             body.update(await self._refs.bind(change.table_map, binding, row))
         if row is not None and not body:

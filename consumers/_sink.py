@@ -103,9 +103,23 @@ class Sink(Protocol):
         ...
 
 
-def differing(row: Mapping[str, object], fields: Mapping[str, Scalar | None]) -> dict[str, Scalar | None]:
-    """The fields whose value differs from the row's (1 and 1.0 are equal; a missing column is None)."""
-    return {name: value for name, value in fields.items() if not _same(row.get(name), value)}
+def differing(
+    row: Mapping[str, object],
+    fields: Mapping[str, Scalar | None],
+    nulls: Mapping[str, Scalar] | None = None,
+) -> dict[str, Scalar | None]:
+    """The fields whose value differs from the row's (1 and 1.0 are equal; a missing column is None).
+
+    ``nulls``: by field, a value the row's null stands for (F&O's "no value" of the field, which it holds
+    where Dataverse holds null): a null in the row equals it.
+    """
+    nulls = nulls or {}
+    return {
+        name: value
+        for name, value in fields.items()
+        if not _same(current := row.get(name), value)
+        and not (current is None and name in nulls and _same(nulls[name], value))
+    }
 
 
 def _same(current: object, wanted: object) -> bool:

@@ -138,11 +138,7 @@ class MapComparison:
         # Names whose values are other rows' natural keys: compared without regard to case.
         self._folded = frozenset(self._lookup_names())
         # F&O holds no null: its "no value" of a field (a credit limit's 0) is the same as Dataverse's null.
-        self._fo_empties = {
-            name: empty
-            for f in table_map.fields_towards(self.target)
-            if (empty := f.no_value_on(self.target)) is not None and (name := f.name_on(self.target))
-        }
+        self._fo_empties = table_map.no_values_towards(self.target)
         self._constants = self._discriminators()
         self._row_companies = RowCompanies(table_map, source)
         self._targets: dict[tuple[object, ...], TargetEntry] = {}

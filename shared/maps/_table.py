@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dualbus.shared.maps._fields import Direction, FieldMap, LookupMap, Side, SourceFilter, rule_error
+from dualbus.shared.maps._fields import (
+    Direction,
+    FieldMap,
+    LookupMap,
+    Scalar,
+    Side,
+    SourceFilter,
+    rule_error,
+)
 from dualbus.shared.maps._memo import derived
 
 __all__ = ["AREAS", "Area", "TableMap"]
@@ -66,6 +74,18 @@ class TableMap(BaseModel):
     def field_named(self, side: Side, name: str) -> FieldMap | None:
         """The field called ``name`` on ``side``, if any."""
         return derived(self, ("field_by_name", side), lambda: self._fields_by_name(side)).get(name)
+
+    def no_values_towards(self, target: Side) -> dict[str, Scalar]:
+        """F&O's "no value" of each field written to ``target`` (``FieldMap.no_value_on``), as ``target``
+        holds it, by the field's name there; a field whose "no value" is not known is left out."""
+        return derived(self, ("no_values_towards", target), lambda: self._no_values_towards(target))
+
+    def _no_values_towards(self, target: Side) -> dict[str, Scalar]:
+        return {
+            name: empty
+            for f in self.fields_towards(target)
+            if (empty := f.no_value_on(target)) is not None and (name := f.name_on(target))
+        }
 
     def _fields_towards(self, target: Side) -> tuple[FieldMap, ...]:
         return tuple(f for f in self.fields if f.direction.carries(target) and f.name_on(target))

@@ -21,7 +21,7 @@ from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
-from .helpers import api_sink, changes_of, seed_fo, target_row
+from .helpers import api_sink, changes_of, seed, seed_fo, target_row
 from .samples import event
 
 pytestmark = pytest.mark.integration
@@ -214,6 +214,31 @@ class TestDataverseSink(SinkContract):
         await asyncio.to_thread(self.edit_as_someone_else, twins, first, "theirs")
         assert await sink.apply(self.change(twins, 9, 2, "again")) is ApplyResult.APPLIED
         assert target_row(twins, first, self.direction)[self.name_field] == "again9"
+
+    @pytest.mark.asyncio
+    async def test_fos_no_value_leaves_a_dataverse_null_alone(self, twins, sink):
+        """F&O answers 0 and "No" for an account that has no credit limit or on-hold status (it holds no
+        null), e.g. when it publishes back what dualbus wrote there for a Dataverse null: the nulls stay,
+        as reconcile counts them equal, and the row is not written. A number replaces a number."""
+        await seed(twins, self.direction)
+        sample = event(MAPS["customers"], "fo", 1, version=1, label="n")
+        del sample.data["CreditLimit"], sample.data["OnHoldStatus"]
+        [first] = changes_of(twins, sample, self.direction)
+        assert await sink.apply(first) is ApplyResult.APPLIED
+        seen = self.row_version(twins, first)
+        echo = event(MAPS["customers"], "fo", 1, version=2, label="n", base=seen)
+        echo.data.update(CreditLimit=0, OnHoldStatus="No")
+        [back] = changes_of(twins, echo, self.direction)
+        assert await sink.apply(back) is ApplyResult.UNCHANGED
+        row = target_row(twins, back, self.direction)
+        assert (row.get("creditlimit"), row.get("msdyn_onholdstatus")) == (None, None)
+        assert self.row_version(twins, back) == seen
+        for version, limit in ((3, 250), (4, 0)):
+            edit = event(MAPS["customers"], "fo", 1, version=version, label="n", base=seen)
+            edit.data.update(CreditLimit=limit, OnHoldStatus="No")
+            [change] = changes_of(twins, edit, self.direction)
+            assert await sink.apply(change) is ApplyResult.APPLIED
+        assert target_row(twins, back, self.direction)["creditlimit"] == 0
 
     def unaddressable(self, twins, version: int, label: str, **overrides) -> TargetChange:
         """A currency whose key holds '/': Dataverse reads and upserts no row by such a key value."""
