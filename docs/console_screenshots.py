@@ -6,8 +6,8 @@ Start ``dualbus demo --keep-running --run-dir demo-run``, export what it prints,
     python docs/console_screenshots.py http://127.0.0.1:8080 docs [REASON EDIT]
 
 REASON and EDIT default to the demo's e-mail addresses too long for Dataverse (``MappingError``,
-``data.PrimaryContactEmail=sales@contoso.com``); its credit limits F&O refuses to clear are the other group
-(``TargetRejected``, ``data.creditlimit=0``).
+``data.PrimaryContactEmail=sales@contoso.com``), the one kind of change the demo plants for the other side
+to refuse.
 
 It only looks: it opens the routes, the dead letters, and the dry run of an edited replay (nothing is sent).
 Debian's Chromium is driven through Playwright (``apt-get install chromium``).
