@@ -79,8 +79,9 @@ class SourceTable:
         return delete_fields(self.table_map, self.side)
 
     def delete_data(self, row: Mapping[str, object]) -> dict[str, object]:
-        """The delete values ``row`` holds; a null names nothing, so it is left out."""
-        return {name: row[name] for name in self.delete_fields if row.get(name) is not None}
+        """The delete values ``row`` holds; a null, or F&O's empty string (its "no value"), names nothing, so
+        it is left out."""
+        return {name: row[name] for name in self.delete_fields if row.get(name) not in (None, "")}
 
     def takes(self, row: Mapping[str, object]) -> bool:
         """Whether the map takes this row at all (its source filter, e.g. organisations only)."""

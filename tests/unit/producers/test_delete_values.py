@@ -90,6 +90,19 @@ async def test_a_target_only_fo_delete_carries_the_values_stored_when_the_row_wa
 
 
 @pytest.mark.asyncio
+async def test_an_empty_value_in_a_pre_image_names_nothing_and_the_stored_value_is_carried(fo: Fo) -> None:
+    """F&O's "" is its "no value" (it holds no null): a PreImage's empty ContactPersonId does not override
+    the value stored when the row was last published."""
+    fo.reader.put(ENTITY, FO_CONTACT)
+    await fo.send(data_event("OnExternalCreated", ENTITY, ROW_ID, FO_CONTACT))
+    fo.reader.remove(ENTITY, FO_KEY)
+    blank = {**FO_CONTACT, "ContactPersonId": ""}
+    assert await fo.send(data_event("OnExternalDeleted", ENTITY, ROW_ID, {}, blank)) == 1
+    (deleted,) = fo.deletes()
+    assert (deleted.key, deleted.data) == (FO_KEY, {"ContactPersonId": "CP-1"})
+
+
+@pytest.mark.asyncio
 async def test_a_scan_delete_carries_the_values_stored_with_the_digest(fo: Fo) -> None:
     """A row the scan finds gone is deleted with the values stored when it was last published."""
     fo.reader.put(ENTITY, FO_CONTACT)
