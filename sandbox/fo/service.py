@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from dualbus.d365 import FoEntity, fo_key_literals
-from dualbus.sandbox.fo.blanks import Filled, filled_row
+from dualbus.sandbox.fo.blanks import Filled, filled_row, selected_fields
 from dualbus.sandbox.fo.comparisons import check_comparison
 from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
@@ -330,8 +330,10 @@ def _project(definition: FoEntity, rows: list[Row], select: list[str] | None) ->
     if select is None:
         return [filled_row(definition, row) for row in rows]
     # OData answers the ETag of each entity whatever $select names.
-    views = [Filled(definition, row) for row in rows]
-    return [{ETAG: view.row.get(ETAG)} | {name: view.get(name) for name in select} for view in views]
+    return [
+        {ETAG: row.get(ETAG)} | selected
+        for row, selected in zip(rows, selected_fields(definition, rows, select), strict=True)
+    ]
 
 
 def _next_link(collection: str, params: Mapping[str, str], skip: int, top: int | None) -> str:
