@@ -2,7 +2,7 @@
 
 Data events exist only where the Power Platform integration is on, and their endpoints are then "proxied
 through Dataverse" (HTTPS endpoints become Dataverse webhooks); the record goes in the context's ``Target``
-and ``PreImage`` InputParameters, and null datetimes are left out:
+and ``PreImage`` InputParameters, and null datetimes (F&O's null date is 1900-01-01) are left out:
 https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/301380e278316e838bd17501ff7335509d46632c/articles/fin-ops-core/dev-itpro/business-events/data-events.md
 https://github.com/MicrosoftDocs/dynamics-365-unified-operations-public/blob/e315b9a767be2310f4dbd29db22785d1bbe62881/articles/fin-ops-core/dev-itpro/business-events/managing-business-event-endpoints.md
 The context's fields and the Entity shape follow the documented example (tests/twins/fo/fixtures):
@@ -121,7 +121,7 @@ def _entity(entity: FoEntity, row_id: str, row: Mapping[str, Any], names: Iterab
     formatted: list[dict[str, Any]] = []
     for name, field in entity.fields.items():
         value = row.get(name)
-        if name not in wanted or (value is None and field.type in _DATES):
+        if name not in wanted or (field.type in _DATES and _null_date(value)):
             continue
         key = f"mserp_{name.lower()}"
         attributes.append({"key": key, "value": _value(entity, field, value)})
@@ -138,6 +138,12 @@ def _entity(entity: FoEntity, row_id: str, row: Mapping[str, Any], names: Iterab
         "RelatedEntities": [],
         "RowVersion": None,
     }
+
+
+def _null_date(value: object) -> bool:
+    # "Any datetime properties ... that have a NULL value will be removed" (data-events.md); F&O's null
+    # date is 1900-01-01, whatever the time (FoField.empty_value has the sources).
+    return value is None or (isinstance(value, str) and value.startswith("1900-01-01"))
 
 
 def _value(entity: FoEntity, field: FoField, value: Any) -> object:  # noqa: ANN401 - any JSON value

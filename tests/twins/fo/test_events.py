@@ -87,6 +87,18 @@ def test_create_target_holds_every_written_field(
     assert not {"mserp_modifieddatetime", "mserp_modifiedby", "@odata.etag"} & set(attributes)
 
 
+def test_a_null_date_is_left_out_of_the_event(fo: FoHandle, client: httpx.Client, webhook: Webhook) -> None:
+    """A date F&O holds as its null (1900-01-01, whatever the time) is removed from the event's record, as
+    data-events.md says of datetime properties with a NULL value; a real date stays."""
+    fo.twin.add_webhook(webhook.url, ["CustomersV3"])
+    body = customer("US-001", AddressValidTo="1900-01-01T12:00:00Z", AddressValidFrom="2026-01-31T00:00:00Z")
+    assert client.post("/data/CustomersV3", json=body).status_code == 201
+    assert fo.twin.events.flush(timeout=10)
+    attributes = _attributes(_parameters(webhook.received[0])["Target"])
+    assert "mserp_addressvalidto" not in attributes
+    assert attributes["mserp_addressvalidfrom"] == "/Date(1769817600000)/"
+
+
 def test_update_target_holds_changed_fields_and_preimage_the_old_row(
     fo: FoHandle, client: httpx.Client, webhook: Webhook
 ) -> None:
