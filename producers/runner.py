@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -187,7 +187,7 @@ def _fo_tasks(context: ProducerContext, options: ProducerOptions, settings: Sett
 
 async def _every(
     interval: float,
-    step: Callable[[], Awaitable[int]],
+    step: Callable[[], Coroutine[Any, Any, int]],
     stop: asyncio.Event,
     *,
     retry: RetryPolicy = ROUND_RETRY,
@@ -213,7 +213,7 @@ async def _every(
         # one busy for seconds), which kept a deploy waiting as long. A round checkpoints only after it
         # published, so what it was doing is read and published again after the restart, under the same
         # event ids, as after a crash.
-        running = await done_unless_stopped(stop, _round(step))
+        running = await done_unless_stopped(stop, step())
         if running.cancelled():
             return
         try:
@@ -229,11 +229,6 @@ async def _every(
         if rest > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=rest)
-
-
-async def _round(step: Callable[[], Awaitable[int]]) -> int:
-    """The step's awaitable as a coroutine, which done_unless_stopped runs."""
-    return await step()
 
 
 def _stop_on_signals() -> asyncio.Event:
