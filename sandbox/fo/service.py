@@ -329,11 +329,8 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
 def _project(definition: FoEntity, rows: list[Row], select: list[str] | None) -> list[Row]:
     if select is None:
         return [filled_row(definition, row) for row in rows]
-    # OData answers the ETag of each entity whatever $select names.
-    return [
-        {ETAG: row.get(ETAG)} | selected
-        for row, selected in zip(rows, selected_fields(definition, rows, select), strict=True)
-    ]
+    # OData answers the ETag of each entity whatever $select names (no field: it has no empty value).
+    return selected_fields(definition, rows, [ETAG, *select])
 
 
 def _next_link(collection: str, params: Mapping[str, str], skip: int, top: int | None) -> str:
