@@ -126,7 +126,8 @@ class FieldMap(_Strict):
     dataverse_min: int | float | None = None
     dataverse_max: int | float | None = None
     # What the F&O field holds for "no value" (F&O holds no null: "" or 0), from the schema (see
-    # ``bind_schemas``); a Dataverse null is written as this. None: not known (enums), a null goes as null.
+    # ``bind_schemas``); a Dataverse null is written as this. None: not known (an enum whose values are not
+    # published), a null goes as null.
     fo_empty: Scalar | None = None
     required: bool = False
 
