@@ -12,13 +12,13 @@ extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from dualbus.d365 import FO_VERSION_FIELD, FoEntity, fo_entities, fo_key_filter, fo_key_literals
+from dualbus.d365 import FO_VERSION_FIELD, fo_entities, fo_key_encoded_twice, fo_key_filter, fo_key_segment
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError
 from dualbus.shared.http import Response
@@ -32,11 +32,18 @@ ODATA_ROOT = "data"
 # dualbus writes rows of every company, not only its user's default one.
 _CROSS_COMPANY = {"cross-company": "true"}
 _ATTEMPTS = 3
-_KEY_SAFE = "'=,"
 _NOT_FOUND = 404
 _CONFLICT = 409
 _PRECONDITION_FAILED = 412
 _CLIENT_ERROR = 400
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A row's key path and the client that sends its writes."""
+
+    api: Requester
+    path: str
 
 
 class FoSink:
@@ -50,16 +57,19 @@ class FoSink:
     def __init__(self, api: Requester) -> None:
         """``api`` is based on the environment URL (OData under ``data/``), batched or not."""
         self._api = api
+        # A key path F&O must get encoded twice goes on a request of its own (d365 fo_key_encoded_twice).
+        self._direct: Requester = api.unbatched if isinstance(api, BatchingApi) else api
 
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
         entity = change.table_map.fo_entity
-        path = f"data/{entity}({key_segment(fo_entities()[entity], change.key)})"
+        path = f"data/{entity}({fo_key_segment(fo_entities()[entity], change.key)})"
+        writer = self._direct if fo_key_encoded_twice(change.key) else self._api
         for _ in range(_ATTEMPTS):
             row = await self._read(change)
             done = skip_reason(change, row, VERSION_FIELD)
             if done is None:
-                done = await self._write(path, change, row)
+                done = await self._write(_Target(writer, path), change, row)
             if done is not None:
                 return done
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
@@ -70,13 +80,13 @@ class FoSink:
             await self._api.aclose()
 
     async def _write(
-        self, path: str, change: TargetChange, row: Mapping[str, Any] | None
+        self, target: _Target, change: TargetChange, row: Mapping[str, Any] | None
     ) -> ApplyResult | None:
         if change.delete:
-            return await self._delete(path, row)
+            return await self._delete(target, row)
         if row is None:
             return await self._create(change)
-        return await self._update(path, change, row)
+        return await self._update(target, change, row)
 
     async def _create(self, change: TargetChange) -> ApplyResult | None:
         body = {**change.fields, **change.key, VERSION_FIELD: change.source_version}
@@ -87,7 +97,9 @@ class FoSink:
         self._check(response)
         return ApplyResult.APPLIED
 
-    async def _update(self, path: str, change: TargetChange, row: Mapping[str, Any]) -> ApplyResult | None:
+    async def _update(
+        self, target: _Target, change: TargetChange, row: Mapping[str, Any]
+    ) -> ApplyResult | None:
         # Keys are in the URL; F&O also answers dataAreaId in lower case, which is no change.
         changed = differing(row, {k: v for k, v in change.fields.items() if k not in change.key})
         if not changed and not _behind(row, change):
@@ -98,15 +110,17 @@ class FoSink:
         body: dict[str, object] = {**changed, VERSION_FIELD: change.source_version}
         await change.updating()
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}
-        response = await self._api.request("PATCH", path, json=body, headers=headers, params=_CROSS_COMPANY)
+        response = await target.api.request(
+            "PATCH", target.path, json=body, headers=headers, params=_CROSS_COMPANY
+        )
         if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:
             return None
         self._check(response)
         return ApplyResult.APPLIED if changed else ApplyResult.UNCHANGED
 
-    async def _delete(self, path: str, row: Mapping[str, Any] | None) -> ApplyResult | None:
+    async def _delete(self, target: _Target, row: Mapping[str, Any] | None) -> ApplyResult | None:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
-        response = await self._api.request("DELETE", path, headers=headers, params=_CROSS_COMPANY)
+        response = await target.api.request("DELETE", target.path, headers=headers, params=_CROSS_COMPANY)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
@@ -138,14 +152,6 @@ class FoSink:
                 f"{response.status_code} {error_message(response)}",
                 reason="TargetRejected",
             )
-
-
-def key_segment(entity: FoEntity, key: Mapping[str, Scalar]) -> str:
-    """The ``k1=v1,k2=v2`` inside an F&O entity path's parentheses, each value a literal of its field's type
-    (``fo_key_literals``), URL-encoded where the syntax allows."""
-    # Quotes, '=' and ',' are key syntax; the rest that is not URL-safe (space, '/', '#') gets encoded.
-    literals = fo_key_literals(entity, key)
-    return ",".join(f"{name}={quote(literal, safe=_KEY_SAFE)}" for name, literal in literals.items())
 
 
 def _has_key(row: Mapping[str, Any], key: Mapping[str, Scalar]) -> bool:

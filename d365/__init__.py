@@ -11,6 +11,7 @@ from __future__ import annotations
 from dualbus.d365._dataverse import DvColumn, DvKey, DvTable, Problem, lookup_value_column
 from dualbus.d365._errors import SchemaFileError
 from dualbus.d365._fo import FO_NAMESPACE, FoEntity, FoField, FoRelation
+from dualbus.d365._fo_key_paths import fo_key_encoded_twice, fo_key_segment
 from dualbus.d365._fo_literals import fo_key_filter, fo_key_literals, fo_literal
 from dualbus.d365._load import dataverse_tables, fo_entities
 from dualbus.d365._prerequisites import (
@@ -38,8 +39,10 @@ __all__ = [
     "dataverse_tables",
     "fo_deployed_fields",
     "fo_entities",
+    "fo_key_encoded_twice",
     "fo_key_filter",
     "fo_key_literals",
+    "fo_key_segment",
     "fo_literal",
     "lookup_value_column",
 ]

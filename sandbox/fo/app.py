@@ -30,6 +30,7 @@ from dualbus.sandbox.fo.events import (
     EventPublisher,
 )
 from dualbus.sandbox.fo.metadata import metadata_document
+from dualbus.sandbox.fo.routing import no_route, read_again, unroutable
 from dualbus.sandbox.fo.service import ODataRequest, ODataService, Reply, error_body
 from dualbus.sandbox.fo.store import Change, FoStore
 from dualbus.sandbox.fo.throttling import Throttle, ThrottlingConfig
@@ -170,6 +171,9 @@ async def _data(request: Request) -> Response:
     body = await request.body()
     params = dict(request.query_params)
     resource = request.path_params["resource"]
+    if unroutable(resource):
+        return no_route(f"{base}/data/{resource}")
+    resource = read_again(resource)
     if_match = request.headers.get("if-match")
     odata = ODataRequest(request.method, resource, params, body, caller, base, if_match)
     return _http(twin.service.execute(odata))

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import orjson
 
-from dualbus.d365 import FoEntity, fo_key_literals
+from dualbus.d365 import FoEntity, fo_key_segment
 from dualbus.sandbox.fo.blanks import Filled, filled_row, selected_fields
 from dualbus.sandbox.fo.comparisons import check_comparison
 from dualbus.sandbox.fo.entities import ENTITIES
@@ -40,8 +40,6 @@ __all__ = ["ODataRequest", "ODataService", "Reply", "error_body"]
 
 _RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$", re.DOTALL)
 _LINK_SAFE = "$',()="
-# A key path's own syntax, kept as it is in a Location: quotes, '=' and ','.
-_KEY_SAFE = "'=,"
 _JSON = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
 _GENERIC_MESSAGE = "An error has occurred."
 # ODL's MetadataBinder_PropertyNotDeclared, for a query option naming a property the type lacks:
@@ -218,8 +216,7 @@ class ODataService:
             values = {**values, "dataAreaId": self.company_of(request.caller)}
         row = self.store.insert(definition.entity_set, values, modified_by=request.caller)
         # The row's key path, each value a literal of its field's type, as a client would write it.
-        literals = fo_key_literals(definition, {k: row[k] for k in definition.keys})
-        key = ",".join(f"{k}={quote(literal, safe=_KEY_SAFE)}" for k, literal in literals.items())
+        key = fo_key_segment(definition, {k: row[k] for k in definition.keys})
         location = f"{base}/data/{definition.entity_set}({key})"
         context = f"{base}/data/$metadata#{definition.entity_set}/$entity"
         payload = {"@odata.context": context, **filled_row(definition, row)}

@@ -9,6 +9,7 @@ import httpx
 from dualbus.consumers import DataverseSink, FoSink, Sink, TargetChange, target_changes
 from dualbus.consumers._batch import BatchingApi
 from dualbus.consumers._dataverse import API_ROOT
+from dualbus.consumers._fo import ODATA_ROOT
 from dualbus.shared.api import ApiClient
 from dualbus.shared.envelope import Envelope
 from dualbus.shared.topology import Direction
@@ -41,12 +42,12 @@ def target_row(pipeline: Pipeline, change: TargetChange, direction: Direction) -
 def api_sink(
     pipeline: Pipeline, direction: Direction, http: httpx.AsyncClient, *, batch: bool = False
 ) -> Sink:
-    """A sink for ``direction``'s target, as the consumer builds it (Dataverse through $batch if asked)."""
+    """A sink for ``direction``'s target, as the consumer builds it (through $batch if asked)."""
     twin = pipeline.dataverse if direction is Direction.TO_DATAVERSE else pipeline.fo
     api = ApiClient(twin.url, IssuedTokens(twin, client_id=CLIENT_ID, secret=SECRET), http)
     if direction is Direction.TO_DATAVERSE:
         return DataverseSink(BatchingApi(api, root=API_ROOT) if batch else api)
-    return FoSink(api)
+    return FoSink(BatchingApi(api, root=ODATA_ROOT) if batch else api)
 
 
 async def seed(pipeline: Pipeline, direction: Direction) -> None:

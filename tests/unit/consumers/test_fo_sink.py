@@ -9,8 +9,7 @@ import pytest
 import pytest_asyncio
 
 from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
-from dualbus.consumers._fo import key_segment
-from dualbus.d365 import fo_entities
+from dualbus.d365 import fo_entities, fo_key_encoded_twice, fo_key_segment
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
@@ -149,8 +148,18 @@ def test_a_key_path_writes_each_key_as_a_literal_of_its_type():
         "AssociatedContactType": "Vendor",
         "AssociatedContactNumber": "V-1",
     }
-    assert key_segment(fo_entities()["CDSContactPersonsV2"], key) == (
+    assert fo_key_segment(fo_entities()["CDSContactPersonsV2"], key) == (
         "dataAreaId='usmf',ContactPersonPartyNumber='CP%201',"
         "AssociatedContactType=Microsoft.Dynamics.DataEntities.SmmContactPersonCdsAssociatedContactType'Vendor',"
         "AssociatedContactNumber='V-1'"
     )
+
+
+def test_a_key_path_encodes_twice_what_f_and_o_decodes_before_routing():
+    """'/', '\\', '+' and '%' go as %252F, %255C, %252B and %2525; a space, '#' and '?' once; quotes stay."""
+    key = {"dataAreaId": "usmf", "CustomerAccount": "A/B\\C+D%E F#G?H'I"}
+    assert fo_key_segment(fo_entities()["CustomersV3"], key) == (
+        "dataAreaId='usmf',CustomerAccount='A%252FB%255CC%252BD%2525E%20F%23G%3FH''I'"
+    )
+    assert fo_key_encoded_twice(key)
+    assert not fo_key_encoded_twice({"dataAreaId": "usmf", "CustomerAccount": "A B#'?"})
