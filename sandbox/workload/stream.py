@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from dualbus.d365 import fo_entities
-from dualbus.sandbox.workload.dataverse_shape import SHAPES, CompanyIds, key_segment, literal, shape_row
+from dualbus.d365 import fo_entities, fo_key_segment
+from dualbus.sandbox.workload.dataverse_shape import SHAPES, CompanyIds, key_segment, shape_row
 from dualbus.sandbox.workload.errors import WorkloadError
 from dualbus.sandbox.workload.generate import Dataset
 from dualbus.sandbox.workload.kinds import KINDS, RecordRef
@@ -58,15 +58,8 @@ class StreamSummary:
 def fo_path(record: RecordRef) -> str:
     """The OData path of a record's F&O row, e.g. ``/data/CustomersV3(dataAreaId='usmf',...)``."""
     entity = fo_entities()[KINDS[record.kind].fo_entity]
-    parts = [f"dataAreaId={literal(record.company.lower())}"]
-    for name, value in zip(entity.keys[1:], record.fo_key, strict=True):
-        enum = entity.fields[name].enum
-        parts.append(
-            f"{name}=Microsoft.Dynamics.DataEntities.{enum}{literal(value)}"
-            if enum
-            else f"{name}={literal(value)}"
-        )
-    return f"/data/{entity.entity_set}({','.join(parts)})"
+    key = dict(zip(entity.keys, (record.company.lower(), *record.fo_key), strict=True))
+    return f"/data/{entity.entity_set}({fo_key_segment(entity, key)})"
 
 
 def dataverse_path(record: RecordRef, companies: CompanyIds) -> str:
