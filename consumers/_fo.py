@@ -113,6 +113,7 @@ class FoSink:
         response = await target.api.request(
             "PATCH", target.path, json=body, headers=headers, params=_CROSS_COMPANY
         )
+        _check_routed(response)
         if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:
             return None
         self._check(response)
@@ -121,6 +122,7 @@ class FoSink:
     async def _delete(self, target: _Target, row: Mapping[str, Any] | None) -> ApplyResult | None:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await target.api.request("DELETE", target.path, headers=headers, params=_CROSS_COMPANY)
+        _check_routed(response)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
@@ -152,6 +154,24 @@ class FoSink:
                 f"{response.status_code} {error_message(response)}",
                 reason="TargetRejected",
             )
+
+
+def _check_routed(response: Response) -> None:
+    """Raise when F&O's web front found no route for a key path: its own 404 (``{"Message": "No HTTP
+    resource was found that matches the request URI ..."}``, not an OData error; d365/_fo_key_paths.py).
+
+    The row was never looked for, so the 404 says nothing of it: a delete counted as done on it would be
+    lost, and an update read again would meet the same answer every time.
+    """
+    if response.status_code != _NOT_FOUND:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if isinstance(body, dict) and "error" not in body and isinstance(body.get("Message"), str):
+        what = f"{response.request.method} {response.request.url.path}"
+        raise PermanentError(f"F&O found no route for {what}: {body['Message']}", reason="TargetRejected")
 
 
 def _has_key(row: Mapping[str, Any], key: Mapping[str, Scalar]) -> bool:

@@ -145,6 +145,9 @@ class FakeFo:
         self.rows: dict[str, dict[str, object]] = {}
         self.requests: list[tuple[str, str, dict[str, object] | None, str]] = []
         self.answers: list[int] = []
+        # Set: writes to a key path get the web front's 404 for a path no route matches, as F&O answers
+        # a key whose '/' came encoded once (d365/_fo_key_paths.py).
+        self.unroutable = False
         self._etags = itertools.count(1)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -170,12 +173,14 @@ class FakeFo:
         if request.method == "POST":
             key = ",".join(f"{k}='{(body or {})[k]}'" for k in fo_entities()[path].keys)
             return self._store(f"{path}({key})", dict(body or {}), 201)
+        if self.unroutable:
+            row = None  # the path reached no row: F&O's web front answered it
         if request.method == "PATCH" and row is not None:
             return self._store(path, {**row, **(body or {})}, 204)
         if request.method == "DELETE" and row is not None:
             del self.rows[path]
             return httpx.Response(204)
-        return httpx.Response(404)
+        return _no_route(request) if self.unroutable else httpx.Response(404)
 
     def writes(self) -> list[tuple[str, str, dict[str, object] | None, str]]:
         """The POST, PATCH and DELETE requests received, in order."""
@@ -189,3 +194,9 @@ class FakeFo:
         row["@odata.etag"] = f'W/"{next(self._etags)}"'
         self.rows[path] = row
         return httpx.Response(status, json=row) if status == 201 else httpx.Response(status)
+
+
+def _no_route(request: httpx.Request) -> httpx.Response:
+    """The web front's answer to a path no route matches (sandbox/fo/routing.py)."""
+    message = f"No HTTP resource was found that matches the request URI '{unquote(str(request.url))}'."
+    return httpx.Response(404, json={"Message": f"{message} No route data was found for this request."})

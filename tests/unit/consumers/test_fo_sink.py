@@ -11,6 +11,7 @@ import pytest_asyncio
 from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
 from dualbus.d365 import fo_entities, fo_key_encoded_twice, fo_key_segment
 from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import PermanentError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
@@ -138,6 +139,18 @@ async def test_deletes_remove_the_row_once(sink, fake):
     assert await sink.apply(gone) is ApplyResult.APPLIED
     assert await sink.apply(gone) is ApplyResult.UNCHANGED
     assert ("DELETE", ROW) in [w[:2] for w in fake.writes()]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("operation", [Operation.UPDATE, Operation.DELETE])
+async def test_a_key_path_f_and_o_cannot_route_is_refused_not_taken_for_a_missing_row(sink, fake, operation):
+    """The web front's 404 names no row: a delete is not counted done, an update is not read again."""
+    await sink.apply(account(1))
+    fake.unroutable = True
+    with pytest.raises(PermanentError, match=r"F&O found no route for .*No route data was found") as refused:
+        await sink.apply(account(2, operation=operation, name="Renamed"))
+    assert refused.value.reason == "TargetRejected"
+    assert len([w for w in fake.writes() if w[0] != "POST"]) == 1  # tried once, not three times
 
 
 def test_a_key_path_writes_each_key_as_a_literal_of_its_type():
