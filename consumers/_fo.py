@@ -135,16 +135,30 @@ class FoSink:
         where = fo_key_filter(fo_entities()[entity], change.key)
         params = {"$filter": where, **_CROSS_COMPANY}
         response = await self._api.request("GET", f"data/{entity}", params=params)
-        self._check(response)
-        body = response.json()
-        rows = body.get("value") if isinstance(body, dict) else None
-        if not isinstance(rows, list):
-            return None
         if not any(isinstance(value, str) and "*" in value for value in change.key.values()):
-            return rows[0] if rows and isinstance(rows[0], dict) else None
+            rows, _ = self._page(response)
+            return rows[0] if rows else None
         # F&O reads a '*' in text compared with eq as a wildcard, so a key holding one matches other rows
-        # too (sandbox/fo/query.py): the row is the one whose key is the change's.
-        return next((row for row in rows if isinstance(row, dict) and _has_key(row, change.key)), None)
+        # too (sandbox/fo/query.py): the row is the one whose key is the change's, on whichever page of
+        # the matches it is (F&O pages its answers, 10,000 rows a page; producers/fo_reader.py).
+        while True:
+            rows, link = self._page(response)
+            found = next((row for row in rows if _has_key(row, change.key)), None)
+            if found is not None or link is None:
+                return found
+            # A next link is a whole URL, which a $batch part does not take as it is.
+            response = await self._direct.request("GET", link)
+
+    @classmethod
+    def _page(cls, response: Response) -> tuple[list[dict[str, Any]], str | None]:
+        """The rows of one answer to a query, and the link to its next page (None: the last)."""
+        cls._check(response)
+        body = response.json()
+        if not isinstance(body, dict):
+            return [], None
+        rows, link = body.get("value"), body.get("@odata.nextLink")
+        rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+        return rows, link if isinstance(link, str) else None
 
     @staticmethod
     def _check(response: Response) -> None:

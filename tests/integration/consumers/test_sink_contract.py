@@ -343,6 +343,21 @@ class TestFoSink(SinkContract):
         assert (rows["K1X"]["Name"], rows["K1X"].get("DualbusSourceVersion")) == ("other", None)
 
     @pytest.mark.asyncio
+    async def test_a_key_with_a_star_finds_its_row_past_the_first_page_of_the_matches(self, twins, sink):
+        """F&O pages what 'K*' matches: the row 'K*' on the second page is updated, not created again."""
+        twins.fo.twin.service.page_size = 2
+        for code in ("K*", "K!", "K$"):  # '!' and '$' sort before '*': 'K*' comes third
+            await asyncio.to_thread(self.create_as_someone_else, twins, code, "other")
+        sample = self.change(twins, 1, 5, "star")
+        starred = dataclasses.replace(
+            sample, key={"CurrencyCode": "K*"}, fields={**sample.fields, "CurrencyCode": "K*"}
+        )
+        assert await sink.apply(starred) is ApplyResult.APPLIED
+        rows = {row["CurrencyCode"]: row for row in twins.fo.twin.store.rows("Currencies")}
+        assert (rows["K*"]["Name"], rows["K*"]["DualbusSourceVersion"]) == ("star1", 5)
+        assert (rows["K!"]["Name"], rows["K$"]["Name"]) == ("other", "other")
+
+    @pytest.mark.asyncio
     async def test_a_key_fo_must_get_encoded_twice_is_updated_and_deleted(self, twins, sink):
         """A key holding '/', '+' and '%' is written to its key path encoded twice, each write on a request of
         its own when the sink batches (how F&O reads such a key inside a $batch is not published)."""
