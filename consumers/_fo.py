@@ -133,7 +133,10 @@ class FoSink:
     async def _read(self, change: TargetChange) -> dict[str, Any] | None:
         entity = change.table_map.fo_entity
         where = fo_key_filter(fo_entities()[entity], change.key)
-        params = {"$filter": where, **_CROSS_COMPANY}
+        # Without $select F&O answers every field of the entity (over 300 of CustomersV3), where the
+        # decision needs the key, the fields the change carries and the version mark (the ETag comes too).
+        select = ",".join(dict.fromkeys([*change.key, *change.fields, VERSION_FIELD]))
+        params = {"$filter": where, "$select": select, **_CROSS_COMPANY}
         response = await self._api.request("GET", f"data/{entity}", params=params)
         if not any(isinstance(value, str) and "*" in value for value in change.key.values()):
             rows, _ = self._page(response)

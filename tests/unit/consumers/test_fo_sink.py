@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 
 from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
-from dualbus.d365 import fo_entities, fo_key_encoded_twice, fo_key_segment
+from dualbus.d365 import fo_deployed_fields, fo_entities, fo_key_encoded_twice, fo_key_segment
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import PermanentError
 from dualbus.shared.maps import load_maps
@@ -76,13 +76,20 @@ async def test_an_existing_row_is_addressed_by_its_keys_in_the_url(sink, fake):
     method, path, body, query = fake.writes()[-1]
     assert (method, path, query) == ("PATCH", ROW, "cross-company=true")
     assert body == {"OrganizationName": "Renamed", "DualbusSourceVersion": 2}
-    # The read before it names the row by its keys in a $filter, across companies.
+    # The read before it names the row by its keys in a $filter, across companies, and asks for the keys,
+    # the fields the change carries and the version mark only.
     read_method, read_path, _, read_query = fake.requests[-2]
     assert (read_method, read_path) == ("GET", "CustomersV3")
-    assert parse_qs(read_query) == {
+    query = parse_qs(read_query)
+    selected = query.pop("$select")[0].split(",")
+    assert query == {
         "$filter": ["dataAreaId eq 'USMF' and CustomerAccount eq 'C 1'"],
         "cross-company": ["true"],
     }
+    assert selected[:2] == ["dataAreaId", "CustomerAccount"]
+    assert selected[-1] == "DualbusSourceVersion"
+    assert "OrganizationName" in selected
+    assert set(selected) < set(fo_deployed_fields(fo_entities()["CustomersV3"]))
 
 
 @pytest.mark.asyncio
