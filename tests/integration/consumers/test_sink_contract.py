@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 
 import httpx
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -264,6 +265,39 @@ class TestDataverseSink(SinkContract):
         assert not [
             r for r in twins.dataverse.store.rows("transactioncurrencies") if r["isocurrencycode"] == "X/Y"
         ]
+
+    @pytest.mark.asyncio
+    async def test_reads_and_written_rows_answer_only_the_columns_a_decision_reads(self, twins, sink):
+        """A row comes back with the compared columns, the version column, the modifier and the row
+        version (and its ETag and id), not the table's every column."""
+        first = self.change(twins, 14, 1, "sel")
+        assert await sink.apply(first) is ApplyResult.APPLIED
+        # Written by dualbus: the next change starts from the row the write answered.
+        [(_, written)] = sink._written.items()
+        assert set(orjson.loads(written)) == {
+            "@odata.context",
+            "@odata.etag",
+            *(name for name in first.fields if name not in first.key),
+            "dualbus_sourceversion",
+            "_modifiedby_value",
+            "versionnumber",
+            "transactioncurrencyid",
+        }
+
+    @pytest.mark.asyncio
+    async def test_a_kept_row_lacking_a_column_the_change_compares_is_read_again(self, twins, sink):
+        """A row kept from a change that carried fewer fields reads a column it lacks as null: a change
+        that clears that column is decided on a fresh read, and the column is cleared."""
+        full = self.change(twins, 15, 1, "keep")
+        assert await sink.apply(full) is ApplyResult.APPLIED
+        assert target_row(twins, full, self.direction)["currencysymbol"] == "keep15"
+        # Written with its key and name only: the row kept from its answer lacks the symbol.
+        fewer = dataclasses.replace(full, source_version=2, fields={**full.key, "currencyname": "renamed"})
+        assert await sink.apply(fewer) is ApplyResult.APPLIED
+        assert "currencysymbol" not in orjson.loads(sink._written[next(iter(sink._written))])
+        cleared = dataclasses.replace(full, source_version=3, fields={**full.fields, "currencysymbol": None})
+        assert await sink.apply(cleared) is ApplyResult.APPLIED
+        assert target_row(twins, cleared, self.direction)["currencysymbol"] is None
 
 
 class TestBatchedDataverseSink(TestDataverseSink):
