@@ -20,7 +20,7 @@ from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.d365 import FO_VERSION_FIELD, fo_entities, fo_key_encoded_twice, fo_key_filter, fo_key_segment
 from dualbus.shared.api import error_message
-from dualbus.shared.errors import PermanentError
+from dualbus.shared.errors import PermanentError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import Scalar
 
@@ -63,8 +63,9 @@ class FoSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
         entity = change.table_map.fo_entity
-        path = f"data/{entity}({fo_key_segment(fo_entities()[entity], change.key)})"
-        writer = self._direct if fo_key_encoded_twice(change.key) else self._api
+        schema = fo_entities()[entity]
+        path = f"data/{entity}({fo_key_segment(schema, change.key)})"
+        writer = self._direct if fo_key_encoded_twice(schema, change.key) else self._api
         for _ in range(_ATTEMPTS):
             row = await self._read(change)
             done = skip_reason(change, row, VERSION_FIELD)
@@ -144,11 +145,15 @@ class FoSink:
         # F&O reads a '*' in text compared with eq as a wildcard, so a key holding one matches other rows
         # too (sandbox/fo/query.py): the row is the one whose key is the change's, on whichever page of
         # the matches it is (F&O pages its answers, 10,000 rows a page; producers/fo_reader.py).
+        followed: set[str] = set()
         while True:
             rows, link = self._page(response)
             found = next((row for row in rows if _has_key(row, change.key)), None)
             if found is not None or link is None:
                 return found
+            if link in followed:
+                raise TransientError(f"F&O answered the next link {link} twice while reading {entity}")
+            followed.add(link)
             # A next link is a whole URL, which a $batch part does not take as it is.
             response = await self._direct.request("GET", link)
 

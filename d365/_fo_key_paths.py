@@ -38,10 +38,11 @@ def fo_key_segment(entity: FoEntity, key: Mapping[str, object]) -> str:
     return ",".join(f"{name}={_encoded(literal)}" for name, literal in literals.items())
 
 
-def fo_key_encoded_twice(key: Mapping[str, object]) -> bool:
+def fo_key_encoded_twice(entity: FoEntity, key: Mapping[str, object]) -> bool:
     """Whether the key's path holds a character encoded twice, which only a request of its own can carry:
-    how F&O decodes a key path inside a ``$batch`` part (not routed by its web front) is not published."""
-    return any(isinstance(value, str) and not _TWICE.isdisjoint(value) for value in key.values())
+    how F&O decodes a key path inside a ``$batch`` part (not routed by its web front) is not published.
+    Read from the literals the path holds, so that a value of any type counts (a number's ``1e+20``)."""
+    return any(not _TWICE.isdisjoint(literal) for literal in fo_key_literals(entity, key).values())
 
 
 def _encoded(literal: str) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 import pytest_asyncio
 
 from dualbus.consumers import ApplyResult, FoSink, TargetChange, target_changes
 from dualbus.d365 import fo_deployed_fields, fo_entities, fo_key_encoded_twice, fo_key_segment
 from dualbus.shared.envelope import Envelope, Operation, Origin
-from dualbus.shared.errors import PermanentError
+from dualbus.shared.errors import PermanentError, TransientError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
@@ -160,6 +162,22 @@ async def test_a_key_path_f_and_o_cannot_route_is_refused_not_taken_for_a_missin
     assert len([w for w in fake.writes() if w[0] != "POST"]) == 1  # tried once, not three times
 
 
+@pytest.mark.asyncio
+async def test_a_wildcard_read_that_is_sent_the_same_next_link_again_stops():
+    """Reading the pages a '*' key matches ends with a TransientError when F&O repeats a next link."""
+    link = "https://org.example/data/CustomersV3?$skiptoken=1"
+    other = {"dataAreaId": "usmf", "CustomerAccount": "C 1X"}
+
+    def answer(_request):
+        return httpx.Response(200, json={"value": [other], "@odata.nextLink": link})
+
+    http, api = api_client(answer)
+    starred = dataclasses.replace(account(1), key={"dataAreaId": "USMF", "CustomerAccount": "C*"})
+    with pytest.raises(TransientError, match=r"next link .* twice"):
+        await FoSink(api).apply(starred)
+    await http.aclose()
+
+
 def test_a_key_path_writes_each_key_as_a_literal_of_its_type():
     """An enum key as Microsoft.Dynamics.DataEntities.<Enum>'<Member>', text quoted and URL-encoded."""
     key = {
@@ -181,5 +199,6 @@ def test_a_key_path_encodes_twice_what_f_and_o_decodes_before_routing():
     assert fo_key_segment(fo_entities()["CustomersV3"], key) == (
         "dataAreaId='usmf',CustomerAccount='A%252FB%255CC%252BD%2525E%20F%23G%3FH''I'"
     )
-    assert fo_key_encoded_twice(key)
-    assert not fo_key_encoded_twice({"dataAreaId": "usmf", "CustomerAccount": "A B#'?"})
+    customers = fo_entities()["CustomersV3"]
+    assert fo_key_encoded_twice(customers, key)
+    assert not fo_key_encoded_twice(customers, {"dataAreaId": "usmf", "CustomerAccount": "A B#'?"})
