@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from dualbus.shared.errors import ThrottledError, TransientError
+from dualbus.shared.http import query_string
 
 __all__ = [
     "ApiClient",
@@ -80,13 +81,11 @@ class ApiClient:
     ) -> httpx.Response:
         token = await self._tokens.token(refresh=refresh)
         url = path if path.startswith("http") else f"{self.base_url}/{path.lstrip('/')}"
+        if params:
+            url += ("&" if "?" in url else "?") + query_string(params)
         try:
             return await self._http.request(
-                method,
-                url,
-                content=body,
-                headers={**headers, "Authorization": f"Bearer {token}"},
-                params=params,
+                method, url, content=body, headers={**headers, "Authorization": f"Bearer {token}"}
             )
         except httpx.TimeoutException as exc:
             raise TransientError(f"{method} {path} timed out") from exc
