@@ -42,11 +42,6 @@ class FoReader:
         self._api = api
         self._retry = retry
 
-    async def current(self, entity: FoEntity, key: Mapping[str, object], select: Sequence[str]) -> Row | None:
-        """The row with these key values as it is now, or None when there is none (any more)."""
-        rows = await self.matching(entity, [key], select)
-        return rows[0] if rows else None
-
     async def matching(
         self, entity: FoEntity, keys: Sequence[Mapping[str, object]], select: Sequence[str]
     ) -> list[Row]:
