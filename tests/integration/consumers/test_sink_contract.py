@@ -367,13 +367,7 @@ class TestFoSink(SinkContract):
         """F&O reads a star in text compared with eq as a wildcard, so reading row 'K*' by its key answers
         'K1X' too: the change goes to its own row, created, and the other row is left as it was."""
         await asyncio.to_thread(self.create_as_someone_else, twins, "K1X", "other")
-        sample = self.change(twins, 1, 5, "star")
-        starred = dataclasses.replace(
-            sample, key={"CurrencyCode": "K*"}, fields={**sample.fields, "CurrencyCode": "K*"}
-        )
-        assert await sink.apply(starred) is ApplyResult.APPLIED
-        rows = {row["CurrencyCode"]: row for row in twins.fo.twin.store.rows("Currencies")}
-        assert (rows["K*"]["Name"], rows["K*"]["DualbusSourceVersion"]) == ("star1", 5)
+        rows = await self.apply_starred(twins, sink)
         assert (rows["K1X"]["Name"], rows["K1X"].get("DualbusSourceVersion")) == ("other", None)
 
     @pytest.mark.asyncio
@@ -382,6 +376,11 @@ class TestFoSink(SinkContract):
         twins.fo.twin.service.page_size = 2
         for code in ("K*", "K!", "K$"):  # '!' and '$' sort before '*': 'K*' comes third
             await asyncio.to_thread(self.create_as_someone_else, twins, code, "other")
+        rows = await self.apply_starred(twins, sink)
+        assert (rows["K!"]["Name"], rows["K$"]["Name"]) == ("other", "other")
+
+    async def apply_starred(self, twins, sink) -> dict[str, dict]:
+        """Apply version 5 of currency 'K*' (named 'star1'); the twin's currencies by code afterwards."""
         sample = self.change(twins, 1, 5, "star")
         starred = dataclasses.replace(
             sample, key={"CurrencyCode": "K*"}, fields={**sample.fields, "CurrencyCode": "K*"}
@@ -389,7 +388,7 @@ class TestFoSink(SinkContract):
         assert await sink.apply(starred) is ApplyResult.APPLIED
         rows = {row["CurrencyCode"]: row for row in twins.fo.twin.store.rows("Currencies")}
         assert (rows["K*"]["Name"], rows["K*"]["DualbusSourceVersion"]) == ("star1", 5)
-        assert (rows["K!"]["Name"], rows["K$"]["Name"]) == ("other", "other")
+        return rows
 
     @pytest.mark.asyncio
     async def test_a_key_fo_must_get_encoded_twice_is_updated_and_deleted(self, twins, sink):
