@@ -93,10 +93,12 @@ class DataverseSink:
         """Upsert or delete one row unless it is stale, conflicting or already holds the change."""
         writer = await self.identity.require()
         path = await self._refs.row_path(change.table_map, change.key)
-        created = await self._created_first(path, change)
+        select = selected_columns(change)
+        # One $select for the row's reads and for the answers to its writes.
+        query = {"$select": ",".join(select)}
+        created = await self._created_first(path, change, query)
         if created is not None:
             return created
-        select = selected_columns(change)
         for attempt in range(_ATTEMPTS):
             # The row as dualbus last wrote it saves a read: its ETag makes a write on a stale copy fail
             # (412). A decision not to write is taken on a fresh read only.
@@ -105,7 +107,7 @@ class DataverseSink:
                 # Its ETag would only fail (412), or it lacks a column this change compares (written with
                 # another change's $select), which would read as null: read at once.
                 cached = None
-            row = cached if cached is not None else await self._read(path, change.table_map.name, select)
+            row = cached if cached is not None else await self._read(path, change.table_map.name, query)
             if row is None and change.delete:
                 # The row may be there under a company re-created with a new id, which the path was built
                 # from; a company gone altogether leaves no row to delete.
@@ -114,13 +116,17 @@ class DataverseSink:
             done = self._skip(change, row, writer)
             if done is None:
                 done = await (
-                    self._delete(path, change, row) if change.delete else self._upsert(path, change, row)
+                    self._delete(path, change, row)
+                    if change.delete
+                    else self._upsert(path, change, row, query)
                 )
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
 
-    async def _created_first(self, path: str, change: TargetChange) -> ApplyResult | None:
+    async def _created_first(
+        self, path: str, change: TargetChange, query: dict[str, str]
+    ) -> ApplyResult | None:
         """Create the row without reading it first, while this table's rows are mostly found missing.
 
         An initial sync into an empty table would otherwise read every row before creating it: the create
@@ -134,7 +140,7 @@ class DataverseSink:
         skipped = skip_reason(change, None, VERSION_COLUMN)
         if skipped is not None:
             return skipped
-        result = await self._upsert(path, change, None)
+        result = await self._upsert(path, change, None, query)
         absent.seen(missing=result is not None)
         return result
 
@@ -151,7 +157,7 @@ class DataverseSink:
         return reason
 
     async def _upsert(
-        self, path: str, change: TargetChange, row: Mapping[str, Any] | None
+        self, path: str, change: TargetChange, row: Mapping[str, Any] | None, query: dict[str, str]
     ) -> ApplyResult | None:
         # An existing row is addressed by its key in the URL: its key columns never change.
         fields = {k: v for k, v in change.fields.items() if row is None or k not in change.key}
@@ -171,8 +177,7 @@ class DataverseSink:
         # A new row must not overwrite one created meanwhile; an existing one must not have moved on.
         condition = {"If-Match": str(row["@odata.etag"])} if row else {"If-None-Match": "*"}
         headers = {**condition, "Prefer": "return=representation"}
-        params = {"$select": ",".join(selected_columns(change))}
-        response = await self._api.request("PATCH", path, json=body, headers=headers, params=params)
+        response = await self._api.request("PATCH", path, json=body, headers=headers, params=query)
         await self._stale_reference(response, change)
         # 412: someone wrote first; 404 on an existing row: it was deleted meanwhile. Read again.
         if response.status_code == _PRECONDITION_FAILED or (response.status_code == _NOT_FOUND and row):
@@ -210,8 +215,8 @@ class DataverseSink:
                 f"a row {change.table_map.name} refers to has a new id; written again with it"
             )
 
-    async def _read(self, path: str, table: str, select: Mapping[str, None]) -> dict[str, Any] | None:
-        response = await self._api.request("GET", path, params={"$select": ",".join(select)})
+    async def _read(self, path: str, table: str, query: dict[str, str]) -> dict[str, Any] | None:
+        response = await self._api.request("GET", path, params=query)
         if table is not None:
             self._absent.setdefault(table, _Absence()).seen(missing=response.status_code == _NOT_FOUND)
         if response.status_code == _NOT_FOUND:

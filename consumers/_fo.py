@@ -63,9 +63,9 @@ class FoSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Create, update or delete one row unless it is stale; a concurrent writer makes it read again."""
         entity = change.table_map.fo_entity
-        schema = fo_entities()[entity]
-        path = f"data/{entity}({fo_key_segment(schema, change.key)})"
-        writer = self._direct if fo_key_encoded_twice(schema, change.key) else self._api
+        segment = fo_key_segment(fo_entities()[entity], change.key)
+        path = f"data/{entity}({segment})"
+        writer = self._direct if fo_key_encoded_twice(segment) else self._api
         for _ in range(_ATTEMPTS):
             row = await self._read(change)
             done = skip_reason(change, row, VERSION_FIELD)

@@ -27,7 +27,6 @@ __all__ = ["fo_key_encoded_twice", "fo_key_segment"]
 
 # Quotes, '=' and ',' are key syntax and stay as they are.
 _KEY_SAFE = "'=,"
-_TWICE = frozenset("/\\+%")
 _ONCE_ENCODED_TWICE = re.compile("%(2F|5C|2B|25)")
 
 
@@ -38,11 +37,12 @@ def fo_key_segment(entity: FoEntity, key: Mapping[str, object]) -> str:
     return ",".join(f"{name}={_encoded(literal)}" for name, literal in literals.items())
 
 
-def fo_key_encoded_twice(entity: FoEntity, key: Mapping[str, object]) -> bool:
-    """Whether the key's path holds a character encoded twice, which only a request of its own can carry:
-    how F&O decodes a key path inside a ``$batch`` part (not routed by its web front) is not published.
-    Read from the literals the path holds, so that a value of any type counts (a number's ``1e+20``)."""
-    return any(not _TWICE.isdisjoint(literal) for literal in fo_key_literals(entity, key).values())
+def fo_key_encoded_twice(segment: str) -> bool:
+    """Whether a segment ``fo_key_segment`` made holds a character encoded twice, which only a request of
+    its own can carry: how F&O decodes a key path inside a ``$batch`` part (not routed by its web front) is
+    not published. Once encoded, every ``%`` starts an escape and a ``%`` of the value is ``%25`` itself
+    encoded again, so ``%25`` shows exactly where ``_encoded`` encoded twice (a number's ``1e+20`` too)."""
+    return "%25" in segment
 
 
 def _encoded(literal: str) -> str:

@@ -200,5 +200,7 @@ def test_a_key_path_encodes_twice_what_f_and_o_decodes_before_routing():
         "dataAreaId='usmf',CustomerAccount='A%252FB%255CC%252BD%2525E%20F%23G%3FH''I'"
     )
     customers = fo_entities()["CustomersV3"]
-    assert fo_key_encoded_twice(customers, key)
-    assert not fo_key_encoded_twice(customers, {"dataAreaId": "usmf", "CustomerAccount": "A B#'?"})
+    assert fo_key_encoded_twice(fo_key_segment(customers, key))
+    assert not fo_key_encoded_twice(
+        fo_key_segment(customers, {"dataAreaId": "usmf", "CustomerAccount": "A B#'?"})
+    )
