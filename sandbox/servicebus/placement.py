@@ -101,8 +101,8 @@ class Placement:
             self.route(bus.entities[forward], bus.take_seq(), env, bus.now_ms(), 1)
             return
         dlq = entity.dead_letter
-        if dlq is None:  # a dead-letter queue's own messages are never dead-lettered again
-            return
+        if dlq is None:  # pragma: no cover - settle refuses it, and a dead-letter queue never expires
+            raise AssertionError(f"{entity.path} has no dead-letter queue to move a message to")
         moved = StoredMessage(message.seq, env, message.enqueued_ms, None, message.delivery_count)
         dlq.add(moved)
         bus.journal.insert(dlq.path, moved)

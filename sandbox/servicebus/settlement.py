@@ -75,6 +75,15 @@ class Settlement:
         bus = self._bus
         message = self._locked(entity, token, owner)
         self._check_session(entity, message, owner)
+        if outcome == DEAD_LETTER and entity.dead_letter is None:
+            # "you can't dead-letter a message from a DLQ" (the service's error is not published; the
+            # AMQP condition is the one the emulator answers for a send to a DLQ): the message keeps its
+            # lock and comes back when it ends, as a refused settlement leaves it, rather than being lost.
+            # https://github.com/MicrosoftDocs/azure-docs/blob/e2a866a7602194564f176a353eb46fae720bab1e/articles/service-bus-messaging/service-bus-dead-letter-queues.md
+            raise BrokerError(
+                "amqp:not-allowed",
+                f"Cannot dead-letter a message of '{entity.path}', a dead-letter queue: complete it instead.",
+            )
         now = bus.now_ms()
         if outcome == COMPLETE:
             entity.remove(message.seq)

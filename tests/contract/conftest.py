@@ -35,6 +35,7 @@ def contract_config() -> EmulatorConfig:
         "complete",
         "abandon",
         "dead-letter",
+        "dead-letter-again",
         "defer",
         "renew",
         "rad",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusReceiveMode, ServiceBusSubQueue
-from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError
+from azure.servicebus.exceptions import MessageLockLostError, MessageSizeExceededError, ServiceBusError
 
 from tests.contract.conftest import MovedClock
 
@@ -104,6 +104,24 @@ def test_dead_letter_keeps_reason_and_description(client):
         assert dead.dead_letter_error_description == "field x missing"
         assert dead.application_properties[b"k"] == b"v"
         dlq.complete_message(dead)
+
+
+def test_a_dead_letter_queue_s_message_cannot_be_dead_lettered_again_and_is_kept(client):
+    """Service Bus refuses to dead-letter a message of a DLQ; the refusal loses nothing."""
+    with client.get_queue_sender("dead-letter-again") as sender:
+        sender.send_messages(ServiceBusMessage("bad"))
+    with client.get_queue_receiver("dead-letter-again") as receiver:
+        [message] = receiver.receive_messages(max_wait_time=5)
+        receiver.dead_letter_message(message, reason="Invalid")
+    with client.get_queue_receiver("dead-letter-again", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+        [dead] = dlq.receive_messages(max_wait_time=5)
+        with pytest.raises(ServiceBusError, match="dead-letter queue"):
+            dlq.dead_letter_message(dead, reason="Again")
+    # The SDK shuts its receiver down on that error; the message went back when the link closed.
+    with client.get_queue_receiver("dead-letter-again", sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+        [again] = dlq.receive_messages(max_wait_time=5)
+        assert (str(again), again.dead_letter_reason) == ("bad", "Invalid")
+        dlq.complete_message(again)
 
 
 def test_max_delivery_count_dead_letters(client):
