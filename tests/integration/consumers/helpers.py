@@ -75,7 +75,9 @@ class FlakyProxy:
     """A loopback TCP proxy in front of a twin that can be switched off, cutting every connection.
 
     Off, it refuses connections, or with ``failing_status`` set answers every request with that status
-    (a 503 from a gateway in front of a target that is down), never reaching the twin.
+    (a 503 from a gateway in front of a target that is down), never reaching the twin. ``lose_answers``
+    lets the next writes through to the twin and cuts their connections when the answers come back, so
+    the twin applied what the client never hears of.
     """
 
     def __init__(self, target_port: int, *, failing_status: int | None = None) -> None:
@@ -86,6 +88,13 @@ class FlakyProxy:
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
         self._serving: set[asyncio.Task[None]] = set()
+        self._answers_to_lose = 0
+        self._lose_under = ""
+        self.lost: list[str] = []  # "METHOD path" of each request whose answer was cut off
+
+    def lose_answers(self, count: int, *, under: str) -> None:
+        """Cut off the answers of the next ``count`` POST, PATCH or DELETE requests under path ``under``."""
+        self._answers_to_lose, self._lose_under = count, under
 
     async def start(self) -> str:
         """Listen on a free port; returns the base URL to use instead of the twin's."""
@@ -126,17 +135,56 @@ class FlakyProxy:
             return
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._open.update((writer, upstream_writer))
+        doomed = asyncio.Event()  # set when the request in flight is one whose answer is to be lost
         try:
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            await asyncio.gather(
+                self._pipe_requests(reader, upstream_writer, doomed),
+                _pipe(upstream_reader, writer, cut=doomed),
+            )
         finally:
             self._open.difference_update((writer, upstream_writer))
             writer.close()
             upstream_writer.close()
 
+    async def _pipe_requests(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, doomed: asyncio.Event
+    ) -> None:
+        """Pass requests on one by one (a head, then a Content-Length body), dooming those to lose."""
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                method, path = head.split(b" ", 2)[:2]
+                lengths = [
+                    line.split(b":", 1)[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ]
+                body = await reader.readexactly(int(lengths[0]) if lengths else 0)
+                request = f"{method.decode()} {path.decode()}"
+                under = path.decode().startswith(self._lose_under)
+                if self._answers_to_lose and _is_write(request) and under:
+                    self._answers_to_lose -= 1
+                    self.lost.append(request)
+                    doomed.set()
+                writer.write(head + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+def _is_write(request: str) -> bool:
+    return request.split(" ", 1)[0] in {"POST", "PATCH", "DELETE"}
+
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, cut: asyncio.Event | None = None
+) -> None:
+    """Pass bytes on; once ``cut`` is set, the next bytes (the doomed request's answer) end the connection."""
     try:
         while chunk := await reader.read(65536):
+            if cut is not None and cut.is_set():
+                break
             writer.write(chunk)
             await writer.drain()
     except (ConnectionError, OSError):
