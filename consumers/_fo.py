@@ -95,6 +95,11 @@ class FoSink:
         response = await self._api.request("POST", entity, json=body, params=_CROSS_COMPANY)
         if response.status_code == _CONFLICT:
             return None  # created meanwhile by someone else: read it and decide again
+        if response.status_code >= _CLIENT_ERROR and await self._read(change) is not None:
+            # F&O publishes no status for a create whose key exists (the twin answers 409, its choice): a
+            # refused create whose row exists now lost a race to another writer, and is decided again on
+            # that row rather than dead-lettered. With no row there, the refusal stands.
+            return None
         self._check(response)
         return ApplyResult.APPLIED
 

@@ -148,6 +148,11 @@ class FakeFo:
         # Set: writes to a key path get the web front's 404 for a path no route matches, as F&O answers
         # a key whose '/' came encoded once (d365/_fo_key_paths.py).
         self.unroutable = False
+        # Set: the row another writer creates just before the next POST, which then finds its key taken
+        # and is answered ``duplicate_status`` (F&O publishes none for it; the twin answers 409).
+        self.created_meanwhile: dict[str, object] | None = None
+        self.duplicate_status = 409
+        self.refuse_posts: int | None = None  # set: every POST is refused with this status, storing nothing
         self._etags = itertools.count(1)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -171,8 +176,7 @@ class FakeFo:
         if request.method == "GET":
             return httpx.Response(200, json=row) if row is not None else httpx.Response(404)
         if request.method == "POST":
-            key = ",".join(f"{k}='{(body or {})[k]}'" for k in fo_entities()[path].keys)
-            return self._store(f"{path}({key})", dict(body or {}), 201)
+            return self._create(path, dict(body or {}))
         if self.unroutable:
             row = None  # the path reached no row: F&O's web front answered it
         if request.method == "PATCH" and row is not None:
@@ -181,6 +185,19 @@ class FakeFo:
             del self.rows[path]
             return httpx.Response(204)
         return _no_route(request) if self.unroutable else httpx.Response(404)
+
+    def _create(self, path: str, body: dict[str, object]) -> httpx.Response:
+        if self.refuse_posts is not None:
+            error = {"error": {"code": "", "message": "Write failed: a value is not valid."}}
+            return httpx.Response(self.refuse_posts, json=error)
+        key = ",".join(f"{k}='{body[k]}'" for k in fo_entities()[path].keys)
+        if self.created_meanwhile is not None:
+            self._store(f"{path}({key})", self.created_meanwhile, 201)
+            self.created_meanwhile = None
+        if f"{path}({key})" in self.rows:
+            error = {"error": {"code": "", "message": "Write failed: the record already exists."}}
+            return httpx.Response(self.duplicate_status, json=error)
+        return self._store(f"{path}({key})", body, 201)
 
     def writes(self) -> list[tuple[str, str, dict[str, object] | None, str]]:
         """The POST, PATCH and DELETE requests received, in order."""

@@ -113,6 +113,30 @@ async def test_a_dataverse_change_wins_over_an_fo_edit(sink, fake):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("status", [409, 400])
+async def test_a_create_beaten_by_another_writer_is_decided_again_on_that_row(sink, fake, status):
+    """Whatever F&O answers a create whose key was taken meanwhile, the row is read again and updated."""
+    fake.created_meanwhile = {"dataAreaId": "USMF", "CustomerAccount": "C 1", "OrganizationName": "Theirs"}
+    fake.duplicate_status = status
+    assert await sink.apply(account(5)) is ApplyResult.APPLIED
+    assert [(method, path) for method, path, _, _ in fake.writes()] == [
+        ("POST", "CustomersV3"),
+        ("PATCH", ROW),
+    ]
+    assert fake.rows[ROW]["OrganizationName"] == "Contoso"
+    assert fake.rows[ROW]["DualbusSourceVersion"] == 5
+
+
+@pytest.mark.asyncio
+async def test_a_refused_create_with_no_row_after_it_stays_refused(sink, fake):
+    """A create refused for its values (no row with its key exists after it) is a permanent failure."""
+    fake.refuse_posts = 400
+    with pytest.raises(PermanentError, match="400 Write failed: a value is not valid"):
+        await sink.apply(account(5))
+    assert [method for method, _, _, _ in fake.requests] == ["GET", "POST", "GET"]
+
+
+@pytest.mark.asyncio
 async def test_a_version_the_row_holds_is_stale(sink, fake):
     """A change at or below the row's DualbusSourceVersion is skipped; a repair only below it."""
     await sink.apply(account(5))
