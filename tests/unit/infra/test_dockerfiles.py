@@ -74,6 +74,28 @@ def test_entry_points_differ() -> None:
     assert entrypoints["producer"] != entrypoints["consumer"]
 
 
+def _copied() -> set[str]:
+    """The repository paths the builder copies."""
+    return {
+        source
+        for op, args in _instructions("consumer")
+        if op == "COPY" and "--from" not in args
+        for source in args.split()[:-1]
+    }
+
+
+def test_the_builder_copies_every_folder_the_package_links_to() -> None:
+    """The wheel's subpackages are links to top-level folders (dualbus/shared -> ../shared, ...): one the
+    build does not copy would leave its link dangling and the image without that subpackage."""
+    linked = {
+        path.resolve().relative_to(ROOT).as_posix()
+        for path in (ROOT / "dualbus").iterdir()
+        if path.is_symlink()
+    }
+    assert linked
+    assert linked <= _copied()
+
+
 def test_dockerignore_admits_everything_the_build_copies() -> None:
     """Every path the builder copies is allowed by the .dockerignore allow-list."""
     allowed = {
@@ -81,11 +103,6 @@ def test_dockerignore_admits_everything_the_build_copies() -> None:
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.startswith("!")
     }
-    copied = {
-        source
-        for op, args in _instructions("consumer")
-        if op == "COPY" and "--from" not in args
-        for source in args.split()[:-1]
-    }
+    copied = _copied()
     assert copied
     assert copied <= allowed
