@@ -36,7 +36,7 @@ from dualbus.sandbox.servicebus.admin_xml import Runtime
 from dualbus.sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
 from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.sas import KeyRing, resource_path
+from dualbus.sandbox.servicebus.sas import MANAGE, KeyRing, resource_path, unauthorized
 from dualbus.sandbox.tls import TlsFiles
 
 __all__ = ["HTTP_METHOD_STARTS", "AdminApi", "AdminGateway", "Answer", "Request"]
@@ -392,6 +392,11 @@ class _Handler(BaseHTTPRequestHandler):
             grant = keys.verify_authorization(self.headers.get("Authorization", ""), path.lower())
         except SandboxAuthError as exc:
             self._answer(error(401, str(exc)))
+            return
+        if not grant.allows(MANAGE):
+            # Every operation of this API (describing, listing, creating, updating, deleting entities and
+            # rules) is Manage ("Rights required for Service Bus operations", sandbox/servicebus/sas.py).
+            self._answer(error(401, unauthorized(MANAGE, path)))
             return
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         base = f"{scheme}://{self.headers.get('Host', 'localhost')}"

@@ -28,7 +28,7 @@ from dualbus.sandbox.servicebus.links import (
     source_filters,
 )
 from dualbus.sandbox.servicebus.requests import RequestNodes
-from dualbus.sandbox.servicebus.sas import KeyRing
+from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing, unauthorized
 from dualbus.sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
@@ -114,7 +114,10 @@ class AmqpHandler:
             entity = self.bus.entity(node if node is not None else path)
             # A token for the node itself (the JavaScript SDK asks for sb://host/<entity>/$management)
             # covers it, as one for the entity does.
-            self._authorize(link, entity.path if node is None else entity.path + _MGMT)
+            # Sending into an entity needs Send, receiving from it Listen; a $management operation is
+            # checked for its own right when it comes (RequestNodes.on_management).
+            right = None if node is not None else SEND if link.is_receiver else LISTEN
+            self._authorize(link, entity.path if node is None else entity.path + _MGMT, right)
             _check_receivable(link, entity, node)
         except BrokerError as exc:
             self._refuse(link, exc)
@@ -136,13 +139,16 @@ class AmqpHandler:
         link.sb_refusal = error
         self._open_request_link(link)
 
-    def _authorize(self, link: Link, path: str) -> None:
+    def _authorize(self, link: Link, path: str, right: str | None) -> None:
         state = state_of(link)
         now = self.bus.clock()
-        if state is None or not any(grant.covers(path, now) for grant in state.grants):
+        covering = [grant for grant in state.grants if grant.covers(path, now)] if state is not None else []
+        if not covering:
             raise BrokerError(
                 _UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.", status=401
             )
+        if right is not None and not any(grant.allows(right) for grant in covering):
+            raise BrokerError(_UNAUTHORIZED, unauthorized(right, path), status=401)
 
     def _open_request_link(self, link: Link) -> None:
         # Senders size their batches from this vendor property (the SDK prefers it to max-message-size).

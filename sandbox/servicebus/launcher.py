@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import IO
 
 from pydantic import SecretStr
@@ -88,6 +88,7 @@ def start_in_process(
     host: str = "127.0.0.1",
     port: int = 0,
     keys: Mapping[str, SecretStr] | None = None,
+    key_rights: Mapping[str, Collection[str]] | None = None,
     max_message_bytes: int = 256 * 1024,
     clock: Callable[[], float] = time.time,
     entra: TokenIssuer | None = None,
@@ -98,6 +99,7 @@ def start_in_process(
     ``clock`` is the broker's time in seconds (see :class:`EmulatorServer`).
     ``entra``: the token issuer whose JWTs the emulator takes as Microsoft Entra ID tokens.
     ``amqps_port``: a second port, for clients that speak AMQP over TLS only to 5671 (the Python SDK).
+    ``key_rights``: the rights (Send, Listen, Manage) of the keys named, the rest holding all three.
     """
     server = EmulatorServer(
         config=config,
@@ -105,6 +107,7 @@ def start_in_process(
         port=port,
         data_dir=data_dir,
         keys=keys,
+        key_rights=key_rights,
         max_message_bytes=max_message_bytes,
         clock=clock,
         entra=entra,

@@ -21,7 +21,7 @@ from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
 from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
-from dualbus.sandbox.servicebus.sas import SAS_PREFIX, KeyRing
+from dualbus.sandbox.servicebus.sas import LISTEN, MANAGE, SAS_PREFIX, SEND, KeyRing, unauthorized
 
 __all__ = ["RequestNodes"]
 
@@ -29,6 +29,26 @@ _LOG = logging.getLogger(__name__)
 _MGMT = "/$management"
 # The put-token type of a Microsoft Entra ID token (a SAS token's is "servicebus.windows.net:sastoken").
 _JWT = "jwt"
+# The right each management operation needs ("Rights required for Service Bus operations",
+# https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas): settling, deferring and a
+# session's state are Listen, as receiving is; scheduling is a send; rules are Manage, except that listing
+# them takes Listen too ("Manage or Listen"). An operation not named here is refused as unsupported anyway.
+_OPERATION_RIGHTS = {
+    "renew-lock": LISTEN,
+    "update-disposition": LISTEN,
+    "receive-by-sequence-number": LISTEN,
+    "peek-message": LISTEN,
+    "renew-session-lock": LISTEN,
+    "get-session-state": LISTEN,
+    "set-session-state": LISTEN,
+    "get-message-sessions": LISTEN,
+    "enumerate-rules": LISTEN,
+    "schedule-message": SEND,
+    "cancel-scheduled-message": SEND,
+    "add-rule": MANAGE,
+    "remove-rule": MANAGE,
+}
+_OPERATION_PREFIX = "com.microsoft:"
 
 
 class RequestNodes:
@@ -96,6 +116,7 @@ class RequestNodes:
         operation = str(request.application_properties().get("operation", ""))
         body = amqp_value(request)
         try:
+            self._check_right(link, entity, operation)
             # Messages a $management receive locks belong to the connection: they are freed when it goes.
             status, result = self.management.execute(
                 entity, operation, text_keys(body), holder=state_of(link)
@@ -105,6 +126,17 @@ class RequestNodes:
             props, result = error_properties(exc), None
         node = entity.path + _MGMT
         self.after_commit(lambda: self._reply(link, node, request, props, result))
+
+    def _check_right(self, link: Link, entity: Entity, operation: str) -> None:
+        """BrokerError unless a grant of the connection covering the node holds the operation's right."""
+        right = _OPERATION_RIGHTS.get(operation.removeprefix(_OPERATION_PREFIX))
+        state = state_of(link)
+        if right is None or state is None:
+            return  # unknown operations are refused by Management; the link exists on a connection
+        node = entity.path + _MGMT
+        now = self.bus.clock()
+        if not any(grant.covers(node, now) and grant.allows(right) for grant in state.grants):
+            raise BrokerError("amqp:unauthorized-access", unauthorized(right, node), status=401)
 
     def _reply(
         self, link: Link, node: str, request: SentMessage, props: dict[str, Any], body: object = None

@@ -12,6 +12,14 @@ A client with a Microsoft Entra ID credential instead puts a JWT on ``$cbs`` (to
 token issuer (``sandbox/identity.py``) and are checked against it: signature, issuer, audience, expiry.
 Azure then checks the caller's role assignments; sandbox tokens carry none, so a valid one covers the
 whole namespace, as the Azure Service Bus Data Owner role does.
+
+A key holds rights, as a shared access authorization rule does: ``Send``, ``Listen`` and ``Manage``, where
+Manage includes the other two (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas,
+"Rights required for Service Bus operations"). A key given none is the namespace's
+``RootManageSharedAccessKey`` kind: all three. An operation a grant's rights do not include is refused with
+the service's own words on the wire, condition ``amqp:unauthorized-access`` and "Unauthorized access. 'Listen'
+claim(s) are required to perform this operation. Resource: '...'." (a client's trace of a link Azure
+detached: https://github.com/Azure/azure-service-bus/issues/258).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, unquote_plus, urlparse
 
@@ -36,12 +44,15 @@ __all__ = [
     "DEFAULT_KEY_VALUE",
     "ENTRA_AUDIENCE",
     "KEYS_ENV_VAR",
+    "RIGHTS",
     "SAS_PREFIX",
     "Grant",
     "KeyRing",
+    "key_rights_from_env",
     "keys_from_env",
     "make_token",
     "resource_path",
+    "unauthorized",
 ]
 
 # The pair Microsoft's own emulator documents, so its connection strings work here unchanged:
@@ -53,14 +64,21 @@ KEYS_ENV_VAR = "SERVICEBUS_EMULATOR_KEYS"
 ENTRA_AUDIENCE = "https://servicebus.azure.net"
 _BEARER = "Bearer "
 SAS_PREFIX = "SharedAccessSignature "
+MANAGE, SEND, LISTEN = "Manage", "Send", "Listen"
+RIGHTS = frozenset({MANAGE, SEND, LISTEN})
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """What a verified token allows: entities under ``path`` (lower case) until ``expiry``."""
+    """What a verified token allows: ``rights`` on entities under ``path`` (lower case) until ``expiry``."""
 
     path: str
     expiry: float
+    rights: frozenset[str] = RIGHTS
+
+    def allows(self, right: str) -> bool:
+        """Whether the grant holds ``right`` (Manage includes Send and Listen)."""
+        return right in self.rights or MANAGE in self.rights
 
     def covers(self, entity_path: str, now: float) -> bool:
         """True if this grant is current and its resource contains ``entity_path``."""
@@ -89,6 +107,16 @@ class KeyRing:
     clock: Callable[[], float] = time.time
     # The issuer whose tokens stand for Microsoft Entra ID's; None refuses every JWT.
     entra: TokenIssuer | None = None
+    # Each key's rights (module notes); a key not named here holds all three.
+    rights: Mapping[str, Collection[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, held in self.rights.items():
+            unknown = set(held) - RIGHTS
+            if unknown or not held:
+                raise SandboxConfigError(
+                    f"key {name!r}: rights must be some of {sorted(RIGHTS)}, got {sorted(held)}"
+                )
 
     def verify_authorization(self, header: str, audience: str) -> Grant:
         """Check an HTTP ``Authorization`` value: a SAS token, or ``Bearer`` and an Entra ID token."""
@@ -131,7 +159,7 @@ class KeyRing:
         wanted = resource_path(audience)
         if granted and not (wanted == granted or wanted.startswith(granted + "/")):
             raise SandboxAuthError(f"the token is for {resource!r}, not {audience!r}")
-        return Grant(path=granted, expiry=float(expiry))
+        return Grant(path=granted, expiry=float(expiry), rights=frozenset(self.rights.get(name, RIGHTS)))
 
 
 def _parse(token: str) -> dict[str, str]:
@@ -164,14 +192,45 @@ def make_token(resource: str, key_name: str, key: str, expiry: int) -> str:
 
 
 def keys_from_env(environ: Mapping[str, str] | None = None) -> dict[str, SecretStr]:
-    """Keys from ``SERVICEBUS_EMULATOR_KEYS`` (``name=value;name=value``), or the default pair."""
-    raw = (os.environ if environ is None else environ).get(KEYS_ENV_VAR, "")
-    if not raw.strip():
+    """Keys from ``SERVICEBUS_EMULATOR_KEYS`` (``name=value;name[Listen,Send]=value``), or the default."""
+    entries = _key_entries(environ)
+    if not entries:
         return {DEFAULT_KEY_NAME: SecretStr(DEFAULT_KEY_VALUE)}
-    keys: dict[str, SecretStr] = {}
+    return {name: value for name, (value, _) in entries.items()}
+
+
+def key_rights_from_env(environ: Mapping[str, str] | None = None) -> dict[str, frozenset[str]]:
+    """The rights ``SERVICEBUS_EMULATOR_KEYS`` gives its keys in brackets (``name[Listen]=value``); a key
+    without brackets is not named, and holds all three."""
+    return {name: rights for name, (_, rights) in _key_entries(environ).items() if rights is not None}
+
+
+def _key_entries(environ: Mapping[str, str] | None) -> dict[str, tuple[SecretStr, frozenset[str] | None]]:
+    raw = (os.environ if environ is None else environ).get(KEYS_ENV_VAR, "")
+    entries: dict[str, tuple[SecretStr, frozenset[str] | None]] = {}
     for item in filter(None, (part.strip() for part in raw.split(";"))):
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
             raise SandboxConfigError(f"{KEYS_ENV_VAR}: expected name=value, got an entry without '='")
-        keys[name.strip()] = SecretStr(value.strip())
-    return keys
+        name, rights = _named_rights(name.strip())
+        entries[name] = (SecretStr(value.strip()), rights)
+    return entries
+
+
+def _named_rights(name: str) -> tuple[str, frozenset[str] | None]:
+    """``name[Listen,Send]`` as the name and its rights; a bare name has none given."""
+    if not name.endswith("]"):
+        return name, None
+    bare, _, listed = name[:-1].partition("[")
+    rights = frozenset(part.strip() for part in listed.split(",") if part.strip())
+    if not bare or not rights or not rights <= RIGHTS:
+        raise SandboxConfigError(
+            f"{KEYS_ENV_VAR}: {name!r}: expected name[rights] with rights among {sorted(RIGHTS)}"
+        )
+    return bare, rights
+
+
+def unauthorized(right: str, resource: str) -> str:
+    """The service's words for an operation that needs ``right`` on ``resource``."""
+    required = f"'{right}' claim(s) are required to perform this operation"
+    return f"Unauthorized access. {required}. Resource: '{resource}'."

@@ -24,7 +24,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -41,7 +41,7 @@ from dualbus.sandbox.servicebus.catalog import Catalog
 from dualbus.sandbox.servicebus.config import EmulatorConfig, default_config
 from dualbus.sandbox.servicebus.errors import EmulatorStartError
 from dualbus.sandbox.servicebus.frames import ClientFrames
-from dualbus.sandbox.servicebus.sas import KeyRing, keys_from_env
+from dualbus.sandbox.servicebus.sas import KeyRing, key_rights_from_env, keys_from_env
 from dualbus.sandbox.servicebus.store import Journal, MemoryJournal, SqliteJournal
 from dualbus.sandbox.servicebus.topology import build_topology
 from dualbus.sandbox.tls import LOOPBACK_NAMES, TlsFiles, loopback_certificate
@@ -81,6 +81,7 @@ class EmulatorServer:
         port: int = 0,
         data_dir: pathlib.Path | None = None,
         keys: Mapping[str, SecretStr] | None = None,
+        key_rights: Mapping[str, Collection[str]] | None = None,
         max_message_bytes: int = 256 * 1024,
         clock: Callable[[], float] = time.time,
         entra: TokenIssuer | None = None,
@@ -90,6 +91,8 @@ class EmulatorServer:
         # ``clock`` is the broker's time (seconds): locks, TTLs, schedules, dedup windows and the loop's
         # wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks keep wall time.
         self.keys = dict(keys) if keys is not None else keys_from_env()
+        # Each key's rights (sandbox/servicebus/sas.py): all three unless named here or in the environment.
+        self.key_rights = dict(key_rights) if key_rights is not None else key_rights_from_env()
         # The certificate for TLS (made here unless given; then removed at shutdown with the server).
         self._own_tls = tls is None
         names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (*LOOPBACK_NAMES, host)
@@ -102,7 +105,7 @@ class EmulatorServer:
         )
         self.catalog = Catalog(self.bus, self.journal, config, clock=clock)
         self._restore()
-        key_ring = KeyRing(self.keys, entra=entra)
+        key_ring = KeyRing(self.keys, entra=entra, rights=self.key_rights)
         self.handler = AmqpHandler(self.bus, key_ring)
         # Rule operations on a subscription's $management node change the same definitions.
         self.handler.requests.management.catalog = self.catalog
