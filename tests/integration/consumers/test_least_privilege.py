@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
+from dualbus.producers.publisher import Publisher
 from dualbus.sandbox.servicebus.config import load_config
 from dualbus.sandbox.servicebus.launcher import start_in_process
-from dualbus.shared.bus import bus_client
+from dualbus.shared.bus import async_bus_client
 from dualbus.shared.envelope import Operation
-from dualbus.shared.messages import to_message
 from dualbus.shared.render import render_emulator_config
 from dualbus.shared.settings import ServiceBusSettings
 from dualbus.shared.topology import Direction
@@ -56,9 +56,10 @@ async def test_a_listen_only_consumer_applies_deletes_and_dead_letters_what_a_se
     deleted = deleted.model_copy(update={"operation": Operation.DELETE, "data": {}})
     unknown = event(currency, "fo", 5, version=1)
     unknown = unknown.model_copy(update={"data": {**unknown.data, "NoSuchField": "x"}})
-    publisher = _with_key(pipeline.bus.connection_string, "publisher")
-    with bus_client(publisher) as client, client.get_topic_sender(TOPOLOGY.topic("currency").name) as sender:
-        sender.send_messages([to_message(e) for e in (kept, created, deleted, unknown)])
+    async with async_bus_client(_with_key(pipeline.bus.connection_string, "publisher")) as client:
+        publisher = Publisher(client, TOPOLOGY)
+        assert await publisher.publish([kept, created, deleted, unknown]) == 4
+        await publisher.close()
     settings = pipeline.settings().model_copy(
         update={"servicebus": _with_key(pipeline.bus.connection_string, "consumer")}
     )
