@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -36,7 +37,7 @@ from dualbus.sandbox.servicebus.admin_xml import Runtime
 from dualbus.sandbox.servicebus.catalog import DEFAULT_RULE, Catalog, Definition
 from dualbus.sandbox.servicebus.entity import ACTIVE, SCHEDULED
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.sas import MANAGE, KeyRing, resource_path, unauthorized
+from dualbus.sandbox.servicebus.sas import LISTEN, MANAGE, KeyRing, resource_path, unauthorized
 from dualbus.sandbox.tls import TlsFiles
 
 __all__ = ["HTTP_METHOD_STARTS", "AdminApi", "AdminGateway", "Answer", "Request"]
@@ -44,6 +45,8 @@ __all__ = ["HTTP_METHOD_STARTS", "AdminApi", "AdminGateway", "Answer", "Request"
 _LOG = logging.getLogger(__name__)
 _BAD = "com.microsoft:argument-error"
 _UNAUTHORIZED = "amqp:unauthorized-access"
+# A subscription's rules or one of them; a topic's name may hold "/".
+_RULES_PATH = re.compile(r".+/subscriptions/[^/]+/rules(/[^/]+)?", re.IGNORECASE)
 _MAX_BODY = 1024 * 1024
 # First bytes of the HTTP requests the administration API takes: GET, PUT, DELETE, HEAD, POST.
 HTTP_METHOD_STARTS = frozenset(b"GPDH")
@@ -393,10 +396,9 @@ class _Handler(BaseHTTPRequestHandler):
         except SandboxAuthError as exc:
             self._answer(error(401, str(exc)))
             return
-        if not grant.allows(MANAGE):
-            # Every operation of this API (describing, listing, creating, updating, deleting entities and
-            # rules) is Manage ("Rights required for Service Bus operations", sandbox/servicebus/sas.py).
-            self._answer(error(401, unauthorized(MANAGE, path)))
+        right = _right_for(path)
+        if not grant.allows(right):
+            self._answer(error(401, unauthorized(right, path)))
             return
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         base = f"{scheme}://{self.headers.get('Host', 'localhost')}"
@@ -423,6 +425,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         """Keep request lines out of the emulator's output."""
         _LOG.debug(format, *args)
+
+
+def _right_for(path: str) -> str:
+    """The right a request on ``path`` needs ("Rights required for Service Bus operations",
+    sandbox/servicebus/requests.py): a subscription's rules (``<topic>/subscriptions/<name>/rules...``) take
+    Listen; describing, listing, creating, updating and deleting entities take Manage."""
+    return LISTEN if _RULES_PATH.fullmatch(path) else MANAGE
 
 
 def _check_forwarding_covered(request: Request, properties: dict[str, Any]) -> None:

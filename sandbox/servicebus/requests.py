@@ -21,7 +21,7 @@ from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
 from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
-from dualbus.sandbox.servicebus.sas import LISTEN, MANAGE, SAS_PREFIX, SEND, KeyRing, unauthorized
+from dualbus.sandbox.servicebus.sas import LISTEN, SAS_PREFIX, KeyRing, unauthorized
 
 __all__ = ["RequestNodes"]
 
@@ -29,10 +29,12 @@ _LOG = logging.getLogger(__name__)
 _MGMT = "/$management"
 # The put-token type of a Microsoft Entra ID token (a SAS token's is "servicebus.windows.net:sastoken").
 _JWT = "jwt"
-# The right each management operation needs ("Rights required for Service Bus operations",
-# https://learn.microsoft.com/azure/service-bus-messaging/service-bus-sas): settling, deferring and a
-# session's state are Listen, as receiving is; scheduling is a send; rules are Manage, except that listing
-# them takes Listen too ("Manage or Listen"). An operation not named here is refused as unsupported anyway.
+# The right each management operation needs, from Service Bus's table "Rights required for Service Bus
+# operations" (https://github.com/MicrosoftDocs/azure-docs/blob/df9ae8bdfd0eeb0c1bd4abd1fd9d1ed00839c203/articles/service-bus-messaging/service-bus-sas.md):
+# settling, deferring, a session's state and peeking are Listen, as receiving is; so is scheduling (added
+# to the table after a user found that scheduling needs Listen as well as the sender's Send,
+# https://github.com/MicrosoftDocs/azure-docs/issues/5999); creating, deleting and listing a subscription's
+# rules are Listen too (listing "Manage or Listen"; Manage includes Listen).
 _OPERATION_RIGHTS = {
     "renew-lock": LISTEN,
     "update-disposition": LISTEN,
@@ -43,10 +45,10 @@ _OPERATION_RIGHTS = {
     "set-session-state": LISTEN,
     "get-message-sessions": LISTEN,
     "enumerate-rules": LISTEN,
-    "schedule-message": SEND,
-    "cancel-scheduled-message": SEND,
-    "add-rule": MANAGE,
-    "remove-rule": MANAGE,
+    "schedule-message": LISTEN,
+    "cancel-scheduled-message": LISTEN,
+    "add-rule": LISTEN,
+    "remove-rule": LISTEN,
 }
 _OPERATION_PREFIX = "com.microsoft:"
 
@@ -131,11 +133,12 @@ class RequestNodes:
         """BrokerError unless a grant of the connection covering the node holds the operation's right."""
         right = _OPERATION_RIGHTS.get(operation.removeprefix(_OPERATION_PREFIX))
         state = state_of(link)
-        if right is None or state is None:
-            return  # unknown operations are refused by Management; the link exists on a connection
+        if right is None:
+            return  # an operation not named here is refused by Management as unsupported
         node = entity.path + _MGMT
         now = self.bus.clock()
-        if not any(grant.covers(node, now) and grant.allows(right) for grant in state.grants):
+        grants = state.grants if state is not None else []
+        if not any(grant.covers(node, now) and grant.allows(right) for grant in grants):
             raise BrokerError("amqp:unauthorized-access", unauthorized(right, node), status=401)
 
     def _reply(

@@ -111,6 +111,10 @@ class KeyRing:
     rights: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # A right given to a key that does not exist (a typo) would leave the real key holding all three.
+        strangers = set(self.rights) - set(self.keys)
+        if strangers:
+            raise SandboxConfigError(f"rights given to keys that do not exist: {sorted(strangers)}")
         for name, held in self.rights.items():
             unknown = set(held) - RIGHTS
             if unknown or not held:

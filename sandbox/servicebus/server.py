@@ -92,7 +92,9 @@ class EmulatorServer:
         # wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks keep wall time.
         self.keys = dict(keys) if keys is not None else keys_from_env()
         # Each key's rights (sandbox/servicebus/sas.py): all three unless named here or in the environment.
-        self.key_rights = dict(key_rights) if key_rights is not None else key_rights_from_env()
+        # Read from the environment only with its keys: rights there must not change keys given here.
+        from_env = key_rights_from_env() if keys is None else {}
+        self.key_rights = dict(key_rights) if key_rights is not None else from_env
         # The certificate for TLS (made here unless given; then removed at shutdown with the server).
         self._own_tls = tls is None
         names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (*LOOPBACK_NAMES, host)

@@ -31,8 +31,13 @@ pytestmark = [
 _CONFIG = EmulatorConfig(
     namespaces=[NamespaceConfig(name="sbemulatorns", queues=[QueueConfig(name="q"), QueueConfig(name="s")])]
 )
-_KEYS = {"root": SecretStr("root-key"), "sender": SecretStr("send-key"), "listener": SecretStr("listen-key")}
-_RIGHTS = {"sender": {"Send"}, "listener": {"Listen"}}
+_KEYS = {
+    "root": SecretStr("root-key"),
+    "sender": SecretStr("send-key"),
+    "listener": SecretStr("listen-key"),
+    "both": SecretStr("send-listen-key"),
+}
+_RIGHTS = {"sender": {"Send"}, "listener": {"Listen"}, "both": {"Send", "Listen"}}
 
 
 @pytest.fixture(scope="module")
@@ -49,22 +54,30 @@ def _as(emulator: EmulatorThread, name: str) -> str:
     )
 
 
-def test_a_send_only_key_sends_and_schedules_but_cannot_receive(emulator):
+def test_a_send_only_key_sends_but_can_neither_receive_nor_schedule(emulator):
+    """Scheduling needs Listen besides Send (https://github.com/MicrosoftDocs/azure-docs/issues/5999)."""
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     with quick_client(_as(emulator, "sender"), retry_total=0) as client:
         with client.get_queue_sender("q") as sender:
             sender.send_messages(ServiceBusMessage("from the sender"))
-            later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-            [number] = sender.schedule_messages(ServiceBusMessage("later"), later)
-            sender.cancel_scheduled_messages(number)
+        with (
+            pytest.raises(ServiceBusAuthorizationError, match="'Listen' claim"),
+            client.get_queue_sender("q") as sender,
+        ):
+            sender.schedule_messages(ServiceBusMessage("later"), later)
         with (
             pytest.raises(ServiceBusAuthorizationError, match="'Listen' claim"),
             client.get_queue_receiver("q") as receiver,
         ):
             receiver.receive_messages(max_wait_time=2)
-    with quick_client(_as(emulator, "root")) as client, client.get_queue_receiver("q") as receiver:
-        [message] = receiver.receive_messages(max_wait_time=5)
-        assert str(message) == "from the sender"
-        receiver.complete_message(message)
+    with quick_client(_as(emulator, "both")) as client:
+        with client.get_queue_sender("q") as sender:
+            [number] = sender.schedule_messages(ServiceBusMessage("later"), later)
+            sender.cancel_scheduled_messages(number)
+        with client.get_queue_receiver("q") as receiver:
+            [message] = receiver.receive_messages(max_wait_time=5)
+            assert str(message) == "from the sender"
+            receiver.complete_message(message)
 
 
 def test_a_listen_only_key_receives_peeks_and_settles_but_cannot_send(emulator):
@@ -82,6 +95,12 @@ def test_a_listen_only_key_receives_peeks_and_settles_but_cannot_send(emulator):
             client.get_queue_sender("s") as sender,
         ):
             sender.send_messages(ServiceBusMessage("refused"))
+
+
+def test_rights_given_to_a_key_that_does_not_exist_are_refused():
+    """A misspelt key name in the rights would leave the real key holding every right."""
+    with pytest.raises(SandboxConfigError, match="Sender"):
+        start_in_process(config=_CONFIG, keys=_KEYS, key_rights={"Sender": {"Send"}})
 
 
 @pytest.mark.parametrize("name", ["sender", "listener"])

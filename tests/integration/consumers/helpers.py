@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 
@@ -161,7 +162,7 @@ class FlakyProxy:
                 body = await reader.readexactly(int(lengths[0]) if lengths else 0)
                 request = f"{method.decode()} {path.decode()}"
                 under = path.decode().startswith(self._lose_under)
-                if self._answers_to_lose and _is_write(request) and under:
+                if self._answers_to_lose and _is_write(method, path, body) and under:
                     self._answers_to_lose -= 1
                     self.lost.append(request)
                     doomed.set()
@@ -173,8 +174,15 @@ class FlakyProxy:
             writer.close()
 
 
-def _is_write(request: str) -> bool:
-    return request.split(" ", 1)[0] in {"POST", "PATCH", "DELETE"}
+_WRITES = frozenset({b"POST", b"PATCH", b"DELETE"})
+# A write inside a $batch body: a part's request line (the sinks read through $batch too, as POSTs).
+_WRITE_PART = re.compile(rb"^(?:POST|PATCH|DELETE) \S+ HTTP/1\.1\r?$", re.MULTILINE)
+
+
+def _is_write(method: bytes, path: bytes, body: bytes) -> bool:
+    if path.split(b"?", 1)[0].endswith(b"/$batch"):
+        return _WRITE_PART.search(body) is not None
+    return method in _WRITES
 
 
 async def _pipe(

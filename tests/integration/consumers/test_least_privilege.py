@@ -42,6 +42,7 @@ def bus():
 def _with_key(connection_string: str, name: str) -> ServiceBusSettings:
     named = connection_string.replace("SharedAccessKeyName=root;", f"SharedAccessKeyName={name};")
     keyed = named.replace("SharedAccessKey=root-key;", f"SharedAccessKey={_KEYS[name].get_secret_value()};")
+    assert f"SharedAccessKeyName={name};" in keyed, keyed  # not the root key by a missed replacement
     return ServiceBusSettings(connection_string=SecretStr(keyed))
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dualbus.sandbox.write_log import WriteLog
 from dualbus.shared.envelope import Operation
 from dualbus.shared.topology import Direction
 
@@ -25,6 +26,11 @@ pytestmark = pytest.mark.integration
 _WRITE_PATHS = {Direction.TO_FO: "/data/", Direction.TO_DATAVERSE: "/api/data/"}
 _VERSION_COLUMN = {Direction.TO_FO: "DualbusSourceVersion", Direction.TO_DATAVERSE: "dualbus_sourceversion"}
 _DONE = ("applied", "unchanged", "skipped-stale")
+
+
+def _last_sequence(log: WriteLog) -> int:
+    entries = log.after(0)
+    return entries[-1].sequence if entries else 0
 
 
 def _done(counts: Mapping[str, int]) -> int:
@@ -47,14 +53,20 @@ async def test_a_write_whose_answer_is_lost_is_retried_and_applied_once(pipeline
         event(customers, source, 7, version=2, label="second", base=1),
         event(customers, source, 7, version=3, operation=Operation.DELETE, base=2),
     ]
+    log = pipeline.fo.twin.writes if to_fo else pipeline.dataverse.store.writes
     try:
         for number, change_event in enumerate(stages, start=1):
+            before = _last_sequence(log)
             proxy.lose_answers(1, under=_WRITE_PATHS[direction])
             pipeline.publish([change_event])
             metrics = await pipeline.consume(
                 "customer", direction, lambda m: _done(m.counts) >= 1, settings=settings, within=40
             )
             assert len(proxy.lost) == number, f"stage {number}: no write's answer was lost"
+            # The write whose answer was cut off was committed, and its retry did not commit it again.
+            written = [(w.table, sorted(w.key.items()), w.operation, w.version) for w in log.after(before)]
+            assert written, f"stage {number}: nothing was written"
+            assert len(written) == len({repr(entry) for entry in written}), written
             assert _done(metrics.counts) == 1, (number, dict(metrics.counts))
             assert metrics.counts["retried"] >= 1, (number, dict(metrics.counts))
             assert pipeline.dead_letters("customer", direction) == []
