@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -131,6 +134,14 @@ def test_every_documented_pair_has_a_map_with_its_keys() -> None:
     """Each map pairs the entity and table of docs/entities.md, keyed as documented."""
     found = {m.name: (m.fo_entity, m.dataverse_table, m.fo_key, m.dataverse_key) for m in MAPS}
     assert found == ENTITIES
+
+
+def test_the_documented_map_table_counts_each_map_s_fields_and_lookups() -> None:
+    """docs/entities.md's "carries" column says how many fields and lookups each map has."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "entities.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| [a-z]+ \| `([a-z_]+)` \|.*\| (\d+) fields, (\d+) lookups \|$", text, re.MULTILINE)
+    documented = {name: (int(fields), int(lookups)) for name, fields, lookups in rows}
+    assert documented == {m.name: (len(m.fields), len(m.lookups)) for m in MAPS}
 
 
 def test_every_map_is_in_a_known_area_with_the_right_direction() -> None:
