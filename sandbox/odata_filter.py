@@ -13,6 +13,7 @@ refuses a filter (its own error shape).
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -58,7 +59,7 @@ _KEYWORD_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _KEYWORDS = {"and", "or", "not", *_COMPARE, *_KEYWORD_LITERALS}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed as itself: a key of the tokens' cache
 class FilterDialect:
     """What one service's ``$filter`` takes beyond the shared core, and how it refuses one."""
 
@@ -93,9 +94,19 @@ def filter_names(text: str, dialect: FilterDialect) -> frozenset[str]:
 
 def tokenize(text: str, dialect: FilterDialect) -> list[tuple[str, str]]:
     """``text`` as (kind, raw text) tokens; kinds: string, guid, datetime, number, punct, name."""
+    # One request's filter is read several times (parsed, its literals checked, its keys found): the
+    # tokens of the last few texts are kept, and each caller gets a list of its own.
+    return list(_tokens(text, dialect))
+
+
+@functools.lru_cache(maxsize=64)
+def _tokens(text: str, dialect: FilterDialect) -> tuple[tuple[str, str], ...]:
     tokens: list[tuple[str, str]] = []
     position = 0
-    while text[position:].strip():
+    # Tokens skip the spaces before them; the spaces after the last one end the text. (Testing the rest of
+    # the text for a non-space instead copied it at every token: quadratic in a long filter of many keys.)
+    end = len(text.rstrip())
+    while position < end:
         match = _TOKEN.match(text, position)
         if match is None:
             raise dialect.refuse(f"Syntax error at position {position} in $filter '{text}'.")
@@ -107,7 +118,7 @@ def tokenize(text: str, dialect: FilterDialect) -> list[tuple[str, str]]:
             raise dialect.refuse(f"'{match.group(kind)}' is not a valid Edm.DateTimeOffset literal.")
         tokens.append((kind, match.group(kind)))
         position = match.end()
-    return tokens
+    return tuple(tokens)
 
 
 def literal(kind: str, raw: str) -> object:
