@@ -36,6 +36,7 @@ from azure.servicebus.exceptions import (
     MessageSizeExceededError,
     MessagingEntityDisabledError,
     OperationTimeoutError,
+    ServiceBusAuthorizationError,
     ServiceBusCommunicationError,
     ServiceBusConnectionError,
     ServiceBusServerBusyError,
@@ -74,6 +75,24 @@ _TRANSIENT = (
     MessagingEntityDisabledError,
 )
 _LOCK_LOST = (MessageLockLostError, SessionLockLostError)
+# What each claim Service Bus may ask for takes: the roles of docs/deploy.md, or a SAS key's rights.
+_RIGHTS_HINT = (
+    "'Listen' needs Azure Service Bus Data Receiver, 'Send' Data Sender, 'Manage' Data Owner, on the entity "
+    "named, or a shared access key with that right"
+)
+# The first kind an exception is makes its dualbus error, with this text ({name}: the exception's type).
+_TRANSLATIONS: tuple[tuple[tuple[type[BaseException], ...], type[DualbusError], str], ...] = (
+    (_TRANSIENT, TransientError, "Service Bus is unavailable: {name}: {exc}"),
+    (_LOCK_LOST, LockLostError, "the lock was lost: {name}: {exc}"),
+    ((MessageSizeExceededError,), MessageTooLargeError, "Service Bus failed: {name}: {exc}"),
+    ((MessageAlreadySettled,), BusError, "the message was already settled: {exc}"),
+    # The service names the claim it wanted; say which role or key right gives it (docs/deploy.md).
+    (
+        (ServiceBusAuthorizationError,),
+        BusError,
+        "Service Bus refused this identity or key: {name}: {exc} (" + _RIGHTS_HINT + ")",
+    ),
+)
 
 
 def translate_bus_error(exc: BaseException) -> DualbusError:
@@ -81,15 +100,10 @@ def translate_bus_error(exc: BaseException) -> DualbusError:
     if isinstance(exc, DualbusError):
         return exc
     name = type(exc).__name__
-    if isinstance(exc, _TRANSIENT):
-        return TransientError(f"Service Bus is unavailable: {name}: {exc}")
-    if isinstance(exc, _LOCK_LOST):
-        return LockLostError(f"the lock was lost: {name}: {exc}")
-    if isinstance(exc, MessageSizeExceededError):
-        return MessageTooLargeError(f"Service Bus failed: {name}: {exc}")
-    if isinstance(exc, MessageAlreadySettled):
-        return BusError(f"the message was already settled: {exc}")
-    # Authentication, authorisation, missing entities, quotas: an operator has to act.
+    for kinds, error, text in _TRANSLATIONS:
+        if isinstance(exc, kinds):
+            return error(text.format(name=name, exc=exc))
+    # Authentication, missing entities, quotas: an operator has to act.
     return BusError(f"Service Bus failed: {name}: {exc}")
 
 

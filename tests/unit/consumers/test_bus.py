@@ -11,6 +11,7 @@ from azure.servicebus.exceptions import (
     MessagingEntityNotFoundError,
     OperationTimeoutError,
     ServiceBusAuthenticationError,
+    ServiceBusAuthorizationError,
     ServiceBusConnectionError,
     ServiceBusServerBusyError,
     SessionCannotBeLockedError,
@@ -70,6 +71,15 @@ def test_other_azure_errors_become_bus_errors(error):
     """Errors an operator must fix (auth, missing entity, double settle) become plain BusError."""
     translated = translate_bus_error(error)
     assert type(translated) is BusError
+
+
+def test_a_refused_right_says_which_role_gives_it():
+    """An authorization refusal names the role or key right to grant, beside the service's own words."""
+    error = ServiceBusAuthorizationError(message="'Listen' claim(s) are required to perform this operation")
+    translated = translate_bus_error(error)
+    assert type(translated) is BusError
+    assert "'Listen' claim(s) are required" in str(translated)
+    assert "'Listen' needs Azure Service Bus Data Receiver" in str(translated)
 
 
 def test_dualbus_errors_pass_through_unchanged():
