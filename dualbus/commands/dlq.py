@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import orjson
 import typer
@@ -25,7 +28,15 @@ from dualbus.commands.common import (
 from dualbus.commands.dlq_from_file import bodies_from_file, route_bodies, route_selections
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
-from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
+from dualbus.ops.dlq import (
+    OperationReport,
+    Route,
+    iter_dead_letters,
+    peek_dead_letters,
+    purge,
+    replay,
+    select_routes,
+)
 from dualbus.ops.edits import check_edits, envelope_fields, field_changes
 from dualbus.shared.bus import bus_client
 from dualbus.shared.errors import ConfigError, TopologyError
@@ -93,8 +104,13 @@ def _selection(
 
 
 def _peek_all(routes: list[Route]) -> list[DeadLetter]:
+    return list(_iter_all(routes))
+
+
+def _iter_all(routes: list[Route]) -> Iterator[DeadLetter]:
     with bus_client(servicebus_settings()) as client:
-        return [letter for route in routes for letter in peek_dead_letters(client, route)]
+        for route in routes:
+            yield from iter_dead_letters(client, route)
 
 
 @dlq_app.command("list")
@@ -163,13 +179,34 @@ def export(
     with reported_errors():
         if output is not None:
             writable_output(output)  # refused before the queues are read, not after
-        letters = [letter for letter in _peek_all(routes) if not reason or letter.reason in set(reason)]
-        lines = b"".join(orjson.dumps(letter.to_json()) + b"\n" for letter in letters)
-        if output is None:
-            sys.stdout.buffer.write(lines)
-            return
-        output.write_bytes(lines)
-    console.print(f"Exported {len(letters)} message(s) to {output}")
+        # Written as they are read: a queue of any size, without holding its bodies at once.
+        with bus_client(servicebus_settings()) as client, _opened(output) as sink:
+            exported = 0
+            for route in routes:
+                for letter in iter_dead_letters(client, route):
+                    if not reason or letter.reason in set(reason):
+                        sink.write(orjson.dumps(letter.to_json()) + b"\n")
+                        exported += 1
+    if output is not None:
+        console.print(f"Exported {exported} message(s) to {output}")
+
+
+@contextlib.contextmanager
+def _opened(output: Path | None) -> Iterator[BinaryIO]:
+    """The export's file, or stdout. The file is written beside it first and takes its name only once the
+    export is whole: a failure halfway leaves no file that looks like all the letters."""
+    if output is None:
+        yield sys.stdout.buffer
+        return
+    partial = output.with_name(output.name + ".part")
+    try:
+        with partial.open("wb") as sink:
+            yield sink
+        partial.replace(output)
+    except OSError as exc:
+        raise ConfigError(f"{output}: cannot write the export: {exc.strerror}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _print_report(verb: str, route: Route, report: OperationReport) -> None:
@@ -310,20 +347,22 @@ def purge_(
         raise usage_error("nothing selected: give --id, --reason, --area, an age, or --all")
     with reported_errors():
         now = datetime.now(UTC)
-        chosen = [letter for letter in _peek_all(routes) if selection.matches(letter, now)]
+        chosen = [letter.place for letter in _iter_all(routes) if selection.matches(letter, now)]
         if not chosen:
             console.print("Nothing to purge: no dead-letter matches the selection.")
             _unknown_ids(ids, set())
             return
-        counts = Counter(f"{letter.area}/{letter.subscription}" for letter in chosen)
+        counts = Counter(f"{area}/{subscription}" for area, subscription, _ in chosen)
         where = ", ".join(f"{count} in {route}" for route, count in sorted(counts.items()))
         if not yes and not typer.confirm(f"Remove {len(chosen)} dead-letter(s) for good ({where})?"):
             raise typer.Abort
+        # Exactly the letters counted above: none that arrived or came of age since, none of another route.
+        confirmed = replace(selection, letters=frozenset(chosen))
         audit = audit_log()
         found: set[str] = set()
         with bus_client(servicebus_settings()) as client:
             for route in routes:
-                report = purge(client, route, selection, audit=audit)
+                report = purge(client, route, confirmed, audit=audit)
                 _print_report("purged", route, report)
                 found |= report.matched_ids
         _summary("purged", found, audit)

@@ -15,13 +15,14 @@ import orjson
 
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetterFilter
-from dualbus.ops.dlq import Route
+from dualbus.ops.dlq import ReplacementBody, Route
 from dualbus.shared.errors import ConfigError
 
 __all__ = ["FileBodies", "bodies_from_file", "route_bodies", "route_selection", "route_selections"]
 
-# A body by the (area, subscription, sequence number) of the letter it replaces.
-FileBodies = dict[tuple[str, str, int], MessageBody]
+# A body by the (area, subscription, sequence number) of the letter it replaces, with that letter's message
+# id (checked when the letter is replayed: a recreated queue numbers other letters the same).
+FileBodies = dict[tuple[str, str, int], ReplacementBody]
 
 
 def bodies_from_file(path: Path) -> FileBodies:
@@ -37,13 +38,16 @@ def bodies_from_file(path: Path) -> FileBodies:
         try:
             record = orjson.loads(line)
             key = (record["area"], record["subscription"], int(record["sequence_number"]))
-            bodies[key] = MessageBody.from_json(record)
+            message_id = record.get("message_id")
+            bodies[key] = ReplacementBody(
+                str(message_id) if message_id is not None else None, MessageBody.from_json(record)
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{path}:{number}: not a dlq export line ({exc})") from exc
     return bodies
 
 
-def route_bodies(route: Route, bodies: FileBodies) -> dict[int, MessageBody]:
+def route_bodies(route: Route, bodies: FileBodies) -> dict[int, ReplacementBody]:
     """The file's bodies of ``route``'s letters, by sequence number."""
     return {
         sequence: body

@@ -100,6 +100,11 @@ class DeadLetter:
         """How long ago the message was first enqueued (zero when unknown)."""
         return now - self.enqueued_time if self.enqueued_time else timedelta(0)
 
+    @property
+    def place(self) -> tuple[str, str, int]:
+        """Where the letter is: its area, subscription and sequence number (unique only within a route)."""
+        return (self.area, self.subscription, self.sequence_number)
+
     def to_json(self) -> dict[str, Any]:
         """The record as one JSON object of an export; its body converts back (``MessageBody.from_json``)."""
         return {
@@ -131,6 +136,9 @@ class DeadLetterFilter:
     subscriptions: frozenset[str] = frozenset()
     older_than: timedelta | None = None
     everything: bool = False
+    # When given, only these letters, by (area, subscription, sequence number): the ones an operator was
+    # shown and confirmed, not whatever else matches by the time the pass reaches it.
+    letters: frozenset[tuple[str, str, int]] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -147,6 +155,8 @@ class DeadLetterFilter:
             not self.areas or letter.area in self.areas,
             not self.subscriptions or letter.subscription in self.subscriptions,
             self.older_than is None or letter.age(now) >= self.older_than,
+            self.letters is None
+            or (letter.area, letter.subscription, letter.sequence_number) in self.letters,
         )
         return all(checks)
 

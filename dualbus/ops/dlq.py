@@ -6,7 +6,8 @@ Replay sends first and completes the dead-letter copy after, so a crash in betwe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +38,16 @@ from dualbus.shared.bus_types import (
 from dualbus.shared.errors import BusError, ConfigError, DualbusError
 from dualbus.shared.topology import Topology
 
-__all__ = ["OperationReport", "Route", "peek_dead_letters", "purge", "replay", "select_routes"]
+__all__ = [
+    "OperationReport",
+    "ReplacementBody",
+    "Route",
+    "iter_dead_letters",
+    "peek_dead_letters",
+    "purge",
+    "replay",
+    "select_routes",
+]
 
 _PEEK_PAGE = 250
 _RECEIVE_PAGE = 100
@@ -51,6 +61,15 @@ class Route:
     area: str
     topic: str
     subscription: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementBody:
+    """A body to replay in place of a letter's own (from an edited export file), with the message id of the
+    letter it was exported from: a sequence number names another letter once its queue was recreated."""
+
+    message_id: str | None
+    body: MessageBody
 
 
 @dataclass(slots=True)
@@ -77,20 +96,22 @@ def select_routes(
     ]
 
 
-def peek_dead_letters(client: BusClient, route: Route, *, limit: int = 10_000) -> list[DeadLetter]:
-    """Every dead-letter of one route (up to ``limit``), without locking or removing any."""
-    letters: list[DeadLetter] = []
+def peek_dead_letters(client: BusClient, route: Route, *, limit: int | None = None) -> list[DeadLetter]:
+    """Every dead-letter of one route (the first ``limit`` if given), without locking or removing any."""
+    return list(itertools.islice(iter_dead_letters(client, route), limit))
+
+
+def iter_dead_letters(client: BusClient, route: Route) -> Iterator[DeadLetter]:
+    """Every dead-letter of one route, peeked page by page, without locking or removing any.
+
+    No cap: an export, a count or a purge's question that stopped at some number would say "all" of a queue
+    it had read only the start of (and a purge then removed more than it had shown).
+    """
     with opened_now(_dead_letter_receiver(client, route)) as receiver:
         next_sequence = 0
-        while len(letters) < limit:
-            page = peek_now(
-                receiver, max_count=min(_PEEK_PAGE, limit - len(letters)), from_sequence=next_sequence
-            )
-            if not page:
-                break
-            letters.extend(_letter(message, route) for message in page)
+        while page := peek_now(receiver, max_count=_PEEK_PAGE, from_sequence=next_sequence):
+            yield from (_letter(message, route) for message in page)
             next_sequence = (page[-1].sequence_number or 0) + 1
-    return letters
 
 
 def replay(
@@ -100,18 +121,19 @@ def replay(
     *,
     audit: AuditLog,
     edits: Mapping[str, Any] | None = None,
-    bodies: Mapping[int, MessageBody] | None = None,
+    bodies: Mapping[int, ReplacementBody] | None = None,
 ) -> OperationReport:
     """Send each selected dead-letter back to its own subscription (edited if asked), then complete it.
 
-    ``bodies`` replaces the body of a message by sequence number (from an edited export file).
+    ``bodies`` replaces the body of a message by sequence number (from an edited export file); a letter
+    whose message id is not the one the body was exported from fails, sent nothing and kept.
     """
     now = datetime.now(UTC)
     report = OperationReport()
     with opened_now(topic_sender_now(client, route.topic)) as sender:
 
         def resend(letter: DeadLetter) -> None:
-            chosen = _chosen_body(letter, (bodies or {}).get(letter.sequence_number))
+            chosen = _chosen_body(letter, _replacement(letter, (bodies or {}).get(letter.sequence_number)))
             if edits:
                 # An edit this message's entity cannot take fails the message; nothing is sent.
                 check_message_edits(envelope_fields(chosen), edits)
@@ -144,6 +166,19 @@ def _audited(
         message_id=letter.message_id,
         **details,
     )
+
+
+def _replacement(letter: DeadLetter, replacement: ReplacementBody | None) -> MessageBody | None:
+    """The replacement's body, when it was exported from this very letter; ConfigError otherwise."""
+    if replacement is None:
+        return None
+    if replacement.message_id is not None and replacement.message_id != letter.message_id:
+        raise ConfigError(
+            f"letter {letter.sequence_number} of {letter.area}/{letter.subscription} is message "
+            f"{letter.message_id}, but the file's body came from message {replacement.message_id}: "
+            "not replayed (the queue holds other letters now; export it again)"
+        )
+    return replacement.body
 
 
 def _chosen_body(letter: DeadLetter, from_file: MessageBody | None) -> MessageBody:

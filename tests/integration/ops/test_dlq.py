@@ -17,7 +17,7 @@ from dualbus.ops.deadletters import (
     DeadLetterFilter,
     group_by_reason,
 )
-from dualbus.ops.dlq import Route, peek_dead_letters, purge, replay
+from dualbus.ops.dlq import ReplacementBody, Route, peek_dead_letters, purge, replay
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import DualbusError
 from dualbus.shared.messages import application_properties, envelope_from_message, to_message
@@ -154,6 +154,40 @@ def test_purge_removes_only_the_selection(bus: ServiceBusClient, tmp_path: Path)
     assert len(report.done) == 1
     assert [letter.reason for letter in peek_dead_letters(bus, ROUTE)] == ["UnresolvedLookup"]
     assert [line["action"] for line in audit.read()] == ["dlq.purge"]
+
+
+def test_purge_of_confirmed_letters_leaves_those_that_match_only_later(
+    bus: ServiceBusClient, tmp_path: Path
+) -> None:
+    """A purge given the letters an operator confirmed removes those, not a letter that matches its filter
+    but was not among them (one that arrived after the question was asked)."""
+    _publish_and_dead_letter(bus, {"C-1": "TargetRejected", "C-2": "TargetRejected"})
+    confirmed = [letter.place for letter in peek_dead_letters(bus, ROUTE)]
+    _publish_and_dead_letter(bus, {"C-3": "TargetRejected"})  # arrived after the count was shown
+    selection = DeadLetterFilter(reasons=frozenset({"TargetRejected"}), letters=frozenset(confirmed))
+    report = purge(bus, ROUTE, selection, audit=AuditLog(tmp_path / "audit.jsonl"))
+    assert len(report.done) == 2
+    [left] = peek_dead_letters(bus, ROUTE)
+    assert left.place not in confirmed
+    assert left.description == "C-3 failed"
+
+
+def test_a_file_body_exported_from_another_message_is_not_replayed_over_this_one(
+    bus: ServiceBusClient, tmp_path: Path
+) -> None:
+    """A sequence number names another letter once its queue was recreated: the body the file holds for it
+    was exported from another message, so that letter fails and stays, and nothing is sent."""
+    sessions = _publish_and_dead_letter(bus, {"C-1": "TargetRejected"})
+    [letter] = peek_dead_letters(bus, ROUTE)
+    stranger = ReplacementBody("another-message-id", letter.message_body)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    report = replay(
+        bus, ROUTE, DeadLetterFilter(everything=True), audit=audit, bodies={letter.sequence_number: stranger}
+    )
+    assert report.done == []
+    assert "another-message-id" in report.failed[letter.message_id]
+    assert [kept.message_id for kept in peek_dead_letters(bus, ROUTE)] == [letter.message_id]
+    assert _receive_all(bus, "to-dataverse", sessions["C-1"]) == []
 
 
 class _FailsOnSecond(AuditLog):

@@ -21,7 +21,7 @@ from dualbus.cli import app
 from dualbus.commands import dlq
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter
-from dualbus.ops.dlq import OperationReport, Route
+from dualbus.ops.dlq import OperationReport, ReplacementBody, Route
 from dualbus.shared.errors import ConfigError
 
 SEQUENCE = 7  # the same number in two areas' dead-letter queues
@@ -53,7 +53,7 @@ class _Bus:
         self.queues: dict[tuple[str, str], list[DeadLetter]] = {}
         for letter in letters:
             self.queues.setdefault((letter.area, letter.subscription), []).append(letter)
-        self.replayed: dict[str, MessageBody | None] = {}
+        self.replayed: dict[str, ReplacementBody | None] = {}
 
     def peek(self, _client: object, route: Route, **_options: object) -> list[DeadLetter]:
         return list(self.queues.get((route.area, route.subscription), []))
@@ -64,7 +64,7 @@ class _Bus:
         route: Route,
         selection: DeadLetterFilter,
         *,
-        bodies: Mapping[int, MessageBody] | None = None,
+        bodies: Mapping[int, ReplacementBody] | None = None,
         **_options: Any,  # the audit trail and edits, not looked at here
     ) -> OperationReport:
         if selection.is_empty:  # as the real one: an empty selection is refused, never "everything"
@@ -112,7 +112,9 @@ def test_only_the_exported_letter_is_replayed_not_its_namesakes_in_other_routes(
     result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
     assert result.exit_code == 0, result.output
     assert list(bus.replayed) == ["customer-to-dataverse-7"]
-    assert bus.replayed["customer-to-dataverse-7"] == MessageBody.from_json(record)
+    assert bus.replayed["customer-to-dataverse-7"] == ReplacementBody(
+        "customer-to-dataverse-7", MessageBody.from_json(record)
+    )
 
 
 def test_the_dry_run_shows_only_the_exported_letter(bus: _Bus, tmp_path: Path) -> None:
