@@ -27,6 +27,7 @@ __all__ = [
     "opened_now",
     "peek_now",
     "receive_now",
+    "renew_lock_now",
     "send_now",
     "topic_sender_now",
 ]
@@ -68,6 +69,12 @@ def complete_now(receiver: Receiver, message: ReceivedMessage) -> None:
     """Complete one message from a synchronous receiver (the operator's commands)."""
     with bus_errors():
         receiver.complete_message(message)
+
+
+def renew_lock_now(receiver: Receiver, message: ReceivedMessage) -> None:
+    """Renew the lock on one message of a synchronous receiver."""
+    with bus_errors():
+        receiver.renew_message_lock(message)
 
 
 def abandon_now(receiver: Receiver, message: ReceivedMessage) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from dualbus.shared.bus_calls_sync import (
     opened_now,
     peek_now,
     receive_now,
+    renew_lock_now,
     send_now,
     topic_sender_now,
 )
@@ -52,6 +53,8 @@ __all__ = [
 _PEEK_PAGE = 250
 _RECEIVE_PAGE = 100
 _RECEIVE_WAIT_SECONDS = 1.0
+# Less than this left of a letter's lock, and it is renewed before its replay or purge.
+_LOCK_MARGIN = timedelta(seconds=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,12 +242,19 @@ def _for_each_selected(
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
     one_pass = _Pass(route, selection, now, report, action, not_completed)
     held: dict[int, ReceivedMessage] = {}
+    # A letter held from the pass's start can come back to it once its lock ends (a pass longer than the
+    # lock): it is seen once, and a page of letters seen already ends the pass, which would loop otherwise.
+    seen: set[int | None] = set()
     with opened_now(_dead_letter_receiver(client, route)) as receiver:
         try:
             while batch := receive_now(receiver, max_count=_RECEIVE_PAGE, max_wait=_RECEIVE_WAIT_SECONDS):
                 # Held from receipt: a message is let go only by completing it.
                 held.update((id(message), message) for message in batch)
-                for message in batch:
+                fresh = [message for message in batch if message.sequence_number not in seen]
+                if not fresh:
+                    break
+                for message in fresh:
+                    seen.add(message.sequence_number)
                     if one_pass.settle(receiver, message):
                         del held[id(message)]
         finally:
@@ -271,6 +281,7 @@ class _Pass:
         self.report.matched += 1
         self.report.matched_ids |= {letter.message_id, str(letter.sequence_number)}
         try:
+            _locked_long_enough(receiver, message)
             self.action(letter)
         except DualbusError as exc:
             self.report.failed[letter.message_id] = str(exc)
@@ -284,6 +295,14 @@ class _Pass:
             return False
         self.report.done.append(letter.message_id)
         return True
+
+
+def _locked_long_enough(receiver: Receiver, message: ReceivedMessage) -> None:
+    """Renew a lock about to end before acting on its letter: a replay sent on an ended lock could not be
+    completed, and its letter would stay to be replayed again."""
+    until = message.locked_until_utc
+    if until is not None and until - datetime.now(UTC) < _LOCK_MARGIN:
+        renew_lock_now(receiver, message)
 
 
 def _release(receiver: Receiver, held: list[ReceivedMessage]) -> None:

@@ -18,10 +18,13 @@ from dualbus.ops.deadletters import (
     group_by_reason,
 )
 from dualbus.ops.dlq import ReplacementBody, Route, peek_dead_letters, purge, replay
+from dualbus.sandbox.servicebus.config import load_config
+from dualbus.sandbox.servicebus.launcher import EmulatorThread, start_in_process
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import DualbusError
 from dualbus.shared.messages import application_properties, envelope_from_message, to_message
-from tests.integration.ops.conftest import AUDIT
+from tests.contract.conftest import ShiftedClock
+from tests.integration.ops.conftest import AUDIT, _config_with_audit
 
 pytestmark = pytest.mark.integration
 
@@ -234,3 +237,38 @@ def _receive_dead_letters(
                 receiver.complete_message(message)
             received += batch
     return received
+
+
+class _LongAction(AuditLog):
+    """An audit log whose first line takes longer than the locks: the broker's clock moves past them."""
+
+    def __init__(self, path: Path, emulator: EmulatorThread, clock: ShiftedClock) -> None:
+        super().__init__(path)
+        self.emulator, self.clock, self.moved = emulator, clock, False
+
+    def record(self, action: str, outcome: str, **details: object) -> None:
+        super().record(action, outcome, **details)
+        if not self.moved:
+            self.moved = True
+            self.clock.offset += 301  # past any lock: Service Bus allows 5 minutes at most
+            self.emulator.server.run_timers()
+
+
+def test_letters_whose_locks_ended_during_a_pass_are_not_acted_on_again(tmp_path: Path) -> None:
+    """A pass longer than the lock: the letters it held come back to it, and it ends instead of acting on
+    them again (or, without an end, going round for as long as each round outlasts the lock)."""
+    clock = ShiftedClock()
+    with (
+        start_in_process(config=load_config(_config_with_audit()), clock=clock) as emulator,
+        ServiceBusClient.from_connection_string(emulator.connection_string) as bus,
+    ):
+        _publish_and_dead_letter(bus, {"C-1": "UnresolvedLookup", "C-2": "TargetRejected"})
+        audit = _LongAction(tmp_path / "audit.jsonl", emulator, clock)
+        report = purge(bus, ROUTE, DeadLetterFilter(reasons=frozenset({"TargetRejected"})), audit=audit)
+        # Its lock ended while it was acted on: not removed, and not acted on a second time.
+        assert [line["outcome"] for line in audit.read()] == ["removed", "not-removed"]
+        assert report.done == []
+        assert sorted(letter.reason for letter in peek_dead_letters(bus, ROUTE)) == [
+            "TargetRejected",
+            "UnresolvedLookup",
+        ]

@@ -4,7 +4,7 @@ so in a second line: a purge's "removed" (written first, so that no removal goes
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ class _Letter:
 
     def __init__(self, sequence_number: int) -> None:
         self.application_properties: dict[bytes, bytes] = {}
+        self.locked_until_utc = datetime.now(UTC) + timedelta(minutes=1)  # no renewal is due
         self.sequence_number = sequence_number
         self.message_id = f"m-{sequence_number}"
         self.body = [b'{"id": "e1"}']
@@ -44,6 +45,7 @@ class _LosingLocks:
     def __init__(self) -> None:
         self.batches = [[_Letter(1), _Letter(2)]]
         self.completed: list[str] = []
+        self.renewed: list[str] = []
         self.sent = 0
 
     def get_subscription_receiver(self, *_args: Any, **_kwargs: Any) -> _LosingLocks:
@@ -68,6 +70,10 @@ class _LosingLocks:
 
     def abandon_message(self, _message: _Letter) -> None:
         return None
+
+    def renew_message_lock(self, message: _Letter) -> None:
+        self.renewed.append(message.message_id)
+        message.locked_until_utc = datetime.now(UTC) + timedelta(minutes=1)
 
     def send_messages(self, _message: object) -> None:
         self.sent += 1
@@ -102,3 +108,12 @@ def test_a_replay_whose_completion_failed_says_the_letter_is_still_dead_lettered
         ("dlq.replay", "not-completed", "m-1"),
         ("dlq.replay", "sent", "m-2"),
     ]
+
+
+def test_a_lock_about_to_end_is_renewed_before_its_letter_is_replayed(tmp_path: Path) -> None:
+    """A replay sent on an ended lock could not be completed: a lock with seconds left is renewed first."""
+    bus = _LosingLocks()
+    bus.batches[0][1].locked_until_utc = datetime.now(UTC) + timedelta(seconds=3)
+    report = replay(cast(Any, bus), ROUTE, DeadLetterFilter(everything=True), audit=AuditLog(tmp_path / "a"))
+    assert bus.renewed == ["m-2"]
+    assert report.done == ["m-2"]
