@@ -35,6 +35,7 @@ from dualbus.shared.messages import (
     normal_content_type,
     ordering_bucket,
 )
+from dualbus.shared.routing import is_replay_id
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 __all__ = [
@@ -122,11 +123,12 @@ def checked_batch(
                 raise RejectedError(
                     f"change {index} of the batch, event {envelope.id}: {problem}", reason=reason
                 )
-    ids = {batch_id(envelopes)}
-    if properties.get(ORIGINAL_ID_PROPERTY) in ids:
-        # A replay (``dualbus dlq replay``) is sent as <original id>.replay-<count>.
-        ids.add(f"{batch_id(envelopes)}.replay-{properties.get(REPLAY_COUNT_PROPERTY)}")
-    if message.message_id not in ids:
+    own = batch_id(envelopes)
+    # A replay (``dualbus dlq replay``) is sent with a replay id of the original (``replay_id``).
+    replayed = properties.get(ORIGINAL_ID_PROPERTY) == own and is_replay_id(
+        message.message_id, own, properties.get(REPLAY_COUNT_PROPERTY)
+    )
+    if message.message_id != own and not replayed:
         problem = f"the message id {message.message_id!r} is not the id of the changes it carries"
         raise RejectedError(f"batch: {problem}", reason=Rejection.PROPERTY_MISMATCH)
     return envelopes

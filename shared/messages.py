@@ -18,6 +18,7 @@ from opentelemetry import propagate
 
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, KeyValue, time_problem
 from dualbus.shared.errors import EnvelopeError, RejectedError, Rejection
+from dualbus.shared.routing import is_replay_id
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 __all__ = [
@@ -170,11 +171,11 @@ def _property_problem(
 def _id_problem(
     message: ServiceBusReceivedMessage, envelope: Envelope, properties: Mapping[str, Any], buckets: int
 ) -> str | None:
-    ids = {envelope.id}
-    if properties.get(ORIGINAL_ID_PROPERTY) == envelope.id:
-        # A replay (``dualbus dlq replay``) is sent as <original id>.replay-<count>.
-        ids.add(f"{envelope.id}.replay-{properties.get(REPLAY_COUNT_PROPERTY)}")
-    if message.message_id not in ids:
+    # A replay (``dualbus dlq replay``) is sent with a replay id of the original (``replay_id``).
+    replayed = properties.get(ORIGINAL_ID_PROPERTY) == envelope.id and is_replay_id(
+        message.message_id, envelope.id, properties.get(REPLAY_COUNT_PROPERTY)
+    )
+    if message.message_id != envelope.id and not replayed:
         return f"the message id {message.message_id!r} is not the envelope's id"
     bucket = ordering_bucket(envelope.area, envelope.key, buckets)
     if message.session_id != bucket:

@@ -7,6 +7,7 @@ a message lands where an operator sees it (docs/processing.md, Settlement).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,15 +20,42 @@ __all__ = [
     "UNROUTABLE",
     "Subscription",
     "UnroutableSubscription",
+    "is_replay_id",
+    "replay_id",
 ]
 
 # A replayed message names the one subscription it is for, so that it reaches no other subscription of
 # the topic (an analytics or audit subscription added later would otherwise receive it twice).
 REPLAY_TARGET_PROPERTY = "dualbus_replay_to"
-# A replay's message id is ``<original id>.replay-<count>``; these carry the two parts (``dualbus dlq``).
+# A replay's message id is ``<original id>.replay-<count>-<digest of its body>`` (``replay_id``); these
+# carry the first two parts (``dualbus dlq``).
 REPLAY_COUNT_PROPERTY = "dualbus_replay_count"
 ORIGINAL_ID_PROPERTY = "dualbus_original_message_id"
 UNROUTABLE = "unroutable"
+_DIGEST_LENGTH = 12
+
+
+def replay_id(original_id: str, count: int, body: bytes) -> str:
+    """The message id of a replay: the same for the same letter, count and body, so that duplicate
+    detection drops a replay sent again after a crash; another for an edited body, which a replay sent
+    again with a corrected edit within the detection window must not be dropped as."""
+    digest = hashlib.sha256(body).hexdigest()[:_DIGEST_LENGTH]
+    return f"{original_id}.replay-{count}-{digest}"
+
+
+def is_replay_id(message_id: object, original_id: str, count: object) -> bool:
+    """Whether ``message_id`` is a replay id of ``original_id`` at ``count`` (``replay_id``'s, or the
+    ``<original id>.replay-<count>`` replays were sent with before the body's digest was added)."""
+    if not isinstance(message_id, str):
+        return False
+    stem = f"{original_id}.replay-{count}"
+    if message_id == stem:
+        return True
+    digest = message_id.removeprefix(stem + "-")
+    return digest != message_id and len(digest) == _DIGEST_LENGTH and all(c in _HEX for c in digest)
+
+
+_HEX = frozenset("0123456789abcdef")
 
 
 class Subscription(Protocol):

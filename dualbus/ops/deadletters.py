@@ -18,6 +18,7 @@ from dualbus.ops.bodies import BodyKind, MessageBody
 from dualbus.shared.bus_types import AmqpMessage, AmqpProperties, OutgoingMessage, ReceivedMessage
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.messages import application_properties
+from dualbus.shared.routing import replay_id
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY, REPLAY_TARGET_PROPERTY
 
 __all__ = [
@@ -261,8 +262,9 @@ def edit_body(body: MessageBody, edits: Mapping[str, Any]) -> MessageBody:
 def replay_message(letter: DeadLetter, *, body: MessageBody | None = None) -> OutgoingMessage | AmqpMessage:
     """The message that replays ``letter`` to the one subscription it was dead-lettered from.
 
-    Its id is derived from the original id and the replay count, so re-running a replay that crashed after
-    sending (but before completing the dead-letter) sends a duplicate that duplicate detection absorbs.
+    Its id is derived from the original id, the replay count and the body (``replay_id``), so re-running a
+    replay that crashed after sending (but before completing the dead-letter) sends a duplicate that
+    duplicate detection absorbs, while a replay sent again with another edit is not taken for one.
     The body goes back as the kind it came as; ConfigError if it cannot be encoded.
     """
     count = letter.replay_count + 1
@@ -274,8 +276,8 @@ def replay_message(letter: DeadLetter, *, body: MessageBody | None = None) -> Ou
     properties[REPLAY_COUNT_PROPERTY] = count
     properties[ORIGINAL_ID_PROPERTY] = letter.original_message_id
     properties[REPLAY_TARGET_PROPERTY] = letter.subscription
-    message_id = f"{letter.original_message_id}.replay-{count}"
     content = letter.message_body if body is None else body
+    message_id = replay_id(letter.original_message_id, count, orjson.dumps(content.to_json()))
     if content.kind == BodyKind.DATA and len(content.content) == 1:
         return OutgoingMessage(
             content.joined,

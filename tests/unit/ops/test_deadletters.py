@@ -24,6 +24,7 @@ from dualbus.ops.deadletters import (
 )
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.messages import application_properties
+from dualbus.shared.routing import is_replay_id
 from dualbus.shared.topology import REPLAY_TARGET_PROPERTY
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -132,7 +133,8 @@ def test_replay_message_keeps_body_and_properties_and_targets_its_subscription()
     properties = application_properties(message)
     assert b"".join(message.body) == letter.body
     assert message.session_id == "customer-0003"
-    assert message.message_id == "m-1.replay-1"
+    assert is_replay_id(message.message_id, "m-1", 1)
+    assert str(message.message_id).startswith("m-1.replay-1-")
     assert properties[REPLAY_TARGET_PROPERTY] == "to-dataverse"
     assert properties[REPLAY_COUNT_PROPERTY] == 1
     assert properties[ORIGINAL_ID_PROPERTY] == "m-1"
@@ -146,8 +148,21 @@ def test_second_replay_counts_up_and_keeps_the_original_id() -> None:
         message_id="m-1.replay-1", properties={REPLAY_COUNT_PROPERTY: 1, ORIGINAL_ID_PROPERTY: "m-1"}
     )
     message = replay_message(letter)
-    assert message.message_id == "m-1.replay-2"
+    assert is_replay_id(message.message_id, "m-1", 2)
     assert application_properties(message)[ORIGINAL_ID_PROPERTY] == "m-1"
+
+
+def test_a_replay_s_id_follows_its_body_so_an_edited_one_is_not_taken_for_a_duplicate() -> None:
+    """The same letter replayed with the same body gets the same id (duplicate detection drops a resend
+    after a crash); with another edit it gets another id (a corrected replay must not be dropped)."""
+    letter = _letter()
+    first, again = replay_message(letter), replay_message(letter)
+    edited = replay_message(letter, body=edit_body(letter.message_body, {"data.SalesCurrencyCode": "USD"}))
+    assert first.message_id == again.message_id
+    assert edited.message_id != first.message_id
+    assert is_replay_id(edited.message_id, "m-1", 1)
+    assert not is_replay_id(edited.message_id, "m-1", 2)
+    assert not is_replay_id("m-1.replay-1-nothex!!!!!!", "m-1", 1)
 
 
 def test_export_record_inlines_json_bodies() -> None:
@@ -167,7 +182,8 @@ def test_value_body_replays_as_a_value_with_the_same_identity() -> None:
     assert message.body_type == AmqpMessageBodyType.VALUE
     assert message.body == {"SalesCurrencyCode": "XXX"}
     assert message.properties is not None
-    assert (message.properties.message_id, message.properties.group_id) == ("m-1.replay-1", "customer-0003")
+    assert is_replay_id(message.properties.message_id, "m-1", 1)
+    assert message.properties.group_id == "customer-0003"
     assert message.application_properties is not None
     assert message.application_properties[REPLAY_TARGET_PROPERTY] == "to-dataverse"
     assert letter.to_json()["body"] == {"SalesCurrencyCode": "XXX"}

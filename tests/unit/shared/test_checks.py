@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from dualbus.shared.envelope import EARLIEST_TIME, Envelope, Operation, Origin, time_problem
 from dualbus.shared.errors import EnvelopeError, RejectedError, Rejection
 from dualbus.shared.messages import checked_envelope, to_message
+from dualbus.shared.routing import replay_id
 from dualbus.shared.topology import ORIGINAL_ID_PROPERTY, REPLAY_COUNT_PROPERTY
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -166,6 +167,23 @@ def test_a_replay_id_with_its_original_id_and_count_is_the_envelopes() -> None:
     message.application_properties[REPLAY_COUNT_PROPERTY] = 2
     with pytest.raises(RejectedError):
         checked_envelope(message, now=NOW)
+
+
+def test_a_replay_id_with_its_body_s_digest_passes_and_a_foreign_suffix_does_not() -> None:
+    """Replays are sent as <id>.replay-<n>-<digest> (``replay_id``); any other suffix is refused."""
+    envelope = _envelope()
+    for message_id, passes in [
+        (replay_id(envelope.id, 2, b"body"), True),
+        (f"{envelope.id}.replay-2-xyz", False),
+        (f"{envelope.id}.replay-2-{'a' * 13}", False),
+    ]:
+        message = _received(message_id=message_id)
+        message.application_properties |= {ORIGINAL_ID_PROPERTY: envelope.id, REPLAY_COUNT_PROPERTY: 2}
+        if passes:
+            assert checked_envelope(message, now=NOW) == envelope
+        else:
+            with pytest.raises(RejectedError):
+                checked_envelope(message, now=NOW)
 
 
 def test_the_content_type_compares_without_case_or_spacing() -> None:
