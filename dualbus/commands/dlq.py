@@ -237,6 +237,16 @@ def _unknown_ids(ids: list[str] | None, found: set[str]) -> None:
         fail(f"no dead-lettered message has id or sequence number {listed} (see dualbus dlq list)")
 
 
+def _letters_gone(places: set[tuple[str, str, int]]) -> None:
+    """Fail (exit 1) naming each letter of the file that no queue holds any more (replayed, purged, or the
+    file is of another namespace): its line was replayed nowhere."""
+    if places:
+        listed = ", ".join(
+            f"{area}/{subscription} #{number}" for area, subscription, number in sorted(places)
+        )
+        fail(f"the file's letters {listed} are no longer dead-lettered: their lines were not replayed")
+
+
 def _dry_run(chosen: list[DeadLetter], edits: dict[str, Any]) -> None:
     for letter in chosen:
         console.print(
@@ -297,6 +307,7 @@ def replay_(
             return
         audit = audit_log()
         found: set[str] = set()
+        reached: set[tuple[str, str, int]] = set()  # the file's letters that are still there
         with bus_client(servicebus_settings()) as client:
             for route, picked in selections.items():
                 report = replay(
@@ -304,8 +315,12 @@ def replay_(
                 )
                 _print_report("replayed", route, report)
                 found |= report.matched_ids
+                numbers = {int(i) for i in report.matched_ids if i.isdigit()}
+                here = (route.area, route.subscription)
+                reached |= {place for place in bodies if place[:2] == here and place[2] in numbers}
         _summary("replayed", found, audit)
         _unknown_ids(ids, found)
+        _letters_gone(set(bodies) - reached)
 
 
 def _peek_selected(selections: dict[Route, DeadLetterFilter]) -> list[DeadLetter]:

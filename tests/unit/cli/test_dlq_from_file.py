@@ -134,3 +134,14 @@ def test_an_id_given_beside_the_file_is_still_looked_for_in_every_route(bus: _Bu
     assert result.exit_code == 0, result.output
     assert sorted(bus.replayed) == ["customer-to-dataverse-7", "vendor-to-dataverse-7"]
     assert bus.replayed["vendor-to-dataverse-7"] is None  # the file has no body for it: its own is sent
+
+
+def test_a_file_line_whose_letter_is_gone_fails_naming_it(bus: _Bus, tmp_path: Path) -> None:
+    """A line of the file that no queue holds any more was replayed nowhere: the command says which."""
+    path, record = _export_of_the_customer_letter(tmp_path)
+    gone = {**record, "sequence_number": 99, "message_id": "customer-to-dataverse-99"}
+    path.write_bytes(path.read_bytes() + orjson.dumps(gone) + b"\n")
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "customer/to-dataverse #99" in result.output
+    assert list(bus.replayed) == ["customer-to-dataverse-7"]
