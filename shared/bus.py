@@ -77,8 +77,8 @@ _TRANSIENT = (
 _LOCK_LOST = (MessageLockLostError, SessionLockLostError)
 # What each claim Service Bus may ask for takes: the roles of docs/deploy.md, or a SAS key's rights.
 _RIGHTS_HINT = (
-    "'Listen' needs Azure Service Bus Data Receiver, 'Send' Data Sender, 'Manage' Data Owner, on the entity "
-    "named, or a shared access key with that right"
+    "where it names a claim, 'Listen' needs Azure Service Bus Data Receiver, 'Send' Data Sender, 'Manage' "
+    "Data Owner, on the entity named, or a shared access key with that right; else check the key or token"
 )
 # The first kind an exception is makes its dualbus error, with this text ({name}: the exception's type).
 _TRANSLATIONS: tuple[tuple[tuple[type[BaseException], ...], type[DualbusError], str], ...] = (

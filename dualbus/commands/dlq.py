@@ -198,6 +198,14 @@ def _opened(output: Path | None) -> Iterator[BinaryIO]:
     if output is None:
         yield sys.stdout.buffer
         return
+    if output.is_symlink() or (output.exists() and not output.is_file()):
+        # A device, a pipe or a link (``-o /dev/stdout``): written as it is, not replaced.
+        try:
+            with output.open("wb") as sink:
+                yield sink
+        except OSError as exc:
+            raise ConfigError(f"{output}: cannot write the export: {exc.strerror}") from exc
+        return
     partial = output.with_name(output.name + ".part")
     try:
         with partial.open("wb") as sink:
@@ -238,13 +246,11 @@ def _unknown_ids(ids: list[str] | None, found: set[str]) -> None:
 
 
 def _letters_gone(places: set[tuple[str, str, int]]) -> None:
-    """Fail (exit 1) naming each letter of the file that no queue holds any more (replayed, purged, or the
-    file is of another namespace): its line was replayed nowhere."""
+    """Fail (exit 1) naming each letter of the file that its route's queue does not hold (replayed or purged
+    since, or the file is of another namespace or of the queue before it was recreated)."""
     if places:
-        listed = ", ".join(
-            f"{area}/{subscription} #{number}" for area, subscription, number in sorted(places)
-        )
-        fail(f"the file's letters {listed} are no longer dead-lettered: their lines were not replayed")
+        listed = ", ".join(f"{area}/{sub} #{number}" for area, sub, number in sorted(places))
+        fail(f"the file's letters {listed} were not found in their dead-letter queues: not replayed")
 
 
 def _dry_run(chosen: list[DeadLetter], edits: dict[str, Any]) -> None:
@@ -320,7 +326,9 @@ def replay_(
                 reached |= {place for place in bodies if place[:2] == here and place[2] in numbers}
         _summary("replayed", found, audit)
         _unknown_ids(ids, found)
-        _letters_gone(set(bodies) - reached)
+        if not (reason or older_than_minutes):  # else the file's other letters may be left out on purpose
+            places = {(route.area, route.subscription) for route in selections}
+            _letters_gone({place for place in bodies if place[:2] in places} - reached)
 
 
 def _peek_selected(selections: dict[Route, DeadLetterFilter]) -> list[DeadLetter]:

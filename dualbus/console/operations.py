@@ -18,7 +18,15 @@ from dualbus.demo.monitor import read_stats
 from dualbus.demo.stats import RouteStats
 from dualbus.ops.audit import AuditLog, audit_path
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, ReasonGroup, group_by_reason
-from dualbus.ops.dlq import OperationReport, Route, peek_dead_letters, purge, replay, select_routes
+from dualbus.ops.dlq import (
+    VIEW_LIMIT,
+    OperationReport,
+    Route,
+    peek_dead_letters,
+    purge,
+    replay,
+    select_routes,
+)
 from dualbus.shared.bus import bus_client
 from dualbus.shared.bus_admin import admin_counts
 from dualbus.shared.control import RouteState, read_states, route_name, send_command
@@ -221,7 +229,9 @@ class Operations:
         """Every dead-letter of the routes that hold any (peeked, nothing locked)."""
         routes = self._routes_with_letters(area, subscription)
         with bus_client(self.bus_settings) as client:
-            found = [letter for route in routes for letter in peek_dead_letters(client, route)]
+            found = [
+                letter for route in routes for letter in peek_dead_letters(client, route, limit=VIEW_LIMIT)
+            ]
         return [letter for letter in found if reason is None or letter.reason == reason]
 
     def _routes_with_letters(self, area: str | None, subscription: str | None) -> list[Route]:

@@ -21,7 +21,7 @@ from dualbus.demo.report import (
     drift_verdict,
 )
 from dualbus.ops.deadletters import DeadLetter, group_by_reason
-from dualbus.ops.dlq import peek_dead_letters, select_routes
+from dualbus.ops.dlq import VIEW_LIMIT, peek_dead_letters, select_routes
 from dualbus.ops.reconcile import ReconcileReport, reconcile
 from dualbus.ops.reconcile_print import print_report
 from dualbus.shared.bus import bus_client
@@ -66,7 +66,7 @@ def read_dead_letters(endpoints: Endpoints) -> list[DeadLetter]:
             letter
             for route in select_routes(default_topology())
             if counts.subscription(route.topic, route.subscription).dead_lettered
-            for letter in peek_dead_letters(client, route)
+            for letter in peek_dead_letters(client, route, limit=VIEW_LIMIT)
         ]
 
 

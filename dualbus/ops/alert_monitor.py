@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 from dualbus.ops.alerts import AlertActions, AlertRules, DeadLetterWindow, Firing, evaluate
 from dualbus.ops.audit import AuditLog
-from dualbus.ops.dlq import Route, peek_dead_letters
+from dualbus.ops.dlq import VIEW_LIMIT, Route, peek_dead_letters
 from dualbus.shared.bus_types import BusClient
 from dualbus.shared.control import route_name, send_command
 from dualbus.shared.errors import TransientError
@@ -55,10 +55,10 @@ class AlertMonitor:
         if not self._started:
             self._started = True
             for route in self._routes:
-                self._window.baseline(peek_dead_letters(self._client, route))
+                self._window.baseline(peek_dead_letters(self._client, route, limit=VIEW_LIMIT))
             return []
         for route in self._routes:
-            letters = peek_dead_letters(self._client, route)
+            letters = peek_dead_letters(self._client, route, limit=VIEW_LIMIT)
             self._window.observe((route.area, route.subscription), letters, moment)
         for step in self.actions.retry_failed(moment):
             self._audit.record(

@@ -36,6 +36,9 @@ __all__ = [
 
 # Service Bus adds these to a dead-lettered message; a replayed copy must not carry the old verdict.
 _DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
+# "Maximum size of a message ID: 128" (Service Bus quotas); the SDK refuses a longer one with a ValueError.
+# https://github.com/MicrosoftDocs/azure-docs/blob/03df76b37acd5663e6d89fdfaa0d0e7ee84b435b/includes/service-bus-quotas-table.md
+_MAX_MESSAGE_ID = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +280,16 @@ def replay_message(letter: DeadLetter, *, body: MessageBody | None = None) -> Ou
     properties[ORIGINAL_ID_PROPERTY] = letter.original_message_id
     properties[REPLAY_TARGET_PROPERTY] = letter.subscription
     content = letter.message_body if body is None else body
-    message_id = replay_id(letter.original_message_id, count, orjson.dumps(content.to_json()))
-    if content.kind == BodyKind.DATA and len(content.content) == 1:
+    single = content.kind == BodyKind.DATA and len(content.content) == 1
+    # The digest of what is sent: the data's own bytes, or the body's export form for the other kinds.
+    sent = content.joined if single else orjson.dumps(content.to_json())
+    message_id = replay_id(letter.original_message_id, count, sent)
+    if len(message_id) > _MAX_MESSAGE_ID:
+        raise ConfigError(
+            f"the replay's message id would be {len(message_id)} characters, over Service Bus's "
+            f"{_MAX_MESSAGE_ID} (the original id is {letter.original_message_id!r})"
+        )
+    if single:
         return OutgoingMessage(
             content.joined,
             message_id=message_id,

@@ -7,7 +7,7 @@ Replay sends first and completes the dead-letter copy after, so a crash in betwe
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ from dualbus.shared.errors import BusError, ConfigError, DualbusError
 from dualbus.shared.topology import Topology
 
 __all__ = [
+    "VIEW_LIMIT",
     "OperationReport",
     "ReplacementBody",
     "Route",
@@ -51,10 +52,16 @@ __all__ = [
 ]
 
 _PEEK_PAGE = 250
+# What a view that refreshes (the console, the alert monitor, the demo's report) reads of one route: its
+# oldest letters, enough to see what failed, without reading a storm of letters over and over. Export,
+# list, show, replay and purge read every letter.
+VIEW_LIMIT = 10_000
 _RECEIVE_PAGE = 100
 _RECEIVE_WAIT_SECONDS = 1.0
 # Less than this left of a letter's lock, and it is renewed before its replay or purge.
 _LOCK_MARGIN = timedelta(seconds=15)
+# Pages in a row of letters the pass had seen already (their locks ended) before it gives up.
+_STALE_PAGES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +108,11 @@ def select_routes(
 
 def peek_dead_letters(client: BusClient, route: Route, *, limit: int | None = None) -> list[DeadLetter]:
     """Every dead-letter of one route (the first ``limit`` if given), without locking or removing any."""
-    return list(itertools.islice(iter_dead_letters(client, route), limit))
+    page = _PEEK_PAGE if limit is None else max(1, min(_PEEK_PAGE, limit))
+    return list(itertools.islice(iter_dead_letters(client, route, page=page), limit))
 
 
-def iter_dead_letters(client: BusClient, route: Route) -> Iterator[DeadLetter]:
+def iter_dead_letters(client: BusClient, route: Route, *, page: int = _PEEK_PAGE) -> Iterator[DeadLetter]:
     """Every dead-letter of one route, peeked page by page, without locking or removing any.
 
     No cap: an export, a count or a purge's question that stopped at some number would say "all" of a queue
@@ -112,9 +120,9 @@ def iter_dead_letters(client: BusClient, route: Route) -> Iterator[DeadLetter]:
     """
     with opened_now(_dead_letter_receiver(client, route)) as receiver:
         next_sequence = 0
-        while page := peek_now(receiver, max_count=_PEEK_PAGE, from_sequence=next_sequence):
-            yield from (_letter(message, route) for message in page)
-            next_sequence = (page[-1].sequence_number or 0) + 1
+        while found := peek_now(receiver, max_count=page, from_sequence=next_sequence):
+            yield from (_letter(message, route) for message in found)
+            next_sequence = (found[-1].sequence_number or 0) + 1
 
 
 def replay(
@@ -242,21 +250,28 @@ def _for_each_selected(
         raise ConfigError("no dead-letters selected: give ids, reasons, areas, an age, or --all")
     one_pass = _Pass(route, selection, now, report, action, not_completed)
     held: dict[int, ReceivedMessage] = {}
-    # A letter held from the pass's start can come back to it once its lock ends (a pass longer than the
-    # lock): it is seen once, and a page of letters seen already ends the pass, which would loop otherwise.
-    seen: set[int | None] = set()
+    # The letters a pass holds keep their locks to its end (renewed as they near it), so that it sees each
+    # once. One whose lock ended all the same comes back: it is not acted on again, and pages of nothing
+    # but such letters, over and over, end the pass with an error rather than let it go round for ever.
+    seen: set[int] = set()
+    stale_pages = 0
     with opened_now(_dead_letter_receiver(client, route)) as receiver:
         try:
             while batch := receive_now(receiver, max_count=_RECEIVE_PAGE, max_wait=_RECEIVE_WAIT_SECONDS):
                 # Held from receipt: a message is let go only by completing it.
                 held.update((id(message), message) for message in batch)
-                fresh = [message for message in batch if message.sequence_number not in seen]
-                if not fresh:
-                    break
+                fresh = [message for message in batch if _number(message) not in seen]
+                stale_pages = 0 if fresh else stale_pages + 1
+                if stale_pages >= _STALE_PAGES:
+                    raise BusError(
+                        f"{route.area}/{route.subscription}: the pass kept getting back letters it had "
+                        "seen (their locks ended); what it did is in the audit trail: run it again"
+                    )
                 for message in fresh:
-                    seen.add(message.sequence_number)
+                    seen.add(_number(message))
                     if one_pass.settle(receiver, message):
                         del held[id(message)]
+                _keep_locked(receiver, held.values())
         finally:
             # Held messages were locked only so that one pass sees each message once; give them back.
             _release(receiver, list(held.values()))
@@ -295,6 +310,19 @@ class _Pass:
             return False
         self.report.done.append(letter.message_id)
         return True
+
+
+def _number(message: ReceivedMessage) -> int:
+    return message.sequence_number or 0
+
+
+def _keep_locked(receiver: Receiver, held: Iterable[ReceivedMessage]) -> None:
+    """Renew the held letters' locks that near their end; one that cannot be renewed comes back (seen)."""
+    for message in held:
+        try:
+            _locked_long_enough(receiver, message)
+        except BusError:
+            continue
 
 
 def _locked_long_enough(receiver: Receiver, message: ReceivedMessage) -> None:

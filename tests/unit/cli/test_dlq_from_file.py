@@ -143,5 +143,5 @@ def test_a_file_line_whose_letter_is_gone_fails_naming_it(bus: _Bus, tmp_path: P
     path.write_bytes(path.read_bytes() + orjson.dumps(gone) + b"\n")
     result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
     assert result.exit_code == 1, result.output
-    assert "customer/to-dataverse #99" in result.output
+    assert "customer/to-dataverse #99 were not found" in result.output
     assert list(bus.replayed) == ["customer-to-dataverse-7"]

@@ -80,6 +80,7 @@ def test_a_refused_right_says_which_role_gives_it():
     assert type(translated) is BusError
     assert "'Listen' claim(s) are required" in str(translated)
     assert "'Listen' needs Azure Service Bus Data Receiver" in str(translated)
+    assert "else check the key or token" in str(translated)
 
 
 def test_dualbus_errors_pass_through_unchanged():
