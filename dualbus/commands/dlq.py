@@ -290,6 +290,14 @@ def replay_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be replayed; change nothing.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replay letters older than the subscription's message TTL too (their records' deletes may "
+            "be forgotten: check first that each record still exists).",
+        ),
+    ] = False,
 ) -> None:
     """Send dead-lettered messages back to the subscription they came from, optionally edited.
 
@@ -317,7 +325,13 @@ def replay_(
         with bus_client(servicebus_settings()) as client:
             for route, picked in selections.items():
                 report = replay(
-                    client, route, picked, audit=audit, edits=edits, bodies=route_bodies(route, bodies)
+                    client,
+                    route,
+                    picked,
+                    audit=audit,
+                    edits=edits,
+                    bodies=route_bodies(route, bodies),
+                    force=force,
                 )
                 _print_report("replayed", route, report)
                 found |= report.matched_ids

@@ -71,6 +71,9 @@ class Route:
     area: str
     topic: str
     subscription: str
+    # How long the route's consumers remember a delete (the topic's and subscription's message TTL, the
+    # lesser, as consumers/_runtime.py prunes tombstones); None: not known, nothing refused for its age.
+    tombstone_ttl: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,12 @@ def select_routes(
     for area in areas:
         topology.topic(area)  # raises TopologyError naming the known areas
     return [
-        Route(area=topic.area, topic=topic.name, subscription=sub.name)
+        Route(
+            area=topic.area,
+            topic=topic.name,
+            subscription=sub.name,
+            tombstone_ttl=min(topic.default_message_time_to_live, sub.default_message_time_to_live),
+        )
         for topic, sub in topology.subscriptions()
         if (not areas or topic.area in areas) and (not subscriptions or sub.name in subscriptions)
     ]
@@ -133,17 +141,22 @@ def replay(
     audit: AuditLog,
     edits: Mapping[str, Any] | None = None,
     bodies: Mapping[int, ReplacementBody] | None = None,
+    force: bool = False,
 ) -> OperationReport:
     """Send each selected dead-letter back to its own subscription (edited if asked), then complete it.
 
     ``bodies`` replaces the body of a message by sequence number (from an edited export file); a letter
-    whose message id is not the one the body was exported from fails, sent nothing and kept.
+    whose message id is not the one the body was exported from fails, sent nothing and kept. A letter older
+    than the route's ``tombstone_ttl`` fails too, unless ``force``: a delete of its record made after it
+    may be forgotten by now, and the replay would create the record again.
     """
     now = datetime.now(UTC)
     report = OperationReport()
     with opened_now(topic_sender_now(client, route.topic)) as sender:
 
         def resend(letter: DeadLetter) -> None:
+            if not force:
+                _young_enough(letter, route, now)
             chosen = _chosen_body(letter, _replacement(letter, (bodies or {}).get(letter.sequence_number)))
             if edits:
                 # An edit this message's entity cannot take fails the message; nothing is sent.
@@ -177,6 +190,17 @@ def _audited(
         message_id=letter.message_id,
         **details,
     )
+
+
+def _young_enough(letter: DeadLetter, route: Route, now: datetime) -> None:
+    """ConfigError for a letter older than its consumers remember deletes (see ``replay``)."""
+    ttl = route.tombstone_ttl
+    if ttl is not None and letter.age(now) >= ttl:
+        raise ConfigError(
+            f"letter {letter.sequence_number} of {letter.area}/{letter.subscription} is older than the "
+            f"{ttl.days} days its consumers remember a delete: replayed now, it could create again a record "
+            "deleted since; check the record, then replay it with --force"
+        )
 
 
 def _replacement(letter: DeadLetter, replacement: ReplacementBody | None) -> MessageBody | None:

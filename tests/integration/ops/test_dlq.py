@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -191,6 +191,24 @@ def test_a_file_body_exported_from_another_message_is_not_replayed_over_this_one
     assert "another-message-id" in report.failed[letter.message_id]
     assert [kept.message_id for kept in peek_dead_letters(bus, ROUTE)] == [letter.message_id]
     assert _receive_all(bus, "to-dataverse", sessions["C-1"]) == []
+
+
+def test_a_letter_older_than_its_consumers_remember_deletes_is_replayed_only_when_forced(
+    bus: ServiceBusClient, tmp_path: Path
+) -> None:
+    """Past the tombstones' TTL a delete of its record may be forgotten: refused, kept; --force sends it."""
+    _publish_and_dead_letter(bus, {"C-1": "TargetRejected"})
+    forgetful = Route(
+        area=ROUTE.area, topic=TOPIC, subscription=ROUTE.subscription, tombstone_ttl=timedelta(0)
+    )
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    refused = replay(bus, forgetful, DeadLetterFilter(everything=True), audit=audit)
+    assert refused.done == []
+    assert "--force" in next(iter(refused.failed.values()))
+    assert len(peek_dead_letters(bus, ROUTE)) == 1
+    forced = replay(bus, forgetful, DeadLetterFilter(everything=True), audit=audit, force=True)
+    assert len(forced.done) == 1
+    assert peek_dead_letters(bus, ROUTE) == []
 
 
 class _FailsOnSecond(AuditLog):
