@@ -180,11 +180,12 @@ def export(
         if output is not None:
             writable_output(output)  # refused before the queues are read, not after
         # Written as they are read: a queue of any size, without holding its bodies at once.
+        wanted = set(reason or [])
         with bus_client(servicebus_settings()) as client, _opened(output) as sink:
             exported = 0
             for route in routes:
                 for letter in iter_dead_letters(client, route):
-                    if not reason or letter.reason in set(reason):
+                    if not wanted or letter.reason in wanted:
                         sink.write(orjson.dumps(letter.to_json()) + b"\n")
                         exported += 1
     if output is not None:
@@ -198,23 +199,19 @@ def _opened(output: Path | None) -> Iterator[BinaryIO]:
     if output is None:
         yield sys.stdout.buffer
         return
-    if output.is_symlink() or (output.exists() and not output.is_file()):
-        # A device, a pipe or a link (``-o /dev/stdout``): written as it is, not replaced.
-        try:
-            with output.open("wb") as sink:
-                yield sink
-        except OSError as exc:
-            raise ConfigError(f"{output}: cannot write the export: {exc.strerror}") from exc
-        return
-    partial = output.with_name(output.name + ".part")
+    # A device, a pipe or a link (``-o /dev/stdout``) is written as it is, not replaced.
+    special = output.is_symlink() or (output.exists() and not output.is_file())
+    target = output if special else output.with_name(output.name + ".part")
     try:
-        with partial.open("wb") as sink:
+        with target.open("wb") as sink:
             yield sink
-        partial.replace(output)
+        if target != output:
+            target.replace(output)
     except OSError as exc:
         raise ConfigError(f"{output}: cannot write the export: {exc.strerror}") from exc
     finally:
-        partial.unlink(missing_ok=True)
+        if target != output:
+            target.unlink(missing_ok=True)
 
 
 def _print_report(verb: str, route: Route, report: OperationReport) -> None:

@@ -159,8 +159,7 @@ class DeadLetterFilter:
             not self.areas or letter.area in self.areas,
             not self.subscriptions or letter.subscription in self.subscriptions,
             self.older_than is None or letter.age(now) >= self.older_than,
-            self.letters is None
-            or (letter.area, letter.subscription, letter.sequence_number) in self.letters,
+            self.letters is None or letter.place in self.letters,
         )
         return all(checks)
 

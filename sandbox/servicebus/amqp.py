@@ -28,7 +28,7 @@ from dualbus.sandbox.servicebus.links import (
     source_filters,
 )
 from dualbus.sandbox.servicebus.requests import RequestNodes
-from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing, unauthorized
+from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing, permits, unauthorized
 from dualbus.sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
@@ -147,7 +147,7 @@ class AmqpHandler:
             raise BrokerError(
                 _UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.", status=401
             )
-        if right is not None and not any(grant.allows(right) for grant in covering):
+        if right is not None and not permits(covering, path, right, now):
             raise BrokerError(_UNAUTHORIZED, unauthorized(right, path), status=401)
 
     def _open_request_link(self, link: Link) -> None:

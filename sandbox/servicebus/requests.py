@@ -21,7 +21,7 @@ from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.links import entity_address, reply, text_keys
 from dualbus.sandbox.servicebus.management import Management, error_properties
 from dualbus.sandbox.servicebus.message import SentMessage, amqp_value, parse_message
-from dualbus.sandbox.servicebus.sas import LISTEN, SAS_PREFIX, KeyRing, unauthorized
+from dualbus.sandbox.servicebus.sas import LISTEN, SAS_PREFIX, KeyRing, permits, unauthorized
 
 __all__ = ["RequestNodes"]
 
@@ -29,27 +29,29 @@ _LOG = logging.getLogger(__name__)
 _MGMT = "/$management"
 # The put-token type of a Microsoft Entra ID token (a SAS token's is "servicebus.windows.net:sastoken").
 _JWT = "jwt"
-# The right each management operation needs, from Service Bus's table "Rights required for Service Bus
-# operations" (https://github.com/MicrosoftDocs/azure-docs/blob/df9ae8bdfd0eeb0c1bd4abd1fd9d1ed00839c203/articles/service-bus-messaging/service-bus-sas.md):
+# The management operations that need Listen (every one the emulator has), from Service Bus's table
+# "Rights required for Service Bus operations" (https://github.com/MicrosoftDocs/azure-docs/blob/df9ae8bdfd0eeb0c1bd4abd1fd9d1ed00839c203/articles/service-bus-messaging/service-bus-sas.md):
 # settling, deferring, a session's state and peeking are Listen, as receiving is; so is scheduling (added
 # to the table after a user found that scheduling needs Listen as well as the sender's Send,
 # https://github.com/MicrosoftDocs/azure-docs/issues/5999); creating, deleting and listing a subscription's
 # rules are Listen too (listing "Manage or Listen"; Manage includes Listen).
-_OPERATION_RIGHTS = {
-    "renew-lock": LISTEN,
-    "update-disposition": LISTEN,
-    "receive-by-sequence-number": LISTEN,
-    "peek-message": LISTEN,
-    "renew-session-lock": LISTEN,
-    "get-session-state": LISTEN,
-    "set-session-state": LISTEN,
-    "get-message-sessions": LISTEN,
-    "enumerate-rules": LISTEN,
-    "schedule-message": LISTEN,
-    "cancel-scheduled-message": LISTEN,
-    "add-rule": LISTEN,
-    "remove-rule": LISTEN,
-}
+_LISTEN_OPERATIONS = frozenset(
+    {
+        "renew-lock",
+        "update-disposition",
+        "receive-by-sequence-number",
+        "peek-message",
+        "renew-session-lock",
+        "get-session-state",
+        "set-session-state",
+        "get-message-sessions",
+        "enumerate-rules",
+        "schedule-message",
+        "cancel-scheduled-message",
+        "add-rule",
+        "remove-rule",
+    }
+)
 _OPERATION_PREFIX = "com.microsoft:"
 
 
@@ -131,15 +133,12 @@ class RequestNodes:
 
     def _check_right(self, link: Link, entity: Entity, operation: str) -> None:
         """BrokerError unless a grant of the connection covering the node holds the operation's right."""
-        right = _OPERATION_RIGHTS.get(operation.removeprefix(_OPERATION_PREFIX))
-        state = state_of(link)
-        if right is None:
+        if operation.removeprefix(_OPERATION_PREFIX) not in _LISTEN_OPERATIONS:
             return  # an operation not named here is refused by Management as unsupported
         node = entity.path + _MGMT
-        now = self.bus.clock()
-        grants = state.grants if state is not None else []
-        if not any(grant.covers(node, now) and grant.allows(right) for grant in grants):
-            raise BrokerError("amqp:unauthorized-access", unauthorized(right, node), status=401)
+        state = state_of(link)
+        if not permits(state.grants if state is not None else [], node, LISTEN, self.bus.clock()):
+            raise BrokerError("amqp:unauthorized-access", unauthorized(LISTEN, node), status=401)
 
     def _reply(
         self, link: Link, node: str, request: SentMessage, props: dict[str, Any], body: object = None

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus, unquote_plus, urlparse
 
@@ -51,6 +51,7 @@ __all__ = [
     "key_rights_from_env",
     "keys_from_env",
     "make_token",
+    "permits",
     "resource_path",
     "unauthorized",
 ]
@@ -88,6 +89,11 @@ class Grant:
             return True
         target = entity_path.lower().strip("/")
         return target == self.path or target.startswith(self.path + "/")
+
+
+def permits(grants: Iterable[Grant], path: str, right: str, now: float) -> bool:
+    """Whether one of ``grants`` covers ``path`` now and holds ``right``."""
+    return any(grant.covers(path, now) and grant.allows(right) for grant in grants)
 
 
 def resource_path(uri: str) -> str:
