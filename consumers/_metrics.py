@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 
 from opentelemetry import metrics, trace
 
-from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, Traffic, traffic_of
+from dualbus.shared.telemetry import (
+    LATENCY_BUCKETS_SECONDS,
+    TRAFFIC_ATTRIBUTE,
+    Traffic,
+    tracing_on,
+    traffic_of,
+)
 
 __all__ = ["ConsumerMetrics", "Traffic", "traffic_of"]
 
@@ -34,6 +40,8 @@ class ConsumerMetrics:
     def __post_init__(self) -> None:
         meter = metrics.get_meter(_METER, meter_provider=self.meter_provider)
         self.tracer = trace.get_tracer(_METER, tracer_provider=self.tracer_provider)
+        # Without a recording provider no span is made, and a message's trace context is not read either.
+        self.tracing = tracing_on(self.tracer_provider)
         self._outcomes = meter.create_counter(
             "dualbus.consumer.messages", description="Messages by outcome: applied, skipped-stale, ..."
         )

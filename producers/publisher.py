@@ -29,7 +29,7 @@ from dualbus.shared.envelope import Envelope
 from dualbus.shared.errors import BusError
 from dualbus.shared.message_batches import MAX_BATCH_CHANGES, batch_id, to_batch_message
 from dualbus.shared.messages import ordering_bucket, to_message
-from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, traffic_of
+from dualbus.shared.telemetry import LATENCY_BUCKETS_SECONDS, TRAFFIC_ATTRIBUTE, tracing_on, traffic_of
 from dualbus.shared.topology import TopicSpec, Topology
 
 __all__ = ["ProducerMetrics", "Publisher"]
@@ -96,6 +96,8 @@ class Publisher:
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = instruments or ProducerMetrics()
         self._tracer = tracer or _tracer
+        # Without a recording tracer provider no span is made (see shared.telemetry.setup_telemetry).
+        self._tracing = tracer is not None or tracing_on()
         self.published = 0
         self.batches = 0
 
@@ -155,7 +157,11 @@ class Publisher:
         batch = await self._new_batch(sender)
         messages: list[OutgoingMessage] = []
         for unit in units:
-            span = spans.enter_context(_change_span(self._tracer, unit, topic.name))
+            span = (
+                spans.enter_context(_change_span(self._tracer, unit, topic.name))
+                if self._tracing
+                else trace.INVALID_SPAN
+            )
             pending.append(span)
             message = _message(unit, span, topic.ordering_buckets)
             if not add_to_batch(batch, message):
@@ -244,12 +250,14 @@ class _change_span:  # noqa: N801 - used like a function, as trace.use_span is
 
 
 def _message(unit: list[Envelope], span: Span, buckets: int) -> OutgoingMessage:
+    if not span.get_span_context().is_valid:  # no span made: no trace context to carry
+        return _built(unit, buckets)
     with trace.use_span(span, end_on_exit=False):
-        return (
-            to_message(unit[0], buckets=buckets)
-            if len(unit) == 1
-            else to_batch_message(unit, buckets=buckets)
-        )
+        return _built(unit, buckets)
+
+
+def _built(unit: list[Envelope], buckets: int) -> OutgoingMessage:
+    return to_message(unit[0], buckets=buckets) if len(unit) == 1 else to_batch_message(unit, buckets=buckets)
 
 
 def bucket_batches(envelopes: Sequence[Envelope], buckets: int) -> list[list[Envelope]]:

@@ -11,7 +11,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import NoOpTracer, NoOpTracerProvider, StatusCode
 
 from dualbus.consumers import AdaptiveLimit, ApplyResult, ConsumerMetrics, MessageProcessor, MessageRetry
 from dualbus.shared.envelope import CONTENT_TYPE, Envelope, Operation, Origin
@@ -150,3 +150,36 @@ async def test_a_failure_that_leaves_processing_ends_the_span_as_an_error():
     assert span.status.status_code is StatusCode.ERROR
     assert [event.name for event in span.events] == ["exception"]
     assert format(span.context.trace_id, "032x") == TRACE_ID
+
+
+@pytest.mark.asyncio
+async def test_without_a_recording_tracer_no_span_is_made_and_metrics_still_count():
+    """OpenTelemetry's no-op provider (what setup_telemetry installs without an exporter): the message is
+    processed and counted, and no span is started for it."""
+
+    class CountingProvider(NoOpTracerProvider):
+        started = 0
+
+        def get_tracer(self, *_args, **_kwargs):
+            provider = self
+
+            class Tracer(NoOpTracer):
+                def start_span(self, *args, **kwargs):
+                    provider.started += 1
+                    return super().start_span(*args, **kwargs)
+
+            return Tracer()
+
+    provider = CountingProvider()
+    reader = InMemoryMetricReader()
+    metrics = ConsumerMetrics(
+        area="currency",
+        direction="to-dataverse",
+        tracer_provider=provider,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+    assert not metrics.tracing
+    message = FakeMessage.of(_euro(time=datetime.now(UTC)))
+    assert await _processor(metrics).process(message, Settler()) == "applied"
+    assert provider.started == 0
+    assert metrics.counts["applied"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,6 +16,7 @@ from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import BusError, TransientError
 from dualbus.shared.message_batches import MAX_BATCH_CHANGES, envelopes_of, is_batch
 from dualbus.shared.messages import ordering_bucket
+from dualbus.shared.telemetry import tracing_on
 from dualbus.shared.topology import default_topology
 from tests.unit.producers.fakes import RecordingClient, RecordingSender
 
@@ -94,6 +96,21 @@ async def test_one_span_per_change_and_its_trace_travels() -> None:
         trace_id = format(span.context.trace_id, "032x")
         span_id = format(span.context.span_id, "016x")
         assert message.application_properties["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
+
+
+@pytest.mark.asyncio
+async def test_without_tracing_no_span_is_made_and_no_trace_context_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the no-op tracer provider installed (no traces exporter), messages go out without spans."""
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
+    client = RecordingClient(max_bytes=256 * 1024)
+    publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+    assert not tracing_on()
+    assert await publisher.publish([_envelope(1), _envelope(2)]) == 2
+    messages = _messages(client.senders["dualbus.customer"])
+    assert [m.message_id for m in messages] == [_envelope(1).id, _envelope(2).id]
+    assert all("traceparent" not in (m.application_properties or {}) for m in messages)
 
 
 @pytest.mark.asyncio

@@ -7,12 +7,14 @@ import logging
 
 import orjson
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
 from dualbus.shared.settings import ApiSettings, Credential, load_settings
-from dualbus.shared.telemetry import setup_telemetry
+from dualbus.shared.telemetry import setup_telemetry, tracing_on
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,10 +77,26 @@ def test_registered_secret_never_reaches_a_log_line() -> None:
 
 
 def test_telemetry_without_configuration_is_harmless() -> None:
-    """With no OTEL_* variables, setting up telemetry works and exports nothing."""
+    """With no OTEL_* variables, setting up telemetry works, and no span is made: none would go anywhere."""
     provider = setup_telemetry("dualbus-test", environ={})
+    assert not tracing_on(provider)
     with provider.get_tracer("t").start_as_current_span("s") as span:
-        assert span.get_span_context().is_valid
+        assert not span.get_span_context().is_valid
+        assert not span.is_recording()
+
+
+def test_a_traces_exporter_makes_tracing_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With OTEL_TRACES_EXPORTER set, spans are recorded (and exported by it)."""
+    installed: list[object] = []
+    # Not installed for the rest of the test run: every later span would go to the console.
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
+    provider = setup_telemetry("dualbus-test", environ={"OTEL_TRACES_EXPORTER": "console"})
+    assert installed == [provider]
+    assert isinstance(provider, TracerProvider)
+    assert tracing_on(provider)
+    with provider.get_tracer("t").start_as_current_span("s") as span:
+        assert span.is_recording()
+    provider.shutdown()  # its console exporter is done before pytest closes the output
 
 
 def test_unknown_exporter_is_a_config_error() -> None:
