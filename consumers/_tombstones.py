@@ -9,8 +9,14 @@ in the bus, so it survives any restart of a consumer (and of the emulator, which
 Session state: https://learn.microsoft.com/azure/service-bus-messaging/message-sessions#message-session-state
 
 The state stays bounded: a tombstone older than the subscription's message TTL goes (every message sent
-before the delete was applied has expired by then), and past ``max_bytes`` the oldest go first. A state
-saved by something else, or unreadable, is started afresh with a warning.
+before the delete was applied has expired by then), and past ``max_bytes`` the oldest go first, the versions
+of applied changes before those of deletes. Every applied change leaves an entry, so a busy session reaches
+the cap within a few hundred changes (an initial sync fills every session's), while deletes are few: left
+in one age order, a delete's tombstone went after as many changes of other records and the delete's old
+changes, delivered again or replayed later, re-created the row. The deletes are listed apart in the state
+(``"deleted"``, beside the ``"tombstones"`` map every entry stays in, so that a consumer of an earlier
+release reads the state as before). A state saved by something else, or unreadable, is started afresh with a
+warning.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +39,8 @@ __all__ = ["SessionState", "Tombstones", "tombstone_key"]
 _log = logging.getLogger("dualbus.consumer")
 _T = TypeVar("_T")
 _FORMAT = "dualbus.tombstones/1"
+# The state's list of the keys whose entry is a delete's (absent from states saved before it was kept).
+_DELETED = "deleted"
 # Well under the 256 KB a Standard namespace allows for a session's state (and for one management request).
 _MAX_BYTES = 64 * 1024
 # A session-state request that gets no answer must not hold the session's records forever (the SDK waits
@@ -58,25 +66,30 @@ class Tombstones:
         ttl: timedelta,
         max_bytes: int = _MAX_BYTES,
         entries: Mapping[str, tuple[int, float]] | None = None,
+        deleted: Collection[str] = (),
         clock: Callable[[], float] = time.time,
         turn: asyncio.Lock | None = None,
     ) -> None:
-        """``entries`` are key → (source version, recorded at, epoch seconds); ``clock`` is wall time;
-        ``turn``, when given, is held for each save (its holder's dead-letters take it too, see _hold)."""
+        """``entries`` are key → (source version, recorded at, epoch seconds), ``deleted`` the keys whose
+        entry is a delete's; ``clock`` is wall time; ``turn``, when given, is held for each save (its
+        holder's dead-letters take it too, see _hold)."""
         self._state = state
         self._turn = turn or asyncio.Lock()
         self._ttl = ttl.total_seconds()
         self._max_bytes = max_bytes
         self._clock = clock
-        # Entries in the order they were recorded, oldest first (a newer version of a record moves it to
-        # the end), each as the saved state spells it: the oldest are the first to go past the TTL or the
-        # size cap, and a save encodes only what changed since the last one, not the whole state again.
+        # Every entry, each as the saved state spells it, so that a save encodes only what changed since the
+        # last one, not the whole state again.
         self._entries: dict[str, tuple[int, float]] = {}
         self._encoded: dict[str, bytes] = {}
+        # The keys in the order they were recorded, oldest first (a newer version of a record moves it to
+        # the end), applied changes' and deletes' apart: past the size cap the applied go first.
+        self._applied: dict[str, None] = {}
+        self._deletes: dict[str, None] = {}
         # What the state costs against ``max_bytes`` (its frame, and each entry's key and overhead).
-        self._size = len(_FORMAT) + 32
+        self._size = len(_FORMAT) + len(_DELETED) + 32
         for key, entry in sorted((entries or {}).items(), key=lambda item: item[1][1]):
-            self._put(key, entry)
+            self._put(key, entry, deleted=key in deleted)
         # Set when the save in flight ends (None: none is): every caller waiting behind it wakes at once.
         self._save_ended: asyncio.Event | None = None
         self._changes = 0
@@ -93,7 +106,8 @@ class Tombstones:
     ) -> Tombstones:
         """The tombstones saved in the session's state (none if it holds none); BusError when unreadable."""
         raw = await _answered(read_session_state(state), "reading")
-        return cls(state, ttl=ttl, max_bytes=max_bytes, entries=_decode(raw), turn=turn)
+        entries, deleted = _decode(raw)
+        return cls(state, ttl=ttl, max_bytes=max_bytes, entries=entries, deleted=deleted, turn=turn)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -103,8 +117,13 @@ class Tombstones:
         entry = self._entries.get(key)
         return entry[0] if entry is not None else None
 
-    async def bury(self, key: str, version: int, *, save: bool = True) -> None:
-        """Remember that the record was deleted at ``version`` (a newer one kept stays).
+    def deleted(self, key: str) -> bool:
+        """Whether the record's entry is a delete's."""
+        return key in self._deletes
+
+    async def bury(self, key: str, version: int, *, save: bool = True, deleted: bool = False) -> None:
+        """Remember that the record was at ``version`` (a newer one kept stays): deleted by it, when
+        ``deleted``, else written or found written.
 
         Saved on return, unless ``save`` is False: then the next ``flush`` saves it (before the message
         whose change it records is settled).
@@ -116,7 +135,7 @@ class Tombstones:
                 # being tried again), and the caller is about to rely on it.
                 await self.flush()
             return
-        self._put(key, (version, self._clock()))
+        self._put(key, (version, self._clock()), deleted=deleted)
         self._changes += 1
         if save:
             await self.flush()
@@ -155,25 +174,39 @@ class Tombstones:
             ended.set()
 
     def _prune(self) -> None:
-        """Drop the oldest entries while they are past the TTL or the state is over its size cap."""
+        """Drop the entries past the TTL, then, while the state is over its size cap, the oldest applied
+        changes' entries, and deletes' only when none of those is left."""
         horizon = self._clock() - self._ttl
         pruned = 0
-        while self._entries:
-            oldest = next(iter(self._entries))
-            if self._entries[oldest][1] >= horizon and self._size <= self._max_bytes:
-                break
-            self._drop(oldest)
-            pruned += 1
+        for lane in (self._applied, self._deletes):
+            while lane and self._entries[oldest := next(iter(lane))][1] < horizon:
+                self._drop(oldest)
+                pruned += 1
+        for lane in (self._applied, self._deletes):
+            while lane and self._size > self._max_bytes:
+                self._drop(next(iter(lane)))
+                pruned += 1
         if pruned:
             _log.info("pruned %d tombstones (past the TTL or the size cap)", pruned)
 
     def _encode(self) -> bytes:
-        """The state to save: ``{"format": _FORMAT, "tombstones": {key: [version, at]}}`` as orjson writes
-        it, from the entries' kept encodings."""
+        """The state to save, ``{"format": _FORMAT, "tombstones": {key: [version, at]}, "deleted": [key]}``
+        as orjson writes it, from the entries' kept encodings."""
         stones = b",".join(self._encoded.values())
-        return b'{"format":' + orjson.dumps(_FORMAT) + b',"tombstones":{' + stones + b"}}"
+        deleted = orjson.dumps(list(self._deletes))
+        return (
+            b'{"format":'
+            + orjson.dumps(_FORMAT)
+            + b',"tombstones":{'
+            + stones
+            + b"},"
+            + orjson.dumps(_DELETED)
+            + b":"
+            + deleted
+            + b"}"
+        )
 
-    def _put(self, key: str, entry: tuple[int, float]) -> None:
+    def _put(self, key: str, entry: tuple[int, float], *, deleted: bool) -> None:
         """Record an entry as the newest, encoded as the state spells it (``"key":[version,at]``)."""
         if key in self._entries:
             self._drop(key)
@@ -182,23 +215,44 @@ class Tombstones:
         self._entries[key] = entry
         self._encoded[key] = name + b":" + orjson.dumps([version, round(at, 3)])
         self._size += len(name) + _ENTRY_OVERHEAD
+        if deleted:
+            self._deletes[key] = None
+            self._size += len(name) + 1  # listed again, and a comma
+        else:
+            self._applied[key] = None
 
     def _drop(self, key: str) -> None:
         del self._entries[key]
         self._encoded.pop(key)
-        self._size -= len(orjson.dumps(key)) + _ENTRY_OVERHEAD
+        name = len(orjson.dumps(key))
+        self._size -= name + _ENTRY_OVERHEAD
+        if self._deletes.pop(key, False) is None:
+            self._size -= name + 1
+        else:
+            self._applied.pop(key)
 
 
-def _decode(raw: bytes | None) -> dict[str, tuple[int, float]]:
+def _decode(raw: bytes | None) -> tuple[dict[str, tuple[int, float]], set[str]]:
+    """The entries and the deletes' keys a saved state holds (a state saved before deletes were listed
+    apart holds none: its entries are all treated as applied changes')."""
     if not raw:
-        return {}
+        return {}, set()
     try:
-        stones = _tombstones_in(orjson.loads(raw))
-        return {str(k): (int(v), float(at)) for k, (v, at) in stones.items()}
+        body = orjson.loads(raw)
+        stones = _tombstones_in(body)
+        entries = {str(k): (int(v), float(at)) for k, (v, at) in stones.items()}
+        return entries, _deletes_in(body) & entries.keys()
     except (TypeError, ValueError) as exc:
         # Nothing but dualbus writes this state; a foreign one is replaced rather than left to block work.
         _log.warning("the session state holds no readable tombstones (%s): starting with none", exc)
-        return {}
+        return {}, set()
+
+
+def _deletes_in(body: dict[str, Any]) -> set[str]:
+    deleted = body.get(_DELETED, [])
+    if not isinstance(deleted, list):
+        raise TypeError(f"its {_DELETED!r} is not a list")
+    return {str(key) for key in deleted}
 
 
 def _tombstones_in(body: object) -> dict[str, Any]:

@@ -269,10 +269,17 @@ async def test_each_save_spells_the_whole_state_as_orjson_would():
     stones = Tombstones(state, ttl=TTL, max_bytes=800, clock=clock)
     for n in range(60):
         clock.now += 0.0004 * n
-        await stones.bury(f'k"{n % 25}é', n)
+        await stones.bury(f'k"{n % 25}é', n, deleted=n % 7 == 0)
         entries = stones._entries
         expected = {key: [version, round(at, 3)] for key, (version, at) in entries.items()}
-        assert state.state == orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": expected})
+        deleted = [key for key in entries if stones.deleted(key)]
+        assert state.state == orjson.dumps(
+            {
+                "format": tombstones_module._FORMAT,
+                "tombstones": expected,
+                "deleted": deleted,
+            }
+        )
     assert 0 < len(stones) < 25
     assert len(stones._encoded) == len(stones)
 
@@ -331,3 +338,70 @@ async def test_a_tombstone_whose_save_failed_is_saved_when_it_is_buried_again():
     await stones.bury("k", 2)
     assert not stones.unsaved
     assert orjson.loads(state.state)["tombstones"]["k"][0] == 2
+
+
+@pytest.mark.asyncio
+async def test_past_the_size_cap_applied_versions_go_before_deletes():
+    """A delete's tombstone outlives the entries of changes applied after it, however many: they go first
+    past the cap, so an old change of the deleted record delivered again still finds it."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=2_000, clock=clock)
+    await stones.bury("gone", 5, deleted=True)
+    for n in range(200):
+        clock.now += 1
+        await stones.bury(f"key-{n:03d}", n)
+    assert stones.version("gone") == 5
+    assert stones.version("key-000") is None
+    assert stones.version("key-199") == 199
+    assert len(state.state) <= 2_000
+    loaded = await Tombstones.load(state, ttl=TTL, max_bytes=2_000)
+    assert (loaded.version("gone"), loaded.deleted("gone")) == (5, True)
+    assert not loaded.deleted("key-199")
+
+
+@pytest.mark.asyncio
+async def test_deletes_alone_over_the_cap_go_oldest_first_and_the_ttl_takes_them_too():
+    """With nothing but deletes past the cap, the oldest delete goes; past the TTL a delete goes as well."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=1_000, clock=clock)
+    for n in range(40):
+        clock.now += 1
+        await stones.bury(f"gone-{n:03d}", n, deleted=True)
+    assert stones.version("gone-000") is None
+    assert stones.version("gone-039") == 39
+    assert len(state.state) <= 1_000
+    clock.now += TTL.total_seconds() + 1
+    await stones.bury("new", 1)
+    assert [key for key in ("gone-039", "new") if stones.version(key) is not None] == ["new"]
+
+
+@pytest.mark.asyncio
+async def test_a_record_written_again_after_its_delete_is_an_applied_change_again():
+    """A newer create of a deleted record turns its entry back into an applied change's; an older
+    delete's version does not turn it into a delete."""
+    stones = Tombstones(FakeSession("s"), ttl=TTL)
+    await stones.bury("k", 3, deleted=True)
+    await stones.bury("k", 4)
+    assert (stones.version("k"), stones.deleted("k")) == (4, False)
+    await stones.bury("k", 2, deleted=True)
+    assert (stones.version("k"), stones.deleted("k")) == (4, False)
+
+
+@pytest.mark.asyncio
+async def test_a_state_saved_before_deletes_were_listed_apart_loads_as_applied_entries():
+    """A state of the earlier format (no "deleted" list) loads every entry, as applied changes'; an
+    earlier release reading a state of this one finds its entries where it looked for them."""
+    old = orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": {"k": [7, 1_700_000_000.0]}})
+    loaded = await Tombstones.load(FakeSession("s", old), ttl=TTL)
+    assert (loaded.version("k"), loaded.deleted("k")) == (7, False)
+    stones = Tombstones(FakeSession("t"), ttl=TTL)
+    await stones.bury("k", 7, deleted=True)
+    body = orjson.loads(stones._state.state)
+    assert {k: v for k, (v, _at) in body["tombstones"].items()} == {"k": 7}
+
+
+@pytest.mark.asyncio
+async def test_a_deleted_list_that_is_not_a_list_makes_the_state_unreadable():
+    """A mangled state is started afresh, as any unreadable one."""
+    raw = orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": {"k": [7, 1.0]}, "deleted": 3})
+    assert len(await Tombstones.load(FakeSession("s", raw), ttl=TTL)) == 0
