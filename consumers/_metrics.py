@@ -40,8 +40,6 @@ class ConsumerMetrics:
     def __post_init__(self) -> None:
         meter = metrics.get_meter(_METER, meter_provider=self.meter_provider)
         self.tracer = trace.get_tracer(_METER, tracer_provider=self.tracer_provider)
-        # Without a recording provider no span is made, and a message's trace context is not read either.
-        self.tracing = tracing_on(self.tracer_provider)
         self._outcomes = meter.create_counter(
             "dualbus.consumer.messages", description="Messages by outcome: applied, skipped-stale, ..."
         )
@@ -57,6 +55,12 @@ class ConsumerMetrics:
             description="From the change at the source (the envelope's time) to the target's write",
             explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_SECONDS,
         )
+
+    @property
+    def tracing(self) -> bool:
+        """Whether spans are recorded: without, none is made and a message's trace context is not read.
+        Asked each time, so that a provider installed later is followed, as the global tracer does."""
+        return tracing_on(self.tracer_provider)
 
     @property
     def _attributes(self) -> dict[str, str]:

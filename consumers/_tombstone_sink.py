@@ -69,7 +69,9 @@ class TombstoneSink:
             # target itself (by its users) after dualbus wrote it, and a change delivered again after that
             # (its first settlement lost with a killed consumer) must find its version applied, not
             # re-create it. Saved by the hold before the message is settled (SessionHold._settle).
-            await stones.bury(key, change.source_version, save=False, deleted=change.delete)
+            # A stale delete left the row there (at a newer version): no delete's entry for it.
+            gone = change.delete and result is not ApplyResult.SKIPPED_STALE
+            await stones.bury(key, change.source_version, save=False, deleted=gone)
         return result
 
     async def aclose(self) -> None:

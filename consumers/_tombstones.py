@@ -41,6 +41,9 @@ _T = TypeVar("_T")
 _FORMAT = "dualbus.tombstones/1"
 # The state's list of the keys whose entry is a delete's (absent from states saved before it was kept).
 _DELETED = "deleted"
+# Past the size cap, the deletes' entries keep up to this share of it: the applied changes' entries go first,
+# down to the rest.
+_DELETES_SHARE = 0.5
 # Well under the 256 KB a Standard namespace allows for a session's state (and for one management request).
 _MAX_BYTES = 64 * 1024
 # A session-state request that gets no answer must not hold the session's records forever (the SDK waits
@@ -57,7 +60,8 @@ def tombstone_key(map_name: str, table: str, key: Mapping[str, Scalar]) -> str:
 
 
 class Tombstones:
-    """Deleted records' versions by key, saved to the session's state before a delete is settled."""
+    """Records' newest applied or deleted versions by key, saved to the session's state before the message
+    of the change is settled (an update's before its write)."""
 
     def __init__(
         self,
@@ -86,8 +90,10 @@ class Tombstones:
         # the end), applied changes' and deletes' apart: past the size cap the applied go first.
         self._applied: dict[str, None] = {}
         self._deletes: dict[str, None] = {}
-        # What the state costs against ``max_bytes`` (its frame, and each entry's key and overhead).
-        self._size = len(_FORMAT) + len(_DELETED) + 32
+        # What the state costs against ``max_bytes`` (its frame, and each entry's key and overhead), and
+        # what of it the deletes' entries cost (their keys are listed twice).
+        self._size = len(_FORMAT) + len(_DELETED) + 40
+        self._deletes_size = 0
         for key, entry in sorted((entries or {}).items(), key=lambda item: item[1][1]):
             self._put(key, entry, deleted=key in deleted)
         # Set when the save in flight ends (None: none is): every caller waiting behind it wakes at once.
@@ -113,7 +119,7 @@ class Tombstones:
         return len(self._entries)
 
     def version(self, key: str) -> int | None:
-        """The source version the record was deleted at, None if no tombstone is kept for it."""
+        """The newest source version the record was applied or deleted at, None if none is kept for it."""
         entry = self._entries.get(key)
         return entry[0] if entry is not None else None
 
@@ -130,6 +136,11 @@ class Tombstones:
         """
         held = self.version(key)
         if held is not None and held >= version:
+            if deleted and key not in self._deletes:
+                # The row is gone by this delete, though a newer version was recorded (saved before a write
+                # that the delete undid): kept at that version, now among the deletes.
+                self._put(key, self._entries[key], deleted=True)
+                self._changes += 1
             if save:
                 # Held, but maybe not saved: an earlier save of it may have failed (and the change is
                 # being tried again), and the caller is about to rely on it.
@@ -174,18 +185,21 @@ class Tombstones:
             ended.set()
 
     def _prune(self) -> None:
-        """Drop the entries past the TTL, then, while the state is over its size cap, the oldest applied
-        changes' entries, and deletes' only when none of those is left."""
+        """Drop the entries past the TTL; then, while the state is over its size cap, the oldest applied
+        change's entry, unless the deletes' entries take more than their share of the cap (or no applied
+        one is left): then the oldest delete's. The share keeps room for the applied changes, whose newest
+        entries (an update's version saved before its write) must survive their own save."""
         horizon = self._clock() - self._ttl
         pruned = 0
         for lane in (self._applied, self._deletes):
             while lane and self._entries[oldest := next(iter(lane))][1] < horizon:
                 self._drop(oldest)
                 pruned += 1
-        for lane in (self._applied, self._deletes):
-            while lane and self._size > self._max_bytes:
-                self._drop(next(iter(lane)))
-                pruned += 1
+        while self._entries and self._size > self._max_bytes:
+            deletes_over = self._deletes_size > self._max_bytes * _DELETES_SHARE
+            lane = self._deletes if deletes_over or not self._applied else self._applied
+            self._drop(next(iter(lane)))
+            pruned += 1
         if pruned:
             _log.info("pruned %d tombstones (past the TTL or the size cap)", pruned)
 
@@ -214,22 +228,26 @@ class Tombstones:
         version, at = entry
         self._entries[key] = entry
         self._encoded[key] = name + b":" + orjson.dumps([version, round(at, 3)])
-        self._size += len(name) + _ENTRY_OVERHEAD
+        cost = len(name) + _ENTRY_OVERHEAD
         if deleted:
             self._deletes[key] = None
-            self._size += len(name) + 1  # listed again, and a comma
+            cost += len(name) + 1  # listed again, and a comma
+            self._deletes_size += cost
         else:
             self._applied[key] = None
+        self._size += cost
 
     def _drop(self, key: str) -> None:
         del self._entries[key]
         self._encoded.pop(key)
         name = len(orjson.dumps(key))
-        self._size -= name + _ENTRY_OVERHEAD
+        cost = name + _ENTRY_OVERHEAD
         if self._deletes.pop(key, False) is None:
-            self._size -= name + 1
+            cost += name + 1
+            self._deletes_size -= cost
         else:
             self._applied.pop(key)
+        self._size -= cost
 
 
 def _decode(raw: bytes | None) -> tuple[dict[str, tuple[int, float]], set[str]]:
@@ -241,18 +259,16 @@ def _decode(raw: bytes | None) -> tuple[dict[str, tuple[int, float]], set[str]]:
         body = orjson.loads(raw)
         stones = _tombstones_in(body)
         entries = {str(k): (int(v), float(at)) for k, (v, at) in stones.items()}
-        return entries, _deletes_in(body) & entries.keys()
     except (TypeError, ValueError) as exc:
         # Nothing but dualbus writes this state; a foreign one is replaced rather than left to block work.
         _log.warning("the session state holds no readable tombstones (%s): starting with none", exc)
         return {}, set()
-
-
-def _deletes_in(body: dict[str, Any]) -> set[str]:
     deleted = body.get(_DELETED, [])
     if not isinstance(deleted, list):
-        raise TypeError(f"its {_DELETED!r} is not a list")
-    return {str(key) for key in deleted}
+        # The entries are readable: kept, every one as an applied change's.
+        _log.warning("the session state's list of deletes is unreadable: its tombstones are kept as applied")
+        return entries, set()
+    return entries, {str(key) for key in deleted} & entries.keys()
 
 
 def _tombstones_in(body: object) -> dict[str, Any]:

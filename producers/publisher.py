@@ -96,8 +96,9 @@ class Publisher:
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = instruments or ProducerMetrics()
         self._tracer = tracer or _tracer
-        # Without a recording tracer provider no span is made (see shared.telemetry.setup_telemetry).
-        self._tracing = tracer is not None or tracing_on()
+        # Without a recording tracer provider no span is made (see shared.telemetry.setup_telemetry); asked
+        # at each publish, so that a provider installed later is followed, as the global tracer does.
+        self._traced = tracer is not None
         self.published = 0
         self.batches = 0
 
@@ -156,10 +157,11 @@ class Publisher:
         sender = self._sender(topic.name)
         batch = await self._new_batch(sender)
         messages: list[OutgoingMessage] = []
+        tracing = self._traced or tracing_on()
         for unit in units:
             span = (
                 spans.enter_context(_change_span(self._tracer, unit, topic.name))
-                if self._tracing
+                if tracing
                 else trace.INVALID_SPAN
             )
             pending.append(span)

@@ -378,12 +378,12 @@ async def test_deletes_alone_over_the_cap_go_oldest_first_and_the_ttl_takes_them
 @pytest.mark.asyncio
 async def test_a_record_written_again_after_its_delete_is_an_applied_change_again():
     """A newer create of a deleted record turns its entry back into an applied change's; an older
-    delete's version does not turn it into a delete."""
+    applied version leaves it a delete's."""
     stones = Tombstones(FakeSession("s"), ttl=TTL)
     await stones.bury("k", 3, deleted=True)
+    await stones.bury("k", 2)
+    assert (stones.version("k"), stones.deleted("k")) == (3, True)
     await stones.bury("k", 4)
-    assert (stones.version("k"), stones.deleted("k")) == (4, False)
-    await stones.bury("k", 2, deleted=True)
     assert (stones.version("k"), stones.deleted("k")) == (4, False)
 
 
@@ -401,7 +401,66 @@ async def test_a_state_saved_before_deletes_were_listed_apart_loads_as_applied_e
 
 
 @pytest.mark.asyncio
-async def test_a_deleted_list_that_is_not_a_list_makes_the_state_unreadable():
-    """A mangled state is started afresh, as any unreadable one."""
-    raw = orjson.dumps({"format": tombstones_module._FORMAT, "tombstones": {"k": [7, 1.0]}, "deleted": 3})
-    assert len(await Tombstones.load(FakeSession("s", raw), ttl=TTL)) == 0
+@pytest.mark.parametrize("deleted", [3, None, {"k": 1}])
+async def test_an_unreadable_list_of_deletes_keeps_the_entries_as_applied(deleted):
+    """A mangled list of deletes loses no readable entry: every one is kept, as an applied change's."""
+    raw = orjson.dumps(
+        {"format": tombstones_module._FORMAT, "tombstones": {"k": [7, 1.0]}, "deleted": deleted}
+    )
+    loaded = await Tombstones.load(FakeSession("s", raw), ttl=TTL)
+    assert (loaded.version("k"), loaded.deleted("k")) == (7, False)
+
+
+@pytest.mark.asyncio
+async def test_deletes_filling_the_cap_leave_room_for_an_update_saved_before_its_write():
+    """However many deletes the state holds, an update's version saved before its write is in the saved
+    state: the deletes keep at most their share of the cap, the oldest of them going past it."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=2_000, clock=clock)
+    for n in range(60):
+        clock.now += 1
+        await stones.bury(f"gone-{n:03d}", n, deleted=True)
+    for n in range(30):
+        clock.now += 1
+        key = f"updated-record-with-a-longer-key-{n:02d}"
+        await stones.bury(key, 100 + n)
+        assert key in orjson.loads(state.state)["tombstones"]
+    assert len(state.state) <= 2_000
+    assert stones.version("gone-059") == 59
+    assert stones.version("gone-000") is None
+
+
+@pytest.mark.asyncio
+async def test_the_size_kept_is_the_size_the_state_is_counted_at():
+    """The running size equals one counted afresh from the entries, through buries, lane moves, prunes
+    and a reload, so that the cap prunes neither too little nor too much."""
+    clock, state = Clock(), FakeSession("s")
+    stones = Tombstones(state, ttl=TTL, max_bytes=3_000, clock=clock)
+
+    def counted(t: Tombstones) -> tuple[int, int]:
+        fresh = Tombstones(FakeSession("x"), ttl=TTL, max_bytes=10**9, clock=clock)
+        for key in t._entries:
+            fresh._put(key, t._entries[key], deleted=t.deleted(key))
+        return fresh._size, fresh._deletes_size
+
+    for n in range(300):
+        clock.now += 1
+        await stones.bury(f"k-{n % 70}", n, deleted=n % 3 == 0)
+        assert (stones._size, stones._deletes_size) == counted(stones)
+    assert set(stones._applied).isdisjoint(stones._deletes)
+    assert set(stones._applied) | set(stones._deletes) == set(stones._entries)
+    loaded = await Tombstones.load(state, ttl=TTL, max_bytes=3_000)
+    assert (loaded._size, loaded._deletes_size) == counted(stones)
+    assert list(loaded._deletes) == list(stones._deletes)
+
+
+@pytest.mark.asyncio
+async def test_a_delete_behind_a_newer_recorded_version_moves_the_record_among_the_deletes():
+    """A delete that removed the row though a newer version was recorded (an update saved before a write
+    the delete then undid) keeps that version and counts among the deletes, saved."""
+    state = FakeSession("s")
+    stones = Tombstones(state, ttl=TTL)
+    await stones.bury("k", 9)
+    await stones.bury("k", 8, deleted=True)
+    assert (stones.version("k"), stones.deleted("k")) == (9, True)
+    assert orjson.loads(state.state)["deleted"] == ["k"]

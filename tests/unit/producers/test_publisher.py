@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from dualbus.producers import publisher as publisher_module
 from dualbus.producers.publisher import Publisher, bucket_batches
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import BusError, TransientError
@@ -103,11 +104,20 @@ async def test_without_tracing_no_span_is_made_and_no_trace_context_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With the no-op tracer provider installed (no traces exporter), messages go out without spans."""
+    started: list[str] = []
+
+    class CountingTracer(trace.NoOpTracer):
+        def start_span(self, name: str, *_args: object, **_kwargs: object) -> trace.Span:
+            started.append(name)
+            return trace.INVALID_SPAN
+
     monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
+    monkeypatch.setattr(publisher_module, "_tracer", CountingTracer())
     client = RecordingClient(max_bytes=256 * 1024)
     publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
     assert not tracing_on()
     assert await publisher.publish([_envelope(1), _envelope(2)]) == 2
+    assert started == []
     messages = _messages(client.senders["dualbus.customer"])
     assert [m.message_id for m in messages] == [_envelope(1).id, _envelope(2).id]
     assert all("traceparent" not in (m.application_properties or {}) for m in messages)
