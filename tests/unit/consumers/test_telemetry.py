@@ -85,6 +85,16 @@ def _euro(*, time: datetime) -> Envelope:
     )
 
 
+def _metrics(tracer_provider, reader: InMemoryMetricReader) -> ConsumerMetrics:
+    """The currency route's metrics on the given tracer provider and metric reader."""
+    return ConsumerMetrics(
+        area="currency",
+        direction="to-dataverse",
+        tracer_provider=tracer_provider,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    )
+
+
 def _processor(metrics: ConsumerMetrics) -> MessageProcessor:
     return MessageProcessor(
         area="currency",
@@ -104,12 +114,7 @@ async def test_a_message_span_continues_the_producers_trace_and_metrics_are_reco
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
-    metrics = ConsumerMetrics(
-        area="currency",
-        direction="to-dataverse",
-        tracer_provider=tracer_provider,
-        meter_provider=MeterProvider(metric_readers=[reader]),
-    )
+    metrics = _metrics(tracer_provider, reader)
     message = FakeMessage.of(_euro(time=datetime.now(UTC) - timedelta(seconds=3)))
     assert await _processor(metrics).process(message, Settler()) == "applied"
     [span] = spans.get_finished_spans()
@@ -171,13 +176,7 @@ async def test_without_a_recording_tracer_no_span_is_made_and_metrics_still_coun
             return Tracer()
 
     provider = CountingProvider()
-    reader = InMemoryMetricReader()
-    metrics = ConsumerMetrics(
-        area="currency",
-        direction="to-dataverse",
-        tracer_provider=provider,
-        meter_provider=MeterProvider(metric_readers=[reader]),
-    )
+    metrics = _metrics(provider, InMemoryMetricReader())
     assert not metrics.tracing
     message = FakeMessage.of(_euro(time=datetime.now(UTC)))
     assert await _processor(metrics).process(message, Settler()) == "applied"
