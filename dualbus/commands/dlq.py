@@ -86,6 +86,21 @@ def _routes(areas: list[str] | None, directions: list[str] | None) -> list[Route
         raise usage_error(str(exc), "--area") from exc
 
 
+def _sequence_numbers_in_one_route(ids: list[str] | None, routes: list[Route]) -> None:
+    """Refuse an --id of digits (read as a sequence number too) for an action spanning several routes.
+
+    Service Bus numbers each queue's messages on its own, so letter 42 exists in every route's dead-letter
+    queue that has had 42 messages: replayed or purged over several routes, one number would act on each.
+    """
+    numbers = [value for value in ids or [] if value.isdigit()]
+    if numbers and len(routes) > 1:
+        raise usage_error(
+            f"{', '.join(numbers)} may be a sequence number, which names a letter within one route only, "
+            f"and the selection spans {len(routes)}: name one with --area and --to",
+            "--id",
+        )
+
+
 def _selection(
     ids: list[str] | None,
     reasons: list[str] | None,
@@ -304,6 +319,7 @@ def replay_(
     Example: dualbus dlq replay --area customer --reason UnresolvedLookup --set data.SalesCurrencyCode=USD
     """
     routes = _routes(area, to)
+    _sequence_numbers_in_one_route(ids, routes)
     edits = _edits(set_, area, routes)
     with reported_errors():
         bodies = bodies_from_file(from_file) if from_file else {}
@@ -376,6 +392,7 @@ def purge_(
     Example: dualbus dlq purge --reason TargetRejected --older-than-minutes 1440 --yes
     """
     routes = _routes(area, to)
+    _sequence_numbers_in_one_route(ids, routes)
     selection = _selection(ids, reason, area, older_than_minutes, everything=everything)
     if selection.is_empty:
         raise usage_error("nothing selected: give --id, --reason, --area, an age, or --all")

@@ -92,6 +92,22 @@ def test_purge_says_how_many_and_when_there_is_nothing(bus: ServiceBusClient) ->
     assert peek_dead_letters(bus, ROUTE) == []
 
 
+def test_a_sequence_number_acts_within_one_named_route_only(bus: ServiceBusClient) -> None:
+    """``--id <sequence number>`` over every route is refused (exit 2), nothing purged; named with its
+    route, it purges that letter."""
+    _publish_and_dead_letter(bus, {"C-1": "TargetRejected"})
+    (letter,) = peek_dead_letters(bus, ROUTE)
+    number = str(letter.sequence_number)
+    everywhere = _dlq("purge", "--id", number, "--yes")
+    assert everywhere.exit_code == 2
+    assert "--area and --to" in _one_line_error(everywhere)
+    assert len(peek_dead_letters(bus, ROUTE)) == 1
+    purged = _dlq("purge", "--id", number, "--yes", *ONLY_ROUTE)
+    assert purged.exit_code == 0, purged.output
+    assert "purged 1 of 1" in purged.stdout
+    assert peek_dead_letters(bus, ROUTE) == []
+
+
 def test_files_that_cannot_be_read_or_written_are_one_line_errors(tmp_path: Path) -> None:
     """A missing --from-file is a usage error (2); an export into a missing directory a failure (1)."""
     missing = _dlq("replay", "--from-file", str(tmp_path / "absent.jsonl"), *ONLY_ROUTE)

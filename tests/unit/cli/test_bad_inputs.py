@@ -94,6 +94,10 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("dlq", "purge", "--all", "--older-than-minutes", "1e300"),
     ("dlq", "purge"),
     ("dlq", "purge", "--all", "--to", "up"),
+    # A sequence number names a letter within one route: over several it would act on one in each.
+    ("dlq", "purge", "--id", "42", "--yes"),
+    ("dlq", "purge", "--id", "42", "--area", "customer", "--yes"),
+    ("dlq", "replay", "--id", "7", "--to", "fo"),
     ("dlq", "export", "--area", "nowhere"),
     ("status", "--interval", "abc"),
     ("status", "--interval", "-1"),
