@@ -92,11 +92,12 @@ def _sequence_numbers_in_one_route(ids: list[str] | None, routes: list[Route]) -
     Service Bus numbers each queue's messages on its own, so letter 42 exists in every route's dead-letter
     queue that has had 42 messages: replayed or purged over several routes, one number would act on each.
     """
-    numbers = [value for value in ids or [] if value.isdigit()]
+    numbers = [value for value in ids or [] if value.isascii() and value.isdigit()]
     if numbers and len(routes) > 1:
         raise usage_error(
-            f"{', '.join(numbers)} may be a sequence number, which names a letter within one route only, "
-            f"and the selection spans {len(routes)}: name one with --area and --to",
+            f"{', '.join(numbers)}: a sequence number names a letter within one route only, and the "
+            f"selection spans {len(routes)}: name one with --area and --to (dualbus dlq show ID lists "
+            "where it is)",
             "--id",
         )
 

@@ -61,10 +61,10 @@ def route_selection(selection: DeadLetterFilter, route: Route, bodies: FileBodie
     sequence numbers the file holds for this route; None when a file was given and names nothing here."""
     if not bodies:
         return selection
-    in_route = frozenset(str(sequence) for sequence in route_bodies(route, bodies))
+    in_route = frozenset(route_bodies(route, bodies))
     if not in_route and not selection.ids:
         return None  # else its other criteria alone would pick letters the file does not hold
-    return replace(selection, ids=selection.ids | in_route)
+    return replace(selection, sequence_numbers=selection.sequence_numbers | in_route)
 
 
 def route_selections(

@@ -306,11 +306,10 @@ class Operations:
                     raise ConfigError(f"no route {area}/{subscription}")
                 (route,) = routes
                 numbers = frozenset(
-                    str(r.sequence_number) for r in refs if (r.area, r.subscription) == (area, subscription)
+                    r.sequence_number for r in refs if (r.area, r.subscription) == (area, subscription)
                 )
-                reports[route_name(area, subscription)] = action(
-                    client, route, DeadLetterFilter(ids=numbers, subscriptions=frozenset([subscription]))
-                )
+                ticked = DeadLetterFilter(sequence_numbers=numbers, subscriptions=frozenset([subscription]))
+                reports[route_name(area, subscription)] = action(client, route, ticked)
         return reports
 
     def audit(self) -> list[dict[str, Any]]:

@@ -134,7 +134,11 @@ class DeadLetter:
 class DeadLetterFilter:
     """Which dead-letters an operation applies to; an empty filter matches nothing unless ``everything``."""
 
+    # Message ids or sequence numbers as an operator types them (``--id``): either matches.
     ids: frozenset[str] = frozenset()
+    # Sequence numbers alone (the letters ticked in the console, a file's lines): a letter whose message id
+    # happens to spell one of them is not picked with it.
+    sequence_numbers: frozenset[int] = frozenset()
     reasons: frozenset[str] = frozenset()
     areas: frozenset[str] = frozenset()
     subscriptions: frozenset[str] = frozenset()
@@ -147,14 +151,17 @@ class DeadLetterFilter:
     @property
     def is_empty(self) -> bool:
         """True when no criterion was given and ``everything`` is off: an operation must refuse to run."""
-        return not (self.everything or self.ids or self.reasons or self.areas or self.older_than)
+        criteria = (self.ids, self.sequence_numbers, self.reasons, self.areas, self.older_than)
+        return not (self.everything or any(criteria))
 
     def matches(self, letter: DeadLetter, now: datetime) -> bool:
         """Whether ``letter`` is selected; every given criterion must hold."""
         if self.is_empty:
             return False
         checks = (
-            not self.ids or bool({letter.message_id, str(letter.sequence_number)} & self.ids),
+            not (self.ids or self.sequence_numbers)
+            or bool({letter.message_id, str(letter.sequence_number)} & self.ids)
+            or letter.sequence_number in self.sequence_numbers,
             not self.reasons or letter.reason in self.reasons,
             not self.areas or letter.area in self.areas,
             not self.subscriptions or letter.subscription in self.subscriptions,

@@ -39,8 +39,9 @@ def operations(bus: str, tmp_path: Path) -> Operations:
     return Operations(settings)
 
 
-def _dead_letter(connection: str, accounts: list[str]) -> None:
-    """Publish a customer change per account and dead-letter each from to-dataverse."""
+def _dead_letter(connection: str, accounts: list[str], message_ids: dict[str, str] | None = None) -> None:
+    """Publish a customer change per account (under ``message_ids``' id for it, else the envelope's) and
+    dead-letter each from to-dataverse."""
     with ServiceBusClient.from_connection_string(connection) as client:
         with client.get_topic_sender(TOPIC) as sender:
             for account in accounts:
@@ -55,7 +56,7 @@ def _dead_letter(connection: str, accounts: list[str]) -> None:
                     company="USMF",
                     data={"CustomerAccount": account, "SalesCurrencyCode": "XXX"},
                 )
-                sender.send_messages(to_message(envelope))
+                sender.send_messages(to_message(envelope, message_id=(message_ids or {}).get(account)))
         for _ in accounts:
             with client.get_subscription_receiver(
                 TOPIC, "to-dataverse", session_id=NEXT_AVAILABLE_SESSION, max_wait_time=5
@@ -112,3 +113,16 @@ def test_pause_and_resume_show_on_the_routes_and_are_audited(operations):
     assert [x["action"] for x in operations.audit()] == ["pause", "resume"]
     with pytest.raises(ConfigError, match="no consumer route"):
         operations.set_paused("customer", "unroutable", paused=True, reason="", who="carol")
+
+
+def test_a_ticked_letter_is_acted_on_alone_not_one_whose_message_id_spells_its_number(bus, operations):
+    """Ticked by its sequence number, a letter is purged alone: another letter of the route whose message
+    id is those very digits stays."""
+    _dead_letter(bus, ["C-1"])
+    (first,) = _refs(operations)
+    _dead_letter(bus, ["C-2"], message_ids={"C-2": str(first.sequence_number)})
+    purged = operations.purge([first], who="bob")
+    assert [len(r.done) for r in purged.values()] == [1]
+    (left,) = operations.letters("customer", "to-dataverse", None)
+    assert left.message_id == str(first.sequence_number)
+    assert left.sequence_number != first.sequence_number

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,4 +145,16 @@ def test_a_file_line_whose_letter_is_gone_fails_naming_it(bus: _Bus, tmp_path: P
     result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
     assert result.exit_code == 1, result.output
     assert "customer/to-dataverse #99 were not found" in result.output
+    assert list(bus.replayed) == ["customer-to-dataverse-7"]
+
+
+def test_a_letter_whose_message_id_spells_the_files_number_is_not_replayed_with_it(
+    bus: _Bus, tmp_path: Path
+) -> None:
+    """The file names customer/to-dataverse letter 7; another letter there whose message id is "7" is left."""
+    namesake = replace(_letter("customer"), sequence_number=8, message_id=str(SEQUENCE))
+    bus.queues[("customer", "to-dataverse")].append(namesake)
+    path, _ = _export_of_the_customer_letter(tmp_path)
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path)])
+    assert result.exit_code == 0, result.output
     assert list(bus.replayed) == ["customer-to-dataverse-7"]

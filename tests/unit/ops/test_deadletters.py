@@ -82,6 +82,17 @@ def test_filter_criteria_all_must_hold(selection: DeadLetterFilter, selected: bo
     assert selection.matches(_letter(), NOW) is selected
 
 
+def test_a_sequence_number_picks_that_letter_and_not_one_whose_message_id_spells_it() -> None:
+    """A ticked letter (its sequence number alone) is not confused with a letter whose message id is the
+    same digits, as an --id, which may be either, is."""
+    ticked = DeadLetterFilter(sequence_numbers=frozenset({42}))
+    assert not ticked.is_empty
+    assert ticked.matches(_letter(), NOW)
+    assert not ticked.matches(_letter(sequence_number=7, message_id="42"), NOW)
+    typed = DeadLetterFilter(ids=frozenset({"42"}))
+    assert typed.matches(_letter(sequence_number=7, message_id="42"), NOW)
+
+
 def test_group_by_reason_counts_and_ages() -> None:
     """Groups count letters per area, subscription and reason, with the oldest and newest ages."""
     letters = [
