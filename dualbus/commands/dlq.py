@@ -81,9 +81,15 @@ def _subscriptions(directions: list[str] | None) -> frozenset[str]:
 
 def _routes(areas: list[str] | None, directions: list[str] | None) -> list[Route]:
     try:
-        return select_routes(default_topology(), frozenset(areas or []), _subscriptions(directions))
+        routes = select_routes(default_topology(), frozenset(areas or []), _subscriptions(directions))
     except TopologyError as exc:
         raise usage_error(str(exc), "--area") from exc
+    if not routes:
+        # An area whose maps go one way only has no subscription the other way (company: to Dataverse).
+        existing = select_routes(default_topology(), frozenset(areas or []))
+        listed = ", ".join(f"{route.area}/{route.subscription}" for route in existing)
+        raise usage_error(f"no such route: the areas chosen have {listed}", "--to")
+    return routes
 
 
 def _sequence_numbers_in_one_route(ids: list[str] | None, routes: list[Route]) -> None:

@@ -98,6 +98,9 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("dlq", "purge", "--id", "42", "--yes"),
     ("dlq", "purge", "--id", "42", "--area", "customer", "--yes"),
     ("dlq", "replay", "--id", "7", "--to", "fo"),
+    # Company's maps go to Dataverse only: it has no to-fo route.
+    ("dlq", "list", "--area", "company", "--to", "fo"),
+    ("dlq", "purge", "--all", "--area", "company", "--to", "fo", "--yes"),
     ("dlq", "export", "--area", "nowhere"),
     ("status", "--interval", "abc"),
     ("status", "--interval", "-1"),
