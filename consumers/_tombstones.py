@@ -228,26 +228,23 @@ class Tombstones:
         version, at = entry
         self._entries[key] = entry
         self._encoded[key] = name + b":" + orjson.dumps([version, round(at, 3)])
-        cost = len(name) + _ENTRY_OVERHEAD
-        if deleted:
-            self._deletes[key] = None
-            cost += len(name) + 1  # listed again, and a comma
-            self._deletes_size += cost
-        else:
-            self._applied[key] = None
-        self._size += cost
+        (self._deletes if deleted else self._applied)[key] = None
+        self._count(len(name), deleted=deleted, sign=1)
 
     def _drop(self, key: str) -> None:
         del self._entries[key]
         self._encoded.pop(key)
-        name = len(orjson.dumps(key))
-        cost = name + _ENTRY_OVERHEAD
-        if self._deletes.pop(key, False) is None:
-            cost += name + 1
-            self._deletes_size -= cost
-        else:
-            self._applied.pop(key)
-        self._size -= cost
+        deleted = key in self._deletes
+        del (self._deletes if deleted else self._applied)[key]
+        self._count(len(orjson.dumps(key)), deleted=deleted, sign=-1)
+
+    def _count(self, name: int, *, deleted: bool, sign: int) -> None:
+        """Add (``sign`` 1) or take off (-1) what an entry whose encoded key is ``name`` bytes costs; a
+        delete's key is listed again, with a comma."""
+        cost = name + _ENTRY_OVERHEAD + (name + 1 if deleted else 0)
+        self._size += sign * cost
+        if deleted:
+            self._deletes_size += sign * cost
 
 
 def _decode(raw: bytes | None) -> tuple[dict[str, tuple[int, float]], set[str]]:
