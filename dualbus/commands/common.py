@@ -39,8 +39,10 @@ __all__ = [
     "usage_error",
 ]
 
-console = Console()
-error_console = Console(stderr=True)
+# No console markup: what the commands print holds the systems' own text (an OData error's "[/data/...]",
+# a rule's or a reason's name), which rich would read as its tags and fail on or drop. Colour goes by style.
+console = Console(markup=False)
+error_console = Console(stderr=True, markup=False)
 
 USAGE = 2
 FAILURE = 1
@@ -62,8 +64,9 @@ def servicebus_settings() -> ServiceBusSettings:
 
 
 def audit_log() -> AuditLog:
-    """The audit trail operators' commands write to (``DUALBUS_AUDIT_FILE``; see ``audit_path``)."""
-    return AuditLog(audit_path(load_settings()))
+    """The audit trail operators' commands write to (``DUALBUS_AUDIT_FILE``; see ``audit_path``), checked
+    writable before the command acts (ConfigError)."""
+    return AuditLog(audit_path(load_settings())).writable()
 
 
 def _one_line(text: str) -> str:

@@ -53,7 +53,7 @@ def demo(  # typer passes options by keyword
         keep_running=keep_running,
         headless=headless,
     )
-    code = run_demo(options, Console())
+    code = run_demo(options, Console(markup=False))  # it prints records' keys and reasons: no markup
     if code:
         raise typer.Exit(code)
 

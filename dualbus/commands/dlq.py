@@ -14,6 +14,7 @@ from typing import Annotated, Any, BinaryIO
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from dualbus.commands.common import (
     audit_log,
@@ -243,7 +244,7 @@ def _print_report(verb: str, route: Route, report: OperationReport) -> None:
         f"{route.area}/{route.subscription}: {verb} {len(report.done)} of {report.matched} selected"
     )
     for message_id, error in report.failed.items():
-        console.print(f"  [red]failed[/red] {message_id}: {error}", highlight=False)
+        console.print(Text.assemble("  ", ("failed", "red"), f" {message_id}: {error}"), highlight=False)
 
 
 def _edits(assignments: list[str] | None, areas: list[str] | None, routes: list[Route]) -> dict[str, Any]:
@@ -262,6 +263,12 @@ def _unknown_ids(ids: list[str] | None, found: set[str]) -> None:
     if missing:
         listed = ", ".join(missing)
         fail(f"no dead-lettered message has id or sequence number {listed} (see dualbus dlq list)")
+
+
+def _none_failed(verb: str, failed: int) -> None:
+    """Fail (exit 1) when some selected letters were not acted on: the command did not do what was asked."""
+    if failed:
+        fail(f"{failed} selected dead-letter(s) were not {verb} (each is named above, with why)")
 
 
 def _letters_gone(places: set[tuple[str, str, int]]) -> None:
@@ -341,6 +348,7 @@ def replay_(
             return
         audit = audit_log()
         found: set[str] = set()
+        failed = 0
         reached: set[tuple[str, str, int]] = set()  # the file's letters that are still there
         with bus_client(servicebus_settings()) as client:
             for route, picked in selections.items():
@@ -355,11 +363,13 @@ def replay_(
                 )
                 _print_report("replayed", route, report)
                 found |= report.matched_ids
+                failed += len(report.failed)
                 numbers = {int(i) for i in report.matched_ids if i.isdigit()}
                 here = (route.area, route.subscription)
                 reached |= {place for place in bodies if place[:2] == here and place[2] in numbers}
         _summary("replayed", found, audit)
         _unknown_ids(ids, found)
+        _none_failed("replayed", failed)
         if not (reason or older_than_minutes):  # else the file's other letters may be left out on purpose
             places = {(route.area, route.subscription) for route in selections}
             _letters_gone({place for place in bodies if place[:2] in places} - reached)
@@ -418,13 +428,20 @@ def purge_(
         confirmed = replace(selection, letters=frozenset(chosen))
         audit = audit_log()
         found: set[str] = set()
+        failed = reached = 0
         with bus_client(servicebus_settings()) as client:
             for route in routes:
                 report = purge(client, route, confirmed, audit=audit)
                 _print_report("purged", route, report)
                 found |= report.matched_ids
+                failed += len(report.failed)
+                reached += report.matched
+        if reached < len(chosen):
+            gone = len(chosen) - reached
+            console.print(f"{gone} of the {len(chosen)} counted had gone meanwhile (replayed or purged).")
         _summary("purged", found, audit)
         _unknown_ids(ids, found)
+        _none_failed("purged", failed)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,7 +83,7 @@ def initial_sync_command(
     Example: dualbus initial-sync --from fo --areas company,currency,customer --companies USMF
     """
     origin = Origin(source.value)
-    console = Console()
+    console = Console(markup=False)  # the summary holds entity and company names, not markup
     chosen = _split(areas)
     layers = area_layers(load_maps(), chosen or default_topology().areas)
 

@@ -215,11 +215,12 @@ class Operations:
         if subscription not in {sub.name for sub in topic.subscriptions}:
             raise ConfigError(f"{area} has no consumer route {subscription!r}")
         route = route_name(area, subscription)
+        audit = ConsoleAudit(audit_path(self.settings), who).writable()
         with bus_client(self.bus_settings) as client:
             send_command(
                 client, self.topology.control_queue, route=route, paused=paused, by=who, reason=reason
             )
-        self.record(who, "pause" if paused else "resume", "sent", route=route, reason=reason)
+        audit.record("pause" if paused else "resume", "sent", route=route, reason=reason)
 
     def groups(self) -> list[ReasonGroup]:
         """Dead-letters grouped by route and reason, largest group first."""
@@ -283,14 +284,14 @@ class Operations:
             raise ConfigError(f"nothing replayed: {ref}: {problem}")
         if not preview.letters:
             raise ConfigError("nothing replayed: none of the selected dead-letters is there any more")
-        audit = ConsoleAudit(audit_path(self.settings), who)
+        audit = ConsoleAudit(audit_path(self.settings), who).writable()
         return self._per_route(
             refs, lambda client, route, selection: replay(client, route, selection, audit=audit, edits=edits)
         )
 
     def purge(self, refs: Sequence[LetterRef], *, who: str) -> dict[str, OperationReport]:
         """Remove the selected dead-letters for good, each audited."""
-        audit = ConsoleAudit(audit_path(self.settings), who)
+        audit = ConsoleAudit(audit_path(self.settings), who).writable()
         return self._per_route(
             refs, lambda client, route, selection: purge(client, route, selection, audit=audit)
         )

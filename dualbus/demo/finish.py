@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dualbus.demo.environment import PIPELINE_CLIENT, Endpoints
 from dualbus.demo.report import (
@@ -155,13 +156,11 @@ def print_findings(console: Console, findings: Findings) -> None:
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
     verdict = findings.verdict
     if verdict.ok:
-        console.print(
-            f"[green]In step[/green]: all {len(verdict.explained)} drifts are rightly dead-lettered changes."
-        )
+        explained = f": all {len(verdict.explained)} drifts are rightly dead-lettered changes."
+        console.print(Text.assemble(("In step", "green"), explained))
     else:
-        console.print(
-            f"[red]Drift[/red]: {len(verdict.unexplained)} record(s) out of step with no dead-letter:"
-        )
+        unexplained = f": {len(verdict.unexplained)} record(s) out of step with no dead-letter:"
+        console.print(Text.assemble(("Drift", "red"), unexplained))
         for record in verdict.unexplained[:_SHOWN]:
             console.print(f"  {_describe(record)}", highlight=False, markup=False, soft_wrap=True)
         if len(verdict.unexplained) > _SHOWN:  # the full list is in summary.json

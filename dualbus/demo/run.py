@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.text import Text
 
 from dualbus.demo.display import latency_lines
 from dualbus.demo.drain import DrainWatch
@@ -105,7 +106,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             demo.write_summary({"exit_code": _INTERRUPTED, "error": "interrupted"})
             return _INTERRUPTED
         except DualbusError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(Text.assemble(("error:", "red"), f" {exc}"))
             demo.write_summary({"exit_code": 1, "error": str(exc)})
             return 1
         finally:

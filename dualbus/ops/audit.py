@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Self
 
 import orjson
 
+from dualbus.shared.errors import ConfigError
 from dualbus.shared.settings import Settings
 
 __all__ = ["AUDIT_FILE_NAME", "AuditLog", "audit_path", "operator_name"]
@@ -60,9 +63,27 @@ class AuditLog:
             "outcome": outcome,
             **details,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as stream:
+        with self._appending() as stream:
             stream.write(orjson.dumps(line, default=str) + b"\n")
+
+    def writable(self) -> Self:
+        """This trail, once a line is known to be addable: checked before an action, so that no action
+        is taken that its line cannot follow (ConfigError naming the file)."""
+        with self._appending():
+            pass
+        return self
+
+    @contextmanager
+    def _appending(self) -> Iterator[BinaryIO]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as stream:
+                yield stream
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: the audit trail cannot be written ({exc.strerror or exc}): set "
+                "DUALBUS_AUDIT_FILE to a file that can be"
+            ) from exc
 
     def read(self) -> list[dict[str, Any]]:
         """Every line so far (empty when there is no file yet)."""

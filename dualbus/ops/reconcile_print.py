@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dualbus.ops.reconcile import DriftKind, ReconcileReport, RecordDrift
 
@@ -33,9 +34,8 @@ def print_report(report: ReconcileReport, out: Console, *, verdict: bool = True)
     if hidden > 0:
         out.print(f"… and {hidden} more drifted records (--json lists them).")
     for problem in report.problems[:_SHOWN_RECORDS]:
-        out.print(
-            f"[yellow]cannot map[/yellow] {problem.map_name} {problem.side} {problem.row}: {problem.message}"
-        )
+        line = f" {problem.map_name} {problem.side} {problem.row}: {problem.message}"
+        out.print(Text.assemble(("cannot map", "yellow"), line))
     if report.repairs_published or report.deletes_published:
         out.print(
             f"Published {report.repairs_published} repairs and {report.deletes_published} deletes "
@@ -49,7 +49,7 @@ def print_report(report: ReconcileReport, out: Console, *, verdict: bool = True)
             "perhaps not yet synced to the other, they are never deleted (not with --delete-orphans either)."
         )
     if verdict:
-        out.print("[green]No drift.[/green]" if not report.has_drift else "[red]Drift found.[/red]")
+        out.print(Text("Drift found.", "red") if report.has_drift else Text("No drift.", "green"))
 
 
 def _summary_table(report: ReconcileReport) -> Table:
@@ -66,7 +66,7 @@ def _summary_table(report: ReconcileReport) -> Table:
         table.add_column(column, justify="left" if column in {"area", "company"} else "right")
     for s in report.summaries:
         counts = (s.compared, s.missing_in_fo, s.missing_in_dataverse, s.differing, s.problems)
-        table.add_row(s.area, s.company or "-", *(f"{n:,}" for n in counts))
+        table.add_row(s.area, Text(s.company or "-"), *(f"{n:,}" for n in counts))
     return table
 
 
@@ -77,5 +77,7 @@ def _records_table(drifts: list[RecordDrift]) -> Table:
     for drift in drifts:
         key = " / ".join(str(value) for value in drift.key.values())
         fields = "; ".join(f"{f.field}: {f.fo!r} ≠ {f.dataverse!r}" for f in drift.fields)
-        table.add_row(drift.map_name, drift.company or "-", key, _KIND_LABELS[drift.kind], fields)
+        # Text cells: a company, key or value is the systems' text, never rich markup ("Contoso [/EU]").
+        cells = (Text(drift.company or "-"), Text(key), _KIND_LABELS[drift.kind], Text(fields))
+        table.add_row(drift.map_name, *cells)
     return table

@@ -8,7 +8,7 @@ import orjson
 from rich.console import Console
 
 from dualbus.ops._reconcile_repair import may_delete_orphan, orphan_delete, repair_event, source_version
-from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift
+from dualbus.ops.reconcile import DriftKind, FieldDrift, ReconcileReport, RecordDrift, RowProblem
 from dualbus.ops.reconcile_print import print_report
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.tables import SourceTable
@@ -169,3 +169,26 @@ def _printed(report: ReconcileReport) -> str:
     out = Console(record=True, width=200)
     print_report(report, out)
     return out.export_text()
+
+
+def test_the_systems_text_is_printed_as_it_is_not_read_as_markup() -> None:
+    """A value, key or message holding square brackets is printed whole, on a console that reads markup.
+
+    rich read "[/EU]" as a closing tag and failed (after the repairs were published), and dropped
+    "[internal]" as an unknown style.
+    """
+    report = ReconcileReport(run_id="r", started=NOW)
+    record = RecordDrift(
+        "customers",
+        "customer",
+        "[bold]US",
+        {"CustomerAccount": "[X]"},
+        DriftKind.DIFFERS,
+        (FieldDrift("name", "Contoso [/EU]", "Contoso"),),
+    )
+    report.drifts.append(record)
+    report.count(record)
+    report.problems.append(RowProblem("customers", "customer", "fo", "[row 1]", "value [internal] refused"))
+    text = _printed(report)
+    for shown in ("[bold]US", "[X]", "'Contoso [/EU]'", "[row 1]", "value [internal] refused"):
+        assert shown in text
