@@ -105,6 +105,9 @@ async def run_consumer(
             limit=AdaptiveLimit(runtime.max_batched_in_flight),
             retry=retry,
             metrics=metrics,
+            # The producers' buckets (publisher.py): with another count than the default, every message
+            # whose bucket differed was dead-lettered as having the wrong session id.
+            buckets=topic.ordering_buckets,
         )
         # Operators pause and resume a route through the control queue (``dualbus pause``).
         watcher = PauseWatcher(client, chosen.control_queue, route_name(area, subscription.name))

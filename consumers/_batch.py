@@ -241,14 +241,15 @@ class _Gathering:
 
 def _deliver(part: _Pending, response: Response) -> None:
     status = response.status_code
+    # A part's Retry-After is honoured as the whole request's is (shared/api.py), a 503's as a 429's.
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status == _TOO_MANY_REQUESTS:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         part.answer.set_exception(
             ThrottledError(f"{_what(part)} was throttled: {error_message(response)}", retry_after=retry_after)
         )
     elif status >= _SERVER_ERROR:
         failed = f"{_what(part)} failed with {status}: {error_message(response)}"
-        part.answer.set_exception(TransientError(failed))
+        part.answer.set_exception(TransientError(failed, retry_after=retry_after))
     else:
         part.answer.set_result(response)
 

@@ -7,10 +7,12 @@ side. A body that cannot be read gets its own queue: it is dead-lettered on its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 import orjson
+
+from dualbus.shared.messages import body_bytes
 
 __all__ = ["by_record", "record_name"]
 
@@ -38,25 +40,20 @@ def by_record(messages: Sequence[M]) -> list[list[M]]:
 
 
 def _record(body: object) -> str | None:
+    # Whatever a body holds, it is grouped, never raised out of the batch: the message is dead-lettered
+    # when processed. A key nested too deep for orjson to write again (TypeError) raised here, and the
+    # session was taken and dropped until its messages, good ones with it, reached MaxDeliveryCount.
     try:
-        payload = orjson.loads(_bytes(body))
-    except (TypeError, ValueError):
+        payload = orjson.loads(body_bytes(body))
+        if isinstance(payload, list):
+            return _MANY
+        if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
+            return None
+        return record_name(payload.get("entity"), payload["key"])
+    except (TypeError, ValueError):  # EnvelopeError, orjson's errors
         return None
-    if isinstance(payload, list):
-        return _MANY
-    if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
-        return None
-    return record_name(payload.get("entity"), payload["key"])
 
 
 def record_name(entity: object, key: object) -> str:
     """One name for a record, the same for a raw body and a read envelope: its entity and key, keys sorted."""
     return orjson.dumps([entity, key], option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _bytes(body: object) -> bytes | str:
-    if isinstance(body, bytes | str):
-        return body
-    if isinstance(body, Iterable):
-        return b"".join(bytes(part) for part in body)
-    raise TypeError(type(body).__name__)

@@ -31,6 +31,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.api import ApiClient, error_message
 from dualbus.shared.envelope import Operation
+from dualbus.shared.errors import TransformError
 from dualbus.shared.http import Response
 from dualbus.shared.retry import RetryPolicy
 from dualbus.shared.together import side_by_side
@@ -65,6 +66,7 @@ class DataverseSource:
         self._resolver = LookupResolver(api, [t.table_map for t in self._tables])
         self._retry = retry
         self.skipped_echo = 0
+        self.unkeyed = 0
         # When each table's last read started: what a delta returns was changed after it (see _change_time).
         self._read_at: dict[str, datetime] = {}
 
@@ -160,7 +162,11 @@ class DataverseSource:
             return
         row_id = str(row[primary_id_column(table.name)])
         version = int(row["versionnumber"])
-        key = table.key_of(row)
+        try:
+            key = table.key_of(row)
+        except TransformError as exc:
+            self._unkeyed(table, row_id, exc)
+            return
         known = self._store.row_ref(_scope(table), row_id) is not None
         # A deleted entity carries its id only: keep what its delete must carry, as this event's data has it.
         ref = {"key": key, "version": version, "data": table.delete_data(row)}
@@ -171,6 +177,15 @@ class DataverseSource:
         operation = Operation.UPDATE if known else Operation.CREATE
         moment = _change_time(row.get("modifiedon"), since)
         outbox.envelopes.append(build_envelope(table, row, operation, source_version=version, time=moment))
+
+    def _unkeyed(self, table: SourceTable, row_id: str, error: TransformError) -> None:
+        """A row the map cannot name on the other side (a key column empty, its company lookup unset) is not
+        published, and the tables' other rows are: one such row stopped every table's polling, and again at
+        each restart, as the delta that holds it was read again. Its next change, once keyed, publishes it.
+        """
+        self.unkeyed += 1
+        self._publisher.metrics.unresolved.add(1, {"entity": table.name})
+        _log.warning("%s row %s not published, as it has no key yet: %s", table.name, row_id, error)
 
     def _add_delete(self, table: SourceTable, row_id: str, outbox: Outbox, since: datetime | None) -> None:
         ref = self._store.row_ref(_scope(table), row_id)

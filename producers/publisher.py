@@ -59,7 +59,8 @@ class ProducerMetrics:
         self.unresolved = meter.create_counter(
             "dualbus.producer.unresolved",
             unit="{event}",
-            description="Data events whose row could not be identified, left to the next scan",
+            description="Changes whose row could not be identified (an F&O data event left to the next scan, "
+            "a Dataverse row without its key), not published",
         )
         self.source_to_published = meter.create_histogram(
             "dualbus.producer.source_to_published",

@@ -21,6 +21,7 @@ from azure.servicebus.aio import ServiceBusReceiver as AsyncServiceBusReceiver
 
 from dualbus.shared.bus import bus_errors
 from dualbus.shared.errors import DualbusError
+from dualbus.shared.messages import body_bytes
 
 __all__ = [
     "PauseWatcher",
@@ -84,10 +85,9 @@ def fold_states(messages: Iterable[ServiceBusReceivedMessage]) -> dict[str, Rout
 
 
 def _parse(message: ServiceBusReceivedMessage) -> RouteState:
-    body = message.body
-    raw = body if isinstance(body, bytes) else b"".join(bytes(part) for part in body)
     try:
-        payload = orjson.loads(raw)
+        # body_bytes: an AMQP value body of integers was made into bytes that long ([2**62]: MemoryError).
+        payload = orjson.loads(body_bytes(message.body))
         return RouteState(
             route=str(payload["route"]),
             paused=bool(payload["paused"]),

@@ -95,6 +95,7 @@ class Pipeline:
         maps: MapSet | None = None,
         retry: MessageRetry = TEST_RETRY,
         options: RuntimeOptions = TEST_OPTIONS,
+        topology: Topology = TOPOLOGY,
     ) -> ConsumerMetrics:
         """Run a consumer until ``until(metrics)`` holds (or ``within`` seconds pass), then stop it."""
         stop = asyncio.Event()
@@ -105,7 +106,7 @@ class Pipeline:
                 area,
                 direction,
                 stop=stop,
-                topology=TOPOLOGY,
+                topology=topology,
                 maps=maps or self.maps,
                 retry=retry,
                 options=options,

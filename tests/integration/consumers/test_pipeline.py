@@ -16,6 +16,7 @@ from dualbus.shared.topology import (
     REPLAY_COUNT_PROPERTY,
     REPLAY_TARGET_PROPERTY,
     Direction,
+    Topology,
 )
 
 from .conftest import CLIENTS, TOPOLOGY
@@ -76,6 +77,25 @@ async def test_happy_path_applies_every_map_of_the_area(pipeline, area, directio
             strings = {k: v for k, v in change.fields.items() if isinstance(v, str) and k not in change.key}
             assert {k: row.get(k) for k in strings} == strings
     assert pipeline.dead_letters(area, direction) == []
+
+
+@pytest.mark.asyncio
+async def test_a_topic_with_other_ordering_buckets_is_checked_with_its_own_count(pipeline):
+    """Producers put each record in its bucket of the topic's ``ordering_buckets``; the consumer checked
+    session ids against the default 32 and dead-lettered most messages of a topic with 8."""
+    topology = Topology(
+        topics=tuple(
+            topic.model_copy(update={"ordering_buckets": 8}) if topic.area == "currency" else topic
+            for topic in TOPOLOGY.topics
+        )
+    )
+    changes = [event(pipeline.maps["currency"], "fo", n, version=3, label="b") for n in range(1, 9)]
+    pipeline.publish([to_message(change, buckets=8) for change in changes], area="currency")
+    metrics = await pipeline.consume(
+        "currency", Direction.TO_DATAVERSE, lambda m: sum(m.counts.values()) >= 8, topology=topology
+    )
+    assert metrics.counts["applied"] == 8
+    assert pipeline.dead_letters("currency", Direction.TO_DATAVERSE) == []
 
 
 @pytest.mark.asyncio

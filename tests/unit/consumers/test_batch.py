@@ -47,7 +47,7 @@ class FakeDataverse:
         for line in lines[: self.answer_at_most]:
             name = line.split("/api/data/v9.2/")[1].split(" ")[0]
             status = self.statuses.get(name, 200)
-            extra = "Retry-After: 2\r\n" if status == 429 else ""
+            extra = "Retry-After: 2\r\n" if status in {429, 503} else ""
             body = f'{{"name": "{name}"}}'
             parts.append(
                 f"--{boundary}\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 {status} X\r\n"
@@ -92,6 +92,21 @@ async def test_a_throttled_part_raises_for_its_caller_only():
     assert isinstance(results[1], ThrottledError)
     assert results[1].retry_after == 2.0
     assert results[2].status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_part_unavailable_for_a_while_says_how_long_to_wait():
+    """A 503 part's Retry-After reaches its caller's retry, as a 429 part's does and a 503 batch's did."""
+    fake = FakeDataverse({"row1": 503})
+    http, api = await _api(fake)
+    async with http:
+        results = await asyncio.gather(
+            *(api.request("PATCH", f"api/data/v9.2/row{n}", json={"n": n}) for n in range(2)),
+            return_exceptions=True,
+        )
+    assert results[0].status_code == 200
+    assert isinstance(results[1], TransientError)
+    assert results[1].retry_after == 2.0
 
 
 @pytest.mark.asyncio

@@ -37,3 +37,16 @@ def test_unreadable_bodies_each_stand_alone():
     """A body that is not an envelope never joins another message's group."""
     batch = [Msg(body=b"junk", label="a"), Msg(body=b"junk", label="b"), Msg(body=b'{"key": 1}', label="c")]
     assert [[m.label for m in group] for group in by_record(batch)] == [["a"], ["b"], ["c"]]
+
+
+def test_a_body_that_cannot_be_named_stands_alone_instead_of_failing_the_batch():
+    """A key nested deeper than orjson writes, and an AMQP value body of integers, are bodies like any
+    unreadable one: they raised out of the grouping (TypeError; [2**62] as bytes, MemoryError), and the
+    session's good messages went round with them until MaxDeliveryCount dead-lettered them all."""
+    deep = b'{"entity": "Currencies", "key": ' + b'{"k": ' * 300 + b'"x"' + b"}" * 301  # orjson reads it
+    batch = [
+        Msg(body=iter([deep]), label="deep"),
+        Msg(body=[2**62], label="value"),
+        _msg("Currencies", {"CurrencyCode": "EUR"}, "good"),
+    ]
+    assert [[m.label for m in group] for group in by_record(batch)] == [["deep"], ["value"], ["good"]]

@@ -75,3 +75,28 @@ async def test_every_page_of_a_delta_is_published_and_the_last_pages_token_kept(
         (Operation.CREATE, "GBP"),
         (Operation.DELETE, "EUR"),
     ]
+
+
+class SnapshotWithAnUnkeyedRow:
+    """A snapshot of two currencies, one of them without its ISO code (the currencies map's key)."""
+
+    async def request(self, _method: str, _path: str, **_options: Any) -> httpx.Response:
+        unkeyed = {**_currency("XXX", 2), "isocurrencycode": None}
+        body = {"value": [unkeyed, _currency("EUR", 1)], "@odata.deltaLink": f"{API}x?$deltatoken=t1"}
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.asyncio
+async def test_a_row_without_its_key_is_left_out_and_the_others_published(tmp_path: Path) -> None:
+    """The keyless row raised out of the round: no table was polled again, the same at every restart."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
+        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
+        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+        api = SnapshotWithAnUnkeyedRow()
+        source = DataverseSource(api, tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+        assert await source.poll_once() == 1
+        assert source.unkeyed == 1
+        assert store.get("dataverse.delta.currency") == "t1"
+    published = [e.key["isocurrencycode"] for e in sent_envelopes(client, "dualbus.currency")]
+    assert published == ["EUR"]
