@@ -92,7 +92,15 @@ class DataverseSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Upsert or delete one row unless it is stale, conflicting or already holds the change."""
         writer = await self.identity.require()
-        path = await self._refs.row_path(change.table_map, change.key)
+        try:
+            path = await self._refs.row_path(change.table_map, change.key)
+        except LookupMissingError:
+            if change.delete:
+                # A row keyed by a company (or another row) that is not there cannot be there either. A
+                # consumer that had the company's id cached found it so; one that had not (a restart,
+                # another replica) waited for the lookup and dead-lettered the delete.
+                return ApplyResult.UNCHANGED
+            raise
         select = selected_columns(change)
         # One $select for the row's reads and for the answers to its writes.
         query = {"$select": ",".join(select)}
@@ -118,7 +126,7 @@ class DataverseSink:
                 done = await (
                     self._delete(path, change, row)
                     if change.delete
-                    else self._upsert(path, change, row, query)
+                    else self._upsert(path, change, row, query, fresh=cached is None)
                 )
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
@@ -157,7 +165,13 @@ class DataverseSink:
         return reason
 
     async def _upsert(
-        self, path: str, change: TargetChange, row: Mapping[str, Any] | None, query: dict[str, str]
+        self,
+        path: str,
+        change: TargetChange,
+        row: Mapping[str, Any] | None,
+        query: dict[str, str],
+        *,
+        fresh: bool = True,
     ) -> ApplyResult | None:
         # An existing row is addressed by its key in the URL: its key columns never change.
         fields = {k: v for k, v in change.fields.items() if row is None or k not in change.key}
@@ -168,7 +182,9 @@ class DataverseSink:
         body: dict[str, object] = dict(differing(row or {}, fields, nulls))
         for binding in change.lookups:
             body.update(await self._refs.bind(change.table_map, binding, row))
-        if row is not None and not body:
+        mark_only = row is not None and not body
+        # A mark is raised on a row just read only: "unchanged" on a kept copy is decided again on a read.
+        if mark_only and not (fresh and _mark_lags(change, row, self.writer_id or "")):
             # Writing the same values would only raise a change that travels back to F&O as an echo.
             return ApplyResult.UNCHANGED
         if row is not None:
@@ -184,7 +200,7 @@ class DataverseSink:
             return None
         check(response, change.table_map)
         self._remember(path, response)
-        return ApplyResult.APPLIED
+        return ApplyResult.UNCHANGED if mark_only else ApplyResult.APPLIED
 
     async def _delete(
         self, path: str, change: TargetChange, row: Mapping[str, Any] | None
@@ -295,6 +311,26 @@ def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) ->
         return False
     held = _row_version(row)
     return held is not None and held > change.base_version
+
+
+def _mark_lags(change: TargetChange, row: Mapping[str, Any] | None, writer_id: str) -> bool:
+    """Whether a row that already holds the change's values needs its version mark raised to the change's.
+
+    Where dualbus wrote the row last, an unchanged change newer than the mark (F&O back at values
+    dualbus applied) is recorded, as the F&O sink records it: left at the older mark, an older change
+    replayed from the dead-letter queue or delivered late passed the stale guard and overwrote the row.
+    Not where F&O's state was built on this very row version (its base): that is F&O's echo of what it
+    received, and nothing is written, which would only raise a change of its own. Where someone else
+    edited the row last, the change is such an echo too (else the conflict rule would have skipped it).
+    """
+    if row is None:
+        return False
+    mark = row.get(VERSION_COLUMN)
+    if mark is not None and int(str(mark)) >= change.source_version:
+        return False
+    if change.base_version is not None and change.base_version == _row_version(row):
+        return False
+    return bool(writer_id) and str(row.get(_MODIFIED_BY) or "").lower() == writer_id.lower()
 
 
 def _row_version(row: Mapping[str, Any]) -> int | None:

@@ -9,10 +9,10 @@ namespace with Entra ID (``DefaultAzureCredential``). Every call that can fail r
     azure error                                  dualbus error
     connection, communication, timeout,          TransientError   (retry after a pause)
     server busy, session cannot be locked,
-    entity disabled
+    entity disabled, quota exceeded
     message or session lock lost                 LockLostError    (a BusError: the message comes back)
     a message or batch larger than allowed       MessageTooLargeError (a BusError: split it, or refuse it)
-    anything else (auth, not found, quota, ...)  BusError
+    anything else (auth, not found, ...)         BusError
 
 Error classes: https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.exceptions
 """
@@ -39,6 +39,7 @@ from azure.servicebus.exceptions import (
     ServiceBusAuthorizationError,
     ServiceBusCommunicationError,
     ServiceBusConnectionError,
+    ServiceBusQuotaExceededError,
     ServiceBusServerBusyError,
     SessionCannotBeLockedError,
     SessionLockLostError,
@@ -82,6 +83,18 @@ _RIGHTS_HINT = (
 )
 # The first kind an exception is makes its dualbus error, with this text ({name}: the exception's type).
 _TRANSLATIONS: tuple[tuple[tuple[type[BaseException], ...], type[DualbusError], str], ...] = (
+    # "The messaging entity has reached its maximum allowable size, or the maximum number of connections
+    # to a namespace has been exceeded. Create space in the entity by receiving messages" (the SDK's own
+    # docstring): a topic filled while its consumers were down empties when they are back, so a producer
+    # waits and tries again, saying why, rather than stop (and its F&O webhook with it).
+    (
+        (ServiceBusQuotaExceededError,),
+        TransientError,
+        (
+            "Service Bus quota exceeded (an entity is full, or the namespace has too many connections; "
+            "receiving its messages makes room): {name}: {exc}"
+        ),
+    ),
     (_TRANSIENT, TransientError, "Service Bus is unavailable: {name}: {exc}"),
     (_LOCK_LOST, LockLostError, "the lock was lost: {name}: {exc}"),
     ((MessageSizeExceededError,), MessageTooLargeError, "Service Bus failed: {name}: {exc}"),
@@ -103,7 +116,7 @@ def translate_bus_error(exc: BaseException) -> DualbusError:
     for kinds, error, text in _TRANSLATIONS:
         if isinstance(exc, kinds):
             return error(text.format(name=name, exc=exc))
-    # Authentication, missing entities, quotas: an operator has to act.
+    # Authentication, missing entities: an operator has to act.
     return BusError(f"Service Bus failed: {name}: {exc}")
 
 

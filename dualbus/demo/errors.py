@@ -3,7 +3,8 @@
 ::
 
     DualbusError
-    └── DemoError        a part of the demo did not start, finish or answer in time
+    └── DemoError        a part of the demo did not start, finish or answer in time; a run directory
+                         the demo did not make
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ _PIPELINE = 1
 # What a run writes into its directory (and nothing else there is touched).
 _RUN_FILES = ("sandbox.json", "sandbox.partial", "summary.json")
 _RUN_DIRECTORIES = ("logs", "metrics", "state")
+# Left in a run directory by the run that made it: only then are the names above a previous run's to clear.
+RUN_MARK = ".dualbus-demo-run"
 
 
 def cli_command(*args: str) -> list[str]:
@@ -199,12 +201,23 @@ class Launcher:
 
 
 def _clear_previous_run(run_dir: Path) -> None:
-    """Remove what an earlier run left: its metrics would add up with the new ones, its info file mislead."""
+    """Remove what an earlier run left: its metrics would add up with the new ones, its info file mislead.
+
+    Only in a directory a run made (it holds ``RUN_MARK``): ``--run-dir .`` in a project that has a
+    ``logs`` or ``state`` folder of its own deleted it. Such a directory is refused (DemoError).
+    """
+    present = [name for name in (*_RUN_FILES, *_RUN_DIRECTORIES) if (run_dir / name).exists()]
+    if present and not (run_dir / RUN_MARK).exists():
+        raise DemoError(
+            f"{run_dir} holds {', '.join(present)}, which no demo run made: give --run-dir a new or empty "
+            "directory (a run clears only what a previous run left there)"
+        )
     for name in _RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)
     for name in _RUN_DIRECTORIES:
         shutil.rmtree(run_dir / name, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_MARK).touch()
 
 
 def initial_sync_layers() -> list[list[str]]:

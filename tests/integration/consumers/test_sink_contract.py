@@ -171,12 +171,23 @@ class TestDataverseSink(SinkContract):
 
     @pytest.mark.asyncio
     async def test_an_unchanged_row_is_not_written(self, twins, sink):
-        """A change of no mapped value leaves the row as it was: same row version, same version column."""
+        """F&O's echo of the row version it received (its base) leaves the row as it was: same row version,
+        same version column."""
         first = self.change(twins, 10, 1, "same")
         await sink.apply(first)
         before = self.row_version(twins, first)
-        assert await sink.apply(self.change(twins, 10, 2, "same")) is ApplyResult.UNCHANGED
+        assert await sink.apply(self.change(twins, 10, 2, "same", base=before)) is ApplyResult.UNCHANGED
         assert (self.row_version(twins, first), self.version_mark(twins, first)) == (before, 1)
+
+    @pytest.mark.asyncio
+    async def test_an_unchanged_row_dualbus_wrote_records_the_newer_version(self, twins, sink):
+        """F&O back at the values dualbus applied: only the mark moves, and an older change that comes after
+        (replayed from the dead-letter queue) is stale."""
+        first = self.change(twins, 11, 1, "same")
+        await sink.apply(first)
+        assert await sink.apply(self.change(twins, 11, 3, "same")) is ApplyResult.UNCHANGED
+        assert self.version_mark(twins, first) == 3
+        assert await sink.apply(self.change(twins, 11, 2, "older")) is ApplyResult.SKIPPED_STALE
 
     @pytest.mark.asyncio
     async def test_an_edit_fo_has_not_seen_wins(self, twins, sink):

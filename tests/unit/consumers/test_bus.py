@@ -13,6 +13,7 @@ from azure.servicebus.exceptions import (
     ServiceBusAuthenticationError,
     ServiceBusAuthorizationError,
     ServiceBusConnectionError,
+    ServiceBusQuotaExceededError,
     ServiceBusServerBusyError,
     SessionCannotBeLockedError,
     SessionLockLostError,
@@ -38,10 +39,12 @@ EMULATOR = ServiceBusSettings(
         OperationTimeoutError(message="slow"),
         ServiceBusServerBusyError(message="busy"),
         SessionCannotBeLockedError(message="taken"),
+        ServiceBusQuotaExceededError(message="full"),
     ],
 )
 def test_retryable_azure_errors_become_transient(error):
-    """Connection, timeout, busy and session-taken errors are translated into TransientError."""
+    """Connection, timeout, busy, session-taken and quota errors are translated into TransientError: a full
+    topic empties as its consumers receive, and a producer that stopped on it took its F&O webhook along."""
     translated = translate_bus_error(error)
     assert type(translated) is TransientError
     assert type(error).__name__ in str(translated)

@@ -187,12 +187,34 @@ async def test_an_older_version_is_stale(sink, fake):
 
 
 @pytest.mark.asyncio
-async def test_a_change_of_no_mapped_value_writes_nothing(sink, fake):
-    """Same fields and lookups as the row: UNCHANGED, no request that would echo back to F&O."""
+async def test_a_change_of_no_mapped_value_records_only_its_version(sink, fake):
+    """Same fields and lookups as the row dualbus wrote last: UNCHANGED, and only the mark is written (the
+    Dataverse producer skips dualbus's own writes: nothing travels back to F&O)."""
     await created(sink, fake)
     assert await sink.apply(customer(2)) is ApplyResult.UNCHANGED
-    assert len(fake.writes()) == 1
-    assert fake.rows[ACCOUNT]["dualbus_sourceversion"] == 1
+    assert fake.writes()[-1][2] == {"dualbus_sourceversion": 2}
+    assert fake.rows[ACCOUNT]["dualbus_sourceversion"] == 2
+
+
+@pytest.mark.asyncio
+async def test_an_older_change_after_an_unchanged_newer_one_is_stale(sink, fake):
+    """F&O went back to the values dualbus applied (version 3); version 2, dead-lettered then replayed,
+    came after it and overwrote the row, since the mark had stayed at 1."""
+    await created(sink, fake)
+    assert await sink.apply(customer(3)) is ApplyResult.UNCHANGED
+    assert await sink.apply(customer(2, OrganizationName="Old name")) is ApplyResult.SKIPPED_STALE
+    assert fake.rows[ACCOUNT]["name"] == "Contoso"
+
+
+@pytest.mark.asyncio
+async def test_the_echo_of_someone_elses_edit_writes_nothing(sink, fake):
+    """The row holds another user's edit, and F&O's state built on it comes back: no write at all."""
+    await created(sink, fake)
+    fake.edit(ACCOUNT, name="theirs")
+    seen = int(fake.rows[ACCOUNT]["versionnumber"])
+    writes = len(fake.writes())
+    assert await sink.apply(customer(4, base=seen, OrganizationName="theirs")) is ApplyResult.UNCHANGED
+    assert len(fake.writes()) == writes
 
 
 @pytest.mark.asyncio
@@ -386,6 +408,24 @@ async def test_a_delete_whose_company_is_gone_is_unchanged_not_an_unresolved_loo
     del fake.rows[ACCOUNT]
     del fake.rows["cdm_companies(cdm_companycode='USMF')"]
     assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
+
+
+@pytest.mark.asyncio
+async def test_a_delete_whose_company_is_gone_is_unchanged_on_a_consumer_that_never_saw_it(fake):
+    """The same on a consumer started after the company went (nothing cached): the key's lookup finds no
+    company, and no row can be there under it."""
+    http, api = api_client(fake)
+    first = DataverseSink(api)
+    await created(first, fake)
+    await first.aclose()
+    del fake.rows[ACCOUNT]
+    del fake.rows["cdm_companies(cdm_companycode='USMF')"]
+    restarted = DataverseSink(api)
+    try:
+        assert await restarted.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
+    finally:
+        await restarted.aclose()
+        await http.aclose()
 
 
 NEW_USMF_ID = "99999999-0000-0000-0000-0000000000aa"

@@ -7,6 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from dualbus import __version__
 from dualbus.demo.environment import (
     PIPELINE_CLIENT,
@@ -15,6 +17,7 @@ from dualbus.demo.environment import (
     child_environment,
     pipeline_environment,
 )
+from dualbus.demo.errors import DemoError
 from dualbus.demo.launch import Launcher, cli_command, consumer_name, initial_sync_layers
 from dualbus.sandbox.identity import user_id_for
 from dualbus.shared.maps import dependency_layers
@@ -96,6 +99,7 @@ def test_cli_command_runs_dualbus() -> None:
 
 def test_a_new_run_forgets_the_previous_one(tmp_path: Path) -> None:
     """Metrics, state and the twins' info file of an earlier run in the same directory are removed."""
+    Launcher.create(tmp_path)  # the earlier run
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "consumer-customer-to-fo.json").write_text("{}")
     (tmp_path / "sandbox.json").write_text("{}")
@@ -105,6 +109,15 @@ def test_a_new_run_forgets_the_previous_one(tmp_path: Path) -> None:
     assert not (tmp_path / "sandbox.json").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert launcher.group.log_dir == tmp_path / "logs"
+
+
+def test_a_directory_no_run_made_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """``--run-dir .`` in a project with a ``logs`` folder of its own deleted that folder."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "app.log").write_text("theirs")
+    with pytest.raises(DemoError, match="logs, which no demo run made"):
+        Launcher.create(tmp_path)
+    assert (tmp_path / "logs" / "app.log").read_text() == "theirs"
 
 
 def test_producers_read_as_their_own_application_where_the_sandbox_has_it(tmp_path: Path) -> None:
