@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from dualbus.ops.audit import AuditLog, audit_path
 from dualbus.shared.errors import ConfigError, DualbusError
 from dualbus.shared.logs import redact
+from dualbus.shared.maps import load_maps
 from dualbus.shared.settings import ServiceBusSettings, load_settings
 
 __all__ = [
@@ -33,9 +34,12 @@ __all__ = [
     "console",
     "error_console",
     "fail",
+    "finite",
     "format_age",
+    "known_areas",
     "reported_errors",
     "servicebus_settings",
+    "split_values",
     "usage_error",
 ]
 
@@ -82,6 +86,23 @@ def fail(message: str, code: int = FAILURE) -> NoReturn:
 def usage_error(message: str, option: str | None = None) -> typer.BadParameter:
     """A usage error (exit code 2), about ``option`` when one is to blame, to raise."""
     return typer.BadParameter(message, param_hint=f"'{option}'" if option else None)
+
+
+def split_values(values: list[str] | None) -> list[str] | None:
+    """An option given repeated or comma-separated, as one list; None when none was given."""
+    parts = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+    return parts or None
+
+
+def known_areas(areas: list[str] | None) -> list[str] | None:
+    """``areas`` when the maps know each of them; a usage error naming the others and the known ones."""
+    known = {table_map.area for table_map in load_maps()}
+    unknown = sorted(set(areas or []) - known)
+    if unknown:
+        raise usage_error(
+            f"unknown area(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", "--areas"
+        )
+    return areas
 
 
 def finite(value: float | None) -> float | None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dualbus.commands.common import finite, known_areas, split_values
 from dualbus.ops.applied import wait_applied
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.main import configured, produce
@@ -33,13 +34,6 @@ class Source(enum.StrEnum):
     DATAVERSE = "dataverse"
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """Options given as repeated flags or comma-separated lists."""
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
 def produce_command(
     source: Annotated[Source, typer.Option("--from", help="The system to publish changes from.")],
     areas: Annotated[
@@ -51,7 +45,7 @@ def produce_command(
     Example: dualbus produce --from dataverse --areas customer,vendor
     """
     try:
-        produce(Origin(source.value), areas=_split(areas))
+        produce(Origin(source.value), areas=known_areas(split_values(areas)))
     except DualbusError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -73,7 +67,10 @@ def initial_sync_command(
             help="Before each layer of areas, wait until the consumers applied the layers it looks up.",
         ),
     ] = True,
-    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for one layer to be applied.")] = 600.0,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, callback=finite, help="Seconds to wait for one layer to be applied."),
+    ] = 600.0,
 ) -> None:
     """Publish every row of the chosen areas in dependency order; a killed run resumes where it stopped.
 
@@ -84,7 +81,7 @@ def initial_sync_command(
     """
     origin = Origin(source.value)
     console = Console(markup=False)  # the summary holds entity and company names, not markup
-    chosen = _split(areas)
+    chosen = known_areas(split_values(areas))
     layers = area_layers(load_maps(), chosen or default_topology().areas)
 
     async def before_layer(previous: Sequence[str]) -> None:
@@ -94,7 +91,7 @@ def initial_sync_command(
     try:
         summary = asyncio.run(
             _initial_sync(
-                origin, chosen, _split(companies), page_size, layers=layers, before_layer=before_layer
+                origin, chosen, split_values(companies), page_size, layers=layers, before_layer=before_layer
             )
         )
     except DualbusError as exc:

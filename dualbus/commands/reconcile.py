@@ -10,10 +10,17 @@ import orjson
 import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from dualbus.commands.common import console, error_console, reported_errors, usage_error
+from dualbus.commands.common import (
+    console,
+    error_console,
+    known_areas,
+    reported_errors,
+    split_values,
+    usage_error,
+)
 from dualbus.ops.reconcile import reconcile
 from dualbus.ops.reconcile_print import print_report
-from dualbus.shared.maps import Side, load_maps
+from dualbus.shared.maps import Side
 
 __all__ = ["EXIT_DRIFT", "register"]
 
@@ -76,11 +83,11 @@ def reconcile_command(
     if delete_orphans and not repair:
         raise usage_error("deleting orphans is a repair: add --repair", "--delete-orphans")
     with reported_errors():
-        chosen_areas = _known_areas(_split(areas))
+        chosen_areas = known_areas(split_values(areas))
         with _progress(enabled=not as_json) as on_rows:
             report = reconcile(
                 areas=chosen_areas,
-                companies=_split(companies),
+                companies=split_values(companies),
                 repair=repair,
                 source=side,
                 delete_orphans=delete_orphans,
@@ -100,23 +107,6 @@ def _side(value: str | None) -> Side | None:
     if value not in _SIDES:
         raise usage_error(f"takes fo or dataverse, not {value!r}", "--source")
     return _SIDES[value]
-
-
-def _known_areas(areas: list[str] | None) -> list[str] | None:
-    """``areas`` when the maps know each of them; a usage error naming the others and the known ones."""
-    known = {table_map.area for table_map in load_maps()}
-    unknown = sorted(set(areas or []) - known)
-    if unknown:
-        raise usage_error(
-            f"unknown area(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", "--areas"
-        )
-    return areas
-
-
-def _split(values: list[str] | None) -> list[str] | None:
-    """Repeated and comma-separated values as one list; None when none were given."""
-    parts = [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
-    return parts or None
 
 
 @contextmanager

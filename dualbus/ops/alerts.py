@@ -27,6 +27,7 @@ from dualbus.ops.deadletters import DeadLetter
 from dualbus.shared.envelope import format_validation_error
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.routing import UNROUTABLE
+from dualbus.shared.topology import default_topology
 
 __all__ = [
     "Action",
@@ -43,6 +44,9 @@ __all__ = [
 _log = logging.getLogger(__name__)
 # The latest action failures kept for the caller (``AlertActions.errors``).
 _ERRORS_KEPT = 100
+# A year of minutes: a longer window is no alerting window, and a far longer one overflowed the date
+# arithmetic at the first dead-letter, stopping the monitor when it was needed.
+_LONGEST_WINDOW_MINUTES = 366 * 24 * 60
 
 
 class Action(StrEnum):
@@ -60,7 +64,7 @@ class AlertRule(BaseModel):
 
     name: Annotated[str, Field(min_length=1)]
     threshold: Annotated[int, Field(ge=1)]
-    window_minutes: Annotated[float, Field(gt=0)]
+    window_minutes: Annotated[float, Field(gt=0, le=_LONGEST_WINDOW_MINUTES)]
     reason: str | None = None
     area: str | None = None
     subscription: str | None = None
@@ -71,6 +75,18 @@ class AlertRule(BaseModel):
     def _webhook_needs_url(self) -> Self:
         if Action.WEBHOOK in self.actions and not self.webhook_url:
             raise ValueError(f"rule {self.name!r} calls a webhook but has no webhook_url")
+        return self
+
+    @model_validator(mode="after")
+    def _names_a_route_that_exists(self) -> Self:
+        # A typo ("dataverse" for "to-dataverse") was accepted and the rule never fired.
+        topology = default_topology()
+        if self.area is not None and self.area not in topology.areas:
+            raise ValueError(f"rule {self.name!r}: area {self.area!r} is none of {', '.join(topology.areas)}")
+        names = sorted({sub.name for _, sub in topology.subscriptions()})
+        if self.subscription is not None and self.subscription not in names:
+            known = ", ".join(names)
+            raise ValueError(f"rule {self.name!r}: subscription {self.subscription!r} is none of {known}")
         return self
 
     @property

@@ -126,6 +126,11 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("produce", "--from", "elsewhere"),
     ("initial-sync", "--from", "elsewhere"),
     ("initial-sync", "--page-size", "0"),
+    # A wait of nan seconds never ended; a negative one failed each layer at its first look.
+    ("initial-sync", "--wait-timeout", "nan"),
+    ("initial-sync", "--wait-timeout", "-1"),
+    ("initial-sync", "--areas", "nowhere"),
+    ("produce", "--from", "fo", "--areas", "nowhere"),
     ("sandbox", "--fo-port", "70000"),
     ("sandbox", "--customers", "-1"),
     ("emulator", "--port", "-1"),

@@ -242,3 +242,20 @@ def test_malformed_rules_file_names_the_problem(tmp_path: Path) -> None:
     path.write_text('{"rules": [{"name": "x", "threshold": 0, "window_minutes": 1}]}')
     with pytest.raises(ConfigError, match="threshold"):
         load_rules(path)
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        # Accepted by `alerts check`, it overflowed the date arithmetic at the first dead-letter seen.
+        ('"window_minutes": 1e12', "window_minutes"),
+        ('"window_minutes": 1, "subscription": "dataverse"', "subscription 'dataverse' is none of"),
+        ('"window_minutes": 1, "area": "custmer"', "area 'custmer' is none of"),
+    ],
+)
+def test_a_rule_that_could_never_work_is_refused_when_loaded(tmp_path: Path, rule: str, problem: str) -> None:
+    """A rule whose window no date can hold, or whose route has a name no route has, never fired."""
+    path = tmp_path / "alerts.json"
+    path.write_text('{"rules": [{"name": "x", "threshold": 1, ' + rule + "}]}")
+    with pytest.raises(ConfigError, match=problem):
+        load_rules(path)
