@@ -73,6 +73,9 @@ class FoEventHandler(FoRowPublisher):
         latest: dict[str, tuple[FoDataEvent, Values, dict[str, Any]]] = {}
         # What earlier events of this call told of a row id: a later delete naming only the id finds it.
         recent: dict[str, Values] = {}
+        # The row's last delete event: its PreImage names a gone row even when a create event came after it
+        # (F&O's processing threads deliver side by side, so a create may arrive after its row's delete).
+        deletes: dict[str, FoDataEvent] = {}
         for event in events:
             values = self._known(source, event, recent.get(event.row_id))
             key = source.entity_key(values)
@@ -83,13 +86,15 @@ class FoEventHandler(FoRowPublisher):
             named = key_text(key).casefold()
             latest.pop(named, None)  # the row's last event stands for it, in that event's place
             latest[named] = (event, values, key)
+            if event.operation is Operation.DELETE:
+                deletes[named] = event
         rows = await self._current_rows(source, [key for *_, key in latest.values()])
         batches = []
         for named, (event, values, _) in latest.items():
             batch = FoBatch(self._clock, time=event.time)
             row = rows.get(named)
             if row is None:
-                self._gone(source, event, values, batch)
+                self._gone(source, deletes.get(named, event), values, batch)
             else:
                 self._present(source, event, row, batch)
             batches.append(batch)

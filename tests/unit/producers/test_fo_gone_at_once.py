@@ -62,3 +62,31 @@ async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event
         assert delete.data.get("ContactPersonId") == "US-CP00044"
     finally:
         store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_delete_that_arrived_before_its_create_in_one_batch_is_published(tmp_path: Path) -> None:
+    """F&O's processing threads deliver side by side: the delete came first, the create after it, both in
+    one inbox round, and the row is gone. The create stood for the row and knew no ContactPersonId, so
+    nothing was published, and the delete, consumed with it, was lost."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    store = CheckpointStore(tmp_path / "producer-fo.sqlite3")
+    tables = source_tables(load_maps(), Origin.FO, ["vendor"])
+    handler = FoEventHandler(
+        FakeFoReader(),  # type: ignore[arg-type]  # holds no row: it is gone when read
+        tables,
+        Publisher(client, default_topology()),  # type: ignore[arg-type]
+        store,
+        VersionClock(store),
+        retry=RetryPolicy(attempts=1),
+    )
+    try:
+        key_only = {name: value for name, value in CONTACT.items() if name != "ContactPersonId"}
+        deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
+        created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, key_only)
+        await handler.handle([parse_data_event(deleted), parse_data_event(created)])
+        (delete,) = sent_envelopes(client, "dualbus.vendor")
+        assert delete.operation is Operation.DELETE
+        assert delete.data.get("ContactPersonId") == "US-CP00044"
+    finally:
+        store.close()
