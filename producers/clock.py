@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from dualbus.producers.checkpoints import CheckpointStore
 
-__all__ = ["CLOCK_MARK", "VersionClock", "process_clock", "version_time"]
+__all__ = ["CLOCK_MARK", "VersionClock", "change_time", "process_clock", "version_time"]
 
 CLOCK_MARK = "fo.clock"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,6 +35,16 @@ def _wall_clock() -> int:
 def version_time(version: int) -> datetime:
     """The instant a clock version stands for."""
     return _EPOCH + timedelta(microseconds=version)
+
+
+def change_time(version: int, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> datetime:
+    """The time of a change published at ``version``: the version's instant, but never later than now.
+
+    Versions only go up, also after the host's clock was set back: a clock once a day fast kept every
+    later version (and so its time) that far ahead, and consumers dead-lettered each change as having an
+    implausible time (more than a day ahead). The version keeps the order; the time says when.
+    """
+    return min(version_time(version), now())
 
 
 class VersionClock:

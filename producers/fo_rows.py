@@ -21,7 +21,7 @@ import orjson
 
 from dualbus.d365 import FO_VERSION_FIELD, FoEntity, fo_entities
 from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
-from dualbus.producers.clock import VersionClock, version_time
+from dualbus.producers.clock import VersionClock, change_time
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import build_envelope
 from dualbus.producers.flow import PUBLISH_RETRY, Outbox
@@ -167,7 +167,7 @@ class FoBatch:
             return
         version = self.clock.next()
         kind = operation or (Operation.UPDATE if stored else Operation.CREATE)
-        moment = self.time or version_time(version)
+        moment = self.time or change_time(version)
         envelope = build_envelope(table, row, kind, source_version=version, time=moment, base_version=base)
         self.outbox.envelopes.append(envelope)
         self._record(table, key, digest, version if self.seen is None else self.seen, row)
@@ -186,7 +186,7 @@ class FoBatch:
             return
         self._deleted[(table.area, text)] = len(self.outbox.envelopes)
         version = self.clock.next()
-        moment = self.time or version_time(version)
+        moment = self.time or change_time(version)
         envelope = build_envelope(
             table, values, Operation.DELETE, source_version=version, time=moment, key=key, base_version=base
         )

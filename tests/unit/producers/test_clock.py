@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import CLOCK_MARK, VersionClock, version_time
+from dualbus.producers.fo_rows import FoBatch
+from dualbus.producers.tables import SourceTable
+from dualbus.shared.envelope import Origin, time_problem
+from dualbus.shared.maps import load_maps
+
+CURRENCIES = SourceTable(load_maps()["currency"], Origin.FO)
 
 
 class SteppingClock:
@@ -69,3 +76,18 @@ def test_two_clocks_on_one_store_never_issue_the_same_version(tmp_path: Path) ->
         one, two = VersionClock(store, now=wall), VersionClock(store, now=wall)
         versions = [clock.next() for _ in range(50) for clock in (one, two)]
     assert len(set(versions)) == len(versions)
+
+
+def test_a_change_published_after_the_clock_was_set_back_has_a_plausible_time(tmp_path: Path) -> None:
+    """The host's clock ran three days fast and issued a version, then was put right: later versions stay
+    above it (they only go up), but the time of the change they publish is now, not three days ahead,
+    which consumers dead-lettered as implausible."""
+    wall = SteppingClock(int(time.time() * 1_000_000) + 3 * 86_400 * 1_000_000)
+    with CheckpointStore(tmp_path / "producer-fo.sqlite3") as store:
+        VersionClock(store, now=wall).next()
+        restarted = VersionClock(store)  # the right time now
+        batch = FoBatch(restarted)
+        batch.state(CURRENCIES, {"CurrencyCode": "EUR", "Name": "Euro"}, None, None)
+    (envelope,) = batch.outbox.envelopes
+    assert envelope.source_version > wall.now
+    assert time_problem(envelope.time) is None
