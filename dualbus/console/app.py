@@ -132,6 +132,7 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
             try:
                 context = await _context(request, state, post=post)
             except _RefusedError as refused:
+                _not_framed(refused.response)
                 return refused.response
             except Exception as exc:  # noqa: BLE001 - a body that cannot be read as a form, say
                 _log.warning("console request refused", extra={"path": request.url.path, "error": str(exc)})
@@ -147,6 +148,7 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
                 response.set_cookie(
                     CSRF_COOKIE, context.csrf, httponly=True, samesite="strict", secure=config.secure_cookies
                 )
+            _not_framed(response)
             return response
 
         return endpoint
@@ -186,7 +188,6 @@ def create_app(backend: Backend, workflows: Workflows, config: ConsoleConfig) ->
 async def _context(request: Request, state: _State, *, post: bool) -> _Context:
     """Who is asking, their CSRF token, and the form of a POST; _RefusedError when they may not."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    csrf = cookie if cookie is not None and state.csrf_tokens.signed(cookie) else state.csrf_tokens.new()
     token = state.config.token
     by_header = token is not None and bearer_matches(request, token)
     identity: Identity | None = Identity(state.config.operator)
@@ -197,6 +198,10 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
         identity = Identity(name, session=True) if name else None
     elif by_header:
         identity = Identity(request.headers.get("x-dualbus-operator", "token holder"), via_header=True)
+    # A signed-in browser's token is signed for its session (security.CsrfTokens).
+    session = request.cookies.get(SESSION_COOKIE, "") if identity is not None and identity.session else ""
+    tokens = state.csrf_tokens
+    csrf = cookie if cookie is not None and tokens.signed(cookie, session) else tokens.new(session)
     form = await request.form() if post else None
     context = _Context(state, identity or Identity("signed out"), csrf, form)
     if identity is None and request.url.path not in _OPEN_PATHS:
@@ -206,7 +211,7 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
                 response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
             raise _RefusedError(response)
         raise _RefusedError(_one_line("refused: sign in first, or send Authorization: Bearer <token>", 401))
-    if post and not by_header and not state.csrf_tokens.matches(cookie, form and form.get("csrf")):
+    if post and not by_header and not tokens.matches(cookie, form and form.get("csrf"), session):
         raise _RefusedError(
             _one_line(
                 "refused: this form's CSRF token does not match this browser's; "
@@ -215,6 +220,13 @@ async def _context(request: Request, state: _State, *, post: bool) -> _Context:
             )
         )
     return context
+
+
+def _not_framed(response: Response) -> None:
+    """No page of the console is shown in another site's frame, where its forms (a purge's ticked letters,
+    a pause) could be clicked for the operator: X-Frame-Options for older browsers, CSP for the others."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
 
 
 def _one_line(text: str, status: int) -> Response:

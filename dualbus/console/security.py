@@ -93,31 +93,38 @@ def token_matches(given: str, token: SecretStr) -> bool:
 
 
 class CsrfTokens:
-    """CSRF tokens signed with this process's own key: a random value and its HMAC-SHA256."""
+    """CSRF tokens signed with this process's own key: a random value and its HMAC-SHA256, taken over the
+    session the token is for (its session cookie; none before sign-in).
+
+    Bound to the session as OWASP's signed double submit is: anyone may fetch a signed token (the sign-in
+    page hands one out), and a page of the same site (a sibling subdomain of a console served with a token)
+    could plant it as the browser's cookie and post with it; one signed for no session, or another, fails.
+    """
 
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
 
-    def new(self) -> str:
-        """A fresh token for a browser."""
+    def new(self, session: str = "") -> str:
+        """A fresh token for a browser, for ``session`` (its session cookie; empty before sign-in)."""
         random = secrets.token_urlsafe(24)
-        return f"{self._sign(random)}.{random}"
+        return f"{self._sign(session, random)}.{random}"
 
-    def signed(self, token: str | None) -> bool:
-        """Whether ``token`` is one this process made (a planted or an earlier process's is not)."""
+    def signed(self, token: str | None, session: str = "") -> bool:
+        """Whether ``token`` is one this process made for ``session`` (a planted, another session's or an
+        earlier process's is not)."""
         signature, dot, random = (token or "").partition(".")
-        return bool(dot) and hmac.compare_digest(signature.encode(), self._sign(random).encode())
+        return bool(dot) and hmac.compare_digest(signature.encode(), self._sign(session, random).encode())
 
-    def matches(self, cookie: str | None, submitted: object) -> bool:
-        """Whether the form's token is the browser's cookie, and one this process made."""
+    def matches(self, cookie: str | None, submitted: object, session: str = "") -> bool:
+        """Whether the form's token is the browser's cookie, and one this process made for ``session``."""
         return (
             isinstance(submitted, str)
-            and self.signed(cookie)
+            and self.signed(cookie, session)
             and hmac.compare_digest(str(cookie).encode(), submitted.encode())
         )
 
-    def _sign(self, random: str) -> str:
-        return hmac.new(self._key, random.encode(), hashlib.sha256).hexdigest()
+    def _sign(self, session: str, random: str) -> str:
+        return hmac.new(self._key, f"{session}|{random}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,10 @@ def test_with_a_token_a_browser_must_sign_in(client_for):
     page = client.get("/routes")
     assert page.status_code == 200
     assert "alice" in page.text
-    out = client.post("/logout", data={"csrf": csrf})
+    # Signed in, the browser holds a token signed for its session, not the one it had before.
+    assert client.cookies[CSRF_COOKIE] != csrf
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 403
+    out = client.post("/logout", data={"csrf": client.cookies[CSRF_COOKIE]})
     assert out.headers["location"] == "/login"
     assert client.get("/routes").status_code == 303
     assert [(x["operator"], x["outcome"]) for x in backend.trail] == [
@@ -231,6 +234,35 @@ def test_a_csrf_cookie_planted_by_another_page_on_this_address_gets_nothing_done
     done = client.post("/routes/pause", data={**pause, "csrf": mended}, headers=_with_cookie(mended))
     assert done.status_code == 303
     assert backend.paused == {"customer/to-fo"}
+
+
+def test_a_token_the_sign_in_page_gave_someone_else_gets_nothing_done_in_a_session(client_for):
+    """A page of the same site (a sibling subdomain) fetches a signed token from the open sign-in page,
+    plants it as the signed-in browser's cookie and posts with it: the token is for no session, refused."""
+    backend = FakeBackend()
+    victim = client_for(backend, token=TOKEN)
+    victim.get("/login")
+    csrf = victim.cookies[CSRF_COOKIE]
+    victim.post("/login", data={"csrf": csrf, "name": "alice", "token": TOKEN})
+    session = victim.cookies["dualbus_session"]
+    stranger = client_for(backend, token=TOKEN)
+    stranger.base_url = victim.base_url
+    stranger.get("/login")
+    planted = stranger.cookies[CSRF_COOKIE]
+    victim.cookies.clear()
+    headers = {"Cookie": f"dualbus_session={session}; {CSRF_COOKIE}={planted}"}
+    forged = victim.post(
+        "/routes/pause", data={"route": "customer/to-fo", "action": "pause", "csrf": planted}, headers=headers
+    )
+    assert forged.status_code == 403
+    assert backend.paused == set()
+
+
+def test_pages_may_not_be_framed_by_another_site(client_for):
+    """Framed by another page, the ticked purge and pause forms could be clicked for the operator."""
+    page = client_for(FakeBackend()).get("/routes")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 def test_a_csrf_token_from_an_earlier_console_process_is_replaced(client_for):
