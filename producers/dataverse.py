@@ -158,16 +158,27 @@ class DataverseSource:
         self, table: SourceTable, raw: dict[str, Any], outbox: Outbox, since: datetime | None
     ) -> None:
         row = await self._resolver.expand(table.table_map, raw)
-        if not table.takes(row):
-            return
         row_id = str(row[primary_id_column(table.name)])
+        published = self._store.row_ref(_scope(table), row_id)
+        if not table.takes(row):
+            if published is not None:
+                # The row left this map (a filter column changed: a contact no longer sellable): its record
+                # goes on the other side, as the F&O producer publishes a row that left a map.
+                self._leave(table, row, row_id, outbox, since)
+            return
         version = int(row["versionnumber"])
         try:
             key = table.key_of(row)
         except TransformError as exc:
             self._unkeyed(table, row_id, exc)
             return
-        known = self._store.row_ref(_scope(table), row_id) is not None
+        if published is not None and _key_changed(published.get("key"), key):
+            # Its key changed (an account number edited): the record under the old key goes, and the row
+            # is created under the new one; the F&O producer's scan does the same for a key it no longer
+            # finds. Else the old record stayed on the other side for good.
+            self._leave(table, row, row_id, outbox, since)
+            published = None
+        known = published is not None
         # A deleted entity carries its id only: keep what its delete must carry, as this event's data has it.
         ref = {"key": key, "version": version, "data": table.delete_data(row)}
         outbox.index.append((_scope(table), row_id, ref))
@@ -177,6 +188,16 @@ class DataverseSource:
         operation = Operation.UPDATE if known else Operation.CREATE
         moment = _change_time(row.get("modifiedon"), since)
         outbox.envelopes.append(build_envelope(table, row, operation, source_version=version, time=moment))
+
+    def _leave(
+        self, table: SourceTable, row: dict[str, Any], row_id: str, outbox: Outbox, since: datetime | None
+    ) -> None:
+        """The record the row was published under goes: a delete, unless dualbus's own write moved it."""
+        if self._echo.is_echo(row):
+            outbox.index.append((_scope(table), row_id, None))
+            outbox.skipped_echo += 1
+            return
+        self._add_delete(table, row_id, outbox, since)
 
     def _unkeyed(self, table: SourceTable, row_id: str, error: TransformError) -> None:
         """A row the map cannot name on the other side (a key column empty, its company lookup unset) is not
@@ -272,3 +293,15 @@ def _json(table: SourceTable, status: int, response: Response) -> dict[str, Any]
         raise SourceError(f"reading {table.name} failed: {error_message(response)}")
     body: dict[str, Any] = response.json()
     return body
+
+
+def _key_changed(published: object, key: dict[str, str | int]) -> bool:
+    """Whether the key a row was published under is not ``key`` (text compared without case, as F&O's
+    keys are: a company code read back in another case is the same record)."""
+    if not isinstance(published, dict):
+        return False
+    return _folded(published) != _folded(key)
+
+
+def _folded(key: dict[str, Any]) -> dict[str, object]:
+    return {name: value.casefold() if isinstance(value, str) else value for name, value in key.items()}

@@ -100,3 +100,33 @@ async def test_a_row_without_its_key_is_left_out_and_the_others_published(tmp_pa
         assert store.get("dataverse.delta.currency") == "t1"
     published = [e.key["isocurrencycode"] for e in sent_envelopes(client, "dualbus.currency")]
     assert published == ["EUR"]
+
+
+class KeyEdited:
+    """A snapshot of EUR, then a delta in which that very row (same id) has its ISO code edited to EUX."""
+
+    async def request(self, _method: str, _path: str, **options: Any) -> httpx.Response:
+        params = options.get("params") or {}
+        if "$deltatoken" in params:
+            edited = {
+                **_currency("EUX", 2),
+                "transactioncurrencyid": _currency("EUR", 1)["transactioncurrencyid"],
+            }
+            body = {"value": [edited], "@odata.deltaLink": f"{API}x?$deltatoken=t2"}
+        else:
+            body = {"value": [_currency("EUR", 1)], "@odata.deltaLink": f"{API}x?$deltatoken=t1"}
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.asyncio
+async def test_a_row_whose_key_changed_deletes_the_record_under_its_old_key(tmp_path: Path) -> None:
+    """Only the new key was published: the record under the old one stayed on the other side for good."""
+    client = RecordingClient(max_bytes=256 * 1024)
+    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
+        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
+        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+        source = DataverseSource(KeyEdited(), tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+        assert await source.poll_once() == 1
+        assert await source.poll_once() == 2
+    published = [(e.operation, e.key["isocurrencycode"]) for e in sent_envelopes(client, "dualbus.currency")]
+    assert published == [(Operation.CREATE, "EUR"), (Operation.DELETE, "EUR"), (Operation.CREATE, "EUX")]

@@ -240,3 +240,18 @@ async def test_a_dataverse_index_entry_without_values_deletes_by_key_only(tmp_pa
         assert await source.poll_once() == 1
     (deleted,) = sent_envelopes(client, "dualbus.vendor")
     assert (deleted.operation, deleted.key, deleted.data) == (Operation.DELETE, DV_KEY, {})
+
+
+@pytest.mark.asyncio
+async def test_a_dataverse_row_that_left_its_map_is_deleted_on_the_other_side(tmp_path: Path) -> None:
+    """The contact is no vendor contact any more (its filter column changed): F&O's vendor contact goes,
+    as the F&O producer deletes a row that left a map; nothing was published and it stayed."""
+    source, client, store = _dataverse_source(tmp_path)
+    with store:
+        await source.poll_once()
+        left = {**DV_CONTACT, "msdyn_contactforvendor": False, "versionnumber": 43}
+        source._api.deltas.append([left])  # type: ignore[attr-defined]
+        assert await source.poll_once() == 1
+    _created, deleted = sent_envelopes(client, "dualbus.vendor")
+    assert (deleted.operation, deleted.key, deleted.source_version) == (Operation.DELETE, DV_KEY, 42)
+    assert deleted.data["msdyn_partynumber"] == "000001"
