@@ -26,7 +26,7 @@ from dualbus.commands.common import (
     usage_error,
     writable_output,
 )
-from dualbus.commands.dlq_from_file import bodies_from_file, route_bodies, route_selections
+from dualbus.commands.dlq_from_file import FileBodies, bodies_from_file, route_bodies, route_selections
 from dualbus.ops.audit import AuditLog
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter, group_by_reason, parse_edits
 from dualbus.ops.dlq import (
@@ -36,9 +36,10 @@ from dualbus.ops.dlq import (
     peek_dead_letters,
     purge,
     replay,
+    replay_body,
     select_routes,
 )
-from dualbus.ops.edits import check_edits, envelope_fields, field_changes
+from dualbus.ops.edits import body_changes, check_edits, envelope_fields
 from dualbus.shared.bus import bus_client
 from dualbus.shared.errors import ConfigError, TopologyError
 from dualbus.shared.topology import UNROUTABLE, default_topology
@@ -279,16 +280,26 @@ def _letters_gone(places: set[tuple[str, str, int]]) -> None:
         fail(f"the file's letters {listed} were not found in their dead-letter queues: not replayed")
 
 
-def _dry_run(chosen: list[DeadLetter], edits: dict[str, Any]) -> None:
-    for letter in chosen:
-        console.print(
-            f"would replay {letter.area}/{letter.subscription} {letter.message_id} ({letter.reason})",
-            highlight=False,
-        )
-        if edits:
-            for change in field_changes(envelope_fields(letter.message_body), edits):
-                console.print(f"  set {change.describe()}", highlight=False, markup=False)
-    console.print(f"{len(chosen)} message(s) would be replayed")
+def _dry_run(
+    chosen: list[tuple[Route, DeadLetter]], edits: dict[str, Any], bodies: FileBodies, *, force: bool
+) -> None:
+    """Each letter as the replay would take it: the changes it would send (an edited file's and --set's),
+    or why it would refuse it (too old, the file's body from another message, an edit it cannot take)."""
+    now = datetime.now(UTC)
+    sent = 0
+    for route, letter in chosen:
+        where = f"{letter.area}/{letter.subscription} {letter.message_id}"
+        replacement = route_bodies(route, bodies).get(letter.sequence_number)
+        try:
+            body = replay_body(letter, route, replacement, edits, force=force, now=now)
+        except ConfigError as exc:
+            console.print(f"would not replay {where}: {exc}", highlight=False)
+            continue
+        sent += 1
+        console.print(f"would replay {where} ({letter.reason})", highlight=False)
+        for change in body_changes(envelope_fields(letter.message_body), envelope_fields(body)):
+            console.print(f"  set {change.describe()}", highlight=False)
+    console.print(f"{sent} message(s) would be replayed")
 
 
 @dlq_app.command("replay")
@@ -343,8 +354,8 @@ def replay_(
         selections = route_selections(routes, selection, bodies)
         if dry_run:
             chosen = _peek_selected(selections)
-            _dry_run(chosen, edits)
-            _unknown_ids(ids, {key for c in chosen for key in (c.message_id, str(c.sequence_number))})
+            _dry_run(chosen, edits, bodies, force=force)
+            _unknown_ids(ids, {key for _, c in chosen for key in (c.message_id, str(c.sequence_number))})
             return
         audit = audit_log()
         found: set[str] = set()
@@ -375,11 +386,11 @@ def replay_(
             _letters_gone({place for place in bodies if place[:2] in places} - reached)
 
 
-def _peek_selected(selections: dict[Route, DeadLetterFilter]) -> list[DeadLetter]:
+def _peek_selected(selections: dict[Route, DeadLetterFilter]) -> list[tuple[Route, DeadLetter]]:
     now = datetime.now(UTC)
     with bus_client(servicebus_settings()) as client:
         return [
-            letter
+            (route, letter)
             for route, picked in selections.items()
             for letter in peek_dead_letters(client, route)
             if picked.matches(letter, now)

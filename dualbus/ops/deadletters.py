@@ -151,8 +151,9 @@ class DeadLetterFilter:
     @property
     def is_empty(self) -> bool:
         """True when no criterion was given and ``everything`` is off: an operation must refuse to run."""
-        criteria = (self.ids, self.sequence_numbers, self.reasons, self.areas, self.older_than)
-        return not (self.everything or any(criteria))
+        criteria = (self.ids, self.sequence_numbers, self.reasons, self.areas)
+        # An age of 0 minutes is a criterion (every letter is that old), not none: timedelta(0) is falsy.
+        return not (self.everything or any(criteria) or self.older_than is not None)
 
     def matches(self, letter: DeadLetter, now: datetime) -> bool:
         """Whether ``letter`` is selected; every given criterion must hold."""

@@ -48,6 +48,7 @@ __all__ = [
     "peek_dead_letters",
     "purge",
     "replay",
+    "replay_body",
     "select_routes",
 ]
 
@@ -155,13 +156,8 @@ def replay(
     with opened_now(topic_sender_now(client, route.topic)) as sender:
 
         def resend(letter: DeadLetter) -> None:
-            if not force:
-                _young_enough(letter, route, now)
-            chosen = _chosen_body(letter, _replacement(letter, (bodies or {}).get(letter.sequence_number)))
-            if edits:
-                # An edit this message's entity cannot take fails the message; nothing is sent.
-                check_message_edits(envelope_fields(chosen), edits)
-            body = edit_body(chosen, edits or {})
+            replacement = (bodies or {}).get(letter.sequence_number)
+            body = replay_body(letter, route, replacement, edits, force=force, now=now)
             outgoing = replay_message(letter, body=body)
             send_now(sender, outgoing)  # a refused send fails this message only
             details = {"replay_message_id": _message_id(outgoing), "edits": dict(edits or {})}
@@ -176,6 +172,27 @@ def replay(
             client, route, selection=selection, now=now, report=report, action=resend, not_completed=left
         )
     return report
+
+
+def replay_body(
+    letter: DeadLetter,
+    route: Route,
+    replacement: ReplacementBody | None,
+    edits: Mapping[str, Any] | None,
+    *,
+    force: bool,
+    now: datetime,
+) -> MessageBody:
+    """The body a replay sends for ``letter`` (the file's if edited there, then ``edits``); ConfigError for
+    a letter the replay refuses (too old without ``force``, another message's file body, an edit its
+    entity cannot take). The dry run asks the same, so that it shows what the replay would do."""
+    if not force:
+        _young_enough(letter, route, now)
+    chosen = _chosen_body(letter, _replacement(letter, replacement))
+    if edits:
+        # An edit this message's entity cannot take fails the message; nothing is sent.
+        check_message_edits(envelope_fields(chosen), edits)
+    return edit_body(chosen, edits or {})
 
 
 def _audited(

@@ -26,11 +26,11 @@ __all__ = [
     "DATA_PREFIX",
     "EditError",
     "FieldChange",
+    "body_changes",
     "check_edits",
     "check_message_edits",
     "editable_fields",
     "envelope_fields",
-    "field_changes",
 ]
 
 DATA_PREFIX = "data."
@@ -123,20 +123,26 @@ class FieldChange:
     def describe(self) -> str:
         """``data.SalesCurrencyCode: 'EUR' → 'USD'`` (``(absent)`` for a field the message lacks)."""
         before = "(absent)" if self.before is _ABSENT else repr(self.before)
-        return f"{self.path}: {before} → {self.after!r}"
+        after = "(absent)" if self.after is _ABSENT else repr(self.after)
+        return f"{self.path}: {before} → {after}"
 
 
 _ABSENT: Any = object()
 
 
-def field_changes(document: Mapping[str, Any], edits: Mapping[str, Any]) -> list[FieldChange]:
-    """The changes ``edits`` make to a JSON body (an envelope), for a dry run to show."""
+def body_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[FieldChange]:
+    """How one envelope differs from another, field by field (its own and its data's, ``data.FIELD``): what
+    a replay changes of a letter, by an edited export file and ``--set`` alike."""
     changes = []
-    for path, value in edits.items():
-        node: Any = document
-        for part in path.split("."):
-            node = node.get(part, _ABSENT) if isinstance(node, Mapping) else _ABSENT
-        changes.append(FieldChange(path, node, value))
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        if name == "data" and isinstance(old, Mapping) and isinstance(new, Mapping):
+            changes += [
+                FieldChange(f"{DATA_PREFIX}{change.path}", change.before, change.after)
+                for change in body_changes(old, new)
+            ]
+        elif old != new:
+            changes.append(FieldChange(name, old, new))
     return changes
 
 

@@ -110,9 +110,9 @@ def _dead_letter_each(bus: ServiceBusClient, session: str, count: int) -> dict[s
     return bodies
 
 
-def _cli(*args: str) -> Result:
+def _cli(*args: str, exit_code: int = 0) -> Result:
     result = CliRunner().invoke(app, ["dlq", *args])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return result
 
 
@@ -176,11 +176,12 @@ def test_replay_and_purge_keep_every_body_and_its_kind(quick: ServiceBusClient, 
 
 @pytest.mark.usefixtures("bus_settings", "state_dir")
 def test_edit_of_a_value_body_fails_that_letter_and_leaves_it_unlocked(quick: ServiceBusClient) -> None:
-    """Editing a value body field by field fails that letter only; it stays dead-lettered and unlocked."""
+    """Editing a value body field by field fails that letter only (and the command: exit 1); it stays
+    dead-lettered and unlocked."""
     _dead_letter_all(
         quick, [Case("value-map", {"value_body": {"SalesCurrencyCode": "XXX"}}, EXPECTED["value-map"])]
     )
-    result = _cli("replay", "--all", "--set", "data.SalesCurrencyCode=USD", *ONLY_ROUTE)
+    result = _cli("replay", "--all", "--set", "data.SalesCurrencyCode=USD", *ONLY_ROUTE, exit_code=1)
     output = " ".join(result.stdout.split())  # rich wraps long lines
     assert "replayed 0 of 1" in output
     assert "cannot be edited field by field" in output

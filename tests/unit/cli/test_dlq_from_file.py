@@ -127,6 +127,26 @@ def test_the_dry_run_shows_only_the_exported_letter(bus: _Bus, tmp_path: Path) -
     assert bus.replayed == {}
 
 
+def test_the_dry_run_shows_the_files_own_edit(bus: _Bus, tmp_path: Path) -> None:
+    """The file's edited name is what the replay sends: the dry run showed no change at all."""
+    path, _ = _export_of_the_customer_letter(tmp_path)
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "set data.Name: 'customer 7' → 'edited'" in result.output
+    assert bus.replayed == {}
+
+
+def test_the_dry_run_does_not_count_a_letter_the_replay_would_refuse(bus: _Bus, tmp_path: Path) -> None:
+    """The queue's letter 7 is another message now than the file's: the replay refuses it, and says so."""
+    assert bus.queues  # the fake bus is in place
+    path, record = _export_of_the_customer_letter(tmp_path)
+    path.write_bytes(orjson.dumps({**record, "message_id": "an-earlier-message"}) + b"\n")
+    result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "would not replay customer/to-dataverse customer-to-dataverse-7" in result.output
+    assert "0 message(s) would be replayed" in result.output
+
+
 def test_an_id_given_beside_the_file_is_still_looked_for_in_every_route(bus: _Bus, tmp_path: Path) -> None:
     path, _ = _export_of_the_customer_letter(tmp_path)
     result = CliRunner().invoke(

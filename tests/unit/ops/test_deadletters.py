@@ -74,6 +74,8 @@ def test_empty_filter_matches_nothing() -> None:
         (DeadLetterFilter(areas=frozenset({"vendor"})), False),
         (DeadLetterFilter(older_than=timedelta(hours=1)), True),
         (DeadLetterFilter(older_than=timedelta(hours=3)), False),
+        # --older-than-minutes 0: every letter is at least that old (it was refused as "nothing selected").
+        (DeadLetterFilter(older_than=timedelta(0)), True),
         (DeadLetterFilter(reasons=frozenset({"UnresolvedLookup"}), areas=frozenset({"vendor"})), False),
     ],
 )

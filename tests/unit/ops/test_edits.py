@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dualbus.ops.edits import EditError, check_edits, check_message_edits, editable_fields, field_changes
+from dualbus.ops.edits import EditError, body_changes, check_edits, check_message_edits, editable_fields
 
 
 def test_an_edit_must_name_the_data() -> None:
@@ -39,10 +39,11 @@ def test_a_message_whose_entity_lacks_the_field_is_refused() -> None:
 
 
 def test_the_dry_run_shows_before_and_after() -> None:
-    """Each edit reads ``path: before → after``; a field the message lacks reads as absent."""
-    document = {"data": {"SalesCurrencyCode": "ZZZ"}}
-    changes = field_changes(document, {"data.SalesCurrencyCode": "USD", "data.CreditLimit": 10})
-    assert [change.describe() for change in changes] == [
-        "data.SalesCurrencyCode: 'ZZZ' → 'USD'",
+    """Each changed field reads ``path: before → after``; a field one side lacks reads as absent."""
+    before = {"origin": "fo", "data": {"SalesCurrencyCode": "ZZZ", "Name": "x", "Gone": 1}}
+    after = {"origin": "fo", "data": {"SalesCurrencyCode": "USD", "Name": "x", "CreditLimit": 10}}
+    assert [change.describe() for change in body_changes(before, after)] == [
         "data.CreditLimit: (absent) → 10",
+        "data.Gone: 1 → (absent)",
+        "data.SalesCurrencyCode: 'ZZZ' → 'USD'",
     ]
