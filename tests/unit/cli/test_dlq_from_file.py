@@ -136,9 +136,9 @@ def test_the_dry_run_shows_the_files_own_edit(bus: _Bus, tmp_path: Path) -> None
     assert bus.replayed == {}
 
 
-def test_the_dry_run_does_not_count_a_letter_the_replay_would_refuse(bus: _Bus, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("bus")
+def test_the_dry_run_does_not_count_a_letter_the_replay_would_refuse(tmp_path: Path) -> None:
     """The queue's letter 7 is another message now than the file's: the replay refuses it, and says so."""
-    assert bus.queues  # the fake bus is in place
     path, record = _export_of_the_customer_letter(tmp_path)
     path.write_bytes(orjson.dumps({**record, "message_id": "an-earlier-message"}) + b"\n")
     result = CliRunner().invoke(app, ["dlq", "replay", "--from-file", str(path), "--dry-run"])
