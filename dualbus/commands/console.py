@@ -57,13 +57,20 @@ def console_command(
     """
     from dualbus.console import serve  # noqa: PLC0415 - keeps start-up of other commands light
     from dualbus.console.hosts import check_allowed_hosts  # noqa: PLC0415 - as above
+    from dualbus.console.security import require_token  # noqa: PLC0415 - as above
 
+    secret = SecretStr(token) if token else None
+    # A weak token, or a host beyond loopback without one, is a bad command line (exit 2), as a bad
+    # --allowed-host is.
+    try:
+        require_token(host, secret)
+    except ConfigError as exc:
+        raise usage_error(str(exc), "--token") from exc
     try:
         check_allowed_hosts(allowed_hosts or [], with_token=bool(token))
     except ConfigError as exc:
         raise usage_error(str(exc), "--allowed-host") from exc
     with reported_errors():
-        secret = SecretStr(token) if token else None
         serve(
             host=host,
             port=port,

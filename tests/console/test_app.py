@@ -68,7 +68,7 @@ def test_a_short_token_is_refused():
 def test_the_command_refuses_a_public_host_without_a_token_in_one_line(monkeypatch):
     monkeypatch.delenv("DUALBUS_CONSOLE_TOKEN", raising=False)
     result = CliRunner().invoke(cli, ["console", "--host", PUBLIC_HOSTS[0], "--port", "0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as a bad --allowed-host is
     assert "Traceback" not in result.output
     assert "give it a token" in result.output
     assert build_app  # the app is built only after the check

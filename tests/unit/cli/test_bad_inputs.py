@@ -142,6 +142,8 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("reconcile", "--areas", "customer,nowhere"),
     ("reconcile", "--delete-orphans"),
     ("console", "--allowed-host", "console.example.com"),
+    ("console", "--token", "short"),
+    ("console", "--host", "0.0.0.0"),  # noqa: S104 - refused before anything binds
     ("console", "--token", "a-console-token-of-length", "--allowed-host", "http://console.example.com:8080"),
     ("version", "--extra"),
 ]
