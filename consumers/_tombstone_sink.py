@@ -23,6 +23,7 @@ from dualbus.consumers._hold import SessionHold, current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
 from dualbus.consumers._tombstones import Tombstones, tombstone_key
 from dualbus.shared.bus import LockLostError
+from dualbus.shared.errors import DualbusError
 from dualbus.shared.maps import Side
 
 __all__ = ["TombstoneSink"]
@@ -80,10 +81,18 @@ class TombstoneSink:
 
 
 async def _recorded_before_update(hold: SessionHold, stones: Tombstones, key: str, version: int) -> None:
-    """Save the version about to be written; a save that finds the session's lock lost loses the hold, so
-    that no other change of the batch goes on to its write (they are the session's next holder's now)."""
+    """Save the version about to be written; a save that fails loses the hold, so that no other change of
+    the batch goes on to its write (they are the session's next holder's now).
+
+    Not only a lost lock: a save that got no answer in time was cut off, which closes the session's
+    receiver (shared.bus_calls), and the broker frees the session for another consumer. Taken for a
+    passing failure, it was retried on a closed receiver while the batch's other changes were written.
+    """
     try:
         await stones.bury(key, version)
     except LockLostError as exc:
         hold.lose(f"saving the session's tombstones before a write: {exc}")
         raise
+    except DualbusError as exc:
+        hold.lose(f"saving the session's tombstones before a write: {exc}")
+        raise LockLostError(f"the session is let go: saving its state before a write failed: {exc}") from exc

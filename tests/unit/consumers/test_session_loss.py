@@ -363,3 +363,28 @@ async def test_a_session_taken_before_the_pause_state_is_known_is_let_go_and_no_
     await run.until(lambda: receiver.closed)
     assert (run.table.writes, receiver.settled) == ([], [])
     assert len(run.client.opened) == 1
+
+
+class _UnansweredSaves(FakeSession):
+    """A session whose state saves get no answer (the link is gone without saying so)."""
+
+    async def set_state(self, state: bytes | None) -> None:
+        self.saves += 1
+        await asyncio.Event().wait()
+
+
+@pytest.mark.asyncio
+async def test_a_save_before_a_write_that_gets_no_answer_loses_the_session(monkeypatch):
+    """The save was cut off at its timeout, which closes the session's receiver: the hold must end there.
+    It was taken for a passing failure, and the batch's other changes went on to be written on a session
+    the broker had given to another consumer."""
+    monkeypatch.setattr("dualbus.consumers._tombstones._STATE_TIMEOUT_SECONDS", 0.1)
+    session = _UnansweredSaves("s")
+    receiver = FakeReceiver([currency_message("AAA", 2), currency_message("BBB", 1)], session)
+    run = Run(receiver)
+    run.table.rows["AAA"] = {"dualbus_sourceversion": 1}  # an update: its version is saved before the write
+    run.table.hold_up.add("BBB")  # still being applied when the save times out
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+    assert session.saves == 1
