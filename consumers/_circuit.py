@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from dualbus.consumers._hold import current_hold
 from dualbus.consumers._sink import ApplyResult, ContendedError, Sink, TargetChange
+from dualbus.shared.bus import LockLostError
 from dualbus.shared.errors import DualbusError, ThrottledError, TransientError
 from dualbus.shared.retry import RETRY_AFTER_CAP_SECONDS, waits_are_off
 
@@ -142,6 +144,13 @@ class CircuitSink:
     async def apply(self, change: TargetChange) -> ApplyResult:
         """Apply through the wrapped sink once the circuit lets the change through."""
         probe = await self.circuit.admit(self._max_wait)
+        hold = current_hold()
+        if hold is not None:
+            try:
+                hold.still_held()  # the wait for the circuit may outlast the session's lock
+            except LockLostError:
+                self.circuit.left(probe)
+                raise
         try:
             result = await self._sink.apply(_hook_apart(change))
         except _HookFailedError as carried:

@@ -107,6 +107,24 @@ class SessionHold:
         until = self._receiver.session.locked_until_utc if self._sessionful else message.locked_until_utc
         return until is not None and until <= datetime.now(UTC)
 
+    def still_held(self) -> None:
+        """LockLostError, the hold lost, when a session's lock is gone or its time has passed: checked
+        before each attempt at a message and after each wait for the target, not only before a message
+        is taken up. (A hold without a session has a lock per message, each its own.)
+
+        The SDK's renewer stops without a word (its maximum renewal duration, a receiver that stopped), and
+        a change that waited out a Retry-After or an open circuit past the lock's time was written late,
+        over what the session's next holder had applied meanwhile (a create re-made after its delete).
+        """
+        if not self._sessionful:
+            return
+        if self.lost:
+            raise LockLostError("the lock was lost while the message was in hand")
+        until = self._receiver.session.locked_until_utc
+        if until is not None and until <= datetime.now(UTC):
+            self.lose("its time passed while a message was in hand")
+            raise LockLostError("the lock's time passed while the message was in hand")
+
     async def renewal_failed(self, _renewable: object, error: Exception | None) -> None:
         """``AutoLockRenewer``'s callback: a renewal failed, so the lock will not outlive its time."""
         self.lose(f"renewing it failed: {error}")

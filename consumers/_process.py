@@ -18,6 +18,7 @@ from opentelemetry import propagate, trace
 
 from dualbus.consumers._batched import BatchFailedError, BatchProgress, apply_batch
 from dualbus.consumers._changes import target_changes
+from dualbus.consumers._hold import current_hold
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics, traffic_of
 from dualbus.consumers._retry import AwaitingLookup, MessageRetry
@@ -180,6 +181,9 @@ class MessageProcessor:
         self, message: ReceivedMessage, number: int, started: float, progress: BatchProgress
     ) -> str:
         """One handling attempt; a failure is raised as _RetryableError while a retry may help."""
+        hold = current_hold()
+        if hold is not None:
+            hold.still_held()  # a retry may come after a long wait: the session's lock may be over
         try:
             return await self._handle(message, progress)
         except LockLostError:

@@ -15,7 +15,7 @@ from dualbus.consumers import ConsumerMetrics
 from dualbus.consumers import _runtime as runtime_module
 from dualbus.consumers._hold import SessionHold
 from dualbus.shared.envelope import Envelope, Operation
-from dualbus.shared.errors import BusError
+from dualbus.shared.errors import BusError, TransientError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.message_batches import to_batch_message
 from dualbus.shared.messages import envelope_from_message, ordering_bucket
@@ -368,7 +368,7 @@ async def test_a_session_taken_before_the_pause_state_is_known_is_let_go_and_no_
 class _UnansweredSaves(FakeSession):
     """A session whose state saves get no answer (the link is gone without saying so)."""
 
-    async def set_state(self, state: bytes | None) -> None:
+    async def set_state(self, _state: bytes | None) -> None:
         self.saves += 1
         await asyncio.Event().wait()
 
@@ -388,3 +388,26 @@ async def test_a_save_before_a_write_that_gets_no_answer_loses_the_session(monke
     assert run.table.writes == []
     assert receiver.settled == []
     assert session.saves == 1
+
+
+@pytest.mark.asyncio
+async def test_a_retry_after_the_locks_time_passed_writes_nothing():
+    """The target failed, and while the change waited to be tried again the session's lock ran out (the
+    SDK's renewer stops without a word): the retry was written anyway, over the next holder's work."""
+    session = FakeSession("s")
+    receiver = FakeReceiver([currency_message("AAA", 1)], session)
+    run = Run(receiver)
+    applying = run.table.apply
+
+    async def busy_then_applying(change):
+        if run.table.started.is_set():
+            return await applying(change)
+        run.table.started.set()
+        session.locked_until_utc = datetime.now(UTC) - timedelta(seconds=1)  # the wait outlasted the lock
+        raise TransientError("the target is busy")
+
+    run.table.apply = busy_then_applying  # type: ignore[method-assign]
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
+    assert run.metrics.counts["lock-lost"] == 1
