@@ -31,6 +31,7 @@ from dualbus.producers.fo_rows import base_version
 from dualbus.producers.runner import ProducerContext
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, Operation, Origin
+from dualbus.shared.errors import ConfigError
 from dualbus.shared.maps import odata_literal
 
 __all__ = ["Progress", "SyncSummary", "TableResult", "keyset_filter", "run_initial_sync"]
@@ -125,10 +126,11 @@ async def run_initial_sync(
 ) -> SyncSummary:
     """Publish every row of the context's tables, resuming a killed run from its checkpoints.
 
-    With ``layers`` (areas in dependency layers, e.g. ``shared.maps.area_layers``), the F&O side syncs
+    With ``layers`` (areas in dependency layers, e.g. ``shared.maps.area_layers``), either side syncs
     layer by layer and awaits ``before_layer(previous layer)`` before each next one, so that a caller can
     wait until the consumers applied what the next layer looks up. One run spans every layer: a killed
-    run resumes in the layer where it stopped.
+    run resumes in the layer where it stopped. ``companies`` filters an F&O sync only (ConfigError for a
+    Dataverse one, which publishes each table whole).
     """
     started = time.perf_counter()
     prefix = f"initial.{context.origin.value}."
@@ -137,8 +139,10 @@ async def run_initial_sync(
         context.store.delete_prefix(prefix)
     if context.origin is Origin.FO:
         summary = await _FoSync(context, companies, page_size, progress).run(layers, before_layer)
+    elif companies is not None:
+        raise ConfigError("a Dataverse initial sync publishes each table whole: it takes no companies")
     else:
-        summary = await _dataverse_sync(context, progress)
+        summary = await _dataverse_sync(context, progress, layers, before_layer)
     context.store.put(f"{prefix}complete", True)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -234,22 +238,36 @@ class _FoSync:
         return result
 
 
-async def _dataverse_sync(context: ProducerContext, progress: Progress | None) -> SyncSummary:
-    """Dataverse: one change-tracking snapshot per table, checkpointed per table once published."""
+async def _dataverse_sync(
+    context: ProducerContext,
+    progress: Progress | None,
+    layers: Sequence[Sequence[str]] | None,
+    before_layer: Callable[[Sequence[str]], Awaitable[None]] | None,
+) -> SyncSummary:
+    """Dataverse: one change-tracking snapshot per table, checkpointed per table once published, layer by
+    layer as the F&O side goes (F&O refuses a customer whose group or currency it does not hold yet)."""
     summary = SyncSummary(origin=Origin.DATAVERSE)
     # Everything is published in an initial sync, also what dualbus wrote: the stale guard sorts it out.
     source = DataverseSource(context.api, context.tables, context.publisher, context.store, EchoFilter.of())
     if progress is not None:
         progress.start(0)
-    for table in context.tables:
-        name = _checkpoint(table, _ALL)
-        if context.store.get(name):
+    previous: Sequence[str] = ()
+    for layer in layers or [[table.area for table in context.tables]]:
+        tables = [table for table in context.tables if table.area in layer]
+        if not tables:
             continue
-        count = await source.snapshot(table)
-        context.store.put(name, {"done": True, "records": count})
-        summary.results.append(TableResult(table.area, table.name, _ALL, records=count, pages=1))
-        if progress is not None:
-            progress.advance(count, f"{table.area}/{table.name}")
+        if previous and before_layer is not None:
+            await before_layer(previous)
+        for table in tables:
+            name = _checkpoint(table, _ALL)
+            if context.store.get(name):
+                continue
+            count = await source.snapshot(table)
+            context.store.put(name, {"done": True, "records": count})
+            summary.results.append(TableResult(table.area, table.name, _ALL, records=count, pages=1))
+            if progress is not None:
+                progress.advance(count, f"{table.area}/{table.name}")
+        previous = layer
     return summary
 
 

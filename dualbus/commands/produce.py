@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dualbus.commands.common import finite, known_areas, split_values
+from dualbus.commands.common import finite, known_areas, split_values, usage_error
 from dualbus.ops.applied import wait_applied
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.main import configured, produce
@@ -80,6 +80,11 @@ def initial_sync_command(
     Example: dualbus initial-sync --from fo --areas company,currency,customer --companies USMF
     """
     origin = Origin(source.value)
+    if origin is Origin.DATAVERSE and companies:
+        # It was taken and ignored: every company's rows went to F&O, those left out too.
+        raise usage_error(
+            "filters an F&O initial sync only: a Dataverse sync publishes each table whole", "--companies"
+        )
     console = Console(markup=False)  # the summary holds entity and company names, not markup
     chosen = known_areas(split_values(areas))
     layers = area_layers(load_maps(), chosen or default_topology().areas)

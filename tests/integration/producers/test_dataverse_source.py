@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from dualbus.producers.runner import open_context
 from dualbus.producers.settings import ProducerOptions
 from dualbus.sandbox.dataverse import RunningDataverse, start_dataverse
 from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.errors import ConfigError
 from tests.integration.producers.support import (
     DV_CLIENTS,
     OWN_USERS,
@@ -171,6 +172,35 @@ async def test_initial_sync_from_dataverse_leaves_the_token_to_continue_from(
         *(f"I-{n}" for n in range(5)),
         "I-NEW",
     }
+
+
+@pytest.mark.asyncio
+async def test_initial_sync_from_dataverse_goes_layer_by_layer(
+    emulator: Emulator, dataverse: RunningDataverse, tmp_path: Path
+) -> None:
+    """Currencies are published and awaited before the customers that look them up, as an F&O sync does:
+    the layers were ignored, and F&O refused customers whose currency it did not hold yet."""
+    settings = settings_for(emulator, tmp_path, dataverse=dataverse)
+    options = ProducerOptions(own_users=OWN_USERS)
+    customers_synced_before: dict[tuple[str, ...], bool] = {}
+    with _client(dataverse, "maker") as maker:
+        assert maker.post("cdm_companies", json={"cdm_companycode": "USMF", "cdm_name": "Contoso"}).is_success
+        assert maker.post("accounts", json=_account("L-1", "Layered")).is_success
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["currency", "customer"]) as ctx:
+
+            async def before_layer(previous: Sequence[str]) -> None:
+                synced = ctx.store.get("initial.dataverse.customers.*") is not None
+                customers_synced_before[tuple(previous)] = synced
+
+            summary = await run_initial_sync(
+                ctx, layers=[["currency"], ["customer"]], before_layer=before_layer
+            )
+    # Awaited once, after the currencies and before any customer was published.
+    assert customers_synced_before == {("currency",): False}
+    assert summary.records >= 1
+    with pytest.raises(ConfigError, match="takes no companies"):
+        async with open_context(Origin.DATAVERSE, settings, options, areas=["customer"]) as ctx:
+            await run_initial_sync(ctx, companies=["USMF"])
 
 
 async def _early_in_a_second() -> None:

@@ -130,6 +130,8 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("initial-sync", "--wait-timeout", "nan"),
     ("initial-sync", "--wait-timeout", "-1"),
     ("initial-sync", "--areas", "nowhere"),
+    # It was taken and ignored: every company's rows went to F&O.
+    ("initial-sync", "--from", "dataverse", "--companies", "USMF"),
     ("produce", "--from", "fo", "--areas", "nowhere"),
     ("sandbox", "--fo-port", "70000"),
     ("sandbox", "--customers", "-1"),
