@@ -249,12 +249,15 @@ def _refuse_repeated_names(raw: bytes | str, payload: dict[str, Any] | list[Any]
     # different readers (RFC 8259, section 4): refuse it rather than guess. orjson cannot report them, so
     # the standard parser looks, unless the body is what orjson writes for the parsed object (as to_json
     # bodies are): then it dropped nothing.
-    if orjson.dumps(payload) == (raw.encode() if isinstance(raw, str) else bytes(raw)):
-        return
     try:
+        if orjson.dumps(payload) == (raw.encode() if isinstance(raw, str) else bytes(raw)):
+            return
         json.loads(raw, object_pairs_hook=_unique_members)
     except _RepeatedNameError as exc:
         raise EnvelopeError(f"the body is ambiguous: {exc}") from exc
+    except (TypeError, RecursionError) as exc:
+        # orjson reads deeper than it writes back (it raised TypeError), and so does Python's own parser.
+        raise EnvelopeError("the body nests too deep to be a change") from exc
 
 
 class _RepeatedNameError(ValueError):

@@ -103,7 +103,9 @@ def _field_value(table_map: TableMap, field: FieldMap, target: Side, record: Rec
         value = None  # F&O holds no null: its empty string is "no value", which Dataverse holds as null
     if value is None:
         default = field.default_for(target)
-        if default is not None:
+        # A default stands for the source's null, not for a field the source did not send: that one is left
+        # alone on the target, as every absent field is (a product's decimal precision was reset to 0).
+        if default is not None and name in record:
             return default
         if field.required:
             raise TransformError("a required value is missing", map_name=table_map.name, field=name)

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from dualbus.shared.errors import TransformError
+
 __all__ = [
     "Condition",
     "Direction",
@@ -257,8 +259,13 @@ class Condition(_Strict):
         return self
 
     def holds(self, record: dict[str, object]) -> bool:
-        """Whether ``record`` passes this test; a missing field reads as null."""
-        actual = scalar_key(record.get(self.field))
+        """Whether ``record`` passes this test; a missing field reads as null. TransformError for a value
+        no filter can hold (a list or an object, e.g. left by an edited replay): it raised a TypeError."""
+        value = record.get(self.field)
+        if isinstance(value, list | dict):
+            kind = "a list" if isinstance(value, list) else "an object"
+            raise TransformError(f"field {self.field!r} holds {kind}, where its map's filter takes one value")
+        actual = scalar_key(value)
         if isinstance(self.value, tuple):
             found = actual in {scalar_key(v) for v in self.value}
             return found if self.op == "in" else not found

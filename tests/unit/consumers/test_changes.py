@@ -209,3 +209,18 @@ def test_a_repair_reapplies_the_version_the_target_holds():
     [again] = target_changes(repair, area="currency", direction=Direction.TO_DATAVERSE, maps=MAPS)
     assert (plain.is_stale(5), plain.is_stale(4), plain.is_stale(None)) == (True, False, False)
     assert (again.is_stale(5), again.is_stale(6)) == (False, True)
+
+
+@pytest.mark.parametrize("value", [["Person"], {"kind": "Person"}])
+def test_a_filter_field_holding_a_list_or_an_object_is_a_mapping_error(value) -> None:
+    """An edited replay left a list where the vendors map's filter reads one value: a TypeError (retried as
+    unexpected for the whole budget) before; now a TransformError, dead-lettered as a mapping error."""
+    event = _event(
+        Origin.FO,
+        "VendorsV2",
+        {"dataAreaId": "USMF", "VendorAccountNumber": "V-1"},
+        {"VendorPartyType": value},
+        area="vendor",
+    )
+    with pytest.raises(TransformError, match="'VendorPartyType' holds"):
+        target_changes(event, area="vendor", direction=Direction.TO_DATAVERSE, maps=MAPS)

@@ -258,6 +258,15 @@ def test_missing_fields_are_left_alone_and_null_fields_are_cleared() -> None:
     assert partial.payload == {"cdm_companycode": "USMF"}
 
 
+def test_a_default_stands_for_a_null_not_for_an_absent_field() -> None:
+    """A product's decimal precision defaults to 0 when F&O sends it empty, and is left alone when F&O does
+    not send it at all (it was reset to 0)."""
+    product = {"dataAreaId": "usmf", "ProductNumber": "P1", "ProductName": "n"}
+    assert "quantitydecimal" not in to_dataverse(MAPS["products"], product).payload
+    empty = to_dataverse(MAPS["products"], {**product, "SalesUnitDecimalPrecision": None})
+    assert empty.payload["quantitydecimal"] == 0
+
+
 def test_a_dataverse_null_goes_to_fo_as_what_fo_holds_for_no_value() -> None:
     """F&O holds no null and refuses one for a credit limit or a day count: they get 0, a text field "", an
     enum its element of value 0."""

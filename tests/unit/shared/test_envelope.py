@@ -9,7 +9,7 @@ from azure.servicebus import ServiceBusMessage
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dualbus.shared.envelope import Envelope, Operation, Origin, event_id
+from dualbus.shared.envelope import Envelope, Operation, Origin, envelopes_from_json, event_id
 from dualbus.shared.errors import EnvelopeError
 from dualbus.shared.messages import application_properties, envelope_from_message, ordering_bucket, to_message
 
@@ -164,3 +164,14 @@ def test_repair_has_its_own_id_and_flag() -> None:
     assert repair.id != original.id
     assert repair.id == _envelope(repair_run="run-1").id
     assert repair.id != _envelope(repair_run="run-2").id
+
+
+def test_a_body_nested_deeper_than_can_be_written_back_is_an_envelope_error() -> None:
+    """orjson reads 1024 levels but writes back 254: the check for repeated names raised TypeError, which
+    the consumer retried as unexpected for its whole budget instead of dead-lettering the body at once."""
+    deep = b'{"x": ' * 300 + b"1" + b"}" * 300
+    raw = b'{"specversion": "1.0", "data": ' + deep + b"}"
+    with pytest.raises(EnvelopeError, match="nests too deep"):
+        Envelope.from_json(raw)
+    with pytest.raises(EnvelopeError, match="nests too deep"):
+        envelopes_from_json(b"[" + raw + b"]")
