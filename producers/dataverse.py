@@ -157,8 +157,11 @@ class DataverseSource:
     async def _add_row(
         self, table: SourceTable, raw: dict[str, Any], outbox: Outbox, since: datetime | None
     ) -> None:
+        row_id = str(raw[primary_id_column(table.name)])
+        # Rows that look this one up name it by its key, which this change may have edited (a vendor's
+        # account number): they read it again, rather than name it by its old key for the process's life.
+        self._resolver.forget(table.name, row_id)
         row = await self._resolver.expand(table.table_map, raw)
-        row_id = str(row[primary_id_column(table.name)])
         published = self._store.row_ref(_scope(table), row_id)
         if not table.takes(row):
             if published is not None:
@@ -209,6 +212,7 @@ class DataverseSource:
         _log.warning("%s row %s not published, as it has no key yet: %s", table.name, row_id, error)
 
     def _add_delete(self, table: SourceTable, row_id: str, outbox: Outbox, since: datetime | None) -> None:
+        self._resolver.forget(table.name, row_id)
         ref = self._store.row_ref(_scope(table), row_id)
         if ref is None:
             # Never published (created and deleted between polls, or filtered out): nothing to undo.

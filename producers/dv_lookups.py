@@ -72,6 +72,10 @@ class LookupResolver:
             expanded[lookup.dataverse] = None if guid is None else await self.resolve(lookup, str(guid))
         return expanded
 
+    def forget(self, entity_set: str, guid: str) -> None:
+        """Read the row again when next looked up: it changed (its key may have), or it is gone."""
+        self._cache.pop((entity_set, guid), None)
+
     async def resolve(self, lookup: LookupMap, guid: str) -> dict[str, Any] | None:
         """The natural-key columns of the row a lookup points at, or None when that row is gone."""
         cached = (lookup.target_table, guid)

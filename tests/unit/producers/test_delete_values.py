@@ -255,3 +255,16 @@ async def test_a_dataverse_row_that_left_its_map_is_deleted_on_the_other_side(tm
     _created, deleted = sent_envelopes(client, "dualbus.vendor")
     assert (deleted.operation, deleted.key, deleted.source_version) == (Operation.DELETE, DV_KEY, 42)
     assert deleted.data["msdyn_partynumber"] == "000001"
+
+
+@pytest.mark.asyncio
+async def test_each_row_read_or_deleted_is_looked_up_afresh_afterwards(tmp_path: Path) -> None:
+    """The rows that look up a changed or deleted row read it again (its key may have been edited)."""
+    source, _client, store = _dataverse_source(tmp_path)
+    forgotten: list[tuple[str, str]] = []
+    source._resolver.forget = lambda entity_set, guid: forgotten.append((entity_set, guid))  # type: ignore[method-assign]
+    with store:
+        await source.poll_once()
+        source._api.deltas.append([_deleted_entity(CONTACT_ID)])  # type: ignore[attr-defined]
+        await source.poll_once()
+    assert forgotten == [("contacts", CONTACT_ID), ("contacts", CONTACT_ID)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from dualbus.d365 import fo_entities
@@ -114,3 +115,28 @@ def test_a_lookup_into_another_areas_table_reads_only_its_plain_key_columns() ->
     resolver = LookupResolver(None, [vendors])  # type: ignore[arg-type] - no request is made here
     terms = next(lk for lk in vendors.lookups if lk.target_table == "msdyn_paymentterms")
     assert resolver._plain_key_columns(terms) == ["msdyn_name"]
+
+
+class _VendorAccounts:
+    """Answers a vendor's account number, which the test edits as a Dataverse user would."""
+
+    def __init__(self) -> None:
+        self.number = "V-1"
+
+    async def request(self, _method: str, _path: str, **_options: object) -> httpx.Response:
+        return httpx.Response(200, json={"msdyn_vendoraccountnumber": self.number})
+
+
+@pytest.mark.asyncio
+async def test_a_looked_up_row_that_changed_is_read_again() -> None:
+    """A vendor's account number edited in Dataverse: contacts that look it up named it by its old number
+    for the producer's whole life. Forgotten when the vendor's own change is read, it is read again."""
+    contacts = load_maps()["vendor_contacts"]
+    vendor = next(lk for lk in contacts.lookups if lk.target_table == "msdyn_vendors")
+    api = _VendorAccounts()
+    resolver = LookupResolver(api, [contacts])  # type: ignore[arg-type]
+    assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-1"}
+    api.number = "V-2"
+    assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-1"}  # cached
+    resolver.forget("msdyn_vendors", "guid-1")
+    assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-2"}
