@@ -30,9 +30,12 @@ from dualbus.producers.fo_rows import base_version
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, KeyValue, Operation, Origin
 from dualbus.shared.errors import EnvelopeError
-from dualbus.shared.maps import TableMap
+from dualbus.shared.maps import Side, TableMap, scalar_key
 
 __all__ = ["may_delete_orphan", "orphan_delete", "repair_event", "source_version"]
+
+# F&O's company key part, answered in lower case by F&O's OData.
+_FO_COMPANY = "dataAreaId"
 
 
 def source_version(
@@ -107,6 +110,19 @@ def _state(table: SourceTable, row: Mapping[str, object]) -> dict[str, object]:
     return {**table.data_of(row), **filters}
 
 
+def _source_value(table: SourceTable, name: str, value: object) -> object:
+    """The source's value of key part ``name`` for the target's ``value``: a value map read backwards (a
+    hierarchy purpose's 806380003 is F&O's "OrganizationChart"); else the value as it is."""
+    source: Side = "fo" if table.origin is Origin.FO else "dataverse"
+    for field in table.table_map.fields:
+        if field.name_on(source) == name and field.value_map is not None:
+            for pair in field.value_map:
+                theirs, ours = (pair.dataverse, pair.fo) if source == "fo" else (pair.fo, pair.dataverse)
+                if scalar_key(theirs) == scalar_key(value):
+                    return ours
+    return value
+
+
 def may_delete_orphan(table_map: TableMap, mark: int | None) -> bool:
     """Whether a target row without its source row may be deleted, judged by dualbus's version ``mark`` on it.
 
@@ -133,10 +149,14 @@ def orphan_delete(
     """
     if len(key_values) != len(table.key_fields):
         return None
-    key: dict[str, KeyValue] = {
-        name: value if isinstance(value, int) and not isinstance(value, bool) else str(value)
-        for name, value in zip(table.key_fields, key_values, strict=True)
-    }
+    key: dict[str, KeyValue] = {}
+    for name, value in zip(table.key_fields, key_values, strict=True):
+        own = _source_value(table, name, value)
+        key[name] = own if isinstance(own, int) and not isinstance(own, bool) else str(own)
+    if table.origin is Origin.FO and _FO_COMPANY in key:
+        # As F&O answers it (in lower case), as the F&O producer's own changes of the record carry it: the
+        # delete then goes to the record's own session, beside its other changes and its tombstone.
+        key[_FO_COMPANY] = str(key[_FO_COMPANY]).lower()
     return Envelope.for_change(
         origin=table.origin,
         area=table.area,

@@ -189,7 +189,8 @@ def test_repair_publishes_the_source_state_of_each_drifted_record(
 def test_delete_orphans_publishes_a_delete_for_the_record_gone_from_the_source(
     twins: Twins, tap_emulator: EmulatorThread
 ) -> None:
-    """With --delete-orphans the record missing in F&O gets a delete keyed by F&O's names."""
+    """With --delete-orphans the record missing in F&O gets a delete keyed by F&O's names and values (its
+    company as F&O answers it, so that the delete goes to the record's own session)."""
     planted = plant_drift(twins)
     settings = twins.with_servicebus(tap_emulator.connection_string)
     report = reconcile(settings, areas=["customer"], repair=True, delete_orphans=True)
@@ -199,7 +200,7 @@ def test_delete_orphans_publishes_a_delete_for_the_record_gone_from_the_source(
     ]
     gone = planted.gone_in_fo
     assert delete.key == {
-        "dataAreaId": gone["dataAreaId"].upper(),
+        "dataAreaId": gone["dataAreaId"].lower(),
         "CustomerAccount": gone["CustomerAccount"],
     }
     assert delete.repair

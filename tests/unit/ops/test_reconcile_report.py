@@ -14,6 +14,7 @@ from dualbus.producers.clock import VersionClock
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.maps import load_maps
+from dualbus.shared.messages import ordering_bucket
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 CUSTOMERS = SourceTable(load_maps()["customers"], Origin.FO)
@@ -113,10 +114,21 @@ def test_orphan_delete_maps_the_key_and_outbids_the_mark() -> None:
     """Deleting an orphan names it by the source's key names and carries a version above the target's mark."""
     event = orphan_delete(CUSTOMERS, ("USMF", "US-404"), 41, run_id="run-1", now=NOW)
     assert event.operation is Operation.DELETE
-    assert event.key == {"dataAreaId": "USMF", "CustomerAccount": "US-404"}
+    # dataAreaId as F&O answers it, as the producer's changes of the record carry it: the same session.
+    assert event.key == {"dataAreaId": "usmf", "CustomerAccount": "US-404"}
+    producers = {"dataAreaId": "usmf", "CustomerAccount": "US-404"}
+    assert ordering_bucket("customer", event.key) == ordering_bucket("customer", producers)
     assert event.source_version == 42
     assert event.repair
     assert orphan_delete(CUSTOMERS, ("USMF", "US-404"), None, run_id="r", now=NOW).source_version == 1
+
+
+def test_an_orphans_value_mapped_key_is_named_by_the_sources_value() -> None:
+    """A hierarchy purpose's Dataverse 806380003 is F&O's "OrganizationChart": copied as it was, the delete
+    named no F&O row and could never be applied."""
+    purposes = SourceTable(load_maps()["organisation_hierarchy_purposes"], Origin.FO)
+    event = orphan_delete(purposes, (806380003, "Organization chart"), 3, run_id="r", now=NOW)
+    assert event.key["HierarchyPurpose"] == "OrganizationChart"
 
 
 def test_repair_event_takes_the_reading_made_before_its_page_was_read() -> None:
