@@ -320,8 +320,10 @@ def _mark_lags(change: TargetChange, row: Mapping[str, Any] | None, writer_id: s
     dualbus applied) is recorded, as the F&O sink records it: left at the older mark, an older change
     replayed from the dead-letter queue or delivered late passed the stale guard and overwrote the row.
     Not where F&O's state was built on this very row version (its base): that is F&O's echo of what it
-    received, and nothing is written, which would only raise a change of its own. Where someone else
-    edited the row last, the change is such an echo too (else the conflict rule would have skipped it).
+    received, and nothing is written, which would only raise a change of its own. Nor where someone else
+    edited the row last: a change with a base is then such an echo (else the conflict rule would have
+    skipped it); one without (an initial sync's, a repair) is not written either, as before. A re-run
+    initial sync over rows dualbus wrote last raises their marks: one write a row, as the F&O sink does.
     """
     if row is None:
         return False

@@ -102,9 +102,15 @@ class SessionHold:
         for task in self._tasks:
             task.cancel()
 
-    def expired(self, message: ReceivedMessage) -> bool:
-        """Whether the lock's time has passed: renewal stopped or failed without a word."""
-        until = self._receiver.session.locked_until_utc if self._sessionful else message.locked_until_utc
+    def expired(self, message: ReceivedMessage | None) -> bool:
+        """Whether the lock's time has passed: renewal stopped or failed without a word (a session's, or
+        without sessions the message's; None: no message, only a session's lock is looked at)."""
+        if self._sessionful:
+            until = self._receiver.session.locked_until_utc
+        elif message is not None:
+            until = message.locked_until_utc
+        else:
+            return False
         return until is not None and until <= datetime.now(UTC)
 
     def still_held(self) -> None:
@@ -120,8 +126,7 @@ class SessionHold:
             return
         if self.lost:
             raise LockLostError("the lock was lost while the message was in hand")
-        until = self._receiver.session.locked_until_utc
-        if until is not None and until <= datetime.now(UTC):
+        if self.expired(None):
             self.lose("its time passed while a message was in hand")
             raise LockLostError("the lock's time passed while the message was in hand")
 

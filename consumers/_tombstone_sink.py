@@ -21,9 +21,8 @@ from functools import partial
 
 from dualbus.consumers._hold import SessionHold, current_hold
 from dualbus.consumers._sink import ApplyResult, Sink, TargetChange
-from dualbus.consumers._tombstones import Tombstones, tombstone_key
+from dualbus.consumers._tombstones import StateUnansweredError, Tombstones, tombstone_key
 from dualbus.shared.bus import LockLostError
-from dualbus.shared.errors import DualbusError
 from dualbus.shared.maps import Side
 
 __all__ = ["TombstoneSink"]
@@ -87,12 +86,12 @@ async def _recorded_before_update(hold: SessionHold, stones: Tombstones, key: st
     Not only a lost lock: a save that got no answer in time was cut off, which closes the session's
     receiver (shared.bus_calls), and the broker frees the session for another consumer. Taken for a
     passing failure, it was retried on a closed receiver while the batch's other changes were written.
+    Other failures (the namespace busy) are retried on the receiver, which is still open.
     """
     try:
         await stones.bury(key, version)
-    except LockLostError as exc:
+    except (LockLostError, StateUnansweredError) as exc:
         hold.lose(f"saving the session's tombstones before a write: {exc}")
-        raise
-    except DualbusError as exc:
-        hold.lose(f"saving the session's tombstones before a write: {exc}")
+        if isinstance(exc, LockLostError):
+            raise
         raise LockLostError(f"the session is let go: saving its state before a write failed: {exc}") from exc

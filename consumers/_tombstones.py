@@ -34,7 +34,7 @@ from dualbus.shared.bus_calls import SessionState, read_session_state, save_sess
 from dualbus.shared.errors import TransientError
 from dualbus.shared.maps import Scalar
 
-__all__ = ["SessionState", "Tombstones", "tombstone_key"]
+__all__ = ["SessionState", "StateUnansweredError", "Tombstones", "tombstone_key"]
 
 _log = logging.getLogger("dualbus.consumer")
 _T = TypeVar("_T")
@@ -275,9 +275,13 @@ def _tombstones_in(body: object) -> dict[str, Any]:
     return stones
 
 
+class StateUnansweredError(TransientError):
+    """A session-state request got no answer in time and was cut off, which closes the session's receiver."""
+
+
 async def _answered(request: Awaitable[_T], doing: str) -> _T:
     try:
         return await asyncio.wait_for(request, _STATE_TIMEOUT_SECONDS)
     except TimeoutError as exc:
         waited = f"{_STATE_TIMEOUT_SECONDS:g} s"
-        raise TransientError(f"{doing} the session state got no answer in {waited}") from exc
+        raise StateUnansweredError(f"{doing} the session state got no answer in {waited}") from exc

@@ -108,11 +108,17 @@ class CheckpointStore:
         index: Iterable[tuple[str, str, RowRef | None]] = (),
         digests: Iterable[DigestChange] = (),
     ) -> None:
-        """Write checkpoints, row-index and digest changes in one transaction (None removes an entry)."""
+        """Write checkpoints, row-index and digest changes in one transaction (None removes an entry).
+
+        The last change given for an entry stands: a row whose key changed is removed (its delete) and
+        added again (its new key) in one step, and it must stay indexed.
+        """
         encoded = [(name, orjson.dumps(value)) for name, value in values.items()]
-        upserts = [(e, i, orjson.dumps(ref)) for e, i, ref in index if ref is not None]
-        removals = [(e, i) for e, i, ref in index if ref is None]
-        changed = [DigestChange(*change) for change in digests]
+        last_refs = {(entity, row_id): ref for entity, row_id, ref in index}
+        upserts = [(e, i, orjson.dumps(ref)) for (e, i), ref in last_refs.items() if ref is not None]
+        removals = [(e, i) for (e, i), ref in last_refs.items() if ref is None]
+        given = (DigestChange(*change) for change in digests)
+        changed = list({(change.scope, change.key): change for change in given}.values())
         kept = [_digest_row(c) for c in changed if c.digest is not None]
         forgotten = [(c.scope, c.key) for c in changed if c.digest is None]
         with self._transaction() as db:

@@ -27,6 +27,7 @@ from dualbus.producers.dv_lookups import LookupResolver, primary_id_column, sele
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import EchoFilter, build_envelope, parse_time
 from dualbus.producers.flow import PUBLISH_RETRY, Outbox, publish_then_checkpoint
+from dualbus.producers.fo_rows import key_text
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.api import ApiClient, error_message
@@ -168,6 +169,7 @@ class DataverseSource:
                 # The row left this map (a filter column changed: a contact no longer sellable): its record
                 # goes on the other side, as the F&O producer publishes a row that left a map.
                 self._leave(table, row, row_id, outbox, since)
+                outbox.skipped_echo += self._echo.is_echo(row)
             return
         version = int(row["versionnumber"])
         try:
@@ -197,8 +199,7 @@ class DataverseSource:
     ) -> None:
         """The record the row was published under goes: a delete, unless dualbus's own write moved it."""
         if self._echo.is_echo(row):
-            outbox.index.append((_scope(table), row_id, None))
-            outbox.skipped_echo += 1
+            outbox.index.append((_scope(table), row_id, None))  # counted as an echo by the caller
             return
         self._add_delete(table, row_id, outbox, since)
 
@@ -300,12 +301,6 @@ def _json(table: SourceTable, status: int, response: Response) -> dict[str, Any]
 
 
 def _key_changed(published: object, key: dict[str, str | int]) -> bool:
-    """Whether the key a row was published under is not ``key`` (text compared without case, as F&O's
-    keys are: a company code read back in another case is the same record)."""
-    if not isinstance(published, dict):
-        return False
-    return _folded(published) != _folded(key)
-
-
-def _folded(key: dict[str, Any]) -> dict[str, object]:
-    return {name: value.casefold() if isinstance(value, str) else value for name, value in key.items()}
+    """Whether the key a row was published under is not ``key`` (compared without case, as the F&O
+    producer compares keys: a company code read back in another case is the same record)."""
+    return isinstance(published, dict) and key_text(published).casefold() != key_text(key).casefold()

@@ -2,7 +2,8 @@
 
 A lookup reads as ``_x_value`` (the target row's GUID). Change tracking supports ``$select`` only, so the
 GUID is resolved here to the target's alternate-key columns (``{"cdm_companycode": "USMF"}``), once per
-GUID: companies, currencies and groups are few, and their alternate keys do not change.
+GUID until that row's own change or delete is read (``LookupResolver.forget``): companies, currencies and
+groups are few, but a key can be edited (a vendor's account number).
 See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api#lookup-property-data
 """
 
@@ -54,7 +55,8 @@ def select_columns(table: SourceTable) -> list[str]:
 
 
 class LookupResolver:
-    """Turns lookup GUIDs into the target rows' natural keys, asking Dataverse once per GUID."""
+    """Turns lookup GUIDs into the target rows' natural keys, asking Dataverse once per GUID until the row
+    is forgotten (it changed)."""
 
     def __init__(self, api: ApiClient, maps: Iterable[TableMap]) -> None:
         self._api = api

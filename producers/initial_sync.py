@@ -16,7 +16,7 @@ then only the scan's own publish brings that row's current state across.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -175,12 +175,9 @@ class _FoSync:
         ]
         if self._progress is not None:
             self._progress.start(sum([await self._count(table, company) for table, company in plan]))
-        groups = layers or [sorted({table.area for table, _ in plan})]
-        for index, layer in enumerate(groups):
-            if index and before_layer is not None:
-                await before_layer(groups[index - 1])
+        async for _, in_layer in _layer_by_layer(layers, [table for table, _ in plan], before_layer):
             for table, company in plan:
-                if table.area in layer:
+                if table in in_layer:
                     summary.results.append(await self._sync(table, company))
         return summary
 
@@ -251,13 +248,7 @@ async def _dataverse_sync(
     source = DataverseSource(context.api, context.tables, context.publisher, context.store, EchoFilter.of())
     if progress is not None:
         progress.start(0)
-    previous: Sequence[str] = ()
-    for layer in layers or [[table.area for table in context.tables]]:
-        tables = [table for table in context.tables if table.area in layer]
-        if not tables:
-            continue
-        if previous and before_layer is not None:
-            await before_layer(previous)
+    async for _, tables in _layer_by_layer(layers, context.tables, before_layer):
         for table in tables:
             name = _checkpoint(table, _ALL)
             if context.store.get(name):
@@ -267,8 +258,25 @@ async def _dataverse_sync(
             summary.results.append(TableResult(table.area, table.name, _ALL, records=count, pages=1))
             if progress is not None:
                 progress.advance(count, f"{table.area}/{table.name}")
-        previous = layer
     return summary
+
+
+async def _layer_by_layer(
+    layers: Sequence[Sequence[str]] | None,
+    tables: Sequence[SourceTable],
+    before_layer: Callable[[Sequence[str]], Awaitable[None]] | None,
+) -> AsyncIterator[tuple[Sequence[str], list[SourceTable]]]:
+    """Each layer of areas that has tables here, with them, in order; ``before_layer(previous layer)`` is
+    awaited before each but the first (a layer with no table on this side is neither synced nor awaited)."""
+    previous: Sequence[str] | None = None
+    for layer in layers or [sorted({table.area for table in tables})]:
+        in_layer = [table for table in tables if table.area in layer]
+        if not in_layer:
+            continue
+        if previous is not None and before_layer is not None:
+            await before_layer(previous)
+        yield layer, in_layer
+        previous = layer
 
 
 def _envelope(table: SourceTable, row: dict[str, Any], read_at: datetime) -> Envelope:

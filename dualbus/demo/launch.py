@@ -209,8 +209,9 @@ def _clear_previous_run(run_dir: Path) -> None:
     present = [name for name in (*_RUN_FILES, *_RUN_DIRECTORIES) if (run_dir / name).exists()]
     if present and not (run_dir / RUN_MARK).exists():
         raise DemoError(
-            f"{run_dir} holds {', '.join(present)}, which no demo run made: give --run-dir a new or empty "
-            "directory (a run clears only what a previous run left there)"
+            f"{run_dir} holds {', '.join(present)}, which no demo run of this release made: give --run-dir "
+            "a new or empty directory (a run clears only what a previous run left there; remove a run "
+            "directory an earlier release made)"
         )
     for name in _RUN_FILES:
         (run_dir / name).unlink(missing_ok=True)

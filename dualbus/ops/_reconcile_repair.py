@@ -30,12 +30,12 @@ from dualbus.producers.fo_rows import base_version
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, KeyValue, Operation, Origin
 from dualbus.shared.errors import EnvelopeError
-from dualbus.shared.maps import Side, TableMap, scalar_key
+from dualbus.shared.maps import Side, TableMap
 
 __all__ = ["may_delete_orphan", "orphan_delete", "repair_event", "source_version"]
 
-# F&O's company key part, answered in lower case by F&O's OData.
-_FO_COMPANY = "dataAreaId"
+# Each source's company key part.
+_COMPANY = {Origin.FO: "dataAreaId", Origin.DATAVERSE: "msdyn_company"}
 
 
 def source_version(
@@ -116,10 +116,9 @@ def _source_value(table: SourceTable, name: str, value: object) -> object:
     source: Side = "fo" if table.origin is Origin.FO else "dataverse"
     for field in table.table_map.fields:
         if field.name_on(source) == name and field.value_map is not None:
-            for pair in field.value_map:
-                theirs, ours = (pair.dataverse, pair.fo) if source == "fo" else (pair.fo, pair.dataverse)
-                if scalar_key(theirs) == scalar_key(value):
-                    return ours
+            mapped = field.mapped(value, to=source)
+            if mapped is not None:
+                return mapped
     return value
 
 
@@ -153,10 +152,13 @@ def orphan_delete(
     for name, value in zip(table.key_fields, key_values, strict=True):
         own = _source_value(table, name, value)
         key[name] = own if isinstance(own, int) and not isinstance(own, bool) else str(own)
-    if table.origin is Origin.FO and _FO_COMPANY in key:
-        # As F&O answers it (in lower case), as the F&O producer's own changes of the record carry it: the
-        # delete then goes to the record's own session, beside its other changes and its tombstone.
-        key[_FO_COMPANY] = str(key[_FO_COMPANY]).lower()
+    company = _COMPANY.get(table.origin)
+    if company in key:
+        # As the source's producer carries it (F&O answers dataAreaId in lower case; Dataverse holds the
+        # company code as F&O's legal entity id, in upper case): the delete then goes to the record's own
+        # session, beside its other changes and its tombstone (the ordering bucket hashes the key as given).
+        value = str(key[company])
+        key[company] = value.lower() if table.origin is Origin.FO else value.upper()
     return Envelope.for_change(
         origin=table.origin,
         area=table.area,

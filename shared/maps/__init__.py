@@ -23,7 +23,6 @@ from dualbus.shared.maps._fields import (
     Side,
     SourceFilter,
     ValuePair,
-    scalar_key,
 )
 from dualbus.shared.maps._loader import load_map_file, load_maps, parse_map
 from dualbus.shared.maps._memo import derived
@@ -86,7 +85,6 @@ __all__ = [
     "parse_map",
     "passes_source_filter",
     "resolved_body",
-    "scalar_key",
     "table_dependencies",
     "target_key",
     "to_dataverse",

@@ -131,9 +131,9 @@ def _convert(table_map: TableMap, field: FieldMap, target: Side, value: object) 
     source: Side = "fo" if target == "dataverse" else "dataverse"
     name = field.name_on(source) or ""
     if field.value_map is not None:
-        for pair in field.value_map:
-            if scalar_key(pair.fo if source == "fo" else pair.dataverse) == scalar_key(value):
-                return pair.dataverse if source == "fo" else pair.fo
+        mapped = field.mapped(value, to=target)
+        if mapped is not None:
+            return mapped
         known = ", ".join(repr(p.fo if source == "fo" else p.dataverse) for p in field.value_map)
         raise TransformError(
             f"value {value!r} is not in the value map (known: {known})", map_name=table_map.name, field=name

@@ -154,8 +154,17 @@ class FieldMap(_Strict):
         Dataverse; None where it is not known."""
         if self.fo_empty is None or side == "fo" or self.value_map is None:
             return self.fo_empty
-        empty = scalar_key(self.fo_empty)
-        return next((pair.dataverse for pair in self.value_map if scalar_key(pair.fo) == empty), None)
+        return self.mapped(self.fo_empty, to="dataverse")
+
+    def mapped(self, value: object, *, to: Side) -> Scalar | None:
+        """The value map's counterpart on ``to`` of a value the other side holds; None when it has none
+        (or the field has no value map)."""
+        wanted = scalar_key(value)
+        for pair in self.value_map or ():
+            theirs, ours = (pair.fo, pair.dataverse) if to == "dataverse" else (pair.dataverse, pair.fo)
+            if scalar_key(theirs) == wanted:
+                return ours
+        return None
 
     def label(self) -> str:
         """A readable name for errors: ``CustomerAccount/accountnumber``."""

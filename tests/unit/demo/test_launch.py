@@ -115,7 +115,7 @@ def test_a_directory_no_run_made_is_refused_and_left_as_it_is(tmp_path: Path) ->
     """``--run-dir .`` in a project with a ``logs`` folder of its own deleted that folder."""
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "app.log").write_text("theirs")
-    with pytest.raises(DemoError, match="logs, which no demo run made"):
+    with pytest.raises(DemoError, match="logs, which no demo run of this release made"):
         Launcher.create(tmp_path)
     assert (tmp_path / "logs" / "app.log").read_text() == "theirs"
 

@@ -116,11 +116,22 @@ def test_orphan_delete_maps_the_key_and_outbids_the_mark() -> None:
     assert event.operation is Operation.DELETE
     # dataAreaId as F&O answers it, as the producer's changes of the record carry it: the same session.
     assert event.key == {"dataAreaId": "usmf", "CustomerAccount": "US-404"}
-    producers = {"dataAreaId": "usmf", "CustomerAccount": "US-404"}
+    # The F&O producer's key of the record, from the row as F&O's OData answers it.
+    producers = CUSTOMERS.key_of({**ROW, "dataAreaId": "usmf", "CustomerAccount": "US-404"})
     assert ordering_bucket("customer", event.key) == ordering_bucket("customer", producers)
     assert event.source_version == 42
     assert event.repair
     assert orphan_delete(CUSTOMERS, ("USMF", "US-404"), None, run_id="r", now=NOW).source_version == 1
+
+
+def test_a_dataverse_orphans_company_is_named_as_the_dataverse_producer_names_it() -> None:
+    """The F&O row's key holds its company in lower case; the Dataverse producer's changes of the record
+    carry Dataverse's company code (upper case), and the delete goes to their session."""
+    accounts = SourceTable(load_maps()["customers"], Origin.DATAVERSE)
+    event = orphan_delete(accounts, ("usmf", "C-1"), 5, run_id="r", now=NOW)
+    producers = accounts.key_of({"msdyn_company": "USMF", "accountnumber": "C-1", "customertypecode": 3})
+    assert event.key == producers
+    assert ordering_bucket("customer", event.key) == ordering_bucket("customer", producers)
 
 
 def test_an_orphans_value_mapped_key_is_named_by_the_sources_value() -> None:

@@ -103,15 +103,17 @@ async def test_a_row_without_its_key_is_left_out_and_the_others_published(tmp_pa
 
 
 class KeyEdited:
-    """A snapshot of EUR, then a delta in which that very row (same id) has its ISO code edited to EUX."""
+    """A snapshot of EUR, then a delta in which that very row (same id) has its ISO code edited to EUX, then
+    one in which it is deleted."""
 
     async def request(self, _method: str, _path: str, **options: Any) -> httpx.Response:
         params = options.get("params") or {}
-        if "$deltatoken" in params:
-            edited = {
-                **_currency("EUX", 2),
-                "transactioncurrencyid": _currency("EUR", 1)["transactioncurrencyid"],
-            }
+        row_id = _currency("EUR", 1)["transactioncurrencyid"]
+        if params.get("$deltatoken") == "t2":
+            deleted = {"@odata.context": f"{API}$metadata#transactioncurrencies/$deletedEntity", "id": row_id}
+            body = {"value": [deleted], "@odata.deltaLink": f"{API}x?$deltatoken=t3"}
+        elif "$deltatoken" in params:
+            edited = {**_currency("EUX", 2), "transactioncurrencyid": row_id}
             body = {"value": [edited], "@odata.deltaLink": f"{API}x?$deltatoken=t2"}
         else:
             body = {"value": [_currency("EUR", 1)], "@odata.deltaLink": f"{API}x?$deltatoken=t1"}
@@ -128,5 +130,13 @@ async def test_a_row_whose_key_changed_deletes_the_record_under_its_old_key(tmp_
         source = DataverseSource(KeyEdited(), tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
         assert await source.poll_once() == 1
         assert await source.poll_once() == 2
+        # Still indexed under its new key (the old entry's removal did not undo the new one's), so that
+        # its delete names it.
+        assert await source.poll_once() == 1
     published = [(e.operation, e.key["isocurrencycode"]) for e in sent_envelopes(client, "dualbus.currency")]
-    assert published == [(Operation.CREATE, "EUR"), (Operation.DELETE, "EUR"), (Operation.CREATE, "EUX")]
+    assert published == [
+        (Operation.CREATE, "EUR"),
+        (Operation.DELETE, "EUR"),
+        (Operation.CREATE, "EUX"),
+        (Operation.DELETE, "EUX"),
+    ]
