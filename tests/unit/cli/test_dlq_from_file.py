@@ -7,8 +7,7 @@ client, peeking, the replay of one route); the export file is written as ``dlq e
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dualbus.cli import app
-from dualbus.commands import dlq
 from dualbus.ops.bodies import MessageBody
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter
 from dualbus.ops.dlq import OperationReport, ReplacementBody, Route
 from dualbus.shared.errors import ConfigError
+from tests.unit.cli.dlq_edges import without_a_bus
 
 SEQUENCE = 7  # the same number in two areas' dead-letter queues
 
@@ -84,16 +83,7 @@ class _Bus:
 @pytest.fixture
 def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Bus:
     fake = _Bus([_letter("customer"), _letter("vendor"), _letter("customer", "to-fo")])
-
-    @contextmanager
-    def no_client(_settings: object) -> Iterator[None]:
-        yield None
-
-    monkeypatch.setenv("DUALBUS_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
-    monkeypatch.setattr(dlq, "servicebus_settings", lambda: None)
-    monkeypatch.setattr(dlq, "bus_client", no_client)
-    monkeypatch.setattr(dlq, "peek_dead_letters", fake.peek)
-    monkeypatch.setattr(dlq, "replay", fake.replay)
+    without_a_bus(monkeypatch, tmp_path, peek_dead_letters=fake.peek, replay=fake.replay)
     return fake
 
 

@@ -7,7 +7,6 @@ The bus is faked at the command's edges (the client, peeking, each route's repla
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from dualbus.cli import app
 from dualbus.commands import control, dlq
 from dualbus.ops.deadletters import DeadLetter, DeadLetterFilter
 from dualbus.ops.dlq import OperationReport, Route
+from tests.unit.cli.dlq_edges import without_a_bus
 
 # What the F&O twin's and OData's errors look like: square brackets that rich took for its markup tags.
 DESCRIPTION = "OData error at [/data/CustomersV3]: value [internal] refused"
@@ -75,18 +75,14 @@ class _Bus:
 @pytest.fixture
 def bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Bus:
     fake = _Bus()
-
-    @contextmanager
-    def no_client(_settings: object) -> Iterator[None]:
-        yield None
-
-    monkeypatch.setenv("DUALBUS_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
-    monkeypatch.setattr(dlq, "servicebus_settings", lambda: None)
-    monkeypatch.setattr(dlq, "bus_client", no_client)
-    monkeypatch.setattr(dlq, "peek_dead_letters", fake.peek)
-    monkeypatch.setattr(dlq, "iter_dead_letters", fake.iterate)
-    monkeypatch.setattr(dlq, "replay", fake.act)
-    monkeypatch.setattr(dlq, "purge", fake.act)
+    without_a_bus(
+        monkeypatch,
+        tmp_path,
+        peek_dead_letters=fake.peek,
+        iter_dead_letters=fake.iterate,
+        replay=fake.act,
+        purge=fake.act,
+    )
     return fake
 
 

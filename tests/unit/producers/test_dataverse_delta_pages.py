@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +59,22 @@ class PagedDelta:
         return httpx.Response(200, json=body)
 
 
+@contextmanager
+def currencies_from(
+    api: object, client: RecordingClient, tmp_path: Path
+) -> Iterator[tuple[DataverseSource, CheckpointStore]]:
+    """The Dataverse producer's currency table over ``api``, with its store, publishing to ``client``."""
+    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
+        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
+        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
+        yield DataverseSource(api, tables, publisher, store, EchoFilter.of()), store  # type: ignore[arg-type]
+
+
 @pytest.mark.asyncio
 async def test_every_page_of_a_delta_is_published_and_the_last_pages_token_kept(tmp_path: Path) -> None:
     client = RecordingClient(max_bytes=256 * 1024)
     api = PagedDelta()
-    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
-        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
-        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
-        source = DataverseSource(api, tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+    with currencies_from(api, client, tmp_path) as (source, store):
         assert await source.poll_once() == 1
         assert await source.poll_once() == 3
         assert store.get("dataverse.delta.currency") == "t2"
@@ -90,11 +100,7 @@ class SnapshotWithAnUnkeyedRow:
 async def test_a_row_without_its_key_is_left_out_and_the_others_published(tmp_path: Path) -> None:
     """The keyless row raised out of the round: no table was polled again, the same at every restart."""
     client = RecordingClient(max_bytes=256 * 1024)
-    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
-        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
-        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
-        api = SnapshotWithAnUnkeyedRow()
-        source = DataverseSource(api, tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+    with currencies_from(SnapshotWithAnUnkeyedRow(), client, tmp_path) as (source, store):
         assert await source.poll_once() == 1
         assert source.unkeyed == 1
         assert store.get("dataverse.delta.currency") == "t1"
@@ -124,10 +130,7 @@ class KeyEdited:
 async def test_a_row_whose_key_changed_deletes_the_record_under_its_old_key(tmp_path: Path) -> None:
     """Only the new key was published: the record under the old one stayed on the other side for good."""
     client = RecordingClient(max_bytes=256 * 1024)
-    with CheckpointStore(tmp_path / "producer-dataverse.sqlite3") as store:
-        tables = source_tables(load_maps(), Origin.DATAVERSE, ["currency"])
-        publisher = Publisher(client, default_topology())  # type: ignore[arg-type]
-        source = DataverseSource(KeyEdited(), tables, publisher, store, EchoFilter.of())  # type: ignore[arg-type]
+    with currencies_from(KeyEdited(), client, tmp_path) as (source, _store):
         assert await source.poll_once() == 1
         assert await source.poll_once() == 2
         # Still indexed under its new key (the old entry's removal did not undo the new one's), so that

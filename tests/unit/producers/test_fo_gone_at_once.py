@@ -7,6 +7,7 @@ row's own delete event, whose PreImage carries it, publishes the delete.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,14 +35,13 @@ CONTACT = {
 }
 
 
-@pytest.mark.asyncio
-async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event_publishes_the_delete(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def handler(tmp_path: Path) -> Iterator[tuple[FoEventHandler, RecordingClient]]:
+    """The vendor area's event handler over an F&O that holds no row (it is gone when read)."""
     client = RecordingClient(max_bytes=256 * 1024)
     store = CheckpointStore(tmp_path / "producer-fo.sqlite3")
     tables = source_tables(load_maps(), Origin.FO, ["vendor"])
-    handler = FoEventHandler(
+    handling = FoEventHandler(
         FakeFoReader(),  # type: ignore[arg-type]  # holds no row: it is gone when read
         tables,
         Publisher(client, default_topology()),  # type: ignore[arg-type]
@@ -50,43 +50,41 @@ async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event
         retry=RetryPolicy(attempts=1),
     )
     try:
-        # The event names the row by its key; what else the row held is read over OData, and it is gone.
-        key_only = {name: value for name, value in CONTACT.items() if name != "ContactPersonId"}
-        created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, key_only)
-        await handler.handle([parse_data_event(created)])
-        assert sent_envelopes(client) == []
-        deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
-        await handler.handle([parse_data_event(deleted)])
-        (delete,) = sent_envelopes(client, "dualbus.vendor")
-        assert delete.operation is Operation.DELETE
-        assert delete.data.get("ContactPersonId") == "US-CP00044"
+        yield handling, client
     finally:
         store.close()
 
 
+# The event names the row by its key; what else the row held is read over OData, and it is gone.
+KEY_ONLY = {name: value for name, value in CONTACT.items() if name != "ContactPersonId"}
+
+
 @pytest.mark.asyncio
-async def test_a_delete_that_arrived_before_its_create_in_one_batch_is_published(tmp_path: Path) -> None:
+async def test_a_create_whose_row_is_gone_publishes_nothing_and_its_delete_event_publishes_the_delete(
+    handler: tuple[FoEventHandler, RecordingClient],
+) -> None:
+    handling, client = handler
+    created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, KEY_ONLY)
+    await handling.handle([parse_data_event(created)])
+    assert sent_envelopes(client) == []
+    deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
+    await handling.handle([parse_data_event(deleted)])
+    (delete,) = sent_envelopes(client, "dualbus.vendor")
+    assert delete.operation is Operation.DELETE
+    assert delete.data.get("ContactPersonId") == "US-CP00044"
+
+
+@pytest.mark.asyncio
+async def test_a_delete_that_arrived_before_its_create_in_one_batch_is_published(
+    handler: tuple[FoEventHandler, RecordingClient],
+) -> None:
     """F&O's processing threads deliver side by side: the delete came first, the create after it, both in
     one inbox round, and the row is gone. The create stood for the row and knew no ContactPersonId, so
     nothing was published, and the delete, consumed with it, was lost."""
-    client = RecordingClient(max_bytes=256 * 1024)
-    store = CheckpointStore(tmp_path / "producer-fo.sqlite3")
-    tables = source_tables(load_maps(), Origin.FO, ["vendor"])
-    handler = FoEventHandler(
-        FakeFoReader(),  # type: ignore[arg-type]  # holds no row: it is gone when read
-        tables,
-        Publisher(client, default_topology()),  # type: ignore[arg-type]
-        store,
-        VersionClock(store),
-        retry=RetryPolicy(attempts=1),
-    )
-    try:
-        key_only = {name: value for name, value in CONTACT.items() if name != "ContactPersonId"}
-        deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
-        created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, key_only)
-        await handler.handle([parse_data_event(deleted), parse_data_event(created)])
-        (delete,) = sent_envelopes(client, "dualbus.vendor")
-        assert delete.operation is Operation.DELETE
-        assert delete.data.get("ContactPersonId") == "US-CP00044"
-    finally:
-        store.close()
+    handling, client = handler
+    deleted = data_event("OnExternalDeleted", "CDSContactPersonsV2", ROW_ID, {}, CONTACT)
+    created = data_event("OnExternalCreated", "CDSContactPersonsV2", ROW_ID, KEY_ONLY)
+    await handling.handle([parse_data_event(deleted), parse_data_event(created)])
+    (delete,) = sent_envelopes(client, "dualbus.vendor")
+    assert delete.operation is Operation.DELETE
+    assert delete.data.get("ContactPersonId") == "US-CP00044"
