@@ -29,6 +29,7 @@ from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
 from dualbus.shared.errors import LookupMissingError, TransientError
 from dualbus.shared.http import Response
+from dualbus.shared.maps import passes_source_filter
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = ["API_ROOT", "VERSION_COLUMN", "DataverseSink", "unseen_edit"]
@@ -160,6 +161,16 @@ class DataverseSink:
     @staticmethod
     def _skip(change: TargetChange, row: Mapping[str, Any] | None, writer: str) -> ApplyResult | None:
         reason = skip_reason(change, row, VERSION_COLUMN)
+        if (
+            reason is None
+            and change.delete
+            and row is not None
+            and not passes_source_filter(change.table_map, "dataverse", row)
+        ):
+            # Not this map's row, though it has the key: source filters do not apply to deletes, so an F&O
+            # customer's delete comes to every map of the area, and contacts keyed alike (a vendor contact
+            # whose contact person id is that customer's account number) were deleted with it.
+            return ApplyResult.UNCHANGED
         if reason is None and row is not None and unseen_edit(change, row, writer):
             return ApplyResult.SKIPPED_CONFLICT
         return reason
@@ -295,7 +306,9 @@ def selected_columns(change: TargetChange) -> dict[str, None]:
     table = change.table_map.dataverse_table
     compared = [name for name in change.fields if name not in change.key]
     bound = [lookup_value_column(lookup_column(table, b.navigation) or b.navigation) for b in change.lookups]
-    return dict.fromkeys([*compared, *bound, VERSION_COLUMN, _MODIFIED_BY, _ROW_VERSION])
+    # A delete reads the columns of the map's filter: it deletes only a row the map would take.
+    filtered = [c.field for c in change.table_map.source_filter.dataverse] if change.delete else []
+    return dict.fromkeys([*compared, *bound, *filtered, VERSION_COLUMN, _MODIFIED_BY, _ROW_VERSION])
 
 
 def unseen_edit(change: TargetChange, row: Mapping[str, Any], writer_id: str) -> bool:

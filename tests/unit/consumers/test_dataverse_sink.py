@@ -484,3 +484,39 @@ async def test_a_date_time_key_part_is_written_as_a_bare_date_time_literal(
         f"_msdyn_childid_value={USD_ID},msdyn_validfrom=2024-01-01T00:00:00Z,msdyn_validto=2154-12-31T23:59:59Z)"
     )
     assert (method, path) == ("PATCH", expected)
+
+
+def _contact_delete_of_customer(account: str) -> TargetChange:
+    """The contacts delete an F&O customer's delete implies (it may have been a person)."""
+    event = Envelope.for_change(
+        origin=Origin.FO,
+        area="customer",
+        entity="CustomersV3",
+        key={"dataAreaId": "USMF", "CustomerAccount": account},
+        operation=Operation.DELETE,
+        source_version=2,
+        time=datetime.now(UTC),
+        data={},
+    )
+    changes = target_changes(event, area="customer", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    return next(c for c in changes if c.table_map.name == "customer_contacts")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("sellable", "kept"), [(False, True), (True, False)])
+async def test_a_delete_takes_only_a_row_its_map_would_take(sink, fake, sellable, kept):
+    """An F&O customer's delete comes to every map of the area: a vendor contact whose contact person id
+    is that customer's account number was deleted with it. Only a customer contact is."""
+    change = _contact_delete_of_customer("000042")
+    path = (await sink._refs.row_path(change.table_map, change.key)).removeprefix("api/data/v9.2/")
+    fake.rows[path] = {
+        "msdyn_contactpersonid": "000042",
+        "msdyn_contactforvendor": not sellable,
+        "msdyn_sellable": sellable,
+        "dualbus_sourceversion": 1,
+        "_modifiedby_value": DUALBUS,
+        "versionnumber": 5,
+    }
+    result = await sink.apply(change)
+    assert (path in fake.rows) is kept
+    assert result is (ApplyResult.UNCHANGED if kept else ApplyResult.APPLIED)
