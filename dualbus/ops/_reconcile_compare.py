@@ -75,12 +75,14 @@ class RecordDrift:
 
 @dataclass(frozen=True, slots=True)
 class TargetEntry:
-    """What is kept of a target row: its key as read, compared values and dualbus's version mark."""
+    """What is kept of a target row: its key as read, compared values, dualbus's version mark, and who
+    modified it last (a Dataverse row's ``_modifiedby_value``; F&O exposes none)."""
 
     key: tuple[object, ...]
     values: tuple[object, ...]
     company: str | None
     mark: int | None
+    modified_by: str | None = None
 
 
 def same_value(left: object, right: object, *, fold: bool = False) -> bool:
@@ -157,6 +159,7 @@ class MapComparison:
             values=tuple(self._target_value(name, row) for name in self.names),
             company=company,
             mark=int(mark) if isinstance(mark, int) and not isinstance(mark, bool) else None,
+            modified_by=str(row["_modifiedby_value"]) if row.get("_modifiedby_value") else None,
         )
         self._targets[_canonical(key.values())] = entry
         return True

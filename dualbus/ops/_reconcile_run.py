@@ -69,6 +69,8 @@ class RunContext:
     run_id: str
     now: datetime
     clock: VersionClock
+    # dualbus's Dataverse user id (WhoAmI), asked for when orphans may be deleted; None when unknown.
+    dataverse_writer: str | None = None
 
 
 class MapRun:
@@ -172,9 +174,27 @@ class MapRun:
         if not may_delete_orphan(self._map, entry.mark):
             ctx.report.orphans_never_synced += 1
             return None
-        if ctx.publisher is None or not ctx.options.delete_orphans:
+        if (
+            ctx.publisher is None
+            or not ctx.options.delete_orphans
+            or not self._written_last_by_dualbus(entry)
+        ):
             return None
         return orphan_delete(self._table, entry.key, entry.mark, run_id=ctx.run_id, now=ctx.now)
+
+    def _written_last_by_dualbus(self, entry: TargetEntry) -> bool:
+        """Whether no one edited the orphan since dualbus wrote it, where that can be told and matters.
+
+        On a two-way map a Dataverse row someone renamed after dualbus wrote it (its new key still on its
+        way to F&O: a paused route, a backlog) holds dualbus's mark, and passed for an orphan; its delete
+        went back to F&O too, and the record was gone from both systems. It is kept (reported) instead.
+        F&O exposes no modifier, and on a one-way map nothing travels back: those pass.
+        """
+        both_ways = self._map.carries("fo") and self._map.carries("dataverse")
+        if not both_ways or self._comparison.target != "dataverse":
+            return True
+        writer = self._ctx.dataverse_writer
+        return bool(writer) and (entry.modified_by or "").lower() == str(writer).lower()
 
     def _record(self, drift: RecordDrift) -> None:
         report = self._ctx.report

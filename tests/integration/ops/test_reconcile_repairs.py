@@ -83,6 +83,28 @@ def test_delete_orphans_leaves_a_record_made_in_dataverse_that_f_and_o_has_not_r
     assert report.as_dict()["orphans_never_synced"] == 1
 
 
+def test_delete_orphans_keeps_a_row_someone_renamed_after_dualbus_wrote_it(
+    twins: Twins, tap_emulator: EmulatorThread
+) -> None:
+    """A synced account renamed in Dataverse while its change is on its way to F&O holds dualbus's mark:
+    it passed for an orphan, and its delete, sent back to F&O too, removed the record from both systems."""
+    synced = _first_page_customer(twins)
+    account = _dataverse_account(twins, synced["CustomerAccount"])
+    assert account is not None
+    with twins.dataverse_client() as dv:
+        renamed = dv.patch(f"accounts({account['accountid']})", json={"accountnumber": "REN-1"})
+        assert renamed.is_success
+    settings = twins.with_servicebus(tap_emulator.connection_string)
+    report = reconcile(settings, areas=["customer"], repair=True, delete_orphans=True)
+    missing = {str(d.key["CustomerAccount"]) for d in report.drifts if d.kind is DriftKind.MISSING_IN_FO}
+    assert "REN-1" in missing
+    deletes = [
+        e for e in drain_tap(tap_emulator.connection_string, "customer") if e.operation is Operation.DELETE
+    ]
+    assert deletes == []
+    assert report.orphans_kept >= 1
+
+
 def test_companies_limit_the_products_compared_and_repaired(
     twins: Twins, tap_emulator: EmulatorThread
 ) -> None:
