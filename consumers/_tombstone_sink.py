@@ -90,8 +90,9 @@ async def _recorded_before_update(hold: SessionHold, stones: Tombstones, key: st
     """
     try:
         await stones.bury(key, version)
-    except (LockLostError, StateUnansweredError) as exc:
+    except LockLostError as exc:
         hold.lose(f"saving the session's tombstones before a write: {exc}")
-        if isinstance(exc, LockLostError):
-            raise
+        raise
+    except StateUnansweredError as exc:
+        hold.lose(f"saving the session's tombstones before a write: {exc}")
         raise LockLostError(f"the session is let go: saving its state before a write failed: {exc}") from exc

@@ -37,14 +37,14 @@ def version_time(version: int) -> datetime:
     return _EPOCH + timedelta(microseconds=version)
 
 
-def change_time(version: int, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> datetime:
+def change_time(version: int) -> datetime:
     """The time of a change published at ``version``: the version's instant, but never later than now.
 
     Versions only go up, also after the host's clock was set back: a clock once a day fast kept every
     later version (and so its time) that far ahead, and consumers dead-lettered each change as having an
     implausible time (more than a day ahead). The version keeps the order; the time says when.
     """
-    return min(version_time(version), now())
+    return min(version_time(version), datetime.now(UTC))
 
 
 class VersionClock:

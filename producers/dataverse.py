@@ -165,11 +165,10 @@ class DataverseSource:
         row = await self._resolver.expand(table.table_map, raw)
         published = self._store.row_ref(_scope(table), row_id)
         if not table.takes(row):
-            if published is not None:
-                # The row left this map (a filter column changed: a contact no longer sellable): its record
-                # goes on the other side, as the F&O producer publishes a row that left a map.
-                self._leave(table, row, row_id, outbox, since)
-                outbox.skipped_echo += self._echo.is_echo(row)
+            # The row left this map (a filter column changed: a contact no longer sellable): its record
+            # goes on the other side, as the F&O producer publishes a row that left a map.
+            if published is not None and self._leave(table, row, row_id, outbox, since):
+                outbox.skipped_echo += 1
             return
         version = int(row["versionnumber"])
         try:
@@ -196,12 +195,14 @@ class DataverseSource:
 
     def _leave(
         self, table: SourceTable, row: dict[str, Any], row_id: str, outbox: Outbox, since: datetime | None
-    ) -> None:
-        """The record the row was published under goes: a delete, unless dualbus's own write moved it."""
+    ) -> bool:
+        """The record the row was published under goes: a delete, unless dualbus's own write moved it
+        (then only its index entry goes, and True says so: the caller counts the echo once)."""
         if self._echo.is_echo(row):
-            outbox.index.append((_scope(table), row_id, None))  # counted as an echo by the caller
-            return
+            outbox.index.append((_scope(table), row_id, None))
+            return True
         self._add_delete(table, row_id, outbox, since)
+        return False
 
     def _unkeyed(self, table: SourceTable, row_id: str, error: TransformError) -> None:
         """A row the map cannot name on the other side (a key column empty, its company lookup unset) is not

@@ -48,9 +48,14 @@ class SourceTable:
         return self.table_map.key_on(self.side)
 
     @property
+    def company_field(self) -> str:
+        """The source's company field (``dataAreaId``, ``msdyn_company``)."""
+        return _COMPANY_FIELD[self.origin]
+
+    @property
     def company_specific(self) -> bool:
         """Whether rows belong to one company (the key holds the company field)."""
-        return _COMPANY_FIELD[self.origin] in self.key_fields
+        return self.company_field in self.key_fields
 
     @property
     def carried_fields(self) -> tuple[str, ...]:
@@ -98,7 +103,7 @@ class SourceTable:
 
     def company_of(self, key: Mapping[str, object]) -> str | None:
         """The company of a row from its natural key (upper case, as F&O's legal entity ids), or None."""
-        value = key.get(_COMPANY_FIELD[self.origin])
+        value = key.get(self.company_field)
         return str(value).upper() if value is not None else None
 
     def data_of(self, row: Mapping[str, object]) -> dict[str, object]:

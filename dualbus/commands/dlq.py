@@ -287,9 +287,10 @@ def _dry_run(
     or why it would refuse it (too old, the file's body from another message, an edit it cannot take)."""
     now = datetime.now(UTC)
     sent = 0
+    in_file = {route: route_bodies(route, bodies) for route in {route for route, _ in chosen}}
     for route, letter in chosen:
         where = f"{letter.area}/{letter.subscription} {letter.message_id}"
-        replacement = route_bodies(route, bodies).get(letter.sequence_number)
+        replacement = in_file[route].get(letter.sequence_number)
         try:
             body = replay_body(letter, route, replacement, edits, force=force, now=now)
         except ConfigError as exc:

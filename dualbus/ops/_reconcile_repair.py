@@ -34,9 +34,6 @@ from dualbus.shared.maps import Side, TableMap
 
 __all__ = ["may_delete_orphan", "orphan_delete", "repair_event", "source_version"]
 
-# Each source's company key part.
-_COMPANY = {Origin.FO: "dataAreaId", Origin.DATAVERSE: "msdyn_company"}
-
 
 def source_version(
     origin: Origin,
@@ -115,7 +112,7 @@ def _source_value(table: SourceTable, name: str, value: object) -> object:
     hierarchy purpose's 806380003 is F&O's "OrganizationChart"); else the value as it is."""
     source: Side = "fo" if table.origin is Origin.FO else "dataverse"
     for field in table.table_map.fields:
-        if field.name_on(source) == name and field.value_map is not None:
+        if field.name_on(source) == name:
             mapped = field.mapped(value, to=source)
             if mapped is not None:
                 return mapped
@@ -152,7 +149,7 @@ def orphan_delete(
     for name, value in zip(table.key_fields, key_values, strict=True):
         own = _source_value(table, name, value)
         key[name] = own if isinstance(own, int) and not isinstance(own, bool) else str(own)
-    company = _COMPANY.get(table.origin)
+    company = table.company_field
     if company in key:
         # As the source's producer carries it (F&O answers dataAreaId in lower case; Dataverse holds the
         # company code as F&O's legal entity id, in upper case): the delete then goes to the record's own
