@@ -9,7 +9,12 @@ from __future__ import annotations
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.clock import VersionClock, process_clock
 from dualbus.producers.dataverse import DataverseSource
-from dualbus.producers.errors import CheckpointError, InvalidDataEventError, SourceError
+from dualbus.producers.errors import (
+    CheckpointError,
+    CheckpointUnavailableError,
+    InvalidDataEventError,
+    SourceError,
+)
 from dualbus.producers.events import EchoFilter, build_envelope
 from dualbus.producers.fo_events import FoDataEvent, parse_data_event
 from dualbus.producers.fo_handler import FoEventHandler
@@ -26,6 +31,7 @@ from dualbus.producers.tables import SourceTable, source_tables
 __all__ = [
     "CheckpointError",
     "CheckpointStore",
+    "CheckpointUnavailableError",
     "DataverseSource",
     "EchoFilter",
     "EventSource",

@@ -27,9 +27,9 @@ from typing import Any, NamedTuple, Self
 
 import orjson
 
-from dualbus.shared.errors import DualbusError
+from dualbus.shared.errors import DualbusError, TransientError
 
-__all__ = ["CheckpointError", "CheckpointStore", "DigestChange", "RowRef"]
+__all__ = ["CheckpointError", "CheckpointStore", "CheckpointUnavailableError", "DigestChange", "RowRef"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
@@ -69,15 +69,39 @@ class CheckpointError(DualbusError):
     """The checkpoint store cannot be opened, read or written."""
 
 
+class CheckpointUnavailableError(CheckpointError, TransientError):
+    """The checkpoint store failed for now: another process held its lock past the busy timeout, the disk was
+    full or an I/O failed. The producer runs the round again after a backoff (a round checkpoints only after
+    it published, so it publishes again under the same event ids); a store that cannot work at all (corrupt,
+    read-only, not a database) stays a plain CheckpointError and stops the producer."""
+
+
+# SQLite's primary result codes of a failure that passes (https://www.sqlite.org/rescode.html): SQLITE_BUSY,
+# SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL. An extended code keeps its primary code in its low byte.
+_PASSING = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL})
+
+
+def _failure(doing: str, path: Path, exc: Exception) -> CheckpointError:
+    """The store's error for ``exc``, raised while it tried to ``doing`` (open, read, write)."""
+    code = exc.sqlite_errorcode if isinstance(exc, sqlite3.Error) else None
+    passing = code is not None and code & 0xFF in _PASSING
+    kind = CheckpointUnavailableError if passing else CheckpointError
+    return kind(f"cannot {doing} the checkpoint store {path}: {exc}")
+
+
 class CheckpointStore:
     """Named JSON checkpoints and a row-id index, durable in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        """Open (or create) the store at ``path``; a write waits up to ``busy_timeout`` seconds for another
+        process's transaction on the file (the webhook's, another producer's) before it fails."""
         self.path = path
         self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=busy_timeout, check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a process kill (only a power cut may lose the last commits).
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -85,7 +109,7 @@ class CheckpointStore:
                 self._db.execute(statement)
             _add_delete_data(self._db)
         except (OSError, sqlite3.Error) as exc:
-            raise CheckpointError(f"cannot open the checkpoint store {path}: {exc}") from exc
+            raise _failure("open", path, exc) from exc
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, name: str) -> CheckpointStore:
@@ -225,14 +249,14 @@ class CheckpointStore:
             with self._lock:
                 return list(self._db.execute(sql, params).fetchall())
         except sqlite3.Error as exc:
-            raise CheckpointError(f"cannot read the checkpoint store {self.path}: {exc}") from exc
+            raise _failure("read", self.path, exc) from exc
 
     def _query(self, sql: str, params: tuple[str, ...]) -> tuple[Any, ...] | None:
         try:
             with self._lock:
                 row: tuple[Any, ...] | None = self._db.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
-            raise CheckpointError(f"cannot read the checkpoint store {self.path}: {exc}") from exc
+            raise _failure("read", self.path, exc) from exc
         return row
 
     def _transaction(self) -> _Transaction:
@@ -269,7 +293,7 @@ class _Transaction:
             self._store._db.execute("BEGIN IMMEDIATE")  # noqa: SLF001
         except sqlite3.Error as exc:
             self._store._lock.release()  # noqa: SLF001
-            raise CheckpointError(f"cannot write the checkpoint store {self._store.path}: {exc}") from exc
+            raise _failure("write", self._store.path, exc) from exc
         return self._store._db  # noqa: SLF001
 
     def __exit__(
@@ -282,10 +306,8 @@ class _Transaction:
             else:
                 db.execute("ROLLBACK")
         except sqlite3.Error as failure:
-            raise CheckpointError(
-                f"cannot write the checkpoint store {self._store.path}: {failure}"
-            ) from failure
+            raise _failure("write", self._store.path, failure) from failure
         finally:
             self._store._lock.release()  # noqa: SLF001
         if isinstance(exc, sqlite3.Error):
-            raise CheckpointError(f"cannot write the checkpoint store {self._store.path}: {exc}") from exc
+            raise _failure("write", self._store.path, exc) from exc

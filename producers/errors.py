@@ -4,16 +4,17 @@
 
     DualbusError                      (shared.errors)
     ├── CheckpointError               the checkpoint store cannot be read or written
+    │   └── CheckpointUnavailableError  … for now (busy, disk full): also a TransientError, retried
     └── SourceError                   a source answered something the producer cannot use
         └── InvalidDataEventError     a data event payload that no retry can make usable
 """
 
 from __future__ import annotations
 
-from dualbus.producers.checkpoints import CheckpointError
+from dualbus.producers.checkpoints import CheckpointError, CheckpointUnavailableError
 from dualbus.shared.errors import DualbusError
 
-__all__ = ["CheckpointError", "InvalidDataEventError", "SourceError"]
+__all__ = ["CheckpointError", "CheckpointUnavailableError", "InvalidDataEventError", "SourceError"]
 
 
 class SourceError(DualbusError):

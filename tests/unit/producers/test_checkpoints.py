@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from dualbus.producers.checkpoints import CheckpointError, CheckpointStore, DigestChange
+from dualbus.producers.checkpoints import (
+    CheckpointError,
+    CheckpointStore,
+    CheckpointUnavailableError,
+    DigestChange,
+)
+from dualbus.shared.errors import TransientError
 
 
 def test_checkpoint_survives_reopening(tmp_path: Path) -> None:
@@ -56,6 +62,34 @@ def test_unopenable_store_raises_checkpoint_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(CheckpointError):
         CheckpointStore(blocker / "sub" / "s.sqlite3")
+
+
+def test_a_store_another_process_holds_is_unavailable_for_now(tmp_path: Path) -> None:
+    """A write that waited out the busy timeout on another connection's transaction is a transient failure
+    (the producer runs its round again), and the same write goes through once the other lets go."""
+    path = tmp_path / "s.sqlite3"
+    with CheckpointStore(path, busy_timeout=0.05) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(CheckpointUnavailableError) as failure:
+            store.put("a", 1)
+        assert isinstance(failure.value, TransientError)
+        assert "locked" in str(failure.value)
+        other.execute("ROLLBACK")
+        other.close()
+        store.put("a", 1)
+        assert store.get("a") == 1
+
+
+def test_a_file_that_is_no_database_is_no_passing_failure(tmp_path: Path) -> None:
+    """A damaged file is not retried for ever: its failure stays a plain CheckpointError, which stops the
+    producer with a line naming the file."""
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"this is not an SQLite database, only text long enough to look at" * 20)
+    with pytest.raises(CheckpointError) as failure:
+        CheckpointStore(path)
+    assert not isinstance(failure.value, TransientError)
+    assert str(path) in str(failure.value)
 
 
 def test_digests_are_written_read_and_forgotten_with_the_checkpoints(tmp_path: Path) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from dualbus.producers import fo_queue
+from dualbus.producers.checkpoints import CheckpointError, CheckpointStore
 from dualbus.producers.errors import SourceError
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.runner import _every
@@ -94,6 +97,37 @@ async def test_a_stop_ends_a_round_under_way_without_waiting_for_its_retries():
     stop.set()
     await asyncio.wait_for(running, _WITHIN)  # the round itself would go on for an hour
     assert cancelled.is_set()
+
+
+@pytest.mark.asyncio
+async def test_a_round_whose_checkpoint_store_was_busy_runs_again(tmp_path: Path):
+    """Another process holding the store's file past the busy timeout fails the round, not the producer:
+    the round runs again after a backoff and writes its checkpoint once the file is free."""
+    path = tmp_path / "producer.sqlite3"
+    store = CheckpointStore(path, busy_timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    attempts: list[str] = []
+    stop = asyncio.Event()
+
+    async def checkpointing_round() -> int:
+        try:
+            store.put("dataverse.delta.accounts", "token-2")
+        except CheckpointError as exc:
+            attempts.append(type(exc).__name__)
+            other.execute("ROLLBACK")  # the other process lets go
+            raise
+        attempts.append("written")
+        stop.set()
+        return 1
+
+    try:
+        await asyncio.wait_for(_every(_HOUR, checkpointing_round, stop, retry=_TINY), _WITHIN)
+        assert attempts == ["CheckpointUnavailableError", "written"]
+        assert store.get("dataverse.delta.accounts") == "token-2"
+    finally:
+        other.close()
+        store.close()
 
 
 @pytest.mark.asyncio
