@@ -22,6 +22,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from dualbus.producers.checkpoints import CheckpointStore
 from dualbus.producers.dv_lookups import LookupResolver, primary_id_column, select_columns
 from dualbus.producers.errors import SourceError
@@ -176,15 +178,20 @@ class DataverseSource:
         except TransformError as exc:
             self._unkeyed(table, row_id, exc)
             return
-        if published is not None and _key_changed(published.get("key"), key):
-            # Its key changed (an account number edited): the record under the old key goes, and the row
-            # is created under the new one; the F&O producer's scan does the same for a key it no longer
-            # finds. Else the old record stayed on the other side for good.
+        names = table.delete_data(row)
+        if published is not None and (
+            _key_changed(published.get("key"), key) or _names_changed(published.get("data"), names)
+        ):
+            # Its key changed (an account number edited), or what names it on the other side beyond that
+            # key (a contact moved to another vendor: F&O keys vendor contacts by their vendor, Dataverse
+            # does not): the record under the old name goes, and the row is created under the new one; the
+            # F&O producer's scan does the same for a key it no longer finds. Else the old record stayed
+            # on the other side for good.
             self._leave(table, row, row_id, outbox, since)
             published = None
         known = published is not None
         # A deleted entity carries its id only: keep what its delete must carry, as this event's data has it.
-        ref = {"key": key, "version": version, "data": table.delete_data(row)}
+        ref = {"key": key, "version": version, "data": names}
         outbox.index.append((_scope(table), row_id, ref))
         if self._echo.is_echo(row):
             outbox.skipped_echo += 1
@@ -299,6 +306,16 @@ def _json(table: SourceTable, status: int, response: Response) -> dict[str, Any]
         raise SourceError(f"reading {table.name} failed: {error_message(response)}")
     body: dict[str, Any] = response.json()
     return body
+
+
+def _names_changed(published: object, names: dict[str, object]) -> bool:
+    """Whether the delete values a row was published with are not ``names`` (compared without case, as
+    keys are). An index entry written before deletes carried values holds none: nothing to compare."""
+    return bool(published) and isinstance(published, dict) and _folded(published) != _folded(names)
+
+
+def _folded(values: dict[str, object]) -> str:
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode().casefold()
 
 
 def _key_changed(published: object, key: dict[str, str | int]) -> bool:

@@ -27,8 +27,8 @@ from dualbus.shared.envelope import Origin
 from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
-from .helpers import seed, seed_fo
-from .samples import COMPANY, VENDOR
+from .helpers import api_sink, changes_of, seed, seed_fo
+from .samples import COMPANY, SEEDS, VENDOR, seed_events
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +99,30 @@ def _maker(pipeline: Pipeline) -> httpx.Client:
     return httpx.Client(base_url=twin.api_url, headers=headers, timeout=30)
 
 
-def _dataverse_contact(pipeline: Pipeline) -> dict[str, object]:
+def _vendor_bind(pipeline: Pipeline, account: str) -> str:
     vendors = pipeline.dataverse.store.rows("msdyn_vendors")
-    vendor = next(r for r in vendors if r["msdyn_vendoraccountnumber"] == VENDOR)
+    vendor = next(r for r in vendors if r["msdyn_vendoraccountnumber"] == account)
+    return f"msdyn_vendors({vendor['msdyn_vendorid']})"
+
+
+async def _second_vendor(pipeline: Pipeline, account: str) -> None:
+    """Another vendor on both sides, as a synced vendor stands (Dataverse's written by dualbus)."""
+    record = {**dict(SEEDS)["vendors"], "VendorAccountNumber": account}
+    with pipeline.fo.client("workload") as client:
+        made = await asyncio.to_thread(
+            client.post, "/data/VendorsV2", json=record, params={"cross-company": "true"}
+        )
+        assert made.status_code == 201, made.text
+    [vendor] = [e for e in seed_events(pipeline.maps) if e.entity == "VendorsV2"]
+    moved = vendor.model_copy(update={"key": {**vendor.key, "VendorAccountNumber": account}, "data": record})
+    async with httpx.AsyncClient() as http:
+        sink = api_sink(pipeline, Direction.TO_DATAVERSE, http)
+        for change in changes_of(pipeline, moved, Direction.TO_DATAVERSE):
+            await sink.apply(change)
+        await sink.aclose()
+
+
+def _dataverse_contact(pipeline: Pipeline) -> dict[str, object]:
     return {
         "msdyn_contactpersonid": "CP-DV",
         "msdyn_partynumber": "CPN-1",
@@ -109,7 +130,7 @@ def _dataverse_contact(pipeline: Pipeline) -> dict[str, object]:
         "msdyn_contactforvendor": True,
         "msdyn_sellable": False,
         "msdyn_company@odata.bind": f"cdm_companies(cdm_companycode='{COMPANY}')",
-        "msdyn_vendorcontactid@odata.bind": f"msdyn_vendors({vendor['msdyn_vendorid']})",
+        "msdyn_vendorcontactid@odata.bind": _vendor_bind(pipeline, VENDOR),
     }
 
 
@@ -133,3 +154,29 @@ async def test_a_vendor_contact_deleted_in_dataverse_disappears_from_fo(pipeline
     assert deleted == 1
     await apply(pipeline, Direction.TO_FO)
     assert fo_contacts(pipeline) == []
+
+
+@pytest.mark.asyncio
+async def test_a_contact_moved_to_another_vendor_in_dataverse_moves_in_fo(pipeline: Pipeline, tmp_path: Path):
+    """Dataverse keys the contact by company and contact person id, which the move leaves alone; F&O keys it
+    by its vendor too. The contact under the old vendor goes from F&O, and one under the new vendor comes:
+    F&O held both before."""
+    await seed(pipeline, Direction.TO_DATAVERSE)
+    await asyncio.to_thread(seed_fo, pipeline)
+    await _second_vendor(pipeline, "V-OTHER")
+    async with producer(pipeline, Origin.DATAVERSE, tmp_path) as ctx:
+        source = DataverseSource(ctx.api, ctx.tables, ctx.publisher, ctx.store, ctx.echo)
+        assert await source.poll_once() == 0  # dualbus's own writes
+        with _maker(pipeline) as maker:
+            created = maker.post("contacts", json=_dataverse_contact(pipeline))
+            assert created.is_success, created.text
+            assert await source.poll_once() == 1
+            await apply(pipeline, Direction.TO_FO)
+            assert [r["AssociatedContactNumber"] for r in fo_contacts(pipeline)] == [VENDOR]
+            move = {"msdyn_vendorcontactid@odata.bind": _vendor_bind(pipeline, "V-OTHER")}
+            assert maker.patch(created.headers["OData-EntityId"], json=move).is_success
+        assert await source.poll_once() == 2  # the contact under its old vendor goes, under the new comes
+    metrics = await pipeline.consume("vendor", Direction.TO_FO, lambda m: m.counts["applied"] >= 2)
+    assert metrics.counts["applied"] == 2
+    assert pipeline.dead_letters("vendor", Direction.TO_FO) == []
+    assert [r["AssociatedContactNumber"] for r in fo_contacts(pipeline)] == ["V-OTHER"]
