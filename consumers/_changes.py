@@ -21,6 +21,7 @@ from dualbus.shared.maps import (
     Side,
     TableMap,
     delete_fields,
+    delete_identity,
     derived,
     natural_key,
     passes_source_filter,
@@ -155,7 +156,11 @@ def _change(table_map: TableMap, envelope: Envelope, source: Side) -> TargetChan
     if envelope.operation is Operation.DELETE:
         # Source filters do not apply: a delete carries only what names the target row, not the filter's
         # fields, and a row the map never took is simply not found on the target.
-        return _target_change(table_map, envelope, key=_delete_key(table_map, source, envelope))
+        key = _delete_key(table_map, source, envelope)
+        if source == "dataverse":
+            return _target_change(table_map, envelope, key=key)
+        fields, lookups = _delete_identity(table_map, envelope)
+        return _target_change(table_map, envelope, key=key, fields=fields, lookups=lookups)
     record = {**envelope.data, **envelope.key}
     # A row the map does not take (e.g. a person customer) is done with, not an error.
     if not passes_source_filter(table_map, source, record):
@@ -187,6 +192,19 @@ def _target_change(
         base_version=envelope.base_version,
         repair=envelope.repair,
     )
+
+
+def _delete_identity(
+    table_map: TableMap, envelope: Envelope
+) -> tuple[Mapping[str, Scalar | None], tuple[LookupBinding, ...]]:
+    """What an F&O delete's values give the Dataverse row beyond its key (``shared.maps.delete_identity``):
+    the sink deletes the row only if it still holds them. Values the map cannot carry give nothing to
+    compare, and the delete goes on as it did without them."""
+    try:
+        identity = delete_identity(table_map, {**envelope.data, **envelope.key})
+    except TransformError:
+        return {}, ()
+    return identity.payload, identity.lookups
 
 
 def _delete_key(table_map: TableMap, source: Side, envelope: Envelope) -> dict[str, Scalar]:

@@ -123,6 +123,8 @@ class DataverseSink:
                 with contextlib.suppress(LookupMissingError):
                     await self._renewed_references(change)
             done = self._skip(change, row, writer)
+            if done is None and change.delete and row is not None and await self._holds_another(change, row):
+                done = ApplyResult.UNCHANGED
             if done is None:
                 done = await (
                     self._delete(path, change, row)
@@ -174,6 +176,29 @@ class DataverseSink:
         if reason is None and row is not None and unseen_edit(change, row, writer):
             return ApplyResult.SKIPPED_CONFLICT
         return reason
+
+    async def _holds_another(self, change: TargetChange, row: Mapping[str, Any]) -> bool:
+        """Whether the row an F&O delete names is another record now: it holds another value than the
+        delete's key gave it (``TargetChange.fields`` and ``lookups`` of a delete).
+
+        F&O keys a vendor contact by its vendor, Dataverse does not: a contact moved to another vendor in
+        F&O keeps its Dataverse row, which the delete of it under its old vendor (F&O's scan finds that key
+        gone later, with a newer version) removed. A value the row does not hold (null, a lookup to a row
+        that cannot be read) says nothing, and the row is deleted as before.
+        """
+        for name, value in change.fields.items():
+            held = row.get(name)
+            if name not in change.key and None not in (held, value) and _folded(held) != _folded(value):
+                return True
+        table = change.table_map.dataverse_table
+        for binding in change.lookups:
+            column = lookup_value_column(lookup_column(table, binding.navigation) or binding.navigation)
+            if row.get(column) is None or binding.key is None:
+                continue
+            with contextlib.suppress(LookupMissingError):
+                if await self._refs.bind(change.table_map, binding, row):
+                    return True
+        return False
 
     async def _upsert(
         self,
@@ -297,6 +322,10 @@ def _behind(row: Mapping[str, Any], change: TargetChange) -> bool:
     """
     held = _row_version(row)
     return change.base_version is not None and held is not None and held < change.base_version
+
+
+def _folded(value: object) -> str:
+    return str(value).casefold()
 
 
 def selected_columns(change: TargetChange) -> dict[str, None]:

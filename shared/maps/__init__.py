@@ -11,7 +11,7 @@ carries and which target row it removes.
 from __future__ import annotations
 
 from dualbus.shared.maps._changes import DataverseChange, FoChange, LookupBinding, odata_literal
-from dualbus.shared.maps._deletes import delete_fields, target_key
+from dualbus.shared.maps._deletes import delete_fields, delete_identity, target_key
 from dualbus.shared.maps._engine import natural_key, passes_source_filter, to_dataverse, to_fo
 from dualbus.shared.maps._fields import (
     Condition,
@@ -72,6 +72,7 @@ __all__ = [
     "bind_reference",
     "dataverse_key_literal",
     "delete_fields",
+    "delete_identity",
     "dependency_layers",
     "derived",
     "entity_path",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dualbus.shared.maps._changes import DataverseChange
 from dualbus.shared.maps._engine import to_dataverse, to_fo
 from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side
 from dualbus.shared.maps._memo import derived
 from dualbus.shared.maps._table import TableMap
 
-__all__ = ["delete_fields", "target_key"]
+__all__ = ["delete_fields", "delete_identity", "target_key"]
 
 
 def delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
@@ -45,6 +46,41 @@ def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) 
     keyed = derived(table_map, ("keyed_towards", target), lambda: _keyed(table_map, target))
     change = to_dataverse(keyed, values) if target == "dataverse" else to_fo(keyed, values)
     return dict(change.key)
+
+
+def delete_identity(table_map: TableMap, values: Mapping[str, object]) -> DataverseChange:
+    """An F&O delete as the Dataverse change its key and values (``{**data, **key}``) spell: the target key,
+    and the columns and lookups those values give beyond it (the key's own left out).
+
+    F&O may key a record by more than Dataverse does (a vendor contact by its vendor too): a contact moved to
+    another vendor keeps its Dataverse key, and the delete of it under its old vendor names the same
+    Dataverse row. What the delete's values give beyond that key (the old vendor) tells the consumer whether
+    the row still is the record deleted. Constants say nothing of one record, and are left out.
+    """
+    given = set(values)
+    identity = derived(
+        table_map, ("identity_towards_dataverse", frozenset(given)), lambda: _spelt(table_map, given)
+    )
+    change = to_dataverse(identity, values)
+    key = set(table_map.dataverse_key)
+    return DataverseChange(
+        change.map_name,
+        change.target,
+        change.key,
+        {name: value for name, value in change.payload.items() if name not in key},
+        tuple(binding for binding in change.lookups if binding.navigation not in key),
+    )
+
+
+def _spelt(table_map: TableMap, given: set[str]) -> TableMap:
+    """The map cut down to the fields and lookups towards Dataverse that F&O names in ``given`` spell."""
+    fields = tuple(
+        f
+        for f in table_map.fields_towards("dataverse")
+        if f.constant is None and (sources := _field_sources(f, "fo")) and set(sources) <= given
+    )
+    lookups = tuple(lk for lk in table_map.lookups_towards("dataverse") if set(lk.key.values()) <= given)
+    return table_map.model_copy(update={"fields": fields, "lookups": lookups})
 
 
 def _keyed(table_map: TableMap, target: Side) -> TableMap:

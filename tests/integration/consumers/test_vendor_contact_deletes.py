@@ -180,3 +180,37 @@ async def test_a_contact_moved_to_another_vendor_in_dataverse_moves_in_fo(pipeli
     assert metrics.counts["applied"] == 2
     assert pipeline.dead_letters("vendor", Direction.TO_FO) == []
     assert [r["AssociatedContactNumber"] for r in fo_contacts(pipeline)] == ["V-OTHER"]
+
+
+@pytest.mark.asyncio
+async def test_the_delete_of_a_contact_under_its_old_vendor_leaves_it_under_the_new(
+    pipeline: Pipeline, tmp_path: Path
+):
+    """F&O keys the contact by its vendor, Dataverse does not: after the contact is under another vendor,
+    the delete of it under the old one (published later, with a newer version: F&O's scan finds that key
+    gone only then) names the same Dataverse row, which stays, as it is another record now."""
+    await seed(pipeline, Direction.TO_DATAVERSE)
+    await asyncio.to_thread(seed_fo, pipeline)
+    await _second_vendor(pipeline, "V-OTHER")
+    changes: list[Change] = []
+    store = pipeline.fo.twin.store
+    store.subscribe(changes.append)
+    async with producer(pipeline, Origin.FO, tmp_path) as ctx:
+        handler = FoEventHandler(
+            FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store)
+        )
+        store.insert(ENTITY, FO_CONTACT, modified_by="workload")
+        await handler.handle([parse_data_event(data_event_payload(changes.pop()))])
+        await apply(pipeline, Direction.TO_DATAVERSE)
+        old_key = tuple(fo_contacts(pipeline)[0][name] for name in pipeline.maps["vendor_contacts"].fo_key)
+        store.delete(ENTITY, old_key, modified_by="workload")
+        gone = changes.pop()
+        store.insert(ENTITY, {**FO_CONTACT, "AssociatedContactNumber": "V-OTHER"}, modified_by="workload")
+        assert await handler.handle([parse_data_event(data_event_payload(changes.pop()))]) == 1
+        await apply(pipeline, Direction.TO_DATAVERSE)
+        [moved] = dataverse_contacts(pipeline, "CP-FO")
+        assert moved["_msdyn_vendorcontactid_value"] == _vendor_bind(pipeline, "V-OTHER")[14:-1]
+        assert await handler.handle([parse_data_event(data_event_payload(gone))]) == 1
+    metrics = await pipeline.consume("vendor", Direction.TO_DATAVERSE, lambda m: m.counts["unchanged"] >= 1)
+    assert (metrics.counts["unchanged"], metrics.counts["applied"]) == (1, 0)
+    assert len(dataverse_contacts(pipeline, "CP-FO")) == 1
