@@ -36,6 +36,13 @@ _NOT_FOUND = 404
 _CONFLICT = 409
 _PRECONDITION_FAILED = 412
 _CLIENT_ERROR = 400
+# F&O's answer to a PATCH or DELETE of a row that no longer exists (deleted between the read and the write):
+# 400 with this inner message, not a 404. A client that takes it for "the row is gone", as the sink does:
+# https://github.com/hotgluexyz/target-dynamics-finance/blob/ae05880f01239475781427e00b5df06a6da76e16/target_dynamics_finance/client.py
+# (validate_response); the envelope it comes in (the generic "An error has occurred.", the reason in
+# innererror.message) is that of a real F&O 400 to a PATCH:
+# https://github.com/saintsystems/dynamics-sdk-php/issues/8
+_NO_ROW_TO_UPDATE = "No resources were found when selecting for update."
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +127,8 @@ class FoSink:
             "PATCH", target.path, json=body, headers=headers, params=_CROSS_COMPANY
         )
         _check_routed(response)
-        if response.status_code in {_NOT_FOUND, _PRECONDITION_FAILED}:
-            return None
+        if _row_gone(response) or response.status_code == _PRECONDITION_FAILED:
+            return None  # deleted or changed since the read: read it again
         self._check(response)
         return ApplyResult.APPLIED if changed else ApplyResult.UNCHANGED
 
@@ -129,7 +136,7 @@ class FoSink:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await target.api.request("DELETE", target.path, headers=headers, params=_CROSS_COMPANY)
         _check_routed(response)
-        if response.status_code == _NOT_FOUND:
+        if _row_gone(response):
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
             return None
@@ -199,6 +206,34 @@ def _check_routed(response: Response) -> None:
     if isinstance(body, dict) and "error" not in body and isinstance(body.get("Message"), str):
         what = f"{response.request.method} {response.request.url.path}"
         raise PermanentError(f"F&O found no route for {what}: {body['Message']}", reason="TargetRejected")
+
+
+def _row_gone(response: Response) -> bool:
+    """Whether a PATCH or DELETE was refused because its row does not exist: F&O's 400 naming no row to
+    update (``_NO_ROW_TO_UPDATE``), or an OData 404 (a web front's 404 is raised by ``_check_routed`` first).
+
+    Any other 400 is a refusal of the write itself, left to ``_check``.
+    """
+    if response.status_code == _NOT_FOUND:
+        return True
+    if response.status_code != _CLIENT_ERROR:
+        return False
+    # Looked for inside the messages, as the clients that handle it do, in case F&O adds Infolog lines.
+    return any(_NO_ROW_TO_UPDATE in message for message in _error_messages(response))
+
+
+def _error_messages(response: Response) -> tuple[str, ...]:
+    """The OData error's outer and inner messages (F&O puts the reason in the inner one), or none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ()
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ()
+    inner = error.get("innererror")
+    messages = [error.get("message"), inner.get("message") if isinstance(inner, dict) else None]
+    return tuple(message for message in messages if isinstance(message, str))
 
 
 def _has_key(row: Mapping[str, Any], key: Mapping[str, Scalar]) -> bool:

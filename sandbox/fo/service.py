@@ -21,7 +21,13 @@ from dualbus.d365 import FoEntity, fo_key_segment
 from dualbus.sandbox.fo.blanks import Filled, filled_row, selected_fields
 from dualbus.sandbox.fo.comparisons import check_comparison
 from dualbus.sandbox.fo.entities import ENTITIES
-from dualbus.sandbox.fo.errors import BadRequestError, NotFoundError, ODataError, RefusedError
+from dualbus.sandbox.fo.errors import (
+    BadRequestError,
+    NoRowToUpdateError,
+    NotFoundError,
+    ODataError,
+    RefusedError,
+)
 from dualbus.sandbox.fo.key_filters import key_groups
 from dualbus.sandbox.fo.literals import check_key_literal
 from dualbus.sandbox.fo.query import (
@@ -42,6 +48,8 @@ _RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?$", re.DOTALL
 _LINK_SAFE = "$',()="
 _JSON = {"Content-Type": "application/json; odata.metadata=minimal", "OData-Version": "4.0"}
 _GENERIC_MESSAGE = "An error has occurred."
+# The requests F&O refuses with NoRowToUpdateError (400, sandbox/fo/errors.py), not 404, naming no row.
+_ROW_WRITES = frozenset({"PATCH", "DELETE"})
 # ODL's MetadataBinder_PropertyNotDeclared, for a query option naming a property the type lacks:
 # https://github.com/OData/odata.net/blob/015837a4c188edd4d3f81550bb432c6527745b54/src/Microsoft.OData.Core/Microsoft.OData.Core.txt
 _PROPERTY_NOT_DECLARED = "Could not find a property named '{1}' on type '{0}'."
@@ -111,8 +119,20 @@ class ODataService:
         if match.group("key") is None:
             return self._on_collection(definition, request)
         key = parse_key(match.group("key"), definition.keys, partial(check_key_literal, definition))
+        if request.method in _ROW_WRITES:
+            return self._write_row(definition, key, request)
         self._check_company(definition, key, request)
         return self._on_row(definition, key, request)
+
+    def _write_row(self, definition: FoEntity, key: tuple[Any, ...], request: ODataRequest) -> Reply:
+        """PATCH or DELETE one row; a row the request cannot see is refused with F&O's 400, not a 404."""
+        try:
+            # F&O looks for the row to update in the companies the request sees, so another company's row,
+            # named without cross-company=true, is missing to it as well (an inference: no source shows it).
+            self._check_company(definition, key, request)
+            return self._on_row(definition, key, request)
+        except NotFoundError as exc:
+            raise NoRowToUpdateError from exc
 
     def _on_row(self, definition: FoEntity, key: tuple[Any, ...], request: ODataRequest) -> Reply:
         name, caller, if_match = definition.entity_set, request.caller, request.if_match

@@ -110,7 +110,8 @@ class _Planner:
         record = rng.choice(known)
         if roll < config.create_share + config.delete_share and kind != "vendor":
             # Gone from both sides: the pipeline deletes it on the other too, where a later change of it
-            # would fail (404) and count as the stream's failure, not the pipeline's.
+            # would fail (404 from Dataverse, 400 from F&O) and count as the stream's failure, not the
+            # pipeline's.
             for either in ("fo", "dataverse"):
                 with contextlib.suppress(ValueError):
                     self.known[either, kind].remove(record)

@@ -15,7 +15,8 @@ import pytest_asyncio
 
 from dualbus.consumers import ApplyResult, TargetChange
 from dualbus.sandbox.dataverse.server import start_dataverse
-from dualbus.sandbox.fo.server import start_fo
+from dualbus.sandbox.fo.server import FoHandle, start_fo
+from dualbus.sandbox.fo.service import ODataRequest, ODataService, Reply
 from dualbus.shared.envelope import Operation
 from dualbus.shared.errors import PermanentError
 from dualbus.shared.maps import load_maps
@@ -317,6 +318,30 @@ class TestBatchedDataverseSink(TestDataverseSink):
     batch = True
 
 
+class WritesToTheTwin:
+    """The F&O twin's OData service, watched: the status it answered each PATCH or DELETE, in order. With
+    ``gone`` set, another application deletes that row just before the first such write is executed (after
+    the sink read it), so the write names a row that no longer exists."""
+
+    def __init__(self, fo: FoHandle, gone: TargetChange | None = None) -> None:
+        self.service: ODataService = fo.twin.service
+        self.gone = gone
+        self.answers: list[int] = []
+        fo.twin.service = self  # type: ignore[assignment]  # the app calls only execute()
+
+    def execute(self, request: ODataRequest) -> Reply:
+        """Run ``request`` on the twin's service, deleting the ``gone`` row first if it is the first write."""
+        if request.method not in {"PATCH", "DELETE"}:
+            return self.service.execute(request)
+        if self.gone is not None:
+            entity, key = self.gone.table_map.fo_entity, tuple(self.gone.key.values())
+            self.service.store.delete(entity, key, modified_by="workload")
+            self.gone = None
+        reply = self.service.execute(request)
+        self.answers.append(reply.status)
+        return reply
+
+
 class TestFoSink(SinkContract):
     """The contract against the F&O twin, where every change that is not stale wins."""
 
@@ -366,6 +391,47 @@ class TestFoSink(SinkContract):
         row = target_row(twins, change, self.direction)
         assert (row["CreditLimit"], row["PrimaryContactPhone"]) == (0, "")
         assert await sink.apply(dataclasses.replace(change, source_version=2)) is ApplyResult.UNCHANGED
+
+    @pytest.mark.asyncio
+    async def test_a_delete_of_a_row_deleted_since_the_read_is_unchanged(self, twins, sink):
+        """A row someone deletes between the sink's read and its DELETE: F&O answers the DELETE 400 "No
+        resources were found when selecting for update.", and the delete counts as done already."""
+        await sink.apply(self.change(twins, 16, 1, "x"))
+        gone = self.change(twins, 16, 2, "", operation=Operation.DELETE)
+        writes = WritesToTheTwin(twins.fo, gone=gone)
+        assert await sink.apply(gone) is ApplyResult.UNCHANGED
+        assert writes.answers == [400]
+        assert target_row(twins, gone, self.direction) is None
+
+    @pytest.mark.asyncio
+    async def test_an_update_of_a_row_deleted_since_the_read_reads_again_and_creates_it(self, twins, sink):
+        """A row someone deletes between the sink's read and its PATCH: F&O answers the PATCH 400 "No
+        resources were found when selecting for update.", the sink reads again, finds no row and creates
+        it with the change (no tombstone says the change is older than a delete)."""
+        await sink.apply(self.change(twins, 17, 1, "old"))
+        newer = self.change(twins, 17, 2, "new")
+        writes = WritesToTheTwin(twins.fo, gone=newer)
+        assert await sink.apply(newer) is ApplyResult.APPLIED
+        assert writes.answers == [400]
+        row = target_row(twins, newer, self.direction)
+        assert (row[self.name_field], row[self.version_field]) == ("new17", 2)
+
+    @pytest.mark.asyncio
+    async def test_an_update_refused_for_another_reason_is_rejected_not_read_again(self, twins, sink):
+        """A PATCH F&O refuses with another 400 (a value its OData cannot read) is rejected at once, for
+        dead-lettering as TargetRejected: only the no-row 400 means the row went meanwhile."""
+        first = self.change(twins, 18, 1, "kept")
+        await sink.apply(first)
+        refused = dataclasses.replace(
+            first, source_version=2, fields={**first.fields, self.name_field: self.refused}
+        )
+        writes = WritesToTheTwin(twins.fo)
+        with pytest.raises(PermanentError, match="400 Cannot convert the literal '500'") as caught:
+            await sink.apply(refused)
+        assert caught.value.reason == "TargetRejected"
+        assert writes.answers == [400]
+        row = target_row(twins, first, self.direction)
+        assert (row[self.name_field], row[self.version_field]) == ("kept18", 1)
 
     def create_as_someone_else(self, twins, code: str, name: str) -> None:
         """Create a currency as another application would."""

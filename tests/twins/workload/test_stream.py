@@ -59,7 +59,8 @@ def test_plan_mix_and_refusal_share() -> None:
 
 def test_no_change_of_a_record_follows_its_delete_on_either_side() -> None:
     """The pipeline carries a delete to the other side, so the plan changes a deleted record nowhere after
-    it (such a change would fail with 404 and count against the stream, not the pipeline)."""
+    it (such a change would fail, 404 from Dataverse and 400 from F&O, and count against the stream, not
+    the pipeline)."""
     config = StreamConfig(seed=2, rate=1000, duration=3, max_changes=3000, reject_share=0.0)
     deleted: set[RecordRef] = set()
     sides: set[str] = set()

@@ -187,6 +187,26 @@ async def test_a_key_path_f_and_o_cannot_route_is_refused_not_taken_for_a_missin
 
 
 @pytest.mark.asyncio
+async def test_a_delete_answered_that_its_row_is_gone_is_unchanged_in_either_form():
+    """A DELETE of a row gone since the read counts as done, answered as F&O answers it (400 "No resources
+    were found when selecting for update.", sandbox/fo/errors.py has the sources) or as OData would (404)."""
+    inner = {"message": "No resources were found when selecting for update.", "type": "", "stacktrace": ""}
+    no_row = {"error": {"code": "", "message": "An error has occurred.", "innererror": inner}}
+    read = {"dataAreaId": "usmf", "CustomerAccount": "C 1", "DualbusSourceVersion": 1, "@odata.etag": 'W/"1"'}
+    for gone in (httpx.Response(400, json=no_row), httpx.Response(404, json={"error": {"message": "none"}})):
+        answered: list[str] = []
+
+        def answer(request, gone=gone, answered=answered):
+            answered.append(request.method)
+            return httpx.Response(200, json={"value": [read]}) if request.method == "GET" else gone
+
+        http, api = api_client(answer)
+        assert await FoSink(api).apply(account(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
+        assert answered == ["GET", "DELETE"]
+        await http.aclose()
+
+
+@pytest.mark.asyncio
 async def test_a_wildcard_read_that_is_sent_the_same_next_link_again_stops():
     """Reading the pages a '*' key matches ends with a TransientError when F&O repeats a next link."""
     link = "https://org.example/data/CustomersV3?$skiptoken=1"
