@@ -83,8 +83,9 @@ _PASSING = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE
 
 def _failure(doing: str, path: Path, exc: Exception) -> CheckpointError:
     """The store's error for ``exc``, raised while it tried to ``doing`` (open, read, write)."""
-    code = exc.sqlite_errorcode if isinstance(exc, sqlite3.Error) else None
-    passing = code is not None and code & 0xFF in _PASSING
+    # Set on the errors SQLite itself raised only (not on sqlite3's own, a closed connection's, say).
+    code = getattr(exc, "sqlite_errorcode", None)
+    passing = isinstance(code, int) and code & 0xFF in _PASSING
     kind = CheckpointUnavailableError if passing else CheckpointError
     return kind(f"cannot {doing} the checkpoint store {path}: {exc}")
 
