@@ -74,13 +74,19 @@ class Intake:
         """Hold messages until their scheduled enqueue time; return their sequence numbers.
 
         A schedule is a send that waits: the same checks refuse the whole request before anything is held
-        (a session entity takes only messages with a session id, see ``check_sendable``).
+        (a session entity takes only messages with a session id, see ``check_sendable``), and duplicate
+        detection drops a repeated message id, scheduled or sent, either way round: "Scheduled messages are
+        included in duplicate detection",
+        https://github.com/MicrosoftDocs/azure-docs/blob/01dd3ac240beeadcd2f2171458810d38be6068a0/articles/service-bus-messaging/duplicate-detection.md
         """
         target = self.check_sendable(path, envs)
         numbers = []
         for env in envs:
+            # A dropped duplicate still gets a number, one that names no message: the answer keeps one number
+            # per message asked for (what Azure answers for it is not documented).
             seq = self._bus.take_seq()
-            self._bus.placement.hold_scheduled(target, seq, env)
+            if not self._is_duplicate(target, env):
+                self._bus.placement.hold_scheduled(target, seq, env)
             numbers.append(seq)
         return numbers
 

@@ -75,6 +75,16 @@ def contract_config() -> EmulatorConfig:
         QueueConfig(name="forward-target"),
         QueueConfig(name="forward-source", forward_to="forward-target"),
         QueueConfig(name="fan-in-target"),
+        QueueConfig(
+            name="dedup-schedule",
+            requires_duplicate_detection=True,
+            duplicate_detection_history_time_window=timedelta(minutes=1),
+        ),
+        QueueConfig(name="sessions-sequence", requires_session=True),
+        QueueConfig(name="ttl-forward-target", dead_lettering_on_message_expiration=True),
+        QueueConfig(
+            name="ttl-forward-source", default_message_time_to_live=_SHORT, forward_to="ttl-forward-target"
+        ),
     ]
     topic = TopicConfig(
         name="events",
@@ -118,9 +128,21 @@ def contract_config() -> EmulatorConfig:
             SubscriptionConfig(name=name, forward_to="fan-in-target") for name in ("left", "right")
         ],
     )
-    return EmulatorConfig(
-        namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=[topic, stamping, fan_in])]
+    # The topic's one-second default TTL is the ceiling for its subscription's hour.
+    ttl_ceiling = TopicConfig(
+        name="ttl-ceiling",
+        default_message_time_to_live=_SHORT,
+        subscriptions=[SubscriptionConfig(name="long-lived", dead_lettering_on_message_expiration=True)],
     )
+    session_split = TopicConfig(
+        name="session-split",
+        subscriptions=[
+            SubscriptionConfig(name="sessions", requires_session=True),
+            SubscriptionConfig(name="plain"),
+        ],
+    )
+    topics = [topic, stamping, fan_in, ttl_ceiling, session_split]
+    return EmulatorConfig(namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=topics)])
 
 
 @pytest.fixture(scope="module")
