@@ -18,6 +18,7 @@ and never skips a change.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -70,15 +71,19 @@ class CheckpointError(DualbusError):
 
 
 class CheckpointUnavailableError(CheckpointError, TransientError):
-    """The checkpoint store failed for now: another process held its lock past the busy timeout, the disk was
-    full or an I/O failed. The producer runs the round again after a backoff (a round checkpoints only after
-    it published, so it publishes again under the same event ids); a store that cannot work at all (corrupt,
-    read-only, not a database) stays a plain CheckpointError and stops the producer."""
+    """The checkpoint store failed for now: another process held its lock past the busy timeout, or the disk
+    was full. The producer runs the round again after a backoff (a round checkpoints only after it
+    published, so what it published is published again: the Dataverse producer under the same event ids,
+    the F&O producer under new versions, which the consumers find unchanged); a store that cannot work at
+    all (corrupt, read-only, not a database, an I/O error) stays a plain CheckpointError and stops the
+    producer."""
 
 
 # SQLite's primary result codes of a failure that passes (https://www.sqlite.org/rescode.html): SQLITE_BUSY,
-# SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL. An extended code keeps its primary code in its low byte.
-_PASSING = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL})
+# SQLITE_LOCKED, SQLITE_FULL. An extended code keeps its primary code in its low byte. Not SQLITE_IOERR: its
+# extended codes mix a passing hiccup with a file system that cannot hold the store (SQLITE_IOERR_CORRUPTFS,
+# SQLITE_IOERR_SHMMAP on a share without shared memory), which must stop the producer with a line naming it.
+_PASSING = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL})
 
 
 def _failure(doing: str, path: Path, exc: Exception) -> CheckpointError:
@@ -186,11 +191,9 @@ class CheckpointStore:
 
     def names(self, prefix: str = "") -> list[str]:
         """Checkpoint names starting with ``prefix``, sorted."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT name FROM checkpoints WHERE substr(name, 1, ?) = ? ORDER BY name",
-                (len(prefix), prefix),
-            ).fetchall()
+        rows = self._all(
+            "SELECT name FROM checkpoints WHERE substr(name, 1, ?) = ? ORDER BY name", (len(prefix), prefix)
+        )
         return [str(row[0]) for row in rows]
 
     def add_to_inbox(self, body: bytes) -> None:
@@ -218,8 +221,7 @@ class CheckpointStore:
 
     def row_ids(self, entity: str) -> list[str]:
         """Every row id the index holds for ``entity``."""
-        with self._lock:
-            rows = self._db.execute("SELECT row_id FROM row_index WHERE entity = ?", (entity,)).fetchall()
+        rows = self._all("SELECT row_id FROM row_index WHERE entity = ?", (entity,))
         return [str(row[0]) for row in rows]
 
     def close(self) -> None:
@@ -307,6 +309,11 @@ class _Transaction:
             else:
                 db.execute("ROLLBACK")
         except sqlite3.Error as failure:
+            # A COMMIT that failed (busy) leaves its transaction open, and every later BEGIN would fail
+            # ("cannot start a transaction within a transaction"): the retry must find the store usable.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise _failure("write", self._store.path, failure) from failure
         finally:
             self._store._lock.release()  # noqa: SLF001

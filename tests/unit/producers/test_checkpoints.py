@@ -81,6 +81,52 @@ def test_a_store_another_process_holds_is_unavailable_for_now(tmp_path: Path) ->
         assert store.get("a") == 1
 
 
+class _Failing:
+    """A store's connection whose statements starting with ``word`` fail ``times`` times, as SQLite fails
+    them when another process holds the file (SQLITE_BUSY); the rest go to the real connection."""
+
+    def __init__(self, db: sqlite3.Connection, word: str, times: int = 1) -> None:
+        self.db, self.word, self.times = db, word, times
+
+    def execute(self, sql: str, *params: object) -> sqlite3.Cursor:
+        if sql.startswith(self.word) and self.times:
+            self.times -= 1
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise busy
+        return self.db.execute(sql, *params)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_every_read_of_a_busy_store_is_unavailable_for_now(tmp_path: Path) -> None:
+    """The row-id and checkpoint-name listings fail as the other reads do, not with sqlite3's own error,
+    which escaped the producer's round as a traceback."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        real = store._db  # a busy file is made by failing the connection's statements
+        store._db = _Failing(real, "SELECT", times=2)
+        with pytest.raises(CheckpointUnavailableError):
+            store.row_ids("accounts")
+        with pytest.raises(CheckpointUnavailableError):
+            store.names("initial.")
+        assert store.row_ids("accounts") == []
+        store._db = real
+
+
+def test_a_commit_that_failed_leaves_the_store_usable(tmp_path: Path) -> None:
+    """A COMMIT refused as busy rolls its transaction back: the retry writes, where every later write
+    failed with "cannot start a transaction within a transaction"."""
+    with CheckpointStore(tmp_path / "s.sqlite3") as store:
+        real = store._db  # a busy file is made by failing the connection's statements
+        store._db = _Failing(real, "COMMIT")
+        with pytest.raises(CheckpointUnavailableError):
+            store.put("a", 1)
+        store.put("a", 2)
+        store._db = real
+        assert store.get("a") == 2
+
+
 def test_a_file_that_is_no_database_is_no_passing_failure(tmp_path: Path) -> None:
     """A damaged file is not retried for ever: its failure stays a plain CheckpointError, which stops the
     producer with a line naming the file."""
