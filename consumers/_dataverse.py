@@ -197,7 +197,11 @@ class DataverseSink:
                 continue
             with contextlib.suppress(LookupMissingError):
                 if await self._refs.bind(change.table_map, binding, row):
-                    return True
+                    # The id known for the delete's row may be an old one (that row deleted and made again,
+                    # the contact bound to the new one): read it again before the delete is left undone.
+                    await self._refs.refreshed(change.table_map, {}, (binding,))
+                    if await self._refs.bind(change.table_map, binding, row):
+                        return True
         return False
 
     async def _upsert(

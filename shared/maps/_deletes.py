@@ -50,7 +50,7 @@ def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) 
 
 def delete_identity(table_map: TableMap, values: Mapping[str, object]) -> DataverseChange:
     """An F&O delete as the Dataverse change its key and values (``{**data, **key}``) spell: the target key,
-    and the columns and lookups those values give beyond it (the key's own left out).
+    and those of the columns and lookups that give F&O's key beyond Dataverse's which those values spell.
 
     F&O may key a record by more than Dataverse does (a vendor contact by its vendor too): a contact moved to
     another vendor keeps its Dataverse key, and the delete of it under its old vendor names the same
@@ -62,13 +62,15 @@ def delete_identity(table_map: TableMap, values: Mapping[str, object]) -> Datave
         table_map, ("identity_towards_dataverse", frozenset(given)), lambda: _spelt(table_map, given)
     )
     change = to_dataverse(identity, values)
-    key = set(table_map.dataverse_key)
+    # Only the columns that give F&O's key beyond Dataverse's (what a Dataverse delete carries): another
+    # column a key part is copied to (a unit's display name, first its symbol) may be edited freely.
+    naming = set(delete_fields(table_map, "dataverse"))
     return DataverseChange(
         change.map_name,
         change.target,
         change.key,
-        {name: value for name, value in change.payload.items() if name not in key},
-        tuple(binding for binding in change.lookups if binding.navigation not in key),
+        {name: value for name, value in change.payload.items() if name in naming},
+        tuple(binding for binding in change.lookups if binding.navigation in naming),
     )
 
 

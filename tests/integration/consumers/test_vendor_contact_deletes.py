@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from dualbus.consumers._sink import ApplyResult, Sink
 from dualbus.producers.clock import VersionClock
 from dualbus.producers.dataverse import DataverseSource
 from dualbus.producers.fo_events import parse_data_event
@@ -23,7 +25,7 @@ from dualbus.producers.fo_reader import FoReader
 from dualbus.producers.runner import ProducerContext, open_context
 from dualbus.producers.settings import ProducerOptions
 from dualbus.sandbox.fo import Change, data_event_payload
-from dualbus.shared.envelope import Origin
+from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.topology import Direction
 
 from .conftest import CLIENTS, Pipeline
@@ -214,3 +216,52 @@ async def test_the_delete_of_a_contact_under_its_old_vendor_leaves_it_under_the_
     metrics = await pipeline.consume("vendor", Direction.TO_DATAVERSE, lambda m: m.counts["unchanged"] >= 1)
     assert (metrics.counts["unchanged"], metrics.counts["applied"]) == (1, 0)
     assert len(dataverse_contacts(pipeline, "CP-FO")) == 1
+
+
+def _contact_event(pipeline: Pipeline, operation: Operation, version: int) -> Envelope:
+    key_names = pipeline.maps["vendor_contacts"].fo_key
+    key = {name: FO_CONTACT[name] for name in key_names}
+    data = {"ContactPersonId": FO_CONTACT["ContactPersonId"]}
+    if operation is not Operation.DELETE:
+        data = {name: value for name, value in FO_CONTACT.items() if name not in key_names}
+    return Envelope.for_change(
+        origin=Origin.FO,
+        area="vendor",
+        entity=ENTITY,
+        key=key,
+        operation=operation,
+        source_version=version,
+        time=datetime.now(UTC),
+        data=data,
+    )
+
+
+async def _apply(sink: Sink, pipeline: Pipeline, event: Envelope) -> list[ApplyResult]:
+    return [await sink.apply(change) for change in changes_of(pipeline, event, Direction.TO_DATAVERSE)]
+
+
+@pytest.mark.asyncio
+async def test_a_delete_finds_its_contact_under_a_vendor_made_again(pipeline: Pipeline):
+    """The vendor was deleted and made again in Dataverse (a new id), and the contact bound to the new one:
+    the sink, which knew the old id, reads the vendor's again rather than take the contact for another
+    vendor's and leave it."""
+    await seed(pipeline, Direction.TO_DATAVERSE)
+    async with httpx.AsyncClient() as http:
+        sink = api_sink(pipeline, Direction.TO_DATAVERSE, http)
+        assert await _apply(sink, pipeline, _contact_event(pipeline, Operation.UPDATE, 2)) == [
+            ApplyResult.APPLIED
+        ]
+        with _maker(pipeline) as maker:
+            assert maker.delete(_vendor_bind(pipeline, VENDOR)).is_success
+            [vendor] = [e for e in seed_events(pipeline.maps) if e.entity == "VendorsV2"]
+            again = api_sink(pipeline, Direction.TO_DATAVERSE, http)  # a cache of its own
+            assert await _apply(again, pipeline, vendor) == [ApplyResult.APPLIED]
+            await again.aclose()
+            [contact] = dataverse_contacts(pipeline, "CP-FO")
+            rebind = {"msdyn_vendorcontactid@odata.bind": _vendor_bind(pipeline, VENDOR)}
+            assert maker.patch(f"contacts({contact['contactid']})", json=rebind).is_success
+        assert await _apply(sink, pipeline, _contact_event(pipeline, Operation.DELETE, 3)) == [
+            ApplyResult.APPLIED
+        ]
+        await sink.aclose()
+    assert dataverse_contacts(pipeline, "CP-FO") == []

@@ -73,6 +73,16 @@ def test_a_delete_carries_the_target_key_only():
     assert dict(change.fields) == {}
 
 
+def test_a_delete_compares_no_column_its_key_is_only_copied_to():
+    """A unit's symbol is also its first display name, which users edit: an F&O delete of the unit must not
+    take a row named otherwise for another record (only what gives F&O's key beyond Dataverse's names one)."""
+    gone = Operation.DELETE
+    event = _event(Origin.FO, "UnitsOfMeasure", {"UnitSymbol": "ea"}, {}, area="product", operation=gone)
+    [change] = target_changes(event, area="product", direction=Direction.TO_DATAVERSE, maps=MAPS)
+    assert dict(change.key) == {"msdyn_symbol": "ea"}
+    assert (dict(change.fields), change.lookups) == ({}, ())
+
+
 def test_a_delete_key_may_differ_in_length_between_the_sides():
     """A product's two-part F&O key becomes the one composed Dataverse product number."""
     key = {"dataAreaId": "USMF", "ProductNumber": "P-1"}
