@@ -91,7 +91,7 @@ class FoSink:
         self, target: _Target, change: TargetChange, row: Mapping[str, Any] | None
     ) -> ApplyResult | None:
         if change.delete:
-            return await self._delete(target, row)
+            return await self._delete(target, change, row)
         if row is None:
             return await self._create(change)
         return await self._update(target, change, row)
@@ -127,21 +127,35 @@ class FoSink:
             "PATCH", target.path, json=body, headers=headers, params=_CROSS_COMPANY
         )
         _check_routed(response)
-        if _row_gone(response) or response.status_code == _PRECONDITION_FAILED:
-            return None  # deleted or changed since the read: read it again
+        if _row_gone(response):
+            await self._gone_indeed(change, response)
+            return None  # deleted since the read: read it again (and create it, unless a tombstone says no)
+        if response.status_code == _PRECONDITION_FAILED:
+            return None  # changed since the read: read it again
         self._check(response)
         return ApplyResult.APPLIED if changed else ApplyResult.UNCHANGED
 
-    async def _delete(self, target: _Target, row: Mapping[str, Any] | None) -> ApplyResult | None:
+    async def _delete(
+        self, target: _Target, change: TargetChange, row: Mapping[str, Any] | None
+    ) -> ApplyResult | None:
         headers = {"If-Match": str(row["@odata.etag"])} if row and "@odata.etag" in row else {}
         response = await target.api.request("DELETE", target.path, headers=headers, params=_CROSS_COMPANY)
         _check_routed(response)
         if _row_gone(response):
+            await self._gone_indeed(change, response)
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
             return None
         self._check(response)
         return ApplyResult.APPLIED
+
+    async def _gone_indeed(self, change: TargetChange, response: Response) -> None:
+        """Raise the refusal (TargetRejected) of a write answered that its row is gone, where a fresh read
+        still finds the row: F&O's 400 says no row the request could select, which is not always a row
+        deleted meanwhile. Taken for gone, the delete was counted done and lost, the update retried until
+        Service Bus dead-lettered it without F&O's reason."""
+        if await self._read(change) is not None:
+            self._check(response)
 
     async def _read(self, change: TargetChange) -> dict[str, Any] | None:
         entity = change.table_map.fo_entity

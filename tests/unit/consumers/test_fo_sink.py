@@ -198,12 +198,42 @@ async def test_a_delete_answered_that_its_row_is_gone_is_unchanged_in_either_for
 
         def answer(request, gone=gone, answered=answered):
             answered.append(request.method)
-            return httpx.Response(200, json={"value": [read]}) if request.method == "GET" else gone
+            if request.method != "GET":
+                return gone
+            # There at the first read, gone at the read that checks the answer.
+            return httpx.Response(200, json={"value": [read] if answered.count("GET") == 1 else []})
 
         http, api = api_client(answer)
         assert await FoSink(api).apply(account(2, operation=Operation.DELETE)) is ApplyResult.UNCHANGED
-        assert answered == ["GET", "DELETE"]
+        assert answered == ["GET", "DELETE", "GET"]
         await http.aclose()
+
+
+@pytest.mark.parametrize("operation", [Operation.DELETE, Operation.UPDATE])
+@pytest.mark.asyncio
+async def test_a_write_answered_that_its_row_is_gone_while_a_read_finds_it_is_rejected(operation):
+    """F&O's 400 says no row the request could select: where a fresh read still finds the row, it is a
+    refusal with F&O's reason (TargetRejected), not a row gone. The delete was counted done and lost, the
+    update tried again until Service Bus dead-lettered it without F&O's reason."""
+    inner = {"message": "No resources were found when selecting for update.", "type": "", "stacktrace": ""}
+    no_row = {"error": {"code": "", "message": "An error has occurred.", "innererror": inner}}
+    read = {"dataAreaId": "usmf", "CustomerAccount": "C 1", "DualbusSourceVersion": 1, "@odata.etag": 'W/"1"'}
+    answered: list[str] = []
+
+    def answer(request):
+        answered.append(request.method)
+        return (
+            httpx.Response(200, json={"value": [read]})
+            if request.method == "GET"
+            else httpx.Response(400, json=no_row)
+        )
+
+    http, api = api_client(answer)
+    with pytest.raises(PermanentError, match="No resources were found") as refused:
+        await FoSink(api).apply(account(2, operation=operation))
+    assert refused.value.reason == "TargetRejected"
+    assert answered == ["GET", "DELETE" if operation is Operation.DELETE else "PATCH", "GET"]
+    await http.aclose()
 
 
 @pytest.mark.asyncio
