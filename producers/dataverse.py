@@ -123,7 +123,11 @@ class DataverseSource:
             deleted = [str(e["id"]) for e in entries if "$deletedEntity" in str(e.get("@odata.context", ""))]
             rows = [e for e in entries if "$deletedEntity" not in str(e.get("@odata.context", ""))]
             link = body.get("@odata.nextLink")
-            token = None if link else _delta_token(body)
+            # "An empty JSON response is returned if no table changes have occurred" (use-change-tracking-
+            # synchronize-data-external-systems.md): with no change and no new delta link, the token held
+            # stays, where a missing link failed every poll of a table that had not changed.
+            unchanged = not entries and not link and "@odata.deltaLink" not in body
+            token = None if link or unchanged else _delta_token(body)
             published += await self._publish_rows(table, rows, deleted, token, since)
             if not link:
                 return published

@@ -143,3 +143,29 @@ async def test_a_row_whose_key_changed_deletes_the_record_under_its_old_key(tmp_
         (Operation.CREATE, "EUX"),
         (Operation.DELETE, "EUX"),
     ]
+
+
+class _EmptyWhenUnchanged:
+    """A snapshot of EUR; then, nothing having changed, an empty JSON object as the delta's answer."""
+
+    def __init__(self) -> None:
+        self.deltas = 0
+
+    async def request(self, _method: str, _path: str, **options: Any) -> httpx.Response:
+        if "$deltatoken" in (options.get("params") or {}):
+            self.deltas += 1
+            return httpx.Response(200, json={})
+        body = {"value": [_currency("EUR", 1)], "@odata.deltaLink": f"{API}x?$deltatoken=t1"}
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.asyncio
+async def test_an_empty_answer_to_a_delta_keeps_the_token(tmp_path: Path) -> None:
+    """Dataverse documents an empty JSON response for a delta with no change: no delta link comes with it,
+    and the producer keeps the token it holds rather than fail the table's poll."""
+    api = _EmptyWhenUnchanged()
+    with currencies_from(api, RecordingClient(max_bytes=256 * 1024), tmp_path) as (source, store):
+        assert await source.poll_once() == 1
+        assert await source.poll_once() == 0
+        assert await source.poll_once() == 0
+        assert (api.deltas, store.get("dataverse.delta.currency")) == (2, "t1")
