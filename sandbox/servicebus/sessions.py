@@ -39,9 +39,16 @@ class Sessions:
         self._session_heap: list[tuple[int, str, str]] = []
 
     def accept_session(self, entity: Entity, consumer: Consumer, session_id: str) -> int:
-        """Lock ``session_id`` for ``consumer``; return locked-until (ms) or raise if someone holds it."""
+        """Lock ``session_id`` for ``consumer`` (ending a lock that ran out first); return locked-until (ms)
+        or raise if someone holds it."""
         now = self._bus.now_ms()
-        if entity.session_held(session_id, now) and entity.session_locks[session_id].owner is not consumer:
+        lock = entity.session_locks.get(session_id)
+        if lock is not None and lock.until_ms <= now:
+            # The timers may not have processed this expiry yet: the loop handles what arrived before it runs
+            # them, and a schedule falling due runs before session expiry. Free what the old holder's lock
+            # still holds first, or the new holder would start behind those messages.
+            self._lapse(entity, session_id, now)
+        elif lock is not None and lock.owner is not consumer:
             raise BrokerError(
                 SESSION_CANNOT_BE_LOCKED,
                 f"The session '{session_id}' is locked by another receiver.",
@@ -118,11 +125,26 @@ class Sessions:
                 continue
             lock = entity.session_locks.get(session_id)
             if lock is None or lock.until_ms > now:
-                continue  # released, or renewed since this entry was pushed
-            del entity.session_locks[session_id]
-            for message in [m for m in entity.locks.values() if m.env.session_id == session_id]:
-                self._bus.settlement.requeue(entity, message, failed=True, now=now)
+                continue  # released, renewed, or taken by a new holder since this entry was pushed
+            self._lapse(entity, session_id, now)
             self.on_session_ready(entity)
+
+    def _lapse(self, entity: Entity, session_id: str, now: int) -> None:
+        """End a session lock that ran out: the messages it held come back unlocked, each charged a delivery.
+
+        The one path for an expired session lock, whether the timers find it or a new holder takes the
+        session first. Azure releases a session lock "when the lock expires" and counts a delivery for
+        "Session is accepted, but the session lock expires (due to timeout)"
+        (https://github.com/MicrosoftDocs/azure-docs/blob/01256f9454e5bf1dc3d783779a6e2412609b07c9/articles/service-bus-messaging/message-sessions.md);
+        an expired lock's message "pops back up at or near the front of the retrieval order"
+        (https://github.com/MicrosoftDocs/azure-docs/blob/ad9abf9aa08a35b00385cd36a9c64ca35cc36adc/articles/service-bus-messaging/message-transfers-locks-settlement.md).
+        The old holder learns it lost the lock from its next call (SESSION_LOCK_LOST: its tokens are gone).
+        """
+        del entity.session_locks[session_id]
+        held = [m for m in entity.locks.values() if m.env.session_id == session_id]
+        held.sort(key=lambda m: m.seq)
+        for message in held:
+            self._bus.settlement.requeue(entity, message, failed=True, now=now)
 
     def next_deadline_ms(self) -> int | None:
         """When ``expire`` next has work, if ever."""

@@ -81,6 +81,7 @@ def contract_config() -> EmulatorConfig:
             duplicate_detection_history_time_window=timedelta(minutes=1),
         ),
         QueueConfig(name="sessions-sequence", requires_session=True),
+        QueueConfig(name="sessions-hand-over", requires_session=True),
         QueueConfig(name="ttl-forward-target", dead_lettering_on_message_expiration=True),
         QueueConfig(
             name="ttl-forward-source", default_message_time_to_live=_SHORT, forward_to="ttl-forward-target"

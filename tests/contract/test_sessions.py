@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.servicebus import NEXT_AVAILABLE_SESSION, ServiceBusClient, ServiceBusMessage
+from azure.servicebus import (
+    NEXT_AVAILABLE_SESSION,
+    ServiceBusClient,
+    ServiceBusMessage,
+    ServiceBusReceivedMessage,
+)
 from azure.servicebus.exceptions import (
     OperationTimeoutError,
     ServiceBusError,
@@ -155,3 +162,56 @@ def test_scheduling_a_session_less_message_on_a_session_queue_is_refused(client:
         )
     with client.get_queue_receiver("sessions-schedule", session_id="s") as receiver:
         assert receiver.peek_messages(max_message_count=5) == []
+
+
+def _next_session_messages(
+    client: ServiceBusClient, queue: str, count: int
+) -> tuple[str, list[tuple[str, int]]]:
+    """Wait for the next available session of ``queue``, complete up to ``count`` of its messages as they
+    arrive, and return the session id with each message's body and delivery count in arrival order."""
+    with client.get_queue_receiver(queue, session_id=NEXT_AVAILABLE_SESSION, max_wait_time=10) as receiver:
+        got: list[ServiceBusReceivedMessage] = []
+        while len(got) < count and (batch := receiver.receive_messages(count - len(got), max_wait_time=3)):
+            got += batch
+        for message in got:
+            receiver.complete_message(message)
+        return receiver.session.session_id, [(str(m), m.delivery_count or 0) for m in got]
+
+
+def _until_a_receiver_waits_for_a_session(emulator: EmulatorThread) -> None:
+    """Return once a next-available receiver of ``emulator`` is waiting for a session."""
+    sessions = emulator.server.bus.sessions
+    deadline = time.monotonic() + 10
+    while not emulator.server.call_on_loop(lambda: bool(sessions.waiters)):
+        assert time.monotonic() < deadline, "the next-available receiver never started waiting"
+        time.sleep(0.02)
+
+
+def test_a_session_handed_over_before_its_lapsed_lock_is_processed_starts_with_the_old_holder_s_message(
+    moved_clock: MovedClock,
+):
+    """A receiver handed a session whose lock ran out gets the old holder's unsettled message first, its
+    delivery count raised by the expiry, then the next one, even when the hand-over comes in the same timer
+    pass as the expiry, before the expiry itself is processed; the old holder has lost its lock."""
+    with moved_clock.client.get_queue_sender("sessions-hand-over") as sender:
+        sender.send_messages([ServiceBusMessage(body, session_id="s") for body in ("m1", "m2")])
+        # Due inside the 60 s session lock taken below: the one clock move past both brings them into the
+        # same timer pass, which activates schedules first, and this arrival hands a session to the waiting
+        # receiver before the lock's expiry is processed.
+        sender.schedule_messages(
+            ServiceBusMessage("other", session_id="t"), datetime.now(UTC) + timedelta(seconds=30)
+        )
+    with (
+        moved_clock.client.get_queue_receiver("sessions-hand-over", session_id="s") as first,
+        quick_client(moved_clock.emulator.connection_string) as other_client,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        [m1] = first.receive_messages(max_wait_time=3)
+        taken = pool.submit(_next_session_messages, other_client, "sessions-hand-over", 2)
+        _until_a_receiver_waits_for_a_session(moved_clock.emulator)
+        moved_clock.pass_time(90)
+        session_id, got = taken.result(timeout=30)
+        with pytest.raises(SessionLockLostError):
+            first.complete_message(m1)
+    assert session_id == "s"
+    assert got == [("m1", 1), ("m2", 0)]
