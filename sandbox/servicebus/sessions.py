@@ -71,14 +71,19 @@ class Sessions:
         self.on_session_ready(entity)
 
     def on_session_ready(self, entity: Entity) -> None:
-        """Hand free sessions with messages to waiting receivers, oldest waiter first."""
-        waiting = [w for w in self.waiters if w.entity is entity]
-        if not waiting:
-            return
-        for session_id in entity.free_sessions(self._bus.now_ms()):
-            if not waiting:
-                break
-            waiter = waiting.pop(0)
+        """Hand free sessions with messages to waiting receivers, oldest waiter first.
+
+        A hand-over may call back in (the receiver's link opens and dispatches, which asks again and serves
+        the next waiter then): each turn looks afresh at who is waiting and which session is free, where a
+        list taken before the first hand-over served that waiter again.
+        """
+        while True:
+            waiter = next((w for w in self.waiters if w.entity is entity), None)
+            if waiter is None:
+                return
+            session_id = next(entity.free_sessions(self._bus.now_ms()), None)
+            if session_id is None:
+                return
             self.waiters.remove(waiter)
             until = self.accept_session(entity, waiter.consumer, session_id)
             waiter.on_session(session_id, until)

@@ -123,3 +123,30 @@ def test_receiver_waiting_for_a_session_on_a_lost_connection_gets_none() -> None
     _send(bus, "ordered", "s-1")
     assert handed == []
     assert entity.session_locks == {}
+
+
+def test_sessions_freed_at_once_go_one_to_each_waiter_though_a_hand_over_calls_back() -> None:
+    """Two receivers wait and two sessions come free at once (their holder's connection went): handing the
+    first over opens its link, which looks for sessions again and serves the second waiter then. The first
+    round goes on from what is free and waiting now, where it served the second waiter again and failed."""
+    bus, holder = _bus(), ConnectionState()
+    _send(bus, "ordered", "s-1")
+    _send(bus, "ordered", "s-2")
+    _receiver(bus, holder, "ordered", "s-1")
+    _receiver(bus, holder, "ordered", "s-2")
+    entity = bus.entity("ordered")
+    handed: list[tuple[str, str | None]] = []
+
+    def waiting(name: str) -> None:
+        def on_session(session_id: str | None, _until: int) -> None:
+            handed.append((name, session_id))
+            bus.sessions.on_session_ready(entity)  # the receiver's link opens and dispatches
+
+        consumer = LinkConsumer(_Link(credit=1), entity, peek_lock=True)  # type: ignore[arg-type]
+        bus.sessions.wait_for_session(entity, consumer, bus.now_ms() + 60_000, on_session)
+
+    waiting("first")
+    waiting("second")
+    holder.lose(bus)
+    assert sorted(handed) == [("first", "s-1"), ("second", "s-2")]
+    assert bus.sessions.waiters == []
