@@ -11,7 +11,7 @@ import typer
 from dualbus.consumers._app import run_consumer
 from dualbus.consumers._unroutable import drain_unroutable
 from dualbus.shared.errors import DualbusError, TopologyError
-from dualbus.shared.logs import register_secret, setup_logging
+from dualbus.shared.logs import redact, register_secret, setup_logging
 from dualbus.shared.settings import Settings, load_settings
 from dualbus.shared.telemetry import setup_telemetry
 from dualbus.shared.topology import Direction, default_topology
@@ -58,10 +58,10 @@ def consume(
         setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
         asyncio.run(_consume(settings, area, to.direction, concurrency))
     except TopologyError as exc:  # an area the topology does not have: the command line is wrong
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {redact(str(exc))}", err=True)
         raise typer.Exit(2) from exc
     except DualbusError as exc:  # configuration, the bus, the target: a failure, as for every command
-        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        typer.echo(f"error: {' '.join(redact(str(exc)).split())}", err=True)
         raise typer.Exit(1) from exc
 
 

@@ -8,6 +8,7 @@ import sys
 from dualbus.producers.main import produce
 from dualbus.shared.envelope import Origin
 from dualbus.shared.errors import DualbusError
+from dualbus.shared.logs import redact
 
 __all__ = ["main"]
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         produce(Origin(args.origin), areas=areas)
     except DualbusError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201 - the command's own error line
+        print(f"error: {redact(str(exc))}", file=sys.stderr)  # noqa: T201 - the command's own error line
         return 1
     return 0
 

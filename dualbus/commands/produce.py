@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dualbus.commands.common import finite, known_areas, split_values, usage_error
+from dualbus.commands.common import fail, finite, known_areas, split_values, usage_error
 from dualbus.ops.applied import wait_applied
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.main import configured, produce
@@ -47,8 +47,7 @@ def produce_command(
     try:
         produce(Origin(source.value), areas=known_areas(split_values(areas)))
     except DualbusError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
 
 
 def initial_sync_command(
@@ -100,8 +99,7 @@ def initial_sync_command(
             )
         )
     except DualbusError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     console.print(render_summary(summary))
 
 

@@ -72,7 +72,8 @@ def _parse_clients(values: list[str] | None) -> dict[str, str] | None:
     for value in values:
         client_id, separator, secret = value.partition("=")
         if not separator or not client_id or not secret:
-            raise typer.BadParameter(f"--client takes ID=SECRET, not {value!r}")
+            # Not echoed: what was given is likely the secret itself, in the wrong shape.
+            raise typer.BadParameter("--client takes ID=SECRET: a client id, '=', then its secret")
         clients[client_id] = secret
     return clients
 

@@ -22,6 +22,8 @@ from dualbus.cli import app
 
 USAGE, FAILURE = 2, 1
 MALFORMED = "Endpoint=nowhere;SharedAccessKey=not-shown"
+# A connection string in the namespace setting: the error must not echo its key.
+MISPLACED = "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=not-shown-key"
 # Nothing listens on port 9 (discard) on loopback: the connection is refused at once.
 UNREACHABLE = "Endpoint=sb://127.0.0.1:9;SharedAccessKeyName=k;SharedAccessKey=s;UseDevelopmentEmulator=true"
 
@@ -148,6 +150,9 @@ USAGE_ERRORS: list[tuple[str, ...]] = [
     ("console", "--host", "0.0.0.0"),  # noqa: S104 - refused before anything binds
     ("console", "--token", "a-console-token-of-length", "--allowed-host", "http://console.example.com:8080"),
     ("version", "--extra"),
+    # A client's secret given in the wrong shape is not echoed in the usage error.
+    ("sandbox", "--client", "pipeline:not-shown-secret"),
+    ("sandbox", "--client", "=not-shown-secret"),
 ]
 
 FAILURES: list[tuple[dict[str, str], tuple[str, ...]]] = [
@@ -165,6 +170,9 @@ FAILURES: list[tuple[dict[str, str], tuple[str, ...]]] = [
     ({"DUALBUS_SERVICEBUS__CONNECTION_STRING": MALFORMED}, ("consume", "customer", "--to", "fo")),
     ({"DUALBUS_SERVICEBUS__CONNECTION_STRING": MALFORMED}, ("produce", "--from", "fo")),
     ({"DUALBUS_SERVICEBUS__CONNECTION_STRING": MALFORMED}, ("reconcile",)),
+    ({"DUALBUS_SERVICEBUS__NAMESPACE": MISPLACED}, ("consume", "customer", "--to", "fo")),
+    ({"DUALBUS_SERVICEBUS__NAMESPACE": MISPLACED}, ("produce", "--from", "fo")),
+    ({"DUALBUS_SERVICEBUS__NAMESPACE": MISPLACED}, ("dlq", "list")),
     (
         {"DUALBUS_SERVICEBUS__CONNECTION_STRING": UNREACHABLE},
         ("dlq", "list", "--area", "currency", "--to", "fo"),
