@@ -112,7 +112,9 @@ class TokenIssuer:
     def issue(self, *, client_id: str, client_secret: str, scope: str) -> dict[str, Any]:
         """Return the token response for a client-credentials grant, or raise SandboxAuthError."""
         expected = self.clients.get(client_id)
-        if expected is None or not hmac.compare_digest(expected, client_secret):
+        # As bytes: compare_digest refuses text that is not ASCII (TypeError, a 500), where a wrong secret
+        # of any characters is a 401.
+        if expected is None or not hmac.compare_digest(expected.encode(), client_secret.encode()):
             raise SandboxAuthError("AADSTS7000215: invalid client secret or unknown client")
         return self._token_response(client_id, scope)
 
@@ -227,7 +229,7 @@ def managed_identity_endpoint(
 
     async def endpoint(request: Request) -> Response:
         presented = request.headers.get("X-IDENTITY-HEADER", "")
-        if not hmac.compare_digest(presented, header_secret):
+        if not hmac.compare_digest(presented.encode(), header_secret.encode()):
             return _oauth_error("unauthorized_client", "X-IDENTITY-HEADER is missing or wrong", 401)
         query = request.query_params
         if query.get("api-version") != _MANAGED_IDENTITY_API_VERSION or not query.get("resource"):

@@ -78,7 +78,20 @@ class JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
         if record.exc_text:
             payload["exception"] = record.exc_text
-        return redact(orjson.dumps(payload, default=str).decode())
+        # The values are masked before they are encoded: a secret holding '"' or '\\' is escaped in the JSON
+        # text, where masking the text alone missed it in an extra field.
+        return redact(orjson.dumps(_redacted(payload), default=lambda value: redact(str(value))).decode())
+
+
+def _redacted(value: object) -> object:
+    """``value`` with every text in it masked (``redact``), through dicts, lists and tuples."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def setup_logging(level: str = "INFO", *, json: bool = True) -> None:

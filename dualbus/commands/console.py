@@ -11,6 +11,8 @@ from pydantic import SecretStr
 from dualbus.commands.common import console as out
 from dualbus.commands.common import reported_errors, usage_error
 from dualbus.shared.errors import ConfigError
+from dualbus.shared.logs import register_secret, setup_logging
+from dualbus.shared.settings import load_settings
 
 __all__ = ["register"]
 
@@ -71,6 +73,7 @@ def console_command(
     except ConfigError as exc:
         raise usage_error(str(exc), "--allowed-host") from exc
     with reported_errors():
+        _redacted_logs(secret)
         serve(
             host=host,
             port=port,
@@ -79,6 +82,20 @@ def console_command(
             allowed_hosts=allowed_hosts or (),
             listening=lambda url: out.print(f"dualbus console on {url} (Ctrl-C stops it)", highlight=False),
         )
+
+
+def _redacted_logs(token: SecretStr | None) -> None:
+    """The console's log lines (a failed action's traceback) go through the redacting filter, with the
+    token and the settings' secrets known to it, as every other command's do."""
+    settings = load_settings()
+    for secret in (
+        token,
+        settings.fo.client_secret if settings.fo else None,
+        settings.dataverse.client_secret if settings.dataverse else None,
+        settings.servicebus.connection_string if settings.servicebus else None,
+    ):
+        register_secret(secret)
+    setup_logging(settings.log_level, json=settings.log_format == "json")
 
 
 def register(app: typer.Typer) -> None:

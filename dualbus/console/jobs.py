@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from dualbus.shared.errors import ConfigError, DualbusError
+from dualbus.shared.logs import redact
 
 __all__ = ["Job", "JobKind", "JobState", "Jobs", "LayerProgress"]
 
@@ -117,8 +118,10 @@ class Jobs:
             job.result = work(job)
             job.state = JobState.DONE
         except DualbusError as exc:
-            job.error, job.state = str(exc), JobState.FAILED
+            # Shown on the job's page and kept in the audit trail: a secret in it (a connection string's
+            # key in a misconfigured setting) is masked, as in every error line.
+            job.error, job.state = redact(str(exc)), JobState.FAILED
         except Exception as exc:  # noqa: BLE001 - a job's thread must end with its state told, whatever broke
-            job.error, job.state = f"unexpected {type(exc).__name__}: {exc}", JobState.FAILED
+            job.error, job.state = redact(f"unexpected {type(exc).__name__}: {exc}"), JobState.FAILED
         job.finished = datetime.now(UTC)
         finished(job)

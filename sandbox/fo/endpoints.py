@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 import orjson
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
@@ -70,10 +70,12 @@ class WebhookEndpoint:
         name: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.name = name or url
         parts = urlsplit(url)
+        # Named without its query and user info: a webhook key may ride in the URL (?code=<key>), and the
+        # name shows in listings, delivery errors and logs.
+        self.name = name or _shown(parts)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SandboxError(f"a webhook URL must be http(s)://host[:port]/path, not {url!r}")
+            raise SandboxError(f"a webhook URL must be http(s)://host[:port]/path, not {_shown(parts)!r}")
         self._https = parts.scheme == "https"
         self._host, self._port = parts.hostname, parts.port
         self._path, self._query = parts.path or "/", parts.query
@@ -247,3 +249,9 @@ class ServiceBusEndpoint:
                 client.close()
         except ServiceBusError:
             pass
+
+
+def _shown(parts: SplitResult) -> str:
+    """A URL as it may be shown: scheme, host, port and path, without user info or query (a key's place)."""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -83,10 +85,19 @@ class SandboxRun:
         return info
 
     def write_info(self, path: Path) -> None:
-        """Write :meth:`info` whole and then rename it into place, so a reader never sees half of it."""
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.info(), indent=2))
-        partial.replace(path)
+        """Write :meth:`info` whole and then rename it into place, so a reader never sees half of it.
+
+        It holds the clients' secrets: the file is the owner's alone (0600), written under a fresh name
+        that no one else can have put a link at first (``mkstemp``), not a predictable one beside it.
+        """
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(handle, "w") as out:
+                out.write(json.dumps(self.info(), indent=2))
+            Path(partial).replace(path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
 
     def describe(self) -> str:
         """URLs, token endpoints and credentials, for a person to paste into settings."""

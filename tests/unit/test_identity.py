@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from dualbus.sandbox.errors import SandboxAuthError
-from dualbus.sandbox.identity import TokenIssuer, token_url, user_id_for
+from dualbus.sandbox.identity import TokenIssuer, managed_identity_endpoint, token_url, user_id_for
+from dualbus.sandbox.workload.run import SandboxRun
 
 
 @pytest.fixture
@@ -65,3 +73,36 @@ def test_a_federated_assertion_needs_the_registered_subject() -> None:
     other = issuer.service_account_token("system:serviceaccount:ns:other")
     with pytest.raises(SandboxAuthError, match="AADSTS70021"):
         issuer.issue_for_assertion(client_id="app", assertion=other, scope="https://org.crm/.default")
+
+
+def test_a_secret_of_any_characters_is_refused_not_failed(issuer: TokenIssuer) -> None:
+    """A wrong secret that is not ASCII is refused as any wrong secret is: compared as text, it raised
+    TypeError, and the token endpoint answered 500."""
+    with pytest.raises(SandboxAuthError, match="invalid client secret"):
+        issuer.issue(client_id="app", client_secret="sécret", scope="https://org.crm/.default")
+
+
+@pytest.mark.asyncio
+async def test_a_managed_identity_header_of_any_characters_is_refused_with_401(issuer: TokenIssuer) -> None:
+    """The managed-identity endpoint answers a wrong X-IDENTITY-HEADER 401, whatever its characters."""
+    app = Starlette(routes=[Route("/msi/token", managed_identity_endpoint(issuer, "header-secret"))])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
+        answer = await client.get("/msi/token", headers={"X-IDENTITY-HEADER": "h\xe9".encode("latin-1")})
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "unauthorized_client"
+
+
+def test_the_sandbox_info_file_is_the_owners_alone(tmp_path: Path) -> None:
+    """It holds the clients' secrets: readable by its owner only, written under a name no one could have
+    prepared (a link left at the old fixed name '<file>.partial' is not followed)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    target = tmp_path / "sandbox.json"
+    target.with_suffix(".partial").symlink_to(victim)
+    run = SimpleNamespace(info=lambda: {"clients": {"workload": "workload-secret"}})
+    SandboxRun.write_info(run, target)  # type: ignore[arg-type]
+    assert target.stat().st_mode & 0o077 == 0
+    assert json.loads(target.read_text()) == {"clients": {"workload": "workload-secret"}}
+    assert victim.read_text() == "untouched"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sandbox.json", "sandbox.partial", "victim.txt"]

@@ -154,3 +154,19 @@ def test_an_event_sent_after_the_endpoint_closed_fails_and_opens_nothing(
     with pytest.raises(DeliveryError, match="closed"):
         endpoint.send(_delivery(2))
     assert (server.connections, len(server.requests)) == (1, 1)
+
+
+def test_a_key_in_the_webhook_url_is_in_no_name_and_no_delivery_error() -> None:
+    """The producer takes its key as ?code=<key>, so an operator may paste it into the URL: the endpoint's
+    name (listed by the twin's admin API, in delivery errors and logs) leaves the query and user info out."""
+    with socket.create_server(("127.0.0.1", 0)) as refusing:
+        port = refusing.getsockname()[1]
+    endpoint = WebhookEndpoint(f"http://user:pw@127.0.0.1:{port}/fo/events?code=url-key-secret", timeout=2)
+    try:
+        assert endpoint.name == f"http://127.0.0.1:{port}/fo/events"
+        with pytest.raises(DeliveryError) as failed:
+            endpoint.send(Delivery(b"{}", "op", "corr", "Update", "CustomersV3", "org"))
+        assert "url-key-secret" not in str(failed.value)
+        assert "pw@" not in str(failed.value)
+    finally:
+        endpoint.close()

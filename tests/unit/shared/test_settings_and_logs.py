@@ -76,6 +76,27 @@ def test_registered_secret_never_reaches_a_log_line() -> None:
     assert record["level"] == "ERROR"
 
 
+def test_a_secret_that_json_escapes_is_masked_in_extra_fields() -> None:
+    """A secret holding '"' or '\\' is escaped in the JSON line: it is masked before the encoding, in the
+    extra fields as in the message, where masking the encoded line alone left it in an extra field."""
+    secret = 'pa"ss\\word-KEY-42'
+    register_secret(secret)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.redaction.escaped")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("a failure", extra={"error": f"failed with {secret}", "errors": [secret]})
+    finally:
+        logger.removeHandler(handler)
+    record = orjson.loads(stream.getvalue())
+    assert (record["error"], record["errors"]) == ("failed with ***", ["***"])
+    assert "word-KEY-42" not in stream.getvalue()
+
+
 def test_telemetry_without_configuration_is_harmless() -> None:
     """With no OTEL_* variables, setting up telemetry works, and no span is made: none would go anywhere."""
     provider = setup_telemetry("dualbus-test", environ={})
