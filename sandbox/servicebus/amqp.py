@@ -16,6 +16,7 @@ from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.connections import ConnectionState, state_of
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import BrokerError
+from dualbus.sandbox.servicebus.link_tokens import LinkTokens
 from dualbus.sandbox.servicebus.links import (
     LinkConsumer,
     close_link,
@@ -28,7 +29,7 @@ from dualbus.sandbox.servicebus.links import (
     source_filters,
 )
 from dualbus.sandbox.servicebus.requests import RequestNodes
-from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing, permits, unauthorized
+from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing
 from dualbus.sandbox.servicebus.transfers import Transfers
 
 __all__ = ["AmqpHandler"]
@@ -38,7 +39,6 @@ _T = TypeVar("_T")
 _CREDIT = 1000
 _MGMT = "/$management"
 _SESSION_FILTER = symbol("com.microsoft:session-filter")
-_UNAUTHORIZED = "amqp:unauthorized-access"
 _DEFAULT_SESSION_WAIT_MS = 60_000
 
 
@@ -50,6 +50,7 @@ class AmqpHandler:
         self.keys = keys
         self.after_commit: list[Callable[[], None]] = []
         self.requests = RequestNodes(bus, keys, self.after_commit.append)
+        self.tokens = LinkTokens(bus)
         self.transfers = Transfers(bus, self.requests, self.after_commit.append)
         self._handlers: dict[Any, Callable[[Event], None]] = {
             Event.CONNECTION_REMOTE_OPEN: self._on_connection_open,
@@ -117,7 +118,7 @@ class AmqpHandler:
             # Sending into an entity needs Send, receiving from it Listen; a $management operation is
             # checked for its own right when it comes (RequestNodes.on_management).
             right = None if node is not None else SEND if link.is_receiver else LISTEN
-            self._authorize(link, entity.path if node is None else entity.path + _MGMT, right)
+            self.tokens.authorize(link, entity.path if node is None else entity.path + _MGMT, right)
             _check_receivable(link, entity, node)
         except BrokerError as exc:
             self._refuse(link, exc)
@@ -138,17 +139,6 @@ class AmqpHandler:
         # keeping the link and rejecting the transfer makes the SDK raise the error itself (not found...).
         link.sb_refusal = error
         self._open_request_link(link)
-
-    def _authorize(self, link: Link, path: str, right: str | None) -> None:
-        state = state_of(link)
-        now = self.bus.clock()
-        covering = [grant for grant in state.grants if grant.covers(path, now)] if state is not None else []
-        if not covering:
-            raise BrokerError(
-                _UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.", status=401
-            )
-        if right is not None and not permits(covering, path, right, now):
-            raise BrokerError(_UNAUTHORIZED, unauthorized(right, path), status=401)
 
     def _open_request_link(self, link: Link) -> None:
         # Senders size their batches from this vendor property (the SDK prefers it to max-message-size).
@@ -231,6 +221,7 @@ class AmqpHandler:
 
     def _on_link_close(self, event: Event) -> None:
         link = _need(event.link)
+        self.tokens.forget(link)
         consumer: LinkConsumer | None = getattr(link, "sb_consumer", None)
         state = state_of(link)
         if consumer is not None and state is not None:

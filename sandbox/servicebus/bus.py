@@ -8,7 +8,8 @@ topic routes, the journal, the clock and the sequence counter) and runs the time
   queues) and taking them out when their time comes (scheduled enqueue, expiry);
 - ``delivery`` (``delivery.py``): handing ready messages to receivers with credit;
 - ``settlement`` (``settlement.py``): message locks, their renewal and expiry, and settlements;
-- ``sessions`` (``sessions.py``): session locks, receivers waiting for a session, session state.
+- ``sessions`` (``sessions.py``): session locks, receivers waiting for a session, session state;
+- ``alarms`` (``alarms.py``): calls the AMQP layer sets for a time (a link's token expiry).
 
 Single-threaded by design: the server's loop is the only caller.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from dualbus.sandbox.servicebus.alarms import Alarms
 from dualbus.sandbox.servicebus.delivery import Delivery
 from dualbus.sandbox.servicebus.entity import Entity, StoredMessage
 from dualbus.sandbox.servicebus.errors import BrokerError
@@ -56,6 +58,7 @@ class ServiceBus:
         self.delivery = Delivery(self)
         self.settlement = Settlement(self)
         self.sessions = Sessions(self)
+        self.alarms = Alarms()
 
     def now_ms(self) -> int:
         """The broker's clock in milliseconds."""
@@ -81,10 +84,11 @@ class ServiceBus:
         return self.placement.restore(path, message)
 
     def timers(self, now: int) -> None:
-        """Run every time-driven rule: schedules, TTL, message and session locks, session waits."""
+        """Run every time-driven rule: schedules, TTL, message and session locks, session waits, alarms."""
         self.placement.run_timers(now)
         self.settlement.expire_locks(now)
         self.sessions.expire(now)
+        self.alarms.ring(now)
 
     def next_deadline_ms(self) -> int | None:
         """The earliest time ``timers`` has work to do."""
@@ -92,6 +96,7 @@ class ServiceBus:
             self.placement.next_timer_ms(),
             self.settlement.next_lock_expiry_ms(),
             self.sessions.next_deadline_ms(),
+            self.alarms.next_due_ms(),
         ]
         present = [c for c in candidates if c is not None]
         return min(present) if present else None

@@ -1,4 +1,5 @@
-"""What one client connection holds: its token grants, its receiving links and the locks taken through them.
+"""What one client connection holds: its token grants and the links they authorized, its receiving links and
+the locks taken through them.
 
 Azure frees what a connection held as soon as it closes or its transport drops: its session locks (a new
 receiver can accept the session at once) and its message locks (the messages are available again, their
@@ -22,9 +23,14 @@ __all__ = ["ConnectionState", "state_of"]
 
 @dataclass(eq=False)
 class ConnectionState:
-    """One AMQP connection's grants and receivers; it also holds the locks its closed links left behind."""
+    """One AMQP connection's grants, the links they authorized, its receivers and the locks its closed links
+    left behind."""
 
     grants: list[Grant] = field(default_factory=list)
+    # The open entity links a token authorized, each watched until its token expires (link_tokens.py).
+    authorized: set[Link] = field(default_factory=set)
+    # The times an alarm is already set for (one per distinct token expiry, however many links it covers).
+    token_alarms: set[int] = field(default_factory=set)
     consumers: list[LinkConsumer] = field(default_factory=list)
     # Every entity this connection received from, through a receiving link or its $management node.
     entities: set[Entity] = field(default_factory=set)
@@ -63,6 +69,7 @@ class ConnectionState:
             bus.settlement.release_held(entity, holders, failed=True)
         self.consumers.clear()
         self.entities.clear()
+        self.authorized.clear()
 
 
 def stop(bus: ServiceBus, consumer: LinkConsumer) -> bool:

@@ -88,8 +88,9 @@ class EmulatorServer:
         tls: TlsFiles | None = None,
         amqps_port: int | None = None,
     ) -> None:
-        # ``clock`` is the broker's time (seconds): locks, TTLs, schedules, dedup windows and the loop's
-        # wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks keep wall time.
+        # ``clock`` is the broker's time (seconds): locks, TTLs, schedules, dedup windows, SAS token expiry
+        # and the loop's wake-ups all read it, so a test can move it instead of waiting. Proton's idle ticks
+        # keep wall time, as the token issuer's check of an Entra ID token's expiry does.
         self.keys = dict(keys) if keys is not None else keys_from_env()
         # Each key's rights (sandbox/servicebus/sas.py): all three unless named here or in the environment.
         # Read from the environment only with its keys: rights there must not change keys given here.
@@ -107,7 +108,7 @@ class EmulatorServer:
         )
         self.catalog = Catalog(self.bus, self.journal, config, clock=clock)
         self._restore()
-        key_ring = KeyRing(self.keys, entra=entra, rights=self.key_rights)
+        key_ring = KeyRing(self.keys, clock=clock, entra=entra, rights=self.key_rights)
         self.handler = AmqpHandler(self.bus, key_ring)
         # Rule operations on a subscription's $management node change the same definitions.
         self.handler.requests.management.catalog = self.catalog

@@ -2,7 +2,8 @@
 
 A send is accepted, and a settlement confirmed with the outcome the client asked for (the SDK settles in
 receiver-settle-mode *second* and waits for that echo), only after the journal committed; a failure is
-answered at once as ``rejected`` with the error the SDK maps to its exception.
+answered at once as ``rejected`` with the error the SDK maps to its exception, as is a transfer or settlement
+on a link whose token expired (``link_tokens.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.errors import AmqpDecodeError, BrokerError
 from dualbus.sandbox.servicebus.frames import ClientFrames
+from dualbus.sandbox.servicebus.link_tokens import check_token
 from dualbus.sandbox.servicebus.links import LinkConsumer, entity_address, outcome, reject, settle
 from dualbus.sandbox.servicebus.message import parse_message, split_batch, stamp_message_id
 from dualbus.sandbox.servicebus.requests import RequestNodes
@@ -79,6 +81,7 @@ class Transfers:
             return
         entity: Entity = link.sb_entity
         try:
+            check_token(link, self.bus.now_ms())
             parts = split_batch(payload, message_format)
             raws = parts if parts is not None else [payload]
             envs = [stamp_message_id(parse_message(raw)) for raw in raws]
@@ -98,6 +101,7 @@ class Transfers:
         state = delivery.remote_state
         requested, reason, description = outcome(delivery)
         try:
+            check_token(consumer.link, self.bus.now_ms())
             self.bus.settlement.settle(
                 consumer.entity, token, requested, owner=consumer, reason=reason, description=description
             )
