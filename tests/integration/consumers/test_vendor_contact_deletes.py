@@ -54,6 +54,25 @@ async def producer(pipeline: Pipeline, origin: Origin, state: Path) -> AsyncIter
         yield context
 
 
+@asynccontextmanager
+async def contact_from_fo(
+    pipeline: Pipeline, state: Path
+) -> AsyncIterator[tuple[FoEventHandler, list[Change]]]:
+    """FO_CONTACT created in F&O, published from its data event and applied to Dataverse; the F&O event
+    handler, and the twin's changes from then on (each one a data event to hand it)."""
+    changes: list[Change] = []
+    store = pipeline.fo.twin.store
+    store.subscribe(changes.append)
+    async with producer(pipeline, Origin.FO, state) as ctx:
+        handler = FoEventHandler(
+            FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store)
+        )
+        store.insert(ENTITY, FO_CONTACT, modified_by="workload")
+        await handler.handle([parse_data_event(data_event_payload(changes.pop()))])
+        await apply(pipeline, Direction.TO_DATAVERSE)
+        yield handler, changes
+
+
 def fo_contacts(pipeline: Pipeline) -> list[dict[str, Any]]:
     return [r for r in pipeline.fo.twin.store.rows(ENTITY) if r["ContactPersonPartyNumber"] == "CPN-1"]
 
@@ -75,19 +94,10 @@ async def test_a_vendor_contact_deleted_in_fo_disappears_from_dataverse(pipeline
     """The F&O delete carries ContactPersonId (from the event's PreImage), Dataverse's key for the contact."""
     await seed(pipeline, Direction.TO_DATAVERSE)
     await asyncio.to_thread(seed_fo, pipeline)
-    changes: list[Change] = []
-    store = pipeline.fo.twin.store
-    store.subscribe(changes.append)
-    async with producer(pipeline, Origin.FO, tmp_path) as ctx:
-        handler = FoEventHandler(
-            FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store)
-        )
-        store.insert(ENTITY, FO_CONTACT, modified_by="workload")
-        await handler.handle([parse_data_event(data_event_payload(changes.pop()))])
-        await apply(pipeline, Direction.TO_DATAVERSE)
+    async with contact_from_fo(pipeline, tmp_path) as (handler, changes):
         assert len(dataverse_contacts(pipeline, "CP-FO")) == 1
         key = tuple(fo_contacts(pipeline)[0][name] for name in pipeline.maps["vendor_contacts"].fo_key)
-        store.delete(ENTITY, key, modified_by="workload")
+        pipeline.fo.twin.store.delete(ENTITY, key, modified_by="workload")
         assert await handler.handle([parse_data_event(data_event_payload(changes.pop()))]) == 1
     await apply(pipeline, Direction.TO_DATAVERSE)
     assert dataverse_contacts(pipeline, "CP-FO") == []
@@ -194,16 +204,8 @@ async def test_the_delete_of_a_contact_under_its_old_vendor_leaves_it_under_the_
     await seed(pipeline, Direction.TO_DATAVERSE)
     await asyncio.to_thread(seed_fo, pipeline)
     await _second_vendor(pipeline, "V-OTHER")
-    changes: list[Change] = []
     store = pipeline.fo.twin.store
-    store.subscribe(changes.append)
-    async with producer(pipeline, Origin.FO, tmp_path) as ctx:
-        handler = FoEventHandler(
-            FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store)
-        )
-        store.insert(ENTITY, FO_CONTACT, modified_by="workload")
-        await handler.handle([parse_data_event(data_event_payload(changes.pop()))])
-        await apply(pipeline, Direction.TO_DATAVERSE)
+    async with contact_from_fo(pipeline, tmp_path) as (handler, changes):
         old_key = tuple(fo_contacts(pipeline)[0][name] for name in pipeline.maps["vendor_contacts"].fo_key)
         store.delete(ENTITY, old_key, modified_by="workload")
         gone = changes.pop()
