@@ -87,8 +87,10 @@ def _redacted(value: object) -> object:
     """``value`` with every text in it masked (``redact``), through dicts, lists and tuples."""
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, bytes):
+        return redact(value.decode(errors="replace"))
     if isinstance(value, dict):
-        return {key: _redacted(item) for key, item in value.items()}
+        return {redact(str(key)): _redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_redacted(item) for item in value]
     return value

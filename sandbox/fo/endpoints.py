@@ -71,11 +71,11 @@ class WebhookEndpoint:
         timeout: float = 10.0,
     ) -> None:
         parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SandboxError("a webhook URL must be http(s)://host[:port]/path")
         # Named without its query and user info: a webhook key may ride in the URL (?code=<key>), and the
         # name shows in listings, delivery errors and logs.
         self.name = name or _shown(parts)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SandboxError(f"a webhook URL must be http(s)://host[:port]/path, not {_shown(parts)!r}")
         self._https = parts.scheme == "https"
         self._host, self._port = parts.hostname, parts.port
         self._path, self._query = parts.path or "/", parts.query
@@ -252,6 +252,6 @@ class ServiceBusEndpoint:
 
 
 def _shown(parts: SplitResult) -> str:
-    """A URL as it may be shown: scheme, host, port and path, without user info or query (a key's place)."""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    """A URL as it may be shown: scheme, host and port as given (an IPv6 address in its brackets), and path,
+    without user info or query (a key's place)."""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"

@@ -10,26 +10,43 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-__all__ = ["Alarms"]
+__all__ = ["Alarm", "Alarms"]
+
+
+class Alarm:
+    """One call waiting for its time; cancelled, it lets go of the call (and what the call holds) at once."""
+
+    __slots__ = ("call", "due_ms")
+
+    def __init__(self, due_ms: int, call: Callable[[int], None]) -> None:
+        self.due_ms = due_ms
+        self.call: Callable[[int], None] | None = call
+
+    def cancel(self) -> None:
+        """Never make the call: what it would act on went away (a connection closed)."""
+        self.call = None
 
 
 class Alarms:
     """Calls waiting for their time (milliseconds on the broker's clock)."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._heap: list[tuple[int, int, Alarm]] = []
         # Breaks ties between calls due together, which cannot be compared themselves.
         self._order = itertools.count()
 
-    def at(self, due_ms: int, call: Callable[[int], None]) -> None:
-        """Call ``call(now)`` once the timers run at or after ``due_ms``."""
-        heapq.heappush(self._heap, (due_ms, next(self._order), call))
+    def at(self, due_ms: int, call: Callable[[int], None]) -> Alarm:
+        """Call ``call(now)`` once the timers run at or after ``due_ms``; the alarm can be cancelled."""
+        alarm = Alarm(due_ms, call)
+        heapq.heappush(self._heap, (due_ms, next(self._order), alarm))
+        return alarm
 
     def ring(self, now: int) -> None:
         """Make every call due by ``now``; one set for ``now`` or earlier meanwhile runs in this turn."""
         while self._heap and self._heap[0][0] <= now:
-            _, _, call = heapq.heappop(self._heap)
-            call(now)
+            _, _, alarm = heapq.heappop(self._heap)
+            if alarm.call is not None:
+                alarm.call(now)
 
     def next_due_ms(self) -> int | None:
         """When ``ring`` next has work, if ever."""

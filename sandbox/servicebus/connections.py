@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from proton import Connection, Link
 
+from dualbus.sandbox.servicebus.alarms import Alarm
 from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.entity import Entity
 from dualbus.sandbox.servicebus.links import LinkConsumer
@@ -29,8 +30,8 @@ class ConnectionState:
     grants: list[Grant] = field(default_factory=list)
     # The open entity links a token authorized, each watched until its token expires (link_tokens.py).
     authorized: set[Link] = field(default_factory=set)
-    # The times an alarm is already set for (one per distinct token expiry, however many links it covers).
-    token_alarms: set[int] = field(default_factory=set)
+    # The alarm set for each distinct token expiry (one however many links it covers), by its time.
+    token_alarms: dict[int, Alarm] = field(default_factory=dict)
     consumers: list[LinkConsumer] = field(default_factory=list)
     # Every entity this connection received from, through a receiving link or its $management node.
     entities: set[Entity] = field(default_factory=set)
@@ -70,6 +71,11 @@ class ConnectionState:
         self.consumers.clear()
         self.entities.clear()
         self.authorized.clear()
+        # Its token alarms let go of this state now, not an hour later when they would have rung.
+        for alarm in self.token_alarms.values():
+            alarm.cancel()
+        self.token_alarms.clear()
+        self.grants.clear()
 
 
 def stop(bus: ServiceBus, consumer: LinkConsumer) -> bool:

@@ -79,14 +79,13 @@ class LinkTokens:
 
     def _set_alarm(self, state: ConnectionState, due_ms: int) -> None:
         # One alarm per expiry and connection: a client opening a link per message reuses its token's.
-        if due_ms in state.token_alarms:
+        if due_ms in state.token_alarms or state.lost:
             return
-        state.token_alarms.add(due_ms)
-        self._bus.alarms.at(due_ms, lambda now: self._expire(state, due_ms, now))
+        state.token_alarms[due_ms] = self._bus.alarms.at(due_ms, lambda now: self._expire(state, due_ms, now))
 
     def _expire(self, state: ConnectionState, due_ms: int, now: int) -> None:
         """Carry each of the connection's links whose token expired on to a newer token's, or drop it."""
-        state.token_alarms.discard(due_ms)
+        state.token_alarms.pop(due_ms, None)
         # Expired tokens let nothing in again: dropped, they no longer lengthen every later look.
         state.grants = [grant for grant in state.grants if _ms(grant.expiry) > now]
         for link in list(state.authorized):

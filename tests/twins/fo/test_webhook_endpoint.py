@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.fo.endpoints import WebhookEndpoint
 from dualbus.sandbox.fo.events import Delivery, DeliveryError
 
@@ -170,3 +171,14 @@ def test_a_key_in_the_webhook_url_is_in_no_name_and_no_delivery_error() -> None:
         assert "pw@" not in str(failed.value)
     finally:
         endpoint.close()
+
+
+def test_a_webhook_named_from_an_ipv6_url_keeps_its_brackets_and_a_bad_url_is_refused() -> None:
+    """The name keeps the host as given; a URL that is no http(s) one is the twin's error, not ValueError."""
+    endpoint = WebhookEndpoint("http://[::1]:8123/hook?code=k")
+    try:
+        assert endpoint.name == "http://[::1]:8123/hook"
+    finally:
+        endpoint.close()
+    with pytest.raises(SandboxError):
+        WebhookEndpoint("ftp://h:abc/x")

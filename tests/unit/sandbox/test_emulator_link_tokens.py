@@ -111,3 +111,32 @@ def test_a_transfer_after_expiry_is_refused_before_the_timers_drop_the_link():
     with pytest.raises(BrokerError) as refused:
         check_token(link, bus.now_ms())
     assert refused.value.condition == UNAUTHORIZED
+
+
+def test_a_token_for_another_node_carries_no_link_on():
+    """A later token for another queue leaves the link to end with the token that let it in."""
+    clock, state = _Clock(), ConnectionState()
+    bus = _bus(clock)
+    _put_token(state, clock, 60)
+    link = _open_link(state)
+    LinkTokens(bus).authorize(link, "q", SEND)
+    other = "sb://127.0.0.1:5672/q2"
+    token = make_token(other, DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, int(clock.now) + 600)
+    state.grants.append(KeyRing(clock=clock).verify(token, other))
+    _run_timers(bus, clock, START_S + 61)
+    assert link.state & Link.LOCAL_CLOSED
+
+
+def test_a_closed_connection_lets_go_of_its_token_alarms():
+    """A lost connection's alarms let go of its state at once, rather than hold it for the token's hour and
+    wake the broker for nothing then (a consumer opens connections by the thousand)."""
+    clock, state = _Clock(), ConnectionState()
+    bus = _bus(clock)
+    _put_token(state, clock, 3600)
+    link = _open_link(state)
+    LinkTokens(bus).authorize(link, "q", SEND)
+    [alarm] = state.token_alarms.values()
+    state.lose(bus)
+    assert (alarm.call, state.token_alarms, state.grants) == (None, {}, [])
+    _run_timers(bus, clock, START_S + 3601)
+    assert link.state & Link.LOCAL_ACTIVE  # nothing rang for the closed connection

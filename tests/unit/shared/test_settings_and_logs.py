@@ -89,11 +89,14 @@ def test_a_secret_that_json_escapes_is_masked_in_extra_fields() -> None:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("a failure", extra={"error": f"failed with {secret}", "errors": [secret]})
+        extra = {"error": f"failed with {secret}", "errors": [secret], "by": {secret: 1}}
+        extra["raw"] = secret.encode()
+        logger.warning("a failure", extra=extra)
     finally:
         logger.removeHandler(handler)
     record = orjson.loads(stream.getvalue())
     assert (record["error"], record["errors"]) == ("failed with ***", ["***"])
+    assert (record["by"], record["raw"]) == ({"***": 1}, "***")
     assert "word-KEY-42" not in stream.getvalue()
 
 
