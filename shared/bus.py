@@ -224,12 +224,6 @@ def _tls_context(ca_file: str) -> ssl.SSLContext:
 def _namespace(settings: ServiceBusSettings) -> str:
     # The settings validator guarantees one of the two is set; a namespace is checked here for its shape.
     namespace = settings.namespace or ""
-    if "SharedAccess" in namespace or ";" in namespace:
-        # A connection string in the wrong setting: saying so is enough, echoing it would show its key.
-        raise BusError(
-            "the namespace setting holds a connection string: put it in "
-            "DUALBUS_SERVICEBUS__CONNECTION_STRING, or set the namespace's host name alone"
-        )
     if not namespace or "/" in namespace:
         raise BusError(
             f"namespace must be a host name like contoso.servicebus.windows.net, not {redact(namespace)!r}"

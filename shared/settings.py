@@ -11,7 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dualbus.shared.envelope import format_validation_error
@@ -28,6 +36,18 @@ class ServiceBusSettings(BaseModel):
     connection_string: SecretStr | None = None
     # Fully qualified, e.g. "contoso.servicebus.windows.net"; used with DefaultAzureCredential.
     namespace: str | None = None
+
+    @field_validator("namespace")
+    @classmethod
+    def _no_connection_string(cls, namespace: str | None) -> str | None:
+        # A connection string in the wrong setting, for every command (the admin API's among them): named
+        # as such, and never echoed, as it holds its key.
+        if namespace is not None and ("SharedAccess" in namespace or ";" in namespace):
+            raise ValueError(
+                "holds a connection string: put it in DUALBUS_SERVICEBUS__CONNECTION_STRING, or set the "
+                "namespace's host name alone"
+            )
+        return namespace
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
