@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 import orjson
 from pydantic import SecretStr
@@ -96,9 +96,20 @@ def _redacted(value: object) -> object:
     return value
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each line to ``sys.stderr`` as it is when the line is written: a command run in-process (a
+    test's CliRunner) swaps stderr for a while and closes its own after, and a handler bound to that one
+    failed every later line with "I/O operation on closed file"."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record to the current stderr."""
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def setup_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Configure the root logger to write redacted lines to stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +12,12 @@ from pydantic import SecretStr
 from dualbus.commands.common import console as out
 from dualbus.commands.common import reported_errors, usage_error
 from dualbus.shared.errors import ConfigError
-from dualbus.shared.logs import register_secret, setup_logging
+from dualbus.shared.logs import RedactingFilter, register_secret
 from dualbus.shared.settings import load_settings
 
 __all__ = ["register"]
+
+_REDACTING = RedactingFilter()
 
 
 def console_command(
@@ -85,8 +88,12 @@ def console_command(
 
 
 def _redacted_logs(token: SecretStr | None) -> None:
-    """The console's log lines (a failed action's traceback) go through the redacting filter, with the
-    token and the settings' secrets known to it, as every other command's do."""
+    """The console's log lines (a failed action's traceback) are masked, with the token and the settings'
+    secrets known, as every other command's are.
+
+    The console sets up no logging of its own (uvicorn's loggers are uvicorn's): its warnings and errors
+    reach stderr through Python's last-resort handler, which gets the redacting filter.
+    """
     settings = load_settings()
     for secret in (
         token,
@@ -95,7 +102,8 @@ def _redacted_logs(token: SecretStr | None) -> None:
         settings.servicebus.connection_string if settings.servicebus else None,
     ):
         register_secret(secret)
-    setup_logging(settings.log_level, json=settings.log_format == "json")
+    if logging.lastResort is not None:
+        logging.lastResort.addFilter(_REDACTING)  # once: a filter already there is not added again
 
 
 def register(app: typer.Typer) -> None:
