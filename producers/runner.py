@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import partial
-from http import HTTPStatus
 from typing import Any
 
 from dualbus.producers.checkpoints import CheckpointStore
@@ -30,7 +29,7 @@ from dualbus.producers.poll_pace import PollPace
 from dualbus.producers.publisher import Publisher
 from dualbus.producers.settings import FoEvents, ProducerOptions
 from dualbus.producers.tables import SourceTable, source_tables
-from dualbus.shared.api import ApiClient
+from dualbus.shared.api import ApiClient, dataverse_user_id
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.bus_types import AsyncBusClient
 from dualbus.shared.envelope import Origin
@@ -68,17 +67,11 @@ class ProducerContext:
 
 
 async def _own_user_id(origin: Origin, api: ApiClient) -> tuple[str, ...]:
-    """Dataverse's id of the application user the producer runs as, which is dualbus's own (``WhoAmI``).
-
-    See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
-    """
+    """Dataverse's id of the application user the producer runs as, which is dualbus's own."""
     if origin is not Origin.DATAVERSE:
         return ()
-    response = await api.request("GET", "WhoAmI")
-    if response.status_code != HTTPStatus.OK:
-        return ()
-    user = response.json().get("UserId")
-    return (str(user),) if user else ()
+    user = await dataverse_user_id(api)
+    return (user,) if user else ()
 
 
 def api_settings(settings: Settings, origin: Origin) -> ApiSettings:

@@ -23,10 +23,12 @@ from dualbus.shared.http import query_string
 __all__ = [
     "ApiClient",
     "TokenProvider",
+    "dataverse_user_id",
     "error_message",
     "parse_retry_after",
 ]
 
+_OK = 200
 _UNAUTHORIZED = 401
 _TOO_MANY_REQUESTS = 429
 _SERVER_ERROR = 500
@@ -148,3 +150,13 @@ def error_message(response: httpx.Response) -> str:
         message = str(inner["message"])
     code = error.get("code")
     return f"{code}: {message}" if code else message
+
+
+async def dataverse_user_id(api: ApiClient) -> str | None:
+    """The Dataverse user id ``api`` acts as (``WhoAmI``), or None when Dataverse does not answer it.
+
+    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
+    """
+    response = await api.request("GET", "WhoAmI")
+    user = response.json().get("UserId") if response.status_code == _OK else None
+    return str(user) if user else None

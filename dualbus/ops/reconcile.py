@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from http import HTTPStatus
 
 from dualbus.ops._reconcile_compare import DriftKind, FieldDrift, MapComparison, RecordDrift, same_value
 from dualbus.ops._reconcile_read import ReconcileError
@@ -29,7 +28,7 @@ from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunCo
 from dualbus.producers.clock import process_clock
 from dualbus.producers.dv_lookups import LookupResolver
 from dualbus.producers.publisher import Publisher
-from dualbus.shared.api import ApiClient
+from dualbus.shared.api import ApiClient, dataverse_user_id
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.http import async_http_client
@@ -101,7 +100,8 @@ async def areconcile(
     now = datetime.now(UTC)
     report = ReconcileReport(run_id=uuid.uuid4().hex, started=now)
     async with _open(settings, options) as (fo, dataverse, publisher):
-        writer = await _dataverse_writer(dataverse) if options.delete_orphans else None
+        # dualbus's Dataverse user id tells its own writes; unknown, an orphan of a two-way map is kept.
+        writer = await dataverse_user_id(dataverse) if options.delete_orphans else None
         context = RunContext(
             maps=maps,
             options=options,
@@ -120,17 +120,6 @@ async def areconcile(
             await map_run(context, table_map).run()
     report.finished = datetime.now(UTC)
     return report
-
-
-async def _dataverse_writer(api: ApiClient) -> str | None:
-    """dualbus's Dataverse user id (``WhoAmI``), which tells its own writes; None when Dataverse does not
-    answer it (an orphan of a two-way map is then kept, not deleted).
-
-    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/whoami
-    """
-    response = await api.request("GET", "WhoAmI")
-    user = response.json().get("UserId") if response.status_code == HTTPStatus.OK else None
-    return str(user) if user else None
 
 
 def _selected_maps(maps: MapSet, areas: frozenset[str] | None) -> list[TableMap]:
