@@ -201,10 +201,9 @@ def _delete_identity(
     the sink deletes the row only if it still holds them. Values the map cannot carry give nothing to
     compare, and the delete goes on as it did without them."""
     try:
-        identity = delete_identity(table_map, {**envelope.data, **envelope.key})
+        return delete_identity(table_map, {**envelope.data, **envelope.key})
     except TransformError:
         return {}, ()
-    return identity.payload, identity.lookups
 
 
 def _delete_key(table_map: TableMap, source: Side, envelope: Envelope) -> dict[str, Scalar]:

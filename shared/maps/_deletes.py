@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dualbus.shared.maps._changes import DataverseChange
+from dualbus.shared.maps._changes import LookupBinding
 from dualbus.shared.maps._engine import to_dataverse, to_fo
 from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side
 from dualbus.shared.maps._memo import derived
@@ -48,27 +48,29 @@ def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) 
     return dict(change.key)
 
 
-def delete_identity(table_map: TableMap, values: Mapping[str, object]) -> DataverseChange:
-    """An F&O delete as the Dataverse change its key and values (``{**data, **key}``) spell: the target key,
-    and those of the columns and lookups that give F&O's key beyond Dataverse's which those values spell.
+def delete_identity(
+    table_map: TableMap, values: Mapping[str, object]
+) -> tuple[dict[str, Scalar | None], tuple[LookupBinding, ...]]:
+    """The Dataverse columns and lookups that give F&O's key beyond Dataverse's, as an F&O delete's key and
+    values (``{**data, **key}``) spell them; none for a map whose keys name a record alike on both sides.
 
     F&O may key a record by more than Dataverse does (a vendor contact by its vendor too): a contact moved to
     another vendor keeps its Dataverse key, and the delete of it under its old vendor names the same
     Dataverse row. What the delete's values give beyond that key (the old vendor) tells the consumer whether
     the row still is the record deleted. Constants say nothing of one record, and are left out.
     """
+    # Only the columns that give F&O's key beyond Dataverse's (what a Dataverse delete carries): another
+    # column a key part is copied to (a unit's display name, first its symbol) may be edited freely. Most
+    # maps have none, and their deletes are not transformed a second time for nothing.
+    naming = set(delete_fields(table_map, "dataverse"))
+    if not naming:
+        return {}, ()
     given = set(values)
     identity = derived(
         table_map, ("identity_towards_dataverse", frozenset(given)), lambda: _spelt(table_map, given)
     )
     change = to_dataverse(identity, values)
-    # Only the columns that give F&O's key beyond Dataverse's (what a Dataverse delete carries): another
-    # column a key part is copied to (a unit's display name, first its symbol) may be edited freely.
-    naming = set(delete_fields(table_map, "dataverse"))
-    return DataverseChange(
-        change.map_name,
-        change.target,
-        change.key,
+    return (
         {name: value for name, value in change.payload.items() if name in naming},
         tuple(binding for binding in change.lookups if binding.navigation in naming),
     )
