@@ -57,16 +57,14 @@ class LinkTokens:
         """Let ``link`` in to ``path`` if a token of its connection covers it with ``right`` (None: any) and
         watch that token's expiry; else raise BrokerError."""
         state = state_of(link)
-        now = self._bus.clock()
-        covering = [grant for grant in state.grants if grant.covers(path, now)] if state is not None else []
+        covering = _covering(state.grants, path, self._bus.clock()) if state is not None else []
         if state is None or not covering:
             raise BrokerError(
                 UNAUTHORIZED, f"Unauthorized access to '{path}': put a token on $cbs first.", status=401
             )
-        holding = _holding(covering, right)
-        if right is not None and not holding:
-            raise BrokerError(UNAUTHORIZED, unauthorized(right, path), status=401)
-        until_ms = max(_ms(grant.expiry) for grant in holding)
+        until_ms = _latest_expiry_ms(covering, right)
+        if until_ms is None:  # covered, but by no token holding the right
+            raise BrokerError(UNAUTHORIZED, unauthorized(right or LISTEN, path), status=401)
         link.sb_authorization = _Authorization(path, right, until_ms)
         state.authorized.add(link)
         self._set_alarm(state, until_ms)
@@ -127,15 +125,20 @@ def check_token(link: Link, now_ms: int) -> None:
 
 def _renewed_until_ms(grants: Iterable[Grant], authorization: _Authorization, now_ms: int) -> int | None:
     """The expiry of the latest token covering the link's node now, if one is current; else None."""
-    covering = [grant for grant in grants if grant.covers(authorization.path, now_ms / 1000)]
-    until_ms = max((_ms(grant.expiry) for grant in _holding(covering, authorization.right)), default=None)
+    covering = _covering(grants, authorization.path, now_ms / 1000)
+    until_ms = _latest_expiry_ms(covering, authorization.right)
     # Later than now, or the alarm would be set for a time already past and ring again in the same turn.
     return until_ms if until_ms is not None and until_ms > now_ms else None
 
 
-def _holding(grants: Iterable[Grant], right: str | None) -> list[Grant]:
-    """The ``grants`` that hold ``right`` (all of them for None)."""
-    return [grant for grant in grants if right is None or grant.allows(right)]
+def _covering(grants: Iterable[Grant], path: str, now_s: float) -> list[Grant]:
+    """The ``grants`` that cover ``path`` at ``now_s`` (seconds on the broker's clock)."""
+    return [grant for grant in grants if grant.covers(path, now_s)]
+
+
+def _latest_expiry_ms(grants: Iterable[Grant], right: str | None) -> int | None:
+    """The latest expiry of the ``grants`` holding ``right`` (any of them for None); None if none does."""
+    return max((_ms(grant.expiry) for grant in grants if right is None or grant.allows(right)), default=None)
 
 
 def _ms(seconds: float) -> int:
