@@ -49,11 +49,8 @@ def consume(
     """
     try:
         settings = load_settings()
-        for secret_holder in (settings.fo, settings.dataverse):
-            if secret_holder is not None:
-                register_secret(secret_holder.client_secret)
-        if settings.servicebus is not None:
-            register_secret(settings.servicebus.connection_string)
+        for secret in settings.secrets():
+            register_secret(secret)
         setup_logging(settings.log_level, json=settings.log_format == "json")
         setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
         asyncio.run(_consume(settings, area, to.direction, concurrency))

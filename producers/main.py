@@ -18,11 +18,8 @@ __all__ = ["configured", "produce"]
 def configured(service: str) -> Settings:
     """Load settings, register their secrets for redaction, and set up logging and telemetry."""
     settings = load_settings()
-    for api in (settings.fo, settings.dataverse):
-        if api is not None:
-            register_secret(api.client_secret)
-    if settings.servicebus is not None:
-        register_secret(settings.servicebus.connection_string)
+    for secret in settings.secrets():
+        register_secret(secret)
     setup_logging(settings.log_level, json=settings.log_format == "json")
     setup_telemetry(service)
     return settings

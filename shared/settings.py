@@ -163,6 +163,16 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"
 
+    def secrets(self) -> tuple[SecretStr, ...]:
+        """Every secret set here (the APIs' client secrets, the Service Bus connection string), for a
+        process to register for redaction before it logs a line."""
+        held = (
+            self.fo.client_secret if self.fo else None,
+            self.dataverse.client_secret if self.dataverse else None,
+            self.servicebus.connection_string if self.servicebus else None,
+        )
+        return tuple(secret for secret in held if secret is not None)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (keyword overrides win); ConfigError names what is wrong."""

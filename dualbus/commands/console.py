@@ -94,13 +94,7 @@ def _redacted_logs(token: SecretStr | None) -> None:
     The console sets up no logging of its own (uvicorn's loggers are uvicorn's): its warnings and errors
     reach stderr through Python's last-resort handler, which gets the redacting filter.
     """
-    settings = load_settings()
-    for secret in (
-        token,
-        settings.fo.client_secret if settings.fo else None,
-        settings.dataverse.client_secret if settings.dataverse else None,
-        settings.servicebus.connection_string if settings.servicebus else None,
-    ):
+    for secret in (token, *load_settings().secrets()):
         register_secret(secret)
     if logging.lastResort is not None:
         logging.lastResort.addFilter(_REDACTING)  # once: a filter already there is not added again

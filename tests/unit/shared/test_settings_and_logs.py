@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
-from dualbus.shared.settings import ApiSettings, Credential, load_settings
+from dualbus.shared.settings import ApiSettings, Credential, Settings, load_settings
 from dualbus.shared.telemetry import setup_telemetry, tracing_on
 
 
@@ -185,3 +185,16 @@ def test_an_http_or_malformed_authority_is_a_config_error(field: str, value: str
     """azure-identity refuses http authorities; saying so at start beats failing on the first message."""
     with pytest.raises(ConfigError, match=field):
         load_settings(fo={"url": "https://fo.example", "client_id": "a", "client_secret": "s", field: value})
+
+
+def test_settings_name_every_secret_they_hold() -> None:
+    """What a process registers for redaction: both APIs' client secrets and the connection string."""
+    fo_secret, dv_secret = SecretStr("fo-secret-1"), SecretStr("dv-secret-2")
+    settings = Settings(
+        fo=ApiSettings(url="https://fo.example", client_id="a", client_secret=fo_secret),
+        dataverse=ApiSettings(url="https://dv.example", client_id="b", client_secret=dv_secret),
+        servicebus={"connection_string": SecretStr("Endpoint=sb://x/;SharedAccessKey=sb-secret-3")},
+    )
+    values = sorted(secret.get_secret_value() for secret in settings.secrets())
+    assert values == ["Endpoint=sb://x/;SharedAccessKey=sb-secret-3", "dv-secret-2", "fo-secret-1"]
+    assert Settings(fo=None, dataverse=None, servicebus=None).secrets() == ()
