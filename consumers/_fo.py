@@ -5,8 +5,10 @@ https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/oda
 A row is read through ``$filter`` on its keys, not its key path: a missing row is then an empty answer, not
 a 404, which a ``$batch`` that stops at its first failed request (OData's default where the service does not
 honour ``odata.continue-on-error``) would stop at, so that every create cost a round trip of its own.
-Standard entities expose no modified-by or modified-time field; the one mark dualbus reads and writes is its
-extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md).
+Standard entities expose no modified-by or modified-time field; the mark dualbus reads and writes is its
+extension field ``DualbusSourceVersion`` (d365.FO_VERSION_FIELD, docs/deploy.md). Beside it each create and
+update writes ``DualbusWriteDigest``, the digest of the row as the write leaves it, by which the F&O producer
+knows the write when it comes back as a data event (``shared.fo_echo``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ from typing import Any
 
 from dualbus.consumers._batch import BatchingApi, Requester
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
-from dualbus.d365 import FO_VERSION_FIELD, fo_entities, fo_key_encoded_twice, fo_key_filter, fo_key_segment
+from dualbus.d365 import (
+    FO_VERSION_FIELD,
+    FO_WRITE_DIGEST_FIELD,
+    fo_entities,
+    fo_key_encoded_twice,
+    fo_key_filter,
+    fo_key_segment,
+)
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError, TransientError
+from dualbus.shared.fo_echo import echo_fields, write_digest
 from dualbus.shared.http import Response
 from dualbus.shared.maps import Scalar
 
@@ -97,7 +107,8 @@ class FoSink:
         return await self._update(target, change, row)
 
     async def _create(self, change: TargetChange) -> ApplyResult | None:
-        body = {**change.fields, **change.key, VERSION_FIELD: change.source_version}
+        body: dict[str, object] = {**change.fields, **change.key, VERSION_FIELD: change.source_version}
+        body[FO_WRITE_DIGEST_FIELD] = write_digest(change.table_map, body, change.source_version)
         entity = f"data/{change.table_map.fo_entity}"
         response = await self._api.request("POST", entity, json=body, params=_CROSS_COMPANY)
         if response.status_code == _CONFLICT:
@@ -121,6 +132,9 @@ class FoSink:
         # mark as base_version, and a mark left behind would make the Dataverse sink refuse every later
         # F&O edit of the row as a conflict with an edit F&O in fact holds.
         body: dict[str, object] = {**changed, VERSION_FIELD: change.source_version}
+        # The row as this write leaves it; the If-Match below keeps what it does not set as read.
+        after = {**row, **changed}
+        body[FO_WRITE_DIGEST_FIELD] = write_digest(change.table_map, after, change.source_version)
         await change.updating()
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}
         response = await target.api.request(
@@ -161,8 +175,10 @@ class FoSink:
         entity = change.table_map.fo_entity
         where = fo_key_filter(fo_entities()[entity], change.key)
         # Without $select F&O answers every field of the entity (over 300 of CustomersV3), where the
-        # decision needs the key, the fields the change carries and the version mark (the ETag comes too).
-        select = ",".join(dict.fromkeys([*change.key, *change.fields, VERSION_FIELD]))
+        # decision needs the key, the fields the change carries and the version mark (the ETag comes too),
+        # and the write digest the fields the map carries back to Dataverse.
+        names = [*change.key, *change.fields, VERSION_FIELD, *echo_fields(change.table_map)]
+        select = ",".join(dict.fromkeys(names))
         params = {"$filter": where, "$select": select, **_CROSS_COMPANY}
         response = await self._api.request("GET", f"data/{entity}", params=params)
         if not any(isinstance(value, str) and "*" in value for value in change.key.values()):

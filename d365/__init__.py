@@ -19,6 +19,7 @@ from dualbus.d365._prerequisites import (
     DV_EXTENSION_COLUMNS,
     FO_EXTENSION_FIELDS,
     FO_VERSION_FIELD,
+    FO_WRITE_DIGEST_FIELD,
     fo_deployed_fields,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "FO_EXTENSION_FIELDS",
     "FO_NAMESPACE",
     "FO_VERSION_FIELD",
+    "FO_WRITE_DIGEST_FIELD",
     "DvColumn",
     "DvKey",
     "DvTable",

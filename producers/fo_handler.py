@@ -129,7 +129,7 @@ class FoEventHandler(FoRowPublisher):
             digests=outbox.digests,
             retry=self._retry,
         )
-        self.unchanged += sum(batch.unchanged for batch in batches)
+        self._counted(batches)
         return len(outbox.envelopes)
 
     def _known(self, source: FoSource, event: FoDataEvent, recent: Values | None = None) -> Values:

@@ -139,5 +139,5 @@ class FoScanner(FoRowPublisher):
         await publish_then_checkpoint(
             self._publisher, self._store, outbox.envelopes, {}, digests=outbox.digests, retry=self._retry
         )
-        self.unchanged += batch.unchanged
+        self._counted([batch])
         return len(outbox.envelopes)

@@ -3,8 +3,10 @@
 Events and scans both publish a row's *current* state as read over OData, with a version from the
 producer's clock and ``base_version`` = the row's ``DualbusSourceVersion`` (the Dataverse version dualbus
 last applied to it; 0 when none). Each (map, key) keeps a digest of the state last published, the base
-version included: a write by dualbus changes that field, so the state it produced is published back (the
-consumer recognises it by its base version) and a later edit that restores an earlier value is not lost.
+version included and written out in front (``<base>:<sha-256>``): a later edit that restores an earlier
+value is not lost. A state dualbus wrote itself, unchanged since, is recorded and not published
+(``shared.fo_echo``): the base version kept in front tells whether dualbus has written the row since the
+producer last published it.
 Beside the digest it keeps the row's delete values (``SourceTable.delete_fields``), so that a delete found
 without the row (a scan, an event without a PreImage) still names the row on the other side.
 """
@@ -19,7 +21,7 @@ from datetime import datetime
 
 import orjson
 
-from dualbus.d365 import FO_VERSION_FIELD, FoEntity, fo_entities
+from dualbus.d365 import FO_VERSION_FIELD, FO_WRITE_DIGEST_FIELD, FoEntity, fo_entities
 from dualbus.producers.checkpoints import CheckpointStore, DigestChange, RowRef
 from dualbus.producers.clock import VersionClock, change_time
 from dualbus.producers.errors import SourceError
@@ -30,6 +32,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Operation
 from dualbus.shared.errors import TransformError
+from dualbus.shared.fo_echo import echo_fields, is_echo
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = [
@@ -62,11 +65,13 @@ class FoSource:
 
     @property
     def select(self) -> tuple[str, ...]:
-        """What a read asks for: the keys, each map's carried, key and delete fields, and the base version."""
+        """What a read asks for: the keys, each map's carried, key and delete fields, those its write digest
+        covers, the base version and the write digest."""
         names = [*self.schema.keys]
         for table in self.tables:
-            names.extend([*table.carried_fields, *table.key_fields, *table.delete_fields])
-        return tuple(dict.fromkeys([*names, FO_VERSION_FIELD]))
+            fields = (*table.carried_fields, *table.key_fields, *table.delete_fields)
+            names.extend([*fields, *echo_fields(table.table_map)])
+        return tuple(dict.fromkeys([*names, FO_VERSION_FIELD, FO_WRITE_DIGEST_FIELD]))
 
     @property
     def remembered(self) -> tuple[str, ...]:
@@ -137,7 +142,27 @@ def map_key(table: SourceTable, values: Row) -> Key | None:
 
 def _digest(data: Mapping[str, object], base: int) -> str:
     encoded = orjson.dumps({"base": base, "data": dict(data)}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(encoded).hexdigest()
+    return f"{base}{_MARK_END}{hashlib.sha256(encoded).hexdigest()}"
+
+
+# Between the base version and the hash of a stored digest. A digest stored by an earlier release is the
+# hash alone (the same hash), and says nothing of its base version.
+_MARK_END = ":"
+# The base version of a state whose digest does not tell it: as new as any, so nothing is taken for an echo.
+_UNKNOWN_MARK = 2**63
+
+
+def _same_state(stored: str | None, digest: str) -> bool:
+    """Whether ``stored`` is the digest of the state ``digest`` is, in either release's form."""
+    return stored is not None and (stored == digest or stored == digest.partition(_MARK_END)[2])
+
+
+def _published_mark(stored: str | None) -> int | None:
+    """The base version of the state last published (None: none was)."""
+    if stored is None:
+        return None
+    mark, found, _ = stored.partition(_MARK_END)
+    return int(mark) if found and mark.isdigit() else _UNKNOWN_MARK
 
 
 @dataclass(slots=True)
@@ -150,6 +175,8 @@ class FoBatch:
     time: datetime | None = None
     outbox: Outbox = field(default_factory=Outbox)
     unchanged: int = 0
+    # States dualbus wrote itself, recorded and not published (shared.fo_echo), by area.
+    echoes: dict[str, int] = field(default_factory=dict)
     # (area, key) deleted in this batch, and where its envelope is: a consumer applies a delete to every map
     # of the area that reads the entity, so one delete per key and area is all there is to send.
     _deleted: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -159,11 +186,16 @@ class FoBatch:
         key = table.key_of(row)
         base = base_version(row)
         digest = _digest(table.data_of(row), base)
-        if digest == stored:
+        if _same_state(stored, digest):
             self.unchanged += 1
             if self.seen is not None:
                 # Also gives a key stored before deletes carried values the values of its row.
                 self._record(table, key, digest, self.seen, row)
+            return
+        if is_echo(table.table_map, row, base, _published_mark(stored)):
+            # Recorded as if published: its base version is then the one a later edit is compared with.
+            self.echoes[table.area] = self.echoes.get(table.area, 0) + 1
+            self._record(table, key, digest, self.clock.next() if self.seen is None else self.seen, row)
             return
         version = self.clock.next()
         kind = operation or (Operation.UPDATE if stored else Operation.CREATE)
@@ -233,7 +265,16 @@ class FoRowPublisher:
         self._locks = locks or EntityLocks()
         self._retry = retry
         self.unchanged = 0
+        self.skipped_echo = 0
         self._start()
 
     def _start(self) -> None:
         """Set up what a subclass keeps besides the shared parts (counters, warnings given)."""
+
+    def _counted(self, batches: Iterable[FoBatch]) -> None:
+        """Count what published batches left out: states found unchanged, and dualbus's own writes."""
+        for batch in batches:
+            self.unchanged += batch.unchanged
+            for area, count in batch.echoes.items():
+                self.skipped_echo += count
+                self._publisher.metrics.skipped_echo.add(count, {"area": area})

@@ -63,20 +63,7 @@ class SourceTable:
 
         The filter's fields travel too, so a consumer can check the source filter from the event alone.
         """
-        target: Side = "dataverse" if self.origin is Origin.FO else "fo"
-        names = [f.name_on(self.side) for f in self.table_map.fields_towards(target) if f.constant is None]
-        for composed in self.table_map.fields_towards(target):
-            names.extend(composed.compose or ())  # the F&O fields a Dataverse value is joined from
-        for lookup in self.table_map.lookups_towards(target):
-            names.extend(lookup.key.values() if self.origin is Origin.FO else (lookup.dataverse,))
-        conditions = (
-            self.table_map.source_filter.fo
-            if self.origin is Origin.FO
-            else self.table_map.source_filter.dataverse
-        )
-        names.extend(condition.field for condition in conditions)
-        ordered = dict.fromkeys([*self.key_fields, *(n for n in names if n)])
-        return tuple(ordered)
+        return self.table_map.carried_from(self.side)
 
     @property
     def delete_fields(self) -> tuple[str, ...]:

@@ -75,6 +75,13 @@ class TableMap(BaseModel):
         """The field called ``name`` on ``side``, if any."""
         return derived(self, ("field_by_name", side), lambda: self._fields_by_name(side)).get(name)
 
+    def carried_from(self, source: Side) -> tuple[str, ...]:
+        """Every field of ``source`` a change from it carries: the key, what the fields and lookups write on
+        the other side, and the source filter's fields (so a consumer can check the filter from the change
+        alone). What a producer reads and publishes, and what the F&O write digest covers
+        (``shared.fo_echo``)."""
+        return derived(self, ("carried_from", source), lambda: self._carried_from(source))
+
     def no_values_towards(self, target: Side) -> dict[str, Scalar]:
         """F&O's "no value" of each field written to ``target`` (``FieldMap.no_value_on``), as ``target``
         holds it, by the field's name there; a field whose "no value" is not known is left out."""
@@ -86,6 +93,17 @@ class TableMap(BaseModel):
             for f in self.fields_towards(target)
             if (empty := f.no_value_on(target)) is not None and (name := f.name_on(target))
         }
+
+    def _carried_from(self, source: Side) -> tuple[str, ...]:
+        target: Side = "dataverse" if source == "fo" else "fo"
+        names = [f.name_on(source) for f in self.fields_towards(target) if f.constant is None]
+        for composed in self.fields_towards(target):
+            names.extend(composed.compose or ())  # the F&O fields a Dataverse value is joined from
+        for lookup in self.lookups_towards(target):
+            names.extend(lookup.key.values() if source == "fo" else (lookup.dataverse,))
+        conditions = self.source_filter.fo if source == "fo" else self.source_filter.dataverse
+        names.extend(condition.field for condition in conditions)
+        return tuple(dict.fromkeys([*self.key_on(source), *(n for n in names if n)]))
 
     def _fields_towards(self, target: Side) -> tuple[FieldMap, ...]:
         return tuple(f for f in self.fields if f.direction.carries(target) and f.name_on(target))

@@ -1,0 +1,159 @@
+"""Loop prevention towards Dataverse: what the F&O sink writes is not published back by the F&O producer.
+
+The real F&O sink writes the F&O twin; the F&O producer's scan (which decides row states as the event
+handler does, ``producers.fo_rows``) reads it and publishes to the emulator. See ``shared.fo_echo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from dualbus.consumers import ApplyResult, FoSink
+from dualbus.d365 import FO_WRITE_DIGEST_FIELD
+from dualbus.producers.clock import VersionClock
+from dualbus.producers.fo_poller import FoScanner
+from dualbus.producers.fo_reader import FoReader
+from dualbus.producers.runner import open_context
+from dualbus.producers.settings import ProducerOptions
+from dualbus.sandbox.fo import FoHandle
+from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.maps import load_maps
+from dualbus.shared.topology import Direction
+from tests.integration.consumers.conftest import Pipeline
+from tests.integration.consumers.helpers import api_sink, changes_of, seed_fo
+from tests.integration.consumers.samples import event
+from tests.integration.producers.support import Emulator, customer, drain_tap, settings_for
+
+pytestmark = pytest.mark.integration
+
+MAPS = load_maps()
+CUSTOMERS = MAPS["customers"]
+ROW = "/data/CustomersV3(dataAreaId='usmf',CustomerAccount='{}')"
+
+
+@pytest.fixture
+def twins(fo: FoHandle) -> Pipeline:
+    pipeline = Pipeline.__new__(Pipeline)
+    pipeline.fo, pipeline.maps = fo, MAPS
+    seed_fo(pipeline)
+    return pipeline
+
+
+@pytest_asyncio.fixture
+async def sink(twins: Pipeline) -> AsyncIterator[FoSink]:
+    async with httpx.AsyncClient() as http:
+        sink = api_sink(twins, Direction.TO_FO, http)
+        assert isinstance(sink, FoSink)
+        yield sink
+        await sink.aclose()
+
+
+async def apply(twins: Pipeline, sink: FoSink, n: int, *, version: int, label: str) -> str:
+    """Apply a Dataverse change of sample customer ``n`` to F&O; returns its account number."""
+    [change] = changes_of(
+        twins, event(CUSTOMERS, "dataverse", n, version=version, label=label), Direction.TO_FO
+    )
+    assert await sink.apply(change) is ApplyResult.APPLIED
+    return str(change.key["CustomerAccount"])
+
+
+@pytest.mark.asyncio
+async def test_what_dualbus_writes_to_fo_is_not_published_back_and_edits_after_it_are(
+    emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
+) -> None:
+    """A create and an update by the F&O sink are recorded, not published, and counted as echoes; a user's
+    edit after them is published; a user's edit back to dualbus's values, once that edit was published, is
+    published too (the row's mark has not moved since)."""
+    fo = twins.fo
+    settings = settings_for(emulator, tmp_path, fo=fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        await scanner.scan_once()  # the seeds, as any scan finds them
+        drain_tap(emulator.connection_string, ["customer"], idle=1.0)
+
+        account = await apply(twins, sink, 1, version=5, label="a")
+        assert fo.twin.store.rows("CustomersV3")  # written
+        assert await scanner.scan_once() == 0
+        assert scanner.skipped_echo == 1
+
+        await apply(twins, sink, 1, version=7, label="b")
+        assert await scanner.scan_once() == 0
+        assert scanner.skipped_echo == 2
+        written = await asyncio.to_thread(_read, fo, account)
+
+        with fo.client("workload") as workload:
+            assert workload.patch(ROW.format(account), json={"OrganizationName": "Edited in F&O"}).is_success
+            assert await scanner.scan_once() == 1
+            back = {"OrganizationName": written["OrganizationName"]}
+            assert workload.patch(ROW.format(account), json=back).is_success
+            assert await scanner.scan_once() == 1
+        assert scanner.skipped_echo == 2
+    events = drain_tap(emulator.connection_string, ["customer"], expect=2)
+    assert [(e.operation, e.data["OrganizationName"], e.base_version) for e in events] == [
+        (Operation.UPDATE, "Edited in F&O", 7),
+        (Operation.UPDATE, written["OrganizationName"], 7),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_write_of_dualbus_over_an_edit_the_producer_has_not_read_yet_is_published(
+    emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
+) -> None:
+    """A user edits a field after dualbus's write and before the producer reads the row: the digest no
+    longer matches, and the row is published with the user's edit."""
+    fo = twins.fo
+    settings = settings_for(emulator, tmp_path, fo=fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        await scanner.scan_once()
+        drain_tap(emulator.connection_string, ["customer"], idle=1.0)
+        account = await apply(twins, sink, 2, version=5, label="a")
+        with fo.client("workload") as workload:
+            assert workload.patch(ROW.format(account), json={"CreditLimit": 1234.5}).is_success
+        assert await scanner.scan_once() == 1
+        assert scanner.skipped_echo == 0
+    [published] = drain_tap(emulator.connection_string, ["customer"], expect=1)
+    assert (published.operation, published.data["CreditLimit"], published.base_version) == (
+        Operation.CREATE,
+        1234.5,
+        5,
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_row_holding_the_digest_of_another_row_is_published(
+    emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
+) -> None:
+    """A digest that does not fit the row's values (copied from another row, with its mark) is no echo:
+    the row is published."""
+    fo = twins.fo
+    settings = settings_for(emulator, tmp_path, fo=fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        await scanner.scan_once()
+        drain_tap(emulator.connection_string, ["customer"], idle=1.0)
+        written = await asyncio.to_thread(_read, fo, await apply(twins, sink, 3, version=9, label="a"))
+        marks = {name: written[name] for name in ("DualbusSourceVersion", FO_WRITE_DIGEST_FIELD)}
+        assert marks["DualbusSourceVersion"] == 9
+        assert marks[FO_WRITE_DIGEST_FIELD]
+        with fo.client("dualbus") as pipeline:
+            response = pipeline.post("/data/CustomersV3", json={**customer("H-1", "By hand"), **marks})
+            assert response.status_code == 201, response.text
+        assert await scanner.scan_once() == 1
+        assert scanner.skipped_echo == 1  # the row dualbus wrote, not the copy
+    [published] = drain_tap(emulator.connection_string, ["customer"], expect=1)
+    assert (published.key["CustomerAccount"], published.data["OrganizationName"]) == ("H-1", "By hand")
+
+
+def _read(fo: FoHandle, account: str) -> dict[str, object]:
+    with fo.client("workload") as workload:
+        response = workload.get(ROW.format(account), params={"cross-company": "true"})
+        response.raise_for_status()
+        body: dict[str, object] = response.json()
+        return body
