@@ -32,7 +32,7 @@ from dualbus.producers.publisher import Publisher
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Operation
 from dualbus.shared.errors import TransformError
-from dualbus.shared.fo_echo import echo_fields, is_echo
+from dualbus.shared.fo_echo import is_echo
 from dualbus.shared.retry import RetryPolicy
 
 __all__ = [
@@ -65,13 +65,15 @@ class FoSource:
 
     @property
     def select(self) -> tuple[str, ...]:
-        """What a read asks for: the keys, each map's carried, key and delete fields, those its write digest
-        covers, the base version and the write digest."""
+        """What a read asks for: the keys, each map's carried, key and delete fields (what a write digest
+        covers among them), the base version, and the write digest where a map writes the entity."""
         names = [*self.schema.keys]
         for table in self.tables:
-            fields = (*table.carried_fields, *table.key_fields, *table.delete_fields)
-            names.extend([*fields, *echo_fields(table.table_map)])
-        return tuple(dict.fromkeys([*names, FO_VERSION_FIELD, FO_WRITE_DIGEST_FIELD]))
+            names.extend([*table.carried_fields, *table.key_fields, *table.delete_fields])
+        # Only entities dualbus writes hold a write digest (docs/deploy.md); reading it elsewhere would ask
+        # a deployment for a field it need not have.
+        written = any(table.table_map.carries("fo") for table in self.tables)
+        return tuple(dict.fromkeys([*names, FO_VERSION_FIELD, *([FO_WRITE_DIGEST_FIELD] if written else [])]))
 
     @property
     def remembered(self) -> tuple[str, ...]:

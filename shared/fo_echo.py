@@ -3,20 +3,22 @@
 F&O records no modifier that a data entity exposes, so a write by dualbus comes back as a data event like
 any user's edit, where the Dataverse producer skips its own writes by their modifier. So, with each create
 or update, the F&O sink writes beside ``DualbusSourceVersion`` the field ``DualbusWriteDigest``: a digest of
-the row as that write leaves it (``write_digest``), over the map's name, the version written, and every
-field the map carries from F&O towards Dataverse, the row's key aside (``echo_fields``). A field the write
-does not set is taken from the row the sink read, which its ``If-Match`` keeps as it was.
+the row as that write leaves it (``write_digest``), over the map's name, the row's key, the version written,
+and every field the map carries from F&O towards Dataverse (``echo_fields``). A field the write does not set
+is taken from the row the sink read, which its ``If-Match`` keeps as it was.
 
-The F&O producer reads the row after an event and publishes it only when it is not that state
-(``is_echo``): its fields and version mark still give the digest the row holds, *and* the mark is newer than
-the one the producer last published of the row. Publishing it would only send Dataverse back the change it
-came from (the to-dataverse consumer would find it had made that state itself and write nothing). A user's
-edit after dualbus's write changes a carried field, so the digest no longer matches and the edit is
-published; an edit that restores what dualbus wrote, after an edit in between was published, leaves the
-mark where the producer last published it, and is published too (dualbus's writes always raise the mark:
-the sink writes only changes newer than the row's mark). Where the sink cannot know a field's value after its
-write (a create that leaves a carried field to F&O's default), it writes no digest, and the state is
-published as before: a digest that does not match only costs a message the consumer finds unchanged.
+The F&O producer reads the row after an event and leaves it unpublished (``is_echo``) only when its key,
+fields and version mark still give the digest the row holds, *and* the producer has published the row
+before, at an older mark. Publishing it would only send Dataverse back the change it came from (the
+to-dataverse consumer would find it had made that state itself and write nothing). A user's edit after
+dualbus's write changes a carried field, so the digest no longer matches and the edit is published; an edit
+that restores what dualbus wrote, after an edit in between was published, leaves the mark where the producer
+last published it, and is published too (dualbus's writes always raise the mark: the sink writes only
+changes newer than the row's mark). A row the producer holds no state of (never published, or deleted or
+left the map since) is published whatever its digest says: a row copied with its marks, re-keyed, restored
+or back in the map is then no echo. So a row dualbus creates comes back once, as before, and where the sink
+cannot know a field's value after its write it writes no digest, with the same effect: a digest that does
+not match only costs a message the consumer finds unchanged.
 """
 
 from __future__ import annotations
@@ -52,13 +54,16 @@ def _echo_fields(table_map: TableMap) -> tuple[str, ...]:
 
 def write_digest(table_map: TableMap, row: Mapping[str, object], version: int) -> str:
     """The digest of ``row`` (the F&O row as it is, or as a write leaves it) with mark ``version``, or
-    ``NO_DIGEST`` when ``row`` lacks a field the digest covers (its value after the write is not known)."""
+    ``NO_DIGEST`` when ``row`` lacks its key or a field the digest covers (its value after the write is not
+    known)."""
     fields = echo_fields(table_map)
-    if not fields or any(name not in row for name in fields):
+    if not fields or any(name not in row for name in (*fields, *table_map.fo_key)):
         return NO_DIGEST
     values = {name: _canonical(row[name]) for name in fields}
+    # F&O compares keys without case, and answers dataAreaId in lower case whatever was written.
+    key = {name: _key_part(row[name]) for name in table_map.fo_key}
     encoded = orjson.dumps(
-        {"map": table_map.name, "version": version, "values": values},
+        {"map": table_map.name, "key": key, "version": version, "values": values},
         option=orjson.OPT_SORT_KEYS,
         default=str,
     )
@@ -68,15 +73,18 @@ def write_digest(table_map: TableMap, row: Mapping[str, object], version: int) -
 def is_echo(table_map: TableMap, row: Mapping[str, object], mark: int, published_mark: int | None) -> bool:
     """Whether ``row``, read with version mark ``mark``, is the state dualbus's last write left, unchanged.
 
-    ``published_mark``: the mark of the row's state the producer published or recorded last (None: none
-    recorded, or not known). A mark no newer than it means dualbus has not written the row since then.
+    ``published_mark``: the mark of the row's state the producer published or recorded last; None when it
+    holds none, and the row is then no echo. A mark no newer than it means dualbus has not written the row
+    since then.
     """
     held = row.get(FO_WRITE_DIGEST_FIELD)
-    if not isinstance(held, str) or held == NO_DIGEST or mark <= 0:
-        return False
-    if published_mark is not None and mark <= published_mark:
+    if not isinstance(held, str) or held == NO_DIGEST or published_mark is None or mark <= published_mark:
         return False
     return held == write_digest(table_map, row, mark)
+
+
+def _key_part(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else _canonical(value)
 
 
 def _canonical(value: object) -> object:

@@ -14,9 +14,9 @@ older state never outbids it.
 Its ``data`` also carries the fields of the map's source filter (``PartyType``), so that a consumer, which
 checks the filter on the event, takes the record as the map's.
 
-Its ``time`` is the reconcile run's, not the row's last change. A repair from F&O is still skipped by the
-to-dataverse consumer where Dataverse holds an edit F&O has not seen (docs/processing.md): that edit is the
-newer state, on its way to F&O.
+Its ``time`` is the reconcile run's, not the row's last change. A repair is the operator's word on which
+side is right: the to-dataverse consumer applies it over a Dataverse edit F&O has not seen too
+(docs/processing.md, "Repairs").
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dualbus.producers.runner import open_context
 from dualbus.producers.settings import ProducerOptions
 from dualbus.sandbox.fo import FoHandle
 from dualbus.shared.envelope import Operation, Origin
+from dualbus.shared.fo_echo import echo_fields
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 from tests.integration.consumers.conftest import Pipeline
@@ -67,9 +68,10 @@ async def apply(twins: Pipeline, sink: FoSink, n: int, *, version: int, label: s
 async def test_what_dualbus_writes_to_fo_is_not_published_back_and_edits_after_it_are(
     emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
 ) -> None:
-    """A create and an update by the F&O sink are recorded, not published, and counted as echoes; a user's
-    edit after them is published; a user's edit back to dualbus's values, once that edit was published, is
-    published too (the row's mark has not moved since)."""
+    """A row dualbus creates comes back once (the producer held no state of it); its updates by the F&O
+    sink are recorded, not published, and counted as echoes; a user's edit after them is published, and so
+    is a user's edit back to dualbus's values once that edit was published (the row's mark has not moved
+    since)."""
     fo = twins.fo
     settings = settings_for(emulator, tmp_path, fo=fo)
     async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
@@ -78,11 +80,10 @@ async def test_what_dualbus_writes_to_fo_is_not_published_back_and_edits_after_i
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
 
         account = await apply(twins, sink, 1, version=5, label="a")
-        assert fo.twin.store.rows("CustomersV3")  # written
-        assert await scanner.scan_once() == 0
-        assert scanner.skipped_echo == 1
-
+        assert await scanner.scan_once() == 1
         await apply(twins, sink, 1, version=7, label="b")
+        assert await scanner.scan_once() == 0
+        await apply(twins, sink, 1, version=8, label="c")
         assert await scanner.scan_once() == 0
         assert scanner.skipped_echo == 2
         written = await asyncio.to_thread(_read, fo, account)
@@ -94,11 +95,13 @@ async def test_what_dualbus_writes_to_fo_is_not_published_back_and_edits_after_i
             assert workload.patch(ROW.format(account), json=back).is_success
             assert await scanner.scan_once() == 1
         assert scanner.skipped_echo == 2
-    events = drain_tap(emulator.connection_string, ["customer"], expect=2)
-    assert [(e.operation, e.data["OrganizationName"], e.base_version) for e in events] == [
-        (Operation.UPDATE, "Edited in F&O", 7),
-        (Operation.UPDATE, written["OrganizationName"], 7),
+    events = drain_tap(emulator.connection_string, ["customer"], expect=3)
+    assert [(e.operation, e.base_version) for e in events] == [
+        (Operation.CREATE, 5),
+        (Operation.UPDATE, 8),
+        (Operation.UPDATE, 8),
     ]
+    assert [e.data["OrganizationName"] for e in events[1:]] == ["Edited in F&O", written["OrganizationName"]]
 
 
 @pytest.mark.asyncio
@@ -111,44 +114,54 @@ async def test_a_write_of_dualbus_over_an_edit_the_producer_has_not_read_yet_is_
     settings = settings_for(emulator, tmp_path, fo=fo)
     async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
         scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        account = await apply(twins, sink, 2, version=5, label="a")
         await scanner.scan_once()
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
-        account = await apply(twins, sink, 2, version=5, label="a")
+        await apply(twins, sink, 2, version=6, label="b")
         with fo.client("workload") as workload:
             assert workload.patch(ROW.format(account), json={"CreditLimit": 1234.5}).is_success
         assert await scanner.scan_once() == 1
         assert scanner.skipped_echo == 0
     [published] = drain_tap(emulator.connection_string, ["customer"], expect=1)
     assert (published.operation, published.data["CreditLimit"], published.base_version) == (
-        Operation.CREATE,
+        Operation.UPDATE,
         1234.5,
-        5,
+        6,
     )
 
 
 @pytest.mark.asyncio
-async def test_a_row_holding_the_digest_of_another_row_is_published(
+async def test_a_row_copied_with_its_marks_under_another_key_is_published(
     emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
 ) -> None:
-    """A digest that does not fit the row's values (copied from another row, with its mark) is no echo:
-    the row is published."""
+    """A row copied with dualbus's marks, the same values and mark under another key (a renamed account,
+    a copy into another company), is no echo: the digest covers the key, and the producer holds no state
+    of the new one. Neither is a copy of another row's marks with values of its own."""
     fo = twins.fo
     settings = settings_for(emulator, tmp_path, fo=fo)
     async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
         scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        account = await apply(twins, sink, 3, version=9, label="a")
         await scanner.scan_once()
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
-        written = await asyncio.to_thread(_read, fo, await apply(twins, sink, 3, version=9, label="a"))
-        marks = {name: written[name] for name in ("DualbusSourceVersion", FO_WRITE_DIGEST_FIELD)}
-        assert marks["DualbusSourceVersion"] == 9
-        assert marks[FO_WRITE_DIGEST_FIELD]
+        written = await asyncio.to_thread(_read, fo, account)
+        fields = ("CustomerAccount", *echo_fields(CUSTOMERS), "DualbusSourceVersion", FO_WRITE_DIGEST_FIELD)
+        copy = {name: written[name] for name in fields}
+        assert copy["DualbusSourceVersion"] == 9
+        assert copy[FO_WRITE_DIGEST_FIELD]
         with fo.client("dualbus") as pipeline:
+            response = pipeline.post("/data/CustomersV3", json={**copy, "CustomerAccount": "COPY-1"})
+            assert response.status_code == 201, response.text
+            marks = {name: copy[name] for name in ("DualbusSourceVersion", FO_WRITE_DIGEST_FIELD)}
             response = pipeline.post("/data/CustomersV3", json={**customer("H-1", "By hand"), **marks})
             assert response.status_code == 201, response.text
-        assert await scanner.scan_once() == 1
-        assert scanner.skipped_echo == 1  # the row dualbus wrote, not the copy
-    [published] = drain_tap(emulator.connection_string, ["customer"], expect=1)
-    assert (published.key["CustomerAccount"], published.data["OrganizationName"]) == ("H-1", "By hand")
+        assert await scanner.scan_once() == 2
+        assert scanner.skipped_echo == 0
+    published = drain_tap(emulator.connection_string, ["customer"], expect=2)
+    assert sorted((e.operation, e.company, e.key["CustomerAccount"]) for e in published) == [
+        (Operation.CREATE, "USMF", "COPY-1"),
+        (Operation.CREATE, "USMF", "H-1"),
+    ]
 
 
 def _read(fo: FoHandle, account: str) -> dict[str, object]:

@@ -37,12 +37,22 @@ def test_a_row_lacking_a_covered_field_has_no_digest():
     assert write_digest(CUSTOMERS, row, 5) == NO_DIGEST
 
 
-def test_the_digest_depends_on_values_mark_and_map_but_not_on_the_key_or_number_forms():
+def test_a_row_lacking_its_key_has_no_digest():
+    row = full_row()
+    del row["dataAreaId"]
+    assert write_digest(CUSTOMERS, row, 5) == NO_DIGEST
+
+
+def test_the_digest_depends_on_key_values_mark_and_map_but_not_on_case_in_the_key_or_number_forms():
     row = full_row()
     digest = write_digest(CUSTOMERS, row, 5)
     assert len(digest) == 64
     assert write_digest(CUSTOMERS, full_row(CreditLimit=1500), 5) == digest  # 1500 and 1500.0 are equal
-    assert write_digest(CUSTOMERS, full_row(dataAreaId="USMF"), 5) == digest
+    # F&O answers dataAreaId in lower case and compares keys without case.
+    assert write_digest(CUSTOMERS, full_row(dataAreaId="USMF", CustomerAccount="c-1"), 5) == digest
+    # The same values under another key: a copy into another company, a renamed account.
+    assert write_digest(CUSTOMERS, full_row(dataAreaId="demf"), 5) != digest
+    assert write_digest(CUSTOMERS, full_row(CustomerAccount="C-2"), 5) != digest
     assert write_digest(CUSTOMERS, full_row(CreditLimit=1500.5), 5) != digest
     assert write_digest(CUSTOMERS, row, 6) != digest
     other = CUSTOMERS.model_copy(update={"name": "customers_elsewhere"})
@@ -51,10 +61,12 @@ def test_the_digest_depends_on_values_mark_and_map_but_not_on_the_key_or_number_
 
 def test_the_state_dualbus_wrote_is_an_echo_until_the_producer_has_recorded_its_mark():
     row = written(full_row(), 5)
-    assert is_echo(CUSTOMERS, row, 5, None)  # never published: a create by dualbus
     assert is_echo(CUSTOMERS, row, 5, 3)  # dualbus wrote since the last publish
     # The mark has not moved since the producer published the row: a user restored these values.
     assert not is_echo(CUSTOMERS, row, 5, 5)
+    # The producer holds no state of the row (never published; deleted, or left the map, since): a row
+    # dualbus created, or one copied, restored or back in the map with its marks, is published.
+    assert not is_echo(CUSTOMERS, row, 5, None)
 
 
 def test_an_edit_after_the_write_or_a_row_without_a_digest_is_no_echo():
