@@ -32,12 +32,6 @@ __all__ = ["BatchingApi", "Requester"]
 
 _TOO_MANY_REQUESTS = 429
 _SERVER_ERROR = 500
-# What Dataverse reports, on every Web API response, of the user's requests left in the current window, and
-# that window's length ("6,000 requests within the 5 minute sliding window"): "Service protection API
-# limits", sections "Service protection API limits" and "HTTP response headers",
-# https://learn.microsoft.com/power-apps/developer/data-platform/api-limits
-_REQUESTS_REMAINING = "x-ms-ratelimit-burst-remaining-xrm-requests"
-_WINDOW_SECONDS = 300.0
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
 
@@ -87,9 +81,6 @@ class BatchingApi:
         next without waiting for its answer (each record has one request in flight, so order holds).
         A batch that is not full goes at most ``partial_per_second`` times a second (None: at once): until
         then it takes the requests that come, so that steady traffic spends few of the user's requests.
-        While the target reports plenty of requests left (Dataverse's ``x-ms-ratelimit-*`` headers), such a
-        batch may go sooner: every ``window / left`` seconds, a pace that would spend what is left over
-        the window, but never slower than ``partial_per_second`` (see ``_partial_interval``).
         """
         self._api = api
         self._root = root.strip("/")
@@ -102,8 +93,6 @@ class BatchingApi:
         self._full = asyncio.Event()
         self._partial_every = 1 / partial_per_second if partial_per_second else 0.0
         self._last_sent = -math.inf
-        # The requests the target last said the user has left in its window; None: it says nothing.
-        self._requests_left: int | None = None
 
     @property
     def unbatched(self) -> ApiClient:
@@ -149,7 +138,7 @@ class BatchingApi:
         await asyncio.sleep(0)
         # Paced, or throttled lately (see _Gathering): the user's request budget is short, so a batch that
         # is not full waits for more requests.
-        paced = self._last_sent + self._partial_interval() - asyncio.get_running_loop().time()
+        paced = self._last_sent + self._partial_every - asyncio.get_running_loop().time()
         window = max(paced, self.gathering.seconds)
         if window > 0 and len(self._queue) < self._max_parts:
             self._full.clear()
@@ -163,29 +152,6 @@ class BatchingApi:
             task = asyncio.create_task(self._answer(parts))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
-
-    def _partial_interval(self) -> float:
-        """How long after a batch the next one that is not full may go.
-
-        ``partial_per_second``'s interval, shortened to ``window / left`` while the target reports more
-        requests left than that pace would spend (at 6000 left, 50 ms): the budget the window holds is
-        used while there is plenty, and the pace comes back to the configured one as it runs short. Every
-        consumer of the user reads the same count, so they slow down together; with the configured pace
-        as the slowest, none goes slower than it did without the count, and a throttled batch still
-        makes each wait for more (``_Gathering``).
-        """
-        left = self._requests_left
-        if not self._partial_every or left is None or left <= 0:
-            return self._partial_every
-        return min(self._partial_every, _WINDOW_SECONDS / left)
-
-    def _note_budget(self, response: Response) -> None:
-        """Keep the requests left that ``response`` reports (Dataverse reports them on every answer)."""
-        value = response.headers.get(_REQUESTS_REMAINING)
-        if value is None:
-            return
-        with contextlib.suppress(ValueError):
-            self._requests_left = int(value.replace(",", "").strip())
 
     async def _answer(self, parts: list[_Pending]) -> None:
         # A part whose waiter gave up while it queued (its session lost, shutdown) is not sent: the session's
@@ -242,7 +208,6 @@ class BatchingApi:
                 "Prefer": "odata.continue-on-error",
             },
         )
-        self._note_budget(response)
         if response.status_code >= HTTPStatus.BAD_REQUEST:
             raise TransientError(f"$batch failed with {response.status_code}: {error_message(response)}")
         return _decode(response, parts)

@@ -26,11 +26,8 @@ class FakeDataverse:
         *,
         stop_on_error: bool = False,
         answer_at_most: int | None = None,
-        requests_left: int | None = None,
     ) -> None:
         self.statuses = statuses
-        # What the x-ms-ratelimit-burst-remaining-xrm-requests header of each answer reports (None: none).
-        self.requests_left = requests_left
         self.batch_status = batch_status
         self.stop_on_error = stop_on_error
         self.answer_at_most = answer_at_most
@@ -59,10 +56,9 @@ class FakeDataverse:
             if self.stop_on_error and status >= 400:
                 break  # as an OData service that does not honour odata.continue-on-error
         content = "".join(parts) + f"--{boundary}--\r\n"
-        headers = {"Content-Type": f"multipart/mixed; boundary={boundary}"}
-        if self.requests_left is not None:
-            headers["x-ms-ratelimit-burst-remaining-xrm-requests"] = str(self.requests_left)
-        return httpx.Response(200, headers=headers, content=content)
+        return httpx.Response(
+            200, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}, content=content
+        )
 
 
 async def _api(fake: FakeDataverse):
@@ -223,36 +219,6 @@ async def test_paced_batches_that_are_not_full_take_what_comes_until_their_turn(
     assert [len(batch) for batch in fake.batches] == [1, 3, 100]
     assert [a.json()["name"] for a in answers] == ["a", "b", "c"]
     assert len(full) == 100
-
-
-@pytest.mark.parametrize(
-    ("requests_left", "one_by_one"),
-    [
-        # 6000 left: a batch may go every 300 s / 6000 = 50 ms, so requests 60 ms apart go one by one.
-        (6000, True),
-        # 1000 left would allow one every 300 ms: the configured 200 ms stays, and they travel together.
-        (1000, False),
-        # Nothing reported: the configured pace.
-        (None, False),
-    ],
-)
-@pytest.mark.asyncio
-async def test_paced_batches_go_sooner_while_the_target_reports_plenty_of_requests_left(
-    requests_left, one_by_one
-):
-    """Dataverse's count of the user's requests left shortens the pace of partial batches to what would
-    spend that budget over its 5-minute window, never slower than the configured pace."""
-    fake = FakeDataverse({}, requests_left=requests_left)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    api = BatchingApi(ApiClient(URL, FixedToken(), http), root="api/data/v9.2", partial_per_second=5.0)
-    async with http:
-        await _apart(api, ["first"], gap=0)
-        answers = await _apart(api, ["a", "b", "c"], gap=0.06)
-    assert [a.json()["name"] for a in answers] == ["a", "b", "c"]
-    if one_by_one:
-        assert [len(batch) for batch in fake.batches] == [1, 1, 1, 1]
-    else:  # how many go together depends on timers; fewer batches than requests is the point
-        assert len(fake.batches) < 4
 
 
 @pytest.mark.asyncio
