@@ -132,8 +132,10 @@ class FoSink:
         # mark as base_version, and a mark left behind would make the Dataverse sink refuse every later
         # F&O edit of the row as a conflict with an edit F&O in fact holds.
         body: dict[str, object] = {**changed, VERSION_FIELD: change.source_version}
-        # The row as this write leaves it; the If-Match below keeps what it does not set as read.
-        after = {**row, **changed}
+        # The row as this write leaves it, of what the change carries: a field it does not carry (a map may
+        # carry one F&O field towards Dataverse only) may hold an F&O edit not yet published, which the
+        # digest must not make dualbus's, so such a row gets no digest (shared.fo_echo).
+        after = {**{name: row[name] for name in (*change.key, *change.fields) if name in row}, **changed}
         body[FO_WRITE_DIGEST_FIELD] = write_digest(change.table_map, after, change.source_version)
         await change.updating()
         headers = {"If-Match": str(row["@odata.etag"])} if "@odata.etag" in row else {}

@@ -4,8 +4,10 @@ F&O records no modifier that a data entity exposes, so a write by dualbus comes 
 any user's edit, where the Dataverse producer skips its own writes by their modifier. So, with each create
 or update, the F&O sink writes beside ``DualbusSourceVersion`` the field ``DualbusWriteDigest``: a digest of
 the row as that write leaves it (``write_digest``), over the map's name, the row's key, the version written,
-and every field the map carries from F&O towards Dataverse (``echo_fields``). A field the write does not set
-is taken from the row the sink read, which its ``If-Match`` keeps as it was.
+and every field the map carries from F&O towards Dataverse (``echo_fields``). Every one of those must be a
+field the change carries (its value unchanged is taken from the row the sink read, which its ``If-Match``
+keeps as it was): a field only F&O sets may hold an edit of an F&O user not published yet, and a digest over
+it would make that edit dualbus's. Where one is not carried, the sink writes no digest.
 
 The F&O producer reads the row after an event and leaves it unpublished (``is_echo``) only when its key,
 fields and version mark still give the digest the row holds, *and* the producer has published the row

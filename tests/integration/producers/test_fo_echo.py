@@ -7,6 +7,7 @@ handler does, ``producers.fo_rows``) reads it and publishes to the emulator. See
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -162,6 +163,34 @@ async def test_a_row_copied_with_its_marks_under_another_key_is_published(
         (Operation.CREATE, "USMF", "COPY-1"),
         (Operation.CREATE, "USMF", "H-1"),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_write_that_does_not_carry_every_field_going_back_writes_no_digest(
+    emulator: Emulator, twins: Pipeline, sink: FoSink, tmp_path: Path
+) -> None:
+    """A change that leaves a field the map carries back to Dataverse unwritten (a map may carry a field
+    from F&O only) writes no digest: that field may hold an F&O edit not yet published, which must not be
+    taken for dualbus's. The row comes back, as every write did before."""
+    fo = twins.fo
+    settings = settings_for(emulator, tmp_path, fo=fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+        account = await apply(twins, sink, 4, version=5, label="a")
+        await scanner.scan_once()
+        drain_tap(emulator.connection_string, ["customer"], idle=1.0)
+        with fo.client("workload") as workload:  # an F&O user's edit, not read by the producer yet
+            assert workload.patch(ROW.format(account), json={"PrimaryContactEmail": "f@o.example"}).is_success
+        sample = event(CUSTOMERS, "dataverse", 4, version=7, label="b")
+        [change] = changes_of(twins, sample, Direction.TO_FO)
+        narrowed = {name: value for name, value in change.fields.items() if name != "PrimaryContactEmail"}
+        assert await sink.apply(dataclasses.replace(change, fields=narrowed)) is ApplyResult.APPLIED
+        written = await asyncio.to_thread(_read, fo, account)
+        assert (written["DualbusSourceVersion"], written[FO_WRITE_DIGEST_FIELD]) == (7, "")
+        assert await scanner.scan_once() == 1
+        assert scanner.skipped_echo == 0
+    [published] = drain_tap(emulator.connection_string, ["customer"], expect=1)
+    assert published.data["PrimaryContactEmail"] == "f@o.example"
 
 
 def _read(fo: FoHandle, account: str) -> dict[str, object]:
