@@ -7,6 +7,7 @@ handler does, ``producers.fo_rows``) reads it and publishes to the emulator. See
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -56,6 +57,14 @@ async def sink(twins: Pipeline) -> AsyncIterator[FoSink]:
         await sink.aclose()
 
 
+@contextlib.asynccontextmanager
+async def customer_scanner(emulator: Emulator, fo: FoHandle, tmp_path: Path) -> AsyncIterator[FoScanner]:
+    """The F&O producer's scan of the customer area, publishing to the emulator."""
+    settings = settings_for(emulator, tmp_path, fo=fo)
+    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
+        yield FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+
+
 async def apply(twins: Pipeline, sink: FoSink, n: int, *, version: int, label: str) -> str:
     """Apply a Dataverse change of sample customer ``n`` to F&O; returns its account number."""
     [change] = changes_of(
@@ -74,9 +83,7 @@ async def test_what_dualbus_writes_to_fo_is_not_published_back_and_edits_after_i
     is a user's edit back to dualbus's values once that edit was published (the row's mark has not moved
     since)."""
     fo = twins.fo
-    settings = settings_for(emulator, tmp_path, fo=fo)
-    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
-        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+    async with customer_scanner(emulator, fo, tmp_path) as scanner:
         await scanner.scan_once()  # the seeds, as any scan finds them
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
 
@@ -112,9 +119,7 @@ async def test_a_write_of_dualbus_over_an_edit_the_producer_has_not_read_yet_is_
     """A user edits a field after dualbus's write and before the producer reads the row: the digest no
     longer matches, and the row is published with the user's edit."""
     fo = twins.fo
-    settings = settings_for(emulator, tmp_path, fo=fo)
-    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
-        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+    async with customer_scanner(emulator, fo, tmp_path) as scanner:
         account = await apply(twins, sink, 2, version=5, label="a")
         await scanner.scan_once()
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
@@ -139,9 +144,7 @@ async def test_a_row_copied_with_its_marks_under_another_key_is_published(
     a copy into another company), is no echo: the digest covers the key, and the producer holds no state
     of the new one. Neither is a copy of another row's marks with values of its own."""
     fo = twins.fo
-    settings = settings_for(emulator, tmp_path, fo=fo)
-    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
-        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+    async with customer_scanner(emulator, fo, tmp_path) as scanner:
         account = await apply(twins, sink, 3, version=9, label="a")
         await scanner.scan_once()
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
@@ -173,9 +176,7 @@ async def test_a_write_that_does_not_carry_every_field_going_back_writes_no_dige
     from F&O only) writes no digest: that field may hold an F&O edit not yet published, which must not be
     taken for dualbus's. The row comes back, as every write did before."""
     fo = twins.fo
-    settings = settings_for(emulator, tmp_path, fo=fo)
-    async with open_context(Origin.FO, settings, ProducerOptions(), areas=["customer"]) as ctx:
-        scanner = FoScanner(FoReader(ctx.api), ctx.tables, ctx.publisher, ctx.store, VersionClock(ctx.store))
+    async with customer_scanner(emulator, fo, tmp_path) as scanner:
         account = await apply(twins, sink, 4, version=5, label="a")
         await scanner.scan_once()
         drain_tap(emulator.connection_string, ["customer"], idle=1.0)
