@@ -30,7 +30,7 @@ from dualbus.d365 import (
 )
 from dualbus.shared.api import error_message
 from dualbus.shared.errors import PermanentError, TransientError
-from dualbus.shared.fo_echo import echo_fields, write_digest
+from dualbus.shared.fo_echo import write_digest
 from dualbus.shared.http import Response
 from dualbus.shared.maps import Scalar
 
@@ -177,10 +177,9 @@ class FoSink:
         entity = change.table_map.fo_entity
         where = fo_key_filter(fo_entities()[entity], change.key)
         # Without $select F&O answers every field of the entity (over 300 of CustomersV3), where the
-        # decision needs the key, the fields the change carries and the version mark (the ETag comes too),
-        # and the write digest the fields the map carries back to Dataverse.
-        names = [*change.key, *change.fields, VERSION_FIELD, *echo_fields(change.table_map)]
-        select = ",".join(dict.fromkeys(names))
+        # decision needs the key, the fields the change carries and the version mark (the ETag comes too);
+        # the write digest covers only fields the change carries (shared.fo_echo), so it needs no more.
+        select = ",".join(dict.fromkeys([*change.key, *change.fields, VERSION_FIELD]))
         params = {"$filter": where, "$select": select, **_CROSS_COMPANY}
         response = await self._api.request("GET", f"data/{entity}", params=params)
         if not any(isinstance(value, str) and "*" in value for value in change.key.values()):
