@@ -60,6 +60,16 @@ def _put_token(state: ConnectionState, clock: _Clock, lifetime_s: int) -> None:
     state.grants.append(KeyRing(clock=clock).verify(token, AUDIENCE))
 
 
+def _sas_link(lifetime_s: int) -> tuple[_Clock, ConnectionState, ServiceBus, Link]:
+    """A sending link to queue ``q`` let in by a SAS token that expires ``lifetime_s`` from now."""
+    clock, state = _Clock(), ConnectionState()
+    bus = _bus(clock)
+    _put_token(state, clock, lifetime_s)
+    link = _open_link(state)
+    LinkTokens(bus).authorize(link, "q", SEND)
+    return clock, state, bus, link
+
+
 def _run_timers(bus: ServiceBus, clock: _Clock, at_s: float) -> None:
     clock.now = at_s
     bus.timers(bus.now_ms())
@@ -67,11 +77,7 @@ def _run_timers(bus: ServiceBus, clock: _Clock, at_s: float) -> None:
 
 def test_a_token_put_before_expiry_carries_the_link_on_to_its_own_expiry():
     """A second token for the same audience keeps the link past the first one's expiry, until its own."""
-    clock, state = _Clock(), ConnectionState()
-    bus = _bus(clock)
-    _put_token(state, clock, 60)
-    link = _open_link(state)
-    LinkTokens(bus).authorize(link, "q", SEND)
+    clock, state, bus, link = _sas_link(60)
     _put_token(state, clock, 120)
     _run_timers(bus, clock, START_S + 61)
     assert link.state & Link.LOCAL_ACTIVE
@@ -101,11 +107,7 @@ def test_an_entra_token_expiry_ends_the_links_it_let_in():
 
 def test_a_transfer_after_expiry_is_refused_before_the_timers_drop_the_link():
     """Between the token's expiry and the timers reaching it, a transfer on the link is refused."""
-    clock, state = _Clock(), ConnectionState()
-    bus = _bus(clock)
-    _put_token(state, clock, 60)
-    link = _open_link(state)
-    LinkTokens(bus).authorize(link, "q", SEND)
+    clock, _, bus, link = _sas_link(60)
     check_token(link, bus.now_ms())
     clock.now = START_S + 60
     with pytest.raises(BrokerError) as refused:
@@ -115,11 +117,7 @@ def test_a_transfer_after_expiry_is_refused_before_the_timers_drop_the_link():
 
 def test_a_token_for_another_node_carries_no_link_on():
     """A later token for another queue leaves the link to end with the token that let it in."""
-    clock, state = _Clock(), ConnectionState()
-    bus = _bus(clock)
-    _put_token(state, clock, 60)
-    link = _open_link(state)
-    LinkTokens(bus).authorize(link, "q", SEND)
+    clock, state, bus, link = _sas_link(60)
     other = "sb://127.0.0.1:5672/q2"
     token = make_token(other, DEFAULT_KEY_NAME, DEFAULT_KEY_VALUE, int(clock.now) + 600)
     state.grants.append(KeyRing(clock=clock).verify(token, other))
@@ -130,11 +128,7 @@ def test_a_token_for_another_node_carries_no_link_on():
 def test_a_closed_connection_lets_go_of_its_token_alarms():
     """A lost connection's alarms let go of its state at once, rather than hold it for the token's hour and
     wake the broker for nothing then (a consumer opens connections by the thousand)."""
-    clock, state = _Clock(), ConnectionState()
-    bus = _bus(clock)
-    _put_token(state, clock, 3600)
-    link = _open_link(state)
-    LinkTokens(bus).authorize(link, "q", SEND)
+    clock, state, bus, link = _sas_link(3600)
     [alarm] = state.token_alarms.values()
     state.lose(bus)
     assert (alarm.call, state.token_alarms, state.grants) == (None, {}, [])

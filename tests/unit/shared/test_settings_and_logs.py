@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -53,22 +55,30 @@ def test_secret_shapes_are_redacted(text: str, leak: str) -> None:
     assert leak not in redact(text)
 
 
-def test_registered_secret_never_reaches_a_log_line() -> None:
-    """A registered secret is masked in the message, the extra fields and the exception text."""
-    register_secret(SecretStr("correct-horse-battery"))
+@contextlib.contextmanager
+def json_logger(name: str) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger whose lines go, redacted and as JSON, to the stream yielded beside it, and nowhere else."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("test.redaction")
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        raise RuntimeError("failed with correct-horse-battery")  # noqa: TRY301 - we need an exception to log
-    except RuntimeError:
-        logger.exception("using %s", "correct-horse-battery", extra={"detail": "correct-horse-battery"})
+        yield logger, stream
     finally:
         logger.removeHandler(handler)
+
+
+def test_registered_secret_never_reaches_a_log_line() -> None:
+    """A registered secret is masked in the message, the extra fields and the exception text."""
+    register_secret(SecretStr("correct-horse-battery"))
+    with json_logger("test.redaction") as (logger, stream):
+        try:
+            raise RuntimeError("failed with correct-horse-battery")  # noqa: TRY301 - we need an exception to log
+        except RuntimeError:
+            logger.exception("using %s", "correct-horse-battery", extra={"detail": "correct-horse-battery"})
     line = stream.getvalue()
     assert "correct-horse-battery" not in line
     record = orjson.loads(line)
@@ -81,19 +91,10 @@ def test_a_secret_that_json_escapes_is_masked_in_extra_fields() -> None:
     extra fields as in the message, where masking the encoded line alone left it in an extra field."""
     secret = 'pa"ss\\word-KEY-42'
     register_secret(secret)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("test.redaction.escaped")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with json_logger("test.redaction.escaped") as (logger, stream):
         extra = {"error": f"failed with {secret}", "errors": [secret], "by": {secret: 1}}
         extra["raw"] = secret.encode()
         logger.warning("a failure", extra=extra)
-    finally:
-        logger.removeHandler(handler)
     record = orjson.loads(stream.getvalue())
     assert (record["error"], record["errors"]) == ("failed with ***", ["***"])
     assert (record["by"], record["raw"]) == ({"***": 1}, "***")
