@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import OrderedDict, deque
 from collections.abc import Mapping
@@ -116,12 +117,7 @@ class DataverseSink:
                 # Its ETag would only fail (412), or it lacks a column this change compares (written with
                 # another change's $select), which would read as null: read at once.
                 cached = None
-            row = cached if cached is not None else await self._read(path, change.table_map.name, query)
-            if row is None and change.delete:
-                # The row may be there under a company re-created with a new id, which the path was built
-                # from; a company gone altogether leaves no row to delete.
-                with contextlib.suppress(LookupMissingError):
-                    await self._renewed_references(change)
+            row = cached if cached is not None else await self._read_with_references(path, change, query)
             done = self._skip(change, row, writer)
             if done is None and change.delete and row is not None and await self._holds_another(change, row):
                 done = ApplyResult.UNCHANGED
@@ -134,6 +130,30 @@ class DataverseSink:
             if done is not None and (cached is None or done is ApplyResult.APPLIED):
                 return done
         raise ContendedError(f"{path} kept changing under concurrent writers; will retry")
+
+    async def _read_with_references(
+        self, path: str, change: TargetChange, query: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """The row, read together with the ids its lookups need (``References.resolving``), or for a
+        delete, with the ids its key and lookups hold read again: one turn of the batch's pace, not one
+        for each read."""
+        read = self._read(path, change.table_map.name, query)
+        if not change.delete:
+            row: dict[str, Any] | None
+            row, *_ = await asyncio.gather(read, *self._refs.resolving(change.table_map, change.lookups))
+            return row
+        # A delete's row not found may be there under a company re-created with a new id, which the path was
+        # built from (a company gone altogether leaves no row to delete).
+        row, renewed = await asyncio.gather(read, self._renewal(change))
+        if row is None and renewed:
+            raise TransientError(f"a row {change.table_map.name} refers to has a new id; read again with it")
+        return row
+
+    async def _renewal(self, change: TargetChange) -> bool:
+        """Whether a row the change refers to has a new id, read again now (False if it is gone)."""
+        with contextlib.suppress(LookupMissingError):
+            return await self._refs.refreshed(change.table_map, change.key, change.lookups)
+        return False
 
     async def _created_first(
         self, path: str, change: TargetChange, query: dict[str, str]
@@ -151,12 +171,14 @@ class DataverseSink:
         skipped = skip_reason(change, None, VERSION_COLUMN)
         if skipped is not None:
             return skipped
+        await asyncio.gather(*self._refs.resolving(change.table_map, change.lookups))
         result = await self._upsert(path, change, None, query)
         absent.seen(missing=result is not None)
         return result
 
     async def aclose(self) -> None:
         """Let a batch in flight finish; the HTTP client itself belongs to the caller."""
+        await self._refs.aclose()
         if isinstance(self._api, BatchingApi):
             await self._api.aclose()
 
@@ -220,6 +242,9 @@ class DataverseSink:
         # the F&O state dualbus's own write of a Dataverse null produced came back and replaced the null.
         nulls = change.table_map.no_values_towards("dataverse") if row is not None else None
         body: dict[str, object] = dict(differing(row or {}, fields, nulls))
+        if not fresh:
+            # A kept copy saved the row's read; the ids its lookups need are still read at once.
+            await asyncio.gather(*self._refs.resolving(change.table_map, change.lookups))
         for binding in change.lookups:
             body.update(await self._refs.bind(change.table_map, binding, row))
         mark_only = row is not None and not body

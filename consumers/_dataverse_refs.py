@@ -18,7 +18,10 @@ https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a00212
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -29,15 +32,19 @@ import orjson
 from dualbus.consumers._batch import Requester
 from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.api import error_message
-from dualbus.shared.errors import LookupMissingError, PermanentError, TransformError
+from dualbus.shared.errors import DualbusError, LookupMissingError, PermanentError, TransformError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, Scalar, TableMap, dataverse_key_literal
 
 __all__ = ["KeyLookup", "References", "addressable", "check", "key_lookup", "lookup_column", "made_id"]
 
+# Ids of referenced rows kept, the least recently used going first past it: a company's id, wanted by nearly
+# every change, stays while the accounts a busy consumer's contacts point at come and go.
 _CACHE_LIMIT = 10_000
 # A key as its segment spells it: (column, literal) per part (``References._key_terms``).
 KeyTerms = list[tuple[str, str]]
+# A referenced row as the id cache knows it: its table and its key's parts, in order.
+_Ref = tuple[str, tuple[tuple[str, Scalar], ...]]
 # Characters an alternate key's text value cannot hold for a row to be read or upserted by it (module notes).
 _UNADDRESSABLE = frozenset("/<>*%&:\\?+")
 # The namespace of the ids ``made_id`` gives (uuid5): fixed, so that every process makes the same one.
@@ -90,7 +97,16 @@ class References:
         """``root`` is the Web API path under the org URL (``api/data/v9.2``)."""
         self._api = api
         self._root = root.strip("/")
-        self._ids: dict[tuple[str, tuple[tuple[str, Scalar], ...]], str] = {}
+        self._ids: OrderedDict[_Ref, str] = OrderedDict()
+        # Reads of an id under way, shared by every change that wants that id meanwhile.
+        self._reading: dict[_Ref, asyncio.Task[str]] = {}
+
+    async def aclose(self) -> None:
+        """Stop the reads of ids still under way (their changes have gone; nobody waits for them)."""
+        reading = list(self._reading.values())
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
 
     async def row_path(self, table_map: TableMap, key: Mapping[str, Scalar]) -> str:
         """The path of the map's Dataverse row with natural key ``key``: by that key, or by the row's id
@@ -117,6 +133,29 @@ class References:
             return {}
         return {name: f"/{binding.table}({guid})"}
 
+    def resolving(self, table_map: TableMap, lookups: Sequence[LookupBinding]) -> list[Awaitable[None]]:
+        """Reads of the ids ``lookups`` refer to that are not known yet, to be awaited beside the row's own.
+
+        Awaited together (one ``asyncio.gather``), they are all issued in the same turn of the event loop
+        and travel in one ``$batch`` rather than one after another: each batch waits for its turn of the
+        consumer's pace (a fifth of a second by default), and a change whose row and three lookups were
+        read in turn took four. A read that fails here is asked again by ``bind``, which raises its error
+        where it did before.
+        """
+        wanted: dict[_Ref, tuple[str, str, Mapping[str, Scalar]]] = {}
+        for binding in lookups:
+            if binding.key is not None:
+                cache_key = (binding.table, tuple(sorted(binding.key.items())))
+                if cache_key not in self._ids:
+                    wanted[cache_key] = (binding.navigation, binding.table, binding.key)
+        return [self._resolved_quietly(table_map, *reference) for reference in wanted.values()]
+
+    async def _resolved_quietly(
+        self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
+    ) -> None:
+        with contextlib.suppress(DualbusError):  # asked again by bind, which raises it
+            await self._resolve(table_map, navigation, table, key)
+
     async def refreshed(
         self, table_map: TableMap, key: Mapping[str, Scalar], lookups: Sequence[LookupBinding]
     ) -> bool:
@@ -129,10 +168,19 @@ class References:
         """
         changed = False
         for navigation, table, reference in self._references(table_map, key, lookups):
-            held = self._ids.pop((table, tuple(sorted(reference.items()))), None)
-            if held is not None:
-                fresh = await self._resolve(table_map, navigation, table, reference)
-                changed |= fresh.lower() != held.lower()
+            cache_key = (table, tuple(sorted(reference.items())))
+            held = self._ids.get(cache_key)
+            if held is None:
+                continue
+            # The id held stays until the new one is read: taken out first, every change meanwhile read it
+            # again on its own, one turn of the pace before its row (a missing row's delete in a busy
+            # consumer did this to its company's id every few changes).
+            try:
+                fresh = await self._read_once(cache_key, table_map, navigation, table, reference)
+            except LookupMissingError:
+                self._ids.pop(cache_key, None)
+                raise
+            changed |= fresh.lower() != held.lower()
         return changed
 
     @staticmethod
@@ -165,12 +213,40 @@ class References:
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
     ) -> str:
         cache_key = (table, tuple(sorted(key.items())))
-        if cache_key not in self._ids:
-            guid = await self._read_id(table_map, navigation, table, key)
-            if len(self._ids) >= _CACHE_LIMIT:
-                self._ids.clear()
-            self._ids[cache_key] = guid
-        return self._ids[cache_key]
+        held = self._ids.get(cache_key)
+        if held is not None:
+            self._ids.move_to_end(cache_key)
+            return held
+        return await self._read_once(cache_key, table_map, navigation, table, key)
+
+    async def _read_once(
+        self, cache_key: _Ref, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
+    ) -> str:
+        """Read an id and keep it, joining a read of it already under way: after a start, or a new id,
+        every record of a session wants its company's id at the same moment."""
+        reading = self._reading.get(cache_key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_and_keep(cache_key, table_map, navigation, table, key))
+            self._reading[cache_key] = reading
+            reading.add_done_callback(lambda done: self._read_ended(cache_key, done))
+        # Shielded: a change that gives up (its session lost) does not cancel the read the others wait for.
+        return await asyncio.shield(reading)
+
+    async def _read_and_keep(
+        self, cache_key: _Ref, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
+    ) -> str:
+        guid = await self._read_id(table_map, navigation, table, key)
+        self._ids[cache_key] = guid
+        self._ids.move_to_end(cache_key)
+        if len(self._ids) > _CACHE_LIMIT:
+            self._ids.popitem(last=False)
+        return guid
+
+    def _read_ended(self, cache_key: _Ref, done: asyncio.Task[str]) -> None:
+        if self._reading.get(cache_key) is done:
+            del self._reading[cache_key]
+        if not done.cancelled():
+            done.exception()  # taken, so that a failed read whose waiters all gave up is not reported
 
     async def _read_id(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]

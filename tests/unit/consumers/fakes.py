@@ -217,3 +217,40 @@ def _no_route(request: httpx.Request) -> httpx.Response:
     """The web front's answer to a path no route matches (sandbox/fo/routing.py)."""
     message = f"No HTTP resource was found that matches the request URI '{unquote(str(request.url))}'."
     return httpx.Response(404, json={"Message": f"{message} No route data was found for this request."})
+
+
+class BatchFront:
+    """Takes OData ``$batch`` requests in front of a fake, answering each part as the fake answers it alone,
+    and records each batch's parts as ``"METHOD path"`` (the path under the Web API root, decoded)."""
+
+    def __init__(self, fake) -> None:
+        self.fake = fake
+        self.batches: list[list[str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/$batch"):
+            return self.fake(request)
+        boundary = request.headers["Content-Type"].split("boundary=")[1]
+        answers, parts = [], []
+        for chunk in request.content.decode().split(f"--{boundary}")[1:-1]:
+            _, _, http = chunk.partition("\r\n\r\n")
+            head, _, body = http.partition("\r\n\r\n")
+            line, *headers = head.split("\r\n")
+            method, url, _ = line.split(" ")
+            part = httpx.Request(
+                method,
+                url,
+                headers=dict(header.split(": ", 1) for header in headers),
+                content=body.removesuffix("\r\n").encode(),
+            )
+            parts.append(f"{method} {unquote(part.url.path).removeprefix(ROOT)}")
+            answer = self.fake(part)
+            answers.append(
+                f"--{boundary}\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 {answer.status_code} X\r\n"
+                f"Content-Type: application/json\r\n\r\n{answer.text}\r\n"
+            )
+        self.batches.append(parts)
+        content = "".join(answers) + f"--{boundary}--\r\n"
+        return httpx.Response(
+            200, headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}, content=content
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -101,3 +102,66 @@ async def test_a_lookup_part_of_a_key_is_no_reason_to_address_a_row_by_id() -> N
     )
     assert path == f"{ROOT}/msdyn_customergroups(_msdyn_company_value={FOUND},msdyn_groupid='10')"
     assert [asked for _, asked, _ in api.asked] == [f"{ROOT}/cdm_companies"]  # the company, by a query
+
+
+COMPANY_ID, NEW_COMPANY_ID = "8f3c7a52-0d4b-4c1e-9a6f-2b1d5e7c9a10", "1a2b3c4d-0d4b-4c1e-9a6f-2b1d5e7c9a10"
+ACCOUNT_KEY = {"msdyn_company": "USMF", "accountnumber": "C-1"}
+
+
+class _Companies:
+    """Answers a company's read by key with the id it holds now, each read held until ``go`` is set."""
+
+    def __init__(self) -> None:
+        self.company_id = COMPANY_ID
+        self.reads = 0
+        self.go = asyncio.Event()
+
+    async def request(self, method: str, path: str, **_: Any) -> Response:
+        assert (method, path) == ("GET", f"{ROOT}/cdm_companies(cdm_companycode='USMF')")
+        self.reads += 1
+        await self.go.wait()
+        return httpx.Response(
+            200, json={"cdm_companyid": self.company_id}, request=httpx.Request(method, "https://x")
+        )
+
+
+def _customers_map():
+    return next(m for m in MAPS if m.name == "customers")
+
+
+@pytest.mark.asyncio
+async def test_records_wanting_an_id_at_the_same_moment_share_one_read() -> None:
+    companies = _Companies()
+    refs = References(companies, root=ROOT)
+    paths = [asyncio.create_task(refs.row_path(_customers_map(), ACCOUNT_KEY)) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    companies.go.set()
+    await asyncio.wait_for(asyncio.gather(*paths), 5)
+    assert {await path for path in paths} == {
+        f"{ROOT}/accounts(_msdyn_company_value={COMPANY_ID},accountnumber='C-1')"
+    }
+    assert companies.reads == 1
+
+
+@pytest.mark.asyncio
+async def test_an_id_read_again_stays_in_use_until_the_new_one_is_read() -> None:
+    """While a delete of a missing row reads its company's id again, the other records go on with the id
+    held (before, it was dropped first, and every record meanwhile read it again on its own); once the new
+    id is read, they take it."""
+    companies = _Companies()
+    companies.go.set()
+    refs = References(companies, root=ROOT)
+    table_map = _customers_map()
+    await refs.row_path(table_map, ACCOUNT_KEY)
+    companies.go.clear()
+    companies.company_id = NEW_COMPANY_ID  # the company made again meanwhile
+    renewal = asyncio.create_task(refs.refreshed(table_map, ACCOUNT_KEY, ()))
+    await asyncio.sleep(0.01)
+    assert companies.reads == 2  # the renewal's read, under way
+    during = await asyncio.wait_for(refs.row_path(table_map, ACCOUNT_KEY), 5)
+    assert COMPANY_ID in during
+    assert companies.reads == 2  # no read of its own
+    companies.go.set()
+    assert await renewal is True
+    assert NEW_COMPANY_ID in await refs.row_path(table_map, ACCOUNT_KEY)
+    assert companies.reads == 2

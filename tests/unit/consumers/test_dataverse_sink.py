@@ -18,11 +18,21 @@ from dualbus.consumers import (
 )
 from dualbus.consumers import _dataverse as dataverse_module
 from dualbus.shared.envelope import Envelope, Operation, Origin
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import LookupMissingError, TransientError
 from dualbus.shared.maps import load_maps
 from dualbus.shared.topology import Direction
 
-from .fakes import DUALBUS, GROUP_ID, SOMEONE, TERMS_ID, USD_ID, USMF_ID, FakeDataverse, api_client
+from .fakes import (
+    DUALBUS,
+    GROUP_ID,
+    SOMEONE,
+    TERMS_ID,
+    USD_ID,
+    USMF_ID,
+    BatchFront,
+    FakeDataverse,
+    api_client,
+)
 
 MAPS = load_maps()
 ACCOUNT = f"accounts(_msdyn_company_value={USMF_ID},accountnumber='C-1')"
@@ -520,3 +530,70 @@ async def test_a_delete_takes_only_a_row_its_map_would_take(sink, fake, sellable
     result = await sink.apply(change)
     assert (path in fake.rows) is kept
     assert result is (ApplyResult.UNCHANGED if kept else ApplyResult.APPLIED)
+
+
+@pytest.mark.asyncio
+async def test_a_rows_read_and_its_lookups_ids_travel_in_one_batch(fake):
+    """The account's read and the ids of its customer group, currency and payment terms go out together,
+    in one $batch (one turn of the pace), not one after another; the write that follows is unchanged."""
+    front = BatchFront(fake)
+    http, api = api_client(front)
+    sink = DataverseSink(BatchingApi(api, root="api/data/v9.2"), writer_id=DUALBUS)
+    assert await sink.apply(customer(1)) is ApplyResult.APPLIED
+    group = f"msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='10')"
+    terms = f"msdyn_paymentterms(_msdyn_company_value={USMF_ID},msdyn_name='Net30')"
+    assert front.batches == [
+        ["GET cdm_companies(cdm_companycode='USMF')"],
+        [
+            f"GET {ACCOUNT}",
+            f"GET {group}",
+            "GET transactioncurrencies(isocurrencycode='USD')",
+            f"GET {terms}",
+        ],
+        [f"PATCH {ACCOUNT}"],
+    ]
+    [(_, _, body)] = fake.writes()
+    assert body["msdyn_customergroupid@odata.bind"] == f"/msdyn_customergroups({GROUP_ID})"
+    assert body["transactioncurrencyid@odata.bind"] == f"/transactioncurrencies({USD_ID})"
+    await sink.aclose()
+    await http.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_read_failing_beside_the_row_read_fails_the_change_as_before(fake):
+    """A lookup target that is not there is asked again when it is bound, and raises there: the change
+    waits for it (LookupMissingError), and nothing is written."""
+    del fake.rows["transactioncurrencies(isocurrencycode='USD')"]
+    http, api = api_client(BatchFront(fake))
+    sink = DataverseSink(BatchingApi(api, root="api/data/v9.2"), writer_id=DUALBUS)
+    with pytest.raises(LookupMissingError, match="transactioncurrencies"):
+        await sink.apply(customer(1))
+    assert fake.writes() == []
+    currency = ("GET", "transactioncurrencies(isocurrencycode='USD')", None)
+    assert fake.requests.count(currency) == 2  # beside the row's read, then again where it is bound
+    await sink.aclose()
+    await http.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_deletes_row_read_and_its_companys_id_read_again_travel_in_one_batch(fake):
+    """A delete reads its company's id again beside the row (the row may be there under a company made
+    again with a new id), not after finding it missing: one turn of the pace."""
+    front = BatchFront(fake)
+    http, api = api_client(front)
+    sink = DataverseSink(BatchingApi(api, root="api/data/v9.2"), writer_id=DUALBUS)
+    await created(sink, fake)
+    await sink.aclose()
+    # Another consumer (no copy of the row kept), its company's id known from an earlier change.
+    deleting = DataverseSink(BatchingApi(api, root="api/data/v9.2"), writer_id=DUALBUS)
+    await deleting.apply(
+        dataclasses.replace(customer(2), key={"msdyn_company": "USMF", "accountnumber": "C-9"})
+    )
+    front.batches.clear()
+    assert await deleting.apply(customer(3, operation=Operation.DELETE)) is ApplyResult.APPLIED
+    assert front.batches == [
+        [f"GET {ACCOUNT}", "GET cdm_companies(cdm_companycode='USMF')"],
+        [f"DELETE {ACCOUNT}"],
+    ]
+    await deleting.aclose()
+    await http.aclose()
