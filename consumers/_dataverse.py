@@ -28,7 +28,7 @@ from dualbus.consumers._dataverse_refs import References, check, lookup_column
 from dualbus.consumers._sink import ApplyResult, ContendedError, TargetChange, differing, skip_reason
 from dualbus.consumers._writer import WriterIdentity
 from dualbus.d365 import DATAVERSE_VERSION_COLUMN, lookup_value_column
-from dualbus.shared.errors import LookupMissingError, TransientError
+from dualbus.shared.errors import DualbusError, LookupMissingError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import passes_source_filter
 from dualbus.shared.retry import RetryPolicy
@@ -143,11 +143,17 @@ class DataverseSink:
             row, *_ = await asyncio.gather(read, *self._refs.resolving(change.table_map, change.lookups))
             return row
         # A delete's row not found may be there under a company re-created with a new id, which the path was
-        # built from (a company gone altogether leaves no row to delete).
-        row, renewed = await asyncio.gather(read, self._renewal(change))
-        if row is None and renewed:
+        # built from (a company gone altogether leaves no row to delete). A row found needs no new id: what
+        # failed in reading one again does not hold its delete back.
+        found: dict[str, Any] | BaseException | None
+        found, renewed = await asyncio.gather(read, self._renewal(change), return_exceptions=True)
+        if isinstance(found, BaseException):
+            raise found
+        if isinstance(renewed, BaseException) and (found is None or not isinstance(renewed, DualbusError)):
+            raise renewed
+        if found is None and renewed is True:
             raise TransientError(f"a row {change.table_map.name} refers to has a new id; read again with it")
-        return row
+        return found
 
     async def _renewal(self, change: TargetChange) -> bool:
         """Whether a row the change refers to has a new id, read again now (False if it is gone)."""
@@ -259,7 +265,7 @@ class DataverseSink:
         condition = {"If-Match": str(row["@odata.etag"])} if row else {"If-None-Match": "*"}
         headers = {**condition, "Prefer": "return=representation"}
         response = await self._api.request("PATCH", path, json=body, headers=headers, params=query)
-        await self._stale_reference(response, change)
+        await self._stale_reference(response, change, path, body)
         # 412: someone wrote first; 404 on an existing row: it was deleted meanwhile. Read again.
         if response.status_code == _PRECONDITION_FAILED or (response.status_code == _NOT_FOUND and row):
             return None
@@ -274,7 +280,7 @@ class DataverseSink:
         response = await self._api.request("DELETE", path, headers=headers)
         # A row it refers to that is gone now (its company deleted): no row can be addressed through it.
         with contextlib.suppress(LookupMissingError):
-            await self._stale_reference(response, change)
+            await self._stale_reference(response, change, path)
         if response.status_code == _NOT_FOUND:
             return ApplyResult.UNCHANGED
         if response.status_code == _PRECONDITION_FAILED:
@@ -282,12 +288,33 @@ class DataverseSink:
         check(response, None)
         return ApplyResult.APPLIED
 
-    async def _stale_reference(self, response: Response, change: TargetChange) -> None:
+    async def _stale_reference(
+        self, response: Response, change: TargetChange, path: str, body: Mapping[str, object] | None = None
+    ) -> None:
         """TransientError when a 404 came from an id cached for a referenced row that has a new one now
         (deleted and re-created): the change goes again with the new id, instead of being taken for a row
-        deleted meanwhile, or rejected."""
-        if response.status_code == _NOT_FOUND:
-            await self._renewed_references(change)
+        deleted meanwhile, or rejected.
+
+        The ids the request went with are compared too: another change may have read the new id while this
+        one was under way, and the id read again then equals the one cached, not the one sent.
+        """
+        if response.status_code != _NOT_FOUND:
+            return
+        await self._renewed_references(change)
+        if await self._refs.row_path(change.table_map, change.key) != path or await self._rebound(
+            change, body
+        ):
+            raise TransientError(
+                f"{path} was written with an id replaced meanwhile; written again with the new"
+            )
+
+    async def _rebound(self, change: TargetChange, body: Mapping[str, object] | None) -> bool:
+        """Whether a lookup the write set (``body``) binds another id now."""
+        for binding in change.lookups if body else ():
+            for name, value in (await self._refs.bind(change.table_map, binding, None)).items():
+                if body is not None and name in body and body[name] != value:
+                    return True
+        return False
 
     async def _renewed_references(self, change: TargetChange) -> None:
         """Read the ids of the rows the change refers to again; TransientError if one has a new id."""

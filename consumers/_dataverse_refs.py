@@ -19,7 +19,7 @@ https://github.com/MicrosoftDocs/powerapps-docs/blob/0180169dbe9064b4367f6a00212
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from functools import cache
@@ -32,7 +32,13 @@ import orjson
 from dualbus.consumers._batch import Requester
 from dualbus.d365 import dataverse_tables, lookup_value_column
 from dualbus.shared.api import error_message
-from dualbus.shared.errors import DualbusError, LookupMissingError, PermanentError, TransformError
+from dualbus.shared.errors import (
+    DualbusError,
+    LookupMissingError,
+    PermanentError,
+    TransformError,
+    TransientError,
+)
 from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, Scalar, TableMap, dataverse_key_literal
 
@@ -41,6 +47,10 @@ __all__ = ["KeyLookup", "References", "addressable", "check", "key_lookup", "loo
 # Ids of referenced rows kept, the least recently used going first past it: a company's id, wanted by nearly
 # every change, stays while the accounts a busy consumer's contacts point at come and go.
 _CACHE_LIMIT = 10_000
+# How long a row found missing by ``References.resolving`` is taken as missing without a read (the bind of the
+# same change comes a turn later), and how many such rows are kept at most.
+_MISS_SECONDS = 1.0
+_MISSES_KEPT = 1_000
 # A key as its segment spells it: (column, literal) per part (``References._key_terms``).
 KeyTerms = list[tuple[str, str]]
 # A referenced row as the id cache knows it: its table and its key's parts, in order.
@@ -100,9 +110,13 @@ class References:
         self._ids: OrderedDict[_Ref, str] = OrderedDict()
         # Reads of an id under way, shared by every change that wants that id meanwhile.
         self._reading: dict[_Ref, asyncio.Task[str]] = {}
+        # Rows just found missing by ``resolving``, with when: the bind right after raises, not reads again.
+        self._missed: dict[_Ref, tuple[float, LookupMissingError]] = {}
+        self._closed = False
 
     async def aclose(self) -> None:
-        """Stop the reads of ids still under way (their changes have gone; nobody waits for them)."""
+        """Stop the reads of ids under way; asked once the last change is done (no read starts after)."""
+        self._closed = True
         reading = list(self._reading.values())
         for task in reading:
             task.cancel()
@@ -153,8 +167,16 @@ class References:
     async def _resolved_quietly(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
     ) -> None:
-        with contextlib.suppress(DualbusError):  # asked again by bind, which raises it
+        try:
             await self._resolve(table_map, navigation, table, key)
+        except LookupMissingError as exc:
+            # Raised by bind when it asks for the id right after, instead of a second read of a row just
+            # found missing; remembered briefly, since the row may be made any moment.
+            if len(self._missed) > _MISSES_KEPT:
+                self._missed.clear()
+            self._missed[(table, tuple(sorted(key.items())))] = (time.monotonic(), exc)
+        except DualbusError:
+            pass  # asked again by bind, which raises it
 
     async def refreshed(
         self, table_map: TableMap, key: Mapping[str, Scalar], lookups: Sequence[LookupBinding]
@@ -166,21 +188,25 @@ class References:
         until the id is read again. A referenced row now missing raises LookupMissingError, as a first read
         does.
         """
+        # The ids held stay in use until the new ones are read: taken out first, every change meanwhile read
+        # them again on its own, one turn of the pace before its row (a missing row's delete in a busy
+        # consumer did this to its company's id every few changes). All are read at once: one turn.
+        held = {
+            (table, tuple(sorted(reference.items()))): (navigation, table, reference)
+            for navigation, table, reference in self._references(table_map, key, lookups)
+        }
+        held = {cache_key: read for cache_key, read in held.items() if cache_key in self._ids}
+        old = {cache_key: self._ids[cache_key] for cache_key in held}
+        # Started here, not inside gather's tasks: they are then issued in the same turn as the row's read.
+        reads = [self._started_read(cache_key, table_map, *read) for cache_key, read in held.items()]
+        fresh = await asyncio.gather(*(asyncio.shield(read) for read in reads), return_exceptions=True)
         changed = False
-        for navigation, table, reference in self._references(table_map, key, lookups):
-            cache_key = (table, tuple(sorted(reference.items())))
-            held = self._ids.get(cache_key)
-            if held is None:
-                continue
-            # The id held stays until the new one is read: taken out first, every change meanwhile read it
-            # again on its own, one turn of the pace before its row (a missing row's delete in a busy
-            # consumer did this to its company's id every few changes).
-            try:
-                fresh = await self._read_once(cache_key, table_map, navigation, table, reference)
-            except LookupMissingError:
+        for cache_key, answer in zip(held, fresh, strict=True):
+            if isinstance(answer, LookupMissingError):
                 self._ids.pop(cache_key, None)
-                raise
-            changed |= fresh.lower() != held.lower()
+            if isinstance(answer, BaseException):
+                raise answer
+            changed |= answer.lower() != old[cache_key].lower()
         return changed
 
     @staticmethod
@@ -217,6 +243,9 @@ class References:
         if held is not None:
             self._ids.move_to_end(cache_key)
             return held
+        missed = self._missed.pop(cache_key, None)
+        if missed is not None and time.monotonic() - missed[0] < _MISS_SECONDS:
+            raise missed[1]
         return await self._read_once(cache_key, table_map, navigation, table, key)
 
     async def _read_once(
@@ -224,13 +253,21 @@ class References:
     ) -> str:
         """Read an id and keep it, joining a read of it already under way: after a start, or a new id,
         every record of a session wants its company's id at the same moment."""
+        # Shielded: a change that gives up (its session lost) does not cancel the read the others wait for.
+        return await asyncio.shield(self._started_read(cache_key, table_map, navigation, table, key))
+
+    def _started_read(
+        self, cache_key: _Ref, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
+    ) -> asyncio.Task[str]:
+        """The read of an id under way, started now if there is none."""
+        if self._closed:
+            raise TransientError("the Dataverse sink is closed")
         reading = self._reading.get(cache_key)
         if reading is None:
             reading = asyncio.ensure_future(self._read_and_keep(cache_key, table_map, navigation, table, key))
             self._reading[cache_key] = reading
             reading.add_done_callback(lambda done: self._read_ended(cache_key, done))
-        # Shielded: a change that gives up (its session lost) does not cancel the read the others wait for.
-        return await asyncio.shield(reading)
+        return reading
 
     async def _read_and_keep(
         self, cache_key: _Ref, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]

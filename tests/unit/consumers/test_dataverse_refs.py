@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from dualbus.consumers import _dataverse_refs as refs_module
 from dualbus.consumers._dataverse_refs import References, addressable, made_id
+from dualbus.d365 import dataverse_tables
+from dualbus.shared.errors import TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, dataverse_key_literal, load_maps
 
@@ -165,3 +169,62 @@ async def test_an_id_read_again_stays_in_use_until_the_new_one_is_read() -> None
     assert await renewal is True
     assert NEW_COMPANY_ID in await refs.row_path(table_map, ACCOUNT_KEY)
     assert companies.reads == 2
+
+
+class _AnyRow:
+    """Answers a read of any row by key with an id made from its path; counts the reads of each path."""
+
+    def __init__(self) -> None:
+        self.reads: dict[str, int] = {}
+
+    async def request(self, method: str, path: str, **_: Any) -> Response:
+        self.reads[path] = self.reads.get(path, 0) + 1
+        guid = str(uuid.uuid5(uuid.NAMESPACE_URL, path))
+        primary = dataverse_tables()[path.removeprefix(f"{ROOT}/").split("(")[0]].primary_id
+        return httpx.Response(200, json={primary: guid}, request=httpx.Request(method, "https://x"))
+
+
+def _currency(code: str) -> LookupBinding:
+    return LookupBinding("transactioncurrencyid", "transactioncurrencies", {"isocurrencycode": code})
+
+
+@pytest.mark.asyncio
+async def test_past_its_bound_the_id_cache_lets_the_least_recently_used_go(monkeypatch) -> None:
+    monkeypatch.setattr(refs_module, "_CACHE_LIMIT", 2)
+    rows = _AnyRow()
+    refs = References(rows, root=ROOT)
+    table_map = _customers_map()
+    for code in ("USD", "EUR", "USD", "GBP", "USD", "EUR"):  # GBP pushes out EUR, not USD (used since)
+        await refs.bind(table_map, _currency(code), None)
+    assert rows.reads == {
+        f"{ROOT}/transactioncurrencies(isocurrencycode='USD')": 1,
+        f"{ROOT}/transactioncurrencies(isocurrencycode='EUR')": 2,
+        f"{ROOT}/transactioncurrencies(isocurrencycode='GBP')": 1,
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_change_giving_up_does_not_cancel_the_read_another_waits_for() -> None:
+    companies = _Companies()
+    refs = References(companies, root=ROOT)
+    first = asyncio.create_task(refs.row_path(_customers_map(), ACCOUNT_KEY))
+    second = asyncio.create_task(refs.row_path(_customers_map(), ACCOUNT_KEY))
+    await asyncio.sleep(0.01)
+    first.cancel()  # its session lost
+    companies.go.set()
+    assert COMPANY_ID in await asyncio.wait_for(second, 5)
+    assert first.cancelled()
+    assert companies.reads == 1
+
+
+@pytest.mark.asyncio
+async def test_once_closed_no_read_starts_and_those_under_way_stop() -> None:
+    companies = _Companies()
+    refs = References(companies, root=ROOT)
+    waiting = asyncio.create_task(refs.row_path(_customers_map(), ACCOUNT_KEY))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(refs.aclose(), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    with pytest.raises(TransientError, match="closed"):
+        await refs.row_path(_customers_map(), ACCOUNT_KEY)

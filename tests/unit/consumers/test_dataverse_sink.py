@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 import pytest_asyncio
 import stamina
@@ -561,8 +562,8 @@ async def test_a_rows_read_and_its_lookups_ids_travel_in_one_batch(fake):
 
 @pytest.mark.asyncio
 async def test_a_lookup_read_failing_beside_the_row_read_fails_the_change_as_before(fake):
-    """A lookup target that is not there is asked again when it is bound, and raises there: the change
-    waits for it (LookupMissingError), and nothing is written."""
+    """A lookup target found missing beside the row's read is not read again where it is bound, which
+    raises: the change waits for it (LookupMissingError), and nothing is written."""
     del fake.rows["transactioncurrencies(isocurrencycode='USD')"]
     http, api = api_client(BatchFront(fake))
     sink = DataverseSink(BatchingApi(api, root="api/data/v9.2"), writer_id=DUALBUS)
@@ -570,7 +571,7 @@ async def test_a_lookup_read_failing_beside_the_row_read_fails_the_change_as_bef
         await sink.apply(customer(1))
     assert fake.writes() == []
     currency = ("GET", "transactioncurrencies(isocurrencycode='USD')", None)
-    assert fake.requests.count(currency) == 2  # beside the row's read, then again where it is bound
+    assert fake.requests.count(currency) == 1
     await sink.aclose()
     await http.aclose()
 
@@ -596,4 +597,57 @@ async def test_a_deletes_row_read_and_its_companys_id_read_again_travel_in_one_b
         [f"DELETE {ACCOUNT}"],
     ]
     await deleting.aclose()
+    await http.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_write_sent_with_an_id_another_change_replaced_meanwhile_goes_again(fake):
+    """Customer group 10 re-created under a new id; another change reads the new id while this write, sent
+    with the old one, is under way. Its 404 then finds the cached id already new (unchanged by its own read
+    again), but the write went with the old: it fails transiently and binds the new id on its retry,
+    where it was rejected as TargetRejected before."""
+    replaced = False
+
+    async def another_change_refreshes_first(request: httpx.Request) -> httpx.Response:
+        nonlocal replaced
+        if request.method == "PATCH" and not replaced:
+            replaced = True
+            group = next(b for b in customer(2).lookups if b.table == "msdyn_customergroups")
+            assert await sink._refs.refreshed(customer(2).table_map, {}, (group,)) is True
+        return fake(request)
+
+    http, api = api_client(another_change_refreshes_first)
+    sink = DataverseSink(api, writer_id=DUALBUS)
+    replaced = True  # the first create goes through as it is
+    await created(sink, fake)
+    replaced = False
+    fake.rows[f"msdyn_customergroups(_msdyn_company_value={USMF_ID},msdyn_groupid='10')"] = {
+        "msdyn_customergroupid": NEW_GROUP_ID
+    }
+    del fake.rows[ACCOUNT]  # the account too, so that its next change binds the group again
+    with pytest.raises(TransientError, match="replaced meanwhile"):
+        await sink.apply(customer(2))
+    assert await sink.apply(customer(2)) is ApplyResult.APPLIED
+    assert fake.rows[ACCOUNT]["_msdyn_customergroupid_value"] == NEW_GROUP_ID
+    await http.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_delete_whose_row_is_there_is_not_held_back_by_a_failed_read_of_its_company(fake):
+    """A delete reads its company's id again beside its row; when that read fails (503) and the row is
+    there, the delete goes on: the new id was only needed for a row not found."""
+    failing = False
+
+    def company_reads_fail(request: httpx.Request) -> httpx.Response:
+        if failing and "cdm_companies" in request.url.path:
+            return httpx.Response(503, json={"error": {"message": "busy"}})
+        return fake(request)
+
+    http, api = api_client(company_reads_fail)
+    sink = DataverseSink(api, writer_id=DUALBUS)
+    await created(sink, fake)
+    sink._written.clear()  # no kept copy: the delete reads its row
+    failing = True
+    assert await sink.apply(customer(2, operation=Operation.DELETE)) is ApplyResult.APPLIED
+    assert ACCOUNT not in fake.rows
     await http.aclose()
