@@ -142,6 +142,11 @@ class References:
         name = f"{binding.navigation}@odata.bind"
         if binding.key is None:
             return {name: None} if row is None or current is not None else {}
+        # Found missing by ``resolving`` a moment ago, for this very change: not read a second time. Only
+        # here: a key's lookup (``row_path``) is always read, since a delete takes a missing one for no row.
+        missed = self._missed.pop((binding.table, tuple(sorted(binding.key.items()))), None)
+        if missed is not None and time.monotonic() - missed[0] < _MISS_SECONDS:
+            raise missed[1]
         guid = await self._resolve(table_map, binding.navigation, binding.table, binding.key)
         if row is not None and str(current or "").lower() == guid.lower():
             return {}
@@ -243,9 +248,6 @@ class References:
         if held is not None:
             self._ids.move_to_end(cache_key)
             return held
-        missed = self._missed.pop(cache_key, None)
-        if missed is not None and time.monotonic() - missed[0] < _MISS_SECONDS:
-            raise missed[1]
         return await self._read_once(cache_key, table_map, navigation, table, key)
 
     async def _read_once(

@@ -12,7 +12,7 @@ import pytest
 from dualbus.consumers import _dataverse_refs as refs_module
 from dualbus.consumers._dataverse_refs import References, addressable, made_id
 from dualbus.d365 import dataverse_tables
-from dualbus.shared.errors import TransientError
+from dualbus.shared.errors import LookupMissingError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import LookupBinding, dataverse_key_literal, load_maps
 
@@ -228,3 +228,32 @@ async def test_once_closed_no_read_starts_and_those_under_way_stop() -> None:
         await waiting
     with pytest.raises(TransientError, match="closed"):
         await refs.row_path(_customers_map(), ACCOUNT_KEY)
+
+
+class _CompanyLater(_Companies):
+    """A company that is missing at its first two reads and there at the next."""
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Response:
+        if self.reads < 2:
+            self.reads += 1
+            return httpx.Response(404, json={"error": {}}, request=httpx.Request(method, "https://x"))
+        return await super().request(method, path, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_a_row_found_missing_beside_a_read_is_not_read_again_by_its_bind_but_is_by_a_key() -> None:
+    """The bind of the change that just found its lookup missing raises without a second read; a key that
+    holds the same row (a delete's path) reads it again, since a delete takes a missing one for no row."""
+    companies = _CompanyLater()
+    companies.go.set()
+    refs = References(companies, root=ROOT)
+    company = LookupBinding("msdyn_company", "cdm_companies", {"cdm_companycode": "USMF"})
+    await asyncio.gather(*refs.resolving(_customers_map(), (company,)))
+    assert companies.reads == 1
+    with pytest.raises(LookupMissingError):
+        await refs.bind(_customers_map(), company, None)
+    assert companies.reads == 1
+    await asyncio.gather(*refs.resolving(_customers_map(), (company,)))  # missing: remembered once more
+    assert companies.reads == 2
+    assert COMPANY_ID in await refs.row_path(_customers_map(), ACCOUNT_KEY)  # read, not taken as missing
+    assert companies.reads == 3
