@@ -310,9 +310,11 @@ class DataverseSink:
 
     async def _rebound(self, change: TargetChange, body: Mapping[str, object] | None) -> bool:
         """Whether a lookup the write set (``body``) binds another id now."""
-        for binding in change.lookups if body else ():
+        if not body:
+            return False
+        for binding in change.lookups:
             for name, value in (await self._refs.bind(change.table_map, binding, None)).items():
-                if body is not None and name in body and body[name] != value:
+                if name in body and body[name] != value:
                     return True
         return False
 

@@ -144,7 +144,7 @@ class References:
             return {name: None} if row is None or current is not None else {}
         # Found missing by ``resolving`` a moment ago, for this very change: not read a second time. Only
         # here: a key's lookup (``row_path``) is always read, since a delete takes a missing one for no row.
-        missed = self._missed.pop((binding.table, tuple(sorted(binding.key.items()))), None)
+        missed = self._missed.pop(_ref(binding.table, binding.key), None)
         if missed is not None and time.monotonic() - missed[0] < _MISS_SECONDS:
             raise missed[1]
         guid = await self._resolve(table_map, binding.navigation, binding.table, binding.key)
@@ -164,7 +164,7 @@ class References:
         wanted: dict[_Ref, tuple[str, str, Mapping[str, Scalar]]] = {}
         for binding in lookups:
             if binding.key is not None:
-                cache_key = (binding.table, tuple(sorted(binding.key.items())))
+                cache_key = _ref(binding.table, binding.key)
                 if cache_key not in self._ids:
                     wanted[cache_key] = (binding.navigation, binding.table, binding.key)
         return [self._resolved_quietly(table_map, *reference) for reference in wanted.values()]
@@ -179,7 +179,7 @@ class References:
             # found missing; remembered briefly, since the row may be made any moment.
             if len(self._missed) > _MISSES_KEPT:
                 self._missed.clear()
-            self._missed[(table, tuple(sorted(key.items())))] = (time.monotonic(), exc)
+            self._missed[_ref(table, key)] = (time.monotonic(), exc)
         except DualbusError:
             pass  # asked again by bind, which raises it
 
@@ -197,10 +197,10 @@ class References:
         # them again on its own, one turn of the pace before its row (a missing row's delete in a busy
         # consumer did this to its company's id every few changes). All are read at once: one turn.
         held = {
-            (table, tuple(sorted(reference.items()))): (navigation, table, reference)
+            cache_key: (navigation, table, reference)
             for navigation, table, reference in self._references(table_map, key, lookups)
+            if (cache_key := _ref(table, reference)) in self._ids
         }
-        held = {cache_key: read for cache_key, read in held.items() if cache_key in self._ids}
         old = {cache_key: self._ids[cache_key] for cache_key in held}
         # Started here, not inside gather's tasks: they are then issued in the same turn as the row's read.
         reads = [self._started_read(cache_key, table_map, *read) for cache_key, read in held.items()]
@@ -243,7 +243,7 @@ class References:
     async def _resolve(
         self, table_map: TableMap, navigation: str, table: str, key: Mapping[str, Scalar]
     ) -> str:
-        cache_key = (table, tuple(sorted(key.items())))
+        cache_key = _ref(table, key)
         held = self._ids.get(cache_key)
         if held is not None:
             self._ids.move_to_end(cache_key)
@@ -324,6 +324,11 @@ class References:
         # An alternate key names one row at most.
         guid = rows[0].get(primary) if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None
         return str(guid) if guid else None
+
+
+def _ref(table: str, key: Mapping[str, Scalar]) -> _Ref:
+    """How the id cache names the row of ``table`` with ``key`` (its parts in order)."""
+    return table, tuple(sorted(key.items()))
 
 
 def addressable(terms: KeyTerms) -> bool:
