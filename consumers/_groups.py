@@ -14,10 +14,11 @@ import orjson
 
 from dualbus.shared.messages import body_bytes
 
-__all__ = ["by_record", "record_name"]
+__all__ = ["EVERY_RECORD", "by_record", "record_groups", "record_name"]
 
-# What a body holding a batch of changes stands for: many records at once.
-_MANY = "\x00many"
+# The group of a batch holding a body of many changes (a batch body): its records are not known before the
+# body is read, so the whole batch is one group, worked after everything before it and before anything after.
+EVERY_RECORD = "\x00many"
 
 
 class _Message(Protocol):
@@ -30,13 +31,20 @@ M = TypeVar("M", bound=_Message)
 
 def by_record(messages: Sequence[M]) -> list[list[M]]:
     """The messages grouped by the record they change, each group in arrival order."""
+    return list(record_groups(messages).values())
+
+
+def record_groups(messages: Sequence[M]) -> dict[str, list[M]]:
+    """The messages by the name of the record they change (``record_name``), each group in arrival order;
+    a batch holding a batch body is one group named ``EVERY_RECORD``."""
     groups: dict[str, list[M]] = {}
     for index, message in enumerate(messages):
         record = _record(message.body)
-        if record is _MANY:
-            return [list(messages)]
-        groups.setdefault(record or f"unreadable:{index}", []).append(message)
-    return list(groups.values())
+        if record is EVERY_RECORD:
+            return {EVERY_RECORD: list(messages)}
+        # Named apart from any record (a record's name is a JSON list), so it is never queued behind one.
+        groups.setdefault(record or f"unreadable:{id(message)}:{index}", []).append(message)
+    return groups
 
 
 def _record(body: object) -> str | None:
@@ -46,7 +54,7 @@ def _record(body: object) -> str | None:
     try:
         payload = orjson.loads(body_bytes(body))
         if isinstance(payload, list):
-            return _MANY
+            return EVERY_RECORD
         if not isinstance(payload, dict) or not isinstance(payload.get("key"), dict):
             return None
         return record_name(payload.get("entity"), payload["key"])

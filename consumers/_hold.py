@@ -99,7 +99,7 @@ class SessionHold:
             return
         self.lost = True
         _log.warning("lock lost (%s): the unsettled messages are left for the next holder", why)
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
 
     def expired(self, message: ReceivedMessage | None) -> bool:
@@ -134,23 +134,29 @@ class SessionHold:
         """``AutoLockRenewer``'s callback: a renewal failed, so the lock will not outlive its time."""
         self.lose(f"renewing it failed: {error}")
 
-    async def work(self, jobs: list[Coroutine[Any, Any, None]]) -> None:
-        """Run one batch's record queues side by side; an error in one of them, or a lost hold, stops all."""
+    def spawn(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``job`` (a record queue's work) as a task of this hold: it sees the hold (``current_hold``)
+        and is cancelled when the hold is lost."""
         token = _current.set(self)
         try:
-            tasks = {asyncio.create_task(job) for job in jobs}
+            task = asyncio.create_task(job)
         finally:
             _current.reset(token)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def work(self, jobs: list[Coroutine[Any, Any, None]]) -> None:
+        """Run one batch's record queues side by side; an error in one of them, or a lost hold, stops all."""
+        tasks = {self.spawn(job) for job in jobs}
         if not tasks:
             return
-        self._tasks |= tasks
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
-            self._tasks -= tasks
         for task in tasks:
             if not task.cancelled() and (error := task.exception()) is not None:
                 raise error
