@@ -8,8 +8,9 @@ received before it are done, whatever batch they came in. Order among one record
 session's order is kept for (``_groups``); a batch holding a batch body, whose records are not known before
 it is read, waits for everything before it, and everything after waits for it.
 
-An error in any record's work stops them all, as a lost hold does (``SessionHold.lose`` cancels the tasks);
-the worker then lets the session go, and its unsettled messages come back to the next holder in order.
+An error in any record's work stops them all at once, as a lost hold does (``SessionHold.lose`` cancels the
+tasks), and a message queued behind one that failed or was stopped never starts: the worker lets the session
+go, and its unsettled messages come back to the next holder in order.
 """
 
 from __future__ import annotations
@@ -100,9 +101,12 @@ class RecordQueues:
 
     async def _after(self, before: list[asyncio.Task[None]], group: list[ReceivedMessage]) -> None:
         if before:
-            # Done in any way: one that failed stops everything anyway (``finish``), and one left by a lost
-            # hold or a stop leaves this one to find the same and leave its messages too.
             await asyncio.wait(before)
+            # One before it that failed, or was stopped where it was (a lost hold, the shutdown deadline),
+            # left its messages unsettled: these must not overtake them. The session goes, and its next
+            # holder gets them all, in order. (One left by a stop ends normally: this one finds the stop too.)
+            if self._failure is not None or any(t.cancelled() or t.exception() for t in before):
+                return
         await self._work(group)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -112,5 +116,9 @@ class RecordQueues:
             del self._tails[record]
         if self._barrier is task:
             self._barrier = None
-        if not task.cancelled() and self._failure is None:
+        if not task.cancelled() and self._failure is None and task.exception() is not None:
             self._failure = task.exception()
+            # An error stops the session's work at once, not when the worker next looks (its receive may
+            # be under way): no other record's message starts meanwhile.
+            for other in list(self._running):
+                other.cancel()

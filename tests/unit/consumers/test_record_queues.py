@@ -91,12 +91,6 @@ async def test_a_batch_body_waits_for_everything_before_it_and_holds_back_everyt
 
 @pytest.mark.asyncio
 async def test_an_error_in_one_record_stops_the_others_and_is_raised():
-    class Broken(Worked):
-        async def __call__(self, group: list[Any]) -> None:
-            if group[0].label == "bad":
-                raise RuntimeError("a bug")
-            await super().__call__(group)
-
     worked = Broken("slow")
     queues = _queues(worked)
     queues.add(cast(Any, [_msg("EUR", "slow"), _msg("USD", "bad")]))
@@ -105,6 +99,35 @@ async def test_an_error_in_one_record_stops_the_others_and_is_raised():
     with pytest.raises(RuntimeError, match="a bug"):
         await queues.finish()
     assert worked.finished == []  # the slow record was stopped where it was
+
+
+class Broken(Worked):
+    """Raises (a bug) on a message labelled ``bad``."""
+
+    async def __call__(self, group: list[Any]) -> None:
+        if group[0].label == "bad":
+            self.started.append("bad")
+            raise RuntimeError("a bug")
+        await super().__call__(group)
+
+
+@pytest.mark.asyncio
+async def test_after_an_error_no_later_message_of_its_record_starts_and_the_others_stop_at_once():
+    """The failed message stays unsettled, so its record's later change must not overtake it: the session's
+    next holder gets both, in order. The worker may be in a receive when the error comes: nothing else
+    starts meanwhile either."""
+    worked = Broken("usd-held", "gbp-held")
+    queues = _queues(worked)
+    queues.add(cast(Any, [_msg("EUR", "bad"), _msg("USD", "usd-held")]))
+    queues.add(cast(Any, [_msg("EUR", "eur-2"), _msg("GBP", "gbp-held")]))
+    queues.add(cast(Any, [_batch_body("many")]))
+    await _settle()
+    assert isinstance(queues.failure, RuntimeError)
+    assert worked.started == ["bad", "usd-held", "gbp-held"]  # eur-2 and the batch body never start
+    assert worked.finished == []  # the held ones were stopped where they were
+    with pytest.raises(RuntimeError, match="a bug"):
+        await queues.finish()
+    assert queues.in_hand == 0
 
 
 @pytest.mark.asyncio
@@ -132,3 +155,25 @@ async def test_no_more_is_received_while_a_batch_size_of_messages_is_in_hand():
     run.table.release.set()
     await run.until(lambda: ("CCC", 1) in run.table.writes)
     assert sorted(run.table.writes) == [("AAA", 1), ("BBB", 1), ("CCC", 1)]
+
+
+@pytest.mark.asyncio
+async def test_a_lost_lock_stops_the_messages_in_hand_of_every_batch():
+    """Messages of two batches are in hand (the second's BBB waits behind AAA, held up): a renewal failure
+    stops them all, none is applied or settled, and the session goes to its next holder."""
+    session = FakeSession("s")
+    first, second = [currency_message("AAA", 1)], [currency_message("AAA", 2), currency_message("BBB", 1)]
+    receiver = FakeReceiver(first, session, later=(second,))
+    run = Run(receiver, others_free=False)
+    run.table.hold_up |= {"AAA", "BBB"}
+    for _ in range(200):  # until the second batch is in hand too, received while AAA 1 is held up
+        if not receiver.batches:
+            break
+        await asyncio.sleep(0.01)
+    assert not receiver.batches
+    assert run.table.writes == []
+    [(renewable, failed)] = run.renewer.registered[:1]
+    await failed(renewable, RuntimeError("renewal refused"))
+    await run.until(lambda: receiver.closed)
+    assert run.table.writes == []
+    assert receiver.settled == []
