@@ -293,7 +293,7 @@ class Consumer:
                     await asyncio.wait_for(until_either(stop, self._ready.wait()), _READY_GRACE_SECONDS)
                 if not self._ready.is_set():
                     return
-            await self._drain(taken.receiver, taken.hold, stop, renewer, supply)
+            await self._drain(taken, stop, renewer, supply)
         finally:
             taken.hold.stop_reading()
             self._close_later(taken.receiver)
@@ -337,12 +337,7 @@ class Consumer:
         )
 
     async def _drain(
-        self,
-        receiver: AsyncReceiver,
-        hold: SessionHold,
-        stop: asyncio.Event,
-        renewer: LockRenewer,
-        supply: Supply[_Taken],
+        self, taken: _Taken, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]
     ) -> None:
         """Work the session's batches; let it go when it runs dry, or after a short batch if another
         session waits, taken, once every message in hand is done.
@@ -354,9 +349,10 @@ class Consumer:
         session taken meanwhile is noticed within one, and let go once dry for ``idle_wait``. A session
         just taken is not let go for another before ``first_look``: it was given because it holds messages.
         """
+        hold = taken.hold
         queues = RecordQueues(hold, lambda group: self._work_through(group, hold, stop))
         try:
-            await self._receive_into(queues, receiver, hold, stop, renewer=renewer, supply=supply)
+            await self._receive_into(queues, taken, stop, renewer=renewer, supply=supply)
         except BaseException:
             # The session goes: the messages in hand are left (or given back) for its next holder.
             await asyncio.shield(queues.cancel())
@@ -366,14 +362,14 @@ class Consumer:
     async def _receive_into(
         self,
         queues: RecordQueues,
-        receiver: AsyncReceiver,
-        hold: SessionHold,
+        taken: _Taken,
         stop: asyncio.Event,
         *,
         renewer: LockRenewer,
         supply: Supply[_Taken],
     ) -> None:
         """Receive the session's batches into ``queues`` until it is to be let go (see ``_drain``)."""
+        receiver, hold = taken.receiver, taken.hold
         options = self.options
         dry = 0.0  # seconds of looks in a row that found nothing
         received = False  # whether any of the session's messages came to this holder yet
