@@ -31,6 +31,9 @@ from dualbus.shared.topology import Direction, default_topology
 from tests.twin_settings import api_environment
 from tests.twin_settings import api_settings as twin_api_settings
 
+# The consumer stops within its shutdown deadline (5 s here) and the closing of its clients.
+_STOP_WITHIN_SECONDS = 30.0
+
 DUALBUS = "dualbus"
 DV_CLIENTS = {DUALBUS: "pipeline-secret", "maker": "maker-secret"}
 # Small pages on both twins, so that every read crosses several pages.
@@ -208,4 +211,21 @@ async def customer_consumer(
         yield
     finally:
         stop.set()
-        await consumer
+        try:
+            await asyncio.wait_for(asyncio.shield(consumer), _STOP_WITHIN_SECONDS)
+        except TimeoutError:
+            # Rather than pytest's timeout with nothing to go by: what every task of the loop waited on.
+            waits = "\n".join(_awaiting(task) for task in asyncio.all_tasks())
+            raise AssertionError(f"the consumer did not stop in {_STOP_WITHIN_SECONDS} s:\n{waits}") from None
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """The task and the chain of awaits it is suspended in (``Task.print_stack`` shows only the first)."""
+    lines = [repr(task)]
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "\n".join(lines)
