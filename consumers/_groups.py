@@ -14,7 +14,7 @@ import orjson
 
 from dualbus.shared.messages import body_bytes
 
-__all__ = ["EVERY_RECORD", "by_record", "record_groups", "record_name"]
+__all__ = ["EVERY_RECORD", "record_groups", "record_name"]
 
 # The group of a batch holding a body of many changes (a batch body): its records are not known before the
 # body is read, so the whole batch is one group, worked after everything before it and before anything after.
@@ -27,11 +27,6 @@ class _Message(Protocol):
 
 
 M = TypeVar("M", bound=_Message)
-
-
-def by_record(messages: Sequence[M]) -> list[list[M]]:
-    """The messages grouped by the record they change, each group in arrival order."""
-    return list(record_groups(messages).values())
 
 
 def record_groups(messages: Sequence[M]) -> dict[str, list[M]]:

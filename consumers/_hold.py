@@ -146,21 +146,6 @@ class SessionHold:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def work(self, jobs: list[Coroutine[Any, Any, None]]) -> None:
-        """Run one batch's record queues side by side; an error in one of them, or a lost hold, stops all."""
-        tasks = {self.spawn(job) for job in jobs}
-        if not tasks:
-            return
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-        for task in tasks:
-            if not task.cancelled() and (error := task.exception()) is not None:
-                raise error
-
     async def _save_tombstones(self) -> None:
         """Save the tombstones the message's changes left, before it is settled (a settled message never
         comes back, so a tombstone not saved by then could be lost with this consumer)."""

@@ -261,7 +261,7 @@ async def test_a_sessions_change_met_without_its_tombstones_is_not_applied_and_t
     hold = SessionHold(cast(Any, receiver), sessionful=True)  # its tombstones never read
     table, metrics = TwinTable(), ConsumerMetrics(area="currency", direction="to-dataverse")
     processor = currency_processor(table, metrics)
-    await hold.work([processor.process(cast(Any, currency_message("AAA", 1)), hold)])
+    await asyncio.wait({hold.spawn(processor.process(cast(Any, currency_message("AAA", 1)), hold))})
     assert hold.lost
     assert (table.writes, receiver.settled) == ([], [])
     assert metrics.counts["lock-lost"] == 1
@@ -275,7 +275,7 @@ async def test_changes_outside_a_session_pass_without_tombstones():
     hold = SessionHold(cast(Any, receiver), sessionful=False)
     table, metrics = TwinTable(), ConsumerMetrics(area="currency", direction="to-dataverse")
     processor = currency_processor(table, metrics)
-    await hold.work([processor.process(cast(Any, currency_message("AAA", 1)), hold)])
+    await hold.spawn(processor.process(cast(Any, currency_message("AAA", 1)), hold))
     assert not hold.lost
     assert table.writes == [("AAA", 1)]
     assert [kind for kind, _ in receiver.settled] == ["complete"]
