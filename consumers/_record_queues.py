@@ -66,7 +66,7 @@ class RecordQueues:
 
     @property
     def failure(self) -> BaseException | None:
-        """The first error a record's work raised, if any has (the rest are then stopped by ``finish``)."""
+        """The first error a record's work raised, if any has (the rest were stopped as it came)."""
         return self._failure
 
     async def one_done(self, within: float | None = None) -> bool:
@@ -80,16 +80,15 @@ class RecordQueues:
 
     async def finish(self) -> None:
         """Wait for every message in hand; the first error raised stops the rest and is raised."""
-        tasks = list(self._running)
         try:
-            if tasks and self._failure is None:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            if self._running and self._failure is None:
+                # A task's ``_done`` runs before this wait wakes (callbacks run in the order added), so
+                # ``_failure`` holds the error by then.
+                await asyncio.wait(list(self._running), return_when=asyncio.FIRST_EXCEPTION)
         finally:
             await self.cancel()
-        failed = (t.exception() for t in tasks if t.done() and not t.cancelled())
-        failure = self._failure or next((error for error in failed if error is not None), None)
-        if failure is not None:
-            raise failure
+        if self._failure is not None:
+            raise self._failure
 
     async def cancel(self) -> None:
         """Stop every record's work where it is (their messages are left unsettled) and wait for it."""

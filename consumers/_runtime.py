@@ -376,9 +376,6 @@ class Consumer:
         while not stop.is_set() and not hold.lost and queues.failure is None:
             if self._gate is not None and self._gate.paused:
                 return  # paused by an operator: let the session go; its messages wait in order
-            if queues.in_hand >= options.batch_size:
-                await queues.one_done()
-                continue
             if queues.in_hand:
                 messages = await self._received_beside(receiver, queues)
                 if not messages:
@@ -387,12 +384,15 @@ class Consumer:
                 wait = min(options.kept_look, options.idle_wait - dry)
                 messages = await receive(receiver, max_count=options.batch_size, max_wait=wait)
             if not messages or hold.lost:
+                if messages:
+                    return  # the hold was lost as they came: they are left for the next holder
+                # A look that waited and found nothing (one beside work in hand does not come here).
                 dry += wait
                 # Ten looks of 0.05 s add up to 0.49999999999999994: within _ROUNDING, that is 0.5 s.
                 spent = dry + _ROUNDING
                 for_others = self._others_wait(supply) and (received or spent >= options.first_look)
-                if messages or spent >= options.idle_wait or for_others:
-                    return  # lost (its messages are left for the next holder), or dry
+                if spent >= options.idle_wait or for_others:
+                    return  # dry
                 continue
             dry = 0.0
             received = True
@@ -419,6 +419,9 @@ class Consumer:
         """
         options = self.options
         room = options.batch_size - queues.in_hand
+        if room <= 0:  # a batch's size in hand: nothing more until some of it is done
+            await queues.one_done()
+            return []
         if self._subscription.requires_session:  # without sessions (no prefetch) a receiver holds nothing
             messages = await receive(receiver, max_count=room, max_wait=_HELD_ONLY)
             if messages:
