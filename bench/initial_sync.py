@@ -46,6 +46,7 @@ from dualbus.consumers import ConsumerMetrics, run_consumer
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.runner import ProducerContext, open_context
 from dualbus.producers.settings import ProducerOptions
+from dualbus.sandbox.dataverse.tables import TABLES
 from dualbus.shared.envelope import Origin
 from dualbus.shared.settings import ApiSettings, ServiceBusSettings, Settings
 from dualbus.shared.topology import Direction
@@ -172,7 +173,12 @@ def _settings(parts: dict[str, Any], state_dir: Path) -> Settings:
 
 
 class _Observer:
-    """Counts Dataverse rows as a separate application user, so it costs the pipeline none of its limits."""
+    """Counts Dataverse rows as a separate application user, so it costs the pipeline none of its limits.
+
+    Dataverse's ``$count`` stops at 5,000 rows (``sandbox/dataverse/reads.py`` cites the page), so the rows
+    are counted as a client of the real service would: one tracked read of a table's ids, then its delta
+    link, which answers only the rows created, changed or deleted since. A poll costs the twin what changed.
+    """
 
     def __init__(self, url: str, token_url: str, audience: str, *_secure: str) -> None:
         form = {
@@ -185,17 +191,36 @@ class _Observer:
         self._http = httpx.AsyncClient(
             base_url=url + _DV_API, headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
+        self._ids: dict[str, set[str]] = {}
+        self._delta_links: dict[str, str] = {}
 
     async def count(self, entity_set: str) -> int:
-        # $count over one row a page: the rows are counted, not sent.
+        """The rows the table holds; -1 when the twin could not be read this time."""
         try:
-            response = await self._http.get(
-                entity_set, params={"$count": "true"}, headers={"Prefer": "odata.maxpagesize=1"}
-            )
-            return int(response.json().get("@odata.count", 0))
-        except (httpx.HTTPError, ValueError):
+            await self._follow(entity_set)
+        except (httpx.HTTPError, ValueError, KeyError):
             # A busy twin may drop the observer's connection: count again on the next round.
             return -1
+        return len(self._ids[entity_set])
+
+    async def _follow(self, entity_set: str) -> None:
+        primary_id = TABLES[entity_set].primary_id
+        ids = self._ids.setdefault(entity_set, set())
+        # A link the service gave is followed as it is; the first read names the one column it needs.
+        link: str | None = self._delta_links.get(entity_set) or f"{entity_set}?$select={primary_id}"
+        headers = {"Prefer": "odata.track-changes, odata.maxpagesize=5000"}
+        while link:
+            response = await self._http.get(link, headers=headers)
+            response.raise_for_status()
+            body = orjson.loads(response.content)
+            for row in body["value"]:
+                if "reason" in row:  # a $deletedEntity entry names its row by "id"
+                    ids.discard(row["id"])
+                else:
+                    ids.add(row[primary_id])
+            if "@odata.deltaLink" in body:
+                self._delta_links[entity_set] = body["@odata.deltaLink"]
+            link = body.get("@odata.nextLink")
 
     async def wait_for(self, expected: dict[str, int], deadline: float) -> bool:
         while time.perf_counter() < deadline:

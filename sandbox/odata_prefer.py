@@ -1,20 +1,38 @@
 """The ``Prefer`` request header both twins read (RFC 7240, with OData's preferences).
 
 A header holds comma-separated preferences, each a name, an optional ``=value`` and optional parameters
-after ``;`` (which no preference the twins read uses): https://www.rfc-editor.org/rfc/rfc7240#section-2
+after ``;`` (which no preference the twins read uses): https://www.rfc-editor.org/rfc/rfc7240#section-2. A
+value may be a quoted string holding commas, as ``odata.include-annotations="A,B"`` does
+(https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows).
 """
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["parse_prefer"]
+
+# One preference: everything up to the next comma that is not inside a quoted string.
+_PREFERENCE = re.compile(r'(?:[^,"]|"[^"]*")+')
 
 
 def parse_prefer(header: str) -> dict[str, str]:
     """``odata.maxpagesize=10, return=representation`` -> ``{"odata.maxpagesize": "10", ...}``: names in lower
-    case, '' for a bare preference, a preference's parameters left out."""
+    case, '' for a bare preference, a quoted value unquoted, a preference's parameters left out."""
     preferences: dict[str, str] = {}
-    for item in header.split(","):
-        name, _, value = item.split(";")[0].strip().partition("=")
+    for item in _PREFERENCE.findall(header):
+        name, _, value = _outside_parameters(item).strip().partition("=")
         if name.strip():
             preferences[name.strip().lower()] = value.strip().strip('"')
     return preferences
+
+
+def _outside_parameters(item: str) -> str:
+    """The preference up to its first ``;`` that is not inside a quoted string."""
+    quoted = False
+    for index, char in enumerate(item):
+        if char == '"':
+            quoted = not quoted
+        elif char == ";" and not quoted:
+            return item[:index]
+    return item

@@ -97,7 +97,7 @@ async def _serve(service: DataverseService, request: Request, caller: Caller) ->
         method=request.method,
         path=request.path_params["path"],
         query=dict(request.query_params),
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=_combined(request),
         body=await request.body(),
         user_id=caller.user_id,
     )
@@ -108,6 +108,18 @@ async def _serve(service: DataverseService, request: Request, caller: Caller) ->
         except DataverseApiError as exc:
             return _to_starlette(error_response(exc))
     return _to_starlette(service.handle(context, api_request))
+
+
+def _combined(request: Request) -> dict[str, str]:
+    """The request's headers by lower-case name, a repeated header's values joined by commas (RFC 9110
+    section 5.3): a client may send ``Prefer: odata.maxpagesize=3`` and
+    ``Prefer: odata.include-annotations=*`` as two lines, as https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/count-rows
+    shows."""
+    combined: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        combined[key] = f"{combined[key]}, {value}" if key in combined else value
+    return combined
 
 
 def _reporting(protection: ServiceProtection, caller: Caller, response: Response) -> Response:

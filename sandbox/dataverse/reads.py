@@ -2,6 +2,11 @@
 
 - Query options and paging (``Prefer: odata.maxpagesize``, ``@odata.nextLink``):
   https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api
+- ``$count=true`` counts the matching rows up to 5,000; ``Prefer: odata.include-annotations`` naming
+  ``Microsoft.Dynamics.CRM.totalrecordcount`` and ``...totalrecordcountlimitexceeded`` (or a pattern such as
+  ``*`` that covers them) adds both annotations, the count -1 without ``$count=true`` ("Count rows using
+  OData", https://github.com/MicrosoftDocs/powerapps-docs/blob/09d2ca01442806eab093e2143c2a5148c1c7738f/
+  powerapps-docs/developer/data-platform/webapi/query/count-rows.md)
 - Conditional retrieval: a row read with ``If-None-Match`` naming its current ETag is answered 304 Not
   Modified, except with ``$expand`` or ``Prefer: odata.include-annotations`` ("Conditional retrievals",
   https://github.com/MicrosoftDocs/powerapps-docs/blob/0a55aa56368fa1742438ed3842bb4bbd9f9ef042/powerapps-docs/
@@ -45,6 +50,10 @@ __all__ = ["get", "query_options", "select_of"]
 # Dataverse returns at most 5,000 rows a page unless the client asks for fewer.
 _DEFAULT_PAGE_SIZE = 5000
 _UNSUPPORTED_WITH_TRACKING = ("$filter", "$orderby", "$expand", "$top")
+# The most rows $count=true counts (count-rows.md above).
+_COUNT_LIMIT = 5000
+_TOTAL_COUNT = "Microsoft.Dynamics.CRM.totalrecordcount"
+_LIMIT_EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
 # The time in a delta token, as the twin's clock (Context.now) writes it.
 _ISSUED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -112,14 +121,44 @@ def _page(context: Context, request: ApiRequest, table: DvTable, options: QueryO
         "@odata.context": context.api_url(f"$metadata#{_context_name(table, options)}"),
         "value": [representation(table, row, options.select) for row in page],
     }
-    if request.query.get("$count") == "true":
-        body["@odata.count"] = total
+    body.update(_count_annotations(request, total))
     if offset + size < total:
         query = {k: v for k, v in request.query.items() if k != "$skiptoken"}
         query["$skiptoken"] = _skip_token(offset + size)
         body["@odata.nextLink"] = context.api_url(f"{table.entity_set}?{urlencode(query, quote_via=quote)}")
     headers = {"Preference-Applied": f"odata.maxpagesize={page_size}"} if page_size else {}
     return json_response(200, body, headers)
+
+
+def _count_annotations(request: ApiRequest, total: int) -> dict[str, Any]:
+    """``@odata.count`` when asked for, and the total-count annotations when the client prefers them."""
+    counted = request.query.get("$count") == "true"
+    annotations: dict[str, Any] = {"@odata.count": min(total, _COUNT_LIMIT)} if counted else {}
+    wanted = request.prefer().get("odata.include-annotations")
+    if wanted is not None and _included(wanted, _TOTAL_COUNT):
+        annotations[f"@{_TOTAL_COUNT}"] = min(total, _COUNT_LIMIT) if counted else -1
+    if wanted is not None and _included(wanted, _LIMIT_EXCEEDED):
+        annotations[f"@{_LIMIT_EXCEEDED}"] = counted and total > _COUNT_LIMIT
+    return annotations
+
+
+def _included(patterns: str, annotation: str) -> bool:
+    """Whether an ``odata.include-annotations`` list covers ``annotation``: by name, by ``namespace.*`` or by
+    ``*``, each excluded with a leading ``-``; the most specific pattern that covers it decides (the filter
+    patterns of https://learn.microsoft.com/dotnet/api/microsoft.odata.odatapreferenceheader.annotationfilter).
+    """
+    deciding: tuple[int, bool] | None = None  # (specificity, included) of the most specific covering pattern
+    for pattern in (item.strip() for item in patterns.split(",")):
+        name = pattern.removeprefix("-")
+        if name == annotation:
+            specificity = len(annotation) + 1
+        elif name == "*" or (name.endswith(".*") and annotation.startswith(name[:-1])):
+            specificity = len(name) - 1
+        else:
+            continue
+        if deciding is None or specificity > deciding[0]:
+            deciding = (specificity, not pattern.startswith("-"))
+    return deciding is not None and deciding[1]
 
 
 def _matching_page(

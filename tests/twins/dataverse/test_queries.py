@@ -5,8 +5,15 @@ See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-
 
 from __future__ import annotations
 
+import itertools
+import string
+
 import httpx
 import pytest
+
+from tests.twins.dataverse.support import part_statuses, post_batch
+
+_API = "/api/data/v9.2/"
 
 
 @pytest.fixture
@@ -107,3 +114,59 @@ def test_count_is_exact_after_deletes_and_pages_cover_every_row(client: httpx.Cl
         seen += [row["name"] for row in page["value"]]
         link = page.get("@odata.nextLink")
     assert sorted(seen) == ["A Ltd", "B Ltd", "D Ltd", "E Ltd"]
+
+
+def _currencies(client: httpx.Client, count: int) -> None:
+    """``count`` currencies, created in batches of the most requests a batch may hold."""
+    codes = ["".join(letters) for letters in itertools.product(string.ascii_uppercase, repeat=3)][:count]
+    for start in range(0, count, 1000):
+        upserts = [
+            ("PATCH", f"{_API}transactioncurrencies(isocurrencycode='{code}')", {"currencyname": code})
+            for code in codes[start : start + 1000]
+        ]
+        assert set(part_statuses(post_batch(client, upserts))) == {204}
+
+
+def test_count_stops_at_5000_and_the_annotations_say_it_was_exceeded(client: httpx.Client) -> None:
+    """$count counts up to 5,000 rows; the total-count annotations, when preferred, say the limit was passed.
+
+    https://github.com/MicrosoftDocs/powerapps-docs/blob/09d2ca01442806eab093e2143c2a5148c1c7738f/powerapps-docs/
+    developer/data-platform/webapi/query/count-rows.md
+    """
+    _currencies(client, 5001)
+    wanted = "Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
+    annotations = f'odata.include-annotations="{wanted}"'
+    counted = client.get(
+        "transactioncurrencies",
+        params={"$count": "true", "$select": "isocurrencycode"},
+        headers=[("Prefer", "odata.maxpagesize=2"), ("Prefer", annotations)],
+    ).json()
+    assert counted["@odata.count"] == 5000
+    assert counted["@Microsoft.Dynamics.CRM.totalrecordcount"] == 5000
+    assert counted["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] is True
+    # The two Prefer lines both apply: the page size of the first is kept.
+    assert len(counted["value"]) == 2
+    bare = client.get("transactioncurrencies", params={"$count": "true", "$top": "1"}).json()
+    assert bare["@odata.count"] == 1
+    assert "@Microsoft.Dynamics.CRM.totalrecordcount" not in bare
+
+
+def test_total_count_annotations_follow_the_preferred_patterns(client: httpx.Client) -> None:
+    """Under the limit the count is exact and not exceeded; without $count the total reads -1; a more
+    specific pattern decides over a broader one, so ``*`` minus the namespace includes neither annotation."""
+    _currencies(client, 3)
+
+    def annotations(prefer: str, params: dict[str, str]) -> dict[str, object]:
+        body = client.get("transactioncurrencies", params=params, headers={"Prefer": prefer}).json()
+        return {name: value for name, value in body.items() if name.startswith("@Microsoft")}
+
+    everything = {"$count": "true"}
+    assert annotations('odata.include-annotations="Microsoft.Dynamics.CRM.*"', everything) == {
+        "@Microsoft.Dynamics.CRM.totalrecordcount": 3,
+        "@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded": False,
+    }
+    assert annotations('odata.include-annotations="*"', {})["@Microsoft.Dynamics.CRM.totalrecordcount"] == -1
+    assert annotations('odata.include-annotations="*,-Microsoft.Dynamics.CRM.*"', everything) == {}
+    assert annotations(
+        'odata.include-annotations="-*,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"', everything
+    ) == {"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded": False}
