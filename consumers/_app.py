@@ -16,6 +16,7 @@ from dualbus.consumers._fo import ODATA_ROOT as FO_ODATA_ROOT
 from dualbus.consumers._fo import FoSink
 from dualbus.consumers._limit import AdaptiveLimit
 from dualbus.consumers._metrics import ConsumerMetrics
+from dualbus.consumers._prepared import check_target, failure_of
 from dualbus.consumers._process import MessageProcessor
 from dualbus.consumers._retry import MessageRetry
 from dualbus.consumers._runtime import Consumer, RuntimeOptions
@@ -40,6 +41,15 @@ _log = logging.getLogger("dualbus.consumer")
 @asynccontextmanager
 async def open_sink(settings: Settings, direction: Direction, *, batch: bool = True) -> AsyncIterator[Sink]:
     """The sink of ``direction``'s target, with its own HTTP client, closed on exit."""
+    async with _open_target(settings, direction, batch=batch) as (sink, _api):
+        yield sink
+
+
+@asynccontextmanager
+async def _open_target(
+    settings: Settings, direction: Direction, *, batch: bool = True
+) -> AsyncIterator[tuple[Sink, ApiClient]]:
+    """The sink of ``direction``'s target and the unbatched client it writes through."""
     api_settings = _api_settings(settings, direction)
     async with (
         async_http_client(timeout=api_settings.timeout_seconds, max_connections=64) as http,
@@ -63,7 +73,7 @@ async def open_sink(settings: Settings, direction: Direction, *, batch: bool = T
             # paces no user's request count the way Dataverse does, so its batches go at once.
             sink = FoSink(BatchingApi(api, root=FO_ODATA_ROOT) if batch else api)
         try:
-            yield sink
+            yield sink, api
         finally:
             if learning is not None:
                 learning.cancel()
@@ -86,7 +96,11 @@ async def run_consumer(
     metrics: ConsumerMetrics | None = None,
     circuit: CircuitPolicy | None = None,
 ) -> ConsumerMetrics:
-    """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    """Consume ``area`` towards ``direction``'s target until ``stop`` is set (or SIGTERM/SIGINT arrives).
+
+    PrerequisiteError when the target lacks dualbus's fields (``stop`` is then set, before any message is
+    received: consumers/_prepared.py).
+    """
     if settings.servicebus is None:
         raise ConfigError("DUALBUS_SERVICEBUS__CONNECTION_STRING or __NAMESPACE must be set")
     chosen = topology or default_topology()
@@ -96,11 +110,15 @@ async def run_consumer(
     metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
     runtime = options or RuntimeOptions(concurrency=concurrency)
     retry = retry or MessageRetry()
-    async with async_bus_client(settings.servicebus) as client, open_sink(settings, direction) as sink:
+    maps = maps or load_maps()
+    async with (
+        async_bus_client(settings.servicebus) as client,
+        _open_target(settings, direction) as (sink, api),
+    ):
         processor = MessageProcessor(
             area=area,
             direction=direction,
-            maps=maps or load_maps(),
+            maps=maps,
             sink=_guarded(sink, direction, Circuit(circuit), retry),
             limit=AdaptiveLimit(runtime.max_batched_in_flight),
             retry=retry,
@@ -121,16 +139,22 @@ async def run_consumer(
             gate=watcher,
             ready=known,
         )
-        # Opening sessions takes a while; it runs alongside the first reading of the pause state, and no
-        # message is received before that reading is in.
-        watching = asyncio.create_task(_watch(watcher, known))
+        # Opening sessions takes a while; it runs alongside the first reading of the pause state and the
+        # question whether the target has dualbus's fields, and no message is received before both are in.
+        root = API_ROOT if direction is Direction.TO_DATAVERSE else FO_ODATA_ROOT
+        prepared = check_target(api, area=area, direction=direction, maps=maps, root=root, stop=stop)
+        watching = asyncio.create_task(_watch(watcher, known, prepared))
         try:
             with _stop_on_signals(stop):
                 await consumer.run(stop)
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            for task in (watching, prepared):
+                task.cancel()
+            await asyncio.wait({watching, prepared})
+        # The check's failure first (the watch fails with it too): a target without dualbus's fields.
+        failures = [failure_of(task) for task in (prepared, watching)]
+        if failure := next((failure for failure in failures if failure is not None), None):
+            raise failure
     return metrics
 
 
@@ -151,14 +175,21 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 
 
 async def _watch(
-    watcher: PauseWatcher, known: asyncio.Event, *, retry: RetryPolicy = RECONNECT_RETRY
+    watcher: PauseWatcher,
+    known: asyncio.Event,
+    prepared: asyncio.Task[None],
+    *,
+    retry: RetryPolicy = RECONNECT_RETRY,
 ) -> None:
-    """Read the route's pause state in full before any message is received, then follow it.
+    """Wait for ``prepared``, then read the route's pause state in full, before any message is received;
+    then follow the pause state. Read after the check, the state is fresh however long the target took to
+    answer.
 
     A read that fails is tried again after a backoff, and nothing is received meanwhile: a replica started
     while its route is paused (scaled out under the very backlog the pause holds back, or restarted) must
     not apply that backlog because the control queue did not answer its first read.
     """
+    await asyncio.shield(prepared)  # shielded: the consumer, not the watch, ends the check
     backoff = Backoff(retry, asyncio.Event())  # never set: the watch ends by being cancelled
     while True:
         try:

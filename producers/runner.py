@@ -23,7 +23,7 @@ from dualbus.producers.fo_inbox import FoEventInbox
 from dualbus.producers.fo_poller import FoScanner
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.fo_reader import FoReader
-from dualbus.producers.fo_rows import EntityLocks
+from dualbus.producers.fo_rows import EntityLocks, fo_sources
 from dualbus.producers.fo_webhook_process import serve_webhook_process
 from dualbus.producers.poll_pace import PollPace
 from dualbus.producers.publisher import Publisher
@@ -37,6 +37,7 @@ from dualbus.shared.errors import ConfigError, DualbusError, TransientError
 from dualbus.shared.http import async_http_client
 from dualbus.shared.identity import open_tokens
 from dualbus.shared.maps import load_maps
+from dualbus.shared.prerequisites import require_prepared
 from dualbus.shared.retry import Backoff, RetryPolicy
 from dualbus.shared.settings import ApiSettings, Settings
 from dualbus.shared.stopping import done_unless_stopped
@@ -138,6 +139,17 @@ async def run_producer(
             raise failures.exceptions[0] from None
 
 
+async def _fo_prepared(context: ProducerContext, stop: asyncio.Event) -> None:
+    """Every field the producer reads is there, dualbus's extension fields above all (docs/deploy.md).
+
+    F&O refuses a whole read naming a field the entity lacks: the producer stops, naming every such field,
+    rather than fail every round. Asked beside the other tasks, not before them: while F&O does not answer,
+    the webhook still takes events in (they are read back once F&O answers).
+    """
+    wanted = {name: source.select for name, source in fo_sources(context.tables).items()}
+    await require_prepared(context.api, "fo", wanted, root="data", stop=stop)
+
+
 def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:
     """One schedule per table: a table that is changing is read again sooner (``PollPace``)."""
     source = DataverseSource(context.api, context.tables, context.publisher, context.store, context.echo)
@@ -154,13 +166,18 @@ def _table_task(source: DataverseSource, table: SourceTable, pace: PollPace) -> 
 
 
 def _fo_tasks(context: ProducerContext, options: ProducerOptions, settings: Settings) -> list[_Task]:
-    """The full scan, and the data event intake when events are on (then the scan runs less often)."""
+    """The check for the fields it reads, the full scan, and the data event intake when events are on (then
+    the scan runs less often)."""
     reader, clock, locks = FoReader(context.api), VersionClock(context.store), EntityLocks()
     scanner = FoScanner(reader, context.tables, context.publisher, context.store, clock, locks=locks)
+    prepared: _Task = partial(_fo_prepared, context)
     if options.fo_events is FoEvents.NONE:
-        return [lambda stop: _every(options.poll_interval_seconds, scanner.scan_once, stop)]
+        return [prepared, lambda stop: _every(options.poll_interval_seconds, scanner.scan_once, stop)]
     # The first scan runs at once: it closes whatever gap the producer was down for, however long.
-    tasks: list[_Task] = [lambda stop: _every(options.fo_scan_interval_seconds, scanner.scan_once, stop)]
+    tasks: list[_Task] = [
+        prepared,
+        lambda stop: _every(options.fo_scan_interval_seconds, scanner.scan_once, stop),
+    ]
     handler = FoEventHandler(reader, context.tables, context.publisher, context.store, clock, locks=locks)
     if options.fo_events is FoEvents.WEBHOOK:
         inbox = FoEventInbox(context.store, handler)

@@ -144,8 +144,10 @@ def _count_annotations(request: ApiRequest, total: int) -> dict[str, Any]:
 
 def _included(patterns: str, annotation: str) -> bool:
     """Whether an ``odata.include-annotations`` list covers ``annotation``: by name, by ``namespace.*`` or by
-    ``*``, each excluded with a leading ``-``; the most specific pattern that covers it decides (the filter
-    patterns of https://learn.microsoft.com/dotnet/api/microsoft.odata.odatapreferenceheader.annotationfilter).
+    ``*``, each excluded with a leading ``-``; the most specific pattern that covers it decides, an exclusion
+    over an inclusion as specific (the filter patterns of
+    https://learn.microsoft.com/dotnet/api/microsoft.odata.odatapreferenceheader.annotationfilter; the tie:
+    "negation has higher priority", AnnotationFilterPattern.CompareTo in OData/odata.net).
     """
     deciding: tuple[int, bool] | None = None  # (specificity, included) of the most specific covering pattern
     for pattern in (item.strip() for item in patterns.split(",")):
@@ -156,8 +158,9 @@ def _included(patterns: str, annotation: str) -> bool:
             specificity = len(name) - 1
         else:
             continue
-        if deciding is None or specificity > deciding[0]:
-            deciding = (specificity, not pattern.startswith("-"))
+        included = not pattern.startswith("-")
+        if deciding is None or (specificity, not included) > (deciding[0], not deciding[1]):
+            deciding = (specificity, included)
     return deciding is not None and deciding[1]
 
 

@@ -11,6 +11,7 @@ from dualbus.sandbox.dataverse.app import create_app
 from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
 from dualbus.sandbox.dataverse.odata import API_PREFIX
 from dualbus.sandbox.dataverse.store import Store
+from dualbus.sandbox.dataverse.tables import TABLES, UNPREPARED_TABLES
 from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.handles import StopOnExit
 from dualbus.sandbox.http_server import ServerHandle, serve_in_thread
@@ -81,9 +82,11 @@ def start_dataverse(
     tenant: str = "sandbox",
     signing_key: str | None = None,
     untracked_tables: frozenset[str] = frozenset(),
+    prepared: bool = True,
 ) -> RunningDataverse:
     """Serve the twin; ``clients`` maps client ids to secrets, ``limits=None`` turns throttling off,
-    ``untracked_tables`` names entity sets whose change tracking is not enabled."""
+    ``untracked_tables`` names entity sets whose change tracking is not enabled, ``prepared=False`` leaves
+    out dualbus's column, as on an environment not yet prepared (docs/deploy.md)."""
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=dict(clients))
     app = create_app(
         issuer=issuer,
@@ -91,6 +94,7 @@ def start_dataverse(
         limits=limits,
         database=database,
         untracked_tables=untracked_tables,
+        tables=TABLES if prepared else UNPREPARED_TABLES,
     )
     store: Store = app.state.store
     try:

@@ -3,7 +3,8 @@
 - Entity sets, columns, types, limits, options, lookups and alternate keys: ``d365.dataverse_tables()``
   (``d365/dataverse/*.json``, every entry with its public source).
 - ``dualbus_sourceversion`` on every table: ``d365.DV_EXTENSION_COLUMNS``, the one column a deployment adds
-  (docs/deploy.md); the twin adds nothing else.
+  (docs/deploy.md); the twin adds nothing else. ``UNPREPARED_TABLES`` leaves it out, as an environment
+  before that step (``start_dataverse(prepared=False)``).
 - Platform columns: "the following columns are included in all tables of Dataverse … CreatedBy, CreatedOn,
   ModifiedBy, ModifiedOn, Version Number" (https://github.com/MicrosoftDocs/powerapps-docs/blob/
   3195763e37d81095d381d61f88ea28b43553b6a1/powerapps-docs/maker/data-platform/access-migrate-linked-tables.md).
@@ -24,6 +25,7 @@ from dualbus.d365 import DV_EXTENSION_COLUMNS, DvKey, DvTable, dataverse_tables,
 __all__ = [
     "SYSTEM_COLUMNS",
     "TABLES",
+    "UNPREPARED_TABLES",
     "properties",
     "served_tables",
     "stored_column",
@@ -77,3 +79,5 @@ _PROPERTIES: dict[int, tuple[DvTable, frozenset[str]]] = {}
 
 
 TABLES: Mapping[str, DvTable] = served_tables()
+# The tables of an environment not yet prepared for dualbus (docs/deploy.md): the published columns alone.
+UNPREPARED_TABLES: Mapping[str, DvTable] = MappingProxyType(dict(dataverse_tables()))

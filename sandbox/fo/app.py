@@ -22,6 +22,7 @@ from dualbus.sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from dualbus.sandbox.fo.batch import BatchPart, parse_batch, run_batch
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
 from dualbus.sandbox.fo.endpoints import WebhookEndpoint
+from dualbus.sandbox.fo.entities import ENTITIES, UNPREPARED_ENTITIES
 from dualbus.sandbox.fo.errors import ODataError, TooManyRequestsError
 from dualbus.sandbox.fo.events import (
     DEFAULT_RETRIES,
@@ -87,11 +88,15 @@ def create_app(
     event_retries: int = DEFAULT_RETRIES,
     event_threads: int = 1,
     organization: Organization = DEFAULT_ORGANIZATION,
+    prepared: bool = True,
 ) -> Starlette:
     """Build the twin. ``companies`` maps a client id to its default company (``default_company`` else).
 
     ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many;
     ``event_threads`` is F&O's business events "Processing threads" (1 to 4, sandbox/fo/events.py).
+    ``prepared=False`` serves a tenant without dualbus's extension fields (docs/deploy.md): a request
+    naming them is refused as F&O refuses any property an entity lacks (``$metadata`` and data events still
+    show them: only requests are checked).
     """
     store = FoStore(database)
     events = EventPublisher(
@@ -103,7 +108,13 @@ def create_app(
     )
     twin = FoTwin(
         store=store,
-        service=ODataService(store, page_size, default_company, dict(companies or {})),
+        service=ODataService(
+            store,
+            page_size,
+            default_company,
+            dict(companies or {}),
+            entities=ENTITIES if prepared else UNPREPARED_ENTITIES,
+        ),
         throttle=Throttle(throttling or ThrottlingConfig()),
         events=events,
     )

@@ -33,7 +33,8 @@ def stored_value(entity: FoEntity, name: str, value: Any) -> Any:  # noqa: ANN40
 def filled_row(entity: FoEntity, row: Mapping[str, Any]) -> Row:
     """The row as F&O answers it: every field of the entity, the unwritten ones with their empty value.
 
-    ``entity`` is one of the twin's (``ENTITIES``): they carry dualbus's extension fields, as deployed.
+    ``entity`` is one of the twin's (``ENTITIES``): they carry dualbus's extension fields, as deployed (the
+    stored rows hold them on a twin started with ``prepared=False`` as well; its requests cannot name them).
     """
     filled: Row = {}
     for name, field in entity.fields.items():

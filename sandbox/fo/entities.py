@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from dualbus.d365 import FoEntity, fo_deployed_fields, fo_entities
 
-__all__ = ["ENTITIES", "ENTITY_IDS", "entity_named"]
+__all__ = ["ENTITIES", "ENTITY_IDS", "UNPREPARED_ENTITIES", "entity_named"]
 
 _ID_BITS = 0xFFFF
 
@@ -40,6 +40,8 @@ ENTITIES: Mapping[str, FoEntity] = MappingProxyType(
     {name: _with_extension_fields(entity) for name, entity in fo_entities().items()}
 )
 ENTITY_IDS: Mapping[str, int] = _entity_ids(ENTITIES)
+# The entities of a tenant not yet prepared for dualbus (docs/deploy.md): the published fields alone.
+UNPREPARED_ENTITIES: Mapping[str, FoEntity] = MappingProxyType(dict(fo_entities()))
 
 
 def entity_named(name: str) -> FoEntity | None:

@@ -106,8 +106,10 @@ def start_fo(
     event_retries: int = DEFAULT_RETRIES,
     event_threads: int = 1,
     organization: Organization = DEFAULT_ORGANIZATION,
+    prepared: bool = True,
 ) -> FoHandle:
-    """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread."""
+    """Serve the F&O twin on ``host:port`` (0 picks a free port) in a background thread; ``prepared=False``
+    leaves out dualbus's extension fields, as on a tenant not yet prepared (docs/deploy.md)."""
     registered = dict(clients if clients is not None else DEFAULT_CLIENTS)
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=registered)
     app = create_app(
@@ -123,6 +125,7 @@ def start_fo(
         event_retries=event_retries,
         event_threads=event_threads,
         organization=organization,
+        prepared=prepared,
     )
     twin: FoTwin = app.state.fo
     try:

@@ -99,6 +99,9 @@ class ODataService:
     page_size: int = 10_000
     default_company: str = "USMF"
     companies: Mapping[str, str] = field(default_factory=dict)
+    # The entities requests are checked against: a tenant without dualbus's extension fields serves
+    # UNPREPARED_ENTITIES (rows are stored alike either way).
+    entities: Mapping[str, FoEntity] = field(default_factory=lambda: ENTITIES)
 
     def execute(self, request: ODataRequest) -> Reply:
         """Run one request; refusals become OData error replies."""
@@ -113,7 +116,7 @@ class ODataService:
 
     def _dispatch(self, request: ODataRequest) -> Reply:
         match = _RESOURCE.match(request.resource)
-        definition = ENTITIES.get(match.group("set")) if match else None
+        definition = self.entities.get(match.group("set")) if match else None
         if match is None or definition is None:
             raise NotFoundError(f"no entity set at {request.resource!r}")
         if match.group("key") is None:

@@ -116,18 +116,28 @@ async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
     """With the target unreachable for longer than the lock duration, messages wait and then apply once."""
     proxy = FlakyProxy(urlsplit(pipeline.dataverse.url).port)
     url = await proxy.start()
-    proxy.down()
     currency = pipeline.maps["currency"]
-    events = [event(currency, "fo", n, version=2, label="o") for n in range(3)]
-    pipeline.publish(events)
-    settings = pipeline.settings(dataverse_url=url)
+    first, *events = [event(currency, "fo", n, version=2, label="o") for n in range(4)]
+    pipeline.publish([first])
     consuming = asyncio.create_task(
         pipeline.consume(
-            "currency", TO_DATAVERSE, lambda m: m.counts["applied"] >= 3, settings=settings, within=40
+            "currency",
+            TO_DATAVERSE,
+            lambda m: m.counts["applied"] >= 4,
+            settings=pipeline.settings(dataverse_url=url),
+            within=40,
         )
     )
-    # Down for longer than the 5-second lock, and until requests beyond the start-up's four WhoAmI tries
-    # were refused: so some message met the outage, however slowly the consumer started.
+    # The outage begins once the consumer runs (its first change applied): a consumer started during one
+    # receives nothing until the target answers (test_unprepared_tenant.py), so no message would meet it.
+    [first_change] = changes_of(pipeline, first, TO_DATAVERSE)
+    while target_row(pipeline, first_change, TO_DATAVERSE) is None:
+        assert not consuming.done(), consuming
+        await asyncio.sleep(0.05)
+    proxy.down()
+    pipeline.publish(events)
+    # Down for longer than the 5-second lock, and until several requests were refused: so the messages met
+    # the outage, however slowly the consumer received them.
     down_since = time.monotonic()
     while proxy.refused < 6 or time.monotonic() - down_since < 7.0:
         assert time.monotonic() - down_since < 30.0, f"only {proxy.refused} requests met the outage"
@@ -135,11 +145,11 @@ async def test_an_outage_longer_than_the_lock_dead_letters_nothing(pipeline):
     proxy.up()
     metrics = await consuming
     await proxy.stop()
-    assert metrics.counts["applied"] == 3
+    assert metrics.counts["applied"] == 4
     assert metrics.counts["retried"] > 0
     assert metrics.counts["abandoned"] == metrics.counts["lock-lost"] == 0
     assert pipeline.dead_letters("currency", TO_DATAVERSE) == []
-    for sample in events:
+    for sample in (first, *events):
         [change] = changes_of(pipeline, sample, TO_DATAVERSE)
         assert target_row(pipeline, change, TO_DATAVERSE)["dualbus_sourceversion"] == 2
 

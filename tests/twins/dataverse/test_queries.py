@@ -170,3 +170,11 @@ def test_total_count_annotations_follow_the_preferred_patterns(client: httpx.Cli
     assert annotations(
         'odata.include-annotations="-*,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"', everything
     ) == {"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded": False}
+    # Between patterns as specific, the exclusion wins, whichever comes first.
+    assert (
+        annotations(
+            'odata.include-annotations="Microsoft.Dynamics.CRM.*,-Microsoft.Dynamics.CRM.*"', everything
+        )
+        == {}
+    )
+    assert annotations('odata.include-annotations="-*,*"', everything) == {}
