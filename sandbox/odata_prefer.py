@@ -12,8 +12,11 @@ import re
 
 __all__ = ["parse_prefer"]
 
+# A quoted string (RFC 9110 section 5.6.4), with its backslash-escaped characters.
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
 # One preference: everything up to the next comma that is not inside a quoted string.
-_PREFERENCE = re.compile(r'(?:[^,"]|"[^"]*")+')
+_PREFERENCE = re.compile(rf'(?:[^,"]|{_QUOTED})+')
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def parse_prefer(header: str) -> dict[str, str]:
@@ -23,15 +26,25 @@ def parse_prefer(header: str) -> dict[str, str]:
     for item in _PREFERENCE.findall(header):
         name, _, value = _outside_parameters(item).strip().partition("=")
         if name.strip():
-            preferences[name.strip().lower()] = value.strip().strip('"')
+            preferences[name.strip().lower()] = _unquoted(value.strip())
     return preferences
+
+
+def _unquoted(value: str) -> str:
+    if len(value) > 1 and value.startswith('"') and value.endswith('"'):
+        return _ESCAPED.sub(r"\1", value[1:-1])
+    return value
 
 
 def _outside_parameters(item: str) -> str:
     """The preference up to its first ``;`` that is not inside a quoted string."""
-    quoted = False
+    quoted = escaped = False
     for index, char in enumerate(item):
-        if char == '"':
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
             quoted = not quoted
         elif char == ";" and not quoted:
             return item[:index]

@@ -23,3 +23,9 @@ def test_parameters_are_left_out_and_a_bare_preference_reads_empty() -> None:
         "odata.continue-on-error": "",
         "odata.include-annotations": "x;y",
     }
+
+
+def test_a_quoted_value_keeps_its_escaped_quotes_and_commas() -> None:
+    """A backslash-escaped quote does not end the quoted string (RFC 9110 section 5.6.4)."""
+    header = r'odata.include-annotations="a\"b,c", return=minimal'
+    assert parse_prefer(header) == {"odata.include-annotations": 'a"b,c', "return": "minimal"}
