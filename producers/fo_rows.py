@@ -93,6 +93,11 @@ class FoSource:
         return {"values": {name: values[name] for name in self.remembered if name in values}}
 
 
+def fo_fields_read(tables: Iterable[SourceTable]) -> dict[str, tuple[str, ...]]:
+    """Every field the producer's reads name, by entity set: what a tenant must have (docs/deploy.md)."""
+    return {name: source.select for name, source in fo_sources(tables).items()}
+
+
 def fo_sources(tables: Iterable[SourceTable]) -> dict[str, FoSource]:
     """The maps reading from F&O, grouped by entity set."""
     grouped: dict[str, list[SourceTable]] = {}

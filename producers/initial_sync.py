@@ -26,13 +26,14 @@ from dualbus.producers.dataverse import DataverseSource
 from dualbus.producers.errors import SourceError
 from dualbus.producers.events import EchoFilter, build_envelope
 from dualbus.producers.flow import publish_then_checkpoint
-from dualbus.producers.fo_reader import FoReader
-from dualbus.producers.fo_rows import base_version
+from dualbus.producers.fo_reader import READ_RETRY, FoReader
+from dualbus.producers.fo_rows import base_version, fo_fields_read
 from dualbus.producers.runner import ProducerContext
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, Operation, Origin
 from dualbus.shared.errors import ConfigError
 from dualbus.shared.maps import odata_literal
+from dualbus.shared.prerequisites import lacking, refusal
 
 __all__ = ["Progress", "SyncSummary", "TableResult", "keyset_filter", "run_initial_sync"]
 
@@ -138,6 +139,7 @@ async def run_initial_sync(
         # The last run finished: this is a new run, not a resume.
         context.store.delete_prefix(prefix)
     if context.origin is Origin.FO:
+        await _require_fo_fields(context)
         summary = await _FoSync(context, companies, page_size, progress).run(layers, before_layer)
     elif companies is not None:
         raise ConfigError("a Dataverse initial sync publishes each table whole: it takes no companies")
@@ -146,6 +148,16 @@ async def run_initial_sync(
     context.store.put(f"{prefix}complete", True)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+async def _require_fo_fields(context: ProducerContext) -> None:
+    """Every field the F&O reads name is there (PrerequisiteError naming each one missing, not F&O's refusal
+    of the first page for its first missing field). Asked with the reads' own retries: a command run by
+    hand gives up when F&O does not answer, as its reads would."""
+    wanted = fo_fields_read(context.tables)
+    lacks = await READ_RETRY.call(lambda: lacking(context.api, wanted, root="data"))
+    if lacks:
+        raise refusal("fo", lacks)
 
 
 class _FoSync:

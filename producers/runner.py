@@ -23,7 +23,7 @@ from dualbus.producers.fo_inbox import FoEventInbox
 from dualbus.producers.fo_poller import FoScanner
 from dualbus.producers.fo_queue import EventSource, FoQueueIntake
 from dualbus.producers.fo_reader import FoReader
-from dualbus.producers.fo_rows import EntityLocks, fo_sources
+from dualbus.producers.fo_rows import EntityLocks, fo_fields_read
 from dualbus.producers.fo_webhook_process import serve_webhook_process
 from dualbus.producers.poll_pace import PollPace
 from dualbus.producers.publisher import Publisher
@@ -146,8 +146,7 @@ async def _fo_prepared(context: ProducerContext, stop: asyncio.Event) -> None:
     rather than fail every round. Asked beside the other tasks, not before them: while F&O does not answer,
     the webhook still takes events in (they are read back once F&O answers).
     """
-    wanted = {name: source.select for name, source in fo_sources(context.tables).items()}
-    await require_prepared(context.api, "fo", wanted, root="data", stop=stop)
+    await require_prepared(context.api, "fo", fo_fields_read(context.tables), root="data", stop=stop)
 
 
 def _dataverse_tasks(context: ProducerContext, options: ProducerOptions) -> list[_Task]:

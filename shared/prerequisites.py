@@ -34,7 +34,7 @@ from dualbus.shared.maps import Side
 from dualbus.shared.retry import RECONNECT_RETRY, Backoff, RetryPolicy
 from dualbus.shared.stopping import done_unless_stopped
 
-__all__ = ["Lacking", "PrerequisiteError", "lacking", "prerequisite_names", "require_prepared"]
+__all__ = ["Lacking", "PrerequisiteError", "lacking", "prerequisite_names", "refusal", "require_prepared"]
 
 _log = logging.getLogger("dualbus")
 _SYSTEMS: dict[Side, str] = {"fo": "F&O", "dataverse": "Dataverse"}
@@ -101,9 +101,14 @@ async def require_prepared(
             await backoff.wait(exc)
             continue
         if lacks:
-            gaps = "; ".join(map(str, lacks))
-            raise PrerequisiteError(f"{_SYSTEMS[side]} is not prepared for dualbus: {gaps} ({_DEPLOY_STEP})")
+            raise refusal(side, lacks)
         return
+
+
+def refusal(side: Side, lacks: Sequence[Lacking]) -> PrerequisiteError:
+    """The one-line error naming every gap of ``side`` and the deployment step that fills them."""
+    gaps = "; ".join(map(str, lacks))
+    return PrerequisiteError(f"{_SYSTEMS[side]} is not prepared for dualbus: {gaps} ({_DEPLOY_STEP})")
 
 
 async def lacking(api: _Reader, wanted: Mapping[str, Sequence[str]], *, root: str) -> list[Lacking]:

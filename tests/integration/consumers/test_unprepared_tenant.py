@@ -15,7 +15,8 @@ import httpx
 import pytest
 from azure.servicebus import ServiceBusReceivedMessage
 
-from dualbus.producers.runner import run_producer
+from dualbus.producers.initial_sync import run_initial_sync
+from dualbus.producers.runner import open_context, run_producer
 from dualbus.producers.settings import ProducerOptions
 from dualbus.sandbox.dataverse.server import start_dataverse
 from dualbus.sandbox.fo.server import start_fo
@@ -122,6 +123,22 @@ async def test_the_fo_producer_on_an_unprepared_tenant_stops_naming_the_fields_i
         await asyncio.wait_for(run_producer(Origin.FO, settings, ProducerOptions(), stop=asyncio.Event()), 60)
     message = str(raised.value)
     assert "F&O is not prepared for dualbus: " in message
+    assert "CustomersV3 has no DualbusSourceVersion, DualbusWriteDigest" in message
+
+
+@pytest.mark.asyncio
+async def test_an_initial_sync_from_an_unprepared_fo_stops_naming_every_missing_field(
+    unprepared: Pipeline, tmp_path: Path
+) -> None:
+    """Not F&O's refusal of the first page for its first missing field: every field of every entity."""
+    settings = unprepared.settings().model_copy(update={"state_dir": tmp_path})
+    async with open_context(
+        Origin.FO, settings, ProducerOptions(), areas=["currency", "customer"]
+    ) as context:
+        with pytest.raises(PrerequisiteError) as raised:
+            await run_initial_sync(context)
+    message = str(raised.value)
+    assert "Currencies has no DualbusSourceVersion, DualbusWriteDigest" in message
     assert "CustomersV3 has no DualbusSourceVersion, DualbusWriteDigest" in message
 
 
