@@ -16,6 +16,8 @@ __all__ = ["parse_prefer"]
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 # One preference: everything up to the next comma that is not inside a quoted string.
 _PREFERENCE = re.compile(rf'(?:[^,"]|{_QUOTED})+')
+# A preference without its parameters: everything up to the first ";" that is not inside a quoted string.
+_HEAD = re.compile(rf'(?:[^;"]|{_QUOTED})*')
 _ESCAPED = re.compile(r"\\(.)")
 
 
@@ -24,7 +26,8 @@ def parse_prefer(header: str) -> dict[str, str]:
     case, '' for a bare preference, a quoted value unquoted, a preference's parameters left out."""
     preferences: dict[str, str] = {}
     for item in _PREFERENCE.findall(header):
-        name, _, value = _outside_parameters(item).strip().partition("=")
+        head = _HEAD.match(item)  # never None: the pattern matches at least the empty start
+        name, _, value = (head.group() if head else item).strip().partition("=")
         if name.strip():
             preferences[name.strip().lower()] = _unquoted(value.strip())
     return preferences
@@ -34,18 +37,3 @@ def _unquoted(value: str) -> str:
     if len(value) > 1 and value.startswith('"') and value.endswith('"'):
         return _ESCAPED.sub(r"\1", value[1:-1])
     return value
-
-
-def _outside_parameters(item: str) -> str:
-    """The preference up to its first ``;`` that is not inside a quoted string."""
-    quoted = escaped = False
-    for index, char in enumerate(item):
-        if escaped:
-            escaped = False
-        elif char == "\\" and quoted:
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == ";" and not quoted:
-            return item[:index]
-    return item

@@ -149,7 +149,7 @@ def _included(patterns: str, annotation: str) -> bool:
     https://learn.microsoft.com/dotnet/api/microsoft.odata.odatapreferenceheader.annotationfilter; the tie:
     "negation has higher priority", AnnotationFilterPattern.CompareTo in OData/odata.net).
     """
-    deciding: tuple[int, bool] | None = None  # (specificity, included) of the most specific covering pattern
+    covering: list[tuple[int, bool]] = []  # (specificity, excluded) of each pattern that covers it
     for pattern in (item.strip() for item in patterns.split(",")):
         name = pattern.removeprefix("-")
         if name == annotation:
@@ -158,10 +158,9 @@ def _included(patterns: str, annotation: str) -> bool:
             specificity = len(name) - 1
         else:
             continue
-        included = not pattern.startswith("-")
-        if deciding is None or (specificity, not included) > (deciding[0], not deciding[1]):
-            deciding = (specificity, included)
-    return deciding is not None and deciding[1]
+        covering.append((specificity, pattern.startswith("-")))
+    # The most specific decides; between two as specific, the exclusion (True) sorts last and wins.
+    return bool(covering) and not max(covering)[1]
 
 
 def _matching_page(
