@@ -96,10 +96,12 @@ class Pipeline:
         retry: MessageRetry = TEST_RETRY,
         options: RuntimeOptions = TEST_OPTIONS,
         topology: Topology = TOPOLOGY,
+        metrics: ConsumerMetrics | None = None,
     ) -> ConsumerMetrics:
-        """Run a consumer until ``until(metrics)`` holds (or ``within`` seconds pass), then stop it."""
+        """Run a consumer until ``until(metrics)`` holds (or ``within`` seconds pass), then stop it; pass
+        ``metrics`` to watch them while it runs."""
         stop = asyncio.Event()
-        metrics = ConsumerMetrics(area=area, direction=direction.value)
+        metrics = metrics or ConsumerMetrics(area=area, direction=direction.value)
         task = asyncio.create_task(
             run_consumer(
                 settings or self.settings(),

@@ -23,7 +23,8 @@ from dualbus.sandbox.fo.server import start_fo
 from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import bus_client
-from dualbus.shared.envelope import Origin
+from dualbus.shared.envelope import Envelope, Origin
+from dualbus.shared.messages import to_message
 from dualbus.shared.prerequisites import Lacking, PrerequisiteError, lacking, prerequisite_names
 from dualbus.shared.topology import Direction
 from tests.twin_settings import IssuedTokens
@@ -44,12 +45,15 @@ def unprepared(bus: EmulatorThread) -> Iterator[Pipeline]:
         yield Pipeline(bus, dataverse, fo)
 
 
-def _waiting(pipeline: Pipeline, area: str, direction: Direction) -> list[ServiceBusReceivedMessage]:
-    """The messages still in the subscription itself (peeked, left in place)."""
-    topic = TOPOLOGY.topic(area)
+def _waiting(pipeline: Pipeline, change: Envelope, direction: Direction) -> list[ServiceBusReceivedMessage]:
+    """The messages still in the subscription, in ``change``'s session (peeked, left in place): the
+    subscription requires sessions, so only a session receiver may read it."""
+    topic = TOPOLOGY.topic(change.area)
     with (
         bus_client(pipeline.bus_settings) as client,
-        client.get_subscription_receiver(topic.name, direction.value) as receiver,
+        client.get_subscription_receiver(
+            topic.name, direction.value, session_id=to_message(change).session_id
+        ) as receiver,
     ):
         return list(receiver.peek_messages(max_message_count=50))
 
@@ -82,7 +86,7 @@ async def test_a_consumer_on_an_unprepared_tenant_stops_naming_the_fields_and_de
     )
     assert "docs/deploy.md" in message
     assert unprepared.dead_letters("currency", direction) == []
-    assert [m.message_id for m in _waiting(unprepared, "currency", direction)] == [change.id]
+    assert [m.message_id for m in _waiting(unprepared, change, direction)] == [change.id]
 
 
 @pytest.mark.asyncio
