@@ -295,12 +295,12 @@ class Consumer:
                     return
             await self._drain(taken, stop, renewer, supply)
         finally:
-            taken.hold.stop_reading()
+            taken.hold.let_go()
             self._close_later(taken.receiver)
             supply.finished()
 
     async def _release(self, taken: _Taken) -> None:
-        taken.hold.stop_reading()
+        taken.hold.let_go()
         self._close_later(taken.receiver)
 
     def _close_later(self, receiver: AsyncReceiver) -> None:

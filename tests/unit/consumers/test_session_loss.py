@@ -68,6 +68,31 @@ async def test_a_failed_renewal_stops_the_batch_where_it_is():
 
 
 @pytest.mark.asyncio
+async def test_a_renewal_cut_short_by_closing_a_session_let_go_is_no_loss(caplog: pytest.LogCaptureFixture):
+    """Closing the receiver of a session the worker is done with fails a renewal in flight (the SDK's
+    management link detaches under it): no "lock lost" warning, and a renewal failure before that is one."""
+    done, working = FakeSession("done"), FakeSession("working")
+    finished = FakeReceiver([currency_message("AAA", 1)], done)
+    held = FakeReceiver([currency_message("BBB", 1)], working)
+    run = Run(finished, held)
+    run.table.hold_up.add("BBB")
+    await asyncio.wait_for(run.table.started.wait(), timeout=5)
+    for _ in range(500):  # the finished session's worker lets it go once its message is settled
+        if finished.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert finished.closed
+    failures = dict(run.renewer.registered)
+    with caplog.at_level("DEBUG", logger="dualbus.consumer"):
+        await failures[done](done, RuntimeError("Management Operation error occurred."))
+        assert not [r for r in caplog.records if r.levelname == "WARNING" and "lock lost" in r.message]
+        await failures[working](working, RuntimeError("renewal refused"))
+        assert [r for r in caplog.records if r.levelname == "WARNING" and "lock lost" in r.message]
+    await run.until(lambda: held.closed)
+    assert ("BBB", 1) not in run.table.writes
+
+
+@pytest.mark.asyncio
 async def test_a_lock_whose_time_passed_applies_nothing():
     """A session whose lock time has passed (renewal stopped silently) gets no message applied."""
     session = FakeSession("s")
