@@ -25,6 +25,11 @@ _PATTERNS = (
     re.compile(r"(client_secret[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+", re.IGNORECASE),
 )
 _MIN_SECRET_LENGTH = 4
+# Libraries that log at INFO what dualbus does all the time: httpx every request (a producer reading F&O after
+# each data event wrote a line per event), the Service Bus SDK's AMQP stack every link state change (a
+# consumer opens and closes a link per session it takes). At INFO they would drown dualbus's own lines, so
+# they speak from WARNING up unless DEBUG is asked for.
+_CHATTY_LIBRARIES = ("httpx", "httpcore", "azure.servicebus")
 
 
 class _Secrets:
@@ -117,3 +122,5 @@ def setup_logging(level: str = "INFO", *, json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)

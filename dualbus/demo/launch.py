@@ -135,9 +135,7 @@ class Launcher:
             command = [sys.executable, "-m", "dualbus.consumers", topic.area, "--to", target]
             if concurrency is not None:
                 command += ["--concurrency", str(concurrency)]
-            # The SDK logs every link state change at INFO: nine consumers' worth would drown the logs.
-            quiet = {"DUALBUS_LOG_LEVEL": "WARNING"}
-            self.group.start(name, command, self._env(endpoints, name, quiet), stage=_PIPELINE)
+            self.group.start(name, command, self._env(endpoints, name), stage=_PIPELINE)
             routes.append((topic.area, subscription.name))
         return routes
 

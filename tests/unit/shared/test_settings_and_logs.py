@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
 from dualbus.shared.errors import ConfigError
-from dualbus.shared.logs import JsonFormatter, RedactingFilter, redact, register_secret
+from dualbus.shared.logs import JsonFormatter, RedactingFilter, redact, register_secret, setup_logging
 from dualbus.shared.settings import ApiSettings, Credential, Settings, load_settings
 from dualbus.shared.telemetry import setup_telemetry, tracing_on
 
@@ -99,6 +99,38 @@ def test_a_secret_that_json_escapes_is_masked_in_extra_fields() -> None:
     assert (record["error"], record["errors"]) == ("failed with ***", ["***"])
     assert (record["by"], record["raw"]) == ({"***": 1}, "***")
     assert "word-KEY-42" not in stream.getvalue()
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """setup_logging changes process-wide loggers: put them back."""
+    names = ("", "httpx", "httpcore", "azure.servicebus")
+    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).handlers)) for name in names}
+    yield
+    for name, (level, handlers) in saved.items():
+        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).handlers[:] = handlers
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_libraries_that_log_each_request_speak_from_warning_up_unless_debug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At INFO, httpx's line per request and the Service Bus SDK's per link state change stay out while
+    dualbus's own INFO lines and the libraries' warnings pass; at DEBUG the libraries speak again."""
+    setup_logging("INFO")
+    logging.getLogger("httpx").info("HTTP Request: GET http://f.example/data/CustomersV3 200 OK")
+    logging.getLogger("azure.servicebus._pyamqp.aio._link_async").info("Link state changed")
+    logging.getLogger("dualbus.producer").info("published 3 changes")
+    logging.getLogger("httpx").warning("a warning of its own")
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("dualbus.producer", "published 3 changes"),
+        ("httpx", "a warning of its own"),
+    ]
+    setup_logging("DEBUG")
+    logging.getLogger("azure.servicebus._pyamqp.aio._link_async").info("Link state changed")
+    assert "Link state changed" in capsys.readouterr().err
 
 
 def test_telemetry_without_configuration_is_harmless() -> None:
