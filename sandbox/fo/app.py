@@ -55,6 +55,7 @@ class FoTwin:
     service: ODataService
     throttle: Throttle
     events: EventPublisher
+    metadata: bytes  # the $metadata document (CSDL) of the entities served
     writes: WriteLog = field(default_factory=WriteLog)
     _closed: bool = field(default=False, repr=False)
 
@@ -95,12 +96,14 @@ def create_app(
     ``event_backoff_seconds`` is the wait between a failed event's retries, ``event_retries`` how many;
     ``event_threads`` is F&O's business events "Processing threads" (1 to 4, sandbox/fo/events.py).
     ``prepared=False`` serves a tenant without dualbus's extension fields (docs/deploy.md): a request
-    naming them is refused as F&O refuses any property an entity lacks (``$metadata`` and data events still
-    show them: only requests are checked).
+    naming them is refused as F&O refuses any property an entity lacks, and neither ``$metadata`` nor the data
+    events show them.
     """
     store = FoStore(database)
+    entities = ENTITIES if prepared else UNPREPARED_ENTITIES
     events = EventPublisher(
         store,
+        entities=entities,
         organization=organization,
         retries=event_retries,
         retry_wait_seconds=event_backoff_seconds,
@@ -113,13 +116,14 @@ def create_app(
             page_size,
             default_company,
             dict(companies or {}),
-            entities=ENTITIES if prepared else UNPREPARED_ENTITIES,
+            entities=entities,
         ),
+        metadata=metadata_document(entities),
         throttle=Throttle(throttling or ThrottlingConfig()),
         events=events,
     )
-    for endpoint, entities in event_endpoints:
-        twin.events.add_endpoint(endpoint, entities)
+    for endpoint, activated in event_endpoints:
+        twin.events.add_endpoint(endpoint, activated)
     store.subscribe(lambda change: _log_write(twin.writes, change))
     routes = [
         Route(TOKEN_ROUTE, token_endpoint(issuer), methods=["POST"]),
@@ -190,9 +194,9 @@ async def _data(request: Request) -> Response:
     return _http(twin.service.execute(odata))
 
 
-async def _metadata(_: Request) -> Response:
+async def _metadata(request: Request) -> Response:
     headers = {"Content-Type": "application/xml", "OData-Version": "4.0"}
-    return Response(metadata_document(), status_code=200, headers=headers)
+    return Response(_twin(request).metadata, status_code=200, headers=headers)
 
 
 async def _batch(request: Request) -> Response:

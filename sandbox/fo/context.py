@@ -68,9 +68,15 @@ def virtual_entity_id(entity_set: str, rec_id: int) -> str:
     return str(uuid.UUID(bytes=raw))
 
 
-def data_event_payload(change: Change, organization: Organization = DEFAULT_ORGANIZATION) -> dict[str, Any]:
-    """The RemoteExecutionContext sent for one committed change."""
-    entity = ENTITIES[change.entity]
+def data_event_payload(
+    change: Change,
+    organization: Organization = DEFAULT_ORGANIZATION,
+    *,
+    entities: Mapping[str, FoEntity] = ENTITIES,
+) -> dict[str, Any]:
+    """The RemoteExecutionContext sent for one committed change of one of ``entities`` (an unprepared
+    tenant's lack dualbus's extension fields, and its events name none: ``UNPREPARED_ENTITIES``)."""
+    entity = entities[change.entity]
     row_id = virtual_entity_id(change.entity, change.rec_id)
     user = user_id_for(change.modified_by)
     seed = f"{organization.id}:{change.sequence}:{change.entity}:{change.rec_id}:{change.time.isoformat()}"

@@ -18,14 +18,16 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from dualbus.d365 import FoEntity
 from dualbus.sandbox.errors import SandboxError
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization, data_event_payload
+from dualbus.sandbox.fo.entities import ENTITIES
 from dualbus.sandbox.fo.store import Change, FoStore
 
 __all__ = [
@@ -107,13 +109,16 @@ class EventPublisher:
         processing_threads: int = 1,
         queue_size: int = 10_000,
         enqueue_timeout: float = 5.0,
+        entities: Mapping[str, FoEntity] = ENTITIES,
     ) -> None:
+        """``entities`` are the ones the tenant has, as its events describe them (sandbox/fo/entities.py)."""
         if not 1 <= processing_threads <= MAX_PROCESSING_THREADS:
             most = MAX_PROCESSING_THREADS
             raise SandboxError(f"processing threads must be 1 to {most}, not {processing_threads}")
         self._bindings: list[tuple[EventEndpoint, frozenset[str]]] = []
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._organization = organization
+        self._entities = entities
         self._retries = retries
         self._retry_wait = retry_wait_seconds
         self._enqueue_timeout = enqueue_timeout
@@ -177,7 +182,8 @@ class EventPublisher:
                 if item is _STOP:
                     return
                 change, targets = item
-                delivery = Delivery.of(data_event_payload(change, self._organization), self._organization)
+                payload = data_event_payload(change, self._organization, entities=self._entities)
+                delivery = Delivery.of(payload, self._organization)
                 for endpoint in targets:
                     self._deliver(endpoint, delivery)
             finally:

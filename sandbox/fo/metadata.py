@@ -4,7 +4,8 @@ One EntityType per entity (Key with PropertyRef, Property with Name, Type, Nulla
 is not nullable and MaxLength where one is known), one EnumType per enum (Members in order; CSDL numbers them
 from 0 when no Value is given, and the schema files keep no values), and an EntityContainer with each entity
 set, in the namespace F&O uses, ``Microsoft.Dynamics.DataEntities``. Standard entities come from
-``d365/fo``; the extension fields a deployment adds (``d365.FO_EXTENSION_FIELDS``) are on every entity.
+``d365/fo``; the extension fields a deployment adds (``d365.FO_EXTENSION_FIELDS``) are on every entity of a
+prepared tenant and on none of an unprepared one (``UNPREPARED_ENTITIES``).
 CSDL: https://docs.oasis-open.org/odata/odata-csdl-xml/v4.01/odata-csdl-xml-v4.01.html
 The container name ``Resources`` is what F&O's generated OData clients call it, e.g.
 https://github.com/microsoft/Dynamics-AX-Integration/issues/34 ("ReadLegalEntities(Resources context)").
@@ -14,10 +15,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from functools import cache
 
 from dualbus.d365 import FO_NAMESPACE, FoEntity, FoField
-from dualbus.sandbox.fo.entities import ENTITIES
 
 __all__ = ["NAMESPACE", "metadata_document"]
 
@@ -27,20 +26,19 @@ _EDM = "http://docs.oasis-open.org/odata/ns/edm"
 _CONTAINER = "Resources"
 
 
-@cache
-def metadata_document() -> bytes:
-    """The CSDL XML document of every entity the twin serves."""
+def metadata_document(entities: Mapping[str, FoEntity]) -> bytes:
+    """The CSDL XML document of ``entities``, every entity the twin serves."""
     root = ET.Element("edmx:Edmx", {"Version": "4.0", "xmlns:edmx": _EDMX})
     services = ET.SubElement(root, "edmx:DataServices")
     schema = ET.SubElement(services, "Schema", {"Namespace": NAMESPACE, "xmlns": _EDM})
-    for entity in ENTITIES.values():
+    for entity in entities.values():
         schema.append(_entity_type(entity))
-    for name, members in sorted(_enums(ENTITIES).items()):
+    for name, members in sorted(_enums(entities).items()):
         enum_type = ET.SubElement(schema, "EnumType", {"Name": name})
         for member in members:
             ET.SubElement(enum_type, "Member", {"Name": member})
     container = ET.SubElement(schema, "EntityContainer", {"Name": _CONTAINER})
-    for entity in ENTITIES.values():
+    for entity in entities.values():
         qualified = f"{NAMESPACE}.{entity.entity_type}"
         ET.SubElement(container, "EntitySet", {"Name": entity.entity_set, "EntityType": qualified})
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
