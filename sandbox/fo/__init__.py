@@ -9,9 +9,9 @@ Usage::
         fo.twin.add_webhook("http://127.0.0.1:8123/hook", ["CustomersV3"])          # data events
 
 The entities are exactly those of ``d365/fo`` plus dualbus's extension fields (:data:`ENTITIES`); writes are
-checked against their fields, types, enums and relations. ``start_fo(prepared=False)`` checks requests
-against the published fields alone, as a tenant without the extension (``$metadata`` and data events still
-show the fields there). Throttling is off unless
+checked against their fields, types, enums and relations. ``start_fo(prepared=False)`` serves the
+published fields alone, as a tenant without the extension: requests naming the extension fields are refused,
+and neither ``$metadata`` nor the data events show them. Throttling is off unless
 ``throttling=ThrottlingConfig(...)``.
 """
 
