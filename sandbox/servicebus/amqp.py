@@ -19,15 +19,15 @@ from dualbus.sandbox.servicebus.errors import BrokerError
 from dualbus.sandbox.servicebus.link_tokens import LinkTokens
 from dualbus.sandbox.servicebus.links import (
     LinkConsumer,
-    close_link,
     entity_address,
     open_echo,
     refuse_link,
-    refuse_session_wait,
+    refuse_receiver,
     remote_timeout_ms,
     session_properties,
     source_filters,
 )
+from dualbus.sandbox.servicebus.receiver_kinds import check_receiver_kind
 from dualbus.sandbox.servicebus.requests import RequestNodes
 from dualbus.sandbox.servicebus.sas import LISTEN, SEND, KeyRing
 from dualbus.sandbox.servicebus.transfers import Transfers
@@ -157,9 +157,10 @@ class AmqpHandler:
         peek_lock = link.remote_snd_settle_mode != Link.SND_SETTLED
         filters = source_filters(link)
         wants_session = _SESSION_FILTER in filters
-        if entity.sessionful != wants_session:
-            kind = "requires" if entity.sessionful else "does not support"
-            close_link(link, "amqp:not-allowed", f"The entity '{entity.path}' {kind} sessions.")
+        try:
+            check_receiver_kind(entity, wants_session=wants_session)
+        except BrokerError as exc:
+            refuse_receiver(link, exc.condition, exc.description)
             return
         consumer = LinkConsumer(link, entity, peek_lock=peek_lock)
         link.sb_consumer = consumer
@@ -179,7 +180,7 @@ class AmqpHandler:
 
         def assigned(session_id: str | None, until_ms: int) -> None:
             if session_id is None:
-                refuse_session_wait(link, "com.microsoft:timeout", "No session became available in time.")
+                refuse_receiver(link, "com.microsoft:timeout", "No session became available in time.")
                 return
             consumer.session_id = session_id
             self._finish_session_open(consumer, until_ms)
@@ -193,7 +194,7 @@ class AmqpHandler:
             # As Azure refuses it: an attach with a null source, then the detach with the error. The
             # JavaScript SDK reads the missing session filter as SessionCannotBeLocked; an echoed source
             # would tell it the session was granted.
-            refuse_session_wait(consumer.link, exc.condition, exc.description)
+            refuse_receiver(consumer.link, exc.condition, exc.description)
             return
         consumer.session_id = session_id
         self._finish_session_open(consumer, until)

@@ -29,7 +29,7 @@ from proton import Link
 from dualbus.sandbox.servicebus.bus import ServiceBus
 from dualbus.sandbox.servicebus.connections import ConnectionState, state_of
 from dualbus.sandbox.servicebus.errors import BrokerError
-from dualbus.sandbox.servicebus.links import LinkConsumer, close_link, refuse_session_wait
+from dualbus.sandbox.servicebus.links import LinkConsumer, close_link, refuse_receiver
 from dualbus.sandbox.servicebus.sas import LISTEN, Grant, unauthorized
 
 __all__ = ["UNAUTHORIZED", "LinkTokens", "check_token"]
@@ -106,7 +106,7 @@ class LinkTokens:
             state.link_closed(self._bus, consumer)  # as a client's detach: sessions freed, locks handed over
         description = _force_detached(link, authorization)
         if consumer is not None and not link.state & Link.LOCAL_ACTIVE:
-            refuse_session_wait(link, _DETACH_FORCED, description)  # still waiting for a session
+            refuse_receiver(link, _DETACH_FORCED, description)  # still waiting for a session
         else:
             close_link(link, _DETACH_FORCED, description)
 

@@ -24,7 +24,7 @@ __all__ = [
     "open_echo",
     "outcome",
     "refuse_link",
-    "refuse_session_wait",
+    "refuse_receiver",
     "reject",
     "remote_timeout_ms",
     "reply",
@@ -73,14 +73,15 @@ def refuse_link(link: Link, condition: str, description: str) -> None:
     link.close()
 
 
-def refuse_session_wait(link: Link, condition: str, description: str) -> None:
-    """Refuse a session attach, as Azure does: for a next-available one that found no session, or one
-    for a session another receiver holds.
+def refuse_receiver(link: Link, condition: str, description: str) -> None:
+    """Refuse a receiver's attach, as Azure does: a next-available one that found no session, one for a
+    session another receiver holds, or one of the wrong kind for its entity (receiver_kinds.py).
 
     Azure answers such an attach with a null source and then detaches with the error; the SDKs treat a
     null source as a refused link, so the detach's error (``com.microsoft:timeout``,
-    ``com.microsoft:session-cannot-be-locked``) becomes their exception. Echoing the client's source
-    instead would hand back a receiver with no session, or one the JavaScript SDK takes as granted.
+    ``com.microsoft:session-cannot-be-locked``, ``amqp:not-allowed``) becomes their exception when they
+    open the receiver. Echoing the client's source instead would hand back a receiver with no session, or
+    one the JavaScript SDK takes as granted, and let the Python SDK peek through a receiver Azure refused.
     """
     link.source.type = Terminus.UNSPECIFIED  # proton sends an unspecified terminus as null
     link.target.copy(link.remote_target)

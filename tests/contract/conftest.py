@@ -86,6 +86,8 @@ def contract_config() -> EmulatorConfig:
         QueueConfig(
             name="ttl-forward-source", default_message_time_to_live=_SHORT, forward_to="ttl-forward-target"
         ),
+        QueueConfig(name="receiver-kind-sessions", requires_session=True),
+        QueueConfig(name="receiver-kind-plain"),
     ]
     topic = TopicConfig(
         name="events",
@@ -142,7 +144,20 @@ def contract_config() -> EmulatorConfig:
             SubscriptionConfig(name="plain"),
         ],
     )
-    topics = [topic, stamping, fan_in, ttl_ceiling, session_split]
+    # A session and a plain subscription for receivers of the wrong kind, each taking the messages whose
+    # subject names it.
+    receiver_kind = TopicConfig(
+        name="receiver-kind",
+        subscriptions=[
+            SubscriptionConfig(
+                name=name,
+                requires_session=name == "sessions",
+                rules=[RuleConfig(name="subject", filter=CorrelationFilterConfig(label=name))],
+            )
+            for name in ("sessions", "plain")
+        ],
+    )
+    topics = [topic, stamping, fan_in, ttl_ceiling, session_split, receiver_kind]
     return EmulatorConfig(namespaces=[NamespaceConfig(name="sbemulatorns", queues=queues, topics=topics)])
 
 

@@ -56,6 +56,8 @@ def _config() -> EmulatorConfig:
         QueueConfig(name="sessions", requires_session=True),
         QueueConfig(name="session-state", requires_session=True),
         QueueConfig(name="session-locked", requires_session=True),
+        QueueConfig(name="receiver-kind-sessions", requires_session=True),
+        QueueConfig(name="receiver-kind-plain"),
         QueueConfig(name="forward-target"),
         QueueConfig(name="forward-source", forward_to="forward-target"),
     ]
@@ -231,3 +233,20 @@ def test_session_locked_by_another_receiver(js):
     result = js("sessionLocked", queue="session-locked")
     assert result["refused"] is True
     assert result["code"] == "SessionCannotBeLocked"
+
+
+def test_receivers_of_the_wrong_kind_are_refused(js):
+    """A plain receiver's receive on a session queue is refused with Azure's amqp:not-allowed text (its
+    $management peek, no receiving link, still browses); acceptSession on a queue without sessions is
+    refused though a message of that session waits there."""
+    result = js("receiverKinds", sessionQueue="receiver-kind-sessions", plainQueue="receiver-kind-plain")
+    assert "received" not in result, f"the plain receiver got {result['received']} message(s)"
+    assert result["receiveError"]["name"] == "ServiceBusError"
+    assert result["receiveError"]["message"] == (
+        "InvalidOperationError: It is not possible for an entity that requires sessions to create a"
+        " non-sessionful message receiver."
+    )
+    assert result["peeked"] == ["kept"]
+    assert "accepted" not in result, "acceptSession was granted on a queue without sessions"
+    # Its code is this SDK's reading of the null source (SessionCannotBeLocked), not the detach's error.
+    assert result["acceptError"]["name"] == "ServiceBusError"

@@ -308,6 +308,29 @@ const scenarios = {
     return { empty: empty ?? null, state: state ? Buffer.from(state).toString() : null };
   },
 
+  async receiverKinds(client, { sessionQueue, plainQueue }) {
+    await client.createSender(sessionQueue).sendMessages({ body: "kept", sessionId: "s" });
+    const plain = client.createReceiver(sessionQueue);
+    const result = {};
+    try {
+      result.received = (await plain.receiveMessages(1, WAIT)).length;
+    } catch (error) {
+      result.receiveError = { name: error.name, code: error.code ?? null, message: String(error.message) };
+    }
+    // This SDK peeks over $management alone, without the receiving link Azure refuses.
+    result.peeked = bodies(await plain.peekMessages(10));
+    await plain.close();
+    await client.createSender(plainQueue).sendMessages({ body: "plain", sessionId: "s" });
+    try {
+      const granted = await client.acceptSession(plainQueue, "s", { maxAutoLockRenewalDurationInMs: 0 });
+      result.accepted = (await granted.receiveMessages(1, QUICK)).length;
+      await granted.close();
+    } catch (error) {
+      result.acceptError = { name: error.name, code: error.code ?? null };
+    }
+    return result;
+  },
+
   async sessionLocked(client, { queue }) {
     await client.createSender(queue).sendMessages({ body: "held", sessionId: "held" });
     const holder = await client.acceptSession(queue, "held");
