@@ -94,7 +94,8 @@ _BATCH = RuntimeOptions().batch_size
 _IDLE = 0.3
 # How long one read on a session receiver's connection waits (the consumer's receivers' socket_timeout).
 _READ_TIMEOUT = RuntimeOptions().read_timeout
-_LOOK_AGAIN = RuntimeOptions().kept_look  # as the consumer's runtime looks at a kept session
+# As the consumer's runtime looks at a kept session while another session waits.
+_LOOK_AGAIN = RuntimeOptions().kept_look
 # And at one just taken, before it lets it go for another; here the idle wait (0.3 s) ends it first, in both
 # loops: a session just taken is kept until it brings messages or is dry that long.
 _FIRST_LOOK = RuntimeOptions().first_look

@@ -30,6 +30,9 @@ from dualbus.shared.maps import load_maps
 from dualbus.shared.messages import to_message
 from dualbus.shared.topology import Direction, SubscriptionSpec, TopicSpec
 
+# A receive given less than this takes only what the receiver holds (the runtime's ``_HELD_ONLY``).
+_WAITS = 1e-6
+
 MAPS = load_maps()
 
 
@@ -99,6 +102,8 @@ class FakeReceiver:
         later: tuple[list[ServiceBusMessage], ...] = (),
     ):
         self.batches = [batch, *later]
+        self.held: list[ServiceBusMessage] = []
+        self.waits: list[float] = []  # how long each receive that waited was given
         self.session = session
         self.lose_on = lose_on
         self.settled: list[tuple[str, str]] = []
@@ -109,9 +114,19 @@ class FakeReceiver:
         self.opened.set()
         return self
 
-    async def receive_messages(self, **_: Any) -> list[ServiceBusMessage]:
-        await asyncio.sleep(0.01)  # a real receive waits on the socket; this one must not spin the loop
-        return self.batches.pop(0) if self.batches else []
+    async def receive_messages(
+        self, *, max_message_count: int, max_wait_time: float
+    ) -> list[ServiceBusMessage]:
+        """Up to ``max_message_count`` of what the receiver holds; a receive that waits (not one that takes
+        only what is held, as the runtime's ``_HELD_ONLY``) first brings the next batch, as a prefetch
+        would while it read the connection."""
+        if max_wait_time >= _WAITS:
+            self.waits.append(max_wait_time)
+            await asyncio.sleep(0.01)  # a real receive waits on the socket; this one must not spin the loop
+            if not self.held and self.batches:
+                self.held = self.batches.pop(0)
+        taken, self.held = self.held[:max_message_count], self.held[max_message_count:]
+        return taken
 
     async def complete_message(self, message) -> None:
         if message.message_id == self.lose_on:
