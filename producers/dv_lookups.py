@@ -3,13 +3,16 @@
 A lookup reads as ``_x_value`` (the target row's GUID). Change tracking supports ``$select`` only, so the
 GUID is resolved here to the target's alternate-key columns (``{"cdm_companycode": "USMF"}``), once per
 GUID until that row's own change or delete is read (``LookupResolver.forget``): companies, currencies and
-groups are few, but a key can be edited (a vendor's account number).
+groups are few, but a key can be edited (a vendor's account number). Lookups of one GUID at the same moment
+share one read.
 See https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query-data-web-api#lookup-property-data
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from dualbus.d365 import dataverse_tables, lookup_value_column
@@ -62,6 +65,9 @@ class LookupResolver:
         self._api = api
         self._maps = {m.dataverse_table: m for m in maps}
         self._cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        # Reads under way: the rows of one page expanded side by side share one read of a GUID they all
+        # look up (each used to send its own), and a read forgotten under way is not kept (see forget).
+        self._reads: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
 
     async def expand(self, table_map: TableMap, row: dict[str, Any]) -> dict[str, Any]:
         """A copy of ``row`` where each lookup's navigation property holds its target's natural key."""
@@ -75,15 +81,35 @@ class LookupResolver:
         return expanded
 
     def forget(self, entity_set: str, guid: str) -> None:
-        """Read the row again when next looked up: it changed (its key may have), or it is gone."""
+        """Read the row again when next looked up: it changed (its key may have), or it is gone.
+
+        A read under way may have been answered before the change: its answer still goes to the lookups
+        waiting for it, but is not kept, or it would stand for the row until the row's next change.
+        """
         self._cache.pop((entity_set, guid), None)
+        self._reads.pop((entity_set, guid), None)
 
     async def resolve(self, lookup: LookupMap, guid: str) -> dict[str, Any] | None:
         """The natural-key columns of the row a lookup points at, or None when that row is gone."""
         cached = (lookup.target_table, guid)
-        if cached not in self._cache:
-            self._cache[cached] = await self._read(lookup, guid)
-        return self._cache[cached]
+        if cached in self._cache:
+            return self._cache[cached]
+        reading = self._reads.get(cached)
+        if reading is None:
+            reading = self._reads[cached] = asyncio.ensure_future(self._read(lookup, guid))
+            reading.add_done_callback(partial(self._read_done, cached))
+        # One caller cancelled (its page given up) leaves the read to the others waiting for it.
+        return await asyncio.shield(reading)
+
+    def _read_done(self, cached: tuple[str, str], reading: asyncio.Future[dict[str, Any] | None]) -> None:
+        # A failed read is kept by no one: its waiters raise its error and the next lookup reads again.
+        # (Its error is taken here, so that one whose waiters all went is not reported as never retrieved.)
+        failed = reading.cancelled() or reading.exception() is not None
+        if self._reads.get(cached) is not reading:
+            return  # forgotten while it was read
+        del self._reads[cached]
+        if not failed:
+            self._cache[cached] = reading.result()
 
     async def _read(self, lookup: LookupMap, guid: str) -> dict[str, Any] | None:
         columns = self._plain_key_columns(lookup)

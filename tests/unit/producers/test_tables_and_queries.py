@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -140,3 +142,52 @@ async def test_a_looked_up_row_that_changed_is_read_again() -> None:
     assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-1"}  # cached
     resolver.forget("msdyn_vendors", "guid-1")
     assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-2"}
+
+
+class _HeldVendorAccounts(_VendorAccounts):
+    """Answers once let go (``answer``), counting the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def request(self, _method: str, _path: str, **_options: object) -> httpx.Response:
+        self.reads += 1
+        self.asked.set()
+        number = self.number  # read as the request arrives; the answer comes later
+        await self.answer.wait()
+        return httpx.Response(200, json={"msdyn_vendoraccountnumber": number})
+
+
+@pytest.mark.asyncio
+async def test_lookups_of_one_row_at_the_same_moment_share_one_read() -> None:
+    """Rows of one page expanded side by side that look up one vendor send one read, not one each."""
+    contacts = load_maps()["vendor_contacts"]
+    vendor = next(lk for lk in contacts.lookups if lk.target_table == "msdyn_vendors")
+    api = _HeldVendorAccounts()
+    resolver = LookupResolver(api, [contacts])  # type: ignore[arg-type]
+    lookups = [asyncio.ensure_future(resolver.resolve(vendor, "guid-1")) for _ in range(3)]
+    await asyncio.wait_for(api.asked.wait(), 5)  # the read has reached Dataverse; every lookup waits
+    api.answer.set()
+    assert await asyncio.gather(*lookups) == [{"msdyn_vendoraccountnumber": "V-1"}] * 3
+    assert api.reads == 1
+
+
+@pytest.mark.asyncio
+async def test_a_read_under_way_when_its_row_changed_is_not_kept() -> None:
+    """The vendor's change is read while a read of its number is under way: that read may hold the old
+    number, so it answers the lookups that waited for it, and the next lookup reads the row again."""
+    contacts = load_maps()["vendor_contacts"]
+    vendor = next(lk for lk in contacts.lookups if lk.target_table == "msdyn_vendors")
+    api = _HeldVendorAccounts()
+    resolver = LookupResolver(api, [contacts])  # type: ignore[arg-type]
+    under_way = asyncio.ensure_future(resolver.resolve(vendor, "guid-1"))
+    await asyncio.wait_for(api.asked.wait(), 5)  # the read has reached Dataverse
+    api.number = "V-2"
+    resolver.forget("msdyn_vendors", "guid-1")
+    api.answer.set()
+    assert await under_way == {"msdyn_vendoraccountnumber": "V-1"}
+    assert await resolver.resolve(vendor, "guid-1") == {"msdyn_vendoraccountnumber": "V-2"}
+    assert api.reads == 2
