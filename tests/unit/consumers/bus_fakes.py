@@ -104,6 +104,7 @@ class FakeReceiver:
         self.batches = [batch, *later]
         self.held: list[ServiceBusMessage] = []
         self.waits: list[float] = []  # how long each receive that waited was given
+        self.asked: list[tuple[int, float]] = []  # each receive's count and wait
         self.session = session
         self.lose_on = lose_on
         self.settled: list[tuple[str, str]] = []
@@ -120,6 +121,7 @@ class FakeReceiver:
         """Up to ``max_message_count`` of what the receiver holds; a receive that waits (not one that takes
         only what is held, as the runtime's ``_HELD_ONLY``) first brings the next batch, as a prefetch
         would while it read the connection."""
+        self.asked.append((max_message_count, max_wait_time))
         if max_wait_time >= _WAITS:
             self.waits.append(max_wait_time)
             await asyncio.sleep(0.01)  # a real receive waits on the socket; this one must not spin the loop

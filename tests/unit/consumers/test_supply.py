@@ -267,3 +267,19 @@ async def test_no_more_sessions_are_looked_for_than_the_topic_has_beside_those_b
         taking.given.put_nowait(None)
     async with asyncio.timeout(_WITHIN):
         await asyncio.gather(*again)
+
+
+@pytest.mark.asyncio
+async def test_a_kept_session_is_asked_for_one_message_then_for_what_its_receiver_holds() -> None:
+    """Asked for a batch, the SDK hands it over only at the end of the look; asked for one message, as it
+    comes. So a look asks for one, waiting up to ``dry_look`` while no other session waits, and then takes
+    the rest of what the prefetch brought without a wait: all three changes are applied."""
+    messages = [currency_message(code, 1) for code in ("AAA", "BBB", "CCC")]
+    receiver = FakeReceiver(messages, FakeSession("a"))
+    run = Run(receiver)
+    await run.until(lambda: len(run.table.writes) == 3)
+    options = RuntimeOptions()
+    first, then = receiver.asked[:2]
+    assert first == (1, options.dry_look)
+    assert then[0] == options.batch_size - 1
+    assert then[1] < 1e-6  # what it holds, no wait on the connection
