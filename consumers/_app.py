@@ -142,7 +142,7 @@ async def run_consumer(
         # Opening sessions takes a while; it runs alongside the first reading of the pause state and the
         # question whether the target has dualbus's fields, and no message is received before both are in.
         root = API_ROOT if direction is Direction.TO_DATAVERSE else FO_ODATA_ROOT
-        prepared = check_target(api, area=area, direction=direction, maps=maps, root=root, stop=stop)
+        prepared = check_target(api, area=area, target=_target(direction), maps=maps, root=root, stop=stop)
         watching = asyncio.create_task(_watch(watcher, known, prepared))
         try:
             with _stop_on_signals(stop):
@@ -205,8 +205,12 @@ async def _watch(
 def _guarded(sink: Sink, direction: Direction, circuit: Circuit, retry: MessageRetry) -> Sink:
     # One circuit for every worker of this process (they share one target); the tombstones outermost, so
     # that saving them (a Service Bus call) never counts as a failure of the target.
-    target: Side = "dataverse" if direction is Direction.TO_DATAVERSE else "fo"
-    return TombstoneSink(CircuitSink(sink, circuit, max_wait=retry.budget_seconds), target=target)
+    return TombstoneSink(CircuitSink(sink, circuit, max_wait=retry.budget_seconds), target=_target(direction))
+
+
+def _target(direction: Direction) -> Side:
+    """The side of the maps ``direction`` writes."""
+    return "dataverse" if direction is Direction.TO_DATAVERSE else "fo"
 
 
 def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:

@@ -14,18 +14,15 @@ from functools import partial
 from dualbus.shared.api import ApiClient
 from dualbus.shared.maps import MapSet, Side
 from dualbus.shared.prerequisites import prerequisite_names, require_prepared
-from dualbus.shared.topology import Direction
 
 __all__ = ["check_target", "failure_of", "require_target_prepared"]
 
 
 def check_target(
-    api: ApiClient, *, area: str, direction: Direction, maps: MapSet, root: str, stop: asyncio.Event
+    api: ApiClient, *, area: str, target: Side, maps: MapSet, root: str, stop: asyncio.Event
 ) -> asyncio.Task[None]:
     """``require_target_prepared`` as a task; should it fail, ``stop`` is set, so that the consumer ends."""
-    task = asyncio.create_task(
-        require_target_prepared(api, area=area, direction=direction, maps=maps, root=root)
-    )
+    task = asyncio.create_task(require_target_prepared(api, area=area, target=target, maps=maps, root=root))
     task.add_done_callback(partial(_stop_on_failure, stop))
     return task
 
@@ -41,13 +38,12 @@ def _stop_on_failure(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
 
 
 async def require_target_prepared(
-    api: ApiClient, *, area: str, direction: Direction, maps: MapSet, root: str
+    api: ApiClient, *, area: str, target: Side, maps: MapSet, root: str
 ) -> None:
-    """Return once every entity the area's maps write on the target has dualbus's fields.
+    """Return once every entity the area's maps write on ``target`` has dualbus's fields.
 
     PrerequisiteError naming what is missing; a transient failure is retried (logged) until it answers.
     """
-    target: Side = "dataverse" if direction is Direction.TO_DATAVERSE else "fo"
     names = prerequisite_names(target)
     wanted = {m.table_on(target): names for m in maps.in_area(area) if m.carries(target)}
     await require_prepared(api, target, wanted, root=root)
