@@ -10,6 +10,7 @@ import typer
 
 from dualbus.consumers._app import run_consumer
 from dualbus.consumers._unroutable import drain_unroutable
+from dualbus.shared import loops
 from dualbus.shared.errors import DualbusError, TopologyError
 from dualbus.shared.logs import redact, register_secret, setup_logging
 from dualbus.shared.settings import Settings, load_settings
@@ -53,7 +54,7 @@ def consume(
             register_secret(secret)
         setup_logging(settings.log_level, json=settings.log_format == "json")
         setup_telemetry(f"dualbus-consumer-{area}-{to.value}")
-        asyncio.run(_consume(settings, area, to.direction, concurrency))
+        loops.run(_consume(settings, area, to.direction, concurrency))
     except TopologyError as exc:  # an area the topology does not have: the command line is wrong
         typer.echo(f"error: {redact(str(exc))}", err=True)
         raise typer.Exit(2) from exc

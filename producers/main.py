@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from dualbus.producers.runner import run_producer
 from dualbus.producers.settings import load_producer_settings
+from dualbus.shared import loops
 from dualbus.shared.envelope import Origin
 from dualbus.shared.logs import register_secret, setup_logging
 from dualbus.shared.settings import Settings, load_settings
@@ -30,4 +30,4 @@ def produce(origin: Origin, *, areas: Sequence[str] | None = None) -> None:
     settings = configured(f"dualbus-producer-{origin.value}")
     options = load_producer_settings()
     register_secret(options.fo_webhook_key)
-    asyncio.run(run_producer(origin, settings, options, areas=areas))
+    loops.run(run_producer(origin, settings, options, areas=areas))

@@ -17,6 +17,7 @@ from dualbus.producers.main import configured, produce
 from dualbus.producers.progress import RichProgress, render_summary
 from dualbus.producers.runner import open_context
 from dualbus.producers.settings import load_producer_settings
+from dualbus.shared import loops
 from dualbus.shared.bus_admin import admin_counts
 from dualbus.shared.envelope import Origin
 from dualbus.shared.errors import ConfigError, DualbusError
@@ -93,7 +94,7 @@ def initial_sync_command(
             await asyncio.to_thread(_wait_for_layer, console, previous, origin, wait_timeout)
 
     try:
-        summary = asyncio.run(
+        summary = loops.run(
             _initial_sync(
                 origin, chosen, split_values(companies), page_size, layers=layers, before_layer=before_layer
             )

@@ -16,6 +16,7 @@ from dualbus.ops.reconcile import Progress, ReconcileOptions, ReconcileReport, a
 from dualbus.producers.initial_sync import SyncSummary, run_initial_sync
 from dualbus.producers.runner import open_context
 from dualbus.producers.settings import load_producer_settings
+from dualbus.shared import loops
 from dualbus.shared.bus_admin import admin_counts
 from dualbus.shared.envelope import Origin
 from dualbus.shared.errors import ConfigError
@@ -40,14 +41,14 @@ def _rows(job: Job) -> Progress:
 def run_reconcile(settings: Settings, job: Job) -> ReconcileReport:
     """Compare one area's records on both sides (no repair)."""
     options = ReconcileOptions(areas=frozenset([job.area]))
-    return asyncio.run(areconcile(settings, options, progress=_rows(job)))
+    return loops.run(areconcile(settings, options, progress=_rows(job)))
 
 
 def run_repair(settings: Settings, wanted: frozenset[str], job: Job) -> ReconcileReport:
     """Republish the source state of the picked records of one area."""
     if not wanted:
         raise ConfigError("no drifted record picked: tick the records to repair")
-    return asyncio.run(repair_selected(settings, job.area, wanted, progress=_rows(job)))
+    return loops.run(repair_selected(settings, job.area, wanted, progress=_rows(job)))
 
 
 def sync_layers(area: str, *, with_dependencies: bool) -> list[list[str]]:
@@ -124,7 +125,7 @@ def run_sync(settings: Settings, origin: Origin, job: Job, *, with_dependencies:
                 before_layer=before_layer,
             )
 
-    summary = asyncio.run(sync())
+    summary = loops.run(sync())
     if job.layers:
         wait(job.layers[-1].areas)
     return summary

@@ -15,7 +15,6 @@ Call :func:`reconcile` from plain code, :func:`areconcile` from inside an event 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,6 +27,7 @@ from dualbus.ops._reconcile_run import MapRun, Progress, ReconcileOptions, RunCo
 from dualbus.producers.clock import process_clock
 from dualbus.producers.dv_lookups import LookupResolver
 from dualbus.producers.publisher import Publisher
+from dualbus.shared import loops
 from dualbus.shared.api import ApiClient, dataverse_user_id
 from dualbus.shared.bus import async_bus_client
 from dualbus.shared.errors import ConfigError
@@ -77,7 +77,7 @@ def reconcile(
         source=source,
         delete_orphans=delete_orphans,
     )
-    return asyncio.run(areconcile(settings or load_settings(), options, progress=progress))
+    return loops.run(areconcile(settings or load_settings(), options, progress=progress))
 
 
 async def areconcile(
