@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import jwt
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -49,6 +51,27 @@ def test_expired_token_is_refused() -> None:
     body = issuer.issue(client_id="app", client_secret="s", scope="https://org.crm/.default")
     with pytest.raises(SandboxAuthError, match="expired"):
         issuer.verify(body["access_token"], audience="https://org.crm")
+
+
+def test_a_token_verified_before_is_refused_once_it_expires() -> None:
+    """Verified tokens are remembered, but not past their expiry: the clock reaching ``exp`` refuses it."""
+    issuer = TokenIssuer(signing_key="k" * 32, clients={"app": "s"}, lifetime_seconds=1)
+    token = issuer.issue(client_id="app", client_secret="s", scope="https://org.crm/.default")["access_token"]
+    assert issuer.verify(token, audience="https://org.crm").client_id == "app"
+    assert issuer.verify(token, audience="https://org.crm").client_id == "app"
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.01)
+    with pytest.raises(SandboxAuthError, match="expired"):
+        issuer.verify(token, audience="https://org.crm")
+
+
+def test_a_token_verified_for_its_audience_still_opens_no_other(issuer: TokenIssuer) -> None:
+    """What is remembered is the token for one audience, not the token."""
+    token = issuer.issue(client_id="app", client_secret="secret", scope="https://fo/.default")["access_token"]
+    issuer.verify(token, audience="https://fo")
+    with pytest.raises(SandboxAuthError, match="audience"):
+        issuer.verify(token, audience="https://org.crm")
+    with pytest.raises(SandboxAuthError, match="invalid"):
+        issuer.verify(token[:-2] + "xx", audience="https://fo")
 
 
 def test_token_url_follows_the_identity_platform_path() -> None:
