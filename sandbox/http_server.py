@@ -16,6 +16,7 @@ from dualbus.shared.listening import tcp_listener
 __all__ = ["ServerHandle", "serve_in_thread"]
 
 _START_TIMEOUT_SECONDS = 10.0
+_STOP_GRACE_SECONDS = 1.0
 
 
 class ServerHandle(StopOnExit):
@@ -37,9 +38,23 @@ class ServerHandle(StopOnExit):
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
-        """Ask the server to finish its requests and exit, then wait for its thread."""
+        """Ask the server to finish its requests and exit, then wait for its thread.
+
+        Requests under way get ``_STOP_GRACE_SECONDS`` to finish; then the connections still open are
+        dropped. Over TLS, a connection a client keeps open is closed with a TLS close_notify, and
+        uvicorn waits for the client's answer, which a client that is not reading never sends: each stop of
+        the identity endpoint then took the whole join timeout (10 s).
+        """
         self._server.should_exit = True
-        self._thread.join(timeout=_START_TIMEOUT_SECONDS)
+        self._thread.join(timeout=_STOP_GRACE_SECONDS)
+        if self._thread.is_alive():
+            # Drop the connections still open (without TLS's closing exchange), on the server's own loop:
+            # each then ends as a connection the client lost, and uvicorn exits with nothing left open.
+            for connection in list(self._server.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    connection.loop.call_soon_threadsafe(transport.abort)
+            self._thread.join(timeout=_START_TIMEOUT_SECONDS)
 
 
 def serve_in_thread(
