@@ -112,7 +112,7 @@ class TokenIssuer:
     _now: Callable[[], float] = field(default=time.time, repr=False)
     # Tokens already verified, by (token, audience) → who and when the token expires. A client sends its
     # token with every request for an hour; decoding and checking the signature each time took a tenth of
-    # the twins' CPU at 200 changes/s. Entra ID's resource servers cache their signing keys likewise.
+    # the twins' CPU at 200 changes/s.
     _verified: dict[tuple[str, str], tuple[Caller, float]] = field(default_factory=dict, repr=False)
 
     def issue(self, *, client_id: str, client_secret: str, scope: str) -> dict[str, Any]:
