@@ -23,7 +23,7 @@ from dualbus.sandbox.fo.admin import ADMIN_PREFIX, data_events_endpoint
 from dualbus.sandbox.fo.batch import BatchPart, parse_batch, run_batch
 from dualbus.sandbox.fo.context import DEFAULT_ORGANIZATION, Organization
 from dualbus.sandbox.fo.endpoints import WebhookEndpoint
-from dualbus.sandbox.fo.entities import ENTITIES, UNPREPARED_ENTITIES
+from dualbus.sandbox.fo.entities import served_entities
 from dualbus.sandbox.fo.errors import ODataError, TooManyRequestsError
 from dualbus.sandbox.fo.events import (
     DEFAULT_RETRIES,
@@ -101,7 +101,7 @@ def create_app(
     events show them.
     """
     store = FoStore(database)
-    entities = ENTITIES if prepared else UNPREPARED_ENTITIES
+    entities = served_entities(prepared=prepared)
     events = EventPublisher(
         store,
         entities=entities,
@@ -204,7 +204,7 @@ async def _metadata(request: Request) -> Response:
 def _metadata_of(*, prepared: bool) -> bytes:
     """The CSDL of a prepared or an unprepared tenant's entities, built once (about 13 ms) when first asked
     for, not by every twin started."""
-    return metadata_document(ENTITIES if prepared else UNPREPARED_ENTITIES)
+    return metadata_document(served_entities(prepared=prepared))
 
 
 async def _batch(request: Request) -> Response:

@@ -18,7 +18,7 @@ from types import MappingProxyType
 
 from dualbus.d365 import FoEntity, fo_deployed_fields, fo_entities
 
-__all__ = ["ENTITIES", "ENTITY_IDS", "UNPREPARED_ENTITIES", "entity_named"]
+__all__ = ["ENTITIES", "ENTITY_IDS", "UNPREPARED_ENTITIES", "entity_named", "served_entities"]
 
 _ID_BITS = 0xFFFF
 
@@ -42,6 +42,11 @@ ENTITIES: Mapping[str, FoEntity] = MappingProxyType(
 ENTITY_IDS: Mapping[str, int] = _entity_ids(ENTITIES)
 # The entities of a tenant not yet prepared for dualbus (docs/deploy.md): the published fields alone.
 UNPREPARED_ENTITIES: Mapping[str, FoEntity] = MappingProxyType(dict(fo_entities()))
+
+
+def served_entities(*, prepared: bool) -> Mapping[str, FoEntity]:
+    """The entities of a tenant prepared for dualbus (with the extension fields), or of one not yet."""
+    return ENTITIES if prepared else UNPREPARED_ENTITIES
 
 
 def entity_named(name: str) -> FoEntity | None:
