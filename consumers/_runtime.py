@@ -124,6 +124,10 @@ class RuntimeOptions:
     # The SDK's ``socket_timeout`` keyword, given to each receiver (the client's own does not reach them):
     # https://learn.microsoft.com/python/api/azure-servicebus/azure.servicebus.servicebusclient
     read_timeout: float = 0.05
+    # How long one read on a look's connection waits while the look waits for a free session (any frame
+    # ends it at once: the session's attach is not later for it). With ``read_timeout`` there, every waiting
+    # look cost its consumer ten turns of the SDK's opening loop a second (``shared.bus_calls.open_once``).
+    look_read_timeout: float = 1.0
     shutdown_deadline: float = 20.0
     # Longer than the retry budget, so a long outage never costs the session lock.
     lock_renewal_seconds: float = 3600.0
@@ -132,7 +136,12 @@ class RuntimeOptions:
 
     def __post_init__(self) -> None:
         # A wait of zero would spin: a look that asks for none returns at once and counts no dry time.
-        waits = {"dry_look": self.dry_look, "kept_look": self.kept_look, "read_timeout": self.read_timeout}
+        waits = {
+            "dry_look": self.dry_look,
+            "kept_look": self.kept_look,
+            "read_timeout": self.read_timeout,
+            "look_read_timeout": self.look_read_timeout,
+        }
         for name, wait in waits.items():
             if not wait > 0:
                 raise ConfigError(f"the consumer's {name} must be more than 0 seconds, not {wait}")
@@ -268,7 +277,7 @@ class Consumer:
         started = time.monotonic()
         receiver = self._receiver()
         try:
-            if not await _opened_unless_stopped(receiver, stop):
+            if not await _opened_unless_stopped(receiver, stop, self.options.look_read_timeout):
                 return None
         except TransientError:
             if self._looked_in_vain(started):
@@ -525,13 +534,16 @@ async def _close_quietly(receiver: AsyncReceiver) -> None:
         _log.warning("closing a receiver failed: %s", exc)
 
 
-async def _opened_unless_stopped(receiver: AsyncReceiver, stop: asyncio.Event) -> bool:
-    """Open the receiver (for a session, wait for one); give up soon if ``stop`` is set meanwhile.
+async def _opened_unless_stopped(
+    receiver: AsyncReceiver, stop: asyncio.Event, read_while_waiting: float
+) -> bool:
+    """Open the receiver (for a session, wait for one, reading its connection every ``read_while_waiting``
+    seconds at most); give up soon if ``stop`` is set meanwhile.
 
     Waiting for a free session takes up to ``session_wait`` (one attempt: ``open_once``); a worker holding no
     messages has nothing to finish, so shutdown must not wait for that.
     """
-    opening = asyncio.ensure_future(open_once(receiver))
+    opening = asyncio.ensure_future(open_once(receiver, read_while_waiting=read_while_waiting))
     stopping = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -84,7 +84,7 @@ async def open_receiver(receiver: AsyncReceiver) -> None:
         await receiver.__aenter__()
 
 
-async def open_once(receiver: AsyncReceiver) -> None:
+async def open_once(receiver: AsyncReceiver, *, read_while_waiting: float | None = None) -> None:
     """``open_receiver`` in one attempt: for a session receiver, one wait for a free session.
 
     azure-servicebus 7.15 retries an open that timed out (``_open_with_retry``, with the client's
@@ -101,12 +101,32 @@ async def open_once(receiver: AsyncReceiver) -> None:
     if config is None:
         await open_receiver(receiver)
         return
-    retries = config.retry_total
+    retries, read_timeout = config.retry_total, config.socket_timeout
     config.retry_total = 0
+    if read_while_waiting is not None:
+        config.socket_timeout = read_while_waiting
     try:
         await open_receiver(receiver)
     finally:
         config.retry_total = retries
+        if read_while_waiting is not None:
+            config.socket_timeout = read_timeout
+            _read_every(receiver, read_timeout)
+
+
+def _read_every(receiver: AsyncReceiver, seconds: float) -> None:
+    """Give the receiver's open handler and connection ``seconds`` as their read timeout again.
+
+    While a session receiver waits for a session, the SDK's opening loop reads its connection for up to the
+    socket timeout, then sleeps 0.05 s, and again (``ServiceBusReceiver._open``): with a receive's short read
+    timeout that is ten turns a second for every look, which kept an idle consumer busy. A frame ends a read
+    at once, however long its timeout, so a look may wait in long reads; the handler and its connection
+    copy the timeout when they are made, and take the short one back here for the receives.
+    """
+    handler = getattr(receiver, "_handler", None)
+    for part in (handler, getattr(handler, "_connection", None)):
+        if part is not None and hasattr(part, "_socket_timeout"):
+            part._socket_timeout = seconds  # noqa: SLF001 - the SDK takes no later setting
 
 
 async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[Any]) -> None:

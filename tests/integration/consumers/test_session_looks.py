@@ -7,6 +7,7 @@ next look. Its retries of the receiver's later calls stay (``shared.bus_calls.op
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -32,15 +33,15 @@ ONE_LOOK_AT_MOST = 2.0
 SDK_RETRIES_AT_LEAST = 5.0
 
 
-def _receiver(client: AsyncBusClient, area: str) -> AsyncReceiver:
-    """A receiver as the consumer of ``area`` towards Dataverse makes it, looking ``WAIT`` for a session."""
+def _receiver(client: AsyncBusClient, area: str, wait: float = WAIT) -> AsyncReceiver:
+    """A receiver as the consumer of ``area`` towards Dataverse makes it, looking ``wait`` for a session."""
     topic = TOPOLOGY.topic(area)
     consumer = Consumer(
         client,
         processor=None,  # only its receivers are used
         topic=topic,
         subscription=topic.subscription(Direction.TO_DATAVERSE),
-        options=dataclasses.replace(TEST_OPTIONS, session_wait=WAIT),
+        options=dataclasses.replace(TEST_OPTIONS, session_wait=wait),
     )
     return consumer._receiver()
 
@@ -85,5 +86,52 @@ async def test_the_receiver_keeps_the_sdks_retries_for_what_follows_the_open(pip
             got = await receive(receiver, max_count=10, max_wait=WAIT)
             assert len(got) == 1
             await complete(receiver, got)
+        finally:
+            await close(receiver)
+
+
+def _read_timeouts(receiver: AsyncReceiver) -> tuple[float, float, float]:
+    """The read timeouts the receiver's configuration, handler and connection hold now."""
+    handler = receiver._handler
+    return receiver._config.socket_timeout, handler._socket_timeout, handler._connection._socket_timeout
+
+
+@pytest.mark.asyncio
+async def test_a_look_waits_in_long_reads_and_the_session_is_received_in_short_ones(pipeline):
+    """While a look waits for a session, its connection is read in long reads (an idle consumer's looks
+    cost it ten turns of the SDK's opening loop a second each in short ones); once the session is taken,
+    the receives read in the short ones again, and the session's message is there."""
+    long_read = 0.7
+    short_read = TEST_OPTIONS.read_timeout
+    assert long_read != short_read
+    async with async_bus_client(pipeline.bus_settings) as client:
+        receiver = _receiver(client, "currency", wait=30.0)
+        opening = asyncio.ensure_future(open_once(receiver, read_while_waiting=long_read))
+        try:
+            while getattr(receiver, "_handler", None) is None or receiver._handler._connection is None:
+                assert not opening.done(), "the look ended before it waited"
+                await asyncio.sleep(0.01)
+            assert _read_timeouts(receiver) == (long_read, long_read, long_read)
+            await asyncio.to_thread(pipeline.publish, [event(pipeline.maps["currency"], "fo", 2, version=1)])
+            await asyncio.wait_for(opening, timeout=10)
+            assert _read_timeouts(receiver) == (short_read, short_read, short_read)
+            assert receiver._config.retry_total > 0
+            got = await receive(receiver, max_count=10, max_wait=WAIT)
+            assert len(got) == 1
+            await complete(receiver, got)
+        finally:
+            opening.cancel()
+            await close(receiver)
+
+
+@pytest.mark.asyncio
+async def test_a_look_that_found_no_session_gives_its_receiver_the_short_reads_back(pipeline):
+    async with async_bus_client(pipeline.bus_settings) as client:
+        receiver = _receiver(client, "company")
+        try:
+            with pytest.raises(TransientError):
+                await open_once(receiver, read_while_waiting=0.7)
+            assert receiver._config.socket_timeout == TEST_OPTIONS.read_timeout
+            assert receiver._config.retry_total == client._config.retry_total
         finally:
             await close(receiver)
