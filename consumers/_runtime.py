@@ -87,13 +87,16 @@ class RuntimeOptions:
     # How long one look waits for a free session. A look that ends in vain is followed by the next at once,
     # on a new connection (half a second of handshake, and CPU in the consumer and the broker), so a long
     # look costs an idle consumer less: one worker per bucket waiting in 5 s looks took 4.6 % of a core and
-    # the emulator 0.8 %; in 30 s looks, 3.6 % and 0.1 %. Stopping and pausing do not wait for a look.
+    # the emulator 0.8 %; in 30 s looks, 3.6 % and 0.1 % (both in 50 ms reads, before
+    # ``look_read_timeout``). Stopping and pausing do not wait for a look.
     session_wait: float = 30.0
-    # Looks for a free session under way at once (None: one per worker). Each is a connection the SDK polls
-    # while it waits: idle, with one per bucket, a consumer took about 3 % of a core, with 8 about 1.2 %,
-    # with 16 about 1.7 %. A burst over idle sessions is taken this many at a time, half a second apart:
-    # with 8, at 200 changes/s after a quiet spell, the last of a topic's 32 sessions came 1.5 s late.
-    looks: int | None = 16
+    # Looks for a free session under way at once (None: one per worker). A burst over idle sessions is taken
+    # this many at a time, half a second apart (each look that found one is followed by a new connection):
+    # with 8, at 200 changes/s after a quiet spell, the last of a topic's 32 sessions came 1.5 s late; with
+    # 16, changes towards Dataverse took over 0.5 s for 8 s after it, with one per bucket for 1 s. Each
+    # waiting look is a connection the SDK reads: in 1 s reads (``look_read_timeout``) an idle consumer took
+    # 1.0 % of a core with a look per bucket, 0.6 % with 16 (in 50 ms reads, 3 % and 1.7 %).
+    looks: int | None = None
     # How long a kept session may stay dry before it is let go. Taking it again costs the SDK half a second
     # before its first message: a new connection, and one 50 ms turn of its opening loop for each of the
     # nine frames the broker answers with (open, begin, the token's links, its answer, the link). At 200

@@ -12,11 +12,10 @@ batch, until it runs dry (``Consumer._drain``).
 
 A topic has only so many sessions (its ordering buckets), so ``most`` caps the sessions being looked for,
 waiting and being worked together. A look beyond them could only wait in vain, and each look is a connection
-of its own that the SDK polls every 50 ms while it waits: with one worker per bucket, a consumer whose
-workers held most sessions kept as many looks waiting as there were workers. And ``looks`` caps the looks
-under way: an idle consumer with a look waiting per bucket spent about 3 % of a core on their polls, with
-16 about 1.7 %, with 8 about 1.2 %. A look that finds a session ends, and the next starts, so a burst over
-many sessions is taken ``looks`` at a time, half a second apart (each open's handshake).
+of its own that the SDK reads while it waits: with one worker per bucket, a consumer whose workers held most
+sessions kept as many looks waiting as there were workers. And ``looks`` may cap the looks under way (see
+``RuntimeOptions.looks`` for what they cost). A look that finds a session ends, and the next starts, so a
+burst over many sessions is taken ``looks`` at a time, half a second apart (each open's handshake).
 """
 
 from __future__ import annotations

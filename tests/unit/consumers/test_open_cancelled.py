@@ -14,7 +14,7 @@ from tests.unit.silent_broker import silent_session_receiver
 @pytest.mark.asyncio
 async def test_a_worker_cancelled_mid_open_closes_the_socket_and_stays_cancelled() -> None:
     async with silent_session_receiver() as (broker, receiver):
-        worker = asyncio.ensure_future(_opened_unless_stopped(receiver, asyncio.Event()))
+        worker = asyncio.ensure_future(_opened_unless_stopped(receiver, asyncio.Event(), 1.0))
         await asyncio.wait_for(broker.header_read.wait(), timeout=10)
 
         worker.cancel()
