@@ -2,14 +2,19 @@
 
 The pipeline runs as the demo runs it (``dualbus.demo``'s launcher: the emulator, both twins with their
 service protection limits on, one consumer process per area and direction, both producers, F&O data events
-on a webhook), after the initial sync. Then, for each rate, changes are made for ``--seconds`` on F&O and
-Dataverse alike (half each, as people would make them: each change stream as a workload user of its own,
-the next one in turn, since Dataverse limits each user's requests), the pipeline is left to drain, and the
-figures of that phase are printed as one JSON document:
+on a webhook), after the initial sync. Then, for each rate, changes are made for ``--warm-up`` and then
+``--seconds`` more on F&O and Dataverse alike (half each, as people would make them: each change stream as
+a workload user of its own, the next one in turn, since Dataverse limits each user's requests), the
+pipeline is left to drain, and the figures of that phase are printed as one JSON document:
 
 - per direction, p50 / p95 / p99 change → applied: from the change's time at its source (the envelope's
   ``time``) to the target's answer to the write, read off the consumers' live-traffic histograms (explicit
-  buckets from 1 ms to 60 s; initial-sync and repair traffic are kept apart), this phase's counts only;
+  buckets from 1 ms to 60 s; initial-sync and repair traffic are kept apart), of what was applied after
+  the warm-up: the rate sustained;
+- the same for what was applied during the warm-up (``warm_up``), apart: the first changes after a quiet
+  spell wait for the Dataverse producer's next read of their table (once a second per quiet table, the
+  producer's ``poll_interval_seconds``) and for the consumers to take the sessions they come in, so they
+  say how fast the pipeline wakes, not what it sustains (``--warm-up 0`` counts the whole phase as one);
 - the backlog: messages published and not yet settled, at its highest during the phase and when the changes
   stopped, and how long the pipeline took to drain after;
 - what the change stream achieved (changes made, its real rate, refusals by the twins);
@@ -17,8 +22,8 @@ figures of that phase are printed as one JSON document:
   (``rate_reached``: 95 % of it or more);
 - and, once, how fast the machine ran Python before the pipeline started (``bench/_machine.py``).
 
-Run from the repository root: python bench/live.py [--rates 50,200,500] [--seconds 60] [--quick]
-(``--quick``: 50 and 200 changes/s for 15 s each). Bounded: every wait has a deadline.
+Run from the repository root: python bench/live.py [--rates 50,200,500] [--seconds 60] [--warm-up 5]
+[--quick] (``--quick``: 50 and 200 changes/s for 15 s each). Bounded: every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ _QUICK_SECONDS = 15.0
 _RATE_PER_STREAM = 50.0
 _TICK_SECONDS = 0.5
 _DRAIN_TIMEOUT_SECONDS = 180.0
+# Long enough for every table to have been read at its busy pace and every busy session to be taken: in
+# runs at 200 changes/s from quiet, the changes over 1 s all came in the first 1 to 8 seconds.
+_WARM_UP_SECONDS = 5.0
 _P99_TARGET = 1.0
 # A phase reached its rate when its streams made at least this share of it (they start a little late).
 _RATE_REACHED = 0.95
@@ -124,26 +132,35 @@ def _phase(
     size: DataSize,
     rate: float,
     seconds: float,
+    warm_up: float,
 ) -> dict[str, Any]:
-    """One rate: make changes for ``seconds``, wait for the drain, return the phase's figures."""
+    """One rate: make changes for ``warm_up`` and ``seconds`` more, wait for the drain, return the phase's
+    figures (of what was applied after the warm-up, and of the warm-up apart)."""
     before = monitor.stats()
-    streams = _streams(endpoints, lanes, seed=seed, size=size, rate=rate, seconds=seconds)
+    streams = _streams(endpoints, lanes, seed=seed, size=size, rate=rate, seconds=warm_up + seconds)
     for stream in streams:
         stream.start()
+    started = time.monotonic()
+    warmed = before if warm_up <= 0 else None
     highest = dict.fromkeys(_DIRECTIONS, 0)
 
-    def changes_made(_now: float, stats: list[RouteStats]) -> bool:
+    def changes_made(now: float, stats: list[RouteStats]) -> bool:
+        nonlocal warmed
+        if warmed is None and now - started >= warm_up:
+            warmed = stats
         for direction, value in _backlog(stats).items():
             highest[direction] = max(highest[direction], value)
         return not any(stream.running() for stream in streams)
 
-    at_end = _backlog(monitor.wait(f"{rate:g} changes/s", changes_made, seconds + 120))
+    at_end = _backlog(monitor.wait(f"{rate:g} changes/s", changes_made, warm_up + seconds + 120))
     summaries: list[StreamSummary] = [stream.join(timeout=30) for stream in streams]
     stopped = time.monotonic()
     drained = monitor.wait("draining", DrainWatch(quiet=2.0, long_quiet=10.0).observe, _DRAIN_TIMEOUT_SECONDS)
     drain_seconds = time.monotonic() - stopped
     made = sum(summary.total for summary in summaries)
-    applied = latency_by_direction(drained, since=before)
+    if warmed is None:  # the changes ended before the warm-up did: all of it was warm-up
+        warmed = drained
+    applied = latency_by_direction(drained, since=warmed)
     elapsed = max((summary.elapsed for summary in summaries), default=0.0)
     achieved = made / elapsed if elapsed else None
     failed: dict[str, int] = {}
@@ -153,6 +170,7 @@ def _phase(
     return {
         "rate": rate,
         "seconds": seconds,
+        "warm_up_seconds": warm_up,
         "streams": len(streams),
         "changes_made": made,
         "achieved_rate": round(achieved, 1) if achieved is not None else None,
@@ -165,7 +183,12 @@ def _phase(
         },
         "rate_reached": achieved is not None and achieved >= rate * _RATE_REACHED,
         # The producers' part of it: from the change at the source to its message sent.
-        "change_to_published": latency_by_direction(drained, since=before, leg="published"),
+        "change_to_published": latency_by_direction(drained, since=warmed, leg="published"),
+        # What was applied during the warm-up, kept out of the figures above.
+        "warm_up": {
+            "change_to_applied": latency_by_direction(warmed, since=before),
+            "change_to_published": latency_by_direction(warmed, since=before, leg="published"),
+        },
         "backlog": {
             "highest": highest,
             "when_changes_stopped": at_end,
@@ -176,7 +199,13 @@ def _phase(
 
 
 def run(
-    rates: Sequence[float], seconds: float, *, run_dir: Path, seed: int, concurrency: int | None
+    rates: Sequence[float],
+    seconds: float,
+    *,
+    warm_up: float,
+    run_dir: Path,
+    seed: int,
+    concurrency: int | None,
 ) -> dict[str, Any]:
     """Start the pipeline, sync, run every phase; every process is stopped on the way out."""
     progress = Console(stderr=True)  # stdout carries the JSON only
@@ -198,9 +227,18 @@ def run(
                 users=itertools.cycle(endpoints.workload_clients),
             )
             for rate in rates:
-                view.message(f"{rate:g} changes/s for {seconds:g} s, both sides")
+                view.message(f"{rate:g} changes/s for {warm_up:g} s of warm-up and {seconds:g} s, both sides")
                 phases.append(
-                    _phase(monitor, endpoints, lanes, seed=seed, size=size, rate=rate, seconds=seconds)
+                    _phase(
+                        monitor,
+                        endpoints,
+                        lanes,
+                        seed=seed,
+                        size=size,
+                        rate=rate,
+                        seconds=seconds,
+                        warm_up=warm_up,
+                    )
                 )
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -221,7 +259,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse the options, run, print the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", default="50,200,500", help="Changes per second, one phase each.")
-    parser.add_argument("--seconds", type=float, default=60.0, help="Length of each phase.")
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="Length of each phase's measured part, after its warm-up."
+    )
+    parser.add_argument(
+        "--warm-up",
+        type=float,
+        default=_WARM_UP_SECONDS,
+        help="Seconds of changes at each phase's rate before its measured part (figured apart).",
+    )
     parser.add_argument("--quick", action="store_true", help="50 and 200 changes/s for 15 s each.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the twins' data and the changes.")
     parser.add_argument(
@@ -233,14 +279,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         rates = [float(part) for part in args.rates.split(",") if part.strip()]
     except ValueError:
         parser.error(f"--rates takes numbers separated by commas, not {args.rates!r}")
-    seconds = args.seconds
+    seconds, warm_up = args.seconds, args.warm_up
+    if seconds <= 0 or warm_up < 0:
+        parser.error("--seconds takes a number above 0, --warm-up one of 0 or more")
     if args.quick:
         rates, seconds = list(_QUICK_RATES), _QUICK_SECONDS
+    measure = partial(run, rates, seconds, warm_up=warm_up, seed=args.seed, concurrency=args.concurrency)
     if args.run_dir is not None:
-        figures = run(rates, seconds, run_dir=args.run_dir, seed=args.seed, concurrency=args.concurrency)
+        figures = measure(run_dir=args.run_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="dualbus-live-") as scratch:
-            figures = run(rates, seconds, run_dir=Path(scratch), seed=args.seed, concurrency=args.concurrency)
+            figures = measure(run_dir=Path(scratch))
     sys.stdout.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
