@@ -132,6 +132,11 @@ class RuntimeOptions:
     # look cost its consumer ten turns of the SDK's opening loop a second (``shared.bus_calls.open_once``).
     look_read_timeout: float = 1.0
     shutdown_deadline: float = 20.0
+    # After the deadline, how long closing what is left (the session receivers, the lock renewer) may take
+    # before the consumer returns without waiting more: a broker that stopped answering must not hold the
+    # process past any grace its orchestrator gives (Kubernetes' terminationGracePeriodSeconds, 30 s by
+    # default). A session left so comes back to the next holder once its connection drops or its lock ends.
+    close_grace: float = 5.0
     # Longer than the retry budget, so a long outage never costs the session lock.
     lock_renewal_seconds: float = 3600.0
     # How long a worker waits after a failed session before it takes the next (shared.retry).
@@ -140,6 +145,7 @@ class RuntimeOptions:
     def __post_init__(self) -> None:
         # A wait of zero would spin: a look that asks for none returns at once and counts no dry time.
         waits = {
+            "close_grace": self.close_grace,
             "dry_look": self.dry_look,
             "kept_look": self.kept_look,
             "read_timeout": self.read_timeout,
@@ -232,11 +238,25 @@ class Consumer:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await supply.release_all()
-            await asyncio.gather(*self._closing, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await renewer.close()
+            closing = asyncio.ensure_future(self._close_all(tasks, supply, renewer))
+            done, _ = await asyncio.wait({closing}, timeout=self.options.close_grace)
+            if not done:
+                closing.cancel()
+                _log.warning(
+                    "closing the consumer's receivers took more than %g s: left unfinished",
+                    self.options.close_grace,
+                )
+
+    async def _close_all(
+        self, tasks: list[asyncio.Task[None]], supply: Supply[_Taken], renewer: LockRenewer
+    ) -> None:
+        """Wait for the cancelled tasks, let the sessions taken ahead go, and close every receiver and the
+        lock renewer."""
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await supply.release_all()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await renewer.close()
 
     async def _taker(self, stop: asyncio.Event, renewer: LockRenewer, supply: Supply[_Taken]) -> None:
         """Take sessions ahead of the workers (``_supply``), while the route runs."""

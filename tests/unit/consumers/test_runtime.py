@@ -175,6 +175,23 @@ async def test_run_returns_only_after_every_receiver_is_closed() -> None:
 
 
 @pytest.mark.asyncio
+async def test_closes_that_never_finish_hold_run_only_for_the_close_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broker that stopped answering must not hold the consumer past its deadline and grace: run()
+    returns, saying what it left, and the closes are cancelled."""
+    client = _Client()  # its receivers' closes wait for a release that never comes
+    stop = asyncio.Event()
+    running = asyncio.create_task(_consumer(client, shutdown_deadline=0.2, close_grace=0.3).run(stop))
+    await client.handed_out(2)
+    stop.set()
+    await asyncio.wait_for(running, timeout=_WITHIN)
+    assert not any(receiver.closed for receiver in client.receivers)
+    assert any(receiver.closing.is_set() for receiver in client.receivers)
+    assert "closing the consumer's receivers took more than 0.3 s" in caplog.text
+
+
+@pytest.mark.asyncio
 async def test_no_message_is_received_before_the_runtime_is_ready() -> None:
     """Receivers may open before ``ready`` is set (the next session is taken ahead too), but none receives
     anything until then."""
@@ -243,6 +260,7 @@ async def test_a_look_that_waited_in_vain_for_a_session_is_followed_by_the_next_
     ("options", "named"),
     [
         ({"kept_look": 0.0}, "kept_look must be more than 0 seconds"),
+        ({"close_grace": 0.0}, "close_grace must be more than 0 seconds"),
         ({"read_timeout": -1.0}, "read_timeout must be more than 0 seconds"),
         ({"looks": 0}, "looks must be at least 1"),
         ({"concurrency": 0}, "concurrency must be at least 1"),
