@@ -210,7 +210,7 @@ def _guarded(sink: Sink, direction: Direction, circuit: Circuit, retry: MessageR
 
 def _target(direction: Direction) -> Side:
     """The side of the maps ``direction`` writes."""
-    return "dataverse" if direction is Direction.TO_DATAVERSE else "fo"
+    return direction.target.side
 
 
 def _api_settings(settings: Settings, direction: Direction) -> ApiSettings:

@@ -24,6 +24,7 @@ from dualbus.shared.maps import (
     delete_identity,
     derived,
     natural_key,
+    other_side,
     passes_source_filter,
     target_key,
     to_dataverse,
@@ -44,8 +45,7 @@ def target_changes(
         origin, applies = envelope.origin.value, direction.origin.value
         problem = f"it comes from {origin}; {direction.value} applies changes from {applies}"
         raise _rejected(envelope, Rejection.MISROUTED, problem)
-    source: Side = "fo" if direction is Direction.TO_DATAVERSE else "dataverse"
-    target: Side = "dataverse" if source == "fo" else "fo"
+    source, target = direction.origin.side, direction.target.side
     route = _route(maps, area, source, envelope.entity)
     if route is None:
         raise TransformError(f"no map in area {area!r} takes {source} entity {envelope.entity!r} to {target}")
@@ -79,7 +79,7 @@ def _no_routes() -> dict[str, _Route]:
 
 
 def _route_of(maps: MapSet, area: str, source: Side, entity: str) -> _Route | None:
-    target: Side = "dataverse" if source == "fo" else "fo"
+    target = other_side(source)
     table_maps = tuple(m for m in maps.in_area(area) if m.table_on(source) == entity and m.carries(target))
     if not table_maps:
         return None

@@ -30,7 +30,7 @@ class SourceTable:
     @property
     def side(self) -> Side:
         """The source side's name as the maps spell it."""
-        return "fo" if self.origin is Origin.FO else "dataverse"
+        return self.origin.side
 
     @property
     def area(self) -> str:
@@ -102,7 +102,7 @@ def source_tables(
     maps: Iterable[TableMap], origin: Origin, areas: Iterable[str] | None = None
 ) -> list[SourceTable]:
     """The maps that read from ``origin``, in initial-sync order, limited to ``areas`` when given."""
-    target: Side = "dataverse" if origin is Origin.FO else "fo"
+    target = origin.other.side
     ordered = map_order(maps)
     wanted = set(areas) if areas is not None else None
     if wanted is not None:

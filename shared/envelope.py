@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from dualbus.shared.errors import EnvelopeError
+from dualbus.shared.maps._fields import Side
 
 __all__ = [
     "CONTENT_TYPE",
@@ -89,6 +90,11 @@ class Origin(StrEnum):
     def other(self) -> Origin:
         """The system a change from this origin is applied to."""
         return Origin.DATAVERSE if self is Origin.FO else Origin.FO
+
+    @property
+    def side(self) -> Side:
+        """This system's name as the maps spell it."""
+        return "fo" if self is Origin.FO else "dataverse"
 
 
 def event_id(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dualbus.shared.maps import LookupMap, Side, TableMap
+from dualbus.shared.maps import LookupMap, Side, TableMap, other_side
 
 __all__ = ["RowCompanies"]
 
@@ -22,7 +22,7 @@ class RowCompanies:
     """Reads the company of one map's rows, compared from its ``source`` side."""
 
     def __init__(self, table_map: TableMap, source: Side) -> None:
-        self._target: Side = "dataverse" if source == "fo" else "fo"
+        self._target = other_side(source)
         self._lookup = _company_lookup(table_map)
         self._outside_key = _COMPANY_FIELD[source] in table_map.key_on(source) and (
             _COMPANY_FIELD[self._target] not in table_map.key_on(self._target)

@@ -29,6 +29,7 @@ from dualbus.shared.maps import (
     Side,
     TableMap,
     natural_key,
+    other_side,
     passes_source_filter,
     target_key,
     to_dataverse,
@@ -133,7 +134,7 @@ class MapComparison:
         self.table_map = table_map
         self._companies = companies
         self.source: Side = source
-        self.target: Side = "dataverse" if source == "fo" else "fo"
+        self.target = other_side(source)
         self._maps = maps
         self._lookups = {lk.dataverse: lk for lk in table_map.lookups_towards(self.target)}
         self.names = self._compared_names()

@@ -30,7 +30,7 @@ from dualbus.producers.fo_rows import base_version
 from dualbus.producers.tables import SourceTable
 from dualbus.shared.envelope import Envelope, KeyValue, Operation, Origin
 from dualbus.shared.errors import EnvelopeError
-from dualbus.shared.maps import Side, TableMap
+from dualbus.shared.maps import TableMap
 
 __all__ = ["may_delete_orphan", "orphan_delete", "repair_event", "source_version"]
 
@@ -110,7 +110,7 @@ def _state(table: SourceTable, row: Mapping[str, object]) -> dict[str, object]:
 def _source_value(table: SourceTable, name: str, value: object) -> object:
     """The source's value of key part ``name`` for the target's ``value``: a value map read backwards (a
     hierarchy purpose's 806380003 is F&O's "OrganizationChart"); else the value as it is."""
-    source: Side = "fo" if table.origin is Origin.FO else "dataverse"
+    source = table.origin.side
     for field in table.table_map.fields:
         if field.name_on(source) == name:
             mapped = field.mapped(value, to=source)

@@ -18,7 +18,7 @@ from dualbus.producers.tables import SourceTable
 from dualbus.shared.api import ApiClient
 from dualbus.shared.envelope import Envelope, Origin
 from dualbus.shared.errors import EnvelopeError, TransformError
-from dualbus.shared.maps import MapSet, Side, TableMap
+from dualbus.shared.maps import MapSet, Side, TableMap, other_side
 
 __all__ = ["MapRun", "Progress", "ReconcileOptions", "RunContext", "source_side"]
 
@@ -81,7 +81,7 @@ class MapRun:
         self._map = table_map
         source = source_side(table_map, context.options.source)
         self._source: Side = source
-        self._target: Side = "dataverse" if source == "fo" else "fo"
+        self._target = other_side(source)
         self._table = SourceTable(table_map, Origin(source))
         self._comparison = MapComparison(context.maps, table_map, source, companies=context.options.companies)
         self.summary = MapSummary(table_map.name, table_map.area, source)

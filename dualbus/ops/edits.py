@@ -66,7 +66,7 @@ def _carried() -> dict[tuple[str, str, Origin], frozenset[str]]:
     carried: dict[tuple[str, str, Origin], frozenset[str]] = {}
     for table_map in load_maps():
         for origin in Origin:
-            if table_map.carries("dataverse" if origin is Origin.FO else "fo"):
+            if table_map.carries(origin.other.side):
                 table = SourceTable(table_map=table_map, origin=origin)
                 key = (table.area, table.name, origin)
                 carried[key] = carried.get(key, frozenset()) | frozenset(table.carried_fields)

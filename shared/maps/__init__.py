@@ -23,6 +23,7 @@ from dualbus.shared.maps._fields import (
     Side,
     SourceFilter,
     ValuePair,
+    other_side,
 )
 from dualbus.shared.maps._loader import load_map_file, load_maps, parse_map
 from dualbus.shared.maps._memo import derived
@@ -83,6 +84,7 @@ __all__ = [
     "map_order",
     "natural_key",
     "odata_literal",
+    "other_side",
     "parse_map",
     "passes_source_filter",
     "resolved_body",

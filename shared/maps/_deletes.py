@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from dualbus.shared.maps._changes import LookupBinding
 from dualbus.shared.maps._engine import to_dataverse, to_fo
-from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side
+from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side, other_side
 from dualbus.shared.maps._memo import derived
 from dualbus.shared.maps._table import TableMap
 
@@ -27,7 +27,7 @@ def delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
 def _delete_fields(table_map: TableMap, source: Side) -> tuple[str, ...]:
     have = set(table_map.key_on(source))
     needed: list[str] = []
-    for part in table_map.key_on(_other(source)):
+    for part in table_map.key_on(other_side(source)):
         ways = _ways(table_map, source, part)
         # A part the source key already determines (a constant, or a company lookup) needs nothing more.
         if ways and not any(set(way) <= have for way in ways):
@@ -42,7 +42,7 @@ def target_key(table_map: TableMap, source: Side, values: Mapping[str, object]) 
     Only the fields and lookups that feed the target's key take part; TransformError when ``values`` do not
     determine it (a delete published without its values, from a producer's older index entry).
     """
-    target = _other(source)
+    target = other_side(source)
     keyed = derived(table_map, ("keyed_towards", target), lambda: _keyed(table_map, target))
     change = to_dataverse(keyed, values) if target == "dataverse" else to_fo(keyed, values)
     return dict(change.key)
@@ -100,7 +100,7 @@ def _keyed(table_map: TableMap, target: Side) -> TableMap:
 
 def _ways(table_map: TableMap, source: Side, part: str) -> list[tuple[str, ...]]:
     """Each set of source names that alone gives the target key part ``part``, fields first."""
-    target = _other(source)
+    target = other_side(source)
     towards = table_map.fields_towards(target)
     fields = [_field_sources(f, source) for f in towards if f.name_on(target) == part]
     # From Dataverse a lookup's navigation property holds the expanded row (or the natural value).
@@ -124,7 +124,3 @@ def _field_sources(field: FieldMap, source: Side) -> tuple[str, ...]:
 def _feeds(lookup: LookupMap, target: Side) -> set[str]:
     """The names a lookup writes on ``target``: its navigation property, or the F&O fields of its key."""
     return {lookup.dataverse} if target == "dataverse" else set(lookup.key.values())
-
-
-def _other(side: Side) -> Side:
-    return "dataverse" if side == "fo" else "fo"

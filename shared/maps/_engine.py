@@ -7,7 +7,7 @@ from typing import Final, TypeGuard
 
 from dualbus.shared.errors import LookupUnresolvedError, TransformError
 from dualbus.shared.maps._changes import DataverseChange, FoChange, LookupBinding
-from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side, scalar_key
+from dualbus.shared.maps._fields import FieldMap, LookupMap, Scalar, Side, other_side, scalar_key
 from dualbus.shared.maps._table import TableMap
 
 __all__ = ["natural_key", "passes_source_filter", "to_dataverse", "to_fo"]
@@ -96,7 +96,7 @@ def _field_value(table_map: TableMap, field: FieldMap, target: Side, record: Rec
         return field.constant
     if field.compose is not None:
         return _composed(table_map, field, record)
-    source: Side = "fo" if target == "dataverse" else "dataverse"
+    source = other_side(target)
     name = field.name_on(source) or ""
     value = record.get(name)
     if value == "" and source == "fo":
@@ -128,7 +128,7 @@ def _composed(table_map: TableMap, field: FieldMap, record: Record) -> str:
 
 
 def _convert(table_map: TableMap, field: FieldMap, target: Side, value: object) -> Scalar:
-    source: Side = "fo" if target == "dataverse" else "dataverse"
+    source = other_side(target)
     name = field.name_on(source) or ""
     if field.value_map is not None:
         mapped = field.mapped(value, to=target)

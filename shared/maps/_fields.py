@@ -42,6 +42,13 @@ __all__ = [
 # Strict members keep JSON's own types: `true` stays a bool and never matches the option value 1.
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 Side = Literal["fo", "dataverse"]
+
+
+def other_side(side: Side) -> Side:
+    """The side a change from ``side`` is applied to (and the reverse)."""
+    return "dataverse" if side == "fo" else "fo"
+
+
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
@@ -209,7 +216,7 @@ class FieldMap(_Strict):
 
     def _check_value_map(self, pairs: tuple[ValuePair, ...]) -> None:
         for side in ("fo", "dataverse"):
-            source: Side = "fo" if side == "dataverse" else "dataverse"
+            source = other_side(side)
             # To write side X we look values up by the other side, so those must be unique.
             if not self.direction.carries(side) or self.name_on(source) is None:
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from dualbus.shared.errors import MapDefinitionError
-from dualbus.shared.maps._fields import Side
+from dualbus.shared.maps._fields import Side, other_side
 from dualbus.shared.maps._order import area_dependencies, find_cycle, table_dependencies
 from dualbus.shared.maps._table import TableMap
 
@@ -55,7 +55,7 @@ class MapSet:
 
     def for_source(self, side: Side, name: str, *, area: str | None = None) -> tuple[TableMap, ...]:
         """The maps (of ``area``, if given) that read ``name`` as their source on ``side``."""
-        target: Side = "dataverse" if side == "fo" else "fo"
+        target = other_side(side)
         return tuple(
             m for m in self if m.table_on(side) == name and m.carries(target) and area in (None, m.area)
         )

@@ -13,6 +13,7 @@ from dualbus.shared.maps._fields import (
     Scalar,
     Side,
     SourceFilter,
+    other_side,
     rule_error,
 )
 from dualbus.shared.maps._memo import derived
@@ -95,7 +96,7 @@ class TableMap(BaseModel):
         }
 
     def _carried_from(self, source: Side) -> tuple[str, ...]:
-        target: Side = "dataverse" if source == "fo" else "fo"
+        target = other_side(source)
         names = [f.name_on(source) for f in self.fields_towards(target) if f.constant is None]
         for composed in self.fields_towards(target):
             names.extend(composed.compose or ())  # the F&O fields a Dataverse value is joined from

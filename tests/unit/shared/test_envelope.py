@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from dualbus.shared.envelope import Envelope, Operation, Origin, envelopes_from_json, event_id
 from dualbus.shared.errors import EnvelopeError
+from dualbus.shared.maps import other_side
 from dualbus.shared.messages import application_properties, envelope_from_message, ordering_bucket, to_message
+from dualbus.shared.topology import Direction
 
 _names = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1, max_size=20)
 _json_values = st.recursive(
@@ -153,6 +155,15 @@ def test_origin_other_is_the_opposite_system() -> None:
     """Changes from one system are applied to the other."""
     assert Origin.FO.other is Origin.DATAVERSE
     assert Origin.DATAVERSE.other is Origin.FO
+
+
+def test_an_origin_names_its_side_as_the_maps_spell_it() -> None:
+    """The maps name the systems ``fo`` and ``dataverse``; an origin and a direction say which is which."""
+    assert (Origin.FO.side, Origin.DATAVERSE.side) == ("fo", "dataverse")
+    for origin in Origin:
+        assert other_side(origin.side) == origin.other.side
+    assert (Direction.TO_DATAVERSE.origin.side, Direction.TO_DATAVERSE.target.side) == ("fo", "dataverse")
+    assert (Direction.TO_FO.origin.side, Direction.TO_FO.target.side) == ("dataverse", "fo")
 
 
 def test_repair_has_its_own_id_and_flag() -> None:
