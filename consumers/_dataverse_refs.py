@@ -177,11 +177,21 @@ class References:
         except LookupMissingError as exc:
             # Raised by bind when it asks for the id right after, instead of a second read of a row just
             # found missing; remembered briefly, since the row may be made any moment.
-            if len(self._missed) > _MISSES_KEPT:
-                self._missed.clear()
-            self._missed[_ref(table, key)] = (time.monotonic(), exc)
+            self._remember_miss(_ref(table, key), exc)
         except DualbusError:
             pass  # asked again by bind, which raises it
+
+    def _remember_miss(self, ref: _Ref, exc: LookupMissingError) -> None:
+        """Keep the miss, newest last; first let go the misses too old to be used and, past
+        ``_MISSES_KEPT``, the oldest: a miss let go costs its bind one read more, nothing else."""
+        now = time.monotonic()
+        self._missed.pop(ref, None)  # moved to the end: the misses stay in the order they were found
+        while self._missed:
+            oldest, (when, _) = next(iter(self._missed.items()))
+            if now - when < _MISS_SECONDS and len(self._missed) < _MISSES_KEPT:
+                break
+            del self._missed[oldest]
+        self._missed[ref] = (now, exc)
 
     async def refreshed(
         self, table_map: TableMap, key: Mapping[str, Scalar], lookups: Sequence[LookupBinding]

@@ -257,3 +257,36 @@ async def test_a_row_found_missing_beside_a_read_is_not_read_again_by_its_bind_b
     assert companies.reads == 2
     assert COMPANY_ID in await refs.row_path(_customers_map(), ACCOUNT_KEY)  # read, not taken as missing
     assert companies.reads == 3
+
+
+class _NoCompanies:
+    """Every company is missing; counts the reads of each."""
+
+    def __init__(self) -> None:
+        self.reads: dict[str, int] = {}
+
+    async def request(self, method: str, path: str, **_: Any) -> Response:
+        self.reads[path] = self.reads.get(path, 0) + 1
+        return httpx.Response(404, json={"error": {}}, request=httpx.Request(method, "https://x"))
+
+
+@pytest.mark.asyncio
+async def test_past_the_misses_kept_the_oldest_is_let_go_not_the_one_just_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many lookups found missing at once: the newest misses stay for their binds (each would otherwise
+    read its row a second time), the oldest go first."""
+    monkeypatch.setattr(refs_module, "_MISSES_KEPT", 2)
+    companies = _NoCompanies()
+    refs = References(companies, root=ROOT)
+    bindings = [LookupBinding("msdyn_company", "cdm_companies", {"cdm_companycode": code}) for code in "ABCD"]
+    for binding in bindings:
+        await asyncio.gather(*refs.resolving(_customers_map(), (binding,)))
+    assert sum(companies.reads.values()) == 4
+    for binding in bindings[2:]:  # the two newest: raised from memory
+        with pytest.raises(LookupMissingError):
+            await refs.bind(_customers_map(), binding, None)
+    assert sum(companies.reads.values()) == 4
+    with pytest.raises(LookupMissingError):  # the oldest was let go: read again
+        await refs.bind(_customers_map(), bindings[0], None)
+    assert sum(companies.reads.values()) == 5
