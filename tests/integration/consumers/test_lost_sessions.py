@@ -95,8 +95,11 @@ async def test_a_session_lost_mid_batch_applies_no_more_and_its_next_holder_appl
         counts = metrics.counts
         await _run_until(consumer, lambda: counts["applied"] + counts["skipped-stale"] >= 3, within=45.0)
     # Only the change in hand when the lock went was settled too late; the other two were never applied by
-    # the lost holder (each would have been written, then found stale by the next holder).
-    assert counts["lock-lost"] == 1
+    # the lost holder (each would have been written, then found stale by the next holder). Which notices
+    # the lock gone first is a race: the change's settlement (counted lock-lost), or the worker's receive
+    # beside it (the SDK checks the session's lock time), which gives the change in hand to the next
+    # holder uncounted; under load either wins.
+    assert counts["lock-lost"] <= 1
     assert counts["applied"] + counts["skipped-stale"] == 3
     assert counts["skipped-stale"] <= 1
     assert store.version == 3
