@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TextIO
 import orjson
 from pydantic import SecretStr
 
-__all__ = ["JsonFormatter", "RedactingFilter", "redact", "register_secret", "setup_logging"]
+__all__ = ["JsonFormatter", "RedactingFilter", "SdkEchoFilter", "redact", "register_secret", "setup_logging"]
 
 _MASK = "***"
 _PATTERNS = (
@@ -30,6 +30,17 @@ _MIN_SECRET_LENGTH = 4
 # consumer opens and closes a link per session it takes). At INFO they would drown dualbus's own lines, so
 # they speak from WARNING up unless DEBUG is asked for.
 _CHATTY_LIBRARIES = ("httpx", "httpcore", "azure.servicebus")
+
+
+# What azure-servicebus 7.x logs at ERROR, with a traceback, when a management request's link goes down under
+# it (``create_servicebus_exception`` in ``_transport/_pyamqp_transport.py``), before it raises the error to
+# the caller. A consumer meets it whenever it closes the receiver of a session it lets go while the SDK's
+# lock renewer is renewing that session (in three runs of six of bench/live.py at 200 changes/s): the
+# renewer hands the failure to the hold, which knows the session was let go (``SessionHold.renewal_failed``);
+# a state call that fails so raises a BusError to its caller. Every such failure reaches dualbus's code,
+# which logs it at the level it deserves, so the SDK's line is only a debug one.
+_SDK_MANAGEMENT_LINK_DOWN = "Unexpected error occurred (ValueError('Management Operation error occurred.'))"
+_SDK_LOGGERS = "azure.servicebus."
 
 
 class _Secrets:
@@ -65,6 +76,22 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         return True
+
+
+class SdkEchoFilter(logging.Filter):
+    """Lowers to DEBUG (without its traceback) the Service Bus SDK's ERROR line for a management link that
+    went down, whose error the SDK raises to dualbus's code as well; drops it unless the SDK's loggers
+    speak at DEBUG. Every other record passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Lower the SDK's echo; keep everything else."""
+        if not record.name.startswith(_SDK_LOGGERS) or record.levelno < logging.ERROR:
+            return True
+        if not record.getMessage().startswith(_SDK_MANAGEMENT_LINK_DOWN):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
 
 
 class JsonFormatter(logging.Formatter):
@@ -115,6 +142,7 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
 def setup_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Configure the root logger to write redacted lines to stderr."""
     handler = _StderrHandler()
+    handler.addFilter(SdkEchoFilter())
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
         JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")

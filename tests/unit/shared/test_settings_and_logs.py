@@ -231,3 +231,38 @@ def test_settings_name_every_secret_they_hold() -> None:
     values = sorted(secret.get_secret_value() for secret in settings.secrets())
     assert values == ["Endpoint=sb://x/;SharedAccessKey=sb-secret-3", "dv-secret-2", "fo-secret-1"]
     assert Settings(fo=None, dataverse=None, servicebus=None).secrets() == ()
+
+
+_SDK_ECHO = (
+    "Unexpected error occurred (ValueError('Management Operation error occurred.')). Handler shutting down."
+)
+
+
+def _log_sdk_error(message: str) -> None:
+    """Log ``message`` at ERROR with a traceback, as the SDK's base handler does."""
+    error = ValueError("Management Operation error occurred.")
+    logging.getLogger("azure.servicebus.aio._base_handler_async").error(
+        message, exc_info=(ValueError, error, None)
+    )
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_the_sdks_error_line_for_a_management_link_gone_is_a_debug_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The SDK raises that error to dualbus too (a renewal's to the session's hold), which logs it as it
+    deserves: its own ERROR line and traceback stay out at INFO, come at DEBUG as a plain debug line, and
+    any other SDK error still comes as an error."""
+    setup_logging("INFO")
+    _log_sdk_error(_SDK_ECHO)
+    _log_sdk_error("Unexpected error occurred (ConnectionError('refused')). Handler shutting down.")
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["level"], line["message"][:40]) for line in lines] == [
+        ("ERROR", "Unexpected error occurred (ConnectionErr")
+    ]
+    assert "exception" in lines[0]
+    setup_logging("DEBUG")
+    _log_sdk_error(_SDK_ECHO)
+    [line] = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (line["level"], line["message"]) == ("DEBUG", _SDK_ECHO)
+    assert "exception" not in line
