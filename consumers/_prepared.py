@@ -1,4 +1,5 @@
-"""Before its first message, a consumer asks its target whether the tenant has dualbus's fields.
+"""Before its first message, a consumer asks its target whether the tenant has dualbus's fields (and, in
+Dataverse, the alternate keys its maps address rows by).
 
 Without them every write is refused, so a consumer that went ahead would dead-letter its whole backlog one
 change at a time; instead it stops with one error naming each entity and field it lacks (the check:
@@ -12,6 +13,7 @@ import asyncio
 from functools import partial
 
 from dualbus.shared.api import ApiClient
+from dualbus.shared.dataverse_keys import keys_written
 from dualbus.shared.maps import MapSet, Side
 from dualbus.shared.prerequisites import prerequisite_names, require_prepared
 
@@ -40,10 +42,12 @@ def _stop_on_failure(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
 async def require_target_prepared(
     api: ApiClient, *, area: str, target: Side, maps: MapSet, root: str
 ) -> None:
-    """Return once every entity the area's maps write on ``target`` has dualbus's fields.
+    """Return once every entity the area's maps write on ``target`` has dualbus's fields, and in Dataverse
+    the alternate keys they address rows by (``shared.dataverse_keys``).
 
     PrerequisiteError naming what is missing; a transient failure is retried (logged) until it answers.
     """
     names = prerequisite_names(target)
     wanted = {m.table_on(target): names for m in maps.in_area(area) if m.carries(target)}
-    await require_prepared(api, target, wanted, root=root)
+    keys = keys_written(maps, area) if target == "dataverse" else None
+    await require_prepared(api, target, wanted, root=root, keys=keys)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
 
 from dualbus.d365 import DV_EXTENSION_COLUMNS, FO_EXTENSION_FIELDS
 from dualbus.shared.api import error_message
+from dualbus.shared.dataverse_keys import KeyGap, key_gaps
 from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import Side
@@ -75,11 +76,13 @@ async def require_prepared(
     wanted: Mapping[str, Sequence[str]],
     *,
     root: str,
+    keys: Mapping[str, Collection[frozenset[str]]] | None = None,
     stop: asyncio.Event | None = None,
     retry: RetryPolicy = RECONNECT_RETRY,
 ) -> None:
-    """Return once every entity set of ``wanted`` has the properties it names, or at once when ``stop`` is
-    set (a question in flight is given up).
+    """Return once every entity set of ``wanted`` has the properties it names, and Dataverse every
+    alternate key of ``keys`` (``shared.dataverse_keys``), or at once when ``stop`` is set (a question in
+    flight is given up).
 
     PrerequisiteError naming every gap and the deployment step that fills it; a transient failure is logged
     and the question asked again after a growing wait.
@@ -87,14 +90,14 @@ async def require_prepared(
     stop = stop or asyncio.Event()
     backoff = Backoff(retry, stop)
     while not stop.is_set():
-        asked = await done_unless_stopped(stop, lacking(api, wanted, root=root))
+        asked = await done_unless_stopped(stop, _gaps(api, wanted, keys or {}, root=root))
         if asked.cancelled():
             return
         try:
             lacks = asked.result()
         except TransientError as exc:
             _log.warning(
-                "cannot ask %s whether it has dualbus's fields yet; going on once it answers: %s",
+                "cannot tell yet whether %s has what dualbus needs; asking again after a wait: %s",
                 _SYSTEMS[side],
                 exc,
             )
@@ -105,7 +108,21 @@ async def require_prepared(
         return
 
 
-def refusal(side: Side, lacks: Sequence[Lacking]) -> PrerequisiteError:
+async def _gaps(
+    api: _Reader,
+    wanted: Mapping[str, Sequence[str]],
+    keys: Mapping[str, Collection[frozenset[str]]],
+    *,
+    root: str,
+) -> list[Lacking | KeyGap]:
+    """What the tenant lacks of ``wanted``'s properties, then of ``keys``."""
+    lacks: list[Lacking | KeyGap] = [*await lacking(api, wanted, root=root)]
+    if keys:
+        lacks.extend(await key_gaps(api, keys, root=root))
+    return lacks
+
+
+def refusal(side: Side, lacks: Sequence[Lacking | KeyGap]) -> PrerequisiteError:
     """The one-line error naming every gap of ``side`` and the deployment step that fills them."""
     gaps = "; ".join(map(str, lacks))
     return PrerequisiteError(f"{_SYSTEMS[side]} is not prepared for dualbus: {gaps} ({_DEPLOY_STEP})")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dualbus.d365 import DvTable
 from dualbus.sandbox.dataverse.app import create_app
 from dualbus.sandbox.dataverse.limits import ServiceProtectionLimits
 from dualbus.sandbox.dataverse.odata import API_PREFIX
@@ -83,10 +84,12 @@ def start_dataverse(
     signing_key: str | None = None,
     untracked_tables: frozenset[str] = frozenset(),
     prepared: bool = True,
+    without_keys: frozenset[str] = frozenset(),
 ) -> RunningDataverse:
     """Serve the twin; ``clients`` maps client ids to secrets, ``limits=None`` turns throttling off,
     ``untracked_tables`` names entity sets whose change tracking is not enabled, ``prepared=False`` leaves
-    out dualbus's column, as on an environment not yet prepared (docs/deploy.md)."""
+    out dualbus's column, as on an environment not yet prepared (docs/deploy.md), and ``without_keys``
+    names entity sets whose alternate keys were never made (neither listed nor usable in a key segment)."""
     issuer = TokenIssuer(signing_key=signing_key or secrets.token_urlsafe(32), clients=dict(clients))
     app = create_app(
         issuer=issuer,
@@ -94,7 +97,7 @@ def start_dataverse(
         limits=limits,
         database=database,
         untracked_tables=untracked_tables,
-        tables=TABLES if prepared else UNPREPARED_TABLES,
+        tables=_without_keys(TABLES if prepared else UNPREPARED_TABLES, without_keys),
     )
     store: Store = app.state.store
     try:
@@ -111,3 +114,16 @@ def start_dataverse(
     return RunningDataverse(
         handle=handle, issuer=issuer, audience=audience, tenant=tenant, store=store, identity=identity
     )
+
+
+def _without_keys(tables: Mapping[str, DvTable], entity_sets: frozenset[str]) -> Mapping[str, DvTable]:
+    """``tables`` with the alternate keys of ``entity_sets`` left out."""
+    unknown = entity_sets - tables.keys()
+    if unknown:
+        raise SandboxError(f"no such tables to leave without keys: {', '.join(sorted(unknown))}")
+    if not entity_sets:
+        return tables
+    return {
+        name: table.model_copy(update={"alternate_keys": ()}) if name in entity_sets else table
+        for name, table in tables.items()
+    }

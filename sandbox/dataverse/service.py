@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from dualbus.d365 import DvTable
-from dualbus.sandbox.dataverse import keys, reads, writes
+from dualbus.sandbox.dataverse import definitions, keys, reads, writes
 from dualbus.sandbox.dataverse.errors import DataverseApiError, no_http_resource, resource_not_found
 from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, error_response, json_response
 from dualbus.sandbox.dataverse.odata import format_datetime, parse_entity_path
@@ -57,6 +57,8 @@ class DataverseService:
             if request.method != "GET":
                 raise no_http_resource(context.api_url(request.path))
             return _SPECIAL_READS[request.path](self, context, request)
+        if definitions.answers(request):
+            return definitions.keys_of(self.tables, context, request)
         ref = parse_entity_path(request.path)
         table = self.tables.get(ref.entity_set)
         if table is None:

@@ -23,6 +23,7 @@ from dualbus.sandbox.fo.server import start_fo
 from dualbus.sandbox.servicebus.launcher import EmulatorThread
 from dualbus.shared.api import ApiClient
 from dualbus.shared.bus import bus_client
+from dualbus.shared.dataverse_keys import key_gaps, keys_written
 from dualbus.shared.envelope import Envelope, Origin
 from dualbus.shared.messages import to_message
 from dualbus.shared.prerequisites import Lacking, PrerequisiteError, lacking, prerequisite_names
@@ -174,3 +175,44 @@ async def test_a_consumer_started_while_its_target_is_down_receives_nothing_unti
     await proxy.stop()
     assert (metrics.counts["applied"], metrics.counts["retried"]) == (1, 0)
     assert pipeline.dead_letters("currency", Direction.TO_DATAVERSE) == []
+
+
+@pytest.fixture
+def keyless(bus: EmulatorThread) -> Iterator[Pipeline]:
+    """A tenant prepared but for the alternate keys of accounts and contacts (docs/deploy.md's step 3)."""
+    with (
+        start_dataverse(clients=CLIENTS, limits=None, without_keys=frozenset({"accounts", "contacts"})) as dv,
+        start_fo(clients=CLIENTS) as fo,
+    ):
+        yield Pipeline(bus, dv, fo)
+
+
+@pytest.mark.asyncio
+async def test_a_consumer_towards_dataverse_without_the_alternate_keys_stops_naming_them(
+    keyless: Pipeline,
+) -> None:
+    """Every change of those tables would be refused (their rows are addressed by those keys): the
+    consumer stops before its first message, naming each key, and the change stays in its subscription."""
+    change = event(keyless.maps["customers"], "fo", 1)
+    keyless.publish([change])
+    with pytest.raises(PrerequisiteError) as raised:
+        await keyless.consume("customer", Direction.TO_DATAVERSE, until=lambda _metrics: False, within=30)
+    message = str(raised.value)
+    assert message.startswith("Dataverse is not prepared for dualbus: ")
+    assert "account has no alternate key of (accountnumber, msdyn_company)" in message
+    assert "contact has no alternate key of (msdyn_company, msdyn_contactpersonid)" in message
+    assert "msdyn_customergroup" not in message  # its key is there
+    assert keyless.dead_letters("customer", Direction.TO_DATAVERSE) == []
+    assert [m.message_id for m in _waiting(keyless, change, Direction.TO_DATAVERSE)] == [change.id]
+
+
+@pytest.mark.asyncio
+async def test_the_twin_lists_every_key_the_maps_address_rows_by_as_built(unprepared: Pipeline) -> None:
+    """Read as a consumer reads them: no gap in any area (the twin holds each map's key, index Active)."""
+    async with httpx.AsyncClient() as http:
+        tokens = IssuedTokens(unprepared.dataverse, client_id=CLIENT_ID, secret=SECRET)
+        api = ApiClient(unprepared.dataverse.url, tokens, http)
+        for area in ("company", "currency", "organisation", "customer", "vendor", "product"):
+            wanted = keys_written(unprepared.maps, area)
+            assert wanted
+            assert await key_gaps(api, wanted, root="api/data/v9.2") == []
