@@ -15,15 +15,18 @@ pipeline is left to drain, and the figures of that phase are printed as one JSON
   spell wait for the Dataverse producer's next read of their table (once a second per quiet table, the
   producer's ``poll_interval_seconds``) and for the consumers to take the sessions they come in, so they
   say how fast the pipeline wakes, not what it sustains (``--warm-up 0`` counts the whole phase as one);
-- the backlog: messages published and not yet settled, at its highest during the phase and when the changes
-  stopped, and how long the pipeline took to drain after;
-- what the change stream achieved (changes made, its real rate, refusals by the twins);
+- the backlog: messages published and not yet settled, at its highest during the phase (warm-up included)
+  and when the changes stopped, and how long the pipeline took to drain after;
+- what the change stream achieved over the whole phase, warm-up included (changes made, its real rate,
+  refusals by the twins);
 - whether the phase met the mark: p99 within 1 s each way (``p99_within_1s``), at the rate asked for
   (``rate_reached``: 95 % of it or more);
 - and, once, how fast the machine ran Python before the pipeline started (``bench/_machine.py``).
 
 Run from the repository root: python bench/live.py [--rates 50,200,500] [--seconds 60] [--warm-up 5]
-[--quick] (``--quick``: 50 and 200 changes/s for 15 s each). Bounded: every wait has a deadline.
+[--quick] (``--quick``: 50 and 200 changes/s for 15 s each, after the warm-up). Bounded: every wait has
+a deadline. The split between warm-up and what follows is as sharp as the metrics files: the monitor reads
+them every half second, and each process writes its own every second.
 """
 
 from __future__ import annotations
@@ -268,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=_WARM_UP_SECONDS,
         help="Seconds of changes at each phase's rate before its measured part (figured apart).",
     )
-    parser.add_argument("--quick", action="store_true", help="50 and 200 changes/s for 15 s each.")
+    parser.add_argument(
+        "--quick", action="store_true", help="50 and 200 changes/s for 15 s each (after the warm-up)."
+    )
     parser.add_argument("--seed", type=int, default=1, help="Seed of the twins' data and the changes.")
     parser.add_argument(
         "--concurrency", type=int, help="Sessions each consumer works at once (default: one per bucket)."

@@ -231,16 +231,17 @@ class Consumer:
             # Takers end soon after the stop (a receiver being opened gets a grace to finish connecting);
             # one still taking a session at the deadline (its state read unanswered) is cancelled as a
             # worker is: closing the client drops its connection, and the session with it.
-            _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_deadline)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=self.options.shutdown_deadline)
         finally:
+            # What is still running at the deadline is cancelled; waiting for it to end, and for every
+            # receiver to close, gets ``close_grace`` more at most.
             for task in tasks:
                 task.cancel()
             closing = asyncio.ensure_future(self._close_all(tasks, supply, renewer))
             done, _ = await asyncio.wait({closing}, timeout=self.options.close_grace)
-            if not done:
+            if done:
+                closing.result()
+            else:
                 closing.cancel()
                 _log.warning(
                     "closing the consumer's receivers took more than %g s: left unfinished",
@@ -341,7 +342,8 @@ class Consumer:
     def _close_later(self, receiver: AsyncReceiver) -> None:
         # Closing detaches the link first, which lets the session go; the SDK's close then waits for its
         # keep-alive task, which sleeps in whole seconds. The worker need not sit that out before it takes the
-        # next session; run() waits for every close before it returns.
+        # next session; run() waits for every close before it returns (at most ``close_grace`` after its
+        # shutdown deadline).
         task = asyncio.create_task(_close_quietly(receiver))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

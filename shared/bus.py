@@ -19,7 +19,9 @@ Error classes: https://learn.microsoft.com/python/api/azure-servicebus/azure.ser
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -67,6 +69,9 @@ __all__ = [
     "translate_bus_error",
 ]
 
+_log = logging.getLogger("dualbus")
+# How long an async client's close may take (each of its senders' and receivers' closes in turn).
+_CLIENT_CLOSE_SECONDS = 10.0
 # Worth another try after a pause: the namespace or the network is briefly unavailable.
 _TRANSIENT = (
     ServiceBusConnectionError,
@@ -172,7 +177,14 @@ async def async_bus_client(
         yield client
     finally:
         with bus_errors():
-            await client.close()
+            try:
+                # The SDK closes each of its handlers in turn and waits for the broker on each: one that no
+                # longer answers would hold the process past any deadline its caller keeps.
+                await asyncio.wait_for(client.close(), _CLIENT_CLOSE_SECONDS)
+            except TimeoutError:
+                _log.warning(
+                    "the Service Bus client took more than %g s to close: left", _CLIENT_CLOSE_SECONDS
+                )
             if credential is not None:
                 await credential.close()
 

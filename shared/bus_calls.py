@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
@@ -27,6 +28,7 @@ from dualbus.shared.bus_types import (
 )
 
 _T = TypeVar("_T")
+_log = logging.getLogger("dualbus.consumer")
 
 __all__ = [
     "LockRenewer",
@@ -105,28 +107,38 @@ async def open_once(receiver: AsyncReceiver, *, read_while_waiting: float | None
     config.retry_total = 0
     if read_while_waiting is not None:
         config.socket_timeout = read_while_waiting
+    opened = False
     try:
         await open_receiver(receiver)
+        opened = True
     finally:
         config.retry_total = retries
         if read_while_waiting is not None:
             config.socket_timeout = read_timeout
-            _read_every(receiver, read_timeout)
+            _read_every(receiver, read_timeout, opened=opened)
 
 
-def _read_every(receiver: AsyncReceiver, seconds: float) -> None:
+def _read_every(receiver: AsyncReceiver, seconds: float, *, opened: bool) -> None:
     """Give the receiver's open handler and connection ``seconds`` as their read timeout again.
 
     While a session receiver waits for a session, the SDK's opening loop reads its connection for up to the
     socket timeout, then sleeps 0.05 s, and again (``ServiceBusReceiver._open``): with a receive's short read
     timeout that is ten turns a second for every look, which kept an idle consumer busy. A frame ends a read
     at once, however long its timeout, so a look may wait in long reads; the handler and its connection
-    copy the timeout when they are made, and take the short one back here for the receives.
+    copy the timeout when they are made, and take the short one back here for the receives (``opened``: a
+    look that failed has no handler to set, and nothing to warn of).
     """
     handler = getattr(receiver, "_handler", None)
-    for part in (handler, getattr(handler, "_connection", None)):
-        if part is not None and hasattr(part, "_socket_timeout"):
-            part._socket_timeout = seconds  # noqa: SLF001 - the SDK takes no later setting
+    parts = (handler, getattr(handler, "_connection", None))
+    settable = [part for part in parts if part is not None and hasattr(part, "_socket_timeout")]
+    if opened and len(settable) < len(parts):
+        # Another SDK release: its receives would read in the look's long reads, and every settlement of a
+        # message in hand wait behind them (``Consumer._received_beside``).
+        _log.warning(
+            "the receiver's read timeout could not be set back to %g s (azure-servicebus changed)", seconds
+        )
+    for part in settable:
+        part._socket_timeout = seconds  # noqa: SLF001 - the SDK takes no later setting
 
 
 async def abandon_open(receiver: AsyncReceiver, opening: asyncio.Future[Any]) -> None:

@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -29,7 +29,9 @@ from pydantic import (
 )
 
 from dualbus.shared.errors import EnvelopeError
-from dualbus.shared.maps._fields import Side
+
+if TYPE_CHECKING:
+    from dualbus.shared.maps import Side
 
 __all__ = [
     "CONTENT_TYPE",

@@ -89,9 +89,13 @@ class SdkEchoFilter(logging.Filter):
             return True
         if not record.getMessage().startswith(_SDK_MANAGEMENT_LINK_DOWN):
             return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        # Lowered in place (a filter cannot hand on a copy before Python 3.12): the handlers after this one
+        # see the debug line too, which is what it is.
         record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
         record.exc_info, record.exc_text = None, None
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
 
 
 class JsonFormatter(logging.Formatter):

@@ -182,13 +182,16 @@ async def test_closes_that_never_finish_hold_run_only_for_the_close_grace(
     returns, saying what it left, and the closes are cancelled."""
     client = _Client()  # its receivers' closes wait for a release that never comes
     stop = asyncio.Event()
-    running = asyncio.create_task(_consumer(client, shutdown_deadline=0.2, close_grace=0.3).run(stop))
+    consumer = _consumer(client, shutdown_deadline=0.2, close_grace=0.3)
+    running = asyncio.create_task(consumer.run(stop))
     await client.handed_out(2)
     stop.set()
     await asyncio.wait_for(running, timeout=_WITHIN)
     assert not any(receiver.closed for receiver in client.receivers)
     assert any(receiver.closing.is_set() for receiver in client.receivers)
     assert "closing the consumer's receivers took more than 0.3 s" in caplog.text
+    await asyncio.sleep(0.05)  # the cancelled closes end at their next turn
+    assert not consumer._closing
 
 
 @pytest.mark.asyncio
@@ -261,6 +264,7 @@ async def test_a_look_that_waited_in_vain_for_a_session_is_followed_by_the_next_
     [
         ({"kept_look": 0.0}, "kept_look must be more than 0 seconds"),
         ({"close_grace": 0.0}, "close_grace must be more than 0 seconds"),
+        ({"look_read_timeout": 0.0}, "look_read_timeout must be more than 0 seconds"),
         ({"read_timeout": -1.0}, "read_timeout must be more than 0 seconds"),
         ({"looks": 0}, "looks must be at least 1"),
         ({"concurrency": 0}, "concurrency must be at least 1"),
