@@ -18,10 +18,11 @@ import httpx
 import orjson
 
 from dualbus.shared.errors import ThrottledError, TransientError
-from dualbus.shared.http import query_string
+from dualbus.shared.http import Response, query_string
 
 __all__ = [
     "ApiClient",
+    "ApiReader",
     "TokenProvider",
     "dataverse_user_id",
     "error_message",
@@ -39,6 +40,14 @@ class TokenProvider(Protocol):
 
     async def token(self, *, refresh: bool = False) -> str:
         """A valid access token."""
+        ...
+
+
+class ApiReader(Protocol):
+    """What a check that only reads needs of an API (``ApiClient`` has it; tests give scripted answers)."""
+
+    async def request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> Response:
+        """One request; TransientError when the service cannot answer now."""
         ...
 
 

@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Protocol
 
 from dualbus.d365 import dataverse_tables
-from dualbus.shared.api import error_message
+from dualbus.shared.api import ApiReader, error_message
 from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.http import Response
 from dualbus.shared.maps import MapSet
@@ -32,10 +31,6 @@ __all__ = ["KeyGap", "key_gaps", "keys_written"]
 _BUILT = "Active"
 _BUILDING = frozenset({"Pending", "InProgress"})
 _SELECT = "KeyAttributes,EntityKeyIndexStatus"
-
-
-class _Reader(Protocol):
-    async def request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> Response: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +60,7 @@ def keys_written(maps: MapSet, area: str) -> dict[str, set[frozenset[str]]]:
 
 
 async def key_gaps(
-    api: _Reader, wanted: Mapping[str, Collection[frozenset[str]]], *, root: str
+    api: ApiReader, wanted: Mapping[str, Collection[frozenset[str]]], *, root: str
 ) -> list[KeyGap]:
     """The keys of ``wanted`` (table logical name → key columns) that Dataverse lacks or failed to build.
 

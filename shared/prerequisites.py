@@ -24,10 +24,9 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Protocol
 
 from dualbus.d365 import DV_EXTENSION_COLUMNS, FO_EXTENSION_FIELDS
-from dualbus.shared.api import error_message
+from dualbus.shared.api import ApiReader, error_message
 from dualbus.shared.dataverse_keys import KeyGap, key_gaps
 from dualbus.shared.errors import ConfigError, TransientError
 from dualbus.shared.http import Response
@@ -42,10 +41,6 @@ _SYSTEMS: dict[Side, str] = {"fo": "F&O", "dataverse": "Dataverse"}
 
 _NOT_DECLARED = re.compile(r"Could not find a property named '(?P<name>[^']+)'")
 _DEPLOY_STEP = "docs/deploy.md, 'Before you connect a real tenant'"
-
-
-class _Reader(Protocol):
-    async def request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> Response: ...
 
 
 class PrerequisiteError(ConfigError):
@@ -71,7 +66,7 @@ def prerequisite_names(side: Side) -> tuple[str, ...]:
 
 
 async def require_prepared(
-    api: _Reader,
+    api: ApiReader,
     side: Side,
     wanted: Mapping[str, Sequence[str]],
     *,
@@ -109,7 +104,7 @@ async def require_prepared(
 
 
 async def _gaps(
-    api: _Reader,
+    api: ApiReader,
     wanted: Mapping[str, Sequence[str]],
     keys: Mapping[str, Collection[frozenset[str]]],
     *,
@@ -128,7 +123,7 @@ def refusal(side: Side, lacks: Sequence[Lacking | KeyGap]) -> PrerequisiteError:
     return PrerequisiteError(f"{_SYSTEMS[side]} is not prepared for dualbus: {gaps} ({_DEPLOY_STEP})")
 
 
-async def lacking(api: _Reader, wanted: Mapping[str, Sequence[str]], *, root: str) -> list[Lacking]:
+async def lacking(api: ApiReader, wanted: Mapping[str, Sequence[str]], *, root: str) -> list[Lacking]:
     """What each entity set of ``wanted`` lacks of the properties it names (an empty list when nothing).
 
     ``root`` is the path of the entity sets below the API's base URL. TransientError (from ``api``) when the
@@ -142,7 +137,7 @@ async def lacking(api: _Reader, wanted: Mapping[str, Sequence[str]], *, root: st
     return found
 
 
-async def _lacking_in(api: _Reader, path: str, names: list[str]) -> list[str] | None:
+async def _lacking_in(api: ApiReader, path: str, names: list[str]) -> list[str] | None:
     """The names the entity set lacks (None when it has them all, [] when the set itself is missing)."""
     missing: list[str] = []
     asked = list(names)

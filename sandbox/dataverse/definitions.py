@@ -27,10 +27,10 @@ import uuid
 from collections.abc import Mapping
 
 from dualbus.d365 import DvTable
-from dualbus.sandbox.dataverse.errors import DataverseApiError, resource_not_found, unknown_query_property
+from dualbus.sandbox.dataverse.errors import resource_not_found, unknown_query_property
 from dualbus.sandbox.dataverse.messages import ApiRequest, ApiResponse, Context, json_response
 
-__all__ = ["answers", "keys_of"]
+__all__ = ["keys_of", "keys_table"]
 
 _KEYS_PATH = re.compile(r"^EntityDefinitions\(LogicalName='(?P<name>[^']*)'\)/Keys$")
 _KEY_TYPE = "EntityKeyMetadata"
@@ -40,17 +40,14 @@ _BUILT = "Active"
 _KEY_IDS = uuid.UUID("5b0f3c4e-8d2a-4e61-9f7b-2c1d0e3a4b5c")
 
 
-def answers(request: ApiRequest) -> bool:
-    """Whether the request reads table definitions (this module's), not rows."""
-    return _KEYS_PATH.match(request.path) is not None
+def keys_table(path: str) -> str | None:
+    """The logical name of the table whose keys ``path`` reads; None for a path of rows."""
+    match = _KEYS_PATH.match(path)
+    return match.group("name") if match else None
 
 
-def keys_of(tables: Mapping[str, DvTable], context: Context, request: ApiRequest) -> ApiResponse:
-    """The table's alternate keys, with the properties ``$select`` names (all of them without one)."""
-    match = _KEYS_PATH.match(request.path)
-    if match is None or request.method != "GET":
-        raise DataverseApiError(405, "0x80060888", "The requested resource does not support this method.")
-    name = match.group("name")
+def keys_of(tables: Mapping[str, DvTable], context: Context, request: ApiRequest, name: str) -> ApiResponse:
+    """Table ``name``'s alternate keys, with the properties ``$select`` names (all of them without one)."""
     table = next((t for t in tables.values() if t.logical_name == name), None)
     if table is None:
         raise resource_not_found(f"EntityDefinitions(LogicalName='{name}')")

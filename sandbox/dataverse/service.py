@@ -53,12 +53,13 @@ class DataverseService:
     def execute(self, context: Context, request: ApiRequest, work: UnitOfWork) -> ApiResponse:
         """Run one operation inside ``work``; raises DataverseApiError so that a change set can roll back."""
         work.writer = request.user_id
-        if request.path in _SPECIAL_READS:
+        keys_table = definitions.keys_table(request.path)
+        if request.path in _SPECIAL_READS or keys_table is not None:
             if request.method != "GET":
                 raise no_http_resource(context.api_url(request.path))
+            if keys_table is not None:
+                return definitions.keys_of(self.tables, context, request, keys_table)
             return _SPECIAL_READS[request.path](self, context, request)
-        if definitions.answers(request):
-            return definitions.keys_of(self.tables, context, request)
         ref = parse_entity_path(request.path)
         table = self.tables.get(ref.entity_set)
         if table is None:
